@@ -1,0 +1,46 @@
+"""The `howto` command: mounts every `flows/cli_*.py` module's commands on one typer app."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+import flows
+from flows.cli_common import setup_logging
+
+app = typer.Typer(
+    name="howto",
+    help="Build narrated instructional-video datasets and train text-video embeddings (Prefect + Parquet).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging.")) -> None:
+    setup_logging(verbose)
+
+
+def _mount_all() -> None:
+    # Each stage owns a `flows/cli_<stage>.py` with `register(app)`; discovering them keeps this file
+    # free of edits as stages are added.
+    for info in sorted(pkgutil.iter_modules(flows.__path__), key=lambda m: m.name):
+        if info.name.startswith("cli_") and info.name != "cli_common":
+            module = importlib.import_module(f"flows.{info.name}")
+            register = getattr(module, "register", None)
+            if register is not None:
+                register(app)
+
+
+_mount_all()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

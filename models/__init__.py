@@ -1,0 +1,1 @@
+"""howto models package."""

@@ -1,0 +1,24 @@
+"""Schema of `tasks`: wikiHow (or imported) tasks with the visual-task decision."""
+
+import pyarrow as pa
+
+NAME = "tasks"
+VERSION = 1
+SCHEMA = pa.schema(
+    [
+        pa.field("task_id", pa.string(), nullable=False),  # stable: derived from the normalised title
+        pa.field("source_id", pa.string()),  # wikiHow page id or the imported file's id
+        pa.field("source", pa.string()),  # "wikihow" | "import:howto100m" | "import:lines" | "import:csv"
+        pa.field("title", pa.string()),  # exactly as given or parsed
+        pa.field("url", pa.string()),
+        pa.field("category_path", pa.list_(pa.string())),  # leaf ... level-1
+        pa.field("n_methods", pa.int32()),
+        pa.field("n_steps", pa.int32()),
+        pa.field("steps", pa.list_(pa.string())),  # bold step summaries, in order
+        pa.field("keep", pa.bool_(), nullable=False),
+        pa.field("drop_reason", pa.string()),
+        pa.field("status", pa.string(), nullable=False),  # "ok" | "error"
+        pa.field("error", pa.string()),
+        pa.field("crawl_id", pa.string(), nullable=False),
+    ]
+)

@@ -1,0 +1,1 @@
+"""howto tasks package."""
