@@ -8,7 +8,7 @@ import pkgutil
 import typer
 
 import flows
-from flows.cli_common import setup_logging
+from flows.cli_common import bench_app, setup_logging
 
 app = typer.Typer(
     name="howto",
@@ -33,6 +33,7 @@ def _mount_all() -> None:
             register = getattr(module, "register", None)
             if register is not None:
                 register(app)
+    app.add_typer(bench_app, name="bench")
 
 
 _mount_all()

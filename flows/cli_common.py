@@ -13,8 +13,16 @@ T = TypeVar("T")
 
 DataRootOption = Annotated[
     str | None,
-    typer.Option("--data-root", help="Data root: a local path or fsspec URL. Default $HOWTO_DATA_ROOT or ./data."),
+    typer.Option(
+        "--data-root", help="Data root: a local path or fsspec URL. Default $HOWTO_DATA_ROOT or ./data."
+    ),
 ]
+
+
+# Every stage registers its benchmark here (`bench_app.command("search")(...)`); flows/cli.py mounts it.
+bench_app = typer.Typer(
+    help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True
+)
 
 
 class UsageProblem(Exception):

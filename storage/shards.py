@@ -177,7 +177,9 @@ def read_dataset(root: DataRoot, dataset: str) -> pads.Dataset:
     spec = get_schema(dataset)
     files = shard_files(root, dataset)
     if not files:
-        return pads.dataset(pa.table({n: pa.array([], t) for n, t in zip(spec.schema.names, spec.schema.types)}))
+        return pads.dataset(
+            pa.table({n: pa.array([], t) for n, t in zip(spec.schema.names, spec.schema.types)})
+        )
     fs = None if root.is_local else root.fs
     stripped = files if root.is_local else [f.split("://", 1)[1] for f in files]
     return pads.dataset(stripped, schema=spec.schema, format="parquet", filesystem=fs)
@@ -193,8 +195,9 @@ def read_shard(root: DataRoot, dataset: str, shard: int) -> pa.Table | None:
         return pq.read_table(handle, schema=spec.schema)
 
 
-def iter_batches(root: DataRoot, dataset: str, columns: list[str] | None = None, batch_size: int = 65_536
-                 ) -> Iterator[pa.RecordBatch]:
+def iter_batches(
+    root: DataRoot, dataset: str, columns: list[str] | None = None, batch_size: int = 65_536
+) -> Iterator[pa.RecordBatch]:
     """Stream a dataset's rows in record batches without loading it whole."""
     yield from read_dataset(root, dataset).to_batches(columns=columns, batch_size=batch_size)
 

@@ -72,12 +72,14 @@ def run_shard(
         extra=out.extra,
         sort_by=sort_by,
     )
-    return _manifest(dataset, shard, written.rows_in, written.rows_out, dict(written.drops), written.errors,
-                     cached=False)
+    return _manifest(
+        dataset, shard, written.rows_in, written.rows_out, dict(written.drops), written.errors, cached=False
+    )
 
 
-def _manifest(dataset: str, shard: int, rows_in: int, rows_out: int, drops: dict[str, int], errors: int,
-              *, cached: bool) -> dict[str, Any]:
+def _manifest(
+    dataset: str, shard: int, rows_in: int, rows_out: int, drops: dict[str, int], errors: int, *, cached: bool
+) -> dict[str, Any]:
     return {
         "dataset": dataset,
         "shard": shard,

@@ -67,9 +67,13 @@ def validate_table(dataset: str, table: pa.Table) -> pa.Table:
             try:
                 column = column.cast(field.type)
             except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise SchemaError(f"{dataset}: column {field.name!r} cannot be cast to {field.type}: {exc}") from exc
+                raise SchemaError(
+                    f"{dataset}: column {field.name!r} cannot be cast to {field.type}: {exc}"
+                ) from exc
         if not field.nullable and column.null_count:
-            raise SchemaError(f"{dataset}: column {field.name!r} has {column.null_count} null(s), none allowed")
+            raise SchemaError(
+                f"{dataset}: column {field.name!r} has {column.null_count} null(s), none allowed"
+            )
         columns.append(column)
     return pa.Table.from_arrays(columns, schema=spec.schema)
 
@@ -94,7 +98,13 @@ def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
             return (pa.types.is_string(expected) or pa.types.is_large_string(expected)) and (
                 pa.types.is_string(actual) or pa.types.is_large_string(actual)
             )
-    if pa.types.is_list(expected) or pa.types.is_fixed_size_list(expected) or pa.types.is_large_list(expected):
-        is_list = pa.types.is_list(actual) or pa.types.is_fixed_size_list(actual) or pa.types.is_large_list(actual)
+    if (
+        pa.types.is_list(expected)
+        or pa.types.is_fixed_size_list(expected)
+        or pa.types.is_large_list(expected)
+    ):
+        is_list = (
+            pa.types.is_list(actual) or pa.types.is_fixed_size_list(actual) or pa.types.is_large_list(actual)
+        )
         return is_list and _compatible(actual.value_type, expected.value_type)
     return False

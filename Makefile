@@ -1,0 +1,44 @@
+# The project's two commands: `make demo` and `make test`. Both set everything up first.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.stamp-install
+# Pure modules that mypy checks strictly (I/O wrappers and torch code are covered by tests instead).
+MYPY_PATHS := storage tasks/common.py tasks/shard_runner.py tasks/bench_query.py \
+	$(wildcard tasks/captions/vtt.py tasks/captions/clips.py tasks/wikihow/parser.py tasks/wikihow/filters.py \
+	tasks/wikihow/titles.py tasks/youtube/decision.py)
+
+.PHONY: setup ffmpeg demo test check lint clean
+
+setup: ffmpeg $(STAMP)
+
+ffmpeg:
+	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
+		echo "installing ffmpeg (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; \
+	fi
+
+# Installed once; the stamp is redone only when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: setup
+	$(BIN)/howto demo
+
+test: setup
+	$(BIN)/pytest -q
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy $(MYPY_PATHS)
+	$(BIN)/lint-imports
+
+check: lint test
+
+clean:
+	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,117 @@
+"""CLI: `howto query`, `howto stats`, `howto bench query`, `howto catalog refresh`."""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+import tempfile
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.cli_common import DataRootOption, bench_app, fail
+from storage.catalog import QueryError, QueryResult, query, refresh, stats
+from storage.layout import DataRoot
+from tasks.bench_query import run_bench
+
+
+class OutputFormat(str, Enum):
+    table = "table"
+    csv = "csv"
+    json = "json"
+
+
+def _print_result(result: QueryResult, fmt: OutputFormat) -> None:
+    if fmt is OutputFormat.json:
+        typer.echo(json.dumps(result.as_dicts(), default=str, indent=1))
+    elif fmt is OutputFormat.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(result.columns)
+        writer.writerows(result.rows)
+    else:
+        table = Table(*result.columns)
+        for row in result.rows:
+            table.add_row(*("" if v is None else str(v) for v in row))
+        Console().print(table)
+
+
+def query_command(
+    sql: Annotated[
+        str, typer.Argument(help="A read-only SQL query over the dataset views (tasks, videos, ...).")
+    ],
+    data_root: DataRootOption = None,
+    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+) -> None:
+    """Query the datasets with DuckDB (one view per dataset, plus video_catalog). Read-only."""
+    root = DataRoot.from_any(data_root)
+    try:
+        result = query(sql, root)
+    except QueryError as exc:
+        fail(str(exc))
+    _print_result(result, fmt)
+
+
+def stats_command(
+    data_root: DataRootOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, top categories."""
+    summary = stats(DataRoot.from_any(data_root))
+    if as_json:
+        typer.echo(json.dumps(summary, indent=1))
+        return
+    console = Console()
+    console.print(f"[bold]data root[/bold] {summary['data_root']}")
+    for section in ("tasks", "videos", "clips"):
+        parts = ", ".join(f"{k}={_fmt(v)}" for k, v in summary[section].items())
+        console.print(f"[bold]{section}[/bold] {parts}")
+    for row in summary["top_categories"]:
+        console.print(f"  {row['clips']:>8}  {row['category']}")
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{k}: {v}" for k, v in value.items()) + "}" if value else "{}"
+    return str(value)
+
+
+def bench_query_command(
+    rows: Annotated[int, typer.Option("--rows", help="Synthetic clips to generate.")] = 10_000_000,
+    data_root: Annotated[
+        str | None, typer.Option("--data-root", help="Where to write (default: a temp dir).")
+    ] = None,
+) -> None:
+    """Generate synthetic clips metadata and time three typical DuckDB queries in one run."""
+    if rows <= 0:
+        fail("--rows must be positive")
+    with tempfile.TemporaryDirectory(prefix="howto-bench-query-") as tmp:
+        root = DataRoot.from_any(data_root or tmp)
+        timings = run_bench(root, rows, log=typer.echo)
+        for t in timings:
+            typer.echo(f"{t.name:<34} {t.median_s * 1000:9.1f} ms  ({t.result})")
+        goal = {"a": 1.0, "b": 0.1}
+        for t in timings:
+            key = t.name[0]
+            if key in goal:
+                verdict = "meets" if t.median_s < goal[key] else "MISSES"
+                typer.echo(f"goal ({key}) < {goal[key] * 1000:.0f} ms: {verdict}")
+
+
+def refresh_command(data_root: DataRootOption = None) -> None:
+    """Recreate the DuckDB views over the current shards."""
+    typer.echo(refresh(DataRoot.from_any(data_root)))
+
+
+catalog_app = typer.Typer(help="The DuckDB catalog in the data root.", no_args_is_help=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("query")(query_command)
+    app.command("stats")(stats_command)
+    bench_app.command("query")(bench_query_command)
+    catalog_app.command("refresh")(refresh_command)
+    app.add_typer(catalog_app, name="catalog")
