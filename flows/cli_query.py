@@ -6,7 +6,7 @@ import csv
 import json
 import sys
 import tempfile
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
@@ -19,7 +19,7 @@ from storage.layout import DataRoot
 from tasks.bench_query import run_bench
 
 
-class OutputFormat(str, Enum):
+class OutputFormat(StrEnum):
     table = "table"
     csv = "csv"
     json = "json"

@@ -178,7 +178,7 @@ def read_dataset(root: DataRoot, dataset: str) -> pads.Dataset:
     files = shard_files(root, dataset)
     if not files:
         return pads.dataset(
-            pa.table({n: pa.array([], t) for n, t in zip(spec.schema.names, spec.schema.types)})
+            pa.table({n: pa.array([], t) for n, t in zip(spec.schema.names, spec.schema.types, strict=True)})
         )
     fs = None if root.is_local else root.fs
     stripped = files if root.is_local else [f.split("://", 1)[1] for f in files]

@@ -127,7 +127,11 @@ def run_bench(
     ]
     timings = []
     for name, sql in queries:
-        median_s, result = _time(lambda sql=sql: query(sql, root), repeats)
+
+        def run(sql: str = sql) -> object:
+            return query(sql, root)
+
+        median_s, result = _time(run, repeats)
         rows_out = result.rows if hasattr(result, "rows") else []
         summary = f"{len(rows_out)} row(s)" + (f", first={rows_out[0]}" if len(rows_out) == 1 else "")
         timings.append(QueryTiming(name, sql, median_s, summary))
