@@ -1,0 +1,21 @@
+"""Flow tests run against one temporary Prefect server per pytest session (stopped at the end)."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server() -> Iterator[None]:
+    # PREFECT_HOME per test run, so nothing leaks into (or from) the user's Prefect profile.
+    home = tempfile.mkdtemp(prefix="howto-prefect-home-")
+    os.environ["PREFECT_HOME"] = home
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
