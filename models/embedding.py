@@ -1,0 +1,131 @@
+"""Joint text-video embedding: gated embedding units (HowTo100M) on a video side and a text side."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class GatedEmbeddingUnit(nn.Module):
+    """y = W1 x + b1; out = L2(y * sigmoid(W2 y + b2)) (Miech et al., context gating)."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(d_in, d_out)
+        self.gate = nn.Linear(d_out, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return F.normalize(y * torch.sigmoid(self.gate(y)), dim=-1)
+
+
+class VideoEncoder(nn.Module):
+    """Standardise the pooled 2D+3D vector per dimension, then one gated unit.
+
+    Random-weight CNN features differ between scenes by only a few hundredths of cosine; without
+    standardisation the shared mean direction swamps the small differences the gate must learn from.
+    The statistics are buffers, so they travel in the checkpoint with the weights.
+    """
+
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(d_in))
+        self.register_buffer("std", torch.ones(d_in))
+        self.unit = GatedEmbeddingUnit(d_in, d_out)
+
+    def set_standardisation(self, mean: torch.Tensor, std: torch.Tensor, eps: float = 1e-6) -> None:
+        """Store per-dimension mean/std measured on the training split."""
+        self.mean.copy_(mean.to(self.mean))
+        self.std.copy_(std.to(self.std).clamp_min(eps))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unit((x - self.mean) / self.std)
+
+
+class SentenceTextEncoder(nn.Module):
+    """Text side over a frozen sentence embedding (MiniLM, computed once and cached): one gated unit."""
+
+    def __init__(self, d_in: int, d_out: int) -> None:
+        super().__init__()
+        self.unit = GatedEmbeddingUnit(d_in, d_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.unit(x)
+
+
+class WordTextEncoder(nn.Module):
+    """HowTo100M text path: word vectors -> FC+ReLU -> max over words -> gated unit.
+
+    `vectors` given: frozen pretrained word vectors (word2vec); otherwise a trainable table (learned).
+    Row 0 is padding; a caption with no known word pools to zeros, as in the reference.
+    """
+
+    def __init__(
+        self,
+        d_out: int,
+        vocab_size: int | None = None,
+        vectors: torch.Tensor | None = None,
+        d_word: int = 300,
+        d_hidden: int = 2048,
+    ) -> None:
+        super().__init__()
+        if vectors is not None:
+            self.words = nn.Embedding.from_pretrained(vectors.float(), freeze=True, padding_idx=0)
+        elif vocab_size is not None:
+            self.words = nn.Embedding(vocab_size, d_word, padding_idx=0)
+        else:
+            raise ValueError("WordTextEncoder needs vocab_size or vectors")
+        self.fc = nn.Linear(self.words.embedding_dim, d_hidden)
+        self.unit = GatedEmbeddingUnit(d_hidden, d_out)
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.fc(self.words(ids)))  # (N, words, hidden)
+        mask = (ids != 0).unsqueeze(-1)
+        h = h.masked_fill(~mask, float("-inf")).amax(dim=1)
+        h = torch.where(torch.isfinite(h), h, torch.zeros_like(h))  # captions with no known word
+        return self.unit(h)
+
+
+class JointEmbedding(nn.Module):
+    """Video and text encoders into one d-dimensional space; similarity is the dot product."""
+
+    def __init__(self, video: VideoEncoder, text: nn.Module) -> None:
+        super().__init__()
+        self.video = video
+        self.text = text
+
+    def forward(self, video: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.video(video), self.text(text)
+
+    @staticmethod
+    def similarity(text_embd: torch.Tensor, video_embd: torch.Tensor) -> torch.Tensor:
+        """(texts x videos) cosine similarities of L2-normalised embeddings."""
+        return text_embd @ video_embd.t()
+
+
+def build_model(
+    text_kind: str,
+    d: int = 4096,
+    d_video: int = 4096,
+    d_sentence: int = 384,
+    vocab_size: int | None = None,
+    word_vectors: torch.Tensor | None = None,
+) -> JointEmbedding:
+    """A joint embedding for one of the text sides: "minilm", "word2vec" or "learned"."""
+    video = VideoEncoder(d_video, d)
+    text: nn.Module
+    if text_kind == "minilm":
+        text = SentenceTextEncoder(d_sentence, d)
+    elif text_kind == "word2vec":
+        if word_vectors is None:
+            raise ValueError("word2vec text side needs word vectors")
+        text = WordTextEncoder(d, vectors=word_vectors)
+    elif text_kind == "learned":
+        text = WordTextEncoder(d, vocab_size=vocab_size)
+    else:
+        raise ValueError(f"unknown text side {text_kind!r}")
+    return JointEmbedding(video, text)

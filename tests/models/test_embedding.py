@@ -1,0 +1,83 @@
+"""Gated embedding units, encoders and the training loop on a tiny separable problem."""
+
+from __future__ import annotations
+
+import io
+
+import torch
+
+from models.embedding import GatedEmbeddingUnit, build_model
+from models.evaluate import evaluate_pairs
+from models.losses import build_loss
+from models.train_loop import Batch, make_optimizer, read_checkpoint, restore, save_checkpoint, train_epoch
+
+
+def test_gated_unit_matches_its_formula() -> None:
+    torch.manual_seed(0)
+    unit = GatedEmbeddingUnit(5, 3)
+    x = torch.randn(4, 5)
+    y = x @ unit.fc.weight.t() + unit.fc.bias
+    gated = y * torch.sigmoid(y @ unit.gate.weight.t() + unit.gate.bias)
+    expected = gated / gated.norm(dim=1, keepdim=True)
+    assert torch.allclose(unit(x), expected, atol=1e-6)
+    assert torch.allclose(unit(x).norm(dim=1), torch.ones(4))
+
+
+def test_video_standardisation_is_applied() -> None:
+    model = build_model("minilm", d=8, d_video=4, d_sentence=3)
+    x = torch.tensor([[1.0, 2.0, 3.0, 4.0]])
+    before = model.video(x)
+    model.video.set_standardisation(torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.ones(4))
+    after = model.video(x)
+    assert torch.allclose(after, model.video.unit(torch.zeros(1, 4)))
+    assert not torch.allclose(before, after)
+
+
+def test_word_encoder_pads_and_handles_empty_captions() -> None:
+    model = build_model("learned", d=8, vocab_size=10)
+    ids = torch.tensor([[1, 2, 0, 0], [0, 0, 0, 0]])
+    out = model.text(ids)
+    assert torch.isfinite(out).all() and out.shape == (2, 8)
+    # Padding never changes a caption's embedding.
+    assert torch.allclose(model.text(torch.tensor([[1, 2]])), out[:1], atol=1e-6)
+
+
+def _toy_batches(
+    n_videos: int = 4, clips: int = 6, seed: int = 0
+) -> tuple[list[Batch], torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    classes = torch.randn(12, 16, generator=g)
+    words = torch.randn(12, 8, generator=g)
+    batches = []
+    for _ in range(3):
+        labels = torch.randint(0, 12, (n_videos * clips,), generator=g)
+        video = classes[labels] + 0.1 * torch.randn(len(labels), 16, generator=g)
+        groups = torch.arange(n_videos).repeat_interleave(clips)
+        batches.append(Batch(video, words[labels], groups, torch.arange(clips).repeat(n_videos)))
+    return batches, classes, words
+
+
+def test_training_learns_a_toy_problem_and_resumes_from_checkpoint() -> None:
+    torch.manual_seed(0)
+    batches, classes, words = _toy_batches()
+    model = build_model("minilm", d=32, d_video=16, d_sentence=8)
+    optimizer, scheduler = make_optimizer(model, lr=1e-2)
+    loss_fn = build_loss("max_margin")
+    device = torch.device("cpu")
+    first = train_epoch(model, loss_fn, optimizer, batches, device)
+    for _ in range(20):
+        last = train_epoch(model, loss_fn, optimizer, batches, device)
+        scheduler.step()
+    assert last.loss < first.loss and last.pairs == 72 and last.batches == 3
+    metrics = evaluate_pairs(model, classes, words, device)
+    assert metrics["R@1"] >= 0.9 and metrics["candidates"] == 12
+
+    buffer = io.BytesIO()
+    save_checkpoint(buffer, model, optimizer, scheduler, epoch=21, extra={"d": 32})
+    buffer.seek(0)
+    clone = build_model("minilm", d=32, d_video=16, d_sentence=8)
+    opt2, sched2 = make_optimizer(clone, lr=1e-2)
+    state = read_checkpoint(buffer)
+    assert restore(state, clone, opt2, sched2) == 21 and state["extra"] == {"d": 32}
+    assert sched2.get_last_lr() == scheduler.get_last_lr()
+    assert torch.allclose(clone.video(classes), model.video(classes))

@@ -1,0 +1,32 @@
+"""Retrieval metrics: ranks with ties counted against the model, recall and median rank."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from models.evaluate import ranks_from_similarity, retrieval_metrics
+
+
+def test_ranks_and_recall() -> None:
+    sim = torch.tensor([[0.9, 0.1, 0.2], [0.8, 0.5, 0.1], [0.3, 0.4, 0.2]])
+    assert ranks_from_similarity(sim).tolist() == [1, 2, 3]
+    metrics = retrieval_metrics(sim)
+    assert metrics["R@1"] == pytest.approx(1 / 3)
+    assert metrics["R@5"] == 1.0
+    assert metrics["MedR"] == 2.0
+
+
+def test_ties_count_against_the_model() -> None:
+    sim = torch.zeros(10, 10)
+    assert ranks_from_similarity(sim).tolist() == [10] * 10
+    metrics = retrieval_metrics(sim)
+    assert metrics["R@1"] == 0.0 and metrics["R@5"] == 0.0 and metrics["MedR"] == 10.0
+
+
+def test_median_of_even_count_is_the_midpoint() -> None:
+    sim = torch.tensor(
+        [[1.0, 0.0, 0.0, 0.0], [1.0, 0.5, 0.0, 0.0], [1.0, 1.0, 0.2, 0.0], [1.0, 1.0, 1.0, 0.1]]
+    )
+    assert ranks_from_similarity(sim).tolist() == [1, 2, 3, 4]
+    assert retrieval_metrics(sim)["MedR"] == 2.5

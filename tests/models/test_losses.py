@@ -1,0 +1,134 @@
+"""Each loss against a small case computed by hand, including same-video negative weighting."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from models.losses import (
+    MaxMarginRankingLoss,
+    MILNCELoss,
+    SymmetricInfoNCE,
+    build_loss,
+    negative_weights,
+    neighbour_mask,
+)
+
+# texts x videos; clips 0 and 1 come from video A, clip 2 from video B.
+SIM = torch.tensor([[0.9, 0.8, 0.1], [0.5, 0.6, 0.2], [0.3, 0.4, 0.7]])
+GROUPS = torch.tensor([0, 0, 1])
+
+
+def test_negative_weights_give_half_the_mass_to_same_video() -> None:
+    groups = torch.tensor([0, 0, 0, 1, 2])
+    w = negative_weights(groups)
+    # Anchor 0: two same-video negatives share 0.5, two other-video negatives share 0.5.
+    assert w[0].tolist() == pytest.approx([0.0, 0.25, 0.25, 0.25, 0.25])
+    # Anchor 3 has no same-video negative: all mass to the four others.
+    assert w[3].tolist() == pytest.approx([0.25, 0.25, 0.25, 0.0, 0.25])
+    assert torch.allclose(w.sum(1), torch.ones(5))
+    groups = torch.tensor([0, 0, 0, 0, 1])
+    w = negative_weights(groups)
+    # Three same-video negatives share half, the single other-video negative gets the other half.
+    assert w[0].tolist() == pytest.approx([0.0, 1 / 6, 1 / 6, 1 / 6, 0.5])
+
+
+def test_unweighted_negatives_are_uniform() -> None:
+    w = negative_weights(torch.tensor([0, 0, 0, 1, 2]), weighting=False)
+    assert w[0].tolist() == pytest.approx([0.0, 0.25, 0.25, 0.25, 0.25])
+
+
+def test_max_margin_hand_computed() -> None:
+    m = 0.1
+    # Hinges h_ij = relu(m + s_ij - s_ii) + relu(m + s_ji - s_ii):
+    # i=0: j=1: relu(.1+.8-.9)=0 + relu(.1+.5-.9)=0 -> 0;   j=2: relu(.1+.1-.9)=0 + relu(.1+.3-.9)=0 -> 0
+    # i=1: j=0: relu(.1+.5-.6)=0 + relu(.1+.8-.6)=.3 -> .3; j=2: relu(.1+.2-.6)=0 + relu(.1+.4-.6)=0 -> 0
+    # i=2: j=0: relu(.1+.3-.7)=0 + relu(.1+.1-.7)=0 -> 0;   j=1: relu(.1+.4-.7)=0 + relu(.1+.2-.7)=0 -> 0
+    # Weights: anchors 0 and 1 have one same-video and one other negative (0.5 each); anchor 2 has two
+    # other-video negatives (0.5 each). Loss = mean_i sum_j w_ij h_ij = (0 + 0.5 * 0.3 + 0) / 3.
+    loss = MaxMarginRankingLoss(margin=m)(SIM, GROUPS)
+    assert float(loss) == pytest.approx(0.05)
+
+
+def test_max_margin_weighting_changes_the_loss() -> None:
+    sim = torch.tensor(
+        [[0.5, 0.45, 0.0, 0.0], [0.45, 0.5, 0.0, 0.0], [0.0, 0.0, 0.5, 0.0], [0.0, 0.0, 0.0, 0.5]]
+    )
+    groups = torch.tensor([0, 0, 1, 2])
+    # Only the same-video pair (0, 1) violates the margin: h_01 = h_10 = 2 * (0.1 + 0.45 - 0.5) = 0.1.
+    weighted = MaxMarginRankingLoss(0.1, negative_weighting=True)(sim, groups)
+    uniform = MaxMarginRankingLoss(0.1, negative_weighting=False)(sim, groups)
+    assert float(weighted) == pytest.approx((0.5 * 0.1 * 2) / 4)  # same-video half has one member
+    assert float(uniform) == pytest.approx((0.1 / 3 * 2) / 4)
+
+
+def test_max_margin_is_zero_when_margins_hold() -> None:
+    sim = torch.eye(4)
+    assert float(MaxMarginRankingLoss(0.1)(sim, torch.tensor([0, 0, 1, 1]))) == 0.0
+
+
+def test_neighbour_mask() -> None:
+    mask = neighbour_mask(torch.tensor([0, 0, 0, 1]), torch.tensor([0, 1, 5, 0]), neighbours=1)
+    assert mask.tolist() == [
+        [True, True, False, False],
+        [True, True, False, False],
+        [False, False, True, False],
+        [False, False, False, True],
+    ]
+
+
+def test_milnce_hand_computed() -> None:
+    tau = 1.0
+    # x = sim.T (videos x texts): x = [[.9,.5,.3],[.8,.6,.4],[.1,.2,.7]]. Positives (neighbours=1, order 0,1,0):
+    # clip 0: texts {0,1}; clip 1: texts {0,1}; clip 2: text {2}.
+    e = math.exp
+    num0 = e(0.9) + e(0.5)
+    # Denominator of clip 0: its row (all texts) + other clips on its positive texts 0 and 1.
+    den0 = (e(0.9) + e(0.5) + e(0.3)) + (e(0.8) + e(0.1)) + (e(0.6) + e(0.2))
+    num1 = e(0.8) + e(0.6)
+    den1 = (e(0.8) + e(0.6) + e(0.4)) + (e(0.9) + e(0.1)) + (e(0.5) + e(0.2))
+    num2 = e(0.7)
+    den2 = (e(0.1) + e(0.2) + e(0.7)) + (e(0.3) + e(0.4))
+    expected = -(math.log(num0 / den0) + math.log(num1 / den1) + math.log(num2 / den2)) / 3
+    loss = MILNCELoss(temperature=tau, neighbours=1)(SIM, GROUPS, torch.tensor([0, 1, 0]))
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_milnce_with_no_neighbours_reduces_to_two_way_nce() -> None:
+    loss = MILNCELoss(temperature=0.5, neighbours=0)(SIM, GROUPS, torch.tensor([0, 1, 0]))
+    x = SIM.t() / 0.5
+    expected = 0.0
+    for i in range(3):
+        den = torch.logsumexp(torch.cat([x[i], x[[k for k in range(3) if k != i], i]]), 0)
+        expected += float(den - x[i, i]) / 3
+    assert float(loss) == pytest.approx(expected, rel=1e-5)
+
+
+def test_infonce_hand_computed() -> None:
+    sim = torch.tensor([[1.0, 0.0], [0.5, 1.0]])
+    tau = 0.5
+    e = math.exp
+    t2v = -(math.log(e(2) / (e(2) + e(0))) + math.log(e(2) / (e(1) + e(2)))) / 2
+    v2t = -(math.log(e(2) / (e(2) + e(1))) + math.log(e(2) / (e(0) + e(2)))) / 2
+    loss = SymmetricInfoNCE(temperature=tau)(sim)
+    assert float(loss) == pytest.approx((t2v + v2t) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("name", ["max_margin", "milnce", "infonce"])
+def test_losses_have_gradients_and_prefer_aligned_pairs(name: str) -> None:
+    torch.manual_seed(0)
+    loss_fn = build_loss(name)
+    groups = torch.tensor([0, 0, 1, 1, 2, 2])
+    order = torch.tensor([0, 3, 0, 3, 0, 3])
+    aligned = torch.eye(6) * 0.9
+    noisy = torch.rand(6, 6, requires_grad=True)
+    assert float(loss_fn(aligned, groups, order)) < float(loss_fn(noisy.detach(), groups, order))
+    loss_fn(noisy, groups, order).backward()
+    assert noisy.grad is not None and torch.isfinite(noisy.grad).all()
+
+
+def test_unknown_loss_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown loss"):
+        build_loss("triplet")

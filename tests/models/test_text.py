@@ -1,0 +1,62 @@
+"""Tokenisation, vocabularies and word2vec files (text and binary formats)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.text import Vocabulary, Word2VecFormatError, load_word2vec, tokenize
+
+
+def test_tokenize_follows_howto100m() -> None:
+    assert tokenize("Don't slice the zucchini, OK?") == ["Don't", "slice", "the", "zucchini", "OK"]
+
+
+def test_vocabulary_drops_unknown_words_and_pads() -> None:
+    vocab = Vocabulary(["slice", "the", "zucchini"])
+    assert vocab.encode("slice the red zucchini", max_words=5) == [1, 2, 3, 0, 0]
+    assert vocab.encode("nothing known", max_words=3) == [0, 0, 0]
+    assert vocab.encode("the the the the", max_words=2) == [2, 2]
+
+
+def test_learned_vocabulary_is_lowercased_and_frequency_ordered() -> None:
+    vocab = Vocabulary.build(["Cut the onion", "cut the lemon", "Cut bread"], min_count=2)
+    assert vocab.words == ["cut", "the"]
+    assert vocab.encode("CUT THE cake", max_words=3) == [1, 2, 0]
+
+
+def _vectors() -> dict[str, np.ndarray]:
+    return {
+        "slice": np.array([1.0, 0.0, 0.5], "f4"),
+        "zucchini": np.array([0.0, 2.0, -1.0], "f4"),
+        "über": np.array([3.0, 3.0, 3.0], "f4"),
+    }
+
+
+def test_word2vec_text_format(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.txt"
+    lines = ["3 3"] + [f"{w} " + " ".join(str(x) for x in v) for w, v in _vectors().items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    vocab, table = load_word2vec(path, keep={"zucchini", "über"})
+    assert vocab.words == ["zucchini", "über"] and table.shape == (3, 3)
+    assert table[0].tolist() == [0.0, 0.0, 0.0] and table[1].tolist() == [0.0, 2.0, -1.0]
+
+
+def test_word2vec_binary_format(tmp_path: Path) -> None:
+    path = tmp_path / "vectors.bin"
+    payload = b"3 3\n" + b"".join(
+        w.encode() + b" " + v.astype("<f4").tobytes() + b"\n" for w, v in _vectors().items()
+    )
+    path.write_bytes(payload)
+    vocab, table = load_word2vec(path)
+    assert vocab.words == ["slice", "zucchini", "über"]
+    assert table[3].tolist() == [3.0, 3.0, 3.0]
+
+
+def test_word2vec_bad_header(tmp_path: Path) -> None:
+    path = tmp_path / "bad.txt"
+    path.write_text("hello world again\n")
+    with pytest.raises(Word2VecFormatError, match="first line"):
+        load_word2vec(path)
