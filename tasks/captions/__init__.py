@@ -1,0 +1,1 @@
+"""Captions stage: WebVTT parsing and cleaning, clip cutting, and the shard task."""

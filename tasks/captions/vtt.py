@@ -1,0 +1,231 @@
+"""Parse a WebVTT caption track and clean it into non-overlapping segments (and word timings for ASR).
+
+YouTube auto-caption tracks roll: each line is typed (with inline `<00:00:01.469>` word stamps) at the
+bottom of a cue, shown again alone in a ~10 ms flash cue, then carried as the top line of the next cue.
+Naive text triples the words. The cleaner (see DESIGN.md): skip cues <= 20 ms; strip tags per line; drop
+blank lines; drop the leading lines already shown (auto tracks only: a manual track may repeat a line on
+purpose); trim each segment's end to the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+import webvtt
+
+from tasks.captions.cuetext import (
+    Word,
+    has_stamps,
+    plain,
+    remove_non_speech,
+    strip_speaker_marks,
+    timed_words,
+)
+
+log = logging.getLogger(__name__)
+
+Kind = Literal["auto", "manual"]
+FLASH_MS = 20  # cues this short only re-show a finished line; a segment must be longer than this
+HISTORY = 4  # lines of display history compared against a cue's leading lines
+_LANGUAGE = re.compile(r"^\s*Language:\s*(\S+)", re.IGNORECASE)
+_ARROW_BLOCK = re.compile(r"-->")
+
+
+@dataclass(frozen=True)
+class Cue:
+    """One parsed WebVTT cue: its times and raw payload lines (tags still in)."""
+
+    start_ms: int
+    end_ms: int
+    lines: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One clean caption line: what was said between start_ms and end_ms."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+@dataclass
+class Track:
+    """A cleaned caption track."""
+
+    language: str | None
+    kind: Kind
+    segments: list[Segment]
+    words: list[Word] = field(default_factory=list)  # word timings, auto tracks only
+    dropped_tags: int = 0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def n_words(self) -> int:
+        return sum(len(s.text.split()) for s in self.segments)
+
+    def summary(self) -> dict[str, object]:
+        return {
+            "language": self.language,
+            "kind": self.kind,
+            "segments": len(self.segments),
+            "words": self.n_words,
+            "dropped_tags": self.dropped_tags,
+        }
+
+
+def read_cues(data: bytes | str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
+    """Cues (sorted by start) and header lines; whatever can be read is read, problems go to `warnings`."""
+    text = _decode(data, warnings)
+    lines = text.lstrip("\ufeff").split("\n")
+    if not lines[0].startswith("WEBVTT"):
+        warnings.append("missing WEBVTT header; reading cues anyway")
+        text = "WEBVTT\n\n" + text.lstrip("\ufeff")
+    try:
+        parsed = webvtt.from_string(text)
+    except Exception as exc:  # webvtt-py must never take the whole file down: report and read nothing
+        warnings.append(f"unreadable WebVTT: {exc}")
+        return [], []
+    cues: list[Cue] = []
+    bad = 0
+    for caption in parsed.captions:
+        start, end = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
+        if end < start:
+            bad += 1
+            continue
+        cues.append(Cue(start, end, tuple(caption.lines)))
+    # webvtt-py silently skips blocks whose timing line it cannot read; count them for the warning.
+    blocks = sum(1 for block in re.split(r"\n[ \t]*\n", text) if _ARROW_BLOCK.search(block))
+    skipped = max(0, blocks - len(parsed.captions)) + bad
+    if skipped:
+        warnings.append(f"{skipped} malformed cue block(s) skipped")
+    cues.sort(key=lambda c: c.start_ms)  # stable: equal starts keep file order
+    return cues, list(parsed.metadata)
+
+
+def _decode(data: bytes | str, warnings: list[str]) -> str:
+    if isinstance(data, str):
+        text = data
+    else:
+        text = data.decode("utf-8", errors="replace")
+        if "\ufffd" in text:
+            warnings.append("invalid UTF-8 bytes replaced")
+    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def header_language(metadata: Sequence[str]) -> str | None:
+    """The `Language:` header value, if any."""
+    for line in metadata:
+        match = _LANGUAGE.match(line)
+        if match:
+            return match.group(1)
+    return None
+
+
+def detect_kind(cues: Sequence[Cue]) -> Kind:
+    """Auto (ASR) tracks carry inline word stamps, `<c>` colour spans or 10 ms flash cues; manual never do."""
+    for cue in cues:
+        if cue.end_ms - cue.start_ms <= FLASH_MS and any(plain(line) for line in cue.lines):
+            return "auto"
+        if any(has_stamps(line) or "<c>" in line or "<c." in line for line in cue.lines):
+            return "auto"
+    return "manual"
+
+
+def parse_vtt(
+    data: bytes | str,
+    *,
+    kind: Kind | None = None,
+    language: str | None = None,
+    keep_non_speech: bool = False,
+) -> Track:
+    """Parse and clean a track. `kind`/`language` come from the track key when known, else the file."""
+    warnings: list[str] = []
+    cues, metadata = read_cues(data, warnings)
+    track_kind: Kind = kind or detect_kind(cues)
+    pieces = _new_lines(cues, auto=track_kind == "auto")
+    segments, words, dropped = _finish(pieces, keep_non_speech=keep_non_speech)
+    for warning in warnings:
+        log.warning("vtt: %s", warning)
+    return Track(
+        language=language or header_language(metadata),
+        kind=track_kind,
+        segments=segments,
+        words=words if track_kind == "auto" else [],
+        dropped_tags=dropped,
+        warnings=warnings,
+    )
+
+
+def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[Word]]]:
+    """Per shown cue, the words it adds: (start_ms, end_ms, words)."""
+    # Current YouTube tracks mark each finished line with a <= 20 ms flash cue. In such a track the last
+    # line of every other cue is new even when it repeats the line above (a speaker said it twice).
+    rolling = auto and any(c.end_ms - c.start_ms <= FLASH_MS for c in cues)
+    history: list[str] = []
+    out: list[tuple[int, int, list[Word]]] = []
+    for cue in cues:
+        if cue.end_ms - cue.start_ms <= FLASH_MS:
+            continue
+        raw = [line for line in cue.lines if plain(line)]
+        if not raw:
+            continue
+        texts = [plain(line) for line in raw]
+        skip = _shown_prefix(raw, texts, history, last_is_new=rolling) if auto else 0
+        words: list[Word] = []
+        for line in raw[skip:]:
+            words.extend(strip_speaker_marks(timed_words(line, cue.start_ms)))
+        history = (history + texts[skip:])[-HISTORY:]
+        if words:
+            out.append((cue.start_ms, cue.end_ms, words))
+    return out
+
+
+def _shown_prefix(raw: list[str], texts: list[str], history: list[str], *, last_is_new: bool) -> int:
+    """How many leading lines of a cue were already shown: the longest prefix equal to the history's tail.
+
+    A line with inline stamps is being typed, so it is new and ends the prefix.
+    """
+    limit = next((i for i, line in enumerate(raw) if has_stamps(line)), len(raw))
+    if last_is_new:
+        limit = min(limit, len(raw) - 1)
+    for k in range(min(limit, len(history)), 0, -1):
+        if texts[:k] == history[-k:]:
+            return k
+    return 0
+
+
+def _finish(
+    pieces: list[tuple[int, int, list[Word]]], *, keep_non_speech: bool
+) -> tuple[list[Segment], list[Word], int]:
+    """Drop non-speech tags, trim each end to the next start, fold pieces left too short into the next."""
+    dropped = 0
+    kept: list[tuple[int, int, list[Word]]] = []
+    for start, end, words in pieces:
+        if not keep_non_speech:
+            words, n = remove_non_speech(words)
+            dropped += n
+        if words:
+            kept.append((start, end, words))
+    segments: list[Segment] = []
+    all_words: list[Word] = []
+    pending: tuple[int, list[Word]] | None = None
+    for i, (start, end, words) in enumerate(kept):
+        if pending is not None:
+            start, words = pending[0], pending[1] + words
+            pending = None
+        if i + 1 < len(kept):
+            end = min(end, kept[i + 1][0])
+            # Trimming left nothing to show (two cues start together): the words join the next piece.
+            # The last piece is never trimmed and every cue lasts > FLASH_MS, so nothing is left over.
+            if end - start <= FLASH_MS:
+                pending = (start, words)
+                continue
+        segments.append(Segment(start, end, " ".join(w.text for w in words)))
+        all_words.extend(words)
+    return segments, all_words, dropped
