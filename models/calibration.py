@@ -1,0 +1,27 @@
+"""Re-estimate BatchNorm running statistics of a random-weight network so its features do not collapse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import torch
+from torch import nn
+
+
+def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> nn.Module:
+    """Reset every BatchNorm's statistics, average them over `batches` (cumulative), return it in eval mode.
+
+    A random ResNet in eval mode uses mean 0 / var 1 running statistics that match nothing, so
+    activations blow up (norms ~1e9) and all inputs map to nearly the same direction. One train-mode
+    pass with momentum=None gives the exact mean of per-batch statistics over the sample.
+    """
+    norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    for bn in norms:
+        bn.reset_running_stats()
+        bn.momentum = None
+    model.train()
+    with torch.no_grad():
+        for batch in batches:
+            model(batch)
+    model.eval()
+    return model

@@ -1,0 +1,62 @@
+"""ResNet-152 (torchvision, ImageNet V1) truncated before avgpool, spatially averaged to 2048-d."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch import nn
+from torchvision.models import ResNet152_Weights, resnet152
+
+log = logging.getLogger(__name__)
+
+FEATURE_DIM = 2048
+# 2D features use ImageNet statistics on 0-1 pixels, as torchvision's weights were trained with.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class ResNet152Features(nn.Module):
+    """uint8 NHWC frames in, (N, 2048) features out: conv trunk then a spatial mean."""
+
+    def __init__(self, trunk: nn.Module) -> None:
+        super().__init__()
+        self.trunk = trunk
+        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
+        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy before the first conv.
+        x = frames.permute(0, 3, 1, 2).float()
+        x = (x - self.mean) / self.std
+        return self.trunk(x).float().mean(dim=(2, 3))
+
+
+def torchvision_cache_path() -> Path:
+    """Where torchvision keeps the ImageNet V1 checkpoint once downloaded (never downloaded here)."""
+    name = os.path.basename(ResNet152_Weights.IMAGENET1K_V1.url)
+    return Path(torch.hub.get_dir()) / "checkpoints" / name
+
+
+def find_resnet152_weights(explicit: str | os.PathLike[str] | None) -> Path | None:
+    """The explicit path if given (must exist), else torchvision's cache if present, else None."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise FileNotFoundError(f"{path}: ResNet-152 weights not found")
+        return path
+    cached = torchvision_cache_path()
+    return cached if cached.is_file() else None
+
+
+def build_resnet152(weights: Path | None) -> ResNet152Features:
+    """ResNet-152 features; random init when `weights` is None (the caller decides if that is allowed)."""
+    net = resnet152(weights=None)
+    if weights is not None:
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+        log.info("loaded ResNet-152 weights from %s", weights)
+    trunk = nn.Sequential(*list(net.children())[:-2])  # drop avgpool and fc
+    return ResNet152Features(trunk).eval()

@@ -1,0 +1,118 @@
+"""3D ResNeXt-101 as defined by kenshohara/3D-ResNets-PyTorch (cardinality 32, shortcut B), 2048-d out."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+log = logging.getLogger(__name__)
+
+FEATURE_DIM = 2048
+CLIP_FRAMES = 16
+# The Kinetics checkpoints were trained on 0-255 pixels minus this mean, with no std division.
+KINETICS_MEAN = (110.63666788, 103.16065604, 96.29023126)
+
+
+class Bottleneck(nn.Module):
+    """ResNeXt bottleneck: 1x1x1 reduce, grouped 3x3x3, 1x1x1 expand (x2), residual."""
+
+    expansion = 2
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        cardinality: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        mid = cardinality * (planes // 32)
+        self.conv1 = nn.Conv3d(inplanes, mid, kernel_size=1, bias=False)
+        self.bn1 = nn.BatchNorm3d(mid)
+        self.conv2 = nn.Conv3d(
+            mid, mid, kernel_size=3, stride=stride, padding=1, groups=cardinality, bias=False
+        )
+        self.bn2 = nn.BatchNorm3d(mid)
+        self.conv3 = nn.Conv3d(mid, planes * self.expansion, kernel_size=1, bias=False)
+        self.bn3 = nn.BatchNorm3d(planes * self.expansion)
+        self.relu = nn.ReLU(inplace=True)
+        self.downsample = downsample
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        residual = x if self.downsample is None else self.downsample(x)
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.relu(self.bn2(self.conv2(out)))
+        out = self.bn3(self.conv3(out))
+        return self.relu(out + residual)
+
+
+class ResNeXt3D(nn.Module):
+    """The kenshohara ResNeXt trunk; parameter names match the authors' checkpoints (fc is kept for loading)."""
+
+    def __init__(
+        self, layers: tuple[int, int, int, int] = (3, 4, 23, 3), cardinality: int = 32, num_classes: int = 400
+    ) -> None:
+        super().__init__()
+        self.inplanes = 64
+        self.conv1 = nn.Conv3d(3, 64, kernel_size=7, stride=(1, 2, 2), padding=(3, 3, 3), bias=False)
+        self.bn1 = nn.BatchNorm3d(64)
+        self.relu = nn.ReLU(inplace=True)
+        self.maxpool = nn.MaxPool3d(kernel_size=3, stride=2, padding=1)
+        self.layer1 = self._make_layer(128, layers[0], cardinality)
+        self.layer2 = self._make_layer(256, layers[1], cardinality, stride=2)
+        self.layer3 = self._make_layer(512, layers[2], cardinality, stride=2)
+        self.layer4 = self._make_layer(1024, layers[3], cardinality, stride=2)
+        self.fc = nn.Linear(cardinality * 32 * Bottleneck.expansion, num_classes)
+        for m in self.modules():
+            if isinstance(m, nn.Conv3d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out")
+        mean = torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1)
+        self.register_buffer("mean", mean, persistent=False)
+
+    def _make_layer(self, planes: int, blocks: int, cardinality: int, stride: int = 1) -> nn.Sequential:
+        downsample = None
+        out_planes = planes * Bottleneck.expansion
+        if stride != 1 or self.inplanes != out_planes:
+            # Shortcut B: a strided 1x1x1 projection whenever the shape changes.
+            downsample = nn.Sequential(
+                nn.Conv3d(self.inplanes, out_planes, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm3d(out_planes),
+            )
+        layers: list[nn.Module] = [Bottleneck(self.inplanes, planes, cardinality, stride, downsample)]
+        self.inplanes = out_planes
+        layers += [Bottleneck(self.inplanes, planes, cardinality) for _ in range(1, blocks)]
+        return nn.Sequential(*layers)
+
+    def forward(self, clips: torch.Tensor) -> torch.Tensor:
+        """uint8 (N, 16, H, W, 3) clips in, (N, 2048) features (global average pool, before fc) out."""
+        # NTHWC permuted to NCTHW is channels_last_3d in memory already.
+        x = clips.permute(0, 4, 1, 2, 3).float() - self.mean
+        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
+        return x.float().mean(dim=(2, 3, 4))
+
+
+def load_resnext_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+    """A checkpoint as a plain state_dict: bare, or the original {'state_dict': {'module.*': ...}} form."""
+    raw: Any = torch.load(path, map_location="cpu", weights_only=True)
+    state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
+    if not isinstance(state, dict) or not state:
+        raise ValueError(f"{path}: not a ResNeXt-101 checkpoint (no state_dict)")
+    return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def build_resnext101(weights: str | os.PathLike[str] | None) -> ResNeXt3D:
+    """ResNeXt-101 3D; random init when `weights` is None (the caller decides if that is allowed)."""
+    net = ResNeXt3D()
+    if weights is not None:
+        if not Path(weights).is_file():
+            raise FileNotFoundError(f"{weights}: ResNeXt-101 weights not found")
+        net.load_state_dict(load_resnext_state(weights))
+        log.info("loaded ResNeXt-101 weights from %s", weights)
+    return net.eval()

@@ -1,0 +1,202 @@
+"""Stream frames out of a video with ffmpeg-python: 2D at 1 fps, 3D at 24 fps as 16-frame clips, no disk."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import ffmpeg
+import numpy as np
+
+CLIP_FRAMES = 16
+
+
+class DecodeError(RuntimeError):
+    """ffmpeg could not read the file (corrupt, truncated, not a video): a permanent per-video failure."""
+
+
+class DecodeTimeout(RuntimeError):
+    """ffmpeg ran past its time budget and was killed: recorded as a retryable row error."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    """What ffprobe says about the first video stream."""
+
+    width: int
+    height: int
+    duration_s: float
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """One decode recipe: frame rate, short side, optional centre crop, fps rounding, frames per chunk."""
+
+    fps: float
+    short_side: int
+    crop: int | None = None
+    round: str = "near"
+    chunk: int = 8
+
+    def out_size(self, info: VideoInfo) -> tuple[int, int]:
+        """(width, height) after scaling; the long side is truncated as the reference extractor does."""
+        w, h = info.width, info.height
+        if h >= w:
+            return self.short_side, int(h * self.short_side / w)
+        return int(w * self.short_side / h), self.short_side
+
+    def frame_shape(self, info: VideoInfo) -> tuple[int, int, int]:
+        if self.crop:
+            return self.crop, self.crop, 3
+        w, h = self.out_size(info)
+        return h, w, 3
+
+
+# The reference preprocessing (DESIGN.md): round=up puts frame k at t=k s instead of k+0.47 s.
+SPEC_2D = StreamSpec(fps=1.0, short_side=224, round="up", chunk=8)
+SPEC_3D = StreamSpec(fps=24.0, short_side=112, crop=112, chunk=CLIP_FRAMES * 4)
+
+
+def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
+    """Width, height and duration of the first video stream, or DecodeError with ffprobe's message."""
+    cmd = [
+        "ffprobe",
+        "-v",
+        "error",
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "stream=width,height,duration:format=duration",
+        "-of",
+        "json",
+        path,
+    ]
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise DecodeTimeout(f"ffprobe timed out after {timeout_s:.0f} s") from exc
+    message = _last_lines(done.stderr.decode(errors="replace"))
+    if done.returncode != 0:
+        raise DecodeError(message or f"ffprobe exited with {done.returncode}")
+    data: dict[str, Any] = json.loads(done.stdout or b"{}")
+    streams = data.get("streams") or []
+    if not streams or not streams[0].get("width"):
+        raise DecodeError(message or "no video stream")
+    stream = streams[0]
+    duration = stream.get("duration") or data.get("format", {}).get("duration")
+    if duration is None:
+        raise DecodeError(message or "unknown duration")
+    return VideoInfo(int(stream["width"]), int(stream["height"]), float(duration))
+
+
+def _last_lines(text: str, n: int = 3) -> str:
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return " | ".join(lines[-n:])
+
+
+def _command(path: str, spec: StreamSpec, info: VideoInfo, threads: int) -> Any:
+    width, height = spec.out_size(info)
+    stream = ffmpeg.input(path, threads=threads).filter("fps", fps=spec.fps, round=spec.round)
+    stream = stream.filter("scale", width, height)
+    if spec.crop:
+        x, y = int((width - spec.crop) / 2), int((height - spec.crop) / 2)
+        stream = stream.crop(x, y, spec.crop, spec.crop)
+    return stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", threads=threads).global_args(
+        "-nostdin", "-hide_banner", "-loglevel", "error"
+    )
+
+
+class _Watchdog:
+    """Kill a process once the time spent inside `with watchdog:` blocks adds up to `budget_s`."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], budget_s: float) -> None:
+        self.proc, self.budget_s = proc, budget_s
+        self.spent, self.since, self.fired = 0.0, None, False
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        threading.Thread(target=self._watch, daemon=True).start()
+
+    def __enter__(self) -> None:
+        with self._lock:
+            self.since = time.monotonic()
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            if self.since is not None:
+                self.spent += time.monotonic() - self.since
+            self.since = None
+
+    def _watch(self) -> None:
+        while not self._done.wait(0.05):
+            with self._lock:
+                waiting = self.spent + (time.monotonic() - self.since if self.since is not None else 0.0)
+            if waiting > self.budget_s:
+                self.fired = True
+                self.proc.kill()
+                return
+
+    def close(self) -> None:
+        self._done.set()
+
+
+def stream_frames(
+    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, threads: int = 1
+) -> Iterator[np.ndarray]:
+    """Yield uint8 (n, H, W, 3) chunks; raise DecodeError/DecodeTimeout after the last good chunk.
+
+    Memory stays bounded by one chunk whatever the video's length: ffmpeg blocks on the pipe while we
+    compute. A watchdog kills ffmpeg once we have waited `timeout_s` in total for its output (time the
+    consumer spends computing does not count, so a slow model never kills a healthy decode).
+    """
+    shape = spec.frame_shape(info)
+    frame_bytes = int(np.prod(shape))
+    proc = _command(path, spec, info, threads).run_async(pipe_stdout=True, pipe_stderr=True)
+    stderr: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
+    drain.start()
+    watchdog = _Watchdog(proc, timeout_s)
+    frames = 0
+    try:
+        while True:
+            with watchdog:
+                buf = proc.stdout.read(frame_bytes * spec.chunk)
+            n = len(buf) // frame_bytes
+            if n:
+                frames += n
+                yield np.frombuffer(buf[: n * frame_bytes], np.uint8).reshape(n, *shape)
+            if len(buf) < frame_bytes * spec.chunk:
+                break
+    finally:
+        watchdog.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        drain.join(timeout=5)
+    if watchdog.fired:
+        raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
+    message = _last_lines(b"".join(stderr).decode(errors="replace"))
+    if proc.returncode != 0:
+        raise DecodeError(message or f"ffmpeg exited with {proc.returncode}")
+    expected = info.duration_s * spec.fps
+    # ffmpeg exits 0 on a truncated file after logging errors: judge by how much of the video came out.
+    if frames == 0 or (message and frames < 0.9 * expected):
+        raise DecodeError(message or "no frames decoded")
+
+
+def stream_clips(
+    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, threads: int = 1
+) -> Iterator[tuple[np.ndarray, int]]:
+    """Yield (clips (n, 16, H, W, 3), frames_so_far); the last partial clip is zero-padded (reference rule)."""
+    assert spec.chunk % CLIP_FRAMES == 0, "3D chunks must hold whole clips"
+    total = 0
+    for chunk in stream_frames(path, spec, info, timeout_s, threads):
+        total += len(chunk)
+        pad = -len(chunk) % CLIP_FRAMES
+        if pad:
+            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.uint8)])
+        yield chunk.reshape(-1, CLIP_FRAMES, *chunk.shape[1:]), total

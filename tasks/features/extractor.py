@@ -1,0 +1,263 @@
+"""Pipelined feature extraction: decoder threads feed a queue, one compute loop batches across videos."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from torch import nn
+
+from models.encoders import Runtime, encode
+from tasks.features.decode import (
+    CLIP_FRAMES,
+    DecodeError,
+    DecodeTimeout,
+    StreamSpec,
+    VideoInfo,
+    probe,
+    stream_clips,
+    stream_frames,
+)
+
+log = logging.getLogger(__name__)
+
+MODEL_2D = "resnet152"
+MODEL_3D = "resnext101"
+
+
+@dataclass(frozen=True)
+class VideoJob:
+    """One video to featurise."""
+
+    video_id: str
+    path: str
+
+
+@dataclass
+class ModelRows:
+    """One model's rows for one video: L2-normalised float32 vectors and their time spans."""
+
+    vectors: np.ndarray
+    t_start_ms: np.ndarray
+    t_end_ms: np.ndarray
+
+
+@dataclass
+class VideoResult:
+    """Everything one video produced: rows per model, or a status and ffmpeg's message."""
+
+    video_id: str
+    status: str  # "ok" | "failed" (corrupt: permanent) | "error" (timeout: retry)
+    error: str | None = None
+    duration_s: float = 0.0
+    rows: dict[str, ModelRows] = field(default_factory=dict)
+
+
+@dataclass
+class _Pending:
+    info: VideoInfo | None = None
+    pieces: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    rows_expected: dict[str, int] = field(default_factory=dict)
+    frames_3d: int = 0
+    ended: bool = False
+    status: str = "ok"
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class ExtractorSettings:
+    """Batch sizes, decoder threads, queue depth and the decode time budget (base + per video second)."""
+
+    batch_2d: int = 16
+    batch_3d: int = 8
+    decode_workers: int = 2
+    queue_chunks: int = 24
+    timeout_base_s: float = 30.0
+    timeout_per_video_s: float = 0.5
+
+
+class Extractor:
+    """Run 2D and/or 3D encoders over many videos with decoding overlapped with compute."""
+
+    def __init__(
+        self,
+        encoders: dict[str, nn.Module],
+        specs: dict[str, StreamSpec],
+        rt: Runtime,
+        settings: ExtractorSettings | None = None,
+    ) -> None:
+        self.encoders, self.specs, self.rt = encoders, specs, rt
+        self.settings = settings or ExtractorSettings()
+
+    def run(self, jobs: Iterable[VideoJob]) -> Iterator[VideoResult]:
+        """Yield one VideoResult per job, in completion order."""
+        s = self.settings
+        todo: queue.Queue[VideoJob | None] = queue.Queue()
+        for job in jobs:
+            todo.put(job)
+        workers = max(1, s.decode_workers)
+        for _ in range(workers):
+            todo.put(None)
+        out: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=s.queue_chunks)
+        stop = threading.Event()
+        threads = [
+            threading.Thread(target=self._decode_worker, args=(todo, out, stop), daemon=True)
+            for _ in range(workers)
+        ]
+        for t in threads:
+            t.start()
+        try:
+            yield from self._compute_loop(out, workers)
+        finally:
+            stop.set()
+            while any(t.is_alive() for t in threads):
+                try:
+                    out.get(timeout=0.1)
+                except queue.Empty:
+                    pass
+
+    # -- decoding side (threads) -------------------------------------------------------------
+    def _decode_worker(
+        self, todo: queue.Queue[VideoJob | None], out: queue.Queue[tuple[Any, ...]], stop: threading.Event
+    ) -> None:
+        def put(msg: tuple[Any, ...]) -> None:
+            while not stop.is_set():
+                try:
+                    out.put(msg, timeout=0.2)
+                    return
+                except queue.Full:
+                    continue
+
+        while not stop.is_set():
+            job = todo.get()
+            if job is None:
+                put(("worker_done",))
+                return
+            try:
+                self._decode_video(job, put)
+            except DecodeTimeout as exc:
+                put(("fail", job.video_id, "error", str(exc)))
+            except DecodeError as exc:
+                put(("fail", job.video_id, "failed", str(exc)))
+            except Exception as exc:  # noqa: BLE001 - one bad file must not take the shard down
+                log.exception("decoding %s failed", job.path)
+                put(("fail", job.video_id, "error", f"{type(exc).__name__}: {exc}"))
+            put(("end", job.video_id))
+
+    def _decode_video(self, job: VideoJob, put: Any) -> None:
+        s = self.settings
+        info = probe(job.path, timeout_s=s.timeout_base_s)
+        timeout = s.timeout_base_s + s.timeout_per_video_s * info.duration_s
+        put(("start", job.video_id, info))
+        for model, spec in self.specs.items():
+            idx = 0
+            if model == MODEL_3D:
+                frames = 0
+                for clips, total in stream_clips(job.path, spec, info, timeout):
+                    put(("chunk", job.video_id, model, idx, clips))
+                    idx, frames = idx + len(clips), total
+                put(("rows", job.video_id, model, idx, frames))
+            else:
+                for chunk in stream_frames(job.path, spec, info, timeout):
+                    put(("chunk", job.video_id, model, idx, chunk))
+                    idx += len(chunk)
+                put(("rows", job.video_id, model, idx, idx))
+
+    # -- compute side (caller's thread) ------------------------------------------------------
+    def _compute_loop(self, out: queue.Queue[tuple[Any, ...]], workers: int) -> Iterator[VideoResult]:
+        pending: dict[str, _Pending] = {}
+        buffers: dict[tuple[str, tuple[int, ...]], list[tuple[str, int, np.ndarray]]] = {}
+        done_workers = 0
+        while done_workers < workers or buffers:
+            try:
+                msg = out.get(timeout=0.2) if done_workers < workers else None
+            except queue.Empty:
+                msg = None
+            if msg is None:
+                # Nothing new to decode-wait for: keep the encoders busy with the fullest buffer.
+                if buffers:
+                    key = max(buffers, key=lambda k: sum(len(a) for _, _, a in buffers[k]))
+                    self._flush(key, buffers.pop(key), pending)
+                yield from self._finished(pending)
+                continue
+            kind = msg[0]
+            if kind == "worker_done":
+                done_workers += 1
+            elif kind == "start":
+                pending.setdefault(msg[1], _Pending()).info = msg[2]
+            elif kind == "chunk":
+                _, vid, model, idx, arr = msg
+                if pending.setdefault(vid, _Pending()).status != "ok":
+                    continue
+                key = (model, arr.shape[1:])
+                buffers.setdefault(key, []).append((vid, idx, arr))
+                limit = self.settings.batch_3d if model == MODEL_3D else self.settings.batch_2d
+                if sum(len(a) for _, _, a in buffers[key]) >= limit:
+                    self._flush(key, buffers.pop(key), pending)
+            elif kind == "rows":
+                _, vid, model, n_rows, frames = msg
+                p = pending.setdefault(vid, _Pending())
+                p.rows_expected[model] = n_rows
+                if model == MODEL_3D:
+                    p.frames_3d = frames
+            elif kind == "fail":
+                p = pending.setdefault(msg[1], _Pending())
+                p.status, p.error = msg[2], msg[3]
+            elif kind == "end":
+                pending.setdefault(msg[1], _Pending()).ended = True
+            yield from self._finished(pending)
+        yield from self._finished(pending)
+
+    def _flush(
+        self,
+        key: tuple[str, tuple[int, ...]],
+        items: list[tuple[str, int, np.ndarray]],
+        pending: dict[str, _Pending],
+    ) -> None:
+        items = [it for it in items if pending[it[0]].status == "ok"]
+        if not items:
+            return
+        model = key[0]
+        vectors = encode(self.encoders[model], np.concatenate([a for _, _, a in items]), self.rt)
+        offset = 0
+        for vid, idx, arr in items:
+            pending[vid].pieces.setdefault(model, []).append((idx, vectors[offset : offset + len(arr)]))
+            offset += len(arr)
+
+    def _finished(self, pending: dict[str, _Pending]) -> Iterator[VideoResult]:
+        for vid in [v for v, p in pending.items() if p.ended]:
+            p = pending[vid]
+            if p.status == "ok":
+                got = {m: sum(len(v) for _, v in p.pieces.get(m, [])) for m in self.specs}
+                if any(m not in p.rows_expected or got[m] < p.rows_expected[m] for m in self.specs):
+                    continue  # some rows still wait in a buffer
+            del pending[vid]
+            yield self._result(vid, p)
+
+    def _result(self, vid: str, p: _Pending) -> VideoResult:
+        duration = p.info.duration_s if p.info else 0.0
+        if p.status != "ok":
+            return VideoResult(vid, p.status, p.error, duration)
+        rows: dict[str, ModelRows] = {}
+        for model, spec in self.specs.items():
+            pieces = sorted(p.pieces.get(model, []), key=lambda x: x[0])
+            vectors = np.concatenate([v for _, v in pieces]) if pieces else np.zeros((0, 2048), np.float32)
+            rows[model] = ModelRows(vectors, *_spans(model, spec, len(vectors), p.frames_3d, duration))
+        return VideoResult(vid, "ok", None, duration, rows)
+
+
+def _spans(model: str, spec: StreamSpec, n: int, frames: int, duration_s: float) -> tuple[np.ndarray, ...]:
+    """Row time spans in ms: 2D row k covers [k, k+1) s; 3D row k its 16 frames at 24 fps."""
+    k = np.arange(n, dtype=np.int64)
+    if model == MODEL_3D:
+        start = np.round(k * CLIP_FRAMES * 1000 / spec.fps).astype(np.int64)
+        end = np.round(np.minimum((k + 1) * CLIP_FRAMES, frames) * 1000 / spec.fps).astype(np.int64)
+        return start, end
+    start = np.round(k * 1000 / spec.fps).astype(np.int64)
+    end = np.minimum(np.round((k + 1) * 1000 / spec.fps), max(duration_s * 1000, 0)).astype(np.int64)
+    return start, np.maximum(end, start + 1)

@@ -1,0 +1,47 @@
+"""Build an Extractor from a stage config: encoders on the chosen device, decode recipes at the config's sizes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from models.encoders import Runtime, pick_runtime, prepare
+from storage.layout import DataRoot
+from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec
+from tasks.features.extractor import MODEL_2D, Extractor, ExtractorSettings
+from tasks.features.weights import LoadedEncoders, load_encoders
+
+
+def stream_specs(cfg: ExtractFeaturesConfig) -> dict[str, StreamSpec]:
+    """The decode recipe per model, at the reference sizes unless the config shrinks them (tests)."""
+    specs = {}
+    for model in cfg.models:
+        if model == MODEL_2D:
+            specs[model] = replace(SPEC_2D, short_side=cfg.short_side_2d)
+        else:
+            specs[model] = replace(SPEC_3D, short_side=cfg.size_3d, crop=cfg.size_3d)
+    return specs
+
+
+def build_extractor(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Extractor, LoadedEncoders, Runtime]:
+    """Load (or calibrate) the encoders and wrap them in an Extractor; raises WeightsMissing when refused."""
+    loaded = load_encoders(
+        root,
+        cfg.models,
+        random_weights=cfg.random_weights,
+        resnet_weights=cfg.resnet_weights,
+        resnext_weights=cfg.resnext_weights,
+        seed=cfg.calibration_seed,
+        short_side_2d=cfg.short_side_2d,
+        size_3d=cfg.size_3d,
+    )
+    rt = pick_runtime(cfg.device, cfg.precision)
+    encoders = {m: prepare(net, rt) for m, net in loaded.encoders.items()}
+    settings = ExtractorSettings(
+        batch_2d=cfg.batch_2d,
+        batch_3d=cfg.batch_3d,
+        decode_workers=cfg.decode_workers,
+        timeout_base_s=cfg.timeout_base_s,
+        timeout_per_video_s=cfg.timeout_per_video_s,
+    )
+    return Extractor(encoders, stream_specs(cfg), rt, settings), loaded, rt

@@ -1,0 +1,130 @@
+"""Load the encoders: real weights from paths or torchvision's cache, else BatchNorm-calibrated random ones."""
+
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.calibration import recalibrate_batchnorm
+from models.resnet2d import build_resnet152, find_resnet152_weights
+from models.resnext3d import CLIP_FRAMES, build_resnext101
+from storage.layout import DataRoot
+from tasks.features.extractor import MODEL_2D
+
+log = logging.getLogger(__name__)
+
+CALIBRATION_FRAMES = 32
+CALIBRATION_CLIPS = 8
+
+
+class WeightsMissing(RuntimeError):
+    """No pretrained weights were found and random weights were not allowed."""
+
+
+@dataclass
+class LoadedEncoders:
+    """The encoders by model name and, per model, whether its weights are random."""
+
+    encoders: dict[str, nn.Module]
+    random: dict[str, bool]
+
+
+def calibration_images(n: int, height: int, width: int, seed: int) -> np.ndarray:
+    """A fixed sample of uint8 images: colour gradients, blocks and discs with a little noise."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:height, 0:width].astype(np.float32)
+    out = np.empty((n, height, width, 3), np.uint8)
+    for i in range(n):
+        a, b = rng.uniform(0, 255, 3), rng.uniform(0, 255, 3)
+        angle = rng.uniform(0, np.pi)
+        ramp = (np.cos(angle) * xx / width + np.sin(angle) * yy / height)[..., None]
+        img = a + (b - a) * np.clip(ramp, 0, 1)
+        for _ in range(rng.integers(2, 6)):
+            colour = rng.uniform(0, 255, 3)
+            cx, cy, r = rng.uniform(0, width), rng.uniform(0, height), rng.uniform(0.05, 0.3) * height
+            if rng.random() < 0.5:
+                img[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = colour
+            else:
+                img[int(max(cy - r, 0)) : int(cy + r), int(max(cx - r, 0)) : int(cx + r)] = colour
+        img += rng.normal(0, 6, img.shape)
+        out[i] = np.clip(img, 0, 255).astype(np.uint8)
+    return out
+
+
+def calibration_clips(n: int, size: int, seed: int) -> np.ndarray:
+    """A fixed sample of 16-frame uint8 clips: calibration images panning a few pixels per frame."""
+    big = calibration_images(n, size + CLIP_FRAMES * 2, size + CLIP_FRAMES * 2, seed)
+    clips = np.stack(
+        [np.stack([img[t * 2 : t * 2 + size, t : t + size] for t in range(CLIP_FRAMES)]) for img in big]
+    )
+    return np.ascontiguousarray(clips)
+
+
+def _calibrated_path(root: DataRoot, model: str, seed: int, size: int) -> str:
+    return root.path("models", f"calibrated-{model}-seed{seed}-s{size}.pt")
+
+
+def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.Module:
+    """A seeded random encoder with calibrated BatchNorm, computed once per data root and then reused."""
+    path = _calibrated_path(root, model, seed, size)
+    torch.manual_seed(seed)
+    net: nn.Module = build_resnet152(None) if model == MODEL_2D else build_resnext101(None)
+    if root.exists(path):
+        with root.open(path, "rb") as handle:
+            net.load_state_dict(torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True))
+        return net.eval()
+    log.warning(
+        "%s: random weights; calibrating BatchNorm statistics once (seed %d, size %d)", model, seed, size
+    )
+    if model == MODEL_2D:
+        sample = torch.from_numpy(calibration_images(CALIBRATION_FRAMES, size, size * 16 // 9, seed))
+        batches = list(sample.split(8))
+    else:
+        batches = list(torch.from_numpy(calibration_clips(CALIBRATION_CLIPS, size, seed)).split(4))
+    recalibrate_batchnorm(net, batches)
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    root.makedirs(path.rsplit("/", 1)[0])
+    tmp = f"{path}.tmp"
+    with root.open(tmp, "wb") as handle:
+        handle.write(buffer.getvalue())
+    root.fs.mv(tmp, path)
+    return net.eval()
+
+
+def load_encoders(
+    root: DataRoot,
+    models: tuple[str, ...],
+    *,
+    random_weights: bool,
+    resnet_weights: str | None,
+    resnext_weights: str | None,
+    seed: int,
+    short_side_2d: int,
+    size_3d: int,
+) -> LoadedEncoders:
+    """Real weights where found; otherwise calibrated random weights if allowed, else WeightsMissing."""
+    encoders: dict[str, nn.Module] = {}
+    random: dict[str, bool] = {}
+    for model in models:
+        if model == MODEL_2D:
+            found = find_resnet152_weights(resnet_weights)
+            hint = "pass --resnet-weights PATH (torchvision ResNet152_Weights.IMAGENET1K_V1)"
+        else:
+            found = resnext_weights
+            hint = "pass --resnext-weights PATH (kenshohara resnext-101-kinetics.pth)"
+        if found is not None:
+            encoders[model] = build_resnet152(found) if model == MODEL_2D else build_resnext101(found)
+            random[model] = False
+        elif random_weights:
+            size = short_side_2d if model == MODEL_2D else size_3d
+            encoders[model] = _random_calibrated(root, model, seed, size)
+            random[model] = True
+        else:
+            raise WeightsMissing(f"no {model} weights found: {hint}, or allow --random-weights")
+    return LoadedEncoders(encoders, random)
