@@ -1,0 +1,81 @@
+"""Encode a demo video (numpy frames piped to ffmpeg, a tone for audio) into H.264 + AAC mp4."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import Iterable
+from pathlib import Path
+
+from tasks.demo.visuals import FPS, HEIGHT, WIDTH
+
+
+class FFmpegMissing(RuntimeError):
+    """ffmpeg is not on PATH; the demo world cannot render its videos."""
+
+
+def ffmpeg_bin() -> str:
+    """Path of the ffmpeg executable, or raise FFmpegMissing."""
+    path = shutil.which("ffmpeg")
+    if path is None:
+        raise FFmpegMissing("ffmpeg not found on PATH: install it (apt-get install ffmpeg)")
+    return path
+
+
+def encode_mp4(out: Path, frames: Iterable[bytes], duration_s: float, tone_hz: int) -> None:
+    """Write frames (rgb24, WIDTHxHEIGHT at FPS) plus a quiet tone as out, atomically."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.mp4")
+    cmd = [
+        ffmpeg_bin(),
+        "-hide_banner",
+        "-loglevel",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{WIDTH}x{HEIGHT}",
+        "-r",
+        str(FPS),
+        "-i",
+        "-",
+        "-f",
+        "lavfi",
+        "-i",
+        f"sine=frequency={tone_hz}:sample_rate=22050:duration={duration_s:.3f}",
+        "-filter:a",
+        "volume=0.2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-threads",
+        "1",  # builds run one encoder per core; more threads only thrash the 2-core box
+        "-c:a",
+        "aac",
+        "-b:a",
+        "48k",
+        "-shortest",
+        "-movflags",
+        "+faststart",
+        str(tmp),
+    ]
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdin is not None
+    try:
+        for frame in frames:
+            proc.stdin.write(frame)
+        proc.stdin.close()
+    except BrokenPipeError:
+        pass  # ffmpeg died; its stderr below says why
+    err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
+    if proc.wait() != 0:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError(f"ffmpeg failed writing {out}: {err.strip()[-500:]}")
+    os.replace(tmp, out)

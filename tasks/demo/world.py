@@ -1,0 +1,234 @@
+"""Build the demo world from a seed: tasks, videos (rendered once, cached by seed) and their facts."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+
+from tasks.demo import content, media
+from tasks.demo.content import ARTICLES, Article, Step
+from tasks.demo.narration import build_segments, intro_script, pad_scripts, retime, step_script
+from tasks.demo.videos import DemoVideo, video_id
+from tasks.demo.visuals import FPS, Look, assign_looks, intro_frames, make_jitter, step_frames
+
+log = logging.getLogger(__name__)
+
+RENDER_VERSION = 1  # bump when pictures or encoding change, so stale cached videos are not reused
+MIN_WORDS = 100  # HowTo100M keeps videos whose captions have at least this many words
+FEW_WORDS = 40  # the short-narration video says fewer than MIN_WORDS
+LOW_VIEWS = 37
+LONG_DURATION_S = 2417
+_CHANNELS = ("Kitchen Basics", "DIY Dad", "HomeHow", "Quick Tips TV", "Garage Guru", "Maker Mia", "EasyFix")
+_TITLE_FORMS = (
+    "How to {t}",
+    "How To {T} (Quick & Easy)",
+    "{t} - easy step by step guide",
+    "The BEST way to {t}!",
+    "{T} in under a minute",
+    "how to {t} like a pro",
+)
+
+
+def task_steps(article: Article) -> list[Step]:
+    """An article's steps flattened over its methods (the index is the task's step index)."""
+    return [s for m in article.methods for s in m.steps]
+
+
+@dataclass
+class World:
+    """The generated world: articles, videos and the per-step looks (what each step shows)."""
+
+    seed: int
+    generation: int
+    cache_dir: Path
+    articles: tuple[Article, ...]
+    videos: list[DemoVideo]
+    looks: dict[tuple[str, int], Look] = field(default_factory=dict)
+    build_s: float = 0.0
+
+    def video(self, vid: str) -> DemoVideo | None:
+        """The video with this id, or None."""
+        return next((v for v in self.videos if v.id == vid), None)
+
+    def videos_for(self, task: str) -> list[DemoVideo]:
+        """Videos made for a task (by exact article title)."""
+        return [v for v in self.videos if v.task == task]
+
+    def article(self, title: str) -> Article | None:
+        """The article with this exact title, or None."""
+        return next((a for a in self.articles if a.title == title), None)
+
+    @property
+    def usable(self) -> list[DemoVideo]:
+        """Videos HowTo100M's filters keep: playable, English captions, >= 100 words, views, length."""
+        return [
+            v
+            for v in self.videos
+            if v.playable
+            and v.language == "en"
+            and v.captions != "none"
+            and len(v.words) >= MIN_WORDS
+            and v.view_count >= 100
+            and v.reported_duration_s <= 2000
+        ]
+
+    def step_count(self) -> int:
+        """Distinct steps shown by the world's videos."""
+        return len({(v.task, s) for v in self.videos for s in v.steps})
+
+    def grow(self) -> World:
+        """The same world one crawl later: extra videos appear for existing tasks."""
+        return build_world(self.cache_dir, self.seed, self.generation + 1)
+
+
+def _scripts(
+    article: Article, steps: list[int], rng: np.random.Generator, music: bool
+) -> list[tuple[int | None, str]]:
+    flat = task_steps(article)
+    texts = [step_script(flat[k].summary, flat[k].detail, rng, first=i == 0) for i, k in enumerate(steps)]
+    intro = intro_script(article.title, rng)
+    spoken_intro = 0 if music else len(intro.split())  # a music intro says nothing
+    texts = pad_scripts(texts, MIN_WORDS + 8 - spoken_intro, rng)
+    return [(None, intro), *zip(steps, texts, strict=True)]
+
+
+def _pick_steps(article: Article, rng: np.random.Generator, few: bool) -> list[int]:
+    """One method's steps in order; sometimes one middle step is skipped, as real videos do."""
+    starts = np.cumsum([0] + [len(m.steps) for m in article.methods])
+    m = int(rng.integers(len(article.methods)))
+    steps = list(range(int(starts[m]), int(starts[m + 1])))
+    if few:
+        return steps[:2]
+    if len(steps) > 5 and rng.random() < 0.4:
+        steps.pop(int(rng.integers(1, len(steps) - 1)))
+    return steps
+
+
+def _plan(seed: int, generation: int) -> list[dict]:
+    """Decide every video's identity and quirks (no rendering yet)."""
+    rng = np.random.default_rng(seed)
+    plans: list[dict] = []
+    for article in ARTICLES:
+        for n in range(article.videos):
+            plans.append({"task": article.title, "n": n, "gen": 0})
+        for g in range(1, generation + 1):  # a grown world adds one video to the first two tasks
+            if article.title in (ARTICLES[0].title, ARTICLES[1].title):
+                plans.append({"task": article.title, "n": article.videos + g - 1, "gen": g})
+    base = [p for p in plans if p["gen"] == 0]
+    order = [int(i) for i in rng.permutation(len(base))]
+    spanish = next(i for i in order if base[i]["task"] == content.SPANISH_TASK)
+    others = [i for i in order if i != spanish]
+    quirks = ["private", "removed", "none", "none", "few", "low", "long"]
+    for q, i in zip(quirks, others, strict=False):
+        base[i]["quirk"] = q
+    base[spanish]["quirk"] = "spanish"
+    kinds = ("auto", "auto", "auto_music", "manual", "manual+auto", "auto", "manual", "auto_music")
+    for i, p in enumerate(plans):
+        p.setdefault("quirk", "")
+        p["captions"] = "none" if p["quirk"] == "none" else kinds[(i + seed) % len(kinds)]
+    return plans
+
+
+def _make_video(plan: dict, seed: int, out_dir: Path) -> DemoVideo:
+    article = next(a for a in ARTICLES if a.title == plan["task"])
+    vid = video_id(seed, plan["task"], plan["n"], plan["gen"])
+    rng = np.random.default_rng(int.from_bytes(vid.encode()[:4], "big"))
+    quirk = plan["quirk"]
+    steps = _pick_steps(article, rng, few=quirk == "few")
+    music = plan["captions"] == "auto_music"
+    scripts = _scripts(article, steps, rng, music)
+    if quirk == "few":
+        scripts = [(k, " ".join(t.split()[: FEW_WORDS // len(scripts)])) for k, t in scripts]
+    segments = build_segments(scripts, rng, music_intro=music)
+    language, english = "en", ()
+    if quirk == "spanish":
+        language = "es"
+        english = tuple(segments)
+        spanish = ["Hola a todos, hoy les enseño a hacer limonada casera."] + [
+            content.SPANISH_STEPS[k] for k in steps
+        ]
+        segments = retime(segments, spanish, rng)
+    duration_ms = segments[-1].end_ms
+    form = _TITLE_FORMS[(plan["n"] + plan["gen"]) % len(_TITLE_FORMS)]
+    title = form.format(t=article.title.lower(), T=article.title)
+    if language == "es":
+        title = "Cómo hacer limonada casera (receta fácil)"
+    upload = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, 1500)) + 400 * plan["gen"])
+    views = LOW_VIEWS if quirk == "low" else int(10 ** rng.uniform(3, 6.3))
+    playable = quirk not in ("private", "removed")
+    video = DemoVideo(
+        id=vid,
+        task=article.title,
+        title=title,
+        channel=_CHANNELS[int(rng.integers(len(_CHANNELS)))],
+        upload_date=upload.strftime("%Y%m%d"),
+        view_count=views,
+        duration_ms=duration_ms,
+        reported_duration_s=LONG_DURATION_S if quirk == "long" else round(duration_ms / 1000),
+        language=language,
+        captions=plan["captions"],
+        status={"private": "private", "removed": "removed"}.get(quirk, "ok"),
+        segments=tuple(segments),
+        english=english,
+        generation=plan["gen"],
+        tone_hz=int(rng.integers(180, 600)),
+        path=out_dir / f"{vid}.mp4" if playable else None,
+    )
+    return video
+
+
+def _frames(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int) -> Iterator[bytes]:
+    rng = np.random.default_rng(int.from_bytes(video.id.encode()[4:8], "big") + seed)
+    t = 0.0
+    done = 0
+    for seg in video.segments:
+        n = round(seg.end_ms * FPS / 1000) - done  # cumulative rounding keeps frames on the timeline
+        if seg.step is None:
+            yield from intro_frames(n, int(rng.integers(1000)))
+        else:
+            yield from step_frames(looks[(video.task, seg.step)], make_jitter(rng), n, t)
+        done += n
+        t += n / FPS
+
+
+def build_world(cache_dir: Path, seed: int = 0, generation: int = 0) -> World:
+    """Build (or load from cache) the world for a seed; only missing videos are rendered."""
+    started = time.perf_counter()
+    out_dir = Path(cache_dir) / f"seed-{seed}-r{RENDER_VERSION}"
+    plans = _plan(seed, generation)
+    videos = [_make_video(p, seed, out_dir) for p in plans]
+    with_videos = [a for a in ARTICLES if a.videos]
+    all_looks = assign_looks([len(task_steps(a)) for a in with_videos], seed)
+    looks = {
+        (a.title, k): lk
+        for a, task_looks in zip(with_videos, all_looks, strict=True)
+        for k, lk in enumerate(task_looks)
+    }
+    todo = [v for v in videos if v.path is not None and not v.path.exists()]
+
+    def render(v: DemoVideo) -> None:
+        assert v.path is not None
+        media.encode_mp4(v.path, _frames(v, looks, seed), v.duration_ms / 1000, v.tone_hz)
+
+    if todo:
+        media.ffmpeg_bin()  # fail fast with a clear message before starting threads
+        with ThreadPoolExecutor(max_workers=2) as pool:  # one ffmpeg per core
+            list(pool.map(render, todo))
+    world = World(seed, generation, Path(cache_dir), ARTICLES, videos, looks)
+    world.build_s = time.perf_counter() - started
+    log.info(
+        "demo world seed=%s gen=%s: %d videos (%d rendered) in %.1fs",
+        seed,
+        generation,
+        len(videos),
+        len(todo),
+        world.build_s,
+    )
+    return world
