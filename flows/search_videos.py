@@ -1,0 +1,126 @@
+"""Stage 2 flow: search each kept task, de-duplicate the hits, probe each new video once, keep or drop it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.runtime import finish_stage, run_shard_tasks, summarize
+from storage.layout import DataRoot
+from storage.shards import is_done, list_markers, read_marker
+from tasks.youtube.assign import new_candidates
+from tasks.youtube.config import SearchVideosConfig
+from tasks.youtube.ids import parse_import_text
+from tasks.youtube.inputs import chunk, kept_tasks
+from tasks.youtube.plans import (
+    append_video_plans,
+    crawl_search_base,
+    next_video_shard,
+    plan_new_videos,
+    save_search_plan,
+    seen_video_ids,
+    video_plans,
+)
+from tasks.youtube.probe_stage import probe_shard, probe_shard_hash
+from tasks.youtube.search_stage import search_shard
+
+STAGE = "search_videos"
+
+
+def _probe_plans(root: DataRoot, cfg: SearchVideosConfig) -> list[dict[str, Any]]:
+    """Phase C: every plan of this crawl (finished ones come back cached) and any older one with errors."""
+    kwargs = []
+    for shard, plan in sorted(video_plans(root).items()):
+        marker = read_marker(root, "videos", shard)
+        pending = not is_done(root, "videos", shard, probe_shard_hash(cfg, plan)) or (
+            marker and marker.errors
+        )
+        if plan["crawl_id"] == cfg.crawl_id or pending:
+            kwargs.append({"root_url": root.url, "plan": plan, "cfg": cfg})
+    return run_shard_tasks(f"{STAGE}: probe", probe_shard, kwargs)
+
+
+@flow(name="search_videos", log_prints=False)
+def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+    """Search (phase A), de-duplicate and plan new videos (B), probe and decide (C); resumable per shard."""
+    cfg = cfg or SearchVideosConfig()
+    log = get_run_logger()
+    root = DataRoot.from_any(data_root)
+    tasks = kept_tasks(root)
+    chunks = chunk(tasks, cfg.tasks_per_shard)
+    base = crawl_search_base(root, cfg.crawl_id, (m.shard for m in list_markers(root, "search_results")))
+    save_search_plan(root, cfg.crawl_id, base, len(chunks))
+    log.info(
+        "%s: %d kept tasks in %d search shards from shard %d (%s)",
+        STAGE,
+        len(tasks),
+        len(chunks),
+        base,
+        cfg.crawl_id,
+    )
+    searched = run_shard_tasks(
+        f"{STAGE}: search",
+        search_shard,
+        [{"root_url": root.url, "shard": base + i, "tasks": c, "cfg": cfg} for i, c in enumerate(chunks)],
+    )
+    new_plans = plan_new_videos(root, cfg.crawl_id, range(base, base + len(chunks)), cfg.videos_per_shard)
+    log.info(
+        "%s: %d new videos in %d new shards", STAGE, sum(len(p["videos"]) for p in new_plans), len(new_plans)
+    )
+    probed = _probe_plans(root, cfg)
+    summary = summarize(
+        STAGE,
+        probed,
+        {
+            "crawl_id": cfg.crawl_id,
+            "tasks": len(tasks),
+            "search_shards": len(searched),
+            "search_hits": sum(int(m["rows_out"]) for m in searched),
+            "search_errors": sum(int(m["errors"]) for m in searched),
+            "new_videos": sum(len(p["videos"]) for p in new_plans),
+        },
+    )
+    return finish_stage(STAGE, root, summary)
+
+
+@flow(name="import_videos", log_prints=False)
+def import_videos(
+    path: str, cfg: SearchVideosConfig | None = None, data_root: str | None = None
+) -> dict[str, Any]:
+    """Probe the videos listed in a file (ids, URLs or HowTo100M_v1.csv) without searching."""
+    cfg = cfg or SearchVideosConfig()
+    log = get_run_logger()
+    root = DataRoot.from_any(data_root)
+    parsed = parse_import_text(Path(path).read_text(encoding="utf-8", errors="replace"))
+    bad = [p for p in parsed if p.error]
+    for item in bad[:20]:
+        log.warning("%s: %s", path, item.error)
+    best: dict[str, dict[str, Any]] = {}
+    for item in parsed:
+        if item.video_id and item.video_id not in best:
+            best[item.video_id] = {
+                "video_id": item.video_id,
+                "task_id": item.task_id,
+                "rank": item.rank,
+                "url": None,
+                "title": None,
+            }
+    fresh = new_candidates(best, seen_video_ids(root))
+    plans = append_video_plans(
+        root, fresh, cfg.crawl_id, "import", cfg.videos_per_shard, next_video_shard(root)
+    )
+    log.info(
+        "%s: %d lines, %d bad, %d new videos in %d shards",
+        path,
+        len(parsed),
+        len(bad),
+        len(fresh),
+        len(plans),
+    )
+    probed = _probe_plans(root, cfg)
+    summary = summarize(
+        "import_videos", probed, {"lines": len(parsed), "bad_lines": len(bad), "new_videos": len(fresh)}
+    )
+    return finish_stage("import_videos", root, summary)

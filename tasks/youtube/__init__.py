@@ -1,0 +1,1 @@
+"""YouTube access through yt-dlp: the only package that imports yt_dlp."""

@@ -1,0 +1,191 @@
+"""Keep or drop a video from its yt-dlp info dict (pure): limits, live status and the caption track."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from tasks.youtube.ids import is_video_id
+
+# Drop reasons, in the order the rules are checked (the first failing rule names the row).
+INVALID_ID = "invalid_id"
+UNAVAILABLE = "unavailable"
+LIVE = "live_or_upcoming"
+UNKNOWN_DURATION = "unknown_duration"
+TOO_LONG = "too_long"
+TOO_FEW_VIEWS = "too_few_views"
+TRANSLATED_ONLY = "translated_captions_only"
+NO_ENGLISH = "no_english_captions"
+
+# `was_live` is a recorded stream and `post_live` one still being processed: HowTo100M kept neither.
+_LIVE_STATUSES = {"is_live", "is_upcoming", "was_live", "post_live"}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """HowTo100M's rules: at most 2000 s long, at least 100 views where the count is known."""
+
+    max_duration_s: float = 2000.0
+    min_views: int = 100
+
+
+@dataclass(frozen=True)
+class CaptionChoice:
+    """The track the captions stage should download: its key in the info dict and its kind."""
+
+    lang: str
+    kind: str  # "manual" | "auto"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the probe decided for one video, with the fields the `videos` rows keep."""
+
+    video_id: str | None
+    title: str | None
+    channel: str | None
+    upload_date: str | None
+    duration_s: float | None
+    view_count: int | None
+    live_status: str | None
+    caption: CaptionChoice | None
+    keep: bool
+    drop_reason: str | None
+
+    def summary(self) -> dict[str, Any]:
+        """The one-video report printed by `howto youtube inspect`."""
+        return {
+            "video_id": self.video_id,
+            "duration_s": self.duration_s,
+            "view_count": self.view_count,
+            "caption": asdict(self.caption) if self.caption else None,
+            "keep": self.keep,
+            "drop_reason": self.drop_reason,
+        }
+
+
+def is_english(lang: str) -> bool:
+    """`en` or an `en-*` variant (en-GB, en-US, en-orig, and translated keys such as en-de)."""
+    low = lang.lower()
+    return low == "en" or low.startswith("en-")
+
+
+def _is_translation(track: object) -> bool:
+    """A track whose download URLs ask YouTube to machine-translate (`tlang=`)."""
+    if not isinstance(track, list):
+        return False
+    urls = [f.get("url") or "" for f in track if isinstance(f, Mapping)]
+    return any("tlang=" in u for u in urls)
+
+
+def _usable(track: object) -> bool:
+    return isinstance(track, list) and any(
+        isinstance(f, Mapping) and (f.get("url") or f.get("data")) for f in track
+    )
+
+
+def _english_keys(tracks: Mapping[str, Any], first: tuple[str, ...]) -> list[str]:
+    """English track keys, the preferred ones first, then the other variants in sorted order."""
+    keys = [k for k in tracks if isinstance(k, str) and is_english(k) and k != "live_chat"]
+    return [k for k in first if k in keys] + sorted(k for k in keys if k not in first)
+
+
+def choose_caption(info: Mapping[str, Any]) -> CaptionChoice | None:
+    """A manual English track first, else the English auto track of the original audio, else None."""
+    manual = info.get("subtitles") or {}
+    if isinstance(manual, Mapping):
+        for key in _english_keys(manual, ("en", "en-US", "en-GB")):
+            if _usable(manual[key]):
+                return CaptionChoice(key, "manual")
+    auto = info.get("automatic_captions") or {}
+    if isinstance(auto, Mapping):
+        for key in _english_keys(auto, ("en-orig", "en")):
+            if _usable(auto[key]) and not _is_translation(auto[key]):
+                return CaptionChoice(key, "auto")
+    if "automatic_captions" not in info:
+        return _from_requested(info)
+    return None
+
+
+def _from_requested(info: Mapping[str, Any]) -> CaptionChoice | None:
+    """Old youtube-dl info files list auto tracks only under `requested_subtitles` (when downloaded)."""
+    requested = info.get("requested_subtitles") or {}
+    if not isinstance(requested, Mapping):
+        return None
+    for key in _english_keys(requested, ("en", "en-US", "en-GB")):
+        track = requested[key]
+        if isinstance(track, Mapping) and _usable([track]) and not _is_translation([track]):
+            kind = "auto" if "kind=asr" in str(track.get("url") or "") else "manual"
+            return CaptionChoice(key, kind)
+    return None
+
+
+def _has_translated_english(info: Mapping[str, Any]) -> bool:
+    auto = info.get("automatic_captions") or {}
+    return isinstance(auto, Mapping) and any(_is_translation(auto[k]) for k in _english_keys(auto, ()))
+
+
+def _number(value: object) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value)
+
+
+def _live_status(info: Mapping[str, Any]) -> str | None:
+    status = info.get("live_status")
+    if isinstance(status, str):
+        return status
+    # Old youtube-dl files only have the booleans.
+    if info.get("is_live"):
+        return "is_live"
+    if info.get("was_live"):
+        return "was_live"
+    return None
+
+
+def prefilter_reason(
+    duration_s: float | None, view_count: int | None, limits: Limits, live_status: str | None = None
+) -> str | None:
+    """The drop reason from what a flat search entry already says, or None; unknown values pass."""
+    if live_status in _LIVE_STATUSES:
+        return LIVE
+    if duration_s is not None and duration_s > limits.max_duration_s:
+        return TOO_LONG
+    if view_count is not None and view_count < limits.min_views:
+        return TOO_FEW_VIEWS
+    return None
+
+
+def decide(info: Mapping[str, Any], limits: Limits = Limits()) -> Decision:
+    """Apply the rules to a probed info dict (new yt-dlp or old youtube-dl) and name the first failure."""
+    raw_id = info.get("id")
+    video_id = raw_id if is_video_id(raw_id) else None
+    duration = _number(info.get("duration"))
+    views_raw = _number(info.get("view_count"))
+    views = int(views_raw) if views_raw is not None else None
+    live = _live_status(info)
+    caption = choose_caption(info)
+    reason = INVALID_ID if video_id is None else prefilter_reason(duration, views, limits, live)
+    if reason is None and duration is None:
+        reason = UNKNOWN_DURATION
+    if reason is None and caption is None:
+        reason = TRANSLATED_ONLY if _has_translated_english(info) else NO_ENGLISH
+    channel = info.get("channel") or info.get("uploader")
+    return Decision(
+        video_id=video_id,
+        title=_text(info.get("title")),
+        channel=_text(channel),
+        upload_date=_text(info.get("upload_date")),
+        duration_s=duration,
+        view_count=views,
+        live_status=live,
+        caption=caption,
+        keep=reason is None,
+        drop_reason=reason,
+    )
+
+
+def _text(value: object, limit: int = 1000) -> str | None:
+    """Untrusted text, cut to a sane length for a Parquet cell."""
+    return value[:limit] if isinstance(value, str) else None

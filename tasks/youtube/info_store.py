@@ -1,0 +1,61 @@
+"""Probed info dicts kept in the data root (`info/{video_id}.info.json`) so later stages never re-probe."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import uuid
+from typing import Any
+
+from storage.layout import DataRoot
+from tasks.youtube.ids import check_video_id
+
+INFO_DIR = "info"
+
+
+def info_relpath(video_id: str) -> str:
+    """The path relative to the data root; the id is validated first so it can never escape `info/`."""
+    return f"{INFO_DIR}/{check_video_id(video_id)}.info.json"
+
+
+def write_bytes_atomic(root: DataRoot, relpath: str, payload: bytes) -> None:
+    """Write under the root via a temp name and a rename, so readers never see half a file."""
+    path = root.path(relpath)
+    directory, name = path.rsplit("/", 1)
+    root.makedirs(directory)
+    tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{name}"
+    with root.open(tmp, "wb") as handle:
+        handle.write(payload)
+    if root.is_local:
+        os.replace(tmp, path)
+    else:
+        root.fs.mv(tmp, path)
+
+
+def save_info(root: DataRoot, video_id: str, info: dict[str, Any]) -> str:
+    """Keep a sanitized info dict; returns its path relative to the data root (the `info_path` column)."""
+    rel = info_relpath(video_id)
+    write_bytes_atomic(root, rel, json.dumps(info, ensure_ascii=False, sort_keys=True).encode())
+    return rel
+
+
+def load_info(root: DataRoot, relpath_or_id: str, max_age_s: float | None = None) -> dict[str, Any] | None:
+    """A kept info dict by `info_path` or video id; None if missing, unreadable, or older than `max_age_s`.
+
+    YouTube's caption and media URLs expire after some hours: callers that will fetch them pass a max age.
+    """
+    rel = relpath_or_id if relpath_or_id.endswith(".info.json") else info_relpath(relpath_or_id)
+    if not rel.startswith(f"{INFO_DIR}/") or ".." in rel:
+        raise ValueError(f"not an info path: {rel!r}")
+    path = root.path(rel)
+    try:
+        if max_age_s is not None:
+            modified = root.fs.modified(path).timestamp()
+            if time.time() - modified > max_age_s:
+                return None
+        with root.open(path, "rb") as handle:
+            data = json.loads(handle.read().decode())
+    except (FileNotFoundError, OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None

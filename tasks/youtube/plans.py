@@ -1,0 +1,135 @@
+"""Plans: which tasks each search shard holds and which videos each `videos` shard probes.
+
+A plan is written before its shard's work and never changes afterwards, so a killed run resumes
+with the same shard contents and a re-crawl appends shards after the existing ones.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from storage.layout import DataRoot
+from tasks.youtube.info_store import write_bytes_atomic
+
+PLANS_DIR = "_plans"
+
+
+def _read_json(root: DataRoot, rel: str) -> Any:
+    path = root.path(rel)
+    if not root.exists(path):
+        return None
+    with root.open(path, "rb") as handle:
+        return json.loads(handle.read().decode())
+
+
+def _write_json(root: DataRoot, rel: str, data: Any) -> None:
+    write_bytes_atomic(root, rel, json.dumps(data, sort_keys=True, indent=1).encode())
+
+
+def crawl_search_base(root: DataRoot, crawl_id: str, existing_shards: Iterable[int]) -> int:
+    """The first `search_results` shard number of a crawl, fixed the first time the crawl starts."""
+    rel = f"{PLANS_DIR}/search_results/{crawl_id}.json"
+    plan = _read_json(root, rel)
+    if plan is not None:
+        return int(plan["base_shard"])
+    used = set(existing_shards)
+    for other in _list(root, "search_results"):
+        data = _read_json(root, f"{PLANS_DIR}/search_results/{other}")
+        used.update(range(int(data["base_shard"]), int(data["base_shard"]) + int(data.get("n_shards", 0))))
+    base = max(used) + 1 if used else 0
+    save_search_plan(root, crawl_id, base, 0)
+    return base
+
+
+def save_search_plan(root: DataRoot, crawl_id: str, base: int, n_shards: int) -> None:
+    _write_json(
+        root,
+        f"{PLANS_DIR}/search_results/{crawl_id}.json",
+        {"crawl_id": crawl_id, "base_shard": base, "n_shards": n_shards},
+    )
+
+
+def _list(root: DataRoot, kind: str) -> list[str]:
+    directory = root.path(PLANS_DIR, kind)
+    if not root.exists(directory):
+        return []
+    return sorted(
+        p.rsplit("/", 1)[1]
+        for p in root.fs.glob(f"{directory}/*.json")
+        if not p.rsplit("/", 1)[1].startswith(".tmp-")
+    )
+
+
+def video_plans(root: DataRoot) -> dict[int, dict[str, Any]]:
+    """Every `videos` shard plan, by shard number."""
+    plans = {}
+    for name in _list(root, "videos"):
+        data = _read_json(root, f"{PLANS_DIR}/videos/{name}")
+        plans[int(data["shard"])] = data
+    return plans
+
+
+def save_video_plan(
+    root: DataRoot, shard: int, crawl_id: str, source: str, videos: Sequence[dict[str, Any]]
+) -> dict[str, Any]:
+    """Record the videos of a new `videos` shard (id, task, rank, url, title), before probing them."""
+    plan = {"shard": shard, "crawl_id": crawl_id, "source": source, "videos": list(videos)}
+    _write_json(root, f"{PLANS_DIR}/videos/part-{shard:05d}.json", plan)
+    return plan
+
+
+def append_video_plans(
+    root: DataRoot,
+    candidates: Sequence[dict[str, Any]],
+    crawl_id: str,
+    source: str,
+    per_shard: int,
+    next_shard: int,
+) -> list[dict[str, Any]]:
+    """Chunk new candidates (already de-duplicated and ordered) into plans numbered from `next_shard`."""
+    plans: list[dict[str, Any]] = []
+    for i in range(0, len(candidates), per_shard):
+        plans.append(
+            save_video_plan(root, next_shard + len(plans), crawl_id, source, candidates[i : i + per_shard])
+        )
+    return plans
+
+
+def seen_video_ids(root: DataRoot) -> set[str]:
+    """Every video already planned (so probed, or about to be) by any earlier run or crawl."""
+    from storage.shards import read_dataset
+
+    seen = {v["video_id"] for plan in video_plans(root).values() for v in plan["videos"]}
+    table = read_dataset(root, "videos").to_table(columns=["video_id"])
+    seen.update(v for v in table.column("video_id").to_pylist() if v)
+    return seen
+
+
+def plan_new_videos(
+    root: DataRoot, crawl_id: str, search_shards: Iterable[int], per_shard: int
+) -> list[dict[str, Any]]:
+    """Phase B: de-duplicate this crawl's hits, drop videos seen before, append plans for the rest."""
+    from storage.shards import read_shard
+    from tasks.youtube.assign import best_hits, new_candidates
+
+    rows: list[dict[str, Any]] = []
+    for shard in search_shards:
+        table = read_shard(root, "search_results", shard)
+        if table is not None:
+            rows.extend(
+                table.select(["task_id", "rank", "video_id", "url", "title", "keep", "status"]).to_pylist()
+            )
+    candidates = new_candidates(best_hits(rows), seen_video_ids(root))
+    return append_video_plans(root, candidates, crawl_id, "search", per_shard, next_video_shard(root))
+
+
+def next_video_shard(root: DataRoot) -> int:
+    """The number after every planned or written `videos` shard: new shards never overwrite old ones."""
+    from storage.shards import list_markers, shard_files
+
+    used = set(video_plans(root))
+    used.update(m.shard for m in list_markers(root, "videos"))
+    used.update(int(p.rsplit("part-", 1)[1].split(".")[0]) for p in shard_files(root, "videos"))
+    return max(used) + 1 if used else 0

@@ -1,0 +1,142 @@
+"""Politeness toward the video site: a global rate cap with jitter, and a circuit breaker for 429s."""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tasks.youtube.errors import CIRCUIT_ADVICE, ErrorKind, StageHalted
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PolitenessSettings:
+    """How hard we may hit the site; none of these change results, so none enter config hashes."""
+
+    requests_per_s: float = 0.5  # global cap for this process; 0 turns the cap off
+    jitter_s: float = 1.0  # extra random wait in [0, jitter_s] before each request
+    backoff_base_s: float = 30.0  # first pause after a 429, doubled for each 429 in a row
+    backoff_max_s: float = 900.0
+    max_backoffs: int = 6  # 429s in a row past this halt the stage
+
+
+class RateLimiter:
+    """At most `rate` requests per second across every thread of the process, plus random jitter."""
+
+    def __init__(
+        self,
+        rate: float,
+        jitter_s: float = 0.0,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.jitter_s = max(0.0, jitter_s)
+        self._clock, self._sleep = clock, sleep
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._next = 0.0
+
+    def wait(self) -> float:
+        """Block until this caller's slot; returns the seconds waited."""
+        with self._lock:
+            now = self._clock()
+            jitter = self._rng.uniform(0.0, self.jitter_s) if self.jitter_s else 0.0
+            slot = max(now, self._next) + jitter
+            # Reserve the slot under the lock so concurrent callers queue instead of bunching up.
+            self._next = slot + self.interval
+        delay = slot - now
+        if delay > 0:
+            self._sleep(delay)
+        return max(0.0, delay)
+
+
+class CircuitBreaker:
+    """Opens on a 429 and pauses every caller; each further 429 in a row doubles the pause.
+
+    Past `max_backoffs` consecutive 429s it raises StageHalted: hammering on would only get the
+    address blocked for longer.
+    """
+
+    def __init__(
+        self,
+        base_s: float,
+        max_s: float,
+        max_backoffs: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_s, self.max_s, self.max_backoffs = base_s, max_s, max_backoffs
+        self._clock, self._sleep = clock, sleep
+        self._rng = rng or random.Random()
+        self._lock = threading.Lock()
+        self._open_until = 0.0
+        self.consecutive = 0
+        self.trips = 0  # total pauses, for the stage's stats
+        self.paused_s = 0.0
+
+    def record_rate_limited(self, message: str = "") -> float:
+        """Note a 429 and open the breaker; returns the pause length, or raises StageHalted."""
+        with self._lock:
+            self.consecutive += 1
+            if self.consecutive > self.max_backoffs:
+                raise StageHalted(ErrorKind.RATE_LIMITED, CIRCUIT_ADVICE, message)
+            pause = min(self.max_s, self.base_s * 2 ** (self.consecutive - 1))
+            pause *= 1.0 + self._rng.uniform(0.0, 0.25)  # so parallel crawlers do not return in step
+            self._open_until = max(self._open_until, self._clock() + pause)
+            self.trips += 1
+        log.warning(
+            "rate limited (HTTP 429), %d in a row: pausing the stage for %.1f s", self.consecutive, pause
+        )
+        return pause
+
+    def record_success(self) -> None:
+        with self._lock:
+            self.consecutive = 0
+
+    def wait_if_open(self) -> float:
+        """Sleep while the breaker is open; returns the seconds waited."""
+        with self._lock:
+            delay = self._open_until - self._clock()
+        if delay > 0:
+            self._sleep(delay)
+            with self._lock:
+                self.paused_s += delay
+            return delay
+        return 0.0
+
+
+class Politeness:
+    """The rate limiter and the circuit breaker that every request of the process goes through."""
+
+    def __init__(self, settings: PolitenessSettings, **kwargs: object) -> None:
+        self.settings = settings
+        self.limiter = RateLimiter(settings.requests_per_s, settings.jitter_s, **kwargs)  # type: ignore[arg-type]
+        self.breaker = CircuitBreaker(
+            settings.backoff_base_s, settings.backoff_max_s, settings.max_backoffs, **kwargs
+        )  # type: ignore[arg-type]
+
+    def before_request(self) -> float:
+        """Wait for the breaker to close and for our slot under the rate cap; returns seconds waited."""
+        return self.breaker.wait_if_open() + self.limiter.wait()
+
+
+_shared: dict[PolitenessSettings, Politeness] = {}
+_shared_lock = threading.Lock()
+
+
+def shared_politeness(settings: PolitenessSettings) -> Politeness:
+    """One Politeness per process and settings, so concurrent shard tasks share the cap and the breaker."""
+    with _shared_lock:
+        if settings not in _shared:
+            _shared[settings] = Politeness(settings)
+        return _shared[settings]

@@ -1,0 +1,187 @@
+"""Phase C: one `videos` shard plan -> one probe per new video, the keep/drop decision, the kept info file."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+from prefect import get_run_logger, task
+
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_marker, read_shard
+from tasks.common import code_version, config_hash, shard_hash
+from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from tasks.youtube.client import VideoError, YoutubeClient
+from tasks.youtube.config import SearchVideosConfig
+from tasks.youtube.decision import UNAVAILABLE, Decision, Limits, decide
+from tasks.youtube.errors import ErrorKind, StageHalted
+from tasks.youtube.info_store import load_info, save_info
+from tasks.youtube.retry import not_halted
+from tasks.youtube.search_stage import thread_client
+
+DATASET = "videos"
+
+
+def probe_shard_hash(cfg: SearchVideosConfig, plan: Mapping[str, Any]) -> str:
+    """Only the limits and the plan decide a shard's rows (politeness, search and crawl settings do not)."""
+    own = config_hash({"max_duration_s": cfg.max_duration_s, "min_views": cfg.min_views})
+    listing = json.dumps([plan["crawl_id"], [v["video_id"] for v in plan["videos"]]])
+    return shard_hash(own, hashlib.sha256(listing.encode()).hexdigest()[:16])
+
+
+def video_row(
+    planned: Mapping[str, Any], crawl_id: str, url: str, decision: Decision | None = None, **values: Any
+) -> dict[str, Any]:
+    """A `videos` row: the plan's facts, then the decision's, then explicit values (status, error...)."""
+    row = dict.fromkeys(get_schema(DATASET).schema.names)
+    row.update(
+        video_id=planned["video_id"],
+        task_id=planned.get("task_id"),
+        rank=planned.get("rank"),
+        url=url,
+        title=planned.get("title"),
+        keep=False,
+        status="ok",
+        crawl_id=crawl_id,
+    )
+    if decision is not None:
+        row.update(
+            title=decision.title or row["title"],
+            channel=decision.channel,
+            upload_date=decision.upload_date,
+            duration_s=decision.duration_s,
+            view_count=decision.view_count,
+            live_status=decision.live_status,
+            caption_lang=decision.caption.lang if decision.caption else None,
+            caption_kind=decision.caption.kind if decision.caption else None,
+            keep=decision.keep,
+            drop_reason=decision.drop_reason,
+        )
+    row.update(values)
+    return row
+
+
+class ProbeRun:
+    """Probes the videos of one plan, reusing finished rows and fresh info files, stopping on a halt."""
+
+    def __init__(
+        self,
+        root: DataRoot,
+        cfg: SearchVideosConfig,
+        plan: Mapping[str, Any],
+        client_for_thread: Callable[[], YoutubeClient],
+    ) -> None:
+        self.root, self.cfg, self.plan = root, cfg, plan
+        self.crawl_id = str(plan["crawl_id"])
+        self.limits: Limits = cfg.limits()
+        self._client_for_thread = client_for_thread
+        self.halt = threading.Event()
+        self.halted: StageHalted | None = None
+        self.stats = {"probed": 0, "reused_rows": 0, "reused_info": 0}
+        self._lock = threading.Lock()
+        self.clients: list[YoutubeClient] = []
+
+    def _client(self) -> YoutubeClient:
+        client = self._client_for_thread()
+        with self._lock:
+            if client not in self.clients:
+                self.clients.append(client)
+        return client
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def one(self, planned: Mapping[str, Any]) -> dict[str, Any]:
+        vid = planned["video_id"]
+        client = self._client()
+        url = client.video_url(vid)
+        info = load_info(self.root, vid, self.cfg.info_reuse_max_age_s)
+        if info is not None:
+            self._count("reused_info")  # probed by a run that died before writing its shard
+        else:
+            if self.halt.is_set():
+                return video_row(
+                    planned, self.crawl_id, url, status="error", error="not probed: stage halted"
+                )
+            try:
+                info = client.probe(url)
+            except VideoError as exc:
+                if exc.kind is ErrorKind.UNAVAILABLE:
+                    return video_row(
+                        planned, self.crawl_id, url, status="failed", error=str(exc), drop_reason=UNAVAILABLE
+                    )
+                return video_row(planned, self.crawl_id, url, status="error", error=str(exc))
+            except StageHalted as exc:
+                with self._lock:
+                    self.halted = self.halted or exc
+                self.halt.set()
+                return video_row(
+                    planned, self.crawl_id, url, status="error", error=f"not probed: {exc.kind.value}"
+                )
+            self._count("probed")
+            save_info(self.root, vid, info)
+        decision = decide(info, self.limits)
+        return video_row(planned, self.crawl_id, url, decision, info_path=f"info/{vid}.info.json")
+
+    def run(self, previous: pa.Table | None) -> list[dict[str, Any]]:
+        """Rows in plan order; ok and permanently failed rows of `previous` are kept as they were."""
+        finished = {
+            r["video_id"]: r
+            for r in (previous.to_pylist() if previous is not None else [])
+            if r["status"] in ("ok", "failed")
+        }
+        videos: Sequence[Mapping[str, Any]] = self.plan["videos"]
+        todo = [v for v in videos if v["video_id"] not in finished]
+        self.stats["reused_rows"] = len(videos) - len(todo)
+        with ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency)) as pool:
+            probed = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
+        return [finished.get(v["video_id"]) or probed[v["video_id"]] for v in videos]
+
+
+@task(name="probe-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
+def probe_shard(root_url: str, plan: dict[str, Any], cfg: SearchVideosConfig) -> dict[str, Any]:
+    """Probe one planned `videos` shard; failed videos only are retried on the next run."""
+    logger = get_run_logger()
+    root = DataRoot.from_any(root_url)
+    shard = int(plan["shard"])
+    digest = probe_shard_hash(cfg, plan)
+    runs: list[ProbeRun] = []
+
+    def compute() -> ShardOutput:
+        marker = read_marker(root, DATASET, shard)
+        previous = read_shard(root, DATASET, shard) if marker and marker.config_hash == digest else None
+        probe = ProbeRun(root, cfg, plan, lambda: thread_client(cfg))
+        runs.append(probe)
+        table = pa.Table.from_pylist(probe.run(previous), schema=get_schema(DATASET).schema)
+        extra = {
+            **probe.stats,
+            "requests": sum(c.requests for c in probe.clients),
+            "ytdlp_s": round(sum(c.ytdlp_s for c in probe.clients), 3),
+        }
+        return ShardOutput(
+            table,
+            rows_in=len(plan["videos"]),
+            drops=drops_by_reason(table),
+            errors=count_errors(table),
+            extra=extra,
+        )
+
+    manifest = run_shard(root, DATASET, shard, digest, code_version(), compute)
+    logger.info(
+        "videos shard %d: %d videos, %d kept-or-dropped rows, %d errors%s",
+        shard,
+        len(plan["videos"]),
+        manifest["rows_out"],
+        manifest["errors"],
+        " (cached)" if manifest["cached"] else "",
+    )
+    if runs and runs[0].halted is not None:
+        raise runs[0].halted
+    return manifest

@@ -1,0 +1,193 @@
+"""Phase A: one shard of tasks -> their flat search hits, ranked and prefiltered (`search_results`)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import pyarrow as pa
+from prefect import get_run_logger, task
+
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_marker, read_shard
+from tasks.common import code_version, config_hash, shard_hash
+from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from tasks.youtube.client import VideoError, YoutubeClient
+from tasks.youtube.config import POLITENESS_FIELDS, SearchVideosConfig
+from tasks.youtube.decision import INVALID_ID, prefilter_reason
+from tasks.youtube.errors import ErrorKind, StageHalted
+from tasks.youtube.ids import is_video_id, shorten
+from tasks.youtube.retry import not_halted
+
+DATASET = "search_results"
+NO_RESULTS = "no_results"
+# Fields that change what one search shard finds; shard sizes only move tasks between shards.
+_NOT_SEARCH = POLITENESS_FIELDS | {"tasks_per_shard", "videos_per_shard"}
+
+
+def search_shard_hash(cfg: SearchVideosConfig, tasks: Sequence[Mapping[str, Any]]) -> str:
+    """Config hash chained with the shard's task list, so a changed task list reruns the shard."""
+    listing = json.dumps([[t["task_id"], t["title"]] for t in tasks], ensure_ascii=False)
+    return shard_hash(
+        config_hash(cfg, exclude=_NOT_SEARCH), hashlib.sha256(listing.encode()).hexdigest()[:16]
+    )
+
+
+def _row(item: Mapping[str, Any], query: str, crawl_id: str, **values: Any) -> dict[str, Any]:
+    row = dict.fromkeys(get_schema(DATASET).schema.names)
+    row.update(task_id=item["task_id"], query=query, crawl_id=crawl_id, keep=False, status="ok")
+    row.update(values)
+    return row
+
+
+def hit_rows(
+    item: Mapping[str, Any],
+    query: str,
+    entries: Sequence[Mapping[str, Any]],
+    cfg: SearchVideosConfig,
+    video_url: Callable[[str], str],
+) -> list[dict[str, Any]]:
+    """Rows for one task's hits; an id that is not a plain video id is a failed row, never a path."""
+    if not entries:
+        return [_row(item, query, cfg.crawl_id, drop_reason=NO_RESULTS)]
+    rows = []
+    for rank, entry in enumerate(entries, 1):
+        raw = entry.get("id")
+        title = entry.get("title") if isinstance(entry.get("title"), str) else None
+        if not is_video_id(raw):
+            rows.append(
+                _row(
+                    item,
+                    query,
+                    cfg.crawl_id,
+                    rank=rank,
+                    title=title and title[:1000],
+                    drop_reason=INVALID_ID,
+                    status="failed",
+                    error=f"not a video id: {shorten(repr(raw))}",
+                )
+            )
+            continue
+        duration = entry.get("duration") if isinstance(entry.get("duration"), int | float) else None
+        views = entry.get("view_count") if isinstance(entry.get("view_count"), int) else None
+        live = entry.get("live_status") if isinstance(entry.get("live_status"), str) else None
+        reason = prefilter_reason(duration, views, cfg.limits(), live)
+        rows.append(
+            _row(
+                item,
+                query,
+                cfg.crawl_id,
+                rank=rank,
+                video_id=raw,
+                title=title and title[:1000],
+                duration_s=float(duration) if duration is not None else None,
+                view_count=views,
+                url=video_url(raw),
+                keep=reason is None,
+                drop_reason=reason,
+            )
+        )
+    return rows
+
+
+def search_tasks(
+    tasks: Sequence[Mapping[str, Any]],
+    cfg: SearchVideosConfig,
+    client: YoutubeClient,
+    previous: pa.Table | None = None,
+) -> tuple[list[dict[str, Any]], StageHalted | None]:
+    """Search every task not already searched cleanly in `previous`; stop early on a halt."""
+    done: dict[str, list[dict[str, Any]]] = {}
+    for row in previous.to_pylist() if previous is not None else []:
+        done.setdefault(row["task_id"], []).append(row)
+    rows: list[dict[str, Any]] = []
+    halted: StageHalted | None = None
+    for item in tasks:
+        query = cfg.query(item["title"])
+        old = done.get(item["task_id"])
+        if old and all(r["status"] != "error" for r in old):
+            rows.extend(old)
+            continue
+        if halted is not None:
+            rows.append(_row(item, query, cfg.crawl_id, status="error", error="not searched: stage halted"))
+            continue
+        try:
+            entries = client.search(query, cfg.max_results)
+        except VideoError as exc:
+            status = "error" if exc.kind is ErrorKind.TRANSIENT else "failed"
+            rows.append(_row(item, query, cfg.crawl_id, status=status, error=str(exc)))
+            continue
+        except StageHalted as exc:
+            halted = exc
+            rows.append(
+                _row(item, query, cfg.crawl_id, status="error", error=f"not searched: {exc.kind.value}")
+            )
+            continue
+        rows.extend(hit_rows(item, query, entries, cfg, client.video_url))
+    return rows, halted
+
+
+_local = threading.local()
+
+
+def thread_client(cfg: SearchVideosConfig) -> YoutubeClient:
+    """One client per thread and settings (YoutubeDL objects are not shared between threads)."""
+    settings = cfg.client_settings()
+    cached = getattr(_local, "clients", {})
+    if settings not in cached:
+        cached[settings] = YoutubeClient(settings)
+        _local.clients = cached
+    client: YoutubeClient = cached[settings]
+    return client
+
+
+@task(name="search-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
+def search_shard(
+    root_url: str, shard: int, tasks: list[dict[str, Any]], cfg: SearchVideosConfig
+) -> dict[str, Any]:
+    """Search one shard of tasks and write `search_results` shard `shard`; a halt saves progress, then raises."""
+    logger = get_run_logger()
+    root = DataRoot.from_any(root_url)
+    digest = search_shard_hash(cfg, tasks)
+    halted: list[StageHalted] = []
+
+    def compute() -> ShardOutput:
+        marker = read_marker(root, DATASET, shard)
+        previous = read_shard(root, DATASET, shard) if marker and marker.config_hash == digest else None
+        client = thread_client(cfg)
+        rows, halt = search_tasks(tasks, cfg, client, previous)
+        if halt is not None:
+            halted.append(halt)
+        table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
+        return ShardOutput(
+            table,
+            rows_in=len(tasks),
+            drops=drops_by_reason(table),
+            errors=count_errors(table),
+            extra={"requests": client.requests, "ytdlp_s": round(client.ytdlp_s, 3)},
+        )
+
+    manifest = run_shard(
+        root,
+        DATASET,
+        shard,
+        digest,
+        code_version(),
+        compute,
+        sort_by=[("task_id", "ascending"), ("rank", "ascending")],
+    )
+    logger.info(
+        "search shard %d: %d tasks -> %d hits, %d errors%s",
+        shard,
+        len(tasks),
+        manifest["rows_out"],
+        manifest["errors"],
+        " (cached)" if manifest["cached"] else "",
+    )
+    if halted:
+        raise halted[0]
+    return manifest

@@ -1,0 +1,149 @@
+"""The keep/drop decision on real yt-dlp / youtube-dl info dicts and on the caption edge cases."""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+
+from tasks.youtube.decision import Limits, choose_caption, decide, prefilter_reason
+
+FIXTURES = Path(__file__).parents[2] / "fixtures" / "ytdlp_info"
+ASR = "https://www.youtube.com/api/timedtext?v=QW3-5OuWn4M&caps=asr&xoaf=5&hl=en&key=yt8&kind=asr&lang={lang}&fmt=vtt"
+
+
+def load(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.info.json").read_text())
+
+
+@pytest.fixture
+def recent() -> dict:
+    return load("yt-dlp-2023_QW3-5OuWn4M")
+
+
+@pytest.fixture
+def old() -> dict:
+    return load("youtube-dl-2018_by0e4didQpM")
+
+
+def track(url: str) -> list[dict]:
+    return [
+        {"ext": "vtt", "url": url, "name": "English"},
+        {"ext": "json3", "url": url.replace("vtt", "json3")},
+    ]
+
+
+def test_recent_ytdlp_file_with_english_asr_is_kept(recent: dict) -> None:
+    d = decide(recent)
+    assert d.summary() == {
+        "video_id": "QW3-5OuWn4M",
+        "duration_s": 122.0,
+        "view_count": 116,
+        "caption": {"lang": "en", "kind": "auto"},
+        "keep": True,
+        "drop_reason": None,
+    }
+    assert d.channel == "King Fish Media" and d.live_status == "not_live"
+
+
+def test_old_youtube_dl_file_without_captions_is_dropped(old: dict) -> None:
+    d = decide(old)
+    assert (d.keep, d.drop_reason, d.caption) == (False, "no_english_captions", None)
+    # youtube-dl had no `channel`: the uploader stands in; `is_live: null` is not live.
+    assert d.channel == "Little Baby Bum - Nursery Rhymes & Kids Songs"
+    assert d.live_status is None and d.duration_s == 116.0 and d.view_count == 1008007
+
+
+def test_old_file_missing_automatic_captions_key_entirely(old: dict) -> None:
+    del old["automatic_captions"]
+    old["subtitles"] = {"en": track("https://www.youtube.com/api/timedtext?lang=en&v=by0e4didQpM&fmt=vtt")}
+    assert choose_caption(old) is not None and choose_caption(old).kind == "manual"  # type: ignore[union-attr]
+
+
+def test_original_english_asr_is_chosen_over_translation(recent: dict) -> None:
+    recent["subtitles"] = {}
+    recent["automatic_captions"] = {
+        "en": track(ASR.format(lang="de") + "&tlang=en"),
+        "en-orig": track(ASR.format(lang="en")),
+        "de": track(ASR.format(lang="de")),
+    }
+    assert decide(recent).summary()["caption"] == {"lang": "en-orig", "kind": "auto"}
+
+
+def test_only_translated_english_is_dropped_with_its_own_reason(recent: dict) -> None:
+    recent["subtitles"] = {}
+    recent["automatic_captions"] = {
+        "en": track(ASR.format(lang="es") + "&tlang=en"),
+        "es": track(ASR.format(lang="es")),
+    }
+    d = decide(recent)
+    assert (d.keep, d.drop_reason, d.caption) == (False, "translated_captions_only", None)
+
+
+def test_english_asr_without_tlang_is_the_original(recent: dict) -> None:
+    recent["subtitles"] = {}
+    recent["automatic_captions"] = {"en": track(ASR.format(lang="en"))}
+    assert decide(recent).summary()["caption"] == {"lang": "en", "kind": "auto"}
+
+
+def test_manual_en_gb_only_is_kept_as_manual(recent: dict) -> None:
+    recent["subtitles"] = {
+        "en-GB": track("https://www.youtube.com/api/timedtext?v=QW3-5OuWn4M&lang=en-GB&fmt=vtt"),
+        "live_chat": [{"ext": "json", "url": "https://www.youtube.com/live_chat_replay"}],
+    }
+    recent["automatic_captions"] = {}
+    d = decide(recent)
+    assert d.keep and d.summary()["caption"] == {"lang": "en-GB", "kind": "manual"}
+
+
+def test_manual_track_beats_auto(recent: dict) -> None:
+    recent["subtitles"] = {"en": track("https://www.youtube.com/api/timedtext?v=x&lang=en&fmt=vtt")}
+    recent["automatic_captions"] = {"en-orig": track(ASR.format(lang="en"))}
+    assert choose_caption(recent).kind == "manual"  # type: ignore[union-attr]
+
+
+def test_no_captions_at_all(recent: dict) -> None:
+    recent["subtitles"], recent["automatic_captions"] = {}, {}
+    recent.pop("requested_subtitles")
+    assert decide(recent).drop_reason == "no_english_captions"
+
+
+def test_empty_track_lists_do_not_count(recent: dict) -> None:
+    recent["subtitles"], recent["automatic_captions"] = {"en": []}, {"en-orig": []}
+    assert decide(recent).drop_reason == "no_english_captions"
+
+
+def test_missing_view_count_is_not_a_reason_to_drop(recent: dict) -> None:
+    del recent["view_count"]
+    d = decide(recent)
+    assert d.keep and d.view_count is None
+
+
+def test_limits_and_live(recent: dict) -> None:
+    assert decide({**recent, "view_count": 99}).drop_reason == "too_few_views"
+    assert decide({**recent, "duration": 2000.5}).drop_reason == "too_long"
+    assert decide({**recent, "duration": 2000}).keep
+    assert decide({**recent, "duration": None}).drop_reason == "unknown_duration"
+    for status in ("is_live", "is_upcoming", "was_live", "post_live"):
+        assert decide({**recent, "live_status": status}).drop_reason == "live_or_upcoming"
+    legacy = copy.deepcopy(recent)
+    del legacy["live_status"]
+    legacy["is_live"] = True
+    assert decide(legacy).drop_reason == "live_or_upcoming"
+    assert decide({**recent, "view_count": 50}, Limits(min_views=10)).keep
+
+
+def test_untrusted_id_and_types(recent: dict) -> None:
+    assert decide({**recent, "id": "../../etc/passwd"}).drop_reason == "invalid_id"
+    assert decide({**recent, "id": "x" * 2048}).video_id is None
+    assert decide({**recent, "view_count": "many", "duration": True}).drop_reason == "unknown_duration"
+
+
+def test_prefilter_on_flat_entries() -> None:
+    limits = Limits()
+    assert prefilter_reason(None, None, limits) is None
+    assert prefilter_reason(2417, 5000, limits) == "too_long"
+    assert prefilter_reason(300, 37, limits) == "too_few_views"
+    assert prefilter_reason(300, 5000, limits, "is_upcoming") == "live_or_upcoming"
