@@ -1,0 +1,90 @@
+"""Run directories in the data root: per-epoch checkpoints (atomic), the latest one, model rebuild."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from typing import Any
+
+import torch
+
+from models.embedding import JointEmbedding, build_model
+from models.text import Vocabulary
+from models.train_loop import read_checkpoint
+from storage.layout import DataRoot
+
+_EPOCH = re.compile(r"epoch-(\d+)\.pt$")
+
+
+def run_dir(root: DataRoot, run_id: str) -> str:
+    return root.path("train", run_id)
+
+
+def checkpoint_path(root: DataRoot, run_id: str, epoch: int) -> str:
+    return f"{run_dir(root, run_id)}/checkpoints/epoch-{epoch}.pt"
+
+
+def write_bytes_atomic(root: DataRoot, path: str, payload: bytes) -> None:
+    """Write to a temp name beside `path`, then rename: a crash never leaves half a checkpoint."""
+    directory, name = path.rsplit("/", 1)
+    root.makedirs(directory)
+    tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{name}"
+    with root.open(tmp, "wb") as handle:
+        handle.write(payload)
+    root.fs.mv(tmp, path)
+
+
+def list_epochs(root: DataRoot, run_id: str) -> list[int]:
+    """Epochs with a finished checkpoint, ascending."""
+    directory = f"{run_dir(root, run_id)}/checkpoints"
+    if not root.exists(directory):
+        return []
+    found = (_EPOCH.search(p) for p in root.fs.ls(directory, detail=False))
+    return sorted(int(m.group(1)) for m in found if m)
+
+
+def latest_checkpoint(root: DataRoot, run_id: str | None = None) -> str | None:
+    """The newest checkpoint of a run, or of the most recently written run when none is named."""
+    if run_id is not None:
+        epochs = list_epochs(root, run_id)
+        return checkpoint_path(root, run_id, epochs[-1]) if epochs else None
+    base = root.path("train")
+    if not root.exists(base):
+        return None
+    candidates = []
+    for directory in root.fs.ls(base, detail=False):
+        rid = directory.rstrip("/").rsplit("/", 1)[-1]
+        epochs = list_epochs(root, rid)
+        if epochs:
+            path = checkpoint_path(root, rid, epochs[-1])
+            candidates.append((root.fs.modified(path).timestamp(), path))
+    return max(candidates)[1] if candidates else None
+
+
+def load_state(root: DataRoot, path: str) -> dict[str, Any]:
+    with root.open(path, "rb") as handle:
+        return read_checkpoint(handle)
+
+
+def model_from_state(state: dict[str, Any]) -> tuple[JointEmbedding, Vocabulary | None]:
+    """Rebuild the trained model (and the word vocabulary of word-level text sides) from a checkpoint."""
+    extra = state["extra"]
+    vocab = (
+        Vocabulary(extra["vocab"], lowercase=extra.get("vocab_lowercase", False))
+        if extra.get("vocab")
+        else None
+    )
+    vectors = None
+    if extra["text"] == "word2vec":
+        vectors = torch.zeros(len(vocab) if vocab else 1, int(extra["d_word"]))
+    model = build_model(
+        extra["text"],
+        d=int(extra["d"]),
+        d_video=int(extra["d_video"]),
+        d_sentence=int(extra.get("d_sentence") or 384),
+        vocab_size=len(vocab) if vocab else None,
+        word_vectors=vectors,
+    )
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, vocab

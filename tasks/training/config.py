@@ -1,0 +1,59 @@
+"""The training stage's config (HowTo100M defaults; every field that changes the model is hashed)."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.common import config_hash, shard_hash
+
+# Fields that change where or how fast we train, never what is learned.
+RUNTIME_FIELDS = {"device", "run_id", "shards_in_memory", "threads"}
+
+
+class TrainConfig(BaseModel):
+    """Joint text-video embedding training: text side, loss, optimiser, batches and split."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    text: Literal["minilm", "word2vec", "learned"] = "minilm"
+    word2vec_path: str | None = None  # required for text="word2vec": a word2vec .bin or .txt file
+    loss: Literal["max_margin", "milnce", "infonce"] = "max_margin"
+    d: int = Field(4096, ge=2)
+    margin: float = 0.1
+    negative_weighting: bool = True  # half of each anchor's negative mass on same-video clips
+    temperature: float = Field(0.07, gt=0)
+    neighbours: int = Field(1, ge=0)  # MIL-NCE positives: captions within this many clips
+    epochs: int = Field(10, ge=1)
+    lr: float = Field(1e-4, gt=0)
+    lr_decay: float = Field(0.9, gt=0)  # multiplied into the learning rate after every epoch
+    videos_per_batch: int = Field(32, ge=1)
+    clips_per_video: int = Field(64, ge=1)
+    heldout_fraction: float = Field(0.1, ge=0, lt=1)
+    eval_max_clips: int = Field(5000, ge=2)
+    standardise: bool = True  # per-dimension mean/std of training video vectors, kept in the model
+    shuffle_pairs: bool = False  # control run: captions permuted across training clips
+    max_words: int = Field(20, ge=1)
+    min_word_count: int = Field(1, ge=1)  # learned vocabulary
+    seed: int = 0
+    device: str = "auto"
+    threads: int | None = None  # torch CPU threads; None leaves torch's default
+    shards_in_memory: int = Field(16, ge=1)
+    run_id: str | None = None  # default: derived from the config and the data snapshot
+
+
+def train_hash(cfg: TrainConfig) -> str:
+    """Hash of what the run learns (runtime fields left out)."""
+    return config_hash(cfg, exclude=RUNTIME_FIELDS)
+
+
+def run_id_for(cfg: TrainConfig, data_hash: str) -> str:
+    """The run's id: given, or config + data hash, so rerunning the same thing resumes the same run."""
+    return cfg.run_id or f"run-{shard_hash(train_hash(cfg), data_hash)[:12]}"
+
+
+def run_shard_number(run_id: str) -> int:
+    """The `train_metrics` shard that holds a run's rows (a stable number from its id)."""
+    return int.from_bytes(hashlib.sha1(run_id.encode()).digest()[:3], "big")

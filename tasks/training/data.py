@@ -1,0 +1,169 @@
+"""Training data from the data root: clip pairs per shard, split by video, batches grouped by video."""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import torch
+
+from models.train_loop import Batch
+from storage.layout import DataRoot
+from storage.shards import list_markers, read_shard
+from tasks.training.split import is_heldout
+
+
+@dataclass
+class Pairs:
+    """Clip pairs of one or more shards as arrays (video vectors stay fp16 until batched)."""
+
+    clip_ids: list[str]
+    video_ids: np.ndarray  # object array of str
+    idx: np.ndarray  # int64 clip order within its video
+    spans_ms: np.ndarray  # (n, 2) int64
+    texts: list[str]
+    video: np.ndarray  # (n, d_video) float16
+    text: np.ndarray | None  # (n, d_sentence) float32 cached sentence embeddings, or None
+
+    def __len__(self) -> int:
+        return len(self.clip_ids)
+
+    def take(self, rows: np.ndarray) -> Pairs:
+        return Pairs(
+            [self.clip_ids[i] for i in rows],
+            self.video_ids[rows],
+            self.idx[rows],
+            self.spans_ms[rows],
+            [self.texts[i] for i in rows],
+            self.video[rows],
+            None if self.text is None else self.text[rows],
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[Pairs], d_video: int = 4096) -> Pairs:
+        if not parts:
+            return Pairs(
+                [],
+                np.array([], dtype=object),
+                np.zeros(0, np.int64),
+                np.zeros((0, 2), np.int64),
+                [],
+                np.zeros((0, d_video), np.float16),
+                None,
+            )
+        has_text = all(p.text is not None for p in parts)
+        return Pairs(
+            [c for p in parts for c in p.clip_ids],
+            np.concatenate([p.video_ids for p in parts]),
+            np.concatenate([p.idx for p in parts]),
+            np.concatenate([p.spans_ms for p in parts]),
+            [t for p in parts for t in p.texts],
+            np.concatenate([p.video for p in parts]),
+            np.concatenate([p.text for p in parts if p.text is not None]) if has_text else None,
+        )
+
+
+def vectors_to_numpy(column: pa.ChunkedArray | pa.Array, dtype: type = np.float16) -> np.ndarray:
+    """A list<float> column of equal-length vectors as an (n, dim) array without Python loops."""
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if len(array) == 0:
+        return np.zeros((0, 0), dtype=dtype)
+    dim = int(pc.list_value_length(array)[0].as_py())
+    return np.asarray(array.flatten().to_numpy(zero_copy_only=False), dtype=dtype).reshape(-1, dim)
+
+
+def pair_shards(root: DataRoot) -> list[int]:
+    """Shards of `clip_pairs` that have a marker (finished), in order."""
+    return [m.shard for m in list_markers(root, "clip_pairs")]
+
+
+def load_shard(root: DataRoot, shard: int, split: str, heldout_fraction: float, with_text: bool) -> Pairs:
+    """One `clip_pairs` shard's train or held-out rows, joined with cached text embeddings if asked."""
+    table = read_shard(root, "clip_pairs", shard)
+    if table is None:
+        return Pairs.concat([])
+    held = np.array(
+        [is_heldout(v, heldout_fraction) for v in table.column("video_id").to_pylist()], dtype=bool
+    )
+    table = table.filter(pa.array(held if split == "heldout" else ~held))
+    text = None
+    if with_text:
+        cached = read_shard(root, "text_embeddings", shard)
+        if cached is None:
+            raise FileNotFoundError(f"text_embeddings shard {shard} is missing: run the text cache first")
+        lookup = {c: i for i, c in enumerate(cached.column("clip_id").to_pylist())}
+        order = [lookup.get(c, -1) for c in table.column("clip_id").to_pylist()]
+        if min(order, default=0) < 0:
+            raise KeyError(f"text_embeddings shard {shard} lacks some clips of clip_pairs shard {shard}")
+        text = vectors_to_numpy(cached.column("vector").take(pa.array(order, pa.int64())), np.float32)
+    return Pairs(
+        table.column("clip_id").to_pylist(),
+        np.asarray(table.column("video_id").to_pylist(), dtype=object),
+        table.column("idx").to_numpy().astype(np.int64),
+        np.stack([table.column("start_ms").to_numpy(), table.column("end_ms").to_numpy()], axis=1),
+        table.column("text").to_pylist(),
+        vectors_to_numpy(table.column("vector")),
+        text,
+    )
+
+
+def group_batches(
+    video_ids: np.ndarray, rng: np.random.Generator, videos_per_batch: int, clips_per_video: int
+) -> list[np.ndarray]:
+    """Row indices of batches of `videos_per_batch` videos with up to `clips_per_video` clips each.
+
+    Every video appears once per pass (HowTo100M samples clips per video), so same-video negatives
+    are always in the batch with their positives.
+    """
+    if len(video_ids) == 0:
+        return []
+    order = np.argsort(video_ids, kind="stable")
+    sorted_ids = video_ids[order]
+    bounds = np.flatnonzero(sorted_ids[1:] != sorted_ids[:-1]) + 1
+    groups = np.split(order, bounds)
+    rng.shuffle(groups)  # type: ignore[arg-type]
+    batches = []
+    for start in range(0, len(groups), videos_per_batch):
+        chosen = []
+        for rows in groups[start : start + videos_per_batch]:
+            if len(rows) > clips_per_video:
+                rows = np.sort(rng.choice(rows, clips_per_video, replace=False))
+            chosen.append(rows)
+        batches.append(np.concatenate(chosen))
+    return batches
+
+
+def make_batch(pairs: Pairs, rows: np.ndarray, text_of: Callable[[Pairs, np.ndarray], torch.Tensor]) -> Batch:
+    """Tensors of the given rows; `groups` numbers the batch's videos, `order` is the clip index."""
+    _, groups = np.unique(pairs.video_ids[rows], return_inverse=True)
+    return Batch(
+        torch.from_numpy(pairs.video[rows].astype(np.float32)),
+        text_of(pairs, rows),
+        torch.from_numpy(groups.astype(np.int64)),
+        torch.from_numpy(pairs.idx[rows]),
+    )
+
+
+def prefetch(items: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
+    """Build batches in a background thread so the next one is ready when a step finishes."""
+    box: queue.Queue[object] = queue.Queue(maxsize=depth)
+    done = object()
+
+    def work() -> None:
+        try:
+            for item in items:
+                box.put(item)
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
+            box.put(exc)
+        box.put(done)
+
+    threading.Thread(target=work, daemon=True).start()
+    while (item := box.get()) is not done:
+        if isinstance(item, BaseException):
+            raise item
+        yield item  # type: ignore[misc]

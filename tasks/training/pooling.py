@@ -1,0 +1,126 @@
+"""Clip vectors from frame features: per-model max-pool over the clip span, L2, concat 2D+3D."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+# Feature rows per second of each model: 2D at 1 fps; 3D one row per 16 frames at 24 fps.
+MODEL_FPS: dict[str, float] = {"resnet152": 1.0, "resnext101": 24.0 / 16.0}
+MODELS: tuple[str, ...] = ("resnet152", "resnext101")
+
+
+def span_rows(start_ms: int, end_ms: int, fps: float, n_rows: int) -> tuple[int, int]:
+    """Rows int(s*fps) .. int(e*fps)+1 (HowTo100M), clamped so at least one row is pooled."""
+    first = min(int(start_ms / 1000.0 * fps), n_rows - 1)
+    last = min(int(end_ms / 1000.0 * fps) + 1, n_rows)
+    return first, max(last, first + 1)
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    norm = np.linalg.norm(x, axis=-1, keepdims=True)
+    return x / np.maximum(norm, 1e-12)
+
+
+def pool_clips(
+    rows_by_model: Mapping[str, np.ndarray], spans_ms: np.ndarray, models: tuple[str, ...] = MODELS
+) -> np.ndarray:
+    """(clips, sum of dims) float32: each model's rows max-pooled over each span, L2'd, concatenated."""
+    parts = []
+    for model in models:
+        rows = rows_by_model[model].astype(np.float32)
+        pooled = np.empty((len(spans_ms), rows.shape[1]), dtype=np.float32)
+        for i, (start, end) in enumerate(spans_ms):
+            first, last = span_rows(int(start), int(end), MODEL_FPS[model], rows.shape[0])
+            pooled[i] = rows[first:last].max(axis=0)
+        parts.append(_l2(pooled))
+    return np.concatenate(parts, axis=1)
+
+
+@dataclass
+class VideoFeatures:
+    """One video's feature rows per model, ordered by row index."""
+
+    rows: dict[str, np.ndarray]
+
+
+def features_by_video(table: pa.Table, models: tuple[str, ...] = MODELS) -> dict[str, VideoFeatures]:
+    """Group a `frame_features` table into per-video, per-model row matrices (status ok rows only).
+
+    A video with a failed extraction, or lacking one of the models, is left out: its clips are dropped
+    with a reason by the caller.
+    """
+    ok = table.filter(pc.equal(table.column("status"), "ok"))
+    ok = ok.sort_by([("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")])
+    if ok.num_rows == 0:
+        return {}
+    vectors = ok.column("vector").combine_chunks()
+    lengths = pc.list_value_length(vectors).to_numpy()
+    dim = int(lengths[0])
+    if not (lengths == dim).all():
+        raise ValueError(f"frame_features vectors differ in length ({sorted(set(lengths.tolist()))})")
+    flat = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
+    vids = ok.column("video_id").to_numpy(zero_copy_only=False)
+    names = ok.column("model").to_numpy(zero_copy_only=False)
+    keys = np.char.add(np.char.add(vids.astype(str), "\x00"), names.astype(str))
+    out: dict[str, VideoFeatures] = {}
+    bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True):
+        out.setdefault(str(vids[lo]), VideoFeatures({})).rows[str(names[lo])] = flat[lo:hi]
+    return {vid: f for vid, f in out.items() if all(m in f.rows for m in models)}
+
+
+def build_pairs(
+    clips: pa.Table, features: pa.Table, models: tuple[str, ...] = MODELS
+) -> tuple[pa.Table, dict[str, int]]:
+    """The `clip_pairs` rows of a clips shard and drop counts by reason (clips without features)."""
+    by_video = features_by_video(features, models)
+    failed = set(
+        features.filter(pc.not_equal(features.column("status"), "ok")).column("video_id").to_pylist()
+    )
+    clips = clips.sort_by([("video_id", "ascending"), ("idx", "ascending")])
+    vids = clips.column("video_id").to_pylist()
+    starts = clips.column("start_ms").to_numpy()
+    ends = clips.column("end_ms").to_numpy()
+    keep = np.zeros(len(vids), dtype=bool)
+    vectors: list[np.ndarray] = []
+    drops: dict[str, int] = {}
+    i = 0
+    while i < len(vids):
+        j = i
+        while j < len(vids) and vids[j] == vids[i]:
+            j += 1
+        feats = by_video.get(vids[i])
+        if feats is None:
+            reason = "features_failed" if vids[i] in failed else "no_features"
+            drops[reason] = drops.get(reason, 0) + (j - i)
+        else:
+            vectors.append(pool_clips(feats.rows, np.stack([starts[i:j], ends[i:j]], axis=1), models))
+            keep[i:j] = True
+        i = j
+    kept = clips.filter(pa.array(keep))
+    dim = sum(next(iter(by_video.values())).rows[m].shape[1] for m in models) if by_video else 0
+    matrix = np.concatenate(vectors).astype(np.float16) if vectors else np.zeros((0, dim), np.float16)
+    vector_col = pa.ListArray.from_arrays(
+        pa.array(np.arange(len(matrix) + 1, dtype=np.int32) * dim),
+        pa.array(matrix.reshape(-1)),
+    )
+    table = pa.table(
+        {
+            "clip_id": kept.column("clip_id"),
+            "video_id": kept.column("video_id"),
+            "task_id": kept.column("task_id")
+            if "task_id" in kept.column_names
+            else pa.nulls(kept.num_rows, pa.string()),
+            "idx": kept.column("idx"),
+            "start_ms": kept.column("start_ms"),
+            "end_ms": kept.column("end_ms"),
+            "text": kept.column("text"),
+            "vector": vector_col,
+        }
+    )
+    return table, drops

@@ -1,0 +1,115 @@
+"""Shard work before training: clip pairs from clips + frame_features, cached sentence embeddings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from storage.layout import DataRoot
+from storage.shards import Marker, list_markers, read_marker, read_shard
+from tasks.common import code_version, config_hash, shard_hash
+from tasks.shard_runner import ShardOutput, run_shard
+from tasks.training.pooling import MODEL_FPS, MODELS, build_pairs
+
+log = logging.getLogger(__name__)
+
+MINILM_NAME = "all-MiniLM-L6-v2"
+_POOLING = {"pool": "max", "fps": MODEL_FPS, "models": list(MODELS), "l2": "per-model", "dtype": "float16"}
+
+
+def _upstream(marker: Marker | None) -> str | None:
+    # Any rewrite upstream (a retried shard too) changes finished_at, so our shard is rebuilt.
+    if marker is None:
+        return None
+    return config_hash({"c": marker.config_hash, "rows": marker.rows_out, "at": marker.finished_at})
+
+
+def ready_shards(root: DataRoot) -> list[int]:
+    """Shards that both `clips` and `frame_features` have finished (markers present)."""
+    clips = {m.shard for m in list_markers(root, "clips")}
+    features = {m.shard for m in list_markers(root, "frame_features")}
+    return sorted(clips & features)
+
+
+def pairs_shard_hash(root: DataRoot, shard: int) -> str:
+    return shard_hash(
+        config_hash(_POOLING),
+        _upstream(read_marker(root, "clips", shard)),
+        _upstream(read_marker(root, "frame_features", shard)),
+    )
+
+
+def build_pairs_shard(root: DataRoot, shard: int) -> dict[str, Any]:
+    """Write `clip_pairs` shard k from `clips` shard k and `frame_features` shard k."""
+
+    def compute() -> ShardOutput:
+        clips = read_shard(root, "clips", shard)
+        features = read_shard(root, "frame_features", shard)
+        if clips is None or features is None:
+            raise FileNotFoundError(f"clips or frame_features shard {shard} is missing")
+        table, drops = build_pairs(clips, features)
+        return ShardOutput(table=table, rows_in=clips.num_rows, drops=drops)
+
+    return run_shard(
+        root,
+        "clip_pairs",
+        shard,
+        pairs_shard_hash(root, shard),
+        code_version(),
+        compute,
+        sort_by=[("video_id", "ascending"), ("idx", "ascending")],
+    )
+
+
+def text_shard_hash(root: DataRoot, shard: int, encoder: str = MINILM_NAME) -> str:
+    return shard_hash(config_hash({"encoder": encoder}), _upstream(read_marker(root, "clip_pairs", shard)))
+
+
+def cache_text_shard(
+    root: DataRoot, shard: int, encode: Callable[[list[str]], np.ndarray], encoder: str = MINILM_NAME
+) -> dict[str, Any]:
+    """Write `text_embeddings` shard k: each clip's caption through the frozen sentence encoder, once."""
+
+    def compute() -> ShardOutput:
+        pairs = read_shard(root, "clip_pairs", shard)
+        if pairs is None:
+            raise FileNotFoundError(f"clip_pairs shard {shard} is missing")
+        texts = pairs.column("text").to_pylist()
+        unique = sorted(set(texts))  # captions repeat (steps drawn alike, stock phrases): encode each once
+        vectors = encode(unique) if unique else np.zeros((0, 1), np.float32)
+        where = {t: i for i, t in enumerate(unique)}
+        matrix = vectors[[where[t] for t in texts]] if texts else vectors
+        dim = matrix.shape[1] if matrix.ndim == 2 else 0
+        column = pa.ListArray.from_arrays(
+            pa.array(np.arange(len(texts) + 1, dtype=np.int32) * dim),
+            pa.array(np.ascontiguousarray(matrix, dtype=np.float32).reshape(-1)),
+        )
+        table = pa.table(
+            {
+                "clip_id": pairs.column("clip_id"),
+                "encoder": pa.array([encoder] * len(texts)),
+                "vector": column,
+            }
+        )
+        return ShardOutput(table=table, rows_in=len(texts), extra={"unique_texts": len(unique)})
+
+    return run_shard(
+        root, "text_embeddings", shard, text_shard_hash(root, shard, encoder), code_version(), compute
+    )
+
+
+def data_snapshot(root: DataRoot) -> dict[str, Any]:
+    """What a run trained on: clip_pairs shards with their hashes and row counts, and one hash of it all."""
+    markers = list_markers(root, "clip_pairs")
+    shards = {str(m.shard): {"config_hash": m.config_hash, "rows": m.rows_out} for m in markers}
+    return {
+        "dataset": "clip_pairs",
+        "shards": len(markers),
+        "clips": sum(m.rows_out for m in markers),
+        "hash": config_hash({"shards": shards}),
+        "per_shard": shards,
+    }

@@ -1,0 +1,59 @@
+"""What a run leaves for people: the loss/recall plot and model_card.json."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+from storage.layout import DataRoot
+from tasks.training.checkpoints import run_dir, write_bytes_atomic
+
+
+def plot_png(rows: list[dict[str, Any]]) -> bytes:
+    """Training loss and held-out R@1/5/10 per epoch, side by side."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: never open a window
+    from matplotlib import pyplot as plt
+
+    epochs = [r["epoch"] for r in rows]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    left.plot(epochs, [r["loss"] for r in rows], marker="o")
+    left.set(title="training loss", xlabel="epoch", ylabel="loss")
+    for key, label in (("r_at_1", "R@1"), ("r_at_5", "R@5"), ("r_at_10", "R@10")):
+        right.plot(epochs, [r[key] for r in rows], marker="o", label=label)
+    candidates = rows[-1]["candidates"] if rows else 0
+    right.set(
+        title=f"held-out text->video recall ({candidates} clips)",
+        xlabel="epoch",
+        ylabel="recall",
+        ylim=(0, 1),
+    )
+    right.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def write_report(
+    root: DataRoot, run_id: str, rows: list[dict[str, Any]], card: dict[str, Any]
+) -> dict[str, str]:
+    """Write loss_recall.png and model_card.json into the run's directory; returns their paths."""
+    base = run_dir(root, run_id)
+    plot = f"{base}/loss_recall.png"
+    card_path = f"{base}/model_card.json"
+    write_bytes_atomic(root, plot, plot_png(rows))
+    write_bytes_atomic(root, card_path, json.dumps(card, indent=1, sort_keys=True, default=str).encode())
+    return {"plot": plot, "model_card": card_path}
+
+
+def read_card(root: DataRoot, run_id: str) -> dict[str, Any] | None:
+    path = f"{run_dir(root, run_id)}/model_card.json"
+    if not root.exists(path):
+        return None
+    with root.open(path, "rb") as handle:
+        card: dict[str, Any] = json.loads(handle.read())
+    return card

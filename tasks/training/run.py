@@ -1,0 +1,302 @@
+"""One training run over the data root: data, model, epochs with checkpoints, metrics and report."""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import torch
+
+from models.embedding import JointEmbedding, build_model
+from models.evaluate import evaluate_pairs
+from models.losses import build_loss
+from models.text import Vocabulary, load_word2vec, tokenize
+from models.train_loop import Batch, make_optimizer, pick_device, restore, save_checkpoint, train_epoch
+from storage.layout import DataRoot
+from storage.shards import read_dataset, write_shard
+from tasks.common import code_version
+from tasks.training.checkpoints import (
+    checkpoint_path,
+    latest_checkpoint,
+    list_epochs,
+    load_state,
+    write_bytes_atomic,
+)
+from tasks.training.config import TrainConfig, run_id_for, run_shard_number, train_hash
+from tasks.training.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
+from tasks.training.prepare import data_snapshot
+from tasks.training.report import read_card, write_report
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDataError(ValueError):
+    """The data root has nothing to train on, or a text side's input is missing."""
+
+
+def _text_side(
+    cfg: TrainConfig, root: DataRoot, heldout: float
+) -> tuple[Vocabulary | None, torch.Tensor | None]:
+    """Vocabulary (and word2vec table) for word-level text sides; (None, None) for MiniLM."""
+    if cfg.text == "minilm":
+        return None, None
+    table = read_dataset(root, "clip_pairs").to_table(columns=["text"])
+    texts = table.column("text").to_pylist()
+    if cfg.text == "learned":
+        return Vocabulary.build(texts, min_count=cfg.min_word_count), None
+    if not cfg.word2vec_path:
+        raise TrainingDataError("text='word2vec' needs word2vec_path (a word2vec .bin or .txt file)")
+    vocab, vectors = load_word2vec(cfg.word2vec_path, keep={t for s in texts for t in tokenize(s)})
+    return vocab, vectors
+
+
+def _shuffled(pairs: Pairs, seed: int, shard: int) -> Pairs:
+    """Control: captions (and their embeddings) permuted across the shard's clips, fixed per shard."""
+    perm = np.random.default_rng([seed, shard, 7]).permutation(len(pairs))
+    texts = [pairs.texts[i] for i in perm]
+    return Pairs(
+        pairs.clip_ids,
+        pairs.video_ids,
+        pairs.idx,
+        pairs.spans_ms,
+        texts,
+        pairs.video,
+        None if pairs.text is None else pairs.text[perm],
+    )
+
+
+class Trainer:
+    """Holds a run's data access and text encoding; `run()` trains the remaining epochs."""
+
+    def __init__(self, cfg: TrainConfig, root: DataRoot) -> None:
+        self.cfg, self.root = cfg, root
+        self.shards = pair_shards(root)
+        if not self.shards:
+            raise TrainingDataError(f"{root.url}: no clip_pairs shards; run the captions and features stages")
+        self.snapshot = data_snapshot(root)
+        self.run_id = run_id_for(cfg, self.snapshot["hash"])
+        self.with_text = cfg.text == "minilm"
+        self.vocab, self.word_vectors = _text_side(cfg, root, cfg.heldout_fraction)
+        self.device = pick_device(cfg.device)
+
+    def text_of(self, pairs: Pairs, rows: np.ndarray) -> torch.Tensor:
+        if self.vocab is None:
+            assert pairs.text is not None
+            return torch.from_numpy(pairs.text[rows])
+        return self.vocab.encode_batch([pairs.texts[i] for i in rows], self.cfg.max_words)
+
+    def train_pairs(self, shard: int) -> Pairs:
+        pairs = load_shard(self.root, shard, "train", self.cfg.heldout_fraction, self.with_text)
+        return _shuffled(pairs, self.cfg.seed, shard) if self.cfg.shuffle_pairs else pairs
+
+    def batches(self, epoch: int) -> Iterator[Batch]:
+        """An epoch's batches: shards in a seeded order, a window of them in memory at a time."""
+        rng = np.random.default_rng([self.cfg.seed, epoch])
+        order = list(rng.permutation(self.shards))
+        for start in range(0, len(order), self.cfg.shards_in_memory):
+            window = Pairs.concat(
+                [self.train_pairs(int(s)) for s in order[start : start + self.cfg.shards_in_memory]]
+            )
+            for rows in group_batches(
+                window.video_ids, rng, self.cfg.videos_per_batch, self.cfg.clips_per_video
+            ):
+                yield make_batch(window, rows, self.text_of)
+
+    def heldout(self) -> Pairs:
+        parts, total = [], 0
+        for shard in self.shards:
+            part = load_shard(self.root, shard, "heldout", self.cfg.heldout_fraction, self.with_text)
+            parts.append(part)
+            total += len(part)
+            if total >= self.cfg.eval_max_clips:
+                break
+        pairs = Pairs.concat(parts)
+        return pairs.take(np.arange(min(len(pairs), self.cfg.eval_max_clips)))
+
+    def standardisation(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
+        """Per-dimension mean/std of training video vectors (one streaming pass), dims, sentence dims."""
+        total, total_sq, n, d_sentence = None, None, 0, 0
+        for shard in self.shards:
+            pairs = load_shard(self.root, shard, "train", self.cfg.heldout_fraction, self.with_text)
+            if not len(pairs):
+                continue
+            x = pairs.video.astype(np.float64)
+            total = x.sum(0) if total is None else total + x.sum(0)
+            total_sq = (x * x).sum(0) if total_sq is None else total_sq + (x * x).sum(0)
+            n += len(pairs)
+            d_sentence = pairs.text.shape[1] if pairs.text is not None else 0
+        if total is None or total_sq is None:
+            raise TrainingDataError(
+                f"{self.root.url}: clip_pairs has no training clips outside the held-out split"
+            )
+        mean = total / n
+        std = np.sqrt(np.maximum(total_sq / n - mean * mean, 0.0))
+        return torch.from_numpy(mean).float(), torch.from_numpy(std).float(), len(mean), d_sentence
+
+    def build(self) -> tuple[JointEmbedding, dict[str, Any]]:
+        mean, std, d_video, d_sentence = self.standardisation()
+        model = build_model(
+            self.cfg.text,
+            d=self.cfg.d,
+            d_video=d_video,
+            d_sentence=d_sentence or 384,
+            vocab_size=len(self.vocab) if self.vocab else None,
+            word_vectors=self.word_vectors,
+        )
+        if self.cfg.standardise:
+            model.video.set_standardisation(mean, std)
+        extra = {
+            "run_id": self.run_id,
+            "config": self.cfg.model_dump(mode="json"),
+            "train_hash": train_hash(self.cfg),
+            "text": self.cfg.text,
+            "d": self.cfg.d,
+            "d_video": d_video,
+            "d_sentence": d_sentence,
+            "vocab": self.vocab.words if self.vocab else None,
+            "vocab_lowercase": self.vocab.lowercase if self.vocab else False,
+            "d_word": int(self.word_vectors.shape[1]) if self.word_vectors is not None else None,
+            "max_words": self.cfg.max_words,
+            "data": {k: v for k, v in self.snapshot.items() if k != "per_shard"},
+            "code_version": code_version(),
+        }
+        return model.to(self.device), extra
+
+    def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+        """Train from the last checkpoint (if any) to cfg.epochs; returns a small manifest."""
+        cfg = self.cfg
+        card = read_card(self.root, self.run_id)
+        if card is not None and card.get("epochs", 0) >= cfg.epochs and list_epochs(self.root, self.run_id):
+            log.info("%s: already trained for %d epochs; nothing to do", self.run_id, card["epochs"])
+            return {
+                "run_id": self.run_id,
+                "epochs": card["epochs"],
+                "metrics": card["metrics"],
+                "cached": True,
+                "checkpoint": checkpoint_path(
+                    self.root, self.run_id, list_epochs(self.root, self.run_id)[-1]
+                ),
+            }
+        torch.manual_seed(cfg.seed)
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        model, extra = self.build()
+        optimizer, scheduler = make_optimizer(model, cfg.lr, cfg.lr_decay)
+        loss_fn = build_loss(cfg.loss, cfg.margin, cfg.negative_weighting, cfg.temperature, cfg.neighbours)
+        rows: list[dict[str, Any]] = []
+        done = 0
+        last = latest_checkpoint(self.root, self.run_id)
+        if last is not None:
+            state = load_state(self.root, last)
+            done = restore(state, model, optimizer, scheduler)
+            rows = list(state["extra"].get("history", []))
+            log.info("%s: resuming after epoch %d", self.run_id, done)
+        eval_pairs = self.heldout()
+        if len(eval_pairs) < 2:
+            raise TrainingDataError(
+                f"{self.root.url}: held-out split has {len(eval_pairs)} clips; raise heldout_fraction"
+            )
+        eval_video = torch.from_numpy(eval_pairs.video.astype(np.float32))
+        eval_text = self.text_of(eval_pairs, np.arange(len(eval_pairs)))
+        for epoch in range(done + 1, cfg.epochs + 1):
+            lr = scheduler.get_last_lr()[0]
+            stats = train_epoch(model, loss_fn, optimizer, prefetch(self.batches(epoch)), self.device)
+            scheduler.step()
+            metrics = evaluate_pairs(model, eval_video, eval_text, self.device)
+            row = {
+                "run_id": self.run_id,
+                "epoch": epoch,
+                "loss": stats.loss,
+                "r_at_1": metrics["R@1"],
+                "r_at_5": metrics["R@5"],
+                "r_at_10": metrics["R@10"],
+                "median_rank": metrics["MedR"],
+                "candidates": int(metrics["candidates"]),
+                "train_pairs": stats.pairs,
+                "lr": lr,
+                "epoch_s": stats.seconds,
+                "load_s": stats.load_seconds,
+            }
+            rows.append(row)
+            log.info(
+                "%s epoch %d: loss %.4f R@1 %.3f R@5 %.3f R@10 %.3f MedR %.1f (%d pairs, %.1fs)",
+                self.run_id,
+                epoch,
+                stats.loss,
+                metrics["R@1"],
+                metrics["R@5"],
+                metrics["R@10"],
+                metrics["MedR"],
+                stats.pairs,
+                stats.seconds,
+            )
+            self._save(model, optimizer, scheduler, epoch, {**extra, "history": rows})
+            if on_epoch is not None:
+                on_epoch(row)
+        return self._finish(rows, extra)
+
+    def _save(
+        self,
+        model: JointEmbedding,
+        optimizer: torch.optim.Optimizer,
+        scheduler: torch.optim.lr_scheduler.LRScheduler,
+        epoch: int,
+        extra: dict[str, Any],
+    ) -> None:
+        buffer = io.BytesIO()
+        save_checkpoint(buffer, model, optimizer, scheduler, epoch, extra)
+        write_bytes_atomic(self.root, checkpoint_path(self.root, self.run_id, epoch), buffer.getvalue())
+        write_shard(
+            self.root,
+            "train_metrics",
+            run_shard_number(self.run_id),
+            pa.Table.from_pylist(extra["history"]),
+            config_hash=extra["train_hash"],
+            code_version=code_version(),
+            rows_in=len(extra["history"]),
+            extra={"run_id": self.run_id},
+        )
+
+    def _finish(self, rows: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
+        final = rows[-1] if rows else {}
+        card = {
+            "run_id": self.run_id,
+            "model": "gated embedding units (HowTo100M), text side " + self.cfg.text,
+            "config": extra["config"],
+            "code_version": code_version(),
+            "data": self.snapshot,
+            "device": str(self.device),
+            "epochs": len(rows),
+            "written_at": time.time(),
+            "metrics": {
+                "R@1": final.get("r_at_1"),
+                "R@5": final.get("r_at_5"),
+                "R@10": final.get("r_at_10"),
+                "MedR": final.get("median_rank"),
+                "candidates": final.get("candidates"),
+            },
+            "history": rows,
+        }
+        paths = write_report(self.root, self.run_id, rows, card)
+        return {
+            "run_id": self.run_id,
+            "epochs": len(rows),
+            "metrics": card["metrics"],
+            "cached": False,
+            "checkpoint": checkpoint_path(self.root, self.run_id, len(rows)),
+            **paths,
+        }
+
+
+def train(
+    cfg: TrainConfig,
+    root: DataRoot | str | None = None,
+    on_epoch: Callable[[dict[str, Any]], None] | None = None,
+) -> dict[str, Any]:
+    """Train (or resume) the run this config and data describe; a finished run does no work again."""
+    return Trainer(cfg, DataRoot.from_any(root)).run(on_epoch)
