@@ -57,10 +57,11 @@ def pick_runtime(device: str = "auto", precision: str = "auto", channels_last: b
 def prepare(model: nn.Module, rt: Runtime) -> nn.Module:
     """Move to the device in eval mode; convert weights to channels_last(_3d) when asked."""
     model = model.to(rt.device).eval()
+    has_3d = any(isinstance(m, nn.Conv3d) for m in model.modules())
     if rt.channels_last:
-        has_3d = any(isinstance(m, nn.Conv3d) for m in model.modules())
-        fmt = torch.channels_last_3d if has_3d else torch.channels_last
-        model = model.to(memory_format=fmt)
+        model = model.to(memory_format=torch.channels_last_3d if has_3d else torch.channels_last)
+    else:
+        model = model.to(memory_format=torch.contiguous_format)
     return model
 
 

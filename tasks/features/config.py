@@ -50,7 +50,6 @@ class ExtractFeaturesConfig(BaseModel):
     timeout_per_video_s: float = Field(0.5, gt=0, description="decode budget per second of video")
     keep_videos: bool = False
     min_free_gb: float = Field(2.0, ge=0, description="refuse to download when less disk is free")
-    max_height: int = Field(720, ge=224, description="largest format height considered for download")
     demo_url: str | None = None
     cookiefile: str | None = None
     proxy: str | None = None

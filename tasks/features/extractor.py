@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -97,12 +98,11 @@ class Extractor:
     def run(self, jobs: Iterable[VideoJob]) -> Iterator[VideoResult]:
         """Yield one VideoResult per job, in completion order."""
         s = self.settings
-        todo: queue.Queue[VideoJob | None] = queue.Queue()
-        for job in jobs:
-            todo.put(job)
+        todo: queue.Queue[VideoJob | None] = queue.Queue(maxsize=2 * max(1, s.decode_workers))
         workers = max(1, s.decode_workers)
-        for _ in range(workers):
-            todo.put(None)
+        # Jobs are pulled lazily by a feeder thread: the caller's iterator may download as we compute.
+        feeder = threading.Thread(target=_feed, args=(jobs, todo, workers), daemon=True)
+        feeder.start()
         out: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=s.queue_chunks)
         stop = threading.Event()
         threads = [
@@ -115,7 +115,8 @@ class Extractor:
             yield from self._compute_loop(out, workers)
         finally:
             stop.set()
-            while any(t.is_alive() for t in threads):
+            deadline = time.monotonic() + 10  # workers exit at their next put; never wait forever
+            while any(t.is_alive() for t in threads) and time.monotonic() < deadline:
                 try:
                     out.get(timeout=0.1)
                 except queue.Empty:
@@ -249,6 +250,15 @@ class Extractor:
             vectors = np.concatenate([v for _, v in pieces]) if pieces else np.zeros((0, 2048), np.float32)
             rows[model] = ModelRows(vectors, *_spans(model, spec, len(vectors), p.frames_3d, duration))
         return VideoResult(vid, "ok", None, duration, rows)
+
+
+def _feed(jobs: Iterable[VideoJob], todo: queue.Queue[VideoJob | None], workers: int) -> None:
+    try:
+        for job in jobs:
+            todo.put(job)
+    finally:
+        for _ in range(workers):
+            todo.put(None)
 
 
 def _spans(model: str, spec: StreamSpec, n: int, frames: int, duration_s: float) -> tuple[np.ndarray, ...]:

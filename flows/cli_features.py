@@ -1,0 +1,105 @@
+"""CLI: `howto features extract VIDEO --out F.parquet`, `howto features run`, `howto bench features`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli_common import DataRootOption, bench_app, fail
+
+app = typer.Typer(help="Frame features: ResNet-152 2D at 1 fps and ResNeXt-101 3D on 16-frame clips.",
+                  no_args_is_help=True)
+
+RandomOption = Annotated[bool, typer.Option("--random-weights", help="Allow BatchNorm-calibrated random weights "
+                                            "where no pretrained weights are found (rows say so).")]
+ResnetOption = Annotated[str | None, typer.Option("--resnet-weights", help="ResNet-152 ImageNet V1 state_dict.")]
+ResnextOption = Annotated[str | None, typer.Option("--resnext-weights", help="ResNeXt-101 Kinetics checkpoint.")]
+
+
+@app.command("extract")
+def extract_command(
+    video: Annotated[Path, typer.Argument(help="A local video file.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file to write (frame_features schema).")],
+    random_weights: RandomOption = False,
+    resnet_weights: ResnetOption = None,
+    resnext_weights: ResnextOption = None,
+    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    data_root: DataRootOption = None,
+) -> None:
+    """Features for one file; the calibrated random encoders are cached under the data root's models/."""
+    import pyarrow.parquet as pq
+
+    from storage.layout import DataRoot
+    from tasks.features.config import ExtractFeaturesConfig
+    from tasks.features.extractor import VideoJob
+    from tasks.features.pipeline import build_extractor
+    from tasks.features.rows import result_table
+    from tasks.features.weights import WeightsMissing
+
+    if not video.is_file():
+        fail(f"{video}: no such file")
+    for weights in (resnet_weights, resnext_weights):
+        if weights and not Path(weights).is_file():
+            fail(f"{weights}: no such weights file")
+    if precision not in {"auto", "fp32", "bf16", "fp16"}:
+        fail(f"--precision {precision}: use auto, fp32, bf16 or fp16")
+    cfg = ExtractFeaturesConfig(random_weights=random_weights, resnet_weights=resnet_weights,
+                                resnext_weights=resnext_weights, precision=precision,  # type: ignore[arg-type]
+                                device=device)
+    try:
+        extractor, loaded, rt = build_extractor(cfg, DataRoot.from_any(data_root))
+    except WeightsMissing as exc:
+        fail(f"{video}: {exc}")
+    except ValueError as exc:
+        fail(str(exc))
+    [result] = list(extractor.run([VideoJob(video.stem, str(video))]))
+    if result.status != "ok":
+        fail(f"{video}: {result.error}")
+    table = result_table(result, cfg.models, loaded.random)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, out)
+    randoms = [m for m, r in loaded.random.items() if r]
+    note = f" (RANDOM weights: {', '.join(randoms)})" if randoms else ""
+    counts = ", ".join(f"{m} {len(r.vectors)}" for m, r in result.rows.items())
+    typer.echo(f"{out}: {table.num_rows} rows ({counts}) from {result.duration_s:.1f} s of video "
+               f"on {rt.device} {rt.precision}{note}")
+
+
+@app.command("run")
+def run_command(
+    data_root: DataRootOption = None,
+    random_weights: Annotated[bool, typer.Option("--random-weights/--no-random-weights")] = True,
+    resnet_weights: ResnetOption = None,
+    resnext_weights: ResnextOption = None,
+    demo_url: Annotated[str | None, typer.Option(help="Demo site URL, when videos come from it.")] = None,
+    keep_videos: Annotated[bool, typer.Option(help="Keep downloaded files after extraction.")] = False,
+) -> None:
+    """Run the extract_features flow over every videos shard of the data root."""
+    from flows.extract_features import extract_features
+    from tasks.features.config import ExtractFeaturesConfig
+
+    cfg = ExtractFeaturesConfig(random_weights=random_weights, resnet_weights=resnet_weights,
+                                resnext_weights=resnext_weights, demo_url=demo_url, keep_videos=keep_videos)
+    summary = extract_features(cfg, data_root)
+    typer.echo(summary)
+
+
+def bench_features_command(
+    seconds: Annotated[int, typer.Option("--seconds", min=4, help="Length of the generated 360p video.")] = 120,
+) -> None:
+    """Video-seconds per wall-second for 2D, 3D and both: our path vs a naive fp32 decode-first path."""
+    from tasks.features.bench import run_bench
+
+    typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
+    with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
+        run_bench(Path(tmp), seconds, log=typer.echo)
+
+
+def register(root: typer.Typer) -> None:
+    """Mount on the `howto` app (flows/cli.py discovers this)."""
+    root.add_typer(app, name="features")
+    bench_app.command("features")(bench_features_command)

@@ -1,0 +1,34 @@
+"""Stage 4 flow: frame_features shard k from videos shard k (videos kept by the captions stage)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows.runtime import finish_stage, run_shard_tasks, summarize
+from storage.layout import DataRoot
+from storage.shards import list_markers
+from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.stage import features_shard
+
+STAGE = "extract_features"
+
+
+# One shard at a time: each shard already uses every core (decoders + encoders), two would thrash.
+@flow(name="extract_features", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
+def extract_features(cfg: ExtractFeaturesConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+    """Download each kept video, extract ResNet-152 (1 fps) and ResNeXt-101 3D (1.5/s) features per shard."""
+    cfg = cfg or ExtractFeaturesConfig()
+    log = get_run_logger()
+    root = DataRoot.from_any(data_root)
+    shards = [m.shard for m in list_markers(root, "videos")]
+    if cfg.random_weights and not (cfg.resnet_weights and cfg.resnext_weights):
+        log.warning("%s: random weights allowed: models without weights use calibrated random ones", STAGE)
+    log.info("%s: %d videos shards", STAGE, len(shards))
+    manifests = run_shard_tasks(
+        STAGE, features_shard, [{"root_url": root.url, "shard": k, "cfg": cfg} for k in shards]
+    )
+    summary = summarize(STAGE, manifests, {"random_weights_allowed": cfg.random_weights})
+    return finish_stage(STAGE, root, summary)
