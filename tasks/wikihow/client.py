@@ -1,0 +1,221 @@
+"""wikiHow client over httpx: MediaWiki category members with continuation, article HTML, all politely."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+import httpx
+
+from tasks.wikihow.politeness import (
+    RETRY_STATUSES,
+    RateLimiter,
+    Robots,
+    backoff_delay,
+    retry_after_s,
+    shared_limiter,
+)
+from tasks.wikihow.titles import page_slug
+
+log = logging.getLogger(__name__)
+
+DEFAULT_USER_AGENT = (
+    "howto-dataset-miner/0.1 (research crawler for instructional-video tasks; polite, 1 req/s)"
+)
+CATEGORY_NS = 14
+
+
+class WikiHowError(Exception):
+    """A request failed for good (after retries, or with a status that retrying cannot fix)."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+
+    @property
+    def permanent(self) -> bool:
+        """404/410 or robots.txt: asking again will not help."""
+        return self.status in (403, 404, 410)
+
+
+class RobotsDisallowed(WikiHowError):
+    """robots.txt forbids this URL for our User-Agent."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(f"robots.txt disallows {url}", status=403)
+
+
+@dataclass(frozen=True)
+class Member:
+    """One category member from list=categorymembers: an article (ns 0) or a subcategory (ns 14)."""
+
+    pageid: int
+    ns: int
+    title: str  # articles: "Grill Fish"; subcategories: "Category:Barbecue"
+
+
+class WikiHowClient:
+    """Talks to one wikiHow-like site; every request waits on the shared per-host rate limiter."""
+
+    def __init__(
+        self,
+        base_url: str = "https://www.wikihow.com",
+        *,
+        rps: float = 1.0,
+        timeout_s: float = 30.0,
+        max_retries: int = 5,
+        backoff_base_s: float = 1.0,
+        backoff_max_s: float = 60.0,
+        retry_after_max_s: float = 300.0,
+        user_agent: str = DEFAULT_USER_AGENT,
+        respect_robots: bool = True,
+        transport: httpx.BaseTransport | None = None,
+        limiter: RateLimiter | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.user_agent = user_agent
+        self.max_retries = max_retries
+        self.backoff_base_s = backoff_base_s
+        self.backoff_max_s = backoff_max_s
+        self.retry_after_max_s = retry_after_max_s
+        self.respect_robots = respect_robots
+        self.limiter = limiter or shared_limiter(urlsplit(self.base_url).netloc, rps)
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._robots: Robots | None = None
+        self.requests_made = 0
+        self._http = httpx.Client(
+            headers={"User-Agent": user_agent, "Accept-Encoding": "gzip"},
+            timeout=timeout_s,
+            follow_redirects=True,
+            transport=transport,
+        )
+
+    def __enter__(self) -> WikiHowClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- public API -----------------------------------------------------------------------------
+    def article_url(self, title: str) -> str:
+        return f"{self.base_url}/{quote(page_slug(title), safe=':/()-,._~!$&*+;=@')}"
+
+    def fetch_article(self, title: str) -> str:
+        """The article page's HTML, decoded as UTF-8 (what wikiHow serves)."""
+        response = self._get(self.article_url(title))
+        return response.content.decode("utf-8", errors="replace")
+
+    def category_members(self, category: str) -> list[Member]:
+        """Articles and subcategories of `category` ("Food and Entertaining" or "Category:..."), all pages."""
+        cmtitle = category if category.startswith("Category:") else f"Category:{category}"
+        params: dict[str, Any] = {
+            "action": "query",
+            "list": "categorymembers",
+            "cmtitle": cmtitle,
+            "cmtype": "page|subcat",
+            "cmlimit": "500",
+            "format": "json",
+            "formatversion": "2",
+        }
+        members: list[Member] = []
+        seen_tokens: set[str] = set()
+        while True:
+            data = self._get_json(f"{self.base_url}/api.php", params)
+            if "error" in data:
+                info = data["error"].get("info") or data["error"].get("code")
+                raise WikiHowError(f"API error for {cmtitle}: {info}")
+            for item in data.get("query", {}).get("categorymembers", []):
+                members.append(Member(int(item.get("pageid", 0)), int(item.get("ns", 0)), str(item["title"])))
+            token = (data.get("continue") or {}).get("cmcontinue")
+            if not token:
+                return members
+            if token in seen_tokens:  # a server that repeats itself would loop forever
+                raise WikiHowError(f"API continuation loops for {cmtitle} at {token!r}")
+            seen_tokens.add(token)
+            params = {**params, **data["continue"]}
+
+    # -- plumbing -------------------------------------------------------------------------------
+    def _get_json(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
+        response = self._get(url, params)
+        try:
+            data = response.json()
+        except ValueError as exc:
+            raise WikiHowError(f"{url}: response is not JSON ({exc})", status=response.status_code) from None
+        if not isinstance(data, dict):
+            raise WikiHowError(f"{url}: unexpected JSON {type(data).__name__}")
+        return data
+
+    def _check_robots(self, url: str) -> None:
+        if not self.respect_robots:
+            return
+        if self._robots is None:
+            robots_url = f"{self.base_url}/robots.txt"
+            try:
+                response = self._request(robots_url, None)
+                self._robots = Robots.from_status(response.status_code, response.text)
+            except WikiHowError:
+                # RFC 9309: an unreachable robots.txt means we must assume everything is disallowed.
+                self._robots = Robots(None, disallow_all=True)
+            delay = self._robots.crawl_delay_s(self.user_agent)
+            if delay:
+                self.limiter.slow_down(delay)
+        if not self._robots.allowed(self.user_agent, url):
+            raise RobotsDisallowed(url)
+
+    def _get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
+        self._check_robots(url)
+        response = self._request(url, params)
+        if response.status_code >= 400:
+            raise WikiHowError(f"HTTP {response.status_code} for {response.url}", status=response.status_code)
+        return response
+
+    def _request(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
+        """GET with retries on 429/5xx/timeouts/connection errors: exponential back-off with jitter,
+        or the server's Retry-After when it gives one. Other statuses are returned to the caller."""
+        attempt = 0
+        while True:
+            self.limiter.wait()
+            self.requests_made += 1
+            try:
+                response = self._http.get(url, params=params)
+            except (httpx.TimeoutException, httpx.TransportError) as exc:
+                if attempt >= self.max_retries:
+                    raise WikiHowError(
+                        f"{url}: {type(exc).__name__} after {attempt + 1} tries: {exc}"
+                    ) from None
+                delay = backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s, self._rng)
+                log.warning("%s: %s; retry %d in %.1fs", url, type(exc).__name__, attempt + 1, delay)
+            else:
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                if attempt >= self.max_retries:
+                    raise WikiHowError(
+                        f"HTTP {response.status_code} for {response.url} after {attempt + 1} tries",
+                        status=response.status_code,
+                    )
+                asked = retry_after_s(response.headers.get("Retry-After"))
+                if asked is not None and asked > self.retry_after_max_s:
+                    # Waiting that long inside one request would stall the shard; give up politely.
+                    raise WikiHowError(
+                        f"HTTP {response.status_code} for {response.url}: Retry-After {asked:.0f}s is too long",
+                        status=response.status_code,
+                    )
+                delay = (
+                    asked
+                    if asked is not None
+                    else backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s, self._rng)
+                )
+                log.warning("%s: HTTP %d; retry %d in %.1fs", url, response.status_code, attempt + 1, delay)
+            self._sleep(delay)
+            attempt += 1

@@ -1,0 +1,53 @@
+"""MineTasksConfig: what to crawl, how to filter, and how politely (politeness never changes the hash)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.common import config_hash
+from tasks.wikihow.client import DEFAULT_USER_AGENT, WikiHowClient
+from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, VisualFilter
+
+# Fields that change how fast or how politely we ask, never what we get back.
+POLITENESS_FIELDS = frozenset(
+    {"rps", "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "user_agent", "respect_robots"}
+)
+
+
+class MineTasksConfig(BaseModel):
+    """Stage 1 config: crawl wikiHow's category tree, keep visual tasks, write the `tasks` dataset."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    base_url: str = "https://www.wikihow.com"
+    # The 12 HowTo100M level-1 categories plus the abstract ones, which are crawled so that their
+    # tasks are recorded with drop_reason="abstract_category" rather than silently missing.
+    root_categories: tuple[str, ...] = VISUAL_CATEGORIES + ABSTRACT_CATEGORIES
+    max_depth: int = Field(default=4, ge=0, description="subcategory levels below a root category to walk")
+    max_articles: int | None = Field(default=None, ge=1, description="stop after this many articles (sorted)")
+    shard_size: int = Field(default=100, ge=1, le=5000)
+    crawl_id: str = "crawl-0000"
+    filters: VisualFilter = VisualFilter()
+    # politeness
+    rps: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=30.0, gt=0)
+    max_retries: int = Field(default=5, ge=0)
+    backoff_base_s: float = Field(default=1.0, ge=0)
+    backoff_max_s: float = Field(default=60.0, ge=0)
+    user_agent: str = DEFAULT_USER_AGENT
+    respect_robots: bool = True
+
+    def hash(self) -> str:
+        return config_hash(self, exclude=set(POLITENESS_FIELDS))
+
+    def client(self) -> WikiHowClient:
+        return WikiHowClient(
+            self.base_url,
+            rps=self.rps,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            backoff_base_s=self.backoff_base_s,
+            backoff_max_s=self.backoff_max_s,
+            user_agent=self.user_agent,
+            respect_robots=self.respect_robots,
+        )

@@ -1,0 +1,108 @@
+"""Politeness for crawling: a per-host request-rate cap, back-off delays with jitter, Retry-After, robots.txt."""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+import urllib.robotparser
+from collections.abc import Callable
+from email.utils import parsedate_to_datetime
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+
+class RateLimiter:
+    """At most `rps` request starts per second, shared by every thread that holds this limiter."""
+
+    def __init__(
+        self,
+        rps: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if rps <= 0:
+            raise ValueError(f"rps must be > 0, got {rps}")
+        self.interval_s = 1.0 / rps
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_at = 0.0
+
+    def slow_down(self, interval_s: float) -> None:
+        """Never go faster than `interval_s` between requests (robots.txt Crawl-delay)."""
+        with self._lock:
+            self.interval_s = max(self.interval_s, interval_s)
+
+    def wait(self) -> float:
+        """Block until this caller may start a request; returns the seconds slept."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_at)
+            self._next_at = start + self.interval_s
+        delay = start - now
+        if delay > 0:
+            self._sleep(delay)
+        return max(delay, 0.0)
+
+
+_LIMITERS: dict[tuple[str, float], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(host: str, rps: float) -> RateLimiter:
+    """One limiter per (host, rps) per process, so parallel shard threads share the cap."""
+    with _LIMITERS_LOCK:
+        key = (host, rps)
+        if key not in _LIMITERS:
+            _LIMITERS[key] = RateLimiter(rps)
+        return _LIMITERS[key]
+
+
+def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random | None = None) -> float:
+    """Exponential back-off with full jitter: uniform(0, min(max, base * 2**attempt)), attempt from 0."""
+    ceiling = min(max_s, base_s * (2.0**attempt))
+    return (rng or random).uniform(0.0, ceiling)
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+class Robots:
+    """robots.txt rules for one site (RFC 9309: a missing file allows all, a server error disallows all)."""
+
+    def __init__(self, text: str | None, *, allow_all: bool = False, disallow_all: bool = False) -> None:
+        self._parser = urllib.robotparser.RobotFileParser()
+        self._parser.parse((text or "").splitlines())
+        self._allow_all = allow_all
+        self._disallow_all = disallow_all
+
+    @classmethod
+    def from_status(cls, status: int, text: str) -> Robots:
+        if 200 <= status < 300:
+            return cls(text)
+        if 400 <= status < 500:
+            return cls(None, allow_all=True)
+        return cls(None, disallow_all=True)
+
+    def allowed(self, user_agent: str, url: str) -> bool:
+        if self._disallow_all:
+            return False
+        return self._allow_all or bool(self._parser.can_fetch(user_agent, url))
+
+    def crawl_delay_s(self, user_agent: str) -> float | None:
+        delay = self._parser.crawl_delay(user_agent)
+        return float(delay) if delay is not None else None

@@ -1,0 +1,93 @@
+"""Importing task lists: HowTo100M's task_ids.csv keeps every row and character; lines; CSV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from storage.layout import DataRoot
+from storage.shards import list_markers, read_dataset
+from tasks.wikihow.import_stage import IMPORT_SHARD_BASE, import_tasks
+from tasks.wikihow.imports import ImportFormatError, parse_csv, parse_howto100m, parse_lines, read_import
+from tasks.wikihow.titles import task_id
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wikihow"
+HOWTO100M = FIXTURES / "task_ids_head.csv"
+
+
+def test_howto100m_keeps_every_row_and_character() -> None:
+    raw_lines = HOWTO100M.read_text(encoding="utf-8").split("\n")[:-1]
+    tasks = read_import(HOWTO100M, "howto100m")
+    assert len(tasks) == len(raw_lines) == 164
+    for task, line in zip(tasks, raw_lines, strict=True):
+        assert f"{task.source_id}\t{task.title}" == line
+    by_id = {t.source_id: t.title for t in tasks}
+    assert by_id["69"] == 'Manage the Contact List by Using "Cloud"'
+    assert by_id["353"] == 'Make "Plastic" out of Milk'
+    assert by_id["106"] == "Type Faster on Your iPhone, iPad, or iPod Touch"
+    assert by_id["356"] == "Make a Balloon\u2010Powered Boat"
+
+
+def test_howto100m_edge_cases() -> None:
+    text = '7\tSay "Hi", then "Bye"\r\n8\t  leading spaces kept\n\n9\tTab\tinside\u2028sep\n'
+    tasks = parse_howto100m(text)
+    assert [(t.source_id, t.title) for t in tasks] == [
+        ("7", 'Say "Hi", then "Bye"'),
+        ("8", "  leading spaces kept"),
+        ("9", "Tab\tinside\u2028sep"),
+    ]
+    with pytest.raises(ImportFormatError, match="line 2"):
+        parse_howto100m("1\tok\nno tab here\n")
+
+
+def test_lines_and_csv() -> None:
+    assert [(t.source_id, t.title) for t in parse_lines("Make Toast\n\n  Grill Fish  \n")] == [
+        ("1", "Make Toast"),
+        ("3", "Grill Fish"),
+    ]
+    csv_text = 'id,title,notes\n17,"Make ""Plastic"" out of Milk","a, b"\n18,Grill Fish,\n'
+    assert [(t.source_id, t.title) for t in parse_csv(csv_text)] == [
+        ("17", 'Make "Plastic" out of Milk'),
+        ("18", "Grill Fish"),
+    ]
+    with pytest.raises(ImportFormatError, match="no 'title' column"):
+        parse_csv("name\nx\n")
+
+
+def test_non_utf8_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.txt"
+    path.write_bytes("1\tCr\xe8me br\xfbl\xe9e\n".encode("latin-1"))
+    with pytest.raises(ImportFormatError, match="not UTF-8"):
+        read_import(path, "howto100m")
+
+
+def test_import_writes_tasks_dataset_and_second_import_does_nothing(tmp_path: Path) -> None:
+    first = import_tasks(HOWTO100M, "howto100m", str(tmp_path), shard_size=100)
+    assert first["rows"] == 164 and first["shards"] == 2 and first["shards_cached"] == 0
+    table = read_dataset(DataRoot.from_any(str(tmp_path)), "tasks").to_table().sort_by("source_id")
+    rows = {r["source_id"]: r for r in table.to_pylist()}
+    assert len(rows) == 164
+    plastic = rows["353"]
+    assert plastic["title"] == 'Make "Plastic" out of Milk'
+    assert plastic["task_id"] == task_id('Make "Plastic" out of Milk')
+    assert plastic["source"] == "import:howto100m" and plastic["crawl_id"] == "crawl-0000"
+    assert plastic["keep"] is True and plastic["status"] == "ok"
+    assert rows["58"]["title"] == "Be Polite when Texting" and rows["58"]["drop_reason"] == "abstract_verb"
+    assert sum(1 for r in rows.values() if r["keep"]) == first["kept"]
+    shards = [m.shard for m in list_markers(DataRoot.from_any(str(tmp_path)), "tasks")]
+    assert shards == [IMPORT_SHARD_BASE, IMPORT_SHARD_BASE + 1]
+
+    second = import_tasks(HOWTO100M, "howto100m", str(tmp_path), shard_size=100)
+    assert second["shards_cached"] == 2
+
+
+def test_import_drops_later_duplicates(tmp_path: Path) -> None:
+    path = tmp_path / "list.txt"
+    path.write_text("Make Pancakes\nMake pancakes\nGrill Fish\n", encoding="utf-8")
+    import_tasks(path, "lines", str(tmp_path / "root"))
+    rows = read_dataset(DataRoot.from_any(str(tmp_path / "root")), "tasks").to_table().to_pylist()
+    by_line = {r["source_id"]: r for r in rows}
+    assert by_line["1"]["keep"] is True
+    assert by_line["2"]["keep"] is False and by_line["2"]["drop_reason"] == "duplicate"
+    assert by_line["1"]["task_id"] == by_line["2"]["task_id"]

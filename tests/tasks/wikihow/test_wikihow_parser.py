@@ -1,0 +1,122 @@
+"""The article parser on real wikiHow pages (fixtures) and on inputs that are not articles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.wikihow.parser import ParseError, decode_html, parse_article
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wikihow"
+
+
+@pytest.fixture(scope="module")
+def grill_fish():
+    return parse_article((FIXTURES / "grill-fish.html").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def flank_steak():
+    return parse_article((FIXTURES / "grill-flank-steak.html").read_bytes())
+
+
+def test_multi_method_article(grill_fish) -> None:
+    assert grill_fish.title == "Grill Fish"
+    assert grill_fish.headline == "How to Grill Fish"
+    assert grill_fish.categories == ("Barbecue Fish", "Barbecue", "Food and Entertaining")
+    assert [m.name for m in grill_fish.methods] == [
+        "Cleaning the Grill to Prevent Sticking",
+        "Fillets",
+        "Whole Fish",
+    ]
+    assert [m.kind for m in grill_fish.methods] == ["method"] * 3
+    assert [len(m.steps) for m in grill_fish.methods] == [4, 7, 8]
+    assert grill_fish.n_steps == 19
+    assert grill_fish.article_id == "12232"
+    assert grill_fish.url == "https://www.wikihow.com/Grill-Fish"
+
+
+def test_step_summary_and_full_text(grill_fish) -> None:
+    first = grill_fish.methods[0].steps[0]
+    assert first.summary == "Turn the grill on to about 550 °F (288 °C) to burn off grime."
+    assert first.text.startswith(first.summary + " Cover the grate on your grill")
+    # the bullet under the step is part of the text, reference markers are not
+    assert first.text.endswith("leave the vents open to feed the fire with oxygen.")
+    assert "[1]" not in first.text
+    # a link inside a bullet keeps its words and spacing
+    buy = grill_fish.methods[2].steps[0]
+    assert "ask the butcher to do it for you or do it yourself at home." in buy.text
+
+
+def test_parts_article_and_ingredients_are_not_parts(flank_steak) -> None:
+    assert flank_steak.title == "Grill Flank Steak"
+    assert [m.kind for m in flank_steak.methods] == ["part"] * 3
+    assert [m.name for m in flank_steak.methods] == [
+        "Scoring and Seasoning the Meat",
+        "Grilling to Perfection",
+        "Serving Flank Steak",
+    ]
+    assert [len(m.steps) for m in flank_steak.methods] == [4, 7, 4]
+    assert flank_steak.n_steps == 15  # the page title says "15 Steps"
+    assert flank_steak.categories == (
+        "Steak Dishes", "Beef and Lamb", "Meat", "Recipes", "Food and Entertaining",
+    )  # fmt: skip
+    assert flank_steak.article_id == "1345060"
+
+
+def test_nested_bullets_are_read_once_with_spaces(flank_steak) -> None:
+    step = flank_steak.methods[1].steps[5]
+    assert step.summary == "Remove the meat when it reaches 130 to 160 °F (54 to 71 °C)."
+    assert step.text.count("Medium rare") == 1
+    assert "doneness: 120 °F (49 °C): Rare 130 °F (54 °C): Medium rare 140" in step.text
+
+
+def test_json_shape(flank_steak) -> None:
+    data = flank_steak.to_json_dict()
+    assert set(data) >= {"title", "categories", "methods", "n_steps"}
+    assert data["methods"][0]["steps"][1]["summary"] == "Choose a marinade or dry rub for your steak."
+    assert data["n_steps"] == sum(len(m["steps"]) for m in data["methods"])
+
+
+def test_single_method_page_without_breadcrumb_uses_wgcategories() -> None:
+    html = """<html><head><title>How to Boil an Egg: 5 Steps (with Pictures) - wikiHow</title>
+    <script>mw.config.set({"wgArticleId":42,"wgCategories":["Eggs","Recipes","Food and Entertaining",
+    "Breakfast","Recipes","Food and Entertaining"]});</script></head><body>
+    <div class="section steps"><div class="section_text"><ol class="steps_list_2">
+    <li><div class="step"><b class="whb">Put the egg in water.</b> Cold water.</div></li>
+    <li><div class="step">Boil it for nine minutes.</div></li></ol></div></div></body></html>"""
+    article = parse_article(html)
+    assert article.title == "Boil an Egg"
+    assert article.categories == ("Eggs", "Recipes", "Food and Entertaining")
+    assert article.article_id == "42"
+    assert [m.kind for m in article.methods] == ["steps"]
+    assert [s.summary for s in article.methods[0].steps] == ["Put the egg in water.", "Boil it for nine minutes."]
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty file"),
+        (b"  \n\t ", "empty file"),
+        (b"caf\xe9 <html>", "not UTF-8"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "binary data"),
+        (b"just some text", "not HTML"),
+        (b"<html><head><title>Cats - Wikipedia</title></head><body><p>x</p></body></html>", "not a wikiHow"),
+    ],
+)
+def test_bad_input_raises_one_line_parse_error(data: bytes, message: str) -> None:
+    with pytest.raises(ParseError) as info:
+        parse_article(data)
+    assert message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_truncated_real_page_is_refused() -> None:
+    data = (FIXTURES / "grill-fish.html").read_bytes()
+    with pytest.raises(ParseError, match="no steps list"):
+        parse_article(data[:3000])
+
+
+def test_decode_strips_bom() -> None:
+    assert decode_html(b"\xef\xbb\xbf<html></html>") == "<html></html>"
