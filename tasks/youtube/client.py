@@ -85,7 +85,7 @@ def ydl_params(settings: ClientSettings) -> dict[str, Any]:
 def _demo_params(demo_url: str) -> dict[str, Any]:
     from tasks.youtube import demo_extractors
 
-    return demo_extractors.ydl_params(demo_url)
+    return {demo_extractors.PARAM_URL: demo_url.rstrip("/")}
 
 
 def build_ydl(settings: ClientSettings, extra: Mapping[str, Any] | None = None) -> YoutubeDL:
@@ -121,9 +121,7 @@ class YoutubeClient:
         """The page URL of a video id, on YouTube or on the demo site."""
         video_id = check_video_id(video_id)
         if self.settings.demo_url:
-            from tasks.youtube import demo_extractors
-
-            return str(demo_extractors.video_url(self.settings.demo_url, video_id))
+            return f"{self.settings.demo_url.rstrip('/')}/watch?v={video_id}"
         return f"https://www.youtube.com/watch?v={video_id}"
 
     def search(self, query: str, max_results: int) -> list[dict[str, Any]]:

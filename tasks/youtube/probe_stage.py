@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
-from prefect import get_run_logger, task
+from prefect import task
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
@@ -22,7 +22,7 @@ from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import UNAVAILABLE, Decision, Limits, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import load_info, save_info
-from tasks.youtube.retry import not_halted
+from tasks.youtube.retry import not_halted, run_logger
 from tasks.youtube.search_stage import thread_client
 
 DATASET = "videos"
@@ -148,7 +148,7 @@ class ProbeRun:
 @task(name="probe-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
 def probe_shard(root_url: str, plan: dict[str, Any], cfg: SearchVideosConfig) -> dict[str, Any]:
     """Probe one planned `videos` shard; failed videos only are retried on the next run."""
-    logger = get_run_logger()
+    logger = run_logger()
     root = DataRoot.from_any(root_url)
     shard = int(plan["shard"])
     digest = probe_shard_hash(cfg, plan)

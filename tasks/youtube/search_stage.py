@@ -9,7 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
-from prefect import get_run_logger, task
+from prefect import task
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
@@ -21,7 +21,7 @@ from tasks.youtube.config import POLITENESS_FIELDS, SearchVideosConfig
 from tasks.youtube.decision import INVALID_ID, prefilter_reason
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.ids import is_video_id, shorten
-from tasks.youtube.retry import not_halted
+from tasks.youtube.retry import not_halted, run_logger
 
 DATASET = "search_results"
 NO_RESULTS = "no_results"
@@ -150,7 +150,7 @@ def search_shard(
     root_url: str, shard: int, tasks: list[dict[str, Any]], cfg: SearchVideosConfig
 ) -> dict[str, Any]:
     """Search one shard of tasks and write `search_results` shard `shard`; a halt saves progress, then raises."""
-    logger = get_run_logger()
+    logger = run_logger()
     root = DataRoot.from_any(root_url)
     digest = search_shard_hash(cfg, tasks)
     halted: list[StageHalted] = []
