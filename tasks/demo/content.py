@@ -248,6 +248,9 @@ ARTICLES: tuple[Article, ...] = (
     ),
 )
 
+# Level-1 categories of the world that HowTo100M dropped as not visual.
+ABSTRACT_LEVEL1 = frozenset({"Relationships"})
+
 # Spanish narration for one task so the world holds a non-English video (its only English is a
 # machine translation offered with tlang=en, as YouTube does).
 SPANISH_TASK = "Make Lemonade"

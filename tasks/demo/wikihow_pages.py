@@ -38,36 +38,63 @@ def wikitext(article: Article) -> str:
     return "\n".join(lines) + "\n"
 
 
+def heading_id(text: str) -> str:
+    """wikiHow's heading anchors: words joined by dashes."""
+    return "-".join(text.split())
+
+
 def _steps_html(article: Article) -> str:
-    parts: list[str] = []
+    """The Steps h2 and one `div.section.steps` per method, in wikiHow's (mobile-frontend) markup."""
     multi = len(article.methods) > 1
+    hidden = " hidden" if multi else ""  # with methods, wikiHow hides the Steps h2 behind the h3s
+    parts = [
+        f'<h2 class="section-heading{hidden}" onclick="javascript:mfTempOpenSection(1)">\n'
+        '<div class="mw-ui-icon mw-ui-icon-element indicator"></div>\n'
+        '<span class="mw-headline" id="Steps">Steps</span>\n</h2>\n'
+        '<div class="mf-section-1 collapsible-block" id="mf-section-1">'
+    ]
     for mi, method in enumerate(article.methods, start=1):
         items = []
         for si, step in enumerate(method.steps, start=1):
             items.append(
-                f'<li id="step-id-{mi - 1}{si - 1}">'
-                f'<div class="step_num" aria-label="Step {si}">{si}</div>'
-                f'<a name="step_{mi}_{si}" class="stepanchor"></a>'
-                f'<div class="step"><b class="whb">{escape(step.summary)}</b> {escape(step.detail)}'
-                f'<div class="clearall"></div></div><div class="clearall"></div></li>'
+                f'<li id="step-id-{mi - 1}{si - 1}">\n<a name="step_{mi}_{si}" class="stepanchor"></a>\n'
+                f'<div class="step_num">{si}</div><div class="step">\n'
+                f'<b class="whb">{escape(step.summary)}</b> {escape(step.detail)}\n</div>\n'
+                '<div class="clearall"></div>\n</li>'
             )
         first = " steps_first" if mi == 1 else ""
+        head, text_id = "", "steps"
         if multi:
-            head = (
-                f'<a name="{anchor(method.name)}_sub" class="anchor"></a>'
-                f'<h3><div class="altblock"><label class="method_label">Method</label> <span>{mi}</span></div>'
-                f'<span class="mw-headline" id="{anchor(method.name)}">{escape(method.name)}</span></h3>'
-            )
             text_id = f"steps_{mi}"
-        else:
-            head = '<h2><span class="mw-headline" id="Steps">Steps</span></h2>'
-            text_id = "steps"
+            head = (
+                '<h3 class="in-block">\n<div class="altblock"><div>'
+                f'Method <span>{mi}</span><span class="method_of_count"> of {len(article.methods)}:</span>\n'
+                f'</div>\n</div>\n<span class="mw-headline" id="{heading_id(method.name)}">'
+                f"{escape(method.name)}</span>\n</h3>\n"
+            )
         parts.append(
-            f'<div class="section steps{first} sticky">{head}'
-            f'<div id="{text_id}" class="section_text"><ol class="steps_list_2">{"".join(items)}</ol>'
-            f'<div class="clearall"></div></div></div>'
+            f'<div class="section steps {first} sticky">\n{head}'
+            f'<div id="{text_id}" class="section_text">\n<ol class="steps_list_2">\n'
+            + "\n".join(items)
+            + '\n</ol>\n<div class="clearall"></div>\n</div>\n</div>'
         )
+    parts.append("</div>")
     return "\n".join(parts)
+
+
+def _method_toc(article: Article) -> str:
+    """The "Explore this Article" list of methods at the top of multi-method articles."""
+    if len(article.methods) < 2:
+        return ""
+    items = "".join(
+        f'<div class="method_toc_item  toc_method " id="" data-section="">'
+        f'<a href="#{heading_id(m.name)}">{escape(m.name)}</a></div>'
+        for m in article.methods
+    )
+    return (
+        '<div role="navigation" id="method_toc" class="intl_toc"><div><div id="method_toc_list">'
+        f'<span class="header_toc">Explore this Article</span>{items}</div></div></div>'
+    )
 
 
 def _config_script(article: Article) -> str:
@@ -97,45 +124,50 @@ def _config_script(article: Article) -> str:
 
 
 def breadcrumb_html(category_path: tuple[str, ...]) -> str:
-    """wikiHow's breadcrumb list: Home, then each category from level 1 down."""
-    crumbs = ['<li class="home"><a href="/Main-Page">Home</a></li>']
-    crumbs += [f'<li><a href="/Category:{url_title(c)}">{escape(c)}</a></li>' for c in category_path]
-    return f'<ul id="breadcrumb" class="breadcrumbs" aria-label="Breadcrumbs">{"".join(crumbs)}</ul>'
+    """wikiHow's breadcrumb list: Categories, then each category from level 1 down."""
+    crumbs = ['<li><a href="/Special:CategoryListing" title="Special:CategoryListing">Categories</a></li>']
+    crumbs += [
+        f'<li><a href="/Category:{url_title(c)}" title="Category:{escape(c)}">{escape(c)}</a></li>'
+        for c in category_path
+    ]
+    return f'<ul id="breadcrumb" class="breadcrumbs" aria-label="Category breadcrumbs">{"".join(crumbs)}</ul>'
 
 
 def article_html(article: Article, base_url: str) -> str:
-    """The full article page."""
+    """The full article page, structured as wikiHow's (see tests/fixtures/wikihow for real ones)."""
     title = article.display_title
+    href = f"{base_url}/{url_title(article.title)}"
     tips = ""
     if article.tips:
         lis = "".join(f"<li>{escape(t)}</li>" for t in article.tips)
         tips = (
-            '<div class="section tips sticky"><h2><span class="mw-headline" id="Tips">Tips</span></h2>'
-            f'<div id="tips" class="section_text"><ul>{lis}</ul></div></div>'
+            '<div class="section tips sticky"><h2 class="section-heading"><span class="mw-headline" id="Tips">'
+            f'Tips</span></h2><div id="tips" class="section_text"><ul>{lis}</ul></div></div>'
         )
     return f"""<!DOCTYPE html>
-<html lang="en" dir="ltr" class="client-nojs">
+<html class="client-nojs" lang="en" dir="ltr">
 <head>
-<meta charset="UTF-8"/>
+<meta charset="utf-8"/>
 <title>{escape(title)} - wikiHow</title>
-<meta name="description" content="{escape(article.intro)}"/>
-<link rel="canonical" href="{base_url}/{url_title(article.title)}"/>
+<meta name="generator" content="MediaWiki 1.33.0-alpha"/>
+<meta name="description" content="{escape(title)}. {escape(article.intro)}"/>
+<link rel="EditURI" type="application/rsd+xml" href="{base_url}/api.php?action=rsd"/>
+<link rel="canonical" href="{href}"/>
 <script>{_config_script(article)}</script>
 </head>
-<body class="mediawiki ltr sitedir-ltr ns-0 ns-subject page-{anchor(article.title)} skin-owl action-view">
-<div id="header_container"><div id="header"><a href="/Main-Page" id="logo_link">wikiHow</a></div></div>
-<div id="main_container" class="">
-<div id="main">
-<div id="breadcrumb_container">{breadcrumb_html(article.category_path)}</div>
-<div id="article_shell">
-<div id="article" class="">
-<div class="pre-content"><h1 id="section_0" class="title_lg"><a href="{base_url}/{url_title(article.title)}">{escape(title)}</a></h1></div>
-<div id="bodycontents">
-<div id="mf-section-0" class="section wh_block"><div id="intro" class="section"><p>{escape(article.intro)}</p>
-<div class="clearall"></div></div></div>
+<body>
+<div id="content_inner"><div class="pre-content">{breadcrumb_html(article.category_path)}<h1 id="section_0" class="title_lg"><a href="{href}">How to {escape(article.title)}</a></h1></div><div id="bodyContent" class="content">
+<div id="mw-content-text" lang="en" dir="ltr" class="mw-content-ltr">
+<div class="mw-parser-output">
+<div id="intro" class="section hasad sticky">
+{_method_toc(article)}
+<div class="mf-section-0" id="mf-section-0">
+<p>{escape(article.intro)}</p>
+</div>
+<div class="clearall"></div>
+</div>
 {_steps_html(article)}
 {tips}
-</div>
 </div>
 </div>
 </div>

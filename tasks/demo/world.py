@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import re
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -34,6 +37,15 @@ _TITLE_FORMS = (
     "{T} in under a minute",
     "how to {t} like a pro",
 )
+
+
+def default_cache_dir() -> Path:
+    """Where worlds are cached: $HOWTO_DEMO_CACHE, else the user cache (~/.cache/howto/demo_world)."""
+    env = os.environ.get("HOWTO_DEMO_CACHE")
+    if env:
+        return Path(env)
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "howto" / "demo_world"
 
 
 def task_steps(article: Article) -> list[Step]:
@@ -78,6 +90,19 @@ class World:
             and v.view_count >= 100
             and v.reported_duration_s <= 2000
         ]
+
+    def visual_tasks(self) -> list[Article]:
+        """The tasks a HowTo100M-style miner keeps: not in an abstract level-1 category, and the
+        duplicate title (same words ignoring case and punctuation) counted once (first kept)."""
+        seen: set[str] = set()
+        kept = []
+        for a in self.articles:
+            key = " ".join(re.findall(r"[a-z0-9]+", a.title.lower()))
+            if a.category_path[0] in content.ABSTRACT_LEVEL1 or key in seen:
+                continue
+            seen.add(key)
+            kept.append(a)
+        return kept
 
     def step_count(self) -> int:
         """Distinct steps shown by the world's videos."""
@@ -198,6 +223,16 @@ def _frames(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int) -> 
         t += n / FPS
 
 
+def _render_key(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int) -> str:
+    """Hash of a video's pictures and sound: timeline, step looks, tone, seed and render version."""
+    parts = [RENDER_VERSION, seed, video.id, video.tone_hz]
+    parts += [
+        (s.step, s.start_ms, s.end_ms, s.step is not None and looks[(video.task, s.step)])
+        for s in video.segments
+    ]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
+
+
 def build_world(cache_dir: Path, seed: int = 0, generation: int = 0) -> World:
     """Build (or load from cache) the world for a seed; only missing videos are rendered."""
     started = time.perf_counter()
@@ -211,6 +246,11 @@ def build_world(cache_dir: Path, seed: int = 0, generation: int = 0) -> World:
         for a, task_looks in zip(with_videos, all_looks, strict=True)
         for k, lk in enumerate(task_looks)
     }
+    # The file name carries a hash of everything drawn, so a code change never serves a stale video.
+    videos = [
+        replace(v, path=out_dir / f"{v.id}-{_render_key(v, looks, seed)}.mp4") if v.path else v
+        for v in videos
+    ]
     todo = [v for v in videos if v.path is not None and not v.path.exists()]
 
     def render(v: DemoVideo) -> None:

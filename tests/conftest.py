@@ -1,0 +1,40 @@
+"""Session-wide fixtures shared by every test package (others add theirs below)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+
+import pytest
+
+from tasks.demo.site import DemoSite
+from tasks.demo.world import World, build_world, default_cache_dir
+
+
+@pytest.fixture(scope="session")
+def demo_world() -> World:
+    """The seed-0 demo world, built once into the stable user cache (later runs reuse its videos)."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg is not installed: the demo world cannot render its videos")
+    world = build_world(default_cache_dir(), seed=0)
+    print(f"\ndemo world: {len(world.videos)} videos ready in {world.build_s:.1f}s")
+    return world
+
+
+@pytest.fixture(scope="session")
+def demo_site(demo_world: World) -> Iterator[DemoSite]:
+    """The demo site on 127.0.0.1 for the whole session; $HOWTO_DEMO_URL points subprocesses at it.
+
+    Tests that switch troubles or worlds must switch them back (see tests/tasks/demo/conftest.py).
+    """
+    previous = os.environ.get("HOWTO_DEMO_URL")
+    with DemoSite(demo_world) as site:
+        os.environ["HOWTO_DEMO_URL"] = site.url
+        try:
+            yield site
+        finally:
+            if previous is None:
+                os.environ.pop("HOWTO_DEMO_URL", None)
+            else:
+                os.environ["HOWTO_DEMO_URL"] = previous
