@@ -76,10 +76,16 @@ class SubtitleDownloader:
         if kind not in ("manual", "auto"):
             raise ValueError(f"caption kind must be manual or auto, not {kind!r}")
         if not has_track(info, lang, kind):
-            raise VideoError(ErrorKind.UNAVAILABLE, f"no {kind} caption track {lang!r} in the info of {video_id}")
+            raise VideoError(
+                ErrorKind.UNAVAILABLE, f"no {kind} caption track {lang!r} in the info of {video_id}"
+            )
         # Only the chosen kind's flag is on: with both, yt-dlp would prefer a manual track of the same key.
         self._ydl.params.update(
-            {"writesubtitles": kind == "manual", "writeautomaticsub": kind == "auto", "subtitleslangs": [lang]}
+            {
+                "writesubtitles": kind == "manual",
+                "writeautomaticsub": kind == "auto",
+                "subtitleslangs": [lang],
+            }
         )
         target = Path(self._dir) / f"{video_id}.{lang}.vtt"
         target.unlink(missing_ok=True)

@@ -43,7 +43,9 @@ def test_stop_words_column() -> None:
     st.integers(0, 10_000),
     st.one_of(st.none(), st.integers(1, 20_000)),
 )
-def test_clips_cover_segments_in_order(gaps_lens: list[tuple[int, int]], min_ms: int, max_ms: int | None) -> None:
+def test_clips_cover_segments_in_order(
+    gaps_lens: list[tuple[int, int]], min_ms: int, max_ms: int | None
+) -> None:
     t, spans = 0, []
     for gap, length in gaps_lens:
         spans.append((t + gap, t + gap + length))

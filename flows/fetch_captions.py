@@ -1,0 +1,29 @@
+"""Stage 3 flow: each kept video's caption track -> `captions` (one row per video) and `clips` shards."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.runtime import finish_stage, run_shard_tasks, summarize
+from storage.layout import DataRoot
+from storage.shards import list_markers
+from tasks.captions.config import FetchCaptionsConfig
+from tasks.captions.stage import captions_shard
+
+STAGE = "fetch_captions"
+
+
+@flow(name="fetch_captions", log_prints=False)
+def fetch_captions(cfg: FetchCaptionsConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+    """`captions`/`clips` shard k from `videos` shard k; finished shards are skipped, failed videos retried."""
+    cfg = cfg or FetchCaptionsConfig()
+    root = DataRoot.from_any(data_root)
+    shards = [m.shard for m in list_markers(root, "videos")]
+    get_run_logger().info("%s: %d videos shards", STAGE, len(shards))
+    manifests = run_shard_tasks(
+        STAGE, captions_shard, [{"root_url": root.url, "shard": k, "cfg": cfg} for k in shards]
+    )
+    summary = summarize(STAGE, manifests, {"clips": sum(int(m.get("clips") or 0) for m in manifests)})
+    return finish_stage(STAGE, root, summary)

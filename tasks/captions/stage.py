@@ -1,0 +1,193 @@
+"""One `videos` shard -> its `captions` and `clips` shards: download (or reuse) each .vtt, clean, cut."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pyarrow as pa
+from prefect import get_run_logger, task
+
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_dataset, read_marker, read_shard, write_shard
+from tasks.captions.config import POLITENESS_FIELDS, FetchCaptionsConfig
+from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
+from tasks.common import code_version, config_hash, shard_hash
+from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from tasks.youtube.client import VideoError, YoutubeClient
+from tasks.youtube.errors import ErrorKind
+from tasks.youtube.ids import check_video_id
+from tasks.youtube.info_store import load_info, save_info, write_bytes_atomic
+from tasks.youtube.retry import not_halted
+from tasks.youtube.subtitles import SubtitleDownloader
+
+DATASET = "captions"
+CLIPS = "clips"
+VTT_DIR = "vtt"
+_LANG = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+
+
+def captions_shard_hash(cfg: FetchCaptionsConfig, videos_hash: str | None) -> str:
+    """Our output-changing fields chained with the upstream `videos` shard's config hash."""
+    return shard_hash(config_hash(cfg, exclude=POLITENESS_FIELDS), videos_hash)
+
+
+def vtt_relpath(video_id: str, lang: str) -> str:
+    """Where a video's raw track is kept for audit and reuse: `vtt/{id}.{lang}.vtt`."""
+    if not _LANG.match(lang):
+        raise ValueError(f"bad caption language key {lang!r}")
+    return f"{VTT_DIR}/{check_video_id(video_id)}.{lang}.vtt"
+
+
+def task_categories(root: DataRoot) -> dict[str, str | None]:
+    """task_id -> level-1 category (the last element of `category_path`)."""
+    table = read_dataset(root, "tasks").to_table(columns=["task_id", "category_path"])
+    return {
+        t: (p[-1] if p else None)
+        for t, p in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)
+    }
+
+
+class CaptionRun:
+    """The work of one shard: per video, reuse or download its track, then clean and cut it."""
+
+    def __init__(
+        self, root: DataRoot, cfg: FetchCaptionsConfig, categories: Mapping[str, str | None]
+    ) -> None:
+        self.root, self.cfg, self.categories = root, cfg, categories
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self.downloaders: list[SubtitleDownloader] = []
+        self.stats = {"reused_vtt": 0, "downloaded_vtt": 0, "reprobed": 0, "reused_rows": 0}
+
+    def _downloader(self) -> SubtitleDownloader:
+        if not hasattr(self._local, "dl"):  # one YoutubeDL per thread: they are not thread-safe
+            self._local.dl = SubtitleDownloader(self.cfg.client_settings(), self.cfg.sleep_subtitles_s)
+            with self._lock:
+                self.downloaders.append(self._local.dl)
+        dl: SubtitleDownloader = self._local.dl
+        return dl
+
+    def _count(self, key: str) -> None:
+        with self._lock:
+            self.stats[key] += 1
+
+    def fetch(self, video: Mapping[str, Any], rel: str) -> bytes:
+        """The kept .vtt if there is one, else download it through yt-dlp and keep it."""
+        path = self.root.path(rel)
+        if self.root.exists(path):
+            self._count("reused_vtt")
+            with self.root.open(path, "rb") as handle:
+                return bytes(handle.read())
+        vid = video["video_id"]
+        info = load_info(self.root, video.get("info_path") or vid, max_age_s=self.cfg.info_reuse_max_age_s)
+        if info is None:  # missing, or old enough that its caption URLs may have expired
+            client = YoutubeClient(self.cfg.client_settings(), politeness=self._downloader().politeness)
+            info = client.probe(video.get("url") or client.video_url(vid))
+            save_info(self.root, vid, info)
+            self._count("reprobed")
+        data = self._downloader().download(info, video["caption_lang"], video["caption_kind"])
+        write_bytes_atomic(self.root, rel, data)
+        self._count("downloaded_vtt")
+        return data
+
+    def one(self, video: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        try:
+            rel = vtt_relpath(video["video_id"], str(video.get("caption_lang") or ""))
+        except ValueError as exc:
+            return caption_row(video, None, status="failed", error=str(exc), drop_reason=UNAVAILABLE), []
+        try:
+            data = self.fetch(video, rel)
+        except VideoError as exc:
+            if exc.kind is ErrorKind.UNAVAILABLE:
+                return caption_row(video, None, status="failed", error=str(exc), drop_reason=UNAVAILABLE), []
+            return caption_row(video, None, status="error", error=str(exc)), []
+        except OSError as exc:
+            return caption_row(video, None, status="error", error=f"{type(exc).__name__}: {exc}"), []
+        return process_track(
+            video, data, self.cfg, vtt_path=rel, category=self.categories.get(video["task_id"])
+        )
+
+    def run(
+        self, videos: list[dict[str, Any]], previous: pa.Table | None
+    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        # Permanent failures of an earlier run of this same shard are kept as they were, not retried.
+        failed = {
+            r["video_id"]: r
+            for r in (previous.to_pylist() if previous is not None else [])
+            if r["status"] == "failed"
+        }
+        todo = [v for v in videos if v["video_id"] not in failed]
+        self.stats["reused_rows"] = len(videos) - len(todo)
+        try:
+            with ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency)) as pool:
+                done = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
+        finally:
+            for dl in self.downloaders:
+                dl.close()
+        rows, clips = [], []
+        for v in videos:
+            row, video_clips = done.get(v["video_id"]) or (failed[v["video_id"]], [])
+            rows.append(row)
+            clips.extend(video_clips)
+        return rows, clips
+
+
+def kept_videos(table: pa.Table) -> list[dict[str, Any]]:
+    """The `videos` rows the captions stage works on: kept, probed fine, with a chosen track."""
+    return [r for r in table.to_pylist() if r["keep"] and r["status"] == "ok" and r.get("caption_lang")]
+
+
+@task(name="captions-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
+def captions_shard(root_url: str, shard: int, cfg: FetchCaptionsConfig) -> dict[str, Any]:
+    """Write `clips` shard k, then `captions` shard k (whose marker proves both); failed videos retry next run."""
+    logger = get_run_logger()
+    root = DataRoot.from_any(root_url)
+    upstream = read_marker(root, "videos", shard)
+    videos_table = read_shard(root, "videos", shard)
+    if upstream is None or videos_table is None:
+        raise RuntimeError(f"videos shard {shard} is not finished: run search_videos first")
+    digest = captions_shard_hash(cfg, upstream.config_hash)
+    stats: dict[str, int] = {}
+
+    def compute() -> ShardOutput:
+        videos = kept_videos(videos_table)
+        marker = read_marker(root, DATASET, shard)
+        previous = read_shard(root, DATASET, shard) if marker and marker.config_hash == digest else None
+        run = CaptionRun(root, cfg, task_categories(root))
+        rows, clip_rows = run.run(videos, previous)
+        stats.update(run.stats)
+        clips = pa.Table.from_pylist(clip_rows, schema=get_schema(CLIPS).schema)
+        write_shard(
+            root,
+            CLIPS,
+            shard,
+            clips,
+            config_hash=digest,
+            code_version=code_version(),
+            rows_in=len(videos),
+            sort_by=[("video_id", "ascending"), ("idx", "ascending")],
+        )
+        table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
+        extra = {**run.stats, "clips": clips.num_rows, "requests": sum(d.requests for d in run.downloaders)}
+        return ShardOutput(
+            table, rows_in=len(videos), drops=drops_by_reason(table), errors=count_errors(table), extra=extra
+        )
+
+    manifest = run_shard(root, DATASET, shard, digest, code_version(), compute)
+    clips_marker = read_marker(root, CLIPS, shard)
+    manifest["clips"] = clips_marker.rows_out if clips_marker else 0
+    logger.info(
+        "captions shard %d: %d videos -> %d rows, %d errors%s %s",
+        shard,
+        manifest["rows_in"],
+        manifest["rows_out"],
+        manifest["errors"],
+        " (cached)" if manifest["cached"] else "",
+        stats,
+    )
+    return manifest

@@ -1,0 +1,184 @@
+"""fetch_captions end to end against the local demo site, through the real yt-dlp client and downloader."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from flows.fetch_captions import fetch_captions
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_marker, read_shard, write_shard
+from tasks.captions.config import FetchCaptionsConfig
+from tasks.demo.site import DemoSite
+from tasks.demo.troubles import Troubles
+from tasks.demo.world import World, build_world, default_cache_dir
+from tasks.youtube.client import ClientSettings, YoutubeClient
+from tasks.youtube.decision import decide
+from tasks.youtube.info_store import save_info
+from tasks.youtube.politeness import PolitenessSettings
+from tasks.youtube.probe_stage import video_row
+
+NO_WAIT = PolitenessSettings(requests_per_s=0, jitter_s=0, backoff_base_s=0.01, backoff_max_s=0.05)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[DemoSite]:
+    world: World = build_world(default_cache_dir(), 0)
+    with DemoSite(world) as demo:
+        yield demo
+
+
+def cfg_for(site: DemoSite, **kw: Any) -> FetchCaptionsConfig:
+    return FetchCaptionsConfig(
+        demo_url=site.url,
+        requests_per_s=0,
+        jitter_s=0,
+        backoff_base_s=0.01,
+        backoff_max_s=0.05,
+        retries=0,
+        extractor_retries=0,
+        **kw,
+    )
+
+
+def seed_root(root: DataRoot, site: DemoSite, ids: list[str]) -> None:
+    """A `tasks` shard and a `videos` shard 0 made by probing the demo site, as stage 2 would."""
+    world = site.world
+    client = YoutubeClient(ClientSettings(demo_url=site.url, politeness=NO_WAIT))
+    rows = []
+    for vid in ids:
+        video = world.video(vid)
+        assert video is not None
+        url = client.video_url(vid)
+        info = client.probe(url)
+        rows.append(
+            video_row(
+                {"video_id": vid, "task_id": video.task, "rank": 1},
+                "crawl-0001",
+                url,
+                decide(info),
+                info_path=save_info(root, vid, info),
+            )
+        )
+    write_shard(
+        root,
+        "videos",
+        0,
+        pa.Table.from_pylist(rows, schema=get_schema("videos").schema),
+        config_hash="videos-hash",
+        code_version="test",
+        rows_in=len(rows),
+    )
+    tasks = [
+        {
+            "task_id": a.title,
+            "title": a.title,
+            "category_path": list(reversed(a.category_path)),
+            "keep": True,
+            "status": "ok",
+            "crawl_id": "crawl-0001",
+        }
+        for a in world.articles
+    ]
+    table = pa.Table.from_pylist(
+        [{n: t.get(n) for n in get_schema("tasks").schema.names} for t in tasks],
+        schema=get_schema("tasks").schema,
+    )
+    write_shard(root, "tasks", 0, table, config_hash="tasks-hash", code_version="test", rows_in=len(tasks))
+
+
+def pick(world: World) -> list[str]:
+    """Two of each caption offer, plus the video whose narration is too short."""
+    fine = [
+        v
+        for v in world.videos
+        if v.status == "ok" and v.language == "en" and v.view_count >= 100 and v.reported_duration_s <= 2000
+    ]
+    chosen: list[str] = []
+    for kind in ("auto", "auto_music", "manual", "manual+auto"):
+        chosen += [v.id for v in fine if v.captions == kind and len(v.words) >= 100][:2]
+    chosen += [v.id for v in fine if v.captions != "none" and len(v.words) < 100][:1]
+    return chosen
+
+
+def timedtext_requests(site: DemoSite) -> int:
+    return sum(1 for r in site.requests if "timedtext" in r)
+
+
+def test_fetch_captions_end_to_end(site: DemoSite, tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path / "data")
+    ids = pick(site.world)
+    seed_root(root, site, ids)
+    cfg = cfg_for(site)
+    before = timedtext_requests(site)
+    summary = fetch_captions(cfg, data_root=root.url)
+    assert summary["shards"] == 1 and summary["errors"] == 0
+    assert timedtext_requests(site) - before == len(ids)
+
+    captions = read_shard(root, "captions", 0).to_pylist()
+    assert sorted(r["video_id"] for r in captions) == sorted(ids)
+    by_id = {r["video_id"]: r for r in captions}
+    for vid in ids:
+        video = site.world.video(vid)
+        row = by_id[vid]
+        assert row["status"] == "ok" and (tmp_path / "data" / row["vtt_path"]).exists()
+        assert row["crawl_id"] == "crawl-0001"
+        assert abs(row["n_words"] - len(video.words)) <= 0.01 * len(video.words)
+        if len(video.words) < 100:
+            assert (row["keep"], row["drop_reason"], row["n_clips"]) == (False, "too_few_words", 0)
+        else:
+            assert row["keep"] and row["drop_reason"] is None and row["n_clips"] > 0
+        if video.captions == "auto_music":
+            assert row["caption_kind"] == "auto" and row["dropped_tags"] >= 1
+
+    clips = read_shard(root, "clips", 0).to_pylist()
+    kept = {r["video_id"] for r in captions if r["keep"]}
+    assert {c["video_id"] for c in clips} == kept
+    assert sum(by_id[v]["n_clips"] for v in kept) == len(clips)
+    for vid in kept:
+        mine = [c for c in clips if c["video_id"] == vid]
+        assert [c["clip_id"] for c in mine] == [f"{vid}_{i:04d}" for i in range(len(mine))]
+        assert " ".join(c["text"] for c in mine).split() == site.world.video(vid).words
+        for a, b in zip(mine, mine[1:], strict=False):
+            assert a["end_ms"] <= b["start_ms"] and a["text"] != b["text"]
+        video = site.world.video(vid)
+        level1 = site.world.article(video.task).category_path[0]
+        assert all(c["category"] == level1 and c["crawl_id"] == "crawl-0001" for c in mine)
+        assert all(c["end_ms"] - c["start_ms"] > 20 for c in mine)
+    # The captions marker is written after clips: both markers carry the same shard hash.
+    assert read_marker(root, "captions", 0).config_hash == read_marker(root, "clips", 0).config_hash
+
+    # A second run does no work at all: the shard is cached and the site sees no caption request.
+    before = len(site.requests)
+    again = fetch_captions(cfg, data_root=root.url)
+    assert again["shards_cached"] == 1 and len(site.requests) == before
+
+
+def test_failed_downloads_are_retried_and_kept_files_reused(site: DemoSite, tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path / "data")
+    ids = pick(site.world)[:4]
+    seed_root(root, site, ids)
+    cfg = cfg_for(site)
+    broken = ids[1]
+    site.set_troubles(Troubles(truncated_captions=frozenset({broken})))
+    try:
+        first = fetch_captions(cfg, data_root=root.url)
+    finally:
+        site.set_troubles()
+    assert first["errors"] == 1
+    row = {r["video_id"]: r for r in read_shard(root, "captions", 0).to_pylist()}[broken]
+    assert row["status"] == "error" and row["keep"] is False and row["vtt_path"] is None
+    assert not (tmp_path / "data" / "vtt" / f"{broken}.{row['caption_lang']}.vtt").exists()
+
+    before = timedtext_requests(site)
+    second = fetch_captions(cfg, data_root=root.url)
+    assert second["errors"] == 0 and second["shards_cached"] == 0
+    assert timedtext_requests(site) - before == 1  # only the failed video; the others' .vtt were reused
+    rows = read_shard(root, "captions", 0).to_pylist()
+    assert all(r["status"] == "ok" for r in rows)
+    assert fetch_captions(cfg, data_root=root.url)["shards_cached"] == 1
