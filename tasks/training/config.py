@@ -21,26 +21,26 @@ class TrainConfig(BaseModel):
     text: Literal["minilm", "word2vec", "learned"] = "minilm"
     word2vec_path: str | None = None  # required for text="word2vec": a word2vec .bin or .txt file
     loss: Literal["max_margin", "milnce", "infonce"] = "max_margin"
-    d: int = Field(4096, ge=2)
+    d: int = Field(default=4096, ge=2)
     margin: float = 0.1
     negative_weighting: bool = True  # half of each anchor's negative mass on same-video clips
-    temperature: float = Field(0.07, gt=0)
-    neighbours: int = Field(1, ge=0)  # MIL-NCE positives: captions within this many clips
-    epochs: int = Field(10, ge=1)
-    lr: float = Field(1e-4, gt=0)
-    lr_decay: float = Field(0.9, gt=0)  # multiplied into the learning rate after every epoch
-    videos_per_batch: int = Field(32, ge=1)
-    clips_per_video: int = Field(64, ge=1)
-    heldout_fraction: float = Field(0.1, ge=0, lt=1)
-    eval_max_clips: int = Field(5000, ge=2)
+    temperature: float = Field(default=0.07, gt=0)
+    neighbours: int = Field(default=1, ge=0)  # MIL-NCE positives: captions within this many clips
+    epochs: int = Field(default=10, ge=1)
+    lr: float = Field(default=1e-4, gt=0)
+    lr_decay: float = Field(default=0.9, gt=0)  # multiplied into the learning rate after every epoch
+    videos_per_batch: int = Field(default=32, ge=1)
+    clips_per_video: int = Field(default=64, ge=1)
+    heldout_fraction: float = Field(default=0.1, ge=0, lt=1)
+    eval_max_clips: int = Field(default=5000, ge=2)
     standardise: bool = True  # per-dimension mean/std of training video vectors, kept in the model
     shuffle_pairs: bool = False  # control run: captions permuted across training clips
-    max_words: int = Field(20, ge=1)
-    min_word_count: int = Field(1, ge=1)  # learned vocabulary
+    max_words: int = Field(default=20, ge=1)
+    min_word_count: int = Field(default=1, ge=1)  # learned vocabulary
     seed: int = 0
     device: str = "auto"
     threads: int | None = None  # torch CPU threads; None leaves torch's default
-    shards_in_memory: int = Field(16, ge=1)
+    shards_in_memory: int = Field(default=16, ge=1)
     run_id: str | None = None  # default: derived from the config and the data snapshot
 
 

@@ -61,6 +61,7 @@ def write_synthetic_root(
     for shard in range(shards):
         clip_rows: list[dict[str, object]] = []
         feat_rows: list[dict[str, object]] = []
+        vectors: list[np.ndarray] = []
         for v in range(shard * per_shard, min(n_videos, (shard + 1) * per_shard)):
             vid = f"syn{v:05d}"
             steps = rng.integers(0, n_steps, clips_per_video)
@@ -90,7 +91,7 @@ def write_synthetic_root(
                     + contrast * protos[model][step_at]
                     + noise * rng.standard_normal((n_rows, dim))
                 )
-                x = _unit(x).astype(np.float16)
+                vectors.append(_unit(x).astype(np.float16))
                 for r in range(n_rows):
                     feat_rows.append(
                         {
@@ -99,14 +100,12 @@ def write_synthetic_root(
                             "idx": r,
                             "t_start_ms": int(r / MODEL_FPS[model] * 1000),
                             "t_end_ms": int((r + 1) / MODEL_FPS[model] * 1000),
-                            "vector": x[r],
                             "random_weights": True,
                             "status": "ok",
                             "error": None,
                         }
                     )
         clips = pa.Table.from_pylist(clip_rows)
-        feats = pa.table({k: [row[k] for row in feat_rows] for k in feat_rows[0]}) if feat_rows else None
         write_shard(
             root,
             "clips",
@@ -116,12 +115,12 @@ def write_synthetic_root(
             code_version="synthetic",
             rows_in=clips.num_rows,
         )
-        if feats is not None:
-            feats = feats.set_column(
-                feats.schema.get_field_index("vector"),
-                "vector",
-                pa.array([list(map(float, r["vector"])) for r in feat_rows], pa.list_(pa.float16())),
+        if feat_rows:
+            matrix = np.concatenate(vectors)
+            column = pa.ListArray.from_arrays(
+                pa.array(np.arange(len(matrix) + 1, dtype=np.int32) * dim), pa.array(matrix.reshape(-1))
             )
+            feats = pa.Table.from_pylist(feat_rows).append_column("vector", column)
             write_shard(
                 root,
                 "frame_features",

@@ -1,0 +1,34 @@
+"""Stage 5 flow: clip pairs from clips + frame_features, cached MiniLM captions, then one training run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from prefect import flow, get_run_logger
+
+from flows.runtime import finish_stage, run_shard_tasks, summarize
+from storage.layout import DataRoot
+from tasks.training.config import TrainConfig
+from tasks.training.prepare import ready_shards
+from tasks.training.stage import pairs_shard, text_shard, train_run
+
+STAGE = "train_embedding"
+
+
+@flow(name="train_embedding", log_prints=False)
+def train_embedding(cfg: TrainConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+    """Build/refresh training pairs per shard, cache text embeddings, train (or resume) the run."""
+    cfg = cfg or TrainConfig()
+    log = get_run_logger()
+    root = DataRoot.from_any(data_root)
+    shards = ready_shards(root)
+    log.info("%s: %d shards with clips and frame features", STAGE, len(shards))
+    kwargs = [{"root_url": root.url, "shard": k} for k in shards]
+    pairs = run_shard_tasks(f"{STAGE}: pairs", pairs_shard, kwargs)
+    if cfg.text == "minilm":
+        run_shard_tasks(f"{STAGE}: text embeddings", text_shard, kwargs)
+    result = train_run(cfg, root.url)
+    summary = summarize(
+        STAGE, pairs, {k: result.get(k) for k in ("run_id", "epochs", "metrics", "checkpoint")}
+    )
+    return finish_stage(STAGE, root, summary)

@@ -1,0 +1,75 @@
+"""Text-to-clip search with a trained checkpoint over every clip pair in the data root."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+
+from storage.layout import DataRoot
+from tasks.training.checkpoints import latest_checkpoint, load_state, model_from_state
+from tasks.training.data import load_shard, pair_shards
+
+
+class NoCheckpoint(FileNotFoundError):
+    """No trained checkpoint in the data root (or for the named run)."""
+
+
+def search_clips(
+    root: DataRoot,
+    query: str,
+    k: int = 10,
+    run_id: str | None = None,
+    encode: Callable[[list[str]], np.ndarray] | None = None,
+) -> tuple[str, list[dict[str, Any]]]:
+    """The checkpoint used and the k best clips for `query` (video id, span, caption, score), best first.
+
+    `encode` embeds sentences for the MiniLM text side (the frozen encoder); word-level text sides use
+    the checkpoint's own vocabulary.
+    """
+    path = latest_checkpoint(root, run_id)
+    if path is None:
+        where = f"run {run_id}" if run_id else "any run"
+        raise NoCheckpoint(f"{root.path('train')}: no checkpoint for {where}; train first (howto train)")
+    state = load_state(root, path)
+    model, vocab = model_from_state(state)
+    with torch.no_grad():
+        if vocab is not None:
+            text_in = vocab.encode_batch([query], int(state["extra"].get("max_words", 20)))
+        else:
+            if encode is None:
+                from tasks.training.stage import minilm_encode
+
+                encode = minilm_encode
+            text_in = torch.from_numpy(encode([query]))
+        q = model.text(text_in)[0]
+        best: list[tuple[float, int, dict[str, Any]]] = []
+        counter = 0
+        for shard in pair_shards(root):
+            # Every clip is a candidate (the held-out fraction 0 keeps all rows in the "train" side).
+            pairs = load_shard(root, shard, "train", 0.0, with_text=False)
+            for start in range(0, len(pairs), 4096):
+                video = torch.from_numpy(pairs.video[start : start + 4096].astype(np.float32))
+                scores = (model.video(video) @ q).tolist()
+                for i, score in enumerate(scores, start):
+                    counter += 1
+                    item = (
+                        score,
+                        -counter,
+                        {
+                            "clip_id": pairs.clip_ids[i],
+                            "video_id": str(pairs.video_ids[i]),
+                            "start_ms": int(pairs.spans_ms[i, 0]),
+                            "end_ms": int(pairs.spans_ms[i, 1]),
+                            "text": pairs.texts[i],
+                            "score": score,
+                        },
+                    )
+                    if len(best) < k:
+                        heapq.heappush(best, item)
+                    else:
+                        heapq.heappushpop(best, item)
+    return path, [item[2] for item in sorted(best, reverse=True)]

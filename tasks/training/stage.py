@@ -1,0 +1,47 @@
+"""Prefect tasks of the training stage: one per pairs/text shard, one for the whole training run."""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+from typing import Any
+
+import numpy as np
+from prefect import task
+
+from models.text import encode_sentences, load_minilm
+from storage.layout import DataRoot
+from tasks.training.config import TrainConfig
+from tasks.training.prepare import build_pairs_shard, cache_text_shard
+from tasks.training.run import train
+
+_ENCODER_LOCK = threading.Lock()
+
+
+@lru_cache(maxsize=1)
+def _minilm() -> Any:
+    return load_minilm()
+
+
+def minilm_encode(texts: list[str]) -> np.ndarray:
+    """MiniLM embeddings; one model per process, one caller at a time (it already uses every core)."""
+    with _ENCODER_LOCK:
+        return encode_sentences(texts, _minilm())
+
+
+@task(name="clip-pairs-shard")
+def pairs_shard(root_url: str, shard: int) -> dict[str, Any]:
+    """`clip_pairs` shard k: pooled 2D+3D vectors of `clips` shard k over `frame_features` shard k."""
+    return build_pairs_shard(DataRoot.from_any(root_url), shard)
+
+
+@task(name="text-embeddings-shard")
+def text_shard(root_url: str, shard: int) -> dict[str, Any]:
+    """`text_embeddings` shard k: MiniLM vectors of `clip_pairs` shard k's captions, computed once."""
+    return cache_text_shard(DataRoot.from_any(root_url), shard, minilm_encode)
+
+
+@task(name="train-run")
+def train_run(cfg: TrainConfig, root_url: str) -> dict[str, Any]:
+    """The whole training run (epochs checkpointed; a rerun resumes after the last finished epoch)."""
+    return train(cfg, DataRoot.from_any(root_url))
