@@ -1,0 +1,116 @@
+"""CLI: `howto youtube inspect INFO.json`, `howto videos import FILE`, `howto bench search`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli_common import DataRootOption, bench_app, fail
+
+youtube_app = typer.Typer(
+    help="Look at YouTube metadata the way the search stage does.", no_args_is_help=True
+)
+videos_app = typer.Typer(help="Feed videos to the probe stage without searching.", no_args_is_help=True)
+
+
+@youtube_app.command("inspect")
+def inspect_command(
+    info_file: Annotated[Path, typer.Argument(help="A yt-dlp/youtube-dl --write-info-json file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of text.")] = False,
+) -> None:
+    """Apply the keep/drop decision to a saved info file (new yt-dlp or old youtube-dl)."""
+    from tasks.youtube.decision import decide
+
+    try:
+        info = json.loads(info_file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        fail(f"{info_file}: no such file")
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{info_file}: cannot read: {exc}")
+    except json.JSONDecodeError as exc:
+        fail(f"{info_file}: not JSON: {exc.msg} at line {exc.lineno}")
+    if not isinstance(info, dict) or info.get("_type", "video") != "video":
+        fail(f"{info_file}: not a single-video info dict")
+    summary = decide(info).summary()
+    if as_json:
+        typer.echo(json.dumps(summary))
+        return
+    caption = summary["caption"]
+    typer.echo(f"video_id:    {summary['video_id']}")
+    typer.echo(f"duration_s:  {summary['duration_s']}")
+    typer.echo(f"view_count:  {summary['view_count']}")
+    typer.echo(f"caption:     {caption['lang'] + ' (' + caption['kind'] + ')' if caption else '-'}")
+    typer.echo(
+        f"keep:        {summary['keep']}" + (f" ({summary['drop_reason']})" if summary["drop_reason"] else "")
+    )
+
+
+@videos_app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="Ids or URLs, one per line, or HowTo100M_v1.csv.")],
+    data_root: DataRootOption = None,
+    crawl_id: Annotated[str, typer.Option(help="Crawl id recorded on every row.")] = "crawl-0000",
+    demo_url: Annotated[
+        str | None, typer.Option(help="Probe the local demo site instead of YouTube.")
+    ] = None,
+    rate: Annotated[float, typer.Option("--rate", help="Requests per second (0: no cap).")] = 0.5,
+    concurrency: Annotated[int, typer.Option(help="Probe threads per shard.")] = 2,
+    cookies: Annotated[
+        Path | None, typer.Option("--cookies", help="Netscape cookies file (never logged).")
+    ] = None,
+    proxy: Annotated[str | None, typer.Option(help="Proxy URL for yt-dlp (never logged).")] = None,
+) -> None:
+    """Probe and filter the listed videos (those already known are skipped)."""
+    from pydantic import ValidationError
+
+    from flows.search_videos import import_videos
+    from tasks.youtube.config import SearchVideosConfig
+    from tasks.youtube.errors import StageHalted
+    from tasks.youtube.ids import parse_import_text
+
+    if not file.is_file():
+        fail(f"{file}: no such file")
+    try:
+        parsed = parse_import_text(file.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        fail(f"{file}: cannot read: {exc}")
+    if not any(p.video_id for p in parsed):
+        fail(f"{file}: no video ids or video URLs found")
+    if cookies is not None and not cookies.is_file():
+        fail(f"{cookies}: no such cookies file")
+    try:
+        cfg = SearchVideosConfig(
+            crawl_id=crawl_id,
+            demo_url=demo_url,
+            requests_per_s=rate,
+            concurrency=concurrency,
+            cookiefile=str(cookies) if cookies else None,
+            proxy=proxy,
+            jitter_s=1.0 if rate else 0.0,
+        )
+    except ValidationError as exc:
+        fail(f"{file}: bad option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
+    try:
+        summary = import_videos(str(file), cfg, data_root)
+    except StageHalted as exc:
+        typer.echo(f"stopped: {exc.advice}", err=True)
+        raise typer.Exit(1) from None
+    typer.echo(json.dumps(summary, indent=1))
+
+
+def bench_search_command(
+    videos: Annotated[int, typer.Option(help="Probes to time (the demo world's videos, cycled).")] = 200,
+) -> None:
+    """Videos probed per second per process against the demo site, politeness off; share of time in yt-dlp."""
+    from tasks.youtube.bench import run_bench
+
+    run_bench(videos, log=typer.echo)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(youtube_app, name="youtube")
+    app.add_typer(videos_app, name="videos")
+    bench_app.command("search")(bench_search_command)

@@ -1,0 +1,261 @@
+"""Stage 2 end to end against the demo site: search, de-duplicate, probe, decide; troubles; resume."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from flows.search_videos import import_videos, search_videos
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import list_markers, read_dataset, write_shard
+from tasks.demo.site import DemoSite
+from tasks.demo.troubles import Troubles
+from tasks.youtube.config import SearchVideosConfig
+from tasks.youtube.errors import StageHalted
+from tasks.youtube.inputs import chunk, kept_tasks
+from tasks.youtube.plans import crawl_search_base, plan_new_videos, video_plans
+from tasks.youtube.politeness import shared_politeness
+from tasks.youtube.probe_stage import probe_shard
+from tasks.youtube.search_stage import search_shard
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def site(demo_site: DemoSite) -> Iterator[DemoSite]:
+    demo_site.set_troubles()
+    yield demo_site
+    demo_site.set_troubles()
+
+
+def make_root(tmp_path: Path, site: DemoSite) -> DataRoot:
+    """A data root whose `tasks` dataset holds the demo world's articles (what stage 1 would write)."""
+    root = DataRoot.from_any(tmp_path / "data")
+    rows = []
+    for article in site.world.articles:
+        row = dict.fromkeys(get_schema("tasks").schema.names)
+        slug = re.sub(r"[^a-z0-9]+", "-", article.title.lower()).strip("-")
+        row.update(
+            task_id=slug, title=article.title, keep=bool(article.videos), status="ok", crawl_id="crawl-0000"
+        )
+        rows.append(row)
+    table = pa.Table.from_pylist(rows, schema=get_schema("tasks").schema)
+    write_shard(root, "tasks", 0, table, config_hash="test", code_version="test", rows_in=len(rows))
+    return root
+
+
+def config(site: DemoSite, **overrides: Any) -> SearchVideosConfig:
+    base = dict(
+        search_prefix="demosearch",
+        demo_url=site.url,
+        requests_per_s=0,
+        jitter_s=0,
+        backoff_base_s=0.05,
+        backoff_max_s=0.4,
+        max_backoffs=8,
+        tasks_per_shard=3,
+        videos_per_shard=15,
+        socket_timeout_s=5,
+    )
+    return SearchVideosConfig(**{**base, **overrides})
+
+
+def rows(root: DataRoot, dataset: str) -> list[dict[str, Any]]:
+    return sorted(
+        read_dataset(root, dataset).to_table().to_pylist(),
+        key=lambda r: (r.get("video_id") or "", r.get("task_id") or "", r.get("rank") or 0),
+    )
+
+
+def hits(site: DemoSite, path: str) -> int:
+    return sum(1 for line in site.requests if line.split(" ", 1)[1].startswith(path))
+
+
+@pytest.fixture(scope="module")
+def reference(demo_site: DemoSite, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """One clean run with every metadata trouble of the demo world switched on."""
+    ids = [v.id for v in demo_site.world.videos if v.status == "ok" and v.captions != "none"]
+    troubles = Troubles(low_views={ids[0]}, long_videos={ids[1]}, private={ids[2]}, removed={ids[3]})
+    demo_site.set_troubles(troubles)
+    try:
+        root = make_root(tmp_path_factory.mktemp("ref"), demo_site)
+        summary = search_videos(config(demo_site), root.url)
+        before = len(demo_site.requests)
+        again = search_videos(config(demo_site), root.url)
+        after = len(demo_site.requests)
+    finally:
+        demo_site.set_troubles()
+    return {
+        "root": root,
+        "ids": ids,
+        "world_videos": list(demo_site.world.videos),
+        "troubles": troubles,
+        "summary": summary,
+        "again": again,
+        "requests_on_rerun": after - before,
+        "videos": rows(root, "videos"),
+    }
+
+
+def test_clean_run_decides_every_video_once(reference: dict[str, Any]) -> None:
+    root, ids = reference["root"], reference["ids"]
+    videos, results = reference["videos"], rows(root, "search_results")
+    by_id = {v["video_id"]: v for v in videos}
+    assert len(by_id) == len(videos)  # de-duplicated: every video once
+    # Each video belongs to the task where it ranked best (ties: smaller task id).
+    for vid, row in by_id.items():
+        ranked = sorted((r["rank"], r["task_id"]) for r in results if r["video_id"] == vid and r["keep"])
+        assert (row["rank"], row["task_id"]) == ranked[0]
+    # Metadata troubles are caught by the prefilter, before any probe.
+    drops = {r["video_id"]: r["drop_reason"] for r in results if r["video_id"] in ids[:2]}
+    assert drops == {ids[0]: "too_few_views", ids[1]: "too_long"}
+    assert ids[0] not in by_id and ids[1] not in by_id
+    # Private and removed videos are permanent, recorded, not errors.
+    for vid in ids[2:4]:
+        assert (by_id[vid]["status"], by_id[vid]["keep"], by_id[vid]["drop_reason"]) == (
+            "failed",
+            False,
+            "unavailable",
+        )
+    kept = [v for v in videos if v["keep"]]
+    assert kept and all(v["caption_lang"] and v["caption_kind"] in ("manual", "auto") for v in kept)
+    assert all(v["status"] != "error" and v["crawl_id"] == "crawl-0000" for v in videos)
+    no_caps = {v.id for v in reference["world_videos"] if v.captions == "none"} & set(by_id)
+    assert no_caps and {v["video_id"] for v in videos if v["drop_reason"] == "no_english_captions"} >= no_caps
+    # The probe's info is kept for the captions stage, without secrets.
+    for v in kept:
+        text = (Path(root.url) / v["info_path"]).read_text()
+        assert json.loads(text)["id"] == v["video_id"] and "cookies" not in text
+
+
+def test_second_run_does_no_work(reference: dict[str, Any]) -> None:
+    again = reference["again"]
+    assert reference["requests_on_rerun"] == 0
+    assert again["shards"] == again["shards_cached"] and again["new_videos"] == 0
+
+
+def test_429s_slow_the_stage_and_nothing_is_lost(
+    site: DemoSite, tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    site.set_troubles(Troubles(too_many_requests=5, **_meta(reference)))
+    cfg = config(site)
+    breaker = shared_politeness(cfg.client_settings().politeness).breaker
+    trips, paused = breaker.trips, breaker.paused_s
+    root = make_root(tmp_path, site)
+    summary = search_videos(cfg, root.url)
+    assert summary["errors"] == 0 and summary["search_errors"] == 0
+    assert breaker.trips - trips >= 5 and breaker.paused_s > paused  # it backed off, and waited
+    assert rows(root, "videos") == reference["videos"]
+
+
+def test_bot_check_stops_with_advice_then_resumes_failed_videos_only(
+    site: DemoSite, tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    site.set_troubles(Troubles(bot_check=1, **_meta(reference)))
+    root = make_root(tmp_path, site)
+    with pytest.raises(StageHalted) as info:
+        search_videos(config(site, concurrency=1), root.url)
+    assert "--cookies" in str(info.value) and "--proxy" in str(info.value)
+    # Progress was saved: the halted shard's untried videos are error rows, searches are all done.
+    errors = [r for r in rows(root, "videos") if r["status"] == "error"]
+    assert errors and all("not probed" in r["error"] or "bot" in r["error"] for r in errors)
+    site.set_troubles(Troubles(**_meta(reference)))
+    search_before, watch_before = hits(site, "/youtubei/v1/search"), hits(site, "/watch")
+    search_videos(config(site), root.url)
+    assert hits(site, "/youtubei/v1/search") == search_before  # finished search shards are not redone
+    assert hits(site, "/watch") - watch_before == len(errors)  # only the failed videos are probed again
+    assert rows(root, "videos") == reference["videos"]
+
+
+def test_timeouts_are_error_rows_retried_next_run(
+    site: DemoSite, tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/youtubei/v1/search", **_meta(reference)))
+    root = make_root(tmp_path, site)
+    first = search_videos(config(site, socket_timeout_s=0.3, retries=0, extractor_retries=0), root.url)
+    n_tasks = len(kept_tasks(root))
+    assert first["search_errors"] == n_tasks and first["new_videos"] == 0
+    site.set_troubles(Troubles(**_meta(reference)))
+    search_videos(config(site), root.url)
+    assert rows(root, "videos") == reference["videos"]
+
+
+def test_killed_mid_probe_resumes_without_searching_again(
+    site: DemoSite, tmp_path: Path, reference: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """State on disk after a SIGKILL inside the first probe shard: searches, plans, some info files."""
+    site.set_troubles(Troubles(**_meta(reference)))
+    cfg = config(site)
+    root = make_root(tmp_path, site)
+    tasks = kept_tasks(root)
+    base = crawl_search_base(root, cfg.crawl_id, [])
+    for i, part in enumerate(chunk(tasks, cfg.tasks_per_shard)):
+        search_shard.fn(root.url, base + i, part, cfg)
+    plan_new_videos(
+        root, cfg.crawl_id, range(base, base + len(chunk(tasks, cfg.tasks_per_shard))), cfg.videos_per_shard
+    )
+    first = video_plans(root)[0]
+
+    import tasks.youtube.probe_stage as probe_stage
+
+    saved: list[str] = []
+    real_save = probe_stage.save_info
+
+    def dying_save(root_: DataRoot, vid: str, info: dict[str, Any]) -> str:
+        if len(saved) == 4:
+            raise KeyboardInterrupt  # the process dies here
+        saved.append(vid)
+        return real_save(root_, vid, info)
+
+    monkeypatch.setattr(probe_stage, "save_info", dying_save)
+    with pytest.raises(KeyboardInterrupt):
+        probe_shard.fn(root.url, first, cfg.model_copy(update={"concurrency": 1}))
+    monkeypatch.setattr(probe_stage, "save_info", real_save)
+    assert not list_markers(root, "videos")
+    search_before, watch_before = hits(site, "/youtubei/v1/search"), hits(site, "/watch")
+    search_videos(cfg, root.url)
+    assert hits(site, "/youtubei/v1/search") == search_before
+    n_planned = sum(len(p["videos"]) for p in video_plans(root).values())
+    assert hits(site, "/watch") - watch_before == n_planned - len(saved)  # probed info is reused
+    assert rows(root, "videos") == reference["videos"]
+
+
+def test_import_probes_listed_videos_without_search(
+    site: DemoSite, tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    site.set_troubles(Troubles(**_meta(reference)))
+    root = DataRoot.from_any(tmp_path / "data")
+    known = reference["videos"][:3]
+    listing = tmp_path / "HowTo100M_v1.csv"
+    listing.write_text(
+        "video_id,category_1,category_2,rank,task_id\n"
+        + "".join(f"{v['video_id']},Food,Recipes,{i + 1},t{i}\n" for i, v in enumerate(known))
+        + "../../etc/passwd,Food,Recipes,9,t9\n"
+    )
+    search_before = hits(site, "/youtubei/v1/search")
+    summary = import_videos(str(listing), config(site), root.url)
+    assert hits(site, "/youtubei/v1/search") == search_before
+    assert summary["bad_lines"] == 1 and summary["new_videos"] == 3
+    got = {r["video_id"]: r for r in rows(root, "videos")}
+    assert set(got) == {v["video_id"] for v in known}
+    for i, v in enumerate(known):
+        assert (got[v["video_id"]]["keep"], got[v["video_id"]]["task_id"]) == (v["keep"], f"t{i}")
+    # Importing the same file again finds nothing new.
+    assert import_videos(str(listing), config(site), root.url)["new_videos"] == 0
+
+
+def _meta(reference: dict[str, Any]) -> dict[str, Any]:
+    t = reference["troubles"]
+    return {
+        "low_views": t.low_views,
+        "long_videos": t.long_videos,
+        "private": t.private,
+        "removed": t.removed,
+    }
