@@ -58,8 +58,11 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="Task list file.")],
     fmt: Annotated[
         ImportFormatChoice,
-        typer.Option("--format", help="howto100m: task_ids.csv (id<TAB>title); lines: a title per line; "
-                     "csv: a header with a `title` column."),  # fmt: skip
+        typer.Option(
+            "--format",
+            help="howto100m: task_ids.csv (id<TAB>title); lines: a title per line; "
+            "csv: a header with a `title` column.",
+        ),  # fmt: skip
     ] = ImportFormatChoice.howto100m,
     data_root: DataRootOption = None,
     crawl_id: Annotated[str, typer.Option(help="Recorded on every row.")] = "crawl-0000",
@@ -80,7 +83,9 @@ def import_command(
 
 
 def mine_command(
-    base_url: Annotated[str, typer.Option(help="wikiHow or a site with the same API.")] = "https://www.wikihow.com",
+    base_url: Annotated[
+        str, typer.Option(help="wikiHow or a site with the same API.")
+    ] = "https://www.wikihow.com",
     data_root: DataRootOption = None,
     category: Annotated[
         list[str] | None, typer.Option("--category", help="Root category (repeat); default: all level-1.")
@@ -115,7 +120,9 @@ def mine_command(
 def register(app: typer.Typer) -> None:
     wikihow = typer.Typer(help="wikiHow pages: parse a saved article.", no_args_is_help=True)
     wikihow.command("parse")(parse_command)
-    tasks_app = typer.Typer(help="The `tasks` dataset: mine wikiHow or import a task list.", no_args_is_help=True)
+    tasks_app = typer.Typer(
+        help="The `tasks` dataset: mine wikiHow or import a task list.", no_args_is_help=True
+    )
     tasks_app.command("import")(import_command)
     tasks_app.command("mine")(mine_command)
     app.add_typer(wikihow, name="wikihow")

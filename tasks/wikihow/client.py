@@ -116,15 +116,16 @@ class WikiHowClient:
         response = self._get(self.article_url(title))
         return response.content.decode("utf-8", errors="replace")
 
-    def category_members(self, category: str) -> list[Member]:
-        """Articles and subcategories of `category` ("Food and Entertaining" or "Category:..."), all pages."""
+    def category_members(self, category: str, page_size: int = 500) -> list[Member]:
+        """Articles and subcategories of `category` ("Food and Entertaining" or "Category:..."), all pages
+        of the listing followed through `continue` (500 per request is MediaWiki's cap for anonymous use)."""
         cmtitle = category if category.startswith("Category:") else f"Category:{category}"
         params: dict[str, Any] = {
             "action": "query",
             "list": "categorymembers",
             "cmtitle": cmtitle,
             "cmtype": "page|subcat",
-            "cmlimit": "500",
+            "cmlimit": str(page_size),
             "format": "json",
             "formatversion": "2",
         }

@@ -91,7 +91,10 @@ def test_single_method_page_without_breadcrumb_uses_wgcategories() -> None:
     assert article.categories == ("Eggs", "Recipes", "Food and Entertaining")
     assert article.article_id == "42"
     assert [m.kind for m in article.methods] == ["steps"]
-    assert [s.summary for s in article.methods[0].steps] == ["Put the egg in water.", "Boil it for nine minutes."]
+    assert [s.summary for s in article.methods[0].steps] == [
+        "Put the egg in water.",
+        "Boil it for nine minutes.",
+    ]
 
 
 @pytest.mark.parametrize(

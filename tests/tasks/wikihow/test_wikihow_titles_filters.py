@@ -53,7 +53,11 @@ RULES = VisualFilter()
     [
         ("Grill Fish", ("Barbecue Fish", "Barbecue", "Food and Entertaining"), None),
         ("Change a Tire", ("Tires", "Cars & Other Vehicles"), None),
-        ("Apologize to a Friend", ("Maintaining Friendships", "Friends", "Relationships"), "abstract_category"),
+        (
+            "Apologize to a Friend",
+            ("Maintaining Friendships", "Friends", "Relationships"),
+            "abstract_category",
+        ),
         ("Open a Franchise", ("Franchises", "Finance and Business"), "abstract_category"),
         ("Be Polite when Texting", ("Texting", "Computers and Electronics"), "abstract_verb"),
         ("Accept Yourself", (), "abstract_verb"),
@@ -79,5 +83,5 @@ def test_rules_are_configurable() -> None:
 
 
 def test_leading_verb() -> None:
-    assert leading_verb("Make \"Plastic\" out of Milk") == "make"
+    assert leading_verb('Make "Plastic" out of Milk') == "make"
     assert leading_verb("  Text 911") == "text"

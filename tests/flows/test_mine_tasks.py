@@ -1,0 +1,157 @@
+"""The mine_tasks flow against the demo site, and a crawl that meets broken and failing pages."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
+from flows.mine_tasks import mine_tasks
+from storage.layout import DataRoot
+from storage.shards import list_markers, read_dataset
+from tasks.demo.content import ARTICLES, level1_categories
+from tasks.demo.site import DemoSite
+from tasks.demo.world import World
+from tasks.wikihow.config import MineTasksConfig
+from tasks.wikihow.titles import task_id
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wikihow"
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoSite]:
+    world = World(seed=0, generation=0, cache_dir=Path(tmp_path_factory.mktemp("world")), articles=ARTICLES,
+                  videos=[])  # fmt: skip
+    with DemoSite(world) as demo:
+        yield demo
+
+
+def rows_by_title(root: str) -> dict[str, dict]:
+    table = read_dataset(DataRoot.from_any(root), "tasks").to_table()
+    return {r["title"]: r for r in table.to_pylist()}
+
+
+def test_demo_crawl_mines_filters_dedups_and_second_run_does_no_work(site: DemoSite, tmp_path: Path) -> None:
+    cfg = MineTasksConfig(base_url=site.url, rps=200.0, shard_size=4, crawl_id="crawl-demo")
+    n_shards = -(-len(ARTICLES) // 4)
+    first = mine_tasks(cfg, data_root=str(tmp_path))
+    assert first["articles"] == len(ARTICLES)
+    assert first["shards"] == n_shards and first["shards_cached"] == 0
+    assert first["drops"] == {"abstract_category": 1, "duplicate": 1}
+    assert first["errors"] == 0 and first["kept"] == len(ARTICLES) - 2
+
+    rows = rows_by_title(str(tmp_path))
+    assert set(rows) == {a.title for a in ARTICLES}
+    apologize = rows["Apologize to a Friend"]
+    assert apologize["keep"] is False and apologize["drop_reason"] == "abstract_category"
+    assert apologize["category_path"] == ["Maintaining Friendships", "Friends", "Relationships"]
+    # "Make Pancakes" sorts before "Make pancakes": the earlier title keeps the task
+    assert rows["Make Pancakes"]["keep"] is True
+    assert rows["Make pancakes"]["keep"] is False and rows["Make pancakes"]["drop_reason"] == "duplicate"
+    assert rows["Make pancakes"]["task_id"] == rows["Make Pancakes"]["task_id"]
+    for article in ARTICLES:
+        row = rows[article.title]
+        assert row["status"] == "ok" and row["crawl_id"] == "crawl-demo" and row["source"] == "wikihow"
+        assert row["task_id"] == task_id(article.title)
+        assert row["category_path"] == list(reversed(article.category_path))
+        if row["drop_reason"] != "duplicate":  # duplicates are recorded without being fetched
+            assert row["n_methods"] == len(article.methods)
+            assert row["steps"] == [s.summary for m in article.methods for s in m.steps]
+            assert row["n_steps"] == len(row["steps"])
+
+    requests_before = len(site.requests)
+    second = mine_tasks(cfg, data_root=str(tmp_path))
+    assert second["shards_cached"] == second["shards"] == n_shards
+    assert len(site.requests) == requests_before  # not even the category walk asks again
+    assert rows_by_title(str(tmp_path)) == rows
+
+    # Politeness settings are not part of the hash: a slower crawl reuses everything too.
+    third = mine_tasks(cfg.model_copy(update={"rps": 50.0}), data_root=str(tmp_path))
+    assert third["shards_cached"] == n_shards and len(site.requests) == requests_before
+
+
+def test_max_articles_and_roots_limit_the_crawl(site: DemoSite, tmp_path: Path) -> None:
+    cfg = MineTasksConfig(base_url=site.url, rps=200.0, root_categories=("Home and Garden",), max_articles=2)
+    summary = mine_tasks(cfg, data_root=str(tmp_path))
+    assert summary["articles"] == 2
+    assert set(rows_by_title(str(tmp_path))) == {"Clean a Window", "Paint a Wall"}
+    assert "Home and Garden" in level1_categories()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """A wiki with three articles: a real wikiHow page, a page that is not an article, a failing one."""
+
+    pages = {
+        "Grill-Fish": (FIXTURES / "grill-fish.html").read_bytes(),
+        "Not-An-Article": b"<html><head><title>Oops</title></head><body>Server says hi</body></html>",
+    }
+    hits: list[str] = []
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        url = urlsplit(self.path)
+        self.hits.append(url.path)
+        if url.path == "/api.php":
+            params = parse_qs(url.query)
+            assert params["cmtitle"] == ["Category:Food and Entertaining"]
+            members = [{"pageid": i + 1, "ns": 0, "title": t} for i, t in
+                       enumerate(["Grill Fish", "Not An Article", "Flaky Task"])]  # fmt: skip
+            self._send(200, json.dumps({"query": {"categorymembers": members}}).encode(), "application/json")
+        elif url.path.lstrip("/") in self.pages:
+            self._send(200, self.pages[url.path.lstrip("/")], "text/html; charset=utf-8")
+        elif url.path == "/Flaky-Task":
+            self._send(500, b"Internal Server Error", "text/plain")
+        else:
+            self._send(404, b"Not Found", "text/plain")
+
+    def _send(self, status: int, body: bytes, kind: str) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def broken_wiki() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Handler.hits = []
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def test_bad_pages_become_rows_and_only_transient_ones_are_retried(broken_wiki: str, tmp_path: Path) -> None:
+    cfg = MineTasksConfig(base_url=broken_wiki, rps=200.0, root_categories=("Food and Entertaining",),
+                          max_retries=1, backoff_base_s=0.0, shard_size=2)  # fmt: skip
+    summary = mine_tasks(cfg, data_root=str(tmp_path))
+    assert summary["articles"] == 3 and summary["errors"] == 1 and summary["kept"] == 1
+    rows = rows_by_title(str(tmp_path))
+    fish = rows["Grill Fish"]
+    assert fish["keep"] is True and fish["n_steps"] == 19 and fish["source_id"] == "1"
+    assert fish["category_path"] == ["Barbecue Fish", "Barbecue", "Food and Entertaining"]
+    broken = rows["Not An Article"]
+    assert broken["status"] == "failed" and broken["drop_reason"] == "not_an_article"
+    assert "not a wikiHow article" in broken["error"] and broken["keep"] is False
+    flaky = rows["Flaky Task"]
+    assert flaky["status"] == "error" and "HTTP 500" in flaky["error"] and flaky["keep"] is False
+
+    # Shard 0 ("Flaky Task", "Grill Fish") had an error: the rerun asks for the flaky page only.
+    _Handler.hits = []
+    again = mine_tasks(cfg, data_root=str(tmp_path))
+    assert again["shards_cached"] == 1 and again["errors"] == 1
+    assert _Handler.hits == ["/robots.txt", "/Flaky-Task", "/Flaky-Task"]
+    markers = list_markers(DataRoot.from_any(str(tmp_path)), "tasks")
+    assert [(m.shard, m.errors) for m in markers] == [(0, 1), (1, 0)]
