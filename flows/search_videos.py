@@ -38,7 +38,7 @@ def _probe_plans(root: DataRoot, cfg: SearchVideosConfig) -> list[dict[str, Any]
             marker and marker.errors
         )
         if plan["crawl_id"] == cfg.crawl_id or pending:
-            kwargs.append({"root_url": root.url, "plan": plan, "cfg": cfg})
+            kwargs.append({"root_url": root.url, "shard": shard, "cfg": cfg})
     return run_shard_tasks(f"{STAGE}: probe", probe_shard, kwargs)
 
 

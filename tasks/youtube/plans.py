@@ -71,6 +71,14 @@ def video_plans(root: DataRoot) -> dict[int, dict[str, Any]]:
     return plans
 
 
+def load_video_plan(root: DataRoot, shard: int) -> dict[str, Any]:
+    """The plan of one `videos` shard; a missing plan is a whole-shard failure."""
+    plan = _read_json(root, f"{PLANS_DIR}/videos/part-{shard:05d}.json")
+    if plan is None:
+        raise FileNotFoundError(f"no plan for videos shard {shard} under {root.path(PLANS_DIR)}")
+    return dict(plan)
+
+
 def save_video_plan(
     root: DataRoot, shard: int, crawl_id: str, source: str, videos: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:

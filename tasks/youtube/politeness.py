@@ -118,12 +118,10 @@ class CircuitBreaker:
 class Politeness:
     """The rate limiter and the circuit breaker that every request of the process goes through."""
 
-    def __init__(self, settings: PolitenessSettings, **kwargs: object) -> None:
+    def __init__(self, settings: PolitenessSettings) -> None:
         self.settings = settings
-        self.limiter = RateLimiter(settings.requests_per_s, settings.jitter_s, **kwargs)  # type: ignore[arg-type]
-        self.breaker = CircuitBreaker(
-            settings.backoff_base_s, settings.backoff_max_s, settings.max_backoffs, **kwargs
-        )  # type: ignore[arg-type]
+        self.limiter = RateLimiter(settings.requests_per_s, settings.jitter_s)
+        self.breaker = CircuitBreaker(settings.backoff_base_s, settings.backoff_max_s, settings.max_backoffs)
 
     def before_request(self) -> float:
         """Wait for the breaker to close and for our slot under the rate cap; returns seconds waited."""

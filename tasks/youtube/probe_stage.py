@@ -22,6 +22,7 @@ from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import UNAVAILABLE, Decision, Limits, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import load_info, save_info
+from tasks.youtube.plans import load_video_plan
 from tasks.youtube.retry import not_halted, run_logger
 from tasks.youtube.search_stage import thread_client
 
@@ -146,11 +147,11 @@ class ProbeRun:
 
 
 @task(name="probe-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
-def probe_shard(root_url: str, plan: dict[str, Any], cfg: SearchVideosConfig) -> dict[str, Any]:
-    """Probe one planned `videos` shard; failed videos only are retried on the next run."""
+def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig) -> dict[str, Any]:
+    """Probe one planned `videos` shard (its plan is read from the data root); failed videos only are retried."""
     logger = run_logger()
     root = DataRoot.from_any(root_url)
-    shard = int(plan["shard"])
+    plan = load_video_plan(root, shard)
     digest = probe_shard_hash(cfg, plan)
     runs: list[ProbeRun] = []
 

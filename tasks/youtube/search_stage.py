@@ -86,7 +86,7 @@ def hit_rows(
                 title=title and title[:1000],
                 duration_s=float(duration) if duration is not None else None,
                 view_count=views,
-                url=video_url(raw),
+                url=video_url(str(raw)),
                 keep=reason is None,
                 drop_reason=reason,
             )

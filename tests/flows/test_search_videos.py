@@ -201,7 +201,7 @@ def test_killed_mid_probe_resumes_without_searching_again(
     plan_new_videos(
         root, cfg.crawl_id, range(base, base + len(chunk(tasks, cfg.tasks_per_shard))), cfg.videos_per_shard
     )
-    first = video_plans(root)[0]
+    first = min(video_plans(root))
 
     import tasks.youtube.probe_stage as probe_stage
 
@@ -259,3 +259,27 @@ def _meta(reference: dict[str, Any]) -> dict[str, Any]:
         "private": t.private,
         "removed": t.removed,
     }
+
+
+def test_recrawl_appends_new_shards_with_only_new_videos(site: DemoSite, tmp_path: Path) -> None:
+    world = site.world
+    root = make_root(tmp_path, site)
+    search_videos(config(site), root.url)
+    old_files = {p: p.read_bytes() for p in Path(root.url).rglob("part-*.parquet") if "/tasks/" not in str(p)}
+    old_ids = {r["video_id"] for r in rows(root, "videos")}
+    old_shards = {m.shard for m in list_markers(root, "videos")}
+    old_search = {m.shard for m in list_markers(root, "search_results")}
+    grown_world = world.grow()
+    try:
+        site.set_world(grown_world)
+        summary = search_videos(config(site, crawl_id="crawl-0001"), root.url)
+    finally:
+        site.set_world(world)
+    assert all(p.read_bytes() == data for p, data in old_files.items())  # no old shard file touched
+    new_search = {m.shard for m in list_markers(root, "search_results")} - old_search
+    assert new_search and min(new_search) > max(old_search)
+    new_rows = [r for r in rows(root, "videos") if r["crawl_id"] == "crawl-0001"]
+    grown = {v.id for v in grown_world.videos} - {v.id for v in world.videos}
+    assert {r["video_id"] for r in new_rows} == grown and not grown & old_ids
+    assert summary["new_videos"] == len(grown)
+    assert min({m.shard for m in list_markers(root, "videos")} - old_shards) > max(old_shards)
