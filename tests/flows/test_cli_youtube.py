@@ -1,0 +1,55 @@
+"""`howto youtube inspect` and `howto videos import`: output shape and one-line errors with exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "ytdlp_info"
+runner = CliRunner()
+
+
+def test_inspect_json_on_recent_and_old_files() -> None:
+    recent = runner.invoke(
+        app, ["youtube", "inspect", str(FIXTURES / "yt-dlp-2023_QW3-5OuWn4M.info.json"), "--json"]
+    )
+    assert recent.exit_code == 0
+    assert json.loads(recent.stdout) == {
+        "video_id": "QW3-5OuWn4M",
+        "duration_s": 122.0,
+        "view_count": 116,
+        "caption": {"lang": "en", "kind": "auto"},
+        "keep": True,
+        "drop_reason": None,
+    }
+    old = runner.invoke(
+        app, ["youtube", "inspect", str(FIXTURES / "youtube-dl-2018_by0e4didQpM.info.json"), "--json"]
+    )
+    assert json.loads(old.stdout)["drop_reason"] == "no_english_captions"
+    text = runner.invoke(app, ["youtube", "inspect", str(FIXTURES / "yt-dlp-2023_QW3-5OuWn4M.info.json")])
+    assert "en (auto)" in text.stdout and "keep:        True" in text.stdout
+
+
+def test_inspect_errors_are_one_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.info.json"
+    bad.write_text('{"id": ')
+    playlist = tmp_path / "pl.info.json"
+    playlist.write_text('{"_type": "playlist", "entries": []}')
+    for path in (bad, playlist, tmp_path / "missing.json"):
+        result = runner.invoke(app, ["youtube", "inspect", str(path)])
+        assert result.exit_code == 2
+        assert result.stderr.startswith(f"error: {path}: ") and result.stderr.count("\n") == 1
+        assert "Traceback" not in result.output
+
+
+def test_import_refuses_files_without_ids(tmp_path: Path) -> None:
+    junk = tmp_path / "ids.txt"
+    junk.write_text("../../etc/passwd\nnot an id\n")
+    result = runner.invoke(app, ["videos", "import", str(junk), "--data-root", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "no video ids" in result.stderr
+    missing = runner.invoke(app, ["videos", "import", str(tmp_path / "nope.txt")])
+    assert missing.exit_code == 2 and "no such file" in missing.stderr
