@@ -79,6 +79,8 @@ def import_command(
         fail(f"{file}: {exc}")
     except IsADirectoryError:
         fail(f"{file}: is a directory")
+    except OSError as exc:
+        fail(f"{file}: cannot read ({exc.strerror or exc})")
     typer.echo(json.dumps(summary, indent=2))
 
 

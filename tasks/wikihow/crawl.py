@@ -37,12 +37,11 @@ class PlannedArticle:
 
     @classmethod
     def from_dict(cls, data: dict[str, object]) -> PlannedArticle:
-        path = data.get("category_path") or []
-        assert isinstance(path, list)
+        path = data.get("category_path") or ()
         return cls(
             title=str(data["title"]),
             pageid=int(str(data.get("pageid", 0))),
-            category_path=tuple(str(c) for c in path),
+            category_path=tuple(str(c) for c in path) if isinstance(path, list | tuple) else (),
             duplicate_of=str(data["duplicate_of"]) if data.get("duplicate_of") else None,
         )
 

@@ -4,35 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from selectolax.lexbor import LexborHTMLParser, LexborNode
 
+from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES
 from tasks.wikihow.titles import normalise_title
 
 # wikiHow's 19 level-1 categories: the category path ends at the first of these when read from wgCategories.
-LEVEL1_CATEGORIES = (
-    "Arts and Entertainment",
-    "Cars & Other Vehicles",
-    "Computers and Electronics",
-    "Education and Communications",
-    "Family Life",
-    "Finance and Business",
-    "Food and Entertaining",
-    "Health",
-    "Hobbies and Crafts",
-    "Holidays and Traditions",
-    "Home and Garden",
-    "Personal Care and Style",
-    "Pets and Animals",
-    "Philosophy and Religion",
-    "Relationships",
-    "Sports and Fitness",
-    "Travel",
-    "Work World",
-    "Youth",
-)
+LEVEL1_CATEGORIES = VISUAL_CATEGORIES + ABSTRACT_CATEGORIES
 
 _SPACES = re.compile(r"\s+")
 _WG_CATEGORIES = re.compile(r'"wgCategories"\s*:\s*(\[[^\]]*\])')
@@ -71,7 +52,6 @@ class Article:
     methods: tuple[Method, ...]
     article_id: str | None = None
     url: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_steps(self) -> int:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
@@ -91,3 +93,18 @@ def test_import_drops_later_duplicates(tmp_path: Path) -> None:
     assert by_line["1"]["keep"] is True
     assert by_line["2"]["keep"] is False and by_line["2"]["drop_reason"] == "duplicate"
     assert by_line["1"]["task_id"] == by_line["2"]["task_id"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(min_value=0, max_value=10**6),
+            st.text(st.characters(blacklist_characters="\n\r"), min_size=1).filter(lambda t: t.strip()),
+        ),
+        max_size=20,
+    )
+)
+def test_howto100m_round_trips_any_title(rows: list[tuple[int, str]]) -> None:
+    text = "".join(f"{i}\t{title}\n" for i, title in rows)
+    assert [(int(t.source_id), t.title) for t in parse_howto100m(text)] == rows
