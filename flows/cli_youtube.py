@@ -59,9 +59,12 @@ def import_command(
     rate: Annotated[float, typer.Option("--rate", help="Requests per second (0: no cap).")] = 0.5,
     concurrency: Annotated[int, typer.Option(help="Probe threads per shard.")] = 2,
     cookies: Annotated[
-        Path | None, typer.Option("--cookies", help="Netscape cookies file (never logged).")
+        Path | None,
+        typer.Option("--cookies", help="Netscape cookies file (never logged); or $HOWTO_YTDLP_COOKIES."),
     ] = None,
-    proxy: Annotated[str | None, typer.Option(help="Proxy URL for yt-dlp (never logged).")] = None,
+    proxy: Annotated[
+        str | None, typer.Option(help="Proxy URL for yt-dlp (never logged); or $HOWTO_YTDLP_PROXY.")
+    ] = None,
 ) -> None:
     """Probe and filter the listed videos (those already known are skipped)."""
     from pydantic import ValidationError

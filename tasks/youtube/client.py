@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from tasks.youtube.sanitize import sanitize_info
 log = logging.getLogger(__name__)
 
 DEMO_SEARCH_PREFIX = "demosearch"
+COOKIES_ENV = "HOWTO_YTDLP_COOKIES"  # a Netscape cookies file
+PROXY_ENV = "HOWTO_YTDLP_PROXY"
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,13 @@ def ydl_params(settings: ClientSettings) -> dict[str, Any]:
         "sleep_interval_requests": settings.sleep_requests_s or None,
         "cachedir": False,
     }
-    if settings.cookiefile:
-        params["cookiefile"] = settings.cookiefile
-    if settings.proxy:
-        params["proxy"] = settings.proxy
+    # From the environment when not configured: flow parameters are stored by Prefect, env vars are not.
+    cookiefile = settings.cookiefile or os.environ.get(COOKIES_ENV)
+    proxy = settings.proxy or os.environ.get(PROXY_ENV)
+    if cookiefile:
+        params["cookiefile"] = cookiefile
+    if proxy:
+        params["proxy"] = proxy
     if settings.demo_url:
         params.update(_demo_params(settings.demo_url))
     return params

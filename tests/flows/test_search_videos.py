@@ -82,7 +82,9 @@ def hits(site: DemoSite, path: str) -> int:
 def reference(demo_site: DemoSite, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     """One clean run with every metadata trouble of the demo world switched on."""
     ids = [v.id for v in demo_site.world.videos if v.status == "ok" and v.captions != "none"]
-    troubles = Troubles(low_views={ids[0]}, long_videos={ids[1]}, private={ids[2]}, removed={ids[3]})
+    troubles = Troubles(
+        low_views={ids[0]}, long_videos={ids[1]}, private={ids[2]}, removed={ids[3]}, few_words={ids[4]}
+    )
     demo_site.set_troubles(troubles)
     try:
         root = make_root(tmp_path_factory.mktemp("ref"), demo_site)
@@ -125,6 +127,8 @@ def test_clean_run_decides_every_video_once(reference: dict[str, Any]) -> None:
             "unavailable",
         )
     kept = [v for v in videos if v["keep"]]
+    # Too few words is the captions stage's rule: the probe cannot see words, so the video goes on.
+    assert by_id[ids[4]]["keep"]
     assert kept and all(v["caption_lang"] and v["caption_kind"] in ("manual", "auto") for v in kept)
     assert all(v["status"] != "error" and v["crawl_id"] == "crawl-0000" for v in videos)
     no_caps = {v.id for v in reference["world_videos"] if v.captions == "none"} & set(by_id)

@@ -99,6 +99,13 @@ def test_params_pass_through_politeness_and_secrets() -> None:
     assert "cookiefile" not in ydl_params(ClientSettings())
 
 
+def test_secrets_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOWTO_YTDLP_COOKIES", "/secure/cookies.txt")
+    monkeypatch.setenv("HOWTO_YTDLP_PROXY", "http://u:p@127.0.0.1:3128")
+    params = ydl_params(ClientSettings())
+    assert params["cookiefile"] == "/secure/cookies.txt" and params["proxy"] == "http://u:p@127.0.0.1:3128"
+
+
 def test_video_url_refuses_bad_ids() -> None:
     c, _ = client({})
     assert c.video_url("dQw4w9WgXcQ") == URL
