@@ -16,7 +16,6 @@ _NON_SPEECH = re.compile(r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+")
 # Speaker-change marks: a leading dash on manual tracks, `>>` anywhere on ASR tracks.
 _SPEAKER_DASH = re.compile(r"^\s*[-\u2010\u2013\u2014]+\s+")
 _CHEVRONS = re.compile(r"(?:^|(?<=\s))>>+(?=\s|$)")
-_SPACE = re.compile(r"\s+")
 
 
 @dataclass(frozen=True)
@@ -39,10 +38,11 @@ def stamp_ms(match: re.Match[str]) -> int:
 
 def plain(raw_line: str) -> str:
     """The visible text of one raw cue line: tags out, entities decoded, whitespace collapsed."""
-    text = _TAG.sub("", raw_line)
+    text = _TAG.sub("", raw_line) if "<" in raw_line else raw_line
     # Unescape after stripping tags so that `&lt;b&gt;` stays visible text rather than becoming a tag.
-    text = html.unescape(text)
-    return _SPACE.sub(" ", text).strip()
+    if "&" in text:
+        text = html.unescape(text)
+    return " ".join(text.split())
 
 
 def timed_words(raw_line: str, line_start_ms: int) -> list[Word]:

@@ -129,7 +129,8 @@ class CaptionRun:
         finally:
             for dl in self.downloaders:
                 dl.close()
-        rows, clips = [], []
+        rows: list[dict[str, Any]] = []
+        clips: list[dict[str, Any]] = []
         for v in videos:
             row, video_clips = done.get(v["video_id"]) or (failed[v["video_id"]], [])
             rows.append(row)

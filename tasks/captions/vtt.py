@@ -151,7 +151,7 @@ def parse_vtt(
     pieces = _new_lines(cues, auto=track_kind == "auto")
     segments, words, dropped = _finish(pieces, keep_non_speech=keep_non_speech)
     for warning in warnings:
-        log.warning("vtt: %s", warning)
+        log.debug("vtt: %s", warning)  # callers decide how loud: Track.warnings carries them
     return Track(
         language=language or header_language(metadata),
         kind=track_kind,
@@ -172,10 +172,11 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
     for cue in cues:
         if cue.end_ms - cue.start_ms <= FLASH_MS:
             continue
-        raw = [line for line in cue.lines if plain(line)]
+        shown = [(line, plain(line)) for line in cue.lines]
+        raw = [line for line, text in shown if text]
         if not raw:
             continue
-        texts = [plain(line) for line in raw]
+        texts = [text for _, text in shown if text]
         skip = _shown_prefix(raw, texts, history, last_is_new=rolling) if auto else 0
         words: list[Word] = []
         for line in raw[skip:]:
