@@ -1,0 +1,122 @@
+"""The captions shard's per-video work against the demo site: track choice, stale info, failures as rows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from storage.layout import DataRoot
+from tasks.captions.config import FetchCaptionsConfig
+from tasks.captions.stage import CaptionRun, vtt_relpath
+from tasks.demo.site import DemoSite
+from tasks.demo.troubles import Troubles
+from tasks.demo.world import build_world, default_cache_dir
+from tasks.youtube.client import ClientSettings, VideoError, YoutubeClient
+from tasks.youtube.errors import ErrorKind
+from tasks.youtube.info_store import save_info
+from tasks.youtube.politeness import PolitenessSettings
+from tasks.youtube.subtitles import SubtitleDownloader
+
+NO_WAIT = PolitenessSettings(requests_per_s=0, jitter_s=0)
+
+
+@pytest.fixture(scope="module")
+def site() -> Iterator[DemoSite]:
+    with DemoSite(build_world(default_cache_dir(), 0)) as demo:
+        yield demo
+
+
+def cfg_for(site: DemoSite, **kw: Any) -> FetchCaptionsConfig:
+    return FetchCaptionsConfig(
+        demo_url=site.url, requests_per_s=0, jitter_s=0, retries=0, extractor_retries=0, **kw
+    )
+
+
+def probe(site: DemoSite, vid: str) -> dict[str, Any]:
+    client = YoutubeClient(ClientSettings(demo_url=site.url, politeness=NO_WAIT))
+    return client.probe(client.video_url(vid))
+
+
+def first(site: DemoSite, captions: str) -> str:
+    return next(
+        v.id for v in site.world.videos if v.captions == captions and v.status == "ok" and v.language == "en"
+    )
+
+
+def row(site: DemoSite, vid: str, lang: str, kind: str, info_path: str | None = None) -> dict[str, Any]:
+    return {
+        "video_id": vid,
+        "task_id": site.world.video(vid).task,
+        "caption_lang": lang,
+        "caption_kind": kind,
+        "info_path": info_path,
+        "url": None,
+        "crawl_id": "c1",
+    }
+
+
+def test_downloader_gets_the_asked_kind_when_both_share_a_key(site: DemoSite) -> None:
+    vid = first(site, "manual+auto")
+    info = probe(site, vid)
+    assert info["subtitles"].get("en") and info["automatic_captions"].get("en")
+    with SubtitleDownloader(ClientSettings(demo_url=site.url, politeness=NO_WAIT)) as dl:
+        auto = dl.download(info, "en", "auto").decode()
+        manual = dl.download(info, "en", "manual").decode()
+        with pytest.raises(VideoError) as missing:
+            dl.download(info, "de", "manual")
+    assert "<c>" in auto and "<c>" not in manual
+    assert missing.value.kind is ErrorKind.UNAVAILABLE
+
+
+def test_stale_info_is_probed_again_then_kept(site: DemoSite, tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path)
+    vid = first(site, "auto")
+    save_info(root, vid, probe(site, vid))
+    run = CaptionRun(root, cfg_for(site, info_reuse_max_age_s=0), {})
+    caption, clips = run.one(row(site, vid, "en-orig", "auto", f"info/{vid}.info.json"))
+    assert caption["status"] == "ok" and caption["keep"] and clips
+    assert run.stats["reprobed"] == 1 and run.stats["downloaded_vtt"] == 1
+    assert (tmp_path / vtt_relpath(vid, "en-orig")).exists()
+    again = CaptionRun(root, cfg_for(site, info_reuse_max_age_s=0), {})
+    assert again.one(row(site, vid, "en-orig", "auto"))[0]["status"] == "ok"
+    assert again.stats == {"reused_vtt": 1, "downloaded_vtt": 0, "reprobed": 0, "reused_rows": 0}
+
+
+def test_private_video_is_a_permanent_row(site: DemoSite, tmp_path: Path) -> None:
+    vid = first(site, "manual")
+    site.set_troubles(Troubles(private=frozenset({vid})))
+    try:
+        caption, clips = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {}).one(
+            row(site, vid, "en", "manual")
+        )
+    finally:
+        site.set_troubles()
+    assert (caption["status"], caption["keep"], caption["drop_reason"], clips) == (
+        "failed",
+        False,
+        "unavailable",
+        [],
+    )
+
+
+def test_corrupt_kept_file_is_recorded_not_raised(site: DemoSite, tmp_path: Path) -> None:
+    vid = first(site, "auto")
+    (tmp_path / "vtt").mkdir()
+    (tmp_path / vtt_relpath(vid, "en")).write_bytes(b"\x89PNG\r\n\x1a\n not captions")
+    caption, clips = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {}).one(
+        row(site, vid, "en", "auto")
+    )
+    assert (caption["status"], caption["drop_reason"], clips) == ("failed", "unreadable_captions", [])
+    assert caption["error"].startswith(f"vtt/{vid}.en.vtt: ")
+
+
+def test_bad_language_key_never_becomes_a_path(site: DemoSite, tmp_path: Path) -> None:
+    with pytest.raises(ValueError):
+        vtt_relpath("dQw4w9WgXcQ", "../../etc")
+    caption, _ = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {}).one(
+        row(site, first(site, "auto"), "../x", "auto")
+    )
+    assert caption["status"] == "failed" and caption["vtt_path"] is None
