@@ -19,6 +19,7 @@ from tasks.youtube.plans import (
     crawl_search_base,
     next_video_shard,
     plan_new_videos,
+    remove_leftovers,
     save_search_plan,
     seen_video_ids,
     video_plans,
@@ -48,6 +49,7 @@ def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None =
     cfg = cfg or SearchVideosConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    remove_leftovers(root)
     tasks = kept_tasks(root)
     chunks = chunk(tasks, cfg.tasks_per_shard)
     base = crawl_search_base(root, cfg.crawl_id, (m.shard for m in list_markers(root, "search_results")))
@@ -93,6 +95,7 @@ def import_videos(
     cfg = cfg or SearchVideosConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    remove_leftovers(root)
     parsed = parse_import_text(Path(path).read_text(encoding="utf-8", errors="replace"))
     bad = [p for p in parsed if p.error]
     for item in bad[:20]:

@@ -141,3 +141,19 @@ def next_video_shard(root: DataRoot) -> int:
     used.update(m.shard for m in list_markers(root, "videos"))
     used.update(int(p.rsplit("part-", 1)[1].split(".")[0]) for p in shard_files(root, "videos"))
     return max(used) + 1 if used else 0
+
+
+def remove_leftovers(root: DataRoot) -> int:
+    """Delete temp files a killed run left in this stage's datasets, plans and info files."""
+    from storage.shards import remove_temp_files
+
+    removed = remove_temp_files(root, "search_results") + remove_temp_files(root, "videos")
+    for directory in (
+        root.path(PLANS_DIR, "search_results"),
+        root.path(PLANS_DIR, "videos"),
+        root.path("info"),
+    ):
+        for path in root.fs.glob(f"{directory}/.tmp-*") if root.exists(directory) else []:
+            root.fs.rm(path)
+            removed += 1
+    return removed

@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -287,3 +292,53 @@ def test_recrawl_appends_new_shards_with_only_new_videos(site: DemoSite, tmp_pat
     assert {r["video_id"] for r in new_rows} == grown and not grown & old_ids
     assert summary["new_videos"] == len(grown)
     assert min({m.shard for m in list_markers(root, "videos")} - old_shards) > max(old_shards)
+
+
+KILLABLE = """
+import sys
+from flows.search_videos import search_videos
+from tasks.youtube.config import SearchVideosConfig
+search_videos(SearchVideosConfig.model_validate_json(sys.argv[1]), sys.argv[2])
+"""
+
+
+def test_sigkill_during_probing_then_resume(
+    site: DemoSite, tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    """A real `kill -9` of a flow process while it probes; the rerun redoes neither searches nor probes."""
+    from prefect.settings import PREFECT_API_URL
+
+    site.set_troubles(Troubles(**_meta(reference)))
+    root = make_root(tmp_path, site)
+    # Polite enough (10 requests/s, one thread) that the kill lands in the middle of probing.
+    cfg = config(site, requests_per_s=10, concurrency=1)
+    env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    info_dir = tmp_path / "data" / "info"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLABLE, cfg.model_dump_json(), root.url],
+        env=env,
+        cwd=Path(__file__).parents[2],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and proc.poll() is None:
+            if info_dir.exists() and len(list(info_dir.glob("*.info.json"))) >= 6:
+                break
+            time.sleep(0.05)
+        assert proc.poll() is None, "the flow finished (or died) before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+    probed = {p.name.split(".")[0] for p in info_dir.glob("*.info.json")}
+    n_planned = sum(len(p["videos"]) for p in video_plans(root).values())
+    assert 6 <= len(probed) < n_planned  # killed in the middle of probing
+    search_before, watch_before = hits(site, "/youtubei/v1/search"), hits(site, "/watch")
+    search_videos(config(site), root.url)
+    assert hits(site, "/youtubei/v1/search") == search_before
+    assert hits(site, "/watch") - watch_before == n_planned - len(probed)
+    assert rows(root, "videos") == reference["videos"]
+    assert not [p for p in (tmp_path / "data").rglob(".tmp-*")]
