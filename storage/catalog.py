@@ -75,13 +75,18 @@ def _view_sql(root: DataRoot, dataset: str) -> str:
 # Videos as a user sees them: the probe decision, then the captions stage's words rule and facts.
 VIDEO_CATALOG_SQL = """
 CREATE OR REPLACE VIEW video_catalog AS
-SELECT v.* EXCLUDE (keep, drop_reason),
+SELECT v.* EXCLUDE (keep, drop_reason, unavailable_since),
        c.n_words, c.n_segments, c.n_clips,
        v.keep AND coalesce(c.keep, v.keep) AS keep,
-       coalesce(v.drop_reason, CASE WHEN c.keep = false THEN c.drop_reason END) AS drop_reason
-FROM videos v LEFT JOIN (
+       coalesce(v.drop_reason, CASE WHEN c.keep = false THEN c.drop_reason END) AS drop_reason,
+       coalesce(v.unavailable_since, a.unavailable_since) AS unavailable_since
+FROM videos v
+LEFT JOIN (
     SELECT * FROM captions QUALIFY row_number() OVER (PARTITION BY video_id ORDER BY crawl_id DESC) = 1
 ) c USING (video_id)
+LEFT JOIN (
+    SELECT video_id, min(crawl_id) AS unavailable_since FROM availability WHERE available = false GROUP BY 1
+) a USING (video_id)
 """
 
 
@@ -95,7 +100,7 @@ def refresh(root: DataRoot | str | None = None, attempts: int = 20) -> str:
             with duckdb.connect(path) as con:
                 for dataset in SCHEMAS:
                     con.execute(_view_sql(root, dataset))
-                if "videos" in SCHEMAS and "captions" in SCHEMAS:
+                if {"videos", "captions", "availability"} <= set(SCHEMAS):
                     con.execute(VIDEO_CATALOG_SQL)
             return path
         except duckdb.IOException as exc:  # lock held by a reader in another process

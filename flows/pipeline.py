@@ -1,0 +1,114 @@
+"""The whole pipeline: each stage flow in order as a subflow, every one cached and resumable by shard."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from prefect import flow, get_run_logger
+from prefect.artifacts import create_markdown_artifact
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.extract_features import extract_features
+from flows.fetch_captions import fetch_captions
+from flows.mine_tasks import mine_tasks
+from flows.runtime import RunnerConfig, with_runner
+from flows.search_videos import search_videos
+from flows.train_embedding import train_embedding
+from storage.layout import DataRoot
+from tasks.captions.config import FetchCaptionsConfig
+from tasks.features.config import ExtractFeaturesConfig
+from tasks.training.config import TrainConfig
+from tasks.wikihow.config import MineTasksConfig
+from tasks.youtube.config import SearchVideosConfig
+
+Stage = Literal["tasks", "search", "captions", "features", "train"]
+ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "train")
+
+
+class PipelineConfig(BaseModel):
+    """Every stage's config in one typed form (the Prefect UI shows it as nested forms)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tasks: MineTasksConfig = Field(default_factory=MineTasksConfig)
+    search: SearchVideosConfig = Field(default_factory=SearchVideosConfig)
+    captions: FetchCaptionsConfig = Field(default_factory=FetchCaptionsConfig)
+    features: ExtractFeaturesConfig = Field(default_factory=ExtractFeaturesConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    def with_crawl(self, crawl_id: str) -> PipelineConfig:
+        """The same config for another crawl: every collected row records the crawl it came from."""
+        return self.model_copy(
+            update={
+                "tasks": self.tasks.model_copy(update={"crawl_id": crawl_id}),
+                "search": self.search.model_copy(update={"crawl_id": crawl_id}),
+            }
+        )
+
+
+def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
+    # torch already uses every core of the machine: one shard at a time unless shards go to Dask workers.
+    if runner.task_runner == "dask":
+        return runner
+    return runner.model_copy(update={"max_workers": 1})
+
+
+def run_stages(
+    cfg: PipelineConfig, data_root: str, stages: tuple[Stage, ...] | list[Stage]
+) -> dict[str, Any]:
+    """Run the selected stages in pipeline order; a stage's changed config reruns it and those after it
+    (their shard hashes chain to upstream markers), never the ones before."""
+    summaries: dict[str, Any] = {}
+    selected = [s for s in ALL_STAGES if s in stages]
+    if "tasks" in selected:
+        summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)
+    if "search" in selected:
+        summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root)
+    if "captions" in selected:
+        summaries["captions"] = with_runner(fetch_captions, cfg.runner)(cfg.captions, data_root)
+    if "features" in selected:
+        summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
+            cfg.features, data_root
+        )
+    if "train" in selected:
+        summaries["train"] = with_runner(train_embedding, _compute_runner(cfg.runner))(cfg.train, data_root)
+    return summaries
+
+
+def summary_markdown(title: str, summaries: dict[str, Any]) -> str:
+    lines = [
+        f"# {title}",
+        "",
+        "| stage | shards (cached) | rows in | rows out | drops | errors |",
+        "|---|---|---|---|---|---|",
+    ]
+    for stage, s in summaries.items():
+        if not isinstance(s, dict):
+            continue
+        drops = ", ".join(f"{k}: {v}" for k, v in (s.get("drops") or {}).items()) or "-"
+        lines.append(
+            f"| {stage} | {s.get('shards', '-')} ({s.get('shards_cached', '-')}) | {s.get('rows_in', '-')} "
+            f"| {s.get('rows_out', '-')} | {drops} | {s.get('errors', '-')} |"
+        )
+    return "\n".join(lines)
+
+
+@flow(name="pipeline", log_prints=False)
+def pipeline(
+    cfg: PipelineConfig | None = None,
+    data_root: str | None = None,
+    stages: list[Stage] | None = None,
+) -> dict[str, Any]:
+    """wikiHow tasks -> search and probe -> captions and clips -> features -> joint embedding."""
+    cfg = cfg or PipelineConfig()
+    root = DataRoot.from_any(data_root)
+    chosen = list(stages or ALL_STAGES)
+    get_run_logger().info("pipeline on %s: stages %s", root.url, ", ".join(chosen))
+    summaries = run_stages(cfg, root.url, chosen)
+    create_markdown_artifact(
+        summary_markdown("pipeline", summaries),
+        key="pipeline-summary",
+        description="rows in/out and drops per stage",
+    )
+    return summaries
