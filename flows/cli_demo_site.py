@@ -86,3 +86,7 @@ def serve(
 def register(root: typer.Typer) -> None:
     """Mount on the `howto` app (flows/cli.py discovers this)."""
     root.add_typer(app, name="demo-site")
+
+
+if __name__ == "__main__":  # `python -m flows.cli_demo_site serve` skips importing every other stage
+    app()

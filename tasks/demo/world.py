@@ -158,6 +158,8 @@ def _plan(seed: int, generation: int) -> list[dict]:
     for i, p in enumerate(plans):
         p.setdefault("quirk", "")
         p["captions"] = "none" if p["quirk"] == "none" else kinds[(i + seed) % len(kinds)]
+        if p["quirk"] == "spanish":
+            p["captions"] = "auto"  # its only English is then the tlang=en machine translation
     return plans
 
 
@@ -185,7 +187,12 @@ def _make_video(plan: dict, seed: int, out_dir: Path) -> DemoVideo:
     title = form.format(t=article.title.lower(), T=article.title)
     if language == "es":
         title = "Cómo hacer limonada casera (receta fácil)"
-    upload = date(2019, 1, 1) + timedelta(days=int(rng.integers(0, 1500)) + 400 * plan["gen"])
+    days = int(rng.integers(0, 1500))  # base videos: 2019-2023; a grown world's are newer than all
+    upload = (
+        date(2019, 1, 1) + timedelta(days=days)
+        if not plan["gen"]
+        else date(2024, 1, 1) + timedelta(days=days % 30 + 60 * plan["gen"])
+    )
     views = LOW_VIEWS if quirk == "low" else int(10 ** rng.uniform(3, 6.3))
     playable = quirk not in ("private", "removed")
     video = DemoVideo(
@@ -223,6 +230,17 @@ def _frames(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int) -> 
         t += n / FPS
 
 
+def render_video(
+    video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int, out: Path | None = None
+) -> Path:
+    """Render one video's mp4 (to out, default its cache path) and return the path."""
+    target = out or video.path
+    if target is None:
+        raise ValueError(f"{video.id} is {video.status}: it has no video file")
+    media.encode_mp4(target, _frames(video, looks, seed), video.duration_ms / 1000, video.tone_hz)
+    return target
+
+
 def _render_key(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int) -> str:
     """Hash of a video's pictures and sound: timeline, step looks, tone, seed and render version."""
     parts = [RENDER_VERSION, seed, video.id, video.tone_hz]
@@ -233,8 +251,11 @@ def _render_key(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int)
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
 
 
-def build_world(cache_dir: Path, seed: int = 0, generation: int = 0) -> World:
-    """Build (or load from cache) the world for a seed; only missing videos are rendered."""
+def build_world(cache_dir: Path, seed: int = 0, generation: int = 0, render: bool = True) -> World:
+    """Build (or load from cache) the world for a seed; only missing videos are rendered.
+
+    render=False plans everything (ids, narration, captions, file names) without running ffmpeg.
+    """
     started = time.perf_counter()
     out_dir = Path(cache_dir) / f"seed-{seed}-r{RENDER_VERSION}"
     plans = _plan(seed, generation)
@@ -253,14 +274,10 @@ def build_world(cache_dir: Path, seed: int = 0, generation: int = 0) -> World:
     ]
     todo = [v for v in videos if v.path is not None and not v.path.exists()]
 
-    def render(v: DemoVideo) -> None:
-        assert v.path is not None
-        media.encode_mp4(v.path, _frames(v, looks, seed), v.duration_ms / 1000, v.tone_hz)
-
-    if todo:
+    if todo and render:
         media.ffmpeg_bin()  # fail fast with a clear message before starting threads
         with ThreadPoolExecutor(max_workers=2) as pool:  # one ffmpeg per core
-            list(pool.map(render, todo))
+            list(pool.map(lambda v: render_video(v, looks, seed), todo))
     world = World(seed, generation, Path(cache_dir), ARTICLES, videos, looks)
     world.build_s = time.perf_counter() - started
     log.info(
