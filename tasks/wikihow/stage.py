@@ -12,7 +12,7 @@ from prefect.cache_policies import NO_CACHE
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import list_markers, read_marker, read_shard
-from tasks.common import code_version, shard_hash
+from tasks.common import code_version, config_hash, shard_hash
 from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
 from tasks.wikihow.config import MineTasksConfig
 from tasks.wikihow.crawl import FoundArticle, PlannedArticle, walk_categories
@@ -22,32 +22,52 @@ from tasks.wikihow.rows import mined_row, rows_to_table
 DATASET = "tasks"
 
 
-def _walk_cache_path(root: DataRoot, cfg: MineTasksConfig) -> str:
+def _walk_checkpoint(root: DataRoot, cfg: MineTasksConfig, category: str) -> str:
     version = get_schema(DATASET).version
-    return f"{root.dataset_dir(DATASET, version)}/_crawl/{cfg.crawl_id}-{cfg.hash()}.json"
+    key = config_hash({"base_url": cfg.base_url, "max_depth": cfg.max_depth, "root": category})
+    return f"{root.dataset_dir(DATASET, version)}/_crawl/{cfg.crawl_id}/{key}.json"
 
 
 @task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def discover_articles(data_root: str, cfg: MineTasksConfig) -> list[dict[str, Any]]:
-    """Walk the category tree once per crawl: the found list is saved so a rerun makes no requests."""
+    """Walk the category tree once per crawl, one checkpoint file per root category.
+
+    On real wikiHow the walk is thousands of requests: a crash or a retry resumes at the first root
+    not yet walked, and a rerun of a finished crawl makes no request at all. Each root is walked on
+    its own (a category under two roots is listed twice); an article keeps the path of the first
+    root, in config order, that reached it.
+    """
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
-    path = _walk_cache_path(root, cfg)
-    if root.exists(path):
-        with root.open(path, "rb") as handle:
-            found = json.loads(handle.read().decode("utf-8"))
-        log.info("category walk of %s reused from %s (%d articles)", cfg.crawl_id, path, len(found))
-        return list(found)
+    found: dict[str, dict[str, Any]] = {}
+    walked = requests = 0
     with cfg.client() as client:
-        articles = walk_categories(cfg.root_categories, client.category_members, cfg.max_depth)
-        log.info("walked %s: %d articles in %d requests", cfg.base_url, len(articles), client.requests_made)
-    found = [{"title": a.title, "pageid": a.pageid, "category_path": list(a.category_path)} for a in articles]
+        for category in cfg.root_categories:
+            path = _walk_checkpoint(root, cfg, category)
+            if root.exists(path):
+                with root.open(path, "rb") as handle:
+                    articles = json.loads(handle.read().decode("utf-8"))
+            else:
+                walked += 1
+                articles = [
+                    {"title": a.title, "pageid": a.pageid, "category_path": list(a.category_path)}
+                    for a in walk_categories([category], client.category_members, cfg.max_depth)
+                ]
+                _write_json(root, path, articles)
+            for article in articles:
+                found.setdefault(article["title"], article)
+        requests = client.requests_made
+    log.info("%s: %d articles under %d roots (%d walked now, %d requests)", cfg.crawl_id, len(found),
+             len(cfg.root_categories), walked, requests)  # fmt: skip
+    return sorted(found.values(), key=lambda a: str(a["title"]))
+
+
+def _write_json(root: DataRoot, path: str, data: Any) -> None:
     root.makedirs(path.rsplit("/", 1)[0])
     tmp = f"{path}.tmp"
     with root.open(tmp, "wb") as handle:
-        handle.write(json.dumps(found, ensure_ascii=False, indent=0).encode("utf-8"))
-    root.fs.mv(tmp, path)
-    return found
+        handle.write(json.dumps(data, ensure_ascii=False).encode("utf-8"))
+    root.fs.mv(tmp, path)  # rename last: a half-written checkpoint is never read
 
 
 def found_from_dicts(found: Sequence[dict[str, Any]]) -> list[FoundArticle]:

@@ -74,6 +74,17 @@ def test_demo_crawl_mines_filters_dedups_and_second_run_does_no_work(site: DemoS
     third = mine_tasks(cfg.model_copy(update={"rps": 50.0}), data_root=str(tmp_path))
     assert third["shards_cached"] == n_shards and len(site.requests) == requests_before
 
+    # The walk checkpoints each root category: losing one re-walks that root only.
+    checkpoints = sorted((tmp_path / "tasks" / "v1" / "_crawl" / "crawl-demo").glob("*.json"))
+    assert len(checkpoints) == len(cfg.root_categories)
+    relationships = next(p for p in checkpoints if "Apologize to a Friend" in p.read_text())
+    relationships.unlink()
+    fourth = mine_tasks(cfg, data_root=str(tmp_path))
+    assert fourth["shards_cached"] == n_shards
+    asked = [line.split()[1] for line in site.requests[requests_before:]]
+    assert len(asked) == 1 + 3 and asked[0] == "/robots.txt"  # Relationships > Friends > Maintaining...
+    assert all("Relationships" in a or "Friends" in a for a in asked[1:]), asked
+
 
 def test_max_articles_and_roots_limit_the_crawl(site: DemoSite, tmp_path: Path) -> None:
     cfg = MineTasksConfig(base_url=site.url, rps=200.0, root_categories=("Home and Garden",), max_articles=2)
