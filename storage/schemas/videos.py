@@ -18,7 +18,7 @@ SCHEMA = pa.schema(
         pa.field("live_status", pa.string()),
         pa.field("caption_lang", pa.string()),  # chosen track key, e.g. "en", "en-GB", "en-orig"
         pa.field("caption_kind", pa.string()),  # "manual" | "auto"
-        pa.field("info_path", pa.string()),  # sanitized info JSON kept in the data root
+        pa.field("info_path", pa.string()),  # "info/{video_id}.info.json", relative to the data root
         pa.field("keep", pa.bool_(), nullable=False),
         pa.field("drop_reason", pa.string()),
         pa.field("status", pa.string(), nullable=False),
