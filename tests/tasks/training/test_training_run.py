@@ -1,0 +1,111 @@
+"""A training run on a synthetic data root: outputs, resume, search, control and CLI errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from flows.cli import app
+from storage.layout import DataRoot
+from storage.shards import read_dataset
+from tasks.training.checkpoints import list_epochs, load_state
+from tasks.training.config import TrainConfig
+from tasks.training.prepare import build_pairs_shard, ready_shards
+from tasks.training.run import TrainingDataError, train
+from tasks.training.search import search_clips
+from tasks.training.synthetic import write_synthetic_root
+
+# Learned words and a small d keep this fast; the MiniLM side is covered by the flow test.
+CFG = TrainConfig(text="learned", d=64, lr=3e-3, epochs=2, heldout_fraction=0.3, videos_per_batch=4, seed=1)
+
+
+@pytest.fixture(scope="module")
+def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataRoot]:
+    torch.set_num_threads(2)
+    root = write_synthetic_root(tmp_path_factory.mktemp("train-root"), n_videos=48, n_steps=24, dim=256)
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard)
+    yield root
+
+
+def test_run_writes_checkpoints_metrics_plot_and_card(synthetic_root: DataRoot) -> None:
+    result = train(CFG, synthetic_root)
+    run_id = result["run_id"]
+    assert list_epochs(synthetic_root, run_id) == [1, 2]
+    metrics = read_dataset(synthetic_root, "train_metrics").to_table().to_pylist()
+    mine = [m for m in metrics if m["run_id"] == run_id]
+    assert [m["epoch"] for m in mine] == [1, 2] and mine[1]["loss"] < mine[0]["loss"]
+    base = Path(synthetic_root.path("train", run_id))
+    assert (base / "loss_recall.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    card = json.loads((base / "model_card.json").read_text())
+    assert set(card["metrics"]) >= {"R@1", "R@5", "R@10", "MedR"}
+    assert card["config"]["text"] == "learned" and card["data"]["clips"] == 48 * 8 and card["code_version"]
+    assert card["metrics"]["R@5"] == pytest.approx(mine[1]["r_at_5"])
+    # Same config and data: nothing to do the second time.
+    assert train(CFG, synthetic_root)["cached"] is True
+
+
+def test_resume_continues_after_the_last_checkpoint(synthetic_root: DataRoot) -> None:
+    cfg = CFG.model_copy(update={"run_id": "resume-test", "epochs": 1})
+    train(cfg, synthetic_root)
+    first = load_state(
+        synthetic_root, synthetic_root.path("train", "resume-test", "checkpoints", "epoch-1.pt")
+    )
+    seen: list[int] = []
+    result = train(
+        cfg.model_copy(update={"epochs": 3}), synthetic_root, on_epoch=lambda row: seen.append(row["epoch"])
+    )
+    assert seen == [2, 3] and result["epochs"] == 3
+    last = load_state(synthetic_root, result["checkpoint"])
+    assert [h["epoch"] for h in last["extra"]["history"]] == [1, 2, 3]
+    assert last["scheduler"]["last_epoch"] == 3 and first["scheduler"]["last_epoch"] == 1
+
+
+def test_trained_model_beats_a_shuffled_control(synthetic_root: DataRoot) -> None:
+    cfg = CFG.model_copy(update={"epochs": 4, "run_id": "real"})
+    real = train(cfg, synthetic_root)["metrics"]
+    control = train(cfg.model_copy(update={"shuffle_pairs": True, "run_id": "control"}), synthetic_root)[
+        "metrics"
+    ]
+    chance = 5 / control["candidates"]
+    assert real["R@5"] >= 0.8, real
+    assert control["R@5"] < 3 * chance + 0.1, control
+    assert control["MedR"] > 4 * real["MedR"]
+
+
+def test_search_finds_clips_of_the_query_step(synthetic_root: DataRoot) -> None:
+    train(CFG.model_copy(update={"epochs": 4, "run_id": "real"}), synthetic_root)
+    path, hits = search_clips(synthetic_root, "wash the red pepper", k=5, run_id="real")
+    assert path.endswith("epoch-4.pt") and len(hits) == 5
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert sum(h["text"] == "wash the red pepper" for h in hits) >= 3
+
+
+def test_empty_root_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TrainingDataError, match="no clip_pairs"):
+        train(CFG, tmp_path)
+
+
+def test_cli_errors_are_one_line(tmp_path: Path) -> None:
+    runner = CliRunner()
+    out = runner.invoke(app, ["search-clips", "slice zucchini", "--data-root", str(tmp_path)])
+    assert out.exit_code == 2 and "no checkpoint" in out.stderr and "Traceback" not in out.output
+    out = runner.invoke(app, ["train", "--text", "word2vec", "--word2vec", str(tmp_path / "nope.bin")])
+    assert out.exit_code == 2 and "nope.bin: no such word2vec file" in out.stderr
+    out = runner.invoke(app, ["train", "--loss", "triplet", "--data-root", str(tmp_path)])
+    assert out.exit_code == 2 and out.stderr.startswith("error: --loss")
+
+
+def test_split_has_no_overlap(synthetic_root: DataRoot) -> None:
+    from tasks.training.data import load_shard
+
+    train_ids = set(load_shard(synthetic_root, 0, "train", 0.3, False).video_ids)
+    held_ids = set(load_shard(synthetic_root, 0, "heldout", 0.3, False).video_ids)
+    assert train_ids and held_ids and not train_ids & held_ids
+    assert np.isin(list(held_ids), list(train_ids)).sum() == 0
