@@ -99,9 +99,7 @@ def build_ydl(settings: ClientSettings, extra: Mapping[str, Any] | None = None) 
     from tasks.youtube import demo_extractors
 
     ydl = YoutubeDL({**ydl_params(settings), **(extra or {})}, auto_init=False)
-    demo_extractors.register(ydl)
-    ydl.add_default_info_extractors()
-    return ydl
+    return demo_extractors.register(ydl)  # ours first, then yt-dlp's defaults (YouTube included)
 
 
 class YoutubeClient:

@@ -111,3 +111,12 @@ def test_video_url_refuses_bad_ids() -> None:
     assert c.video_url("dQw4w9WgXcQ") == URL
     with pytest.raises(ValueError):
         c.video_url("../../x")
+
+
+def test_build_ydl_puts_demo_extractors_before_the_defaults() -> None:
+    from tasks.youtube.client import build_ydl
+
+    ydl = build_ydl(ClientSettings(demo_url="http://127.0.0.1:9/"))
+    names = list(ydl._ies)
+    assert names[:2] == ["DemoVideo", "DemoSearch"] and "YoutubeSearch" in names and "Generic" in names
+    assert ydl.params["howto_demo_url"] == "http://127.0.0.1:9"
