@@ -71,12 +71,15 @@ def is_english(lang: str) -> bool:
     return low == "en" or low.startswith("en-")
 
 
-def _is_translation(track: object) -> bool:
-    """A track whose download URLs ask YouTube to machine-translate (`tlang=`)."""
+def _has_url_part(track: object, part: str) -> bool:
     if not isinstance(track, list):
         return False
-    urls = [f.get("url") or "" for f in track if isinstance(f, Mapping)]
-    return any("tlang=" in u for u in urls)
+    return any(part in str(f.get("url") or "") for f in track if isinstance(f, Mapping))
+
+
+def _is_translation(track: object) -> bool:
+    """A track whose download URLs ask YouTube to machine-translate (`tlang=`)."""
+    return _has_url_part(track, "tlang=")
 
 
 def _usable(track: object) -> bool:
@@ -97,7 +100,8 @@ def choose_caption(info: Mapping[str, Any]) -> CaptionChoice | None:
     if isinstance(manual, Mapping):
         for key in _english_keys(manual, ("en", "en-US", "en-GB")):
             if _usable(manual[key]):
-                return CaptionChoice(key, "manual")
+                # Some old youtube-dl files list the ASR track under `subtitles`; its URL gives it away.
+                return CaptionChoice(key, "auto" if _has_url_part(manual[key], "kind=asr") else "manual")
     auto = info.get("automatic_captions") or {}
     if isinstance(auto, Mapping):
         for key in _english_keys(auto, ("en-orig", "en")):

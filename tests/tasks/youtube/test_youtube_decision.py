@@ -147,3 +147,10 @@ def test_prefilter_on_flat_entries() -> None:
     assert prefilter_reason(2417, 5000, limits) == "too_long"
     assert prefilter_reason(300, 37, limits) == "too_few_views"
     assert prefilter_reason(300, 5000, limits, "is_upcoming") == "live_or_upcoming"
+
+
+def test_asr_track_listed_under_subtitles_counts_as_auto(old: dict) -> None:
+    old["subtitles"] = {
+        "en": track("https://www.youtube.com/api/timedtext?v=by0e4didQpM&kind=asr&lang=en&fmt=vtt")
+    }
+    assert decide(old).summary()["caption"] == {"lang": "en", "kind": "auto"}
