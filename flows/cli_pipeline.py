@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 
 from flows.cli_common import DataRootOption, fail
-from flows.pipeline import ALL_STAGES, PipelineConfig
+from flows.pipeline_config import ALL_STAGES, PipelineConfig
 from flows.runtime import RunnerConfig
 from storage.layout import DataRoot
 

@@ -8,7 +8,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from flows.pipeline import ALL_STAGES, PipelineConfig, Stage, pipeline
+from flows.pipeline import pipeline
+from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
 from storage.catalog import query, stats
 from storage.layout import DataRoot
 from tasks.captions.config import FetchCaptionsConfig
@@ -38,7 +39,12 @@ def demo_pipeline_config(site_url: str) -> PipelineConfig:
             concurrency=4,
         ),
         captions=FetchCaptionsConfig(
-            demo_url=site_url, requests_per_s=0, jitter_s=0, backoff_base_s=0.2, backoff_max_s=2.0, concurrency=4
+            demo_url=site_url,
+            requests_per_s=0,
+            jitter_s=0,
+            backoff_base_s=0.2,
+            backoff_max_s=2.0,
+            concurrency=4,
         ),
         features=ExtractFeaturesConfig(demo_url=site_url, random_weights=True),
         train=TrainConfig(),

@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
-from pydantic import BaseModel, ConfigDict, Field
 
 from flows.extract_features import extract_features
 from flows.fetch_captions import fetch_captions
 from flows.mine_tasks import mine_tasks
+from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
 from flows.runtime import RunnerConfig, with_runner
 from flows.search_videos import search_videos
 from flows.train_embedding import train_embedding
 from storage.layout import DataRoot
-from tasks.captions.config import FetchCaptionsConfig
-from tasks.features.config import ExtractFeaturesConfig
-from tasks.training.config import TrainConfig
-from tasks.wikihow.config import MineTasksConfig
-from tasks.youtube.config import SearchVideosConfig
-
-Stage = Literal["tasks", "search", "captions", "features", "train"]
-ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "train")
-
-
-class PipelineConfig(BaseModel):
-    """Every stage's config in one typed form (the Prefect UI shows it as nested forms)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    tasks: MineTasksConfig = Field(default_factory=MineTasksConfig)
-    search: SearchVideosConfig = Field(default_factory=SearchVideosConfig)
-    captions: FetchCaptionsConfig = Field(default_factory=FetchCaptionsConfig)
-    features: ExtractFeaturesConfig = Field(default_factory=ExtractFeaturesConfig)
-    train: TrainConfig = Field(default_factory=TrainConfig)
-    runner: RunnerConfig = Field(default_factory=RunnerConfig)
-
-    def with_crawl(self, crawl_id: str) -> PipelineConfig:
-        """The same config for another crawl: every collected row records the crawl it came from."""
-        return self.model_copy(
-            update={
-                "tasks": self.tasks.model_copy(update={"crawl_id": crawl_id}),
-                "search": self.search.model_copy(update={"crawl_id": crawl_id}),
-            }
-        )
 
 
 def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
@@ -112,3 +82,6 @@ def pipeline(
         description="rows in/out and drops per stage",
     )
     return summaries
+
+
+__all__ = ["ALL_STAGES", "PipelineConfig", "Stage", "pipeline", "run_stages"]

@@ -8,7 +8,8 @@ from typing import Any
 import pyarrow.compute as pc
 from prefect import flow, get_run_logger
 
-from flows.pipeline import PipelineConfig, Stage, run_stages, summary_markdown
+from flows.pipeline import run_stages, summary_markdown
+from flows.pipeline_config import PipelineConfig, Stage
 from flows.runtime import finish_stage, run_shard_tasks, summarize, with_runner
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset, read_shard

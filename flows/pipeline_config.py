@@ -1,0 +1,39 @@
+"""The pipeline's typed parameters: every stage's config in one model (light to import: no torch)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from flows.runtime import RunnerConfig
+from tasks.captions.config import FetchCaptionsConfig
+from tasks.features.config import ExtractFeaturesConfig
+from tasks.training.config import TrainConfig
+from tasks.wikihow.config import MineTasksConfig
+from tasks.youtube.config import SearchVideosConfig
+
+Stage = Literal["tasks", "search", "captions", "features", "train"]
+ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "train")
+
+
+class PipelineConfig(BaseModel):
+    """Every stage's config in one typed form (the Prefect UI shows it as nested forms)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    tasks: MineTasksConfig = Field(default_factory=MineTasksConfig)
+    search: SearchVideosConfig = Field(default_factory=SearchVideosConfig)
+    captions: FetchCaptionsConfig = Field(default_factory=FetchCaptionsConfig)
+    features: ExtractFeaturesConfig = Field(default_factory=ExtractFeaturesConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
+
+    def with_crawl(self, crawl_id: str) -> PipelineConfig:
+        """The same config for another crawl: every collected row records the crawl it came from."""
+        return self.model_copy(
+            update={
+                "tasks": self.tasks.model_copy(update={"crawl_id": crawl_id}),
+                "search": self.search.model_copy(update={"crawl_id": crawl_id}),
+            }
+        )
