@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +29,11 @@ DEFAULT_USER_AGENT = (
     "howto-dataset-miner/0.1 (research crawler for instructional-video tasks; polite, 1 req/s)"
 )
 CATEGORY_NS = 14
+
+# robots.txt per (site, User-Agent) for this process: RFC 9309 lets crawlers cache it (up to 24 h).
+_ROBOTS_CACHE: dict[tuple[str, str], tuple[float, Robots]] = {}
+_ROBOTS_FETCH_LOCKS: dict[tuple[str, str], threading.Lock] = {}
+_ROBOTS_LOCK = threading.Lock()
 
 
 class WikiHowError(Exception):
@@ -74,6 +80,7 @@ class WikiHowClient:
         retry_after_max_s: float = 300.0,
         user_agent: str = DEFAULT_USER_AGENT,
         respect_robots: bool = True,
+        robots_cache_s: float = 3600.0,
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -86,6 +93,7 @@ class WikiHowClient:
         self.backoff_max_s = backoff_max_s
         self.retry_after_max_s = retry_after_max_s
         self.respect_robots = respect_robots
+        self.robots_cache_s = robots_cache_s
         self.limiter = limiter or shared_limiter(urlsplit(self.base_url).netloc, rps)
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -161,18 +169,31 @@ class WikiHowClient:
         if not self.respect_robots:
             return
         if self._robots is None:
-            robots_url = f"{self.base_url}/robots.txt"
-            try:
-                response = self._request(robots_url, None)
-                self._robots = Robots.from_status(response.status_code, response.text)
-            except WikiHowError:
-                # RFC 9309: an unreachable robots.txt means we must assume everything is disallowed.
-                self._robots = Robots(None, disallow_all=True)
+            self._robots = self._load_robots()
             delay = self._robots.crawl_delay_s(self.user_agent)
             if delay:
                 self.limiter.slow_down(delay)
         if not self._robots.allowed(self.user_agent, url):
             raise RobotsDisallowed(url)
+
+    def _load_robots(self) -> Robots:
+        """robots.txt, fetched once per site and process for `robots_cache_s` (shards share it)."""
+        key = (self.base_url, self.user_agent)
+        with _ROBOTS_LOCK:
+            lock = _ROBOTS_FETCH_LOCKS.setdefault(key, threading.Lock())
+        with lock:  # parallel shards wait for one fetch instead of each asking
+            cached = _ROBOTS_CACHE.get(key)
+            if cached is not None and time.monotonic() - cached[0] < self.robots_cache_s:
+                return cached[1]
+            try:
+                response = self._request(f"{self.base_url}/robots.txt", None)
+                robots = Robots.from_status(response.status_code, response.text)
+            except WikiHowError:
+                # RFC 9309: an unreachable robots.txt means we must assume everything is disallowed.
+                robots = Robots(None, disallow_all=True)
+            if self.robots_cache_s > 0:
+                _ROBOTS_CACHE[key] = (time.monotonic(), robots)
+            return robots
 
     def _get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
         self._check_robots(url)

@@ -39,6 +39,7 @@ def make_client(handler: Recorder, sleeps: list[float], **kw: object) -> WikiHow
         limiter=RateLimiter(1000.0),
         sleep=sleeps.append,
         rng=random.Random(0),
+        robots_cache_s=0.0,  # every test here serves its own robots.txt on the same fake host
         **kw,  # type: ignore[arg-type]
     )
 
@@ -120,13 +121,29 @@ def test_robots_txt_disallow_stops_the_request_before_it_is_made() -> None:
 
 def test_robots_server_error_means_disallow_all_and_missing_means_allow_all() -> None:
     broken = WikiHowClient(BASE, transport=httpx.MockTransport(robots_site(httpx.Response(500))),
-                           limiter=RateLimiter(1000.0), sleep=lambda s: None, max_retries=1)  # fmt: skip
+                           limiter=RateLimiter(1000.0), sleep=lambda s: None, max_retries=1,
+                           robots_cache_s=0.0)  # fmt: skip
     with broken, pytest.raises(RobotsDisallowed):
         broken.fetch_article("Anything")
     missing = WikiHowClient(BASE, transport=httpx.MockTransport(robots_site(httpx.Response(404))),
-                            limiter=RateLimiter(1000.0))  # fmt: skip
+                            limiter=RateLimiter(1000.0), robots_cache_s=0.0)  # fmt: skip
     with missing:
         assert missing.fetch_article("Anything") == "page"
+
+
+def test_robots_txt_is_fetched_once_per_site_for_all_clients() -> None:
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request.url.path)
+        return robots_site(httpx.Response(200, text="User-agent: *\nDisallow: /Private\n"))(request)
+
+    for title in ("One", "Two", "Three"):
+        client = WikiHowClient("http://robots-cache.test", transport=httpx.MockTransport(handler),
+                               limiter=RateLimiter(1000.0), robots_cache_s=60.0)  # fmt: skip
+        with client:
+            client.fetch_article(title)
+    assert seen == ["/robots.txt", "/One", "/Two", "/Three"]
 
 
 def test_category_members_follow_continuation() -> None:
