@@ -6,6 +6,7 @@ import json
 import logging
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -217,11 +218,12 @@ class DemoSite:
         self.troubles = troubles or Troubles()
         self.counters = Counters()
         self.stopping = threading.Event()
-        self.requests: list[str] = []  # every request line seen, for tests that count traffic
+        # Recent request lines, for tests that count traffic (bounded: a CLI site may run for days).
+        self.requests: deque[str] = deque(maxlen=100_000)
         self._server = _Server((host, port), _Handler)
         self._server.site = self
-        host_, port_ = self._server.server_address[:2]
-        self.url = f"http://{host_}:{port_}"
+        bound_host, bound_port = self._server.server_address[:2]
+        self.url = f"http://{bound_host!s}:{bound_port}"
         self._thread = threading.Thread(target=self._server.serve_forever, name="demo-site", daemon=True)
         self._thread.start()
 

@@ -118,31 +118,56 @@ def _offset(motion: str, t: float, speed: float, phase: float) -> tuple[float, f
     raise ValueError(f"unknown motion {motion!r}")
 
 
+def rgb_to_yuv(rgb: tuple[int, int, int] | np.ndarray) -> np.ndarray:
+    """BT.601 limited-range Y, U, V of an RGB colour (what ffmpeg's rgb24 -> yuv420p would give)."""
+    r, g, b = (float(c) / 255 for c in rgb)
+    y = 16 + 65.481 * r + 128.553 * g + 24.966 * b
+    u = 128 - 37.797 * r - 74.203 * g + 112.0 * b
+    v = 128 + 112.0 * r - 93.786 * g - 18.214 * b
+    return np.clip(np.round([y, u, v]), 0, 255).astype(np.uint8)
+
+
+class _Canvas:
+    """A yuv420p frame (three planes, chroma at half size). Drawing straight in YUV spares ffmpeg an
+    rgb->yuv conversion that cost as much as the H.264 encode itself."""
+
+    def __init__(self, background: np.ndarray) -> None:
+        y, u, v = rgb_to_yuv(background)
+        self.planes = [np.full((HEIGHT, WIDTH), y, np.uint8)]
+        self.planes += [np.full((HEIGHT // 2, WIDTH // 2), c, np.uint8) for c in (u, v)]
+
+    def frame(self, paint: list[tuple[int, int, np.ndarray, np.ndarray]]) -> bytes:
+        """Copy the background and paint (x0, y0, mask, yuv) patches at even offsets."""
+        out = [p.copy() for p in self.planes]
+        for x0, y0, mask, yuv in paint:
+            h, w = mask.shape
+            out[0][y0 : y0 + h, x0 : x0 + w][mask] = yuv[0]
+            small = mask[::2, ::2]
+            for plane, c in zip(out[1:], yuv[1:], strict=True):
+                plane[y0 // 2 : y0 // 2 + small.shape[0], x0 // 2 : x0 // 2 + small.shape[1]][small] = c
+        return b"".join(p.tobytes() for p in out)
+
+
 def step_frames(look: Look, jitter: Jitter, n_frames: int, t0: float) -> Iterator[bytes]:
-    """Yield raw rgb24 frames showing one step; t0 keeps motion continuous across cuts."""
-    bg = np.clip(np.array(look.background) + np.array(jitter.dcolour), 0, 255).astype(np.uint8)
-    base = np.empty((HEIGHT, WIDTH, 3), np.uint8)
-    base[:] = bg
-    size = int(100 * jitter.scale)
+    """Yield raw yuv420p frames showing one step; t0 keeps motion continuous across cuts."""
+    canvas = _Canvas(np.clip(np.array(look.background) + np.array(jitter.dcolour), 0, 255))
+    size = int(100 * jitter.scale) // 2 * 2
     mask = shape_mask(look.shape, size)
-    colour = np.array(look.colour, np.uint8)
+    colour = rgb_to_yuv(look.colour)
     for i in range(n_frames):
         ox, oy = _offset(look.motion, t0 + i / FPS, jitter.speed, jitter.phase)
         x0 = int(WIDTH / 2 + ox + jitter.dx - size / 2)
         y0 = int(HEIGHT / 2 + oy + jitter.dy - size / 2)
-        x0 = min(max(x0, 0), WIDTH - size)
-        y0 = min(max(y0, 0), HEIGHT - size)
-        frame = base.copy()
-        frame[y0 : y0 + size, x0 : x0 + size][mask] = colour
-        yield frame.tobytes()
+        x0 = min(max(x0, 0), WIDTH - size) // 2 * 2
+        y0 = min(max(y0, 0), HEIGHT - size) // 2 * 2
+        yield canvas.frame([(x0, y0, mask, colour)])
 
 
 def intro_frames(n_frames: int, rng_seed: int) -> Iterator[bytes]:
     """A dark title card with a white bar growing across it (no step is shown yet)."""
-    base = np.empty((HEIGHT, WIDTH, 3), np.uint8)
-    base[:] = INTRO_BG
-    bar_y = 100 + rng_seed % 40
+    canvas = _Canvas(np.array(INTRO_BG))
+    bar_y = (100 + rng_seed % 40) // 2 * 2
+    white = rgb_to_yuv((235, 235, 235))
     for i in range(n_frames):
-        frame = base.copy()
-        frame[bar_y : bar_y + 12, 20 : 20 + int(280 * (i + 1) / max(n_frames, 1))] = 235
-        yield frame.tobytes()
+        width = int(280 * (i + 1) / max(n_frames, 1)) // 2 * 2
+        yield canvas.frame([(20, bar_y, np.ones((12, max(width, 2)), bool), white)])

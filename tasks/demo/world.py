@@ -17,13 +17,14 @@ import numpy as np
 
 from tasks.demo import content, media
 from tasks.demo.content import ARTICLES, Article, Step
-from tasks.demo.narration import build_segments, intro_script, pad_scripts, retime, step_script
+from tasks.demo.narration import Segment, build_segments, intro_script, pad_scripts, retime, step_script
 from tasks.demo.videos import DemoVideo, video_id
 from tasks.demo.visuals import FPS, Look, assign_looks, intro_frames, make_jitter, step_frames
 
 log = logging.getLogger(__name__)
 
-RENDER_VERSION = 1  # bump when pictures or encoding change, so stale cached videos are not reused
+TONES_HZ = (220, 330, 440)  # a few tones, each AAC-encoded once per cache
+RENDER_VERSION = 3  # bump when pictures or encoding change, so stale cached videos are not reused
 MIN_WORDS = 100  # HowTo100M keeps videos whose captions have at least this many words
 FEW_WORDS = 40  # the short-narration video says fewer than MIN_WORDS
 LOW_VIEWS = 37
@@ -174,7 +175,7 @@ def _make_video(plan: dict, seed: int, out_dir: Path) -> DemoVideo:
     if quirk == "few":
         scripts = [(k, " ".join(t.split()[: FEW_WORDS // len(scripts)])) for k, t in scripts]
     segments = build_segments(scripts, rng, music_intro=music)
-    language, english = "en", ()
+    language, english = "en", tuple[Segment, ...]()
     if quirk == "spanish":
         language = "es"
         english = tuple(segments)
@@ -210,7 +211,7 @@ def _make_video(plan: dict, seed: int, out_dir: Path) -> DemoVideo:
         segments=tuple(segments),
         english=english,
         generation=plan["gen"],
-        tone_hz=int(rng.integers(180, 600)),
+        tone_hz=TONES_HZ[int(rng.integers(len(TONES_HZ)))],
         path=out_dir / f"{vid}.mp4" if playable else None,
     )
     return video
@@ -237,13 +238,15 @@ def render_video(
     target = out or video.path
     if target is None:
         raise ValueError(f"{video.id} is {video.status}: it has no video file")
-    media.encode_mp4(target, _frames(video, looks, seed), video.duration_ms / 1000, video.tone_hz)
+    if video.duration_ms >= media.TONE_S * 1000:
+        raise ValueError(f"{video.id} lasts {video.duration_ms} ms: longer than the {media.TONE_S} s tone")
+    media.encode_mp4(target, _frames(video, looks, seed), media.tone_m4a(target.parent, video.tone_hz))
     return target
 
 
 def _render_key(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int) -> str:
     """Hash of a video's pictures and sound: timeline, step looks, tone, seed and render version."""
-    parts = [RENDER_VERSION, seed, video.id, video.tone_hz]
+    parts = [RENDER_VERSION, seed, video.id, video.tone_hz, media.TONE_S]
     parts += [
         (s.step, s.start_ms, s.end_ms, s.step is not None and looks[(video.task, s.step)])
         for s in video.segments

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from pathlib import Path
 
 import webvtt
 
@@ -99,3 +100,21 @@ def test_videos_without_captions_offer_no_track(demo_world: World) -> None:
     v = next(v for v in demo_world.videos if v.captions == "none" and v.playable)
     assert v.tracks() == ([], [])
     assert v.caption_vtt(asr=True, lang="en", tlang=None) is None
+
+
+def _shape(text: str, n: int = 12) -> list[tuple]:
+    """Layout of the first n cues: (flash?, line count, top line blank?, inline stamps on the bottom?)."""
+    out = []
+    for cue in _cues(text)[:n]:
+        lines = cue.raw_text.split("\n")
+        flash = cue.end_time.in_milliseconds() - cue.start_time.in_milliseconds() == 10
+        out.append((flash, len(lines), lines[0].strip() == "", "<c>" in lines[-1]))
+    return out
+
+
+def test_auto_track_layout_matches_a_real_youtube_track(demo_world: World) -> None:
+    real = (Path(__file__).parents[2] / "fixtures" / "vtt" / "rolling_current.en.vtt").read_text()
+    ours = _by_kind(demo_world, "auto").caption_vtt(asr=True, lang="en", tlang=None)
+    assert ours is not None
+    assert _shape(ours) == _shape(real)
+    assert ours.splitlines()[:4] == real.splitlines()[:4]  # WEBVTT / Kind / Language / blank

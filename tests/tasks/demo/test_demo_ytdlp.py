@@ -24,7 +24,7 @@ def _search(site: DemoSite, query: str, n: int, **params: Any) -> dict:
 def test_search_returns_ranked_flat_entries_over_pages(site: DemoSite) -> None:
     before = len(site.requests)
     result = _search(site, "how to make pancakes", 50)
-    pages = [r for r in site.requests[before:] if "/youtubei/v1/search" in r]
+    pages = [r for r in list(site.requests)[before:] if "/youtubei/v1/search" in r]
     entries = result["entries"]
     world = site.world
     assert len(entries) == len(world.videos) and len(pages) == -(-len(world.videos) // PAGE_SIZE) >= 3
