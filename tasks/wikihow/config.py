@@ -12,6 +12,9 @@ from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, Visual
 POLITENESS_FIELDS = frozenset(
     {"rps", "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "user_agent", "respect_robots"}
 )
+# Fields that only decide which articles land in which shard: a shard's own hash covers its members
+# instead, so e.g. raising max_articles reruns only the shards that gained titles.
+WALK_FIELDS = frozenset({"root_categories", "max_depth", "max_articles", "shard_size"})
 
 
 class MineTasksConfig(BaseModel):
@@ -37,8 +40,9 @@ class MineTasksConfig(BaseModel):
     user_agent: str = DEFAULT_USER_AGENT
     respect_robots: bool = True
 
-    def hash(self) -> str:
-        return config_hash(self, exclude=set(POLITENESS_FIELDS))
+    def row_hash(self) -> str:
+        """What changes the rows of a shard with given members: site, filters, crawl id."""
+        return config_hash(self, exclude=set(POLITENESS_FIELDS | WALK_FIELDS))
 
     def client(self) -> WikiHowClient:
         return WikiHowClient(

@@ -75,7 +75,7 @@ def found_from_dicts(found: Sequence[dict[str, Any]]) -> list[FoundArticle]:
 
 
 def mine_shard_hash(cfg: MineTasksConfig, members_hash: str) -> str:
-    return shard_hash(cfg.hash(), members_hash)
+    return shard_hash(cfg.row_hash(), members_hash)
 
 
 @task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)

@@ -14,7 +14,7 @@ import pytest
 from flows.mine_tasks import mine_tasks
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
-from tasks.demo.content import ARTICLES, level1_categories
+from tasks.demo.content import ARTICLES
 from tasks.demo.site import DemoSite
 from tasks.demo.world import World
 from tasks.wikihow.config import MineTasksConfig
@@ -86,12 +86,20 @@ def test_demo_crawl_mines_filters_dedups_and_second_run_does_no_work(site: DemoS
     assert all("Relationships" in a or "Friends" in a for a in asked), asked
 
 
-def test_max_articles_and_roots_limit_the_crawl(site: DemoSite, tmp_path: Path) -> None:
-    cfg = MineTasksConfig(base_url=site.url, rps=200.0, root_categories=("Home and Garden",), max_articles=2)
+def test_max_articles_and_roots_limit_the_crawl_and_growing_it_reruns_new_shards_only(
+    site: DemoSite, tmp_path: Path
+) -> None:
+    cfg = MineTasksConfig(base_url=site.url, rps=200.0, root_categories=("Home and Garden",), max_articles=2,
+                          shard_size=1)  # fmt: skip
     summary = mine_tasks(cfg, data_root=str(tmp_path))
-    assert summary["articles"] == 2
+    assert summary["articles"] == 2 and summary["shards"] == 2
     assert set(rows_by_title(str(tmp_path))) == {"Clean a Window", "Paint a Wall"}
-    assert "Home and Garden" in level1_categories()
+    grown = mine_tasks(cfg.model_copy(update={"max_articles": 3}), data_root=str(tmp_path))
+    assert grown["shards"] == 3 and grown["shards_cached"] == 2
+    assert set(rows_by_title(str(tmp_path))) == {"Clean a Window", "Paint a Wall", "Plant Tomatoes"}
+    shrunk = mine_tasks(cfg.model_copy(update={"max_articles": 1}), data_root=str(tmp_path))
+    assert shrunk["shards_cached"] == 1 and shrunk["stale_shards_removed"] == 2
+    assert set(rows_by_title(str(tmp_path))) == {"Clean a Window"}
 
 
 class _Handler(BaseHTTPRequestHandler):
