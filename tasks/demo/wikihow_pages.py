@@ -127,7 +127,7 @@ def breadcrumb_html(category_path: tuple[str, ...]) -> str:
     """wikiHow's breadcrumb list: Categories, then each category from level 1 down."""
     crumbs = ['<li><a href="/Special:CategoryListing" title="Special:CategoryListing">Categories</a></li>']
     crumbs += [
-        f'<li><a href="/Category:{url_title(c)}" title="Category:{escape(c)}">{escape(c)}</a></li>'
+        f'<li><a href="/Category:{escape(url_title(c))}" title="Category:{escape(c)}">{escape(c)}</a></li>'
         for c in category_path
     ]
     return f'<ul id="breadcrumb" class="breadcrumbs" aria-label="Category breadcrumbs">{"".join(crumbs)}</ul>'
@@ -179,8 +179,8 @@ def article_html(article: Article, base_url: str) -> str:
 
 def category_html(name: str, subcats: list[str], pages: list[str]) -> str:
     """A plain category page listing subcategories and articles (what the breadcrumbs link to)."""
-    sub = "".join(f'<li><a href="/Category:{url_title(c)}">{escape(c)}</a></li>' for c in subcats)
-    art = "".join(f'<li><a href="/{url_title(p)}">How to {escape(p)}</a></li>' for p in pages)
+    sub = "".join(f'<li><a href="/Category:{escape(url_title(c))}">{escape(c)}</a></li>' for c in subcats)
+    art = "".join(f'<li><a href="/{escape(url_title(p))}">How to {escape(p)}</a></li>' for p in pages)
     return (
         f'<!DOCTYPE html><html lang="en"><head><meta charset="UTF-8"/><title>{escape(name)} - wikiHow</title>'
         f'</head><body class="mediawiki ns-14 skin-owl"><h1 class="firstHeading">{escape(name)}</h1>'

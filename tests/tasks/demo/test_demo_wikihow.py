@@ -128,3 +128,11 @@ def test_robots_and_category_pages(site: DemoSite) -> None:
     assert "User-agent: *" in robots and "Allow: /api.php" in robots
     cat = HTMLParser(httpx.get(f"{site.url}/Category:Vegetable-Recipes").text)
     assert [a.text() for a in cat.css("#cat_all a")] == ["How to Grill Zucchini"]
+
+
+def test_breadcrumb_links_resolve_including_ampersand_categories(site: DemoSite) -> None:
+    page = HTMLParser(httpx.get(f"{site.url}/Change-a-Tire").text)
+    hrefs = [a.attributes["href"] for a in page.css("ul#breadcrumb li a")][1:]
+    assert hrefs[0] == "/Category:Cars-&-Other-Vehicles"
+    for href in hrefs:
+        assert httpx.get(f"{site.url}{href}").status_code == 200, href
