@@ -176,3 +176,25 @@ def test_bad_pages_become_rows_and_only_transient_ones_are_retried(broken_wiki: 
     assert _Handler.hits == ["/Flaky-Task", "/Flaky-Task"]
     markers = list_markers(DataRoot.from_any(str(tmp_path)), "tasks")
     assert [(m.shard, m.errors) for m in markers] == [(0, 1), (1, 0)]
+
+
+def test_acceptance_on_the_shared_demo_site(demo_site: DemoSite, tmp_path: Path) -> None:
+    """The full demo world (the one every stage uses): every task mined, abstract and duplicate dropped."""
+    cfg = MineTasksConfig(base_url=demo_site.url, rps=200.0)
+    summary = mine_tasks(cfg, data_root=str(tmp_path))
+    articles = demo_site.world.articles
+    assert summary["articles"] == len(articles) and summary["errors"] == 0
+    assert summary["drops"] == {"abstract_category": 1, "duplicate": 1}
+    rows = rows_by_title(str(tmp_path))
+    assert set(rows) == {a.title for a in articles}
+    assert rows["Apologize to a Friend"]["drop_reason"] == "abstract_category"
+    assert rows["Make pancakes"]["drop_reason"] == "duplicate"
+
+    def last_request() -> tuple[int, str | None]:
+        # the log is a bounded deque: its length alone may stop growing, the newest entry does not
+        return len(demo_site.requests), demo_site.requests[-1] if demo_site.requests else None
+
+    before = last_request()
+    assert mine_tasks(cfg, data_root=str(tmp_path))["shards_cached"] == summary["shards"]
+    after = last_request()
+    assert after[0] == before[0] and after[1] is before[1]
