@@ -115,3 +115,19 @@ def test_video_supports_range_requests(site: DemoSite) -> None:
     )
     assert video.path is not None
     assert r.status_code == 206 and r.content == video.path.read_bytes()[10:20]
+
+
+def test_a_probed_info_dict_is_reused_to_fetch_captions(site: DemoSite, tmp_path: Path) -> None:
+    video = next(v for v in site.world.usable if v.captions == "manual+auto")
+    opts = {**QUIET, "skip_download": True, "writesubtitles": True, "writeautomaticsub": True,
+            "subtitlesformat": "vtt", "subtitleslangs": ["en", "en-orig"], "outtmpl": str(tmp_path / "%(id)s.%(ext)s")}  # fmt: skip
+    with demo_ydl(opts) as ydl:
+        info = ydl.extract_info(f"{site.url}/watch?v={video.id}", download=False, process=False)
+        before = len(site.requests)
+        ydl.process_ie_result(info, download=True)
+    fetched = list(site.requests)[before:]
+    assert fetched and all(r.startswith("GET /api/timedtext?") for r in fetched)  # no second watch page
+    assert (tmp_path / f"{video.id}.en.vtt").read_text() == video.caption_vtt(
+        asr=False, lang="en", tlang=None
+    )
+    assert (tmp_path / f"{video.id}.en-orig.vtt").exists()
