@@ -33,31 +33,35 @@ class FetchCaptionsConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     min_words: int = Field(
-        100, ge=0, description="fewer clean words -> keep=false, too_few_words (HowTo100M)"
+        default=100, ge=0, description="fewer clean words -> keep=false, too_few_words (HowTo100M)"
     )
-    keep_non_speech: bool = Field(False, description="keep [Music]-style tags in the text")
+    keep_non_speech: bool = Field(default=False, description="keep [Music]-style tags in the text")
     clip_min_ms: int = Field(
-        0, ge=0, description="merge neighbouring lines up to this span; 0 = one per line"
+        default=0, ge=0, description="merge neighbouring lines up to this span; 0 = one per line"
     )
-    clip_max_ms: int | None = Field(None, ge=1, description="never merge past this span")
-    stop_words: bool = Field(True, description="also store each clip's text without stop words")
+    clip_max_ms: int | None = Field(default=None, ge=1, description="never merge past this span")
+    stop_words: bool = Field(default=True, description="also store each clip's text without stop words")
     # Politeness and access (see POLITENESS_FIELDS): YouTube defaults; the demo turns the waits off.
-    demo_url: str | None = Field(None, description="base URL of the local demo site, to re-probe stale info")
-    cookiefile: str | None = Field(None, description="Netscape cookies file; used, never logged or stored")
+    demo_url: str | None = Field(
+        default=None, description="base URL of the local demo site, to re-probe stale info"
+    )
+    cookiefile: str | None = Field(
+        default=None, description="Netscape cookies file; used, never logged or stored"
+    )
     proxy: str | None = None
-    requests_per_s: float = Field(0.5, ge=0, description="global request cap per process; 0 = no cap")
-    jitter_s: float = Field(1.0, ge=0)
-    backoff_base_s: float = Field(30.0, ge=0)
-    backoff_max_s: float = Field(900.0, ge=0)
-    max_backoffs: int = Field(6, ge=0)
-    sleep_requests_s: float = Field(0.0, ge=0, description="yt-dlp sleep_interval_requests")
-    sleep_subtitles_s: float = Field(0.0, ge=0, description="yt-dlp sleep_interval_subtitles")
-    socket_timeout_s: float = Field(20.0, gt=0)
-    retries: int = Field(3, ge=0)
-    extractor_retries: int = Field(3, ge=0)
-    concurrency: int = Field(2, ge=1, le=32, description="download threads per shard")
+    requests_per_s: float = Field(default=0.5, ge=0, description="global request cap per process; 0 = no cap")
+    jitter_s: float = Field(default=1.0, ge=0)
+    backoff_base_s: float = Field(default=30.0, ge=0)
+    backoff_max_s: float = Field(default=900.0, ge=0)
+    max_backoffs: int = Field(default=6, ge=0)
+    sleep_requests_s: float = Field(default=0.0, ge=0, description="yt-dlp sleep_interval_requests")
+    sleep_subtitles_s: float = Field(default=0.0, ge=0, description="yt-dlp sleep_interval_subtitles")
+    socket_timeout_s: float = Field(default=20.0, gt=0)
+    retries: int = Field(default=3, ge=0)
+    extractor_retries: int = Field(default=3, ge=0)
+    concurrency: int = Field(default=2, ge=1, le=32, description="download threads per shard")
     info_reuse_max_age_s: float = Field(
-        6 * 3600.0, ge=0, description="caption URLs expire: older kept info is probed again first"
+        default=6 * 3600.0, ge=0, description="caption URLs expire: older kept info is probed again first"
     )
 
     def client_settings(self) -> ClientSettings:

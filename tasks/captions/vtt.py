@@ -32,7 +32,6 @@ Kind = Literal["auto", "manual"]
 FLASH_MS = 20  # cues this short only re-show a finished line; a segment must be longer than this
 HISTORY = 4  # lines of display history compared against a cue's leading lines
 _LANGUAGE = re.compile(r"^\s*Language:\s*(\S+)", re.IGNORECASE)
-_ARROW_BLOCK = re.compile(r"-->")
 
 
 @dataclass(frozen=True)
@@ -98,9 +97,9 @@ def read_cues(data: bytes | str, warnings: list[str]) -> tuple[list[Cue], list[s
             bad += 1
             continue
         cues.append(Cue(start, end, tuple(caption.lines)))
-    # webvtt-py silently skips blocks whose timing line it cannot read; count them for the warning.
-    blocks = sum(1 for block in re.split(r"\n[ \t]*\n", text) if _ARROW_BLOCK.search(block))
-    skipped = max(0, blocks - len(parsed.captions)) + bad
+    # webvtt-py silently skips cues whose timing line it cannot read; count them for the warning.
+    timing_lines = sum(1 for line in text.split("\n") if "-->" in line)
+    skipped = max(0, timing_lines - len(parsed.captions)) + bad
     if skipped:
         warnings.append(f"{skipped} malformed cue block(s) skipped")
     cues.sort(key=lambda c: c.start_ms)  # stable: equal starts keep file order
