@@ -11,6 +11,7 @@ class Step:
 
     summary: str
     detail: str
+    bullets: tuple[str, ...] = ()  # sub-points listed under the step, as wikiHow often has
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,16 @@ class Article:
 
 
 def _m(name: str, *steps: tuple[str, str]) -> Method:
-    return Method(name, tuple(Step(s, d) for s, d in steps))
+    return Method(name, tuple(Step(s, d, STEP_BULLETS.get(s, ())) for s, d in steps))
+
+
+# Sub-bullets of a few steps (keyed by the step summary): article text only, never narrated.
+STEP_BULLETS: dict[str, tuple[str, ...]] = {
+    "Wash and dry the zucchini.": ("Pick firm zucchini with glossy skin.", "Trim off both ends."),
+    "Mash three ripe bananas in a bowl.": ("Bananas with brown spots are the sweetest.",),
+    "Loosen the lug nuts with the wrench.": ("Do not remove them yet while the tire is on the ground.",),
+    "Tape the edges along the ceiling and trim.": ("Use painter's tape, not masking tape.",),
+}
 
 
 _PANCAKE_STEPS = (
@@ -83,6 +93,7 @@ ARTICLES: tuple[Article, ...] = (
             ),
         ),
         videos=5,
+        tips=("Serve the zucchini with a squeeze of lemon.", "Thicker slices stay firmer on the grill."),
     ),
     Article(
         "Make Banana Bread",
@@ -100,6 +111,7 @@ ARTICLES: tuple[Article, ...] = (
             ),
         ),
         videos=5,
+        tips=("Freeze overripe bananas until you have enough for a loaf.",),
     ),
     Article(
         "Make Lemonade",

@@ -57,6 +57,9 @@ def category_members(tree: dict[str, list[Member]], params: dict[str, str]) -> d
     members = tree.get(cmtitle.split(":", 1)[1], [])
     types = set(params.get("cmtype", "page|subcat|file").split("|"))
     members = [m for m in members if ("subcat" if m.ns == NS_CATEGORY else "page") in types]
+    if params.get("cmnamespace"):
+        namespaces = {int(n) for n in params["cmnamespace"].split("|")}
+        members = [m for m in members if m.ns in namespaces]
     raw_limit = params.get("cmlimit", str(DEFAULT_LIMIT))
     limit = MAX_LIMIT if raw_limit == "max" else max(1, min(int(raw_limit), MAX_LIMIT))
     start = 0

@@ -31,7 +31,9 @@ def wikitext(article: Article) -> str:
     for method in article.methods:
         if multi:
             lines.append(f"=== {method.name} ===")
-        lines += [f"# {s.summary} {s.detail}" for s in method.steps]
+        for s in method.steps:
+            lines.append(f"# {s.summary} {s.detail}")
+            lines += [f"#* {b}" for b in s.bullets]
     if article.tips:
         lines += ["", "== Tips =="] + [f"* {t}" for t in article.tips]
     lines += ["", f"[[Category:{article.leaf_category}]]"]
@@ -41,6 +43,10 @@ def wikitext(article: Article) -> str:
 def heading_id(text: str) -> str:
     """wikiHow's heading anchors: words joined by dashes."""
     return "-".join(text.split())
+
+
+def _bullets(bullets: tuple[str, ...]) -> str:
+    return f"<ul>{''.join(f'<li>{escape(b)}</li>' for b in bullets)}</ul>\n" if bullets else ""
 
 
 def _steps_html(article: Article) -> str:
@@ -59,7 +65,7 @@ def _steps_html(article: Article) -> str:
             items.append(
                 f'<li id="step-id-{mi - 1}{si - 1}">\n<a name="step_{mi}_{si}" class="stepanchor"></a>\n'
                 f'<div class="step_num">{si}</div><div class="step">\n'
-                f'<b class="whb">{escape(step.summary)}</b> {escape(step.detail)}\n</div>\n'
+                f'<b class="whb">{escape(step.summary)}</b> {escape(step.detail)}\n{_bullets(step.bullets)}</div>\n'
                 '<div class="clearall"></div>\n</li>'
             )
         first = " steps_first" if mi == 1 else ""

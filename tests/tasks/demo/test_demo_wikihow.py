@@ -136,3 +136,17 @@ def test_breadcrumb_links_resolve_including_ampersand_categories(site: DemoSite)
     assert hrefs[0] == "/Category:Cars-&-Other-Vehicles"
     for href in hrefs:
         assert httpx.get(f"{site.url}{href}").status_code == 200, href
+
+
+def test_sub_bullets_and_tips_sit_where_wikihow_puts_them(site: DemoSite) -> None:
+    page = HTMLParser(httpx.get(f"{site.url}/Grill-Zucchini").text)
+    first = page.css_first("ol.steps_list_2 > li div.step")
+    assert first.css_first("b.whb").text() == "Wash and dry the zucchini."
+    assert [li.text() for li in first.css("ul > li")] == [
+        "Pick firm zucchini with glossy skin.",
+        "Trim off both ends.",
+    ]
+    assert [li.text() for li in page.css("div.section.tips #tips li")][0].startswith("Serve the zucchini")
+    members = httpx.get(f"{site.url}/api.php", params={"action": "query", "list": "categorymembers",
+                        "cmtitle": "Category:Recipes", "cmnamespace": "14", "cmlimit": "max"}).json()  # fmt: skip
+    assert {m["ns"] for m in members["query"]["categorymembers"]} == {14}
