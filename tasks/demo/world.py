@@ -140,14 +140,15 @@ def _pick_steps(article: Article, rng: np.random.Generator, few: bool) -> list[i
 def _plan(seed: int, generation: int) -> list[dict]:
     """Decide every video's identity and quirks (no rendering yet)."""
     rng = np.random.default_rng(seed)
-    plans: list[dict] = []
-    for article in ARTICLES:
-        for n in range(article.videos):
-            plans.append({"task": article.title, "n": n, "gen": 0})
-        for g in range(1, generation + 1):  # a grown world adds one video to the first two tasks
-            if article.title in (ARTICLES[0].title, ARTICLES[1].title):
-                plans.append({"task": article.title, "n": article.videos + g - 1, "gen": g})
-    base = [p for p in plans if p["gen"] == 0]
+    base = [{"task": a.title, "n": n, "gen": 0} for a in ARTICLES for n in range(a.videos)]
+    # A grown world adds one video per generation to the first two tasks, after the base videos so
+    # that every base video stays exactly as it was.
+    grown = [
+        {"task": a.title, "n": a.videos + g - 1, "gen": g}
+        for g in range(1, generation + 1)
+        for a in ARTICLES[:2]
+    ]
+    plans = base + grown
     order = [int(i) for i in rng.permutation(len(base))]
     spanish = next(i for i in order if base[i]["task"] == content.SPANISH_TASK)
     others = [i for i in order if i != spanish]

@@ -109,6 +109,9 @@ def test_grown_world_adds_videos_to_existing_tasks(demo_world: World) -> None:
     old = {v.id for v in demo_world.videos}
     new = [v for v in grown.videos if v.id not in old]
     assert new and all(v.generation == 1 and v.task in {a.title for a in demo_world.articles} for v in new)
-    assert _facts(build_world(demo_world.cache_dir, 0, render=False)) == _facts(demo_world)  # base unchanged
+    assert _facts(grown)[: len(demo_world.videos)] == _facts(demo_world)  # the base videos are unchanged
+    assert (
+        len(build_world(demo_world.cache_dir, 0, generation=2, render=False).videos) == len(grown.videos) + 2
+    )
     assert all(v.path is not None and v.path.exists() for v in new)
     assert min(v.upload_date for v in new) > max(v.upload_date for v in demo_world.videos)
