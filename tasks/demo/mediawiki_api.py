@@ -61,6 +61,8 @@ def category_members(tree: dict[str, list[Member]], params: dict[str, str]) -> d
         namespaces = {int(n) for n in params["cmnamespace"].split("|")}
         members = [m for m in members if m.ns in namespaces]
     raw_limit = params.get("cmlimit", str(DEFAULT_LIMIT))
+    if raw_limit != "max" and not raw_limit.isdigit():
+        return _error("badinteger", f'Invalid value "{raw_limit}" for integer parameter "cmlimit".')
     limit = MAX_LIMIT if raw_limit == "max" else max(1, min(int(raw_limit), MAX_LIMIT))
     start = 0
     if "cmcontinue" in params:

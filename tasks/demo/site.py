@@ -47,6 +47,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self, body: bytes, head: bool = False) -> None:
         site = self.server.site
+        self._head_only = head
         parts = urlsplit(self.path)
         path, params = unquote(parts.path), dict(parse_qsl(parts.query, keep_blank_values=True))
         site.requests.append(f"{self.command} {self.path}")
@@ -59,11 +60,13 @@ class _Handler(BaseHTTPRequestHandler):
         if troubles.slow_s > 0 and path.startswith(troubles.slow_prefix):
             if site.stopping.wait(troubles.slow_s):
                 return  # shutting down: drop the request as a dying server would
-        self._head_only = head
         try:
             self._route(site, path, params, body)
         except (BrokenPipeError, ConnectionResetError):
             pass  # the client gave up (timeouts in the tests do exactly that)
+        except Exception:  # a bug here must show up as a 500 in the client, not a hung request
+            log.exception("demo site failed on %s", self.path)
+            self._send(500, b"Internal Server Error\n", "text/plain")
 
     def _send(
         self,

@@ -51,6 +51,8 @@ def test_categorymembers_errors_like_mediawiki(site: DemoSite) -> None:
                     "cmtitle": "Category:Food and Entertaining", "cmcontinue": "page|00|1"}).json()  # fmt: skip
     assert bad["error"]["code"] == "badcontinue"
     assert httpx.get(f"{site.url}/api.php", params={"action": "nope"}).json()["error"]["code"] == "badvalue"
+    limit = {"action": "query", "list": "categorymembers", "cmtitle": "Category:Recipes", "cmlimit": "ten"}
+    assert httpx.get(f"{site.url}/api.php", params=limit).json()["error"]["code"] == "badinteger"
 
 
 def test_page_query_gives_categories_wikitext_and_info(site: DemoSite) -> None:
