@@ -19,6 +19,7 @@ from tasks.youtube.plans import (
     crawl_search_base,
     next_video_shard,
     plan_new_videos,
+    plan_rechecks,
     remove_leftovers,
     save_search_plan,
     seen_video_ids,
@@ -67,7 +68,13 @@ def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None =
         search_shard,
         [{"root_url": root.url, "shard": base + i, "tasks": c, "cfg": cfg} for i, c in enumerate(chunks)],
     )
-    new_plans = plan_new_videos(root, cfg.crawl_id, range(base, base + len(chunks)), cfg.videos_per_shard)
+    searched_shards = range(base, base + len(chunks))
+    new_plans = plan_new_videos(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
+    if cfg.recheck_missing:
+        rechecks = plan_rechecks(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
+        log.info(
+            "%s: %d known videos not found again, to re-check", STAGE, sum(len(p["videos"]) for p in rechecks)
+        )
     log.info(
         "%s: %d new videos in %d new shards", STAGE, sum(len(p["videos"]) for p in new_plans), len(new_plans)
     )

@@ -56,6 +56,11 @@ class SearchVideosConfig(BaseModel):
     concurrency: int = Field(2, ge=1, le=32, description="probe threads per shard")
     cookiefile: str | None = Field(None, description="Netscape cookies file; used, never logged or stored")
     proxy: str | None = None
+    recheck_missing: bool = Field(
+        False,
+        description="re-crawls: probe kept videos of earlier crawls that search no longer finds, "
+        "and record those now gone with unavailable_since",
+    )
     info_reuse_max_age_s: float = Field(
         6 * 3600.0, ge=0, description="reuse a kept info file younger than this"
     )

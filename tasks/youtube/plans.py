@@ -7,6 +7,7 @@ with the same shard contents and a re-crawl appends shards after the existing on
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ from storage.layout import DataRoot
 from tasks.youtube.info_store import write_bytes_atomic
 
 PLANS_DIR = "_plans"
+RECHECK = "recheck"  # plan source: known videos probed again to find the ones that disappeared
 
 
 def _read_json(root: DataRoot, rel: str) -> Any:
@@ -83,7 +85,13 @@ def save_video_plan(
     root: DataRoot, shard: int, crawl_id: str, source: str, videos: Sequence[dict[str, Any]]
 ) -> dict[str, Any]:
     """Record the videos of a new `videos` shard (id, task, rank, url, title), before probing them."""
-    plan = {"shard": shard, "crawl_id": crawl_id, "source": source, "videos": list(videos)}
+    plan = {
+        "shard": shard,
+        "crawl_id": crawl_id,
+        "source": source,
+        "created_at": time.time(),
+        "videos": list(videos),
+    }
     _write_json(root, f"{PLANS_DIR}/videos/part-{shard:05d}.json", plan)
     return plan
 
@@ -157,3 +165,39 @@ def remove_leftovers(root: DataRoot) -> int:
             root.fs.rm(path)
             removed += 1
     return removed
+
+
+def plan_rechecks(
+    root: DataRoot, crawl_id: str, search_shards: Iterable[int], per_shard: int
+) -> list[dict[str, Any]]:
+    """Re-crawl: plan a new probe of kept videos from earlier crawls that this crawl's search no longer found.
+
+    Their shards hold rows only for videos now gone (`unavailable_since` = this crawl), so no old shard
+    file is rewritten; a video still there leaves no row. Planned once per crawl.
+    """
+    from storage.shards import read_dataset, read_shard
+
+    found: set[str] = set()
+    for shard in search_shards:
+        table = read_shard(root, "search_results", shard)
+        if table is not None:
+            found.update(v for v in table.column("video_id").to_pylist() if v)
+    plans = video_plans(root).values()
+    done = {
+        v["video_id"]
+        for p in plans
+        if p.get("source") == RECHECK and p["crawl_id"] == crawl_id
+        for v in p["videos"]
+    }
+    gone = {
+        r["video_id"]
+        for r in read_dataset(root, "videos").to_table(columns=["video_id", "unavailable_since"]).to_pylist()
+        if r["unavailable_since"]
+    }
+    columns = ["video_id", "task_id", "rank", "url", "title", "keep", "status", "crawl_id"]
+    known = {}
+    for row in read_dataset(root, "videos").to_table(columns=columns).to_pylist():
+        if row["keep"] and row["status"] == "ok" and row["crawl_id"] != crawl_id:
+            known[row["video_id"]] = {k: row[k] for k in ("video_id", "task_id", "rank", "url", "title")}
+    missing = [known[v] for v in sorted(set(known) - found - done - gone)]
+    return append_video_plans(root, missing, crawl_id, RECHECK, per_shard, next_video_shard(root))

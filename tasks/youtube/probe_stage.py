@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -22,7 +23,7 @@ from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import UNAVAILABLE, Decision, Limits, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import load_info, save_info
-from tasks.youtube.plans import load_video_plan
+from tasks.youtube.plans import RECHECK, load_video_plan
 from tasks.youtube.retry import not_halted, run_logger
 from tasks.youtube.search_stage import thread_client
 
@@ -81,6 +82,9 @@ class ProbeRun:
         self.root, self.cfg, self.plan = root, cfg, plan
         self.crawl_id = str(plan["crawl_id"])
         self.limits: Limits = cfg.limits()
+        # Only info probed for this plan can stand in for a probe (a re-check must really look again).
+        created = float(plan.get("created_at") or 0.0)
+        self.info_max_age_s = min(cfg.info_reuse_max_age_s, max(0.0, time.time() - created) + 1.0)
         self._client_for_thread = client_for_thread
         self.halt = threading.Event()
         self.halted: StageHalted | None = None
@@ -103,7 +107,7 @@ class ProbeRun:
         vid = planned["video_id"]
         client = self._client()
         url = client.video_url(vid)
-        info = load_info(self.root, vid, self.cfg.info_reuse_max_age_s)
+        info = load_info(self.root, vid, self.info_max_age_s)
         if info is not None:
             self._count("reused_info")  # probed by a run that died before writing its shard
         else:
@@ -143,7 +147,15 @@ class ProbeRun:
         self.stats["reused_rows"] = len(videos) - len(todo)
         with ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency)) as pool:
             probed = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
-        return [finished.get(v["video_id"]) or probed[v["video_id"]] for v in videos]
+        rows = [finished.get(v["video_id"]) or probed[v["video_id"]] for v in videos]
+        if self.plan.get("source") == RECHECK:
+            # A re-check records only what changed: videos now gone (and errors, to retry them).
+            rows = [
+                {**r, "unavailable_since": self.crawl_id} if r["drop_reason"] == UNAVAILABLE else r
+                for r in rows
+                if r["status"] != "ok"
+            ]
+        return rows
 
 
 @task(name="probe-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)

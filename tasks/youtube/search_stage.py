@@ -26,7 +26,7 @@ from tasks.youtube.retry import not_halted, run_logger
 DATASET = "search_results"
 NO_RESULTS = "no_results"
 # Fields that change what one search shard finds; shard sizes only move tasks between shards.
-_NOT_SEARCH = POLITENESS_FIELDS | {"tasks_per_shard", "videos_per_shard"}
+_NOT_SEARCH = POLITENESS_FIELDS | {"tasks_per_shard", "videos_per_shard", "recheck_missing"}
 
 
 def search_shard_hash(cfg: SearchVideosConfig, tasks: Sequence[Mapping[str, Any]]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import re
@@ -342,3 +343,28 @@ def test_sigkill_during_probing_then_resume(
     assert hits(site, "/watch") - watch_before == n_planned - len(probed)
     assert rows(root, "videos") == reference["videos"]
     assert not [p for p in (tmp_path / "data").rglob(".tmp-*")]
+
+
+def test_recrawl_marks_videos_that_disappeared(site: DemoSite, tmp_path: Path) -> None:
+    world = site.world
+    root = make_root(tmp_path, site)
+    search_videos(config(site), root.url)
+    kept = [r["video_id"] for r in rows(root, "videos") if r["keep"]]
+    gone = kept[len(kept) // 2]
+    old_files = {p: p.read_bytes() for p in Path(root.url).rglob("part-*.parquet")}
+    shrunk = copy.copy(world)
+    shrunk.videos = [v for v in world.videos if v.id != gone]  # taken down: no search hit, no watch page
+    cfg = config(site, crawl_id="crawl-0001", recheck_missing=True)
+    try:
+        site.set_world(shrunk)
+        search_videos(cfg, root.url)
+        before = len(site.requests)
+        again = search_videos(cfg, root.url)
+        assert len(site.requests) == before and again["new_videos"] == 0  # a finished re-crawl is cached
+    finally:
+        site.set_world(world)
+    assert all(p.read_bytes() == data for p, data in old_files.items())
+    new_rows = [r for r in rows(root, "videos") if r["crawl_id"] == "crawl-0001"]
+    assert [
+        (r["video_id"], r["unavailable_since"], r["keep"], r["status"], r["drop_reason"]) for r in new_rows
+    ] == [(gone, "crawl-0001", False, "failed", "unavailable")]
