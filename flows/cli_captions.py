@@ -117,13 +117,14 @@ def fetch_command(
 
 def bench_captions_command(
     seconds: Annotated[float, typer.Option(help="CPU seconds to spend on each measurement.")] = 3.0,
+    long_minutes: Annotated[int, typer.Option(help="Length of the long generated track.", min=7)] = 120,
 ) -> None:
-    """Caption files cleaned per CPU-second (parse + clean + clips + Parquet) vs a naive read, 6 min and 2 h."""
+    """Caption files cleaned per CPU-second (parse + clean + clips + Parquet) vs a naive read: 6 min and 2 h."""
     from tasks.captions.bench import run_bench
 
     typer.echo("note: one thread, CPU time (per core); generated rolling auto tracks; shared machine.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-captions-") as tmp:
-        run_bench(Path(tmp), seconds, log=typer.echo)
+        run_bench(Path(tmp), seconds, long_minutes, log=typer.echo)
 
 
 def register(root: typer.Typer) -> None:
