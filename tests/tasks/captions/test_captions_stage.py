@@ -15,7 +15,7 @@ from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
 from tasks.demo.world import build_world, default_cache_dir
 from tasks.youtube.client import ClientSettings, VideoError, YoutubeClient
-from tasks.youtube.errors import ErrorKind
+from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import save_info
 from tasks.youtube.politeness import PolitenessSettings
 from tasks.youtube.subtitles import SubtitleDownloader
@@ -120,3 +120,30 @@ def test_bad_language_key_never_becomes_a_path(site: DemoSite, tmp_path: Path) -
         row(site, first(site, "auto"), "../x", "auto")
     )
     assert caption["status"] == "failed" and caption["vtt_path"] is None
+
+
+def test_caption_429s_back_off_then_succeed(site: DemoSite, tmp_path: Path) -> None:
+    vid = first(site, "manual")
+    info = probe(site, vid)
+    polite = PolitenessSettings(
+        requests_per_s=0, jitter_s=0, backoff_base_s=0.01, backoff_max_s=0.02, max_backoffs=5
+    )
+    site.set_troubles(Troubles(too_many_requests=2))
+    try:
+        with SubtitleDownloader(ClientSettings(demo_url=site.url, retries=0, politeness=polite)) as dl:
+            data = dl.download(info, "en", "manual")
+            trips = dl.politeness.breaker.trips
+    finally:
+        site.set_troubles()
+    assert data.startswith(b"WEBVTT") and trips >= 2 and dl.requests == 3
+
+
+def test_bot_check_on_a_reprobe_halts_the_shard(site: DemoSite, tmp_path: Path) -> None:
+    vid = first(site, "auto")
+    run = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {})
+    site.set_troubles(Troubles(bot_check=1))
+    try:
+        with pytest.raises(StageHalted):
+            run.run([row(site, vid, "en-orig", "auto")], None)
+    finally:
+        site.set_troubles()
