@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+from yt_dlp.utils import DownloadError
 
 from tasks.demo.site import DemoSite
 from tasks.demo.youtube_pages import PAGE_SIZE
@@ -107,8 +109,6 @@ def test_downloads_captions_then_video_through_ytdlp(site: DemoSite, tmp_path: P
 
 
 def test_video_supports_range_requests(site: DemoSite) -> None:
-    import httpx
-
     video = site.world.usable[0]
     r = httpx.get(
         f"{site.url}/videoplayback", params={"v": video.id, "itag": "18"}, headers={"Range": "bytes=10-19"}
@@ -131,3 +131,14 @@ def test_a_probed_info_dict_is_reused_to_fetch_captions(site: DemoSite, tmp_path
         asr=False, lang="en", tlang=None
     )
     assert (tmp_path / f"{video.id}.en-orig.vtt").exists()
+
+
+def test_unknown_id_is_video_unavailable_and_results_page_embeds_initial_data(site: DemoSite) -> None:
+    with pytest.raises(DownloadError, match=r"\[demo\] AAAAAAAAAAA: Video unavailable"):
+        with demo_ydl(QUIET) as ydl:
+            ydl.extract_info(f"{site.url}/watch?v=AAAAAAAAAAA", download=False)
+    page = httpx.get(f"{site.url}/results", params={"search_query": "how to paint a wall"}).text
+    data = json.loads(page.split("var ytInitialData = ", 1)[1].split(";</script>", 1)[0])
+    first = data["contents"][0]["videoRenderer"]
+    assert site.world.video(first["videoId"]).task == "Paint a Wall"  # type: ignore[union-attr]
+    assert data["continuation"]
