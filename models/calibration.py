@@ -25,3 +25,17 @@ def recalibrate_batchnorm(model: nn.Module, batches: Iterable[torch.Tensor]) -> 
             model(batch)
     model.eval()
     return model
+
+
+def damp_residuals(model: nn.Module, gamma: float = 0.3) -> nn.Module:
+    """Scale the last BatchNorm of every residual branch (a SkipInit/Fixup-style init for random weights).
+
+    Measured on a random ResNet-152: with full-strength branches, +-1 grey-level noise or bf16 rounding
+    moves features to cosine ~0.987 (the net is chaotic); at 0.3, bf16 vs fp32 is 0.9987 and a red vs a
+    blue frame drops from 0.86 to 0.78, so random features are both stabler and more telling.
+    """
+    for name, module in model.named_modules():
+        if name.endswith("bn3") and isinstance(module, nn.modules.batchnorm._BatchNorm):
+            with torch.no_grad():
+                module.weight.fill_(gamma)
+    return model

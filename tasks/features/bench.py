@@ -46,8 +46,23 @@ class BenchRow:
 
 def make_video(path: Path, seconds: int) -> None:
     """A 640x360 30 fps H.264 test pattern with motion, like a typical 360p download."""
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=30:duration={seconds}",
-           "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", str(path)]
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        f"testsrc2=size=640x360:rate=30:duration={seconds}",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "veryfast",
+        "-pix_fmt",
+        "yuv420p",
+        str(path),
+    ]
     subprocess.run(cmd, check=True)
 
 
@@ -73,8 +88,9 @@ def run_ours(video: Path, models: tuple[str, ...], nets: dict[str, torch.nn.Modu
     """The pipelined path: streaming decode threads, bf16 (if supported), channels_last, batches."""
     rt = pick_runtime("cpu", "auto", channels_last=True)
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
-    extractor = Extractor({m: prepare(nets[m], rt) for m in models}, {m: specs[m] for m in models}, rt,
-                          ExtractorSettings())
+    extractor = Extractor(
+        {m: prepare(nets[m], rt) for m in models}, {m: specs[m] for m in models}, rt, ExtractorSettings()
+    )
     info = probe(str(video))
     start = time.perf_counter()
     [result] = list(extractor.run([VideoJob("bench", str(video))]))
@@ -82,8 +98,13 @@ def run_ours(video: Path, models: tuple[str, ...], nets: dict[str, torch.nn.Modu
     if result.status != "ok":
         raise RuntimeError(f"bench extraction failed: {result.error}")
     gflop = sum(_gflop(m, len(result.rows[m].vectors), specs[m].frame_shape(info)) for m in models)
-    return BenchRow("ours", "both" if len(models) == 2 else ("2d" if models[0] == MODEL_2D else "3d"),
-                    wall, info.duration_s, gflop)
+    return BenchRow(
+        "ours",
+        "both" if len(models) == 2 else ("2d" if models[0] == MODEL_2D else "3d"),
+        wall,
+        info.duration_s,
+        gflop,
+    )
 
 
 def run_naive(video: Path, model: str, net: torch.nn.Module) -> BenchRow:
@@ -100,16 +121,23 @@ def run_naive(video: Path, model: str, net: torch.nn.Module) -> BenchRow:
         frames = frames.reshape(-1, 16, *frames.shape[1:])
     batch = 16 if model == MODEL_2D else 8
     for i in range(0, len(frames), batch):
-        encode(net, frames[i: i + batch], rt)
+        encode(net, frames[i : i + batch], rt)
     wall = time.perf_counter() - start
-    return BenchRow("naive", "2d" if model == MODEL_2D else "3d", wall, info.duration_s,
-                    _gflop(model, len(frames), spec.frame_shape(info)))
+    return BenchRow(
+        "naive",
+        "2d" if model == MODEL_2D else "3d",
+        wall,
+        info.duration_s,
+        _gflop(model, len(frames), spec.frame_shape(info)),
+    )
 
 
 def peak_rss_mb() -> tuple[float, float]:
     """Peak resident memory of this process and of its largest finished child (ffmpeg), in MB."""
-    return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
+    return (
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,
+    )
 
 
 def run_bench(workdir: Path, seconds: int, log: Callable[[str], None]) -> dict[str, object]:
@@ -134,17 +162,30 @@ def run_bench(workdir: Path, seconds: int, log: Callable[[str], None]) -> dict[s
         log(_line(rows[-1], ceilings["fp32"]))
     naive_2d, naive_3d = rows[-2], rows[-1]
     # The naive path is sequential by construction, so both models cost the sum of the two runs.
-    rows.append(BenchRow("naive", "both", naive_2d.wall_s + naive_3d.wall_s, naive_2d.video_s,
-                         naive_2d.gflop + naive_3d.gflop))
+    rows.append(
+        BenchRow(
+            "naive",
+            "both",
+            naive_2d.wall_s + naive_3d.wall_s,
+            naive_2d.video_s,
+            naive_2d.gflop + naive_3d.gflop,
+        )
+    )
     log(_line(rows[-1], ceilings["fp32"]) + "  (sum of the two naive runs)")
-    ratios = {m: _find(rows, "ours", m).realtime / _find(rows, "naive", m).realtime for m in ("2d", "3d", "both")}
+    ratios = {
+        m: _find(rows, "ours", m).realtime / _find(rows, "naive", m).realtime for m in ("2d", "3d", "both")
+    }
     log("speed-up ours/naive: " + ", ".join(f"{m} {r:.2f}x" for m, r in ratios.items()))
     both = _find(rows, "ours", "both").realtime
-    log(f"goal both >= 5x real time: {'met' if both >= 5 else 'NOT met'} ({both:.2f}x); "
-        f"goal >= 2x naive: {'met' if ratios['both'] >= 2 else 'NOT met'} ({ratios['both']:.2f}x)")
+    log(
+        f"goal both >= 5x real time: {'met' if both >= 5 else 'NOT met'} ({both:.2f}x); "
+        f"goal >= 2x naive: {'met' if ratios['both'] >= 2 else 'NOT met'} ({ratios['both']:.2f}x)"
+    )
     peak_all = peak_rss_mb()
-    log(f"peak RSS: after our runs {peak_ours[0]:.0f} MB, after naive runs {peak_all[0]:.0f} MB "
-        f"(largest ffmpeg child {peak_all[1]:.0f} MB)")
+    log(
+        f"peak RSS: after our runs {peak_ours[0]:.0f} MB, after naive runs {peak_all[0]:.0f} MB "
+        f"(largest ffmpeg child {peak_all[1]:.0f} MB)"
+    )
     return {"rows": rows, "ceilings": ceilings, "ratios": ratios, "peak_rss_mb": (peak_ours, peak_all)}
 
 
@@ -153,5 +194,7 @@ def _find(rows: list[BenchRow], path: str, models: str) -> BenchRow:
 
 
 def _line(r: BenchRow, ceiling: float) -> str:
-    return (f"{r.path:<5} {r.models:<4} {r.wall_s:7.1f} s wall  {r.realtime:6.2f}x real time  "
-            f"{r.gflops:6.0f} GFLOP/s ({100 * r.gflops / ceiling:3.0f}% of matmul ceiling)")
+    return (
+        f"{r.path:<5} {r.models:<4} {r.wall_s:7.1f} s wall  {r.realtime:6.2f}x real time  "
+        f"{r.gflops:6.0f} GFLOP/s ({100 * r.gflops / ceiling:3.0f}% of matmul ceiling)"
+    )

@@ -42,6 +42,7 @@ class StreamSpec:
     crop: int | None = None
     round: str = "near"
     chunk: int = 8
+    rgb_first: bool = False
 
     def out_size(self, info: VideoInfo) -> tuple[int, int]:
         """(width, height) after scaling; the long side is truncated as the reference extractor does."""
@@ -58,7 +59,7 @@ class StreamSpec:
 
 
 # The reference preprocessing (DESIGN.md): round=up puts frame k at t=k s instead of k+0.47 s.
-SPEC_2D = StreamSpec(fps=1.0, short_side=224, round="up", chunk=8)
+SPEC_2D = StreamSpec(fps=1.0, short_side=224, round="up", chunk=8, rgb_first=True)
 SPEC_3D = StreamSpec(fps=24.0, short_side=112, crop=112, chunk=CLIP_FRAMES * 4)
 
 
@@ -102,6 +103,10 @@ def _last_lines(text: str, n: int = 3) -> str:
 def _command(path: str, spec: StreamSpec, info: VideoInfo, threads: int) -> Any:
     width, height = spec.out_size(info)
     stream = ffmpeg.input(path, threads=threads).filter("fps", fps=spec.fps, round=spec.round)
+    if spec.rgb_first:
+        # Convert the picked frames to RGB at full size, then resize in RGB: the same pixels a
+        # straightforward "decode to RGB, pick, resize" path gets (cheap at 1 fps).
+        stream = stream.filter("format", "rgb24")
     stream = stream.filter("scale", width, height)
     if spec.crop:
         x, y = int((width - spec.crop) / 2), int((height - spec.crop) / 2)
@@ -168,7 +173,8 @@ def stream_frames(
             n = len(buf) // frame_bytes
             if n:
                 frames += n
-                yield np.frombuffer(buf[: n * frame_bytes], np.uint8).reshape(n, *shape)
+                # A writable copy: torch.from_numpy refuses (warns on) read-only buffers.
+                yield np.frombuffer(buf, np.uint8, count=n * frame_bytes).reshape(n, *shape).copy()
             if len(buf) < frame_bytes * spec.chunk:
                 break
     finally:

@@ -220,7 +220,8 @@ class Extractor:
         items: list[tuple[str, int, np.ndarray]],
         pending: dict[str, _Pending],
     ) -> None:
-        items = [it for it in items if pending[it[0]].status == "ok"]
+        # A video that failed mid-decode is already reported and gone from `pending`; drop its chunks.
+        items = [it for it in items if it[0] in pending and pending[it[0]].status == "ok"]
         if not items:
             return
         model = key[0]

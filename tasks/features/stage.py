@@ -53,7 +53,9 @@ def kept_videos(root: DataRoot, shard: int) -> list[dict[str, Any]]:
     if videos is None:
         return []
     keep = read_shard(root, source, shard) if source == "captions" else videos
-    kept_ids = set(keep.filter(pc.field("keep")).column("video_id").to_pylist()) if keep is not None else set()
+    kept_ids = (
+        set(keep.filter(pc.field("keep")).column("video_id").to_pylist()) if keep is not None else set()
+    )
     rows = videos.select(["video_id", "url"]).to_pylist()
     return [r for r in rows if r["video_id"] in kept_ids]
 
@@ -76,8 +78,15 @@ def features_shard(root_url: str, shard: int, cfg: ExtractFeaturesConfig) -> dic
     root = DataRoot.from_any(root_url)
     h = features_shard_hash(root, shard, cfg)
     with _gpu_slot(cfg):
-        manifest = run_shard(root, DATASET, shard, h, code_version(), lambda: _compute(root, shard, cfg, h),
-                             sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")])
+        manifest = run_shard(
+            root,
+            DATASET,
+            shard,
+            h,
+            code_version(),
+            lambda: _compute(root, shard, cfg, h),
+            sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
+        )
     work = _work_dir(root, shard, h)
     # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos.
     if not manifest["errors"] and root.exists(work):
@@ -106,14 +115,23 @@ def _compute(root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, h: str) -> 
     root.makedirs(work)
     parts = {p.rsplit("/", 1)[1][: -len(".parquet")] for p in root.fs.glob(f"{work}/*.parquet")}
     todo = [v for v in videos if v["video_id"] not in parts]
-    log.info("%s shard %d: %d kept videos, %d done earlier, %d to do", DATASET, shard, len(videos),
-             len(parts & {v["video_id"] for v in videos}), len(todo))
+    log.info(
+        "%s shard %d: %d kept videos, %d done earlier, %d to do",
+        DATASET,
+        shard,
+        len(videos),
+        len(parts & {v["video_id"] for v in videos}),
+        len(todo),
+    )
     errors: list[pa.Table] = []
     if todo:
         extractor, loaded, rt = build_extractor(cfg, root)
         if any(loaded.random.values()):
-            log.warning("%s: RANDOM WEIGHTS (BatchNorm-calibrated) for %s: rows say random_weights=true",
-                        DATASET, ", ".join(m for m, r in loaded.random.items() if r))
+            log.warning(
+                "%s: RANDOM WEIGHTS (BatchNorm-calibrated) for %s: rows say random_weights=true",
+                DATASET,
+                ", ".join(m for m, r in loaded.random.items() if r),
+            )
         log.info("%s: running on %s in %s", DATASET, rt.device, rt.precision)
         failed_downloads: list[VideoResult] = []
         paths: dict[str, Path] = {}
@@ -127,8 +145,12 @@ def _compute(root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, h: str) -> 
     tables = [t for t in tables if t.num_rows and t.column("video_id")[0].as_py() in kept] + errors
     table = pa.concat_tables(tables) if tables else result_table(VideoResult("", "ok"), (), {}).slice(0, 0)
     n_err = len(errors)
-    return ShardOutput(table=table, rows_in=len(videos), errors=n_err,
-                       extra={"videos_failed": _count_status(table, "failed"), "videos_error": n_err})
+    return ShardOutput(
+        table=table,
+        rows_in=len(videos),
+        errors=n_err,
+        extra={"videos_failed": _count_status(table, "failed"), "videos_error": n_err},
+    )
 
 
 def _count_status(table: pa.Table, status: str) -> int:
@@ -141,8 +163,15 @@ def _read_part(root: DataRoot, path: str) -> pa.Table:
         return pq.read_table(io.BytesIO(handle.read()))
 
 
-def _finish(root: DataRoot, work: str, result: VideoResult, cfg: ExtractFeaturesConfig, random: dict[str, bool],
-            paths: dict[str, Path], errors: list[pa.Table]) -> None:
+def _finish(
+    root: DataRoot,
+    work: str,
+    result: VideoResult,
+    cfg: ExtractFeaturesConfig,
+    random: dict[str, bool],
+    paths: dict[str, Path],
+    errors: list[pa.Table],
+) -> None:
     """Park a finished (ok or permanently failed) video as a part; keep retryable errors for this run only."""
     table = result_table(result, cfg.models, random)
     if result.status == "error":
@@ -159,8 +188,13 @@ def _finish(root: DataRoot, work: str, result: VideoResult, cfg: ExtractFeatures
         path.unlink(missing_ok=True)
 
 
-def _download_jobs(todo: list[dict[str, Any]], cfg: ExtractFeaturesConfig, root: DataRoot,
-                   failed: list[VideoResult], paths: dict[str, Path]) -> Iterator[VideoJob]:
+def _download_jobs(
+    todo: list[dict[str, Any]],
+    cfg: ExtractFeaturesConfig,
+    root: DataRoot,
+    failed: list[VideoResult],
+    paths: dict[str, Path],
+) -> Iterator[VideoJob]:
     """Download lazily (the extractor pulls jobs while it computes); failures become result rows."""
     settings = DownloadSettings(_video_dir(root), min_free_gb=cfg.min_free_gb)
     client = cfg.client_settings()

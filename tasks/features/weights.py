@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from models.calibration import recalibrate_batchnorm
+from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.resnet2d import build_resnet152, find_resnet152_weights
 from models.resnext3d import CLIP_FRAMES, build_resnext101
 from storage.layout import DataRoot
@@ -18,7 +18,7 @@ from tasks.features.extractor import MODEL_2D
 
 log = logging.getLogger(__name__)
 
-CALIBRATION_FRAMES = 32
+CALIBRATION_FRAMES = 16
 CALIBRATION_CLIPS = 8
 
 
@@ -82,11 +82,11 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
         "%s: random weights; calibrating BatchNorm statistics once (seed %d, size %d)", model, seed, size
     )
     if model == MODEL_2D:
-        sample = torch.from_numpy(calibration_images(CALIBRATION_FRAMES, size, size * 16 // 9, seed))
+        sample = torch.from_numpy(calibration_images(CALIBRATION_FRAMES, size, size, seed))
         batches = list(sample.split(8))
     else:
         batches = list(torch.from_numpy(calibration_clips(CALIBRATION_CLIPS, size, seed)).split(4))
-    recalibrate_batchnorm(net, batches)
+    recalibrate_batchnorm(damp_residuals(net), batches)
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
     root.makedirs(path.rsplit("/", 1)[0])

@@ -1,0 +1,83 @@
+"""Generated test videos (ffmpeg) for the feature tests; skipped with a reason if ffmpeg is missing."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+W, H = 320, 240
+
+
+def _need_ffmpeg() -> None:
+    if shutil.which("ffmpeg") is None or shutil.which("ffprobe") is None:
+        pytest.skip("ffmpeg/ffprobe not installed (setup installs them)")
+
+
+def encode_frames(path: Path, frames: np.ndarray, rate: str, faststart: bool = False) -> Path:
+    """Encode uint8 (n, H, W, 3) frames as H.264 at `rate` (a string such as "25" or "30000/1001")."""
+    _need_ffmpeg()
+    n, h, w, _ = frames.shape
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        "-s",
+        f"{w}x{h}",
+        "-r",
+        rate,
+        "-i",
+        "-",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-threads",
+        "1",
+    ]
+    cmd += ["-movflags", "+faststart"] if faststart else []
+    subprocess.run([*cmd, str(path)], input=frames.tobytes(), check=True)
+    return path
+
+
+def index_frames(n: int) -> np.ndarray:
+    """Frame k shows k in binary as 10 black/white bars: readable after any scaling."""
+    frames = np.zeros((n, H, W, 3), np.uint8)
+    for k in range(n):
+        for b in range(10):
+            if k >> b & 1:
+                frames[k, :, b * 16 : b * 16 + 16] = 255
+    return frames
+
+
+def read_index(frame: np.ndarray) -> int:
+    """The number index_frames wrote into a (possibly rescaled) frame."""
+    h, w, _ = frame.shape
+    return sum(1 << b for b in range(10) if frame[h // 2, int((b * 16 + 8) * w / W), 0] > 128)
+
+
+def smooth_frames(n: int, seed: int = 0) -> np.ndarray:
+    """Moving colour blobs on a gradient: natural-ish content whose features are stable under resizing."""
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    centres = rng.uniform(0, 1, (4, 2)) * [W, H]
+    speeds = rng.uniform(-2, 2, (4, 2))
+    colours = rng.uniform(0, 255, (4, 3))
+    frames = np.empty((n, H, W, 3), np.uint8)
+    for k in range(n):
+        img = np.stack([xx / W * 200, yy / H * 200, np.full_like(xx, 80)], axis=-1)
+        for (cx, cy), (vx, vy), c in zip(centres, speeds, colours, strict=True):
+            d2 = (xx - cx - vx * k) ** 2 + (yy - cy - vy * k) ** 2
+            img += np.exp(-d2 / 400)[..., None] * (c - img)
+        frames[k] = np.clip(img, 0, 255).astype(np.uint8)
+    return frames

@@ -1,0 +1,88 @@
+"""Streaming decode: frame times, 3D clip counts, corrupt/truncated files and hung decoders."""
+
+from __future__ import annotations
+
+import math
+import os
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+from features_media import read_index
+
+from tasks.features.decode import (
+    SPEC_2D,
+    SPEC_3D,
+    DecodeError,
+    DecodeTimeout,
+    VideoInfo,
+    probe,
+    stream_clips,
+    stream_frames,
+)
+
+
+def _frames(path: Path, spec=SPEC_2D) -> np.ndarray:
+    info = probe(str(path))
+    return np.concatenate(list(stream_frames(str(path), spec, info, timeout_s=60)))
+
+
+@pytest.mark.parametrize(("name", "rate", "n"), [("index25", 25, 260), ("index2997", 30000 / 1001, 155)])
+def test_2d_frame_k_is_the_frame_on_screen_at_k_seconds(
+    media: dict[str, Path], name: str, rate: float, n: int
+) -> None:
+    frames = _frames(media[name])
+    duration = n / rate
+    # The reference rule: row k shows the last frame whose timestamp is <= k s.
+    expected = [math.floor(k * rate + 1e-6) for k in range(math.ceil(duration))]
+    assert [read_index(f) for f in frames] == expected
+    assert frames.shape[1:] == (224, 298, 3)  # short side 224, long side truncated as the reference does
+
+
+def test_3d_rows_are_ceil_frames_over_16_with_zero_padding(media: dict[str, Path]) -> None:
+    path = str(media["index2997"])
+    info = probe(path)
+    everything = subprocess.run(
+        ["ffmpeg", "-v", "error", "-i", path, "-vf", "fps=24", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    reference_frames = len(everything) // (info.width * info.height * 3)
+    pieces = list(stream_clips(path, SPEC_3D, info, timeout_s=60))
+    clips = np.concatenate([c for c, _ in pieces])
+    assert pieces[-1][1] == reference_frames
+    assert len(clips) == math.ceil(reference_frames / 16)
+    assert clips.shape[1:] == (16, 112, 112, 3)
+    tail = reference_frames % 16
+    if tail:
+        assert not clips[-1, tail:].any() and clips[-1, :tail].any()
+
+
+def test_corrupt_file_raises_with_ffmpeg_message(media: dict[str, Path]) -> None:
+    with pytest.raises(DecodeError, match="moov atom not found|Invalid data"):
+        probe(str(media["corrupt"]))
+
+
+def test_truncated_file_raises_with_ffmpeg_message(media: dict[str, Path]) -> None:
+    path = str(media["truncated"])
+    with pytest.raises(DecodeError) as caught:
+        info = probe(path)
+        list(stream_frames(path, SPEC_3D, info, timeout_s=60))
+    assert str(caught.value)  # ffmpeg's own words, not an empty message
+
+
+def test_hung_decoder_is_killed_after_its_budget(tmp_path: Path) -> None:
+    fifo = tmp_path / "never-written.mp4"
+    os.mkfifo(fifo)  # ffmpeg blocks opening it forever: a stand-in for a stalled network mount
+    info = VideoInfo(width=160, height=120, duration_s=1.0)
+    with pytest.raises(DecodeTimeout, match="timeout"):
+        list(stream_frames(str(fifo), SPEC_2D, info, timeout_s=0.5))
+
+
+def test_memory_stays_bounded_by_one_chunk(media: dict[str, Path]) -> None:
+    info = probe(str(media["index25"]))
+    spec = replace(SPEC_3D, chunk=16)
+    sizes = {len(c) for c in stream_frames(str(media["index25"]), spec, info, timeout_s=60)}
+    assert max(sizes) <= 16
