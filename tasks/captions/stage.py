@@ -44,12 +44,10 @@ def vtt_relpath(video_id: str, lang: str) -> str:
 
 
 def task_categories(root: DataRoot) -> dict[str, str | None]:
-    """task_id -> level-1 category (the last element of `category_path`)."""
+    """task_id -> level-1 category (the last element of `category_path`, which runs leaf ... level-1)."""
     table = read_dataset(root, "tasks").to_table(columns=["task_id", "category_path"])
-    return {
-        t: (p[-1] if p else None)
-        for t, p in zip(*(table.column(c).to_pylist() for c in table.column_names), strict=True)
-    }
+    ids, paths = table.column("task_id").to_pylist(), table.column("category_path").to_pylist()
+    return {task_id: (path[-1] if path else None) for task_id, path in zip(ids, paths, strict=True)}
 
 
 class CaptionRun:
