@@ -8,6 +8,8 @@ import pkgutil
 
 # Nothing leaves this machine unasked: Prefect's ephemeral server would otherwise send telemetry.
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# The ephemeral server can take a while to start on a busy 2-core machine; Prefect's default is 20 s.
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 
 import typer
 

@@ -77,16 +77,22 @@ VIDEO_CATALOG_SQL = """
 CREATE OR REPLACE VIEW video_catalog AS
 SELECT v.* EXCLUDE (keep, drop_reason, unavailable_since),
        c.n_words, c.n_segments, c.n_clips,
-       v.keep AND coalesce(c.keep, v.keep) AS keep,
-       coalesce(v.drop_reason, CASE WHEN c.keep = false THEN c.drop_reason END) AS drop_reason,
-       coalesce(v.unavailable_since, a.unavailable_since) AS unavailable_since
-FROM videos v
+       v.keep AND coalesce(c.keep, true) AND g.unavailable_since IS NULL AS keep,
+       coalesce(v.drop_reason, CASE WHEN g.unavailable_since IS NOT NULL THEN 'unavailable' END,
+                CASE WHEN c.keep = false THEN c.drop_reason END) AS drop_reason,
+       g.unavailable_since
+FROM (
+    -- the first sighting holds what the video is; later crawls only append rows for videos now gone
+    SELECT * FROM videos WHERE unavailable_since IS NULL
+    QUALIFY row_number() OVER (PARTITION BY video_id ORDER BY crawl_id) = 1
+) v
 LEFT JOIN (
     SELECT * FROM captions QUALIFY row_number() OVER (PARTITION BY video_id ORDER BY crawl_id DESC) = 1
 ) c USING (video_id)
 LEFT JOIN (
-    SELECT video_id, min(crawl_id) AS unavailable_since FROM availability WHERE available = false GROUP BY 1
-) a USING (video_id)
+    SELECT video_id, min(unavailable_since) AS unavailable_since FROM videos
+    WHERE unavailable_since IS NOT NULL GROUP BY 1
+) g USING (video_id)
 """
 
 
@@ -100,7 +106,7 @@ def refresh(root: DataRoot | str | None = None, attempts: int = 20) -> str:
             with duckdb.connect(path) as con:
                 for dataset in SCHEMAS:
                     con.execute(_view_sql(root, dataset))
-                if {"videos", "captions", "availability"} <= set(SCHEMAS):
+                if {"videos", "captions"} <= set(SCHEMAS):
                     con.execute(VIDEO_CATALOG_SQL)
             return path
         except duckdb.IOException as exc:  # lock held by a reader in another process

@@ -1,0 +1,69 @@
+"""Re-crawl after the demo world grows: exactly the new videos are added, no old shard file is touched,
+and a video that vanished is marked `unavailable_since`."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from pathlib import Path
+
+import pytest
+
+from flows.demo import demo_pipeline_config
+from flows.pipeline import pipeline
+from flows.recrawl import next_crawl_id, recrawl
+from storage.catalog import query
+from storage.layout import DataRoot
+
+
+def snapshot(root: Path) -> dict[str, str]:
+    """Every Parquet shard file and its content hash."""
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(root.rglob("part-*.parquet"))
+    }
+
+
+@pytest.mark.slow
+def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(demo_site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search", "captions"])
+    assert next_crawl_id(DataRoot.from_any(root)) == "crawl-0001"
+    before = snapshot(root)
+    old_ids = {r[0] for r in query("SELECT video_id FROM videos", str(root)).rows}
+    kept_before = sorted(r[0] for r in query("SELECT video_id FROM video_catalog WHERE keep", str(root)).rows)
+    vanished = kept_before[0]
+
+    original = demo_site.world
+    grown = original.grow()
+    kept_titles = {r[0] for r in query("SELECT title FROM tasks WHERE keep", str(root)).rows}
+    expected_new = {v.id for v in grown.videos if v.task in kept_titles} - {v.id for v in original.videos}
+    assert expected_new, "the grown world must add videos to kept tasks"
+    taken_down = copy.copy(grown)  # the vanished video: no search hit, no watch page any more
+    taken_down.videos = [v for v in grown.videos if v.id != vanished]
+    demo_site.set_world(taken_down)
+    try:
+        summary = recrawl(cfg=cfg, data_root=str(root), stages=["search", "captions"])
+    finally:
+        demo_site.set_world(original)
+
+    assert summary["crawl_id"] == "crawl-0001"
+    after = snapshot(root)
+    assert {k: after[k] for k in before} == before, "an old shard file was rewritten"
+    new_rows = query(
+        "SELECT video_id FROM videos WHERE crawl_id = 'crawl-0001' AND unavailable_since IS NULL", str(root)
+    ).rows
+    assert {r[0] for r in new_rows} == expected_new
+    assert not ({r[0] for r in new_rows} & old_ids)
+    assert query("SELECT count(*) - count(DISTINCT video_id) FROM video_catalog", str(root)).rows == [(0,)]
+    gone = query(
+        "SELECT video_id, unavailable_since, keep, drop_reason FROM video_catalog "
+        "WHERE unavailable_since IS NOT NULL",
+        str(root),
+    ).rows
+    assert gone == [(vanished, "crawl-0001", False, "unavailable")]
+    new_clips = query(
+        "SELECT count(DISTINCT video_id) FROM clips WHERE crawl_id = 'crawl-0001'", str(root)
+    ).rows
+    assert new_clips[0][0] >= 1

@@ -1,0 +1,112 @@
+"""Run `howto pipeline` as a killable subprocess and compare datasets (shared by pipeline tests)."""
+
+from __future__ import annotations
+
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pyarrow as pa
+
+from storage.layout import DataRoot
+from storage.shards import read_dataset
+
+BIN = Path(sys.executable).parent
+# Columns that record when something happened, not what was found.
+TIME_COLUMNS = {"checked_at", "downloaded_at", "probed_at", "created_at", "fetched_at"}
+COLLECTED = ["tasks", "search_results", "videos", "captions", "clips", "frame_features"]
+
+
+def pipeline_env(home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(
+        {
+            "PREFECT_HOME": str(home),
+            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_LOGGING_LEVEL": "INFO",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+class PipelineProcess:
+    """`howto pipeline` in its own process group, its output lines readable as they come."""
+
+    def __init__(self, args: list[str], env: dict[str, str], log: Path) -> None:
+        self.proc = subprocess.Popen(
+            [str(BIN / "howto"), "pipeline", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.lines: queue.Queue[str] = queue.Queue()
+        self.log = log.open("a", encoding="utf-8")
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode(errors="replace")
+            self.log.write(line)
+            self.lines.put(line)
+
+    def wait_for(self, needle: str, timeout: float) -> bool:
+        """True once a line containing `needle` appeared; False if the process ended or time ran out."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                if needle in self.lines.get(timeout=0.5):
+                    return True
+            except queue.Empty:
+                if self.proc.poll() is not None:
+                    return False
+        return False
+
+    def kill_group(self) -> None:
+        """SIGKILL the whole process group (the flow and the ephemeral Prefect server it started)."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(timeout=60)
+        self._reader.join(timeout=10)
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.proc.wait(timeout=timeout)
+        finally:
+            self._reader.join(timeout=10)
+            self.log.flush()
+
+    def group_alive(self) -> list[int]:
+        """Pids still in the process group (orphans), if any."""
+        out = subprocess.run(["ps", "-eo", "pid=,pgid="], capture_output=True, text=True).stdout
+        return [int(p) for p, g in (line.split() for line in out.splitlines()) if int(g) == self.proc.pid]
+
+
+def canonical(root: DataRoot, dataset: str) -> pa.Table:
+    """A dataset's rows without time columns, in a stable order, for equality checks."""
+    table = read_dataset(root, dataset).to_table()
+    table = table.drop_columns([c for c in table.column_names if c in TIME_COLUMNS])
+    sortable = [
+        c
+        for c in table.column_names
+        if not pa.types.is_list(table.schema.field(c).type) and c not in ("error",)
+    ]
+    return table.sort_by([(c, "ascending") for c in sortable])
+
+
+def temp_leftovers(root: Path) -> list[Path]:
+    return [
+        p
+        for p in root.rglob("*")
+        if p.name.startswith(".tmp-") or p.suffix in (".part", ".ytdl") or ".temp." in p.name
+    ]
