@@ -35,7 +35,7 @@ def assert_clean(track: Track) -> None:
 
 
 def test_fixture_set_is_complete() -> None:
-    assert len(ALL) >= 9
+    assert len(ALL) >= 10
     assert (FIXTURES / "SOURCES.md").exists()
     listed = (FIXTURES / "SOURCES.md").read_text()
     for path in ALL:
@@ -61,13 +61,27 @@ def test_current_rolling_track_exact() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["rolling_current.en.vtt", "rolling_lowercase_2019.en.vtt", "rolling_punctuated.pt.vtt"]
+    "name",
+    [
+        "rolling_current.en.vtt",
+        "rolling_lowercase_2019.en.vtt",
+        "rolling_punctuated.pt.vtt",
+        "rolling_speaker_marks.en.vtt",
+    ],
 )
 def test_rolling_word_count_matches_spoken_and_naive_triples(name: str) -> None:
     """Every spoken line is typed once with inline stamps (all lines here have several words): that is an
     independent count of the words spoken."""
     cues, _ = read_cues((FIXTURES / name).read_bytes(), [])
-    spoken = sum(len(plain(line).split()) for c in cues for line in c.lines if has_stamps(line))
+    # `>>` marks a change of speaker: it is not a spoken word.
+    spoken = sum(
+        1
+        for c in cues
+        for line in c.lines
+        if has_stamps(line)
+        for token in plain(line).split()
+        if token != ">>"
+    )
     naive = sum(len(plain(line).split()) for c in cues for line in c.lines)
     track = load(name)
     assert abs(track.n_words - spoken) <= 0.01 * spoken
@@ -132,3 +146,13 @@ def test_non_english_track() -> None:
 def test_truncated_file_reads_what_it_can() -> None:
     track = load("truncated_timing.en.vtt")
     assert [s.text for s in track.segments] == ["this caption is bad"]
+
+
+def test_punctuated_track_with_speaker_marks_and_a_missing_flash_cue() -> None:
+    track = load("rolling_speaker_marks.en.vtt")
+    assert [s.text for s in track.segments] == [
+        "Okay. Are we streaming now?",
+        "I think we might be streaming. You want",
+        "to double check that, Victor?",
+    ]
+    assert track.words[5].text == "I" and track.words[5].start_ms == 2879
