@@ -94,6 +94,7 @@ class CaptionRun:
         return data
 
     def one(self, video: Mapping[str, Any]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """One video's `captions` row and clip rows; per-video failures become rows, a halt raises."""
         try:
             rel = vtt_relpath(video["video_id"], str(video.get("caption_lang") or ""))
         except ValueError as exc:
