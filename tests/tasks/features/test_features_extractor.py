@@ -1,0 +1,79 @@
+"""The pipelined extractor: batching across videos, failures as rows, frame_features rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+import torch
+
+from models.encoders import pick_runtime, prepare
+from storage.schemas import validate_table
+from tasks.features.decode import SPEC_2D, SPEC_3D
+from tasks.features.extractor import Extractor, ExtractorSettings, VideoJob, VideoResult
+from tasks.features.rows import result_table
+
+SMALL_2D = SPEC_2D.__class__(fps=1.0, short_side=64, round="up", chunk=8, rgb_first=True)
+SMALL_3D = SPEC_3D.__class__(fps=24.0, short_side=32, crop=32, chunk=64)
+
+
+@pytest.fixture(scope="module")
+def results(encoders: dict[str, torch.nn.Module], media: dict[str, Path]) -> dict[str, VideoResult]:
+    rt = pick_runtime("cpu", "fp32")
+    extractor = Extractor(
+        {m: prepare(n, rt) for m, n in encoders.items()},
+        {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
+        rt,
+        ExtractorSettings(batch_2d=6, batch_3d=5, decode_workers=2),
+    )
+    jobs = [VideoJob(name, str(media[name])) for name in ("index25", "corrupt", "smooth", "truncated")]
+    return {r.video_id: r for r in extractor.run(jobs)}
+
+
+def test_every_job_gets_exactly_one_result(results: dict[str, VideoResult]) -> None:
+    assert sorted(results) == ["corrupt", "index25", "smooth", "truncated"]
+
+
+def test_bad_files_fail_with_ffmpeg_message_and_good_ones_survive(results: dict[str, VideoResult]) -> None:
+    assert results["corrupt"].status == "failed" and results["corrupt"].error
+    assert results["truncated"].status == "failed" and results["truncated"].error
+    assert results["index25"].status == "ok" and results["smooth"].status == "ok"
+    assert len(results["index25"].rows["resnet152"].vectors) == 11  # 10.4 s -> t = 0..10
+    assert len(results["index25"].rows["resnext101"].vectors) == 16  # ceil(250 / 16)
+
+
+def test_batching_across_videos_does_not_change_features(
+    encoders: dict[str, torch.nn.Module], media: dict[str, Path], results: dict[str, VideoResult]
+) -> None:
+    rt = pick_runtime("cpu", "fp32")
+    alone = Extractor(
+        {m: prepare(n, rt) for m, n in encoders.items()},
+        {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
+        rt,
+        ExtractorSettings(batch_2d=1, batch_3d=1, decode_workers=1),
+    )
+    [single] = list(alone.run([VideoJob("smooth", str(media["smooth"]))]))
+    for model in ("resnet152", "resnext101"):
+        a, b = single.rows[model].vectors, results["smooth"].rows[model].vectors
+        assert a.shape == b.shape
+        assert float((a * b).sum(1).min()) > 0.9999
+
+
+def test_rows_fit_the_schema(results: dict[str, VideoResult]) -> None:
+    random = {"resnet152": True, "resnext101": True}
+    ok = validate_table("frame_features", result_table(results["smooth"], random, random))
+    bad = validate_table("frame_features", result_table(results["corrupt"], random, random))
+    vectors = np.array(ok.column("vector").to_pylist(), dtype=np.float32)
+    assert ok.schema.field("vector").type == pa.list_(pa.float16())
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)
+    assert set(ok.column("status").to_pylist()) == {"ok"} and all(ok.column("random_weights").to_pylist())
+    spans = ok.filter(pc.equal(ok.column("model"), "resnext101"))
+    assert (
+        spans.column("t_start_ms").to_pylist()[:2] == [0, 667]
+        and spans.column("t_end_ms")[-1].as_py() == 3500
+    )
+    assert bad.num_rows == 2 and set(bad.column("status").to_pylist()) == {"failed"}
+    assert all(bad.column("error").to_pylist())
