@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +15,7 @@ from storage.shards import read_marker, read_shard, write_shard
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
-from tasks.demo.world import World, build_world, default_cache_dir
+from tasks.demo.world import World
 from tasks.youtube.client import ClientSettings, YoutubeClient
 from tasks.youtube.decision import decide
 from tasks.youtube.info_store import save_info
@@ -26,11 +25,10 @@ from tasks.youtube.probe_stage import video_row
 NO_WAIT = PolitenessSettings(requests_per_s=0, jitter_s=0, backoff_base_s=0.01, backoff_max_s=0.05)
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[DemoSite]:
-    world: World = build_world(default_cache_dir(), 0)
-    with DemoSite(world) as demo:
-        yield demo
+@pytest.fixture()
+def site(demo_site: DemoSite) -> DemoSite:
+    """The shared session demo site (tests/conftest.py); tests that switch troubles switch them back."""
+    return demo_site
 
 
 def cfg_for(site: DemoSite, **kw: Any) -> FetchCaptionsConfig:

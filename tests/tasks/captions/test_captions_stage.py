@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,6 @@ from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.stage import CaptionRun, vtt_relpath
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
-from tasks.demo.world import build_world, default_cache_dir
 from tasks.youtube.client import ClientSettings, VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import save_info
@@ -23,10 +21,10 @@ from tasks.youtube.subtitles import SubtitleDownloader
 NO_WAIT = PolitenessSettings(requests_per_s=0, jitter_s=0)
 
 
-@pytest.fixture(scope="module")
-def site() -> Iterator[DemoSite]:
-    with DemoSite(build_world(default_cache_dir(), 0)) as demo:
-        yield demo
+@pytest.fixture()
+def site(demo_site: DemoSite) -> DemoSite:
+    """The shared session demo site (tests/conftest.py); tests that switch troubles switch them back."""
+    return demo_site
 
 
 def cfg_for(site: DemoSite, **kw: Any) -> FetchCaptionsConfig:

@@ -6,12 +6,13 @@ import pytest
 
 from tasks.captions.cuetext import plain
 from tasks.captions.vtt import FLASH_MS, parse_vtt, read_cues
-from tasks.demo.world import World, build_world, default_cache_dir
+from tasks.demo.world import World
 
 
-@pytest.fixture(scope="module")
-def world() -> World:
-    return build_world(default_cache_dir(), 0)  # cached by seed: rendered once per machine
+@pytest.fixture()
+def world(demo_world: World) -> World:
+    """The shared session demo world (tests/conftest.py)."""
+    return demo_world
 
 
 def test_all_demo_tracks_clean_to_the_spoken_words(world: World) -> None:
