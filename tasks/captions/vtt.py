@@ -113,7 +113,9 @@ def _decode(data: bytes | str, warnings: list[str]) -> str:
         text = data.decode("utf-8", errors="replace")
         if "\ufffd" in text:
             warnings.append("invalid UTF-8 bytes replaced")
-    text = text.replace("\x00", "").replace("\r\n", "\n").replace("\r", "\n")
+    # CR CR LF comes from files converted to Windows line ends twice; read as CR + CRLF it would put a
+    # blank line (a cue break) after every line of text.
+    text = text.replace("\x00", "").replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
     return text
 
 

@@ -100,3 +100,8 @@ def test_stamps_never_go_backwards_and_hours_optional() -> None:
 def test_manual_track_keeps_repeated_lines() -> None:
     data = HEAD + "00:00:01.000 --> 00:00:02.000\nGo!\n\n00:00:02.000 --> 00:00:03.000\nGo!\n"
     assert texts(data, kind="manual") == ["Go!", "Go!"]
+
+
+def test_doubled_windows_line_ends_still_read() -> None:
+    data = (HEAD + "00:00:01.000 --> 00:00:02.000\nfirst line\nsecond line\n\n").replace("\n", "\r\r\n")
+    assert texts(data.encode()) == ["first line second line"]
