@@ -1,0 +1,124 @@
+"""The extract_features flow: shard k from videos shard k, keep flags, failures as rows, resume, CLI."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.extract_features import extract_features
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_marker, read_shard, write_shard
+from tasks.features.config import ExtractFeaturesConfig
+
+GOOD, BAD, DROPPED = "goodvideo01", "badvideo002", "dropvideo03"
+# Small inputs keep the real architectures cheap on 2 cores; the reference sizes are the defaults.
+CFG = ExtractFeaturesConfig(short_side_2d=64, size_3d=32, batch_2d=4, batch_3d=4, decode_workers=1)
+
+
+def _table(dataset: str, rows: list[dict[str, object]]) -> pa.Table:
+    schema = get_schema(dataset).schema
+    return pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> DataRoot:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed (setup installs it)")
+    root = DataRoot.from_any(tmp_path / "data")
+    videos = Path(root.path("_work", "videos"))
+    videos.mkdir(parents=True)
+    # Downloads that an earlier run finished: the stage resumes from them without any network.
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=320x240:rate=25:duration=3",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            str(videos / f"{GOOD}.mp4"),
+        ],
+        check=True,
+    )
+    (videos / f"{BAD}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 50)
+    (videos / f"{DROPPED}.mp4").write_bytes(b"never read")
+    rows = [
+        {"video_id": v, "url": None, "keep": v != DROPPED, "status": "ok", "crawl_id": "c0"}
+        for v in (GOOD, BAD, DROPPED)
+    ]
+    write_shard(root, "videos", 0, _table("videos", rows), config_hash="v-hash", code_version="t", rows_in=3)
+    return root
+
+
+def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
+    summary = extract_features(CFG, root.url)
+    assert summary["shards"] == 1 and summary["shards_cached"] == 0
+    table = read_shard(root, "frame_features", 0)
+    assert table is not None
+    good = table.filter(pa.compute.equal(table.column("video_id"), GOOD)).to_pydict()
+    assert good["model"].count("resnet152") == 3 and good["model"].count("resnext101") == 5  # ceil(72/16)
+    assert set(good["status"]) == {"ok"} and all(good["random_weights"])
+    assert abs(np.linalg.norm(np.array(good["vector"][0], np.float32)) - 1) < 2e-3
+    bad = table.filter(pa.compute.equal(table.column("video_id"), BAD)).to_pydict()
+    assert bad["status"] == ["failed", "failed"] and "Invalid data" in bad["error"][0]
+    assert DROPPED not in table.column("video_id").to_pylist()
+    marker = read_marker(root, "frame_features", 0)
+    assert marker is not None and marker.rows_in == 2 and marker.errors == 0
+    # keep_videos=False: extracted files are gone, the dropped video's file was never touched.
+    videos = Path(root.path("_work", "videos"))
+    assert not (videos / f"{GOOD}.mp4").exists() and (videos / f"{DROPPED}.mp4").exists()
+    assert Path(root.path("models", "calibrated-resnet152-seed0-s64.pt")).is_file()
+    again = extract_features(CFG, root.url)
+    assert again["shards_cached"] == 1
+
+
+def test_captions_keep_flag_decides_and_reruns_downstream(root: DataRoot) -> None:
+    extract_features(CFG.model_copy(update={"keep_videos": True}), root.url)
+    rows = [{"video_id": v, "keep": v == BAD, "status": "ok", "crawl_id": "c0"} for v in (GOOD, BAD, DROPPED)]
+    write_shard(
+        root, "captions", 0, _table("captions", rows), config_hash="c-hash", code_version="t", rows_in=3
+    )
+    summary = extract_features(CFG.model_copy(update={"keep_videos": True}), root.url)
+    assert summary["shards_cached"] == 0  # the upstream hash changed, so the shard ran again
+    table = read_shard(root, "frame_features", 0)
+    assert table is not None and set(table.column("video_id").to_pylist()) == {BAD}
+
+
+def test_refuses_without_weights_unless_random_allowed(root: DataRoot) -> None:
+    with pytest.raises(Exception, match="random-weights"):
+        extract_features(CFG.model_copy(update={"random_weights": False}), root.url)
+
+
+def test_cli_extract_one_file(root: DataRoot, tmp_path: Path) -> None:
+    video = Path(root.path("_work", "videos", f"{GOOD}.mp4"))
+    out = tmp_path / "f.parquet"
+    runner = CliRunner()
+    refused = runner.invoke(
+        app, ["features", "extract", str(video), "--out", str(out), "--data-root", root.url]
+    )
+    assert refused.exit_code == 2 and refused.stderr.startswith(f"error: {video}: no resnet152 weights")
+    bad = Path(root.path("_work", "videos", f"{BAD}.mp4"))
+    failed = runner.invoke(
+        app, ["features", "extract", str(bad), "--out", str(out), "--random-weights", "--data-root", root.url]
+    )
+    assert (
+        failed.exit_code == 2
+        and failed.stderr.startswith(f"error: {bad}: ")
+        and "Invalid data" in failed.stderr
+    )
+    assert len(failed.stderr.strip().splitlines()) == 1 and not out.exists()
