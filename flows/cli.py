@@ -10,6 +10,9 @@ import pkgutil
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 # The ephemeral server can take a while to start on a busy 2-core machine; Prefect's default is 20 s.
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+# Our modules log with logging.getLogger(__name__) (training epochs, weights, clients): route them through
+# Prefect's handlers at its level, so they show in the terminal and in the flow run's logs in the UI.
+os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,models,storage,flows")
 
 import typer
 

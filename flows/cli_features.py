@@ -10,13 +10,23 @@ import typer
 
 from flows.cli_common import DataRootOption, bench_app, fail
 
-app = typer.Typer(help="Frame features: ResNet-152 2D at 1 fps and ResNeXt-101 3D on 16-frame clips.",
-                  no_args_is_help=True)
+app = typer.Typer(
+    help="Frame features: ResNet-152 2D at 1 fps and ResNeXt-101 3D on 16-frame clips.", no_args_is_help=True
+)
 
-RandomOption = Annotated[bool, typer.Option("--random-weights", help="Allow BatchNorm-calibrated random weights "
-                                            "where no pretrained weights are found (rows say so).")]
-ResnetOption = Annotated[str | None, typer.Option("--resnet-weights", help="ResNet-152 ImageNet V1 state_dict.")]
-ResnextOption = Annotated[str | None, typer.Option("--resnext-weights", help="ResNeXt-101 Kinetics checkpoint.")]
+RandomOption = Annotated[
+    bool,
+    typer.Option(
+        "--random-weights",
+        help="Allow BatchNorm-calibrated random weights where no pretrained weights are found (rows say so).",
+    ),
+]
+ResnetOption = Annotated[
+    str | None, typer.Option("--resnet-weights", help="ResNet-152 ImageNet V1 state_dict.")
+]
+ResnextOption = Annotated[
+    str | None, typer.Option("--resnext-weights", help="ResNeXt-101 Kinetics checkpoint.")
+]
 
 
 @app.command("extract")
@@ -47,9 +57,13 @@ def extract_command(
             fail(f"{weights}: no such weights file")
     if precision not in {"auto", "fp32", "bf16", "fp16"}:
         fail(f"--precision {precision}: use auto, fp32, bf16 or fp16")
-    cfg = ExtractFeaturesConfig(random_weights=random_weights, resnet_weights=resnet_weights,
-                                resnext_weights=resnext_weights, precision=precision,  # type: ignore[arg-type]
-                                device=device)
+    cfg = ExtractFeaturesConfig(
+        random_weights=random_weights,
+        resnet_weights=resnet_weights,
+        resnext_weights=resnext_weights,
+        precision=precision,  # type: ignore[arg-type]
+        device=device,
+    )
     try:
         extractor, loaded, rt = build_extractor(cfg, DataRoot.from_any(data_root))
     except WeightsMissing as exc:
@@ -65,14 +79,16 @@ def extract_command(
     randoms = [m for m, r in loaded.random.items() if r]
     note = f" (RANDOM weights: {', '.join(randoms)})" if randoms else ""
     counts = ", ".join(f"{m} {len(r.vectors)}" for m, r in result.rows.items())
-    typer.echo(f"{out}: {table.num_rows} rows ({counts}) from {result.duration_s:.1f} s of video "
-               f"on {rt.device} {rt.precision}{note}")
+    typer.echo(
+        f"{out}: {table.num_rows} rows ({counts}) from {result.duration_s:.1f} s of video "
+        f"on {rt.device} {rt.precision}{note}"
+    )
 
 
 @app.command("run")
 def run_command(
     data_root: DataRootOption = None,
-    random_weights: Annotated[bool, typer.Option("--random-weights/--no-random-weights")] = True,
+    random_weights: RandomOption = False,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
     demo_url: Annotated[str | None, typer.Option(help="Demo site URL, when videos come from it.")] = None,
@@ -82,14 +98,21 @@ def run_command(
     from flows.extract_features import extract_features
     from tasks.features.config import ExtractFeaturesConfig
 
-    cfg = ExtractFeaturesConfig(random_weights=random_weights, resnet_weights=resnet_weights,
-                                resnext_weights=resnext_weights, demo_url=demo_url, keep_videos=keep_videos)
+    cfg = ExtractFeaturesConfig(
+        random_weights=random_weights,
+        resnet_weights=resnet_weights,
+        resnext_weights=resnext_weights,
+        demo_url=demo_url,
+        keep_videos=keep_videos,
+    )
     summary = extract_features(cfg, data_root)
     typer.echo(summary)
 
 
 def bench_features_command(
-    seconds: Annotated[int, typer.Option("--seconds", min=4, help="Length of the generated 360p video.")] = 120,
+    seconds: Annotated[
+        int, typer.Option("--seconds", min=4, help="Length of the generated 360p video.")
+    ] = 120,
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both: our path vs a naive fp32 decode-first path."""
     from tasks.features.bench import run_bench

@@ -64,9 +64,15 @@ def train_command(
     from flows.train_embedding import train_embedding
     from models.text import Word2VecFormatError
     from tasks.training.run import TrainingDataError
+    from tasks.training.torchrun import launched_by_torchrun, train_distributed
 
     try:
-        summary = train_embedding(cfg, data_root)
+        if launched_by_torchrun():
+            summary = train_distributed(cfg, data_root)
+            if "metrics" not in summary:  # ranks other than 0 have nothing to report
+                return
+        else:
+            summary = train_embedding(cfg, data_root)
     except (TrainingDataError, Word2VecFormatError) as exc:
         fail(str(exc))
     metrics = summary.get("metrics") or {}

@@ -24,6 +24,9 @@ SAMPLE_QUERY = (
 )
 
 
+DEMO_SIZE_2D, DEMO_SIZE_3D = 64, 32
+
+
 def demo_pipeline_config(site_url: str) -> PipelineConfig:
     """The pipeline pointed at the local demo site, politeness off (it is our own server), random CNN weights."""
     return PipelineConfig(
@@ -46,9 +49,26 @@ def demo_pipeline_config(site_url: str) -> PipelineConfig:
             backoff_max_s=2.0,
             concurrency=4,
         ),
-        features=ExtractFeaturesConfig(demo_url=site_url, random_weights=True),
+        # Random weights, and inputs smaller than the reference sizes (224 / 112): on a 2-core CPU without
+        # native bf16 the reference sizes take ~45 s per demo video, which would blow the demo's 10
+        # minutes. The stage's own defaults stay the reference sizes.
+        features=ExtractFeaturesConfig(
+            demo_url=site_url, random_weights=True, short_side_2d=DEMO_SIZE_2D, size_3d=DEMO_SIZE_3D
+        ),
         train=TrainConfig(),
     )
+
+
+# The site's URL is part of the tasks stage's config (a different site is different data), so the demo
+# serves on the same port every time when it can: a second `howto demo` then reuses every shard.
+DEMO_PORT = 8647
+
+
+def _serve(world: Any, site_class: Any) -> Any:
+    try:
+        return site_class(world, port=DEMO_PORT)
+    except OSError:  # port taken (another demo?): any free port; only the small tasks stage reruns
+        return site_class(world)
 
 
 @contextmanager
@@ -68,7 +88,7 @@ def demo_site(
         f"demo world (seed {seed}): {len(world.articles)} articles, {len(world.videos)} videos, "
         f"{world.step_count()} distinct steps, ready in {time.perf_counter() - started:.1f}s"
     )
-    with DemoSite(world) as site:
+    with _serve(world, DemoSite) as site:
         log(
             f"demo site serving on {site.url} (wikiHow API + pages, YouTube-style search, watch pages, captions)"
         )
@@ -94,6 +114,12 @@ def run_demo(
     return summaries
 
 
+def _random_features(root: DataRoot) -> bool:
+    """True when any frame feature row came from random-weight encoders (the catalog says so per row)."""
+    result = query("SELECT coalesce(bool_or(random_weights), false) FROM frame_features", root)
+    return bool(result.rows and result.rows[0][0])
+
+
 def report_lines(root: DataRoot, summaries: dict[str, Any]) -> list[str]:
     """The human summary printed at the end of `howto demo`."""
     lines = ["", "== howto demo: what happened =="]
@@ -115,12 +141,15 @@ def report_lines(root: DataRoot, summaries: dict[str, Any]) -> list[str]:
     train = summaries.get("train")
     if isinstance(train, dict) and train.get("metrics"):
         m = train["metrics"]
-        metrics = "  ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items())
-        candidates = train.get("eval_candidates", "?")
+        metrics = "  ".join(
+            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items() if k != "candidates"
+        )
+        candidates = m.get("candidates", "?")
         lines.append(f"training (held-out clips, {candidates} candidates): {metrics}")
-        if train.get("random_features"):
+        if _random_features(root):
             lines.append(
-                "  note: video features come from random-weight CNNs (no pretrained weights offline)"
+                "  note: video features come from random-weight CNNs (no pretrained weights offline), "
+                f"inputs {DEMO_SIZE_2D} px (2D) / {DEMO_SIZE_3D} px (3D) instead of 224 / 112"
             )
     lines.append(f"sample query: {SAMPLE_QUERY}")
     result = query(SAMPLE_QUERY, root)

@@ -18,7 +18,9 @@ STAGE = "extract_features"
 
 # One shard at a time: each shard already uses every core (decoders + encoders), two would thrash.
 @flow(name="extract_features", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
-def extract_features(cfg: ExtractFeaturesConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+def extract_features(
+    cfg: ExtractFeaturesConfig | None = None, data_root: str | None = None
+) -> dict[str, Any]:
     """Download each kept video, extract ResNet-152 (1 fps) and ResNeXt-101 3D (1.5/s) features per shard."""
     cfg = cfg or ExtractFeaturesConfig()
     log = get_run_logger()

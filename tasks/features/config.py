@@ -32,9 +32,9 @@ class ExtractFeaturesConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     models: tuple[Literal["resnet152", "resnext101"], ...] = ("resnet152", "resnext101")
-    # The demo has no pretrained weights to use: random weights are allowed by default and every row
-    # says so (random_weights=true). Set False to refuse to run without real weights.
-    random_weights: bool = True
+    # Without real weights the stage refuses to run unless this is set; then every row says
+    # random_weights=true (the demo sets it: no pretrained weights can be downloaded there).
+    random_weights: bool = False
     resnet_weights: str | None = Field(None, description="ResNet-152 ImageNet V1 state_dict path")
     resnext_weights: str | None = Field(None, description="ResNeXt-101 Kinetics checkpoint path")
     calibration_seed: int = 0

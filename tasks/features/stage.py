@@ -6,6 +6,7 @@ import contextlib
 import io
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,8 +137,22 @@ def _compute(root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, h: str) -> 
         failed_downloads: list[VideoResult] = []
         paths: dict[str, Path] = {}
         jobs = _download_jobs(todo, cfg, root, failed_downloads, paths)
+        started, done = time.perf_counter(), 0
         for result in extractor.run(jobs):
             _finish(root, work, result, cfg, loaded.random, paths, errors)
+            done += 1
+            # Progress on long work: one line per video with the pace, so a crawl's ETA is visible.
+            elapsed = time.perf_counter() - started
+            log.info(
+                "%s shard %d: %d/%d videos (%s %s), %.1f s/video",
+                DATASET,
+                shard,
+                done,
+                len(todo),
+                result.video_id,
+                result.status,
+                elapsed / done,
+            )
         for result in failed_downloads:
             _finish(root, work, result, cfg, loaded.random, paths, errors)
     tables = [_read_part(root, p) for p in sorted(root.fs.glob(f"{work}/*.parquet"))]

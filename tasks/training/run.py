@@ -12,6 +12,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from models import distributed
 from models.embedding import JointEmbedding, build_model
 from models.evaluate import evaluate_pairs
 from models.losses import build_loss
@@ -82,7 +83,9 @@ class Trainer:
         self.run_id = run_id_for(cfg, self.snapshot["hash"])
         self.with_text = cfg.text == "minilm"
         self.vocab, self.word_vectors = _text_side(cfg, root, cfg.heldout_fraction)
-        self.device = pick_device(cfg.device)
+        # Under torchrun every rank runs this same code on its share of the batches (DDP).
+        self.dist = distributed.from_env()
+        self.device = distributed.device_for(self.dist, pick_device(cfg.device))
 
     def text_of(self, pairs: Pairs, rows: np.ndarray) -> torch.Tensor:
         if self.vocab is None:
@@ -203,10 +206,23 @@ class Trainer:
             )
         eval_video = torch.from_numpy(eval_pairs.video.astype(np.float32))
         eval_text = self.text_of(eval_pairs, np.arange(len(eval_pairs)))
+        ctx = self.dist
+        trained = distributed.wrap(model, ctx, self.device)
+        if ctx.enabled:
+            log.info("%s: rank %d of %d (DDP) on %s", self.run_id, ctx.rank, ctx.world, self.device)
         for epoch in range(done + 1, cfg.epochs + 1):
             lr = scheduler.get_last_lr()[0]
-            stats = train_epoch(model, loss_fn, optimizer, prefetch(self.batches(epoch)), self.device)
+            batches = distributed.shard_batches(self.batches(epoch), ctx)
+            stats = train_epoch(trained, loss_fn, optimizer, prefetch(batches), self.device)  # type: ignore[arg-type]
             scheduler.step()
+            # Every rank's loss and pairs, so the logged epoch is the whole job's, not rank 0's share.
+            loss_sum, pairs = distributed.sum_across(
+                [stats.loss * stats.pairs, stats.pairs], ctx, self.device
+            )
+            stats.loss, stats.pairs = loss_sum / max(pairs, 1), int(pairs)
+            if not ctx.is_main:
+                distributed.barrier(ctx)  # rank 0 evaluates and writes the checkpoint
+                continue
             metrics = evaluate_pairs(model, eval_video, eval_text, self.device)
             row = {
                 "run_id": self.run_id,
@@ -238,6 +254,9 @@ class Trainer:
             self._save(model, optimizer, scheduler, epoch, {**extra, "history": rows})
             if on_epoch is not None:
                 on_epoch(row)
+            distributed.barrier(ctx)
+        if not ctx.is_main:
+            return {"run_id": self.run_id, "epochs": cfg.epochs, "rank": ctx.rank, "cached": False}
         return self._finish(rows, extra)
 
     def _save(

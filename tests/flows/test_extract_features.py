@@ -20,7 +20,9 @@ from tasks.features.config import ExtractFeaturesConfig
 
 GOOD, BAD, DROPPED = "goodvideo01", "badvideo002", "dropvideo03"
 # Small inputs keep the real architectures cheap on 2 cores; the reference sizes are the defaults.
-CFG = ExtractFeaturesConfig(short_side_2d=64, size_3d=32, batch_2d=4, batch_3d=4, decode_workers=1)
+CFG = ExtractFeaturesConfig(
+    short_side_2d=64, size_3d=32, batch_2d=4, batch_3d=4, decode_workers=1, random_weights=True
+)
 
 
 def _table(dataset: str, rows: list[dict[str, object]]) -> pa.Table:

@@ -24,16 +24,22 @@ def test_flow_trains_with_minilm_and_reruns_from_cache(tmp_path: Path) -> None:
     cached = read_shard(root, "text_embeddings", 0)
     assert cached is not None and cached.num_rows == 32
     assert len(cached.column("vector")[0].as_py()) == 384
-    assert {m.extra.get("unique_texts", 0) for m in list_markers(root, "text_embeddings")} <= set(range(1, 13))
+    assert {m.extra.get("unique_texts", 0) for m in list_markers(root, "text_embeddings")} <= set(
+        range(1, 13)
+    )
     second = train_embedding(cfg, str(tmp_path))
     assert second["shards_cached"] == 2 and second["run_id"] == first["run_id"]
 
-    out = CliRunner().invoke(app, ["search-clips", "stir a blue bowl", "--k", "3", "--data-root", str(tmp_path)])
+    out = CliRunner().invoke(
+        app, ["search-clips", "stir a blue bowl", "--k", "3", "--data-root", str(tmp_path)]
+    )
     assert out.exit_code == 0, out.output
     lines = out.stdout.strip().splitlines()
     assert lines[0].startswith("checkpoint: ") and len(lines) == 4 and "syn" in lines[1]
 
 
 def test_flow_with_no_data_fails_cleanly(tmp_path: Path) -> None:
-    out = CliRunner().invoke(app, ["train", "--epochs", "1", "--data-root", str(DataRoot.from_any(tmp_path).url)])
+    out = CliRunner().invoke(
+        app, ["train", "--epochs", "1", "--data-root", str(DataRoot.from_any(tmp_path).url)]
+    )
     assert out.exit_code == 2 and "no clip_pairs shards" in out.stderr

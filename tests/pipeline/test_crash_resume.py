@@ -27,12 +27,12 @@ KILL_IN = [
 
 
 def small_config(site_url: str, tmp: Path) -> Path:
-    """The demo config on four articles with small feature inputs: crash safety does not need full size."""
+    """The demo config (small feature inputs) on three articles, five hits each: crash safety does not need the whole world."""
     cfg = demo_pipeline_config(site_url)
     cfg = cfg.model_copy(
         update={
-            "tasks": cfg.tasks.model_copy(update={"max_articles": 4}),
-            "features": cfg.features.model_copy(update={"short_side_2d": 112, "size_3d": 64}),
+            "tasks": cfg.tasks.model_copy(update={"max_articles": 3}),
+            "search": cfg.search.model_copy(update={"max_results": 5}),
         }
     )
     path = tmp / "config.json"

@@ -1,0 +1,34 @@
+"""`howto train` under torchrun: rank 0 prepares the shards, then every rank trains its share (DDP)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from models import distributed
+from storage.layout import DataRoot
+from tasks.training.config import TrainConfig
+from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
+from tasks.training.run import train
+from tasks.training.stage import minilm_encode
+
+
+def launched_by_torchrun() -> bool:
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def train_distributed(cfg: TrainConfig, root: DataRoot | str | None) -> dict[str, Any]:
+    """The train_embedding stage without Prefect: one ephemeral server per rank would be N servers, and
+    shard preparation must happen once, so rank 0 does it while the others wait at a barrier."""
+    data = DataRoot.from_any(root)
+    ctx = distributed.from_env()
+    try:
+        if ctx.is_main:
+            for shard in ready_shards(data):
+                build_pairs_shard(data, shard)
+                if cfg.text == "minilm":
+                    cache_text_shard(data, shard, minilm_encode)
+        distributed.barrier(ctx)
+        return train(cfg, data)
+    finally:
+        distributed.shutdown(ctx)
