@@ -13,6 +13,8 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 # Our modules log with logging.getLogger(__name__) (training epochs, weights, clients): route them through
 # Prefect's handlers at its level, so they show in the terminal and in the flow run's logs in the UI.
 os.environ.setdefault("PREFECT_LOGGING_EXTRA_LOGGERS", "tasks,models,storage,flows")
+# Outside a flow run (single-file commands, torchrun ranks) those loggers have no run to send logs to.
+os.environ.setdefault("PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW", "ignore")
 
 import typer
 

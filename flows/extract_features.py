@@ -12,6 +12,7 @@ from storage.layout import DataRoot
 from storage.shards import list_markers
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.stage import features_shard
+from tasks.features.weights import check_weights
 
 STAGE = "extract_features"
 
@@ -25,6 +26,12 @@ def extract_features(
     cfg = cfg or ExtractFeaturesConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    check_weights(
+        cfg.models,
+        random_weights=cfg.random_weights,
+        resnet_weights=cfg.resnet_weights,
+        resnext_weights=cfg.resnext_weights,
+    )
     shards = [m.shard for m in list_markers(root, "videos")]
     if cfg.random_weights and not (cfg.resnet_weights and cfg.resnext_weights):
         log.warning("%s: random weights allowed: models without weights use calibrated random ones", STAGE)

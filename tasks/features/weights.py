@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -95,6 +96,21 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
         handle.write(buffer.getvalue())
     root.fs.mv(tmp, path)
     return net.eval()
+
+
+def check_weights(
+    models: tuple[str, ...], *, random_weights: bool, resnet_weights: str | None, resnext_weights: str | None
+) -> None:
+    """Fail before any work when the stage would refuse: a given path missing, or no weights and no
+    permission to use random ones (WeightsMissing names the model and what to pass)."""
+    for model in models:
+        given = resnet_weights if model == MODEL_2D else resnext_weights
+        if given and not Path(given).is_file():
+            raise WeightsMissing(f"{given}: {model} weights file not found")
+        found = find_resnet152_weights(given) if model == MODEL_2D else given
+        if found is None and not random_weights:
+            flag = "--resnet-weights" if model == MODEL_2D else "--resnext-weights"
+            raise WeightsMissing(f"no {model} weights found: pass {flag} PATH, or allow --random-weights")
 
 
 def load_encoders(

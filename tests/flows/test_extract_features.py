@@ -124,3 +124,22 @@ def test_cli_extract_one_file(root: DataRoot, tmp_path: Path) -> None:
         and "Invalid data" in failed.stderr
     )
     assert len(failed.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_cli_run_refuses_without_weights_before_any_work(
+    root: DataRoot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "no-torch-cache"))
+    runner = CliRunner()
+    refused = runner.invoke(app, ["features", "run", "--data-root", root.url])
+    assert refused.exit_code == 2, refused.output
+    assert (
+        refused.stderr.startswith("error: no resnet152 weights found")
+        and "--random-weights" in refused.stderr
+    )
+    assert "Traceback" not in refused.output and read_shard(root, "frame_features", 0) is None
+    nope = tmp_path / "nope.pth"
+    missing = runner.invoke(
+        app, ["features", "run", "--random-weights", "--resnext-weights", str(nope), "--data-root", root.url]
+    )
+    assert missing.exit_code == 2 and f"{nope}: resnext101 weights file not found" in missing.stderr

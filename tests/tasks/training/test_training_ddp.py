@@ -22,10 +22,11 @@ def test_torchrun_two_ranks_share_the_batches(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update({"OMP_NUM_THREADS": "1", "PREFECT_HOME": str(tmp_path / "prefect-home")})
     args = [
-        str(BIN / "torchrun"), "--nproc-per-node", "2", "--master-addr", "127.0.0.1", "--master-port", "0",
-        str(BIN / "howto"), "-v", "train", "--text", "learned", "--d", "32", "--lr", "0.003", "--epochs", "2",
+        str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "--",
+        str(BIN / "howto"), "train", "--text", "learned", "--d", "32", "--lr", "0.003", "--epochs", "2",
         "--videos-per-batch", "4", "--heldout-fraction", "0.3", "--run-id", "ddp", "--data-root", root.url,
     ]  # fmt: skip
+    # --standalone: a local rendezvous on a free port. "--" ends torchrun's own options: without it argparse reads `--d` as an abbreviation of its flags.
     proc = subprocess.Popen(
         args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
     )

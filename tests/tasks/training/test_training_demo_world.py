@@ -13,15 +13,16 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from flows.demo import DEMO_TRAIN
 from storage.layout import DataRoot
 from tasks.demo.world import World
-from tasks.training.config import TrainConfig
 from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
 from tasks.training.run import train
 from tasks.training.stage import minilm_encode
 from tests.tasks.training.demo_data import write_demo_root
 
-CFG = TrainConfig(d=256, epochs=12, lr=1e-3, heldout_fraction=0.3, videos_per_batch=8, seed=0, run_id="demo")
+# The demo's training config (flows/demo.py): sized for 37 videos rather than HowTo100M's 1.2M.
+CFG = DEMO_TRAIN.model_copy(update={"run_id": "demo"})
 
 
 @pytest.fixture(scope="module")
