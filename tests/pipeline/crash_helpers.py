@@ -86,10 +86,24 @@ class PipelineProcess:
             self._reader.join(timeout=10)
             self.log.flush()
 
-    def group_alive(self) -> list[int]:
-        """Pids still in the process group (orphans), if any."""
-        out = subprocess.run(["ps", "-eo", "pid=,pgid="], capture_output=True, text=True).stdout
-        return [int(p) for p, g in (line.split() for line in out.splitlines()) if int(g) == self.proc.pid]
+    def group_alive(self, grace_s: float = 15.0) -> list[int]:
+        """Pids still in the process group (orphans) after a grace period, if any.
+
+        SIGKILL is delivered at once but the kernel tears processes down asynchronously, and children of a
+        dead parent linger as zombies until init reaps them: only live (non-zombie) members count, and
+        they get `grace_s` to disappear.
+        """
+        deadline = time.time() + grace_s
+        while True:
+            out = subprocess.run(["ps", "-eo", "pid=,pgid=,stat="], capture_output=True, text=True).stdout
+            alive = [
+                int(pid)
+                for pid, pgid, stat in (line.split(None, 2) for line in out.splitlines())
+                if int(pgid) == self.proc.pid and not stat.startswith("Z")
+            ]
+            if not alive or time.time() > deadline:
+                return alive
+            time.sleep(0.2)
 
 
 def canonical(root: DataRoot, dataset: str) -> pa.Table:
