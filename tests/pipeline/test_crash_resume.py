@@ -16,7 +16,15 @@ from tests.pipeline.crash_helpers import COLLECTED, PipelineProcess, canonical, 
 
 STAGES = ["tasks", "search", "captions", "features"]
 # Where each kill lands: while a stage's subflow runs (the flow names Prefect logs as it begins them).
-KILL_IN = ["mine-tasks", "search_videos", "fetch_captions", "extract_features", "extract_features"]
+# Six attempts for at least five kills: a kill late in a resumed run can miss a stage that finishes first.
+KILL_IN = [
+    "mine-tasks",
+    "search_videos",
+    "fetch_captions",
+    "extract_features",
+    "extract_features",
+    "extract_features",
+]
 
 
 def small_config(site_url: str, tmp: Path) -> Path:
