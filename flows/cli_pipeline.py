@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from flows.cli_common import DataRootOption, fail
 from flows.pipeline_config import ALL_STAGES, PipelineConfig
-from flows.runtime import RunnerConfig
+from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
 
 StagesOption = Annotated[

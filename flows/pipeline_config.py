@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from flows.runtime import RunnerConfig
+from flows.runner_config import RunnerConfig
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.training.config import TrainConfig

@@ -4,28 +4,18 @@ the end-of-flow summary artifact and the catalog refresh."""
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 from prefect import Flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
-from pydantic import BaseModel, ConfigDict
 
+from flows.runner_config import RunnerConfig
 from storage.catalog import refresh
 from storage.layout import DataRoot
 
 F = TypeVar("F", bound=Flow[Any, Any])
-
-
-class RunnerConfig(BaseModel):
-    """Where shard tasks run: threads in the flow's process, or a Dask cluster (prefect-dask)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    task_runner: Literal["threads", "dask"] = "threads"
-    max_workers: int = 2
-    dask_address: str | None = None  # tcp://scheduler:8786; None with "dask" starts a local cluster
 
 
 def with_runner(flow: F, runner: RunnerConfig | None) -> F:
