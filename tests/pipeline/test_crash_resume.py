@@ -28,12 +28,14 @@ KILL_IN = [
 
 
 def small_config(site_url: str, tmp: Path) -> Path:
-    """The demo config (small feature inputs) on three articles, five hits each: crash safety does not need the whole world."""
+    """The demo config on two articles, five hits each, smallest feature inputs: crash safety does not
+    need the whole world."""
     cfg = demo_pipeline_config(site_url)
     cfg = cfg.model_copy(
         update={
-            "tasks": cfg.tasks.model_copy(update={"max_articles": 3}),
+            "tasks": cfg.tasks.model_copy(update={"max_articles": 2}),
             "search": cfg.search.model_copy(update={"max_results": 5}),
+            "features": cfg.features.model_copy(update={"short_side_2d": 32}),
         }
     )
     path = tmp / "config.json"
