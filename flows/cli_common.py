@@ -55,11 +55,12 @@ def progress(items: Iterable[T], total: int | None, description: str) -> Iterato
 
 
 def setup_logging(verbose: bool = False) -> None:
+    """Our packages at INFO (DEBUG with -v); libraries (httpx, yt-dlp, ...) only from WARNING, or every
+    HTTP request to the Prefect API would print a line."""
     logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
+        level=logging.DEBUG if verbose else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
-    if verbose:
-        for name in ("tasks", "models", "storage", "flows"):
-            logging.getLogger(name).setLevel(logging.DEBUG)
+    for name in ("tasks", "models", "storage", "flows"):
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
