@@ -70,11 +70,13 @@ def demo_pipeline_config(site_url: str) -> PipelineConfig:
 DEMO_PORT = 8647
 
 
-def _serve(world: Any, site_class: Any) -> Any:
+def _serve(world: Any) -> Any:
+    from tasks.demo.site import DemoSite
+
     try:
-        return site_class(world, port=DEMO_PORT)
+        return DemoSite(world, port=DEMO_PORT)
     except OSError:  # port taken (another demo?): any free port; only the small tasks stage reruns
-        return site_class(world)
+        return DemoSite(world)
 
 
 @contextmanager
@@ -85,7 +87,6 @@ def demo_site(
     if site_url:
         yield site_url.rstrip("/")
         return
-    from tasks.demo.site import DemoSite
     from tasks.demo.world import build_world, default_cache_dir
 
     started = time.perf_counter()
@@ -94,7 +95,7 @@ def demo_site(
         f"demo world (seed {seed}): {len(world.articles)} articles, {len(world.videos)} videos, "
         f"{world.step_count()} distinct steps, ready in {time.perf_counter() - started:.1f}s"
     )
-    with _serve(world, DemoSite) as site:
+    with _serve(world) as site:
         log(
             f"demo site serving on {site.url} (wikiHow API + pages, YouTube-style search, watch pages, captions)"
         )

@@ -55,7 +55,7 @@ def make_optimizer(
 
 
 def train_step(
-    model: JointEmbedding,
+    model: nn.Module,  # a JointEmbedding, or one wrapped in DistributedDataParallel
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
     batch: Batch,
@@ -73,7 +73,7 @@ def train_step(
 
 
 def train_epoch(
-    model: JointEmbedding,
+    model: nn.Module,
     loss_fn: nn.Module,
     optimizer: torch.optim.Optimizer,
     batches: Iterable[Batch],

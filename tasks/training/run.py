@@ -213,7 +213,7 @@ class Trainer:
         for epoch in range(done + 1, cfg.epochs + 1):
             lr = scheduler.get_last_lr()[0]
             batches = distributed.shard_batches(self.batches(epoch), ctx)
-            stats = train_epoch(trained, loss_fn, optimizer, prefetch(batches), self.device)  # type: ignore[arg-type]
+            stats = train_epoch(trained, loss_fn, optimizer, prefetch(batches), self.device)
             scheduler.step()
             # Every rank's loss and pairs, so the logged epoch is the whole job's, not rank 0's share.
             loss_sum, pairs = distributed.sum_across(

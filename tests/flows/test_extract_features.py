@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_marker, read_shard, write_shard
 from tasks.features.config import ExtractFeaturesConfig
+from tests.tasks.features.features_media import encode_frames, index_frames
 
 GOOD, BAD, DROPPED = "goodvideo01", "badvideo002", "dropvideo03"
 # Small inputs keep the real architectures cheap on 2 cores; the reference sizes are the defaults.
@@ -38,25 +38,7 @@ def root(tmp_path: Path) -> DataRoot:
     videos = Path(root.path("_work", "videos"))
     videos.mkdir(parents=True)
     # Downloads that an earlier run finished: the stage resumes from them without any network.
-    subprocess.run(
-        [
-            "ffmpeg",
-            "-v",
-            "error",
-            "-f",
-            "lavfi",
-            "-i",
-            "testsrc2=size=320x240:rate=25:duration=3",
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            str(videos / f"{GOOD}.mp4"),
-        ],
-        check=True,
-    )
+    encode_frames(videos / f"{GOOD}.mp4", index_frames(75), "25")  # 3 s
     (videos / f"{BAD}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 50)
     (videos / f"{DROPPED}.mp4").write_bytes(b"never read")
     rows = [
