@@ -12,6 +12,7 @@ import typer
 from flows.cli_common import fail
 from tasks.demo.media import FFmpegMissing
 from tasks.demo.site import DemoSite
+from tasks.demo.troubles import Troubles, describe, parse_troubles, switch_names
 from tasks.demo.world import World, build_world, default_cache_dir
 
 app = typer.Typer(
@@ -29,6 +30,15 @@ Seed = Annotated[int, typer.Option("--seed", help="World seed: the same seed bui
 Generation = Annotated[
     int, typer.Option("--generation", help="Crawl generation: each adds new videos.", min=0)
 ]
+TroubleOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--trouble",
+        metavar="NAME=VALUE",
+        help="Inject a fault (repeatable; id lists comma-separated, e.g. server_error=ID1,ID2). "
+        f"Switches: {', '.join(switch_names())}.",
+    ),
+]
 
 
 def _build(world_dir: Path | None, seed: int, generation: int) -> World:
@@ -39,6 +49,13 @@ def _build(world_dir: Path | None, seed: int, generation: int) -> World:
         fail(str(exc))
     except OSError as exc:
         fail(f"{directory}: {exc.strerror or exc}")
+
+
+def _troubles(items: list[str]) -> Troubles:
+    try:
+        return parse_troubles(items)
+    except ValueError as exc:
+        fail(str(exc))
 
 
 @app.command()
@@ -59,11 +76,13 @@ def serve(
     world_dir: WorldDir = None,
     seed: Seed = 0,
     generation: Generation = 0,
+    trouble: TroubleOption = None,
 ) -> None:
     """Serve the demo site until Ctrl-C; prints its URL first."""
+    troubles = _troubles(trouble or [])  # before the build: a typo should not wait for a world
     world = _build(world_dir, seed, generation)
     try:
-        site = DemoSite(world, port=port)
+        site = DemoSite(world, port=port, troubles=troubles)
     except OSError as exc:
         fail(f"127.0.0.1:{port}: {exc.strerror or exc}")
     stop = threading.Event()
@@ -74,6 +93,8 @@ def serve(
         f"HOWTO_DEMO_URL={site.url}. Ctrl-C to stop.",
         err=True,
     )
+    if on := describe(troubles):
+        typer.echo(f"troubles on: {' '.join(on)}", err=True)
     try:
         while not stop.wait(0.5):
             pass

@@ -133,7 +133,13 @@ class _Handler(BaseHTTPRequestHandler):
         self._html(wikihow_pages.category_html(name, subcats, pages))
 
     def _watch(self, site: DemoSite, params: dict[str, str], body: bytes) -> None:
-        video = site.world.video(params.get("v", ""))
+        vid = params.get("v", "")
+        if vid in site.troubles.server_error:
+            # The page is the only request a probe makes (demo_extractors.DemoVideoIE), so failing it
+            # fails the probe; checked before the bot check so a 503 does not use one up.
+            self._send(503, b"Service Unavailable\n", "text/plain")
+            return
+        video = site.world.video(vid)
         bot = site.counters.take("bot", site.troubles.bot_check)
         if video is None:
             # An id the site never had: YouTube answers "Video unavailable".

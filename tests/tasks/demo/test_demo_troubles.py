@@ -88,6 +88,16 @@ def test_http_429_for_the_first_n_requests(site: DemoSite) -> None:
     assert httpx.get(f"{site.url}/robots.txt").status_code == 200  # third request: served
 
 
+def test_server_error_answers_503_for_those_watch_pages_only(site: DemoSite) -> None:
+    v, other = site.world.usable[:2]
+    site.set_troubles(Troubles(server_error={v.id}))
+    assert "HTTP Error 503: Service Unavailable" in str(_probe_error(site, v))
+    assert httpx.get(f"{site.url}/watch", params={"v": v.id}).status_code == 503
+    assert _probe(site, other)["id"] == other.id  # other videos are served as usual
+    site.set_troubles()
+    assert _probe(site, v)["formats"]  # the fault is gone with the switch
+
+
 def test_slow_response_runs_past_the_client_timeout(site: DemoSite) -> None:
     v = _video(site)
     site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/watch"))
