@@ -1,13 +1,16 @@
-"""Shared CLI pieces: one-line errors with exit 2, the --data-root option, progress display."""
+"""Shared CLI pieces: one-line errors with exit 2, the --data-root option, choice options, progress display."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Iterable, Iterator
-from typing import Annotated, NoReturn, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Annotated, NoReturn, TypeVar, get_args
 
 import typer
+from pydantic import BaseModel
+
+from tasks.training.config import TrainConfig
 
 T = TypeVar("T")
 
@@ -15,6 +18,52 @@ DataRootOption = Annotated[
     str | None,
     typer.Option(
         "--data-root", help="Data root: a local path or fsspec URL. Default $HOWTO_DATA_ROOT or ./data."
+    ),
+]
+
+
+def field_choices(model: type[BaseModel], field: str) -> tuple[str, ...]:
+    """The allowed values of a config's Literal field: the config stays the one source of truth."""
+    return tuple(str(v) for v in get_args(model.model_fields[field].annotation))
+
+
+def one_of(choices: Sequence[str]) -> Callable[[str], str]:
+    """A typer parser that accepts only `choices`; with `choice_metavar` they show in --help.
+
+    A parser rather than an Enum: values stay plain str, typed for mypy, and repeatable options work
+    (typer takes no list[Literal[...]]).
+    """
+
+    def parse(value: str) -> str:
+        if value not in choices:
+            raise typer.BadParameter(f"{value!r} is not one of {', '.join(choices)}")
+        return value
+
+    return parse
+
+
+def choice_metavar(choices: Sequence[str]) -> str:
+    return "[" + "|".join(choices) + "]"
+
+
+LOSSES = field_choices(TrainConfig, "loss")
+TEXTS = field_choices(TrainConfig, "text")
+LossOption = Annotated[
+    str | None,
+    typer.Option(
+        "--loss",
+        parser=one_of(LOSSES),
+        metavar=choice_metavar(LOSSES),
+        help="Training loss (train.loss); HowTo100M: max_margin.",
+    ),
+]
+TextOption = Annotated[
+    str | None,
+    typer.Option(
+        "--text",
+        parser=one_of(TEXTS),
+        metavar=choice_metavar(TEXTS),
+        help="Text side of the embedding (train.text); word2vec needs train.word2vec_path.",
     ),
 ]
 

@@ -7,47 +7,36 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from pydantic import ValidationError
 
-from flows.cli_common import DataRootOption, fail
-from flows.pipeline_config import ALL_STAGES, PipelineConfig
+from flows.cli_common import (
+    DataRootOption,
+    LossOption,
+    TextOption,
+    choice_metavar,
+    fail,
+    field_choices,
+    one_of,
+)
+from flows.config_file import ConfigError, Override, resolve, to_yaml
+from flows.pipeline_config import ALL_STAGES, Stage
 from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
 
 StagesOption = Annotated[
     list[str] | None,
-    typer.Option("--stage", help=f"Run only these stages (repeatable): {', '.join(ALL_STAGES)}."),
+    typer.Option(
+        "--stage",
+        parser=one_of(ALL_STAGES),
+        metavar=choice_metavar(ALL_STAGES),
+        help="Run only these stages (repeatable); default all.",
+    ),
 ]
+RUNNERS = field_choices(RunnerConfig, "task_runner")
 
 
-def _stages(values: list[str] | None) -> list[str]:
-    chosen = values or list(ALL_STAGES)
-    bad = [s for s in chosen if s not in ALL_STAGES]
-    if bad:
-        fail(f"unknown stage(s) {', '.join(bad)}; choose from {', '.join(ALL_STAGES)}")
-    return chosen
-
-
-def _load_config(path: Path | None) -> PipelineConfig:
-    if path is None:
-        return PipelineConfig()
-    try:
-        return PipelineConfig.model_validate_json(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        fail(f"{path}: {exc.strerror or exc}")
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(
-            f"{path}: {'.'.join(str(p) for p in first['loc'])}: {first['msg']} ({exc.error_count()} problem(s))"
-        )
-    except UnicodeDecodeError:
-        fail(f"{path}: not UTF-8 text")
-
-
-def _runner(task_runner: str, dask_address: str | None, workers: int) -> RunnerConfig:
-    if task_runner not in ("threads", "dask"):
-        fail(f"--task-runner must be threads or dask, not {task_runner!r}")
-    return RunnerConfig(task_runner=task_runner, dask_address=dask_address, max_workers=workers)  # type: ignore[arg-type]
+def _stages(values: list[str] | None) -> list[Stage]:
+    # The option's parser has checked every value against ALL_STAGES.
+    return [s for s in ALL_STAGES if s in values] if values else list(ALL_STAGES)
 
 
 def demo_command(
@@ -65,33 +54,66 @@ def demo_command(
     root = DataRoot.from_any(data_root)
     summaries = run_demo(
         root.url, site_url=site_url, world_dir=world_dir, seed=seed, stages=_stages(stages), log=typer.echo
-    )  # type: ignore[arg-type]
+    )
     for line in report_lines(root, summaries):
         typer.echo(line)
 
 
 def pipeline_command(
     config: Annotated[
-        Path | None, typer.Option("--config", help="PipelineConfig as JSON (see --print-config).")
+        Path | None,
+        typer.Option(
+            "--config", help="Config file: .yaml/.yml, .toml or .json (write one with --print-config)."
+        ),
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            metavar="STAGE.FIELD=VALUE",
+            help="Override one config field, value as YAML (repeatable; wins over --config and options): "
+            "--set search.max_results=50 --set runner.dask_address=tcp://scheduler:8786.",
+        ),
     ] = None,
     data_root: DataRootOption = None,
     stages: StagesOption = None,
-    task_runner: Annotated[str, typer.Option("--task-runner", help="threads or dask.")] = "threads",
-    dask_address: Annotated[str | None, typer.Option("--dask-address", help="tcp://scheduler:8786")] = None,
-    workers: Annotated[int, typer.Option("--workers", help="Shard tasks at once.", min=1)] = 2,
+    loss: LossOption = None,
+    text: TextOption = None,
+    task_runner: Annotated[
+        str | None,
+        typer.Option(
+            "--task-runner",
+            parser=one_of(RUNNERS),
+            metavar=choice_metavar(RUNNERS),
+            help="Where shard tasks run (runner.task_runner); dask alone starts a local cluster.",
+        ),
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option("--workers", min=1, help="Shard tasks at once (runner.max_workers).")
+    ] = None,
     print_config: Annotated[
-        bool, typer.Option("--print-config", help="Print the config as JSON and exit.")
+        bool,
+        typer.Option("--print-config", help="Print the resolved config as YAML (secrets masked) and exit."),
     ] = False,
 ) -> None:
-    """Run the pipeline (or some stages) with a config file; finished shards are skipped."""
+    """Run the pipeline (or some stages): defaults < --config < options < --set; finished shards are skipped."""
+    given = {
+        ("--loss", ("train", "loss")): loss,
+        ("--text", ("train", "text")): text,
+        ("--task-runner", ("runner", "task_runner")): task_runner,
+        ("--workers", ("runner", "max_workers")): workers,
+    }
+    options = [Override(label, key, value) for (label, key), value in given.items() if value is not None]
+    try:
+        cfg = resolve(config, options, sets or [])
+    except ConfigError as exc:
+        fail(str(exc))
+    if print_config:
+        typer.echo(to_yaml(cfg), nl=False)
+        return
     from flows.pipeline import pipeline
 
-    cfg = _load_config(config)
-    cfg = cfg.model_copy(update={"runner": _runner(task_runner, dask_address, workers)})
-    if print_config:
-        typer.echo(cfg.model_dump_json(indent=1))
-        return
-    summaries = pipeline(cfg=cfg, data_root=DataRoot.from_any(data_root).url, stages=_stages(stages))  # type: ignore[arg-type]
+    summaries = pipeline(cfg=cfg, data_root=DataRoot.from_any(data_root).url, stages=_stages(stages))
     typer.echo(json.dumps(summaries, indent=1, default=str))
 
 

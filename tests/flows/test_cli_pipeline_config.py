@@ -1,0 +1,303 @@
+"""`howto pipeline --config FILE --set a.b=value --print-config`: loading, precedence, errors, choices."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, get_args
+
+import pytest
+import typer
+import yaml
+from typer.testing import CliRunner
+
+from flows import cli_pipeline
+from flows.config_file import MASK, resolve, to_yaml
+from flows.pipeline_config import ALL_STAGES, PipelineConfig
+from flows.runner_config import RunnerConfig
+from tasks.training.config import TrainConfig
+
+runner = CliRunner()
+# Wide enough that rich never wraps a metavar such as [tasks|search|captions|features|train].
+WIDE = {"COLUMNS": "200"}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server() -> Iterator[None]:
+    # Overrides tests/flows/conftest.py's: nothing here runs a flow, so no Prefect server is needed.
+    yield
+
+
+@pytest.fixture
+def app() -> typer.Typer:
+    # Only this module's commands: the test does not depend on every other `flows/cli_*.py` importing.
+    app = typer.Typer(pretty_exceptions_enable=False)
+    cli_pipeline.register(app)
+    return app
+
+
+def invoke(app: typer.Typer, *args: str) -> Any:
+    return runner.invoke(app, ["pipeline", *args], env=WIDE)
+
+
+def printed(app: typer.Typer, *args: str) -> PipelineConfig:
+    result = invoke(app, *args, "--print-config")
+    assert result.exit_code == 0, result.output
+    return PipelineConfig.model_validate(yaml.safe_load(result.stdout))
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+FILES = {
+    "yaml": "search:\n  max_results: 50\nfeatures:\n  models: [resnet152]\ntrain:\n  loss: milnce\n",
+    "toml": '[search]\nmax_results = 50\n[features]\nmodels = ["resnet152"]\n[train]\nloss = "milnce"\n',
+    "json": '{"search": {"max_results": 50}, "features": {"models": ["resnet152"]}, "train": {"loss": "milnce"}}',
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(FILES))
+def test_yaml_toml_and_json_files_give_the_same_config(tmp_path: Path, suffix: str) -> None:
+    cfg = resolve(write(tmp_path / f"howto.{suffix}", FILES[suffix]))
+    assert cfg.search.max_results == 50
+    assert cfg.features.models == ("resnet152",)
+    assert cfg.train.loss == "milnce"
+    assert cfg.captions == PipelineConfig().captions  # untouched sections keep their defaults
+
+
+def test_empty_yaml_file_means_defaults(tmp_path: Path) -> None:
+    assert resolve(write(tmp_path / "empty.yml", "")) == PipelineConfig()
+
+
+def test_set_values_are_read_as_yaml() -> None:
+    cfg = resolve(
+        sets=[
+            "search.max_results=50",
+            "features.models=[resnet152]",
+            "train.lr=1e-3",
+            "train.shuffle_pairs=true",
+            "tasks.max_articles=null",
+            "tasks.filters.allow_verbs=[make, cook]",
+        ]
+    )
+    assert cfg.search.max_results == 50 and cfg.features.models == ("resnet152",)
+    assert cfg.train.lr == 0.001 and cfg.train.shuffle_pairs is True
+    assert cfg.tasks.max_articles is None and cfg.tasks.filters.allow_verbs == ("make", "cook")
+
+
+def test_set_keeps_text_fields_as_typed() -> None:
+    # YAML alone would read 0001 as the number 1 and off as False.
+    cfg = resolve(
+        sets=["tasks.crawl_id=0001", "features.device=off", "search.query_template={title} tutorial"]
+    )
+    assert cfg.tasks.crawl_id == "0001" and cfg.features.device == "off"
+    assert cfg.search.query_template == "{title} tutorial"
+    assert resolve(sets=["search.demo_url=http://x", "search.demo_url="]).search.demo_url is None
+
+
+def test_set_with_a_mapping_merges_into_the_section(tmp_path: Path) -> None:
+    cfg = resolve(write(tmp_path / "c.yaml", "train: {epochs: 3}\n"), sets=["train={loss: infonce, d: 64}"])
+    assert (cfg.train.epochs, cfg.train.loss, cfg.train.d) == (3, "infonce", 64)
+
+
+def test_precedence_defaults_file_options_set(app: typer.Typer, tmp_path: Path) -> None:
+    file = write(
+        tmp_path / "c.yaml",
+        "train: {loss: milnce, text: learned, epochs: 3}\nrunner: {max_workers: 3, task_runner: dask}\n",
+    )
+    cfg = printed(app, "--config", str(file))
+    assert (cfg.train.loss, cfg.train.text, cfg.train.epochs) == ("milnce", "learned", 3)
+    assert cfg.runner == RunnerConfig(task_runner="dask", max_workers=3)  # options not given: file wins
+
+    cfg = printed(app, "--config", str(file), "--loss", "infonce", "--workers", "5")
+    assert (cfg.train.loss, cfg.train.text, cfg.runner.max_workers) == ("infonce", "learned", 5)
+
+    cfg = printed(app, "--set", "train.loss=max_margin", "--config", str(file), "--loss", "infonce")
+    assert cfg.train.loss == "max_margin"  # --set beats the option, wherever it stands on the line
+    assert cfg.train.epochs == 3 and cfg.search == PipelineConfig().search
+
+    cfg = printed(app, "--set", "search.max_results=10", "--set", "search.max_results=20")
+    assert cfg.search.max_results == 20  # the last --set of a key wins
+
+
+SEARCH_FIELDS = ", ".join(PipelineConfig().search.model_dump())
+
+
+@pytest.mark.parametrize(
+    ("files", "args", "message"),
+    [
+        (
+            {},
+            ["--set", "search.max_reslts=5"],
+            "--set search.max_reslts: unknown field of search (did you mean max_results? "
+            f"allowed: {SEARCH_FIELDS})",
+        ),
+        ({}, ["--set", "serch.max_results=5"], "--set serch.max_results: serch: unknown field of the config"),
+        (
+            {},
+            ["--set", "search.max_results.x=5"],
+            "--set search.max_results.x: search.max_results is a value",
+        ),
+        (
+            {"c.yaml": "search:\n  max_reslts: 5\n"},
+            ["--config", "c.yaml"],
+            "c.yaml: search.max_reslts: unknown field of search (did you mean max_results?",
+        ),
+        (
+            {},
+            ["--set", "search.max_results=5000"],
+            "--set search.max_results: Input should be less than or equal to 1000 (got 5000)",
+        ),
+        (
+            {},
+            ["--set", "features.models=[resnet15]"],
+            "--set features.models: features.models.0: Input should be 'resnet152' or 'resnext101'",
+        ),
+        (
+            {"c.yaml": "features:\n  batch_2d: many\n"},
+            ["--config", "c.yaml"],
+            "c.yaml: features.batch_2d: Input should be a valid integer",
+        ),
+        (
+            {"c.toml": "[train]\nloss = 'hinge'\n"},
+            ["--config", "c.toml"],
+            "c.toml: train.loss: Input should be 'max_margin', 'milnce' or 'infonce' (got 'hinge')",
+        ),
+        ({}, ["--set", "search.max_results"], "--set search.max_results: expected STAGE.FIELD=VALUE"),
+        ({}, ["--set", "search.max_results=[1,"], "--set search.max_results: value is not valid YAML"),
+        ({"c.yaml": "search: {max_results: 5\n"}, ["--config", "c.yaml"], "c.yaml: not valid YAML: expected"),
+        ({"c.toml": "[search\n"}, ["--config", "c.toml"], "c.toml: not valid TOML: "),
+        ({"c.json": "{'search': 1}"}, ["--config", "c.json"], "c.json: not valid JSON: "),
+        ({"c.yaml": "- search\n"}, ["--config", "c.yaml"], "c.yaml: expected a mapping of sections"),
+        ({"c.ini": "[search]\n"}, ["--config", "c.ini"], "c.ini: unknown config format '.ini'"),
+        ({}, ["--config", "missing.yaml"], "missing.yaml: no such file"),
+        (
+            {"c.yaml": f"captions:\n  proxy: '{MASK}'\n"},
+            ["--config", "c.yaml"],
+            "c.yaml: captions.proxy: masked by --print-config; give the real value or set $HOWTO_YTDLP_PROXY",
+        ),
+    ],
+)
+def test_config_errors_are_one_line_naming_the_field(
+    app: typer.Typer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    files: dict[str, str],
+    args: list[str],
+    message: str,
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name, text in files.items():
+        write(tmp_path / name, text)
+    result = invoke(app, *args, "--print-config")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith(f"error: {message}"), result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_bad_choices_are_refused(app: typer.Typer) -> None:
+    for args in (["--loss", "hinge"], ["--text", "bert"], ["--stage", "crawl"], ["--task-runner", "ray"]):
+        result = invoke(app, *args, "--print-config")
+        assert result.exit_code == 2, args
+        assert "is not one of" in result.output
+
+
+def test_print_config_round_trips_through_config(app: typer.Typer, tmp_path: Path) -> None:
+    file = write(tmp_path / "c.toml", FILES["toml"])
+    args = ["--config", str(file), "--text", "learned", "--task-runner", "dask"]
+    args += ["--set", "tasks.crawl_id=0001", "--set", "search.demo_url=http://127.0.0.1:8647"]
+    first = invoke(app, *args, "--print-config")
+    assert first.exit_code == 0, first.output
+    saved = write(tmp_path / "printed.yaml", first.stdout)
+    again = invoke(app, "--config", str(saved), "--print-config")
+    assert again.exit_code == 0, again.output
+    assert again.stdout == first.stdout
+    cfg = resolve(saved)
+    assert cfg == resolve(
+        file,
+        sets=["train.text=learned", "runner.task_runner=dask", "tasks.crawl_id=0001"]
+        + ["search.demo_url=http://127.0.0.1:8647"],
+    )
+    assert (cfg.train.text, cfg.runner.task_runner, cfg.tasks.crawl_id) == ("learned", "dask", "0001")
+    assert cfg.search.demo_url == "http://127.0.0.1:8647" and cfg.search.max_results == 50
+
+
+def test_print_config_round_trips_every_default() -> None:
+    assert PipelineConfig.model_validate(yaml.safe_load(to_yaml(PipelineConfig()))) == PipelineConfig()
+
+
+def test_print_config_masks_secrets(app: typer.Typer) -> None:
+    result = invoke(
+        app,
+        "--set",
+        "search.proxy=http://user:pw@proxy:3128",
+        "--set",
+        "features.cookiefile=/secret/c.txt",
+        "--print-config",
+    )
+    assert result.exit_code == 0, result.output
+    assert "pw@proxy" not in result.stdout and "/secret" not in result.stdout
+    data = yaml.safe_load(result.stdout)
+    assert data["search"]["proxy"] == MASK and data["features"]["cookiefile"] == MASK
+    assert data["captions"]["proxy"] is None  # unset secrets stay visible as unset
+
+
+def test_print_config_runs_nothing(app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import flows.pipeline
+
+    def no_run(**_: Any) -> None:
+        raise AssertionError("--print-config must not run the pipeline")
+
+    monkeypatch.setattr(flows.pipeline, "pipeline", no_run)
+    result = invoke(app, "--data-root", str(tmp_path / "data"), "--print-config")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("# howto pipeline config")
+    assert not (tmp_path / "data").exists()
+
+
+def test_resolved_config_and_stages_reach_the_pipeline(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.pipeline
+
+    calls: list[dict[str, Any]] = []
+
+    def record(**kwargs: Any) -> dict[str, Any]:
+        calls.append(kwargs)
+        return {"train": {"rows_in": 0}}
+
+    monkeypatch.setattr(flows.pipeline, "pipeline", record)
+    root = tmp_path / "data"
+    result = invoke(
+        app,
+        *("--data-root", str(root), "--stage", "train", "--stage", "tasks", "--loss", "infonce"),
+        *("--set", "runner.dask_address=tcp://scheduler:8786", "--task-runner", "dask"),
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout) == {"train": {"rows_in": 0}}
+    [call] = calls
+    assert call["stages"] == ["tasks", "train"]  # pipeline order, whatever the command line's
+    assert call["cfg"].train.loss == "infonce"
+    assert call["cfg"].runner == RunnerConfig(task_runner="dask", dask_address="tcp://scheduler:8786")
+
+
+def test_help_lists_the_allowed_choices(app: typer.Typer) -> None:
+    def choices(values: tuple[object, ...]) -> str:
+        return "[" + "|".join(map(str, values)) + "]"
+
+    pipeline_help = invoke(app, "--help")
+    assert pipeline_help.exit_code == 0, pipeline_help.output
+    for field in ("loss", "text"):
+        assert choices(get_args(TrainConfig.model_fields[field].annotation)) in pipeline_help.stdout
+    assert choices(ALL_STAGES) in pipeline_help.stdout
+    assert choices(get_args(RunnerConfig.model_fields["task_runner"].annotation)) in pipeline_help.stdout
+    assert "--set" in pipeline_help.stdout and "--print-config" in pipeline_help.stdout
+    assert "--dask-address" not in pipeline_help.stdout  # one-for-one config field: --set runner.dask_address
+
+    demo_help = runner.invoke(app, ["demo", "--help"], env=WIDE)
+    assert demo_help.exit_code == 0 and choices(ALL_STAGES) in demo_help.stdout
