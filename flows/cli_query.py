@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.cli_common import DataRootOption, bench_app, fail
-from storage.catalog import QueryError, QueryResult, query, refresh, stats
+from storage.catalog import CatalogError, QueryError, QueryResult, query, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench_query import run_bench
 
@@ -50,7 +50,7 @@ def query_command(
     root = DataRoot.from_any(data_root)
     try:
         result = query(sql, root)
-    except QueryError as exc:
+    except QueryError as exc:  # refused or failed: one line, exit 2, nothing written (the sandbox sees to it)
         fail(str(exc))
     _print_result(result, fmt)
 
@@ -60,7 +60,10 @@ def stats_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, top categories."""
-    summary = stats(DataRoot.from_any(data_root))
+    try:
+        summary = stats(DataRoot.from_any(data_root))
+    except (QueryError, CatalogError) as exc:  # e.g. a dataset skipped as unreadable has no view
+        fail(str(exc))
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
         return
@@ -103,7 +106,10 @@ def bench_query_command(
 
 def refresh_command(data_root: DataRootOption = None) -> None:
     """Recreate the DuckDB views over the current shards."""
-    typer.echo(refresh(DataRoot.from_any(data_root)))
+    try:
+        typer.echo(refresh(DataRoot.from_any(data_root)))
+    except CatalogError as exc:
+        fail(str(exc))
 
 
 catalog_app = typer.Typer(help="The DuckDB catalog in the data root.", no_args_is_help=True)

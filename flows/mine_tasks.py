@@ -13,8 +13,8 @@ from tasks.wikihow.crawl import plan_shards, shard_members_hash
 from tasks.wikihow.stage import (
     discover_articles,
     found_from_dicts,
+    mine_own_hash,
     mine_shard,
-    mine_shard_hash,
     remove_stale_shards,
 )
 
@@ -40,7 +40,7 @@ def mine_tasks(cfg: MineTasksConfig | None = None, data_root: str | None = None)
             "shard": index,
             "items": [item.to_dict() for item in shard],
             "cfg": cfg,
-            "config_hash": mine_shard_hash(cfg, shard_members_hash(shard)),
+            "own_hash": mine_own_hash(cfg, shard_members_hash(shard)),
         }
         for index, shard in enumerate(shards)
     ]

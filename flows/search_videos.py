@@ -10,6 +10,7 @@ from prefect import flow, get_run_logger
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot
 from storage.shards import is_done, list_markers, read_marker
+from tasks.shard_runner import job_fingerprint
 from tasks.youtube.assign import new_candidates
 from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.ids import parse_import_text
@@ -25,7 +26,7 @@ from tasks.youtube.plans import (
     seen_video_ids,
     video_plans,
 )
-from tasks.youtube.probe_stage import probe_shard, probe_shard_hash
+from tasks.youtube.probe_stage import probe_own_hash, probe_shard
 from tasks.youtube.search_stage import search_shard
 
 STAGE = "search_videos"
@@ -36,7 +37,7 @@ def _probe_plans(root: DataRoot, cfg: SearchVideosConfig) -> list[dict[str, Any]
     kwargs = []
     for shard, plan in sorted(video_plans(root).items()):
         marker = read_marker(root, "videos", shard)
-        pending = not is_done(root, "videos", shard, probe_shard_hash(cfg, plan)) or (
+        pending = not is_done(root, "videos", shard, job_fingerprint(probe_own_hash(cfg, plan), {})) or (
             marker and marker.errors
         )
         if plan["crawl_id"] == cfg.crawl_id or pending:

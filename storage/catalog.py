@@ -1,4 +1,4 @@
-"""DuckDB catalog: one view per dataset over its Parquet shards, read-only queries, summary stats.
+"""DuckDB catalog: one view per dataset over its finished shards, sandboxed read-only queries, stats.
 
 This is the only module that imports duckdb.
 """
@@ -8,7 +8,10 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import time
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,13 +26,17 @@ from storage.shards import shard_files
 
 log = logging.getLogger(__name__)
 
-# Statement kinds a user query may contain: everything else could write (INSERT, COPY ... TO, ATTACH,
-# CREATE, SET, ...) and is refused before it reaches DuckDB.
-READ_ONLY_STATEMENTS = {"SELECT", "EXPLAIN"}
+# Empty datasets get a typed zero-row table in this schema (kept out of `SHOW TABLES`), so their view
+# needs no file in the data root and refresh never writes there.
+EMPTY_SCHEMA = "_empty"
 
 
 class QueryError(ValueError):
     """A query DuckDB rejected, or one that is not read-only."""
+
+
+class CatalogError(RuntimeError):
+    """The catalog could not be rebuilt; the previous catalog file is left as it was."""
 
 
 @dataclass(frozen=True)
@@ -54,27 +61,92 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _empty_schema_file(root: DataRoot, dataset: str) -> str:
-    """A zero-row Parquet file with the dataset's schema, so an empty dataset still has a typed view."""
-    spec = SCHEMAS[dataset]
-    path = f"{root.dataset_dir(dataset, spec.version)}/_schema.parquet"
-    if not root.exists(path):
-        root.makedirs(root.dataset_dir(dataset, spec.version))
-        with root.open(path, "wb") as handle:
-            pq.write_table(pa.table({f.name: pa.array([], f.type) for f in spec.schema}), handle)
-    return path
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
 
 
-def _view_sql(root: DataRoot, dataset: str) -> str:
-    files = shard_files(root, dataset)
+def _message(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _allowed_directories(root: DataRoot) -> list[str]:
+    """Only the folders the views read: each dataset's current version folder, never the whole disk."""
+    return [root.dataset_dir(dataset, spec.version) + "/" for dataset, spec in SCHEMAS.items()]
+
+
+def _sandbox(con: duckdb.DuckDBPyConnection, root: DataRoot) -> None:
+    """DuckDB's own sandbox, the real defence behind the statement check in `query`.
+
+    Files outside the dataset folders cannot be read or written (read_text, COPY ... TO, ATTACH,
+    EXPORT, Python replacement scans), no extension is installed or loaded, and the lock stops a
+    query from turning any of it back on with SET / RESET / PRAGMA. The order matters: DuckDB refuses
+    allowed_directories once external access is off, and any SET once the configuration is locked.
+    """
+    if not root.is_local:
+        # Remote roots need httpfs, loaded explicitly now since autoload is off (refresh installs it).
+        try:
+            con.execute("LOAD httpfs")
+        except duckdb.Error as exc:
+            log.warning("catalog: cannot load httpfs for %s: %s", root.url, _message(exc))
+    dirs = ", ".join(_quote(d) for d in _allowed_directories(root))
+    con.execute(f"SET allowed_directories = [{dirs}]")
+    con.execute("SET enable_external_access = false")
+    con.execute("SET lock_configuration = true")
+
+
+# Extension auto-install/auto-load stay off on every connection: a query never fetches or runs code.
+_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+
+@contextmanager
+def _reader(root: DataRoot) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only, sandboxed connection to the catalog (built first if there is none)."""
+    path = catalog_file(root)
+    if not Path(path).exists():
+        refresh(root)
+    # A fresh in-memory instance that attaches the file: DuckDB shares one instance (and its locked
+    # settings) between connections to the same path in a process, so a second reader, or one after a
+    # refresh swapped the file, would otherwise fail or see the old file.
+    config: dict[str, Any] = {**_CONFIG, "temp_directory": path + ".tmp"}
+    with duckdb.connect(":memory:", config=config) as con:
+        con.execute(f"ATTACH {_quote(path)} AS howto (READ_ONLY)")
+        con.execute("USE howto")
+        _sandbox(con, root)
+        yield con
+
+
+def _empty_table(con: duckdb.DuckDBPyConnection, dataset: str, scratch: str) -> None:
+    """A zero-row table with the dataset's schema, typed exactly as DuckDB reads its Parquet shards."""
     spec = SCHEMAS[dataset]
-    source = root.shard_glob(dataset, spec.version) if files else _empty_schema_file(root, dataset)
-    return f"CREATE OR REPLACE VIEW {dataset} AS SELECT * FROM read_parquet({_quote(source)})"
+    path = os.path.join(scratch, f"{dataset}.parquet")
+    pq.write_table(pa.table({f.name: pa.array([], f.type) for f in spec.schema}), path)
+    con.execute(
+        f"CREATE TABLE {EMPTY_SCHEMA}.{_ident(dataset)} AS SELECT * FROM read_parquet({_quote(path)})"
+    )
+
+
+def _dataset_view(con: duckdb.DuckDBPyConnection, root: DataRoot, dataset: str) -> bool:
+    """Create the dataset's view over its marked shards; False (logged) when they cannot be read."""
+    try:
+        files = shard_files(root, dataset)
+        source = "read_parquet([" + ", ".join(_quote(f) for f in files) + "])"
+        # count(*) reads every file's footer: a truncated or foreign file fails here, not in a user's query.
+        if files:
+            con.execute(f"SELECT count(*) FROM {source}").fetchall()
+    except Exception as exc:  # noqa: BLE001 - one unreadable dataset must not cost the others their views
+        log.warning("catalog: skipping view %s: %s", dataset, _message(exc))
+        return False
+    if not files:
+        source = f"{EMPTY_SCHEMA}.{_ident(dataset)}"
+    # An explicit file list, never a glob: an unmarked or orphaned file in the folder never shows up.
+    con.execute(f"CREATE VIEW {_ident(dataset)} AS SELECT * FROM {source}")
+    return True
 
 
 # Videos as a user sees them: the probe decision, then the captions stage's words rule and facts.
 VIDEO_CATALOG_SQL = """
-CREATE OR REPLACE VIEW video_catalog AS
+CREATE VIEW video_catalog AS
 SELECT v.* EXCLUDE (keep, drop_reason, unavailable_since),
        c.n_words, c.n_segments, c.n_clips,
        v.keep AND coalesce(c.keep, true) AND g.unavailable_since IS NULL AS keep,
@@ -96,83 +168,144 @@ LEFT JOIN (
 """
 
 
-def refresh(root: DataRoot | str | None = None, attempts: int = 20) -> str:
-    """(Re)create every dataset's view; retried briefly if another process holds the catalog open."""
+def _build(path: str, root: DataRoot) -> None:
+    with duckdb.connect(path, config=dict(_CONFIG)) as con, tempfile.TemporaryDirectory() as scratch:
+        if not root.is_local:
+            con.execute("INSTALL httpfs")  # explicit, once, by the trusted writer; queries only LOAD it
+        con.execute(f"CREATE SCHEMA {EMPTY_SCHEMA}")
+        for dataset in SCHEMAS:
+            _empty_table(con, dataset, scratch)
+        _sandbox(con, root)  # from here on only the dataset folders are readable
+        built = {dataset for dataset in SCHEMAS if _dataset_view(con, root, dataset)}
+        if {"videos", "captions"} <= built:
+            con.execute(VIDEO_CATALOG_SQL)
+        elif {"videos", "captions"} <= set(SCHEMAS):
+            log.warning("catalog: skipping view video_catalog: videos or captions has no view")
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def refresh(root: DataRoot | str | None = None) -> str:
+    """Rebuild the catalog beside the old one and swap it in atomically; returns the catalog's path.
+
+    Readers (even in other processes) keep the file they opened and never see a half-built catalog;
+    a failed build (full disk, a DuckDB error) leaves the old catalog untouched and raises CatalogError.
+    """
     root = DataRoot.from_any(root)
     root.makedirs(root.url)
     path = catalog_file(root)
-    for attempt in range(attempts):
-        try:
-            with duckdb.connect(path) as con:
-                for dataset in SCHEMAS:
-                    con.execute(_view_sql(root, dataset))
-                if {"videos", "captions"} <= set(SCHEMAS):
-                    con.execute(VIDEO_CATALOG_SQL)
-            return path
-        except duckdb.IOException as exc:  # lock held by a reader in another process
-            if attempt == attempts - 1:
-                raise
-            log.debug("catalog busy (%s); retrying", exc)
-            time.sleep(0.25)
+    directory, name = os.path.split(path)
+    tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{name}")
+    try:
+        _build(tmp, root)
+        # Only this function writes the catalog, always through a rename, so a WAL beside the target is a
+        # leftover of an older writer and must not be replayed onto the new file.
+        with suppress(FileNotFoundError):
+            os.remove(path + ".wal")
+        os.replace(tmp, path)
+        _fsync_dir(directory)
+    except (duckdb.Error, OSError) as exc:
+        raise CatalogError(f"catalog not rebuilt ({_message(exc)}); the previous one is kept") from exc
+    finally:
+        for leftover in (tmp, tmp + ".wal"):
+            with suppress(FileNotFoundError):
+                os.remove(leftover)
     return path
 
 
-def query(sql: str, root: DataRoot | str | None = None) -> QueryResult:
-    """Run a read-only query against the catalog; raises QueryError with DuckDB's message."""
-    root = DataRoot.from_any(root)
-    path = catalog_file(root)
-    if not Path(path).exists():
-        refresh(root)
-    try:
-        with duckdb.connect(path, read_only=True) as con:
-            statements = con.extract_statements(sql)
-            if not statements:
-                raise QueryError("empty query")
-            for statement in statements:
-                kind = statement.type.name
-                if kind not in READ_ONLY_STATEMENTS:
-                    raise QueryError(
-                        f"only read-only queries are allowed (got {kind}): {statement.query.strip()}"
-                    )
-            for statement in statements[:-1]:
-                con.execute(statement)
-            cursor = con.execute(statements[-1])
-            columns = [d[0] for d in cursor.description or []]
-            return QueryResult(columns, cursor.fetchall())
-    except duckdb.Error as exc:
+def _read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
+    """Accept one plain SELECT, or EXPLAIN of one (no ANALYZE: that runs the statement); judged by
+    DuckDB's parser, not by string matching. The sandbox stays the real defence behind this."""
+    statements = con.extract_statements(sql)
+    if not statements:
+        raise QueryError("empty query")
+    if len(statements) > 1:
         raise QueryError(
-            str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        ) from exc
+            f"only read-only queries are allowed, one statement at a time (got {len(statements)})"
+        )
+    kind = statements[0].type
+    if kind == duckdb.StatementType.SELECT:
+        return
+    if kind == duckdb.StatementType.EXPLAIN and _explains_plain_select(con, statements[0].query):
+        return
+    raise QueryError(
+        f"only read-only queries are allowed (SELECT, or EXPLAIN without ANALYZE), got {kind.name}"
+    )
+
+
+def _explains_plain_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
+    """True when `text` is the EXPLAIN keyword followed by exactly one SELECT statement."""
+    tokens = [t for t in duckdb.tokenize(text) if t[1] != duckdb.token_type.comment]
+    if len(tokens) < 2 or text[tokens[0][0] : tokens[1][0]].strip().upper() != "EXPLAIN":
+        return False
+    try:  # `ANALYZE ...` or `(ANALYZE) ...` after EXPLAIN does not parse as a statement of its own
+        inner = con.extract_statements(text[tokens[1][0] :])
+    except duckdb.Error:
+        return False
+    return len(inner) == 1 and inner[0].type == duckdb.StatementType.SELECT
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
+    try:
+        _read_only_statement(con, sql)
+        cursor = con.execute(sql)
+        columns = [d[0] for d in cursor.description or []]
+        return QueryResult(columns, cursor.fetchall())
+    except duckdb.Error as exc:
+        raise QueryError(_message(exc)) from exc
+
+
+def query(sql: str, root: DataRoot | str | None = None) -> QueryResult:
+    """Run one read-only query against the catalog; raises QueryError with DuckDB's message."""
+    root = DataRoot.from_any(root)
+    try:
+        with _reader(root) as con:
+            return _run(con, sql)
+    except (duckdb.Error, CatalogError) as exc:  # the catalog itself could not be built or opened
+        raise QueryError(_message(exc)) from exc
 
 
 def stats(root: DataRoot | str | None = None) -> dict[str, Any]:
-    """One summary of the data root: tasks, videos kept/dropped by reason, clips, hours, words, categories."""
+    """One summary of the data root: tasks, videos kept/dropped by reason, clips, hours, words, categories.
+
+    Raises QueryError when a view it needs is missing (its dataset was skipped as unreadable).
+    """
     root = DataRoot.from_any(root)
     refresh(root)
+    try:
+        with _reader(root) as con:
+            return _summary(root, lambda sql: _run(con, sql).rows)
+    except duckdb.Error as exc:
+        raise QueryError(_message(exc)) from exc
 
+
+def _summary(root: DataRoot, rows: Callable[[str], list[tuple[Any, ...]]]) -> dict[str, Any]:
     def scalar(sql: str) -> Any:
-        return query(sql, root).rows[0][0]
+        return rows(sql)[0][0]
 
-    out: dict[str, Any] = {
+    return {
         "data_root": root.url,
         "tasks": {
             "total": scalar("SELECT count(*) FROM tasks"),
             "kept": scalar("SELECT count(*) FROM tasks WHERE keep"),
             "dropped_by_reason": dict(
-                query(
-                    "SELECT drop_reason, count(*) FROM tasks WHERE NOT keep GROUP BY 1 ORDER BY 2 DESC", root
-                ).rows
+                rows("SELECT drop_reason, count(*) FROM tasks WHERE NOT keep GROUP BY 1 ORDER BY 2 DESC")
             ),
         },
         "videos": {
             "probed": scalar("SELECT count(*) FROM video_catalog"),
             "kept": scalar("SELECT count(*) FROM video_catalog WHERE keep"),
             "dropped_by_reason": dict(
-                query(
+                rows(
                     "SELECT coalesce(drop_reason, 'error'), count(*) FROM video_catalog WHERE NOT keep "
-                    "GROUP BY 1 ORDER BY 2 DESC",
-                    root,
-                ).rows
+                    "GROUP BY 1 ORDER BY 2 DESC"
+                )
             ),
             "hours_kept": round(
                 float(scalar("SELECT coalesce(sum(duration_s), 0) FROM video_catalog WHERE keep")) / 3600, 3
@@ -185,10 +318,8 @@ def stats(root: DataRoot | str | None = None) -> dict[str, Any]:
         },
         "top_categories": [
             {"category": c, "clips": n}
-            for c, n in query(
-                "SELECT coalesce(category, '(none)'), count(*) FROM clips GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10",
-                root,
-            ).rows
+            for c, n in rows(
+                "SELECT coalesce(category, '(none)'), count(*) FROM clips GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
+            )
         ],
     }
-    return out

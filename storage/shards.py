@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
+import logging
 import time
-import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,13 +13,15 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
+from storage import atomic
 from storage.layout import DataRoot
 from storage.schemas import get_schema, validate_table
+
+log = logging.getLogger(__name__)
 
 # Row groups of ~64k rows keep point look-ups (one video's clips) cheap through min/max statistics
 # while a full scan still reads big sequential chunks.
 ROW_GROUP_SIZE = 65_536
-TMP_PREFIX = ".tmp-"
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,13 @@ class Marker:
     started_at: float = 0.0
     finished_at: float = 0.0
     extra: dict[str, Any] = field(default_factory=dict)
+    # Proof the file is the one this marker was written for: a truncated or replaced file fails it.
+    file_bytes: int = -1
+    # What made the shard: its own config fingerprint (the part of config_hash that is not upstream),
+    # the content fingerprint of each input shard, and the resolved config (no secrets).
+    own_hash: str = ""
+    inputs: dict[str, str] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True, indent=1)
@@ -48,28 +56,6 @@ class Marker:
         data = json.loads(text)
         known = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
         return cls(**known)
-
-
-# Test hook: called between the temp write and the rename, so a test can simulate a crash there.
-_before_rename_hook: Callable[[str], None] | None = None
-
-
-def _atomic_write_bytes(root: DataRoot, path: str, payload: bytes) -> None:
-    directory = path.rsplit("/", 1)[0]
-    root.makedirs(directory)
-    tmp = f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex}-{path.rsplit('/', 1)[1]}"
-    with root.open(tmp, "wb") as handle:
-        handle.write(payload)
-    _rename(root, tmp, path)
-
-
-def _rename(root: DataRoot, tmp: str, final: str) -> None:
-    if _before_rename_hook is not None:
-        _before_rename_hook(tmp)
-    if root.is_local:
-        os.replace(tmp, final)  # atomic on POSIX
-    else:
-        root.fs.mv(tmp, final)
 
 
 def write_shard(
@@ -86,6 +72,9 @@ def write_shard(
     started_at: float | None = None,
     extra: Mapping[str, Any] | None = None,
     sort_by: list[tuple[str, str]] | None = None,
+    own_hash: str = "",
+    inputs: Mapping[str, str] | None = None,
+    config: Mapping[str, Any] | None = None,
 ) -> Marker:
     """Validate, write `{dataset}/v{N}/part-{shard}.parquet` atomically, then its marker.
 
@@ -103,10 +92,11 @@ def write_shard(
     stale = root.marker_path(dataset, spec.version, shard)
     if root.exists(stale):
         root.fs.rm(stale)
-    tmp = f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex}-part-{shard:05d}.parquet"
-    with root.open(tmp, "wb") as handle:
-        pq.write_table(table, handle, row_group_size=ROW_GROUP_SIZE, compression="zstd")
-    _rename(root, tmp, path)
+    size = atomic.atomic_write(
+        root,
+        path,
+        lambda handle: pq.write_table(table, handle, row_group_size=ROW_GROUP_SIZE, compression="zstd"),
+    )
     marker = Marker(
         dataset=dataset,
         shard=shard,
@@ -120,8 +110,12 @@ def write_shard(
         started_at=started_at if started_at is not None else time.time(),
         finished_at=time.time(),
         extra=dict(extra or {}),
+        file_bytes=size,
+        own_hash=own_hash,
+        inputs=dict(inputs or {}),
+        config=dict(config or {}),
     )
-    _atomic_write_bytes(root, root.marker_path(dataset, spec.version, shard), marker.to_json().encode())
+    atomic.atomic_write_bytes(root, root.marker_path(dataset, spec.version, shard), marker.to_json().encode())
     return marker
 
 
@@ -138,13 +132,48 @@ def read_marker(root: DataRoot, dataset: str, shard: int) -> Marker | None:
         return None
 
 
-def is_done(root: DataRoot, dataset: str, shard: int, config_hash: str) -> bool:
-    """True only if the marker exists, the shard file exists, and the config hash and schema match."""
+def verify_shard(root: DataRoot, marker: Marker) -> str | None:
+    """Why the marker's Parquet file cannot be trusted, or None when it is the file the marker describes.
+
+    Checks that the file exists, has the size the marker recorded and a readable footer with the
+    recorded row count: a file truncated after its marker was written (disk error, a copy cut short)
+    is caught here instead of failing every reader later.
+    """
+    path = root.shard_path(marker.dataset, marker.schema_version, marker.shard)
+    try:
+        if not root.exists(path):
+            return "shard file is missing"
+        size = int(root.fs.size(path))
+        if marker.file_bytes >= 0 and size != marker.file_bytes:
+            return f"shard file has {size} bytes, its marker says {marker.file_bytes}"
+        with root.open(path, "rb") as handle:
+            rows = pq.ParquetFile(handle).metadata.num_rows
+    except (OSError, pa.ArrowException) as exc:
+        return f"shard file cannot be read ({exc})"
+    if rows != marker.rows_out:
+        return f"shard file has {rows} rows, its marker says {marker.rows_out}"
+    return None
+
+
+def valid_marker(root: DataRoot, dataset: str, shard: int) -> Marker | None:
+    """The shard's marker if it is of the current schema and its file checks out, else None (logged)."""
     spec = get_schema(dataset)
     marker = read_marker(root, dataset, shard)
-    if marker is None or marker.config_hash != config_hash or marker.schema_version != spec.version:
+    if marker is None or marker.schema_version != spec.version:
+        return None
+    problem = verify_shard(root, marker)
+    if problem is not None:
+        log.warning("%s shard %d: %s; it will be redone", dataset, shard, problem)
+        return None
+    return marker
+
+
+def is_done(root: DataRoot, dataset: str, shard: int, config_hash: str) -> bool:
+    """True only if the marker exists, matches the config hash and schema, and its file checks out."""
+    marker = read_marker(root, dataset, shard)
+    if marker is None or marker.config_hash != config_hash:
         return False
-    return root.exists(root.shard_path(dataset, spec.version, shard))
+    return valid_marker(root, dataset, shard) is not None
 
 
 def list_markers(root: DataRoot, dataset: str) -> list[Marker]:
@@ -163,17 +192,21 @@ def list_markers(root: DataRoot, dataset: str) -> list[Marker]:
 
 
 def shard_files(root: DataRoot, dataset: str) -> list[str]:
-    """Paths of the dataset's visible shard files (temp files never match), sorted."""
+    """Paths of the dataset's finished shard files, sorted: only files with a marker that vouches for them.
+
+    A file without a marker (a crash between rename and marker, an orphan of an older run, a file
+    copied in by hand) or with a marker its bytes do not match is never read.
+    """
     spec = get_schema(dataset)
-    paths = sorted(root.fs.glob(root.shard_glob(dataset, spec.version)))
-    if root.is_local:
-        return paths
-    protocol = root.url.split("://", 1)[0]
-    return [p if "://" in p else f"{protocol}://{p}" for p in paths]
+    paths = []
+    for marker in list_markers(root, dataset):
+        if marker.schema_version == spec.version and verify_shard(root, marker) is None:
+            paths.append(root.shard_path(dataset, spec.version, marker.shard))
+    return paths
 
 
 def read_dataset(root: DataRoot, dataset: str) -> pads.Dataset:
-    """All shards of a dataset as one lazy pyarrow dataset (nothing is loaded until scanned)."""
+    """All finished shards of a dataset as one lazy pyarrow dataset (nothing is loaded until scanned)."""
     spec = get_schema(dataset)
     files = shard_files(root, dataset)
     if not files:
@@ -203,12 +236,7 @@ def iter_batches(
 
 
 def remove_temp_files(root: DataRoot, dataset: str) -> int:
-    """Delete leftovers of interrupted writes; returns how many were removed."""
+    """Delete leftovers of interrupted writes of a dataset (shards and markers); returns how many."""
     spec = get_schema(dataset)
     directory = root.dataset_dir(dataset, spec.version)
-    removed = 0
-    for pattern in (f"{directory}/{TMP_PREFIX}*", f"{directory}/_markers/{TMP_PREFIX}*"):
-        for path in root.fs.glob(pattern):
-            root.fs.rm(path)
-            removed += 1
-    return removed
+    return atomic.remove_temp_files(root, directory) + atomic.remove_temp_files(root, f"{directory}/_markers")

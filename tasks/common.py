@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from functools import lru_cache
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -32,8 +34,36 @@ def shard_hash(own_hash: str, *upstream_hashes: str | None) -> str:
 
 @lru_cache(maxsize=1)
 def code_version() -> str:
-    """The installed package version, recorded in every marker."""
+    """What code made a shard, recorded in every marker: `0.1.0+g<commit>` (`.dirty` with local edits).
+
+    Outside a git checkout (an installed wheel) it is the package version alone.
+    """
     try:
-        return metadata.version("howto")
+        version = metadata.version("howto")
     except metadata.PackageNotFoundError:
-        return "0+unknown"
+        version = "0+unknown"
+    commit = _git_commit(Path(__file__).resolve().parent.parent)
+    return f"{version}+g{commit}" if commit else version
+
+
+def _git_commit(checkout: Path) -> str | None:
+    if not (checkout / ".git").exists():
+        return None
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{head}.dirty" if dirty else head

@@ -1,17 +1,51 @@
-"""Run one shard: skip it if its marker matches, else compute, write atomically and mark."""
+"""The shard contract, owned here: check inputs, fingerprint, skip or compute, write, mark.
+
+A stage describes one shard as a `ShardJob` (what it writes, which upstream shards it reads, its own
+config fingerprint, which earlier rows it may reuse, and a pure compute function); `run_job` does the
+rest, the same way for every stage. No stage hashes its inputs or reads its own earlier output itself.
+"""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pyarrow as pa
 
+from storage import atomic
 from storage.layout import DataRoot
-from storage.shards import is_done, read_marker, write_shard
+from storage.schemas import get_schema
+from storage.shards import Marker, read_marker, read_shard, valid_marker, write_shard
+from tasks.common import code_version, config_hash, shard_hash
+
+log = logging.getLogger(__name__)
+
+
+class UpstreamMissing(FileNotFoundError):
+    """An input shard has no valid marker: the stage that writes it has to run first."""
+
+
+@dataclass(frozen=True)
+class ShardInput:
+    """An upstream dataset whose shard k this job's shard k reads; `stage` names who writes it."""
+
+    dataset: str
+    stage: str
+    required: bool = True
+
+
+@dataclass
+class SecondaryOutput:
+    """A second table one shard's work produces (e.g. `clips` beside `captions`), marked before the primary."""
+
+    dataset: str
+    table: pa.Table
+    rows_in: int
+    sort_by: list[tuple[str, str]] | None = None
 
 
 @dataclass
@@ -23,6 +57,28 @@ class ShardOutput:
     drops: Mapping[str, int] = field(default_factory=dict)
     errors: int = 0
     extra: Mapping[str, Any] = field(default_factory=dict)
+    secondary: Sequence[SecondaryOutput] = ()
+
+
+@dataclass
+class ShardJob:
+    """One shard of one stage, declared; `run_job` carries it out.
+
+    `own_hash` fingerprints only what this stage itself decides (its output-changing config and,
+    for stages fed by a plan rather than a dataset, the plan's listing). Upstream content is added
+    by the runner from the input markers. `reusable` picks, from the shard's earlier output made
+    under the same `own_hash`, the rows compute may keep instead of redoing (None: reuse nothing).
+    """
+
+    dataset: str
+    shard: int
+    own_hash: str
+    compute: Callable[[pa.Table | None], ShardOutput]
+    inputs: Sequence[ShardInput] = ()
+    reusable: Callable[[pa.Table], pa.Table] | None = None
+    sort_by: list[tuple[str, str]] | None = None
+    config: Mapping[str, Any] = field(default_factory=dict)
+    secondaries: Sequence[str] = ()  # datasets compute also emits (as `ShardOutput.secondary`)
 
 
 def drops_by_reason(table: pa.Table, column: str = "drop_reason") -> dict[str, int]:
@@ -38,54 +94,109 @@ def count_errors(table: pa.Table) -> int:
     return sum(1 for s in table.column("status").to_pylist() if s == "error")
 
 
-def run_shard(
-    root: DataRoot,
-    dataset: str,
-    shard: int,
-    config_hash: str,
-    code_version: str,
-    compute: Callable[[], ShardOutput],
-    *,
-    sort_by: list[tuple[str, str]] | None = None,
-) -> dict[str, Any]:
+def content_fingerprint(marker: Marker) -> str:
+    """An input shard's content: any rewrite of it (a retry that recovered rows too) changes this."""
+    return config_hash({"c": marker.config_hash, "rows": marker.rows_out, "at": marker.finished_at})
+
+
+def input_fingerprints(root: DataRoot, shard: int, inputs: Sequence[ShardInput]) -> dict[str, str]:
+    """dataset -> content fingerprint of each input's shard k; a missing required input raises."""
+    prints: dict[str, str] = {}
+    for spec in inputs:
+        marker = valid_marker(root, spec.dataset, shard)
+        if marker is None:
+            if spec.required:
+                raise UpstreamMissing(f"{spec.dataset} shard {shard} is not finished: run {spec.stage} first")
+            prints[spec.dataset] = "-"
+            continue
+        prints[spec.dataset] = content_fingerprint(marker)
+    return prints
+
+
+def job_fingerprint(own_hash: str, prints: Mapping[str, str]) -> str:
+    return shard_hash(own_hash, *(f"{name}={value}" for name, value in sorted(prints.items())))
+
+
+def fingerprint_of(root: DataRoot, job: ShardJob) -> str:
+    """The hash a finished shard's marker must carry for `job` to be skipped."""
+    return job_fingerprint(job.own_hash, input_fingerprints(root, job.shard, job.inputs))
+
+
+def run_job(root: DataRoot, job: ShardJob) -> dict[str, Any]:
     """Return a small manifest; `cached` is True when the marker already matched and nothing ran.
 
     A shard whose marker records per-row errors is not treated as done, so the next run retries it
-    (the compute function is expected to reuse the shard's ok rows and retry only the failed items).
+    (compute gets the reusable rows and redoes only the rest).
     """
-    marker = read_marker(root, dataset, shard)
-    if is_done(root, dataset, shard, config_hash) and marker is not None and marker.errors == 0:
-        return _manifest(dataset, shard, marker.rows_in, marker.rows_out, dict(marker.drops), 0, cached=True)
+    prints = input_fingerprints(root, job.shard, job.inputs)
+    fingerprint = job_fingerprint(job.own_hash, prints)
+    marker = valid_marker(root, job.dataset, job.shard)
+    if marker is not None and marker.config_hash == fingerprint and marker.errors == 0:
+        manifest = _manifest(job.dataset, job.shard, marker, cached=True)
+        for name in job.secondaries:
+            secondary = read_marker(root, name, job.shard)
+            manifest[name] = secondary.rows_out if secondary else 0
+        return manifest
+    _remove_own_temp_files(root, job)
+    previous = _reusable_rows(root, job, marker)
     started = time.time()
-    out = compute()
+    out = job.compute(previous)
+    undeclared = {o.dataset for o in out.secondary} - set(job.secondaries)
+    if undeclared:
+        raise ValueError(
+            f"{job.dataset} shard {job.shard}: undeclared secondary outputs {sorted(undeclared)}"
+        )
+    common = {
+        "config_hash": fingerprint,
+        "code_version": code_version(),
+        "started_at": started,
+        "own_hash": job.own_hash,
+        "inputs": prints,
+        "config": dict(job.config),
+    }
+    # Secondary tables first: the primary marker is the proof that the whole shard is done.
+    for extra_out in out.secondary:
+        write_shard(
+            root, extra_out.dataset, job.shard, extra_out.table,
+            rows_in=extra_out.rows_in, sort_by=extra_out.sort_by, **common,
+        )  # fmt: skip
     written = write_shard(
-        root,
-        dataset,
-        shard,
-        out.table,
-        config_hash=config_hash,
-        code_version=code_version,
-        rows_in=out.rows_in,
-        drops=out.drops,
-        errors=out.errors,
-        started_at=started,
-        extra=out.extra,
-        sort_by=sort_by,
-    )
-    return _manifest(
-        dataset, shard, written.rows_in, written.rows_out, dict(written.drops), written.errors, cached=False
-    )
+        root, job.dataset, job.shard, out.table, rows_in=out.rows_in, drops=out.drops, errors=out.errors,
+        extra=out.extra, sort_by=job.sort_by, **common,
+    )  # fmt: skip
+    manifest = _manifest(job.dataset, job.shard, written, cached=False)
+    for extra_out in out.secondary:
+        manifest[extra_out.dataset] = extra_out.table.num_rows
+    return manifest
 
 
-def _manifest(
-    dataset: str, shard: int, rows_in: int, rows_out: int, drops: dict[str, int], errors: int, *, cached: bool
-) -> dict[str, Any]:
+def _reusable_rows(root: DataRoot, job: ShardJob, marker: Marker | None) -> pa.Table | None:
+    """Earlier rows of this shard made under the same own config (upstream may have changed since)."""
+    if job.reusable is None or marker is None or not marker.own_hash or marker.own_hash != job.own_hash:
+        return None
+    table = read_shard(root, job.dataset, job.shard)
+    return job.reusable(table) if table is not None else None
+
+
+def _remove_own_temp_files(root: DataRoot, job: ShardJob) -> None:
+    """Leftovers of this shard's interrupted writes (only its own: other shards may be writing now)."""
+    for dataset in [job.dataset, *job.secondaries]:
+        directory = root.dataset_dir(dataset, get_schema(dataset).version)
+        for folder in (directory, f"{directory}/_markers"):
+            if not root.exists(folder):
+                continue
+            for path in root.fs.glob(f"{folder}/{atomic.TMP_PREFIX}*-part-{job.shard:05d}.*"):
+                root.fs.rm(path)
+                log.info("%s shard %d: removed leftover %s", dataset, job.shard, path.rsplit("/", 1)[1])
+
+
+def _manifest(dataset: str, shard: int, marker: Marker, *, cached: bool) -> dict[str, Any]:
     return {
         "dataset": dataset,
         "shard": shard,
-        "rows_in": rows_in,
-        "rows_out": rows_out,
-        "drops": drops,
-        "errors": errors,
+        "rows_in": marker.rows_in,
+        "rows_out": marker.rows_out,
+        "drops": dict(marker.drops),
+        "errors": marker.errors if not cached else 0,
         "cached": cached,
     }

@@ -9,19 +9,29 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import get_run_logger, task
 
+from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import read_dataset, read_marker, read_shard, write_shard
+from storage.shards import read_dataset, read_shard
 from tasks.captions.config import POLITENESS_FIELDS, FetchCaptionsConfig
 from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
-from tasks.common import code_version, config_hash, shard_hash
-from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from tasks.common import config_hash
+from tasks.shard_runner import (
+    SecondaryOutput,
+    ShardInput,
+    ShardJob,
+    ShardOutput,
+    count_errors,
+    drops_by_reason,
+    run_job,
+)
 from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind
 from tasks.youtube.ids import check_video_id
-from tasks.youtube.info_store import load_info, save_info, write_bytes_atomic
+from tasks.youtube.info_store import load_info, save_info
 from tasks.youtube.retry import not_halted
 from tasks.youtube.subtitles import SubtitleDownloader
 
@@ -31,9 +41,12 @@ VTT_DIR = "vtt"
 _LANG = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 
 
-def captions_shard_hash(cfg: FetchCaptionsConfig, videos_hash: str | None) -> str:
-    """Our output-changing fields chained with the upstream `videos` shard's config hash."""
-    return shard_hash(config_hash(cfg, exclude=POLITENESS_FIELDS), videos_hash)
+INPUTS = (ShardInput("videos", "search_videos"),)
+
+
+def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
+    """Our output-changing fields (the runner chains the `videos` shard's content to it)."""
+    return config_hash(cfg, exclude=POLITENESS_FIELDS)
 
 
 def vtt_relpath(video_id: str, lang: str) -> str:
@@ -89,7 +102,7 @@ class CaptionRun:
             save_info(self.root, vid, info)
             self._count("reprobed")
         data = self._downloader().download(info, video["caption_lang"], video["caption_kind"])
-        write_bytes_atomic(self.root, rel, data)
+        atomic_write_bytes(self.root, self.root.path(rel), data)
         self._count("downloaded_vtt")
         return data
 
@@ -142,45 +155,45 @@ def kept_videos(table: pa.Table) -> list[dict[str, Any]]:
     return [r for r in table.to_pylist() if r["keep"] and r["status"] == "ok" and r.get("caption_lang")]
 
 
+def _permanent_failures(table: pa.Table) -> pa.Table:
+    # Permanent failures of an earlier run are kept as they were, not retried; the rest is cheap to
+    # redo from the kept .vtt files.
+    return table.filter(pc.equal(table.column("status"), "failed"))
+
+
 @task(name="captions-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
 def captions_shard(root_url: str, shard: int, cfg: FetchCaptionsConfig) -> dict[str, Any]:
     """Write `clips` shard k, then `captions` shard k (whose marker proves both); failed videos retry next run."""
     logger = get_run_logger()
     root = DataRoot.from_any(root_url)
-    upstream = read_marker(root, "videos", shard)
-    videos_table = read_shard(root, "videos", shard)
-    if upstream is None or videos_table is None:
-        raise RuntimeError(f"videos shard {shard} is not finished: run search_videos first")
-    digest = captions_shard_hash(cfg, upstream.config_hash)
     stats: dict[str, int] = {}
 
-    def compute() -> ShardOutput:
+    def compute(previous: pa.Table | None) -> ShardOutput:
+        videos_table = read_shard(root, "videos", shard)
+        assert videos_table is not None  # the runner checked its marker
         videos = kept_videos(videos_table)
-        marker = read_marker(root, DATASET, shard)
-        previous = read_shard(root, DATASET, shard) if marker and marker.config_hash == digest else None
         run = CaptionRun(root, cfg, task_categories(root))
         rows, clip_rows = run.run(videos, previous)
         stats.update(run.stats)
         clips = pa.Table.from_pylist(clip_rows, schema=get_schema(CLIPS).schema)
-        write_shard(
-            root,
-            CLIPS,
-            shard,
-            clips,
-            config_hash=digest,
-            code_version=code_version(),
-            rows_in=len(videos),
-            sort_by=[("video_id", "ascending"), ("idx", "ascending")],
-        )
         table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
         extra = {**run.stats, "clips": clips.num_rows, "requests": sum(d.requests for d in run.downloaders)}
         return ShardOutput(
-            table, rows_in=len(videos), drops=drops_by_reason(table), errors=count_errors(table), extra=extra
+            table,
+            rows_in=len(videos),
+            drops=drops_by_reason(table),
+            errors=count_errors(table),
+            extra=extra,
+            secondary=[
+                SecondaryOutput(CLIPS, clips, len(videos), [("video_id", "ascending"), ("idx", "ascending")])
+            ],
         )
 
-    manifest = run_shard(root, DATASET, shard, digest, code_version(), compute)
-    clips_marker = read_marker(root, CLIPS, shard)
-    manifest["clips"] = clips_marker.rows_out if clips_marker else 0
+    job = ShardJob(
+        DATASET, shard, captions_own_hash(cfg), compute, inputs=INPUTS, reusable=_permanent_failures,
+        config=cfg.model_dump(mode="json", exclude=POLITENESS_FIELDS), secondaries=(CLIPS,),
+    )  # fmt: skip
+    manifest = run_job(root, job)
     logger.info(
         "captions shard %d: %d videos -> %d rows, %d errors%s %s",
         shard,

@@ -16,14 +16,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
+from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.shards import read_marker, read_shard
-from tasks.common import code_version, config_hash, shard_hash
+from tasks.common import config_hash
 from tasks.features.config import SPEED_FIELDS, ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob, VideoResult
 from tasks.features.pipeline import build_extractor
 from tasks.features.rows import result_table
-from tasks.shard_runner import ShardOutput, run_shard
+from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.client import VideoError
 from tasks.youtube.errors import ErrorKind
 from tasks.youtube.video_download import DiskSpaceLow, DownloadSettings, download_video
@@ -31,29 +32,21 @@ from tasks.youtube.video_download import DiskSpaceLow, DownloadSettings, downloa
 DATASET = "frame_features"
 
 
-def upstream(root: DataRoot, shard: int) -> tuple[str, list[str]]:
-    """(the dataset whose keep flag decides, its + the videos marker's config hashes) for shard k."""
-    videos = read_marker(root, "videos", shard)
-    if videos is None:
-        raise FileNotFoundError(f"videos shard {shard} has no marker: run the search stage first")
-    captions = read_marker(root, "captions", shard)
-    if captions is not None:
-        return "captions", [videos.config_hash, captions.config_hash]
-    return "videos", [videos.config_hash]
+# Captions are optional: before the captions stage has run, the probe's keep flag decides.
+INPUTS = (ShardInput("videos", "search_videos"), ShardInput("captions", "fetch_captions", required=False))
 
 
-def features_shard_hash(root: DataRoot, shard: int, cfg: ExtractFeaturesConfig) -> str:
-    _, hashes = upstream(root, shard)
-    return shard_hash(config_hash(cfg, exclude=SPEED_FIELDS), *hashes)
+def features_own_hash(cfg: ExtractFeaturesConfig) -> str:
+    """Our output-changing fields (the runner chains the videos and captions shards' content to it)."""
+    return config_hash(cfg, exclude=SPEED_FIELDS)
 
 
 def kept_videos(root: DataRoot, shard: int) -> list[dict[str, Any]]:
     """Video id and URL of every video the captions stage kept (or the videos stage, before captions)."""
-    source, _ = upstream(root, shard)
     videos = read_shard(root, "videos", shard)
     if videos is None:
         return []
-    keep = read_shard(root, source, shard) if source == "captions" else videos
+    keep = read_shard(root, "captions", shard) if read_marker(root, "captions", shard) else videos
     kept_ids = (
         set(keep.filter(pc.field("keep")).column("video_id").to_pylist()) if keep is not None else set()
     )
@@ -61,9 +54,10 @@ def kept_videos(root: DataRoot, shard: int) -> list[dict[str, Any]]:
     return [r for r in rows if r["video_id"] in kept_ids]
 
 
-def _work_dir(root: DataRoot, shard: int, shard_hash_: str) -> str:
-    # The hash in the name: parts from an older config are never mixed into a new shard.
-    return root.path("_work", DATASET, f"part-{shard:05d}-{shard_hash_}")
+def _work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
+    # Our own config hash in the name: parts from an older config are never mixed into a new shard,
+    # while a change upstream (a recovered video) keeps the parts of the videos already done.
+    return root.path("_work", DATASET, f"part-{shard:05d}-{own_hash}")
 
 
 def _video_dir(root: DataRoot) -> Path:
@@ -77,22 +71,24 @@ def _video_dir(root: DataRoot) -> Path:
 def features_shard(root_url: str, shard: int, cfg: ExtractFeaturesConfig) -> dict[str, Any]:
     """Extract one shard; resumable per video (finished videos are parked as parts until the shard is done)."""
     root = DataRoot.from_any(root_url)
-    h = features_shard_hash(root, shard, cfg)
+    own = features_own_hash(cfg)
+    job = ShardJob(
+        DATASET, shard, own, lambda previous: _compute(root, shard, cfg, own, previous), inputs=INPUTS,
+        reusable=_finished_videos, sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
+        config=cfg.model_dump(mode="json", exclude=SPEED_FIELDS),
+    )  # fmt: skip
     with _gpu_slot(cfg):
-        manifest = run_shard(
-            root,
-            DATASET,
-            shard,
-            h,
-            code_version(),
-            lambda: _compute(root, shard, cfg, h),
-            sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
-        )
-    work = _work_dir(root, shard, h)
+        manifest = run_job(root, job)
+    work = _work_dir(root, shard, own)
     # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos.
     if not manifest["errors"] and root.exists(work):
         root.fs.rm(work, recursive=True)
     return manifest
+
+
+def _finished_videos(table: pa.Table) -> pa.Table:
+    """Rows of videos done for good (ok or permanently failed); errored ones are retried."""
+    return table.filter(pc.not_equal(table.column("status"), "error"))
 
 
 @contextlib.contextmanager
@@ -109,12 +105,15 @@ def _gpu_slot(cfg: ExtractFeaturesConfig) -> Iterator[None]:
         yield
 
 
-def _compute(root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, h: str) -> ShardOutput:
+def _compute(
+    root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, own: str, previous: pa.Table | None
+) -> ShardOutput:
     log = get_run_logger()
     videos = kept_videos(root, shard)
-    work = _work_dir(root, shard, h)
+    work = _work_dir(root, shard, own)
     root.makedirs(work)
-    parts = {p.rsplit("/", 1)[1][: -len(".parquet")] for p in root.fs.glob(f"{work}/*.parquet")}
+    reused = _rows_by_video(previous)
+    parts = set(reused) | {p.rsplit("/", 1)[1][: -len(".parquet")] for p in _part_files(root, work)}
     todo = [v for v in videos if v["video_id"] not in parts]
     log.info(
         "%s shard %d: %d kept videos, %d done earlier, %d to do",
@@ -155,7 +154,8 @@ def _compute(root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, h: str) -> 
             )
         for result in failed_downloads:
             _finish(root, work, result, cfg, loaded.random, paths, errors)
-    tables = [_read_part(root, p) for p in sorted(root.fs.glob(f"{work}/*.parquet"))]
+    tables = [_read_part(root, p) for p in _part_files(root, work)]
+    tables += [t for vid, t in sorted(reused.items()) if not root.exists(f"{work}/{vid}.parquet")]
     kept = {v["video_id"] for v in videos}
     tables = [t for t in tables if t.num_rows and t.column("video_id")[0].as_py() in kept] + errors
     table = pa.concat_tables(tables) if tables else result_table(VideoResult("", "ok"), (), {}).slice(0, 0)
@@ -171,6 +171,19 @@ def _compute(root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, h: str) -> 
 def _count_status(table: pa.Table, status: str) -> int:
     rows = table.filter(pc.equal(table.column("status"), status)).column("video_id").to_pylist()
     return len(set(rows))
+
+
+def _part_files(root: DataRoot, work: str) -> list[str]:
+    """Parked per-video parts, sorted; temp files of an interrupted write are not parts."""
+    return sorted(p for p in root.fs.glob(f"{work}/*.parquet") if not is_temp_name(p))
+
+
+def _rows_by_video(previous: pa.Table | None) -> dict[str, pa.Table]:
+    """The earlier shard's reusable rows, one table per video."""
+    if previous is None or previous.num_rows == 0:
+        return {}
+    ids = previous.column("video_id")
+    return {vid: previous.filter(pc.equal(ids, vid)) for vid in sorted(set(ids.to_pylist()))}
 
 
 def _read_part(root: DataRoot, path: str) -> pa.Table:
@@ -194,10 +207,7 @@ def _finish(
     else:
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
-        tmp, final = f"{work}/.tmp-{result.video_id}.parquet", f"{work}/{result.video_id}.parquet"
-        with root.open(tmp, "wb") as handle:
-            handle.write(buffer.getvalue())
-        root.fs.mv(tmp, final)
+        atomic_write_bytes(root, f"{work}/{result.video_id}.parquet", buffer.getvalue())
     path = paths.pop(result.video_id, None)
     if path is not None and not cfg.keep_videos and result.status != "error":
         path.unlink(missing_ok=True)

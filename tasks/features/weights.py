@@ -14,6 +14,7 @@ from torch import nn
 from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.resnet2d import build_resnet152, find_resnet152_weights
 from models.resnext3d import CLIP_FRAMES, build_resnext101
+from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.features.extractor import MODEL_2D
 
@@ -90,11 +91,7 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
     recalibrate_batchnorm(damp_residuals(net), batches)
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
-    root.makedirs(path.rsplit("/", 1)[0])
-    tmp = f"{path}.tmp"
-    with root.open(tmp, "wb") as handle:
-        handle.write(buffer.getvalue())
-    root.fs.mv(tmp, path)
+    atomic_write_bytes(root, path, buffer.getvalue())
     return net.eval()
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import uuid
 from typing import Any
 
 import torch
@@ -22,16 +21,6 @@ def run_dir(root: DataRoot, run_id: str) -> str:
 
 def checkpoint_path(root: DataRoot, run_id: str, epoch: int) -> str:
     return f"{run_dir(root, run_id)}/checkpoints/epoch-{epoch}.pt"
-
-
-def write_bytes_atomic(root: DataRoot, path: str, payload: bytes) -> None:
-    """Write to a temp name beside `path`, then rename: a crash never leaves half a checkpoint."""
-    directory, name = path.rsplit("/", 1)
-    root.makedirs(directory)
-    tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{name}"
-    with root.open(tmp, "wb") as handle:
-        handle.write(payload)
-    root.fs.mv(tmp, path)
 
 
 def list_epochs(root: DataRoot, run_id: str) -> list[int]:

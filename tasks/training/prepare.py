@@ -10,9 +10,9 @@ import numpy as np
 import pyarrow as pa
 
 from storage.layout import DataRoot
-from storage.shards import Marker, list_markers, read_marker, read_shard
-from tasks.common import code_version, config_hash, shard_hash
-from tasks.shard_runner import ShardOutput, run_shard
+from storage.shards import list_markers, read_shard
+from tasks.common import config_hash
+from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.training.pooling import MODEL_FPS, MODELS, build_pairs
 
 log = logging.getLogger(__name__)
@@ -21,11 +21,8 @@ MINILM_NAME = "all-MiniLM-L6-v2"
 _POOLING = {"pool": "max", "fps": MODEL_FPS, "models": list(MODELS), "l2": "per-model", "dtype": "float16"}
 
 
-def _upstream(marker: Marker | None) -> str | None:
-    # Any rewrite upstream (a retried shard too) changes finished_at, so our shard is rebuilt.
-    if marker is None:
-        return None
-    return config_hash({"c": marker.config_hash, "rows": marker.rows_out, "at": marker.finished_at})
+PAIRS_INPUTS = (ShardInput("clips", "fetch_captions"), ShardInput("frame_features", "extract_features"))
+TEXT_INPUTS = (ShardInput("clip_pairs", "train_embedding (pairs)"),)
 
 
 def ready_shards(root: DataRoot) -> list[int]:
@@ -35,18 +32,10 @@ def ready_shards(root: DataRoot) -> list[int]:
     return sorted(clips & features)
 
 
-def pairs_shard_hash(root: DataRoot, shard: int) -> str:
-    return shard_hash(
-        config_hash(_POOLING),
-        _upstream(read_marker(root, "clips", shard)),
-        _upstream(read_marker(root, "frame_features", shard)),
-    )
+def pairs_job(root: DataRoot, shard: int) -> ShardJob:
+    """`clip_pairs` shard k from `clips` shard k and `frame_features` shard k."""
 
-
-def build_pairs_shard(root: DataRoot, shard: int) -> dict[str, Any]:
-    """Write `clip_pairs` shard k from `clips` shard k and `frame_features` shard k."""
-
-    def compute() -> ShardOutput:
+    def compute(_previous: pa.Table | None) -> ShardOutput:
         clips = read_shard(root, "clips", shard)
         features = read_shard(root, "frame_features", shard)
         if clips is None or features is None:
@@ -54,19 +43,15 @@ def build_pairs_shard(root: DataRoot, shard: int) -> dict[str, Any]:
         table, drops = build_pairs(clips, features)
         return ShardOutput(table=table, rows_in=clips.num_rows, drops=drops)
 
-    return run_shard(
-        root,
-        "clip_pairs",
-        shard,
-        pairs_shard_hash(root, shard),
-        code_version(),
-        compute,
-        sort_by=[("video_id", "ascending"), ("idx", "ascending")],
-    )
+    return ShardJob(
+        "clip_pairs", shard, config_hash(_POOLING), compute, inputs=PAIRS_INPUTS,
+        sort_by=[("video_id", "ascending"), ("idx", "ascending")], config=_POOLING,
+    )  # fmt: skip
 
 
-def text_shard_hash(root: DataRoot, shard: int, encoder: str = MINILM_NAME) -> str:
-    return shard_hash(config_hash({"encoder": encoder}), _upstream(read_marker(root, "clip_pairs", shard)))
+def build_pairs_shard(root: DataRoot, shard: int) -> dict[str, Any]:
+    """Write `clip_pairs` shard k from `clips` shard k and `frame_features` shard k."""
+    return run_job(root, pairs_job(root, shard))
 
 
 def cache_text_shard(
@@ -74,7 +59,7 @@ def cache_text_shard(
 ) -> dict[str, Any]:
     """Write `text_embeddings` shard k: each clip's caption through the frozen sentence encoder, once."""
 
-    def compute() -> ShardOutput:
+    def compute(_previous: pa.Table | None) -> ShardOutput:
         pairs = read_shard(root, "clip_pairs", shard)
         if pairs is None:
             raise FileNotFoundError(f"clip_pairs shard {shard} is missing")
@@ -97,8 +82,9 @@ def cache_text_shard(
         )
         return ShardOutput(table=table, rows_in=len(texts), extra={"unique_texts": len(unique)})
 
-    return run_shard(
-        root, "text_embeddings", shard, text_shard_hash(root, shard, encoder), code_version(), compute
+    config = {"encoder": encoder}
+    return run_job(
+        root, ShardJob("text_embeddings", shard, config_hash(config), compute, TEXT_INPUTS, config=config)
     )
 
 

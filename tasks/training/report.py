@@ -6,8 +6,9 @@ import io
 import json
 from typing import Any
 
+from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
-from tasks.training.checkpoints import run_dir, write_bytes_atomic
+from tasks.training.checkpoints import run_dir
 
 
 def plot_png(rows: list[dict[str, Any]]) -> bytes:
@@ -45,8 +46,8 @@ def write_report(
     base = run_dir(root, run_id)
     plot = f"{base}/loss_recall.png"
     card_path = f"{base}/model_card.json"
-    write_bytes_atomic(root, plot, plot_png(rows))
-    write_bytes_atomic(root, card_path, json.dumps(card, indent=1, sort_keys=True, default=str).encode())
+    atomic_write_bytes(root, plot, plot_png(rows))
+    atomic_write_bytes(root, card_path, json.dumps(card, indent=1, sort_keys=True, default=str).encode())
     return {"plot": plot, "model_card": card_path}
 
 

@@ -18,6 +18,7 @@ from models.evaluate import evaluate_pairs
 from models.losses import build_loss
 from models.text import Vocabulary, load_word2vec, tokenize
 from models.train_loop import Batch, make_optimizer, pick_device, restore, save_checkpoint, train_epoch
+from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.shards import read_dataset, write_shard
 from tasks.common import code_version
@@ -26,7 +27,6 @@ from tasks.training.checkpoints import (
     latest_checkpoint,
     list_epochs,
     load_state,
-    write_bytes_atomic,
 )
 from tasks.training.config import TrainConfig, run_id_for, run_shard_number, train_hash
 from tasks.training.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
@@ -269,7 +269,7 @@ class Trainer:
     ) -> None:
         buffer = io.BytesIO()
         save_checkpoint(buffer, model, optimizer, scheduler, epoch, extra)
-        write_bytes_atomic(self.root, checkpoint_path(self.root, self.run_id, epoch), buffer.getvalue())
+        atomic_write_bytes(self.root, checkpoint_path(self.root, self.run_id, epoch), buffer.getvalue())
         write_shard(
             self.root,
             "train_metrics",

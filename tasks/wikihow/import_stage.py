@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from storage.layout import DataRoot
-from tasks.common import code_version, config_hash, shard_hash
-from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from tasks.common import config_hash, shard_hash
+from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.wikihow.filters import VisualFilter
 from tasks.wikihow.imports import read_import
 from tasks.wikihow.rows import imported_rows, rows_to_table
@@ -40,16 +40,15 @@ def import_tasks(
     for index, start in enumerate(range(0, len(rows), shard_size)):
         chunk = rows[start : start + shard_size]
 
-        def compute(chunk: list[dict[str, Any]] = chunk) -> ShardOutput:
+        def compute(_previous: object, chunk: list[dict[str, Any]] = chunk) -> ShardOutput:
             table = rows_to_table(chunk)
             return ShardOutput(
                 table, len(chunk), drops_by_reason(table), count_errors(table), {"file": str(path)}
             )
 
-        manifests.append(
-            run_shard(root, "tasks", IMPORT_SHARD_BASE + index, shard_hash(own_hash, file_hash, str(index)),
-                      code_version(), compute)
-        )  # fmt: skip
+        own = shard_hash(own_hash, file_hash, str(index))
+        manifests.append(run_job(root, ShardJob("tasks", IMPORT_SHARD_BASE + index, own, compute,
+                                                config={"format": fmt, "file": str(path)})))  # fmt: skip
     drops: dict[str, int] = {}
     for manifest in manifests:
         for reason, count in manifest["drops"].items():

@@ -6,14 +6,17 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import list_markers, read_marker, read_shard
-from tasks.common import code_version, config_hash, shard_hash
-from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from storage.shards import list_markers
+from tasks.common import config_hash, shard_hash
+from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.wikihow.config import MineTasksConfig
 from tasks.wikihow.crawl import FoundArticle, PlannedArticle, walk_categories
 from tasks.wikihow.import_stage import IMPORT_SHARD_BASE
@@ -63,38 +66,34 @@ def discover_articles(data_root: str, cfg: MineTasksConfig) -> list[dict[str, An
 
 
 def _write_json(root: DataRoot, path: str, data: Any) -> None:
-    root.makedirs(path.rsplit("/", 1)[0])
-    tmp = f"{path}.tmp"
-    with root.open(tmp, "wb") as handle:
-        handle.write(json.dumps(data, ensure_ascii=False).encode("utf-8"))
-    root.fs.mv(tmp, path)  # rename last: a half-written checkpoint is never read
+    atomic_write_bytes(root, path, json.dumps(data, ensure_ascii=False).encode("utf-8"))
 
 
 def found_from_dicts(found: Sequence[dict[str, Any]]) -> list[FoundArticle]:
     return [FoundArticle(d["title"], int(d["pageid"]), tuple(d["category_path"])) for d in found]
 
 
-def mine_shard_hash(cfg: MineTasksConfig, members_hash: str) -> str:
+def mine_own_hash(cfg: MineTasksConfig, members_hash: str) -> str:
     return shard_hash(cfg.row_hash(), members_hash)
 
 
 @task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
 def mine_shard(
-    data_root: str, shard: int, items: list[dict[str, Any]], cfg: MineTasksConfig, config_hash: str
+    data_root: str, shard: int, items: list[dict[str, Any]], cfg: MineTasksConfig, own_hash: str
 ) -> dict[str, Any]:
     """Fetch, parse and filter one shard of articles; rows that failed transiently are retried next run."""
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
     planned = [PlannedArticle.from_dict(d) for d in items]
 
-    def compute() -> ShardOutput:
-        reuse = _reusable_rows(root, shard, config_hash)
+    def compute(previous: pa.Table | None) -> ShardOutput:
+        reuse = {row["title"]: row for row in previous.to_pylist()} if previous is not None else {}
         rows = []
         with cfg.client() as client:
             for item in planned:
-                previous = reuse.get(item.title)
+                earlier = reuse.get(item.title)
                 rows.append(
-                    previous if previous is not None else mined_row(item, client, cfg.filters, cfg.crawl_id)
+                    earlier if earlier is not None else mined_row(item, client, cfg.filters, cfg.crawl_id)
                 )
             requests = client.requests_made
         table = rows_to_table(rows)
@@ -107,18 +106,14 @@ def mine_shard(
             extra={"crawl_id": cfg.crawl_id, "requests": requests},
         )
 
-    return run_shard(root, DATASET, shard, config_hash, code_version(), compute)
+    job = ShardJob(DATASET, shard, own_hash, compute, reusable=_rows_needing_no_retry,
+                   config={"crawl_id": cfg.crawl_id, "base_url": cfg.base_url})  # fmt: skip
+    return run_job(root, job)
 
 
-def _reusable_rows(root: DataRoot, shard: int, config_hash: str) -> dict[str, dict[str, Any]]:
+def _rows_needing_no_retry(table: pa.Table) -> pa.Table:
     """Rows of a previous run of this very shard that need no retry (anything but status="error")."""
-    marker = read_marker(root, DATASET, shard)
-    if marker is None or marker.config_hash != config_hash:
-        return {}
-    table = read_shard(root, DATASET, shard)
-    if table is None:
-        return {}
-    return {row["title"]: row for row in table.to_pylist() if row["status"] != "error"}
+    return table.filter(pc.not_equal(table.column("status"), "error"))
 
 
 def remove_stale_shards(root: DataRoot, n_shards: int) -> int:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 import time
-import uuid
 from typing import Any
 
+from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.youtube.ids import check_video_id
 
@@ -19,24 +18,10 @@ def info_relpath(video_id: str) -> str:
     return f"{INFO_DIR}/{check_video_id(video_id)}.info.json"
 
 
-def write_bytes_atomic(root: DataRoot, relpath: str, payload: bytes) -> None:
-    """Write under the root via a temp name and a rename, so readers never see half a file."""
-    path = root.path(relpath)
-    directory, name = path.rsplit("/", 1)
-    root.makedirs(directory)
-    tmp = f"{directory}/.tmp-{uuid.uuid4().hex}-{name}"
-    with root.open(tmp, "wb") as handle:
-        handle.write(payload)
-    if root.is_local:
-        os.replace(tmp, path)
-    else:
-        root.fs.mv(tmp, path)
-
-
 def save_info(root: DataRoot, video_id: str, info: dict[str, Any]) -> str:
     """Keep a sanitized info dict; returns its path relative to the data root (the `info_path` column)."""
     rel = info_relpath(video_id)
-    write_bytes_atomic(root, rel, json.dumps(info, ensure_ascii=False, sort_keys=True).encode())
+    atomic_write_bytes(root, root.path(rel), json.dumps(info, ensure_ascii=False, sort_keys=True).encode())
     return rel
 
 

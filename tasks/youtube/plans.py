@@ -11,8 +11,8 @@ import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
-from tasks.youtube.info_store import write_bytes_atomic
 
 PLANS_DIR = "_plans"
 RECHECK = "recheck"  # plan source: known videos probed again to find the ones that disappeared
@@ -27,7 +27,7 @@ def _read_json(root: DataRoot, rel: str) -> Any:
 
 
 def _write_json(root: DataRoot, rel: str, data: Any) -> None:
-    write_bytes_atomic(root, rel, json.dumps(data, sort_keys=True, indent=1).encode())
+    atomic_write_bytes(root, root.path(rel), json.dumps(data, sort_keys=True, indent=1).encode())
 
 
 def crawl_search_base(root: DataRoot, crawl_id: str, existing_shards: Iterable[int]) -> int:
@@ -57,11 +57,7 @@ def _list(root: DataRoot, kind: str) -> list[str]:
     directory = root.path(PLANS_DIR, kind)
     if not root.exists(directory):
         return []
-    return sorted(
-        p.rsplit("/", 1)[1]
-        for p in root.fs.glob(f"{directory}/*.json")
-        if not p.rsplit("/", 1)[1].startswith(".tmp-")
-    )
+    return sorted(p.rsplit("/", 1)[1] for p in root.fs.glob(f"{directory}/*.json") if not is_temp_name(p))
 
 
 def video_plans(root: DataRoot) -> dict[int, dict[str, Any]]:
@@ -143,16 +139,16 @@ def plan_new_videos(
 
 def next_video_shard(root: DataRoot) -> int:
     """The number after every planned or written `videos` shard: new shards never overwrite old ones."""
-    from storage.shards import list_markers, shard_files
+    from storage.shards import list_markers
 
     used = set(video_plans(root))
     used.update(m.shard for m in list_markers(root, "videos"))
-    used.update(int(p.rsplit("part-", 1)[1].split(".")[0]) for p in shard_files(root, "videos"))
     return max(used) + 1 if used else 0
 
 
 def remove_leftovers(root: DataRoot) -> int:
     """Delete temp files a killed run left in this stage's datasets, plans and info files."""
+    from storage.atomic import remove_temp_files as remove_dir_temp_files
     from storage.shards import remove_temp_files
 
     removed = remove_temp_files(root, "search_results") + remove_temp_files(root, "videos")
@@ -161,9 +157,7 @@ def remove_leftovers(root: DataRoot) -> int:
         root.path(PLANS_DIR, "videos"),
         root.path("info"),
     ):
-        for path in root.fs.glob(f"{directory}/.tmp-*") if root.exists(directory) else []:
-            root.fs.rm(path)
-            removed += 1
+        removed += remove_dir_temp_files(root, directory)
     return removed
 
 

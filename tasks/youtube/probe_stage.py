@@ -11,13 +11,13 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import task
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import read_marker, read_shard
-from tasks.common import code_version, config_hash, shard_hash
-from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from tasks.common import config_hash, shard_hash
+from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import UNAVAILABLE, Decision, Limits, decide
@@ -30,7 +30,7 @@ from tasks.youtube.search_stage import thread_client
 DATASET = "videos"
 
 
-def probe_shard_hash(cfg: SearchVideosConfig, plan: Mapping[str, Any]) -> str:
+def probe_own_hash(cfg: SearchVideosConfig, plan: Mapping[str, Any]) -> str:
     """Only the limits and the plan decide a shard's rows (politeness, search and crawl settings do not)."""
     own = config_hash({"max_duration_s": cfg.max_duration_s, "min_views": cfg.min_views})
     listing = json.dumps([plan["crawl_id"], [v["video_id"] for v in plan["videos"]]])
@@ -158,18 +158,20 @@ class ProbeRun:
         return rows
 
 
+def _finished_rows(table: pa.Table) -> pa.Table:
+    """Probed fine or gone for good: kept as they were; errors are probed again."""
+    return table.filter(pc.is_in(table.column("status"), pa.array(["ok", "failed"])))
+
+
 @task(name="probe-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
 def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig) -> dict[str, Any]:
     """Probe one planned `videos` shard (its plan is read from the data root); failed videos only are retried."""
     logger = run_logger()
     root = DataRoot.from_any(root_url)
     plan = load_video_plan(root, shard)
-    digest = probe_shard_hash(cfg, plan)
     runs: list[ProbeRun] = []
 
-    def compute() -> ShardOutput:
-        marker = read_marker(root, DATASET, shard)
-        previous = read_shard(root, DATASET, shard) if marker and marker.config_hash == digest else None
+    def compute(previous: pa.Table | None) -> ShardOutput:
         probe = ProbeRun(root, cfg, plan, lambda: thread_client(cfg))
         runs.append(probe)
         table = pa.Table.from_pylist(probe.run(previous), schema=get_schema(DATASET).schema)
@@ -186,7 +188,12 @@ def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig) -> dict[str,
             extra=extra,
         )
 
-    manifest = run_shard(root, DATASET, shard, digest, code_version(), compute)
+    limits = {"max_duration_s": cfg.max_duration_s, "min_views": cfg.min_views}
+    job = ShardJob(
+        DATASET, shard, probe_own_hash(cfg, plan), compute, reusable=_finished_rows,
+        config={**limits, "crawl_id": plan["crawl_id"]},
+    )  # fmt: skip
+    manifest = run_job(root, job)
     logger.info(
         "videos shard %d: %d videos, %d kept-or-dropped rows, %d errors%s",
         shard,

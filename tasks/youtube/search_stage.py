@@ -13,9 +13,8 @@ from prefect import task
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import read_marker, read_shard
-from tasks.common import code_version, config_hash, shard_hash
-from tasks.shard_runner import ShardOutput, count_errors, drops_by_reason, run_shard
+from tasks.common import config_hash, shard_hash
+from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.config import POLITENESS_FIELDS, SearchVideosConfig
 from tasks.youtube.decision import INVALID_ID, prefilter_reason
@@ -29,7 +28,7 @@ NO_RESULTS = "no_results"
 _NOT_SEARCH = POLITENESS_FIELDS | {"tasks_per_shard", "videos_per_shard", "recheck_missing"}
 
 
-def search_shard_hash(cfg: SearchVideosConfig, tasks: Sequence[Mapping[str, Any]]) -> str:
+def search_own_hash(cfg: SearchVideosConfig, tasks: Sequence[Mapping[str, Any]]) -> str:
     """Config hash chained with the shard's task list, so a changed task list reruns the shard."""
     listing = json.dumps([[t["task_id"], t["title"]] for t in tasks], ensure_ascii=False)
     return shard_hash(
@@ -152,12 +151,9 @@ def search_shard(
     """Search one shard of tasks and write `search_results` shard `shard`; a halt saves progress, then raises."""
     logger = run_logger()
     root = DataRoot.from_any(root_url)
-    digest = search_shard_hash(cfg, tasks)
     halted: list[StageHalted] = []
 
-    def compute() -> ShardOutput:
-        marker = read_marker(root, DATASET, shard)
-        previous = read_shard(root, DATASET, shard) if marker and marker.config_hash == digest else None
+    def compute(previous: pa.Table | None) -> ShardOutput:
         client = thread_client(cfg)
         rows, halt = search_tasks(tasks, cfg, client, previous)
         if halt is not None:
@@ -171,15 +167,12 @@ def search_shard(
             extra={"requests": client.requests, "ytdlp_s": round(client.ytdlp_s, 3)},
         )
 
-    manifest = run_shard(
-        root,
-        DATASET,
-        shard,
-        digest,
-        code_version(),
-        compute,
+    job = ShardJob(
+        DATASET, shard, search_own_hash(cfg, tasks), compute, reusable=lambda table: table,
         sort_by=[("task_id", "ascending"), ("rank", "ascending")],
-    )
+        config=cfg.model_dump(mode="json", exclude=_NOT_SEARCH),
+    )  # fmt: skip
+    manifest = run_job(root, job)
     logger.info(
         "search shard %d: %d tasks -> %d hits, %d errors%s",
         shard,

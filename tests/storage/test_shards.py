@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -12,7 +14,16 @@ import pytest
 
 from storage.layout import DataRoot
 from storage.schemas import SchemaError, validate_table
-from storage.shards import is_done, list_markers, read_dataset, read_marker, shard_files, write_shard
+from storage.shards import (
+    is_done,
+    list_markers,
+    read_dataset,
+    read_marker,
+    shard_files,
+    verify_shard,
+    write_shard,
+)
+from tasks.common import code_version
 
 
 def clips_table(video_ids: list[str]) -> pa.Table:
@@ -93,13 +104,14 @@ KILL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     import pyarrow as pa
+    import storage.atomic as atomic
     import storage.shards as shards
     from storage.layout import DataRoot
     sys.path.insert(0, {tests!r})
     from test_shards import clips_table
     root = DataRoot.from_any({root!r})
     # Crash exactly between the temp write and the rename, as a power cut or OOM kill would.
-    shards._before_rename_hook = lambda tmp: os.kill(os.getpid(), signal.SIGKILL)
+    atomic.before_rename_hook = lambda tmp: os.kill(os.getpid(), signal.SIGKILL)
     shards.write_shard(root, "clips", 7, clips_table(["a" * 11]), config_hash="h", code_version="x", rows_in=1)
     """
 )
@@ -144,3 +156,47 @@ def test_fsspec_memory_root_round_trip() -> None:
     write_shard(root, "clips", 0, clips_table(["m" * 11] * 2), config_hash="h", code_version="x", rows_in=2)
     assert is_done(root, "clips", 0, "h")
     assert read_dataset(root, "clips").count_rows() == 2
+
+
+def test_file_without_marker_is_invisible_to_readers(tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path)
+    write_shard(root, "clips", 0, clips_table(["a" * 11]), config_hash="h", code_version="x", rows_in=1)
+    # An orphan: a shard file copied in by hand (or left by a crash between rename and marker).
+    shutil.copy(root.shard_path("clips", 1, 0), root.shard_path("clips", 1, 1))
+    assert shard_files(root, "clips") == [root.shard_path("clips", 1, 0)]
+    assert read_dataset(root, "clips").count_rows() == 1
+
+
+def test_truncated_shard_under_marker_is_not_done_and_not_read(tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path)
+    write_shard(root, "clips", 0, clips_table(["a" * 11] * 3), config_hash="h", code_version="x", rows_in=3)
+    marker = read_marker(root, "clips", 0)
+    assert marker is not None and marker.file_bytes == Path(root.shard_path("clips", 1, 0)).stat().st_size
+    path = Path(root.shard_path("clips", 1, 0))
+    path.write_bytes(path.read_bytes()[: marker.file_bytes // 2])
+    assert not is_done(root, "clips", 0, "h")
+    assert verify_shard(root, marker) is not None
+    assert shard_files(root, "clips") == []
+    assert read_dataset(root, "clips").count_rows() == 0
+
+
+def test_same_size_but_wrong_rows_is_caught(tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path)
+    write_shard(root, "clips", 0, clips_table(["a" * 11] * 3), config_hash="h", code_version="x", rows_in=3)
+    marker = read_marker(root, "clips", 0)
+    assert marker is not None
+    forged = dataclasses.replace(marker, rows_out=7)
+    assert verify_shard(root, forged) == "shard file has 3 rows, its marker says 7"
+
+
+def test_marker_records_code_and_config(tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path)
+    write_shard(
+        root, "clips", 0, clips_table(["a" * 11]), config_hash="h", code_version=code_version(), rows_in=1,
+        own_hash="own", inputs={"videos": "abc"}, config={"min_words": 3},
+    )  # fmt: skip
+    marker = read_marker(root, "clips", 0)
+    assert marker is not None and marker.config == {"min_words": 3} and marker.inputs == {"videos": "abc"}
+    # In a git checkout the commit is recorded, not just the package version.
+    if (Path(__file__).resolve().parents[2] / ".git").exists():
+        assert "+g" in marker.code_version

@@ -1,0 +1,96 @@
+"""The one atomic writer: unique temp name beside the target, fsync, rename, fsync the folder."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from typing import IO
+
+from storage.layout import DataRoot
+
+TMP_PREFIX = ".tmp-"
+
+# Test hook: called with the temp path between the temp write and the rename, so a test can
+# simulate a crash there.
+before_rename_hook: Callable[[str], None] | None = None
+
+
+def temp_path_for(path: str) -> str:
+    """A unique temp name in the target's folder: two writers of one path never share a temp file."""
+    directory, name = path.rsplit("/", 1)
+    return f"{directory}/{TMP_PREFIX}{uuid.uuid4().hex}-{name}"
+
+
+def is_temp_name(path: str) -> bool:
+    return path.rsplit("/", 1)[-1].startswith(TMP_PREFIX)
+
+
+def atomic_write(root: DataRoot, path: str, write: Callable[[IO[bytes]], None]) -> int:
+    """Write `path` through `write(handle)` so readers see the old file or the whole new one; returns bytes.
+
+    On a local file system the data and the rename are made durable (fsync of the file, then of the
+    folder): after a power loss a marker never vouches for a file whose bytes were still in the page
+    cache. Object stores have no rename; fsspec's `mv` is copy-then-delete there, and their writes are
+    all-or-nothing anyway.
+    """
+    directory = path.rsplit("/", 1)[0]
+    root.makedirs(directory)
+    tmp = temp_path_for(path)
+    try:
+        with root.open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            if root.is_local:
+                os.fsync(handle.fileno())
+        size = int(root.fs.size(tmp))
+        if before_rename_hook is not None:
+            before_rename_hook(tmp)
+        if root.is_local:
+            os.replace(tmp, path)
+            fsync_dir(directory)
+        else:
+            root.fs.mv(tmp, path)
+    except BaseException:
+        # A failed write (full disk, read-only root, a kill) leaves no half-written temp file behind.
+        _remove_quietly(root, tmp)
+        raise
+    return size
+
+
+def atomic_write_bytes(root: DataRoot, path: str, payload: bytes) -> int:
+    """`atomic_write` of a byte string."""
+    return atomic_write(root, path, lambda handle: handle.write(payload))
+
+
+def fsync_dir(directory: str) -> None:
+    """Make a rename in `directory` durable (POSIX needs the folder itself synced)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems refuse fsync on folders; the data itself was synced
+    finally:
+        os.close(fd)
+
+
+def remove_temp_files(root: DataRoot, directory: str) -> int:
+    """Delete leftovers of interrupted writes in one folder; returns how many were removed."""
+    if not root.exists(directory):
+        return 0
+    removed = 0
+    for path in root.fs.glob(f"{directory}/{TMP_PREFIX}*"):
+        _remove_quietly(root, path)
+        removed += 1
+    return removed
+
+
+def _remove_quietly(root: DataRoot, path: str) -> None:
+    try:
+        if root.exists(path):
+            root.fs.rm(path)
+    except OSError:
+        pass
