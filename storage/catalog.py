@@ -171,7 +171,10 @@ LEFT JOIN (
 def _build(path: str, root: DataRoot) -> None:
     with duckdb.connect(path, config=dict(_CONFIG)) as con, tempfile.TemporaryDirectory() as scratch:
         if not root.is_local:
-            con.execute("INSTALL httpfs")  # explicit, once, by the trusted writer; queries only LOAD it
+            try:  # explicit, by the trusted writer; queries only LOAD it
+                con.execute("INSTALL httpfs")
+            except duckdb.Error as exc:  # its views are then skipped, each with its reason logged
+                log.warning("catalog: cannot install httpfs for %s: %s", root.url, _message(exc))
         con.execute(f"CREATE SCHEMA {EMPTY_SCHEMA}")
         for dataset in SCHEMAS:
             _empty_table(con, dataset, scratch)

@@ -1,0 +1,91 @@
+"""`howto query` / `stats` / `catalog refresh`: refused or failing commands print one line, exit 2,
+and write nothing."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+import storage.catalog as catalog
+from flows.cli import app
+from storage.layout import DataRoot
+from tests.storage.catalog_data import build_root
+
+runner = CliRunner()
+
+
+def _howto(*args: str) -> subprocess.CompletedProcess[str]:
+    exe = Path(sys.executable).parent / "howto"
+    return subprocess.run([str(exe), *args], capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> DataRoot:
+    return build_root(tmp_path)
+
+
+def _one_line_exit_2(out: subprocess.CompletedProcess[str]) -> str:
+    assert out.returncode == 2, out.stdout + out.stderr
+    assert out.stdout == ""
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "Traceback" not in out.stderr
+    return lines[0]
+
+
+def test_explain_analyze_copy_exits_2_and_writes_nothing(root: DataRoot, tmp_path: Path) -> None:
+    target = tmp_path / "x.csv"
+    out = _howto("query", f"EXPLAIN ANALYZE COPY (SELECT 1) TO '{target}'", "--data-root", root.url)
+    assert "read-only" in _one_line_exit_2(out)
+    assert not target.exists()
+
+
+def test_read_text_outside_root_exits_2(root: DataRoot) -> None:
+    out = _howto("query", "SELECT * FROM read_text('/etc/hostname')", "--data-root", root.url)
+    assert "Permission Error" in _one_line_exit_2(out)
+
+
+def test_multiple_statements_exit_2_and_write_nothing(root: DataRoot, tmp_path: Path) -> None:
+    target = tmp_path / "y.csv"
+    out = _howto("query", f"SELECT 1; COPY (SELECT 1) TO '{target}'", "--data-root", root.url)
+    _one_line_exit_2(out)
+    assert not target.exists()
+
+
+def test_query_over_views_still_works(root: DataRoot) -> None:
+    out = _howto(
+        "query",
+        "SELECT count(*) AS n FROM video_catalog WHERE keep",
+        "--data-root",
+        root.url,
+        "--format",
+        "csv",
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["n", "1"]
+
+
+def test_stats_with_a_skipped_view_exits_2(root: DataRoot, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_clips(r: DataRoot, dataset: str) -> list[str]:
+        if dataset == "clips":
+            raise OSError("unreadable")
+        return []
+
+    monkeypatch.setattr(catalog, "shard_files", no_clips)
+    result = runner.invoke(app, ["stats", "--data-root", root.url])
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1 and result.stderr.startswith("error: ")
+
+
+def test_catalog_refresh_failure_exits_2_and_keeps_catalog(
+    root: DataRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = Path(root.catalog_path()).read_bytes()
+    monkeypatch.setattr(catalog, "VIDEO_CATALOG_SQL", "CREATE VIEW video_catalog AS SELECT * FROM nosuch")
+    result = runner.invoke(app, ["catalog", "refresh", "--data-root", root.url])
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: catalog not rebuilt") and "Traceback" not in result.output
+    assert Path(root.catalog_path()).read_bytes() == before
