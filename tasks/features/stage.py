@@ -164,7 +164,12 @@ def _compute(
         table=table,
         rows_in=len(videos),
         errors=n_err,
-        extra={"videos_failed": _count_status(table, "failed"), "videos_error": n_err},
+        extra={
+            "videos_failed": _count_status(table, "failed"),
+            "videos_error": n_err,
+            "videos_extracted": len(todo),
+            "videos_reused": len(kept - {v["video_id"] for v in todo}),
+        },
     )
 
 
