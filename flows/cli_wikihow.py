@@ -66,15 +66,19 @@ def import_command(
     ] = ImportFormatChoice.howto100m,
     data_root: DataRootOption = None,
     crawl_id: Annotated[str, typer.Option(help="Recorded on every row.")] = "crawl-0000",
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Drop every earlier imported list first (default: append).")
+    ] = False,
 ) -> None:
-    """Import a task list into the `tasks` dataset (visual-verb filter and de-dup applied, ids kept)."""
+    """Import a task list into the `tasks` dataset, appended to earlier imports (visual-verb filter and
+    de-dup against the tasks already there applied, ids kept); the same file twice writes nothing."""
     from tasks.wikihow.import_stage import import_tasks
     from tasks.wikihow.imports import ImportFormatError
 
     if not file.exists():
         fail(f"{file}: no such file")
     try:
-        summary = import_tasks(file, fmt.value, data_root, crawl_id=crawl_id)
+        summary = import_tasks(file, fmt.value, data_root, crawl_id=crawl_id, replace=replace)
     except ImportFormatError as exc:
         fail(f"{file}: {exc}")
     except IsADirectoryError:

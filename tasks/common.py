@@ -50,20 +50,15 @@ def _git_commit(checkout: Path) -> str | None:
     if not (checkout / ".git").exists():
         return None
     try:
-        head = subprocess.run(
-            ["git", "-C", str(checkout), "rev-parse", "--short=12", "HEAD"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.strip()
+        head = _git(checkout, "rev-parse", "--short=12", "HEAD")
+        dirty = _git(checkout, "status", "--porcelain", "--untracked-files=no")
     except (OSError, subprocess.SubprocessError):
         return None
     return f"{head}.dirty" if dirty else head
+
+
+def _git(checkout: Path, *args: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(checkout), *args], capture_output=True, text=True, timeout=10, check=True
+    )
+    return done.stdout.strip()

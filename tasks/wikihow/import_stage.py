@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import list_markers, read_dataset
 from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.wikihow.filters import VisualFilter
 from tasks.wikihow.imports import read_import
 from tasks.wikihow.rows import imported_rows, rows_to_table
+from tasks.wikihow.titles import dedup_key
 
 # Imported shards live far above mined ones (shards 0..N of a crawl) so that importing a list and
 # mining wikiHow into the same data root never overwrite each other's shards.
@@ -26,16 +29,25 @@ def import_tasks(
     rules: VisualFilter | None = None,
     crawl_id: str = "crawl-0000",
     shard_size: int = 1000,
+    replace: bool = False,
 ) -> dict[str, Any]:
-    """Import a task list file; a second import of the same file and settings writes nothing."""
+    """Import a task list file, appended to earlier imports unless `replace`; the same file twice writes nothing.
+
+    Titles already in the `tasks` dataset (an earlier import or a crawl) are kept as rows of this
+    import but dropped as "duplicate", so the search stage never searches a task twice.
+    """
     rules = rules or VisualFilter()
     items = read_import(path, fmt)
     root = DataRoot.from_any(data_root)
     file_hash = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
-    own_hash = config_hash({"format": fmt, "filters": rules.model_dump(mode="json"), "crawl_id": crawl_id,
-                            "shard_size": shard_size})  # fmt: skip
+    batch = config_hash({"format": fmt, "filters": rules.model_dump(mode="json"), "crawl_id": crawl_id,
+                         "shard_size": shard_size, "file": file_hash})  # fmt: skip
+    removed = remove_imported_shards(root) if replace else 0
+    earlier = _import_batches(root)
+    base = earlier.get(batch, [_next_import_shard(root)])[0]
+    seen = set() if batch in earlier else _existing_titles(root)
     # De-duplication runs over the whole file before it is cut into shards (first title keeps it).
-    rows = imported_rows(items, f"import:{fmt}", rules, crawl_id)
+    rows = imported_rows(items, f"import:{fmt}", rules, crawl_id, seen=seen)
     manifests = []
     for index, start in enumerate(range(0, len(rows), shard_size)):
         chunk = rows[start : start + shard_size]
@@ -46,9 +58,9 @@ def import_tasks(
                 table, len(chunk), drops_by_reason(table), count_errors(table), {"file": str(path)}
             )
 
-        own = shard_hash(own_hash, file_hash, str(index))
-        manifests.append(run_job(root, ShardJob("tasks", IMPORT_SHARD_BASE + index, own, compute,
-                                                config={"format": fmt, "file": str(path)})))  # fmt: skip
+        own = shard_hash(batch, str(index))
+        config = {"format": fmt, "file": str(path), "file_sha256": file_hash, "import_batch": batch}
+        manifests.append(run_job(root, ShardJob("tasks", base + index, own, compute, config=config)))
     drops: dict[str, int] = {}
     for manifest in manifests:
         for reason, count in manifest["drops"].items():
@@ -60,4 +72,41 @@ def import_tasks(
         "drops": dict(sorted(drops.items())),
         "shards": len(manifests),
         "shards_cached": sum(1 for m in manifests if m["cached"]),
+        "first_shard": base,
+        "replaced_shards": removed,
     }
+
+
+def _import_batches(root: DataRoot) -> dict[str, list[int]]:
+    """import batch -> its shard numbers, for every finished imported shard."""
+    batches: dict[str, list[int]] = {}
+    for marker in list_markers(root, "tasks"):
+        batch = marker.config.get("import_batch")
+        if marker.shard >= IMPORT_SHARD_BASE and isinstance(batch, str):
+            batches.setdefault(batch, []).append(marker.shard)
+    return {batch: sorted(shards) for batch, shards in batches.items()}
+
+
+def _next_import_shard(root: DataRoot) -> int:
+    used = [m.shard for m in list_markers(root, "tasks") if m.shard >= IMPORT_SHARD_BASE]
+    return max(used) + 1 if used else IMPORT_SHARD_BASE
+
+
+def _existing_titles(root: DataRoot) -> set[str]:
+    """De-dup keys of the titles the dataset already keeps."""
+    table = read_dataset(root, "tasks").to_table(columns=["title", "keep"])
+    return {dedup_key(t) for t, keep in zip(*table.to_pydict().values(), strict=True) if keep}
+
+
+def remove_imported_shards(root: DataRoot) -> int:
+    """Delete every imported shard (marker first: a crash in between leaves an invisible orphan file)."""
+    version = get_schema("tasks").version
+    removed = 0
+    for marker in list_markers(root, "tasks"):
+        if marker.shard >= IMPORT_SHARD_BASE:
+            root.fs.rm(root.marker_path("tasks", version, marker.shard))
+            path = root.shard_path("tasks", version, marker.shard)
+            if root.exists(path):
+                root.fs.rm(path)
+            removed += 1
+    return removed

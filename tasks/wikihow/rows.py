@@ -87,10 +87,17 @@ def mined_row(
 
 
 def imported_rows(
-    items: Sequence[ImportedTask], source: str, rules: VisualFilter, crawl_id: str
+    items: Sequence[ImportedTask],
+    source: str,
+    rules: VisualFilter,
+    crawl_id: str,
+    seen: set[str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Imported titles judged by the verb rules (they carry no categories); later duplicates dropped."""
-    seen: set[str] = set()
+    """Imported titles judged by the verb rules (they carry no categories); later duplicates dropped.
+
+    `seen` holds the de-dup keys of titles kept before this file (earlier imports, crawls).
+    """
+    seen = set(seen or ())
     rows = []
     for item in items:
         key = dedup_key(item.title)

@@ -95,6 +95,37 @@ def test_import_drops_later_duplicates(tmp_path: Path) -> None:
     assert by_line["1"]["task_id"] == by_line["2"]["task_id"]
 
 
+def _kept_titles(root: Path) -> list[str]:
+    rows = read_dataset(DataRoot.from_any(str(root)), "tasks").to_table().to_pylist()
+    return sorted(r["title"] for r in rows if r["keep"])
+
+
+def test_second_import_appends_and_dedups_against_the_first(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("Make Pancakes\nGrill Fish\n", encoding="utf-8")
+    second.write_text("grill fish\nBake Bread\n", encoding="utf-8")
+    root = tmp_path / "root"
+    import_tasks(first, "lines", str(root))
+    summary = import_tasks(second, "lines", str(root))
+    assert summary["first_shard"] == IMPORT_SHARD_BASE + 1 and summary["drops"] == {"duplicate": 1}
+    assert _kept_titles(root) == ["Bake Bread", "Grill Fish", "Make Pancakes"]
+    # Importing either file again writes nothing and keeps both lists.
+    assert import_tasks(first, "lines", str(root))["shards_cached"] == 1
+    assert import_tasks(second, "lines", str(root))["shards_cached"] == 1
+    assert _kept_titles(root) == ["Bake Bread", "Grill Fish", "Make Pancakes"]
+
+
+def test_replace_drops_earlier_imports(tmp_path: Path) -> None:
+    first, second = tmp_path / "a.txt", tmp_path / "b.txt"
+    first.write_text("Make Pancakes\n", encoding="utf-8")
+    second.write_text("Bake Bread\n", encoding="utf-8")
+    root = tmp_path / "root"
+    import_tasks(first, "lines", str(root))
+    summary = import_tasks(second, "lines", str(root), replace=True)
+    assert summary["replaced_shards"] == 1 and summary["first_shard"] == IMPORT_SHARD_BASE
+    assert _kept_titles(root) == ["Bake Bread"]
+
+
 @settings(max_examples=100, deadline=None)
 @given(
     st.lists(
