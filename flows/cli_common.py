@@ -10,15 +10,34 @@ from typing import Annotated, NoReturn, TypeVar, get_args
 import typer
 from pydantic import BaseModel
 
+from storage.layout import DataRoot, DataRootProblem, check_data_root
 from tasks.training.config import TrainConfig
 
 T = TypeVar("T")
 
+
+def _checked_root(write: bool) -> Callable[[str | None], str | None]:
+    """An option callback that refuses an unusable data root in one line, before the command runs."""
+
+    def check(value: str | None) -> str | None:
+        try:
+            check_data_root(DataRoot.from_any(value), write=write)
+        except DataRootProblem as exc:
+            fail(str(exc))
+        return value
+
+    return check
+
+
+_ROOT_HELP = "Data root: a local path or fsspec URL. Default $HOWTO_DATA_ROOT or ./data."
+# Commands that write: the root is created if missing, and a file, a read-only mount or a full disk
+# is refused up front, naming the root.
 DataRootOption = Annotated[
-    str | None,
-    typer.Option(
-        "--data-root", help="Data root: a local path or fsspec URL. Default $HOWTO_DATA_ROOT or ./data."
-    ),
+    str | None, typer.Option("--data-root", help=_ROOT_HELP, callback=_checked_root(write=True))
+]
+# Commands that only read (query, stats): the root must exist; a mistyped root is an error.
+ExistingDataRootOption = Annotated[
+    str | None, typer.Option("--data-root", help=_ROOT_HELP, callback=_checked_root(write=False))
 ]
 
 

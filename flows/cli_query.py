@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import DataRootOption, bench_app, fail
+from flows.cli_common import ExistingDataRootOption, bench_app, fail
 from storage.catalog import CatalogError, QueryError, QueryResult, query, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench_query import run_bench
@@ -43,7 +43,7 @@ def query_command(
     sql: Annotated[
         str, typer.Argument(help="A read-only SQL query over the dataset views (tasks, videos, ...).")
     ],
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
 ) -> None:
     """Query the datasets with DuckDB (one view per dataset, plus video_catalog). Read-only."""
@@ -56,7 +56,7 @@ def query_command(
 
 
 def stats_command(
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, top categories."""
@@ -104,7 +104,7 @@ def bench_query_command(
                 typer.echo(f"goal ({key}) < {goal[key] * 1000:.0f} ms: {verdict}")
 
 
-def refresh_command(data_root: DataRootOption = None) -> None:
+def refresh_command(data_root: ExistingDataRootOption = None) -> None:
     """Recreate the DuckDB views over the current shards."""
     try:
         typer.echo(refresh(DataRoot.from_any(data_root)))

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import DataRootOption, bench_app, fail
+from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
 
 
 def train_command(
@@ -87,7 +87,7 @@ def search_clips_command(
     query: Annotated[str, typer.Argument(help='What to look for, e.g. "how to slice zucchini".')],
     k: Annotated[int, typer.Option("--k", min=1, help="How many clips to print.")] = 10,
     run_id: Annotated[str | None, typer.Option(help="Run to use (default: the newest checkpoint).")] = None,
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
 ) -> None:
     """Embed the text with the latest checkpoint and print the best clips (video, span, caption, score)."""
     from storage.layout import DataRoot

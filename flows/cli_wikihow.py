@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cli_common import DataRootOption, fail
+from storage.layout import ROOT_ERRNOS, DataRoot, describe_os_error
 
 
 class ImportFormatChoice(StrEnum):
@@ -84,6 +85,8 @@ def import_command(
     except IsADirectoryError:
         fail(f"{file}: is a directory")
     except OSError as exc:
+        if exc.errno in ROOT_ERRNOS:  # a write under the data root failed, not the read of the list
+            fail(describe_os_error(DataRoot.from_any(data_root).url, exc))
         fail(f"{file}: cannot read ({exc.strerror or exc})")
     typer.echo(json.dumps(summary, indent=2))
 

@@ -8,7 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
-from storage.layout import DataRoot
+from storage.layout import DataRoot, check_data_root
 from storage.shards import list_markers
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.stage import features_shard
@@ -26,6 +26,7 @@ def extract_features(
     cfg = cfg or ExtractFeaturesConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     check_weights(
         cfg.models,
         random_weights=cfg.random_weights,

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
-from storage.layout import DataRoot
+from storage.layout import DataRoot, check_data_root
 from storage.shards import list_markers
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.stage import captions_shard
@@ -20,6 +20,7 @@ def fetch_captions(cfg: FetchCaptionsConfig | None = None, data_root: str | None
     """`captions`/`clips` shard k from `videos` shard k; finished shards are skipped, failed videos retried."""
     cfg = cfg or FetchCaptionsConfig()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     shards = [m.shard for m in list_markers(root, "videos")]
     get_run_logger().info("%s: %d videos shards", STAGE, len(shards))
     manifests = run_shard_tasks(

@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
-from storage.layout import DataRoot
+from storage.layout import DataRoot, check_data_root
 from tasks.wikihow.config import MineTasksConfig
 from tasks.wikihow.crawl import plan_shards, shard_members_hash
 from tasks.wikihow.stage import (
@@ -31,6 +31,7 @@ def mine_tasks(cfg: MineTasksConfig | None = None, data_root: str | None = None)
     cfg = cfg or MineTasksConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     found = found_from_dicts(discover_articles(root.url, cfg))
     shards = plan_shards(found, cfg.shard_size, cfg.max_articles)
     log.info("%s: %d articles in %d shards from %s", STAGE, sum(map(len, shards)), len(shards), cfg.base_url)

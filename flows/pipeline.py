@@ -14,7 +14,7 @@ from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
 from flows.runtime import RunnerConfig, with_runner
 from flows.search_videos import search_videos
 from flows.train_embedding import train_embedding
-from storage.layout import DataRoot
+from storage.layout import DataRoot, check_data_root
 
 
 def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
@@ -73,6 +73,7 @@ def pipeline(
     """wikiHow tasks -> search and probe -> captions and clips -> features -> joint embedding."""
     cfg = cfg or PipelineConfig()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     chosen = list(stages or ALL_STAGES)
     get_run_logger().info("pipeline on %s: stages %s", root.url, ", ".join(chosen))
     summaries = run_stages(cfg, root.url, chosen)

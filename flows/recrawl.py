@@ -10,7 +10,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import run_stages, summary_markdown
 from flows.pipeline_config import PipelineConfig, Stage
-from storage.layout import DataRoot
+from storage.layout import DataRoot, check_data_root
 from storage.shards import read_dataset
 
 CRAWL_ID = re.compile(r"^crawl-(\d{4,})$")
@@ -39,6 +39,7 @@ def recrawl(
     """Search again under a new crawl id; new videos land in new shards, old shard files are never rewritten."""
     cfg = cfg or PipelineConfig()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     crawl = crawl_id or next_crawl_id(root)
     match = CRAWL_ID.match(crawl)
     if not match:

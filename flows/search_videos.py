@@ -8,7 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
-from storage.layout import DataRoot
+from storage.layout import DataRoot, check_data_root
 from storage.shards import is_done, list_markers, read_marker
 from tasks.shard_runner import job_fingerprint
 from tasks.youtube.assign import new_candidates
@@ -51,6 +51,7 @@ def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None =
     cfg = cfg or SearchVideosConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     remove_leftovers(root)
     tasks = kept_tasks(root)
     chunks = chunk(tasks, cfg.tasks_per_shard)
@@ -103,6 +104,7 @@ def import_videos(
     cfg = cfg or SearchVideosConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     remove_leftovers(root)
     parsed = parse_import_text(Path(path).read_text(encoding="utf-8", errors="replace"))
     bad = [p for p in parsed if p.error]

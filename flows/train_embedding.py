@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
-from storage.layout import DataRoot
+from storage.layout import DataRoot, check_data_root
 from tasks.training.config import TrainConfig
 from tasks.training.prepare import ready_shards
 from tasks.training.stage import pairs_shard, text_shard, train_run
@@ -21,6 +21,7 @@ def train_embedding(cfg: TrainConfig | None = None, data_root: str | None = None
     cfg = cfg or TrainConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
+    check_data_root(root)  # a file, read-only or full root fails here, before any network work
     shards = ready_shards(root)
     log.info("%s: %d shards with clips and frame features", STAGE, len(shards))
     kwargs = [{"root_url": root.url, "shard": k} for k in shards]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import shutil
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -11,6 +14,17 @@ from fsspec.implementations.local import LocalFileSystem
 
 DEFAULT_DATA_ROOT = "./data"
 DATA_ROOT_ENV = "HOWTO_DATA_ROOT"
+# Below this much free space a stage refuses to start: a shard, its marker and the catalog need room,
+# and a write that fails half-way on a full disk costs a rerun.
+MIN_FREE_BYTES = 64 * 2**20
+
+
+# Errors of a write, never of a read: ENOSPC, EROFS, EDQUOT.
+ROOT_ERRNOS = frozenset({errno.ENOSPC, errno.EROFS, errno.EDQUOT})
+
+
+class DataRootProblem(Exception):
+    """The data root cannot be used (a file, read-only, full, missing): the message names the root."""
 
 
 def resolve_data_root(explicit: str | os.PathLike[str] | None = None) -> str:
@@ -71,3 +85,52 @@ class DataRoot:
 
     def makedirs(self, path: str) -> None:
         self.fs.makedirs(path, exist_ok=True)
+
+
+def check_data_root(root: DataRoot, *, write: bool = True, min_free_bytes: int = MIN_FREE_BYTES) -> None:
+    """Refuse a data root that cannot take the work, before any network or compute is spent.
+
+    Local roots only (an object store reports its own errors per request). With `write`, a missing
+    root is created and a probe file is written and synced, which is what catches a read-only mount
+    or a full disk; without it the root must already exist (a mistyped root is an error, not a new
+    empty dataset).
+    """
+    if not root.is_local:
+        return
+    path = root.url
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise DataRootProblem(f"data root {path} is a file, not a folder")
+    if not write:
+        if not os.path.isdir(path):
+            raise DataRootProblem(f"data root {path} does not exist")
+        return
+    try:
+        os.makedirs(path, exist_ok=True)
+        probe = os.path.join(path, f".tmp-{uuid.uuid4().hex}-write-check")
+        try:
+            with open(probe, "wb") as handle:
+                handle.write(b"howto")
+                handle.flush()
+                os.fsync(handle.fileno())
+        finally:
+            if os.path.exists(probe):
+                os.remove(probe)
+    except OSError as exc:
+        raise DataRootProblem(describe_os_error(path, exc)) from exc
+    free = shutil.disk_usage(path).free
+    if free < min_free_bytes:
+        raise DataRootProblem(
+            f"data root {path}: only {free / 2**20:.0f} MiB free (need {min_free_bytes / 2**20:.0f} MiB); "
+            "free some space and run again"
+        )
+
+
+def describe_os_error(path: str, exc: OSError) -> str:
+    """A one-line reason for a failed write under the data root, naming the root, not the input."""
+    if exc.errno == errno.ENOSPC:
+        return f"data root {path}: no space left on device"
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return f"data root {path} is not writable ({os.strerror(exc.errno)})"
+    if exc.errno in (errno.ENOTDIR, errno.EEXIST):
+        return f"data root {path} is a file, not a folder"
+    return f"data root {path}: {exc.strerror or exc}"
