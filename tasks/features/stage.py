@@ -20,6 +20,7 @@ from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.shards import read_marker, read_shard
 from tasks.common import config_hash
+from tasks.features.attempts import retry_corrupt
 from tasks.features.config import SPEED_FIELDS, ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob, VideoResult
 from tasks.features.pipeline import build_extractor
@@ -137,7 +138,8 @@ def _compute(
         paths: dict[str, Path] = {}
         jobs = _download_jobs(todo, cfg, root, failed_downloads, paths)
         started, done = time.perf_counter(), 0
-        for result in extractor.run(jobs):
+        for decoded in extractor.run(jobs):
+            result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
             _finish(root, work, result, cfg, loaded.random, paths, errors)
             done += 1
             # Progress on long work: one line per video with the pace, so a crawl's ETA is visible.

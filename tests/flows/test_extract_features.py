@@ -39,7 +39,7 @@ def root(tmp_path: Path) -> DataRoot:
     videos.mkdir(parents=True)
     # Downloads that an earlier run finished: the stage resumes from them without any network.
     encode_frames(videos / f"{GOOD}.mp4", index_frames(75), "25")  # 3 s
-    (videos / f"{BAD}.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 50)
+    _corrupt_download(root)
     (videos / f"{DROPPED}.mp4").write_bytes(b"never read")
     rows = [
         {"video_id": v, "url": None, "keep": v != DROPPED, "status": "ok", "crawl_id": "c0"}
@@ -47,6 +47,12 @@ def root(tmp_path: Path) -> DataRoot:
     ]
     write_shard(root, "videos", 0, _table("videos", rows), config_hash="v-hash", code_version="t", rows_in=3)
     return root
+
+
+def _corrupt_download(root: DataRoot) -> None:
+    """BAD's download as a cut transfer leaves it: a file that is not a video (again on every retry)."""
+    path = Path(root.path("_work", "videos", f"{BAD}.mp4"))
+    path.write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video" * 50)
 
 
 def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
@@ -59,10 +65,24 @@ def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
     assert set(good["status"]) == {"ok"} and all(good["random_weights"])
     assert abs(np.linalg.norm(np.array(good["vector"][0], np.float32)) - 1) < 2e-3
     bad = table.filter(pa.compute.equal(table.column("video_id"), BAD)).to_pydict()
-    assert bad["status"] == ["failed", "failed"] and "Invalid data" in bad["error"][0]
+    # A corrupt download is retried (downloaded again) twice before the video is failed for good.
+    assert bad["status"] == ["error", "error"] and "Invalid data" in bad["error"][0]
+    assert "download 1 of 3" in bad["error"][0]
+    assert not Path(root.path("_work", "videos", f"{BAD}.mp4")).exists()
     assert DROPPED not in table.column("video_id").to_pylist()
     marker = read_marker(root, "frame_features", 0)
-    assert marker is not None and marker.rows_in == 2 and marker.errors == 0
+    assert marker is not None and marker.rows_in == 2 and marker.errors == 1
+    for attempt in (2, 3):
+        _corrupt_download(root)
+        summary = extract_features(CFG, root.url)
+        assert summary["shards_cached"] == 0
+        marker = read_marker(root, "frame_features", 0)
+        assert marker is not None and marker.extra["videos_extracted"] == 1  # GOOD is not redone
+    table = read_shard(root, "frame_features", 0)
+    assert table is not None
+    bad = table.filter(pa.compute.equal(table.column("video_id"), BAD)).to_pydict()
+    assert bad["status"] == ["failed", "failed"] and "after 3 downloads" in bad["error"][0]
+    assert marker.errors == 0
     # keep_videos=False: extracted files are gone, the dropped video's file was never touched.
     videos = Path(root.path("_work", "videos"))
     assert not (videos / f"{GOOD}.mp4").exists() and (videos / f"{DROPPED}.mp4").exists()
@@ -77,6 +97,7 @@ def test_captions_keep_flag_decides_and_reruns_downstream(root: DataRoot) -> Non
     write_shard(
         root, "captions", 0, _table("captions", rows), config_hash="c-hash", code_version="t", rows_in=3
     )
+    _corrupt_download(root)  # the retry of BAD's corrupt download gets the same bytes
     summary = extract_features(CFG.model_copy(update={"keep_videos": True}), root.url)
     assert summary["shards_cached"] == 0  # the upstream hash changed, so the shard ran again
     table = read_shard(root, "frame_features", 0)

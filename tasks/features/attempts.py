@@ -1,0 +1,45 @@
+"""Corrupt downloads get a few more tries: a broken file is far more often a cut transfer than a bad video."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from storage.atomic import atomic_write_bytes
+from storage.layout import DataRoot
+from tasks.features.extractor import VideoResult
+
+# Decode failures of one video (each with a fresh download) before it is marked failed for good.
+DECODE_ATTEMPTS = 3
+_FILE = "decode_attempts.json"
+
+
+def retry_corrupt(root: DataRoot, work: str, result: VideoResult, path: Path | None) -> VideoResult:
+    """A decode failure becomes a retryable error (its file deleted, so the retry downloads it again)
+    until DECODE_ATTEMPTS failures are counted for the video in this shard's work folder."""
+    if result.status != "failed":
+        return result
+    counts = _read(root, work)
+    counts[result.video_id] = counts.get(result.video_id, 0) + 1
+    atomic_write_bytes(root, f"{work}/{_FILE}", json.dumps(counts, sort_keys=True).encode())
+    if path is not None:
+        path.unlink(missing_ok=True)
+    n = counts[result.video_id]
+    if n >= DECODE_ATTEMPTS:
+        return dataclasses.replace(result, error=f"{result.error} (after {n} downloads)")
+    return dataclasses.replace(
+        result, status="error", error=f"{result.error} (download {n} of {DECODE_ATTEMPTS}, retried next run)"
+    )
+
+
+def _read(root: DataRoot, work: str) -> dict[str, int]:
+    path = f"{work}/{_FILE}"
+    if not root.exists(path):
+        return {}
+    try:
+        with root.open(path, "rb") as handle:
+            data = json.loads(handle.read().decode())
+    except (OSError, ValueError):
+        return {}
+    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
