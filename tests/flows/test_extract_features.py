@@ -78,6 +78,10 @@ def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
         assert summary["shards_cached"] == 0
         marker = read_marker(root, "frame_features", 0)
         assert marker is not None and marker.extra["videos_extracted"] == 1  # GOOD is not redone
+        errors = read_shard(root, "frame_features", 0)
+        assert errors is not None
+        expected = "download 2 of 3" if attempt == 2 else "after 3 downloads"
+        assert any(expected in (e or "") for e in errors.column("error").to_pylist())
     table = read_shard(root, "frame_features", 0)
     assert table is not None
     bad = table.filter(pa.compute.equal(table.column("video_id"), BAD)).to_pydict()
