@@ -19,7 +19,7 @@ import pyarrow as pa
 from storage import atomic
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import Marker, read_marker, read_shard, valid_marker, write_shard
+from storage.shards import Marker, read_shard, valid_marker, write_shard
 from tasks.common import code_version, config_hash, shard_hash
 
 log = logging.getLogger(__name__)
@@ -131,11 +131,15 @@ def run_job(root: DataRoot, job: ShardJob) -> dict[str, Any]:
     prints = input_fingerprints(root, job.shard, job.inputs)
     fingerprint = job_fingerprint(job.own_hash, prints)
     marker = valid_marker(root, job.dataset, job.shard)
-    if marker is not None and marker.config_hash == fingerprint and marker.errors == 0:
+    secondaries = {name: valid_marker(root, name, job.shard) for name in job.secondaries}
+    if (
+        marker is not None
+        and marker.config_hash == fingerprint
+        and marker.errors == 0
+        and all(m is not None and m.config_hash == fingerprint for m in secondaries.values())
+    ):
         manifest = _manifest(job.dataset, job.shard, marker, cached=True)
-        for name in job.secondaries:
-            secondary = read_marker(root, name, job.shard)
-            manifest[name] = secondary.rows_out if secondary else 0
+        manifest.update({name: m.rows_out for name, m in secondaries.items() if m is not None})
         return manifest
     _remove_own_temp_files(root, job)
     previous = _reusable_rows(root, job, marker)
