@@ -31,6 +31,7 @@ DEFAULT_USER_AGENT = (
 CATEGORY_NS = 14
 
 # robots.txt per (site, User-Agent) for this process: RFC 9309 lets crawlers cache it (up to 24 h).
+# Only files fetched (or found missing) are kept: a failure to fetch one is asked again next time.
 _ROBOTS_CACHE: dict[tuple[str, str], tuple[float, Robots]] = {}
 _ROBOTS_FETCH_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _ROBOTS_LOCK = threading.Lock()
@@ -54,6 +55,19 @@ class RobotsDisallowed(WikiHowError):
 
     def __init__(self, url: str) -> None:
         super().__init__(f"robots.txt disallows {url}", status=403)
+
+
+class RobotsUnavailable(Exception):
+    """robots.txt could not be fetched (429, 5xx, network errors, after the retries): nothing may be
+    crawled until it can be. Not a WikiHowError on purpose: no article row should blame itself for it;
+    the shard fails and Prefect's retry asks for robots.txt again."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(
+            f"robots.txt could not be fetched: {reason}; nothing is crawled until it can be"
+            " (this is not a robots.txt disallow)"
+        )
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -177,7 +191,8 @@ class WikiHowClient:
             raise RobotsDisallowed(url)
 
     def _load_robots(self) -> Robots:
-        """robots.txt, fetched once per site and process for `robots_cache_s` (shards share it)."""
+        """robots.txt, fetched once per site and process for `robots_cache_s` (shards share it); raises
+        RobotsUnavailable, and keeps nothing, when it cannot be fetched."""
         key = (self.base_url, self.user_agent)
         with _ROBOTS_LOCK:
             lock = _ROBOTS_FETCH_LOCKS.setdefault(key, threading.Lock())
@@ -186,11 +201,15 @@ class WikiHowClient:
             if cached is not None and time.monotonic() - cached[0] < self.robots_cache_s:
                 return cached[1]
             try:
+                # 429, 5xx and network errors are retried there, with back-off or the Retry-After asked.
                 response = self._request(f"{self.base_url}/robots.txt", None)
-                robots = Robots.from_status(response.status_code, response.text)
-            except WikiHowError:
-                # RFC 9309: an unreachable robots.txt means we must assume everything is disallowed.
-                robots = Robots(None, disallow_all=True)
+            except WikiHowError as exc:
+                raise RobotsUnavailable(str(exc), exc.status) from None
+            robots = Robots.from_status(response.status_code, response.text)
+            if robots is None:  # a status not worth retrying (501, an unfollowed redirect...)
+                raise RobotsUnavailable(
+                    f"HTTP {response.status_code} for {response.url}", response.status_code
+                )
             if self.robots_cache_s > 0:
                 _ROBOTS_CACHE[key] = (time.monotonic(), robots)
             return robots

@@ -82,25 +82,25 @@ def retry_after_s(value: str | None, now: float | None = None) -> float | None:
 
 
 class Robots:
-    """robots.txt rules for one site (RFC 9309: a missing file allows all, a server error disallows all)."""
+    """robots.txt rules for one site (RFC 9309: a missing file allows all; an unreachable one allows
+    nothing, and is no rule to remember: it is fetched again on the next try)."""
 
-    def __init__(self, text: str | None, *, allow_all: bool = False, disallow_all: bool = False) -> None:
+    def __init__(self, text: str | None, *, allow_all: bool = False) -> None:
         self._parser = urllib.robotparser.RobotFileParser()
         self._parser.parse((text or "").splitlines())
         self._allow_all = allow_all
-        self._disallow_all = disallow_all
 
     @classmethod
-    def from_status(cls, status: int, text: str) -> Robots:
+    def from_status(cls, status: int, text: str) -> Robots | None:
+        """The rules a robots.txt answer gives: a 2xx file is parsed; a 4xx (RFC 9309 "unavailable")
+        allows all; None for 429, 5xx and anything else: the file is unreachable for now, not a rule."""
         if 200 <= status < 300:
             return cls(text)
-        if 400 <= status < 500:
+        if 400 <= status < 500 and status != 429:
             return cls(None, allow_all=True)
-        return cls(None, disallow_all=True)
+        return None
 
     def allowed(self, user_agent: str, url: str) -> bool:
-        if self._disallow_all:
-            return False
         return self._allow_all or bool(self._parser.can_fetch(user_agent, url))
 
     def crawl_delay_s(self, user_agent: str) -> float | None:

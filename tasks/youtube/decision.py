@@ -10,6 +10,9 @@ from tasks.youtube.ids import is_video_id
 
 # Drop reasons, in the order the rules are checked (the first failing rule names the row).
 INVALID_ID = "invalid_id"
+# Metadata no real video has: here an impossible duration or view count; the probe stage also files
+# info it must not keep under it (see sanitize.info_problem).
+INVALID_METADATA = "invalid_metadata"
 UNAVAILABLE = "unavailable"
 LIVE = "live_or_upcoming"
 UNKNOWN_DURATION = "unknown_duration"
@@ -20,6 +23,9 @@ NO_ENGLISH = "no_english_captions"
 
 # `was_live` is a recorded stream and `post_live` one still being processed: HowTo100M kept neither.
 _LIVE_STATUSES = {"is_live", "is_upcoming", "was_live", "post_live"}
+# No video lasts or is watched this many seconds or times; the bound also keeps view_count in int64.
+_MAX_MEASURE = 1e15
+_MAX_LANG_CHARS = 32  # caption keys are language tags ("en", "en-GB", "en-orig"); longer ones are junk
 
 
 @dataclass(frozen=True)
@@ -90,7 +96,11 @@ def _usable(track: object) -> bool:
 
 def _english_keys(tracks: Mapping[str, Any], first: tuple[str, ...]) -> list[str]:
     """English track keys, the preferred ones first, then the other variants in sorted order."""
-    keys = [k for k in tracks if isinstance(k, str) and is_english(k) and k != "live_chat"]
+    keys = [
+        k
+        for k in tracks
+        if isinstance(k, str) and len(k) <= _MAX_LANG_CHARS and is_english(k) and k != "live_chat"
+    ]
     return [k for k in first if k in keys] + sorted(k for k in keys if k not in first)
 
 
@@ -131,15 +141,27 @@ def _has_translated_english(info: Mapping[str, Any]) -> bool:
 
 
 def _number(value: object) -> float | None:
+    """A duration or count; None if absent, not a number, or not one a real video can have."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    return float(value) if 0 <= value <= _MAX_MEASURE else None  # NaN fails every comparison
+
+
+def implausible_number(info: Mapping[str, Any]) -> str | None:
+    """Which of duration / view_count is a number no real video has, named; None if each is fine or absent."""
+    for key in ("duration", "view_count"):
+        value = info.get(key)
+        if _number(value) is None and isinstance(value, int | float) and not isinstance(value, bool):
+            if isinstance(value, int) and value.bit_length() > 64:  # repr() of a huge int can raise
+                return f"{key} is an integer of {value.bit_length()} bits, not a number from 0 to 1e15"
+            return f"{key} is {value!r}, not a number from 0 to 1e15"
+    return None
 
 
 def _live_status(info: Mapping[str, Any]) -> str | None:
     status = info.get("live_status")
     if isinstance(status, str):
-        return status
+        return _text(status, 64)
     # Old youtube-dl files only have the booleans.
     if info.get("is_live"):
         return "is_live"
@@ -170,7 +192,12 @@ def decide(info: Mapping[str, Any], limits: Limits = Limits()) -> Decision:
     views = int(views_raw) if views_raw is not None else None
     live = _live_status(info)
     caption = choose_caption(info)
-    reason = INVALID_ID if video_id is None else prefilter_reason(duration, views, limits, live)
+    if video_id is None:
+        reason: str | None = INVALID_ID
+    elif implausible_number(info) is not None:
+        reason = INVALID_METADATA
+    else:
+        reason = prefilter_reason(duration, views, limits, live)
     if reason is None and duration is None:
         reason = UNKNOWN_DURATION
     if reason is None and caption is None:

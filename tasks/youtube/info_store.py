@@ -41,6 +41,7 @@ def load_info(root: DataRoot, relpath_or_id: str, max_age_s: float | None = None
                 return None
         with root.open(path, "rb") as handle:
             data = json.loads(handle.read().decode())
-    except (FileNotFoundError, OSError, ValueError):
+    except (FileNotFoundError, OSError, ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser can follow is as unreadable as a torn file.
         return None
     return data if isinstance(data, dict) else None

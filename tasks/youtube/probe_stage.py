@@ -20,11 +20,12 @@ from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.config import SearchVideosConfig
-from tasks.youtube.decision import UNAVAILABLE, Decision, Limits, decide
+from tasks.youtube.decision import INVALID_METADATA, UNAVAILABLE, Decision, Limits, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import load_info, save_info
 from tasks.youtube.plans import RECHECK, load_video_plan
 from tasks.youtube.retry import not_halted, run_logger
+from tasks.youtube.sanitize import info_problem
 from tasks.youtube.search_stage import thread_client
 
 DATASET = "videos"
@@ -108,6 +109,7 @@ class ProbeRun:
         client = self._client()
         url = client.video_url(vid)
         info = load_info(self.root, vid, self.info_max_age_s)
+        probed = info is None
         if info is not None:
             self._count("reused_info")  # probed by a run that died before writing its shard
         else:
@@ -130,10 +132,28 @@ class ProbeRun:
                 return video_row(
                     planned, self.crawl_id, url, status="error", error=f"not probed: {exc.kind.value}"
                 )
+            except RecursionError:
+                # yt-dlp's own sanitize_info recurses: metadata nested some hundred levels deep overflows it.
+                return self._unusable(planned, url, "nested too deeply to walk")
             self._count("probed")
+        problem = info_problem(info)
+        if problem is not None:
+            return self._unusable(planned, url, problem)
+        if probed:
             save_info(self.root, vid, info)
         decision = decide(info, self.limits)
         return video_row(planned, self.crawl_id, url, decision, info_path=f"info/{vid}.info.json")
+
+    def _unusable(self, planned: Mapping[str, Any], url: str, problem: str) -> dict[str, Any]:
+        """Info that must not be kept (see `info_problem`): a permanent row, and no info file written.
+
+        "failed", not "error": the site would send the same bytes on a retry, so probing again every
+        run would only cost requests; a re-check crawl probes the video afresh anyway.
+        """
+        error = f"unusable metadata: {problem}"
+        return video_row(
+            planned, self.crawl_id, url, status="failed", error=error, drop_reason=INVALID_METADATA
+        )
 
     def run(self, previous: pa.Table | None) -> list[dict[str, Any]]:
         """Rows in plan order; ok and permanently failed rows of `previous` are kept as they were."""

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from tasks.wikihow.client import Member, RobotsDisallowed, WikiHowClient, WikiHowError
+from tasks.wikihow.client import Member, RobotsDisallowed, RobotsUnavailable, WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import walk_categories
 from tasks.wikihow.politeness import RateLimiter, Robots, backoff_delay, retry_after_s
 
@@ -119,11 +119,11 @@ def test_robots_txt_disallow_stops_the_request_before_it_is_made() -> None:
     assert limiter.interval_s == 3.0  # Crawl-delay slows the shared limiter down
 
 
-def test_robots_server_error_means_disallow_all_and_missing_means_allow_all() -> None:
+def test_robots_server_error_is_unavailable_and_missing_means_allow_all() -> None:
     broken = WikiHowClient(BASE, transport=httpx.MockTransport(robots_site(httpx.Response(500))),
                            limiter=RateLimiter(1000.0), sleep=lambda s: None, max_retries=1,
                            robots_cache_s=0.0)  # fmt: skip
-    with broken, pytest.raises(RobotsDisallowed):
+    with broken, pytest.raises(RobotsUnavailable, match="HTTP 500"):  # nothing fetched, nothing claimed
         broken.fetch_article("Anything")
     missing = WikiHowClient(BASE, transport=httpx.MockTransport(robots_site(httpx.Response(404))),
                             limiter=RateLimiter(1000.0), robots_cache_s=0.0)  # fmt: skip
