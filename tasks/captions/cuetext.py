@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 # `<00:00:01.469>` (hours optional, as WebVTT allows) inside YouTube auto-caption lines.
@@ -13,6 +14,13 @@ _STAMP = re.compile(r"<(?:(\d+):)?(\d{1,2}):(\d{2})\.(\d{3})>")
 _TAG = re.compile(r"<[^<>]*>|<[^<>]*$")
 # Non-speech: `[Music]`, `[Applause]`, and captioners' all-capital `(POETIC MUSIC)`, plus music notes.
 _NON_SPEECH = re.compile(r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+")
+# ...but `[? Surma ?]` is a captioner unsure of a word that was said: only the markers go.
+_UNSURE = re.compile(r"\[\?[^\[\]]*\?\]")
+# ...and `(NASA)`, `(PRF)`, `(MP3)` are speech: one capitalised token, an acronym rather than a note.
+_ACRONYM = re.compile(r"\(\s*([A-Z0-9][A-Z0-9&./-]{1,9})\s*\)")
+# Notes of one vowel-less word that are sounds, not letters read out (`(HMM)`); the rest (`(PRF)`) are read.
+_VOWELLESS_SOUNDS = frozenset("HM HMM HMMM MM MMM SH SHH SHHH PSST TSK ZZZ BRR GRR PFF PFFT".split())
+_SMALL_WORDS = frozenset("a an and as at for in of on or the to &".split())
 # Speaker-change marks: a leading dash on manual tracks, `>>` anywhere on ASR tracks.
 _SPEAKER_DASH = re.compile(r"^\s*[-\u2010\u2013\u2014]+\s+")
 _CHEVRONS = re.compile(r"(?:^|(?<=\s))>>+(?=\s|$)")
@@ -46,16 +54,37 @@ def plain(raw_line: str) -> str:
 
 
 def timed_words(raw_line: str, line_start_ms: int) -> list[Word]:
-    """Words of one raw line: text before the first stamp starts at the cue start, later text at its stamp."""
-    words: list[Word] = []
+    """Words of one raw line: text before the first stamp starts at the cue start, later text at its stamp.
+
+    The text between stamps is one running line: a piece that does not start with a space continues the
+    word before it. Live-stream ASR stamps every few letters (`SC<t><c>RI</c><t><c>PT</c>...`); such a
+    word starts at its first piece.
+    """
+    pieces: list[tuple[int, str]] = []
     at = line_start_ms
     pos = 0
     for match in _STAMP.finditer(raw_line):
-        words.extend(Word(at, w) for w in plain(raw_line[pos : match.start()]).split())
+        pieces.append((at, raw_line[pos : match.start()]))
         at = max(stamp_ms(match), at)  # a stamp never moves time backwards
         pos = match.end()
-    words.extend(Word(at, w) for w in plain(raw_line[pos:]).split())
+    pieces.append((at, raw_line[pos:]))
+    words: list[Word] = []
+    open_word = False  # the last word may go on in the next piece
+    for start_ms, raw in pieces:
+        text = _visible(raw)
+        tokens = text.split()
+        if tokens and open_word and not text[0].isspace():
+            words[-1] = Word(words[-1].start_ms, words[-1].text + tokens.pop(0))
+        words.extend(Word(start_ms, w) for w in tokens)
+        if text:  # a piece that is only tags (`<c.colorE5E5E5>`) neither ends nor starts a word
+            open_word = bool(words) and not text[-1].isspace()
     return words
+
+
+def _visible(raw: str) -> str:
+    """Tags out and entities decoded, whitespace kept (it tells where words end)."""
+    text = _TAG.sub("", raw) if "<" in raw else raw
+    return html.unescape(text) if "&" in text else text
 
 
 def strip_speaker_marks(words: list[Word]) -> list[Word]:
@@ -66,20 +95,32 @@ def strip_speaker_marks(words: list[Word]) -> list[Word]:
     return out
 
 
-def remove_non_speech(words: list[Word]) -> tuple[list[Word], int]:
+def remove_non_speech(words: list[Word], context: Sequence[str] = ()) -> tuple[list[Word], int]:
     """Remove `[Music]`-style spans (possibly several words long); return the words kept and spans removed.
 
     Works on the joined text so that a span across words, `(POETIC MUSIC)`, is found, then maps the
-    surviving characters back to words so that every kept word keeps its own start time.
+    surviving characters back to words so that every kept word keeps its own start time. `context` is
+    the words said just before (earlier cues): an acronym's spelled-out form may end there.
     """
     text = " ".join(w.text for w in words)
-    spans = [m.span() for m in _NON_SPEECH.finditer(text)]
-    if not spans:
-        return words, 0
     removed = [False] * len(text)
-    for start, end in spans:
+    n_spans = 0
+    for match in _NON_SPEECH.finditer(text):
+        start, end = match.span()
+        if _UNSURE.fullmatch(match.group()):
+            inner = match.group()[2:-2]
+            marks = [*range(start, start + 2), *range(end - 2, end)]
+            if inner.strip():  # `[? ?]` alone is a note that something was said: it goes whole
+                for i in marks:
+                    removed[i] = True
+                continue
+        elif _is_acronym(match.group(), [*context, *text[:start].split()]):
+            continue
         for i in range(start, end):
             removed[i] = True
+        n_spans += 1
+    if not any(removed):
+        return words, 0
     kept: list[Word] = []
     offset = 0
     for word in words:
@@ -87,4 +128,34 @@ def remove_non_speech(words: list[Word]) -> tuple[list[Word], int]:
         if rest:
             kept.extend(Word(word.start_ms, piece) for piece in rest.split())
         offset += len(word.text) + 1
-    return kept, len(spans)
+    return kept, n_spans
+
+
+def _is_acronym(span: str, before: Sequence[str]) -> bool:
+    """`(NASA)` after "National Aeronautics and Space Administration", `(PRF)`, `(MP3)`: said, not a note.
+
+    A note names a sound in words (`(SINGING)`, `(DING)`, `(IN A HIGH VOICE)`); an acronym is one token
+    that has a digit, or no vowel (letters read out), or spells the initials of the words just before it.
+    """
+    match = _ACRONYM.fullmatch(span)
+    if match is None:
+        return False
+    token = match.group(1)
+    letters = re.sub(r"[^A-Z]", "", token)
+    if any(c.isdigit() for c in token):
+        return True
+    if len(letters) >= 2 and not set(letters) & set("AEIOUY") and letters not in _VOWELLESS_SOUNDS:
+        return True
+    return _spelled_before(letters, before)
+
+
+def _spelled_before(letters: str, before: Sequence[str]) -> bool:
+    """The initials of the last words before the parenthesis, with or without small words, are `letters`."""
+    if len(letters) < 2:
+        return False
+    names = [w for w in (re.sub(r"^\W+|\W+$", "", t) for t in before[-3 * len(letters) :]) if w]
+    names = [part for w in names for part in re.split(r"[-\u2010/]", w) if part]
+    every = "".join(w[0] for w in names[-len(letters) :]).upper()
+    big = [w for w in names if w.lower() not in _SMALL_WORDS]
+    content = "".join(w[0] for w in big[-len(letters) :]).upper()
+    return letters in (every, content)

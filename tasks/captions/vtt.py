@@ -5,6 +5,9 @@ bottom of a cue, shown again alone in a ~10 ms flash cue, then carried as the to
 Naive text triples the words. The cleaner (see DESIGN.md): skip cues <= 20 ms; strip tags per line; drop
 blank lines; drop the leading lines already shown (auto tracks only: a manual track may repeat a line on
 purpose); trim each segment's end to the next start.
+
+A file is read in any encoding that can be told (see encoding.py) or refused with a reason, and its cue
+times are checked in file order: a file holding two downloads restarts, which sorting would hide.
 """
 
 from __future__ import annotations
@@ -25,12 +28,17 @@ from tasks.captions.cuetext import (
     strip_speaker_marks,
     timed_words,
 )
+from tasks.captions.encoding import UndecodableError, decode_caption_bytes
 
 log = logging.getLogger(__name__)
 
 Kind = Literal["auto", "manual"]
 FLASH_MS = 20  # cues this short only re-show a finished line; a segment must be longer than this
 HISTORY = 4  # lines of display history compared against a cue's leading lines
+# A cue that starts this much before one above it in the file starts a second timeline (two downloads in
+# one file). Real tracks never step back more than 1 s: checked on 1,558 youtube-dl tracks (SOURCES.md).
+JUMP_BACK_MS = 5_000
+CONTEXT_WORDS = 12  # words of earlier cues an acronym's spelled-out form may end in
 _LANGUAGE = re.compile(r"^\s*Language:\s*(\S+)", re.IGNORECASE)
 
 
@@ -62,6 +70,9 @@ class Track:
     words: list[Word] = field(default_factory=list)  # word timings, auto tracks only
     dropped_tags: int = 0
     warnings: list[str] = field(default_factory=list)
+    refused: str | None = None  # why the file was not read at all (its encoding), one line
+    jump_back: tuple[int, int] | None = None  # (from_ms, to_ms) of the first restart of the cue times
+    last_start_ms: int | None = None  # the latest start of a cue with text
 
     @property
     def n_words(self) -> int:
@@ -79,11 +90,25 @@ class Track:
 
 def read_cues(data: bytes | str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
     """Cues (sorted by start) and header lines; whatever can be read is read, problems go to `warnings`."""
-    text = _decode(data, warnings)
-    lines = text.lstrip("\ufeff").split("\n")
-    if not lines[0].startswith("WEBVTT"):
+    if isinstance(data, bytes):
+        try:
+            data = _decode(data, warnings)
+        except UndecodableError as exc:
+            warnings.append(str(exc))
+            return [], []
+    cues, metadata = _file_cues(data, warnings)
+    return sorted(cues, key=lambda c: c.start_ms), metadata  # stable: equal starts keep file order
+
+
+def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
+    """Cues in file order and header lines."""
+    # CR CR LF comes from files converted to Windows line ends twice; read as CR + CRLF it would put a
+    # blank line (a cue break) after every line of text.
+    text = text.replace("\x00", "").replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
+    text = text.lstrip("\ufeff")
+    if not text.split("\n", 1)[0].startswith("WEBVTT"):
         warnings.append("missing WEBVTT header; reading cues anyway")
-        text = "WEBVTT\n\n" + text.lstrip("\ufeff")
+        text = "WEBVTT\n\n" + text
     try:
         parsed = webvtt.from_string(text)
     except Exception as exc:  # webvtt-py must never take the whole file down: report and read nothing
@@ -102,21 +127,26 @@ def read_cues(data: bytes | str, warnings: list[str]) -> tuple[list[Cue], list[s
     skipped = max(0, timing_lines - len(parsed.captions)) + bad
     if skipped:
         warnings.append(f"{skipped} malformed cue block(s) skipped")
-    cues.sort(key=lambda c: c.start_ms)  # stable: equal starts keep file order
     return cues, list(parsed.metadata)
 
 
-def _decode(data: bytes | str, warnings: list[str]) -> str:
-    if isinstance(data, str):
-        text = data
-    else:
-        text = data.decode("utf-8", errors="replace")
-        if "\ufffd" in text:
-            warnings.append("invalid UTF-8 bytes replaced")
-    # CR CR LF comes from files converted to Windows line ends twice; read as CR + CRLF it would put a
-    # blank line (a cue break) after every line of text.
-    text = text.replace("\x00", "").replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
-    return text
+def _decode(data: bytes, warnings: list[str]) -> str:
+    decoded = decode_caption_bytes(data)
+    if decoded.note:
+        warnings.append(decoded.note)
+    return decoded.text
+
+
+def first_jump_back(cues: Sequence[Cue]) -> tuple[int, int] | None:
+    """(from_ms, to_ms) where cue times, in file order, first go back more than JUMP_BACK_MS; else None."""
+    latest: int | None = None
+    for cue in cues:
+        if not any(plain(line) for line in cue.lines):
+            continue
+        if latest is not None and cue.start_ms < latest - JUMP_BACK_MS:
+            return latest, cue.start_ms
+        latest = cue.start_ms if latest is None else max(latest, cue.start_ms)
+    return None
 
 
 def header_language(metadata: Sequence[str]) -> str | None:
@@ -147,12 +177,20 @@ def parse_vtt(
 ) -> Track:
     """Parse and clean a track. `kind`/`language` come from the track key when known, else the file."""
     warnings: list[str] = []
-    cues, metadata = read_cues(data, warnings)
+    try:
+        text = _decode(data, warnings) if isinstance(data, bytes) else data
+    except UndecodableError as exc:
+        return Track(
+            language=language, kind=kind or "manual", segments=[], warnings=[str(exc)], refused=str(exc)
+        )
+    in_file_order, metadata = _file_cues(text, warnings)
+    cues = sorted(in_file_order, key=lambda c: c.start_ms)  # stable: equal starts keep file order
     track_kind: Kind = kind or detect_kind(cues)
     pieces = _new_lines(cues, auto=track_kind == "auto")
     segments, words, dropped = _finish(pieces, keep_non_speech=keep_non_speech)
     for warning in warnings:
         log.debug("vtt: %s", warning)  # callers decide how loud: Track.warnings carries them
+    starts = [c.start_ms for c in cues if any(plain(line) for line in c.lines)]
     return Track(
         language=language or header_language(metadata),
         kind=track_kind,
@@ -160,6 +198,8 @@ def parse_vtt(
         words=words if track_kind == "auto" else [],
         dropped_tags=dropped,
         warnings=warnings,
+        jump_back=first_jump_back(in_file_order),
+        last_start_ms=max(starts) if starts else None,
     )
 
 
@@ -208,12 +248,14 @@ def _finish(
     """Drop non-speech tags, trim each end to the next start, fold pieces left too short into the next."""
     dropped = 0
     kept: list[tuple[int, int, list[Word]]] = []
+    said: list[str] = []  # the words just before, where an acronym's spelled-out form may end
     for start, end, words in pieces:
         if not keep_non_speech:
-            words, n = remove_non_speech(words)
+            words, n = remove_non_speech(words, said[-CONTEXT_WORDS:])
             dropped += n
         if words:
             kept.append((start, end, words))
+            said = [*said[-CONTEXT_WORDS:], *(w.text for w in words)]
     segments: list[Segment] = []
     all_words: list[Word] = []
     pending: tuple[int, list[Word]] | None = None

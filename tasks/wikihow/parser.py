@@ -19,10 +19,17 @@ _SPACES = re.compile(r"\s+")
 _WG_CATEGORIES = re.compile(r'"wgCategories"\s*:\s*(\[[^\]]*\])')
 _WG_ARTICLE_ID = re.compile(r'"wgArticleId"\s*:\s*(\d+)')
 _KIND = re.compile(r"\b(Method|Part)\b", re.IGNORECASE)
+_OF_COUNT = re.compile(r"\bof\s+(\d{1,3})\b")  # "Method 2 of 3", "Part 1 of 3"
+# A whole page ends with its closing tag; only whitespace and comments (a cache's stamp) may follow.
+_CLOSED = re.compile(r"</html\s*>(?:\s|<!--.*?-->)*\Z", re.IGNORECASE | re.DOTALL)
 
 
 class ParseError(ValueError):
     """The input is not a parseable wikiHow article; the message is one line meant for users."""
+
+
+class TruncatedPageError(ParseError):
+    """The page was cut short (a download that stopped): asking again may give the whole page."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +113,7 @@ def parse_article(html: str | bytes, url: str | None = None) -> Article:
     title = normalise_title(headline)
     if not title:
         raise ParseError(f"broken wikiHow article (empty task title in {headline!r})")
+    _check_whole(tree, text, methods)
     return Article(
         title=title,
         headline=headline,
@@ -114,6 +122,19 @@ def parse_article(html: str | bytes, url: str | None = None) -> Article:
         article_id=_article_id(tree, text),
         url=url or _canonical(tree),
     )
+
+
+def _check_whole(tree: LexborHTMLParser, text: str, methods: list[Method]) -> None:
+    """Raise TruncatedPageError when the page stops early: a shorter article must never pass as whole."""
+    read = f"{len(methods)} method(s), {sum(len(m.steps) for m in methods)} step(s) read"
+    if _CLOSED.search(text[-4096:]) is None:
+        raise TruncatedPageError(f"truncated page: it ends before </html> ({read})")
+    # Each method's heading says how many there are ("Method 2 of 3"); a dropped block leaves fewer.
+    counts = (_OF_COUNT.search(node.text()) for node in tree.css("div.section.steps .altblock"))
+    declared = max((int(m.group(1)) for m in counts if m), default=0)
+    if declared > len(methods):
+        kind = methods[-1].kind if methods[-1].kind != "steps" else "method"
+        raise TruncatedPageError(f"truncated page: {len(methods)} of {declared} {kind}s found ({read})")
 
 
 def _clean(text: str | None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -9,6 +10,7 @@ from typing import Any
 from tasks.youtube.ids import is_video_id
 
 # Drop reasons, in the order the rules are checked (the first failing rule names the row).
+NOT_VIDEO_INFO = "not_video_info"  # some other JSON: a playlist, a YouTube Data API response, an error
 INVALID_ID = "invalid_id"
 # Metadata no real video has: here an impossible duration or view count; the probe stage also files
 # info it must not keep under it (see sanitize.info_problem).
@@ -26,6 +28,10 @@ _LIVE_STATUSES = {"is_live", "is_upcoming", "was_live", "post_live"}
 # No video lasts or is watched this many seconds or times; the bound also keeps view_count in int64.
 _MAX_MEASURE = 1e15
 _MAX_LANG_CHARS = 32  # caption keys are language tags ("en", "en-GB", "en-orig"); longer ones are junk
+# youtube-dl wrote YouTube's `duration` as the page's string ("63", or "" when missing) until Dec 2013.
+_NUMBER_TEXT = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,9})?")
+# Keys every youtube-dl / yt-dlp video info dict of any age has at least one of.
+_VIDEO_KEYS = ("id", "title", "duration", "formats", "url", "webpage_url", "extractor", "subtitles")
 
 
 @dataclass(frozen=True)
@@ -140,21 +146,51 @@ def _has_translated_english(info: Mapping[str, Any]) -> bool:
     return isinstance(auto, Mapping) and any(_is_translation(auto[k]) for k in _english_keys(auto, ()))
 
 
+def _as_number(value: object) -> int | float | None:
+    """An int or float as is; the digits of an old youtube-dl string ("63", "62.647") as a number."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str) and _NUMBER_TEXT.fullmatch(value.strip()):
+        text = value.strip()
+        return float(text) if "." in text else int(text)
+    return None
+
+
 def _number(value: object) -> float | None:
     """A duration or count; None if absent, not a number, or not one a real video can have."""
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    number = _as_number(value)
+    if number is None:
         return None
-    return float(value) if 0 <= value <= _MAX_MEASURE else None  # NaN fails every comparison
+    return float(number) if 0 <= number <= _MAX_MEASURE else None  # NaN fails every comparison
 
 
 def implausible_number(info: Mapping[str, Any]) -> str | None:
     """Which of duration / view_count is a number no real video has, named; None if each is fine or absent."""
     for key in ("duration", "view_count"):
-        value = info.get(key)
-        if _number(value) is None and isinstance(value, int | float) and not isinstance(value, bool):
+        value = _as_number(info.get(key))
+        if value is not None and _number(value) is None:
             if isinstance(value, int) and value.bit_length() > 64:  # repr() of a huge int can raise
                 return f"{key} is an integer of {value.bit_length()} bits, not a number from 0 to 1e15"
             return f"{key} is {value!r}, not a number from 0 to 1e15"
+    return None
+
+
+def not_video_info(info: object) -> str | None:
+    """Why this JSON is not a youtube-dl / yt-dlp info dict of one video, or None if it is one."""
+    if not isinstance(info, Mapping):
+        return f"a JSON {type(info).__name__}, not an object"
+    if not info:
+        return "an empty object"
+    kind = info.get("kind")
+    if isinstance(kind, str) and kind.startswith("youtube#"):
+        return f"a YouTube Data API {kind[len('youtube#') :][:40]!r} resource, not a yt-dlp info dict"
+    entry_type = info.get("_type", "video")
+    if entry_type != "video":
+        return f"a yt-dlp {str(entry_type)[:40]!r} entry, not a probed video"
+    if not any(key in info for key in _VIDEO_KEYS):
+        return "an object with no video fields (id, title, duration, formats, ...)"
     return None
 
 
@@ -185,6 +221,10 @@ def prefilter_reason(
 
 def decide(info: Mapping[str, Any], limits: Limits = Limits()) -> Decision:
     """Apply the rules to a probed info dict (new yt-dlp or old youtube-dl) and name the first failure."""
+    if not_video_info(info) is not None:
+        return Decision(
+            None, None, None, None, None, None, None, None, keep=False, drop_reason=NOT_VIDEO_INFO
+        )
     raw_id = info.get("id")
     video_id = raw_id if is_video_id(raw_id) else None
     duration = _number(info.get("duration"))

@@ -24,10 +24,11 @@ def test_empty_and_garbage_give_nothing_without_raising() -> None:
         assert track.segments == []
 
 
-def test_invalid_utf8_is_replaced_and_warned() -> None:
+def test_latin1_byte_is_read_as_windows_1252_and_warned() -> None:
+    """Not UTF-8 and no UTF-8 anywhere in the file: a single-byte Western file, never U+FFFD words."""
     track = parse_vtt(HEAD.encode() + b"00:00:01.000 --> 00:00:02.000\ncaf\xe9 time\n")
-    assert track.segments[0].text == "caf\ufffd time"
-    assert any("UTF-8" in w for w in track.warnings)
+    assert track.segments[0].text == "café time"
+    assert any("UTF-8" in w and "Windows-1252" in w for w in track.warnings)
 
 
 def test_bad_timing_block_skipped_with_warning() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.wikihow.parser import ParseError, decode_html, parse_article
+from tasks.wikihow.parser import ParseError, TruncatedPageError, decode_html, parse_article
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wikihow"
 
@@ -123,3 +123,50 @@ def test_truncated_real_page_is_refused() -> None:
 
 def test_decode_strips_bom() -> None:
     assert decode_html(b"\xef\xbb\xbf<html></html>") == "<html></html>"
+
+
+# --- truncated pages: flagged, never returned as a shorter article ----------------------------------
+
+
+def cut_inside(data: bytes, marker: bytes, after: int = 0) -> bytes:
+    """The page cut 40 bytes into the `after`-th occurrence of `marker` (a download that stopped)."""
+    at = -1
+    for _ in range(after + 1):
+        at = data.index(marker, at + 1)
+    return data[: at + 40]
+
+
+@pytest.mark.parametrize(
+    ("name", "marker", "after"),
+    [
+        pytest.param("grill-fish.html", b'<div class="step">', 6, id="inside-method-2-of-3"),
+        pytest.param("grill-fish.html", b'<div class="step">', 18, id="inside-the-last-step"),
+        pytest.param("grill-flank-steak.html", b'<div class="step">', 9, id="inside-part-2-of-3"),
+    ],
+)
+def test_page_cut_mid_steps_is_flagged(name: str, marker: bytes, after: int) -> None:
+    """Cut inside method 2 of 3, grill-fish.html used to parse as 2 methods of 4 and 3 steps (of 19)."""
+    data = cut_inside((FIXTURES / name).read_bytes(), marker, after)
+    with pytest.raises(TruncatedPageError) as info:
+        parse_article(data)
+    assert "truncated" in str(info.value) and "\n" not in str(info.value)
+    assert isinstance(info.value, ParseError)  # callers that only know ParseError still refuse it
+
+
+def test_page_missing_a_declared_method_is_flagged() -> None:
+    """Closed properly but "Method 3 of 3" never arrives (a proxy or cache dropped a block)."""
+    from selectolax.lexbor import LexborHTMLParser
+
+    tree = LexborHTMLParser((FIXTURES / "grill-fish.html").read_text())
+    tree.css("div.section.steps")[2].decompose()
+    html = tree.html or ""
+    assert html.rstrip().endswith("</html>")
+    with pytest.raises(TruncatedPageError, match="2 of 3 methods"):
+        parse_article(html)
+
+
+def test_complete_pages_are_not_flagged(grill_fish, flank_steak) -> None:
+    assert grill_fish.n_steps == 19 and flank_steak.n_steps == 15
+    # Trailing whitespace and a comment after </html> (some caches add one) are still a complete page.
+    data = (FIXTURES / "grill-fish.html").read_bytes() + b"\n<!-- cached 2020-08-15 -->\n"
+    assert parse_article(data).n_steps == 19

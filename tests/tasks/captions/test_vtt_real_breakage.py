@@ -1,0 +1,172 @@
+"""Real caption files that used to break silently: each now gives the right words or a named refusal."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tasks.captions.cuetext import Word, remove_non_speech
+from tasks.captions.vtt import parse_vtt
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vtt"
+HEAD = "WEBVTT\nKind: captions\nLanguage: en\n\n"
+
+
+def read(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def texts(data: str | bytes, **kw: object) -> list[str]:
+    return [s.text for s in parse_vtt(data, **kw).segments]  # type: ignore[arg-type]
+
+
+# --- live-stream ASR: a stamp every few letters ----------------------------------------------------
+
+
+def test_live_asr_syllable_pieces_join_into_words() -> None:
+    """`SC<t><c>RI</c><t><c>PT</c>...`: a piece without a leading space continues the word before it.
+
+    Read piece by piece this fixture gave 31 "words" ('SC', 'RI', 'PT', ...) for 9 spoken ones.
+    """
+    track = parse_vtt(read("live_asr_2016_syllables.en.vtt"))
+    assert track.kind == "auto"
+    assert [w.text for w in track.words] == [
+        "OFFICERS.", "SCRIPTURE", "TELLS", "US", "THAT", "IN", "OUR", "SUFFERINGS,", "THERE",
+    ]  # fmt: skip
+    # Each word starts at its first piece: the cue start for the first, else that piece's stamp.
+    assert [w.start_ms for w in track.words] == [5472, 7807, 8441, 8708, 9075, 9309, 9576, 12479, 12746]
+    assert [s.text for s in track.segments] == [
+        "OFFICERS.",
+        "SCRIPTURE TELLS US THAT IN OUR",
+        "SUFFERINGS, THERE",
+    ]
+
+
+def test_live_asr_without_header_reads_the_same_words() -> None:
+    data = read("live_asr_2016_syllables.en.vtt").decode()
+    headless = data.split("\n\n", 1)[1]
+    track = parse_vtt(headless)
+    assert track.n_words == 9
+    assert any("WEBVTT" in w for w in track.warnings)
+
+
+# --- text encodings ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-16-be", "utf-8-sig", "cp1252", "latin-1"])
+def test_other_encodings_read_as_the_utf8_original(encoding: str) -> None:
+    """Notepad's "Unicode" (UTF-16 with a byte-order mark), UTF-16 without one, Windows-1252 and Latin-1
+    copies of a real Portuguese track read to the same words as the original; before, the UTF-16 copies
+    read as mojibake with U+FFFD and the Windows-1252 one with U+FFFD for every accented letter."""
+    original = read("rolling_punctuated.pt.vtt")
+    want = parse_vtt(original)
+    copy = original.decode("utf-8").encode(encoding)
+    got = parse_vtt(copy)
+    assert [(s.start_ms, s.text) for s in got.segments] == [(s.start_ms, s.text) for s in want.segments]
+    assert got.language == "pt" and got.refused is None
+    assert not any("\ufffd" in s.text for s in got.segments)
+
+
+def test_curly_quotes_survive_utf16_and_cp1252() -> None:
+    original = read("manual_wrapped_crashcourse.en.vtt")
+    for encoding in ("utf-16", "cp1252"):
+        got = texts(original.decode().encode(encoding))
+        assert got[0] == "Hi I’m John Green and this is Crash Course European History."
+
+
+def test_text_in_an_encoding_we_cannot_tell_is_refused_with_a_reason() -> None:
+    """GBK (Chinese) is not UTF-8; read as Windows-1252 it would be all accented letters: refused."""
+    zh = (HEAD + "00:00:01.000 --> 00:00:03.000\n大家好，我是来自 JetBrains 的 Rachel\n").encode("gbk")
+    track = parse_vtt(zh)
+    assert track.segments == [] and track.words == []
+    assert track.refused is not None and "encoding" in track.refused
+
+
+def test_utf8_mixed_with_other_bytes_is_refused() -> None:
+    data = (
+        HEAD + "00:00:01.000 --> 00:00:02.000\nelétrica\n\n"
+    ).encode() + b"00:00:02.000 --> 00:00:03.000\ncaf\xe9\n"
+    track = parse_vtt(data)
+    assert track.segments == [] and track.refused is not None and "UTF-8" in track.refused
+
+
+def test_a_file_cut_inside_its_last_character_keeps_the_rest() -> None:
+    data = (
+        HEAD + "00:00:01.000 --> 00:00:02.000\numa elétrica\n\n00:00:02.000 --> 00:00:03.000\naí"
+    ).encode()
+    track = parse_vtt(data[:-1])  # the last byte of "í" is missing
+    assert track.refused is None
+    assert [s.text for s in track.segments] == ["uma elétrica", "a"]
+    assert any("cut" in w for w in track.warnings)
+
+
+def test_single_byte_file_still_says_how_it_was_read() -> None:
+    track = parse_vtt((HEAD + "00:00:01.000 --> 00:00:02.000\ncafé time\n").encode("cp1252"))
+    assert [s.text for s in track.segments] == ["café time"]
+    assert any("Windows-1252" in w for w in track.warnings)
+
+
+# --- parentheses: acronyms are speech, captioners' notes are not -----------------------------------
+
+
+def words(*texts: str) -> list[Word]:
+    return [Word(i * 100, t) for i, t in enumerate(" ".join(texts).split())]
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "the National Aeronautics and Space Administration (NASA) launched it",
+        "set the pulse repetition frequency (PRF) to 16 Hz",
+        "the Department of Justice (DOJ) said",
+        "a polyvinyl chloride (PVC) pipe",
+        "the PRF (PRF) again",  # no vowel: letters nobody can sing or hum
+        "save it as (MP3) first",  # a digit
+    ],
+)
+def test_acronyms_in_parentheses_are_speech(line: str) -> None:
+    kept, n = remove_non_speech(words(line))
+    assert " ".join(w.text for w in kept) == line and n == 0
+
+
+@pytest.mark.parametrize(
+    ("line", "left"),
+    [
+        ("(SINGING) Ta-da!", "Ta-da!"),
+        ("(DING)", ""),
+        ("JAKE: (WHISPERING) They go", "JAKE: They go"),
+        ("PAUL: (IN A HIGH VOICE) Please", "PAUL: Please"),
+        ("We want-- (HUMMING) there we go", "We want-- there we go"),
+        ("(HMM) maybe", "maybe"),
+        ("(LAUGHS)", ""),
+        ("[Music] now", "now"),
+    ],
+)
+def test_captioners_notes_are_still_removed(line: str, left: str) -> None:
+    """The single-word notes are the ones found in 779 real English tracks (xy2401/local-youtube-vtt)."""
+    kept, n = remove_non_speech(words(line))
+    assert " ".join(w.text for w in kept) == left and n == 1
+
+
+def test_acronym_whose_expansion_ends_the_previous_cue() -> None:
+    data = (
+        HEAD + "00:00:01.000 --> 00:00:03.000\nthe National Aeronautics and Space\n\n"
+        "00:00:03.000 --> 00:00:05.000\nAdministration (NASA) launched it\n"
+    )
+    assert texts(data) == ["the National Aeronautics and Space", "Administration (NASA) launched it"]
+
+
+def test_uncertain_words_in_brackets_are_speech() -> None:
+    """Captioners write `[? Surma ?]` for a word they are unsure of: the word was said."""
+    kept, n = remove_non_speech(words("stream with [? Surma ?] where"))
+    assert " ".join(w.text for w in kept) == "stream with Surma where" and n == 0
+
+
+def test_real_manual_track_with_voice_notes() -> None:
+    track = parse_vtt(read("manual_2016_voice_notes.en.vtt"))
+    text = " ".join(s.text for s in track.segments)
+    assert "(SINGING)" not in text and "[" not in text
+    assert "Last week I did a live stream with Surma where" in text
+    # [JAZZ MUSIC PLAYING] twice, [DING], [LIGHTS BUZZING], [EXPLOSION], (SINGING) twice.
+    assert track.dropped_tags == 7
