@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from flows import cli_access
 from flows.cli_common import DataRootOption, bench_app, fail
 
 app = typer.Typer(
@@ -68,50 +69,30 @@ def parse_command(
 @app.command("fetch")
 def fetch_command(
     data_root: DataRootOption = None,
-    demo_url: Annotated[
-        str | None, typer.Option(help="Base URL of the local demo site (re-probes go there).")
-    ] = None,
-    rate: Annotated[float, typer.Option("--rate", help="Requests per second (0: no cap).")] = 0.5,
-    concurrency: Annotated[int, typer.Option(help="Download threads per shard.")] = 2,
+    demo_url: cli_access.DemoUrlOption = None,
+    rate: cli_access.RateOption = 0.5,
+    concurrency: cli_access.ConcurrencyOption = 2,
     min_words: Annotated[int, typer.Option(help="Fewer clean words -> dropped as too_few_words.")] = 100,
     clip_min_ms: Annotated[
         int, typer.Option(help="Merge caption lines into clips of at least this span.")
     ] = 0,
     clip_max_ms: Annotated[int | None, typer.Option(help="Never merge clips past this span.")] = None,
-    cookies: Annotated[
-        Path | None, typer.Option("--cookies", help="Netscape cookies file (never logged).")
-    ] = None,
-    proxy: Annotated[str | None, typer.Option(help="Proxy URL for yt-dlp (never logged).")] = None,
+    cookies: cli_access.CookiesOption = None,
+    proxy: cli_access.ProxyOption = None,
 ) -> None:
     """Download, clean and cut the captions of every kept video (finished shards are skipped)."""
     from pydantic import ValidationError
 
     from flows.fetch_captions import fetch_captions
     from tasks.captions.config import FetchCaptionsConfig
-    from tasks.youtube.errors import StageHalted
 
-    if cookies is not None and not cookies.is_file():
-        fail(f"{cookies}: no such cookies file")
+    access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
     try:
-        cfg = FetchCaptionsConfig(
-            demo_url=demo_url,
-            requests_per_s=rate,
-            jitter_s=1.0 if rate else 0.0,
-            concurrency=concurrency,
-            min_words=min_words,
-            clip_min_ms=clip_min_ms,
-            clip_max_ms=clip_max_ms,
-            cookiefile=str(cookies) if cookies else None,
-            proxy=proxy,
-        )
+        cfg = FetchCaptionsConfig(min_words=min_words, clip_min_ms=clip_min_ms, clip_max_ms=clip_max_ms)
     except ValidationError as exc:
         err = exc.errors()[0]
         fail(f"bad option: {err['loc'][0]}: {err['msg']}")
-    try:
-        summary = fetch_captions(cfg, data_root)
-    except StageHalted as exc:
-        typer.echo(f"stopped: {exc.advice}", err=True)
-        raise typer.Exit(1) from None
+    summary = cli_access.run_halting(lambda: fetch_captions(cfg, data_root, access))
     typer.echo(json.dumps(summary, indent=1))
 
 

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from flows import cli_access
 from flows.cli_common import DataRootOption, bench_app, fail
 
 app = typer.Typer(
@@ -91,24 +92,26 @@ def run_command(
     random_weights: RandomOption = False,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
-    demo_url: Annotated[str | None, typer.Option(help="Demo site URL, when videos come from it.")] = None,
     keep_videos: Annotated[bool, typer.Option(help="Keep downloaded files after extraction.")] = False,
+    demo_url: cli_access.DemoUrlOption = None,
+    rate: cli_access.RateOption = 0.5,
+    cookies: cli_access.CookiesOption = None,
+    proxy: cli_access.ProxyOption = None,
 ) -> None:
     """Run the extract_features flow over every videos shard of the data root."""
     from flows.extract_features import extract_features
     from tasks.features.config import ExtractFeaturesConfig
+    from tasks.features.weights import WeightsMissing
 
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
         resnet_weights=resnet_weights,
         resnext_weights=resnext_weights,
-        demo_url=demo_url,
         keep_videos=keep_videos,
     )
-    from tasks.features.weights import WeightsMissing
-
+    access = cli_access.access_from_options(demo_url, rate, 1, cookies, proxy)  # one download at a time
     try:
-        summary = extract_features(cfg, data_root)
+        summary = cli_access.run_halting(lambda: extract_features(cfg, data_root, access))
     except WeightsMissing as exc:
         fail(str(exc))
     typer.echo(summary)

@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from flows import cli_access
 from flows.cli_common import DataRootOption, bench_app, fail
 
 youtube_app = typer.Typer(
@@ -53,25 +54,17 @@ def import_command(
     file: Annotated[Path, typer.Argument(help="Ids or URLs, one per line, or HowTo100M_v1.csv.")],
     data_root: DataRootOption = None,
     crawl_id: Annotated[str, typer.Option(help="Crawl id recorded on every row.")] = "crawl-0000",
-    demo_url: Annotated[
-        str | None, typer.Option(help="Probe the local demo site instead of YouTube.")
-    ] = None,
-    rate: Annotated[float, typer.Option("--rate", help="Requests per second (0: no cap).")] = 0.5,
-    concurrency: Annotated[int, typer.Option(help="Probe threads per shard.")] = 2,
-    cookies: Annotated[
-        Path | None,
-        typer.Option("--cookies", help="Netscape cookies file (never logged); or $HOWTO_YTDLP_COOKIES."),
-    ] = None,
-    proxy: Annotated[
-        str | None, typer.Option(help="Proxy URL for yt-dlp (never logged); or $HOWTO_YTDLP_PROXY.")
-    ] = None,
+    demo_url: cli_access.DemoUrlOption = None,
+    rate: cli_access.RateOption = 0.5,
+    concurrency: cli_access.ConcurrencyOption = 2,
+    cookies: cli_access.CookiesOption = None,
+    proxy: cli_access.ProxyOption = None,
 ) -> None:
     """Probe and filter the listed videos (those already known are skipped)."""
     from pydantic import ValidationError
 
     from flows.search_videos import import_videos
     from tasks.youtube.config import SearchVideosConfig
-    from tasks.youtube.errors import StageHalted
     from tasks.youtube.ids import parse_import_text
 
     if not file.is_file():
@@ -82,25 +75,12 @@ def import_command(
         fail(f"{file}: cannot read: {exc}")
     if not any(p.video_id for p in parsed):
         fail(f"{file}: no video ids or video URLs found")
-    if cookies is not None and not cookies.is_file():
-        fail(f"{cookies}: no such cookies file")
+    access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
     try:
-        cfg = SearchVideosConfig(
-            crawl_id=crawl_id,
-            demo_url=demo_url,
-            requests_per_s=rate,
-            concurrency=concurrency,
-            cookiefile=str(cookies) if cookies else None,
-            proxy=proxy,
-            jitter_s=1.0 if rate else 0.0,
-        )
+        cfg = SearchVideosConfig(crawl_id=crawl_id)
     except ValidationError as exc:
         fail(f"{file}: bad option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-    try:
-        summary = import_videos(str(file), cfg, data_root)
-    except StageHalted as exc:
-        typer.echo(f"stopped: {exc.advice}", err=True)
-        raise typer.Exit(1) from None
+    summary = cli_access.run_halting(lambda: import_videos(str(file), cfg, data_root, access))
     typer.echo(json.dumps(summary, indent=1))
 
 

@@ -20,13 +20,13 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from flows.pipeline_config import PipelineConfig
-from tasks.youtube.client import COOKIES_ENV, PROXY_ENV
+from tasks.youtube.access import SECRET_FIELDS
 
 Key = tuple[str, ...]
 
-# Fields the stage configs keep out of reprs (credentials in a proxy URL, a cookie file's path): masked
-# wherever a config is printed, so a printed config can be pasted into an issue.
-SECRET_FIELDS = {"cookiefile": COOKIES_ENV, "proxy": PROXY_ENV}
+# A config holds only references to secrets (env:NAME, block:NAME), so a printed config can be pasted
+# into an issue as it is. A value given where a reference belongs is refused, and never echoed back:
+# it is most likely the secret itself.
 MASK = "**********"
 HEADER = "# howto pipeline config (resolved); run it with: howto pipeline --config FILE\n"
 
@@ -108,8 +108,8 @@ def resolve(
 
 
 def to_yaml(cfg: PipelineConfig) -> str:
-    """The config as YAML that `resolve(file=...)` reads back to the same config (secrets masked)."""
-    return HEADER + yaml.safe_dump(_masked(cfg.model_dump(mode="json")), sort_keys=False, allow_unicode=True)
+    """The config as YAML that `resolve(file=...)` reads back to the same config (secrets are references)."""
+    return HEADER + yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False, allow_unicode=True)
 
 
 def field_annotation(label: str, key: Key) -> Any:
@@ -130,7 +130,6 @@ def field_annotation(label: str, key: Key) -> Any:
 
 
 def _validate(data: dict[str, Any], label: str, key: Key) -> PipelineConfig:
-    _refuse_masked(data, label)
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
@@ -145,8 +144,11 @@ def _describe(exc: ValidationError, label: str, key: Key) -> str:
         parent = ".".join(loc[:-1])
         what = _unknown(loc[-1], parent, _model_of(field_annotation(label, loc[:-1])) or PipelineConfig)
     else:
-        given = MASK if set(loc) & SECRET_FIELDS.keys() else _short(first.get("input"))
+        secret = next((part for part in loc if part in SECRET_FIELDS), None)
+        given = MASK if secret else _short(first.get("input"))
         what = f"{first['msg']} (got {given})"
+        if secret:
+            what += f"; the default, env:{SECRET_FIELDS[secret]}, reads ${SECRET_FIELDS[secret]}"
     more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
     where = "" if loc == key else f"{'.'.join(loc)}: "
     return f"{label}: {where}{what}{more}"
@@ -197,25 +199,6 @@ def _with(data: dict[str, Any], key: Key, value: Any) -> dict[str, Any]:
     else:
         out[head] = value
     return out
-
-
-def _masked(data: Any) -> Any:
-    if isinstance(data, dict):
-        return {k: MASK if k in SECRET_FIELDS and v is not None else _masked(v) for k, v in data.items()}
-    return data
-
-
-def _refuse_masked(data: Any, label: str, where: Key = ()) -> None:
-    """A masked value fed back would be used as a cookie path or proxy URL: say so instead."""
-    if not isinstance(data, dict):
-        return
-    for k, v in data.items():
-        if k in SECRET_FIELDS and v == MASK:
-            dotted = ".".join((*where, str(k)))
-            raise ConfigError(
-                f"{label}: {dotted}: masked by --print-config; give the real value or set ${SECRET_FIELDS[k]}"
-            )
-        _refuse_masked(v, label, (*where, str(k)))
 
 
 def _parse_problem(exc: Exception) -> str:

@@ -13,6 +13,7 @@ from storage.shards import list_markers
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.stage import features_shard
 from tasks.features.weights import check_weights
+from tasks.youtube.access import YoutubeAccess
 
 STAGE = "extract_features"
 
@@ -20,10 +21,13 @@ STAGE = "extract_features"
 # One shard at a time: each shard already uses every core (decoders + encoders), two would thrash.
 @flow(name="extract_features", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def extract_features(
-    cfg: ExtractFeaturesConfig | None = None, data_root: str | None = None
+    cfg: ExtractFeaturesConfig | None = None,
+    data_root: str | None = None,
+    access: YoutubeAccess | None = None,
 ) -> dict[str, Any]:
     """Download each kept video, extract ResNet-152 (1 fps) and ResNeXt-101 3D (1.5/s) features per shard."""
     cfg = cfg or ExtractFeaturesConfig()
+    access = access or YoutubeAccess()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
@@ -38,7 +42,9 @@ def extract_features(
         log.warning("%s: random weights allowed: models without weights use calibrated random ones", STAGE)
     log.info("%s: %d videos shards", STAGE, len(shards))
     manifests = run_shard_tasks(
-        STAGE, features_shard, [{"root_url": root.url, "shard": k, "cfg": cfg} for k in shards]
+        STAGE,
+        features_shard,
+        [{"root_url": root.url, "shard": k, "cfg": cfg, "access": access} for k in shards],
     )
     summary = summarize(STAGE, manifests, {"random_weights_allowed": cfg.random_weights})
     return finish_stage(STAGE, root, summary)

@@ -11,20 +11,26 @@ from storage.layout import DataRoot, check_data_root
 from storage.shards import list_markers
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.stage import captions_shard
+from tasks.youtube.access import YoutubeAccess
 
 STAGE = "fetch_captions"
 
 
 @flow(name="fetch_captions", log_prints=False)
-def fetch_captions(cfg: FetchCaptionsConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+def fetch_captions(
+    cfg: FetchCaptionsConfig | None = None, data_root: str | None = None, access: YoutubeAccess | None = None
+) -> dict[str, Any]:
     """`captions`/`clips` shard k from `videos` shard k; finished shards are skipped, failed videos retried."""
     cfg = cfg or FetchCaptionsConfig()
+    access = access or YoutubeAccess()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
     shards = [m.shard for m in list_markers(root, "videos")]
     get_run_logger().info("%s: %d videos shards", STAGE, len(shards))
     manifests = run_shard_tasks(
-        STAGE, captions_shard, [{"root_url": root.url, "shard": k, "cfg": cfg} for k in shards]
+        STAGE,
+        captions_shard,
+        [{"root_url": root.url, "shard": k, "cfg": cfg, "access": access} for k in shards],
     )
     summary = summarize(STAGE, manifests, {"clips": sum(int(m.get("clips") or 0) for m in manifests)})
     return finish_stage(STAGE, root, summary)

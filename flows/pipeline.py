@@ -34,12 +34,12 @@ def run_stages(
     if "tasks" in selected:
         summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)
     if "search" in selected:
-        summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root)
+        summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root, cfg.youtube)
     if "captions" in selected:
-        summaries["captions"] = with_runner(fetch_captions, cfg.runner)(cfg.captions, data_root)
+        summaries["captions"] = with_runner(fetch_captions, cfg.runner)(cfg.captions, data_root, cfg.youtube)
     if "features" in selected:
         summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
-            cfg.features, data_root
+            cfg.features, data_root, cfg.youtube
         )
     if "train" in selected:
         summaries["train"] = with_runner(train_embedding, _compute_runner(cfg.runner))(cfg.train, data_root)

@@ -11,6 +11,7 @@ from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.training.config import TrainConfig
 from tasks.wikihow.config import MineTasksConfig
+from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.config import SearchVideosConfig
 
 Stage = Literal["tasks", "search", "captions", "features", "train"]
@@ -23,6 +24,9 @@ class PipelineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     tasks: MineTasksConfig = Field(default_factory=MineTasksConfig)
+    # How every YouTube-facing stage (search, captions, features) reaches the site: held once here,
+    # handed to each of those flows beside its own config, never part of a shard hash or marker.
+    youtube: YoutubeAccess = Field(default_factory=YoutubeAccess)
     search: SearchVideosConfig = Field(default_factory=SearchVideosConfig)
     captions: FetchCaptionsConfig = Field(default_factory=FetchCaptionsConfig)
     features: ExtractFeaturesConfig = Field(default_factory=ExtractFeaturesConfig)

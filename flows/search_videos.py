@@ -11,6 +11,7 @@ from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
 from storage.shards import is_done, list_markers, read_marker
 from tasks.shard_runner import job_fingerprint
+from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.assign import new_candidates
 from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.ids import parse_import_text
@@ -32,7 +33,7 @@ from tasks.youtube.search_stage import search_shard
 STAGE = "search_videos"
 
 
-def _probe_plans(root: DataRoot, cfg: SearchVideosConfig) -> list[dict[str, Any]]:
+def _probe_plans(root: DataRoot, cfg: SearchVideosConfig, access: YoutubeAccess) -> list[dict[str, Any]]:
     """Phase C: every plan of this crawl (finished ones come back cached) and any older one with errors."""
     kwargs = []
     for shard, plan in sorted(video_plans(root).items()):
@@ -41,18 +42,27 @@ def _probe_plans(root: DataRoot, cfg: SearchVideosConfig) -> list[dict[str, Any]
             marker and marker.errors
         )
         if plan["crawl_id"] == cfg.crawl_id or pending:
-            kwargs.append({"root_url": root.url, "shard": shard, "cfg": cfg})
+            kwargs.append({"root_url": root.url, "shard": shard, "cfg": cfg, "access": access})
     return run_shard_tasks(f"{STAGE}: probe", probe_shard, kwargs)
 
 
-@flow(name="search_videos", log_prints=False)
-def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
-    """Search (phase A), de-duplicate and plan new videos (B), probe and decide (C); resumable per shard."""
-    cfg = cfg or SearchVideosConfig()
-    log = get_run_logger()
+def _begin(
+    cfg: SearchVideosConfig | None, access: YoutubeAccess | None, data_root: str | None
+) -> tuple[SearchVideosConfig, YoutubeAccess, DataRoot]:
+    """Defaults for what was not given; the data root checked and cleared of a killed run's leftovers."""
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
     remove_leftovers(root)
+    return cfg or SearchVideosConfig(), access or YoutubeAccess(), root
+
+
+@flow(name="search_videos", log_prints=False)
+def search_videos(
+    cfg: SearchVideosConfig | None = None, data_root: str | None = None, access: YoutubeAccess | None = None
+) -> dict[str, Any]:
+    """Search (phase A), de-duplicate and plan new videos (B), probe and decide (C); resumable per shard."""
+    cfg, access, root = _begin(cfg, access, data_root)
+    log = get_run_logger()
     tasks = kept_tasks(root)
     chunks = chunk(tasks, cfg.tasks_per_shard)
     base = crawl_search_base(root, cfg.crawl_id, (m.shard for m in list_markers(root, "search_results")))
@@ -68,7 +78,10 @@ def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None =
     searched = run_shard_tasks(
         f"{STAGE}: search",
         search_shard,
-        [{"root_url": root.url, "shard": base + i, "tasks": c, "cfg": cfg} for i, c in enumerate(chunks)],
+        [
+            {"root_url": root.url, "shard": base + i, "tasks": c, "cfg": cfg, "access": access}
+            for i, c in enumerate(chunks)
+        ],
     )
     searched_shards = range(base, base + len(chunks))
     new_plans = plan_new_videos(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
@@ -80,7 +93,7 @@ def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None =
     log.info(
         "%s: %d new videos in %d new shards", STAGE, sum(len(p["videos"]) for p in new_plans), len(new_plans)
     )
-    probed = _probe_plans(root, cfg)
+    probed = _probe_plans(root, cfg, access)
     summary = summarize(
         STAGE,
         probed,
@@ -98,14 +111,14 @@ def search_videos(cfg: SearchVideosConfig | None = None, data_root: str | None =
 
 @flow(name="import_videos", log_prints=False)
 def import_videos(
-    path: str, cfg: SearchVideosConfig | None = None, data_root: str | None = None
+    path: str,
+    cfg: SearchVideosConfig | None = None,
+    data_root: str | None = None,
+    access: YoutubeAccess | None = None,
 ) -> dict[str, Any]:
     """Probe the videos listed in a file (ids, URLs or HowTo100M_v1.csv) without searching."""
-    cfg = cfg or SearchVideosConfig()
+    cfg, access, root = _begin(cfg, access, data_root)
     log = get_run_logger()
-    root = DataRoot.from_any(data_root)
-    check_data_root(root)  # a file, read-only or full root fails here, before any network work
-    remove_leftovers(root)
     parsed = parse_import_text(Path(path).read_text(encoding="utf-8", errors="replace"))
     bad = [p for p in parsed if p.error]
     for item in bad[:20]:
@@ -132,7 +145,7 @@ def import_videos(
         len(fresh),
         len(plans),
     )
-    probed = _probe_plans(root, cfg)
+    probed = _probe_plans(root, cfg, access)
     summary = summarize(
         "import_videos", probed, {"lines": len(parsed), "bad_lines": len(bad), "new_videos": len(fresh)}
     )

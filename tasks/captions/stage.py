@@ -16,9 +16,8 @@ from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_dataset, read_shard
-from tasks.captions.config import POLITENESS_FIELDS, FetchCaptionsConfig
+from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
-from tasks.common import config_hash
 from tasks.shard_runner import (
     SecondaryOutput,
     ShardInput,
@@ -28,12 +27,13 @@ from tasks.shard_runner import (
     drops_by_reason,
     run_job,
 )
-from tasks.youtube.client import VideoError, YoutubeClient
+from tasks.youtube.access import YoutubeAccess
+from tasks.youtube.client import VideoError
 from tasks.youtube.errors import ErrorKind
 from tasks.youtube.ids import check_video_id
 from tasks.youtube.info_store import load_info, save_info
 from tasks.youtube.retry import not_halted
-from tasks.youtube.subtitles import SubtitleDownloader
+from tasks.youtube.thread_clients import ThreadClients
 
 DATASET = "captions"
 CLIPS = "clips"
@@ -46,7 +46,7 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
     """Our output-changing fields (the runner chains the `videos` shard's content to it)."""
-    return config_hash(cfg, exclude=POLITENESS_FIELDS)
+    return cfg.data_hash()
 
 
 def vtt_relpath(video_id: str, lang: str) -> str:
@@ -67,21 +67,15 @@ class CaptionRun:
     """The work of one shard: per video, reuse or download its track, then clean and cut it."""
 
     def __init__(
-        self, root: DataRoot, cfg: FetchCaptionsConfig, categories: Mapping[str, str | None]
+        self,
+        root: DataRoot,
+        cfg: FetchCaptionsConfig,
+        categories: Mapping[str, str | None],
+        clients: ThreadClients,
     ) -> None:
-        self.root, self.cfg, self.categories = root, cfg, categories
-        self._local = threading.local()
+        self.root, self.cfg, self.categories, self.clients = root, cfg, categories, clients
         self._lock = threading.Lock()
-        self.downloaders: list[SubtitleDownloader] = []
         self.stats = {"reused_vtt": 0, "downloaded_vtt": 0, "reprobed": 0, "reused_rows": 0}
-
-    def _downloader(self) -> SubtitleDownloader:
-        if not hasattr(self._local, "dl"):  # one YoutubeDL per thread: they are not thread-safe
-            self._local.dl = SubtitleDownloader(self.cfg.client_settings(), self.cfg.sleep_subtitles_s)
-            with self._lock:
-                self.downloaders.append(self._local.dl)
-        dl: SubtitleDownloader = self._local.dl
-        return dl
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -95,13 +89,14 @@ class CaptionRun:
             with self.root.open(path, "rb") as handle:
                 return bytes(handle.read())
         vid = video["video_id"]
-        info = load_info(self.root, video.get("info_path") or vid, max_age_s=self.cfg.info_reuse_max_age_s)
+        client = self.clients.get()
+        max_age_s = self.clients.access.info_reuse_max_age_s
+        info = load_info(self.root, video.get("info_path") or vid, max_age_s=max_age_s)
         if info is None:  # missing, or old enough that its caption URLs may have expired
-            client = YoutubeClient(self.cfg.client_settings(), politeness=self._downloader().politeness)
             info = client.probe(video.get("url") or client.video_url(vid))
             save_info(self.root, vid, info)
             self._count("reprobed")
-        data = self._downloader().download(info, video["caption_lang"], video["caption_kind"])
+        data = client.captions(info, video["caption_lang"], video["caption_kind"])
         atomic_write_bytes(self.root, self.root.path(rel), data)
         self._count("downloaded_vtt")
         return data
@@ -135,12 +130,8 @@ class CaptionRun:
         }
         todo = [v for v in videos if v["video_id"] not in failed]
         self.stats["reused_rows"] = len(videos) - len(todo)
-        try:
-            with ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency)) as pool:
-                done = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
-        finally:
-            for dl in self.downloaders:
-                dl.close()
+        with ThreadPoolExecutor(max_workers=self.clients.access.concurrency) as pool:
+            done = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
         rows: list[dict[str, Any]] = []
         clips: list[dict[str, Any]] = []
         for v in videos:
@@ -162,7 +153,9 @@ def _permanent_failures(table: pa.Table) -> pa.Table:
 
 
 @task(name="captions-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
-def captions_shard(root_url: str, shard: int, cfg: FetchCaptionsConfig) -> dict[str, Any]:
+def captions_shard(
+    root_url: str, shard: int, cfg: FetchCaptionsConfig, access: YoutubeAccess
+) -> dict[str, Any]:
     """Write `clips` shard k, then `captions` shard k (whose marker proves both); failed videos retry next run."""
     logger = get_run_logger()
     root = DataRoot.from_any(root_url)
@@ -172,12 +165,13 @@ def captions_shard(root_url: str, shard: int, cfg: FetchCaptionsConfig) -> dict[
         videos_table = read_shard(root, "videos", shard)
         assert videos_table is not None  # the runner checked its marker
         videos = kept_videos(videos_table)
-        run = CaptionRun(root, cfg, task_categories(root))
-        rows, clip_rows = run.run(videos, previous)
+        with ThreadClients(access) as clients:  # secrets read here, in the task's thread
+            run = CaptionRun(root, cfg, task_categories(root), clients)
+            rows, clip_rows = run.run(videos, previous)
         stats.update(run.stats)
         clips = pa.Table.from_pylist(clip_rows, schema=get_schema(CLIPS).schema)
         table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
-        extra = {**run.stats, "clips": clips.num_rows, "requests": sum(d.requests for d in run.downloaders)}
+        extra = {**run.stats, "clips": clips.num_rows, "requests": clients.requests}
         return ShardOutput(
             table,
             rows_in=len(videos),
@@ -191,7 +185,7 @@ def captions_shard(root_url: str, shard: int, cfg: FetchCaptionsConfig) -> dict[
 
     job = ShardJob(
         DATASET, shard, captions_own_hash(cfg), compute, inputs=INPUTS, reusable=_permanent_failures,
-        config=cfg.model_dump(mode="json", exclude=POLITENESS_FIELDS), secondaries=(CLIPS,),
+        config=cfg.data_fields(), secondaries=(CLIPS,),
     )  # fmt: skip
     manifest = run_job(root, job)
     logger.info(

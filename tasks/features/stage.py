@@ -19,16 +19,17 @@ from prefect import get_run_logger, task
 from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.shards import read_marker, read_shard
-from tasks.common import config_hash
 from tasks.features.attempts import retry_corrupt
-from tasks.features.config import SPEED_FIELDS, ExtractFeaturesConfig
+from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob, VideoResult
 from tasks.features.pipeline import build_extractor
 from tasks.features.rows import result_table
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
-from tasks.youtube.client import VideoError
-from tasks.youtube.errors import ErrorKind
-from tasks.youtube.video_download import DiskSpaceLow, DownloadSettings, download_video
+from tasks.youtube.access import YoutubeAccess
+from tasks.youtube.client import VideoError, YoutubeClient
+from tasks.youtube.errors import ErrorKind, StageHalted
+from tasks.youtube.retry import not_halted
+from tasks.youtube.video_download import DiskSpaceLow, DownloadSettings
 
 DATASET = "frame_features"
 
@@ -39,7 +40,7 @@ INPUTS = (ShardInput("videos", "search_videos"), ShardInput("captions", "fetch_c
 
 def features_own_hash(cfg: ExtractFeaturesConfig) -> str:
     """Our output-changing fields (the runner chains the videos and captions shards' content to it)."""
-    return config_hash(cfg, exclude=SPEED_FIELDS)
+    return cfg.data_hash()
 
 
 def kept_videos(root: DataRoot, shard: int) -> list[dict[str, Any]]:
@@ -68,15 +69,18 @@ def _video_dir(root: DataRoot) -> Path:
     return Path(tempfile.gettempdir()) / "howto-videos"
 
 
-@task(name="frame_features_shard", retries=1, retry_delay_seconds=30)
-def features_shard(root_url: str, shard: int, cfg: ExtractFeaturesConfig) -> dict[str, Any]:
+@task(name="frame_features_shard", retries=1, retry_delay_seconds=30, retry_condition_fn=not_halted)
+def features_shard(
+    root_url: str, shard: int, cfg: ExtractFeaturesConfig, access: YoutubeAccess
+) -> dict[str, Any]:
     """Extract one shard; resumable per video (finished videos are parked as parts until the shard is done)."""
     root = DataRoot.from_any(root_url)
     own = features_own_hash(cfg)
     job = ShardJob(
-        DATASET, shard, own, lambda previous: _compute(root, shard, cfg, own, previous), inputs=INPUTS,
-        reusable=_finished_videos, sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
-        config=cfg.model_dump(mode="json", exclude=SPEED_FIELDS),
+        DATASET, shard, own, lambda previous: _compute(root, shard, cfg, access, own, previous),
+        inputs=INPUTS, reusable=_finished_videos,
+        sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
+        config=cfg.data_fields(),
     )  # fmt: skip
     with _gpu_slot(cfg):
         manifest = run_job(root, job)
@@ -107,7 +111,12 @@ def _gpu_slot(cfg: ExtractFeaturesConfig) -> Iterator[None]:
 
 
 def _compute(
-    root: DataRoot, shard: int, cfg: ExtractFeaturesConfig, own: str, previous: pa.Table | None
+    root: DataRoot,
+    shard: int,
+    cfg: ExtractFeaturesConfig,
+    access: YoutubeAccess,
+    own: str,
+    previous: pa.Table | None,
 ) -> ShardOutput:
     log = get_run_logger()
     videos = kept_videos(root, shard)
@@ -136,7 +145,9 @@ def _compute(
         log.info("%s: running on %s in %s", DATASET, rt.device, rt.precision)
         failed_downloads: list[VideoResult] = []
         paths: dict[str, Path] = {}
-        jobs = _download_jobs(todo, cfg, root, failed_downloads, paths)
+        halted: list[StageHalted] = []
+        client = YoutubeClient(access)  # secrets read here, in the task's thread
+        jobs = _download_jobs(todo, cfg, root, client, failed_downloads, paths, halted)
         started, done = time.perf_counter(), 0
         for decoded in extractor.run(jobs):
             result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
@@ -156,6 +167,10 @@ def _compute(
             )
         for result in failed_downloads:
             _finish(root, work, result, cfg, loaded.random, paths, errors)
+        if halted:
+            # No shard is written: the videos finished before the halt are parked as parts, so a
+            # rerun resumes after them instead of asking the site again.
+            raise halted[0]
     tables = [_read_part(root, p) for p in _part_files(root, work)]
     tables += [t for vid, t in sorted(reused.items()) if not root.exists(f"{work}/{vid}.parquet")]
     kept = {v["video_id"] for v in videos}
@@ -224,33 +239,31 @@ def _download_jobs(
     todo: list[dict[str, Any]],
     cfg: ExtractFeaturesConfig,
     root: DataRoot,
+    client: YoutubeClient,
     failed: list[VideoResult],
     paths: dict[str, Path],
+    halted: list[StageHalted],
 ) -> Iterator[VideoJob]:
-    """Download lazily (the extractor pulls jobs while it computes); failures become result rows."""
+    """Download lazily (the extractor pulls jobs while it computes); per-video failures become result
+    rows, a halt (bot check, 429s past the breaker) stops the downloads and is handed back in `halted`."""
     settings = DownloadSettings(_video_dir(root), min_free_gb=cfg.min_free_gb)
-    client = cfg.client_settings()
     lock = threading.Lock()
-    for i, video in enumerate(todo):
-        vid = video["video_id"]
-        try:
-            path = download_video(vid, video.get("url") or _default_url(vid, cfg), settings, client)
-        except VideoError as exc:
-            status = "failed" if exc.kind == ErrorKind.UNAVAILABLE else "error"
-            with lock:
-                failed.append(VideoResult(vid, status, f"download: {exc}"))
-            continue
-        except DiskSpaceLow as exc:
-            with lock:
-                failed.extend(VideoResult(v["video_id"], "error", str(exc)) for v in todo[i:])
-            return
-        paths[vid] = path
-        yield VideoJob(vid, str(path))
-
-
-def _default_url(video_id: str, cfg: ExtractFeaturesConfig) -> str:
-    if cfg.demo_url:
-        from tasks.youtube import demo_extractors
-
-        return str(demo_extractors.video_url(cfg.demo_url, video_id))
-    return f"https://www.youtube.com/watch?v={video_id}"
+    with client:
+        for i, video in enumerate(todo):
+            vid = video["video_id"]
+            try:
+                path = client.video(vid, video.get("url") or client.video_url(vid), settings)
+            except VideoError as exc:
+                status = "failed" if exc.kind == ErrorKind.UNAVAILABLE else "error"
+                with lock:
+                    failed.append(VideoResult(vid, status, f"download: {exc}"))
+                continue
+            except DiskSpaceLow as exc:
+                with lock:
+                    failed.extend(VideoResult(v["video_id"], "error", str(exc)) for v in todo[i:])
+                return
+            except StageHalted as exc:
+                halted.append(exc)  # asking again for each remaining video would only hammer on
+                return
+            paths[vid] = path
+            yield VideoJob(vid, str(path))

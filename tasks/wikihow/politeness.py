@@ -6,44 +6,14 @@ import random
 import threading
 import time
 import urllib.robotparser
-from collections.abc import Callable
 from email.utils import parsedate_to_datetime
 
+# The project's one rate limiter (the YouTube client uses it too), re-exported for the wikiHow client.
+from tasks.ratelimit import RateLimiter
+
+__all__ = ["RETRY_STATUSES", "RateLimiter", "Robots", "backoff_delay", "retry_after_s", "shared_limiter"]
+
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-
-
-class RateLimiter:
-    """At most `rps` request starts per second, shared by every thread that holds this limiter."""
-
-    def __init__(
-        self,
-        rps: float,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        if rps <= 0:
-            raise ValueError(f"rps must be > 0, got {rps}")
-        self.interval_s = 1.0 / rps
-        self._clock = clock
-        self._sleep = sleep
-        self._lock = threading.Lock()
-        self._next_at = 0.0
-
-    def slow_down(self, interval_s: float) -> None:
-        """Never go faster than `interval_s` between requests (robots.txt Crawl-delay)."""
-        with self._lock:
-            self.interval_s = max(self.interval_s, interval_s)
-
-    def wait(self) -> float:
-        """Block until this caller may start a request; returns the seconds slept."""
-        with self._lock:
-            now = self._clock()
-            start = max(now, self._next_at)
-            self._next_at = start + self.interval_s
-        delay = start - now
-        if delay > 0:
-            self._sleep(delay)
-        return max(delay, 0.0)
 
 
 _LIMITERS: dict[tuple[str, float], RateLimiter] = {}

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from typing import Any
 
 from storage.layout import DataRoot
-from tasks.youtube.client import ClientSettings, YoutubeClient
+from tasks.youtube.access import AccessSecrets, YoutubeAccess
+from tasks.youtube.client import YoutubeClient
 from tasks.youtube.decision import decide
 from tasks.youtube.info_store import save_info
 from tasks.youtube.politeness import Politeness, PolitenessSettings
@@ -36,10 +37,10 @@ def run_bench(n_videos: int, log: Callable[[str], None] = print) -> dict[str, fl
     server.start()
     try:
         url, titles, ids = queue.get(timeout=300)
-        settings = ClientSettings(search_prefix="demosearch", demo_url=url, politeness=OFF)
-        client = YoutubeClient(settings, Politeness(OFF))
+        access = YoutubeAccess(site_url=url, politeness=OFF)
+        client = YoutubeClient(access, AccessSecrets(), Politeness(OFF))  # our own server: no secrets
         started = time.perf_counter()
-        hits = sum(len(client.search(f"how to {t}", 200)) for t in titles)
+        hits = sum(len(client.search(f"how to {t}", 200, "demosearch")) for t in titles)
         search_s = time.perf_counter() - started
         client.ytdlp_s = 0.0
         root = DataRoot.from_any(tempfile.mkdtemp(prefix="howto-bench-search-"))

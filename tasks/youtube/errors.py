@@ -31,16 +31,19 @@ _PATTERNS: list[tuple[ErrorKind, re.Pattern[str]]] = [
     ),
 ]
 
+# Each remedy names its CLI option and, for `howto pipeline`, its config field or environment variable.
 BOT_CHECK_ADVICE = (
     "YouTube asks to 'Sign in to confirm you're not a bot': the crawl stopped to protect the address. "
-    "Wait before retrying, then lower the request rate (--rate), pass a cookies file exported from a "
-    "logged-in browser (--cookies FILE), or route through another address (--proxy URL). Finished work "
-    "is kept; a rerun resumes where this one stopped."
+    "Wait before retrying, then lower the request rate (--rate; youtube.politeness.requests_per_s), pass "
+    "a cookies file exported from a logged-in browser (--cookies FILE; $HOWTO_YTDLP_COOKIES), or route "
+    "through another address (--proxy URL; $HOWTO_YTDLP_PROXY). Finished work is kept; a rerun resumes "
+    "where this one stopped."
 )
 CIRCUIT_ADVICE = (
     "HTTP 429 (Too Many Requests) kept coming after every back-off: the crawl stopped. Wait an hour or "
-    "more, lower the request rate (--rate) and concurrency, or use a proxy (--proxy URL). Finished work is "
-    "kept; a rerun resumes where this one stopped."
+    "more, lower the request rate (--rate; youtube.politeness.requests_per_s) and youtube.concurrency, or "
+    "use a proxy (--proxy URL; $HOWTO_YTDLP_PROXY). Finished work is kept; a rerun resumes where this one "
+    "stopped."
 )
 
 

@@ -7,55 +7,32 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from pydantic import BaseModel, ConfigDict, Field
+
+from tasks.ratelimit import RateLimiter
 from tasks.youtube.errors import CIRCUIT_ADVICE, ErrorKind, StageHalted
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PolitenessSettings:
-    """How hard we may hit the site; none of these change results, so none enter config hashes."""
+class PolitenessSettings(BaseModel):
+    """How hard we may hit the site; none of these change results (they live in the access model,
+    which never enters a config hash). Frozen, so it keys the process-wide Politeness."""
 
-    requests_per_s: float = 0.5  # global cap for this process; 0 turns the cap off
-    jitter_s: float = 1.0  # extra random wait in [0, jitter_s] before each request
-    backoff_base_s: float = 30.0  # first pause after a 429, doubled for each 429 in a row
-    backoff_max_s: float = 900.0
-    max_backoffs: int = 6  # 429s in a row past this halt the stage
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-
-class RateLimiter:
-    """At most `rate` requests per second across every thread of the process, plus random jitter."""
-
-    def __init__(
-        self,
-        rate: float,
-        jitter_s: float = 0.0,
-        *,
-        clock: Callable[[], float] = time.monotonic,
-        sleep: Callable[[float], None] = time.sleep,
-        rng: random.Random | None = None,
-    ) -> None:
-        self.interval = 1.0 / rate if rate > 0 else 0.0
-        self.jitter_s = max(0.0, jitter_s)
-        self._clock, self._sleep = clock, sleep
-        self._rng = rng or random.Random()
-        self._lock = threading.Lock()
-        self._next = 0.0
-
-    def wait(self) -> float:
-        """Block until this caller's slot; returns the seconds waited."""
-        with self._lock:
-            now = self._clock()
-            jitter = self._rng.uniform(0.0, self.jitter_s) if self.jitter_s else 0.0
-            slot = max(now, self._next) + jitter
-            # Reserve the slot under the lock so concurrent callers queue instead of bunching up.
-            self._next = slot + self.interval
-        delay = slot - now
-        if delay > 0:
-            self._sleep(delay)
-        return max(0.0, delay)
+    requests_per_s: float = Field(default=0.5, ge=0, description="global request cap per process; 0 = no cap")
+    jitter_s: float = Field(
+        default=1.0, ge=0, description="extra random wait in [0, jitter_s] before each request"
+    )
+    backoff_base_s: float = Field(
+        default=30.0, ge=0, description="first pause after a 429, doubled per 429 in a row"
+    )
+    backoff_max_s: float = Field(default=900.0, ge=0)
+    max_backoffs: int = Field(default=6, ge=0, description="HTTP 429s in a row before the stage halts")
+    sleep_requests_s: float = Field(default=0.0, ge=0, description="yt-dlp sleep_interval_requests")
+    sleep_subtitles_s: float = Field(default=0.0, ge=0, description="yt-dlp sleep_interval_subtitles")
 
 
 class CircuitBreaker:

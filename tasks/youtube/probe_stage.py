@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -18,7 +18,8 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
-from tasks.youtube.client import VideoError, YoutubeClient
+from tasks.youtube.access import YoutubeAccess
+from tasks.youtube.client import VideoError
 from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import INVALID_METADATA, UNAVAILABLE, Decision, Limits, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
@@ -26,13 +27,13 @@ from tasks.youtube.info_store import load_info, save_info
 from tasks.youtube.plans import RECHECK, load_video_plan
 from tasks.youtube.retry import not_halted, run_logger
 from tasks.youtube.sanitize import info_problem
-from tasks.youtube.search_stage import thread_client
+from tasks.youtube.thread_clients import ThreadClients
 
 DATASET = "videos"
 
 
 def probe_own_hash(cfg: SearchVideosConfig, plan: Mapping[str, Any]) -> str:
-    """Only the limits and the plan decide a shard's rows (politeness, search and crawl settings do not)."""
+    """Only the limits and the plan decide a shard's rows (access, search and crawl settings do not)."""
     own = config_hash({"max_duration_s": cfg.max_duration_s, "min_views": cfg.min_views})
     listing = json.dumps([plan["crawl_id"], [v["video_id"] for v in plan["videos"]]])
     return shard_hash(own, hashlib.sha256(listing.encode()).hexdigest()[:16])
@@ -74,31 +75,18 @@ class ProbeRun:
     """Probes the videos of one plan, reusing finished rows and fresh info files, stopping on a halt."""
 
     def __init__(
-        self,
-        root: DataRoot,
-        cfg: SearchVideosConfig,
-        plan: Mapping[str, Any],
-        client_for_thread: Callable[[], YoutubeClient],
+        self, root: DataRoot, cfg: SearchVideosConfig, plan: Mapping[str, Any], clients: ThreadClients
     ) -> None:
-        self.root, self.cfg, self.plan = root, cfg, plan
+        self.root, self.cfg, self.plan, self.clients = root, cfg, plan, clients
         self.crawl_id = str(plan["crawl_id"])
         self.limits: Limits = cfg.limits()
         # Only info probed for this plan can stand in for a probe (a re-check must really look again).
         created = float(plan.get("created_at") or 0.0)
-        self.info_max_age_s = min(cfg.info_reuse_max_age_s, max(0.0, time.time() - created) + 1.0)
-        self._client_for_thread = client_for_thread
+        self.info_max_age_s = min(clients.access.info_reuse_max_age_s, max(0.0, time.time() - created) + 1.0)
         self.halt = threading.Event()
         self.halted: StageHalted | None = None
         self.stats = {"probed": 0, "reused_rows": 0, "reused_info": 0}
         self._lock = threading.Lock()
-        self.clients: list[YoutubeClient] = []
-
-    def _client(self) -> YoutubeClient:
-        client = self._client_for_thread()
-        with self._lock:
-            if client not in self.clients:
-                self.clients.append(client)
-        return client
 
     def _count(self, key: str) -> None:
         with self._lock:
@@ -106,7 +94,7 @@ class ProbeRun:
 
     def one(self, planned: Mapping[str, Any]) -> dict[str, Any]:
         vid = planned["video_id"]
-        client = self._client()
+        client = self.clients.get()
         url = client.video_url(vid)
         info = load_info(self.root, vid, self.info_max_age_s)
         probed = info is None
@@ -165,7 +153,7 @@ class ProbeRun:
         videos: Sequence[Mapping[str, Any]] = self.plan["videos"]
         todo = [v for v in videos if v["video_id"] not in finished]
         self.stats["reused_rows"] = len(videos) - len(todo)
-        with ThreadPoolExecutor(max_workers=max(1, self.cfg.concurrency)) as pool:
+        with ThreadPoolExecutor(max_workers=self.clients.access.concurrency) as pool:
             probed = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
         rows = [finished.get(v["video_id"]) or probed[v["video_id"]] for v in videos]
         if self.plan.get("source") == RECHECK:
@@ -184,7 +172,7 @@ def _finished_rows(table: pa.Table) -> pa.Table:
 
 
 @task(name="probe-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
-def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig) -> dict[str, Any]:
+def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig, access: YoutubeAccess) -> dict[str, Any]:
     """Probe one planned `videos` shard (its plan is read from the data root); failed videos only are retried."""
     logger = run_logger()
     root = DataRoot.from_any(root_url)
@@ -192,14 +180,11 @@ def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig) -> dict[str,
     runs: list[ProbeRun] = []
 
     def compute(previous: pa.Table | None) -> ShardOutput:
-        probe = ProbeRun(root, cfg, plan, lambda: thread_client(cfg))
-        runs.append(probe)
-        table = pa.Table.from_pylist(probe.run(previous), schema=get_schema(DATASET).schema)
-        extra = {
-            **probe.stats,
-            "requests": sum(c.requests for c in probe.clients),
-            "ytdlp_s": round(sum(c.ytdlp_s for c in probe.clients), 3),
-        }
+        with ThreadClients(access) as clients:  # secrets read here, in the task's thread
+            probe = ProbeRun(root, cfg, plan, clients)
+            runs.append(probe)
+            table = pa.Table.from_pylist(probe.run(previous), schema=get_schema(DATASET).schema)
+        extra = {**probe.stats, "requests": clients.requests, "ytdlp_s": round(clients.ytdlp_s, 3)}
         return ShardOutput(
             table,
             rows_in=len(plan["videos"]),

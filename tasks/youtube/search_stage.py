@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -13,10 +12,11 @@ from prefect import task
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from tasks.common import config_hash, shard_hash
+from tasks.common import shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
+from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError, YoutubeClient
-from tasks.youtube.config import POLITENESS_FIELDS, SearchVideosConfig
+from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import INVALID_ID, prefilter_reason
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.ids import is_video_id, shorten
@@ -24,16 +24,12 @@ from tasks.youtube.retry import not_halted, run_logger
 
 DATASET = "search_results"
 NO_RESULTS = "no_results"
-# Fields that change what one search shard finds; shard sizes only move tasks between shards.
-_NOT_SEARCH = POLITENESS_FIELDS | {"tasks_per_shard", "videos_per_shard", "recheck_missing"}
 
 
 def search_own_hash(cfg: SearchVideosConfig, tasks: Sequence[Mapping[str, Any]]) -> str:
     """Config hash chained with the shard's task list, so a changed task list reruns the shard."""
     listing = json.dumps([[t["task_id"], t["title"]] for t in tasks], ensure_ascii=False)
-    return shard_hash(
-        config_hash(cfg, exclude=_NOT_SEARCH), hashlib.sha256(listing.encode()).hexdigest()[:16]
-    )
+    return shard_hash(cfg.data_hash(), hashlib.sha256(listing.encode()).hexdigest()[:16])
 
 
 def _row(item: Mapping[str, Any], query: str, crawl_id: str, **values: Any) -> dict[str, Any]:
@@ -115,7 +111,7 @@ def search_tasks(
             rows.append(_row(item, query, cfg.crawl_id, status="error", error="not searched: stage halted"))
             continue
         try:
-            entries = client.search(query, cfg.max_results)
+            entries = client.search(query, cfg.max_results, cfg.search_prefix)
         except VideoError as exc:
             status = "error" if exc.kind is ErrorKind.TRANSIENT else "failed"
             rows.append(_row(item, query, cfg.crawl_id, status=status, error=str(exc)))
@@ -130,23 +126,9 @@ def search_tasks(
     return rows, halted
 
 
-_local = threading.local()
-
-
-def thread_client(cfg: SearchVideosConfig) -> YoutubeClient:
-    """One client per thread and settings (YoutubeDL objects are not shared between threads)."""
-    settings = cfg.client_settings()
-    cached = getattr(_local, "clients", {})
-    if settings not in cached:
-        cached[settings] = YoutubeClient(settings)
-        _local.clients = cached
-    client: YoutubeClient = cached[settings]
-    return client
-
-
 @task(name="search-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
 def search_shard(
-    root_url: str, shard: int, tasks: list[dict[str, Any]], cfg: SearchVideosConfig
+    root_url: str, shard: int, tasks: list[dict[str, Any]], cfg: SearchVideosConfig, access: YoutubeAccess
 ) -> dict[str, Any]:
     """Search one shard of tasks and write `search_results` shard `shard`; a halt saves progress, then raises."""
     logger = run_logger()
@@ -154,8 +136,8 @@ def search_shard(
     halted: list[StageHalted] = []
 
     def compute(previous: pa.Table | None) -> ShardOutput:
-        client = thread_client(cfg)
-        rows, halt = search_tasks(tasks, cfg, client, previous)
+        with YoutubeClient(access) as client:  # secrets read here, in the task's thread
+            rows, halt = search_tasks(tasks, cfg, client, previous)
         if halt is not None:
             halted.append(halt)
         table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
@@ -170,7 +152,7 @@ def search_shard(
     job = ShardJob(
         DATASET, shard, search_own_hash(cfg, tasks), compute, reusable=lambda table: table,
         sort_by=[("task_id", "ascending"), ("rank", "ascending")],
-        config=cfg.model_dump(mode="json", exclude=_NOT_SEARCH),
+        config=cfg.data_fields(),
     )  # fmt: skip
     manifest = run_job(root, job)
     logger.info(

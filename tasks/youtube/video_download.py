@@ -1,22 +1,12 @@
-"""Download one video file through yt-dlp: the smallest format with short side >= 224, H.264 preferred."""
+"""Video download options (pure): the smallest format with short side >= 224, H.264 preferred; resume and
+disk guard. YoutubeClient.video runs the download through the client's one call loop."""
 
 from __future__ import annotations
 
-import logging
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-from yt_dlp.utils import DownloadError, ExtractorError
-
-from tasks.youtube.client import ClientSettings, VideoError, build_ydl
-from tasks.youtube.errors import ErrorKind, classify, clean_message
-from tasks.youtube.ids import check_video_id
-from tasks.youtube.politeness import shared_politeness
-
-log = logging.getLogger(__name__)
 
 MIN_SHORT_SIDE = 224
 # Filters keep formats whose short side is >= 224; the ascending sort then makes "best" the smallest
@@ -70,38 +60,3 @@ def download_params(settings: DownloadSettings, video_id: str) -> dict[str, Any]
         "writesubtitles": False,
         "writeautomaticsub": False,
     }
-
-
-def download_video(
-    video_id: str,
-    url: str,
-    settings: DownloadSettings,
-    client: ClientSettings,
-    ydl_factory: Callable[..., Any] = build_ydl,
-) -> Path:
-    """The local file of one video, downloading it unless an earlier run finished it.
-
-    Raises VideoError (kind says permanent or transient) for per-video failures and DiskSpaceLow when
-    the guard trips. Goes through the shared politeness limiter like every other YouTube request.
-    """
-    video_id = check_video_id(video_id)
-    found = existing_download(settings.out_dir, video_id)
-    if found is not None:
-        return found
-    check_disk(settings.out_dir, settings.min_free_gb)
-    shared_politeness(client.politeness).before_request()
-    ydl = ydl_factory(client, download_params(settings, video_id))
-    try:
-        with ydl:
-            ydl.extract_info(url, download=True)
-    except (DownloadError, ExtractorError) as exc:
-        message = clean_message(str(exc))
-        kind = classify(message)
-        raise VideoError(
-            ErrorKind.UNAVAILABLE if kind == ErrorKind.UNAVAILABLE else ErrorKind.TRANSIENT, message
-        ) from exc
-    found = existing_download(settings.out_dir, video_id)
-    if found is None:
-        raise VideoError(ErrorKind.TRANSIENT, f"{video_id}: yt-dlp finished but no video file was written")
-    log.debug("downloaded %s to %s", video_id, found)
-    return found

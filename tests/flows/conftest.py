@@ -8,6 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from tasks.demo.site import DemoSite
+
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
@@ -19,3 +21,11 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+@pytest.fixture
+def site(demo_site: DemoSite) -> Iterator[DemoSite]:
+    """The session's demo site with no troubles on, and none left on afterwards."""
+    demo_site.set_troubles()
+    yield demo_site
+    demo_site.set_troubles()

@@ -13,7 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows import cli_pipeline
-from flows.config_file import MASK, resolve, to_yaml
+from flows.config_file import resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, PipelineConfig
 from flows.runner_config import RunnerConfig
 from tasks.training.config import TrainConfig
@@ -95,7 +95,7 @@ def test_set_keeps_text_fields_as_typed() -> None:
     )
     assert cfg.tasks.crawl_id == "0001" and cfg.features.device == "off"
     assert cfg.search.query_template == "{title} tutorial"
-    assert resolve(sets=["search.demo_url=http://x", "search.demo_url="]).search.demo_url is None
+    assert resolve(sets=["youtube.site_url=http://x", "youtube.site_url="]).youtube.site_url is None
 
 
 def test_set_with_a_mapping_merges_into_the_section(tmp_path: Path) -> None:
@@ -175,9 +175,16 @@ SEARCH_FIELDS = ", ".join(PipelineConfig().search.model_dump())
         ({"c.ini": "[search]\n"}, ["--config", "c.ini"], "c.ini: unknown config format '.ini'"),
         ({}, ["--config", "missing.yaml"], "missing.yaml: no such file"),
         (
-            {"c.yaml": f"captions:\n  proxy: '{MASK}'\n"},
+            {"c.yaml": "youtube:\n  proxy: http://user:pw@proxy:3128\n"},
             ["--config", "c.yaml"],
-            "c.yaml: captions.proxy: masked by --print-config; give the real value or set $HOWTO_YTDLP_PROXY",
+            "c.yaml: youtube.proxy: Value error, expected a reference to a secret, env:NAME (an environment "
+            "variable) or block:NAME (a Prefect Secret block), never the secret itself (got **********); "
+            "the default, env:HOWTO_YTDLP_PROXY, reads $HOWTO_YTDLP_PROXY",
+        ),
+        (
+            {"c.yaml": "captions:\n  proxy: env:P\n"},
+            ["--config", "c.yaml"],
+            "c.yaml: captions.proxy: unknown field of captions",  # access lives in `youtube` only
         ),
     ],
 )
@@ -210,7 +217,8 @@ def test_bad_choices_are_refused(app: typer.Typer) -> None:
 def test_print_config_round_trips_through_config(app: typer.Typer, tmp_path: Path) -> None:
     file = write(tmp_path / "c.toml", FILES["toml"])
     args = ["--config", str(file), "--text", "learned", "--task-runner", "dask"]
-    args += ["--set", "tasks.crawl_id=0001", "--set", "search.demo_url=http://127.0.0.1:8647"]
+    args += ["--set", "tasks.crawl_id=0001", "--set", "youtube.site_url=http://127.0.0.1:8647"]
+    args += ["--set", "youtube.proxy=block:yt-proxy", "--set", "youtube.politeness.requests_per_s=0"]
     first = invoke(app, *args, "--print-config")
     assert first.exit_code == 0, first.output
     saved = write(tmp_path / "printed.yaml", first.stdout)
@@ -221,30 +229,30 @@ def test_print_config_round_trips_through_config(app: typer.Typer, tmp_path: Pat
     assert cfg == resolve(
         file,
         sets=["train.text=learned", "runner.task_runner=dask", "tasks.crawl_id=0001"]
-        + ["search.demo_url=http://127.0.0.1:8647"],
+        + ["youtube.site_url=http://127.0.0.1:8647", "youtube.proxy=block:yt-proxy"]
+        + ["youtube.politeness.requests_per_s=0"],
     )
     assert (cfg.train.text, cfg.runner.task_runner, cfg.tasks.crawl_id) == ("learned", "dask", "0001")
-    assert cfg.search.demo_url == "http://127.0.0.1:8647" and cfg.search.max_results == 50
+    assert cfg.youtube.site_url == "http://127.0.0.1:8647" and cfg.search.max_results == 50
+    assert cfg.youtube.proxy == "block:yt-proxy" and cfg.youtube.politeness.requests_per_s == 0
 
 
 def test_print_config_round_trips_every_default() -> None:
     assert PipelineConfig.model_validate(yaml.safe_load(to_yaml(PipelineConfig()))) == PipelineConfig()
 
 
-def test_print_config_masks_secrets(app: typer.Typer) -> None:
-    result = invoke(
-        app,
-        "--set",
-        "search.proxy=http://user:pw@proxy:3128",
-        "--set",
-        "features.cookiefile=/secret/c.txt",
-        "--print-config",
-    )
+def test_config_names_secrets_and_never_holds_or_echoes_them(app: typer.Typer) -> None:
+    result = invoke(app, "--set", "youtube.cookies=block:yt-cookies", "--print-config")
     assert result.exit_code == 0, result.output
-    assert "pw@proxy" not in result.stdout and "/secret" not in result.stdout
     data = yaml.safe_load(result.stdout)
-    assert data["search"]["proxy"] == MASK and data["features"]["cookiefile"] == MASK
-    assert data["captions"]["proxy"] is None  # unset secrets stay visible as unset
+    # References print as they are (nothing secret in them), so the printed config round-trips.
+    assert data["youtube"]["cookies"] == "block:yt-cookies"
+    assert data["youtube"]["proxy"] == "env:HOWTO_YTDLP_PROXY"  # the default reference
+    for key, value in [("youtube.proxy", "http://user:pw@proxy:3128"), ("youtube.cookies", "/secret/c.txt")]:
+        refused = invoke(app, "--set", f"{key}={value}", "--print-config")
+        assert refused.exit_code == 2 and refused.stdout == ""
+        assert refused.stderr.startswith(f"error: --set {key}: Value error, expected a reference")
+        assert "pw@proxy" not in refused.output and "/secret" not in refused.output
 
 
 def test_print_config_runs_nothing(app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -16,7 +16,8 @@ from tasks.captions.config import FetchCaptionsConfig
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
 from tasks.demo.world import World
-from tasks.youtube.client import ClientSettings, YoutubeClient
+from tasks.youtube.access import YoutubeAccess
+from tasks.youtube.client import YoutubeClient
 from tasks.youtube.decision import decide
 from tasks.youtube.info_store import save_info
 from tasks.youtube.politeness import PolitenessSettings
@@ -31,23 +32,18 @@ def site(demo_site: DemoSite) -> DemoSite:
     return demo_site
 
 
-def cfg_for(site: DemoSite, **kw: Any) -> FetchCaptionsConfig:
-    return FetchCaptionsConfig(
-        demo_url=site.url,
-        requests_per_s=0,
-        jitter_s=0,
-        backoff_base_s=0.01,
-        backoff_max_s=0.05,
-        retries=0,
-        extractor_retries=0,
-        **kw,
-    )
+def access_for(site: DemoSite) -> YoutubeAccess:
+    return YoutubeAccess(site_url=site.url, politeness=NO_WAIT, retries=0, extractor_retries=0)
+
+
+def run(site: DemoSite, root: DataRoot) -> dict[str, Any]:
+    return fetch_captions(FetchCaptionsConfig(), data_root=root.url, access=access_for(site))
 
 
 def seed_root(root: DataRoot, site: DemoSite, ids: list[str]) -> None:
     """A `tasks` shard and a `videos` shard 0 made by probing the demo site, as stage 2 would."""
     world = site.world
-    client = YoutubeClient(ClientSettings(demo_url=site.url, politeness=NO_WAIT))
+    client = YoutubeClient(access_for(site))
     rows = []
     for vid in ids:
         video = world.video(vid)
@@ -112,9 +108,8 @@ def test_fetch_captions_end_to_end(site: DemoSite, tmp_path: Path) -> None:
     root = DataRoot.from_any(tmp_path / "data")
     ids = pick(site.world)
     seed_root(root, site, ids)
-    cfg = cfg_for(site)
     before = timedtext_requests(site)
-    summary = fetch_captions(cfg, data_root=root.url)
+    summary = run(site, root)
     assert summary["shards"] == 1 and summary["errors"] == 0
     assert timedtext_requests(site) - before == len(ids)
 
@@ -153,7 +148,7 @@ def test_fetch_captions_end_to_end(site: DemoSite, tmp_path: Path) -> None:
 
     # A second run does no work at all: the shard is cached and the site sees no caption request.
     before = len(site.requests)
-    again = fetch_captions(cfg, data_root=root.url)
+    again = run(site, root)
     assert again["shards_cached"] == 1 and len(site.requests) == before
 
 
@@ -161,11 +156,10 @@ def test_failed_downloads_are_retried_and_kept_files_reused(site: DemoSite, tmp_
     root = DataRoot.from_any(tmp_path / "data")
     ids = pick(site.world)[:4]
     seed_root(root, site, ids)
-    cfg = cfg_for(site)
     broken = ids[1]
     site.set_troubles(Troubles(truncated_captions=frozenset({broken})))
     try:
-        first = fetch_captions(cfg, data_root=root.url)
+        first = run(site, root)
     finally:
         site.set_troubles()
     assert first["errors"] == 1
@@ -174,9 +168,9 @@ def test_failed_downloads_are_retried_and_kept_files_reused(site: DemoSite, tmp_
     assert not (tmp_path / "data" / "vtt" / f"{broken}.{row['caption_lang']}.vtt").exists()
 
     before = timedtext_requests(site)
-    second = fetch_captions(cfg, data_root=root.url)
+    second = run(site, root)
     assert second["errors"] == 0 and second["shards_cached"] == 0
     assert timedtext_requests(site) - before == 1  # only the failed video; the others' .vtt were reused
     rows = read_shard(root, "captions", 0).to_pylist()
     assert all(r["status"] == "ok" for r in rows)
-    assert fetch_captions(cfg, data_root=root.url)["shards_cached"] == 1
+    assert run(site, root)["shards_cached"] == 1

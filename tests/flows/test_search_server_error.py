@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,16 +9,9 @@ import pytest
 from flows.search_videos import search_videos
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
-from tests.flows.test_search_videos import config, hits, make_root, rows
+from tests.flows.test_search_videos import access, config, hits, make_root, rows
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def site(demo_site: DemoSite) -> Iterator[DemoSite]:
-    demo_site.set_troubles()
-    yield demo_site
-    demo_site.set_troubles()
 
 
 def test_503_watch_page_is_an_error_row_retried_next_run(site: DemoSite, tmp_path: Path) -> None:
@@ -28,8 +20,8 @@ def test_503_watch_page_is_an_error_row_retried_next_run(site: DemoSite, tmp_pat
     site.set_troubles(Troubles(server_error={sick}))
     root = make_root(tmp_path, site)
     # retries=0: yt-dlp does not retry a page fetch anyway; this keeps the count of /watch hits exact.
-    cfg = config(site, retries=0, extractor_retries=0)
-    first = search_videos(cfg, root.url)  # returns: the 503 did not crash its shard
+    cfg, once = config(), access(site, retries=0, extractor_retries=0)
+    first = search_videos(cfg, root.url, once)  # returns: the 503 did not crash its shard
     by_id = {r["video_id"]: r for r in rows(root, "videos")}
     row = by_id[sick]
     assert (row["status"], row["keep"], row["drop_reason"], row["info_path"]) == ("error", False, None, None)
@@ -41,7 +33,7 @@ def test_503_watch_page_is_an_error_row_retried_next_run(site: DemoSite, tmp_pat
 
     site.set_troubles()
     watch_before = hits(site, "/watch")
-    second = search_videos(cfg, root.url)
+    second = search_videos(cfg, root.url, once)
     assert hits(site, "/watch") - watch_before == 1  # only the errored video is probed again
     again = {r["video_id"]: r for r in rows(root, "videos")}
     assert again[sick]["status"] == "ok" and again[sick]["keep"] and again[sick]["error"] is None

@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,22 +22,16 @@ from storage.schemas import get_schema
 from storage.shards import list_markers, read_dataset, write_shard
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
+from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.errors import StageHalted
 from tasks.youtube.inputs import chunk, kept_tasks
 from tasks.youtube.plans import crawl_search_base, plan_new_videos, video_plans
-from tasks.youtube.politeness import shared_politeness
+from tasks.youtube.politeness import PolitenessSettings, shared_politeness
 from tasks.youtube.probe_stage import probe_shard
 from tasks.youtube.search_stage import search_shard
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture
-def site(demo_site: DemoSite) -> Iterator[DemoSite]:
-    demo_site.set_troubles()
-    yield demo_site
-    demo_site.set_troubles()
 
 
 def make_root(tmp_path: Path, site: DemoSite) -> DataRoot:
@@ -57,20 +50,18 @@ def make_root(tmp_path: Path, site: DemoSite) -> DataRoot:
     return root
 
 
-def config(site: DemoSite, **overrides: Any) -> SearchVideosConfig:
-    base = dict(
-        search_prefix="demosearch",
-        demo_url=site.url,
-        requests_per_s=0,
-        jitter_s=0,
-        backoff_base_s=0.05,
-        backoff_max_s=0.4,
-        max_backoffs=8,
-        tasks_per_shard=3,
-        videos_per_shard=15,
-        socket_timeout_s=5,
+def config(**overrides: Any) -> SearchVideosConfig:
+    return SearchVideosConfig(
+        **{"search_prefix": "demosearch", "tasks_per_shard": 3, "videos_per_shard": 15, **overrides}
     )
-    return SearchVideosConfig(**{**base, **overrides})
+
+
+def access(site: DemoSite, rate: float = 0, **overrides: Any) -> YoutubeAccess:
+    """The demo site, no waits but short back-offs on 429s."""
+    polite = PolitenessSettings(
+        requests_per_s=rate, jitter_s=0, backoff_base_s=0.05, backoff_max_s=0.4, max_backoffs=8
+    )
+    return YoutubeAccess(**{"site_url": site.url, "politeness": polite, "socket_timeout_s": 5, **overrides})
 
 
 def rows(root: DataRoot, dataset: str) -> list[dict[str, Any]]:
@@ -94,9 +85,9 @@ def reference(demo_site: DemoSite, tmp_path_factory: pytest.TempPathFactory) -> 
     demo_site.set_troubles(troubles)
     try:
         root = make_root(tmp_path_factory.mktemp("ref"), demo_site)
-        summary = search_videos(config(demo_site), root.url)
+        summary = search_videos(config(), root.url, access(demo_site))
         before = len(demo_site.requests)
-        again = search_videos(config(demo_site), root.url)
+        again = search_videos(config(), root.url, access(demo_site))
         after = len(demo_site.requests)
     finally:
         demo_site.set_troubles()
@@ -155,11 +146,10 @@ def test_429s_slow_the_stage_and_nothing_is_lost(
     site: DemoSite, tmp_path: Path, reference: dict[str, Any]
 ) -> None:
     site.set_troubles(Troubles(too_many_requests=5, **_meta(reference)))
-    cfg = config(site)
-    breaker = shared_politeness(cfg.client_settings().politeness).breaker
+    breaker = shared_politeness(access(site).politeness).breaker
     trips, paused = breaker.trips, breaker.paused_s
     root = make_root(tmp_path, site)
-    summary = search_videos(cfg, root.url)
+    summary = search_videos(config(), root.url, access(site))
     assert summary["errors"] == 0 and summary["search_errors"] == 0
     assert breaker.trips - trips >= 5 and breaker.paused_s > paused  # it backed off, and waited
     assert rows(root, "videos") == reference["videos"]
@@ -171,14 +161,14 @@ def test_bot_check_stops_with_advice_then_resumes_failed_videos_only(
     site.set_troubles(Troubles(bot_check=1, **_meta(reference)))
     root = make_root(tmp_path, site)
     with pytest.raises(StageHalted) as info:
-        search_videos(config(site, concurrency=1), root.url)
+        search_videos(config(), root.url, access(site, concurrency=1))
     assert "--cookies" in str(info.value) and "--proxy" in str(info.value)
     # Progress was saved: the halted shard's untried videos are error rows, searches are all done.
     errors = [r for r in rows(root, "videos") if r["status"] == "error"]
     assert errors and all("not probed" in r["error"] or "bot" in r["error"] for r in errors)
     site.set_troubles(Troubles(**_meta(reference)))
     search_before, watch_before = hits(site, "/youtubei/v1/search"), hits(site, "/watch")
-    search_videos(config(site), root.url)
+    search_videos(config(), root.url, access(site))
     assert hits(site, "/youtubei/v1/search") == search_before  # finished search shards are not redone
     assert hits(site, "/watch") - watch_before == len(errors)  # only the failed videos are probed again
     assert rows(root, "videos") == reference["videos"]
@@ -189,11 +179,13 @@ def test_timeouts_are_error_rows_retried_next_run(
 ) -> None:
     site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/youtubei/v1/search", **_meta(reference)))
     root = make_root(tmp_path, site)
-    first = search_videos(config(site, socket_timeout_s=0.3, retries=0, extractor_retries=0), root.url)
+    first = search_videos(
+        config(), root.url, access(site, socket_timeout_s=0.3, retries=0, extractor_retries=0)
+    )
     n_tasks = len(kept_tasks(root))
     assert first["search_errors"] == n_tasks and first["new_videos"] == 0
     site.set_troubles(Troubles(**_meta(reference)))
-    search_videos(config(site), root.url)
+    search_videos(config(), root.url, access(site))
     assert rows(root, "videos") == reference["videos"]
 
 
@@ -202,12 +194,12 @@ def test_killed_mid_probe_resumes_without_searching_again(
 ) -> None:
     """State on disk after a SIGKILL inside the first probe shard: searches, plans, some info files."""
     site.set_troubles(Troubles(**_meta(reference)))
-    cfg = config(site)
+    cfg = config()
     root = make_root(tmp_path, site)
     tasks = kept_tasks(root)
     base = crawl_search_base(root, cfg.crawl_id, [])
     for i, part in enumerate(chunk(tasks, cfg.tasks_per_shard)):
-        search_shard.fn(root.url, base + i, part, cfg)
+        search_shard.fn(root.url, base + i, part, cfg, access(site))
     plan_new_videos(
         root, cfg.crawl_id, range(base, base + len(chunk(tasks, cfg.tasks_per_shard))), cfg.videos_per_shard
     )
@@ -226,11 +218,11 @@ def test_killed_mid_probe_resumes_without_searching_again(
 
     monkeypatch.setattr(probe_stage, "save_info", dying_save)
     with pytest.raises(KeyboardInterrupt):
-        probe_shard.fn(root.url, first, cfg.model_copy(update={"concurrency": 1}))
+        probe_shard.fn(root.url, first, cfg, access(site, concurrency=1))
     monkeypatch.setattr(probe_stage, "save_info", real_save)
     assert not list_markers(root, "videos")
     search_before, watch_before = hits(site, "/youtubei/v1/search"), hits(site, "/watch")
-    search_videos(cfg, root.url)
+    search_videos(cfg, root.url, access(site))
     assert hits(site, "/youtubei/v1/search") == search_before
     n_planned = sum(len(p["videos"]) for p in video_plans(root).values())
     assert hits(site, "/watch") - watch_before == n_planned - len(saved)  # probed info is reused
@@ -250,7 +242,7 @@ def test_import_probes_listed_videos_without_search(
         + "../../etc/passwd,Food,Recipes,9,t9\n"
     )
     search_before = hits(site, "/youtubei/v1/search")
-    summary = import_videos(str(listing), config(site), root.url)
+    summary = import_videos(str(listing), config(), root.url, access(site))
     assert hits(site, "/youtubei/v1/search") == search_before
     assert summary["bad_lines"] == 1 and summary["new_videos"] == 3
     got = {r["video_id"]: r for r in rows(root, "videos")}
@@ -258,7 +250,7 @@ def test_import_probes_listed_videos_without_search(
     for i, v in enumerate(known):
         assert (got[v["video_id"]]["keep"], got[v["video_id"]]["task_id"]) == (v["keep"], f"t{i}")
     # Importing the same file again finds nothing new.
-    assert import_videos(str(listing), config(site), root.url)["new_videos"] == 0
+    assert import_videos(str(listing), config(), root.url, access(site))["new_videos"] == 0
 
 
 def _meta(reference: dict[str, Any]) -> dict[str, Any]:
@@ -274,7 +266,7 @@ def _meta(reference: dict[str, Any]) -> dict[str, Any]:
 def test_recrawl_appends_new_shards_with_only_new_videos(site: DemoSite, tmp_path: Path) -> None:
     world = site.world
     root = make_root(tmp_path, site)
-    search_videos(config(site), root.url)
+    search_videos(config(), root.url, access(site))
     old_files = {p: p.read_bytes() for p in Path(root.url).rglob("part-*.parquet") if "/tasks/" not in str(p)}
     old_ids = {r["video_id"] for r in rows(root, "videos")}
     old_shards = {m.shard for m in list_markers(root, "videos")}
@@ -282,7 +274,7 @@ def test_recrawl_appends_new_shards_with_only_new_videos(site: DemoSite, tmp_pat
     grown_world = world.grow()
     try:
         site.set_world(grown_world)
-        summary = search_videos(config(site, crawl_id="crawl-0001"), root.url)
+        summary = search_videos(config(crawl_id="crawl-0001"), root.url, access(site))
     finally:
         site.set_world(world)
     assert all(p.read_bytes() == data for p, data in old_files.items())  # no old shard file touched
@@ -298,8 +290,11 @@ def test_recrawl_appends_new_shards_with_only_new_videos(site: DemoSite, tmp_pat
 KILLABLE = """
 import sys
 from flows.search_videos import search_videos
+from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.config import SearchVideosConfig
-search_videos(SearchVideosConfig.model_validate_json(sys.argv[1]), sys.argv[2])
+search_videos(
+    SearchVideosConfig.model_validate_json(sys.argv[1]), sys.argv[2], YoutubeAccess.model_validate_json(sys.argv[3])
+)
 """
 
 
@@ -312,11 +307,11 @@ def test_sigkill_during_probing_then_resume(
     site.set_troubles(Troubles(**_meta(reference)))
     root = make_root(tmp_path, site)
     # Polite enough (10 requests/s, one thread) that the kill lands in the middle of probing.
-    cfg = config(site, requests_per_s=10, concurrency=1)
+    cfg, slow = config(), access(site, rate=10, concurrency=1)
     env = {**os.environ, "PREFECT_API_URL": str(PREFECT_API_URL.value())}
     info_dir = tmp_path / "data" / "info"
     proc = subprocess.Popen(
-        [sys.executable, "-c", KILLABLE, cfg.model_dump_json(), root.url],
+        [sys.executable, "-c", KILLABLE, cfg.model_dump_json(), root.url, slow.model_dump_json()],
         env=env,
         cwd=Path(__file__).parents[2],
         stdout=subprocess.DEVNULL,
@@ -338,7 +333,7 @@ def test_sigkill_during_probing_then_resume(
     n_planned = sum(len(p["videos"]) for p in video_plans(root).values())
     assert 6 <= len(probed) < n_planned  # killed in the middle of probing
     search_before, watch_before = hits(site, "/youtubei/v1/search"), hits(site, "/watch")
-    search_videos(config(site), root.url)
+    search_videos(config(), root.url, access(site))
     assert hits(site, "/youtubei/v1/search") == search_before
     assert hits(site, "/watch") - watch_before == n_planned - len(probed)
     assert rows(root, "videos") == reference["videos"]
@@ -348,18 +343,18 @@ def test_sigkill_during_probing_then_resume(
 def test_recrawl_marks_videos_that_disappeared(site: DemoSite, tmp_path: Path) -> None:
     world = site.world
     root = make_root(tmp_path, site)
-    search_videos(config(site), root.url)
+    search_videos(config(), root.url, access(site))
     kept = [r["video_id"] for r in rows(root, "videos") if r["keep"]]
     gone = kept[len(kept) // 2]
     old_files = {p: p.read_bytes() for p in Path(root.url).rglob("part-*.parquet")}
     shrunk = copy.copy(world)
     shrunk.videos = [v for v in world.videos if v.id != gone]  # taken down: no search hit, no watch page
-    cfg = config(site, crawl_id="crawl-0001", recheck_missing=True)
+    cfg = config(crawl_id="crawl-0001", recheck_missing=True)
     try:
         site.set_world(shrunk)
-        search_videos(cfg, root.url)
+        search_videos(cfg, root.url, access(site))
         before = len(site.requests)
-        again = search_videos(cfg, root.url)
+        again = search_videos(cfg, root.url, access(site))
         assert len(site.requests) == before and again["new_videos"] == 0  # a finished re-crawl is cached
     finally:
         site.set_world(world)

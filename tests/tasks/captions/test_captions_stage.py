@@ -12,11 +12,12 @@ from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.stage import CaptionRun, vtt_relpath
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
-from tasks.youtube.client import ClientSettings, VideoError, YoutubeClient
+from tasks.youtube.access import YoutubeAccess
+from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import save_info
 from tasks.youtube.politeness import PolitenessSettings
-from tasks.youtube.subtitles import SubtitleDownloader
+from tasks.youtube.thread_clients import ThreadClients
 
 NO_WAIT = PolitenessSettings(requests_per_s=0, jitter_s=0)
 
@@ -27,14 +28,19 @@ def site(demo_site: DemoSite) -> DemoSite:
     return demo_site
 
 
-def cfg_for(site: DemoSite, **kw: Any) -> FetchCaptionsConfig:
-    return FetchCaptionsConfig(
-        demo_url=site.url, requests_per_s=0, jitter_s=0, retries=0, extractor_retries=0, **kw
+def access_for(site: DemoSite, **kw: Any) -> YoutubeAccess:
+    return YoutubeAccess(site_url=site.url, politeness=NO_WAIT, retries=0, extractor_retries=0, **kw)
+
+
+def run_for(root: Path, site: DemoSite, **access: Any) -> CaptionRun:
+    """The captions work of one shard against the demo site, with the stage's default config."""
+    return CaptionRun(
+        DataRoot.from_any(root), FetchCaptionsConfig(), {}, ThreadClients(access_for(site, **access))
     )
 
 
 def probe(site: DemoSite, vid: str) -> dict[str, Any]:
-    client = YoutubeClient(ClientSettings(demo_url=site.url, politeness=NO_WAIT))
+    client = YoutubeClient(access_for(site))
     return client.probe(client.video_url(vid))
 
 
@@ -56,15 +62,15 @@ def row(site: DemoSite, vid: str, lang: str, kind: str, info_path: str | None = 
     }
 
 
-def test_downloader_gets_the_asked_kind_when_both_share_a_key(site: DemoSite) -> None:
+def test_captions_get_the_asked_kind_when_both_share_a_key(site: DemoSite) -> None:
     vid = first(site, "manual+auto")
     info = probe(site, vid)
     assert info["subtitles"].get("en") and info["automatic_captions"].get("en")
-    with SubtitleDownloader(ClientSettings(demo_url=site.url, politeness=NO_WAIT)) as dl:
-        auto = dl.download(info, "en", "auto").decode()
-        manual = dl.download(info, "en", "manual").decode()
+    with YoutubeClient(access_for(site)) as client:
+        auto = client.captions(info, "en", "auto").decode()
+        manual = client.captions(info, "en", "manual").decode()
         with pytest.raises(VideoError) as missing:
-            dl.download(info, "de", "manual")
+            client.captions(info, "de", "manual")
     assert "<c>" in auto and "<c>" not in manual
     assert missing.value.kind is ErrorKind.UNAVAILABLE
 
@@ -73,12 +79,12 @@ def test_stale_info_is_probed_again_then_kept(site: DemoSite, tmp_path: Path) ->
     root = DataRoot.from_any(tmp_path)
     vid = first(site, "auto")
     save_info(root, vid, probe(site, vid))
-    run = CaptionRun(root, cfg_for(site, info_reuse_max_age_s=0), {})
+    run = run_for(tmp_path, site, info_reuse_max_age_s=0)
     caption, clips = run.one(row(site, vid, "en-orig", "auto", f"info/{vid}.info.json"))
     assert caption["status"] == "ok" and caption["keep"] and clips
     assert run.stats["reprobed"] == 1 and run.stats["downloaded_vtt"] == 1
     assert (tmp_path / vtt_relpath(vid, "en-orig")).exists()
-    again = CaptionRun(root, cfg_for(site, info_reuse_max_age_s=0), {})
+    again = run_for(tmp_path, site, info_reuse_max_age_s=0)
     assert again.one(row(site, vid, "en-orig", "auto"))[0]["status"] == "ok"
     assert again.stats == {"reused_vtt": 1, "downloaded_vtt": 0, "reprobed": 0, "reused_rows": 0}
 
@@ -87,9 +93,7 @@ def test_private_video_is_a_permanent_row(site: DemoSite, tmp_path: Path) -> Non
     vid = first(site, "manual")
     site.set_troubles(Troubles(private=frozenset({vid})))
     try:
-        caption, clips = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {}).one(
-            row(site, vid, "en", "manual")
-        )
+        caption, clips = run_for(tmp_path, site).one(row(site, vid, "en", "manual"))
     finally:
         site.set_troubles()
     assert (caption["status"], caption["keep"], caption["drop_reason"], clips) == (
@@ -104,9 +108,7 @@ def test_corrupt_kept_file_is_recorded_not_raised(site: DemoSite, tmp_path: Path
     vid = first(site, "auto")
     (tmp_path / "vtt").mkdir()
     (tmp_path / vtt_relpath(vid, "en")).write_bytes(b"\x89PNG\r\n\x1a\n not captions")
-    caption, clips = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {}).one(
-        row(site, vid, "en", "auto")
-    )
+    caption, clips = run_for(tmp_path, site).one(row(site, vid, "en", "auto"))
     assert (caption["status"], caption["drop_reason"], clips) == ("failed", "unreadable_captions", [])
     assert caption["error"].startswith(f"vtt/{vid}.en.vtt: ")
 
@@ -114,9 +116,7 @@ def test_corrupt_kept_file_is_recorded_not_raised(site: DemoSite, tmp_path: Path
 def test_bad_language_key_never_becomes_a_path(site: DemoSite, tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         vtt_relpath("dQw4w9WgXcQ", "../../etc")
-    caption, _ = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {}).one(
-        row(site, first(site, "auto"), "../x", "auto")
-    )
+    caption, _ = run_for(tmp_path, site).one(row(site, first(site, "auto"), "../x", "auto"))
     assert caption["status"] == "failed" and caption["vtt_path"] is None
 
 
@@ -128,17 +128,17 @@ def test_caption_429s_back_off_then_succeed(site: DemoSite, tmp_path: Path) -> N
     )
     site.set_troubles(Troubles(too_many_requests=2))
     try:
-        with SubtitleDownloader(ClientSettings(demo_url=site.url, retries=0, politeness=polite)) as dl:
-            data = dl.download(info, "en", "manual")
-            trips = dl.politeness.breaker.trips
+        with YoutubeClient(YoutubeAccess(site_url=site.url, retries=0, politeness=polite)) as client:
+            data = client.captions(info, "en", "manual")
+            trips = client.politeness.breaker.trips
     finally:
         site.set_troubles()
-    assert data.startswith(b"WEBVTT") and trips >= 2 and dl.requests == 3
+    assert data.startswith(b"WEBVTT") and trips >= 2 and client.requests == 3
 
 
 def test_bot_check_on_a_reprobe_halts_the_shard(site: DemoSite, tmp_path: Path) -> None:
     vid = first(site, "auto")
-    run = CaptionRun(DataRoot.from_any(tmp_path), cfg_for(site), {})
+    run = run_for(tmp_path, site)
     site.set_troubles(Troubles(bot_check=1))
     try:
         with pytest.raises(StageHalted):

@@ -1,15 +1,19 @@
-"""The client's politeness loop and sanitizing, with yt-dlp's real error types and a scripted extractor."""
+"""The client's one call loop and sanitizing, with yt-dlp's real error types and a scripted extractor."""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+from pydantic import SecretStr, ValidationError
 from youtube_fakes import FAST, client
 
-from tasks.youtube.client import ClientSettings, VideoError, ydl_params
+from tasks.youtube.access import AccessSecrets, YoutubeAccess
+from tasks.youtube.client import VideoError, ydl_params
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.politeness import PolitenessSettings
+from tasks.youtube.video_download import DownloadSettings
 
 URL = "https://www.youtube.com/watch?v=dQw4w9WgXcQ"
 INFO = {
@@ -79,16 +83,14 @@ def test_search_is_flat_and_returns_entries() -> None:
 
 
 def test_params_pass_through_politeness_and_secrets() -> None:
-    settings = ClientSettings(
-        cookiefile="/tmp/cookies.txt",
-        proxy="socks5://u:p@127.0.0.1:9050",
-        sleep_requests_s=1.5,
+    access = YoutubeAccess(
         socket_timeout_s=7,
         retries=4,
         extractor_retries=2,
-        politeness=PolitenessSettings(),
+        politeness=PolitenessSettings(sleep_requests_s=1.5),
     )
-    params = ydl_params(settings)
+    secrets = AccessSecrets(SecretStr("/tmp/cookies.txt"), SecretStr("socks5://u:p@127.0.0.1:9050"))
+    params = ydl_params(access, secrets)
     assert params["cookiefile"] == "/tmp/cookies.txt" and params["proxy"].startswith("socks5://")
     assert (
         params["sleep_interval_requests"],
@@ -96,14 +98,49 @@ def test_params_pass_through_politeness_and_secrets() -> None:
         params["retries"],
         params["extractor_retries"],
     ) == (1.5, 7, 4, 2)
-    assert "cookiefile" not in ydl_params(ClientSettings())
+    assert "cookiefile" not in ydl_params(access, AccessSecrets()) and "p@127" not in repr(secrets)
 
 
-def test_secrets_can_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_secrets_come_from_the_environment_by_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOWTO_YTDLP_COOKIES", "/secure/cookies.txt")
     monkeypatch.setenv("HOWTO_YTDLP_PROXY", "http://u:p@127.0.0.1:3128")
-    params = ydl_params(ClientSettings())
+    params = ydl_params(YoutubeAccess(), YoutubeAccess().secrets())
     assert params["cookiefile"] == "/secure/cookies.txt" and params["proxy"] == "http://u:p@127.0.0.1:3128"
+    monkeypatch.setenv("OTHER_PROXY", "http://v:q@10.0.0.1:3128")
+    assert ydl_params(
+        YoutubeAccess(proxy="env:OTHER_PROXY"), YoutubeAccess(proxy="env:OTHER_PROXY").secrets()
+    )["proxy"].startswith("http://v:q@")
+    monkeypatch.delenv("HOWTO_YTDLP_COOKIES")
+    assert YoutubeAccess().secrets().cookiefile is None  # unset: no cookies, as before
+
+
+@pytest.mark.parametrize("value", ["http://user:pw@proxy:3128", "/home/me/cookies.txt", "env:", "vault:x"])
+def test_access_holds_references_never_secrets(value: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        YoutubeAccess(proxy=value)
+    assert "env:NAME" in str(info.value)
+    assert YoutubeAccess(proxy="block:yt-proxy").proxy == "block:yt-proxy"
+
+
+def test_video_download_halts_on_a_bot_check_at_once(tmp_path: Path) -> None:
+    c, ydl = client({URL: ["[youtube] x: Sign in to confirm you\u2019re not a bot. Use --cookies"]})
+    with pytest.raises(StageHalted) as info:
+        c.video("dQw4w9WgXcQ", URL, DownloadSettings(tmp_path, min_free_gb=0))
+    assert info.value.kind is ErrorKind.BOT_CHECK and len(ydl.calls) == 1
+
+
+def test_video_download_backs_off_on_429_then_halts(tmp_path: Path) -> None:
+    c, ydl = client({URL: ["HTTP Error 429: Too Many Requests"] * 10})
+    with pytest.raises(StageHalted) as info:
+        c.video("dQw4w9WgXcQ", URL, DownloadSettings(tmp_path, min_free_gb=0))
+    assert info.value.kind is ErrorKind.RATE_LIMITED and len(ydl.calls) == FAST.max_backoffs + 1
+
+
+def test_video_download_unavailable_is_a_permanent_video_error(tmp_path: Path) -> None:
+    c, _ = client({URL: ["[youtube] x: Video unavailable. This video has been removed by the uploader"]})
+    with pytest.raises(VideoError) as info:
+        c.video("dQw4w9WgXcQ", URL, DownloadSettings(tmp_path, min_free_gb=0))
+    assert info.value.kind is ErrorKind.UNAVAILABLE
 
 
 def test_video_url_refuses_bad_ids() -> None:
@@ -116,7 +153,7 @@ def test_video_url_refuses_bad_ids() -> None:
 def test_build_ydl_puts_demo_extractors_before_the_defaults() -> None:
     from tasks.youtube.client import build_ydl
 
-    ydl = build_ydl(ClientSettings(demo_url="http://127.0.0.1:9/"))
+    ydl = build_ydl(ydl_params(YoutubeAccess(site_url="http://127.0.0.1:9/"), AccessSecrets()))
     names = list(ydl._ies)
     assert names[:2] == ["DemoVideo", "DemoSearch"] and "YoutubeSearch" in names and "Generic" in names
     assert ydl.params["howto_demo_url"] == "http://127.0.0.1:9"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from youtube_fakes import client
+from youtube_fakes import client, clients
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
@@ -20,7 +20,7 @@ from tasks.youtube.info_store import load_info
 from tasks.youtube.probe_stage import ProbeRun
 from tasks.youtube.sanitize import MAX_DEPTH, info_problem
 
-CFG = SearchVideosConfig(requests_per_s=0, jitter_s=0)
+CFG = SearchVideosConfig()
 BAD, GOOD = "aaaaaaaaaaa", "bbbbbbbbbbb"
 ASR = [{"ext": "vtt", "url": "https://x/api/timedtext?lang=en&kind=asr"}]
 
@@ -63,7 +63,7 @@ def plan(*ids: str) -> dict[str, Any]:
 
 def probe_run(root: DataRoot, c: YoutubeClient, previous: pa.Table | None) -> list[dict[str, Any]]:
     """The rows of one run over the plan [BAD, GOOD], every thread using the scripted client `c`."""
-    return ProbeRun(root, CFG, plan(BAD, GOOD), lambda: c).run(previous)
+    return ProbeRun(root, CFG, plan(BAD, GOOD), clients(c)).run(previous)
 
 
 def probe_rows(

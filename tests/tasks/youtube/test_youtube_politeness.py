@@ -7,8 +7,9 @@ import threading
 
 import pytest
 
+from tasks.ratelimit import RateLimiter
 from tasks.youtube.errors import ErrorKind, StageHalted, classify, clean_message
-from tasks.youtube.politeness import CircuitBreaker, RateLimiter
+from tasks.youtube.politeness import CircuitBreaker
 
 
 class FakeClock:

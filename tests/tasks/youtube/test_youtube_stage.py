@@ -7,7 +7,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
-from youtube_fakes import client
+from youtube_fakes import ACCESS, client, clients
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
@@ -17,7 +17,7 @@ from tasks.youtube.plans import append_video_plans, crawl_search_base, next_vide
 from tasks.youtube.probe_stage import ProbeRun
 from tasks.youtube.search_stage import hit_rows, search_tasks
 
-CFG = SearchVideosConfig(requests_per_s=0, jitter_s=0)
+CFG = SearchVideosConfig()
 TASK = {"task_id": "grill-zucchini", "title": "Grill Zucchini"}
 IDS = ["aaaaaaaaaaa", "bbbbbbbbbbb", "ccccccccccc", "ddddddddddd"]
 
@@ -137,7 +137,7 @@ def test_probe_run_rows_reuse_and_permanent_failures(tmp_path: Path) -> None:
         watch(IDS[2]): ["The read operation timed out", {**INFO, "id": IDS[2], "view_count": 3}],
     }
     c, ydl = client(answers)
-    run = ProbeRun(root, CFG, plan(*IDS[:3]), lambda: c)
+    run = ProbeRun(root, CFG, plan(*IDS[:3]), clients(c))
     rows = run.run(None)
     assert [(r["status"], r["keep"], r["drop_reason"]) for r in rows] == [
         ("ok", True, None),
@@ -146,15 +146,16 @@ def test_probe_run_rows_reuse_and_permanent_failures(tmp_path: Path) -> None:
     ]
     assert rows[0]["caption_lang"] == "en-orig" and (tmp_path / rows[0]["info_path"]).exists()
     previous = pa.Table.from_pylist(rows, schema=get_schema("videos").schema)
-    again = ProbeRun(root, CFG, plan(*IDS[:3]), lambda: c).run(previous)
+    again = ProbeRun(root, CFG, plan(*IDS[:3]), clients(c)).run(previous)
     assert ydl.calls.count(watch(IDS[2])) == 2 and len(ydl.calls) == 4  # only the transient error is retried
     assert again[2]["drop_reason"] == "too_few_views" and again[:2] == rows[:2]
 
 
 def test_probe_run_halt_leaves_untried_videos_as_errors(tmp_path: Path) -> None:
-    c, ydl = client(lambda url: "Sign in to confirm you\u2019re not a bot")
-    cfg = CFG.model_copy(update={"concurrency": 1})
-    run = ProbeRun(DataRoot.from_any(tmp_path), cfg, plan(*IDS), lambda: c)
+    c, ydl = client(
+        lambda url: "Sign in to confirm you\u2019re not a bot", ACCESS.model_copy(update={"concurrency": 1})
+    )
+    run = ProbeRun(DataRoot.from_any(tmp_path), CFG, plan(*IDS), clients(c))
     rows = run.run(None)
     assert run.halted is not None and len(ydl.calls) == 1
     assert all(r["status"] == "error" and "not probed" in r["error"] for r in rows)

@@ -8,12 +8,15 @@ from typing import Any
 from yt_dlp import YoutubeDL
 from yt_dlp.utils import DownloadError
 
-from tasks.youtube.client import ClientSettings, YoutubeClient
+from tasks.youtube.access import AccessSecrets, YoutubeAccess
+from tasks.youtube.client import YoutubeClient
 from tasks.youtube.politeness import Politeness, PolitenessSettings
+from tasks.youtube.thread_clients import ThreadClients
 
 FAST = PolitenessSettings(
     requests_per_s=0, jitter_s=0, backoff_base_s=0.001, backoff_max_s=0.01, max_backoffs=3
 )
+ACCESS = YoutubeAccess(politeness=FAST)
 
 
 class ScriptedYDL:
@@ -24,8 +27,13 @@ class ScriptedYDL:
         self.params: dict[str, Any] = {}
         self.calls: list[str] = []
 
+    def __enter__(self) -> ScriptedYDL:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
     def extract_info(self, url: str, download: bool = True, **_: Any) -> Any:
-        assert download is False
         self.calls.append(url)
         answer = self.answers(url) if callable(self.answers) else self.answers[url].pop(0)
         if isinstance(answer, str):
@@ -35,7 +43,15 @@ class ScriptedYDL:
     sanitize_info = staticmethod(YoutubeDL.sanitize_info)
 
 
-def client(answers: Any, settings: ClientSettings | None = None) -> tuple[YoutubeClient, ScriptedYDL]:
+def client(answers: Any, access: YoutubeAccess = ACCESS) -> tuple[YoutubeClient, ScriptedYDL]:
+    """A client over one scripted YoutubeDL (every request kind shares it), no secrets, its own breaker."""
     ydl = ScriptedYDL(answers)
-    settings = settings or ClientSettings(politeness=FAST)
-    return YoutubeClient(settings, Politeness(settings.politeness), ydl_factory=lambda s: ydl), ydl
+    made = YoutubeClient(
+        access, AccessSecrets(), Politeness(access.politeness), ydl_factory=lambda params: ydl
+    )
+    return made, ydl
+
+
+def clients(client: YoutubeClient) -> ThreadClients:
+    """A shard's thread clients that all hand out `client`."""
+    return ThreadClients(client.access, lambda: client)

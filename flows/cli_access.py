@@ -1,0 +1,70 @@
+"""The YouTube access options shared by every command that reaches the site, and its halt handling."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from flows.cli_common import fail
+from tasks.youtube.access import COOKIES_ENV, PROXY_ENV, YoutubeAccess
+
+T = TypeVar("T")
+
+DemoUrlOption = Annotated[
+    str | None, typer.Option("--demo-url", help="Base URL of the local demo site, instead of YouTube.")
+]
+RateOption = Annotated[float, typer.Option("--rate", help="Requests per second (0: no cap).")]
+ConcurrencyOption = Annotated[int, typer.Option("--concurrency", help="Request threads per shard.")]
+CookiesOption = Annotated[
+    Path | None,
+    typer.Option("--cookies", help=f"Netscape cookies file (never logged or stored); or ${COOKIES_ENV}."),
+]
+ProxyOption = Annotated[
+    str | None,
+    typer.Option("--proxy", help=f"Proxy URL for yt-dlp (never logged or stored); or ${PROXY_ENV}."),
+]
+
+
+def access_from_options(
+    demo_url: str | None, rate: float, concurrency: int, cookies: Path | None, proxy: str | None
+) -> YoutubeAccess:
+    """The access model these options describe.
+
+    A cookies file or proxy given here reaches the shard tasks through this process's environment, read
+    by the model's default references: flow parameters are stored by Prefect, the environment is not.
+    """
+    from pydantic import ValidationError
+
+    from tasks.youtube.politeness import PolitenessSettings
+
+    if cookies is not None and not cookies.is_file():
+        fail(f"{cookies}: no such cookies file")
+    try:
+        access = YoutubeAccess(
+            site_url=demo_url,
+            concurrency=concurrency,
+            politeness=PolitenessSettings(requests_per_s=rate, jitter_s=1.0 if rate else 0.0),
+        )
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"bad option: {'.'.join(map(str, err['loc']))}: {err['msg']}")
+    if cookies is not None:
+        os.environ[COOKIES_ENV] = str(cookies.resolve())
+    if proxy:
+        os.environ[PROXY_ENV] = proxy
+    return access
+
+
+def run_halting(run: Callable[[], T]) -> T:
+    """Run a stage; a halt (bot check, or 429s past the breaker) prints its advice and exits 1."""
+    from tasks.youtube.errors import StageHalted
+
+    try:
+        return run()
+    except StageHalted as exc:
+        typer.echo(f"stopped: {exc.advice}", err=True)
+        raise typer.Exit(1) from None
