@@ -47,9 +47,10 @@ KILLS = 6
 TIMING = {"epoch_s", "load_s"}
 
 
-def small_config(site_url: str, tmp: Path, name: str) -> Path:
-    """The demo config on two articles, five hits each, smallest feature inputs, short client timeouts
-    (so the slow-caption fault is a timeout): crash safety does not need the whole world."""
+def small_config(site_url: str, tmp: Path, name: str, timeout_s: float | None = None) -> Path:
+    """The demo config on two articles, five hits each, smallest feature inputs: crash safety does not need
+    the whole world. `timeout_s` shortens the clients' timeouts (so the slow-caption fault is a timeout);
+    it is an access setting, outside every data hash, so runs with and without it share their shards."""
     cfg = demo_pipeline_config(site_url)
     data = json.loads(cfg.model_dump_json())
     data["tasks"]["max_articles"] = 2
@@ -58,8 +59,8 @@ def small_config(site_url: str, tmp: Path, name: str) -> Path:
     data["train"]["epochs"] = 4
     for section in ("search", "captions", "features"):
         access = data[section].get("access", data[section])
-        if "socket_timeout_s" in access:
-            access["socket_timeout_s"] = 2.0
+        if timeout_s is not None and "socket_timeout_s" in access:
+            access["socket_timeout_s"] = timeout_s
     path = tmp / name
     path.write_text(json.dumps(data))
     return path
@@ -106,6 +107,7 @@ def kept_videos(root: Path) -> list[str]:
 def test_faults_and_kills_resume_to_the_fault_free_data(demo_world: World, tmp_path: Path) -> None:
     port, clean_port = _free_port(), _free_port()
     config = small_config(f"http://127.0.0.1:{port}", tmp_path, "config.json")
+    faulty_config = small_config(f"http://127.0.0.1:{port}", tmp_path, "faulty.json", timeout_s=2.0)
     env = pipeline_env(tmp_path / "prefect-home")
     log = tmp_path / "pipeline.log"
 
@@ -125,14 +127,14 @@ def test_faults_and_kills_resume_to_the_fault_free_data(demo_world: World, tmp_p
         rng = random.Random(20261124)
         kills = 0
         with _serve(port, faults):
-            first = PipelineProcess(args_for(config, crashed), env, log)
+            first = PipelineProcess(args_for(faulty_config, crashed), env, log)
             first.wait(timeout=900)  # may fail: a 429 storm halts a stage; what it wrote stays
             hit = error_rows(crashed)
             assert hit["videos"] > 0, f"faults did not bite: {hit}"
             for where in KILL_IN:
                 if kills == KILLS:
                     break
-                run = PipelineProcess(args_for(config, crashed), env, log)
+                run = PipelineProcess(args_for(faulty_config, crashed), env, log)
                 if run.wait_for(f"for flow '{where}'", timeout=600):
                     time.sleep(rng.uniform(0.2, 4.0))
                     if run.proc.poll() is None:
