@@ -90,10 +90,10 @@ class DataRoot:
 def check_data_root(root: DataRoot, *, write: bool = True, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     """Refuse a data root that cannot take the work, before any network or compute is spent.
 
-    Local roots only (an object store reports its own errors per request). With `write`, a missing
-    root is created and a probe file is written and synced, which is what catches a read-only mount
-    or a full disk; without it the root must already exist (a mistyped root is an error, not a new
-    empty dataset).
+    Local roots only (an object store reports its own errors per request); nothing is created. With
+    `write`, a probe file is written and synced in the root (or, for a root not made yet, the nearest
+    folder that exists must be writable), which is what catches a read-only mount or a full disk;
+    without it the root must already exist (a mistyped root is an error, not a new empty dataset).
     """
     if not root.is_local:
         return
@@ -104,25 +104,44 @@ def check_data_root(root: DataRoot, *, write: bool = True, min_free_bytes: int =
         if not os.path.isdir(path):
             raise DataRootProblem(f"data root {path} does not exist")
         return
-    try:
-        os.makedirs(path, exist_ok=True)
-        probe = os.path.join(path, f".tmp-{uuid.uuid4().hex}-write-check")
+    existing = _nearest_existing(path)
+    if not os.path.isdir(existing):
+        raise DataRootProblem(f"data root {path}: {existing} is a file, not a folder")
+    if existing != path:
+        if not os.access(existing, os.W_OK | os.X_OK):  # access() also reports a read-only mount
+            raise DataRootProblem(f"data root {path} cannot be created: {existing} is not writable")
+    else:
         try:
-            with open(probe, "wb") as handle:
-                handle.write(b"howto")
-                handle.flush()
-                os.fsync(handle.fileno())
-        finally:
-            if os.path.exists(probe):
-                os.remove(probe)
-    except OSError as exc:
-        raise DataRootProblem(describe_os_error(path, exc)) from exc
-    free = shutil.disk_usage(path).free
+            _write_probe(path)
+        except OSError as exc:
+            raise DataRootProblem(describe_os_error(path, exc)) from exc
+    free = shutil.disk_usage(existing).free
     if free < min_free_bytes:
         raise DataRootProblem(
             f"data root {path}: only {free / 2**20:.0f} MiB free (need {min_free_bytes / 2**20:.0f} MiB); "
             "free some space and run again"
         )
+
+
+def _nearest_existing(path: str) -> str:
+    while not os.path.exists(path):
+        parent = os.path.dirname(path)
+        if parent == path:
+            break
+        path = parent
+    return path
+
+
+def _write_probe(directory: str) -> None:
+    probe = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-write-check")
+    try:
+        with open(probe, "wb") as handle:
+            handle.write(b"howto")
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        if os.path.exists(probe):
+            os.remove(probe)
 
 
 def describe_os_error(path: str, exc: OSError) -> str:

@@ -12,7 +12,7 @@ from tasks.wikihow.client import WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter, decide
 from tasks.wikihow.imports import ImportedTask
-from tasks.wikihow.parser import ParseError, parse_article
+from tasks.wikihow.parser import ParseError, TruncatedPageError, parse_article
 from tasks.wikihow.titles import dedup_key, task_id
 
 
@@ -71,6 +71,9 @@ def mined_row(
         if exc.permanent:
             return row(status="failed", drop_reason="not_found", error=str(exc))
         return row(status="error", error=str(exc))
+    except TruncatedPageError as exc:
+        # A page cut short in transfer is whole on another fetch: retried next run, never a short article.
+        return row(status="error", error=f"{url}: {exc}")
     except ParseError as exc:
         # A page that is not an article stays what it is on the next run too: permanent, "failed".
         return row(status="failed", drop_reason="not_an_article", error=f"{url}: {exc}")

@@ -57,10 +57,8 @@ def small_config(site_url: str, tmp: Path, name: str, timeout_s: float | None = 
     data["search"]["max_results"] = 5
     data["features"]["short_side_2d"] = 32
     data["train"]["epochs"] = 4
-    for section in ("search", "captions", "features"):
-        access = data[section].get("access", data[section])
-        if timeout_s is not None and "socket_timeout_s" in access:
-            access["socket_timeout_s"] = timeout_s
+    if timeout_s is not None:
+        data["youtube"]["socket_timeout_s"] = timeout_s
     path = tmp / name
     path.write_text(json.dumps(data))
     return path

@@ -46,7 +46,9 @@ def _serve(port: int, troubles: list[str]) -> Iterator[str]:
         deadline = time.monotonic() + 300
         while True:
             if proc.poll() is not None:
-                raise AssertionError(f"demo-site exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+                raise AssertionError(
+                    f"demo-site exited: {proc.stderr.read().decode() if proc.stderr else ''}"
+                )
             try:
                 if httpx.get(f"{url}/robots.txt", timeout=2).status_code < 500:
                     break
