@@ -235,6 +235,17 @@ def iter_batches(
     yield from read_dataset(root, dataset).to_batches(columns=columns, batch_size=batch_size)
 
 
+def delete_shard(root: DataRoot, dataset: str, shard: int) -> None:
+    """Remove a shard: its marker first, so a crash in between leaves an unmarked file readers ignore."""
+    spec = get_schema(dataset)
+    for path in (
+        root.marker_path(dataset, spec.version, shard),
+        root.shard_path(dataset, spec.version, shard),
+    ):
+        if root.exists(path):
+            root.fs.rm(path)
+
+
 def remove_temp_files(root: DataRoot, dataset: str) -> int:
     """Delete leftovers of interrupted writes of a dataset (shards and markers); returns how many."""
     spec = get_schema(dataset)

@@ -7,8 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.layout import DataRoot
-from storage.schemas import get_schema
-from storage.shards import list_markers, read_dataset
+from storage.shards import delete_shard, list_markers, read_dataset
 from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.wikihow.filters import VisualFilter
@@ -99,14 +98,8 @@ def _existing_titles(root: DataRoot) -> set[str]:
 
 
 def remove_imported_shards(root: DataRoot) -> int:
-    """Delete every imported shard (marker first: a crash in between leaves an invisible orphan file)."""
-    version = get_schema("tasks").version
-    removed = 0
-    for marker in list_markers(root, "tasks"):
-        if marker.shard >= IMPORT_SHARD_BASE:
-            root.fs.rm(root.marker_path("tasks", version, marker.shard))
-            path = root.shard_path("tasks", version, marker.shard)
-            if root.exists(path):
-                root.fs.rm(path)
-            removed += 1
-    return removed
+    """Delete every imported shard."""
+    imported = [m.shard for m in list_markers(root, "tasks") if m.shard >= IMPORT_SHARD_BASE]
+    for shard in imported:
+        delete_shard(root, "tasks", shard)
+    return len(imported)

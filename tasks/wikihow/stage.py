@@ -14,7 +14,7 @@ from prefect.cache_policies import NO_CACHE
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import list_markers
+from storage.shards import delete_shard, list_markers
 from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.wikihow.config import MineTasksConfig
@@ -118,14 +118,7 @@ def _rows_needing_no_retry(table: pa.Table) -> pa.Table:
 
 def remove_stale_shards(root: DataRoot, n_shards: int) -> int:
     """Delete mined shards numbered n_shards and up (a re-crawl that shrank); imported shards stay."""
-    version = get_schema(DATASET).version
-    removed = 0
-    for marker in list_markers(root, DATASET):
-        if n_shards <= marker.shard < IMPORT_SHARD_BASE:
-            # Marker first: a crash in between leaves an unmarked file, which readers of markers ignore.
-            root.fs.rm(root.marker_path(DATASET, version, marker.shard))
-            shard_path = root.shard_path(DATASET, version, marker.shard)
-            if root.exists(shard_path):
-                root.fs.rm(shard_path)
-            removed += 1
-    return removed
+    stale = [m.shard for m in list_markers(root, DATASET) if n_shards <= m.shard < IMPORT_SHARD_BASE]
+    for shard in stale:
+        delete_shard(root, DATASET, shard)
+    return len(stale)
