@@ -53,39 +53,22 @@ def hit_rows(
     for rank, entry in enumerate(entries, 1):
         raw = entry.get("id")
         title = entry.get("title") if isinstance(entry.get("title"), str) else None
+        hit = {"rank": rank, "title": title and title[:1000]}
         if not is_video_id(raw):
+            error = f"not a video id: {shorten(repr(raw))}"
             rows.append(
-                _row(
-                    item,
-                    query,
-                    cfg.crawl_id,
-                    rank=rank,
-                    title=title and title[:1000],
-                    drop_reason=INVALID_ID,
-                    status="failed",
-                    error=f"not a video id: {shorten(repr(raw))}",
-                )
+                _row(item, query, cfg.crawl_id, **hit, drop_reason=INVALID_ID, status="failed", error=error)
             )
             continue
         duration = entry.get("duration") if isinstance(entry.get("duration"), int | float) else None
         views = entry.get("view_count") if isinstance(entry.get("view_count"), int) else None
         live = entry.get("live_status") if isinstance(entry.get("live_status"), str) else None
         reason = prefilter_reason(duration, views, cfg.limits(), live)
+        facts = {"duration_s": float(duration) if duration is not None else None, "view_count": views}
         rows.append(
-            _row(
-                item,
-                query,
-                cfg.crawl_id,
-                rank=rank,
-                video_id=raw,
-                title=title and title[:1000],
-                duration_s=float(duration) if duration is not None else None,
-                view_count=views,
-                url=video_url(str(raw)),
-                keep=reason is None,
-                drop_reason=reason,
-            )
-        )
+            _row(item, query, cfg.crawl_id, **hit, **facts, video_id=raw, url=video_url(str(raw)),
+                 keep=reason is None, drop_reason=reason)
+        )  # fmt: skip
     return rows
 
 
