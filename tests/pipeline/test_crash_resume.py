@@ -57,6 +57,7 @@ def small_config(site_url: str, tmp: Path, name: str, timeout_s: float | None = 
     data["search"]["max_results"] = 5
     data["features"]["short_side_2d"] = 32
     data["train"]["epochs"] = 4
+    data["train"]["heldout_fraction"] = 0.5  # the slice keeps 3 videos: hold one out
     if timeout_s is not None:
         data["youtube"]["socket_timeout_s"] = timeout_s
     path = tmp / name
