@@ -1,32 +1,48 @@
-"""Retrieval metrics: R@1/5/10 and median rank, ties counted against the model."""
+"""Retrieval metrics: R@1/5/10, median and mean rank, ties counted against the model (and reported)."""
 
 from __future__ import annotations
+
+from typing import Literal
 
 import torch
 
 from models.embedding import JointEmbedding
 
+TieRule = Literal["against", "optimistic"]
+# "against" is the rule every number of ours uses: a tie with the true candidate is a loss, so a model
+# that scores everything equal gets rank N, never rank 1. "optimistic" (rank = 1 + #others strictly
+# better) is printed beside it so that a gap between the two shows when ties matter.
+TIE_RULES: tuple[TieRule, ...] = ("against", "optimistic")
 
-def ranks_from_similarity(sim: torch.Tensor) -> torch.Tensor:
+
+def ranks_from_similarity(sim: torch.Tensor, ties: TieRule = "against") -> torch.Tensor:
     """1-based rank of the true candidate (the diagonal) for each query row.
 
-    rank = 1 + number of other candidates scoring >= the true one, so a tie is a loss: a model that
-    scores everything equal gets rank N, never rank 1.
+    ties="against": rank = 1 + number of other candidates scoring >= the true one;
+    ties="optimistic": rank = 1 + number of other candidates scoring > the true one.
     """
     true = sim.diagonal().view(-1, 1)
-    beats = sim >= true
+    beats = sim >= true if ties == "against" else sim > true
     beats.fill_diagonal_(False)
     return beats.sum(dim=1) + 1
 
 
-def retrieval_metrics(sim: torch.Tensor) -> dict[str, float]:
-    """R@1, R@5, R@10 (fractions) and MedR for queries (rows) against candidates (columns)."""
-    ranks = ranks_from_similarity(sim).float()
+def tied_queries(sim: torch.Tensor) -> int:
+    """Queries whose true candidate ties exactly with at least one other candidate."""
+    same = sim == sim.diagonal().view(-1, 1)
+    same.fill_diagonal_(False)
+    return int(same.any(dim=1).sum())
+
+
+def retrieval_metrics(sim: torch.Tensor, ties: TieRule = "against") -> dict[str, float]:
+    """R@1, R@5, R@10 (fractions), MedR and MeanR for queries (rows) against candidates (columns)."""
+    ranks = ranks_from_similarity(sim, ties).float()
     return {
         "R@1": float((ranks <= 1).float().mean()),
         "R@5": float((ranks <= 5).float().mean()),
         "R@10": float((ranks <= 10).float().mean()),
         "MedR": float(ranks.quantile(0.5)),  # midpoint of the two middle ranks, as numpy
+        "MeanR": float(ranks.mean()),
     }
 
 
@@ -49,6 +65,8 @@ def evaluate_pairs(
 ) -> dict[str, float]:
     """Text-to-video retrieval over all given held-out pairs (each text's own clip is the answer)."""
     v, t = embed_in_chunks(model, video, text, device)
-    metrics = retrieval_metrics(JointEmbedding.similarity(t, v))
+    sim = JointEmbedding.similarity(t, v)
+    metrics = retrieval_metrics(sim)
     metrics["candidates"] = float(video.shape[0])
+    metrics["tied"] = float(tied_queries(sim))
     return metrics

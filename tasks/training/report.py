@@ -1,4 +1,4 @@
-"""What a run leaves for people: the loss/recall plot and model_card.json."""
+"""What a run leaves for people: the loss/recall plot and model_card.json (with its benchmark results)."""
 
 from __future__ import annotations
 
@@ -58,3 +58,13 @@ def read_card(root: DataRoot, run_id: str) -> dict[str, Any] | None:
     with root.open(path, "rb") as handle:
         card: dict[str, Any] = json.loads(handle.read())
     return card
+
+
+def add_evaluation(root: DataRoot, run_id: str, key: str, entry: dict[str, Any]) -> str:
+    """Record one benchmark evaluation under the card's "evaluations" (by "benchmark/split"); returns the
+    card's path. A run without a card yet (still training) gets a card holding only its evaluations."""
+    card = read_card(root, run_id) or {"run_id": run_id}
+    card.setdefault("evaluations", {})[key] = entry
+    path = f"{run_dir(root, run_id)}/model_card.json"
+    atomic_write_bytes(root, path, json.dumps(card, indent=1, sort_keys=True, default=str).encode())
+    return path

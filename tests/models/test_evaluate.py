@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from models.evaluate import ranks_from_similarity, retrieval_metrics
+from models.evaluate import ranks_from_similarity, retrieval_metrics, tied_queries
 
 
 def test_ranks_and_recall() -> None:
@@ -30,3 +30,13 @@ def test_median_of_even_count_is_the_midpoint() -> None:
     )
     assert ranks_from_similarity(sim).tolist() == [1, 2, 3, 4]
     assert retrieval_metrics(sim)["MedR"] == 2.5
+
+
+def test_optimistic_rule_and_tied_queries_are_reported() -> None:
+    sim = torch.tensor([[0.5, 0.5, 0.1], [0.2, 0.9, 0.3], [0.4, 0.4, 0.4]])
+    assert ranks_from_similarity(sim).tolist() == [2, 1, 3]
+    assert ranks_from_similarity(sim, "optimistic").tolist() == [1, 1, 1]
+    assert tied_queries(sim) == 2
+    against, optimistic = retrieval_metrics(sim), retrieval_metrics(sim, "optimistic")
+    assert against["R@1"] == pytest.approx(1 / 3) and optimistic["R@1"] == 1.0
+    assert against["MeanR"] == pytest.approx(2.0) and optimistic["MeanR"] == 1.0

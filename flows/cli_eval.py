@@ -1,0 +1,258 @@
+"""CLI: `howto eval youcook2|msrvtt|crosstask|heldout` - judge a checkpoint the way the papers do."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from flows.cli_common import DataRootOption, fail
+
+app = typer.Typer(
+    help="Evaluate a checkpoint: YouCook2 / MSR-VTT retrieval, CrossTask step localisation, held-out clips.",
+    no_args_is_help=True,
+)
+
+CheckpointOption = Annotated[
+    str | None,
+    typer.Option(
+        "--checkpoint", help="A checkpoint .pt file or a run id (default: the newest run's latest)."
+    ),
+]
+MaxWordsOption = Annotated[
+    int | None, typer.Option("--max-words", min=1, help="Words per sentence (default: the checkpoint's, 20).")
+]
+RandomOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--random-weights/--no-random-weights",
+        help="Allow calibrated random CNN weights for raw videos (default: as the data root's features).",
+    ),
+]
+ResnetOption = Annotated[
+    str | None, typer.Option("--resnet-weights", help="ResNet-152 ImageNet V1 state_dict.")
+]
+ResnextOption = Annotated[
+    str | None, typer.Option("--resnext-weights", help="ResNeXt-101 Kinetics checkpoint.")
+]
+Size2dOption = Annotated[
+    int | None,
+    typer.Option("--size-2d", min=32, help="2D short side (default: as the data root's features, else 224)."),
+]
+Size3dOption = Annotated[
+    int | None,
+    typer.Option("--size-3d", min=32, help="3D side (default: as the data root's features, else 112)."),
+]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (feature extraction).")]
+
+
+def _setup(
+    data_root: str | None,
+    checkpoint: str | None,
+    max_words: int | None,
+    random_weights: bool | None = None,
+    resnet_weights: str | None = None,
+    resnext_weights: str | None = None,
+    size_2d: int | None = None,
+    size_3d: int | None = None,
+    device: str = "auto",
+) -> Any:
+    from storage.layout import DataRoot
+    from tasks.evaluation.features import recorded_features_config
+    from tasks.evaluation.run import Setup
+    from tasks.features.config import ExtractFeaturesConfig
+
+    root = DataRoot.from_any(data_root)
+    # Benchmark videos must get the features the model was trained on: the data root's recorded
+    # feature config is the default, each option overrides one field.
+    fields: dict[str, Any] = dict(recorded_features_config(root))
+    given = {"random_weights": random_weights, "resnet_weights": resnet_weights,
+             "resnext_weights": resnext_weights, "short_side_2d": size_2d, "size_3d": size_3d}  # fmt: skip
+    fields.update({k: v for k, v in given.items() if v is not None})
+    for weights in (fields.get("resnet_weights"), fields.get("resnext_weights")):
+        if weights and not Path(str(weights)).is_file():
+            fail(f"{weights}: no such weights file")
+    features = ExtractFeaturesConfig(**fields, device=device)
+    return Setup(root, checkpoint, features, max_words, progress=lambda line: typer.echo(line, err=True))
+
+
+def _run(work: Callable[[], Any]) -> None:
+    """Run one evaluation; every expected problem is one line on stderr and exit code 2."""
+    from tasks.evaluation.embedder import NoCheckpoint
+    from tasks.evaluation.formats import BenchmarkFileError
+    from tasks.evaluation.report import result_lines
+    from tasks.evaluation.run import NoVideos
+    from tasks.features.weights import WeightsMissing
+
+    try:
+        result = work()
+    except (BenchmarkFileError, NoCheckpoint, NoVideos, WeightsMissing) as exc:
+        fail(str(exc))
+    for line in result_lines(result):
+        typer.echo(line)
+    typer.echo(f"recorded: eval_metrics ({len(result.rows)} rows) and {result.card}")
+
+
+@app.command("youcook2")
+def youcook2_command(
+    annotations: Annotated[
+        Path | None,
+        typer.Option("--annotations", help="youcookii_annotations_trainval.json (with --videos)."),
+    ] = None,
+    videos: Annotated[
+        Path | None, typer.Option("--videos", help="Folder of the raw videos (<id>.mp4 anywhere under it).")
+    ] = None,
+    pkl: Annotated[
+        Path | None, typer.Option("--pkl", help="The HowTo100M release's youcook_val.pkl instead.")
+    ] = None,
+    subset: Annotated[
+        str, typer.Option("--subset", help="validation (the papers' split) or training.")
+    ] = "validation",
+    checkpoint: CheckpointOption = None,
+    max_words: MaxWordsOption = None,
+    data_root: DataRootOption = None,
+    random_weights: RandomOption = None,
+    resnet_weights: ResnetOption = None,
+    resnext_weights: ResnextOption = None,
+    size_2d: Size2dOption = None,
+    size_3d: Size3dOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """YouCook2 text-to-clip retrieval (R@1/5/10, MedR, MeanR) over all validation clips."""
+    from tasks.evaluation.run import eval_youcook2
+
+    if (pkl is None) == (annotations is None):
+        fail("give --annotations FILE with --videos DIR, or --pkl youcook_val.pkl")
+    if annotations is not None and videos is None:
+        fail("--annotations needs --videos DIR (the raw YouCook2 videos)")
+    setup = _setup(
+        data_root,
+        checkpoint,
+        max_words,
+        random_weights,
+        resnet_weights,
+        resnext_weights,
+        size_2d,
+        size_3d,
+        device,
+    )
+    _run(lambda: eval_youcook2(setup, annotations, videos, pkl, subset))
+
+
+@app.command("msrvtt")
+def msrvtt_command(
+    csv: Annotated[Path, typer.Option("--csv", help="MSRVTT_JSFUSION_test.csv (the 1k-A test sentences).")],
+    features: Annotated[
+        Path | None, typer.Option("--features", help="The release's MSRVTT_JSFUSION_test.pth.")
+    ] = None,
+    videos: Annotated[Path | None, typer.Option("--videos", help="Folder of the raw videos instead.")] = None,
+    checkpoint: CheckpointOption = None,
+    max_words: MaxWordsOption = None,
+    data_root: DataRootOption = None,
+    random_weights: RandomOption = None,
+    resnet_weights: ResnetOption = None,
+    resnext_weights: ResnextOption = None,
+    size_2d: Size2dOption = None,
+    size_3d: Size3dOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """MSR-VTT 1k-A text-to-video retrieval."""
+    from tasks.evaluation.run import eval_msrvtt
+
+    if (features is None) == (videos is None):
+        fail("give --features MSRVTT_JSFUSION_test.pth or --videos DIR")
+    setup = _setup(
+        data_root,
+        checkpoint,
+        max_words,
+        random_weights,
+        resnet_weights,
+        resnext_weights,
+        size_2d,
+        size_3d,
+        device,
+    )
+    _run(lambda: eval_msrvtt(setup, csv, features, videos))
+
+
+@app.command("crosstask")
+def crosstask_command(
+    release: Annotated[
+        Path,
+        typer.Option(
+            "--release", help="crosstask_release folder: tasks_primary.txt, videos*.csv, annotations/."
+        ),
+    ],
+    videos: Annotated[
+        Path, typer.Option("--videos", help="Folder of the raw videos (<id>.mp4 anywhere under it).")
+    ],
+    split: Annotated[
+        str,
+        typer.Option(
+            "--split", help="test (zero-shot protocol: val out, 30 per task for training), val or all."
+        ),
+    ] = "test",
+    n_train: Annotated[
+        int, typer.Option("--n-train", min=0, help="Videos per task kept for training (test split).")
+    ] = 30,
+    window_s: Annotated[
+        float, typer.Option("--window-s", min=0.5, help="Seconds of video pooled around each second.")
+    ] = 5.0,
+    chance_draws: Annotated[
+        int,
+        typer.Option("--chance-draws", min=0, help="Random score matrices per video for the chance level."),
+    ] = 5,
+    checkpoint: CheckpointOption = None,
+    max_words: MaxWordsOption = None,
+    data_root: DataRootOption = None,
+    random_weights: RandomOption = None,
+    resnet_weights: ResnetOption = None,
+    resnext_weights: ResnextOption = None,
+    size_2d: Size2dOption = None,
+    size_3d: Size3dOption = None,
+    device: DeviceOption = "auto",
+) -> None:
+    """CrossTask step localisation: recall per primary task and averaged over them."""
+    from tasks.evaluation.run import CROSSTASK_SPLITS, eval_crosstask
+
+    if split not in CROSSTASK_SPLITS:
+        fail(f"--split {split}: use one of {', '.join(CROSSTASK_SPLITS)}")
+    if not release.is_dir():
+        fail(f"{release}: no such folder (the unpacked crosstask_release)")
+    setup = _setup(
+        data_root,
+        checkpoint,
+        max_words,
+        random_weights,
+        resnet_weights,
+        resnext_weights,
+        size_2d,
+        size_3d,
+        device,
+    )
+    _run(lambda: eval_crosstask(setup, release, videos, split, n_train, window_s, chance_draws))
+
+
+@app.command("heldout")
+def heldout_command(
+    max_clips: Annotated[
+        int | None,
+        typer.Option("--max-clips", min=2, help="Clips drawn (default: the run's eval_max_clips)."),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Draw seed (default: the run's seed).")] = None,
+    checkpoint: CheckpointOption = None,
+    max_words: MaxWordsOption = None,
+    data_root: DataRootOption = None,
+) -> None:
+    """Retrieval among clips drawn at random (seeded) across the run's held-out videos."""
+    from tasks.evaluation.run import eval_heldout
+
+    setup = _setup(data_root, checkpoint, max_words)
+    _run(lambda: eval_heldout(setup, max_clips, seed))
+
+
+def register(root: typer.Typer) -> None:
+    """Mount on the `howto` app (flows/cli.py discovers this)."""
+    root.add_typer(app, name="eval")

@@ -1,0 +1,106 @@
+"""What evaluation scores with: a checkpoint's two towers behind one small interface (numpy in and out)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from models.embedding import JointEmbedding
+from models.text import Vocabulary
+from models.train_loop import read_checkpoint
+from storage.layout import DataRoot
+from tasks.training.checkpoints import latest_checkpoint, load_state, model_from_state
+
+
+class Embedder(Protocol):
+    """Maps pooled video vectors (n, d_video) and sentences to L2-normalised joint-space rows."""
+
+    def video(self, x: np.ndarray) -> np.ndarray: ...
+
+    def text(self, sentences: list[str]) -> np.ndarray: ...
+
+
+class NoCheckpoint(FileNotFoundError):
+    """No checkpoint at the given path, for the given run, or in the data root at all."""
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    """Which checkpoint was evaluated: its path and its run."""
+
+    path: str
+    run_id: str
+
+
+def resolve_checkpoint(root: DataRoot, ref: str | None) -> str:
+    """A checkpoint file path from: nothing (the newest run's latest), a .pt path, or a run id."""
+    if ref and (ref.endswith(".pt") or "/" in ref):
+        if not (root.exists(ref) or Path(ref).is_file()):
+            raise NoCheckpoint(f"{ref}: no such checkpoint file")
+        return ref
+    path = latest_checkpoint(root, ref)
+    if path is None:
+        where = f"run {ref}" if ref else "any run"
+        raise NoCheckpoint(f"{root.path('train')}: no checkpoint for {where}; train first (howto train)")
+    return path
+
+
+class CheckpointEmbedder:
+    """A trained JointEmbedding; text through its own vocabulary or the frozen MiniLM encoder."""
+
+    def __init__(
+        self,
+        model: JointEmbedding,
+        vocab: Vocabulary | None,
+        max_words: int,
+        encode: Callable[[list[str]], np.ndarray] | None = None,
+        batch: int = 4096,
+    ) -> None:
+        self.model, self.vocab, self.max_words, self.batch = model.eval(), vocab, max_words, batch
+        self._encode = encode
+
+    @classmethod
+    def load(
+        cls,
+        root: DataRoot,
+        ref: str | None = None,
+        max_words: int | None = None,
+        encode: Callable[[list[str]], np.ndarray] | None = None,
+    ) -> tuple[CheckpointEmbedder, CheckpointRef, dict[str, Any]]:
+        """The embedder of a checkpoint (see resolve_checkpoint), which checkpoint, and its `extra`."""
+        path = resolve_checkpoint(root, ref)
+        if root.exists(path):
+            state = load_state(root, path)
+        else:  # a checkpoint outside the data root
+            with open(path, "rb") as handle:
+                state = read_checkpoint(handle)
+        model, vocab = model_from_state(state)
+        extra = state["extra"]
+        words = max_words or int(extra.get("max_words", 20))
+        return cls(model, vocab, words, encode), CheckpointRef(path, str(extra.get("run_id", "?"))), extra
+
+    @torch.no_grad()
+    def video(self, x: np.ndarray) -> np.ndarray:
+        parts = [
+            self.model.video(
+                torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch], np.float32))
+            ).numpy()
+            for i in range(0, len(x), self.batch)
+        ]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+
+    @torch.no_grad()
+    def text(self, sentences: list[str]) -> np.ndarray:
+        if self.vocab is not None:
+            ids = self.vocab.encode_batch(sentences, self.max_words)
+            return self.model.text(ids).numpy()
+        if self._encode is None:
+            from tasks.training.stage import minilm_encode
+
+            self._encode = minilm_encode
+        return self.model.text(torch.from_numpy(self._encode(sentences))).numpy()

@@ -1,0 +1,162 @@
+"""Frame features of benchmark videos through the project's extractor, cached as `benchmark_features`.
+
+Same extractor, same config hash and same shard contract as the frame-features stage: a benchmark's
+videos are cut into chunks (sorted ids); each chunk is one shard whose number and fingerprint come from
+its video ids and file sizes, so evaluating twice finds every shard marked and extracts nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.layout import DataRoot
+from storage.shards import list_markers, read_shard
+from tasks.common import shard_hash
+from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.extractor import VideoJob
+from tasks.features.pipeline import build_extractor
+from tasks.features.rows import result_table
+from tasks.features.stage import features_own_hash
+from tasks.shard_runner import ShardJob, ShardOutput, run_job
+from tasks.training.pooling import VideoFeatures, features_by_video
+
+log = logging.getLogger(__name__)
+
+DATASET = "benchmark_features"
+CHUNK_VIDEOS = 64
+VIDEO_SUFFIXES = (".mp4", ".mkv", ".webm", ".avi", ".mov", ".m4v", ".flv", ".3gp")
+# Shard numbers of each benchmark live in their own range, so no two benchmarks share a shard.
+_BENCHMARK_BASE = {"youcook2": 1, "msrvtt": 2, "crosstask": 3}
+
+
+def find_videos(video_dir: Path, ids: Iterable[str]) -> tuple[dict[str, Path], list[str]]:
+    """Files named `<id>.<video suffix>` anywhere under `video_dir` (YouCook2 nests them by subset and
+    recipe, MSR-VTT by split); returns (id -> path, ids without a file)."""
+    wanted = set(ids)
+    found: dict[str, Path] = {}
+    for path in sorted(video_dir.rglob("*")):
+        if path.suffix.lower() in VIDEO_SUFFIXES and path.stem in wanted and path.stem not in found:
+            found[path.stem] = path
+    return found, sorted(wanted - set(found))
+
+
+def shard_number(benchmark: str, video_ids: list[str]) -> int:
+    digest = hashlib.sha1("|".join(video_ids).encode()).hexdigest()
+    return _BENCHMARK_BASE.get(benchmark, 9) * 10_000_000 + int(digest[:8], 16) % 10_000_000
+
+
+@dataclass
+class BenchmarkFeatures:
+    """Per-video feature rows of the videos that extracted, plus what happened."""
+
+    videos: dict[str, VideoFeatures]
+    failed: dict[str, str] = field(default_factory=dict)  # video id -> error
+    shards: int = 0
+    shards_cached: int = 0
+    extracted: int = 0
+
+
+def _chunk_job(
+    root: DataRoot, shard: int, chunk: Mapping[str, Path], cfg: ExtractFeaturesConfig, reuse: bool
+) -> ShardJob:
+    listing = [f"{vid}:{path.stat().st_size}" for vid, path in sorted(chunk.items())]
+
+    def compute(_previous: pa.Table | None) -> ShardOutput:
+        tables = list(root_features(root, set(chunk), cfg).values()) if reuse else []
+        todo = sorted(set(chunk) - {t.column("video_id")[0].as_py() for t in tables})
+        if tables:
+            log.info("%s shard %d: %d videos reused from frame_features", DATASET, shard, len(tables))
+        if todo:
+            extractor, loaded, rt = build_extractor(cfg, root)
+            log.info("%s shard %d: extracting %d videos on %s", DATASET, shard, len(todo), rt.device)
+            jobs = (VideoJob(vid, str(chunk[vid])) for vid in todo)
+            tables += [result_table(r, cfg.models, loaded.random) for r in extractor.run(jobs)]
+        table = pa.concat_tables(tables)
+        errors = len(
+            set(table.filter(pc.equal(table.column("status"), "error")).column("video_id").to_pylist())
+        )
+        return ShardOutput(table=table, rows_in=len(chunk), errors=errors, extra={"videos": len(chunk)})
+
+    return ShardJob(
+        DATASET, shard, shard_hash(features_own_hash(cfg), *listing), compute,
+        sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
+        config={**cfg.model_dump(mode="json", include=_DATA_FIELDS), "videos": len(chunk)},
+    )  # fmt: skip
+
+
+# The config fields recorded in each marker (what decides the rows; the hash covers them).
+_DATA_FIELDS = {"models", "random_weights", "calibration_seed", "short_side_2d", "size_3d", "precision"}
+
+
+def benchmark_features(
+    root: DataRoot,
+    benchmark: str,
+    videos: Mapping[str, Path],
+    cfg: ExtractFeaturesConfig,
+    progress: Callable[[str], None] | None = None,
+    reuse_root_features: bool = False,
+) -> BenchmarkFeatures:
+    """Extract (or reuse) features of every given video; returns their rows grouped per video.
+
+    `reuse_root_features`: videos that are also in the data root's `frame_features`, made with the
+    same config, take those rows instead of being decoded again (the demo's held-out videos are).
+    """
+    ids = sorted(videos)
+    out = BenchmarkFeatures({})
+    for start in range(0, len(ids), CHUNK_VIDEOS):
+        chunk = {vid: videos[vid] for vid in ids[start : start + CHUNK_VIDEOS]}
+        shard = shard_number(benchmark, list(chunk))
+        manifest = run_job(root, _chunk_job(root, shard, chunk, cfg, reuse_root_features))
+        out.shards += 1
+        out.shards_cached += int(manifest["cached"])
+        if not manifest["cached"]:
+            out.extracted += len(chunk)
+        if progress is not None:
+            done = min(start + CHUNK_VIDEOS, len(ids))
+            progress(
+                f"{benchmark} features: {done}/{len(ids)} videos ({'cached' if manifest['cached'] else 'extracted'})"
+            )
+        table = read_shard(root, DATASET, shard)
+        if table is None:  # pragma: no cover - run_job just wrote or verified it
+            raise FileNotFoundError(f"{DATASET} shard {shard} vanished")
+        out.videos.update(features_by_video(table, cfg.models))
+        bad = table.filter(pc.not_equal(table.column("status"), "ok"))
+        for vid, err in zip(bad.column("video_id").to_pylist(), bad.column("error").to_pylist(), strict=True):
+            out.failed.setdefault(vid, err or "failed")
+    return out
+
+
+def recorded_features_config(root: DataRoot) -> dict[str, object]:
+    """The data-deciding fields the data root's `frame_features` were made with (first marker that
+    records them), so benchmark videos get the features the model was trained on; {} if none do."""
+    keep = _DATA_FIELDS | {"resnet_weights", "resnext_weights"}
+    for marker in list_markers(root, "frame_features"):
+        if marker.config:
+            return {k: v for k, v in marker.config.items() if k in keep}
+    return {}
+
+
+def root_features(root: DataRoot, video_ids: set[str], cfg: ExtractFeaturesConfig) -> dict[str, pa.Table]:
+    """Finished `frame_features` rows of these videos from shards whose marker records the same
+    data-deciding config (weights included); video id -> its rows. Shards without a recorded config
+    are never trusted."""
+    want = cfg.model_dump(mode="json", include=_DATA_FIELDS | {"resnet_weights", "resnext_weights"})
+    found: dict[str, pa.Table] = {}
+    for marker in list_markers(root, "frame_features"):
+        if not marker.config or any(marker.config.get(k) != v for k, v in want.items()):
+            continue
+        table = read_shard(root, "frame_features", marker.shard)
+        if table is None:
+            continue
+        table = table.filter(pc.is_in(table.column("video_id"), pa.array(sorted(video_ids - set(found)))))
+        ok = set(table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist())
+        for vid in sorted(ok):
+            found[vid] = table.filter(pc.equal(table.column("video_id"), vid))
+    return found

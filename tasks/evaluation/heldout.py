@@ -1,0 +1,49 @@
+"""A seeded random sample of held-out clips across all held-out videos (not the first N in shard order)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from tasks.training.data import Pairs, load_shard
+from tasks.training.split import is_heldout
+
+
+def _heldout_count(root: DataRoot, shard: int, fraction: float) -> int:
+    """Held-out rows of one clip_pairs shard, reading the video_id column only."""
+    path = root.shard_path("clip_pairs", get_schema("clip_pairs").version, shard)
+    if not root.exists(path):
+        return 0
+    with root.open(path, "rb") as handle:
+        ids = pq.read_table(handle, columns=["video_id"]).column("video_id").to_pylist()
+    return sum(is_heldout(v, fraction) for v in ids)
+
+
+def sample_heldout(
+    root: DataRoot,
+    shards: Sequence[int],
+    fraction: float,
+    max_clips: int,
+    seed: int,
+    with_text: bool,
+) -> Pairs:
+    """Up to `max_clips` held-out clip pairs drawn uniformly (seeded) from every held-out clip.
+
+    Two passes: count each shard's held-out rows from its video ids, draw global row numbers, then
+    load only the shards that hold drawn rows and keep those rows (memory stays one shard at a time).
+    """
+    counts = [_heldout_count(root, s, fraction) for s in shards]
+    total = sum(counts)
+    rng = np.random.default_rng([seed, 17])
+    drawn = np.sort(rng.choice(total, max_clips, replace=False)) if total > max_clips else np.arange(total)
+    parts, offset = [], 0
+    for shard, count in zip(shards, counts, strict=True):
+        mine = drawn[(drawn >= offset) & (drawn < offset + count)] - offset
+        offset += count
+        if len(mine):
+            parts.append(load_shard(root, shard, "heldout", fraction, with_text).take(mine))
+    return Pairs.concat(parts)

@@ -1,0 +1,135 @@
+"""Scores of one benchmark from its items and an embedder, as metric rows (no files, no checkpoints)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from models.evaluate import TIE_RULES, retrieval_metrics, tied_queries
+from tasks.evaluation.crosstask import ground_truth, localise, recall_counts, second_spans_ms, task_recalls
+from tasks.evaluation.embedder import Embedder
+from tasks.evaluation.formats import FeatureItems, Segment, TaskCard
+from tasks.training.pooling import MODEL_FPS, MODELS, VideoFeatures, pool_clips
+
+
+@dataclass
+class Scores:
+    """Metric rows (metric, value, n, tie_rule) and counts worth printing (queries, videos, misses)."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+
+    def add(self, metric: str, value: float, n: int, tie_rule: str | None = None) -> None:
+        self.rows.append({"metric": metric, "value": float(value), "n": int(n), "tie_rule": tie_rule})
+
+
+def _l2(x: np.ndarray) -> np.ndarray:
+    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+
+def retrieval_scores(text_emb: np.ndarray, video_emb: np.ndarray, scores: Scores | None = None) -> Scores:
+    """Text-to-video retrieval over one score matrix of all pairs (query i's answer is video i), under
+    both tie rules, and how many queries tie with their answer."""
+    scores = scores or Scores()
+    sim = torch.from_numpy(np.asarray(text_emb, np.float32) @ np.asarray(video_emb, np.float32).T)
+    n = sim.shape[0]
+    for rule in TIE_RULES:
+        for metric, value in retrieval_metrics(sim, rule).items():
+            scores.add(metric, value, n, rule)
+    scores.add("tied_queries", tied_queries(sim), n)
+    return scores
+
+
+def feature_items_input(items: FeatureItems) -> np.ndarray:
+    """The reference dataloaders' video input: cat(L2(2d), L2(3d))."""
+    return np.concatenate([_l2(items.feat_2d), _l2(items.feat_3d)], axis=1).astype(np.float32)
+
+
+def score_feature_items(items: FeatureItems, embedder: Embedder) -> Scores:
+    """Retrieval on released features (youcook_val.pkl, MSRVTT_JSFUSION_test.pth)."""
+    return retrieval_scores(embedder.text(items.captions), embedder.video(feature_items_input(items)))
+
+
+def pooled_segments(
+    segments: Sequence[Segment], videos: Mapping[str, VideoFeatures]
+) -> tuple[list[Segment], np.ndarray]:
+    """Segments whose video has features, and their pooled 2D+3D inputs (max over the span, L2, concat)."""
+    kept, parts = [], []
+    by_video: dict[str, list[Segment]] = {}
+    for seg in segments:
+        if seg.video_id in videos:
+            by_video.setdefault(seg.video_id, []).append(seg)
+    for vid, segs in by_video.items():
+        spans = np.array([[round(s.start_s * 1000), round(s.end_s * 1000)] for s in segs], dtype=np.int64)
+        parts.append(pool_clips(videos[vid].rows, spans))
+        kept.extend(segs)
+    return kept, (np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
+
+
+def whole_video_inputs(video_ids: Sequence[str], videos: Mapping[str, VideoFeatures]) -> np.ndarray:
+    """Each video pooled over its whole length (MSR-VTT clips are whole videos)."""
+    rows = []
+    for vid in video_ids:
+        feats = videos[vid].rows
+        end_ms = int(max(len(feats[m]) / MODEL_FPS[m] for m in MODELS) * 1000)
+        rows.append(pool_clips(feats, np.array([[0, end_ms]], dtype=np.int64))[0])
+    return np.stack(rows)
+
+
+def seconds_of(features: VideoFeatures) -> int:
+    """T for CrossTask: the video's seconds, one 2D row per second."""
+    return int(len(features.rows[MODELS[0]]))
+
+
+def crosstask_scores(
+    cards: Mapping[str, TaskCard],
+    annotated: Mapping[str, Mapping[str, list[tuple[int, float, float]]]],
+    videos: Mapping[str, VideoFeatures],
+    embedder: Embedder,
+    window_s: float = 5.0,
+    chance_draws: int = 5,
+    seed: int = 0,
+) -> Scores:
+    """Step recall per task (annotated[task][video] = its step segments), averaged over the tasks.
+
+    Per second t the video rows of a `window_s` window around t are pooled as a training clip was,
+    step texts go through the text side, O = V S^T, then log-softmax over steps and the DP. The chance
+    level is the same recall with `chance_draws` random score matrices per video.
+    """
+    counts: dict[str, list[tuple[int, int]]] = {}
+    chance: dict[str, list[tuple[int, int]]] = {}
+    rng = np.random.default_rng(seed)
+    n_videos = 0
+    for task, per_video in annotated.items():
+        steps = list(cards[task].steps)
+        step_emb = embedder.text(steps)
+        for vid, segments in per_video.items():
+            if vid not in videos:
+                continue
+            n_seconds = seconds_of(videos[vid])
+            pooled = pool_clips(videos[vid].rows, second_spans_ms(n_seconds, window_s))
+            scores = embedder.video(pooled) @ step_emb.T
+            y_true = ground_truth(n_seconds, len(steps), segments)
+            counts.setdefault(task, []).append(recall_counts(y_true, localise(scores)))
+            for _ in range(chance_draws):
+                random_scores = rng.standard_normal(scores.shape)
+                chance.setdefault(task, []).append(recall_counts(y_true, localise(random_scores)))
+            n_videos += 1
+    out = Scores()
+    recalls = task_recalls(counts)
+    for task, value in recalls.items():
+        out.add(f"recall:{task}", value, sum(n for _, n in counts[task]))
+    steps_total = sum(n for pairs in counts.values() for _, n in pairs)
+    out.add("recall", float(np.mean(list(recalls.values()))) if recalls else 0.0, steps_total)
+    if chance_draws:
+        chance_recalls = task_recalls(chance)
+        out.add(
+            "recall_chance",
+            float(np.mean(list(chance_recalls.values()))) if chance_recalls else 0.0,
+            steps_total,
+        )
+    out.add("tasks", len(recalls), len(recalls))
+    out.add("videos", n_videos, n_videos)
+    return out
