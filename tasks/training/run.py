@@ -22,6 +22,7 @@ from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.shards import read_dataset, write_shard
 from tasks.common import code_version
+from tasks.evaluation.heldout import sample_heldout
 from tasks.training.checkpoints import (
     checkpoint_path,
     latest_checkpoint,
@@ -111,15 +112,16 @@ class Trainer:
                 yield make_batch(window, rows, self.text_of)
 
     def heldout(self) -> Pairs:
-        parts, total = [], 0
-        for shard in self.shards:
-            part = load_shard(self.root, shard, "heldout", self.cfg.heldout_fraction, self.with_text)
-            parts.append(part)
-            total += len(part)
-            if total >= self.cfg.eval_max_clips:
-                break
-        pairs = Pairs.concat(parts)
-        return pairs.take(np.arange(min(len(pairs), self.cfg.eval_max_clips)))
+        """Held-out clips drawn at random (seeded) across every held-out video, not the first N in
+        shard order (which let a few videos dominate the recall)."""
+        return sample_heldout(
+            self.root,
+            self.shards,
+            self.cfg.heldout_fraction,
+            self.cfg.eval_max_clips,
+            self.cfg.seed,
+            self.with_text,
+        )
 
     def standardisation(self) -> tuple[torch.Tensor, torch.Tensor, int, int]:
         """Per-dimension mean/std of training video vectors (one streaming pass), dims, sentence dims."""
@@ -301,6 +303,9 @@ class Trainer:
             },
             "history": rows,
         }
+        earlier = read_card(self.root, self.run_id) or {}
+        if earlier.get("evaluations"):  # benchmark results (howto eval) outlive a resumed run's new card
+            card["evaluations"] = earlier["evaluations"]
         paths = write_report(self.root, self.run_id, rows, card)
         return {
             "run_id": self.run_id,
