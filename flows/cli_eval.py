@@ -80,7 +80,7 @@ def _setup(
 
 def _run(work: Callable[[], Any]) -> None:
     """Run one evaluation; every expected problem is one line on stderr and exit code 2."""
-    from tasks.evaluation.embedder import NoCheckpoint
+    from tasks.evaluation.embedder import InputMismatch, NoCheckpoint
     from tasks.evaluation.formats import BenchmarkFileError
     from tasks.evaluation.report import result_lines
     from tasks.evaluation.run import NoVideos
@@ -88,7 +88,7 @@ def _run(work: Callable[[], Any]) -> None:
 
     try:
         result = work()
-    except (BenchmarkFileError, NoCheckpoint, NoVideos, WeightsMissing) as exc:
+    except (BenchmarkFileError, InputMismatch, NoCheckpoint, NoVideos, WeightsMissing) as exc:
         fail(str(exc))
     for line in result_lines(result):
         typer.echo(line)

@@ -29,6 +29,10 @@ class NoCheckpoint(FileNotFoundError):
     """No checkpoint at the given path, for the given run, or in the data root at all."""
 
 
+class InputMismatch(ValueError):
+    """The benchmark's video vectors do not have the size the checkpoint was trained on."""
+
+
 @dataclass(frozen=True)
 class CheckpointRef:
     """Which checkpoint was evaluated: its path and its run."""
@@ -86,6 +90,12 @@ class CheckpointEmbedder:
 
     @torch.no_grad()
     def video(self, x: np.ndarray) -> np.ndarray:
+        expected = int(self.model.video.mean.shape[0])
+        if x.ndim != 2 or x.shape[1] != expected:
+            raise InputMismatch(
+                f"the checkpoint takes {expected}-d video vectors (2D + 3D features); this benchmark gives "
+                f"{x.shape[-1]}-d ones"
+            )
         parts = [
             self.model.video(
                 torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch], np.float32))

@@ -37,3 +37,19 @@ def test_sample_spans_every_shard_and_is_seeded(tmp_path: Path) -> None:
     assert again.clip_ids == drawn.clip_ids and np.array_equal(again.video, drawn.video)
     other = sample_heldout(root, shards, 0.5, 20, seed=1, with_text=False)
     assert other.clip_ids != drawn.clip_ids
+
+
+def test_heldout_eval_of_a_checkpoint_matches_the_runs_last_epoch(tmp_path: Path) -> None:
+    from tasks.evaluation.run import Setup, eval_heldout
+    from tasks.training.config import TrainConfig
+    from tasks.training.run import train
+
+    root = _root(tmp_path)
+    cfg = TrainConfig(text="learned", d=32, epochs=2, lr=1e-3, heldout_fraction=0.5, eval_max_clips=30,
+                      videos_per_batch=8, run_id="tiny", device="cpu")  # fmt: skip
+    metrics = train(cfg, root)["metrics"]
+    result = eval_heldout(Setup(root))  # the newest run's latest checkpoint, its own split and draw
+    assert result.checkpoint.run_id == "tiny"
+    assert result.value("R@1") == metrics["R@1"] and result.value("MedR") == metrics["MedR"]
+    assert next(r["n"] for r in result.rows if r["metric"] == "R@1") == metrics["candidates"] == 30
+    assert eval_heldout(Setup(root)).cached
