@@ -9,10 +9,10 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
-from storage.shards import list_markers
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.stage import features_shard
 from tasks.features.weights import check_weights
+from tasks.howto100m.layout import crawled_video_shards
 from tasks.youtube.access import YoutubeAccess
 
 STAGE = "extract_features"
@@ -37,7 +37,8 @@ def extract_features(
         resnet_weights=cfg.resnet_weights,
         resnext_weights=cfg.resnext_weights,
     )
-    shards = [m.shard for m in list_markers(root, "videos")]
+    # Imported shards came with their captions, clips and features: never redone from the web.
+    shards = crawled_video_shards(root)
     if cfg.random_weights and not (cfg.resnet_weights and cfg.resnext_weights):
         log.warning("%s: random weights allowed: models without weights use calibrated random ones", STAGE)
     log.info("%s: %d videos shards", STAGE, len(shards))

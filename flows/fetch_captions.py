@@ -8,9 +8,9 @@ from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
-from storage.shards import list_markers
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.stage import captions_shard
+from tasks.howto100m.layout import crawled_video_shards
 from tasks.youtube.access import YoutubeAccess
 
 STAGE = "fetch_captions"
@@ -25,7 +25,8 @@ def fetch_captions(
     access = access or YoutubeAccess()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
-    shards = [m.shard for m in list_markers(root, "videos")]
+    # Imported shards came with their captions, clips and features: never redone from the web.
+    shards = crawled_video_shards(root)
     get_run_logger().info("%s: %d videos shards", STAGE, len(shards))
     manifests = run_shard_tasks(
         STAGE,

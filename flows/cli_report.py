@@ -1,0 +1,38 @@
+"""CLI: `howto report` (dataset card, static HTML page and plots of a data root)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli_common import ExistingDataRootOption, fail
+from storage.layout import DataRoot
+
+
+def report_command(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Output folder (default: <data root>/report).")
+    ] = None,
+    data_root: ExistingDataRootOption = None,
+) -> None:
+    """Write a dataset card (README.md), a static page (index.html) and PNG plots for the data root."""
+    from storage.catalog import CatalogError, QueryError
+    from tasks.report.card import write_report
+
+    root = DataRoot.from_any(data_root)
+    if out is None:
+        if not root.is_local:
+            fail("--out is needed for a remote data root")
+        out = Path(root.url) / "report"
+    try:
+        summary = write_report(root, out)
+    except (QueryError, CatalogError) as exc:
+        fail(str(exc))
+    typer.echo(json.dumps(summary, indent=1))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("report")(report_command)

@@ -1,0 +1,150 @@
+"""Hugging Face export: a `datasets` dataset saved to disk (one row per clip) with a dataset card.
+
+Publishing is one call on a machine with a token: `load_from_disk(out).push_to_hub("org/name")`, then
+upload `README.md` beside it (`huggingface_hub.HfApi().upload_file`); nothing here talks to the Hub.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from storage.layout import DataRoot
+from tasks.exports.select import ExportFilter, Selection
+from tasks.training.pooling import build_pairs
+
+TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "category": "string",
+               "idx": "int32", "start_ms": "int64", "end_ms": "int64", "text": "string",
+               "text_no_stopwords": "string", "n_words": "int32"}  # fmt: skip
+VIDEO_DIM = 4096  # max-pooled ResNet-152 (2048) then ResNeXt-101 (2048), each L2'd
+
+
+def _rows(
+    root_url: str, filt: dict[str, Any], features: str, counts: Counter[str]
+) -> Iterator[dict[str, Any]]:
+    """One dict per clip; a module-level generator with small arguments, so `datasets` can fingerprint it."""
+    selection = Selection(DataRoot.from_any(root_url), ExportFilter(**filt))
+    for part in selection.shards():
+        clips = part.clips
+        vectors: dict[str, Any] = {}
+        if features == "pooled":
+            table = selection.features(part.shard, set(clips.column("video_id").to_pylist()))
+            if table is None:
+                counts["no_features"] += clips.num_rows
+                continue
+            pairs, dropped = build_pairs(clips, table)
+            counts.update(dropped)
+            vectors = dict(
+                zip(pairs.column("clip_id").to_pylist(), pairs.column("vector").to_pylist(), strict=True)
+            )
+        for row in clips.select(list(TEXT_FIELDS)).to_pylist():
+            if features == "pooled":
+                if row["clip_id"] not in vectors:
+                    continue
+                row["video"] = np.asarray(vectors[row["clip_id"]], dtype=np.float16)
+            counts["rows"] += 1
+            yield row
+    counts.update(selection.held_back())
+
+
+def export_hf(
+    root: DataRoot, out: Path, filt: ExportFilter, *, features: Literal["pooled", "none"] = "pooled",
+    name: str = "howto-clips",
+) -> dict[str, Any]:  # fmt: skip
+    """Save the selection with `Dataset.save_to_disk` and write README.md (the dataset card) beside it."""
+    import datasets
+    from datasets import Dataset, Features, List, Value
+
+    datasets.disable_progress_bars()
+    spec: dict[str, Any] = {k: Value(v) for k, v in TEXT_FIELDS.items()}
+    if features == "pooled":
+        spec["video"] = List(Value("float16"), length=VIDEO_DIM)
+    counts: Counter[str] = Counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cache = Path(tempfile.mkdtemp(prefix=".tmp-hf-cache-", dir=out.parent))
+    try:
+        # `datasets` writes Arrow files as the generator runs (nothing is held whole in memory).
+        ds = Dataset.from_generator(
+            _rows, features=Features(spec), cache_dir=str(cache),
+            gen_kwargs={"root_url": root.url, "filt": filt.model_dump(), "features": features, "counts": counts},
+        )  # fmt: skip
+        if out.exists():
+            shutil.rmtree(out)
+        ds.save_to_disk(str(out))
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+    held = {k: v for k, v in sorted(counts.items()) if k != "rows" and v}
+    (out / "README.md").write_text(dataset_card(name, ds, filt, held), encoding="utf-8")
+    return {"format": "hf", "path": str(out), "rows": ds.num_rows, "features": features, "held_back": held}
+
+
+def _size_category(n: int) -> str:
+    for limit, label in ((1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"),
+                         (1_000_000, "100K<n<1M"), (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M")):  # fmt: skip
+        if n < limit:
+            return label
+    return "100M<n<1B"
+
+
+def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int]) -> str:
+    """The dataset card: Hub metadata (YAML) and what the rows are, how they were chosen, how to load them."""
+    import yaml
+
+    meta = {
+        "pretty_name": name,
+        "language": ["en"],
+        "license": "other",
+        "size_categories": [_size_category(ds.num_rows)],
+        "task_categories": ["feature-extraction", "text-retrieval"],
+        "tags": ["howto100m", "video", "narration", "instructional-videos"],
+        "dataset_info": {
+            "features": ds.features._to_yaml_list(),
+            "splits": [{"name": "train", "num_examples": ds.num_rows}],
+        },
+    }
+    video = "video" in ds.features
+    lines = [
+        "---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(), "---", "",
+        f"# {name}", "",
+        "Narrated instructional-video clips in the HowTo100M layout: one row per caption line of a video,",
+        "with the span it covers (integer milliseconds) and, when `video` is present, the clip's video vector:",
+        "ResNet-152 (2D, 1 row/s) and ResNeXt-101 (3D, 1.5 rows/s) features max-pooled over the span,",
+        "each L2-normalised, then concatenated (2D first) into 4096 float16 values." if video else
+        "(exported without video vectors).",
+        "", "## Fields", "",
+        "| field | type | meaning |", "| --- | --- | --- |",
+        "| clip_id | string | `{video_id}_{idx:04d}` |",
+        "| video_id | string | YouTube video id |",
+        "| task_id | string | the wikiHow task (hash of its title) the video was found for |",
+        "| category | string | the task's level-1 wikiHow category |",
+        "| idx | int32 | position of the clip in its video |",
+        "| start_ms, end_ms | int64 | the clip's span in the video, milliseconds |",
+        "| text | string | the caption line |",
+        "| text_no_stopwords | string | the line without stop words (HowTo100M's caption.json form) |",
+        "| n_words | int32 | words in `text` |",
+        *(["| video | float16[4096] | max-pooled, L2'd 2D+3D features over the span |"] if video else []),
+        "", "## How the rows were chosen", "",
+        f"- videos: {'kept by every stage only' if filt.keep == 'kept' else 'all, rejected ones included'}",
+        f"- categories: {', '.join(filt.categories) if filt.categories else 'all'}",
+        f"- split: {filt.split} (held-out videos by hash of the id, fraction {filt.heldout_fraction})",
+        f"- rows: {ds.num_rows}; held back: "
+        + (", ".join(f"{k} {v}" for k, v in sorted(held.items())) or "none"),
+        "", "## Use", "", "```python", "from datasets import load_from_disk",
+        'ds = load_from_disk("PATH").with_format("numpy")', "```", "",
+        "To publish (needs a Hugging Face token; `huggingface-cli login`):", "", "```python",
+        'ds.push_to_hub("ORG/NAME")',
+        "from huggingface_hub import HfApi",
+        'HfApi().upload_file(path_or_fileobj="PATH/README.md", path_in_repo="README.md",',
+        '                    repo_id="ORG/NAME", repo_type="dataset")', "```", "",
+        "## Licence and sources", "",
+        "Captions are YouTube narration (automatic or uploaded subtitles); the videos belong to their",
+        "owners. HowTo100M itself is distributed for research; check the terms of each source before use.",
+        "",
+    ]  # fmt: skip
+    return "\n".join(lines)

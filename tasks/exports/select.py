@@ -1,0 +1,112 @@
+"""What an export holds: kept videos only (unless asked), by category and train/held-out split, shard by shard."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pydantic import BaseModel, ConfigDict, Field
+
+from storage.catalog import query
+from storage.layout import DataRoot
+from storage.shards import list_markers, read_shard
+from tasks.training.split import is_heldout
+
+
+class ExportFilter(BaseModel):
+    """Which clips leave the data root. Rejected videos (dropped by a stage, gone in a re-crawl) stay
+    in unless `keep="all"`; `categories` are level-1 categories; the split is the training stage's."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keep: Literal["kept", "all"] = "kept"
+    categories: tuple[str, ...] = ()
+    split: Literal["all", "train", "heldout"] = "all"
+    heldout_fraction: float = Field(0.1, ge=0.0, le=1.0)
+
+
+@dataclass
+class ShardClips:
+    """One `clips` shard's selected rows (sorted by video, then idx) and its shard number."""
+
+    shard: int
+    clips: pa.Table
+
+
+class Selection:
+    """The videos an export may show, decided once from the catalog, then applied shard by shard."""
+
+    def __init__(self, root: DataRoot, filt: ExportFilter) -> None:
+        self.root, self.filt = root, filt
+        where = "WHERE keep" if filt.keep == "kept" else ""
+        rows = query(f"SELECT video_id FROM video_catalog {where}", root).rows
+        self.videos = {r[0] for r in rows}
+        self.dropped: Counter[str] = Counter()
+
+    def held_back(self, *more: Counter[str]) -> dict[str, int]:
+        """Clips left out, by reason (only reasons that happened)."""
+        total = Counter(self.dropped)
+        for counts in more:
+            total.update(counts)
+        return {k: v for k, v in sorted(total.items()) if v}
+
+    def video_ok(self, video_id: str) -> bool:
+        if video_id not in self.videos:
+            return False
+        if self.filt.split == "all":
+            return True
+        return is_heldout(video_id, self.filt.heldout_fraction) == (self.filt.split == "heldout")
+
+    def clips(self, table: pa.Table) -> pa.Table:
+        """The rows of a clips table this export may show; what it held back is counted by reason."""
+        ids = table.column("video_id").to_pylist()
+        kept = [v in self.videos for v in ids]
+        mask = [k and self.video_ok(v) for k, v in zip(kept, ids, strict=True)]
+        self.dropped["video_not_kept"] += kept.count(False)
+        self.dropped["other_split"] += sum(k and not m for k, m in zip(kept, mask, strict=True))
+        if self.filt.categories:
+            in_category = pc.fill_null(
+                pc.is_in(table.column("category"), pa.array(list(self.filt.categories))), False
+            )
+            self.dropped["other_category"] += sum(
+                m and not c for m, c in zip(mask, in_category.to_pylist(), strict=True)
+            )
+            mask = [m and c for m, c in zip(mask, in_category.to_pylist(), strict=True)]
+        return table.filter(pa.array(mask, pa.bool_()))
+
+    def shards(self) -> Iterator[ShardClips]:
+        """Selected clips of every finished `clips` shard, in shard order."""
+        for marker in list_markers(self.root, "clips"):
+            table = read_shard(self.root, "clips", marker.shard)
+            if table is None:
+                continue
+            chosen = self.clips(table)
+            if chosen.num_rows:
+                yield ShardClips(
+                    marker.shard, chosen.sort_by([("video_id", "ascending"), ("idx", "ascending")])
+                )
+
+    def features(self, shard: int, video_ids: set[str]) -> pa.Table | None:
+        """The `frame_features` rows of shard k for these videos (status ok), or None without that shard."""
+        table = read_shard(self.root, "frame_features", shard)
+        if table is None:
+            return None
+        keep = pc.and_(
+            pc.is_in(table.column("video_id"), pa.array(sorted(video_ids))),
+            pc.equal(table.column("status"), "ok"),
+        )
+        return table.filter(keep)
+
+
+def task_lookup(root: DataRoot) -> dict[str, dict[str, Any]]:
+    """task_id -> {source_id, title, category_path} of the row that stands for it (kept rows first)."""
+    rows = query(
+        "SELECT task_id, source_id, title, category_path FROM tasks "
+        "QUALIFY row_number() OVER (PARTITION BY task_id ORDER BY keep DESC, source_id NULLS LAST) = 1",
+        root,
+    ).as_dicts()
+    return {r["task_id"]: r for r in rows}

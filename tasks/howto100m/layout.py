@@ -1,0 +1,104 @@
+"""Where an import's shards go: its plan (shard bases fixed on the first run) and which shards are imported."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from storage.atomic import atomic_write_bytes
+from storage.layout import DataRoot
+from storage.shards import Marker, list_markers
+from tasks.wikihow.import_stage import IMPORT_SHARD_BASE
+from tasks.youtube.plans import PLANS_DIR, next_video_shard
+
+IMPORT_SOURCE = "import:howto100m"
+
+
+class ShardTaken(RuntimeError):
+    """A shard number the import planned to use holds another stage's shard: nothing is overwritten."""
+
+
+def is_imported(marker: Marker) -> bool:
+    """True for a shard this import wrote (its marker's config says so)."""
+    return marker.config.get("source") == IMPORT_SOURCE
+
+
+def crawled_video_shards(root: DataRoot) -> list[int]:
+    """`videos` shards the captions and features stages work on: every one but the imported ones,
+    whose captions, clips and features came with the release and must not be redone from the web."""
+    return [m.shard for m in list_markers(root, "videos") if not is_imported(m)]
+
+
+def _plan_path(root: DataRoot, batch: str) -> str:
+    return root.path(PLANS_DIR, "howto100m", f"{batch}.json")
+
+
+def load_plan(root: DataRoot, batch: str) -> dict[str, Any]:
+    """The import's shard bases: read back on a rerun (same shards), fixed now on the first run."""
+    path = _plan_path(root, batch)
+    if root.exists(path):
+        with root.open(path, "rb") as handle:
+            return dict(json.loads(handle.read().decode()))
+    used_tasks = [m.shard for m in list_markers(root, "tasks") if m.shard >= IMPORT_SHARD_BASE]
+    plan = {
+        "batch": batch,
+        "videos_base": next_video_shard(root),
+        "tasks_base": max(used_tasks) + 1 if used_tasks else IMPORT_SHARD_BASE,
+        "created_at": time.time(),
+    }
+    save_plan(root, plan)
+    return plan
+
+
+def save_plan(root: DataRoot, plan: dict[str, Any]) -> None:
+    atomic_write_bytes(
+        root, _plan_path(root, plan["batch"]), json.dumps(plan, sort_keys=True, indent=1).encode()
+    )
+
+
+def check_free(root: DataRoot, dataset: str, shard: int, batch: str) -> None:
+    """Refuse to write over a shard some other stage (or another import) finished at this number."""
+    from storage.shards import read_marker
+
+    marker = read_marker(root, dataset, shard)
+    if marker is not None and marker.config.get("import_batch") != batch:
+        raise ShardTaken(
+            f"{dataset} shard {shard} was written by {marker.config.get('source') or 'another stage'}; "
+            "finish one import before starting another or crawling into the same data root"
+        )
+
+
+IMPORT_DATASETS = ("tasks", "videos", "captions", "clips", "frame_features")
+# Made from imported shards by the training stage; dropped with them so no stale pair is trained on.
+DERIVED_DATASETS = ("clip_pairs", "text_embeddings")
+
+
+def imported_batches(root: DataRoot) -> dict[str, set[int]]:
+    """Import batch -> the `videos` shard numbers it wrote (tasks shards not included)."""
+    batches: dict[str, set[int]] = {}
+    for marker in list_markers(root, "videos"):
+        if is_imported(marker):
+            batches.setdefault(str(marker.config.get("import_batch")), set()).add(marker.shard)
+    return batches
+
+
+def remove_imports(root: DataRoot, keep_batch: str | None = None) -> int:
+    """Delete every imported shard of other batches (marker first, so a crash leaves only invisible files)."""
+    from storage.schemas import get_schema
+
+    removed = 0
+    video_shards = {s for b, shards in imported_batches(root).items() if b != keep_batch for s in shards}
+    for dataset in (*IMPORT_DATASETS, *DERIVED_DATASETS):
+        version = get_schema(dataset).version
+        for marker in list_markers(root, dataset):
+            mine = is_imported(marker) and marker.config.get("import_batch") != keep_batch
+            derived = dataset in DERIVED_DATASETS and marker.shard in video_shards
+            if not (mine or derived):
+                continue
+            root.fs.rm(root.marker_path(dataset, version, marker.shard))
+            path = root.shard_path(dataset, version, marker.shard)
+            if root.exists(path):
+                root.fs.rm(path)
+            removed += 1
+    return removed

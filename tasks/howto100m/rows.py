@@ -1,0 +1,208 @@
+"""Rows of one imported shard: videos, captions, clips and frame_features from release entries (pure)."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from storage.schemas import get_schema
+from tasks.captions.clips import without_stop_words
+from tasks.howto100m.release import VideoMeta
+
+IMPORT_STATUS = "imported"  # videos rows: listed by the release, never probed by us
+NO_CAPTIONS = "no_captions"  # the caption file has no entry for the video
+EMPTY_CAPTIONS = "empty_captions"  # it has one, but every line is empty
+CAPTION_SOURCES = ("caption.json", "raw_caption.json")
+
+
+def watch_url(video_id: str) -> str:
+    return f"https://www.youtube.com/watch?v={video_id}"
+
+
+def caption_text(value: Any) -> str:
+    """A caption line as text, the way the reference loader reads it: `str(value)`.
+
+    caption.json holds a few non-string lines: numbers (a caption "2" read as a number upstream) and
+    NaN. The reference tokenises `str(text)`, so NaN becomes the word "nan"; a JSON null stands for the
+    same NaN (pandas writes NaN as null) and is read as "nan" too.
+    """
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return "nan"
+    return str(value)
+
+
+def to_ms(seconds: Any) -> int | None:
+    """Seconds (float or int) to integer milliseconds, rounded to nearest; None when not a finite number."""
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float):
+        return None
+    if isinstance(seconds, float) and not math.isfinite(seconds):
+        return None
+    return round(seconds * 1000)
+
+
+@dataclass
+class EntryClips:
+    """One video's clips from its caption entry, with what was skipped and why."""
+
+    starts: list[int] = field(default_factory=list)
+    ends: list[int] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def entry_clips(entry: Any) -> EntryClips:
+    """zip(start, end, text) of an entry: empty texts and lines without finite times are skipped."""
+    out = EntryClips()
+    if not isinstance(entry, Mapping):
+        out.skipped["malformed_entry"] += 1
+        return out
+    starts, ends, texts = (entry.get(k) for k in ("start", "end", "text"))
+    if not (isinstance(starts, list) and isinstance(ends, list) and isinstance(texts, list)):
+        out.skipped["malformed_entry"] += 1
+        return out
+    n = min(len(starts), len(ends), len(texts))
+    if not len(starts) == len(ends) == len(texts):
+        out.skipped["length_mismatch"] += max(len(starts), len(ends), len(texts)) - n
+        starts, ends, texts = starts[:n], ends[:n], texts[:n]
+    # The common case (every time a finite float, every text a non-blank string) without a Python loop
+    # per line: str.strip refuses a non-string, and numpy's rint rounds half to even like round().
+    if _all_texts(texts) and all(type(v) is float for v in starts) and all(type(v) is float for v in ends):
+        times = np.array([starts, ends], dtype=np.float64) * 1000
+        if np.isfinite(times).all():
+            rounded = np.rint(times).astype(np.int64)
+            out.starts, out.ends, out.texts = rounded[0].tolist(), rounded[1].tolist(), list(texts)
+            return out
+    for start, end, value in zip(starts, ends, texts, strict=True):
+        text = caption_text(value)
+        if not isinstance(value, str):
+            out.skipped["non_string_text_kept"] += 1
+        if not text.strip():
+            out.skipped["empty_text"] += 1
+            continue
+        start_ms, end_ms = to_ms(start), to_ms(end)
+        if start_ms is None or end_ms is None:
+            out.skipped["bad_time"] += 1
+            continue
+        out.starts.append(start_ms)
+        out.ends.append(end_ms)
+        out.texts.append(text)
+    return out
+
+
+def _all_texts(texts: list[Any]) -> bool:
+    try:
+        return all(map(str.strip, texts))
+    except TypeError:  # a number or null among them
+        return False
+
+
+class ShardRows:
+    """Column lists for one shard's four datasets, filled a video at a time."""
+
+    def __init__(self, crawl_id: str, source: str) -> None:
+        if source not in CAPTION_SOURCES:
+            raise ValueError(f"caption source must be one of {CAPTION_SOURCES}, got {source!r}")
+        self.crawl_id, self.source = crawl_id, source
+        self.videos: list[dict[str, Any]] = []
+        self.captions: list[dict[str, Any]] = []
+        self.clips: dict[str, list[Any]] = {name: [] for name in get_schema("clips").schema.names}
+        self.skipped: Counter[str] = Counter()
+
+    def add(
+        self, video_id: str, meta: VideoMeta | None, task: str | None, category: str | None, entry: Any
+    ) -> None:
+        """One video: its `videos` row, its `captions` row and its clips (`entry` None: not in the file)."""
+        self.videos.append(video_row(video_id, meta, task, self.crawl_id))
+        clips = entry_clips(entry) if entry is not None else EntryClips()
+        self.skipped.update(clips.skipped)
+        n = len(clips.texts)
+        words = [len(t.split()) for t in clips.texts]
+        columns: dict[str, list[Any]] = {
+            "clip_id": [f"{video_id}_{i:04d}" for i in range(n)], "video_id": [video_id] * n,
+            "task_id": [task] * n, "category": [category] * n, "idx": list(range(n)),
+            "start_ms": clips.starts, "end_ms": clips.ends, "text": clips.texts,
+            # caption.json already had its stop words removed; raw_caption.json kept them
+            "text_no_stopwords": clips.texts if self.source == "caption.json"
+            else [without_stop_words(t) for t in clips.texts],
+            "n_words": words, "crawl_id": [self.crawl_id] * n,
+        }  # fmt: skip
+        for name, values in columns.items():
+            self.clips[name].extend(values)
+        n_words = sum(words)
+        n_clips = len(clips.texts)
+        reason = None if n_clips else (NO_CAPTIONS if entry is None else EMPTY_CAPTIONS)
+        self.captions.append({
+            "video_id": video_id, "task_id": task, "caption_lang": None, "caption_kind": None,
+            "vtt_path": None, "n_segments": n_clips, "n_words": n_words, "dropped_tags": None,
+            "n_clips": n_clips, "keep": n_clips > 0, "drop_reason": reason, "status": "ok", "error": None,
+            "crawl_id": self.crawl_id,
+        })  # fmt: skip
+
+    def tables(self) -> dict[str, pa.Table]:
+        return {
+            "videos": pa.Table.from_pylist(self.videos, schema=get_schema("videos").schema),
+            "captions": pa.Table.from_pylist(self.captions, schema=get_schema("captions").schema),
+            "clips": pa.table(self.clips, schema=get_schema("clips").schema),
+        }
+
+
+def video_row(video_id: str, meta: VideoMeta | None, task: str | None, crawl_id: str) -> dict[str, Any]:
+    row: dict[str, Any] = {name: None for name in get_schema("videos").schema.names}
+    row.update(
+        video_id=video_id, task_id=task, rank=meta.rank if meta else None, url=watch_url(video_id),
+        keep=True, status=IMPORT_STATUS, crawl_id=crawl_id,
+    )  # fmt: skip
+    return row
+
+
+class FeatureRows:
+    """`frame_features` columns: one row per stored vector, or one failed row per (video, model)."""
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {n: [] for n in get_schema("frame_features").schema.names}
+        self.blocks: list[np.ndarray] = []
+
+    def add(self, video_id: str, model: str, fps: float, rows: np.ndarray | None, error: str) -> None:
+        if rows is None:
+            self._append(video_id, model, [-1], [0], [0], "failed", error)
+            self.blocks.append(np.zeros((1, 0), np.float16))
+            return
+        k = np.arange(len(rows))
+        # Row k covers [k/fps, (k+1)/fps): 2D at whole seconds, 3D at multiples of 2/3 s.
+        starts = [round(i * 1000 / fps) for i in k.tolist()]
+        ends = [round((i + 1) * 1000 / fps) for i in k.tolist()]
+        self._append(video_id, model, k.tolist(), starts, ends, "ok", None)
+        self.blocks.append(rows)
+
+    def _append(
+        self, video_id: str, model: str, idx: list[int], starts: list[int], ends: list[int],
+        status: str, error: str | None,
+    ) -> None:  # fmt: skip
+        n = len(idx)
+        self.columns["video_id"] += [video_id] * n
+        self.columns["model"] += [model] * n
+        self.columns["idx"] += idx
+        self.columns["t_start_ms"] += starts
+        self.columns["t_end_ms"] += ends
+        self.columns["random_weights"] += [False] * n
+        self.columns["status"] += [status] * n
+        self.columns["error"] += [error] * n
+
+    def table(self) -> pa.Table:
+        schema = get_schema("frame_features").schema
+        lengths = np.array([b.shape[1] for b in self.blocks for _ in range(b.shape[0])], dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int32)
+        values = (
+            np.concatenate([b.reshape(-1) for b in self.blocks]) if self.blocks else np.zeros(0, np.float16)
+        )
+        arrays = {n: pa.array(v, schema.field(n).type) for n, v in self.columns.items() if n != "vector"}
+        arrays["vector"] = pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, pa.float16()))
+        return pa.Table.from_pydict({n: arrays[n] for n in schema.names}, schema=schema)

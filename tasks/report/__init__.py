@@ -1,0 +1,1 @@
+"""`howto report`: a dataset card in Markdown and a static HTML page with plots, numbers from the catalog."""

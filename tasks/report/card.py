@@ -1,0 +1,133 @@
+"""Write the report: `README.md` (the dataset card), `index.html` (a static page) and the PNG figures."""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from storage.layout import DataRoot
+from tasks.report.numbers import ReportNumbers, collect
+from tasks.report.plots import FIGURES
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.2f}"
+
+
+def summary_rows(n: ReportNumbers) -> list[tuple[str, str, str]]:
+    """(what, ours, HowTo100M as published)."""
+    kept_videos = n.funnel[3].kept if len(n.funnel) > 3 else 0
+    return [
+        ("tasks kept", _fmt(n.funnel[0].kept), _fmt(n.paper["tasks"])),
+        ("videos with clips", _fmt(n.videos_with_clips), _fmt(n.paper["videos"])),
+        ("videos kept (captions)", _fmt(kept_videos), "-"),
+        ("clips", _fmt(n.clips), _fmt(n.paper["clips"])),
+        ("hours (sum of clip spans)", _fmt(n.hours), f"{_fmt(n.paper['hours'])} (of video)"),
+        ("clips per video (mean / median)", f"{n.means['clips_per_video']:.1f} / {n.medians['clips_per_video']:.1f}",
+         f"~{n.paper['clips_per_video']:.0f}"),
+        ("clip duration, s (mean / median)", f"{n.means['clip_duration_s']:.2f} / {n.medians['clip_duration_s']:.2f}",
+         f"~{n.paper['clip_duration_s']:.0f}"),
+        ("words per clip (mean / median)", f"{n.means['words_per_clip']:.2f} / {n.medians['words_per_clip']:.2f}",
+         f"~{n.paper['words_per_clip']:.0f}"),
+    ]  # fmt: skip
+
+
+def funnel_rows(n: ReportNumbers) -> list[tuple[str, str, str, str]]:
+    return [
+        (
+            s.name,
+            f"{s.total:,} {s.unit}",
+            f"{s.kept:,}",
+            ", ".join(f"{r} {c:,}" for r, c in s.drops.items()) or "-",
+        )
+        for s in n.funnel
+    ]
+
+
+def markdown(n: ReportNumbers, made_at: str) -> str:
+    lines = [
+        "---", "language: [en]", "tags: [howto100m, video, narration, instructional-videos]", "---", "",
+        "# Dataset card: narrated instructional-video clips", "",
+        f"Data root `{n.root}`, report made {made_at}. Numbers read with DuckDB over the finished shards.",
+        "Clips are caption lines of YouTube videos found for wikiHow tasks (the HowTo100M recipe), each with",
+        "its span in integer milliseconds; frame features (ResNet-152 2D at 1/s, ResNeXt-101 3D at 1.5/s)",
+        "are max-pooled over a clip's span for training.", "",
+        "## Summary beside HowTo100M as published", "",
+        "| | ours | HowTo100M (Miech et al., 2019) |", "| --- | ---: | ---: |",
+        *(f"| {a} | {b} | {c} |" for a, b, c in summary_rows(n)),
+        "", "## Funnel (tasks to clips) and why items were dropped", "",
+        "| stage | in | kept | dropped, by reason |", "| --- | ---: | ---: | --- |",
+        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in funnel_rows(n)),
+        "", "## Captions", "",
+        *(f"- {k} / {lang}: {c:,} videos" for k, lang, c in n.caption_kinds),
+        *(f"- source {s}: {c:,} videos" for s, c in n.caption_sources.items()),
+        "", "## Crawl generations", "",
+        *(f"- {c['crawl_id']}: {c['new_videos']:,} videos first seen, {c['gone']:,} found gone"
+          + (f" (started {time.strftime('%Y-%m-%d', time.gmtime(c['started_at']))})" if c["started_at"] else "")
+          for c in n.crawls),
+        "", "## Figures", "",
+        *(f"### {title}\n\n![{title}]({name})\n" for name, (title, _) in FIGURES.items()),
+        "## Caveats", "",
+        "- Hours are sums of clip spans; HowTo100M's 134,472 h counts whole videos. Imported captions",
+        "  overlap (rolling ASR lines), so their span sum can exceed the video length.",
+        "- Videos imported from the HowTo100M release carry no caption kind or language (`unknown`).",
+        "- The published figures are the paper's averages, not recomputed from the release.", "",
+    ]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def page(n: ReportNumbers, made_at: str) -> str:
+    figures = "".join(
+        f'<figure><img src="{name}" alt="{html.escape(title)}"><figcaption>{html.escape(title)}</figcaption></figure>'
+        for name, (title, _) in FIGURES.items()
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Dataset report</title>
+<style>body{{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}}
+table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
+figure{{margin:2em 0}}img{{max-width:100%}}figcaption{{color:#555}}</style></head><body>
+<h1>Narrated instructional-video clips: dataset report</h1>
+<p>Data root <code>{html.escape(n.root)}</code>, made {html.escape(made_at)}. The dataset card is
+<a href="README.md">README.md</a>.</p>
+<h2>Summary beside HowTo100M as published</h2>
+{_table(("", "ours", "HowTo100M (Miech et al., 2019)"), summary_rows(n))}
+<h2>Funnel</h2>
+{_table(("stage", "in", "kept", "dropped, by reason"), funnel_rows(n))}
+<h2>Figures</h2>
+{figures}
+</body></html>
+"""
+
+
+def _write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".tmp-{path.name}")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def write_report(root: DataRoot, out: Path) -> dict[str, Any]:
+    """Collect the numbers, draw the figures, write card and page; returns the paths and headline numbers."""
+    numbers = collect(root)
+    out.mkdir(parents=True, exist_ok=True)
+    made_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    written = []
+    for name, (_, draw) in FIGURES.items():
+        _write(out / name, draw(numbers))
+        written.append(str(out / name))
+    _write(out / "README.md", markdown(numbers, made_at).encode("utf-8"))
+    _write(out / "index.html", page(numbers, made_at).encode("utf-8"))
+    return {
+        "card": str(out / "README.md"), "page": str(out / "index.html"), "figures": written,
+        "clips": numbers.clips, "videos_with_clips": numbers.videos_with_clips,
+        "means": {k: round(v, 3) for k, v in numbers.means.items()},
+    }  # fmt: skip

@@ -1,0 +1,102 @@
+"""The CLI over a fabricated HowTo100M release: import, train with no network, export, report, one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from typer.testing import CliRunner
+
+from flows.cli import app
+from storage.layout import DataRoot
+from storage.shards import list_markers, read_dataset
+from tests.tasks.howto100m.release_files import write_release, write_training_release
+
+runner = CliRunner()
+
+
+def _import_args(release, root: Path) -> list[str]:  # type: ignore[no-untyped-def]
+    return [
+        "import", "howto100m", "--csv", str(release.csv), "--task-ids", str(release.task_ids),
+        "--captions", str(release.captions), "--features-2d", str(release.features_2d),
+        "--features-3d", str(release.features_3d), "--videos-per-shard", "4", "--data-root", str(root),
+    ]  # fmt: skip
+
+
+def test_import_then_train_offline(tmp_path: Path) -> None:
+    torch.set_num_threads(2)
+    release = write_training_release(tmp_path / "release", n_videos=12, clips=8)
+    root = tmp_path / "root"
+    out = runner.invoke(app, _import_args(release, root))
+    assert out.exit_code == 0, out.output
+    summary = json.loads(out.stdout)
+    assert summary["videos"] == 12 and summary["clips"] == 96 and summary["shards"] == 3
+    data = DataRoot.from_any(root)
+    # the training stage pairs clips shard k with frame_features shard k: the import wrote both
+    assert (
+        [m.shard for m in list_markers(data, "clips")]
+        == [m.shard for m in list_markers(data, "frame_features")]
+        == [0, 1, 2]
+    )
+    out = runner.invoke(app, [
+        "train", "--data-root", str(root), "--epochs", "1", "--d", "32", "--videos-per-batch", "4",
+        "--clips-per-video", "8", "--heldout-fraction", "0.3", "--lr", "0.001",
+    ])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert "run run-" in out.stdout
+    assert read_dataset(data, "clip_pairs").count_rows() == 96
+    assert read_dataset(data, "train_metrics").count_rows() == 1
+
+
+def test_export_and_report_commands(tmp_path: Path) -> None:
+    release = write_release(tmp_path / "release")
+    root = tmp_path / "root"
+    assert runner.invoke(app, _import_args(release, root)).exit_code == 0
+    out = runner.invoke(app, ["export", "webdataset", "--out", str(tmp_path / "wds"), "--per", "video",
+                              "--category", "Food and Entertaining", "--data-root", str(root)])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["samples"] == 1
+    out = runner.invoke(
+        app,
+        ["export", "howto100m", "--out", str(tmp_path / "rel"), "--no-features", "--data-root", str(root)],
+    )
+    assert out.exit_code == 0, out.output
+    assert not (tmp_path / "rel" / "features_2d").exists() and (tmp_path / "rel" / "caption.json").is_file()
+    out = runner.invoke(app, ["report", "--data-root", str(root)])
+    assert out.exit_code == 0, out.output
+    report = root / "report"
+    assert {p.name for p in report.iterdir()} >= {"README.md", "index.html", "funnel.png", "crawls.png"}
+    assert "| clips | 7 |" in (report / "README.md").read_text()
+
+
+def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
+    release = write_release(tmp_path / "release")
+    args = _import_args(release, tmp_path / "root")
+    missing = [a if a != str(release.captions) else str(tmp_path / "nope.json") for a in args]
+    out = runner.invoke(app, missing)
+    assert out.exit_code == 2 and "nope.json: no such file (--captions)" in out.stderr
+    release.captions.write_text('{"nVbIUDjzWY4": {"start": [1.0], "end": [2.0], "text": ["a"]}, "x": ')
+    out = runner.invoke(app, args)
+    assert out.exit_code == 2 and out.stderr.count("\n") == 1 and "caption.json: character" in out.stderr
+    release.csv.write_text("video,category\nabc,def\n")
+    out = runner.invoke(app, args)
+    assert out.exit_code == 2 and "no column(s) video_id" in out.stderr
+    out = runner.invoke(
+        app, ["export", "hf", "--out", str(tmp_path / "hf"), "--data-root", str(tmp_path / "nowhere")]
+    )
+    assert out.exit_code == 2 and "does not exist" in out.stderr
+
+
+def test_captions_stage_leaves_imported_shards_alone(tmp_path: Path) -> None:
+    from flows.fetch_captions import fetch_captions
+
+    release = write_release(tmp_path / "release")
+    root = tmp_path / "root"
+    assert runner.invoke(app, _import_args(release, root)).exit_code == 0
+    data = DataRoot.from_any(root)
+    before = {m.shard: m.finished_at for m in list_markers(data, "clips")}
+    summary = fetch_captions(data_root=str(root))
+    assert summary["shards"] == 0
+    assert {m.shard: m.finished_at for m in list_markers(data, "clips")} == before
+    assert read_dataset(data, "clips").count_rows() == 7

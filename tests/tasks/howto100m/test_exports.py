@@ -1,0 +1,143 @@
+"""Exports of an imported release: the round trip through the release layout, WebDataset and HF loaders."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from storage.layout import DataRoot
+from storage.shards import read_dataset
+from tasks.exports.hf import export_hf
+from tasks.exports.release import export_release
+from tasks.exports.select import ExportFilter
+from tasks.exports.webdataset import export_webdataset
+from tasks.howto100m.import_stage import ImportConfig, import_howto100m
+from tasks.training.pooling import build_pairs
+from tasks.training.split import is_heldout
+from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, VIDEO_C, VIDEO_D
+
+DATASETS = {
+    "tasks": ["task_id", "source_id"],
+    "videos": ["video_id"],
+    "captions": ["video_id"],
+    "clips": ["clip_id"],
+    "frame_features": ["video_id", "model", "idx"],
+}
+
+
+def _sorted(root: DataRoot, dataset: str) -> pa.Table:
+    return read_dataset(root, dataset).to_table().sort_by([(k, "ascending") for k in DATASETS[dataset]])
+
+
+def _pooled(root: DataRoot) -> dict[str, np.ndarray]:
+    pairs, _ = build_pairs(
+        read_dataset(root, "clips").to_table(), read_dataset(root, "frame_features").to_table()
+    )
+    return {
+        c: np.asarray(v, np.float16)
+        for c, v in zip(pairs.column("clip_id").to_pylist(), pairs.column("vector").to_pylist(), strict=True)
+    }
+
+
+def test_round_trip_through_the_release_layout_gives_identical_tables(
+    imported: DataRoot, tmp_path: Path
+) -> None:
+    out = tmp_path / "release"
+    summary = export_release(imported, out, ExportFilter(keep="all"))
+    assert summary["videos"] == 4 and summary["clips"] == 7 and summary["tasks"] == 2
+    assert sorted(p.name for p in out.iterdir()) == [
+        "HowTo100M_v1.csv", "caption.json", "features_2d", "features_3d", "raw_caption.json", "task_ids.csv",
+    ]  # fmt: skip
+    captions = json.loads((out / "caption.json").read_text())
+    assert captions[VIDEO_A] == {"start": [0.234, 2.3, 6.56], "end": [2.3, 6.9, 10.0],
+                                 "text": ["hi harrison kevin", "nan", "set slackline"]}  # fmt: skip
+    again = DataRoot.from_any(tmp_path / "again")
+    cfg = ImportConfig(
+        csv=str(out / "HowTo100M_v1.csv"), task_ids=str(out / "task_ids.csv"), captions=str(out / "caption.json"),
+        features_2d=str(out / "features_2d"), features_3d=str(out / "features_3d"), videos_per_shard=2,
+    )  # fmt: skip
+    import_howto100m(cfg, again.url)
+    for dataset in DATASETS:
+        assert _sorted(again, dataset).equals(_sorted(imported, dataset)), dataset
+
+
+def test_rejected_and_filtered_rows_never_leak(imported: DataRoot, tmp_path: Path) -> None:
+    out = tmp_path / "drinks"
+    summary = export_release(imported, out, ExportFilter(categories=("Food and Entertaining",)))
+    assert list(json.loads((out / "caption.json").read_text())) == [VIDEO_B]
+    assert (out / "HowTo100M_v1.csv").read_text().splitlines()[1:] == [
+        f"{VIDEO_B},Food and Entertaining,Drinks,6,25938"
+    ]
+    assert (out / "task_ids.csv").read_text() == "25938\tMake a Lemon\u2010Lime Soda, Quickly\n"
+    assert sorted(p.stem for p in (out / "features_2d").iterdir()) == [VIDEO_B]
+    assert summary["held_back"] == {"other_category": 4}
+    kept = export_release(imported, tmp_path / "kept", ExportFilter())
+    lines = (tmp_path / "kept" / "HowTo100M_v1.csv").read_text()
+    assert kept["videos"] == 3 and VIDEO_D not in lines  # D has no captions: dropped, not exported
+
+
+def test_webdataset_per_clip_loads_with_the_webdataset_library(imported: DataRoot, tmp_path: Path) -> None:
+    import webdataset as wds
+
+    summary = export_webdataset(imported, tmp_path / "wds", ExportFilter(), samples_per_shard=3)
+    assert summary["samples"] == 7 and len(summary["shards"]) == 3
+    samples = list(wds.WebDataset(summary["shards"], shardshuffle=False).decode())
+    assert [s["__key__"] for s in samples] == sorted(s["__key__"] for s in samples)
+    assert len(samples) == 7
+    pooled = _pooled(imported)
+    for sample in samples:
+        caption = sample["json"]
+        assert caption["clip_id"] == sample["__key__"] and caption["end_ms"] > caption["start_ms"]
+        assert sample["npy"].shape == (4096,) and sample["npy"].dtype == np.float16
+        assert np.array_equal(sample["npy"], pooled[caption["clip_id"]])
+    assert {s["json"]["text"] for s in samples if s["json"]["video_id"] == VIDEO_A} == {
+        "hi harrison kevin", "nan", "set slackline"}  # fmt: skip
+
+
+def test_webdataset_per_video_and_split_filters(imported: DataRoot, tmp_path: Path) -> None:
+    import webdataset as wds
+
+    summary = export_webdataset(imported, tmp_path / "videos", ExportFilter(), per="video")
+    samples = {s["__key__"]: s for s in wds.WebDataset(summary["shards"], shardshuffle=False).decode()}
+    assert sorted(samples) == sorted([VIDEO_A, VIDEO_B, VIDEO_C])
+    assert samples[VIDEO_A]["resnet152.npy"].shape == (10, 2048)
+    assert samples[VIDEO_A]["resnext101.npy"].shape == (7, 2048)
+    assert [c["idx"] for c in samples[VIDEO_A]["json"]["clips"]] == [0, 1, 2]
+    for split in ("train", "heldout"):
+        part = export_webdataset(imported, tmp_path / split, ExportFilter(split=split, heldout_fraction=0.5),
+                                 per="video", features="none")  # fmt: skip
+        keys = (
+            {s["__key__"] for s in wds.WebDataset(part["shards"], shardshuffle=False).decode()}
+            if part["shards"]
+            else set()
+        )
+        assert keys == {v for v in (VIDEO_A, VIDEO_B, VIDEO_C) if is_heldout(v, 0.5) == (split == "heldout")}
+
+
+def test_hf_dataset_loads_from_disk_with_features_and_a_card(imported: DataRoot, tmp_path: Path) -> None:
+    from datasets import List, Value, load_from_disk
+
+    summary = export_hf(imported, tmp_path / "hf", ExportFilter(categories=("Cars & Other Vehicles",)))
+    assert summary["rows"] == 4 and summary["held_back"] == {"other_category": 3}
+    ds = load_from_disk(str(tmp_path / "hf"))
+    assert ds.num_rows == 4
+    assert ds.features["video"] == List(Value("float16"), length=4096)
+    assert ds.features["start_ms"] == Value("int64") and ds.features["text"] == Value("string")
+    pooled = _pooled(imported)
+    for row in ds.with_format("numpy"):
+        assert np.array_equal(row["video"].astype(np.float16), pooled[str(row["clip_id"])])
+    assert {str(v) for v in ds["video_id"]} == {VIDEO_A, VIDEO_C}
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert card.startswith("---\n") and "dataset_info:" in card and "push_to_hub" in card
+    assert "categories: Cars & Other Vehicles" in card
+
+
+def test_an_empty_root_exports_nothing(tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path / "empty")
+    root.makedirs(root.url)
+    assert export_webdataset(root, tmp_path / "out", ExportFilter())["samples"] == 0
+    summary = export_release(root, tmp_path / "release", ExportFilter())
+    assert summary["videos"] == 0 and json.loads((tmp_path / "release" / "caption.json").read_text()) == {}
