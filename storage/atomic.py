@@ -60,7 +60,11 @@ def atomic_write(root: DataRoot, path: str, write: Callable[[IO[bytes]], None]) 
 
 def atomic_write_bytes(root: DataRoot, path: str, payload: bytes) -> int:
     """`atomic_write` of a byte string."""
-    return atomic_write(root, path, lambda handle: handle.write(payload))
+
+    def write(handle: IO[bytes]) -> None:
+        handle.write(payload)
+
+    return atomic_write(root, path, write)
 
 
 def fsync_dir(directory: str) -> None:

@@ -150,7 +150,7 @@ def run_job(root: DataRoot, job: ShardJob) -> dict[str, Any]:
         raise ValueError(
             f"{job.dataset} shard {job.shard}: undeclared secondary outputs {sorted(undeclared)}"
         )
-    common = {
+    common: dict[str, Any] = {
         "config_hash": fingerprint,
         "code_version": code_version(),
         "started_at": started,
