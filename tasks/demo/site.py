@@ -57,7 +57,8 @@ class _Handler(BaseHTTPRequestHandler):
                 429, b"Too Many Requests\n", "text/plain", {"Retry-After": str(troubles.retry_after_s)}
             )
             return
-        if troubles.slow_s > 0 and path.startswith(troubles.slow_prefix):
+        slowed = not troubles.slow_ids or params.get("v") in troubles.slow_ids
+        if troubles.slow_s > 0 and path.startswith(troubles.slow_prefix) and slowed:
             if site.stopping.wait(troubles.slow_s):
                 return  # shutting down: drop the request as a dying server would
         try:

@@ -35,6 +35,7 @@ class Troubles:
     retry_after_s: int = 1  # Retry-After header on those 429s
     slow_s: float = 0.0  # delay before answering, to run past a client's timeout
     slow_prefix: str = "/"  # only requests whose path starts with this are slowed
+    slow_ids: frozenset[str] = frozenset()  # if set, only requests for these video ids (`v=`) are slowed
     bot_check: int = 0  # the first N watch pages ask to sign in to confirm you're not a bot
 
     def __post_init__(self) -> None:

@@ -73,8 +73,9 @@ def args_for(config: Path, root: Path) -> list[str]:
 
 
 def fault_schedule(world: World) -> list[str]:
-    """Faults on a spread of the world's usable videos (whichever the small crawl finds), 429s for the
-    first requests of a run, and caption answers slower than the client's timeout."""
+    """Faults on a spread of the world's usable videos (whichever the small crawl finds): 503 watch pages,
+    truncated caption tracks, corrupt video files, caption answers slower than the client's timeout; and
+    429s for the first requests."""
     usable = [v.id for v in world.usable]
     return [
         f"server_error={','.join(usable[0::4])}",
@@ -84,6 +85,7 @@ def fault_schedule(world: World) -> list[str]:
         "retry_after_s=1",
         "slow_s=3",
         "slow_prefix=/api/timedtext",
+        f"slow_ids={','.join(usable[3::4])}",
     ]
 
 

@@ -108,6 +108,13 @@ def test_slow_response_runs_past_the_client_timeout(site: DemoSite) -> None:
     assert httpx.get(f"{site.url}/robots.txt", timeout=0.5).status_code == 200  # other paths unaffected
 
 
+def test_slow_ids_slow_only_those_videos(site: DemoSite) -> None:
+    v, other = site.world.usable[:2]
+    site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/watch", slow_ids={v.id}))
+    assert "Read timed out" in str(_probe_error(site, v, socket_timeout=0.5))
+    assert _probe(site, other)["id"] == other.id  # another video on the same path is not slowed
+
+
 def test_truncated_caption_file(site: DemoSite, tmp_path: Path) -> None:
     v = _video(site)
     site.set_troubles(Troubles(truncated_captions={v.id}))
