@@ -1,21 +1,42 @@
 """What every stage flow shares: the task runner choice, shard fan-out with a progress artifact,
-the end-of-flow summary artifact and the catalog refresh."""
+the end-of-flow summary artifact (with what yt-dlp said and what to do about it) and the catalog refresh."""
 
 from __future__ import annotations
 
+import threading
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from prefect import Flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
+from prefect.context import FlowRunContext
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runner_config import RunnerConfig
 from storage.catalog import refresh
 from storage.layout import DataRoot
+from tasks.youtube.messages import YTDLP_KEY, advice_for, merge_counts
 
 F = TypeVar("F", bound=Flow[Any, Any])
+
+# What yt-dlp said in the shards of each running flow (every run_shard_tasks call of the flow, e.g. the
+# search and the probe phases of search_videos), until its summary takes it.
+_said: dict[str, Counter[str]] = {}
+_said_lock = threading.Lock()
+
+
+def _flow_run_key() -> str | None:
+    ctx = FlowRunContext.get()
+    return str(ctx.flow_run.id) if ctx is not None and ctx.flow_run is not None else None
+
+
+def _note_said(manifest: dict[str, Any]) -> None:
+    key, counts = _flow_run_key(), manifest.get(YTDLP_KEY)
+    if key is not None and counts:
+        with _said_lock:
+            _said.setdefault(key, Counter()).update(counts)
 
 
 def with_runner(flow: F, runner: RunnerConfig | None) -> F:
@@ -70,6 +91,7 @@ def run_shard_tasks(
             log.error("%s: shard %d failed: %s", stage, order[id(future)], exc)
             continue
         results[order[id(future)]] = manifest
+        _note_said(manifest)
         if on_result is not None:
             on_result(manifest)
         update_progress_artifact(artifact_id, 100.0 * done / total)
@@ -82,12 +104,21 @@ def run_shard_tasks(
 def summarize(
     stage: str, manifests: list[dict[str, Any]], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    """Totals over shard manifests: rows in/out, drops by reason, errors, shards cached vs run."""
+    """Totals over shard manifests: rows in/out, drops by reason, errors, shards cached vs run, and what
+    yt-dlp said (`ytdlp`: warnings and errors by class, over every shard task this flow ran)."""
     drops: dict[str, int] = {}
     for m in manifests:
         for reason, n in (m.get("drops") or {}).items():
             drops[reason] = drops.get(reason, 0) + int(n)
-    return {
+    key = _flow_run_key()
+    with _said_lock:
+        ran = _said.pop(key, None) if key is not None else None
+    said = (
+        dict(sorted(ran.items()))
+        if ran is not None
+        else merge_counts(m.get(YTDLP_KEY) or {} for m in manifests)
+    )
+    summary: dict[str, Any] = {
         "stage": stage,
         "shards": len(manifests),
         "shards_cached": sum(1 for m in manifests if m.get("cached")),
@@ -95,8 +126,21 @@ def summarize(
         "rows_out": sum(int(m.get("rows_out", 0)) for m in manifests),
         "drops": dict(sorted(drops.items())),
         "errors": sum(int(m.get("errors", 0)) for m in manifests),
-        **(extra or {}),
     }
+    if said:
+        summary[YTDLP_KEY] = said
+    return {**summary, **(extra or {})}
+
+
+def said_lines(said: dict[str, int]) -> list[str]:
+    """The markdown table of what yt-dlp said: one row per `level:class`, with what to do about it."""
+    if not said:
+        return []
+    lines = ["", "## What yt-dlp said", "", "| message | count | what to do |", "| --- | --- | --- |"]
+    lines += [
+        f"| {key} | {n} | {advice_for(key)} |" for key, n in sorted(said.items(), key=lambda kv: -kv[1])
+    ]
+    return lines
 
 
 def finish_stage(stage: str, root: DataRoot, summary: dict[str, Any]) -> dict[str, Any]:
@@ -109,8 +153,14 @@ def finish_stage(stage: str, root: DataRoot, summary: dict[str, Any]) -> dict[st
         if isinstance(value, dict):
             value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
         lines.append(f"| {key} | {value} |")
+    said = summary.get(YTDLP_KEY) or {}
+    lines += said_lines(said)
     create_markdown_artifact(
         "\n".join(lines), key=f"{_artifact_key(stage)}-summary", description=f"{stage} summary"
     )
-    get_run_logger().info("%s: %s", stage, summary)
+    log = get_run_logger()
+    log.info("%s: %s", stage, summary)
+    for key, n in said.items():
+        if not key.endswith(":unavailable"):  # gone videos are ordinary rows, nothing to fix
+            log.warning("%s: yt-dlp said %s %d times: %s", stage, key, n, advice_for(key))
     return summary

@@ -32,6 +32,7 @@ from tasks.youtube.client import VideoError
 from tasks.youtube.errors import ErrorKind
 from tasks.youtube.ids import check_video_id
 from tasks.youtube.info_store import load_info, save_info
+from tasks.youtube.messages import YTDLP_KEY
 from tasks.youtube.retry import not_halted
 from tasks.youtube.thread_clients import ThreadClients
 
@@ -160,6 +161,7 @@ def captions_shard(
     logger = get_run_logger()
     root = DataRoot.from_any(root_url)
     stats: dict[str, int] = {}
+    said: dict[str, int] = {}
 
     def compute(previous: pa.Table | None) -> ShardOutput:
         videos_table = read_shard(root, "videos", shard)
@@ -171,7 +173,8 @@ def captions_shard(
         stats.update(run.stats)
         clips = pa.Table.from_pylist(clip_rows, schema=get_schema(CLIPS).schema)
         table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
-        extra = {**run.stats, "clips": clips.num_rows, "requests": clients.requests}
+        said.update(clients.counts)  # what yt-dlp said, for the stage summary
+        extra = {**run.stats, "clips": clips.num_rows, "requests": clients.requests, YTDLP_KEY: said}
         return ShardOutput(
             table,
             rows_in=len(videos),
@@ -187,7 +190,7 @@ def captions_shard(
         DATASET, shard, captions_own_hash(cfg), compute, inputs=INPUTS, reusable=_permanent_failures,
         config=cfg.data_fields(), secondaries=(CLIPS,),
     )  # fmt: skip
-    manifest = run_job(root, job)
+    manifest = {**run_job(root, job), YTDLP_KEY: said}
     logger.info(
         "captions shard %d: %d videos -> %d rows, %d errors%s %s",
         shard,

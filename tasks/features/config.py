@@ -24,6 +24,13 @@ class ExtractFeaturesConfig(StageConfig):
     short_side_2d: int = Field(default=224, ge=32)
     size_3d: int = Field(default=112, ge=32)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Media caps: a video past either is a failed row (drop reason too_large / too_long), never decoded.
+    max_download_mb: float | None = Field(
+        default=2000.0, gt=0, description="largest download (yt-dlp max_filesize); none: no cap"
+    )
+    max_media_duration_s: float | None = Field(
+        default=7200.0, gt=0, description="longest downloaded media, as ffprobe reads it; none: no cap"
+    )
     # How fast and where we work, never which features come out.
     device: RunOnly[str] = Field(default="auto", description="auto, cpu, cuda or cuda:N")
     batch_2d: RunOnly[int] = Field(default=16, ge=1)

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import tempfile
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,15 +19,16 @@ from storage.layout import DataRoot
 from storage.shards import read_marker, read_shard
 from tasks.features.attempts import retry_corrupt
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.features.extractor import VideoJob, VideoResult
+from tasks.features.downloads import cap_drops, download_jobs
+from tasks.features.extractor import VideoResult
 from tasks.features.pipeline import build_extractor
 from tasks.features.rows import result_table
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.client import VideoError, YoutubeClient
-from tasks.youtube.errors import ErrorKind, StageHalted
+from tasks.youtube.client import YoutubeClient
+from tasks.youtube.errors import StageHalted
+from tasks.youtube.messages import YTDLP_KEY
 from tasks.youtube.retry import not_halted
-from tasks.youtube.video_download import DiskSpaceLow, DownloadSettings
 
 DATASET = "frame_features"
 
@@ -62,13 +61,6 @@ def _work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
     return root.path("_work", DATASET, f"part-{shard:05d}-{own_hash}")
 
 
-def _video_dir(root: DataRoot) -> Path:
-    """Downloads live under the data root when it is local, else in a local temp folder."""
-    if root.is_local:
-        return Path(root.path("_work", "videos"))
-    return Path(tempfile.gettempdir()) / "howto-videos"
-
-
 @task(name="frame_features_shard", retries=1, retry_delay_seconds=30, retry_condition_fn=not_halted)
 def features_shard(
     root_url: str, shard: int, cfg: ExtractFeaturesConfig, access: YoutubeAccess
@@ -76,14 +68,15 @@ def features_shard(
     """Extract one shard; resumable per video (finished videos are parked as parts until the shard is done)."""
     root = DataRoot.from_any(root_url)
     own = features_own_hash(cfg)
+    said: dict[str, int] = {}
     job = ShardJob(
-        DATASET, shard, own, lambda previous: _compute(root, shard, cfg, access, own, previous),
+        DATASET, shard, own, lambda previous: _compute(root, shard, cfg, access, own, previous, said),
         inputs=INPUTS, reusable=_finished_videos,
         sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
         config=cfg.data_fields(),
     )  # fmt: skip
     with _gpu_slot(cfg):
-        manifest = run_job(root, job)
+        manifest = {**run_job(root, job), YTDLP_KEY: said}
     work = _work_dir(root, shard, own)
     # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos.
     if not manifest["errors"] and root.exists(work):
@@ -117,6 +110,7 @@ def _compute(
     access: YoutubeAccess,
     own: str,
     previous: pa.Table | None,
+    said: dict[str, int],
 ) -> ShardOutput:
     log = get_run_logger()
     videos = kept_videos(root, shard)
@@ -147,7 +141,7 @@ def _compute(
         paths: dict[str, Path] = {}
         halted: list[StageHalted] = []
         client = YoutubeClient(access)  # secrets read here, in the task's thread
-        jobs = _download_jobs(todo, cfg, root, client, failed_downloads, paths, halted)
+        jobs = download_jobs(todo, cfg, root, client, failed_downloads, paths, halted)
         started, done = time.perf_counter(), 0
         for decoded in extractor.run(jobs):
             result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
@@ -167,6 +161,7 @@ def _compute(
             )
         for result in failed_downloads:
             _finish(root, work, result, cfg, loaded.random, paths, errors)
+        said.update(client.counts)
         if halted:
             # No shard is written: the videos finished before the halt are parked as parts, so a
             # rerun resumes after them instead of asking the site again.
@@ -180,8 +175,10 @@ def _compute(
     return ShardOutput(
         table=table,
         rows_in=len(videos),
+        drops=cap_drops(table),
         errors=n_err,
         extra={
+            YTDLP_KEY: said,
             "videos_failed": _count_status(table, "failed"),
             "videos_error": n_err,
             "videos_extracted": len(todo),
@@ -233,37 +230,3 @@ def _finish(
     path = paths.pop(result.video_id, None)
     if path is not None and not cfg.keep_videos and result.status != "error":
         path.unlink(missing_ok=True)
-
-
-def _download_jobs(
-    todo: list[dict[str, Any]],
-    cfg: ExtractFeaturesConfig,
-    root: DataRoot,
-    client: YoutubeClient,
-    failed: list[VideoResult],
-    paths: dict[str, Path],
-    halted: list[StageHalted],
-) -> Iterator[VideoJob]:
-    """Download lazily (the extractor pulls jobs while it computes); per-video failures become result
-    rows, a halt (bot check, 429s past the breaker) stops the downloads and is handed back in `halted`."""
-    settings = DownloadSettings(_video_dir(root), min_free_gb=cfg.min_free_gb)
-    lock = threading.Lock()
-    with client:
-        for i, video in enumerate(todo):
-            vid = video["video_id"]
-            try:
-                path = client.video(vid, video.get("url") or client.video_url(vid), settings)
-            except VideoError as exc:
-                status = "failed" if exc.kind == ErrorKind.UNAVAILABLE else "error"
-                with lock:
-                    failed.append(VideoResult(vid, status, f"download: {exc}"))
-                continue
-            except DiskSpaceLow as exc:
-                with lock:
-                    failed.extend(VideoResult(v["video_id"], "error", str(exc)) for v in todo[i:])
-                return
-            except StageHalted as exc:
-                halted.append(exc)  # asking again for each remaining video would only hammer on
-                return
-            paths[vid] = path
-            yield VideoJob(vid, str(path))

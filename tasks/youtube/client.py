@@ -1,10 +1,12 @@
 """The one yt-dlp client: search, probe, caption and video downloads over one polite call loop.
 
-Every request of the project to YouTube (or the demo site) goes through `YoutubeClient._call`: it waits
-for the process-wide rate cap and circuit breaker, and sorts a failure once, the same way for every kind
-of request. A 429 pauses the whole stage and is retried; a bot check, or 429s past the breaker's limit,
-raise StageHalted (the stage stops, finished work is kept); anything else is a VideoError whose kind says
-permanent (a row status) or transient (retried next run).
+Every HTTP request of the project to YouTube (or the demo site) passes the client's gate (see
+tasks/youtube/ydl.py): it waits for the shared rate cap and circuit breaker, and a 429 is waited out and
+sent again, whatever the request was for (a page, an API call, a caption file, a media file). Every
+yt-dlp call goes through `YoutubeClient._call`, which sorts a failure once, the same way for every kind
+of request: a bot check, or 429s past the breaker's limit, raise StageHalted (the stage stops, finished
+work is kept); anything else is a VideoError whose kind says permanent (a row status) or transient
+(retried next run). What yt-dlp said is counted by class in `counts` for the stage's summary.
 """
 
 from __future__ import annotations
@@ -14,20 +16,30 @@ import logging
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from yt_dlp import YoutubeDL
 from yt_dlp.utils import DownloadError, ExtractorError
 
 from tasks.youtube.access import AccessSecrets, YoutubeAccess
 from tasks.youtube.errors import BOT_CHECK_ADVICE, ErrorKind, StageHalted, classify, clean_message
 from tasks.youtube.ids import check_video_id
+from tasks.youtube.messages import TOO_LARGE, count_key
 from tasks.youtube.politeness import Politeness, shared_politeness
 from tasks.youtube.sanitize import sanitize_info
 from tasks.youtube.subtitles import has_track, subtitle_params
-from tasks.youtube.video_download import DownloadSettings, check_disk, download_params, existing_download
+from tasks.youtube.video_download import (
+    DownloadSettings,
+    check_disk,
+    download_params,
+    existing_download,
+    selected_size,
+)
+from tasks.youtube.ydl import GATE_PARAM, YtdlpLog, build_ydl, ydl_params
+
+__all__ = ["MediaCapExceeded", "VideoError", "YoutubeClient", "build_ydl", "ydl_params"]
 
 log = logging.getLogger(__name__)
 
@@ -42,53 +54,12 @@ class VideoError(Exception):
         self.kind = kind
 
 
-class _QuietLogger:
-    """Routes yt-dlp's chatter to our debug log, with signed URLs and credentials masked."""
+class MediaCapExceeded(VideoError):
+    """The media is past a cap (size or duration): a permanent failed row, `reason` its drop reason."""
 
-    def debug(self, msg: str) -> None:
-        log.debug("yt-dlp: %s", clean_message(msg))
-
-    info = debug
-
-    def warning(self, msg: str) -> None:
-        log.debug("yt-dlp warning: %s", clean_message(msg))
-
-    def error(self, msg: str) -> None:
-        log.debug("yt-dlp error: %s", clean_message(msg))
-
-
-def ydl_params(access: YoutubeAccess, secrets: AccessSecrets) -> dict[str, Any]:
-    """The YoutubeDL params every request shares; the demo site's URL travels as a param of its own."""
-    params: dict[str, Any] = {
-        "quiet": True,
-        "no_warnings": True,
-        "noprogress": True,
-        "skip_download": True,
-        "logger": _QuietLogger(),
-        "socket_timeout": access.socket_timeout_s,
-        "retries": access.retries,
-        "extractor_retries": access.extractor_retries,
-        "sleep_interval_requests": access.politeness.sleep_requests_s or None,
-        "cachedir": False,
-    }
-    # The only place a secret is unwrapped: yt-dlp needs the plain value.
-    if secrets.cookiefile is not None:
-        params["cookiefile"] = secrets.cookiefile.get_secret_value()
-    if secrets.proxy is not None:
-        params["proxy"] = secrets.proxy.get_secret_value()
-    if access.site_url:
-        from tasks.youtube import demo_extractors
-
-        params[demo_extractors.PARAM_URL] = access.site_url.rstrip("/")
-    return params
-
-
-def build_ydl(params: Mapping[str, Any]) -> YoutubeDL:
-    """A YoutubeDL with our demo extractors registered before the defaults (else Generic claims them)."""
-    from tasks.youtube import demo_extractors
-
-    ydl = YoutubeDL(dict(params), auto_init=False)
-    return demo_extractors.register(ydl)  # ours first, then yt-dlp's defaults (YouTube included)
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(ErrorKind.UNAVAILABLE, f"{reason}: {message}")
+        self.reason = reason
 
 
 class YoutubeClient:
@@ -107,16 +78,40 @@ class YoutubeClient:
     ) -> None:
         self.access = access
         self.politeness = politeness or shared_politeness(access.politeness)
+        self.log = YtdlpLog()
+        self.errors: Counter[str] = Counter()
         # Secrets are read here, in the task's thread, unless the caller read them already; the
         # params keep them only for the YoutubeDL objects this client makes.
-        self._params = ydl_params(access, secrets if secrets is not None else access.secrets())
+        self._params = ydl_params(access, secrets if secrets is not None else access.secrets(), self.log)
+        self._params[GATE_PARAM] = self
         self._factory = ydl_factory
         self._ydl = ydl_factory(self._params)
         self._captions_ydl: Any = None
         self._captions_dir: str | None = None
-        self.requests = 0
+        self._download_ydl: Any = None
+        self._download_key: tuple[Any, ...] | None = None
+        self.requests = 0  # yt-dlp calls
+        self.http_requests = 0  # HTTP requests those calls made (429s answered included)
         self.ytdlp_s = 0.0  # wall time spent inside yt-dlp calls
         self.waited_s = 0.0  # wall time spent waiting for politeness
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """What yt-dlp said, by `level:class`: its warnings, and the errors of failed requests and calls."""
+        return dict(sorted((self.log.counts + self.errors).items()))
+
+    # -- the HTTP gate (ydl.PoliteYoutubeDL calls these around every request) ----------------------
+
+    def before_http(self, url: str) -> None:
+        self.waited_s += self.politeness.before_request()
+        self.http_requests += 1
+
+    def rate_limited(self, message: str, retry_after_s: float | None) -> None:
+        self.errors[count_key("error", message)] += 1
+        self.politeness.breaker.record_rate_limited(message, retry_after_s)  # raises past the limit
+
+    def http_ok(self) -> None:
+        self.politeness.breaker.record_success()
 
     def close(self) -> None:
         if self._captions_dir is not None:
@@ -182,37 +177,64 @@ class YoutubeClient:
         target.unlink()
         return data
 
-    def video(self, video_id: str, url: str, settings: DownloadSettings) -> Path:
+    def video(
+        self, video_id: str, url: str, settings: DownloadSettings, info: Mapping[str, Any] | None = None
+    ) -> Path:
         """The local file of one video, downloaded (resumably) unless an earlier run finished it.
 
-        Raises DiskSpaceLow when the guard trips, besides the errors of every request.
+        With a kept `info` (a fresh probe's) only the media is requested; without, the page is extracted
+        first. The chosen format's size is checked against `settings.max_bytes` before any media request
+        (yt-dlp's max_filesize stops one whose size only the server tells). Raises MediaCapExceeded past
+        the cap and DiskSpaceLow when the guard trips, besides the errors of every request.
         """
         video_id = check_video_id(video_id)
         found = existing_download(settings.out_dir, video_id)
         if found is not None:
             return found
         check_disk(settings.out_dir, settings.min_free_gb)
-        ydl = self._factory({**self._params, **download_params(settings, video_id)})
-        with ydl:
-            self._call(lambda: ydl.extract_info(url, download=True))
+        ydl = self._downloader(settings)
+        ydl.params["outtmpl"] = {"default": str(settings.out_dir / f"{video_id}.%(ext)s")}
+        if info is None:
+            info = self._call(lambda: ydl.extract_info(url, download=False, process=False))
+            if not isinstance(info, Mapping):
+                raise VideoError(ErrorKind.TRANSIENT, f"no info returned for {url}")
+        kept = dict(info)
+        chosen = self._call(lambda: ydl.process_ie_result(copy.deepcopy(kept), download=False))
+        size = selected_size(chosen) if isinstance(chosen, Mapping) else None
+        if settings.max_bytes is not None and size is not None and size > settings.max_bytes:
+            self.errors[f"error:{TOO_LARGE}"] += 1
+            raise MediaCapExceeded(TOO_LARGE, f"{size / 1e6:.1f} MB > cap {settings.max_bytes / 1e6:g} MB")
+        self.log.too_large = None
+        self._call(lambda: ydl.process_ie_result(copy.deepcopy(kept), download=True))
         found = existing_download(settings.out_dir, video_id)
         if found is None:
+            if self.log.too_large:
+                raise MediaCapExceeded(TOO_LARGE, self.log.too_large)
             raise VideoError(
                 ErrorKind.TRANSIENT, f"{video_id}: yt-dlp finished but no video file was written"
             )
         log.debug("downloaded %s to %s", video_id, found)
         return found
 
+    def _downloader(self, settings: DownloadSettings) -> Any:
+        """One download YoutubeDL per client and settings (cookies are read once, not once per video)."""
+        key = (settings.out_dir, settings.max_bytes)
+        if self._download_ydl is None or self._download_key != key:
+            self._download_ydl = self._factory({**self._params, **download_params(settings)})
+            self._download_key = key
+        return self._download_ydl
+
     def _call(self, fn: Callable[[], Any]) -> Any:
-        """Run one yt-dlp call politely: 429s pause the stage and retry; a bot check stops it."""
+        """Run one yt-dlp call: 429s that reach here pause the stage and retry; a bot check stops it."""
         while True:
-            self.waited_s += self.politeness.before_request()
+            self.waited_s += self.politeness.breaker.wait_if_open()
             started = time.perf_counter()
             try:
                 self.requests += 1
                 result = fn()
             except (DownloadError, ExtractorError) as exc:
                 message = clean_message(str(exc))
+                self.errors[count_key("error", message)] += 1
                 kind = classify(message)
                 if kind is ErrorKind.RATE_LIMITED:
                     self.politeness.breaker.record_rate_limited(message)  # raises past the limit

@@ -1,4 +1,5 @@
-"""Politeness toward the video site: a global rate cap with jitter, and a circuit breaker for 429s."""
+"""Politeness toward the video site: a rate cap with jitter (per process, or one for every worker when a
+Prefect server is configured), and a circuit breaker for 429s that honours Retry-After."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from tasks.ratelimit import RateLimiter
+from tasks.ratelimit import GlobalRateLimit, RateLimiter, prefect_server_url
 from tasks.youtube.errors import CIRCUIT_ADVICE, ErrorKind, StageHalted
 
 log = logging.getLogger(__name__)
@@ -22,7 +23,18 @@ class PolitenessSettings(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    requests_per_s: float = Field(default=0.5, ge=0, description="global request cap per process; 0 = no cap")
+    requests_per_s: float = Field(
+        default=0.5,
+        ge=0,
+        description="HTTP requests per second (pages, API calls, caption files, media), per process, or for "
+        "all workers together when a Prefect server is configured; 0 = no cap",
+    )
+    global_limit: str = Field(
+        default="howto-youtube-requests",
+        pattern=r"^[A-Za-z0-9_.-]{0,64}$",
+        description="Prefect global concurrency limit shared by every worker (with a Prefect server); "
+        "empty = per-process cap only",
+    )
     jitter_s: float = Field(
         default=1.0, ge=0, description="extra random wait in [0, jitter_s] before each request"
     )
@@ -61,13 +73,17 @@ class CircuitBreaker:
         self.trips = 0  # total pauses, for the stage's stats
         self.paused_s = 0.0
 
-    def record_rate_limited(self, message: str = "") -> float:
-        """Note a 429 and open the breaker; returns the pause length, or raises StageHalted."""
+    def record_rate_limited(self, message: str = "", retry_after_s: float | None = None) -> float:
+        """Note a 429 and open the breaker; returns the pause length, or raises StageHalted.
+
+        The pause is the doubled back-off or the server's Retry-After, whichever is longer (capped at
+        `max_s`), plus up to 25% jitter.
+        """
         with self._lock:
             self.consecutive += 1
             if self.consecutive > self.max_backoffs:
                 raise StageHalted(ErrorKind.RATE_LIMITED, CIRCUIT_ADVICE, message)
-            pause = min(self.max_s, self.base_s * 2 ** (self.consecutive - 1))
+            pause = min(self.max_s, max(self.base_s * 2 ** (self.consecutive - 1), retry_after_s or 0.0))
             pause *= 1.0 + self._rng.uniform(0.0, 0.25)  # so parallel crawlers do not return in step
             self._open_until = max(self._open_until, self._clock() + pause)
             self.trips += 1
@@ -93,11 +109,17 @@ class CircuitBreaker:
 
 
 class Politeness:
-    """The rate limiter and the circuit breaker that every request of the process goes through."""
+    """The rate limiter and the circuit breaker that every HTTP request of the process goes through."""
 
-    def __init__(self, settings: PolitenessSettings) -> None:
+    def __init__(self, settings: PolitenessSettings, server_url: str | None = None) -> None:
         self.settings = settings
-        self.limiter = RateLimiter(settings.requests_per_s, settings.jitter_s)
+        local = RateLimiter(settings.requests_per_s, settings.jitter_s)
+        self.limiter: RateLimiter | GlobalRateLimit = local
+        if server_url and settings.global_limit and settings.requests_per_s > 0:
+            # Every worker of a deployment reaches the same server: one cap for all of them.
+            self.limiter = GlobalRateLimit(
+                settings.global_limit, settings.requests_per_s, local, settings.jitter_s
+            )
         self.breaker = CircuitBreaker(settings.backoff_base_s, settings.backoff_max_s, settings.max_backoffs)
 
     def before_request(self) -> float:
@@ -110,8 +132,9 @@ _shared_lock = threading.Lock()
 
 
 def shared_politeness(settings: PolitenessSettings) -> Politeness:
-    """One Politeness per process and settings, so concurrent shard tasks share the cap and the breaker."""
+    """One Politeness per process and settings, so concurrent shard tasks share the cap and the breaker;
+    with a Prefect server configured, its cap is the server's global limit."""
     with _shared_lock:
         if settings not in _shared:
-            _shared[settings] = Politeness(settings)
+            _shared[settings] = Politeness(settings, prefect_server_url())
         return _shared[settings]

@@ -24,6 +24,7 @@ from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import INVALID_METADATA, UNAVAILABLE, Decision, Limits, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import load_info, save_info
+from tasks.youtube.messages import YTDLP_KEY
 from tasks.youtube.plans import RECHECK, load_video_plan
 from tasks.youtube.retry import not_halted, run_logger
 from tasks.youtube.sanitize import info_problem
@@ -178,13 +179,21 @@ def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig, access: Yout
     root = DataRoot.from_any(root_url)
     plan = load_video_plan(root, shard)
     runs: list[ProbeRun] = []
+    said: dict[str, int] = {}
 
     def compute(previous: pa.Table | None) -> ShardOutput:
         with ThreadClients(access) as clients:  # secrets read here, in the task's thread
             probe = ProbeRun(root, cfg, plan, clients)
             runs.append(probe)
             table = pa.Table.from_pylist(probe.run(previous), schema=get_schema(DATASET).schema)
-        extra = {**probe.stats, "requests": clients.requests, "ytdlp_s": round(clients.ytdlp_s, 3)}
+        said.update(clients.counts)
+        extra = {
+            **probe.stats,
+            "requests": clients.requests,
+            "http_requests": clients.http_requests,
+            "ytdlp_s": round(clients.ytdlp_s, 3),
+            YTDLP_KEY: clients.counts,
+        }
         return ShardOutput(
             table,
             rows_in=len(plan["videos"]),
@@ -198,7 +207,7 @@ def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig, access: Yout
         DATASET, shard, probe_own_hash(cfg, plan), compute, reusable=_finished_rows,
         config={**limits, "crawl_id": plan["crawl_id"]},
     )  # fmt: skip
-    manifest = run_job(root, job)
+    manifest = {**run_job(root, job), YTDLP_KEY: said}
     logger.info(
         "videos shard %d: %d videos, %d kept-or-dropped rows, %d errors%s",
         shard,

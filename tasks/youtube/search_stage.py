@@ -20,6 +20,7 @@ from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import INVALID_ID, prefilter_reason
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.ids import is_video_id, shorten
+from tasks.youtube.messages import YTDLP_KEY
 from tasks.youtube.retry import not_halted, run_logger
 
 DATASET = "search_results"
@@ -117,19 +118,26 @@ def search_shard(
     logger = run_logger()
     root = DataRoot.from_any(root_url)
     halted: list[StageHalted] = []
+    said: dict[str, int] = {}
 
     def compute(previous: pa.Table | None) -> ShardOutput:
         with YoutubeClient(access) as client:  # secrets read here, in the task's thread
             rows, halt = search_tasks(tasks, cfg, client, previous)
         if halt is not None:
             halted.append(halt)
+        said.update(client.counts)
         table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
         return ShardOutput(
             table,
             rows_in=len(tasks),
             drops=drops_by_reason(table),
             errors=count_errors(table),
-            extra={"requests": client.requests, "ytdlp_s": round(client.ytdlp_s, 3)},
+            extra={
+                "requests": client.requests,
+                "http_requests": client.http_requests,
+                "ytdlp_s": round(client.ytdlp_s, 3),
+                YTDLP_KEY: client.counts,
+            },
         )
 
     job = ShardJob(
@@ -137,7 +145,7 @@ def search_shard(
         sort_by=[("task_id", "ascending"), ("rank", "ascending")],
         config=cfg.data_fields(),
     )  # fmt: skip
-    manifest = run_job(root, job)
+    manifest = {**run_job(root, job), YTDLP_KEY: said}
     logger.info(
         "search shard %d: %d tasks -> %d hits, %d errors%s",
         shard,

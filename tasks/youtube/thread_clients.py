@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
+from tasks.youtube.messages import merge_counts
 
 
 class ThreadClients:
@@ -41,8 +42,17 @@ class ThreadClients:
         return sum(c.requests for c in self.clients)
 
     @property
+    def http_requests(self) -> int:
+        return sum(c.http_requests for c in self.clients)
+
+    @property
     def ytdlp_s(self) -> float:
         return sum(c.ytdlp_s for c in self.clients)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """What yt-dlp said to any of the threads, by `level:class` (see YoutubeClient.counts)."""
+        return merge_counts(c.counts for c in self.clients)
 
     def close(self) -> None:
         for client in self.clients:

@@ -1,9 +1,10 @@
-"""Video download options (pure): the smallest format with short side >= 224, H.264 preferred; resume and
-disk guard. YoutubeClient.video runs the download through the client's one call loop."""
+"""Video download options (pure): the smallest format with short side >= 224, H.264 preferred; resume,
+disk guard and size cap. YoutubeClient.video runs the download through the client's one call loop."""
 
 from __future__ import annotations
 
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,9 @@ _SIZE = f"[height>={MIN_SHORT_SIDE}][width>={MIN_SHORT_SIDE}]"
 FORMAT = f"bv*{_SIZE}[vcodec~='^(avc|h264)']/bv*{_SIZE}/wv*"
 FORMAT_SORT = ["+res", "+size", "+br", "+fps"]
 VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".3gp")
+# Media caps, drop reasons in the order checked (a failed row's error starts with the reason).
+TOO_LARGE = "too_large"  # the chosen format is past the size cap (checked before any media request)
+TOO_LONG = "too_long"  # the downloaded media lasts longer than the duration cap
 
 
 class DiskSpaceLow(RuntimeError):
@@ -24,10 +28,11 @@ class DiskSpaceLow(RuntimeError):
 
 @dataclass(frozen=True)
 class DownloadSettings:
-    """Where files go and the disk guard."""
+    """Where files go, the disk guard, and the size cap (None: no cap)."""
 
     out_dir: Path
     min_free_gb: float = 2.0
+    max_bytes: int | None = None
 
 
 def existing_download(out_dir: Path, video_id: str) -> Path | None:
@@ -46,17 +51,33 @@ def check_disk(out_dir: Path, min_free_gb: float) -> None:
         raise DiskSpaceLow(f"{out_dir}: only {free_gb:.1f} GB free, need {min_free_gb:.1f} GB (min_free_gb)")
 
 
-def download_params(settings: DownloadSettings, video_id: str) -> dict[str, Any]:
-    """YoutubeDL params for a resumable video download into `{out_dir}/{video_id}.{ext}`."""
+def selected_size(info: Mapping[str, Any]) -> int | None:
+    """Bytes of the format(s) yt-dlp selected in a processed info dict (exact or approximate); None if
+    no size is known, for one of the merged formats."""
+    formats = info.get("requested_formats") or [info]
+    total = 0
+    for f in formats:
+        size = f.get("filesize") or f.get("filesize_approx") if isinstance(f, Mapping) else None
+        if not isinstance(size, int | float) or size <= 0:
+            return None
+        total += int(size)
+    return total
+
+
+def download_params(settings: DownloadSettings) -> dict[str, Any]:
+    """YoutubeDL params for resumable video downloads into `settings.out_dir`; the client sets the
+    per-video `outtmpl` ({out_dir}/{video_id}.{ext}) before each download."""
     return {
         "skip_download": False,
         "format": FORMAT,
         "format_sort": FORMAT_SORT,
-        "outtmpl": {"default": str(settings.out_dir / f"{video_id}.%(ext)s")},
+        "outtmpl": {"default": str(settings.out_dir / "%(id)s.%(ext)s")},
         "continuedl": True,  # resume a .part file left by an interrupted run
         "nopart": False,
         "overwrites": False,
         "noplaylist": True,
         "writesubtitles": False,
         "writeautomaticsub": False,
+        # The backstop for a size only the server tells (Content-Length): yt-dlp skips the file.
+        "max_filesize": settings.max_bytes,
     }

@@ -298,6 +298,11 @@ search_videos(
 """
 
 
+def kept_infos(info_dir: Path) -> list[Path]:
+    """Finished info files; a kill can leave an atomic write's hidden temp file, which is no probe."""
+    return [p for p in info_dir.glob("*.info.json") if not p.name.startswith(".")]
+
+
 def test_sigkill_during_probing_then_resume(
     site: DemoSite, tmp_path: Path, reference: dict[str, Any]
 ) -> None:
@@ -320,7 +325,7 @@ def test_sigkill_during_probing_then_resume(
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline and proc.poll() is None:
-            if info_dir.exists() and len(list(info_dir.glob("*.info.json"))) >= 6:
+            if info_dir.exists() and len(kept_infos(info_dir)) >= 6:
                 break
             time.sleep(0.05)
         assert proc.poll() is None, "the flow finished (or died) before it could be killed"
@@ -329,7 +334,7 @@ def test_sigkill_during_probing_then_resume(
         if proc.poll() is None:
             proc.kill()
         proc.wait(timeout=30)
-    probed = {p.name.split(".")[0] for p in info_dir.glob("*.info.json")}
+    probed = {p.name.split(".")[0] for p in kept_infos(info_dir)}
     n_planned = sum(len(p["videos"]) for p in video_plans(root).values())
     assert 6 <= len(probed) < n_planned  # killed in the middle of probing
     search_before, watch_before = hits(site, "/youtubei/v1/search"), hits(site, "/watch")

@@ -1,0 +1,182 @@
+"""`howto doctor`: what a real run needs, checked offline in a few seconds, one line each with the fix.
+
+Exit 0 when a real run can start (warnings allowed), 1 otherwise. Secrets are checked, never printed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows.cli_common import fail
+from tasks.youtube.doctor import Check, Status
+
+MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "--  "}
+
+
+def ffmpeg_checks() -> list[Check]:
+    out = []
+    for tool in ("ffmpeg", "ffprobe"):
+        path = shutil.which(tool)
+        if path is None:
+            out.append(Check(tool, "fail", "not on PATH", "make setup (apt-get install ffmpeg)"))
+            continue
+        done = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=10, check=False)
+        first = (done.stdout.splitlines() or ["?"])[0].split(" Copyright")[0]
+        out.append(Check(tool, "ok" if done.returncode == 0 else "fail", f"{first} ({path})"))
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def weights_checks(
+    models: tuple[str, ...], resnet: str | None, resnext: str | None, random_ok: bool
+) -> list[Check]:
+    """Each model's weights: path and checksum (torchvision's file-name prefix where it has one)."""
+    from models.resnet2d import find_resnet152_weights, torchvision_cache_path
+
+    out = []
+    for model in models:
+        is_2d = model == "resnet152"
+        try:
+            path = find_resnet152_weights(resnet) if is_2d else (Path(resnext) if resnext else None)
+        except FileNotFoundError as exc:
+            out.append(Check(f"{model} weights", "fail", str(exc), "fix the path"))
+            continue
+        if path is None or not path.is_file():
+            flag = "features.resnet_weights" if is_2d else "features.resnext_weights"
+            where = f", or put torchvision's checkpoint at {torchvision_cache_path()}" if is_2d else ""
+            status: Status = "warn" if random_ok else "fail"
+            detail = "none: random weights (features.random_weights)" if random_ok else "none found"
+            out.append(Check(f"{model} weights", status, detail, f"--set {flag}=PATH{where}"))
+            continue
+        digest = _sha256(path)
+        expected = re.search(r"-([a-f0-9]{6,})\.", torchvision_cache_path().name if is_2d else path.name)
+        expected = expected or re.search(r"-([a-f0-9]{6,})\.", path.name)
+        if expected and not digest.startswith(expected.group(1)):
+            fix = "download it again: the file is damaged or not the published checkpoint"
+            out.append(
+                Check(f"{model} weights", "fail", f"{path}: sha256 {digest[:12]} != {expected.group(1)}", fix)
+            )
+            continue
+        checked = "matches the published checksum" if expected else "no published checksum to compare"
+        out.append(Check(f"{model} weights", "ok", f"{path}: sha256 {digest[:12]} ({checked})"))
+    return out
+
+
+def torch_check(device: str, precision: str) -> Check:
+    from models.encoders import cpu_bf16_supported, pick_runtime
+
+    try:
+        rt = pick_runtime(device, precision)
+    except (RuntimeError, ValueError) as exc:
+        return Check("torch", "fail", str(exc), "features.device=auto|cpu|cuda[:N]")
+    bf16 = "native bf16" if cpu_bf16_supported() else "no native bf16 on this CPU"
+    return Check("torch", "ok", f"{rt.device} in {rt.precision} ({bf16})")
+
+
+def prefect_check(global_limit: str) -> Check:
+    from prefect.settings import PREFECT_API_URL
+
+    url = PREFECT_API_URL.value()
+    if not url:
+        return Check("Prefect API", "ok", "none configured: each run starts a temporary local server "
+                     "(per-process rate cap)")  # fmt: skip
+    import httpx
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=3.0).raise_for_status()
+    except httpx.HTTPError as exc:
+        fix = "start it (prefect server start) or unset PREFECT_API_URL"
+        return Check("Prefect API", "fail", f"{url} not reachable: {exc}", fix)
+    limit = f", global rate limit {global_limit!r} shared by all workers" if global_limit else ""
+    return Check("Prefect API", "ok", f"{url} answers{limit}")
+
+
+def data_root_check(url: str) -> Check:
+    from storage.layout import DataRoot, DataRootProblem, check_data_root
+
+    root = DataRoot.from_any(url)
+    try:
+        check_data_root(root, write=True)
+    except DataRootProblem as exc:
+        return Check("data root", "fail", str(exc), "--data-root PATH on a writable disk with free space")
+    return Check(
+        "data root", "ok", f"{root.url} writable" if root.is_local else f"{root.url} (remote: not probed)"
+    )
+
+
+def doctor_command(
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Pipeline config file, as `howto pipeline`.")
+    ] = None,
+    sets: Annotated[
+        list[str] | None,
+        typer.Option("--set", metavar="STAGE.FIELD=VALUE", help="Override one config field."),
+    ] = None,
+    data_root: Annotated[
+        str | None,
+        typer.Option("--data-root", help="Data root to check. Default $HOWTO_DATA_ROOT or ./data."),
+    ] = None,
+    cookies: Annotated[
+        Path | None, typer.Option("--cookies", help="Netscape cookies file to check (never printed).")
+    ] = None,
+) -> None:
+    """Check offline what a real run needs (ffmpeg, yt-dlp, JS runtime, cookies, weights, torch, Prefect,
+    data root): one line each with the fix; exit 0 when a run can start, 1 otherwise."""
+    from flows.config_file import ConfigError, resolve
+    from storage.layout import resolve_data_root
+    from tasks.youtube import doctor
+    from tasks.youtube.access import COOKIES_ENV
+
+    if cookies is not None:
+        os.environ[COOKIES_ENV] = str(cookies.resolve())
+    try:
+        cfg = resolve(config, (), sets or [])
+    except ConfigError as exc:
+        fail(str(exc))
+    access, features = cfg.youtube, cfg.features
+    checks = [*ffmpeg_checks(), doctor.ytdlp_version(), *doctor.js_runtime(access)]
+    try:
+        secrets = access.secrets()
+    except Exception as exc:  # noqa: BLE001 - a missing block or an unreachable API for block references
+        checks.append(Check("secrets", "fail", f"cannot read a secret reference: {type(exc).__name__}"))
+        cookiefile = token = None
+    else:
+        cookiefile = secrets.cookiefile.get_secret_value() if secrets.cookiefile else None
+        token = secrets.po_token.get_secret_value() if secrets.po_token else None
+        proxy = "set (not shown)" if secrets.proxy else "none"
+        checks.append(Check("proxy", "ok" if secrets.proxy else "skip", proxy))
+    checks += [doctor.po_token(access, token), doctor.cookies(access, cookiefile), doctor.impersonate(access)]
+    checks += weights_checks(
+        features.models, features.resnet_weights, features.resnext_weights, features.random_weights
+    )
+    checks += [
+        torch_check(features.device, features.precision),
+        prefect_check(access.politeness.global_limit if access.politeness.requests_per_s > 0 else ""),
+        data_root_check(resolve_data_root(data_root)),
+    ]
+    width = max(len(c.name) for c in checks)
+    for c in checks:
+        fix = f"  -> {c.fix}" if c.fix and c.status in ("fail", "warn") else ""
+        typer.echo(f"{MARK[c.status]} {c.name.ljust(width)}  {c.detail}{fix}")
+    failed = [c.name for c in checks if c.status == "fail"]
+    typer.echo(f"{'not ready: ' + ', '.join(failed) if failed else 'ready for a real run'}")
+    raise typer.Exit(1 if failed else 0)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("doctor")(doctor_command)

@@ -1,0 +1,119 @@
+"""`howto doctor`: one line per check with the fix, exit 0 only when a real run can start, secrets unprinted."""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+runner = CliRunner()
+SECRET = "AKfycbw-very-secret-cookie-value"
+RANDOM_OK = ["--set", "features.random_weights=true"]
+
+
+@pytest.fixture(autouse=True)
+def _own_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    # --cookies sets $HOWTO_YTDLP_COOKIES in this process (as every command does): undone after each test.
+    for name in ("HOWTO_YTDLP_COOKIES", "HOWTO_YTDLP_PO_TOKEN", "HOWTO_YTDLP_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def doctor(tmp_path: Path, *args: str) -> tuple[int, str, float]:
+    started = time.monotonic()
+    result = runner.invoke(app, ["doctor", "--data-root", str(tmp_path / "data"), *args])
+    return result.exit_code, result.output, time.monotonic() - started
+
+
+def cookies_file(tmp_path: Path, header: str = "# Netscape HTTP Cookie File") -> Path:
+    path = tmp_path / "cookies.txt"
+    far = int(time.time()) + 86400 * 300
+    path.write_text(
+        f"{header}\n"
+        f".youtube.com\tTRUE\t/\tTRUE\t{far}\t__Secure-3PSID\t{SECRET}\n"
+        f".youtube.com\tTRUE\t/\tTRUE\t{far}\tPREF\tf6=40000000\n"
+    )
+    return path
+
+
+def line(output: str, name: str) -> str:
+    return next(row for row in output.splitlines() if row[5:].startswith(name))
+
+
+def test_ready_when_everything_a_run_needs_is_there(tmp_path: Path) -> None:
+    code, out, took = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK)
+    assert code == 0, out
+    assert out.strip().endswith("ready for a real run")
+    for name in (
+        "ffmpeg",
+        "ffprobe",
+        "yt-dlp",
+        "JS runtime",
+        "EJS scripts",
+        "torch",
+        "Prefect API",
+        "data root",
+    ):
+        assert line(out, name).startswith("ok ") or line(out, name).startswith("WARN"), line(out, name)
+    assert "ran the challenge solver" in line(out, "JS runtime")
+    assert "signed in: True" in line(out, "cookies") and "2 YouTube/Google cookies" in line(out, "cookies")
+    assert SECRET not in out and "f6=4" not in out
+    assert line(out, "resnet152 weights").startswith("WARN")  # random weights allowed: not a failure
+    assert took < 60  # a few seconds on an idle machine (imports torch, yt-dlp, prefect; runs deno once)
+
+
+def test_a_broken_cookies_file_fails_without_showing_it(tmp_path: Path) -> None:
+    bad = tmp_path / "cookies.txt"
+    bad.write_text(f"SID={SECRET}; Path=/; Domain=.youtube.com\n")  # a Cookie header, not Netscape
+    code, out, _ = doctor(tmp_path, "--cookies", str(bad), *RANDOM_OK)
+    assert code == 1 and line(out, "cookies").startswith("FAIL") and "Netscape" in line(out, "cookies")
+    assert SECRET not in out and "not ready: cookies" in out
+
+
+def test_lines_yt_dlp_would_skip_are_a_warning(tmp_path: Path) -> None:
+    path = cookies_file(tmp_path)
+    path.write_text(path.read_text() + f"youtube.com SID {SECRET}\n")
+    code, out, _ = doctor(tmp_path, "--cookies", str(path), *RANDOM_OK)
+    assert code == 0 and line(out, "cookies").startswith("WARN") and "1 lines yt-dlp will skip" in out
+    assert SECRET not in out
+
+
+def test_a_missing_js_runtime_fails_with_the_fix(tmp_path: Path) -> None:
+    code, out, _ = doctor(tmp_path, "--set", "youtube.js_runtime_path=/nonexistent/deno", *RANDOM_OK)
+    assert code == 1 and line(out, "JS runtime").startswith("FAIL")
+    assert "pip install -e ." in line(out, "JS runtime")
+
+
+def test_weights_are_checked_against_their_published_checksum(tmp_path: Path) -> None:
+    damaged = tmp_path / "resnet152-394f9c45.pth"  # torchvision's name carries its sha256 prefix
+    damaged.write_bytes(b"not the checkpoint")
+    data = b"a 3D checkpoint"
+    good = tmp_path / f"resnext-101-kinetics-{hashlib.sha256(data).hexdigest()[:8]}.pth"
+    good.write_bytes(data)
+    code, out, _ = doctor(
+        tmp_path, "--set", f"features.resnet_weights={damaged}", "--set", f"features.resnext_weights={good}"
+    )
+    assert code == 1 and line(out, "resnet152 weights").startswith("FAIL")
+    assert "!= 394f9c45" in line(out, "resnet152 weights")
+    assert line(out, "resnext101 weights").startswith("ok ") and "matches" in line(out, "resnext101 weights")
+
+
+def test_missing_weights_fail_unless_random_weights_are_allowed(tmp_path: Path) -> None:
+    code, out, _ = doctor(tmp_path, "--set", "features.resnext_weights=")
+    assert code == 1 and line(out, "resnext101 weights").startswith("FAIL")
+    assert "features.resnext_weights=PATH" in line(out, "resnext101 weights")
+
+
+@pytest.mark.parametrize("value", ["mweb.gvs+abc", "garbage"])
+def test_po_token_by_reference_is_checked_not_printed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("HOWTO_YTDLP_PO_TOKEN", value)
+    code, out, _ = doctor(tmp_path, *RANDOM_OK)
+    assert value not in out
+    assert line(out, "PO token").startswith("ok " if "+" in value else "FAIL")
+    assert code == (0 if "+" in value else 1)
