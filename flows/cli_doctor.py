@@ -102,8 +102,24 @@ def prefect_check(global_limit: str) -> Check:
     except httpx.HTTPError as exc:
         fix = "start it (prefect server start) or unset PREFECT_API_URL"
         return Check("Prefect API", "fail", f"{url} not reachable: {exc}", fix)
-    limit = f", global rate limit {global_limit!r} shared by all workers" if global_limit else ""
-    return Check("Prefect API", "ok", f"{url} answers{limit}")
+    return Check("Prefect API", "ok", f"{url} answers{_global_limit(global_limit)}")
+
+
+def _global_limit(name: str) -> str:
+    """How the workers' shared rate limit stands on the server (made on first use when missing)."""
+    if not name:
+        return ""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    try:
+        with get_client(sync_client=True) as client:
+            limit = client.read_global_concurrency_limit_by_name(name)
+    except ObjectNotFound:
+        return f"; global rate limit {name!r} is made by the first request"
+    except Exception as exc:  # noqa: BLE001 - the health check passed: report, do not fail on this
+        return f"; global rate limit {name!r} unreadable ({type(exc).__name__})"
+    return f"; global rate limit {name!r}: {limit.slot_decay_per_second:g} requests/s for all workers"
 
 
 def data_root_check(url: str) -> Check:

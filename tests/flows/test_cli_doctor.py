@@ -60,6 +60,7 @@ def test_ready_when_everything_a_run_needs_is_there(tmp_path: Path) -> None:
     ):
         assert line(out, name).startswith("ok ") or line(out, name).startswith("WARN"), line(out, name)
     assert "ran the challenge solver" in line(out, "JS runtime")
+    assert "global rate limit 'howto-youtube-requests'" in line(out, "Prefect API")  # the session's server
     assert "signed in: True" in line(out, "cookies") and "2 YouTube/Google cookies" in line(out, "cookies")
     assert SECRET not in out and "f6=4" not in out
     assert line(out, "resnet152 weights").startswith("WARN")  # random weights allowed: not a failure

@@ -47,13 +47,19 @@ def test_one_rate_cap_spaces_every_http_request(site: DemoSite, tmp_path: Path) 
     client = make_client(site, requests_per_s=5)
     before, started = len(site.requests), time.monotonic()
     with client:
+        hits = client.search(site.world.videos[0].title, 3, "demosearch")
         info = client.probe(client.video_url(vid))
         client.captions(info, "en", "manual")
         client.video(vid, client.video_url(vid), DownloadSettings(tmp_path, min_free_gb=0), info)
-    sent = new_requests(site, before)
-    assert [r.split("?")[0] for r in sent] == ["GET /watch", "GET /api/timedtext", "GET /videoplayback"]
-    assert client.http_requests == 3 and client.requests == 4  # the download also selects its format
-    assert time.monotonic() - started >= 0.4 - 0.01  # 3 requests at 5/s: two full intervals
+    sent = [r.split("?")[0] for r in new_requests(site, before)]
+    assert hits and sent == [
+        "POST /youtubei/v1/search",
+        "GET /watch",
+        "GET /api/timedtext",
+        "GET /videoplayback",
+    ]
+    assert client.http_requests == 4 and client.requests == 5  # the download also selects its format
+    assert time.monotonic() - started >= 0.6 - 0.01  # 4 requests at 5/s: three full intervals
 
 
 def test_429_storm_on_caption_files_waits_out_retry_after(site: DemoSite) -> None:
