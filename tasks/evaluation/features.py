@@ -121,7 +121,7 @@ def benchmark_features(
         if progress is not None:
             done = min(start + CHUNK_VIDEOS, len(ids))
             progress(
-                f"{benchmark} features: {done}/{len(ids)} videos ({'cached' if manifest['cached'] else 'extracted'})"
+                f"{benchmark} features: {done}/{len(ids)} videos ({'cached' if manifest['cached'] else 'new shard'})"
             )
         table = read_shard(root, DATASET, shard)
         if table is None:  # pragma: no cover - run_job just wrote or verified it
