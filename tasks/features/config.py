@@ -25,10 +25,11 @@ class ExtractFeaturesConfig(StageConfig):
     size_3d: int = Field(default=112, ge=32)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # Media caps: a video past either is a failed row (drop reason too_large / too_long), never decoded.
-    max_download_mb: float | None = Field(
+    # Safety limits, not data choices: outside the data hash, so adding or moving them keeps finished shards.
+    max_download_mb: RunOnly[float | None] = Field(
         default=2000.0, gt=0, description="largest download (yt-dlp max_filesize); none: no cap"
     )
-    max_media_duration_s: float | None = Field(
+    max_media_duration_s: RunOnly[float | None] = Field(
         default=7200.0, gt=0, description="longest downloaded media, as ffprobe reads it; none: no cap"
     )
     # How fast and where we work, never which features come out.
