@@ -29,8 +29,10 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BIN)/howto demo
 
+# Two workers, one test file each at a time: most of the suite waits on subprocesses, servers and
+# ffmpeg, so two files in flight keep both cores busy (about half the serial wall time on 2 cores).
 test: setup
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2 --dist loadfile
 
 lint: setup
 	$(BIN)/ruff check .
