@@ -93,13 +93,15 @@ def test_summary_artifact_shows_what_yt_dlp_said_with_advice(site: DemoSite, tmp
     assert "| error:rate_limited | 2 | Too many requests: slow down" in str(summary.data)
 
 
-def test_media_caps_make_failed_rows_with_drop_reasons(site: DemoSite, tmp_path: Path) -> None:
-    root = DataRoot.from_any(tmp_path / "data")
-    ids = pick(site.world)[:3]
-    seed_root(root, site, ids)
+def captioned_root(site: DemoSite, path: Path) -> tuple[DataRoot, set[str]]:
+    root = DataRoot.from_any(path)
+    seed_root(root, site, pick(site.world)[:3])
     fetch_captions(FetchCaptionsConfig(), root.url, access(site))
-    kept = ok_videos(root, "captions", keep_only=True)
+    return root, ok_videos(root, "captions", keep_only=True)
 
+
+def test_media_caps_make_failed_rows_with_drop_reasons(site: DemoSite, tmp_path: Path) -> None:
+    root, kept = captioned_root(site, tmp_path / "data")
     before = len(site.requests)
     small = CFG.model_copy(update={"max_download_mb": 0.01})
     summary = extract_features(small, root.url, access(site))
@@ -110,10 +112,13 @@ def test_media_caps_make_failed_rows_with_drop_reasons(site: DemoSite, tmp_path:
     assert summary["drops"] == {"too_large": len(kept)} and summary["errors"] == 0
     assert read_marker(root, "frame_features", 0).drops == {"too_large": len(kept)}  # type: ignore[union-attr]
 
+    # The caps are run settings (outside the data hash): changing one redoes no finished shard.
     short = CFG.model_copy(update={"max_media_duration_s": 1.0})
+    assert extract_features(short, root.url, access(site))["shards_cached"] == 1
+    root, kept = captioned_root(site, tmp_path / "data2")
     summary = extract_features(short, root.url, access(site))
     table = read_shard(root, "frame_features", 0)
     assert table is not None and set(table.column("status").to_pylist()) == {"failed"}
     assert all(e.startswith("too_long: ") for e in table.column("error").to_pylist())
     assert summary["drops"] == {"too_long": len(kept)}
-    assert not list((tmp_path / "data" / "_work" / "videos").glob("*.mp4"))  # nothing kept to decode
+    assert not list((tmp_path / "data2" / "_work" / "videos").glob("*.mp4"))  # nothing kept to decode
