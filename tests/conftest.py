@@ -38,3 +38,17 @@ def demo_site(demo_world: World) -> Iterator[DemoSite]:
                 os.environ.pop("HOWTO_DEMO_URL", None)
             else:
                 os.environ["HOWTO_DEMO_URL"] = previous
+
+
+# The files with the longest tests go first: with two xdist workers taking a file at a time, the crash/soak
+# test then runs beside everything else instead of alone at the end (longest-first keeps the wall time
+# close to total / 2). Without xdist the order only changes when the slow tests report.
+LONGEST_FIRST = ("tests/pipeline/test_crash_resume.py", "tests/pipeline/test_retried_upstream.py")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
+
+    items.sort(key=rank)  # stable: every other test keeps its order
