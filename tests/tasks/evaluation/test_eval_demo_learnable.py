@@ -5,6 +5,8 @@ feature work."""
 
 from __future__ import annotations
 
+import os
+
 from collections.abc import Iterator
 from typing import Any
 
@@ -52,7 +54,11 @@ def _both(root: DataRoot, files: DemoBenchmarks, run_id: str) -> tuple[EvalResul
     return crosstask, youcook
 
 
+# Extracts every demo video and trains twice: about 10 minutes on an idle 2-core machine, more than the
+# rest of the suite's budget allows, so `make test` leaves it to HOWTO_FULL_TESTS=1 (the numbers it checks
+# are in the README's benchmark section).
 @pytest.mark.slow
+@pytest.mark.skipif(not os.environ.get("HOWTO_FULL_TESTS"), reason="long: set HOWTO_FULL_TESTS=1 to run it")
 def test_trained_run_beats_shuffled_captions(
     trained: tuple[DataRoot, DemoBenchmarks], monkeypatch: pytest.MonkeyPatch
 ) -> None:
