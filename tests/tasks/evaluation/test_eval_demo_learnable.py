@@ -6,7 +6,6 @@ feature work."""
 from __future__ import annotations
 
 import os
-
 from collections.abc import Iterator
 from typing import Any
 
