@@ -101,7 +101,7 @@ def bench_captions_command(
     long_minutes: Annotated[int, typer.Option(help="Length of the long generated track.", min=7)] = 120,
 ) -> None:
     """Caption files cleaned per CPU-second (parse + clean + clips + Parquet) vs a naive read: 6 min and 2 h."""
-    from tasks.captions.bench import run_bench
+    from tasks.bench.captions import run_bench
 
     typer.echo("note: one thread, CPU time (per core); generated rolling auto tracks; shared machine.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-captions-") as tmp:

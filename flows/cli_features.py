@@ -123,7 +123,7 @@ def bench_features_command(
     ] = 120,
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both: our path vs a naive fp32 decode-first path."""
-    from tasks.features.bench import run_bench
+    from tasks.bench.features import run_bench
 
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:

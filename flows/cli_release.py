@@ -195,7 +195,7 @@ def bench_import_command(
     ] = None,
 ) -> None:
     """Generate a caption.json of this size (plus csv and task list), import it, print time and peak RSS."""
-    from tasks.howto100m.bench import run_import_bench
+    from tasks.bench.howto100m import run_import_bench
 
     for line in run_import_bench(gb, workdir):
         typer.echo(line)
