@@ -239,7 +239,9 @@ def render_video(
     target = out or video.path
     if target is None:
         raise ValueError(f"{video.id} is {video.status}: it has no video file")
-    media.encode_mp4(target, _frames(video, looks, seed), sounds.pcm16(_wave(video, seed)), sounds.SAMPLE_RATE)
+    media.encode_mp4(
+        target, _frames(video, looks, seed), sounds.pcm16(_wave(video, seed)), sounds.SAMPLE_RATE
+    )
     return target
 
 
