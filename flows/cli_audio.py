@@ -65,6 +65,38 @@ def run_command(
     typer.echo(summary)
 
 
+@app.command("fac")
+def fac_command(
+    data_root: DataRootOption = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per variant (means are printed).")] = 3,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    heldout_fraction: Annotated[float, typer.Option("--heldout-fraction", min=0.05, max=0.9)] = 0.3,
+    lambda_va: Annotated[
+        float, typer.Option("--lambda-va", min=0.0, help="Weight of video-audio NCE.")
+    ] = 1.0,
+    lambda_vt: Annotated[
+        float, typer.Option("--lambda-vt", min=0.0, help="Weight of video-text MIL-NCE.")
+    ] = 1.0,
+) -> None:
+    """Train MMV's FAC embedding on the stored clips, audio and captions; print video<->audio and zero-shot
+    audio->text retrieval for FAC, the shared-space ablation and an audio-shuffled control."""
+    import torch
+
+    from models.fac import FACLossWeights
+    from storage.layout import DataRoot
+    from tasks.audio.fac_compare import compare_root
+    from tasks.audio.fac_train import FACTrainConfig
+
+    torch.set_num_threads(1)  # small matrices
+    base = FACTrainConfig(epochs=epochs, weights=FACLossWeights(va=lambda_va, vt=lambda_vt))
+    try:
+        lines = compare_root(DataRoot.from_any(data_root), base, seeds, heldout_fraction)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    for line in lines:
+        typer.echo(line)
+
+
 def bench_audio_command(
     seconds: Annotated[int, typer.Option("--seconds", min=2, help="Length of the generated track.")] = 120,
     width: Annotated[
