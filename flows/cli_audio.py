@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, fail
+from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
 
 app = typer.Typer(
     help="Audio, the third modality: per-second audio features and the FAC embedding.", no_args_is_help=True
@@ -67,7 +67,7 @@ def run_command(
 
 @app.command("fac")
 def fac_command(
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per variant (means are printed).")] = 3,
     epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
     heldout_fraction: Annotated[float, typer.Option("--heldout-fraction", min=0.05, max=0.9)] = 0.3,

@@ -34,7 +34,12 @@ def keep_track(video: Path, out_dir: Path, video_id: str) -> None:
     tmp = out_dir / f".{video_id}.{os.getpid()}.tmp{TRACK_EXT}"
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
            "-map", "0:a:0?", "-vn", "-c", "copy", str(tmp)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
+    except (subprocess.TimeoutExpired, OSError):
+        # Never fail the features shard over audio: with nothing recorded, the audio stage fetches it.
+        tmp.unlink(missing_ok=True)
+        return
     message = done.stderr.decode(errors="replace").strip()
     if done.returncode == 0 and tmp.exists() and tmp.stat().st_size > 0:
         os.replace(tmp, target)
