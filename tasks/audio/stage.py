@@ -62,7 +62,9 @@ def _compute(
     videos = kept_videos(root, shard)
     kept = {v["video_id"] for v in videos}
     reused = (
-        previous.filter(pc.is_in(previous.column("video_id"), pa.array(sorted(kept)))) if previous else None
+        previous.filter(pc.is_in(previous.column("video_id"), pa.array(sorted(kept), pa.string())))
+        if previous is not None
+        else None
     )
     done = set(reused.column("video_id").to_pylist()) if reused is not None else set()
     todo = [v for v in videos if v["video_id"] not in done]
