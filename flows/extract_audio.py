@@ -9,6 +9,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
+from storage.shards import read_marker
 from tasks.audio.config import ExtractAudioConfig
 from tasks.audio.stage import audio_shard
 from tasks.audio.weights import check_audio_weights
@@ -35,7 +36,9 @@ def extract_audio(
     manifests = run_shard_tasks(
         STAGE, audio_shard, [{"root_url": root.url, "shard": k, "cfg": cfg, "access": access} for k in shards]
     )
-    seconds = sum(float(m.get("audio_seconds", 0.0)) for m in manifests)
-    wall = sum(float(m.get("audio_wall_s", 0.0)) for m in manifests)
+    # What each shard decoded and how long it took are in its marker (cached shards: their first run).
+    extras = [m.extra for m in (read_marker(root, "audio_features", k) for k in shards) if m is not None]
+    seconds = sum(float(e.get("audio_seconds", 0.0)) for e in extras)
+    wall = sum(float(e.get("audio_wall_s", 0.0)) for e in extras)
     extra = {"encoder": cfg.encoder, "audio_seconds": round(seconds, 1), "audio_wall_s": round(wall, 2)}
     return finish_stage(STAGE, root, summarize(STAGE, manifests, extra))

@@ -60,6 +60,7 @@ def test_features_keep_tracks_and_audio_rows_every_video(root: DataRoot) -> None
     assert not list(Path(root.path("_work", "videos")).glob("*.mp4"))  # videos deleted, tracks kept
     summary = extract_audio(ExtractAudioConfig(), root.url)
     assert summary["shards"] == 1 and summary["errors"] == 0
+    assert 3.9 < summary["audio_seconds"] < 4.5  # the sound and the quiet track, ~2 s each
     table = read_shard(root, "audio_features", 0)
     assert table is not None
     status = dict(zip(table.column("video_id").to_pylist(), table.column("status").to_pylist(), strict=True))
