@@ -66,8 +66,8 @@ def log_mel(wave: np.ndarray, p: LogMelParams = DEFAULT) -> np.ndarray:
     if wave.size == 0:
         return np.zeros((0, p.n_mels), np.float32)
     pad = p.n_fft // 2
-    mode = "reflect" if wave.size > pad else "constant"
-    padded = np.pad(wave, pad, mode=mode)
+    # Reflect needs more samples than the pad; a shorter clip is zero-padded instead.
+    padded = np.pad(wave, pad, mode="reflect") if wave.size > pad else np.pad(wave, pad)
     n_frames = 1 + (padded.size - p.n_fft) // p.hop
     frames = np.lib.stride_tricks.sliding_window_view(padded, p.n_fft)[:: p.hop][:n_frames]
     power = np.abs(np.fft.rfft(frames * hann(p.n_fft), axis=1)) ** 2
