@@ -59,7 +59,8 @@ def stats_command(
     data_root: ExistingDataRootOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, top categories."""
+    """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, audio coverage,
+    top categories."""
     try:
         summary = stats(DataRoot.from_any(data_root))
     except (QueryError, CatalogError) as exc:  # e.g. a dataset skipped as unreadable has no view
@@ -69,7 +70,7 @@ def stats_command(
         return
     console = Console()
     console.print(f"[bold]data root[/bold] {summary['data_root']}")
-    for section in ("tasks", "videos", "clips"):
+    for section in ("tasks", "videos", "clips", "audio"):
         parts = ", ".join(f"{k}={_fmt(v)}" for k, v in summary[section].items())
         console.print(f"[bold]{section}[/bold] {parts}")
     for row in summary["top_categories"]:

@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
+from flows.extract_audio import extract_audio
 from flows.extract_features import extract_features
 from flows.fetch_captions import fetch_captions
 from flows.mine_tasks import mine_tasks
@@ -41,6 +42,10 @@ def run_stages(
         summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
             cfg.features, data_root, cfg.youtube
         )
+    if "audio" in selected:
+        summaries["audio"] = with_runner(extract_audio, _compute_runner(cfg.runner))(
+            cfg.audio, data_root, cfg.youtube
+        )
     if "train" in selected:
         summaries["train"] = with_runner(train_embedding, _compute_runner(cfg.runner))(cfg.train, data_root)
     return summaries
@@ -70,7 +75,7 @@ def pipeline(
     data_root: str | None = None,
     stages: list[Stage] | None = None,
 ) -> dict[str, Any]:
-    """wikiHow tasks -> search and probe -> captions and clips -> features -> joint embedding."""
+    """wikiHow tasks -> search and probe -> captions and clips -> features -> audio -> joint embedding."""
     cfg = cfg or PipelineConfig()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from flows.runner_config import RunnerConfig
+from tasks.audio.config import ExtractAudioConfig
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.training.config import TrainConfig
@@ -14,8 +15,8 @@ from tasks.wikihow.config import MineTasksConfig
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.config import SearchVideosConfig
 
-Stage = Literal["tasks", "search", "captions", "features", "train"]
-ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "train")
+Stage = Literal["tasks", "search", "captions", "features", "audio", "train"]
+ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "audio", "train")
 
 
 class PipelineConfig(BaseModel):
@@ -30,6 +31,7 @@ class PipelineConfig(BaseModel):
     search: SearchVideosConfig = Field(default_factory=SearchVideosConfig)
     captions: FetchCaptionsConfig = Field(default_factory=FetchCaptionsConfig)
     features: ExtractFeaturesConfig = Field(default_factory=ExtractFeaturesConfig)
+    audio: ExtractAudioConfig = Field(default_factory=ExtractAudioConfig)
     train: TrainConfig = Field(default_factory=TrainConfig)
     runner: RunnerConfig = Field(default_factory=RunnerConfig)
 

@@ -319,10 +319,34 @@ def _summary(root: DataRoot, rows: Callable[[str], list[tuple[Any, ...]]]) -> di
             "words": int(scalar("SELECT coalesce(sum(n_words), 0) FROM clips")),
             "hours": round(float(scalar("SELECT coalesce(sum(end_ms - start_ms), 0) FROM clips")) / 3.6e6, 3),
         },
+        "audio": _audio_summary(scalar),
         "top_categories": [
             {"category": c, "clips": n}
             for c, n in rows(
                 "SELECT coalesce(category, '(none)'), count(*) FROM clips GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10"
             )
         ],
+    }
+
+
+# Per video, its longest per-second row span end (one model's rows, so several encoders never double count).
+_AUDIO_HOURS_SQL = """
+SELECT coalesce(sum(end_ms), 0) / 3.6e6 FROM (
+    SELECT video_id, max(t_end_ms) AS end_ms FROM audio_features WHERE status IN ('ok', 'silent') GROUP BY 1
+)
+"""
+
+
+def _audio_summary(scalar: Callable[[str], Any]) -> dict[str, Any]:
+    """Audio coverage: videos with a track (silent ones counted apart too), without one, failed; hours."""
+
+    def videos(where: str) -> int:
+        return int(scalar(f"SELECT count(DISTINCT video_id) FROM audio_features WHERE {where}"))
+
+    return {
+        "videos_with_audio": videos("status IN ('ok', 'silent')"),
+        "videos_silent": videos("status = 'silent'"),
+        "videos_no_audio": videos("status = 'no_audio'"),
+        "videos_failed": videos("status IN ('failed', 'error')"),
+        "hours": round(float(scalar(_AUDIO_HOURS_SQL)), 3),
     }

@@ -1,4 +1,4 @@
-"""Encode a demo video (numpy frames piped to ffmpeg, a tone for audio) into H.264 + AAC mp4."""
+"""Encode a demo video (numpy frames piped to ffmpeg, a generated mono track for audio) into H.264 + AAC mp4."""
 
 from __future__ import annotations
 
@@ -24,32 +24,16 @@ def ffmpeg_bin() -> str:
     return path
 
 
-TONE_S = 90  # longer than any demo video (< 60 s), so one encoded tone serves them all
+AUDIO_BITRATE = "32k"  # mono 16 kHz AAC: small, and transparent enough for 64-bin log-mels
 
 
-def tone_m4a(directory: Path, tone_hz: int) -> Path:
-    """A quiet AAC tone, encoded once per frequency and stream-copied into every video that uses it
-    (encoding AAC per video cost as much CPU as the H.264 encode)."""
-    path = directory / f"tone-{tone_hz}hz-{TONE_S}s.m4a"
-    if path.exists():
-        return path
-    directory.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp.m4a")
-    cmd = [ffmpeg_bin(), "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-           f"sine=frequency={tone_hz}:sample_rate=22050:duration={TONE_S}", "-filter:a", "volume=0.2",
-           "-c:a", "aac", "-b:a", "48k", str(tmp)]  # fmt: skip
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    if done.returncode != 0:
-        tmp.unlink(missing_ok=True)
-        raise RuntimeError(f"ffmpeg failed writing {path}: {done.stderr.strip()[-500:]}")
-    os.replace(tmp, path)
-    return path
-
-
-def encode_mp4(out: Path, frames: Iterable[bytes], tone: Path) -> None:
-    """Write frames (yuv420p, WIDTHxHEIGHT at FPS) with the tone's audio as out, atomically."""
+def encode_mp4(out: Path, frames: Iterable[bytes], pcm: bytes, sample_rate: int) -> None:
+    """Write frames (yuv420p, WIDTHxHEIGHT at FPS) with `pcm` (mono s16le) as AAC audio to out, atomically."""
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.{os.getpid()}.tmp.mp4")
+    # The track goes through a file: stdin already carries the frames.
+    pcm_path = out.with_name(f".{out.name}.{os.getpid()}.{threading.get_ident()}.tmp.pcm")
+    pcm_path.write_bytes(pcm)
     cmd = [
         ffmpeg_bin(),
         "-hide_banner",
@@ -66,8 +50,14 @@ def encode_mp4(out: Path, frames: Iterable[bytes], tone: Path) -> None:
         str(FPS),
         "-i",
         "-",
+        "-f",
+        "s16le",
+        "-ar",
+        str(sample_rate),
+        "-ac",
+        "1",
         "-i",
-        str(tone),
+        str(pcm_path),
         "-map",
         "0:v",
         "-map",
@@ -81,7 +71,9 @@ def encode_mp4(out: Path, frames: Iterable[bytes], tone: Path) -> None:
         "-threads",
         "1",  # builds run one encoder per core; more threads only thrash the 2-core box
         "-c:a",
-        "copy",
+        "aac",
+        "-b:a",
+        AUDIO_BITRATE,
         "-shortest",
         "-movflags",
         "+faststart",
@@ -96,7 +88,9 @@ def encode_mp4(out: Path, frames: Iterable[bytes], tone: Path) -> None:
     except BrokenPipeError:
         pass  # ffmpeg died; its stderr below says why
     err = proc.stderr.read().decode(errors="replace") if proc.stderr else ""
-    if proc.wait() != 0:
+    code = proc.wait()
+    pcm_path.unlink(missing_ok=True)
+    if code != 0:
         tmp.unlink(missing_ok=True)
         raise RuntimeError(f"ffmpeg failed writing {out}: {err.strip()[-500:]}")
     os.replace(tmp, out)

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from tasks.demo import content, media
+from tasks.demo import content, media, sounds
 from tasks.demo.content import ARTICLES, Article, Step
 from tasks.demo.narration import Segment, build_segments, intro_script, pad_scripts, retime, step_script
 from tasks.demo.videos import DemoVideo, video_id
@@ -23,8 +23,8 @@ from tasks.demo.visuals import FPS, Look, assign_looks, intro_frames, make_jitte
 
 log = logging.getLogger(__name__)
 
-TONES_HZ = (220, 330, 440)  # a few tones, each AAC-encoded once per cache
-RENDER_VERSION = 3  # bump when pictures or encoding change, so stale cached videos are not reused
+TONES_HZ = (220, 330, 440)  # the narrator stand-in's voice pitch, one per video
+RENDER_VERSION = 4  # bump when pictures or encoding change, so stale cached videos are not reused
 MIN_WORDS = 100  # HowTo100M keeps videos whose captions have at least this many words
 FEW_WORDS = 40  # the short-narration video says fewer than MIN_WORDS
 LOW_VIEWS = 37
@@ -239,17 +239,29 @@ def render_video(
     target = out or video.path
     if target is None:
         raise ValueError(f"{video.id} is {video.status}: it has no video file")
-    if video.duration_ms >= media.TONE_S * 1000:
-        raise ValueError(f"{video.id} lasts {video.duration_ms} ms: longer than the {media.TONE_S} s tone")
-    media.encode_mp4(target, _frames(video, looks, seed), media.tone_m4a(target.parent, video.tone_hz))
+    media.encode_mp4(
+        target, _frames(video, looks, seed), sounds.pcm16(_wave(video, seed)), sounds.SAMPLE_RATE
+    )
     return target
 
 
+def _wave(video: DemoVideo, seed: int) -> np.ndarray:
+    """The video's sound: its steps' textures under the narration (seeded by the id, like its pictures)."""
+    video_seed = int.from_bytes(video.id.encode()[8:11], "big") + seed
+    return sounds.video_wave(video.segments, video.task, video.tone_hz, video.duration_ms, seed, video_seed)
+
+
 def _render_key(video: DemoVideo, looks: dict[tuple[str, int], Look], seed: int) -> str:
-    """Hash of a video's pictures and sound: timeline, step looks, tone, seed and render version."""
-    parts = [RENDER_VERSION, seed, video.id, video.tone_hz, media.TONE_S]
+    """Hash of a video's pictures and sound: timeline, step looks and textures, tone, seed, render version."""
+    parts = [RENDER_VERSION, seed, video.id, video.tone_hz, sounds.SAMPLE_RATE]
     parts += [
-        (s.step, s.start_ms, s.end_ms, s.step is not None and looks[(video.task, s.step)])
+        (
+            s.step,
+            s.start_ms,
+            s.end_ms,
+            s.step is not None and looks[(video.task, s.step)],
+            s.step is not None and sounds.texture_for(video.task, s.step, seed),
+        )
         for s in video.segments
     ]
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:10]

@@ -17,6 +17,7 @@ from prefect import get_run_logger, task
 from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.shards import read_marker, read_shard
+from tasks.audio.sources import keep_track, track_dir
 from tasks.features.attempts import retry_corrupt
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.downloads import cap_drops, download_jobs
@@ -228,5 +229,7 @@ def _finish(
         pq.write_table(table, buffer)
         atomic_write_bytes(root, f"{work}/{result.video_id}.parquet", buffer.getvalue())
     path = paths.pop(result.video_id, None)
+    if path is not None and path.exists():
+        keep_track(path, track_dir(root), result.video_id)  # the audio_features stage reads it later
     if path is not None and not cfg.keep_videos and result.status != "error":
         path.unlink(missing_ok=True)

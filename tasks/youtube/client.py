@@ -218,7 +218,7 @@ class YoutubeClient:
 
     def _downloader(self, settings: DownloadSettings) -> Any:
         """One download YoutubeDL per client and settings (cookies are read once, not once per video)."""
-        key = (settings.out_dir, settings.max_bytes)
+        key = (settings.out_dir, settings.max_bytes, settings.format)
         if self._download_ydl is None or self._download_key != key:
             self._download_ydl = self._factory({**self._params, **download_params(settings)})
             self._download_key = key

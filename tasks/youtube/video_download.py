@@ -14,9 +14,18 @@ MIN_SHORT_SIDE = 224
 # such file. H.264 first (cheapest to decode, always readable); if nothing reaches 224, "wv*" under
 # the same ascending sort is the largest format there is.
 _SIZE = f"[height>={MIN_SHORT_SIDE}][width>={MIN_SHORT_SIDE}]"
-FORMAT = f"bv*{_SIZE}[vcodec~='^(avc|h264)']/bv*{_SIZE}/wv*"
+_VIDEO = (f"bv*{_SIZE}[vcodec~='^(avc|h264)']", f"bv*{_SIZE}", "wv*")
+# Audio rides along (the audio_features stage reads it): each video choice is first tried merged with
+# an audio stream ("+ba", for sites that split formats, as YouTube does); a format that already has
+# audio keeps its own (yt-dlp drops the second audio stream); the bare video choices come last, so a
+# video offered without any audio still downloads (its audio rows then say no_audio).
+FORMAT = "/".join([f"{v}+ba" for v in _VIDEO] + list(_VIDEO))
+# The audio stage's own fetch, for a video whose track was not kept beside its features: audio alone
+# when offered, else the smallest file that has audio. Under the ascending sort "ba" is the smallest
+# audio stream, which is plenty for 16 kHz log-mels.
+AUDIO_FORMAT = "ba/b[acodec!=none]/bv*+ba"
 FORMAT_SORT = ["+res", "+size", "+br", "+fps"]
-VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".3gp")
+VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".3gp", ".m4a", ".opus", ".ogg", ".mka", ".mp3")
 # Media caps, drop reasons in the order checked (a failed row's error starts with the reason).
 TOO_LARGE = "too_large"  # the chosen format is past the size cap (checked before any media request)
 TOO_LONG = "too_long"  # the downloaded media lasts longer than the duration cap
@@ -33,12 +42,14 @@ class DownloadSettings:
     out_dir: Path
     min_free_gb: float = 2.0
     max_bytes: int | None = None
+    format: str = FORMAT
 
 
 def existing_download(out_dir: Path, video_id: str) -> Path | None:
-    """A finished file from an earlier run (yt-dlp's .part files are not finished)."""
+    """A finished file from an earlier run (yt-dlp's .part files are not finished, nor are the
+    per-format pieces `<id>.f137.mp4` / `<id>.f140.m4a` of a merge that has not happened yet)."""
     for path in sorted(out_dir.glob(f"{video_id}.*")):
-        if path.suffix in VIDEO_EXTS and path.is_file() and path.stat().st_size > 0:
+        if path.stem == video_id and path.suffix in VIDEO_EXTS and path.is_file() and path.stat().st_size > 0:
             return path
     return None
 
@@ -69,7 +80,7 @@ def download_params(settings: DownloadSettings) -> dict[str, Any]:
     per-video `outtmpl` ({out_dir}/{video_id}.{ext}) before each download."""
     return {
         "skip_download": False,
-        "format": FORMAT,
+        "format": settings.format,
         "format_sort": FORMAT_SORT,
         "outtmpl": {"default": str(settings.out_dir / "%(id)s.%(ext)s")},
         "continuedl": True,  # resume a .part file left by an interrupted run

@@ -1,0 +1,123 @@
+"""CLI: `howto audio run` (the audio_features stage), `howto audio fac` (train and evaluate MMV's FAC
+embedding on stored datasets) and `howto bench audio`."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from flows import cli_access
+from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
+
+app = typer.Typer(
+    help="Audio, the third modality: per-second audio features and the FAC embedding.", no_args_is_help=True
+)
+
+EncoderOption = Annotated[
+    str, typer.Option("--audio-encoder", help="logmel_stats (no weights) or cnn14 (PANNs Cnn14_16k layout).")
+]
+
+
+def _config(encoder: str, weights: str | None, random_weights: bool, width: int) -> object:
+    from pydantic import ValidationError
+
+    from tasks.audio.config import ExtractAudioConfig
+
+    try:
+        return ExtractAudioConfig(
+            encoder=encoder, weights=weights, random_weights=random_weights, width=width
+        )  # type: ignore[arg-type]
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        fail(f"--{'-'.join(str(p) for p in err['loc'])}: {err['msg']}")
+    raise AssertionError("unreachable")
+
+
+@app.command("run")
+def run_command(
+    data_root: DataRootOption = None,
+    encoder: EncoderOption = "logmel_stats",
+    weights: Annotated[
+        str | None, typer.Option("--audio-weights", help="PANNs checkpoint Cnn14_16k_mAP=0.438.pth (cnn14).")
+    ] = None,
+    random_weights: Annotated[
+        bool, typer.Option("--random-weights", help="cnn14 without weights: calibrated random ones.")
+    ] = False,
+    width: Annotated[int, typer.Option("--width", help="cnn14 first-block channels (64 = PANNs).")] = 64,
+    demo_url: Annotated[
+        str | None, typer.Option("--demo-url", help="Fetch missing tracks from a demo site.")
+    ] = None,
+    rate: cli_access.RateOption = 0.5,
+) -> None:
+    """Run the extract_audio flow over every videos shard (after `howto features run`)."""
+    from flows.extract_audio import extract_audio
+    from tasks.audio.weights import AudioWeightsMissing
+
+    cfg = _config(encoder, weights, random_weights, width)
+    access = cli_access.access_from_options(demo_url, rate, 1, None, None)
+    try:
+        summary = cli_access.run_halting(lambda: extract_audio(cfg, data_root, access))  # type: ignore[arg-type]
+    except AudioWeightsMissing as exc:
+        fail(str(exc))
+    typer.echo(summary)
+
+
+@app.command("fac")
+def fac_command(
+    data_root: ExistingDataRootOption = None,
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per variant (means are printed).")] = 3,
+    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
+    heldout_fraction: Annotated[float, typer.Option("--heldout-fraction", min=0.05, max=0.9)] = 0.3,
+    lambda_va: Annotated[
+        float, typer.Option("--lambda-va", min=0.0, help="Weight of video-audio NCE.")
+    ] = 1.0,
+    lambda_vt: Annotated[
+        float, typer.Option("--lambda-vt", min=0.0, help="Weight of video-text MIL-NCE.")
+    ] = 1.0,
+) -> None:
+    """Train MMV's FAC embedding on the stored clips, audio and captions; print video<->audio and zero-shot
+    audio->text retrieval for FAC, the shared-space ablation and an audio-shuffled control."""
+    import torch
+
+    from models.fac import FACLossWeights
+    from storage.layout import DataRoot
+    from tasks.audio.fac_compare import compare_root
+    from tasks.audio.fac_train import FACTrainConfig
+
+    torch.set_num_threads(1)  # small matrices
+    base = FACTrainConfig(epochs=epochs, weights=FACLossWeights(va=lambda_va, vt=lambda_vt))
+    try:
+        lines = compare_root(DataRoot.from_any(data_root), base, seeds, heldout_fraction)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    for line in lines:
+        typer.echo(line)
+
+
+def bench_audio_command(
+    seconds: Annotated[int, typer.Option("--seconds", min=2, help="Length of the generated track.")] = 120,
+    width: Annotated[
+        int, typer.Option("--width", min=4, max=64, help="Random cnn14 width to time besides 64.")
+    ] = 16,
+) -> None:
+    """Audio-seconds per wall-second: ours vs a naive path, for logmel_stats and random cnn14."""
+    from tasks.audio.bench import run_audio_bench
+    from tasks.audio.config import ExtractAudioConfig
+    from tasks.audio.weights import load_audio_encoder
+
+    typer.echo("note: shared machine; numbers are noisy. cnn14 has random (calibrated) weights: speed only.")
+    encoders = {"logmel_stats": load_audio_encoder(ExtractAudioConfig())[0]}
+    for w in sorted({width, 64}):
+        cfg = ExtractAudioConfig(encoder="cnn14", random_weights=True, width=w)
+        encoders[f"cnn14 (width {w})"] = load_audio_encoder(cfg)[0]
+    with tempfile.TemporaryDirectory(prefix="howto-bench-audio-") as tmp:
+        run_audio_bench(Path(tmp), seconds, encoders, log=typer.echo)
+
+
+def register(root: typer.Typer) -> None:
+    """Mount on the `howto` app (flows/cli.py discovers this)."""
+    root.add_typer(app, name="audio")
+    bench_app.command("audio")(bench_audio_command)

@@ -1,0 +1,51 @@
+"""Read a media file's first audio stream with ffmpeg as mono float32 at a given rate (or say it has none)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import numpy as np
+
+# Per-video outcomes besides ok, in the order they are checked (a row's status).
+NO_AUDIO = "no_audio"  # the file has no audio stream: a fact about the video, not a failure
+CORRUPT = "corrupt_audio"  # ffmpeg cannot decode the stream (status failed, error starts with this)
+SILENT = "silent"  # decoded, but quieter than the threshold throughout: rows kept, flagged
+
+
+class AudioDecodeError(RuntimeError):
+    """ffmpeg/ffprobe could not read the audio: permanent for this file."""
+
+
+class NoAudioStream(AudioDecodeError):
+    """The file has no audio stream at all."""
+
+
+class AudioDecodeTimeout(RuntimeError):
+    """ffmpeg ran past its budget: a retryable row error."""
+
+
+def decode_mono(path: str, sample_rate: int, timeout_s: float) -> np.ndarray:
+    """The first audio stream downmixed to mono at `sample_rate`, float32 in [-1, 1]. `-xerror` makes any
+    audio decode error fatal (half-decoded audio would be silently wrong); messages from probing other
+    streams (a damaged picture track) do not fail the audio."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-xerror", "-i", path, "-map", "0:a:0",
+           "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]  # fmt: skip
+    try:
+        done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
+    except subprocess.TimeoutExpired as exc:
+        raise AudioDecodeTimeout(f"ffmpeg timed out after {timeout_s:.0f} s") from exc
+    if done.returncode != 0:
+        message = _tail(done.stderr) or f"ffmpeg exited with {done.returncode}"
+        # One process instead of an ffprobe first: the map of a missing stream fails with this message.
+        if "matches no streams" in message:
+            raise NoAudioStream(message)
+        raise AudioDecodeError(message)
+    wave = np.frombuffer(done.stdout, np.float32)
+    if wave.size == 0:
+        raise AudioDecodeError("the audio stream decoded to no samples")
+    return wave
+
+
+def _tail(raw: bytes, n: int = 3) -> str:
+    lines = [line.strip() for line in raw.decode(errors="replace").splitlines() if line.strip()]
+    return " | ".join(lines[-n:])

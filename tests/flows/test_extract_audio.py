@@ -1,0 +1,73 @@
+"""features then audio on one shard: the features stage keeps each download's track before deleting the
+video; the audio stage gives every video a row status (ok, no_audio, silent) and a rerun does no work."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+
+from flows.extract_audio import extract_audio
+from flows.extract_features import extract_features
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_shard, write_shard
+from tasks.audio.config import ExtractAudioConfig
+from tasks.features.config import ExtractFeaturesConfig
+
+SOUND, MUTE, QUIET = "soundvideo1", "mutevideo01", "quietvideo1"
+CFG = ExtractFeaturesConfig(
+    models=("resnet152",), short_side_2d=32, batch_2d=4, decode_workers=1, random_weights=True
+)
+
+
+def _video(out: Path, audio: str | None) -> None:
+    args = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:duration=2"]
+    if audio is not None:
+        args += ["-f", "lavfi", "-i", f"{audio}:duration=2", "-c:a", "aac", "-shortest"]
+    subprocess.run(
+        ["ffmpeg", "-v", "error", "-y", *args, "-c:v", "libx264", "-preset", "ultrafast", str(out)],
+        check=True,
+    )
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> DataRoot:
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed (setup installs it)")
+    root = DataRoot.from_any(tmp_path / "data")
+    videos = Path(root.path("_work", "videos"))
+    videos.mkdir(parents=True)
+    # Downloads an earlier run finished: both stages work without any network.
+    _video(videos / f"{SOUND}.mp4", "sine=frequency=440:sample_rate=16000")
+    _video(videos / f"{MUTE}.mp4", None)
+    _video(videos / f"{QUIET}.mp4", "anullsrc=r=16000:cl=mono")
+    schema = get_schema("videos").schema
+    rows = [
+        {"video_id": v, "url": None, "keep": True, "status": "ok", "crawl_id": "c0"}
+        for v in (SOUND, MUTE, QUIET)
+    ]
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+    write_shard(root, "videos", 0, table, config_hash="v-hash", code_version="t", rows_in=3)
+    return root
+
+
+def test_features_keep_tracks_and_audio_rows_every_video(root: DataRoot) -> None:
+    extract_features(CFG, root.url)
+    assert not list(Path(root.path("_work", "videos")).glob("*.mp4"))  # videos deleted, tracks kept
+    summary = extract_audio(ExtractAudioConfig(), root.url)
+    assert summary["shards"] == 1 and summary["errors"] == 0
+    assert 3.9 < summary["audio_seconds"] < 4.5  # the sound and the quiet track, ~2 s each
+    table = read_shard(root, "audio_features", 0)
+    assert table is not None
+    status = dict(zip(table.column("video_id").to_pylist(), table.column("status").to_pylist(), strict=True))
+    assert status == {SOUND: "ok", MUTE: "no_audio", QUIET: "silent"}
+    rows = table.filter(pa.compute.equal(table.column("video_id"), SOUND))
+    # One row per started second of the decoded track (AAC adds a few ms of padding past the 2 s).
+    assert rows.column("idx").to_pylist() == list(range(rows.num_rows)) and rows.num_rows in (2, 3)
+    assert 1900 < rows.column("t_end_ms").to_pylist()[-1] < 2200
+    again = extract_audio(ExtractAudioConfig(), root.url)
+    assert again["shards_cached"] == 1
