@@ -104,7 +104,7 @@ def bench_audio_command(
     ] = 16,
 ) -> None:
     """Audio-seconds per wall-second: ours vs a naive path, for logmel_stats and random cnn14."""
-    from tasks.audio.bench import run_audio_bench
+    from tasks.bench.audio import run_audio_bench
     from tasks.audio.config import ExtractAudioConfig
     from tasks.audio.weights import load_audio_encoder
 
