@@ -92,7 +92,7 @@ def fetch_command(
     except ValidationError as exc:
         err = exc.errors()[0]
         fail(f"bad option: {err['loc'][0]}: {err['msg']}")
-    summary = cli_access.run_halting(lambda: fetch_captions(cfg, data_root, access))
+    summary = fetch_captions(cfg, data_root, access)
     typer.echo(json.dumps(summary, indent=1))
 
 

@@ -1,29 +1,25 @@
-"""Shared CLI pieces: one-line errors with exit 2, the --data-root option, choice options, progress display."""
+"""Shared CLI pieces: one-line errors with exit 2, the --data-root option, choice options, logging."""
 
 from __future__ import annotations
 
 import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Annotated, NoReturn, TypeVar, get_args
+from collections.abc import Callable, Sequence
+from typing import Annotated, NoReturn, get_args
 
 import typer
 from pydantic import BaseModel
 
-from storage.layout import DataRoot, DataRootProblem, check_data_root
+from flows.cli_errors import UsageProblem
+from storage.layout import DataRoot, check_data_root
 from tasks.training.config import TrainConfig
-
-T = TypeVar("T")
 
 
 def _checked_root(write: bool) -> Callable[[str | None], str | None]:
     """An option callback that refuses an unusable data root in one line, before the command runs."""
 
     def check(value: str | None) -> str | None:
-        try:
-            check_data_root(DataRoot.from_any(value), write=write)
-        except DataRootProblem as exc:
-            fail(str(exc))
+        check_data_root(DataRoot.from_any(value), write=write)  # DataRootProblem: one line, exit 2
         return value
 
     return check
@@ -35,7 +31,8 @@ _ROOT_HELP = "Data root: a local path or fsspec URL. Default $HOWTO_DATA_ROOT or
 DataRootOption = Annotated[
     str | None, typer.Option("--data-root", help=_ROOT_HELP, callback=_checked_root(write=True))
 ]
-# Commands that only read (query, stats): the root must exist; a mistyped root is an error.
+# Commands that only read (query, stats, report, eval, export): the root must exist, and nothing is
+# created for a mistyped one ("no data root at PATH", exit 2).
 ExistingDataRootOption = Annotated[
     str | None, typer.Option("--data-root", help=_ROOT_HELP, callback=_checked_root(write=False))
 ]
@@ -93,42 +90,32 @@ bench_app = typer.Typer(
 )
 
 
-class UsageProblem(Exception):
-    """Bad input from the user: reported as one line and exit code 2."""
-
-
 def fail(message: str) -> NoReturn:
-    """Print `error: message` on stderr and exit 2, without a traceback."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+    """Stop the command with `error: message` on stderr and exit 2 (flows/cli_errors.py prints it)."""
+    raise UsageProblem(message)
 
 
-def is_terminal() -> bool:
-    return sys.stderr.isatty()
+class NoTracebackFormatter(logging.Formatter):
+    """Log lines without the traceback a record carries: Prefect logs a failed flow or task with its
+    traceback, which the terminal shows only with -v (the API handler still sends it to the UI)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
 
 
-def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-    """Rich progress bar on a terminal, a plain log line every ~10% otherwise."""
-    if is_terminal():
-        from rich.progress import track
-
-        yield from track(items, total=total, description=description, transient=True)
-        return
-    log = logging.getLogger("howto")
-    step = max(1, (total or 10) // 10)
-    for i, item in enumerate(items, 1):
-        yield item
-        if total and (i % step == 0 or i == total):
-            log.info("%s: %d/%d", description, i, total)
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def setup_logging(verbose: bool = False) -> None:
     """Our packages at INFO (DEBUG with -v); libraries (httpx, yt-dlp, ...) only from WARNING, or every
-    HTTP request to the Prefect API would print a line."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    HTTP request to the Prefect API would print a line. Tracebacks in log records only with -v."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter(LOG_FORMAT) if verbose else NoTracebackFormatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     for name in ("tasks", "models", "storage", "flows"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import DataRootOption, fail
+from flows.cli_common import ExistingDataRootOption, fail
 
 app = typer.Typer(
     help="Evaluate a checkpoint: YouCook2 / MSR-VTT retrieval, CrossTask step localisation, held-out clips.",
@@ -79,17 +79,10 @@ def _setup(
 
 
 def _run(work: Callable[[], Any]) -> None:
-    """Run one evaluation; every expected problem is one line on stderr and exit code 2."""
-    from tasks.evaluation.embedder import InputMismatch, NoCheckpoint
-    from tasks.evaluation.formats import BenchmarkFileError
+    """Run one evaluation and print its results (expected problems end in flows/cli_errors.py)."""
     from tasks.evaluation.report import result_lines
-    from tasks.evaluation.run import NoVideos
-    from tasks.features.weights import WeightsMissing
 
-    try:
-        result = work()
-    except (BenchmarkFileError, InputMismatch, NoCheckpoint, NoVideos, WeightsMissing) as exc:
-        fail(str(exc))
+    result = work()
     for line in result_lines(result):
         typer.echo(line)
     typer.echo(f"recorded: eval_metrics ({len(result.rows)} rows) and {result.card}")
@@ -112,7 +105,7 @@ def youcook2_command(
     ] = "validation",
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
     random_weights: RandomOption = None,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
@@ -150,7 +143,7 @@ def msrvtt_command(
     videos: Annotated[Path | None, typer.Option("--videos", help="Folder of the raw videos instead.")] = None,
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
     random_weights: RandomOption = None,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
@@ -206,7 +199,7 @@ def crosstask_command(
     ] = 5,
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
     random_weights: RandomOption = None,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
@@ -244,7 +237,7 @@ def heldout_command(
     seed: Annotated[int | None, typer.Option("--seed", help="Draw seed (default: the run's seed).")] = None,
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
 ) -> None:
     """Retrieval among clips drawn at random (seeded) across the run's held-out videos."""
     from tasks.evaluation.run import eval_heldout

@@ -101,7 +101,6 @@ def run_command(
     """Run the extract_features flow over every videos shard of the data root."""
     from flows.extract_features import extract_features
     from tasks.features.config import ExtractFeaturesConfig
-    from tasks.features.weights import WeightsMissing
 
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
@@ -110,11 +109,7 @@ def run_command(
         keep_videos=keep_videos,
     )
     access = cli_access.access_from_options(demo_url, rate, 1, cookies, proxy)  # one download at a time
-    try:
-        summary = cli_access.run_halting(lambda: extract_features(cfg, data_root, access))
-    except WeightsMissing as exc:
-        fail(str(exc))
-    typer.echo(summary)
+    typer.echo(extract_features(cfg, data_root, access))
 
 
 def bench_features_command(

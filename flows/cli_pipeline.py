@@ -13,11 +13,10 @@ from flows.cli_common import (
     LossOption,
     TextOption,
     choice_metavar,
-    fail,
     field_choices,
     one_of,
 )
-from flows.config_file import ConfigError, Override, resolve, to_yaml
+from flows.config_file import Override, resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, Stage
 from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
@@ -104,10 +103,7 @@ def pipeline_command(
         ("--workers", ("runner", "max_workers")): workers,
     }
     options = [Override(label, key, value) for (label, key), value in given.items() if value is not None]
-    try:
-        cfg = resolve(config, options, sets or [])
-    except ConfigError as exc:
-        fail(str(exc))
+    cfg = resolve(config, options, sets or [])
     if print_config:
         typer.echo(to_yaml(cfg), nl=False)
         return

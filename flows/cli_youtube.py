@@ -80,7 +80,7 @@ def import_command(
         cfg = SearchVideosConfig(crawl_id=crawl_id)
     except ValidationError as exc:
         fail(f"{file}: bad option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-    summary = cli_access.run_halting(lambda: import_videos(str(file), cfg, data_root, access))
+    summary = import_videos(str(file), cfg, data_root, access)
     typer.echo(json.dumps(summary, indent=1))
 
 
