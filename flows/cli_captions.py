@@ -81,17 +81,14 @@ def fetch_command(
     proxy: cli_access.ProxyOption = None,
 ) -> None:
     """Download, clean and cut the captions of every kept video (finished shards are skipped)."""
-    from pydantic import ValidationError
-
     from flows.fetch_captions import fetch_captions
+    from flows.stage_inputs import require_upstream
+    from storage.layout import DataRoot
     from tasks.captions.config import FetchCaptionsConfig
 
+    cfg = FetchCaptionsConfig(min_words=min_words, clip_min_ms=clip_min_ms, clip_max_ms=clip_max_ms)
+    require_upstream(DataRoot.from_any(data_root), "captions")
     access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
-    try:
-        cfg = FetchCaptionsConfig(min_words=min_words, clip_min_ms=clip_min_ms, clip_max_ms=clip_max_ms)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        fail(f"bad option: {err['loc'][0]}: {err['msg']}")
     summary = fetch_captions(cfg, data_root, access)
     typer.echo(json.dumps(summary, indent=1))
 

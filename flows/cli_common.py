@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Annotated, NoReturn, get_args
+from typing import Annotated, Any, NoReturn, get_args
 
 import typer
 from pydantic import BaseModel
@@ -111,10 +111,23 @@ class NoTracebackFormatter(logging.Formatter):
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now: while a progress bar runs, rich swaps in a proxy that prints
+    log lines above the bar instead of through it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; the property wins
+        pass
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Our packages at INFO (DEBUG with -v); libraries (httpx, yt-dlp, ...) only from WARNING, or every
     HTTP request to the Prefect API would print a line. Tracebacks in log records only with -v."""
-    handler = logging.StreamHandler(sys.stderr)
+    handler = CurrentStderrHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT) if verbose else NoTracebackFormatter(LOG_FORMAT))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     for name in ("tasks", "models", "storage", "flows"):

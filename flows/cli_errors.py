@@ -1,4 +1,4 @@
-"""The CLI's one error handler: an expected failure is one line on stderr and exit 2, a bug a traceback.
+"""The CLI's root group: progress display around every command, and the one error handler: an expected failure is one line on stderr and exit 2, a bug a traceback.
 
 Expected failures are the things a user fixes, not the code: a bad config value, a missing or unusable
 data root, an upstream stage not run yet, missing model weights, a bot check, a malformed input file.
@@ -97,13 +97,22 @@ def report(raised: BaseException, cause: BaseException, verbose: bool) -> None:
     typer.echo(f"error: {one_line(cause)}", err=True)
 
 
+# The demo's printed walk-through is what it shows people: it stays as it is, without progress lines.
+QUIET_COMMANDS = frozenset({"demo"})
+
+
 class HowtoGroup(TyperGroup):
     """The root command group: every subcommand runs inside `invoke`, so this is the one place that
     turns an expected failure into one line and exit 2."""
 
     def invoke(self, ctx: Any) -> Any:
+        from flows.cli_progress import shown
+
         try:
-            return super().invoke(ctx)
+            if ctx.invoked_subcommand in QUIET_COMMANDS:
+                return super().invoke(ctx)
+            with shown():  # progress bars (or plain lines) for every command's long work
+                return super().invoke(ctx)
         except (typer.Exit, typer.Abort):  # a deliberate exit keeps its code
             raise
         except Exception as exc:  # noqa: BLE001 - expected ones end here, the rest re-raise

@@ -100,6 +100,8 @@ def run_command(
 ) -> None:
     """Run the extract_features flow over every videos shard of the data root."""
     from flows.extract_features import extract_features
+    from flows.stage_inputs import require_upstream
+    from storage.layout import DataRoot
     from tasks.features.config import ExtractFeaturesConfig
 
     cfg = ExtractFeaturesConfig(
@@ -108,6 +110,7 @@ def run_command(
         resnext_weights=resnext_weights,
         keep_videos=keep_videos,
     )
+    require_upstream(DataRoot.from_any(data_root), "features")
     access = cli_access.access_from_options(demo_url, rate, 1, cookies, proxy)  # one download at a time
     typer.echo(extract_features(cfg, data_root, access))
 
