@@ -96,8 +96,7 @@ def fail(message: str) -> NoReturn:
 
 
 class NoTracebackFormatter(logging.Formatter):
-    """Log lines without the traceback a record carries: Prefect logs a failed flow or task with its
-    traceback, which the terminal shows only with -v (the API handler still sends it to the UI)."""
+    """Log lines without the traceback a record carries (shown only with -v)."""
 
     def format(self, record: logging.LogRecord) -> str:
         saved = record.exc_info, record.exc_text, record.stack_info
@@ -106,6 +105,20 @@ class NoTracebackFormatter(logging.Formatter):
             return super().format(record)
         finally:
             record.exc_info, record.exc_text, record.stack_info = saved
+
+
+class _DropTraceback(logging.Filter):
+    """Prefect's engine logs a failed flow or task run with its traceback, through whichever console
+    handler Prefect configured: on the command line that is shown only with -v."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+_DROP_TRACEBACK = _DropTraceback()
+# The loggers Prefect's flow and task engines report failures on.
+PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -132,3 +145,8 @@ def setup_logging(verbose: bool = False) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     for name in ("tasks", "models", "storage", "flows"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in PREFECT_RUN_LOGGERS:
+        if verbose:
+            logging.getLogger(name).removeFilter(_DROP_TRACEBACK)
+        else:
+            logging.getLogger(name).addFilter(_DROP_TRACEBACK)

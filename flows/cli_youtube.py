@@ -105,7 +105,12 @@ def search_videos_command(
     from storage.layout import DataRoot
     from tasks.youtube.config import SearchVideosConfig
 
-    given = {"max_results": max_results, "crawl_id": crawl_id}
+    # The demo site answers the demo search key (its own yt-dlp extractor), not YouTube's `ytsearch`.
+    given = {
+        "max_results": max_results,
+        "crawl_id": crawl_id,
+        "search_prefix": "demosearch" if demo_url else None,
+    }
     cfg = SearchVideosConfig(**{k: v for k, v in given.items() if v is not None})
     require_upstream(DataRoot.from_any(data_root), "search")
     access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
