@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import ExistingDataRootOption, fail
+from flows.cli_common import ExistingDataRootOption, choice_metavar, fail, one_of
+from tasks.evaluation.formats import CROSSTASK_SPLITS, YOUCOOK2_SUBSETS
 
 app = typer.Typer(
     help="Evaluate a checkpoint: YouCook2 / MSR-VTT retrieval, CrossTask step localisation, held-out clips.",
@@ -101,7 +102,13 @@ def youcook2_command(
         Path | None, typer.Option("--pkl", help="The HowTo100M release's youcook_val.pkl instead.")
     ] = None,
     subset: Annotated[
-        str, typer.Option("--subset", help="validation (the papers' split) or training.")
+        str,
+        typer.Option(
+            "--subset",
+            parser=one_of(YOUCOOK2_SUBSETS),
+            metavar=choice_metavar(YOUCOOK2_SUBSETS),
+            help="validation is the papers' split.",
+        ),
     ] = "validation",
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
@@ -184,7 +191,10 @@ def crosstask_command(
     split: Annotated[
         str,
         typer.Option(
-            "--split", help="test (zero-shot protocol: val out, 30 per task for training), val or all."
+            "--split",
+            parser=one_of(CROSSTASK_SPLITS),
+            metavar=choice_metavar(CROSSTASK_SPLITS),
+            help="test: the zero-shot protocol (val out, 30 per task for training).",
         ),
     ] = "test",
     n_train: Annotated[
@@ -208,10 +218,8 @@ def crosstask_command(
     device: DeviceOption = "auto",
 ) -> None:
     """CrossTask step localisation: recall per primary task and averaged over them."""
-    from tasks.evaluation.run import CROSSTASK_SPLITS, eval_crosstask
+    from tasks.evaluation.run import eval_crosstask
 
-    if split not in CROSSTASK_SPLITS:
-        fail(f"--split {split}: use one of {', '.join(CROSSTASK_SPLITS)}")
     if not release.is_dir():
         fail(f"{release}: no such folder (the unpacked crosstask_release)")
     setup = _setup(

@@ -117,9 +117,7 @@ def test_bad_config_values_name_the_field(tmp_path: Path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("search:\n  max_reslts: 3\n")
     assert_one_line(invoke("pipeline", "--config", str(bad), "--print-config"), "max_reslts")
-    assert_one_line(
-        invoke("captions", "fetch", "--min-words", "-3", "--data-root", root), "bad config value min_words"
-    )
+    assert_one_line(invoke("tasks", "mine", "--rps", "0", "--data-root", root), "bad option rps")
     assert_one_line(invoke("recrawl", "--crawl-id", "weekly", "--data-root", root), "crawl-0001")
 
 

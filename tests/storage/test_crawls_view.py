@@ -69,7 +69,9 @@ def test_recorded_generation_shows_in_crawls_view_and_report(tmp_path: Path) -> 
         ("crawl-0000", None, 2, 2, 2, 2, 0, 0),
         ("crawl-0001", "crawl-0000", 3, 3, 2, 1, 1, 1),
     ]
-    views = query("SELECT video_id, views_before, views_after FROM crawl_changes WHERE change = 'views'", root)
+    views = query(
+        "SELECT video_id, views_before, views_after FROM crawl_changes WHERE change = 'views'", root
+    )
     assert views.rows == [(A, 100, 180)]
 
     history = crawl_history(root)
