@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, choice_metavar, fail, one_of
+from flows.cli_common import DataRootOption, bench_app, choice_option, fail
 
 KINDS = ("auto", "manual")
 
@@ -33,9 +33,7 @@ def parse_command(
     ] = False,
     kind: Annotated[
         str | None,
-        typer.Option(
-            parser=one_of(KINDS), metavar=choice_metavar(KINDS), help="Default: detected from the file."
-        ),
+        choice_option("--kind", KINDS, "Default: detected from the file."),
     ] = None,
     language: Annotated[
         str | None, typer.Option(help="Track language (default: the Language: header).")
@@ -100,7 +98,7 @@ def bench_captions_command(
     long_minutes: Annotated[int, typer.Option(help="Length of the long generated track.", min=7)] = 120,
 ) -> None:
     """Caption files cleaned per CPU-second (parse + clean + clips + Parquet) vs a naive read: 6 min and 2 h."""
-    from tasks.captions.bench import run_bench
+    from tasks.bench.captions import run_bench
 
     typer.echo("note: one thread, CPU time (per core); generated rolling auto tracks; shared machine.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-captions-") as tmp:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import sys
 from collections.abc import Callable, Sequence
-from typing import Annotated, Any, NoReturn, get_args
+from typing import Annotated, Any, NoReturn, TypeVar, get_args
 
 import typer
 from pydantic import BaseModel
@@ -13,6 +15,9 @@ from pydantic import BaseModel
 from flows.cli_errors import UsageProblem
 from storage.layout import DataRoot, check_data_root
 from tasks.training.config import TrainConfig
+
+T = TypeVar("T")
+G = TypeVar("G")
 
 
 def _checked_root(write: bool) -> Callable[[str | None], str | None]:
@@ -62,26 +67,48 @@ def choice_metavar(choices: Sequence[str]) -> str:
     return "[" + "|".join(choices) + "]"
 
 
+def choice_option(flag: str, choices: Sequence[str], help: str) -> Any:
+    """A typer option that takes one of `choices` and lists them in --help."""
+    return typer.Option(flag, parser=one_of(choices), metavar=choice_metavar(choices), help=help)
+
+
 LOSSES = field_choices(TrainConfig, "loss")
 TEXTS = field_choices(TrainConfig, "text")
 LossOption = Annotated[
-    str | None,
-    typer.Option(
-        "--loss",
-        parser=one_of(LOSSES),
-        metavar=choice_metavar(LOSSES),
-        help="Training loss (train.loss); HowTo100M: max_margin.",
-    ),
+    str | None, choice_option("--loss", LOSSES, "Training loss (train.loss); HowTo100M: max_margin.")
 ]
 TextOption = Annotated[
     str | None,
-    typer.Option(
-        "--text",
-        parser=one_of(TEXTS),
-        metavar=choice_metavar(TEXTS),
-        help="Text side of the embedding (train.text); word2vec needs train.word2vec_path.",
+    choice_option(
+        "--text", TEXTS, "Text side of the embedding (train.text); word2vec needs train.word2vec_path."
     ),
 ]
+
+
+def option_group(options: Callable[..., G], name: str) -> Callable[[Callable[..., T]], Callable[..., T]]:
+    """Give a command the options several commands share, declared once as the parameters of `options`.
+
+    typer builds a command from its signature and has no way to group options into one parameter, so the
+    decorated command shows its own parameters (less `name`) followed by those of `options`; when it runs,
+    `options` gets their values and its result is passed to the command as `name`.
+    """
+    shared = list(inspect.signature(options, eval_str=True).parameters.values())
+
+    def decorate(command: Callable[..., T]) -> Callable[..., T]:
+        signature = inspect.signature(command, eval_str=True)
+        params = [p for p in signature.parameters.values() if p.name != name] + shared
+
+        @functools.wraps(command)
+        def run(**values: Any) -> T:
+            group = options(**{p.name: values.pop(p.name) for p in shared})
+            return command(**values, **{name: group})
+
+        # Evaluated annotations: typer must not resolve the strings in this module's namespace.
+        run.__signature__ = signature.replace(parameters=params)  # type: ignore[attr-defined]
+        run.__annotations__ = {p.name: p.annotation for p in params} | {"return": signature.return_annotation}
+        return run
+
+    return decorate
 
 
 # Every stage registers its benchmark here (`bench_app.command("search")(...)`); flows/cli.py mounts it.

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import ExistingDataRootOption, choice_metavar, fail, one_of
+from flows.cli_common import ExistingDataRootOption, choice_option, fail, option_group
+from flows.cli_features import ResnetOption, ResnextOption
 from tasks.evaluation.formats import CROSSTASK_SPLITS, YOUCOOK2_SUBSETS
 
 app = typer.Typer(
@@ -32,12 +33,6 @@ RandomOption = Annotated[
         help="Allow calibrated random CNN weights for raw videos (default: as the data root's features).",
     ),
 ]
-ResnetOption = Annotated[
-    str | None, typer.Option("--resnet-weights", help="ResNet-152 ImageNet V1 state_dict.")
-]
-ResnextOption = Annotated[
-    str | None, typer.Option("--resnext-weights", help="ResNeXt-101 Kinetics checkpoint.")
-]
 Size2dOption = Annotated[
     int | None,
     typer.Option("--size-2d", min=32, help="2D short side (default: as the data root's features, else 224)."),
@@ -50,33 +45,39 @@ DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (
 
 
 def _setup(
-    data_root: str | None,
-    checkpoint: str | None,
-    max_words: int | None,
-    random_weights: bool | None = None,
-    resnet_weights: str | None = None,
-    resnext_weights: str | None = None,
-    size_2d: int | None = None,
-    size_3d: int | None = None,
-    device: str = "auto",
-) -> Any:
-    from storage.layout import DataRoot
-    from tasks.evaluation.features import recorded_features_config
-    from tasks.evaluation.run import Setup
-    from tasks.features.config import ExtractFeaturesConfig
+    checkpoint: CheckpointOption = None,
+    max_words: MaxWordsOption = None,
+    data_root: ExistingDataRootOption = None,
+    random_weights: RandomOption = None,
+    resnet_weights: ResnetOption = None,
+    resnext_weights: ResnextOption = None,
+    size_2d: Size2dOption = None,
+    size_3d: Size3dOption = None,
+    device: DeviceOption = "auto",
+) -> Callable[[], Any]:
+    """The options every benchmark shares, turned into a maker of its Setup: the command calls it after
+    its own checks, so a usage mistake is reported before the data root is read."""
 
-    root = DataRoot.from_any(data_root)
-    # Benchmark videos must get the features the model was trained on: the data root's recorded
-    # feature config is the default, each option overrides one field.
-    fields: dict[str, Any] = dict(recorded_features_config(root))
-    given = {"random_weights": random_weights, "resnet_weights": resnet_weights,
-             "resnext_weights": resnext_weights, "short_side_2d": size_2d, "size_3d": size_3d}  # fmt: skip
-    fields.update({k: v for k, v in given.items() if v is not None})
-    for weights in (fields.get("resnet_weights"), fields.get("resnext_weights")):
-        if weights and not Path(str(weights)).is_file():
-            fail(f"{weights}: no such weights file")
-    features = ExtractFeaturesConfig(**fields, device=device)
-    return Setup(root, checkpoint, features, max_words, progress=lambda line: typer.echo(line, err=True))
+    def make() -> Any:
+        from storage.layout import DataRoot
+        from tasks.evaluation.features import recorded_features_config
+        from tasks.evaluation.run import Setup
+        from tasks.features.config import ExtractFeaturesConfig
+
+        root = DataRoot.from_any(data_root)
+        # Benchmark videos must get the features the model was trained on: the data root's recorded
+        # feature config is the default, each option overrides one field.
+        fields: dict[str, Any] = dict(recorded_features_config(root))
+        given = {"random_weights": random_weights, "resnet_weights": resnet_weights,
+                 "resnext_weights": resnext_weights, "short_side_2d": size_2d, "size_3d": size_3d}  # fmt: skip
+        fields.update({k: v for k, v in given.items() if v is not None})
+        for weights in (fields.get("resnet_weights"), fields.get("resnext_weights")):
+            if weights and not Path(str(weights)).is_file():
+                fail(f"{weights}: no such weights file")
+        features = ExtractFeaturesConfig(**fields, device=device)
+        return Setup(root, checkpoint, features, max_words, progress=lambda line: typer.echo(line, err=True))
+
+    return make
 
 
 def _run(work: Callable[[], Any]) -> None:
@@ -90,6 +91,7 @@ def _run(work: Callable[[], Any]) -> None:
 
 
 @app.command("youcook2")
+@option_group(_setup, "make_setup")
 def youcook2_command(
     annotations: Annotated[
         Path | None,
@@ -103,22 +105,10 @@ def youcook2_command(
     ] = None,
     subset: Annotated[
         str,
-        typer.Option(
-            "--subset",
-            parser=one_of(YOUCOOK2_SUBSETS),
-            metavar=choice_metavar(YOUCOOK2_SUBSETS),
-            help="validation is the papers' split.",
-        ),
+        choice_option("--subset", YOUCOOK2_SUBSETS, "validation is the papers' split."),
     ] = "validation",
-    checkpoint: CheckpointOption = None,
-    max_words: MaxWordsOption = None,
-    data_root: ExistingDataRootOption = None,
-    random_weights: RandomOption = None,
-    resnet_weights: ResnetOption = None,
-    resnext_weights: ResnextOption = None,
-    size_2d: Size2dOption = None,
-    size_3d: Size3dOption = None,
-    device: DeviceOption = "auto",
+    *,
+    make_setup: Callable[[], Any],
 ) -> None:
     """YouCook2 text-to-clip retrieval (R@1/5/10, MedR, MeanR) over all validation clips."""
     from tasks.evaluation.run import eval_youcook2
@@ -127,57 +117,32 @@ def youcook2_command(
         fail("give --annotations FILE with --videos DIR, or --pkl youcook_val.pkl")
     if annotations is not None and videos is None:
         fail("--annotations needs --videos DIR (the raw YouCook2 videos)")
-    setup = _setup(
-        data_root,
-        checkpoint,
-        max_words,
-        random_weights,
-        resnet_weights,
-        resnext_weights,
-        size_2d,
-        size_3d,
-        device,
-    )
+    setup = make_setup()
     _run(lambda: eval_youcook2(setup, annotations, videos, pkl, subset))
 
 
 @app.command("msrvtt")
+@option_group(_setup, "make_setup")
 def msrvtt_command(
     csv: Annotated[Path, typer.Option("--csv", help="MSRVTT_JSFUSION_test.csv (the 1k-A test sentences).")],
     features: Annotated[
         Path | None, typer.Option("--features", help="The release's MSRVTT_JSFUSION_test.pth.")
     ] = None,
     videos: Annotated[Path | None, typer.Option("--videos", help="Folder of the raw videos instead.")] = None,
-    checkpoint: CheckpointOption = None,
-    max_words: MaxWordsOption = None,
-    data_root: ExistingDataRootOption = None,
-    random_weights: RandomOption = None,
-    resnet_weights: ResnetOption = None,
-    resnext_weights: ResnextOption = None,
-    size_2d: Size2dOption = None,
-    size_3d: Size3dOption = None,
-    device: DeviceOption = "auto",
+    *,
+    make_setup: Callable[[], Any],
 ) -> None:
     """MSR-VTT 1k-A text-to-video retrieval."""
     from tasks.evaluation.run import eval_msrvtt
 
     if (features is None) == (videos is None):
         fail("give --features MSRVTT_JSFUSION_test.pth or --videos DIR")
-    setup = _setup(
-        data_root,
-        checkpoint,
-        max_words,
-        random_weights,
-        resnet_weights,
-        resnext_weights,
-        size_2d,
-        size_3d,
-        device,
-    )
+    setup = make_setup()
     _run(lambda: eval_msrvtt(setup, csv, features, videos))
 
 
 @app.command("crosstask")
+@option_group(_setup, "make_setup")
 def crosstask_command(
     release: Annotated[
         Path,
@@ -190,11 +155,8 @@ def crosstask_command(
     ],
     split: Annotated[
         str,
-        typer.Option(
-            "--split",
-            parser=one_of(CROSSTASK_SPLITS),
-            metavar=choice_metavar(CROSSTASK_SPLITS),
-            help="test: the zero-shot protocol (val out, 30 per task for training).",
+        choice_option(
+            "--split", CROSSTASK_SPLITS, "test: the zero-shot protocol (val out, 30 per task for training)."
         ),
     ] = "test",
     n_train: Annotated[
@@ -207,32 +169,15 @@ def crosstask_command(
         int,
         typer.Option("--chance-draws", min=0, help="Random score matrices per video for the chance level."),
     ] = 5,
-    checkpoint: CheckpointOption = None,
-    max_words: MaxWordsOption = None,
-    data_root: ExistingDataRootOption = None,
-    random_weights: RandomOption = None,
-    resnet_weights: ResnetOption = None,
-    resnext_weights: ResnextOption = None,
-    size_2d: Size2dOption = None,
-    size_3d: Size3dOption = None,
-    device: DeviceOption = "auto",
+    *,
+    make_setup: Callable[[], Any],
 ) -> None:
     """CrossTask step localisation: recall per primary task and averaged over them."""
     from tasks.evaluation.run import eval_crosstask
 
     if not release.is_dir():
         fail(f"{release}: no such folder (the unpacked crosstask_release)")
-    setup = _setup(
-        data_root,
-        checkpoint,
-        max_words,
-        random_weights,
-        resnet_weights,
-        resnext_weights,
-        size_2d,
-        size_3d,
-        device,
-    )
+    setup = make_setup()
     _run(lambda: eval_crosstask(setup, release, videos, split, n_train, window_s, chance_draws))
 
 
@@ -250,7 +195,7 @@ def heldout_command(
     """Retrieval among clips drawn at random (seeded) across the run's held-out videos."""
     from tasks.evaluation.run import eval_heldout
 
-    setup = _setup(data_root, checkpoint, max_words)
+    setup = _setup(checkpoint=checkpoint, max_words=max_words, data_root=data_root)()
     _run(lambda: eval_heldout(setup, max_clips, seed))
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, choice_metavar, fail, field_choices, one_of
+from flows.cli_common import DataRootOption, bench_app, choice_option, fail, field_choices
 from tasks.features.config import ExtractFeaturesConfig
 
 app = typer.Typer(
@@ -41,7 +41,7 @@ def extract_command(
     resnext_weights: ResnextOption = None,
     precision: Annotated[
         str,
-        typer.Option(parser=one_of(PRECISIONS), metavar=choice_metavar(PRECISIONS), help="fp16 needs CUDA."),
+        choice_option("--precision", PRECISIONS, "fp16 needs CUDA."),
     ] = "auto",
     device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     data_root: DataRootOption = None,
@@ -120,7 +120,7 @@ def bench_features_command(
     ] = 120,
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both: our path vs a naive fp32 decode-first path."""
-    from tasks.features.bench import run_bench
+    from tasks.bench.features import run_bench
 
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:

@@ -12,10 +12,9 @@ from flows.cli_common import (
     DataRootOption,
     LossOption,
     TextOption,
-    choice_metavar,
+    choice_option,
     fail,
     field_choices,
-    one_of,
 )
 from flows.config_file import Override, resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, Stage
@@ -23,13 +22,7 @@ from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
 
 StagesOption = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--stage",
-        parser=one_of(ALL_STAGES),
-        metavar=choice_metavar(ALL_STAGES),
-        help="Run only these stages (repeatable); default all.",
-    ),
+    list[str] | None, choice_option("--stage", ALL_STAGES, "Run only these stages (repeatable); default all.")
 ]
 RUNNERS = field_choices(RunnerConfig, "task_runner")
 
@@ -84,11 +77,10 @@ def pipeline_command(
     text: TextOption = None,
     task_runner: Annotated[
         str | None,
-        typer.Option(
+        choice_option(
             "--task-runner",
-            parser=one_of(RUNNERS),
-            metavar=choice_metavar(RUNNERS),
-            help="Where shard tasks run (runner.task_runner); dask alone starts a local cluster.",
+            RUNNERS,
+            "Where shard tasks run (runner.task_runner); dask alone starts a local cluster.",
         ),
     ] = None,
     workers: Annotated[
@@ -126,11 +118,10 @@ def recrawl_command(
     data_root: DataRootOption = None,
     stages: Annotated[
         list[str] | None,
-        typer.Option(
+        choice_option(
             "--stage",
-            parser=one_of(RECRAWL_STAGES),
-            metavar=choice_metavar(RECRAWL_STAGES),
-            help="Stages to run after the new search (repeatable); default search, captions, features.",
+            RECRAWL_STAGES,
+            "Stages to run after the new search (repeatable); default search, captions, features.",
         ),
     ] = None,
     crawl_id: Annotated[

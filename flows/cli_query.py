@@ -16,7 +16,7 @@ from rich.table import Table
 from flows.cli_common import ExistingDataRootOption, bench_app, fail
 from storage.catalog import QueryResult, query, refresh, stats
 from storage.layout import DataRoot
-from tasks.bench_query import run_bench
+from tasks.bench.query import run_bench
 
 
 class OutputFormat(StrEnum):

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
+from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail, option_group
 from storage.layout import ROOT_ERRNOS, DataRoot, describe_os_error
 
 
@@ -107,11 +107,19 @@ HeldoutOption = Annotated[float, typer.Option(min=0.0, max=1.0, help="Held-out f
 OutOption = Annotated[Path, typer.Option("--out", help="Output folder.")]
 
 
-def _filter(keep: Keep, category: list[str] | None, split: Split, heldout_fraction: float):  # type: ignore[no-untyped-def]
+def _selection(
+    keep: KeepOption = Keep.kept,
+    category: CategoryOption = None,
+    split: SplitOption = Split.all,
+    heldout_fraction: HeldoutOption = 0.1,
+    data_root: ExistingDataRootOption = None,
+) -> tuple[DataRoot, Any]:
+    """The options every export shares: the data root and which of its clips leave it."""
     from tasks.exports.select import ExportFilter
 
-    return ExportFilter(keep=keep.value, categories=tuple(category or ()), split=split.value,
+    filt = ExportFilter(keep=keep.value, categories=tuple(category or ()), split=split.value,
                         heldout_fraction=heldout_fraction)  # fmt: skip
+    return DataRoot.from_any(data_root), filt
 
 
 def _run_export(run) -> None:  # type: ignore[no-untyped-def]
@@ -124,6 +132,7 @@ def _run_export(run) -> None:  # type: ignore[no-untyped-def]
     typer.echo(json.dumps(summary, indent=1))
 
 
+@option_group(_selection, "selection")
 def export_webdataset_command(
     out: OutOption,
     per: Annotated[Per, typer.Option(help="One sample per clip or per video.")] = Per.clip,
@@ -132,11 +141,8 @@ def export_webdataset_command(
         typer.Option(help="clip: pooled|none (4096-d vector); video: rows|none (per-model rows as stored)."),
     ] = "pooled",
     samples_per_shard: Annotated[int, typer.Option(min=1, help="Samples per tar shard.")] = 1000,
-    keep: KeepOption = Keep.kept,
-    category: CategoryOption = None,
-    split: SplitOption = Split.all,
-    heldout_fraction: HeldoutOption = 0.1,
-    data_root: ExistingDataRootOption = None,
+    *,
+    selection: tuple[DataRoot, Any],
 ) -> None:
     """Tar shards readable by the `webdataset` library: `<key>.json` caption(s) and `.npy` features."""
     from tasks.exports.webdataset import export_webdataset
@@ -144,46 +150,39 @@ def export_webdataset_command(
     allowed = ("pooled", "none") if per is Per.clip else ("rows", "pooled", "none")
     if features not in allowed:
         fail(f"--features {features!r}: per {per.value} takes {', '.join(allowed)}")
-    filt = _filter(keep, category, split, heldout_fraction)
-    root = DataRoot.from_any(data_root)
+    root, filt = selection
     _run_export(lambda: export_webdataset(root, out, filt, per=per.value, features=features,  # type: ignore[arg-type]
                                           samples_per_shard=samples_per_shard))  # fmt: skip
 
 
+@option_group(_selection, "selection")
 def export_hf_command(
     out: OutOption,
     features: Annotated[str, typer.Option(help="pooled (a 4096-d `video` column) or none.")] = "pooled",
     name: Annotated[str, typer.Option(help="Name in the dataset card.")] = "howto-clips",
-    keep: KeepOption = Keep.kept,
-    category: CategoryOption = None,
-    split: SplitOption = Split.all,
-    heldout_fraction: HeldoutOption = 0.1,
-    data_root: ExistingDataRootOption = None,
+    *,
+    selection: tuple[DataRoot, Any],
 ) -> None:
     """A Hugging Face `datasets` dataset saved to disk (load_from_disk) with a dataset card README.md."""
     from tasks.exports.hf import export_hf
 
     if features not in ("pooled", "none"):
         fail(f"--features {features!r}: choose pooled or none")
-    filt = _filter(keep, category, split, heldout_fraction)
-    root = DataRoot.from_any(data_root)
+    root, filt = selection
     _run_export(lambda: export_hf(root, out, filt, features=features, name=name))  # type: ignore[arg-type]
 
 
+@option_group(_selection, "selection")
 def export_release_command(
     out: OutOption,
     features: Annotated[bool, typer.Option(help="Write features_2d/ and features_3d/ .npy files.")] = True,
-    keep: KeepOption = Keep.kept,
-    category: CategoryOption = None,
-    split: SplitOption = Split.all,
-    heldout_fraction: HeldoutOption = 0.1,
-    data_root: ExistingDataRootOption = None,
+    *,
+    selection: tuple[DataRoot, Any],
 ) -> None:
     """The HowTo100M release layout: HowTo100M_v1.csv, task_ids.csv, caption.json, raw_caption.json, .npy."""
     from tasks.exports.release import export_release
 
-    filt = _filter(keep, category, split, heldout_fraction)
-    root = DataRoot.from_any(data_root)
+    root, filt = selection
     _run_export(lambda: export_release(root, out, filt, features=features))
 
 
@@ -196,7 +195,7 @@ def bench_import_command(
     ] = None,
 ) -> None:
     """Generate a caption.json of this size (plus csv and task list), import it, print time and peak RSS."""
-    from tasks.howto100m.bench import run_import_bench
+    from tasks.bench.howto100m import run_import_bench
 
     for line in run_import_bench(gb, workdir):
         typer.echo(line)

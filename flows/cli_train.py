@@ -113,7 +113,7 @@ def bench_train_command(
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Training pairs/s at d=4096, batch 32x64, vs an fp32 matmul ceiling measured in the same run."""
-    from tasks.training.bench import run_bench
+    from tasks.bench.training import run_bench
 
     typer.echo("note: shared machine; numbers are noisy. Data: random pairs written to Parquet, read back.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-train-") as tmp:

@@ -121,7 +121,7 @@ def bench_search_command(
     videos: Annotated[int, typer.Option(help="Probes to time (the demo world's videos, cycled).")] = 200,
 ) -> None:
     """Videos probed per second per process against the demo site, politeness off; share of time in yt-dlp."""
-    from tasks.youtube.bench import run_bench
+    from tasks.bench.youtube import run_bench
 
     run_bench(videos, log=typer.echo)
 

@@ -111,7 +111,7 @@ def run_demo(
     train = summaries.get("train")
     if not site_url and isinstance(train, dict) and train.get("run_id"):
         # The demo world's steps have times: judge the run on its held-out videos as the papers do.
-        from tasks.evaluation.demo import evaluate_demo
+        from tasks.demo.evaluation import evaluate_demo
 
         features = ExtractFeaturesConfig(
             random_weights=True, short_side_2d=DEMO_SIZE_2D, size_3d=DEMO_SIZE_3D

@@ -1,5 +1,5 @@
 """The request-rate limiters of the project: a cap shared by every thread of a process (plus jitter), and
-one shared by every process that reaches one Prefect server."""
+one shared by every process that reaches one Prefect server; and the wait a server asks for (Retry-After)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from email.utils import parsedate_to_datetime
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +130,19 @@ def prefect_server_url() -> str | None:
     from prefect.settings import PREFECT_API_URL
 
     return PREFECT_API_URL.value() or None
+
+
+def retry_after_s(value: str | None, now: float | None = None) -> float | None:
+    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))

@@ -74,6 +74,16 @@ def _video_features(setup: Setup, benchmark: str, videos: dict[str, Path], score
     return found.videos
 
 
+def _folder_features(
+    setup: Setup, benchmark: str, found: dict[str, Path], missing: list[str]
+) -> tuple[Scores, dict[str, Any]]:
+    """Features of a retrieval benchmark's videos, and its first scores: videos missing from the folder,
+    then videos that failed to decode."""
+    scores = Scores()
+    scores.add("videos_missing", len(missing), len(found) + len(missing))
+    return scores, _video_features(setup, benchmark, found, scores)
+
+
 def _find(video_dir: Path, ids: Iterable[str], what: str) -> tuple[dict[str, Path], list[str]]:
     if not video_dir.is_dir():
         raise formats.BenchmarkFileError(video_dir, "no such folder of videos")
@@ -113,9 +123,7 @@ def eval_youcook2(
     embedder, ckpt = setup.load()
 
     def compute() -> Scores:
-        scores = Scores()
-        scores.add("videos_missing", len(missing), len(found) + len(missing))
-        feats = _video_features(setup, "youcook2", found, scores)
+        scores, feats = _folder_features(setup, "youcook2", found, missing)
         kept, inputs = pooled_segments(segments, feats)
         if not kept:
             raise NoVideos(f"{videos_dir}: no YouCook2 video could be read")
@@ -145,9 +153,7 @@ def eval_msrvtt(
     embedder, ckpt = setup.load()
 
     def compute() -> Scores:
-        scores = Scores()
-        scores.add("videos_missing", len(missing), len(found) + len(missing))
-        feats = _video_features(setup, "msrvtt", found, scores)
+        scores, feats = _folder_features(setup, "msrvtt", found, missing)
         kept = [q for q in queries if q.video_id in feats]
         if not kept:
             raise NoVideos(f"{videos_dir}: no MSR-VTT video could be read")

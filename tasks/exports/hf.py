@@ -17,7 +17,6 @@ import numpy as np
 
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, Selection
-from tasks.training.pooling import build_pairs
 
 TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "category": "string",
                "idx": "int32", "start_ms": "int64", "end_ms": "int64", "text": "string",
@@ -34,15 +33,10 @@ def _rows(
         clips = part.clips
         vectors: dict[str, Any] = {}
         if features == "pooled":
-            table = selection.features(part.shard, set(clips.column("video_id").to_pylist()))
-            if table is None:
-                counts["no_features"] += clips.num_rows
+            pooled = selection.pooled_vectors(part, counts)
+            if pooled is None:
                 continue
-            pairs, dropped = build_pairs(clips, table)
-            counts.update(dropped)
-            vectors = dict(
-                zip(pairs.column("clip_id").to_pylist(), pairs.column("vector").to_pylist(), strict=True)
-            )
+            vectors = pooled
         for row in clips.select(list(TEXT_FIELDS)).to_pylist():
             if features == "pooled":
                 if row["clip_id"] not in vectors:

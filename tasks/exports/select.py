@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from storage.catalog import query
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
+from tasks.training.pooling import build_pairs
 from tasks.training.split import is_heldout
 
 
@@ -100,6 +101,17 @@ class Selection:
             pc.equal(table.column("status"), "ok"),
         )
         return table.filter(keep)
+
+    def pooled_vectors(self, part: ShardClips, drops: Counter[str]) -> dict[str, Any] | None:
+        """clip_id -> pooled 2D+3D vector for the part's clips that have one (the others counted in `drops`
+        by reason), or None when shard k has no features (all its clips counted as `no_features`)."""
+        table = self.features(part.shard, set(part.clips.column("video_id").to_pylist()))
+        if table is None:
+            drops["no_features"] += part.clips.num_rows
+            return None
+        pairs, dropped = build_pairs(part.clips, table)
+        drops.update(dropped)
+        return dict(zip(pairs.column("clip_id").to_pylist(), pairs.column("vector").to_pylist(), strict=True))
 
 
 def task_lookup(root: DataRoot) -> dict[str, dict[str, Any]]:

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, Selection, ShardClips
-from tasks.training.pooling import MODELS, build_pairs, features_by_video
+from tasks.training.pooling import MODELS, features_by_video
 
 Sample = dict[str, bytes]
 CLIP_FIELDS = ("clip_id", "video_id", "task_id", "category", "idx", "start_ms", "end_ms", "text",
@@ -85,16 +85,11 @@ def clip_samples(
     clips = part.clips
     vectors = None
     if features == "pooled":
-        table = selection.features(part.shard, set(clips.column("video_id").to_pylist()))
-        if table is None:
-            drops["no_features"] += clips.num_rows
+        vectors = selection.pooled_vectors(part, drops)
+        if vectors is None:
             return
-        pairs, dropped = build_pairs(clips, table)
-        drops.update(dropped)
-        keep = set(pairs.column("clip_id").to_pylist())
-        clips = clips.filter(pa.array([c in keep for c in clips.column("clip_id").to_pylist()], pa.bool_()))
-        vectors = dict(
-            zip(pairs.column("clip_id").to_pylist(), pairs.column("vector").to_pylist(), strict=True)
+        clips = clips.filter(
+            pa.array([c in vectors for c in clips.column("clip_id").to_pylist()], pa.bool_())
         )
     for row in clips.select(list(CLIP_FIELDS)).to_pylist():
         files = {"json": json_bytes(row)}

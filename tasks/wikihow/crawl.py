@@ -24,12 +24,9 @@ class FoundArticle:
 
 
 @dataclass(frozen=True)
-class PlannedArticle:
+class PlannedArticle(FoundArticle):
     """An article placed in a shard; `duplicate_of` names the title that keeps the task."""
 
-    title: str
-    pageid: int
-    category_path: tuple[str, ...]
     duplicate_of: str | None = None
 
     def to_dict(self) -> dict[str, object]:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import random
 import threading
-import time
 import urllib.robotparser
-from email.utils import parsedate_to_datetime
 
-# The project's one rate limiter (the YouTube client uses it too), re-exported for the wikiHow client.
-from tasks.ratelimit import RateLimiter
+# The project's one rate limiter and Retry-After reader (the YouTube client uses them too), re-exported
+# for the wikiHow client.
+from tasks.ratelimit import RateLimiter, retry_after_s
 
 __all__ = ["RETRY_STATUSES", "RateLimiter", "Robots", "backoff_delay", "retry_after_s", "shared_limiter"]
 
@@ -33,22 +32,6 @@ def backoff_delay(attempt: int, base_s: float, max_s: float, rng: random.Random 
     """Exponential back-off with full jitter: uniform(0, min(max, base * 2**attempt)), attempt from 0."""
     ceiling = min(max_s, base_s * (2.0**attempt))
     return (rng or random).uniform(0.0, ceiling)
-
-
-def retry_after_s(value: str | None, now: float | None = None) -> float | None:
-    """Seconds asked for by a Retry-After header (delta-seconds or an HTTP date); None if absent or bad."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    return max(0.0, when.timestamp() - (time.time() if now is None else now))
 
 
 class Robots:

@@ -24,50 +24,24 @@ YTDLP_KEY = "ytdlp"  # where a shard manifest and a stage summary carry the coun
 
 # Checked in order, first match wins: a bot check says "Sign in" as a login wall does, a failed
 # challenge says "some formats may be missing" as a plain missing format does.
-_RULES: list[tuple[str, re.Pattern[str]]] = [
-    (BOT_CHECK, re.compile(r"confirm you.{1,3}re not a bot", re.I)),
-    (RATE_LIMITED, re.compile(r"HTTP Error 429|Too Many Requests", re.I)),
-    (
-        JS_CHALLENGE,
-        re.compile(
-            r"JavaScript runtime|JS runtime|challenge solv|n challenge|nsig|Signature (?:solving|extraction)"
-            r"|Remote components? .* skipped",
-            re.I,
-        ),
-    ),
-    (PO_TOKEN, re.compile(r"PO Token|po_token", re.I)),
-    (
-        FORMATS_MISSING,
-        re.compile(
-            r"Requested format is not available|Only images are available|formats? may be missing"
-            r"|No video formats found",
-            re.I,
-        ),
-    ),
-    (FORBIDDEN, re.compile(r"HTTP Error 403|403: Forbidden", re.I)),
-    (
-        LOGIN_REQUIRED,
-        re.compile(r"Sign in to confirm your age|age.restricted|members.only|Join this channel", re.I),
-    ),
-    (
-        UNAVAILABLE,
-        re.compile(
-            r"Private video|Video unavailable|has been removed|has been terminated|no longer available"
-            r"|is not available|HTTP Error 404|HTTP Error 410|does not exist",
-            re.I,
-        ),
-    ),
-    (TOO_LARGE, re.compile(r"larger than max-filesize|too_large", re.I)),
-    (SERVER_ERROR, re.compile(r"HTTP Error 5\d\d", re.I)),
-    (
-        NETWORK,
-        re.compile(
-            r"timed out|Connection (?:reset|refused|aborted)|Unable to download|IncompleteRead"
-            r"|bytes read|Name or service not known|Temporary failure",
-            re.I,
-        ),
-    ),
-]
+_PATTERNS: list[tuple[str, str]] = [
+    (BOT_CHECK, r"confirm you.{1,3}re not a bot"),
+    (RATE_LIMITED, r"HTTP Error 429|Too Many Requests"),
+    (JS_CHALLENGE, r"JavaScript runtime|JS runtime|challenge solv|n challenge|nsig|Signature (?:solving|extraction)"
+                   r"|Remote components? .* skipped"),
+    (PO_TOKEN, r"PO Token|po_token"),
+    (FORMATS_MISSING, r"Requested format is not available|Only images are available|formats? may be missing"
+                      r"|No video formats found"),
+    (FORBIDDEN, r"HTTP Error 403|403: Forbidden"),
+    (LOGIN_REQUIRED, r"Sign in to confirm your age|age.restricted|members.only|Join this channel"),
+    (UNAVAILABLE, r"Private video|Video unavailable|has been removed|has been terminated|no longer available"
+                  r"|is not available|HTTP Error 404|HTTP Error 410|does not exist"),
+    (TOO_LARGE, r"larger than max-filesize|too_large"),
+    (SERVER_ERROR, r"HTTP Error 5\d\d"),
+    (NETWORK, r"timed out|Connection (?:reset|refused|aborted)|Unable to download|IncompleteRead"
+              r"|bytes read|Name or service not known|Temporary failure"),
+]  # fmt: skip
+_RULES = [(name, re.compile(pattern, re.I)) for name, pattern in _PATTERNS]  # yt-dlp's wording varies in case
 
 ADVICE: dict[str, str] = {
     BOT_CHECK: "YouTube wants a signed-in session: pass cookies exported from a logged-in browser "

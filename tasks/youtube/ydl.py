@@ -3,9 +3,7 @@ yt-dlp says (warnings at WARNING, counted by class), and an HTTP gate in front o
 
 from __future__ import annotations
 
-import email.utils
 import logging
-import time
 from collections import Counter
 from collections.abc import Mapping
 from typing import Any, Protocol
@@ -13,6 +11,7 @@ from typing import Any, Protocol
 from yt_dlp import YoutubeDL
 from yt_dlp.networking.exceptions import HTTPError
 
+from tasks.ratelimit import retry_after_s
 from tasks.youtube.access import AccessSecrets, YoutubeAccess, parse_browser_spec
 from tasks.youtube.errors import clean_message
 from tasks.youtube.jsruntime import js_runtimes_param
@@ -58,20 +57,6 @@ class YtdlpLog:
 
     def error(self, msg: str) -> None:
         log.warning("yt-dlp error: %s", clean_message(msg, limit=1000))
-
-
-def retry_after_s(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a Retry-After header (delta seconds or an HTTP date); None when absent or unreadable."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value).timestamp()
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when - (time.time() if now is None else now))
 
 
 class PoliteYoutubeDL(YoutubeDL):

@@ -10,7 +10,7 @@ from storage.layout import DataRoot
 from tasks.evaluation.heldout import sample_heldout
 from tasks.training.data import pair_shards
 from tasks.training.prepare import build_pairs_shard, ready_shards
-from tasks.training.synthetic import write_synthetic_root
+from tasks.synthetic.training import write_synthetic_root
 
 
 def _root(tmp_path: Path) -> DataRoot:

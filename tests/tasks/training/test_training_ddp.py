@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from storage.shards import read_dataset
-from tasks.training.synthetic import write_synthetic_root
+from tasks.synthetic.training import write_synthetic_root
 
 BIN = Path(sys.executable).parent
 

@@ -14,7 +14,7 @@ import webvtt
 from storage.schemas import get_schema
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import process_track
-from tasks.captions.synth import rolling_vtt
+from tasks.synthetic.captions import rolling_vtt
 
 _VOCAB = (
     "now take the flour and whisk it slowly into bowl until smooth then add some milk butter eggs sugar "

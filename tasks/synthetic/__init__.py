@@ -1,0 +1,1 @@
+"""Synthetic inputs for tests and benchmarks (generated captions, feature tables); not pipeline work."""
