@@ -39,6 +39,9 @@ class ProgressDisplay:
                 TimeElapsedColumn(),
                 console=Console(file=stream, force_terminal=True),
                 transient=True,
+                # Log lines (stderr) print above the bars; stdout stays the command's own, so a result
+                # piped to another program never passes through the terminal's bar.
+                redirect_stdout=False,
             )
 
     def __enter__(self) -> ProgressDisplay:

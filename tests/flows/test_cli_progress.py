@@ -3,9 +3,18 @@
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
+
+import pytest
 
 from flows.cli_progress import ProgressDisplay, shown
 from tasks.progress import advance
+
+
+@pytest.fixture(scope="session", autouse=True)
+def prefect_server() -> Iterator[None]:
+    # Overrides tests/flows/conftest.py's: nothing here runs a flow.
+    yield
 
 
 def test_plain_lines_without_a_terminal() -> None:
