@@ -64,7 +64,10 @@ def expected_types() -> tuple[type[BaseException], ...]:
 
 
 def expected_cause(exc: BaseException) -> BaseException | None:
-    """The expected failure `exc` is, or wraps (a flow that failed re-raised from one); else None."""
+    """The expected failure `exc` is, or was raised from (`raise ... from`); else None.
+
+    Only explicit causes count: an exception raised while handling an expected one (a bug in that
+    handling) is not itself expected, and keeps its traceback."""
     kinds = expected_types()
     seen: set[int] = set()
     current: BaseException | None = exc
@@ -72,7 +75,7 @@ def expected_cause(exc: BaseException) -> BaseException | None:
         if isinstance(current, kinds):
             return current
         seen.add(id(current))
-        current = current.__cause__ or current.__context__
+        current = current.__cause__
     return None
 
 
