@@ -20,9 +20,11 @@ import typer
 
 import flows
 from flows.cli_common import bench_app, setup_logging
+from flows.cli_errors import HowtoGroup
 
 app = typer.Typer(
     name="howto",
+    cls=HowtoGroup,  # the one handler of expected failures (one line, exit 2; -v adds the traceback)
     help="Build narrated instructional-video datasets and train text-video embeddings (Prefect + Parquet).",
     no_args_is_help=True,
     add_completion=False,
@@ -40,7 +42,9 @@ def _print_version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    verbose: bool = typer.Option(False, "--verbose", "-v", help="Debug logging."),
+    verbose: bool = typer.Option(
+        False, "--verbose", "-v", help="Debug logging, and the traceback of an error."
+    ),
     version: bool = typer.Option(
         False,
         "--version",
@@ -56,7 +60,7 @@ def _mount_all() -> None:
     # Each stage owns a `flows/cli_<stage>.py` with `register(app)`; discovering them keeps this file
     # free of edits as stages are added.
     for info in sorted(pkgutil.iter_modules(flows.__path__), key=lambda m: m.name):
-        if info.name.startswith("cli_") and info.name != "cli_common":
+        if info.name.startswith("cli_") and info.name not in ("cli_common", "cli_errors", "cli_progress"):
             module = importlib.import_module(f"flows.{info.name}")
             register = getattr(module, "register", None)
             if register is not None:

@@ -1,18 +1,15 @@
-"""The YouTube access options shared by every command that reaches the site, and its halt handling."""
+"""The YouTube access options shared by every command that reaches the site."""
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
 from flows.cli_common import fail
 from tasks.youtube.access import COOKIES_ENV, PROXY_ENV, YoutubeAccess
-
-T = TypeVar("T")
 
 DemoUrlOption = Annotated[
     str | None, typer.Option("--demo-url", help="Base URL of the local demo site, instead of YouTube.")
@@ -57,14 +54,3 @@ def access_from_options(
     if proxy:
         os.environ[PROXY_ENV] = proxy
     return access
-
-
-def run_halting(run: Callable[[], T]) -> T:
-    """Run a stage; a halt (bot check, or 429s past the breaker) prints its advice and exits 1."""
-    from tasks.youtube.errors import StageHalted
-
-    try:
-        return run()
-    except StageHalted as exc:
-        typer.echo(f"stopped: {exc.advice}", err=True)
-        raise typer.Exit(1) from None

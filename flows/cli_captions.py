@@ -10,7 +10,9 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, fail
+from flows.cli_common import DataRootOption, bench_app, choice_option, fail
+
+KINDS = ("auto", "manual")
 
 app = typer.Typer(
     help="Caption tracks: parse and clean one .vtt file, or run the captions stage.", no_args_is_help=True
@@ -30,7 +32,8 @@ def parse_command(
         bool, typer.Option("--json", help="One JSON object per line: summary, then segments.")
     ] = False,
     kind: Annotated[
-        str | None, typer.Option(help="auto or manual (default: detected from the file).")
+        str | None,
+        choice_option("--kind", KINDS, "Default: detected from the file."),
     ] = None,
     language: Annotated[
         str | None, typer.Option(help="Track language (default: the Language: header).")
@@ -40,8 +43,6 @@ def parse_command(
     """Clean one caption file: no repeated rolling lines, no flash segments, sorted and non-overlapping."""
     from tasks.captions.vtt import parse_vtt
 
-    if kind not in (None, "auto", "manual"):
-        fail(f"{file}: --kind must be auto or manual, not {kind!r}")
     if not file.is_file():
         fail(f"{file}: no such file")
     try:
@@ -72,27 +73,23 @@ def fetch_command(
     demo_url: cli_access.DemoUrlOption = None,
     rate: cli_access.RateOption = 0.5,
     concurrency: cli_access.ConcurrencyOption = 2,
-    min_words: Annotated[int, typer.Option(help="Fewer clean words -> dropped as too_few_words.")] = 100,
-    clip_min_ms: Annotated[
-        int, typer.Option(help="Merge caption lines into clips of at least this span.")
-    ] = 0,
-    clip_max_ms: Annotated[int | None, typer.Option(help="Never merge clips past this span.")] = None,
     cookies: cli_access.CookiesOption = None,
     proxy: cli_access.ProxyOption = None,
 ) -> None:
-    """Download, clean and cut the captions of every kept video (finished shards are skipped)."""
-    from pydantic import ValidationError
+    """Download, clean and cut the captions of every kept video (finished shards are skipped).
 
+    Other captions settings (min_words, clip_min_ms, ...): `howto pipeline --stage captions --set
+    captions.FIELD=VALUE`.
+    """
     from flows.fetch_captions import fetch_captions
+    from flows.stage_inputs import require_upstream
+    from storage.layout import DataRoot
     from tasks.captions.config import FetchCaptionsConfig
 
+    cfg = FetchCaptionsConfig()
+    require_upstream(DataRoot.from_any(data_root), "captions")
     access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
-    try:
-        cfg = FetchCaptionsConfig(min_words=min_words, clip_min_ms=clip_min_ms, clip_max_ms=clip_max_ms)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        fail(f"bad option: {err['loc'][0]}: {err['msg']}")
-    summary = cli_access.run_halting(lambda: fetch_captions(cfg, data_root, access))
+    summary = fetch_captions(cfg, data_root, access)
     typer.echo(json.dumps(summary, indent=1))
 
 

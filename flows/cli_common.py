@@ -1,4 +1,4 @@
-"""Shared CLI pieces: one-line errors with exit 2, the --data-root option, choice options, progress display."""
+"""Shared CLI pieces: one-line errors with exit 2, the --data-root option, choice options, logging."""
 
 from __future__ import annotations
 
@@ -6,13 +6,14 @@ import functools
 import inspect
 import logging
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NoReturn, TypeVar, get_args
 
 import typer
 from pydantic import BaseModel
 
-from storage.layout import DataRoot, DataRootProblem, check_data_root
+from flows.cli_errors import UsageProblem
+from storage.layout import DataRoot, check_data_root
 from tasks.training.config import TrainConfig
 
 T = TypeVar("T")
@@ -23,10 +24,7 @@ def _checked_root(write: bool) -> Callable[[str | None], str | None]:
     """An option callback that refuses an unusable data root in one line, before the command runs."""
 
     def check(value: str | None) -> str | None:
-        try:
-            check_data_root(DataRoot.from_any(value), write=write)
-        except DataRootProblem as exc:
-            fail(str(exc))
+        check_data_root(DataRoot.from_any(value), write=write)  # DataRootProblem: one line, exit 2
         return value
 
     return check
@@ -38,7 +36,8 @@ _ROOT_HELP = "Data root: a local path or fsspec URL. Default $HOWTO_DATA_ROOT or
 DataRootOption = Annotated[
     str | None, typer.Option("--data-root", help=_ROOT_HELP, callback=_checked_root(write=True))
 ]
-# Commands that only read (query, stats): the root must exist; a mistyped root is an error.
+# Commands that only read (query, stats, report, eval, export): the root must exist, and nothing is
+# created for a mistyped one ("no data root at PATH", exit 2).
 ExistingDataRootOption = Annotated[
     str | None, typer.Option("--data-root", help=_ROOT_HELP, callback=_checked_root(write=False))
 ]
@@ -118,42 +117,63 @@ bench_app = typer.Typer(
 )
 
 
-class UsageProblem(Exception):
-    """Bad input from the user: reported as one line and exit code 2."""
-
-
 def fail(message: str) -> NoReturn:
-    """Print `error: message` on stderr and exit 2, without a traceback."""
-    typer.echo(f"error: {message}", err=True)
-    raise typer.Exit(code=2)
+    """Stop the command with `error: message` on stderr and exit 2 (flows/cli_errors.py prints it)."""
+    raise UsageProblem(message)
 
 
-def is_terminal() -> bool:
-    return sys.stderr.isatty()
+class NoTracebackFormatter(logging.Formatter):
+    """Log lines without the traceback a record carries (shown only with -v)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        saved = record.exc_info, record.exc_text, record.stack_info
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        try:
+            return super().format(record)
+        finally:
+            record.exc_info, record.exc_text, record.stack_info = saved
 
 
-def progress(items: Iterable[T], total: int | None, description: str) -> Iterator[T]:
-    """Rich progress bar on a terminal, a plain log line every ~10% otherwise."""
-    if is_terminal():
-        from rich.progress import track
+class _DropTraceback(logging.Filter):
+    """Prefect's engine logs a failed flow or task run with its traceback, through whichever console
+    handler Prefect configured: on the command line that is shown only with -v."""
 
-        yield from track(items, total=total, description=description, transient=True)
-        return
-    log = logging.getLogger("howto")
-    step = max(1, (total or 10) // 10)
-    for i, item in enumerate(items, 1):
-        yield item
-        if total and (i % step == 0 or i == total):
-            log.info("%s: %d/%d", description, i, total)
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.exc_info, record.exc_text, record.stack_info = None, None, None
+        return True
+
+
+_DROP_TRACEBACK = _DropTraceback()
+# The loggers Prefect's flow and task engines report failures on.
+PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
+
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+class CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever sys.stderr is now: while a progress bar runs, rich swaps in a proxy that prints
+    log lines above the bar instead of through it."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; the property wins
+        pass
 
 
 def setup_logging(verbose: bool = False) -> None:
     """Our packages at INFO (DEBUG with -v); libraries (httpx, yt-dlp, ...) only from WARNING, or every
-    HTTP request to the Prefect API would print a line."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    HTTP request to the Prefect API would print a line. Tracebacks in log records only with -v."""
+    handler = CurrentStderrHandler()
+    handler.setFormatter(logging.Formatter(LOG_FORMAT) if verbose else NoTracebackFormatter(LOG_FORMAT))
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
     for name in ("tasks", "models", "storage", "flows"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
+    for name in PREFECT_RUN_LOGGERS:
+        if verbose:
+            logging.getLogger(name).removeFilter(_DROP_TRACEBACK)
+        else:
+            logging.getLogger(name).addFilter(_DROP_TRACEBACK)

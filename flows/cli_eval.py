@@ -8,8 +8,9 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import DataRootOption, fail, option_group
+from flows.cli_common import ExistingDataRootOption, choice_option, fail, option_group
 from flows.cli_features import ResnetOption, ResnextOption
+from tasks.evaluation.formats import CROSSTASK_SPLITS, YOUCOOK2_SUBSETS
 
 app = typer.Typer(
     help="Evaluate a checkpoint: YouCook2 / MSR-VTT retrieval, CrossTask step localisation, held-out clips.",
@@ -46,7 +47,7 @@ DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (
 def _setup(
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
     random_weights: RandomOption = None,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
@@ -80,17 +81,10 @@ def _setup(
 
 
 def _run(work: Callable[[], Any]) -> None:
-    """Run one evaluation; every expected problem is one line on stderr and exit code 2."""
-    from tasks.evaluation.embedder import InputMismatch, NoCheckpoint
-    from tasks.evaluation.formats import BenchmarkFileError
+    """Run one evaluation and print its results (expected problems end in flows/cli_errors.py)."""
     from tasks.evaluation.report import result_lines
-    from tasks.evaluation.run import NoVideos
-    from tasks.features.weights import WeightsMissing
 
-    try:
-        result = work()
-    except (BenchmarkFileError, InputMismatch, NoCheckpoint, NoVideos, WeightsMissing) as exc:
-        fail(str(exc))
+    result = work()
     for line in result_lines(result):
         typer.echo(line)
     typer.echo(f"recorded: eval_metrics ({len(result.rows)} rows) and {result.card}")
@@ -110,7 +104,8 @@ def youcook2_command(
         Path | None, typer.Option("--pkl", help="The HowTo100M release's youcook_val.pkl instead.")
     ] = None,
     subset: Annotated[
-        str, typer.Option("--subset", help="validation (the papers' split) or training.")
+        str,
+        choice_option("--subset", YOUCOOK2_SUBSETS, "validation is the papers' split."),
     ] = "validation",
     *,
     make_setup: Callable[[], Any],
@@ -160,8 +155,8 @@ def crosstask_command(
     ],
     split: Annotated[
         str,
-        typer.Option(
-            "--split", help="test (zero-shot protocol: val out, 30 per task for training), val or all."
+        choice_option(
+            "--split", CROSSTASK_SPLITS, "test: the zero-shot protocol (val out, 30 per task for training)."
         ),
     ] = "test",
     n_train: Annotated[
@@ -178,10 +173,8 @@ def crosstask_command(
     make_setup: Callable[[], Any],
 ) -> None:
     """CrossTask step localisation: recall per primary task and averaged over them."""
-    from tasks.evaluation.run import CROSSTASK_SPLITS, eval_crosstask
+    from tasks.evaluation.run import eval_crosstask
 
-    if split not in CROSSTASK_SPLITS:
-        fail(f"--split {split}: use one of {', '.join(CROSSTASK_SPLITS)}")
     if not release.is_dir():
         fail(f"{release}: no such folder (the unpacked crosstask_release)")
     setup = make_setup()
@@ -197,7 +190,7 @@ def heldout_command(
     seed: Annotated[int | None, typer.Option("--seed", help="Draw seed (default: the run's seed).")] = None,
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
-    data_root: DataRootOption = None,
+    data_root: ExistingDataRootOption = None,
 ) -> None:
     """Retrieval among clips drawn at random (seeded) across the run's held-out videos."""
     from tasks.evaluation.run import eval_heldout

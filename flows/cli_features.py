@@ -9,12 +9,14 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, fail
+from flows.cli_common import DataRootOption, bench_app, choice_option, fail, field_choices
+from tasks.features.config import ExtractFeaturesConfig
 
 app = typer.Typer(
     help="Frame features: ResNet-152 2D at 1 fps and ResNeXt-101 3D on 16-frame clips.", no_args_is_help=True
 )
 
+PRECISIONS = field_choices(ExtractFeaturesConfig, "precision")
 RandomOption = Annotated[
     bool,
     typer.Option(
@@ -37,27 +39,26 @@ def extract_command(
     random_weights: RandomOption = False,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
-    precision: Annotated[str, typer.Option(help="auto, fp32, bf16 or fp16 (CUDA).")] = "auto",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str,
+        choice_option("--precision", PRECISIONS, "fp16 needs CUDA."),
+    ] = "auto",
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
     data_root: DataRootOption = None,
 ) -> None:
     """Features for one file; the calibrated random encoders are cached under the data root's models/."""
     import pyarrow.parquet as pq
 
     from storage.layout import DataRoot
-    from tasks.features.config import ExtractFeaturesConfig
     from tasks.features.extractor import VideoJob
     from tasks.features.pipeline import build_extractor
     from tasks.features.rows import result_table
-    from tasks.features.weights import WeightsMissing
 
     if not video.is_file():
         fail(f"{video}: no such file")
     for weights in (resnet_weights, resnext_weights):
         if weights and not Path(weights).is_file():
             fail(f"{weights}: no such weights file")
-    if precision not in {"auto", "fp32", "bf16", "fp16"}:
-        fail(f"--precision {precision}: use auto, fp32, bf16 or fp16")
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
         resnet_weights=resnet_weights,
@@ -67,9 +68,7 @@ def extract_command(
     )
     try:
         extractor, loaded, rt = build_extractor(cfg, DataRoot.from_any(data_root))
-    except WeightsMissing as exc:
-        fail(f"{video}: {exc}")
-    except ValueError as exc:
+    except ValueError as exc:  # e.g. fp16 without CUDA (a missing-weights error is handled centrally)
         fail(str(exc))
     [result] = list(extractor.run([VideoJob(video.stem, str(video))]))
     if result.status != "ok":
@@ -92,29 +91,27 @@ def run_command(
     random_weights: RandomOption = False,
     resnet_weights: ResnetOption = None,
     resnext_weights: ResnextOption = None,
-    keep_videos: Annotated[bool, typer.Option(help="Keep downloaded files after extraction.")] = False,
     demo_url: cli_access.DemoUrlOption = None,
     rate: cli_access.RateOption = 0.5,
     cookies: cli_access.CookiesOption = None,
     proxy: cli_access.ProxyOption = None,
 ) -> None:
-    """Run the extract_features flow over every videos shard of the data root."""
+    """Run the extract_features flow over every videos shard of the data root.
+
+    Other features settings: `howto pipeline --stage features --set features.FIELD=VALUE`.
+    """
     from flows.extract_features import extract_features
-    from tasks.features.config import ExtractFeaturesConfig
-    from tasks.features.weights import WeightsMissing
+    from flows.stage_inputs import require_upstream
+    from storage.layout import DataRoot
 
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
         resnet_weights=resnet_weights,
         resnext_weights=resnext_weights,
-        keep_videos=keep_videos,
     )
+    require_upstream(DataRoot.from_any(data_root), "features")
     access = cli_access.access_from_options(demo_url, rate, 1, cookies, proxy)  # one download at a time
-    try:
-        summary = cli_access.run_halting(lambda: extract_features(cfg, data_root, access))
-    except WeightsMissing as exc:
-        fail(str(exc))
-    typer.echo(summary)
+    typer.echo(extract_features(cfg, data_root, access))
 
 
 def bench_features_command(

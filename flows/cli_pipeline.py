@@ -16,7 +16,7 @@ from flows.cli_common import (
     fail,
     field_choices,
 )
-from flows.config_file import ConfigError, Override, resolve, to_yaml
+from flows.config_file import Override, resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, Stage
 from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
@@ -52,22 +52,25 @@ def demo_command(
         typer.echo(line)
 
 
+ConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Config file: .yaml/.yml, .toml or .json (write one with --print-config)."),
+]
+SetsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="STAGE.FIELD=VALUE",
+        help="Override one config field, value as YAML (repeatable; wins over --config and options): "
+        "--set search.max_results=50 --set runner.dask_address=tcp://scheduler:8786.",
+    ),
+]
+RECRAWL_STAGES: tuple[Stage, ...] = ("search", "captions", "features", "train")
+
+
 def pipeline_command(
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", help="Config file: .yaml/.yml, .toml or .json (write one with --print-config)."
-        ),
-    ] = None,
-    sets: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--set",
-            metavar="STAGE.FIELD=VALUE",
-            help="Override one config field, value as YAML (repeatable; wins over --config and options): "
-            "--set search.max_results=50 --set runner.dask_address=tcp://scheduler:8786.",
-        ),
-    ] = None,
+    config: ConfigOption = None,
+    sets: SetsOption = None,
     data_root: DataRootOption = None,
     stages: StagesOption = None,
     loss: LossOption = None,
@@ -96,19 +99,58 @@ def pipeline_command(
         ("--workers", ("runner", "max_workers")): workers,
     }
     options = [Override(label, key, value) for (label, key), value in given.items() if value is not None]
-    try:
-        cfg = resolve(config, options, sets or [])
-    except ConfigError as exc:
-        fail(str(exc))
+    cfg = resolve(config, options, sets or [])
     if print_config:
         typer.echo(to_yaml(cfg), nl=False)
         return
     from flows.pipeline import pipeline
+    from flows.stage_inputs import require_chain_start
 
-    summaries = pipeline(cfg=cfg, data_root=DataRoot.from_any(data_root).url, stages=_stages(stages))
+    root = DataRoot.from_any(data_root)
+    require_chain_start(root, _stages(stages))
+    summaries = pipeline(cfg=cfg, data_root=root.url, stages=_stages(stages))
+    typer.echo(json.dumps(summaries, indent=1, default=str))
+
+
+def recrawl_command(
+    config: ConfigOption = None,
+    sets: SetsOption = None,
+    data_root: DataRootOption = None,
+    stages: Annotated[
+        list[str] | None,
+        choice_option(
+            "--stage",
+            RECRAWL_STAGES,
+            "Stages to run after the new search (repeatable); default search, captions, features.",
+        ),
+    ] = None,
+    crawl_id: Annotated[
+        str | None, typer.Option("--crawl-id", help="Default: one more than the newest (crawl-0001, ...).")
+    ] = None,
+    recheck_missing: Annotated[
+        bool,
+        typer.Option(
+            "--recheck-missing/--no-recheck-missing",
+            help="Probe kept videos the new search no longer finds; gone ones are recorded as vanished.",
+        ),
+    ] = True,
+) -> None:
+    """Search every kept task again under a new crawl id: new videos are processed, gone and changed
+    ones recorded (the `crawls` view, `howto report`); earlier shards are never rewritten."""
+    from flows.recrawl import CRAWL_ID, recrawl
+    from flows.stage_inputs import require_upstream
+
+    cfg = resolve(config, [], sets or [])
+    if crawl_id is not None and not CRAWL_ID.match(crawl_id):
+        fail(f"--crawl-id {crawl_id}: must look like crawl-0001")
+    root = DataRoot.from_any(data_root)
+    require_upstream(root, "search")
+    chosen = [s for s in RECRAWL_STAGES if s in stages] if stages else None
+    summaries = recrawl(cfg, root.url, crawl_id, recheck_missing, chosen)
     typer.echo(json.dumps(summaries, indent=1, default=str))
 
 
 def register(app: typer.Typer) -> None:
     app.command("demo")(demo_command)
     app.command("pipeline")(pipeline_command)
+    app.command("recrawl")(recrawl_command)

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.cli_common import ExistingDataRootOption, bench_app, fail
-from storage.catalog import CatalogError, QueryError, QueryResult, query, refresh, stats
+from storage.catalog import QueryResult, query, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench.query import run_bench
 
@@ -47,12 +47,8 @@ def query_command(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
 ) -> None:
     """Query the datasets with DuckDB (one view per dataset, plus video_catalog). Read-only."""
-    root = DataRoot.from_any(data_root)
-    try:
-        result = query(sql, root)
-    except QueryError as exc:  # refused or failed: one line, exit 2, nothing written (the sandbox sees to it)
-        fail(str(exc))
-    _print_result(result, fmt)
+    # A refused or failed query is a QueryError: one line, exit 2, nothing written (the sandbox sees to it).
+    _print_result(query(sql, DataRoot.from_any(data_root)), fmt)
 
 
 def stats_command(
@@ -61,10 +57,7 @@ def stats_command(
 ) -> None:
     """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, audio coverage,
     top categories."""
-    try:
-        summary = stats(DataRoot.from_any(data_root))
-    except (QueryError, CatalogError) as exc:  # e.g. a dataset skipped as unreadable has no view
-        fail(str(exc))
+    summary = stats(DataRoot.from_any(data_root))
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
         return
@@ -107,10 +100,7 @@ def bench_query_command(
 
 def refresh_command(data_root: ExistingDataRootOption = None) -> None:
     """Recreate the DuckDB views over the current shards."""
-    try:
-        typer.echo(refresh(DataRoot.from_any(data_root)))
-    except CatalogError as exc:
-        fail(str(exc))
+    typer.echo(refresh(DataRoot.from_any(data_root)))
 
 
 catalog_app = typer.Typer(help="The DuckDB catalog in the data root.", no_args_is_help=True)

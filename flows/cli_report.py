@@ -19,7 +19,6 @@ def report_command(
     data_root: ExistingDataRootOption = None,
 ) -> None:
     """Write a dataset card (README.md), a static page (index.html) and PNG plots for the data root."""
-    from storage.catalog import CatalogError, QueryError
     from tasks.report.card import write_report
 
     root = DataRoot.from_any(data_root)
@@ -27,10 +26,7 @@ def report_command(
         if not root.is_local:
             fail("--out is needed for a remote data root")
         out = Path(root.url) / "report"
-    try:
-        summary = write_report(root, out)
-    except (QueryError, CatalogError) as exc:
-        fail(str(exc))
+    summary = write_report(root, out)
     typer.echo(json.dumps(summary, indent=1))
 
 

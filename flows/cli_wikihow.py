@@ -99,21 +99,21 @@ def mine_command(
     category: Annotated[
         list[str] | None, typer.Option("--category", help="Root category (repeat); default: all level-1.")
     ] = None,
-    max_depth: Annotated[int, typer.Option(help="Subcategory levels to walk below each root.")] = 4,
     max_articles: Annotated[int | None, typer.Option(help="Stop after this many articles.")] = None,
-    shard_size: Annotated[int, typer.Option(help="Articles per shard.")] = 100,
     rps: Annotated[float, typer.Option(help="Requests per second (politeness cap).")] = 1.0,
     crawl_id: Annotated[str, typer.Option(help="Recorded on every row.")] = "crawl-0000",
 ) -> None:
-    """Crawl wikiHow's categories and mine visual tasks into the `tasks` dataset (resumable)."""
+    """Crawl wikiHow's categories and mine visual tasks into the `tasks` dataset (resumable).
+
+    Other settings (max_depth, shard_size, ...): `howto pipeline --stage tasks --set tasks.FIELD=VALUE`.
+    """
     from pydantic import ValidationError
 
     from flows.mine_tasks import mine_tasks
     from tasks.wikihow.config import MineTasksConfig
 
     options: dict[str, object] = {
-        "base_url": base_url, "max_depth": max_depth, "max_articles": max_articles,
-        "shard_size": shard_size, "rps": rps, "crawl_id": crawl_id,
+        "base_url": base_url, "max_articles": max_articles, "rps": rps, "crawl_id": crawl_id,
     }  # fmt: skip
     if category:
         options["root_categories"] = tuple(category)

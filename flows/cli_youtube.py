@@ -1,4 +1,4 @@
-"""CLI: `howto youtube inspect INFO.json`, `howto videos import FILE`, `howto bench search`."""
+"""CLI: `howto search-videos`, `howto youtube inspect INFO.json`, `howto videos import FILE`, `howto bench search`."""
 
 from __future__ import annotations
 
@@ -80,8 +80,41 @@ def import_command(
         cfg = SearchVideosConfig(crawl_id=crawl_id)
     except ValidationError as exc:
         fail(f"{file}: bad option: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}")
-    summary = cli_access.run_halting(lambda: import_videos(str(file), cfg, data_root, access))
+    summary = import_videos(str(file), cfg, data_root, access)
     typer.echo(json.dumps(summary, indent=1))
+
+
+def search_videos_command(
+    data_root: DataRootOption = None,
+    max_results: Annotated[
+        int | None, typer.Option("--max-results", min=1, help="Search hits per task (search.max_results).")
+    ] = None,
+    crawl_id: Annotated[str | None, typer.Option(help="Crawl id recorded on every row.")] = None,
+    demo_url: cli_access.DemoUrlOption = None,
+    rate: cli_access.RateOption = 0.5,
+    concurrency: cli_access.ConcurrencyOption = 2,
+    cookies: cli_access.CookiesOption = None,
+    proxy: cli_access.ProxyOption = None,
+) -> None:
+    """Search every kept task, probe each new video once, keep or drop it (finished shards are skipped).
+
+    Other search settings: `howto pipeline --stage search --set search.FIELD=VALUE`.
+    """
+    from flows.search_videos import search_videos
+    from flows.stage_inputs import require_upstream
+    from storage.layout import DataRoot
+    from tasks.youtube.config import SearchVideosConfig
+
+    # The demo site answers the demo search key (its own yt-dlp extractor), not YouTube's `ytsearch`.
+    given = {
+        "max_results": max_results,
+        "crawl_id": crawl_id,
+        "search_prefix": "demosearch" if demo_url else None,
+    }
+    cfg = SearchVideosConfig(**{k: v for k, v in given.items() if v is not None})
+    require_upstream(DataRoot.from_any(data_root), "search")
+    access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
+    typer.echo(json.dumps(search_videos(cfg, data_root, access), indent=1, default=str))
 
 
 def bench_search_command(
@@ -96,4 +129,5 @@ def bench_search_command(
 def register(app: typer.Typer) -> None:
     app.add_typer(youtube_app, name="youtube")
     app.add_typer(videos_app, name="videos")
+    app.command("search-videos")(search_videos_command)
     bench_app.command("search")(bench_search_command)

@@ -1,4 +1,5 @@
-"""Scheduled re-crawl: re-search kept tasks, process only videos not seen before, mark vanished ones."""
+"""Scheduled re-crawl: re-search kept tasks, process only videos not seen before, mark vanished ones,
+and record what the generation changed (`crawl_changes`)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import run_stages, summary_markdown
 from flows.pipeline_config import PipelineConfig, Stage
+from storage.catalog import refresh
 from storage.layout import DataRoot, check_data_root
 from storage.shards import read_dataset
+from tasks.youtube.crawl_record import record_crawl_changes
 
 CRAWL_ID = re.compile(r"^crawl-(\d{4,})$")
 
@@ -55,5 +58,9 @@ def recrawl(
         update={"search": cfg.search.model_copy(update={"recheck_missing": recheck_missing})}
     )
     summaries.update(run_stages(cfg, root.url, chosen))
+    # What this generation added, found gone and saw change: the `crawl_changes` dataset, `crawls` view.
+    summaries["changes"] = record_crawl_changes(root, crawl)
+    refresh(root)
+    log.info("recrawl %s: changes %s", crawl, summaries["changes"] or "none")
     create_markdown_artifact(summary_markdown(f"recrawl {crawl}", summaries), key="recrawl-summary")
     return summaries

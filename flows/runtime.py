@@ -17,6 +17,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.runner_config import RunnerConfig
 from storage.catalog import refresh
 from storage.layout import DataRoot
+from tasks.progress import advance
 from tasks.youtube.messages import YTDLP_KEY, advice_for, merge_counts
 
 F = TypeVar("F", bound=Flow[Any, Any])
@@ -79,6 +80,7 @@ def run_shard_tasks(
     if total == 0:
         update_progress_artifact(artifact_id, 100.0)
         return []
+    advance(f"{stage}: shards", 0, total)
     futures = [task.submit(**kwargs) for kwargs in kwargs_per_shard]
     order = {id(f): i for i, f in enumerate(futures)}
     results: list[dict[str, Any] | None] = [None] * total
@@ -95,6 +97,7 @@ def run_shard_tasks(
         if on_result is not None:
             on_result(manifest)
         update_progress_artifact(artifact_id, 100.0 * done / total)
+        advance(f"{stage}: shards", done, total)
         log.info("%s: %d/%d shards (%s)", stage, done, total, "cached" if manifest.get("cached") else "ran")
     if first_error is not None:
         raise first_error

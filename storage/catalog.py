@@ -168,6 +168,31 @@ LEFT JOIN (
 """
 
 
+# One row per crawl generation (every crawl id the search recorded): hits, what it added, what vanished,
+# whose views changed. The first generation has no change rows: everything in it was added.
+CRAWLS_SQL = """
+CREATE VIEW crawls AS
+WITH generations AS (
+    SELECT crawl_id, count(*) AS search_hits, count(DISTINCT video_id) AS videos_found
+    FROM search_results GROUP BY 1
+), first_seen AS (
+    SELECT video_id, min(crawl_id) AS crawl_id, bool_or(keep) AS keep FROM videos
+    WHERE unavailable_since IS NULL GROUP BY 1
+), changes AS (
+    SELECT crawl_id, any_value(previous_crawl_id) AS previous_crawl_id,
+           count(*) FILTER (WHERE change = 'views') AS views_changed
+    FROM crawl_changes GROUP BY 1
+)
+SELECT g.crawl_id, c.previous_crawl_id, g.search_hits, g.videos_found,
+       (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id) AS added,
+       (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id AND f.keep) AS added_kept,
+       (SELECT count(DISTINCT video_id) FROM videos v WHERE v.unavailable_since = g.crawl_id) AS vanished,
+       coalesce(c.views_changed, 0) AS views_changed
+FROM generations g LEFT JOIN changes c USING (crawl_id)
+ORDER BY g.crawl_id
+"""
+
+
 def _build(path: str, root: DataRoot) -> None:
     with duckdb.connect(path, config=dict(_CONFIG)) as con, tempfile.TemporaryDirectory() as scratch:
         if not root.is_local:
@@ -184,6 +209,8 @@ def _build(path: str, root: DataRoot) -> None:
             con.execute(VIDEO_CATALOG_SQL)
         elif {"videos", "captions"} <= set(SCHEMAS):
             log.warning("catalog: skipping view video_catalog: videos or captions has no view")
+        if {"search_results", "videos", "crawl_changes"} <= built:
+            con.execute(CRAWLS_SQL)
 
 
 def _fsync_dir(directory: str) -> None:

@@ -102,7 +102,7 @@ def check_data_root(root: DataRoot, *, write: bool = True, min_free_bytes: int =
         raise DataRootProblem(f"data root {path} is a file, not a folder")
     if not write:
         if not os.path.isdir(path):
-            raise DataRootProblem(f"data root {path} does not exist")
+            raise DataRootProblem(f"no data root at {path}")
         return
     existing = _nearest_existing(path)
     if not os.path.isdir(existing):

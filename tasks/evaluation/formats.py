@@ -21,6 +21,10 @@ from typing import Any
 
 import numpy as np
 
+# The choices the CLI shows: CrossTask's splits (zero-shot protocol: test) and YouCook2's subsets.
+CROSSTASK_SPLITS = ("test", "val", "all")
+YOUCOOK2_SUBSETS = ("validation", "training")
+
 
 class BenchmarkFileError(ValueError):
     """A benchmark file is missing, truncated or not in its official format (message names the file)."""

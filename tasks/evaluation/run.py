@@ -167,9 +167,6 @@ def eval_msrvtt(
     return record(setup.root, ckpt, "msrvtt", "1k-A", f"{csv_path} + {videos_dir}", fingerprint, compute)
 
 
-CROSSTASK_SPLITS = ("test", "val", "all")
-
-
 def crosstask_videos(
     release: Path, split: str, n_train: int = 30
 ) -> tuple[dict[str, formats.TaskCard], dict[str, list[str]]]:
@@ -186,7 +183,7 @@ def crosstask_videos(
     elif split == "all":
         chosen = {t: list(dict.fromkeys(videos.get(t, []) + val.get(t, []))) for t in cards}
     else:
-        raise ValueError(f"split {split!r}: use one of {', '.join(CROSSTASK_SPLITS)}")
+        raise ValueError(f"split {split!r}: use one of {', '.join(formats.CROSSTASK_SPLITS)}")
     return cards, {t: v for t, v in chosen.items() if v}
 
 

@@ -24,6 +24,7 @@ from tasks.features.downloads import cap_drops, download_jobs
 from tasks.features.extractor import VideoResult
 from tasks.features.pipeline import build_extractor
 from tasks.features.rows import result_table
+from tasks.progress import advance
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
@@ -148,6 +149,7 @@ def _compute(
             result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
             _finish(root, work, result, cfg, loaded.random, paths, errors)
             done += 1
+            advance(f"{DATASET} shard {shard}: videos", done, len(todo))
             # Progress on long work: one line per video with the pace, so a crawl's ETA is visible.
             elapsed = time.perf_counter() - started
             log.info(

@@ -102,7 +102,8 @@ def funnel(root: DataRoot) -> list[Stage]:
 
 
 def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
-    """Per crawl generation: when it ran (its first videos shard), videos first seen, videos found gone."""
+    """Per crawl generation: when it ran (its first videos shard), videos first seen, videos found gone,
+    and for a re-crawl the generation it was compared with and how many view counts changed."""
     started: dict[str, float] = {}
     for marker in list_markers(root, "videos"):
         table = read_shard(root, "videos", marker.shard)
@@ -115,10 +116,20 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
         "SELECT crawl_id, count(*) FILTER (WHERE unavailable_since IS NULL), count(*) FILTER (WHERE unavailable_since IS NOT NULL) "
         "FROM videos GROUP BY 1 ORDER BY 1",
     )
+    # What each re-crawl recorded about itself (flows/recrawl.py): the generation compared with, views.
+    changes = {
+        c: (p, int(v))
+        for c, p, v in _rows(
+            root,
+            "SELECT crawl_id, any_value(previous_crawl_id), count(*) FILTER (WHERE change = 'views') "
+            "FROM crawl_changes GROUP BY 1",
+        )
+    }
     return [
-        {"crawl_id": c, "started_at": started.get(c), "new_videos": int(n), "gone": int(g)}
+        {"crawl_id": c, "started_at": started.get(c), "new_videos": int(n), "gone": int(g),
+         "compared_with": changes.get(c, (None, 0))[0], "views_changed": changes.get(c, (None, 0))[1]}
         for c, n, g in rows
-    ]
+    ]  # fmt: skip
 
 
 def collect(root: DataRoot) -> ReportNumbers:

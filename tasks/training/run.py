@@ -23,6 +23,7 @@ from storage.layout import DataRoot
 from storage.shards import read_dataset, write_shard
 from tasks.common import code_version
 from tasks.evaluation.heldout import sample_heldout
+from tasks.progress import advance
 from tasks.training.checkpoints import (
     checkpoint_path,
     latest_checkpoint,
@@ -256,6 +257,8 @@ class Trainer:
             self._save(model, optimizer, scheduler, epoch, {**extra, "history": rows})
             if on_epoch is not None:
                 on_epoch(row)
+            if ctx.is_main:
+                advance(f"{self.run_id}: epochs", epoch, cfg.epochs)
             distributed.barrier(ctx)
         if not ctx.is_main:
             return {"run_id": self.run_id, "epochs": cfg.epochs, "rank": ctx.rank, "cached": False}

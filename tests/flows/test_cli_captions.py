@@ -46,7 +46,7 @@ def test_missing_file_and_bad_kind_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(
         app, ["captions", "parse", str(FIXTURES / "rolling_current.en.vtt"), "--kind", "x"]
     )
-    assert result.exit_code == 2 and "--kind must be auto or manual" in result.stderr
+    assert result.exit_code == 2 and "'x' is not one of auto, manual" in result.stderr
 
 
 def test_partly_broken_file_warns_and_reads_the_rest(tmp_path: Path) -> None:

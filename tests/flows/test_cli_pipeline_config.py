@@ -13,6 +13,7 @@ import yaml
 from typer.testing import CliRunner
 
 from flows import cli_pipeline
+from flows.cli_errors import HowtoGroup
 from flows.config_file import resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, PipelineConfig
 from flows.runner_config import RunnerConfig
@@ -32,7 +33,8 @@ def prefect_server() -> Iterator[None]:
 @pytest.fixture
 def app() -> typer.Typer:
     # Only this module's commands: the test does not depend on every other `flows/cli_*.py` importing.
-    app = typer.Typer(pretty_exceptions_enable=False)
+    # With the root's group: the one place that turns an expected failure into one line and exit 2.
+    app = typer.Typer(cls=HowtoGroup, pretty_exceptions_enable=False)
     cli_pipeline.register(app)
     return app
 

@@ -67,3 +67,10 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
         "SELECT count(DISTINCT video_id) FROM clips WHERE crawl_id = 'crawl-0001'", str(root)
     ).rows
     assert new_clips[0][0] >= 1
+    # The generation records what it changed: the new videos, the vanished one, queryable per crawl.
+    assert summary["changes"]["added"] == len(expected_new) and summary["changes"]["vanished"] == 1
+    changes = query("SELECT change, video_id FROM crawl_changes WHERE change <> 'views'", str(root)).rows
+    assert {v for c, v in changes if c == "added"} == expected_new
+    assert [v for c, v in changes if c == "vanished"] == [vanished]
+    crawls = query("SELECT crawl_id, previous_crawl_id, added, vanished FROM crawls", str(root)).rows
+    assert crawls[1] == ("crawl-0001", "crawl-0000", len(expected_new), 1)

@@ -75,7 +75,7 @@ def test_root_that_is_a_file_is_refused(tmp_path: Path) -> None:
 def test_read_commands_refuse_a_missing_root_and_create_nothing(tmp_path: Path) -> None:
     root = tmp_path / "typo"
     for args in (["stats"], ["query", "SELECT 1"]):
-        _one_line_error(_howto(*args, "--data-root", str(root)), str(root), "does not exist")
+        _one_line_error(_howto(*args, "--data-root", str(root)), str(root), "no data root at")
     assert not root.exists()
 
 

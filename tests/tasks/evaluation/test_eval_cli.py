@@ -26,6 +26,14 @@ def _one_line_exit_2(out: Result) -> str:
     return lines[0]
 
 
+@pytest.fixture(autouse=True)
+def root(tmp_path: Path) -> Path:
+    # Evaluation reads (and records into) an existing data root; a missing one is refused up front.
+    folder = tmp_path / "root"
+    folder.mkdir()
+    return folder
+
+
 @pytest.fixture
 def videos(tmp_path: Path) -> Path:
     folder = tmp_path / "videos"

@@ -1,0 +1,126 @@
+"""The CLI's root group: progress display around every command, and the one error handler: an expected failure is one line on stderr and exit 2, a bug a traceback.
+
+Expected failures are the things a user fixes, not the code: a bad config value, a missing or unusable
+data root, an upstream stage not run yet, missing model weights, a bot check, a malformed input file.
+Each is an exception class of the package that detects it (storage, tasks and models cannot import
+flows, so they cannot share one base class); `EXPECTED` lists them once, here. `-v/--verbose` prints
+the traceback before the line, for a bug report.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Any
+
+import typer
+from typer.core import TyperGroup
+
+EXIT_EXPECTED = 2
+
+
+class UsageProblem(Exception):
+    """Bad input found by a CLI command itself: reported as one line and exit 2."""
+
+
+# (module, class) of every expected failure. Looked up in sys.modules only: an exception cannot be of a
+# class whose module was never imported, and the CLI stays quick to start (no torch, no Prefect).
+EXPECTED: tuple[tuple[str, str], ...] = (
+    ("flows.cli_errors", "UsageProblem"),
+    ("flows.config_file", "ConfigError"),  # bad --config file or --set value
+    ("pydantic", "ValidationError"),  # a config built from options
+    ("storage.layout", "DataRootProblem"),  # missing, a file, read-only, full
+    ("storage.catalog", "QueryError"),
+    ("storage.catalog", "CatalogError"),
+    ("tasks.shard_runner", "UpstreamMissing"),  # "run X first"
+    ("tasks.youtube.errors", "StageHalted"),  # bot check, 429s past the breaker
+    ("tasks.youtube.video_download", "DiskSpaceLow"),
+    ("tasks.features.weights", "WeightsMissing"),
+    ("tasks.demo.media", "FFmpegMissing"),
+    ("tasks.training.run", "TrainingDataError"),
+    ("tasks.training.search", "NoCheckpoint"),
+    ("models.text", "Word2VecFormatError"),
+    ("tasks.evaluation.embedder", "NoCheckpoint"),
+    ("tasks.evaluation.embedder", "InputMismatch"),
+    ("tasks.evaluation.formats", "BenchmarkFileError"),
+    ("tasks.evaluation.run", "NoVideos"),
+    ("tasks.wikihow.imports", "ImportFormatError"),
+    ("tasks.wikihow.parser", "ParseError"),
+    ("tasks.wikihow.client", "WikiHowError"),
+    ("tasks.howto100m.release", "ReleaseFormatError"),
+    ("tasks.howto100m.caption_json", "CaptionFileError"),
+    ("tasks.howto100m.import_stage", "ImportConflict"),
+)
+
+
+def expected_types() -> tuple[type[BaseException], ...]:
+    found = []
+    for module_name, class_name in EXPECTED:
+        module = sys.modules.get(module_name)
+        cls = getattr(module, class_name, None) if module is not None else None
+        if isinstance(cls, type) and issubclass(cls, BaseException):
+            found.append(cls)
+    return tuple(found)
+
+
+def expected_cause(exc: BaseException) -> BaseException | None:
+    """The expected failure `exc` is, or was raised from (`raise ... from`); else None.
+
+    Only explicit causes count: an exception raised while handling an expected one (a bug in that
+    handling) is not itself expected, and keeps its traceback."""
+    kinds = expected_types()
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, kinds):
+            return current
+        seen.add(id(current))
+        current = current.__cause__
+    return None
+
+
+def one_line(exc: BaseException) -> str:
+    """What the user reads: the message on one line; a config error names the field."""
+    advice = getattr(exc, "advice", None)
+    if isinstance(advice, str):  # a halted stage: what happened and what to do
+        return f"stopped: {advice}"
+    errors = getattr(exc, "errors", None)
+    if type(exc).__name__ == "ValidationError" and callable(errors):
+        first: dict[str, Any] = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ())) or type(exc).__name__
+        return f"bad config value {where}: {first.get('msg')}"
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text
+
+
+def report(raised: BaseException, cause: BaseException, verbose: bool) -> None:
+    """Print the one line about `cause` on stderr; with -v, the traceback of what was raised first."""
+    if verbose:
+        traceback.print_exception(raised, file=sys.stderr)
+    typer.echo(f"error: {one_line(cause)}", err=True)
+
+
+# The demo's printed walk-through is what it shows people: it stays as it is, without progress lines.
+QUIET_COMMANDS = frozenset({"demo"})
+
+
+class HowtoGroup(TyperGroup):
+    """The root command group: every subcommand runs inside `invoke`, so this is the one place that
+    turns an expected failure into one line and exit 2."""
+
+    def invoke(self, ctx: Any) -> Any:
+        from flows.cli_progress import shown
+
+        try:
+            if ctx.invoked_subcommand in QUIET_COMMANDS:
+                return super().invoke(ctx)
+            with shown():  # progress bars (or plain lines) for every command's long work
+                return super().invoke(ctx)
+        except (typer.Exit, typer.Abort):  # a deliberate exit keeps its code
+            raise
+        except Exception as exc:  # noqa: BLE001 - expected ones end here, the rest re-raise
+            cause = expected_cause(exc)
+            if cause is None:
+                raise
+            report(exc, cause, bool(ctx.params.get("verbose")))
+            raise typer.Exit(EXIT_EXPECTED) from None

@@ -1,0 +1,42 @@
+"""What each stage needs on disk before it can start, checked up front ("run X first", exit 2).
+
+A stage run on a data root where its upstream stage never ran would otherwise start Prefect, find zero
+shards and report success with nothing done. The shard runner checks each input shard again per shard.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from flows.pipeline_config import ALL_STAGES, Stage
+from storage.layout import DataRoot
+from storage.shards import list_markers
+from tasks.shard_runner import UpstreamMissing
+
+# stage -> (dataset it reads, stage that writes it, the command that does). Only required inputs.
+UPSTREAM: dict[Stage, tuple[tuple[str, Stage, str], ...]] = {
+    "search": (("tasks", "tasks", "howto tasks mine (or howto tasks import FILE)"),),
+    "captions": (("videos", "search", "howto search-videos"),),
+    "features": (("videos", "search", "howto search-videos"),),
+    "train": (
+        ("clips", "captions", "howto captions fetch"),
+        ("frame_features", "features", "howto features run"),
+    ),
+}
+
+
+def require_upstream(root: DataRoot, stage: Stage) -> None:
+    """Raise UpstreamMissing naming the command to run when `stage`'s input has no finished shard."""
+    for dataset, writer, command in UPSTREAM.get(stage, ()):
+        if not list_markers(root, dataset):
+            raise UpstreamMissing(
+                f"no finished {dataset} shards in {root.url}: run the {writer} stage first ({command})"
+            )
+
+
+def require_chain_start(root: DataRoot, stages: Sequence[Stage]) -> None:
+    """A pipeline run starts at its first chosen stage: that one's input must be on disk already
+    (later stages get theirs from the run, or from earlier runs)."""
+    chosen = [s for s in ALL_STAGES if s in stages]
+    if chosen:
+        require_upstream(root, chosen[0])

@@ -1,0 +1,60 @@
+"""Write a re-crawl generation's `crawl_changes` shard (shard number = crawl number), from the data root."""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_dataset, write_shard
+from tasks.common import code_version, config_hash
+from tasks.youtube.crawl_diff import crawl_changes
+
+DATASET = "crawl_changes"
+_NUMBER = re.compile(r"(\d+)$")
+_HIT_COLUMNS = ["video_id", "view_count"]
+_VIDEO_COLUMNS = ["video_id", "task_id", "keep", "unavailable_since", "crawl_id"]
+
+
+def _hits(root: DataRoot, crawl_id: str | None) -> list[dict[str, object]]:
+    if crawl_id is None:
+        return []
+    dataset = read_dataset(root, "search_results")
+    table = dataset.to_table(columns=_HIT_COLUMNS, filter=pc.field("crawl_id") == crawl_id)
+    return table.to_pylist()
+
+
+def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
+    """Compare `crawl_id` with the generation before it and write the change rows; counts per change.
+
+    Rewritten whole on every run of the same crawl (a resumed crawl adds videos), never another crawl's.
+    """
+    match = _NUMBER.search(crawl_id)
+    if match is None:
+        raise ValueError(f"crawl id {crawl_id!r} has no number")
+    started = time.time()
+    crawls = read_dataset(root, "search_results").to_table(columns=["crawl_id"]).column("crawl_id")
+    earlier = sorted(c for c in set(crawls.to_pylist()) if c < crawl_id)
+    previous = earlier[-1] if earlier else None
+    videos = read_dataset(root, "videos").to_table(columns=_VIDEO_COLUMNS).to_pylist()
+    rows = crawl_changes(crawl_id, previous, videos, _hits(root, previous), _hits(root, crawl_id))
+    table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["change"]] = counts.get(row["change"], 0) + 1
+    write_shard(
+        root,
+        DATASET,
+        int(match.group(1)),
+        table,
+        config_hash=config_hash({"crawl_id": crawl_id, "previous_crawl_id": previous}),
+        code_version=code_version(),
+        rows_in=len(videos),
+        started_at=started,
+        extra={"previous_crawl_id": previous, "changes": counts},
+    )
+    return counts
