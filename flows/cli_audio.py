@@ -104,9 +104,9 @@ def bench_audio_command(
     ] = 16,
 ) -> None:
     """Audio-seconds per wall-second: ours vs a naive path, for logmel_stats and random cnn14."""
-    from tasks.bench.audio import run_audio_bench
     from tasks.audio.config import ExtractAudioConfig
     from tasks.audio.weights import load_audio_encoder
+    from tasks.bench.audio import run_audio_bench
 
     typer.echo("note: shared machine; numbers are noisy. cnn14 has random (calibrated) weights: speed only.")
     encoders = {"logmel_stats": load_audio_encoder(ExtractAudioConfig())[0]}

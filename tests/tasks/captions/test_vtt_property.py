@@ -7,8 +7,8 @@ import random
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tasks.synthetic.captions import legacy_vtt, rolling_vtt
 from tasks.captions.vtt import FLASH_MS, Track, parse_vtt
+from tasks.synthetic.captions import legacy_vtt, rolling_vtt
 
 # Words as ASR writes them: letters (any script), digits, apostrophes and sentence punctuation.
 _ALPHABET = st.characters(

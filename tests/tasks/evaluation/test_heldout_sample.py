@@ -8,9 +8,9 @@ import numpy as np
 
 from storage.layout import DataRoot
 from tasks.evaluation.heldout import sample_heldout
+from tasks.synthetic.training import write_synthetic_root
 from tasks.training.data import pair_shards
 from tasks.training.prepare import build_pairs_shard, ready_shards
-from tasks.synthetic.training import write_synthetic_root
 
 
 def _root(tmp_path: Path) -> DataRoot:

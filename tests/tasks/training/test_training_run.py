@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import read_dataset
+from tasks.synthetic.training import write_synthetic_root
 from tasks.training.checkpoints import list_epochs, load_state
 from tasks.training.config import TrainConfig
 from tasks.training.prepare import build_pairs_shard, ready_shards
 from tasks.training.run import TrainingDataError, train
 from tasks.training.search import search_clips
-from tasks.synthetic.training import write_synthetic_root
 
 # Learned words and a small d keep this fast; the MiniLM side is covered by the flow test.
 CFG = TrainConfig(text="learned", d=64, lr=3e-3, epochs=2, heldout_fraction=0.3, videos_per_batch=4, seed=1)
