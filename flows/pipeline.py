@@ -11,7 +11,7 @@ from flows.extract_features import extract_features
 from flows.fetch_captions import fetch_captions
 from flows.mine_tasks import mine_tasks
 from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
-from flows.runtime import RunnerConfig, with_runner
+from flows.runtime import RunnerConfig, shard_share, with_runner
 from flows.search_videos import search_videos
 from flows.train_embedding import train_embedding
 from storage.layout import DataRoot, check_data_root
@@ -31,16 +31,20 @@ def run_stages(
     (their shard hashes chain to upstream markers), never the ones before."""
     summaries: dict[str, Any] = {}
     selected = [s for s in ALL_STAGES if s in stages]
-    if "tasks" in selected:
-        summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)
-    if "search" in selected:
-        summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root, cfg.youtube)
-    if "captions" in selected:
-        summaries["captions"] = with_runner(fetch_captions, cfg.runner)(cfg.captions, data_root, cfg.youtube)
-    if "features" in selected:
-        summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
-            cfg.features, data_root, cfg.youtube
-        )
+    # A share (runner.part/parts) splits the sharded stages between runs; training is one run over all.
+    with shard_share(cfg.runner):
+        if "tasks" in selected:
+            summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)
+        if "search" in selected:
+            summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root, cfg.youtube)
+        if "captions" in selected:
+            summaries["captions"] = with_runner(fetch_captions, cfg.runner)(
+                cfg.captions, data_root, cfg.youtube
+            )
+        if "features" in selected:
+            summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
+                cfg.features, data_root, cfg.youtube
+            )
     if "train" in selected:
         summaries["train"] = with_runner(train_embedding, _compute_runner(cfg.runner))(cfg.train, data_root)
     return summaries
@@ -66,12 +70,18 @@ def summary_markdown(title: str, summaries: dict[str, Any]) -> str:
 
 @flow(name="pipeline", log_prints=False)
 def pipeline(
-    cfg: PipelineConfig | None = None,
+    cfg: PipelineConfig = PipelineConfig(),
     data_root: str | None = None,
-    stages: list[Stage] | None = None,
+    stages: tuple[Stage, ...] = ALL_STAGES,
 ) -> dict[str, Any]:
-    """wikiHow tasks -> search and probe -> captions and clips -> features -> joint embedding."""
-    cfg = cfg or PipelineConfig()
+    """wikiHow tasks -> search and probe -> captions and clips -> features -> joint embedding.
+
+    Args:
+        cfg: every stage's settings; secrets (cookies, proxy) are `env:NAME` or `block:NAME` references.
+        data_root: local path or fsspec URL; empty: the worker's $HOWTO_DATA_ROOT (the deployment's job
+            variables set it), else ./data in the worker's working directory.
+        stages: the stages this run does, always in pipeline order.
+    """
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
     chosen = list(stages or ALL_STAGES)
