@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
-from uuid import UUID
 
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 
@@ -32,16 +31,16 @@ def shard_rows(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(rows, key=lambda r: (str(type(r["shard"])), r["shard"]))
 
 
-def publish_shard_table(stage: str, manifests: list[dict[str, Any]]) -> UUID:
+def publish_shard_table(stage: str, manifests: list[dict[str, Any]]) -> None:
     """The stage's per-shard table artifact (key `<stage>-shards`: the UI keeps its history run by run)."""
-    return create_table_artifact(
+    create_table_artifact(
         shard_rows(manifests), key=f"{artifact_key(stage)}-shards", description=f"{stage}: one row per shard"
     )
 
 
 def epoch_progress(run_name: str, epochs: int, done: int = 0) -> Callable[[dict[str, Any]], None]:
     """A progress artifact at `done`/`epochs`, and the per-epoch callback that moves it forward."""
-    artifact_id = create_progress_artifact(
+    artifact_id: Any = create_progress_artifact(  # sync code: the UUID, not a coroutine
         100.0 * done / epochs,
         key=f"{artifact_key(run_name)}-epochs",
         description=f"training {run_name}: epochs finished",

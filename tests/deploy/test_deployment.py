@@ -80,7 +80,10 @@ def _small_demo(url: str, **runner: Any) -> PipelineConfig:
         update={
             "tasks": cfg.tasks.model_copy(update={"max_articles": 3}),
             "search": cfg.search.model_copy(update={"max_results": 1}),
-            "features": cfg.features.model_copy(update={"batch_2d": 4, "batch_3d": 4, "decode_workers": 1}),
+            # The smallest inputs the encoders take: the chain is under test here, not the features.
+            "features": cfg.features.model_copy(
+                update={"short_side_2d": 32, "size_3d": 32, "batch_2d": 4, "batch_3d": 4, "decode_workers": 1}
+            ),
             "train": cfg.train.model_copy(
                 update={"epochs": 2, "heldout_fraction": 0.5, "videos_per_batch": 4}
             ),
@@ -137,7 +140,7 @@ def test_collect_triggers_features_on_gpu_pool_then_training(
         runs = [r for r in _runs_of(server, train) if r["state_type"] == "COMPLETED"]
         return runs[0] if runs else None
 
-    train_run = wait_for(trained, 480, "collect -> features -> train", logs)
+    train_run = wait_for(trained, 900, "collect -> features -> train", logs)
     (features_run,) = _runs_of(server, _deployment(server, "features"))
     assert features_run["state_type"] == "COMPLETED" and features_run["work_pool_name"] == "gpu"
     # The triggered runs carried the collection's config and no data root of their own.
