@@ -66,7 +66,9 @@ def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
 
 @pytest.mark.slow
 def test_demo_pipeline_through_captions_on_s3(s3_server: str, site, tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.chdir(tmp_path)  # a URL mistaken for a local path would show up here as an `s3:` folder
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)  # a URL mistaken for a local path would show up here as an `s3:` folder
     cfg = demo_pipeline_config(site.url)
     cfg = cfg.model_copy(
         update={
@@ -77,11 +79,12 @@ def test_demo_pipeline_through_captions_on_s3(s3_server: str, site, tmp_path: Pa
     url = f"s3://{BUCKET}/howto"
     summaries = pipeline(cfg=cfg, data_root=url, stages=["tasks", "search", "captions"])
 
-    fs = s3fs.S3FileSystem()
-    markers = fs.find(f"{BUCKET}/howto/_markers")
+    # Every dataset's shard and its marker (written last, the proof the shard is done) are on the store.
+    written = s3fs.S3FileSystem().find(f"{BUCKET}/howto")
     for dataset in ("tasks", "search_results", "videos", "captions", "clips"):
-        assert any(f"/{dataset}/" in m for m in markers), (dataset, markers)
-    assert list(tmp_path.iterdir()) == []
+        assert any(f"/{dataset}/v" in f and f.endswith("/part-00000.parquet") for f in written), dataset
+        assert any(f"/{dataset}/v" in f and f.endswith("/_markers/part-00000.json") for f in written), dataset
+    assert list(cwd.iterdir()) == []
     # DuckDB reads the object store through the same filesystem (no extension download, same endpoint).
     root = DataRoot.from_any(url)
     kept = query("SELECT count(*) FROM video_catalog WHERE keep", root.url).rows[0][0]
