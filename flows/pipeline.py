@@ -24,6 +24,22 @@ def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
     return runner.model_copy(update={"max_workers": 1})
 
 
+# Stages whose shard k depends only on upstream shard k, so runs can split them (runner.part/parts). The
+# search stage de-duplicates videos over every search shard before it plans the probes: it needs the whole
+# stage in one run. Training always trains once over every ready shard, whatever the share.
+SHAREABLE: tuple[Stage, ...] = ("tasks", "captions", "features")
+
+
+def check_share(runner: RunnerConfig, stages: list[Stage]) -> None:
+    """Refuse a split run (runner.parts > 1) of a stage that cannot be split, before any work."""
+    unsplittable = [s for s in stages if s not in SHAREABLE and s != "train"]
+    if runner.parts > 1 and unsplittable:
+        raise ValueError(
+            f"runner.parts={runner.parts} splits only the {', '.join(SHAREABLE)} stages; run "
+            f"{', '.join(unsplittable)} in one run (parts=1)"
+        )
+
+
 def run_stages(
     cfg: PipelineConfig, data_root: str, stages: tuple[Stage, ...] | list[Stage]
 ) -> dict[str, Any]:
@@ -31,7 +47,7 @@ def run_stages(
     (their shard hashes chain to upstream markers), never the ones before."""
     summaries: dict[str, Any] = {}
     selected = [s for s in ALL_STAGES if s in stages]
-    # A share (runner.part/parts) splits the sharded stages between runs; training is one run over all.
+    check_share(cfg.runner, selected)
     with shard_share(cfg.runner):
         if "tasks" in selected:
             summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)

@@ -6,7 +6,9 @@ One server serves the whole module; every process started here is stopped by pro
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,10 +25,12 @@ from storage.catalog import query
 from storage.layout import DataRoot
 from tasks.gpu_limit import GpuLimitMissing, check_gpu_limit, gpu_slot
 from tests.deploy.prefect_procs import (
+    ROOT,
     TERMINAL,
     Processes,
     Server,
     flow_run_id,
+    free_port,
     run_checked,
     start_server,
     wait_for,
@@ -73,6 +77,42 @@ def _runs_of(server: Server, deployment: dict[str, Any]) -> list[dict[str, Any]]
     return server.post("/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})
 
 
+def _state(server: Server) -> dict[str, Any]:
+    """What `howto deploy` sets up, without ids and timestamps: pools, limits, deployments, triggers."""
+    by_id = {d["id"]: d["name"] for d in server.post("/deployments/filter")}
+    return {
+        "pools": sorted((p["name"], p["type"]) for p in server.post("/work_pools/filter")),
+        "limits": sorted(
+            (c["name"], c["limit"], c["active"]) for c in server.post("/v2/concurrency_limits/filter")
+        ),
+        "deployments": sorted(
+            (
+                d["name"],
+                d["work_pool_name"],
+                json.dumps(d["parameters"], sort_keys=True),
+                json.dumps(d["job_variables"], sort_keys=True),
+            )
+            for d in server.post("/deployments/filter")
+        ),  # fmt: skip
+        "triggers": sorted(
+            json.dumps(
+                [a["trigger"]["match_related"], by_id.get(a["actions"][0]["deployment_id"])], sort_keys=True
+            )
+            for a in server.post("/automations/filter")
+        ),
+    }
+
+
+def test_deploy_without_a_server_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path), "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"})
+    command = [sys.executable, "-m", "flows.cli", "deploy"]
+    out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: Prefect API http://127.0.0.1:") and "not reachable" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
 def _small_demo(url: str, **runner: Any) -> PipelineConfig:
     """The demo pipeline on three articles, one search result each, two training epochs: a few videos."""
     cfg = demo_pipeline_config(url)
@@ -104,12 +144,16 @@ def test_deploy_is_idempotent_and_gpu_limit_guards(server: Server, job_root: Pat
     # Parameter forms open filled: the pipeline's config has its defaults in the schema.
     schema = _deployment(server, "collect")["parameter_openapi_schema"]
     assert schema["properties"]["cfg"]["default"]["search"]["max_results"] > 0
-    automations = server.post("/automations/filter")
-    assert len(automations) == 2
+    before = _state(server)
+    assert len(before["triggers"]) == 2
+    # A second `howto deploy` finds everything in place: the same pools, limit, deployments and triggers.
+    out = run_checked([sys.executable, "-m", "flows.cli", "deploy", "--data-root", str(job_root)], server.env)
+    assert "kept  work pool cpu (process)" in out and "kept  concurrency limit gpu = 1" in out
+    assert _state(server) == before
     with temporary_settings({PREFECT_API_URL: server.api}):
-        # A second setup finds everything in place and changes nothing.
         assert {s.action for s in ensure_pools()} == {"kept"}
-        assert ensure_gpu_limit(1).action == "kept"
+        assert ensure_gpu_limit(2).action == "updated (was 1)"
+        assert ensure_gpu_limit(1).action == "updated (was 2)"
         assert check_gpu_limit() == 1
         with pytest.raises(GpuLimitMissing, match="'gpu-never-made' does not exist: run `howto deploy`"):
             with gpu_slot(True, "gpu-never-made"):

@@ -39,3 +39,14 @@ def test_shard_table_rows_sorted_with_drops_spelled_out() -> None:
         },
     ]
     assert artifact_key("train_embedding: pairs") == "train-embedding--pairs"
+
+
+def test_split_run_of_a_stage_that_cannot_be_split_is_refused() -> None:
+    from flows.pipeline import check_share
+
+    check_share(RunnerConfig(part=1, parts=2), ["tasks", "captions", "features", "train"])
+    check_share(RunnerConfig(), ["tasks", "search", "captions", "features", "train"])
+    with pytest.raises(
+        ValueError, match="splits only the tasks, captions, features stages; run search in one run"
+    ):
+        check_share(RunnerConfig(part=0, parts=2), ["tasks", "search", "train"])
