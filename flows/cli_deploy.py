@@ -25,7 +25,10 @@ def deploy_command(
         ),
     ] = None,
     gpu_slots: Annotated[
-        int, typer.Option("--gpu-slots", help="Size of the `gpu` concurrency limit: GPUs over all machines.")
+        int,
+        typer.Option(
+            "--gpu-slots", min=1, help="Size of the `gpu` concurrency limit: GPUs over all machines."
+        ),
     ] = 1,
     project_dir: Annotated[
         Path,
