@@ -176,16 +176,21 @@ def test_collect_triggers_features_on_gpu_pool_then_training(
     server.worker(procs, "cpu", "worker-cpu.log")
     server.worker(procs, "gpu", "worker-gpu.log")
     logs = [server.logs / "worker-cpu.log", server.logs / "worker-gpu.log"]
-    train = _deployment(server, "train")
+    features, train = _deployment(server, "features"), _deployment(server, "train")
 
     def trained() -> dict[str, Any] | None:
-        for run in [server.get(f"/flow_runs/{collect_id}"), *_runs_of(server, train)]:
+        chain = [
+            server.get(f"/flow_runs/{collect_id}"),
+            *_runs_of(server, features),
+            *_runs_of(server, train),
+        ]
+        for run in chain:  # a failed link fails the test now, not after the deadline
             assert run["state_type"] not in TERMINAL - {"COMPLETED"}, f"{run['name']}: {run['state_type']}"
         runs = [r for r in _runs_of(server, train) if r["state_type"] == "COMPLETED"]
         return runs[0] if runs else None
 
     train_run = wait_for(trained, 900, "collect -> features -> train", logs)
-    (features_run,) = _runs_of(server, _deployment(server, "features"))
+    (features_run,) = _runs_of(server, features)
     assert features_run["state_type"] == "COMPLETED" and features_run["work_pool_name"] == "gpu"
     # The triggered runs carried the collection's config and no data root of their own.
     assert features_run["parameters"]["stages"] == ["features"]
