@@ -21,13 +21,11 @@ STAGE = "extract_features"
 # One shard at a time: each shard already uses every core (decoders + encoders), two would thrash.
 @flow(name="extract_features", log_prints=False, task_runner=ThreadPoolTaskRunner(max_workers=1))
 def extract_features(
-    cfg: ExtractFeaturesConfig | None = None,
+    cfg: ExtractFeaturesConfig = ExtractFeaturesConfig(),
     data_root: str | None = None,
-    access: YoutubeAccess | None = None,
+    access: YoutubeAccess = YoutubeAccess(),
 ) -> dict[str, Any]:
     """Download each kept video, extract ResNet-152 (1 fps) and ResNeXt-101 3D (1.5/s) features per shard."""
-    cfg = cfg or ExtractFeaturesConfig()
-    access = access or YoutubeAccess()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work

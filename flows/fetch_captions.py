@@ -18,11 +18,11 @@ STAGE = "fetch_captions"
 
 @flow(name="fetch_captions", log_prints=False)
 def fetch_captions(
-    cfg: FetchCaptionsConfig | None = None, data_root: str | None = None, access: YoutubeAccess | None = None
+    cfg: FetchCaptionsConfig = FetchCaptionsConfig(),
+    data_root: str | None = None,
+    access: YoutubeAccess = YoutubeAccess(),
 ) -> dict[str, Any]:
     """`captions`/`clips` shard k from `videos` shard k; finished shards are skipped, failed videos retried."""
-    cfg = cfg or FetchCaptionsConfig()
-    access = access or YoutubeAccess()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
     # Imported shards came with their captions, clips and features: never redone from the web.

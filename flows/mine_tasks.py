@@ -22,13 +22,12 @@ STAGE = "mine_tasks"
 
 
 @flow(name="mine-tasks", log_prints=True)
-def mine_tasks(cfg: MineTasksConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+def mine_tasks(cfg: MineTasksConfig = MineTasksConfig(), data_root: str | None = None) -> dict[str, Any]:
     """Crawl `cfg.base_url`, write one `tasks` shard per ~`cfg.shard_size` articles, return a summary.
 
     Shards are the sorted article titles cut into chunks, so the same crawl always gives the same
     shards; a shard is redone only when its members or the config change, or it had transient errors.
     """
-    cfg = cfg or MineTasksConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work

@@ -12,7 +12,7 @@ from flows.extract_features import extract_features
 from flows.fetch_captions import fetch_captions
 from flows.mine_tasks import mine_tasks
 from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
-from flows.runtime import RunnerConfig, with_runner
+from flows.runtime import RunnerConfig, shard_share, with_runner
 from flows.search_videos import search_videos
 from flows.train_embedding import train_embedding
 from storage.layout import DataRoot, check_data_root
@@ -25,6 +25,22 @@ def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
     return runner.model_copy(update={"max_workers": 1})
 
 
+# Stages whose shard k depends only on upstream shard k, so runs can split them (runner.part/parts). The
+# search stage de-duplicates videos over every search shard before it plans the probes: it needs the whole
+# stage in one run. Training always trains once over every ready shard, whatever the share.
+SHAREABLE: tuple[Stage, ...] = ("tasks", "captions", "features", "audio")
+
+
+def check_share(runner: RunnerConfig, stages: list[Stage]) -> None:
+    """Refuse a split run (runner.parts > 1) of a stage that cannot be split, before any work."""
+    unsplittable = [s for s in stages if s not in SHAREABLE and s != "train"]
+    if runner.parts > 1 and unsplittable:
+        raise ValueError(
+            f"runner.parts={runner.parts} splits only the {', '.join(SHAREABLE)} stages; run "
+            f"{', '.join(unsplittable)} in one run (parts=1)"
+        )
+
+
 def run_stages(
     cfg: PipelineConfig, data_root: str, stages: tuple[Stage, ...] | list[Stage]
 ) -> dict[str, Any]:
@@ -32,20 +48,24 @@ def run_stages(
     (their shard hashes chain to upstream markers), never the ones before."""
     summaries: dict[str, Any] = {}
     selected = [s for s in ALL_STAGES if s in stages]
-    if "tasks" in selected:
-        summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)
-    if "search" in selected:
-        summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root, cfg.youtube)
-    if "captions" in selected:
-        summaries["captions"] = with_runner(fetch_captions, cfg.runner)(cfg.captions, data_root, cfg.youtube)
-    if "features" in selected:
-        summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
-            cfg.features, data_root, cfg.youtube
-        )
-    if "audio" in selected:
-        summaries["audio"] = with_runner(extract_audio, _compute_runner(cfg.runner))(
-            cfg.audio, data_root, cfg.youtube
-        )
+    check_share(cfg.runner, selected)
+    with shard_share(cfg.runner):
+        if "tasks" in selected:
+            summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)
+        if "search" in selected:
+            summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root, cfg.youtube)
+        if "captions" in selected:
+            summaries["captions"] = with_runner(fetch_captions, cfg.runner)(
+                cfg.captions, data_root, cfg.youtube
+            )
+        if "features" in selected:
+            summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
+                cfg.features, data_root, cfg.youtube
+            )
+        if "audio" in selected:
+            summaries["audio"] = with_runner(extract_audio, _compute_runner(cfg.runner))(
+                cfg.audio, data_root, cfg.youtube
+            )
     if "train" in selected:
         summaries["train"] = with_runner(train_embedding, _compute_runner(cfg.runner))(cfg.train, data_root)
     return summaries
@@ -71,11 +91,18 @@ def summary_markdown(title: str, summaries: dict[str, Any]) -> str:
 
 @flow(name="pipeline", log_prints=False)
 def pipeline(
-    cfg: PipelineConfig | None = None,
+    cfg: PipelineConfig = PipelineConfig(),
     data_root: str | None = None,
-    stages: list[Stage] | None = None,
+    stages: tuple[Stage, ...] = ALL_STAGES,
 ) -> dict[str, Any]:
-    """wikiHow tasks -> search and probe -> captions and clips -> features -> audio -> joint embedding."""
+    """wikiHow tasks -> search and probe -> captions and clips -> features -> audio -> joint embedding.
+
+    Args:
+        cfg: every stage's settings; secrets (cookies, proxy) are `env:NAME` or `block:NAME` references.
+        data_root: local path or fsspec URL; empty: the worker's $HOWTO_DATA_ROOT (the deployment's job
+            variables set it), else ./data in the worker's working directory.
+        stages: the stages this run does, always in pipeline order.
+    """
     cfg = cfg or PipelineConfig()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work

@@ -33,7 +33,7 @@ def next_crawl_id(root: DataRoot) -> str:
 
 @flow(name="recrawl", log_prints=False)
 def recrawl(
-    cfg: PipelineConfig | None = None,
+    cfg: PipelineConfig = PipelineConfig(),
     data_root: str | None = None,
     crawl_id: str | None = None,
     recheck_missing: bool = True,

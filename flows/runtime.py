@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 from prefect import Flow, get_run_logger
@@ -18,6 +20,7 @@ from flows.runner_config import RunnerConfig
 from storage.catalog import refresh
 from storage.layout import DataRoot
 from tasks.progress import advance
+from tasks.artifacts import publish_shard_table
 from tasks.youtube.messages import YTDLP_KEY, advice_for, merge_counts
 
 F = TypeVar("F", bound=Flow[Any, Any])
@@ -38,6 +41,21 @@ def _note_said(manifest: dict[str, Any]) -> None:
     if key is not None and counts:
         with _said_lock:
             _said.setdefault(key, Counter()).update(counts)
+
+
+# The share of the shards the running pipeline does (RunnerConfig.part/parts), seen by its stage subflows:
+# they run in the caller's thread, so a context variable reaches them without a parameter on every flow.
+_share: ContextVar[RunnerConfig | None] = ContextVar("howto_shard_share", default=None)
+
+
+@contextmanager
+def shard_share(runner: RunnerConfig | None) -> Iterator[None]:
+    """Within the block, run_shard_tasks submits only the shards `runner.owns` (all when parts == 1)."""
+    token = _share.set(runner if runner is not None and runner.parts > 1 else None)
+    try:
+        yield
+    finally:
+        _share.reset(token)
 
 
 def with_runner(flow: F, runner: RunnerConfig | None) -> F:
@@ -73,6 +91,20 @@ def run_shard_tasks(
     so a crash of one shard never throws away the work of the others.
     """
     log = get_run_logger()
+    share = _share.get()
+    if share is not None:
+        every = len(kwargs_per_shard)
+        kwargs_per_shard = [
+            kw for kw in kwargs_per_shard if "shard" not in kw or share.owns(int(kw["shard"]))
+        ]
+        log.info(
+            "%s: share %d of %d: %d of %d shards",
+            stage,
+            share.part,
+            share.parts,
+            len(kwargs_per_shard),
+            every,
+        )
     total = len(kwargs_per_shard)
     artifact_id = create_progress_artifact(
         0.0, key=f"{_artifact_key(stage)}-progress", description=f"{stage}: shards finished"
@@ -108,7 +140,9 @@ def summarize(
     stage: str, manifests: list[dict[str, Any]], extra: dict[str, Any] | None = None
 ) -> dict[str, Any]:
     """Totals over shard manifests: rows in/out, drops by reason, errors, shards cached vs run, and what
-    yt-dlp said (`ytdlp`: warnings and errors by class, over every shard task this flow ran)."""
+    yt-dlp said (`ytdlp`: warnings and errors by class, over every shard task this flow ran).
+    Publishes the per-shard table artifact on the way."""
+    publish_shard_table(stage, manifests)
     drops: dict[str, int] = {}
     for m in manifests:
         for reason, n in (m.get("drops") or {}).items():

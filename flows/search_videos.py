@@ -58,7 +58,9 @@ def _begin(
 
 @flow(name="search_videos", log_prints=False)
 def search_videos(
-    cfg: SearchVideosConfig | None = None, data_root: str | None = None, access: YoutubeAccess | None = None
+    cfg: SearchVideosConfig = SearchVideosConfig(),
+    data_root: str | None = None,
+    access: YoutubeAccess = YoutubeAccess(),
 ) -> dict[str, Any]:
     """Search (phase A), de-duplicate and plan new videos (B), probe and decide (C); resumable per shard."""
     cfg, access, root = _begin(cfg, access, data_root)

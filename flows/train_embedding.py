@@ -16,9 +16,8 @@ STAGE = "train_embedding"
 
 
 @flow(name="train_embedding", log_prints=False)
-def train_embedding(cfg: TrainConfig | None = None, data_root: str | None = None) -> dict[str, Any]:
+def train_embedding(cfg: TrainConfig = TrainConfig(), data_root: str | None = None) -> dict[str, Any]:
     """Build/refresh training pairs per shard, cache text embeddings, train (or resume) the run."""
-    cfg = cfg or TrainConfig()
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work

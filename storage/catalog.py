@@ -84,11 +84,10 @@ def _sandbox(con: duckdb.DuckDBPyConnection, root: DataRoot) -> None:
     allowed_directories once external access is off, and any SET once the configuration is locked.
     """
     if not root.is_local:
-        # Remote roots need httpfs, loaded explicitly now since autoload is off (refresh installs it).
-        try:
-            con.execute("LOAD httpfs")
-        except duckdb.Error as exc:
-            log.warning("catalog: cannot load httpfs for %s: %s", root.url, _message(exc))
+        # Remote roots are read through the root's own fsspec filesystem (s3fs, gcsfs), not DuckDB's httpfs:
+        # the same credentials, endpoint (AWS_ENDPOINT_URL) and config the pipeline wrote with, and no
+        # extension to download, which an offline machine could not. allowed_directories still applies.
+        con.register_filesystem(root.fs)
     dirs = ", ".join(_quote(d) for d in _allowed_directories(root))
     con.execute(f"SET allowed_directories = [{dirs}]")
     con.execute("SET enable_external_access = false")
@@ -195,11 +194,6 @@ ORDER BY g.crawl_id
 
 def _build(path: str, root: DataRoot) -> None:
     with duckdb.connect(path, config=dict(_CONFIG)) as con, tempfile.TemporaryDirectory() as scratch:
-        if not root.is_local:
-            try:  # explicit, by the trusted writer; queries only LOAD it
-                con.execute("INSTALL httpfs")
-            except duckdb.Error as exc:  # its views are then skipped, each with its reason logged
-                log.warning("catalog: cannot install httpfs for %s: %s", root.url, _message(exc))
         con.execute(f"CREATE SCHEMA {EMPTY_SCHEMA}")
         for dataset in SCHEMAS:
             _empty_table(con, dataset, scratch)

@@ -43,7 +43,11 @@ def demo_site(demo_world: World) -> Iterator[DemoSite]:
 # The files with the longest tests go first: with two xdist workers taking a file at a time, the crash/soak
 # test then runs beside everything else instead of alone at the end (longest-first keeps the wall time
 # close to total / 2). Without xdist the order only changes when the slow tests report.
-LONGEST_FIRST = ("tests/pipeline/test_crash_resume.py", "tests/pipeline/test_retried_upstream.py")
+LONGEST_FIRST = (
+    "tests/pipeline/test_crash_resume.py",
+    "tests/pipeline/test_retried_upstream.py",
+    "tests/deploy/test_deployment.py",  # a server, two deploys, the collect -> features -> train chain
+)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import io
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from tasks.features.extractor import VideoResult
 from tasks.features.pipeline import build_extractor
 from tasks.features.rows import result_table
 from tasks.progress import advance
+from tasks.gpu_limit import gpu_slot
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
@@ -77,7 +76,7 @@ def features_shard(
         sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
         config=cfg.data_fields(),
     )  # fmt: skip
-    with _gpu_slot(cfg):
+    with gpu_slot(_on_cuda(cfg)):
         manifest = {**run_job(root, job), YTDLP_KEY: said}
     work = _work_dir(root, shard, own)
     # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos.
@@ -91,18 +90,10 @@ def _finished_videos(table: pa.Table) -> pa.Table:
     return table.filter(pc.not_equal(table.column("status"), "error"))
 
 
-@contextlib.contextmanager
-def _gpu_slot(cfg: ExtractFeaturesConfig) -> Iterator[None]:
-    """Hold one slot of Prefect's global "gpu" concurrency limit while a CUDA shard runs."""
+def _on_cuda(cfg: ExtractFeaturesConfig) -> bool:
     import torch
 
-    if cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available()):
-        from prefect.concurrency.sync import concurrency
-
-        with concurrency("gpu", occupy=1):
-            yield
-    else:
-        yield
+    return cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
 
 
 def _compute(

@@ -10,7 +10,10 @@ import numpy as np
 from prefect import task
 
 from models.text import encode_sentences, load_minilm
+from models.train_loop import pick_device
 from storage.layout import DataRoot
+from tasks.artifacts import epoch_progress
+from tasks.gpu_limit import gpu_slot
 from tasks.training.config import TrainConfig
 from tasks.training.prepare import build_pairs_shard, cache_text_shard
 from tasks.training.run import train
@@ -43,5 +46,12 @@ def text_shard(root_url: str, shard: int) -> dict[str, Any]:
 
 @task(name="train-run")
 def train_run(cfg: TrainConfig, root_url: str) -> dict[str, Any]:
-    """The whole training run (epochs checkpointed; a rerun resumes after the last finished epoch)."""
-    return train(cfg, DataRoot.from_any(root_url))
+    """The whole training run (epochs checkpointed; a rerun resumes after the last finished epoch).
+
+    A progress artifact moves with every finished epoch, so the UI shows the run before it ends.
+    """
+    on_epoch = epoch_progress(f"train-{cfg.run_id or 'embedding'}", cfg.epochs)
+    with gpu_slot(pick_device(cfg.device).type == "cuda"):
+        result = train(cfg, DataRoot.from_any(root_url), on_epoch=on_epoch)
+    on_epoch({"epoch": result["epochs"]})  # a run trained before (cached) shows as finished too
+    return result

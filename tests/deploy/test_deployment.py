@@ -1,167 +1,277 @@
-"""A real Prefect server, work pools, `prefect deploy --all` from prefect.yaml, a deployment run picked up
-by a worker, and the collected data checked in DuckDB. Every process started here is stopped."""
+"""A real Prefect server and real process workers on the `cpu` and `gpu` pools: `howto deploy` (pools, the
+`gpu` limit, `prefect deploy --all`), the collect -> features -> train trigger chain from one
+`prefect deployment run 'pipeline/collect'`, and two workers sharing one deployment's shards.
+One server serves the whole module; every process started here is stopped by process group."""
 
 from __future__ import annotations
 
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
+from prefect.settings import PREFECT_API_URL, temporary_settings
 
 from flows.demo import demo_pipeline_config
+from flows.deploy_setup import ensure_gpu_limit, ensure_pools
+from flows.pipeline_config import PipelineConfig
+from flows.runner_config import RunnerConfig
 from storage.catalog import query
+from storage.layout import DataRoot
+from tasks.gpu_limit import GpuLimitMissing, check_gpu_limit, gpu_slot
+from tests.deploy.prefect_procs import (
+    ROOT,
+    TERMINAL,
+    Processes,
+    Server,
+    flow_run_id,
+    free_port,
+    run_checked,
+    start_server,
+    wait_for,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Processes:
-    """Processes started in their own process group, all killed (group-wide) at the end."""
-
-    def __init__(self) -> None:
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def start(self, args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-        handle = log.open("wb")
-        proc = subprocess.Popen(
-            args, env=env, cwd=ROOT, stdout=handle, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        self.procs.append(proc)
-        return proc
-
-    def stop_all(self) -> None:
-        for proc in reversed(self.procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.time() + 20
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.time()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+DEPLOYMENTS = {"collect", "features", "train", "full", "weekly", "mine-tasks", "search-videos",
+               "fetch-captions", "extract-features", "train-embedding"}  # fmt: skip
 
 
-@pytest.fixture()
-def prefect_server(tmp_path: Path) -> Iterator[tuple[str, dict[str, str], Processes]]:
-    port = _free_port()
-    api = f"http://127.0.0.1:{port}/api"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(
-        {
-            "PREFECT_HOME": str(tmp_path / "prefect-home"),
-            "PREFECT_API_URL": api,
-            "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-            "PREFECT_SERVER_UI_ENABLED": "false",
-            "PREFECT_LOGGING_LEVEL": "INFO",
-            "HOWTO_PROJECT_DIR": str(ROOT),
-            "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
-        }
-    )
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     procs = Processes()
     try:
-        procs.start(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env,
-            tmp_path / "server.log",
-        )
-        deadline = time.time() + 120
-        while True:
-            try:
-                if httpx.get(f"{api}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.time() > deadline:
-                pytest.fail("prefect server did not start:\n" + (tmp_path / "server.log").read_text()[-3000:])
-            time.sleep(0.5)
-        yield api, env, procs
+        yield start_server(procs, tmp_path_factory.mktemp("prefect"))
     finally:
         procs.stop_all()
 
 
-def _prefect(env: dict[str, str], *args: str, timeout: int = 300) -> str:
-    out = subprocess.run(
-        [str(BIN / "prefect"), "--no-prompt", *args],
-        env=env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        start_new_session=True,
+@pytest.fixture(scope="module")
+def job_root(server: Server) -> Path:
+    """`howto deploy` run once for the module; the data root it sets in every deployment's job variables."""
+    root = server.logs / "job-variables-root"
+    out = run_checked([sys.executable, "-m", "flows.cli", "deploy", "--data-root", str(root)], server.env)
+    assert "created  concurrency limit gpu = 1" in out
+    return root
+
+
+@pytest.fixture()
+def procs() -> Iterator[Processes]:
+    started = Processes()
+    try:
+        yield started
+    finally:
+        started.stop_all()
+
+
+def _deployment(server: Server, name: str) -> dict[str, Any]:
+    found = server.post("/deployments/filter", {"deployments": {"name": {"any_": [name]}}})
+    assert len(found) == 1, name
+    return found[0]
+
+
+def _runs_of(server: Server, deployment: dict[str, Any]) -> list[dict[str, Any]]:
+    return server.post("/flow_runs/filter", {"flow_runs": {"deployment_id": {"any_": [deployment["id"]]}}})
+
+
+def _state(server: Server) -> dict[str, Any]:
+    """What `howto deploy` sets up, without ids and timestamps: pools, limits, deployments, triggers."""
+    by_id = {d["id"]: d["name"] for d in server.post("/deployments/filter")}
+    return {
+        "pools": sorted((p["name"], p["type"]) for p in server.post("/work_pools/filter")),
+        "limits": sorted(
+            (c["name"], c["limit"], c["active"]) for c in server.post("/v2/concurrency_limits/filter")
+        ),
+        "deployments": sorted(
+            (
+                d["name"],
+                d["work_pool_name"],
+                json.dumps(d["parameters"], sort_keys=True),
+                json.dumps(d["job_variables"], sort_keys=True),
+            )
+            for d in server.post("/deployments/filter")
+        ),  # fmt: skip
+        "triggers": sorted(
+            json.dumps(
+                [a["trigger"]["match_related"], by_id.get(a["actions"][0]["deployment_id"])], sort_keys=True
+            )
+            for a in server.post("/automations/filter")
+        ),
+    }
+
+
+def test_deploy_without_a_server_says_so_in_one_line(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update({"PREFECT_HOME": str(tmp_path), "PREFECT_API_URL": f"http://127.0.0.1:{free_port()}/api"})
+    command = [sys.executable, "-m", "flows.cli", "deploy"]
+    out = subprocess.run(command, env=env, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith("error: Prefect API http://127.0.0.1:") and "not reachable" in out.stderr
+    assert "Traceback" not in out.stderr and len(out.stderr.strip().splitlines()) == 1
+
+
+def _small_demo(url: str, **runner: Any) -> PipelineConfig:
+    """The demo pipeline on three articles, one search result each, two training epochs: a few videos."""
+    cfg = demo_pipeline_config(url)
+    return cfg.model_copy(
+        update={
+            "tasks": cfg.tasks.model_copy(update={"max_articles": 3}),
+            "search": cfg.search.model_copy(update={"max_results": 1}),
+            # The smallest inputs the encoders take: the chain is under test here, not the features.
+            "features": cfg.features.model_copy(
+                update={"short_side_2d": 32, "size_3d": 32, "batch_2d": 4, "batch_3d": 4, "decode_workers": 1}
+            ),
+            "train": cfg.train.model_copy(
+                update={"epochs": 2, "heldout_fraction": 0.5, "videos_per_batch": 4}
+            ),
+            "runner": RunnerConfig(**runner),
+        }
     )
-    assert out.returncode == 0, (
-        f"prefect {' '.join(args)} failed:\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
-    )
-    return out.stdout
+
+
+def test_deploy_is_idempotent_and_gpu_limit_guards(server: Server, job_root: Path) -> None:
+    names = {d["name"] for d in server.post("/deployments/filter")}
+    assert DEPLOYMENTS <= names
+    assert _deployment(server, "weekly")["schedules"][0]["schedule"]["cron"] == "0 3 * * 1"
+    for name, pool in (("collect", "cpu"), ("features", "gpu"), ("train", "gpu")):
+        deployment = _deployment(server, name)
+        assert deployment["work_pool_name"] == pool
+        assert deployment["job_variables"]["env"]["HOWTO_DATA_ROOT"] == str(job_root)
+        assert deployment["global_concurrency_limit"]["limit"] >= 1
+    # Parameter forms open filled: the pipeline's config has its defaults in the schema.
+    schema = _deployment(server, "collect")["parameter_openapi_schema"]
+    assert schema["properties"]["cfg"]["default"]["search"]["max_results"] > 0
+    before = _state(server)
+    assert len(before["triggers"]) == 2
+    # A second `howto deploy` finds everything in place: the same pools, limit, deployments and triggers.
+    out = run_checked([sys.executable, "-m", "flows.cli", "deploy", "--data-root", str(job_root)], server.env)
+    assert "kept  work pool cpu (process)" in out and "kept  concurrency limit gpu = 1" in out
+    assert _state(server) == before
+    with temporary_settings({PREFECT_API_URL: server.api}):
+        assert {s.action for s in ensure_pools()} == {"kept"}
+        assert ensure_gpu_limit(2).action == "updated (was 1)"
+        assert ensure_gpu_limit(1).action == "updated (was 2)"
+        assert check_gpu_limit() == 1
+        with pytest.raises(GpuLimitMissing, match="'gpu-never-made' does not exist: run `howto deploy`"):
+            with gpu_slot(True, "gpu-never-made"):
+                pass
+        with gpu_slot(True):  # the real limit: a slot is taken and given back
+            pass
+        with gpu_slot(False, "gpu-never-made"):  # CPU work needs no limit
+            pass
 
 
 @pytest.mark.slow
-def test_deploy_all_and_run_collection(prefect_server, demo_site, tmp_path: Path) -> None:
-    api, env, procs = prefect_server
-    for pool in ("cpu", "gpu"):
-        _prefect(env, "work-pool", "create", pool, "--type", "process")
-    _prefect(env, "deploy", "--all")
-    names = {d["name"] for d in httpx.post(f"{api}/deployments/filter", json={}, timeout=10).json()}
-    assert {
-        "full",
-        "collect",
-        "mine-tasks",
-        "search-videos",
-        "fetch-captions",
-        "extract-features",
-        "train-embedding",
-        "weekly",
-    } <= names
-    weekly = httpx.post(
-        f"{api}/deployments/filter", json={"deployments": {"name": {"any_": ["weekly"]}}}, timeout=10
-    ).json()[0]
-    assert weekly["schedules"][0]["schedule"]["cron"] == "0 3 * * 1"
+def test_collect_triggers_features_on_gpu_pool_then_training(
+    server: Server, job_root: Path, demo_site: Any, procs: Processes
+) -> None:
+    cfg = _small_demo(demo_site.url)
+    # No data_root parameter: every run of the chain takes it from its deployment's job variables.
+    out = server.prefect("deployment", "run", "pipeline/collect", "--params",
+                         json.dumps({"cfg": cfg.model_dump(mode="json")}))  # fmt: skip
+    collect_id = flow_run_id(out)
+    server.worker(procs, "cpu", "worker-cpu.log")
+    server.worker(procs, "gpu", "worker-gpu.log")
+    logs = [server.logs / "worker-cpu.log", server.logs / "worker-gpu.log"]
+    features, train = _deployment(server, "features"), _deployment(server, "train")
 
-    data_root = tmp_path / "data"
-    cfg = demo_pipeline_config(demo_site.url)
-    params = {
-        "cfg": cfg.model_dump(mode="json"),
-        "data_root": str(data_root),
-        "stages": ["tasks", "search", "captions"],
-    }
-    out = _prefect(env, "deployment", "run", "pipeline/collect", "--params", json.dumps(params))
-    flow_run_id = next(line.split()[-1] for line in out.splitlines() if "UUID" in line)
+    def trained() -> dict[str, Any] | None:
+        chain = [
+            server.get(f"/flow_runs/{collect_id}"),
+            *_runs_of(server, features),
+            *_runs_of(server, train),
+        ]
+        for run in chain:  # a failed link fails the test now, not after the deadline
+            assert run["state_type"] not in TERMINAL - {"COMPLETED"}, f"{run['name']}: {run['state_type']}"
+        runs = [r for r in _runs_of(server, train) if r["state_type"] == "COMPLETED"]
+        return runs[0] if runs else None
 
-    worker = procs.start(
-        [str(BIN / "prefect"), "worker", "start", "--pool", "cpu", "--run-once"], env, tmp_path / "worker.log"
-    )
-    deadline = time.time() + 480
-    state = None
-    while time.time() < deadline:
-        state = httpx.get(f"{api}/flow_runs/{flow_run_id}", timeout=10).json()["state"]["type"]
-        if state in {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}:
-            break
-        time.sleep(2)
-    log = (tmp_path / "worker.log").read_text(errors="replace")
-    assert state == "COMPLETED", f"flow run ended {state}:\n{log[-5000:]}"
-    worker.wait(timeout=60)
+    train_run = wait_for(trained, 900, "collect -> features -> train", logs)
+    (features_run,) = _runs_of(server, features)
+    assert features_run["state_type"] == "COMPLETED" and features_run["work_pool_name"] == "gpu"
+    # The triggered runs carried the collection's config and no data root of their own.
+    assert features_run["parameters"]["stages"] == ["features"]
+    assert features_run["parameters"]["cfg"]["tasks"]["max_articles"] == 3
+    assert features_run["parameters"]["data_root"] is None and train_run["parameters"]["data_root"] is None
+    gpu_log = (server.logs / "worker-gpu.log").read_text(errors="replace")
+    cpu_log = (server.logs / "worker-cpu.log").read_text(errors="replace")
+    assert f"submitting flow run '{features_run['id']}'" in gpu_log
+    assert f"submitting flow run '{collect_id}'" in cpu_log and features_run["id"] not in cpu_log
 
-    articles = demo_site.world.articles
-    visual_titles = {a.title.lower() for a in articles if a.category_path[0] != "Relationships"}
-    kept_tasks = query("SELECT count(*) FROM tasks WHERE keep", str(data_root)).rows[0][0]
-    assert kept_tasks == len(visual_titles)
-    videos_kept = query("SELECT count(*) FROM video_catalog WHERE keep", str(data_root)).rows[0][0]
-    clips = query("SELECT count(*), count(DISTINCT video_id) FROM clips", str(data_root)).rows[0]
-    assert videos_kept > 0 and clips[0] > 0 and clips[1] == videos_kept
-    shutil.rmtree(data_root)
+    root = DataRoot.from_any(str(job_root))
+    videos = query("SELECT count(*) FROM video_catalog WHERE keep", root.url).rows[0][0]
+    featured = query("SELECT count(DISTINCT video_id) FROM frame_features WHERE status = 'ok'", root.url).rows
+    assert videos > 0 and featured[0][0] == videos
+    checkpoints = sorted(Path(root.url, "train").glob("*/checkpoints/epoch-*.pt"))
+    assert [p.name for p in checkpoints] == ["epoch-1.pt", "epoch-2.pt"]
+    # The UI's artifacts: a table per stage, and the training progress at 100% after two epochs.
+    keys = {a["key"] for a in server.post("/artifacts/filter")}
+    assert {"mine-tasks-shards", "fetch-captions-shards", "extract-features-shards"} <= keys
+    progress = server.post("/artifacts/filter", {"artifacts": {"type": {"any_": ["progress"]}}})
+    assert any(a["key"].endswith("-epochs") and a["data"] == 100.0 for a in progress)
+    shutil.rmtree(job_root)
+
+
+@pytest.mark.slow
+def test_two_workers_share_one_deployments_shards(
+    server: Server, job_root: Path, demo_site: Any, procs: Processes
+) -> None:
+    root = server.logs / "shared-root"
+    logs = [server.logs / "worker-a.log", server.logs / "worker-b.log"]
+    for log in logs:
+        server.worker(procs, "cpu", log.name, "--limit", "1")
+    wait_for(lambda: True if len(server.post("/work_pools/cpu/workers/filter")) >= 2 else None, 120,
+             "two workers online", logs)  # fmt: skip
+    ids = []
+    for part in (0, 1):
+        cfg = _small_demo(demo_site.url, part=part, parts=2)
+        cfg = cfg.model_copy(
+            update={"tasks": cfg.tasks.model_copy(update={"max_articles": None, "shard_size": 3})}
+        )
+        params = {"cfg": cfg.model_dump(mode="json"), "data_root": str(root), "stages": ["tasks"]}
+        ids.append(
+            flow_run_id(
+                server.prefect("deployment", "run", "pipeline/collect", "--params", json.dumps(params))
+            )
+        )
+
+    def finished() -> list[dict[str, Any]] | None:
+        runs = [server.get(f"/flow_runs/{i}") for i in ids]
+        for run in runs:
+            assert run["state_type"] not in TERMINAL - {"COMPLETED"}, f"{run['name']}: {run['state_type']}"
+        return runs if all(r["state_type"] == "COMPLETED" for r in runs) else None
+
+    wait_for(finished, 300, "both shares of the deployment", logs)
+    # Each run ran under exactly one worker, one run each. (Both workers may try to claim the same run;
+    # the server lets one move it to PENDING and aborts the other: that is what keeps a run from running twice.)
+    texts = [log.read_text(errors="replace") for log in logs]
+    ran = [[i for i in ids if f"/runs/flow-run/{i}" in text] for text in texts]
+    assert sorted(len(r) for r in ran) == [1, 1] and set(ran[0]) != set(ran[1]), ran
+    # Each run's table artifact lists the shards it did: disjoint, none cached, together every shard.
+    subflows = sorted(_subflows_of(server, ids))
+    tables = server.post("/artifacts/filter", {"artifacts": {"key": {"any_": ["mine-tasks-shards"]},
+                                                             "flow_run_id": {"any_": subflows}}})  # fmt: skip
+    done = [_table_rows(a) for a in tables]
+    assert len(done) == 2 and all(done)
+    assert not any(row["cached"] for rows in done for row in rows)
+    first, second = ({row["shard"] for row in rows} for rows in done)
+    assert not first & second
+    assert sorted(first | second) == list(range(len(first | second))) and len(first | second) >= 4
+    rows = query("SELECT count(*) FROM tasks", str(root)).rows[0][0]
+    assert rows == len(demo_site.world.articles)
+
+
+def _table_rows(artifact: dict[str, Any]) -> list[dict[str, Any]]:
+    data = artifact["data"]
+    return json.loads(data) if isinstance(data, str) else data
+
+
+def _subflows_of(server: Server, parent_ids: list[str]) -> set[str]:
+    """Ids of the subflow runs whose parent task ran in one of `parent_ids` (where stage artifacts live)."""
+    tasks = server.post("/task_runs/filter", {"task_runs": {"flow_run_id": {"any_": parent_ids}}})
+    task_ids = [t["id"] for t in tasks]
+    subflows = server.post("/flow_runs/filter", {"flow_runs": {"parent_task_run_id": {"any_": task_ids}}})
+    return {r["id"] for r in subflows}
