@@ -134,6 +134,15 @@ def recrawl_command(
             help="Probe kept videos the new search no longer finds; gone ones are recorded as vanished.",
         ),
     ] = True,
+    recheck_captions: Annotated[
+        int | None,
+        typer.Option(
+            "--recheck-captions",
+            min=0,
+            help="Probe up to N known kept videos again (the longest unchecked first) and record caption "
+            "changes; default: the search config's recheck_captions (50); 0 turns it off.",
+        ),
+    ] = None,
 ) -> None:
     """Search every kept task again under a new crawl id: new videos are processed, gone and changed
     ones recorded (the `crawls` view, `howto report`); earlier shards are never rewritten."""
@@ -146,7 +155,7 @@ def recrawl_command(
     root = DataRoot.from_any(data_root)
     require_upstream(root, "search")
     chosen = [s for s in RECRAWL_STAGES if s in stages] if stages else None
-    summaries = recrawl(cfg, root.url, crawl_id, recheck_missing, chosen)
+    summaries = recrawl(cfg, root.url, crawl_id, recheck_missing, chosen, recheck_captions)
     typer.echo(json.dumps(summaries, indent=1, default=str))
 
 

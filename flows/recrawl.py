@@ -1,5 +1,5 @@
 """Scheduled re-crawl: re-search kept tasks, process only videos not seen before, mark vanished ones,
-and record what the generation changed (`crawl_changes`)."""
+re-check some known videos' captions, and record what the generation changed (`crawl_changes`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from flows.pipeline_config import PipelineConfig, Stage
 from storage.catalog import refresh
 from storage.layout import DataRoot, check_data_root
 from storage.shards import read_dataset
-from tasks.youtube.crawl_record import record_crawl_changes
+from tasks.youtube.crawl_record import record_crawl_changes, record_missing_generations
 
 CRAWL_ID = re.compile(r"^crawl-(\d{4,})$")
 
@@ -38,6 +38,7 @@ def recrawl(
     crawl_id: str | None = None,
     recheck_missing: bool = True,
     stages: list[Stage] | None = None,
+    recheck_captions: int | None = None,
 ) -> dict[str, Any]:
     """Search again under a new crawl id; new videos land in new shards, old shard files are never rewritten."""
     cfg = cfg or PipelineConfig()
@@ -54,12 +55,19 @@ def recrawl(
     summaries: dict[str, Any] = {"crawl_id": crawl}
     # Kept videos that the new search no longer finds are probed again; those gone get a row with
     # `unavailable_since` in a new `videos` shard (video_catalog shows them dropped as unavailable).
-    cfg = cfg.model_copy(
-        update={"search": cfg.search.model_copy(update={"recheck_missing": recheck_missing})}
-    )
+    # Up to `recheck_captions` more known videos (default: the search config's, 50), the longest
+    # unchecked first, are probed again and their caption state compared with their `videos` row.
+    update: dict[str, Any] = {"recheck_missing": recheck_missing}
+    if recheck_captions is not None:
+        if recheck_captions < 0:
+            raise ValueError(f"recheck_captions {recheck_captions} must be >= 0")
+        update["recheck_captions"] = recheck_captions
+    cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update=update)})
     summaries.update(run_stages(cfg, root.url, chosen))
     # What this generation added, found gone and saw change: the `crawl_changes` dataset, `crawls` view.
     summaries["changes"] = record_crawl_changes(root, crawl)
+    earlier = [c for c in crawl_ids(root) if c < crawl]
+    summaries["re_recorded"] = record_missing_generations(root, earlier)  # older schema versions
     refresh(root)
     log.info("recrawl %s: changes %s", crawl, summaries["changes"] or "none")
     create_markdown_artifact(summary_markdown(f"recrawl {crawl}", summaries), key="recrawl-summary")

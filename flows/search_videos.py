@@ -87,10 +87,19 @@ def search_videos(
     )
     searched_shards = range(base, base + len(chunks))
     new_plans = plan_new_videos(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
-    if cfg.recheck_missing:
-        rechecks = plan_rechecks(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
+    if cfg.recheck_missing or cfg.recheck_captions:
+        rechecks = plan_rechecks(
+            root,
+            cfg.crawl_id,
+            searched_shards,
+            cfg.videos_per_shard,
+            cfg.recheck_missing,
+            cfg.recheck_captions,
+        )
         log.info(
-            "%s: %d known videos not found again, to re-check", STAGE, sum(len(p["videos"]) for p in rechecks)
+            "%s: %d known videos to re-check (not found again, or due for a caption check)",
+            STAGE,
+            sum(len(p["videos"]) for p in rechecks),
         )
     log.info(
         "%s: %d new videos in %d new shards", STAGE, sum(len(p["videos"]) for p in new_plans), len(new_plans)

@@ -168,7 +168,8 @@ LEFT JOIN (
 
 
 # One row per crawl generation (every crawl id the search recorded): hits, what it added, what vanished,
-# whose views changed. The first generation has no change rows: everything in it was added.
+# whose views changed, whose captions a re-check found changed. The first generation has no change rows:
+# everything in it was added.
 CRAWLS_SQL = """
 CREATE VIEW crawls AS
 WITH generations AS (
@@ -179,14 +180,16 @@ WITH generations AS (
     WHERE unavailable_since IS NULL GROUP BY 1
 ), changes AS (
     SELECT crawl_id, any_value(previous_crawl_id) AS previous_crawl_id,
-           count(*) FILTER (WHERE change = 'views') AS views_changed
+           count(*) FILTER (WHERE change = 'views') AS views_changed,
+           count(*) FILTER (WHERE change = 'captions') AS captions_changed
     FROM crawl_changes GROUP BY 1
 )
 SELECT g.crawl_id, c.previous_crawl_id, g.search_hits, g.videos_found,
        (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id) AS added,
        (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id AND f.keep) AS added_kept,
        (SELECT count(DISTINCT video_id) FROM videos v WHERE v.unavailable_since = g.crawl_id) AS vanished,
-       coalesce(c.views_changed, 0) AS views_changed
+       coalesce(c.views_changed, 0) AS views_changed,
+       coalesce(c.captions_changed, 0) AS captions_changed
 FROM generations g LEFT JOIN changes c USING (crawl_id)
 ORDER BY g.crawl_id
 """

@@ -69,6 +69,8 @@ def markdown(n: ReportNumbers, made_at: str) -> str:
         *(f"- {c['crawl_id']}: {c['new_videos']:,} videos first seen, {c['gone']:,} found gone"
           + (f", {c['views_changed']:,} view counts changed since {c['compared_with']}"
              if c["compared_with"] else "")
+          + (f", {c['captions_changed']:,} of {c['captions_checked']:,} re-checked videos changed captions"
+             if c["compared_with"] and c.get("captions_checked") else "")
           + (f" (started {time.strftime('%Y-%m-%d', time.gmtime(c['started_at']))})" if c["started_at"] else "")
           for c in n.crawls),
         "", "## Figures", "",

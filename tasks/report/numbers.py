@@ -8,6 +8,7 @@ from typing import Any
 from storage.catalog import query, refresh
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
+from tasks.youtube.crawl_record import captions_seen
 
 # HowTo100M as published (Miech et al., ICCV 2019, Table 1 and section 3): the figures we compare with.
 PAPER = {
@@ -103,7 +104,8 @@ def funnel(root: DataRoot) -> list[Stage]:
 
 def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
     """Per crawl generation: when it ran (its first videos shard), videos first seen, videos found gone,
-    and for a re-crawl the generation it was compared with and how many view counts changed."""
+    and for a re-crawl the generation it was compared with, how many view counts changed, how many known
+    videos it re-checked and how many of those had changed captions."""
     started: dict[str, float] = {}
     for marker in list_markers(root, "videos"):
         table = read_shard(root, "videos", marker.shard)
@@ -125,9 +127,16 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
             "FROM crawl_changes GROUP BY 1",
         )
     }
+    captions = dict(
+        _rows(root, "SELECT crawl_id, count(*) FROM crawl_changes WHERE change = 'captions' GROUP BY 1")
+    )
+    checked: dict[str, int] = {}
+    for seen in captions_seen(root, max((r[0] for r in rows), default="")):
+        checked[seen["crawl_id"]] = checked.get(seen["crawl_id"], 0) + 1
     return [
         {"crawl_id": c, "started_at": started.get(c), "new_videos": int(n), "gone": int(g),
-         "compared_with": changes.get(c, (None, 0))[0], "views_changed": changes.get(c, (None, 0))[1]}
+         "compared_with": changes.get(c, (None, 0))[0], "views_changed": changes.get(c, (None, 0))[1],
+         "captions_checked": checked.get(c, 0), "captions_changed": int(captions.get(c, 0))}
         for c, n, g in rows
     ]  # fmt: skip
 

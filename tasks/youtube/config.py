@@ -28,6 +28,13 @@ class SearchVideosConfig(StageConfig):
         description="re-crawls: probe kept videos of earlier crawls that search no longer finds, "
         "and record those now gone with unavailable_since",
     )
+    recheck_captions: RunOnly[int] = Field(
+        default=50,
+        ge=0,
+        le=100_000,
+        description="re-crawls: probe up to this many kept videos of earlier crawls again (the longest "
+        "unchecked first) and record caption changes; 0 turns it off",
+    )
 
     def limits(self) -> Limits:
         return Limits(max_duration_s=self.max_duration_s, min_views=self.min_views)

@@ -2,8 +2,9 @@
 
 added: videos first probed in this generation; vanished: known videos a re-check found gone
 (`unavailable_since` = this generation); views: videos the search returned in both generations with a
-different view count. Caption tracks are known only from a probe, and a re-crawl probes only new and
-missing videos, so a caption change of a video still found by search is not seen here.
+different view count; captions: known videos a re-check probed again (`captions_seen`, from the re-check
+shards' markers) whose English captions (manual / auto / translated_only / none) differ from what was last
+known: their `videos` row, updated by the re-checks of earlier generations.
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-ADDED, VANISHED, VIEWS = "added", "vanished", "views"
+from tasks.youtube.decision import recorded_caption_state
+
+ADDED, VANISHED, VIEWS, CAPTIONS = "added", "vanished", "views", "captions"
 
 
 def _views_by_video(hits: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -24,22 +27,44 @@ def _views_by_video(hits: Iterable[Mapping[str, Any]]) -> dict[str, int]:
     return views
 
 
+def caption_changes(
+    crawl_id: str, videos: Iterable[Mapping[str, Any]], captions_seen: Iterable[Mapping[str, Any]]
+) -> list[tuple[str, str, str]]:
+    """(video_id, before, after) for each video whose caption state this generation's re-check saw change.
+
+    `captions_seen`: {crawl_id, video_id, captions} per re-check probe, any generation. "Before" is the
+    state last known before `crawl_id`, so a change is reported once, by the generation that saw it.
+    """
+    known: dict[str, str] = {}
+    for r in sorted(videos, key=lambda r: r["crawl_id"], reverse=True):  # the first probe's row wins
+        if r.get("status") == "ok" and not r.get("unavailable_since"):
+            known[r["video_id"]] = recorded_caption_state(r.get("caption_kind"), r.get("drop_reason"))
+    now: dict[str, str] = {}
+    for seen in sorted(captions_seen, key=lambda s: s["crawl_id"]):
+        if seen["crawl_id"] < crawl_id:
+            known[seen["video_id"]] = seen["captions"]
+        elif seen["crawl_id"] == crawl_id:
+            now[seen["video_id"]] = seen["captions"]
+    return [(v, known[v], now[v]) for v in sorted(now) if v in known and known[v] != now[v]]
+
+
 def crawl_changes(
     crawl_id: str,
     previous_crawl_id: str | None,
     videos: Iterable[Mapping[str, Any]],
     previous_hits: Iterable[Mapping[str, Any]],
     hits: Iterable[Mapping[str, Any]],
+    captions_seen: Iterable[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """The change rows of `crawl_id`, sorted by change then video id.
 
     `videos`: every `videos` row (all generations); `previous_hits`/`hits`: `search_results` rows of the
-    previous and this generation.
+    previous and this generation; `captions_seen`: what re-checks saw (see `caption_changes`).
     """
     rows = list(videos)
     seen_before = {r["video_id"] for r in rows if r["crawl_id"] < crawl_id and not r.get("unavailable_since")}
     base = {"crawl_id": crawl_id, "previous_crawl_id": previous_crawl_id, "keep": None,
-            "views_before": None, "views_after": None}  # fmt: skip
+            "views_before": None, "views_after": None, "captions_before": None, "captions_after": None}  # fmt: skip
     out: list[dict[str, Any]] = []
     for r in rows:
         if r["crawl_id"] != crawl_id:
@@ -55,5 +80,8 @@ def crawl_changes(
         if before[vid] != after[vid]:
             out.append({**base, "video_id": vid, "change": VIEWS, "task_id": tasks.get(vid),
                         "views_before": before[vid], "views_after": after[vid]})  # fmt: skip
-    order = {ADDED: 0, VANISHED: 1, VIEWS: 2}
+    for vid, was, now in caption_changes(crawl_id, rows, captions_seen):
+        out.append({**base, "video_id": vid, "change": CAPTIONS, "task_id": tasks.get(vid),
+                    "captions_before": was, "captions_after": now})  # fmt: skip
+    order = {ADDED: 0, VANISHED: 1, VIEWS: 2, CAPTIONS: 3}
     return sorted(out, key=lambda r: (order[r["change"]], r["video_id"]))

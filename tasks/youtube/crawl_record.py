@@ -10,14 +10,16 @@ import pyarrow.compute as pc
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import read_dataset, write_shard
+from storage.shards import read_dataset, read_marker, write_shard
 from tasks.common import code_version, config_hash
 from tasks.youtube.crawl_diff import crawl_changes
+from tasks.youtube.plans import RECHECK, video_plans
 
 DATASET = "crawl_changes"
 _NUMBER = re.compile(r"(\d+)$")
 _HIT_COLUMNS = ["video_id", "view_count"]
-_VIDEO_COLUMNS = ["video_id", "task_id", "keep", "unavailable_since", "crawl_id"]
+_VIDEO_COLUMNS = ["video_id", "task_id", "keep", "unavailable_since", "crawl_id", "status", "caption_kind",
+                  "drop_reason"]  # fmt: skip
 
 
 def _hits(root: DataRoot, crawl_id: str | None) -> list[dict[str, object]]:
@@ -26,6 +28,18 @@ def _hits(root: DataRoot, crawl_id: str | None) -> list[dict[str, object]]:
     dataset = read_dataset(root, "search_results")
     table = dataset.to_table(columns=_HIT_COLUMNS, filter=pc.field("crawl_id") == crawl_id)
     return table.to_pylist()
+
+
+def captions_seen(root: DataRoot, up_to: str) -> list[dict[str, str]]:
+    """What the re-check probes of every generation up to `up_to` saw: their shard markers' `captions_seen`."""
+    seen = []
+    for shard, plan in sorted(video_plans(root).items()):
+        if plan.get("source") != RECHECK or plan["crawl_id"] > up_to:
+            continue
+        marker = read_marker(root, "videos", shard)
+        for vid, state in ((marker.extra.get("captions_seen") or {}) if marker else {}).items():
+            seen.append({"crawl_id": plan["crawl_id"], "video_id": vid, "captions": state})
+    return seen
 
 
 def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
@@ -41,7 +55,14 @@ def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
     earlier = sorted(c for c in set(crawls.to_pylist()) if c < crawl_id)
     previous = earlier[-1] if earlier else None
     videos = read_dataset(root, "videos").to_table(columns=_VIDEO_COLUMNS).to_pylist()
-    rows = crawl_changes(crawl_id, previous, videos, _hits(root, previous), _hits(root, crawl_id))
+    rows = crawl_changes(
+        crawl_id,
+        previous,
+        videos,
+        _hits(root, previous),
+        _hits(root, crawl_id),
+        captions_seen(root, crawl_id),
+    )
     table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
     counts: dict[str, int] = {}
     for row in rows:
@@ -58,3 +79,16 @@ def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
         extra={"previous_crawl_id": previous, "changes": counts},
     )
     return counts
+
+
+def record_missing_generations(root: DataRoot, crawl_ids: list[str]) -> list[str]:
+    """Record every re-crawl generation (all but the first) that has no `crawl_changes` shard of the
+    current schema version, e.g. one recorded before caption changes were: the rows derive from the
+    data root alone, so recording them again is safe. The generations recorded, oldest first."""
+    done = []
+    for crawl in sorted(crawl_ids)[1:]:
+        match = _NUMBER.search(crawl)
+        if match is not None and read_marker(root, DATASET, int(match.group(1))) is None:
+            record_crawl_changes(root, crawl)
+            done.append(crawl)
+    return done

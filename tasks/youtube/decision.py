@@ -146,6 +146,30 @@ def _has_translated_english(info: Mapping[str, Any]) -> bool:
     return isinstance(auto, Mapping) and any(_is_translation(auto[k]) for k in _english_keys(auto, ()))
 
 
+# What English captions a video offers, as the keep rule sees them (a re-crawl compares these).
+CAPTIONS_MANUAL, CAPTIONS_AUTO, CAPTIONS_TRANSLATED, CAPTIONS_NONE = (
+    "manual",
+    "auto",
+    "translated_only",
+    "none",
+)
+
+
+def caption_state(info: Mapping[str, Any]) -> str:
+    """manual / auto (the track `choose_caption` picks), translated_only, or none."""
+    choice = choose_caption(info)
+    if choice is not None:
+        return choice.kind
+    return CAPTIONS_TRANSLATED if _has_translated_english(info) else CAPTIONS_NONE
+
+
+def recorded_caption_state(caption_kind: str | None, drop_reason: str | None) -> str:
+    """The same state from a `videos` row (kept rows always name their track's kind)."""
+    if caption_kind:
+        return caption_kind
+    return CAPTIONS_TRANSLATED if drop_reason == TRANSLATED_ONLY else CAPTIONS_NONE
+
+
 def _as_number(value: object) -> int | float | None:
     """An int or float as is; the digits of an old youtube-dl string ("63", "62.647") as a number."""
     if isinstance(value, bool):

@@ -15,7 +15,7 @@ from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 
 PLANS_DIR = "_plans"
-RECHECK = "recheck"  # plan source: known videos probed again to find the ones that disappeared
+RECHECK = "recheck"  # plan source: known videos probed again (gone? captions changed?)
 
 
 def _read_json(root: DataRoot, rel: str) -> Any:
@@ -161,13 +161,42 @@ def remove_leftovers(root: DataRoot) -> int:
     return removed
 
 
+def last_checked(plans: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """Per video, the newest crawl whose plan probed it (its first probe or a re-check)."""
+    latest: dict[str, str] = {}
+    for plan in plans:
+        for v in plan["videos"]:
+            latest[v["video_id"]] = max(latest.get(v["video_id"], plan["crawl_id"]), plan["crawl_id"])
+    return latest
+
+
+def caption_recheck_picks(
+    known: Iterable[str], checked: dict[str, str], exclude: set[str], budget: int
+) -> list[str]:
+    """Up to `budget` known videos to probe again for their captions, the longest unchecked first.
+
+    Oldest-checked first (ties by id) means a fixed budget per crawl walks through every kept video
+    over successive crawls instead of probing the same ones again.
+    """
+    candidates = sorted((checked.get(v, ""), v) for v in known if v not in exclude)
+    return [v for _, v in candidates[: max(0, budget)]]
+
+
 def plan_rechecks(
-    root: DataRoot, crawl_id: str, search_shards: Iterable[int], per_shard: int
+    root: DataRoot,
+    crawl_id: str,
+    search_shards: Iterable[int],
+    per_shard: int,
+    missing: bool = True,
+    captions: int = 0,
 ) -> list[dict[str, Any]]:
-    """Re-crawl: plan a new probe of kept videos from earlier crawls that this crawl's search no longer found.
+    """Re-crawl: plan a new probe of kept videos from earlier crawls: with `missing`, those this crawl's
+    search no longer found; with `captions` > 0, that many more (oldest-checked first) to compare
+    their caption tracks with what their `videos` row says.
 
     Their shards hold rows only for videos now gone (`unavailable_since` = this crawl), so no old shard
-    file is rewritten; a video still there leaves no row. Planned once per crawl.
+    file is rewritten; a video still there leaves no row (its caption state goes to the shard's
+    marker, `captions_seen`). Planned once per crawl.
     """
     from storage.shards import read_dataset, read_shard
 
@@ -176,7 +205,7 @@ def plan_rechecks(
         table = read_shard(root, "search_results", shard)
         if table is not None:
             found.update(v for v in table.column("video_id").to_pylist() if v)
-    plans = video_plans(root).values()
+    plans = list(video_plans(root).values())
     done = {
         v["video_id"]
         for p in plans
@@ -193,5 +222,9 @@ def plan_rechecks(
     for row in read_dataset(root, "videos").to_table(columns=columns).to_pylist():
         if row["keep"] and row["status"] == "ok" and row["crawl_id"] != crawl_id:
             known[row["video_id"]] = {k: row[k] for k in ("video_id", "task_id", "rank", "url", "title")}
-    missing = [known[v] for v in sorted(set(known) - found - done - gone)]
-    return append_video_plans(root, missing, crawl_id, RECHECK, per_shard, next_video_shard(root))
+    lost = sorted(set(known) - found - done - gone) if missing else []
+    # A resumed crawl already planned its picks (they are in `done`): picking again would pick others.
+    budget = captions if not done else 0
+    picks = caption_recheck_picks(known, last_checked(plans), set(lost) | done | gone, budget)
+    chosen = [known[v] for v in sorted(set(lost) | set(picks))]
+    return append_video_plans(root, chosen, crawl_id, RECHECK, per_shard, next_video_shard(root))

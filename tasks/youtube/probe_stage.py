@@ -21,7 +21,7 @@ from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_rea
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError
 from tasks.youtube.config import SearchVideosConfig
-from tasks.youtube.decision import INVALID_METADATA, UNAVAILABLE, Decision, Limits, decide
+from tasks.youtube.decision import INVALID_METADATA, UNAVAILABLE, Decision, Limits, caption_state, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.info_store import load_info, save_info
 from tasks.youtube.messages import YTDLP_KEY
@@ -87,6 +87,9 @@ class ProbeRun:
         self.halt = threading.Event()
         self.halted: StageHalted | None = None
         self.stats = {"probed": 0, "reused_rows": 0, "reused_info": 0}
+        # A re-check writes no row for a video still there: its caption state is kept here instead and
+        # goes to the shard's marker (`captions_seen`), where the re-crawl's change record reads it.
+        self.captions_seen: dict[str, str] = {}
         self._lock = threading.Lock()
 
     def _count(self, key: str) -> None:
@@ -131,6 +134,9 @@ class ProbeRun:
         if probed:
             save_info(self.root, vid, info)
         decision = decide(info, self.limits)
+        if self.plan.get("source") == RECHECK:
+            with self._lock:
+                self.captions_seen[vid] = caption_state(info)
         return video_row(planned, self.crawl_id, url, decision, info_path=f"info/{vid}.info.json")
 
     def _unusable(self, planned: Mapping[str, Any], url: str, problem: str) -> dict[str, Any]:
@@ -193,6 +199,11 @@ def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig, access: Yout
             "http_requests": clients.http_requests,
             "ytdlp_s": round(clients.ytdlp_s, 3),
             YTDLP_KEY: clients.counts,
+            **(
+                {"captions_seen": dict(sorted(probe.captions_seen.items()))}
+                if plan.get("source") == RECHECK
+                else {}
+            ),
         }
         return ShardOutput(
             table,

@@ -12,6 +12,7 @@ from tasks.report.card import markdown
 from tasks.report.numbers import crawl_history
 from tasks.youtube.crawl_diff import crawl_changes
 from tasks.youtube.crawl_record import record_crawl_changes
+from tasks.youtube.plans import RECHECK, caption_recheck_picks, last_checked, save_video_plan
 from tests.storage.catalog_data import rows_table
 
 A, B, C, D = "a" * 11, "b" * 11, "c" * 11, "d" * 11
@@ -27,9 +28,15 @@ def _hit(video_id: str, views: int, crawl: str) -> dict[str, Any]:
             "keep": True, "status": "ok", "crawl_id": crawl}  # fmt: skip
 
 
-def _video(video_id: str, crawl: str, keep: bool = True, gone: str | None = None) -> dict[str, Any]:
+def _video(
+    video_id: str, crawl: str, keep: bool = True, gone: str | None = None, kind: str | None = "manual"
+) -> dict[str, Any]:
     return {"video_id": video_id, "task_id": "t1", "keep": keep, "status": "ok", "crawl_id": crawl,
-            "unavailable_since": gone}  # fmt: skip
+            "unavailable_since": gone, "caption_kind": kind if keep else None}  # fmt: skip
+
+
+def _seen(crawl: str, video_id: str, state: str) -> dict[str, str]:
+    return {"crawl_id": crawl, "video_id": video_id, "captions": state}
 
 
 def test_changes_of_one_generation_pure() -> None:
@@ -43,9 +50,37 @@ def test_changes_of_one_generation_pure() -> None:
     assert (rows[2]["views_before"], rows[2]["views_after"]) == (100, 150)  # the highest hit per generation
     assert crawl_changes("crawl-0000", None, videos[:2], [], before) == [
         {"crawl_id": "crawl-0000", "previous_crawl_id": None, "video_id": v, "change": "added",
-         "task_id": "t1", "keep": True, "views_before": None, "views_after": None}
+         "task_id": "t1", "keep": True, "views_before": None, "views_after": None,
+         "captions_before": None, "captions_after": None}
         for v in (A, B)
     ]  # fmt: skip
+
+
+def test_caption_changes_pure() -> None:
+    """A re-check's caption state against the last known one: the `videos` row, then earlier re-checks."""
+    videos = [_video(A, "crawl-0000"), _video(B, "crawl-0000", kind="auto"), _video(C, "crawl-0000"),
+              {**_video(D, "crawl-0000", keep=False), "drop_reason": "translated_captions_only"}]  # fmt: skip
+    seen = [_seen("crawl-0001", A, "none"), _seen("crawl-0001", B, "auto"), _seen("crawl-0002", A, "none"),
+            _seen("crawl-0002", B, "manual"), _seen("crawl-0002", C, "translated_only"),
+            _seen("crawl-0002", D, "none")]  # fmt: skip
+    first = crawl_changes("crawl-0001", "crawl-0000", videos, [], [], seen)
+    assert [(r["change"], r["video_id"], r["captions_before"], r["captions_after"]) for r in first] == [
+        ("captions", A, "manual", "none")]  # fmt: skip
+    # A's loss was reported by crawl-0001 and is not reported again; B gained a manual track.
+    second = crawl_changes("crawl-0002", "crawl-0001", videos, [], [], seen)
+    assert [(r["video_id"], r["captions_before"], r["captions_after"]) for r in second] == [
+        (B, "auto", "manual"), (C, "manual", "translated_only"), (D, "translated_only", "none")]  # fmt: skip
+    assert all(r["views_before"] is None and r["keep"] is None for r in second)
+
+
+def test_caption_recheck_picks_longest_unchecked_first() -> None:
+    plans = [{"crawl_id": "crawl-0000", "videos": [{"video_id": v} for v in (A, B, C, D)]},
+             {"crawl_id": "crawl-0001", "videos": [{"video_id": A}, {"video_id": C}]}]  # fmt: skip
+    checked = last_checked(plans)
+    assert checked == {A: "crawl-0001", B: "crawl-0000", C: "crawl-0001", D: "crawl-0000"}
+    assert caption_recheck_picks([A, B, C, D], checked, set(), 3) == [B, D, A]
+    assert caption_recheck_picks([A, B, C, D], checked, {B}, 2) == [D, A]
+    assert caption_recheck_picks([A, B], checked, set(), 0) == []
 
 
 def test_recorded_generation_shows_in_crawls_view_and_report(tmp_path: Path) -> None:
@@ -56,31 +91,40 @@ def test_recorded_generation_shows_in_crawls_view_and_report(tmp_path: Path) -> 
     _write(root, "search_results", 1, [_hit(A, 180, "crawl-0001"), _hit(C, 7, "crawl-0001"),
                                        _hit(D, 1, "crawl-0001")])  # fmt: skip
     _write(root, "videos", 1, [_video(C, "crawl-0001"), _video(D, "crawl-0001", keep=False)])
-    _write(root, "videos", 2, [_video(B, "crawl-0001", keep=False, gone="crawl-0001")])
+    # The re-check of A and B (shard 2): B gone (its row above), A still there with auto captions only.
+    save_video_plan(root, 2, "crawl-0001", RECHECK, [{"video_id": A}, {"video_id": B}])
+    table = rows_table("videos", [_video(B, "crawl-0001", keep=False, gone="crawl-0001")])
+    write_shard(root, "videos", 2, table, config_hash="h", code_version="x", rows_in=2,
+                extra={"captions_seen": {A: "auto"}})  # fmt: skip
 
-    assert record_crawl_changes(root, "crawl-0001") == {"added": 2, "vanished": 1, "views": 1}
+    assert record_crawl_changes(root, "crawl-0001") == {"added": 2, "vanished": 1, "views": 1, "captions": 1}
     marker = read_marker(root, "crawl_changes", 1)  # shard number = crawl number
-    assert marker is not None and marker.rows_out == 4
+    assert marker is not None and marker.rows_out == 5
     refresh(root)
     crawls = query("SELECT * FROM crawls", root)
     assert crawls.columns == ["crawl_id", "previous_crawl_id", "search_hits", "videos_found", "added",
-                              "added_kept", "vanished", "views_changed"]  # fmt: skip
+                              "added_kept", "vanished", "views_changed", "captions_changed"]  # fmt: skip
     assert crawls.rows == [
-        ("crawl-0000", None, 2, 2, 2, 2, 0, 0),
-        ("crawl-0001", "crawl-0000", 3, 3, 2, 1, 1, 1),
+        ("crawl-0000", None, 2, 2, 2, 2, 0, 0, 0),
+        ("crawl-0001", "crawl-0000", 3, 3, 2, 1, 1, 1, 1),
     ]
+    captions = query("SELECT video_id, captions_before, captions_after FROM crawl_changes "
+                     "WHERE change = 'captions'", root)  # fmt: skip
+    assert captions.rows == [(A, "manual", "auto")]
     views = query(
         "SELECT video_id, views_before, views_after FROM crawl_changes WHERE change = 'views'", root
     )
     assert views.rows == [(A, 100, 180)]
 
     history = crawl_history(root)
-    assert [(c["crawl_id"], c["compared_with"], c["views_changed"]) for c in history] == [
-        ("crawl-0000", None, 0), ("crawl-0001", "crawl-0000", 1)]  # fmt: skip
+    assert [(c["crawl_id"], c["compared_with"], c["views_changed"], c["captions_checked"],
+             c["captions_changed"]) for c in history] == [
+        ("crawl-0000", None, 0, 0, 0), ("crawl-0001", "crawl-0000", 1, 1, 1)]  # fmt: skip
     # The card's generation lines, with a fake of the rest of the numbers (only `crawls` is read here).
     lines = [line.split(" (started")[0] for line in _card_lines(history) if line.startswith("- crawl-")]
     assert lines == ["- crawl-0000: 2 videos first seen, 0 found gone",
-                     "- crawl-0001: 2 videos first seen, 1 found gone, 1 view counts changed since crawl-0000"]  # fmt: skip
+                     "- crawl-0001: 2 videos first seen, 1 found gone, 1 view counts changed since crawl-0000, "
+                     "1 of 1 re-checked videos changed captions"]  # fmt: skip
 
 
 def _card_lines(history: list[dict[str, Any]]) -> list[str]:

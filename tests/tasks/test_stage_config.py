@@ -32,7 +32,8 @@ def test_data_hash_is_unchanged_for_existing_data_roots(cfg: StageConfig, expect
 
 
 def test_run_only_fields_are_neither_hashed_nor_recorded() -> None:
-    assert SearchVideosConfig.run_only_fields() == {"tasks_per_shard", "videos_per_shard", "recheck_missing"}
+    assert SearchVideosConfig.run_only_fields() == {
+        "tasks_per_shard", "videos_per_shard", "recheck_missing", "recheck_captions"}  # fmt: skip
     assert "device" in ExtractFeaturesConfig.run_only_fields() and not FetchCaptionsConfig.run_only_fields()
     fast = ExtractFeaturesConfig(device="cpu", batch_2d=1, decode_workers=7, keep_videos=True, min_free_gb=0)
     assert fast.data_hash() == ExtractFeaturesConfig().data_hash()
