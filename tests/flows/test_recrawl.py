@@ -1,9 +1,11 @@
 """Re-crawl after the demo world grows: exactly the new videos are added, no old shard file is touched,
-and a video that vanished is marked `unavailable_since`."""
+a video that vanished is marked `unavailable_since`, and a known video whose captions were taken down is
+recorded as a caption change."""
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 from pathlib import Path
 
@@ -33,7 +35,8 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
     before = snapshot(root)
     old_ids = {r[0] for r in query("SELECT video_id FROM videos", str(root)).rows}
     kept_before = sorted(r[0] for r in query("SELECT video_id FROM video_catalog WHERE keep", str(root)).rows)
-    vanished = kept_before[0]
+    vanished, uncaptioned = kept_before[0], kept_before[1]
+    kind_before = query(f"SELECT caption_kind FROM videos WHERE video_id = '{uncaptioned}'", str(root)).rows
 
     original = demo_site.world
     grown = original.grow()
@@ -42,6 +45,10 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
     assert expected_new, "the grown world must add videos to kept tasks"
     taken_down = copy.copy(grown)  # the vanished video: no search hit, no watch page any more
     taken_down.videos = [v for v in grown.videos if v.id != vanished]
+    # Still found by search, but its captions are gone: only a re-check of known videos can see that.
+    taken_down.videos = [
+        dataclasses.replace(v, captions="none") if v.id == uncaptioned else v for v in taken_down.videos
+    ]
     demo_site.set_world(taken_down)
     try:
         summary = recrawl(cfg=cfg, data_root=str(root), stages=["search", "captions"])
@@ -72,5 +79,15 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
     changes = query("SELECT change, video_id FROM crawl_changes WHERE change <> 'views'", str(root)).rows
     assert {v for c, v in changes if c == "added"} == expected_new
     assert [v for c, v in changes if c == "vanished"] == [vanished]
-    crawls = query("SELECT crawl_id, previous_crawl_id, added, vanished FROM crawls", str(root)).rows
-    assert crawls[1] == ("crawl-0001", "crawl-0000", len(expected_new), 1)
+    crawls = query(
+        "SELECT crawl_id, previous_crawl_id, added, vanished, captions_changed FROM crawls", str(root)
+    ).rows
+    assert crawls[1] == ("crawl-0001", "crawl-0000", len(expected_new), 1, 1)
+    # Every kept video fits the default re-check budget (50); only the one change is recorded, and
+    # the re-check wrote no `videos` row for it.
+    captions = query(
+        "SELECT video_id, captions_before, captions_after FROM crawl_changes WHERE change = 'captions'",
+        str(root),
+    ).rows
+    assert captions == [(uncaptioned, kind_before[0][0], "none")]
+    assert summary["changes"]["captions"] == 1 and len(kept_before) <= 50
