@@ -11,7 +11,7 @@ from storage.shards import read_marker, write_shard
 from tasks.report.card import markdown
 from tasks.report.numbers import crawl_history
 from tasks.youtube.crawl_diff import crawl_changes
-from tasks.youtube.crawl_record import record_crawl_changes
+from tasks.youtube.crawl_record import record_crawl_changes, record_missing_generations
 from tasks.youtube.plans import RECHECK, caption_recheck_picks, last_checked, save_video_plan
 from tests.storage.catalog_data import rows_table
 
@@ -97,6 +97,10 @@ def test_recorded_generation_shows_in_crawls_view_and_report(tmp_path: Path) -> 
     write_shard(root, "videos", 2, table, config_hash="h", code_version="x", rows_in=2,
                 extra={"captions_seen": {A: "auto"}})  # fmt: skip
 
+    # A generation with no shard of the current schema version (never recorded, or recorded as v1) is
+    # recorded by the next re-crawl; the first generation has nothing to compare with.
+    assert record_missing_generations(root, ["crawl-0000", "crawl-0001"]) == ["crawl-0001"]
+    assert record_missing_generations(root, ["crawl-0000", "crawl-0001"]) == []
     assert record_crawl_changes(root, "crawl-0001") == {"added": 2, "vanished": 1, "views": 1, "captions": 1}
     marker = read_marker(root, "crawl_changes", 1)  # shard number = crawl number
     assert marker is not None and marker.rows_out == 5

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from tasks.youtube.decision import Limits, choose_caption, decide, prefilter_reason
+from tasks.youtube.decision import (
+    Limits,
+    caption_state,
+    choose_caption,
+    decide,
+    prefilter_reason,
+    recorded_caption_state,
+)
 
 FIXTURES = Path(__file__).parents[2] / "fixtures" / "ytdlp_info"
 ASR = "https://www.youtube.com/api/timedtext?v=QW3-5OuWn4M&caps=asr&xoaf=5&hl=en&key=yt8&kind=asr&lang={lang}&fmt=vtt"
@@ -80,6 +87,23 @@ def test_only_translated_english_is_dropped_with_its_own_reason(recent: dict) ->
     }
     d = decide(recent)
     assert (d.keep, d.drop_reason, d.caption) == (False, "translated_captions_only", None)
+
+
+def test_caption_state_from_a_probe_agrees_with_the_videos_row(recent: dict) -> None:
+    """What a re-crawl's caption re-check compares: the same four states from info and from the row."""
+    manual = track("https://www.youtube.com/api/timedtext?v=QW3-5OuWn4M&lang=en&fmt=vtt")
+    variants = {
+        "manual": ({"en": manual}, {"en": track(ASR.format(lang="en"))}),
+        "auto": ({}, {"en-orig": track(ASR.format(lang="en"))}),
+        "translated_only": ({}, {"en": track(ASR.format(lang="es") + "&tlang=en")}),
+        "none": ({}, {"es": track(ASR.format(lang="es"))}),
+    }
+    for state, (subtitles, auto) in variants.items():
+        info = {**recent, "subtitles": subtitles, "automatic_captions": auto}
+        d = decide(info)
+        assert caption_state(info) == state
+        kind = d.caption.kind if d.caption else None
+        assert recorded_caption_state(kind, d.drop_reason) == state
 
 
 def test_english_asr_without_tlang_is_the_original(recent: dict) -> None:
