@@ -5,7 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import uuid
+import tempfile
 from dataclasses import dataclass
 from typing import Any
 
@@ -133,15 +133,12 @@ def _nearest_existing(path: str) -> str:
 
 
 def _write_probe(directory: str) -> None:
-    probe = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-write-check")
-    try:
-        with open(probe, "wb") as handle:
-            handle.write(b"howto")
-            handle.flush()
-            os.fsync(handle.fileno())
-    finally:
-        if os.path.exists(probe):
-            os.remove(probe)
+    # An unnamed temp file (O_TMPFILE on Linux; elsewhere created and unlinked at once): a kill at any
+    # moment leaves nothing behind in the data root, unlike a named probe removed in a `finally`.
+    with tempfile.TemporaryFile(dir=directory) as handle:
+        handle.write(b"howto")
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def describe_os_error(path: str, exc: OSError) -> str:
