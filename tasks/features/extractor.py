@@ -72,10 +72,15 @@ class _Pending:
 
 @dataclass(frozen=True)
 class ExtractorSettings:
-    """Batch sizes, decoder threads, queue depth and the decode time budget (base + per video second)."""
+    """Batch sizes, decoder threads, queue depth and the decode time budget (base + per video second).
+
+    Batches as measured on a 2-core AVX-512-bf16 CPU, packed bf16, share of the matmul ceiling: 2D 8 ->
+    ~70%, 16 -> ~90-105%, 32 -> ~95-100%; 3D 8 -> ~55%, 16 -> ~62-72%, 32 -> ~71-79% (3D's later stages
+    have few positions per clip, so small batches make thin matmuls). The worker stays well under 4 GB.
+    """
 
     batch_2d: int = 16
-    batch_3d: int = 8
+    batch_3d: int = 32
     decode_workers: int = 2
     queue_chunks: int = 24
     timeout_base_s: float = 30.0
