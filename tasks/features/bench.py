@@ -5,6 +5,7 @@ path in a worker process (with its peak memory) vs a naive fp32 decode-first pat
 from __future__ import annotations
 
 import multiprocessing
+import queue
 import statistics
 import subprocess
 import time
@@ -239,7 +240,13 @@ def run_bench(
     box = ctx.Queue()
     worker = ctx.Process(target=_pipeline_worker, args=(str(video), box))
     worker.start()
-    ours, worker_mb, ffmpeg_mb = box.get()
+    while True:
+        try:
+            ours, worker_mb, ffmpeg_mb = box.get(timeout=1.0)
+            break
+        except queue.Empty:
+            if not worker.is_alive():  # killed (OOM) or crashed: say so rather than wait forever
+                raise RuntimeError(f"bench worker exited with {worker.exitcode} before reporting") from None
     worker.join()
     rows: list[BenchRow] = list(ours)
     for row in ours:

@@ -7,10 +7,11 @@ import threading
 
 
 class PeakMemory:
-    """Peak of (this process + its live descendants) RSS, sampled from /proc every 50 ms (Linux).
+    """Peak of (this process + its live descendants) memory, sampled from /proc every 50 ms (Linux).
 
-    ru_maxrss of children is no use here: a child forked from a 2 GB process is charged that parent's
-    pages until it execs ffmpeg, so RUSAGE_CHILDREN reports gigabytes for a decoder using tens of MB.
+    Proportional set size (PSS: shared pages split among their sharers), not RSS: a child forked from a
+    2 GB process shares all its pages until it execs ffmpeg, and RSS (like ru_maxrss of children) charges
+    each such child the full 2 GB, so summing RSS counted a worker twice (measured: 4.0 GB "peak").
     """
 
     def __init__(self) -> None:
@@ -36,12 +37,16 @@ class PeakMemory:
 
 
 def _rss_mb(pid: int) -> float:
-    try:
-        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
-            line = next((x for x in handle if x.startswith("VmRSS:")), "VmRSS: 0 kB")
-    except OSError:
-        return 0.0
-    return int(line.split()[1]) / 1024
+    """PSS from smaps_rollup (Linux >= 4.14), else VmRSS; 0 for a process that is gone."""
+    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
+        try:
+            with open(f"/proc/{pid}/{name}", encoding="ascii") as handle:
+                line = next((x for x in handle if x.startswith(key)), None)
+        except OSError:
+            continue
+        if line is not None:
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def _descendants(pid: int) -> list[int]:
