@@ -81,9 +81,10 @@ class ExtractorSettings:
     videos made a batch's size and make-up depend on decode timing; oneDNN picks kernels (and so the order
     of bf16 roundings) by shape and CPU, and promises no batch invariance. Measured on an AVX-512-bf16 CPU
     the packed path happened to be batch-invariant (bit-identical rows, demo sizes, 2D batches of 1 to 16,
-    3D of 1 to 48), but per-video
-    batches make "the same video gives the same bits, whatever else was in flight" hold by construction,
-    on every CPU, so a resumed run matches an uninterrupted one. Only a video's last batch is partial.
+    3D of 1 to 48), but per-video batches make "the same video gives the same bits, whatever else was in
+    flight" hold by construction, on every CPU, so a resumed run matches an uninterrupted one. Only a
+    video's last batch is partial.
+
     Batches as measured on a 2-core AVX-512-bf16 CPU, packed bf16, share of the matmul ceiling: 2D 8 ->
     ~70%, 16 -> ~90-105%, 32 -> ~95-100%; 3D 8 -> ~55%, 16 -> ~62-72%, 32 -> ~71-79% (3D's later stages
     have few positions per clip, so small batches make thin matmuls). The worker stays well under 4 GB.
