@@ -31,6 +31,9 @@ def train_command(
         str | None, typer.Option(help="Name of the run (default: from config and data).")
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    precision: Annotated[
+        str, typer.Option(help="fp32, bf16, or auto (bf16 where the hardware has it natively).")
+    ] = "fp32",
     seed: int = 0,
 ) -> None:
     """Train the text-video joint embedding on the data root's clips and frame features."""
@@ -56,6 +59,7 @@ def train_command(
             shuffle_pairs=shuffle_pairs,
             run_id=run_id,
             device=device,
+            precision=precision,  # type: ignore[arg-type]
             seed=seed,
         )
     except ValidationError as exc:

@@ -21,7 +21,10 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 class ResNet152Features(nn.Module):
     """uint8 NHWC frames in, (N, 2048) features out: conv trunk then a spatial mean."""
 
-    def __init__(self, trunk: nn.Module) -> None:
+    mean: torch.Tensor
+    std: torch.Tensor
+
+    def __init__(self, trunk: nn.Sequential) -> None:
         super().__init__()
         self.trunk = trunk
         self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
@@ -30,7 +33,8 @@ class ResNet152Features(nn.Module):
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy before the first conv.
         x = frames.permute(0, 3, 1, 2).float()
-        x = (x - self.mean) / self.std
+        # Normalise in fp32, then run the trunk in its weights' dtype (bf16 once converted, see encoders.py).
+        x = ((x - self.mean) / self.std).to(self.trunk[0].weight.dtype)  # type: ignore[union-attr,arg-type]
         return self.trunk(x).float().mean(dim=(2, 3))
 
 

@@ -55,6 +55,8 @@ class Bottleneck(nn.Module):
 class ResNeXt3D(nn.Module):
     """The kenshohara ResNeXt trunk; parameter names match the authors' checkpoints (fc is kept for loading)."""
 
+    mean: torch.Tensor
+
     def __init__(
         self, layers: tuple[int, int, int, int] = (3, 4, 23, 3), cardinality: int = 32, num_classes: int = 400
     ) -> None:
@@ -92,7 +94,8 @@ class ResNeXt3D(nn.Module):
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 16, H, W, 3) clips in, (N, 2048) features (global average pool, before fc) out."""
         # NTHWC permuted to NCTHW is channels_last_3d in memory already.
-        x = clips.permute(0, 4, 1, 2, 3).float() - self.mean
+        # Mean removal in fp32, then the trunk in its weights' dtype (bf16 once converted, see encoders.py).
+        x = (clips.permute(0, 4, 1, 2, 3).float() - self.mean).to(self.conv1.weight.dtype)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         return x.float().mean(dim=(2, 3, 4))

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -45,6 +46,36 @@ def pick_device(preference: str = "auto") -> torch.device:
     return torch.device(preference)
 
 
+def native_bf16(device: torch.device) -> bool:
+    """True where bf16 matmuls run natively: CUDA with bf16, or a CPU with avx512_bf16 / AMX (oneDNN)."""
+    if device.type == "cuda":
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def pick_precision(device: torch.device, precision: str = "auto") -> str:
+    """The training precision, fp32 or bf16; "auto" is bf16 where the hardware has it natively (emulated bf16 is slower)."""
+    if precision == "auto":
+        return "bf16" if native_bf16(device) else "fp32"
+    if precision not in ("fp32", "bf16"):
+        raise ValueError(f"unknown training precision {precision!r}; use auto, fp32 or bf16")
+    return precision
+
+
+@contextlib.contextmanager
+def _mixed(device: torch.device, precision: str) -> Iterator[None]:
+    # bf16: autocast (matmuls in bf16, weights and optimiser state stay fp32); the weights change every
+    # step, so a per-step cast is the price of keeping fp32 master weights.
+    if precision == "fp32":
+        yield
+    else:
+        with torch.autocast(device_type=device.type, dtype=torch.bfloat16):
+            yield
+
+
 def make_optimizer(
     model: nn.Module, lr: float = 1e-4, decay: float = 0.9
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
@@ -60,12 +91,16 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     batch: Batch,
     device: torch.device,
+    precision: str = "fp32",
 ) -> float:
-    """One forward/backward/update on a batch; returns the loss."""
+    """One forward/backward/update on a batch; returns the loss. `precision` "bf16": the encoders and the
+    similarity under bf16 autocast, the loss in fp32 (see pick_precision)."""
     model.train()
     video, text = batch.video.to(device, non_blocking=True), batch.text.to(device, non_blocking=True)
-    v, t = model(video, text)
-    loss = loss_fn(JointEmbedding.similarity(t, v), batch.groups.to(device), batch.order.to(device))
+    with _mixed(device, precision):
+        v, t = model(video, text)
+        sim = JointEmbedding.similarity(t, v)
+    loss = loss_fn(sim.float(), batch.groups.to(device), batch.order.to(device))
     optimizer.zero_grad(set_to_none=True)
     loss.backward()
     optimizer.step()
@@ -79,6 +114,7 @@ def train_epoch(
     batches: Iterable[Batch],
     device: torch.device,
     on_batch: Callable[[int, float], None] | None = None,
+    precision: str = "fp32",
 ) -> EpochStats:
     """Run one pass over `batches`, timing how long we waited for each batch to arrive."""
     started = time.perf_counter()
@@ -93,7 +129,7 @@ def train_epoch(
             break
         if len(batch) < 2:  # a single pair has no negatives
             continue
-        loss = train_step(model, loss_fn, optimizer, batch, device)
+        loss = train_step(model, loss_fn, optimizer, batch, device, precision)
         total += loss * len(batch)
         pairs += len(batch)
         count += 1

@@ -1,7 +1,9 @@
-"""`howto bench train`: training pairs/s at HowTo100M's batch shape vs a matmul ceiling, same run."""
+"""`howto bench train`: training pairs/s at HowTo100M's batch shape per precision (fp32, and bf16 where the
+hardware has it), each against its own precision's matmul ceiling measured around it in the same run."""
 
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -11,7 +13,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from models.train_loop import pick_device, train_step
+from models.encoders import cpu_features
+from models.train_loop import native_bf16, pick_device, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.training.config import TrainConfig
@@ -67,10 +70,12 @@ def write_bench_pairs(
         )
 
 
-def matmul_ceiling(n: int, d: int, device: torch.device, seconds: float = 3.0) -> float:
-    """GFLOP/s of an fp32 (n x d) @ (d x d) matmul, the shape that dominates a training step."""
-    a = torch.randn(n, d, device=device)
-    b = torch.randn(d, d, device=device)
+def matmul_ceiling(
+    n: int, d: int, device: torch.device, seconds: float = 3.0, dtype: torch.dtype = torch.float32
+) -> float:
+    """GFLOP/s of an (n x d) @ (d x d) matmul in `dtype`, the shape that dominates a training step."""
+    a = torch.randn(n, d, device=device, dtype=dtype)
+    b = torch.randn(d, d, device=device, dtype=dtype)
     torch.mm(a, b)
     reps, started = 0, time.perf_counter()
     while time.perf_counter() - started < seconds or reps < 2:
@@ -92,6 +97,54 @@ def step_flops(n: int, d: int, d_video: int, d_text: int) -> float:
     return 2.0 * (forward + backward)
 
 
+def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer) -> str:
+    adam = "fused Adam" if optimizer.defaults.get("fused") else "Adam"
+    if precision == "bf16":
+        return f"{device.type} bf16: autocast matmuls in bf16, fp32 master weights and loss, {adam}, eager"
+    return f"{device.type} fp32: matmuls in fp32, {adam}, eager"
+
+
+def _time_precision(
+    trainer: Trainer, cfg: TrainConfig, precision: str, steps: int, device: torch.device
+) -> dict[str, Any]:
+    """Steps of one precision (one warm-up first), framed by its matmul ceiling before and after."""
+    torch.manual_seed(cfg.seed)
+    model, _ = trainer.build()
+    optimizer, _ = make_optimizer(model, cfg.lr)
+    loss_fn = build_loss("max_margin")
+    n, d = cfg.videos_per_batch * cfg.clips_per_video, cfg.d
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    batches = prefetch(trainer.batches(epoch=1))  # the same overlap as a real run
+    train_step(model, loss_fn, optimizer, next(batches), device, precision)  # warm-up: allocator, kernels
+    before = matmul_ceiling(n, d, device, dtype=dtype)
+    load, pairs = 0.0, 0
+    started = time.perf_counter()
+    for _ in range(steps):
+        t0 = time.perf_counter()
+        batch = next(batches)
+        load += time.perf_counter() - t0
+        train_step(model, loss_fn, optimizer, batch, device, precision)
+        pairs += len(batch)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    wall = time.perf_counter() - started
+    after = matmul_ceiling(n, d, device, dtype=dtype)
+    achieved = step_flops(n, d, 4096, 384) * steps / wall / 1e9
+    # The ceiling on either side of the steps: a shared machine's load drifts during a long measurement.
+    ceiling = (before + after) / 2
+    return {
+        "precision": precision,
+        "path": _path(precision, device, optimizer),
+        "pairs_per_s": pairs / wall,
+        "s_per_step": wall / steps,
+        "gflops": achieved,
+        "ceiling_gflops": ceiling,
+        "ceiling_before_after": (before, after),
+        "fraction_of_ceiling": achieved / ceiling,
+        "load_share": load / wall,
+    }
+
+
 def run_bench(
     workdir: Path,
     steps: int = 3,
@@ -100,55 +153,52 @@ def run_bench(
     clips: int = 64,
     device_name: str = "auto",
     log: Callable[[str], None] = print,
+    precisions: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """Time `steps` training steps with data loading included (after one warm-up step) and the ceiling."""
+    """Time `steps` training steps per precision (fp32, and bf16 where native unless `precisions` says
+    otherwise) with data loading included, each against its own precision's matmul ceiling."""
     device = pick_device(device_name)
+    if precisions is None:
+        precisions = ("fp32", "bf16") if native_bf16(device) else ("fp32",)
     root = DataRoot.from_any(str(workdir))
     write_bench_pairs(root, videos * (steps + 1), clips)
     cfg = TrainConfig(
         d=d, videos_per_batch=videos, clips_per_video=clips, heldout_fraction=0.0, device=str(device)
     )
     trainer = Trainer(cfg, root)
-    model, _ = trainer.build()
-    optimizer, _ = make_optimizer(model, cfg.lr)
-    loss_fn = build_loss("max_margin")
     n = videos * clips
-    ceiling = matmul_ceiling(n, d, device)
-    batches = prefetch(trainer.batches(epoch=1))  # the same overlap as a real run
-    train_step(model, loss_fn, optimizer, next(batches), device)  # warm-up: allocator, kernels
-    load = 0.0
-    started = time.perf_counter()
-    pairs = 0
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        batch = next(batches)
-        load += time.perf_counter() - t0
-        train_step(model, loss_fn, optimizer, batch, device)
-        pairs += len(batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    wall = time.perf_counter() - started
-    achieved = step_flops(n, d, 4096, 384) * steps / wall / 1e9
-    result: dict[str, Any] = {
+    flags = " ".join(cpu_features()) or "unknown"
+    log(f"device {device}, {torch.get_num_threads()} threads; CPU features: {flags}")
+    log(f"native bf16: {'yes' if native_bf16(device) else 'no (bf16 would be emulated: fp32 only)'}")
+    log(f"d={d}, batch {videos} videos x {clips} clips = {n} pairs; ceiling: ({n}x{d}) @ ({d}x{d}) matmul")
+    rows = []
+    for precision in precisions:
+        row = _time_precision(trainer, cfg, precision, steps, device)
+        rows.append(row)
+        before, after = row["ceiling_before_after"]
+        log(f"path: {row['path']}")
+        log(
+            f"  {precision}: {row['pairs_per_s']:.0f} pairs/s ({row['s_per_step']:.2f} s/step), "
+            f"{row['gflops']:.1f} GFLOP/s; {precision} matmul ceiling {before:.1f} / {after:.1f} GFLOP/s "
+            f"(before / after) -> {100 * row['fraction_of_ceiling']:.0f}% of it (goal >= 60%)"
+        )
+        log(f"  data loading (Parquet shards -> batches): {100 * row['load_share']:.1f}% of wall time")
+    if len(rows) == 2:
+        log(f"bf16 / fp32 speed: {rows[1]['pairs_per_s'] / rows[0]['pairs_per_s']:.2f}x")
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    log(f"peak RSS of this process: {peak:.0f} MB")
+    first = rows[0]
+    return {
         "device": str(device),
         "d": d,
         "batch": n,
         "steps": steps,
-        "pairs_per_s": pairs / wall,
-        "gflops": achieved,
-        "ceiling_gflops": ceiling,
-        "fraction_of_ceiling": achieved / ceiling,
-        "load_share": load / wall,
         "threads": torch.get_num_threads(),
+        "peak_rss_mb": peak,
+        "precisions": rows,
+        # The first precision's numbers at the top level, as before.
+        **{
+            k: first[k]
+            for k in ("pairs_per_s", "gflops", "ceiling_gflops", "fraction_of_ceiling", "load_share")
+        },
     }
-    log(
-        f"device {device}, {torch.get_num_threads()} threads, d={d}, batch {videos} videos x {clips} clips = {n} pairs"
-    )
-    log(
-        f"training: {result['pairs_per_s']:.0f} pairs/s over {steps} steps ({wall / steps:.2f} s/step), "
-        f"{achieved:.1f} GFLOP/s"
-    )
-    log(f"fp32 matmul ceiling ({n}x{d} @ {d}x{d}), measured in this run: {ceiling:.1f} GFLOP/s")
-    log(f"achieved / ceiling: {100 * result['fraction_of_ceiling']:.0f}% (goal >= 60%)")
-    log(f"data loading (Parquet shards -> batches): {100 * result['load_share']:.1f}% of wall time")
-    return result

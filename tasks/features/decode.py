@@ -121,7 +121,8 @@ class _Watchdog:
 
     def __init__(self, proc: subprocess.Popen[bytes], budget_s: float) -> None:
         self.proc, self.budget_s = proc, budget_s
-        self.spent, self.since, self.fired = 0.0, None, False
+        self.spent, self.fired = 0.0, False
+        self.since: float | None = None
         self._done = threading.Event()
         self._lock = threading.Lock()
         threading.Thread(target=self._watch, daemon=True).start()

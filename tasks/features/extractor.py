@@ -1,4 +1,5 @@
-"""Pipelined feature extraction: decoder threads feed a queue, one compute loop batches across videos."""
+"""Pipelined feature extraction: decoder threads feed a queue, one compute loop encodes each video's rows in
+fixed batches (a video's features never depend on which other videos were in flight)."""
 
 from __future__ import annotations
 
@@ -63,6 +64,8 @@ class VideoResult:
 class _Pending:
     info: VideoInfo | None = None
     pieces: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
+    queued: dict[str, list[np.ndarray]] = field(default_factory=dict)  # decoded, not yet encoded
+    next_row: dict[str, int] = field(default_factory=dict)  # the first queued row's index
     rows_expected: dict[str, int] = field(default_factory=dict)
     frames_3d: int = 0
     ended: bool = False
@@ -72,10 +75,23 @@ class _Pending:
 
 @dataclass(frozen=True)
 class ExtractorSettings:
-    """Batch sizes, decoder threads, queue depth and the decode time budget (base + per video second)."""
+    """Batch sizes, decoder threads, queue depth and the decode time budget (base + per video second).
+
+    A batch holds one video's rows [k * batch, (k + 1) * batch), the last one what is left. Batching across
+    videos made a batch's size and make-up depend on decode timing; oneDNN picks kernels (and so the order
+    of bf16 roundings) by shape and CPU, and promises no batch invariance. Measured on an AVX-512-bf16 CPU
+    the packed path happened to be batch-invariant (bit-identical rows, demo sizes, 2D batches of 1 to 16,
+    3D of 1 to 48), but per-video batches make "the same video gives the same bits, whatever else was in
+    flight" hold by construction, on every CPU, so a resumed run matches an uninterrupted one. Only a
+    video's last batch is partial.
+
+    Batches as measured on a 2-core AVX-512-bf16 CPU, packed bf16, share of the matmul ceiling: 2D 8 ->
+    ~70%, 16 -> ~90-105%, 32 -> ~95-100%; 3D 8 -> ~55%, 16 -> ~62-72%, 32 -> ~71-79% (3D's later stages
+    have few positions per clip, so small batches make thin matmuls). The worker stays well under 4 GB.
+    """
 
     batch_2d: int = 16
-    batch_3d: int = 8
+    batch_3d: int = 32
     decode_workers: int = 2
     queue_chunks: int = 24
     timeout_base_s: float = 30.0
@@ -172,18 +188,11 @@ class Extractor:
     # -- compute side (caller's thread) ------------------------------------------------------
     def _compute_loop(self, out: queue.Queue[tuple[Any, ...]], workers: int) -> Iterator[VideoResult]:
         pending: dict[str, _Pending] = {}
-        buffers: dict[tuple[str, tuple[int, ...]], list[tuple[str, int, np.ndarray]]] = {}
         done_workers = 0
-        while done_workers < workers or buffers:
+        while done_workers < workers:
             try:
-                msg = out.get(timeout=0.2) if done_workers < workers else None
+                msg = out.get(timeout=0.2)
             except queue.Empty:
-                msg = None
-            if msg is None:
-                # Nothing new to decode-wait for: keep the encoders busy with the fullest buffer.
-                if buffers:
-                    key = max(buffers, key=lambda k: sum(len(a) for _, _, a in buffers[k]))
-                    self._flush(key, buffers.pop(key), pending)
                 yield from self._finished(pending)
                 continue
             kind = msg[0]
@@ -192,44 +201,44 @@ class Extractor:
             elif kind == "start":
                 pending.setdefault(msg[1], _Pending()).info = msg[2]
             elif kind == "chunk":
-                _, vid, model, idx, arr = msg
-                if pending.setdefault(vid, _Pending()).status != "ok":
-                    continue
-                key = (model, arr.shape[1:])
-                buffers.setdefault(key, []).append((vid, idx, arr))
-                limit = self.settings.batch_3d if model == MODEL_3D else self.settings.batch_2d
-                if sum(len(a) for _, _, a in buffers[key]) >= limit:
-                    self._flush(key, buffers.pop(key), pending)
+                _, vid, model, _idx, arr = msg  # one decoder per video: its chunks arrive in order
+                p = pending.setdefault(vid, _Pending())
+                if p.status == "ok":
+                    p.queued.setdefault(model, []).append(arr)
+                    self._encode_queued(p, model, final=False)
             elif kind == "rows":
                 _, vid, model, n_rows, frames = msg
                 p = pending.setdefault(vid, _Pending())
                 p.rows_expected[model] = n_rows
                 if model == MODEL_3D:
                     p.frames_3d = frames
+                if p.status == "ok":
+                    self._encode_queued(p, model, final=True)  # the model's last, partial batch
             elif kind == "fail":
                 p = pending.setdefault(msg[1], _Pending())
                 p.status, p.error = msg[2], msg[3]
+                p.queued.clear()  # a failed video is reported without rows: drop what waits
             elif kind == "end":
                 pending.setdefault(msg[1], _Pending()).ended = True
             yield from self._finished(pending)
         yield from self._finished(pending)
 
-    def _flush(
-        self,
-        key: tuple[str, tuple[int, ...]],
-        items: list[tuple[str, int, np.ndarray]],
-        pending: dict[str, _Pending],
-    ) -> None:
-        # A video that failed mid-decode is already reported and gone from `pending`; drop its chunks.
-        items = [it for it in items if it[0] in pending and pending[it[0]].status == "ok"]
-        if not items:
+    def _encode_queued(self, p: _Pending, model: str, final: bool) -> None:
+        """Encode the video's queued rows of `model` in whole batches; with `final`, the rest too."""
+        limit = self.settings.batch_3d if model == MODEL_3D else self.settings.batch_2d
+        queued = p.queued.get(model, [])
+        total = sum(len(a) for a in queued)
+        if total < limit and not (final and total):
             return
-        model = key[0]
-        vectors = encode(self.encoders[model], np.concatenate([a for _, _, a in items]), self.rt)
-        offset = 0
-        for vid, idx, arr in items:
-            pending[vid].pieces.setdefault(model, []).append((idx, vectors[offset : offset + len(arr)]))
-            offset += len(arr)
+        rows = np.concatenate(queued) if len(queued) > 1 else queued[0]
+        start = 0
+        while len(rows) - start >= limit or (final and start < len(rows)):
+            batch = rows[start : start + limit]
+            first = p.next_row.get(model, 0)
+            p.pieces.setdefault(model, []).append((first, encode(self.encoders[model], batch, self.rt)))
+            p.next_row[model] = first + len(batch)
+            start += len(batch)
+        p.queued[model] = [rows[start:]] if start < len(rows) else []
 
     def _finished(self, pending: dict[str, _Pending]) -> Iterator[VideoResult]:
         for vid in [v for v, p in pending.items() if p.ended]:

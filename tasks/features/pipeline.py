@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from models.encoders import Runtime, pick_runtime, prepare
@@ -10,6 +11,8 @@ from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec
 from tasks.features.extractor import MODEL_2D, Extractor, ExtractorSettings
 from tasks.features.weights import LoadedEncoders, load_encoders
+
+log = logging.getLogger(__name__)
 
 
 def stream_specs(cfg: ExtractFeaturesConfig) -> dict[str, StreamSpec]:
@@ -36,7 +39,9 @@ def build_extractor(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Extract
         size_3d=cfg.size_3d,
     )
     rt = pick_runtime(cfg.device, cfg.precision)
+    # On CPU: BatchNorm folded, weights converted once to rt's precision and prepacked (models/packed.py).
     encoders = {m: prepare(net, rt) for m, net in loaded.encoders.items()}
+    log.info("encoders: %s; batches 2d %d, 3d %d", rt.describe(), cfg.batch_2d, cfg.batch_3d)
     settings = ExtractorSettings(
         batch_2d=cfg.batch_2d,
         batch_3d=cfg.batch_3d,

@@ -39,14 +39,23 @@ class TrainConfig(BaseModel):
     min_word_count: int = Field(default=1, ge=1)  # learned vocabulary
     seed: int = 0
     device: str = "auto"
+    # Hashed (bf16 rounds differently); "auto" is bf16 where the hardware has it natively (models/train_loop).
+    precision: Literal["fp32", "bf16", "auto"] = "fp32"
     threads: int | None = None  # torch CPU threads; None leaves torch's default
     shards_in_memory: int = Field(default=16, ge=1)
     run_id: str | None = None  # default: derived from the config and the data snapshot
 
 
+# Fields added after runs were first named: left out of the hash while at their default, so the run
+# ids of earlier configs do not change.
+_LATER_FIELDS = ("precision",)
+
+
 def train_hash(cfg: TrainConfig) -> str:
-    """Hash of what the run learns (runtime fields left out)."""
-    return config_hash(cfg, exclude=RUNTIME_FIELDS)
+    """Hash of what the run learns (runtime fields, and later fields at their default, left out)."""
+    defaults = TrainConfig.model_fields
+    unset = {f for f in _LATER_FIELDS if getattr(cfg, f) == defaults[f].default}
+    return config_hash(cfg, exclude=RUNTIME_FIELDS | unset)
 
 
 def run_id_for(cfg: TrainConfig, data_hash: str) -> str:

@@ -17,7 +17,15 @@ from models.embedding import JointEmbedding, build_model
 from models.evaluate import evaluate_pairs
 from models.losses import build_loss
 from models.text import Vocabulary, load_word2vec, tokenize
-from models.train_loop import Batch, make_optimizer, pick_device, restore, save_checkpoint, train_epoch
+from models.train_loop import (
+    Batch,
+    make_optimizer,
+    pick_device,
+    pick_precision,
+    restore,
+    save_checkpoint,
+    train_epoch,
+)
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.shards import read_dataset, write_shard
@@ -88,6 +96,7 @@ class Trainer:
         # Under torchrun every rank runs this same code on its share of the batches (DDP).
         self.dist = distributed.from_env()
         self.device = distributed.device_for(self.dist, pick_device(cfg.device))
+        self.precision = pick_precision(self.device, cfg.precision)  # "auto" resolved on this machine
 
     def text_of(self, pairs: Pairs, rows: np.ndarray) -> torch.Tensor:
         if self.vocab is None:
@@ -170,6 +179,7 @@ class Trainer:
             "max_words": self.cfg.max_words,
             "data": {k: v for k, v in self.snapshot.items() if k != "per_shard"},
             "code_version": code_version(),
+            "precision": self.precision,
         }
         return model.to(self.device), extra
 
@@ -216,7 +226,9 @@ class Trainer:
         for epoch in range(done + 1, cfg.epochs + 1):
             lr = scheduler.get_last_lr()[0]
             batches = distributed.shard_batches(self.batches(epoch), ctx)
-            stats = train_epoch(trained, loss_fn, optimizer, prefetch(batches), self.device)
+            stats = train_epoch(
+                trained, loss_fn, optimizer, prefetch(batches), self.device, precision=self.precision
+            )
             scheduler.step()
             # Every rank's loss and pairs, so the logged epoch is the whole job's, not rank 0's share.
             loss_sum, pairs = distributed.sum_across(
@@ -295,6 +307,7 @@ class Trainer:
             "code_version": code_version(),
             "data": self.snapshot,
             "device": str(self.device),
+            "precision": self.precision,
             "epochs": len(rows),
             "written_at": time.time(),
             "metrics": {

@@ -147,6 +147,7 @@ def assert_same_datasets(
                 # fp16 values are compared to fp16 rounding.
                 va = np.array(a.column(name).to_pylist(), dtype=np.float32)
                 vb = np.array(b.column(name).to_pylist(), dtype=np.float32)
-                assert np.allclose(va, vb, atol=2e-3), f"{dataset}.{name} differs"
+                worst = float(np.abs(va - vb).max()) if va.shape == vb.shape else float("nan")
+                assert np.allclose(va, vb, atol=2e-3), f"{dataset}.{name} differs (max |diff| {worst:.2e})"
             else:
                 assert a.column(name).to_pylist() == b.column(name).to_pylist(), f"{dataset}.{name} differs"

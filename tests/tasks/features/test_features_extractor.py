@@ -77,3 +77,38 @@ def test_rows_fit_the_schema(results: dict[str, VideoResult]) -> None:
     )
     assert bad.num_rows == 2 and set(bad.column("status").to_pylist()) == {"failed"}
     assert all(bad.column("error").to_pylist())
+
+
+class _Recorder(torch.nn.Module):
+    """A stand-in encoder that records each forward's batch and gives every row its own pixel mean."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.batches: list[int] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.batches.append(len(x))
+        return x.float().flatten(1).mean(1, keepdim=True).repeat(1, 4) + torch.arange(4)
+
+
+def test_each_video_is_encoded_in_its_own_fixed_batches(media: dict[str, Path]) -> None:
+    """Low-precision kernels may round differently with a batch's make-up, so a batch never mixes videos:
+    rows [0, b), [b, 2b), ... of one video, whatever else is in flight (a resumed run gets the same bits)."""
+    rt = pick_runtime("cpu", "fp32")
+    nets = {"resnet152": _Recorder(), "resnext101": _Recorder()}
+    extractor = Extractor(
+        nets,  # type: ignore[arg-type]
+        {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
+        rt,
+        ExtractorSettings(batch_2d=3, batch_3d=4, decode_workers=2),
+    )
+    jobs = [VideoJob(name, str(media[name])) for name in ("index25", "smooth", "index2997")]
+    results = {r.video_id: r for r in extractor.run(jobs)}
+    expected: dict[str, list[int]] = {"resnet152": [], "resnext101": []}
+    for result in results.values():
+        for model, batch in (("resnet152", 3), ("resnext101", 4)):
+            n = len(result.rows[model].vectors)
+            expected[model] += [batch] * (n // batch) + ([n % batch] if n % batch else [])
+    for model, net in nets.items():
+        assert sorted(net.batches) == sorted(expected[model])
+        assert len(net.batches) > len(jobs)  # several batches per video: the split is exercised
