@@ -19,8 +19,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.runner_config import RunnerConfig
 from storage.catalog import refresh
 from storage.layout import DataRoot
-from tasks.progress import advance
 from tasks.artifacts import publish_shard_table
+from tasks.progress import advance
 from tasks.youtube.messages import YTDLP_KEY, advice_for, merge_counts
 
 F = TypeVar("F", bound=Flow[Any, Any])

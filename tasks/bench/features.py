@@ -29,9 +29,9 @@ from models.encoders import (
 )
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
+from tasks.bench.peak_memory import PeakMemory
 from tasks.features.decode import SPEC_2D, SPEC_3D, VideoInfo, probe, stream_frames
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
-from tasks.features.peak_memory import PeakMemory
 
 SHORT = {MODEL_2D: "2d", MODEL_3D: "3d"}
 # A 640x360 video's inputs: 2D frames at short side 224, 3D clips centre-cropped to 112.
@@ -229,7 +229,7 @@ def run_bench(
             shares.append(compute_share(nets[model], model, runtime, batches[model], rounds))
             log(_share_line(shares[-1], "ours" if runtime is rt else "fp32 path"))
     if compare_compile:
-        from tasks.features.bench_compile import compare_paths
+        from tasks.bench.compile import compare_paths
 
         for model in (MODEL_2D, MODEL_3D):
             for line in compare_paths(nets[model], model, rt, batches[model], rounds):

@@ -22,8 +22,8 @@ from tasks.features.downloads import cap_drops, download_jobs
 from tasks.features.extractor import VideoResult
 from tasks.features.pipeline import build_extractor
 from tasks.features.rows import result_table
-from tasks.progress import advance
 from tasks.gpu_limit import gpu_slot
+from tasks.progress import advance
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient

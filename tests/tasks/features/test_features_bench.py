@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from tasks.features.bench import bench_input
+from tasks.bench.features import bench_input
+from tasks.bench.peak_memory import PeakMemory
 from tasks.features.extractor import MODEL_2D, MODEL_3D
-from tasks.features.peak_memory import PeakMemory
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="samples /proc")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+from tasks.training.synthetic import write_synthetic_root
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -15,7 +16,6 @@ from tasks.training.config import RUNTIME_FIELDS, TrainConfig, train_hash
 from tasks.training.prepare import build_pairs_shard, ready_shards
 from tasks.training.report import read_card
 from tasks.training.run import train
-from tasks.training.synthetic import write_synthetic_root
 
 CFG = TrainConfig(text="learned", d=32, lr=3e-3, epochs=1, heldout_fraction=0.3, videos_per_batch=4, seed=1)
 

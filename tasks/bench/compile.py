@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from models.encoders import Runtime, pick_runtime, prepare
-from tasks.features.bench import SHORT, bench_input, measure_share
+from tasks.bench.features import SHORT, bench_input, measure_share
 
 
 def _eager(net: torch.nn.Module, rt: Runtime) -> torch.nn.Module:
