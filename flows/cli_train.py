@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
+
+if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
+    from storage.layout import DataRoot
+    from tasks.training.config import TrainConfig
 
 # `howto train compare`'s default methods (tasks.training.compare.DEFAULT_METHODS; not imported here so
 # that `howto --help` does not load torch).
@@ -205,17 +209,14 @@ def compare_command(
     typer.echo(f"best: {best_method(results).name}; table {paths['table']}, curves {paths['plot']}")
 
 
-def _prepare(root: object, base: object) -> None:
+def _prepare(root: DataRoot, base: TrainConfig) -> None:
     """Clip pairs (and the MiniLM text cache) as `howto train` makes them, without training."""
-    from storage.layout import DataRoot
-    from tasks.training.prepare import build_pairs_shard, ready_shards
+    from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
 
-    assert isinstance(root, DataRoot)
     shards = ready_shards(root)
     for shard in shards:
         build_pairs_shard(root, shard)
-    if getattr(base, "text", None) == "minilm":
-        from tasks.training.prepare import cache_text_shard
+    if base.text == "minilm":
         from tasks.training.stage import minilm_encode
 
         for shard in shards:

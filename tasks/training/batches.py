@@ -137,7 +137,7 @@ def videoclip_batches(
                 if as_tokens:
                     parts.append(window_tokens(video, a, b))
                 else:
-                    parts.append(video.pool(np.array([[a * 1000, b * 1000 - 1]])))
+                    parts.append(video.mean_tokens(a, b)[None])
                 texts.append(videoclip_text(video, pair.lines, max_tokens))
                 groups.append(g)
                 order.append(pair.lines[0])

@@ -41,7 +41,7 @@ from tasks.training.retrieval import retrieval_batches
 from tasks.training.run import Trainer, TrainingDataError
 from tasks.training.samplers import SORT_WINDOW, TEXT_TOKENS, token_counts, videoclip_pair
 from tasks.training.stopwords import GLASGOW_STOP_WORDS
-from tasks.training.videos import VideoLines, load_store
+from tasks.training.videos import VideoLines, VideoStore, load_store
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +96,7 @@ class ObjectiveTrainer(Trainer):
         self._stats: tuple[torch.Tensor, torch.Tensor, int, int] | None = None
         self._index: dict[str, np.ndarray] = {}  # VideoCLIP: per-video retrieval vectors
         self._epoch = 0
+        self._store: VideoStore | None = None  # the training videos, when they fit in one window
 
     # -- text ---------------------------------------------------------------------------------------
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
@@ -126,6 +127,15 @@ class ObjectiveTrainer(Trainer):
         """The training videos, a window of shards at a time, shards in a seeded order."""
         order = [int(s) for s in rng.permutation(self.shards)]
         shuffle = self.cfg.seed if self.cfg.shuffle_pairs else None
+        if len(order) <= self.cfg.shards_in_memory:
+            # Everything fits in one window: read it once per run (the control's permutation is
+            # fixed per shard, so the same store serves every epoch) and keep per-second tokens.
+            if self._store is None:
+                self._store = load_store(
+                    self.root, sorted(order), "train", self.cfg.heldout_fraction, shuffle
+                )
+            yield [self._store.videos[i] for i in rng.permutation(len(self._store))]
+            return
         for start in range(0, len(order), self.cfg.shards_in_memory):
             part = order[start : start + self.cfg.shards_in_memory]
             yield load_store(self.root, part, "train", self.cfg.heldout_fraction, shuffle).videos
@@ -269,7 +279,7 @@ class ObjectiveTrainer(Trainer):
                 if self.cfg.video_encoder == "transformer":
                     x = pad_sequences([window_tokens(video, *p.video_s) for p in pairs], MAX_WINDOW_TOKENS)[0]
                 else:
-                    x = video.pool(np.array([[p.video_s[0] * 1000, p.video_s[1] * 1000 - 1] for p in pairs]))
+                    x = np.stack([video.mean_tokens(*p.video_s) for p in pairs])
                 texts = [videoclip_text(video, p.lines, self.max_text_tokens) for p in pairs]
                 v = model.video(torch.from_numpy(x).to(self.device))
                 t = model.text(self.encode_texts(texts).to(self.device))

@@ -9,7 +9,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 EXACT_MAX = 50_000  # below this many videos an exact search is cheap; above it FAISS (when installed)
-NEIGHBOURS = 64  # VideoCLIP: hits per seed video
+NEIGHBOURS_PER_SLOT = 2  # VideoCLIP: 64 hits per seed for batches of 32 videos
 
 
 def _faiss():  # type: ignore[no-untyped-def]
@@ -49,13 +49,18 @@ def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
 
 
 def retrieval_batches(
-    vectors: np.ndarray, rng: np.random.Generator, videos_per_batch: int, k: int = NEIGHBOURS
+    vectors: np.ndarray, rng: np.random.Generator, videos_per_batch: int, k: int | None = None
 ) -> list[np.ndarray]:
     """Batches of video indices: |V| / videos_per_batch random seed videos, each with its k nearest
-    videos (the seed first, duplicates dropped), cut to `videos_per_batch` at random if longer."""
+    videos (the seed first, duplicates dropped), cut to `videos_per_batch` at random if longer.
+
+    k defaults to twice the batch (VideoCLIP's 64 for 32): a fixed 64 would make every batch of a
+    small set a random draw from nearly all videos, which is no retrieval at all.
+    """
     n = len(vectors)
     if n == 0:
         return []
+    k = NEIGHBOURS_PER_SLOT * videos_per_batch if k is None else k
     hits = nearest_neighbours(vectors, k + 1)
     batches = []
     for seed in rng.choice(n, max(1, n // videos_per_batch), replace=False):
@@ -65,11 +70,3 @@ def retrieval_batches(
             group = [group[0], *rest.tolist()]
         batches.append(np.asarray(group, dtype=np.int64))
     return batches
-
-
-def video_vectors(video_embd: np.ndarray, text_embd: np.ndarray, video_of: np.ndarray, n: int) -> np.ndarray:
-    """VideoCLIP's per-video index vector: the mean over the video's pairs of (video + text) / 2."""
-    out = np.zeros((n, video_embd.shape[1]), dtype=np.float64)
-    np.add.at(out, video_of, (video_embd + text_embd) / 2)
-    counts = np.bincount(video_of, minlength=n).clip(min=1)
-    return (out / counts[:, None]).astype(np.float32)

@@ -37,6 +37,23 @@ class VideoLines:
         models = tuple(m for m in MODELS if m in self.rows)
         return pool_clips(self.rows, np.asarray(spans_ms, dtype=np.int64).reshape(-1, 2), models)
 
+    def mean_tokens(self, a_s: int, b_s: int) -> np.ndarray:
+        """(d_video,) float32: the mean of the per-second tokens of [a, b) s, L2 per model.
+
+        VideoCLIP's lite tower pools its window by a mean: a max over a 3-32 s window keeps each
+        dimension's largest value anywhere in it, which for long windows is mostly noise.
+        """
+        tokens = self.tokens()
+        a_s = min(max(0, a_s), len(tokens) - 1)
+        mean = tokens[a_s : max(b_s, a_s + 1)].astype(np.float32).mean(0)
+        parts, at = [], 0
+        for model in (m for m in MODELS if m in self.rows):
+            width = self.rows[model].shape[1]
+            part = mean[at : at + width]
+            parts.append(part / max(float(np.linalg.norm(part)), 1e-12))
+            at += width
+        return np.concatenate(parts)
+
     def tokens(self) -> np.ndarray:
         """(seconds, d_video) float16 per-second tokens: second t pools [t, t + 1) (2D row t, the 3D
         rows overlapping it), L2 per model; computed once per video."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tasks.training.compare import RECIPES, method_config
+from flows.cli_train import DEFAULT_METHODS_CLI
+from tasks.training.compare import DEFAULT_METHODS, RECIPES, method_config
 from tasks.training.config import TrainConfig
 from tasks.training.synthetic import write_synthetic_root
 
@@ -25,10 +27,19 @@ def test_method_configs_share_everything_but_the_recipe() -> None:
     assert control.shuffle_pairs and "shuffled" in (control.run_id or "")
     with pytest.raises(ValueError, match="unknown method"):
         method_config(base, "clip", 0)
+    assert DEFAULT_METHODS_CLI == DEFAULT_METHODS  # the CLI's copy (kept there so --help skips torch)
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: a second thread only adds sync cost on a busy CPU
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.usefixtures("one_thread")
 def test_compare_prints_and_saves_one_table(tmp_path: Path) -> None:
-    torch.set_num_threads(2)
     root = write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, dim=64)
     args = [
         "train", "compare", "--data-root", str(root.url), "--methods", "infonce,videoclip", "--seeds", "0",

@@ -63,11 +63,13 @@ def test_stop_words_are_the_references_list() -> None:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataRoot]:
-    torch.set_num_threads(2)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: a second thread only adds sync cost on a busy CPU
     data = write_synthetic_root(tmp_path_factory.mktemp("ref"), n_videos=24, n_steps=12, dim=64)
     for shard in ready_shards(data):
         build_pairs_shard(data, shard)
     yield data
+    torch.set_num_threads(threads)
 
 
 def write_word2vec(path: Path, words: set[str], dim: int = 12) -> Path:
