@@ -90,6 +90,9 @@ class ObjectiveTrainer(Trainer):
             where = f"{cfg.word2vec_path}: no such file" if cfg.word2vec_path else "no word2vec file given"
             raise TrainingDataError(f"{where}; the word2vec text side needs it: {WORD2VEC_HELP}")
         super().__init__(cfg, root)
+        if cfg.objective == "tvts" and self.dist.enabled:
+            # Its steps call the towers and the sorting head directly, past DDP's gradient averaging.
+            raise TrainingDataError("objective tvts trains in one process; run it without torchrun")
         if cfg.stop_words == "glasgow" and self.vocab is not None:
             self.vocab, self.word_vectors = drop_stop_words(self.vocab, self.word_vectors)
         self._text_cache: dict[str, np.ndarray] = {}
