@@ -1,18 +1,65 @@
-"""CLI: `howto train`, `howto search-clips "query"`, `howto bench train`."""
+"""CLI: `howto train`, `howto train compare`, `howto search-clips "query"`, `howto bench train`."""
 
 from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
 
+if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
+    from storage.layout import DataRoot
+    from tasks.training.config import TrainConfig
 
+# `howto train compare`'s default methods (tasks.training.compare.DEFAULT_METHODS; not imported here so
+# that `howto --help` does not load torch).
+DEFAULT_METHODS_CLI = (
+    "max_margin",
+    "infonce",
+    "howto100m",
+    "milnce",
+    "videoclip",
+    "videoclip_random",
+    "tvts",
+)
+
+
+train_app = typer.Typer(
+    invoke_without_command=True,
+    help="Train the text-video joint embedding (or `howto train compare` the seed methods).",
+)
+
+# Options that a preset's recipe may set; given on the command line they override it.
+_PRESET_FIELDS = (
+    "epochs", "text", "loss", "objective", "d", "lr", "videos_per_batch", "clips_per_video",
+    "heldout_fraction", "shuffle_pairs",
+)  # fmt: skip
+
+
+def _config_error(exc: Exception) -> NoReturn:
+    from pydantic import ValidationError
+
+    if isinstance(exc, ValidationError):
+        first = exc.errors()[0]
+        where = "-".join(str(p) for p in first["loc"]) or "config"
+        fail(f"--{where.replace('_', '-')}: {first['msg']}")
+    fail(str(exc))
+
+
+@train_app.callback()
 def train_command(
+    ctx: typer.Context,
     data_root: DataRootOption = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(help="A seed method's recipe: howto100m (the reference), milnce, videoclip or tvts."),
+    ] = None,
+    objective: Annotated[
+        str, typer.Option(help="pairs (caption lines + --loss), howto100m, milnce, videoclip or tvts.")
+    ] = "pairs",
     epochs: Annotated[
         int, typer.Option(min=1, help="Epochs in total (a rerun resumes after the last one).")
     ] = 10,
@@ -20,7 +67,9 @@ def train_command(
     word2vec: Annotated[
         Path | None, typer.Option(help="word2vec file (.bin or .txt) for --text word2vec.")
     ] = None,
-    loss: Annotated[str, typer.Option(help="max_margin (HowTo100M), milnce or infonce.")] = "max_margin",
+    loss: Annotated[
+        str, typer.Option(help="Objective pairs: max_margin (HowTo100M), milnce_inbatch or infonce.")
+    ] = "max_margin",
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 4096,
     lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 1e-4,
     videos_per_batch: Annotated[int, typer.Option(min=1)] = 32,
@@ -37,34 +86,39 @@ def train_command(
     seed: int = 0,
 ) -> None:
     """Train the text-video joint embedding on the data root's clips and frame features."""
-    from pydantic import ValidationError
-
+    if ctx.invoked_subcommand is not None:
+        return
     from tasks.training.config import TrainConfig
+    from tasks.training.config import preset as preset_config
+    from tasks.training.objective_run import WORD2VEC_HELP
 
     if word2vec is not None and not word2vec.is_file():
-        fail(f"{word2vec}: no such word2vec file")
+        fail(f"{word2vec}: no such word2vec file; {WORD2VEC_HELP}")
     if text == "word2vec" and word2vec is None:
-        fail("--text word2vec needs --word2vec FILE")
+        fail(f"--text word2vec needs --word2vec FILE; {WORD2VEC_HELP}")
+    values = locals()
+    # typer vendors its own click: compare the parameter source by name.
+    given = {
+        f: values[f]
+        for f in _PRESET_FIELDS
+        if getattr(ctx.get_parameter_source(f), "name", "") == "COMMANDLINE"
+    }
+    common = {
+        "word2vec_path": str(word2vec) if word2vec else None,
+        "run_id": run_id,
+        "device": device,
+        "precision": precision,
+        "seed": seed,
+    }
     try:
-        cfg = TrainConfig(
-            text=text,
-            word2vec_path=str(word2vec) if word2vec else None,
-            loss=loss,
-            d=d,
-            lr=lr,  # type: ignore[arg-type]
-            epochs=epochs,
-            videos_per_batch=videos_per_batch,
-            clips_per_video=clips_per_video,
-            heldout_fraction=heldout_fraction,
-            shuffle_pairs=shuffle_pairs,
-            run_id=run_id,
-            device=device,
-            precision=precision,  # type: ignore[arg-type]
-            seed=seed,
-        )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        fail(f"--{'-'.join(str(p) for p in first['loc'])}: {first['msg']}")
+        if preset is not None:
+            cfg = preset_config(preset, **given, **common)
+        else:
+            cfg = TrainConfig(**{f: values[f] for f in _PRESET_FIELDS}, **common)
+    except ValueError as exc:
+        _config_error(exc)
+    if cfg.text == "word2vec" and not cfg.word2vec_path:
+        fail(f"--preset {preset} trains on word2vec and needs --word2vec FILE; {WORD2VEC_HELP}")
     from flows.train_embedding import train_embedding
     from models.text import Word2VecFormatError
     from tasks.training.run import TrainingDataError
@@ -85,6 +139,92 @@ def train_command(
         + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
     )
     typer.echo(f"checkpoint: {summary.get('checkpoint')}")
+
+
+@train_app.command("compare")
+def compare_command(
+    data_root: DataRootOption = None,
+    methods: Annotated[
+        str,
+        typer.Option(
+            help="Comma-separated: max_margin, infonce, milnce_inbatch, howto100m, milnce, videoclip, "
+            "videoclip_random, videoclip_transformer, tvts."
+        ),
+    ] = ",".join(DEFAULT_METHODS_CLI),
+    seeds: Annotated[str, typer.Option(help="Comma-separated seeds; the table shows mean ± sd.")] = "0,1,2",
+    control: Annotated[
+        str, typer.Option(help="Method trained on shuffled captions as the control ('' for none).")
+    ] = "infonce",
+    epochs: Annotated[int, typer.Option(min=1)] = 24,
+    text: Annotated[
+        str, typer.Option(help="Text side of every method: minilm, word2vec or learned.")
+    ] = "minilm",
+    word2vec: Annotated[Path | None, typer.Option(help="word2vec file for --text word2vec.")] = None,
+    d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 256,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 3e-3,
+    videos_per_batch: Annotated[int, typer.Option(min=1)] = 8,
+    heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.3,
+    name: Annotated[
+        str, typer.Option(help="Where the table goes: <data root>/train/compare/NAME/.")
+    ] = "latest",
+    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+) -> None:
+    """Train each seed method on the same data, seeds and split; print and save one table and a plot.
+
+    Defaults are sized for the demo world (`howto demo`): d 256, lr 3e-3 for 24 epochs, 8 videos per
+    batch, 30% of the videos held out. Runs are named by method, seed and config, so a rerun reuses finished ones.
+    """
+    from storage.layout import DataRoot
+    from tasks.training.compare import RECIPES, best_method, compare, table_lines, write_comparison
+    from tasks.training.config import TrainConfig
+    from tasks.training.run import TrainingDataError
+
+    chosen = [m.strip() for m in methods.split(",") if m.strip()]
+    unknown = [m for m in chosen + ([control] if control else []) if m not in RECIPES]
+    if unknown or not chosen:
+        fail(f"--methods: unknown {', '.join(unknown) or '(none given)'}; expected {', '.join(RECIPES)}")
+    try:
+        seed_list = [int(s) for s in seeds.split(",") if s.strip()]
+    except ValueError:
+        fail(f"--seeds: expected comma-separated integers, got {seeds!r}")
+    if word2vec is not None and not word2vec.is_file():
+        fail(f"{word2vec}: no such word2vec file")
+    try:
+        base = TrainConfig(
+            text=text,  # type: ignore[arg-type]
+            word2vec_path=str(word2vec) if word2vec else None,
+            epochs=epochs, d=d, lr=lr, videos_per_batch=videos_per_batch,
+            heldout_fraction=heldout_fraction, device=device,
+        )  # fmt: skip
+    except ValueError as exc:
+        _config_error(exc)
+    root = DataRoot.from_any(data_root)
+    _prepare(root, base)
+    try:
+        results = compare(root, base, chosen, seed_list, control, progress=typer.echo)
+    except TrainingDataError as exc:
+        fail(str(exc))
+    candidates = int(results[0].runs[0]["metrics"].get("candidates") or 0)
+    lines = table_lines(results, seed_list, candidates)
+    paths = write_comparison(root, name, results, lines, base)
+    typer.echo("")
+    for line in lines:
+        typer.echo(line)
+    typer.echo(f"best: {best_method(results).name}; table {paths['table']}, curves {paths['plot']}")
+
+
+def _prepare(root: DataRoot, base: TrainConfig) -> None:
+    """Clip pairs (and the MiniLM text cache) as `howto train` makes them, without training."""
+    from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
+
+    shards = ready_shards(root)
+    for shard in shards:
+        build_pairs_shard(root, shard)
+    if base.text == "minilm":
+        from tasks.training.stage import minilm_encode
+
+        for shard in shards:
+            cache_text_shard(root, shard, minilm_encode)
 
 
 def search_clips_command(
@@ -126,6 +266,6 @@ def bench_train_command(
 
 def register(app: typer.Typer) -> None:
     """Mount on the `howto` app (flows/cli.py discovers this)."""
-    app.command("train")(train_command)
+    app.add_typer(train_app, name="train")
     app.command("search-clips")(search_clips_command)
     bench_app.command("train")(bench_train_command)

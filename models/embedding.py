@@ -61,7 +61,9 @@ class WordTextEncoder(nn.Module):
     """HowTo100M text path: word vectors -> FC+ReLU -> max over words -> gated unit.
 
     `vectors` given: frozen pretrained word vectors (word2vec); otherwise a trainable table (learned).
-    Row 0 is padding; a caption with no known word pools to zeros, as in the reference.
+    Row 0 is padding (a zero vector). `masked`: pads are left out of the max and a caption with no known
+    word pools to zeros. Unmasked (the reference): pads take part as relu(fc bias), so an all-unknown
+    caption pools to relu(bias).
     """
 
     def __init__(
@@ -71,8 +73,10 @@ class WordTextEncoder(nn.Module):
         vectors: torch.Tensor | None = None,
         d_word: int = 300,
         d_hidden: int = 2048,
+        masked: bool = True,
     ) -> None:
         super().__init__()
+        self.masked = masked
         if vectors is not None:
             self.words = nn.Embedding.from_pretrained(vectors.float(), freeze=True, padding_idx=0)
         elif vocab_size is not None:
@@ -84,6 +88,8 @@ class WordTextEncoder(nn.Module):
 
     def forward(self, ids: torch.Tensor) -> torch.Tensor:
         h = F.relu(self.fc(self.words(ids)))  # (N, words, hidden)
+        if not self.masked:
+            return self.unit(h.amax(dim=1))
         mask = (ids != 0).unsqueeze(-1)
         h = h.masked_fill(~mask, float("-inf")).amax(dim=1)
         h = torch.where(torch.isfinite(h), h, torch.zeros_like(h))  # captions with no known word
@@ -93,10 +99,14 @@ class WordTextEncoder(nn.Module):
 class JointEmbedding(nn.Module):
     """Video and text encoders into one d-dimensional space; similarity is the dot product."""
 
-    def __init__(self, video: VideoEncoder, text: nn.Module) -> None:
+    def __init__(
+        self, video: VideoEncoder, text: nn.Module, heads: dict[str, nn.Module] | None = None
+    ) -> None:
         super().__init__()
         self.video = video
         self.text = text
+        # Training-only heads (TVTS's sorting head): trained with the towers, never needed to embed.
+        self.heads = nn.ModuleDict(heads or {})
 
     def forward(self, video: torch.Tensor, text: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         return self.video(video), self.text(text)
@@ -114,18 +124,33 @@ def build_model(
     d_sentence: int = 384,
     vocab_size: int | None = None,
     word_vectors: torch.Tensor | None = None,
+    text_hidden: int = 2048,
+    masked_words: bool = True,
+    video_kind: str = "pooled",
 ) -> JointEmbedding:
-    """A joint embedding for one of the text sides: "minilm", "word2vec" or "learned"."""
-    video = VideoEncoder(d_video, d)
+    """A joint embedding for one of the text sides: "minilm", "word2vec" or "learned".
+
+    `text_hidden`, `masked_words`: the word sides' pooling width and pad rule (the reference: d, False).
+    `video_kind`: "pooled" (a gated unit on pooled span vectors) or "transformer" (per-second tokens).
+    """
+    video: VideoEncoder
+    if video_kind == "transformer":
+        from models.video_tokens import TokenVideoEncoder
+
+        video = TokenVideoEncoder(d_video, d)
+    elif video_kind == "pooled":
+        video = VideoEncoder(d_video, d)
+    else:
+        raise ValueError(f"unknown video side {video_kind!r}")
     text: nn.Module
     if text_kind == "minilm":
         text = SentenceTextEncoder(d_sentence, d)
     elif text_kind == "word2vec":
         if word_vectors is None:
             raise ValueError("word2vec text side needs word vectors")
-        text = WordTextEncoder(d, vectors=word_vectors)
+        text = WordTextEncoder(d, vectors=word_vectors, d_hidden=text_hidden, masked=masked_words)
     elif text_kind == "learned":
-        text = WordTextEncoder(d, vocab_size=vocab_size)
+        text = WordTextEncoder(d, vocab_size=vocab_size, d_hidden=text_hidden, masked=masked_words)
     else:
         raise ValueError(f"unknown text side {text_kind!r}")
     return JointEmbedding(video, text)

@@ -1,4 +1,4 @@
-"""MIL-NCE (Miech et al. 2020): each clip's bag of positives is its own and its neighbouring captions."""
+"""MIL-NCE as published (Miech et al. 2020): one clip per video, a bag of K captions as its positives."""
 
 from __future__ import annotations
 
@@ -6,43 +6,26 @@ import torch
 from torch import nn
 
 
-def neighbour_mask(groups: torch.Tensor, order: torch.Tensor, neighbours: int = 1) -> torch.Tensor:
-    """(videos x texts) bool: text j is a positive of clip i if same video and |order_i - order_j| <= k."""
-    same = groups.view(-1, 1) == groups.view(1, -1)
-    near = (order.view(-1, 1) - order.view(1, -1)).abs() <= neighbours
-    return same & near
-
-
 class MILNCELoss(nn.Module):
-    """-mean_i log( sum_{j in P_i} e^{x_ij} / (sum_j e^{x_ij} + sum_{k != i, j in P_i} e^{x_kj}) ).
+    """L = mean_i [ logsumexp_{j,k} {x_ijk} u {x_jik}  -  logsumexp_k x_iik ],  x_ijk = v_i . t_jk / tau.
 
-    x = (video x text) similarity / temperature. The denominator holds every text against clip i plus
-    every other clip against clip i's positive texts, as in the reference's two-way denominator
-    (which also counts the positives twice; we count each pair once).
+    `sim` is (B*K texts x B videos): text j*K + k is caption k of video j's bag, so the batch holds B
+    clips of B distinct videos. The denominator is the reference's: clip i against every caption of the
+    batch, plus every clip against clip i's captions; the positives x_iik sit in both halves, so they
+    are counted twice. The reference has raw dot products (no L2, no temperature); our gated units
+    L2-normalise, so similarities are divided by `temperature`.
     """
 
-    def __init__(self, temperature: float = 0.07, neighbours: int = 1) -> None:
+    def __init__(self, temperature: float = 0.07) -> None:
         super().__init__()
         self.temperature = temperature
-        self.neighbours = neighbours
 
     def forward(
-        self, sim: torch.Tensor, groups: torch.Tensor, order: torch.Tensor | None = None
+        self, sim: torch.Tensor, groups: torch.Tensor | None = None, order: torch.Tensor | None = None
     ) -> torch.Tensor:
-        if order is None:
-            order = torch.arange(sim.shape[0], device=sim.device)
-        x = sim.t() / self.temperature  # rows are clips (videos), columns are captions
-        pos = neighbour_mask(groups, order, self.neighbours)
-        neg_inf = torch.finfo(x.dtype).min
-        numerator = torch.logsumexp(x.masked_fill(~pos, neg_inf), dim=1)
-        # For each positive pair (i, j): every other clip k != i against caption j. Positives are few per
-        # clip, so this is (pairs x N), not the reference's (N x N x bag) tensor.
-        rows, cols = pos.nonzero(as_tuple=True)
-        others = x[:, cols].t()  # (pairs, N): entry k is x[k, j]
-        others = others.masked_fill(
-            torch.arange(x.shape[0], device=x.device).view(1, -1) == rows.view(-1, 1), neg_inf
-        )
-        cross = torch.full_like(x, neg_inf).index_put((rows, cols), torch.logsumexp(others, dim=1))
-        cross_lse = torch.logsumexp(cross, dim=1)
-        denominator = torch.logaddexp(torch.logsumexp(x, dim=1), cross_lse)
+        videos = sim.shape[1]
+        x = (sim.t() / self.temperature).reshape(videos, videos, -1)  # (clip i, video j, caption k)
+        eye = torch.eye(videos, dtype=torch.bool, device=sim.device)
+        numerator = torch.logsumexp(x[eye], dim=1)  # x[i, i, :]
+        denominator = torch.logsumexp(torch.cat((x, x.transpose(0, 1)), dim=1).reshape(videos, -1), dim=1)
         return (denominator - numerator).mean()

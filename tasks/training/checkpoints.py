@@ -73,7 +73,12 @@ def model_from_state(state: dict[str, Any]) -> tuple[JointEmbedding, Vocabulary 
         d_sentence=int(extra.get("d_sentence") or 384),
         vocab_size=len(vocab) if vocab else None,
         word_vectors=vectors,
+        text_hidden=int(extra.get("text_hidden") or 2048),
+        masked_words=bool(extra.get("masked_words", True)),
+        video_kind=str(extra.get("video_encoder") or "pooled"),
     )
-    model.load_state_dict(state["model"])
+    # Training-only heads (TVTS sorting) are not needed to embed: their weights are left out.
+    weights = {k: v for k, v in state["model"].items() if not k.startswith("heads.")}
+    model.load_state_dict(weights)
     model.eval()
     return model, vocab

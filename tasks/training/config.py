@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.common import config_hash, shard_hash
 
@@ -13,14 +13,27 @@ from tasks.common import config_hash, shard_hash
 RUNTIME_FIELDS = {"device", "run_id", "shards_in_memory", "threads"}
 
 
+Objective = Literal["pairs", "howto100m", "milnce", "videoclip", "tvts"]
+OBJECTIVES: tuple[str, ...] = ("pairs", "howto100m", "milnce", "videoclip", "tvts")
+
+
 class TrainConfig(BaseModel):
-    """Joint text-video embedding training: text side, loss, optimiser, batches and split."""
+    """Joint text-video embedding training: text side, objective, optimiser, batches and split.
+
+    `objective` is the seed method's sampling and loss: "pairs" trains on caption lines as stored in
+    `clip_pairs` with `loss`; "howto100m" (captions merged to >= 5 s at each draw, with replacement,
+    the reference's loss weighting), "milnce" (one widened clip per video, bags of K captions),
+    "videoclip" (overlapping text and video windows, symmetric InfoNCE) and "tvts" (windows of 4
+    clips, transcript sorting + contrastive) sample spans from the stored frame rows at every epoch.
+    """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     text: Literal["minilm", "word2vec", "learned"] = "minilm"
     word2vec_path: str | None = None  # required for text="word2vec": a word2vec .bin or .txt file
-    loss: Literal["max_margin", "milnce", "infonce"] = "max_margin"
+    objective: Objective = "pairs"
+    # Loss of objective "pairs" ("milnce" alone selects the published objective "milnce").
+    loss: Literal["max_margin", "milnce", "milnce_inbatch", "infonce"] = "max_margin"
     d: int = Field(default=4096, ge=2)
     margin: float = 0.1
     negative_weighting: bool = True  # half of each anchor's negative mass on same-video clips
@@ -44,11 +57,74 @@ class TrainConfig(BaseModel):
     threads: int | None = None  # torch CPU threads; None leaves torch's default
     shards_in_memory: int = Field(default=16, ge=1)
     run_id: str | None = None  # default: derived from the config and the data snapshot
+    # Reference-fidelity switches (the howto100m preset sets them all).
+    text_hidden: int | None = Field(default=None, ge=1)  # word sides' pooling width; None: 2048
+    masked_word_max: bool = True  # False: pads join the max over words (the reference)
+    stop_words: Literal["keep", "glasgow"] = "keep"  # "glasgow": the reference's list is left out
+    drop_last: bool = False  # drop an epoch's last partial batch
+    # Seed-method samplers.
+    min_span_s: float = Field(default=5.0, ge=0)  # howto100m merges lines, milnce widens clips to this
+    bag_size: int = Field(default=4, ge=1)  # milnce: captions in a clip's bag of positives
+    video_encoder: Literal["pooled", "transformer"] = "pooled"  # videoclip: per-second token tower
+    retrieval_batches: bool = False  # videoclip: batches of nearest videos, rebuilt every epoch
+    sort_weight: float = Field(default=2.0, ge=0)  # tvts: weight of the sorting cross-entropy
+    sort_windows: int = Field(default=4, ge=1)  # tvts: windows of 4 clips per video per batch
+
+    @model_validator(mode="before")
+    @classmethod
+    def _published_milnce(cls, data: object) -> object:
+        # loss "milnce" names MIL-NCE as published, which is a sampler as much as a loss.
+        if (
+            isinstance(data, dict)
+            and data.get("loss") == "milnce"
+            and data.get("objective", "pairs") == "pairs"
+        ):
+            return {**data, "objective": "milnce"}
+        return data
+
+    @model_validator(mode="after")
+    def _fits_objective(self) -> TrainConfig:
+        if self.video_encoder == "transformer" and self.objective != "videoclip":
+            raise ValueError("video_encoder 'transformer' is for objective 'videoclip'")
+        if self.retrieval_batches and self.objective != "videoclip":
+            raise ValueError("retrieval_batches is for objective 'videoclip'")
+        return self
 
 
 # Fields added after runs were first named: left out of the hash while at their default, so the run
 # ids of earlier configs do not change.
-_LATER_FIELDS = ("precision",)
+_LATER_FIELDS = (
+    "objective", "text_hidden", "masked_word_max", "stop_words", "drop_last", "min_span_s", "bag_size",
+    "video_encoder", "retrieval_batches", "sort_weight", "sort_windows", "precision",
+)  # fmt: skip
+
+# Each seed method's recipe, applied over TrainConfig's defaults (and under the caller's overrides).
+PRESETS: dict[str, dict[str, object]] = {
+    # HowTo100M as released: word2vec, raw video vectors, text width d, unmasked word max, stop words
+    # out, lines merged to >= 5 s at each draw, 32 videos x 64 draws with replacement, 15 epochs.
+    "howto100m": {
+        "objective": "howto100m", "text": "word2vec", "standardise": False, "masked_word_max": False,
+        "stop_words": "glasgow", "min_span_s": 5.0, "videos_per_batch": 32, "clips_per_video": 64,
+        "drop_last": True, "epochs": 15, "d": 4096, "lr": 1e-4, "lr_decay": 0.9, "margin": 0.1,
+        "negative_weighting": True, "max_words": 20,
+    },
+    # MIL-NCE: one >= 5 s clip per video per batch, bags of 4 neighbouring captions.
+    "milnce": {"objective": "milnce", "bag_size": 4, "min_span_s": 5.0, "temperature": 0.07},
+    # VideoCLIP: 16 overlapping pairs per video, retrieval-augmented batches after the first epoch.
+    "videoclip": {"objective": "videoclip", "clips_per_video": 16, "retrieval_batches": True, "temperature": 0.07},
+    # TVTS: windows of 4 clips, sorting cross-entropy x2 plus NormSoftmax at tau 0.05.
+    "tvts": {"objective": "tvts", "sort_weight": 2.0, "temperature": 0.05},
+}  # fmt: skip
+
+
+def preset(name: str, **overrides: object) -> TrainConfig:
+    """TrainConfig for a seed method's recipe, with overrides; the howto100m text width follows d."""
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; expected one of {', '.join(PRESETS)}")
+    fields = {**PRESETS[name], **overrides}
+    if name == "howto100m" and "text_hidden" not in overrides:
+        fields["text_hidden"] = fields["d"]
+    return TrainConfig(**fields)  # type: ignore[arg-type]
 
 
 def train_hash(cfg: TrainConfig) -> str:

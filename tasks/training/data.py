@@ -113,12 +113,16 @@ def load_shard(root: DataRoot, shard: int, split: str, heldout_fraction: float, 
 
 
 def group_batches(
-    video_ids: np.ndarray, rng: np.random.Generator, videos_per_batch: int, clips_per_video: int
+    video_ids: np.ndarray,
+    rng: np.random.Generator,
+    videos_per_batch: int,
+    clips_per_video: int,
+    drop_last: bool = False,
 ) -> list[np.ndarray]:
     """Row indices of batches of `videos_per_batch` videos with up to `clips_per_video` clips each.
 
     Every video appears once per pass (HowTo100M samples clips per video), so same-video negatives
-    are always in the batch with their positives.
+    are always in the batch with their positives. `drop_last` leaves out a last batch of fewer videos.
     """
     if len(video_ids) == 0:
         return []
@@ -128,7 +132,8 @@ def group_batches(
     groups = np.split(order, bounds)
     rng.shuffle(groups)  # type: ignore[arg-type]
     batches = []
-    for start in range(0, len(groups), videos_per_batch):
+    stop = len(groups) - len(groups) % videos_per_batch if drop_last else len(groups)
+    for start in range(0, stop, videos_per_batch):
         chosen = []
         for rows in groups[start : start + videos_per_batch]:
             if len(rows) > clips_per_video:

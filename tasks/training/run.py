@@ -19,6 +19,7 @@ from models.losses import build_loss
 from models.text import Vocabulary, load_word2vec, tokenize
 from models.train_loop import (
     Batch,
+    EpochStats,
     make_optimizer,
     pick_device,
     pick_precision,
@@ -107,6 +108,25 @@ class Trainer:
     def train_pairs(self, shard: int) -> Pairs:
         pairs = load_shard(self.root, shard, "train", self.cfg.heldout_fraction, self.with_text)
         return _shuffled(pairs, self.cfg.seed, shard) if self.cfg.shuffle_pairs else pairs
+
+    # Hooks that ObjectiveTrainer (tasks/training/objective_run.py) overrides for the seed methods.
+    def make_loss(self) -> torch.nn.Module:
+        cfg = self.cfg
+        return build_loss(cfg.loss, cfg.margin, cfg.negative_weighting, cfg.temperature, cfg.neighbours)
+
+    def train_one_epoch(
+        self,
+        model: torch.nn.Module,
+        loss_fn: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        batches: Iterator[Batch],
+    ) -> EpochStats:
+        return train_epoch(
+            model, loss_fn, optimizer, prefetch(batches), self.device, precision=self.precision
+        )
+
+    def eval_inputs(self, pairs: Pairs) -> torch.Tensor:
+        return torch.from_numpy(pairs.video.astype(np.float32))
 
     def batches(self, epoch: int) -> Iterator[Batch]:
         """An epoch's batches: shards in a seeded order, a window of them in memory at a time."""
@@ -203,7 +223,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         model, extra = self.build()
         optimizer, scheduler = make_optimizer(model, cfg.lr, cfg.lr_decay)
-        loss_fn = build_loss(cfg.loss, cfg.margin, cfg.negative_weighting, cfg.temperature, cfg.neighbours)
+        loss_fn = self.make_loss()
         rows: list[dict[str, Any]] = []
         done = 0
         last = latest_checkpoint(self.root, self.run_id)
@@ -217,7 +237,7 @@ class Trainer:
             raise TrainingDataError(
                 f"{self.root.url}: held-out split has {len(eval_pairs)} clips; raise heldout_fraction"
             )
-        eval_video = torch.from_numpy(eval_pairs.video.astype(np.float32))
+        eval_video = self.eval_inputs(eval_pairs)
         eval_text = self.text_of(eval_pairs, np.arange(len(eval_pairs)))
         ctx = self.dist
         trained = distributed.wrap(model, ctx, self.device)
@@ -226,9 +246,7 @@ class Trainer:
         for epoch in range(done + 1, cfg.epochs + 1):
             lr = scheduler.get_last_lr()[0]
             batches = distributed.shard_batches(self.batches(epoch), ctx)
-            stats = train_epoch(
-                trained, loss_fn, optimizer, prefetch(batches), self.device, precision=self.precision
-            )
+            stats = self.train_one_epoch(trained, loss_fn, optimizer, batches)
             scheduler.step()
             # Every rank's loss and pairs, so the logged epoch is the whole job's, not rank 0's share.
             loss_sum, pairs = distributed.sum_across(
@@ -339,4 +357,8 @@ def train(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the run this config and data describe; a finished run does no work again."""
+    from tasks.training.objective_run import ObjectiveTrainer, needs_objective_trainer
+
+    if needs_objective_trainer(cfg):  # seed methods' samplers and reference switches
+        return ObjectiveTrainer(cfg, DataRoot.from_any(root)).run(on_epoch)
     return Trainer(cfg, DataRoot.from_any(root)).run(on_epoch)

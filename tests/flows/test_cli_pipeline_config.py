@@ -166,7 +166,7 @@ SEARCH_FIELDS = ", ".join(PipelineConfig().search.model_dump())
         (
             {"c.toml": "[train]\nloss = 'hinge'\n"},
             ["--config", "c.toml"],
-            "c.toml: train.loss: Input should be 'max_margin', 'milnce' or 'infonce' (got 'hinge')",
+            "c.toml: train.loss: Input should be 'max_margin', 'milnce', 'milnce_inbatch' or 'infonce' (got 'hinge')",
         ),
         ({}, ["--set", "search.max_results"], "--set search.max_results: expected STAGE.FIELD=VALUE"),
         ({}, ["--set", "search.max_results=[1,"], "--set search.max_results: value is not valid YAML"),

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from models.losses import (
+    InBatchMILNCELoss,
     MaxMarginRankingLoss,
-    MILNCELoss,
     SymmetricInfoNCE,
     build_loss,
     negative_weights,
@@ -79,7 +79,7 @@ def test_neighbour_mask() -> None:
     ]
 
 
-def test_milnce_hand_computed() -> None:
+def test_milnce_inbatch_hand_computed() -> None:
     tau = 1.0
     # x = sim.T (videos x texts): x = [[.9,.5,.3],[.8,.6,.4],[.1,.2,.7]]. Positives (neighbours=1, order 0,1,0):
     # clip 0: texts {0,1}; clip 1: texts {0,1}; clip 2: text {2}.
@@ -92,12 +92,12 @@ def test_milnce_hand_computed() -> None:
     num2 = e(0.7)
     den2 = (e(0.1) + e(0.2) + e(0.7)) + (e(0.3) + e(0.4))
     expected = -(math.log(num0 / den0) + math.log(num1 / den1) + math.log(num2 / den2)) / 3
-    loss = MILNCELoss(temperature=tau, neighbours=1)(SIM, GROUPS, torch.tensor([0, 1, 0]))
+    loss = InBatchMILNCELoss(temperature=tau, neighbours=1)(SIM, GROUPS, torch.tensor([0, 1, 0]))
     assert float(loss) == pytest.approx(expected, rel=1e-5)
 
 
-def test_milnce_with_no_neighbours_reduces_to_two_way_nce() -> None:
-    loss = MILNCELoss(temperature=0.5, neighbours=0)(SIM, GROUPS, torch.tensor([0, 1, 0]))
+def test_milnce_inbatch_with_no_neighbours_reduces_to_two_way_nce() -> None:
+    loss = InBatchMILNCELoss(temperature=0.5, neighbours=0)(SIM, GROUPS, torch.tensor([0, 1, 0]))
     x = SIM.t() / 0.5
     expected = 0.0
     for i in range(3):
@@ -116,7 +116,7 @@ def test_infonce_hand_computed() -> None:
     assert float(loss) == pytest.approx((t2v + v2t) / 2, rel=1e-6)
 
 
-@pytest.mark.parametrize("name", ["max_margin", "milnce", "infonce"])
+@pytest.mark.parametrize("name", ["max_margin", "milnce_inbatch", "infonce"])
 def test_losses_have_gradients_and_prefer_aligned_pairs(name: str) -> None:
     torch.manual_seed(0)
     loss_fn = build_loss(name)

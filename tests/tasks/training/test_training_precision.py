@@ -5,12 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from tasks.training.synthetic import write_synthetic_root
 from typer.testing import CliRunner
 
 from flows.cli import app
 from storage.layout import DataRoot
 from tasks.common import config_hash
+from tasks.synthetic.training import write_synthetic_root
 from tasks.training.checkpoints import load_state
 from tasks.training.config import RUNTIME_FIELDS, TrainConfig, train_hash
 from tasks.training.prepare import build_pairs_shard, ready_shards

@@ -1,0 +1,141 @@
+"""Per-video training material: caption lines with their times plus the frame rows to pool any span."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+
+from storage.layout import DataRoot
+from storage.shards import read_shard
+from tasks.training.data import vectors_to_numpy
+from tasks.training.pooling import MODEL_FPS, MODELS, features_by_video, pool_clips
+from tasks.training.split import is_heldout
+
+
+@dataclass
+class VideoLines:
+    """One video: its caption lines (time order) and each feature model's rows."""
+
+    video_id: str
+    task_id: str | None
+    starts: np.ndarray  # (n,) int64 ms
+    ends: np.ndarray  # (n,) int64 ms
+    texts: list[str]
+    line_vectors: np.ndarray  # (n, d_video) float16: each line's pooled vector (clip_pairs)
+    rows: dict[str, np.ndarray]  # model -> (rows, dim) float16, L2'd rows in time order
+    _tokens: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def seconds(self) -> int:
+        """Whole seconds covered by every model's rows (at least 1)."""
+        return max(1, int(min(len(r) / MODEL_FPS[m] for m, r in self.rows.items())))
+
+    def pool(self, spans_ms: np.ndarray) -> np.ndarray:
+        """(n, d_video) float32: HowTo100M pooling (max per model, L2, concat) over each span."""
+        models = tuple(m for m in MODELS if m in self.rows)
+        return pool_clips(self.rows, np.asarray(spans_ms, dtype=np.int64).reshape(-1, 2), models)
+
+    def mean_tokens(self, a_s: int, b_s: int) -> np.ndarray:
+        """(d_video,) float32: the mean of the per-second tokens of [a, b) s, L2 per model.
+
+        VideoCLIP's lite tower pools its window by a mean: a max over a 3-32 s window keeps each
+        dimension's largest value anywhere in it, which for long windows is mostly noise.
+        """
+        tokens = self.tokens()
+        a_s = min(max(0, a_s), len(tokens) - 1)
+        mean = tokens[a_s : max(b_s, a_s + 1)].astype(np.float32).mean(0)
+        parts, at = [], 0
+        for model in (m for m in MODELS if m in self.rows):
+            width = self.rows[model].shape[1]
+            part = mean[at : at + width]
+            parts.append(part / max(float(np.linalg.norm(part)), 1e-12))
+            at += width
+        return np.concatenate(parts)
+
+    def tokens(self) -> np.ndarray:
+        """(seconds, d_video) float16 per-second tokens: second t pools [t, t + 1) (2D row t, the 3D
+        rows overlapping it), L2 per model; computed once per video."""
+        if self._tokens is None:
+            t = np.arange(self.seconds, dtype=np.int64) * 1000
+            self._tokens = self.pool(np.stack([t, t + 999], axis=1)).astype(np.float16)
+        return self._tokens
+
+
+@dataclass
+class VideoStore:
+    """The videos of one or more shards (one split), in a stable order."""
+
+    videos: list[VideoLines]
+
+    def __len__(self) -> int:
+        return len(self.videos)
+
+
+def _shuffle_texts(videos: list[VideoLines], seed: int, shard: int) -> None:
+    """Control: captions permuted across the shard's lines (times and frames stay), fixed per shard."""
+    texts = [t for v in videos for t in v.texts]
+    perm = np.random.default_rng([seed, shard, 7]).permutation(len(texts))
+    shuffled = [texts[i] for i in perm]
+    at = 0
+    for v in videos:
+        v.texts = shuffled[at : at + len(v.texts)]
+        at += len(v.texts)
+
+
+def load_videos(
+    root: DataRoot,
+    shard: int,
+    split: str,
+    heldout_fraction: float,
+    shuffle_seed: int | None = None,
+    models: tuple[str, ...] = MODELS,
+) -> list[VideoLines]:
+    """One shard's videos of a split: lines from `clip_pairs` k, frame rows from `frame_features` k.
+
+    `clip_pairs` only holds lines of videos whose features were extracted, so every video here has
+    rows for every model.
+    """
+    pairs = read_shard(root, "clip_pairs", shard)
+    features = read_shard(root, "frame_features", shard)
+    if pairs is None or features is None or pairs.num_rows == 0:
+        return []
+    held = np.array([is_heldout(v, heldout_fraction) for v in pairs.column("video_id").to_pylist()])
+    pairs = pairs.filter(pa.array(held if split == "heldout" else ~held))
+    pairs = pairs.sort_by([("video_id", "ascending"), ("idx", "ascending")])
+    wanted = set(pairs.column("video_id").to_pylist())
+    keep = pa.array([v in wanted for v in features.column("video_id").to_pylist()], pa.bool_())
+    rows = features_by_video(features.filter(keep), models)
+    vids = np.asarray(pairs.column("video_id").to_pylist(), dtype=object)
+    tasks = pairs.column("task_id").to_pylist()
+    starts = pairs.column("start_ms").to_numpy().astype(np.int64)
+    ends = pairs.column("end_ms").to_numpy().astype(np.int64)
+    texts = pairs.column("text").to_pylist()
+    vectors = vectors_to_numpy(pairs.column("vector"))
+    out: list[VideoLines] = []
+    bounds = np.flatnonzero(vids[1:] != vids[:-1]) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(vids)], strict=True):
+        vid = str(vids[lo])
+        if vid in rows:
+            out.append(
+                VideoLines(
+                    vid, tasks[lo], starts[lo:hi], ends[lo:hi], texts[lo:hi], vectors[lo:hi], rows[vid].rows
+                )
+            )
+    if shuffle_seed is not None:
+        _shuffle_texts(out, shuffle_seed, shard)
+    return out
+
+
+def load_store(
+    root: DataRoot,
+    shards: list[int],
+    split: str,
+    heldout_fraction: float,
+    shuffle_seed: int | None = None,
+) -> VideoStore:
+    """The videos of several shards (a training window, or every held-out video)."""
+    return VideoStore(
+        [v for s in shards for v in load_videos(root, s, split, heldout_fraction, shuffle_seed)]
+    )

@@ -1,0 +1,60 @@
+"""`howto train compare`: same seeds and split for every method, a control, one table, one plot."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from flows.cli import app
+from flows.cli_train import DEFAULT_METHODS_CLI
+from tasks.synthetic.training import write_synthetic_root
+from tasks.training.compare import DEFAULT_METHODS, RECIPES, method_config
+from tasks.training.config import TrainConfig
+
+
+def test_method_configs_share_everything_but_the_recipe() -> None:
+    base = TrainConfig(text="learned", d=32, epochs=2)
+    a, b = method_config(base, "infonce", 1), method_config(base, "videoclip", 1)
+    same = {k for k in TrainConfig.model_fields if k not in set(RECIPES["videoclip"]) | {"run_id", "loss"}}
+    assert all(getattr(a, k) == getattr(b, k) for k in same)
+    assert a.run_id != b.run_id and a.run_id == method_config(base, "infonce", 1).run_id
+    control = method_config(base, "infonce", 1, shuffled=True)
+    assert control.shuffle_pairs and "shuffled" in (control.run_id or "")
+    with pytest.raises(ValueError, match="unknown method"):
+        method_config(base, "clip", 0)
+    assert DEFAULT_METHODS_CLI == DEFAULT_METHODS  # the CLI's copy (kept there so --help skips torch)
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: a second thread only adds sync cost on a busy CPU
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_compare_prints_and_saves_one_table(tmp_path: Path) -> None:
+    root = write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, dim=64)
+    args = [
+        "train", "compare", "--data-root", str(root.url), "--methods", "infonce,videoclip", "--seeds", "0",
+        "--epochs", "1", "--text", "learned", "--d", "32", "--videos-per-batch", "4", "--name", "t",
+    ]  # fmt: skip
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "| method | R@1 | R@5 | R@10 | MedR |" in out.stdout
+    assert "| shuffled (infonce) |" in out.stdout and "best: " in out.stdout
+    base = Path(root.path("train", "compare", "t"))
+    record = json.loads((base / "compare.json").read_text())
+    assert set(record["methods"]) == {"infonce", "videoclip", "shuffled (infonce)"}
+    assert (base / "compare.png").read_bytes()[:4] == b"\x89PNG" and (base / "compare.md").is_file()
+    # A rerun reuses the finished runs.
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and again.stdout.count("(cached)") == 3
+    bad = CliRunner().invoke(app, ["train", "compare", "--data-root", str(root.url), "--methods", "clip"])
+    assert bad.exit_code == 2 and "unknown clip" in bad.stderr
