@@ -10,13 +10,16 @@ from typing import Annotated
 import typer
 
 from flows.cli_common import fail
+from flows.cli_errors import HowtoGroup
 from tasks.demo.media import FFmpegMissing
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles, describe, parse_troubles, switch_names
 from tasks.demo.world import World, build_world, default_cache_dir
 
 app = typer.Typer(
-    help="The local demo world: a seeded stand-in for wikiHow and YouTube.", no_args_is_help=True
+    cls=HowtoGroup,  # also run alone (`python -m flows.cli_demo_site`): the same one-line errors
+    help="The local demo world: a seeded stand-in for wikiHow and YouTube.",
+    no_args_is_help=True,
 )
 
 WorldDir = Annotated[

@@ -112,7 +112,8 @@ class HowtoGroup(TyperGroup):
         from flows.cli_progress import shown
 
         try:
-            if ctx.invoked_subcommand in QUIET_COMMANDS:
+            # Progress is shown once, by the outermost group (a sub-app run on its own is outermost).
+            if ctx.parent is not None or ctx.invoked_subcommand in QUIET_COMMANDS:
                 return super().invoke(ctx)
             with shown():  # progress bars (or plain lines) for every command's long work
                 return super().invoke(ctx)
@@ -122,5 +123,5 @@ class HowtoGroup(TyperGroup):
             cause = expected_cause(exc)
             if cause is None:
                 raise
-            report(exc, cause, bool(ctx.params.get("verbose")))
+            report(exc, cause, bool(ctx.find_root().params.get("verbose")))
             raise typer.Exit(EXIT_EXPECTED) from None

@@ -193,7 +193,7 @@ def test_collect_triggers_features_on_gpu_pool_then_training(
     (features_run,) = _runs_of(server, features)
     assert features_run["state_type"] == "COMPLETED" and features_run["work_pool_name"] == "gpu"
     # The triggered runs carried the collection's config and no data root of their own.
-    assert features_run["parameters"]["stages"] == ["features"]
+    assert features_run["parameters"]["stages"] == ["features", "audio"]
     assert features_run["parameters"]["cfg"]["tasks"]["max_articles"] == 3
     assert features_run["parameters"]["data_root"] is None and train_run["parameters"]["data_root"] is None
     gpu_log = (server.logs / "worker-gpu.log").read_text(errors="replace")
@@ -205,6 +205,9 @@ def test_collect_triggers_features_on_gpu_pool_then_training(
     videos = query("SELECT count(*) FROM video_catalog WHERE keep", root.url).rows[0][0]
     featured = query("SELECT count(DISTINCT video_id) FROM frame_features WHERE status = 'ok'", root.url).rows
     assert videos > 0 and featured[0][0] == videos
+    # The gpu-pool run also made the audio features, from the tracks the features stage kept.
+    audio = query("SELECT count(DISTINCT video_id) FROM audio_features WHERE status = 'ok'", root.url).rows
+    assert audio[0][0] == videos
     checkpoints = sorted(Path(root.url, "train").glob("*/checkpoints/epoch-*.pt"))
     assert [p.name for p in checkpoints] == ["epoch-1.pt", "epoch-2.pt"]
     # The UI's artifacts: a table per stage, and the training progress at 100% after two epochs.

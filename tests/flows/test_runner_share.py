@@ -47,6 +47,6 @@ def test_split_run_of_a_stage_that_cannot_be_split_is_refused() -> None:
     check_share(RunnerConfig(part=1, parts=2), ["tasks", "captions", "features", "train"])
     check_share(RunnerConfig(), ["tasks", "search", "captions", "features", "train"])
     with pytest.raises(
-        ValueError, match="splits only the tasks, captions, features stages; run search in one run"
+        ValueError, match="splits only the tasks, captions, features, audio stages; run search in one run"
     ):
         check_share(RunnerConfig(part=0, parts=2), ["tasks", "search", "train"])
