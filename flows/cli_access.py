@@ -27,9 +27,14 @@ ProxyOption = Annotated[
 
 
 def access_from_options(
-    demo_url: str | None, rate: float, concurrency: int, cookies: Path | None, proxy: str | None
+    demo_url: DemoUrlOption = None,
+    rate: RateOption = 0.5,
+    concurrency: ConcurrencyOption = 2,
+    cookies: CookiesOption = None,
+    proxy: ProxyOption = None,
 ) -> YoutubeAccess:
-    """The access model these options describe.
+    """The access model these options describe (also the option group of the commands that take them all:
+    `@option_group(access_from_options, "access")`).
 
     A cookies file or proxy given here reaches the shard tasks through this process's environment, read
     by the model's default references: flow parameters are stored by Prefect, the environment is not.

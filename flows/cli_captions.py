@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, choice_option, fail
+from flows.cli_common import DataRootOption, bench_app, choice_option, fail, option_group
+from tasks.youtube.access import YoutubeAccess
 
 KINDS = ("auto", "manual")
 
@@ -68,13 +69,10 @@ def parse_command(
 
 
 @app.command("fetch")
+@option_group(cli_access.access_from_options, "access")
 def fetch_command(
+    access: YoutubeAccess,  # the access options (option_group)
     data_root: DataRootOption = None,
-    demo_url: cli_access.DemoUrlOption = None,
-    rate: cli_access.RateOption = 0.5,
-    concurrency: cli_access.ConcurrencyOption = 2,
-    cookies: cli_access.CookiesOption = None,
-    proxy: cli_access.ProxyOption = None,
 ) -> None:
     """Download, clean and cut the captions of every kept video (finished shards are skipped).
 
@@ -88,7 +86,6 @@ def fetch_command(
 
     cfg = FetchCaptionsConfig()
     require_upstream(DataRoot.from_any(data_root), "captions")
-    access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
     summary = fetch_captions(cfg, data_root, access)
     typer.echo(json.dumps(summary, indent=1))
 

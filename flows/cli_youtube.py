@@ -9,7 +9,8 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, fail
+from flows.cli_common import DataRootOption, bench_app, fail, option_group
+from tasks.youtube.access import YoutubeAccess
 
 youtube_app = typer.Typer(
     help="Look at YouTube metadata the way the search stage does.", no_args_is_help=True
@@ -50,15 +51,12 @@ def inspect_command(
 
 
 @videos_app.command("import")
+@option_group(cli_access.access_from_options, "access")
 def import_command(
+    access: YoutubeAccess,  # the access options (option_group)
     file: Annotated[Path, typer.Argument(help="Ids or URLs, one per line, or HowTo100M_v1.csv.")],
     data_root: DataRootOption = None,
     crawl_id: Annotated[str, typer.Option(help="Crawl id recorded on every row.")] = "crawl-0000",
-    demo_url: cli_access.DemoUrlOption = None,
-    rate: cli_access.RateOption = 0.5,
-    concurrency: cli_access.ConcurrencyOption = 2,
-    cookies: cli_access.CookiesOption = None,
-    proxy: cli_access.ProxyOption = None,
 ) -> None:
     """Probe and filter the listed videos (those already known are skipped)."""
     from pydantic import ValidationError
@@ -75,7 +73,6 @@ def import_command(
         fail(f"{file}: cannot read: {exc}")
     if not any(p.video_id for p in parsed):
         fail(f"{file}: no video ids or video URLs found")
-    access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
     try:
         cfg = SearchVideosConfig(crawl_id=crawl_id)
     except ValidationError as exc:
@@ -84,17 +81,14 @@ def import_command(
     typer.echo(json.dumps(summary, indent=1))
 
 
+@option_group(cli_access.access_from_options, "access")
 def search_videos_command(
+    access: YoutubeAccess,  # the access options (option_group)
     data_root: DataRootOption = None,
     max_results: Annotated[
         int | None, typer.Option("--max-results", min=1, help="Search hits per task (search.max_results).")
     ] = None,
     crawl_id: Annotated[str | None, typer.Option(help="Crawl id recorded on every row.")] = None,
-    demo_url: cli_access.DemoUrlOption = None,
-    rate: cli_access.RateOption = 0.5,
-    concurrency: cli_access.ConcurrencyOption = 2,
-    cookies: cli_access.CookiesOption = None,
-    proxy: cli_access.ProxyOption = None,
 ) -> None:
     """Search every kept task, probe each new video once, keep or drop it (finished shards are skipped).
 
@@ -109,11 +103,10 @@ def search_videos_command(
     given = {
         "max_results": max_results,
         "crawl_id": crawl_id,
-        "search_prefix": "demosearch" if demo_url else None,
+        "search_prefix": "demosearch" if access.site_url else None,
     }
     cfg = SearchVideosConfig(**{k: v for k, v in given.items() if v is not None})
     require_upstream(DataRoot.from_any(data_root), "search")
-    access = cli_access.access_from_options(demo_url, rate, concurrency, cookies, proxy)
     typer.echo(json.dumps(search_videos(cfg, data_root, access), indent=1, default=str))
 
 
