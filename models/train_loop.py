@@ -115,8 +115,13 @@ def train_epoch(
     device: torch.device,
     on_batch: Callable[[int, float], None] | None = None,
     precision: str = "fp32",
+    step: Callable[[Batch], float] | None = None,
 ) -> EpochStats:
-    """Run one pass over `batches`, timing how long we waited for each batch to arrive."""
+    """Run one pass over `batches`, timing how long we waited for each batch to arrive.
+
+    `step` replaces the contrastive `train_step` for objectives with their own (TVTS's sorting step); it
+    returns the batch's loss after updating the model.
+    """
     started = time.perf_counter()
     load = 0.0
     total, pairs, count = 0.0, 0, 0
@@ -129,7 +134,11 @@ def train_epoch(
             break
         if len(batch) < 2:  # a single pair has no negatives
             continue
-        loss = train_step(model, loss_fn, optimizer, batch, device, precision)
+        loss = (
+            step(batch)
+            if step is not None
+            else train_step(model, loss_fn, optimizer, batch, device, precision)
+        )
         total += loss * len(batch)
         pairs += len(batch)
         count += 1

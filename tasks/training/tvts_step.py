@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 
 import numpy as np
@@ -10,7 +9,7 @@ import torch
 from torch import nn
 
 from models.embedding import JointEmbedding
-from models.train_loop import Batch, EpochStats
+from models.train_loop import Batch, EpochStats, train_epoch
 from tasks.training.batches import pad_sequences, window_tokens
 from tasks.training.samplers import SORT_WINDOW
 from tasks.training.videos import VideoLines
@@ -61,26 +60,16 @@ def tvts_epoch(
     """One pass of TVTS steps (single process: the sorting path bypasses a DDP wrapper's forward)."""
     net: JointEmbedding = getattr(model, "module", model)
     generator = torch.Generator().manual_seed(seed)
-    started, load = time.perf_counter(), 0.0
-    total, pairs, count = 0.0, 0, 0
-    iterator = iter(batches)
-    while True:
-        t0 = time.perf_counter()
-        batch = next(iterator, None)
-        load += time.perf_counter() - t0
-        if batch is None:
-            break
-        if len(batch) < 2:
-            continue
+
+    def step(batch: Batch) -> float:
         net.train()
         loss = tvts_step(net, loss_fn, batch, device, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        total += float(loss.detach()) * len(batch)
-        pairs += len(batch)
-        count += 1
-    return EpochStats(total / max(pairs, 1), pairs, count, time.perf_counter() - started, load)
+        return float(loss.detach())
+
+    return train_epoch(model, loss_fn, optimizer, batches, device, step=step)
 
 
 @torch.no_grad()
