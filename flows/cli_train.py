@@ -12,6 +12,7 @@ from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, 
 
 if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
     from storage.layout import DataRoot
+    from tasks.audio.fac_compare import AudioComparison
     from tasks.training.config import TrainConfig
 
 # `howto train compare`'s default methods (tasks.training.compare.DEFAULT_METHODS; not imported here so
@@ -168,6 +169,14 @@ def compare_command(
         str, typer.Option(help="Where the table goes: <data root>/train/compare/NAME/.")
     ] = "latest",
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    audio: Annotated[
+        bool | None,
+        typer.Option(
+            "--audio/--no-audio",
+            help="Add FAC, shared and audio-shuffled rows (default: when the root has audio_features).",
+        ),
+    ] = None,
+    audio_epochs: Annotated[int, typer.Option(min=1, help="FAC training epochs (audio rows).")] = 20,
 ) -> None:
     """Train each seed method on the same data, seeds and split; print and save one table and a plot.
 
@@ -175,7 +184,14 @@ def compare_command(
     batch, 30% of the videos held out. Runs are named by method, seed and config, so a rerun reuses finished ones.
     """
     from storage.layout import DataRoot
-    from tasks.training.compare import RECIPES, best_method, compare, table_lines, write_comparison
+    from tasks.training.compare import (
+        RECIPES,
+        audio_table_lines,
+        best_method,
+        compare,
+        table_lines,
+        write_comparison,
+    )
     from tasks.training.config import TrainConfig
     from tasks.training.run import TrainingDataError
 
@@ -206,11 +222,31 @@ def compare_command(
         fail(str(exc))
     candidates = int(results[0].runs[0]["metrics"].get("candidates") or 0)
     lines = table_lines(results, seed_list, candidates)
-    paths = write_comparison(root, name, results, lines, base)
+    audio_result = _audio_rows(root, audio, audio_epochs, seed_list, heldout_fraction)
+    if audio_result is not None:
+        lines += audio_table_lines(audio_result, seed_list)
+    paths = write_comparison(root, name, results, lines, base, audio_result)
     typer.echo("")
     for line in lines:
         typer.echo(line)
     typer.echo(f"best: {best_method(results).name}; table {paths['table']}, curves {paths['plot']}")
+
+
+def _audio_rows(
+    root: DataRoot, wanted: bool | None, epochs: int, seeds: list[int], heldout_fraction: float
+) -> AudioComparison | None:
+    """FAC and its controls on the same split and seeds, when asked or when the root has audio."""
+    from storage.shards import list_markers
+    from tasks.audio.fac_compare import compare_on_root
+    from tasks.audio.fac_train import FACTrainConfig
+
+    if wanted is False or (wanted is None and not list_markers(root, "audio_features")):
+        return None
+    try:
+        return compare_on_root(root, FACTrainConfig(epochs=epochs), seeds, heldout_fraction)
+    except (FileNotFoundError, ValueError) as exc:
+        fail(str(exc))
+    raise AssertionError("unreachable")
 
 
 def _prepare(root: DataRoot, base: TrainConfig) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from tasks.evaluation.audio import audio_lines
 from tasks.evaluation.published import NOTE, PUBLISHED
 from tasks.evaluation.results import EvalResult
 
@@ -32,7 +33,7 @@ def result_lines(result: EvalResult, published: bool = True) -> list[str]:
     if result.benchmark == "crosstask":
         lines += _crosstask(result)
     else:
-        lines += _retrieval(result)
+        lines += _retrieval(result) + audio_lines(result.rows)
     if published and result.benchmark in PUBLISHED:
         lines.append(f"  {NOTE}:")
         for p in PUBLISHED[result.benchmark]:

@@ -19,6 +19,7 @@ from storage.layout import DataRoot
 from storage.shards import list_markers
 from tasks.common import config_hash
 from tasks.evaluation import formats
+from tasks.evaluation.audio import add_audio_scores, audio_checkpoint, audio_fingerprint
 from tasks.evaluation.crosstask import zero_shot_split
 from tasks.evaluation.embedder import CheckpointEmbedder, CheckpointRef, Embedder
 from tasks.evaluation.features import benchmark_features, find_videos
@@ -244,6 +245,7 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
     draw_seed = int(cfg.get("seed", 0) if seed is None else seed)
     shards = pair_shards(setup.root)
     minilm = extra.get("text") == "minilm"
+    fac = audio_checkpoint(setup.root)
 
     def compute() -> Scores:
         pairs = sample_heldout(setup.root, shards, fraction, clips, draw_seed, with_text=minilm)
@@ -257,9 +259,13 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
             )
         scores = retrieval_scores(text, model.video(pairs.video.astype(np.float32)))
         scores.add("videos", len(set(pairs.video_ids.tolist())), len(pairs))
+        if fac is not None:
+            add_audio_scores(setup.root, fac, scores)
         return scores
 
     pairs_now = config_hash({str(m.shard): m.config_hash for m in list_markers(setup.root, "clip_pairs")})
     fingerprint = setup.fingerprint(fraction=fraction, clips=clips, seed=draw_seed, pairs=pairs_now)
+    if fac is not None:  # only then: a root without audio keeps its recorded evaluations
+        fingerprint.update(audio_fingerprint(setup.root, fac))
     split = f"heldout-{fraction:g}"
     return record(setup.root, ckpt, "heldout", split, f"{setup.root.url} clip_pairs", fingerprint, compute)

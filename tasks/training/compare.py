@@ -8,7 +8,7 @@ import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +17,9 @@ from storage.layout import DataRoot
 from tasks.common import config_hash
 from tasks.training.config import TrainConfig
 from tasks.training.run import train
+
+if TYPE_CHECKING:
+    from tasks.audio.fac_compare import AudioComparison
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +122,26 @@ def table_lines(results: Sequence[MethodResult], seeds: Sequence[int], candidate
     return lines
 
 
+AUDIO_METRICS = (("v2a_R@5", "video->audio R@5"), ("a2v_R@5", "audio->video R@5"),
+                 ("a2t_R@5", "audio->text R@5 (zero-shot)"))  # fmt: skip
+
+
+def audio_table_lines(audio: AudioComparison, seeds: Sequence[int]) -> list[str]:
+    """The audio rows (FAC, shared, audio-shuffled control) as a second table in the same format."""
+    lines = ["", "| audio variant | " + " | ".join(label for _, label in AUDIO_METRICS) + " |",
+             "|" + "---|" * (len(AUDIO_METRICS) + 1)]  # fmt: skip
+    for name in audio.runs:
+        cells = [f"{audio.mean(name, k):.3f} ± {audio.std(name, k):.3f}" for k, _ in AUDIO_METRICS]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    first = audio.first
+    lines.append(
+        f"\nheld-out audio retrieval among {int(first['clips'])} clips with audio, seeds {list(seeds)}; "
+        f"chance v2a R@5 = {first['v2a_chance_R@5']:.3f}, a2t R@5 = {first['a2t_chance_R@5']:.3f} "
+        f"({int(first['a2t_candidates'])} distinct captions; audio never meets text in training)"
+    )
+    return lines
+
+
 def curves_png(results: Sequence[MethodResult]) -> bytes:
     """Held-out R@5 and training loss per epoch, mean over seeds, one line per method."""
     import matplotlib
@@ -148,7 +171,12 @@ def curves_png(results: Sequence[MethodResult]) -> bytes:
 
 
 def write_comparison(
-    root: DataRoot, name: str, results: Sequence[MethodResult], lines: list[str], base: TrainConfig
+    root: DataRoot,
+    name: str,
+    results: Sequence[MethodResult],
+    lines: list[str],
+    base: TrainConfig,
+    audio: AudioComparison | None = None,
 ) -> dict[str, str]:
     """compare.md (the table), compare.json (every run's numbers) and compare.png under train/compare/<name>."""
     base_dir = root.path("train", "compare", name)
@@ -164,6 +192,14 @@ def write_comparison(
             for r in results
         },
     }
+    if audio is not None:
+        record["audio"] = {
+            "fac_checkpoint": audio.checkpoint,
+            "variants": {
+                v: {"mean": {k: audio.mean(v, k) for k, _ in AUDIO_METRICS}, "runs": audio.runs[v]}
+                for v in audio.runs
+            },
+        }
     paths = {
         "table": f"{base_dir}/compare.md",
         "json": f"{base_dir}/compare.json",

@@ -58,3 +58,28 @@ def test_compare_prints_and_saves_one_table(tmp_path: Path) -> None:
     assert again.exit_code == 0 and again.stdout.count("(cached)") == 3
     bad = CliRunner().invoke(app, ["train", "compare", "--data-root", str(root.url), "--methods", "clip"])
     assert bad.exit_code == 2 and "unknown clip" in bad.stderr
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_compare_adds_audio_rows_when_the_root_has_audio(tmp_path: Path) -> None:
+    from tasks.synthetic.audio import write_synthetic_audio
+
+    root = write_synthetic_audio(write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, dim=64))
+    args = [
+        "train", "compare", "--data-root", str(root.url), "--methods", "infonce", "--control", "",
+        "--seeds", "0", "--epochs", "1", "--text", "learned", "--d", "32", "--videos-per-batch", "4",
+        "--audio-epochs", "4", "--name", "a",
+    ]  # fmt: skip
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    assert "| audio variant | video->audio R@5 | audio->video R@5 | audio->text R@5 (zero-shot) |" in out.stdout
+    for variant in ("fac", "shared", "fac, audio shuffled"):
+        assert f"| {variant} | " in out.stdout
+    record = json.loads((Path(root.path("train", "compare", "a")) / "compare.json").read_text())
+    audio = record["audio"]["variants"]
+    # The same split as the text rows: FAC learns video<->audio, the shuffled control does not.
+    assert audio["fac"]["mean"]["v2a_R@5"] > audio["fac, audio shuffled"]["mean"]["v2a_R@5"] + 0.2
+    assert Path(record["audio"]["fac_checkpoint"]).is_file()
+    assert "| audio variant |" in (Path(root.path("train", "compare", "a")) / "compare.md").read_text()
+    off = CliRunner().invoke(app, [*args[:-2], "--name", "b", "--no-audio"])
+    assert off.exit_code == 0 and "audio variant" not in off.stdout
