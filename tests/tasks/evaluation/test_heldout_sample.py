@@ -53,3 +53,42 @@ def test_heldout_eval_of_a_checkpoint_matches_the_runs_last_epoch(tmp_path: Path
     assert result.value("R@1") == metrics["R@1"] and result.value("MedR") == metrics["MedR"]
     assert next(r["n"] for r in result.rows if r["metric"] == "R@1") == metrics["candidates"] == 30
     assert eval_heldout(Setup(root)).cached
+
+
+def test_heldout_eval_adds_fac_audio_retrieval_only_when_the_root_has_audio(tmp_path: Path) -> None:
+    from tasks.audio.fac_checkpoint import save_fac
+    from tasks.audio.fac_data import load_root, split_heldout
+    from tasks.audio.fac_train import FACTrainConfig, evaluate_fac, train_fac
+    from tasks.evaluation.audio import AUDIO_METRICS
+    from tasks.evaluation.report import result_lines
+    from tasks.evaluation.run import Setup, eval_heldout
+    from tasks.synthetic.audio import write_synthetic_audio
+    from tasks.training.config import TrainConfig
+    from tasks.training.run import train
+
+    root = write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, clips_per_video=8, dim=16)
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard)
+    cfg = TrainConfig(text="learned", d=16, epochs=1, heldout_fraction=0.3, videos_per_batch=8,
+                      run_id="tiny", device="cpu")  # fmt: skip
+    train(cfg, root)
+    plain = eval_heldout(Setup(root))
+    assert not any(r["metric"] in AUDIO_METRICS for r in plain.rows)
+    assert not any("audio" in line for line in result_lines(plain))
+    # Audio without a FAC checkpoint: exactly as before (the recorded evaluation is reused).
+    write_synthetic_audio(root)
+    assert eval_heldout(Setup(root)).cached
+    # A FAC checkpoint: its video<->audio and zero-shot audio->text retrieval on its held-out clips.
+    data, vids = load_root(root)
+    fac_train, fac_heldout = split_heldout(data, vids, 0.3)
+    fac_cfg = FACTrainConfig(epochs=3, d_fine=32, d_coarse=16)
+    trained = train_fac(fac_train, fac_cfg)
+    save_fac(root, trained, fac_cfg, 0.3)
+    expected = evaluate_fac(trained, fac_heldout)
+    with_audio = eval_heldout(Setup(root))
+    assert not with_audio.cached
+    assert with_audio.value("R@5") == plain.value("R@5")  # the text-video part is unchanged
+    for metric in ("v2a_R@5", "a2v_R@5", "a2t_R@5"):
+        assert abs((with_audio.value(metric) or -1.0) - expected[metric]) < 1e-6
+    assert next(r["n"] for r in with_audio.rows if r["metric"] == "v2a_R@5") == expected["clips"] > 2
+    assert any("a2t is zero-shot" in line for line in result_lines(with_audio))
