@@ -58,4 +58,6 @@ def load_fac(root: DataRoot) -> FACCheckpoint | None:
     model.load_state_dict(state["weights"])
     model.eval()
     std = {part: {k: v.numpy() for k, v in d.items()} for part, d in state["standardiser"].items()}
-    return FACCheckpoint(TrainedFAC(model, Standardiser(std["mean"], std["std"]), []), state["heldout_fraction"], path)
+    return FACCheckpoint(
+        TrainedFAC(model, Standardiser(std["mean"], std["std"]), []), state["heldout_fraction"], path
+    )

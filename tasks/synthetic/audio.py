@@ -27,7 +27,9 @@ def write_synthetic_audio(
         for vid in dict.fromkeys(clips.column("video_id").to_pylist()):
             rows = [r for r in clips.to_pylist() if r["video_id"] == vid]
             if int(vid[-5:]) % no_audio_every == no_audio_every - 1:
-                tables.append(audio_table(AudioResult(vid, "no_audio", "no audio stream"), "logmel_stats", False))
+                tables.append(
+                    audio_table(AudioResult(vid, "no_audio", "no audio stream"), "logmel_stats", False)
+                )
                 continue
             seconds = max(r["end_ms"] for r in rows) // 1000
             step_of = np.empty(seconds, dtype=object)

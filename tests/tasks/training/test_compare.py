@@ -72,7 +72,9 @@ def test_compare_adds_audio_rows_when_the_root_has_audio(tmp_path: Path) -> None
     ]  # fmt: skip
     out = CliRunner().invoke(app, args)
     assert out.exit_code == 0, out.output
-    assert "| audio variant | video->audio R@5 | audio->video R@5 | audio->text R@5 (zero-shot) |" in out.stdout
+    assert (
+        "| audio variant | video->audio R@5 | audio->video R@5 | audio->text R@5 (zero-shot) |" in out.stdout
+    )
     for variant in ("fac", "shared", "fac, audio shuffled"):
         assert f"| {variant} | " in out.stdout
     record = json.loads((Path(root.path("train", "compare", "a")) / "compare.json").read_text())
