@@ -54,7 +54,8 @@ def load_fac(root: DataRoot) -> FACCheckpoint | None:
         return None
     with root.open(path, "rb") as handle:
         state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-    model = MMEmbedding(*state["dims"], state["d_fine"], state["d_coarse"], state["graph"])
+    video_dim, audio_dim, text_dim = (int(d) for d in state["dims"])
+    model = MMEmbedding(video_dim, audio_dim, text_dim, state["d_fine"], state["d_coarse"], state["graph"])
     model.load_state_dict(state["weights"])
     model.eval()
     std = {part: {k: v.numpy() for k, v in d.items()} for part, d in state["standardiser"].items()}
