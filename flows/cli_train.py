@@ -184,6 +184,7 @@ def compare_command(
     batch, 30% of the videos held out. Runs are named by method, seed and config, so a rerun reuses finished ones.
     """
     from storage.layout import DataRoot
+    from storage.shards import list_markers
     from tasks.training.compare import (
         RECIPES,
         audio_table_lines,
@@ -215,6 +216,9 @@ def compare_command(
     except ValueError as exc:
         _config_error(exc)
     root = DataRoot.from_any(data_root)
+    has_audio = bool(list_markers(root, "audio_features"))
+    if audio and not has_audio:  # before any training: the audio rows could not be made
+        fail(f"{root.url}: --audio but no audio_features shards: run `howto audio run` first")
     _prepare(root, base)
     try:
         results = compare(root, base, chosen, seed_list, control, progress=typer.echo)
@@ -222,7 +226,8 @@ def compare_command(
         fail(str(exc))
     candidates = int(results[0].runs[0]["metrics"].get("candidates") or 0)
     lines = table_lines(results, seed_list, candidates)
-    audio_result = _audio_rows(root, audio, audio_epochs, seed_list, heldout_fraction)
+    wanted = has_audio if audio is None else audio
+    audio_result = _audio_rows(root, wanted, audio_epochs, seed_list, heldout_fraction)
     if audio_result is not None:
         lines += audio_table_lines(audio_result, seed_list)
     paths = write_comparison(root, name, results, lines, base, audio_result)
@@ -233,14 +238,13 @@ def compare_command(
 
 
 def _audio_rows(
-    root: DataRoot, wanted: bool | None, epochs: int, seeds: list[int], heldout_fraction: float
+    root: DataRoot, wanted: bool, epochs: int, seeds: list[int], heldout_fraction: float
 ) -> AudioComparison | None:
-    """FAC and its controls on the same split and seeds, when asked or when the root has audio."""
-    from storage.shards import list_markers
+    """FAC and its controls on the same split and seeds, when wanted."""
     from tasks.audio.fac_compare import compare_on_root
     from tasks.audio.fac_train import FACTrainConfig
 
-    if wanted is False or (wanted is None and not list_markers(root, "audio_features")):
+    if not wanted:
         return None
     try:
         return compare_on_root(root, FACTrainConfig(epochs=epochs), seeds, heldout_fraction)

@@ -58,6 +58,8 @@ def test_compare_prints_and_saves_one_table(tmp_path: Path) -> None:
     assert again.exit_code == 0 and again.stdout.count("(cached)") == 3
     bad = CliRunner().invoke(app, ["train", "compare", "--data-root", str(root.url), "--methods", "clip"])
     assert bad.exit_code == 2 and "unknown clip" in bad.stderr
+    no_audio = CliRunner().invoke(app, [*args, "--audio"])  # refused before any training
+    assert no_audio.exit_code == 2 and "no audio_features shards" in no_audio.stderr
 
 
 @pytest.mark.usefixtures("one_thread")
