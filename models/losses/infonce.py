@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+
+from models.losses.temperature import TemperatureLoss
 
 
-class SymmetricInfoNCE(nn.Module):
+class SymmetricInfoNCE(TemperatureLoss):
     """Mean of text->video and video->text cross-entropy over the batch, the diagonal being positive."""
-
-    def __init__(self, temperature: float = 0.07) -> None:
-        super().__init__()
-        self.temperature = temperature
 
     def forward(
         self, sim: torch.Tensor, groups: torch.Tensor | None = None, order: torch.Tensor | None = None

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import torch
-from torch import nn
+
+from models.losses.temperature import TemperatureLoss
 
 
-class MILNCELoss(nn.Module):
+class MILNCELoss(TemperatureLoss):
     """L = mean_i [ logsumexp_{j,k} {x_ijk} u {x_jik}  -  logsumexp_k x_iik ],  x_ijk = v_i . t_jk / tau.
 
     `sim` is (B*K texts x B videos): text j*K + k is caption k of video j's bag, so the batch holds B
@@ -15,10 +16,6 @@ class MILNCELoss(nn.Module):
     are counted twice. The reference has raw dot products (no L2, no temperature); our gated units
     L2-normalise, so similarities are divided by `temperature`.
     """
-
-    def __init__(self, temperature: float = 0.07) -> None:
-        super().__init__()
-        self.temperature = temperature
 
     def forward(
         self, sim: torch.Tensor, groups: torch.Tensor | None = None, order: torch.Tensor | None = None
