@@ -8,7 +8,20 @@ from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
-from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
+from flows.cli_common import (
+    LOSSES,
+    TEXTS,
+    DataRootOption,
+    ExistingDataRootOption,
+    bench_app,
+    choice_option,
+    fail,
+    field_choices,
+)
+from tasks.training.config import PRESETS, TrainConfig
+
+OBJECTIVES = field_choices(TrainConfig, "objective")
+PRECISIONS = field_choices(TrainConfig, "precision")
 
 if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
     from storage.layout import DataRoot
@@ -56,20 +69,20 @@ def train_command(
     data_root: DataRootOption = None,
     preset: Annotated[
         str | None,
-        typer.Option(help="A seed method's recipe: howto100m (the reference), milnce, videoclip or tvts."),
+        choice_option("--preset", tuple(PRESETS), "A seed method's recipe (howto100m: the reference)."),
     ] = None,
     objective: Annotated[
-        str, typer.Option(help="pairs (caption lines + --loss), howto100m, milnce, videoclip or tvts.")
+        str, choice_option("--objective", OBJECTIVES, "Training objective; pairs: caption lines + --loss.")
     ] = "pairs",
     epochs: Annotated[
         int, typer.Option(min=1, help="Epochs in total (a rerun resumes after the last one).")
     ] = 10,
-    text: Annotated[str, typer.Option(help="Text side: minilm, word2vec or learned.")] = "minilm",
+    text: Annotated[str, choice_option("--text", TEXTS, "Text side of the embedding.")] = "minilm",
     word2vec: Annotated[
         Path | None, typer.Option(help="word2vec file (.bin or .txt) for --text word2vec.")
     ] = None,
     loss: Annotated[
-        str, typer.Option(help="Objective pairs: max_margin (HowTo100M), milnce_inbatch or infonce.")
+        str, choice_option("--loss", LOSSES, "Loss of objective pairs; HowTo100M: max_margin.")
     ] = "max_margin",
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 4096,
     lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 1e-4,
@@ -82,7 +95,7 @@ def train_command(
     ] = None,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
     precision: Annotated[
-        str, typer.Option(help="fp32, bf16, or auto (bf16 where the hardware has it natively).")
+        str, choice_option("--precision", PRECISIONS, "auto: bf16 where the hardware has it natively.")
     ] = "fp32",
     seed: int = 0,
 ) -> None:
@@ -157,9 +170,7 @@ def compare_command(
         str, typer.Option(help="Method trained on shuffled captions as the control ('' for none).")
     ] = "infonce",
     epochs: Annotated[int, typer.Option(min=1)] = 24,
-    text: Annotated[
-        str, typer.Option(help="Text side of every method: minilm, word2vec or learned.")
-    ] = "minilm",
+    text: Annotated[str, choice_option("--text", TEXTS, "Text side of every method.")] = "minilm",
     word2vec: Annotated[Path | None, typer.Option(help="word2vec file for --text word2vec.")] = None,
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 256,
     lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 3e-3,
