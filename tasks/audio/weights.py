@@ -34,8 +34,8 @@ def check_audio_weights(cfg: ExtractAudioConfig) -> None:
             raise AudioWeightsMissing(f"cnn14 weights need width={CNN14_WIDTH}, not {cfg.width}")
     elif not cfg.random_weights:
         raise AudioWeightsMissing(
-            "no cnn14 weights: pass --audio-weights PATH (PANNs Cnn14_16k_mAP=0.438.pth), "
-            "use --audio-encoder logmel_stats, or allow --random-weights"
+            "no cnn14 weights: pass --audio-weights PATH (audio.weights; PANNs Cnn14_16k_mAP=0.438.pth), "
+            "use --audio-encoder logmel_stats (audio.encoder), or allow --random-weights (audio.random_weights=true)"
         )
 
 

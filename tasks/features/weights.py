@@ -24,6 +24,15 @@ CALIBRATION_FRAMES = 16
 CALIBRATION_CLIPS = 8
 
 
+def _option(field: str) -> str:
+    """A setting as both commands spell it: `howto features run --FLAG`, `howto pipeline --set features.FIELD=`."""
+    return f"--{field.replace('_', '-')} (features.{field})"
+
+
+# `howto features run --random-weights`, or `--set features.random_weights=true` for `howto pipeline`.
+RANDOM_ALLOWED = "--random-weights (features.random_weights=true)"
+
+
 class WeightsMissing(RuntimeError):
     """No pretrained weights were found and random weights were not allowed."""
 
@@ -106,8 +115,10 @@ def check_weights(
             raise WeightsMissing(f"{given}: {model} weights file not found")
         found = find_resnet152_weights(given) if model == MODEL_2D else given
         if found is None and not random_weights:
-            flag = "--resnet-weights" if model == MODEL_2D else "--resnext-weights"
-            raise WeightsMissing(f"no {model} weights found: pass {flag} PATH, or allow --random-weights")
+            flag = "resnet" if model == MODEL_2D else "resnext"
+            raise WeightsMissing(
+                f"no {model} weights found: pass {_option(f'{flag}_weights')} PATH, or allow {RANDOM_ALLOWED}"
+            )
 
 
 def load_encoders(
@@ -127,10 +138,10 @@ def load_encoders(
     for model in models:
         if model == MODEL_2D:
             found = find_resnet152_weights(resnet_weights)
-            hint = "pass --resnet-weights PATH (torchvision ResNet152_Weights.IMAGENET1K_V1)"
+            hint = f"pass {_option('resnet_weights')} PATH (torchvision ResNet152_Weights.IMAGENET1K_V1)"
         else:
             found = resnext_weights
-            hint = "pass --resnext-weights PATH (kenshohara resnext-101-kinetics.pth)"
+            hint = f"pass {_option('resnext_weights')} PATH (kenshohara resnext-101-kinetics.pth)"
         if found is not None:
             encoders[model] = build_resnet152(found) if model == MODEL_2D else build_resnext101(found)
             random[model] = False
@@ -139,5 +150,5 @@ def load_encoders(
             encoders[model] = _random_calibrated(root, model, seed, size)
             random[model] = True
         else:
-            raise WeightsMissing(f"no {model} weights found: {hint}, or allow --random-weights")
+            raise WeightsMissing(f"no {model} weights found: {hint}, or allow {RANDOM_ALLOWED}")
     return LoadedEncoders(encoders, random)

@@ -176,7 +176,8 @@ def test_missing_weights_inside_a_flow_run(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "Traceback" not in result.stderr, result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [
-        "error: no resnet152 weights found: pass --resnet-weights PATH, or allow --random-weights"
+        "error: no resnet152 weights found: pass --resnet-weights (features.resnet_weights) PATH, or allow "
+        "--random-weights (features.random_weights=true)"
     ]
     verbose = invoke("-v", "features", "run", "--data-root", root)
     assert verbose.exit_code == 2 and "Traceback (most recent call last)" in verbose.stderr
