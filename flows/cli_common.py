@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from flows.cli_errors import UsageProblem
 from storage.layout import DataRoot, check_data_root
-from tasks.training.config import TrainConfig
+from tasks.train.config import TrainConfig
 
 T = TypeVar("T")
 G = TypeVar("G")

@@ -18,7 +18,7 @@ from flows.cli_common import (
     fail,
     field_choices,
 )
-from tasks.training.config import PRESETS, TrainConfig
+from tasks.train.config import PRESETS, TrainConfig
 
 OBJECTIVES = field_choices(TrainConfig, "objective")
 PRECISIONS = field_choices(TrainConfig, "precision")
@@ -26,9 +26,9 @@ PRECISIONS = field_choices(TrainConfig, "precision")
 if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
     from storage.layout import DataRoot
     from tasks.audio.fac_compare import AudioComparison
-    from tasks.training.config import TrainConfig
+    from tasks.train.config import TrainConfig
 
-# `howto train compare`'s default methods (tasks.training.compare.DEFAULT_METHODS; not imported here so
+# `howto train compare`'s default methods (tasks.train.compare.DEFAULT_METHODS; not imported here so
 # that `howto --help` does not load torch).
 DEFAULT_METHODS_CLI = (
     "max_margin",
@@ -102,9 +102,9 @@ def train_command(
     """Train the text-video joint embedding on the data root's clips and frame features."""
     if ctx.invoked_subcommand is not None:
         return
-    from tasks.training.config import TrainConfig
-    from tasks.training.config import preset as preset_config
-    from tasks.training.objective_run import WORD2VEC_HELP
+    from tasks.train.config import TrainConfig
+    from tasks.train.config import preset as preset_config
+    from tasks.train.objective_run import WORD2VEC_HELP
 
     if word2vec is not None and not word2vec.is_file():
         fail(f"{word2vec}: no such word2vec file; {WORD2VEC_HELP}")
@@ -135,8 +135,8 @@ def train_command(
         fail(f"--preset {preset} trains on word2vec and needs --word2vec FILE; {WORD2VEC_HELP}")
     from flows.train_embedding import train_embedding
     from models.text import Word2VecFormatError
-    from tasks.training.run import TrainingDataError
-    from tasks.training.torchrun import launched_by_torchrun, train_distributed
+    from tasks.train.run import TrainingDataError
+    from tasks.train.torchrun import launched_by_torchrun, train_distributed
 
     try:
         if launched_by_torchrun():
@@ -196,7 +196,7 @@ def compare_command(
     """
     from storage.layout import DataRoot
     from storage.shards import list_markers
-    from tasks.training.compare import (
+    from tasks.train.compare import (
         RECIPES,
         audio_table_lines,
         best_method,
@@ -204,8 +204,8 @@ def compare_command(
         table_lines,
         write_comparison,
     )
-    from tasks.training.config import TrainConfig
-    from tasks.training.run import TrainingDataError
+    from tasks.train.config import TrainConfig
+    from tasks.train.run import TrainingDataError
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
     unknown = [m for m in chosen + ([control] if control else []) if m not in RECIPES]
@@ -266,13 +266,13 @@ def _audio_rows(
 
 def _prepare(root: DataRoot, base: TrainConfig) -> None:
     """Clip pairs (and the MiniLM text cache) as `howto train` makes them, without training."""
-    from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
+    from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
 
     shards = ready_shards(root)
     for shard in shards:
         build_pairs_shard(root, shard)
     if base.text == "minilm":
-        from tasks.training.stage import minilm_encode
+        from tasks.train.stage import minilm_encode
 
         for shard in shards:
             cache_text_shard(root, shard, minilm_encode)
@@ -286,7 +286,7 @@ def search_clips_command(
 ) -> None:
     """Embed the text with the latest checkpoint and print the best clips (video, span, caption, score)."""
     from storage.layout import DataRoot
-    from tasks.training.search import NoCheckpoint, search_clips
+    from tasks.train.search import NoCheckpoint, search_clips
 
     if not query.strip():
         fail("query: empty text")

@@ -14,8 +14,8 @@ from storage.catalog import query, stats
 from storage.layout import DataRoot
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.training.compare import RECIPES
-from tasks.training.config import TrainConfig
+from tasks.train.compare import RECIPES
+from tasks.train.config import TrainConfig
 from tasks.wikihow.config import MineTasksConfig
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.config import SearchVideosConfig

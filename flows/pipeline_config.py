@@ -10,7 +10,7 @@ from flows.runner_config import RunnerConfig
 from tasks.audio.config import ExtractAudioConfig
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.training.config import TrainConfig
+from tasks.train.config import TrainConfig
 from tasks.wikihow.config import MineTasksConfig
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.config import SearchVideosConfig

@@ -8,9 +8,9 @@ from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
-from tasks.training.config import TrainConfig
-from tasks.training.prepare import ready_shards
-from tasks.training.stage import pairs_shard, text_shard, train_run
+from tasks.train.config import TrainConfig
+from tasks.train.prepare import ready_shards
+from tasks.train.stage import pairs_shard, text_shard, train_run
 
 STAGE = "train_embedding"
 

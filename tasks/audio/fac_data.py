@@ -18,9 +18,9 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.audio.fac_train import MMData
 from tasks.audio.rows import WITH_ROWS
-from tasks.training.data import vectors_to_numpy
-from tasks.training.pooling import span_rows
-from tasks.training.split import is_heldout
+from tasks.train.data import vectors_to_numpy
+from tasks.train.pooling import span_rows
+from tasks.train.split import is_heldout
 
 BAG = 3  # own caption and the previous and next one of the same video
 HASH_DIM = 512

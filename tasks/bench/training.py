@@ -17,9 +17,9 @@ from models.encoders import cpu_features
 from models.train_loop import native_bf16, pick_device, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
-from tasks.training.config import TrainConfig
-from tasks.training.data import prefetch
-from tasks.training.run import Trainer, build_loss, make_optimizer
+from tasks.train.config import TrainConfig
+from tasks.train.data import prefetch
+from tasks.train.run import Trainer, build_loss, make_optimizer
 
 
 def _vectors(matrix: np.ndarray) -> pa.ListArray:

@@ -18,7 +18,7 @@ from pathlib import Path
 from tasks.demo.content import ARTICLES
 from tasks.demo.videos import DemoVideo
 from tasks.demo.world import World, task_steps
-from tasks.training.split import is_heldout
+from tasks.train.split import is_heldout
 
 TASK_ID_BASE = 90000  # CrossTask task ids are numbers; the demo's sit apart from the real ones
 

@@ -14,7 +14,7 @@ from models.embedding import JointEmbedding
 from models.text import Vocabulary
 from models.train_loop import read_checkpoint
 from storage.layout import DataRoot
-from tasks.training.checkpoints import latest_checkpoint, load_state, model_from_state
+from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
 
 
 class Embedder(Protocol):
@@ -110,7 +110,7 @@ class CheckpointEmbedder:
             ids = self.vocab.encode_batch(sentences, self.max_words)
             return self.model.text(ids).numpy()
         if self._encode is None:
-            from tasks.training.stage import minilm_encode
+            from tasks.train.stage import minilm_encode
 
             self._encode = minilm_encode
         return self.model.text(torch.from_numpy(self._encode(sentences))).numpy()

@@ -25,7 +25,7 @@ from tasks.features.pipeline import build_extractor
 from tasks.features.rows import result_table
 from tasks.features.stage import features_own_hash
 from tasks.shard_runner import ShardJob, ShardOutput, run_job
-from tasks.training.pooling import VideoFeatures, features_by_video
+from tasks.train.pooling import VideoFeatures, features_by_video
 
 log = logging.getLogger(__name__)
 

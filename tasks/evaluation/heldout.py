@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from tasks.training.data import Pairs, load_shard
-from tasks.training.split import is_heldout
+from tasks.train.data import Pairs, load_shard
+from tasks.train.split import is_heldout
 
 
 def _heldout_count(root: DataRoot, shard: int, fraction: float) -> int:

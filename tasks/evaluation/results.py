@@ -22,7 +22,7 @@ from tasks.common import config_hash
 from tasks.evaluation.embedder import CheckpointRef
 from tasks.evaluation.scoring import Scores
 from tasks.shard_runner import ShardJob, ShardOutput, run_job
-from tasks.training.report import add_evaluation
+from tasks.train.report import add_evaluation
 
 DATASET = "eval_metrics"
 

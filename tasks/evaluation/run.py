@@ -34,7 +34,7 @@ from tasks.evaluation.scoring import (
     whole_video_inputs,
 )
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.training.data import pair_shards
+from tasks.train.data import pair_shards
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]

@@ -12,7 +12,7 @@ from models.evaluate import TIE_RULES, retrieval_metrics, tied_queries
 from tasks.evaluation.crosstask import ground_truth, localise, recall_counts, second_spans_ms, task_recalls
 from tasks.evaluation.embedder import Embedder
 from tasks.evaluation.formats import FeatureItems, Segment, TaskCard
-from tasks.training.pooling import MODEL_FPS, MODELS, VideoFeatures, pool_clips
+from tasks.train.pooling import MODEL_FPS, MODELS, VideoFeatures, pool_clips
 
 
 @dataclass

@@ -18,7 +18,7 @@ import numpy as np
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.exports.select import ExportFilter, Selection, task_lookup
-from tasks.training.pooling import features_by_video
+from tasks.train.pooling import features_by_video
 
 FEATURE_DIRS = {"resnet152": "features_2d", "resnext101": "features_3d"}
 

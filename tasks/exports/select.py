@@ -14,8 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from storage.catalog import query
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
-from tasks.training.pooling import build_pairs
-from tasks.training.split import is_heldout
+from tasks.train.pooling import build_pairs
+from tasks.train.split import is_heldout
 
 
 class ExportFilter(BaseModel):

@@ -20,7 +20,7 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, Selection, ShardClips
-from tasks.training.pooling import MODELS, features_by_video
+from tasks.train.pooling import MODELS, features_by_video
 
 Sample = dict[str, bytes]
 CLIP_FIELDS = ("clip_id", "video_id", "task_id", "category", "idx", "start_ms", "end_ms", "text",

@@ -12,7 +12,7 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from storage.shards import write_shard
-from tasks.training.pooling import MODEL_FPS, MODELS
+from tasks.train.pooling import MODEL_FPS, MODELS
 
 _VERBS = ("cut", "wash", "stir", "paint", "fold", "pour", "sand", "glue", "peel", "tighten")
 _OBJECTS = (

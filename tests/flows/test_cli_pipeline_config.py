@@ -17,7 +17,7 @@ from flows.cli_errors import HowtoGroup
 from flows.config_file import resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, PipelineConfig
 from flows.runner_config import RunnerConfig
-from tasks.training.config import TrainConfig
+from tasks.train.config import TrainConfig
 
 runner = CliRunner()
 # Wide enough that rich never wraps a metavar such as [tasks|search|captions|features|train].

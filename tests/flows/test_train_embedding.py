@@ -12,7 +12,7 @@ from flows.train_embedding import train_embedding
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.synthetic.training import write_synthetic_root
-from tasks.training.config import TrainConfig
+from tasks.train.config import TrainConfig
 
 
 def test_flow_trains_with_minilm_and_reruns_from_cache(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from tasks.demo.world import World
 from tasks.evaluation import formats
 from tasks.evaluation.features import find_videos
 from tasks.evaluation.run import crosstask_videos
-from tasks.training.split import is_heldout
+from tasks.train.split import is_heldout
 
 
 def test_demo_ground_truth_in_both_layouts(demo_world: World, tmp_path: Path) -> None:

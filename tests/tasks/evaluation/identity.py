@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from tasks.training.pooling import MODEL_FPS, MODELS, VideoFeatures
+from tasks.train.pooling import MODEL_FPS, MODELS, VideoFeatures
 
 DIM = 64
 

@@ -22,10 +22,10 @@ from tasks.evaluation import features as bench_features
 from tasks.evaluation.results import EvalResult
 from tasks.evaluation.run import Setup, eval_crosstask, eval_youcook2
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
-from tasks.training.run import train
-from tasks.training.stage import minilm_encode
-from tests.tasks.training.demo_data import write_demo_root
+from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
+from tasks.train.run import train
+from tasks.train.stage import minilm_encode
+from tests.tasks.train.demo_data import write_demo_root
 
 CFG = DEMO_TRAIN.model_copy(update={"run_id": "demo"})
 FEATURES = ExtractFeaturesConfig(random_weights=True, short_side_2d=DEMO_SIZE_2D, size_3d=DEMO_SIZE_3D)

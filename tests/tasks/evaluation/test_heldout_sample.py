@@ -9,8 +9,8 @@ import numpy as np
 from storage.layout import DataRoot
 from tasks.evaluation.heldout import sample_heldout
 from tasks.synthetic.training import write_synthetic_root
-from tasks.training.data import pair_shards
-from tasks.training.prepare import build_pairs_shard, ready_shards
+from tasks.train.data import pair_shards
+from tasks.train.prepare import build_pairs_shard, ready_shards
 
 
 def _root(tmp_path: Path) -> DataRoot:
@@ -41,8 +41,8 @@ def test_sample_spans_every_shard_and_is_seeded(tmp_path: Path) -> None:
 
 def test_heldout_eval_of_a_checkpoint_matches_the_runs_last_epoch(tmp_path: Path) -> None:
     from tasks.evaluation.run import Setup, eval_heldout
-    from tasks.training.config import TrainConfig
-    from tasks.training.run import train
+    from tasks.train.config import TrainConfig
+    from tasks.train.run import train
 
     root = _root(tmp_path)
     cfg = TrainConfig(text="learned", d=32, epochs=2, lr=1e-3, heldout_fraction=0.5, eval_max_clips=30,
@@ -63,8 +63,8 @@ def test_heldout_eval_adds_fac_audio_retrieval_only_when_the_root_has_audio(tmp_
     from tasks.evaluation.report import result_lines
     from tasks.evaluation.run import Setup, eval_heldout
     from tasks.synthetic.audio import write_synthetic_audio
-    from tasks.training.config import TrainConfig
-    from tasks.training.run import train
+    from tasks.train.config import TrainConfig
+    from tasks.train.run import train
 
     root = write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, clips_per_video=8, dim=16)
     for shard in ready_shards(root):

@@ -15,8 +15,8 @@ from tasks.exports.release import export_release
 from tasks.exports.select import ExportFilter
 from tasks.exports.webdataset import export_webdataset
 from tasks.howto100m.import_stage import ImportConfig, import_howto100m
-from tasks.training.pooling import build_pairs
-from tasks.training.split import is_heldout
+from tasks.train.pooling import build_pairs
+from tasks.train.split import is_heldout
 from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, VIDEO_C, VIDEO_D
 
 DATASETS = {

@@ -13,7 +13,7 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
 from tasks.howto100m.import_stage import ImportConflict, import_howto100m
 from tasks.howto100m.layout import crawled_video_shards
-from tasks.training.pooling import build_pairs
+from tasks.train.pooling import build_pairs
 from tests.tasks.howto100m.conftest import import_config
 from tests.tasks.howto100m.release_files import (
     SHAPES,

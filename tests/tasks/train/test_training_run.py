@@ -15,11 +15,11 @@ from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import read_dataset
 from tasks.synthetic.training import write_synthetic_root
-from tasks.training.checkpoints import list_epochs, load_state
-from tasks.training.config import TrainConfig
-from tasks.training.prepare import build_pairs_shard, ready_shards
-from tasks.training.run import TrainingDataError, train
-from tasks.training.search import search_clips
+from tasks.train.checkpoints import list_epochs, load_state
+from tasks.train.config import TrainConfig
+from tasks.train.prepare import build_pairs_shard, ready_shards
+from tasks.train.run import TrainingDataError, train
+from tasks.train.search import search_clips
 
 # Learned words and a small d keep this fast; the MiniLM side is covered by the flow test.
 CFG = TrainConfig(text="learned", d=64, lr=3e-3, epochs=2, heldout_fraction=0.3, videos_per_batch=4, seed=1)
@@ -105,7 +105,7 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
 
 
 def test_split_has_no_overlap(synthetic_root: DataRoot) -> None:
-    from tasks.training.data import load_shard
+    from tasks.train.data import load_shard
 
     train_ids = set(load_shard(synthetic_root, 0, "train", 0.3, False).video_ids)
     held_ids = set(load_shard(synthetic_root, 0, "heldout", 0.3, False).video_ids)

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tasks.training.retrieval import nearest_neighbours, retrieval_batches
-from tasks.training.samplers import (
+from tasks.train.retrieval import nearest_neighbours, retrieval_batches
+from tasks.train.samplers import (
     howto100m_draws,
     merge_span,
     milnce_clip,

@@ -15,7 +15,7 @@ import torch
 from models.train_loop import Batch
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
-from tasks.training.split import is_heldout
+from tasks.train.split import is_heldout
 
 
 @dataclass

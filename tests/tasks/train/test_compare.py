@@ -13,8 +13,8 @@ from typer.testing import CliRunner
 from flows.cli import app
 from flows.cli_train import DEFAULT_METHODS_CLI
 from tasks.synthetic.training import write_synthetic_root
-from tasks.training.compare import DEFAULT_METHODS, RECIPES, method_config
-from tasks.training.config import TrainConfig
+from tasks.train.compare import DEFAULT_METHODS, RECIPES, method_config
+from tasks.train.config import TrainConfig
 
 
 def test_method_configs_share_everything_but_the_recipe() -> None:

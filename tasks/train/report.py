@@ -8,7 +8,7 @@ from typing import Any
 
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
-from tasks.training.checkpoints import run_dir
+from tasks.train.checkpoints import run_dir
 
 
 def plot_png(rows: list[dict[str, Any]]) -> bytes:

@@ -23,7 +23,7 @@ from models.sorting import TranscriptSorter
 from models.text import Vocabulary
 from models.train_loop import Batch, EpochStats, train_epoch
 from storage.layout import DataRoot
-from tasks.training.batches import (
+from tasks.train.batches import (
     MAX_WINDOW_TOKENS,
     Draw,
     chunks,
@@ -35,13 +35,13 @@ from tasks.training.batches import (
     videoclip_text,
     window_tokens,
 )
-from tasks.training.config import TrainConfig
-from tasks.training.data import Pairs, group_batches, make_batch, prefetch
-from tasks.training.retrieval import retrieval_batches
-from tasks.training.run import Trainer, TrainingDataError
-from tasks.training.samplers import SORT_WINDOW, TEXT_TOKENS, token_counts, videoclip_pair
-from tasks.training.stopwords import GLASGOW_STOP_WORDS
-from tasks.training.videos import VideoLines, VideoStore, load_store
+from tasks.train.config import TrainConfig
+from tasks.train.data import Pairs, group_batches, make_batch, prefetch
+from tasks.train.retrieval import retrieval_batches
+from tasks.train.run import Trainer, TrainingDataError
+from tasks.train.samplers import SORT_WINDOW, TEXT_TOKENS, token_counts, videoclip_pair
+from tasks.train.stopwords import GLASGOW_STOP_WORDS
+from tasks.train.videos import VideoLines, VideoStore, load_store
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class ObjectiveTrainer(Trainer):
             return self.vocab.encode_batch(texts, self.cfg.max_words)
         missing = sorted({t for t in texts if t not in self._text_cache})
         if missing:
-            from tasks.training.stage import minilm_encode
+            from tasks.train.stage import minilm_encode
 
             if len(self._text_cache) > 500_000:
                 self._text_cache.clear()
@@ -261,7 +261,7 @@ class ObjectiveTrainer(Trainer):
         if self.cfg.retrieval_batches and self._epoch > 1:
             self._index = self.retrieval_index(getattr(model, "module", model), self._epoch)
         if self.cfg.objective == "tvts":
-            from tasks.training.tvts_step import tvts_epoch
+            from tasks.train.tvts_step import tvts_epoch
 
             return tvts_epoch(model, loss_fn, optimizer, prefetch(batches), self.device, self.cfg.seed)
         return train_epoch(

@@ -16,10 +16,10 @@ import torch
 from flows.demo import DEMO_TRAIN
 from storage.layout import DataRoot
 from tasks.demo.world import World
-from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
-from tasks.training.run import train
-from tasks.training.stage import minilm_encode
-from tests.tasks.training.demo_data import write_demo_root
+from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
+from tasks.train.run import train
+from tasks.train.stage import minilm_encode
+from tests.tasks.train.demo_data import write_demo_root
 
 # The demo's training config (flows/demo.py): sized for 37 videos rather than HowTo100M's 1.2M.
 CFG = DEMO_TRAIN.model_copy(update={"run_id": "demo"})

@@ -33,16 +33,16 @@ from storage.shards import read_dataset, write_shard
 from tasks.common import code_version
 from tasks.evaluation.heldout import sample_heldout
 from tasks.progress import advance
-from tasks.training.checkpoints import (
+from tasks.train.checkpoints import (
     checkpoint_path,
     latest_checkpoint,
     list_epochs,
     load_state,
 )
-from tasks.training.config import TrainConfig, run_id_for, run_shard_number, train_hash
-from tasks.training.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
-from tasks.training.prepare import data_snapshot
-from tasks.training.report import read_card, write_report
+from tasks.train.config import TrainConfig, run_id_for, run_shard_number, train_hash
+from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
+from tasks.train.prepare import data_snapshot
+from tasks.train.report import read_card, write_report
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class Trainer:
         pairs = load_shard(self.root, shard, "train", self.cfg.heldout_fraction, self.with_text)
         return _shuffled(pairs, self.cfg.seed, shard) if self.cfg.shuffle_pairs else pairs
 
-    # Hooks that ObjectiveTrainer (tasks/training/objective_run.py) overrides for the seed methods.
+    # Hooks that ObjectiveTrainer (tasks/train/objective_run.py) overrides for the seed methods.
     def make_loss(self) -> torch.nn.Module:
         cfg = self.cfg
         return build_loss(cfg.loss, cfg.margin, cfg.negative_weighting, cfg.temperature, cfg.neighbours)
@@ -357,7 +357,7 @@ def train(
     on_epoch: Callable[[dict[str, Any]], None] | None = None,
 ) -> dict[str, Any]:
     """Train (or resume) the run this config and data describe; a finished run does no work again."""
-    from tasks.training.objective_run import ObjectiveTrainer, needs_objective_trainer
+    from tasks.train.objective_run import ObjectiveTrainer, needs_objective_trainer
 
     if needs_objective_trainer(cfg):  # seed methods' samplers and reference switches
         return ObjectiveTrainer(cfg, DataRoot.from_any(root)).run(on_epoch)

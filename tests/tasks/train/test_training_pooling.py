@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from tasks.training.data import group_batches
-from tasks.training.pooling import build_pairs, pool_clips, span_rows
-from tasks.training.split import is_heldout
+from tasks.train.data import group_batches
+from tasks.train.pooling import build_pairs, pool_clips, span_rows
+from tasks.train.split import is_heldout
 
 
 def test_span_rows_follow_howto100m() -> None:

@@ -11,11 +11,11 @@ from flows.cli import app
 from storage.layout import DataRoot
 from tasks.common import config_hash
 from tasks.synthetic.training import write_synthetic_root
-from tasks.training.checkpoints import load_state
-from tasks.training.config import _LATER_FIELDS, RUNTIME_FIELDS, TrainConfig, train_hash
-from tasks.training.prepare import build_pairs_shard, ready_shards
-from tasks.training.report import read_card
-from tasks.training.run import train
+from tasks.train.checkpoints import load_state
+from tasks.train.config import _LATER_FIELDS, RUNTIME_FIELDS, TrainConfig, train_hash
+from tasks.train.prepare import build_pairs_shard, ready_shards
+from tasks.train.report import read_card
+from tasks.train.run import train
 
 CFG = TrainConfig(text="learned", d=32, lr=3e-3, epochs=1, heldout_fraction=0.3, videos_per_batch=4, seed=1)
 
@@ -49,7 +49,7 @@ def test_cli_refuses_an_unknown_precision(tmp_path: Path) -> None:
 
 def test_auto_resolves_to_a_concrete_precision(tmp_path: Path) -> None:
     from models.train_loop import native_bf16
-    from tasks.training.run import Trainer
+    from tasks.train.run import Trainer
 
     root: DataRoot = write_synthetic_root(tmp_path, n_videos=8, n_steps=4, dim=32)
     for shard in ready_shards(root):

@@ -14,9 +14,9 @@ from models.train_loop import pick_device
 from storage.layout import DataRoot
 from tasks.artifacts import epoch_progress
 from tasks.gpu_limit import gpu_slot
-from tasks.training.config import TrainConfig
-from tasks.training.prepare import build_pairs_shard, cache_text_shard
-from tasks.training.run import train
+from tasks.train.config import TrainConfig
+from tasks.train.prepare import build_pairs_shard, cache_text_shard
+from tasks.train.run import train
 
 _ENCODER_LOCK = threading.Lock()
 

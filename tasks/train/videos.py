@@ -9,9 +9,9 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from storage.shards import read_shard
-from tasks.training.data import vectors_to_numpy
-from tasks.training.pooling import MODEL_FPS, MODELS, features_by_video, pool_clips
-from tasks.training.split import is_heldout
+from tasks.train.data import vectors_to_numpy
+from tasks.train.pooling import MODEL_FPS, MODELS, features_by_video, pool_clips
+from tasks.train.split import is_heldout
 
 
 @dataclass

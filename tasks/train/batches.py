@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.text import tokenize
-from tasks.training.samplers import (
+from tasks.train.samplers import (
     SORT_WINDOW,
     TEXT_TOKENS,
     VIDEO_SECONDS,
@@ -18,7 +18,7 @@ from tasks.training.samplers import (
     token_counts,
     videoclip_pair,
 )
-from tasks.training.videos import VideoLines
+from tasks.train.videos import VideoLines
 
 MAX_WINDOW_TOKENS = VIDEO_SECONDS[1]  # per-second tokens kept per window (TVTS windows are cut to it)
 

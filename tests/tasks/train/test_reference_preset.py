@@ -15,11 +15,11 @@ from flows.cli import app
 from models.text import tokenize
 from storage.layout import DataRoot
 from tasks.synthetic.training import step_texts, write_synthetic_root
-from tasks.training.checkpoints import latest_checkpoint, load_state, model_from_state
-from tasks.training.config import TrainConfig, preset, train_hash
-from tasks.training.prepare import build_pairs_shard, ready_shards
-from tasks.training.run import TrainingDataError, train
-from tasks.training.stopwords import GLASGOW_STOP_WORDS, remove_stop_words
+from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
+from tasks.train.config import TrainConfig, preset, train_hash
+from tasks.train.prepare import build_pairs_shard, ready_shards
+from tasks.train.run import TrainingDataError, train
+from tasks.train.stopwords import GLASGOW_STOP_WORDS, remove_stop_words
 
 
 def test_preset_is_the_reference_recipe() -> None:

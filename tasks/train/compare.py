@@ -15,8 +15,8 @@ import numpy as np
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.common import config_hash
-from tasks.training.config import TrainConfig
-from tasks.training.run import train
+from tasks.train.config import TrainConfig
+from tasks.train.run import train
 
 if TYPE_CHECKING:
     from tasks.audio.fac_compare import AudioComparison
@@ -70,7 +70,7 @@ class MethodResult:
 
 
 def _history(root: DataRoot, run_id: str) -> list[dict[str, Any]]:
-    from tasks.training.report import read_card
+    from tasks.train.report import read_card
 
     card = read_card(root, run_id) or {}
     return list(card.get("history") or [])

@@ -10,9 +10,9 @@ from torch import nn
 
 from models.embedding import JointEmbedding
 from models.train_loop import Batch, EpochStats, train_epoch
-from tasks.training.batches import pad_sequences, window_tokens
-from tasks.training.samplers import SORT_WINDOW
-from tasks.training.videos import VideoLines
+from tasks.train.batches import pad_sequences, window_tokens
+from tasks.train.samplers import SORT_WINDOW
+from tasks.train.videos import VideoLines
 
 
 def sort_logits(

@@ -14,12 +14,12 @@ from models.evaluate import evaluate_pairs
 from models.train_loop import make_optimizer
 from storage.layout import DataRoot
 from tasks.synthetic.training import write_synthetic_root
-from tasks.training.checkpoints import model_from_state
-from tasks.training.config import TrainConfig
-from tasks.training.objective_run import ObjectiveTrainer
-from tasks.training.prepare import build_pairs_shard, ready_shards
-from tasks.training.tvts_step import sort_accuracy
-from tasks.training.videos import load_store
+from tasks.train.checkpoints import model_from_state
+from tasks.train.config import TrainConfig
+from tasks.train.objective_run import ObjectiveTrainer
+from tasks.train.prepare import build_pairs_shard, ready_shards
+from tasks.train.tvts_step import sort_accuracy
+from tasks.train.videos import load_store
 
 # Small and quick: learned words, a narrow text pooling, few draws per video.
 BASE = TrainConfig(

@@ -7,10 +7,10 @@ from typing import Any
 
 from models import distributed
 from storage.layout import DataRoot
-from tasks.training.config import TrainConfig
-from tasks.training.prepare import build_pairs_shard, cache_text_shard, ready_shards
-from tasks.training.run import train
-from tasks.training.stage import minilm_encode
+from tasks.train.config import TrainConfig
+from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
+from tasks.train.run import train
+from tasks.train.stage import minilm_encode
 
 
 def launched_by_torchrun() -> bool:

@@ -10,8 +10,8 @@ import numpy as np
 import torch
 
 from storage.layout import DataRoot
-from tasks.training.checkpoints import latest_checkpoint, load_state, model_from_state
-from tasks.training.data import load_shard, pair_shards
+from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
+from tasks.train.data import load_shard, pair_shards
 
 
 class NoCheckpoint(FileNotFoundError):
@@ -41,7 +41,7 @@ def search_clips(
             text_in = vocab.encode_batch([query], int(state["extra"].get("max_words", 20)))
         else:
             if encode is None:
-                from tasks.training.stage import minilm_encode
+                from tasks.train.stage import minilm_encode
 
                 encode = minilm_encode
             text_in = torch.from_numpy(encode([query]))

@@ -13,7 +13,7 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.common import config_hash
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
-from tasks.training.pooling import MODEL_FPS, MODELS, build_pairs
+from tasks.train.pooling import MODEL_FPS, MODELS, build_pairs
 
 log = logging.getLogger(__name__)
 
