@@ -44,7 +44,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.evaluation.embedder", "InputMismatch"),
     ("tasks.evaluation.formats", "BenchmarkFileError"),
     ("tasks.evaluation.run", "NoVideos"),
-    ("tasks.wikihow.imports", "ImportFormatError"),
+    ("tasks.tasks.task_lists", "ImportFormatError"),
     ("tasks.wikihow.parser", "ParseError"),
     ("tasks.wikihow.client", "WikiHowError"),
     ("tasks.howto100m.release", "ReleaseFormatError"),

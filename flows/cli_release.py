@@ -60,7 +60,7 @@ def import_howto100m_command(
     from tasks.howto100m.import_stage import ImportConfig, ImportConflict, import_howto100m
     from tasks.howto100m.layout import ShardTaken
     from tasks.howto100m.release import ReleaseFormatError
-    from tasks.wikihow.imports import ImportFormatError
+    from tasks.tasks.task_lists import ImportFormatError
 
     cfg = ImportConfig(
         csv=_file(csv, "--csv"), task_ids=_file(task_ids, "--task-ids"), captions=_file(captions, "--captions"),

@@ -73,8 +73,8 @@ def import_command(
 ) -> None:
     """Import a task list into the `tasks` dataset, appended to earlier imports (visual-verb filter and
     de-dup against the tasks already there applied, ids kept); the same file twice writes nothing."""
-    from tasks.wikihow.import_stage import import_tasks
-    from tasks.wikihow.imports import ImportFormatError
+    from tasks.tasks.imports import import_tasks
+    from tasks.tasks.task_lists import ImportFormatError
 
     if not file.exists():
         fail(f"{file}: no such file")
@@ -110,7 +110,7 @@ def mine_command(
     from pydantic import ValidationError
 
     from flows.mine_tasks import mine_tasks
-    from tasks.wikihow.config import MineTasksConfig
+    from tasks.tasks.config import MineTasksConfig
 
     options: dict[str, object] = {
         "base_url": base_url, "max_articles": max_articles, "rps": rps, "crawl_id": crawl_id,

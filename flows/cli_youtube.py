@@ -62,7 +62,7 @@ def import_command(
     from pydantic import ValidationError
 
     from flows.search_videos import import_videos
-    from tasks.youtube.config import SearchVideosConfig
+    from tasks.search.config import SearchVideosConfig
     from tasks.youtube.ids import parse_import_text
 
     if not file.is_file():
@@ -97,7 +97,7 @@ def search_videos_command(
     from flows.search_videos import search_videos
     from flows.stage_inputs import require_upstream
     from storage.layout import DataRoot
-    from tasks.youtube.config import SearchVideosConfig
+    from tasks.search.config import SearchVideosConfig
 
     # The demo site answers the demo search key (its own yt-dlp extractor), not YouTube's `ytsearch`.
     given = {

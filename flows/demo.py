@@ -14,11 +14,11 @@ from storage.catalog import query, stats
 from storage.layout import DataRoot
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.search.config import SearchVideosConfig
+from tasks.tasks.config import MineTasksConfig
 from tasks.train.compare import RECIPES
 from tasks.train.config import TrainConfig
-from tasks.wikihow.config import MineTasksConfig
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.politeness import PolitenessSettings
 
 SAMPLE_QUERY = (

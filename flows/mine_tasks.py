@@ -8,15 +8,15 @@ from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
-from tasks.wikihow.config import MineTasksConfig
-from tasks.wikihow.crawl import plan_shards, shard_members_hash
-from tasks.wikihow.stage import (
+from tasks.tasks.config import MineTasksConfig
+from tasks.tasks.mine import (
     discover_articles,
     found_from_dicts,
     mine_own_hash,
     mine_shard,
     remove_stale_shards,
 )
+from tasks.wikihow.crawl import plan_shards, shard_members_hash
 
 STAGE = "mine_tasks"
 

@@ -10,10 +10,10 @@ from flows.runner_config import RunnerConfig
 from tasks.audio.config import ExtractAudioConfig
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.search.config import SearchVideosConfig
+from tasks.tasks.config import MineTasksConfig
 from tasks.train.config import TrainConfig
-from tasks.wikihow.config import MineTasksConfig
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.config import SearchVideosConfig
 
 Stage = Literal["tasks", "search", "captions", "features", "audio", "train"]
 ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "audio", "train")

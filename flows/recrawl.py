@@ -14,7 +14,7 @@ from flows.pipeline_config import PipelineConfig, Stage
 from storage.catalog import refresh
 from storage.layout import DataRoot, check_data_root
 from storage.shards import read_dataset
-from tasks.youtube.crawl_record import record_crawl_changes, record_missing_generations
+from tasks.search.crawl_record import record_crawl_changes, record_missing_generations
 
 CRAWL_ID = re.compile(r"^crawl-(\d{4,})$")
 

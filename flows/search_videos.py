@@ -10,13 +10,10 @@ from prefect import flow, get_run_logger
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
 from storage.shards import is_done, list_markers, read_marker
-from tasks.shard_runner import job_fingerprint
-from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.assign import new_candidates
-from tasks.youtube.config import SearchVideosConfig
-from tasks.youtube.ids import parse_import_text
-from tasks.youtube.inputs import chunk, kept_tasks
-from tasks.youtube.plans import (
+from tasks.search.assign import new_candidates
+from tasks.search.config import SearchVideosConfig
+from tasks.search.inputs import chunk, kept_tasks
+from tasks.search.plans import (
     append_video_plans,
     crawl_search_base,
     next_video_shard,
@@ -27,8 +24,11 @@ from tasks.youtube.plans import (
     seen_video_ids,
     video_plans,
 )
-from tasks.youtube.probe_stage import probe_own_hash, probe_shard
-from tasks.youtube.search_stage import search_shard
+from tasks.search.probe import probe_own_hash, probe_shard
+from tasks.search.search import search_shard
+from tasks.shard_runner import job_fingerprint
+from tasks.youtube.access import YoutubeAccess
+from tasks.youtube.ids import parse_import_text
 
 STAGE = "search_videos"
 

@@ -9,10 +9,10 @@ from collections.abc import Callable
 from typing import Any
 
 from storage.layout import DataRoot
+from tasks.search.info_store import save_info
 from tasks.youtube.access import AccessSecrets, YoutubeAccess
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.decision import decide
-from tasks.youtube.info_store import save_info
 from tasks.youtube.politeness import Politeness, PolitenessSettings
 
 OFF = PolitenessSettings(requests_per_s=0, jitter_s=0)

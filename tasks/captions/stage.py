@@ -18,6 +18,7 @@ from storage.schemas import get_schema
 from storage.shards import read_dataset, read_shard
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
+from tasks.search.info_store import load_info, save_info
 from tasks.shard_runner import (
     SecondaryOutput,
     ShardInput,
@@ -31,7 +32,6 @@ from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError
 from tasks.youtube.errors import ErrorKind
 from tasks.youtube.ids import check_video_id
-from tasks.youtube.info_store import load_info, save_info
 from tasks.youtube.messages import YTDLP_KEY
 from tasks.youtube.retry import not_halted
 from tasks.youtube.thread_clients import ThreadClients

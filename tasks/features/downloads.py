@@ -16,9 +16,9 @@ from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.decode import DecodeError, DecodeTimeout, probe
 from tasks.features.extractor import VideoJob, VideoResult
+from tasks.search.info_store import load_info
 from tasks.youtube.client import MediaCapExceeded, VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind, StageHalted
-from tasks.youtube.info_store import load_info
 from tasks.youtube.video_download import TOO_LARGE, TOO_LONG, DiskSpaceLow, DownloadSettings
 
 

@@ -35,7 +35,7 @@ from tasks.howto100m.layout import (
 from tasks.howto100m.release import FEATURE_MODELS, ReleaseTask, VideoTable, load_feature_rows, read_task_ids
 from tasks.howto100m.rows import FeatureRows, ShardRows
 from tasks.shard_runner import SecondaryOutput, ShardJob, ShardOutput, run_job
-from tasks.wikihow.rows import task_row
+from tasks.tasks.rows import task_row
 from tasks.wikihow.titles import dedup_key
 from tasks.youtube.ids import is_video_id
 

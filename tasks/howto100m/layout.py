@@ -9,8 +9,8 @@ from typing import Any
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.shards import Marker, list_markers
-from tasks.wikihow.import_stage import IMPORT_SHARD_BASE
-from tasks.youtube.plans import PLANS_DIR, next_video_shard
+from tasks.search.plans import PLANS_DIR, next_video_shard
+from tasks.tasks.imports import IMPORT_SHARD_BASE
 
 IMPORT_SOURCE = "import:howto100m"
 

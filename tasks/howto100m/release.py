@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
-from tasks.wikihow.imports import ImportedTask, read_import
+from tasks.tasks.task_lists import ImportedTask, read_import
 from tasks.wikihow.titles import task_id
 from tasks.youtube.ids import is_video_id
 

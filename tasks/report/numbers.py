@@ -8,7 +8,7 @@ from typing import Any
 from storage.catalog import query, refresh
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
-from tasks.youtube.crawl_record import captions_seen
+from tasks.search.crawl_record import captions_seen
 
 # HowTo100M as published (Miech et al., ICCV 2019, Table 1 and section 3): the figures we compare with.
 PAPER = {

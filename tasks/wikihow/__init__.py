@@ -1,1 +1,1 @@
-"""Stage 1: wikiHow client, article parser, visual-task filter, task-list imports and the mining shard task."""
+"""wikiHow client, category walk, article parser and visual-task filter, shared by the tasks stage."""

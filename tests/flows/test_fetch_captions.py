@@ -16,12 +16,12 @@ from tasks.captions.config import FetchCaptionsConfig
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
 from tasks.demo.world import World
+from tasks.search.info_store import save_info
+from tasks.search.probe import video_row
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.decision import decide
-from tasks.youtube.info_store import save_info
 from tasks.youtube.politeness import PolitenessSettings
-from tasks.youtube.probe_stage import video_row
 
 NO_WAIT = PolitenessSettings(requests_per_s=0, jitter_s=0, backoff_base_s=0.01, backoff_max_s=0.05)
 

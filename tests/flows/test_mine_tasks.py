@@ -17,7 +17,7 @@ from storage.shards import list_markers, read_dataset
 from tasks.demo.content import ARTICLES
 from tasks.demo.site import DemoSite
 from tasks.demo.world import World
-from tasks.wikihow.config import MineTasksConfig
+from tasks.tasks.config import MineTasksConfig
 from tasks.wikihow.titles import task_id
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wikihow"

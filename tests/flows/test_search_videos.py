@@ -22,14 +22,14 @@ from storage.schemas import get_schema
 from storage.shards import list_markers, read_dataset, write_shard
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
+from tasks.search.config import SearchVideosConfig
+from tasks.search.inputs import chunk, kept_tasks
+from tasks.search.plans import crawl_search_base, plan_new_videos, video_plans
+from tasks.search.probe import probe_shard
+from tasks.search.search import search_shard
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.errors import StageHalted
-from tasks.youtube.inputs import chunk, kept_tasks
-from tasks.youtube.plans import crawl_search_base, plan_new_videos, video_plans
 from tasks.youtube.politeness import PolitenessSettings, shared_politeness
-from tasks.youtube.probe_stage import probe_shard
-from tasks.youtube.search_stage import search_shard
 
 pytestmark = pytest.mark.slow
 
@@ -205,7 +205,7 @@ def test_killed_mid_probe_resumes_without_searching_again(
     )
     first = min(video_plans(root))
 
-    import tasks.youtube.probe_stage as probe_stage
+    import tasks.search.probe as probe_stage
 
     saved: list[str] = []
     real_save = probe_stage.save_info
@@ -291,7 +291,7 @@ KILLABLE = """
 import sys
 from flows.search_videos import search_videos
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.config import SearchVideosConfig
+from tasks.search.config import SearchVideosConfig
 search_videos(
     SearchVideosConfig.model_validate_json(sys.argv[1]), sys.argv[2], YoutubeAccess.model_validate_json(sys.argv[3])
 )

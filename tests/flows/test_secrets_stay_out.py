@@ -25,8 +25,8 @@ from storage.schemas import get_schema
 from storage.shards import read_dataset, write_shard
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.demo.site import DemoSite
+from tasks.search.config import SearchVideosConfig
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.politeness import PolitenessSettings
 from tests.flows.forward_proxy import ForwardProxy
 

@@ -10,9 +10,9 @@ from storage.layout import DataRoot
 from storage.shards import read_marker, write_shard
 from tasks.report.card import markdown
 from tasks.report.numbers import crawl_history
-from tasks.youtube.crawl_diff import crawl_changes
-from tasks.youtube.crawl_record import record_crawl_changes, record_missing_generations
-from tasks.youtube.plans import RECHECK, caption_recheck_picks, last_checked, save_video_plan
+from tasks.search.crawl_diff import crawl_changes
+from tasks.search.crawl_record import record_crawl_changes, record_missing_generations
+from tasks.search.plans import RECHECK, caption_recheck_picks, last_checked, save_video_plan
 from tests.storage.catalog_data import rows_table
 
 A, B, C, D = "a" * 11, "b" * 11, "c" * 11, "d" * 11

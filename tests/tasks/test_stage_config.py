@@ -7,9 +7,9 @@ import pytest
 from flows.pipeline_config import PipelineConfig
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.search.config import SearchVideosConfig
 from tasks.stage_config import StageConfig
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.config import SearchVideosConfig
 
 # The hashes the hand-kept exclusion lists gave before the access model existed: data roots made then
 # stay cached (the same fields are hashed, in the same way).

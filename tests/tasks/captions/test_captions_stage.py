@@ -12,10 +12,10 @@ from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.stage import CaptionRun, vtt_relpath
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
+from tasks.search.info_store import save_info
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind, StageHalted
-from tasks.youtube.info_store import save_info
 from tasks.youtube.politeness import PolitenessSettings
 from tasks.youtube.thread_clients import ThreadClients
 

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
-from tasks.wikihow.import_stage import IMPORT_SHARD_BASE, import_tasks
-from tasks.wikihow.imports import ImportFormatError, parse_csv, parse_howto100m, parse_lines, read_import
+from tasks.tasks.imports import IMPORT_SHARD_BASE, import_tasks
+from tasks.tasks.task_lists import ImportFormatError, parse_csv, parse_howto100m, parse_lines, read_import
 from tasks.wikihow.titles import task_id
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "wikihow"

@@ -15,11 +15,11 @@ from tasks.demo.content import ARTICLES
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
 from tasks.demo.world import World
+from tasks.tasks.rows import mined_row
 from tasks.wikihow.client import RobotsDisallowed, RobotsUnavailable, WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter
 from tasks.wikihow.politeness import RateLimiter, Robots
-from tasks.wikihow.rows import mined_row
 
 RULES = "User-agent: *\nDisallow: /Secret\n"
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tasks.tasks.rows import mined_row
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter
-from tasks.wikihow.rows import mined_row
 
 PAGE = Path(__file__).parents[2] / "fixtures" / "wikihow" / "grill-fish.html"
 

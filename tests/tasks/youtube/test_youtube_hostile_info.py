@@ -13,11 +13,11 @@ from youtube_fakes import client, clients
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
+from tasks.search.config import SearchVideosConfig
+from tasks.search.info_store import load_info
+from tasks.search.probe import ProbeRun
 from tasks.youtube.client import YoutubeClient
-from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import INVALID_METADATA, decide
-from tasks.youtube.info_store import load_info
-from tasks.youtube.probe_stage import ProbeRun
 from tasks.youtube.sanitize import MAX_DEPTH, info_problem
 
 CFG = SearchVideosConfig()

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from storage.layout import DataRoot
+from tasks.search.info_store import info_relpath, load_info
 from tasks.youtube.ids import InvalidVideoId, check_video_id, id_from_url, is_video_id, parse_import_text
-from tasks.youtube.info_store import info_relpath, load_info
 
 
 @pytest.mark.parametrize("good", ["dQw4w9WgXcQ", "a-b_c-d_e-f", "QW3-5OuWn4M"])

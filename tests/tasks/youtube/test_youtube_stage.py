@@ -11,11 +11,11 @@ from youtube_fakes import ACCESS, client, clients
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from tasks.youtube.assign import best_hits, new_candidates
-from tasks.youtube.config import SearchVideosConfig
-from tasks.youtube.plans import append_video_plans, crawl_search_base, next_video_shard, video_plans
-from tasks.youtube.probe_stage import ProbeRun
-from tasks.youtube.search_stage import hit_rows, search_tasks
+from tasks.search.assign import best_hits, new_candidates
+from tasks.search.config import SearchVideosConfig
+from tasks.search.plans import append_video_plans, crawl_search_base, next_video_shard, video_plans
+from tasks.search.probe import ProbeRun
+from tasks.search.search import hit_rows, search_tasks
 
 CFG = SearchVideosConfig()
 TASK = {"task_id": "grill-zucchini", "title": "Grill Zucchini"}

@@ -13,10 +13,10 @@ from prefect import task
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from tasks.common import shard_hash
+from tasks.search.config import SearchVideosConfig
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError, YoutubeClient
-from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import INVALID_ID, prefilter_reason
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.ids import is_video_id, shorten

@@ -12,8 +12,8 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_dataset, read_marker, write_shard
 from tasks.common import code_version, config_hash
-from tasks.youtube.crawl_diff import crawl_changes
-from tasks.youtube.plans import RECHECK, video_plans
+from tasks.search.crawl_diff import crawl_changes
+from tasks.search.plans import RECHECK, video_plans
 
 DATASET = "crawl_changes"
 _NUMBER = re.compile(r"(\d+)$")

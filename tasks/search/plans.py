@@ -124,7 +124,7 @@ def plan_new_videos(
 ) -> list[dict[str, Any]]:
     """Phase B: de-duplicate this crawl's hits, drop videos seen before, append plans for the rest."""
     from storage.shards import read_shard
-    from tasks.youtube.assign import best_hits, new_candidates
+    from tasks.search.assign import best_hits, new_candidates
 
     rows: list[dict[str, Any]] = []
     for shard in search_shards:

@@ -17,10 +17,10 @@ from storage.schemas import get_schema
 from storage.shards import delete_shard, list_markers
 from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
-from tasks.wikihow.config import MineTasksConfig
+from tasks.tasks.config import MineTasksConfig
+from tasks.tasks.imports import IMPORT_SHARD_BASE
+from tasks.tasks.rows import mined_row, rows_to_table
 from tasks.wikihow.crawl import FoundArticle, PlannedArticle, walk_categories
-from tasks.wikihow.import_stage import IMPORT_SHARD_BASE
-from tasks.wikihow.rows import mined_row, rows_to_table
 
 DATASET = "tasks"
 

@@ -8,10 +8,10 @@ from typing import Any
 import pyarrow as pa
 
 from storage.schemas import get_schema
+from tasks.tasks.task_lists import ImportedTask
 from tasks.wikihow.client import WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter, decide
-from tasks.wikihow.imports import ImportedTask
 from tasks.wikihow.parser import ParseError, TruncatedPageError, parse_article
 from tasks.wikihow.titles import dedup_key, task_id
 

@@ -10,9 +10,9 @@ from storage.layout import DataRoot
 from storage.shards import delete_shard, list_markers, read_dataset
 from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
+from tasks.tasks.rows import imported_rows, rows_to_table
+from tasks.tasks.task_lists import read_import
 from tasks.wikihow.filters import VisualFilter
-from tasks.wikihow.imports import read_import
-from tasks.wikihow.rows import imported_rows, rows_to_table
 from tasks.wikihow.titles import dedup_key
 
 # Imported shards live far above mined ones (shards 0..N of a crawl) so that importing a list and

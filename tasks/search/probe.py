@@ -17,15 +17,15 @@ from prefect import task
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from tasks.common import config_hash, shard_hash
+from tasks.search.config import SearchVideosConfig
+from tasks.search.info_store import load_info, save_info
+from tasks.search.plans import RECHECK, load_video_plan
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError
-from tasks.youtube.config import SearchVideosConfig
 from tasks.youtube.decision import INVALID_METADATA, UNAVAILABLE, Decision, Limits, caption_state, decide
 from tasks.youtube.errors import ErrorKind, StageHalted
-from tasks.youtube.info_store import load_info, save_info
 from tasks.youtube.messages import YTDLP_KEY
-from tasks.youtube.plans import RECHECK, load_video_plan
 from tasks.youtube.retry import not_halted, run_logger
 from tasks.youtube.sanitize import info_problem
 from tasks.youtube.thread_clients import ThreadClients
