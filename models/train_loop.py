@@ -149,24 +149,29 @@ def train_epoch(
     return EpochStats(total / max(pairs, 1), pairs, count, time.perf_counter() - started, load)
 
 
-def save_checkpoint(
-    handle: IO[bytes],
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler,
-    epoch: int,
-    extra: dict[str, Any],
-) -> None:
-    """Everything needed to resume after `epoch` (1-based, finished) or to serve the model."""
+@dataclass(frozen=True)
+class TrainState:
+    """What a checkpoint keeps: the model, optimiser and scheduler after `epoch` (1-based, finished), and
+    the caller's plain values (`extra`: config, history)."""
+
+    model: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    epoch: int
+    extra: dict[str, Any]
+
+
+def save_checkpoint(handle: IO[bytes], state: TrainState) -> None:
+    """Everything needed to resume after `state.epoch` or to serve the model."""
     buffer = io.BytesIO()
     torch.save(
         {
-            "epoch": epoch,
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
+            "epoch": state.epoch,
+            "model": state.model.state_dict(),
+            "optimizer": state.optimizer.state_dict(),
+            "scheduler": state.scheduler.state_dict(),
             "torch_rng": torch.get_rng_state(),
-            "extra": extra,
+            "extra": state.extra,
         },
         buffer,
     )

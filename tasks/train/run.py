@@ -20,6 +20,7 @@ from models.text import Vocabulary, load_word2vec, tokenize
 from models.train_loop import (
     Batch,
     EpochStats,
+    TrainState,
     make_optimizer,
     pick_device,
     pick_precision,
@@ -284,7 +285,7 @@ class Trainer:
                 stats.pairs,
                 stats.seconds,
             )
-            self._save(model, optimizer, scheduler, epoch, {**extra, "history": rows})
+            self._save(TrainState(model, optimizer, scheduler, epoch, {**extra, "history": rows}))
             if on_epoch is not None:
                 on_epoch(row)
             if ctx.is_main:
@@ -294,25 +295,18 @@ class Trainer:
             return {"run_id": self.run_id, "epochs": cfg.epochs, "rank": ctx.rank, "cached": False}
         return self._finish(rows, extra)
 
-    def _save(
-        self,
-        model: JointEmbedding,
-        optimizer: torch.optim.Optimizer,
-        scheduler: torch.optim.lr_scheduler.LRScheduler,
-        epoch: int,
-        extra: dict[str, Any],
-    ) -> None:
+    def _save(self, state: TrainState) -> None:
         buffer = io.BytesIO()
-        save_checkpoint(buffer, model, optimizer, scheduler, epoch, extra)
-        atomic_write_bytes(self.root, checkpoint_path(self.root, self.run_id, epoch), buffer.getvalue())
+        save_checkpoint(buffer, state)
+        atomic_write_bytes(self.root, checkpoint_path(self.root, self.run_id, state.epoch), buffer.getvalue())
         write_shard(
             self.root,
             "train_metrics",
             run_shard_number(self.run_id),
-            pa.Table.from_pylist(extra["history"]),
-            config_hash=extra["train_hash"],
+            pa.Table.from_pylist(state.extra["history"]),
+            config_hash=state.extra["train_hash"],
             code_version=code_version(),
-            rows_in=len(extra["history"]),
+            rows_in=len(state.extra["history"]),
             extra={"run_id": self.run_id},
         )
 

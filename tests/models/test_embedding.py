@@ -9,7 +9,15 @@ import torch
 from models.embedding import GatedEmbeddingUnit, build_model
 from models.evaluate import evaluate_pairs
 from models.losses import build_loss
-from models.train_loop import Batch, make_optimizer, read_checkpoint, restore, save_checkpoint, train_epoch
+from models.train_loop import (
+    Batch,
+    TrainState,
+    make_optimizer,
+    read_checkpoint,
+    restore,
+    save_checkpoint,
+    train_epoch,
+)
 
 
 def test_gated_unit_matches_its_formula() -> None:
@@ -73,7 +81,7 @@ def test_training_learns_a_toy_problem_and_resumes_from_checkpoint() -> None:
     assert metrics["R@1"] >= 0.9 and metrics["candidates"] == 12
 
     buffer = io.BytesIO()
-    save_checkpoint(buffer, model, optimizer, scheduler, epoch=21, extra={"d": 32})
+    save_checkpoint(buffer, TrainState(model, optimizer, scheduler, epoch=21, extra={"d": 32}))
     buffer.seek(0)
     clone = build_model("minilm", d=32, d_video=16, d_sentence=8)
     opt2, sched2 = make_optimizer(clone, lr=1e-2)
