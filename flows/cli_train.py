@@ -176,6 +176,13 @@ def compare_command(
     lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 3e-3,
     videos_per_batch: Annotated[int, typer.Option(min=1)] = 8,
     heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.3,
+    clip_pool: Annotated[
+        str, choice_option("--clip-pool", ("max", "mean"), "How a clip's feature rows are pooled (every method).")
+    ] = "mean",
+    clip_context_s: Annotated[
+        float,
+        typer.Option(min=0, max=60, help="Seconds of video around each clip pooled with it (0: its own span)."),
+    ] = 2.0,
     name: Annotated[
         str, typer.Option(help="Where the table goes: <data root>/train/compare/NAME/.")
     ] = "latest",
@@ -192,7 +199,9 @@ def compare_command(
     """Train each seed method on the same data, seeds and split; print and save one table and a plot.
 
     Defaults are sized for the demo world (`howto demo`): d 256, lr 3e-3 for 24 epochs, 8 videos per
-    batch, 30% of the videos held out. Runs are named by method, seed and config, so a rerun reuses finished ones.
+    batch, 30% of the videos held out, clips mean-pooled with 2 s of context each side (HowTo100M's
+    max over the line alone: --clip-pool max --clip-context-s 0). Runs are named by method, seed and
+    config, so a rerun reuses finished ones.
     """
     from storage.layout import DataRoot
     from storage.shards import list_markers
@@ -222,7 +231,8 @@ def compare_command(
             text=text,  # type: ignore[arg-type]
             word2vec_path=str(word2vec) if word2vec else None,
             epochs=epochs, d=d, lr=lr, videos_per_batch=videos_per_batch,
-            heldout_fraction=heldout_fraction, device=device,
+            heldout_fraction=heldout_fraction, device=device, clip_pool=clip_pool,  # type: ignore[arg-type]
+            clip_context_s=clip_context_s,
         )  # fmt: skip
     except ValueError as exc:
         _config_error(exc)
@@ -270,7 +280,7 @@ def _prepare(root: DataRoot, base: TrainConfig) -> None:
 
     shards = ready_shards(root)
     for shard in shards:
-        build_pairs_shard(root, shard)
+        build_pairs_shard(root, shard, base.pooling)
     if base.text == "minilm":
         from tasks.train.stage import minilm_encode
 

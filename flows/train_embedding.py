@@ -24,7 +24,8 @@ def train_embedding(cfg: TrainConfig = TrainConfig(), data_root: str | None = No
     shards = ready_shards(root)
     log.info("%s: %d shards with clips and frame features", STAGE, len(shards))
     kwargs = [{"root_url": root.url, "shard": k} for k in shards]
-    pairs = run_shard_tasks(f"{STAGE}: pairs", pairs_shard, kwargs)
+    pooling = {"clip_pool": cfg.clip_pool, "clip_context_s": cfg.clip_context_s}
+    pairs = run_shard_tasks(f"{STAGE}: pairs", pairs_shard, [{**kw, **pooling} for kw in kwargs])
     if cfg.text == "minilm":
         run_shard_tasks(f"{STAGE}: text embeddings", text_shard, kwargs)
     result = train_run(cfg, root.url)

@@ -15,10 +15,16 @@ from models.text import Vocabulary
 from models.train_loop import read_checkpoint
 from storage.layout import DataRoot
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
+from tasks.train.pooling import REFERENCE_POOLING, ClipPooling
 
 
 class Embedder(Protocol):
-    """Maps pooled video vectors (n, d_video) and sentences to L2-normalised joint-space rows."""
+    """Maps pooled video vectors (n, d_video) and sentences to L2-normalised joint-space rows.
+
+    `pooling` is how its video vectors were pooled in training: benchmark spans are pooled the same way.
+    """
+
+    pooling: ClipPooling
 
     def video(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -54,6 +60,11 @@ def resolve_checkpoint(root: DataRoot, ref: str | None) -> str:
     return path
 
 
+def pooling_of(config: dict[str, Any]) -> ClipPooling:
+    """A run's clip pooling from its saved TrainConfig (runs from before the setting: the reference)."""
+    return ClipPooling(config.get("clip_pool", "max"), float(config.get("clip_context_s", 0.0)))
+
+
 class CheckpointEmbedder:
     """A trained JointEmbedding; text through its own vocabulary or the frozen MiniLM encoder."""
 
@@ -64,9 +75,11 @@ class CheckpointEmbedder:
         max_words: int,
         encode: Callable[[list[str]], np.ndarray] | None = None,
         batch: int = 4096,
+        pooling: ClipPooling = REFERENCE_POOLING,
     ) -> None:
         self.model, self.vocab, self.max_words, self.batch = model.eval(), vocab, max_words, batch
         self._encode = encode
+        self.pooling = pooling
 
     @classmethod
     def load(
@@ -86,7 +99,8 @@ class CheckpointEmbedder:
         model, vocab = model_from_state(state)
         extra = state["extra"]
         words = max_words or int(extra.get("max_words", 20))
-        return cls(model, vocab, words, encode), CheckpointRef(path, str(extra.get("run_id", "?"))), extra
+        embedder = cls(model, vocab, words, encode, pooling=pooling_of(extra.get("config") or {}))
+        return embedder, CheckpointRef(path, str(extra.get("run_id", "?"))), extra
 
     @torch.no_grad()
     def video(self, x: np.ndarray) -> np.ndarray:

@@ -125,7 +125,7 @@ def eval_youcook2(
 
     def compute() -> Scores:
         scores, feats = _folder_features(setup, "youcook2", found, missing)
-        kept, inputs = pooled_segments(segments, feats)
+        kept, inputs = pooled_segments(segments, feats, embedder.pooling)
         if not kept:
             raise NoVideos(f"{videos_dir}: no YouCook2 video could be read")
         retrieval_scores(embedder.text([s.sentence for s in kept]), embedder.video(inputs), scores)
@@ -158,7 +158,7 @@ def eval_msrvtt(
         kept = [q for q in queries if q.video_id in feats]
         if not kept:
             raise NoVideos(f"{videos_dir}: no MSR-VTT video could be read")
-        video = whole_video_inputs([q.video_id for q in kept], feats)
+        video = whole_video_inputs([q.video_id for q in kept], feats, embedder.pooling)
         retrieval_scores(embedder.text([q.sentence for q in kept]), embedder.video(video), scores)
         scores.add("queries_dropped", len(queries) - len(kept), len(queries))
         return scores

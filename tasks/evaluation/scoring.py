@@ -12,7 +12,7 @@ from models.evaluate import TIE_RULES, retrieval_metrics, tied_queries
 from tasks.evaluation.crosstask import ground_truth, localise, recall_counts, second_spans_ms, task_recalls
 from tasks.evaluation.embedder import Embedder
 from tasks.evaluation.formats import FeatureItems, Segment, TaskCard
-from tasks.train.pooling import MODEL_FPS, MODELS, VideoFeatures, pool_clips
+from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, ClipPooling, VideoFeatures, pool_clips
 
 
 @dataclass
@@ -53,9 +53,9 @@ def score_feature_items(items: FeatureItems, embedder: Embedder) -> Scores:
 
 
 def pooled_segments(
-    segments: Sequence[Segment], videos: Mapping[str, VideoFeatures]
+    segments: Sequence[Segment], videos: Mapping[str, VideoFeatures], pooling: ClipPooling = REFERENCE_POOLING
 ) -> tuple[list[Segment], np.ndarray]:
-    """Segments whose video has features, and their pooled 2D+3D inputs (max over the span, L2, concat)."""
+    """Segments whose video has features, and their pooled 2D+3D inputs (pooled as in training, L2, concat)."""
     kept, parts = [], []
     by_video: dict[str, list[Segment]] = {}
     for seg in segments:
@@ -63,18 +63,20 @@ def pooled_segments(
             by_video.setdefault(seg.video_id, []).append(seg)
     for vid, segs in by_video.items():
         spans = np.array([[round(s.start_s * 1000), round(s.end_s * 1000)] for s in segs], dtype=np.int64)
-        parts.append(pool_clips(videos[vid].rows, spans))
+        parts.append(pool_clips(videos[vid].rows, spans, pooling=pooling))
         kept.extend(segs)
     return kept, (np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
 
 
-def whole_video_inputs(video_ids: Sequence[str], videos: Mapping[str, VideoFeatures]) -> np.ndarray:
+def whole_video_inputs(
+    video_ids: Sequence[str], videos: Mapping[str, VideoFeatures], pooling: ClipPooling = REFERENCE_POOLING
+) -> np.ndarray:
     """Each video pooled over its whole length (MSR-VTT clips are whole videos)."""
     rows = []
     for vid in video_ids:
         feats = videos[vid].rows
         end_ms = int(max(len(feats[m]) / MODEL_FPS[m] for m in MODELS) * 1000)
-        rows.append(pool_clips(feats, np.array([[0, end_ms]], dtype=np.int64))[0])
+        rows.append(pool_clips(feats, np.array([[0, end_ms]], dtype=np.int64), pooling=pooling)[0])
     return np.stack(rows)
 
 
@@ -109,7 +111,9 @@ def crosstask_scores(
             if vid not in videos:
                 continue
             n_seconds = seconds_of(videos[vid])
-            pooled = pool_clips(videos[vid].rows, second_spans_ms(n_seconds, window_s))
+            pooled = pool_clips(
+                videos[vid].rows, second_spans_ms(n_seconds, window_s), pooling=embedder.pooling
+            )
             scores = embedder.video(pooled) @ step_emb.T
             y_true = ground_truth(n_seconds, len(steps), segments)
             counts.setdefault(task, []).append(recall_counts(y_true, localise(scores)))

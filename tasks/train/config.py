@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.common import config_hash, shard_hash
+from tasks.train.pooling import ClipPooling
 
 # Fields that change where or how fast we train, never what is learned.
 RUNTIME_FIELDS = {"device", "run_id", "shards_in_memory", "threads"}
@@ -69,6 +70,10 @@ class TrainConfig(BaseModel):
     retrieval_batches: bool = False  # videoclip: batches of nearest videos, rebuilt every epoch
     sort_weight: float = Field(default=2.0, ge=0)  # tvts: weight of the sorting cross-entropy
     sort_windows: int = Field(default=4, ge=1)  # tvts: windows of 4 clips per video per batch
+    # Clip vectors (clip_pairs, sampled spans, benchmark segments): HowTo100M max-pools each line's own
+    # span; "mean" over the line widened by clip_context_s each side reads the step around it.
+    clip_pool: Literal["max", "mean"] = "max"
+    clip_context_s: float = Field(default=0.0, ge=0, le=60)
 
     @model_validator(mode="before")
     @classmethod
@@ -90,12 +95,17 @@ class TrainConfig(BaseModel):
             raise ValueError("retrieval_batches is for objective 'videoclip'")
         return self
 
+    @property
+    def pooling(self) -> ClipPooling:
+        return ClipPooling(self.clip_pool, self.clip_context_s)
+
 
 # Fields added after runs were first named: left out of the hash while at their default, so the run
 # ids of earlier configs do not change.
 _LATER_FIELDS = (
     "objective", "text_hidden", "masked_word_max", "stop_words", "drop_last", "min_span_s", "bag_size",
-    "video_encoder", "retrieval_batches", "sort_weight", "sort_windows", "precision",
+    "video_encoder", "retrieval_batches", "sort_weight", "sort_windows", "precision", "clip_pool",
+    "clip_context_s",
 )  # fmt: skip
 
 # Each seed method's recipe, applied over TrainConfig's defaults (and under the caller's overrides).

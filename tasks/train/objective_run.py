@@ -135,13 +135,15 @@ class ObjectiveTrainer(Trainer):
             # fixed per shard, so the same store serves every epoch) and keep per-second tokens.
             if self._store is None:
                 self._store = load_store(
-                    self.root, sorted(order), "train", self.cfg.heldout_fraction, shuffle
+                    self.root, sorted(order), "train", self.cfg.heldout_fraction, shuffle, self.cfg.pooling
                 )
             yield [self._store.videos[i] for i in rng.permutation(len(self._store))]
             return
         for start in range(0, len(order), self.cfg.shards_in_memory):
             part = order[start : start + self.cfg.shards_in_memory]
-            yield load_store(self.root, part, "train", self.cfg.heldout_fraction, shuffle).videos
+            yield load_store(
+                self.root, part, "train", self.cfg.heldout_fraction, shuffle, self.cfg.pooling
+            ).videos
 
     def batches(self, epoch: int) -> Iterator[Batch]:
         self._epoch = epoch
@@ -295,7 +297,9 @@ class ObjectiveTrainer(Trainer):
         """Held-out clips as pooled vectors, or as per-second tokens for the transformer video tower."""
         if self.cfg.video_encoder != "transformer":
             return super().eval_inputs(pairs)
-        store = load_store(self.root, self.shards, "heldout", self.cfg.heldout_fraction)
+        store = load_store(
+            self.root, self.shards, "heldout", self.cfg.heldout_fraction, pooling=self.cfg.pooling
+        )
         by_id = {v.video_id: v for v in store.videos}
         seqs = [
             window_tokens(by_id[str(vid)], int(s // 1000), int(-(-e // 1000)))

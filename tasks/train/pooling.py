@@ -1,9 +1,16 @@
-"""Clip vectors from frame features: per-model max-pool over the clip span, L2, concat 2D+3D."""
+"""Clip vectors from frame features: per-model pooling over the clip span, L2, concat 2D+3D.
+
+HowTo100M max-pools each model's rows over the caption line's own span. `ClipPooling` can mean-pool
+instead and widen every span by some seconds of context on both sides, as VideoCLIP's video windows
+overlap their text: a 2 s caption line covers two or three feature rows, and its neighbours' frames
+say which step it sits in.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -12,6 +19,37 @@ import pyarrow.compute as pc
 # Feature rows per second of each model: 2D at 1 fps; 3D one row per 16 frames at 24 fps.
 MODEL_FPS: dict[str, float] = {"resnet152": 1.0, "resnext101": 24.0 / 16.0}
 MODELS: tuple[str, ...] = ("resnet152", "resnext101")
+
+
+@dataclass(frozen=True)
+class ClipPooling:
+    """How a span's feature rows become one vector: "max" or "mean" per model, over the span widened
+    by `context_s` on each side (0: the span itself, the reference)."""
+
+    pool: Literal["max", "mean"] = "max"
+    context_s: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.pool not in ("max", "mean"):
+            raise ValueError(f"clip pooling must be max or mean, not {self.pool!r}")
+        if not 0 <= self.context_s <= 60:
+            raise ValueError(f"clip context must be 0-60 s, not {self.context_s}")
+
+    def config(self) -> dict[str, Any]:
+        """The hashed description; the reference's stays as it always was, so old shards stay valid."""
+        out: dict[str, Any] = {"pool": self.pool}
+        if self.context_s:
+            out["context_s"] = self.context_s
+        return out
+
+    def widen(self, spans_ms: np.ndarray) -> np.ndarray:
+        if not self.context_s:
+            return spans_ms
+        pad = int(round(self.context_s * 1000))
+        return np.stack([np.maximum(spans_ms[:, 0] - pad, 0), spans_ms[:, 1] + pad], axis=1)
+
+
+REFERENCE_POOLING = ClipPooling()
 
 
 def span_rows(start_ms: int, end_ms: int, fps: float, n_rows: int) -> tuple[int, int]:
@@ -27,16 +65,21 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 
 def pool_clips(
-    rows_by_model: Mapping[str, np.ndarray], spans_ms: np.ndarray, models: tuple[str, ...] = MODELS
+    rows_by_model: Mapping[str, np.ndarray],
+    spans_ms: np.ndarray,
+    models: tuple[str, ...] = MODELS,
+    pooling: ClipPooling = REFERENCE_POOLING,
 ) -> np.ndarray:
-    """(clips, sum of dims) float32: each model's rows max-pooled over each span, L2'd, concatenated."""
+    """(clips, sum of dims) float32: each model's rows pooled over each (widened) span, L2'd, concatenated."""
+    spans_ms = pooling.widen(np.asarray(spans_ms).reshape(-1, 2))
+    reduce = np.max if pooling.pool == "max" else np.mean
     parts = []
     for model in models:
         rows = rows_by_model[model].astype(np.float32)
         pooled = np.empty((len(spans_ms), rows.shape[1]), dtype=np.float32)
         for i, (start, end) in enumerate(spans_ms):
             first, last = span_rows(int(start), int(end), MODEL_FPS[model], rows.shape[0])
-            pooled[i] = rows[first:last].max(axis=0)
+            pooled[i] = reduce(rows[first:last], axis=0)
         parts.append(_l2(pooled))
     return np.concatenate(parts, axis=1)
 
@@ -75,7 +118,10 @@ def features_by_video(table: pa.Table, models: tuple[str, ...] = MODELS) -> dict
 
 
 def build_pairs(
-    clips: pa.Table, features: pa.Table, models: tuple[str, ...] = MODELS
+    clips: pa.Table,
+    features: pa.Table,
+    models: tuple[str, ...] = MODELS,
+    pooling: ClipPooling = REFERENCE_POOLING,
 ) -> tuple[pa.Table, dict[str, int]]:
     """The `clip_pairs` rows of a clips shard and drop counts by reason (clips without features)."""
     by_video = features_by_video(features, models)
@@ -99,7 +145,8 @@ def build_pairs(
             reason = "features_failed" if vids[i] in failed else "no_features"
             drops[reason] = drops.get(reason, 0) + (j - i)
         else:
-            vectors.append(pool_clips(feats.rows, np.stack([starts[i:j], ends[i:j]], axis=1), models))
+            spans = np.stack([starts[i:j], ends[i:j]], axis=1)
+            vectors.append(pool_clips(feats.rows, spans, models, pooling))
             keep[i:j] = True
         i = j
     kept = clips.filter(pa.array(keep))

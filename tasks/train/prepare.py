@@ -13,12 +13,17 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.common import config_hash
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
-from tasks.train.pooling import MODEL_FPS, MODELS, build_pairs
+from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, ClipPooling, build_pairs
 
 log = logging.getLogger(__name__)
 
 MINILM_NAME = "all-MiniLM-L6-v2"
-_POOLING = {"pool": "max", "fps": MODEL_FPS, "models": list(MODELS), "l2": "per-model", "dtype": "float16"}
+_POOLING = {"fps": MODEL_FPS, "models": list(MODELS), "l2": "per-model", "dtype": "float16"}
+
+
+def pairs_config(pooling: ClipPooling) -> dict[str, Any]:
+    """The `clip_pairs` marker's config: how the vectors were pooled (a change rebuilds the shards)."""
+    return {**pooling.config(), **_POOLING}
 
 
 PAIRS_INPUTS = (ShardInput("clips", "fetch_captions"), ShardInput("frame_features", "extract_features"))
@@ -32,26 +37,27 @@ def ready_shards(root: DataRoot) -> list[int]:
     return sorted(clips & features)
 
 
-def pairs_job(root: DataRoot, shard: int) -> ShardJob:
+def pairs_job(root: DataRoot, shard: int, pooling: ClipPooling = REFERENCE_POOLING) -> ShardJob:
     """`clip_pairs` shard k from `clips` shard k and `frame_features` shard k."""
+    config = pairs_config(pooling)
 
     def compute(_previous: pa.Table | None) -> ShardOutput:
         clips = read_shard(root, "clips", shard)
         features = read_shard(root, "frame_features", shard)
         if clips is None or features is None:
             raise FileNotFoundError(f"clips or frame_features shard {shard} is missing")
-        table, drops = build_pairs(clips, features)
+        table, drops = build_pairs(clips, features, pooling=pooling)
         return ShardOutput(table=table, rows_in=clips.num_rows, drops=drops)
 
     return ShardJob(
-        "clip_pairs", shard, config_hash(_POOLING), compute, inputs=PAIRS_INPUTS,
-        sort_by=[("video_id", "ascending"), ("idx", "ascending")], config=_POOLING,
+        "clip_pairs", shard, config_hash(config), compute, inputs=PAIRS_INPUTS,
+        sort_by=[("video_id", "ascending"), ("idx", "ascending")], config=config,
     )  # fmt: skip
 
 
-def build_pairs_shard(root: DataRoot, shard: int) -> dict[str, Any]:
+def build_pairs_shard(root: DataRoot, shard: int, pooling: ClipPooling = REFERENCE_POOLING) -> dict[str, Any]:
     """Write `clip_pairs` shard k from `clips` shard k and `frame_features` shard k."""
-    return run_job(root, pairs_job(root, shard))
+    return run_job(root, pairs_job(root, shard, pooling))
 
 
 def cache_text_shard(

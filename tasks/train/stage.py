@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from functools import lru_cache
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from prefect import task
@@ -15,6 +15,7 @@ from storage.layout import DataRoot
 from tasks.artifacts import epoch_progress
 from tasks.gpu_limit import gpu_slot
 from tasks.train.config import TrainConfig
+from tasks.train.pooling import ClipPooling
 from tasks.train.prepare import build_pairs_shard, cache_text_shard
 from tasks.train.run import train
 
@@ -33,9 +34,11 @@ def minilm_encode(texts: list[str]) -> np.ndarray:
 
 
 @task(name="clip-pairs-shard")
-def pairs_shard(root_url: str, shard: int) -> dict[str, Any]:
+def pairs_shard(
+    root_url: str, shard: int, clip_pool: Literal["max", "mean"] = "max", clip_context_s: float = 0.0
+) -> dict[str, Any]:
     """`clip_pairs` shard k: pooled 2D+3D vectors of `clips` shard k over `frame_features` shard k."""
-    return build_pairs_shard(DataRoot.from_any(root_url), shard)
+    return build_pairs_shard(DataRoot.from_any(root_url), shard, ClipPooling(clip_pool, clip_context_s))
 
 
 @task(name="text-embeddings-shard")

@@ -25,7 +25,7 @@ def train_distributed(cfg: TrainConfig, root: DataRoot | str | None) -> dict[str
     try:
         if ctx.is_main:
             for shard in ready_shards(data):
-                build_pairs_shard(data, shard)
+                build_pairs_shard(data, shard, cfg.pooling)
                 if cfg.text == "minilm":
                     cache_text_shard(data, shard, minilm_encode)
         distributed.barrier(ctx)

@@ -10,7 +10,14 @@ import pyarrow as pa
 from storage.layout import DataRoot
 from storage.shards import read_shard
 from tasks.train.data import vectors_to_numpy
-from tasks.train.pooling import MODEL_FPS, MODELS, features_by_video, pool_clips
+from tasks.train.pooling import (
+    MODEL_FPS,
+    MODELS,
+    REFERENCE_POOLING,
+    ClipPooling,
+    features_by_video,
+    pool_clips,
+)
 from tasks.train.split import is_heldout
 
 
@@ -25,6 +32,7 @@ class VideoLines:
     texts: list[str]
     line_vectors: np.ndarray  # (n, d_video) float16: each line's pooled vector (clip_pairs)
     rows: dict[str, np.ndarray]  # model -> (rows, dim) float16, L2'd rows in time order
+    pooling: ClipPooling = REFERENCE_POOLING  # how sampled spans are pooled, as clip_pairs' lines were
     _tokens: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -32,10 +40,11 @@ class VideoLines:
         """Whole seconds covered by every model's rows (at least 1)."""
         return max(1, int(min(len(r) / MODEL_FPS[m] for m, r in self.rows.items())))
 
-    def pool(self, spans_ms: np.ndarray) -> np.ndarray:
-        """(n, d_video) float32: HowTo100M pooling (max per model, L2, concat) over each span."""
+    def pool(self, spans_ms: np.ndarray, pooling: ClipPooling | None = None) -> np.ndarray:
+        """(n, d_video) float32: each span pooled as the run's clip vectors are (per model, L2, concat)."""
         models = tuple(m for m in MODELS if m in self.rows)
-        return pool_clips(self.rows, np.asarray(spans_ms, dtype=np.int64).reshape(-1, 2), models)
+        spans = np.asarray(spans_ms, dtype=np.int64).reshape(-1, 2)
+        return pool_clips(self.rows, spans, models, self.pooling if pooling is None else pooling)
 
     def mean_tokens(self, a_s: int, b_s: int) -> np.ndarray:
         """(d_video,) float32: the mean of the per-second tokens of [a, b) s, L2 per model.
@@ -59,7 +68,8 @@ class VideoLines:
         rows overlapping it), L2 per model; computed once per video."""
         if self._tokens is None:
             t = np.arange(self.seconds, dtype=np.int64) * 1000
-            self._tokens = self.pool(np.stack([t, t + 999], axis=1)).astype(np.float16)
+            seconds = np.stack([t, t + 999], axis=1)  # tokens are each second's own rows, no context
+            self._tokens = self.pool(seconds, REFERENCE_POOLING).astype(np.float16)
         return self._tokens
 
 
@@ -91,6 +101,7 @@ def load_videos(
     heldout_fraction: float,
     shuffle_seed: int | None = None,
     models: tuple[str, ...] = MODELS,
+    pooling: ClipPooling = REFERENCE_POOLING,
 ) -> list[VideoLines]:
     """One shard's videos of a split: lines from `clip_pairs` k, frame rows from `frame_features` k.
 
@@ -120,7 +131,14 @@ def load_videos(
         if vid in rows:
             out.append(
                 VideoLines(
-                    vid, tasks[lo], starts[lo:hi], ends[lo:hi], texts[lo:hi], vectors[lo:hi], rows[vid].rows
+                    vid,
+                    tasks[lo],
+                    starts[lo:hi],
+                    ends[lo:hi],
+                    texts[lo:hi],
+                    vectors[lo:hi],
+                    rows[vid].rows,
+                    pooling,
                 )
             )
     if shuffle_seed is not None:
@@ -134,8 +152,13 @@ def load_store(
     split: str,
     heldout_fraction: float,
     shuffle_seed: int | None = None,
+    pooling: ClipPooling = REFERENCE_POOLING,
 ) -> VideoStore:
     """The videos of several shards (a training window, or every held-out video)."""
     return VideoStore(
-        [v for s in shards for v in load_videos(root, s, split, heldout_fraction, shuffle_seed)]
+        [
+            v
+            for s in shards
+            for v in load_videos(root, s, split, heldout_fraction, shuffle_seed, pooling=pooling)
+        ]
     )

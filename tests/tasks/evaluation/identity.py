@@ -6,7 +6,7 @@ import hashlib
 
 import numpy as np
 
-from tasks.train.pooling import MODEL_FPS, MODELS, VideoFeatures
+from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, VideoFeatures
 
 DIM = 64
 
@@ -24,6 +24,8 @@ def _l2(x: np.ndarray) -> np.ndarray:
 
 class IdentityEmbedder:
     """Video: the 2D half of the pooled input, L2'd. Text: vec(sentence)."""
+
+    pooling = REFERENCE_POOLING
 
     def video(self, x: np.ndarray) -> np.ndarray:
         return _l2(np.asarray(x, np.float32)[:, :DIM])
