@@ -321,7 +321,8 @@ def _benchmark_rows(
     )
 
     # Benchmark videos must get the features the runs were trained on: the root's recorded config.
-    features = ExtractFeaturesConfig(**recorded_features_config(root), device=device)
+    fields: dict[str, Any] = dict(recorded_features_config(root))
+    features = ExtractFeaturesConfig(**fields, device=device)
     runs = {r.name: [s["run_id"] for s in r.runs] for r in results}
     typer.echo("")
     # A bad benchmark file or a missing video ends the command as one line (flows/cli_errors.py).

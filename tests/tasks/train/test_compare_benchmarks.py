@@ -127,7 +127,7 @@ def test_compare_scores_every_run_on_the_benchmarks_once(
         mode="json", include=_DATA_FIELDS | {"resnet_weights", "resnext_weights"}
     )
     root = write_synthetic_root(
-        tmp_path / "root", n_videos=24, n_steps=N_STEPS, dim=64, features_config=features
+        str(tmp_path / "root"), n_videos=24, n_steps=N_STEPS, dim=64, features_config=features
     )
     _write_benchmarks(root, 0.3)
     scored: list[str] = []
