@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -26,6 +26,8 @@ PRECISIONS = field_choices(TrainConfig, "precision")
 if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
     from storage.layout import DataRoot
     from tasks.audio.fac_compare import AudioComparison
+    from tasks.train.compare import MethodResult
+    from tasks.train.compare_benchmarks import BenchmarkFiles
     from tasks.train.config import TrainConfig
 
 # `howto train compare`'s default methods (tasks.train.compare.DEFAULT_METHODS; not imported here so
@@ -177,11 +179,14 @@ def compare_command(
     videos_per_batch: Annotated[int, typer.Option(min=1)] = 8,
     heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.3,
     clip_pool: Annotated[
-        str, choice_option("--clip-pool", ("max", "mean"), "How a clip's feature rows are pooled (every method).")
+        str,
+        choice_option("--clip-pool", ("max", "mean"), "How a clip's feature rows are pooled (every method)."),
     ] = "mean",
     clip_context_s: Annotated[
         float,
-        typer.Option(min=0, max=60, help="Seconds of video around each clip pooled with it (0: its own span)."),
+        typer.Option(
+            min=0, max=60, help="Seconds of video around each clip pooled with it (0: its own span)."
+        ),
     ] = 2.0,
     name: Annotated[
         str, typer.Option(help="Where the table goes: <data root>/train/compare/NAME/.")
@@ -195,13 +200,32 @@ def compare_command(
         ),
     ] = None,
     audio_epochs: Annotated[int, typer.Option(min=1, help="FAC training epochs (audio rows).")] = 20,
+    benchmarks: Annotated[
+        bool | None,
+        typer.Option(
+            "--benchmarks/--no-benchmarks",
+            help="Score every run on CrossTask (val) and YouCook2 (validation) in a second table "
+            "(default: when benchmark files are given or the root has the demo's, from `howto demo`).",
+        ),
+    ] = None,
+    crosstask_release: Annotated[
+        Path | None, typer.Option(help="CrossTask release folder (tasks_primary.txt, videos_val.csv, ...).")
+    ] = None,
+    youcook2: Annotated[
+        Path | None, typer.Option(help="YouCook2 youcookii_annotations_trainval.json.")
+    ] = None,
+    benchmark_videos: Annotated[
+        Path | None, typer.Option(help="Folder of the benchmarks' videos (<id>.mp4 anywhere below).")
+    ] = None,
 ) -> None:
     """Train each seed method on the same data, seeds and split; print and save one table and a plot.
 
     Defaults are sized for the demo world (`howto demo`): d 256, lr 3e-3 for 24 epochs, 8 videos per
     batch, 30% of the videos held out, clips mean-pooled with 2 s of context each side (HowTo100M's
     max over the line alone: --clip-pool max --clip-context-s 0). Runs are named by method, seed and
-    config, so a rerun reuses finished ones.
+    config, so a rerun reuses finished ones. With benchmark files (the demo's under the root, or given)
+    every run is also scored on CrossTask and YouCook2; those scores are recorded in eval_metrics, so a
+    rerun reuses them too.
     """
     from storage.layout import DataRoot
     from storage.shards import list_markers
@@ -240,6 +264,7 @@ def compare_command(
     has_audio = bool(list_markers(root, "audio_features"))
     if audio and not has_audio:  # before any training: the audio rows could not be made
         fail(f"{root.url}: --audio but no audio_features shards: run `howto audio run` first")
+    files = _benchmark_files(root, benchmarks, crosstask_release, youcook2, benchmark_videos)
     _prepare(root, base)
     try:
         results = compare(root, base, chosen, seed_list, control, progress=typer.echo)
@@ -247,15 +272,76 @@ def compare_command(
         fail(str(exc))
     candidates = int(results[0].runs[0]["metrics"].get("candidates") or 0)
     lines = table_lines(results, seed_list, candidates)
+    bench_record = None
+    if files is not None:
+        bench_lines, bench_record = _benchmark_rows(root, results, files, seed_list, heldout_fraction, device)
+        lines += bench_lines
     wanted = has_audio if audio is None else audio
     audio_result = _audio_rows(root, wanted, audio_epochs, seed_list, heldout_fraction)
     if audio_result is not None:
         lines += audio_table_lines(audio_result, seed_list)
-    paths = write_comparison(root, name, results, lines, base, audio_result)
+    paths = write_comparison(root, name, results, lines, base, audio_result, bench_record)
     typer.echo("")
     for line in lines:
         typer.echo(line)
     typer.echo(f"best: {best_method(results).name}; table {paths['table']}, curves {paths['plot']}")
+
+
+def _benchmark_files(
+    root: DataRoot, wanted: bool | None, release: Path | None, youcook2: Path | None, videos: Path | None
+) -> BenchmarkFiles | None:
+    """The benchmark files to score every run on (checked before any training), or None."""
+    from tasks.train.compare_benchmarks import BenchmarkFiles, demo_files
+
+    given = {"--crosstask-release": release, "--youcook2": youcook2, "--benchmark-videos": videos}
+    if wanted is False:
+        return None
+    if any(v is not None for v in given.values()):
+        missing = [k for k, v in given.items() if v is None]
+        if missing:
+            fail(f"{', '.join(missing)}: needed too (the benchmark table scores CrossTask and YouCook2)")
+        assert release is not None and youcook2 is not None and videos is not None
+        for path, is_there in ((release / "tasks_primary.txt", release.is_dir()), (youcook2, youcook2.is_file()),
+                               (videos, videos.is_dir())):  # fmt: skip
+            if not is_there:
+                fail(f"{path}: no such {'file' if path.suffix else 'folder'}")
+        return BenchmarkFiles(release, youcook2, videos)
+    found = demo_files(root)
+    if found is None and wanted:
+        fail(
+            f"{root.url}: --benchmarks but no demo benchmark files under the root (`howto demo` writes them): "
+            "give --crosstask-release, --youcook2 and --benchmark-videos"
+        )
+    return found
+
+
+def _benchmark_rows(
+    root: DataRoot,
+    results: list[MethodResult],
+    files: BenchmarkFiles,
+    seeds: list[int],
+    heldout_fraction: float,
+    device: str,
+) -> tuple[list[str], dict[str, Any]]:
+    """Every run (each method x seed, the control too) on both benchmarks: the table and its record."""
+    from tasks.evaluation.features import recorded_features_config
+    from tasks.features.config import ExtractFeaturesConfig
+    from tasks.train.compare_benchmarks import (
+        benchmark_record,
+        benchmark_table_lines,
+        evaluate_all,
+        split_note,
+    )
+
+    # Benchmark videos must get the features the runs were trained on: the root's recorded config.
+    fields: dict[str, Any] = dict(recorded_features_config(root))
+    features = ExtractFeaturesConfig(**fields, device=device)
+    runs = {r.name: [s["run_id"] for s in r.runs] for r in results}
+    typer.echo("")
+    # A bad benchmark file or a missing video ends the command as one line (flows/cli_errors.py).
+    rows = evaluate_all(root, runs, files, features, progress=typer.echo)
+    note = split_note(files, heldout_fraction)
+    return benchmark_table_lines(rows, seeds, note), benchmark_record(rows, files, note)
 
 
 def _audio_rows(

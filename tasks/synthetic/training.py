@@ -7,6 +7,9 @@ whose scenes differ by only a few hundredths of cosine.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import numpy as np
 import pyarrow as pa
 
@@ -50,8 +53,12 @@ def write_synthetic_root(
     noise: float = 0.15,
     clip_s: float = 4.0,
     seed: int = 0,
+    features_config: Mapping[str, Any] | None = None,
 ) -> DataRoot:
-    """Write `clips` and `frame_features` shards (with markers) for synthetic videos; returns the root."""
+    """Write `clips` and `frame_features` shards (with markers) for synthetic videos; returns the root.
+
+    `features_config`: recorded in the frame_features markers as the extractor's config, so benchmark
+    evaluation with `reuse_root_features` trusts these rows (unrecorded ones it never reuses)."""
     root = DataRoot.from_any(root)
     rng = np.random.default_rng(seed)
     texts = step_texts(n_steps)
@@ -129,5 +136,6 @@ def write_synthetic_root(
                 config_hash="synthetic",
                 code_version="synthetic",
                 rows_in=feats.num_rows,
+                config=features_config,
             )
     return root

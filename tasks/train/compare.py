@@ -177,8 +177,10 @@ def write_comparison(
     lines: list[str],
     base: TrainConfig,
     audio: AudioComparison | None = None,
+    benchmarks: dict[str, Any] | None = None,
 ) -> dict[str, str]:
-    """compare.md (the table), compare.json (every run's numbers) and compare.png under train/compare/<name>."""
+    """compare.md (the tables), compare.json (every run's numbers; `benchmarks`: the benchmark table's
+    record) and compare.png under train/compare/<name>."""
     base_dir = root.path("train", "compare", name)
     record = {
         "base_config": base.model_dump(mode="json"),
@@ -200,6 +202,8 @@ def write_comparison(
                 for v in audio.runs
             },
         }
+    if benchmarks is not None:
+        record["benchmarks"] = benchmarks
     paths = {
         "table": f"{base_dir}/compare.md",
         "json": f"{base_dir}/compare.json",
