@@ -22,6 +22,7 @@ from tasks.train.config import PRESETS, TrainConfig
 
 OBJECTIVES = field_choices(TrainConfig, "objective")
 PRECISIONS = field_choices(TrainConfig, "precision")
+CLIP_POOLS = field_choices(TrainConfig, "clip_pool")
 
 if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
     from storage.layout import DataRoot
@@ -51,7 +52,7 @@ train_app = typer.Typer(
 # Options that a preset's recipe may set; given on the command line they override it.
 _PRESET_FIELDS = (
     "epochs", "text", "loss", "objective", "d", "lr", "videos_per_batch", "clips_per_video",
-    "heldout_fraction", "shuffle_pairs",
+    "heldout_fraction", "shuffle_pairs", "clip_pool", "clip_context_s",
 )  # fmt: skip
 
 
@@ -92,6 +93,12 @@ def train_command(
     clips_per_video: Annotated[int, typer.Option(min=1)] = 64,
     heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.1,
     shuffle_pairs: Annotated[bool, typer.Option(help="Control run: captions shuffled across clips.")] = False,
+    clip_pool: Annotated[
+        str, choice_option("--clip-pool", CLIP_POOLS, "How a clip's feature rows are pooled; HowTo100M: max.")
+    ] = "max",
+    clip_context_s: Annotated[
+        float, typer.Option(min=0, max=60, help="Seconds of video around each clip pooled with it.")
+    ] = 0.0,
     run_id: Annotated[
         str | None, typer.Option(help="Name of the run (default: from config and data).")
     ] = None,
@@ -180,7 +187,7 @@ def compare_command(
     heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.3,
     clip_pool: Annotated[
         str,
-        choice_option("--clip-pool", ("max", "mean"), "How a clip's feature rows are pooled (every method)."),
+        choice_option("--clip-pool", CLIP_POOLS, "How a clip's feature rows are pooled (every method)."),
     ] = "mean",
     clip_context_s: Annotated[
         float,

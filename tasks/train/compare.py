@@ -3,7 +3,6 @@ held-out evaluation, plus a shuffled-caption control; one table and one plot of 
 
 from __future__ import annotations
 
-import io
 import json
 import logging
 from collections.abc import Callable, Sequence
@@ -16,6 +15,7 @@ from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.common import config_hash
 from tasks.train.config import TrainConfig
+from tasks.train.report import figure_png
 from tasks.train.run import train
 
 if TYPE_CHECKING:
@@ -163,11 +163,7 @@ def curves_png(results: Sequence[MethodResult]) -> bytes:
     left.set(title="training loss (relative to epoch 1)", xlabel="epoch")
     right.set(title="held-out R@5", xlabel="epoch", ylim=(0, 1))
     right.legend(fontsize=7)
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig)
 
 
 def write_comparison(

@@ -32,6 +32,13 @@ def plot_png(rows: list[dict[str, Any]]) -> bytes:
         ylim=(0, 1),
     )
     right.legend()
+    return figure_png(fig)
+
+
+def figure_png(fig: Any) -> bytes:
+    """A matplotlib figure as PNG bytes (90 dpi), closed afterwards so long runs do not pile them up."""
+    from matplotlib import pyplot as plt
+
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=90)
