@@ -12,9 +12,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.layout import DataRoot
 from tasks.demo.content import ARTICLES
 from tasks.demo.videos import DemoVideo
 from tasks.demo.world import World, task_steps
@@ -31,6 +33,13 @@ class DemoBenchmarks:
     youcook2: Path  # youcookii_annotations_trainval.json
     videos: Path  # <id>.mp4 links
     heldout: tuple[str, ...]  # video ids in the validation side
+
+
+def demo_benchmark_dir(root: DataRoot) -> Path:
+    """Benchmark files live under a local data root (benchmarks/demo), else in a temp folder."""
+    if root.is_local:
+        return Path(root.path("benchmarks", "demo"))
+    return Path(tempfile.gettempdir()) / "howto-demo-benchmarks"
 
 
 def task_id(title: str) -> str:

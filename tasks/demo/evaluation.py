@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from storage.layout import DataRoot
-from tasks.demo.benchmarks import write_demo_benchmarks
+from tasks.demo.benchmarks import demo_benchmark_dir, write_demo_benchmarks
 from tasks.demo.world import build_world, default_cache_dir
 from tasks.evaluation.report import result_lines
 from tasks.evaluation.run import Setup, eval_crosstask, eval_youcook2
 from tasks.features.config import ExtractFeaturesConfig
-
-
-def demo_benchmark_dir(root: DataRoot) -> Path:
-    """Benchmark files live under a local data root (benchmarks/demo), else in a temp folder."""
-    if root.is_local:
-        return Path(root.path("benchmarks", "demo"))
-    return Path(tempfile.gettempdir()) / "howto-demo-benchmarks"
 
 
 def evaluate_demo(

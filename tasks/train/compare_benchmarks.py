@@ -68,7 +68,7 @@ class BenchmarkRow:
 
 def demo_files(root: DataRoot) -> BenchmarkFiles | None:
     """The demo world's benchmark files under the root (written by `howto demo`), if all are there."""
-    from tasks.demo.evaluation import demo_benchmark_dir
+    from tasks.demo.benchmarks import demo_benchmark_dir
 
     if not root.is_local:
         return None
