@@ -94,6 +94,12 @@ def cache_text_shard(
     )
 
 
+def pairs_pooled_otherwise(root: DataRoot, pooling: ClipPooling) -> list[int]:
+    """clip_pairs shards whose vectors were pooled with another setting than `pooling`."""
+    wanted = config_hash(pairs_config(pooling))
+    return sorted(m.shard for m in list_markers(root, "clip_pairs") if m.own_hash and m.own_hash != wanted)
+
+
 def data_snapshot(root: DataRoot) -> dict[str, Any]:
     """What a run trained on: clip_pairs shards with their hashes and row counts, and one hash of it all."""
     markers = list_markers(root, "clip_pairs")

@@ -13,7 +13,7 @@ from tasks.synthetic.training import write_synthetic_root
 from tasks.train.config import TrainConfig, train_hash
 from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, ClipPooling, pool_clips
 from tasks.train.prepare import build_pairs_shard, pairs_config, ready_shards
-from tasks.train.run import train
+from tasks.train.run import TrainingDataError, train
 
 
 def _rows() -> dict[str, np.ndarray]:
@@ -89,3 +89,7 @@ def test_changed_pooling_rebuilds_clip_pairs_and_eval_pools_as_the_run(tmp_path)
     embedder, _, extra = CheckpointEmbedder.load(root, summary["run_id"])
     assert embedder.pooling == widened == pooling_of(extra["config"])
     assert pooling_of({}) == REFERENCE_POOLING  # checkpoints from before the setting
+
+    # The shards now hold mean/2 s vectors: a run asking for the reference's pooling is refused.
+    with pytest.raises(TrainingDataError, match=r"clip_pairs shards \[0\] were pooled otherwise"):
+        train(cfg.model_copy(update={"clip_pool": "max", "clip_context_s": 0.0}), root)
