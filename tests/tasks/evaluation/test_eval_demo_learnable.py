@@ -39,7 +39,7 @@ def trained(
     tmp = tmp_path_factory.mktemp("eval-demo")
     root = write_demo_root(demo_world, tmp / "root", DEMO_SIZE_2D, DEMO_SIZE_3D)
     for shard in ready_shards(root):
-        build_pairs_shard(root, shard)
+        build_pairs_shard(root, shard, CFG.pooling)
         cache_text_shard(root, shard, minilm_encode)
     train(CFG, root)
     train(CFG.model_copy(update={"shuffle_pairs": True, "run_id": "control"}), root)

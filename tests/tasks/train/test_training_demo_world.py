@@ -30,7 +30,7 @@ def demo_root(demo_world: World, tmp_path_factory: pytest.TempPathFactory) -> It
     torch.set_num_threads(2)
     root = write_demo_root(demo_world, tmp_path_factory.mktemp("demo-train"))
     for shard in ready_shards(root):
-        build_pairs_shard(root, shard)
+        build_pairs_shard(root, shard, CFG.pooling)
         cache_text_shard(root, shard, minilm_encode)
     yield root
 
