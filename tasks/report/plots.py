@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable
 from typing import Any
 
+from tasks.figures import figure_png, new_figure
 from tasks.report.numbers import (
     CLIPS_BIN,
     CLIPS_MAX,
@@ -20,22 +20,11 @@ OURS, PAPER_COLOUR, DROP = "#1f77b4", "#d62728", "#bbbbbb"
 
 
 def _figure(width: float, height: float, cols: int = 1) -> tuple[Any, Any]:
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never open a window
-    from matplotlib import pyplot as plt
-
-    return plt.subplots(1, cols, figsize=(width, height))
+    return new_figure(width, height, cols)
 
 
 def _png(fig: Any) -> bytes:
-    from matplotlib import pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=100)
-    plt.close(fig)
-    return buffer.getvalue()
+    return figure_png(fig, dpi=100)
 
 
 def _integer_ticks(axis: Any) -> None:

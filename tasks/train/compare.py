@@ -14,8 +14,8 @@ import numpy as np
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.common import config_hash
+from tasks.figures import figure_png, new_figure
 from tasks.train.config import TrainConfig
-from tasks.train.report import figure_png
 from tasks.train.run import train
 
 if TYPE_CHECKING:
@@ -144,12 +144,7 @@ def audio_table_lines(audio: AudioComparison, seeds: Sequence[int]) -> list[str]
 
 def curves_png(results: Sequence[MethodResult]) -> bytes:
     """Held-out R@5 and training loss per epoch, mean over seeds, one line per method."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    fig, (left, right) = new_figure(11, 4, cols=2)
     for r in results:
         n = min((len(h) for h in r.histories), default=0)
         if not n:

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import io
 import json
 from typing import Any
 
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
+from tasks.figures import figure_png, new_figure
 from tasks.train.checkpoints import run_dir
 
 
 def plot_png(rows: list[dict[str, Any]]) -> bytes:
     """Training loss and held-out R@1/5/10 per epoch, side by side."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only: never open a window
-    from matplotlib import pyplot as plt
-
     epochs = [r["epoch"] for r in rows]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (left, right) = new_figure(10, 4, cols=2)
     left.plot(epochs, [r["loss"] for r in rows], marker="o")
     left.set(title="training loss", xlabel="epoch", ylabel="loss")
     for key, label in (("r_at_1", "R@1"), ("r_at_5", "R@5"), ("r_at_10", "R@10")):
@@ -33,17 +28,6 @@ def plot_png(rows: list[dict[str, Any]]) -> bytes:
     )
     right.legend()
     return figure_png(fig)
-
-
-def figure_png(fig: Any) -> bytes:
-    """A matplotlib figure as PNG bytes (90 dpi), closed afterwards so long runs do not pile them up."""
-    from matplotlib import pyplot as plt
-
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=90)
-    plt.close(fig)
-    return buffer.getvalue()
 
 
 def write_report(
