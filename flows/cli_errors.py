@@ -38,6 +38,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.features.weights", "WeightsMissing"),
     ("tasks.demo.media", "FFmpegMissing"),
     ("tasks.train.run", "TrainingDataError"),
+    ("tasks.train.pooling", "PoolingMismatch"),
     ("tasks.train.search", "NoCheckpoint"),
     ("models.text", "Word2VecFormatError"),
     ("tasks.evaluation.embedder", "NoCheckpoint"),

@@ -15,7 +15,7 @@ from models.text import Vocabulary
 from models.train_loop import read_checkpoint
 from storage.layout import DataRoot
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
-from tasks.train.pooling import REFERENCE_POOLING, ClipPooling
+from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
 
 class Embedder(Protocol):
@@ -58,11 +58,6 @@ def resolve_checkpoint(root: DataRoot, ref: str | None) -> str:
         where = f"run {ref}" if ref else "any run"
         raise NoCheckpoint(f"{root.path('train')}: no checkpoint for {where}; train first (howto train)")
     return path
-
-
-def pooling_of(config: dict[str, Any]) -> ClipPooling:
-    """A run's clip pooling from its saved TrainConfig (runs from before the setting: the reference)."""
-    return ClipPooling(config.get("clip_pool", "max"), float(config.get("clip_context_s", 0.0)))
 
 
 class CheckpointEmbedder:

@@ -35,6 +35,7 @@ from tasks.evaluation.scoring import (
 )
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.train.data import pair_shards
+from tasks.train.prepare import require_pairs_pooled
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -239,6 +240,7 @@ def eval_crosstask(
 def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = None) -> EvalResult:
     """Retrieval among a seeded random sample of the data root's held-out clips (the run's own split)."""
     model, ckpt, extra = CheckpointEmbedder.load(setup.root, setup.checkpoint, setup.max_words, setup.encode)
+    require_pairs_pooled(setup.root, model.pooling, f"checkpoint {ckpt.path}")
     cfg = extra.get("config", {})
     fraction = float(cfg.get("heldout_fraction", 0.1))
     clips = int(max_clips or cfg.get("eval_max_clips", 5000))

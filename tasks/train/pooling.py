@@ -52,6 +52,15 @@ class ClipPooling:
 REFERENCE_POOLING = ClipPooling()
 
 
+class PoolingMismatch(ValueError):
+    """Stored clip vectors were pooled otherwise than the checkpoint or run that would use them."""
+
+
+def pooling_of(config: Mapping[str, Any]) -> ClipPooling:
+    """A run's clip pooling from its saved TrainConfig (runs from before the setting: the reference)."""
+    return ClipPooling(config.get("clip_pool", "max"), float(config.get("clip_context_s", 0.0)))
+
+
 def span_rows(start_ms: int, end_ms: int, fps: float, n_rows: int) -> tuple[int, int]:
     """Rows int(s*fps) .. int(e*fps)+1 (HowTo100M), clamped so at least one row is pooled."""
     first = min(int(start_ms / 1000.0 * fps), n_rows - 1)

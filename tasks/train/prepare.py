@@ -13,7 +13,14 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.common import config_hash
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
-from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, ClipPooling, build_pairs
+from tasks.train.pooling import (
+    MODEL_FPS,
+    MODELS,
+    REFERENCE_POOLING,
+    ClipPooling,
+    PoolingMismatch,
+    build_pairs,
+)
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +105,18 @@ def pairs_pooled_otherwise(root: DataRoot, pooling: ClipPooling) -> list[int]:
     """clip_pairs shards whose vectors were pooled with another setting than `pooling`."""
     wanted = config_hash(pairs_config(pooling))
     return sorted(m.shard for m in list_markers(root, "clip_pairs") if m.own_hash and m.own_hash != wanted)
+
+
+def require_pairs_pooled(root: DataRoot, pooling: ClipPooling, user: str) -> None:
+    """Raise PoolingMismatch when clip_pairs hold vectors pooled otherwise than `user` (a run or checkpoint)
+    expects: scores or training on them would be wrong without a sign."""
+    stale = pairs_pooled_otherwise(root, pooling)
+    if stale:
+        raise PoolingMismatch(
+            f"{root.url}: clip_pairs shards {stale} were pooled otherwise than {user} expects (clip_pool="
+            f"{pooling.pool}, clip_context_s={pooling.context_s:g}); rebuild them with `howto train "
+            f"--clip-pool {pooling.pool} --clip-context-s {pooling.context_s:g}`"
+        )
 
 
 def data_snapshot(root: DataRoot) -> dict[str, Any]:

@@ -12,6 +12,8 @@ import torch
 from storage.layout import DataRoot
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
 from tasks.train.data import load_shard, pair_shards
+from tasks.train.pooling import pooling_of
+from tasks.train.prepare import require_pairs_pooled
 
 
 class NoCheckpoint(FileNotFoundError):
@@ -35,6 +37,7 @@ def search_clips(
         where = f"run {run_id}" if run_id else "any run"
         raise NoCheckpoint(f"{root.path('train')}: no checkpoint for {where}; train first (howto train)")
     state = load_state(root, path)
+    require_pairs_pooled(root, pooling_of(state["extra"].get("config") or {}), f"checkpoint {path}")
     model, vocab = model_from_state(state)
     with torch.no_grad():
         if vocab is not None:

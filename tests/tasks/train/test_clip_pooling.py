@@ -5,15 +5,19 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from flows.cli import app
 from storage.shards import list_markers, read_shard
 from tasks.common import config_hash
 from tasks.evaluation.embedder import CheckpointEmbedder, pooling_of
+from tasks.evaluation.run import Setup, eval_heldout
 from tasks.synthetic.training import write_synthetic_root
 from tasks.train.config import TrainConfig, train_hash
-from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, ClipPooling, pool_clips
+from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, ClipPooling, PoolingMismatch, pool_clips
 from tasks.train.prepare import build_pairs_shard, pairs_config, ready_shards
 from tasks.train.run import TrainingDataError, train
+from tasks.train.search import search_clips
 
 
 def _rows() -> dict[str, np.ndarray]:
@@ -93,3 +97,16 @@ def test_changed_pooling_rebuilds_clip_pairs_and_eval_pools_as_the_run(tmp_path)
     # The shards now hold mean/2 s vectors: a run asking for the reference's pooling is refused.
     with pytest.raises(TrainingDataError, match=r"clip_pairs shards \[0\] were pooled otherwise"):
         train(cfg.model_copy(update={"clip_pool": "max", "clip_context_s": 0.0}), root)
+
+    # Rebuilt the reference's way, the shards no longer match the mean/2 s checkpoint: scoring or searching
+    # with it is refused (one line, exit 2, on the command line) instead of ranking mismatched vectors.
+    build_pairs_shard(root, shard)
+    with pytest.raises(PoolingMismatch, match="--clip-pool mean --clip-context-s 2"):
+        eval_heldout(Setup(root, checkpoint=summary["run_id"]))
+    with pytest.raises(PoolingMismatch):
+        search_clips(root, "step", run_id=summary["run_id"])
+    out = CliRunner().invoke(
+        app, ["search-clips", "step", "--data-root", root.url, "--run-id", summary["run_id"]]
+    )
+    assert out.exit_code == 2, out.output
+    assert "were pooled otherwise than checkpoint" in out.output and "Traceback" not in out.output
