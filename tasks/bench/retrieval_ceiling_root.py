@@ -26,7 +26,7 @@ from tasks.bench.retrieval_ceiling import (
     ridge_probe,
     tie_ceiling,
 )
-from tasks.demo.benchmarks import demo_benchmark_dir
+from tasks.demo.benchmarks import demo_benchmark_dir, demo_benchmark_layout
 from tasks.evaluation.formats import read_step_annotation, read_task_cards, read_task_videos
 from tasks.train.pooling import ClipPooling, features_by_video, pool_clips
 from tasks.train.prepare import MINILM_NAME
@@ -46,7 +46,7 @@ class CeilingDataError(ValueError):
 
 def crosstask_release(root: DataRoot) -> Path:
     """Where `howto demo` writes the demo's CrossTask release under the root."""
-    return demo_benchmark_dir(root) / "crosstask"
+    return demo_benchmark_layout(demo_benchmark_dir(root))[0]
 
 
 def missing_file(release: Path) -> Path | None:

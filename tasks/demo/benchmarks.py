@@ -42,6 +42,11 @@ def demo_benchmark_dir(root: DataRoot) -> Path:
     return Path(tempfile.gettempdir()) / "howto-demo-benchmarks"
 
 
+def demo_benchmark_layout(out: Path) -> tuple[Path, Path, Path]:
+    """Under `out`: the CrossTask release folder, the YouCook2 annotation file and the videos folder."""
+    return out / "crosstask", out / "youcookii_annotations_trainval.json", out / "videos"
+
+
 def task_id(title: str) -> str:
     return str(TASK_ID_BASE + next(i for i, a in enumerate(ARTICLES) if a.title == title))
 
@@ -70,7 +75,7 @@ def write_demo_benchmarks(world: World, out: Path, heldout_fraction: float) -> D
     """Write both layouts under `out` (crosstask/, youcookii_annotations_trainval.json, videos/)."""
     videos = annotated_videos(world)
     heldout = tuple(v.id for v in videos if is_heldout(v.id, heldout_fraction))
-    release, media = out / "crosstask", out / "videos"
+    release, youcook, media = demo_benchmark_layout(out)
     (release / "annotations").mkdir(parents=True, exist_ok=True)
     media.mkdir(parents=True, exist_ok=True)
     cards = []
@@ -112,6 +117,5 @@ def write_demo_benchmarks(world: World, out: Path, heldout_fraction: float) -> D
         _link(v.path, media / f"{v.id}.mp4")
     (release / "videos.csv").write_text("".join(rows[False] + rows[True]))
     (release / "videos_val.csv").write_text("".join(rows[True]))
-    youcook = out / "youcookii_annotations_trainval.json"
     youcook.write_text(json.dumps({"database": database}))
     return DemoBenchmarks(release, youcook, media, heldout)

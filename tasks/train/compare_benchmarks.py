@@ -68,14 +68,11 @@ class BenchmarkRow:
 
 def demo_files(root: DataRoot) -> BenchmarkFiles | None:
     """The demo world's benchmark files under the root (written by `howto demo`), if all are there."""
-    from tasks.demo.benchmarks import demo_benchmark_dir
+    from tasks.demo.benchmarks import demo_benchmark_dir, demo_benchmark_layout
 
     if not root.is_local:
         return None
-    base = demo_benchmark_dir(root)
-    files = BenchmarkFiles(
-        base / "crosstask", base / "youcookii_annotations_trainval.json", base / "videos", demo=True
-    )
+    files = BenchmarkFiles(*demo_benchmark_layout(demo_benchmark_dir(root)), demo=True)
     if (
         (files.crosstask / "tasks_primary.txt").is_file()
         and files.youcook2.is_file()

@@ -101,16 +101,12 @@ def cache_text_shard(
     )
 
 
-def pairs_pooled_otherwise(root: DataRoot, pooling: ClipPooling) -> list[int]:
-    """clip_pairs shards whose vectors were pooled with another setting than `pooling`."""
-    wanted = config_hash(pairs_config(pooling))
-    return sorted(m.shard for m in list_markers(root, "clip_pairs") if m.own_hash and m.own_hash != wanted)
-
-
 def require_pairs_pooled(root: DataRoot, pooling: ClipPooling, user: str) -> None:
     """Raise PoolingMismatch when clip_pairs hold vectors pooled otherwise than `user` (a run or checkpoint)
     expects: scores or training on them would be wrong without a sign."""
-    stale = pairs_pooled_otherwise(root, pooling)
+    wanted = config_hash(pairs_config(pooling))
+    # Markers from before own_hash was recorded say nothing about pooling: they pass.
+    stale = sorted(m.shard for m in list_markers(root, "clip_pairs") if m.own_hash and m.own_hash != wanted)
     if stale:
         raise PoolingMismatch(
             f"{root.url}: clip_pairs shards {stale} were pooled otherwise than {user} expects (clip_pool="

@@ -42,7 +42,8 @@ from tasks.train.checkpoints import (
 )
 from tasks.train.config import TrainConfig, run_id_for, run_shard_number, train_hash
 from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
-from tasks.train.prepare import data_snapshot, pairs_pooled_otherwise
+from tasks.train.pooling import PoolingMismatch
+from tasks.train.prepare import data_snapshot, require_pairs_pooled
 from tasks.train.report import read_card, write_report
 
 log = logging.getLogger(__name__)
@@ -91,15 +92,10 @@ class Trainer:
         self.shards = pair_shards(root)
         if not self.shards:
             raise TrainingDataError(f"{root.url}: no clip_pairs shards; run the captions and features stages")
-        stale = pairs_pooled_otherwise(root, cfg.pooling)
-        if stale:
-            # The checkpoint records cfg's pooling and evaluation pools benchmark spans that way: training
-            # on vectors pooled another way would make both wrong without a sign.
-            raise TrainingDataError(
-                f"{root.url}: clip_pairs shards {stale} were pooled otherwise than clip_pool="
-                f"{cfg.clip_pool}, clip_context_s={cfg.clip_context_s}; rebuild them first (howto train "
-                "does it, as does howto train compare)"
-            )
+        try:  # the checkpoint records cfg's pooling, and evaluation pools benchmark spans that way
+            require_pairs_pooled(root, cfg.pooling, "this run's config")
+        except PoolingMismatch as exc:
+            raise TrainingDataError(str(exc)) from exc
         self.snapshot = data_snapshot(root)
         self.run_id = run_id_for(cfg, self.snapshot["hash"])
         self.with_text = cfg.text == "minilm"
