@@ -3,13 +3,13 @@ L2-normalised output."""
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
+from models.compiled import CompiledEncoder, fold_batchnorm
 from models.packed import onednn_available, pack_for_onednn
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
@@ -25,35 +25,35 @@ _NAMES = {v: k for k, v in _DTYPES.items()}
 class Runtime:
     """Where and how encoders run.
 
-    dtype: the compute precision. On CPU the weights are converted once to it (and, with `packed`,
-    BatchNorm-folded and prepacked for oneDNN; see models/packed.py); on CUDA low precision is autocast.
+    dtype: the compute precision. Weights are converted to it once, never autocast per call (on CPU with
+    `packed` they are also BatchNorm-folded and prepacked for oneDNN, see models/packed.py).
     channels_last: NHWC / NDHWC activations (the uint8 frames arrive that way); False gives the plain
-    contiguous NCHW path a straightforward extractor takes (the bench's naive baseline).
+    contiguous NCHW path a straightforward extractor takes (the benches' naive and reference baselines).
+    fused: BatchNorm folded into the convolutions (torch.fx) in fp32 before the cast (the CUDA path).
+    compiled: torch.compile; on CUDA in "reduce-overhead" mode, i.e. replayed CUDA graphs per input shape.
     """
 
     device: torch.device
     dtype: torch.dtype = torch.float32
     channels_last: bool = True
     packed: bool = False
+    fused: bool = False
+    compiled: bool = False
 
     @property
     def precision(self) -> str:
         return _NAMES[self.dtype]
-
-    @property
-    def autocast(self) -> torch.dtype | None:
-        """The autocast dtype (CUDA low precision only); CPU never autocasts: weights are converted once."""
-        return self.dtype if self.device.type == "cuda" and self.dtype != torch.float32 else None
 
     def describe(self) -> str:
         """One line for logs and benches: device, precision, memory format, how weights are held."""
         fmt = "channels_last" if self.channels_last else "NCHW contiguous"
         if self.packed:
             how = "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, not compiled"
-        elif self.autocast is not None:
-            how = f"eager, autocast {self.precision}"
         else:
-            how = f"eager, weights in {self.precision}"
+            folded = "BatchNorm folded, " if self.fused else ""
+            graphs = " (CUDA graphs)" if self.device.type == "cuda" else ""
+            run = f"torch.compile{graphs}" if self.compiled else "eager"
+            how = f"{folded}weights in {self.precision}, {run}"
         return f"{self.device.type} {self.precision} {fmt}, {how}"
 
 
@@ -77,11 +77,16 @@ def cpu_features() -> list[str]:
 
 
 def pick_runtime(
-    device: str = "auto", precision: str = "auto", channels_last: bool = True, packed: bool | None = None
+    device: str = "auto",
+    precision: str = "auto",
+    channels_last: bool = True,
+    packed: bool | None = None,
+    compiled: bool | None = None,
 ) -> Runtime:
     """Resolve "auto": CUDA if present; bf16 where the hardware supports it, else fp16 on CUDA, fp32 on CPU.
 
-    `packed` (default: on for CPU channels_last when oneDNN is there) selects models/packed.py.
+    `packed` (default: on for CPU channels_last when oneDNN is there) selects models/packed.py. On CUDA the
+    channels_last path folds BatchNorm and (default) compiles; channels_last=False is the plain eager path.
     """
     dev = torch.device(
         "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
@@ -99,7 +104,12 @@ def pick_runtime(
         packed = dev.type == "cpu" and channels_last and onednn_available()
     elif packed and (dev.type != "cpu" or not onednn_available()):
         raise ValueError("the packed path needs a CPU torch with oneDNN (mkldnn)")
-    return Runtime(dev, _DTYPES[precision], channels_last, packed)
+    fused = dev.type == "cuda" and channels_last
+    if compiled is None:
+        compiled = fused
+    elif compiled and packed:
+        raise ValueError("the packed path runs prepacked oneDNN kernels: there is nothing to compile")
+    return Runtime(dev, _DTYPES[precision], channels_last, packed, fused, compiled)
 
 
 def _convert_weights(model: nn.Module, dtype: torch.dtype) -> nn.Module:
@@ -111,29 +121,45 @@ def _convert_weights(model: nn.Module, dtype: torch.dtype) -> nn.Module:
 
 
 def prepare(model: nn.Module, rt: Runtime) -> nn.Module:
-    """An encoder ready for `encode` under `rt`. The packed path returns a packed copy; the other paths
-    move (and on CPU convert) the model itself, as before."""
+    """An encoder ready for `encode` under `rt`. The packed and fused paths work on a copy; the plain paths
+    move (and convert) the model itself."""
     model = model.eval()
     if rt.packed:
         return pack_for_onednn(model, rt.dtype)
+    if rt.fused:
+        model = fold_batchnorm(model)  # in fp32, so the folded product is rounded once by the cast below
     model = model.to(rt.device)
-    if rt.device.type == "cpu" and rt.dtype != torch.float32:
+    if rt.dtype != torch.float32:
         model = _convert_weights(model, rt.dtype)
     has_3d = any(isinstance(m, nn.Conv3d) for m in model.modules())
     if rt.channels_last:
-        return model.to(memory_format=torch.channels_last_3d if has_3d else torch.channels_last)
-    return model.to(memory_format=torch.contiguous_format)
+        model = model.to(memory_format=torch.channels_last_3d if has_3d else torch.channels_last)
+    else:
+        model = model.to(memory_format=torch.contiguous_format)
+    if rt.compiled:
+        return CompiledEncoder(model, cuda_graphs=rt.device.type == "cuda")
+    return model
 
 
-def encode(model: nn.Module, batch: np.ndarray, rt: Runtime) -> np.ndarray:
-    """uint8 frames (N,H,W,3) or clips (N,16,H,W,3) -> L2-normalised float32 features (N, 2048)."""
-    x = torch.from_numpy(batch).to(rt.device, non_blocking=True)
+def to_input(host: torch.Tensor, rt: Runtime) -> torch.Tensor:
+    """uint8 frames/clips as the tensor the encoders take on rt's device (NCHW-contiguous on the naive path).
+
+    The copy is asynchronous where `host` is pinned memory (see models/inflight.py)."""
+    x = host.to(rt.device, non_blocking=True)
     if not rt.channels_last:
         # The naive path: a plain contiguous NCHW / NCTHW tensor, as a straightforward extractor makes.
         perm = (0, 3, 1, 2) if x.dim() == 4 else (0, 4, 1, 2, 3)
         x = x.permute(*perm).contiguous().permute(*np.argsort(perm).tolist())
-    cast = contextlib.nullcontext() if rt.autocast is None else torch.autocast(rt.device.type, rt.autocast)
-    with torch.inference_mode(), cast:
+    return x
+
+
+def run_encoder(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """L2-normalised float32 features on x's device (no host copy, no synchronisation)."""
+    with torch.inference_mode():
         out = model(x)
-    out = torch.nn.functional.normalize(out.float(), dim=1)
-    return out.cpu().numpy()
+        return torch.nn.functional.normalize(out.float(), dim=1)
+
+
+def encode(model: nn.Module, batch: np.ndarray, rt: Runtime) -> np.ndarray:
+    """uint8 frames (N,H,W,3) or clips (N,16,H,W,3) -> L2-normalised float32 features (N, 2048)."""
+    return run_encoder(model, to_input(torch.from_numpy(batch), rt)).cpu().numpy()

@@ -36,7 +36,19 @@ class ExtractFeaturesConfig(StageConfig):
     device: RunOnly[str] = Field(default="auto", description="auto, cpu, cuda or cuda:N")
     batch_2d: RunOnly[int] = Field(default=16, ge=1)
     batch_3d: RunOnly[int] = Field(default=32, ge=1)  # measured: see ExtractorSettings
-    decode_workers: RunOnly[int] = Field(default=2, ge=1, le=64)
+    decode_workers: RunOnly[int | None] = Field(
+        default=None, ge=1, le=64, description="videos decoded at once; none: 2 on CPU, one per core on CUDA"
+    )
+    batching: RunOnly[Literal["auto", "per_video", "across_videos"]] = Field(
+        default="auto", description="auto: across videos on CUDA (big batches), per video on CPU (same bits)"
+    )
+    compile: RunOnly[Literal["auto", "on", "off"]] = Field(
+        default="auto",
+        description="torch.compile with CUDA graphs; auto: on for CUDA (the CPU path is packed)",
+    )
+    decode_hwaccel: RunOnly[Literal["auto", "none", "cuda"]] = Field(
+        default="auto", description="ffmpeg hardware decoding (NVDEC); auto: cuda when on CUDA and usable"
+    )
     timeout_base_s: RunOnly[float] = Field(default=30.0, gt=0)
     timeout_per_video_s: RunOnly[float] = Field(
         default=0.5, gt=0, description="decode budget per second of video"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import logging
 import subprocess
 import threading
 import time
@@ -12,6 +14,8 @@ from typing import Any
 
 import ffmpeg
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 CLIP_FRAMES = 16
 
@@ -100,9 +104,23 @@ def _last_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
-def _command(path: str, spec: StreamSpec, info: VideoInfo, threads: int) -> Any:
+@functools.cache
+def hwaccel_available(kind: str) -> bool:
+    """True when ffmpeg can open a `kind` device here (cuda: an NVIDIA driver and ffmpeg built with it)."""
+    cmd = ["ffmpeg", "-v", "error", "-init_hw_device", f"{kind}=hw", "-f", "lavfi", "-i", "nullsrc=s=16x16"]
+    try:
+        done = subprocess.run([*cmd, "-frames:v", "1", "-f", "null", "-"], capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0
+
+
+def _command(path: str, spec: StreamSpec, info: VideoInfo, threads: int, hwaccel: str | None = None) -> Any:
     width, height = spec.out_size(info)
-    stream = ffmpeg.input(path, threads=threads).filter("fps", fps=spec.fps, round=spec.round)
+    # With -hwaccel the decoder runs on the GPU (NVDEC) and ffmpeg copies each frame back to system memory;
+    # H.264/VP9/AV1 decoding is bit-exact, so the filters below see the same pixels as on the CPU.
+    source = ffmpeg.input(path, threads=threads, **({"hwaccel": hwaccel} if hwaccel else {}))
+    stream = source.filter("fps", fps=spec.fps, round=spec.round)
     if spec.rgb_first:
         # Convert the picked frames to RGB at full size, then resize in RGB: the same pixels a
         # straightforward "decode to RGB, pick, resize" path gets (cheap at 1 fps).
@@ -151,7 +169,12 @@ class _Watchdog:
 
 
 def stream_frames(
-    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, threads: int = 1
+    path: str,
+    spec: StreamSpec,
+    info: VideoInfo,
+    timeout_s: float,
+    threads: int = 1,
+    hwaccel: str | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield uint8 (n, H, W, 3) chunks; raise DecodeError/DecodeTimeout after the last good chunk.
 
@@ -161,7 +184,7 @@ def stream_frames(
     """
     shape = spec.frame_shape(info)
     frame_bytes = int(np.prod(shape))
-    proc = _command(path, spec, info, threads).run_async(pipe_stdout=True, pipe_stderr=True)
+    proc = _command(path, spec, info, threads, hwaccel).run_async(pipe_stdout=True, pipe_stderr=True)
     stderr: list[bytes] = []
     drain = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
     drain.start()
@@ -195,13 +218,35 @@ def stream_frames(
         raise DecodeError(message or "no frames decoded")
 
 
+def decode_frames(
+    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, hwaccel: str | None = None
+) -> Iterator[np.ndarray]:
+    """stream_frames, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
+
+    NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
+    that a slower video, never a failed one. A failure after frames came out is the file's, as on the CPU.
+    """
+    if hwaccel:
+        produced = False
+        try:
+            for chunk in stream_frames(path, spec, info, timeout_s, hwaccel=hwaccel):
+                produced = True
+                yield chunk
+            return
+        except DecodeError as exc:
+            if produced:
+                raise
+            log.info("%s decoder could not start on %s (%s); decoding on the CPU", hwaccel, path, exc)
+    yield from stream_frames(path, spec, info, timeout_s)
+
+
 def stream_clips(
-    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, threads: int = 1
+    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, hwaccel: str | None = None
 ) -> Iterator[tuple[np.ndarray, int]]:
     """Yield (clips (n, 16, H, W, 3), frames_so_far); the last partial clip is zero-padded (reference rule)."""
     assert spec.chunk % CLIP_FRAMES == 0, "3D chunks must hold whole clips"
     total = 0
-    for chunk in stream_frames(path, spec, info, timeout_s, threads):
+    for chunk in decode_frames(path, spec, info, timeout_s, hwaccel):
         total += len(chunk)
         pad = -len(chunk) % CLIP_FRAMES
         if pad:

@@ -1,5 +1,9 @@
-"""Pipelined feature extraction: decoder threads feed a queue, one compute loop encodes each video's rows in
-fixed batches (a video's features never depend on which other videos were in flight)."""
+"""Pipelined feature extraction: decoder threads feed a queue, one compute loop encodes the rows.
+
+Two ways to batch. Per video (the CPU default): each video's rows in its own fixed batches, so a video's
+features never depend on which other videos were in flight. Across videos (the GPU default): rows of all
+videos in flight fill fixed-size batches (tasks/features/batcher.py) that go to the device asynchronously
+(models/inflight.py); a GPU needs the big batches, and its kernels give the same rows up to rounding."""
 
 from __future__ import annotations
 
@@ -15,15 +19,17 @@ import numpy as np
 from torch import nn
 
 from models.encoders import Runtime, encode
+from models.inflight import InflightEncoder
+from tasks.features.batcher import Batch, CrossVideoBatcher
 from tasks.features.decode import (
     CLIP_FRAMES,
     DecodeError,
     DecodeTimeout,
     StreamSpec,
     VideoInfo,
+    decode_frames,
     probe,
     stream_clips,
-    stream_frames,
 )
 
 log = logging.getLogger(__name__)
@@ -88,6 +94,10 @@ class ExtractorSettings:
     Batches as measured on a 2-core AVX-512-bf16 CPU, packed bf16, share of the matmul ceiling: 2D 8 ->
     ~70%, 16 -> ~90-105%, 32 -> ~95-100%; 3D 8 -> ~55%, 16 -> ~62-72%, 32 -> ~71-79% (3D's later stages
     have few positions per clip, so small batches make thin matmuls). The worker stays well under 4 GB.
+
+    across_videos: fill each batch from all videos in flight instead (the GPU path; see the module doc),
+    with up to `inflight` batches on the device and, with `pad_batches`, every batch padded to full size
+    (one CUDA graph per shape). hwaccel: ffmpeg's hardware decoder ("cuda"), CPU decoding as fallback.
     """
 
     batch_2d: int = 16
@@ -96,6 +106,13 @@ class ExtractorSettings:
     queue_chunks: int = 24
     timeout_base_s: float = 30.0
     timeout_per_video_s: float = 0.5
+    across_videos: bool = False
+    inflight: int = 3
+    pad_batches: bool = False
+    hwaccel: str | None = None
+
+    def batch_size(self, model: str) -> int:
+        return self.batch_3d if model == MODEL_3D else self.batch_2d
 
 
 class Extractor:
@@ -109,7 +126,13 @@ class Extractor:
         settings: ExtractorSettings | None = None,
     ) -> None:
         self.encoders, self.specs, self.rt = encoders, specs, rt
-        self.settings = settings or ExtractorSettings()
+        self.settings = s = settings or ExtractorSettings()
+        self.batcher = CrossVideoBatcher({m: s.batch_size(m) for m in specs})
+        self.devices = {
+            m: InflightEncoder(net, rt, s.inflight, s.batch_size(m) if s.pad_batches else None)
+            for m, net in encoders.items()
+        }
+        self.mixed_batches = 0  # across videos: batches that held rows of more than one video
 
     def run(self, jobs: Iterable[VideoJob]) -> Iterator[VideoResult]:
         """Yield one VideoResult per job, in completion order."""
@@ -175,12 +198,12 @@ class Extractor:
             idx = 0
             if model == MODEL_3D:
                 frames = 0
-                for clips, total in stream_clips(job.path, spec, info, timeout):
+                for clips, total in stream_clips(job.path, spec, info, timeout, s.hwaccel):
                     put(("chunk", job.video_id, model, idx, clips))
                     idx, frames = idx + len(clips), total
                 put(("rows", job.video_id, model, idx, frames))
             else:
-                for chunk in stream_frames(job.path, spec, info, timeout):
+                for chunk in decode_frames(job.path, spec, info, timeout, s.hwaccel):
                     put(("chunk", job.video_id, model, idx, chunk))
                     idx += len(chunk)
                 put(("rows", job.video_id, model, idx, idx))
@@ -188,22 +211,35 @@ class Extractor:
     # -- compute side (caller's thread) ------------------------------------------------------
     def _compute_loop(self, out: queue.Queue[tuple[Any, ...]], workers: int) -> Iterator[VideoResult]:
         pending: dict[str, _Pending] = {}
+        across = self.settings.across_videos
         done_workers = 0
         while done_workers < workers:
+            if across:
+                self._land(pending, wait=False)
             try:
-                msg = out.get(timeout=0.2)
+                msg = out.get_nowait()
             except queue.Empty:
+                if across and not any(d.busy for d in self.devices.values()):
+                    # Nothing arriving and the device idle: encode the partial batches rather than wait.
+                    self._encode_batches(pending, self.batcher.flush())
+                    self._land(pending, wait=False)
                 yield from self._finished(pending)
-                continue
+                try:
+                    msg = out.get(timeout=0.2)
+                except queue.Empty:
+                    continue
             kind = msg[0]
             if kind == "worker_done":
                 done_workers += 1
             elif kind == "start":
                 pending.setdefault(msg[1], _Pending()).info = msg[2]
             elif kind == "chunk":
-                _, vid, model, _idx, arr = msg  # one decoder per video: its chunks arrive in order
+                _, vid, model, idx, arr = msg  # one decoder per video: its chunks arrive in order
                 p = pending.setdefault(vid, _Pending())
-                if p.status == "ok":
+                if p.status == "ok" and across:
+                    self.batcher.add(vid, model, idx, arr)
+                    self._encode_batches(pending, self.batcher.full())
+                elif p.status == "ok":
                     p.queued.setdefault(model, []).append(arr)
                     self._encode_queued(p, model, final=False)
             elif kind == "rows":
@@ -212,20 +248,38 @@ class Extractor:
                 p.rows_expected[model] = n_rows
                 if model == MODEL_3D:
                     p.frames_3d = frames
-                if p.status == "ok":
+                if p.status == "ok" and not across:
                     self._encode_queued(p, model, final=True)  # the model's last, partial batch
             elif kind == "fail":
                 p = pending.setdefault(msg[1], _Pending())
                 p.status, p.error = msg[2], msg[3]
                 p.queued.clear()  # a failed video is reported without rows: drop what waits
+                self.batcher.drop(msg[1])
             elif kind == "end":
                 pending.setdefault(msg[1], _Pending()).ended = True
             yield from self._finished(pending)
+        if across:
+            self._encode_batches(pending, self.batcher.flush())
+            self._land(pending, wait=True)
         yield from self._finished(pending)
+
+    def _encode_batches(self, pending: dict[str, _Pending], batches: Iterator[Batch]) -> None:
+        for batch in batches:
+            self.mixed_batches += len({span.video_id for span in batch.spans}) > 1
+            self.devices[batch.model].submit(batch.rows, batch)
+
+    def _land(self, pending: dict[str, _Pending], wait: bool) -> None:
+        """Hand finished device batches back to their videos (rows of a video that failed meanwhile go)."""
+        for device in self.devices.values():
+            for batch, vectors in device.done(wait):
+                for span, rows in batch.split(vectors):
+                    p = pending.get(span.video_id)
+                    if p is not None and p.status == "ok":
+                        p.pieces.setdefault(batch.model, []).append((span.first_row, rows))
 
     def _encode_queued(self, p: _Pending, model: str, final: bool) -> None:
         """Encode the video's queued rows of `model` in whole batches; with `final`, the rest too."""
-        limit = self.settings.batch_3d if model == MODEL_3D else self.settings.batch_2d
+        limit = self.settings.batch_size(model)
         queued = p.queued.get(model, [])
         total = sum(len(a) for a in queued)
         if total < limit and not (final and total):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import replace
 
 from models.encoders import Runtime, pick_runtime, prepare
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec
+from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec, hwaccel_available
 from tasks.features.extractor import MODEL_2D, Extractor, ExtractorSettings
 from tasks.features.weights import LoadedEncoders, load_encoders
 
@@ -38,15 +39,39 @@ def build_extractor(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Extract
         short_side_2d=cfg.short_side_2d,
         size_3d=cfg.size_3d,
     )
-    rt = pick_runtime(cfg.device, cfg.precision)
-    # On CPU: BatchNorm folded, weights converted once to rt's precision and prepacked (models/packed.py).
+    compiled = {"auto": None, "on": True, "off": False}[cfg.compile]
+    rt = pick_runtime(cfg.device, cfg.precision, compiled=compiled)
+    # On CPU: BatchNorm folded, weights converted once to rt's precision and prepacked (models/packed.py);
+    # on CUDA: BatchNorm folded by torch.fx, weights converted once, compiled (models/compiled.py).
     encoders = {m: prepare(net, rt) for m, net in loaded.encoders.items()}
-    log.info("encoders: %s; batches 2d %d, 3d %d", rt.describe(), cfg.batch_2d, cfg.batch_3d)
-    settings = ExtractorSettings(
+    settings = extractor_settings(cfg, rt)
+    log.info(
+        "encoders: %s; batches 2d %d, 3d %d, %s; %d decoders%s",
+        rt.describe(), settings.batch_2d, settings.batch_3d,
+        "across videos" if settings.across_videos else "per video", settings.decode_workers,
+        f", {settings.hwaccel} decode" if settings.hwaccel else "",
+    )  # fmt: skip
+    return Extractor(encoders, stream_specs(cfg), rt, settings), loaded, rt
+
+
+def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSettings:
+    """Resolve the config's "auto"s for the runtime: a GPU gets batches across videos, padded for its CUDA
+    graphs, many decoders and NVDEC when ffmpeg can use it; a CPU keeps per-video batches and 2 decoders."""
+    on_cuda = rt.device.type == "cuda"
+    across = cfg.batching == "across_videos" or (cfg.batching == "auto" and on_cuda)
+    hwaccel = None
+    if cfg.decode_hwaccel == "cuda" or (cfg.decode_hwaccel == "auto" and on_cuda):
+        hwaccel = "cuda" if hwaccel_available("cuda") else None
+        if hwaccel is None:
+            log.warning("ffmpeg cannot open a CUDA device here: decoding on the CPU")
+    workers = cfg.decode_workers or (min(os.cpu_count() or 2, 32) if on_cuda else 2)
+    return ExtractorSettings(
         batch_2d=cfg.batch_2d,
         batch_3d=cfg.batch_3d,
-        decode_workers=cfg.decode_workers,
+        decode_workers=workers,
         timeout_base_s=cfg.timeout_base_s,
         timeout_per_video_s=cfg.timeout_per_video_s,
+        across_videos=across,
+        pad_batches=rt.compiled and on_cuda,
+        hwaccel=hwaccel,
     )
-    return Extractor(encoders, stream_specs(cfg), rt, settings), loaded, rt

@@ -9,7 +9,9 @@ import torch
 from torch import nn
 
 from models.calibration import damp_residuals, recalibrate_batchnorm
-from models.encoders import cpu_bf16_supported, encode, pick_runtime, prepare
+from models.compiled import CompiledEncoder
+from models.encoders import Runtime, cpu_bf16_supported, encode, pick_runtime, prepare
+from models.inflight import InflightEncoder
 from models.packed import PackedConv, onednn_available, pack_for_onednn
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
@@ -92,7 +94,9 @@ def test_frame_size_and_batch_changes_give_the_same_rows(nets: dict[str, nn.Modu
 def test_runtime_paths() -> None:
     auto = pick_runtime("cpu", "auto")
     assert auto.precision == ("bf16" if cpu_bf16_supported() else "fp32")
-    assert auto.autocast is None  # CPU converts weights once; autocast is for CUDA only
+    assert not auto.compiled and not auto.fused  # CPU: prepacked oneDNN weights, nothing to compile
+    assert pick_runtime("cuda", "bf16").compiled and pick_runtime("cuda", "bf16").fused
+    assert not pick_runtime("cuda", "fp32", channels_last=False).compiled  # the reference way: plain eager
     naive = pick_runtime("cpu", "fp32", channels_last=False)
     assert not naive.packed and "NCHW" in naive.describe()
     with pytest.raises(ValueError, match="packed"):
@@ -116,3 +120,52 @@ def test_packer_refuses_what_it_cannot_fold() -> None:
         pack_for_onednn(odd, torch.float32)
     with pytest.raises(ValueError, match="eval"):
         pack_for_onednn(odd.train(), torch.float32)
+
+
+@pytest.mark.parametrize(("precision", "min_cosine"), [("fp32", 0.99999), ("bf16", 0.99)])
+def test_gpu_form_folds_batchnorm_and_keeps_the_features(
+    nets: dict[str, nn.Module], precision: str, min_cosine: float
+) -> None:
+    """The CUDA path's model (BatchNorm folded by torch.fx, weights converted once, channels_last), run on
+    the CPU: the eager model's rows in fp32, within the bf16 tolerance in bf16."""
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[precision]
+    rt = Runtime(torch.device("cpu"), dtype, channels_last=True, fused=True)
+    assert "BatchNorm folded" in rt.describe()
+    for model in ("2d", "3d"):
+        prepared = prepare(nets[model], rt)
+        assert not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in prepared.modules())
+        convs = [m for m in prepared.modules() if isinstance(m, (nn.Conv2d, nn.Conv3d))]
+        assert convs and all(c.weight.dtype == dtype for c in convs)
+        batch = _inputs(model, 3, seed=5)
+        assert _row_cosines(encode(prepared, batch, rt), _reference(nets[model], batch)).min() >= min_cosine
+
+
+def test_compiled_encoder_falls_back_to_eager_once_compiling_fails() -> None:
+    """A toolchain inductor cannot use must cost speed, not the shard: the eager module answers instead."""
+    net = nn.Sequential(nn.Linear(6, 4), nn.ReLU()).eval()
+    x = torch.randn(3, 6)
+
+    def broken(*args: object, **kwargs: object) -> object:
+        def run(_: torch.Tensor) -> torch.Tensor:
+            raise RuntimeError("inductor: no working C++ compiler\nlong trace")
+
+        return run
+
+    failing = CompiledEncoder(net, cuda_graphs=False, compiler=broken)
+    assert torch.equal(failing(x), net(x)) and failing.failed == "RuntimeError: inductor: no working C++ compiler"
+    working = CompiledEncoder(net, cuda_graphs=False, backend="eager")
+    assert torch.equal(working(x), net(x)) and working.failed is None
+
+
+def test_inflight_encoder_pads_to_the_fixed_batch_and_drops_the_padding(nets: dict[str, nn.Module]) -> None:
+    rt = pick_runtime("cpu", "fp32")
+    prepared = prepare(nets["2d"], rt)
+    device = InflightEncoder(prepared, rt, pad_to=4)
+    first, second = _inputs("2d", 4, seed=1), _inputs("2d", 2, seed=2)
+    device.submit(first, "first")
+    device.submit(second, "second")
+    done = device.done(wait=True)
+    assert [tag for tag, _ in done] == ["first", "second"] and device.padded_rows == 2
+    np.testing.assert_allclose(done[0][1], encode(prepared, first, rt), atol=2e-5)
+    assert done[1][1].shape == (2, 2048)
+    assert _row_cosines(done[1][1], encode(prepared, second, rt)).min() > 0.99999

@@ -18,6 +18,8 @@ from tasks.features.decode import (
     DecodeError,
     DecodeTimeout,
     VideoInfo,
+    decode_frames,
+    hwaccel_available,
     probe,
     stream_clips,
     stream_frames,
@@ -86,3 +88,17 @@ def test_memory_stays_bounded_by_one_chunk(media: dict[str, Path]) -> None:
     spec = replace(SPEC_3D, chunk=16)
     sizes = {len(c) for c in stream_frames(str(media["index25"]), spec, info, timeout_s=60)}
     assert max(sizes) <= 16
+
+
+def test_hardware_decoder_that_cannot_start_falls_back_to_the_cpu(media: dict[str, Path]) -> None:
+    """Asked for NVDEC on a machine without it, decoding goes on on the CPU with the same frames."""
+    if hwaccel_available("cuda"):
+        pytest.skip("this machine has a CUDA decoder: the fallback is not reached")
+    assert not hwaccel_available("no-such-device")
+    path = str(media["index25"])
+    info = probe(path)
+    software = np.concatenate(list(stream_frames(path, SPEC_2D, info, timeout_s=60)))
+    fallback = np.concatenate(list(decode_frames(path, SPEC_2D, info, timeout_s=60, hwaccel="cuda")))
+    np.testing.assert_array_equal(fallback, software)
+    with pytest.raises(DecodeError):
+        list(decode_frames(str(media["corrupt"]), SPEC_2D, info, timeout_s=60, hwaccel="cuda"))

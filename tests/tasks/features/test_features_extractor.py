@@ -112,3 +112,37 @@ def test_each_video_is_encoded_in_its_own_fixed_batches(media: dict[str, Path]) 
     for model, net in nets.items():
         assert sorted(net.batches) == sorted(expected[model])
         assert len(net.batches) > len(jobs)  # several batches per video: the split is exercised
+
+
+def test_batches_across_videos_give_the_per_video_rows(
+    encoders: dict[str, torch.nn.Module], media: dict[str, Path], results: dict[str, VideoResult]
+) -> None:
+    """The GPU way (batches filled from all videos in flight, padded to full size, an NVDEC decoder that
+    falls back to the CPU where there is none) gives the same rows, spans and failures as per-video batches."""
+    rt = pick_runtime("cpu", "fp32")
+    extractor = Extractor(
+        {m: prepare(n, rt) for m, n in encoders.items()},
+        {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
+        rt,
+        ExtractorSettings(
+            batch_2d=4, batch_3d=7, decode_workers=3, across_videos=True, pad_batches=True, hwaccel="cuda"
+        ),
+    )
+    jobs = [VideoJob(name, str(media[name])) for name in ("index25", "corrupt", "smooth", "truncated")]
+    across = {r.video_id: r for r in extractor.run(jobs)}
+    assert sorted(across) == sorted(results)
+    for vid, result in results.items():
+        assert across[vid].status == result.status
+        for model, rows in result.rows.items():
+            got = across[vid].rows[model]
+            assert got.vectors.shape == rows.vectors.shape
+            assert float((got.vectors * rows.vectors).sum(1).min()) > 0.9999
+            np.testing.assert_array_equal(got.t_start_ms, rows.t_start_ms)
+            np.testing.assert_array_equal(got.t_end_ms, rows.t_end_ms)
+    assert extractor.mixed_batches > 0  # some batches did hold rows of two videos
+    # Every batch went to the encoder at its full size; the padding rows' outputs were dropped.
+    for model, size in (("resnet152", 4), ("resnext101", 7)):
+        device = extractor.devices[model]
+        real = device.batches * size - device.padded_rows
+        assert real >= sum(len(r.rows[model].vectors) for r in across.values() if r.status == "ok")
+    assert sum(d.padded_rows for d in extractor.devices.values()) > 0

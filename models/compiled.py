@@ -1,0 +1,60 @@
+"""The GPU form of the encoders: BatchNorm folded into the convolutions by torch.fx, then torch.compile.
+
+On CUDA "reduce-overhead" replays one CUDA graph per input shape, so the extractor pads every batch to its
+fixed size (tasks/features/batcher.py) and a run compiles each model once per frame size. Compiling can fail
+on a machine whose toolchain inductor does not support; the encoder then says why once and runs eager, since
+a slower shard beats a failed one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import torch
+from torch import nn
+from torch.fx.experimental.optimization import fuse
+
+log = logging.getLogger(__name__)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A traced copy of an eval-mode encoder with every conv -> BatchNorm pair folded into one conv."""
+    folded = fuse(model.eval())  # torch.fx: Conv2d/3d followed by BatchNorm2d/3d, fp32 arithmetic
+    left = [m for m in folded.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if left:
+        raise ValueError(f"{len(left)} BatchNorm layers do not follow a convolution and cannot be folded")
+    return folded
+
+
+class CompiledEncoder(nn.Module):
+    """torch.compile'd encoder that falls back to the eager module, once and for good, if compiling fails."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        cuda_graphs: bool,
+        compiler: Callable[..., Any] = torch.compile,
+        backend: str = "inductor",
+    ) -> None:
+        super().__init__()
+        self.eager = model
+        self.cuda_graphs = cuda_graphs
+        mode = "reduce-overhead" if cuda_graphs else "default"
+        self._compiled = compiler(model, mode=mode, dynamic=False, backend=backend)
+        self.failed: str | None = None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.failed is None:
+            try:
+                if self.cuda_graphs:
+                    # Each call is a new step: the previous replay's outputs were already consumed.
+                    torch.compiler.cudagraph_mark_step_begin()
+                out: torch.Tensor = self._compiled(x)
+                return out
+            except Exception as exc:  # noqa: BLE001 - any compiler failure: run eager instead
+                self.failed = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+                log.warning("torch.compile failed (%s); running the encoder eager", self.failed)
+        result: torch.Tensor = self.eager(x)
+        return result

@@ -1,0 +1,81 @@
+"""Keep the device busy: batches go in through pinned host memory with asynchronous copies both ways, and
+up to `depth` of them are in flight while the caller gathers the next one.
+
+On CPU each submit simply runs (the compute is the caller's thread). With `pad_to`, short batches are
+padded with zero rows to the fixed size, so a compiled encoder replays the one CUDA graph it captured; the
+padding rows' outputs are dropped.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from models.encoders import Runtime, encode, run_encoder, to_input
+
+
+@dataclass
+class _Flight:
+    tag: Any
+    rows: int
+    host_in: torch.Tensor  # kept alive until its copy to the device has run
+    host_out: torch.Tensor
+    done: torch.cuda.Event
+
+
+class InflightEncoder:
+    """submit(batch, tag) now; take finished (tag, float32 rows) from `done()` in submit order."""
+
+    def __init__(self, model: nn.Module, rt: Runtime, depth: int = 3, pad_to: int | None = None) -> None:
+        self.model, self.rt, self.depth, self.pad_to = model, rt, max(1, depth), pad_to
+        self._flights: deque[_Flight] = deque()
+        self._ready: list[tuple[Any, np.ndarray]] = []
+        self.batches = 0
+        self.padded_rows = 0
+
+    @property
+    def busy(self) -> bool:
+        """True while the device still works on a submitted batch."""
+        return bool(self._flights)
+
+    def submit(self, batch: np.ndarray, tag: Any) -> None:
+        rows = len(batch)
+        if self.pad_to is not None and rows < self.pad_to:
+            pad = np.zeros((self.pad_to - rows, *batch.shape[1:]), batch.dtype)
+            batch = np.concatenate([batch, pad])
+            self.padded_rows += self.pad_to - rows
+        self.batches += 1
+        if self.rt.device.type != "cuda":
+            self._ready.append((tag, encode(self.model, batch, self.rt)[:rows]))
+            return
+        host_in = torch.from_numpy(batch).pin_memory()
+        out = run_encoder(self.model, to_input(host_in, self.rt))
+        host_out = torch.empty((rows, out.shape[1]), dtype=torch.float32, pin_memory=True)
+        host_out.copy_(out[:rows], non_blocking=True)
+        event = torch.cuda.Event()
+        event.record()
+        self._flights.append(_Flight(tag, rows, host_in, host_out, event))
+        while len(self._flights) > self.depth:
+            self._land(wait=True)
+
+    def _land(self, wait: bool) -> bool:
+        flight = self._flights[0]
+        if wait:
+            flight.done.synchronize()
+        elif not flight.done.query():
+            return False
+        self._flights.popleft()
+        self._ready.append((flight.tag, flight.host_out.numpy()))
+        return True
+
+    def done(self, wait: bool = False) -> list[tuple[Any, np.ndarray]]:
+        """Finished batches in submit order; with `wait`, all of them (blocks until the device is done)."""
+        while self._flights and self._land(wait):
+            pass
+        ready, self._ready = self._ready, []
+        return ready
