@@ -116,15 +116,41 @@ def run_command(
 
 def bench_features_command(
     seconds: Annotated[
-        int, typer.Option("--seconds", min=4, help="Length of the generated 360p video.")
-    ] = 120,
+        int | None,
+        typer.Option(
+            "--seconds", min=4, help="Length of each generated 360p video [default: 120 on CPU, 60 on CUDA]."
+        ),
+    ] = None,
+    device: Annotated[
+        str,
+        typer.Option(
+            "--device",
+            help="cpu: one worker vs the naive path, shares of the CPU's matmul ceilings. cuda or cuda:N: many "
+            "videos as the GPU stage runs them vs the reference way, share of the GPU's bf16 ceiling.",
+        ),
+    ] = "cpu",
+    videos: Annotated[
+        int, typer.Option("--videos", min=1, help="With --device cuda: videos extracted together.")
+    ] = 32,
 ) -> None:
-    """Video-seconds per wall-second for 2D, 3D and both: our path vs a naive fp32 decode-first path."""
+    """Video-seconds per wall-second for 2D, 3D and both, with the path taken and the ceiling it is held to."""
+    typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
+    if device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            fail(f"--device {device}: no CUDA device here (torch sees none); use --device cpu")
+        from tasks.bench.features_device import run_device_bench
+
+        with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
+            run_device_bench(device, Path(tmp), seconds or 60, videos, log=typer.echo)
+        return
+    if device != "cpu":
+        fail(f"--device {device}: use cpu, cuda or cuda:N")
     from tasks.bench.features import run_bench
 
-    typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
-        run_bench(Path(tmp), seconds, log=typer.echo)
+        run_bench(Path(tmp), seconds or 120, log=typer.echo)
 
 
 def register(root: typer.Typer) -> None:

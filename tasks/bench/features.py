@@ -80,18 +80,26 @@ def make_video(path: Path, seconds: int) -> None:
     subprocess.run(cmd, check=True)
 
 
-def matmul_ceiling(dtype: torch.dtype, n: int = 2048, seconds: float = 1.0) -> float:
+def matmul_ceiling(
+    dtype: torch.dtype, n: int = 2048, seconds: float = 1.0, device: torch.device | str = "cpu"
+) -> float:
     """GFLOP/s of a square matmul (the practical compute ceiling of this machine in this dtype)."""
-    a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
+    dev = torch.device(device)
+    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
+    a, b = torch.randn(n, n, dtype=dtype, device=dev), torch.randn(n, n, dtype=dtype, device=dev)
     torch.mm(a, b)
+    sync()
     runs, start = 0, time.perf_counter()
     while time.perf_counter() - start < seconds or runs < 1:
         torch.mm(a, b)
         runs += 1
+        if dev.type == "cuda" and runs % 8 == 0:
+            sync()  # the clock must see finished work, not queued launches
+    sync()
     return 2 * n**3 * runs / (time.perf_counter() - start) / 1e9
 
 
-def _gflop(model: str, rows: int, shape: tuple[int, ...]) -> float:
+def gflop_of(model: str, rows: int, shape: tuple[int, ...]) -> float:
     # Forward cost scales with pixels: the reference numbers are for 224x224 frames and 112x112 clips.
     if model == MODEL_2D:
         return rows * RESNET152_GFLOP_PER_FRAME * shape[0] * shape[1] / (224 * 224)
@@ -102,7 +110,7 @@ def bench_input(model: str, batch: int) -> tuple[np.ndarray, float]:
     """A synthetic uint8 batch the size of a 360p video's inputs, and its forward cost in GFLOP."""
     shape = SPEC_2D.frame_shape(BENCH_INFO) if model == MODEL_2D else (16, *SPEC_3D.frame_shape(BENCH_INFO))
     x = np.random.default_rng(0).integers(0, 256, (batch, *shape), dtype=np.uint8)
-    return x, _gflop(model, batch, shape[-3:])
+    return x, gflop_of(model, batch, shape[-3:])
 
 
 def measure_share(
@@ -165,7 +173,7 @@ def _run_ours(
     after = matmul_ceiling(rt.dtype)
     if result.status != "ok":
         raise RuntimeError(f"bench extraction failed: {result.error}")
-    gflop = sum(_gflop(m, len(result.rows[m].vectors), specs[m].frame_shape(info)) for m in models)
+    gflop = sum(gflop_of(m, len(result.rows[m].vectors), specs[m].frame_shape(info)) for m in models)
     name = "both" if len(models) == 2 else SHORT[models[0]]
     return BenchRow("ours", name, wall, info.duration_s, gflop, (before + after) / 2)
 
@@ -181,13 +189,15 @@ def _pipeline_worker(video: str, out: Any) -> None:
     out.put((rows, memory.peak_mb, memory.children_peak_mb))
 
 
-def run_naive(video: Path, model: str, net: torch.nn.Module) -> BenchRow:
-    """The straightforward path: decode the whole video into memory, then fp32 NCHW eager batches."""
-    rt = pick_runtime("cpu", "fp32", channels_last=False)
+def run_naive(video: Path, model: str, net: torch.nn.Module, device: str = "cpu") -> BenchRow:
+    """The straightforward path (the reference extractor's way): decode the whole video into memory, then
+    fp32 NCHW eager batches, one video at a time."""
+    rt = pick_runtime(device, "fp32", channels_last=False)
     net = prepare(net, rt)
     info = probe(str(video))
     spec = SPEC_2D if model == MODEL_2D else SPEC_3D
-    before = matmul_ceiling(torch.float32)
+    ceiling_n = 8192 if rt.device.type == "cuda" else 2048
+    before = matmul_ceiling(torch.float32, ceiling_n, device=rt.device)
     start = time.perf_counter()
     frames = np.concatenate(list(stream_frames(str(video), spec, info, timeout_s=3600)))
     if model == MODEL_3D:
@@ -198,8 +208,8 @@ def run_naive(video: Path, model: str, net: torch.nn.Module) -> BenchRow:
     for i in range(0, len(frames), batch):
         encode(net, frames[i : i + batch], rt)
     wall = time.perf_counter() - start
-    after = matmul_ceiling(torch.float32)
-    gflop = _gflop(model, len(frames), spec.frame_shape(info))
+    after = matmul_ceiling(torch.float32, ceiling_n, device=rt.device)
+    gflop = gflop_of(model, len(frames), spec.frame_shape(info))
     return BenchRow("naive", SHORT[model], wall, info.duration_s, gflop, (before + after) / 2)
 
 

@@ -152,7 +152,10 @@ def test_compiled_encoder_falls_back_to_eager_once_compiling_fails() -> None:
         return run
 
     failing = CompiledEncoder(net, cuda_graphs=False, compiler=broken)
-    assert torch.equal(failing(x), net(x)) and failing.failed == "RuntimeError: inductor: no working C++ compiler"
+    assert (
+        torch.equal(failing(x), net(x))
+        and failing.failed == "RuntimeError: inductor: no working C++ compiler"
+    )
     working = CompiledEncoder(net, cuda_graphs=False, backend="eager")
     assert torch.equal(working(x), net(x)) and working.failed is None
 

@@ -1,0 +1,191 @@
+"""`howto bench features --device cuda`: many videos through the extractor as the stage runs it on a GPU
+(batches across videos, bf16 with folded BatchNorm, compiled, NVDEC where ffmpeg can use it, decoders in
+parallel), as video-seconds per wall-second and as a share of the device's matmul ceiling in that precision,
+next to the reference extractor's way (one video at a time, decode first, fp32 eager) in the same run.
+
+It runs on any device (the tests run it on the CPU at a few seconds of video); the goal line (>= 1000x real
+time for both models, decode included) is printed for CUDA only.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from models.encoders import pick_runtime, prepare
+from models.resnet2d import build_resnet152
+from models.resnext3d import build_resnext101
+from tasks.bench.features import SHORT, BenchRow, gflop_of, make_video, matmul_ceiling, run_naive
+from tasks.bench.peak_memory import PeakMemory
+from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.decode import SPEC_2D, SPEC_3D, hwaccel_available, probe
+from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, VideoJob
+from tasks.features.pipeline import extractor_settings
+
+GPU_GOAL_REALTIME = 1000.0
+COMBOS: tuple[tuple[str, ...], ...] = ((MODEL_2D,), (MODEL_3D,), (MODEL_2D, MODEL_3D))
+
+
+@dataclass(frozen=True)
+class DeviceBench:
+    """What one run measured: our rows (2d, 3d, both), the reference rows, the ceiling and memory."""
+
+    device: str
+    path: str
+    ours: list[BenchRow]
+    reference: list[BenchRow]
+    ceiling_gflops: float
+    host_peak_mb: float
+    device_peak_mb: float
+
+    def speedup(self, models: str) -> float:
+        ours = next(r for r in self.ours if r.models == models)
+        ref = next(r for r in self.reference if r.models == models)
+        return ours.realtime / ref.realtime
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        return f"{props.name}, {props.total_memory / 2**30:.0f} GiB, compute capability {props.major}.{props.minor}"
+    return f"CPU, {os.cpu_count()} cores"
+
+
+def run_device_bench(
+    device: str,
+    workdir: Path,
+    seconds: int,
+    videos: int,
+    log: Callable[[str], None],
+    reference_videos: int = 2,
+) -> DeviceBench:
+    """Everything in one run; prints as it goes and returns the numbers."""
+    cfg = ExtractFeaturesConfig(device=device)
+    rt = pick_runtime(device, "auto")
+    settings = extractor_settings(cfg, rt)
+    log(f"device: {_device_name(rt.device)}; host CPU cores: {os.cpu_count()}")
+    log(
+        f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}, "
+        f"{'across videos' if settings.across_videos else 'per video'}"
+        f"{', padded to full size' if settings.pad_batches else ''}; {settings.decode_workers} decoders; "
+        f"decode on {settings.hwaccel or 'the CPU'} (ffmpeg cuda device usable: "
+        f"{'yes' if hwaccel_available('cuda') else 'no'})"
+    )
+    source = workdir / f"bench-{seconds}s-360p.mp4"
+    make_video(source, seconds)
+    warm = workdir / "warmup-2s-360p.mp4"
+    make_video(warm, 2)
+    paths = []
+    for i in range(videos):  # separate names, one file's bytes: every decoder does the same work
+        path = workdir / f"video-{i:03d}.mp4"
+        os.link(source, path)
+        paths.append(path)
+    duration = probe(str(source)).duration_s
+    log(
+        f"videos: {videos} x {duration:.0f} s (640x360, 30 fps H.264) = {videos * duration:.0f} video-seconds"
+    )
+    torch.manual_seed(0)
+    nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
+    specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
+    info = probe(str(source))
+    ceiling_n = 8192 if rt.device.type == "cuda" else 2048
+    if rt.device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(rt.device)
+    with PeakMemory() as memory:
+        encoders = {m: prepare(nets[m], rt) for m in nets}
+        ours: list[BenchRow] = []
+        ceilings: list[float] = []
+        log(
+            f"-- ours ({'batches across videos' if settings.across_videos else 'per-video batches'}, decode "
+            f"overlapped), each after a warm-up{' (compile, CUDA graphs)' if rt.compiled else ''}:"
+        )
+        for models in COMBOS:
+            extractor = Extractor(
+                {m: encoders[m] for m in models}, {m: specs[m] for m in models}, rt, settings
+            )
+            for _ in range(3 if rt.compiled else 1):
+                _run(extractor, [warm])
+            ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, device=rt.device))
+            start = time.perf_counter()
+            rows = _run(extractor, paths)
+            wall = time.perf_counter() - start
+            ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, device=rt.device))
+            gflop = sum(gflop_of(m, rows[m], specs[m].frame_shape(info)) for m in models)
+            name = "both" if len(models) == 2 else SHORT[models[0]]
+            ours.append(
+                BenchRow("ours", name, wall, videos * duration, gflop, (ceilings[-2] + ceilings[-1]) / 2)
+            )
+            log(_line(ours[-1], rt.precision) + f"  ({extractor.mixed_batches} batches mixed videos)")
+        log(
+            f"-- the reference way ({len(paths[:reference_videos])} video(s), one at a time, decode first, fp32 eager NCHW):"
+        )
+        reference = _reference_rows(paths[:reference_videos], nets, device, log)
+    ceiling = sorted(ceilings)[len(ceilings) // 2]
+    device_mb = torch.cuda.max_memory_allocated(rt.device) / 2**20 if rt.device.type == "cuda" else 0.0
+    bench = DeviceBench(device, rt.describe(), ours, reference, ceiling, memory.peak_mb, device_mb)
+    log(
+        f"{rt.precision} matmul ceiling ({ceiling_n}^3) measured around each run: {ceiling / 1000:.1f} TFLOP/s; "
+        f"peak host memory (process + ffmpeg decoders): {memory.peak_mb:.0f} MB"
+        + (f"; peak device memory: {device_mb:.0f} MB" if rt.device.type == "cuda" else "")
+    )
+    log("speed-up ours/reference: " + ", ".join(f"{m} {bench.speedup(m):.1f}x" for m in ("2d", "3d", "both")))
+    if rt.device.type == "cuda":
+        both = next(r for r in ours if r.models == "both")
+        met = "met" if both.realtime >= GPU_GOAL_REALTIME else "NOT met"
+        log(
+            f"goal both models >= {GPU_GOAL_REALTIME:.0f}x real time, decode included: {met} ({both.realtime:.0f}x)"
+        )
+    return bench
+
+
+def _run(extractor: Extractor, paths: list[Path]) -> dict[str, int]:
+    """Rows per model over all videos; any failed video stops the bench (its numbers would lie)."""
+    rows = dict.fromkeys(extractor.specs, 0)
+    for result in extractor.run([VideoJob(p.stem, str(p)) for p in paths]):
+        if result.status != "ok":
+            raise RuntimeError(f"bench extraction of {result.video_id} failed: {result.error}")
+        for model in rows:
+            rows[model] += len(result.rows[model].vectors)
+    return rows
+
+
+def _reference_rows(
+    paths: list[Path], nets: dict[str, torch.nn.Module], device: str, log: Callable[[str], None]
+) -> list[BenchRow]:
+    """2d and 3d one video after another; `both` is their sum (the reference runs its two models apart)."""
+    totals: dict[str, BenchRow] = {}
+    for path in paths:
+        for model in (MODEL_2D, MODEL_3D):
+            row = run_naive(path, model, nets[model], device)
+            seen = totals.get(row.models)
+            totals[row.models] = row if seen is None else _add(seen, row)
+    r2d, r3d = totals["2d"], totals["3d"]
+    both = _add(r2d, r3d, models="both", video_s=r2d.video_s)
+    for row in (r2d, r3d, both):
+        log(_line(row, "fp32"))
+    return [r2d, r3d, both]
+
+
+def _add(a: BenchRow, b: BenchRow, models: str | None = None, video_s: float | None = None) -> BenchRow:
+    """Two runs one after the other: times and work add up; the same video-seconds when given."""
+    seconds = a.video_s + b.video_s if video_s is None else video_s
+    return BenchRow(
+        a.path,
+        models or a.models,
+        a.wall_s + b.wall_s,
+        seconds,
+        a.gflop + b.gflop,
+        (a.ceiling + b.ceiling) / 2,
+    )
+
+
+def _line(r: BenchRow, precision: str) -> str:
+    return (
+        f"{r.path:<5} {r.models:<4} {r.wall_s:7.1f} s wall  {r.realtime:8.1f}x real time  "
+        f"{r.gflops / 1000:7.2f} TFLOP/s ({100 * r.gflops / r.ceiling:4.1f}% of the {precision} ceiling)"
+    )

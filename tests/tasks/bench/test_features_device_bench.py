@@ -1,0 +1,47 @@
+"""`howto bench features --device ...`: the many-videos bench the GPU goal is read from, run on the CPU at a
+few seconds of video (same code path: batches across videos, decoders in parallel, the reference way)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from tasks.bench.features import gflop_of
+from tasks.bench.features_device import run_device_bench
+from tasks.features.extractor import MODEL_2D, MODEL_3D
+
+
+def test_device_bench_counts_every_videos_work_and_compares_with_the_reference_way(tmp_path: Path) -> None:
+    torch.set_num_threads(2)
+    lines: list[str] = []
+    bench = run_device_bench("cpu", tmp_path, seconds=2, videos=3, log=lines.append, reference_videos=1)
+    ours = {r.models: r for r in bench.ours}
+    ref = {r.models: r for r in bench.reference}
+    assert set(ours) == set(ref) == {"2d", "3d", "both"}
+    # 3 videos x 2 s: 2 frames at 1 fps (224x398) and 48 frames = 3 clips of 16 per video.
+    assert ours["2d"].gflop == pytest.approx(gflop_of(MODEL_2D, 6, (224, 398, 3)))
+    assert ours["3d"].gflop == pytest.approx(gflop_of(MODEL_3D, 9, (112, 112, 3)))
+    assert ours["both"].gflop == pytest.approx(ours["2d"].gflop + ours["3d"].gflop)
+    assert all(r.video_s == pytest.approx(6.0, abs=0.2) for r in bench.ours)
+    # The reference runs one video (2 s); its "both" is its two models one after the other.
+    assert ref["both"].video_s == pytest.approx(2.0, abs=0.1)
+    assert ref["both"].wall_s == pytest.approx(ref["2d"].wall_s + ref["3d"].wall_s)
+    assert bench.speedup("both") == pytest.approx(ours["both"].realtime / ref["both"].realtime)
+    assert bench.ceiling_gflops > 0 and bench.host_peak_mb > 0
+    text = "\n".join(lines)
+    assert "path: cpu" in text and "decoders" in text and "speed-up ours/reference" in text
+    assert "goal both models" not in text  # the 1000x goal is a GPU's
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")
+def test_cuda_bench_without_a_gpu_says_so_and_exits_2() -> None:
+    howto = Path(sys.executable).parent / "howto"
+    done = subprocess.run(
+        [str(howto), "bench", "features", "--device", "cuda"], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 2
+    assert "no CUDA device here" in done.stderr and "Traceback" not in done.stderr
