@@ -118,7 +118,7 @@ def bench_features_command(
     seconds: Annotated[
         int | None,
         typer.Option(
-            "--seconds", min=4, help="Length of each generated 360p video [default: 120 on CPU, 60 on CUDA]."
+            "--seconds", min=4, help="Length of each generated 360p video (default: 120 on CPU, 60 on CUDA)."
         ),
     ] = None,
     device: Annotated[
@@ -132,6 +132,14 @@ def bench_features_command(
     videos: Annotated[
         int, typer.Option("--videos", min=1, help="With --device cuda: videos extracted together.")
     ] = 32,
+    batch_2d: Annotated[
+        int | None,
+        typer.Option("--batch-2d", min=1, help="With --device cuda: 2D batch size (default: the stage's)."),
+    ] = None,
+    batch_3d: Annotated[
+        int | None,
+        typer.Option("--batch-3d", min=1, help="With --device cuda: 3D batch size (default: the stage's)."),
+    ] = None,
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both, with the path taken and the ceiling it is held to."""
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
@@ -143,7 +151,9 @@ def bench_features_command(
         from tasks.bench.features_device import run_device_bench
 
         with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
-            run_device_bench(device, Path(tmp), seconds or 60, videos, log=typer.echo)
+            run_device_bench(
+                device, Path(tmp), seconds or 60, videos, typer.echo, batch_2d=batch_2d, batch_3d=batch_3d
+            )
         return
     if device != "cpu":
         fail(f"--device {device}: use cpu, cuda or cuda:N")

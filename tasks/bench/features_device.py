@@ -63,9 +63,11 @@ def run_device_bench(
     videos: int,
     log: Callable[[str], None],
     reference_videos: int = 2,
+    batch_2d: int | None = None,
+    batch_3d: int | None = None,
 ) -> DeviceBench:
-    """Everything in one run; prints as it goes and returns the numbers."""
-    cfg = ExtractFeaturesConfig(device=device)
+    """Everything in one run; prints as it goes and returns the numbers (batches: the stage's defaults)."""
+    cfg = ExtractFeaturesConfig(device=device, batch_2d=batch_2d, batch_3d=batch_3d)
     rt = pick_runtime(device, "auto")
     settings = extractor_settings(cfg, rt)
     log(f"device: {_device_name(rt.device)}; host CPU cores: {os.cpu_count()}")

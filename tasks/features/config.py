@@ -34,8 +34,8 @@ class ExtractFeaturesConfig(StageConfig):
     )
     # How fast and where we work, never which features come out.
     device: RunOnly[str] = Field(default="auto", description="auto, cpu, cuda or cuda:N")
-    batch_2d: RunOnly[int] = Field(default=16, ge=1)
-    batch_3d: RunOnly[int] = Field(default=32, ge=1)  # measured: see ExtractorSettings
+    batch_2d: RunOnly[int | None] = Field(default=None, ge=1, description="none: 16 on CPU, 64 on CUDA")
+    batch_3d: RunOnly[int | None] = Field(default=None, ge=1, description="none: 32 on CPU, 64 on CUDA")
     decode_workers: RunOnly[int | None] = Field(
         default=None, ge=1, le=64, description="videos decoded at once; none: 2 on CPU, one per core on CUDA"
     )

@@ -36,6 +36,11 @@ log = logging.getLogger(__name__)
 
 MODEL_2D = "resnet152"
 MODEL_3D = "resnext101"
+# GPU batch defaults: big enough that an H100-class GPU is not starved by thin batches, small enough that
+# padding a video's tail batch stays cheap. Not yet measured on a GPU (no device was lent to this project):
+# tune with `howto bench features --device cuda --batch-2d N --batch-3d N`.
+GPU_BATCH_2D = 64
+GPU_BATCH_3D = 64
 
 
 @dataclass(frozen=True)

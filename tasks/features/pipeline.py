@@ -10,7 +10,7 @@ from models.encoders import Runtime, pick_runtime, prepare
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec, hwaccel_available
-from tasks.features.extractor import MODEL_2D, Extractor, ExtractorSettings
+from tasks.features.extractor import GPU_BATCH_2D, GPU_BATCH_3D, MODEL_2D, Extractor, ExtractorSettings
 from tasks.features.weights import LoadedEncoders, load_encoders
 
 log = logging.getLogger(__name__)
@@ -56,7 +56,8 @@ def build_extractor(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Extract
 
 def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSettings:
     """Resolve the config's "auto"s for the runtime: a GPU gets batches across videos, padded for its CUDA
-    graphs, many decoders and NVDEC when ffmpeg can use it; a CPU keeps per-video batches and 2 decoders."""
+    graphs, bigger batches, many decoders and NVDEC when ffmpeg can use it; a CPU keeps per-video batches at
+    the sizes measured for it (ExtractorSettings) and 2 decoders."""
     on_cuda = rt.device.type == "cuda"
     across = cfg.batching == "across_videos" or (cfg.batching == "auto" and on_cuda)
     hwaccel = None
@@ -65,9 +66,10 @@ def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSett
         if hwaccel is None:
             log.warning("ffmpeg cannot open a CUDA device here: decoding on the CPU")
     workers = cfg.decode_workers or (min(os.cpu_count() or 2, 32) if on_cuda else 2)
+    cpu = ExtractorSettings()
     return ExtractorSettings(
-        batch_2d=cfg.batch_2d,
-        batch_3d=cfg.batch_3d,
+        batch_2d=cfg.batch_2d or (GPU_BATCH_2D if on_cuda else cpu.batch_2d),
+        batch_3d=cfg.batch_3d or (GPU_BATCH_3D if on_cuda else cpu.batch_3d),
         decode_workers=workers,
         timeout_base_s=cfg.timeout_base_s,
         timeout_per_video_s=cfg.timeout_per_video_s,
