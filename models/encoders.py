@@ -100,15 +100,15 @@ def pick_runtime(
         raise ValueError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
     if precision == "fp16" and dev.type == "cpu":
         raise ValueError("fp16 is for CUDA; use bf16 or fp32 on CPU")
+    if compiled and packed:
+        raise ValueError("the packed path runs prepacked oneDNN kernels: there is nothing to compile")
     if packed is None:
-        packed = dev.type == "cpu" and channels_last and onednn_available()
+        packed = dev.type == "cpu" and channels_last and onednn_available() and not compiled
     elif packed and (dev.type != "cpu" or not onednn_available()):
         raise ValueError("the packed path needs a CPU torch with oneDNN (mkldnn)")
-    fused = dev.type == "cuda" and channels_last
+    fused = channels_last and (dev.type == "cuda" or bool(compiled))
     if compiled is None:
         compiled = fused
-    elif compiled and packed:
-        raise ValueError("the packed path runs prepacked oneDNN kernels: there is nothing to compile")
     return Runtime(dev, _DTYPES[precision], channels_last, packed, fused, compiled)
 
 
