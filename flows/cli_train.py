@@ -410,7 +410,8 @@ def bench_train_command(
     clips: Annotated[int, typer.Option(min=1, help="Clips per video.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
 ) -> None:
-    """Training pairs/s at d=4096, batch 32x64, vs an fp32 matmul ceiling measured in the same run."""
+    """Training pairs/s at d=4096, batch 32x64, in fp32 and (where native) bf16, each against the matmul
+    ceiling of its own precision measured in the same run."""
     from tasks.bench.training import run_bench
 
     typer.echo("note: shared machine; numbers are noisy. Data: random pairs written to Parquet, read back.")

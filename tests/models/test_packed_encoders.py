@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from models.calibration import damp_residuals, recalibrate_batchnorm
-from models.compiled import CompiledEncoder
+from models.compiled import CompiledEncoder, fold_batchnorm
 from models.encoders import Runtime, cpu_bf16_supported, encode, pick_runtime, prepare
 from models.inflight import InflightEncoder
 from models.packed import PackedConv, onednn_available, pack_for_onednn
@@ -172,3 +172,23 @@ def test_inflight_encoder_pads_to_the_fixed_batch_and_drops_the_padding(nets: di
     np.testing.assert_allclose(done[0][1], encode(prepared, first, rt), atol=2e-5)
     assert done[1][1].shape == (2, 2048)
     assert _row_cosines(done[1][1], encode(prepared, second, rt)).min() > 0.99999
+
+
+def test_folded_encoder_through_the_real_compiler_gives_the_eager_rows() -> None:
+    """The CUDA path's model transform through inductor (on the CPU here): BatchNorm folded by torch.fx,
+    channels_last, compiled; no fallback taken, the eager model's outputs."""
+    torch.manual_seed(0)
+    net = nn.Sequential(
+        nn.Conv2d(3, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, bias=False), nn.BatchNorm2d(16), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
+    ).eval()  # fmt: skip
+    for m in net.modules():
+        if isinstance(m, nn.BatchNorm2d):  # non-trivial statistics, so folding has something to do
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    x = torch.randn(4, 3, 20, 24).contiguous(memory_format=torch.channels_last)
+    compiled = CompiledEncoder(fold_batchnorm(net).to(memory_format=torch.channels_last), cuda_graphs=False)
+    with torch.inference_mode():
+        got, expected = compiled(x), net(x)
+    assert compiled.failed is None
+    torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
