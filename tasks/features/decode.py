@@ -5,12 +5,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
+import queue
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, BinaryIO
 
 import ffmpeg
 import numpy as np
@@ -115,12 +117,10 @@ def hwaccel_available(kind: str) -> bool:
     return done.returncode == 0
 
 
-def _command(path: str, spec: StreamSpec, info: VideoInfo, threads: int, hwaccel: str | None = None) -> Any:
+def _branch(stream: Any, spec: StreamSpec, info: VideoInfo) -> Any:
+    """One output's filters: pick frames at spec.fps, scale (short side), centre-crop."""
     width, height = spec.out_size(info)
-    # With -hwaccel the decoder runs on the GPU (NVDEC) and ffmpeg copies each frame back to system memory;
-    # H.264/VP9/AV1 decoding is bit-exact, so the filters below see the same pixels as on the CPU.
-    source = ffmpeg.input(path, threads=threads, **({"hwaccel": hwaccel} if hwaccel else {}))
-    stream = source.filter("fps", fps=spec.fps, round=spec.round)
+    stream = stream.filter("fps", fps=spec.fps, round=spec.round)
     if spec.rgb_first:
         # Convert the picked frames to RGB at full size, then resize in RGB: the same pixels a
         # straightforward "decode to RGB, pick, resize" path gets (cheap at 1 fps).
@@ -129,9 +129,28 @@ def _command(path: str, spec: StreamSpec, info: VideoInfo, threads: int, hwaccel
     if spec.crop:
         x, y = int((width - spec.crop) / 2), int((height - spec.crop) / 2)
         stream = stream.crop(x, y, spec.crop, spec.crop)
-    return stream.output("pipe:", format="rawvideo", pix_fmt="rgb24", threads=threads).global_args(
-        "-nostdin", "-hide_banner", "-loglevel", "error"
-    )
+    return stream
+
+
+def _command(
+    path: str, specs: Mapping[str, StreamSpec], info: VideoInfo, fds: Mapping[str, int], threads: int,
+    hwaccel: str | None,
+) -> list[str]:  # fmt: skip
+    """ffmpeg's arguments: the file decoded once, split into one raw RGB output per spec, each to its fd.
+
+    With -hwaccel the decoder runs on the GPU (NVDEC) and ffmpeg copies each frame back to system memory;
+    H.264/VP9/AV1 decoding is bit-exact, so the filters see the same pixels as on the CPU.
+    """
+    source = ffmpeg.input(path, threads=threads, **({"hwaccel": hwaccel} if hwaccel else {}))
+    video = source.video
+    parts = video.split() if len(specs) > 1 else None
+    outputs = []
+    for n, (key, spec) in enumerate(specs.items()):
+        stream = _branch(parts[n] if parts is not None else video, spec, info)
+        outputs.append(stream.output(f"pipe:{fds[key]}", format="rawvideo", pix_fmt="rgb24", threads=threads))
+    merged = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
+    args: list[str] = merged.global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile()
+    return args
 
 
 class _Watchdog:
@@ -168,6 +187,120 @@ class _Watchdog:
         self._done.set()
 
 
+def _read_output(
+    handle: BinaryIO,
+    key: str,
+    shape: tuple[int, int, int],
+    chunk: int,
+    box: queue.Queue[Any],
+    stop: threading.Event,
+) -> None:
+    """Read one output pipe in chunks of `chunk` frames into `box`; (key, None) once it ends."""
+    frame_bytes = int(np.prod(shape))
+
+    def put(item: tuple[str, np.ndarray | None]) -> None:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    try:
+        with handle:
+            while not stop.is_set():
+                buf = handle.read(frame_bytes * chunk)
+                n = len(buf) // frame_bytes
+                if n:
+                    # A writable copy: torch.from_numpy refuses (warns on) read-only buffers.
+                    put((key, np.frombuffer(buf, np.uint8, count=n * frame_bytes).reshape(n, *shape).copy()))
+                if len(buf) < frame_bytes * chunk:
+                    break
+    finally:
+        put((key, None))  # always: the consumer waits for every output's end
+
+
+def stream_outputs(
+    path: str,
+    specs: Mapping[str, StreamSpec],
+    info: VideoInfo,
+    timeout_s: float,
+    threads: int = 1,
+    hwaccel: str | None = None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """Decode the file once and yield (key, uint8 (n, H, W, 3) chunk) for every spec as ffmpeg makes them;
+    raise DecodeError/DecodeTimeout after the last good chunk.
+
+    One decode feeds all outputs (the 2D and 3D models read the same frames, so a video is decoded once, not
+    once per model). Memory stays bounded by about two chunks per output whatever the video's length: ffmpeg
+    blocks on its pipes while we compute. A watchdog kills ffmpeg once we have waited `timeout_s` in total
+    for its output (time the consumer spends computing does not count, so a slow model never kills a
+    healthy decode).
+    """
+    pipes = {key: os.pipe() for key in specs}
+    try:
+        args = _command(path, specs, info, {k: w for k, (_, w) in pipes.items()}, threads, hwaccel)
+        proc = subprocess.Popen(
+            args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            pass_fds=[w for _, w in pipes.values()],
+        )  # fmt: skip
+    except BaseException:
+        for r, _ in pipes.values():
+            os.close(r)
+        raise
+    finally:
+        for _, w in pipes.values():
+            os.close(w)  # ffmpeg holds the write ends now: its exit is our end of file
+    stderr: list[bytes] = []
+    assert proc.stderr is not None
+    errors = proc.stderr
+    drain = threading.Thread(target=lambda: stderr.append(errors.read()), daemon=True)
+    drain.start()
+    box: queue.Queue[Any] = queue.Queue(maxsize=len(specs))
+    stop = threading.Event()
+    readers = [
+        threading.Thread(
+            target=_read_output,
+            args=(os.fdopen(r, "rb"), key, specs[key].frame_shape(info), specs[key].chunk, box, stop),
+            daemon=True,
+        )
+        for key, (r, _) in pipes.items()
+    ]
+    for reader in readers:
+        reader.start()
+    watchdog = _Watchdog(proc, timeout_s)
+    frames = dict.fromkeys(specs, 0)
+    running = set(specs)
+    try:
+        while running:
+            with watchdog:
+                key, chunk = box.get()
+            if chunk is None:
+                running.discard(key)
+                continue
+            frames[key] += len(chunk)
+            yield key, chunk
+    finally:
+        stop.set()  # readers blocked on a full box give up; ffmpeg's death ends their reads
+        watchdog.close()
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+        drain.join(timeout=5)
+    if watchdog.fired:
+        raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
+    message = _last_lines(b"".join(stderr).decode(errors="replace"))
+    if proc.returncode != 0:
+        raise DecodeError(message or f"ffmpeg exited with {proc.returncode}")
+    for key, spec in specs.items():
+        expected = info.duration_s * spec.fps
+        # ffmpeg exits 0 on a truncated file after logging errors: judge by how much of the video came out.
+        if frames[key] == 0 or (message and frames[key] < 0.9 * expected):
+            raise DecodeError(message or "no frames decoded")
+
+
 def stream_frames(
     path: str,
     spec: StreamSpec,
@@ -176,52 +309,15 @@ def stream_frames(
     threads: int = 1,
     hwaccel: str | None = None,
 ) -> Iterator[np.ndarray]:
-    """Yield uint8 (n, H, W, 3) chunks; raise DecodeError/DecodeTimeout after the last good chunk.
-
-    Memory stays bounded by one chunk whatever the video's length: ffmpeg blocks on the pipe while we
-    compute. A watchdog kills ffmpeg once we have waited `timeout_s` in total for its output (time the
-    consumer spends computing does not count, so a slow model never kills a healthy decode).
-    """
-    shape = spec.frame_shape(info)
-    frame_bytes = int(np.prod(shape))
-    proc = _command(path, spec, info, threads, hwaccel).run_async(pipe_stdout=True, pipe_stderr=True)
-    stderr: list[bytes] = []
-    drain = threading.Thread(target=lambda: stderr.append(proc.stderr.read()), daemon=True)
-    drain.start()
-    watchdog = _Watchdog(proc, timeout_s)
-    frames = 0
-    try:
-        while True:
-            with watchdog:
-                buf = proc.stdout.read(frame_bytes * spec.chunk)
-            n = len(buf) // frame_bytes
-            if n:
-                frames += n
-                # A writable copy: torch.from_numpy refuses (warns on) read-only buffers.
-                yield np.frombuffer(buf, np.uint8, count=n * frame_bytes).reshape(n, *shape).copy()
-            if len(buf) < frame_bytes * spec.chunk:
-                break
-    finally:
-        watchdog.close()
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-        drain.join(timeout=5)
-    if watchdog.fired:
-        raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
-    message = _last_lines(b"".join(stderr).decode(errors="replace"))
-    if proc.returncode != 0:
-        raise DecodeError(message or f"ffmpeg exited with {proc.returncode}")
-    expected = info.duration_s * spec.fps
-    # ffmpeg exits 0 on a truncated file after logging errors: judge by how much of the video came out.
-    if frames == 0 or (message and frames < 0.9 * expected):
-        raise DecodeError(message or "no frames decoded")
+    """One spec's uint8 (n, H, W, 3) chunks (stream_outputs with a single output)."""
+    for _, chunk in stream_outputs(path, {"frames": spec}, info, timeout_s, threads, hwaccel):
+        yield chunk
 
 
-def decode_frames(
-    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, hwaccel: str | None = None
-) -> Iterator[np.ndarray]:
-    """stream_frames, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
+def decode_outputs(
+    path: str, specs: Mapping[str, StreamSpec], info: VideoInfo, timeout_s: float, hwaccel: str | None = None
+) -> Iterator[tuple[str, np.ndarray]]:
+    """stream_outputs, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
     that a slower video, never a failed one. A failure after frames came out is the file's, as on the CPU.
@@ -229,26 +325,20 @@ def decode_frames(
     if hwaccel:
         produced = False
         try:
-            for chunk in stream_frames(path, spec, info, timeout_s, hwaccel=hwaccel):
+            for item in stream_outputs(path, specs, info, timeout_s, hwaccel=hwaccel):
                 produced = True
-                yield chunk
+                yield item
             return
         except DecodeError as exc:
             if produced:
                 raise
             log.info("%s decoder could not start on %s (%s); decoding on the CPU", hwaccel, path, exc)
-    yield from stream_frames(path, spec, info, timeout_s)
+    yield from stream_outputs(path, specs, info, timeout_s)
 
 
-def stream_clips(
-    path: str, spec: StreamSpec, info: VideoInfo, timeout_s: float, hwaccel: str | None = None
-) -> Iterator[tuple[np.ndarray, int]]:
-    """Yield (clips (n, 16, H, W, 3), frames_so_far); the last partial clip is zero-padded (reference rule)."""
-    assert spec.chunk % CLIP_FRAMES == 0, "3D chunks must hold whole clips"
-    total = 0
-    for chunk in decode_frames(path, spec, info, timeout_s, hwaccel):
-        total += len(chunk)
-        pad = -len(chunk) % CLIP_FRAMES
-        if pad:
-            chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.uint8)])
-        yield chunk.reshape(-1, CLIP_FRAMES, *chunk.shape[1:]), total
+def as_clips(chunk: np.ndarray) -> np.ndarray:
+    """Frames (n, H, W, 3) as 16-frame clips (ceil(n / 16), 16, H, W, 3), the last zero-padded (reference rule)."""
+    pad = -len(chunk) % CLIP_FRAMES
+    if pad:
+        chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.uint8)])
+    return chunk.reshape(-1, CLIP_FRAMES, *chunk.shape[1:])

@@ -27,9 +27,9 @@ from tasks.features.decode import (
     DecodeTimeout,
     StreamSpec,
     VideoInfo,
-    decode_frames,
+    as_clips,
+    decode_outputs,
     probe,
-    stream_clips,
 )
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,10 @@ class Extractor:
         rt: Runtime,
         settings: ExtractorSettings | None = None,
     ) -> None:
+        if MODEL_3D in specs and specs[MODEL_3D].chunk % CLIP_FRAMES:
+            raise ValueError(
+                f"3D chunks must hold whole {CLIP_FRAMES}-frame clips, not {specs[MODEL_3D].chunk} frames"
+            )
         self.encoders, self.specs, self.rt = encoders, specs, rt
         self.settings = s = settings or ExtractorSettings()
         self.batcher = CrossVideoBatcher({m: s.batch_size(m) for m in specs})
@@ -199,19 +203,17 @@ class Extractor:
         info = probe(job.path, timeout_s=s.timeout_base_s)
         timeout = s.timeout_base_s + s.timeout_per_video_s * info.duration_s
         put(("start", job.video_id, info))
-        for model, spec in self.specs.items():
-            idx = 0
+        rows = dict.fromkeys(self.specs, 0)
+        frames_3d = 0
+        # One decode feeds both models; their chunks interleave, each model's in order.
+        for model, chunk in decode_outputs(job.path, self.specs, info, timeout, s.hwaccel):
             if model == MODEL_3D:
-                frames = 0
-                for clips, total in stream_clips(job.path, spec, info, timeout, s.hwaccel):
-                    put(("chunk", job.video_id, model, idx, clips))
-                    idx, frames = idx + len(clips), total
-                put(("rows", job.video_id, model, idx, frames))
-            else:
-                for chunk in decode_frames(job.path, spec, info, timeout, s.hwaccel):
-                    put(("chunk", job.video_id, model, idx, chunk))
-                    idx += len(chunk)
-                put(("rows", job.video_id, model, idx, idx))
+                frames_3d += len(chunk)
+                chunk = as_clips(chunk)  # chunks hold whole clips but the last, zero-padded
+            put(("chunk", job.video_id, model, rows[model], chunk))
+            rows[model] += len(chunk)
+        for model in self.specs:
+            put(("rows", job.video_id, model, rows[model], frames_3d if model == MODEL_3D else rows[model]))
 
     # -- compute side (caller's thread) ------------------------------------------------------
     def _compute_loop(self, out: queue.Queue[tuple[Any, ...]], workers: int) -> Iterator[VideoResult]:

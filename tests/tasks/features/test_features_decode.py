@@ -18,11 +18,12 @@ from tasks.features.decode import (
     DecodeError,
     DecodeTimeout,
     VideoInfo,
-    decode_frames,
+    as_clips,
+    decode_outputs,
     hwaccel_available,
     probe,
-    stream_clips,
     stream_frames,
+    stream_outputs,
 )
 
 
@@ -52,9 +53,9 @@ def test_3d_rows_are_ceil_frames_over_16_with_zero_padding(media: dict[str, Path
         check=True,
     ).stdout
     reference_frames = len(everything) // (info.width * info.height * 3)
-    pieces = list(stream_clips(path, SPEC_3D, info, timeout_s=60))
-    clips = np.concatenate([c for c, _ in pieces])
-    assert pieces[-1][1] == reference_frames
+    chunks = list(stream_frames(path, SPEC_3D, info, timeout_s=60))
+    clips = np.concatenate([as_clips(c) for c in chunks])  # as the extractor cuts them
+    assert sum(len(c) for c in chunks) == reference_frames
     assert len(clips) == math.ceil(reference_frames / 16)
     assert clips.shape[1:] == (16, 112, 112, 3)
     tail = reference_frames % 16
@@ -98,7 +99,37 @@ def test_hardware_decoder_that_cannot_start_falls_back_to_the_cpu(media: dict[st
     path = str(media["index25"])
     info = probe(path)
     software = np.concatenate(list(stream_frames(path, SPEC_2D, info, timeout_s=60)))
-    fallback = np.concatenate(list(decode_frames(path, SPEC_2D, info, timeout_s=60, hwaccel="cuda")))
+    specs = {"2d": SPEC_2D}
+    fallback = np.concatenate([c for _, c in decode_outputs(path, specs, info, timeout_s=60, hwaccel="cuda")])
     np.testing.assert_array_equal(fallback, software)
     with pytest.raises(DecodeError):
-        list(decode_frames(str(media["corrupt"]), SPEC_2D, info, timeout_s=60, hwaccel="cuda"))
+        list(decode_outputs(str(media["corrupt"]), specs, info, timeout_s=60, hwaccel="cuda"))
+
+
+@pytest.mark.parametrize("name", ["index25", "smooth"])
+def test_one_decode_for_both_models_gives_each_models_own_frames(media: dict[str, Path], name: str) -> None:
+    """The 2D and 3D outputs split from one decode are bit-identical to decoding once per model."""
+    path = str(media[name])
+    info = probe(path)
+    specs = {"2d": SPEC_2D, "3d": replace(SPEC_3D, chunk=32)}
+    got: dict[str, list[np.ndarray]] = {"2d": [], "3d": []}
+    for key, chunk in stream_outputs(path, specs, info, timeout_s=60):
+        got[key].append(chunk)
+    for key, spec in specs.items():
+        alone = np.concatenate(list(stream_frames(path, spec, info, timeout_s=60)))
+        np.testing.assert_array_equal(np.concatenate(got[key]), alone)
+        assert all(len(c) == spec.chunk for c in got[key][:-1])  # whole chunks but the last
+
+
+def test_one_decode_reports_a_truncated_file_and_a_hung_one(media: dict[str, Path], tmp_path: Path) -> None:
+    specs = {"2d": SPEC_2D, "3d": SPEC_3D}
+    path = str(media["truncated"])
+    with pytest.raises(DecodeError) as caught:
+        list(stream_outputs(path, specs, probe(path), timeout_s=60))
+    assert str(caught.value)
+    fifo = tmp_path / "never-written.mp4"
+    os.mkfifo(fifo)
+    with pytest.raises(DecodeTimeout, match="timeout"):
+        list(
+            stream_outputs(str(fifo), specs, VideoInfo(width=160, height=120, duration_s=1.0), timeout_s=0.5)
+        )
