@@ -189,7 +189,9 @@ def _pipeline_worker(video: str, out: Any) -> None:
     out.put((rows, memory.peak_mb, memory.children_peak_mb))
 
 
-def run_naive(video: Path, model: str, net: torch.nn.Module, device: str = "cpu") -> BenchRow:
+def run_naive(
+    video: Path, model: str, net: torch.nn.Module, device: str = "cpu", ceiling_s: float = 1.0
+) -> BenchRow:
     """The straightforward path (the reference extractor's way): decode the whole video into memory, then
     fp32 NCHW eager batches, one video at a time."""
     rt = pick_runtime(device, "fp32", channels_last=False)
@@ -197,7 +199,7 @@ def run_naive(video: Path, model: str, net: torch.nn.Module, device: str = "cpu"
     info = probe(str(video))
     spec = SPEC_2D if model == MODEL_2D else SPEC_3D
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
-    before = matmul_ceiling(torch.float32, ceiling_n, device=rt.device)
+    before = matmul_ceiling(torch.float32, ceiling_n, ceiling_s, rt.device)
     start = time.perf_counter()
     frames = np.concatenate(list(stream_frames(str(video), spec, info, timeout_s=3600)))
     if model == MODEL_3D:
@@ -208,7 +210,7 @@ def run_naive(video: Path, model: str, net: torch.nn.Module, device: str = "cpu"
     for i in range(0, len(frames), batch):
         encode(net, frames[i : i + batch], rt)
     wall = time.perf_counter() - start
-    after = matmul_ceiling(torch.float32, ceiling_n, device=rt.device)
+    after = matmul_ceiling(torch.float32, ceiling_n, ceiling_s, rt.device)
     gflop = gflop_of(model, len(frames), spec.frame_shape(info))
     return BenchRow("naive", SHORT[model], wall, info.duration_s, gflop, (before + after) / 2)
 

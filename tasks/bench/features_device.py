@@ -10,6 +10,7 @@ time for both models, decode included) is printed for CUDA only.
 from __future__ import annotations
 
 import os
+import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -23,7 +24,15 @@ from models.resnext3d import build_resnext101
 from tasks.bench.features import SHORT, BenchRow, gflop_of, make_video, matmul_ceiling, run_naive
 from tasks.bench.peak_memory import PeakMemory
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.features.decode import SPEC_2D, SPEC_3D, hwaccel_available, probe
+from tasks.features.decode import (
+    SPEC_2D,
+    SPEC_3D,
+    StreamSpec,
+    VideoInfo,
+    decode_outputs,
+    hwaccel_available,
+    probe,
+)
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, VideoJob
 from tasks.features.pipeline import extractor_settings
 
@@ -65,6 +74,7 @@ def run_device_bench(
     reference_videos: int = 2,
     batch_2d: int | None = None,
     batch_3d: int | None = None,
+    ceiling_s: float = 1.0,
 ) -> DeviceBench:
     """Everything in one run; prints as it goes and returns the numbers (batches: the stage's defaults)."""
     cfg = ExtractFeaturesConfig(device=device, batch_2d=batch_2d, batch_3d=batch_3d)
@@ -95,6 +105,13 @@ def run_device_bench(
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
     info = probe(str(source))
+    per_cpu_s, per_wall_s = decode_rate(source, specs, info, settings.hwaccel)
+    cores = os.cpu_count() or 1
+    log(
+        f"decode alone (one ffmpeg per video, both outputs, on {settings.hwaccel or 'the CPU'}): "
+        f"{per_wall_s:.0f}x real time per decoder, {per_cpu_s:.0f}x per CPU-second of ffmpeg, so at most "
+        f"{per_cpu_s * cores:.0f}x real time from {cores} cores' decoding"
+    )
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
     if rt.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(rt.device)
@@ -112,11 +129,11 @@ def run_device_bench(
             )
             for _ in range(3 if rt.compiled else 1):
                 _run(extractor, [warm])
-            ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, device=rt.device))
+            ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, ceiling_s, rt.device))
             start = time.perf_counter()
             rows = _run(extractor, paths)
             wall = time.perf_counter() - start
-            ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, device=rt.device))
+            ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, ceiling_s, rt.device))
             gflop = sum(gflop_of(m, rows[m], specs[m].frame_shape(info)) for m in models)
             name = "both" if len(models) == 2 else SHORT[models[0]]
             ours.append(
@@ -126,7 +143,7 @@ def run_device_bench(
         log(
             f"-- the reference way ({len(paths[:reference_videos])} video(s), one at a time, decode first, fp32 eager NCHW):"
         )
-        reference = _reference_rows(paths[:reference_videos], nets, device, log)
+        reference = _reference_rows(paths[:reference_videos], nets, device, log, ceiling_s)
     ceiling = sorted(ceilings)[len(ceilings) // 2]
     device_mb = torch.cuda.max_memory_allocated(rt.device) / 2**20 if rt.device.type == "cuda" else 0.0
     bench = DeviceBench(device, rt.describe(), ours, reference, ceiling, memory.peak_mb, device_mb)
@@ -145,6 +162,20 @@ def run_device_bench(
     return bench
 
 
+def decode_rate(
+    path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None
+) -> tuple[float, float]:
+    """Video-seconds decoded per CPU-second of ffmpeg and per wall-second, one video into all outputs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    for _ in decode_outputs(str(path), specs, info, 3600, hwaccel):
+        pass
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # ffmpeg has been waited for: it counts here
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return info.duration_s / max(cpu, 1e-3), info.duration_s / max(wall, 1e-3)
+
+
 def _run(extractor: Extractor, paths: list[Path]) -> dict[str, int]:
     """Rows per model over all videos; any failed video stops the bench (its numbers would lie)."""
     rows = dict.fromkeys(extractor.specs, 0)
@@ -157,13 +188,17 @@ def _run(extractor: Extractor, paths: list[Path]) -> dict[str, int]:
 
 
 def _reference_rows(
-    paths: list[Path], nets: dict[str, torch.nn.Module], device: str, log: Callable[[str], None]
+    paths: list[Path],
+    nets: dict[str, torch.nn.Module],
+    device: str,
+    log: Callable[[str], None],
+    ceiling_s: float,
 ) -> list[BenchRow]:
     """2d and 3d one video after another; `both` is their sum (the reference runs its two models apart)."""
     totals: dict[str, BenchRow] = {}
     for path in paths:
         for model in (MODEL_2D, MODEL_3D):
-            row = run_naive(path, model, nets[model], device)
+            row = run_naive(path, model, nets[model], device, ceiling_s)
             seen = totals.get(row.models)
             totals[row.models] = row if seen is None else _add(seen, row)
     r2d, r3d = totals["2d"], totals["3d"]
