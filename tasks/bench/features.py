@@ -5,7 +5,9 @@ path in a worker process (with its peak memory) vs a naive fp32 decode-first pat
 from __future__ import annotations
 
 import multiprocessing
+import os
 import queue
+import resource
 import statistics
 import subprocess
 import time
@@ -30,7 +32,15 @@ from models.encoders import (
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
 from tasks.bench.peak_memory import PeakMemory
-from tasks.features.decode import SPEC_2D, SPEC_3D, VideoInfo, probe, stream_frames
+from tasks.features.decode import (
+    SPEC_2D,
+    SPEC_3D,
+    StreamSpec,
+    VideoInfo,
+    decode_outputs,
+    probe,
+    stream_frames,
+)
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
 
 SHORT = {MODEL_2D: "2d", MODEL_3D: "3d"}
@@ -104,6 +114,31 @@ def gflop_of(model: str, rows: int, shape: tuple[int, ...]) -> float:
     if model == MODEL_2D:
         return rows * RESNET152_GFLOP_PER_FRAME * shape[0] * shape[1] / (224 * 224)
     return rows * RESNEXT101_GFLOP_PER_CLIP * shape[0] * shape[1] / (112 * 112)
+
+
+def decode_rate(
+    path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None
+) -> tuple[float, float]:
+    """Video-seconds decoded per CPU-second of ffmpeg and per wall-second, one video into all outputs."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    start = time.perf_counter()
+    for _ in decode_outputs(str(path), specs, info, 3600, hwaccel):
+        pass
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # ffmpeg has been waited for: it counts here
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return info.duration_s / max(cpu, 1e-3), info.duration_s / max(wall, 1e-3)
+
+
+def decode_line(path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None) -> str:
+    """The decode ceiling in words: one video decoded into all outputs, scaled to this machine's cores."""
+    per_cpu_s, per_wall_s = decode_rate(path, specs, info, hwaccel)
+    cores = os.cpu_count() or 1
+    return (
+        f"decode alone (one ffmpeg per video, {' + '.join(SHORT[m] for m in specs)} outputs, on "
+        f"{hwaccel or 'the CPU'}): {per_wall_s:.0f}x real time per decoder, {per_cpu_s:.0f}x per CPU-second "
+        f"of ffmpeg, so at most {per_cpu_s * cores:.0f}x real time from {cores} cores' decoding"
+    )
 
 
 def bench_input(model: str, batch: int) -> tuple[np.ndarray, float]:
@@ -230,6 +265,7 @@ def run_bench(
     )
     log(f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}")
     log(f"video: {video.name} ({seconds} s, 640x360, 30 fps); 2d frames 224x398, 3d clips 16x112x112")
+    log(decode_line(video, {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}, probe(str(video)), None))
     torch.manual_seed(0)
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
 

@@ -10,7 +10,6 @@ time for both models, decode included) is printed for CUDA only.
 from __future__ import annotations
 
 import os
-import resource
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,15 +20,20 @@ import torch
 from models.encoders import pick_runtime, prepare
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
-from tasks.bench.features import SHORT, BenchRow, gflop_of, make_video, matmul_ceiling, run_naive
+from tasks.bench.features import (
+    SHORT,
+    BenchRow,
+    decode_line,
+    gflop_of,
+    make_video,
+    matmul_ceiling,
+    run_naive,
+)
 from tasks.bench.peak_memory import PeakMemory
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.decode import (
     SPEC_2D,
     SPEC_3D,
-    StreamSpec,
-    VideoInfo,
-    decode_outputs,
     hwaccel_available,
     probe,
 )
@@ -105,13 +109,7 @@ def run_device_bench(
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
     info = probe(str(source))
-    per_cpu_s, per_wall_s = decode_rate(source, specs, info, settings.hwaccel)
-    cores = os.cpu_count() or 1
-    log(
-        f"decode alone (one ffmpeg per video, both outputs, on {settings.hwaccel or 'the CPU'}): "
-        f"{per_wall_s:.0f}x real time per decoder, {per_cpu_s:.0f}x per CPU-second of ffmpeg, so at most "
-        f"{per_cpu_s * cores:.0f}x real time from {cores} cores' decoding"
-    )
+    log(decode_line(source, specs, info, settings.hwaccel))
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
     if rt.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(rt.device)
@@ -160,20 +158,6 @@ def run_device_bench(
             f"goal both models >= {GPU_GOAL_REALTIME:.0f}x real time, decode included: {met} ({both.realtime:.0f}x)"
         )
     return bench
-
-
-def decode_rate(
-    path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None
-) -> tuple[float, float]:
-    """Video-seconds decoded per CPU-second of ffmpeg and per wall-second, one video into all outputs."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    start = time.perf_counter()
-    for _ in decode_outputs(str(path), specs, info, 3600, hwaccel):
-        pass
-    wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # ffmpeg has been waited for: it counts here
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return info.duration_s / max(cpu, 1e-3), info.duration_s / max(wall, 1e-3)
 
 
 def _run(extractor: Extractor, paths: list[Path]) -> dict[str, int]:
