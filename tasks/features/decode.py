@@ -187,6 +187,16 @@ class _Watchdog:
         self._done.set()
 
 
+def put_unless_stopped(box: queue.Queue[Any], item: Any, stop: threading.Event, wait_s: float = 0.1) -> None:
+    """Put `item` into a bounded queue, giving up once `stop` is set (the consumer has gone)."""
+    while not stop.is_set():
+        try:
+            box.put(item, timeout=wait_s)
+            return
+        except queue.Full:
+            continue
+
+
 def _read_output(
     handle: BinaryIO,
     key: str,
@@ -199,12 +209,7 @@ def _read_output(
     frame_bytes = int(np.prod(shape))
 
     def put(item: tuple[str, np.ndarray | None]) -> None:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put_unless_stopped(box, item, stop)
 
     try:
         with handle:

@@ -30,6 +30,7 @@ from tasks.features.decode import (
     as_clips,
     decode_outputs,
     probe,
+    put_unless_stopped,
 )
 
 log = logging.getLogger(__name__)
@@ -175,12 +176,7 @@ class Extractor:
         self, todo: queue.Queue[VideoJob | None], out: queue.Queue[tuple[Any, ...]], stop: threading.Event
     ) -> None:
         def put(msg: tuple[Any, ...]) -> None:
-            while not stop.is_set():
-                try:
-                    out.put(msg, timeout=0.2)
-                    return
-                except queue.Full:
-                    continue
+            put_unless_stopped(out, msg, stop)
 
         while not stop.is_set():
             job = todo.get()
