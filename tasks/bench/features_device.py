@@ -101,14 +101,14 @@ def run_device_bench(
         path = workdir / f"video-{i:03d}.mp4"
         os.link(source, path)
         paths.append(path)
-    duration = probe(str(source)).duration_s
+    info = probe(str(source))
+    duration = info.duration_s
     log(
         f"videos: {videos} x {duration:.0f} s (640x360, 30 fps H.264) = {videos * duration:.0f} video-seconds"
     )
     torch.manual_seed(0)
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
-    info = probe(str(source))
     log(decode_line(source, specs, info, settings.hwaccel))
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
     if rt.device.type == "cuda":

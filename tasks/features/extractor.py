@@ -138,9 +138,10 @@ class Extractor:
         self.encoders, self.specs, self.rt = encoders, specs, rt
         self.settings = s = settings or ExtractorSettings()
         self.batcher = CrossVideoBatcher({m: s.batch_size(m) for m in specs})
+        # Across videos only: the device-side queue of batches (per-video batches are encoded in place).
         self.devices = {
             m: InflightEncoder(net, rt, s.inflight, s.batch_size(m) if s.pad_batches else None)
-            for m, net in encoders.items()
+            for m, net in (encoders.items() if s.across_videos else ())
         }
         self.mixed_batches = 0  # across videos: batches that held rows of more than one video
 

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from flows.cli import app
@@ -15,6 +14,7 @@ from flows.cli_train import DEFAULT_METHODS_CLI
 from tasks.synthetic.training import write_synthetic_root
 from tasks.train.compare import DEFAULT_METHODS, RECIPES, method_config
 from tasks.train.config import TrainConfig
+from tests.tasks.train.synthetic_roots import one_torch_thread
 
 
 def test_method_configs_share_everything_but_the_recipe() -> None:
@@ -32,10 +32,8 @@ def test_method_configs_share_everything_but_the_recipe() -> None:
 
 @pytest.fixture
 def one_thread() -> Iterator[None]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: a second thread only adds sync cost on a busy CPU
-    yield
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield
 
 
 @pytest.mark.usefixtures("one_thread")

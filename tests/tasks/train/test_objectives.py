@@ -13,13 +13,13 @@ from models.embedding import JointEmbedding
 from models.evaluate import evaluate_pairs
 from models.train_loop import make_optimizer
 from storage.layout import DataRoot
-from tasks.synthetic.training import write_synthetic_root
 from tasks.train.checkpoints import model_from_state
 from tasks.train.config import TrainConfig
 from tasks.train.objective_run import ObjectiveTrainer
-from tasks.train.prepare import build_pairs_shard, ready_shards
+from tasks.train.prepare import ready_shards
 from tasks.train.tvts_step import sort_accuracy
 from tasks.train.videos import load_store
+from tests.tasks.train.synthetic_roots import one_torch_thread, paired_synthetic_root
 
 # Small and quick: learned words, a narrow text pooling, few draws per video.
 BASE = TrainConfig(
@@ -37,14 +37,9 @@ RECIPES = {
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataRoot]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: a second thread only adds sync cost on a busy CPU
     # 40 distinct steps, so few held-out clips share a caption (R@5 is not capped by duplicates).
-    data = write_synthetic_root(tmp_path_factory.mktemp("objectives"), n_videos=32, n_steps=40, dim=64)
-    for shard in ready_shards(data):
-        build_pairs_shard(data, shard)
-    yield data
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield paired_synthetic_root(tmp_path_factory.mktemp("objectives"), n_videos=32, n_steps=40)
 
 
 def _trained(

@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 from flows.cli import app
 from models.text import tokenize
 from storage.layout import DataRoot
-from tasks.synthetic.training import step_texts, write_synthetic_root
+from tasks.synthetic.training import step_texts
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
 from tasks.train.config import TrainConfig, preset, train_hash
-from tasks.train.prepare import build_pairs_shard, ready_shards
 from tasks.train.run import TrainingDataError, train
 from tasks.train.stopwords import GLASGOW_STOP_WORDS, remove_stop_words
+from tests.tasks.train.synthetic_roots import one_torch_thread, paired_synthetic_root
 
 
 def test_preset_is_the_reference_recipe() -> None:
@@ -63,13 +63,8 @@ def test_stop_words_are_the_references_list() -> None:
 
 @pytest.fixture(scope="module")
 def root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataRoot]:
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny models: a second thread only adds sync cost on a busy CPU
-    data = write_synthetic_root(tmp_path_factory.mktemp("ref"), n_videos=24, n_steps=12, dim=64)
-    for shard in ready_shards(data):
-        build_pairs_shard(data, shard)
-    yield data
-    torch.set_num_threads(threads)
+    with one_torch_thread():
+        yield paired_synthetic_root(tmp_path_factory.mktemp("ref"), n_videos=24, n_steps=12)
 
 
 def write_word2vec(path: Path, words: set[str], dim: int = 12) -> Path:
