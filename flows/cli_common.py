@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NoReturn, TypeVar, get_args
@@ -14,6 +15,7 @@ from pydantic import BaseModel
 
 from flows.cli_errors import UsageProblem
 from storage.layout import DataRoot, check_data_root
+from tasks.bench.isa import ISA_CAPS, missing_caps, rerun_capped
 from tasks.train.config import TrainConfig
 
 T = TypeVar("T")
@@ -115,6 +117,26 @@ def option_group(options: Callable[..., G], name: str) -> Callable[[Callable[...
 bench_app = typer.Typer(
     help="Benchmarks that print ratios measured side by side in one run.", no_args_is_help=True
 )
+
+
+IsaOption = Annotated[
+    str,
+    choice_option(
+        "--isa",
+        tuple(ISA_CAPS),
+        "CPU instructions the kernels may use: native, or avx2 to measure here the fp32 path an AVX2-only "
+        "CPU takes (oneDNN, ATen and MKL capped; the bench reruns itself in a child process).",
+    ),
+]
+
+
+def rerun_if_capped(isa: str, argv: list[str]) -> None:
+    """With a cap this process does not have yet, run the same bench in a capped child and exit with its
+    code: the libraries read their caps once, at their first kernel."""
+    missing = missing_caps(isa, os.environ)
+    if missing:
+        typer.echo(f"--isa {isa}: running again with {' '.join(f'{k}={v}' for k, v in missing.items())}")
+        raise typer.Exit(rerun_capped(isa, argv))
 
 
 def fail(message: str) -> NoReturn:

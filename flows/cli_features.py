@@ -9,7 +9,15 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, choice_option, fail, field_choices
+from flows.cli_common import (
+    DataRootOption,
+    IsaOption,
+    bench_app,
+    choice_option,
+    fail,
+    field_choices,
+    rerun_if_capped,
+)
 from tasks.features.config import ExtractFeaturesConfig
 
 app = typer.Typer(
@@ -140,8 +148,14 @@ def bench_features_command(
         int | None,
         typer.Option("--batch-3d", min=1, help="With --device cuda: 3D batch size (default: the stage's)."),
     ] = None,
+    isa: IsaOption = "native",
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both, with the path taken and the ceiling it is held to."""
+    if isa != "native" and device != "cpu":
+        fail(f"--isa {isa} caps CPU instructions: use it with --device cpu")
+    rerun_if_capped(
+        isa, ["bench", "features", "--isa", isa, *(["--seconds", str(seconds)] if seconds else [])]
+    )
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
     if device.startswith("cuda"):
         import torch

@@ -13,10 +13,12 @@ from flows.cli_common import (
     TEXTS,
     DataRootOption,
     ExistingDataRootOption,
+    IsaOption,
     bench_app,
     choice_option,
     fail,
     field_choices,
+    rerun_if_capped,
 )
 from tasks.train.config import PRESETS, TrainConfig
 
@@ -409,10 +411,16 @@ def bench_train_command(
     videos: Annotated[int, typer.Option(min=1, help="Videos per batch.")] = 32,
     clips: Annotated[int, typer.Option(min=1, help="Clips per video.")] = 64,
     device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    isa: IsaOption = "native",
 ) -> None:
     """Training pairs/s at d=4096, batch 32x64, in fp32 and (where native) bf16, each against the matmul
     ceiling of its own precision measured in the same run."""
     from tasks.bench.training import run_bench
+
+    if isa != "native" and device != "cpu":
+        fail(f"--isa {isa} caps CPU instructions: use it with --device cpu")
+    argv = ["bench", "train", "--steps", str(steps), "--d", str(d), "--videos", str(videos)]
+    rerun_if_capped(isa, [*argv, "--clips", str(clips), "--device", device, "--isa", isa])
 
     typer.echo("note: shared machine; numbers are noisy. Data: random pairs written to Parquet, read back.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-train-") as tmp:

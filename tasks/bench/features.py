@@ -31,6 +31,8 @@ from models.encoders import (
 )
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
+from tasks.bench.ceiling import gemm_ceiling
+from tasks.bench.isa import isa_line
 from tasks.bench.peak_memory import PeakMemory
 from tasks.features.decode import (
     SPEC_2D,
@@ -44,6 +46,7 @@ from tasks.features.decode import (
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
 
 SHORT = {MODEL_2D: "2d", MODEL_3D: "3d"}
+_PRECISION = {torch.float32: "fp32", torch.bfloat16: "bf16", torch.float16: "fp16"}
 # A 640x360 video's inputs: 2D frames at short side 224, 3D clips centre-cropped to 112.
 BENCH_INFO = VideoInfo(640, 360, 0.0)
 
@@ -93,20 +96,8 @@ def make_video(path: Path, seconds: int) -> None:
 def matmul_ceiling(
     dtype: torch.dtype, n: int = 2048, seconds: float = 1.0, device: torch.device | str = "cpu"
 ) -> float:
-    """GFLOP/s of a square matmul (the practical compute ceiling of this machine in this dtype)."""
-    dev = torch.device(device)
-    sync = torch.cuda.synchronize if dev.type == "cuda" else (lambda: None)
-    a, b = torch.randn(n, n, dtype=dtype, device=dev), torch.randn(n, n, dtype=dtype, device=dev)
-    torch.mm(a, b)
-    sync()
-    runs, start = 0, time.perf_counter()
-    while time.perf_counter() - start < seconds or runs < 1:
-        torch.mm(a, b)
-        runs += 1
-        if dev.type == "cuda" and runs % 8 == 0:
-            sync()  # the clock must see finished work, not queued launches
-    sync()
-    return 2 * n**3 * runs / (time.perf_counter() - start) / 1e9
+    """GFLOP/s of a square GEMM on the fastest backend (the practical compute ceiling in this dtype)."""
+    return gemm_ceiling(n, n, n, dtype, device, seconds).gflops
 
 
 def gflop_of(model: str, rows: int, shape: tuple[int, ...]) -> float:
@@ -263,7 +254,12 @@ def run_bench(
         f"CPU features: {' '.join(cpu_features()) or 'unknown'}; native bf16 (oneDNN): "
         f"{'yes' if cpu_bf16_supported() else 'no'}; torch threads: {torch.get_num_threads()}"
     )
+    log(isa_line())
     log(f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}")
+    for dtype in dict.fromkeys([torch.float32, rt.dtype]):
+        log(
+            f"{_PRECISION[dtype]} GEMM ceiling (2048^3), GFLOP/s: {gemm_ceiling(2048, 2048, 2048, dtype).describe()}"
+        )
     log(f"video: {video.name} ({seconds} s, 640x360, 30 fps); 2d frames 224x398, 3d clips 16x112x112")
     log(decode_line(video, {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}, probe(str(video)), None))
     torch.manual_seed(0)

@@ -17,6 +17,8 @@ from models.encoders import cpu_features
 from models.train_loop import native_bf16, pick_device, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
+from tasks.bench.ceiling import gemm_ceiling
+from tasks.bench.isa import isa_line
 from tasks.train.config import TrainConfig
 from tasks.train.data import prefetch
 from tasks.train.run import Trainer, build_loss, make_optimizer
@@ -73,17 +75,9 @@ def write_bench_pairs(
 def matmul_ceiling(
     n: int, d: int, device: torch.device, seconds: float = 3.0, dtype: torch.dtype = torch.float32
 ) -> float:
-    """GFLOP/s of an (n x d) @ (d x d) matmul in `dtype`, the shape that dominates a training step."""
-    a = torch.randn(n, d, device=device, dtype=dtype)
-    b = torch.randn(d, d, device=device, dtype=dtype)
-    torch.mm(a, b)
-    reps, started = 0, time.perf_counter()
-    while time.perf_counter() - started < seconds or reps < 2:
-        torch.mm(a, b)
-        reps += 1
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-    return 2.0 * n * d * d * reps / (time.perf_counter() - started) / 1e9
+    """GFLOP/s of an (n x d) @ (d x d) GEMM in `dtype` on the fastest backend, the shape that dominates a
+    training step."""
+    return gemm_ceiling(n, d, d, dtype, device, seconds).gflops
 
 
 def step_flops(n: int, d: int, d_video: int, d_text: int) -> float:
@@ -170,7 +164,12 @@ def run_bench(
     flags = " ".join(cpu_features()) or "unknown"
     log(f"device {device}, {torch.get_num_threads()} threads; CPU features: {flags}")
     log(f"native bf16: {'yes' if native_bf16(device) else 'no (bf16 would be emulated: fp32 only)'}")
+    log(isa_line())
     log(f"d={d}, batch {videos} videos x {clips} clips = {n} pairs; ceiling: ({n}x{d}) @ ({d}x{d}) matmul")
+    for precision in precisions:
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+        backends = gemm_ceiling(n, d, d, dtype, device).describe()
+        log(f"{precision} ceiling by backend (the best is the ceiling), GFLOP/s: {backends}")
     rows = []
     for precision in precisions:
         row = _time_precision(trainer, cfg, precision, steps, device)

@@ -1,0 +1,79 @@
+"""The compute ceiling the benches hold our paths to: the fastest GEMM this machine's torch can run in a
+precision, measured now.
+
+One library is not enough on a CPU. torch.mm in fp32 goes to MKL, which on AMD CPUs takes a generic path:
+on a Zen 4 it reaches about 186 GFLOP/s where oneDNN (the library our encoders run on) reaches about 218
+on the same GEMM. Held to MKL alone, a oneDNN model looked like 100%+ of a ceiling it was beating. So on
+a CPU with oneDNN the ceiling is the best of torch.mm and the same GEMM as a oneDNN 1x1 convolution.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+
+from models.encoders import onednn_available
+
+MM = "torch.mm"
+ONEDNN = "oneDNN 1x1 conv"
+
+
+@dataclass(frozen=True)
+class Ceiling:
+    """GFLOP/s of each GEMM backend measured; the ceiling is the best of them."""
+
+    backends: dict[str, float]
+
+    @property
+    def gflops(self) -> float:
+        return max(self.backends.values())
+
+    def describe(self) -> str:
+        return ", ".join(f"{name} {rate:.1f}" for name, rate in self.backends.items())
+
+
+def _rate(run: Callable[[], object], flop: float, seconds: float, device: torch.device) -> float:
+    """GFLOP/s of repeated `run()` for about `seconds` (at least one run), after one untimed run."""
+    sync = (lambda: torch.cuda.synchronize(device)) if device.type == "cuda" else (lambda: None)
+    run()
+    sync()
+    runs, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds or runs < 1:
+        run()
+        runs += 1
+        if device.type == "cuda" and runs % 8 == 0:
+            sync()  # the clock must see finished work, not queued launches
+    sync()
+    return flop * runs / (time.perf_counter() - start) / 1e9
+
+
+def onednn_gemm(a: torch.Tensor, b: torch.Tensor) -> Callable[[], torch.Tensor]:
+    """a @ b as oneDNN runs it: a's m rows as m pixels of k channels through a 1x1 convolution whose
+    weights are b, to n channels. Returns the (1, n, 1, m) output; `.view(n, m).t()` is a @ b."""
+    (m, k), n = a.shape, b.shape[1]
+    pixels = a.t().reshape(1, k, 1, m).contiguous(memory_format=torch.channels_last)
+    conv = torch.nn.Conv2d(k, n, 1, bias=False).to(a.dtype).eval()
+    conv.weight.data = b.t().reshape(n, k, 1, 1).contiguous(memory_format=torch.channels_last)
+    return lambda: conv(pixels)
+
+
+def gemm_ceiling(
+    m: int, k: int, n: int, dtype: torch.dtype, device: torch.device | str = "cpu", seconds: float = 1.0
+) -> Ceiling:
+    """The (m x k) @ (k x n) GEMM in `dtype` on every backend there is, `seconds` shared between them."""
+    dev = torch.device(device)
+    flop = 2.0 * m * k * n
+    a = torch.randn(m, k, dtype=dtype, device=dev)
+    b = torch.randn(k, n, dtype=dtype, device=dev)
+    with torch.inference_mode():
+        if dev.type != "cpu" or not onednn_available():
+            return Ceiling({MM: _rate(lambda: torch.mm(a, b), flop, seconds, dev)})
+        return Ceiling(
+            {
+                MM: _rate(lambda: torch.mm(a, b), flop, seconds / 2, dev),
+                ONEDNN: _rate(onednn_gemm(a, b), flop, seconds / 2, dev),
+            }
+        )
