@@ -18,6 +18,11 @@ from torch.fx.experimental.optimization import fuse
 
 log = logging.getLogger(__name__)
 
+# 2D frames keep their aspect ratio, so the frame shapes of a crawl vary (640x360 -> 224x398, 426x240 ->
+# 224x397, 4:3 -> 224x298, portrait ...), and each shape is one compile and one CUDA graph. Past this many,
+# new shapes run eager: a few minutes of compiling per shape stop paying off.
+MAX_COMPILED_SHAPES = 16
+
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A traced copy of an eval-mode encoder with every conv -> BatchNorm pair folded into one conv."""
@@ -37,16 +42,37 @@ class CompiledEncoder(nn.Module):
         cuda_graphs: bool,
         compiler: Callable[..., Any] = torch.compile,
         backend: str = "inductor",
+        max_shapes: int = MAX_COMPILED_SHAPES,
     ) -> None:
         super().__init__()
         self.eager = model
         self.cuda_graphs = cuda_graphs
+        self.max_shapes = max_shapes
+        self.shapes: set[tuple[int, ...]] = set()  # the shapes compiled so far
+        self.eager_shapes: set[tuple[int, ...]] = set()  # shapes past max_shapes, run eager
+        # dynamo gives up on a function after recompile_limit shapes (8 by default) and then runs it eager
+        # without telling the caller; lift it so the limit here is the one that applies, and is reported.
+        torch._dynamo.config.recompile_limit = max(torch._dynamo.config.recompile_limit, max_shapes + 2)
         mode = "reduce-overhead" if cuda_graphs else "default"
         self._compiled = compiler(model, mode=mode, dynamic=False, backend=backend)
         self.failed: str | None = None
 
+    def _compiles(self, shape: tuple[int, ...]) -> bool:
+        """Whether this input shape runs compiled: one already compiled, or a new one within max_shapes."""
+        if shape in self.shapes:
+            return True
+        if len(self.shapes) < self.max_shapes:
+            self.shapes.add(shape)
+            return True
+        if shape not in self.eager_shapes:
+            self.eager_shapes.add(shape)
+            log.warning(
+                "input shape %s is past the %d compiled shapes: it runs eager", shape, self.max_shapes
+            )
+        return False
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.failed is None:
+        if self.failed is None and self._compiles(tuple(x.shape)):
             try:
                 if self.cuda_graphs:
                     # Each call is a new step: the previous replay's outputs were already consumed.

@@ -19,6 +19,14 @@ from torch import nn
 from models.encoders import Runtime, encode, run_encoder, to_input
 
 
+def pad_rows(batch: np.ndarray, size: int) -> np.ndarray:
+    """`batch` with zero rows appended up to `size` rows (as it is when it has that many already): a
+    compiled encoder then sees one shape and replays its CUDA graph; the caller drops the padding's rows."""
+    if len(batch) >= size:
+        return batch
+    return np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), batch.dtype)])
+
+
 @dataclass
 class _Flight:
     tag: Any
@@ -45,20 +53,23 @@ class InflightEncoder:
 
     def submit(self, batch: np.ndarray, tag: Any) -> None:
         rows = len(batch)
-        if self.pad_to is not None and rows < self.pad_to:
-            pad = np.zeros((self.pad_to - rows, *batch.shape[1:]), batch.dtype)
-            batch = np.concatenate([batch, pad])
-            self.padded_rows += self.pad_to - rows
+        if self.pad_to is not None:
+            batch = pad_rows(batch, self.pad_to)
+            self.padded_rows += len(batch) - rows
         self.batches += 1
         if self.rt.device.type != "cuda":
             self._ready.append((tag, encode(self.model, batch, self.rt)[:rows]))
             return
-        host_in = torch.from_numpy(batch).pin_memory()
-        out = run_encoder(self.model, to_input(host_in, self.rt))
-        host_out = torch.empty((rows, out.shape[1]), dtype=torch.float32, pin_memory=True)
-        host_out.copy_(out[:rows], non_blocking=True)
-        event = torch.cuda.Event()
-        event.record()
+        # Everything on the runtime's device and its current stream: with cuda:N (N > 0) the process's
+        # current device is still 0, and an event recorded there would complete before N's copy back.
+        with torch.cuda.device(self.rt.device):
+            host_in = torch.from_numpy(batch).pin_memory()
+            out = run_encoder(self.model, to_input(host_in, self.rt))
+            host_out = torch.empty((rows, out.shape[1]), dtype=torch.float32, pin_memory=True)
+            host_out.copy_(out[:rows], non_blocking=True)
+            # blocking: waiting for it sleeps instead of spinning a core the decoders need.
+            event = torch.cuda.Event(blocking=True)
+            event.record(torch.cuda.current_stream(self.rt.device))
         self._flights.append(_Flight(tag, rows, host_in, host_out, event))
         while len(self._flights) > self.depth:
             self._land(wait=True)

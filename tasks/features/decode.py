@@ -8,6 +8,7 @@ import logging
 import os
 import queue
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -37,6 +38,7 @@ class VideoInfo:
     width: int
     height: int
     duration_s: float
+    pix_fmt: str | None = None  # the decoder's software pixel format (yuv420p for most H.264)
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         "-select_streams",
         "v:0",
         "-show_entries",
-        "stream=width,height,duration:format=duration",
+        "stream=width,height,duration,pix_fmt:format=duration",
         "-of",
         "json",
         path,
@@ -98,7 +100,7 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
     duration = stream.get("duration") or data.get("format", {}).get("duration")
     if duration is None:
         raise DecodeError(message or "unknown duration")
-    return VideoInfo(int(stream["width"]), int(stream["height"]), float(duration))
+    return VideoInfo(int(stream["width"]), int(stream["height"]), float(duration), stream.get("pix_fmt"))
 
 
 def _last_lines(text: str, n: int = 3) -> str:
@@ -108,12 +110,25 @@ def _last_lines(text: str, n: int = 3) -> str:
 
 @functools.cache
 def hwaccel_available(kind: str) -> bool:
-    """True when ffmpeg can open a `kind` device here (cuda: an NVIDIA driver and ffmpeg built with it)."""
-    cmd = ["ffmpeg", "-v", "error", "-init_hw_device", f"{kind}=hw", "-f", "lavfi", "-i", "nullsrc=s=16x16"]
-    try:
-        done = subprocess.run([*cmd, "-frames:v", "1", "-f", "null", "-"], capture_output=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return False
+    """True when ffmpeg really decodes H.264 on the `kind` hardware decoder here (cuda: NVDEC).
+
+    Opening a CUDA device is not enough: a container without the driver's video capability (no
+    libnvcuvid) opens one and then cannot decode. So a one-second clip is encoded and decoded with the
+    frames kept on the device, which fails instead of falling back to the CPU.
+    """
+    with tempfile.TemporaryDirectory(prefix="howto-hwaccel-") as tmp:
+        clip = os.path.join(tmp, "probe.mp4")
+        make = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=256x144:rate=10:duration=1"]
+        decode = ["ffmpeg", "-v", "error", "-hwaccel", kind, "-hwaccel_output_format", kind, "-i", clip]
+        try:
+            made = subprocess.run(
+                [*make, "-c:v", "libx264", "-pix_fmt", "yuv420p", clip], capture_output=True, timeout=60
+            )
+            if made.returncode != 0:
+                return False
+            done = subprocess.run([*decode, "-f", "null", "-"], capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
     return done.returncode == 0
 
 
@@ -138,11 +153,20 @@ def _command(
 ) -> list[str]:  # fmt: skip
     """ffmpeg's arguments: the file decoded once, split into one raw RGB output per spec, each to its fd.
 
-    With -hwaccel the decoder runs on the GPU (NVDEC) and ffmpeg copies each frame back to system memory;
-    H.264/VP9/AV1 decoding is bit-exact, so the filters see the same pixels as on the CPU.
+    With -hwaccel ("cuda" or "cuda:N") the decoder runs on that GPU (NVDEC) and ffmpeg copies each frame
+    back to system memory. H.264/VP9/AV1 decoding is bit-exact, but NVDEC hands frames over as NV12 (P010
+    for 10-bit), not the yuv420p the CPU decoder gives, and converting NV12 straight to RGB gives other
+    pixels. So the frames are first put back in the source's own format: then the filters see the CPU's
+    pixels, and a video's features do not depend on which decoder ran (a test).
     """
-    source = ffmpeg.input(path, threads=threads, **({"hwaccel": hwaccel} if hwaccel else {}))
+    hw: dict[str, str] = {}
+    if hwaccel:
+        kind, _, index = hwaccel.partition(":")
+        hw = {"hwaccel": kind, **({"hwaccel_device": index} if index else {})}
+    source = ffmpeg.input(path, threads=threads, **hw)
     video = source.video
+    if hwaccel and info.pix_fmt:
+        video = video.filter("format", info.pix_fmt)
     parts = video.split() if len(specs) > 1 else None
     outputs = []
     for n, (key, spec) in enumerate(specs.items()):

@@ -19,7 +19,7 @@ import numpy as np
 from torch import nn
 
 from models.encoders import Runtime, encode
-from models.inflight import InflightEncoder
+from models.inflight import InflightEncoder, pad_rows
 from tasks.features.batcher import Batch, CrossVideoBatcher
 from tasks.features.decode import (
     CLIP_FRAMES,
@@ -293,7 +293,11 @@ class Extractor:
         while len(rows) - start >= limit or (final and start < len(rows)):
             batch = rows[start : start + limit]
             first = p.next_row.get(model, 0)
-            p.pieces.setdefault(model, []).append((first, encode(self.encoders[model], batch, self.rt)))
+            if self.settings.pad_batches:  # compiled on CUDA: the tail too in the batch's one shape
+                vectors = encode(self.encoders[model], pad_rows(batch, limit), self.rt)[: len(batch)]
+            else:
+                vectors = encode(self.encoders[model], batch, self.rt)
+            p.pieces.setdefault(model, []).append((first, vectors))
             p.next_row[model] = first + len(batch)
             start += len(batch)
         p.queued[model] = [rows[start:]] if start < len(rows) else []

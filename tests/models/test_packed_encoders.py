@@ -192,3 +192,30 @@ def test_folded_encoder_through_the_real_compiler_gives_the_eager_rows() -> None
         got, expected = compiled(x), net(x)
     assert compiled.failed is None
     torch.testing.assert_close(got, expected, atol=1e-5, rtol=1e-4)
+
+
+def test_compiled_encoder_runs_shapes_past_its_limit_eager_and_says_so(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each 2D frame shape is one compile (and one CUDA graph): past max_shapes new shapes run eager, with a
+    warning naming the shape, instead of dynamo silently giving up after its own recompile limit."""
+    net = nn.Flatten().eval()  # takes any shape, like a conv encoder
+    compiled_calls: list[tuple[int, ...]] = []
+
+    def recording(model: nn.Module, **kwargs: object) -> object:
+        def run(x: torch.Tensor) -> torch.Tensor:
+            compiled_calls.append(tuple(x.shape))
+            return model(x)
+
+        return run
+
+    encoder = CompiledEncoder(net, cuda_graphs=False, compiler=recording, max_shapes=2)
+    assert torch._dynamo.config.recompile_limit >= 4  # dynamo's own limit does not cut in first
+    shapes = [(2, 3, 4, 5), (2, 3, 4, 6), (2, 3, 4, 5), (2, 3, 4, 7), (2, 3, 4, 7), (2, 3, 4, 6)]
+    for shape in shapes:
+        x = torch.randn(*shape)
+        assert torch.equal(encoder(x), net(x))
+    assert compiled_calls == [(2, 3, 4, 5), (2, 3, 4, 6), (2, 3, 4, 5), (2, 3, 4, 6)]
+    assert encoder.eager_shapes == {(2, 3, 4, 7)} and encoder.failed is None
+    warnings = [r.getMessage() for r in caplog.records if "runs eager" in r.getMessage()]
+    assert warnings == ["input shape (2, 3, 4, 7) is past the 2 compiled shapes: it runs eager"]

@@ -7,6 +7,7 @@ import os
 import subprocess
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -133,3 +134,51 @@ def test_one_decode_reports_a_truncated_file_and_a_hung_one(media: dict[str, Pat
         list(
             stream_outputs(str(fifo), specs, VideoInfo(width=160, height=120, duration_s=1.0), timeout_s=0.5)
         )
+
+
+def _run_graph(args: list[str], specs: dict[str, Any], tmp_path: Path, tag: str) -> dict[str, bytes]:
+    """Run an ffmpeg command built by _command, each output's fd a file; the bytes of each output."""
+    files = {key: open(tmp_path / f"{tag}-{key}.raw", "wb") for key in specs}  # noqa: SIM115
+    try:
+        fds = {key: f.fileno() for key, f in files.items()}
+        for key, fd in fds.items():
+            args = [a.replace(f"pipe:{{{key}}}", f"pipe:{fd}") for a in args]
+        subprocess.run(["ffmpeg", *args], check=True, pass_fds=tuple(fds.values()), capture_output=True)
+    finally:
+        for f in files.values():
+            f.close()
+    return {key: (tmp_path / f"{tag}-{key}.raw").read_bytes() for key in specs}
+
+
+def test_nvdec_frames_are_put_back_in_the_source_format_before_the_filters(
+    media: dict[str, Path], tmp_path: Path
+) -> None:
+    """NVDEC hands frames over as NV12; a graph built for it converts them back to the source's yuv420p
+    first, so the 2D and 3D pixels are the CPU decoder's. Simulated here: the hwaccel command run on the CPU
+    with a leading format=nv12 standing in for what NVDEC outputs."""
+    from tasks.features.decode import _command
+
+    path = str(media["smooth"])
+    info = probe(path)
+    assert info.pix_fmt == "yuv420p"
+    specs = {"2d": SPEC_2D, "3d": SPEC_3D}
+    marks = {"2d": "{2d}", "3d": "{3d}"}  # placeholders, replaced by the files' descriptors
+
+    def command(hwaccel: str | None) -> list[str]:
+        args = _command(path, specs, info, marks, 1, hwaccel)  # type: ignore[arg-type]
+        if hwaccel:  # run it on the CPU: drop the -hwaccel options, keep the graph built for them
+            i = args.index("-hwaccel")
+            args = args[:i] + args[i + 2 :]
+        return args[1:] if args[0] == "ffmpeg" else args
+
+    cpu = _run_graph(command(None), specs, tmp_path, "cpu")
+    graph_at = command("cuda").index("-filter_complex") + 1
+    restored = command("cuda")
+    assert "format=yuv420p" in restored[graph_at]
+    restored[graph_at] = restored[graph_at].replace("format=yuv420p", "format=nv12,format=yuv420p", 1)
+    as_nvdec = _run_graph(restored, specs, tmp_path, "nvdec")
+    assert as_nvdec == cpu
+    # Without putting the frames back, NV12 straight to RGB gives other 2D pixels: the step matters.
+    unrestored = command("cuda")
+    unrestored[graph_at] = unrestored[graph_at].replace("format=yuv420p", "format=nv12", 1)
+    assert _run_graph(unrestored, specs, tmp_path, "raw-nv12")["2d"] != cpu["2d"]

@@ -146,3 +146,27 @@ def test_batches_across_videos_give_the_per_video_rows(
         real = device.batches * size - device.padded_rows
         assert real >= sum(len(r.rows[model].vectors) for r in across.values() if r.status == "ok")
     assert sum(d.padded_rows for d in extractor.devices.values()) > 0
+
+
+def test_compiled_per_video_batches_pad_the_tail_to_the_batch_shape(media: dict[str, Path]) -> None:
+    """Per-video batches on a compiled CUDA runtime: a video's last, short batch is padded to the batch
+    size (one shape, one CUDA graph, no recompile per tail length) and the padding's rows are dropped."""
+    rt = pick_runtime("cpu", "fp32")
+    specs = {"resnet152": SMALL_2D, "resnext101": SMALL_3D}
+    jobs = [VideoJob(name, str(media[name])) for name in ("index25", "smooth")]
+
+    def run(pad: bool) -> tuple[dict[str, VideoResult], dict[str, _Recorder]]:
+        nets = {"resnet152": _Recorder(), "resnext101": _Recorder()}
+        settings = ExtractorSettings(batch_2d=3, batch_3d=4, decode_workers=1, pad_batches=pad)
+        extractor = Extractor(nets, specs, rt, settings)  # type: ignore[arg-type]
+        return {r.video_id: r for r in extractor.run(jobs)}, nets
+
+    padded, padded_nets = run(True)
+    plain, _ = run(False)
+    assert {m: set(n.batches) for m, n in padded_nets.items()} == {"resnet152": {3}, "resnext101": {4}}
+    for vid, result in plain.items():
+        for model, rows in result.rows.items():
+            got = padded[vid].rows[model]
+            np.testing.assert_allclose(got.vectors, rows.vectors, rtol=1e-6)
+            np.testing.assert_array_equal(got.t_end_ms, rows.t_end_ms)
+    assert any(len(r.rows["resnet152"].vectors) % 3 for r in plain.values())  # a short tail was padded
