@@ -1,5 +1,6 @@
-"""Keep the device busy: batches go in through pinned host memory with asynchronous copies both ways, and
-up to `depth` of them are in flight while the caller gathers the next one.
+"""Keep the device busy: batches go in through pinned host memory with asynchronous copies both ways (the
+upload on a stream of its own, so it overlaps the previous batch's kernels), and up to `depth` of them are
+in flight while the caller gathers the next one.
 
 On CPU each submit simply runs (the compute is the caller's thread). With `pad_to`, short batches are
 padded with zero rows to the fixed size, so a compiled encoder replays the one CUDA graph it captured; the
@@ -45,6 +46,7 @@ class InflightEncoder:
         self._ready: list[tuple[Any, np.ndarray]] = []
         self.batches = 0
         self.padded_rows = 0
+        self._upload: Any = None  # the host-to-device copy stream (CUDA only), made on first use
 
     @property
     def busy(self) -> bool:
@@ -64,12 +66,22 @@ class InflightEncoder:
         # current device is still 0, and an event recorded there would complete before N's copy back.
         with torch.cuda.device(self.rt.device):
             host_in = torch.from_numpy(batch).pin_memory()
-            out = run_encoder(self.model, to_input(host_in, self.rt))
+            compute = torch.cuda.current_stream(self.rt.device)
+            if self._upload is None:
+                self._upload = torch.cuda.Stream(self.rt.device)
+            # The upload runs on its own stream, so it overlaps the kernels of the batch before; the
+            # compute stream waits for it, and record_stream keeps the allocator from handing the input's
+            # memory out again before the compute stream is done with it.
+            with torch.cuda.stream(self._upload):
+                x = to_input(host_in, self.rt)
+            compute.wait_stream(self._upload)
+            x.record_stream(compute)
+            out = run_encoder(self.model, x)
             host_out = torch.empty((rows, out.shape[1]), dtype=torch.float32, pin_memory=True)
             host_out.copy_(out[:rows], non_blocking=True)
             # blocking: waiting for it sleeps instead of spinning a core the decoders need.
             event = torch.cuda.Event(blocking=True)
-            event.record(torch.cuda.current_stream(self.rt.device))
+            event.record(compute)
         self._flights.append(_Flight(tag, rows, host_in, host_out, event))
         while len(self._flights) > self.depth:
             self._land(wait=True)
