@@ -27,3 +27,26 @@ def test_bench_inputs_are_a_360p_videos_inputs() -> None:
     clips, gflop_3d = bench_input(MODEL_3D, 3)
     assert frames.shape == (2, 224, 398, 3) and clips.shape == (3, 16, 112, 112, 3)
     assert gflop_2d == pytest.approx(2 * 23.0 * 398 / 224) and gflop_3d == pytest.approx(3 * 19.1)
+
+
+def test_goals_judge_the_model_alone_and_end_to_end() -> None:
+    """The goal lines cover each model alone and ours end to end (decode included), bf16 against 50% and
+    fp32 against 70% of its ceiling; the naive path is not judged."""
+    from models.encoders import pick_runtime
+    from tasks.bench.features import BenchRow, _goals
+
+    shares = [
+        {"model": "2d", "precision": "bf16", "share": 0.95},
+        {"model": "3d", "precision": "fp32", "share": 0.66},
+    ]
+    rows = [
+        BenchRow("ours", "both", wall_s=10.0, video_s=30.0, gflop=1500.0, ceiling=400.0),  # 150 GFLOP/s
+        BenchRow("naive", "both", wall_s=10.0, video_s=30.0, gflop=100.0, ceiling=400.0),
+    ]
+    logged: list[str] = []
+    lines = _goals(shares, rows, pick_runtime("cpu", "bf16"), logged.append)
+    assert lines == logged == [
+        "goal alone 2d bf16 >= 50% of its ceiling: met (95%)",
+        "goal alone 3d fp32 >= 70% of its ceiling: NOT met (66%)",
+        "goal end to end both bf16 >= 50% of its ceiling: NOT met (38%)",
+    ]
