@@ -415,12 +415,13 @@ def bench_train_command(
 ) -> None:
     """Training pairs/s at d=4096, batch 32x64, in fp32 and (where native) bf16, each against the matmul
     ceiling of its own precision measured in the same run."""
-    from tasks.bench.training import run_bench
-
-    if isa != "native" and device != "cpu":
-        fail(f"--isa {isa} caps CPU instructions: use it with --device cpu")
+    if isa != "native":
+        if device not in ("auto", "cpu"):
+            fail(f"--isa {isa} caps CPU instructions: use it with --device cpu")
+        device = "cpu"  # the caps are for the CPU: auto must not pick a GPU
     argv = ["bench", "train", "--steps", str(steps), "--d", str(d), "--videos", str(videos)]
     rerun_if_capped(isa, [*argv, "--clips", str(clips), "--device", device, "--isa", isa])
+    from tasks.bench.training import run_bench
 
     typer.echo("note: shared machine; numbers are noisy. Data: random pairs written to Parquet, read back.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-train-") as tmp:

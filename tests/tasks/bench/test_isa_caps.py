@@ -65,8 +65,9 @@ def test_bench_train_with_isa_avx2_runs_capped_in_fp32() -> None:
     assert "  fp32:" in out and "  bf16:" not in out
 
 
-def test_isa_caps_refuse_a_cuda_device() -> None:
-    done = _howto("bench", "features", "--device", "cuda", "--isa", "avx2")
+@pytest.mark.parametrize("bench", ["features", "train"])
+def test_isa_caps_refuse_a_cuda_device(bench: str) -> None:
+    done = _howto("bench", bench, "--device", "cuda", "--isa", "avx2")
     assert done.returncode == 2
     assert "--isa avx2 caps CPU instructions: use it with --device cpu" in done.stderr
     assert "Traceback" not in done.stderr
