@@ -5,6 +5,7 @@ path in a worker process (with its peak memory) vs a naive fp32 decode-first pat
 from __future__ import annotations
 
 import contextlib
+import math
 import multiprocessing
 import os
 import queue
@@ -252,9 +253,11 @@ def run_naive(
     batch = 16 if model == MODEL_2D else 8
     shape = spec.frame_shape(info)
     with ieee_fp32(rt.device):
-        # One untimed batch: library start-up (cuDNN, lazy kernel loading, oneDNN primitives) is not the
-        # path's speed.
-        encode(net, np.zeros((batch, *((16,) if model == MODEL_3D else ()), *shape), np.uint8), rt)
+        # One untimed batch of the first batch's size: library start-up (cuDNN, lazy kernel loading, oneDNN
+        # primitives) is not the path's speed.
+        rows = math.ceil(info.duration_s * spec.fps / (16 if model == MODEL_3D else 1))
+        warm = (min(batch, max(rows, 1)), *((16,) if model == MODEL_3D else ()), *shape)
+        encode(net, np.zeros(warm, np.uint8), rt)
         before = matmul_ceiling(torch.float32, ceiling_n, ceiling_s, rt.device)
         start = time.perf_counter()
         frames = np.concatenate(list(stream_frames(str(video), spec, info, timeout_s=3600)))

@@ -19,16 +19,16 @@ def test_device_bench_counts_every_videos_work_and_compares_with_the_reference_w
     torch.set_num_threads(2)
     lines: list[str] = []
     bench = run_device_bench(
-        "cpu", tmp_path, seconds=2, videos=3, log=lines.append, reference_videos=1, ceiling_s=0.2
+        "cpu", tmp_path, seconds=2, videos=2, log=lines.append, reference_videos=1, ceiling_s=0.2
     )
     ours = {r.models: r for r in bench.ours}
     ref = {r.models: r for r in bench.reference}
     assert set(ours) == set(ref) == {"2d", "3d", "both"}
-    # 3 videos x 2 s: 2 frames at 1 fps (224x398) and 48 frames = 3 clips of 16 per video.
-    assert ours["2d"].gflop == pytest.approx(gflop_of(MODEL_2D, 6, (224, 398, 3)))
-    assert ours["3d"].gflop == pytest.approx(gflop_of(MODEL_3D, 9, (112, 112, 3)))
+    # 2 videos x 2 s: 2 frames at 1 fps (224x398) and 48 frames = 3 clips of 16 per video.
+    assert ours["2d"].gflop == pytest.approx(gflop_of(MODEL_2D, 4, (224, 398, 3)))
+    assert ours["3d"].gflop == pytest.approx(gflop_of(MODEL_3D, 6, (112, 112, 3)))
     assert ours["both"].gflop == pytest.approx(ours["2d"].gflop + ours["3d"].gflop)
-    assert all(r.video_s == pytest.approx(6.0, abs=0.2) for r in bench.ours)
+    assert all(r.video_s == pytest.approx(4.0, abs=0.2) for r in bench.ours)
     # The reference runs one video (2 s); its "both" is its two models one after the other.
     assert ref["both"].video_s == pytest.approx(2.0, abs=0.1)
     assert ref["both"].wall_s == pytest.approx(ref["2d"].wall_s + ref["3d"].wall_s)
