@@ -121,10 +121,13 @@ def hwaccel_available(kind: str) -> bool:
         make = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=256x144:rate=10:duration=1"]
         decode = ["ffmpeg", "-v", "error", "-hwaccel", kind, "-hwaccel_output_format", kind, "-i", clip]
         try:
-            made = subprocess.run(
-                [*make, "-c:v", "libx264", "-pix_fmt", "yuv420p", clip], capture_output=True, timeout=60
-            )
-            if made.returncode != 0:
+            # H.264 is what the stage decodes; builds made for NVIDIA hardware often leave out GPL's
+            # libx264, so MPEG-4 part 2 (built into every ffmpeg, and NVDEC decodes it) is the fallback.
+            for codec in ("libx264", "mpeg4"):
+                encode = [*make, "-c:v", codec, "-pix_fmt", "yuv420p", "-y", clip]
+                if subprocess.run(encode, capture_output=True, timeout=60).returncode == 0:
+                    break
+            else:
                 return False
             done = subprocess.run([*decode, "-f", "null", "-"], capture_output=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
