@@ -55,9 +55,8 @@ def onednn_gemm(a: torch.Tensor, b: torch.Tensor) -> Callable[[], torch.Tensor]:
     weights are b, to n channels. Returns the (1, n, 1, m) output; `.view(n, m).t()` is a @ b."""
     (m, k), n = a.shape, b.shape[1]
     pixels = a.t().reshape(1, k, 1, m).contiguous(memory_format=torch.channels_last)
-    conv = torch.nn.Conv2d(k, n, 1, bias=False).to(a.dtype).eval()
-    conv.weight.data = b.t().reshape(n, k, 1, 1).contiguous(memory_format=torch.channels_last)
-    return lambda: conv(pixels)
+    weight = b.t().reshape(n, k, 1, 1).contiguous(memory_format=torch.channels_last)
+    return lambda: torch.nn.functional.conv2d(pixels, weight)
 
 
 def gemm_ceiling(
