@@ -45,8 +45,12 @@ def test_goals_judge_the_model_alone_and_end_to_end() -> None:
     ]
     logged: list[str] = []
     lines = _goals(shares, rows, pick_runtime("cpu", "bf16"), logged.append)
-    assert lines == logged == [
-        "goal alone 2d bf16 >= 50% of its ceiling: met (95%)",
-        "goal alone 3d fp32 >= 70% of its ceiling: NOT met (66%)",
-        "goal end to end both bf16 >= 50% of its ceiling: NOT met (38%)",
-    ]
+    assert (
+        lines
+        == logged
+        == [
+            "goal alone 2d bf16 >= 50% of its ceiling: met (95%)",
+            "goal alone 3d fp32 >= 70% of its ceiling: NOT met (66%)",
+            "goal end to end both bf16 >= 50% of its ceiling: NOT met (38%)",
+        ]
+    )
