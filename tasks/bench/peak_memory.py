@@ -12,6 +12,11 @@ class PeakMemory:
     Proportional set size (PSS: shared pages split among their sharers), not RSS: a child forked from a
     2 GB process shares all its pages until it execs ffmpeg, and RSS (like ru_maxrss of children) charges
     each such child the full 2 GB, so summing RSS counted a worker twice (measured: 4.0 GB "peak").
+
+    PSS splits those shared pages, so the total stays right while a child sits between fork and exec, but
+    the child's share then is about half the worker (measured: a 1.3-1.6 GB "ffmpeg" next to a 2.7-3.3 GB
+    worker, intermittently, when a sample fell in that window). Such a child still runs our own program with
+    our own command line: it counts in the total, not in `children_peak_mb`, which is the decoders' own.
     """
 
     def __init__(self) -> None:
@@ -29,9 +34,16 @@ class PeakMemory:
 
     def _sample(self) -> None:
         while True:
-            own, children = _rss_mb(os.getpid()), sum(_rss_mb(p) for p in _descendants(os.getpid()))
-            self.peak_mb = max(self.peak_mb, own + children)
-            self.children_peak_mb = max(self.children_peak_mb, children)
+            me = os.getpid()
+            own, program = _rss_mb(me), _program(me)
+            execed, forked = 0.0, 0.0
+            for pid in _descendants(me):
+                if program is not None and _program(pid) == program:
+                    forked += _rss_mb(pid)  # not yet exec'd: pages shared with this process
+                else:
+                    execed += _rss_mb(pid)
+            self.peak_mb = max(self.peak_mb, own + forked + execed)
+            self.children_peak_mb = max(self.children_peak_mb, execed)
             if self._stop.wait(0.05):
                 return
 
@@ -47,6 +59,16 @@ def _rss_mb(pid: int) -> float:
         if line is not None:
             return int(line.split()[1]) / 1024
     return 0.0
+
+
+def _program(pid: int) -> tuple[str, bytes] | None:
+    """The executable a process runs and its command line (a fork shares both until it execs); None when
+    the process is gone or not ours to read."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as handle:
+            return os.readlink(f"/proc/{pid}/exe"), handle.read()
+    except OSError:
+        return None
 
 
 def _descendants(pid: int) -> list[int]:
