@@ -5,6 +5,7 @@ This is the only module that imports duckdb.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
@@ -223,11 +224,39 @@ def refresh(root: DataRoot | str | None = None) -> str:
 
     Readers (even in other processes) keep the file they opened and never see a half-built catalog;
     a failed build (full disk, a DuckDB error) leaves the old catalog untouched and raises CatalogError.
+    Writers take turns (a lock on the folder), and each first removes what a killed writer left.
     """
     root = DataRoot.from_any(root)
     root.makedirs(root.url)
     path = catalog_file(root)
     directory, name = os.path.split(path)
+    with _writer_lock(directory):
+        _remove_dead_writers_files(directory, name)
+        return _rebuild(root, path, directory, name)
+
+
+@contextmanager
+def _writer_lock(directory: str) -> Iterator[None]:
+    """One catalog writer at a time per data root: an exclusive flock on the folder itself (no lock file
+    to leave behind; the kernel drops it when its holder dies, even by SIGKILL)."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def _remove_dead_writers_files(directory: str, name: str) -> None:
+    """A writer killed mid-build leaves its temp catalog (and WAL) behind. Every writer holds the lock
+    while its temp files exist, so under the lock any such file belongs to a writer that is gone."""
+    for entry in os.scandir(directory):
+        if entry.name.startswith(".tmp-") and entry.name.removesuffix(".wal").endswith(f"-{name}"):
+            with suppress(FileNotFoundError):
+                os.remove(entry.path)
+
+
+def _rebuild(root: DataRoot, path: str, directory: str, name: str) -> str:
     tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{name}")
     try:
         _build(tmp, root)

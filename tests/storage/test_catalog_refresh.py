@@ -1,11 +1,19 @@
 """Catalog rebuilds: views over exactly the marked shard files, an atomic swap that a failure never
-damages, and one unreadable dataset skipped without costing the others their views."""
+damages, one unreadable dataset skipped without costing the others their views, and one writer at a
+time, which cleans up after a writer that was killed."""
 
 from __future__ import annotations
 
 import errno
 import logging
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -127,3 +135,58 @@ def test_refresh_swaps_in_new_views(root: DataRoot) -> None:
     assert query("SELECT count(*) FROM clips", root).rows == [(7,)]
     assert _leftovers(root) == []
     assert not Path(root.catalog_path() + ".wal").exists()
+
+
+# A writer that stops inside its build, holding its temp catalog and WAL, until it is killed.
+STUCK_WRITER = """
+import sys, time
+from pathlib import Path
+import storage.catalog as catalog
+
+def stuck(tmp, root):
+    Path(tmp).write_bytes(b"half a catalog")
+    Path(tmp + ".wal").write_bytes(b"wal")
+    print("building", flush=True)
+    time.sleep(120)
+
+catalog._build = stuck
+catalog.refresh(sys.argv[1])
+"""
+
+
+@contextmanager
+def _stuck_writer(root: DataRoot) -> Iterator[subprocess.Popen[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK_WRITER, root.url],
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "building"
+        yield proc
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
+def test_a_killed_writers_temp_files_are_removed_by_the_next_refresh(root: DataRoot) -> None:
+    """SIGKILL mid-build skips every cleanup: the next refresh removes what the dead writer left."""
+    with _stuck_writer(root):
+        assert len(_leftovers(root)) == 2
+    refresh(root)
+    assert _leftovers(root) == []
+    assert query("SELECT count(*) FROM clips", root).rows == [(6,)]
+
+
+def test_refresh_waits_for_a_live_writer_and_leaves_its_files_alone(root: DataRoot) -> None:
+    finished = threading.Event()
+    with _stuck_writer(root):
+        waiting = threading.Thread(target=lambda: (refresh(root), finished.set()))
+        waiting.start()
+        waiting.join(timeout=1.0)
+        assert not finished.is_set(), "refresh ran beside a writer that was still building"
+        assert len(_leftovers(root)) == 2  # the live writer's temp files are untouched
+    waiting.join(timeout=60)
+    assert finished.is_set()
+    assert _leftovers(root) == []
