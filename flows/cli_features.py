@@ -126,7 +126,7 @@ def bench_features_command(
     seconds: Annotated[
         int | None,
         typer.Option(
-            "--seconds", min=4, help="Length of each generated 360p video (default: 120 on CPU, 60 on CUDA)."
+            "--seconds", min=4, help="Length of each generated 360p video (default: 60)."
         ),
     ] = None,
     device: Annotated[
@@ -138,8 +138,14 @@ def bench_features_command(
         ),
     ] = "cpu",
     videos: Annotated[
-        int, typer.Option("--videos", min=1, help="With --device cuda: videos extracted together.")
-    ] = 32,
+        int | None,
+        typer.Option(
+            "--videos",
+            min=1,
+            help="Copies of the video extracted together end to end (default: 2 on CPU, one per decoder of "
+            "a worker; 32 on CUDA).",
+        ),
+    ] = None,
     batch_2d: Annotated[
         int | None,
         typer.Option("--batch-2d", min=1, help="With --device cuda: 2D batch size (default: the stage's)."),
@@ -154,7 +160,12 @@ def bench_features_command(
     if isa != "native" and device != "cpu":
         fail(f"--isa {isa} caps CPU instructions: use it with --device cpu")
     rerun_if_capped(
-        isa, ["bench", "features", "--isa", isa, *(["--seconds", str(seconds)] if seconds else [])]
+        isa,
+        [
+            *("bench", "features", "--isa", isa),
+            *(["--seconds", str(seconds)] if seconds else []),
+            *(["--videos", str(videos)] if videos else []),
+        ],
     )
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
     if device.startswith("cuda"):
@@ -166,7 +177,13 @@ def bench_features_command(
 
         with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
             run_device_bench(
-                device, Path(tmp), seconds or 60, videos, typer.echo, batch_2d=batch_2d, batch_3d=batch_3d
+                device,
+                Path(tmp),
+                seconds or 60,
+                videos or 32,
+                typer.echo,
+                batch_2d=batch_2d,
+                batch_3d=batch_3d,
             )
         return
     if device != "cpu":
@@ -174,7 +191,7 @@ def bench_features_command(
     from tasks.bench.features import run_bench
 
     with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
-        run_bench(Path(tmp), seconds or 120, log=typer.echo)
+        run_bench(Path(tmp), seconds or 60, log=typer.echo, videos=videos or 2)
 
 
 def register(root: typer.Typer) -> None:

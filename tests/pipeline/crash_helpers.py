@@ -49,7 +49,8 @@ class PipelineProcess:
             start_new_session=True,
         )
         self.lines: queue.Queue[str] = queue.Queue()
-        self.log = log.open("a", encoding="utf-8")
+        # Line-buffered: a killed run's lines reach the shared log before the next run's.
+        self.log = log.open("a", encoding="utf-8", buffering=1)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
 

@@ -6,10 +6,11 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from tasks.bench.features import bench_input
+from tasks.bench.features import bench_input, gflop_of
 from tasks.bench.peak_memory import PeakMemory
 from tasks.features.extractor import MODEL_2D, MODEL_3D
 
@@ -73,3 +74,23 @@ def test_goals_judge_the_model_alone_and_end_to_end() -> None:
             "goal end to end both bf16 >= 50% of its ceiling: NOT met (38%)",
         ]
     )
+
+
+def test_end_to_end_row_counts_every_copy_of_the_video(tmp_path: Path) -> None:
+    """The end-to-end row runs the video once per decoder, as a worker runs a shard: its video-seconds and
+    GFLOP cover every copy (the 2D rows are 1 per second, the 3D rows 1 per 16 frames at 24 fps)."""
+    import torch
+
+    from models.encoders import pick_runtime
+    from models.resnet2d import build_resnet152
+    from models.resnext3d import build_resnext101
+    from tasks.bench.features import _run_ours, make_video
+
+    video = tmp_path / "v.mp4"
+    make_video(video, 4)
+    torch.manual_seed(0)
+    nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
+    row = _run_ours(video, (MODEL_2D, MODEL_3D), nets, pick_runtime("cpu", "fp32"), videos=2)
+    assert row.models == "both" and row.video_s == pytest.approx(8.0, abs=0.1)
+    per_video = gflop_of(MODEL_2D, 4, (224, 398)) + gflop_of(MODEL_3D, 6, (112, 112))
+    assert row.gflop == pytest.approx(2 * per_video)
