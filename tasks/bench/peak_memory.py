@@ -7,16 +7,17 @@ import threading
 
 
 class PeakMemory:
-    """Peak of (this process + its live descendants) memory, sampled from /proc every 50 ms (Linux).
+    """Peak of (this process + its live descendants) resident memory, sampled every 50 ms (Linux).
 
-    Proportional set size (PSS: shared pages split among their sharers), not RSS: a child forked from a
-    2 GB process shares all its pages until it execs ffmpeg, and RSS (like ru_maxrss of children) charges
-    each such child the full 2 GB, so summing RSS counted a worker twice (measured: 4.0 GB "peak").
+    Each sample reads /proc/PID/status (VmRSS), which costs microseconds. Proportional set size would
+    split shared pages more finely, but /proc/PID/smaps_rollup walks the whole address space under the
+    memory-map lock: measured 57 ms for a 2.8 GB process, so sampling it every 50 ms took half a core
+    from the worker being measured and stalled its page faults. RSS is the upper bound (shared libraries
+    count in full), which is the safe side for a memory goal.
 
-    PSS splits those shared pages, so the total stays right while a child sits between fork and exec, but
-    the child's share then is about half the worker (measured: a 1.3-1.6 GB "ffmpeg" next to a 2.7-3.3 GB
-    worker, intermittently, when a sample fell in that window). Such a child still runs our own program with
-    our own command line: it counts in the total, not in `children_peak_mb`, which is the decoders' own.
+    A child between fork and exec shares all of this process's pages, and RSS would charge it all of them
+    again (measured: a 4.0 GB "peak" for a 2 GB worker). Such a child still runs our own program with our
+    own command line: it is not counted until it execs, and `children_peak_mb` is the decoders' own memory.
     """
 
     def __init__(self) -> None:
@@ -33,32 +34,27 @@ class PeakMemory:
         self._thread.join()
 
     def _sample(self) -> None:
+        me = os.getpid()
+        program = _program(me)
         while True:
-            me = os.getpid()
-            own, program = _rss_mb(me), _program(me)
-            execed, forked = 0.0, 0.0
-            for pid in _descendants(me):
-                if program is not None and _program(pid) == program:
-                    forked += _rss_mb(pid)  # not yet exec'd: pages shared with this process
-                else:
-                    execed += _rss_mb(pid)
-            self.peak_mb = max(self.peak_mb, own + forked + execed)
-            self.children_peak_mb = max(self.children_peak_mb, execed)
+            own = _rss_mb(me)
+            children = sum(
+                _rss_mb(pid) for pid in _descendants(me) if program is None or _program(pid) != program
+            )
+            self.peak_mb = max(self.peak_mb, own + children)
+            self.children_peak_mb = max(self.children_peak_mb, children)
             if self._stop.wait(0.05):
                 return
 
 
 def _rss_mb(pid: int) -> float:
-    """PSS from smaps_rollup (Linux >= 4.14), else VmRSS; 0 for a process that is gone."""
-    for name, key in (("smaps_rollup", "Pss:"), ("status", "VmRSS:")):
-        try:
-            with open(f"/proc/{pid}/{name}", encoding="ascii") as handle:
-                line = next((x for x in handle if x.startswith(key)), None)
-        except OSError:
-            continue
-        if line is not None:
-            return int(line.split()[1]) / 1024
-    return 0.0
+    """VmRSS in MB; 0 for a process that is gone."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as handle:
+            line = next((x for x in handle if x.startswith("VmRSS:")), None)
+    except OSError:
+        return 0.0
+    return int(line.split()[1]) / 1024 if line is not None else 0.0
 
 
 def _program(pid: int) -> tuple[str, bytes] | None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tasks.bench.features import bench_input, gflop_of
-from tasks.bench.peak_memory import PeakMemory
+from tasks.bench.peak_memory import PeakMemory, _rss_mb
 from tasks.features.extractor import MODEL_2D, MODEL_3D
 
 
@@ -27,10 +27,11 @@ def test_peak_memory_counts_live_children() -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="samples /proc")
 def test_peak_memory_keeps_a_child_between_fork_and_exec_out_of_the_decoders() -> None:
-    """A fork that has not exec'd yet shares this process's pages: PSS charges it half of them. It belongs
-    in the total, not in the children's peak (which once showed half the worker as "ffmpeg")."""
+    """A fork that has not exec'd yet shares this process's pages: it is part of this process, not a
+    decoder. Counting it (RSS) charged the worker twice; PSS showed half the worker as "ffmpeg"."""
     held = bytearray(300 * 2**20)
     held[::4096] = b"1" * len(held[::4096])
+    own = _rss_mb(os.getpid())
     with PeakMemory() as memory:
         pid = os.fork()
         if pid == 0:  # the child: no exec, just the window a decoder spends before it
@@ -38,6 +39,7 @@ def test_peak_memory_keeps_a_child_between_fork_and_exec_out_of_the_decoders() -
             os._exit(0)
         os.waitpid(pid, 0)
     assert memory.peak_mb >= 300
+    assert memory.peak_mb < 1.5 * own, (memory.peak_mb, own)  # not this process twice
     assert memory.children_peak_mb < 50, memory.children_peak_mb
     del held
 
