@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
+from tests.cpu import worker_threads
 from tests.tasks.howto100m.release_files import write_release, write_training_release
 
 runner = CliRunner()
@@ -25,7 +26,7 @@ def _import_args(release, root: Path) -> list[str]:  # type: ignore[no-untyped-d
 
 
 def test_import_then_train_offline(tmp_path: Path) -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     release = write_training_release(tmp_path / "release", n_videos=12, clips=8)
     root = tmp_path / "root"
     out = runner.invoke(app, _import_args(release, root))

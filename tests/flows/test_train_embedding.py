@@ -13,10 +13,11 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.synthetic.training import write_synthetic_root
 from tasks.train.config import TrainConfig
+from tests.cpu import worker_threads
 
 
 def test_flow_trains_with_minilm_and_reruns_from_cache(tmp_path: Path) -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     root = write_synthetic_root(tmp_path, n_videos=16, n_steps=12, clips_per_video=4, dim=128)
     cfg = TrainConfig(d=32, epochs=1, heldout_fraction=0.3, videos_per_batch=4, lr=1e-3)
     first = train_embedding(cfg, str(tmp_path))

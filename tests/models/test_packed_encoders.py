@@ -16,6 +16,7 @@ from models.packed import PackedConv, onednn_available, pack_for_onednn
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
 from tasks.features.weights import calibration_clips, calibration_images
+from tests.cpu import worker_threads
 
 pytestmark = pytest.mark.skipif(not onednn_available(), reason="this torch has no oneDNN (mkldnn) CPU ops")
 
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.skipif(not onednn_available(), reason="this torch has n
 @pytest.fixture(scope="module")
 def nets() -> dict[str, nn.Module]:
     """Both encoders with seeded random weights and recalibrated BatchNorm (uncalibrated ones collapse)."""
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     torch.manual_seed(0)
     net2d = recalibrate_batchnorm(
         damp_residuals(build_resnet152(None)), torch.from_numpy(calibration_images(8, 96, 96, 0)).split(8)

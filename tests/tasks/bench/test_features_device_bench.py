@@ -13,10 +13,11 @@ import torch
 from tasks.bench.features import gflop_of
 from tasks.bench.features_device import run_device_bench
 from tasks.features.extractor import MODEL_2D, MODEL_3D
+from tests.cpu import worker_threads
 
 
 def test_device_bench_counts_every_videos_work_and_compares_with_the_reference_way(tmp_path: Path) -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     lines: list[str] = []
     bench = run_device_bench(
         "cpu", tmp_path, seconds=2, videos=2, log=lines.append, reference_videos=1, ceiling_s=0.2

@@ -25,6 +25,7 @@ from tasks.features.config import ExtractFeaturesConfig
 from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
 from tasks.train.run import train
 from tasks.train.stage import minilm_encode
+from tests.cpu import worker_threads
 from tests.tasks.train.demo_data import write_demo_root
 
 CFG = DEMO_TRAIN.model_copy(update={"run_id": "demo"})
@@ -35,7 +36,7 @@ FEATURES = ExtractFeaturesConfig(random_weights=True, short_side_2d=DEMO_SIZE_2D
 def trained(
     demo_world: World, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[tuple[DataRoot, DemoBenchmarks]]:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     tmp = tmp_path_factory.mktemp("eval-demo")
     root = write_demo_root(demo_world, tmp / "root", DEMO_SIZE_2D, DEMO_SIZE_3D)
     for shard in ready_shards(root):

@@ -8,10 +8,12 @@ import pytest
 import torch
 from features_media import encode_frames, index_frames, smooth_frames
 
+from tests.cpu import worker_threads
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _torch_threads() -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
 
 
 @pytest.fixture(scope="session")

@@ -19,6 +19,7 @@ from tasks.demo.world import World
 from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
 from tasks.train.run import train
 from tasks.train.stage import minilm_encode
+from tests.cpu import worker_threads
 from tests.tasks.train.demo_data import write_demo_root
 
 # The demo's training config (flows/demo.py): sized for 37 videos rather than HowTo100M's 1.2M.
@@ -27,7 +28,7 @@ CFG = DEMO_TRAIN.model_copy(update={"run_id": "demo"})
 
 @pytest.fixture(scope="module")
 def demo_root(demo_world: World, tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataRoot]:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     root = write_demo_root(demo_world, tmp_path_factory.mktemp("demo-train"))
     for shard in ready_shards(root):
         build_pairs_shard(root, shard, CFG.pooling)

@@ -16,6 +16,7 @@ from tasks.train.config import _LATER_FIELDS, RUNTIME_FIELDS, TrainConfig, train
 from tasks.train.prepare import build_pairs_shard, ready_shards
 from tasks.train.report import read_card
 from tasks.train.run import train
+from tests.cpu import worker_threads
 
 CFG = TrainConfig(text="learned", d=32, lr=3e-3, epochs=1, heldout_fraction=0.3, videos_per_batch=4, seed=1)
 
@@ -29,7 +30,7 @@ def test_default_precision_keeps_earlier_run_ids_and_bf16_is_a_new_run() -> None
 
 
 def test_bf16_run_records_its_precision(tmp_path: Path) -> None:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     root: DataRoot = write_synthetic_root(tmp_path, n_videos=16, n_steps=8, dim=64)
     for shard in ready_shards(root):
         build_pairs_shard(root, shard)

@@ -20,6 +20,7 @@ from tasks.train.config import TrainConfig
 from tasks.train.prepare import build_pairs_shard, ready_shards
 from tasks.train.run import TrainingDataError, train
 from tasks.train.search import search_clips
+from tests.cpu import worker_threads
 
 # Learned words and a small d keep this fast; the MiniLM side is covered by the flow test.
 CFG = TrainConfig(text="learned", d=64, lr=3e-3, epochs=2, heldout_fraction=0.3, videos_per_batch=4, seed=1)
@@ -27,7 +28,7 @@ CFG = TrainConfig(text="learned", d=64, lr=3e-3, epochs=2, heldout_fraction=0.3,
 
 @pytest.fixture(scope="module")
 def synthetic_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DataRoot]:
-    torch.set_num_threads(2)
+    torch.set_num_threads(worker_threads())
     root = write_synthetic_root(tmp_path_factory.mktemp("train-root"), n_videos=48, n_steps=24, dim=256)
     for shard in ready_shards(root):
         build_pairs_shard(root, shard)
