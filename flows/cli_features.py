@@ -125,9 +125,7 @@ def run_command(
 def bench_features_command(
     seconds: Annotated[
         int | None,
-        typer.Option(
-            "--seconds", min=4, help="Length of each generated 360p video (default: 60)."
-        ),
+        typer.Option("--seconds", min=4, help="Length of each generated 360p video (default: 60)."),
     ] = None,
     device: Annotated[
         str,
