@@ -326,7 +326,8 @@ def run_bench(
                 log(line)
 
     log(
-        f"-- end to end in one worker process ({videos} videos, one decoder each in flight, + compute), our path:"
+        f"-- end to end in one worker process ({videos} videos, {min(videos, settings.decode_workers)} decoding "
+        "at a time, + compute), our path:"
     )
     ctx = multiprocessing.get_context("spawn")
     box = ctx.Queue()
