@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import IO
 
 from storage.layout import DataRoot
@@ -14,6 +16,19 @@ TMP_PREFIX = ".tmp-"
 # Test hook: called with the temp path between the temp write and the rename, so a test can
 # simulate a crash there.
 before_rename_hook: Callable[[str], None] | None = None
+
+
+@contextmanager
+def folder_lock(directory: str) -> Iterator[None]:
+    """One writer at a time in a local folder: an exclusive flock on the folder itself (no lock file to
+    leave behind; the kernel drops it when its holder dies, even by SIGKILL). Under it, temp files that
+    writers of this kind leave are known to belong to writers that are gone."""
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
 
 
 def temp_path_for(path: str) -> str:

@@ -5,7 +5,6 @@ This is the only module that imports duckdb.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
@@ -21,6 +20,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from storage.atomic import folder_lock
 from storage.layout import DataRoot
 from storage.schemas import SCHEMAS
 from storage.shards import shard_files
@@ -230,21 +230,9 @@ def refresh(root: DataRoot | str | None = None) -> str:
     root.makedirs(root.url)
     path = catalog_file(root)
     directory, name = os.path.split(path)
-    with _writer_lock(directory):
+    with folder_lock(directory):
         _remove_dead_writers_files(directory, name)
         return _rebuild(root, path, directory, name)
-
-
-@contextmanager
-def _writer_lock(directory: str) -> Iterator[None]:
-    """One catalog writer at a time per data root: an exclusive flock on the folder itself (no lock file
-    to leave behind; the kernel drops it when its holder dies, even by SIGKILL)."""
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing releases the lock
 
 
 def _remove_dead_writers_files(directory: str, name: str) -> None:

@@ -6,8 +6,10 @@ upload `README.md` beside it (`huggingface_hub.HfApi().upload_file`); nothing he
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from storage.atomic import TMP_PREFIX, folder_lock
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, Selection
 
@@ -61,21 +64,55 @@ def export_hf(
         spec["video"] = List(Value("float16"), length=VIDEO_DIM)
     counts: Counter[str] = Counter()
     out.parent.mkdir(parents=True, exist_ok=True)
-    cache = Path(tempfile.mkdtemp(prefix=".tmp-hf-cache-", dir=out.parent))
-    try:
-        # `datasets` writes Arrow files as the generator runs (nothing is held whole in memory).
-        ds = Dataset.from_generator(
-            _rows, features=Features(spec), cache_dir=str(cache),
-            gen_kwargs={"root_url": root.url, "filt": filt.model_dump(), "features": features, "counts": counts},
-        )  # fmt: skip
-        if out.exists():
-            shutil.rmtree(out)
-        ds.save_to_disk(str(out))
-    finally:
-        shutil.rmtree(cache, ignore_errors=True)
-    held = {k: v for k, v in sorted(counts.items()) if k != "rows" and v}
-    (out / "README.md").write_text(dataset_card(name, ds, filt, held), encoding="utf-8")
+    # One export into a folder at a time; under the lock, what a killed export left is cleaned up first.
+    with folder_lock(str(out.parent)):
+        _recover(out)
+        cache = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}hf-cache-", dir=out.parent))
+        staged = out.with_name(f"{TMP_PREFIX}hf-new-{uuid.uuid4().hex}-{out.name}")
+        try:
+            # `datasets` writes Arrow files as the generator runs (nothing is held whole in memory).
+            ds = Dataset.from_generator(
+                _rows, features=Features(spec), cache_dir=str(cache),
+                gen_kwargs={"root_url": root.url, "filt": filt.model_dump(), "features": features,
+                            "counts": counts},
+            )  # fmt: skip
+            ds.save_to_disk(str(staged))
+            held = {k: v for k, v in sorted(counts.items()) if k != "rows" and v}
+            (staged / "README.md").write_text(dataset_card(name, ds, filt, held), encoding="utf-8")
+            _swap_in(staged, out)
+        finally:
+            shutil.rmtree(cache, ignore_errors=True)
+            shutil.rmtree(staged, ignore_errors=True)
     return {"format": "hf", "path": str(out), "rows": ds.num_rows, "features": features, "held_back": held}
+
+
+def _swap_in(staged: Path, out: Path) -> None:
+    """Put the finished export in place of the previous one: readers and a crash see one or the other
+    whole (a kill between the two renames leaves the previous one under its old-name, which `_recover`
+    puts back)."""
+    if not out.exists():
+        os.rename(staged, out)
+        return
+    old = out.with_name(f"{TMP_PREFIX}hf-old-{uuid.uuid4().hex}-{out.name}")
+    os.rename(out, old)
+    os.rename(staged, out)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _recover(out: Path) -> None:
+    """Under the folder lock: restore a previous export that a kill left renamed aside, and remove the
+    caches and half-written exports of killed runs."""
+    leftovers = sorted(p for p in out.parent.glob(f"{TMP_PREFIX}hf-*") if p.is_dir())
+    old = [
+        p for p in leftovers if p.name.startswith(f"{TMP_PREFIX}hf-old-") and p.name.endswith(f"-{out.name}")
+    ]
+    if old and not out.exists():
+        os.rename(old[0], out)
+    for path in leftovers:
+        if path.exists() and (
+            path.name.startswith(f"{TMP_PREFIX}hf-cache-") or path.name.endswith(f"-{out.name}")
+        ):
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def _size_category(n: int) -> str:

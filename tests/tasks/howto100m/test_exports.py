@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -133,6 +137,52 @@ def test_hf_dataset_loads_from_disk_with_features_and_a_card(imported: DataRoot,
     card = (tmp_path / "hf" / "README.md").read_text()
     assert card.startswith("---\n") and "dataset_info:" in card and "push_to_hub" in card
     assert "categories: Cars & Other Vehicles" in card
+
+
+# An export that stops while `datasets` saves, with its cache and half its output on disk, until killed.
+STUCK_HF_EXPORT = """
+import sys, time
+from pathlib import Path
+import datasets
+from storage.layout import DataRoot
+from tasks.exports.hf import export_hf
+from tasks.exports.select import ExportFilter
+
+def stuck(self, path, **kwargs):
+    Path(path).mkdir(parents=True)
+    (Path(path) / "data-00000-of-00001.arrow").write_bytes(b"half")
+    print("saving", flush=True)
+    time.sleep(120)
+
+datasets.Dataset.save_to_disk = stuck
+export_hf(DataRoot.from_any(sys.argv[1]), Path(sys.argv[2]), ExportFilter())
+"""
+
+
+def test_a_killed_hf_export_keeps_the_previous_one_and_the_next_cleans_up(
+    imported: DataRoot, tmp_path: Path
+) -> None:
+    from datasets import load_from_disk
+
+    out = tmp_path / "hf"
+    export_hf(imported, out, ExportFilter(categories=("Cars & Other Vehicles",)))
+    proc = subprocess.Popen(
+        [sys.executable, "-c", STUCK_HF_EXPORT, imported.url, str(out)],
+        stdout=subprocess.PIPE, text=True, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "saving"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    leftovers = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-"))
+    assert any(n.startswith(".tmp-hf-cache-") for n in leftovers) and any("hf-new" in n for n in leftovers)
+    assert load_from_disk(str(out)).num_rows == 4  # the previous export, whole
+
+    summary = export_hf(imported, out, ExportFilter())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".tmp-")] == []
+    assert load_from_disk(str(out)).num_rows == summary["rows"] > 4
+    assert (out / "README.md").exists()
 
 
 def test_an_empty_root_exports_nothing(tmp_path: Path) -> None:
