@@ -9,7 +9,6 @@ import hashlib
 import logging
 import os
 import tempfile
-import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from storage.atomic import folder_lock
+from storage.atomic import TMP_PREFIX, folder_lock, temp_path_for
 from storage.layout import DataRoot
 from storage.schemas import SCHEMAS
 from storage.shards import shard_files
@@ -232,20 +231,20 @@ def refresh(root: DataRoot | str | None = None) -> str:
     directory, name = os.path.split(path)
     with folder_lock(directory):
         _remove_dead_writers_files(directory, name)
-        return _rebuild(root, path, directory, name)
+        return _rebuild(root, path, directory)
 
 
 def _remove_dead_writers_files(directory: str, name: str) -> None:
     """A writer killed mid-build leaves its temp catalog (and WAL) behind. Every writer holds the lock
     while its temp files exist, so under the lock any such file belongs to a writer that is gone."""
     for entry in os.scandir(directory):
-        if entry.name.startswith(".tmp-") and entry.name.removesuffix(".wal").endswith(f"-{name}"):
+        if entry.name.startswith(TMP_PREFIX) and entry.name.removesuffix(".wal").endswith(f"-{name}"):
             with suppress(FileNotFoundError):
                 os.remove(entry.path)
 
 
-def _rebuild(root: DataRoot, path: str, directory: str, name: str) -> str:
-    tmp = os.path.join(directory, f".tmp-{uuid.uuid4().hex}-{name}")
+def _rebuild(root: DataRoot, path: str, directory: str) -> str:
+    tmp = temp_path_for(path)
     try:
         _build(tmp, root)
         # Only this function writes the catalog, always through a rename, so a WAL beside the target is a

@@ -102,16 +102,11 @@ def _swap_in(staged: Path, out: Path) -> None:
 def _recover(out: Path) -> None:
     """Under the folder lock: restore a previous export that a kill left renamed aside, and remove the
     caches and half-written exports of killed runs."""
-    leftovers = sorted(p for p in out.parent.glob(f"{TMP_PREFIX}hf-*") if p.is_dir())
-    old = [
-        p for p in leftovers if p.name.startswith(f"{TMP_PREFIX}hf-old-") and p.name.endswith(f"-{out.name}")
-    ]
-    if old and not out.exists():
-        os.rename(old[0], out)
-    for path in leftovers:
-        if path.exists() and (
-            path.name.startswith(f"{TMP_PREFIX}hf-cache-") or path.name.endswith(f"-{out.name}")
-        ):
+    for path in out.parent.glob(f"{TMP_PREFIX}hf-*"):
+        mine = path.name.endswith(f"-{out.name}")
+        if mine and path.name.startswith(f"{TMP_PREFIX}hf-old-") and not out.exists():
+            os.rename(path, out)
+        elif mine or path.name.startswith(f"{TMP_PREFIX}hf-cache-"):
             shutil.rmtree(path, ignore_errors=True)
 
 
