@@ -161,5 +161,10 @@ def run_encoder(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
 
 
 def encode(model: nn.Module, batch: np.ndarray, rt: Runtime) -> np.ndarray:
-    """uint8 frames (N,H,W,3) or clips (N,16,H,W,3) -> L2-normalised float32 features (N, 2048)."""
-    return run_encoder(model, to_input(torch.from_numpy(batch), rt)).cpu().numpy()
+    """uint8 frames (N,H,W,3) or clips (N,16,H,W,3) -> L2-normalised float32 features (N, 2048).
+
+    A read-only batch (np.frombuffer over ffmpeg's bytes) is copied first: torch.from_numpy warns on one.
+    """
+    return (
+        run_encoder(model, to_input(torch.from_numpy(np.require(batch, requirements="W")), rt)).cpu().numpy()
+    )

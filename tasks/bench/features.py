@@ -63,6 +63,10 @@ class BenchRow:
     video_s: float
     gflop: float
     ceiling: float = 0.0
+    # The slowest and fastest of the ceiling's samples around the run (0: one sample): on a shared machine
+    # a 1-s GEMM varies by +-10%, and the share is only as exact as its ceiling.
+    ceiling_low: float = 0.0
+    ceiling_high: float = 0.0
 
     @property
     def realtime(self) -> float:
@@ -107,6 +111,25 @@ def matmul_ceiling(
     return gemm_ceiling(n, n, n, dtype, device, seconds).gflops
 
 
+def ceiling_around(
+    dtype: torch.dtype,
+    windows: int = 3,
+    seconds: float = 1.0,
+    n: int = 2048,
+    device: torch.device | str = "cpu",
+) -> list[float]:
+    """`windows` ceiling samples of `seconds` each: taken before and after a run, their median is the
+    ceiling the run is held to and their spread says how far the share can be trusted."""
+    return [matmul_ceiling(dtype, n, seconds, device) for _ in range(windows)]
+
+
+def held_to(row: BenchRow, samples: list[float]) -> BenchRow:
+    """`row` with its ceiling set from the samples taken around it (median, slowest, fastest)."""
+    row.ceiling = statistics.median(samples)
+    row.ceiling_low, row.ceiling_high = min(samples), max(samples)
+    return row
+
+
 def gflop_of(model: str, rows: int, shape: tuple[int, ...]) -> float:
     # Forward cost scales with pixels: the reference numbers are for 224x224 frames and 112x112 clips.
     if model == MODEL_2D:
@@ -128,8 +151,11 @@ def decode_rate(
     return info.duration_s / max(cpu, 1e-3), info.duration_s / max(wall, 1e-3)
 
 
-def decode_line(path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None) -> str:
-    """The decode ceiling in words: one video decoded into all outputs, scaled to this machine's cores."""
+def decode_line(
+    path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None
+) -> tuple[str, float]:
+    """The decode ceiling in words (one video decoded into all outputs, scaled to this machine's cores),
+    and the video-seconds ffmpeg decodes per CPU-second."""
     per_cpu_s, per_wall_s = decode_rate(path, specs, info, hwaccel)
     cores = os.cpu_count() or 1
     line = (
@@ -138,7 +164,13 @@ def decode_line(path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwacc
         f"of ffmpeg, so at most {per_cpu_s * cores:.0f}x real time from {cores} cores' ffmpeg work"
     )
     # NVDEC's engines are a fixed number per GPU: the cores' share is then only one of two limits.
-    return line + (" (the GPU's decode engines may cap it lower)" if hwaccel else "")
+    return line + (" (the GPU's decode engines may cap it lower)" if hwaccel else ""), per_cpu_s
+
+
+def decode_cpu_share(realtime: float, decoded_per_cpu_s: float, cores: int) -> float:
+    """The share of all cores that ffmpeg takes to decode at `realtime` video-seconds per second: CPU time
+    the models cannot have, so end to end stays under the model alone by about this much."""
+    return realtime / decoded_per_cpu_s / cores
 
 
 def bench_input(model: str, batch: int) -> tuple[np.ndarray, float]:
@@ -205,11 +237,11 @@ def _run_ours(
         shape = specs[m].frame_shape(info)
         encode(encoders[m], np.zeros((1, *((16,) if m == MODEL_3D else ()), *shape), np.uint8), rt)
     extractor = Extractor(encoders, {m: specs[m] for m in models}, rt)
-    before = matmul_ceiling(rt.dtype)
+    before = ceiling_around(rt.dtype)
     start = time.perf_counter()
     results = list(extractor.run(VideoJob(f"bench-{i}", str(video)) for i in range(videos)))
     wall = time.perf_counter() - start
-    after = matmul_ceiling(rt.dtype)
+    after = ceiling_around(rt.dtype)
     failed = [r.error for r in results if r.status != "ok"]
     if failed:
         raise RuntimeError(f"bench extraction failed: {failed[0]}")
@@ -217,7 +249,7 @@ def _run_ours(
         gflop_of(m, len(r.rows[m].vectors), specs[m].frame_shape(info)) for r in results for m in models
     )
     name = "both" if len(models) == 2 else SHORT[models[0]]
-    return BenchRow("ours", name, wall, info.duration_s * videos, gflop, (before + after) / 2)
+    return held_to(BenchRow("ours", name, wall, info.duration_s * videos, gflop), before + after)
 
 
 def _pipeline_worker(video: str, videos: int, out: Any) -> None:
@@ -305,7 +337,10 @@ def run_bench(
             f"{_PRECISION[dtype]} GEMM ceiling (2048^3), GFLOP/s: {gemm_ceiling(2048, 2048, 2048, dtype).describe()}"
         )
     log(f"video: {video.name} ({seconds} s, 640x360, 30 fps); 2d frames 224x398, 3d clips 16x112x112")
-    log(decode_line(video, {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}, probe(str(video)), None))
+    line, decoded_per_cpu_s = decode_line(
+        video, {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}, probe(str(video)), None
+    )
+    log(line)
     torch.manual_seed(0)
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
 
@@ -327,7 +362,8 @@ def run_bench(
 
     log(
         f"-- end to end in one worker process ({videos} videos, {min(videos, settings.decode_workers)} decoding "
-        "at a time, + compute), our path:"
+        "at a time, + compute), our path; each run held to the median of six 1-s ceiling samples, 3 before "
+        "and 3 after it:"
     )
     ctx = multiprocessing.get_context("spawn")
     box = ctx.Queue()
@@ -344,6 +380,12 @@ def run_bench(
     rows: list[BenchRow] = list(ours)
     for row in ours:
         log(_line(row))
+    cores = os.cpu_count() or 1
+    log(
+        "ffmpeg's share of the CPU at these speeds (from the decode rate above; 2d and 3d alone decode a "
+        "little less): "
+        + ", ".join(f"{r.models} {decode_cpu_share(r.realtime, decoded_per_cpu_s, cores):.0%}" for r in ours)
+    )
     log(
         f"peak memory of the worker (process + its ffmpeg decoders, sampled): {worker_mb:.0f} MB "
         f"(goal < 4096 MB), of which ffmpeg at most {ffmpeg_mb:.0f} MB"
@@ -408,7 +450,12 @@ def _share_line(s: dict[str, Any], label: str) -> str:
 
 
 def _line(r: BenchRow) -> str:
+    spread = (
+        f"; {r.gflops / r.ceiling_high:.0%}-{r.gflops / r.ceiling_low:.0%} against its fastest and slowest sample"
+        if r.ceiling_low
+        else ""
+    )
     return (
         f"{r.path:<5} {r.models:<4} {r.wall_s:7.1f} s wall  {r.realtime:6.2f}x real time  "
-        f"{r.gflops:6.1f} GFLOP/s ({100 * r.share:3.0f}% of the ceiling measured around it)"
+        f"{r.gflops:6.1f} GFLOP/s ({100 * r.share:3.0f}% of the ceiling measured around it{spread})"
     )

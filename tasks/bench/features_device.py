@@ -109,7 +109,7 @@ def run_device_bench(
     torch.manual_seed(0)
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
-    log(decode_line(source, specs, info, settings.hwaccel))
+    log(decode_line(source, specs, info, settings.hwaccel)[0])
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
     if rt.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(rt.device)

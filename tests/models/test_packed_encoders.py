@@ -220,3 +220,18 @@ def test_compiled_encoder_runs_shapes_past_its_limit_eager_and_says_so(
     assert encoder.eager_shapes == {(2, 3, 4, 7)} and encoder.failed is None
     warnings = [r.getMessage() for r in caplog.records if "runs eager" in r.getMessage()]
     assert warnings == ["input shape (2, 3, 4, 7) is past the 2 compiled shapes: it runs eager"]
+
+
+def test_a_read_only_batch_encodes_like_a_writable_one_without_a_warning(nets: dict[str, nn.Module]) -> None:
+    """Frames straight from ffmpeg's bytes (np.frombuffer) are read-only; torch.from_numpy warns on them."""
+    import warnings
+
+    rt = pick_runtime("cpu", "fp32")
+    packed = prepare(nets["2d"], rt)
+    batch = _inputs("2d", 2, seed=3)
+    read_only = np.frombuffer(batch.tobytes(), np.uint8).reshape(batch.shape)
+    assert not read_only.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = encode(packed, read_only, rt)
+    np.testing.assert_array_equal(got, encode(packed, batch, rt))

@@ -90,6 +90,30 @@ def test_goals_judge_the_model_alone_and_end_to_end() -> None:
     )
 
 
+def test_end_to_end_share_is_held_to_the_median_sample_and_shows_the_spread() -> None:
+    """A shared machine's 1-s GEMM varies by +-10%: the row is held to the median of the samples around it
+    and prints the share against the fastest and the slowest, so a reader sees how far it can be trusted."""
+    from tasks.bench.features import BenchRow, _line, held_to
+
+    row = held_to(BenchRow("ours", "3d", wall_s=10.0, video_s=30.0, gflop=1500.0), [150, 200, 180, 170])
+    assert (row.ceiling, row.ceiling_low, row.ceiling_high) == (175, 150, 200)
+    assert row.share == pytest.approx(150 / 175)
+    assert (
+        "( 86% of the ceiling measured around it; 75%-100% against its fastest and slowest sample)"
+        in _line(row)
+    )
+    single = BenchRow("naive", "3d", wall_s=10.0, video_s=30.0, gflop=1500.0, ceiling=175.0)
+    assert _line(single).endswith("( 86% of the ceiling measured around it)")
+
+
+def test_decode_share_is_the_cpu_time_ffmpeg_takes_at_the_rows_speed() -> None:
+    """At 3x real time with ffmpeg decoding 21 video-seconds per CPU-second, 2 cores lose 1/14 to it."""
+    from tasks.bench.features import decode_cpu_share
+
+    assert decode_cpu_share(3.0, 21.0, 2) == pytest.approx(3 / 42)
+    assert decode_cpu_share(6.0, 21.0, 2) == pytest.approx(2 * decode_cpu_share(3.0, 21.0, 2))
+
+
 def test_end_to_end_row_counts_every_copy_of_the_video(tmp_path: Path) -> None:
     """The end-to-end row runs the video once per decoder, as a worker runs a shard: its video-seconds and
     GFLOP cover every copy (the 2D rows are 1 per second, the 3D rows 1 per 16 frames at 24 fps)."""
