@@ -135,6 +135,61 @@ def hwaccel_available(kind: str) -> bool:
     return done.returncode == 0
 
 
+# A chroma-rich yuv420p pattern scaled to an odd width, as a 16:9 video's 3D branch is (640x360 -> 199x112).
+_PLANAR_CHECK_SOURCE = (
+    "testsrc2=size=640x360:rate=24:duration=0.5,format=yuv420p,noise=c0s=30:c1s=60:c2s=60:all_seed=7:allf=t"
+)
+
+
+@functools.cache
+def planar_rgb_exact() -> bool:
+    """True when this ffmpeg's planar RGB (gbrp) output carries the same pixels as packed rgb24 for a
+    yuv420p source scaled to an odd width.
+
+    swscale's packed-RGB writer is plain C and costs as much as decoding the H.264 itself at 24 fps; its
+    planar writer is vectorised. Scaling to an odd width, swscale interpolates chroma at full resolution for
+    every RGB output ("forcing full internal H chroma due to odd output size"), so both writers see the same
+    samples; at even widths packed RGB takes the cheaper chroma path and the pixels differ. Checked once per
+    process on this ffmpeg, not assumed: a build whose writers disagree keeps rgb24.
+    """
+    outputs = []
+    for pix_fmt in ("rgb24", "gbrp"):
+        cmd = [
+            "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", _PLANAR_CHECK_SOURCE,
+            "-vf", "fps=24,scale=199:112,crop=112:112:43:0", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-",
+        ]  # fmt: skip
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+        except (OSError, subprocess.TimeoutExpired):
+            return False
+        if done.returncode != 0 or not done.stdout:
+            return False
+        outputs.append(np.frombuffer(done.stdout, np.uint8))
+    packed, planar = outputs
+    if len(packed) != len(planar) or len(packed) % (3 * 112 * 112):
+        return False
+    return bool(
+        np.array_equal(packed.reshape(-1, 112, 112, 3), interleave_gbrp(planar.reshape(-1, 3, 112, 112)))
+    )
+
+
+def interleave_gbrp(planes: np.ndarray) -> np.ndarray:
+    """(n, 3, H, W) planes in ffmpeg's gbrp order (G, B, R) as (n, H, W, 3) RGB, one pass over the bytes."""
+    n, _, h, w = planes.shape
+    rgb = np.empty((n, h, w, 3), np.uint8)
+    rgb[..., 0], rgb[..., 1], rgb[..., 2] = planes[:, 2], planes[:, 0], planes[:, 1]
+    return rgb
+
+
+def output_pix_fmt(spec: StreamSpec, info: VideoInfo) -> str:
+    """ffmpeg's raw output format for a branch: planar gbrp where it is bit-identical to rgb24 and cheaper
+    (a yuv420p source scaled in YUV to an odd width: 16:9 and 4:3 videos' 3D branch), else rgb24.
+    Either way the frames come out as (n, H, W, 3) RGB."""
+    if spec.rgb_first or info.pix_fmt != "yuv420p" or spec.out_size(info)[0] % 2 == 0:
+        return "rgb24"
+    return "gbrp" if planar_rgb_exact() else "rgb24"
+
+
 def _branch(stream: Any, spec: StreamSpec, info: VideoInfo) -> Any:
     """One output's filters: pick frames at spec.fps, scale (short side), centre-crop."""
     width, height = spec.out_size(info)
@@ -174,7 +229,8 @@ def _command(
     outputs = []
     for n, (key, spec) in enumerate(specs.items()):
         stream = _branch(parts[n] if parts is not None else video, spec, info)
-        outputs.append(stream.output(f"pipe:{fds[key]}", format="rawvideo", pix_fmt="rgb24", threads=threads))
+        pix_fmt = output_pix_fmt(spec, info)
+        outputs.append(stream.output(f"pipe:{fds[key]}", format="rawvideo", pix_fmt=pix_fmt, threads=threads))
     merged = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
     args: list[str] = merged.global_args("-nostdin", "-hide_banner", "-loglevel", "error").compile()
     return args
@@ -231,9 +287,12 @@ def _read_output(
     chunk: int,
     box: queue.Queue[Any],
     stop: threading.Event,
+    planar: bool = False,
 ) -> None:
-    """Read one output pipe in chunks of `chunk` frames into `box`; (key, None) once it ends."""
+    """Read one output pipe in chunks of `chunk` frames into `box`; (key, None) once it ends. With
+    `planar`, ffmpeg writes gbrp planes, handed on as (n, H, W, 3) RGB like rgb24's."""
     frame_bytes = int(np.prod(shape))
+    h, w, _ = shape
 
     def put(item: tuple[str, np.ndarray | None]) -> None:
         put_unless_stopped(box, item, stop)
@@ -244,8 +303,16 @@ def _read_output(
                 buf = handle.read(frame_bytes * chunk)
                 n = len(buf) // frame_bytes
                 if n:
-                    # A writable copy: torch.from_numpy refuses (warns on) read-only buffers.
-                    put((key, np.frombuffer(buf, np.uint8, count=n * frame_bytes).reshape(n, *shape).copy()))
+                    raw = np.frombuffer(buf, np.uint8, count=n * frame_bytes)
+                    # A new, writable array either way: torch.from_numpy warns on read-only buffers.
+                    put(
+                        (
+                            key,
+                            interleave_gbrp(raw.reshape(n, 3, h, w))
+                            if planar
+                            else raw.reshape(n, *shape).copy(),
+                        )
+                    )
                 if len(buf) < frame_bytes * chunk:
                     break
     finally:
@@ -293,7 +360,15 @@ def stream_outputs(
     readers = [
         threading.Thread(
             target=_read_output,
-            args=(os.fdopen(r, "rb"), key, specs[key].frame_shape(info), specs[key].chunk, box, stop),
+            args=(
+                os.fdopen(r, "rb"),
+                key,
+                specs[key].frame_shape(info),
+                specs[key].chunk,
+                box,
+                stop,
+                output_pix_fmt(specs[key], info) == "gbrp",
+            ),  # fmt: skip
             daemon=True,
         )
         for key, (r, _) in pipes.items()

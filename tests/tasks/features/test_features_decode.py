@@ -182,3 +182,70 @@ def test_nvdec_frames_are_put_back_in_the_source_format_before_the_filters(
     unrestored = command("cuda")
     unrestored[graph_at] = unrestored[graph_at].replace("format=yuv420p", "format=nv12", 1)
     assert _run_graph(unrestored, specs, tmp_path, "raw-nv12")["2d"] != cpu["2d"]
+
+
+def _noisy_video(path: Path, size: str) -> Path:
+    """A yuv420p H.264 clip with strong per-pixel chroma noise: where two chroma paths differ, it shows."""
+    source = f"testsrc2=size={size}:rate=30:duration=1,format=yuv420p,noise=c1s=60:c2s=60:all_seed=3:allf=t"
+    cmd = [
+        "ffmpeg",
+        "-v",
+        "error",
+        "-y",
+        "-f",
+        "lavfi",
+        "-i",
+        source,
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+    ]
+    subprocess.run([*cmd, "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+@pytest.mark.parametrize("size", ["640x360", "320x240"])
+def test_planar_3d_output_carries_the_packed_rgb_pixels(
+    tmp_path: Path, size: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """16:9 and 4:3 videos' 3D branch scales to an odd width (199, 149): ffmpeg writes it as planar gbrp,
+    cheaper than packed rgb24, and the frames handed on are the very bytes rgb24 gives."""
+    from tasks.features import decode
+
+    path = str(_noisy_video(tmp_path / f"noisy-{size}.mp4", size))
+    info = probe(path)
+    specs = {"2d": SPEC_2D, "3d": replace(SPEC_3D, chunk=32)}
+    assert decode.output_pix_fmt(SPEC_3D, info) == "gbrp" and decode.output_pix_fmt(SPEC_2D, info) == "rgb24"
+
+    def outputs() -> dict[str, np.ndarray]:
+        got: dict[str, list[np.ndarray]] = {"2d": [], "3d": []}
+        for key, chunk in stream_outputs(path, specs, info, timeout_s=60):
+            assert chunk.flags.writeable and chunk.flags.c_contiguous
+            got[key].append(chunk)
+        return {key: np.concatenate(chunks) for key, chunks in got.items()}
+
+    planar = outputs()
+    monkeypatch.setattr(decode, "output_pix_fmt", lambda spec, info: "rgb24")
+    packed = outputs()
+    assert planar["3d"].shape == packed["3d"].shape == (24, 112, 112, 3)
+    for key in specs:
+        np.testing.assert_array_equal(planar[key], packed[key])
+
+
+def test_even_widths_other_sources_and_a_disagreeing_ffmpeg_keep_packed_rgb(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """At an even width packed rgb24 takes another chroma path (the pixels would differ), other source
+    formats go untested, and an ffmpeg whose two writers disagree is never trusted: rgb24 in each case."""
+    from tasks.features import decode
+
+    assert decode.planar_rgb_exact()  # this machine's ffmpeg: the planar writer is exact here
+    wide = VideoInfo(640, 360, 10.0, "yuv420p")
+    assert decode.output_pix_fmt(SPEC_3D, wide) == "gbrp"
+    assert decode.output_pix_fmt(SPEC_3D, VideoInfo(360, 640, 10.0, "yuv420p")) == "rgb24"  # 112 wide
+    assert decode.output_pix_fmt(SPEC_3D, VideoInfo(426, 240, 10.0, "yuv420p")) == "rgb24"  # 198 wide
+    assert decode.output_pix_fmt(SPEC_3D, VideoInfo(640, 360, 10.0, "yuv420p10le")) == "rgb24"
+    assert decode.output_pix_fmt(SPEC_3D, VideoInfo(640, 360, 10.0, None)) == "rgb24"
+    monkeypatch.setattr(decode, "planar_rgb_exact", lambda: False)
+    assert decode.output_pix_fmt(SPEC_3D, wide) == "rgb24"
