@@ -187,20 +187,7 @@ def test_nvdec_frames_are_put_back_in_the_source_format_before_the_filters(
 def _noisy_video(path: Path, size: str) -> Path:
     """A yuv420p H.264 clip with strong per-pixel chroma noise: where two chroma paths differ, it shows."""
     source = f"testsrc2=size={size}:rate=30:duration=1,format=yuv420p,noise=c1s=60:c2s=60:all_seed=3:allf=t"
-    cmd = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        source,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-    ]
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, "-c:v", "libx264", "-preset", "ultrafast"]  # fmt: skip
     subprocess.run([*cmd, "-pix_fmt", "yuv420p", str(path)], check=True)
     return path
 
