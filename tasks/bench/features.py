@@ -142,7 +142,8 @@ def decode_rate(
     path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None
 ) -> tuple[float, float]:
     """Video-seconds decoded per CPU-second of ffmpeg and per wall-second, one video into all outputs."""
-    planar_rgb_exact()  # the once-per-process check runs ffmpeg too: not part of any video's decode
+    for kind in ("rgb_scaled", "yuv_odd_width"):
+        planar_rgb_exact(kind)  # the once-per-process checks run ffmpeg too: not part of any video's decode
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     for _ in decode_outputs(str(path), specs, info, 3600, hwaccel):

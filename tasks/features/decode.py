@@ -135,42 +135,55 @@ def hwaccel_available(kind: str) -> bool:
     return done.returncode == 0
 
 
-# A chroma-rich yuv420p pattern scaled to an odd width, as a 16:9 video's 3D branch is (640x360 -> 199x112).
+# A chroma-rich yuv420p pattern, and per kind of branch the filters whose packed (rgb24) and planar (gbrp)
+# outputs must agree: the 3D branch of a 16:9 video (scaled in YUV to an odd width, 640x360 -> 199x112), and
+# the 2D branch (converted to RGB, then scaled in RGB, down from 360p and up from 144p).
 _PLANAR_CHECK_SOURCE = (
     "testsrc2=size=640x360:rate=24:duration=0.5,format=yuv420p,noise=c0s=30:c1s=60:c2s=60:all_seed=7:allf=t"
 )
+_PLANAR_CHECKS: dict[str, tuple[tuple[str, int, int], ...]] = {  # (filters, output width, height)
+    "yuv_odd_width": (("fps=24,scale=199:112,crop=112:112:43:0", 112, 112),),
+    "rgb_scaled": (
+        ("format=rgb24,scale=398:224", 398, 224),
+        ("scale=256:144,format=rgb24,scale=398:224", 398, 224),
+    ),
+}
 
 
 @functools.cache
-def planar_rgb_exact() -> bool:
-    """True when this ffmpeg's planar RGB (gbrp) output carries the same pixels as packed rgb24 for a
-    yuv420p source scaled to an odd width.
+def planar_rgb_exact(kind: str) -> bool:
+    """True when this ffmpeg's planar RGB (gbrp) output carries the same pixels as packed rgb24 for every
+    filter chain of `kind` in _PLANAR_CHECKS.
 
-    swscale's packed-RGB writer is plain C and costs as much as decoding the H.264 itself at 24 fps; its
-    planar writer is vectorised. Scaling to an odd width, swscale interpolates chroma at full resolution for
-    every RGB output ("forcing full internal H chroma due to odd output size"), so both writers see the same
-    samples; at even widths packed RGB takes the cheaper chroma path and the pixels differ. Checked once per
-    process on this ffmpeg, not assumed: a build whose writers disagree keeps rgb24.
+    swscale's packed-RGB writer is plain C and, at 24 fps, costs as much as decoding the H.264 itself; its
+    planar writer is vectorised. Scaled in RGB (the 2D branch), both writers see the same planar RGB.
+    Scaled in YUV to an odd width, swscale interpolates chroma at full resolution for every RGB output
+    ("forcing full internal H chroma due to odd output size"), so again both see the same samples; at even
+    widths packed RGB takes a cheaper chroma path and the pixels differ. Checked once per process and kind
+    on this ffmpeg, not assumed: a build whose writers disagree (or that lacks the filters) keeps rgb24.
     """
-    outputs = []
-    for pix_fmt in ("rgb24", "gbrp"):
-        cmd = [
-            "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", _PLANAR_CHECK_SOURCE,
-            "-vf", "fps=24,scale=199:112,crop=112:112:43:0", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-",
-        ]  # fmt: skip
-        try:
-            done = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
-        except (OSError, subprocess.TimeoutExpired):
+    for chain, width, height in _PLANAR_CHECKS[kind]:
+        outputs = []
+        for pix_fmt in ("rgb24", "gbrp"):
+            cmd = [
+                "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", _PLANAR_CHECK_SOURCE,
+                "-vf", chain, "-pix_fmt", pix_fmt, "-f", "rawvideo", "-",
+            ]  # fmt: skip
+            try:
+                done = subprocess.run(cmd, capture_output=True, timeout=60, check=False)
+            except (OSError, subprocess.TimeoutExpired):
+                return False
+            if done.returncode != 0 or not done.stdout:
+                return False
+            outputs.append(np.frombuffer(done.stdout, np.uint8))
+        packed, planar = outputs
+        frame = 3 * width * height
+        if len(packed) != len(planar) or len(packed) % frame:
             return False
-        if done.returncode != 0 or not done.stdout:
+        as_rgb = interleave_gbrp(planar.reshape(-1, 3, height, width))
+        if not np.array_equal(packed.reshape(-1, height, width, 3), as_rgb):
             return False
-        outputs.append(np.frombuffer(done.stdout, np.uint8))
-    packed, planar = outputs
-    if len(packed) != len(planar) or len(packed) % (3 * 112 * 112):
-        return False
-    return bool(
-        np.array_equal(packed.reshape(-1, 112, 112, 3), interleave_gbrp(planar.reshape(-1, 3, 112, 112)))
-    )
+    return True
 
 
 def interleave_gbrp(planes: np.ndarray) -> np.ndarray:
@@ -182,12 +195,15 @@ def interleave_gbrp(planes: np.ndarray) -> np.ndarray:
 
 
 def output_pix_fmt(spec: StreamSpec, info: VideoInfo) -> str:
-    """ffmpeg's raw output format for a branch: planar gbrp where it is bit-identical to rgb24 and cheaper
-    (a yuv420p source scaled in YUV to an odd width: 16:9 and 4:3 videos' 3D branch), else rgb24.
-    Either way the frames come out as (n, H, W, 3) RGB."""
-    if spec.rgb_first or info.pix_fmt != "yuv420p" or spec.out_size(info)[0] % 2 == 0:
+    """ffmpeg's raw output format for a branch: planar gbrp where it is bit-identical to rgb24 and cheaper,
+    else rgb24. The 2D branch (scaled in RGB) qualifies at any size; a branch scaled in YUV only from a
+    yuv420p source to an odd width (16:9 and 4:3 videos' 3D branch: 199 and 149 wide). Either way the
+    frames are handed on as (n, H, W, 3) RGB."""
+    if spec.rgb_first:
+        return "gbrp" if planar_rgb_exact("rgb_scaled") else "rgb24"
+    if info.pix_fmt != "yuv420p" or spec.out_size(info)[0] % 2 == 0:
         return "rgb24"
-    return "gbrp" if planar_rgb_exact() else "rgb24"
+    return "gbrp" if planar_rgb_exact("yuv_odd_width") else "rgb24"
 
 
 def _branch(stream: Any, spec: StreamSpec, info: VideoInfo) -> Any:

@@ -192,18 +192,19 @@ def _noisy_video(path: Path, size: str) -> Path:
     return path
 
 
-@pytest.mark.parametrize("size", ["640x360", "320x240"])
-def test_planar_3d_output_carries_the_packed_rgb_pixels(
+@pytest.mark.parametrize("size", ["640x360", "320x240", "256x144"])
+def test_planar_output_carries_the_packed_rgb_pixels(
     tmp_path: Path, size: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """16:9 and 4:3 videos' 3D branch scales to an odd width (199, 149): ffmpeg writes it as planar gbrp,
-    cheaper than packed rgb24, and the frames handed on are the very bytes rgb24 gives."""
+    """The 2D branch (scaled in RGB, down from 360p, up from 144p) and 16:9 and 4:3 videos' 3D branch (scaled
+    to an odd width: 199, 149) come out of ffmpeg as planar gbrp, cheaper than packed rgb24, and the frames
+    handed on are the very bytes rgb24 gives."""
     from tasks.features import decode
 
     path = str(_noisy_video(tmp_path / f"noisy-{size}.mp4", size))
     info = probe(path)
     specs = {"2d": SPEC_2D, "3d": replace(SPEC_3D, chunk=32)}
-    assert decode.output_pix_fmt(SPEC_3D, info) == "gbrp" and decode.output_pix_fmt(SPEC_2D, info) == "rgb24"
+    assert decode.output_pix_fmt(SPEC_3D, info) == decode.output_pix_fmt(SPEC_2D, info) == "gbrp"
 
     def outputs() -> dict[str, np.ndarray]:
         got: dict[str, list[np.ndarray]] = {"2d": [], "3d": []}
@@ -223,16 +224,22 @@ def test_planar_3d_output_carries_the_packed_rgb_pixels(
 def test_even_widths_other_sources_and_a_disagreeing_ffmpeg_keep_packed_rgb(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """At an even width packed rgb24 takes another chroma path (the pixels would differ), other source
-    formats go untested, and an ffmpeg whose two writers disagree is never trusted: rgb24 in each case."""
+    """Scaled in YUV to an even width, packed rgb24 takes another chroma path (the pixels would differ),
+    other source formats go untested, and an ffmpeg whose two writers disagree is never trusted: rgb24."""
     from tasks.features import decode
 
-    assert decode.planar_rgb_exact()  # this machine's ffmpeg: the planar writer is exact here
+    # This machine's ffmpeg: the planar writer is exact for both kinds of branch...
+    assert decode.planar_rgb_exact("yuv_odd_width") and decode.planar_rgb_exact("rgb_scaled")
+    # ...and the check can tell: at an even width the two writers disagree, and it says so.
+    even = {"even": (("fps=24,scale=198:112,crop=112:112:43:0", 112, 112),)}
+    monkeypatch.setattr(decode, "_PLANAR_CHECKS", even)
+    assert not decode.planar_rgb_exact("even")
     wide = VideoInfo(640, 360, 10.0, "yuv420p")
-    assert decode.output_pix_fmt(SPEC_3D, wide) == "gbrp"
+    assert decode.output_pix_fmt(SPEC_3D, wide) == decode.output_pix_fmt(SPEC_2D, wide) == "gbrp"
+    assert decode.output_pix_fmt(SPEC_2D, VideoInfo(640, 360, 10.0, "yuv420p10le")) == "gbrp"  # RGB by then
     assert decode.output_pix_fmt(SPEC_3D, VideoInfo(360, 640, 10.0, "yuv420p")) == "rgb24"  # 112 wide
     assert decode.output_pix_fmt(SPEC_3D, VideoInfo(426, 240, 10.0, "yuv420p")) == "rgb24"  # 198 wide
     assert decode.output_pix_fmt(SPEC_3D, VideoInfo(640, 360, 10.0, "yuv420p10le")) == "rgb24"
     assert decode.output_pix_fmt(SPEC_3D, VideoInfo(640, 360, 10.0, None)) == "rgb24"
-    monkeypatch.setattr(decode, "planar_rgb_exact", lambda: False)
-    assert decode.output_pix_fmt(SPEC_3D, wide) == "rgb24"
+    monkeypatch.setattr(decode, "planar_rgb_exact", lambda kind: False)
+    assert decode.output_pix_fmt(SPEC_3D, wide) == decode.output_pix_fmt(SPEC_2D, wide) == "rgb24"
