@@ -47,9 +47,10 @@ class PackedConv(nn.Module):
         self._packed: dict[tuple[int, ...], torch.Tensor] = {}
 
     def _packed_weight(self, x: torch.Tensor) -> torch.Tensor:
-        # oneDNN picks some layers' weight layout from the frame size (not the batch): a layout packed for
-        # another size still runs, but is reordered on every call. So keep one packing per frame size,
-        # for the few sizes in use (videos of 16:9, 4:3 and portrait interleave in the compute loop).
+        # oneDNN picks some layers' weight layout from the frame size: a layout packed for another size
+        # still runs, but is reordered on every call. So keep one packing per frame size, for the few sizes
+        # in use (videos of 16:9, 4:3 and portrait interleave in the compute loop). The layout also depends
+        # on whether the batch is a single row; PackedEncoder never lets one through (see there).
         key = tuple(x.shape[1:])
         packed = self._packed.pop(key, None)
         if packed is None:
@@ -113,7 +114,27 @@ def _pack_children(parent: nn.Module, dtype: torch.dtype) -> None:
             _pack_children(child, dtype)
 
 
-def pack_for_onednn(model: nn.Module, dtype: torch.dtype) -> nn.Module:
+class PackedEncoder(nn.Module):
+    """A packed encoder that runs a one-row batch as two copies of the row and keeps the first output.
+
+    oneDNN lays out some 1x1 convs' weights differently for a batch of one row (small frames: ResNeXt-101's
+    layer3 at 2x7x7). The two layouts do not mix: packed at one row and run at 32, such a conv ran at half
+    speed; packed at 2+ rows and run at one, at a twentieth (fp32, AVX2, measured). One packing per frame
+    size must therefore serve every batch size; a batch of one (a video's last frame or clip) costs a
+    second row instead. The rows are independent, so the kept row's features are the same as in any batch.
+    """
+
+    def __init__(self, net: nn.Module) -> None:
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if x.shape[0] == 1:
+            return self.net(torch.cat([x, x]))[:1]
+        return self.net(x)
+
+
+def pack_for_onednn(model: nn.Module, dtype: torch.dtype) -> PackedEncoder:
     """A packed copy of an eval-mode encoder for CPU inference in `dtype` (the original is untouched).
 
     Every conv must end up packed (a leftover would meet an input of the wrong dtype): checked here.
@@ -125,4 +146,4 @@ def pack_for_onednn(model: nn.Module, dtype: torch.dtype) -> nn.Module:
     left = [n for n, m in packed.named_modules() if isinstance(m, (*_CONVS, *_NORMS))]
     if left:
         raise ValueError(f"convs/norms the packer does not know how to fold: {left[:3]}")
-    return packed.eval()
+    return PackedEncoder(packed).eval()

@@ -92,6 +92,29 @@ def test_frame_size_and_batch_changes_give_the_same_rows(nets: dict[str, nn.Modu
     assert len(convs) == 155 and all(len(c._packed) == 2 for c in convs)
 
 
+
+def test_a_one_row_batch_reaches_the_convs_as_two(
+    nets: dict[str, nn.Module], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """oneDNN lays weights out differently for a one-row batch, and a packing made for one size of batch
+    runs another size many times slower: so no conv ever packs or runs at one row, and the one row's
+    features are the ones a bigger batch gives it."""
+    rt = pick_runtime("cpu", "fp32")
+    packed = prepare(nets["3d"], rt)
+    seen: list[int] = []
+    original = PackedConv._packed_weight
+
+    def spy(self: PackedConv, x: torch.Tensor) -> torch.Tensor:
+        seen.append(int(x.shape[0]))
+        return original(self, x)
+
+    monkeypatch.setattr(PackedConv, "_packed_weight", spy)
+    batch = _inputs("3d", 3, seed=6)
+    alone = encode(packed, batch[1:2], rt)
+    assert alone.shape == (1, 2048) and set(seen) == {2}
+    np.testing.assert_allclose(alone, encode(packed, batch, rt)[1:2], atol=2e-5)
+    assert set(seen) == {2, 3}
+
 def test_runtime_paths() -> None:
     auto = pick_runtime("cpu", "auto")
     assert auto.precision == ("bf16" if cpu_bf16_supported() else "fp32")
