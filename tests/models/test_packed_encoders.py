@@ -92,7 +92,6 @@ def test_frame_size_and_batch_changes_give_the_same_rows(nets: dict[str, nn.Modu
     assert len(convs) == 155 and all(len(c._packed) == 2 for c in convs)
 
 
-
 def test_a_one_row_batch_reaches_the_convs_as_two(
     nets: dict[str, nn.Module], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -114,6 +113,7 @@ def test_a_one_row_batch_reaches_the_convs_as_two(
     assert alone.shape == (1, 2048) and set(seen) == {2}
     np.testing.assert_allclose(alone, encode(packed, batch, rt)[1:2], atol=2e-5)
     assert set(seen) == {2, 3}
+
 
 def test_runtime_paths() -> None:
     auto = pick_runtime("cpu", "auto")
