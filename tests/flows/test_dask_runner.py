@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import dask
 import pytest
 from distributed import Client, LocalCluster, get_task_stream
 
@@ -20,7 +21,14 @@ def test_mine_tasks_on_dask_worker_processes(demo_site, tmp_path: Path) -> None:
     cfg = demo_pipeline_config(demo_site.url).tasks.model_copy(update={"shard_size": 3})
     dask_root, thread_root = tmp_path / "dask", tmp_path / "threads"
     with (
-        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
+        # Its scratch folder (lock files that outlive the cluster) in the test's folder, not /tmp.
+        dask.config.set({"temporary-directory": str(tmp_path / "dask-scratch")}),
+        LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+        ) as cluster,
         Client(cluster) as client,
     ):
         worker_pids = set(client.run(os.getpid).values())

@@ -25,9 +25,14 @@ COLLECTED = ["tasks", "search_results", "videos", "captions", "clips", "frame_fe
 
 
 def pipeline_env(home: Path) -> dict[str, str]:
+    # A SIGKILLed worker cannot remove its temporary files (yt-dlp's caption folder): keep them in the
+    # test's own folder, not the machine's /tmp.
+    scratch = home.parent / "tmp"
+    scratch.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env.update(
         {
+            "TMPDIR": str(scratch),
             "PREFECT_HOME": str(home),
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "INFO",

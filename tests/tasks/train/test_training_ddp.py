@@ -20,7 +20,15 @@ BIN = Path(sys.executable).parent
 def test_torchrun_two_ranks_share_the_batches(tmp_path: Path) -> None:
     root = write_synthetic_root(tmp_path / "data", n_videos=32, n_steps=16, dim=128)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update({"OMP_NUM_THREADS": "1", "PREFECT_HOME": str(tmp_path / "prefect-home")})
+    (tmp_path / "tmp").mkdir()
+    # TMPDIR: torchrun's elastic agent leaves its run folder behind; keep it in the test's folder.
+    env.update(
+        {
+            "OMP_NUM_THREADS": "1",
+            "PREFECT_HOME": str(tmp_path / "prefect-home"),
+            "TMPDIR": str(tmp_path / "tmp"),
+        }
+    )
     args = [
         str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "--",
         str(BIN / "howto"), "train", "--text", "learned", "--d", "32", "--lr", "0.003", "--epochs", "2",
