@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,19 @@ def access_for(site: DemoSite, **kw: Any) -> YoutubeAccess:
     return YoutubeAccess(site_url=site.url, politeness=NO_WAIT, retries=0, extractor_retries=0, **kw)
 
 
-def run_for(root: Path, site: DemoSite, **access: Any) -> CaptionRun:
-    """The captions work of one shard against the demo site, with the stage's default config."""
-    return CaptionRun(
-        DataRoot.from_any(root), FetchCaptionsConfig(), {}, ThreadClients(access_for(site, **access))
-    )
+@pytest.fixture()
+def run_for(site: DemoSite, tmp_path: Path) -> Iterator[Callable[..., CaptionRun]]:
+    """Makes the captions work of one shard against the demo site (stage's default config, data root
+    tmp_path); the clients' caption folders are removed at the end, as the stage's own `with` does."""
+    made: list[ThreadClients] = []
+
+    def make(**access: Any) -> CaptionRun:
+        made.append(ThreadClients(access_for(site, **access)))
+        return CaptionRun(DataRoot.from_any(tmp_path), FetchCaptionsConfig(), {}, made[-1])
+
+    yield make
+    for clients in made:
+        clients.close()
 
 
 def probe(site: DemoSite, vid: str) -> dict[str, Any]:
@@ -75,25 +84,29 @@ def test_captions_get_the_asked_kind_when_both_share_a_key(site: DemoSite) -> No
     assert missing.value.kind is ErrorKind.UNAVAILABLE
 
 
-def test_stale_info_is_probed_again_then_kept(site: DemoSite, tmp_path: Path) -> None:
+def test_stale_info_is_probed_again_then_kept(
+    site: DemoSite, tmp_path: Path, run_for: Callable[..., CaptionRun]
+) -> None:
     root = DataRoot.from_any(tmp_path)
     vid = first(site, "auto")
     save_info(root, vid, probe(site, vid))
-    run = run_for(tmp_path, site, info_reuse_max_age_s=0)
+    run = run_for(info_reuse_max_age_s=0)
     caption, clips = run.one(row(site, vid, "en-orig", "auto", f"info/{vid}.info.json"))
     assert caption["status"] == "ok" and caption["keep"] and clips
     assert run.stats["reprobed"] == 1 and run.stats["downloaded_vtt"] == 1
     assert (tmp_path / vtt_relpath(vid, "en-orig")).exists()
-    again = run_for(tmp_path, site, info_reuse_max_age_s=0)
+    again = run_for(info_reuse_max_age_s=0)
     assert again.one(row(site, vid, "en-orig", "auto"))[0]["status"] == "ok"
     assert again.stats == {"reused_vtt": 1, "downloaded_vtt": 0, "reprobed": 0, "reused_rows": 0}
 
 
-def test_private_video_is_a_permanent_row(site: DemoSite, tmp_path: Path) -> None:
+def test_private_video_is_a_permanent_row(
+    site: DemoSite, tmp_path: Path, run_for: Callable[..., CaptionRun]
+) -> None:
     vid = first(site, "manual")
     site.set_troubles(Troubles(private=frozenset({vid})))
     try:
-        caption, clips = run_for(tmp_path, site).one(row(site, vid, "en", "manual"))
+        caption, clips = run_for().one(row(site, vid, "en", "manual"))
     finally:
         site.set_troubles()
     assert (caption["status"], caption["keep"], caption["drop_reason"], clips) == (
@@ -104,19 +117,23 @@ def test_private_video_is_a_permanent_row(site: DemoSite, tmp_path: Path) -> Non
     )
 
 
-def test_corrupt_kept_file_is_recorded_not_raised(site: DemoSite, tmp_path: Path) -> None:
+def test_corrupt_kept_file_is_recorded_not_raised(
+    site: DemoSite, tmp_path: Path, run_for: Callable[..., CaptionRun]
+) -> None:
     vid = first(site, "auto")
     (tmp_path / "vtt").mkdir()
     (tmp_path / vtt_relpath(vid, "en")).write_bytes(b"\x89PNG\r\n\x1a\n not captions")
-    caption, clips = run_for(tmp_path, site).one(row(site, vid, "en", "auto"))
+    caption, clips = run_for().one(row(site, vid, "en", "auto"))
     assert (caption["status"], caption["drop_reason"], clips) == ("failed", "unreadable_captions", [])
     assert caption["error"].startswith(f"vtt/{vid}.en.vtt: ")
 
 
-def test_bad_language_key_never_becomes_a_path(site: DemoSite, tmp_path: Path) -> None:
+def test_bad_language_key_never_becomes_a_path(
+    site: DemoSite, tmp_path: Path, run_for: Callable[..., CaptionRun]
+) -> None:
     with pytest.raises(ValueError):
         vtt_relpath("dQw4w9WgXcQ", "../../etc")
-    caption, _ = run_for(tmp_path, site).one(row(site, first(site, "auto"), "../x", "auto"))
+    caption, _ = run_for().one(row(site, first(site, "auto"), "../x", "auto"))
     assert caption["status"] == "failed" and caption["vtt_path"] is None
 
 
@@ -138,9 +155,11 @@ def test_caption_429s_back_off_then_succeed(site: DemoSite, tmp_path: Path) -> N
     assert client.counts == {"error:rate_limited": 2}
 
 
-def test_bot_check_on_a_reprobe_halts_the_shard(site: DemoSite, tmp_path: Path) -> None:
+def test_bot_check_on_a_reprobe_halts_the_shard(
+    site: DemoSite, tmp_path: Path, run_for: Callable[..., CaptionRun]
+) -> None:
     vid = first(site, "auto")
-    run = run_for(tmp_path, site)
+    run = run_for()
     site.set_troubles(Troubles(bot_check=1))
     try:
         with pytest.raises(StageHalted):
