@@ -222,10 +222,11 @@ def _branch(stream: Any, spec: StreamSpec, info: VideoInfo) -> Any:
 
 
 def _command(
-    path: str, specs: Mapping[str, StreamSpec], info: VideoInfo, fds: Mapping[str, int], threads: int,
-    hwaccel: str | None,
+    path: str, specs: Mapping[str, StreamSpec], info: VideoInfo, fds: Mapping[str, int],
+    pix_fmts: Mapping[str, str], threads: int, hwaccel: str | None,
 ) -> list[str]:  # fmt: skip
-    """ffmpeg's arguments: the file decoded once, split into one raw RGB output per spec, each to its fd.
+    """ffmpeg's arguments: the file decoded once, split into one raw RGB output per spec (in its pix_fmt,
+    see output_pix_fmt), each to its fd.
 
     With -hwaccel ("cuda" or "cuda:N") the decoder runs on that GPU (NVDEC) and ffmpeg copies each frame
     back to system memory. H.264/VP9/AV1 decoding is bit-exact, but NVDEC hands frames over as NV12 (P010
@@ -245,8 +246,8 @@ def _command(
     outputs = []
     for n, (key, spec) in enumerate(specs.items()):
         stream = _branch(parts[n] if parts is not None else video, spec, info)
-        pix_fmt = output_pix_fmt(spec, info)
-        outputs.append(stream.output(f"pipe:{fds[key]}", format="rawvideo", pix_fmt=pix_fmt, threads=threads))
+        out = stream.output(f"pipe:{fds[key]}", format="rawvideo", pix_fmt=pix_fmts[key], threads=threads)
+        outputs.append(out)
     merged = ffmpeg.merge_outputs(*outputs) if len(outputs) > 1 else outputs[0]
     # The filter graph gets as many threads as the decoder: ffmpeg's default (one per core) spent about a
     # fifth of each video's ffmpeg CPU time synchronising slice threads on frames this small.
@@ -355,9 +356,10 @@ def stream_outputs(
     for its output (time the consumer spends computing does not count, so a slow model never kills a
     healthy decode).
     """
+    pix_fmts = {key: output_pix_fmt(spec, info) for key, spec in specs.items()}  # ffmpeg's and the readers'
     pipes = {key: os.pipe() for key in specs}
     try:
-        args = _command(path, specs, info, {k: w for k, (_, w) in pipes.items()}, threads, hwaccel)
+        args = _command(path, specs, info, {k: w for k, (_, w) in pipes.items()}, pix_fmts, threads, hwaccel)
         proc = subprocess.Popen(
             args, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
             pass_fds=[w for _, w in pipes.values()],
@@ -386,7 +388,7 @@ def stream_outputs(
                 specs[key].chunk,
                 box,
                 stop,
-                output_pix_fmt(specs[key], info) == "gbrp",
+                pix_fmts[key] == "gbrp",
             ),  # fmt: skip
             daemon=True,
         )

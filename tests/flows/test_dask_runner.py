@@ -23,12 +23,7 @@ def test_mine_tasks_on_dask_worker_processes(demo_site, tmp_path: Path) -> None:
     with (
         # Its scratch folder (lock files that outlive the cluster) in the test's folder, not /tmp.
         dask.config.set({"temporary-directory": str(tmp_path / "dask-scratch")}),
-        LocalCluster(
-            n_workers=2,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-        ) as cluster,
+        LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as cluster,
         Client(cluster) as client,
     ):
         worker_pids = set(client.run(os.getpid).values())

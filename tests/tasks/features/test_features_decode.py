@@ -156,7 +156,7 @@ def test_nvdec_frames_are_put_back_in_the_source_format_before_the_filters(
     """NVDEC hands frames over as NV12; a graph built for it converts them back to the source's yuv420p
     first, so the 2D and 3D pixels are the CPU decoder's. Simulated here: the hwaccel command run on the CPU
     with a leading format=nv12 standing in for what NVDEC outputs."""
-    from tasks.features.decode import _command
+    from tasks.features.decode import _command, output_pix_fmt
 
     path = str(media["smooth"])
     info = probe(path)
@@ -164,8 +164,10 @@ def test_nvdec_frames_are_put_back_in_the_source_format_before_the_filters(
     specs = {"2d": SPEC_2D, "3d": SPEC_3D}
     marks = {"2d": "{2d}", "3d": "{3d}"}  # placeholders, replaced by the files' descriptors
 
+    pix_fmts = {key: output_pix_fmt(spec, info) for key, spec in specs.items()}
+
     def command(hwaccel: str | None) -> list[str]:
-        args = _command(path, specs, info, marks, 1, hwaccel)  # type: ignore[arg-type]
+        args = _command(path, specs, info, marks, pix_fmts, 1, hwaccel)  # type: ignore[arg-type]
         if hwaccel:  # run it on the CPU: drop the -hwaccel options, keep the graph built for them
             i = args.index("-hwaccel")
             args = args[:i] + args[i + 2 :]
