@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from models.compiled import CompiledEncoder, fold_batchnorm
-from models.packed import onednn_available, pack_for_onednn
+from models.packed import FRONT_ROWS, onednn_available, pack_for_onednn
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
 # (conv FLOPs counted by torch.utils.flop_counter: 23.02 and 19.13).
@@ -48,7 +48,10 @@ class Runtime:
         """One line for logs and benches: device, precision, memory format, how weights are held."""
         fmt = "channels_last" if self.channels_last else "NCHW contiguous"
         if self.packed:
-            how = "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, not compiled"
+            how = (
+                "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
+                f"3D stem..layer2 {FRONT_ROWS} clips at a time, not compiled"
+            )
         else:
             folded = "BatchNorm folded, " if self.fused else ""
             graphs = " (CUDA graphs)" if self.device.type == "cuda" else ""

@@ -93,12 +93,21 @@ class ResNeXt3D(nn.Module):
 
     def forward(self, clips: torch.Tensor) -> torch.Tensor:
         """uint8 (N, 16, H, W, 3) clips in, (N, 2048) features (global average pool, before fc) out."""
+        return self.back(self.front(clips))
+
+    def front(self, clips: torch.Tensor) -> torch.Tensor:
+        """The large-activation half: input normalisation, stem, maxpool, layer1 and layer2 (512 channels
+        at a quarter of the frames and an eighth of the side). The packed CPU path runs it a few clips at a
+        time, so its activations stay in cache (models/packed.py)."""
         # NTHWC permuted to NCTHW is channels_last_3d in memory already.
         # Mean removal in fp32, then the trunk in its weights' dtype (bf16 once converted, see encoders.py).
         x = (clips.permute(0, 4, 1, 2, 3).float() - self.mean).to(self.conv1.weight.dtype)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return x.float().mean(dim=(2, 3, 4))
+        return self.layer2(self.layer1(x))
+
+    def back(self, x: torch.Tensor) -> torch.Tensor:
+        """layer3, layer4 and the global average pool, on `front`'s output."""
+        return self.layer4(self.layer3(x)).float().mean(dim=(2, 3, 4))
 
 
 def load_resnext_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:

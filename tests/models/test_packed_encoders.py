@@ -12,7 +12,7 @@ from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.compiled import CompiledEncoder, fold_batchnorm
 from models.encoders import Runtime, cpu_bf16_supported, encode, pick_runtime, prepare
 from models.inflight import InflightEncoder
-from models.packed import PackedConv, onednn_available, pack_for_onednn
+from models.packed import FRONT_ROWS, PackedConv, front_chunks, onednn_available, pack_for_onednn
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
 from tasks.features.weights import calibration_clips, calibration_images
@@ -113,6 +113,42 @@ def test_a_one_row_batch_reaches_the_convs_as_two(
     assert alone.shape == (1, 2048) and set(seen) == {2}
     np.testing.assert_allclose(alone, encode(packed, batch, rt)[1:2], atol=2e-5)
     assert set(seen) == {2, 3}
+
+
+def test_front_chunks_cover_the_batch_with_no_single_row() -> None:
+    assert front_chunks(2) == [(0, 2)] and front_chunks(3) == [(0, 3)]
+    assert front_chunks(7) == [(0, 2), (2, 4), (4, 7)]
+    assert front_chunks(32) == [(i, i + 2) for i in range(0, 32, 2)]
+    assert front_chunks(13, 4) == [(0, 4), (4, 8), (8, 13)] and front_chunks(14, 4)[-1] == (12, 14)
+    with pytest.raises(ValueError, match="at least 2 rows"):
+        front_chunks(1)
+
+
+def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
+    nets: dict[str, nn.Module], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ResNeXt-101's stem..layer2 run FRONT_ROWS clips at a time (their activations then stay in cache),
+    layer3 and layer4 on the whole batch; the features are the unsplit model's. ResNet-152 has no split."""
+    rt = pick_runtime("cpu", "fp32")
+    packed = prepare(nets["3d"], rt)
+    assert packed.front_rows == FRONT_ROWS == 2 and prepare(nets["2d"], rt).front_rows is None
+    seen: dict[int, list[int]] = {}
+    original = PackedConv._packed_weight
+
+    def spy(self: PackedConv, x: torch.Tensor) -> torch.Tensor:
+        seen.setdefault(id(self), []).append(int(x.shape[0]))
+        return original(self, x)
+
+    monkeypatch.setattr(PackedConv, "_packed_weight", spy)
+    batch = _inputs("3d", 7, seed=7)
+    got = encode(packed, batch, rt)
+    net = packed.net
+    assert seen[id(net.conv1)] == [2, 2, 3] and seen[id(net.layer2[-1].c3)] == [2, 2, 3]
+    assert seen[id(net.layer3[0].c1)] == [7] and seen[id(net.layer4[-1].c3)] == [7]
+    with torch.no_grad():
+        whole = net(torch.from_numpy(batch)).numpy()  # the same packed weights, no chunks
+    np.testing.assert_allclose(got, whole / np.linalg.norm(whole, axis=1, keepdims=True), atol=1e-6)
+    assert _row_cosines(got, _reference(nets["3d"], batch)).min() > 0.99999
 
 
 def test_runtime_paths() -> None:
