@@ -100,6 +100,8 @@ class ExtractorSettings:
     Batches as measured on a 2-core AVX-512-bf16 CPU, packed bf16, share of the matmul ceiling: 2D 8 ->
     ~70%, 16 -> ~90-105%, 32 -> ~95-100%; 3D 8 -> ~55%, 16 -> ~62-72%, 32 -> ~71-79% (3D's later stages
     have few positions per clip, so small batches make thin matmuls). The worker stays well under 4 GB.
+    Since ResNeXt-101's front half runs two clips at a time (models/packed.py), 3D batches of 16 to 64 clips
+    ran within noise of each other (bf16 56-61 ms per clip, AVX2 fp32 123-135), so 32 was kept.
 
     across_videos: fill each batch from all videos in flight instead (the GPU path; see the module doc),
     with up to `inflight` batches on the device and, with `pad_batches`, every batch padded to full size
