@@ -60,6 +60,17 @@ class Runtime:
         return f"{self.device.type} {self.precision} {fmt}, {how}"
 
 
+def cuda_bf16_native(device: torch.device) -> bool:
+    """True when this CUDA device has bf16 tensor cores (compute capability 8.0+: Ampere and later).
+
+    Not `torch.cuda.is_bf16_supported()`: by default it also says yes where bf16 is only emulated (V100,
+    T4), and it asks about the current device rather than `device`.
+    """
+    if device.type != "cuda" or not torch.cuda.is_available():
+        return False
+    return bool(torch.version.hip) or tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
+
+
 def cpu_bf16_supported() -> bool:
     """True when oneDNN has native bf16 kernels on this CPU (avx512_bf16 / AMX); emulated bf16 is slower."""
     try:
@@ -96,7 +107,7 @@ def pick_runtime(
     )
     if precision == "auto":
         if dev.type == "cuda":
-            precision = "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+            precision = "bf16" if cuda_bf16_native(dev) else "fp16"
         else:
             precision = "bf16" if cpu_bf16_supported() else "fp32"
     if precision not in _DTYPES:

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from models.embedding import JointEmbedding
+from models.encoders import cuda_bf16_native
 
 
 @dataclass
@@ -49,7 +50,7 @@ def pick_device(preference: str = "auto") -> torch.device:
 def native_bf16(device: torch.device) -> bool:
     """True where bf16 matmuls run natively: CUDA with bf16, or a CPU with avx512_bf16 / AMX (oneDNN)."""
     if device.type == "cuda":
-        return bool(torch.cuda.is_bf16_supported())
+        return cuda_bf16_native(device)
     try:
         return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
