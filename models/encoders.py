@@ -71,6 +71,16 @@ def cuda_bf16_native(device: torch.device) -> bool:
     return bool(torch.version.hip) or tuple(torch.cuda.get_device_capability(device)) >= (8, 0)
 
 
+def cuda_device_ids() -> list[str]:
+    """One id per CUDA device this process sees: "GPU-<uuid>" (the same card under any
+    CUDA_VISIBLE_DEVICES), or its index where torch gives no UUID."""
+    ids = []
+    for index in range(torch.cuda.device_count() if torch.cuda.is_available() else 0):
+        uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
+        ids.append(f"GPU-{uuid}" if uuid else f"cuda-index-{index}")
+    return ids
+
+
 def cpu_bf16_supported() -> bool:
     """True when oneDNN has native bf16 kernels on this CPU (avx512_bf16 / AMX); emulated bf16 is slower."""
     try:

@@ -128,6 +128,7 @@ def run_device_bench(
             for _ in range(3 if rt.compiled else 1):
                 _run(extractor, [warm])
             ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, ceiling_s, rt.device))
+            extractor.mixed_batches = 0  # count the measured run's batches only, not the warm-ups'
             start = time.perf_counter()
             rows = _run(extractor, paths)
             wall = time.perf_counter() - start

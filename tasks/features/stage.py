@@ -70,13 +70,16 @@ def features_shard(
     root = DataRoot.from_any(root_url)
     own = features_own_hash(cfg)
     said: dict[str, int] = {}
-    job = ShardJob(
-        DATASET, shard, own, lambda previous: _compute(root, shard, cfg, access, own, previous, said),
-        inputs=INPUTS, reusable=_finished_videos,
-        sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
-        config=cfg.data_fields(),
-    )  # fmt: skip
-    with gpu_slot(_on_cuda(cfg)):
+    wanted = _device_wanted(cfg)
+    with gpu_slot(wanted, _visible_gpus(wanted)) as device:
+        # On CUDA: the GPU of this machine held for the shard (device is run-only: the hash is the same).
+        run_cfg = cfg.model_copy(update={"device": device}) if device.startswith("cuda") else cfg
+        job = ShardJob(
+            DATASET, shard, own, lambda previous: _compute(root, shard, run_cfg, access, own, previous, said),
+            inputs=INPUTS, reusable=_finished_videos,
+            sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
+            config=cfg.data_fields(),
+        )  # fmt: skip
         manifest = {**run_job(root, job), YTDLP_KEY: said}
     work = _work_dir(root, shard, own)
     # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos.
@@ -90,10 +93,19 @@ def _finished_videos(table: pa.Table) -> pa.Table:
     return table.filter(pc.not_equal(table.column("status"), "error"))
 
 
-def _on_cuda(cfg: ExtractFeaturesConfig) -> bool:
+def _device_wanted(cfg: ExtractFeaturesConfig) -> str:
+    """cfg.device with "auto" resolved: "cuda" (any GPU of this machine) where CUDA is there, else "cpu"."""
     import torch
 
-    return cfg.device.startswith("cuda") or (cfg.device == "auto" and torch.cuda.is_available())
+    if cfg.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return cfg.device
+
+
+def _visible_gpus(device: str) -> list[str]:
+    from models.encoders import cuda_device_ids
+
+    return cuda_device_ids() if device.startswith("cuda") else []
 
 
 def _compute(

@@ -9,6 +9,7 @@ from typing import Any, Literal
 import numpy as np
 from prefect import task
 
+from models.encoders import cuda_device_ids
 from models.text import encode_sentences, load_minilm
 from models.train_loop import pick_device
 from storage.layout import DataRoot
@@ -54,7 +55,10 @@ def train_run(cfg: TrainConfig, root_url: str) -> dict[str, Any]:
     A progress artifact moves with every finished epoch, so the UI shows the run before it ends.
     """
     on_epoch = epoch_progress(f"train-{cfg.run_id or 'embedding'}", cfg.epochs)
-    with gpu_slot(pick_device(cfg.device).type == "cuda"):
-        result = train(cfg, DataRoot.from_any(root_url), on_epoch=on_epoch)
+    wanted = str(pick_device(cfg.device))
+    with gpu_slot(wanted, cuda_device_ids() if wanted.startswith("cuda") else []) as device:
+        # On CUDA: the GPU of this machine held for the run (device is a runtime field, not hashed).
+        run_cfg = cfg.model_copy(update={"device": device}) if device.startswith("cuda") else cfg
+        result = train(run_cfg, DataRoot.from_any(root_url), on_epoch=on_epoch)
     on_epoch({"epoch": result["epochs"]})  # a run trained before (cached) shows as finished too
     return result

@@ -153,15 +153,18 @@ def test_deploy_is_idempotent_and_gpu_limit_guards(server: Server, job_root: Pat
     with temporary_settings({PREFECT_API_URL: server.api}):
         assert {s.action for s in ensure_pools()} == {"kept"}
         assert ensure_gpu_limit(2).action == "updated (was 1)"
+        # Two slots of the real limit, each run on the machine's GPU that is free, given back at the end.
+        locks = job_root.parent / "gpu-locks"
+        with gpu_slot("cuda", ["GPU-a", "GPU-b"], lock_dir=locks) as first:
+            with gpu_slot("cuda", ["GPU-a", "GPU-b"], lock_dir=locks) as second:
+                assert (first, second) == ("cuda:0", "cuda:1")
         assert ensure_gpu_limit(1).action == "updated (was 2)"
         assert check_gpu_limit() == 1
         with pytest.raises(GpuLimitMissing, match="'gpu-never-made' does not exist: run `howto deploy`"):
-            with gpu_slot(True, "gpu-never-made"):
+            with gpu_slot("cuda", ["GPU-a"], "gpu-never-made", locks):
                 pass
-        with gpu_slot(True):  # the real limit: a slot is taken and given back
-            pass
-        with gpu_slot(False, "gpu-never-made"):  # CPU work needs no limit
-            pass
+        with gpu_slot("cpu", [], "gpu-never-made", locks) as device:  # CPU work needs no limit
+            assert device == "cpu"
 
 
 @pytest.mark.slow

@@ -1,0 +1,109 @@
+"""Each CUDA run holds one GPU of its machine alone (tasks/gpu_limit.py): real lock files, real processes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from tasks.gpu_limit import gpu_slot, local_gpu, requested_index
+
+HOLD = """
+import sys, time
+from pathlib import Path
+from tasks.gpu_limit import local_gpu
+with local_gpu(sys.argv[2].split(","), None, Path(sys.argv[1])) as index:
+    print(index, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_runs_take_different_gpus_and_a_third_waits_for_one(tmp_path: Path) -> None:
+    gpus = ["GPU-a", "GPU-b"]
+    got: list[int] = []
+    claimed = threading.Event()
+
+    def third() -> None:
+        with local_gpu(gpus, None, tmp_path, poll_s=0.02) as index:
+            got.append(index)
+            claimed.set()
+
+    with local_gpu(gpus, None, tmp_path) as first:
+        with local_gpu(gpus, None, tmp_path) as second:
+            assert (first, second) == (0, 1)
+            waiter = threading.Thread(target=third)
+            waiter.start()
+            assert not claimed.wait(0.3)  # both cards held: it waits
+        waiter.join(10)  # the second run ended: its card goes to the waiting one
+    assert got == [1]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["GPU-a.lock", "GPU-b.lock"]
+
+
+def test_a_gpu_asked_for_by_index_is_waited_for_even_when_another_is_free(tmp_path: Path) -> None:
+    gpus = ["GPU-a", "GPU-b"]
+    claimed = threading.Event()
+
+    def wants_one() -> None:
+        with local_gpu(gpus, 1, tmp_path, poll_s=0.02):
+            claimed.set()
+
+    with local_gpu(gpus, 1, tmp_path) as held:
+        assert held == 1
+        waiter = threading.Thread(target=wants_one)
+        waiter.start()
+        assert not claimed.wait(0.3)
+    waiter.join(10)
+    assert claimed.is_set()
+
+
+def test_the_lock_follows_the_card_not_its_index_and_dies_with_its_process(tmp_path: Path) -> None:
+    """Another process sees the cards in another order (CUDA_VISIBLE_DEVICES): the card it holds is
+    still taken. When that process is killed, the kernel frees its card."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[2])}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(tmp_path), "GPU-x,GPU-y"],
+        stdout=subprocess.PIPE, text=True, env=env, start_new_session=True,
+    )  # fmt: skip
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "0"  # it holds GPU-x
+        with local_gpu(["GPU-y", "GPU-x"], None, tmp_path) as index:
+            assert index == 0  # GPU-y: first in this process's order, and free
+        claimed = threading.Event()
+
+        def wants_x() -> None:
+            with local_gpu(["GPU-y", "GPU-x"], 1, tmp_path, poll_s=0.02):
+                claimed.set()
+
+        waiter = threading.Thread(target=wants_x)
+        waiter.start()
+        assert not claimed.wait(0.3)
+        os.killpg(holder.pid, signal.SIGKILL)
+        waiter.join(10)
+        assert claimed.is_set()
+    finally:
+        if holder.poll() is None:
+            os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+
+
+def test_bad_requests_are_refused(tmp_path: Path) -> None:
+    assert requested_index("cuda") is None and requested_index("cuda:3") == 3
+    with pytest.raises(ValueError, match="not a CUDA device"):
+        requested_index("cuda:x")
+    with pytest.raises(ValueError, match="no CUDA device is visible"):
+        with local_gpu([], None, tmp_path):
+            pass
+    with pytest.raises(ValueError, match="cuda:2 asked for, but this process sees 2"):
+        with local_gpu(["GPU-a", "GPU-b"], 2, tmp_path):
+            pass
+
+
+def test_cpu_work_passes_through_without_a_limit_or_a_lock(tmp_path: Path) -> None:
+    with gpu_slot("cpu", [], "no-such-limit", tmp_path / "locks") as device:
+        assert device == "cpu"
+    assert not (tmp_path / "locks").exists()
