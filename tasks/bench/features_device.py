@@ -90,7 +90,7 @@ def run_device_bench(
         f"{'across videos' if settings.across_videos else 'per video'}"
         f"{', padded to full size' if settings.pad_batches else ''}; {settings.decode_workers} decoders; "
         f"decode on {settings.hwaccel or 'the CPU'} (ffmpeg cuda device usable: "
-        f"{'yes' if hwaccel_available('cuda') else 'no'})"
+        f"{'yes' if hwaccel_available(settings.hwaccel or 'cuda') else 'no'})"
     )
     source = workdir / f"bench-{seconds}s-360p.mp4"
     make_video(source, seconds)

@@ -109,8 +109,9 @@ def _last_lines(text: str, n: int = 3) -> str:
 
 
 @functools.cache
-def hwaccel_available(kind: str) -> bool:
-    """True when ffmpeg really decodes H.264 on the `kind` hardware decoder here (cuda: NVDEC).
+def hwaccel_available(device: str) -> bool:
+    """True when ffmpeg really decodes H.264 on the `device` hardware decoder here ("cuda" or "cuda:N":
+    NVDEC of that GPU; each GPU is probed on its own).
 
     Opening a CUDA device is not enough: a container without the driver's video capability (no
     libnvcuvid) opens one and then cannot decode. So a one-second clip is encoded and decoded with the
@@ -119,7 +120,9 @@ def hwaccel_available(kind: str) -> bool:
     with tempfile.TemporaryDirectory(prefix="howto-hwaccel-") as tmp:
         clip = os.path.join(tmp, "probe.mp4")
         make = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=256x144:rate=10:duration=1"]
-        decode = ["ffmpeg", "-v", "error", "-hwaccel", kind, "-hwaccel_output_format", kind, "-i", clip]
+        kind, _, index = device.partition(":")
+        on = ["-hwaccel", kind, *(["-hwaccel_device", index] if index else []), "-hwaccel_output_format", kind]
+        decode = ["ffmpeg", "-v", "error", *on, "-i", clip]
         try:
             # H.264 is what the stage decodes; builds made for NVIDIA hardware often leave out GPL's
             # libx264, so MPEG-4 part 2 (built into every ffmpeg, and NVDEC decodes it) is the fallback.

@@ -64,7 +64,7 @@ def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSett
     if cfg.decode_hwaccel == "cuda" or (cfg.decode_hwaccel == "auto" and on_cuda):
         # ffmpeg's decoder on the GPU the encoders use: "cuda" is device 0, "cuda:N" device N.
         device = f"cuda:{rt.device.index}" if on_cuda and rt.device.index else "cuda"
-        hwaccel = device if hwaccel_available("cuda") else None
+        hwaccel = device if hwaccel_available(device) else None
         if hwaccel is None:
             log.warning("ffmpeg cannot open a CUDA device here: decoding on the CPU")
     workers = cfg.decode_workers or (min(os.cpu_count() or 2, 32) if on_cuda else 2)

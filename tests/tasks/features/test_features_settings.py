@@ -27,17 +27,19 @@ def test_a_cpu_keeps_per_video_batches_and_cpu_decoding() -> None:
 def test_a_gpu_batches_across_videos_and_decodes_on_its_own_device(
     monkeypatch: pytest.MonkeyPatch, index: int, hwaccel: str
 ) -> None:
-    monkeypatch.setattr(pipeline, "hwaccel_available", lambda kind: kind == "cuda")
+    probed: list[str] = []
+    monkeypatch.setattr(pipeline, "hwaccel_available", lambda device: probed.append(device) or True)
     s = extractor_settings(ExtractFeaturesConfig(), _gpu(index))
     assert (s.batch_2d, s.batch_3d) == (GPU_BATCH_2D, GPU_BATCH_3D)
     assert s.across_videos and s.pad_batches
     assert s.hwaccel == hwaccel  # NVDEC on the GPU the encoders run on, not always GPU 0
+    assert probed == [hwaccel]  # and that GPU's decoder is the one probed
 
 
 def test_a_gpu_without_a_usable_decoder_decodes_on_the_cpu(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(pipeline, "hwaccel_available", lambda kind: False)
+    monkeypatch.setattr(pipeline, "hwaccel_available", lambda device: False)
     s = extractor_settings(ExtractFeaturesConfig(decode_workers=5), _gpu(0))
     assert s.hwaccel is None and s.decode_workers == 5
     assert "decoding on the CPU" in caplog.text
