@@ -60,6 +60,13 @@ class Runtime:
         return f"{self.device.type} {self.precision} {fmt}, {how}"
 
 
+def pick_device(preference: str = "auto") -> torch.device:
+    """CUDA when available (or asked for), CPU otherwise."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(preference)
+
+
 def cuda_bf16_native(device: torch.device) -> bool:
     """True when this CUDA device has bf16 tensor cores (compute capability 8.0+: Ampere and later).
 
@@ -112,9 +119,7 @@ def pick_runtime(
     `packed` (default: on for CPU channels_last when oneDNN is there) selects models/packed.py. On CUDA the
     channels_last path folds BatchNorm and (default) compiles; channels_last=False is the plain eager path.
     """
-    dev = torch.device(
-        "cuda" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    )
+    dev = pick_device(device)
     if precision == "auto":
         if dev.type == "cuda":
             precision = "bf16" if cuda_bf16_native(dev) else "fp16"

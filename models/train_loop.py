@@ -40,13 +40,6 @@ class EpochStats:
     load_seconds: float
 
 
-def pick_device(preference: str = "auto") -> torch.device:
-    """CUDA when available (or asked for), CPU otherwise."""
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(preference)
-
-
 def native_bf16(device: torch.device) -> bool:
     """True where bf16 matmuls run natively: CUDA with bf16, or a CPU with avx512_bf16 / AMX (oneDNN)."""
     if device.type == "cuda":

@@ -21,7 +21,7 @@ import os
 import re
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 GPU_LIMIT = "gpu"
@@ -107,13 +107,14 @@ def local_gpu(
 
 @contextlib.contextmanager
 def gpu_slot(
-    device: str, gpus: Sequence[str] = (), name: str = GPU_LIMIT, lock_dir: Path | None = None
+    device: str, gpus: Callable[[], Sequence[str]], name: str = GPU_LIMIT, lock_dir: Path | None = None
 ) -> Iterator[str]:
     """Where a run's CUDA work goes: one GPU of this machine held alone, then a slot of the `gpu` limit;
     yields the device to use ("cuda:N"). A CPU `device` passes through unchanged and needs neither.
 
-    `gpus`: the visible CUDA devices' ids (models.encoders.cuda_device_ids). The limit is checked before
-    waiting for a local GPU, so a missing limit fails at once.
+    `gpus`: gives the visible CUDA devices' ids (models.encoders.cuda_device_ids), called for CUDA only,
+    so CPU work never initialises CUDA. The limit is checked before waiting for a local GPU, so a missing
+    limit fails at once.
     """
     if not device.startswith("cuda"):
         yield device
@@ -121,6 +122,6 @@ def gpu_slot(
     from prefect.concurrency.sync import concurrency
 
     check_gpu_limit(name)
-    with local_gpu(gpus, requested_index(device), lock_dir) as index:
+    with local_gpu(gpus(), requested_index(device), lock_dir) as index:
         with concurrency(name, occupy=1, strict=True):  # strict: a limit deleted meanwhile is an error too
             yield f"cuda:{index}"

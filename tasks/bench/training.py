@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from models.encoders import cpu_features
-from models.train_loop import native_bf16, pick_device, train_step
+from models.encoders import cpu_features, pick_device
+from models.train_loop import native_bf16, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling

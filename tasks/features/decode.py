@@ -121,14 +121,10 @@ def hwaccel_available(device: str) -> bool:
         clip = os.path.join(tmp, "probe.mp4")
         make = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=256x144:rate=10:duration=1"]
         kind, _, index = device.partition(":")
-        on = [
-            "-hwaccel",
-            kind,
-            "-hwaccel_output_format",
-            kind,
-            *(["-hwaccel_device", index] if index else []),
-        ]
-        decode = ["ffmpeg", "-v", "error", *on, "-i", clip]
+        hw = ["-hwaccel", kind, "-hwaccel_output_format", kind]
+        if index:
+            hw += ["-hwaccel_device", index]
+        decode = ["ffmpeg", "-v", "error", *hw, "-i", clip]
         try:
             # H.264 is what the stage decodes; builds made for NVIDIA hardware often leave out GPL's
             # libx264, so MPEG-4 part 2 (built into every ffmpeg, and NVDEC decodes it) is the fallback.

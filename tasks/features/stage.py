@@ -12,6 +12,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
+from models.encoders import cuda_device_ids, pick_device
 from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.shards import read_marker, read_shard
@@ -70,8 +71,7 @@ def features_shard(
     root = DataRoot.from_any(root_url)
     own = features_own_hash(cfg)
     said: dict[str, int] = {}
-    wanted = _device_wanted(cfg)
-    with gpu_slot(wanted, _visible_gpus(wanted)) as device:
+    with gpu_slot(str(pick_device(cfg.device)), cuda_device_ids) as device:
         # On CUDA: the GPU of this machine held for the shard (device is run-only: the hash is the same).
         run_cfg = cfg.model_copy(update={"device": device}) if device.startswith("cuda") else cfg
         job = ShardJob(
@@ -91,21 +91,6 @@ def features_shard(
 def _finished_videos(table: pa.Table) -> pa.Table:
     """Rows of videos done for good (ok or permanently failed); errored ones are retried."""
     return table.filter(pc.not_equal(table.column("status"), "error"))
-
-
-def _device_wanted(cfg: ExtractFeaturesConfig) -> str:
-    """cfg.device with "auto" resolved: "cuda" (any GPU of this machine) where CUDA is there, else "cpu"."""
-    import torch
-
-    if cfg.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return cfg.device
-
-
-def _visible_gpus(device: str) -> list[str]:
-    from models.encoders import cuda_device_ids
-
-    return cuda_device_ids() if device.startswith("cuda") else []
 
 
 def _compute(

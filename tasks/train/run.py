@@ -14,6 +14,7 @@ import torch
 
 from models import distributed
 from models.embedding import JointEmbedding, build_model
+from models.encoders import pick_device
 from models.evaluate import evaluate_pairs
 from models.losses import build_loss
 from models.text import Vocabulary, load_word2vec, tokenize
@@ -22,7 +23,6 @@ from models.train_loop import (
     EpochStats,
     TrainState,
     make_optimizer,
-    pick_device,
     pick_precision,
     restore,
     save_checkpoint,

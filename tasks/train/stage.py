@@ -9,9 +9,8 @@ from typing import Any, Literal
 import numpy as np
 from prefect import task
 
-from models.encoders import cuda_device_ids
+from models.encoders import cuda_device_ids, pick_device
 from models.text import encode_sentences, load_minilm
-from models.train_loop import pick_device
 from storage.layout import DataRoot
 from tasks.artifacts import epoch_progress
 from tasks.gpu_limit import gpu_slot
@@ -55,8 +54,7 @@ def train_run(cfg: TrainConfig, root_url: str) -> dict[str, Any]:
     A progress artifact moves with every finished epoch, so the UI shows the run before it ends.
     """
     on_epoch = epoch_progress(f"train-{cfg.run_id or 'embedding'}", cfg.epochs)
-    wanted = str(pick_device(cfg.device))
-    with gpu_slot(wanted, cuda_device_ids() if wanted.startswith("cuda") else []) as device:
+    with gpu_slot(str(pick_device(cfg.device)), cuda_device_ids) as device:
         # On CUDA: the GPU of this machine held for the run (device is a runtime field, not hashed).
         run_cfg = cfg.model_copy(update={"device": device}) if device.startswith("cuda") else cfg
         result = train(run_cfg, DataRoot.from_any(root_url), on_epoch=on_epoch)

@@ -155,15 +155,16 @@ def test_deploy_is_idempotent_and_gpu_limit_guards(server: Server, job_root: Pat
         assert ensure_gpu_limit(2).action == "updated (was 1)"
         # Two slots of the real limit, each run on the machine's GPU that is free, given back at the end.
         locks = job_root.parent / "gpu-locks"
-        with gpu_slot("cuda", ["GPU-a", "GPU-b"], lock_dir=locks) as first:
-            with gpu_slot("cuda", ["GPU-a", "GPU-b"], lock_dir=locks) as second:
+        two = lambda: ["GPU-a", "GPU-b"]  # noqa: E731
+        with gpu_slot("cuda", two, lock_dir=locks) as first:
+            with gpu_slot("cuda", two, lock_dir=locks) as second:
                 assert (first, second) == ("cuda:0", "cuda:1")
         assert ensure_gpu_limit(1).action == "updated (was 2)"
         assert check_gpu_limit() == 1
         with pytest.raises(GpuLimitMissing, match="'gpu-never-made' does not exist: run `howto deploy`"):
-            with gpu_slot("cuda", ["GPU-a"], "gpu-never-made", locks):
+            with gpu_slot("cuda", lambda: ["GPU-a"], "gpu-never-made", locks):
                 pass
-        with gpu_slot("cpu", [], "gpu-never-made", locks) as device:  # CPU work needs no limit
+        with gpu_slot("cpu", lambda: [], "gpu-never-made", locks) as device:  # CPU work needs no limit
             assert device == "cpu"
 
 

@@ -104,6 +104,9 @@ def test_bad_requests_are_refused(tmp_path: Path) -> None:
 
 
 def test_cpu_work_passes_through_without_a_limit_or_a_lock(tmp_path: Path) -> None:
-    with gpu_slot("cpu", [], "no-such-limit", tmp_path / "locks") as device:
+    def no_cuda_query() -> list[str]:
+        raise AssertionError("CPU work asked which GPUs there are")
+
+    with gpu_slot("cpu", no_cuda_query, "no-such-limit", tmp_path / "locks") as device:
         assert device == "cpu"
     assert not (tmp_path / "locks").exists()
