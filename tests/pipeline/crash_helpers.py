@@ -24,9 +24,13 @@ TIME_COLUMNS = {"checked_at", "downloaded_at", "probed_at", "created_at", "fetch
 COLLECTED = ["tasks", "search_results", "videos", "captions", "clips", "frame_features"]
 
 
-def pipeline_env(home: Path) -> dict[str, str]:
-    # A SIGKILLed worker cannot remove its temporary files (yt-dlp's caption folder): keep them in the
-    # test's own folder, not the machine's /tmp.
+def pipeline_env(home: Path, api: str | None = None) -> dict[str, str]:
+    """The environment of a `howto pipeline` run: its own Prefect home, and the server at `api` when given
+    (else each run starts a temporary server of its own, as a user's plain `howto pipeline` does).
+
+    A SIGKILLed worker cannot remove its temporary files (yt-dlp's caption folder): keep them in the
+    test's own folder, not the machine's /tmp.
+    """
     scratch = home.parent / "tmp"
     scratch.mkdir(parents=True, exist_ok=True)
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
@@ -39,6 +43,8 @@ def pipeline_env(home: Path) -> dict[str, str]:
             "PYTHONUNBUFFERED": "1",
         }
     )
+    if api is not None:
+        env["PREFECT_API_URL"] = api
     return env
 
 
@@ -79,7 +85,8 @@ class PipelineProcess:
         return False
 
     def kill_group(self) -> None:
-        """SIGKILL the whole process group (the flow and the ephemeral Prefect server it started)."""
+        """SIGKILL the whole process group (the flow, its decoders and downloaders, and the temporary Prefect
+        server it started when it was given none)."""
         try:
             os.killpg(self.proc.pid, signal.SIGKILL)
         except ProcessLookupError:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import list_markers, read_dataset
 from tasks.demo.world import World
+from tests.deploy.prefect_procs import Processes, start_server
 from tests.pipeline.crash_helpers import (
     COLLECTED,
     PipelineProcess,
@@ -106,23 +108,41 @@ def kept_videos(root: Path) -> list[str]:
     return sorted(set(table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist()))
 
 
+@pytest.fixture
+def prefect_api(tmp_path: Path) -> Iterator[str]:
+    """One Prefect server for the runs that share it, stopped (process group) however the test ends.
+    A temporary server costs each run about 10 s of start-up; the data's safety does not depend on it:
+    the stages keep their state in shards and markers, not in Prefect."""
+    logs = tmp_path / "server"
+    logs.mkdir()
+    procs = Processes()
+    try:
+        yield start_server(procs, logs).api
+    finally:
+        procs.stop_all()
+
+
 @pytest.mark.slow
-def test_faults_and_kills_resume_to_the_fault_free_data(demo_world: World, tmp_path: Path) -> None:
+def test_faults_and_kills_resume_to_the_fault_free_data(
+    demo_world: World, tmp_path: Path, prefect_api: str
+) -> None:
     port, clean_port = _free_port(), _free_port()
     config = small_config(f"http://127.0.0.1:{port}", tmp_path, "config.json")
     faulty_config = small_config(f"http://127.0.0.1:{port}", tmp_path, "faulty.json", timeout_s=1.0)
-    env = pipeline_env(tmp_path / "prefect-home")
+    env = pipeline_env(tmp_path / "prefect-home", prefect_api)
     log = tmp_path / "pipeline.log"
 
     with _serve(clean_port, []):
         # The fault-free run goes alongside the faulty ones, on its own site (the same world), with its own
-        # Prefect home and log: most of a run's wall time is process and server start-up, so the two
-        # overlap well on two cores. The site's URL is the only difference, mapped away when comparing.
+        # Prefect home and log: much of a run's wall time is process start-up, so the two overlap well on
+        # two cores. The site's URL is the only difference, mapped away when comparing.
         baseline = tmp_path / "baseline"
         baseline_log = tmp_path / "baseline.log"
         clean_config = small_config(f"http://127.0.0.1:{clean_port}", tmp_path, "clean.json")
         clean = PipelineProcess(
-            args_for(clean_config, baseline), pipeline_env(tmp_path / "prefect-home-baseline"), baseline_log
+            args_for(clean_config, baseline),
+            pipeline_env(tmp_path / "prefect-home-baseline", prefect_api),
+            baseline_log,
         )
 
         crashed = tmp_path / "crashed"
@@ -160,7 +180,8 @@ def test_faults_and_kills_resume_to_the_fault_free_data(demo_world: World, tmp_p
         Path(root.marker_path("captions", get_schema("captions").version, 0)).unlink()
         features = Path(root.shard_path("frame_features", get_schema("frame_features").version, 0))
         features.write_bytes(features.read_bytes()[: features.stat().st_size // 2])
-        repair = PipelineProcess(args_for(config, crashed), env, log)
+        # This run starts a temporary server of its own, as a plain `howto pipeline` does.
+        repair = PipelineProcess(args_for(config, crashed), pipeline_env(tmp_path / "prefect-home"), log)
         assert repair.wait(timeout=900) == 0, log.read_text()[-5000:]
         assert "it will be redone" in log.read_text()  # the truncation was noticed and logged
 
