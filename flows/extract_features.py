@@ -10,6 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.pipeline import ENCODERS
 from tasks.features.stage import features_shard
 from tasks.features.weights import check_weights
 from tasks.howto100m.layout import crawled_video_shards
@@ -40,10 +41,15 @@ def extract_features(
     if cfg.random_weights and not (cfg.resnet_weights and cfg.resnext_weights):
         log.warning("%s: random weights allowed: models without weights use calibrated random ones", STAGE)
     log.info("%s: %d videos shards", STAGE, len(shards))
-    manifests = run_shard_tasks(
-        STAGE,
-        features_shard,
-        [{"root_url": root.url, "shard": k, "cfg": cfg, "access": access} for k in shards],
-    )
+    try:
+        manifests = run_shard_tasks(
+            STAGE,
+            features_shard,
+            [{"root_url": root.url, "shard": k, "cfg": cfg, "access": access} for k in shards],
+        )
+    finally:
+        # Shards in this process shared their encoders (tasks/features/encoder_pool.py); their memory goes
+        # back before the next stage runs here. Workers elsewhere (dask) keep theirs for their next shards.
+        ENCODERS.clear()
     summary = summarize(STAGE, manifests, {"random_weights_allowed": cfg.random_weights})
     return finish_stage(STAGE, root, summary)

@@ -21,7 +21,7 @@ from storage.shards import list_markers, read_shard
 from tasks.common import shard_hash
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob
-from tasks.features.pipeline import build_extractor
+from tasks.features.pipeline import ENCODERS, leased_extractor
 from tasks.features.rows import result_table
 from tasks.features.stage import features_own_hash
 from tasks.shard_runner import ShardJob, ShardOutput, run_job
@@ -74,10 +74,10 @@ def _chunk_job(
         if tables:
             log.info("%s shard %d: %d videos reused from frame_features", DATASET, shard, len(tables))
         if todo:
-            extractor, loaded, rt = build_extractor(cfg, root)
-            log.info("%s shard %d: extracting %d videos on %s", DATASET, shard, len(todo), rt.device)
-            jobs = (VideoJob(vid, str(chunk[vid])) for vid in todo)
-            tables += [result_table(r, cfg.models, loaded.random) for r in extractor.run(jobs)]
+            with leased_extractor(cfg, root) as (extractor, loaded, rt):
+                log.info("%s shard %d: extracting %d videos on %s", DATASET, shard, len(todo), rt.device)
+                jobs = (VideoJob(vid, str(chunk[vid])) for vid in todo)
+                tables += [result_table(r, cfg.models, loaded.random) for r in extractor.run(jobs)]
         table = pa.concat_tables(tables)
         errors = len(
             set(table.filter(pc.equal(table.column("status"), "error")).column("video_id").to_pylist())
@@ -108,6 +108,20 @@ def benchmark_features(
     `reuse_root_features`: videos that are also in the data root's `frame_features`, made with the
     same config, take those rows instead of being decoded again (the demo's held-out videos are).
     """
+    try:
+        return _extract_chunks(root, benchmark, videos, cfg, progress, reuse_root_features)
+    finally:
+        ENCODERS.clear()  # the encoders' memory goes back before evaluation goes on
+
+
+def _extract_chunks(
+    root: DataRoot,
+    benchmark: str,
+    videos: Mapping[str, Path],
+    cfg: ExtractFeaturesConfig,
+    progress: Callable[[str], None] | None,
+    reuse_root_features: bool,
+) -> BenchmarkFeatures:
     ids = sorted(videos)
     out = BenchmarkFeatures({})
     for start in range(0, len(ids), CHUNK_VIDEOS):

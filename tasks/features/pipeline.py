@@ -4,16 +4,41 @@ from __future__ import annotations
 
 import logging
 import os
-from dataclasses import replace
+from collections.abc import Hashable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from torch import nn
 
 from models.encoders import Runtime, pick_runtime, prepare
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec, hwaccel_available
+from tasks.features.encoder_pool import KeyedPool
 from tasks.features.extractor import GPU_BATCH_2D, GPU_BATCH_3D, MODEL_2D, Extractor, ExtractorSettings
 from tasks.features.weights import LoadedEncoders, load_encoders
 
 log = logging.getLogger(__name__)
+
+# The config fields that decide what the prepared encoders are (the rest shape batching and decoding).
+ENCODER_FIELDS = (
+    "models", "random_weights", "resnet_weights", "resnext_weights", "calibration_seed", "short_side_2d",
+    "size_3d", "precision", "device", "compile",
+)  # fmt: skip
+
+
+@dataclass
+class PreparedEncoders:
+    """Encoders ready for `encode` under `rt`, and whether each runs on random weights."""
+
+    encoders: dict[str, nn.Module]
+    loaded: LoadedEncoders
+    rt: Runtime
+
+
+# This process's prepared encoders, lent to one shard at a time (tasks/features/encoder_pool.py).
+ENCODERS: KeyedPool[PreparedEncoders] = KeyedPool()
 
 
 def stream_specs(cfg: ExtractFeaturesConfig) -> dict[str, StreamSpec]:
@@ -27,8 +52,8 @@ def stream_specs(cfg: ExtractFeaturesConfig) -> dict[str, StreamSpec]:
     return specs
 
 
-def build_extractor(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Extractor, LoadedEncoders, Runtime]:
-    """Load (or calibrate) the encoders and wrap them in an Extractor; raises WeightsMissing when refused."""
+def prepare_encoders(cfg: ExtractFeaturesConfig, root: DataRoot) -> PreparedEncoders:
+    """Load (or calibrate) the encoders and make them ready to run; raises WeightsMissing when refused."""
     loaded = load_encoders(
         root,
         cfg.models,
@@ -44,14 +69,46 @@ def build_extractor(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Extract
     # On CPU: BatchNorm folded, weights converted once to rt's precision and prepacked (models/packed.py);
     # on CUDA: BatchNorm folded by torch.fx, weights converted once, compiled (models/compiled.py).
     encoders = {m: prepare(net, rt) for m, net in loaded.encoders.items()}
+    return PreparedEncoders(encoders, loaded, rt)
+
+
+def encoders_key(cfg: ExtractFeaturesConfig, root: DataRoot) -> Hashable:
+    """What a prepared set was built from: the fields that decide it, the data root (where calibrated
+    random weights live) and each weights file's size and time stamp, so a replaced file is loaded anew."""
+    files = []
+    for path in (cfg.resnet_weights, cfg.resnext_weights):
+        stat = Path(path).stat() if path and Path(path).is_file() else None
+        files.append((path, stat.st_size, stat.st_mtime_ns) if stat else (path, None, None))
+    return (root.url, tuple(getattr(cfg, f) for f in ENCODER_FIELDS), tuple(files))
+
+
+def _extractor(cfg: ExtractFeaturesConfig, prepared: PreparedEncoders, reused: bool) -> Extractor:
+    rt = prepared.rt
     settings = extractor_settings(cfg, rt)
     log.info(
-        "encoders: %s; batches 2d %d, 3d %d, %s; %d decoders%s",
-        rt.describe(), settings.batch_2d, settings.batch_3d,
+        "encoders: %s%s; batches 2d %d, 3d %d, %s; %d decoders%s",
+        rt.describe(), ", reused from an earlier shard of this process" if reused else "",
+        settings.batch_2d, settings.batch_3d,
         "across videos" if settings.across_videos else "per video", settings.decode_workers,
         f", {settings.hwaccel} decode" if settings.hwaccel else "",
     )  # fmt: skip
-    return Extractor(encoders, stream_specs(cfg), rt, settings), loaded, rt
+    return Extractor(prepared.encoders, stream_specs(cfg), rt, settings)
+
+
+def build_extractor(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Extractor, LoadedEncoders, Runtime]:
+    """An Extractor on encoders of its own (one-off work: a single video, a test's data)."""
+    prepared = prepare_encoders(cfg, root)
+    return _extractor(cfg, prepared, reused=False), prepared.loaded, prepared.rt
+
+
+@contextmanager
+def leased_extractor(
+    cfg: ExtractFeaturesConfig, root: DataRoot
+) -> Iterator[tuple[Extractor, LoadedEncoders, Runtime]]:
+    """An Extractor on encoders lent by this process's pool: the shards after the first of a worker skip
+    loading, packing and compiling. Give the encoders back (leave the block) before the next shard."""
+    with ENCODERS.lease(encoders_key(cfg, root), lambda: prepare_encoders(cfg, root)) as (prepared, reused):
+        yield _extractor(cfg, prepared, reused), prepared.loaded, prepared.rt
 
 
 def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSettings:

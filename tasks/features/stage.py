@@ -21,7 +21,7 @@ from tasks.features.attempts import retry_corrupt
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.downloads import cap_drops, download_jobs
 from tasks.features.extractor import VideoResult
-from tasks.features.pipeline import build_extractor
+from tasks.features.pipeline import leased_extractor
 from tasks.features.rows import result_table
 from tasks.gpu_limit import gpu_slot
 from tasks.progress import advance
@@ -119,44 +119,44 @@ def _compute(
     )
     errors: list[pa.Table] = []
     if todo:
-        extractor, loaded, rt = build_extractor(cfg, root)
-        if any(loaded.random.values()):
-            log.warning(
-                "%s: RANDOM WEIGHTS (BatchNorm-calibrated) for %s: rows say random_weights=true",
-                DATASET,
-                ", ".join(m for m, r in loaded.random.items() if r),
-            )
-        log.info("%s: running on %s in %s", DATASET, rt.device, rt.precision)
-        failed_downloads: list[VideoResult] = []
-        paths: dict[str, Path] = {}
-        halted: list[StageHalted] = []
-        client = YoutubeClient(access)  # secrets read here, in the task's thread
-        jobs = download_jobs(todo, cfg, root, client, failed_downloads, paths, halted)
-        started, done = time.perf_counter(), 0
-        for decoded in extractor.run(jobs):
-            result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
-            _finish(root, work, result, cfg, loaded.random, paths, errors)
-            done += 1
-            advance(f"{DATASET} shard {shard}: videos", done, len(todo))
-            # Progress on long work: one line per video with the pace, so a crawl's ETA is visible.
-            elapsed = time.perf_counter() - started
-            log.info(
-                "%s shard %d: %d/%d videos (%s %s), %.1f s/video",
-                DATASET,
-                shard,
-                done,
-                len(todo),
-                result.video_id,
-                result.status,
-                elapsed / done,
-            )
-        for result in failed_downloads:
-            _finish(root, work, result, cfg, loaded.random, paths, errors)
-        said.update(client.counts)
-        if halted:
-            # No shard is written: the videos finished before the halt are parked as parts, so a
-            # rerun resumes after them instead of asking the site again.
-            raise halted[0]
+        with leased_extractor(cfg, root) as (extractor, loaded, rt):
+            if any(loaded.random.values()):
+                log.warning(
+                    "%s: RANDOM WEIGHTS (BatchNorm-calibrated) for %s: rows say random_weights=true",
+                    DATASET,
+                    ", ".join(m for m, r in loaded.random.items() if r),
+                )
+            log.info("%s: running on %s in %s", DATASET, rt.device, rt.precision)
+            failed_downloads: list[VideoResult] = []
+            paths: dict[str, Path] = {}
+            halted: list[StageHalted] = []
+            client = YoutubeClient(access)  # secrets read here, in the task's thread
+            jobs = download_jobs(todo, cfg, root, client, failed_downloads, paths, halted)
+            started, done = time.perf_counter(), 0
+            for decoded in extractor.run(jobs):
+                result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
+                _finish(root, work, result, cfg, loaded.random, paths, errors)
+                done += 1
+                advance(f"{DATASET} shard {shard}: videos", done, len(todo))
+                # Progress on long work: one line per video with the pace, so a crawl's ETA is visible.
+                elapsed = time.perf_counter() - started
+                log.info(
+                    "%s shard %d: %d/%d videos (%s %s), %.1f s/video",
+                    DATASET,
+                    shard,
+                    done,
+                    len(todo),
+                    result.video_id,
+                    result.status,
+                    elapsed / done,
+                )
+            for result in failed_downloads:
+                _finish(root, work, result, cfg, loaded.random, paths, errors)
+            said.update(client.counts)
+            if halted:
+                # No shard is written: the videos finished before the halt are parked as parts, so a
+                # rerun resumes after them instead of asking the site again.
+                raise halted[0]
     tables = [_read_part(root, p) for p in _part_files(root, work)]
     tables += [t for vid, t in sorted(reused.items()) if not root.exists(f"{work}/{vid}.parquet")]
     kept = {v["video_id"] for v in videos}

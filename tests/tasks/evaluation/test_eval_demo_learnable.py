@@ -68,7 +68,7 @@ def test_trained_run_beats_shuffled_captions(
     def no_extraction(*_a: Any, **_k: Any) -> None:
         raise AssertionError("benchmark features were extracted a second time")
 
-    monkeypatch.setattr(bench_features, "build_extractor", no_extraction)
+    monkeypatch.setattr(bench_features, "leased_extractor", no_extraction)
     ct_control, yc_control = _both(root, files, "control")  # same videos: every features shard cached
     recall, control, chance = (
         ct_real.value("recall", None),
