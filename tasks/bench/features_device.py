@@ -130,7 +130,7 @@ def run_device_bench(
             ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, ceiling_s, rt.device))
             extractor.mixed_batches = 0  # count the measured run's batches only, not the warm-ups'
             start = time.perf_counter()
-            rows = _run(extractor, paths)
+            rows, decoders = _run(extractor, paths)
             wall = time.perf_counter() - start
             ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, ceiling_s, rt.device))
             gflop = sum(gflop_of(m, rows[m], specs[m].frame_shape(info)) for m in models)
@@ -138,7 +138,12 @@ def run_device_bench(
             ours.append(
                 BenchRow("ours", name, wall, videos * duration, gflop, (ceilings[-2] + ceilings[-1]) / 2)
             )
-            log(_line(ours[-1], rt.precision) + f"  ({extractor.mixed_batches} batches mixed videos)")
+            # Which decoder really ran: ffmpeg decodes a stream NVDEC refuses on the CPU, and exits 0.
+            decoded = ", ".join(f"{n} on {name}" for name, n in sorted(decoders.items()))
+            log(
+                _line(ours[-1], rt.precision)
+                + f"  ({extractor.mixed_batches} batches mixed videos; videos decoded {decoded})"
+            )
         log(
             f"-- the reference way ({len(paths[:reference_videos])} video(s), one at a time, decode first, fp32 eager NCHW):"
         )
@@ -161,15 +166,18 @@ def run_device_bench(
     return bench
 
 
-def _run(extractor: Extractor, paths: list[Path]) -> dict[str, int]:
-    """Rows per model over all videos; any failed video stops the bench (its numbers would lie)."""
+def _run(extractor: Extractor, paths: list[Path]) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows per model and videos per decoder that ran, over all videos; any failed video stops the bench
+    (its numbers would lie)."""
     rows = dict.fromkeys(extractor.specs, 0)
+    decoders: dict[str, int] = {}
     for result in extractor.run([VideoJob(p.stem, str(p)) for p in paths]):
         if result.status != "ok":
             raise RuntimeError(f"bench extraction of {result.video_id} failed: {result.error}")
         for model in rows:
             rows[model] += len(result.rows[model].vectors)
-    return rows
+        decoders[result.decoder] = decoders.get(result.decoder, 0) + 1
+    return rows, decoders
 
 
 def _reference_rows(

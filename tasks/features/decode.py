@@ -41,6 +41,35 @@ class VideoInfo:
     pix_fmt: str | None = None  # the decoder's software pixel format (yuv420p for most H.264)
 
 
+@dataclass
+class DecodeReport:
+    """Which decoder really decoded a file: the hardware one asked for ("cuda", "cuda:1") or "cpu", and
+    when it was not the one asked for, ffmpeg's reason."""
+
+    decoder: str = "cpu"
+    fallback: str | None = None
+
+
+# libavcodec's lines when a hardware decoder refuses a stream (a codec, profile or frame size NVDEC lacks):
+# ffmpeg then decodes it in software and exits 0 (libavcodec/decode.c and nvdec.c, error level), so the
+# exit code does not tell which decoder ran. These lines are about the decoder, not the file.
+HWACCEL_REFUSALS = (
+    "Failed setup for format",
+    "hwaccel initialisation returned error",
+    "Hardware is lacking required capabilities",
+    "not within range from",
+    "macroblock count",
+)
+
+
+def split_hwaccel_refusals(stderr: str) -> tuple[list[str], str]:
+    """ffmpeg's stderr as (the hardware decoder's refusal lines, the rest of the text)."""
+    refusals, rest = [], []
+    for line in stderr.splitlines():
+        (refusals if any(marker in line for marker in HWACCEL_REFUSALS) else rest).append(line)
+    return [line.strip() for line in refusals if line.strip()], "\n".join(rest)
+
+
 @dataclass(frozen=True)
 class StreamSpec:
     """One decode recipe: frame rate, short side, optional centre crop, fps rounding, frames per chunk."""
@@ -351,9 +380,11 @@ def stream_outputs(
     timeout_s: float,
     threads: int = 1,
     hwaccel: str | None = None,
+    report: DecodeReport | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Decode the file once and yield (key, uint8 (n, H, W, 3) chunk) for every spec as ffmpeg makes them;
-    raise DecodeError/DecodeTimeout after the last good chunk.
+    raise DecodeError/DecodeTimeout after the last good chunk. `report`, when given, says at the end which
+    decoder ran: `hwaccel`, or the CPU when ffmpeg's hardware decoder refused the stream.
 
     One decode feeds all outputs (the 2D and 3D models read the same frames, so a video is decoded once, not
     once per model). Memory stays bounded by about two chunks per output whatever the video's length: ffmpeg
@@ -424,7 +455,11 @@ def stream_outputs(
         drain.join(timeout=5)
     if watchdog.fired:
         raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
-    message = _last_lines(b"".join(stderr).decode(errors="replace"))
+    refusals, text = split_hwaccel_refusals(b"".join(stderr).decode(errors="replace"))
+    if report is not None:
+        report.decoder = hwaccel if hwaccel and not refusals else "cpu"
+        report.fallback = _last_lines("\n".join(refusals), 2) if hwaccel and refusals else None
+    message = _last_lines(text)
     if proc.returncode != 0:
         raise DecodeError(message or f"ffmpeg exited with {proc.returncode}")
     for key, spec in specs.items():
@@ -448,25 +483,39 @@ def stream_frames(
 
 
 def decode_outputs(
-    path: str, specs: Mapping[str, StreamSpec], info: VideoInfo, timeout_s: float, hwaccel: str | None = None
+    path: str,
+    specs: Mapping[str, StreamSpec],
+    info: VideoInfo,
+    timeout_s: float,
+    hwaccel: str | None = None,
+    report: DecodeReport | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """stream_outputs, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
+    `report` says which decoder did the work (see stream_outputs).
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
     that a slower video, never a failed one. A failure after frames came out is the file's, as on the CPU.
     """
+    report = report if report is not None else DecodeReport()
     if hwaccel:
         produced = False
         try:
-            for item in stream_outputs(path, specs, info, timeout_s, hwaccel=hwaccel):
+            for item in stream_outputs(path, specs, info, timeout_s, hwaccel=hwaccel, report=report):
                 produced = True
                 yield item
+            if report.fallback:
+                log.info(
+                    "%s decoder refused %s (%s): ffmpeg decoded it on the CPU", hwaccel, path, report.fallback
+                )
             return
         except DecodeError as exc:
             if produced:
                 raise
             log.info("%s decoder could not start on %s (%s); decoding on the CPU", hwaccel, path, exc)
-    yield from stream_outputs(path, specs, info, timeout_s)
+            reason = str(exc)
+    yield from stream_outputs(path, specs, info, timeout_s, report=report)
+    if hwaccel:
+        report.fallback = reason
 
 
 def as_clips(chunk: np.ndarray) -> np.ndarray:

@@ -24,6 +24,7 @@ from tasks.features.batcher import Batch, CrossVideoBatcher
 from tasks.features.decode import (
     CLIP_FRAMES,
     DecodeError,
+    DecodeReport,
     DecodeTimeout,
     StreamSpec,
     VideoInfo,
@@ -70,6 +71,8 @@ class VideoResult:
     error: str | None = None
     duration_s: float = 0.0
     rows: dict[str, ModelRows] = field(default_factory=dict)
+    decoder: str = "cpu"  # which decoder really ran: "cpu", or the hardware one ("cuda", "cuda:1")
+    decoder_fallback: str | None = None  # why not the hardware one asked for (ffmpeg's words)
 
 
 @dataclass
@@ -83,6 +86,7 @@ class _Pending:
     ended: bool = False
     status: str = "ok"
     error: str | None = None
+    decoder: DecodeReport = field(default_factory=DecodeReport)
 
 
 @dataclass(frozen=True)
@@ -204,13 +208,15 @@ class Extractor:
         put(("start", job.video_id, info))
         rows = dict.fromkeys(self.specs, 0)
         frames_3d = 0
+        report = DecodeReport()
         # One decode feeds both models; their chunks interleave, each model's in order.
-        for model, chunk in decode_outputs(job.path, self.specs, info, timeout, s.hwaccel):
+        for model, chunk in decode_outputs(job.path, self.specs, info, timeout, s.hwaccel, report):
             if model == MODEL_3D:
                 frames_3d += len(chunk)
                 chunk = as_clips(chunk)  # chunks hold whole clips but the last, zero-padded
             put(("chunk", job.video_id, model, rows[model], chunk))
             rows[model] += len(chunk)
+        put(("decoder", job.video_id, report))
         for model in self.specs:
             put(("rows", job.video_id, model, rows[model], frames_3d if model == MODEL_3D else rows[model]))
 
@@ -261,6 +267,8 @@ class Extractor:
                 p.status, p.error = msg[2], msg[3]
                 p.queued.clear()  # a failed video is reported without rows: drop what waits
                 self.batcher.drop(msg[1])
+            elif kind == "decoder":
+                pending.setdefault(msg[1], _Pending()).decoder = msg[2]
             elif kind == "end":
                 pending.setdefault(msg[1], _Pending()).ended = True
             yield from self._finished(pending)
@@ -323,7 +331,7 @@ class Extractor:
             pieces = sorted(p.pieces.get(model, []), key=lambda x: x[0])
             vectors = np.concatenate([v for _, v in pieces]) if pieces else np.zeros((0, 2048), np.float32)
             rows[model] = ModelRows(vectors, *_spans(model, spec, len(vectors), p.frames_3d, duration))
-        return VideoResult(vid, "ok", None, duration, rows)
+        return VideoResult(vid, "ok", None, duration, rows, p.decoder.decoder, p.decoder.fallback)
 
 
 def _feed(jobs: Iterable[VideoJob], todo: queue.Queue[VideoJob | None], workers: int) -> None:

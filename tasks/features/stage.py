@@ -118,6 +118,8 @@ def _compute(
         len(todo),
     )
     errors: list[pa.Table] = []
+    decoders: dict[str, int] = {}  # videos extracted per decoder that really ran ("cpu", "cuda", ...)
+    fallbacks: list[str] = []
     if todo:
         with leased_extractor(cfg, root) as (extractor, loaded, rt):
             if any(loaded.random.values()):
@@ -136,6 +138,9 @@ def _compute(
             for decoded in extractor.run(jobs):
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
                 _finish(root, work, result, cfg, loaded.random, paths, errors)
+                if result.status == "ok":
+                    decoders[result.decoder] = decoders.get(result.decoder, 0) + 1
+                    fallbacks += [result.decoder_fallback] if result.decoder_fallback else []
                 done += 1
                 advance(f"{DATASET} shard {shard}: videos", done, len(todo))
                 # Progress on long work: one line per video with the pace, so a crawl's ETA is visible.
@@ -152,6 +157,12 @@ def _compute(
                 )
             for result in failed_downloads:
                 _finish(root, work, result, cfg, loaded.random, paths, errors)
+            hwaccel = extractor.settings.hwaccel
+            if hwaccel and fallbacks:
+                log.warning(
+                    "%s shard %d: the %s decoder refused %d of %d videos, decoded on the CPU instead (%s)",
+                    DATASET, shard, hwaccel, len(fallbacks), sum(decoders.values()), fallbacks[0],
+                )  # fmt: skip
             said.update(client.counts)
             if halted:
                 # No shard is written: the videos finished before the halt are parked as parts, so a
@@ -173,6 +184,7 @@ def _compute(
             "videos_failed": _count_status(table, "failed"),
             "videos_error": n_err,
             "videos_extracted": len(todo),
+            "videos_decoded_on": decoders,
             "videos_reused": len(kept - {v["video_id"] for v in todo}),
         },
     )

@@ -72,6 +72,7 @@ def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
     assert DROPPED not in table.column("video_id").to_pylist()
     marker = read_marker(root, "frame_features", 0)
     assert marker is not None and marker.rows_in == 2 and marker.errors == 1
+    assert marker.extra["videos_decoded_on"] == {"cpu": 1}  # GOOD; BAD never decoded
     for attempt in (2, 3):
         _corrupt_download(root)
         summary = extract_features(CFG, root.url)

@@ -39,6 +39,7 @@ def test_device_bench_counts_every_videos_work_and_compares_with_the_reference_w
     assert "path: cpu" in text and "decoders" in text and "speed-up ours/reference" in text
     assert "decode alone" in text and "cores' ffmpeg work" in text
     assert "goal both models" not in text  # the 1000x goal is a GPU's
+    assert text.count("videos decoded 2 on cpu") == 3  # which decoder ran, for each measured run
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has a CUDA device")

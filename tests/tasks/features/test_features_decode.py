@@ -17,12 +17,14 @@ from tasks.features.decode import (
     SPEC_2D,
     SPEC_3D,
     DecodeError,
+    DecodeReport,
     DecodeTimeout,
     VideoInfo,
     as_clips,
     decode_outputs,
     hwaccel_available,
     probe,
+    split_hwaccel_refusals,
     stream_frames,
     stream_outputs,
 )
@@ -101,8 +103,11 @@ def test_hardware_decoder_that_cannot_start_falls_back_to_the_cpu(media: dict[st
     info = probe(path)
     software = np.concatenate(list(stream_frames(path, SPEC_2D, info, timeout_s=60)))
     specs = {"2d": SPEC_2D}
-    fallback = np.concatenate([c for _, c in decode_outputs(path, specs, info, timeout_s=60, hwaccel="cuda")])
+    report = DecodeReport()
+    chunks = decode_outputs(path, specs, info, timeout_s=60, hwaccel="cuda", report=report)
+    fallback = np.concatenate([c for _, c in chunks])
     np.testing.assert_array_equal(fallback, software)
+    assert report.decoder == "cpu" and report.fallback  # and ffmpeg's reason is kept
     with pytest.raises(DecodeError):
         list(decode_outputs(str(media["corrupt"]), specs, info, timeout_s=60, hwaccel="cuda"))
 
@@ -245,3 +250,62 @@ def test_even_widths_other_sources_and_a_disagreeing_ffmpeg_keep_packed_rgb(
     assert decode.output_pix_fmt(SPEC_3D, VideoInfo(640, 360, 10.0, None)) == "rgb24"
     monkeypatch.setattr(decode, "planar_rgb_exact", lambda kind: False)
     assert decode.output_pix_fmt(SPEC_3D, wide) == decode.output_pix_fmt(SPEC_2D, wide) == "rgb24"
+
+
+# ffmpeg 6.1 with -hwaccel cuda on an H.264 High 10 file, which NVDEC does not decode: it logs these and
+# decodes in software, exit code 0 (the two refusal lines as libavcodec/nvdec.c and decode.c print them).
+REFUSED_STDERR = """\
+[h264 @ 0x55d1c2f4a8c0] Hardware is lacking required capabilities
+[h264 @ 0x55d1c2f4a8c0] Failed setup for format cuda: hwaccel initialisation returned error.
+[h264 @ 0x55d1c2f4a8c0] error while decoding MB 12 7, bytestream -7
+"""
+
+
+def test_refusal_lines_are_told_apart_from_the_files_own_errors() -> None:
+    refusals, rest = split_hwaccel_refusals(REFUSED_STDERR)
+    assert refusals == [
+        "[h264 @ 0x55d1c2f4a8c0] Hardware is lacking required capabilities",
+        "[h264 @ 0x55d1c2f4a8c0] Failed setup for format cuda: hwaccel initialisation returned error.",
+    ]
+    assert rest.strip() == "[h264 @ 0x55d1c2f4a8c0] error while decoding MB 12 7, bytestream -7"
+    assert split_hwaccel_refusals("") == ([], "")
+
+
+def _fake_nvdec(tmp_path: Path, refuse: bool) -> str:
+    """A PATH holding an `ffmpeg` that stands in for one with NVDEC: it drops the -hwaccel options and runs
+    the real ffmpeg on the CPU; when `refuse`, it first prints what ffmpeg prints when NVDEC refuses a stream
+    (and then, as the real one does, decodes in software and exits 0)."""
+    real = subprocess.run(["sh", "-c", "command -v ffmpeg"], capture_output=True, text=True).stdout.strip()
+    folder = tmp_path / ("refusing" if refuse else "accepting")
+    folder.mkdir()
+    refusal = "".join(f"echo '{line}' >&2\n" for line in REFUSED_STDERR.splitlines()[:2]) if refuse else ""
+    script = folder / "ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        'skip=no; for a in "$@"; do shift; if [ "$skip" = yes ]; then skip=no; '
+        'elif [ "$a" = -hwaccel ] || [ "$a" = -hwaccel_device ]; then skip=yes; else set -- "$@" "$a"; fi; done\n'
+        f'{refusal}exec {real} "$@"\n'
+    )
+    script.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.mark.parametrize("refuse", [True, False])
+def test_the_report_names_the_decoder_that_really_ran(
+    media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refuse: bool
+) -> None:
+    """ffmpeg falls back to software silently (exit 0) when NVDEC refuses a stream: the video still
+    extracts, with every frame, and is reported as decoded on the CPU, with ffmpeg's reason."""
+    path = str(media["index25"])
+    info = probe(path)
+    specs = {"2d": SPEC_2D}
+    software = np.concatenate([c for _, c in stream_outputs(path, specs, info, timeout_s=60)])
+    monkeypatch.setenv("PATH", _fake_nvdec(tmp_path, refuse))
+    report = DecodeReport()
+    chunks = decode_outputs(path, specs, info, timeout_s=60, hwaccel="cuda:1", report=report)
+    np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), software)
+    if refuse:
+        assert report.decoder == "cpu"
+        assert report.fallback is not None and "Failed setup for format cuda" in report.fallback
+    else:
+        assert report == DecodeReport("cuda:1", None)

@@ -140,6 +140,10 @@ def test_batches_across_videos_give_the_per_video_rows(
             np.testing.assert_array_equal(got.t_start_ms, rows.t_start_ms)
             np.testing.assert_array_equal(got.t_end_ms, rows.t_end_ms)
     assert extractor.mixed_batches > 0  # some batches did hold rows of two videos
+    # No NVDEC here: the videos that extracted say so, with ffmpeg's reason; per-video runs had no hwaccel.
+    ok = [r for r in across.values() if r.status == "ok"]
+    assert ok and all(r.decoder == "cpu" and r.decoder_fallback for r in ok)
+    assert all(r.decoder == "cpu" and r.decoder_fallback is None for r in results.values())
     # Every batch went to the encoder at its full size; the padding rows' outputs were dropped.
     for model, size in (("resnet152", 4), ("resnext101", 7)):
         device = extractor.devices[model]
