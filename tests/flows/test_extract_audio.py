@@ -3,7 +3,6 @@ video; the audio stage gives every video a row status (ok, no_audio, silent) and
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from storage.schemas import get_schema
 from storage.shards import read_shard, write_shard
 from tasks.audio.config import ExtractAudioConfig
 from tasks.features.config import ExtractFeaturesConfig
+from tests.flows.downloads import root_with_downloads
 
 SOUND, MUTE, QUIET = "soundvideo1", "mutevideo01", "quietvideo1"
 CFG = ExtractFeaturesConfig(
@@ -36,11 +36,7 @@ def _video(out: Path, audio: str | None) -> None:
 
 @pytest.fixture()
 def root(tmp_path: Path) -> DataRoot:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed (setup installs it)")
-    root = DataRoot.from_any(tmp_path / "data")
-    videos = Path(root.path("_work", "videos"))
-    videos.mkdir(parents=True)
+    root, videos = root_with_downloads(tmp_path)
     # Downloads an earlier run finished: both stages work without any network.
     _video(videos / f"{SOUND}.mp4", "sine=frequency=440:sample_rate=16000")
     _video(videos / f"{MUTE}.mp4", None)

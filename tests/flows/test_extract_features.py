@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_marker, read_shard, write_shard
 from tasks.features.config import ExtractFeaturesConfig
+from tests.flows.downloads import root_with_downloads
 from tests.tasks.features.features_media import encode_frames, index_frames
 
 GOOD, BAD, DROPPED = "goodvideo01", "badvideo002", "dropvideo03"
@@ -32,11 +32,7 @@ def _table(dataset: str, rows: list[dict[str, object]]) -> pa.Table:
 
 @pytest.fixture()
 def root(tmp_path: Path) -> DataRoot:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed (setup installs it)")
-    root = DataRoot.from_any(tmp_path / "data")
-    videos = Path(root.path("_work", "videos"))
-    videos.mkdir(parents=True)
+    root, videos = root_with_downloads(tmp_path)
     # Downloads that an earlier run finished: the stage resumes from them without any network.
     encode_frames(videos / f"{GOOD}.mp4", index_frames(75), "25")  # 3 s
     _corrupt_download(root)

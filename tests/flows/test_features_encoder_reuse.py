@@ -3,7 +3,6 @@ same rows as encoders of their own; the flow lets them go when it ends."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +18,7 @@ from storage.shards import read_shard, write_shard
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob
 from tasks.features.pipeline import ENCODERS, PreparedEncoders, build_extractor
+from tests.flows.downloads import root_with_downloads
 from tests.tasks.features.features_media import encode_frames, index_frames
 
 CFG = ExtractFeaturesConfig(
@@ -35,11 +35,7 @@ VIDEOS = {0: "firstvideo1", 1: "secondvide2"}
 
 @pytest.fixture()
 def root(tmp_path: Path) -> DataRoot:
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("ffmpeg not installed (setup installs it)")
-    root = DataRoot.from_any(tmp_path / "data")
-    videos = Path(root.path("_work", "videos"))
-    videos.mkdir(parents=True)
+    root, videos = root_with_downloads(tmp_path)
     schema = get_schema("videos").schema
     for shard, vid in VIDEOS.items():
         encode_frames(videos / f"{vid}.mp4", index_frames(40 + 10 * shard), "20")
