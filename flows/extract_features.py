@@ -10,7 +10,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.runtime import finish_stage, run_shard_tasks, summarize
 from storage.layout import DataRoot, check_data_root
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.features.pipeline import ENCODERS
+from tasks.features.pipeline import release_encoders
 from tasks.features.stage import features_shard
 from tasks.features.weights import check_weights
 from tasks.howto100m.layout import crawled_video_shards
@@ -50,6 +50,6 @@ def extract_features(
     finally:
         # Shards in this process shared their encoders (tasks/features/encoder_pool.py); their memory goes
         # back before the next stage runs here. Workers elsewhere (dask) keep theirs for their next shards.
-        ENCODERS.clear()
+        release_encoders()
     summary = summarize(STAGE, manifests, {"random_weights_allowed": cfg.random_weights})
     return finish_stage(STAGE, root, summary)

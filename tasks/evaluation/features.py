@@ -21,7 +21,7 @@ from storage.shards import list_markers, read_shard
 from tasks.common import shard_hash
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob
-from tasks.features.pipeline import ENCODERS, leased_extractor
+from tasks.features.pipeline import leased_extractor, release_encoders
 from tasks.features.rows import result_table
 from tasks.features.stage import features_own_hash
 from tasks.shard_runner import ShardJob, ShardOutput, run_job
@@ -111,7 +111,7 @@ def benchmark_features(
     try:
         return _extract_chunks(root, benchmark, videos, cfg, progress, reuse_root_features)
     finally:
-        ENCODERS.clear()  # the encoders' memory goes back before evaluation goes on
+        release_encoders()  # the encoders' memory goes back before evaluation goes on
 
 
 def _extract_chunks(

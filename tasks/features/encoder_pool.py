@@ -9,7 +9,9 @@ same key.
 One shard at a time holds a set: the packed weights' per-shape caches and the CUDA graphs are not safe to
 share between threads, so a shard that finds every set of its key in use builds one more. A set returns to
 the pool when its shard ends, failed or not; `clear` drops the idle ones (the stage's flow does at its end,
-so the memory goes back before the next stage, training say, runs in the same process).
+so the memory goes back before the next stage, training say, runs in the same process). A lease can evict
+idle sets of other keys: a shard on one GPU drops the idle sets this process left on another GPU, whose
+card lock it gave up and whose memory another worker's shard may need now.
 """
 
 from __future__ import annotations
@@ -29,12 +31,18 @@ class KeyedPool(Generic[V]):
         self._lock = threading.Lock()
         self._idle: dict[Hashable, list[V]] = {}
         self.built = 0  # values built since the pool was made (the log and the tests read it)
+        self.evicted = 0  # idle values dropped by leases of other keys
 
     @contextmanager
-    def lease(self, key: Hashable, build: Callable[[], V]) -> Iterator[tuple[V, bool]]:
-        """An idle value of `key`, or a new one from `build()`; yields (value, reused). Building happens
-        outside the lock, so two keys (two GPUs, say) get ready at the same time."""
+    def lease(
+        self, key: Hashable, build: Callable[[], V], evict: Callable[[Hashable], bool] | None = None
+    ) -> Iterator[tuple[V, bool]]:
+        """An idle value of `key`, or a new one from `build()`; yields (value, reused). Idle values of the
+        keys `evict` names are dropped first. Building happens outside the lock, so two keys (two GPUs, say)
+        get ready at the same time."""
         with self._lock:
+            for other in [k for k in self._idle if k != key and evict is not None and evict(k)]:
+                self.evicted += len(self._idle.pop(other))
             idle = self._idle.get(key)
             value = idle.pop() if idle else None
         reused = value is not None

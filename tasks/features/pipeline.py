@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
-from collections.abc import Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
+import torch
 from torch import nn
 
 from models.encoders import Runtime, pick_runtime, prepare
@@ -72,14 +75,26 @@ def prepare_encoders(cfg: ExtractFeaturesConfig, root: DataRoot) -> PreparedEnco
     return PreparedEncoders(encoders, loaded, rt)
 
 
-def encoders_key(cfg: ExtractFeaturesConfig, root: DataRoot) -> Hashable:
-    """What a prepared set was built from: the fields that decide it, the data root (where calibrated
-    random weights live) and each weights file's size and time stamp, so a replaced file is loaded anew."""
+def encoders_key(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Any, ...]:
+    """What a prepared set was built from: the device first, the fields that decide it, the data root (where
+    calibrated random weights live) and each weights file's size and time stamp, so a replaced file is loaded
+    anew."""
     files = []
     for path in (cfg.resnet_weights, cfg.resnext_weights):
         stat = Path(path).stat() if path and Path(path).is_file() else None
         files.append((path, stat.st_size, stat.st_mtime_ns) if stat else (path, None, None))
-    return (root.url, tuple(getattr(cfg, f) for f in ENCODER_FIELDS), tuple(files))
+    return (cfg.device, root.url, tuple(getattr(cfg, f) for f in ENCODER_FIELDS), tuple(files))
+
+
+def on_another_gpu(device: str) -> Callable[[Hashable], bool]:
+    """Whether a pooled set's key puts it on a GPU other than `device`: such idle sets are dropped when a
+    shard starts on `device` (the card they hold memory on may be another worker's now)."""
+
+    def other(key: Hashable) -> bool:
+        held = key[0] if isinstance(key, tuple) and key else None
+        return isinstance(held, str) and held.startswith("cuda") and held != device
+
+    return other
 
 
 def _extractor(cfg: ExtractFeaturesConfig, prepared: PreparedEncoders, reused: bool) -> Extractor:
@@ -107,8 +122,26 @@ def leased_extractor(
 ) -> Iterator[tuple[Extractor, LoadedEncoders, Runtime]]:
     """An Extractor on encoders lent by this process's pool: the shards after the first of a worker skip
     loading, packing and compiling. Give the encoders back (leave the block) before the next shard."""
-    with ENCODERS.lease(encoders_key(cfg, root), lambda: prepare_encoders(cfg, root)) as (prepared, reused):
+    key, build = encoders_key(cfg, root), lambda: prepare_encoders(cfg, root)
+    evicted = ENCODERS.evicted
+    with ENCODERS.lease(key, build, evict=on_another_gpu(cfg.device)) as (prepared, reused):
+        if ENCODERS.evicted > evicted:
+            _return_gpu_memory()
         yield _extractor(cfg, prepared, reused), prepared.loaded, prepared.rt
+
+
+def release_encoders() -> None:
+    """Drop this process's idle encoders and give their GPU memory back to the driver (a stage's end)."""
+    ENCODERS.clear()
+    _return_gpu_memory()
+
+
+def _return_gpu_memory() -> None:
+    # Dropped sets free their tensors and CUDA graphs into torch's cache; emptying it lets other processes
+    # (another worker's shard on that card) have the memory.
+    if torch.cuda.is_available():
+        gc.collect()
+        torch.cuda.empty_cache()
 
 
 def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSettings:

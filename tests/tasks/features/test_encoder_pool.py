@@ -11,7 +11,7 @@ import pytest
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.encoder_pool import KeyedPool
-from tasks.features.pipeline import encoders_key
+from tasks.features.pipeline import encoders_key, on_another_gpu
 
 
 def _builder(log: list[int]) -> object:
@@ -94,3 +94,29 @@ def test_the_key_follows_what_decides_the_encoders_and_nothing_else(tmp_path: Pa
     stamp = encoders_key(cfg, root)
     os.utime(weights, ns=(1, 1))
     assert encoders_key(cfg, root) != stamp
+
+
+def test_a_lease_evicts_the_idle_values_it_names_and_never_one_in_use() -> None:
+    pool: KeyedPool[object] = KeyedPool()
+    with pool.lease(("cuda:0", "a"), object):
+        pass
+    with pool.lease(("cuda:1", "a"), object), pool.lease(("cpu", "a"), object):
+        # cuda:1 is in use here: a lease on cuda:0 that evicts other GPUs cannot take it away.
+        with pool.lease(("cuda:0", "a"), object, evict=on_another_gpu("cuda:0")) as (_, reused):
+            assert reused and pool.evicted == 0
+    assert pool.idle() == 3
+    with pool.lease(("cuda:0", "a"), object, evict=on_another_gpu("cuda:0")) as (_, reused):
+        assert reused
+    assert pool.evicted == 1  # the idle cuda:1 set went; the CPU one stays (no card to share)
+    with pool.lease(("cuda:1", "a"), object) as (_, reused):
+        assert not reused
+
+
+def test_features_keys_name_their_device_for_eviction(tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path / "data")
+    cfg = ExtractFeaturesConfig(random_weights=True)
+    other = on_another_gpu("cuda:0")
+    assert other(encoders_key(cfg.model_copy(update={"device": "cuda:1"}), root))
+    assert not other(encoders_key(cfg.model_copy(update={"device": "cuda:0"}), root))
+    assert not other(encoders_key(cfg.model_copy(update={"device": "cpu"}), root))
+    assert not other(encoders_key(cfg, root))  # "auto" on CPU
