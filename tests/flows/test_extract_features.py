@@ -16,7 +16,7 @@ from storage.schemas import get_schema
 from storage.shards import read_marker, read_shard, write_shard
 from tasks.features.config import ExtractFeaturesConfig
 from tests.flows.downloads import root_with_downloads
-from tests.tasks.features.features_media import encode_frames, index_frames
+from tests.tasks.features.features_media import encode_frames, fake_nvdec_path, index_frames
 
 GOOD, BAD, DROPPED = "goodvideo01", "badvideo002", "dropvideo03"
 # Small inputs keep the real architectures cheap on 2 cores; the reference sizes are the defaults.
@@ -147,3 +147,36 @@ def test_cli_run_refuses_without_weights_before_any_work(
         app, ["features", "run", "--random-weights", "--resnext-weights", str(nope), "--data-root", root.url]
     )
     assert missing.exit_code == 2 and f"{nope}: resnext101 weights file not found" in missing.stderr
+
+
+@pytest.mark.parametrize("refuse", [True, False])
+def test_shards_record_the_decoder_that_really_ran(
+    root: DataRoot,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    refuse: bool,
+) -> None:
+    """Asked to decode on NVDEC, a shard whose videos NVDEC refused (ffmpeg then decodes them in software
+    and exits 0) says so: a warning with ffmpeg's reason, and the marker counts them on the CPU."""
+    import tasks.features.pipeline as features_pipeline
+
+    monkeypatch.setattr(features_pipeline, "hwaccel_available", lambda device: True)  # "this GPU has NVDEC"
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, refuse))
+    extract_features(CFG.model_copy(update={"decode_hwaccel": "cuda"}), root.url)
+    marker = read_marker(root, "frame_features", 0)
+    assert marker is not None
+    assert marker.extra["videos_decoded_on"] == ({"cpu": 1} if refuse else {"cuda": 1})
+    warned = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelname == "WARNING" and "decoder refused" in r.getMessage()
+    ]
+    if refuse:
+        assert warned == [
+            "frame_features shard 0: the cuda decoder refused 1 of 1 videos, decoded on the CPU instead "
+            "([h264 @ 0x55d1c2f4a8c0] Hardware is lacking required capabilities | [h264 @ 0x55d1c2f4a8c0] "
+            "Failed setup for format cuda: hwaccel initialisation returned error.)"
+        ]
+    else:
+        assert warned == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -81,3 +82,32 @@ def smooth_frames(n: int, seed: int = 0) -> np.ndarray:
             img += np.exp(-d2 / 400)[..., None] * (c - img)
         frames[k] = np.clip(img, 0, 255).astype(np.uint8)
     return frames
+
+
+# ffmpeg with -hwaccel cuda on a stream NVDEC does not decode (H.264 High 10, say) logs the first two lines
+# (as libavcodec/nvdec.c and decode.c print them, and real logs show) and then decodes in software, exit 0.
+# The third is a damaged file's own error (h264_slice.c), which must stay the file's.
+REFUSED_STDERR = """\
+[h264 @ 0x55d1c2f4a8c0] Hardware is lacking required capabilities
+[h264 @ 0x55d1c2f4a8c0] Failed setup for format cuda: hwaccel initialisation returned error.
+[h264 @ 0x55d1c2f4a8c0] error while decoding MB 12 7, bytestream -7
+"""
+
+
+def fake_nvdec_path(tmp_path: Path, refuse: bool) -> str:
+    """A PATH holding an `ffmpeg` that stands in for one with NVDEC: it drops the -hwaccel options and runs
+    the real ffmpeg on the CPU; when `refuse`, it first prints what ffmpeg prints when NVDEC refuses a stream
+    (and then, as the real one does, decodes in software and exits 0)."""
+    real = subprocess.run(["sh", "-c", "command -v ffmpeg"], capture_output=True, text=True).stdout.strip()
+    folder = tmp_path / ("refusing" if refuse else "accepting")
+    folder.mkdir()
+    refusal = "".join(f"echo '{line}' >&2\n" for line in REFUSED_STDERR.splitlines()[:2]) if refuse else ""
+    script = folder / "ffmpeg"
+    script.write_text(
+        "#!/bin/sh\n"
+        'skip=no; for a in "$@"; do shift; if [ "$skip" = yes ]; then skip=no; '
+        'elif [ "$a" = -hwaccel ] || [ "$a" = -hwaccel_device ]; then skip=yes; else set -- "$@" "$a"; fi; done\n'
+        f'{refusal}exec {real} "$@"\n'
+    )
+    script.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ['PATH']}"

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from features_media import read_index
+from features_media import REFUSED_STDERR, fake_nvdec_path, read_index
 
 from tasks.features.decode import (
     SPEC_2D,
@@ -252,15 +252,6 @@ def test_even_widths_other_sources_and_a_disagreeing_ffmpeg_keep_packed_rgb(
     assert decode.output_pix_fmt(SPEC_3D, wide) == decode.output_pix_fmt(SPEC_2D, wide) == "rgb24"
 
 
-# ffmpeg 6.1 with -hwaccel cuda on an H.264 High 10 file, which NVDEC does not decode: it logs these and
-# decodes in software, exit code 0 (the two refusal lines as libavcodec/nvdec.c and decode.c print them).
-REFUSED_STDERR = """\
-[h264 @ 0x55d1c2f4a8c0] Hardware is lacking required capabilities
-[h264 @ 0x55d1c2f4a8c0] Failed setup for format cuda: hwaccel initialisation returned error.
-[h264 @ 0x55d1c2f4a8c0] error while decoding MB 12 7, bytestream -7
-"""
-
-
 def test_refusal_lines_are_told_apart_from_the_files_own_errors() -> None:
     refusals, rest = split_hwaccel_refusals(REFUSED_STDERR)
     assert refusals == [
@@ -269,25 +260,6 @@ def test_refusal_lines_are_told_apart_from_the_files_own_errors() -> None:
     ]
     assert rest.strip() == "[h264 @ 0x55d1c2f4a8c0] error while decoding MB 12 7, bytestream -7"
     assert split_hwaccel_refusals("") == ([], "")
-
-
-def _fake_nvdec(tmp_path: Path, refuse: bool) -> str:
-    """A PATH holding an `ffmpeg` that stands in for one with NVDEC: it drops the -hwaccel options and runs
-    the real ffmpeg on the CPU; when `refuse`, it first prints what ffmpeg prints when NVDEC refuses a stream
-    (and then, as the real one does, decodes in software and exits 0)."""
-    real = subprocess.run(["sh", "-c", "command -v ffmpeg"], capture_output=True, text=True).stdout.strip()
-    folder = tmp_path / ("refusing" if refuse else "accepting")
-    folder.mkdir()
-    refusal = "".join(f"echo '{line}' >&2\n" for line in REFUSED_STDERR.splitlines()[:2]) if refuse else ""
-    script = folder / "ffmpeg"
-    script.write_text(
-        "#!/bin/sh\n"
-        'skip=no; for a in "$@"; do shift; if [ "$skip" = yes ]; then skip=no; '
-        'elif [ "$a" = -hwaccel ] || [ "$a" = -hwaccel_device ]; then skip=yes; else set -- "$@" "$a"; fi; done\n'
-        f'{refusal}exec {real} "$@"\n'
-    )
-    script.chmod(0o755)
-    return f"{folder}{os.pathsep}{os.environ['PATH']}"
 
 
 @pytest.mark.parametrize("refuse", [True, False])
@@ -300,7 +272,7 @@ def test_the_report_names_the_decoder_that_really_ran(
     info = probe(path)
     specs = {"2d": SPEC_2D}
     software = np.concatenate([c for _, c in stream_outputs(path, specs, info, timeout_s=60)])
-    monkeypatch.setenv("PATH", _fake_nvdec(tmp_path, refuse))
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, refuse))
     report = DecodeReport()
     chunks = decode_outputs(path, specs, info, timeout_s=60, hwaccel="cuda:1", report=report)
     np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), software)
