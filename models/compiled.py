@@ -1,7 +1,8 @@
 """The GPU form of the encoders: BatchNorm folded into the convolutions by torch.fx, then torch.compile.
 
 On CUDA "reduce-overhead" replays one CUDA graph per input shape, so the extractor pads every batch to its
-fixed size (tasks/features/batcher.py) and a run compiles each model once per frame size. Compiling can fail
+fixed size (tasks/features/batcher.py), and a worker process compiles each model once per frame size (its
+prepared encoders are kept between shards: tasks/features/encoder_pool.py). Compiling can fail
 on a machine whose toolchain inductor does not support; the encoder then says why once and runs eager, since
 a slower shard beats a failed one.
 """
