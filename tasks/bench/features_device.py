@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,14 +171,14 @@ def _run(extractor: Extractor, paths: list[Path]) -> tuple[dict[str, int], dict[
     """Rows per model and videos per decoder that ran, over all videos; any failed video stops the bench
     (its numbers would lie)."""
     rows = dict.fromkeys(extractor.specs, 0)
-    decoders: dict[str, int] = {}
+    decoders: Counter[str] = Counter()
     for result in extractor.run([VideoJob(p.stem, str(p)) for p in paths]):
         if result.status != "ok":
             raise RuntimeError(f"bench extraction of {result.video_id} failed: {result.error}")
         for model in rows:
             rows[model] += len(result.rows[model].vectors)
-        decoders[result.decoder] = decoders.get(result.decoder, 0) + 1
-    return rows, decoders
+        decoders[result.decoder] += 1
+    return rows, dict(decoders)
 
 
 def _reference_rows(

@@ -137,6 +137,12 @@ def _last_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
+def hwaccel_options(device: str) -> dict[str, str]:
+    """ffmpeg's input options for decoding on `device`: "cuda" (GPU 0) or "cuda:N" (GPU N)."""
+    kind, _, index = device.partition(":")
+    return {"hwaccel": kind, **({"hwaccel_device": index} if index else {})}
+
+
 @functools.cache
 def hwaccel_available(device: str) -> bool:
     """True when ffmpeg really decodes H.264 on the `device` hardware decoder here ("cuda" or "cuda:N":
@@ -149,10 +155,8 @@ def hwaccel_available(device: str) -> bool:
     with tempfile.TemporaryDirectory(prefix="howto-hwaccel-") as tmp:
         clip = os.path.join(tmp, "probe.mp4")
         make = ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "testsrc=size=256x144:rate=10:duration=1"]
-        kind, _, index = device.partition(":")
-        hw = ["-hwaccel", kind, "-hwaccel_output_format", kind]
-        if index:
-            hw += ["-hwaccel_device", index]
+        options = {**hwaccel_options(device), "hwaccel_output_format": device.partition(":")[0]}
+        hw = [arg for name, value in options.items() for arg in (f"-{name}", value)]
         decode = ["ffmpeg", "-v", "error", *hw, "-i", clip]
         try:
             # H.264 is what the stage decodes; builds made for NVIDIA hardware often leave out GPL's
@@ -268,11 +272,7 @@ def _command(
     pixels. So the frames are first put back in the source's own format: then the filters see the CPU's
     pixels, and a video's features do not depend on which decoder ran (a test).
     """
-    hw: dict[str, str] = {}
-    if hwaccel:
-        kind, _, index = hwaccel.partition(":")
-        hw = {"hwaccel": kind, **({"hwaccel_device": index} if index else {})}
-    source = ffmpeg.input(path, threads=threads, **hw)
+    source = ffmpeg.input(path, threads=threads, **(hwaccel_options(hwaccel) if hwaccel else {}))
     video = source.video
     if hwaccel and info.pix_fmt:
         video = video.filter("format", info.pix_fmt)
@@ -458,7 +458,8 @@ def stream_outputs(
     refusals, text = split_hwaccel_refusals(b"".join(stderr).decode(errors="replace"))
     if report is not None:
         report.decoder = hwaccel if hwaccel and not refusals else "cpu"
-        report.fallback = _last_lines("\n".join(refusals), 2) if hwaccel and refusals else None
+        if hwaccel:
+            report.fallback = _last_lines("\n".join(refusals), 2) if refusals else None
     message = _last_lines(text)
     if proc.returncode != 0:
         raise DecodeError(message or f"ffmpeg exited with {proc.returncode}")
@@ -512,10 +513,8 @@ def decode_outputs(
             if produced:
                 raise
             log.info("%s decoder could not start on %s (%s); decoding on the CPU", hwaccel, path, exc)
-            reason = str(exc)
+            report.fallback = str(exc)
     yield from stream_outputs(path, specs, info, timeout_s, report=report)
-    if hwaccel:
-        report.fallback = reason
 
 
 def as_clips(chunk: np.ndarray) -> np.ndarray:

@@ -24,10 +24,11 @@ from tasks.features.weights import LoadedEncoders, load_encoders
 
 log = logging.getLogger(__name__)
 
-# The config fields that decide what the prepared encoders are (the rest shape batching and decoding).
+# The config fields besides the device that decide what the prepared encoders are (the rest shape batching
+# and decoding).
 ENCODER_FIELDS = (
     "models", "random_weights", "resnet_weights", "resnext_weights", "calibration_seed", "short_side_2d",
-    "size_3d", "precision", "device", "compile",
+    "size_3d", "precision", "compile",
 )  # fmt: skip
 
 
@@ -75,26 +76,28 @@ def prepare_encoders(cfg: ExtractFeaturesConfig, root: DataRoot) -> PreparedEnco
     return PreparedEncoders(encoders, loaded, rt)
 
 
-def encoders_key(cfg: ExtractFeaturesConfig, root: DataRoot) -> tuple[Any, ...]:
-    """What a prepared set was built from: the device first, the fields that decide it, the data root (where
-    calibrated random weights live) and each weights file's size and time stamp, so a replaced file is loaded
-    anew."""
+@dataclass(frozen=True)
+class EncodersKey:
+    """What a prepared set was built from: its device, and everything else that decides it."""
+
+    device: str
+    built_from: tuple[Any, ...]
+
+
+def encoders_key(cfg: ExtractFeaturesConfig, root: DataRoot) -> EncodersKey:
+    """The key of the set `cfg` asks for: the fields that decide it, the data root (where calibrated random
+    weights live) and each weights file's size and time stamp, so a replaced file is loaded anew."""
     files = []
     for path in (cfg.resnet_weights, cfg.resnext_weights):
         stat = Path(path).stat() if path and Path(path).is_file() else None
         files.append((path, stat.st_size, stat.st_mtime_ns) if stat else (path, None, None))
-    return (cfg.device, root.url, tuple(getattr(cfg, f) for f in ENCODER_FIELDS), tuple(files))
+    return EncodersKey(cfg.device, (root.url, tuple(getattr(cfg, f) for f in ENCODER_FIELDS), tuple(files)))
 
 
 def on_another_gpu(device: str) -> Callable[[Hashable], bool]:
     """Whether a pooled set's key puts it on a GPU other than `device`: such idle sets are dropped when a
     shard starts on `device` (the card they hold memory on may be another worker's now)."""
-
-    def other(key: Hashable) -> bool:
-        held = key[0] if isinstance(key, tuple) and key else None
-        return isinstance(held, str) and held.startswith("cuda") and held != device
-
-    return other
+    return lambda key: isinstance(key, EncodersKey) and key.device.startswith("cuda") and key.device != device
 
 
 def _extractor(cfg: ExtractFeaturesConfig, prepared: PreparedEncoders, reused: bool) -> Extractor:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -118,7 +119,7 @@ def _compute(
         len(todo),
     )
     errors: list[pa.Table] = []
-    decoders: dict[str, int] = {}  # videos extracted per decoder that really ran ("cpu", "cuda", ...)
+    decoders: Counter[str] = Counter()  # videos extracted per decoder that really ran ("cpu", "cuda", ...)
     fallbacks: list[str] = []
     if todo:
         with leased_extractor(cfg, root) as (extractor, loaded, rt):
@@ -139,7 +140,7 @@ def _compute(
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
                 _finish(root, work, result, cfg, loaded.random, paths, errors)
                 if result.status == "ok":
-                    decoders[result.decoder] = decoders.get(result.decoder, 0) + 1
+                    decoders[result.decoder] += 1
                     fallbacks += [result.decoder_fallback] if result.decoder_fallback else []
                 done += 1
                 advance(f"{DATASET} shard {shard}: videos", done, len(todo))
@@ -184,7 +185,7 @@ def _compute(
             "videos_failed": _count_status(table, "failed"),
             "videos_error": n_err,
             "videos_extracted": len(todo),
-            "videos_decoded_on": decoders,
+            "videos_decoded_on": dict(decoders),
             "videos_reused": len(kept - {v["video_id"] for v in todo}),
         },
     )

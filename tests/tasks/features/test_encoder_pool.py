@@ -11,7 +11,7 @@ import pytest
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.encoder_pool import KeyedPool
-from tasks.features.pipeline import encoders_key, on_another_gpu
+from tasks.features.pipeline import EncodersKey, encoders_key, on_another_gpu
 
 
 def _builder(log: list[int]) -> object:
@@ -98,17 +98,17 @@ def test_the_key_follows_what_decides_the_encoders_and_nothing_else(tmp_path: Pa
 
 def test_a_lease_evicts_the_idle_values_it_names_and_never_one_in_use() -> None:
     pool: KeyedPool[object] = KeyedPool()
-    with pool.lease(("cuda:0", "a"), object):
+    with pool.lease(EncodersKey("cuda:0", ("a",)), object):
         pass
-    with pool.lease(("cuda:1", "a"), object), pool.lease(("cpu", "a"), object):
+    with pool.lease(EncodersKey("cuda:1", ("a",)), object), pool.lease(EncodersKey("cpu", ("a",)), object):
         # cuda:1 is in use here: a lease on cuda:0 that evicts other GPUs cannot take it away.
-        with pool.lease(("cuda:0", "a"), object, evict=on_another_gpu("cuda:0")) as (_, reused):
+        with pool.lease(EncodersKey("cuda:0", ("a",)), object, evict=on_another_gpu("cuda:0")) as (_, reused):
             assert reused and pool.evicted == 0
     assert pool.idle() == 3
-    with pool.lease(("cuda:0", "a"), object, evict=on_another_gpu("cuda:0")) as (_, reused):
+    with pool.lease(EncodersKey("cuda:0", ("a",)), object, evict=on_another_gpu("cuda:0")) as (_, reused):
         assert reused
     assert pool.evicted == 1  # the idle cuda:1 set went; the CPU one stays (no card to share)
-    with pool.lease(("cuda:1", "a"), object) as (_, reused):
+    with pool.lease(EncodersKey("cuda:1", ("a",)), object) as (_, reused):
         assert not reused
 
 
