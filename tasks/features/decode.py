@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -29,6 +29,11 @@ class DecodeError(RuntimeError):
 
 class DecodeTimeout(RuntimeError):
     """ffmpeg ran past its time budget and was killed: recorded as a retryable row error."""
+
+
+class HardwareDecodeFailed(RuntimeError):
+    """The hardware decoder failed on pictures after it had started: the frames it gave are not to be
+    trusted, and the file is decoded again on the CPU (see decode_outputs)."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +65,27 @@ HWACCEL_REFUSALS = (
     "not within range from",
     "macroblock count",
 )
+
+
+# ffmpeg's lines when a hardware decoder that had started fails on a picture (a driver fault, a stream it
+# mis-decodes, a lost device): libavcodec logs the first at error level for H.264, HEVC and MPEG-1/2 when
+# the hwaccel's end_frame fails; nvdec.c's CUDA checks name the cuvid call that failed; fftools logs the
+# last when a frame cannot be copied back from the GPU. ffmpeg goes on and usually exits 0, and the fps
+# filter fills the gap with copies of the frame before, so the frame count looks right while the pictures
+# are wrong: these lines are the only sign.
+HWACCEL_FAILURES = (
+    "hardware accelerator failed to decode picture",
+    "cuvidDecodePicture",
+    "cuvidMapVideoFrame",
+    "Failed to transfer data to output frame",
+)
+
+
+def hwaccel_failures(stderr: str) -> list[str]:
+    """The lines of ffmpeg's stderr that say a started hardware decoder failed on a picture."""
+    return [
+        line.strip() for line in stderr.splitlines() if any(marker in line for marker in HWACCEL_FAILURES)
+    ]
 
 
 def split_hwaccel_refusals(stderr: str) -> tuple[list[str], str]:
@@ -383,8 +409,9 @@ def stream_outputs(
     report: DecodeReport | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """Decode the file once and yield (key, uint8 (n, H, W, 3) chunk) for every spec as ffmpeg makes them;
-    raise DecodeError/DecodeTimeout after the last good chunk. `report`, when given, says at the end which
-    decoder ran: `hwaccel`, or the CPU when ffmpeg's hardware decoder refused the stream.
+    raise DecodeError/DecodeTimeout after the last good chunk, and HardwareDecodeFailed when the `hwaccel`
+    decoder failed on pictures on the way. `report`, when given, says at the end which decoder ran:
+    `hwaccel`, or the CPU when ffmpeg's hardware decoder refused the stream.
 
     One decode feeds all outputs (the 2D and 3D models read the same frames, so a video is decoded once, not
     once per model). Memory stays bounded by about two chunks per output whatever the video's length: ffmpeg
@@ -456,6 +483,9 @@ def stream_outputs(
     if watchdog.fired:
         raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
     refusals, text = split_hwaccel_refusals(b"".join(stderr).decode(errors="replace"))
+    failures = hwaccel_failures(text) if hwaccel else []
+    if failures:  # whatever the exit code: the CPU decides whether the file itself is damaged
+        raise HardwareDecodeFailed(_last_lines("\n".join(failures), 2))
     if report is not None:
         report.decoder = hwaccel if hwaccel and not refusals else "cpu"
         if hwaccel:
@@ -490,12 +520,16 @@ def decode_outputs(
     timeout_s: float,
     hwaccel: str | None = None,
     report: DecodeReport | None = None,
+    on_restart: Callable[[str], None] | None = None,
 ) -> Iterator[tuple[str, np.ndarray]]:
     """stream_outputs, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
     `report` says which decoder did the work (see stream_outputs).
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
-    that a slower video, never a failed one. A failure after frames came out is the file's, as on the CPU.
+    that a slower video, never a failed one. When the hardware decoder fails on pictures after it started,
+    the chunks it gave are wrong: `on_restart(reason)` is called, the caller drops every chunk it got, and
+    the file is decoded again on the CPU from its first frame. Without `on_restart` that is a DecodeError.
+    Any other failure after frames came out is the file's, as on the CPU.
     """
     report = report if report is not None else DecodeReport()
     if hwaccel:
@@ -509,6 +543,14 @@ def decode_outputs(
                     "%s decoder refused %s (%s): ffmpeg decoded it on the CPU", hwaccel, path, report.fallback
                 )
             return
+        except HardwareDecodeFailed as exc:
+            reason = f"failed mid-stream: {exc}"
+            if produced and on_restart is None:
+                raise DecodeError(f"the {hwaccel} decoder {reason}") from exc
+            if produced:
+                on_restart(reason)
+            log.warning("%s decoder %s on %s; decoding it again on the CPU", hwaccel, reason, path)
+            report.fallback = reason
         except DecodeError as exc:
             if produced:
                 raise

@@ -209,8 +209,17 @@ class Extractor:
         rows = dict.fromkeys(self.specs, 0)
         frames_3d = 0
         report = DecodeReport()
+
+        def restart(reason: str) -> None:
+            """The hardware decoder failed mid-stream: the compute side drops the video's rows so far, and
+            the CPU's decode starts again at row 0."""
+            nonlocal frames_3d
+            put(("restart", job.video_id, reason))
+            rows.update(dict.fromkeys(self.specs, 0))
+            frames_3d = 0
+
         # One decode feeds both models; their chunks interleave, each model's in order.
-        for model, chunk in decode_outputs(job.path, self.specs, info, timeout, s.hwaccel, report):
+        for model, chunk in decode_outputs(job.path, self.specs, info, timeout, s.hwaccel, report, restart):
             if model == MODEL_3D:
                 frames_3d += len(chunk)
                 chunk = as_clips(chunk)  # chunks hold whole clips but the last, zero-padded
@@ -267,6 +276,8 @@ class Extractor:
                 p.status, p.error = msg[2], msg[3]
                 p.queued.clear()  # a failed video is reported without rows: drop what waits
                 self.batcher.drop(msg[1])
+            elif kind == "restart":
+                self._forget_rows(pending, msg[1])
             elif kind == "decoder":
                 pending.setdefault(msg[1], _Pending()).decoder = msg[2]
             elif kind == "end":
@@ -276,6 +287,16 @@ class Extractor:
             self._encode_batches(pending, self.batcher.flush())
             self._land(pending, wait=True)
         yield from self._finished(pending)
+
+    def _forget_rows(self, pending: dict[str, _Pending], vid: str) -> None:
+        """Drop every row of `vid` decoded so far, waiting, batched or encoded: its decode starts again."""
+        p = pending.setdefault(vid, _Pending())
+        self.batcher.drop(vid)
+        if self.settings.across_videos:
+            self._land(pending, wait=True)  # batches on the device may hold its rows: land them, then drop
+        p.pieces.clear()
+        p.queued.clear()
+        p.next_row.clear()
 
     def _encode_batches(self, pending: dict[str, _Pending], batches: Iterator[Batch]) -> None:
         for batch in batches:

@@ -161,7 +161,7 @@ def _compute(
             hwaccel = extractor.settings.hwaccel
             if hwaccel and fallbacks:
                 log.warning(
-                    "%s shard %d: the %s decoder refused %d of %d videos, decoded on the CPU instead (%s)",
+                    "%s shard %d: the %s decoder gave up on %d of %d videos, decoded on the CPU instead (%s)",
                     DATASET, shard, hwaccel, len(fallbacks), sum(decoders.values()), fallbacks[0],
                 )  # fmt: skip
             said.update(client.counts)

@@ -149,34 +149,45 @@ def test_cli_run_refuses_without_weights_before_any_work(
     assert missing.exit_code == 2 and f"{nope}: resnext101 weights file not found" in missing.stderr
 
 
-@pytest.mark.parametrize("refuse", [True, False])
+@pytest.mark.parametrize("nvdec", ["refuses", "fails mid-stream", "decodes"])
 def test_shards_record_the_decoder_that_really_ran(
     root: DataRoot,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    refuse: bool,
+    nvdec: str,
 ) -> None:
     """Asked to decode on NVDEC, a shard whose videos NVDEC refused (ffmpeg then decodes them in software
-    and exits 0) says so: a warning with ffmpeg's reason, and the marker counts them on the CPU."""
+    and exits 0) or failed on mid-stream (wrong pictures, exit 0; decoded again on the CPU) says so: a
+    warning with ffmpeg's reason, and the marker counts them on the CPU."""
     import tasks.features.pipeline as features_pipeline
 
     monkeypatch.setattr(features_pipeline, "hwaccel_available", lambda device: True)  # "this GPU has NVDEC"
-    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, refuse))
+    wrong = (
+        encode_frames(tmp_path / "wrong.mp4", 255 - index_frames(75), "25") if nvdec != "decodes" else None
+    )
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, refuse=nvdec == "refuses", fail_with=wrong))
     extract_features(CFG.model_copy(update={"decode_hwaccel": "cuda"}), root.url)
     marker = read_marker(root, "frame_features", 0)
     assert marker is not None
-    assert marker.extra["videos_decoded_on"] == ({"cpu": 1} if refuse else {"cuda": 1})
+    assert marker.extra["videos_decoded_on"] == ({"cuda": 1} if nvdec == "decodes" else {"cpu": 1})
+    table = read_shard(root, "frame_features", 0)
+    assert table is not None
+    good = table.filter(pa.compute.equal(table.column("video_id"), GOOD)).to_pydict()
+    assert good["model"].count("resnet152") == 3 and good["model"].count("resnext101") == 5  # no rows twice
     warned = [
         r.getMessage()
         for r in caplog.records
-        if r.levelname == "WARNING" and "decoder refused" in r.getMessage()
+        if r.levelname == "WARNING" and "decoder gave up" in r.getMessage()
     ]
-    if refuse:
+    head = "frame_features shard 0: the cuda decoder gave up on 1 of 1 videos, decoded on the CPU instead ("
+    if nvdec == "refuses":
         assert warned == [
-            "frame_features shard 0: the cuda decoder refused 1 of 1 videos, decoded on the CPU instead "
-            "([h264 @ 0x55d1c2f4a8c0] Hardware is lacking required capabilities | [h264 @ 0x55d1c2f4a8c0] "
+            f"{head}[h264 @ 0x55d1c2f4a8c0] Hardware is lacking required capabilities | [h264 @ 0x55d1c2f4a8c0] "
             "Failed setup for format cuda: hwaccel initialisation returned error.)"
         ]
+    elif nvdec == "fails mid-stream":
+        assert len(warned) == 1 and warned[0].startswith(f"{head}failed mid-stream: ")
+        assert warned[0].endswith("hardware accelerator failed to decode picture)")
     else:
         assert warned == []

@@ -94,20 +94,36 @@ REFUSED_STDERR = """\
 """
 
 
-def fake_nvdec_path(tmp_path: Path, refuse: bool) -> str:
+# What ffmpeg logs when NVDEC, having started, fails on pictures (h264_picture.c when the hwaccel's end_frame
+# fails; nvdec.c's CUDA check naming the call): ffmpeg goes on, the fps filter repeats the frame before, and
+# it exits 0.
+FAILED_STDERR = """\
+[h264 @ 0x5610e7a3c2c0] decoder->cvdl->cuvidDecodePicture(decoder->decoder, &ctx->pic_params) failed -> \
+CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure
+[h264 @ 0x5610e7a3c2c0] hardware accelerator failed to decode picture
+"""
+
+
+def fake_nvdec_path(tmp_path: Path, refuse: bool = False, fail_with: Path | None = None) -> str:
     """A PATH holding an `ffmpeg` that stands in for one with NVDEC: it drops the -hwaccel options and runs
-    the real ffmpeg on the CPU; when `refuse`, it first prints what ffmpeg prints when NVDEC refuses a stream
-    (and then, as the real one does, decodes in software and exits 0)."""
+    the real ffmpeg on the CPU. When `refuse`, a run with -hwaccel first prints what ffmpeg prints when
+    NVDEC refuses a stream (and then, as the real one does, decodes in software and exits 0). With
+    `fail_with`, a run with -hwaccel prints what ffmpeg prints when NVDEC fails mid-stream and decodes that
+    file instead of its input: wrong pictures of the right size and count, as a failing NVDEC gives."""
     real = subprocess.run(["sh", "-c", "command -v ffmpeg"], capture_output=True, text=True).stdout.strip()
-    folder = tmp_path / ("refusing" if refuse else "accepting")
+    folder = tmp_path / ("refusing" if refuse else "failing" if fail_with else "accepting")
     folder.mkdir()
-    refusal = "".join(f"echo '{line}' >&2\n" for line in REFUSED_STDERR.splitlines()[:2]) if refuse else ""
+    lines = REFUSED_STDERR.splitlines()[:2] if refuse else FAILED_STDERR.splitlines() if fail_with else []
+    said = "".join(f"echo '{line}' >&2; " for line in lines)
+    swap = f'elif [ "$hw$prev" = yes-i ]; then set -- "$@" "{fail_with}"; ' if fail_with else ""
     script = folder / "ffmpeg"
     script.write_text(
         "#!/bin/sh\n"
-        'skip=no; for a in "$@"; do shift; if [ "$skip" = yes ]; then skip=no; '
-        'elif [ "$a" = -hwaccel ] || [ "$a" = -hwaccel_device ]; then skip=yes; else set -- "$@" "$a"; fi; done\n'
-        f'{refusal}exec {real} "$@"\n'
+        'hw=no; skip=no; prev=; for a in "$@"; do shift; if [ "$skip" = yes ]; then skip=no; '
+        'elif [ "$a" = -hwaccel ] || [ "$a" = -hwaccel_device ]; then skip=yes; hw=yes; '
+        f'{swap}else set -- "$@" "$a"; fi; prev=$a; done\n'
+        f'if [ "$hw" = yes ]; then {said}:; fi\n'
+        f'exec {real} "$@"\n'
     )
     script.chmod(0o755)
     return f"{folder}{os.pathsep}{os.environ['PATH']}"

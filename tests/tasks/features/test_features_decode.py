@@ -11,7 +11,14 @@ from typing import Any
 
 import numpy as np
 import pytest
-from features_media import REFUSED_STDERR, fake_nvdec_path, read_index
+from features_media import (
+    FAILED_STDERR,
+    REFUSED_STDERR,
+    encode_frames,
+    fake_nvdec_path,
+    index_frames,
+    read_index,
+)
 
 from tasks.features.decode import (
     SPEC_2D,
@@ -23,6 +30,7 @@ from tasks.features.decode import (
     as_clips,
     decode_outputs,
     hwaccel_available,
+    hwaccel_failures,
     probe,
     split_hwaccel_refusals,
     stream_frames,
@@ -281,3 +289,51 @@ def test_the_report_names_the_decoder_that_really_ran(
         assert report.fallback is not None and "Failed setup for format cuda" in report.fallback
     else:
         assert report == DecodeReport("cuda:1", None)
+
+
+def test_failure_lines_are_told_apart_from_refusals() -> None:
+    """A refusal means ffmpeg decoded in software (right pixels); a failure after the start means wrong ones."""
+    assert hwaccel_failures(REFUSED_STDERR) == []
+    failed = hwaccel_failures(FAILED_STDERR)
+    assert len(failed) == 2 and failed[1].endswith("hardware accelerator failed to decode picture")
+    assert split_hwaccel_refusals(FAILED_STDERR)[0] == []
+
+
+def test_a_hardware_decoder_failing_mid_stream_is_redone_on_the_cpu(
+    media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """NVDEC failing on pictures after it started gives wrong pictures of the right count and ffmpeg exits 0:
+    the caller is told to drop what it got, and the file is decoded again on the CPU from its first frame."""
+    path = str(media["index25"])
+    info = probe(path)
+    specs = {"2d": SPEC_2D, "3d": replace(SPEC_3D, chunk=32)}
+    software: dict[str, list[np.ndarray]] = {}
+    for key, chunk in stream_outputs(path, specs, info, timeout_s=60):
+        software.setdefault(key, []).append(chunk)
+    wrong_pictures = encode_frames(tmp_path / "wrong.mp4", 255 - index_frames(260), "25")
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, fail_with=wrong_pictures))
+    got: dict[str, list[np.ndarray]] = {}
+    dropped: dict[str, list[np.ndarray]] = {}
+    reasons: list[str] = []
+
+    def restart(reason: str) -> None:
+        reasons.append(reason)
+        dropped.update(got)
+        got.clear()
+
+    report = DecodeReport()
+    for key, chunk in decode_outputs(
+        path, specs, info, 60, hwaccel="cuda", report=report, on_restart=restart
+    ):
+        got.setdefault(key, []).append(chunk)
+    assert len(reasons) == 1 and reasons[0].startswith("failed mid-stream: ")
+    assert "hardware accelerator failed to decode picture" in reasons[0]
+    for key in specs:
+        np.testing.assert_array_equal(np.concatenate(got[key]), np.concatenate(software[key]))
+        wrong = np.concatenate(dropped[key])
+        assert wrong.shape == np.concatenate(software[key]).shape  # the right count: only the log tells
+        assert not np.array_equal(wrong, np.concatenate(software[key]))
+    assert report == DecodeReport("cpu", reasons[0])
+    # A caller that cannot drop what it got gets an error, never the wrong pictures as a good video.
+    with pytest.raises(DecodeError, match="the cuda decoder failed mid-stream"):
+        list(decode_outputs(path, specs, info, 60, hwaccel="cuda"))

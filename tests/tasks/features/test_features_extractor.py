@@ -11,10 +11,12 @@ import pytest
 import torch
 
 from models.encoders import pick_runtime, prepare
+from models.inflight import InflightEncoder
 from storage.schemas import validate_table
 from tasks.features.decode import SPEC_2D, SPEC_3D
 from tasks.features.extractor import Extractor, ExtractorSettings, VideoJob, VideoResult
 from tasks.features.rows import result_table
+from tests.tasks.features.features_media import encode_frames, fake_nvdec_path, index_frames
 
 SMALL_2D = SPEC_2D.__class__(fps=1.0, short_side=64, round="up", chunk=8, rgb_first=True)
 SMALL_3D = SPEC_3D.__class__(fps=24.0, short_side=32, crop=32, chunk=64)
@@ -89,6 +91,18 @@ class _Recorder(torch.nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self.batches.append(len(x))
         return x.float().flatten(1).mean(1, keepdim=True).repeat(1, 4) + torch.arange(4)
+
+
+class _DeviceThatHoldsBatches(InflightEncoder):
+    """On CPU a submitted batch is done at once; this one hands batches back only when waited for, as a
+    GPU still working on them does."""
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._ready)
+
+    def done(self, wait: bool = False) -> list[tuple[object, np.ndarray]]:
+        return super().done(wait) if wait else []
 
 
 def test_each_video_is_encoded_in_its_own_fixed_batches(media: dict[str, Path]) -> None:
@@ -174,3 +188,36 @@ def test_compiled_per_video_batches_pad_the_tail_to_the_batch_shape(media: dict[
             np.testing.assert_allclose(got.vectors, rows.vectors, rtol=1e-6)
             np.testing.assert_array_equal(got.t_end_ms, rows.t_end_ms)
     assert any(len(r.rows["resnet152"].vectors) % 3 for r in plain.values())  # a short tail was padded
+
+
+@pytest.mark.parametrize("across", [False, True])
+def test_rows_of_a_hardware_decode_that_failed_mid_stream_are_dropped(
+    media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, across: bool
+) -> None:
+    """NVDEC failing on pictures after rows were already encoded: those rows go (waiting, batched, on the
+    device or encoded), the video is decoded again on the CPU, and its rows are the CPU decode's alone."""
+    rt = pick_runtime("cpu", "fp32")
+    specs = {"resnet152": SMALL_2D, "resnext101": SMALL_3D}
+    jobs = [VideoJob(name, str(media[name])) for name in ("index25", "smooth")]
+
+    def run(hwaccel: str | None) -> dict[str, VideoResult]:
+        settings = ExtractorSettings(
+            batch_2d=2, batch_3d=3, decode_workers=2, across_videos=across, hwaccel=hwaccel
+        )
+        nets = {"resnet152": _Recorder(), "resnext101": _Recorder()}
+        extractor = Extractor(nets, specs, rt, settings)  # type: ignore[arg-type]
+        if across:  # batches stay "on the device" until waited for, as on a busy GPU
+            extractor.devices = {m: _DeviceThatHoldsBatches(net, rt) for m, net in nets.items()}
+        return {r.video_id: r for r in extractor.run(jobs)}
+
+    cpu = run(None)
+    wrong_pictures = encode_frames(tmp_path / "wrong.mp4", 255 - index_frames(260), "25")  # index25's size
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, fail_with=wrong_pictures))
+    redone = run("cuda")
+    index25 = redone["index25"]
+    assert index25.status == "ok" and index25.decoder == "cpu"
+    assert index25.decoder_fallback is not None and "failed mid-stream" in index25.decoder_fallback
+    for vid, result in cpu.items():
+        for model, rows in result.rows.items():
+            np.testing.assert_array_equal(redone[vid].rows[model].vectors, rows.vectors)
+            np.testing.assert_array_equal(redone[vid].rows[model].t_end_ms, rows.t_end_ms)
