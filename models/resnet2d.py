@@ -10,6 +10,8 @@ import torch
 from torch import nn
 from torchvision.models import ResNet152_Weights, resnet152
 
+from models.skeleton import with_weights
+
 log = logging.getLogger(__name__)
 
 FEATURE_DIM = 2048
@@ -27,8 +29,12 @@ class ResNet152Features(nn.Module):
     def __init__(self, trunk: nn.Sequential) -> None:
         super().__init__()
         self.trunk = trunk
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1) * 255.0, persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1) * 255.0, persistent=False)
+        # On an explicit device: in no state dict, so also real when the net is built on meta (skeleton.py).
+        mean, std = (
+            torch.tensor(v, device="cpu").view(1, 3, 1, 1) * 255.0 for v in (IMAGENET_MEAN, IMAGENET_STD)
+        )
+        self.register_buffer("mean", mean, persistent=False)
+        self.register_buffer("std", std, persistent=False)
 
     def forward(self, frames: torch.Tensor) -> torch.Tensor:
         # NHWC uint8 permuted to NCHW is already channels_last in memory: no copy before the first conv.
@@ -57,10 +63,14 @@ def find_resnet152_weights(explicit: str | os.PathLike[str] | None) -> Path | No
 
 def build_resnet152(weights: Path | None) -> ResNet152Features:
     """ResNet-152 features; random init when `weights` is None (the caller decides if that is allowed)."""
-    net = resnet152(weights=None)
-    if weights is not None:
-        state = torch.load(weights, map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
-        log.info("loaded ResNet-152 weights from %s", weights)
+    if weights is None:
+        return _features(resnet152(weights=None))
+    state = torch.load(weights, map_location="cpu", weights_only=True)
+    net = _features(with_weights(lambda: resnet152(weights=None), state))
+    log.info("loaded ResNet-152 weights from %s", weights)
+    return net
+
+
+def _features(net: nn.Module) -> ResNet152Features:
     trunk = nn.Sequential(*list(net.children())[:-2])  # drop avgpool and fc
     return ResNet152Features(trunk).eval()

@@ -10,6 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from models.skeleton import with_weights
+
 log = logging.getLogger(__name__)
 
 FEATURE_DIM = 2048
@@ -74,7 +76,8 @@ class ResNeXt3D(nn.Module):
         for m in self.modules():
             if isinstance(m, nn.Conv3d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out")
-        mean = torch.tensor(KINETICS_MEAN).view(1, 3, 1, 1, 1)
+        # On an explicit device: in no state dict, so also real when the net is built on meta (skeleton.py).
+        mean = torch.tensor(KINETICS_MEAN, device="cpu").view(1, 3, 1, 1, 1)
         self.register_buffer("mean", mean, persistent=False)
 
     def _make_layer(self, planes: int, blocks: int, cardinality: int, stride: int = 1) -> nn.Sequential:
@@ -121,10 +124,10 @@ def load_resnext_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
 
 def build_resnext101(weights: str | os.PathLike[str] | None) -> ResNeXt3D:
     """ResNeXt-101 3D; random init when `weights` is None (the caller decides if that is allowed)."""
-    net = ResNeXt3D()
-    if weights is not None:
-        if not Path(weights).is_file():
-            raise FileNotFoundError(f"{weights}: ResNeXt-101 weights not found")
-        net.load_state_dict(load_resnext_state(weights))
-        log.info("loaded ResNeXt-101 weights from %s", weights)
+    if weights is None:
+        return ResNeXt3D().eval()
+    if not Path(weights).is_file():
+        raise FileNotFoundError(f"{weights}: ResNeXt-101 weights not found")
+    net = with_weights(ResNeXt3D, load_resnext_state(weights))
+    log.info("loaded ResNeXt-101 weights from %s", weights)
     return net.eval()

@@ -545,9 +545,9 @@ def decode_outputs(
             return
         except HardwareDecodeFailed as exc:
             reason = f"failed mid-stream: {exc}"
-            if produced and on_restart is None:
-                raise DecodeError(f"the {hwaccel} decoder {reason}") from exc
             if produced:
+                if on_restart is None:
+                    raise DecodeError(f"the {hwaccel} decoder {reason}") from exc
                 on_restart(reason)
             log.warning("%s decoder %s on %s; decoding it again on the CPU", hwaccel, reason, path)
             report.fallback = reason

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from torch import nn
 from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.resnet2d import build_resnet152, find_resnet152_weights
 from models.resnext3d import CLIP_FRAMES, build_resnext101
+from models.skeleton import with_weights
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.features.extractor import MODEL_2D
@@ -83,12 +85,13 @@ def _calibrated_path(root: DataRoot, model: str, seed: int, size: int) -> str:
 def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.Module:
     """A seeded random encoder with calibrated BatchNorm, computed once per data root and then reused."""
     path = _calibrated_path(root, model, seed, size)
-    torch.manual_seed(seed)
-    net: nn.Module = build_resnet152(None) if model == MODEL_2D else build_resnext101(None)
+    build: Callable[[None], nn.Module] = build_resnet152 if model == MODEL_2D else build_resnext101
     if root.exists(path):
         with root.open(path, "rb") as handle:
-            net.load_state_dict(torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True))
-        return net.eval()
+            state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
+        return with_weights(lambda: build(None), state).eval()
+    torch.manual_seed(seed)
+    net = build(None)
     log.warning(
         "%s: random weights; calibrating BatchNorm statistics once (seed %d, size %d)", model, seed, size
     )

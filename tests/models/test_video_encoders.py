@@ -53,6 +53,41 @@ def test_resnext_loads_bare_and_dataparallel_checkpoints(resnext: ResNeXt3D, tmp
         build_resnext101(tmp_path / "junk.pth")
 
 
+def test_loaded_weights_skip_the_random_init_and_keep_the_nets_dtypes(
+    resnext: ResNeXt3D, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A net for loaded weights is built on the meta device and the weights assigned: every tensor ends
+    up real, on the CPU, in the net's own dtype (an fp16 checkpoint is widened, as copying it in did), the
+    normalisation buffers (in no checkpoint) included; the clips' features are the source net's."""
+    state = resnext.state_dict()
+    torch.save({k: v.half() if v.is_floating_point() else v for k, v in state.items()}, tmp_path / "half.pth")
+    torch.save(state, tmp_path / "full.pth")
+    initialised: list[str] = []
+    kaiming = torch.nn.init.kaiming_normal_
+
+    def spy(tensor: torch.Tensor, **kwargs: object) -> torch.Tensor:
+        initialised.append(tensor.device.type)
+        return kaiming(tensor, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(torch.nn.init, "kaiming_normal_", spy)
+    loaded = build_resnext101(tmp_path / "full.pth")
+    assert initialised and set(initialised) == {"meta"}  # no random values drawn only to be overwritten
+    monkeypatch.undo()
+    widened = build_resnext101(tmp_path / "half.pth")
+    reference = dict(resnext.named_parameters()) | dict(resnext.named_buffers())
+    for net in (loaded, widened):
+        tensors = dict(net.named_parameters()) | dict(net.named_buffers())
+        assert tensors.keys() == reference.keys()
+        assert all(t.device.type == "cpu" and t.dtype == reference[k].dtype for k, t in tensors.items())
+    assert torch.equal(loaded.mean, resnext.mean)
+    clips = np.random.default_rng(0).integers(0, 255, (2, 16, 32, 32, 3), dtype=np.uint8)
+    rt = pick_runtime("cpu", "fp32")
+    np.testing.assert_array_equal(encode(loaded, clips, rt), encode(resnext, clips, rt))
+    torch.save({k: v for k, v in state.items() if k != "layer2.1.bn2.running_var"}, tmp_path / "short.pth")
+    with pytest.raises(RuntimeError, match="layer2.1.bn2.running_var"):
+        build_resnext101(tmp_path / "short.pth")
+
+
 def test_resnext_clip_features_are_2048(resnext: ResNeXt3D) -> None:
     clips = np.random.default_rng(0).integers(0, 255, (2, 16, 32, 32, 3), dtype=np.uint8)
     out = encode(prepare(resnext, pick_runtime("cpu", "fp32")), clips, pick_runtime("cpu", "fp32"))
