@@ -39,6 +39,7 @@ from tasks.bench.peak_memory import PeakMemory
 from tasks.features.decode import (
     SPEC_2D,
     SPEC_3D,
+    DecodeReport,
     StreamSpec,
     VideoInfo,
     decode_outputs,
@@ -139,15 +140,20 @@ def gflop_of(model: str, rows: int, shape: tuple[int, ...]) -> float:
 
 
 def decode_rate(
-    path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None
+    path: Path,
+    specs: dict[str, StreamSpec],
+    info: VideoInfo,
+    hwaccel: str | None,
+    report: DecodeReport | None = None,
 ) -> tuple[float, float]:
-    """Video-seconds decoded per CPU-second of ffmpeg and per wall-second, one video into all outputs."""
+    """Video-seconds decoded per CPU-second of ffmpeg and per wall-second, one video into all outputs;
+    `report` says which decoder ran (see decode_outputs)."""
     for kind in ("rgb_scaled", "yuv_odd_width"):
         planar_rgb_exact(kind)  # the once-per-process checks run ffmpeg too: not part of any video's decode
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     # A hardware decoder that fails mid-stream decodes the file again on the CPU: that time counts too.
-    for _ in decode_outputs(str(path), specs, info, 3600, hwaccel, on_restart=lambda reason: None):
+    for _ in decode_outputs(str(path), specs, info, 3600, hwaccel, report, on_restart=lambda reason: None):
         pass
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)  # ffmpeg has been waited for: it counts here
@@ -160,15 +166,21 @@ def decode_line(
 ) -> tuple[str, float]:
     """The decode ceiling in words (one video decoded into all outputs, scaled to this machine's cores),
     and the video-seconds ffmpeg decodes per CPU-second."""
-    per_cpu_s, per_wall_s = decode_rate(path, specs, info, hwaccel)
+    report = DecodeReport()
+    per_cpu_s, per_wall_s = decode_rate(path, specs, info, hwaccel, report)
     cores = os.cpu_count() or 1
+    ran = "the CPU" if report.decoder == "cpu" else report.decoder
+    if hwaccel and report.fallback:  # the decoder that really ran, and why it was not the one asked for
+        ran += f" ({hwaccel} gave up: {report.fallback})"
     line = (
         f"decode alone (one ffmpeg per video, {' + '.join(SHORT[m] for m in specs)} outputs, on "
-        f"{hwaccel or 'the CPU'}): {per_wall_s:.0f}x real time per decoder, {per_cpu_s:.0f}x per CPU-second "
+        f"{ran}): {per_wall_s:.0f}x real time per decoder, {per_cpu_s:.0f}x per CPU-second "
         f"of ffmpeg, so at most {per_cpu_s * cores:.0f}x real time from {cores} cores' ffmpeg work"
     )
     # NVDEC's engines are a fixed number per GPU: the cores' share is then only one of two limits.
-    return line + (" (the GPU's decode engines may cap it lower)" if hwaccel else ""), per_cpu_s
+    return line + (
+        " (the GPU's decode engines may cap it lower)" if report.decoder != "cpu" else ""
+    ), per_cpu_s
 
 
 def decode_cpu_share(realtime: float, decoded_per_cpu_s: float, cores: int) -> float:

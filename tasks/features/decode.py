@@ -67,25 +67,19 @@ HWACCEL_REFUSALS = (
 )
 
 
-# ffmpeg's lines when a hardware decoder that had started fails on a picture (a driver fault, a stream it
-# mis-decodes, a lost device): libavcodec logs the first at error level for H.264, HEVC and MPEG-1/2 when
-# the hwaccel's end_frame fails; nvdec.c's CUDA checks name the cuvid call that failed; fftools logs the
-# last when a frame cannot be copied back from the GPU. ffmpeg goes on and usually exits 0, and the fps
-# filter fills the gap with copies of the frame before, so the frame count looks right while the pictures
-# are wrong: these lines are the only sign.
-HWACCEL_FAILURES = (
-    "hardware accelerator failed to decode picture",
-    "cuvidDecodePicture",
-    "cuvidMapVideoFrame",
-    "Failed to transfer data to output frame",
-)
-
-
+# On a hardware run that was not refused, ffmpeg's error lines may be the decoder's failures on pictures
+# after it started (a driver fault, a stream it mis-decodes, a lost device), and its pictures are then
+# wrong or missing: ffmpeg goes on and usually exits 0, and the fps filter repeats frames over the gaps, so
+# the frame count looks right. The known lines name it (libavcodec's "hardware accelerator failed to decode
+# picture" for H.264, HEVC and MPEG-1/2, AV1's "HW accel end frame fail", NVDEC's "No decoder surfaces
+# left" and its failed cuvid/cuCtx calls, fftools' "Failed to transfer data to output frame"), but other
+# codecs and faults just log an error. ffmpeg runs at -loglevel error, so a healthy decode prints nothing:
+# every error line counts, and the CPU's decode of the file decides whether the file itself is damaged.
 def hwaccel_failures(stderr: str) -> list[str]:
-    """The lines of ffmpeg's stderr that say a started hardware decoder failed on a picture."""
-    return [
-        line.strip() for line in stderr.splitlines() if any(marker in line for marker in HWACCEL_FAILURES)
-    ]
+    """The error lines of a hardware run's stderr, its refusal lines left out (see split_hwaccel_refusals):
+    any of them means the hardware decoder's pictures are not to be trusted."""
+    _, rest = split_hwaccel_refusals(stderr)
+    return [line.strip() for line in rest.splitlines() if line.strip()]
 
 
 def split_hwaccel_refusals(stderr: str) -> tuple[list[str], str]:
@@ -483,7 +477,8 @@ def stream_outputs(
     if watchdog.fired:
         raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
     refusals, text = split_hwaccel_refusals(b"".join(stderr).decode(errors="replace"))
-    failures = hwaccel_failures(text) if hwaccel else []
+    # Refused, ffmpeg decoded in software: its pictures are the CPU's, and its errors the file's.
+    failures = hwaccel_failures(text) if hwaccel and not refusals else []
     if failures:  # whatever the exit code: the CPU decides whether the file itself is damaged
         raise HardwareDecodeFailed(_last_lines("\n".join(failures), 2))
     if report is not None:
@@ -508,7 +503,8 @@ def stream_frames(
     threads: int = 1,
     hwaccel: str | None = None,
 ) -> Iterator[np.ndarray]:
-    """One spec's uint8 (n, H, W, 3) chunks (stream_outputs with a single output)."""
+    """One spec's uint8 (n, H, W, 3) chunks (stream_outputs with a single output; with `hwaccel`, no CPU
+    fallback: use decode_outputs for that)."""
     for _, chunk in stream_outputs(path, {"frames": spec}, info, timeout_s, threads, hwaccel):
         yield chunk
 
@@ -526,10 +522,11 @@ def decode_outputs(
     `report` says which decoder did the work (see stream_outputs).
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
-    that a slower video, never a failed one. When the hardware decoder fails on pictures after it started,
-    the chunks it gave are wrong: `on_restart(reason)` is called, the caller drops every chunk it got, and
-    the file is decoded again on the CPU from its first frame. Without `on_restart` that is a DecodeError.
-    Any other failure after frames came out is the file's, as on the CPU.
+    that a slower video, never a failed one. When a hardware run logs errors (see hwaccel_failures), the
+    chunks it gave may be wrong: `on_restart(reason)` is called, the caller drops every chunk it got, and
+    the file is decoded again on the CPU from its first frame, with a time budget of its own (so such a
+    video may take up to twice `timeout_s`). Without `on_restart` that is a DecodeError. The CPU's decode
+    decides whether the file itself is damaged.
     """
     report = report if report is not None else DecodeReport()
     if hwaccel:

@@ -86,11 +86,11 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
     """A seeded random encoder with calibrated BatchNorm, computed once per data root and then reused."""
     path = _calibrated_path(root, model, seed, size)
     build: Callable[[None], nn.Module] = build_resnet152 if model == MODEL_2D else build_resnext101
+    torch.manual_seed(seed)
     if root.exists(path):
         with root.open(path, "rb") as handle:
             state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
         return with_weights(lambda: build(None), state).eval()
-    torch.manual_seed(seed)
     net = build(None)
     log.warning(
         "%s: random weights; calibrating BatchNorm statistics once (seed %d, size %d)", model, seed, size

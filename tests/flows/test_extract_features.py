@@ -163,9 +163,8 @@ def test_shards_record_the_decoder_that_really_ran(
     import tasks.features.pipeline as features_pipeline
 
     monkeypatch.setattr(features_pipeline, "hwaccel_available", lambda device: True)  # "this GPU has NVDEC"
-    wrong = (
-        encode_frames(tmp_path / "wrong.mp4", 255 - index_frames(75), "25") if nvdec != "decodes" else None
-    )
+    failing = nvdec == "fails mid-stream"
+    wrong = encode_frames(tmp_path / "wrong.mp4", 255 - index_frames(75), "25") if failing else None
     monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, refuse=nvdec == "refuses", fail_with=wrong))
     extract_features(CFG.model_copy(update={"decode_hwaccel": "cuda"}), root.url)
     marker = read_marker(root, "frame_features", 0)

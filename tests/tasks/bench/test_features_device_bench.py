@@ -10,10 +10,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from tasks.bench.features import gflop_of
+from tasks.bench.features import decode_line, gflop_of
 from tasks.bench.features_device import run_device_bench
+from tasks.features.decode import SPEC_2D, SPEC_3D, probe
 from tasks.features.extractor import MODEL_2D, MODEL_3D
 from tests.cpu import worker_threads
+from tests.tasks.features.features_media import encode_frames, fake_nvdec_path, index_frames
 
 
 def test_device_bench_counts_every_videos_work_and_compares_with_the_reference_way(tmp_path: Path) -> None:
@@ -50,3 +52,22 @@ def test_cuda_bench_without_a_gpu_says_so_and_exits_2() -> None:
     )
     assert done.returncode == 2
     assert "no CUDA device here" in done.stderr and "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("nvdec", ["decodes", "fails mid-stream"])
+def test_decode_line_names_the_decoder_that_really_ran(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, nvdec: str
+) -> None:
+    """Asked for NVDEC, the decode ceiling is labelled with the decoder that did the work: a run NVDEC gave
+    up on is the CPU's (its redo counted in the time), with the reason."""
+    video = encode_frames(tmp_path / "v.mp4", index_frames(50), "25")
+    wrong = (
+        encode_frames(tmp_path / "wrong.mp4", 255 - index_frames(50), "25") if nvdec != "decodes" else None
+    )
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, fail_with=wrong))
+    line, per_cpu_s = decode_line(video, {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}, probe(str(video)), "cuda")
+    assert per_cpu_s > 0
+    if nvdec == "decodes":
+        assert "outputs, on cuda): " in line and "decode engines" in line
+    else:
+        assert "on the CPU (cuda gave up: failed mid-stream: " in line and "decode engines" not in line

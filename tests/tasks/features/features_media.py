@@ -107,13 +107,15 @@ CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure
 def fake_nvdec_path(tmp_path: Path, refuse: bool = False, fail_with: Path | None = None) -> str:
     """A PATH holding an `ffmpeg` that stands in for one with NVDEC: it drops the -hwaccel options and runs
     the real ffmpeg on the CPU. When `refuse`, a run with -hwaccel first prints what ffmpeg prints when
-    NVDEC refuses a stream (and then, as the real one does, decodes in software and exits 0). With
+    NVDEC refuses a stream, and a damaged file's error (and then, as the real one does, decodes in software
+    and exits 0). With
     `fail_with`, a run with -hwaccel prints what ffmpeg prints when NVDEC fails mid-stream and decodes that
     file instead of its input: wrong pictures of the right size and count, as a failing NVDEC gives."""
+    assert not (refuse and fail_with), "a refused stream is decoded in software: it cannot fail mid-stream"
     real = subprocess.run(["sh", "-c", "command -v ffmpeg"], capture_output=True, text=True).stdout.strip()
     folder = tmp_path / ("refusing" if refuse else "failing" if fail_with else "accepting")
     folder.mkdir()
-    lines = REFUSED_STDERR.splitlines()[:2] if refuse else FAILED_STDERR.splitlines() if fail_with else []
+    lines = REFUSED_STDERR.splitlines() if refuse else FAILED_STDERR.splitlines() if fail_with else []
     said = "".join(f"echo '{line}' >&2; " for line in lines)
     swap = f'elif [ "$hw$prev" = yes-i ]; then set -- "$@" "{fail_with}"; ' if fail_with else ""
     script = folder / "ffmpeg"

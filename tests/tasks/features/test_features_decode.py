@@ -291,12 +291,14 @@ def test_the_report_names_the_decoder_that_really_ran(
         assert report == DecodeReport("cuda:1", None)
 
 
-def test_failure_lines_are_told_apart_from_refusals() -> None:
-    """A refusal means ffmpeg decoded in software (right pixels); a failure after the start means wrong ones."""
-    assert hwaccel_failures(REFUSED_STDERR) == []
-    failed = hwaccel_failures(FAILED_STDERR)
-    assert len(failed) == 2 and failed[1].endswith("hardware accelerator failed to decode picture")
-    assert split_hwaccel_refusals(FAILED_STDERR)[0] == []
+def test_on_a_hardware_run_every_error_line_but_a_refusal_is_a_failure() -> None:
+    """ffmpeg runs at -loglevel error, so a healthy hardware decode prints nothing. A refusal means ffmpeg
+    decoded in software (the CPU's pictures); any other error line may be the decoder failing on pictures."""
+    assert hwaccel_failures(REFUSED_STDERR) == [
+        "[h264 @ 0x55d1c2f4a8c0] error while decoding MB 12 7, bytestream -7"
+    ]
+    assert hwaccel_failures(FAILED_STDERR) == [line.strip() for line in FAILED_STDERR.splitlines()]
+    assert split_hwaccel_refusals(FAILED_STDERR)[0] == [] and hwaccel_failures("\n  \n") == []
 
 
 def test_a_hardware_decoder_failing_mid_stream_is_redone_on_the_cpu(
