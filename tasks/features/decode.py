@@ -393,6 +393,24 @@ def _read_output(
         put((key, None))  # always: the consumer waits for every output's end
 
 
+def _drain_stderr(proc: subprocess.Popen[bytes], lines: list[bytes], hwaccel: str | None) -> None:
+    """Collect ffmpeg's stderr into `lines`. A hardware run that was not refused is killed at its first
+    error line (see hwaccel_failures): its pictures are not to be trusted, so the rest of its decode (and
+    the encoding of what it gives) would be wasted before the CPU decodes the file again."""
+    assert proc.stderr is not None
+    watching = bool(hwaccel)
+    for raw in proc.stderr:  # line by line, as ffmpeg logs them
+        lines.append(raw)
+        if not watching:
+            continue
+        line = raw.decode(errors="replace").strip()
+        if any(marker in line for marker in HWACCEL_REFUSALS):
+            watching = False  # refused: ffmpeg decodes in software, and later errors are the file's
+        elif line:
+            watching = False
+            proc.kill()
+
+
 def stream_outputs(
     path: str,
     specs: Mapping[str, StreamSpec],
@@ -430,8 +448,7 @@ def stream_outputs(
             os.close(w)  # ffmpeg holds the write ends now: its exit is our end of file
     stderr: list[bytes] = []
     assert proc.stderr is not None
-    errors = proc.stderr
-    drain = threading.Thread(target=lambda: stderr.append(errors.read()), daemon=True)
+    drain = threading.Thread(target=_drain_stderr, args=(proc, stderr, hwaccel), daemon=True)
     drain.start()
     box: queue.Queue[Any] = queue.Queue(maxsize=len(specs))
     stop = threading.Event()
@@ -480,7 +497,7 @@ def stream_outputs(
     # Refused, ffmpeg decoded in software: its pictures are the CPU's, and its errors the file's.
     failures = hwaccel_failures(text) if hwaccel and not refusals else []
     if failures:  # whatever the exit code: the CPU decides whether the file itself is damaged
-        raise HardwareDecodeFailed(_last_lines("\n".join(failures), 2))
+        raise HardwareDecodeFailed(" | ".join(failures[:2]))  # the first: what stopped it (see _drain_stderr)
     if report is not None:
         report.decoder = hwaccel if hwaccel and not refusals else "cpu"
         if hwaccel:

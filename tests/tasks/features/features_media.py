@@ -104,27 +104,40 @@ CUDA_ERROR_LAUNCH_FAILED: unspecified launch failure
 """
 
 
-def fake_nvdec_path(tmp_path: Path, refuse: bool = False, fail_with: Path | None = None) -> str:
+def fake_nvdec_path(
+    tmp_path: Path, refuse: bool = False, fail_with: Path | None = None, fail_at_start: bool = False
+) -> str:
     """A PATH holding an `ffmpeg` that stands in for one with NVDEC: it drops the -hwaccel options and runs
-    the real ffmpeg on the CPU. When `refuse`, a run with -hwaccel first prints what ffmpeg prints when
-    NVDEC refuses a stream, and a damaged file's error (and then, as the real one does, decodes in software
-    and exits 0). With
-    `fail_with`, a run with -hwaccel prints what ffmpeg prints when NVDEC fails mid-stream and decodes that
-    file instead of its input: wrong pictures of the right size and count, as a failing NVDEC gives."""
-    assert not (refuse and fail_with), "a refused stream is decoded in software: it cannot fail mid-stream"
+    the real ffmpeg on the CPU. What a run with -hwaccel does besides:
+    - `refuse`: first prints what ffmpeg prints when NVDEC refuses a stream, and a damaged file's error (and
+      then, as the real one does, decodes in software and exits 0);
+    - `fail_with`: decodes that file instead of its input (wrong pictures of the right size and count, as a
+      failing NVDEC gives) and then prints what ffmpeg prints when NVDEC fails mid-stream, exit 0;
+    - `fail_at_start`: prints those failure lines and then hangs, giving no frame, until it is killed."""
+    assert refuse + bool(fail_with) + fail_at_start <= 1, "one way for the stand-in NVDEC to behave"
     real = subprocess.run(["sh", "-c", "command -v ffmpeg"], capture_output=True, text=True).stdout.strip()
-    folder = tmp_path / ("refusing" if refuse else "failing" if fail_with else "accepting")
+    folder = tmp_path / ("refusing" if refuse else "failing" if fail_with or fail_at_start else "accepting")
     folder.mkdir()
-    lines = REFUSED_STDERR.splitlines() if refuse else FAILED_STDERR.splitlines() if fail_with else []
-    said = "".join(f"echo '{line}' >&2; " for line in lines)
+    refused, failed = (
+        "".join(f"echo '{line}' >&2; " for line in text.splitlines())
+        for text in (REFUSED_STDERR, FAILED_STDERR)
+    )
     swap = f'elif [ "$hw$prev" = yes-i ]; then set -- "$@" "{fail_with}"; ' if fail_with else ""
+    if refuse:
+        hardware = refused
+    elif fail_with:
+        hardware = f'{real} "$@"; rc=$?; {failed}exit $rc; '
+    elif fail_at_start:
+        hardware = f"{failed}exec sleep 600; "
+    else:
+        hardware = ""
     script = folder / "ffmpeg"
     script.write_text(
         "#!/bin/sh\n"
         'hw=no; skip=no; prev=; for a in "$@"; do shift; if [ "$skip" = yes ]; then skip=no; '
         'elif [ "$a" = -hwaccel ] || [ "$a" = -hwaccel_device ]; then skip=yes; hw=yes; '
         f'{swap}else set -- "$@" "$a"; fi; prev=$a; done\n'
-        f'if [ "$hw" = yes ]; then {said}:; fi\n'
+        f'if [ "$hw" = yes ]; then {hardware}:; fi\n'
         f'exec {real} "$@"\n'
     )
     script.chmod(0o755)

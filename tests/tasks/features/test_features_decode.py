@@ -329,7 +329,7 @@ def test_a_hardware_decoder_failing_mid_stream_is_redone_on_the_cpu(
     ):
         got.setdefault(key, []).append(chunk)
     assert len(reasons) == 1 and reasons[0].startswith("failed mid-stream: ")
-    assert "hardware accelerator failed to decode picture" in reasons[0]
+    assert "cuvidDecodePicture(decoder->decoder, &ctx->pic_params) failed" in reasons[0]  # the first line
     for key in specs:
         np.testing.assert_array_equal(np.concatenate(got[key]), np.concatenate(software[key]))
         wrong = np.concatenate(dropped[key])
@@ -339,3 +339,20 @@ def test_a_hardware_decoder_failing_mid_stream_is_redone_on_the_cpu(
     # A caller that cannot drop what it got gets an error, never the wrong pictures as a good video.
     with pytest.raises(DecodeError, match="the cuda decoder failed mid-stream"):
         list(decode_outputs(path, specs, info, 60, hwaccel="cuda"))
+
+
+def test_a_hardware_run_is_stopped_at_its_first_error_line(
+    media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hardware decoder that logs a failure is not waited out: ffmpeg is killed at that line (this one
+    would hang until the time budget killed it as a timeout) and the file is decoded on the CPU."""
+    path = str(media["index25"])
+    info = probe(path)
+    specs = {"2d": SPEC_2D}
+    software = np.concatenate([c for _, c in stream_outputs(path, specs, info, timeout_s=60)])
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, fail_at_start=True))
+    report = DecodeReport()
+    chunks = decode_outputs(path, specs, info, 20, hwaccel="cuda", report=report, on_restart=pytest.fail)
+    np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), software)  # no frame came before
+    assert report.decoder == "cpu" and report.fallback is not None
+    assert report.fallback.startswith("failed mid-stream: ") and "cuvidDecodePicture" in report.fallback
