@@ -33,7 +33,7 @@ demo: setup
 # Two workers, one test file each at a time: most of the suite waits on subprocesses, servers and
 # ffmpeg, so two files in flight keep both cores busy (about half the serial wall time on 2 cores).
 test: setup
-	$(BIN)/pytest -q -n 2 --dist loadfile --durations=20
+	$(BIN)/pytest -q -n 2 --dist loadfile --no-loadscope-reorder --durations=20
 
 lint: setup
 	$(BIN)/ruff check .

@@ -42,9 +42,12 @@ def demo_site(demo_world: World) -> Iterator[DemoSite]:
 
 # The files with the longest tests go first: with two xdist workers taking a file at a time, the crash/soak
 # test then runs beside everything else instead of alone at the end (longest-first keeps the wall time
-# close to total / 2). Without xdist the order only changes when the slow tests report.
+# close to total / 2). xdist keeps this order only with --no-loadscope-reorder (the Makefile passes it): by
+# default it sorts files by their number of tests, which put the one-test soak file last. Without xdist
+# the order only changes when the slow tests report.
 LONGEST_FIRST = (
     "tests/pipeline/test_crash_resume.py",
+    "tests/tasks/train/test_training_demo_world.py",  # builds the demo world's features, then trains
     "tests/pipeline/test_retried_upstream.py",
     "tests/deploy/test_deployment.py",  # a server, two deploys, the collect -> features -> train chain
 )
