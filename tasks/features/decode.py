@@ -82,11 +82,17 @@ def hwaccel_failures(stderr: str) -> list[str]:
     return [line.strip() for line in rest.splitlines() if line.strip()]
 
 
+def is_hwaccel_refusal(line: str) -> bool:
+    """True for a line of ffmpeg's stderr that says the hardware decoder refused the stream."""
+    return any(marker in line for marker in HWACCEL_REFUSALS)
+
+
 def split_hwaccel_refusals(stderr: str) -> tuple[list[str], str]:
     """ffmpeg's stderr as (the hardware decoder's refusal lines, the rest of the text)."""
-    refusals, rest = [], []
+    refusals: list[str] = []
+    rest: list[str] = []
     for line in stderr.splitlines():
-        (refusals if any(marker in line for marker in HWACCEL_REFUSALS) else rest).append(line)
+        (refusals if is_hwaccel_refusal(line) else rest).append(line)
     return [line.strip() for line in refusals if line.strip()], "\n".join(rest)
 
 
@@ -404,7 +410,7 @@ def _drain_stderr(proc: subprocess.Popen[bytes], lines: list[bytes], hwaccel: st
         if not watching:
             continue
         line = raw.decode(errors="replace").strip()
-        if any(marker in line for marker in HWACCEL_REFUSALS):
+        if is_hwaccel_refusal(line):
             watching = False  # refused: ffmpeg decodes in software, and later errors are the file's
         elif line:
             watching = False
