@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 import torch
 import torch.distributed as dist
@@ -30,19 +31,27 @@ class DistContext:
         return self.rank == 0
 
 
-def from_env() -> DistContext:
+# Rank 0 prepares every shard (pairs, cached text) while the other ranks wait at the first barrier; on a
+# big data root that takes longer than the backends' 10-minute default, which would kill the job.
+PREPARE_TIMEOUT = timedelta(hours=6)
+
+
+def from_env(device: torch.device | None = None) -> DistContext:
     """Join the process group torchrun describes (WORLD_SIZE, RANK, LOCAL_RANK); a no-op otherwise.
 
-    NCCL on CUDA, gloo on CPU (so a CPU-only machine can test the same code path with two processes).
+    NCCL when this job trains on CUDA, gloo otherwise: the backend follows the device asked for, not
+    whether the machine has a GPU (`--device cpu` on a GPU box must not bind every rank to a GPU), and a
+    CPU-only machine tests the same code path with two processes.
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistContext()
     rank, local = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
+    on_cuda = device is not None and device.type == "cuda"
     if not dist.is_initialized():
-        if torch.cuda.is_available():
+        if on_cuda:
             torch.cuda.set_device(local)
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group("nccl" if on_cuda else "gloo", timeout=PREPARE_TIMEOUT)
     return DistContext(rank, world, local)
 
 
@@ -92,6 +101,16 @@ def sum_across(values: list[float], ctx: DistContext, device: torch.device) -> l
 
 def barrier(ctx: DistContext) -> None:
     if ctx.enabled:
+        dist.barrier()
+
+
+def finish(ctx: DistContext) -> None:
+    """Every rank leaves together, after rank 0 has written its last files.
+
+    A rank that tore its process group down and exited while a peer still held gloo connections to it
+    died in the C++ teardown now and then (SIGABRT, "terminate called without an active exception"),
+    which failed the whole torchrun job after training had succeeded."""
+    if ctx.enabled and dist.is_initialized():
         dist.barrier()
 
 

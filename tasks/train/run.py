@@ -101,8 +101,9 @@ class Trainer:
         self.with_text = cfg.text == "minilm"
         self.vocab, self.word_vectors = _text_side(cfg, root, cfg.heldout_fraction)
         # Under torchrun every rank runs this same code on its share of the batches (DDP).
-        self.dist = distributed.from_env()
-        self.device = distributed.device_for(self.dist, pick_device(cfg.device))
+        preferred = pick_device(cfg.device)
+        self.dist = distributed.from_env(preferred)
+        self.device = distributed.device_for(self.dist, preferred)
         self.precision = pick_precision(self.device, cfg.precision)  # "auto" resolved on this machine
 
     def text_of(self, pairs: Pairs, rows: np.ndarray) -> torch.Tensor:

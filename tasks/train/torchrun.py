@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from models import distributed
+from models.encoders import pick_device
 from storage.layout import DataRoot
 from tasks.train.config import TrainConfig
 from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
@@ -21,7 +22,7 @@ def train_distributed(cfg: TrainConfig, root: DataRoot | str | None) -> dict[str
     """The train_embedding stage without Prefect: one ephemeral server per rank would be N servers, and
     shard preparation must happen once, so rank 0 does it while the others wait at a barrier."""
     data = DataRoot.from_any(root)
-    ctx = distributed.from_env()
+    ctx = distributed.from_env(pick_device(cfg.device))
     try:
         if ctx.is_main:
             for shard in ready_shards(data):
@@ -29,6 +30,8 @@ def train_distributed(cfg: TrainConfig, root: DataRoot | str | None) -> dict[str
                 if cfg.text == "minilm":
                     cache_text_shard(data, shard, minilm_encode)
         distributed.barrier(ctx)
-        return train(cfg, data)
+        result = train(cfg, data)
+        distributed.finish(ctx)  # not on an error: a rank that failed would leave the others waiting here
+        return result
     finally:
         distributed.shutdown(ctx)

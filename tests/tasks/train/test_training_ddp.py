@@ -32,7 +32,7 @@ def test_torchrun_two_ranks_share_the_batches(tmp_path: Path) -> None:
     args = [
         str(BIN / "torchrun"), "--standalone", "--nproc-per-node", "2", "--",
         str(BIN / "howto"), "train", "--text", "learned", "--d", "32", "--lr", "0.003", "--epochs", "2",
-        "--videos-per-batch", "4", "--heldout-fraction", "0.3", "--run-id", "ddp", "--data-root", root.url,
+        "--videos-per-batch", "4", "--heldout-fraction", "0.3", "--run-id", "ddp", "--device", "cpu", "--data-root", root.url,
     ]  # fmt: skip
     # --standalone: a local rendezvous on a free port. "--" ends torchrun's own options: without it argparse reads `--d` as an abbreviation of its flags.
     proc = subprocess.Popen(
