@@ -84,6 +84,11 @@ def torch_check(device: str, precision: str) -> Check:
         rt = pick_runtime(device, precision)
     except (RuntimeError, ValueError) as exc:
         return Check("torch", "fail", str(exc), "features.device=auto|cpu|cuda[:N]")
+    if rt.device.type == "cuda":
+        import torch
+
+        name = torch.cuda.get_device_name(rt.device)
+        return Check("torch", "ok", f"{rt.device} ({name}) in {rt.precision}")
     bf16 = "native bf16" if cpu_bf16_supported() else "no native bf16 on this CPU"
     return Check("torch", "ok", f"{rt.device} in {rt.precision} ({bf16})")
 

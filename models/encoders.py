@@ -60,11 +60,34 @@ class Runtime:
         return f"{self.device.type} {self.precision} {fmt}, {how}"
 
 
+class DeviceUnavailable(ValueError):
+    """A device was asked for that this machine does not have (or that torch does not know)."""
+
+
 def pick_device(preference: str = "auto") -> torch.device:
-    """CUDA when available (or asked for), CPU otherwise."""
+    """CUDA when available (or asked for), CPU otherwise.
+
+    A device this process cannot use is refused here, in words, rather than by the first tensor moved
+    onto it (a traceback from deep inside the encoders, after minutes of work)."""
     if preference == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(preference)
+    try:
+        device = torch.device(preference)
+    except RuntimeError as exc:
+        raise DeviceUnavailable(
+            f"device {preference!r} is not a device: use auto, cpu, cuda or cuda:N"
+        ) from exc
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise DeviceUnavailable(f"device {preference!r}: this machine has no CUDA device torch can use")
+        if device.index is not None and device.index >= count:
+            raise DeviceUnavailable(
+                f"device {preference!r}: only {count} CUDA device(s) here (cuda:0..{count - 1})"
+            )
+    elif device.type != "cpu":
+        raise DeviceUnavailable(f"device {preference!r}: only auto, cpu, cuda and cuda:N are supported")
+    return device
 
 
 def cuda_bf16_native(device: torch.device) -> bool:

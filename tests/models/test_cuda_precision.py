@@ -21,6 +21,7 @@ def gpu(monkeypatch: pytest.MonkeyPatch) -> dict[str, tuple[int, int]]:
         return caps[f"cuda:{index or 0}"]
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(caps))
     monkeypatch.setattr(torch.cuda, "get_device_capability", capability)
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: True)
     monkeypatch.setattr(torch.version, "hip", None)
@@ -43,3 +44,26 @@ def test_the_device_asked_for_is_the_one_checked(gpu: dict[str, tuple[int, int]]
 
 def test_a_cpu_device_is_never_cuda_bf16() -> None:
     assert not cuda_bf16_native(torch.device("cpu"))
+
+
+def test_a_device_this_machine_lacks_is_refused_in_words(gpu: dict[str, tuple[int, int]]) -> None:
+    """Two cards: cuda:2 is named as missing, a device kind torch has no use for here is refused, and
+    the machine without CUDA says so (not a traceback at the first tensor moved)."""
+    from models.encoders import DeviceUnavailable, pick_device
+
+    assert pick_device("cuda:1") == torch.device("cuda:1")
+    with pytest.raises(DeviceUnavailable, match=r"only 2 CUDA device\(s\) here"):
+        pick_device("cuda:2")
+    with pytest.raises(DeviceUnavailable, match="not a device"):
+        pick_device("tpu")
+    with pytest.raises(DeviceUnavailable, match="only auto, cpu, cuda"):
+        pick_device("meta")
+
+
+def test_no_cuda_is_refused_in_words(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.encoders import DeviceUnavailable, pick_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceUnavailable, match="no CUDA device"):
+        pick_device("cuda")
+    assert pick_device("auto") == torch.device("cpu") and pick_device("cpu") == torch.device("cpu")
