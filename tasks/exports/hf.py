@@ -20,6 +20,7 @@ import numpy as np
 from storage.atomic import TMP_PREFIX, folder_lock
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, Selection
+from tasks.exports.target import check_target, write_marker
 
 TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "category": "string",
                "idx": "int32", "start_ms": "int64", "end_ms": "int64", "text": "string",
@@ -63,10 +64,12 @@ def export_hf(
     if features == "pooled":
         spec["video"] = List(Value("float16"), length=VIDEO_DIM)
     counts: Counter[str] = Counter()
+    check_target(root, out, "hf")  # before anything is made: never the data root, a file, a user's folder
     out.parent.mkdir(parents=True, exist_ok=True)
     # One export into a folder at a time; under the lock, what a killed export left is cleaned up first.
     with folder_lock(str(out.parent)):
         _recover(out)
+        check_target(root, out, "hf")  # again under the lock: `_recover` may have put the previous one back
         cache = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}hf-cache-", dir=out.parent))
         staged = out.with_name(f"{TMP_PREFIX}hf-new-{uuid.uuid4().hex}-{out.name}")
         try:
@@ -77,6 +80,7 @@ def export_hf(
                             "counts": counts},
             )  # fmt: skip
             ds.save_to_disk(str(staged))
+            write_marker(staged, "hf")
             held = {k: v for k, v in sorted(counts.items()) if k != "rows" and v}
             (staged / "README.md").write_text(dataset_card(name, ds, filt, held), encoding="utf-8")
             _swap_in(staged, out)

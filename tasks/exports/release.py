@@ -18,6 +18,7 @@ import numpy as np
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.exports.select import ExportFilter, Selection, task_lookup
+from tasks.exports.target import check_target, write_marker
 from tasks.train.pooling import features_by_video
 
 FEATURE_DIRS = {"resnet152": "features_2d", "resnext101": "features_3d"}
@@ -53,7 +54,9 @@ def _task_release_id(task: dict[str, Any] | None, task_id: str | None) -> str:
 
 def export_release(root: DataRoot, out: Path, filt: ExportFilter, *, features: bool = True) -> dict[str, Any]:
     """Write the selection in the release's layout; returns counts. Video order: shard, then video id."""
+    check_target(root, out, "howto100m")  # its files are written over: never a user's folder
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "howto100m")
     selection = Selection(root, filt)
     tasks = task_lookup(root)
     counts: Counter[str] = Counter(dict.fromkeys(("videos", "clips", "tasks", "feature_files"), 0))

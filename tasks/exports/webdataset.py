@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, Selection, ShardClips
+from tasks.exports.target import check_target, write_marker
 from tasks.train.pooling import MODELS, features_by_video
 
 Sample = dict[str, bytes]
@@ -139,8 +140,10 @@ def export_webdataset(
         raise ValueError("per-clip samples carry pooled vectors (or none); per-video samples carry rows")
     if per == "video" and features == "pooled":
         features = "rows"
+    check_target(root, out, "webdataset")  # its shards are written over: never a user's folder
     selection = Selection(root, filt)
     writer = TarShards(out, samples_per_shard)
+    write_marker(out, "webdataset")
     drops: Counter[str] = Counter()
     make = clip_samples if per == "clip" else video_samples
     try:

@@ -53,7 +53,8 @@ def test_round_trip_through_the_release_layout_gives_identical_tables(
     summary = export_release(imported, out, ExportFilter(keep="all"))
     assert summary["videos"] == 4 and summary["clips"] == 7 and summary["tasks"] == 2
     assert sorted(p.name for p in out.iterdir()) == [
-        "HowTo100M_v1.csv", "caption.json", "features_2d", "features_3d", "raw_caption.json", "task_ids.csv",
+        ".howto-export.json", "HowTo100M_v1.csv", "caption.json", "features_2d", "features_3d",
+        "raw_caption.json", "task_ids.csv",
     ]  # fmt: skip
     captions = json.loads((out / "caption.json").read_text())
     assert captions[VIDEO_A] == {"start": [0.234, 2.3, 6.56], "end": [2.3, 6.9, 10.0],

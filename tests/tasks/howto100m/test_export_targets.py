@@ -1,0 +1,99 @@
+"""An export writes only where it may: never the data root, a folder in or above it, a file or a user's
+folder; it replaces or writes over only a folder it marked as its own."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from storage.layout import DataRoot
+from storage.shards import read_dataset
+from tasks.exports.hf import export_hf
+from tasks.exports.release import export_release
+from tasks.exports.select import ExportFilter
+from tasks.exports.target import MARKER, ExportRefused
+from tasks.exports.webdataset import export_webdataset
+
+runner = CliRunner()
+EXPORTS: dict[str, Callable[[DataRoot, Path], Any]] = {
+    "hf": lambda root, out: export_hf(root, out, ExportFilter(), features="none"),
+    "webdataset": lambda root, out: export_webdataset(root, out, ExportFilter(), features="none"),
+    "howto100m": lambda root, out: export_release(root, out, ExportFilter(), features=False),
+}
+
+
+def _tree(path: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(path)): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("fmt", list(EXPORTS))
+def test_no_export_writes_into_the_data_root_or_around_it(imported: DataRoot, fmt: str) -> None:
+    root = Path(imported.url)
+    before = _tree(root)
+    for out, needle in [
+        (root, "is the data root"),
+        (root / "clips", "is inside the data root"),
+        (root / "new" / "export", "is inside the data root"),
+        (root.parent, "holds the data root"),
+    ]:
+        with pytest.raises(ExportRefused, match=needle) as refused:
+            EXPORTS[fmt](imported, out)
+        assert str(out) in str(refused.value)
+    assert _tree(root) == before and not (root / "new").exists()
+    assert read_dataset(imported, "clips").count_rows() == 7
+
+
+@pytest.mark.parametrize("fmt", list(EXPORTS))
+def test_a_users_folder_or_file_is_refused_and_kept(imported: DataRoot, tmp_path: Path, fmt: str) -> None:
+    folder = tmp_path / "mine"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "notes.txt").write_text("keep me")
+    (folder / "caption.json").write_text("{}")  # a name an export writes
+    (folder / "sub" / "shard-000000.tar").write_bytes(b"mine")
+    with pytest.raises(ExportRefused, match=f"{folder}: exists, is not empty and is not an export"):
+        EXPORTS[fmt](imported, folder)
+    assert _tree(folder) == {"notes.txt": b"keep me", "caption.json": b"{}", "sub/shard-000000.tar": b"mine"}
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("a file")
+    with pytest.raises(ExportRefused, match="exists and is not a folder"):
+        EXPORTS[fmt](imported, plain)
+    assert plain.read_text() == "a file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine", "plain.txt"]  # no temp folders left
+
+
+@pytest.mark.parametrize("fmt", list(EXPORTS))
+def test_an_empty_folder_or_its_own_export_is_taken(imported: DataRoot, tmp_path: Path, fmt: str) -> None:
+    out = tmp_path / "out"
+    out.mkdir()
+    EXPORTS[fmt](imported, out)
+    assert json.loads((out / MARKER).read_text()) == {"tool": "howto", "format": fmt}
+    EXPORTS[fmt](imported, out)  # again: the folder is its own now
+    assert json.loads((out / MARKER).read_text())["format"] == fmt
+    other = next(f for f in EXPORTS if f != fmt)
+    with pytest.raises(ExportRefused, match=f"holds a {fmt} export, not {other}"):
+        EXPORTS[other](imported, out)
+
+
+def test_cli_refusals_are_one_line_and_exit_2(imported: DataRoot, tmp_path: Path) -> None:
+    root = imported.url
+    before = _tree(Path(root))
+    cases = [
+        (["export", "hf", "--out", root], f"error: --out {root}: is the data root"),
+        (["export", "webdataset", "--out", f"{root}/clips"], f"error: --out {root}/clips: is inside the data"),
+        (["export", "howto100m", "--out", str(tmp_path)], f"error: --out {tmp_path}: exists, is not empty"),
+    ]  # fmt: skip
+    (tmp_path / "notes.txt").write_text("keep me")
+    for args, start in cases:
+        out = runner.invoke(app, [*args, "--data-root", root])
+        assert out.exit_code == 2, out.output
+        assert out.stderr.startswith(start) and out.stderr.count("\n") == 1, out.stderr
+        assert "Traceback" not in out.output
+    assert _tree(Path(root)) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
