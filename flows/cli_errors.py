@@ -52,6 +52,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.howto100m.caption_json", "CaptionFileError"),
     ("tasks.howto100m.import_stage", "ImportConflict"),
     ("tasks.exports.target", "ExportRefused"),  # --out is the data root, a file or a user's folder
+    ("tasks.exports.select", "NothingToExport"),
 )
 
 

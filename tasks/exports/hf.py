@@ -19,7 +19,7 @@ import numpy as np
 
 from storage.atomic import TMP_PREFIX, folder_lock
 from storage.layout import DataRoot
-from tasks.exports.select import ExportFilter, Selection
+from tasks.exports.select import ExportFilter, NothingToExport, Selection
 from tasks.exports.target import check_target, write_marker
 
 TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "category": "string",
@@ -74,11 +74,17 @@ def export_hf(
         staged = out.with_name(f"{TMP_PREFIX}hf-new-{uuid.uuid4().hex}-{out.name}")
         try:
             # `datasets` writes Arrow files as the generator runs (nothing is held whole in memory).
-            ds = Dataset.from_generator(
-                _rows, features=Features(spec), cache_dir=str(cache),
-                gen_kwargs={"root_url": root.url, "filt": filt.model_dump(), "features": features,
-                            "counts": counts},
-            )  # fmt: skip
+            try:
+                ds = Dataset.from_generator(
+                    _rows, features=Features(spec), cache_dir=str(cache),
+                    gen_kwargs={"root_url": root.url, "filt": filt.model_dump(), "features": features,
+                                "counts": counts},
+                )  # fmt: skip
+            except ValueError:
+                if counts["rows"]:
+                    raise
+                # `datasets` cannot make a split of no rows ("corresponds to no data!")
+                raise NothingToExport(filt, counts, features) from None
             ds.save_to_disk(str(staged))
             write_marker(staged, "hf")
             held = {k: v for k, v in sorted(counts.items()) if k != "rows" and v}

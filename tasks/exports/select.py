@@ -30,6 +30,19 @@ class ExportFilter(BaseModel):
     heldout_fraction: float = Field(0.1, ge=0.0, le=1.0)
 
 
+class NothingToExport(Exception):
+    """No clip of the data root passed the filter (or had features, when they are asked for)."""
+
+    def __init__(self, filt: ExportFilter, held: Counter[str], features: str = "none") -> None:
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(held.items()) if k != "rows" and v) or "none"
+        chosen = (
+            f"--keep {filt.keep}, --split {filt.split}, "
+            f"--category {' '.join(filt.categories) if filt.categories else 'any'}"
+            + (f", --features {features}" if features != "none" else "")
+        )
+        super().__init__(f"nothing to export: no clips match {chosen} (clips held back: {reasons})")
+
+
 @dataclass
 class ShardClips:
     """One `clips` shard's selected rows (sorted by video, then idx) and its shard number."""

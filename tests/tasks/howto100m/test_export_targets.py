@@ -1,5 +1,5 @@
 """An export writes only where it may: never the data root, a folder in or above it, a file or a user's
-folder; it replaces or writes over only a folder it marked as its own."""
+folder; it replaces or writes over only a folder it marked as its own; an empty selection is one line."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from storage.layout import DataRoot
 from storage.shards import read_dataset
 from tasks.exports.hf import export_hf
 from tasks.exports.release import export_release
-from tasks.exports.select import ExportFilter
+from tasks.exports.select import ExportFilter, NothingToExport
 from tasks.exports.target import MARKER, ExportRefused
 from tasks.exports.webdataset import export_webdataset
 
@@ -81,6 +81,13 @@ def test_an_empty_folder_or_its_own_export_is_taken(imported: DataRoot, tmp_path
         EXPORTS[other](imported, out)
 
 
+def test_hf_export_of_no_clips_says_so(imported: DataRoot, tmp_path: Path) -> None:
+    with pytest.raises(NothingToExport, match="no clips match") as nothing:
+        export_hf(imported, tmp_path / "hf", ExportFilter(categories=("Nowhere",)))
+    assert "--category Nowhere" in str(nothing.value) and "other_category 7" in str(nothing.value)
+    assert list(tmp_path.iterdir()) == []  # no half export, no temp folders
+
+
 def test_cli_refusals_are_one_line_and_exit_2(imported: DataRoot, tmp_path: Path) -> None:
     root = imported.url
     before = _tree(Path(root))
@@ -88,6 +95,8 @@ def test_cli_refusals_are_one_line_and_exit_2(imported: DataRoot, tmp_path: Path
         (["export", "hf", "--out", root], f"error: --out {root}: is the data root"),
         (["export", "webdataset", "--out", f"{root}/clips"], f"error: --out {root}/clips: is inside the data"),
         (["export", "howto100m", "--out", str(tmp_path)], f"error: --out {tmp_path}: exists, is not empty"),
+        (["export", "hf", "--out", str(tmp_path / "hf"), "--category", "Nowhere"],
+         "error: nothing to export: no clips match --keep kept, --split all, --category Nowhere"),
     ]  # fmt: skip
     (tmp_path / "notes.txt").write_text("keep me")
     for args, start in cases:
