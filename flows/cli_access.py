@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from flows.cli_common import fail
+from tasks.config_types import check_http_url
 from tasks.youtube.access import COOKIES_ENV, PROXY_ENV, YoutubeAccess
 
 DemoUrlOption = Annotated[
@@ -43,6 +44,11 @@ def access_from_options(
 
     from tasks.youtube.politeness import PolitenessSettings
 
+    if demo_url is not None:
+        try:
+            check_http_url(demo_url)  # yt-dlp would retry a bad one for minutes, then fail obscurely
+        except ValueError as exc:
+            fail(f"--demo-url: {exc}")
     if cookies is not None and not cookies.is_file():
         fail(f"{cookies}: no such cookies file")
     try:

@@ -36,6 +36,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.youtube.errors", "StageHalted"),  # bot check, 429s past the breaker
     ("tasks.youtube.video_download", "DiskSpaceLow"),
     ("tasks.features.weights", "WeightsMissing"),
+    ("tasks.audio.weights", "AudioWeightsMissing"),
     ("tasks.demo.media", "FFmpegMissing"),
     ("tasks.train.run", "TrainingDataError"),
     ("tasks.train.pooling", "PoolingMismatch"),
@@ -48,6 +49,8 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.tasks.task_lists", "ImportFormatError"),
     ("tasks.wikihow.parser", "ParseError"),
     ("tasks.wikihow.client", "WikiHowError"),
+    ("tasks.wikihow.client", "RobotsUnavailable"),  # robots.txt still unfetchable after the retries
+    ("tasks.wikihow.client", "SiteUnreachable"),  # the site never answered: down or a wrong URL
     ("tasks.howto100m.release", "ReleaseFormatError"),
     ("tasks.howto100m.caption_json", "CaptionFileError"),
     ("tasks.howto100m.import_stage", "ImportConflict"),

@@ -11,6 +11,7 @@ import typer
 
 from flows.cli_common import DataRootOption, fail
 from storage.layout import ROOT_ERRNOS, DataRoot, describe_os_error
+from tasks.config_types import check_http_url
 
 
 class ImportFormatChoice(StrEnum):
@@ -112,6 +113,10 @@ def mine_command(
     from flows.mine_tasks import mine_tasks
     from tasks.tasks.config import MineTasksConfig
 
+    try:
+        check_http_url(base_url)
+    except ValueError as exc:
+        fail(f"--base-url: {exc}")
     options: dict[str, object] = {
         "base_url": base_url, "max_articles": max_articles, "rps": rps, "crawl_id": crawl_id,
     }  # fmt: skip

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.common import config_hash
+from tasks.config_types import HttpUrl
 from tasks.wikihow.client import DEFAULT_USER_AGENT, WikiHowClient
 from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, VisualFilter
 
@@ -22,7 +23,7 @@ class MineTasksConfig(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    base_url: str = "https://www.wikihow.com"
+    base_url: HttpUrl = "https://www.wikihow.com"
     # The 12 HowTo100M level-1 categories plus the abstract ones, which are crawled so that their
     # tasks are recorded with drop_reason="abstract_category" rather than silently missing.
     root_categories: tuple[str, ...] = VISUAL_CATEGORIES + ABSTRACT_CATEGORIES

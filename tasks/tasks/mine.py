@@ -20,6 +20,7 @@ from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_rea
 from tasks.tasks.config import MineTasksConfig
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 from tasks.tasks.rows import mined_row, rows_to_table
+from tasks.wikihow.client import SiteUnreachable
 from tasks.wikihow.crawl import FoundArticle, PlannedArticle, walk_categories
 
 DATASET = "tasks"
@@ -31,7 +32,18 @@ def _walk_checkpoint(root: DataRoot, cfg: MineTasksConfig, category: str) -> str
     return f"{root.dataset_dir(DATASET, version)}/_crawl/{cfg.crawl_id}/{key}.json"
 
 
-@task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
+def reachable(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect's retry rule: retry anything but a site that never answered (down or mistyped URL)."""
+    try:
+        state.result(raise_on_failure=True)
+    except SiteUnreachable:
+        return False
+    except Exception:  # noqa: BLE001 - any other failure of the task is worth a retry
+        return True
+    return True
+
+
+@task(retries=2, retry_delay_seconds=30, retry_condition_fn=reachable, cache_policy=NO_CACHE)
 def discover_articles(data_root: str, cfg: MineTasksConfig) -> list[dict[str, Any]]:
     """Walk the category tree once per crawl, one checkpoint file per root category.
 
@@ -77,7 +89,7 @@ def mine_own_hash(cfg: MineTasksConfig, members_hash: str) -> str:
     return shard_hash(cfg.row_hash(), members_hash)
 
 
-@task(retries=2, retry_delay_seconds=30, cache_policy=NO_CACHE)
+@task(retries=2, retry_delay_seconds=30, retry_condition_fn=reachable, cache_policy=NO_CACHE)
 def mine_shard(
     data_root: str, shard: int, items: list[dict[str, Any]], cfg: MineTasksConfig, own_hash: str
 ) -> dict[str, Any]:

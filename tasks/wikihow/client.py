@@ -35,6 +35,9 @@ CATEGORY_NS = 14
 _ROBOTS_CACHE: dict[tuple[str, str], tuple[float, Robots]] = {}
 _ROBOTS_FETCH_LOCKS: dict[tuple[str, str], threading.Lock] = {}
 _ROBOTS_LOCK = threading.Lock()
+# Hosts that have answered this process at least once: only for them is a refused connection a blip worth
+# retrying. A host that never answered is down or mistyped, and minutes of back-off would only hide that.
+_ANSWERED: set[str] = set()
 
 
 class WikiHowError(Exception):
@@ -68,6 +71,16 @@ class RobotsUnavailable(Exception):
             " (this is not a robots.txt disallow)"
         )
         self.status = status
+
+
+class SiteUnreachable(Exception):
+    """The very first connection to a site was refused (or its name did not resolve): it is down or the
+    URL is wrong. Not retried, by the client or by Prefect: nothing would answer minutes later either."""
+
+    def __init__(self, url: str, exc: Exception) -> None:
+        super().__init__(
+            f"cannot connect to {url} ({exc or type(exc).__name__}): is the site up and its URL right?"
+        )
 
 
 @dataclass(frozen=True)
@@ -223,7 +236,8 @@ class WikiHowClient:
 
     def _request(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
         """GET with retries on 429/5xx/timeouts/connection errors: exponential back-off with jitter,
-        or the server's Retry-After when it gives one. Other statuses are returned to the caller."""
+        or the server's Retry-After when it gives one. Other statuses are returned to the caller.
+        A refused connection to a host that never answered raises SiteUnreachable at once."""
         attempt = 0
         while True:
             self.limiter.wait()
@@ -231,6 +245,9 @@ class WikiHowClient:
             try:
                 response = self._http.get(url, params=params)
             except (httpx.TimeoutException, httpx.TransportError) as exc:
+                host = urlsplit(url).netloc
+                if isinstance(exc, httpx.ConnectError) and host not in _ANSWERED:
+                    raise SiteUnreachable(f"{urlsplit(url).scheme}://{host}", exc) from None
                 if attempt >= self.max_retries:
                     raise WikiHowError(
                         f"{url}: {type(exc).__name__} after {attempt + 1} tries: {exc}"
@@ -238,6 +255,7 @@ class WikiHowClient:
                 delay = backoff_delay(attempt, self.backoff_base_s, self.backoff_max_s, self._rng)
                 log.warning("%s: %s; retry %d in %.1fs", url, type(exc).__name__, attempt + 1, delay)
             else:
+                _ANSWERED.add(urlsplit(url).netloc)
                 if response.status_code not in RETRY_STATUSES:
                     return response
                 if attempt >= self.max_retries:

@@ -14,6 +14,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
+from tasks.config_types import HttpUrl
 from tasks.secrets import SecretRef, env_ref, resolve_secret
 from tasks.youtube.ids import check_video_id
 from tasks.youtube.politeness import PolitenessSettings
@@ -67,7 +68,7 @@ class YoutubeAccess(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    site_url: str | None = Field(default=None, description="base URL of the local demo site; none = YouTube")
+    site_url: HttpUrl | None = Field(default=None, description="base URL of the local demo site; none = YouTube")
     cookies: SecretRef | None = Field(
         default=env_ref(COOKIES_ENV), description="where the cookies file's path is: env:NAME or block:NAME"
     )

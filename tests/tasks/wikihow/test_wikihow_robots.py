@@ -16,7 +16,13 @@ from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
 from tasks.demo.world import World
 from tasks.tasks.rows import mined_row
-from tasks.wikihow.client import RobotsDisallowed, RobotsUnavailable, WikiHowClient, WikiHowError
+from tasks.wikihow.client import (
+    RobotsDisallowed,
+    RobotsUnavailable,
+    SiteUnreachable,
+    WikiHowClient,
+    WikiHowError,
+)
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter
 from tasks.wikihow.politeness import RateLimiter, Robots
@@ -74,7 +80,7 @@ def raise_(exc: type[httpx.TransportError]) -> Callable[[httpx.Request], httpx.R
 FAILURES: dict[str, tuple[Callable[[httpx.Request], httpx.Response], str]] = {
     "429 with Retry-After": (lambda r: httpx.Response(429, headers={"Retry-After": "3"}), "HTTP 429"),
     "503": (lambda r: httpx.Response(503), "HTTP 503"),
-    "connection refused": (raise_(httpx.ConnectError), "ConnectError"),
+    "connection reset": (raise_(httpx.ReadError), "ReadError"),
     "timeout": (raise_(httpx.ReadTimeout), "ReadTimeout"),
 }
 
@@ -175,10 +181,37 @@ def test_demo_robots_timeout_is_unavailable_then_fetched_again(site: DemoSite) -
         assert title in client.fetch_article(title)
 
 
-def test_unreachable_site_is_unavailable_not_disallowed() -> None:
+def test_refused_first_connection_fails_at_once_later_ones_are_retried() -> None:
+    handler = FlakyRobots(raise_(httpx.ConnectError))
+    sleeps: list[float] = []
+    base = "http://refused-first.test"
+    with mock_client(base, handler, sleeps) as client, pytest.raises(SiteUnreachable) as info:
+        client.fetch_article("Open")
+    assert f"cannot connect to {base}" in str(info.value) and not isinstance(info.value, WikiHowError)
+    assert handler.robots_requests == 1 and sleeps == []  # one try, no back-off
+
+    # Once the site has answered, a refused connection is a blip (a restart): retried with back-off.
+    paths: list[str] = []
+
+    def answers_once(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        if len(paths) == 1:
+            return httpx.Response(200, text=RULES)
+        raise httpx.ConnectError("refused", request=request)
+
+    client = WikiHowClient("http://refused-later.test", transport=httpx.MockTransport(answers_once),
+                           limiter=RateLimiter(1000.0), sleep=sleeps.append, max_retries=2)  # fmt: skip
+    with client, pytest.raises(WikiHowError, match=r"ConnectError after 3 tries"):
+        client.fetch_article("Open")
+    assert paths == ["/robots.txt", "/Open", "/Open", "/Open"] and len(sleeps) == 2
+
+
+def test_unreachable_site_fails_at_once_not_disallowed() -> None:
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    with demo_client(f"http://127.0.0.1:{port}", "robots-down-test/1.0", [], timeout_s=2.0) as client:
-        with pytest.raises(RobotsUnavailable, match=r"could not be fetched: .*ConnectError after 3 tries"):
+    sleeps: list[float] = []
+    with demo_client(f"http://127.0.0.1:{port}", "robots-down-test/1.0", sleeps, timeout_s=2.0) as client:
+        with pytest.raises(SiteUnreachable, match=rf"cannot connect to http://127.0.0.1:{port} "):
             client.fetch_article("Anything")
+    assert sleeps == [] and client.requests_made == 1

@@ -1,0 +1,40 @@
+"""Checked string types shared by the stage configs and the CLI options: a site URL and a torch device.
+
+Each is one `check_*` function (a ValueError saying what is allowed) and an Annotated type that runs it, so
+a config field, a `--set` value and a CLI option are refused with the same words. Nothing here asks the
+machine (is CUDA present?): a config may be written on one machine and run on another.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+from urllib.parse import urlsplit
+
+from pydantic import AfterValidator
+
+DEVICES_HELP = "auto, cpu, cuda or cuda:N"
+_DEVICE = re.compile(r"auto|cpu|cuda(?::[0-9]+)?")
+
+
+def check_http_url(value: str) -> str:
+    """`value` if it is an http(s) URL with a host; what yt-dlp or httpx would refuse later, refused now."""
+    try:
+        parts = urlsplit(value.strip())
+        port_ok = parts.port is None or parts.port > 0  # a bad port raises ValueError here
+    except ValueError:
+        port_ok = False
+    if parts.scheme not in ("http", "https") or not parts.hostname or not port_ok:
+        raise ValueError(f"{value!r} is not an http(s) URL with a host (e.g. http://127.0.0.1:8000)")
+    return value.strip()
+
+
+def check_device(value: str) -> str:
+    """`value` if torch can be asked for it: auto, cpu, cuda or cuda:N."""
+    if not _DEVICE.fullmatch(value):
+        raise ValueError(f"{value!r} is not a device: use {DEVICES_HELP}")
+    return value
+
+
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+Device = Annotated[str, AfterValidator(check_device)]
