@@ -44,6 +44,7 @@ class VideoInfo:
     height: int
     duration_s: float
     pix_fmt: str | None = None  # the decoder's software pixel format (yuv420p for most H.264)
+    codec: str | None = None  # ffprobe's codec_name: h264, vp9, av1, ...
 
 
 @dataclass
@@ -135,7 +136,7 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         "-select_streams",
         "v:0",
         "-show_entries",
-        "stream=width,height,duration,pix_fmt:format=duration",
+        "stream=width,height,duration,pix_fmt,codec_name:format=duration",
         "-of",
         "json",
         path,
@@ -155,7 +156,8 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
     duration = stream.get("duration") or data.get("format", {}).get("duration")
     if duration is None:
         raise DecodeError(message or "unknown duration")
-    return VideoInfo(int(stream["width"]), int(stream["height"]), float(duration), stream.get("pix_fmt"))
+    width, height = int(stream["width"]), int(stream["height"])
+    return VideoInfo(width, height, float(duration), stream.get("pix_fmt"), stream.get("codec_name"))
 
 
 def _last_lines(text: str, n: int = 3) -> str:
@@ -163,10 +165,20 @@ def _last_lines(text: str, n: int = 3) -> str:
     return " | ".join(lines[-n:])
 
 
-def hwaccel_options(device: str) -> dict[str, str]:
-    """ffmpeg's input options for decoding on `device`: "cuda" (GPU 0) or "cuda:N" (GPU N)."""
+# Codecs whose default ffmpeg decoder has no hwaccel: ffmpeg prefers libdav1d for AV1 when it is built in,
+# and libdav1d ignores -hwaccel without a word, so an "NVDEC" run decoded on the CPU and was reported as
+# the GPU's. The native decoder named here is the one that hands AV1 to NVDEC.
+_HWACCEL_DECODERS = {"av1": "av1"}
+
+
+def hwaccel_options(device: str, codec: str | None = None) -> dict[str, str]:
+    """ffmpeg's input options for decoding on `device`: "cuda" (GPU 0) or "cuda:N" (GPU N), with the
+    decoder for `codec` forced where ffmpeg's default one cannot use the GPU."""
     kind, _, index = device.partition(":")
-    return {"hwaccel": kind, **({"hwaccel_device": index} if index else {})}
+    options = {"hwaccel": kind, **({"hwaccel_device": index} if index else {})}
+    if codec in _HWACCEL_DECODERS:
+        options["c:v"] = _HWACCEL_DECODERS[codec]
+    return options
 
 
 @functools.cache
@@ -298,7 +310,7 @@ def _command(
     pixels. So the frames are first put back in the source's own format: then the filters see the CPU's
     pixels, and a video's features do not depend on which decoder ran (a test).
     """
-    source = ffmpeg.input(path, threads=threads, **(hwaccel_options(hwaccel) if hwaccel else {}))
+    source = ffmpeg.input(path, threads=threads, **(hwaccel_options(hwaccel, info.codec) if hwaccel else {}))
     video = source.video
     if hwaccel and info.pix_fmt:
         video = video.filter("format", info.pix_fmt)

@@ -356,3 +356,26 @@ def test_a_hardware_run_is_stopped_at_its_first_error_line(
     np.testing.assert_array_equal(np.concatenate([c for _, c in chunks]), software)  # no frame came before
     assert report.decoder == "cpu" and report.fallback is not None
     assert report.fallback.startswith("failed mid-stream: ") and "cuvidDecodePicture" in report.fallback
+
+
+def test_an_av1_file_is_handed_to_the_decoder_that_uses_the_gpu(media: dict[str, Path]) -> None:
+    """ffmpeg's default AV1 decoder (libdav1d) ignores -hwaccel without a word: on the hardware path an AV1
+    file names the native decoder, placed before its input; other codecs and the CPU path keep ffmpeg's
+    choice."""
+    from tasks.features.decode import _command
+
+    path = str(media["smooth"])
+    info = probe(path)
+    assert info.codec == "h264"
+    specs, marks = {"2d": SPEC_2D}, {"2d": 3}
+
+    def command(info: VideoInfo, hwaccel: str | None) -> list[str]:
+        return _command(path, specs, info, marks, {"2d": "rgb24"}, 1, hwaccel)
+
+    av1 = replace(info, codec="av1")
+    on_gpu = command(av1, "cuda:1")
+    forced = on_gpu.index("-c:v")
+    assert on_gpu[forced + 1] == "av1" and forced < on_gpu.index("-i")
+    assert "-hwaccel" in on_gpu and on_gpu[on_gpu.index("-hwaccel_device") + 1] == "1"
+    assert "-c:v" not in command(info, "cuda")  # H.264: ffmpeg's own decoder takes NVDEC
+    assert "-c:v" not in command(av1, None)  # the CPU decodes AV1 with whatever ffmpeg prefers
