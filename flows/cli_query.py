@@ -79,7 +79,12 @@ def _fmt(value: Any) -> str:
 def bench_query_command(
     rows: Annotated[int, typer.Option("--rows", help="Synthetic clips to generate.")] = 10_000_000,
     data_root: Annotated[
-        str | None, typer.Option("--data-root", help="Where to write (default: a temp dir).")
+        str | None,
+        typer.Option(
+            "--data-root",
+            help="Where to write: a new or empty folder, or one an earlier bench filled; never a real data "
+            "root (refused). Default: a temp dir, removed.",
+        ),
     ] = None,
 ) -> None:
     """Generate synthetic clips metadata and time three typical DuckDB queries in one run."""

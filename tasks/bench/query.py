@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import statistics
 import time
 from collections.abc import Callable
@@ -33,6 +34,30 @@ WORDS = (
     "brush paint wall sand wood glue corner tighten screw check tire pump air fold paper press seam sew"
 ).split()
 CLIPS_PER_VIDEO = 110  # HowTo100M's mean
+# Written into a root the bench fills, first thing: that root is the bench's and a later bench may refill it.
+BENCH_MARKER = ".howto-bench-query.json"
+
+
+class BenchRootInUse(Exception):
+    """The bench was pointed at a data root that holds something else: it would write over real data."""
+
+
+def claim_bench_root(root: DataRoot) -> None:
+    """Take `root` for the bench: a new path, an empty folder or a root an earlier bench filled; anything
+    else (a data root with datasets, a user's folder, a file) is refused before a byte is written."""
+    fs, path = root.fs, root.url
+    if fs.exists(path):
+        if not fs.isdir(path):
+            raise BenchRootInUse(f"--data-root {path}: exists and is not a folder")
+        names = sorted(str(p).rstrip("/").rsplit("/", 1)[-1] for p in fs.ls(path, detail=False))
+        if names and BENCH_MARKER not in names:
+            raise BenchRootInUse(
+                f"--data-root {path}: already holds {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+                "; the bench writes synthetic clips over it: give a new or empty folder (or no --data-root)"
+            )
+    root.makedirs(path)
+    with root.open(root.path(BENCH_MARKER), "w") as handle:
+        handle.write(json.dumps({"tool": "howto", "bench": "query"}) + "\n")
 
 
 @dataclass(frozen=True)
@@ -104,6 +129,7 @@ def run_bench(
     log: Callable[[str], None] = print,
 ) -> list[QueryTiming]:
     """Write the synthetic dataset (sorted by video_id, 64k-row groups) and time the three queries."""
+    claim_bench_root(root)  # never over a real data root's datasets
     t0 = time.perf_counter()
     tables = synthetic_clips(rows, shard_rows)
     for shard, table in enumerate(tables):
