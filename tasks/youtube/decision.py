@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from tasks.youtube.ids import is_video_id
 
@@ -90,8 +91,21 @@ def _has_url_part(track: object, part: str) -> bool:
 
 
 def _is_translation(track: object) -> bool:
-    """A track whose download URLs ask YouTube to machine-translate (`tlang=`)."""
-    return _has_url_part(track, "tlang=")
+    """A track whose download URLs ask YouTube to machine-translate (`tlang=`) from another language.
+
+    `tlang` equal to the track's own `lang` is no translation: youtube-dl (2021) listed English videos'
+    ASR track as `...&kind=asr&lang=en&tlang=en`, the original words."""
+    if not isinstance(track, list):
+        return False
+    for fmt in track:
+        if not isinstance(fmt, Mapping):
+            continue
+        query = parse_qs(urlsplit(str(fmt.get("url") or "")).query)
+        target = (query.get("tlang") or [""])[0].lower()
+        source = (query.get("lang") or [""])[0].lower()
+        if target and target.split("-")[0] != source.split("-")[0]:
+            return True
+    return False
 
 
 def _usable(track: object) -> bool:

@@ -112,6 +112,22 @@ def test_english_asr_without_tlang_is_the_original(recent: dict) -> None:
     assert decide(recent).summary()["caption"] == {"lang": "en", "kind": "auto"}
 
 
+def test_youtube_dl_self_translation_lang_en_tlang_en_is_the_original(recent: dict) -> None:
+    """youtube-dl (2021) listed English videos' ASR as `lang=en&tlang=en` (the URL below is verbatim one
+    such real URL, signature parts left out): the original words, not a translation."""
+    url = (
+        "https://www.youtube.com/api/timedtext?v=PEMIxDjSRTQ&asr_langs=de,en,es,fr,it,ja,ko,nl,pt,ru"
+        "&caps=asr&exp=xftt&xorp=true&xoaf=5&hl=en&ip=0.0.0.0&ipbits=0&expire=1619238985&sparams=ip,"
+        "ipbits,expire,v,asr_langs,caps,exp,xorp,xoaf&key=yt8&kind=asr&lang=en&tlang=en&fmt=vtt"
+    )
+    recent["subtitles"] = {}
+    recent["automatic_captions"] = {"en": track(url)}
+    assert decide(recent).summary()["caption"] == {"lang": "en", "kind": "auto"}
+    # Spanish audio translated to English stays a translation, whatever the case of the codes.
+    recent["automatic_captions"] = {"en": track(url.replace("lang=en&tlang=en", "lang=ES&tlang=EN"))}
+    assert decide(recent).summary()["caption"] is None
+
+
 def test_manual_en_gb_only_is_kept_as_manual(recent: dict) -> None:
     recent["subtitles"] = {
         "en-GB": track("https://www.youtube.com/api/timedtext?v=QW3-5OuWn4M&lang=en-GB&fmt=vtt"),
