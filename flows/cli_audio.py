@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flows import cli_access
 from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
+
+if TYPE_CHECKING:
+    from tasks.audio.config import ExtractAudioConfig
 
 app = typer.Typer(
     help="Audio, the third modality: per-second audio features and the FAC embedding.", no_args_is_help=True
@@ -21,7 +24,7 @@ EncoderOption = Annotated[
 ]
 
 
-def _config(encoder: str, weights: str | None, random_weights: bool, width: int) -> object:
+def _config(encoder: str, weights: str | None, random_weights: bool, width: int) -> ExtractAudioConfig:
     from pydantic import ValidationError
 
     from tasks.audio.config import ExtractAudioConfig
@@ -54,15 +57,11 @@ def run_command(
 ) -> None:
     """Run the extract_audio flow over every videos shard (after `howto features run`)."""
     from flows.extract_audio import extract_audio
-    from tasks.audio.weights import AudioWeightsMissing
 
     cfg = _config(encoder, weights, random_weights, width)
     access = cli_access.access_from_options(demo_url, rate, 1, None, None)
-    try:
-        summary = cli_access.run_halting(lambda: extract_audio(cfg, data_root, access))  # type: ignore[arg-type]
-    except AudioWeightsMissing as exc:
-        fail(str(exc))
-    typer.echo(summary)
+    # Missing or unusable weights and a halted download are expected failures (flows/cli_errors.py).
+    typer.echo(extract_audio(cfg, data_root, access))
 
 
 @app.command("fac")

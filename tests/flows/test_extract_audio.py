@@ -67,3 +67,19 @@ def test_features_keep_tracks_and_audio_rows_every_video(root: DataRoot) -> None
     assert 1900 < rows.column("t_end_ms").to_pylist()[-1] < 2200
     again = extract_audio(ExtractAudioConfig(), root.url)
     assert again["shards_cached"] == 1
+
+
+def test_cli_audio_run_writes_the_audio_dataset(root: DataRoot) -> None:
+    """`howto audio run` after the features stage: every kept video gets its audio rows (no network)."""
+    from typer.testing import CliRunner
+
+    from flows.cli import app
+
+    extract_features(CFG, root.url)
+    assert read_shard(root, "audio_features", 0) is None
+    result = CliRunner().invoke(app, ["audio", "run", "--data-root", root.url])
+    assert result.exit_code == 0, (result.output, result.exception)
+    table = read_shard(root, "audio_features", 0)
+    assert table is not None
+    assert set(table.column("video_id").to_pylist()) == {SOUND, MUTE, QUIET}
+    assert "'shards': 1" in result.stdout
