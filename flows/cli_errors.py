@@ -37,7 +37,6 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.youtube.video_download", "DiskSpaceLow"),
     ("tasks.features.weights", "WeightsMissing"),
     ("tasks.audio.weights", "AudioWeightsMissing"),
-    ("tasks.audio.weights", "AudioWeightsMissing"),
     ("tasks.demo.media", "FFmpegMissing"),
     ("tasks.train.run", "TrainingDataError"),
     ("tasks.train.pooling", "PoolingMismatch"),
