@@ -23,6 +23,10 @@ _VOWELLESS_SOUNDS = frozenset("HM HMM HMMM MM MMM SH SHH SHHH PSST TSK ZZZ BRR G
 _SMALL_WORDS = frozenset("a an and as at for in of on or the to &".split())
 # Speaker-change marks: a leading dash on manual tracks, `>>` anywhere on ASR tracks.
 _SPEAKER_DASH = re.compile(r"^\s*[-\u2010\u2013\u2014]+\s+")
+# Captioners also glue the dash to the speaker's first word or name ("-Passengers: Hello", "-Euh, là-bas"):
+# a dash before a letter at the line's start. Not before a digit: "-5 degrees" is spoken.
+_SPEAKER_LABEL = re.compile(r"[^\W\d_][\w.'\u2019-]*:")
+_GLUED_SPEAKER_DASH = re.compile(r"^[-\u2010\u2013\u2014]+(?=[^\W\d_])")
 _CHEVRONS = re.compile(r"(?:^|(?<=\s))>>+(?=\s|$)")
 
 
@@ -91,6 +95,13 @@ def strip_speaker_marks(words: list[Word]) -> list[Word]:
     """Drop `>>` speaker-change tokens and a leading speaker dash: they are not spoken words."""
     out = [w for w in words if not _CHEVRONS.fullmatch(w.text)]
     if out and _SPEAKER_DASH.match(out[0].text + " "):
+        out = out[1:]
+    elif out and (glued := _GLUED_SPEAKER_DASH.match(out[0].text)):
+        out = [Word(out[0].start_ms, out[0].text[glued.end() :]), *out[1:]]
+    else:
+        return out
+    # After a speaker dash, a one-word "Name:" is the captioner's label for who speaks, not speech.
+    if len(out) > 1 and _SPEAKER_LABEL.fullmatch(out[0].text):
         out = out[1:]
     return out
 

@@ -158,12 +158,17 @@ def header_language(metadata: Sequence[str]) -> str | None:
     return None
 
 
+# YouTube's ASR spans: a bare `<c>`, or (older tracks) a grey `<c.colorCCCCCC>`/`<c.colorE5E5E5>`. A manual
+# track may be styled with classes of its own (`<c.magenta.bg_black>`, `<c.white>`): those say nothing.
+_ASR_SPAN = re.compile(r"<c(?:\.color[0-9A-Fa-f]{6})?>")
+
+
 def detect_kind(cues: Sequence[Cue]) -> Kind:
-    """Auto (ASR) tracks carry inline word stamps, `<c>` colour spans or 10 ms flash cues; manual never do."""
+    """Auto (ASR) tracks carry inline word stamps, YouTube's `<c>` spans or 10 ms flash cues; manual never do."""
     for cue in cues:
         if cue.end_ms - cue.start_ms <= FLASH_MS and any(plain(line) for line in cue.lines):
             return "auto"
-        if any(has_stamps(line) or "<c>" in line or "<c." in line for line in cue.lines):
+        if any(has_stamps(line) or _ASR_SPAN.search(line) for line in cue.lines):
             return "auto"
     return "manual"
 

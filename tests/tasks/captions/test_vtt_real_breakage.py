@@ -170,3 +170,45 @@ def test_real_manual_track_with_voice_notes() -> None:
     assert "Last week I did a live stream with Surma where" in text
     # [JAZZ MUSIC PLAYING] twice, [DING], [LIGHTS BUZZING], [EXPLOSION], (SINGING) twice.
     assert track.dropped_tags == 7
+
+
+# --- speaker dashes and styled manual tracks -------------------------------------------------------
+
+
+def test_speaker_dash_glued_to_a_name_label_is_not_speech() -> None:
+    """`-Passengers: Hello, excuse us!`: the dash and the captioner's label name who speaks; the words kept
+    are what was said. Read as before, "-Passengers:" and "-JLM:" were spoken words."""
+    track = parse_vtt(read("manual_speaker_dash_jlm_excerpt.en.vtt"))
+    assert track.kind == "manual"
+    assert [s.text for s in track.segments][2:4] == [
+        "Hello, excuse us! Hello Madam!",
+        "Thank you very much! I'm sorry Mister!",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "left"),
+    [
+        ("-Euh, là-bas, au chêne.", "Euh, là-bas, au chêne."),
+        ("- JLM: Hello!", "Hello!"),
+        ("-5 degrees outside", "-5 degrees outside"),  # a negative number is spoken
+        ("Note: it is hot", "Note: it is hot"),  # a label only counts after a speaker dash
+        ("-Hello:", "Hello:"),  # a lone word is what was said, even with a colon
+    ],
+)
+def test_speaker_dash_rules(line: str, left: str) -> None:
+    assert texts(HEAD + "00:00:01.000 --> 00:00:03.000\n" + line + "\n") == [left]
+
+
+def test_a_manual_track_styled_with_colour_classes_is_not_taken_for_asr() -> None:
+    """`<c.magenta.bg_black>` is a captioner's styling; only YouTube's bare `<c>` and grey `<c.colorXXXXXX>`
+    spans mark an ASR track (its rolling-line rules would eat this track's repeated lines)."""
+    track = parse_vtt(read("manual_styled_magenta_webvtt_py.fr.vtt"))
+    assert track.kind == "manual"
+    assert [s.text for s in track.segments] == [
+        "Musique douce",
+        "Some italic and normal coloured text. By the way, 2 < 3 !",
+        "Stéphane ? Où on se gare ?",
+        "Euh, là-bas, au chêne.",
+    ]
+    assert parse_vtt(read("youtube_dl_style_header.en.vtt")).kind == "auto"  # grey colour spans: ASR
