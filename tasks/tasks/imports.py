@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
+from storage.catalog import refresh
 from storage.layout import DataRoot
 from storage.shards import delete_shard, list_markers, read_dataset
 from tasks.common import config_hash, shard_hash
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.tasks.rows import imported_rows, rows_to_table
-from tasks.tasks.task_lists import read_import
+from tasks.tasks.task_lists import ImportedTask, ImportFormatError, read_import
 from tasks.wikihow.filters import VisualFilter
 from tasks.wikihow.titles import dedup_key
 
@@ -37,11 +39,29 @@ def import_tasks(
     """
     rules = rules or VisualFilter()
     items = read_import(path, fmt)
+    if not items:  # most likely the wrong file or --format: with --replace it would wipe every import
+        raise ImportFormatError(f"no task titles found (format {fmt}); nothing imported or removed")
     root = DataRoot.from_any(data_root)
     file_hash = hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
     batch = config_hash({"format": fmt, "filters": rules.model_dump(mode="json"), "crawl_id": crawl_id,
                          "shard_size": shard_size, "file": file_hash})  # fmt: skip
     removed = remove_imported_shards(root) if replace else 0
+    try:
+        summary = _write_import(root, path, fmt, items, rules, crawl_id, shard_size, batch, file_hash)
+    except BaseException:
+        if removed:  # the catalog's views name the removed files: a query would fail until a refresh
+            with suppress(Exception):
+                refresh(root)
+        raise
+    refresh(root)  # the views list shard files by name: new shards show (and removed ones go) at once
+    return {**summary, "replaced_shards": removed}
+
+
+def _write_import(
+    root: DataRoot, path: str | Path, fmt: str, items: list[ImportedTask], rules: VisualFilter,
+    crawl_id: str, shard_size: int, batch: str, file_hash: str,
+) -> dict[str, Any]:  # fmt: skip
+    """Write the rows of the list as shards of its import batch (finished ones are reused)."""
     earlier = _import_batches(root)
     base = earlier.get(batch, [_next_import_shard(root)])[0]
     seen = set() if batch in earlier else _existing_titles(root)
@@ -72,7 +92,6 @@ def import_tasks(
         "shards": len(manifests),
         "shards_cached": sum(1 for m in manifests if m["cached"]),
         "first_shard": base,
-        "replaced_shards": removed,
     }
 
 
