@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from flows.cli_errors import UsageProblem
 from storage.layout import DataRoot, check_data_root
 from tasks.bench.isa import ISA_CAPS, missing_caps, rerun_capped
+from tasks.config_types import DEVICES_HELP, check_device
 from tasks.train.config import TrainConfig
 
 T = TypeVar("T")
@@ -142,6 +143,37 @@ def rerun_if_capped(isa: str, argv: list[str]) -> None:
 def fail(message: str) -> NoReturn:
     """Stop the command with `error: message` on stderr and exit 2 (flows/cli_errors.py prints it)."""
     raise UsageProblem(message)
+
+
+def _checked_device(value: str | None) -> str | None:
+    """An option callback: a device torch cannot be asked for is refused in one line, naming --device."""
+    if value is not None:
+        try:
+            check_device(value)
+        except ValueError as exc:
+            fail(f"--device: {exc}")
+    return value
+
+
+def device_option(help: str = f"{DEVICES_HELP}.") -> Any:
+    """The --device option: auto, cpu, cuda or cuda:N (tasks/config_types.py), checked as it is parsed."""
+    return typer.Option("--device", help=help, callback=_checked_device)
+
+
+DeviceOption = Annotated[str, device_option()]
+
+
+def require_device(device: str, where: str = "--device") -> None:
+    """A CUDA device asked for must be on this machine: one line naming `where`, not a torch traceback."""
+    if not device.startswith("cuda"):
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        fail(f"{where} {device}: no CUDA device here (torch sees none); use cpu or auto")
+    index = device.partition(":")[2]
+    if index and int(index) >= torch.cuda.device_count():
+        fail(f"{where} {device}: this machine has {torch.cuda.device_count()} CUDA device(s), cuda:0 and up")
 
 
 class NoTracebackFormatter(logging.Formatter):

@@ -37,6 +37,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.youtube.video_download", "DiskSpaceLow"),
     ("tasks.features.weights", "WeightsMissing"),
     ("tasks.audio.weights", "AudioWeightsMissing"),
+    ("models.torch_files", "NotACheckpoint"),  # a weights or checkpoint file that is not one
     ("tasks.demo.media", "FFmpegMissing"),
     ("tasks.train.run", "TrainingDataError"),
     ("tasks.train.pooling", "PoolingMismatch"),
@@ -104,7 +105,10 @@ def report(raised: BaseException, cause: BaseException, verbose: bool) -> None:
     """Print the one line about `cause` on stderr; with -v, the traceback of what was raised first."""
     if verbose:
         traceback.print_exception(raised, file=sys.stderr)
-    typer.echo(f"error: {one_line(cause)}", err=True)
+    # typer checks an option's type and range (min=1) with pydantic and raises BadParameter from its
+    # ValidationError: the BadParameter's own message names the option, the ValidationError's does not.
+    line = raised.format_message() if isinstance(raised, typer.BadParameter) else one_line(cause)
+    typer.echo(f"error: {line}", err=True)
 
 
 # The demo's printed walk-through is what it shows people: it stays as it is, without progress lines.
@@ -128,6 +132,10 @@ class HowtoGroup(TyperGroup):
             raise
         except Exception as exc:  # noqa: BLE001 - expected ones end here, the rest re-raise
             cause = expected_cause(exc)
+            if cause is None and isinstance(exc, EOFError):
+                # click takes an EOFError for Ctrl-D at a prompt and prints a bare "Aborted." (this CLI has
+                # no prompts): here it is some file that ended early, a bug to show with its traceback.
+                raise RuntimeError(f"unexpected end of a file or stream: {exc!r}") from exc
             if cause is None:
                 raise
             report(exc, cause, bool(ctx.find_root().params.get("verbose")))

@@ -11,11 +11,14 @@ import typer
 from flows import cli_access
 from flows.cli_common import (
     DataRootOption,
+    DeviceOption,
     IsaOption,
     bench_app,
     choice_option,
+    device_option,
     fail,
     field_choices,
+    require_device,
     rerun_if_capped,
 )
 from tasks.features.config import ExtractFeaturesConfig
@@ -51,7 +54,7 @@ def extract_command(
         str,
         choice_option("--precision", PRECISIONS, "fp16 needs CUDA."),
     ] = "auto",
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = "auto",
+    device: DeviceOption = "auto",
     data_root: DataRootOption = None,
 ) -> None:
     """Features for one file; the calibrated random encoders are cached under the data root's models/."""
@@ -67,6 +70,7 @@ def extract_command(
     for weights in (resnet_weights, resnext_weights):
         if weights and not Path(weights).is_file():
             fail(f"{weights}: no such weights file")
+    require_device(device)
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
         resnet_weights=resnet_weights,
@@ -129,10 +133,9 @@ def bench_features_command(
     ] = None,
     device: Annotated[
         str,
-        typer.Option(
-            "--device",
-            help="cpu: one worker vs the naive path, shares of the CPU's matmul ceilings. cuda or cuda:N: many "
-            "videos as the GPU stage runs them vs the reference way, share of the GPU's bf16 ceiling.",
+        device_option(
+            "cpu: one worker vs the naive path, shares of the CPU's matmul ceilings. cuda or cuda:N: many "
+            "videos as the GPU stage runs them vs the reference way, share of the GPU's bf16 ceiling."
         ),
     ] = "cpu",
     videos: Annotated[
@@ -167,10 +170,7 @@ def bench_features_command(
     )
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
     if device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            fail(f"--device {device}: no CUDA device here (torch sees none); use --device cpu")
+        require_device(device)
         from tasks.bench.features_device import run_device_bench
 
         with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:

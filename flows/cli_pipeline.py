@@ -15,6 +15,7 @@ from flows.cli_common import (
     choice_option,
     fail,
     field_choices,
+    require_device,
 )
 from flows.config_file import Override, resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, Stage
@@ -106,6 +107,10 @@ def pipeline_command(
     from flows.pipeline import pipeline
     from flows.stage_inputs import require_chain_start
 
+    for stage, device in (("train", cfg.train.device), ("features", cfg.features.device),
+                          ("audio", cfg.audio.device)):  # fmt: skip
+        if stage in _stages(stages):
+            require_device(device, f"{stage}.device")
     root = DataRoot.from_any(data_root)
     require_chain_start(root, _stages(stages))
     summaries = pipeline(cfg=cfg, data_root=root.url, stages=_stages(stages))

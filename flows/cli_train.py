@@ -12,12 +12,14 @@ from flows.cli_common import (
     LOSSES,
     TEXTS,
     DataRootOption,
+    DeviceOption,
     ExistingDataRootOption,
     IsaOption,
     bench_app,
     choice_option,
     fail,
     field_choices,
+    require_device,
     rerun_if_capped,
 )
 from tasks.train.config import PRESETS, TrainConfig
@@ -104,7 +106,7 @@ def train_command(
     run_id: Annotated[
         str | None, typer.Option(help="Name of the run (default: from config and data).")
     ] = None,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = "auto",
     precision: Annotated[
         str, choice_option("--precision", PRECISIONS, "auto: bf16 where the hardware has it natively.")
     ] = "fp32",
@@ -144,6 +146,7 @@ def train_command(
         _config_error(exc)
     if cfg.text == "word2vec" and not cfg.word2vec_path:
         fail(f"--preset {preset} trains on word2vec and needs --word2vec FILE; {WORD2VEC_HELP}")
+    require_device(cfg.device)
     from flows.train_embedding import train_embedding
     from models.text import Word2VecFormatError
     from tasks.train.run import TrainingDataError
@@ -200,7 +203,7 @@ def compare_command(
     name: Annotated[
         str, typer.Option(help="Where the table goes: <data root>/train/compare/NAME/.")
     ] = "latest",
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = "auto",
     audio: Annotated[
         bool | None,
         typer.Option(
@@ -269,6 +272,7 @@ def compare_command(
         )  # fmt: skip
     except ValueError as exc:
         _config_error(exc)
+    require_device(device)
     root = DataRoot.from_any(data_root)
     has_audio = bool(list_markers(root, "audio_features"))
     if audio and not has_audio:  # before any training: the audio rows could not be made
@@ -410,7 +414,7 @@ def bench_train_command(
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 4096,
     videos: Annotated[int, typer.Option(min=1, help="Videos per batch.")] = 32,
     clips: Annotated[int, typer.Option(min=1, help="Clips per video.")] = 64,
-    device: Annotated[str, typer.Option(help="auto, cpu or cuda.")] = "auto",
+    device: DeviceOption = "auto",
     isa: IsaOption = "native",
 ) -> None:
     """Training pairs/s at d=4096, batch 32x64, in fp32 and (where native) bf16, each against the matmul
@@ -421,6 +425,7 @@ def bench_train_command(
         device = "cpu"  # the caps are for the CPU: auto must not pick a GPU
     argv = ["bench", "train", "--steps", str(steps), "--d", str(d), "--videos", str(videos)]
     rerun_if_capped(isa, [*argv, "--clips", str(clips), "--device", device, "--isa", isa])
+    require_device(device)
     from tasks.bench.training import run_bench
 
     typer.echo("note: shared machine; numbers are noisy. Data: random pairs written to Parquet, read back.")

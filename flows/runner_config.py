@@ -14,7 +14,7 @@ class RunnerConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     task_runner: Literal["threads", "dask"] = "threads"
-    max_workers: int = 2
+    max_workers: int = Field(default=2, ge=1, description="shard tasks at once")
     dask_address: str | None = None  # tcp://scheduler:8786; None with "dask" starts a local cluster
     # Shard k belongs to share k % parts: runs with parts=2 and part=0, 1 never do the same shard.
     part: int = Field(default=0, ge=0, description="this run's share of the shards, 0 to parts-1")

@@ -29,12 +29,19 @@ def check_http_url(value: str) -> str:
     return value.strip()
 
 
-def check_device(value: str) -> str:
-    """`value` if torch can be asked for it: auto, cpu, cuda or cuda:N."""
-    if not _DEVICE.fullmatch(value):
-        raise ValueError(f"{value!r} is not a device: use {DEVICES_HELP}")
+def check_device(value: str, allow_auto: bool = True) -> str:
+    """`value` if torch can be asked for it: auto (CUDA when present, else the CPU), cpu, cuda or cuda:N."""
+    if not _DEVICE.fullmatch(value) or (value == "auto" and not allow_auto):
+        allowed = DEVICES_HELP if allow_auto else DEVICES_HELP.removeprefix("auto, ")
+        raise ValueError(f"{value!r} is not a device: use {allowed}")
     return value
+
+
+def check_explicit_device(value: str) -> str:
+    """A device without "auto": for code that hands the string straight to torch."""
+    return check_device(value, allow_auto=False)
 
 
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 Device = Annotated[str, AfterValidator(check_device)]
+ExplicitDevice = Annotated[str, AfterValidator(check_explicit_device)]

@@ -6,6 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from tasks.config_types import ExplicitDevice
 from tasks.stage_config import RunOnly, StageConfig
 
 AudioEncoderName = Literal["logmel_stats", "cnn14"]
@@ -26,7 +27,7 @@ class ExtractAudioConfig(StageConfig):
     calibration_seed: int = 0
     # A track whose loudest sample stays below this is 'silent' (rows kept and flagged).
     silence_dbfs: float = Field(default=-60.0, le=0)
-    device: RunOnly[str] = Field(default="cpu", description="cpu, cuda or cuda:N")
+    device: RunOnly[ExplicitDevice] = Field(default="cpu", description="cpu, cuda or cuda:N")
     batch_s: RunOnly[int] = Field(default=64, ge=1, description="seconds of audio per encoder batch")
     timeout_s: RunOnly[float] = Field(default=600.0, gt=0, description="ffmpeg budget per file")
     max_download_mb: RunOnly[float | None] = Field(default=500.0, gt=0)

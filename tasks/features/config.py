@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from tasks.config_types import Device
 from tasks.stage_config import RunOnly, StageConfig
 
 
@@ -33,7 +34,7 @@ class ExtractFeaturesConfig(StageConfig):
         default=7200.0, gt=0, description="longest downloaded media, as ffprobe reads it; none: no cap"
     )
     # How fast and where we work, never which features come out.
-    device: RunOnly[str] = Field(default="auto", description="auto, cpu, cuda or cuda:N")
+    device: RunOnly[Device] = Field(default="auto", description="auto, cpu, cuda or cuda:N")
     batch_2d: RunOnly[int | None] = Field(default=None, ge=1, description="none: 16 on CPU, 64 on CUDA")
     batch_3d: RunOnly[int | None] = Field(default=None, ge=1, description="none: 32 on CPU, 64 on CUDA")
     decode_workers: RunOnly[int | None] = Field(

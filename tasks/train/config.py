@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.common import config_hash, shard_hash
+from tasks.config_types import Device
 from tasks.train.pooling import ClipPooling
 
 # Fields that change where or how fast we train, never what is learned.
@@ -52,7 +53,7 @@ class TrainConfig(BaseModel):
     max_words: int = Field(default=20, ge=1)
     min_word_count: int = Field(default=1, ge=1)  # learned vocabulary
     seed: int = 0
-    device: str = "auto"
+    device: Device = "auto"
     # Hashed (bf16 rounds differently); "auto" is bf16 where the hardware has it natively (models/train_loop).
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     threads: int | None = None  # torch CPU threads; None leaves torch's default

@@ -44,7 +44,9 @@ def closed_port() -> int:
 def test_site_urls_are_checked_before_any_request(tmp_path: Path) -> None:
     root = str(tmp_path / "data")
     for bad in ("notaurl", "ftp://127.0.0.1/", "http://", "http://127.0.0.1:0"):
-        one_error_line(invoke("tasks", "mine", "--base-url", bad, "--data-root", root), "--base-url", repr(bad))
+        one_error_line(
+            invoke("tasks", "mine", "--base-url", bad, "--data-root", root), "--base-url", repr(bad)
+        )
         one_error_line(
             invoke("search-videos", "--demo-url", bad, "--data-root", root), "--demo-url", "http(s) URL"
         )
@@ -69,3 +71,59 @@ def test_mining_a_site_that_refuses_the_first_connection_fails_fast(tmp_path: Pa
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: cannot connect to http://127.0.0.1:{port} "), result.stderr
     assert elapsed < 60, elapsed  # no back-off, no Prefect retry (they took 2 min 19 s)
+
+
+# -- devices and worker counts --------------------------------------------------------------------------
+
+DEVICES = "auto, cpu, cuda or cuda:N"
+
+
+def test_device_options_take_auto_cpu_cuda_or_cuda_n(tmp_path: Path) -> None:
+    root = str(tmp_path / "data")
+    video = tmp_path / "clip.mp4"
+    video.write_bytes(b"not read: the option is refused first")
+    for bad in ("tpu", "cuda:x", "CUDA", "cuda:"):
+        for args in (
+            ["train", "--device", bad, "--data-root", root],
+            ["bench", "train", "--device", bad],
+            ["bench", "features", "--device", bad],
+            ["features", "extract", str(video), "--out", str(tmp_path / "f.parquet"), "--device", bad],
+        ):
+            one_error_line(invoke(*args), "--device", repr(bad), DEVICES)
+
+
+def test_device_config_fields_are_checked(tmp_path: Path) -> None:
+    root = str(tmp_path / "data")
+    for field in ("train.device", "features.device"):
+        one_error_line(invoke("pipeline", "--set", f"{field}=tpu", "--data-root", root), field, DEVICES)
+    # The audio stage hands its device straight to torch: no "auto" there.
+    one_error_line(
+        invoke("pipeline", "--set", "audio.device=auto", "--data-root", root), "audio.device", "cpu, cuda"
+    )
+    ok = invoke("pipeline", "--set", "train.device=cuda:1", "--set", "features.device=cpu", "--print-config")
+    assert ok.exit_code == 0 and "device: cuda:1" in ok.stdout, ok.output
+
+
+def test_cuda_on_a_machine_without_it_is_one_line(tmp_path: Path, monkeypatch: Any) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    root = str(tmp_path / "data")
+    for args in (["train", "--device", "cuda", "--data-root", root], ["bench", "train", "--device", "cuda"]):
+        one_error_line(invoke(*args), "--device cuda: no CUDA device here")
+    one_error_line(
+        invoke("pipeline", "--stage", "train", "--set", "train.device=cuda:0", "--data-root", root),
+        "train.device cuda:0: no CUDA device here",
+    )
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    one_error_line(invoke("bench", "train", "--device", "cuda:3"), "--device cuda:3: this machine has 1 CUDA")
+
+
+def test_worker_counts_below_one_name_the_option(tmp_path: Path) -> None:
+    one_error_line(
+        invoke("pipeline", "--workers", "0", "--print-config"), "'--workers'", "greater than or equal to 1"
+    )
+    one_error_line(
+        invoke("pipeline", "--set", "runner.max_workers=0", "--print-config"), "runner.max_workers"
+    )

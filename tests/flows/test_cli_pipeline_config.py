@@ -93,9 +93,9 @@ def test_set_values_are_read_as_yaml() -> None:
 def test_set_keeps_text_fields_as_typed() -> None:
     # YAML alone would read 0001 as the number 1 and off as False.
     cfg = resolve(
-        sets=["tasks.crawl_id=0001", "features.device=off", "search.query_template={title} tutorial"]
+        sets=["tasks.crawl_id=0001", "train.run_id=off", "search.query_template={title} tutorial"]
     )
-    assert cfg.tasks.crawl_id == "0001" and cfg.features.device == "off"
+    assert cfg.tasks.crawl_id == "0001" and cfg.train.run_id == "off"
     assert cfg.search.query_template == "{title} tutorial"
     assert resolve(sets=["youtube.site_url=http://x", "youtube.site_url="]).youtube.site_url is None
 
