@@ -34,6 +34,7 @@ from tasks.howto100m.layout import (
 )
 from tasks.howto100m.release import FEATURE_MODELS, ReleaseTask, VideoTable, load_feature_rows, read_task_ids
 from tasks.howto100m.rows import FeatureRows, ShardRows
+from tasks.progress import advance
 from tasks.shard_runner import SecondaryOutput, ShardJob, ShardOutput, run_job
 from tasks.tasks.rows import task_row
 from tasks.wikihow.titles import dedup_key
@@ -270,12 +271,16 @@ def import_howto100m(
         )
     if others:
         removed = remove_imports(root, keep_batch=batch)
+        refresh(root)  # the views name the removed files: queries must work even if this import fails
     importer = Importer(cfg, root, batch)
     importer.write_tasks()
-    n_shards = 0
+    n_shards = n_videos = 0
     for index, group in enumerate(importer.shard_groups()):
         importer.write_shard(index, group)
         n_shards += 1
+        n_videos += len(group)
+        # The csv lists the release's videos; caption entries outside it (rare) only push the total up.
+        advance("howto100m import: videos", n_videos, max(len(importer.videos), n_videos))
         if n_shards % 50 == 0:
             log.info("howto100m import: %d shards", n_shards)
     save_plan(root, {**importer.plan, "n_video_shards": n_shards})

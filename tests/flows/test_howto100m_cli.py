@@ -33,6 +33,9 @@ def test_import_then_train_offline(tmp_path: Path) -> None:
     assert out.exit_code == 0, out.output
     summary = json.loads(out.stdout)
     assert summary["videos"] == 12 and summary["clips"] == 96 and summary["shards"] == 3
+    # Progress on stderr, a line per shard here (a long import is not silent), stdout stays the JSON.
+    progress = [line for line in out.stderr.splitlines() if line.startswith("progress: ")]
+    assert progress == [f"progress: howto100m import: videos {n}/12" for n in (4, 8, 12)], out.stderr
     data = DataRoot.from_any(root)
     # the training stage pairs clips shard k with frame_features shard k: the import wrote both
     assert (
