@@ -96,15 +96,23 @@ def parse_set(item: str) -> Override:
 def resolve(
     file: Path | None = None, options: Sequence[Override] = (), sets: Sequence[str] = ()
 ) -> PipelineConfig:
-    """Defaults < file < explicit CLI options < --set; each layer is validated so errors name their source."""
+    """Defaults < file < explicit CLI options < --set, validated once all are applied (a check across
+    fields, such as runner.part < runner.parts, must not depend on the order of the --set options); a
+    problem is reported under the last layer that set its field, else the file's name."""
     overrides = [*options, *(parse_set(item) for item in sets)]  # bad --set syntax fails before any I/O
     data: dict[str, Any] = read_file(file) if file is not None else {}
-    cfg = _validate(data, str(file) if file is not None else "config", ())
     for override in overrides:
-        field_annotation(override.label, override.key)
         data = _with(data, override.key, override.value)
-        cfg = _validate(data, override.label, override.key)
-    return cfg
+    try:
+        return PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        loc = tuple(str(p) for p in exc.errors()[0]["loc"])
+        label, key = str(file) if file is not None else "config", ()
+        for override in overrides:  # the last one that touched the failing field (or its section) wins
+            n = min(len(loc), len(override.key))
+            if override.key[:n] == loc[:n]:
+                label, key = override.label, override.key
+        raise ConfigError(_describe(exc, label, key)) from None
 
 
 def to_yaml(cfg: PipelineConfig) -> str:
@@ -127,13 +135,6 @@ def field_annotation(label: str, key: Key) -> Any:
         annotation = model.model_fields[name].annotation
         model = _model_of(annotation)
     return annotation
-
-
-def _validate(data: dict[str, Any], label: str, key: Key) -> PipelineConfig:
-    try:
-        return PipelineConfig.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, label, key)) from None
 
 
 def _describe(exc: ValidationError, label: str, key: Key) -> str:

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from flows import cli_pipeline
 from flows.cli_errors import HowtoGroup
-from flows.config_file import resolve, to_yaml
+from flows.config_file import ConfigError, resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, PipelineConfig
 from flows.runner_config import RunnerConfig
 from tasks.train.config import TrainConfig
@@ -92,12 +92,27 @@ def test_set_values_are_read_as_yaml() -> None:
 
 def test_set_keeps_text_fields_as_typed() -> None:
     # YAML alone would read 0001 as the number 1 and off as False.
-    cfg = resolve(
-        sets=["tasks.crawl_id=0001", "train.run_id=off", "search.query_template={title} tutorial"]
-    )
+    cfg = resolve(sets=["tasks.crawl_id=0001", "train.run_id=off", "search.query_template={title} tutorial"])
     assert cfg.tasks.crawl_id == "0001" and cfg.train.run_id == "off"
     assert cfg.search.query_template == "{title} tutorial"
     assert resolve(sets=["youtube.site_url=http://x", "youtube.site_url="]).youtube.site_url is None
+
+
+def test_values_are_checked_together_whatever_the_order_of_the_sets(tmp_path: Path, app: typer.Typer) -> None:
+    # runner.part must be below runner.parts: checked once every value is in, not against the default parts.
+    for sets in (["runner.part=1", "runner.parts=2"], ["runner.parts=2", "runner.part=1"]):
+        cfg = resolve(sets=sets)
+        assert (cfg.runner.part, cfg.runner.parts) == (1, 2)
+    cfg = resolve(write(tmp_path / "c.yaml", "runner: {part: 1}\n"), sets=["runner.parts=2"])
+    assert (cfg.runner.part, cfg.runner.parts) == (1, 2)
+    with pytest.raises(ConfigError, match=r"^--set runner.part: .*below runner.parts \(2\), got 5"):
+        resolve(sets=["runner.parts=2", "runner.part=5"])
+    with pytest.raises(ConfigError, match=r"^--set search.max_results: .*valid integer"):
+        resolve(sets=["search.max_results=many", "runner.parts=2"])
+    result = runner.invoke(
+        app, ["pipeline", "--set", "runner.part=1", "--set", "runner.parts=2", "--print-config"]
+    )
+    assert result.exit_code == 0 and "part: 1" in result.stdout, result.output
 
 
 def test_set_with_a_mapping_merges_into_the_section(tmp_path: Path) -> None:
