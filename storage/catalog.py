@@ -278,8 +278,20 @@ def _read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     if kind == duckdb.StatementType.EXPLAIN and _explains_plain_select(con, statements[0].query):
         return
     raise QueryError(
-        f"only read-only queries are allowed (SELECT, or EXPLAIN without ANALYZE), got {kind.name}"
+        "only read-only queries are allowed (SELECT, or EXPLAIN without ANALYZE), got "
+        + _statement_name(kind, statements[0].query)
     )
+
+
+def _statement_name(kind: duckdb.StatementType, text: str) -> str:
+    """What the user wrote: its first keyword (DuckDB files INSTALL under LOAD, USE under SET); the
+    parser's kind when the statement opens with a CTE or a bracket."""
+    tokens = [t for t in duckdb.tokenize(text) if t[1] != duckdb.token_type.comment]
+    words = text[tokens[0][0] :].split(None, 2) if tokens else []
+    first = words[0].upper() if words else ""
+    if first == "FORCE" and len(words) > 1:  # FORCE INSTALL
+        return f"FORCE {words[1].upper()}"
+    return first if first.isalpha() and first != "WITH" else kind.name
 
 
 def _explains_plain_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:

@@ -95,6 +95,23 @@ def test_escape_is_refused_and_writes_nothing(root: DataRoot, paths: dict[str, s
     assert query("SELECT count(*) FROM clips", root).rows == [(6,)]
 
 
+@pytest.mark.parametrize(
+    ("sql", "named"),
+    [
+        ("INSTALL httpfs", "INSTALL"),  # DuckDB's parser calls it LOAD
+        ("force install httpfs", "FORCE INSTALL"),
+        ("-- a comment first\nLOAD httpfs", "LOAD"),
+        ("USE memory", "USE"),  # the parser: SET
+        ("WITH a AS (SELECT 1) INSERT INTO clips SELECT * FROM a", "INSERT"),
+        ("DROP VIEW clips", "DROP"),
+    ],
+)
+def test_a_refused_statement_is_named_as_written(root: DataRoot, sql: str, named: str) -> None:
+    with pytest.raises(QueryError) as refused:
+        query(sql, root)
+    assert str(refused.value).endswith(f"(SELECT, or EXPLAIN without ANALYZE), got {named}"), refused.value
+
+
 # What the statement check would refuse anyway: the sandbox must stop each one on its own.
 SANDBOX_ONLY = {
     "copy": "COPY (SELECT 1) TO '{target}'",
