@@ -44,6 +44,8 @@ def parse_command(
     """Clean one caption file: no repeated rolling lines, no flash segments, sorted and non-overlapping."""
     from tasks.captions.vtt import parse_vtt
 
+    if file.is_dir():
+        fail(f"{file}: is a directory, not a .vtt file")
     if not file.is_file():
         fail(f"{file}: no such file")
     try:

@@ -111,7 +111,9 @@ def search_videos_command(
 
 
 def bench_search_command(
-    videos: Annotated[int, typer.Option(help="Probes to time (the demo world's videos, cycled).")] = 200,
+    videos: Annotated[
+        int, typer.Option(min=1, help="Probes to time (the demo world's videos, cycled).")
+    ] = 200,
 ) -> None:
     """Videos probed per second per process against the demo site, politeness off; share of time in yt-dlp."""
     from tasks.bench.youtube import run_bench

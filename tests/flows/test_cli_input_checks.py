@@ -127,3 +127,15 @@ def test_worker_counts_below_one_name_the_option(tmp_path: Path) -> None:
     one_error_line(
         invoke("pipeline", "--set", "runner.max_workers=0", "--print-config"), "runner.max_workers"
     )
+
+
+# -- small ones ---------------------------------------------------------------------------------------
+
+
+def test_bench_search_needs_at_least_one_video() -> None:
+    for bad in ("-1", "0"):
+        one_error_line(invoke("bench", "search", "--videos", bad), "'--videos'", "greater than or equal to 1")
+
+
+def test_captions_parse_of_a_directory_says_so(tmp_path: Path) -> None:
+    one_error_line(invoke("captions", "parse", str(tmp_path)), f"{tmp_path}: is a directory")
