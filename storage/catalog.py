@@ -169,7 +169,8 @@ LEFT JOIN (
 
 # One row per crawl generation (every crawl id the search recorded): hits, what it added, what vanished,
 # whose views changed, whose captions a re-check found changed. The first generation has no change rows:
-# everything in it was added.
+# everything in it was added. A re-crawl that changed nothing has no change rows either: its previous
+# generation is then the one before it in search_results, as tasks/search/crawl_record.py chose it.
 CRAWLS_SQL = """
 CREATE VIEW crawls AS
 WITH generations AS (
@@ -184,7 +185,9 @@ WITH generations AS (
            count(*) FILTER (WHERE change = 'captions') AS captions_changed
     FROM crawl_changes GROUP BY 1
 )
-SELECT g.crawl_id, c.previous_crawl_id, g.search_hits, g.videos_found,
+SELECT g.crawl_id,
+       coalesce(c.previous_crawl_id, lag(g.crawl_id) OVER (ORDER BY g.crawl_id)) AS previous_crawl_id,
+       g.search_hits, g.videos_found,
        (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id) AS added,
        (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id AND f.keep) AS added_kept,
        (SELECT count(DISTINCT video_id) FROM videos v WHERE v.unavailable_since = g.crawl_id) AS vanished,

@@ -113,19 +113,19 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
             continue
         for crawl in set(table.column("crawl_id").to_pylist()):
             started[crawl] = min(started.get(crawl, marker.started_at), marker.started_at)
+    # Every generation, also one that added no video and found none gone (only its search rows say it ran).
     rows = _rows(
         root,
-        "SELECT crawl_id, count(*) FILTER (WHERE unavailable_since IS NULL), count(*) FILTER (WHERE unavailable_since IS NOT NULL) "
-        "FROM videos GROUP BY 1 ORDER BY 1",
+        "WITH ids AS (SELECT crawl_id FROM videos UNION SELECT crawl_id FROM search_results) "
+        "SELECT i.crawl_id, count(v.video_id) FILTER (WHERE v.unavailable_since IS NULL), "
+        "count(v.video_id) FILTER (WHERE v.unavailable_since IS NOT NULL) "
+        "FROM ids i LEFT JOIN videos v USING (crawl_id) GROUP BY 1 ORDER BY 1",
     )
     # What each re-crawl recorded about itself (flows/recrawl.py): the generation compared with, views.
+    # The `crawls` view knows the generation compared with even when nothing changed (no change rows).
     changes = {
         c: (p, int(v))
-        for c, p, v in _rows(
-            root,
-            "SELECT crawl_id, any_value(previous_crawl_id), count(*) FILTER (WHERE change = 'views') "
-            "FROM crawl_changes GROUP BY 1",
-        )
+        for c, p, v in _rows(root, "SELECT crawl_id, previous_crawl_id, views_changed FROM crawls")
     }
     captions = dict(
         _rows(root, "SELECT crawl_id, count(*) FROM crawl_changes WHERE change = 'captions' GROUP BY 1")

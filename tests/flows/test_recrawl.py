@@ -91,3 +91,22 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
     ).rows
     assert captions == [(uncaptioned, kind_before[0][0], "none")]
     assert summary["changes"]["captions"] == 1 and len(kept_before) <= 50
+
+
+@pytest.mark.slow
+def test_recrawl_that_finds_nothing_new_is_still_a_generation(demo_site, tmp_path: Path) -> None:
+    from tasks.report.numbers import crawl_history
+
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(demo_site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search", "captions"])
+    summary = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
+    assert summary["crawl_id"] == "crawl-0001" and summary["changes"] == {}  # the same world: no change rows
+    crawls = query("SELECT crawl_id, previous_crawl_id, added, vanished FROM crawls", str(root)).rows
+    assert [row[:2] for row in crawls] == [("crawl-0000", None), ("crawl-0001", "crawl-0000")]
+    assert crawls[1][2:] == (0, 0)
+    history = crawl_history(DataRoot.from_any(root))
+    assert [(c["crawl_id"], c["compared_with"], c["gone"]) for c in history] == [
+        ("crawl-0000", None, 0),
+        ("crawl-0001", "crawl-0000", 0),
+    ]

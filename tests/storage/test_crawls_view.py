@@ -140,3 +140,22 @@ def _card_lines(history: list[dict[str, Any]]) -> list[str]:
                             means=zeros, medians=zeros, clips_per_video=[], durations=[], words=[],
                             hours_by_category=[], caption_kinds=[], caption_sources={}, crawls=history)  # fmt: skip
     return markdown(numbers, "now").splitlines()
+
+
+def test_a_generation_that_found_nothing_new_is_listed_with_its_previous(tmp_path: Path) -> None:
+    root = DataRoot.from_any(tmp_path / "data")
+    _write(root, "search_results", 0, [_hit(A, 100, "crawl-0000")])
+    _write(root, "videos", 0, [_video(A, "crawl-0000")])
+    _write(root, "search_results", 1, [_hit(A, 100, "crawl-0001")])  # the same video, the same views
+    assert record_crawl_changes(root, "crawl-0001") == {}  # nothing added, gone or changed: no rows
+    marker = read_marker(root, "crawl_changes", 1)
+    assert marker is not None and marker.extra["previous_crawl_id"] == "crawl-0000"
+    refresh(root)
+    rows = query("SELECT crawl_id, previous_crawl_id, added, vanished, views_changed FROM crawls", root).rows
+    assert rows == [("crawl-0000", None, 1, 0, 0), ("crawl-0001", "crawl-0000", 0, 0, 0)]
+    history = crawl_history(root)
+    assert [(c["crawl_id"], c["compared_with"], c["new_videos"], c["gone"]) for c in history] == [
+        ("crawl-0000", None, 1, 0), ("crawl-0001", "crawl-0000", 0, 0)]  # fmt: skip
+    lines = [line.split(" (started")[0] for line in _card_lines(history) if line.startswith("- crawl-")]
+    assert lines == ["- crawl-0000: 1 videos first seen, 0 found gone",
+                     "- crawl-0001: 0 videos first seen, 0 found gone, 0 view counts changed since crawl-0000"]  # fmt: skip
