@@ -57,8 +57,10 @@ def run_command(
 ) -> None:
     """Run the extract_audio flow over every videos shard (after `howto features run`)."""
     from flows.extract_audio import extract_audio
+    from tasks.audio.weights import check_audio_weights
 
     cfg = _config(encoder, weights, random_weights, width)
+    check_audio_weights(cfg)  # in seconds, before Prefect starts (the flow checks again)
     access = cli_access.access_from_options(demo_url, rate, 1, None, None)
     # Missing or unusable weights and a halted download are expected failures (flows/cli_errors.py).
     typer.echo(extract_audio(cfg, data_root, access))

@@ -115,6 +115,7 @@ def run_command(
     from flows.extract_features import extract_features
     from flows.stage_inputs import require_upstream
     from storage.layout import DataRoot
+    from tasks.features.weights import check_weights
 
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
@@ -122,6 +123,15 @@ def run_command(
         resnext_weights=resnext_weights,
     )
     require_upstream(DataRoot.from_any(data_root), "features")
+    if resnet_weights or resnext_weights:
+        # A given file that is missing or not weights fails here, in seconds, before Prefect starts (the
+        # flow checks again, for runs that do not come through this command).
+        check_weights(
+            cfg.models,
+            random_weights=random_weights,
+            resnet_weights=resnet_weights,
+            resnext_weights=resnext_weights,
+        )
     access = cli_access.access_from_options(demo_url, rate, 1, cookies, proxy)  # one download at a time
     typer.echo(extract_features(cfg, data_root, access))
 

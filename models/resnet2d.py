@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torchvision.models import ResNet152_Weights, resnet152
 
-from models.skeleton import with_weights
+from models.torch_files import load_torch_file, weights_into
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +61,26 @@ def find_resnet152_weights(explicit: str | os.PathLike[str] | None) -> Path | No
     return cached if cached.is_file() else None
 
 
+WEIGHTS_KIND = "ResNet-152"
+
+
+def _weighted_resnet152(weights: str | os.PathLike[str], mmap: bool) -> nn.Module:
+    """torchvision's ResNet-152 holding the file's tensors (NotACheckpoint when they are not its own)."""
+    state = load_torch_file(weights, WEIGHTS_KIND, mmap=mmap)
+    return weights_into(lambda: resnet152(weights=None), state, str(weights), WEIGHTS_KIND)
+
+
+def check_resnet152_weights(weights: str | os.PathLike[str]) -> None:
+    """NotACheckpoint unless the file holds ResNet-152 weights: a second's look (the file is mapped, not
+    read), so a stage fails before its work instead of in its first shard."""
+    _weighted_resnet152(weights, mmap=True)
+
+
 def build_resnet152(weights: Path | None) -> ResNet152Features:
     """ResNet-152 features; random init when `weights` is None (the caller decides if that is allowed)."""
     if weights is None:
         return _features(resnet152(weights=None))
-    state = torch.load(weights, map_location="cpu", weights_only=True)
-    net = _features(with_weights(lambda: resnet152(weights=None), state))
+    net = _features(_weighted_resnet152(weights, mmap=False))
     log.info("loaded ResNet-152 weights from %s", weights)
     return net
 

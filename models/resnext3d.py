@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.skeleton import with_weights
+from models.torch_files import NotACheckpoint, load_torch_file, weights_into
 
 log = logging.getLogger(__name__)
 
@@ -113,13 +113,21 @@ class ResNeXt3D(nn.Module):
         return self.layer4(self.layer3(x)).float().mean(dim=(2, 3, 4))
 
 
-def load_resnext_state(path: str | os.PathLike[str]) -> dict[str, torch.Tensor]:
+WEIGHTS_KIND = "ResNeXt-101"
+
+
+def load_resnext_state(path: str | os.PathLike[str], mmap: bool = False) -> dict[str, torch.Tensor]:
     """A checkpoint as a plain state_dict: bare, or the original {'state_dict': {'module.*': ...}} form."""
-    raw: Any = torch.load(path, map_location="cpu", weights_only=True)
+    raw: Any = load_torch_file(path, WEIGHTS_KIND, mmap=mmap)
     state = raw.get("state_dict", raw) if isinstance(raw, dict) else None
     if not isinstance(state, dict) or not state:
-        raise ValueError(f"{path}: not a ResNeXt-101 checkpoint (no state_dict)")
+        raise NotACheckpoint(str(path), WEIGHTS_KIND, "no state_dict in it")
     return {(k[len("module.") :] if k.startswith("module.") else k): v for k, v in state.items()}
+
+
+def check_resnext_weights(weights: str | os.PathLike[str]) -> None:
+    """NotACheckpoint unless the file holds ResNeXt-101 3D weights: a quick look (mapped, not read)."""
+    weights_into(ResNeXt3D, load_resnext_state(weights, mmap=True), str(weights), WEIGHTS_KIND)
 
 
 def build_resnext101(weights: str | os.PathLike[str] | None) -> ResNeXt3D:
@@ -128,6 +136,6 @@ def build_resnext101(weights: str | os.PathLike[str] | None) -> ResNeXt3D:
         return ResNeXt3D().eval()
     if not Path(weights).is_file():
         raise FileNotFoundError(f"{weights}: ResNeXt-101 weights not found")
-    net = with_weights(ResNeXt3D, load_resnext_state(weights))
+    net = weights_into(ResNeXt3D, load_resnext_state(weights), str(weights), WEIGHTS_KIND)
     log.info("loaded ResNeXt-101 weights from %s", weights)
     return net.eval()

@@ -14,6 +14,7 @@ from torch import nn
 
 from models.embedding import JointEmbedding
 from models.encoders import cuda_bf16_native
+from models.torch_files import load_torch_file, require_entries
 
 
 @dataclass
@@ -172,10 +173,14 @@ def save_checkpoint(handle: IO[bytes], state: TrainState) -> None:
     handle.write(buffer.getvalue())
 
 
-def read_checkpoint(handle: IO[bytes]) -> dict[str, Any]:
-    """A checkpoint's contents on the CPU (our own files: extra holds plain config values)."""
-    state: dict[str, Any] = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=False)
-    return state
+CHECKPOINT_KIND = "joint embedding"
+
+
+def read_checkpoint(handle: IO[bytes], name: str = "checkpoint") -> dict[str, Any]:
+    """A checkpoint's contents on the CPU (our own files: extra holds plain config values); NotACheckpoint
+    naming `name` when the file is not one (empty, cut short, another stage's, not torch's)."""
+    state = load_torch_file(handle.read(), CHECKPOINT_KIND, name=name, weights_only=False)
+    return require_entries(state, ("model", "extra"), name, CHECKPOINT_KIND)
 
 
 def restore(

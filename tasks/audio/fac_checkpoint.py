@@ -10,11 +10,14 @@ import numpy as np
 import torch
 
 from models.fac import MMEmbedding
+from models.torch_files import load_torch_file, require_entries
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.audio.fac_train import FACTrainConfig, Standardiser, TrainedFAC
 
 FAC_CHECKPOINT = "train/fac/fac.pt"
+FAC_KIND = "FAC"
+FAC_ENTRIES = ("weights", "dims", "graph", "d_fine", "d_coarse", "heldout_fraction", "standardiser")
 
 
 @dataclass
@@ -53,7 +56,8 @@ def load_fac(root: DataRoot) -> FACCheckpoint | None:
     if not root.exists(path):
         return None
     with root.open(path, "rb") as handle:
-        state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
+        raw = load_torch_file(handle.read(), FAC_KIND, name=path)
+    state = require_entries(raw, FAC_ENTRIES, path, FAC_KIND)
     video_dim, audio_dim, text_dim = (int(d) for d in state["dims"])
     model = MMEmbedding(video_dim, audio_dim, text_dim, state["d_fine"], state["d_coarse"], state["graph"])
     model.load_state_dict(state["weights"])

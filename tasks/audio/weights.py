@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from torch import nn
 
 from models.audio_encoder import CNN14_WIDTH, Cnn14, LogMelStats, cnn14_state
 from models.calibration import recalibrate_batchnorm
+from models.torch_files import NotACheckpoint, load_torch_file, weights_into
 from tasks.audio.config import ExtractAudioConfig
 from tasks.audio.logmel import DEFAULT, log_mel, per_second
 
@@ -32,11 +34,29 @@ def check_audio_weights(cfg: ExtractAudioConfig) -> None:
             raise AudioWeightsMissing(f"{cfg.weights}: cnn14 weights file not found")
         if cfg.width != CNN14_WIDTH:
             raise AudioWeightsMissing(f"cnn14 weights need width={CNN14_WIDTH}, not {cfg.width}")
+        _weighted_cnn14(cfg, mmap=True)  # NotACheckpoint now, not in the first shard
     elif not cfg.random_weights:
         raise AudioWeightsMissing(
             "no cnn14 weights: pass --audio-weights PATH (audio.weights; PANNs Cnn14_16k_mAP=0.438.pth), "
             "use --audio-encoder logmel_stats (audio.encoder), or allow --random-weights (audio.random_weights=true)"
         )
+
+
+WEIGHTS_KIND = "PANNs Cnn14"
+
+
+def _weighted_cnn14(cfg: ExtractAudioConfig, mmap: bool) -> Cnn14:
+    """Cnn14 holding the weights file's tensors (built on the meta device, no random init thrown away);
+    NotACheckpoint when the file is not such weights."""
+    name = str(cfg.weights)
+    checkpoint = load_torch_file(name, WEIGHTS_KIND, mmap=mmap)
+    if not isinstance(checkpoint, Mapping):
+        raise NotACheckpoint(name, WEIGHTS_KIND, f"it holds a {type(checkpoint).__name__}, not a state_dict")
+    try:
+        state = cnn14_state(checkpoint)
+    except ValueError as exc:
+        raise NotACheckpoint(name, WEIGHTS_KIND, str(exc)) from exc
+    return weights_into(lambda: Cnn14(DEFAULT.n_mels, cfg.width), state, name, WEIGHTS_KIND)
 
 
 def calibration_logmels(n_seconds: int, seed: int) -> np.ndarray:
@@ -66,16 +86,9 @@ def load_audio_encoder(cfg: ExtractAudioConfig) -> tuple[nn.Module, bool]:
     if cfg.encoder == "logmel_stats":
         return LogMelStats(DEFAULT.n_mels).eval(), False
     torch.manual_seed(cfg.calibration_seed)
-    net = Cnn14(DEFAULT.n_mels, cfg.width)
     if cfg.weights:
-        checkpoint = torch.load(cfg.weights, map_location="cpu", weights_only=True)
-        try:
-            net.load_state_dict(cnn14_state(checkpoint))
-        except (RuntimeError, ValueError) as exc:
-            raise AudioWeightsMissing(
-                f"{cfg.weights}: not a PANNs Cnn14 checkpoint: {str(exc)[:200]}"
-            ) from exc
-        return net.eval(), False
+        return _weighted_cnn14(cfg, mmap=False).eval(), False
+    net = Cnn14(DEFAULT.n_mels, cfg.width)
     log.warning("audio_features: RANDOM WEIGHTS for cnn14 (BatchNorm-calibrated, width %d)", cfg.width)
     sample = torch.from_numpy(calibration_logmels(CALIBRATION_SECONDS, cfg.calibration_seed))
     return recalibrate_batchnorm(net, sample.split(8)), True

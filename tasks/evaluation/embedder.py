@@ -12,8 +12,10 @@ import torch
 
 from models.embedding import JointEmbedding
 from models.text import Vocabulary
+from models.torch_files import NotACheckpoint
 from models.train_loop import read_checkpoint
 from storage.layout import DataRoot
+from tasks.audio.fac_checkpoint import FAC_CHECKPOINT
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
@@ -49,7 +51,7 @@ class CheckpointRef:
 
 def resolve_checkpoint(root: DataRoot, ref: str | None) -> str:
     """A checkpoint file path from: nothing (the newest run's latest), a .pt path, or a run id."""
-    if ref and (ref.endswith(".pt") or "/" in ref):
+    if ref and (ref.endswith((".pt", ".pth")) or "/" in ref or Path(ref).is_file()):
         if not (root.exists(ref) or Path(ref).is_file()):
             raise NoCheckpoint(f"{ref}: no such checkpoint file")
         return ref
@@ -86,11 +88,17 @@ class CheckpointEmbedder:
     ) -> tuple[CheckpointEmbedder, CheckpointRef, dict[str, Any]]:
         """The embedder of a checkpoint (see resolve_checkpoint), which checkpoint, and its `extra`."""
         path = resolve_checkpoint(root, ref)
-        if root.exists(path):
-            state = load_state(root, path)
-        else:  # a checkpoint outside the data root
-            with open(path, "rb") as handle:
-                state = read_checkpoint(handle)
+        try:
+            if root.exists(path):
+                state = load_state(root, path)
+            else:  # a checkpoint outside the data root
+                with open(path, "rb") as handle:
+                    state = read_checkpoint(handle, path)
+        except NotACheckpoint as exc:
+            if not path.endswith(FAC_CHECKPOINT) or "'weights'" not in exc.reason:
+                raise
+            reason = "it is the FAC model of `howto audio fac`: `howto eval heldout` scores it by itself"
+            raise NotACheckpoint(exc.name, exc.kind, reason) from exc
         model, vocab = model_from_state(state)
         extra = state["extra"]
         words = max_words or int(extra.get("max_words", 20))

@@ -14,6 +14,7 @@ import pyarrow.parquet as pq
 from prefect import get_run_logger, task
 
 from models.encoders import cuda_device_ids, pick_device
+from models.torch_files import NotACheckpoint
 from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.shards import read_marker, read_shard
@@ -24,6 +25,7 @@ from tasks.features.downloads import cap_drops, download_jobs
 from tasks.features.extractor import VideoResult
 from tasks.features.pipeline import leased_extractor
 from tasks.features.rows import result_table
+from tasks.features.weights import WeightsMissing
 from tasks.gpu_limit import gpu_slot
 from tasks.progress import advance
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
@@ -64,7 +66,19 @@ def _work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
     return root.path("_work", DATASET, f"part-{shard:05d}-{own_hash}")
 
 
-@task(name="frame_features_shard", retries=1, retry_delay_seconds=30, retry_condition_fn=not_halted)
+def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
+    """Not a halt (see not_halted), and not weights that are missing or not weights: a retry would
+    load the same file again."""
+    try:
+        state.result(raise_on_failure=True)
+    except (WeightsMissing, NotACheckpoint):
+        return False
+    except Exception:  # noqa: BLE001 - judged by not_halted
+        pass
+    return not_halted(task, task_run, state)
+
+
+@task(name="frame_features_shard", retries=1, retry_delay_seconds=30, retry_condition_fn=_worth_retrying)
 def features_shard(
     root_url: str, shard: int, cfg: ExtractFeaturesConfig, access: YoutubeAccess
 ) -> dict[str, Any]:
@@ -72,21 +86,32 @@ def features_shard(
     root = DataRoot.from_any(root_url)
     own = features_own_hash(cfg)
     said: dict[str, int] = {}
-    with gpu_slot(str(pick_device(cfg.device)), cuda_device_ids) as device:
-        # On CUDA: the GPU of this machine held for the shard (device is run-only: the hash is the same).
-        run_cfg = cfg.model_copy(update={"device": device}) if device.startswith("cuda") else cfg
-        job = ShardJob(
-            DATASET, shard, own, lambda previous: _compute(root, shard, run_cfg, access, own, previous, said),
-            inputs=INPUTS, reusable=_finished_videos,
-            sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
-            config=cfg.data_fields(),
-        )  # fmt: skip
-        manifest = {**run_job(root, job), YTDLP_KEY: said}
     work = _work_dir(root, shard, own)
+    try:
+        with gpu_slot(str(pick_device(cfg.device)), cuda_device_ids) as device:
+            # On CUDA: the GPU of this machine held for the shard (device is run-only: the hash is the same).
+            run_cfg = cfg.model_copy(update={"device": device}) if device.startswith("cuda") else cfg
+            job = ShardJob(
+                DATASET, shard, own, lambda previous: _compute(root, shard, run_cfg, access, own, previous, said),
+                inputs=INPUTS, reusable=_finished_videos,
+                sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
+                config=cfg.data_fields(),
+            )  # fmt: skip
+            manifest = {**run_job(root, job), YTDLP_KEY: said}
+    except BaseException:
+        _drop_if_empty(root, work)  # failed before any video was parked (encoders that would not load)
+        raise
     # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos.
     if not manifest["errors"] and root.exists(work):
         root.fs.rm(work, recursive=True)
     return manifest
+
+
+def _drop_if_empty(root: DataRoot, work: str) -> None:
+    """Remove the shard's parts folder, and the stage's folder above it, when they hold nothing."""
+    for path in (work, work.rsplit("/", 1)[0]):
+        if root.exists(path) and not root.fs.ls(path, detail=False):
+            root.fs.rmdir(path)
 
 
 def _finished_videos(table: pa.Table) -> pa.Table:

@@ -13,8 +13,8 @@ import torch
 from torch import nn
 
 from models.calibration import damp_residuals, recalibrate_batchnorm
-from models.resnet2d import build_resnet152, find_resnet152_weights
-from models.resnext3d import CLIP_FRAMES, build_resnext101
+from models.resnet2d import build_resnet152, check_resnet152_weights, find_resnet152_weights
+from models.resnext3d import CLIP_FRAMES, build_resnext101, check_resnext_weights
 from models.skeleton import with_weights
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
@@ -110,12 +110,15 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
 def check_weights(
     models: tuple[str, ...], *, random_weights: bool, resnet_weights: str | None, resnext_weights: str | None
 ) -> None:
-    """Fail before any work when the stage would refuse: a given path missing, or no weights and no
-    permission to use random ones (WeightsMissing names the model and what to pass)."""
+    """Fail before any work when the stage would refuse: a given path missing or not that model's weights
+    (NotACheckpoint, after a second's look: not in the first shard, after its retry), or no weights and
+    no permission to use random ones (WeightsMissing names the model and what to pass)."""
     for model in models:
         given = resnet_weights if model == MODEL_2D else resnext_weights
         if given and not Path(given).is_file():
             raise WeightsMissing(f"{given}: {model} weights file not found")
+        if given:
+            (check_resnet152_weights if model == MODEL_2D else check_resnext_weights)(given)
         found = find_resnet152_weights(given) if model == MODEL_2D else given
         if found is None and not random_weights:
             flag = "resnet" if model == MODEL_2D else "resnext"

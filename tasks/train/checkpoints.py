@@ -52,7 +52,7 @@ def latest_checkpoint(root: DataRoot, run_id: str | None = None) -> str | None:
 
 def load_state(root: DataRoot, path: str) -> dict[str, Any]:
     with root.open(path, "rb") as handle:
-        return read_checkpoint(handle)
+        return read_checkpoint(handle, path)
 
 
 def model_from_state(state: dict[str, Any]) -> tuple[JointEmbedding, Vocabulary | None]:
