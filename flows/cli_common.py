@@ -6,6 +6,7 @@ import functools
 import inspect
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any, NoReturn, TypeVar, get_args
@@ -13,7 +14,7 @@ from typing import Annotated, Any, NoReturn, TypeVar, get_args
 import typer
 from pydantic import BaseModel
 
-from flows.cli_errors import UsageProblem
+from flows.cli_errors import UsageProblem, expected_cause, expected_types
 from storage.layout import DataRoot, check_data_root
 from tasks.bench.isa import ISA_CAPS, missing_caps, rerun_capped
 from tasks.config_types import DEVICES_HELP, check_device
@@ -188,16 +189,36 @@ class NoTracebackFormatter(logging.Formatter):
             record.exc_info, record.exc_text, record.stack_info = saved
 
 
-class _DropTraceback(logging.Filter):
-    """Prefect's engine logs a failed flow or task run with its traceback, through whichever console
-    handler Prefect configured: on the command line that is shown only with -v."""
+def _about_expected_failure(record: logging.LogRecord) -> bool:
+    """Whether a run log record reports an expected failure: an error (or the run's closing "Finished in
+    state Failed" line) whose exception is one (or was raised from one), or whose message names one the
+    way Prefect writes a failed state ("... exception Name: text", "Name('text')"). A retry notice (INFO)
+    stays: the user should know why nothing seems to happen for a while."""
+    if record.levelno < logging.ERROR and not record.getMessage().startswith("Finished in state Failed"):
+        return False
+    if record.exc_info and record.exc_info[1] is not None:
+        return expected_cause(record.exc_info[1]) is not None
+    names = "|".join(re.escape(kind.__name__) for kind in expected_types())
+    return bool(names) and re.search(rf"\b(?:{names})(?:\(|: )", record.getMessage()) is not None
+
+
+class _QuietRunLogs(logging.Filter):
+    """On the prefect.flow_runs and prefect.task_runs loggers: Prefect's engine logs a failed run (with its
+    traceback) through whichever console handler Prefect configured. Without -v the terminal gets no
+    traceback, and nothing at all about an expected failure: the CLI says it once, as its `error:` line.
+    Those records still reach the logger's own handlers (the run's logs in Prefect's API and UI)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if _about_expected_failure(record):
+            for handler in logging.getLogger(record.name).handlers:  # the API handler, not the console
+                if record.levelno >= handler.level:
+                    handler.handle(record)
+            return False  # not passed on to the console handlers above
         record.exc_info, record.exc_text, record.stack_info = None, None, None
         return True
 
 
-_DROP_TRACEBACK = _DropTraceback()
+_QUIET_RUN_LOGS = _QuietRunLogs()
 # The loggers Prefect's flow and task engines report failures on.
 PREFECT_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
 
@@ -228,6 +249,6 @@ def setup_logging(verbose: bool = False) -> None:
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in PREFECT_RUN_LOGGERS:
         if verbose:
-            logging.getLogger(name).removeFilter(_DROP_TRACEBACK)
+            logging.getLogger(name).removeFilter(_QUIET_RUN_LOGS)
         else:
-            logging.getLogger(name).addFilter(_DROP_TRACEBACK)
+            logging.getLogger(name).addFilter(_QUIET_RUN_LOGS)

@@ -122,7 +122,8 @@ def run_shard_tasks(
             manifest = future.result()
         except BaseException as exc:  # noqa: BLE001 - collected and re-raised after the others finish
             first_error = first_error or exc
-            log.error("%s: shard %d failed: %s", stage, order[id(future)], exc)
+            # With the exception: the CLI keeps an expected one off the terminal (it prints it once, last).
+            log.error("%s: shard %d failed: %s", stage, order[id(future)], exc, exc_info=exc)
             continue
         results[order[id(future)]] = manifest
         _note_said(manifest)

@@ -3,7 +3,11 @@ end quickly instead of being retried for minutes."""
 
 from __future__ import annotations
 
+import logging
+import os
 import socket
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -139,3 +143,67 @@ def test_bench_search_needs_at_least_one_video() -> None:
 
 def test_captions_parse_of_a_directory_says_so(tmp_path: Path) -> None:
     one_error_line(invoke("captions", "parse", str(tmp_path)), f"{tmp_path}: is a directory")
+
+
+# -- Prefect's own log lines about an expected failure ------------------------------------------------
+
+
+def test_a_flow_that_fails_as_expected_prints_only_the_error_line(tmp_path: Path) -> None:
+    """The installed `howto`, where Prefect's logging is live: its ERROR lines about the failed task and
+    flow run stay off the terminal; the CLI's line says it once. With -v the traceback is back."""
+    howto = str(Path(sys.executable).with_name("howto"))
+    args = ["tasks", "mine", "--base-url", f"http://127.0.0.1:{closed_port()}", "--data-root", str(tmp_path)]
+    env = {**os.environ, "PREFECT_LOGGING_LEVEL": "INFO"}  # what a user's terminal shows
+    env.pop("PREFECT_API_URL", None)
+    plain = subprocess.run([howto, *args], capture_output=True, text=True, timeout=300, env=env)
+    assert plain.returncode == 2, plain.stderr
+    lines = plain.stderr.strip().splitlines()
+    assert [line for line in lines if " ERROR " in line or "Traceback" in line] == [], plain.stderr
+    assert [line for line in lines if "cannot connect" in line] == [lines[-2]], (
+        plain.stderr
+    )  # then "Stopping"
+    assert lines[-2].startswith("error: cannot connect to http://127.0.0.1:")
+    verbose = subprocess.run([howto, "-v", *args], capture_output=True, text=True, timeout=300, env=env)
+    assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
+
+
+def test_run_log_records_of_expected_failures_skip_only_the_console() -> None:
+    from flows.cli_common import _QuietRunLogs
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.records: list[logging.LogRecord] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.records.append(record)
+
+    parent, logger = logging.getLogger("howto-test-runs"), logging.getLogger("howto-test-runs.flow")
+    console, api = Keep(), Keep()
+    parent.addHandler(console)
+    logger.addHandler(api)
+    logger.addFilter(_QuietRunLogs())
+    logger.setLevel(logging.INFO)
+    try:
+        unreachable = SiteUnreachable("http://127.0.0.1:9", OSError("refused"))
+        try:
+            raise unreachable
+        except SiteUnreachable:
+            logger.exception("Encountered exception during execution: %r", unreachable)
+        logger.error("Finished in state Failed('Task run encountered an exception RobotsUnavailable: x')")
+        logger.info("Finished in state Failed('Flow run encountered an exception: SiteUnreachable: x')")
+        logger.info("Task run failed with exception: SiteUnreachable('x') - Retry 1/2 will start soon")
+        try:
+            raise ValueError("a bug")
+        except ValueError as bug:
+            logger.exception("Encountered exception during execution: %r", bug)
+    finally:
+        parent.removeHandler(console)
+        logger.removeHandler(api)
+    assert len(api.records) == 5  # the run's own logs (Prefect's API) get everything
+    shown = [r.getMessage() for r in console.records]
+    assert shown == [
+        "Task run failed with exception: SiteUnreachable('x') - Retry 1/2 will start soon",
+        "Encountered exception during execution: ValueError('a bug')",  # a bug stays visible
+    ]
+    assert console.records[1].exc_info is None  # its traceback without -v: the CLI prints it
