@@ -20,7 +20,8 @@ app = typer.Typer(
 CheckpointOption = Annotated[
     str | None,
     typer.Option(
-        "--checkpoint", help="A checkpoint .pt file or a run id (default: the newest run's latest)."
+        "--checkpoint",
+        help="A checkpoint .pt file or a run id (default: the newest run's latest; never a control run).",
     ),
 ]
 MaxWordsOption = Annotated[

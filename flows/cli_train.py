@@ -390,7 +390,9 @@ def _prepare(root: DataRoot, base: TrainConfig) -> None:
 def search_clips_command(
     query: Annotated[str, typer.Argument(help='What to look for, e.g. "how to slice zucchini".')],
     k: Annotated[int, typer.Option("--k", min=1, help="How many clips to print.")] = 10,
-    run_id: Annotated[str | None, typer.Option(help="Run to use (default: the newest checkpoint).")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="Run to use (default: the newest run's latest; never a control run).")
+    ] = None,
     data_root: ExistingDataRootOption = None,
 ) -> None:
     """Embed the text with the latest checkpoint and print the best clips (video, span, caption, score)."""

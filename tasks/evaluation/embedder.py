@@ -16,7 +16,7 @@ from models.torch_files import NotACheckpoint
 from models.train_loop import read_checkpoint
 from storage.layout import DataRoot
 from tasks.audio.fac_checkpoint import FAC_CHECKPOINT
-from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
+from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state, no_checkpoint_message
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
 
@@ -50,15 +50,15 @@ class CheckpointRef:
 
 
 def resolve_checkpoint(root: DataRoot, ref: str | None) -> str:
-    """A checkpoint file path from: nothing (the newest run's latest), a .pt path, or a run id."""
+    """A checkpoint file path from: nothing (the newest run's latest; never a control run's), a .pt path,
+    or a run id."""
     if ref and (ref.endswith((".pt", ".pth")) or "/" in ref or Path(ref).is_file()):
         if not (root.exists(ref) or Path(ref).is_file()):
             raise NoCheckpoint(f"{ref}: no such checkpoint file")
         return ref
     path = latest_checkpoint(root, ref)
     if path is None:
-        where = f"run {ref}" if ref else "any run"
-        raise NoCheckpoint(f"{root.path('train')}: no checkpoint for {where}; train first (howto train)")
+        raise NoCheckpoint(no_checkpoint_message(root, ref, "--checkpoint"))
     return path
 
 

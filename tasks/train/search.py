@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from storage.layout import DataRoot
-from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state
+from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state, no_checkpoint_message
 from tasks.train.data import load_shard, pair_shards
 from tasks.train.pooling import pooling_of
 from tasks.train.prepare import require_pairs_pooled
@@ -34,8 +34,7 @@ def search_clips(
     """
     path = latest_checkpoint(root, run_id)
     if path is None:
-        where = f"run {run_id}" if run_id else "any run"
-        raise NoCheckpoint(f"{root.path('train')}: no checkpoint for {where}; train first (howto train)")
+        raise NoCheckpoint(no_checkpoint_message(root, run_id, "--run-id"))
     state = load_state(root, path)
     require_pairs_pooled(root, pooling_of(state["extra"].get("config") or {}), f"checkpoint {path}")
     model, vocab = model_from_state(state)

@@ -112,3 +112,31 @@ def test_split_has_no_overlap(synthetic_root: DataRoot) -> None:
     held_ids = set(load_shard(synthetic_root, 0, "heldout", 0.3, False).video_ids)
     assert train_ids and held_ids and not train_ids & held_ids
     assert np.isin(list(held_ids), list(train_ids)).sum() == 0
+
+
+def test_the_default_checkpoint_is_never_a_control_run(tmp_path: Path) -> None:
+    """`train compare` trains its shuffled-caption control last: search and eval still default to the
+    newest real run, also while the control is still training (no model card yet)."""
+    import os
+
+    from tasks.evaluation.embedder import NoCheckpoint, resolve_checkpoint
+    from tasks.train.checkpoints import latest_checkpoint
+    from tests.tasks.train.synthetic_roots import paired_synthetic_root
+
+    root = paired_synthetic_root(tmp_path / "root", n_videos=8, n_steps=4, dim=16)
+    small = CFG.model_copy(update={"d": 8, "epochs": 1})
+    control_cfg = small.model_copy(update={"shuffle_pairs": True, "run_id": "compare-shuffled-infonce-s0"})
+    train(control_cfg, root)
+    with pytest.raises(NoCheckpoint, match="only control runs .* --checkpoint compare-shuffled-infonce-s0"):
+        resolve_checkpoint(root, None)
+    out = CliRunner().invoke(app, ["search-clips", "pepper", "--data-root", root.url])
+    assert out.exit_code == 2 and "--run-id compare-shuffled-infonce-s0" in out.stderr, out.output
+    real = train(small.model_copy(update={"run_id": "real-run"}), root)["checkpoint"]
+    control = latest_checkpoint(root, "compare-shuffled-infonce-s0")
+    assert control is not None
+    os.utime(control, (os.path.getmtime(real) + 60,) * 2)  # the control written last, as compare does
+    assert latest_checkpoint(root) == resolve_checkpoint(root, None) == real
+    assert search_clips(root, "wash the red pepper", k=1)[0] == real
+    os.remove(root.path("train", "compare-shuffled-infonce-s0", "model_card.json"))  # still training
+    assert latest_checkpoint(root) == real
+    assert resolve_checkpoint(root, "compare-shuffled-infonce-s0") == control  # named: used
