@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Callable
 from pathlib import Path
 
 from storage.layout import DataRoot
-from tasks.demo.benchmarks import demo_benchmark_dir, write_demo_benchmarks
+from tasks.demo.benchmarks import DemoBenchmarks, demo_benchmark_dir, write_demo_benchmarks
 from tasks.demo.world import build_world, default_cache_dir
 from tasks.evaluation.report import result_lines
 from tasks.evaluation.run import Setup, eval_crosstask, eval_youcook2
@@ -30,9 +31,23 @@ def evaluate_demo(
     youcook = eval_youcook2(setup, files.youcook2, files.videos, subset="validation")
     lines = [
         f"benchmarks on the {len(files.heldout)} held-out demo videos (files: {files.crosstask.parent}):",
-        f"  howto eval crosstask --release {files.crosstask} --videos {files.videos} --split val",
-        f"  howto eval youcook2 --annotations {files.youcook2} --videos {files.videos}",
+        *("  " + command for command in rerun_commands(root, run_id, files)),
     ]
     for result in (crosstask, youcook):
         lines += ["  " + line for line in result_lines(result, published=True)]
     return lines
+
+
+def rerun_commands(root: DataRoot, run_id: str, files: DemoBenchmarks) -> list[str]:
+    """The two `howto eval` commands that give these numbers again: the run that was scored, and the data
+    root it is in (and whose feature settings the benchmark videos get) unless it is the default one."""
+    where = ["--checkpoint", run_id]
+    if root.url != DataRoot.from_any(None).url:
+        where += ["--data-root", root.url]
+    commands = [
+        ["howto", "eval", "crosstask", "--release", str(files.crosstask), "--videos", str(files.videos)]
+        + ["--split", "val", *where],
+        ["howto", "eval", "youcook2", "--annotations", str(files.youcook2), "--videos", str(files.videos)]
+        + where,
+    ]
+    return [shlex.join(command) for command in commands]
