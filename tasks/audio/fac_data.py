@@ -20,6 +20,7 @@ from tasks.audio.fac_train import MMData
 from tasks.audio.rows import WITH_ROWS
 from tasks.train.data import vectors_to_numpy
 from tasks.train.pooling import span_rows
+from tasks.train.prepare import no_pairs_message
 from tasks.train.split import is_heldout
 
 BAG = 3  # own caption and the previous and next one of the same video
@@ -77,7 +78,7 @@ def load_root(root: DataRoot) -> tuple[MMData, np.ndarray]:
             lookup = {c: vecs[i] for i, c in enumerate(emb.column("clip_id").to_pylist())}
         cached += [lookup.get(c) for c in table.column("clip_id").to_pylist()]
     if not videos:
-        raise FileNotFoundError(f"{root.url}: no finished clip_pairs shard: run the train stage first")
+        raise FileNotFoundError(no_pairs_message(root))
     use_cache = all(c is not None for c in cached)
     texts = [c if use_cache else hashed_bow(t) for c, t in zip(cached, captions, strict=True)]
     text = np.stack(texts).astype(np.float32)

@@ -44,6 +44,39 @@ def ready_shards(root: DataRoot) -> list[int]:
     return sorted(clips & features)
 
 
+# What writes each input of clip_pairs, as `howto` commands (tasks cannot import flows' stage table).
+_PAIRS_UPSTREAM = (
+    ("clips", "captions", "howto captions fetch"),
+    ("frame_features", "features", "howto features run"),
+)
+
+
+def no_pairs_message(root: DataRoot) -> str:
+    """Why the root has no clip_pairs and what to run first, the same for every stage that reads them.
+
+    The train stage (`howto train`, `howto train compare`, the pipeline's train stage) pools clip_pairs
+    from the clips and frame_features shards both stages finished: missing inputs come first."""
+    missing = [
+        (dataset, stage, cmd) for dataset, stage, cmd in _PAIRS_UPSTREAM if not list_markers(root, dataset)
+    ]
+    if missing:
+        datasets = " or ".join(dataset for dataset, _, _ in missing)
+        stages = " and ".join(f"the {stage} stage ({command})" for _, stage, command in missing)
+        return (
+            f"{root.url}: no clip_pairs shards, and no finished {datasets} shards to pool them from: "
+            f"run {stages} first"
+        )
+    if not ready_shards(root):
+        return (
+            f"{root.url}: no clip_pairs shards, and clips and frame_features share no finished shard to pool "
+            "them from: run the captions and features stages over the same videos shards"
+        )
+    return (
+        f"{root.url}: no clip_pairs shards yet: run the train stage first (howto train, or howto train "
+        "compare), which pools clips and frame_features into them"
+    )
+
+
 def pairs_job(root: DataRoot, shard: int, pooling: ClipPooling = REFERENCE_POOLING) -> ShardJob:
     """`clip_pairs` shard k from `clips` shard k and `frame_features` shard k."""
     config = pairs_config(pooling)

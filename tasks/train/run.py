@@ -43,7 +43,7 @@ from tasks.train.checkpoints import (
 from tasks.train.config import TrainConfig, run_id_for, run_shard_number, train_hash
 from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
 from tasks.train.pooling import PoolingMismatch
-from tasks.train.prepare import data_snapshot, require_pairs_pooled
+from tasks.train.prepare import data_snapshot, no_pairs_message, require_pairs_pooled
 from tasks.train.report import read_card, write_report
 
 log = logging.getLogger(__name__)
@@ -91,7 +91,7 @@ class Trainer:
         self.cfg, self.root = cfg, root
         self.shards = pair_shards(root)
         if not self.shards:
-            raise TrainingDataError(f"{root.url}: no clip_pairs shards; run the captions and features stages")
+            raise TrainingDataError(no_pairs_message(root))
         try:  # the checkpoint records cfg's pooling, and evaluation pools benchmark spans that way
             require_pairs_pooled(root, cfg.pooling, "this run's config")
         except PoolingMismatch as exc:

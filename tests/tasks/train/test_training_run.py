@@ -140,3 +140,42 @@ def test_the_default_checkpoint_is_never_a_control_run(tmp_path: Path) -> None:
     os.remove(root.path("train", "compare-shuffled-infonce-s0", "model_card.json"))  # still training
     assert latest_checkpoint(root) == real
     assert resolve_checkpoint(root, "compare-shuffled-infonce-s0") == control  # named: used
+
+
+def test_missing_pairs_say_what_to_run_first_the_same_everywhere(tmp_path: Path) -> None:
+    """`howto train` and `howto audio fac` read clip_pairs: both name what is really missing, in the same
+    words: the captions and features stages when their shards are missing, else the train stage."""
+    import shutil
+
+    from storage.shards import list_markers
+    from tasks.audio.fac_data import load_root
+
+    empty = DataRoot.from_any(tmp_path / "empty")
+    Path(empty.url).mkdir()
+    with pytest.raises(TrainingDataError) as by_train:
+        train(CFG, empty)
+    with pytest.raises(FileNotFoundError) as by_fac:
+        load_root(empty)
+    both = (
+        f"{empty.url}: no clip_pairs shards, and no finished clips or frame_features shards to pool them "
+        "from: run the captions stage (howto captions fetch) and the features stage (howto features run) "
+        "first"
+    )
+    assert str(by_train.value) == str(by_fac.value) == both
+    out = CliRunner().invoke(app, ["audio", "fac", "--data-root", empty.url])
+    assert out.exit_code == 2 and out.stderr == f"error: {both}\n", out.output
+
+    root = write_synthetic_root(tmp_path / "synthetic", n_videos=4, n_steps=2, dim=8, shards=1)
+    with pytest.raises(
+        FileNotFoundError, match=r"no clip_pairs shards yet: run the train stage first \(howto train"
+    ):
+        load_root(root)  # inputs there, pairs never pooled
+    assert list_markers(root, "clips")
+    shutil.rmtree(Path(root.dataset_dir("clips", 1)) / "_markers")  # the captions stage never finished
+    message = (
+        "no finished clips shards to pool them from: run the captions stage (howto captions fetch) first"
+    )
+    for fails in (lambda: train(CFG, root), lambda: load_root(root)):
+        with pytest.raises((TrainingDataError, FileNotFoundError)) as caught:
+            fails()
+        assert str(caught.value) == f"{root.url}: no clip_pairs shards, and {message}"
