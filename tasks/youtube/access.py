@@ -68,7 +68,9 @@ class YoutubeAccess(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    site_url: HttpUrl | None = Field(default=None, description="base URL of the local demo site; none = YouTube")
+    site_url: HttpUrl | None = Field(
+        default=None, description="base URL of the local demo site; none = YouTube"
+    )
     cookies: SecretRef | None = Field(
         default=env_ref(COOKIES_ENV), description="where the cookies file's path is: env:NAME or block:NAME"
     )
