@@ -80,6 +80,7 @@ def _compute(
     seconds, started = 0.0, time.perf_counter()
     if todo:
         encoder, random = load_audio_encoder(cfg)
+        encoder = encoder.to(cfg.device)  # the chunks go to cfg.device (extract.encode_chunks): so must it
         if random:
             log.warning(
                 "%s: RANDOM WEIGHTS (BatchNorm-calibrated) for cnn14: rows say random_weights=true", DATASET
