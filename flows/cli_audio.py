@@ -61,6 +61,10 @@ def run_command(
 
     cfg = _config(encoder, weights, random_weights, width)
     check_audio_weights(cfg)  # in seconds, before Prefect starts (the flow checks again)
+    from flows.stage_inputs import require_upstream
+    from storage.layout import DataRoot
+
+    require_upstream(DataRoot.from_any(data_root), "audio")  # not after a 30 s Prefect retry
     access = cli_access.access_from_options(demo_url, rate, 1, None, None)
     # Missing or unusable weights and a halted download are expected failures (flows/cli_errors.py).
     typer.echo(extract_audio(cfg, data_root, access))

@@ -18,6 +18,11 @@ UPSTREAM: dict[Stage, tuple[tuple[str, Stage, str], ...]] = {
     "search": (("tasks", "tasks", "howto tasks mine (or howto tasks import FILE)"),),
     "captions": (("videos", "search", "howto search-videos"),),
     "features": (("videos", "search", "howto search-videos"),),
+    # Audio reuses the tracks the features stage downloaded and writes shard k beside its frame_features k.
+    "audio": (
+        ("videos", "search", "howto search-videos"),
+        ("frame_features", "features", "howto features run"),
+    ),
     "train": (
         ("clips", "captions", "howto captions fetch"),
         ("frame_features", "features", "howto features run"),

@@ -103,6 +103,7 @@ def test_stage_without_its_upstream_says_what_to_run_first(tmp_path: Path) -> No
         ("captions", "fetch"): "run the search stage first (howto search-videos)",
         ("features", "run", "--random-weights"): "run the search stage first (howto search-videos)",
         ("search-videos",): "run the tasks stage first (howto tasks mine",
+        ("audio", "run"): "run the search stage first (howto search-videos)",
         ("recrawl",): "no finished tasks shards",
         ("pipeline", "--stage", "captions", "--stage", "train"): "no finished videos shards",
     }
