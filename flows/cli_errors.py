@@ -57,6 +57,8 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.howto100m.import_stage", "ImportConflict"),
     ("tasks.exports.target", "ExportRefused"),  # --out is the data root, a file or a user's folder
     ("tasks.exports.select", "NothingToExport"),
+    ("tasks.exports.select", "UnknownCategory"),
+    ("models.encoders", "DeviceUnavailable"),
     ("tasks.bench.query", "BenchRootInUse"),  # `bench query --data-root` at a real data root
 )
 

@@ -137,9 +137,12 @@ def export_webdataset_command(
     out: OutOption,
     per: Annotated[Per, typer.Option(help="One sample per clip or per video.")] = Per.clip,
     features: Annotated[
-        str,
-        typer.Option(help="clip: pooled|none (4096-d vector); video: rows|none (per-model rows as stored)."),
-    ] = "pooled",
+        str | None,
+        typer.Option(
+            help="clip: pooled|none (4096-d vector; default pooled); "
+            "video: rows|none (per-model rows as stored; default rows)."
+        ),
+    ] = None,
     samples_per_shard: Annotated[int, typer.Option(min=1, help="Samples per tar shard.")] = 1000,
     *,
     selection: tuple[DataRoot, Any],
@@ -147,7 +150,9 @@ def export_webdataset_command(
     """Tar shards readable by the `webdataset` library: `<key>.json` caption(s) and `.npy` features."""
     from tasks.exports.webdataset import export_webdataset
 
-    allowed = ("pooled", "none") if per is Per.clip else ("rows", "pooled", "none")
+    allowed = ("pooled", "none") if per is Per.clip else ("rows", "none")
+    if features is None:
+        features = allowed[0]
     if features not in allowed:
         fail(f"--features {features!r}: per {per.value} takes {', '.join(allowed)}")
     root, filt = selection

@@ -19,7 +19,7 @@ import numpy as np
 
 from storage.atomic import TMP_PREFIX, folder_lock
 from storage.layout import DataRoot
-from tasks.exports.select import ExportFilter, NothingToExport, Selection
+from tasks.exports.select import ExportFilter, NothingToExport, Selection, require_categories
 from tasks.exports.target import check_target, write_marker
 
 TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "category": "string",
@@ -65,6 +65,7 @@ def export_hf(
         spec["video"] = List(Value("float16"), length=VIDEO_DIM)
     counts: Counter[str] = Counter()
     check_target(root, out, "hf")  # before anything is made: never the data root, a file, a user's folder
+    require_categories(root, filt)  # here: raised inside `datasets`' generator it would come out wrapped
     out.parent.mkdir(parents=True, exist_ok=True)
     # One export into a folder at a time; under the lock, what a killed export left is cleaned up first.
     with folder_lock(str(out.parent)):

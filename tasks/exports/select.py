@@ -43,6 +43,24 @@ class NothingToExport(Exception):
         super().__init__(f"nothing to export: no clips match {chosen} (clips held back: {reasons})")
 
 
+class UnknownCategory(Exception):
+    """A --category that names no category of the data root's clips (a typo exported nothing, exit 0)."""
+
+
+def require_categories(root: DataRoot, filt: ExportFilter) -> None:
+    """UnknownCategory when a --category names no category of the data root's clips."""
+    if filt.categories:
+        known = {
+            r[0] for r in query("SELECT DISTINCT category FROM clips WHERE category IS NOT NULL", root).rows
+        }
+        unknown = [c for c in filt.categories if c not in known]
+        if unknown:
+            raise UnknownCategory(
+                f"--category {', '.join(repr(c) for c in unknown)}: no clips of {root.url} have it "
+                f"(level-1 categories there: {', '.join(sorted(known)) or 'none'})"
+            )
+
+
 @dataclass
 class ShardClips:
     """One `clips` shard's selected rows (sorted by video, then idx) and its shard number."""
@@ -60,6 +78,7 @@ class Selection:
         rows = query(f"SELECT video_id FROM video_catalog {where}", root).rows
         self.videos = {r[0] for r in rows}
         self.dropped: Counter[str] = Counter()
+        require_categories(root, filt)
 
     def held_back(self, *more: Counter[str]) -> dict[str, int]:
         """Clips left out, by reason (only reasons that happened)."""

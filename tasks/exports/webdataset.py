@@ -133,13 +133,17 @@ def video_samples(
 
 def export_webdataset(
     root: DataRoot, out: Path, filt: ExportFilter, *, per: Literal["clip", "video"] = "clip",
-    features: Literal["pooled", "rows", "none"] = "pooled", samples_per_shard: int = 1000,
+    features: Literal["pooled", "rows", "none"] | None = None, samples_per_shard: int = 1000,
 ) -> dict[str, Any]:  # fmt: skip
-    """Write the selection as tar shards; returns counts (samples, shards, clips held back by reason)."""
-    if per == "clip" and features == "rows":
-        raise ValueError("per-clip samples carry pooled vectors (or none); per-video samples carry rows")
-    if per == "video" and features == "pooled":
-        features = "rows"
+    """Write the selection as tar shards; returns counts (samples, shards, clips held back by reason).
+
+    `features` None: pooled vectors per clip, stored rows per video."""
+    if features is None:
+        features = "pooled" if per == "clip" else "rows"
+    if (per, features) in (("clip", "rows"), ("video", "pooled")):
+        raise ValueError(
+            "per-clip samples carry pooled vectors (or none); per-video samples carry rows (or none)"
+        )
     check_target(root, out, "webdataset")  # its shards are written over: never a user's folder
     selection = Selection(root, filt)
     writer = TarShards(out, samples_per_shard)

@@ -61,6 +61,17 @@ def test_export_and_report_commands(tmp_path: Path) -> None:
                               "--category", "Food and Entertaining", "--data-root", str(root)])  # fmt: skip
     assert out.exit_code == 0, out.output
     assert json.loads(out.stdout)["samples"] == 1
+    assert json.loads(out.stdout)["features"] == "rows"  # per video, the default is the stored rows
+    # Asked for what a per-video sample cannot carry, or for a category the data root lacks: one line,
+    # exit 2, nothing written (it used to switch to rows silently, and export 0 samples with exit 0).
+    for extra, needle in (
+        (["--per", "video", "--features", "pooled"], "--features 'pooled': per video takes rows, none"),
+        (["--category", "Nope"], "--category 'Nope': no clips of"),
+    ):
+        out = runner.invoke(app, ["export", "webdataset", "--out", str(tmp_path / "refused"), *extra,
+                                  "--data-root", str(root)])  # fmt: skip
+        assert out.exit_code == 2 and needle in out.stderr and "Traceback" not in out.output, out.output
+        assert not (tmp_path / "refused").exists()
     out = runner.invoke(
         app,
         ["export", "howto100m", "--out", str(tmp_path / "rel"), "--no-features", "--data-root", str(root)],

@@ -83,8 +83,8 @@ def test_an_empty_folder_or_its_own_export_is_taken(imported: DataRoot, tmp_path
 
 def test_hf_export_of_no_clips_says_so(imported: DataRoot, tmp_path: Path) -> None:
     with pytest.raises(NothingToExport, match="no clips match") as nothing:
-        export_hf(imported, tmp_path / "hf", ExportFilter(categories=("Nowhere",)))
-    assert "--category Nowhere" in str(nothing.value) and "other_category 7" in str(nothing.value)
+        export_hf(imported, tmp_path / "hf", ExportFilter(split="heldout", heldout_fraction=0.0))
+    assert "--split heldout" in str(nothing.value) and "other_split 7" in str(nothing.value)
     assert list(tmp_path.iterdir()) == []  # no half export, no temp folders
 
 
@@ -95,8 +95,10 @@ def test_cli_refusals_are_one_line_and_exit_2(imported: DataRoot, tmp_path: Path
         (["export", "hf", "--out", root], f"error: --out {root}: is the data root"),
         (["export", "webdataset", "--out", f"{root}/clips"], f"error: --out {root}/clips: is inside the data"),
         (["export", "howto100m", "--out", str(tmp_path)], f"error: --out {tmp_path}: exists, is not empty"),
+        (["export", "hf", "--out", str(tmp_path / "hf"), "--split", "heldout", "--heldout-fraction", "0"],
+         "error: nothing to export: no clips match --keep kept, --split heldout, --category any"),
         (["export", "hf", "--out", str(tmp_path / "hf"), "--category", "Nowhere"],
-         "error: nothing to export: no clips match --keep kept, --split all, --category Nowhere"),
+         "error: --category 'Nowhere': no clips of"),
     ]  # fmt: skip
     (tmp_path / "notes.txt").write_text("keep me")
     for args, start in cases:
