@@ -107,6 +107,13 @@ def run_command(
     rate: cli_access.RateOption = 0.5,
     cookies: cli_access.CookiesOption = None,
     proxy: cli_access.ProxyOption = None,
+    device: DeviceOption = "auto",
+    precision: Annotated[
+        str,
+        choice_option(
+            "--precision", PRECISIONS, "auto: bf16 where the hardware has it natively; fp16 needs CUDA."
+        ),
+    ] = "auto",
 ) -> None:
     """Run the extract_features flow over every videos shard of the data root.
 
@@ -117,10 +124,19 @@ def run_command(
     from storage.layout import DataRoot
     from tasks.features.weights import check_weights
 
+    require_device(device)
+    from models.encoders import pick_runtime
+
+    try:  # fp16 on a CPU, say: refused here rather than by every shard task
+        pick_runtime(device, precision)
+    except ValueError as exc:
+        fail(f"--precision {precision} --device {device}: {exc}")
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
         resnet_weights=resnet_weights,
         resnext_weights=resnext_weights,
+        device=device,
+        precision=precision,  # type: ignore[arg-type]
     )
     require_upstream(DataRoot.from_any(data_root), "features")
     if resnet_weights or resnext_weights:

@@ -92,6 +92,7 @@ def test_device_options_take_auto_cpu_cuda_or_cuda_n(tmp_path: Path) -> None:
             ["bench", "train", "--device", bad],
             ["bench", "features", "--device", bad],
             ["features", "extract", str(video), "--out", str(tmp_path / "f.parquet"), "--device", bad],
+            ["features", "run", "--device", bad, "--data-root", root],
         ):
             one_error_line(invoke(*args), "--device", repr(bad), DEVICES)
 
@@ -113,8 +114,16 @@ def test_cuda_on_a_machine_without_it_is_one_line(tmp_path: Path, monkeypatch: A
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     root = str(tmp_path / "data")
-    for args in (["train", "--device", "cuda", "--data-root", root], ["bench", "train", "--device", "cuda"]):
+    for args in (
+        ["train", "--device", "cuda", "--data-root", root],
+        ["bench", "train", "--device", "cuda"],
+        ["features", "run", "--device", "cuda", "--data-root", root],
+    ):
         one_error_line(invoke(*args), "--device cuda: no CUDA device here")
+    one_error_line(  # fp16 is CUDA's: refused before any shard task, naming both options
+        invoke("features", "run", "--precision", "fp16", "--device", "cpu", "--data-root", root),
+        "--precision fp16 --device cpu: fp16 is for CUDA",
+    )
     one_error_line(
         invoke("pipeline", "--stage", "train", "--set", "train.device=cuda:0", "--data-root", root),
         "train.device cuda:0: no CUDA device here",
