@@ -28,12 +28,12 @@ from tasks.features.rows import result_table
 from tasks.features.weights import WeightsMissing
 from tasks.gpu_limit import gpu_slot
 from tasks.progress import advance
+from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.errors import StageHalted
 from tasks.youtube.messages import YTDLP_KEY
-from tasks.youtube.retry import not_halted
 
 DATASET = "frame_features"
 
@@ -66,16 +66,8 @@ def _work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
     return root.path("_work", DATASET, f"part-{shard:05d}-{own_hash}")
 
 
-def _worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
-    """Not a halt (see not_halted), and not weights that are missing or not weights: a retry would
-    load the same file again."""
-    try:
-        state.result(raise_on_failure=True)
-    except (WeightsMissing, NotACheckpoint):
-        return False
-    except Exception:  # noqa: BLE001 - judged by not_halted
-        pass
-    return not_halted(task, task_run, state)
+# Not a halt, and not weights that are missing or not weights: a retry would load the same file again.
+_worth_retrying = retry_unless(StageHalted, WeightsMissing, NotACheckpoint)
 
 
 @task(name="frame_features_shard", retries=1, retry_delay_seconds=30, retry_condition_fn=_worth_retrying)

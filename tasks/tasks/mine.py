@@ -16,6 +16,7 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import delete_shard, list_markers
 from tasks.common import config_hash, shard_hash
+from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.tasks.config import MineTasksConfig
 from tasks.tasks.imports import IMPORT_SHARD_BASE
@@ -32,15 +33,8 @@ def _walk_checkpoint(root: DataRoot, cfg: MineTasksConfig, category: str) -> str
     return f"{root.dataset_dir(DATASET, version)}/_crawl/{cfg.crawl_id}/{key}.json"
 
 
-def reachable(task: Any, task_run: Any, state: Any) -> bool:
-    """Prefect's retry rule: retry anything but a site that never answered (down or mistyped URL)."""
-    try:
-        state.result(raise_on_failure=True)
-    except SiteUnreachable:
-        return False
-    except Exception:  # noqa: BLE001 - any other failure of the task is worth a retry
-        return True
-    return True
+# Prefect's retry rule: retry anything but a site that never answered (down or mistyped URL).
+reachable = retry_unless(SiteUnreachable)
 
 
 @task(retries=2, retry_delay_seconds=30, retry_condition_fn=reachable, cache_policy=NO_CACHE)

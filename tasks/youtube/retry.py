@@ -8,18 +8,11 @@ from typing import Any
 from prefect.exceptions import MissingContextError
 from prefect.logging import get_run_logger
 
+from tasks.retry_rules import retry_unless
 from tasks.youtube.errors import StageHalted
 
-
-def not_halted(task: Any, task_run: Any, state: Any) -> bool:
-    """False when the shard stopped on purpose (bot check, circuit breaker): retrying would hammer on."""
-    try:
-        state.result(raise_on_failure=True)
-    except StageHalted:
-        return False
-    except Exception:  # noqa: BLE001 - any other failure of the shard is worth a retry
-        return True
-    return True
+# False when the shard stopped on purpose (bot check, circuit breaker): retrying would hammer on.
+not_halted = retry_unless(StageHalted)
 
 
 def run_logger() -> Any:

@@ -12,17 +12,13 @@ from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
 from tests.cpu import worker_threads
-from tests.tasks.howto100m.release_files import write_release, write_training_release
+from tests.tasks.howto100m.release_files import import_args, write_release, write_training_release
 
 runner = CliRunner()
 
 
 def _import_args(release, root: Path) -> list[str]:  # type: ignore[no-untyped-def]
-    return [
-        "import", "howto100m", "--csv", str(release.csv), "--task-ids", str(release.task_ids),
-        "--captions", str(release.captions), "--features-2d", str(release.features_2d),
-        "--features-3d", str(release.features_3d), "--videos-per-shard", "4", "--data-root", str(root),
-    ]  # fmt: skip
+    return import_args(release, root, videos_per_shard=4)
 
 
 def test_import_then_train_offline(tmp_path: Path) -> None:

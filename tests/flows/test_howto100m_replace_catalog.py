@@ -9,17 +9,13 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from flows.cli import app
-from tests.tasks.howto100m.release_files import write_release
+from tests.tasks.howto100m.release_files import import_args, write_release
 
 runner = CliRunner()
 
 
 def _args(release, root: Path) -> list[str]:  # type: ignore[no-untyped-def]
-    return [
-        "import", "howto100m", "--csv", str(release.csv), "--task-ids", str(release.task_ids),
-        "--captions", str(release.captions), "--features-2d", str(release.features_2d),
-        "--features-3d", str(release.features_3d), "--videos-per-shard", "2", "--data-root", str(root),
-    ]  # fmt: skip
+    return import_args(release, root, videos_per_shard=2)
 
 
 def _count(root: Path, table: str) -> int:

@@ -107,3 +107,13 @@ def write_training_release(folder: Path, n_videos: int = 12, clips: int = 8, see
     (folder / "HowTo100M_v1.csv").write_text("\n".join(lines) + "\n")
     (folder / "caption.json").write_text(json.dumps(captions), encoding="utf-8")
     return Release(folder / "HowTo100M_v1.csv", folder / "task_ids.csv", folder / "caption.json", *dirs)
+
+
+def import_args(release: Release, root: Path, videos_per_shard: int) -> list[str]:
+    """`howto import howto100m` arguments for every file of `release`, into `root`."""
+    return [
+        "import", "howto100m", "--csv", str(release.csv), "--task-ids", str(release.task_ids),
+        "--captions", str(release.captions), "--features-2d", str(release.features_2d),
+        "--features-3d", str(release.features_3d), "--videos-per-shard", str(videos_per_shard),
+        "--data-root", str(root),
+    ]  # fmt: skip
