@@ -11,6 +11,8 @@ import pytest
 
 from tasks.demo.site import DemoSite
 
+EVENTS_DRAIN_S = 20.0
+
 
 @pytest.fixture(scope="session", autouse=True)
 def prefect_server() -> Iterator[None]:
@@ -18,11 +20,23 @@ def prefect_server() -> Iterator[None]:
     home = tempfile.mkdtemp(prefix="howto-prefect-home-")
     os.environ["PREFECT_HOME"] = home
     os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    from prefect.events.worker import EventsWorker
     from prefect.testing.utilities import prefect_test_harness
 
+    # The harness drains Prefect's event queues before stopping its server, with no time limit. Events
+    # that cannot be delivered (some flows' events, queued for a client that is gone) are retried one by
+    # one, ~1.5 s each: that teardown took minutes, and once hung a CI run. They are not what any test
+    # checks, so the drain gets a bound.
+    drain_all = EventsWorker.drain_all.__func__  # type: ignore[attr-defined]
+
+    def bounded_drain(cls: type, timeout: float | None = None, at_exit: bool = True) -> object:
+        return drain_all(cls, timeout=EVENTS_DRAIN_S if timeout is None else timeout, at_exit=at_exit)
+
     try:
-        with prefect_test_harness(server_startup_timeout=120):
-            yield
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(EventsWorker, "drain_all", classmethod(bounded_drain))
+            with prefect_test_harness(server_startup_timeout=120):
+                yield
     finally:
         shutil.rmtree(home, ignore_errors=True)  # its database and logs: nothing to keep after the run
 

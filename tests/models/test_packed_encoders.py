@@ -151,7 +151,10 @@ def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
     assert _row_cosines(got, _reference(nets["3d"], batch)).min() > 0.99999
 
 
-def test_runtime_paths() -> None:
+def test_runtime_paths(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CUDA paths are chosen, not run: a stand-in card lets pick_device accept "cuda" on any machine.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     auto = pick_runtime("cpu", "auto")
     assert auto.precision == ("bf16" if cpu_bf16_supported() else "fp32")
     assert not auto.compiled and not auto.fused  # CPU: prepacked oneDNN weights, nothing to compile
