@@ -165,16 +165,15 @@ DeviceOption = Annotated[str, device_option()]
 
 
 def require_device(device: str, where: str = "--device") -> None:
-    """A CUDA device asked for must be on this machine: one line naming `where`, not a torch traceback."""
-    if not device.startswith("cuda"):
-        return
-    import torch
+    """A device asked for must be on this machine: one line naming `where`, not a torch traceback."""
+    if device == "auto" or device == "cpu":
+        return  # no torch import for the common case
+    from models.encoders import DeviceUnavailable, pick_device
 
-    if not torch.cuda.is_available():
-        fail(f"{where} {device}: no CUDA device here (torch sees none); use cpu or auto")
-    index = device.partition(":")[2]
-    if index and int(index) >= torch.cuda.device_count():
-        fail(f"{where} {device}: this machine has {torch.cuda.device_count()} CUDA device(s), cuda:0 and up")
+    try:
+        pick_device(device)
+    except DeviceUnavailable as exc:
+        fail(f"{where} {device}: {exc.reason}")
 
 
 class NoTracebackFormatter(logging.Formatter):

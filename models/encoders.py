@@ -63,6 +63,10 @@ class Runtime:
 class DeviceUnavailable(ValueError):
     """A device was asked for that this machine does not have (or that torch does not know)."""
 
+    def __init__(self, preference: str, reason: str) -> None:
+        super().__init__(f"device {preference!r}: {reason}")
+        self.reason = reason  # without the device, for callers that name it their own way (an option)
+
 
 def pick_device(preference: str = "auto") -> torch.device:
     """CUDA when available (or asked for), CPU otherwise.
@@ -74,19 +78,15 @@ def pick_device(preference: str = "auto") -> torch.device:
     try:
         device = torch.device(preference)
     except RuntimeError as exc:
-        raise DeviceUnavailable(
-            f"device {preference!r} is not a device: use auto, cpu, cuda or cuda:N"
-        ) from exc
+        raise DeviceUnavailable(preference, "not a device: use auto, cpu, cuda or cuda:N") from exc
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise DeviceUnavailable(f"device {preference!r}: this machine has no CUDA device torch can use")
+            raise DeviceUnavailable(preference, "no CUDA device here (torch sees none); use cpu or auto")
         if device.index is not None and device.index >= count:
-            raise DeviceUnavailable(
-                f"device {preference!r}: only {count} CUDA device(s) here (cuda:0..{count - 1})"
-            )
+            raise DeviceUnavailable(preference, f"this machine has {count} CUDA device(s), cuda:0 and up")
     elif device.type != "cpu":
-        raise DeviceUnavailable(f"device {preference!r}: only auto, cpu, cuda and cuda:N are supported")
+        raise DeviceUnavailable(preference, "only auto, cpu, cuda and cuda:N are supported")
     return device
 
 

@@ -52,7 +52,7 @@ def test_a_device_this_machine_lacks_is_refused_in_words(gpu: dict[str, tuple[in
     from models.encoders import DeviceUnavailable, pick_device
 
     assert pick_device("cuda:1") == torch.device("cuda:1")
-    with pytest.raises(DeviceUnavailable, match=r"only 2 CUDA device\(s\) here"):
+    with pytest.raises(DeviceUnavailable, match=r"this machine has 2 CUDA device\(s\)"):
         pick_device("cuda:2")
     with pytest.raises(DeviceUnavailable, match="not a device"):
         pick_device("tpu")
