@@ -89,7 +89,10 @@ def serve(
     except OSError as exc:
         fail(f"127.0.0.1:{port}: {exc.strerror or exc}")
     stop = threading.Event()
+    # Ctrl-C and SIGTERM only set the event: a KeyboardInterrupt raised wherever the main thread happens
+    # to be (still printing the banner, say) could skip closing the site.
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
     typer.echo(site.url)
     typer.echo(
         f"wikiHow API {site.url}/api.php; search with yt-dlp 'demosearch50:<query>' and "
@@ -101,8 +104,6 @@ def serve(
     try:
         while not stop.wait(0.5):
             pass
-    except KeyboardInterrupt:
-        pass
     finally:
         site.close()
 

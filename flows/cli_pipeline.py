@@ -104,7 +104,7 @@ def pipeline_command(
     if print_config:
         typer.echo(to_yaml(cfg), nl=False)
         return
-    from flows.pipeline import pipeline
+    from flows.pipeline import check_stage_weights, pipeline
     from flows.stage_inputs import require_chain_start
 
     for stage, device in (("train", cfg.train.device), ("features", cfg.features.device),
@@ -113,6 +113,7 @@ def pipeline_command(
             require_device(device, f"{stage}.device")
     root = DataRoot.from_any(data_root)
     require_chain_start(root, _stages(stages))
+    check_stage_weights(cfg, _stages(stages))  # before Prefect starts (the flow checks again)
     summaries = pipeline(cfg=cfg, data_root=root.url, stages=_stages(stages))
     typer.echo(json.dumps(summaries, indent=1, default=str))
 

@@ -16,6 +16,8 @@ from flows.runtime import RunnerConfig, shard_share, with_runner
 from flows.search_videos import search_videos
 from flows.train_embedding import train_embedding
 from storage.layout import DataRoot, check_data_root
+from tasks.audio.weights import check_audio_weights
+from tasks.features.weights import check_weights
 
 
 def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
@@ -41,6 +43,20 @@ def check_share(runner: RunnerConfig, stages: list[Stage]) -> None:
         )
 
 
+def check_stage_weights(cfg: PipelineConfig, stages: list[Stage]) -> None:
+    """Fail in seconds when a selected encoder stage would refuse its weights (missing, not weights, or
+    none and random ones not allowed), not hours later after the collection stages before it."""
+    if "features" in stages:
+        check_weights(
+            cfg.features.models,
+            random_weights=cfg.features.random_weights,
+            resnet_weights=cfg.features.resnet_weights,
+            resnext_weights=cfg.features.resnext_weights,
+        )
+    if "audio" in stages:
+        check_audio_weights(cfg.audio)
+
+
 def run_stages(
     cfg: PipelineConfig, data_root: str, stages: tuple[Stage, ...] | list[Stage]
 ) -> dict[str, Any]:
@@ -49,6 +65,7 @@ def run_stages(
     summaries: dict[str, Any] = {}
     selected = [s for s in ALL_STAGES if s in stages]
     check_share(cfg.runner, selected)
+    check_stage_weights(cfg, selected)
     with shard_share(cfg.runner):
         if "tasks" in selected:
             summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)

@@ -15,7 +15,7 @@ from torch import nn
 from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.resnet2d import build_resnet152, check_resnet152_weights, find_resnet152_weights
 from models.resnext3d import CLIP_FRAMES, build_resnext101, check_resnext_weights
-from models.skeleton import with_weights
+from models.torch_files import NotACheckpoint, load_torch_file, weights_into
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.features.extractor import MODEL_2D
@@ -89,8 +89,15 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
     torch.manual_seed(seed)
     if root.exists(path):
         with root.open(path, "rb") as handle:
-            state = torch.load(io.BytesIO(handle.read()), map_location="cpu", weights_only=True)
-        return with_weights(lambda: build(None), state).eval()
+            data = handle.read()
+        try:
+            state = load_torch_file(data, f"calibrated {model}", name=path)
+            return weights_into(lambda: build(None), state, path, f"calibrated {model}").eval()
+        except NotACheckpoint as exc:
+            # Our own cache, rebuilt from the seed in seconds: a damaged one (a copy cut short, a file
+            # from another build of the model) is recomputed rather than stopping the stage.
+            log.warning("%s; recomputing it", exc)
+            torch.manual_seed(seed)
     net = build(None)
     log.warning(
         "%s: random weights; calibrating BatchNorm statistics once (seed %d, size %d)", model, seed, size

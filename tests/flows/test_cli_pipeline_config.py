@@ -326,3 +326,60 @@ def test_help_lists_the_allowed_choices(app: typer.Typer) -> None:
 
     demo_help = runner.invoke(app, ["demo", "--help"], env=WIDE)
     assert demo_help.exit_code == 0 and choices(ALL_STAGES) in demo_help.stdout
+
+
+@pytest.mark.parametrize(
+    ("stage", "sets", "said"),
+    [
+        ("features", [], "no resnet152 weights found: pass --resnet-weights (features.resnet_weights) PATH"),
+        (
+            "audio",
+            ["audio.encoder=cnn14", "features.random_weights=true"],
+            "no cnn14 weights: pass --audio-weights PATH",
+        ),
+    ],
+)
+def test_an_encoder_stage_without_usable_weights_fails_before_any_stage_runs(
+    app: typer.Typer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stage: str,
+    sets: list[str],
+    said: str,
+) -> None:
+    import flows.pipeline
+
+    def no_run(**_: Any) -> None:
+        raise AssertionError("the pipeline must not start when an encoder stage would refuse its weights")
+
+    monkeypatch.setattr(flows.pipeline, "pipeline", no_run)
+    # Not torchvision's cache of this machine: no ResNet-152 weights can be found there.
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    monkeypatch.chdir(tmp_path)
+    set_args = [arg for value in sets for arg in ("--set", value)]
+    # Every stage from tasks on: the collection stages before the encoders would run for hours first.
+    result = invoke(app, "--data-root", str(tmp_path / "data"), *set_args)
+    assert result.exit_code == 2, result.output
+    assert said in result.output and "Traceback" not in result.output
+    # The same settings with random weights allowed reach the pipeline.
+    allowed = invoke(
+        app,
+        *("--data-root", str(tmp_path / "data"), *set_args),
+        *("--set", f"{stage}.random_weights=true"),
+    )
+    assert "must not start" in str(allowed.exception), allowed.output
+
+
+def test_a_missing_weights_file_fails_before_any_stage_runs_even_with_random_weights_allowed(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.pipeline
+
+    monkeypatch.setattr(flows.pipeline, "pipeline", lambda **_: pytest.fail("the pipeline started"))
+    result = invoke(
+        app,
+        *("--data-root", str(tmp_path / "data"), "--set", "features.random_weights=true"),
+        *("--set", f"features.resnext_weights={tmp_path / 'r3d.pth'}"),
+    )
+    assert result.exit_code == 2, result.output
+    assert result.output == f"error: {tmp_path / 'r3d.pth'}: resnext101 weights file not found\n"
