@@ -152,7 +152,8 @@ def recrawl_command(
 ) -> None:
     """Search every kept task again under a new crawl id: new videos are processed, gone and changed
     ones recorded (the `crawls` view, `howto report`); earlier shards are never rewritten."""
-    from flows.recrawl import CRAWL_ID, recrawl
+    from flows.pipeline import check_stage_weights
+    from flows.recrawl import CRAWL_ID, DEFAULT_STAGES, recrawl
     from flows.stage_inputs import require_upstream
 
     cfg = resolve(config, [], sets or [])
@@ -161,6 +162,7 @@ def recrawl_command(
     root = DataRoot.from_any(data_root)
     require_upstream(root, "search")
     chosen = [s for s in RECRAWL_STAGES if s in stages] if stages else None
+    check_stage_weights(cfg, chosen or DEFAULT_STAGES)  # before Prefect starts (the flow checks again)
     summaries = recrawl(cfg, root.url, crawl_id, recheck_missing, chosen, recheck_captions)
     typer.echo(json.dumps(summaries, indent=1, default=str))
 

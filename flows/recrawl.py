@@ -31,6 +31,10 @@ def next_crawl_id(root: DataRoot) -> str:
     return f"crawl-{(max(numbers) + 1 if numbers else 0):04d}"
 
 
+# What a re-crawl does unless told: find new videos, then their captions and features (training is its own).
+DEFAULT_STAGES: list[Stage] = ["search", "captions", "features"]
+
+
 @flow(name="recrawl", log_prints=False)
 def recrawl(
     cfg: PipelineConfig = PipelineConfig(),
@@ -51,7 +55,7 @@ def recrawl(
     log = get_run_logger()
     log.info("recrawl %s on %s", crawl, root.url)
     cfg = cfg.with_crawl(crawl)
-    chosen: list[Stage] = list(stages or ["search", "captions", "features"])
+    chosen: list[Stage] = list(stages or DEFAULT_STAGES)
     summaries: dict[str, Any] = {"crawl_id": crawl}
     # Kept videos that the new search no longer finds are probed again; those gone get a row with
     # `unavailable_since` in a new `videos` shard (video_catalog shows them dropped as unavailable).

@@ -375,7 +375,10 @@ def test_a_missing_weights_file_fails_before_any_stage_runs_even_with_random_wei
 ) -> None:
     import flows.pipeline
 
-    monkeypatch.setattr(flows.pipeline, "pipeline", lambda **_: pytest.fail("the pipeline started"))
+    def started(**_: Any) -> None:
+        raise AssertionError("the pipeline started")
+
+    monkeypatch.setattr(flows.pipeline, "pipeline", started)
     result = invoke(
         app,
         *("--data-root", str(tmp_path / "data"), "--set", "features.random_weights=true"),
@@ -383,3 +386,38 @@ def test_a_missing_weights_file_fails_before_any_stage_runs_even_with_random_wei
     )
     assert result.exit_code == 2, result.output
     assert result.output == f"error: {tmp_path / 'r3d.pth'}: resnext101 weights file not found\n"
+
+
+def test_a_recrawl_whose_stages_include_features_checks_its_weights_first(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.recrawl
+    import flows.stage_inputs
+
+    monkeypatch.setattr(flows.stage_inputs, "require_upstream", lambda *_: None)  # as if tasks were mined
+
+    def started(*_: Any) -> None:
+        raise AssertionError("the re-crawl started")
+
+    monkeypatch.setattr(flows.recrawl, "recrawl", started)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    result = runner.invoke(app, ["recrawl", "--data-root", str(tmp_path / "data")], env=WIDE)
+    assert result.exit_code == 2, result.output
+    assert "no resnet152 weights found" in result.output  # features is a default re-crawl stage
+    collect_only = runner.invoke(
+        app, ["recrawl", "--data-root", str(tmp_path / "data"), "--stage", "search"], env=WIDE
+    )
+    assert "the re-crawl started" in str(collect_only.exception), collect_only.output
+
+
+def test_a_deployment_run_checks_the_weights_before_its_first_stage(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`prefect deployment run` does not come through the CLI: the flow's own check stops it first."""
+    from flows.pipeline import run_stages
+    from tasks.features.weights import WeightsMissing
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))
+    with pytest.raises(WeightsMissing, match="no resnet152 weights found"):
+        run_stages(PipelineConfig(), str(tmp_path / "data"), ["tasks", "search", "captions", "features"])
+    assert not (tmp_path / "data").exists()  # not one stage began
