@@ -28,6 +28,12 @@ _SPEAKER_DASH = re.compile(r"^\s*[-\u2010\u2013\u2014]+\s+")
 _SPEAKER_LABEL = re.compile(r"[^\W\d_][\w.'\u2019-]*:")
 _GLUED_SPEAKER_DASH = re.compile(r"^[-\u2010\u2013\u2014]+(?=[^\W\d_])")
 _CHEVRONS = re.compile(r"(?:^|(?<=\s))>>+(?=\s|$)")
+# Manual tracks of interviews and panels name each speaker in capitals before a colon, with no dash:
+# "JAKE ARCHIBALD: Look, all I wanted", "SURMA: I know--" (13% of the lines of 408 manual tracks in a public
+# corpus, tests/fixtures/vtt/SOURCES.md). Up to three all-capital words, the last ending in the colon.
+_NAME_WORD = re.compile(r"[A-Z][A-Z.'\u2019-]*")
+_NAME_LAST = re.compile(r"[A-Z][A-Z.'\u2019-]*:")
+_NAME_MAX_WORDS = 3
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,32 @@ def _visible(raw: str) -> str:
     return html.unescape(text) if "&" in text else text
 
 
-def strip_speaker_marks(words: list[Word]) -> list[Word]:
-    """Drop `>>` speaker-change tokens and a leading speaker dash: they are not spoken words."""
+def capitals_name_label(words: Sequence[Word]) -> int:
+    """How many leading words are a capitals speaker label ("JAKE ARCHIBALD:"), 0 when there is none."""
+    for n in range(1, min(_NAME_MAX_WORDS, len(words)) + 1):
+        head = [w.text for w in words[:n]]
+        if not all(_NAME_WORD.fullmatch(t) for t in head[:-1]):
+            return 0
+        if _NAME_LAST.fullmatch(head[-1]):
+            # "I:" or "A:" alone could be a letter read out; a label has two letters or more.
+            return n if sum(c.isalpha() for c in "".join(head)) >= 2 else 0
+    return 0
+
+
+def mostly_lower_case(lines: Sequence[str]) -> bool:
+    """Whether half the lines holding letters or more hold lower case: a track in sentence case, where words in
+    capitals before a colon are a label. In a track written all in capitals they can be speech."""
+    cased = [line for line in lines if any(c.isalpha() for c in line)]
+    return 2 * sum(any(c.islower() for c in line) for line in cased) >= len(cased)
+
+
+def strip_speaker_marks(words: list[Word], *, name_labels: bool = False) -> list[Word]:
+    """Drop `>>` speaker-change tokens and a leading speaker dash: they are not spoken words.
+    `name_labels` (manual tracks in sentence case): a leading capitals label ("SURMA:") too. ASR writes
+    none, and in an all-capitals track such words can be speech."""
     out = [w for w in words if not _CHEVRONS.fullmatch(w.text)]
+    if name_labels and (label := capitals_name_label(out)):
+        return out[label:]
     if out and _SPEAKER_DASH.match(out[0].text + " "):
         out = out[1:]
     elif out and (glued := _GLUED_SPEAKER_DASH.match(out[0].text)):

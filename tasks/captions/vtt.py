@@ -23,6 +23,7 @@ import webvtt
 from tasks.captions.cuetext import (
     Word,
     has_stamps,
+    mostly_lower_case,
     plain,
     remove_non_speech,
     strip_speaker_marks,
@@ -213,6 +214,7 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
     # Current YouTube tracks mark each finished line with a <= 20 ms flash cue. In such a track the last
     # line of every other cue is new even when it repeats the line above (a speaker said it twice).
     rolling = auto and any(c.end_ms - c.start_ms <= FLASH_MS for c in cues)
+    labels = not auto and mostly_lower_case([plain(line) for cue in cues for line in cue.lines])
     history: list[str] = []
     out: list[tuple[int, int, list[Word]]] = []
     for cue in cues:
@@ -226,7 +228,7 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
         skip = _shown_prefix(raw, texts, history, last_is_new=rolling) if auto else 0
         words: list[Word] = []
         for line in raw[skip:]:
-            words.extend(strip_speaker_marks(timed_words(line, cue.start_ms)))
+            words.extend(strip_speaker_marks(timed_words(line, cue.start_ms), name_labels=labels))
         history = (history + texts[skip:])[-HISTORY:]
         if words:
             out.append((cue.start_ms, cue.end_ms, words))

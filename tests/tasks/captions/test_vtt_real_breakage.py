@@ -212,3 +212,47 @@ def test_a_manual_track_styled_with_colour_classes_is_not_taken_for_asr() -> Non
         "Euh, là-bas, au chêne.",
     ]
     assert parse_vtt(read("youtube_dl_style_header.en.vtt")).kind == "auto"  # grey colour spans: ASR
+
+
+def test_capitals_name_labels_of_a_manual_track_are_not_speech() -> None:
+    """HTTP203's creator track names each speaker in capitals: "JAKE ARCHIBALD: Do we / do an interview
+    now?", "MARTIN SPLITT: [LAUGHS]". Read as before, the names were spoken words of every clip."""
+    track = parse_vtt(read("manual_name_labels_http203_excerpt.en.vtt"))
+    assert track.kind == "manual"
+    assert [s.text for s in track.segments] == [
+        "Do we do an interview now?",
+        "Is this how we--",
+        "But we didn't--",
+        "Look, all I wanted to hear was please.",
+        "Action!",
+        "I know--",
+        "So impolite.",
+        "Oh my god.",
+    ]
+    assert track.dropped_tags == 2  # [LAUGHS] after its label, [LAUGHTER]
+
+
+@pytest.mark.parametrize(
+    ("line", "left"),
+    [
+        ("PAUL LEWIS: Hi there.", "Hi there."),
+        (">> MATT GAUNT: Yes.", "Yes."),
+        ("NARRATOR: (SIGHS) Fine.", "Fine."),
+        ("SURMA: OK.", "OK."),
+        ("ONE TWO THREE FOUR: go", "ONE TWO THREE FOUR: go"),  # four words: a sentence, not a name
+        ("I: went", "I: went"),  # one letter is no label
+        ("Note: it is hot", "Note: it is hot"),  # not capitals
+        ("SURMA:", ""),  # the label alone; the speech follows on the next line
+    ],
+)
+def test_capitals_name_label_rules(line: str, left: str) -> None:
+    # In a track in sentence case (the cue after it): there, capitals before a colon name a speaker.
+    track = HEAD + f"00:00:01.000 --> 00:00:03.000\n{line}\n\n00:00:04.000 --> 00:00:05.000\nAnd so on.\n"
+    assert texts(track) == ([left] if left else []) + ["And so on."]
+
+
+def test_a_track_in_capitals_keeps_capitals_before_a_colon() -> None:
+    """Broadcast captions written all in capitals: "HERE'S THE THING:" is what was said."""
+    cues = ["HERE'S THE THING: YOU SEE", "SURMA: OK.", "AND SO ON."]
+    track = HEAD + "".join(f"00:00:0{i}.000 --> 00:00:0{i}.900\n{c}\n\n" for i, c in enumerate(cues, 1))
+    assert texts(track) == cues
