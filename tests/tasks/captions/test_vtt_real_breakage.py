@@ -256,3 +256,17 @@ def test_a_track_in_capitals_keeps_capitals_before_a_colon() -> None:
     cues = ["HERE'S THE THING: YOU SEE", "SURMA: OK.", "AND SO ON."]
     track = HEAD + "".join(f"00:00:0{i}.000 --> 00:00:0{i}.900\n{c}\n\n" for i, c in enumerate(cues, 1))
     assert texts(track) == cues
+
+
+def test_one_20ms_cue_does_not_make_a_manual_track_asr() -> None:
+    """A creator's track timed one interjection at 20 ms. Read as ASR (any flash cue was taken for one),
+    its lines went through the rolling-caption reader; ASR flash cues re-show a line of the cue before."""
+    track = parse_vtt(read("manual_20ms_cue_http203_excerpt.en.vtt"))
+    assert track.kind == "manual"
+    assert [s.text for s in track.segments] == [
+        "Of CPU time?",
+        "This is just random names.",
+        "You can give them your own names.",
+        # "Oh!" has no usable time (20 ms): like any cue that short it makes no segment.
+        "These are just names for these different timings.",
+    ]
