@@ -12,6 +12,10 @@ _STAMP = re.compile(r"<(?:(\d+):)?(\d{1,2}):(\d{2})\.(\d{3})>")
 # Any other tag: `<c>`, `</c>`, `<c.colorE5E5E5>`, `<v Speaker>`, `<i>`; a `<` cut off at the end of a
 # truncated line is a dangling tag and goes too.
 _TAG = re.compile(r"<[^<>]*>|<[^<>]*$")
+# Seen in real manual tracks ("languages \u200b\u200broom"): Python's split() keeps them inside words.
+# Zero-width (non-)joiners are left alone: they spell words in Persian and Indic scripts.
+_INVISIBLE = {0x200B: " ", 0x2060: None, 0xFEFF: None, 0x00AD: None}
+_HAS_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 # Non-speech: `[Music]`, `[Applause]`, and captioners' all-capital `(POETIC MUSIC)`, plus music notes.
 _NON_SPEECH = re.compile(r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+")
 # ...but `[? Surma ?]` is a captioner unsure of a word that was said: only the markers go.
@@ -56,11 +60,7 @@ def stamp_ms(match: re.Match[str]) -> int:
 
 def plain(raw_line: str) -> str:
     """The visible text of one raw cue line: tags out, entities decoded, whitespace collapsed."""
-    text = _TAG.sub("", raw_line) if "<" in raw_line else raw_line
-    # Unescape after stripping tags so that `&lt;b&gt;` stays visible text rather than becoming a tag.
-    if "&" in text:
-        text = html.unescape(text)
-    return " ".join(text.split())
+    return " ".join(_visible(raw_line).split())
 
 
 def timed_words(raw_line: str, line_start_ms: int) -> list[Word]:
@@ -92,9 +92,12 @@ def timed_words(raw_line: str, line_start_ms: int) -> list[Word]:
 
 
 def _visible(raw: str) -> str:
-    """Tags out and entities decoded, whitespace kept (it tells where words end)."""
+    """Tags out and entities decoded, whitespace kept (it tells where words end), invisible characters
+    out: a zero-width space is where a word ends, a word joiner or soft hyphen is nothing."""
     text = _TAG.sub("", raw) if "<" in raw else raw
-    return html.unescape(text) if "&" in text else text
+    # Unescape after stripping tags so that `&lt;b&gt;` stays visible text rather than becoming a tag.
+    text = html.unescape(text) if "&" in text else text
+    return text.translate(_INVISIBLE) if _HAS_INVISIBLE.search(text) else text
 
 
 def capitals_name_label(words: Sequence[Word]) -> int:

@@ -270,3 +270,17 @@ def test_one_20ms_cue_does_not_make_a_manual_track_asr() -> None:
         # "Oh!" has no usable time (20 ms): like any cue that short it makes no segment.
         "These are just names for these different timings.",
     ]
+
+
+@pytest.mark.parametrize(
+    ("line", "left"),
+    [
+        # As in a real manual track of the public corpus (SOURCES.md): two zero-width spaces before a word.
+        ("semi arid zone our languages \u200b\u200broom in a", "semi arid zone our languages room in a"),
+        ("data\u200bbase", "data base"),  # a zero-width space is a word break
+        ("co\u00adoperate\u2060d", "cooperated"),  # a soft hyphen and a word joiner are nothing
+        ("می\u200cخواهم", "می\u200cخواهم"),  # a zero-width non-joiner spells a Persian word: kept
+    ],
+)
+def test_invisible_characters(line: str, left: str) -> None:
+    assert texts(HEAD + "00:00:01.000 --> 00:00:03.000\n" + line + "\n") == [left]
