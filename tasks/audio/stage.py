@@ -10,6 +10,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import get_run_logger, task
 
+from models.encoders import cuda_device_ids
 from storage.layout import DataRoot
 from tasks.audio.config import ExtractAudioConfig
 from tasks.audio.decode import CORRUPT, NO_AUDIO
@@ -19,6 +20,7 @@ from tasks.audio.sources import fetch_audio, kept_outcome, track_dir
 from tasks.audio.weights import load_audio_encoder
 from tasks.features.downloads import video_dir
 from tasks.features.stage import kept_videos
+from tasks.gpu_limit import gpu_slot
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import MediaCapExceeded, VideoError, YoutubeClient
@@ -41,13 +43,18 @@ def audio_shard(root_url: str, shard: int, cfg: ExtractAudioConfig, access: Yout
     """Extract one shard's audio vectors; videos done for good in an earlier run are kept, not redone."""
     root = DataRoot.from_any(root_url)
     said: dict[str, int] = {}
-    job = ShardJob(
-        DATASET, shard, cfg.data_hash(), lambda previous: _compute(root, shard, cfg, access, previous, said),
-        inputs=INPUTS, reusable=lambda t: t.filter(pc.not_equal(t.column("status"), "error")),
-        sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
-        config=cfg.data_fields(),
-    )  # fmt: skip
-    return {**run_job(root, job), YTDLP_KEY: said}
+    # On CUDA, like the features stage: one GPU of this machine held alone and a slot of the `gpu` limit,
+    # so the audio shards of a gpu-pool run never land on a card another run holds.
+    with gpu_slot(cfg.device, cuda_device_ids) as device:
+        run_cfg = cfg.model_copy(update={"device": device})  # run-only: the shard's hash is the same
+        job = ShardJob(
+            DATASET, shard, cfg.data_hash(),
+            lambda previous: _compute(root, shard, run_cfg, access, previous, said),
+            inputs=INPUTS, reusable=lambda t: t.filter(pc.not_equal(t.column("status"), "error")),
+            sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
+            config=cfg.data_fields(),
+        )  # fmt: skip
+        return {**run_job(root, job), YTDLP_KEY: said}
 
 
 def _compute(

@@ -83,3 +83,15 @@ def test_cli_audio_run_writes_the_audio_dataset(root: DataRoot) -> None:
     assert table is not None
     assert set(table.column("video_id").to_pylist()) == {SOUND, MUTE, QUIET}
     assert "'shards': 1" in result.stdout
+
+
+def test_a_cuda_audio_run_takes_the_gpu_guard_like_features(root: DataRoot) -> None:
+    """Audio shards on CUDA hold a GPU of the machine and a slot of the `gpu` limit, as features do: where
+    `howto deploy` never made the limit, the shard stops before it touches a card, saying how to fix it."""
+    from tasks.audio.stage import audio_shard
+    from tasks.gpu_limit import GpuLimitMissing
+    from tasks.youtube.access import YoutubeAccess
+
+    with pytest.raises(GpuLimitMissing, match="'gpu' does not exist: run `howto deploy`"):
+        audio_shard.fn(root.url, 0, ExtractAudioConfig(device="cuda"), YoutubeAccess())
+    assert not Path(root.path("audio_features")).exists()  # nothing written
