@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tasks.captions.cuetext import Word, remove_non_speech
-from tasks.captions.vtt import parse_vtt
+from tasks.captions.vtt import Track, parse_vtt
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vtt"
 HEAD = "WEBVTT\nKind: captions\nLanguage: en\n\n"
@@ -200,12 +200,17 @@ def test_speaker_dash_rules(line: str, left: str) -> None:
     assert texts(HEAD + "00:00:01.000 --> 00:00:03.000\n" + line + "\n") == [left]
 
 
+def manual_texts(track: Track) -> list[str]:
+    """The segments' texts of a track read as manual (a manual track taken for ASR loses lines)."""
+    assert track.kind == "manual"
+    return [s.text for s in track.segments]
+
+
 def test_a_manual_track_styled_with_colour_classes_is_not_taken_for_asr() -> None:
     """`<c.magenta.bg_black>` is a captioner's styling; only YouTube's bare `<c>` and grey `<c.colorXXXXXX>`
     spans mark an ASR track (its rolling-line rules would eat this track's repeated lines)."""
     track = parse_vtt(read("manual_styled_magenta_webvtt_py.fr.vtt"))
-    assert track.kind == "manual"
-    assert [s.text for s in track.segments] == [
+    assert manual_texts(track) == [
         "Musique douce",
         "Some italic and normal coloured text. By the way, 2 < 3 !",
         "Stéphane ? Où on se gare ?",
@@ -218,8 +223,7 @@ def test_capitals_name_labels_of_a_manual_track_are_not_speech() -> None:
     """HTTP203's creator track names each speaker in capitals: "JAKE ARCHIBALD: Do we / do an interview
     now?", "MARTIN SPLITT: [LAUGHS]". Read as before, the names were spoken words of every clip."""
     track = parse_vtt(read("manual_name_labels_http203_excerpt.en.vtt"))
-    assert track.kind == "manual"
-    assert [s.text for s in track.segments] == [
+    assert manual_texts(track) == [
         "Do we do an interview now?",
         "Is this how we--",
         "But we didn't--",
@@ -262,8 +266,7 @@ def test_one_20ms_cue_does_not_make_a_manual_track_asr() -> None:
     """A creator's track timed one interjection at 20 ms. Read as ASR (any flash cue was taken for one),
     its lines went through the rolling-caption reader; ASR flash cues re-show a line of the cue before."""
     track = parse_vtt(read("manual_20ms_cue_http203_excerpt.en.vtt"))
-    assert track.kind == "manual"
-    assert [s.text for s in track.segments] == [
+    assert manual_texts(track) == [
         "Of CPU time?",
         "This is just random names.",
         "You can give them your own names.",
