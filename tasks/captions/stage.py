@@ -18,6 +18,7 @@ from storage.schemas import get_schema
 from storage.shards import read_dataset, read_shard
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
+from tasks.common import shard_hash
 from tasks.search.info_store import load_info, save_info
 from tasks.shard_runner import (
     SecondaryOutput,
@@ -45,9 +46,19 @@ _LANG = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 INPUTS = (ShardInput("videos", "search_videos"),)
 
 
+# How a track becomes words, segments and clips (vtt.py, cuetext.py, clips.py, rows.py) changes the rows
+# as surely as a config field does: bump this with every change to what a track gives, so a data root's
+# finished captions shards are redone on the next run, from their kept .vtt files (no network), and the
+# stages after them rerun as for any rewritten upstream shard. Left alone, old shards would keep the old
+# reading beside new ones (a re-crawl's) read the new way.
+# 2: capitals speaker labels dropped on manual tracks, zero-width spaces, a lone 20 ms cue is not ASR.
+CLEANER_VERSION = 2
+
+
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
-    """Our output-changing fields (the runner chains the `videos` shard's content to it)."""
-    return cfg.data_hash()
+    """Our output-changing fields and the cleaner's version (the runner chains the `videos` shard's
+    content to it)."""
+    return shard_hash(cfg.data_hash(), f"cleaner-{CLEANER_VERSION}")
 
 
 def vtt_relpath(video_id: str, lang: str) -> str:

@@ -174,3 +174,25 @@ def test_failed_downloads_are_retried_and_kept_files_reused(site: DemoSite, tmp_
     rows = read_shard(root, "captions", 0).to_pylist()
     assert all(r["status"] == "ok" for r in rows)
     assert run(site, root)["shards_cached"] == 1
+
+
+def test_a_new_cleaner_version_redoes_finished_shards_from_the_kept_files(
+    site: DemoSite, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A change to how tracks are read bumps CLEANER_VERSION: a finished shard is then redone, from its
+    kept .vtt files (not one caption request), so old shards never keep an old reading."""
+    import tasks.captions.stage as captions_stage
+
+    root = DataRoot.from_any(tmp_path / "data")
+    seed_root(root, site, pick(site.world)[:3])
+    run(site, root)
+    old_hash = read_marker(root, "captions", 0).config_hash
+    rows = read_shard(root, "captions", 0).to_pylist()
+
+    monkeypatch.setattr(captions_stage, "CLEANER_VERSION", captions_stage.CLEANER_VERSION + 1)
+    before = timedtext_requests(site)
+    again = run(site, root)
+    assert again["shards_cached"] == 0 and timedtext_requests(site) == before
+    assert read_marker(root, "captions", 0).config_hash != old_hash
+    assert read_shard(root, "captions", 0).to_pylist() == rows  # the same reading code: the same rows
+    assert run(site, root)["shards_cached"] == 1
