@@ -194,3 +194,36 @@ def test_asr_track_listed_under_subtitles_counts_as_auto(old: dict) -> None:
         "en": track("https://www.youtube.com/api/timedtext?v=by0e4didQpM&kind=asr&lang=en&fmt=vtt")
     }
     assert decide(old).summary()["caption"] == {"lang": "en", "kind": "auto"}
+
+
+@pytest.fixture
+def full_maps() -> dict:
+    """A 2024 yt-dlp info with its caption maps as YouTube lists them: a manual `de`, and English ASR as
+    `en-orig` and `en` beside machine translations ("English from German", `en-de`; `de-de`), the `de`
+    ASR as an HLS timedtext playlist. Its id was made up by its publisher ("ABC123"): a real-looking id
+    is put back so the id check passes."""
+    info = load("yt-dlp-2024_pinchflat_example")
+    assert decide(info).drop_reason == "invalid_id"
+    info["id"] = "ABC123defgh"
+    return info
+
+
+def test_real_full_caption_maps_choose_the_original_english_asr(full_maps: dict) -> None:
+    d = decide(full_maps)
+    assert d.summary() == {
+        "video_id": "ABC123defgh",
+        "duration_s": 582.0,
+        "view_count": 9973,
+        "caption": {"lang": "en-orig", "kind": "auto"},
+        "keep": True,
+        "drop_reason": None,
+    }
+    assert caption_state(full_maps) == "auto"
+
+
+def test_real_full_caption_maps_without_english_asr_have_only_translations(full_maps: dict) -> None:
+    for key in ("en-orig", "en"):
+        del full_maps["automatic_captions"][key]
+    assert "en-de" in full_maps["automatic_captions"]  # English from German: a translation
+    d = decide(full_maps)
+    assert (d.keep, d.drop_reason, d.caption) == (False, "translated_captions_only", None)
