@@ -12,6 +12,8 @@ _STAMP = re.compile(r"<(?:(\d+):)?(\d{1,2}):(\d{2})\.(\d{3})>")
 # Any other tag: `<c>`, `</c>`, `<c.colorE5E5E5>`, `<v Speaker>`, `<i>`; a `<` cut off at the end of a
 # truncated line is a dangling tag and goes too.
 _TAG = re.compile(r"<[^<>]*>|<[^<>]*$")
+# WebVTT's own tags (c, i, b, u, v, lang, ruby, rt) and the HTML ones of SRT files (font, span).
+_FORMAT_TAG = re.compile(r"</?(?:[ibuc]|v|lang|ruby|rt|font|span)(?:[\s.][^<>]*)?>", re.IGNORECASE)
 # Seen in real manual tracks ("languages \u200b\u200broom"): Python's split() keeps them inside words.
 # Zero-width (non-)joiners are left alone: they spell words in Persian and Indic scripts.
 _INVISIBLE = {0x200B: " ", 0x2060: None, 0xFEFF: None, 0x00AD: None}
@@ -95,20 +97,34 @@ def _visible(raw: str) -> str:
     """Tags out and entities decoded, whitespace kept (it tells where words end), invisible characters
     out: a zero-width space is where a word ends, a word joiner or soft hyphen is nothing."""
     text = _TAG.sub("", raw) if "<" in raw else raw
-    # Unescape after stripping tags so that `&lt;b&gt;` stays visible text rather than becoming a tag.
-    text = html.unescape(text) if "&" in text else text
+    # Unescape after stripping tags, so that `2 &lt; 3` stays visible text. A formatting tag that comes out
+    # of the entities is a captioner's italics typed as text (`&lt;i&gt;argent qui tinte&lt;/i&gt;`, in
+    # real manual tracks): never a spoken word, so it goes too.
+    if "&" in text:
+        text = html.unescape(text)
+        text = _FORMAT_TAG.sub("", text) if "<" in text else text
     return text.translate(_INVISIBLE) if _HAS_INVISIBLE.search(text) else text
 
 
 def capitals_name_label(words: Sequence[Word]) -> int:
-    """How many leading words are a capitals speaker label ("JAKE ARCHIBALD:"), 0 when there is none."""
-    for n in range(1, min(_NAME_MAX_WORDS, len(words)) + 1):
+    """How many leading words are a capitals speaker label, 0 when there is none: "JAKE ARCHIBALD:", or
+    with French typography's space before the colon, "JLM :", "A. P. :"."""
+    for n in range(1, min(_NAME_MAX_WORDS + 1, len(words)) + 1):
         head = [w.text for w in words[:n]]
-        if not all(_NAME_WORD.fullmatch(t) for t in head[:-1]):
+        if head[-1] == ":" and n > 1:
+            name = head[:-1]
+        elif _NAME_LAST.fullmatch(head[-1]):
+            name = [*head[:-1], head[-1][:-1]]
+        elif n <= _NAME_MAX_WORDS and _NAME_WORD.fullmatch(head[-1]):
+            continue  # a name word: the colon may come after the next one
+        else:
             return 0
-        if _NAME_LAST.fullmatch(head[-1]):
-            # "I:" or "A:" alone could be a letter read out; a label has two letters or more.
-            return n if sum(c.isalpha() for c in "".join(head)) >= 2 else 0
+        if len(name) > _NAME_MAX_WORDS or not all(_NAME_WORD.fullmatch(t) for t in name):
+            return 0
+        # "I:" or "A:" glued could be a letter read out: such a label has two letters or more. With the
+        # colon apart ("M : Alors en fait"), one capital is an interviewer's initial.
+        least = 1 if head[-1] == ":" else 2
+        return n if sum(c.isalpha() for c in "".join(name)) >= least else 0
     return 0
 
 
@@ -125,7 +141,7 @@ def strip_speaker_marks(words: list[Word], *, name_labels: bool = False) -> list
     none, and in an all-capitals track such words can be speech."""
     out = [w for w in words if not _CHEVRONS.fullmatch(w.text)]
     if name_labels and (label := capitals_name_label(out)):
-        return out[label:]
+        out = out[label:]  # a speaker dash may follow: "JLM : - Cher maître"
     if out and _SPEAKER_DASH.match(out[0].text + " "):
         out = out[1:]
     elif out and (glued := _GLUED_SPEAKER_DASH.match(out[0].text)):

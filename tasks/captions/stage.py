@@ -51,7 +51,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # finished captions shards are redone on the next run, from their kept .vtt files (no network), and the
 # stages after them rerun as for any rewritten upstream shard. Left alone, old shards would keep the old
 # reading beside new ones (a re-crawl's) read the new way.
-# 2: capitals speaker labels dropped on manual tracks, zero-width spaces, a lone 20 ms cue is not ASR.
+# 2: capitals speaker labels dropped on manual tracks ("SURMA:", French "J.-L. M. :"), italics typed as
+# entities dropped, zero-width spaces end words, a lone 20 ms cue no longer makes a track ASR.
 CLEANER_VERSION = 2
 
 

@@ -244,7 +244,10 @@ def test_capitals_name_labels_of_a_manual_track_are_not_speech() -> None:
         ("NARRATOR: (SIGHS) Fine.", "Fine."),
         ("SURMA: OK.", "OK."),
         ("ONE TWO THREE FOUR: go", "ONE TWO THREE FOUR: go"),  # four words: a sentence, not a name
-        ("I: went", "I: went"),  # one letter is no label
+        ("I: went", "I: went"),  # one letter glued to its colon is no label
+        ("M : Alors en fait", "Alors en fait"),  # ...one with the colon apart is (French typography)
+        ("J.-L. M. : Je vais", "Je vais"),
+        ("JLM : - Cher maître...", "Cher maître..."),  # the label, then a speaker dash
         ("Note: it is hot", "Note: it is hot"),  # not capitals
         ("SURMA:", ""),  # the label alone; the speech follows on the next line
     ],
@@ -287,3 +290,31 @@ def test_one_20ms_cue_does_not_make_a_manual_track_asr() -> None:
 )
 def test_invisible_characters(line: str, left: str) -> None:
     assert texts(HEAD + "00:00:01.000 --> 00:00:03.000\n" + line + "\n") == [left]
+
+
+def test_french_capitals_labels_with_a_spaced_colon_are_not_speech() -> None:
+    """French typography puts a space before the colon: "A. P. : M. Mélenchon, ...", "J.-L. M. : Je vais
+    me concentrer". Full names in mixed case ("Audrey Pulvar :") are kept: in a French track " :" ends
+    sentences too, and mixed-case words before it cannot be told from speech."""
+    track = parse_vtt(read("manual_fr_initials_labels_jlm_excerpt.fr.vtt"))
+    texts_read = manual_texts(track)
+    assert texts_read[0].startswith("Audrey Pulvar : Jean-Luc Mélenchon, candidat de la France Insoumise.")
+    assert texts_read[1].startswith("M. Mélenchon, vous faites partie de ceux qui pensent")
+    assert texts_read[3].startswith("Jean-Luc Mélenchon : Alors, on m'a dit que j'avais cinq minutes")
+    # (Sentence-case notes, "(Rires)", stay: in this corpus whole lines in parentheses are also what a
+    # crowd shouted, "(Oui)", "(Xavier ! Xavier !)"; only capitals notes, "(LAUGHS)", are dropped.)
+    assert [t for t in texts_read if t.startswith("Je vais")] == [
+        "Je vais me concentrer. D'abord, permettez-moi de faire une petite présentation globale, ce qui "
+        "me facilitera l'échange avec vous ensuite."
+    ]
+
+
+def test_italics_typed_as_entities_are_not_words() -> None:
+    """YouTube's copy of a creator's French track holds "&lt;i&gt;argent qui tinte&lt;/i&gt;": italics typed
+    as text. Decoded, they read "<i>argent qui tinte</i>"; the words are what was said."""
+    assert manual_texts(parse_vtt(read("manual_fr_encoded_italics_jlm_excerpt.fr.vtt"))) == [
+        "qu'il le réinvestisse pour créer plus de richesses.",
+        "argent qui tinte",
+        "jingle jackpot",
+        "Eh ben non.",
+    ]
