@@ -128,6 +128,18 @@ def capitals_name_label(words: Sequence[Word]) -> int:
     return 0
 
 
+def _leading_note_words(words: Sequence[Word]) -> int:
+    """How many leading words are whole bracketed or parenthesised notes ("[Applauds]", "(LAUGHS)")."""
+    n = 0
+    while n < len(words) and words[n].text[:1] in "[(":
+        close = "]" if words[n].text[0] == "[" else ")"
+        end = next((i for i in range(n, len(words)) if words[i].text.endswith(close)), None)
+        if end is None:
+            break
+        n = end + 1
+    return n
+
+
 def mostly_lower_case(lines: Sequence[str]) -> bool:
     """Whether half the lines holding letters or more hold lower case: a track in sentence case, where words in
     capitals before a colon are a label. In a track written all in capitals they can be speech."""
@@ -140,8 +152,11 @@ def strip_speaker_marks(words: list[Word], *, name_labels: bool = False) -> list
     `name_labels` (manual tracks in sentence case): a leading capitals label ("SURMA:") too. ASR writes
     none, and in an all-capitals track such words can be speech."""
     out = [w for w in words if not _CHEVRONS.fullmatch(w.text)]
-    if name_labels and (label := capitals_name_label(out)):
-        out = out[label:]  # a speaker dash may follow: "JLM : - Cher maître"
+    if name_labels:
+        # The label may follow a note the captioner put first: "[Applauds] CV: I think we can thank".
+        lead = _leading_note_words(out)
+        if label := capitals_name_label(out[lead:]):
+            out = out[:lead] + out[lead + label :]  # a speaker dash may follow: "JLM : - Cher maître"
     if out and _SPEAKER_DASH.match(out[0].text + " "):
         out = out[1:]
     elif out and (glued := _GLUED_SPEAKER_DASH.match(out[0].text)):

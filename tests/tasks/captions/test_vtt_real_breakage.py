@@ -248,6 +248,9 @@ def test_capitals_name_labels_of_a_manual_track_are_not_speech() -> None:
         ("M : Alors en fait", "Alors en fait"),  # ...one with the colon apart is (French typography)
         ("J.-L. M. : Je vais", "Je vais"),
         ("JLM : - Cher maître...", "Cher maître..."),  # the label, then a speaker dash
+        ("[Applauds] CV: I think we can thank", "I think we can thank"),  # a note first (real track)
+        ("(LAUGHS) JAKE: Yes.", "Yes."),
+        ("[Music", "[Music"),  # a note never closed is not skipped
         ("Note: it is hot", "Note: it is hot"),  # not capitals
         ("SURMA:", ""),  # the label alone; the speech follows on the next line
     ],
