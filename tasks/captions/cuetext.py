@@ -36,9 +36,8 @@ _GLUED_SPEAKER_DASH = re.compile(r"^[-\u2010\u2013\u2014]+(?=[^\W\d_])")
 _CHEVRONS = re.compile(r"(?:^|(?<=\s))>>+(?=\s|$)")
 # Manual tracks of interviews and panels name each speaker in capitals before a colon, with no dash:
 # "JAKE ARCHIBALD: Look, all I wanted", "SURMA: I know--" (13% of the lines of 408 manual tracks in a public
-# corpus, tests/fixtures/vtt/SOURCES.md). Up to three all-capital words, the last ending in the colon.
+# corpus, tests/fixtures/vtt/SOURCES.md). Up to three all-capital words, then the colon.
 _NAME_WORD = re.compile(r"[A-Z][A-Z.'\u2019-]*")
-_NAME_LAST = re.compile(r"[A-Z][A-Z.'\u2019-]*:")
 _NAME_MAX_WORDS = 3
 
 
@@ -109,23 +108,18 @@ def _visible(raw: str) -> str:
 def capitals_name_label(words: Sequence[Word]) -> int:
     """How many leading words are a capitals speaker label, 0 when there is none: "JAKE ARCHIBALD:", or
     with French typography's space before the colon, "JLM :", "A. P. :"."""
-    for n in range(1, min(_NAME_MAX_WORDS + 1, len(words)) + 1):
-        head = [w.text for w in words[:n]]
-        if head[-1] == ":" and n > 1:
-            name = head[:-1]
-        elif _NAME_LAST.fullmatch(head[-1]):
-            name = [*head[:-1], head[-1][:-1]]
-        elif n <= _NAME_MAX_WORDS and _NAME_WORD.fullmatch(head[-1]):
-            continue  # a name word: the colon may come after the next one
-        else:
-            return 0
-        if len(name) > _NAME_MAX_WORDS or not all(_NAME_WORD.fullmatch(t) for t in name):
-            return 0
-        # "I:" or "A:" glued could be a letter read out: such a label has two letters or more. With the
-        # colon apart ("M : Alors en fait"), one capital is an interviewer's initial.
-        least = 1 if head[-1] == ":" else 2
-        return n if sum(c.isalpha() for c in "".join(name)) >= least else 0
-    return 0
+    texts = [w.text for w in words[: _NAME_MAX_WORDS + 1]]
+    colon = next((i for i, text in enumerate(texts) if text.endswith(":")), None)
+    if colon is None:
+        return 0
+    apart = texts[colon] == ":"
+    name = texts[:colon] if apart else [*texts[:colon], texts[colon][:-1]]
+    if not name or len(name) > _NAME_MAX_WORDS or not all(_NAME_WORD.fullmatch(t) for t in name):
+        return 0
+    # "I:" or "A:" glued could be a letter read out: such a label has two letters or more. With the colon
+    # apart ("M : Alors en fait"), one capital is an interviewer's initial.
+    letters = sum(c.isalpha() for c in "".join(name))
+    return colon + 1 if letters >= (1 if apart else 2) else 0
 
 
 def _leading_note_words(words: Sequence[Word]) -> int:

@@ -170,7 +170,7 @@ def detect_kind(cues: Sequence[Cue]) -> Kind:
     interjection at 20 ms ("JAKE: Oh!", once in 408 real manual tracks)."""
     before: set[str] = set()
     for cue in cues:
-        shown = {" ".join(plain(line).split()) for line in cue.lines} - {""}
+        shown = {plain(line) for line in cue.lines} - {""}
         if cue.end_ms - cue.start_ms <= FLASH_MS and shown and shown <= before:
             return "auto"
         if any(has_stamps(line) or _ASR_SPAN.search(line) for line in cue.lines):

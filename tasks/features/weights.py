@@ -97,7 +97,6 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
             # Our own cache, rebuilt from the seed in seconds: a damaged one (a copy cut short, a file
             # from another build of the model) is recomputed rather than stopping the stage.
             log.warning("%s; recomputing it", exc)
-            torch.manual_seed(seed)
     net = build(None)
     log.warning(
         "%s: random weights; calibrating BatchNorm statistics once (seed %d, size %d)", model, seed, size
