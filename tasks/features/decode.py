@@ -136,7 +136,8 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         "-select_streams",
         "v:0",
         "-show_entries",
-        "stream=width,height,duration,pix_fmt,codec_name:format=duration",
+        "stream=width,height,duration,pix_fmt,codec_name,sample_aspect_ratio"
+        ":stream_side_data=rotation:stream_tags=rotate:format=duration",
         "-of",
         "json",
         path,
@@ -156,8 +157,36 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
     duration = stream.get("duration") or data.get("format", {}).get("duration")
     if duration is None:
         raise DecodeError(message or "unknown duration")
-    width, height = int(stream["width"]), int(stream["height"])
+    width, height = display_size(
+        int(stream["width"]), int(stream["height"]), _rotation(stream), stream.get("sample_aspect_ratio")
+    )
     return VideoInfo(width, height, float(duration), stream.get("pix_fmt"), stream.get("codec_name"))
+
+
+def _rotation(stream: Mapping[str, Any]) -> float:
+    """Degrees from the display matrix (ffmpeg >= 5: side data), or the legacy `rotate` tag (older ffprobe)."""
+    for side in stream.get("side_data_list") or []:
+        if isinstance(side, dict) and isinstance(side.get("rotation"), int | float):
+            return float(side["rotation"])
+    try:
+        return float((stream.get("tags") or {}).get("rotate", 0))
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def display_size(width: int, height: int, rotation: float = 0.0, sar: str | None = None) -> tuple[int, int]:
+    """The picture as players show it, which is what ffmpeg's filters receive: stored pixels stretched by
+    the sample aspect ratio, then turned by a quarter-turn display matrix (a phone video stored 1920x1080
+    with rotation -90 reaches the filters as 1080x1920, because ffmpeg auto-rotates). Scaling to the stored
+    size instead squeezed such a video into the wrong shape: every feature of it was computed on a
+    distorted picture.
+    """
+    num, _, den = (sar or "").partition(":")
+    if num.isdigit() and den.isdigit() and int(num) > 0 and int(den) > 0 and num != den:
+        width = max(1, round(width * int(num) / int(den)))
+    if round(rotation / 90) % 2:
+        return height, width
+    return width, height
 
 
 def _last_lines(text: str, n: int = 3) -> str:

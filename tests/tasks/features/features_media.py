@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -142,3 +143,22 @@ def fake_nvdec_path(
     )
     script.chmod(0o755)
     return f"{folder}{os.pathsep}{os.environ['PATH']}"
+
+
+def with_display_rotation(src: Path, dst: Path, rotation: int) -> Path:
+    """Copy a one-track MP4, setting its track header's display matrix as a phone does for a video shot
+    upright: the pixels stay stored as encoded, and players (and ffmpeg, which auto-rotates) turn them by
+    `rotation` degrees, ffprobe's sign (-90: shown turned a quarter clockwise). ffmpeg 5 cannot write the
+    matrix itself (its -display_rotation came in 6.0), so the 36 bytes are written into `tkhd`."""
+    data = bytearray(src.read_bytes())
+    assert data.count(b"tkhd") == 1, "one video track expected"
+    at = data.index(b"tkhd") + 4
+    version = data[at]
+    # version/flags, then times, track id, reserved and duration (32- or 64-bit), reserved,
+    # layer, alternate group, volume, reserved: the matrix follows (ISO/IEC 14496-12, 8.3.2).
+    matrix_at = at + 4 + (20 if version == 0 else 32) + 8 + 8
+    turns = {-90: (0, 1, -1, 0), 90: (0, -1, 1, 0), 180: (-1, 0, 0, -1), 0: (1, 0, 0, 1)}[rotation]
+    a, b, c, d = (v * 65536 for v in turns)
+    data[matrix_at : matrix_at + 36] = struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 1 << 30)
+    dst.write_bytes(bytes(data))
+    return dst

@@ -18,6 +18,8 @@ from features_media import (
     fake_nvdec_path,
     index_frames,
     read_index,
+    smooth_frames,
+    with_display_rotation,
 )
 
 from tasks.features.decode import (
@@ -29,6 +31,7 @@ from tasks.features.decode import (
     VideoInfo,
     as_clips,
     decode_outputs,
+    display_size,
     hwaccel_available,
     hwaccel_failures,
     probe,
@@ -379,3 +382,40 @@ def test_an_av1_file_is_handed_to_the_decoder_that_uses_the_gpu(media: dict[str,
     assert "-hwaccel" in on_gpu and on_gpu[on_gpu.index("-hwaccel_device") + 1] == "1"
     assert "-c:v" not in command(info, "cuda")  # H.264: ffmpeg's own decoder takes NVDEC
     assert "-c:v" not in command(av1, None)  # the CPU decodes AV1 with whatever ffmpeg prefers
+
+
+@pytest.mark.parametrize(("rotation", "turns"), [(-90, -1), (90, 1)])
+def test_a_video_shot_upright_is_read_upright_and_unsqueezed(
+    tmp_path: Path, rotation: int, turns: int
+) -> None:
+    """A phone stores an upright video as landscape pixels plus a display matrix. ffmpeg turns the pictures
+    before our filters see them, so the sizes must be those of the turned picture: scaled to the stored
+    size, an upright 240x320 picture came out squeezed into 298x224, a distorted picture for every feature."""
+    frames = smooth_frames(48)
+    stored = encode_frames(tmp_path / "stored.mp4", frames, "24")
+    rotated = with_display_rotation(stored, tmp_path / "rotated.mp4", rotation)
+    upright = encode_frames(
+        tmp_path / "upright.mp4", np.ascontiguousarray(np.rot90(frames, turns, (1, 2))), "24"
+    )
+    assert (probe(str(rotated)).width, probe(str(rotated)).height) == (240, 320)
+    got, want = _frames(rotated), _frames(upright)
+    assert got.shape == want.shape == (2, 298, 224, 3)
+    # Two lossy encodes of the same pictures: about 1 level apart; turned the wrong way, about 70 apart.
+    assert np.abs(got.astype(int) - want.astype(int)).mean() < 4
+    clips = np.concatenate(list(stream_frames(str(rotated), SPEC_3D, probe(str(rotated)), timeout_s=60)))
+    upright_clips = np.concatenate(
+        list(stream_frames(str(upright), SPEC_3D, probe(str(upright)), timeout_s=60))
+    )
+    assert np.abs(clips.astype(int) - upright_clips.astype(int)).mean() < 4
+
+
+def test_display_size_turns_quarter_rotations_and_stretches_by_the_sample_aspect() -> None:
+    assert display_size(1920, 1080, -90.0) == (1080, 1920)
+    assert display_size(1920, 1080, 270.0) == (1080, 1920)
+    assert display_size(1920, 1080, 180.0) == (1920, 1080)
+    assert display_size(1920, 1080, -180.0, "1:1") == (1920, 1080)
+    # Anamorphic storage (DVD-style 720x480 shown 16:9): ffprobe's sample aspect ratio widens it.
+    assert display_size(720, 480, 0.0, "32:27") == (853, 480)
+    assert display_size(720, 480, 90.0, "32:27") == (480, 853)
+    for unknown in (None, "N/A", "0:1", "1:0", ""):
+        assert display_size(640, 360, 0.0, unknown) == (640, 360)
