@@ -12,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 # 2 KB of text) is refused so that no id from the web ever becomes part of a file path.
 VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
 _MAX_SHOWN = 80
+# A host name with a dot, then a path: "youtu.be/ID", "m.youtube.com/watch?v=ID", "127.0.0.1:8000/watch?v=ID".
+_BARE_HOST = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d{1,5})?/")
 
 
 class InvalidVideoId(ValueError):
@@ -36,10 +38,15 @@ def shorten(text: str, limit: int = _MAX_SHOWN) -> str:
 
 
 def id_from_url(text: str) -> str | None:
-    """The video id in a watch/shorts/embed/youtu.be URL, a `.../<id>.mp4` URL, or a bare id."""
+    """The video id in a watch/shorts/embed/live/youtu.be URL (with or without https://), a `.../<id>.mp4`
+    URL, or a bare id."""
     text = text.strip()
     if is_video_id(text):
         return text
+    if _BARE_HOST.match(text):
+        # Pasted without its scheme ("youtu.be/ID", "www.youtube.com/watch?v=ID"), as address bars
+        # and chat apps often copy it.
+        text = f"https://{text}"
     parts = urlsplit(text)
     if not parts.scheme or not parts.netloc:
         return None
