@@ -78,7 +78,8 @@ def weights_checks(
 
 
 def torch_check(device: str, precision: str) -> Check:
-    from models.encoders import cpu_bf16_supported, pick_runtime
+    from models.cpu_precision import cpu_bf16
+    from models.encoders import pick_runtime
 
     try:
         rt = pick_runtime(device, precision)
@@ -89,8 +90,7 @@ def torch_check(device: str, precision: str) -> Check:
 
         name = torch.cuda.get_device_name(rt.device)
         return Check("torch", "ok", f"{rt.device} ({name}) in {rt.precision}")
-    bf16 = "native bf16" if cpu_bf16_supported() else "no native bf16 on this CPU"
-    return Check("torch", "ok", f"{rt.device} in {rt.precision} ({bf16})")
+    return Check("torch", "ok", f"{rt.device} in {rt.precision} ({cpu_bf16().describe()})")
 
 
 def prefect_check(global_limit: str) -> Check:

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from models.compiled import CompiledEncoder, fold_batchnorm
+from models.cpu_precision import cpu_bf16
 from models.packed import FRONT_ROWS, onednn_available, pack_for_onednn
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
@@ -111,14 +112,6 @@ def cuda_device_ids() -> list[str]:
     return ids
 
 
-def cpu_bf16_supported() -> bool:
-    """True when oneDNN has native bf16 kernels on this CPU (avx512_bf16 / AMX); emulated bf16 is slower."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
 def cpu_features() -> list[str]:
     """The CPU flags that decide the path (from /proc/cpuinfo; empty where it is not readable)."""
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
@@ -137,7 +130,8 @@ def pick_runtime(
     packed: bool | None = None,
     compiled: bool | None = None,
 ) -> Runtime:
-    """Resolve "auto": CUDA if present; bf16 where the hardware supports it, else fp16 on CUDA, fp32 on CPU.
+    """Resolve "auto": CUDA if present; on CUDA bf16 where the hardware has it, else fp16; on a CPU bf16
+    where it measured clearly faster than fp32 (models/cpu_precision.py), else fp32.
 
     `packed` (default: on for CPU channels_last when oneDNN is there) selects models/packed.py. On CUDA the
     channels_last path folds BatchNorm and (default) compiles; channels_last=False is the plain eager path.
@@ -147,7 +141,7 @@ def pick_runtime(
         if dev.type == "cuda":
             precision = "bf16" if cuda_bf16_native(dev) else "fp16"
         else:
-            precision = "bf16" if cpu_bf16_supported() else "fp32"
+            precision = cpu_bf16().precision  # bf16 only where it measured faster here
     if precision not in _DTYPES:
         raise ValueError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
     if precision == "fp16" and dev.type == "cpu":

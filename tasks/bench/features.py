@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.cpu_precision import cpu_bf16, cpu_bf16_supported
 from models.encoders import (
     RESNET152_GFLOP_PER_FRAME,
     RESNEXT101_GFLOP_PER_CLIP,
     Runtime,
-    cpu_bf16_supported,
     cpu_features,
     encode,
     pick_runtime,
@@ -347,8 +347,13 @@ def run_bench(
         f"{'yes' if cpu_bf16_supported() else 'no'}; torch threads: {torch.get_num_threads()}"
     )
     log(isa_line())
+    log(f"CPU precision: {cpu_bf16().describe()}")
     log(f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}")
-    for dtype in dict.fromkeys([torch.float32, rt.dtype]):
+    # Where bf16 is native both precisions are measured, whichever "auto" took: the other is the comparison.
+    other = None
+    if cpu_bf16_supported():
+        other = pick_runtime("cpu", "fp32" if rt.precision == "bf16" else "bf16")
+    for dtype in dict.fromkeys([torch.float32, rt.dtype] + ([other.dtype] if other else [])):
         log(
             f"{_PRECISION[dtype]} GEMM ceiling (2048^3), GFLOP/s: {gemm_ceiling(2048, 2048, 2048, dtype).describe()}"
         )
@@ -368,12 +373,12 @@ def run_bench(
     log(
         "-- model compute alone, share of the GEMM ceiling (2048^3, best backend) of its precision, median of rounds:"
     )
-    runtimes = [rt] if rt.precision == "fp32" else [rt, pick_runtime("cpu", "fp32")]
+    runtimes = [rt] if other is None else [rt, other]
     shares = []
     for runtime in runtimes:
         for model in (MODEL_2D, MODEL_3D):
             shares.append(compute_share(nets[model], model, runtime, batches[model], rounds))
-            log(_share_line(shares[-1], "ours" if runtime is rt else "fp32 path"))
+            log(_share_line(shares[-1], "ours" if runtime is rt else f"{runtime.precision} path"))
     if compare_compile:
         from tasks.bench.compile import compare_paths
 

@@ -14,7 +14,7 @@ import pyarrow as pa
 import torch
 
 from models.encoders import cpu_features, pick_device
-from models.train_loop import native_bf16, train_step
+from models.train_loop import native_bf16, pick_precision, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling
@@ -164,6 +164,7 @@ def run_bench(
     flags = " ".join(cpu_features()) or "unknown"
     log(f"device {device}, {torch.get_num_threads()} threads; CPU features: {flags}")
     log(f"native bf16: {'yes' if native_bf16(device) else 'no (bf16 would be emulated: fp32 only)'}")
+    log(f"precision auto takes here: {pick_precision(device)}")
     log(isa_line())
     log(f"d={d}, batch {videos} videos x {clips} clips = {n} pairs; ceiling: ({n}x{d}) @ ({d}x{d}) matmul")
     for precision in precisions:

@@ -49,11 +49,11 @@ def test_cli_refuses_an_unknown_precision(tmp_path: Path) -> None:
 
 
 def test_auto_resolves_to_a_concrete_precision(tmp_path: Path) -> None:
-    from models.train_loop import native_bf16
+    from models.cpu_precision import cpu_bf16
     from tasks.train.run import Trainer
 
     root: DataRoot = write_synthetic_root(tmp_path, n_videos=8, n_steps=4, dim=32)
     for shard in ready_shards(root):
         build_pairs_shard(root, shard)
     trainer = Trainer(CFG.model_copy(update={"precision": "auto", "device": "cpu"}), root)
-    assert trainer.precision == ("bf16" if native_bf16(torch.device("cpu")) else "fp32")
+    assert trainer.precision == cpu_bf16().precision

@@ -1,0 +1,61 @@
+"""Which precision "auto" takes on a CPU: bf16 only where it measured clearly faster than fp32 here, since
+native bf16 can be slower (an Intel Xeon VM without AMX: 0.55x fp32)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import models.encoders as encoders
+import models.train_loop as train_loop
+from models.cpu_precision import BF16_MIN_SPEEDUP, CpuBf16, cpu_bf16_supported, measure_cpu_bf16
+from models.encoders import pick_runtime
+from models.train_loop import pick_precision
+
+CPU = torch.device("cpu")
+ZEN4 = CpuBf16(native=True, fp32_gflops=200.0, bf16_gflops=387.0)
+XEON_VM_NO_AMX = CpuBf16(native=True, fp32_gflops=265.0, bf16_gflops=146.0)
+AVX2_ONLY = CpuBf16(native=False)
+
+
+def test_bf16_pays_only_when_native_and_clearly_faster() -> None:
+    assert ZEN4.precision == "bf16" and ZEN4.speedup == pytest.approx(1.935)
+    assert XEON_VM_NO_AMX.precision == "fp32" and not XEON_VM_NO_AMX.pays
+    assert AVX2_ONLY.precision == "fp32" and AVX2_ONLY.speedup is None
+    # A tie (or a gain within a shared machine's noise) is not worth bf16's rounding.
+    at = 100.0 * BF16_MIN_SPEEDUP
+    assert CpuBf16(True, 100.0, at).pays and not CpuBf16(True, 100.0, at - 1).pays
+
+
+def test_the_verdict_says_what_it_measured_and_what_auto_takes() -> None:
+    assert XEON_VM_NO_AMX.describe() == (
+        "bf16 GEMM 0.55x fp32 here (146 vs 265 GFLOP/s, oneDNN 1024^3): auto is fp32 (bf16 from 1.2x)"
+    )
+    assert ZEN4.describe().endswith("auto is bf16")
+    assert AVX2_ONLY.describe() == "no native bf16 on this CPU: auto is fp32"
+
+
+@pytest.mark.parametrize(
+    ("verdict", "expected"), [(ZEN4, "bf16"), (XEON_VM_NO_AMX, "fp32"), (AVX2_ONLY, "fp32")]
+)
+def test_auto_follows_the_measurement_for_features_and_training(
+    monkeypatch: pytest.MonkeyPatch, verdict: CpuBf16, expected: str
+) -> None:
+    monkeypatch.setattr(encoders, "cpu_bf16", lambda: verdict)
+    monkeypatch.setattr(train_loop, "cpu_bf16", lambda: verdict)
+    assert pick_runtime("cpu", "auto").precision == expected
+    assert pick_precision(CPU, "auto") == expected
+    # An explicit precision is taken as asked, also where it is the slower one.
+    assert pick_runtime("cpu", "bf16").precision == "bf16" and pick_precision(CPU, "fp32") == "fp32"
+
+
+def test_the_measurement_on_this_machine() -> None:
+    verdict = measure_cpu_bf16(rounds=2, round_s=0.02)
+    assert verdict.native == cpu_bf16_supported()
+    if verdict.native:
+        assert verdict.fp32_gflops > 1.0 and verdict.bf16_gflops > 1.0
+        assert verdict.precision == (
+            "bf16" if verdict.bf16_gflops >= BF16_MIN_SPEEDUP * verdict.fp32_gflops else "fp32"
+        )
+    else:
+        assert (verdict.fp32_gflops, verdict.bf16_gflops, verdict.precision) == (0.0, 0.0, "fp32")
