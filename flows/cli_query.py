@@ -55,17 +55,24 @@ def stats_command(
     data_root: ExistingDataRootOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, audio coverage,
-    top categories."""
+    """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, feature and
+    audio coverage (and videos whose features come from random weights), top categories."""
     summary = stats(DataRoot.from_any(data_root))
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
         return
-    console = Console()
+    # soft_wrap: a line longer than the terminal (or 80 columns in a pipe) is not broken inside a value.
+    console = Console(soft_wrap=True, highlight=False)
     console.print(f"[bold]data root[/bold] {summary['data_root']}")
-    for section in ("tasks", "videos", "clips", "audio"):
+    for section in ("tasks", "videos", "clips", "features", "audio"):
         parts = ", ".join(f"{k}={_fmt(v)}" for k, v in summary[section].items())
         console.print(f"[bold]{section}[/bold] {parts}")
+    random = summary["features"]["videos_random_weights"]
+    if random:
+        console.print(f"[bold]note[/bold] the features of {random} video(s) come from random weights, not "
+                      "pretrained ones: fine for trying the pipeline, meaningless for research")  # fmt: skip
+    if summary["top_categories"]:
+        console.print("[bold]top categories[/bold] (clips)")
     for row in summary["top_categories"]:
         console.print(f"  {row['clips']:>8}  {row['category']}")
 

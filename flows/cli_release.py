@@ -130,6 +130,9 @@ def _run_export(run) -> None:  # type: ignore[no-untyped-def]
     except QueryError as exc:
         fail(str(exc))
     typer.echo(json.dumps(summary, indent=1))
+    if summary.get("random_weight_videos"):
+        typer.echo(f"warning: the features of {summary['random_weight_videos']} exported video(s) come from "
+                   "random weights, not pretrained ones: meaningless for research", err=True)  # fmt: skip
 
 
 @option_group(_selection, "selection")

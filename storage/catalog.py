@@ -330,7 +330,8 @@ def query(sql: str, root: DataRoot | str | None = None) -> QueryResult:
 
 
 def stats(root: DataRoot | str | None = None) -> dict[str, Any]:
-    """One summary of the data root: tasks, videos kept/dropped by reason, clips, hours, words, categories.
+    """One summary of the data root: tasks, videos kept/dropped by reason, clips, hours, words, feature and
+    audio coverage, categories.
 
     Raises QueryError when a view it needs is missing (its dataset was skipped as unreadable).
     """
@@ -339,6 +340,19 @@ def stats(root: DataRoot | str | None = None) -> dict[str, Any]:
     try:
         with _reader(root) as con:
             return _summary(root, lambda sql: _run(con, sql).rows)
+    except duckdb.Error as exc:
+        raise QueryError(_message(exc)) from exc
+
+
+def feature_coverage(root: DataRoot) -> dict[str, Any]:
+    """The `features` section of `stats` alone, over the catalog as it is (the caller refreshed it)."""
+    try:
+        with _reader(root) as con:
+
+            def rows(sql: str) -> list[tuple[Any, ...]]:
+                return _run(con, sql).rows
+
+            return _features_summary(rows, lambda sql: rows(sql)[0][0])
     except duckdb.Error as exc:
         raise QueryError(_message(exc)) from exc
 
@@ -371,9 +385,11 @@ def _summary(root: DataRoot, rows: Callable[[str], list[tuple[Any, ...]]]) -> di
         },
         "clips": {
             "total": scalar("SELECT count(*) FROM clips"),
+            "videos": scalar("SELECT count(DISTINCT video_id) FROM clips"),
             "words": int(scalar("SELECT coalesce(sum(n_words), 0) FROM clips")),
             "hours": round(float(scalar("SELECT coalesce(sum(end_ms - start_ms), 0) FROM clips")) / 3.6e6, 3),
         },
+        "features": _features_summary(rows, scalar),
         "audio": _audio_summary(scalar),
         "top_categories": [
             {"category": c, "clips": n}
@@ -390,6 +406,43 @@ SELECT coalesce(sum(end_ms), 0) / 3.6e6 FROM (
     SELECT video_id, max(t_end_ms) AS end_ms FROM audio_features WHERE status IN ('ok', 'silent') GROUP BY 1
 )
 """
+
+
+# Per video, its longest feature row span end over its models' ok rows (the video's length, counted once).
+_FEATURE_HOURS_SQL = """
+SELECT coalesce(sum(end_ms), 0) / 3.6e6 FROM (
+    SELECT video_id, max(t_end_ms) AS end_ms FROM frame_features WHERE status = 'ok' GROUP BY 1
+)
+"""
+
+
+def _features_summary(
+    rows: Callable[[str], list[tuple[Any, ...]]], scalar: Callable[[str], Any]
+) -> dict[str, Any]:
+    """Feature coverage: videos with features per model, failed ones, those on random weights (not
+    pretrained: no use for research), and kept videos that have none yet (stage not run, or failed)."""
+    return {
+        "videos_by_model": dict(
+            rows(
+                "SELECT model, count(DISTINCT video_id) FROM frame_features WHERE status = 'ok' GROUP BY 1 ORDER BY 1"
+            )
+        ),
+        "videos_failed": int(
+            scalar("SELECT count(DISTINCT video_id) FROM frame_features WHERE status <> 'ok'")
+        ),
+        "videos_random_weights": int(
+            scalar(
+                "SELECT count(DISTINCT video_id) FROM frame_features WHERE status = 'ok' AND random_weights"
+            )
+        ),
+        "kept_videos_without_features": int(
+            scalar(
+                "SELECT count(*) FROM video_catalog v WHERE keep AND NOT EXISTS (SELECT 1 FROM frame_features f "
+                "WHERE f.video_id = v.video_id AND f.status = 'ok')"
+            )
+        ),
+        "hours": round(float(scalar(_FEATURE_HOURS_SQL)), 3),
+    }
 
 
 def _audio_summary(scalar: Callable[[str], Any]) -> dict[str, Any]:

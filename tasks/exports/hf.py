@@ -26,6 +26,7 @@ TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "
                "idx": "int32", "start_ms": "int64", "end_ms": "int64", "text": "string",
                "text_no_stopwords": "string", "n_words": "int32"}  # fmt: skip
 VIDEO_DIM = 4096  # max-pooled ResNet-152 (2048) then ResNeXt-101 (2048), each L2'd
+RANDOM_WEIGHT_VIDEOS = "random_weight_videos"  # a count beside the held-back ones, not a reason to hold back
 
 
 def _rows(
@@ -49,6 +50,7 @@ def _rows(
             counts["rows"] += 1
             yield row
     counts.update(selection.held_back())
+    counts[RANDOM_WEIGHT_VIDEOS] += len(selection.random_weight_videos)
 
 
 def export_hf(
@@ -88,13 +90,15 @@ def export_hf(
                 raise NothingToExport(filt, counts, features) from None
             ds.save_to_disk(str(staged))
             write_marker(staged, "hf")
-            held = {k: v for k, v in sorted(counts.items()) if k != "rows" and v}
-            (staged / "README.md").write_text(dataset_card(name, ds, filt, held), encoding="utf-8")
+            held = {k: v for k, v in sorted(counts.items()) if k not in ("rows", RANDOM_WEIGHT_VIDEOS) and v}
+            random = counts[RANDOM_WEIGHT_VIDEOS] if features == "pooled" else 0
+            (staged / "README.md").write_text(dataset_card(name, ds, filt, held, random), encoding="utf-8")
             _swap_in(staged, out)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
             shutil.rmtree(staged, ignore_errors=True)
-    return {"format": "hf", "path": str(out), "rows": ds.num_rows, "features": features, "held_back": held}
+    return {"format": "hf", "path": str(out), "rows": ds.num_rows, "features": features, "held_back": held,
+            RANDOM_WEIGHT_VIDEOS: random}  # fmt: skip
 
 
 def _swap_in(staged: Path, out: Path) -> None:
@@ -129,7 +133,7 @@ def _size_category(n: int) -> str:
     return "100M<n<1B"
 
 
-def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int]) -> str:
+def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int], random_videos: int = 0) -> str:
     """The dataset card: Hub metadata (YAML) and what the rows are, how they were chosen, how to load them."""
     import yaml
 
@@ -154,6 +158,8 @@ def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int]) -
         "ResNet-152 (2D, 1 row/s) and ResNeXt-101 (3D, 1.5 rows/s) features max-pooled over the span,",
         "each L2-normalised, then concatenated (2D first) into 4096 float16 values." if video else
         "(exported without video vectors).",
+        *(["", f"**WARNING: the video vectors of {random_videos:,} video(s) come from random-weight CNNs, not "
+            "pretrained ones: fine for trying a pipeline, meaningless for research.**"] if random_videos else []),
         "", "## Fields", "",
         "| field | type | meaning |", "| --- | --- | --- |",
         "| clip_id | string | `{video_id}_{idx:04d}` |",

@@ -100,7 +100,8 @@ def export_release(root: DataRoot, out: Path, filt: ExportFilter, *, features: b
     counts["videos_with_captions"] = len(exported)
     videos = _write_v1(root, out / "HowTo100M_v1.csv", selection, tasks, set(exported), counts)
     _write_task_ids(root, out / "task_ids.csv", tasks, videos, filt.keep == "all", counts)
-    return {"format": "howto100m", "path": str(out), **dict(counts), "held_back": selection.held_back()}
+    return {"format": "howto100m", "path": str(out), **dict(counts), "held_back": selection.held_back(),
+            "random_weight_videos": len(selection.random_weight_videos)}  # fmt: skip
 
 
 def _write_v1(root: DataRoot, path: Path, selection: Selection, tasks: dict[str, dict[str, Any]],

@@ -78,6 +78,8 @@ class Selection:
         rows = query(f"SELECT video_id FROM video_catalog {where}", root).rows
         self.videos = {r[0] for r in rows}
         self.dropped: Counter[str] = Counter()
+        # Videos whose exported features come from random-weight CNNs: the export says so, loudly.
+        self.random_weight_videos: set[str] = set()
         require_categories(root, filt)
 
     def held_back(self, *more: Counter[str]) -> dict[str, int]:
@@ -132,7 +134,10 @@ class Selection:
             pc.is_in(table.column("video_id"), pa.array(sorted(video_ids))),
             pc.equal(table.column("status"), "ok"),
         )
-        return table.filter(keep)
+        rows = table.filter(keep)
+        random = rows.filter(pc.equal(rows.column("random_weights"), True)).column("video_id")
+        self.random_weight_videos.update(random.unique().to_pylist())
+        return rows
 
     def pooled_vectors(self, part: ShardClips, drops: Counter[str]) -> dict[str, Any] | None:
         """clip_id -> pooled 2D+3D vector for the part's clips that have one (the others counted in `drops`

@@ -159,4 +159,5 @@ def export_webdataset(
     return {
         "format": "webdataset", "per": per, "features": features, "samples": writer.samples,
         "shards": [str(p) for p in writer.paths], "held_back": selection.held_back(drops),
+        "random_weight_videos": len(selection.random_weight_videos) if features != "none" else 0,
     }  # fmt: skip

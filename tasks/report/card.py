@@ -48,6 +48,24 @@ def funnel_rows(n: ReportNumbers) -> list[tuple[str, str, str, str]]:
     ]
 
 
+def feature_lines(n: ReportNumbers) -> list[str]:
+    """What the features cover, and a warning where they come from random weights."""
+    f = n.features
+    if not f:
+        return []
+    by_model = ", ".join(f"{m} {c:,}" for m, c in f["videos_by_model"].items()) or "none yet"
+    lines = [
+        f"Videos with features, by model: {by_model}; failed {f['videos_failed']:,}; kept videos without "
+        f"features {f['kept_videos_without_features']:,}; {f['hours']:,.1f} h of video covered."
+    ]
+    if f["videos_random_weights"]:
+        lines.append(
+            f"WARNING: the features of {f['videos_random_weights']:,} video(s) come from random weights, not "
+            "pretrained ones: fine for trying the pipeline, meaningless for research."
+        )
+    return lines
+
+
 def markdown(n: ReportNumbers, made_at: str) -> str:
     lines = [
         "---", "language: [en]", "tags: [howto100m, video, narration, instructional-videos]", "---", "",
@@ -62,6 +80,8 @@ def markdown(n: ReportNumbers, made_at: str) -> str:
         "", "## Funnel (tasks to clips) and why items were dropped", "",
         "| stage | in | kept | dropped, by reason |", "| --- | ---: | ---: | --- |",
         *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in funnel_rows(n)),
+        "", "## Features", "",
+        *(f"- {line}" if not line.startswith("WARNING") else f"- **{line}**" for line in feature_lines(n)),
         "", "## Captions", "",
         *(f"- {k} / {lang}: {c:,} videos" for k, lang, c in n.caption_kinds),
         *(f"- source {s}: {c:,} videos" for s, c in n.caption_sources.items()),
@@ -107,6 +127,14 @@ figure{{margin:2em 0}}img{{max-width:100%}}figcaption{{color:#555}}</style></hea
 {_table(("", "ours", "HowTo100M (Miech et al., 2019)"), summary_rows(n))}
 <h2>Funnel</h2>
 {_table(("stage", "in", "kept", "dropped, by reason"), funnel_rows(n))}
+<h2>Features</h2>
+{
+        "".join(
+            f"<p>{'<strong>' if line.startswith('WARNING') else ''}{html.escape(line)}"
+            f"{'</strong>' if line.startswith('WARNING') else ''}</p>"
+            for line in feature_lines(n)
+        )
+    }
 <h2>Figures</h2>
 {figures}
 </body></html>

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.catalog import query, refresh
+from storage.catalog import feature_coverage, query, refresh
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.search.crawl_record import captions_seen
@@ -54,6 +54,7 @@ class ReportNumbers:
     caption_kinds: list[tuple[str, str, int]]  # (kind, language, videos)
     caption_sources: dict[str, int]  # videos shards by where their captions came from
     crawls: list[dict[str, Any]]
+    features: dict[str, Any] = field(default_factory=dict)  # storage.catalog.feature_coverage
     paper: dict[str, float] = field(default_factory=lambda: dict(PAPER))
 
 
@@ -175,4 +176,5 @@ def collect(root: DataRoot) -> ReportNumbers:
                   "GROUP BY 1, 2 ORDER BY 3 DESC")],
         caption_sources=sources,
         crawls=crawl_history(root),
+        features=feature_coverage(root),
     )  # fmt: skip

@@ -7,11 +7,15 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 
 from storage.catalog import QueryError, query, refresh, stats
 from storage.layout import DataRoot
+from storage.schemas import frame_features as frame_features_schema
+from storage.schemas import videos as videos_schema
 from storage.shards import write_shard
+from tasks.report.card import write_report
 from tests.storage.test_shards import clips_table
 
 
@@ -75,6 +79,60 @@ def test_stats_counts(root: DataRoot) -> None:
     assert summary["clips"]["total"] == 6
     assert summary["clips"]["words"] == 18
     assert summary["top_categories"] == [{"category": "Food and Entertaining", "clips": 6}]
+
+
+def _rows(schema: pa.Schema, rows: list[dict[str, object]]) -> pa.Table:
+    return pa.Table.from_pylist([{**dict.fromkeys(schema.names), **r} for r in rows], schema=schema)
+
+
+def _feature_row(
+    video_id: str, model: str, idx: int, random_weights: bool, status: str = "ok"
+) -> dict[str, object]:
+    return {
+        "video_id": video_id, "model": model, "idx": idx, "t_start_ms": idx * 1000, "t_end_ms": idx * 1000 + 1000,
+        "vector": [0.5, 0.5] if status == "ok" else [], "random_weights": random_weights, "status": status,
+    }  # fmt: skip
+
+
+def test_stats_feature_coverage_counts_models_failures_random_weights_and_gaps(root: DataRoot) -> None:
+    """Kept videos: 000 (both models, pretrained), 111 (2D only, random weights), 222 (failed) and 333
+    (features never run); 444 was dropped by the probe and has no business in the gap count."""
+    vids = {k: str(k) * 11 for k in range(5)}
+    videos = [
+        {"video_id": vids[k], "keep": k != 4, "crawl_id": "crawl-0000", "status": "ok", "duration_s": 60.0}
+        for k in range(5)
+    ]
+    write_shard(
+        root, "videos", 0, _rows(videos_schema.SCHEMA, videos), config_hash="h", code_version="x", rows_in=5
+    )
+    features = [
+        *(_feature_row(vids[0], "resnet152", i, False) for i in range(3)),
+        *(_feature_row(vids[0], "resnext101", i, False) for i in range(2)),
+        *(_feature_row(vids[1], "resnet152", i, True) for i in range(2)),
+        _feature_row(vids[2], "resnet152", 0, False, status="error"),
+    ]
+    table = _rows(frame_features_schema.SCHEMA, features)
+    write_shard(root, "frame_features", 0, table, config_hash="h", code_version="x", rows_in=3)
+    summary = stats(root)
+    assert summary["features"] == {
+        "videos_by_model": {"resnet152": 2, "resnext101": 1},
+        "videos_failed": 1,
+        "videos_random_weights": 1,
+        "kept_videos_without_features": 2,  # 222 and 333
+        "hours": round(5 / 3600, 3),  # 3 s of 000 and 2 s of 111
+    }
+    assert summary["clips"]["videos"] == 3
+    text = _howto("stats", "--data-root", root.url).stdout
+    assert "the features of 1 video(s) come from random weights" in text
+    # No line is broken inside a value, whatever the width of the pipe.
+    assert "features videos_by_model={resnet152: 2, resnext101: 1}, videos_failed=1," in text
+    # The dataset card says the same, and warns about the random weights.
+    card = Path(write_report(root, Path(root.url) / "report")["card"]).read_text()
+    assert (
+        "- Videos with features, by model: resnet152 2, resnext101 1; failed 1; kept videos without features 2;"
+        in card
+    )
+    assert "**WARNING: the features of 1 video(s) come from random weights" in card
 
 
 def _howto(*args: str) -> subprocess.CompletedProcess[str]:

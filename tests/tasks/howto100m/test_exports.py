@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage.layout import DataRoot
-from storage.shards import read_dataset
+from storage.shards import list_markers, read_dataset, read_shard, write_shard
 from tasks.exports.hf import export_hf
 from tasks.exports.release import export_release
 from tasks.exports.select import ExportFilter
@@ -21,7 +22,8 @@ from tasks.exports.webdataset import export_webdataset
 from tasks.howto100m.import_stage import ImportConfig, import_howto100m
 from tasks.train.pooling import build_pairs
 from tasks.train.split import is_heldout
-from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, VIDEO_C, VIDEO_D
+from tests.tasks.howto100m.conftest import import_config
+from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, VIDEO_C, VIDEO_D, Release
 
 DATASETS = {
     "tasks": ["task_id", "source_id"],
@@ -192,3 +194,46 @@ def test_an_empty_root_exports_nothing(tmp_path: Path) -> None:
     assert export_webdataset(root, tmp_path / "out", ExportFilter())["samples"] == 0
     summary = export_release(root, tmp_path / "release", ExportFilter())
     assert summary["videos"] == 0 and json.loads((tmp_path / "release" / "caption.json").read_text()) == {}
+
+
+def _mark_random_weights(root: DataRoot, video_id: str) -> None:
+    """Rewrite the frame_features shards as if `video_id` had been extracted with random weights."""
+    for marker in list_markers(root, "frame_features"):
+        table = read_shard(root, "frame_features", marker.shard)
+        assert table is not None
+        flag = pc.or_(table.column("random_weights"), pc.equal(table.column("video_id"), video_id))
+        table = table.set_column(table.schema.get_field_index("random_weights"), "random_weights", flag)
+        write_shard(root, "frame_features", marker.shard, table, config_hash=marker.config_hash,
+                    code_version="test", rows_in=table.num_rows)  # fmt: skip
+
+
+def test_exports_name_the_videos_whose_features_come_from_random_weights(
+    release: Release, tmp_path: Path
+) -> None:
+    root = DataRoot.from_any(tmp_path / "root")
+    import_howto100m(import_config(release), root.url)
+    # The release's features are pretrained ones: nothing to warn about.
+    assert export_hf(root, tmp_path / "hf-real", ExportFilter())["random_weight_videos"] == 0
+    assert "WARNING" not in (tmp_path / "hf-real" / "README.md").read_text()
+    _mark_random_weights(root, VIDEO_A)
+    summary = export_hf(root, tmp_path / "hf", ExportFilter())
+    assert summary["random_weight_videos"] == 1 and "random_weight_videos" not in summary["held_back"]
+    card = (tmp_path / "hf" / "README.md").read_text()
+    assert "**WARNING: the video vectors of 1 video(s) come from random-weight CNNs" in card
+    assert export_webdataset(root, tmp_path / "wds-clips", ExportFilter())["random_weight_videos"] == 1
+    assert (
+        export_webdataset(root, tmp_path / "wds-videos", ExportFilter(), per="video")["random_weight_videos"]
+        == 1
+    )
+    assert export_release(root, tmp_path / "rel", ExportFilter())["random_weight_videos"] == 1
+    # Without features nothing random leaves the root.
+    bare = export_webdataset(root, tmp_path / "wds-bare", ExportFilter(), per="video", features="none")
+    assert bare["random_weight_videos"] == 0
+    # The command line says it on stderr, beside the JSON summary.
+    out = subprocess.run(
+        [str(Path(sys.executable).parent / "howto"), "export", "webdataset", "--out", str(tmp_path / "cli"),
+         "--data-root", root.url], capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout)["random_weight_videos"] == 1
+    assert "warning: the features of 1 exported video(s) come from random weights" in out.stderr
