@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
@@ -25,6 +26,8 @@ from tasks.train.pooling import (
 log = logging.getLogger(__name__)
 
 MINILM_NAME = "all-MiniLM-L6-v2"
+# The clip_pairs marker's count of paired videos whose features come from random-weight CNNs.
+RANDOM_WEIGHT_VIDEOS = "random_weight_videos"
 _POOLING = {"fps": MODEL_FPS, "models": list(MODELS), "l2": "per-model", "dtype": "float16"}
 
 
@@ -87,7 +90,12 @@ def pairs_job(root: DataRoot, shard: int, pooling: ClipPooling = REFERENCE_POOLI
         if clips is None or features is None:
             raise FileNotFoundError(f"clips or frame_features shard {shard} is missing")
         table, drops = build_pairs(clips, features, pooling=pooling)
-        return ShardOutput(table=table, rows_in=clips.num_rows, drops=drops)
+        # Which paired videos' features come from random-weight CNNs: the model card says so.
+        ok_random = pc.and_(pc.equal(features.column("status"), "ok"), features.column("random_weights"))
+        random = set(features.filter(ok_random).column("video_id").to_pylist())
+        paired = set(table.column("video_id").to_pylist())
+        extra = {RANDOM_WEIGHT_VIDEOS: len(random & paired)}
+        return ShardOutput(table=table, rows_in=clips.num_rows, drops=drops, extra=extra)
 
     return ShardJob(
         "clip_pairs", shard, config_hash(config), compute, inputs=PAIRS_INPUTS,
@@ -149,13 +157,17 @@ def require_pairs_pooled(root: DataRoot, pooling: ClipPooling, user: str) -> Non
 
 
 def data_snapshot(root: DataRoot) -> dict[str, Any]:
-    """What a run trained on: clip_pairs shards with their hashes and row counts, and one hash of it all."""
+    """What a run trained on: clip_pairs shards with their hashes and row counts, and one hash of it all;
+    and how many of its videos have features from random weights (None: a shard written before this was
+    recorded does not say)."""
     markers = list_markers(root, "clip_pairs")
     shards = {str(m.shard): {"config_hash": m.config_hash, "rows": m.rows_out} for m in markers}
+    counts = [m.extra.get(RANDOM_WEIGHT_VIDEOS) for m in markers]
     return {
         "dataset": "clip_pairs",
         "shards": len(markers),
         "clips": sum(m.rows_out for m in markers),
         "hash": config_hash({"shards": shards}),
         "per_shard": shards,
+        RANDOM_WEIGHT_VIDEOS: None if None in counts else sum(int(c) for c in counts),
     }

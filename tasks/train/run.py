@@ -43,7 +43,7 @@ from tasks.train.checkpoints import (
 from tasks.train.config import TrainConfig, run_id_for, run_shard_number, train_hash
 from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
 from tasks.train.pooling import PoolingMismatch
-from tasks.train.prepare import data_snapshot, no_pairs_message, require_pairs_pooled
+from tasks.train.prepare import RANDOM_WEIGHT_VIDEOS, data_snapshot, no_pairs_message, require_pairs_pooled
 from tasks.train.report import read_card, write_report
 
 log = logging.getLogger(__name__)
@@ -97,6 +97,9 @@ class Trainer:
         except PoolingMismatch as exc:
             raise TrainingDataError(str(exc)) from exc
         self.snapshot = data_snapshot(root)
+        if self.snapshot[RANDOM_WEIGHT_VIDEOS]:
+            log.warning("training on the features of %d video(s) made with random weights, not pretrained ones: "
+                        "the model card says so", self.snapshot[RANDOM_WEIGHT_VIDEOS])  # fmt: skip
         self.run_id = run_id_for(cfg, self.snapshot["hash"])
         self.with_text = cfg.text == "minilm"
         self.vocab, self.word_vectors = _text_side(cfg, root, cfg.heldout_fraction)

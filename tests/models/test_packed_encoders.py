@@ -10,7 +10,8 @@ from torch import nn
 
 from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.compiled import CompiledEncoder, fold_batchnorm
-from models.encoders import Runtime, cpu_bf16_supported, encode, pick_runtime, prepare
+from models.cpu_precision import cpu_bf16
+from models.encoders import Runtime, encode, pick_runtime, prepare
 from models.inflight import InflightEncoder
 from models.packed import FRONT_ROWS, PackedConv, front_chunks, onednn_available, pack_for_onednn
 from models.resnet2d import build_resnet152
@@ -156,7 +157,7 @@ def test_runtime_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     auto = pick_runtime("cpu", "auto")
-    assert auto.precision == ("bf16" if cpu_bf16_supported() else "fp32")
+    assert auto.precision == cpu_bf16().precision
     assert not auto.compiled and not auto.fused  # CPU: prepacked oneDNN weights, nothing to compile
     assert pick_runtime("cuda", "bf16").compiled and pick_runtime("cuda", "bf16").fused
     assert not pick_runtime("cuda", "fp32", channels_last=False).compiled  # the reference way: plain eager

@@ -7,9 +7,10 @@ import copy
 import pytest
 import torch
 
+from models.cpu_precision import cpu_bf16
 from models.embedding import build_model
 from models.losses import build_loss
-from models.train_loop import Batch, make_optimizer, native_bf16, pick_precision, train_epoch, train_step
+from models.train_loop import Batch, make_optimizer, pick_precision, train_epoch, train_step
 
 
 def _batch(seed: int = 0, videos: int = 4, clips: int = 8) -> Batch:
@@ -24,7 +25,7 @@ def _batch(seed: int = 0, videos: int = 4, clips: int = 8) -> Batch:
 
 def test_precision_choice() -> None:
     cpu = torch.device("cpu")
-    assert pick_precision(cpu, "auto") == ("bf16" if native_bf16(cpu) else "fp32")
+    assert pick_precision(cpu, "auto") == cpu_bf16().precision
     assert pick_precision(cpu, "fp32") == "fp32" and pick_precision(cpu, "bf16") == "bf16"
     with pytest.raises(ValueError, match="fp16"):
         pick_precision(cpu, "fp16")

@@ -10,7 +10,8 @@ import torch
 from torchvision.models import resnet152
 
 from models.calibration import recalibrate_batchnorm
-from models.encoders import cpu_bf16_supported, encode, pick_runtime, prepare
+from models.cpu_precision import cpu_bf16
+from models.encoders import encode, pick_runtime, prepare
 from models.resnet2d import ResNet152Features, build_resnet152, find_resnet152_weights
 from models.resnext3d import ResNeXt3D, build_resnext101, load_resnext_state
 from models.torch_files import NotACheckpoint
@@ -125,7 +126,7 @@ def test_resnet152_features_equal_torchvision_pooled_output(tmp_path: Path) -> N
 
 
 def test_runtime_choice() -> None:
-    assert pick_runtime("cpu", "auto").precision == ("bf16" if cpu_bf16_supported() else "fp32")
+    assert pick_runtime("cpu", "auto").precision == cpu_bf16().precision
     assert pick_runtime("cpu", "fp32").dtype == torch.float32
     with pytest.raises(ValueError, match="fp16"):
         pick_runtime("cpu", "fp16")
