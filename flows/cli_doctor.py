@@ -90,7 +90,7 @@ def torch_check(device: str, precision: str) -> Check:
 
         name = torch.cuda.get_device_name(rt.device)
         return Check("torch", "ok", f"{rt.device} ({name}) in {rt.precision}")
-    return Check("torch", "ok", f"{rt.device} in {rt.precision} ({cpu_bf16().describe()})")
+    return Check("torch", "ok", f"{rt.device} in {rt.precision}; {cpu_bf16().describe()}")
 
 
 def prefect_check(global_limit: str) -> Check:

@@ -64,8 +64,8 @@ class CpuBf16:
         if self.speedup is None:
             return "no native bf16 on this CPU: auto is fp32"
         return (
-            f"bf16 GEMM {self.speedup:.2f}x fp32 here ({self.bf16_gflops:.0f} vs {self.fp32_gflops:.0f} "
-            f"GFLOP/s, oneDNN {GEMM_SIDE}^3): auto is {self.precision}"
+            f"bf16 GEMM {self.speedup:.2f}x fp32 here, {self.bf16_gflops:.0f} vs {self.fp32_gflops:.0f} "
+            f"GFLOP/s on oneDNN {GEMM_SIDE}^3: auto is {self.precision}"
             + ("" if self.pays else f" (bf16 from {BF16_MIN_SPEEDUP:.1f}x)")
         )
 

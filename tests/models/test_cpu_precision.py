@@ -29,7 +29,7 @@ def test_bf16_pays_only_when_native_and_clearly_faster() -> None:
 
 def test_the_verdict_says_what_it_measured_and_what_auto_takes() -> None:
     assert XEON_VM_NO_AMX.describe() == (
-        "bf16 GEMM 0.55x fp32 here (146 vs 265 GFLOP/s, oneDNN 1024^3): auto is fp32 (bf16 from 1.2x)"
+        "bf16 GEMM 0.55x fp32 here, 146 vs 265 GFLOP/s on oneDNN 1024^3: auto is fp32 (bf16 from 1.2x)"
     )
     assert ZEN4.describe().endswith("auto is bf16")
     assert AVX2_ONLY.describe() == "no native bf16 on this CPU: auto is fp32"
