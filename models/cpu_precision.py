@@ -5,14 +5,19 @@ oneDNN's bf16 GEMM runs at about twice its fp32 rate, and with AMX at several ti
 avx512_bf16 and avx512_fp16 but no AMX in sight (a virtual machine that does not pass AMX through) the
 same bf16 GEMM ran at 0.55x fp32 (146 vs 265 GFLOP/s), and the encoders in bf16 at half the fp32 path's
 speed. So "auto" takes bf16 on a CPU only where a short GEMM in both precisions, run now, says it is
-clearly faster.
+clearly faster. The verdict is kept per machine in the user cache.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import logging
-from dataclasses import dataclass
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
 
@@ -88,9 +93,66 @@ def measure_cpu_bf16(rounds: int = 3, round_s: float = 0.05) -> CpuBf16:
     return CpuBf16(native=True, fp32_gflops=best[torch.float32], bf16_gflops=best[torch.bfloat16])
 
 
+def machine_key() -> str:
+    """What the verdict depends on: the CPU model and its AVX/AMX flags, torch's version (and so oneDNN's) and
+    the thread count (a VM moved to another host, or an upgraded torch, measures again)."""
+    model, flags = "unknown", []
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name") and model == "unknown":
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags"):
+                    flags = sorted(f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "amx")))
+                    break
+    except OSError:
+        pass
+    return "|".join([model, " ".join(flags), torch.__version__, str(torch.get_num_threads())])
+
+
+def cache_path() -> Path:
+    """$HOWTO_CPU_PRECISION_CACHE, else the user cache (~/.cache/howto/cpu_precision.json)."""
+    env = os.environ.get("HOWTO_CPU_PRECISION_CACHE")
+    if env:
+        return Path(env)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "howto" / "cpu_precision.json"
+
+
+def _cached(key: str) -> CpuBf16 | None:
+    try:
+        entry = json.loads(cache_path().read_text(encoding="utf-8")).get(key)
+        return CpuBf16(bool(entry["native"]), float(entry["fp32_gflops"]), float(entry["bf16_gflops"]))
+    except (OSError, ValueError, TypeError, KeyError, AttributeError):
+        return None  # none yet, or a damaged file: measured again and rewritten
+
+
+def _remember(key: str, verdict: CpuBf16) -> None:
+    """Add this machine's verdict to the cache file (written whole to a temp file, then renamed)."""
+    path = cache_path()
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+        entries = entries if isinstance(entries, dict) else {}
+    except (OSError, ValueError):
+        entries = {}
+    entries[key] = {**asdict(verdict), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False) as tmp:
+            json.dump(entries, tmp, indent=1, sort_keys=True)
+        os.replace(tmp.name, path)
+    except OSError as exc:  # a read-only home: the verdict still holds for this process
+        log.debug("CPU precision not cached at %s: %s", path, exc)
+
+
 @functools.cache
 def cpu_bf16() -> CpuBf16:
-    """This process's verdict, measured once (about 0.3 s) the first time "auto" is resolved on a CPU."""
-    verdict = measure_cpu_bf16()
-    log.info("CPU precision: %s", verdict.describe())
+    """This machine's verdict: measured once (about 0.3 s) and kept in the user cache, so that every process
+    of a machine (a deployment's many workers, a resumed run) takes the same precision rather than each
+    measuring anew under whatever load it meets."""
+    key = machine_key()
+    verdict = _cached(key)
+    if verdict is None:
+        verdict = measure_cpu_bf16()
+        _remember(key, verdict)
+        log.info("CPU precision: %s (measured; kept in %s)", verdict.describe(), cache_path())
     return verdict

@@ -3,9 +3,14 @@ native bf16 can be slower (an Intel Xeon VM without AMX: 0.55x fp32)."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 import torch
 
+import models.cpu_precision as cpu_precision
 import models.encoders as encoders
 import models.train_loop as train_loop
 from models.cpu_precision import BF16_MIN_SPEEDUP, CpuBf16, cpu_bf16_supported, measure_cpu_bf16
@@ -59,3 +64,49 @@ def test_the_measurement_on_this_machine() -> None:
         )
     else:
         assert (verdict.fp32_gflops, verdict.bf16_gflops, verdict.precision) == (0.0, 0.0, "fp32")
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Path, list[int]]]:
+    """A cache file of the test's own, and a measurement that counts its calls (this process's verdict is
+    forgotten before and after, so other tests read the real one again)."""
+    path = tmp_path / "cpu_precision.json"
+    monkeypatch.setenv("HOWTO_CPU_PRECISION_CACHE", str(path))
+    calls: list[int] = []
+    monkeypatch.setattr(cpu_precision, "measure_cpu_bf16", lambda: calls.append(1) or ZEN4)
+    cpu_precision.cpu_bf16.cache_clear()
+    yield path, calls
+    cpu_precision.cpu_bf16.cache_clear()
+
+
+def test_the_verdict_is_measured_once_per_machine_and_kept(
+    cache: tuple[Path, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, calls = cache
+    assert cpu_precision.cpu_bf16() == ZEN4 and len(calls) == 1
+    entry = json.loads(path.read_text())[cpu_precision.machine_key()]
+    assert (entry["fp32_gflops"], entry["bf16_gflops"], entry["native"]) == (200.0, 387.0, True)
+    cpu_precision.cpu_bf16.cache_clear()  # a new process on the same machine: read, not measured
+    assert cpu_precision.cpu_bf16() == ZEN4 and len(calls) == 1
+    # Another machine (or torch, or thread count) measures again and keeps both.
+    cpu_precision.cpu_bf16.cache_clear()
+    monkeypatch.setattr(cpu_precision, "machine_key", lambda: "other machine")
+    assert cpu_precision.cpu_bf16() == ZEN4 and len(calls) == 2
+    assert len(json.loads(path.read_text())) == 2
+
+
+@pytest.mark.parametrize("damage", ["{not json", "[]", '{"KEY": {"native": true}}', '{"KEY": "fp32"}'])
+def test_a_damaged_cache_is_measured_again_and_rewritten(cache: tuple[Path, list[int]], damage: str) -> None:
+    path, calls = cache
+    path.write_text(damage.replace("KEY", cpu_precision.machine_key()))
+    assert cpu_precision.cpu_bf16() == ZEN4 and len(calls) == 1
+    assert json.loads(path.read_text())[cpu_precision.machine_key()]["bf16_gflops"] == 387.0
+
+
+def test_an_unwritable_cache_still_gives_a_verdict(
+    cache: tuple[Path, list[int]], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    monkeypatch.setenv("HOWTO_CPU_PRECISION_CACHE", str(blocker / "cpu_precision.json"))
+    assert cpu_precision.cpu_bf16() == ZEN4
