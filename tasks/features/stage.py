@@ -137,6 +137,7 @@ def _compute(
     )
     errors: list[pa.Table] = []
     decoders: Counter[str] = Counter()  # videos extracted per decoder that really ran ("cpu", "cuda", ...)
+    precisions: Counter[str] = Counter()  # videos extracted per compute precision ("auto" resolved here)
     fallbacks: list[str] = []
     if todo:
         with leased_extractor(cfg, root) as (extractor, loaded, rt):
@@ -158,6 +159,7 @@ def _compute(
                 _finish(root, work, result, cfg, loaded.random, paths, errors)
                 if result.status == "ok":
                     decoders[result.decoder] += 1
+                    precisions[rt.precision] += 1
                     fallbacks += [result.decoder_fallback] if result.decoder_fallback else []
                 done += 1
                 advance(f"{DATASET} shard {shard}: videos", done, len(todo))
@@ -203,6 +205,7 @@ def _compute(
             "videos_error": n_err,
             "videos_extracted": len(todo),
             "videos_decoded_on": dict(decoders),
+            "videos_computed_in": dict(precisions),
             "videos_reused": len(kept - {v["video_id"] for v in todo}),
         },
     )

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from flows.extract_features import extract_features
+from models.cpu_precision import cpu_bf16
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_marker, read_shard, write_shard
@@ -69,6 +70,8 @@ def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
     marker = read_marker(root, "frame_features", 0)
     assert marker is not None and marker.rows_in == 2 and marker.errors == 1
     assert marker.extra["videos_decoded_on"] == {"cpu": 1}  # GOOD; BAD never decoded
+    # The precision "auto" took on this machine, per video extracted (models/cpu_precision.py).
+    assert marker.extra["videos_computed_in"] == {cpu_bf16().precision: 1}
     for attempt in (2, 3):
         _corrupt_download(root)
         summary = extract_features(CFG, root.url)
