@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,8 +84,47 @@ def _calibrated_path(root: DataRoot, model: str, seed: int, size: int) -> str:
     return root.path("models", f"calibrated-{model}-seed{seed}-s{size}.pt")
 
 
+def machine_calibration_path(model: str, seed: int, size: int) -> Path:
+    """This machine's copy of a calibration, shared by its data roots: $HOWTO_CALIBRATION_CACHE, else
+    ~/.cache/howto/calibrated. Keyed by torch's version too: another build may compute other statistics."""
+    env = os.environ.get("HOWTO_CALIBRATION_CACHE")
+    base = (
+        Path(env)
+        if env
+        else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "howto" / "calibrated"
+    )
+    return base / f"calibrated-{model}-seed{seed}-s{size}-torch{torch.__version__}.pt"
+
+
+def _read_machine_copy(model: str, seed: int, size: int) -> bytes | None:
+    try:
+        return machine_calibration_path(model, seed, size).read_bytes()
+    except OSError:
+        return None
+
+
+def _keep_machine_copy(model: str, seed: int, size: int, data: bytes) -> None:
+    """Written to a temp file and renamed: workers calibrating at once each leave a whole file."""
+    path = machine_calibration_path(model, seed, size)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".tmp-", delete=False) as tmp:
+            tmp.write(data)
+        os.replace(tmp.name, path)
+    except OSError as exc:  # a read-only home: the data root keeps its copy all the same
+        log.debug("calibration not kept at %s: %s", path, exc)
+
+
+def _load_calibrated(data: bytes, model: str, name: str) -> nn.Module:
+    build: Callable[[None], nn.Module] = build_resnet152 if model == MODEL_2D else build_resnext101
+    state = load_torch_file(data, f"calibrated {model}", name=name)
+    return weights_into(lambda: build(None), state, name, f"calibrated {model}").eval()
+
+
 def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.Module:
-    """A seeded random encoder with calibrated BatchNorm, computed once per data root and then reused."""
+    """A seeded random encoder with calibrated BatchNorm: the data root's copy; else this machine's, copied
+    into the root (a new root on a machine that calibrated before costs no calibration); else computed,
+    then kept in both."""
     path = _calibrated_path(root, model, seed, size)
     build: Callable[[None], nn.Module] = build_resnet152 if model == MODEL_2D else build_resnext101
     torch.manual_seed(seed)
@@ -91,12 +132,20 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
         with root.open(path, "rb") as handle:
             data = handle.read()
         try:
-            state = load_torch_file(data, f"calibrated {model}", name=path)
-            return weights_into(lambda: build(None), state, path, f"calibrated {model}").eval()
+            return _load_calibrated(data, model, path)
         except NotACheckpoint as exc:
             # Our own cache, rebuilt from the seed in seconds: a damaged one (a copy cut short, a file
             # from another build of the model) is recomputed rather than stopping the stage.
             log.warning("%s; recomputing it", exc)
+    machine = _read_machine_copy(model, seed, size)
+    if machine is not None:
+        try:
+            net = _load_calibrated(machine, model, str(machine_calibration_path(model, seed, size)))
+        except NotACheckpoint as exc:
+            log.warning("%s; recomputing it", exc)
+        else:
+            atomic_write_bytes(root, path, machine)
+            return net
     net = build(None)
     log.warning(
         "%s: random weights; calibrating BatchNorm statistics once (seed %d, size %d)", model, seed, size
@@ -110,6 +159,7 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
     atomic_write_bytes(root, path, buffer.getvalue())
+    _keep_machine_copy(model, seed, size, buffer.getvalue())
     return net.eval()
 
 
