@@ -408,10 +408,13 @@ SELECT coalesce(sum(end_ms), 0) / 3.6e6 FROM (
 """
 
 
-# Per video, its longest feature row span end over its models' ok rows (the video's length, counted once).
-_FEATURE_HOURS_SQL = """
-SELECT coalesce(sum(end_ms), 0) / 3.6e6 FROM (
-    SELECT video_id, max(t_end_ms) AS end_ms FROM frame_features WHERE status = 'ok' GROUP BY 1
+# One pass over frame_features per video: failed (any row not ok), on random weights, and its length (the
+# longest ok row span end over its models, so several encoders never double count).
+_FEATURE_VIDEOS_SQL = """
+SELECT count(*) FILTER (WHERE failed), count(*) FILTER (WHERE random), coalesce(sum(end_ms), 0) / 3.6e6 FROM (
+    SELECT video_id, bool_or(status <> 'ok') AS failed, bool_or(status = 'ok' AND random_weights) AS random,
+           max(t_end_ms) FILTER (WHERE status = 'ok') AS end_ms
+    FROM frame_features GROUP BY 1
 )
 """
 
@@ -421,27 +424,22 @@ def _features_summary(
 ) -> dict[str, Any]:
     """Feature coverage: videos with features per model, failed ones, those on random weights (not
     pretrained: no use for research), and kept videos that have none yet (stage not run, or failed)."""
+    failed, random, hours = rows(_FEATURE_VIDEOS_SQL)[0]
     return {
         "videos_by_model": dict(
             rows(
                 "SELECT model, count(DISTINCT video_id) FROM frame_features WHERE status = 'ok' GROUP BY 1 ORDER BY 1"
             )
         ),
-        "videos_failed": int(
-            scalar("SELECT count(DISTINCT video_id) FROM frame_features WHERE status <> 'ok'")
-        ),
-        "videos_random_weights": int(
-            scalar(
-                "SELECT count(DISTINCT video_id) FROM frame_features WHERE status = 'ok' AND random_weights"
-            )
-        ),
+        "videos_failed": int(failed),
+        "videos_random_weights": int(random),
         "kept_videos_without_features": int(
             scalar(
                 "SELECT count(*) FROM video_catalog v WHERE keep AND NOT EXISTS (SELECT 1 FROM frame_features f "
                 "WHERE f.video_id = v.video_id AND f.status = 'ok')"
             )
         ),
-        "hours": round(float(scalar(_FEATURE_HOURS_SQL)), 3),
+        "hours": round(float(hours), 3),
     }
 
 

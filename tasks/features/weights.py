@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import logging
 import os
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -104,13 +103,11 @@ def _read_machine_copy(model: str, seed: int, size: int) -> bytes | None:
 
 
 def _keep_machine_copy(model: str, seed: int, size: int, data: bytes) -> None:
-    """Written to a temp file and renamed: workers calibrating at once each leave a whole file."""
+    """Written atomically: workers calibrating at once each leave a whole file."""
     path = machine_calibration_path(model, seed, size)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("wb", dir=path.parent, prefix=".tmp-", delete=False) as tmp:
-            tmp.write(data)
-        os.replace(tmp.name, path)
+        atomic_write_bytes(DataRoot.from_any(str(path.parent)), str(path), data)
     except OSError as exc:  # a read-only home: the data root keeps its copy all the same
         log.debug("calibration not kept at %s: %s", path, exc)
 

@@ -92,8 +92,8 @@ def pairs_job(root: DataRoot, shard: int, pooling: ClipPooling = REFERENCE_POOLI
         table, drops = build_pairs(clips, features, pooling=pooling)
         # Which paired videos' features come from random-weight CNNs: the model card says so.
         ok_random = pc.and_(pc.equal(features.column("status"), "ok"), features.column("random_weights"))
-        random = set(features.filter(ok_random).column("video_id").to_pylist())
-        paired = set(table.column("video_id").to_pylist())
+        random = set(pc.unique(features.filter(ok_random).column("video_id")).to_pylist())
+        paired = set(pc.unique(table.column("video_id")).to_pylist())
         extra = {RANDOM_WEIGHT_VIDEOS: len(random & paired)}
         return ShardOutput(table=table, rows_in=clips.num_rows, drops=drops, extra=extra)
 
