@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import pkgutil
 
@@ -68,7 +69,26 @@ def _mount_all() -> None:
     app.add_typer(bench_app, name="bench")
 
 
+def one_line_summary(doc: str) -> str:
+    """A docstring's first paragraph as one line: what a command list shows beside the command's name."""
+    return " ".join(inspect.cleandoc(doc).split("\n\n")[0].split())
+
+
+def _summaries_on_one_line(typer_app: typer.Typer) -> None:
+    # In its rich mode typer lists each command with its docstring's first paragraph, hard line breaks
+    # kept: a summary wrapped at 110 columns in the source came out broken mid-sentence in `howto --help`.
+    # A command's own --help reflows its text already; only the lists need the one-line form.
+    for command in typer_app.registered_commands:
+        doc = command.help or (command.callback.__doc__ if command.callback else None)
+        if command.short_help is None and doc:
+            command.short_help = one_line_summary(doc)
+    for group in typer_app.registered_groups:
+        if isinstance(group.typer_instance, typer.Typer):
+            _summaries_on_one_line(group.typer_instance)
+
+
 _mount_all()
+_summaries_on_one_line(app)
 
 
 def main() -> None:
