@@ -93,6 +93,32 @@ def torch_check(device: str, precision: str) -> Check:
     return Check("torch", "ok", f"{rt.device} in {rt.precision}; {cpu_bf16().describe()}")
 
 
+def decode_check(device: str, precision: str, decode_hwaccel: str) -> Check:
+    """Whether ffmpeg decodes on the GPU where the features stage would ask it to. CPU decoding runs at
+    26-41x real time per core (360p into both outputs, measured by `howto bench features`), so a GPU host
+    decoding on its CPUs is held far below the GPU's speed: worth a warning, not a failure."""
+    from models.encoders import pick_runtime
+    from tasks.features.decode import hwaccel_available
+    from tasks.features.pipeline import hwaccel_wanted
+
+    try:
+        rt = pick_runtime(device, precision)
+    except (RuntimeError, ValueError):
+        return Check("NVDEC", "skip", "no runtime (see torch)")
+    wanted = hwaccel_wanted(decode_hwaccel, rt)
+    if wanted is None:
+        why = "off (features.decode_hwaccel=none)" if decode_hwaccel == "none" else "no CUDA device"
+        return Check("NVDEC", "skip", f"{why}: videos are decoded on the CPU")
+    if hwaccel_available(wanted):
+        return Check("NVDEC", "ok", f"ffmpeg decodes H.264 on {wanted}")
+    return Check(
+        "NVDEC", "warn",
+        f"ffmpeg cannot decode on {wanted} (no cuda in `ffmpeg -hwaccels`, or no NVDEC in this container): "
+        "videos are decoded on the CPU, at about 26-41x real time per core",
+        "an ffmpeg built with NVDEC (`ffmpeg -hwaccels` lists cuda), or features.decode_hwaccel=none",
+    )  # fmt: skip
+
+
 def prefect_check(global_limit: str) -> Check:
     from prefect.settings import PREFECT_API_URL
 
@@ -156,8 +182,8 @@ def doctor_command(
         Path | None, typer.Option("--cookies", help="Netscape cookies file to check (never printed).")
     ] = None,
 ) -> None:
-    """Check offline what a real run needs (ffmpeg, yt-dlp, JS runtime, cookies, weights, torch, Prefect,
-    data root): one line each with the fix; exit 0 when a run can start, 1 otherwise."""
+    """Check offline what a real run needs (ffmpeg, yt-dlp, JS runtime, cookies, weights, torch, NVDEC,
+    Prefect, data root): one line each with the fix; exit 0 when a run can start, 1 otherwise."""
     from flows.config_file import ConfigError, resolve
     from storage.layout import resolve_data_root
     from tasks.youtube import doctor
@@ -187,6 +213,7 @@ def doctor_command(
     )
     checks += [
         torch_check(features.device, features.precision),
+        decode_check(features.device, features.precision, features.decode_hwaccel),
         prefect_check(access.politeness.global_limit if access.politeness.requests_per_s > 0 else ""),
         data_root_check(resolve_data_root(data_root)),
     ]

@@ -147,6 +147,15 @@ def _return_gpu_memory() -> None:
         torch.cuda.empty_cache()
 
 
+def hwaccel_wanted(decode_hwaccel: str, rt: Runtime) -> str | None:
+    """The hardware decoder `decode_hwaccel` asks for with the encoders on `rt`, None for the CPU's: ffmpeg's
+    decoder on the GPU the encoders use ("cuda" is device 0, "cuda:N" device N)."""
+    on_cuda = rt.device.type == "cuda"
+    if decode_hwaccel == "cuda" or (decode_hwaccel == "auto" and on_cuda):
+        return f"cuda:{rt.device.index}" if on_cuda and rt.device.index else "cuda"
+    return None
+
+
 def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSettings:
     """Resolve the config's "auto"s for the runtime: a GPU gets batches across videos, padded for its CUDA
     graphs, bigger batches, many decoders and NVDEC when ffmpeg can use it; a CPU keeps per-video batches at
@@ -154,9 +163,8 @@ def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSett
     on_cuda = rt.device.type == "cuda"
     across = cfg.batching == "across_videos" or (cfg.batching == "auto" and on_cuda)
     hwaccel = None
-    if cfg.decode_hwaccel == "cuda" or (cfg.decode_hwaccel == "auto" and on_cuda):
-        # ffmpeg's decoder on the GPU the encoders use: "cuda" is device 0, "cuda:N" device N.
-        device = f"cuda:{rt.device.index}" if on_cuda and rt.device.index else "cuda"
+    device = hwaccel_wanted(cfg.decode_hwaccel, rt)
+    if device is not None:
         hwaccel = device if hwaccel_available(device) else None
         if hwaccel is None:
             log.warning("ffmpeg cannot open a CUDA device here: decoding on the CPU")

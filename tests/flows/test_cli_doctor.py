@@ -118,3 +118,19 @@ def test_po_token_by_reference_is_checked_not_printed(
     assert value not in out
     assert line(out, "PO token").startswith("ok " if "+" in value else "FAIL")
     assert code == (0 if "+" in value else 1)
+
+
+def test_nvdec_is_checked_where_the_features_stage_would_use_it(tmp_path: Path) -> None:
+    # This machine has no GPU: with the default `auto` nothing asks for NVDEC, so the line says the CPU
+    # decodes; asking for it by hand runs the real ffmpeg probe, which cannot decode on CUDA here. A warning
+    # with the fix, not a failure: the stage then decodes on the CPU, slower but correct.
+    code, out, _ = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK)
+    assert code == 0 and line(out, "NVDEC").startswith("--") and "no CUDA device" in line(out, "NVDEC")
+    forced = ["--set", "features.decode_hwaccel=cuda"]
+    code, out, _ = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK, *forced)
+    nvdec = line(out, "NVDEC")
+    assert code == 0 and nvdec.startswith("WARN"), out
+    assert "cannot decode on cuda" in nvdec and "-> an ffmpeg built with NVDEC" in nvdec
+    off = ["--set", "features.decode_hwaccel=none"]
+    code, out, _ = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK, *off)
+    assert "off (features.decode_hwaccel=none)" in line(out, "NVDEC")

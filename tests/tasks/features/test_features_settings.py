@@ -43,3 +43,18 @@ def test_a_gpu_without_a_usable_decoder_decodes_on_the_cpu(
     s = extractor_settings(ExtractFeaturesConfig(decode_workers=5), _gpu(0))
     assert s.hwaccel is None and s.decode_workers == 5
     assert "decoding on the CPU" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("setting", "runtime", "wanted"),
+    [
+        ("auto", "cpu", None),
+        ("none", "cuda:1", None),
+        ("auto", "cuda:0", "cuda"),
+        ("auto", "cuda:1", "cuda:1"),
+        ("cuda", "cpu", "cuda"),  # asked for by hand: GPU 0's decoder, the encoders on the CPU
+    ],
+)
+def test_which_hardware_decoder_a_setting_asks_for(setting: str, runtime: str, wanted: str | None) -> None:
+    rt = pick_runtime("cpu", "fp32") if runtime == "cpu" else _gpu(int(runtime.partition(":")[2]))
+    assert pipeline.hwaccel_wanted(setting, rt) == wanted
