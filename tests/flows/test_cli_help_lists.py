@@ -38,7 +38,7 @@ def test_the_root_list_wraps_summaries_only_at_the_terminal_edge() -> None:
     continuation = [line for line in panel.splitlines() if re.match(r"│\s{3,}\S", line)]
     assert len(rows) > 20 and continuation == [], continuation[:3]
     doctor = next(line for line in rows if line.startswith("│ doctor "))
-    assert "torch, Prefect, data root): one line each with the fix" in doctor
+    assert "torch, NVDEC, Prefect, data root): one line each with the fix" in doctor
 
 
 def test_every_group_lists_its_commands_with_whole_summaries() -> None:
