@@ -11,12 +11,15 @@ import re
 import shutil
 import subprocess
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from flows.cli_common import fail
 from tasks.youtube.doctor import Check, Status
+
+if TYPE_CHECKING:
+    from models.encoders import Runtime
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "--  "}
 
@@ -77,33 +80,31 @@ def weights_checks(
     return out
 
 
-def torch_check(device: str, precision: str) -> Check:
+def torch_check(device: str, precision: str) -> tuple[Runtime | None, Check]:
+    """The runtime the features stage would pick (None when it cannot), and its line."""
     from models.cpu_precision import cpu_bf16
     from models.encoders import pick_runtime
 
     try:
         rt = pick_runtime(device, precision)
     except (RuntimeError, ValueError) as exc:
-        return Check("torch", "fail", str(exc), "features.device=auto|cpu|cuda[:N]")
+        return None, Check("torch", "fail", str(exc), "features.device=auto|cpu|cuda[:N]")
     if rt.device.type == "cuda":
         import torch
 
         name = torch.cuda.get_device_name(rt.device)
-        return Check("torch", "ok", f"{rt.device} ({name}) in {rt.precision}")
-    return Check("torch", "ok", f"{rt.device} in {rt.precision}; {cpu_bf16().describe()}")
+        return rt, Check("torch", "ok", f"{rt.device} ({name}) in {rt.precision}")
+    return rt, Check("torch", "ok", f"{rt.device} in {rt.precision}; {cpu_bf16().describe()}")
 
 
-def decode_check(device: str, precision: str, decode_hwaccel: str) -> Check:
+def decode_check(rt: Runtime | None, decode_hwaccel: str) -> Check:
     """Whether ffmpeg decodes on the GPU where the features stage would ask it to. CPU decoding runs at
     26-41x real time per core (360p into both outputs, measured by `howto bench features`), so a GPU host
     decoding on its CPUs is held far below the GPU's speed: worth a warning, not a failure."""
-    from models.encoders import pick_runtime
     from tasks.features.decode import hwaccel_available
     from tasks.features.pipeline import hwaccel_wanted
 
-    try:
-        rt = pick_runtime(device, precision)
-    except (RuntimeError, ValueError):
+    if rt is None:
         return Check("NVDEC", "skip", "no runtime (see torch)")
     wanted = hwaccel_wanted(decode_hwaccel, rt)
     if wanted is None:
@@ -211,9 +212,10 @@ def doctor_command(
     checks += weights_checks(
         features.models, features.resnet_weights, features.resnext_weights, features.random_weights
     )
+    rt, torch_line = torch_check(features.device, features.precision)
     checks += [
-        torch_check(features.device, features.precision),
-        decode_check(features.device, features.precision, features.decode_hwaccel),
+        torch_line,
+        decode_check(rt, features.decode_hwaccel),
         prefect_check(access.politeness.global_limit if access.politeness.requests_per_s > 0 else ""),
         data_root_check(resolve_data_root(data_root)),
     ]

@@ -23,12 +23,11 @@ def prefect_server() -> Iterator[None]:
     from prefect.events.worker import EventsWorker
     from prefect.testing.utilities import prefect_test_harness
 
-    # The harness drains Prefect's event queues before stopping its server, with no time limit. Events
-    # that cannot be delivered (some flows' events, queued for a client that is gone) are retried one by
-    # one, ~1.5 s each: that teardown took minutes, and once hung a CI run. They are not what any test
-    # checks, so the drain gets a bound. Seen at one worker's end of a full run: 698 events of in-process
-    # flows (heartbeats, artifacts, task-run states) queued for one client, and the bounded drain its
-    # longest teardown (the bound was 20 s then).
+    # The harness drains Prefect's event queues before stopping its server, with no time limit. Flows run
+    # in-process leave a backlog there (seen: 280 and 698 events, heartbeats, artifacts, task-run states,
+    # for one client), sent one by one: that teardown took minutes, and once hung a CI run. They are not
+    # what any test checks, so the drain gets a bound; what is left is dropped at exit, when Prefect logs
+    # "connection refused" for it (the server is gone by then).
     drain_all = EventsWorker.drain_all.__func__  # type: ignore[attr-defined]
 
     def bounded_drain(cls: type, timeout: float | None = None, at_exit: bool = True) -> object:
