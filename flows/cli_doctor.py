@@ -97,26 +97,34 @@ def torch_check(device: str, precision: str) -> tuple[Runtime | None, Check]:
     return rt, Check("torch", "ok", f"{rt.device} in {rt.precision}; {cpu_bf16().describe()}")
 
 
-def decode_check(rt: Runtime | None, decode_hwaccel: str) -> Check:
-    """Whether ffmpeg decodes on the GPU where the features stage would ask it to. CPU decoding runs at
-    26-41x real time per core (360p into both outputs, measured by `howto bench features`), so a GPU host
-    decoding on its CPUs is held far below the GPU's speed: worth a warning, not a failure."""
-    from tasks.features.decode import hwaccel_available
+def decode_check(rt: Runtime | None, decode_hwaccel: str, decoder: str = "auto") -> Check:
+    """Which decoder the features stage would use (features.decoder: the ffmpeg command line or PyAV) and
+    whether it decodes on the GPU where the stage would ask it to. CPU decoding runs at 26-41x real time
+    per core (360p into both outputs, measured by `howto bench features`), so a GPU host decoding on its
+    CPUs is held far below the GPU's speed: worth a warning, not a failure."""
+    from tasks.features.decoder_choice import DecoderUnavailable, resolve
     from tasks.features.pipeline import hwaccel_wanted
 
     if rt is None:
         return Check("NVDEC", "skip", "no runtime (see torch)")
     wanted = hwaccel_wanted(decode_hwaccel, rt)
+    try:
+        choice = resolve(decoder, wanted)
+    except DecoderUnavailable as exc:
+        return Check("NVDEC", "fail", str(exc), "apt-get install ffmpeg, or features.decoder=auto")
+    through = f"through {choice.decoder} ({choice.why.partition(';')[0]})"
     if wanted is None:
         why = "off (features.decode_hwaccel=none)" if decode_hwaccel == "none" else "no CUDA device"
-        return Check("NVDEC", "skip", f"{why}: videos are decoded on the CPU")
-    if hwaccel_available(wanted):
-        return Check("NVDEC", "ok", f"ffmpeg decodes H.264 on {wanted}")
+        return Check("NVDEC", "skip", f"{why}: videos are decoded on the CPU {through}")
+    if choice.hwaccel:
+        return Check("NVDEC", "ok", f"{choice.decoder} decodes H.264 on {wanted}")
     return Check(
         "NVDEC", "warn",
-        f"ffmpeg cannot decode on {wanted} (no cuda in `ffmpeg -hwaccels`, or no NVDEC in this container): "
-        "videos are decoded on the CPU, at about 26-41x real time per core",
-        "an ffmpeg built with NVDEC (`ffmpeg -hwaccels` lists cuda), or features.decode_hwaccel=none",
+        f"no decoder here can decode on {wanted} (neither `ffmpeg -hwaccels` nor PyAV's libraries reach "
+        f"NVDEC: no driver video library in this container?): videos are decoded on the CPU {through}, "
+        "at about 26-41x real time per core",
+        "an ffmpeg built with NVDEC (`ffmpeg -hwaccels` lists cuda) or the NVIDIA driver's video library "
+        "(libnvcuvid) for PyAV, or features.decode_hwaccel=none",
     )  # fmt: skip
 
 
@@ -215,7 +223,7 @@ def doctor_command(
     rt, torch_line = torch_check(features.device, features.precision)
     checks += [
         torch_line,
-        decode_check(rt, features.decode_hwaccel),
+        decode_check(rt, features.decode_hwaccel, features.decoder),
         prefect_check(access.politeness.global_limit if access.politeness.requests_per_s > 0 else ""),
         data_root_check(resolve_data_root(data_root)),
     ]

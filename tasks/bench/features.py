@@ -45,8 +45,9 @@ from tasks.features.decode import (
     decode_outputs,
     planar_rgb_exact,
     probe,
-    stream_frames,
+    probe_with,
 )
+from tasks.features.decoder_choice import cli_installed
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
 
 SHORT = {MODEL_2D: "2d", MODEL_3D: "3d"}
@@ -85,7 +86,11 @@ class BenchRow:
 
 
 def make_video(path: Path, seconds: int) -> None:
-    """A 640x360 30 fps H.264 test pattern with motion, like a typical 360p download."""
+    """A 640x360 30 fps H.264 test pattern with motion, like a typical 360p download (through PyAV's
+    libraries on a host without the ffmpeg executable, such as a GPU image)."""
+    if not cli_installed():
+        make_video_pyav(path, seconds)
+        return
     cmd = [
         "ffmpeg",
         "-v",
@@ -104,6 +109,27 @@ def make_video(path: Path, seconds: int) -> None:
         str(path),
     ]
     subprocess.run(cmd, check=True)
+
+
+def make_video_pyav(path: Path, seconds: int) -> None:
+    """make_video through PyAV: the same lavfi test pattern, encoded by the wheel's libx264."""
+    import av
+
+    graph = av.filter.Graph()
+    source = graph.add("testsrc2", f"size=640x360:rate=30:duration={seconds}")
+    sink = graph.add("buffersink")
+    source.link_to(sink)
+    graph.configure()
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=30, options={"preset": "veryfast"})
+        stream.width, stream.height, stream.pix_fmt = 640, 360, "yuv420p"
+        while True:
+            try:
+                frame = sink.pull()
+            except (av.error.BlockingIOError, av.error.EOFError):
+                break
+            out.mux(stream.encode(frame.reformat(format="yuv420p")))
+        out.mux(stream.encode(None))
 
 
 def matmul_ceiling(
@@ -145,37 +171,44 @@ def decode_rate(
     info: VideoInfo,
     hwaccel: str | None,
     report: DecodeReport | None = None,
+    decoder: str = "ffmpeg",
 ) -> tuple[float, float]:
-    """Video-seconds decoded per CPU-second of ffmpeg and per wall-second, one video into all outputs;
+    """Video-seconds decoded per CPU-second of the decoder and per wall-second, one video into all outputs;
     `report` says which decoder ran (see decode_outputs)."""
-    for kind in ("rgb_scaled", "yuv_odd_width"):
-        planar_rgb_exact(kind)  # the once-per-process checks run ffmpeg too: not part of any video's decode
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if decoder == "ffmpeg":
+        for kind in ("rgb_scaled", "yuv_odd_width"):
+            planar_rgb_exact(kind)  # the once-per-process checks run ffmpeg too: not part of any decode
+    # ffmpeg runs in child processes, PyAV in this one (whose other threads idle meanwhile).
+    who = resource.RUSAGE_CHILDREN if decoder == "ffmpeg" else resource.RUSAGE_SELF
+    before = resource.getrusage(who)
     start = time.perf_counter()
     # A hardware decoder that fails mid-stream decodes the file again on the CPU: that time counts too.
-    for _ in decode_outputs(str(path), specs, info, 3600, hwaccel, report, on_restart=lambda reason: None):
+    for _ in decode_outputs(
+        str(path), specs, info, 3600, hwaccel, report, on_restart=lambda reason: None, decoder=decoder
+    ):
         pass
     wall = time.perf_counter() - start
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # ffmpeg has been waited for: it counts here
+    after = resource.getrusage(who)  # ffmpeg has been waited for: it counts here
     cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     return info.duration_s / max(cpu, 1e-3), info.duration_s / max(wall, 1e-3)
 
 
 def decode_line(
-    path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None
+    path: Path, specs: dict[str, StreamSpec], info: VideoInfo, hwaccel: str | None, decoder: str = "ffmpeg"
 ) -> tuple[str, float]:
     """The decode ceiling in words (one video decoded into all outputs, scaled to this machine's cores),
-    and the video-seconds ffmpeg decodes per CPU-second."""
+    and the video-seconds the decoder decodes per CPU-second."""
     report = DecodeReport()
-    per_cpu_s, per_wall_s = decode_rate(path, specs, info, hwaccel, report)
+    per_cpu_s, per_wall_s = decode_rate(path, specs, info, hwaccel, report, decoder)
+    who = "ffmpeg" if decoder == "ffmpeg" else "PyAV"
     cores = os.cpu_count() or 1
     ran = "the CPU" if report.decoder == "cpu" else report.decoder
     if hwaccel and report.fallback:  # the decoder that really ran, and why it was not the one asked for
         ran += f" ({hwaccel} gave up: {report.fallback})"
     line = (
-        f"decode alone (one ffmpeg per video, {' + '.join(SHORT[m] for m in specs)} outputs, on "
+        f"decode alone (one {who} decode per video, {' + '.join(SHORT[m] for m in specs)} outputs, on "
         f"{ran}): {per_wall_s:.0f}x real time per decoder, {per_cpu_s:.0f}x per CPU-second "
-        f"of ffmpeg, so at most {per_cpu_s * cores:.0f}x real time from {cores} cores' ffmpeg work"
+        f"of {who}, so at most {per_cpu_s * cores:.0f}x real time from {cores} cores' {who} work"
     )
     # NVDEC's engines are a fixed number per GPU: the cores' share is then only one of two limits.
     return line + (
@@ -296,13 +329,18 @@ def ieee_fp32(device: torch.device) -> Iterator[None]:
 
 
 def run_naive(
-    video: Path, model: str, net: torch.nn.Module, device: str = "cpu", ceiling_s: float = 1.0
+    video: Path,
+    model: str,
+    net: torch.nn.Module,
+    device: str = "cpu",
+    ceiling_s: float = 1.0,
+    decoder: str = "ffmpeg",
 ) -> BenchRow:
     """The straightforward path (the reference extractor's way): decode the whole video into memory, then
     fp32 NCHW eager batches, one video at a time."""
     rt = pick_runtime(device, "fp32", channels_last=False)
     net = prepare(net, rt)
-    info = probe(str(video))
+    info = probe_with(decoder, str(video))
     spec = SPEC_2D if model == MODEL_2D else SPEC_3D
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
     batch = 16 if model == MODEL_2D else 8
@@ -315,7 +353,8 @@ def run_naive(
         encode(net, np.zeros(warm, np.uint8), rt)
         before = matmul_ceiling(torch.float32, ceiling_n, ceiling_s, rt.device)
         start = time.perf_counter()
-        frames = np.concatenate(list(stream_frames(str(video), spec, info, timeout_s=3600)))
+        decoded = decode_outputs(str(video), {model: spec}, info, 3600, decoder=decoder)
+        frames = np.concatenate([chunk for _, chunk in decoded])
         if model == MODEL_3D:
             pad = -len(frames) % 16
             frames = np.concatenate([frames, np.zeros((pad, *frames.shape[1:]), np.uint8)])

@@ -1,5 +1,5 @@
 """`howto bench features --device cuda`: many videos through the extractor as the stage runs it on a GPU
-(batches across videos, bf16 with folded BatchNorm, compiled, NVDEC where ffmpeg can use it, decoders in
+(batches across videos, bf16 with folded BatchNorm, compiled, NVDEC where ffmpeg or PyAV can use it, decoders in
 parallel), as video-seconds per wall-second and as a share of the device's matmul ceiling in that precision,
 next to the reference extractor's way (one video at a time, decode first, fp32 eager) in the same run.
 
@@ -32,13 +32,11 @@ from tasks.bench.features import (
 )
 from tasks.bench.peak_memory import PeakMemory
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.features.decode import (
-    SPEC_2D,
-    SPEC_3D,
-    hwaccel_available,
-    probe,
-)
-from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, VideoJob
+from tasks.features.decode import SPEC_2D, SPEC_3D, probe_with
+from tasks.features.decode import hwaccel_available as cli_hwaccel_available
+from tasks.features.decode_av import hwaccel_available as av_hwaccel_available
+from tasks.features.decoder_choice import cli_installed
+from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
 from tasks.features.pipeline import extractor_settings
 
 GPU_GOAL_REALTIME = 1000.0
@@ -90,8 +88,7 @@ def run_device_bench(
         f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}, "
         f"{'across videos' if settings.across_videos else 'per video'}"
         f"{', padded to full size' if settings.pad_batches else ''}; {settings.decode_workers} decoders; "
-        f"decode on {settings.hwaccel or 'the CPU'} (ffmpeg cuda device usable: "
-        f"{'yes' if hwaccel_available(settings.hwaccel or 'cuda') else 'no'})"
+        f"decode on {settings.hwaccel or 'the CPU'} through {settings.decoder} ({_gpu_decoders(settings)})"
     )
     source = workdir / f"bench-{seconds}s-360p.mp4"
     make_video(source, seconds)
@@ -102,7 +99,7 @@ def run_device_bench(
         path = workdir / f"video-{i:03d}.mp4"
         os.link(source, path)
         paths.append(path)
-    info = probe(str(source))
+    info = probe_with(settings.decoder, str(source))
     duration = info.duration_s
     log(
         f"videos: {videos} x {duration:.0f} s (640x360, 30 fps H.264) = {videos * duration:.0f} video-seconds"
@@ -110,7 +107,7 @@ def run_device_bench(
     torch.manual_seed(0)
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
-    log(decode_line(source, specs, info, settings.hwaccel)[0])
+    log(decode_line(source, specs, info, settings.hwaccel, settings.decoder)[0])
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
     if rt.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(rt.device)
@@ -148,7 +145,7 @@ def run_device_bench(
         log(
             f"-- the reference way ({len(paths[:reference_videos])} video(s), one at a time, decode first, fp32 eager NCHW):"
         )
-        reference = _reference_rows(paths[:reference_videos], nets, device, log, ceiling_s)
+        reference = _reference_rows(paths[:reference_videos], nets, device, log, ceiling_s, settings.decoder)
     ceiling = sorted(ceilings)[len(ceilings) // 2]
     device_mb = torch.cuda.max_memory_allocated(rt.device) / 2**20 if rt.device.type == "cuda" else 0.0
     bench = DeviceBench(device, rt.describe(), ours, reference, ceiling, memory.peak_mb, device_mb)
@@ -165,6 +162,18 @@ def run_device_bench(
             f"goal both models >= {GPU_GOAL_REALTIME:.0f}x real time, decode included: {met} ({both.realtime:.0f}x)"
         )
     return bench
+
+
+def _gpu_decoders(settings: ExtractorSettings) -> str:
+    """Which decoders here decode H.264 on the GPU: the command line's and PyAV's (the stage's choice
+    between them is tasks/features/decoder_choice.py)."""
+    device = settings.hwaccel or "cuda"
+    found = [
+        f"{name} on {device}: {'yes' if usable(device) else 'no'}"
+        for name, usable in (("ffmpeg", cli_hwaccel_available), ("PyAV", av_hwaccel_available))
+        if name != "ffmpeg" or cli_installed()
+    ]
+    return "; ".join(found) + ("" if cli_installed() else "; no ffmpeg executable")
 
 
 def _run(extractor: Extractor, paths: list[Path]) -> tuple[dict[str, int], dict[str, int]]:
@@ -187,12 +196,13 @@ def _reference_rows(
     device: str,
     log: Callable[[str], None],
     ceiling_s: float,
+    decoder: str = "ffmpeg",
 ) -> list[BenchRow]:
     """2d and 3d one video after another; `both` is their sum (the reference runs its two models apart)."""
     totals: dict[str, BenchRow] = {}
     for path in paths:
         for model in (MODEL_2D, MODEL_3D):
-            row = run_naive(path, model, nets[model], device, ceiling_s)
+            row = run_naive(path, model, nets[model], device, ceiling_s, decoder)
             seen = totals.get(row.models)
             totals[row.models] = row if seen is None else _add(seen, row)
     r2d, r3d = totals["2d"], totals["3d"]

@@ -50,6 +50,11 @@ class ExtractFeaturesConfig(StageConfig):
     decode_hwaccel: RunOnly[Literal["auto", "none", "cuda"]] = Field(
         default="auto", description="ffmpeg hardware decoding (NVDEC); auto: cuda when on CUDA and usable"
     )
+    decoder: RunOnly[Literal["auto", "ffmpeg", "pyav"]] = Field(
+        default="auto",
+        description="ffmpeg: the ffmpeg command line; pyav: FFmpeg's libraries in process (same frames); "
+        "auto: ffmpeg when installed, else pyav, and pyav where only it decodes on the GPU",
+    )
     timeout_base_s: RunOnly[float] = Field(default=30.0, gt=0)
     timeout_per_video_s: RunOnly[float] = Field(
         default=0.5, gt=0, description="decode budget per second of video"

@@ -581,9 +581,11 @@ def decode_outputs(
     hwaccel: str | None = None,
     report: DecodeReport | None = None,
     on_restart: Callable[[str], None] | None = None,
+    decoder: str = "ffmpeg",
 ) -> Iterator[tuple[str, np.ndarray]]:
     """stream_outputs, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
-    `report` says which decoder did the work (see stream_outputs).
+    `report` says which decoder did the work (see stream_outputs). `decoder`: "ffmpeg" (the command line)
+    or "pyav" (FFmpeg's libraries in process, tasks/features/decode_av.py): the same frames either way.
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
     that a slower video, never a failed one. When a hardware run logs errors (see hwaccel_failures), the
@@ -593,10 +595,11 @@ def decode_outputs(
     decides whether the file itself is damaged.
     """
     report = report if report is not None else DecodeReport()
+    stream = outputs_of(decoder)
     if hwaccel:
         produced = False
         try:
-            for item in stream_outputs(path, specs, info, timeout_s, hwaccel=hwaccel, report=report):
+            for item in stream(path, specs, info, timeout_s, hwaccel=hwaccel, report=report):
                 produced = True
                 yield item
             if report.fallback:
@@ -617,7 +620,31 @@ def decode_outputs(
                 raise
             log.info("%s decoder could not start on %s (%s); decoding on the CPU", hwaccel, path, exc)
             report.fallback = str(exc)
-    yield from stream_outputs(path, specs, info, timeout_s, report=report)
+    yield from stream(path, specs, info, timeout_s, report=report)
+
+
+DECODERS = ("ffmpeg", "pyav")
+
+
+def outputs_of(decoder: str) -> Callable[..., Iterator[tuple[str, np.ndarray]]]:
+    """The stream_outputs of a decoder: "ffmpeg" (this module's, the command line) or "pyav"."""
+    if decoder == "pyav":
+        from tasks.features import decode_av  # imports this module: loaded on first use
+
+        return decode_av.stream_outputs
+    if decoder != "ffmpeg":
+        raise ValueError(f"unknown decoder {decoder!r}: one of {', '.join(DECODERS)}")
+    return stream_outputs
+
+
+def probe_with(decoder: str, path: str, timeout_s: float = 30.0) -> VideoInfo:
+    """probe through ffprobe ("ffmpeg") or through PyAV ("pyav"): the same VideoInfo."""
+    if decoder == "pyav":
+        from tasks.features import decode_av
+
+        return decode_av.probe(path, timeout_s)
+    outputs_of(decoder)  # an unknown name is an error here too
+    return probe(path, timeout_s)
 
 
 def as_clips(chunk: np.ndarray) -> np.ndarray:

@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.features.decode import DecodeError, DecodeTimeout, probe
+from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
 from tasks.features.extractor import VideoJob, VideoResult
 from tasks.search.info_store import load_info
 from tasks.youtube.client import MediaCapExceeded, VideoError, YoutubeClient
@@ -48,6 +48,7 @@ def download_jobs(
     failed: list[VideoResult],
     paths: dict[str, Path],
     halted: list[StageHalted],
+    decoder: str = "ffmpeg",
 ) -> Iterator[VideoJob]:
     """Download lazily (the extractor pulls jobs while it computes); per-video failures become result
     rows, a video past a media cap a failed row (too_large, too_long), and a halt (bot check, 429s past
@@ -60,7 +61,7 @@ def download_jobs(
             vid = video["video_id"]
             try:
                 path = _download(root, client, vid, video.get("url") or client.video_url(vid), settings)
-                _check_duration(path, cfg)
+                _check_duration(path, cfg, decoder)
             except MediaCapExceeded as exc:
                 with lock:
                     failed.append(VideoResult(vid, "failed", str(exc)))
@@ -94,13 +95,14 @@ def _download(root: DataRoot, client: YoutubeClient, vid: str, url: str, setting
     return client.video(vid, url, settings)
 
 
-def _check_duration(path: Path, cfg: ExtractFeaturesConfig) -> None:
-    """Refuse media longer than the cap, as ffprobe reads the file (the metadata may have said less);
-    a file ffprobe cannot read is left to the extractor, which records it as corrupt."""
+def _check_duration(path: Path, cfg: ExtractFeaturesConfig, decoder: str = "ffmpeg") -> None:
+    """Refuse media longer than the cap, as the extractor's decoder (ffprobe, or PyAV) reads the file (the
+    metadata may have said less); a file it cannot read is left to the extractor, which records it as
+    corrupt."""
     if cfg.max_media_duration_s is None:
         return
     try:
-        duration_s = probe(str(path)).duration_s
+        duration_s = probe_with(decoder, str(path)).duration_s
     except (DecodeError, DecodeTimeout):
         return
     if duration_s > cfg.max_media_duration_s:

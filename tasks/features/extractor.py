@@ -30,7 +30,7 @@ from tasks.features.decode import (
     VideoInfo,
     as_clips,
     decode_outputs,
-    probe,
+    probe_with,
     put_unless_stopped,
 )
 
@@ -109,7 +109,8 @@ class ExtractorSettings:
 
     across_videos: fill each batch from all videos in flight instead (the GPU path; see the module doc),
     with up to `inflight` batches on the device and, with `pad_batches`, every batch padded to full size
-    (one CUDA graph per shape). hwaccel: ffmpeg's hardware decoder ("cuda"), CPU decoding as fallback.
+    (one CUDA graph per shape). hwaccel: the hardware decoder ("cuda"), CPU decoding as fallback. decoder:
+    "ffmpeg" (the command line) or "pyav" (FFmpeg's libraries in process), the same frames either way.
     """
 
     batch_2d: int = 16
@@ -122,6 +123,7 @@ class ExtractorSettings:
     inflight: int = 3
     pad_batches: bool = False
     hwaccel: str | None = None
+    decoder: str = "ffmpeg"
 
     def batch_size(self, model: str) -> int:
         return self.batch_3d if model == MODEL_3D else self.batch_2d
@@ -203,7 +205,7 @@ class Extractor:
 
     def _decode_video(self, job: VideoJob, put: Any) -> None:
         s = self.settings
-        info = probe(job.path, timeout_s=s.timeout_base_s)
+        info = probe_with(s.decoder, job.path, timeout_s=s.timeout_base_s)
         timeout = s.timeout_base_s + s.timeout_per_video_s * info.duration_s
         put(("start", job.video_id, info))
         rows = dict.fromkeys(self.specs, 0)
@@ -219,7 +221,9 @@ class Extractor:
             frames_3d = 0
 
         # One decode feeds both models; their chunks interleave, each model's in order.
-        for model, chunk in decode_outputs(job.path, self.specs, info, timeout, s.hwaccel, report, restart):
+        for model, chunk in decode_outputs(
+            job.path, self.specs, info, timeout, s.hwaccel, report, restart, s.decoder
+        ):
             if model == MODEL_3D:
                 frames_3d += len(chunk)
                 chunk = as_clips(chunk)  # chunks hold whole clips but the last, zero-padded

@@ -17,7 +17,8 @@ from torch import nn
 from models.encoders import Runtime, pick_runtime, prepare
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
-from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec, hwaccel_available
+from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec
+from tasks.features.decoder_choice import resolve
 from tasks.features.encoder_pool import KeyedPool
 from tasks.features.extractor import GPU_BATCH_2D, GPU_BATCH_3D, MODEL_2D, Extractor, ExtractorSettings
 from tasks.features.weights import LoadedEncoders, load_encoders
@@ -104,11 +105,12 @@ def _extractor(cfg: ExtractFeaturesConfig, prepared: PreparedEncoders, reused: b
     rt = prepared.rt
     settings = extractor_settings(cfg, rt)
     log.info(
-        "encoders: %s%s; batches 2d %d, 3d %d, %s; %d decoders%s",
+        "encoders: %s%s; batches 2d %d, 3d %d, %s; %d decoders%s%s",
         rt.describe(), ", reused from an earlier shard of this process" if reused else "",
         settings.batch_2d, settings.batch_3d,
         "across videos" if settings.across_videos else "per video", settings.decode_workers,
         f", {settings.hwaccel} decode" if settings.hwaccel else "",
+        f" through {settings.decoder}",
     )  # fmt: skip
     return Extractor(prepared.encoders, stream_specs(cfg), rt, settings)
 
@@ -158,16 +160,14 @@ def hwaccel_wanted(decode_hwaccel: str, rt: Runtime) -> str | None:
 
 def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSettings:
     """Resolve the config's "auto"s for the runtime: a GPU gets batches across videos, padded for its CUDA
-    graphs, bigger batches, many decoders and NVDEC when ffmpeg can use it; a CPU keeps per-video batches at
-    the sizes measured for it (ExtractorSettings) and 2 decoders."""
+    graphs, bigger batches, many decoders and NVDEC where a decoder here can use it (decoder_choice); a CPU
+    keeps per-video batches at the sizes measured for it (ExtractorSettings) and 2 decoders."""
     on_cuda = rt.device.type == "cuda"
     across = cfg.batching == "across_videos" or (cfg.batching == "auto" and on_cuda)
-    hwaccel = None
     device = hwaccel_wanted(cfg.decode_hwaccel, rt)
-    if device is not None:
-        hwaccel = device if hwaccel_available(device) else None
-        if hwaccel is None:
-            log.warning("ffmpeg cannot open a CUDA device here: decoding on the CPU")
+    choice = resolve(cfg.decoder, device)
+    if device is not None and choice.hwaccel is None:
+        log.warning("no decoder here decodes on %s (%s): decoding on the CPU", device, choice.why)
     workers = cfg.decode_workers or (min(os.cpu_count() or 2, 32) if on_cuda else 2)
     cpu = ExtractorSettings()
     return ExtractorSettings(
@@ -178,5 +178,6 @@ def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSett
         timeout_per_video_s=cfg.timeout_per_video_s,
         across_videos=across,
         pad_batches=rt.compiled and on_cuda,
-        hwaccel=hwaccel,
+        hwaccel=choice.hwaccel,
+        decoder=choice.decoder,
     )

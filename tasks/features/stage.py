@@ -152,7 +152,9 @@ def _compute(
             paths: dict[str, Path] = {}
             halted: list[StageHalted] = []
             client = YoutubeClient(access)  # secrets read here, in the task's thread
-            jobs = download_jobs(todo, cfg, root, client, failed_downloads, paths, halted)
+            jobs = download_jobs(
+                todo, cfg, root, client, failed_downloads, paths, halted, extractor.settings.decoder
+            )
             started, done = time.perf_counter(), 0
             for decoded in extractor.run(jobs):
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))

@@ -126,11 +126,13 @@ def test_nvdec_is_checked_where_the_features_stage_would_use_it(tmp_path: Path) 
     # with the fix, not a failure: the stage then decodes on the CPU, slower but correct.
     code, out, _ = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK)
     assert code == 0 and line(out, "NVDEC").startswith("--") and "no CUDA device" in line(out, "NVDEC")
+    assert "through ffmpeg (installed)" in line(out, "NVDEC")  # auto: the command line, present here
     forced = ["--set", "features.decode_hwaccel=cuda"]
     code, out, _ = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK, *forced)
     nvdec = line(out, "NVDEC")
     assert code == 0 and nvdec.startswith("WARN"), out
-    assert "cannot decode on cuda" in nvdec and "-> an ffmpeg built with NVDEC" in nvdec
-    off = ["--set", "features.decode_hwaccel=none"]
+    assert "can decode on cuda" in nvdec and "-> an ffmpeg built with NVDEC" in nvdec
+    off = ["--set", "features.decode_hwaccel=none", "--set", "features.decoder=pyav"]
     code, out, _ = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK, *off)
     assert "off (features.decode_hwaccel=none)" in line(out, "NVDEC")
+    assert "through pyav (asked for)" in line(out, "NVDEC")

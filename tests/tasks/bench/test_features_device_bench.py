@@ -71,3 +71,23 @@ def test_decode_line_names_the_decoder_that_really_ran(
         assert "outputs, on cuda): " in line and "decode engines" in line
     else:
         assert "on the CPU (cuda gave up: failed mid-stream: " in line and "decode engines" not in line
+
+
+def test_device_bench_runs_on_a_host_without_the_ffmpeg_executable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU image often has no ffmpeg: the bench then makes its video and decodes through PyAV (the
+    stage's features.decoder=auto does the same), and says so."""
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # the venv's tools, no ffmpeg/ffprobe
+    torch.set_num_threads(worker_threads())
+    lines: list[str] = []
+    bench = run_device_bench(
+        "cpu", tmp_path, seconds=2, videos=1, log=lines.append, reference_videos=1, ceiling_s=0.2
+    )
+    ours = {r.models: r for r in bench.ours}
+    assert ours["2d"].gflop == pytest.approx(gflop_of(MODEL_2D, 2, (224, 398, 3)))  # 2 s at 1 fps
+    assert ours["3d"].gflop == pytest.approx(gflop_of(MODEL_3D, 3, (112, 112, 3)))  # 48 frames: 3 clips
+    text = "\n".join(lines)
+    assert "decode on the CPU through pyav (PyAV on cuda: no; no ffmpeg executable)" in text
+    assert "one PyAV decode per video" in text and "cores' PyAV work" in text
+    assert text.count("videos decoded 1 on cpu") == 3

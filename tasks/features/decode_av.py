@@ -1,0 +1,366 @@
+"""Decode through PyAV (FFmpeg's own libraries, in process, from the `av` wheel): the same frames as the
+ffmpeg command-line path in tasks/features/decode.py, for hosts that have no ffmpeg executable (GPU images
+often ship none) and for NVDEC where the host's ffmpeg was built without it (the wheel's libavcodec has the
+cuda hwaccel and loads the driver's libcuda/libnvcuvid at run time).
+
+The filters are the command line's, built with libavfilter's API: the picture is turned upright as ffmpeg
+auto-rotates, split once per output, and each branch picks frames (fps, same rounding), scales, crops and
+converts to rgb24. Timestamps are shifted by the container's start time as ffmpeg does before filtering, so
+the fps filter picks the same frames. Checked by tests: the frames equal the command line's.
+"""
+
+from __future__ import annotations
+
+import functools
+import queue
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from tasks.features.decode import (
+    DecodeError,
+    DecodeReport,
+    DecodeTimeout,
+    HardwareDecodeFailed,
+    StreamSpec,
+    VideoInfo,
+    display_size,
+    put_unless_stopped,
+)
+
+# The filters ffmpeg inserts for a display matrix of a quarter or half turn (fftools, autorotate): keyed by
+# the matrix's rotation in ffprobe's sign, counter-clockwise degrees (-90: shown turned a quarter clockwise).
+_UPRIGHT = {-90: ("transpose=clock",), 90: ("transpose=cclock",), 180: ("hflip", "vflip")}
+
+
+def _av() -> Any:
+    """The `av` module, imported on first use: the command-line path never needs it."""
+    try:
+        import av
+    except ImportError as exc:  # pragma: no cover - av is a pinned dependency
+        raise DecodeError("PyAV is not installed (pip install av): it is the in-process decoder") from exc
+    return av
+
+
+def _quarter_turn(degrees: float) -> int:
+    """A display matrix's rotation as -90, 0, 90 or 180 (ffmpeg turns only these without a rotate filter)."""
+    turns = round(degrees / 90) % 4
+    return {0: 0, 1: 90, 2: 180, 3: -90}[turns]
+
+
+def _message(exc: BaseException) -> str:
+    """An FFmpeg error's own words (PyAV puts the file name after them)."""
+    return str(getattr(exc, "strerror", None) or exc).strip() or type(exc).__name__
+
+
+def _open(path: str, hwaccel: str | None = None, threads: int = 1) -> tuple[Any, Any]:
+    """The container and its first video stream, or DecodeError in FFmpeg's words."""
+    av = _av()
+    options: dict[str, Any] = {}
+    if hwaccel:
+        from av.codec.hwaccel import HWAccel
+
+        kind, _, index = hwaccel.partition(":")
+        # Software fallback on: a stream NVDEC refuses (codec, profile, size) is decoded on the CPU, as
+        # ffmpeg does; the report then says so (see stream_outputs).
+        options["hwaccel"] = HWAccel(kind, device=index or None, allow_software_fallback=True)
+    try:
+        container = av.open(path, **options)
+    except (av.error.FFmpegError, OSError) as exc:
+        raise DecodeError(_message(exc)) from exc
+    if not container.streams.video:
+        container.close()
+        raise DecodeError("no video stream")
+    stream = container.streams.video[0]
+    stream.thread_count = threads
+    return container, stream
+
+
+def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
+    """What decode.probe (ffprobe) says of the first video stream: the displayed size (turned and stretched
+    as ffmpeg shows it), duration, decoder pixel format and codec; DecodeError in FFmpeg's words, or
+    DecodeTimeout past `timeout_s` (the probe's thread is then abandoned, as a hung ffprobe is killed)."""
+    box: queue.Queue[tuple[VideoInfo | None, BaseException | None]] = queue.Queue(maxsize=1)
+
+    def run() -> None:
+        try:
+            box.put((_probe(path), None))
+        except BaseException as exc:  # handed to the caller's thread
+            box.put((None, exc))
+
+    threading.Thread(target=run, daemon=True, name=f"pyav-probe {path}").start()
+    try:
+        info, error = box.get(timeout=timeout_s)
+    except queue.Empty:
+        raise DecodeTimeout(f"probe abandoned after {timeout_s:.0f} s (timeout)") from None
+    if error is not None:
+        raise error
+    assert info is not None
+    return info
+
+
+def _probe(path: str) -> VideoInfo:
+    """probe's work. The rotation is read off the first decoded frame's display matrix, where libavcodec
+    puts the stream's."""
+    av = _av()
+    container, stream = _open(path)
+    try:
+        rotation = 0
+        try:
+            for frame in container.decode(stream):
+                rotation = frame.rotation
+                break
+        except av.error.FFmpegError as exc:
+            raise DecodeError(_message(exc)) from exc
+        if stream.duration is not None and stream.time_base is not None:
+            duration = float(stream.duration * stream.time_base)
+        elif container.duration is not None:
+            duration = container.duration / 1e6
+        else:
+            raise DecodeError("unknown duration")
+        sar = stream.sample_aspect_ratio
+        width, height = display_size(
+            stream.codec_context.width,
+            stream.codec_context.height,
+            float(rotation),
+            f"{sar.numerator}:{sar.denominator}" if sar else None,
+        )
+        if not width or not height:
+            raise DecodeError("no video stream")
+        # ffprobe prints seconds to six decimals: the same number either way.
+        duration = round(duration, 6)
+        return VideoInfo(width, height, duration, stream.codec_context.pix_fmt, stream.codec_context.name)
+    finally:
+        container.close()
+
+
+def branch_filters(spec: StreamSpec, info: VideoInfo) -> list[str]:
+    """One output's filters, as decode._branch gives the command line: pick frames, (RGB first for 2D),
+    scale, centre-crop, then rgb24."""
+    width, height = spec.out_size(info)
+    filters = [f"fps=fps={spec.fps}:round={spec.round}"]
+    if spec.rgb_first:
+        filters.append("format=rgb24")
+    filters.append(f"scale={width}:{height}")
+    if spec.crop:
+        x, y = int((width - spec.crop) / 2), int((height - spec.crop) / 2)
+        filters.append(f"crop={spec.crop}:{spec.crop}:{x}:{y}")
+    filters.append("format=rgb24")
+    return filters
+
+
+class _Graph:
+    """The filter graph for one file: source -> [source format] -> [upright] -> split -> one chain per spec."""
+
+    def __init__(
+        self, first: Any, specs: Mapping[str, StreamSpec], info: VideoInfo, threads: int, hardware: bool
+    ) -> None:
+        av = _av()
+        self.graph = av.filter.Graph()
+        self.graph.threads = threads
+        self.source = self.graph.add_buffer(
+            width=first.width, height=first.height, format=first.format, time_base=first.time_base
+        )
+        front: list[str] = []
+        if hardware and info.pix_fmt and first.format.name != info.pix_fmt:
+            # NVDEC hands NV12 over; the CPU's pixels come from the source's own format (see decode._command).
+            front.append(f"format={info.pix_fmt}")
+        front += _UPRIGHT.get(_quarter_turn(first.rotation), ())
+        tail = self._chain(self.source, front)
+        split = self.graph.add("split", str(len(specs))) if len(specs) > 1 else None
+        if split is not None:
+            tail.link_to(split)
+        self.sinks: dict[str, Any] = {}
+        for n, (key, spec) in enumerate(specs.items()):
+            head = self._chain(split if split is not None else tail, branch_filters(spec, info), n)
+            sink = self.graph.add("buffersink")
+            head.link_to(sink)
+            self.sinks[key] = sink
+        self.graph.configure()
+
+    def _chain(self, start: Any, filters: list[str], output: int = 0) -> Any:
+        node = start
+        for text in filters:
+            name, _, args = text.partition("=")
+            nxt = self.graph.add(name, args or None)
+            node.link_to(nxt, output, 0)
+            node, output = nxt, 0
+        return node
+
+    def push(self, frame: Any | None) -> None:
+        self.source.push(frame)
+
+    def pull(self) -> Iterator[tuple[str, np.ndarray]]:
+        """Every frame the sinks have ready, as (key, (H, W, 3) uint8)."""
+        av = _av()
+        for key, sink in self.sinks.items():
+            while True:
+                try:
+                    out = sink.pull()
+                except (av.error.BlockingIOError, av.error.EOFError):
+                    break
+                yield key, out.to_ndarray()
+
+
+class _Producer:
+    """Decodes the file on its own thread and puts (key, chunk) into a bounded box; ("end", error) last."""
+
+    def __init__(
+        self,
+        path: str,
+        specs: Mapping[str, StreamSpec],
+        info: VideoInfo,
+        threads: int,
+        hwaccel: str | None,
+    ) -> None:
+        self.path, self.specs, self.info, self.threads, self.hwaccel = path, specs, info, threads, hwaccel
+        self.box: queue.Queue[Any] = queue.Queue(maxsize=len(specs))
+        self.stop = threading.Event()
+        self.errors: list[str] = []  # FFmpeg's words for packets it could not decode (the file's damage)
+        self.on_hardware = False
+        self.thread = threading.Thread(target=self._run, daemon=True, name=f"pyav-decode {path}")
+
+    def _put(self, item: Any) -> None:
+        put_unless_stopped(self.box, item, self.stop)
+
+    def _run(self) -> None:
+        error: BaseException | None = None
+        try:
+            self._decode()
+        except BaseException as exc:  # handed to the consumer, which raises it in its own thread
+            error = exc
+        self._put(("end", error))
+
+    def _decode(self) -> None:
+        av = _av()
+        container, stream = _open(self.path, self.hwaccel, self.threads)
+        try:
+            # ffmpeg shifts every timestamp by the file's start time before filtering: fps then counts
+            # from the first frame's time, not from the container's clock (an MPEG-TS starts at 1.4 s).
+            start = container.start_time or 0
+            shift = int(round(Fraction(start, 1_000_000) / stream.time_base)) if stream.time_base else 0
+            graph: _Graph | None = None
+            held: dict[str, list[np.ndarray]] = {key: [] for key in self.specs}
+            for packet in container.demux(stream):
+                if self.stop.is_set():
+                    return
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:
+                    if self.hwaccel and stream.codec_context.is_hwaccel:
+                        raise HardwareDecodeFailed(_message(exc)) from exc
+                    self.errors.append(_message(exc))
+                    continue  # as ffmpeg does: log, go on with the next packet
+                for frame in frames:
+                    if graph is None:
+                        self.on_hardware = bool(self.hwaccel and stream.codec_context.is_hwaccel)
+                        graph = _Graph(frame, self.specs, self.info, self.threads, self.on_hardware)
+                    if frame.pts is not None:
+                        frame.pts -= shift
+                    graph.push(frame)
+                    self._collect(graph, held, final=False)
+            if graph is not None:
+                graph.push(None)
+                self._collect(graph, held, final=True)
+        finally:
+            container.close()
+
+    def _collect(self, graph: _Graph, held: dict[str, list[np.ndarray]], final: bool) -> None:
+        for key, picture in graph.pull():
+            held[key].append(picture)
+            if len(held[key]) == self.specs[key].chunk:
+                self._put((key, np.stack(held[key])))
+                held[key] = []
+        if final:
+            for key, pictures in held.items():
+                if pictures:
+                    self._put((key, np.stack(pictures)))
+
+
+def stream_outputs(
+    path: str,
+    specs: Mapping[str, StreamSpec],
+    info: VideoInfo,
+    timeout_s: float,
+    threads: int = 1,
+    hwaccel: str | None = None,
+    report: DecodeReport | None = None,
+) -> Iterator[tuple[str, np.ndarray]]:
+    """decode.stream_outputs through PyAV: (key, uint8 (n, H, W, 3) chunk) for every spec, the file decoded
+    once; DecodeError for a file FFmpeg cannot read (or one that gave under 90% of its frames with errors),
+    DecodeTimeout once we have waited `timeout_s` in total for frames, HardwareDecodeFailed when the hardware
+    decoder failed on a picture after it started. Memory: about two chunks per output.
+
+    A decode that overruns its budget is abandoned, not killed: its thread stops at the next packet. A
+    thread stuck inside one library call (a stalled network mount) stays until that call returns.
+    """
+    producer = _Producer(path, specs, info, threads, hwaccel)
+    producer.thread.start()
+    frames = dict.fromkeys(specs, 0)
+    waited = 0.0
+    error: BaseException | None = None
+    try:
+        while True:
+            since = time.monotonic()
+            try:
+                key, item = producer.box.get(timeout=max(min(timeout_s - waited, 0.1), 0.001))
+            except queue.Empty:
+                waited += time.monotonic() - since
+                if waited > timeout_s:
+                    raise DecodeTimeout(f"decode abandoned after {timeout_s:.0f} s (timeout)") from None
+                continue
+            waited += time.monotonic() - since
+            if key == "end":
+                error = item
+                break
+            frames[key] += len(item)
+            yield key, item
+    finally:
+        producer.stop.set()  # a consumer that stops early frees the producer
+    if isinstance(error, DecodeError | HardwareDecodeFailed | DecodeTimeout):
+        raise error
+    if error is not None:
+        raise DecodeError(_message(error)) from error
+    if report is not None:
+        report.decoder = hwaccel if hwaccel and producer.on_hardware else "cpu"
+        if hwaccel:
+            report.fallback = None if producer.on_hardware else "PyAV's hardware decoder refused the stream"
+    message = " | ".join(producer.errors[-3:])
+    for key, spec in specs.items():
+        expected = info.duration_s * spec.fps
+        if frames[key] == 0 or (message and frames[key] < 0.9 * expected):
+            raise DecodeError(message or "no frames decoded")
+
+
+@functools.cache
+def hwaccel_available(device: str) -> bool:
+    """True when PyAV's libraries decode H.264 on the `device` GPU ("cuda" or "cuda:N"): a one-second clip
+    is encoded and decoded with no software fallback, so a missing driver or libnvcuvid says no."""
+    av = _av()
+    import io
+
+    from av.codec.hwaccel import HWAccel
+
+    kind, _, index = device.partition(":")
+    buffer = io.BytesIO()
+    try:
+        with av.open(buffer, "w", format="mp4") as out:
+            stream = out.add_stream("libx264", rate=10)
+            stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
+            picture = np.zeros((144, 256, 3), np.uint8)
+            for k in range(10):
+                picture[:, :, 0] = 25 * k
+                out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+            out.mux(stream.encode(None))
+        buffer.seek(0)
+        accel = HWAccel(kind, device=index or None, allow_software_fallback=False)
+        with av.open(buffer, hwaccel=accel) as container:
+            video = container.streams.video[0]
+            decoded = sum(1 for _ in container.decode(video))
+            return decoded > 0 and bool(video.codec_context.is_hwaccel)
+    except (av.error.FFmpegError, OSError, ValueError, NotImplementedError, RuntimeError):
+        return False

@@ -1,0 +1,84 @@
+"""Which decoder the features stage uses: the ffmpeg command line or PyAV (FFmpeg's libraries in process),
+and whether it decodes on the GPU. Both give the same frames (tests/tasks/features/test_decode_av.py); the
+choice is about what the host has. `choose` is the rule, `resolve` asks the host."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+class DecoderUnavailable(RuntimeError):
+    """The decoder the config names cannot run on this host (features.decoder=ffmpeg without ffmpeg)."""
+
+
+@dataclass(frozen=True)
+class DecoderChoice:
+    """The decoder ("ffmpeg" or "pyav"), the hardware device it decodes on (None: the CPU), and why."""
+
+    decoder: str
+    hwaccel: str | None
+    why: str
+
+
+def choose(
+    setting: str, wanted: str | None, cli_installed: bool, gpu_decodes: Callable[[str], bool]
+) -> DecoderChoice:
+    """The rule. `setting`: features.decoder ("auto", "ffmpeg", "pyav"); `wanted`: the GPU decoder the
+    config asks for ("cuda", "cuda:N") or None; `gpu_decodes(decoder)`: whether that decoder really decodes
+    on `wanted` here (asked only when needed: it encodes and decodes a clip).
+
+    auto keeps the command line where it can do the job, since its decoder runs in processes of its own
+    (no Python in the way); PyAV where no ffmpeg is installed (GPU images often have none) or where only
+    its libraries can decode on the GPU (a distribution's ffmpeg built without NVDEC)."""
+    if setting == "ffmpeg" and not cli_installed:
+        raise DecoderUnavailable(
+            "features.decoder=ffmpeg, but ffmpeg/ffprobe are not on PATH: install ffmpeg "
+            "(apt-get install ffmpeg) or set features.decoder=pyav (or auto)"
+        )
+    if setting not in ("auto", "ffmpeg", "pyav"):
+        raise DecoderUnavailable(f"unknown features.decoder {setting!r}: auto, ffmpeg or pyav")
+    if setting == "pyav" or (setting == "auto" and not cli_installed):
+        why = "asked for" if setting == "pyav" else "no ffmpeg executable on PATH"
+        return _on("pyav", wanted, gpu_decodes, why)
+    if wanted is None or setting == "ffmpeg":
+        return _on("ffmpeg", wanted, gpu_decodes, "asked for" if setting == "ffmpeg" else "installed")
+    if gpu_decodes("ffmpeg"):
+        return DecoderChoice("ffmpeg", wanted, f"ffmpeg decodes on {wanted}")
+    if gpu_decodes("pyav"):
+        return DecoderChoice("pyav", wanted, f"only PyAV's libraries decode on {wanted} here")
+    return DecoderChoice("ffmpeg", None, f"neither ffmpeg nor PyAV decodes on {wanted} here: the CPU decodes")
+
+
+def _on(decoder: str, wanted: str | None, gpu_decodes: Callable[[str], bool], why: str) -> DecoderChoice:
+    if wanted is None:
+        return DecoderChoice(decoder, None, why)
+    if gpu_decodes(decoder):
+        return DecoderChoice(decoder, wanted, f"{why}; decodes on {wanted}")
+    return DecoderChoice(decoder, None, f"{why}; cannot decode on {wanted} here: the CPU decodes")
+
+
+def cli_installed() -> bool:
+    """Both executables the command-line path runs are on PATH."""
+    return shutil.which("ffmpeg") is not None and shutil.which("ffprobe") is not None
+
+
+def gpu_decodes(device: str) -> Callable[[str], bool]:
+    """Whether each decoder really decodes H.264 on `device` (probed once per process and device)."""
+
+    def check(decoder: str) -> bool:
+        if decoder == "pyav":
+            from tasks.features.decode_av import hwaccel_available as av_available
+
+            return av_available(device)
+        from tasks.features.decode import hwaccel_available
+
+        return hwaccel_available(device)
+
+    return check
+
+
+def resolve(setting: str, wanted: str | None) -> DecoderChoice:
+    """`choose` on this host."""
+    return choose(setting, wanted, cli_installed(), gpu_decodes(wanted or "cuda"))
