@@ -182,6 +182,15 @@ def bench_features_command(
         typer.Option("--batch-3d", min=1, help="With --device cuda: 3D batch size (default: the stage's)."),
     ] = None,
     isa: IsaOption = "native",
+    decoder: Annotated[
+        str,
+        choice_option(
+            "--decoder",
+            field_choices(ExtractFeaturesConfig, "decoder"),
+            "The stage's features.decoder: the ffmpeg command line, PyAV (FFmpeg's libraries in process), or "
+            "auto (ffmpeg where installed; on CUDA, PyAV where only it decodes on the GPU).",
+        ),
+    ] = "auto",
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both, with the path taken and the ceiling it is held to."""
     if isa != "native" and device != "cpu":
@@ -192,6 +201,7 @@ def bench_features_command(
             *("bench", "features", "--isa", isa),
             *(["--seconds", str(seconds)] if seconds else []),
             *(["--videos", str(videos)] if videos else []),
+            *("--decoder", decoder),
         ],
     )
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
@@ -208,6 +218,7 @@ def bench_features_command(
                 typer.echo,
                 batch_2d=batch_2d,
                 batch_3d=batch_3d,
+                decoder=decoder,
             )
         return
     if device != "cpu":
@@ -215,7 +226,7 @@ def bench_features_command(
     from tasks.bench.features import run_bench
 
     with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
-        run_bench(Path(tmp), seconds or 60, log=typer.echo, videos=videos or 2)
+        run_bench(Path(tmp), seconds or 60, log=typer.echo, videos=videos or 2, decoder=decoder)
 
 
 def register(root: typer.Typer) -> None:

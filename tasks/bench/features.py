@@ -44,10 +44,9 @@ from tasks.features.decode import (
     VideoInfo,
     decode_outputs,
     planar_rgb_exact,
-    probe,
     probe_with,
 )
-from tasks.features.decoder_choice import cli_installed
+from tasks.features.decoder_choice import choose, cli_installed
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
 
 SHORT = {MODEL_2D: "2d", MODEL_3D: "3d"}
@@ -272,20 +271,25 @@ def compute_share(
 
 
 def _run_ours(
-    video: Path, models: tuple[str, ...], nets: dict[str, torch.nn.Module], rt: Runtime, videos: int
+    video: Path,
+    models: tuple[str, ...],
+    nets: dict[str, torch.nn.Module],
+    rt: Runtime,
+    videos: int,
+    decoder: str = "ffmpeg",
 ) -> BenchRow:
     """Our pipeline over `videos` copies of the video, as a worker runs a shard: one decoder per video in
     flight, each video in its own batches. With a single video the first batch would wait for one
     single-threaded ffmpeg to decode its clips while the other core idles, a start-up cost that a
     shard's stream of videos hides."""
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
-    info = probe(str(video))
+    info = probe_with(decoder, str(video))
     encoders = {m: prepare(nets[m], rt) for m in models}
     for m in models:
         # A worker packs its weights once per frame size, then runs for hours: pack outside the timing.
         shape = specs[m].frame_shape(info)
         encode(encoders[m], np.zeros((1, *((16,) if m == MODEL_3D else ()), *shape), np.uint8), rt)
-    extractor = Extractor(encoders, {m: specs[m] for m in models}, rt)
+    extractor = Extractor(encoders, {m: specs[m] for m in models}, rt, ExtractorSettings(decoder=decoder))
     before = ceiling_around(rt.dtype)
     start = time.perf_counter()
     results = list(extractor.run(VideoJob(f"bench-{i}", str(video)) for i in range(videos)))
@@ -301,14 +305,14 @@ def _run_ours(
     return held_to(BenchRow("ours", name, wall, info.duration_s * videos, gflop), before + after)
 
 
-def _pipeline_worker(video: str, videos: int, out: Any) -> None:
+def _pipeline_worker(video: str, videos: int, out: Any, decoder: str = "ffmpeg") -> None:
     """One extraction worker, as the stage runs it: our pipeline for 2d, 3d and both, and its peak memory."""
     with PeakMemory() as memory:
         torch.manual_seed(0)
         nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
         rt = pick_runtime("cpu", "auto")
         combos = ((MODEL_2D,), (MODEL_3D,), (MODEL_2D, MODEL_3D))
-        rows = [_run_ours(Path(video), models, nets, rt, videos) for models in combos]
+        rows = [_run_ours(Path(video), models, nets, rt, videos, decoder) for models in combos]
     out.put((rows, memory.peak_mb, memory.children_peak_mb))
 
 
@@ -374,12 +378,16 @@ def run_bench(
     rounds: int = 3,
     compare_compile: bool = False,
     videos: int = 2,
+    decoder: str = "auto",
 ) -> dict[str, Any]:
-    """Everything in one run; returns the numbers that `howto bench features` prints."""
+    """Everything in one run; returns the numbers that `howto bench features` prints. `decoder`: the
+    stage's features.decoder (auto: the ffmpeg command line where installed, else PyAV)."""
+    decoder = choose(decoder, None, cli_installed(), lambda _: False).decoder
+    who = "ffmpeg" if decoder == "ffmpeg" else "PyAV"
     video = workdir / f"bench-{seconds}s-360p.mp4"
     make_video(video, seconds)
     rt = pick_runtime("cpu", "auto")
-    settings = ExtractorSettings()
+    settings = ExtractorSettings(decoder=decoder)
     batches = {MODEL_2D: settings.batch_2d, MODEL_3D: settings.batch_3d}
     log(
         f"CPU features: {' '.join(cpu_features()) or 'unknown'}; native bf16 (oneDNN): "
@@ -387,7 +395,7 @@ def run_bench(
     )
     log(isa_line())
     log(f"CPU precision: {cpu_bf16().describe()}")
-    log(f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}")
+    log(f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}; decoder {decoder}")
     # Where bf16 is native both precisions are measured, whichever "auto" took: the other is the comparison.
     other = None
     if cpu_bf16_supported():
@@ -397,13 +405,13 @@ def run_bench(
             f"{_PRECISION[dtype]} GEMM ceiling (2048^3), GFLOP/s: {gemm_ceiling(2048, 2048, 2048, dtype).describe()}"
         )
     log(f"video: {video.name} ({seconds} s, 640x360, 30 fps); 2d frames 224x398, 3d clips 16x112x112")
-    info = probe(str(video))
-    line, both_per_cpu_s = decode_line(video, {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}, info, None)
+    info = probe_with(decoder, str(video))
+    line, both_per_cpu_s = decode_line(video, {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}, info, None, decoder)
     log(line)
-    # Each model alone decodes less (2D skips the 24 fps branch): the rate per row, for ffmpeg's CPU share.
+    # Each model alone decodes less (2D skips the 24 fps branch): the rate per row, for the decoder's share.
     decoded_per_cpu_s = {
-        "2d": decode_rate(video, {MODEL_2D: SPEC_2D}, info, None)[0],
-        "3d": decode_rate(video, {MODEL_3D: SPEC_3D}, info, None)[0],
+        "2d": decode_rate(video, {MODEL_2D: SPEC_2D}, info, None, decoder=decoder)[0],
+        "3d": decode_rate(video, {MODEL_3D: SPEC_3D}, info, None, decoder=decoder)[0],
         "both": both_per_cpu_s,
     }
     torch.manual_seed(0)
@@ -432,7 +440,7 @@ def run_bench(
     )
     ctx = multiprocessing.get_context("spawn")
     box = ctx.Queue()
-    worker = ctx.Process(target=_pipeline_worker, args=(str(video), videos, box))
+    worker = ctx.Process(target=_pipeline_worker, args=(str(video), videos, box, decoder))
     worker.start()
     while True:
         try:
@@ -447,7 +455,7 @@ def run_bench(
         log(_line(row))
     cores = os.cpu_count() or 1
     log(
-        "ffmpeg's share of the CPU at these speeds (each row's outputs decoded alone: "
+        f"{who}'s share of the CPU at these speeds (each row's outputs decoded alone: "
         + ", ".join(f"{m} {rate:.0f}x" for m, rate in decoded_per_cpu_s.items())
         + " real time per CPU-second): "
         + ", ".join(
@@ -457,10 +465,11 @@ def run_bench(
     log(
         f"peak memory of the worker (process + its ffmpeg decoders, sampled): {worker_mb:.0f} MB "
         f"(goal < 4096 MB), of which ffmpeg at most {ffmpeg_mb:.0f} MB"
+        + (" (PyAV decodes inside the process)" if decoder == "pyav" else "")
     )
     log("-- naive path (decode everything first, fp32 NCHW eager), for comparison:")
     for model in (MODEL_2D, MODEL_3D):
-        rows.append(run_naive(video, model, nets[model]))
+        rows.append(run_naive(video, model, nets[model], decoder=decoder))
         log(_line(rows[-1]))
     n2d, n3d = rows[-2], rows[-1]
     # The naive path is sequential by construction, so both models cost the sum of the two runs.

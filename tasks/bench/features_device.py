@@ -78,9 +78,11 @@ def run_device_bench(
     batch_2d: int | None = None,
     batch_3d: int | None = None,
     ceiling_s: float = 1.0,
+    decoder: str = "auto",
 ) -> DeviceBench:
-    """Everything in one run; prints as it goes and returns the numbers (batches: the stage's defaults)."""
-    cfg = ExtractFeaturesConfig(device=device, batch_2d=batch_2d, batch_3d=batch_3d)
+    """Everything in one run; prints as it goes and returns the numbers (batches and decoder: the stage's
+    defaults unless given)."""
+    cfg = ExtractFeaturesConfig(device=device, batch_2d=batch_2d, batch_3d=batch_3d, decoder=decoder)
     rt = pick_runtime(device, "auto")
     settings = extractor_settings(cfg, rt)
     log(f"device: {_device_name(rt.device)}; host CPU cores: {os.cpu_count()}")

@@ -159,7 +159,8 @@ def test_captions_parse_of_a_directory_says_so(tmp_path: Path) -> None:
 
 def test_a_flow_that_fails_as_expected_prints_only_the_error_line(tmp_path: Path) -> None:
     """The installed `howto`, where Prefect's logging is live: its ERROR lines about the failed task and
-    flow run stay off the terminal; the CLI's line says it once. With -v the traceback is back."""
+    flow run stay off the terminal; the CLI's line says it once. (-v bringing the traceback back from a
+    failed flow run: tests/flows/test_cli_failures.py::test_missing_weights_inside_a_flow_run.)"""
     howto = str(Path(sys.executable).with_name("howto"))
     args = ["tasks", "mine", "--base-url", f"http://127.0.0.1:{closed_port()}", "--data-root", str(tmp_path)]
     env = {**os.environ, "PREFECT_LOGGING_LEVEL": "INFO"}  # what a user's terminal shows
@@ -172,8 +173,6 @@ def test_a_flow_that_fails_as_expected_prints_only_the_error_line(tmp_path: Path
         plain.stderr
     )  # then "Stopping"
     assert lines[-2].startswith("error: cannot connect to http://127.0.0.1:")
-    verbose = subprocess.run([howto, "-v", *args], capture_output=True, text=True, timeout=300, env=env)
-    assert verbose.returncode == 2 and "Traceback (most recent call last)" in verbose.stderr
 
 
 def test_run_log_records_of_expected_failures_skip_only_the_console() -> None:

@@ -163,9 +163,10 @@ def test_shards_record_the_decoder_that_really_ran(
     """Asked to decode on NVDEC, a shard whose videos NVDEC refused (ffmpeg then decodes them in software
     and exits 0) or failed on mid-stream (wrong pictures, exit 0; decoded again on the CPU) says so: a
     warning with ffmpeg's reason, and the marker counts them on the CPU."""
-    import tasks.features.pipeline as features_pipeline
+    import tasks.features.decode as features_decode
 
-    monkeypatch.setattr(features_pipeline, "hwaccel_available", lambda device: True)  # "this GPU has NVDEC"
+    # "This GPU has NVDEC, through ffmpeg": the stage's decoder choice then keeps the command line.
+    monkeypatch.setattr(features_decode, "hwaccel_available", lambda device: True)
     failing = nvdec == "fails mid-stream"
     wrong = encode_frames(tmp_path / "wrong.mp4", 255 - index_frames(75), "25") if failing else None
     monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, refuse=nvdec == "refuses", fail_with=wrong))

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from models.encoders import Runtime, pick_runtime
-from tasks.features import pipeline
+from tasks.features import decoder_choice, pipeline
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.extractor import GPU_BATCH_2D, GPU_BATCH_3D
 from tasks.features.pipeline import extractor_settings
@@ -21,28 +21,60 @@ def test_a_cpu_keeps_per_video_batches_and_cpu_decoding() -> None:
     s = extractor_settings(ExtractFeaturesConfig(), pick_runtime("cpu", "fp32"))
     assert (s.batch_2d, s.batch_3d, s.decode_workers) == (16, 32, 2)
     assert not s.across_videos and not s.pad_batches and s.hwaccel is None
+    assert s.decoder == "ffmpeg"  # auto, with ffmpeg installed (setup installs it)
+
+
+def _gpu_decoders(monkeypatch: pytest.MonkeyPatch, usable: set[str]) -> list[tuple[str, str]]:
+    """Stand in for the probe of which decoders reach NVDEC (it encodes and decodes a clip on the GPU)."""
+    probed: list[tuple[str, str]] = []
+
+    def gpu_decodes(device: str):  # noqa: ANN202 - the checker decoder_choice.resolve calls
+        return lambda decoder: probed.append((device, decoder)) or decoder in usable
+
+    monkeypatch.setattr(decoder_choice, "gpu_decodes", gpu_decodes)
+    return probed
 
 
 @pytest.mark.parametrize(("index", "hwaccel"), [(0, "cuda"), (1, "cuda:1")])
 def test_a_gpu_batches_across_videos_and_decodes_on_its_own_device(
     monkeypatch: pytest.MonkeyPatch, index: int, hwaccel: str
 ) -> None:
-    probed: list[str] = []
-    monkeypatch.setattr(pipeline, "hwaccel_available", lambda device: probed.append(device) or True)
+    probed = _gpu_decoders(monkeypatch, {"ffmpeg", "pyav"})
     s = extractor_settings(ExtractFeaturesConfig(), _gpu(index))
     assert (s.batch_2d, s.batch_3d) == (GPU_BATCH_2D, GPU_BATCH_3D)
     assert s.across_videos and s.pad_batches
     assert s.hwaccel == hwaccel  # NVDEC on the GPU the encoders run on, not always GPU 0
-    assert probed == [hwaccel]  # and that GPU's decoder is the one probed
+    assert s.decoder == "ffmpeg" and probed == [(hwaccel, "ffmpeg")]  # that GPU's decoder is the one probed
+
+
+def test_a_gpu_whose_ffmpeg_lacks_nvdec_decodes_through_pyav(monkeypatch: pytest.MonkeyPatch) -> None:
+    probed = _gpu_decoders(monkeypatch, {"pyav"})
+    s = extractor_settings(ExtractFeaturesConfig(), _gpu(1))
+    assert (s.decoder, s.hwaccel) == ("pyav", "cuda:1") and probed == [
+        ("cuda:1", "ffmpeg"),
+        ("cuda:1", "pyav"),
+    ]
+    named = extractor_settings(ExtractFeaturesConfig(decoder="ffmpeg"), _gpu(1))
+    assert (named.decoder, named.hwaccel) == ("ffmpeg", None)  # named by the user: kept, on the CPU
 
 
 def test_a_gpu_without_a_usable_decoder_decodes_on_the_cpu(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    monkeypatch.setattr(pipeline, "hwaccel_available", lambda device: False)
+    _gpu_decoders(monkeypatch, set())
     s = extractor_settings(ExtractFeaturesConfig(decode_workers=5), _gpu(0))
     assert s.hwaccel is None and s.decode_workers == 5
     assert "decoding on the CPU" in caplog.text
+
+
+def test_a_host_without_ffmpeg_decodes_through_pyav_unless_ffmpeg_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(decoder_choice, "cli_installed", lambda: False)
+    cpu = pick_runtime("cpu", "fp32")
+    assert extractor_settings(ExtractFeaturesConfig(), cpu).decoder == "pyav"
+    with pytest.raises(decoder_choice.DecoderUnavailable, match="not on PATH"):
+        extractor_settings(ExtractFeaturesConfig(decoder="ffmpeg"), cpu)
 
 
 @pytest.mark.parametrize(
