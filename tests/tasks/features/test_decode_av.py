@@ -35,31 +35,13 @@ def _outputs(path: Path, decoder: str, report: DecodeReport | None = None) -> di
     return {key: np.concatenate(chunks) for key, chunks in got.items()}
 
 
-def _testsrc(path: Path, size: str, rate: str, seconds: float, *extra: str) -> Path:
-    """ffmpeg's testsrc2 (sharp coloured edges: any shift of a pixel or of chroma shows) as H.264."""
-    cmd = [
-        "ffmpeg",
-        "-v",
-        "error",
-        "-y",
-        "-f",
-        "lavfi",
-        "-i",
-        f"testsrc2=size={size}:rate={rate}:duration={seconds}",
-    ]
-    cmd += [
-        *extra,
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        "-threads",
-        "1",
-        str(path),
-    ]
-    subprocess.run(cmd, check=True)
+def _testsrc(path: Path, size: str, rate: str, seconds: float, *extra: str, codec: str = "libx264") -> Path:
+    """ffmpeg's testsrc2 (sharp coloured edges: any shift of a pixel or of chroma shows), H.264 unless
+    `codec` says otherwise (`extra`: options before the codec's, e.g. filters)."""
+    source = f"testsrc2=size={size}:rate={rate}:duration={seconds}"
+    fast = ["-preset", "ultrafast"] if codec == "libx264" else ["-b:v", "300k", "-deadline", "realtime"]
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *extra, "-c:v", codec, *fast]
+    subprocess.run([*cmd, "-pix_fmt", "yuv420p", "-threads", "1", str(path)], check=True)
     return path
 
 
@@ -69,7 +51,17 @@ def sources(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
     landscape = _testsrc(out / "landscape.mp4", "640x360", "30", 3)
     ts = out / "offset.ts"  # MPEG-TS: the first frame at 1.4 s on the container's clock
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(landscape), "-c", "copy", str(ts)], check=True)
+    # Variable frame rate (frames dropped unevenly) with B-frames, in Matroska: the duration is the
+    # container's, the timestamps irregular and reordered.
+    select = "select='not(mod(n\\,3))+lt(n\\,20)'"
+    vfr = _testsrc(out / "vfr.mp4", "640x360", "30", 3, "-vf", select, "-vsync", "vfr", "-bf", "3")
+    mkv = out / "vfr.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-y", "-i", str(vfr), "-c", "copy", str(mkv)], check=True)
     return {
+        "vfr_mkv": mkv,
+        "vp9_webm": _testsrc(
+            out / "vp9.webm", "640x360", "30", 2, codec="libvpx-vp9"
+        ),  # YouTube's other codec
         "landscape": landscape,
         "offset": ts,
         # DVD-style anamorphic pixels at 29.97 fps: shown 853x480
@@ -80,7 +72,9 @@ def sources(media: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) ->
     }
 
 
-@pytest.mark.parametrize("name", ["landscape", "offset", "anamorphic", "portrait", "index25", "index2997"])
+@pytest.mark.parametrize(
+    "name", ["landscape", "offset", "anamorphic", "portrait", "index25", "index2997", "vfr_mkv", "vp9_webm"]
+)
 def test_pyav_gives_the_command_lines_frames(sources: dict[str, Path], name: str) -> None:
     """Same probe, same frames picked, same pixels: the features do not depend on the decoder."""
     path = sources[name]
