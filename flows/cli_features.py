@@ -43,6 +43,17 @@ ResnextOption = Annotated[
 ]
 
 
+DecoderOption = Annotated[
+    str,
+    choice_option(
+        "--decoder",
+        field_choices(ExtractFeaturesConfig, "decoder"),
+        "features.decoder: the ffmpeg command line, PyAV (FFmpeg's libraries in process; the same frames), or "
+        "auto (ffmpeg where installed, else PyAV; on CUDA, PyAV where only it decodes on the GPU).",
+    ),
+]
+
+
 @app.command("extract")
 def extract_command(
     video: Annotated[Path, typer.Argument(help="A local video file.")],
@@ -55,6 +66,7 @@ def extract_command(
         choice_option("--precision", PRECISIONS, "fp16 needs CUDA."),
     ] = "auto",
     device: DeviceOption = "auto",
+    decoder: DecoderOption = "auto",
     data_root: DataRootOption = None,
 ) -> None:
     """Features for one file; the calibrated random encoders are cached under the data root's models/."""
@@ -77,6 +89,7 @@ def extract_command(
         resnext_weights=resnext_weights,
         precision=precision,  # type: ignore[arg-type]
         device=device,
+        decoder=decoder,  # type: ignore[arg-type]
     )
     try:
         extractor, loaded, rt = build_extractor(cfg, DataRoot.from_any(data_root))
@@ -93,7 +106,7 @@ def extract_command(
     counts = ", ".join(f"{m} {len(r.vectors)}" for m, r in result.rows.items())
     typer.echo(
         f"{out}: {table.num_rows} rows ({counts}) from {result.duration_s:.1f} s of video "
-        f"on {rt.device} {rt.precision}{note}"
+        f"on {rt.device} {rt.precision}, decoded through {extractor.settings.decoder}{note}"
     )
 
 
@@ -182,15 +195,7 @@ def bench_features_command(
         typer.Option("--batch-3d", min=1, help="With --device cuda: 3D batch size (default: the stage's)."),
     ] = None,
     isa: IsaOption = "native",
-    decoder: Annotated[
-        str,
-        choice_option(
-            "--decoder",
-            field_choices(ExtractFeaturesConfig, "decoder"),
-            "The stage's features.decoder: the ffmpeg command line, PyAV (FFmpeg's libraries in process), or "
-            "auto (ffmpeg where installed; on CUDA, PyAV where only it decodes on the GPU).",
-        ),
-    ] = "auto",
+    decoder: DecoderOption = "auto",
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both, with the path taken and the ceiling it is held to."""
     if isa != "native" and device != "cpu":

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
@@ -131,6 +133,27 @@ def test_cli_extract_one_file(root: DataRoot, tmp_path: Path) -> None:
         and "Invalid data" in failed.stderr
     )
     assert len(failed.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_cli_extract_on_a_host_without_ffmpeg_decodes_through_pyav(
+    root: DataRoot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A GPU image often has no ffmpeg executable: `auto` then decodes through PyAV, with the command
+    line's rows; naming ffmpeg there is a one-line error."""
+    video = Path(root.path("_work", "videos", f"{GOOD}.mp4"))
+    runner = CliRunner()
+    args = ["features", "extract", str(video), "--random-weights", "--data-root", root.url]
+    cli = runner.invoke(app, [*args, "--out", str(tmp_path / "cli.parquet"), "--decoder", "ffmpeg"])
+    assert cli.exit_code == 0 and "decoded through ffmpeg" in cli.stdout, cli.output
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # the venv's tools: no ffmpeg, no ffprobe
+    av = runner.invoke(app, [*args, "--out", str(tmp_path / "av.parquet")])
+    assert av.exit_code == 0 and "decoded through pyav" in av.stdout, av.output
+    want, got = pq.read_table(tmp_path / "cli.parquet"), pq.read_table(tmp_path / "av.parquet")
+    assert got.num_rows == want.num_rows > 0
+    assert got.column("vector").to_pylist() == want.column("vector").to_pylist()
+    named = runner.invoke(app, [*args, "--out", str(tmp_path / "no.parquet"), "--decoder", "ffmpeg"])
+    assert named.exit_code == 2 and "ffmpeg/ffprobe are not on PATH" in named.stderr, named.output
+    assert "Traceback" not in named.stderr and not (tmp_path / "no.parquet").exists()
 
 
 def test_cli_run_refuses_without_weights_before_any_work(
