@@ -15,7 +15,6 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
-import ffmpeg
 import numpy as np
 
 log = logging.getLogger(__name__)
@@ -339,6 +338,8 @@ def _command(
     pixels. So the frames are first put back in the source's own format: then the filters see the CPU's
     pixels, and a video's features do not depend on which decoder ran (a test).
     """
+    import ffmpeg  # the command line's graph builder: a host decoding through PyAV does not need it
+
     source = ffmpeg.input(path, threads=threads, **(hwaccel_options(hwaccel, info.codec) if hwaccel else {}))
     video = source.video
     if hwaccel and info.pix_fmt:
