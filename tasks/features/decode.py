@@ -242,10 +242,10 @@ def hwaccel_available(device: str) -> bool:
 # A chroma-rich yuv420p pattern, and per kind of branch the filters whose packed (rgb24) and planar (gbrp)
 # outputs must agree: the 3D branch of a 16:9 video (scaled in YUV to an odd width, 640x360 -> 199x112), and
 # the 2D branch (converted to RGB, then scaled in RGB, down from 360p and up from 144p).
-_PLANAR_CHECK_SOURCE = (
+PLANAR_CHECK_SOURCE = (
     "testsrc2=size=640x360:rate=24:duration=0.5,format=yuv420p,noise=c0s=30:c1s=60:c2s=60:all_seed=7:allf=t"
 )
-_PLANAR_CHECKS: dict[str, tuple[tuple[str, int, int], ...]] = {  # (filters, output width, height)
+PLANAR_CHECKS: dict[str, tuple[tuple[str, int, int], ...]] = {  # (filters, output width, height)
     "yuv_odd_width": (("fps=24,scale=199:112,crop=112:112:43:0", 112, 112),),
     "rgb_scaled": (
         ("format=rgb24,scale=398:224", 398, 224),
@@ -257,7 +257,7 @@ _PLANAR_CHECKS: dict[str, tuple[tuple[str, int, int], ...]] = {  # (filters, out
 @functools.cache
 def planar_rgb_exact(kind: str) -> bool:
     """True when this ffmpeg's planar RGB (gbrp) output carries the same pixels as packed rgb24 for every
-    filter chain of `kind` in _PLANAR_CHECKS.
+    filter chain of `kind` in PLANAR_CHECKS.
 
     swscale's packed-RGB writer is plain C and, at 24 fps, costs as much as decoding the H.264 itself; its
     planar writer is vectorised. Scaled in RGB (the 2D branch), both writers see the same planar RGB.
@@ -266,11 +266,11 @@ def planar_rgb_exact(kind: str) -> bool:
     widths packed RGB takes a cheaper chroma path and the pixels differ. Checked once per process and kind
     on this ffmpeg, not assumed: a build whose writers disagree (or that lacks the filters) keeps rgb24.
     """
-    for chain, width, height in _PLANAR_CHECKS[kind]:
+    for chain, width, height in PLANAR_CHECKS[kind]:
         outputs = []
         for pix_fmt in ("rgb24", "gbrp"):
             cmd = [
-                "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", _PLANAR_CHECK_SOURCE,
+                "ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", PLANAR_CHECK_SOURCE,
                 "-vf", chain, "-pix_fmt", pix_fmt, "-f", "rawvideo", "-",
             ]  # fmt: skip
             try:
@@ -298,16 +298,18 @@ def interleave_gbrp(planes: np.ndarray) -> np.ndarray:
     return rgb
 
 
-def output_pix_fmt(spec: StreamSpec, info: VideoInfo) -> str:
+def output_pix_fmt(spec: StreamSpec, info: VideoInfo, exact: Callable[[str], bool] | None = None) -> str:
     """ffmpeg's raw output format for a branch: planar gbrp where it is bit-identical to rgb24 and cheaper,
     else rgb24. The 2D branch (scaled in RGB) qualifies at any size; a branch scaled in YUV only from a
     yuv420p source to an odd width (16:9 and 4:3 videos' 3D branch: 199 and 149 wide). Either way the
-    frames are handed on as (n, H, W, 3) RGB."""
+    frames are handed on as (n, H, W, 3) RGB. `exact`: the check of the libraries that will run the filters
+    (this ffmpeg's, the default, or PyAV's: decode_av.planar_rgb_exact)."""
+    exact = exact or planar_rgb_exact
     if spec.rgb_first:
-        return "gbrp" if planar_rgb_exact("rgb_scaled") else "rgb24"
+        return "gbrp" if exact("rgb_scaled") else "rgb24"
     if info.pix_fmt != "yuv420p" or spec.out_size(info)[0] % 2 == 0:
         return "rgb24"
-    return "gbrp" if planar_rgb_exact("yuv_odd_width") else "rgb24"
+    return "gbrp" if exact("yuv_odd_width") else "rgb24"
 
 
 def _branch(stream: Any, spec: StreamSpec, info: VideoInfo) -> Any:

@@ -22,6 +22,8 @@ from typing import Any
 import numpy as np
 
 from tasks.features.decode import (
+    PLANAR_CHECK_SOURCE,
+    PLANAR_CHECKS,
     DecodeError,
     DecodeReport,
     DecodeTimeout,
@@ -29,6 +31,7 @@ from tasks.features.decode import (
     StreamSpec,
     VideoInfo,
     display_size,
+    output_pix_fmt,
     put_unless_stopped,
 )
 
@@ -138,9 +141,10 @@ def _probe(path: str) -> VideoInfo:
         container.close()
 
 
-def branch_filters(spec: StreamSpec, info: VideoInfo) -> list[str]:
+def branch_filters(spec: StreamSpec, info: VideoInfo, out_fmt: str = "rgb24") -> list[str]:
     """One output's filters, as decode._branch gives the command line: pick frames, (RGB first for 2D),
-    scale, centre-crop, then rgb24."""
+    scale, centre-crop, then the output format (rgb24, or planar gbrp where it carries the same pixels:
+    see planar_rgb_exact)."""
     width, height = spec.out_size(info)
     filters = [f"fps=fps={spec.fps}:round={spec.round}"]
     if spec.rgb_first:
@@ -149,8 +153,48 @@ def branch_filters(spec: StreamSpec, info: VideoInfo) -> list[str]:
     if spec.crop:
         x, y = int((width - spec.crop) / 2), int((height - spec.crop) / 2)
         filters.append(f"crop={spec.crop}:{spec.crop}:{x}:{y}")
-    filters.append("format=rgb24")
+    filters.append(f"format={out_fmt}")
     return filters
+
+
+@functools.cache
+def planar_rgb_exact(kind: str) -> bool:
+    """decode.planar_rgb_exact for PyAV's libraries: whether their planar RGB (gbrp) output carries the same
+    pixels as packed rgb24 for every filter chain of `kind`. PyAV hands gbrp frames over as (H, W, 3) RGB,
+    and swscale's planar writer is vectorised where its packed one is plain C (about a third of PyAV's CPU
+    time for a 360p video into both outputs). Checked once per process on the wheel's own swscale."""
+    av = _av()
+    for chain, _, _ in PLANAR_CHECKS[kind]:
+        outputs = []
+        for out_fmt in ("rgb24", "gbrp"):
+            graph = av.filter.Graph()
+            nodes = [graph.add(*_split(text)) for text in PLANAR_CHECK_SOURCE.split(",") + chain.split(",")]
+            nodes += [graph.add("format", out_fmt), graph.add("buffersink")]
+            try:
+                for a, b in zip(nodes, nodes[1:], strict=False):
+                    a.link_to(b)
+                graph.configure()
+                outputs.append(np.stack(list(_drain(nodes[-1]))))
+            except (av.error.FFmpegError, ValueError):
+                return False
+        packed, planar = outputs
+        if packed.shape != planar.shape or not np.array_equal(packed, planar):
+            return False
+    return True
+
+
+def _split(text: str) -> tuple[str, str | None]:
+    name, _, args = text.partition("=")
+    return name, args or None
+
+
+def _drain(sink: Any) -> Iterator[np.ndarray]:
+    av = _av()
+    while True:
+        try:
+            yield sink.pull().to_ndarray()
+        except (av.error.BlockingIOError, av.error.EOFError):
+            return
 
 
 class _Graph:
@@ -176,7 +220,8 @@ class _Graph:
             tail.link_to(split)
         self.sinks: dict[str, Any] = {}
         for n, (key, spec) in enumerate(specs.items()):
-            head = self._chain(split if split is not None else tail, branch_filters(spec, info), n)
+            out_fmt = output_pix_fmt(spec, info, planar_rgb_exact)
+            head = self._chain(split if split is not None else tail, branch_filters(spec, info, out_fmt), n)
             sink = self.graph.add("buffersink")
             head.link_to(sink)
             self.sinks[key] = sink
@@ -185,8 +230,7 @@ class _Graph:
     def _chain(self, start: Any, filters: list[str], output: int = 0) -> Any:
         node = start
         for text in filters:
-            name, _, args = text.partition("=")
-            nxt = self.graph.add(name, args or None)
+            nxt = self.graph.add(*_split(text))
             node.link_to(nxt, output, 0)
             node, output = nxt, 0
         return node
@@ -196,14 +240,9 @@ class _Graph:
 
     def pull(self) -> Iterator[tuple[str, np.ndarray]]:
         """Every frame the sinks have ready, as (key, (H, W, 3) uint8)."""
-        av = _av()
         for key, sink in self.sinks.items():
-            while True:
-                try:
-                    out = sink.pull()
-                except (av.error.BlockingIOError, av.error.EOFError):
-                    break
-                yield key, out.to_ndarray()
+            for picture in _drain(sink):  # gbrp too comes out as (H, W, 3) RGB
+                yield key, picture
 
 
 class _Producer:

@@ -112,6 +112,19 @@ def test_pyav_turns_a_phone_video_upright(tmp_path: Path, rotation: int, turns: 
     assert np.array_equal(got["2d"], _outputs(rotated, "ffmpeg")["2d"])  # scaled in RGB: bit for bit
 
 
+def test_pyav_outputs_planar_rgb_only_where_its_libraries_write_the_same_pixels(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The wheel's swscale is checked on its own (it is newer than the system ffmpeg's): planar gbrp where
+    it carries rgb24's pixels, and the check can say no (an even width in YUV takes another chroma path)."""
+    assert decode_av.planar_rgb_exact("rgb_scaled") and decode_av.planar_rgb_exact("yuv_odd_width")
+    even = {"even": (("fps=24,scale=198:112,crop=112:112:43:0", 112, 112),)}
+    monkeypatch.setattr(decode_av, "PLANAR_CHECKS", even)
+    assert not decode_av.planar_rgb_exact("even")
+    wide = VideoInfo(640, 360, 10.0, "yuv420p")
+    assert decode_av.branch_filters(SPEC_3D, wide, "gbrp")[-1] == "format=gbrp"
+
+
 def test_pyav_reports_a_corrupt_and_a_truncated_file(media: dict[str, Path]) -> None:
     with pytest.raises(DecodeError, match="Invalid data|moov atom"):
         probe_with("pyav", str(media["corrupt"]))

@@ -250,7 +250,7 @@ def test_even_widths_other_sources_and_a_disagreeing_ffmpeg_keep_packed_rgb(
     assert decode.planar_rgb_exact("yuv_odd_width") and decode.planar_rgb_exact("rgb_scaled")
     # ...and the check can tell: at an even width the two writers disagree, and it says so.
     even = {"even": (("fps=24,scale=198:112,crop=112:112:43:0", 112, 112),)}
-    monkeypatch.setattr(decode, "_PLANAR_CHECKS", even)
+    monkeypatch.setattr(decode, "PLANAR_CHECKS", even)
     assert not decode.planar_rgb_exact("even")
     wide = VideoInfo(640, 360, 10.0, "yuv420p")
     assert decode.output_pix_fmt(SPEC_3D, wide) == decode.output_pix_fmt(SPEC_2D, wide) == "gbrp"
