@@ -29,9 +29,11 @@ def choose(
     config asks for ("cuda", "cuda:N") or None; `gpu_decodes(decoder)`: whether that decoder really decodes
     on `wanted` here (asked only when needed: it encodes and decodes a clip).
 
-    auto keeps the command line where it can do the job, since its decoder runs in processes of its own
-    (no Python in the way); PyAV where no ffmpeg is installed (GPU images often have none) or where only
-    its libraries can decode on the GPU (a distribution's ffmpeg built without NVDEC)."""
+    auto keeps the command line where it can do the job: its decoder runs in a process of its own, which is
+    killed when it hangs and cannot take the worker down when libavcodec crashes on a hostile file (on a
+    CPU the two are about as fast: README, "Two decoders"). PyAV where no ffmpeg is installed (GPU images
+    often have none) or where only its libraries can decode on the GPU (a distribution's ffmpeg built
+    without NVDEC)."""
     if setting == "ffmpeg" and not cli_installed:
         raise DecoderUnavailable(
             "features.decoder=ffmpeg, but ffmpeg/ffprobe are not on PATH: install ffmpeg "
