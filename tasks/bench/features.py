@@ -36,6 +36,7 @@ from models.resnext3d import build_resnext101
 from tasks.bench.ceiling import gemm_ceiling
 from tasks.bench.isa import isa_line
 from tasks.bench.peak_memory import PeakMemory
+from tasks.features import decode_av
 from tasks.features.decode import (
     SPEC_2D,
     SPEC_3D,
@@ -174,9 +175,9 @@ def decode_rate(
 ) -> tuple[float, float]:
     """Video-seconds decoded per CPU-second of the decoder and per wall-second, one video into all outputs;
     `report` says which decoder ran (see decode_outputs)."""
-    if decoder == "ffmpeg":
-        for kind in ("rgb_scaled", "yuv_odd_width"):
-            planar_rgb_exact(kind)  # the once-per-process checks run ffmpeg too: not part of any decode
+    exact = planar_rgb_exact if decoder == "ffmpeg" else decode_av.planar_rgb_exact
+    for kind in ("rgb_scaled", "yuv_odd_width"):
+        exact(kind)  # the once-per-process checks decode too: not part of any video's decode
     # ffmpeg runs in child processes, PyAV in this one (whose other threads idle meanwhile).
     who = resource.RUSAGE_CHILDREN if decoder == "ffmpeg" else resource.RUSAGE_SELF
     before = resource.getrusage(who)

@@ -555,11 +555,19 @@ def stream_outputs(
     message = _last_lines(text)
     if proc.returncode != 0:
         raise DecodeError(message or f"ffmpeg exited with {proc.returncode}")
+    check_frame_counts(frames, specs, info, message)
+
+
+def check_frame_counts(
+    frames: Mapping[str, int], specs: Mapping[str, StreamSpec], info: VideoInfo, errors: str
+) -> None:
+    """DecodeError when an output got no frame, or under 90% of the video's frames with `errors` logged:
+    FFmpeg goes on past damage (and ffmpeg exits 0 on a truncated file), so how much of the video came out
+    is what tells a damaged file."""
     for key, spec in specs.items():
         expected = info.duration_s * spec.fps
-        # ffmpeg exits 0 on a truncated file after logging errors: judge by how much of the video came out.
-        if frames[key] == 0 or (message and frames[key] < 0.9 * expected):
-            raise DecodeError(message or "no frames decoded")
+        if frames[key] == 0 or (errors and frames[key] < 0.9 * expected):
+            raise DecodeError(errors or "no frames decoded")
 
 
 def stream_frames(

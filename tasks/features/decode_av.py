@@ -30,6 +30,7 @@ from tasks.features.decode import (
     HardwareDecodeFailed,
     StreamSpec,
     VideoInfo,
+    check_frame_counts,
     display_size,
     output_pix_fmt,
     put_unless_stopped,
@@ -368,11 +369,7 @@ def stream_outputs(
         report.decoder = hwaccel if hwaccel and producer.on_hardware else "cpu"
         if hwaccel:
             report.fallback = None if producer.on_hardware else "PyAV's hardware decoder refused the stream"
-    message = " | ".join(producer.errors[-3:])
-    for key, spec in specs.items():
-        expected = info.duration_s * spec.fps
-        if frames[key] == 0 or (message and frames[key] < 0.9 * expected):
-            raise DecodeError(message or "no frames decoded")
+    check_frame_counts(frames, specs, info, " | ".join(producer.errors[-3:]))
 
 
 @functools.cache
