@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
+import sys
 import time
 from pathlib import Path
 
@@ -65,6 +67,19 @@ def test_ready_when_everything_a_run_needs_is_there(tmp_path: Path) -> None:
     assert SECRET not in out and "f6=4" not in out
     assert line(out, "resnet152 weights").startswith("WARN")  # random weights allowed: not a failure
     assert took < 60  # a few seconds on an idle machine (imports torch, yt-dlp, prefect; runs deno once)
+
+
+def test_without_ffmpeg_the_features_decode_through_pyav_and_only_a_warning_says_so(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.cli_doctor import ffmpeg_checks
+
+    monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # the venv's tools: no ffmpeg, no ffprobe
+    checks = {check.name: check for check in ffmpeg_checks()}
+    for tool in ("ffmpeg", "ffprobe"):
+        assert checks[tool].status == "warn" and "features decode through PyAV" in checks[tool].detail
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # and without PyAV: a failure
+    assert {check.status for check in ffmpeg_checks()} == {"fail"}
 
 
 def test_a_broken_cookies_file_fails_without_showing_it(tmp_path: Path) -> None:
