@@ -47,7 +47,7 @@ from tasks.features.decode import (
     planar_rgb_exact,
     probe_with,
 )
-from tasks.features.decoder_choice import choose, cli_installed
+from tasks.features.decoder_choice import cli_installed, resolve
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
 
 SHORT = {MODEL_2D: "2d", MODEL_3D: "3d"}
@@ -383,7 +383,7 @@ def run_bench(
 ) -> dict[str, Any]:
     """Everything in one run; returns the numbers that `howto bench features` prints. `decoder`: the
     stage's features.decoder (auto: the ffmpeg command line where installed, else PyAV)."""
-    decoder = choose(decoder, None, cli_installed(), lambda _: False).decoder
+    decoder = resolve(decoder, None).decoder
     who = "ffmpeg" if decoder == "ffmpeg" else "PyAV"
     video = workdir / f"bench-{seconds}s-360p.mp4"
     make_video(video, seconds)

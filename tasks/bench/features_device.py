@@ -169,13 +169,10 @@ def run_device_bench(
 def _gpu_decoders(settings: ExtractorSettings) -> str:
     """Which decoders here decode H.264 on the GPU: the command line's and PyAV's (the stage's choice
     between them is tasks/features/decoder_choice.py)."""
-    device = settings.hwaccel or "cuda"
-    found = [
-        f"{name} on {device}: {'yes' if usable(device) else 'no'}"
-        for name, usable in (("ffmpeg", cli_hwaccel_available), ("PyAV", av_hwaccel_available))
-        if name != "ffmpeg" or cli_installed()
-    ]
-    return "; ".join(found) + ("" if cli_installed() else "; no ffmpeg executable")
+    device, cli = settings.hwaccel or "cuda", cli_installed()
+    checks = ((("ffmpeg", cli_hwaccel_available),) if cli else ()) + (("PyAV", av_hwaccel_available),)
+    found = [f"{name} on {device}: {'yes' if usable(device) else 'no'}" for name, usable in checks]
+    return "; ".join(found) + ("" if cli else "; no ffmpeg executable")
 
 
 def _run(extractor: Extractor, paths: list[Path]) -> tuple[dict[str, int], dict[str, int]]:

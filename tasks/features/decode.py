@@ -637,24 +637,28 @@ def decode_outputs(
 DECODERS = ("ffmpeg", "pyav")
 
 
+def _known(decoder: str) -> None:
+    if decoder not in DECODERS:
+        raise ValueError(f"unknown decoder {decoder!r}: one of {', '.join(DECODERS)}")
+
+
 def outputs_of(decoder: str) -> Callable[..., Iterator[tuple[str, np.ndarray]]]:
     """The stream_outputs of a decoder: "ffmpeg" (this module's, the command line) or "pyav"."""
+    _known(decoder)
     if decoder == "pyav":
         from tasks.features import decode_av  # imports this module: loaded on first use
 
         return decode_av.stream_outputs
-    if decoder != "ffmpeg":
-        raise ValueError(f"unknown decoder {decoder!r}: one of {', '.join(DECODERS)}")
     return stream_outputs
 
 
 def probe_with(decoder: str, path: str, timeout_s: float = 30.0) -> VideoInfo:
     """probe through ffprobe ("ffmpeg") or through PyAV ("pyav"): the same VideoInfo."""
+    _known(decoder)
     if decoder == "pyav":
         from tasks.features import decode_av
 
         return decode_av.probe(path, timeout_s)
-    outputs_of(decoder)  # an unknown name is an error here too
     return probe(path, timeout_s)
 
 

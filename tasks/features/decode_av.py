@@ -169,13 +169,11 @@ def planar_rgb_exact(kind: str) -> bool:
         outputs = []
         for out_fmt in ("rgb24", "gbrp"):
             graph = av.filter.Graph()
-            nodes = [graph.add(*_split(text)) for text in PLANAR_CHECK_SOURCE.split(",") + chain.split(",")]
-            nodes += [graph.add("format", out_fmt), graph.add("buffersink")]
+            source, *filters = PLANAR_CHECK_SOURCE.split(",") + chain.split(",") + [f"format={out_fmt}"]
             try:
-                for a, b in zip(nodes, nodes[1:], strict=False):
-                    a.link_to(b)
+                sink = _chain(graph, graph.add(*_split(source)), [*filters, "buffersink"])
                 graph.configure()
-                outputs.append(np.stack(list(_drain(nodes[-1]))))
+                outputs.append(np.stack(list(_drain(sink))))
             except (av.error.FFmpegError, ValueError):
                 return False
         packed, planar = outputs
@@ -187,6 +185,16 @@ def planar_rgb_exact(kind: str) -> bool:
 def _split(text: str) -> tuple[str, str | None]:
     name, _, args = text.partition("=")
     return name, args or None
+
+
+def _chain(graph: Any, start: Any, filters: list[str], output: int = 0) -> Any:
+    """Add `filters` ("name=args") to `graph` one after the other from `start`'s pad `output`; the last."""
+    node = start
+    for text in filters:
+        nxt = graph.add(*_split(text))
+        node.link_to(nxt, output, 0)
+        node, output = nxt, 0
+    return node
 
 
 def _drain(sink: Any) -> Iterator[np.ndarray]:
@@ -215,26 +223,16 @@ class _Graph:
             # NVDEC hands NV12 over; the CPU's pixels come from the source's own format (see decode._command).
             front.append(f"format={info.pix_fmt}")
         front += _UPRIGHT.get(_quarter_turn(first.rotation), ())
-        tail = self._chain(self.source, front)
+        tail = _chain(self.graph, self.source, front)
         split = self.graph.add("split", str(len(specs))) if len(specs) > 1 else None
         if split is not None:
             tail.link_to(split)
         self.sinks: dict[str, Any] = {}
         for n, (key, spec) in enumerate(specs.items()):
             out_fmt = output_pix_fmt(spec, info, planar_rgb_exact)
-            head = self._chain(split if split is not None else tail, branch_filters(spec, info, out_fmt), n)
-            sink = self.graph.add("buffersink")
-            head.link_to(sink)
-            self.sinks[key] = sink
+            filters = [*branch_filters(spec, info, out_fmt), "buffersink"]
+            self.sinks[key] = _chain(self.graph, split if split is not None else tail, filters, n)
         self.graph.configure()
-
-    def _chain(self, start: Any, filters: list[str], output: int = 0) -> Any:
-        node = start
-        for text in filters:
-            nxt = self.graph.add(*_split(text))
-            node.link_to(nxt, output, 0)
-            node, output = nxt, 0
-        return node
 
     def push(self, frame: Any | None) -> None:
         self.source.push(frame)
