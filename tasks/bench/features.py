@@ -178,9 +178,9 @@ def decode_rate(
     exact = planar_rgb_exact if decoder == "ffmpeg" else decode_av.planar_rgb_exact
     for kind in ("rgb_scaled", "yuv_odd_width"):
         exact(kind)  # the once-per-process checks decode too: not part of any video's decode
-    # ffmpeg runs in child processes, PyAV in this one (whose other threads idle meanwhile).
-    who = resource.RUSAGE_CHILDREN if decoder == "ffmpeg" else resource.RUSAGE_SELF
-    before = resource.getrusage(who)
+    # The decoder's work wherever it runs: ffmpeg's processes plus, in this one, the readers that turn its
+    # planar output into RGB; PyAV's threads. This process does nothing else meanwhile.
+    before = _cpu_seconds()
     start = time.perf_counter()
     # A hardware decoder that fails mid-stream decodes the file again on the CPU: that time counts too.
     for _ in decode_outputs(
@@ -188,9 +188,14 @@ def decode_rate(
     ):
         pass
     wall = time.perf_counter() - start
-    after = resource.getrusage(who)  # ffmpeg has been waited for: it counts here
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    cpu = _cpu_seconds() - before  # ffmpeg has been waited for: it counts here
     return info.duration_s / max(cpu, 1e-3), info.duration_s / max(wall, 1e-3)
+
+
+def _cpu_seconds() -> float:
+    """CPU seconds of this process and its waited-for children so far."""
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
+    return sum(u.ru_utime + u.ru_stime for u in usage)
 
 
 def decode_line(
