@@ -14,6 +14,7 @@ import pyarrow.compute as pc
 
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.crash_guard import DecodeGuard
 from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
 from tasks.features.extractor import VideoJob, VideoResult
 from tasks.search.info_store import load_info
@@ -49,10 +50,13 @@ def download_jobs(
     paths: dict[str, Path],
     halted: list[StageHalted],
     decoder: str = "ffmpeg",
+    guard: DecodeGuard | None = None,
 ) -> Iterator[VideoJob]:
     """Download lazily (the extractor pulls jobs while it computes); per-video failures become result
     rows, a video past a media cap a failed row (too_large, too_long), and a halt (bot check, 429s past
-    the breaker) stops the downloads and is handed back in `halted`."""
+    the breaker) stops the downloads and is handed back in `halted`. With a `guard` (in-process decoding),
+    each file is admitted before anything decodes it, its duration check included; a file that crashed
+    the decoder in a child becomes a failed row (see crash_guard.py)."""
     max_bytes = int(cfg.max_download_mb * 1e6) if cfg.max_download_mb is not None else None
     settings = DownloadSettings(video_dir(root), min_free_gb=cfg.min_free_gb, max_bytes=max_bytes)
     lock = threading.Lock()
@@ -61,6 +65,11 @@ def download_jobs(
             vid = video["video_id"]
             try:
                 path = _download(root, client, vid, video.get("url") or client.video_url(vid), settings)
+                if guard is not None and (crash := guard.admit(vid, str(path))):
+                    with lock:
+                        failed.append(VideoResult(vid, "failed", crash))
+                    paths[vid] = path  # the stage removes the file with the failed row
+                    continue
                 _check_duration(path, cfg, decoder)
             except MediaCapExceeded as exc:
                 with lock:

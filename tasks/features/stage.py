@@ -21,8 +21,9 @@ from storage.shards import read_marker, read_shard
 from tasks.audio.sources import keep_track, track_dir
 from tasks.features.attempts import retry_corrupt
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.crash_guard import CheckRequest, DecodeGuard, InFlight
 from tasks.features.downloads import cap_drops, download_jobs
-from tasks.features.extractor import VideoResult
+from tasks.features.extractor import Extractor, VideoResult
 from tasks.features.pipeline import leased_extractor
 from tasks.features.rows import result_table
 from tasks.features.weights import WeightsMissing
@@ -152,13 +153,14 @@ def _compute(
             paths: dict[str, Path] = {}
             halted: list[StageHalted] = []
             client = YoutubeClient(access)  # secrets read here, in the task's thread
+            guard = _crash_guard(root, work, extractor, todo)
             jobs = download_jobs(
-                todo, cfg, root, client, failed_downloads, paths, halted, extractor.settings.decoder
+                todo, cfg, root, client, failed_downloads, paths, halted, extractor.settings.decoder, guard
             )
             started, done = time.perf_counter(), 0
             for decoded in extractor.run(jobs):
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
-                _finish(root, work, result, cfg, loaded.random, paths, errors)
+                _finish(root, work, result, cfg, loaded.random, paths, errors, guard)
                 if result.status == "ok":
                     decoders[result.decoder] += 1
                     precisions[rt.precision] += 1
@@ -178,7 +180,7 @@ def _compute(
                     elapsed / done,
                 )
             for result in failed_downloads:
-                _finish(root, work, result, cfg, loaded.random, paths, errors)
+                _finish(root, work, result, cfg, loaded.random, paths, errors, guard)
             hwaccel = extractor.settings.hwaccel
             if hwaccel and fallbacks:
                 log.warning(
@@ -213,6 +215,29 @@ def _compute(
     )
 
 
+def _crash_guard(
+    root: DataRoot, work: str, extractor: Extractor, todo: list[dict[str, Any]]
+) -> DecodeGuard | None:
+    """The guard against files that crash the decoder, where decoding runs in this process (PyAV); the
+    command line's decoder crashes alone, as a failed exit."""
+    s = extractor.settings
+    if s.decoder != "pyav":
+        return None
+    in_flight = InFlight(root, work)
+    in_flight.keep_only({v["video_id"] for v in todo})
+    if in_flight.suspects:
+        get_run_logger().warning(
+            "%s: %d videos were with the decoder when a run died: each is decoded first in a child "
+            "process, and one that crashes it gets a failed row", DATASET, len(in_flight.suspects),
+        )  # fmt: skip
+    specs = extractor.specs
+
+    def request(path: str) -> CheckRequest:
+        return CheckRequest(path, specs, s.timeout_base_s, s.timeout_per_video_s, s.hwaccel)
+
+    return DecodeGuard(in_flight, request)
+
+
 def _count_status(table: pa.Table, status: str) -> int:
     rows = table.filter(pc.equal(table.column("status"), status)).column("video_id").to_pylist()
     return len(set(rows))
@@ -244,8 +269,10 @@ def _finish(
     random: dict[str, bool],
     paths: dict[str, Path],
     errors: list[pa.Table],
+    guard: DecodeGuard | None = None,
 ) -> None:
-    """Park a finished (ok or permanently failed) video as a part; keep retryable errors for this run only."""
+    """Park a finished (ok or permanently failed) video as a part; keep retryable errors for this run only.
+    The video then leaves the crash guard's in-flight list."""
     table = result_table(result, cfg.models, random)
     if result.status == "error":
         errors.append(table)
@@ -253,6 +280,8 @@ def _finish(
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         atomic_write_bytes(root, f"{work}/{result.video_id}.parquet", buffer.getvalue())
+    if guard is not None:
+        guard.settle(result.video_id)
     path = paths.pop(result.video_id, None)
     if path is not None and path.exists():
         keep_track(path, track_dir(root), result.video_id)  # the audio_features stage reads it later

@@ -162,3 +162,34 @@ def with_display_rotation(src: Path, dst: Path, rotation: int) -> Path:
     data[matrix_at : matrix_at + 36] = struct.pack(">9i", a, b, 0, c, d, 0, 0, 0, 1 << 30)
     dst.write_bytes(bytes(data))
     return dst
+
+
+CRASHING_OPEN = """
+import os, signal
+import av
+
+_open = av.open
+
+
+def _open_or_crash(file, *args, **kwargs):
+    if "crashvid" in str(file):
+        os.kill(os.getpid(), signal.SIGSEGV)  # what a decoder bug on this file does to its process
+    return _open(file, *args, **kwargs)
+
+
+av.open = _open_or_crash
+"""
+
+
+def crash_hook(folder: Path) -> Path:
+    """A folder whose sitecustomize makes PyAV's open SIGSEGV its process for files named *crashvid*:
+    put it on a child's PYTHONPATH (a real crashing file is not something to ship)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "sitecustomize.py").write_text(CRASHING_OPEN)
+    return folder
+
+
+def crash_on_name(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Child processes started from now on crash in PyAV's open for files named *crashvid*."""
+    hook = crash_hook(tmp_path / "crash-hook")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(hook), os.environ.get("PYTHONPATH")])))
