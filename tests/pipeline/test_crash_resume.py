@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,7 +20,6 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import list_markers, read_dataset
 from tasks.demo.world import World
-from tests.deploy.prefect_procs import Processes, start_server
 from tests.pipeline.crash_helpers import (
     COLLECTED,
     PipelineProcess,
@@ -106,20 +104,6 @@ def error_rows(root: Path) -> dict[str, int]:
 def kept_videos(root: Path) -> list[str]:
     table = read_dataset(DataRoot.from_any(root), "frame_features").to_table(columns=["video_id", "status"])
     return sorted(set(table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist()))
-
-
-@pytest.fixture
-def prefect_api(tmp_path: Path) -> Iterator[str]:
-    """One Prefect server for the runs that share it, stopped (process group) however the test ends.
-    A temporary server costs each run about 10 s of start-up; the data's safety does not depend on it:
-    the stages keep their state in shards and markers, not in Prefect."""
-    logs = tmp_path / "server"
-    logs.mkdir()
-    procs = Processes()
-    try:
-        yield start_server(procs, logs).api
-    finally:
-        procs.stop_all()
 
 
 @pytest.mark.slow

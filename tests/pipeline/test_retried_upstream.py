@@ -23,6 +23,7 @@ import pytest
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset, read_marker
 from tasks.demo.world import World
+from tests.pipeline.crash_helpers import pipeline_env
 
 HOWTO = str(Path(sys.executable).with_name("howto"))
 STAGES = ["--stage", "tasks", "--stage", "search", "--stage", "captions", "--stage", "features"]
@@ -63,10 +64,10 @@ def _serve(port: int, troubles: list[str]) -> Iterator[str]:
         proc.wait(timeout=30)
 
 
-def _demo(url: str, root: Path) -> None:
+def _demo(url: str, root: Path, env: dict[str, str]) -> None:
     proc = subprocess.run(
         [HOWTO, "demo", "--site-url", url, "--data-root", str(root), *STAGES],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, env=env,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 
@@ -96,15 +97,16 @@ def picks(demo_world: World) -> tuple[list[str], str, list[str]]:
 
 @pytest.mark.slow
 def test_retried_videos_shard_reaches_captions_clips_and_features(
-    tmp_path: Path, picks: tuple[list[str], str, list[str]]
+    tmp_path: Path, picks: tuple[list[str], str, list[str]], prefect_api: str
 ) -> None:
     failing, kept, others = picks
+    env = pipeline_env(tmp_path / "prefect-home", prefect_api)  # both runs on one server
     data = tmp_path / "data"
     root = DataRoot.from_any(data)
     port = _free_port()
     few = f"few_words={','.join(others)}"
     with _serve(port, [f"server_error={','.join(failing)}", few]) as url:
-        _demo(url, data)
+        _demo(url, data, env)
     for vid in failing:
         (row,) = _rows(root, "videos", vid)
         assert row["status"] == "error" and "503" in str(row["error"])
@@ -115,7 +117,7 @@ def test_retried_videos_shard_reaches_captions_clips_and_features(
     search_before = _finish_times(root, "search_results")
 
     with _serve(port, [few]) as url:  # the same port: the site URL is part of the tasks config
-        _demo(url, data)
+        _demo(url, data, env)
 
     for vid in failing:
         (row,) = _rows(root, "videos", vid)
