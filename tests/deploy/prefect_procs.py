@@ -15,6 +15,8 @@ from typing import Any
 
 import httpx
 
+from tests.cpu import worker_threads
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 TERMINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
@@ -138,6 +140,9 @@ def start_server(procs: Processes, logs: Path) -> Server:
             # Workers look for scheduled runs every second instead of every 10 (the chain has three hops).
             "PREFECT_WORKER_QUERY_SECONDS": "1",
             "PREFECT_WORKER_PREFETCH_SECONDS": "1",
+            # Flow runs get this pytest worker's share of the cores (see tests/cpu.py): more OpenMP threads
+            # would spin at barriers while the other worker holds the core.
+            "OMP_NUM_THREADS": str(worker_threads()),
             "PATH": f"{BIN}:{os.environ.get('PATH', '')}",
             "PYTHONPATH": str(ROOT),
         }

@@ -20,6 +20,7 @@ import pytest
 from flows.extract_features import extract_features
 from storage.shards import read_shard, write_shard
 from tasks.features.config import ExtractFeaturesConfig
+from tests.cpu import worker_threads
 from tests.flows.downloads import root_with_downloads
 from tests.flows.test_extract_features import _table
 from tests.tasks.features.features_media import crash_hook, encode_frames, index_frames
@@ -45,7 +46,13 @@ def test_a_file_that_crashes_pyav_fails_alone_on_the_rerun(
     ]
     write_shard(root, "videos", 0, _table("videos", rows), config_hash="v", code_version="t", rows_in=2)
     hook = crash_hook(tmp_path / "hook")
-    env = {**os.environ, "PYTHONPATH": str(hook), "PREFECT_API_URL": str(PREFECT_API_URL.value())}
+    api = str(PREFECT_API_URL.value())
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(hook),
+        "PREFECT_API_URL": api,
+        "OMP_NUM_THREADS": str(worker_threads()),
+    }
     command = [HOWTO, "pipeline", "--stage", "features", "--data-root", root.url]
     for field, value in FIELDS.items():
         command += ["--set", f"features.{field}={json.dumps(value)}"]

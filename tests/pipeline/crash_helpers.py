@@ -17,6 +17,7 @@ import pyarrow.compute as pc
 
 from storage.layout import DataRoot
 from storage.shards import read_dataset
+from tests.cpu import worker_threads
 
 BIN = Path(sys.executable).parent
 # Columns that record when something happened, not what was found.
@@ -41,6 +42,9 @@ def pipeline_env(home: Path, api: str | None = None) -> dict[str, str]:
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
             "PREFECT_LOGGING_LEVEL": "INFO",
             "PYTHONUNBUFFERED": "1",
+            # The run's share of the cores (see tests/cpu.py): OpenMP threads beyond it spin at barriers
+            # while the other pytest worker holds the core, burning CPU both tests need.
+            "OMP_NUM_THREADS": str(worker_threads()),
         }
     )
     if api is not None:
