@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import IO
+from typing import IO, Any
 
 from storage.layout import DataRoot
 
@@ -80,6 +81,19 @@ def atomic_write_bytes(root: DataRoot, path: str, payload: bytes) -> int:
         handle.write(payload)
 
     return atomic_write(root, path, write)
+
+
+def read_json_or_none(root: DataRoot, path: str) -> Any:
+    """The JSON value of a small bookkeeping file (written whole with atomic_write_bytes), or None when it is
+    missing or cannot be read or parsed (a damaged disk, a file cut short by hand): its reader starts over
+    from nothing rather than failing the stage."""
+    if not root.exists(path):
+        return None
+    try:
+        with root.open(path, "rb") as handle:
+            return json.loads(handle.read().decode())
+    except (OSError, ValueError, RecursionError):
+        return None
 
 
 def fsync_dir(directory: str) -> None:

@@ -6,7 +6,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from storage.atomic import atomic_write_bytes
+from storage.atomic import atomic_write_bytes, read_json_or_none
 from storage.layout import DataRoot
 from tasks.features.extractor import VideoResult
 
@@ -34,12 +34,5 @@ def retry_corrupt(root: DataRoot, work: str, result: VideoResult, path: Path | N
 
 
 def _read(root: DataRoot, work: str) -> dict[str, int]:
-    path = f"{work}/{_FILE}"
-    if not root.exists(path):
-        return {}
-    try:
-        with root.open(path, "rb") as handle:
-            data = json.loads(handle.read().decode())
-    except (OSError, ValueError):
-        return {}
+    data = read_json_or_none(root, f"{work}/{_FILE}")
     return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -23,7 +23,7 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from storage.atomic import atomic_write_bytes
+from storage.atomic import atomic_write_bytes, read_json_or_none
 from storage.layout import DataRoot
 from tasks.features.decode import DecodeError, DecodeTimeout, StreamSpec, decode_outputs, probe_with
 
@@ -76,13 +76,7 @@ class InFlight:
 
 
 def _read(root: DataRoot, path: str) -> set[str]:
-    if not root.exists(path):
-        return set()
-    try:
-        with root.open(path, "rb") as handle:
-            data = json.loads(handle.read().decode())
-    except (OSError, ValueError):
-        return set()  # a file cut short: its ids go unchecked, as before the guard existed
+    data = read_json_or_none(root, path)  # a file cut short: its ids go unchecked, as before the guard
     return {str(v) for v in data} if isinstance(data, list) else set()
 
 
@@ -97,9 +91,7 @@ class CheckRequest:
     hwaccel: str | None = None
 
     def to_json(self) -> str:
-        return json.dumps(
-            {**dataclasses.asdict(self), "specs": {m: dataclasses.asdict(s) for m, s in self.specs.items()}}
-        )
+        return json.dumps(dataclasses.asdict(self))  # asdict turns the specs into dicts too
 
     @staticmethod
     def from_json(text: str) -> CheckRequest:
