@@ -8,6 +8,13 @@ finds ids left there by a run that died first decodes each of those files in a c
 killed by a signal names a file that crashes the decoder: that video gets a failed row. The others were
 innocent (queued beside it, or the run was stopped or preempted) and go on as usual. Nothing is charged on
 a guess: a preempted run costs its successor one extra decode per video it had in flight, never a video.
+
+A file that hangs the libraries (a decoder looping inside one packet, a stalled mount) is the other case
+only a process can end: past its budget the in-process decode is abandoned, but its thread cannot be
+stopped and keeps its core. So a video abandoned in process stays on the list with its error row; every
+later try decodes it in a child first, and a child past the same budget is killed: the video gets an error
+row again (retried next run, as a timeout is) and never reaches the in-process decoder while it hangs.
+One stuck thread per such file, once, instead of one per run.
 """
 
 from __future__ import annotations
@@ -31,8 +38,22 @@ _FILE = "in_flight.json"
 # The child's own exit status for a file it could not decode: the in-process decode finds the same error
 # and records it as usual (a damaged file is not a crash).
 EXIT_DECODE_ERROR = 3
-# Past the decode's own budget: a child that hangs is killed and gives no verdict.
+# ... and for a probe or decode abandoned past its budget: the file hangs the libraries.
+EXIT_TIMEOUT = 4
+# Past the decode's own budget (probe, then decode): a child still going is killed, the file hangs.
 _SLACK_S = 30.0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What a suspect's check in a child found: the row its video gets instead of an in-process decode."""
+
+    status: str  # "failed": the file crashes the decoder; "error": it hangs it (retried, again in a child)
+    error: str
+
+    @property
+    def hangs(self) -> bool:
+        return self.status == "error"
 
 
 class InFlight:
@@ -56,7 +77,8 @@ class InFlight:
             self._save()
 
     def settle(self, video_id: str) -> None:
-        """`video_id` is done with the decoder (a result, or a verdict from its check)."""
+        """`video_id` is done with the decoder (a result, or a verdict from its check). A video kept
+        (abandoned in process, or hung in its check) is simply never settled: it stays in the file."""
         with self._lock:
             if video_id in self._open or video_id in self.suspects:
                 self._open.discard(video_id)
@@ -107,23 +129,27 @@ class DecodeGuard:
     in_flight: InFlight
     request: Callable[[str], CheckRequest]  # a downloaded file's path -> what the child decodes
 
-    def admit(self, video_id: str, path: str) -> str | None:
-        """None when `video_id` may go to the decoder (it is in flight from now on); the crash's description
-        when it is a suspect whose file crashed a child. The video then stays a suspect until its failed row
-        is written (`settle`), so a run that dies before that checks it again rather than crashing on it."""
-        if video_id in self.in_flight.suspects and (crash := crash_in_child(self.request(path))):
-            return crash
+    def admit(self, video_id: str, path: str) -> Verdict | None:
+        """None when `video_id` may go to the decoder (it is in flight from now on); the verdict when it is
+        a suspect whose file crashed or hung a child. The video then stays a suspect until its row is
+        written (`finish`), so a run that dies before that checks it again rather than crashing on it."""
+        if video_id in self.in_flight.suspects and (verdict := check_in_child(self.request(path))):
+            return verdict
         self.in_flight.start(video_id)
         return None
 
-    def settle(self, video_id: str) -> None:
-        self.in_flight.settle(video_id)
+    def finish(self, video_id: str, abandoned: bool) -> None:
+        """`video_id`'s row is written. One whose decode was `abandoned` past its budget (in process, or
+        its check in a child) stays on the list, so that every retry of it is checked in a child first."""
+        if not abandoned:
+            self.in_flight.settle(video_id)
 
 
-def crash_in_child(request: CheckRequest) -> str | None:
-    """Decode the file through PyAV in a child process. The crash's description when a signal killed the
-    child (the file crashes the decoder), else None: decoded, a file error the normal path will record, or
-    a hang past the budget (the normal path's own timeout handles it)."""
+def check_in_child(request: CheckRequest) -> Verdict | None:
+    """Decode the file through PyAV in a child process. A failed verdict when a signal killed the child
+    (the file crashes the decoder), an error one when its probe or decode ran past the budget (the file
+    hangs it; a child still going after that is killed), else None: decoded, or a file error the in-process
+    decode will record as usual."""
     command = [sys.executable, "-m", "tasks.features.crash_guard", request.to_json()]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, start_new_session=True
@@ -134,20 +160,40 @@ def crash_in_child(request: CheckRequest) -> str | None:
         line = _first_line(proc, request.timeout_base_s + _SLACK_S)
         duration_s = float(line) if line.strip() else 0.0
         proc.wait(timeout=request.timeout_base_s + request.timeout_per_video_s * duration_s + _SLACK_S)
-    except (subprocess.TimeoutExpired, ValueError):
-        os.killpg(proc.pid, signal.SIGKILL)  # its own session: nothing of it outlives the check
-        proc.wait()
+    except subprocess.TimeoutExpired as exc:
+        _kill(proc)
+        return _hung(f"no end after {exc.timeout:.0f} s, killed")
+    except ValueError:  # a line that is not a duration: not the child's protocol, no verdict
+        _kill(proc)
         return None
     finally:
         if proc.stdout is not None:
             proc.stdout.close()
+    if proc.returncode == EXIT_TIMEOUT:
+        return _hung("past its time budget")
     if proc.returncode >= 0:
         return None
     try:
         name = signal.Signals(-proc.returncode).name
     except ValueError:
         name = f"signal {-proc.returncode}"
-    return f"the PyAV decoder crashed on this file ({name}) when it was decoded again in a child process"
+    return Verdict(
+        "failed",
+        f"the PyAV decoder crashed on this file ({name}) when it was decoded again in a child process",
+    )
+
+
+def _hung(how: str) -> Verdict:
+    return Verdict(
+        "error",
+        f"the PyAV decoder hung on this file when it was decoded again in a child process ({how}); "
+        "retried next run, in a child again",
+    )
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGKILL)  # its own session: nothing of it outlives the check
+    proc.wait()
 
 
 def _first_line(proc: subprocess.Popen[bytes], timeout_s: float) -> bytes:
@@ -168,7 +214,9 @@ def _decode(request: CheckRequest) -> int:
         timeout = request.timeout_base_s + request.timeout_per_video_s * info.duration_s
         for _ in decode_outputs(request.path, request.specs, info, timeout, request.hwaccel, decoder="pyav"):
             pass
-    except (DecodeError, DecodeTimeout):
+    except DecodeTimeout:
+        return EXIT_TIMEOUT
+    except DecodeError:
         return EXIT_DECODE_ERROR
     return 0
 

@@ -56,7 +56,7 @@ def download_jobs(
     rows, a video past a media cap a failed row (too_large, too_long), and a halt (bot check, 429s past
     the breaker) stops the downloads and is handed back in `halted`. With a `guard` (in-process decoding),
     each file is admitted before anything decodes it, its duration check included; a file that crashed
-    the decoder in a child becomes a failed row (see crash_guard.py)."""
+    the decoder in a child becomes a failed row, one that hung it an error row (see crash_guard.py)."""
     max_bytes = int(cfg.max_download_mb * 1e6) if cfg.max_download_mb is not None else None
     settings = DownloadSettings(video_dir(root), min_free_gb=cfg.min_free_gb, max_bytes=max_bytes)
     lock = threading.Lock()
@@ -65,10 +65,12 @@ def download_jobs(
             vid = video["video_id"]
             try:
                 path = _download(root, client, vid, video.get("url") or client.video_url(vid), settings)
-                if guard is not None and (crash := guard.admit(vid, str(path))):
+                if guard is not None and (verdict := guard.admit(vid, str(path))):
                     with lock:
-                        failed.append(VideoResult(vid, "failed", crash))
-                    paths[vid] = path  # the stage removes the file with the failed row
+                        failed.append(
+                            VideoResult(vid, verdict.status, verdict.error, abandoned=verdict.hangs)
+                        )
+                    paths[vid] = path  # the stage removes the file with a failed row, keeps it with an error
                     continue
                 _check_duration(path, cfg, decoder)
             except MediaCapExceeded as exc:

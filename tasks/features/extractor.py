@@ -73,6 +73,9 @@ class VideoResult:
     rows: dict[str, ModelRows] = field(default_factory=dict)
     decoder: str = "cpu"  # which decoder really ran: "cpu", or the hardware one ("cuda", "cuda:1")
     decoder_fallback: str | None = None  # why not the hardware one asked for (ffmpeg's words)
+    # Its probe or decode was given up past the time budget (an error row). In process (PyAV) the
+    # decoding thread may still be stuck in the libraries: the crash guard decodes its retries in a child.
+    abandoned: bool = False
 
 
 @dataclass
@@ -86,6 +89,7 @@ class _Pending:
     ended: bool = False
     status: str = "ok"
     error: str | None = None
+    abandoned: bool = False
     decoder: DecodeReport = field(default_factory=DecodeReport)
 
 
@@ -195,12 +199,12 @@ class Extractor:
             try:
                 self._decode_video(job, put)
             except DecodeTimeout as exc:
-                put(("fail", job.video_id, "error", str(exc)))
+                put(("fail", job.video_id, "error", str(exc), True))
             except DecodeError as exc:
-                put(("fail", job.video_id, "failed", str(exc)))
+                put(("fail", job.video_id, "failed", str(exc), False))
             except Exception as exc:  # noqa: BLE001 - one bad file must not take the shard down
                 log.exception("decoding %s failed", job.path)
-                put(("fail", job.video_id, "error", f"{type(exc).__name__}: {exc}"))
+                put(("fail", job.video_id, "error", f"{type(exc).__name__}: {exc}", False))
             put(("end", job.video_id))
 
     def _decode_video(self, job: VideoJob, put: Any) -> None:
@@ -277,7 +281,7 @@ class Extractor:
                     self._encode_queued(p, model, final=True)  # the model's last, partial batch
             elif kind == "fail":
                 p = pending.setdefault(msg[1], _Pending())
-                p.status, p.error = msg[2], msg[3]
+                p.status, p.error, p.abandoned = msg[2], msg[3], msg[4]
                 p.queued.clear()  # a failed video is reported without rows: drop what waits
                 self.batcher.drop(msg[1])
             elif kind == "restart":
@@ -350,7 +354,7 @@ class Extractor:
     def _result(self, vid: str, p: _Pending) -> VideoResult:
         duration = p.info.duration_s if p.info else 0.0
         if p.status != "ok":
-            return VideoResult(vid, p.status, p.error, duration)
+            return VideoResult(vid, p.status, p.error, duration, abandoned=p.abandoned)
         rows: dict[str, ModelRows] = {}
         for model, spec in self.specs.items():
             pieces = sorted(p.pieces.get(model, []), key=lambda x: x[0])

@@ -227,8 +227,9 @@ def _crash_guard(
     in_flight.keep_only({v["video_id"] for v in todo})
     if in_flight.suspects:
         get_run_logger().warning(
-            "%s: %d videos were with the decoder when a run died: each is decoded first in a child "
-            "process, and one that crashes it gets a failed row", DATASET, len(in_flight.suspects),
+            "%s: %d videos were with the decoder when a run died, or hung it: each is decoded first in a "
+            "child process; one that crashes it gets a failed row, one that hangs it an error row",
+            DATASET, len(in_flight.suspects),
         )  # fmt: skip
     specs = extractor.specs
 
@@ -272,7 +273,8 @@ def _finish(
     guard: DecodeGuard | None = None,
 ) -> None:
     """Park a finished (ok or permanently failed) video as a part; keep retryable errors for this run only.
-    The video then leaves the crash guard's in-flight list."""
+    The video then leaves the crash guard's in-flight list, unless its decode was abandoned past its budget
+    (its retries are decoded in a child first)."""
     table = result_table(result, cfg.models, random)
     if result.status == "error":
         errors.append(table)
@@ -281,7 +283,7 @@ def _finish(
         pq.write_table(table, buffer)
         atomic_write_bytes(root, f"{work}/{result.video_id}.parquet", buffer.getvalue())
     if guard is not None:
-        guard.settle(result.video_id)
+        guard.finish(result.video_id, result.abandoned)
     path = paths.pop(result.video_id, None)
     if path is not None and path.exists():
         keep_track(path, track_dir(root), result.video_id)  # the audio_features stage reads it later

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -221,3 +223,28 @@ def test_rows_of_a_hardware_decode_that_failed_mid_stream_are_dropped(
         for model, rows in result.rows.items():
             np.testing.assert_array_equal(redone[vid].rows[model].vectors, rows.vectors)
             np.testing.assert_array_equal(redone[vid].rows[model].t_end_ms, rows.t_end_ms)
+
+
+def test_a_pyav_decode_given_up_past_its_budget_is_marked_abandoned(
+    media: dict[str, Path], tmp_path: Path
+) -> None:
+    """The crash guard's cue: an error row whose in-process decode may have left a thread stuck in the
+    libraries. A damaged file, which the decoder reads to its end, is not abandoned."""
+    fifo = tmp_path / "stalled.mp4"
+    os.mkfifo(fifo)  # its open blocks inside the libraries, as on a stalled mount
+    rt = pick_runtime("cpu", "fp32")
+    extractor = Extractor(
+        {"resnet152": _Recorder(), "resnext101": _Recorder()},  # type: ignore[dict-item]
+        {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
+        rt,
+        ExtractorSettings(decode_workers=2, decoder="pyav", timeout_base_s=0.5),
+    )
+    try:
+        jobs = [VideoJob("stalled", str(fifo)), VideoJob("corrupt", str(media["corrupt"]))]
+        results = {r.video_id: r for r in extractor.run(jobs)}
+    finally:
+        with contextlib.suppress(OSError):  # let the abandoned open return, so its thread ends
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+    assert results["stalled"].status == "error" and results["stalled"].abandoned
+    assert "timeout" in (results["stalled"].error or "")
+    assert results["corrupt"].status == "failed" and not results["corrupt"].abandoned
