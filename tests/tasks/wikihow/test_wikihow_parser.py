@@ -97,6 +97,62 @@ def test_single_method_page_without_breadcrumb_uses_wgcategories() -> None:
     ]
 
 
+@pytest.fixture(scope="module")
+def ringing_2021():
+    return parse_article((FIXTURES / "stop-ringing-in-ears.html").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def power_outage():
+    return parse_article((FIXTURES / "know-power-outage.html").read_bytes())
+
+
+def test_2021_page_with_qa_and_tips_after_the_steps(ringing_2021) -> None:
+    """A page served in 2021 (a year after the other fixtures): same values as read off the page."""
+    assert ringing_2021.title == "Stop Ringing in Ears"
+    assert ringing_2021.headline == "How to Stop Ringing in Ears"
+    assert ringing_2021.categories == ("Tinnitus", "Ear Health", "Health")
+    assert [m.name for m in ringing_2021.methods] == [
+        "Treating Momentary Ringing in the Ears",
+        "Treating Chronic Ringing in the Ears",
+        "Preventing Tinnitus",
+    ]
+    assert [m.kind for m in ringing_2021.methods] == ["method"] * 3
+    assert [len(m.steps) for m in ringing_2021.methods] == [3, 5, 3]
+    assert ringing_2021.step_summaries[:2] == ["Try the skull-thumping trick.", "Try waiting it out."]
+    assert ringing_2021.step_summaries[-1] == "Consume less alcohol and nicotine."
+    first = ringing_2021.methods[0].steps[0]
+    # the step's bullets are part of its text, in order
+    assert "Cover your ears with your palms. Your fingers should be pointed back" in first.text
+    assert first.text.endswith("After 40 or 50 times, see if the ringing has subsided.")
+    # neither the Q&A nor the Tips that follow the last method are steps
+    all_text = " ".join(s.text for m in ringing_2021.methods for s in m.steps)
+    assert "What is the remedy for tinnitus?" not in all_text
+    assert "Boosting your immune system" not in all_text
+    assert ringing_2021.article_id == "543713"
+    assert ringing_2021.url == "https://www.wikihow.com/Stop-Ringing-in-Ears"
+
+
+def test_single_method_page_declared_one_of_one(power_outage) -> None:
+    """One method headed "Method 1 of 1", then Tips and Warnings: one method of six steps, whole."""
+    assert power_outage.title == "Know when Your Power Will Go Out in California Rolling Blackouts"
+    assert power_outage.categories == ("Disaster Preparedness", "Home and Garden")
+    assert [(m.name, m.kind) for m in power_outage.methods] == [("Checking the Outage", "method")]
+    assert power_outage.step_summaries == [
+        "Open the outage look-up from the PG&E outage page.",
+        "Type in an address to find a building’s specific block number.",
+        "Click on the map to find the block number for an area.",
+        "Combine your outage and sub outage block to get the block number.",
+        "Find your block’s scheduled shutoff time on the PG&E outage table.",
+        "Expect power to be out for around 1–2 hours at the estimated time.",
+    ]
+    last = power_outage.methods[0].steps[-1]
+    assert last.text.endswith("Contact PG&E to find out if there are any other problems in your area.")
+    all_text = " ".join(s.text for s in power_outage.methods[0].steps)
+    assert "Your shutoff time may change without warning." not in all_text  # a warning, not a step
+    assert power_outage.article_id == "12118551"
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -142,6 +198,8 @@ def cut_inside(data: bytes, marker: bytes, after: int = 0) -> bytes:
         pytest.param("grill-fish.html", b'<div class="step">', 6, id="inside-method-2-of-3"),
         pytest.param("grill-fish.html", b'<div class="step">', 18, id="inside-the-last-step"),
         pytest.param("grill-flank-steak.html", b'<div class="step">', 9, id="inside-part-2-of-3"),
+        pytest.param("stop-ringing-in-ears.html", b'<div class="step">', 4, id="2021-inside-method-2-of-3"),
+        pytest.param("know-power-outage.html", b'<div class="step">', 5, id="inside-method-1-of-1"),
     ],
 )
 def test_page_cut_mid_steps_is_flagged(name: str, marker: bytes, after: int) -> None:
@@ -165,8 +223,9 @@ def test_page_missing_a_declared_method_is_flagged() -> None:
         parse_article(html)
 
 
-def test_complete_pages_are_not_flagged(grill_fish, flank_steak) -> None:
+def test_complete_pages_are_not_flagged(grill_fish, flank_steak, ringing_2021, power_outage) -> None:
     assert grill_fish.n_steps == 19 and flank_steak.n_steps == 15
+    assert ringing_2021.n_steps == 11 and power_outage.n_steps == 6
     # Trailing whitespace and a comment after </html> (some caches add one) are still a complete page.
     data = (FIXTURES / "grill-fish.html").read_bytes() + b"\n<!-- cached 2020-08-15 -->\n"
     assert parse_article(data).n_steps == 19
