@@ -25,6 +25,8 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_FRAMES = 16
 CALIBRATION_CLIPS = 8
+# Bumped when the same seed would calibrate to other weights (v2: on one thread, whatever the cores).
+CALIBRATION_VERSION = 2
 
 
 def _option(field: str) -> str:
@@ -85,14 +87,17 @@ def _calibrated_path(root: DataRoot, model: str, seed: int, size: int) -> str:
 
 def machine_calibration_path(model: str, seed: int, size: int) -> Path:
     """This machine's copy of a calibration, shared by its data roots: $HOWTO_CALIBRATION_CACHE, else
-    ~/.cache/howto/calibrated. Keyed by torch's version too: another build may compute other statistics."""
+    ~/.cache/howto/calibrated. Keyed by torch's version too (another build may compute other statistics),
+    and by the calibration's own version: copies made before it ran on one thread (v2) followed the thread
+    count of whichever process calibrated first, so they are not handed to new data roots. A data root keeps
+    the copy it has: its features stay consistent with each other."""
     env = os.environ.get("HOWTO_CALIBRATION_CACHE")
     base = (
         Path(env)
         if env
         else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "howto" / "calibrated"
     )
-    return base / f"calibrated-{model}-seed{seed}-s{size}-torch{torch.__version__}.pt"
+    return base / f"calibrated-{model}-seed{seed}-s{size}-v{CALIBRATION_VERSION}-torch{torch.__version__}.pt"
 
 
 def _read_machine_copy(model: str, seed: int, size: int) -> bytes | None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from storage.layout import DataRoot
-from tasks.features.extractor import MODEL_2D
+from tasks.features.extractor import MODEL_2D, MODEL_3D
 from tasks.features.weights import _calibrated_path, _random_calibrated, machine_calibration_path
 
 
@@ -71,3 +71,24 @@ def test_a_damaged_machine_copy_is_computed_again(tmp_path: Path, caplog: pytest
     assert _same_weights(first, second)
     assert "recomputing it" in caplog.text and "calibrating BatchNorm" in caplog.text
     assert len(machine.read_bytes()) > 1000  # rewritten whole
+
+
+@pytest.mark.parametrize("model", [MODEL_2D, MODEL_3D])
+def test_the_same_seed_calibrates_to_the_same_bits_whatever_the_thread_count(
+    tmp_path: Path, model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """BatchNorm's statistics are sums torch splits across threads: calibrated on 2 threads they used to
+    differ from 1 thread's in their last bits, and so did every feature after (a machine cache filled by a
+    1-thread pytest worker changed `make demo`'s recall)."""
+    threads = torch.get_num_threads()
+    made = []
+    try:
+        for n, cache in ((2, "two"), (1, "one")):
+            torch.set_num_threads(n)
+            root = DataRoot.from_any(tmp_path / cache)
+            monkeypatch.setenv("HOWTO_CALIBRATION_CACHE", str(tmp_path / f"machine-{cache}"))  # not copied
+            made.append(_random_calibrated(root, model, seed=0, size=32))
+            assert torch.get_num_threads() == n  # the caller's setting is given back
+    finally:
+        torch.set_num_threads(threads)
+    assert _same_weights(*made)
