@@ -43,6 +43,18 @@ ResnextOption = Annotated[
 ]
 
 
+Size2dOption = Annotated[
+    int,
+    typer.Option(
+        "--size-2d",
+        min=32,
+        help="2D input short side in pixels (224: the reference extractor's; smaller is faster, other features).",
+    ),
+]
+Size3dOption = Annotated[
+    int,
+    typer.Option("--size-3d", min=32, help="3D clip side in pixels (112: the reference extractor's)."),
+]
 DecoderOption = Annotated[
     str,
     choice_option(
@@ -67,6 +79,8 @@ def extract_command(
     ] = "auto",
     device: DeviceOption = "auto",
     decoder: DecoderOption = "auto",
+    size_2d: Size2dOption = 224,
+    size_3d: Size3dOption = 112,
     data_root: DataRootOption = None,
 ) -> None:
     """Features for one file; the calibrated random encoders are cached under the data root's models/."""
@@ -90,6 +104,8 @@ def extract_command(
         precision=precision,  # type: ignore[arg-type]
         device=device,
         decoder=decoder,  # type: ignore[arg-type]
+        short_side_2d=size_2d,
+        size_3d=size_3d,
     )
     try:
         extractor, loaded, rt = build_extractor(cfg, DataRoot.from_any(data_root))

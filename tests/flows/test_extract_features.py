@@ -26,6 +26,8 @@ GOOD, BAD, DROPPED = "goodvideo01", "badvideo002", "dropvideo03"
 CFG = ExtractFeaturesConfig(
     short_side_2d=64, size_3d=32, batch_2d=4, batch_3d=4, decode_workers=1, random_weights=True
 )
+# The CLI's small inputs, as CFG's: the data root's calibrated encoders serve both (none at 224 / 112 px).
+SMALL = ["--size-2d", str(CFG.short_side_2d), "--size-3d", str(CFG.size_3d)]
 
 
 def _table(dataset: str, rows: list[dict[str, object]]) -> pa.Table:
@@ -125,7 +127,18 @@ def test_cli_extract_one_file(root: DataRoot, tmp_path: Path) -> None:
     assert refused.exit_code == 2 and refused.stderr.startswith("error: no resnet152 weights")
     bad = Path(root.path("_work", "videos", f"{BAD}.mp4"))
     failed = runner.invoke(
-        app, ["features", "extract", str(bad), "--out", str(out), "--random-weights", "--data-root", root.url]
+        app,
+        [
+            "features",
+            "extract",
+            str(bad),
+            "--out",
+            str(out),
+            "--random-weights",
+            *SMALL,
+            "--data-root",
+            root.url,
+        ],
     )
     assert (
         failed.exit_code == 2
@@ -142,9 +155,14 @@ def test_cli_extract_on_a_host_without_ffmpeg_decodes_through_pyav(
     line's rows; naming ffmpeg there is a one-line error."""
     video = Path(root.path("_work", "videos", f"{GOOD}.mp4"))
     runner = CliRunner()
-    args = ["features", "extract", str(video), "--random-weights", "--data-root", root.url]
+    args = ["features", "extract", str(video), "--random-weights", *SMALL, "--data-root", root.url]
     cli = runner.invoke(app, [*args, "--out", str(tmp_path / "cli.parquet"), "--decoder", "ffmpeg"])
     assert cli.exit_code == 0 and "decoded through ffmpeg" in cli.stdout, cli.output
+    # --size-2d / --size-3d chose the encoders' input sizes: only those were calibrated.
+    assert sorted(p.name for p in Path(root.path("models")).iterdir()) == [
+        "calibrated-resnet152-seed0-s64.pt",
+        "calibrated-resnext101-seed0-s32.pt",
+    ]
     monkeypatch.setenv("PATH", str(Path(sys.executable).parent))  # the venv's tools: no ffmpeg, no ffprobe
     av = runner.invoke(app, [*args, "--out", str(tmp_path / "av.parquet")])
     assert av.exit_code == 0 and "decoded through pyav" in av.stdout, av.output
