@@ -229,3 +229,82 @@ def test_complete_pages_are_not_flagged(grill_fish, flank_steak, ringing_2021, p
     # Trailing whitespace and a comment after </html> (some caches add one) are still a complete page.
     data = (FIXTURES / "grill-fish.html").read_bytes() + b"\n<!-- cached 2020-08-15 -->\n"
     assert parse_article(data).n_steps == 19
+
+
+# --- recipes: Ingredients grouped under the method names, Things You'll Need, a Video section ----------
+
+
+@pytest.fixture(scope="module")
+def marinate_pork():
+    return parse_article((FIXTURES / "marinate-pork.html").read_bytes())
+
+
+@pytest.fixture(scope="module")
+def ube_halaya():
+    return parse_article((FIXTURES / "make-ube-halaya.html").read_bytes())
+
+
+def test_recipe_whose_ingredients_repeat_the_method_names(marinate_pork) -> None:
+    """The Ingredients list is split under bold "<method name>:" lines; only the two methods are read."""
+    assert marinate_pork.title == "Marinate Pork"  # <title> "How to Marinate Pork: 13 Steps (with Pictures)"
+    assert marinate_pork.categories == ("Pork", "Meat", "Recipes", "Food and Entertaining")
+    assert [(m.name, m.kind) for m in marinate_pork.methods] == [
+        ("Make-your-own marinade", "method"),
+        ("Red wine pork marinade", "method"),
+    ]
+    assert [len(m.steps) for m in marinate_pork.methods] == [7, 6]
+    assert marinate_pork.n_steps == 13
+    first = marinate_pork.methods[0].steps[0]
+    assert first.summary == (
+        "Begin to make a marinade by placing a flavorful liquid, such as fruit juice or red wine, in a medium bowl."
+    )
+    assert first.text.endswith(
+        "The liquid should cover the meat when it is placed in your marinating container."
+    )
+    # steps with no elaboration: the text is the bold sentence alone
+    last = marinate_pork.methods[1].steps[-1]
+    assert last.summary == last.text == "Cook as you usually would."
+    all_text = " ".join(s.text for m in marinate_pork.methods for s in m.steps)
+    for not_a_step in ("60ml red wine", "Pinch ground cumin", "Gallon-size resealable plastic bag"):
+        assert not_a_step not in all_text  # Ingredients and Things You'll Need
+    assert marinate_pork.article_id == "1804516"
+    assert marinate_pork.url == "https://www.wikihow.com/Marinate-Pork"
+
+
+def test_parts_recipe_with_video_and_things_youll_need(ube_halaya) -> None:
+    assert ube_halaya.title == "Make Ube Halaya"
+    assert ube_halaya.categories == (
+        "Philippine Dishes", "Asian Cuisine", "World Cuisines", "Recipes", "Food and Entertaining",
+    )  # fmt: skip
+    assert [(m.name, m.kind) for m in ube_halaya.methods] == [
+        ("Making Ube Halaya", "part"),
+        ("Making Latik (for Topping)", "part"),
+    ]
+    assert [len(m.steps) for m in ube_halaya.methods] == [10, 7]
+    assert ube_halaya.step_summaries[0] == "Prepare the ube."
+    assert ube_halaya.step_summaries[-1] == "Serve on top of ube halaya."
+    # bold labels inside a step's bullets stay in its text, after the step's own bold summary
+    first = ube_halaya.methods[0].steps[0]
+    assert "get it ready for cooking: Fresh ube: Simmer whole or in large chunks" in first.text
+    assert first.text.endswith("Frozen grated ube: Leave it at room temperature until it thaws, then press it "
+                               "hard to squeeze out water. Pour out the water.")  # fmt: skip
+    last = ube_halaya.methods[1].steps[-1]
+    assert "[12]" not in last.text  # reference markers dropped, the bullet's words kept
+    assert "Store latik in an airtight container in the refrigerator for up to one month." in last.text
+    all_text = " ".join(s.text for m in ube_halaya.methods for s in m.steps)
+    for not_a_step in ("evaporated milk 1 can", "Large pot or wok", "shared with YouTube"):
+        assert not_a_step not in all_text  # Ingredients, Things You'll Need, the Video section
+    assert ube_halaya.article_id == "1339947"
+
+
+@pytest.mark.parametrize(
+    ("name", "after"),
+    [
+        pytest.param("marinate-pork.html", 9, id="recipe-inside-method-2-of-2"),
+        pytest.param("make-ube-halaya.html", 12, id="recipe-inside-part-2-of-2"),
+    ],
+)
+def test_recipe_page_cut_mid_steps_is_flagged(name: str, after: int) -> None:
+    data = cut_inside((FIXTURES / name).read_bytes(), b'<div class="step">', after)
+    with pytest.raises(TruncatedPageError):
+        parse_article(data)
