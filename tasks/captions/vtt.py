@@ -230,7 +230,11 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
         if not raw:
             continue
         texts = [text for _, text in shown if text]
-        skip = _shown_prefix(raw, texts, history, last_is_new=rolling) if auto else 0
+        # The bottom line of a rolling cue is the one being typed. A cue whose bottom line is blank types
+        # nothing: it holds the finished line on screen through a pause or at the end, longer than a
+        # flash cue ("line\n \n", 1.9-9 s in real tracks). Its lines were all shown before.
+        typing = bool(shown) and bool(shown[-1][1])
+        skip = _shown_prefix(raw, texts, history, last_is_new=rolling and typing) if auto else 0
         words: list[Word] = []
         for line in raw[skip:]:
             words.extend(strip_speaker_marks(timed_words(line, cue.start_ms), name_labels=labels))
