@@ -53,7 +53,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # reading beside new ones (a re-crawl's) read the new way.
 # 2: capitals speaker labels dropped on manual tracks ("SURMA:", French "J.-L. M. :"), italics typed as
 # entities dropped, zero-width spaces end words, a lone 20 ms cue no longer makes a track ASR.
-CLEANER_VERSION = 2
+# 3: a rolling cue whose bottom line is blank holds the finished line and types nothing (it came out twice).
+CLEANER_VERSION = 3
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
