@@ -141,16 +141,20 @@ def mostly_lower_case(lines: Sequence[str]) -> bool:
     return 2 * sum(any(c.islower() for c in line) for line in cased) >= len(cased)
 
 
-def strip_speaker_marks(words: list[Word], *, name_labels: bool = False) -> list[Word]:
+def strip_speaker_marks(words: list[Word], *, name_labels: bool = False, dashes: bool = True) -> list[Word]:
     """Drop `>>` speaker-change tokens and a leading speaker dash: they are not spoken words.
     `name_labels` (manual tracks in sentence case): a leading capitals label ("SURMA:") too. ASR writes
-    none, and in an all-capitals track such words can be speech."""
+    none, and in an all-capitals track such words can be speech.
+    `dashes=False` (ASR tracks): ASR marks speakers only with `>>`; a dash it types is a word (`ulimit -c`
+    heard as `- unlimited`), kept at a line's start as it is mid-line."""
     out = [w for w in words if not _CHEVRONS.fullmatch(w.text)]
     if name_labels:
         # The label may follow a note the captioner put first: "[Applauds] CV: I think we can thank".
         lead = _leading_note_words(out)
         if label := capitals_name_label(out[lead:]):
             out = out[:lead] + out[lead + label :]  # a speaker dash may follow: "JLM : - Cher maître"
+    if not dashes:
+        return out
     if out and _SPEAKER_DASH.match(out[0].text + " "):
         out = out[1:]
     elif out and (glued := _GLUED_SPEAKER_DASH.match(out[0].text)):

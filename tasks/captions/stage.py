@@ -54,7 +54,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 2: capitals speaker labels dropped on manual tracks ("SURMA:", French "J.-L. M. :"), italics typed as
 # entities dropped, zero-width spaces end words, a lone 20 ms cue no longer makes a track ASR.
 # 3: a rolling cue whose bottom line is blank holds the finished line and types nothing (it came out twice).
-CLEANER_VERSION = 3
+# 4: ASR dashes are words, not speaker marks; a line revised in its flash cue is not read again on top.
+CLEANER_VERSION = 4
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:

@@ -222,8 +222,16 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
     labels = not auto and mostly_lower_case([plain(line) for cue in cues for line in cue.lines])
     history: list[str] = []
     out: list[tuple[int, int, list[Word]]] = []
+    typed_until: int | None = None  # end of the cue before when its bottom line was typed
     for cue in cues:
         if cue.end_ms - cue.start_ms <= FLASH_MS:
+            # A flash cue re-shows the line just typed, and the next cue carries it on top as shown here.
+            # ASR may revise it on the way ("suite for" typed, "suite 4" re-shown: 3 lines in 370 real
+            # tracks); compared with the typed form only, the carried line read as new and came out twice.
+            # The revised form stands in for the typed one in the history; the typed words are kept.
+            flashed = [text for text in map(plain, cue.lines) if text]
+            if auto and typed_until == cue.start_ms and len(flashed) == 1 and history:
+                history[-1] = flashed[0]
             continue
         shown = [(line, plain(line)) for line in cue.lines]
         raw = [line for line, text in shown if text]
@@ -234,10 +242,13 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
         # nothing: it holds the finished line on screen through a pause or at the end, longer than a
         # flash cue ("line\n \n", 1.9-9 s in real tracks). Its lines were all shown before.
         typing = bool(shown) and bool(shown[-1][1])
+        typed_until = cue.end_ms if typing else None
         skip = _shown_prefix(raw, texts, history, last_is_new=rolling and typing) if auto else 0
         words: list[Word] = []
         for line in raw[skip:]:
-            words.extend(strip_speaker_marks(timed_words(line, cue.start_ms), name_labels=labels))
+            words.extend(
+                strip_speaker_marks(timed_words(line, cue.start_ms), name_labels=labels, dashes=not auto)
+            )
         history = (history + texts[skip:])[-HISTORY:]
         if words:
             out.append((cue.start_ms, cue.end_ms, words))
