@@ -215,8 +215,8 @@ def hwaccel_available(device: str) -> bool:
     NVDEC of that GPU; each GPU is probed on its own).
 
     Opening a CUDA device is not enough: a container without the driver's video capability (no
-    libnvcuvid) opens one and then cannot decode. So a one-second clip is encoded and decoded with the
-    frames kept on the device, which fails instead of falling back to the CPU.
+    libnvcuvid) opens one and then cannot decode. So a one-second clip is encoded and decoded on it, and
+    the decode must exit 0 without an error line (libavcodec's fallback to software exits 0 too).
     """
     with tempfile.TemporaryDirectory(prefix="howto-hwaccel-") as tmp:
         clip = os.path.join(tmp, "probe.mp4")
@@ -236,7 +236,11 @@ def hwaccel_available(device: str) -> bool:
             done = subprocess.run([*decode, "-f", "null", "-"], capture_output=True, timeout=60)
         except (OSError, subprocess.TimeoutExpired):
             return False
-    return done.returncode == 0
+    # The exit code alone does not tell: where NVDEC cannot start (no libnvcuvid, an old driver) libavcodec
+    # logs "Failed setup for format cuda" and decodes in software, and ffmpeg passes software frames on
+    # untouched despite -hwaccel_output_format, so `-f null` exits 0. At -v error a clean hardware decode
+    # of this clip prints nothing: any error line (a refusal or a failure) means no.
+    return done.returncode == 0 and not done.stderr.decode(errors="replace").strip()
 
 
 # A chroma-rich yuv420p pattern, and per kind of branch the filters whose packed (rgb24) and planar (gbrp)

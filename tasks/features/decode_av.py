@@ -84,6 +84,19 @@ def _open(path: str, hwaccel: str | None = None, threads: int = 1) -> tuple[Any,
     return container, stream
 
 
+def decodes_on_hardware(context: Any, hwaccel: str | None) -> bool:
+    """Whether a decoder opened with `hwaccel` ("cuda", "cuda:N") really decodes on the device.
+
+    Not `context.is_hwaccel` alone: PyAV sets it once the device context exists, before the decoder has
+    tried the stream. When NVDEC then refuses the stream (a codec, profile or size it lacks), libavcodec
+    falls back to software (allow_software_fallback) and is_hwaccel stays True, so a CPU decode was
+    reported as the GPU's. The context's pixel format tells: it is the hardware one ("cuda") while the
+    device decodes, the software one (yuv420p, ...) once libavcodec fell back (read after a frame)."""
+    if not hwaccel or not context.is_hwaccel:
+        return False
+    return bool(context.pix_fmt == hwaccel.partition(":")[0])  # AV_PIX_FMT_CUDA is named "cuda"
+
+
 def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
     """What decode.probe (ffprobe) says of the first video stream: the displayed size (turned and stretched
     as ffmpeg shows it), duration, decoder pixel format and codec; DecodeError in FFmpeg's words, or
@@ -289,13 +302,13 @@ class _Producer:
                 try:
                     frames = packet.decode()
                 except av.error.FFmpegError as exc:
-                    if self.hwaccel and stream.codec_context.is_hwaccel:
+                    if decodes_on_hardware(stream.codec_context, self.hwaccel):
                         raise HardwareDecodeFailed(_message(exc)) from exc
                     self.errors.append(_message(exc))
                     continue  # as ffmpeg does: log, go on with the next packet
                 for frame in frames:
                     if graph is None:
-                        self.on_hardware = bool(self.hwaccel and stream.codec_context.is_hwaccel)
+                        self.on_hardware = decodes_on_hardware(stream.codec_context, self.hwaccel)
                         graph = _Graph(frame, self.specs, self.info, self.threads, self.on_hardware)
                     if frame.pts is not None:
                         frame.pts -= shift

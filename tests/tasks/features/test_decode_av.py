@@ -176,6 +176,21 @@ def test_pyav_without_a_gpu_decodes_on_the_cpu_and_says_so(media: dict[str, Path
     assert all(np.array_equal(np.concatenate(got[k]), frames[k]) for k in BOTH)
 
 
+def test_a_stream_nvdec_refuses_is_not_reported_as_decoded_on_the_gpu() -> None:
+    """PyAV's is_hwaccel is True as soon as the device context exists; when NVDEC then refuses the stream,
+    libavcodec decodes it in software and the codec context's pixel format is the software one. Stand-in
+    contexts, as PyAV shows them after the first frame (no GPU needed)."""
+    from types import SimpleNamespace
+
+    on_gpu = SimpleNamespace(is_hwaccel=True, pix_fmt="cuda")
+    fell_back = SimpleNamespace(is_hwaccel=True, pix_fmt="yuv420p")
+    no_device = SimpleNamespace(is_hwaccel=False, pix_fmt="yuv420p")
+    assert decode_av.decodes_on_hardware(on_gpu, "cuda") and decode_av.decodes_on_hardware(on_gpu, "cuda:1")
+    assert not decode_av.decodes_on_hardware(fell_back, "cuda")
+    assert not decode_av.decodes_on_hardware(no_device, "cuda")
+    assert not decode_av.decodes_on_hardware(on_gpu, None)
+
+
 def _pair(choice: DecoderChoice) -> tuple[str, str | None]:
     return choice.decoder, choice.hwaccel
 

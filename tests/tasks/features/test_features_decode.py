@@ -294,6 +294,18 @@ def test_the_report_names_the_decoder_that_really_ran(
         assert report == DecodeReport("cuda:1", None)
 
 
+@pytest.mark.parametrize("refuse", [True, False])
+def test_the_hardware_probe_says_no_where_nvdec_cannot_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, refuse: bool
+) -> None:
+    """Where NVDEC cannot start (no libnvcuvid), libavcodec logs "Failed setup for format cuda", decodes
+    in software and ffmpeg exits 0, -hwaccel_output_format or not: the probe must not take that for a
+    working hardware decoder (the stage would then ask every video for NVDEC, and each fall back)."""
+    monkeypatch.setenv("PATH", fake_nvdec_path(tmp_path, refuse))
+    probe_nvdec = hwaccel_available.__wrapped__  # not the per-process cache: this PATH's ffmpeg
+    assert probe_nvdec("cuda:1") is (not refuse)
+
+
 def test_on_a_hardware_run_every_error_line_but_a_refusal_is_a_failure() -> None:
     """ffmpeg runs at -loglevel error, so a healthy hardware decode prints nothing. A refusal means ffmpeg
     decoded in software (the CPU's pictures); any other error line may be the decoder failing on pictures."""
