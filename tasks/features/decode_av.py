@@ -309,7 +309,10 @@ class _Producer:
                 for frame in frames:
                     if graph is None:
                         self.on_hardware = decodes_on_hardware(stream.codec_context, self.hwaccel)
-                        graph = _Graph(frame, self.specs, self.info, self.threads, self.on_hardware)
+                        # The source-format step whenever a device context exists: it only acts on frames
+                        # not already in the source's format (NVDEC's NV12), a no-op after a fallback.
+                        device = bool(self.hwaccel and stream.codec_context.is_hwaccel)
+                        graph = _Graph(frame, self.specs, self.info, self.threads, device)
                     if frame.pts is not None:
                         frame.pts -= shift
                     graph.push(frame)
