@@ -41,6 +41,12 @@ _NAME_WORD = re.compile(r"[A-Z][A-Z.'\u2019-]*")
 # A captioner's label may number its speakers: "SPEAKER 1:", "SPEAKER 2:" open 1,154 lines of 30 of the 409
 # manual English tracks of the same corpus, beside named labels; the number ends the name.
 _NAME_NUMBER = re.compile(r"\d{1,2}")
+# ...but in instructional videos a capital word and a number before a colon is often what is said or shown
+# ("STEP 2: Cut the onion", "TIP 3:"): a numbered sequence word is content, not a speaker.
+_SEQUENCE_WORDS = frozenset(
+    {"STEP", "PART", "TIP", "METHOD", "CHAPTER", "LESSON", "LEVEL", "DAY", "WEEK", "ROUND", "PHASE", "STAGE"}
+    | {"NUMBER", "NO.", "OPTION", "RULE", "QUESTION", "EXAMPLE", "EXERCISE", "SET", "VERSE", "SECTION"}
+)
 _NAME_MAX_WORDS = 3
 
 
@@ -120,6 +126,8 @@ def capitals_name_label(words: Sequence[Word]) -> int:
     if not name or len(name) > _NAME_MAX_WORDS:
         return 0
     if len(name) > 1 and _NAME_NUMBER.fullmatch(name[-1]):
+        if name[-2] in _SEQUENCE_WORDS:
+            return 0
         name = name[:-1]
     if not all(_NAME_WORD.fullmatch(t) for t in name):
         return 0

@@ -278,6 +278,8 @@ def test_numbered_capitals_labels_are_not_speech() -> None:
         ("WOMAN 1 : Oui", "Oui"),
         ("1: first", "1: first"),  # a number alone is no name
         ("STEP 123: go", "STEP 123: go"),  # a label's number is one or two digits
+        ("STEP 2: Cut the onion.", "STEP 2: Cut the onion."),  # a numbered step is content
+        ("TIP 3: Use a sharp knife.", "TIP 3: Use a sharp knife."),
     ],
 )
 def test_capitals_name_label_rules(line: str, left: str) -> None:
