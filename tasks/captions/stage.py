@@ -55,7 +55,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # entities dropped, zero-width spaces end words, a lone 20 ms cue no longer makes a track ASR.
 # 3: a rolling cue whose bottom line is blank holds the finished line and types nothing (it came out twice).
 # 4: ASR dashes are words, not speaker marks; a line revised in its flash cue is not read again on top.
-# 5: a numbered capitals label on a manual track ("SPEAKER 1:") is a speaker mark, not speech.
+# 5: a numbered capitals label on a manual track ("SPEAKER 1:") is a speaker mark, not speech; a line that
+# a dropped note leaves with punctuation alone ("[INAUDIBLE].") is no segment.
 CLEANER_VERSION = 5
 
 

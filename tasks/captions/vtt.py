@@ -280,6 +280,10 @@ def _finish(
         if not keep_non_speech:
             words, n = remove_non_speech(words, said[-CONTEXT_WORDS:])
             dropped += n
+            # What a note leaves behind may be punctuation alone ("[INAUDIBLE]." -> ".", "(...)"): 36 lines
+            # of 15 real manual tracks became one-token clips of "." that way. Nothing in them was said.
+            if words and not any(c.isalnum() for w in words for c in w.text):
+                words = []
         if words:
             kept.append((start, end, words))
             said = [*said[-CONTEXT_WORDS:], *(w.text for w in words)]

@@ -348,3 +348,15 @@ def test_italics_typed_as_entities_are_not_words() -> None:
         "jingle jackpot",
         "Eh ben non.",
     ]
+
+
+def test_a_line_left_with_punctuation_alone_is_no_segment() -> None:
+    """ "[INAUDIBLE]." and "(...)" in real manual tracks: the note goes and only punctuation would be left, a
+    clip of "." with nothing said. Kept as written when notes are kept."""
+    lines = ["So we start.", "[INAUDIBLE].", "(...)", "- ...", "And then 2."]
+    track = HEAD + "".join(
+        f"00:00:0{i}.000 --> 00:00:0{i}.900\n{line}\n\n" for i, line in enumerate(lines, 1)
+    )
+    assert texts(track) == ["So we start.", "And then 2."]
+    kept = parse_vtt(track, keep_non_speech=True)
+    assert [s.text for s in kept.segments] == ["So we start.", "[INAUDIBLE].", "(...)", "...", "And then 2."]
