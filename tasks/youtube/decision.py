@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from tasks.youtube.ids import is_video_id
 
@@ -90,6 +90,21 @@ def _has_url_part(track: object, part: str) -> bool:
     return any(part in str(f.get("url") or "") for f in track if isinstance(f, Mapping))
 
 
+def _timedtext_params(url: str) -> dict[str, list[str]]:
+    """The timedtext parameters of a caption URL: its query, or for an HLS caption manifest (yt-dlp 2025,
+    `.../hls_timedtext_playlist/.../tts_params/caps%3Dasr%26lang%3Den.../...`) the query encoded in the path
+    segment after `tts_params`, where `lang` and `tlang` are when the URL's own query has none."""
+    parts = urlsplit(url)
+    params = parse_qs(parts.query)
+    segments = parts.path.split("/")
+    if "tts_params" in segments:
+        at = segments.index("tts_params") + 1
+        if at < len(segments):
+            for key, values in parse_qs(unquote(segments[at])).items():
+                params.setdefault(key, values)
+    return params
+
+
 def _is_translation(track: object) -> bool:
     """A track whose download URLs ask YouTube to machine-translate (`tlang=`) from another language.
 
@@ -100,7 +115,7 @@ def _is_translation(track: object) -> bool:
     for fmt in track:
         if not isinstance(fmt, Mapping):
             continue
-        query = parse_qs(urlsplit(str(fmt.get("url") or "")).query)
+        query = _timedtext_params(str(fmt.get("url") or ""))
         target = (query.get("tlang") or [""])[0].lower()
         source = (query.get("lang") or [""])[0].lower()
         if target and target.split("-")[0] != source.split("-")[0]:

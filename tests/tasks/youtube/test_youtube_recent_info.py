@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from tasks.youtube.decision import LIVE, NO_ENGLISH, caption_state, choose_caption, decide
+from tasks.youtube.decision import LIVE, NO_ENGLISH, TRANSLATED_ONLY, caption_state, choose_caption, decide
 from tasks.youtube.sanitize import info_problem, sanitize_info
 from tasks.youtube.subtitles import has_track
 
@@ -135,3 +135,21 @@ def test_live_stream_recording_is_dropped_though_it_has_english_asr() -> None:
     assert caption_state(info) == "auto"  # the live chat is no English track
     legacy = {k: v for k, v in info.items() if k != "live_status"}
     assert legacy["was_live"] is True and decide(legacy).drop_reason == LIVE
+
+
+def test_an_hls_manifest_asking_for_a_translation_in_its_path_is_no_english_original() -> None:
+    """The HLS manifests of 2025 carry their timedtext parameters in the URL path (`tts_params/...`), not
+    the query: a translated one (`lang=de&tlang=en` there) must not pass for the English ASR track."""
+    info = load(ZOO)
+    info["subtitles"] = {}
+    auto = info["automatic_captions"]
+    (hls,) = auto["en"]
+    assert "%26lang%3Den%26" in hls["url"]
+    auto["en"] = [{**hls, "url": hls["url"].replace("%26lang%3Den%26", "%26lang%3Dde%26tlang%3Den%26")}]
+    params = tts_params(auto["en"][0]["url"])
+    assert (params["lang"], params["tlang"]) == ("de", "en") and "tlang" not in query(auto["en"][0]["url"])
+    assert choose_caption(info) is None
+    assert decide(info).drop_reason == TRANSLATED_ONLY
+    # The real manifest (lang=en, no tlang) stays the English original.
+    auto["en"] = [hls]
+    assert decide(info).keep
