@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 
 import pytest
+from info_files import load_info as load
 
 from tasks.youtube.decision import (
     Limits,
@@ -17,12 +16,7 @@ from tasks.youtube.decision import (
     recorded_caption_state,
 )
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "ytdlp_info"
 ASR = "https://www.youtube.com/api/timedtext?v=QW3-5OuWn4M&caps=asr&xoaf=5&hl=en&key=yt8&kind=asr&lang={lang}&fmt=vtt"
-
-
-def load(name: str) -> dict:
-    return json.loads((FIXTURES / f"{name}.info.json").read_text())
 
 
 @pytest.fixture

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 import pytest
+from info_files import load_info as load
 
 from tasks.youtube.decision import (
     INVALID_ID,
@@ -18,12 +17,6 @@ from tasks.youtube.decision import (
     not_video_info,
 )
 from tasks.youtube.sanitize import info_problem
-
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "ytdlp_info"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.info.json").read_text(encoding="utf-8"))
 
 
 def test_2019_youtube_dl_file_as_published() -> None:

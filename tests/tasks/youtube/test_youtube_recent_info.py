@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
+from info_files import load_info as load
 
 from tasks.youtube.decision import LIVE, NO_ENGLISH, TRANSLATED_ONLY, caption_state, choose_caption, decide
 from tasks.youtube.sanitize import info_problem, sanitize_info
 from tasks.youtube.subtitles import has_track
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "ytdlp_info"
 ZOO = "yt-dlp-2025-11_jNQXAC9IVRw"
 RICK = "yt-dlp-2025-11_dQw4w9WgXcQ"
 WAS_LIVE = "yt-dlp-2022-06-was-live_gogEJyoSB9s"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.info.json").read_text(encoding="utf-8"))
 
 
 def query(url: str) -> dict[str, str]:

@@ -3,11 +3,8 @@ one under the view limit, and a youtube-dl `ytsearch1:` result (a playlist) pass
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
 import pytest
+from info_files import load_info as load
 
 from tasks.youtube.decision import (
     CAPTIONS_NONE,
@@ -21,14 +18,9 @@ from tasks.youtube.decision import (
 )
 from tasks.youtube.sanitize import info_problem, sanitize_info
 
-FIXTURES = Path(__file__).parents[2] / "fixtures" / "ytdlp_info"
 NO_CAPTIONS = "yt-dlp-2025-01_no-captions_VcG1DZ4IlPg"
 FEW_VIEWS = "yt-dlp-2025-01_15-views_QhGfXJEvM-g"
 SEARCH = "youtube-dl-2020_ytsearch1-playlist_ugRc5jx80yg"
-
-
-def load(name: str) -> dict[str, Any]:
-    return json.loads((FIXTURES / f"{name}.info.json").read_text(encoding="utf-8"))
 
 
 @pytest.mark.parametrize("name", [NO_CAPTIONS, FEW_VIEWS, SEARCH])
