@@ -84,12 +84,6 @@ def is_english(lang: str) -> bool:
     return low == "en" or low.startswith("en-")
 
 
-def _has_url_part(track: object, part: str) -> bool:
-    if not isinstance(track, list):
-        return False
-    return any(part in str(f.get("url") or "") for f in track if isinstance(f, Mapping))
-
-
 def _timedtext_params(url: str) -> dict[str, list[str]]:
     """The timedtext parameters of a caption URL: its query, or for an HLS caption manifest (yt-dlp 2025,
     `.../hls_timedtext_playlist/.../tts_params/caps%3Dasr%26lang%3Den.../...`) the query encoded in the path
@@ -103,6 +97,15 @@ def _timedtext_params(url: str) -> dict[str, list[str]]:
             for key, values in parse_qs(unquote(segments[at])).items():
                 params.setdefault(key, values)
     return params
+
+
+def _asks_for_asr(track: object) -> bool:
+    """A track whose download URLs ask for the ASR captions (`kind=asr`, in the query or in an HLS
+    manifest's `tts_params`)."""
+    if not isinstance(track, list):
+        return False
+    urls = (str(f.get("url") or "") for f in track if isinstance(f, Mapping))
+    return any("asr" in _timedtext_params(url).get("kind", []) for url in urls)
 
 
 def _is_translation(track: object) -> bool:
@@ -146,7 +149,7 @@ def choose_caption(info: Mapping[str, Any]) -> CaptionChoice | None:
         for key in _english_keys(manual, ("en", "en-US", "en-GB")):
             if _usable(manual[key]):
                 # Some old youtube-dl files list the ASR track under `subtitles`; its URL gives it away.
-                return CaptionChoice(key, "auto" if _has_url_part(manual[key], "kind=asr") else "manual")
+                return CaptionChoice(key, "auto" if _asks_for_asr(manual[key]) else "manual")
     auto = info.get("automatic_captions") or {}
     if isinstance(auto, Mapping):
         for key in _english_keys(auto, ("en-orig", "en")):

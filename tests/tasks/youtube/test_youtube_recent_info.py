@@ -146,3 +146,18 @@ def test_an_hls_manifest_asking_for_a_translation_in_its_path_is_no_english_orig
     # The real manifest (lang=en, no tlang) stays the English original.
     auto["en"] = [hls]
     assert decide(info).keep
+
+
+def test_an_hls_manifest_under_subtitles_asking_for_asr_in_its_path_is_the_auto_track() -> None:
+    """Old youtube-dl files could list the ASR track under `subtitles`, given away by `kind=asr` in its URL;
+    an HLS manifest says so in its path (`tts_params/...kind%3Dasr...`), and is read the same way."""
+    info = load(ZOO)
+    (hls,) = info["automatic_captions"]["en"]
+    asr = {**hls, "url": hls["url"].replace("caps%3Dasr%26", "caps%3Dasr%26kind%3Dasr%26")}
+    assert tts_params(asr["url"])["kind"] == "asr" and "kind" not in query(asr["url"])
+    info["subtitles"] = {"en": [asr]}
+    choice = choose_caption(info)
+    assert choice is not None and (choice.lang, choice.kind) == ("en", "auto")
+    info["subtitles"] = {"en": [hls]}  # no kind=asr: a manual track
+    choice = choose_caption(info)
+    assert choice is not None and (choice.lang, choice.kind) == ("en", "manual")
