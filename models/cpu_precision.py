@@ -93,9 +93,20 @@ def measure_cpu_bf16(rounds: int = 3, round_s: float = 0.05) -> CpuBf16:
     return CpuBf16(native=True, fp32_gflops=best[torch.float32], bf16_gflops=best[torch.bfloat16])
 
 
+# The documented variables that cap which instructions oneDNN, ATen and MKL use (`howto bench --isa avx2`
+# sets them): a process under a cap runs other kernels than one without, on the same CPU.
+ISA_CAP_VARIABLES = (
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_ENABLE_INSTRUCTIONS",
+)
+
+
 def machine_key() -> str:
-    """What the verdict depends on: the CPU model and its AVX/AMX flags, torch's version (and so oneDNN's) and
-    the thread count (a VM moved to another host, or an upgraded torch, measures again)."""
+    """What the verdict depends on: the CPU model and its AVX/AMX flags, torch's version (and so oneDNN's),
+    the thread count and any ISA cap in the environment (a VM moved to another host, an upgraded torch, or a
+    capped process measures again)."""
     model, flags = "unknown", []
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
@@ -107,7 +118,8 @@ def machine_key() -> str:
                     break
     except OSError:
         pass
-    return "|".join([model, " ".join(flags), torch.__version__, str(torch.get_num_threads())])
+    caps = [f"{name}={os.environ[name]}" for name in ISA_CAP_VARIABLES if os.environ.get(name)]
+    return "|".join([model, " ".join(flags), torch.__version__, str(torch.get_num_threads()), *caps])
 
 
 def cache_path() -> Path:
@@ -148,7 +160,11 @@ def _remember(key: str, verdict: CpuBf16) -> None:
 def cpu_bf16() -> CpuBf16:
     """This machine's verdict: measured once (about 0.3 s) and kept in the user cache, so that every process
     of a machine (a deployment's many workers, a resumed run) takes the same precision rather than each
-    measuring anew under whatever load it meets."""
+    measuring anew under whatever load it meets. Where oneDNN has no bf16 kernels in this process (a CPU
+    without them, or one capped below them) the answer is fp32 whatever a cache says: packing bf16 weights
+    there fails."""
+    if not cpu_bf16_supported():
+        return CpuBf16(native=False)
     key = machine_key()
     verdict = _cached(key)
     if verdict is None:

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from models.compiled import CompiledEncoder, fold_batchnorm
-from models.cpu_precision import cpu_bf16
+from models.cpu_precision import cpu_bf16, cpu_bf16_supported
 from models.packed import FRONT_ROWS, onednn_available, pack_for_onednn
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
@@ -148,10 +148,23 @@ def pick_runtime(
         raise ValueError("fp16 is for CUDA; use bf16 or fp32 on CPU")
     if compiled and packed:
         raise ValueError("the packed path runs prepacked oneDNN kernels: there is nothing to compile")
+    # oneDNN packs bf16 weights only where it has bf16 kernels; elsewhere bf16 runs (emulated) unpacked.
+    bf16_unpackable = dev.type == "cpu" and precision == "bf16" and not cpu_bf16_supported()
     if packed is None:
-        packed = dev.type == "cpu" and channels_last and onednn_available() and not compiled
+        packed = (
+            dev.type == "cpu"
+            and channels_last
+            and onednn_available()
+            and not compiled
+            and not bf16_unpackable
+        )
     elif packed and (dev.type != "cpu" or not onednn_available()):
         raise ValueError("the packed path needs a CPU torch with oneDNN (mkldnn)")
+    elif packed and bf16_unpackable:
+        raise ValueError(
+            "oneDNN has no bf16 kernels on this CPU (or under its ISA cap) to pack bf16 weights for: "
+            "use fp32, or bf16 unpacked (emulated, slower than fp32)"
+        )
     fused = channels_last and (dev.type == "cuda" or bool(compiled))
     if compiled is None:
         compiled = fused

@@ -110,3 +110,89 @@ def test_an_unwritable_cache_still_gives_a_verdict(
     blocker.write_text("")
     monkeypatch.setenv("HOWTO_CPU_PRECISION_CACHE", str(blocker / "cpu_precision.json"))
     assert cpu_precision.cpu_bf16() == ZEN4
+
+
+def test_a_process_without_bf16_kernels_takes_fp32_whatever_the_cache_says(
+    cache: tuple[Path, list[int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A Zen 4 measured bf16 2.2x faster uncapped; the same machine under `--isa avx2` has no bf16 kernels,
+    # and packing bf16 weights there fails, so the kept verdict must not be read.
+    path, calls = cache
+    path.write_text(
+        json.dumps(
+            {cpu_precision.machine_key(): {"native": True, "fp32_gflops": 172.0, "bf16_gflops": 384.0}}
+        )
+    )
+    monkeypatch.setattr(cpu_precision, "cpu_bf16_supported", lambda: False)
+    assert cpu_precision.cpu_bf16() == AVX2_ONLY and calls == []
+
+
+def test_an_isa_cap_is_part_of_the_machine_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in cpu_precision.ISA_CAP_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    uncapped = cpu_precision.machine_key()
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE_BF16")
+    capped = cpu_precision.machine_key()
+    assert capped != uncapped and capped.endswith("|ONEDNN_MAX_CPU_ISA=AVX512_CORE_BF16")
+
+
+def test_explicit_bf16_without_bf16_kernels_runs_unpacked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(encoders, "cpu_bf16_supported", lambda: False)
+    rt = pick_runtime("cpu", "bf16")
+    assert rt.precision == "bf16" and not rt.packed
+    assert pick_runtime("cpu", "fp32").packed == encoders.onednn_available()
+    with pytest.raises(ValueError, match="no bf16 kernels on this CPU"):
+        pick_runtime("cpu", "bf16", packed=True)
+
+
+_CAPPED_CHILD = """
+import json, sys
+import numpy as np, torch
+from models.cpu_precision import cpu_bf16, cpu_bf16_supported
+from models.encoders import encode, pick_runtime, prepare
+from models.resnet2d import build_resnet152
+torch.manual_seed(0)
+net = build_resnet152(None)
+frames = np.random.default_rng(0).integers(0, 256, (2, 64, 64, 3), dtype=np.uint8)
+out = {"native": cpu_bf16_supported(), "verdict": cpu_bf16().precision}
+for asked in ("auto", "bf16"):
+    rt = pick_runtime("cpu", asked)
+    feats = encode(prepare(net, rt), frames, rt)
+    out[asked] = [rt.precision, rt.packed, bool(np.isfinite(feats).all()), list(feats.shape)]
+print(json.dumps(out))
+"""
+
+
+def test_under_an_avx2_cap_auto_is_fp32_and_bf16_runs_unpacked(tmp_path: Path) -> None:
+    # The bug this guards: `howto bench features --isa avx2` on a Zen 4 read the uncapped bf16 verdict and
+    # failed in oneDNN's bf16 weight reorder. A real child process under the caps, with that verdict kept.
+    import os
+    import subprocess
+    import sys
+
+    from tasks.bench.isa import ISA_CAPS
+
+    cache_file = tmp_path / "cpu_precision.json"
+    env = {**os.environ, "HOWTO_CPU_PRECISION_CACHE": str(cache_file)}
+    key = subprocess.run(
+        [sys.executable, "-c", "from models.cpu_precision import machine_key; print(machine_key())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    cache_file.write_text(json.dumps({key: {"native": True, "fp32_gflops": 172.0, "bf16_gflops": 384.0}}))
+    done = subprocess.run(
+        [sys.executable, "-c", _CAPPED_CHILD],
+        env={**env, **ISA_CAPS["avx2"]},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out["native"] is False and out["verdict"] == "fp32"
+    # auto: fp32, packed (oneDNN's AVX2 fp32 kernels); bf16 asked for: emulated, unpacked, finite features.
+    assert out["auto"] == ["fp32", True, True, [2, 2048]]
+    assert out["bf16"] == ["bf16", False, True, [2, 2048]]
