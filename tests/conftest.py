@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -64,3 +65,13 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return LONGEST_FIRST.index(path) if path in LONGEST_FIRST else len(LONGEST_FIRST)
 
     items.sort(key=rank)  # stable: every other test keeps its order
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    # Flows run in-process leave Prefect events and API logs queued; at interpreter exit Prefect's queue
+    # services drop what their server (gone by then) cannot take, and warn "Still processing items: N" from
+    # a thread that runs after pytest has closed the stream the handler writes to. Each xdist worker then
+    # printed a 50-line "--- Logging error ---" traceback at the end of the run, which no test checks and
+    # which reads like a failure. Nothing else logs there after the session, so those two loggers go quiet.
+    for service in ("EventsWorker", "APILogWorker"):
+        logging.getLogger(service).disabled = True
