@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from flows.pipeline import pipeline
 from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
 from storage.catalog import query, stats
 from storage.layout import DataRoot
+from storage.shards import list_markers
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.search.config import SearchVideosConfig
@@ -136,6 +138,27 @@ def _random_features(root: DataRoot) -> bool:
     return bool(result.rows and result.rows[0][0])
 
 
+def precision_line(root: DataRoot, train: dict[str, Any]) -> str | None:
+    """Which precision the features and the training ran in, from the features' shard markers and the
+    training run. `auto` takes bf16 on a CPU only where it measured faster than fp32 (a Zen 4: yes; an
+    Intel VM without AMX: no), and bf16 features move the recall figures by points, not last digits, so
+    the summary says which it was."""
+    computed: Counter[str] = Counter()
+    for marker in list_markers(root, "frame_features"):
+        computed.update((marker.extra or {}).get("videos_computed_in") or {})
+    parts = []
+    if computed:
+        parts.append("features " + ", ".join(f"{p} ({n} videos)" for p, n in sorted(computed.items())))
+    if train.get("precision"):
+        parts.append(f"training {train['precision']}")
+    if not parts:
+        return None
+    return (
+        f"  precision: {'; '.join(parts)} (`auto` is bf16 only on a CPU where it measured faster than fp32, "
+        "see `howto doctor`; the other precision gives other recall figures)"
+    )
+
+
 def report_lines(root: DataRoot, summaries: dict[str, Any]) -> list[str]:
     """The human summary printed at the end of `howto demo`."""
     lines = ["", "== howto demo: what happened =="]
@@ -172,6 +195,9 @@ def report_lines(root: DataRoot, summaries: dict[str, Any]) -> list[str]:
                 "  note: video features come from random-weight CNNs (no pretrained weights offline), "
                 f"inputs {DEMO_SIZE_2D} px (2D) / {DEMO_SIZE_3D} px (3D) instead of 224 / 112"
             )
+        precision = precision_line(root, train)
+        if precision:
+            lines.append(precision)
     lines.extend(summaries.get("benchmarks") or [])
     lines.append(f"sample query: {SAMPLE_QUERY}")
     result = query(SAMPLE_QUERY, root)

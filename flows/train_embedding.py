@@ -30,6 +30,6 @@ def train_embedding(cfg: TrainConfig = TrainConfig(), data_root: str | None = No
         run_shard_tasks(f"{STAGE}: text embeddings", text_shard, kwargs)
     result = train_run(cfg, root.url)
     summary = summarize(
-        STAGE, pairs, {k: result.get(k) for k in ("run_id", "epochs", "metrics", "checkpoint")}
+        STAGE, pairs, {k: result.get(k) for k in ("run_id", "epochs", "metrics", "precision", "checkpoint")}
     )
     return finish_stage(STAGE, root, summary)

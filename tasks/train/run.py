@@ -223,6 +223,7 @@ class Trainer:
                 "run_id": self.run_id,
                 "epochs": card["epochs"],
                 "metrics": card["metrics"],
+                "precision": card.get("precision"),  # cards written before it was recorded have none
                 "cached": True,
                 "checkpoint": checkpoint_path(
                     self.root, self.run_id, list_epochs(self.root, self.run_id)[-1]
@@ -348,6 +349,7 @@ class Trainer:
             "run_id": self.run_id,
             "epochs": len(rows),
             "metrics": card["metrics"],
+            "precision": self.precision,
             "cached": False,
             "checkpoint": checkpoint_path(self.root, self.run_id, len(rows)),
             **paths,

@@ -22,6 +22,7 @@ def test_flow_trains_with_minilm_and_reruns_from_cache(tmp_path: Path) -> None:
     cfg = TrainConfig(d=32, epochs=1, heldout_fraction=0.3, videos_per_batch=4, lr=1e-3)
     first = train_embedding(cfg, str(tmp_path))
     assert first["shards"] == 2 and first["rows_out"] == 64 and first["epochs"] == 1
+    assert first["precision"] == "fp32"  # the config's default, as the summary (and `howto demo`) reports
     cached = read_shard(root, "text_embeddings", 0)
     assert cached is not None and cached.num_rows == 32
     assert len(cached.column("vector")[0].as_py()) == 384
@@ -30,6 +31,7 @@ def test_flow_trains_with_minilm_and_reruns_from_cache(tmp_path: Path) -> None:
     )
     second = train_embedding(cfg, str(tmp_path))
     assert second["shards_cached"] == 2 and second["run_id"] == first["run_id"]
+    assert second["precision"] == "fp32"  # a finished run read back from its model card says it too
 
     out = CliRunner().invoke(
         app, ["search-clips", "stir a blue bowl", "--k", "3", "--data-root", str(tmp_path)]
