@@ -18,8 +18,40 @@ _FORMAT_TAG = re.compile(r"</?(?:[ibuc]|v|lang|ruby|rt|font|span)(?:[\s.][^<>]*)
 # Zero-width (non-)joiners are left alone: they spell words in Persian and Indic scripts.
 _INVISIBLE = {0x200B: " ", 0x2060: None, 0xFEFF: None, 0x00AD: None}
 _HAS_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
-# Non-speech: `[Music]`, `[Applause]`, and captioners' all-capital `(POETIC MUSIC)`, plus music notes.
-_NON_SPEECH = re.compile(r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+")
+# Non-speech: `[Music]`, `[Applause]`, and captioners' all-capital `(POETIC MUSIC)`, plus music notes. The
+# fourth branch finds the lower- and sentence-case notes of professional (Rev-style) captioners, `(upbeat
+# music)`, `(Laughter)`: a parenthesis of letters, spaces, hyphens and apostrophes not glued to a word before
+# it (`print(x)`, `player(s)` are code), which `_is_sound_note` then keeps unless it names a sound.
+_NON_SPEECH = re.compile(
+    r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+|(?<!\w)\([A-Za-z][A-Za-z'\u2019 -]*\)"
+)
+# Such a parenthesis is also what captioners use for a spoken aside ("add salt (not too much) and stir"), so it
+# is a note only when short and naming a sound. The words come from the notes of real English manual tracks and
+# caption transcripts (tests/fixtures/vtt/SOURCES.md): YouTube tracks by Rev-style captioners ("(audience
+# laughing)", "(people chattering)", "(people clapping)"), a TED-style "(Laughter)", LinkedIn Learning's
+# "(upbeat music)", "(bright music)", "(gentle music)", "(keyboard clacking)", "(mouse clicking)", "(keys
+# clicking)", conference talks' "(audience applauding)", "(chuckles)", "(laughs)", "(indistinct chatter)",
+# "(clears throat)", "(singing the Beatles)"; and the other sound verbs of the same style (coughs, gasps, dings,
+# beeps, whooshing). Only forms that name a sound heard: "(don't laugh)" is an aside. Over the 409 manual
+# English tracks of xy2401/local-youtube-vtt the rule drops 1 parenthesis ("(singing the Beatles)") and keeps
+# all 9 others, every one speech or code ("(file based)", "(they're optional)", "if (true)", "log(innerConst)").
+_SOUND_WORDS = frozenset(
+    {"music", "laughter", "laughs", "laughing", "applause", "applauding", "applauds", "clapping", "claps"}
+    | {"chuckles", "chuckling", "giggles", "giggling", "sighs", "sighing", "coughs", "coughing", "gasps"}
+    | {"groans", "grunts", "sniffs", "sniffles", "exhales", "inhales", "cheering", "chatter", "chattering"}
+    | {"murmuring", "crosstalk", "inaudible", "inaudibly", "indistinct", "indistinctly", "unintelligible"}
+    | {"clacking", "clacks", "whooshing", "whooshes", "dings", "dinging", "beeps", "beeping", "chiming"}
+    | {"chimes", "creaking", "rustling", "thudding", "buzzing", "whirring", "singing"}
+)
+# Words that are a sound only as the whole note or after what makes it: "(typing)", "(mouse clicking)" are
+# notes, "(dynamic typing)" or "(clicking here)" in a tech video may be said; "(clears throat)", "(speaking in
+# foreign language)" name a sound by two words together.
+_SOUND_PHRASES = (
+    ("clears", "throat"), ("clearing", "throat"), ("foreign", "language"), ("keyboard", "typing"),
+    ("keys", "typing"), ("keyboard", "clicking"), ("keys", "clicking"), ("mouse", "clicking"),
+)  # fmt: skip
+_SOUND_ALONE = frozenset({"typing", "clicking", "laugh", "sigh", "cough", "cheers", "silence"})
+_NOTE_MAX_WORDS = 5
 # ...but `[? Surma ?]` is a captioner unsure of a word that was said: only the markers go.
 _UNSURE = re.compile(r"\[\?[^\[\]]*\?\]")
 # ...and `(NASA)`, `(PRF)`, `(MP3)` are speech: one capitalised token, an acronym rather than a note.
@@ -201,6 +233,9 @@ def remove_non_speech(words: list[Word], context: Sequence[str] = ()) -> tuple[l
                 for i in marks:
                     removed[i] = True
                 continue
+        elif match.group()[0] == "(" and any(c.islower() for c in match.group()):
+            if not _is_sound_note(match.group()):
+                continue
         elif _is_acronym(match.group(), [*context, *text[:start].split()]):
             continue
         for i in range(start, end):
@@ -246,3 +281,17 @@ def _spelled_before(letters: str, before: Sequence[str]) -> bool:
     big = [w for w in names if w.lower() not in _SMALL_WORDS]
     content = "".join(w[0] for w in big[-len(letters) :]).upper()
     return letters in (every, content)
+
+
+def _is_sound_note(span: str) -> bool:
+    """`(upbeat music)`, `(Laughter)`, `(clears throat)`: a parenthesis of one to five words that names a sound.
+    An aside (`(not too much)`, `(file based)`) or a name (`(Jane Smith)`) is speech and stays. A name inside a
+    note is written as one ("(singing the Beatles) I need somebody." in a real track), so capitals are allowed."""
+    words = span[1:-1].replace("\u2019", "'").split()
+    if not 1 <= len(words) <= _NOTE_MAX_WORDS:
+        return False
+    lower = [w.lower() for w in words]
+    if len(lower) == 1 and lower[0] in _SOUND_ALONE:
+        return True
+    pairs = set(zip(lower, lower[1:], strict=False))  # neighbouring words
+    return any(w in _SOUND_WORDS for w in lower) or any(p in pairs for p in _SOUND_PHRASES)

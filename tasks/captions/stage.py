@@ -57,7 +57,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 4: ASR dashes are words, not speaker marks; a line revised in its flash cue is not read again on top.
 # 5: a numbered capitals label on a manual track ("SPEAKER 1:") is a speaker mark, not speech; a line that
 # a dropped note leaves with punctuation alone ("[INAUDIBLE].") is no segment.
-CLEANER_VERSION = 5
+# 6: a lower- or sentence-case note that names a sound ("(audience laughing)", "(Laughter)") goes; an aside stays.
+CLEANER_VERSION = 6
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
