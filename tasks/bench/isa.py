@@ -33,8 +33,11 @@ def rerun_capped(isa: str, argv: Sequence[str]) -> int:
 
 def isa_line() -> str:
     """What this process's kernels may use, for the bench header: caps set and ATen's dispatch level."""
-    import torch  # here, not at the top: the CLI reads ISA_CAPS for its --help without loading torch
+    # Here, not at the top: the CLI reads ISA_CAPS for its --help without loading torch.
+    import torch
 
-    caps = {k: os.environ[k] for k in ISA_CAPS["avx2"] if k in os.environ}
+    from models.cpu_precision import ISA_CAP_VARIABLES  # the caps the precision verdict is kept per
+
+    caps = {k: os.environ[k] for k in ISA_CAP_VARIABLES if k in os.environ}
     capped = ", ".join(f"{k}={v}" for k, v in caps.items()) or "none (native)"
     return f"ISA caps: {capped}; ATen kernels: {torch.backends.cpu.get_cpu_capability()}"
