@@ -34,6 +34,7 @@ from tasks.bench.peak_memory import PeakMemory
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.decode import SPEC_2D, SPEC_3D, probe_with
 from tasks.features.decode import hwaccel_available as cli_hwaccel_available
+from tasks.features.decode_av import decoders_share_torch_context
 from tasks.features.decode_av import hwaccel_available as av_hwaccel_available
 from tasks.features.decoder_choice import cli_installed
 from tasks.features.extractor import MODEL_2D, MODEL_3D, Extractor, ExtractorSettings, VideoJob
@@ -172,6 +173,12 @@ def _gpu_decoders(settings: ExtractorSettings) -> str:
     device, cli = settings.hwaccel or "cuda", cli_installed()
     checks = ((("ffmpeg", cli_hwaccel_available),) if cli else ()) + (("PyAV", av_hwaccel_available),)
     found = [f"{name} on {device}: {'yes' if usable(device) else 'no'}" for name, usable in checks]
+    if av_hwaccel_available(device):
+        # Whether each PyAV decoder creates a CUDA context per video or works in torch's (decode_av._open).
+        shared = decoders_share_torch_context(device)
+        found.append(
+            f"PyAV decoders in torch's CUDA context: {'yes' if shared else 'no, one context per video'}"
+        )
     return "; ".join(found) + ("" if cli else "; no ffmpeg executable")
 
 

@@ -66,12 +66,15 @@ def _open(path: str, hwaccel: str | None = None, threads: int = 1) -> tuple[Any,
     av = _av()
     options: dict[str, Any] = {}
     if hwaccel:
-        from av.codec.hwaccel import HWAccel
-
-        kind, _, index = hwaccel.partition(":")
         # Software fallback on: a stream NVDEC refuses (codec, profile, size) is decoded on the CPU, as
         # ffmpeg does; the report then says so (see stream_outputs).
-        options["hwaccel"] = HWAccel(kind, device=index or None, allow_software_fallback=True)
+        # In torch's CUDA context where FFmpeg accepts it: by default FFmpeg creates a CUDA context per
+        # decoder, that is per video opened, a fixed cost (the context's creation, its own device memory,
+        # times the 16 or 32 decoders in flight) that a short video pays in full. Not FFmpeg's
+        # `primary_ctx`: it retains the primary context only if that was made with blocking-sync
+        # scheduling, and torch has made it already with its own. Elsewhere each decoder has its own.
+        shared = decoders_share_torch_context(hwaccel) and _bind_torch_context(hwaccel)
+        options["hwaccel"] = hwaccel_settings(hwaccel, software_fallback=True, in_current_context=shared)
     try:
         container = av.open(path, **options)
     except (av.error.FFmpegError, OSError) as exc:
@@ -82,6 +85,47 @@ def _open(path: str, hwaccel: str | None = None, threads: int = 1) -> tuple[Any,
     stream = container.streams.video[0]
     stream.thread_count = threads
     return container, stream
+
+
+def hwaccel_settings(device: str, software_fallback: bool, in_current_context: bool = False) -> Any:
+    """PyAV's HWAccel for `device` ("cuda", "cuda:N"); with `in_current_context`, FFmpeg's CUDA device works
+    in the CUDA context current on the calling thread (`current_ctx`) instead of creating one of its own."""
+    from av.codec.hwaccel import HWAccel
+
+    kind, _, index = device.partition(":")
+    options: dict[str, object] | None = (
+        {"current_ctx": "1"} if kind == "cuda" and in_current_context else None
+    )
+    return HWAccel(kind, device=index or None, allow_software_fallback=software_fallback, options=options)
+
+
+def _bind_torch_context(device: str) -> bool:
+    """Make torch's CUDA context on `device` (the device's primary context) current on this thread: False
+    where this torch has no CUDA or no such device."""
+    try:
+        import torch
+    except ImportError:  # pragma: no cover - torch is a pinned dependency
+        return False
+    if not torch.cuda.is_available():
+        return False
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        return False
+    try:
+        torch.cuda.set_device(index)
+        torch.cuda.mem_get_info(index)  # a runtime call: the runtime binds its primary context to the thread
+    except RuntimeError:
+        return False
+    return True
+
+
+@functools.cache
+def decoders_share_torch_context(device: str) -> bool:
+    """Whether PyAV's decoders on `device` can work in torch's CUDA context, tried once per process on a
+    one-second clip (see _open)."""
+    if device.partition(":")[0] != "cuda" or not _bind_torch_context(device):
+        return False
+    return _decodes_probe_on(device, in_current_context=True)
 
 
 def decodes_on_hardware(context: Any, hwaccel: str | None) -> bool:
@@ -386,31 +430,39 @@ def stream_outputs(
     check_frame_counts(frames, specs, info, " | ".join(producer.errors[-3:]))
 
 
-@functools.cache
-def hwaccel_available(device: str) -> bool:
-    """True when PyAV's libraries decode H.264 on the `device` GPU ("cuda" or "cuda:N"): a one-second clip
-    is encoded and decoded with no software fallback, so a missing driver or libnvcuvid says no."""
+def _probe_clip() -> Any:
+    """A one-second 256x144 H.264 clip in memory (10 frames), for the hardware probes."""
     av = _av()
     import io
 
-    from av.codec.hwaccel import HWAccel
-
-    kind, _, index = device.partition(":")
     buffer = io.BytesIO()
+    with av.open(buffer, "w", format="mp4") as out:
+        stream = out.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
+        picture = np.zeros((144, 256, 3), np.uint8)
+        for k in range(10):
+            picture[:, :, 0] = 25 * k
+            out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
+        out.mux(stream.encode(None))
+    buffer.seek(0)
+    return buffer
+
+
+def _decodes_probe_on(device: str, in_current_context: bool) -> bool:
+    """The probe clip decodes on `device` with no software fallback."""
+    av = _av()
     try:
-        with av.open(buffer, "w", format="mp4") as out:
-            stream = out.add_stream("libx264", rate=10)
-            stream.width, stream.height, stream.pix_fmt = 256, 144, "yuv420p"
-            picture = np.zeros((144, 256, 3), np.uint8)
-            for k in range(10):
-                picture[:, :, 0] = 25 * k
-                out.mux(stream.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")))
-            out.mux(stream.encode(None))
-        buffer.seek(0)
-        accel = HWAccel(kind, device=index or None, allow_software_fallback=False)
-        with av.open(buffer, hwaccel=accel) as container:
+        accel = hwaccel_settings(device, software_fallback=False, in_current_context=in_current_context)
+        with av.open(_probe_clip(), hwaccel=accel) as container:
             video = container.streams.video[0]
             decoded = sum(1 for _ in container.decode(video))
             return decoded > 0 and bool(video.codec_context.is_hwaccel)
     except (av.error.FFmpegError, OSError, ValueError, NotImplementedError, RuntimeError):
         return False
+
+
+@functools.cache
+def hwaccel_available(device: str) -> bool:
+    """True when PyAV's libraries decode H.264 on the `device` GPU ("cuda" or "cuda:N"): a one-second clip
+    is encoded and decoded with no software fallback, so a missing driver or libnvcuvid says no."""
+    return _decodes_probe_on(device, in_current_context=False)

@@ -258,3 +258,37 @@ def test_index_frames_survive_the_pyav_path(tmp_path: Path) -> None:
     spec = SPEC_3D.__class__(fps=24.0, short_side=240, chunk=16)
     frames = np.concatenate([c for _, c in decode_av.stream_outputs(str(path), {"f": spec}, info, 60)])
     assert [read_index(f) for f in frames] == list(range(40))
+
+
+def test_pyav_gpu_decoders_work_in_torchs_cuda_context_where_ffmpeg_accepts_it(
+    media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where FFmpeg takes torch's CUDA context (the once-per-process probe says so), every PyAV decoder on the
+    GPU asks for the thread's current context (`current_ctx`) instead of creating one per video; elsewhere,
+    as on this GPU-less machine, each gets FFmpeg's default. What reaches av.open is recorded, and the file
+    then opened on the CPU (without a GPU, FFmpeg refuses to create a CUDA device at all)."""
+    av = pytest.importorskip("av")
+    assert not decode_av.decoders_share_torch_context("cuda")  # no CUDA in this torch: nothing to share
+    seen: list[object] = []
+    real_open = av.open
+
+    def recording_open(file: object, *args: object, hwaccel: object = None, **kwargs: object) -> object:
+        seen.append(hwaccel)
+        return real_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(av, "open", recording_open)
+    for shares, options in ((False, {}), (True, {"current_ctx": "1"})):
+        monkeypatch.setattr(decode_av, "decoders_share_torch_context", lambda device, ok=shares: ok)
+        monkeypatch.setattr(decode_av, "_bind_torch_context", lambda device: True)
+        for device, index in (("cuda", 0), ("cuda:1", 1)):
+            seen.clear()
+            container, _ = decode_av._open(str(media["index25"]), device)
+            container.close()
+            (accel,) = seen
+            assert accel.options == options and accel.device_id == index and accel.allow_software_fallback
+    # A thread where torch's context cannot be made current falls back to a context of its own.
+    monkeypatch.setattr(decode_av, "_bind_torch_context", lambda device: False)
+    seen.clear()
+    decode_av._open(str(media["index25"]), "cuda")[0].close()
+    assert seen[0].options == {}
+    assert decode_av.hwaccel_settings("vaapi", software_fallback=True, in_current_context=True).options == {}
