@@ -10,7 +10,7 @@ MYPY_PATHS := storage tasks/common.py tasks/shard_runner.py tasks/bench/query.py
 	tasks/wikihow/titles.py tasks/youtube/decision.py tasks/evaluation/crosstask.py tasks/evaluation/formats.py \
 	tasks/audio/logmel.py tasks/audio/decode.py tasks/features/batcher.py tasks/features/crash_guard.py)
 
-.PHONY: setup ffmpeg demo test check lint clean
+.PHONY: setup ffmpeg demo test check lint clean device-wheels
 
 setup: ffmpeg $(STAMP)
 
@@ -42,6 +42,17 @@ lint: setup
 	$(BIN)/lint-imports
 
 check: lint test
+
+# The wheels the bench commands need beyond a GPU machine's image (flows/device_check.py), at this
+# environment's versions, for that machine's Python 3.12, into .whl/ (ignored) to travel with the tree.
+DEVICE_WHEELS := ^(av|pydantic|pydantic.core|annotated.types|typing.inspection|dill)==
+device-wheels: setup
+	rm -rf .whl && mkdir -p .whl
+	$(BIN)/pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+		--platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
+		--platform manylinux2014_x86_64 -d .whl \
+		$$($(BIN)/pip freeze | grep -iE '$(DEVICE_WHEELS)')
+	@ls .whl
 
 clean:
 	rm -rf $(VENV) data .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,99 @@
+"""The prepared GPU run (flows/device_check.py) works on a GPU machine's image: what it imports is there
+or travels as a wheel (`make device-wheels`), and a failing or hanging check leaves the others' logs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from flows import device_check
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# Top-level modules of the GPU machine's image that the benches may reach (its package list, from the device
+# library's KINDS.md; among them no prefect, duckdb, brotli or yt-dlp), the wheels `make device-wheels`
+# carries there, and this project (on the path).
+IMAGE = {
+    "torch", "torchvision", "torchgen", "triton", "numpy", "pyarrow", "pandas", "typer", "click", "rich",
+    "shellingham", "typing_extensions", "annotated_doc", "PIL", "fsspec", "cloudpickle", "yaml", "sympy",
+    "mpmath", "networkx", "jinja2", "markupsafe", "filelock", "pygments", "markdown_it", "mdurl", "tqdm",
+    "colorama", "cuda", "psutil", "dateutil", "six", "packaging",
+}  # fmt: skip
+CARRIED = {"av", "pydantic", "pydantic_core", "annotated_types", "typing_inspection", "dill"}
+
+# A child that loads what the two benches load, eagerly and lazily, and lists the packages it took.
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from flows import device_check
+    app = device_check.bench_app()
+    import tasks.bench.features_device, tasks.bench.training, tasks.features.decode_av, tasks.bench.features
+    import flows.cli_features, flows.cli_train
+    from typer.testing import CliRunner
+    for cmd in (["bench", "features", "--help"], ["bench", "train", "--help"]):
+        result = CliRunner().invoke(app, cmd)
+        assert result.exit_code == 0, result.output
+        assert "--device" in result.output, result.output
+    print("loaded", sorted({m.partition(".")[0] for m in sys.modules} - set(sys.stdlib_module_names)))
+    """
+)
+
+
+def _site_view(folder: Path, allowed: set[str]) -> Path:
+    """A site-packages holding only `allowed` of this environment's packages (links), with the shared
+    libraries and metadata they load (`*.libs`, torch's `nvidia`, every `*.dist-info`)."""
+    site = Path(next(p for p in sys.path if p.endswith("site-packages")))
+    folder.mkdir(parents=True)
+    for entry in site.iterdir():
+        top = entry.name.split(".")[0]
+        keep = top in allowed or top.lstrip("_") in allowed or top in {"nvidia", "functorch"}
+        if keep or entry.name.endswith((".libs", ".dist-info")):
+            (folder / entry.name).symlink_to(entry)
+    return folder
+
+
+def _on_image(tmp_path: Path, allowed: set[str]) -> subprocess.CompletedProcess[str]:
+    """CHILD run without site-packages (-S), on this project and a view of `allowed` packages only."""
+    view = _site_view(tmp_path / "site", allowed)
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{view}"}
+    return subprocess.run(
+        [sys.executable, "-S", "-c", CHILD], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+def test_the_bench_commands_load_with_only_the_gpu_image_and_the_carried_wheels(tmp_path: Path) -> None:
+    done = _on_image(tmp_path / "all", IMAGE | CARRIED)
+    assert done.returncode == 0, done.stderr[-3000:]
+    loaded = set(done.stdout.split("loaded", 1)[1].strip(" []\n").replace("'", "").split(", "))
+    assert {"torch", "pydantic", "typer"} <= loaded and not loaded & {"prefect", "duckdb", "brotli"}
+    # The view works: without a carried wheel the same child fails, naming it.
+    without = _on_image(tmp_path / "less", IMAGE | (CARRIED - {"pydantic"}))
+    assert without.returncode != 0 and "No module named 'pydantic'" in without.stderr
+
+
+def test_a_failing_check_leaves_its_log_and_the_run_reports_it(tmp_path: Path) -> None:
+    """A check that cannot run (an unknown device) exits non-zero; its output is in its log and the run
+    says so, rather than stopping before the summary."""
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.device_check", str(tmp_path), "--device", "tpu", "--only", "train"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    log = (tmp_path / "train.log").read_text()
+    assert log.startswith("$ howto bench train --device tpu") and "tpu" in log.splitlines()[1:][-1]
+    assert "train: exit 2" in done.stdout
+    assert (tmp_path / "env.txt").read_text().startswith("python ")
+
+
+def test_a_check_past_its_limit_is_killed_and_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    check = device_check.Check("slow", ("bench", "train", "--device", "cpu", "--steps", "100000"), 3.0)
+    rc, took = device_check.run_check(check, tmp_path)
+    assert rc is None and took < 60
+    assert (tmp_path / "slow.log").read_text().rstrip().endswith("killed after its limit of 3 s")
