@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tasks.captions.vtt import Segment
+from tasks.captions.wordcount import count_words
 
 # A standard English stop-word list (articles, pronouns, auxiliaries, prepositions, conjunctions):
 # HowTo100M's caption.json removed such words, its raw_caption.json kept them; we keep both columns.
@@ -76,7 +77,7 @@ def cut_clips(
                 end_ms=group[-1].end_ms,
                 text=text,
                 text_no_stopwords=without_stop_words(text) if stop_words else None,
-                n_words=len(text.split()),
+                n_words=count_words(text),
             )
         )
     return clips

@@ -30,6 +30,7 @@ from tasks.captions.cuetext import (
     timed_words,
 )
 from tasks.captions.encoding import UndecodableError, decode_caption_bytes
+from tasks.captions.wordcount import count_words
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,7 @@ class Track:
 
     @property
     def n_words(self) -> int:
-        return sum(len(s.text.split()) for s in self.segments)
+        return sum(count_words(s.text) for s in self.segments)
 
     def summary(self) -> dict[str, object]:
         return {
