@@ -20,10 +20,13 @@ _INVISIBLE = {0x200B: " ", 0x2060: None, 0xFEFF: None, 0x00AD: None}
 _HAS_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 # Non-speech: `[Music]`, `[Applause]`, and captioners' all-capital `(POETIC MUSIC)`, plus music notes. The
 # fourth branch finds the lower- and sentence-case notes of professional (Rev-style) captioners, `(upbeat
-# music)`, `(Laughter)`: a parenthesis of letters, spaces, hyphens and apostrophes not glued to a word before
-# it (`print(x)`, `player(s)` are code), which `_is_sound_note` then keeps unless it names a sound.
+# music)`, `(Laughter)`, and those of other languages, `(Applaudissements)`, `(huées, sifflements)`: a
+# parenthesis of letters (any script), spaces, hyphens, apostrophes and commas not glued to a word before it
+# (`print(x)`, `player(s)` are code), which `_is_sound_note` then keeps unless it names a sound. The fifth,
+# the full-width parenthesis Chinese and Japanese captions use, `（笑）`, `（掌声）`, likewise.
 _NON_SPEECH = re.compile(
-    r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+|(?<!\w)\([A-Za-z][A-Za-z'\u2019 -]*\)"
+    r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+|(?<!\w)\([^\W\d_](?:[^\W\d_]|['\u2019 ,-])*\)"
+    r"|（[^（）]{1,20}）"
 )
 # Such a parenthesis is also what captioners use for a spoken aside ("add salt (not too much) and stir"), so it
 # is a note only when short and naming a sound. The words come from the notes of real English manual tracks and
@@ -35,6 +38,39 @@ _NON_SPEECH = re.compile(
 # beeps, whooshing). Only forms that name a sound heard: "(don't laugh)" is an aside. Over the 409 manual
 # English tracks of xy2401/local-youtube-vtt the rule drops 1 parenthesis ("(singing the Beatles)") and keeps
 # all 9 others, every one speech or code ("(file based)", "(they're optional)", "if (true)", "log(innerConst)").
+# Other languages' notes, as their captioners and TED's translators write them: over the 318 manual tracks of
+# lafranceinsoumise/jlm-video-subtitles (2017; 209 French, 84 English, Portuguese, German, Spanish, Italian,
+# Chinese), "(Applaudissements)" 266 times, "(Rires)" 125, "(Applaudissements et acclamations)", "(Huées)",
+# "(Brouhaha)", "(huées, sifflements)", "(Thème musical)", "(Musique du jeu)"; TED's "(Risas)", "(Aplausos)",
+# "(Risos)", "(Lachen)", "(Applaus)", "(Risate)", "(Applausi)", and in full-width parentheses "（笑）", "（拍手）",
+# "（笑声）", "（掌声）", Korean "(웃음)", "(박수)".
+_OTHER_LANGUAGES_SOUND_WORDS = frozenset(
+    {"applaudissements", "applaudissement", "applaudit", "applaudissent", "rires", "acclamations", "huées"}
+    | {"acclamation", "hués", "brouhaha", "sifflements", "sifflets", "musique", "musical", "musicale", "rit"}
+    | {"ricane", "ricanne", "claquement"}  # French
+    | {"laughters", "applauses", "ovation", "shouts", "shouting"}  # translators' English
+    | {"risas", "aplausos", "música", "abucheos", "ovación"}  # Spanish
+    | {"risos", "palmas", "bate-palmas", "vaias"}  # Portuguese (aplausos, música as in Spanish)
+    | {"lachen", "gelächter", "applaus", "beifall", "musik"}  # German
+    | {"risate", "applausi", "musica"}  # Italian
+    | {"gelach", "muziek"}  # Dutch
+    | {
+        "笑",
+        "笑い",
+        "笑い声",
+        "拍手",
+        "音楽",
+        "歓声",
+        "笑声",
+        "掌声",
+        "音乐",
+        "欢呼",
+        "鼓掌",
+        "웃음",
+        "박수",
+        "음악",
+    }
+)
 _SOUND_WORDS = frozenset(
     {"music", "laughter", "laughs", "laughing", "applause", "applauding", "applauds", "clapping", "claps"}
     | {"chuckles", "chuckling", "giggles", "giggling", "sighs", "sighing", "coughs", "coughing", "gasps"}
@@ -42,6 +78,7 @@ _SOUND_WORDS = frozenset(
     | {"murmuring", "crosstalk", "inaudible", "inaudibly", "indistinct", "indistinctly", "unintelligible"}
     | {"clacking", "clacks", "whooshing", "whooshes", "dings", "dinging", "beeps", "beeping", "chiming"}
     | {"chimes", "creaking", "rustling", "thudding", "buzzing", "whirring", "singing"}
+    | _OTHER_LANGUAGES_SOUND_WORDS
 )
 # Words that are a sound only as the whole note or after what makes it: "(typing)", "(mouse clicking)" are
 # notes, "(dynamic typing)" or "(clicking here)" in a tech video may be said; "(clears throat)", "(speaking in
@@ -49,8 +86,9 @@ _SOUND_WORDS = frozenset(
 _SOUND_PHRASES = (
     ("clears", "throat"), ("clearing", "throat"), ("foreign", "language"), ("keyboard", "typing"),
     ("keys", "typing"), ("keyboard", "clicking"), ("keys", "clicking"), ("mouse", "clicking"),
+    ("public", "hue"), ("foule", "hue"),
 )  # fmt: skip
-_SOUND_ALONE = frozenset({"typing", "clicking", "laugh", "sigh", "cough", "cheers", "silence"})
+_SOUND_ALONE = frozenset({"typing", "clicking", "laugh", "sigh", "cough", "cheers", "silence", "rire"})
 _NOTE_MAX_WORDS = 5
 # ...but `[? Surma ?]` is a captioner unsure of a word that was said: only the markers go.
 _UNSURE = re.compile(r"\[\?[^\[\]]*\?\]")
@@ -233,7 +271,9 @@ def remove_non_speech(words: list[Word], context: Sequence[str] = ()) -> tuple[l
                 for i in marks:
                     removed[i] = True
                 continue
-        elif match.group()[0] == "(" and any(c.islower() for c in match.group()):
+        elif match.group()[0] in "(（" and not match.group().isupper():
+            # Lower or mixed case, or a script without case (Chinese, Japanese): a note only if it names a
+            # sound; all capitals are a note unless an acronym (below).
             if not _is_sound_note(match.group()):
                 continue
         elif _is_acronym(match.group(), [*context, *text[:start].split()]):
@@ -287,7 +327,8 @@ def _is_sound_note(span: str) -> bool:
     """`(upbeat music)`, `(Laughter)`, `(clears throat)`: a parenthesis of one to five words that names a sound.
     An aside (`(not too much)`, `(file based)`) or a name (`(Jane Smith)`) is speech and stays. A name inside a
     note is written as one ("(singing the Beatles) I need somebody." in a real track), so capitals are allowed."""
-    words = span[1:-1].replace("\u2019", "'").split()
+    words = [w.strip(",.!") for w in span[1:-1].replace("\u2019", "'").split()]
+    words = [w for w in words if w]
     if not 1 <= len(words) <= _NOTE_MAX_WORDS:
         return False
     lower = [w.lower() for w in words]

@@ -58,7 +58,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 5: a numbered capitals label on a manual track ("SPEAKER 1:") is a speaker mark, not speech; a line that
 # a dropped note leaves with punctuation alone ("[INAUDIBLE].") is no segment.
 # 6: a lower- or sentence-case note that names a sound ("(audience laughing)", "(Laughter)") goes; an aside stays.
-# 7: Chinese and Japanese words are counted per character, not per space-separated line (n_words, min_words).
+# 7: Chinese and Japanese words are counted per character, not per space-separated line (n_words, min_words);
+# other languages' sound notes go ("(Applaudissements)", "(Risas)", "（笑）").
 CLEANER_VERSION = 7
 
 

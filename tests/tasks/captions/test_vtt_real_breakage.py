@@ -331,8 +331,8 @@ def test_french_capitals_labels_with_a_spaced_colon_are_not_speech() -> None:
     assert texts_read[0].startswith("Audrey Pulvar : Jean-Luc Mélenchon, candidat de la France Insoumise.")
     assert texts_read[1].startswith("M. Mélenchon, vous faites partie de ceux qui pensent")
     assert texts_read[3].startswith("Jean-Luc Mélenchon : Alors, on m'a dit que j'avais cinq minutes")
-    # (Sentence-case notes, "(Rires)", stay: in this corpus whole lines in parentheses are also what a
-    # crowd shouted, "(Oui)", "(Xavier ! Xavier !)"; only capitals notes, "(LAUGHS)", are dropped.)
+    # (Its notes, "(Applaudissements)", "(Rires)", go, while what a crowd shouted in parentheses, "(Oui)",
+    # "(Xavier ! Xavier !)", stays: see test_vtt_other_language_notes.py.)
     assert [t for t in texts_read if t.startswith("Je vais")] == [
         "Je vais me concentrer. D'abord, permettez-moi de faire une petite présentation globale, ce qui "
         "me facilitera l'échange avec vous ensuite."

@@ -5,9 +5,9 @@ Measured with the rule (`cuetext._is_sound_note`) on real tracks: over the 409 m
 xy2401/local-youtube-vtt it drops 1 lower-case parenthesis, "(singing the Beatles)" before sung words, and
 keeps all 9 others, each speech or code: "(directory based)", "(file based)", "(they're optional)", "(method
 reference again)", "if (true)", and glued to a word, "console.log(innerConst)", 'hasClass("fade")',
-"PushEvent('push')", "page('/browse')". Over the 33 fixtures it drops the 6 notes of the two below and keeps
-the 8 others (the French "(Rires)", "(Applaudissements)", "(applaudissements)" among them: its words are
-English). Sources in tests/fixtures/vtt/SOURCES.md.
+"PushEvent('push')", "page('/browse')". Over the English fixtures it drops the 6 notes of the two below.
+Other languages' notes ("(Rires)", "(Applaudissements)"): test_vtt_other_language_notes.py. Sources in
+tests/fixtures/vtt/SOURCES.md.
 """
 
 from __future__ import annotations
