@@ -8,12 +8,13 @@ the tree (`make device-wheels`). Each check runs in a process of its own under i
 check that hangs or fails (a first run of untested CUDA code) still leaves the others' numbers; every
 check's output is written to a log in the output folder as it comes and echoed.
 
-    python3 -m flows.device_check OUT [--device cuda] [--seconds 30] [--only features|train]
+    python3 -m flows.device_check OUT [--device cuda] [--seconds 30] [--only features|train] [--limit NAME=S]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import platform
 import subprocess
 import sys
@@ -38,8 +39,8 @@ def checks(device: str, seconds: int) -> list[Check]:
     reference extractor's way and the bf16 ceiling, then training in fp32 and bf16 against their ceilings.
     The limits leave a 10-minute call room for the environment line and the machine's start."""
     return [
-        Check("features", ("bench", "features", "--device", device, "--seconds", str(seconds)), 390.0),
-        Check("train", ("bench", "train", "--device", device), 150.0),
+        Check("features", ("bench", "features", "--device", device, "--seconds", str(seconds)), 420.0),
+        Check("train", ("bench", "train", "--device", device), 120.0),
     ]
 
 
@@ -124,6 +125,22 @@ class _Killer:
         self._timer.cancel()
 
 
+def _limits(given: list[str], parser: argparse.ArgumentParser) -> dict[str, float]:
+    """`--limit NAME=SECONDS` values by check name; a bad one is a usage error (exit 2)."""
+    names = {c.name for c in checks("cuda", 1)}
+    limits = {}
+    for item in given:
+        name, _, seconds = item.partition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = 0.0
+        if name not in names or value <= 0:
+            parser.error(f"--limit {item}: want NAME=SECONDS with NAME one of {', '.join(sorted(names))}")
+        limits[name] = value
+    return limits
+
+
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     if args[:1] == ["--run"]:  # a child: one bench command
@@ -138,7 +155,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--device", default="cuda", help="the device to bench (default: cuda)")
     parser.add_argument("--seconds", type=int, default=30, help="length of the test video (default: 30)")
     parser.add_argument("--only", choices=[c.name for c in checks("cuda", 1)], help="run this check alone")
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        metavar="NAME=SECONDS",
+        help="another time limit for a check, e.g. --limit features=500 (a first compile on a slow host)",
+    )
     ns = parser.parse_args(args)
+    limits = _limits(ns.limit, parser)
     ns.out.mkdir(parents=True, exist_ok=True)
     env = environment()
     (ns.out / "env.txt").write_text(env + "\n")
@@ -148,6 +173,7 @@ def main(argv: list[str] | None = None) -> int:
     for check in checks(ns.device, ns.seconds):
         if ns.only and check.name != ns.only:
             continue
+        check = dataclasses.replace(check, limit_s=limits.get(check.name, check.limit_s))
         rc, took = run_check(check, ns.out)
         ok = ok and rc == 0
         status = f"killed at its {check.limit_s:.0f} s limit" if rc is None else f"exit {rc}"

@@ -97,3 +97,18 @@ def test_a_check_past_its_limit_is_killed_and_reported(
     rc, took = device_check.run_check(check, tmp_path)
     assert rc is None and took < 60
     assert (tmp_path / "slow.log").read_text().rstrip().endswith("killed after its limit of 3 s")
+
+
+def test_limits_are_settable_per_check_and_a_bad_one_is_a_usage_error(tmp_path: Path) -> None:
+    bad = subprocess.run(
+        [sys.executable, "-m", "flows.device_check", str(tmp_path), "--limit", "features=soon"],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "--limit features=soon: want NAME=SECONDS" in bad.stderr
+    assert not (tmp_path / "env.txt").exists()  # nothing ran
+    done = subprocess.run(
+        [sys.executable, "-m", "flows.device_check", str(tmp_path), "--device", "cpu", "--only", "train"]
+        + ["--limit", "train=3"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 1 and "train: killed at its 3 s limit" in done.stdout, done.stdout
