@@ -9,11 +9,7 @@ import sys
 import textwrap
 from pathlib import Path
 
-import pytest
-
-from flows import device_check
-
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 # Top-level modules of the GPU machine's image that the benches may reach (its package list, from the device
 # library's KINDS.md; among them no prefect, duckdb, brotli or yt-dlp), the wheels `make device-wheels`
@@ -88,15 +84,6 @@ def test_a_failing_check_leaves_its_log_and_the_run_reports_it(tmp_path: Path) -
     assert log.startswith("$ howto bench train --device tpu") and "tpu" in log.splitlines()[1:][-1]
     assert "train: exit 2" in done.stdout
     assert (tmp_path / "env.txt").read_text().startswith("python ")
-
-
-def test_a_check_past_its_limit_is_killed_and_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    check = device_check.Check("slow", ("bench", "train", "--device", "cpu", "--steps", "100000"), 3.0)
-    rc, took = device_check.run_check(check, tmp_path)
-    assert rc is None and took < 60
-    assert (tmp_path / "slow.log").read_text().rstrip().endswith("killed after its limit of 3 s")
 
 
 def test_limits_are_settable_per_check_and_a_bad_one_is_a_usage_error(tmp_path: Path) -> None:
