@@ -14,8 +14,11 @@ check's output is written to a log in the output folder as it comes and echoed.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import os
 import platform
+import signal
 import subprocess
 import sys
 import time
@@ -81,16 +84,21 @@ def environment() -> str:
     return "\n".join(lines)
 
 
-def run_check(check: Check, out: Path) -> tuple[int | None, float]:
-    """Run one check in a child process, its output into `out/<name>.log` and onto stdout as it comes;
-    (exit status, or None when it ran past its limit and was killed; seconds taken)."""
+def run_check(check: Check, out: Path, command: list[str] | None = None) -> tuple[int | None, float]:
+    """Run one check in a child process (`command` instead of the bench, for tests), its output into
+    `out/<name>.log` and onto stdout as it comes; (exit status, or None when it ran past its limit and was
+    killed; seconds taken)."""
     log_path = out / f"{check.name}.log"
-    cmd = [sys.executable, "-u", "-m", "flows.device_check", "--run", *check.argv]
+    cmd = command or [sys.executable, "-u", "-m", "flows.device_check", "--run", *check.argv]
     start = time.monotonic()
     with log_path.open("w") as log:
         log.write(f"$ howto {' '.join(check.argv)}\n")
         log.flush()
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # A session of its own: past its limit the whole group goes (the bench's worker processes and
+        # decoders too, which would otherwise hold the output pipe open).
+        proc = subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+        )
         assert proc.stdout is not None
         timer = _Killer(proc, check.limit_s)
         for line in proc.stdout:
@@ -105,7 +113,7 @@ def run_check(check: Check, out: Path) -> tuple[int | None, float]:
 
 
 class _Killer:
-    """Kills a process once it has run `limit_s` seconds."""
+    """Kills a process and its process group once it has run `limit_s` seconds."""
 
     def __init__(self, proc: subprocess.Popen[str], limit_s: float) -> None:
         import threading
@@ -119,7 +127,8 @@ class _Killer:
     def _kill(self) -> None:
         if self._proc.poll() is None:
             self.fired = True
-            self._proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
 
     def cancel(self) -> None:
         self._timer.cancel()

@@ -7,7 +7,10 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+
+from flows import device_check
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -99,3 +102,30 @@ def test_limits_are_settable_per_check_and_a_bad_one_is_a_usage_error(tmp_path: 
         cwd=ROOT, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert done.returncode == 1 and "train: killed at its 3 s limit" in done.stdout, done.stdout
+
+
+def test_a_check_past_its_limit_takes_its_child_processes_with_it(tmp_path: Path) -> None:
+    """A check whose command started a process of its own (the CPU bench's worker, a decoder) is ended with
+    all of them: nothing is left running, and the run does not wait on the pipe they held."""
+    marker = tmp_path / "grandchild.pid"
+    script = tmp_path / "spawner.py"
+    script.write_text(
+        "import subprocess, sys, time\n"
+        "p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(120)'])\n"
+        f"open({str(marker)!r}, 'w').write(str(p.pid))\n"
+        "print('spawned', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    check = device_check.Check("spawner", ("unused",), 3.0)
+    real_cmd = [sys.executable, str(script)]
+    rc, took = device_check.run_check(check, tmp_path, command=real_cmd)
+    assert rc is None and took < 30
+    assert "spawned" in (tmp_path / "spawner.log").read_text()
+    pid = int(marker.read_text())
+    for _ in range(50):
+        if not Path(f"/proc/{pid}").exists() or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]:
+            break
+        time.sleep(0.1)
+    else:
+        os.kill(pid, 9)
+        raise AssertionError("the check's child process outlived it")
