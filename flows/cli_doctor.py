@@ -127,7 +127,14 @@ def decode_check(rt: Runtime | None, decode_hwaccel: str, decoder: str = "auto")
         why = "off (features.decode_hwaccel=none)" if decode_hwaccel == "none" else "no CUDA device"
         return Check("NVDEC", "skip", f"{why}: videos are decoded on the CPU {through}")
     if choice.hwaccel:
-        return Check("NVDEC", "ok", f"{choice.decoder} decodes H.264 on {wanted}")
+        context = ""
+        if choice.decoder == "pyav":
+            from tasks.features.decode_av import decoders_share_torch_context
+
+            # Where FFmpeg takes torch's context, a decoder costs no CUDA context of its own (decode_av._open).
+            shared = decoders_share_torch_context(wanted)
+            context = ", in torch's CUDA context" if shared else ", one CUDA context per video"
+        return Check("NVDEC", "ok", f"{choice.decoder} decodes H.264 on {wanted}{context}")
     return Check(
         "NVDEC", "warn",
         f"no decoder here can decode on {wanted} (neither `ffmpeg -hwaccels` nor PyAV's libraries reach "
