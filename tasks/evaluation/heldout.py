@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pyarrow.parquet as pq
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
+from storage.shards import read_parquet_file
 from tasks.train.data import Pairs, load_shard
 from tasks.train.split import is_heldout
 
@@ -18,8 +18,7 @@ def _heldout_count(root: DataRoot, shard: int, fraction: float) -> int:
     path = root.shard_path("clip_pairs", get_schema("clip_pairs").version, shard)
     if not root.exists(path):
         return 0
-    with root.open(path, "rb") as handle:
-        ids = pq.read_table(handle, columns=["video_id"]).column("video_id").to_pylist()
+    ids = read_parquet_file(root, path, columns=["video_id"]).column("video_id").to_pylist()
     return sum(is_heldout(v, fraction) for v in ids)
 
 

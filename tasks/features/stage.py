@@ -17,7 +17,7 @@ from models.encoders import cuda_device_ids, pick_device
 from models.torch_files import NotACheckpoint
 from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
-from storage.shards import read_marker, read_shard
+from storage.shards import read_marker, read_parquet_file, read_shard
 from tasks.audio.sources import keep_track, track_dir
 from tasks.features.attempts import retry_corrupt
 from tasks.features.config import ExtractFeaturesConfig
@@ -258,8 +258,7 @@ def _rows_by_video(previous: pa.Table | None) -> dict[str, pa.Table]:
 
 
 def _read_part(root: DataRoot, path: str) -> pa.Table:
-    with root.open(path, "rb") as handle:
-        return pq.read_table(io.BytesIO(handle.read()))
+    return read_parquet_file(root, path)
 
 
 def _finish(

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pytest
 
 from storage.layout import DataRoot
-from storage.schemas import SchemaError, validate_table
+from storage.schemas import SchemaError, get_schema, validate_table
 from storage.shards import (
     is_done,
     list_markers,
@@ -200,3 +200,37 @@ def test_marker_records_code_and_config(tmp_path: Path) -> None:
     # In a git checkout the commit is recorded, not just the package version.
     if (Path(__file__).resolve().parents[2] / ".git").exists():
         assert "+g" in marker.code_version
+
+
+def test_whole_shard_reads_never_hand_arrow_a_python_file_object(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow frees a fragment over a Python file object in its own threads, and doing so while the
+    interpreter finalizes aborted `howto export` (SIGABRT after its work, storage/shards.py): a local shard
+    is read by its path, an object store's from its bytes in memory; the rows are the same either way."""
+    import pyarrow.parquet as pq
+
+    from storage.shards import read_parquet_file, read_shard
+
+    given: list[object] = []
+    real_read_table = pq.read_table
+
+    def recording(source: object, *args: object, **kwargs: object) -> pa.Table:
+        given.append(source)
+        return real_read_table(source, *args, **kwargs)
+
+    monkeypatch.setattr(pq, "read_table", recording)
+    table = clips_table(["v" * 11] * 3)
+    for root in (DataRoot.from_any(tmp_path), DataRoot.from_any("memory://howto-native-reads")):
+        write_shard(root, "clips", 0, table, config_hash="h", code_version="x", rows_in=3)
+        given.clear()
+        got = read_shard(root, "clips", 0)
+        assert got is not None and got.column("clip_id").to_pylist() == table.column("clip_id").to_pylist()
+        ids = read_parquet_file(
+            root, root.shard_path("clips", get_schema("clips").version, 0), columns=["video_id"]
+        )
+        assert ids.column_names == ["video_id"] and ids.num_rows == 3
+        assert len(given) == 2
+        want = str if root.is_local else pa.BufferReader
+        assert all(isinstance(source, want) for source in given), given
+        assert verify_shard(root, read_marker(root, "clips", 0)) is None  # its row count, read natively too
