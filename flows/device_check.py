@@ -21,6 +21,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +46,9 @@ def checks(device: str, seconds: int) -> list[Check]:
         Check("features", ("bench", "features", "--device", device, "--seconds", str(seconds)), 420.0),
         Check("train", ("bench", "train", "--device", device), 120.0),
     ]
+
+
+CHECK_NAMES = [c.name for c in checks("cuda", 1)]
 
 
 def bench_app() -> typer.Typer:
@@ -116,8 +120,6 @@ class _Killer:
     """Kills a process and its process group once it has run `limit_s` seconds."""
 
     def __init__(self, proc: subprocess.Popen[str], limit_s: float) -> None:
-        import threading
-
         self.fired = False
         self._proc = proc
         self._timer = threading.Timer(limit_s, self._kill)
@@ -136,7 +138,7 @@ class _Killer:
 
 def _limits(given: list[str], parser: argparse.ArgumentParser) -> dict[str, float]:
     """`--limit NAME=SECONDS` values by check name; a bad one is a usage error (exit 2)."""
-    names = {c.name for c in checks("cuda", 1)}
+    names = set(CHECK_NAMES)
     limits = {}
     for item in given:
         name, _, seconds = item.partition("=")
@@ -163,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="folder for env.txt and the checks' logs (made if missing)")
     parser.add_argument("--device", default="cuda", help="the device to bench (default: cuda)")
     parser.add_argument("--seconds", type=int, default=30, help="length of the test video (default: 30)")
-    parser.add_argument("--only", choices=[c.name for c in checks("cuda", 1)], help="run this check alone")
+    parser.add_argument("--only", choices=CHECK_NAMES, help="run this check alone")
     parser.add_argument(
         "--limit",
         action="append",

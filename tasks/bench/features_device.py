@@ -172,8 +172,9 @@ def _gpu_decoders(settings: ExtractorSettings) -> str:
     between them is tasks/features/decoder_choice.py)."""
     device, cli = settings.hwaccel or "cuda", cli_installed()
     checks = ((("ffmpeg", cli_hwaccel_available),) if cli else ()) + (("PyAV", av_hwaccel_available),)
-    found = [f"{name} on {device}: {'yes' if usable(device) else 'no'}" for name, usable in checks]
-    if av_hwaccel_available(device):
+    usable = {name: decodes_here(device) for name, decodes_here in checks}
+    found = [f"{name} on {device}: {'yes' if ok else 'no'}" for name, ok in usable.items()]
+    if usable["PyAV"]:
         # Whether each PyAV decoder creates a CUDA context per video or works in torch's (decode_av._open).
         shared = decoders_share_torch_context(device)
         found.append(
