@@ -60,8 +60,9 @@ DecoderOption = Annotated[
     choice_option(
         "--decoder",
         field_choices(ExtractFeaturesConfig, "decoder"),
-        "features.decoder: the ffmpeg command line, PyAV (FFmpeg's libraries in process; the same frames), or "
-        "auto (ffmpeg where installed, else PyAV; on CUDA, PyAV where only it decodes on the GPU).",
+        "features.decoder: the ffmpeg command line, PyAV (FFmpeg's libraries in process), pyav-child (PyAV in "
+        "a child process per video; the same frames every way), or auto (ffmpeg where installed, else PyAV, "
+        "in child processes on CUDA; on CUDA, PyAV where only it decodes on the GPU).",
     ),
 ]
 

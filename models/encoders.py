@@ -3,6 +3,7 @@ L2-normalised output."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +111,15 @@ def cuda_device_ids() -> list[str]:
         uuid = getattr(torch.cuda.get_device_properties(index), "uuid", None)
         ids.append(f"GPU-{uuid}" if uuid else f"cuda-index-{index}")
     return ids
+
+
+def usable_cores() -> int:
+    """The CPUs this process may run on (its affinity: taskset, a container's cpuset), which is what its
+    threads and decoders can use, not the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - platforms without affinity
+        return os.cpu_count() or 1
 
 
 def cpu_features() -> list[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import math
 import multiprocessing
-import os
 import queue
 import resource
 import statistics
@@ -30,6 +29,7 @@ from models.encoders import (
     encode,
     pick_runtime,
     prepare,
+    usable_cores,
 )
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
@@ -206,7 +206,7 @@ def decode_line(
     report = DecodeReport()
     per_cpu_s, per_wall_s = decode_rate(path, specs, info, hwaccel, report, decoder)
     who = "ffmpeg" if decoder == "ffmpeg" else "PyAV"
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     ran = "the CPU" if report.decoder == "cpu" else report.decoder
     if hwaccel and report.fallback:  # the decoder that really ran, and why it was not the one asked for
         ran += f" ({hwaccel} gave up: {report.fallback})"
@@ -459,7 +459,7 @@ def run_bench(
     rows: list[BenchRow] = list(ours)
     for row in ours:
         log(_line(row))
-    cores = os.cpu_count() or 1
+    cores = usable_cores()
     log(
         f"{who}'s share of the CPU at these speeds (each row's outputs decoded alone: "
         + ", ".join(f"{m} {rate:.0f}x" for m, rate in decoded_per_cpu_s.items())

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from models.encoders import pick_runtime, prepare
+from models.encoders import pick_runtime, prepare, usable_cores
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
 from tasks.bench.features import (
@@ -66,7 +66,7 @@ def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         props = torch.cuda.get_device_properties(device)
         return f"{props.name}, {props.total_memory / 2**30:.0f} GiB, compute capability {props.major}.{props.minor}"
-    return f"CPU, {os.cpu_count()} cores"
+    return f"CPU, {usable_cores()} cores"
 
 
 def run_device_bench(
@@ -86,7 +86,7 @@ def run_device_bench(
     cfg = ExtractFeaturesConfig(device=device, batch_2d=batch_2d, batch_3d=batch_3d, decoder=decoder)
     rt = pick_runtime(device, "auto")
     settings = extractor_settings(cfg, rt)
-    log(f"device: {_device_name(rt.device)}; host CPU cores: {os.cpu_count()}")
+    log(f"device: {_device_name(rt.device)}; host CPU cores: {usable_cores()}")
     log(
         f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}, "
         f"{'across videos' if settings.across_videos else 'per video'}"

@@ -48,12 +48,15 @@ class ExtractFeaturesConfig(StageConfig):
         description="torch.compile with CUDA graphs; auto: on for CUDA (the CPU path is packed)",
     )
     decode_hwaccel: RunOnly[Literal["auto", "none", "cuda"]] = Field(
-        default="auto", description="ffmpeg hardware decoding (NVDEC); auto: cuda when on CUDA and usable"
-    )
-    decoder: RunOnly[Literal["auto", "ffmpeg", "pyav"]] = Field(
         default="auto",
-        description="ffmpeg: the ffmpeg command line; pyav: FFmpeg's libraries in process (same frames); "
-        "auto: ffmpeg when installed, else pyav, and pyav where only it decodes on the GPU",
+        description="hardware decoding (NVDEC); auto: cuda when on CUDA and the ffmpeg command line decodes "
+        "there (PyAV decodes faster on the CPU)",
+    )
+    decoder: RunOnly[Literal["auto", "ffmpeg", "pyav", "pyav-child"]] = Field(
+        default="auto",
+        description="ffmpeg: the ffmpeg command line; pyav: FFmpeg's libraries in process; pyav-child: the "
+        "same in a child process per video (same frames every way); auto: ffmpeg when installed, else pyav "
+        "(pyav-child on a GPU, where many decoders run), and pyav where only it decodes on the GPU",
     )
     timeout_base_s: RunOnly[float] = Field(default=30.0, gt=0)
     timeout_per_video_s: RunOnly[float] = Field(

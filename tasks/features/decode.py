@@ -364,7 +364,7 @@ def _command(
     return args
 
 
-class _Watchdog:
+class Watchdog:
     """Kill a process once the time spent inside `with watchdog:` blocks adds up to `budget_s`."""
 
     def __init__(self, proc: subprocess.Popen[bytes], budget_s: float) -> None:
@@ -408,7 +408,7 @@ def put_unless_stopped(box: queue.Queue[Any], item: Any, stop: threading.Event, 
             continue
 
 
-def _read_output(
+def read_output(
     handle: BinaryIO,
     key: str,
     shape: tuple[int, int, int],
@@ -508,7 +508,7 @@ def stream_outputs(
     stop = threading.Event()
     readers = [
         threading.Thread(
-            target=_read_output,
+            target=read_output,
             args=(
                 os.fdopen(r, "rb"),
                 key,
@@ -524,7 +524,7 @@ def stream_outputs(
     ]
     for reader in readers:
         reader.start()
-    watchdog = _Watchdog(proc, timeout_s)
+    watchdog = Watchdog(proc, timeout_s)
     frames = dict.fromkeys(specs, 0)
     running = set(specs)
     try:
@@ -600,7 +600,8 @@ def decode_outputs(
 ) -> Iterator[tuple[str, np.ndarray]]:
     """stream_outputs, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
     `report` says which decoder did the work (see stream_outputs). `decoder`: "ffmpeg" (the command line)
-    or "pyav" (FFmpeg's libraries in process, tasks/features/decode_av.py): the same frames either way.
+    or "pyav" (FFmpeg's libraries in process, tasks/features/decode_av.py), or "pyav-child" (the same in a
+    child process per video, tasks/features/decode_child.py): the same frames every way.
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
     that a slower video, never a failed one. When a hardware run logs errors (see hwaccel_failures), the
@@ -638,7 +639,7 @@ def decode_outputs(
     yield from stream(path, specs, info, timeout_s, report=report)
 
 
-DECODERS = ("ffmpeg", "pyav")
+DECODERS = ("ffmpeg", "pyav", "pyav-child")
 
 
 def _known(decoder: str) -> None:
@@ -647,8 +648,13 @@ def _known(decoder: str) -> None:
 
 
 def outputs_of(decoder: str) -> Callable[..., Iterator[tuple[str, np.ndarray]]]:
-    """The stream_outputs of a decoder: "ffmpeg" (this module's, the command line) or "pyav"."""
+    """The stream_outputs of a decoder: "ffmpeg" (this module's, the command line), "pyav" (in process) or
+    "pyav-child" (PyAV in a child process per video)."""
     _known(decoder)
+    if decoder == "pyav-child":
+        from tasks.features import decode_child
+
+        return decode_child.stream_outputs
     if decoder == "pyav":
         from tasks.features import decode_av  # imports this module: loaded on first use
 
@@ -657,8 +663,13 @@ def outputs_of(decoder: str) -> Callable[..., Iterator[tuple[str, np.ndarray]]]:
 
 
 def probe_with(decoder: str, path: str, timeout_s: float = 30.0) -> VideoInfo:
-    """probe through ffprobe ("ffmpeg") or through PyAV ("pyav"): the same VideoInfo."""
+    """probe through ffprobe ("ffmpeg") or through PyAV ("pyav", or in a child: "pyav-child"): the same
+    VideoInfo."""
     _known(decoder)
+    if decoder == "pyav-child":
+        from tasks.features import decode_child
+
+        return decode_child.probe(path, timeout_s)
     if decoder == "pyav":
         from tasks.features import decode_av
 

@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+
+PYAV = ("pyav", "pyav-child")  # FFmpeg's libraries through PyAV: in process, or in a child per video
 
 
 class DecoderUnavailable(RuntimeError):
@@ -15,7 +17,8 @@ class DecoderUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class DecoderChoice:
-    """The decoder ("ffmpeg" or "pyav"), the hardware device it decodes on (None: the CPU), and why."""
+    """The decoder ("ffmpeg", "pyav" or "pyav-child"), the hardware device it decodes on (None: the CPU),
+    and why."""
 
     decoder: str
     hwaccel: str | None
@@ -39,11 +42,12 @@ def choose(
             "features.decoder=ffmpeg, but ffmpeg/ffprobe are not on PATH: install ffmpeg "
             "(apt-get install ffmpeg) or set features.decoder=pyav (or auto)"
         )
-    if setting not in ("auto", "ffmpeg", "pyav"):
-        raise DecoderUnavailable(f"unknown features.decoder {setting!r}: auto, ffmpeg or pyav")
-    if setting == "pyav" or (setting == "auto" and not cli_installed):
-        why = "asked for" if setting == "pyav" else "no ffmpeg executable on PATH"
-        return _on("pyav", wanted, gpu_decodes, why)
+    if setting not in ("auto", "ffmpeg", *PYAV):
+        raise DecoderUnavailable(f"unknown features.decoder {setting!r}: auto, ffmpeg, pyav or pyav-child")
+    if setting in PYAV:
+        return _on(setting, wanted, gpu_decodes, "asked for")
+    if setting == "auto" and not cli_installed:
+        return _on("pyav", wanted, gpu_decodes, "no ffmpeg executable on PATH")
     if wanted is None or setting == "ffmpeg":
         return _on("ffmpeg", wanted, gpu_decodes, "asked for" if setting == "ffmpeg" else "installed")
     if gpu_decodes("ffmpeg"):
@@ -51,6 +55,32 @@ def choose(
     if gpu_decodes("pyav"):
         return DecoderChoice("pyav", wanted, f"only PyAV's libraries decode on {wanted} here")
     return DecoderChoice("ffmpeg", None, f"neither ffmpeg nor PyAV decodes on {wanted} here: the CPU decodes")
+
+
+def for_the_stage(
+    setting: str,
+    wanted: str | None,
+    hwaccel_auto: bool,
+    on_cuda: bool,
+    cli_installed: bool,
+    gpu_decodes: Callable[[str], bool],
+) -> DecoderChoice:
+    """`choose`, then the two rules measured on a GPU host (an H200 machine's 16 Xeon cores, 32 videos of
+    30 s into both models' outputs, decode alone; `howto bench features --device cuda` prints the stage's):
+
+    - with decode_hwaccel=auto, PyAV decodes on the CPU, not NVDEC: its NVDEC path (frames copied back to
+      the host and converted there, a CUDA context per decoder) gave 83x real time in 16 processes where
+      its CPU decode gave 245x. decode_hwaccel=cuda still asks for it. The command line keeps NVDEC.
+    - with decoder=auto on a GPU, PyAV runs in a child process per video ("pyav-child"): 16 decoding
+      threads in one process gave 131x, 16 processes 245x (one interpreter lock, which the compute loop
+      that feeds the GPU needs too). On a CPU worker its two decoders stay in process."""
+    choice = choose(setting, wanted, cli_installed, gpu_decodes)
+    if hwaccel_auto and choice.hwaccel and choice.decoder in PYAV:
+        cpu = choose(setting, None, cli_installed, gpu_decodes)
+        choice = replace(cpu, why=f"{cpu.why}; PyAV decodes faster on the CPU than through NVDEC")
+    if on_cuda and setting == "auto" and choice.decoder == "pyav":
+        choice = replace(choice, decoder="pyav-child", why=f"{choice.why}; a child process per video")
+    return choice
 
 
 def _on(decoder: str, wanted: str | None, gpu_decodes: Callable[[str], bool], why: str) -> DecoderChoice:
@@ -70,7 +100,7 @@ def gpu_decodes(device: str) -> Callable[[str], bool]:
     """Whether each decoder really decodes H.264 on `device` (probed once per process and device)."""
 
     def check(decoder: str) -> bool:
-        if decoder == "pyav":
+        if decoder in PYAV:
             from tasks.features.decode_av import hwaccel_available as av_available
 
             return av_available(device)
@@ -81,6 +111,10 @@ def gpu_decodes(device: str) -> Callable[[str], bool]:
     return check
 
 
-def resolve(setting: str, wanted: str | None) -> DecoderChoice:
-    """`choose` on this host."""
-    return choose(setting, wanted, cli_installed(), gpu_decodes(wanted or "cuda"))
+def resolve(
+    setting: str, wanted: str | None, hwaccel_auto: bool = False, on_cuda: bool = False
+) -> DecoderChoice:
+    """`for_the_stage` on this host."""
+    return for_the_stage(
+        setting, wanted, hwaccel_auto, on_cuda, cli_installed(), gpu_decodes(wanted or "cuda")
+    )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import os
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
@@ -14,7 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from models.encoders import Runtime, pick_runtime, prepare
+from models.encoders import Runtime, pick_runtime, prepare, usable_cores
 from storage.layout import DataRoot
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.decode import SPEC_2D, SPEC_3D, StreamSpec
@@ -165,10 +164,12 @@ def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSett
     on_cuda = rt.device.type == "cuda"
     across = cfg.batching == "across_videos" or (cfg.batching == "auto" and on_cuda)
     device = hwaccel_wanted(cfg.decode_hwaccel, rt)
-    choice = resolve(cfg.decoder, device)
+    choice = resolve(cfg.decoder, device, hwaccel_auto=cfg.decode_hwaccel == "auto", on_cuda=on_cuda)
     if device is not None and choice.hwaccel is None:
-        log.warning("no decoder here decodes on %s (%s): decoding on the CPU", device, choice.why)
-    workers = cfg.decode_workers or (min(os.cpu_count() or 2, 32) if on_cuda else 2)
+        # Asked for by name and not to be had is worth a warning; auto's choice of the CPU is a rule.
+        say = log.warning if cfg.decode_hwaccel == "cuda" else log.info
+        say("decoding on the CPU, not %s: %s (%s)", device, choice.decoder, choice.why)
+    workers = cfg.decode_workers or (min(usable_cores(), 32) if on_cuda else 2)
     cpu = ExtractorSettings()
     return ExtractorSettings(
         batch_2d=cfg.batch_2d or (GPU_BATCH_2D if on_cuda else cpu.batch_2d),

@@ -241,14 +241,16 @@ def test_the_extractor_on_pyav_gives_the_command_lines_features(
     rt = pick_runtime("cpu", "fp32")
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
     results = {}
-    for decoder in ("ffmpeg", "pyav"):
+    for decoder in ("ffmpeg", "pyav", "pyav-child"):
         extractor = Extractor(encoders, specs, rt, ExtractorSettings(decoder=decoder))  # type: ignore[arg-type]
         (result,) = extractor.run([VideoJob("smooth", str(media["smooth"]))])
         assert result.status == "ok", result.error
         results[decoder] = result
     for model in specs:
-        a, b = results["ffmpeg"].rows[model], results["pyav"].rows[model]
-        assert np.array_equal(a.vectors, b.vectors) and np.array_equal(a.t_start_ms, b.t_start_ms)
+        a = results["ffmpeg"].rows[model]
+        for decoder in ("pyav", "pyav-child"):
+            b = results[decoder].rows[model]
+            assert np.array_equal(a.vectors, b.vectors) and np.array_equal(a.t_start_ms, b.t_start_ms)
 
 
 def test_index_frames_survive_the_pyav_path(tmp_path: Path) -> None:

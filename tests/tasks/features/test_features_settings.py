@@ -47,14 +47,17 @@ def test_a_gpu_batches_across_videos_and_decodes_on_its_own_device(
     assert s.decoder == "ffmpeg" and probed == [(hwaccel, "ffmpeg")]  # that GPU's decoder is the one probed
 
 
-def test_a_gpu_whose_ffmpeg_lacks_nvdec_decodes_through_pyav(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_gpu_whose_ffmpeg_lacks_nvdec_decodes_on_the_cpu_unless_nvdec_is_asked_for(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """PyAV's NVDEC path measured slower than CPU decoding (decoder_choice.for_the_stage): under auto the
+    command line decodes on the CPU; asked for by name, NVDEC comes through PyAV, in child processes."""
     probed = _gpu_decoders(monkeypatch, {"pyav"})
     s = extractor_settings(ExtractFeaturesConfig(), _gpu(1))
-    assert (s.decoder, s.hwaccel) == ("pyav", "cuda:1") and probed == [
-        ("cuda:1", "ffmpeg"),
-        ("cuda:1", "pyav"),
-    ]
-    named = extractor_settings(ExtractFeaturesConfig(decoder="ffmpeg"), _gpu(1))
+    assert (s.decoder, s.hwaccel) == ("ffmpeg", None) and probed == [("cuda:1", "ffmpeg"), ("cuda:1", "pyav")]
+    asked = extractor_settings(ExtractFeaturesConfig(decode_hwaccel="cuda"), _gpu(1))
+    assert (asked.decoder, asked.hwaccel) == ("pyav-child", "cuda:1")
+    named = extractor_settings(ExtractFeaturesConfig(decoder="ffmpeg", decode_hwaccel="cuda"), _gpu(1))
     assert (named.decoder, named.hwaccel) == ("ffmpeg", None)  # named by the user: kept, on the CPU
 
 
