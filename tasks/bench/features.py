@@ -193,9 +193,12 @@ def decode_rate(
 
 
 def _cpu_seconds() -> float:
-    """CPU seconds of this process and its waited-for children so far."""
+    """CPU seconds of this process, its waited-for children (ffmpeg's processes) and its running PyAV
+    decoding children (pyav-child keeps them between videos) so far."""
+    from tasks.features.decode_child import live_cpu_seconds
+
     usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-    return sum(u.ru_utime + u.ru_stime for u in usage)
+    return sum(u.ru_utime + u.ru_stime for u in usage) + live_cpu_seconds()
 
 
 def decode_line(

@@ -215,12 +215,32 @@ def branch_filters(spec: StreamSpec, info: VideoInfo, out_fmt: str = "rgb24") ->
     return filters
 
 
-@functools.cache
+_planar_verdicts: dict[str, bool] = {}
+
+
 def planar_rgb_exact(kind: str) -> bool:
     """decode.planar_rgb_exact for PyAV's libraries: whether their planar RGB (gbrp) output carries the same
     pixels as packed rgb24 for every filter chain of `kind`. PyAV hands gbrp frames over as (H, W, 3) RGB,
     and swscale's planar writer is vectorised where its packed one is plain C (about a third of PyAV's CPU
-    time for a 360p video into both outputs). Checked once per process on the wheel's own swscale."""
+    time for a 360p video into both outputs). Checked once per process on the wheel's own swscale, unless
+    the process was handed the verdicts (adopt_planar_verdicts)."""
+    if kind not in _planar_verdicts:
+        _planar_verdicts[kind] = _check_planar(kind)
+    return _planar_verdicts[kind]
+
+
+def planar_verdicts() -> dict[str, bool]:
+    """Every kind's verdict, checked here where not known yet: what a decoding child is handed."""
+    return {kind: planar_rgb_exact(kind) for kind in PLANAR_CHECKS}
+
+
+def adopt_planar_verdicts(verdicts: Mapping[str, bool]) -> None:
+    """Take the verdicts of a process with the same libraries (the parent of a decoding child), which
+    saves the child the checks' own decodes (about 0.2 s per process)."""
+    _planar_verdicts.update(verdicts)
+
+
+def _check_planar(kind: str) -> bool:
     av = _av()
     for chain, _, _ in PLANAR_CHECKS[kind]:
         outputs = []

@@ -183,6 +183,11 @@ class Extractor:
                     out.get(timeout=0.1)
                 except queue.Empty:
                     pass
+            if s.decoder == "pyav-child":
+                # Its decoding children wait for the next video once the run is over: end the idle ones.
+                from tasks.features.decode_child import stop_children
+
+                stop_children()
 
     # -- decoding side (threads) -------------------------------------------------------------
     def _decode_worker(

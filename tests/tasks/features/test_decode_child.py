@@ -72,6 +72,7 @@ def test_a_damaged_file_is_the_in_process_decoders_error(media: dict[str, Path])
 def test_a_file_that_crashes_the_libraries_fails_its_video_alone(
     media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    decode_child.stop_children()  # the hook below reaches children started from now on
     crash_on_name(tmp_path, monkeypatch)  # PyAV's open SIGSEGVs its process for *crashvid* files
     crashing = tmp_path / "crashvid.mp4"
     crashing.write_bytes(media["smooth"].read_bytes())
@@ -81,6 +82,7 @@ def test_a_file_that_crashes_the_libraries_fails_its_video_alone(
     with pytest.raises(DecodeError, match="killed by SIGSEGV"):
         list(decode_child.stream_outputs(str(crashing), BOTH, info, 60))
     assert len(_outputs(media["smooth"], "pyav-child")["2d"]) == 4  # this process and the next video go on
+    decode_child.stop_children()  # none with the hook is left for later tests
 
 
 def _has_reader(fifo: Path) -> bool:
@@ -105,6 +107,32 @@ def test_a_file_that_hangs_the_libraries_is_killed_at_its_budget(tmp_path: Path)
         list(decode_child.stream_outputs(str(fifo), {"2d": SPEC_2D}, info, timeout_s=2))
     assert time.monotonic() - start < 20
     assert not _has_reader(fifo)
+
+
+def test_a_child_serves_video_after_video_and_a_killed_one_is_replaced(media: dict[str, Path]) -> None:
+    decode_child.stop_children()
+    first = _outputs(media["smooth"], "pyav-child")
+    (pid,) = decode_child.children()  # the probe's child decoded the video too, and waits for the next
+    again = _outputs(media["index25"], "pyav-child")
+    assert decode_child.children() == [pid] and len(again["3d"]) == round(260 / 25 * 24)
+    os.kill(pid, 9)  # dies idle (the OOM killer, say): the next request starts another
+    replaced = _outputs(media["smooth"], "pyav-child")
+    assert all(np.array_equal(first[key], replaced[key]) for key in BOTH)
+    assert decode_child.children() not in ([], [pid])
+
+
+def test_a_consumer_that_stops_early_ends_its_child(media: dict[str, Path]) -> None:
+    """The child may be blocked writing frames nobody reads: it is ended, never handed out again."""
+    decode_child.stop_children()
+    path = str(media["index25"])
+    info = probe_with("pyav-child", path)
+    (pid,) = decode_child.children()
+    chunks = decode_child.stream_outputs(path, {"3d": SPEC_3D}, info, 60)
+    next(chunks)
+    chunks.close()
+    assert decode_child.children() == []
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
 
 
 def _pick(
