@@ -23,6 +23,8 @@ class DecoderChoice:
     decoder: str
     hwaccel: str | None
     why: str
+    # PyAV could decode on the GPU asked for, and decodes on the CPU by the stage's rule (for_the_stage).
+    nvdec_declined: bool = False
 
 
 def choose(
@@ -77,7 +79,9 @@ def for_the_stage(
     choice = choose(setting, wanted, cli_installed, gpu_decodes)
     if hwaccel_auto and choice.hwaccel and choice.decoder in PYAV:
         cpu = choose(setting, None, cli_installed, gpu_decodes)
-        choice = replace(cpu, why=f"{cpu.why}; PyAV decodes faster on the CPU than through NVDEC")
+        choice = replace(
+            cpu, why=f"{cpu.why}; PyAV decodes faster on the CPU than through NVDEC", nvdec_declined=True
+        )
     if on_cuda and setting == "auto" and choice.decoder == "pyav":
         choice = replace(choice, decoder="pyav-child", why=f"{choice.why}; a child process per video")
     return choice

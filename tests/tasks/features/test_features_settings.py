@@ -93,3 +93,19 @@ def test_a_host_without_ffmpeg_decodes_through_pyav_unless_ffmpeg_is_named(
 def test_which_hardware_decoder_a_setting_asks_for(setting: str, runtime: str, wanted: str | None) -> None:
     rt = pick_runtime("cpu", "fp32") if runtime == "cpu" else _gpu(int(runtime.partition(":")[2]))
     assert pipeline.hwaccel_wanted(setting, rt) == wanted
+
+
+def test_a_gpu_host_without_ffmpeg_decodes_in_pyav_children_on_the_cpu_and_doctor_says_why(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from flows.cli_doctor import decode_check
+
+    monkeypatch.setattr(decoder_choice, "cli_installed", lambda: False)
+    _gpu_decoders(monkeypatch, {"pyav"})
+    s = extractor_settings(ExtractFeaturesConfig(), _gpu(0))
+    assert (s.decoder, s.hwaccel, s.decode_workers > 0) == ("pyav-child", None, True)
+    check = decode_check(_gpu(0), "auto", "auto")
+    assert check.status == "ok" and "decoded on the CPU through pyav-child" in check.detail
+    assert "decode_hwaccel=cuda" in check.fix
+    asked = decode_check(_gpu(0), "cuda", "auto")  # NVDEC by name: PyAV's, in child processes
+    assert asked.status == "ok" and asked.detail.startswith("pyav-child decodes H.264 on cuda")
