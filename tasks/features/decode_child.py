@@ -86,7 +86,10 @@ class _Child:
         threading.Thread(target=lambda: self.last_lines.extend(stdout), daemon=True).start()
 
     def ask(self, request: Mapping[str, Any], fds: list[int] | None = None) -> None:
-        socket.send_fds(self.sock, [json.dumps(request).encode()], fds or [])
+        """Send a request; to a child that has died (idle, or just now) it goes nowhere, and `answer` then
+        says so."""
+        with contextlib.suppress(OSError):  # BrokenPipeError, ConnectionResetError: the peer is gone
+            socket.send_fds(self.sock, [json.dumps(request).encode()], fds or [])
 
     def answer(self) -> dict[str, Any] | None:
         """The child's answer to the last request; None when it died first."""

@@ -121,6 +121,29 @@ def test_a_child_serves_video_after_video_and_a_killed_one_is_replaced(media: di
     assert decode_child.children() not in ([], [pid])
 
 
+def test_a_reused_child_that_dies_before_its_request_passes_it_to_a_new_one(
+    media: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race the idle check cannot close: the child dies after it was handed out, before it answers."""
+    decode_child.stop_children()
+    expected = _outputs(media["smooth"], "pyav-child")
+    take = decode_child._take
+    killed: list[int] = []
+
+    def take_and_kill(fresh: bool = False):  # noqa: ANN202 - stands in for decode_child._take
+        child, reused = take(fresh)
+        if reused:
+            os.kill(child.proc.pid, 9)
+            child.proc.wait()  # dead for sure before the request goes out
+            killed.append(child.proc.pid)
+        return child, reused
+
+    monkeypatch.setattr(decode_child, "_take", take_and_kill)
+    got = _outputs(media["smooth"], "pyav-child")
+    assert len(killed) == 2  # the probe's child and the decode's
+    assert all(np.array_equal(expected[key], got[key]) for key in BOTH)
+
+
 def test_a_consumer_that_stops_early_ends_its_child(media: dict[str, Path]) -> None:
     """The child may be blocked writing frames nobody reads: it is ended, never handed out again."""
     decode_child.stop_children()
