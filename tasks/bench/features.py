@@ -471,10 +471,11 @@ def run_bench(
             f"{r.models} {decode_cpu_share(r.realtime, decoded_per_cpu_s[r.models], cores):.0%}" for r in ours
         )
     )
+    children = {"ffmpeg": "ffmpeg", "pyav-child": "PyAV's decoding children"}.get(decoder)
     log(
-        f"peak memory of the worker (process + its ffmpeg decoders, sampled): {worker_mb:.0f} MB "
-        f"(goal < 4096 MB), of which ffmpeg at most {ffmpeg_mb:.0f} MB"
-        + (" (PyAV decodes inside the process)" if decoder == "pyav" else "")
+        f"peak memory of the worker (process + its decoder processes, sampled): {worker_mb:.0f} MB "
+        f"(goal < 4096 MB), of which "
+        + (f"{children} at most {ffmpeg_mb:.0f} MB" if children else "none: PyAV decodes inside the process")
     )
     log("-- naive path (decode everything first, fp32 NCHW eager), for comparison:")
     for model in (MODEL_2D, MODEL_3D):

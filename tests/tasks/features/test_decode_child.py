@@ -176,3 +176,15 @@ def test_on_a_gpu_pyav_decodes_in_child_processes_and_on_the_cpu_unless_told() -
     assert _pick("auto", None, True, False, cli=False) == ("pyav", None)
     assert _pick("pyav", "cuda", True, True, cli=False) == ("pyav", None)
     assert _pick("pyav-child", None, True, False, cli=True) == ("pyav-child", None)
+
+
+def test_the_bench_counts_the_cpu_of_children_that_stay_alive(media: dict[str, Path]) -> None:
+    """A long-lived child is never waited for, so RUSAGE_CHILDREN misses it: without its own count the
+    decoder would look many times cheaper per CPU-second than per wall-second."""
+    from tasks.bench.features import decode_rate
+
+    path = media["index25"]
+    info = probe_with("pyav-child", str(path))
+    assert decode_child.children()  # the probe's child stays for the decode
+    per_cpu_s, per_wall_s = decode_rate(path, dict(BOTH), info, None, DecodeReport(), "pyav-child")
+    assert per_cpu_s < 3 * per_wall_s, (per_cpu_s, per_wall_s)
