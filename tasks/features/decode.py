@@ -11,7 +11,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -447,6 +447,38 @@ def read_output(
         put((key, None))  # always: the consumer waits for every output's end
 
 
+def start_readers(
+    read_ends: Mapping[str, int],
+    specs: Mapping[str, StreamSpec],
+    info: VideoInfo,
+    planar: Collection[str] = (),
+) -> tuple[queue.Queue[Any], threading.Event, list[threading.Thread]]:
+    """A reader thread per output pipe (its read end by key: read_output), all putting (key, chunk) into
+    one bounded box, (key, None) at each end; setting the event frees readers blocked on a full box.
+    Outputs named in `planar` come as gbrp planes."""
+    box: queue.Queue[Any] = queue.Queue(maxsize=len(read_ends))
+    stop = threading.Event()
+    readers = [
+        threading.Thread(
+            target=read_output,
+            args=(
+                os.fdopen(r, "rb"),
+                key,
+                specs[key].frame_shape(info),
+                specs[key].chunk,
+                box,
+                stop,
+                key in planar,
+            ),
+            daemon=True,
+        )
+        for key, r in read_ends.items()
+    ]
+    for reader in readers:
+        reader.start()
+    return box, stop, readers
+
+
 def _drain_stderr(proc: subprocess.Popen[bytes], lines: list[bytes], hwaccel: str | None) -> None:
     """Collect ffmpeg's stderr into `lines`. A hardware run that was not refused is killed at its first
     error line (see hwaccel_failures): its pictures are not to be trusted, so the rest of its decode (and
@@ -504,26 +536,8 @@ def stream_outputs(
     assert proc.stderr is not None
     drain = threading.Thread(target=_drain_stderr, args=(proc, stderr, hwaccel), daemon=True)
     drain.start()
-    box: queue.Queue[Any] = queue.Queue(maxsize=len(specs))
-    stop = threading.Event()
-    readers = [
-        threading.Thread(
-            target=read_output,
-            args=(
-                os.fdopen(r, "rb"),
-                key,
-                specs[key].frame_shape(info),
-                specs[key].chunk,
-                box,
-                stop,
-                pix_fmts[key] == "gbrp",
-            ),  # fmt: skip
-            daemon=True,
-        )
-        for key, (r, _) in pipes.items()
-    ]
-    for reader in readers:
-        reader.start()
+    planar = {key for key, fmt in pix_fmts.items() if fmt == "gbrp"}
+    box, stop, readers = start_readers({key: r for key, (r, _) in pipes.items()}, specs, info, planar)
     watchdog = Watchdog(proc, timeout_s)
     frames = dict.fromkeys(specs, 0)
     running = set(specs)

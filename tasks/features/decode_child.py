@@ -26,7 +26,6 @@ import dataclasses
 import fcntl
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -45,7 +44,7 @@ from tasks.features.decode import (
     StreamSpec,
     VideoInfo,
     Watchdog,
-    read_output,
+    start_readers,
 )
 
 _ERRORS: dict[str, type[Exception]] = {
@@ -259,18 +258,7 @@ def stream_outputs(
     finally:
         for _, w in pipes.values():
             os.close(w)  # the child holds the write ends now: its closing them is our end of file
-    box: queue.Queue[Any] = queue.Queue(maxsize=len(specs))
-    stop = threading.Event()
-    readers = [
-        threading.Thread(
-            target=read_output,
-            args=(os.fdopen(r, "rb"), key, specs[key].frame_shape(info), specs[key].chunk, box, stop),
-            daemon=True,
-        )
-        for key, (r, _) in pipes.items()
-    ]
-    for reader in readers:
-        reader.start()
+    box, stop, readers = start_readers({key: r for key, (r, _) in pipes.items()}, specs, info)
     watchdog = Watchdog(child.proc, timeout_s)
     running = set(specs)
     result: dict[str, Any] | None = None

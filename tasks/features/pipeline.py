@@ -166,8 +166,8 @@ def extractor_settings(cfg: ExtractFeaturesConfig, rt: Runtime) -> ExtractorSett
     device = hwaccel_wanted(cfg.decode_hwaccel, rt)
     choice = resolve(cfg.decoder, device, hwaccel_auto=cfg.decode_hwaccel == "auto", on_cuda=on_cuda)
     if device is not None and choice.hwaccel is None:
-        # Asked for by name and not to be had is worth a warning; auto's choice of the CPU is a rule.
-        say = log.warning if cfg.decode_hwaccel == "cuda" else log.info
+        # No decoder here reaches the GPU: worth a warning. PyAV on the CPU by the stage's rule: a choice.
+        say = log.info if choice.nvdec_declined else log.warning
         say("decoding on the CPU, not %s: %s (%s)", device, choice.decoder, choice.why)
     workers = cfg.decode_workers or (min(usable_cores(), 32) if on_cuda else 2)
     cpu = ExtractorSettings()

@@ -8,7 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from features_media import encode_frames, index_frames, read_index, smooth_frames, with_display_rotation
+from features_media import (
+    decoded_outputs,
+    encode_frames,
+    index_frames,
+    read_index,
+    smooth_frames,
+    with_display_rotation,
+)
 
 from tasks.features import decode_av
 from tasks.features.decode import (
@@ -27,12 +34,7 @@ from tasks.features.decoder_choice import DecoderChoice, DecoderUnavailable, cho
 BOTH = {"2d": SPEC_2D, "3d": SPEC_3D}
 
 
-def _outputs(path: Path, decoder: str, report: DecodeReport | None = None) -> dict[str, np.ndarray]:
-    info = probe_with(decoder, str(path))
-    got: dict[str, list[np.ndarray]] = {key: [] for key in BOTH}
-    for key, chunk in decode_outputs(str(path), BOTH, info, 60, report=report, decoder=decoder):
-        got[key].append(chunk)
-    return {key: np.concatenate(chunks) for key, chunks in got.items()}
+_outputs = decoded_outputs
 
 
 def _testsrc(path: Path, size: str, rate: str, seconds: float, *extra: str, codec: str = "libx264") -> Path:

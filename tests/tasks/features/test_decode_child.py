@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from features_media import crash_on_name, encode_frames, index_frames, read_index
+from features_media import crash_on_name, decoded_outputs, encode_frames, index_frames, read_index
 
 from tasks.features import decode_child
 from tasks.features.decode import (
@@ -28,12 +28,7 @@ from tasks.features.decoder_choice import for_the_stage
 BOTH = {"2d": SPEC_2D, "3d": SPEC_3D}
 
 
-def _outputs(path: Path, decoder: str, report: DecodeReport | None = None) -> dict[str, np.ndarray]:
-    info = probe_with(decoder, str(path))
-    got: dict[str, list[np.ndarray]] = {key: [] for key in BOTH}
-    for key, chunk in decode_outputs(str(path), BOTH, info, 60, report=report, decoder=decoder):
-        got[key].append(chunk)
-    return {key: np.concatenate(chunks) for key, chunks in got.items()}
+_outputs = decoded_outputs
 
 
 @pytest.mark.parametrize("name", ["smooth", "index25", "index2997"])
