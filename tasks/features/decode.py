@@ -408,7 +408,7 @@ def put_unless_stopped(box: queue.Queue[Any], item: Any, stop: threading.Event, 
             continue
 
 
-def read_output(
+def _read_output(
     handle: BinaryIO,
     key: str,
     shape: tuple[int, int, int],
@@ -453,14 +453,14 @@ def start_readers(
     info: VideoInfo,
     planar: Collection[str] = (),
 ) -> tuple[queue.Queue[Any], threading.Event, list[threading.Thread]]:
-    """A reader thread per output pipe (its read end by key: read_output), all putting (key, chunk) into
+    """A reader thread per output pipe (its read end by key: _read_output), all putting (key, chunk) into
     one bounded box, (key, None) at each end; setting the event frees readers blocked on a full box.
     Outputs named in `planar` come as gbrp planes."""
     box: queue.Queue[Any] = queue.Queue(maxsize=len(read_ends))
     stop = threading.Event()
     readers = [
         threading.Thread(
-            target=read_output,
+            target=_read_output,
             args=(
                 os.fdopen(r, "rb"),
                 key,
@@ -614,8 +614,8 @@ def decode_outputs(
 ) -> Iterator[tuple[str, np.ndarray]]:
     """stream_outputs, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
     `report` says which decoder did the work (see stream_outputs). `decoder`: "ffmpeg" (the command line)
-    or "pyav" (FFmpeg's libraries in process, tasks/features/decode_av.py), or "pyav-child" (the same in a
-    child process per video, tasks/features/decode_child.py): the same frames every way.
+    or "pyav" (FFmpeg's libraries in process, tasks/features/decode_av.py), or "pyav-child" (the same in
+    long-lived child processes, tasks/features/decode_child.py): the same frames every way.
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
     that a slower video, never a failed one. When a hardware run logs errors (see hwaccel_failures), the
@@ -663,7 +663,7 @@ def _known(decoder: str) -> None:
 
 def outputs_of(decoder: str) -> Callable[..., Iterator[tuple[str, np.ndarray]]]:
     """The stream_outputs of a decoder: "ffmpeg" (this module's, the command line), "pyav" (in process) or
-    "pyav-child" (PyAV in a child process per video)."""
+    "pyav-child" (PyAV in long-lived child processes)."""
     _known(decoder)
     if decoder == "pyav-child":
         from tasks.features import decode_child

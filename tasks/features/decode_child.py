@@ -77,7 +77,7 @@ class _Child:
         finally:
             theirs.close()
         self.sock = ours
-        with _idle_lock:
+        with _lock:
             _live[self.proc.pid] = self
         self.last_lines: collections.deque[bytes] = collections.deque(maxlen=20)
         assert self.proc.stdout is not None
@@ -105,7 +105,7 @@ class _Child:
                 os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait()
         self.sock.close()
-        with _idle_lock:
+        with _lock:
             _live.pop(self.proc.pid, None)
 
     def died(self) -> str:
@@ -126,14 +126,14 @@ class _Child:
 
 _idle: list[_Child] = []
 _live: dict[int, _Child] = {}  # every child not yet ended, busy or idle, by process id
-_idle_lock = threading.Lock()
+_lock = threading.Lock()
 
 
 def _take(fresh: bool = False) -> tuple[_Child, bool]:
     """An idle child, or a new one (always with `fresh`); and whether it is one that served before. One
     that served before and dies on its next request may have died idle (killed for memory, say): that
     request goes once more to a new child, so only a file that kills a new child is charged."""
-    with _idle_lock:
+    with _lock:
         while _idle and not fresh:
             child = _idle.pop()
             if child.proc.poll() is None:
@@ -143,20 +143,20 @@ def _take(fresh: bool = False) -> tuple[_Child, bool]:
 
 
 def _give_back(child: _Child) -> None:
-    with _idle_lock:
+    with _lock:
         _idle.append(child)
 
 
 def children() -> list[int]:
-    """The process ids of the idle children (for tests and `howto doctor`-style reports)."""
-    with _idle_lock:
+    """The process ids of the idle children (what a test can watch)."""
+    with _lock:
         return [c.proc.pid for c in _idle]
 
 
 def live_cpu_seconds() -> float:
     """CPU seconds used so far by the children still running (an ended child's are in this process's
     RUSAGE_CHILDREN, since it was waited for): with both, a bench counts the decoders' work."""
-    with _idle_lock:
+    with _lock:
         pids = list(_live)
     ticks = os.sysconf("SC_CLK_TCK")
     total = 0.0
@@ -172,7 +172,7 @@ def live_cpu_seconds() -> float:
 
 def stop_children() -> None:
     """End every idle child now (they also end on their own when this process exits)."""
-    with _idle_lock:
+    with _lock:
         ending, _idle[:] = list(_idle), []
     for child in ending:
         child.end()

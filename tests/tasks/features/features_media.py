@@ -11,17 +11,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tasks.features.decode import SPEC_2D, SPEC_3D, DecodeReport, decode_outputs, probe_with
+
 W, H = 320, 240
 
 
-def decoded_outputs(path: Path, decoder: str, report: object | None = None) -> dict[str, np.ndarray]:
+def decoded_outputs(path: Path, decoder: str, report: DecodeReport | None = None) -> dict[str, np.ndarray]:
     """Probe and decode `path` through `decoder` into the 2D and 3D outputs (keys "2d", "3d"), whole."""
-    from tasks.features.decode import SPEC_2D, SPEC_3D, decode_outputs, probe_with
-
     specs = {"2d": SPEC_2D, "3d": SPEC_3D}
     info = probe_with(decoder, str(path))
     got: dict[str, list[np.ndarray]] = {key: [] for key in specs}
-    for key, chunk in decode_outputs(str(path), specs, info, 60, report=report, decoder=decoder):  # type: ignore[arg-type]
+    for key, chunk in decode_outputs(str(path), specs, info, 60, report=report, decoder=decoder):
         got[key].append(chunk)
     return {key: np.concatenate(chunks) for key, chunks in got.items()}
 
