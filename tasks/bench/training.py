@@ -3,9 +3,9 @@ hardware has it), each against its own precision's matmul ceiling measured aroun
 
 from __future__ import annotations
 
+import itertools
 import resource
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +14,7 @@ import pyarrow as pa
 import torch
 
 from models.encoders import cpu_features, pick_device
-from models.train_loop import native_bf16, pick_precision, train_step
+from models.train_loop import Batch, native_bf16, pick_precision, train_epoch, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling
@@ -92,10 +92,37 @@ def step_flops(n: int, d: int, d_video: int, d_text: int) -> float:
 
 
 def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer) -> str:
-    adam = "fused Adam" if optimizer.defaults.get("fused") else "Adam"
+    form = (
+        "fused"
+        if optimizer.defaults.get("fused")
+        else "foreach"
+        if optimizer.defaults.get("foreach")
+        else "loop"
+    )
+    adam = f"Adam ({form})"
+    feed = (
+        "batches page-locked in the loader thread, video copied as float16 and widened on the GPU, "
+        if device.type == "cuda"
+        else ""
+    )
+    each = f"{feed}{adam}, each loss read one step late, eager"
     if precision == "bf16":
-        return f"{device.type} bf16: autocast matmuls in bf16, fp32 master weights and loss, {adam}, eager"
-    return f"{device.type} fp32: matmuls in fp32, {adam}, eager"
+        return f"{device.type} bf16: autocast matmuls in bf16, fp32 master weights and loss, {each}"
+    return f"{device.type} fp32: matmuls in fp32, {each}"
+
+
+DATA_BATCHES = 8  # batches of random pairs written; longer runs go round them again, epoch by epoch
+
+
+def default_steps(device: torch.device) -> int:
+    """Timed steps when the command line gives none: a CPU step takes seconds, a GPU step milliseconds,
+    and a few milliseconds' wall time is no measurement."""
+    return 40 if device.type == "cuda" else 3
+
+
+def _epochs(trainer: Trainer) -> Iterator[Batch]:
+    for epoch in itertools.count(1):
+        yield from trainer.batches(epoch=epoch)
 
 
 def _time_precision(
@@ -108,29 +135,21 @@ def _time_precision(
     loss_fn = build_loss("max_margin")
     n, d = cfg.videos_per_batch * cfg.clips_per_video, cfg.d
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-    batches = prefetch(trainer.batches(epoch=1))  # the same overlap as a real run
+    # The same loader thread, staging and loop as a real run (train_epoch), over steps + 1 batches.
+    batches = prefetch(itertools.islice(_epochs(trainer), steps + 1), device)
     train_step(model, loss_fn, optimizer, next(batches), device, precision)  # warm-up: allocator, kernels
     before = matmul_ceiling(n, d, device, dtype=dtype)
-    load, pairs = 0.0, 0
-    started = time.perf_counter()
-    for _ in range(steps):
-        t0 = time.perf_counter()
-        batch = next(batches)
-        load += time.perf_counter() - t0
-        train_step(model, loss_fn, optimizer, batch, device, precision)
-        pairs += len(batch)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    wall = time.perf_counter() - started
+    stats = train_epoch(model, loss_fn, optimizer, batches, device, precision=precision)
+    wall, load, pairs = stats.seconds, stats.load_seconds, stats.pairs
     after = matmul_ceiling(n, d, device, dtype=dtype)
-    achieved = step_flops(n, d, 4096, 384) * steps / wall / 1e9
+    achieved = step_flops(n, d, 4096, 384) * stats.batches / wall / 1e9
     # The ceiling on either side of the steps: a shared machine's load drifts during a long measurement.
     ceiling = (before + after) / 2
     return {
         "precision": precision,
         "path": _path(precision, device, optimizer),
         "pairs_per_s": pairs / wall,
-        "s_per_step": wall / steps,
+        "s_per_step": wall / max(stats.batches, 1),
         "gflops": achieved,
         "ceiling_gflops": ceiling,
         "ceiling_before_after": (before, after),
@@ -141,7 +160,7 @@ def _time_precision(
 
 def run_bench(
     workdir: Path,
-    steps: int = 3,
+    steps: int | None = None,
     d: int = 4096,
     videos: int = 32,
     clips: int = 64,
@@ -152,10 +171,11 @@ def run_bench(
     """Time `steps` training steps per precision (fp32, and bf16 where native unless `precisions` says
     otherwise) with data loading included, each against its own precision's matmul ceiling."""
     device = pick_device(device_name)
+    steps = steps or default_steps(device)
     if precisions is None:
         precisions = ("fp32", "bf16") if native_bf16(device) else ("fp32",)
     root = DataRoot.from_any(str(workdir))
-    write_bench_pairs(root, videos * (steps + 1), clips)
+    write_bench_pairs(root, videos * min(steps + 1, DATA_BATCHES), clips)
     cfg = TrainConfig(
         d=d, videos_per_batch=videos, clips_per_video=clips, heldout_fraction=0.0, device=str(device)
     )
@@ -167,6 +187,7 @@ def run_bench(
     log(f"precision auto takes here: {pick_precision(device)}")
     log(isa_line())
     log(f"d={d}, batch {videos} videos x {clips} clips = {n} pairs; ceiling: ({n}x{d}) @ ({d}x{d}) matmul")
+    log(f"{steps} timed steps per precision, after one warm-up step")
     for precision in precisions:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
         backends = gemm_ceiling(n, d, d, dtype, device).describe()

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
-from models.train_loop import Batch
+from models.train_loop import Batch, staged_for
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.train.split import is_heldout
@@ -147,22 +147,23 @@ def make_batch(pairs: Pairs, rows: np.ndarray, text_of: Callable[[Pairs, np.ndar
     """Tensors of the given rows; `groups` numbers the batch's videos, `order` is the clip index."""
     _, groups = np.unique(pairs.video_ids[rows], return_inverse=True)
     return Batch(
-        torch.from_numpy(pairs.video[rows].astype(np.float32)),
+        torch.from_numpy(pairs.video[rows]),  # float16 as stored: see models.train_loop.staged_for
         text_of(pairs, rows),
         torch.from_numpy(groups.astype(np.int64)),
         torch.from_numpy(pairs.idx[rows]),
     )
 
 
-def prefetch(items: Iterator[Batch], depth: int = 2) -> Iterator[Batch]:
-    """Build batches in a background thread so the next one is ready when a step finishes."""
+def prefetch(items: Iterator[Batch], device: torch.device, depth: int = 2) -> Iterator[Batch]:
+    """Build batches in a background thread so the next one is ready when a step finishes, staged there
+    for `device` (models.train_loop.staged_for: page-locked for a GPU, float32 for a CPU)."""
     box: queue.Queue[object] = queue.Queue(maxsize=depth)
     done = object()
 
     def work() -> None:
         try:
             for item in items:
-                box.put(item)
+                box.put(staged_for(item, device))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
             box.put(exc)
         box.put(done)

@@ -265,9 +265,11 @@ class ObjectiveTrainer(Trainer):
         if self.cfg.objective == "tvts":
             from tasks.train.tvts_step import tvts_epoch
 
-            return tvts_epoch(model, loss_fn, optimizer, prefetch(batches), self.device, self.cfg.seed)
+            return tvts_epoch(
+                model, loss_fn, optimizer, prefetch(batches, self.device), self.device, self.cfg.seed
+            )
         return train_epoch(
-            model, loss_fn, optimizer, prefetch(batches), self.device, precision=self.precision
+            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision
         )
 
     @torch.no_grad()

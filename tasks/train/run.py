@@ -132,7 +132,7 @@ class Trainer:
         batches: Iterator[Batch],
     ) -> EpochStats:
         return train_epoch(
-            model, loss_fn, optimizer, prefetch(batches), self.device, precision=self.precision
+            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision
         )
 
     def eval_inputs(self, pairs: Pairs) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from models.embedding import JointEmbedding
-from models.train_loop import Batch, EpochStats, train_epoch
+from models.train_loop import Batch, EpochStats, batch_inputs, train_epoch
 from tasks.train.batches import pad_sequences, window_tokens
 from tasks.train.samplers import SORT_WINDOW
 from tasks.train.videos import VideoLines
@@ -38,8 +38,8 @@ def tvts_step(
     index of the transcript put there.
     """
     tokens, real = batch.tokens.to(device), batch.real.to(device)  # type: ignore[attr-defined]
-    v = model.video(batch.video.to(device))
-    t = model.text(batch.text.to(device))
+    video, text = batch_inputs(batch, device)
+    v, t = model.video(video), model.text(text)
     windows = tokens.shape[0]
     perm = torch.argsort(torch.rand(windows, SORT_WINDOW, generator=generator), dim=1).to(device)
     transcripts = t.reshape(windows, SORT_WINDOW, -1)
@@ -61,13 +61,13 @@ def tvts_epoch(
     net: JointEmbedding = getattr(model, "module", model)
     generator = torch.Generator().manual_seed(seed)
 
-    def step(batch: Batch) -> float:
+    def step(batch: Batch) -> torch.Tensor:
         net.train()
         loss = tvts_step(net, loss_fn, batch, device, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-        return float(loss.detach())
+        return loss.detach()  # read one step late by train_epoch
 
     return train_epoch(model, loss_fn, optimizer, batches, device, step=step)
 

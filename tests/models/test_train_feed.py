@@ -1,0 +1,197 @@
+"""How batches reach a training step and how its loss is read: the fused optimiser, float16 video
+vectors widened after the copy, batches staged in the loader thread, losses read one step late."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from models.embedding import build_model
+from models.losses import build_loss
+from models.train_loop import (
+    Batch,
+    batch_inputs,
+    make_optimizer,
+    staged_for,
+    train_epoch,
+    train_step,
+)
+from tasks.bench.training import DATA_BATCHES, default_steps, run_bench
+from tasks.train.data import Pairs, make_batch, prefetch
+
+CPU = torch.device("cpu")
+
+
+def _batch(seed: int, videos: int = 4, clips: int = 8) -> Batch:
+    g = torch.Generator().manual_seed(seed)
+    n = videos * clips
+    labels = torch.randint(0, 10, (n,), generator=g)
+    classes, words = torch.randn(10, 32, generator=g), torch.randn(10, 12, generator=g)
+    video = (classes[labels] + 0.1 * torch.randn(n, 32, generator=g)).half()  # as stored in Parquet
+    groups = torch.arange(videos).repeat_interleave(clips)
+    return Batch(video, words[labels], groups, torch.arange(clips).repeat(videos))
+
+
+def _model() -> torch.nn.Module:
+    torch.manual_seed(0)
+    return build_model("minilm", d=64, d_video=32, d_sentence=12)
+
+
+def test_the_cpu_optimizer_is_foreach_and_gives_the_loops_bits() -> None:
+    """On a CPU, Adam's foreach form: faster than torch's default loop and the same bits, so CPU training
+    results (the demo's figures) do not move."""
+    model = _model()
+    reference = copy.deepcopy(model)
+    optimizer, _ = make_optimizer(model, lr=1e-2)
+    assert optimizer.defaults["foreach"] is True and not optimizer.defaults["fused"]
+    loop = torch.optim.Adam(reference.parameters(), lr=1e-2, foreach=False)
+    loss_fn = build_loss("max_margin")
+    for seed in range(10):
+        assert train_step(model, loss_fn, optimizer, _batch(seed), CPU) == train_step(
+            reference, loss_fn, loop, _batch(seed), CPU
+        )
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.equal(a, b)
+    moved = sum(
+        float((a - b).detach().abs().sum())
+        for a, b in zip(model.parameters(), _model().parameters(), strict=True)
+    )
+    assert moved > 1.0  # the weights did move: the comparison above is not of two idle models
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused form is taken on a CUDA device")
+def test_the_gpu_optimizer_is_fused_and_tracks_the_loop() -> None:
+    cuda = torch.device("cuda")
+    model = _model().to(cuda)
+    reference = copy.deepcopy(model)
+    optimizer, _ = make_optimizer(model, lr=1e-2)
+    assert optimizer.defaults["fused"] is True
+    loop = torch.optim.Adam(reference.parameters(), lr=1e-2, foreach=False)
+    loss_fn = build_loss("max_margin")
+    for seed in range(10):
+        train_step(model, loss_fn, optimizer, _batch(seed), cuda)
+        train_step(reference, loss_fn, loop, _batch(seed), cuda)
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+
+
+def test_a_checkpointed_optimizer_keeps_its_form() -> None:
+    """A run saved with torch's default loop resumes with the loop (same arithmetic as it started)."""
+    model = _model()
+    old = torch.optim.Adam(model.parameters(), lr=1e-2)
+    train_step(model, build_loss("max_margin"), old, _batch(0), CPU)
+    resumed, _ = make_optimizer(model, lr=1e-2)
+    assert resumed.param_groups[0]["foreach"]
+    resumed.load_state_dict(old.state_dict())
+    assert not resumed.param_groups[0]["foreach"] and not resumed.param_groups[0]["fused"]
+
+
+def test_float16_video_gives_the_same_step_as_float32() -> None:
+    """Widening float16 to float32 is exact, so where it happens (loader thread, after the copy to a GPU,
+    in the step) changes no bit of the loss or the weights."""
+    half, full = _model(), _model()
+    opt_half, _ = make_optimizer(half, lr=1e-2)
+    opt_full, _ = make_optimizer(full, lr=1e-2)
+    loss_fn = build_loss("max_margin")
+    batch = _batch(3)
+    widened = Batch(batch.video.float(), batch.text, batch.groups, batch.order)
+    assert train_step(half, loss_fn, opt_half, batch, CPU) == train_step(
+        full, loss_fn, opt_full, widened, CPU
+    )
+    for a, b in zip(half.parameters(), full.parameters(), strict=True):
+        assert torch.equal(a, b)
+    video, text = batch_inputs(batch, CPU)
+    assert video.dtype == torch.float32 and torch.equal(video, widened.video) and text is batch.text
+
+
+def test_staging_for_a_cpu_widens_in_the_loader_thread() -> None:
+    batch = _batch(1)
+    staged = staged_for(batch, CPU)
+    assert staged.video.dtype == torch.float32 and torch.equal(staged.video, batch.video.float())
+    assert staged.groups is batch.groups and staged_for(staged, CPU) is staged
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="page-locked staging is for a CUDA device")
+def test_staging_for_a_gpu_pins_every_tensor_and_keeps_float16() -> None:
+    staged = staged_for(_batch(1), torch.device("cuda"))
+    assert staged.video.dtype == torch.float16
+    assert all(t.is_pinned() for t in (staged.video, staged.text, staged.groups, staged.order))
+
+
+def test_make_batch_keeps_the_stored_float16_and_prefetch_stages_it() -> None:
+    rng = np.random.default_rng(0)
+    pairs = Pairs(
+        clip_ids=[f"c{i}" for i in range(6)],
+        video_ids=np.array(["a", "a", "a", "b", "b", "b"], dtype=object),
+        idx=np.array([0, 1, 2, 0, 1, 2], dtype=np.int64),
+        spans_ms=np.zeros((6, 2), dtype=np.int64),
+        texts=[f"t{i}" for i in range(6)],
+        video=rng.standard_normal((6, 8)).astype(np.float16),
+        text=rng.standard_normal((6, 4)).astype(np.float32),
+    )
+    rows = np.array([0, 2, 3, 5])
+    batch = make_batch(pairs, rows, lambda p, r: torch.from_numpy(p.text[r]))
+    assert batch.video.dtype == torch.float16 and np.array_equal(batch.video.numpy(), pairs.video[rows])
+    (staged,) = list(prefetch(iter([batch]), CPU))
+    assert staged.video.dtype == torch.float32
+    assert np.array_equal(staged.video.numpy(), pairs.video[rows].astype(np.float32))
+
+
+def test_losses_are_read_one_step_late_with_the_same_values() -> None:
+    """train_epoch reads each loss after queuing the next step: on_batch gets every batch's loss, in
+    order, equal to stepping and reading at once, and the epoch's mean is unchanged."""
+    lagged, direct = _model(), _model()
+    opt_lagged, _ = make_optimizer(lagged, lr=1e-2)
+    opt_direct, _ = make_optimizer(direct, lr=1e-2)
+    loss_fn = build_loss("max_margin")
+    batches = [_batch(seed) for seed in range(5)]
+    seen: list[tuple[int, float]] = []
+    stats = train_epoch(lagged, loss_fn, opt_lagged, batches, CPU, on_batch=lambda k, x: seen.append((k, x)))
+    expected = [(k, train_step(direct, loss_fn, opt_direct, b, CPU)) for k, b in enumerate(batches, 1)]
+    assert seen == expected
+    assert stats.batches == 5 and stats.pairs == 5 * 32
+    assert stats.loss == pytest.approx(sum(x for _, x in expected) / 5, rel=1e-12)
+
+
+def test_a_step_may_return_its_loss_unread() -> None:
+    """An objective's own step (TVTS) returns a tensor: train_epoch reads it like the default step's."""
+    model = _model()
+    optimizer, _ = make_optimizer(model, lr=1e-2)
+    loss_fn = build_loss("max_margin")
+    returned: list[torch.Tensor] = []
+
+    def step(batch: Batch) -> torch.Tensor:
+        loss = torch.tensor(float(len(returned) + 1))
+        returned.append(loss)
+        return loss
+
+    stats = train_epoch(model, loss_fn, optimizer, [_batch(s) for s in range(3)], CPU, step=step)
+    assert stats.loss == pytest.approx(2.0) and stats.batches == 3
+
+
+def test_bench_train_goes_round_its_data_and_reports_the_path(tmp_path: Path) -> None:
+    """More steps than batches written: the bench goes round the data epoch by epoch, times every step
+    through the real loop and says which optimiser and feed it used."""
+    lines: list[str] = []
+    steps = DATA_BATCHES + 3
+    result = run_bench(
+        tmp_path,
+        steps=steps,
+        d=16,
+        videos=4,
+        clips=8,
+        device_name="cpu",
+        log=lines.append,
+        precisions=("fp32",),
+    )
+    (row,) = result["precisions"]
+    assert result["steps"] == steps
+    assert row["pairs_per_s"] * row["s_per_step"] == pytest.approx(4 * 8)
+    assert "Adam (foreach)" in row["path"] and "one step late" in row["path"]
+    assert 0 < row["fraction_of_ceiling"]
+    assert any(line.startswith(f"{steps} timed steps") for line in lines)
+    assert default_steps(CPU) == 3 and default_steps(torch.device("cuda")) == 40
