@@ -52,6 +52,7 @@ class Runtime:
         if self.packed:
             how = (
                 "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
+                "3D stem's width taps folded into channels, "
                 f"3D stem..layer2 {FRONT_ROWS} clips at a time, not compiled"
             )
         else:
