@@ -144,7 +144,11 @@ def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
     batch = _inputs("3d", 7, seed=7)
     got = encode(packed, batch, rt)
     net = packed.net
-    assert seen[id(net.conv1)] == [2, 2, 3] and seen[id(net.layer2[-1].c3)] == [2, 2, 3]
+    assert seen[id(net.conv1.conv)] == [2, 2, 3] and seen[id(net.layer2[-1].c3)] == [
+        2,
+        2,
+        3,
+    ]  # conv1: FoldedStem
     assert seen[id(net.layer3[0].c1)] == [7] and seen[id(net.layer4[-1].c3)] == [7]
     with torch.no_grad():
         whole = net(torch.from_numpy(batch)).numpy()  # the same packed weights, no chunks
