@@ -8,7 +8,10 @@ the tree (`make device-wheels`). Each check runs in a process of its own under i
 check that hangs or fails (a first run of untested CUDA code) still leaves the others' numbers; every
 check's output is written to a log in the output folder as it comes and echoed.
 
-    python3 -m flows.device_check OUT [--device cuda] [--seconds 30] [--only features|train] [--limit NAME=S]
+    python3 -m flows.device_check OUT [--device cuda] [--seconds 30] [--only CHECK ...] [--cpu-cores 2]
+        [--limit NAME=S]
+
+CHECK: features, train (the default pair, on the device), features-cpu, train-cpu (the host's CPU, pinned).
 """
 
 from __future__ import annotations
@@ -36,19 +39,45 @@ class Check:
     name: str
     argv: tuple[str, ...]
     limit_s: float
+    cores: int | None = None  # run pinned to this many of the machine's cores (and as many threads)
 
 
-def checks(device: str, seconds: int) -> list[Check]:
+def checks(device: str, seconds: int, cpu_cores: int = 2) -> list[Check]:
     """The checks issue 20 asks for on a GPU: feature extraction end to end (decode included) against the
     reference extractor's way and the bf16 ceiling, then training in fp32 and bf16 against their ceilings.
-    The limits leave a 10-minute call room for the environment line and the machine's start."""
+    The limits leave a 10-minute call room for the environment line and the machine's start.
+
+    Then the same two benches on the host's CPU pinned to `cpu_cores` cores (the issue's CPU figures are
+    for 2 cores): a GPU machine's host is often the only AMX CPU at hand. They run only when asked for
+    (`--only features-cpu`, ...): all four do not fit one 10-minute call."""
     return [
         Check("features", ("bench", "features", "--device", device, "--seconds", str(seconds)), 420.0),
         Check("train", ("bench", "train", "--device", device), 120.0),
+        Check(
+            "features-cpu",
+            ("bench", "features", "--device", "cpu", "--seconds", str(seconds)),
+            420.0,
+            cpu_cores,
+        ),
+        Check("train-cpu", ("bench", "train", "--device", "cpu"), 150.0, cpu_cores),
     ]
 
 
 CHECK_NAMES = [c.name for c in checks("cuda", 1)]
+DEFAULT_CHECKS = ("features", "train")
+
+
+def first_cores(count: int) -> list[int]:
+    """The first `count` cores this process may run on; ValueError when it may run on fewer."""
+    usable = sorted(os.sched_getaffinity(0))
+    if count > len(usable):
+        raise ValueError(f"{count} cores asked for, this process may run on {len(usable)}")
+    return usable[:count]
+
+
+def _pinned_env(cores: list[int]) -> dict[str, str]:
+    """The environment of a pinned check: one OpenMP thread per core (torch and oneDNN read it at start)."""
+    return {**os.environ, "OMP_NUM_THREADS": str(len(cores)), "MKL_NUM_THREADS": str(len(cores))}
 
 
 def bench_app() -> typer.Typer:
@@ -94,14 +123,24 @@ def run_check(check: Check, out: Path, command: list[str] | None = None) -> tupl
     killed; seconds taken)."""
     log_path = out / f"{check.name}.log"
     cmd = command or [sys.executable, "-u", "-m", "flows.device_check", "--run", *check.argv]
+    cores = first_cores(check.cores) if check.cores else None
     start = time.monotonic()
     with log_path.open("w") as log:
         log.write(f"$ howto {' '.join(check.argv)}\n")
+        if cores is not None:
+            log.write(f"-- pinned to cores {cores}, OMP_NUM_THREADS={len(cores)}\n")
         log.flush()
         # A session of its own: past its limit the whole group goes (the bench's worker processes and
-        # decoders too, which would otherwise hold the output pipe open).
+        # decoders too, which would otherwise hold the output pipe open). A pinned check's affinity is set
+        # before it starts, so its threads and every process it starts inherit it.
         proc = subprocess.Popen(
-            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            env=None if cores is None else _pinned_env(cores),
+            preexec_fn=None if cores is None else (lambda: os.sched_setaffinity(0, cores)),
         )
         assert proc.stdout is not None
         timer = _Killer(proc, check.limit_s)
@@ -165,7 +204,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path, help="folder for env.txt and the checks' logs (made if missing)")
     parser.add_argument("--device", default="cuda", help="the device to bench (default: cuda)")
     parser.add_argument("--seconds", type=int, default=30, help="length of the test video (default: 30)")
-    parser.add_argument("--only", choices=CHECK_NAMES, help="run this check alone")
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=CHECK_NAMES,
+        help="run this check (repeatable); default: features and train on the device. features-cpu and "
+        "train-cpu run the same benches on the host's CPU pinned to --cpu-cores cores",
+    )
+    parser.add_argument(
+        "--cpu-cores",
+        type=int,
+        default=2,
+        help="cores the -cpu checks are pinned to (default: 2, the cores of the issue's CPU figures)",
+    )
     parser.add_argument(
         "--limit",
         action="append",
@@ -175,14 +226,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     ns = parser.parse_args(args)
     limits = _limits(ns.limit, parser)
+    try:
+        first_cores(ns.cpu_cores) if ns.cpu_cores >= 1 else parser.error("--cpu-cores: want 1 or more")
+    except ValueError as exc:
+        parser.error(f"--cpu-cores {ns.cpu_cores}: {exc}")
+    wanted = set(ns.only or DEFAULT_CHECKS)
     ns.out.mkdir(parents=True, exist_ok=True)
     env = environment()
     (ns.out / "env.txt").write_text(env + "\n")
     print(env, flush=True)
     print("-- checks:", flush=True)
     ok = True
-    for check in checks(ns.device, ns.seconds):
-        if ns.only and check.name != ns.only:
+    for check in checks(ns.device, ns.seconds, ns.cpu_cores):
+        if check.name not in wanted:
             continue
         check = dataclasses.replace(check, limit_s=limits.get(check.name, check.limit_s))
         rc, took = run_check(check, ns.out)

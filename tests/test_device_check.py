@@ -129,3 +129,35 @@ def test_a_check_past_its_limit_takes_its_child_processes_with_it(tmp_path: Path
     else:
         os.kill(pid, 9)
         raise AssertionError("the check's child process outlived it")
+
+
+def test_a_pinned_check_and_what_it_starts_run_on_its_cores_with_as_many_threads(tmp_path: Path) -> None:
+    """The -cpu checks measure the host's CPU at the issue's core count: the check's process, and a process
+    it starts (the bench's worker), may run only on the first N cores, with N OpenMP threads."""
+    script = tmp_path / "where.py"
+    script.write_text(
+        "import os, subprocess, sys\n"
+        "print('self', sorted(os.sched_getaffinity(0)), os.environ['OMP_NUM_THREADS'], flush=True)\n"
+        "code = 'import os; print(\"child\", sorted(os.sched_getaffinity(0)), flush=True)'\n"
+        "subprocess.run([sys.executable, '-c', code], check=True)\n"
+    )
+    cores = device_check.first_cores(1)
+    check = device_check.Check("pinned", ("bench", "train", "--device", "cpu"), 60.0, cores=1)
+    rc, _ = device_check.run_check(check, tmp_path, command=[sys.executable, str(script)])
+    log = (tmp_path / "pinned.log").read_text()
+    assert rc == 0, log
+    assert f"-- pinned to cores {cores}, OMP_NUM_THREADS=1" in log
+    assert f"self {cores} 1" in log and f"child {cores}" in log
+    names = [c.name for c in device_check.checks("cuda", 30, cpu_cores=2)]
+    assert names == ["features", "train", "features-cpu", "train-cpu"]
+    assert [c.cores for c in device_check.checks("cuda", 30, cpu_cores=2)] == [None, None, 2, 2]
+
+
+def test_more_cores_than_the_process_may_use_is_a_usage_error(tmp_path: Path) -> None:
+    too_many = len(os.sched_getaffinity(0)) + 1
+    bad = subprocess.run(
+        [sys.executable, "-m", "flows.device_check", str(tmp_path), "--cpu-cores", str(too_many)],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert bad.returncode == 2 and f"--cpu-cores {too_many}: {too_many} cores asked for" in bad.stderr
+    assert not (tmp_path / "env.txt").exists()
