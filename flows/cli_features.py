@@ -213,10 +213,20 @@ def bench_features_command(
     ] = None,
     isa: IsaOption = "native",
     decoder: DecoderOption = "auto",
+    profile: Annotated[
+        bool,
+        typer.Option(
+            "--profile",
+            help="On a CPU: after the compute-alone rows, the ops one batch of each model spends most time "
+            "in, with their input and weight shapes (which layer shapes hold a model back on this CPU).",
+        ),
+    ] = False,
 ) -> None:
     """Video-seconds per wall-second for 2D, 3D and both, with the path taken and the ceiling it is held to."""
     if isa != "native" and device != "cpu":
         fail(f"--isa {isa} caps CPU instructions: use it with --device cpu")
+    if profile and device != "cpu":
+        fail("--profile lists a CPU batch's ops: use it with --device cpu")
     rerun_if_capped(
         isa,
         [
@@ -224,6 +234,7 @@ def bench_features_command(
             *(["--seconds", str(seconds)] if seconds else []),
             *(["--videos", str(videos)] if videos else []),
             *("--decoder", decoder),
+            *(["--profile"] if profile else []),
         ],
     )
     typer.echo("note: shared machine; numbers are noisy. Random (uncalibrated) weights: speed only.")
@@ -248,7 +259,9 @@ def bench_features_command(
     from tasks.bench.features import run_bench
 
     with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
-        run_bench(Path(tmp), seconds or 60, log=typer.echo, videos=videos or 2, decoder=decoder)
+        run_bench(
+            Path(tmp), seconds or 60, log=typer.echo, videos=videos or 2, decoder=decoder, profile_ops=profile
+        )
 
 
 def register(root: typer.Typer) -> None:

@@ -55,7 +55,7 @@ def checks(device: str, seconds: int, cpu_cores: int = 2) -> list[Check]:
         Check("train", ("bench", "train", "--device", device), 120.0),
         Check(
             "features-cpu",
-            ("bench", "features", "--device", "cpu", "--seconds", str(seconds)),
+            ("bench", "features", "--device", "cpu", "--seconds", str(seconds), "--profile"),
             420.0,
             cpu_cores,
         ),

@@ -279,6 +279,20 @@ def compute_share(
     }
 
 
+def profile_lines(net: torch.nn.Module, model: str, rt: Runtime, batch: int, top: int = 6) -> list[str]:
+    """One batch of `model` on our path under torch's profiler: its hottest ops, with their shapes."""
+    from tasks.bench.hot_ops import hot_ops
+
+    x, _ = bench_input(model, batch)
+    prepared = prepare(net, rt)
+    encode(prepared, x, rt)  # packed for this size and warm, outside the profile
+    total, ops = hot_ops(lambda: encode(prepared, x, rt), top)
+    lines = [
+        f"-- {SHORT[model]} {rt.precision} batch {batch}, one batch profiled ({total:.2f} s); its top ops by own time:"
+    ]
+    return lines + ["   " + op.line() for op in ops]
+
+
 def _run_ours(
     video: Path,
     models: tuple[str, ...],
@@ -388,9 +402,11 @@ def run_bench(
     compare_compile: bool = False,
     videos: int = 2,
     decoder: str = "auto",
+    profile_ops: bool = False,
 ) -> dict[str, Any]:
     """Everything in one run; returns the numbers that `howto bench features` prints. `decoder`: the
-    stage's features.decoder (auto: the ffmpeg command line where installed, else PyAV)."""
+    stage's features.decoder (auto: the ffmpeg command line where installed, else PyAV). `profile_ops`:
+    after the compute-alone rows, each model's hottest ops in one batch of our path (hot_ops.py)."""
     decoder = resolve(decoder, None).decoder
     who = "ffmpeg" if decoder == "ffmpeg" else "PyAV"
     video = workdir / f"bench-{seconds}s-360p.mp4"
@@ -435,6 +451,10 @@ def run_bench(
         for model in (MODEL_2D, MODEL_3D):
             shares.append(compute_share(nets[model], model, runtime, batches[model], rounds))
             log(_share_line(shares[-1], "ours" if runtime is rt else f"{runtime.precision} path"))
+    if profile_ops:
+        for model in (MODEL_2D, MODEL_3D):
+            for line in profile_lines(nets[model], model, rt, batches[model]):
+                log(line)
     if compare_compile:
         from tasks.bench.compile import compare_paths
 
