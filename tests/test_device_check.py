@@ -156,7 +156,8 @@ def test_a_pinned_check_and_what_it_starts_run_on_its_cores_with_as_many_threads
 def test_more_cores_than_the_process_may_use_is_a_usage_error(tmp_path: Path) -> None:
     too_many = len(os.sched_getaffinity(0)) + 1
     bad = subprocess.run(
-        [sys.executable, "-m", "flows.device_check", str(tmp_path), "--cpu-cores", str(too_many)],
+        [sys.executable, "-m", "flows.device_check", str(tmp_path), "--cpu-cores", str(too_many)]
+        + ["--only", "train-cpu"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert bad.returncode == 2 and f"--cpu-cores {too_many}: {too_many} cores asked for" in bad.stderr
