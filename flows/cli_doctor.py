@@ -112,7 +112,7 @@ def decode_check(rt: Runtime | None, decode_hwaccel: str, decoder: str = "auto")
     whether it decodes on the GPU where the stage would ask it to. CPU decoding runs at 26-41x real time
     per core (360p into both outputs, measured by `howto bench features`), so a GPU host decoding on its
     CPUs is held far below the GPU's speed: worth a warning, not a failure."""
-    from tasks.features.decoder_choice import PYAV, DecoderUnavailable, resolve
+    from tasks.features.decoder_choice import PYAV, PYAV_GPU, DecoderUnavailable, resolve
     from tasks.features.pipeline import hwaccel_wanted
 
     if rt is None:
@@ -137,7 +137,7 @@ def decode_check(rt: Runtime | None, decode_hwaccel: str, decoder: str = "auto")
         )  # fmt: skip
     if choice.hwaccel:
         context = ""
-        if choice.decoder in PYAV:
+        if choice.decoder in (*PYAV, PYAV_GPU):
             from tasks.features.decode_av import decoders_share_torch_context
 
             # Where FFmpeg takes torch's context, a decoder costs no CUDA context of its own (decode_av._open).

@@ -62,7 +62,9 @@ DecoderOption = Annotated[
         field_choices(ExtractFeaturesConfig, "decoder"),
         "features.decoder: the ffmpeg command line, PyAV (FFmpeg's libraries in process), pyav-child (PyAV in "
         "a child process per video; the same frames every way), or auto (ffmpeg where installed, else PyAV, "
-        "in child processes on CUDA; on CUDA, PyAV where only it decodes on the GPU).",
+        "in child processes on CUDA; on CUDA, PyAV where only it decodes on the GPU). pyav-gpu: NVDEC's "
+        "frames stay on the GPU and are converted and scaled there (close to, not bit-identical with, "
+        "the CPU's frames); without a GPU it is pyav.",
     ),
 ]
 

@@ -11,7 +11,8 @@ check's output is written to a log in the output folder as it comes and echoed.
     python3 -m flows.device_check OUT [--device cuda] [--seconds 30] [--only CHECK ...] [--cpu-cores 2]
         [--limit NAME=S]
 
-CHECK: features, train (the default pair, on the device), features-cpu, train-cpu (the host's CPU, pinned).
+CHECK: features, train (the default pair, on the device), features-gpu-decode (features with NVDEC's frames
+kept on the GPU), features-cpu, train-cpu (the host's CPU, pinned).
 """
 
 from __future__ import annotations
@@ -53,6 +54,13 @@ def checks(device: str, seconds: int, cpu_cores: int = 2) -> list[Check]:
     return [
         Check("features", ("bench", "features", "--device", device, "--seconds", str(seconds)), 420.0),
         Check("train", ("bench", "train", "--device", device), 120.0),
+        # NVDEC's frames kept on the GPU and converted there in torch (features.decoder=pyav-gpu), against
+        # the stage's default decoding in the `features` check: run the two in one call.
+        Check(
+            "features-gpu-decode",
+            ("bench", "features", "--device", device, "--seconds", str(seconds), "--decoder", "pyav-gpu"),
+            300.0,
+        ),
         Check(
             "features-cpu",
             ("bench", "features", "--device", "cpu", "--seconds", str(seconds), "--profile"),

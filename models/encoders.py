@@ -230,11 +230,13 @@ def run_encoder(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         return torch.nn.functional.normalize(out.float(), dim=1)
 
 
-def encode(model: nn.Module, batch: np.ndarray, rt: Runtime) -> np.ndarray:
-    """uint8 frames (N,H,W,3) or clips (N,16,H,W,3) -> L2-normalised float32 features (N, 2048).
+def encode(model: nn.Module, batch: np.ndarray | torch.Tensor, rt: Runtime) -> np.ndarray:
+    """uint8 frames (N,H,W,3) or clips (N,16,H,W,3) -> L2-normalised float32 features (N, 2048); a numpy
+    batch, or a tensor (frames decoded on the device: decode_device.py).
 
     A read-only batch (np.frombuffer over ffmpeg's bytes) is copied first: torch.from_numpy warns on one.
     """
-    return (
-        run_encoder(model, to_input(torch.from_numpy(np.require(batch, requirements="W")), rt)).cpu().numpy()
+    frames = (
+        batch if isinstance(batch, torch.Tensor) else torch.from_numpy(np.require(batch, requirements="W"))
     )
+    return run_encoder(model, to_input(frames, rt)).cpu().numpy()

@@ -18,23 +18,31 @@ import torch
 from torch import nn
 
 from models.encoders import Runtime, encode, run_encoder, to_input
+from models.frame_rows import Rows, pad_with_zeros
 
 
-def pad_rows(batch: np.ndarray, size: int) -> np.ndarray:
+def pad_rows(batch: Rows, size: int) -> Rows:
     """`batch` with zero rows appended up to `size` rows (as it is when it has that many already): a
     compiled encoder then sees one shape and replays its CUDA graph; the caller drops the padding's rows."""
-    if len(batch) >= size:
-        return batch
-    return np.concatenate([batch, np.zeros((size - len(batch), *batch.shape[1:]), batch.dtype)])
+    return pad_with_zeros(batch, size)
 
 
 @dataclass
 class _Flight:
     tag: Any
     rows: int
-    host_in: torch.Tensor  # kept alive until its copy to the device has run
+    host_in: torch.Tensor  # kept alive until its copy to the device (or its compute) has run
     host_out: torch.Tensor
     done: torch.cuda.Event
+
+
+def _host(batch: Rows) -> torch.Tensor:
+    """A host batch as a tensor (a tensor on another device comes back to the host first)."""
+    return (
+        batch.cpu()
+        if isinstance(batch, torch.Tensor)
+        else torch.from_numpy(np.require(batch, requirements="W"))
+    )
 
 
 class InflightEncoder:
@@ -53,7 +61,7 @@ class InflightEncoder:
         """True while the device still works on a submitted batch."""
         return bool(self._flights)
 
-    def submit(self, batch: np.ndarray, tag: Any) -> None:
+    def submit(self, batch: Rows, tag: Any) -> None:
         rows = len(batch)
         if self.pad_to is not None:
             batch = pad_rows(batch, self.pad_to)
@@ -65,17 +73,23 @@ class InflightEncoder:
         # Everything on the runtime's device and its current stream: with cuda:N (N > 0) the process's
         # current device is still 0, and an event recorded there would complete before N's copy back.
         with torch.cuda.device(self.rt.device):
-            host_in = torch.from_numpy(batch).pin_memory()
             compute = torch.cuda.current_stream(self.rt.device)
-            if self._upload is None:
-                self._upload = torch.cuda.Stream(self.rt.device)
-            # The upload runs on its own stream, so it overlaps the kernels of the batch before; the
-            # compute stream waits for it, and record_stream keeps the allocator from handing the input's
-            # memory out again before the compute stream is done with it.
-            with torch.cuda.stream(self._upload):
-                x = to_input(host_in, self.rt)
-            compute.wait_stream(self._upload)
-            x.record_stream(compute)
+            if isinstance(batch, torch.Tensor) and batch.device == self.rt.device:
+                # Decoded on the device (decode_device.py): nothing to upload. Its frames were made on the
+                # decoder threads' default stream, the one compute runs on, so they are ready in order.
+                host_in = batch  # kept alive until the batch lands
+                x = to_input(batch, self.rt)
+            else:
+                host_in = _host(batch).pin_memory()
+                if self._upload is None:
+                    self._upload = torch.cuda.Stream(self.rt.device)
+                # The upload runs on its own stream, so it overlaps the kernels of the batch before; the
+                # compute stream waits for it, and record_stream keeps the allocator from handing the
+                # input's memory out again before the compute stream is done with it.
+                with torch.cuda.stream(self._upload):
+                    x = to_input(host_in, self.rt)
+                compute.wait_stream(self._upload)
+                x.record_stream(compute)
             out = run_encoder(self.model, x)
             host_out = torch.empty((rows, out.shape[1]), dtype=torch.float32, pin_memory=True)
             host_out.copy_(out[:rows], non_blocking=True)

@@ -149,8 +149,10 @@ def test_a_pinned_check_and_what_it_starts_run_on_its_cores_with_as_many_threads
     assert f"-- pinned to cores {cores}, OMP_NUM_THREADS=1" in log
     assert f"self {cores} 1" in log and f"child {cores}" in log
     names = [c.name for c in device_check.checks("cuda", 30, cpu_cores=2)]
-    assert names == ["features", "train", "features-cpu", "train-cpu"]
-    assert [c.cores for c in device_check.checks("cuda", 30, cpu_cores=2)] == [None, None, 2, 2]
+    assert names == ["features", "train", "features-gpu-decode", "features-cpu", "train-cpu"]
+    assert [c.cores for c in device_check.checks("cuda", 30, cpu_cores=2)] == [None, None, None, 2, 2]
+    gpu_decode = device_check.checks("cuda", 30)[2].argv
+    assert gpu_decode[-2:] == ("--decoder", "pyav-gpu") and "cuda" in gpu_decode
 
 
 def test_more_cores_than_the_process_may_use_is_a_usage_error(tmp_path: Path) -> None:

@@ -187,6 +187,8 @@ def decode_rate(
         str(path), specs, info, 3600, hwaccel, report, on_restart=lambda reason: None, decoder=decoder
     ):
         pass
+    if decoder == "pyav-gpu" and torch.cuda.is_initialized():
+        torch.cuda.synchronize()  # its frames are converted on the GPU, asynchronously: count that work
     wall = time.perf_counter() - start
     cpu = _cpu_seconds() - before  # ffmpeg has been waited for: it counts here
     return info.duration_s / max(cpu, 1e-3), info.duration_s / max(wall, 1e-3)

@@ -13,6 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from models.frame_rows import Rows, concat_rows
+
 ShapeKey = tuple[str, tuple[int, ...]]
 
 
@@ -30,7 +32,7 @@ class Batch:
     """One model's input batch and, in order, the video rows it holds."""
 
     model: str
-    rows: np.ndarray
+    rows: Rows  # numpy on the host, or a tensor on the device (decode_device.py)
     spans: tuple[RowSpan, ...]
 
     def split(self, vectors: np.ndarray) -> Iterator[tuple[RowSpan, np.ndarray]]:
@@ -43,7 +45,7 @@ class Batch:
 
 @dataclass
 class _Group:
-    pieces: list[tuple[RowSpan, np.ndarray]] = field(default_factory=list)
+    pieces: list[tuple[RowSpan, Rows]] = field(default_factory=list)
     rows: int = 0
 
 
@@ -54,7 +56,7 @@ class CrossVideoBatcher:
         self.batch_sizes = batch_sizes
         self._groups: dict[ShapeKey, _Group] = {}
 
-    def add(self, video_id: str, model: str, first_row: int, rows: np.ndarray) -> None:
+    def add(self, video_id: str, model: str, first_row: int, rows: Rows) -> None:
         """Queue a video's decoded rows `first_row .. first_row + len(rows) - 1` of `model`."""
         if len(rows):
             group = self._groups.setdefault((model, tuple(rows.shape[1:])), _Group())
@@ -89,7 +91,7 @@ class CrossVideoBatcher:
     @staticmethod
     def _take(model: str, group: _Group, size: int) -> Batch:
         spans: list[RowSpan] = []
-        arrays: list[np.ndarray] = []
+        arrays: list[Rows] = []
         need = size
         while need:
             span, rows = group.pieces[0]
@@ -107,4 +109,4 @@ class CrossVideoBatcher:
                 )
                 need = 0
         group.rows -= size
-        return Batch(model, np.concatenate(arrays) if len(arrays) > 1 else arrays[0], tuple(spans))
+        return Batch(model, concat_rows(arrays), tuple(spans))

@@ -52,11 +52,13 @@ class ExtractFeaturesConfig(StageConfig):
         description="hardware decoding (NVDEC); auto: cuda when on CUDA and the ffmpeg command line decodes "
         "there (PyAV decodes faster on the CPU)",
     )
-    decoder: RunOnly[Literal["auto", "ffmpeg", "pyav", "pyav-child"]] = Field(
+    decoder: RunOnly[Literal["auto", "ffmpeg", "pyav", "pyav-child", "pyav-gpu"]] = Field(
         default="auto",
         description="ffmpeg: the ffmpeg command line; pyav: FFmpeg's libraries in process; pyav-child: the "
         "same in a child process per video (same frames every way); auto: ffmpeg when installed, else pyav "
-        "(pyav-child on a GPU, where many decoders run), and pyav where only it decodes on the GPU",
+        "(pyav-child on a GPU, where many decoders run), and pyav where only it decodes on the GPU; "
+        "pyav-gpu (asked for only): NVDEC's frames kept on the GPU and converted, scaled and cropped there "
+        "in torch (features within cosine 0.99 of the CPU's frames, not bit-identical)",
     )
     timeout_base_s: RunOnly[float] = Field(default=30.0, gt=0)
     timeout_per_video_s: RunOnly[float] = Field(

@@ -17,6 +17,8 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from models.frame_rows import Rows, pad_with_zeros
+
 log = logging.getLogger(__name__)
 
 CLIP_FRAMES = 16
@@ -615,7 +617,8 @@ def decode_outputs(
     """stream_outputs, on the `hwaccel` decoder when given; a file it cannot start on is decoded on the CPU.
     `report` says which decoder did the work (see stream_outputs). `decoder`: "ffmpeg" (the command line)
     or "pyav" (FFmpeg's libraries in process, tasks/features/decode_av.py), or "pyav-child" (the same in
-    long-lived child processes, tasks/features/decode_child.py): the same frames every way.
+    long-lived child processes, tasks/features/decode_child.py): the same frames every way. "pyav-gpu"
+    (tasks/features/decode_device.py) yields torch tensors on the `hwaccel` GPU, close to those frames.
 
     NVDEC lacks some codecs and profiles (and a GPU can run out of decoder sessions); the CPU fallback makes
     that a slower video, never a failed one. When a hardware run logs errors (see hwaccel_failures), the
@@ -653,7 +656,7 @@ def decode_outputs(
     yield from stream(path, specs, info, timeout_s, report=report)
 
 
-DECODERS = ("ffmpeg", "pyav", "pyav-child")
+DECODERS = ("ffmpeg", "pyav", "pyav-child", "pyav-gpu")
 
 
 def _known(decoder: str) -> None:
@@ -663,12 +666,17 @@ def _known(decoder: str) -> None:
 
 def outputs_of(decoder: str) -> Callable[..., Iterator[tuple[str, np.ndarray]]]:
     """The stream_outputs of a decoder: "ffmpeg" (this module's, the command line), "pyav" (in process) or
-    "pyav-child" (PyAV in long-lived child processes)."""
+    "pyav-child" (PyAV in long-lived child processes), or "pyav-gpu" (frames kept on the GPU: torch tensors
+    there)."""
     _known(decoder)
     if decoder == "pyav-child":
         from tasks.features import decode_child
 
         return decode_child.stream_outputs
+    if decoder == "pyav-gpu":
+        from tasks.features import decode_device
+
+        return decode_device.stream_outputs
     if decoder == "pyav":
         from tasks.features import decode_av  # imports this module: loaded on first use
 
@@ -684,16 +692,15 @@ def probe_with(decoder: str, path: str, timeout_s: float = 30.0) -> VideoInfo:
         from tasks.features import decode_child
 
         return decode_child.probe(path, timeout_s)
-    if decoder == "pyav":
+    if decoder in ("pyav", "pyav-gpu"):
         from tasks.features import decode_av
 
         return decode_av.probe(path, timeout_s)
     return probe(path, timeout_s)
 
 
-def as_clips(chunk: np.ndarray) -> np.ndarray:
-    """Frames (n, H, W, 3) as 16-frame clips (ceil(n / 16), 16, H, W, 3), the last zero-padded (reference rule)."""
-    pad = -len(chunk) % CLIP_FRAMES
-    if pad:
-        chunk = np.concatenate([chunk, np.zeros((pad, *chunk.shape[1:]), np.uint8)])
+def as_clips(chunk: Rows) -> Rows:
+    """Frames (n, H, W, 3) as 16-frame clips (ceil(n / 16), 16, H, W, 3), the last zero-padded (reference rule);
+    a numpy array or a torch tensor (frames kept on the GPU) alike."""
+    chunk = pad_with_zeros(chunk, len(chunk) + (-len(chunk) % CLIP_FRAMES))
     return chunk.reshape(-1, CLIP_FRAMES, *chunk.shape[1:])

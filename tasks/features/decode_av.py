@@ -61,8 +61,11 @@ def _message(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc).strip() or type(exc).__name__
 
 
-def _open(path: str, hwaccel: str | None = None, threads: int = 1) -> tuple[Any, Any]:
-    """The container and its first video stream, or DecodeError in FFmpeg's words."""
+def _open(
+    path: str, hwaccel: str | None = None, threads: int = 1, keep_on_device: bool = False
+) -> tuple[Any, Any]:
+    """The container and its first video stream, or DecodeError in FFmpeg's words. `keep_on_device`: NVDEC's
+    frames stay in GPU memory (decode_device.py) instead of being copied back to the host."""
     av = _av()
     options: dict[str, Any] = {}
     if hwaccel:
@@ -74,7 +77,9 @@ def _open(path: str, hwaccel: str | None = None, threads: int = 1) -> tuple[Any,
         # `primary_ctx`: it retains the primary context only if that was made with blocking-sync
         # scheduling, and torch has made it already with its own. Elsewhere each decoder has its own.
         shared = decoders_share_torch_context(hwaccel) and _bind_torch_context(hwaccel)
-        options["hwaccel"] = hwaccel_settings(hwaccel, software_fallback=True, in_current_context=shared)
+        options["hwaccel"] = hwaccel_settings(
+            hwaccel, software_fallback=True, in_current_context=shared, keep_on_device=keep_on_device
+        )
     try:
         container = av.open(path, **options)
     except (av.error.FFmpegError, OSError) as exc:
@@ -87,16 +92,27 @@ def _open(path: str, hwaccel: str | None = None, threads: int = 1) -> tuple[Any,
     return container, stream
 
 
-def hwaccel_settings(device: str, software_fallback: bool, in_current_context: bool = False) -> Any:
+def hwaccel_settings(
+    device: str, software_fallback: bool, in_current_context: bool = False, keep_on_device: bool = False
+) -> Any:
     """PyAV's HWAccel for `device` ("cuda", "cuda:N"); with `in_current_context`, FFmpeg's CUDA device works
-    in the CUDA context current on the calling thread (`current_ctx`) instead of creating one of its own."""
+    in the CUDA context current on the calling thread (`current_ctx`) instead of creating one of its own;
+    with `keep_on_device`, decoded frames stay in device memory (PyAV's is_hw_owned)."""
     from av.codec.hwaccel import HWAccel
 
     kind, _, index = device.partition(":")
-    options: dict[str, object] | None = (
-        {"current_ctx": "1"} if kind == "cuda" and in_current_context else None
+    options: dict[str, object] | None = None
+    if kind == "cuda" and in_current_context:
+        # With is_hw_owned PyAV adds primary_ctx unless told otherwise; that asks FFmpeg for the primary
+        # context with blocking-sync scheduling, which it cannot have once torch made it with its own.
+        options = {"current_ctx": "1", "primary_ctx": "0"} if keep_on_device else {"current_ctx": "1"}
+    return HWAccel(
+        kind,
+        device=index or None,
+        allow_software_fallback=software_fallback,
+        options=options,
+        is_hw_owned=keep_on_device,
     )
-    return HWAccel(kind, device=index or None, allow_software_fallback=software_fallback, options=options)
 
 
 def _bind_torch_context(device: str) -> bool:
@@ -416,7 +432,21 @@ def stream_outputs(
     A decode that overruns its budget is abandoned, not killed: its thread stops at the next packet. A
     thread stuck inside one library call (a stalled network mount) stays until that call returns.
     """
-    producer = _Producer(path, specs, info, threads, hwaccel)
+    yield from consume(
+        _Producer(path, specs, info, threads, hwaccel), specs, info, timeout_s, hwaccel, report
+    )
+
+
+def consume(
+    producer: _Producer,
+    specs: Mapping[str, StreamSpec],
+    info: VideoInfo,
+    timeout_s: float,
+    hwaccel: str | None,
+    report: DecodeReport | None,
+) -> Iterator[tuple[str, Any]]:
+    """Start `producer` and yield its chunks under the time budget (stream_outputs' contract); the decoder
+    that keeps frames on the GPU (decode_device.py) runs its own producer through it."""
     producer.thread.start()
     frames = dict.fromkeys(specs, 0)
     waited = 0.0

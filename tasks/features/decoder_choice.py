@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 PYAV = ("pyav", "pyav-child")  # FFmpeg's libraries through PyAV: in process, or in a child per video
+# PyAV with NVDEC's frames kept on the GPU (decode_device.py): asked for only, its frames are not bit-identical.
+PYAV_GPU = "pyav-gpu"
 
 
 class DecoderUnavailable(RuntimeError):
@@ -17,8 +19,8 @@ class DecoderUnavailable(RuntimeError):
 
 @dataclass(frozen=True)
 class DecoderChoice:
-    """The decoder ("ffmpeg", "pyav" or "pyav-child"), the hardware device it decodes on (None: the CPU),
-    and why."""
+    """The decoder ("ffmpeg", "pyav", "pyav-child" or "pyav-gpu"), the hardware device it decodes on (None:
+    the CPU), and why."""
 
     decoder: str
     hwaccel: str | None
@@ -44,8 +46,12 @@ def choose(
             "features.decoder=ffmpeg, but ffmpeg/ffprobe are not on PATH: install ffmpeg "
             "(apt-get install ffmpeg) or set features.decoder=pyav (or auto)"
         )
-    if setting not in ("auto", "ffmpeg", *PYAV):
-        raise DecoderUnavailable(f"unknown features.decoder {setting!r}: auto, ffmpeg, pyav or pyav-child")
+    if setting not in ("auto", "ffmpeg", *PYAV, PYAV_GPU):
+        raise DecoderUnavailable(
+            f"unknown features.decoder {setting!r}: auto, ffmpeg, pyav, pyav-child or {PYAV_GPU}"
+        )
+    if setting == PYAV_GPU:
+        return _on(setting, wanted, gpu_decodes, "asked for; frames kept on the GPU")
     if setting in PYAV:
         return _on(setting, wanted, gpu_decodes, "asked for")
     if setting == "auto" and not cli_installed:
@@ -104,7 +110,7 @@ def gpu_decodes(device: str) -> Callable[[str], bool]:
     """Whether each decoder really decodes H.264 on `device` (probed once per process and device)."""
 
     def check(decoder: str) -> bool:
-        if decoder in PYAV:
+        if decoder in (*PYAV, PYAV_GPU):
             from tasks.features.decode_av import hwaccel_available as av_available
 
             return av_available(device)

@@ -19,6 +19,7 @@ import numpy as np
 from torch import nn
 
 from models.encoders import Runtime, encode
+from models.frame_rows import Rows, concat_rows
 from models.inflight import InflightEncoder, pad_rows
 from tasks.features.batcher import Batch, CrossVideoBatcher
 from tasks.features.decode import (
@@ -82,7 +83,7 @@ class VideoResult:
 class _Pending:
     info: VideoInfo | None = None
     pieces: dict[str, list[tuple[int, np.ndarray]]] = field(default_factory=dict)
-    queued: dict[str, list[np.ndarray]] = field(default_factory=dict)  # decoded, not yet encoded
+    queued: dict[str, list[Rows]] = field(default_factory=dict)  # decoded, not yet encoded
     next_row: dict[str, int] = field(default_factory=dict)  # the first queued row's index
     rows_expected: dict[str, int] = field(default_factory=dict)
     frames_3d: int = 0
@@ -332,7 +333,7 @@ class Extractor:
         total = sum(len(a) for a in queued)
         if total < limit and not (final and total):
             return
-        rows = np.concatenate(queued) if len(queued) > 1 else queued[0]
+        rows = concat_rows(queued)
         start = 0
         while len(rows) - start >= limit or (final and start < len(rows)):
             batch = rows[start : start + limit]

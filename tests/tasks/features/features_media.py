@@ -64,6 +64,20 @@ def encode_frames(path: Path, frames: np.ndarray, rate: str, faststart: bool = F
     return path
 
 
+def make_testsrc(
+    path: Path, size: str, rate: str, seconds: float, *extra: str, codec: str = "libx264"
+) -> Path:
+    """ffmpeg's testsrc2 (sharp coloured edges: any shift of a pixel or of chroma shows), H.264 in yuv420p
+    unless `codec` or `extra` (options before the codec's: filters, -pix_fmt, colour tags) say otherwise."""
+    _need_ffmpeg()
+    source = f"testsrc2=size={size}:rate={rate}:duration={seconds}"
+    fast = ["-preset", "ultrafast"] if codec == "libx264" else ["-b:v", "300k", "-deadline", "realtime"]
+    pix_fmt = [] if "-pix_fmt" in extra else ["-pix_fmt", "yuv420p"]
+    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *extra, "-c:v", codec, *fast]
+    subprocess.run([*cmd, *pix_fmt, "-threads", "1", str(path)], check=True)
+    return path
+
+
 def index_frames(n: int) -> np.ndarray:
     """Frame k shows k in binary as 10 black/white bars: readable after any scaling."""
     frames = np.zeros((n, H, W, 3), np.uint8)

@@ -12,6 +12,7 @@ from features_media import (
     decoded_outputs,
     encode_frames,
     index_frames,
+    make_testsrc,
     read_index,
     smooth_frames,
     with_display_rotation,
@@ -37,14 +38,7 @@ BOTH = {"2d": SPEC_2D, "3d": SPEC_3D}
 _outputs = decoded_outputs
 
 
-def _testsrc(path: Path, size: str, rate: str, seconds: float, *extra: str, codec: str = "libx264") -> Path:
-    """ffmpeg's testsrc2 (sharp coloured edges: any shift of a pixel or of chroma shows), H.264 unless
-    `codec` says otherwise (`extra`: options before the codec's, e.g. filters)."""
-    source = f"testsrc2=size={size}:rate={rate}:duration={seconds}"
-    fast = ["-preset", "ultrafast"] if codec == "libx264" else ["-b:v", "300k", "-deadline", "realtime"]
-    cmd = ["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", source, *extra, "-c:v", codec, *fast]
-    subprocess.run([*cmd, "-pix_fmt", "yuv420p", "-threads", "1", str(path)], check=True)
-    return path
+_testsrc = make_testsrc
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,216 @@
+"""Decode with the frames kept where the encoders run ("pyav-gpu"): NVDEC leaves each picture in GPU memory
+(PyAV's is_hw_owned, exported through DLPack), and the fps pick, colour conversion, turn, scale and crop run
+in torch on the device, a chunk of frames at a time. Nothing crosses the PCIe bus but the compressed video,
+and no CPU core touches a pixel: the CPU path's filters (swscale) were what capped PyAV's NVDEC at 83x real
+time on a 16-core GPU host.
+
+The frames are not swscale's bit for bit (tasks/features/frames_torch.py): the features agree to a cosine of
+0.99 or better, not exactly, so the stage takes this decoder only when asked (features.decoder=pyav-gpu).
+A stream NVDEC refuses is decoded on the CPU and its pictures uploaded for the same torch steps. Planar YUV
+of any subsampling and depth (4:2:0, 4:2:2, 4:4:4; 8 to 16 bits) and NVDEC's NV12/P010 go in as they are;
+a format the steps do not take (packed, with alpha) is converted to 8-bit 4:4:4 by swscale first. Without
+a GPU to decode on, the decoder is PyAV's CPU path (decode_av.py) with its numpy chunks.
+
+The same code runs on CPU tensors (device "cpu"): that is how the tests check it against the CPU path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from fractions import Fraction
+from typing import Any
+
+import torch
+
+from tasks.features import decode_av
+from tasks.features.decode import DecodeReport, HardwareDecodeFailed, StreamSpec, VideoInfo
+from tasks.features.fps_pick import FpsPicker
+from tasks.features.frames_torch import Colour, resize_crop, upright, yuv_to_rgb
+
+# AVColorSpace values swscale distinguishes, by FFmpeg's names (libavutil/pixfmt.h).
+_COLORSPACES = {
+    1: "bt709",
+    4: "fcc",
+    5: "bt470bg",
+    6: "smpte170m",
+    7: "smpte240m",
+    9: "bt2020nc",
+    10: "bt2020c",
+}
+_FULL_RANGE = 2  # AVCOL_RANGE_JPEG
+# Luma plane and one interleaved chroma plane: NVDEC's output in GPU memory ("cuda": NV12, or P010/P016 for
+# 10-bit streams) and the same layouts on the host.
+SEMI_PLANAR = ("cuda", "nv12", "p010le", "p016le")
+# Frames converted per torch call: a 1080p float RGB frame is 25 MB, so a 32-frame 3D chunk at once would
+# hold 800 MB per decoder in flight.
+CONVERT_GROUP = 8
+
+
+def planes(frame: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """A decoded picture's Y, U and V planes as uint8 tensors on the device holding them, without a copy:
+    (H, W) and two (ceil(H/2), ceil(W/2)) views (NV12's interleaved chroma split into two strided views).
+
+    Through PyAV's DLPack capsules, not torch.from_dlpack(plane): for a CUDA plane torch passes its stream,
+    and PyAV refuses any. NVDEC's copy into the frame and the torch steps are both on the legacy default
+    stream, so they are ordered without a synchronisation. The capsule holds a reference to the frame's
+    buffer: the pool does not hand it out again while the tensor lives."""
+    if frame.format.name in SEMI_PLANAR:
+        y = torch.from_dlpack(frame.planes[0].__dlpack__())
+        uv = torch.from_dlpack(frame.planes[1].__dlpack__())
+        return y, uv[..., 0], uv[..., 1]
+    if not planar_yuv(frame):
+        frame = frame.reformat(format="yuv444p")  # packed, alpha or odd formats: 8 bits, chroma kept whole
+    y, u, v = (torch.from_dlpack(frame.planes[k].__dlpack__()) for k in range(3))
+    return y, u, v
+
+
+def planar_yuv(frame: Any) -> bool:
+    """Three planes of Y, U and V (8 to 16 bits each): the torch steps take them as they are."""
+    fmt = frame.format
+    return bool(fmt.name.startswith("yuv") and fmt.is_planar and len(frame.planes) == 3)
+
+
+def sample_bits(frame: Any) -> int:
+    """The bits a sample's value spans: NVDEC's 16-bit formats (P010, P016) hold theirs in the high bits,
+    so as 16; planar formats as their components say (10 for yuv420p10le)."""
+    if frame.format.name == "cuda":
+        return 16 if torch.from_dlpack(frame.planes[0].__dlpack__()).dtype == torch.uint16 else 8
+    if frame.format.name in SEMI_PLANAR:
+        return 16 if frame.format.name != "nv12" else 8
+    return int(frame.format.components[0].bits) if planar_yuv(frame) else 8
+
+
+class _SpecFrames:
+    """One output's picked frames (plane references), turned into uint8 chunks of `spec.chunk` frames."""
+
+    def __init__(self, spec: StreamSpec, info: VideoInfo, time_base: Fraction, device: torch.device) -> None:
+        self.spec, self.device = spec, device
+        self.picker = FpsPicker(Fraction(spec.fps), time_base, spec.round)
+        self.width, self.height = spec.out_size(info)
+        self.held: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+
+    def pick(self, picture: tuple[torch.Tensor, ...] | None, count: int) -> Iterator[torch.Tensor]:
+        for _ in range(count):
+            assert picture is not None
+            self.held.append(picture)  # type: ignore[arg-type]
+            if len(self.held) == self.spec.chunk:
+                yield self.flush_held()
+
+    def flush_held(self) -> torch.Tensor:
+        held, self.held = self.held, []
+        return self.convert(held)
+
+    def convert(self, held: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+        assert self.colour is not None
+        out = []
+        for start in range(0, len(held), CONVERT_GROUP):
+            group = held[start : start + CONVERT_GROUP]
+            y, u, v = (
+                torch.stack([p[k] for p in group]).to(self.device, non_blocking=True) for k in range(3)
+            )
+            rgb = upright(yuv_to_rgb(y, u, v, self.colour), self.turn)
+            out.append(resize_crop(rgb, self.width, self.height, self.spec.crop))
+        return torch.cat(out) if len(out) > 1 else out[0]
+
+    colour: Colour | None = None
+    turn: int = 0
+
+
+class _DeviceProducer(decode_av._Producer):
+    """decode_av's producer with the filter graph replaced by the fps pick and the torch steps."""
+
+    def __init__(
+        self,
+        path: str,
+        specs: Mapping[str, StreamSpec],
+        info: VideoInfo,
+        threads: int,
+        hwaccel: str | None,
+        device: torch.device,
+    ) -> None:
+        super().__init__(path, specs, info, threads, hwaccel)
+        self.device = device
+
+    def _decode(self) -> None:
+        av = decode_av._av()
+        container, stream = decode_av._open(self.path, self.hwaccel, self.threads, keep_on_device=True)
+        try:
+            # Timestamps shifted by the container's start time, as ffmpeg does before its fps filter.
+            start = container.start_time or 0
+            shift = int(round(Fraction(start, 1_000_000) / stream.time_base)) if stream.time_base else 0
+            outputs = {
+                key: _SpecFrames(spec, self.info, Fraction(stream.time_base), self.device)
+                for key, spec in self.specs.items()
+            }
+            previous: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+            first = True
+            for packet in container.demux(stream):
+                if self.stop.is_set():
+                    return
+                try:
+                    frames = packet.decode()
+                except av.error.FFmpegError as exc:
+                    if decode_av.decodes_on_hardware(stream.codec_context, self.hwaccel):
+                        raise HardwareDecodeFailed(decode_av._message(exc)) from exc
+                    self.errors.append(decode_av._message(exc))
+                    continue
+                for frame in frames:
+                    if frame.pts is None:
+                        continue  # the fps filter drops a picture with no time stamp too
+                    if first:
+                        first = False
+                        self.on_hardware = decode_av.decodes_on_hardware(stream.codec_context, self.hwaccel)
+                        colour = Colour.of(
+                            _COLORSPACES.get(int(frame.colorspace)),
+                            int(frame.color_range) == _FULL_RANGE or frame.format.name.startswith("yuvj"),
+                            sample_bits(frame),
+                        )
+                        for out in outputs.values():
+                            out.colour, out.turn = colour, decode_av._quarter_turn(frame.rotation)
+                    picture = planes(frame)
+                    for key, out in outputs.items():
+                        count = out.picker.push(frame.pts - shift, frame.duration or 0)
+                        for chunk in out.pick(previous, count):
+                            self._put((key, chunk))
+                    previous = picture
+            for key, out in outputs.items():
+                for chunk in out.pick(previous, out.picker.end()):
+                    self._put((key, chunk))
+                if out.held:
+                    self._put((key, out.flush_held()))
+        finally:
+            container.close()
+
+
+def device_outputs(
+    path: str,
+    specs: Mapping[str, StreamSpec],
+    info: VideoInfo,
+    timeout_s: float,
+    device: torch.device,
+    hwaccel: str | None = None,
+    threads: int = 1,
+    report: DecodeReport | None = None,
+) -> Iterator[tuple[str, torch.Tensor]]:
+    """(key, uint8 (n, H, W, 3) tensor on `device`) for every spec, the file decoded once, on `hwaccel`
+    ("cuda", "cuda:N") or on the CPU when None or refused; errors, time budget and frame-count checks as
+    decode_av.stream_outputs."""
+    producer = _DeviceProducer(path, specs, info, threads, hwaccel, device)
+    yield from decode_av.consume(producer, specs, info, timeout_s, hwaccel, report)
+
+
+def stream_outputs(
+    path: str,
+    specs: Mapping[str, StreamSpec],
+    info: VideoInfo,
+    timeout_s: float,
+    threads: int = 1,
+    hwaccel: str | None = None,
+    report: DecodeReport | None = None,
+) -> Iterator[tuple[str, Any]]:
+    """decode.stream_outputs for "pyav-gpu": tensors on the `hwaccel` GPU; PyAV's CPU path (numpy chunks)
+    when no GPU decoder is given (no GPU, or the CPU retry after NVDEC failed mid-stream)."""
+    if not hwaccel:
+        yield from decode_av.stream_outputs(path, specs, info, timeout_s, threads, None, report)
+        return
+    yield from device_outputs(path, specs, info, timeout_s, torch.device(hwaccel), hwaccel, threads, report)
