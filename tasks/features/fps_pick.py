@@ -19,20 +19,23 @@ ROUNDINGS = ("near", "up", "down", "zero", "inf")
 def rescale(pts: int, time_base: Fraction, fps: Fraction, rounding: str) -> int:
     """`pts` in `time_base` as a count of 1/fps slots, rounded as av_rescale_q_rnd rounds (`near`: half
     away from zero; `inf`: away from zero; `zero`: toward zero)."""
-    exact = Fraction(pts) * time_base * fps
-    floor, ceil = exact.numerator // exact.denominator, -(-exact.numerator // exact.denominator)
+    return _rounded(
+        pts * time_base.numerator * fps.numerator, time_base.denominator * fps.denominator, rounding
+    )
+
+
+def _rounded(num: int, den: int, rounding: str) -> int:
+    """num / den (den > 0) rounded, in integers: this runs once per decoded frame and output."""
     if rounding == "down":
-        return floor
+        return num // den
     if rounding == "up":
-        return ceil
+        return -(-num // den)
     if rounding == "zero":
-        return floor if exact >= 0 else ceil
+        return num // den if num >= 0 else -(-num // den)
     if rounding == "inf":
-        return ceil if exact >= 0 else floor
+        return -(-num // den) if num >= 0 else num // den
     if rounding == "near":
-        twice = 2 * exact
-        half_up = (twice.numerator + twice.denominator) // (2 * twice.denominator)  # floor(x + 1/2)
-        return half_up if exact >= 0 or exact - floor != Fraction(1, 2) else floor
+        return (2 * num + den) // (2 * den) if num >= 0 else -((-2 * num + den) // (2 * den))
     raise ValueError(f"unknown fps rounding {rounding!r}: one of {', '.join(ROUNDINGS)}")
 
 
@@ -45,12 +48,15 @@ class FpsPicker:
             raise ValueError(f"unknown fps rounding {rounding!r}: one of {', '.join(ROUNDINGS)}")
         self.fps = Fraction(fps).limit_denominator(1_000_000)
         self.time_base, self.rounding = time_base, rounding
+        # pts * time_base * fps as one integer fraction, so each frame costs two integer products.
+        self._num = time_base.numerator * self.fps.numerator
+        self._den = time_base.denominator * self.fps.denominator
         self.next_slot: int | None = None  # the next output slot to fill
         self.last_end: int | None = None  # the previous frame's pts + duration, in time_base
         self.emitted = 0
 
     def _slot(self, pts: int) -> int:
-        return rescale(pts, self.time_base, self.fps, self.rounding)
+        return _rounded(pts * self._num, self._den, self.rounding)
 
     def push(self, pts: int, duration: int = 0) -> int:
         """Frame at `pts` (in time_base) arrives: the previous frame's count of outputs."""
