@@ -41,9 +41,9 @@ _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
 # Luma plane and one interleaved chroma plane: NVDEC's output in GPU memory ("cuda": NV12, or P010/P016 for
 # 10-bit streams) and the same layouts on the host.
 SEMI_PLANAR = ("cuda", "nv12", "p010le", "p016le")
-# Frames converted per torch call: a 1080p float RGB frame is 25 MB, so a 32-frame 3D chunk at once would
-# hold 800 MB per decoder in flight.
-CONVERT_GROUP = 8
+# Float RGB bytes one torch conversion may hold: a chunk of 360p frames (2.8 MB each) goes in one call,
+# 1080p (25 MB each) in groups of 8, so a 64-frame 3D chunk does not hold 1.6 GB per decoder in flight.
+CONVERT_BYTES = 200 * 2**20
 
 
 def planes(frame: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -88,6 +88,8 @@ class _SpecFrames:
         self.picker = FpsPicker(Fraction(spec.fps), time_base, spec.round)
         self.width, self.height = spec.out_size(info)
         self.held: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.colour = Colour()  # the video's, set from its first frame
+        self.turn = 0  # the display matrix's quarter turn, likewise
 
     def pick(self, picture: tuple[torch.Tensor, ...] | None, count: int) -> Iterator[torch.Tensor]:
         for _ in range(count):
@@ -101,19 +103,21 @@ class _SpecFrames:
         return self.convert(held)
 
     def convert(self, held: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
-        assert self.colour is not None
         out = []
-        for start in range(0, len(held), CONVERT_GROUP):
-            group = held[start : start + CONVERT_GROUP]
+        height, width = held[0][0].shape
+        group_size = max(1, CONVERT_BYTES // (3 * 4 * height * width))
+        for start in range(0, len(held), group_size):
+            group = held[start : start + group_size]
+            # 10- to 16-bit planes widened first: torch's CUDA kernels cover few uint16 operations.
             y, u, v = (
-                torch.stack([p[k] for p in group]).to(self.device, non_blocking=True) for k in range(3)
+                torch.stack([p[k] if p[k].dtype == torch.uint8 else p[k].float() for p in group]).to(
+                    self.device, non_blocking=True
+                )
+                for k in range(3)
             )
             rgb = upright(yuv_to_rgb(y, u, v, self.colour), self.turn)
             out.append(resize_crop(rgb, self.width, self.height, self.spec.crop))
         return torch.cat(out) if len(out) > 1 else out[0]
-
-    colour: Colour | None = None
-    turn: int = 0
 
 
 class _DeviceProducer(decode_av._Producer):

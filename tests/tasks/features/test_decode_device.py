@@ -252,3 +252,13 @@ def test_index_frames_are_readable_after_conversion() -> None:
 
     small = resize_crop(rgb, 160, 120, None).numpy()
     assert [read_index(f) for f in small] == list(range(8))
+
+
+def test_big_pictures_are_converted_in_groups_with_the_same_result(
+    videos: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Memory is bounded by converting a chunk a few frames at a time (1080p): the frames do not change."""
+    whole = _device_path(videos["landscape"])
+    monkeypatch.setattr(decode_device, "CONVERT_BYTES", 3 * 4 * 640 * 360 * 5)  # 5 frames a call
+    grouped = _device_path(videos["landscape"])
+    assert all(np.array_equal(whole[key], grouped[key]) for key in BOTH)
