@@ -81,20 +81,23 @@ def sample_bits(frame: Any) -> int:
 
 
 class _SpecFrames:
-    """One output's picked frames (plane references), turned into uint8 chunks of `spec.chunk` frames."""
+    """One output's picked frames, turned into uint8 chunks of `spec.chunk` frames. The decoded frames are
+    held as they are and their planes exported only when a chunk is converted: a frame no output picks
+    (a 30 fps source gives the 3D branch 24 of every 30, the 2D branch 1) costs no export."""
 
     def __init__(self, spec: StreamSpec, info: VideoInfo, time_base: Fraction, device: torch.device) -> None:
         self.spec, self.device = spec, device
         self.picker = FpsPicker(Fraction(spec.fps), time_base, spec.round)
         self.width, self.height = spec.out_size(info)
-        self.held: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        self.held: list[Any] = []
         self.colour = Colour()  # the video's, set from its first frame
         self.turn = 0  # the display matrix's quarter turn, likewise
 
-    def pick(self, picture: tuple[torch.Tensor, ...] | None, count: int) -> Iterator[torch.Tensor]:
+    def pick(self, frame: Any | None, count: int) -> Iterator[torch.Tensor]:
+        """`frame` makes `count` output frames: the chunks that completes."""
         for _ in range(count):
-            assert picture is not None
-            self.held.append(picture)  # type: ignore[arg-type]
+            assert frame is not None
+            self.held.append(frame)
             if len(self.held) == self.spec.chunk:
                 yield self.flush_held()
 
@@ -102,12 +105,11 @@ class _SpecFrames:
         held, self.held = self.held, []
         return self.convert(held)
 
-    def convert(self, held: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]) -> torch.Tensor:
+    def convert(self, held: list[Any]) -> torch.Tensor:
         out = []
-        height, width = held[0][0].shape
-        group_size = max(1, CONVERT_BYTES // (3 * 4 * height * width))
+        group_size = max(1, CONVERT_BYTES // (3 * 4 * held[0].height * held[0].width))
         for start in range(0, len(held), group_size):
-            group = held[start : start + group_size]
+            group = [planes(frame) for frame in held[start : start + group_size]]
             # 10- to 16-bit planes widened first: torch's CUDA kernels cover few uint16 operations.
             y, u, v = (
                 torch.stack([p[k] if p[k].dtype == torch.uint8 else p[k].float() for p in group]).to(
@@ -146,7 +148,7 @@ class _DeviceProducer(decode_av._Producer):
                 key: _SpecFrames(spec, self.info, Fraction(stream.time_base), self.device)
                 for key, spec in self.specs.items()
             }
-            previous: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
+            previous: Any | None = None  # the frame before: what each output's pick is about
             first = True
             for packet in container.demux(stream):
                 if self.stop.is_set():
@@ -171,12 +173,11 @@ class _DeviceProducer(decode_av._Producer):
                         )
                         for out in outputs.values():
                             out.colour, out.turn = colour, decode_av._quarter_turn(frame.rotation)
-                    picture = planes(frame)
                     for key, out in outputs.items():
                         count = out.picker.push(frame.pts - shift, frame.duration or 0)
                         for chunk in out.pick(previous, count):
                             self._put((key, chunk))
-                    previous = picture
+                    previous = frame
             for key, out in outputs.items():
                 for chunk in out.pick(previous, out.picker.end()):
                     self._put((key, chunk))
