@@ -21,6 +21,7 @@ import torch
 from models.encoders import pick_runtime, prepare, usable_cores
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
+from tasks.bench.decode_agreement import agreement_line
 from tasks.bench.features import (
     SHORT,
     BenchRow,
@@ -111,6 +112,8 @@ def run_device_bench(
     nets = {MODEL_2D: build_resnet152(None), MODEL_3D: build_resnext101(None)}
     specs = {MODEL_2D: SPEC_2D, MODEL_3D: SPEC_3D}
     log(decode_line(source, specs, info, settings.hwaccel, settings.decoder)[0])
+    if settings.decoder == "pyav-gpu" and settings.hwaccel:
+        log(agreement_line(source, specs, info, rt.device, settings.hwaccel))
     ceiling_n = 8192 if rt.device.type == "cuda" else 2048
     if rt.device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(rt.device)
