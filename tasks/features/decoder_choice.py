@@ -51,7 +51,11 @@ def choose(
             f"unknown features.decoder {setting!r}: auto, ffmpeg, pyav, pyav-child or {PYAV_GPU}"
         )
     if setting == PYAV_GPU:
-        return _on(setting, wanted, gpu_decodes, "asked for; frames kept on the GPU")
+        choice = _on(setting, wanted, gpu_decodes, "asked for; frames kept on the GPU")
+        if choice.hwaccel is None:  # nothing to keep on a GPU: PyAV's CPU path, named as such
+            why = "pyav-gpu asked for, but no GPU decodes here" if wanted else "pyav-gpu asked for, no GPU"
+            return DecoderChoice("pyav", None, f"{why}: PyAV on the CPU")
+        return choice
     if setting in PYAV:
         return _on(setting, wanted, gpu_decodes, "asked for")
     if setting == "auto" and not cli_installed:

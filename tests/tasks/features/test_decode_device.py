@@ -193,10 +193,11 @@ def test_the_stage_takes_it_only_when_asked() -> None:
     # decode_hwaccel=auto does not turn it back to the CPU, as it does PyAV's copying NVDEC path.
     staged = for_the_stage("pyav-gpu", "cuda", True, True, True, decodes)
     assert (staged.decoder, staged.hwaccel, staged.nvdec_declined) == ("pyav-gpu", "cuda", False)
-    assert choose("pyav-gpu", None, True, decodes).hwaccel is None
+    no_gpu = choose("pyav-gpu", None, True, decodes)
+    assert (no_gpu.decoder, no_gpu.hwaccel) == ("pyav", None) and "no GPU" in no_gpu.why
     assert choose("auto", "cuda", True, decodes).decoder != "pyav-gpu"
     no_nvdec = choose("pyav-gpu", "cuda", True, lambda decoder: False)
-    assert no_nvdec.hwaccel is None and "CPU decodes" in no_nvdec.why
+    assert (no_nvdec.decoder, no_nvdec.hwaccel) == ("pyav", None) and "no GPU decodes here" in no_nvdec.why
 
 
 SMALL_2D = SPEC_2D.__class__(fps=1.0, short_side=64, round="up", chunk=8, rgb_first=True)
