@@ -32,3 +32,14 @@ def pad_with_zeros(rows: Rows, total: int) -> Rows:
     if isinstance(rows, torch.Tensor):
         return torch.cat([rows, rows.new_zeros((missing, *rows.shape[1:]))])
     return np.concatenate([rows, np.zeros((missing, *rows.shape[1:]), rows.dtype)])
+
+
+def on_device(rows: Rows, device: torch.device) -> bool:
+    """Whether `rows` are a tensor already on `device`. A CUDA device named without an index ("cuda", as
+    the runtime names the default GPU) is the current one; a tensor's device always has its index, so
+    plain equality would send every decoded-on-device batch through the host."""
+    if not isinstance(rows, torch.Tensor) or rows.device.type != device.type:
+        return False
+    if device.type != "cuda" or device.index is not None:
+        return rows.device == device
+    return rows.device.index == torch.cuda.current_device()

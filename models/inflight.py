@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from models.encoders import Runtime, encode, run_encoder, to_input
-from models.frame_rows import Rows, pad_with_zeros
+from models.frame_rows import Rows, on_device, pad_with_zeros
 
 
 def pad_rows(batch: Rows, size: int) -> Rows:
@@ -74,7 +74,7 @@ class InflightEncoder:
         # current device is still 0, and an event recorded there would complete before N's copy back.
         with torch.cuda.device(self.rt.device):
             compute = torch.cuda.current_stream(self.rt.device)
-            if isinstance(batch, torch.Tensor) and batch.device == self.rt.device:
+            if on_device(batch, self.rt.device):
                 # Decoded on the device (decode_device.py): nothing to upload. Its frames were made on the
                 # decoder threads' default stream, the one compute runs on, so they are ready in order.
                 host_in = batch  # kept alive until the batch lands
