@@ -11,6 +11,8 @@ from dataclasses import dataclass, replace
 PYAV = ("pyav", "pyav-child")  # FFmpeg's libraries through PyAV: in process, or in a child per video
 # PyAV with NVDEC's frames kept on the GPU (decode_device.py): asked for only, its frames are not bit-identical.
 PYAV_GPU = "pyav-gpu"
+# The decoders whose libraries run inside the worker: a file that crashes them takes the worker down.
+IN_PROCESS = ("pyav", PYAV_GPU)
 
 
 class DecoderUnavailable(RuntimeError):

@@ -22,6 +22,7 @@ from tasks.audio.sources import keep_track, track_dir
 from tasks.features.attempts import retry_corrupt
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.crash_guard import CheckRequest, DecodeGuard, InFlight
+from tasks.features.decoder_choice import IN_PROCESS
 from tasks.features.downloads import cap_drops, download_jobs
 from tasks.features.extractor import Extractor, VideoResult
 from tasks.features.pipeline import leased_extractor
@@ -218,10 +219,11 @@ def _compute(
 def _crash_guard(
     root: DataRoot, work: str, extractor: Extractor, todo: list[dict[str, Any]]
 ) -> DecodeGuard | None:
-    """The guard against files that crash the decoder, where decoding runs in this process (PyAV); the
-    command line's decoder crashes alone, as a failed exit."""
+    """The guard against files that crash the decoder, where decoding runs in this process (PyAV, with the
+    frames on the CPU or kept on the GPU); the command line's decoder and pyav-child crash alone, as a
+    failed exit."""
     s = extractor.settings
-    if s.decoder != "pyav":
+    if s.decoder not in IN_PROCESS:
         return None
     in_flight = InFlight(root, work)
     in_flight.keep_only({v["video_id"] for v in todo})

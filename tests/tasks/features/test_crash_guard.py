@@ -190,3 +190,19 @@ def test_a_video_abandoned_past_its_budget_is_checked_in_a_child_until_it_decode
     assert third.admit("hangvid0001", str(file["hangvid0001"])) is None
     third.finish("hangvid0001", abandoned=False)
     assert InFlight(root, work).suspects == set()
+
+
+@pytest.mark.parametrize(
+    ("decoder", "guarded"), [("pyav", True), ("pyav-gpu", True), ("pyav-child", False), ("ffmpeg", False)]
+)
+def test_decoders_in_the_workers_process_are_guarded(tmp_path: Path, decoder: str, guarded: bool) -> None:
+    """PyAV in process, frames on the CPU or kept on the GPU: a file that crashes its libraries takes the
+    worker down, so the stage keeps the in-flight list; a decoder in a process of its own crashes alone."""
+    from types import SimpleNamespace
+
+    from tasks.features.extractor import ExtractorSettings
+    from tasks.features.stage import _crash_guard
+
+    extractor = SimpleNamespace(settings=ExtractorSettings(decoder=decoder), specs={})
+    guard = _crash_guard(DataRoot(str(tmp_path)), "work", extractor, [])  # type: ignore[arg-type]
+    assert (guard is not None) == guarded
