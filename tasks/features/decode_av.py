@@ -367,41 +367,51 @@ class _Producer:
         self._put(("end", error))
 
     def _decode(self) -> None:
-        av = _av()
         container, stream = _open(self.path, self.hwaccel, self.threads)
         try:
-            # ffmpeg shifts every timestamp by the file's start time before filtering: fps then counts
-            # from the first frame's time, not from the container's clock (an MPEG-TS starts at 1.4 s).
-            start = container.start_time or 0
-            shift = int(round(Fraction(start, 1_000_000) / stream.time_base)) if stream.time_base else 0
             graph: _Graph | None = None
             held: dict[str, list[np.ndarray]] = {key: [] for key in self.specs}
-            for packet in container.demux(stream):
-                if self.stop.is_set():
-                    return
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError as exc:
-                    if decodes_on_hardware(stream.codec_context, self.hwaccel):
-                        raise HardwareDecodeFailed(_message(exc)) from exc
-                    self.errors.append(_message(exc))
-                    continue  # as ffmpeg does: log, go on with the next packet
-                for frame in frames:
-                    if graph is None:
-                        self.on_hardware = decodes_on_hardware(stream.codec_context, self.hwaccel)
-                        # The source-format step whenever a device context exists: it only acts on frames
-                        # not already in the source's format (NVDEC's NV12), a no-op after a fallback.
-                        device = bool(self.hwaccel and stream.codec_context.is_hwaccel)
-                        graph = _Graph(frame, self.specs, self.info, self.threads, device)
-                    if frame.pts is not None:
-                        frame.pts -= shift
-                    graph.push(frame)
-                    self._collect(graph, held, final=False)
-            if graph is not None:
+            for frame in self._frames(container, stream):
+                if graph is None:
+                    # The source-format step whenever a device context exists: it only acts on frames
+                    # not already in the source's format (NVDEC's NV12), a no-op after a fallback.
+                    device = bool(self.hwaccel and stream.codec_context.is_hwaccel)
+                    graph = _Graph(frame, self.specs, self.info, self.threads, device)
+                graph.push(frame)
+                self._collect(graph, held, final=False)
+            if graph is not None and not self.stop.is_set():
                 graph.push(None)
                 self._collect(graph, held, final=True)
         finally:
             container.close()
+
+    def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
+        """The file's decoded frames in order, until the end or `stop`. Their time stamps are shifted by
+        the file's start time, as ffmpeg shifts them before filtering: fps then counts from the first
+        frame's time, not from the container's clock (an MPEG-TS starts at 1.4 s). A packet the decoder
+        cannot read is logged and skipped, as ffmpeg does, except on the hardware decoder once it has
+        started (HardwareDecodeFailed). `on_hardware` is known from the first frame on."""
+        av = _av()
+        start = container.start_time or 0
+        shift = int(round(Fraction(start, 1_000_000) / stream.time_base)) if stream.time_base else 0
+        first = True
+        for packet in container.demux(stream):
+            if self.stop.is_set():
+                return
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as exc:
+                if decodes_on_hardware(stream.codec_context, self.hwaccel):
+                    raise HardwareDecodeFailed(_message(exc)) from exc
+                self.errors.append(_message(exc))
+                continue  # as ffmpeg does: log, go on with the next packet
+            for frame in frames:
+                if first:
+                    first = False
+                    self.on_hardware = decodes_on_hardware(stream.codec_context, self.hwaccel)
+                if frame.pts is not None:
+                    frame.pts -= shift
+                yield frame
 
     def _collect(self, graph: _Graph, held: dict[str, list[np.ndarray]], final: bool) -> None:
         for key, picture in graph.pull():

@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from tasks.features import decode_av
-from tasks.features.decode import DecodeReport, HardwareDecodeFailed, StreamSpec, VideoInfo
+from tasks.features.decode import DecodeReport, StreamSpec, VideoInfo
 from tasks.features.fps_pick import FpsPicker
 from tasks.features.frames_torch import Colour, resize_crop, upright, yuv_to_rgb
 
@@ -138,46 +138,32 @@ class _DeviceProducer(decode_av._Producer):
         self.device = device
 
     def _decode(self) -> None:
-        av = decode_av._av()
         container, stream = decode_av._open(self.path, self.hwaccel, self.threads, keep_on_device=True)
         try:
-            # Timestamps shifted by the container's start time, as ffmpeg does before its fps filter.
-            start = container.start_time or 0
-            shift = int(round(Fraction(start, 1_000_000) / stream.time_base)) if stream.time_base else 0
             outputs = {
                 key: _SpecFrames(spec, self.info, Fraction(stream.time_base), self.device)
                 for key, spec in self.specs.items()
             }
             previous: Any | None = None  # the frame before: what each output's pick is about
-            first = True
-            for packet in container.demux(stream):
-                if self.stop.is_set():
-                    return
-                try:
-                    frames = packet.decode()
-                except av.error.FFmpegError as exc:
-                    if decode_av.decodes_on_hardware(stream.codec_context, self.hwaccel):
-                        raise HardwareDecodeFailed(decode_av._message(exc)) from exc
-                    self.errors.append(decode_av._message(exc))
-                    continue
-                for frame in frames:
-                    if frame.pts is None:
-                        continue  # the fps filter drops a picture with no time stamp too
-                    if first:
-                        first = False
-                        self.on_hardware = decode_av.decodes_on_hardware(stream.codec_context, self.hwaccel)
-                        colour = Colour.of(
-                            _COLORSPACES.get(int(frame.colorspace)),
-                            int(frame.color_range) == _FULL_RANGE or frame.format.name.startswith("yuvj"),
-                            sample_bits(frame),
-                        )
-                        for out in outputs.values():
-                            out.colour, out.turn = colour, decode_av._quarter_turn(frame.rotation)
-                    for key, out in outputs.items():
-                        count = out.picker.push(frame.pts - shift, frame.duration or 0)
+            for frame in self._frames(container, stream):
+                if frame.pts is None:
+                    continue  # the fps filter drops a picture with no time stamp too
+                if previous is None:
+                    colour = Colour.of(
+                        _COLORSPACES.get(int(frame.colorspace)),
+                        int(frame.color_range) == _FULL_RANGE or frame.format.name.startswith("yuvj"),
+                        sample_bits(frame),
+                    )
+                    for out in outputs.values():
+                        out.colour, out.turn = colour, decode_av._quarter_turn(frame.rotation)
+                for key, out in outputs.items():
+                    count = out.picker.push(frame.pts, frame.duration or 0)
+                    if count:  # most frames: no output finished, nothing to do
                         for chunk in out.pick(previous, count):
                             self._put((key, chunk))
-                    previous = frame
+                previous = frame
+            if self.stop.is_set():
+                return
             for key, out in outputs.items():
                 for chunk in out.pick(previous, out.picker.end()):
                     self._put((key, chunk))
