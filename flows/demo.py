@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,6 +15,7 @@ from storage.layout import DataRoot
 from storage.shards import list_markers
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.precision_record import precision_counts
 from tasks.search.config import SearchVideosConfig
 from tasks.tasks.config import MineTasksConfig
 from tasks.train.compare import RECIPES
@@ -139,16 +139,16 @@ def _random_features(root: DataRoot) -> bool:
 
 
 def precision_line(root: DataRoot, train: dict[str, Any]) -> str | None:
-    """Which precision the features and the training ran in, from the features' shard markers and the
-    training run. `auto` takes bf16 on a CPU only where it measured faster than fp32 (a Zen 4: yes; an
+    """Which precision the features and the training ran in, from the features' shard markers (every video
+    with features, reused from an earlier run or not) and the training run. `auto` takes bf16 on a CPU only where it measured faster than fp32 (a Zen 4: yes; an
     Intel VM without AMX: no), and bf16 features move the recall figures by points, not last digits, so
     the summary says which it was."""
-    computed: Counter[str] = Counter()
-    for marker in list_markers(root, "frame_features"):
-        computed.update((marker.extra or {}).get("videos_computed_in") or {})
+    counts = precision_counts(marker.extra for marker in list_markers(root, "frame_features"))
     parts = []
-    if computed:
-        parts.append("features " + ", ".join(f"{p} ({n} videos)" for p, n in sorted(computed.items())))
+    if counts:
+        parts.append(
+            "features " + ", ".join(f"{p} ({n} video{'s' if n != 1 else ''})" for p, n in sorted(counts.items()))
+        )
     if train.get("precision"):
         parts.append(f"training {train['precision']}")
     if not parts:

@@ -26,6 +26,7 @@ from tasks.features.decoder_choice import IN_PROCESS
 from tasks.features.downloads import cap_drops, download_jobs
 from tasks.features.extractor import Extractor, VideoResult
 from tasks.features.pipeline import leased_extractor
+from tasks.features.precision_record import MARKER_KEY, marker_precisions, tag_part, untag_part, video_precisions
 from tasks.features.rows import result_table
 from tasks.features.weights import WeightsMissing
 from tasks.gpu_limit import gpu_slot
@@ -139,7 +140,7 @@ def _compute(
     )
     errors: list[pa.Table] = []
     decoders: Counter[str] = Counter()  # videos extracted per decoder that really ran ("cpu", "cuda", ...)
-    precisions: Counter[str] = Counter()  # videos extracted per compute precision ("auto" resolved here)
+    computed_in: dict[str, str] = {}  # video -> compute precision it was extracted in ("auto" resolved here)
     fallbacks: list[str] = []
     if todo:
         with leased_extractor(cfg, root) as (extractor, loaded, rt):
@@ -161,10 +162,10 @@ def _compute(
             started, done = time.perf_counter(), 0
             for decoded in extractor.run(jobs):
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
-                _finish(root, work, result, cfg, loaded.random, paths, errors, guard)
+                _finish(root, work, result, cfg, loaded.random, paths, errors, guard, rt.precision)
                 if result.status == "ok":
                     decoders[result.decoder] += 1
-                    precisions[rt.precision] += 1
+                    computed_in[result.video_id] = rt.precision
                     fallbacks += [result.decoder_fallback] if result.decoder_fallback else []
                 done += 1
                 advance(f"{DATASET} shard {shard}: videos", done, len(todo))
@@ -193,11 +194,21 @@ def _compute(
                 # No shard is written: the videos finished before the halt are parked as parts, so a
                 # rerun resumes after them instead of asking the site again.
                 raise halted[0]
-    tables = [_read_part(root, p) for p in _part_files(root, work)]
+    tables, from_parts = [], {}
+    for path in _part_files(root, work):
+        part, precision = untag_part(_read_part(root, path))
+        tables.append(part)
+        if precision is not None and part.num_rows:
+            from_parts[part.column("video_id")[0].as_py()] = precision
     tables += [t for vid, t in sorted(reused.items()) if not root.exists(f"{work}/{vid}.parquet")]
     kept = {v["video_id"] for v in videos}
     tables = [t for t in tables if t.num_rows and t.column("video_id")[0].as_py() in kept] + errors
     table = pa.concat_tables(tables) if tables else result_table(VideoResult("", "ok"), (), {}).slice(0, 0)
+    previous_marker = read_marker(root, DATASET, shard) if reused else None
+    with_features = table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist()
+    precision_of = video_precisions(
+        with_features, computed_in, from_parts, marker_precisions(previous_marker.extra if previous_marker else None)
+    )
     n_err = len(errors)
     return ShardOutput(
         table=table,
@@ -210,7 +221,8 @@ def _compute(
             "videos_error": n_err,
             "videos_extracted": len(todo),
             "videos_decoded_on": dict(decoders),
-            "videos_computed_in": dict(precisions),
+            "videos_computed_in": dict(Counter(computed_in.values())),
+            MARKER_KEY: precision_of,
             "videos_reused": len(kept - {v["video_id"] for v in todo}),
         },
     )
@@ -272,14 +284,18 @@ def _finish(
     paths: dict[str, Path],
     errors: list[pa.Table],
     guard: DecodeGuard | None = None,
+    precision: str | None = None,
 ) -> None:
-    """Park a finished (ok or permanently failed) video as a part; keep retryable errors for this run only.
+    """Park a finished (ok or permanently failed) video as a part, its features tagged with the precision
+    they were computed in; keep retryable errors for this run only.
     The video then leaves the crash guard's in-flight list, unless its decode was abandoned past its budget
     (its retries are decoded in a child first)."""
     table = result_table(result, cfg.models, random)
     if result.status == "error":
         errors.append(table)
     else:
+        if result.status == "ok" and precision is not None:
+            table = tag_part(table, precision)
         buffer = io.BytesIO()
         pq.write_table(table, buffer)
         atomic_write_bytes(root, f"{work}/{result.video_id}.parquet", buffer.getvalue())

@@ -76,12 +76,16 @@ def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
     assert marker.extra["videos_decoded_on"] == {"cpu": 1}  # GOOD; BAD never decoded
     # The precision "auto" took on this machine, per video extracted (models/cpu_precision.py).
     assert marker.extra["videos_computed_in"] == {cpu_bf16().precision: 1}
+    assert marker.extra["video_precision"] == {GOOD: cpu_bf16().precision}  # BAD has no features
     for attempt in (2, 3):
         _corrupt_download(root)
         summary = extract_features(CFG, root.url)
         assert summary["shards_cached"] == 0
         marker = read_marker(root, "frame_features", 0)
         assert marker is not None and marker.extra["videos_extracted"] == 1  # GOOD is not redone
+        # GOOD came from its parked part this time: its precision came with it.
+        assert marker.extra["videos_computed_in"] == {}
+        assert marker.extra["video_precision"] == {GOOD: cpu_bf16().precision}
         errors = read_shard(root, "frame_features", 0)
         assert errors is not None
         expected = "download 2 of 3" if attempt == 2 else "after 3 downloads"
@@ -97,6 +101,15 @@ def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
     assert Path(root.path("models", "calibrated-resnet152-seed0-s64.pt")).is_file()
     again = extract_features(CFG, root.url)
     assert again["shards_cached"] == 1
+    # Upstream changes (captions now keep only GOOD): every video is reused from the shard itself, and the
+    # new marker still says which precision GOOD's features are in.
+    rows = [{"video_id": v, "keep": v == GOOD, "status": "ok", "crawl_id": "c0"} for v in (GOOD, BAD, DROPPED)]
+    write_shard(root, "captions", 0, _table("captions", rows), config_hash="c", code_version="t", rows_in=3)
+    rerun = extract_features(CFG, root.url)
+    assert rerun["shards_cached"] == 0
+    marker = read_marker(root, "frame_features", 0)
+    assert marker is not None and marker.extra["videos_extracted"] == 0 and marker.extra["videos_reused"] == 1
+    assert marker.extra["video_precision"] == {GOOD: cpu_bf16().precision}
 
 
 def test_captions_keep_flag_decides_and_reruns_downstream(root: DataRoot) -> None:
