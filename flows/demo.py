@@ -147,7 +147,8 @@ def precision_line(root: DataRoot, train: dict[str, Any]) -> str | None:
     parts = []
     if counts:
         parts.append(
-            "features " + ", ".join(f"{p} ({n} video{'s' if n != 1 else ''})" for p, n in sorted(counts.items()))
+            "features "
+            + ", ".join(f"{p} ({n} video{'s' if n != 1 else ''})" for p, n in sorted(counts.items()))
         )
     if train.get("precision"):
         parts.append(f"training {train['precision']}")

@@ -21,11 +21,12 @@ _HAS_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u00ad]")
 # Non-speech: `[Music]`, `[Applause]`, and captioners' all-capital `(POETIC MUSIC)`, plus music notes. The
 # fourth branch finds the lower- and sentence-case notes of professional (Rev-style) captioners, `(upbeat
 # music)`, `(Laughter)`, and those of other languages, `(Applaudissements)`, `(huées, sifflements)`: a
-# parenthesis of letters (any script), spaces, hyphens, apostrophes and commas not glued to a word before it
+# parenthesis of letters (any script), spaces, hyphens, apostrophes, commas, full stops and exclamation marks
+# (`(Il rit. )`, `(rires !)`) not glued to a word before it
 # (`print(x)`, `player(s)` are code), which `_is_sound_note` then keeps unless it names a sound. The fifth,
 # the full-width parenthesis Chinese and Japanese captions use, `（笑）`, `（掌声）`, likewise.
 _NON_SPEECH = re.compile(
-    r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+|(?<!\w)\([^\W\d_](?:[^\W\d_]|['\u2019 ,-])*\)"
+    r"\[[^\[\]]*\]|\((?=[^()]*[A-Z])[^()a-z]*\)|[♪♫]+|(?<!\w)\([^\W\d_](?:[^\W\d_]|['\u2019 ,.!-])*\)"
     r"|（[^（）]{1,20}）"
 )
 # Such a parenthesis is also what captioners use for a spoken aside ("add salt (not too much) and stir"), so it

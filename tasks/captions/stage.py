@@ -60,7 +60,9 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 6: a lower- or sentence-case note that names a sound ("(audience laughing)", "(Laughter)") goes; an aside stays.
 # 7: Chinese and Japanese words are counted per character, not per space-separated line (n_words, min_words);
 # other languages' sound notes go ("(Applaudissements)", "(Risas)", "（笑）").
-CLEANER_VERSION = 7
+# 8: Thai, Lao, Khmer and Burmese words are counted by ICU's dictionary, not one per space-separated run; a
+# sound note may hold a full stop or an exclamation mark ("(Il rit. )", "(rires !)").
+CLEANER_VERSION = 8
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:

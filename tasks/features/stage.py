@@ -26,7 +26,13 @@ from tasks.features.decoder_choice import IN_PROCESS
 from tasks.features.downloads import cap_drops, download_jobs
 from tasks.features.extractor import Extractor, VideoResult
 from tasks.features.pipeline import leased_extractor
-from tasks.features.precision_record import MARKER_KEY, marker_precisions, tag_part, untag_part, video_precisions
+from tasks.features.precision_record import (
+    MARKER_KEY,
+    marker_precisions,
+    tag_part,
+    untag_part,
+    video_precisions,
+)
 from tasks.features.rows import result_table
 from tasks.features.weights import WeightsMissing
 from tasks.gpu_limit import gpu_slot
@@ -207,7 +213,10 @@ def _compute(
     previous_marker = read_marker(root, DATASET, shard) if reused else None
     with_features = table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist()
     precision_of = video_precisions(
-        with_features, computed_in, from_parts, marker_precisions(previous_marker.extra if previous_marker else None)
+        with_features,
+        computed_in,
+        from_parts,
+        marker_precisions(previous_marker.extra if previous_marker else None),
     )
     n_err = len(errors)
     return ShardOutput(

@@ -103,7 +103,9 @@ def test_flow_writes_shard_then_skips_it(root: DataRoot) -> None:
     assert again["shards_cached"] == 1
     # Upstream changes (captions now keep only GOOD): every video is reused from the shard itself, and the
     # new marker still says which precision GOOD's features are in.
-    rows = [{"video_id": v, "keep": v == GOOD, "status": "ok", "crawl_id": "c0"} for v in (GOOD, BAD, DROPPED)]
+    rows = [
+        {"video_id": v, "keep": v == GOOD, "status": "ok", "crawl_id": "c0"} for v in (GOOD, BAD, DROPPED)
+    ]
     write_shard(root, "captions", 0, _table("captions", rows), config_hash="c", code_version="t", rows_in=3)
     rerun = extract_features(CFG, root.url)
     assert rerun["shards_cached"] == 0
