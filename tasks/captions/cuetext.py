@@ -119,6 +119,21 @@ _SEQUENCE_WORDS = frozenset(
     | {"NUMBER", "NO.", "OPTION", "RULE", "QUESTION", "EXAMPLE", "EXERCISE", "SET", "VERSE", "SECTION"}
 )
 _NAME_MAX_WORDS = 3
+# Captioners of interviews and news also label speakers in mixed case, "Mélenchon : Oui", "Presenter: Welcome",
+# "Voix off : ...", but a capitalised word and a colon open speech as often ("He said: no", "Alors : ...",
+# "C'est-à-dire : ..."). What tells them apart is repetition: a speaker speaks again, a phrase rarely opens
+# three lines of one track. Over the 318 manual tracks of lafranceinsoumise/jlm-video-subtitles, the 44
+# mixed-case labels that open three lines or more of their track (565 lines) are all speakers or a source
+# ("Vidéo :", "Voix off :"), while "He said", "Il dit", "C'est-à-dire", "Alors" never open more than two;
+# the 409 manual English tracks of xy2401/local-youtube-vtt have none. Words that are content in
+# instructional videos ("Tip: ...", "Note: ...") never make a label, however often they come.
+_LABEL_MIN_LINES = 3
+_SENTENCE_ENDS = (".", "?", "!", "\u2026", "\u00bb", '"')
+_LABEL_WORD = re.compile(r"[^\W\d_][\w.'\u2019-]*")
+_CONTENT_LABEL_WORDS = frozenset(w.lower() for w in _SEQUENCE_WORDS) | frozenset(
+    "tip tips note notes warning caution important ingredients ingredient tools materials answer hint result"
+    " results summary conclusion update edit bonus reminder problem solution definition source sources".split()
+)
 
 
 @dataclass(frozen=True)
@@ -208,6 +223,59 @@ def capitals_name_label(words: Sequence[Word]) -> int:
     return colon + 1 if letters >= (1 if apart else 2) else 0
 
 
+def mixed_case_label(words: Sequence[Word]) -> tuple[str, int] | None:
+    """A leading mixed-case label and how many words it takes, None when there is none: "Presenter:",
+    "Jean-Luc Mélenchon :", "Céleste Van I. :". One to three words, the first capitalised, the colon glued to
+    the last or apart; words must follow it on the line. All-capitals labels are `capitals_name_label`'s."""
+    texts = [w.text for w in words[: _NAME_MAX_WORDS + 2]]
+    colon = next((i for i, text in enumerate(texts) if text.endswith(":")), None)
+    if colon is None or colon + 1 >= len(words):
+        return None
+    name = texts[:colon] if texts[colon] == ":" else [*texts[:colon], texts[colon][:-1]]
+    if not 1 <= len(name) <= _NAME_MAX_WORDS or not name[0][:1].isupper():
+        return None
+    if not all(_LABEL_WORD.fullmatch(t) for t in name) or " ".join(name).isupper():
+        return None
+    if any(t.lower().rstrip(".") in _CONTENT_LABEL_WORDS for t in name):
+        return None
+    return " ".join(name), colon + 1
+
+
+def recurring_labels(lines: Sequence[str]) -> frozenset[str]:
+    """The mixed-case labels that open at least three of a track's lines (plain text, one per caption line),
+    after any note or speaker dash: its speakers (see above)."""
+    counts: dict[str, int] = {}
+    for line in lines:
+        words = [Word(0, text) for text in line.split()]
+        words = words[_leading_note_words(words) :]
+        if words and _SPEAKER_DASH.match(words[0].text + " "):
+            words = words[1:]
+        found = mixed_case_label(words)
+        if found is not None:
+            counts[found[0]] = counts.get(found[0], 0) + 1
+    return frozenset(label for label, n in counts.items() if n >= _LABEL_MIN_LINES)
+
+
+def _drop_speaker(words: list[Word], speakers: frozenset[str]) -> list[Word]:
+    """`words` without the labels of the track's speakers: one leading the line (after any note), and one
+    after a finished sentence, where a captioner put two speakers on a line ("... an NGO? Journalist: Well,
+    why not?")."""
+    if not speakers:
+        return words
+    lead = _leading_note_words(words)
+    found = mixed_case_label(words[lead:])
+    if found is not None and found[0] in speakers:
+        words = words[:lead] + words[lead + found[1] :]
+    i = 1
+    while i < len(words):
+        if words[i - 1].text.endswith(_SENTENCE_ENDS):
+            found = mixed_case_label(words[i:])
+            if found is not None and found[0] in speakers:
+                words = words[:i] + words[i + found[1] :]
+        i += 1
+    return words
+
+
 def _leading_note_words(words: Sequence[Word]) -> int:
     """How many leading words are whole bracketed or parenthesised notes ("[Applauds]", "(LAUGHS)")."""
     n = 0
@@ -227,10 +295,18 @@ def mostly_lower_case(lines: Sequence[str]) -> bool:
     return 2 * sum(any(c.islower() for c in line) for line in cased) >= len(cased)
 
 
-def strip_speaker_marks(words: list[Word], *, name_labels: bool = False, dashes: bool = True) -> list[Word]:
+def strip_speaker_marks(
+    words: list[Word],
+    *,
+    name_labels: bool = False,
+    dashes: bool = True,
+    speakers: frozenset[str] = frozenset(),
+) -> list[Word]:
     """Drop `>>` speaker-change tokens and a leading speaker dash: they are not spoken words.
     `name_labels` (manual tracks in sentence case): a leading capitals label ("SURMA:") too. ASR writes
     none, and in an all-capitals track such words can be speech.
+    `speakers` (manual tracks): the track's recurring mixed-case labels ("Mélenchon :"); one opening the line
+    goes.
     `dashes=False` (ASR tracks): ASR marks speakers only with `>>`; a dash it types is a word (`ulimit -c`
     heard as `- unlimited`), kept at a line's start as it is mid-line."""
     out = [w for w in words if not _CHEVRONS.fullmatch(w.text)]
@@ -239,6 +315,7 @@ def strip_speaker_marks(words: list[Word], *, name_labels: bool = False, dashes:
         lead = _leading_note_words(out)
         if label := capitals_name_label(out[lead:]):
             out = out[:lead] + out[lead + label :]  # a speaker dash may follow: "JLM : - Cher maître"
+    out = _drop_speaker(out, speakers)  # a dash may follow: "Mélenchon : - Oui"
     if not dashes:
         return out
     if out and _SPEAKER_DASH.match(out[0].text + " "):
@@ -247,6 +324,7 @@ def strip_speaker_marks(words: list[Word], *, name_labels: bool = False, dashes:
         out = [Word(out[0].start_ms, out[0].text[glued.end() :]), *out[1:]]
     else:
         return out
+    out = _drop_speaker(out, speakers)  # or come first: "- Mélenchon : Oui"
     # After a speaker dash, a one-word "Name:" is the captioner's label for who speaks, not speech.
     if len(out) > 1 and _SPEAKER_LABEL.fullmatch(out[0].text):
         out = out[1:]

@@ -61,7 +61,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 7: Chinese and Japanese words are counted per character, not per space-separated line (n_words, min_words);
 # other languages' sound notes go ("(Applaudissements)", "(Risas)", "（笑）").
 # 8: Thai, Lao, Khmer and Burmese words are counted by ICU's dictionary, not one per space-separated run; a
-# sound note may hold a full stop or an exclamation mark ("(Il rit. )", "(rires !)").
+# sound note may hold a full stop or an exclamation mark ("(Il rit. )", "(rires !)"); a mixed-case label that
+# opens three lines or more of a manual track is a speaker ("Mélenchon :", "Journalist:") and goes.
 CLEANER_VERSION = 8
 
 

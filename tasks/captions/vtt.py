@@ -25,6 +25,7 @@ from tasks.captions.cuetext import (
     has_stamps,
     mostly_lower_case,
     plain,
+    recurring_labels,
     remove_non_speech,
     strip_speaker_marks,
     timed_words,
@@ -221,6 +222,8 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
     # line of every other cue is new even when it repeats the line above (a speaker said it twice).
     rolling = auto and any(c.end_ms - c.start_ms <= FLASH_MS for c in cues)
     labels = not auto and mostly_lower_case([plain(line) for cue in cues for line in cue.lines])
+    # ASR writes no labels; a manual track's speakers are the mixed-case labels that keep coming back.
+    speakers = frozenset() if auto else recurring_labels([plain(line) for c in cues for line in c.lines])
     history: list[str] = []
     out: list[tuple[int, int, list[Word]]] = []
     typed_until: int | None = None  # end of the cue before when its bottom line was typed
@@ -248,7 +251,9 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
         words: list[Word] = []
         for line in raw[skip:]:
             words.extend(
-                strip_speaker_marks(timed_words(line, cue.start_ms), name_labels=labels, dashes=not auto)
+                strip_speaker_marks(
+                    timed_words(line, cue.start_ms), name_labels=labels, dashes=not auto, speakers=speakers
+                )
             )
         history = (history + texts[skip:])[-HISTORY:]
         if words:
