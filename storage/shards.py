@@ -9,8 +9,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import fsspec
 import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from storage import atomic
@@ -216,9 +218,37 @@ def read_dataset(root: DataRoot, dataset: str) -> pads.Dataset:
         return pads.dataset(
             pa.table({n: pa.array([], t) for n, t in zip(spec.schema.names, spec.schema.types, strict=True)})
         )
-    fs = None if root.is_local else root.fs
-    stripped = files if root.is_local else [f.split("://", 1)[1] for f in files]
-    return pads.dataset(stripped, schema=spec.schema, format="parquet", filesystem=fs)
+    if root.is_local:
+        return pads.dataset(files, schema=spec.schema, format="parquet")
+    stripped = [f.split("://", 1)[1] for f in files]
+    return pads.dataset(stripped, schema=spec.schema, format="parquet", filesystem=scan_filesystem(root))
+
+
+# Object stores whose URLs Arrow's own client reads (the scheme s3fs also answers to).
+_ARROW_S3_SCHEMES = frozenset({"s3", "s3a"})
+
+
+def scan_filesystem(root: DataRoot) -> Any:
+    """The filesystem a lazy scan of an object-store root reads through: Arrow's own S3 client for s3://
+    roots, else the root's fsspec filesystem.
+
+    Through fsspec, Arrow reads Python file objects, and a dataset fragment holding one can be freed last by one
+    of Arrow's threads while the interpreter finalizes, which aborts the process after its work is done (see
+    `read_parquet_file`). Arrow's S3 client has no Python object to free. It finds its endpoint and
+    credentials where s3fs does (the AWS_* variables, ~/.aws); where s3fs has its own settings in fsspec's
+    config (`~/.config/fsspec/s3.json`), which Arrow does not read, or Arrow cannot make a client, the scan
+    stays on fsspec.
+    """
+    scheme, rest = root.url.split("://", 1)
+    if scheme in _ARROW_S3_SCHEMES and not fsspec.config.conf.get("s3"):
+        try:
+            native, _ = pafs.FileSystem.from_uri(f"s3://{rest}")
+            return native
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            log.info(
+                "data root %s: Arrow's S3 client cannot be used (%s); scanning through fsspec", root.url, exc
+            )
+    return root.fs
 
 
 def read_parquet_file(

@@ -11,7 +11,10 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import fsspec
 import httpx
+import pyarrow.dataset as pads
+import pyarrow.fs as pafs
 import pytest
 import s3fs
 
@@ -19,6 +22,7 @@ from flows.demo import demo_pipeline_config
 from flows.pipeline import pipeline
 from storage.catalog import query
 from storage.layout import DataRoot
+from storage.shards import read_dataset, read_shard, scan_filesystem
 from tests.deploy.prefect_procs import free_port
 
 BUCKET = "howto-test"
@@ -91,6 +95,16 @@ def test_demo_pipeline_through_captions_on_s3(s3_server: str, site, tmp_path: Pa
     clips, videos = query("SELECT count(*), count(DISTINCT video_id) FROM clips", root.url).rows[0]
     assert kept > 0 and videos == kept
     assert clips == summaries["captions"]["clips"] > 0
+    # Lazy scans read through Arrow's own S3 client (no Python file objects to free at exit), to the same rows;
+    # with s3fs configured in fsspec's own config, which Arrow cannot read, they stay on s3fs.
+    scanned = read_dataset(root, "videos")
+    assert isinstance(scanned, pads.FileSystemDataset) and isinstance(scanned.filesystem, pafs.S3FileSystem)
+    whole = read_shard(root, "videos", 0)
+    assert whole is not None and scanned.to_table().sort_by("video_id").equals(whole.sort_by("video_id"))
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"anon": False})
+    assert isinstance(scan_filesystem(root), s3fs.S3FileSystem)
+    assert read_dataset(root, "videos").to_table().num_rows == whole.num_rows
+    monkeypatch.delitem(fsspec.config.conf, "s3")
     # A second run finds every shard's marker on the object store and does no work.
     again = pipeline(cfg=cfg, data_root=url, stages=["captions"])
     assert again["captions"]["shards_cached"] == again["captions"]["shards"] > 0
