@@ -53,10 +53,20 @@ def video_precisions(
     return out
 
 
-def marker_precisions(extra: Mapping[str, Any] | None) -> dict[str, str]:
-    """The per-video precisions a marker's extra recorded ({} for a marker written before they were)."""
+def marker_precisions(extra: Mapping[str, Any] | None, with_features: Iterable[str] = ()) -> dict[str, str]:
+    """The per-video precisions a marker's extra recorded. A marker written before they were still tells when
+    its run computed every video of its shard in one precision: `with_features` (the videos with features in
+    the shard it describes) then all have it; otherwise {}."""
     value = (extra or {}).get(MARKER_KEY)
-    return {str(k): str(v) for k, v in value.items()} if isinstance(value, dict) else {}
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    computed = (extra or {}).get("videos_computed_in") or {}
+    videos = set(with_features)
+    if isinstance(computed, dict) and len(computed) == 1 and videos:
+        (precision, count), *_ = computed.items()
+        if count == len(videos):
+            return dict.fromkeys(sorted(videos), str(precision))
+    return {}
 
 
 def precision_counts(extras: Iterable[Mapping[str, Any] | None]) -> Counter[str]:

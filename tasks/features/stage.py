@@ -211,12 +211,12 @@ def _compute(
     tables = [t for t in tables if t.num_rows and t.column("video_id")[0].as_py() in kept] + errors
     table = pa.concat_tables(tables) if tables else result_table(VideoResult("", "ok"), (), {}).slice(0, 0)
     previous_marker = read_marker(root, DATASET, shard) if reused else None
-    with_features = table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist()
+    before = _ok_videos(previous) if previous is not None else set()
     precision_of = video_precisions(
-        with_features,
+        _ok_videos(table),
         computed_in,
         from_parts,
-        marker_precisions(previous_marker.extra if previous_marker else None),
+        marker_precisions(previous_marker.extra if previous_marker else None, before),
     )
     n_err = len(errors)
     return ShardOutput(
@@ -265,6 +265,11 @@ def _crash_guard(
 def _count_status(table: pa.Table, status: str) -> int:
     rows = table.filter(pc.equal(table.column("status"), status)).column("video_id").to_pylist()
     return len(set(rows))
+
+
+def _ok_videos(table: pa.Table) -> set[str]:
+    """The videos with features among a table's rows."""
+    return set(table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist())
 
 
 def _part_files(root: DataRoot, work: str) -> list[str]:

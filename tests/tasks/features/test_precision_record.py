@@ -62,3 +62,16 @@ def test_counts_use_the_per_video_record_and_fall_back_to_older_markers_counts()
         {},
     ]
     assert precision_counts(extras) == {"bf16": 5, "fp32": 1, UNRECORDED: 1}
+
+
+def test_an_older_marker_tells_when_its_run_computed_every_video_in_one_precision() -> None:
+    older = {"videos_computed_in": {"bf16": 2}}
+    assert marker_precisions(older, ["a", "b"]) == {"a": "bf16", "b": "bf16"}
+    assert marker_precisions(older, ["a", "b", "c"]) == {}  # c was reused then: unknown
+    assert (
+        marker_precisions({"videos_computed_in": {"bf16": 1, "fp32": 1}}, ["a", "b"]) == {}
+    )  # which is which?
+    assert marker_precisions({"videos_computed_in": {}}, ["a"]) == {}
+    assert marker_precisions(older, []) == {}
+    recorded = {"videos_computed_in": {"bf16": 2}, "video_precision": {"a": "fp32"}}
+    assert marker_precisions(recorded, ["a", "b"]) == {"a": "fp32"}  # the record wins
