@@ -132,7 +132,8 @@ _SENTENCE_ENDS = (".", "?", "!", "\u2026", "\u00bb", '"')
 _LABEL_WORD = re.compile(r"[^\W\d_][\w.'\u2019-]*")
 _CONTENT_LABEL_WORDS = frozenset(w.lower() for w in _SEQUENCE_WORDS) | frozenset(
     "tip tips note notes warning caution important ingredients ingredient tools materials answer hint result"
-    " results summary conclusion update edit bonus reminder problem solution definition source sources".split()
+    " results summary conclusion update edit bonus reminder problem solution definition source sources fact"
+    " recipe directions instructions equipment supplies prep time total yield serves".split()
 )
 
 

@@ -65,6 +65,8 @@ def test_an_asr_track_keeps_such_words() -> None:
         ("SURMA: I know", None),  # capitals: capitals_name_label's
         ("Tip: use a sharp knife", None),  # instructional content, however often it comes
         ("Note : le sel", None),
+        ("Fun fact: it floats", None),
+        ("Prep time: ten minutes", None),
         ("Step 2: cut", None),
         ("The four of them said: go", None),  # more than three words
         ("He said: no", ("He said", 2)),  # a label by shape; only repetition makes it a speaker
