@@ -247,6 +247,8 @@ def recurring_labels(lines: Sequence[str]) -> frozenset[str]:
     after any note or speaker dash: its speakers (see above)."""
     counts: dict[str, int] = {}
     for line in lines:
+        if ":" not in line:  # every label has its colon; most lines have none
+            continue
         words = [Word(0, text) for text in line.split()]
         words = words[_leading_note_words(words) :]
         if words and _SPEAKER_DASH.match(words[0].text + " "):
@@ -261,7 +263,7 @@ def _drop_speaker(words: list[Word], speakers: frozenset[str]) -> list[Word]:
     """`words` without the labels of the track's speakers: one leading the line (after any note), and one
     after a finished sentence, where a captioner put two speakers on a line ("... an NGO? Journalist: Well,
     why not?")."""
-    if not speakers:
+    if not speakers or not any(":" in w.text for w in words):
         return words
     lead = _leading_note_words(words)
     found = mixed_case_label(words[lead:])

@@ -221,9 +221,10 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
     # Current YouTube tracks mark each finished line with a <= 20 ms flash cue. In such a track the last
     # line of every other cue is new even when it repeats the line above (a speaker said it twice).
     rolling = auto and any(c.end_ms - c.start_ms <= FLASH_MS for c in cues)
-    labels = not auto and mostly_lower_case([plain(line) for cue in cues for line in cue.lines])
+    every_line = [] if auto else [plain(line) for cue in cues for line in cue.lines]
+    labels = not auto and mostly_lower_case(every_line)
     # ASR writes no labels; a manual track's speakers are the mixed-case labels that keep coming back.
-    speakers = frozenset() if auto else recurring_labels([plain(line) for c in cues for line in c.lines])
+    speakers = recurring_labels(every_line)
     history: list[str] = []
     out: list[tuple[int, int, list[Word]]] = []
     typed_until: int | None = None  # end of the cue before when its bottom line was typed
