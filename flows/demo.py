@@ -140,9 +140,9 @@ def _random_features(root: DataRoot) -> bool:
 
 def precision_line(root: DataRoot, train: dict[str, Any]) -> str | None:
     """Which precision the features and the training ran in, from the features' shard markers (every video
-    with features, reused from an earlier run or not) and the training run. `auto` takes bf16 on a CPU only where it measured faster than fp32 (a Zen 4: yes; an
-    Intel VM without AMX: no), and bf16 features move the recall figures by points, not last digits, so
-    the summary says which it was."""
+    with features, reused from an earlier run or not) and the training run. `auto` takes bf16 on a CPU only
+    where it measured faster than fp32 (a Zen 4: yes; an Intel VM without AMX: no), and bf16 features move
+    the recall figures by points, not last digits, so the summary says which it was."""
     counts = precision_counts(marker.extra for marker in list_markers(root, "frame_features"))
     parts = []
     if counts:

@@ -211,9 +211,9 @@ def _compute(
     tables = [t for t in tables if t.num_rows and t.column("video_id")[0].as_py() in kept] + errors
     table = pa.concat_tables(tables) if tables else result_table(VideoResult("", "ok"), (), {}).slice(0, 0)
     previous_marker = read_marker(root, DATASET, shard) if reused else None
-    before = _ok_videos(previous) if previous is not None else set()
+    before = _videos_with_status(previous, "ok") if previous is not None else set()
     precision_of = video_precisions(
-        _ok_videos(table),
+        _videos_with_status(table, "ok"),
         computed_in,
         from_parts,
         marker_precisions(previous_marker.extra if previous_marker else None, before),
@@ -226,7 +226,7 @@ def _compute(
         errors=n_err,
         extra={
             YTDLP_KEY: said,
-            "videos_failed": _count_status(table, "failed"),
+            "videos_failed": len(_videos_with_status(table, "failed")),
             "videos_error": n_err,
             "videos_extracted": len(todo),
             "videos_decoded_on": dict(decoders),
@@ -262,14 +262,9 @@ def _crash_guard(
     return DecodeGuard(in_flight, request)
 
 
-def _count_status(table: pa.Table, status: str) -> int:
-    rows = table.filter(pc.equal(table.column("status"), status)).column("video_id").to_pylist()
-    return len(set(rows))
-
-
-def _ok_videos(table: pa.Table) -> set[str]:
-    """The videos with features among a table's rows."""
-    return set(table.filter(pc.equal(table.column("status"), "ok")).column("video_id").to_pylist())
+def _videos_with_status(table: pa.Table, status: str) -> set[str]:
+    """The videos whose rows have `status` ("ok": the videos with features)."""
+    return set(table.filter(pc.equal(table.column("status"), status)).column("video_id").to_pylist())
 
 
 def _part_files(root: DataRoot, work: str) -> list[str]:
