@@ -1,7 +1,8 @@
 """Thai, Lao, Khmer and Burmese words are counted by ICU's dictionary, not one per space-separated run: a caption
 line in these scripts is mostly one run, and HowTo100M's `min_words` rule would drop a whole talk as too short.
 
-Checked against the gold word segmentation of real Thai text (tests/fixtures/thai/SOURCES.md)."""
+Checked against the gold word segmentation of real Thai, Burmese and Khmer text (the SOURCES.md files in
+tests/fixtures/thai, burmese and khmer)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ import pytest
 from tasks.captions.vtt import parse_vtt
 from tasks.captions.wordcount import count_words
 
-FIXTURE = Path(__file__).resolve().parents[2] / "fixtures" / "thai" / "th_pud_excerpt.conllu"
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+FIXTURE = FIXTURES / "thai" / "th_pud_excerpt.conllu"
 
 
 def _gold_sentences() -> list[tuple[str, int]]:
@@ -47,6 +49,42 @@ def test_thai_counts_come_near_the_gold_segmentation() -> None:
     assert spaces < 0.3 * gold  # what one-per-token gave
     for text, words in sentences:
         assert 0.6 * words <= count_words(text) <= 2 * words, text
+
+
+def _has_letter_or_digit(word: str) -> bool:
+    return any(c.isalnum() for c in word)
+
+
+def _burmese_gold() -> list[list[str]]:
+    """myPOS: one sentence a line, its hand-segmented words separated by spaces."""
+    lines = (FIXTURES / "burmese" / "mypos_excerpt.txt").read_text(encoding="utf-8").splitlines()
+    return [[w for w in line.split() if _has_letter_or_digit(w)] for line in lines]
+
+
+def _khmer_gold() -> list[list[str]]:
+    """khPOS: `word/TAG` tokens; `_` and `~` join the parts of one compound word."""
+    lines = (FIXTURES / "khmer" / "khpos_excerpt.txt").read_text(encoding="utf-8").splitlines()
+    words = [[token.rsplit("/", 1)[0].replace("_", "").replace("~", "") for token in line.split()] for line in lines]
+    return [[w for w in sentence if _has_letter_or_digit(w)] for sentence in words]
+
+
+@pytest.mark.parametrize(
+    ("gold", "first_words"),
+    [(_burmese_gold, ["ယခု", "လ", "တွင်", "ပျားရည်"]), (_khmer_gold, ["ក្រៅពី", "នោះ", "លិខិត", "នេះ"])],
+    ids=["burmese", "khmer"],
+)
+def test_burmese_and_khmer_counts_come_near_the_gold_segmentation(gold, first_words: list[str]) -> None:
+    """Written without spaces, as these scripts are, a sentence counts about as many words as the hand
+    segmentation has (one per sentence before ICU)."""
+    sentences = gold()
+    assert len(sentences) == 30 and sentences[0][:4] == first_words  # the real corpus, not a stand-in
+    gold_words = sum(len(words) for words in sentences)
+    counted = sum(count_words("".join(words)) for words in sentences)
+    assert 0.9 * gold_words <= counted <= 1.3 * gold_words, (counted, gold_words)
+    for words in sentences:
+        n = count_words("".join(words))
+        # A short line of names may split into a few more dictionary words than it has names.
+        assert 0.6 * len(words) <= n <= max(2 * len(words), len(words) + 3), (words, n)
 
 
 @pytest.mark.parametrize(
