@@ -24,7 +24,7 @@ def inspect_command(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object instead of text.")] = False,
 ) -> None:
     """Apply the keep/drop decision to a saved info file (new yt-dlp or old youtube-dl)."""
-    from tasks.youtube.decision import decide
+    from tasks.youtube.decision import decide, not_video_info
 
     try:
         info = json.loads(info_file.read_text(encoding="utf-8"))
@@ -34,8 +34,8 @@ def inspect_command(
         fail(f"{info_file}: cannot read: {exc}")
     except json.JSONDecodeError as exc:
         fail(f"{info_file}: not JSON: {exc.msg} at line {exc.lineno}")
-    if not isinstance(info, dict) or info.get("_type", "video") != "video":
-        fail(f"{info_file}: not a single-video info dict")
+    if (why := not_video_info(info)) is not None:
+        fail(f"{info_file}: not a single-video info dict: {why}")
     summary = decide(info).summary()
     if as_json:
         typer.echo(json.dumps(summary))

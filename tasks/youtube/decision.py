@@ -233,6 +233,16 @@ def implausible_number(info: Mapping[str, Any]) -> str | None:
     return None
 
 
+# The YouTube extractors of many videos: yt-dlp's (tabs: playlists and channels; searches; feeds) and the
+# older youtube-dl names (YoutubeChannel, YoutubeUser, YoutubeSearchDate).
+_COLLECTION_EXTRACTORS = frozenset(
+    {"YoutubeTab", "YoutubePlaylist", "YoutubeYtUser", "YoutubeSearch", "YoutubeSearchURL"}
+    | {"YoutubeMusicSearchURL", "YoutubeFavourites", "YoutubeHistory", "YoutubeNotifications"}
+    | {"YoutubeRecommended", "YoutubeSubscriptions", "YoutubeWatchLater", "YoutubeShortsAudioPivot"}
+    | {"YoutubeChannel", "YoutubeUser", "YoutubeSearchDate"}
+)
+
+
 def not_video_info(info: object) -> str | None:
     """Why this JSON is not a youtube-dl / yt-dlp info dict of one video, or None if it is one."""
     if not isinstance(info, Mapping):
@@ -245,6 +255,11 @@ def not_video_info(info: object) -> str | None:
     entry_type = info.get("_type", "video")
     if entry_type != "video":
         return f"a yt-dlp {str(entry_type)[:40]!r} entry, not a probed video"
+    extractor = info.get("extractor_key")
+    if extractor in _COLLECTION_EXTRACTORS:
+        # Older yt-dlp (2021) wrote a playlist's or channel's own --write-info-json file without `_type`,
+        # so only the extractor that made it says it is not a video.
+        return f"a yt-dlp {extractor} (playlist or channel) file, not a probed video"
     if not any(key in info for key in _VIDEO_KEYS):
         return "an object with no video fields (id, title, duration, formats, ...)"
     return None

@@ -46,6 +46,14 @@ def test_inspect_errors_are_one_line(tmp_path: Path) -> None:
         assert "Traceback" not in result.output
 
 
+def test_inspect_refuses_a_playlist_file_without_type() -> None:
+    playlist = FIXTURES / "yt-dlp-2021_playlist_PLoopXDarluPBnuxs4PTC55Sc_2ShAXC0i.info.json"
+    result = runner.invoke(app, ["youtube", "inspect", str(playlist), "--json"])
+    assert result.exit_code == 2 and result.stdout == ""
+    why = "a yt-dlp YoutubeTab (playlist or channel) file, not a probed video"
+    assert result.stderr == f"error: {playlist}: not a single-video info dict: {why}\n"
+
+
 def test_import_refuses_files_without_ids(tmp_path: Path) -> None:
     junk = tmp_path / "ids.txt"
     junk.write_text("../../etc/passwd\nnot an id\n")

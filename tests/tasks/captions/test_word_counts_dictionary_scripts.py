@@ -64,7 +64,10 @@ def _burmese_gold() -> list[list[str]]:
 def _khmer_gold() -> list[list[str]]:
     """khPOS: `word/TAG` tokens; `_` and `~` join the parts of one compound word."""
     lines = (FIXTURES / "khmer" / "khpos_excerpt.txt").read_text(encoding="utf-8").splitlines()
-    words = [[token.rsplit("/", 1)[0].replace("_", "").replace("~", "") for token in line.split()] for line in lines]
+    words = [
+        [token.rsplit("/", 1)[0].replace("_", "").replace("~", "") for token in line.split()]
+        for line in lines
+    ]
     return [[w for w in sentence if _has_letter_or_digit(w)] for sentence in words]
 
 

@@ -78,6 +78,17 @@ def test_json_that_is_not_a_video_info_says_so(doc: dict[str, Any], says: str) -
     assert says in (not_video_info(doc) or "")
 
 
+def test_a_2021_playlist_file_without_type_is_not_a_video() -> None:
+    """yt-dlp wrote a playlist's own info file without `_type` in 2021: its extractor says what it is, and it
+    is dropped as not a video, not as a video with a bad id."""
+    playlist = load("yt-dlp-2021_playlist_PLoopXDarluPBnuxs4PTC55Sc_2ShAXC0i")
+    assert "_type" not in playlist and playlist["extractor_key"] == "YoutubeTab"
+    assert "YoutubeTab" in (not_video_info(playlist) or "")
+    assert decide(playlist).drop_reason == NOT_VIDEO_INFO
+    video = load("yt-dlp-2025-11_jNQXAC9IVRw")
+    assert video["extractor_key"] == "Youtube" and not_video_info(video) is None
+
+
 def test_video_info_with_a_bad_id_is_still_invalid_id() -> None:
     old = load("youtube-dl-2013-shape_oz14IUf0b1M")
     assert not_video_info(old) is None
