@@ -92,6 +92,24 @@ def test_a_french_interviews_applause_and_laughter_go() -> None:
         ("ありがとう（拍手）", "ありがとう"),
         ("（笑）", ""),
         ("(웃음)", ""),
+        # TED translators' Russian, Arabic, Hindi, Thai, Vietnamese and Indonesian notes. Hindi and Thai words
+        # hold combining vowel signs, which are not letters to Python's `\w`.
+        ("Спасибо. (Аплодисменты)", "Спасибо."),
+        ("(Смех) И вот", "И вот"),
+        ("شكرا (تصفيق)", "شكرا"),
+        ("(ضحك)", ""),
+        ("धन्यवाद। (तालियाँ)", "धन्यवाद।"),
+        ("(हँसी) तो", "तो"),
+        ("(หัวเราะ)", ""),
+        ("Cảm ơn. (Vỗ tay)", "Cảm ơn."),
+        ("(Tiếng cười)", ""),
+        ("(Cười)", ""),
+        ("Terima kasih. (Tepuk tangan)", "Terima kasih."),
+        ("(Tawa)", ""),
+        # ...while asides in those scripts stay.
+        ("добавьте (молоко и сахар) и", "добавьте (молоко и сахар) и"),
+        ("(नमस्ते दोस्तों)", "(नमस्ते दोस्तों)"),
+        ("một (nụ cười) nhỏ", "một (nụ cười) nhỏ"),  # "cười" is a note alone, a word in an aside
         ("加一点盐（不要太多）然后", "加一点盐（不要太多）然后"),  # an aside stays
         ("この方法（東京で）は", "この方法（東京で）は"),
     ],
