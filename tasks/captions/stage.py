@@ -63,7 +63,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 8: Thai, Lao, Khmer and Burmese words are counted by ICU's dictionary, not one per space-separated run; a
 # sound note may hold a full stop or an exclamation mark ("(Il rit. )", "(rires !)"); a mixed-case label that
 # opens three lines or more of a manual track is a speaker ("Mélenchon :", "Journalist:") and goes.
-CLEANER_VERSION = 8
+# 9: Russian, Arabic, Hindi, Thai, Vietnamese and Indonesian sound notes go ("(Аплодисменты)", "(हँसी)").
+CLEANER_VERSION = 9
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
