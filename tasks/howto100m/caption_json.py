@@ -36,7 +36,12 @@ class _Reader:
         self.offset += self.pos
         self.buf = self.buf[self.pos :]
         self.pos = 0
-        data = self.handle.read(max(self.chunk, at_least))
+        try:
+            data = self.handle.read(max(self.chunk, at_least))
+        except UnicodeDecodeError as exc:
+            where = self.offset + len(self.buf)  # the text read so far decoded; the bad byte is past it
+            after = f" after character {where}" if where else ""
+            raise CaptionFileError(f"not UTF-8 text{after} ({exc.reason})") from None
         if not data:
             self.eof = True
             return False

@@ -28,6 +28,7 @@ from tasks.howto100m.layout import (
     IMPORT_SOURCE,
     check_free,
     imported_batches,
+    is_imported,
     load_plan,
     remove_imports,
     save_plan,
@@ -125,13 +126,16 @@ class Importer:
         self.level1: dict[str, str | None] = {}
         for t in self.tasks:
             self.level1.setdefault(t.task_id, self.categories.get(t.source_id, (None, None))[0])
-        self.plan = load_plan(root, self.batch)
+        self.plan: dict[str, Any] = {}  # the shard bases, fixed by `start` once the files are checked
         self.counts: Counter[str] = Counter()
         self.manifests: list[dict[str, Any]] = []
 
     def config(self, **extra: Any) -> dict[str, Any]:
         return {"source": IMPORT_SOURCE, "import_batch": self.batch, "caption_source": self.source,
                 **self.cfg.model_dump(mode="json"), **extra}  # fmt: skip
+
+    def start(self) -> None:
+        self.plan = load_plan(self.root, self.batch)
 
     def write_tasks(self) -> None:
         existing = _kept_titles_outside(self.root, self.batch)
@@ -234,6 +238,25 @@ class Importer:
         self.manifests.append(run_job(self.root, job))
 
 
+def check_caption_file(path: str) -> None:
+    """Read the caption file's first entry: a file that is no caption object at all (garbage, a list, not
+    UTF-8, empty) fails here, before any shard is written. A file broken further on still fails while its
+    videos stream; the command with a repaired file then needs --replace."""
+    with open_captions(path) as handle:
+        next(iter_entries(handle), None)
+
+
+def _batches_with_rows(root: DataRoot) -> set[str]:
+    """Import batches with shards in the root: those that wrote videos, and one that stopped after its tasks
+    (its caption file broke before the first videos shard), whose task rows would otherwise stay beside the
+    next import's and make those duplicates."""
+    from storage.shards import list_markers
+
+    batches = set(imported_batches(root))
+    batches |= {str(m.config.get("import_batch")) for m in list_markers(root, "tasks") if is_imported(m)}
+    return batches
+
+
 def _kept_titles_outside(root: DataRoot, batch: str) -> set[str]:
     """De-dup keys of titles kept by other imports and crawls (not this one's earlier run)."""
     from storage.shards import list_markers, read_shard
@@ -262,7 +285,10 @@ def import_howto100m(
     """
     root = DataRoot.from_any(data_root)
     batch = batch_of(cfg)
-    others = sorted(b for b in imported_batches(root) if b != batch)
+    # Every release file is read or checked before anything in the root is removed or written.
+    importer = Importer(cfg, root, batch)
+    check_caption_file(cfg.captions)
+    others = sorted(b for b in _batches_with_rows(root) if b != batch)
     removed = 0
     if others and not replace:
         raise ImportConflict(
@@ -272,7 +298,7 @@ def import_howto100m(
     if others:
         removed = remove_imports(root, keep_batch=batch)
         refresh(root)  # the views name the removed files: queries must work even if this import fails
-    importer = Importer(cfg, root, batch)
+    importer.start()
     importer.write_tasks()
     n_shards = n_videos = 0
     for index, group in enumerate(importer.shard_groups()):

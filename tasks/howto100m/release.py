@@ -145,6 +145,9 @@ class ReleaseTask:
 def read_task_ids(path: str | Path) -> list[ReleaseTask]:
     """task_ids.csv through the task-list importer (tab-separated, no header, titles kept byte for byte)."""
     items: list[ImportedTask] = read_import(path, "howto100m")
+    if not items:
+        # An empty list would import every video under an unknown task: surely the wrong file.
+        raise ReleaseFormatError(f"{path}: no tasks (task_ids.csv lists 23,611 lines of `id<TAB>title`)")
     return [ReleaseTask(t.source_id, t.title, task_id(t.title)) for t in items]
 
 
@@ -168,7 +171,7 @@ def load_feature_rows(directory: str, meta: VideoMeta | None, video_id: str) -> 
         return None, "no features file"
     try:
         rows = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or cut .npy
         return None, f"unreadable features file ({type(exc).__name__}: {str(exc)[:80]})"
     if (
         rows.ndim != 2

@@ -1,0 +1,95 @@
+"""A broken release file stops `howto import howto100m` before it writes or removes anything in the data root,
+and a retry with the repaired file gives the same rows as a clean import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from storage.layout import DataRoot
+from storage.shards import list_markers, read_dataset
+from tasks.howto100m.caption_json import CaptionFileError
+from tasks.howto100m.import_stage import ImportConflict, import_howto100m
+from tasks.howto100m.release import ReleaseFormatError, load_feature_rows
+from tests.tasks.howto100m.conftest import import_config
+from tests.tasks.howto100m.release_files import VIDEO_A, Release
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "expected {"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00garbage", "not UTF-8"),
+        (b'[{"start": [0]}]', "expected {"),
+        (b'{"' + VIDEO_A.encode() + b'": {"start": [0.5], "text": ["caf\xe9"]}}', "not UTF-8"),
+        (b'{"' + VIDEO_A.encode() + b'": {"start": [0.5], ', "character"),
+    ],
+    ids=["empty", "binary", "list", "latin-1", "truncated"],
+)
+def test_a_broken_caption_file_writes_nothing(
+    release: Release, fresh_root: DataRoot, tmp_path: Path, content: bytes, says: str
+) -> None:
+    bad = tmp_path / "caption.json"
+    bad.write_bytes(content)
+    with pytest.raises(CaptionFileError, match=says):
+        import_howto100m(import_config(release, captions=str(bad)), fresh_root.url)
+    assert _files(Path(fresh_root.url)) == {}  # no tasks shard, no plan, no catalog
+
+
+def test_retry_with_the_repaired_file_equals_a_clean_import(
+    release: Release, fresh_root: DataRoot, tmp_path: Path
+) -> None:
+    bad = tmp_path / "caption.json"
+    bad.write_bytes(b"not json at all")
+    with pytest.raises(CaptionFileError):
+        import_howto100m(import_config(release, captions=str(bad)), fresh_root.url)
+    import_howto100m(import_config(release), fresh_root.url)
+    tasks = read_dataset(fresh_root, "tasks").to_table()
+    assert tasks.num_rows == 2 and all(tasks.column("keep").to_pylist())
+    assert len(list_markers(fresh_root, "tasks")) == 1
+
+
+def test_tasks_left_by_an_import_that_broke_later_need_replace(
+    release: Release, fresh_root: DataRoot, tmp_path: Path
+) -> None:
+    """A caption file that breaks after its first entry fails while videos stream, with its tasks written: the
+    next import of other files must not put its tasks beside them as duplicates."""
+    good = release.captions.read_bytes()
+    cut = tmp_path / "caption.json"
+    cut.write_bytes(good[: good.index(b"}") + 2])  # the first entry, then the file ends
+    with pytest.raises(CaptionFileError):
+        import_howto100m(import_config(release, captions=str(cut)), fresh_root.url)
+    assert len(list_markers(fresh_root, "tasks")) == 1
+    with pytest.raises(ImportConflict, match="--replace"):
+        import_howto100m(import_config(release), fresh_root.url)
+    import_howto100m(import_config(release), fresh_root.url, replace=True)
+    tasks = read_dataset(fresh_root, "tasks").to_table()
+    assert tasks.num_rows == 2 and all(tasks.column("keep").to_pylist())
+
+
+def test_replace_with_a_bad_csv_keeps_the_earlier_import(
+    release: Release, fresh_root: DataRoot, tmp_path: Path
+) -> None:
+    import_howto100m(import_config(release), fresh_root.url)
+    before = _files(Path(fresh_root.url))
+    empty_ids = tmp_path / "task_ids.csv"
+    empty_ids.write_text("")
+    with pytest.raises(ReleaseFormatError, match="no tasks"):
+        import_howto100m(import_config(release, task_ids=str(empty_ids)), fresh_root.url, replace=True)
+    assert _files(Path(fresh_root.url)) == before
+
+
+def test_an_empty_or_cut_features_file_is_a_missing_feature(tmp_path: Path) -> None:
+    (tmp_path / f"{VIDEO_A}.npy").write_bytes(b"")
+    rows, why = load_feature_rows(str(tmp_path), None, VIDEO_A)
+    assert rows is None and why.startswith("unreadable features file (EOFError")
+    np.save(tmp_path / f"{VIDEO_A}.npy", np.ones((4, 8), np.float16))
+    (tmp_path / f"{VIDEO_A}.npy").write_bytes((tmp_path / f"{VIDEO_A}.npy").read_bytes()[:100])
+    rows, why = load_feature_rows(str(tmp_path), None, VIDEO_A)
+    assert rows is None and why.startswith("unreadable features file")
