@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -99,6 +100,8 @@ def bench_captions_command(
     """Caption files cleaned per CPU-second (parse + clean + clips + Parquet) vs a naive read: 6 min and 2 h."""
     from tasks.bench.captions import run_bench
 
+    if not 0 < seconds < math.inf:  # NaN too: each measurement would end at once, or never
+        fail(f"--seconds {seconds}: give a positive number of CPU seconds per measurement")
     typer.echo("note: one thread, CPU time (per core); generated rolling auto tracks; shared machine.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-captions-") as tmp:
         run_bench(Path(tmp), seconds, long_minutes, log=typer.echo)

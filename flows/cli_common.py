@@ -9,6 +9,7 @@ import os
 import re
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar, get_args
 
 import typer
@@ -144,6 +145,24 @@ def rerun_if_capped(isa: str, argv: list[str]) -> None:
 def fail(message: str) -> NoReturn:
     """Stop the command with `error: message` on stderr and exit 2 (flows/cli_errors.py prints it)."""
     raise UsageProblem(message)
+
+
+def require_file(path: Path, what: str = "file") -> None:
+    """A file the command reads: a folder or a missing path is refused in one line, naming it."""
+    if path.is_dir():
+        fail(f"{path}: is a directory, not a {what}")
+    if not path.is_file():
+        fail(f"{path}: no such {what}")
+
+
+def require_utf8(value: str, what: str) -> str:
+    """Text typed on the command line must be valid UTF-8: Python keeps undecodable bytes as lone
+    surrogates, which no tokenizer or SQL parser takes; refused here in one line, naming `what`."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        fail(f"{what}: not valid UTF-8 (at character {exc.start + 1}); check the terminal's encoding")
+    return value
 
 
 def _checked_device(value: str | None) -> str | None:

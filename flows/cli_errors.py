@@ -56,11 +56,14 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.howto100m.release", "ReleaseFormatError"),
     ("tasks.howto100m.caption_json", "CaptionFileError"),
     ("tasks.howto100m.import_stage", "ImportConflict"),
-    ("tasks.exports.target", "ExportRefused"),  # --out is the data root, a file or a user's folder
+    ("tasks.exports.target", "ExportRefused"),  # --out in a data root, a file, a user's folder, unwritable
     ("tasks.exports.select", "NothingToExport"),
     ("tasks.exports.select", "UnknownCategory"),
     ("models.encoders", "DeviceUnavailable"),
     ("tasks.bench.query", "BenchRootInUse"),  # `bench query --data-root` at a real data root
+    ("tasks.bench.howto100m", "BenchWorkdirInUse"),  # `bench import --workdir` at a real release
+    ("tasks.train.checkpoints", "BadRunName"),  # --run-id / --name that is not one safe folder name
+    ("tasks.train.checkpoints", "BadRunFile"),  # a run's model_card.json that is not one
 )
 
 

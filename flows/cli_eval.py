@@ -65,6 +65,10 @@ def _setup(
         from tasks.evaluation.run import Setup
         from tasks.features.config import ExtractFeaturesConfig
 
+        # A path (as resolve_checkpoint tells one from a run id) must be a file, not a folder.
+        looks_like_path = checkpoint and ("/" in checkpoint or checkpoint.endswith((".pt", ".pth")))
+        if looks_like_path and Path(str(checkpoint)).is_dir():
+            fail(f"--checkpoint {checkpoint}: is a directory, not a checkpoint file (or give a run id)")
         root = DataRoot.from_any(data_root)
         # Benchmark videos must get the features the model was trained on: the data root's recorded
         # feature config is the default, each option overrides one field.

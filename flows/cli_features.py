@@ -19,6 +19,7 @@ from flows.cli_common import (
     fail,
     field_choices,
     require_device,
+    require_file,
     rerun_if_capped,
 )
 from tasks.features.config import ExtractFeaturesConfig
@@ -90,15 +91,21 @@ def extract_command(
     import pyarrow.parquet as pq
 
     from storage.layout import DataRoot
+    from tasks.exports.target import check_outside_root, check_writable
     from tasks.features.extractor import VideoJob
     from tasks.features.pipeline import build_extractor
     from tasks.features.rows import result_table
 
-    if not video.is_file():
-        fail(f"{video}: no such file")
+    require_file(video, "video file")
     for weights in (resnet_weights, resnext_weights):
-        if weights and not Path(weights).is_file():
-            fail(f"{weights}: no such weights file")
+        if weights:
+            require_file(Path(weights), "weights file")
+    root = DataRoot.from_any(data_root)
+    # --out before any decoding: never a shard of a data root, a folder, or a path that cannot be written.
+    if out.is_dir():
+        fail(f"--out {out}: is a directory; give the .parquet file to write")
+    check_outside_root(root, out)
+    check_writable(out)
     require_device(device)
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
@@ -111,7 +118,7 @@ def extract_command(
         size_3d=size_3d,
     )
     try:
-        extractor, loaded, rt = build_extractor(cfg, DataRoot.from_any(data_root))
+        extractor, loaded, rt = build_extractor(cfg, root)
     except ValueError as exc:  # e.g. fp16 without CUDA (a missing-weights error is handled centrally)
         fail(str(exc))
     [result] = list(extractor.run([VideoJob(video.stem, str(video))]))
@@ -119,7 +126,9 @@ def extract_command(
         fail(f"{video}: {result.error}")
     table = result_table(result, cfg.models, loaded.random)
     out.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table, out)
+    tmp = out.with_name(f".tmp-{out.name}")  # an earlier --out file stays whole until this one is
+    pq.write_table(table, tmp)
+    tmp.replace(out)
     randoms = [m for m, r in loaded.random.items() if r]
     note = f" (RANDOM weights: {', '.join(randoms)})" if randoms else ""
     counts = ", ".join(f"{m} {len(r.vectors)}" for m, r in result.rows.items())

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import ExistingDataRootOption, bench_app, fail
-from storage.catalog import QueryResult, query, refresh, stats
+from flows.cli_common import ExistingDataRootOption, bench_app, fail, require_utf8
+from storage.catalog import QueryResult, holds_datasets, query, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench.query import run_bench
 
@@ -39,6 +39,15 @@ def _print_result(result: QueryResult, fmt: OutputFormat) -> None:
         Console().print(table)
 
 
+def _data_root_with_datasets(data_root: str | None) -> DataRoot:
+    """The root, refused when it holds no dataset yet: a query there would answer from empty views, which
+    reads like "no rows" when the real mistake is the folder (a typo, the parent of the root)."""
+    root = DataRoot.from_any(data_root)
+    if not holds_datasets(root):
+        fail(f"{root.url} is not a data root: it holds no datasets (run a stage first, or check --data-root)")
+    return root
+
+
 def query_command(
     sql: Annotated[
         str, typer.Argument(help="A read-only SQL query over the dataset views (tasks, videos, ...).")
@@ -47,8 +56,11 @@ def query_command(
     fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
 ) -> None:
     """Query the datasets with DuckDB (one view per dataset, plus video_catalog). Read-only."""
+    # Undecodable bytes (kept by Python as lone surrogates) would reach the SQL splitter as text it cannot
+    # encode: refused here, naming the argument.
+    require_utf8(sql, "SQL")
     # A refused or failed query is a QueryError: one line, exit 2, nothing written (the sandbox sees to it).
-    _print_result(query(sql, DataRoot.from_any(data_root)), fmt)
+    _print_result(query(sql, _data_root_with_datasets(data_root)), fmt)
 
 
 def stats_command(
@@ -57,7 +69,7 @@ def stats_command(
 ) -> None:
     """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, feature and
     audio coverage (and videos whose features come from random weights), top categories."""
-    summary = stats(DataRoot.from_any(data_root))
+    summary = stats(_data_root_with_datasets(data_root))
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
         return

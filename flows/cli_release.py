@@ -20,6 +20,8 @@ class CaptionSource(StrEnum):
 
 
 def _file(path: Path, what: str) -> str:
+    if path.is_dir():
+        fail(f"{path}: is a directory, not a file ({what})")
     if not path.is_file():
         fail(f"{path}: no such file ({what})")
     return str(path)

@@ -26,7 +26,7 @@ def report_command(
         if not root.is_local:
             fail("--out is needed for a remote data root")
         out = Path(root.url) / "report"
-    summary = write_report(root, out)
+    summary = write_report(root, out)  # an --out in the data root, a file or unwritable: exit 2, first
     typer.echo(json.dumps(summary, indent=1))
 
 

@@ -20,6 +20,7 @@ from flows.cli_common import (
     fail,
     field_choices,
     require_device,
+    require_utf8,
     rerun_if_capped,
 )
 from tasks.train.config import PRESETS, TrainConfig
@@ -58,6 +59,24 @@ _PRESET_FIELDS = (
     "epochs", "text", "loss", "objective", "d", "lr", "videos_per_batch", "clips_per_video",
     "heldout_fraction", "shuffle_pairs", "clip_pool", "clip_context_s",
 )  # fmt: skip
+
+
+def _check_word2vec(path: Path) -> None:
+    """The --word2vec file, checked before any stage runs (a wrong file used to fail only after the pairs
+    stage had rewritten clip_pairs): a readable file whose first line is word2vec's '<words> <dim>'
+    header, the first thing models/text.py load_word2vec checks, with its error and message."""
+    from models.text import read_word2vec_header
+    from tasks.train.objective_run import WORD2VEC_HELP
+
+    if path.is_dir():
+        fail(f"{path}: is a directory, not a word2vec file; {WORD2VEC_HELP}")
+    if not path.is_file():
+        fail(f"{path}: no such word2vec file; {WORD2VEC_HELP}")
+    try:
+        with path.open("rb") as handle:
+            read_word2vec_header(handle, str(path))
+    except OSError as exc:
+        fail(f"{path}: cannot read the word2vec file: {exc.strerror or exc}")
 
 
 def _config_error(exc: Exception) -> NoReturn:
@@ -119,10 +138,14 @@ def train_command(
     from tasks.train.config import preset as preset_config
     from tasks.train.objective_run import WORD2VEC_HELP
 
-    if word2vec is not None and not word2vec.is_file():
-        fail(f"{word2vec}: no such word2vec file; {WORD2VEC_HELP}")
+    if word2vec is not None:
+        _check_word2vec(word2vec)
     if text == "word2vec" and word2vec is None:
         fail(f"--text word2vec needs --word2vec FILE; {WORD2VEC_HELP}")
+    if run_id is not None:
+        from tasks.train.checkpoints import check_name
+
+        check_name(run_id, "--run-id")  # one folder under train/: never a path out of the data root
     values = locals()
     # typer vendors its own click: compare the parameter source by name.
     given = {
@@ -260,8 +283,13 @@ def compare_command(
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:
         fail(f"--seeds: expected comma-separated integers, got {seeds!r}")
-    if word2vec is not None and not word2vec.is_file():
-        fail(f"{word2vec}: no such word2vec file")
+    if not seed_list:
+        fail(f"--seeds: no seed given ({seeds!r}); expected comma-separated integers, e.g. 0,1,2")
+    from tasks.train.checkpoints import check_name
+
+    check_name(name, "--name")  # before any training: the table goes to one folder under train/compare/
+    if word2vec is not None:
+        _check_word2vec(word2vec)
     try:
         base = TrainConfig(
             text=text,  # type: ignore[arg-type]
@@ -399,6 +427,7 @@ def search_clips_command(
     from storage.layout import DataRoot
     from tasks.train.search import NoCheckpoint, search_clips
 
+    require_utf8(query, "query")
     if not query.strip():
         fail("query: empty text")
     try:

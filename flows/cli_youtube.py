@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, fail, option_group
+from flows.cli_common import DataRootOption, bench_app, fail, option_group, require_file
 from tasks.youtube.access import YoutubeAccess
 
 youtube_app = typer.Typer(
@@ -65,8 +65,7 @@ def import_command(
     from tasks.search.config import SearchVideosConfig
     from tasks.youtube.ids import parse_import_text
 
-    if not file.is_file():
-        fail(f"{file}: no such file")
+    require_file(file)
     try:
         parsed = parse_import_text(file.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:

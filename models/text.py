@@ -53,6 +53,17 @@ class Word2VecFormatError(ValueError):
     """The word2vec file is not in the text or binary word2vec format."""
 
 
+def read_word2vec_header(handle: IO[bytes], name: str) -> tuple[int, int]:
+    """(words, dim) from a word2vec file's first line, '<words> <dim>'; Word2VecFormatError naming the file
+    otherwise. The line is read up to 256 bytes: a wrong file's first line may be huge."""
+    header = handle.readline(256).split()
+    if len(header) != 2 or not all(h.isdigit() for h in header):
+        raise Word2VecFormatError(
+            f"{name}: first line must be '<words> <dim>', got {b' '.join(header)[:60]!r}"
+        )
+    return int(header[0]), int(header[1])
+
+
 def load_word2vec(
     path: str | os.PathLike[str], keep: set[str] | None = None
 ) -> tuple[Vocabulary, torch.Tensor]:
@@ -61,12 +72,7 @@ def load_word2vec(
     `keep` limits the table to the words our captions use, so GoogleNews' 3M words need not fit.
     """
     with open(path, "rb") as handle:
-        header = handle.readline().split()
-        if len(header) != 2 or not all(h.isdigit() for h in header):
-            raise Word2VecFormatError(
-                f"{path}: first line must be '<words> <dim>', got {b' '.join(header)[:60]!r}"
-            )
-        count, dim = int(header[0]), int(header[1])
+        count, dim = read_word2vec_header(handle, str(path))
         start = handle.tell()
         probe = handle.read(4096)
         handle.seek(start)

@@ -5,9 +5,11 @@ This is the only module that imports duckdb.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import logging
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -20,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from storage.atomic import TMP_PREFIX, folder_lock, temp_path_for
-from storage.layout import DataRoot
+from storage.layout import DataRoot, DataRootProblem, check_data_root
 from storage.schemas import SCHEMAS
 from storage.shards import shard_files
 
@@ -29,6 +31,10 @@ log = logging.getLogger(__name__)
 # Empty datasets get a typed zero-row table in this schema (kept out of `SHOW TABLES`), so their view
 # needs no file in the data root and refresh never writes there.
 EMPTY_SCHEMA = "_empty"
+# What a catalog was built from (`_meta.built_from`: the root's path and `_fingerprint`): its views name
+# shard files by absolute path, so a catalog of a copied or moved root, or one that misses newer shards,
+# is rebuilt before it is read.
+META_SCHEMA = "_meta"
 
 
 class QueryError(ValueError):
@@ -99,11 +105,9 @@ _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": F
 
 
 @contextmanager
-def _reader(root: DataRoot) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only, sandboxed connection to the catalog (built first if there is none)."""
-    path = catalog_file(root)
-    if not Path(path).exists():
-        refresh(root)
+def _reader(root: DataRoot, *, rebuild: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only, sandboxed connection to a catalog of the root's current shards (see `_current`)."""
+    path = _current(root, rebuild=rebuild)
     # A fresh in-memory instance that attaches the file: DuckDB shares one instance (and its locked
     # settings) between connections to the same path in a process, so a second reader, or one after a
     # refresh swapped the file, would otherwise fail or see the old file.
@@ -113,6 +117,105 @@ def _reader(root: DataRoot) -> Iterator[duckdb.DuckDBPyConnection]:
         con.execute("USE howto")
         _sandbox(con, root)
         yield con
+
+
+def _current(root: DataRoot, *, rebuild: bool) -> str:
+    """The path of a catalog built from the root's shards as they are now.
+
+    The root's own catalog when it was built from them; else it is rebuilt (`refresh`). Where that
+    cannot be written (a read-only root, a catalog path taken), the views are built in a temporary
+    catalog outside the root, kept for this process; if even that fails, the root's catalog as last
+    built answers (with a warning). A folder that holds no dataset gets no catalog written into it.
+    """
+    want = _fingerprint(root)
+    if want is None:  # not (yet) a data root: empty views, and nothing written into the folder
+        return _private_catalog(root, "")
+    path = catalog_file(root)
+    if not rebuild and _built_from(path) == (root.url, want):
+        return path
+    try:
+        return refresh(root)
+    except CatalogError as exc:
+        failure = exc
+    try:
+        private = _private_catalog(root, want)
+        log.info("%s; views built in a temporary catalog outside the data root", _message(failure))
+        return private
+    except (duckdb.Error, OSError) as exc:
+        log.debug("catalog: temporary catalog not built either: %s", _message(exc))
+    built = _built_from(path)
+    if built is not None and built[0] == root.url:
+        log.warning("%s; answering from the catalog as last built", _message(failure))
+        return path
+    raise failure
+
+
+def holds_datasets(root: DataRoot) -> bool:
+    """True when the root has a folder of at least one dataset: what tells a data root from any folder."""
+    return bool(_present_datasets(root))
+
+
+def _present_datasets(root: DataRoot) -> list[str]:
+    try:
+        present = {p.rstrip("/").rsplit("/", 1)[-1] for p in root.fs.ls(root.url, detail=False)}
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    return sorted(d for d in SCHEMAS if d in present)
+
+
+def _fingerprint(root: DataRoot) -> str | None:
+    """What the views are built from: the root's path, the view definitions, and the name, size and
+    modification time of every shard and marker file of each dataset's current version; None when the
+    root holds no dataset folder at all. Listings only (two per dataset): cheap enough for every query."""
+    datasets = _present_datasets(root)
+    if not datasets:
+        return None
+    parts = [root.url, VIDEO_CATALOG_SQL, CRAWLS_SQL]
+    for dataset in datasets:
+        directory = root.dataset_dir(dataset, SCHEMAS[dataset].version)
+        parts.append(directory)
+        for folder in (directory, f"{directory}/_markers"):
+            try:
+                entries = root.fs.ls(folder, detail=True)
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in sorted(entries, key=lambda e: str(e["name"])):
+                name = str(entry["name"]).rsplit("/", 1)[-1]
+                if name.startswith("part-"):  # temp files of a writer at work come and go
+                    stamp = next(
+                        (entry[k] for k in ("mtime", "LastModified", "updated", "ETag") if k in entry), ""
+                    )
+                    parts.append(f"{folder}/{name}:{entry.get('size')}:{stamp}")
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _built_from(path: str) -> tuple[str, str] | None:
+    """(root path, fingerprint) the catalog at `path` records; None when it cannot be read or records none."""
+    if not os.path.isfile(path):
+        return None
+    try:
+        with duckdb.connect(":memory:", config=dict(_CONFIG)) as con:
+            con.execute(f"ATTACH {_quote(path)} AS howto (READ_ONLY)")
+            row = con.execute(f"SELECT root, fingerprint FROM howto.{META_SCHEMA}.built_from").fetchone()
+    except duckdb.Error:  # not a DuckDB file, cut short, or built before catalogs recorded their source
+        return None
+    return (str(row[0]), str(row[1])) if row else None
+
+
+# Catalogs built outside a root that cannot take one, per (root, fingerprint), removed when the process ends.
+_private: dict[tuple[str, str], str] = {}
+
+
+def _private_catalog(root: DataRoot, want: str) -> str:
+    path = _private.get((root.url, want))
+    if path is not None and os.path.isfile(path):
+        return path
+    directory = tempfile.mkdtemp(prefix="howto-catalog-")
+    atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    path = os.path.join(directory, "catalog.duckdb")
+    _build(path, root)
+    _private[(root.url, want)] = path
+    return path
 
 
 def _empty_table(con: duckdb.DuckDBPyConnection, dataset: str, scratch: str) -> None:
@@ -199,7 +302,12 @@ ORDER BY g.crawl_id
 
 
 def _build(path: str, root: DataRoot) -> None:
+    # Taken before the shards are read: a shard written during the build makes the next reader rebuild.
+    fingerprint = _fingerprint(root) or ""
     with duckdb.connect(path, config=dict(_CONFIG)) as con, tempfile.TemporaryDirectory() as scratch:
+        con.execute(f"CREATE SCHEMA {META_SCHEMA}")
+        con.execute(f"CREATE TABLE {META_SCHEMA}.built_from (root VARCHAR, fingerprint VARCHAR)")
+        con.execute(f"INSERT INTO {META_SCHEMA}.built_from VALUES (?, ?)", [root.url, fingerprint])
         con.execute(f"CREATE SCHEMA {EMPTY_SCHEMA}")
         for dataset in SCHEMAS:
             _empty_table(con, dataset, scratch)
@@ -229,6 +337,11 @@ def refresh(root: DataRoot | str | None = None) -> str:
     Writers take turns (a lock on the folder), and each first removes what a killed writer left.
     """
     root = DataRoot.from_any(root)
+    if root.is_local:
+        try:  # a read-only or unwritable root: said in one line, before any temp file is tried
+            check_data_root(root, write=True, min_free_bytes=0)
+        except DataRootProblem as exc:
+            raise CatalogError(f"catalog not rebuilt: {exc}") from exc
     root.makedirs(root.url)
     path = catalog_file(root)
     directory, name = os.path.split(path)
@@ -259,9 +372,14 @@ def _rebuild(root: DataRoot, path: str, directory: str) -> str:
     except (duckdb.Error, OSError) as exc:
         raise CatalogError(f"catalog not rebuilt ({_message(exc)}); the previous one is kept") from exc
     finally:
+        # Only files that exist: on a read-only file system even removing a missing file fails (EROFS),
+        # and that error must not replace the one being raised.
         for leftover in (tmp, tmp + ".wal"):
-            with suppress(FileNotFoundError):
-                os.remove(leftover)
+            if os.path.lexists(leftover):
+                try:
+                    os.remove(leftover)
+                except OSError as exc:
+                    log.warning("catalog: temp file %s not removed: %s", leftover, exc)
     return path
 
 
@@ -336,9 +454,10 @@ def stats(root: DataRoot | str | None = None) -> dict[str, Any]:
     Raises QueryError when a view it needs is missing (its dataset was skipped as unreadable).
     """
     root = DataRoot.from_any(root)
-    refresh(root)
     try:
-        with _reader(root) as con:
+        # Always rebuilt (in a temporary catalog where the root cannot take one), so a damaged shard's
+        # warning shows on every run, not only the one that first found it.
+        with _reader(root, rebuild=True) as con:
             return _summary(root, lambda sql: _run(con, sql).rows)
     except duckdb.Error as exc:
         raise QueryError(_message(exc)) from exc

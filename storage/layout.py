@@ -13,6 +13,8 @@ import fsspec
 from fsspec.implementations.local import LocalFileSystem
 
 DEFAULT_DATA_ROOT = "./data"
+# URL prefixes that name a local folder: the data root keeps the plain path.
+LOCAL_PREFIXES = ("file://", "local://")
 DATA_ROOT_ENV = "HOWTO_DATA_ROOT"
 # Below this much free space a stage refuses to start: a shard, its marker and the catalog need room,
 # and a write that fails half-way on a full disk costs a rerun.
@@ -45,13 +47,28 @@ class DataRoot:
         if isinstance(value, DataRoot):
             return value
         raw = resolve_data_root(value)
+        # file:// is a local path by another name: kept as the path, every local check (os.path, the
+        # export and report guards) sees the folder itself, not a URL it cannot find.
+        for prefix in LOCAL_PREFIXES:
+            if raw.startswith(prefix):
+                raw = raw[len(prefix) :] or "/"
+                break
         if "://" not in raw:
             raw = os.path.abspath(os.path.expanduser(raw))
-        return cls(raw.rstrip("/"))
+        return cls(raw.rstrip("/") or "/")
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
-        fs, _ = fsspec.core.url_to_fs(self.url)
+        try:
+            fs, _ = fsspec.core.url_to_fs(self.url)
+        except ImportError as exc:  # a known protocol whose package is not installed (s3fs, gcsfs)
+            raise DataRootProblem(f"data root {self.url}: {exc}") from exc
+        except ValueError as exc:  # "Protocol not known: foo"
+            protocol = self.url.split("://", 1)[0]
+            raise DataRootProblem(
+                f"data root {self.url}: unknown protocol {protocol!r}; give a local path or an fsspec URL "
+                "(s3://, gs://, ...)"
+            ) from exc
         return fs
 
     @property

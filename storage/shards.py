@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
+import re
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
@@ -16,7 +18,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from storage import atomic
-from storage.layout import DataRoot
+from storage.layout import DataRoot, DataRootProblem
 from storage.schemas import get_schema, validate_table
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,13 @@ log = logging.getLogger(__name__)
 # Row groups of ~64k rows keep point look-ups (one video's clips) cheap through min/max statistics
 # while a full scan still reads big sequential chunks.
 ROW_GROUP_SIZE = 65_536
+
+
+class ShardUnreadable(DataRootProblem):
+    """A Parquet file of the data root that cannot be read (cut short, garbled): the message names it.
+
+    A DataRootProblem, so the CLI reports it in one line (exit 2) like any other unusable data root.
+    """
 
 
 @dataclass(frozen=True)
@@ -122,16 +131,25 @@ def write_shard(
 
 
 def read_marker(root: DataRoot, dataset: str, shard: int) -> Marker | None:
-    """The shard's marker, or None if there is none (or it cannot be read)."""
+    """The shard's marker, or None if there is none (or it cannot be read: logged)."""
     spec = get_schema(dataset)
-    path = root.marker_path(dataset, spec.version, shard)
+    marker, problem = _load_marker(root, root.marker_path(dataset, spec.version, shard))
+    if problem is not None:
+        log.warning("%s", problem)
+    return marker
+
+
+def _load_marker(root: DataRoot, path: str) -> tuple[Marker | None, str | None]:
+    """The marker at `path` (None when there is none), or why it cannot be read: a marker cut short or
+    garbled vouches for nothing, so its shard counts as not done and its stage redoes it."""
     if not root.exists(path):
-        return None
+        return None, None
     try:
         with root.open(path, "rb") as handle:
-            return Marker.from_json(handle.read().decode())
-    except (ValueError, TypeError, OSError):
-        return None
+            return Marker.from_json(handle.read().decode()), None
+    except (ValueError, TypeError, OSError, RecursionError) as exc:
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        return None, f"{path}: marker cannot be read ({reason}); its shard is not read and will be redone"
 
 
 def verify_shard(root: DataRoot, marker: Marker) -> str | None:
@@ -162,15 +180,28 @@ def verify_shard(root: DataRoot, marker: Marker) -> str | None:
 
 def valid_marker(root: DataRoot, dataset: str, shard: int) -> Marker | None:
     """The shard's marker if it is of the current schema and its file checks out, else None (logged)."""
-    spec = get_schema(dataset)
     marker = read_marker(root, dataset, shard)
-    if marker is None or marker.schema_version != spec.version:
-        return None
-    problem = verify_shard(root, marker)
+    return None if marker is None else _vouched(root, marker)
+
+
+def _vouched(root: DataRoot, marker: Marker) -> Marker | None:
+    """`marker` when it is of the current schema and its file checks out, else None (a damaged file logged)."""
+    problem = _shard_problem(root, marker)
     if problem is not None:
-        log.warning("%s shard %d: %s; it will be redone", dataset, shard, problem)
+        log.warning("%s", problem)
         return None
-    return marker
+    return marker if marker.schema_version == get_schema(marker.dataset).version else None
+
+
+def _shard_problem(root: DataRoot, marker: Marker) -> str | None:
+    """Why the file of a current-schema marker cannot be read, as a line naming the file; else None."""
+    if marker.schema_version != get_schema(marker.dataset).version:
+        return None  # an older schema's marker: its shard is redone anyway, nothing is damaged
+    problem = verify_shard(root, marker)
+    if problem is None:
+        return None
+    path = root.shard_path(marker.dataset, marker.schema_version, marker.shard)
+    return f"{marker.dataset} shard {marker.shard} ({path}): {problem}; it will be redone"
 
 
 def is_done(root: DataRoot, dataset: str, shard: int, config_hash: str) -> bool:
@@ -178,21 +209,49 @@ def is_done(root: DataRoot, dataset: str, shard: int, config_hash: str) -> bool:
     marker = read_marker(root, dataset, shard)
     if marker is None or marker.config_hash != config_hash:
         return False
-    return valid_marker(root, dataset, shard) is not None
+    return _vouched(root, marker) is not None
+
+
+# The only marker names a writer makes (`marker_path`); anything else in `_markers/` was put there by hand.
+_MARKER_NAME = re.compile(r"part-(\d{5,})\.json")
 
 
 def list_markers(root: DataRoot, dataset: str) -> list[Marker]:
-    """All readable markers of a dataset, sorted by shard."""
+    """All readable markers of a dataset, sorted by shard; their files are not checked (`verified_markers`).
+
+    A marker that cannot be read, or a stray file whose name no writer makes (`part-old.json`), is
+    logged and left out: one bad file must not cost the dataset its other shards.
+    """
     spec = get_schema(dataset)
     directory = f"{root.dataset_dir(dataset, spec.version)}/_markers"
     if not root.exists(directory):
         return []
     markers = []
-    for path in sorted(root.fs.glob(f"{directory}/part-*.json")):
-        shard = int(path.rsplit("part-", 1)[1].split(".")[0])
-        marker = read_marker(root, dataset, shard)
-        if marker is not None:
+    for path in root.fs.glob(f"{directory}/part-*.json"):
+        name = path.rsplit("/", 1)[-1]
+        match = _MARKER_NAME.fullmatch(name)
+        if match is None or root.marker_path(dataset, spec.version, int(match[1])).rsplit("/", 1)[-1] != name:
+            log.warning("%s: not a marker's name (part-NNNNN.json); ignored", path)
+            continue
+        marker, problem = _load_marker(root, path)
+        if problem is not None:
+            log.warning("%s", problem)
+        elif marker is not None:
             markers.append(marker)
+    return sorted(markers, key=lambda m: m.shard)
+
+
+def verified_markers(root: DataRoot, dataset: str) -> list[Marker]:
+    """The markers of finished shards a reader may read: current schema, and a file that checks out.
+
+    A marker whose file fails the check (truncated, replaced, missing) is logged with the file and the
+    reason and left out: its stage redoes the shard on its next run.
+    """
+    markers = []
+    for marker in list_markers(root, dataset):
+        vouched = _vouched(root, marker)
+        if vouched is not None:
+            markers.append(vouched)
     return markers
 
 
@@ -200,14 +259,11 @@ def shard_files(root: DataRoot, dataset: str) -> list[str]:
     """Paths of the dataset's finished shard files, sorted: only files with a marker that vouches for them.
 
     A file without a marker (a crash between rename and marker, an orphan of an older run, a file
-    copied in by hand) or with a marker its bytes do not match is never read.
+    copied in by hand) is never read; one with a marker its bytes do not match is not read either, and
+    is logged (see `verified_markers`).
     """
     spec = get_schema(dataset)
-    paths = []
-    for marker in list_markers(root, dataset):
-        if marker.schema_version == spec.version and verify_shard(root, marker) is None:
-            paths.append(root.shard_path(dataset, spec.version, marker.shard))
-    return paths
+    return [root.shard_path(dataset, spec.version, m.shard) for m in verified_markers(root, dataset)]
 
 
 def read_dataset(root: DataRoot, dataset: str) -> pads.Dataset:
@@ -266,13 +322,31 @@ def read_parquet_file(
     `Py_FinalizeEx`.
     """
     if root.is_local:
-        return pq.read_table(path, columns=columns, schema=schema)
+        return _parse(path, path, columns, schema)
     with root.open(path, "rb") as handle:
-        return pq.read_table(pa.BufferReader(handle.read()), columns=columns, schema=schema)
+        payload = handle.read()  # outside the parse: a network error stays what it is
+    return _parse(path, pa.BufferReader(payload), columns, schema)
+
+
+def _parse(path: str, source: Any, columns: list[str] | None, schema: pa.Schema | None) -> pa.Table:
+    """`pq.read_table`, with a damaged file (cut short, garbled, another format) reported as ShardUnreadable
+    naming it; a missing or forbidden file stays the OSError it is."""
+    try:
+        return pq.read_table(source, columns=columns, schema=schema)
+    except (pa.ArrowException, OSError) as exc:
+        if isinstance(exc, OSError) and exc.errno not in (None, errno.EIO):
+            raise
+        text = " ".join(str(exc).split()) or type(exc).__name__
+        # Arrow names the file itself ("Could not open Parquet input source '<path>': ..."): the reason only.
+        reason = text.split("': ", 1)[1] if text.startswith("Could not open") and "': " in text else text
+        raise ShardUnreadable(
+            f"{path}: cannot be read as Parquet ({reason}); rerun the stage that writes it (a damaged shard "
+            "is redone)"
+        ) from exc
 
 
 def read_shard(root: DataRoot, dataset: str, shard: int) -> pa.Table | None:
-    """One shard as a table, or None if it does not exist."""
+    """One shard as a table, or None if it does not exist; ShardUnreadable (naming the file) if it is damaged."""
     spec = get_schema(dataset)
     path = root.shard_path(dataset, spec.version, shard)
     if not root.exists(path):

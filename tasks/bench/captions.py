@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable
@@ -84,6 +85,8 @@ def run_bench(
     tmp: Path, min_s: float = 3.0, long_minutes: int = 120, log: Callable[[str], None] = print
 ) -> dict[str, float]:
     """Measure a 6-minute and a long track, our cleaner against the naive read, and print the table."""
+    if not 0 < min_s < math.inf:  # a measurement of no CPU time, or one that never ends
+        raise ValueError(f"min_s must be a positive number of seconds, got {min_s}")
     results: dict[str, float] = {}
     log(f"{'track':<22} {'path':<7} {'files/s/core':>13} {'clip rows':>10} {'vs naive':>9}")
     for minutes in (6, long_minutes):

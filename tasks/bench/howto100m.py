@@ -14,6 +14,44 @@ from pathlib import Path
 
 from tasks.howto100m.import_stage import ImportConfig, import_howto100m
 
+# Written into a --workdir the bench takes: a later bench may write over it, nothing else is touched.
+BENCH_MARKER = ".howto-bench-import.json"
+
+
+class BenchWorkdirInUse(Exception):
+    """--workdir holds something else (a real release, a user's files) or cannot be a folder."""
+
+
+def claim_workdir(folder: Path) -> None:
+    """Take `folder` for the bench: a new path, an empty folder or one an earlier bench filled; anything
+    else (a real HowTo100M release, a user's folder, a file) is refused before a byte is written."""
+    if folder.exists() or folder.is_symlink():
+        if not folder.is_dir():
+            raise BenchWorkdirInUse(f"--workdir {folder}: exists and is not a folder")
+        names = sorted(p.name for p in folder.iterdir())
+        if names and BENCH_MARKER not in names:
+            raise BenchWorkdirInUse(
+                f"--workdir {folder}: already holds {', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+                "; the bench writes a generated release over it: give a new or empty folder (or no --workdir)"
+            )
+    else:
+        existing = folder.parent
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise BenchWorkdirInUse(
+                f"--workdir {folder}: cannot be created: {existing} is a file, not a folder"
+            )
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise BenchWorkdirInUse(f"--workdir {folder}: cannot be created: {existing} is not writable")
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / BENCH_MARKER).write_text(
+        json.dumps({"tool": "howto", "bench": "import"}) + "\n", encoding="utf-8"
+    )
+    # An earlier bench's imported root goes: a fresh import of this release, not a conflict with the last.
+    shutil.rmtree(folder / "root", ignore_errors=True)
+
+
 _WORDS = ("cut onion add salt stir pan heat oil water bowl mix fold paper glue wood nail screw paint brush "
           "tighten bolt wheel chain sand drill measure").split()  # fmt: skip
 _ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
@@ -71,8 +109,9 @@ def _cpu_s() -> float:
 
 def run_import_bench(gb: float, workdir: Path | None = None) -> Iterator[str]:
     """Lines to print: what was generated, how long the import took, and the process's peak RSS."""
+    if workdir is not None:
+        claim_workdir(Path(workdir))
     folder = Path(workdir) if workdir else Path(tempfile.mkdtemp(prefix="howto-bench-import-"))
-    folder.mkdir(parents=True, exist_ok=True)
     try:
         started = time.perf_counter()
         videos, size = write_bench_release(folder, gb)

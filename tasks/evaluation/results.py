@@ -15,7 +15,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from storage.layout import DataRoot
+from storage.layout import ROOT_ERRNOS, DataRoot, DataRootProblem, check_data_root, describe_os_error
 from storage.schemas import get_schema
 from storage.shards import read_shard
 from tasks.common import config_hash
@@ -88,6 +88,13 @@ def record(
     """Score (unless this exact evaluation is already recorded), write eval_metrics and the model card."""
     own = config_hash({"checkpoint": _checkpoint_identity(ckpt.path), **fingerprint})
     shard = eval_shard(ckpt.run_id, benchmark, split)
+    # Refused before any scoring: a read-only root (a shared mount, a snapshot) could not keep the result.
+    try:
+        check_data_root(root, write=True, min_free_bytes=0)
+    except DataRootProblem as exc:
+        raise DataRootProblem(
+            f"{exc}; an evaluation is recorded there (eval_metrics, the model card)"
+        ) from exc
 
     def work(_previous: pa.Table | None) -> ShardOutput:
         scores = compute()
@@ -101,7 +108,12 @@ def record(
             table=table, rows_in=len(rows), extra={"run_id": ckpt.run_id, "benchmark": benchmark}
         )
 
-    manifest = run_job(root, ShardJob(DATASET, shard, own, work, config=dict(fingerprint)))
+    try:
+        manifest = run_job(root, ShardJob(DATASET, shard, own, work, config=dict(fingerprint)))
+    except OSError as exc:
+        if exc.errno in ROOT_ERRNOS:  # the root filled up or turned read-only while scoring
+            raise DataRootProblem(describe_os_error(root.url, exc)) from exc
+        raise
     table = read_shard(root, DATASET, shard)
     rows = table.to_pylist() if table is not None else []
     entry = {

@@ -66,7 +66,9 @@ def export_hf(
     if features == "pooled":
         spec["video"] = List(Value("float16"), length=VIDEO_DIM)
     counts: Counter[str] = Counter()
-    check_target(root, out, "hf")  # before anything is made: never the data root, a file, a user's folder
+    # Before anything is made: never the data root, a file, a user's folder, nor a folder it cannot write
+    # (its temp folders go beside `out`, so that parent too).
+    check_target(root, out, "hf", beside=True)
     require_categories(root, filt)  # here: raised inside `datasets`' generator it would come out wrapped
     out.parent.mkdir(parents=True, exist_ok=True)
     # One export into a folder at a time; under the lock, what a killed export left is cleaned up first.

@@ -20,7 +20,13 @@ TOOL = "howto"
 
 
 class ExportRefused(Exception):
-    """The output folder is not one an export may write into: the message names it and why."""
+    """An output path (an export's folder, a report's, a features file) is not one this tool may write:
+    the message names it and why."""
+
+
+# What marks a folder as part of a data root, whichever root the command was given: a dataset version
+# folder holds the shards' `_markers/`, the root itself the DuckDB catalog.
+_ROOT_SIGNS = ("_markers", "catalog.duckdb")
 
 
 def read_marker(out: Path) -> dict[str, object] | None:
@@ -32,34 +38,72 @@ def read_marker(out: Path) -> dict[str, object] | None:
     return data if isinstance(data, dict) and data.get("tool") == TOOL else None
 
 
-def check_target(root: DataRoot, out: Path, fmt: str) -> None:
-    """Refuse `out` unless it is missing, an empty folder, or a previous `fmt` export made by this tool."""
+def check_outside_root(root: DataRoot, out: Path, option: str = "--out", allow: Path | None = None) -> None:
+    """Refuse `out` when it is the data root, inside it or holds it, or lies in any folder that is part of
+    a data root (a dataset folder with `_markers/`, a root with `catalog.duckdb`): a write there would
+    change or hide finished shards. `allow`: the one path inside the root that is fine (report's default).
+    """
+    here = Path(os.path.realpath(out))
+    if allow is not None and here == Path(os.path.realpath(allow)):
+        return
     if root.is_local:
-        here, data = Path(os.path.realpath(out)), Path(os.path.realpath(root.url))
+        data = Path(os.path.realpath(root.url))
         if here == data:
-            raise ExportRefused(f"--out {out}: is the data root; choose a folder outside it")
+            raise ExportRefused(f"{option} {out}: is the data root; choose a folder outside it")
         if data in here.parents:
             raise ExportRefused(
-                f"--out {out}: is inside the data root {root.url}; choose a folder outside it"
+                f"{option} {out}: is inside the data root {root.url}; choose a folder outside it"
             )
         if here in data.parents:
-            raise ExportRefused(f"--out {out}: holds the data root {root.url}; choose a folder outside it")
-    if not out.exists() and not out.is_symlink():
-        return
-    if not out.is_dir():
-        raise ExportRefused(f"--out {out}: exists and is not a folder; remove it or choose another --out")
-    marker = read_marker(out)
-    if marker is None:
-        if any(out.iterdir()):
+            raise ExportRefused(f"{option} {out}: holds the data root {root.url}; choose a folder outside it")
+    for folder in (here, *here.parents):
+        for sign in _ROOT_SIGNS:
+            if (folder / sign).exists():
+                raise ExportRefused(
+                    f"{option} {out}: is inside a data root ({folder / sign} is there); choose a folder outside it"
+                )
+
+
+def check_writable(out: Path, option: str = "--out", beside: bool = False) -> None:
+    """Refuse `out` when it cannot be written: an existing folder that is not writable, or a new path (or
+    a file to replace) whose nearest existing folder is a file or not writable. `beside`: the writer also
+    makes temporary folders next to `out`, so its parent must be writable too. Checked with access(),
+    which also reports a read-only mount, before anything is made."""
+    targets = [out.parent] if beside else []
+    if out.is_dir():
+        targets.append(out)
+    else:  # a new path, or a file replaced through a temp file beside it
+        targets.append(out.parent)
+    for target in targets:
+        existing = target
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent
+        if not existing.is_dir():
+            raise ExportRefused(f"{option} {out}: cannot be created: {existing} is a file, not a folder")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            what = "is" if existing == out else f"cannot be created: {existing} is"
+            raise ExportRefused(f"{option} {out}: {what} not writable")
+
+
+def check_target(root: DataRoot, out: Path, fmt: str, beside: bool = False) -> None:
+    """Refuse `out` unless it is missing, an empty folder, or a previous `fmt` export made by this tool,
+    outside any data root, and writable (`beside`: see check_writable)."""
+    check_outside_root(root, out)
+    if out.exists() or out.is_symlink():
+        if not out.is_dir():
+            raise ExportRefused(f"--out {out}: exists and is not a folder; remove it or choose another --out")
+        marker = read_marker(out)
+        if marker is None:
+            if any(out.iterdir()):
+                raise ExportRefused(
+                    f"--out {out}: exists, is not empty and is not an export made by {TOOL} (no {MARKER});"
+                    " remove it or choose another --out"
+                )
+        elif marker.get("format") != fmt:
             raise ExportRefused(
-                f"--out {out}: exists, is not empty and is not an export made by {TOOL} (no {MARKER});"
-                " remove it or choose another --out"
+                f"--out {out}: holds a {marker.get('format')} export, not {fmt}; remove it or choose another --out"
             )
-        return
-    if marker.get("format") != fmt:
-        raise ExportRefused(
-            f"--out {out}: holds a {marker.get('format')} export, not {fmt}; remove it or choose another --out"
-        )
+    check_writable(out, beside=beside)
 
 
 def write_marker(out: Path, fmt: str) -> None:

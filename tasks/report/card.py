@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from storage.layout import DataRoot
+from tasks.exports.target import ExportRefused, check_outside_root, check_writable
 from tasks.report.numbers import ReportNumbers, collect
 from tasks.report.plots import FIGURES
 
@@ -147,8 +148,19 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def check_report_out(root: DataRoot, out: Path) -> None:
+    """Refuse (ExportRefused, naming --out) a report folder in the data root's own folders (its report/,
+    the default, is fine), a file in its place, or one that cannot be written."""
+    check_outside_root(root, out, allow=Path(root.url) / "report" if root.is_local else None)
+    if out.exists() and not out.is_dir():
+        raise ExportRefused(f"--out {out}: exists and is not a folder; remove it or choose another --out")
+    check_writable(out)
+
+
 def write_report(root: DataRoot, out: Path) -> dict[str, Any]:
-    """Collect the numbers, draw the figures, write card and page; returns the paths and headline numbers."""
+    """Collect the numbers, draw the figures, write card and page; returns the paths and headline numbers.
+    `out` is checked first (check_report_out), before any number is collected."""
+    check_report_out(root, out)
     numbers = collect(root)
     out.mkdir(parents=True, exist_ok=True)
     made_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from storage.catalog import feature_coverage, query, refresh
+from storage.catalog import feature_coverage, query
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.search.crawl_record import captions_seen
@@ -143,8 +143,8 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
 
 
 def collect(root: DataRoot) -> ReportNumbers:
-    """Refresh the catalog over the finished shards, then read every number the report shows."""
-    refresh(root)
+    """Every number the report shows, over the finished shards (each query first brings the catalog up to
+    date with them, in a temporary catalog where the root is read-only)."""
     clips = int(_scalar(root, "SELECT count(*) FROM clips"))
     videos = int(_scalar(root, "SELECT count(DISTINCT video_id) FROM clips"))
     per_video = "(SELECT video_id, count(*) AS n FROM clips GROUP BY 1)"

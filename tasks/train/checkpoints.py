@@ -10,14 +10,36 @@ import torch
 
 from models.embedding import JointEmbedding, build_model
 from models.text import Vocabulary
-from models.train_loop import read_checkpoint
+from models.torch_files import NotACheckpoint
+from models.train_loop import CHECKPOINT_KIND, read_checkpoint
 from storage.layout import DataRoot
 
 _EPOCH = re.compile(r"epoch-(\d+)\.pt$")
+# A run id or comparison name is one folder under train/: letters, digits and ._- only, no leading dot
+# (no "..", no hidden folder), so that no name can reach outside the data root or hide from a listing.
+_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
+
+
+class BadRunName(ValueError):
+    """A run id or comparison name that is not one safe folder name: the message names the option."""
+
+
+class BadRunFile(ValueError):
+    """A file of a run (its model card) that cannot be read: the message names the file."""
+
+
+def check_name(name: str, option: str = "--run-id") -> str:
+    """`name` when it is a safe single folder name, else BadRunName naming `option`."""
+    if not _NAME.fullmatch(name):
+        raise BadRunName(
+            f"{option} {name!r}: use 1-128 letters, digits, '.', '_' or '-', not starting with a dot "
+            "(it names one folder in the data root)"
+        )
+    return name
 
 
 def run_dir(root: DataRoot, run_id: str) -> str:
-    return root.path("train", run_id)
+    return root.path("train", check_name(run_id))
 
 
 def checkpoint_path(root: DataRoot, run_id: str, epoch: int) -> str:
@@ -57,6 +79,8 @@ def _last_checkpoints(root: DataRoot) -> list[tuple[float, str, bool]]:
     found = []
     for directory in root.fs.ls(base, detail=False):
         rid = directory.rstrip("/").rsplit("/", 1)[-1]
+        if not _NAME.fullmatch(rid):  # a hidden or foreign folder is no run
+            continue
         epochs = list_epochs(root, rid)
         if epochs:
             path = checkpoint_path(root, rid, epochs[-1])
@@ -69,11 +93,27 @@ def _is_control(root: DataRoot, run_id: str, checkpoint: str) -> bool:
     without a card yet) its checkpoint's."""
     card = f"{run_dir(root, run_id)}/model_card.json"
     if root.exists(card):
-        with root.open(card, "rb") as handle:
-            config = json.loads(handle.read()).get("config") or {}
+        config = _card_config(root, card)
     else:
         config = load_state(root, checkpoint)["extra"].get("config") or {}
     return bool(config.get("shuffle_pairs"))
+
+
+def _card_config(root: DataRoot, card: str) -> dict[str, Any]:
+    """The training config a model card records; BadRunFile naming the card when it is not one."""
+    try:
+        with root.open(card, "rb") as handle:
+            data = json.loads(handle.read())
+    except IsADirectoryError:
+        raise BadRunFile(f"{card}: is a directory, not a model card; remove it or the run") from None
+    except OSError as exc:
+        raise BadRunFile(f"{card}: cannot read: {exc.strerror or exc}") from exc
+    except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
+        raise BadRunFile(f"{card}: not a model card (not JSON: {exc}); remove it or the run") from exc
+    config = data.get("config") if isinstance(data, dict) else None
+    if config is not None and not isinstance(config, dict):
+        raise BadRunFile(f"{card}: not a model card ('config' is not an object); remove it or the run")
+    return config or {}
 
 
 def no_checkpoint_message(root: DataRoot, run_id: str | None, name_it: str) -> str:
@@ -90,6 +130,9 @@ def no_checkpoint_message(root: DataRoot, run_id: str | None, name_it: str) -> s
 
 
 def load_state(root: DataRoot, path: str) -> dict[str, Any]:
+    """A checkpoint's contents; NotACheckpoint naming `path` when it is not one (a folder included)."""
+    if root.fs.isdir(path):
+        raise NotACheckpoint(path, CHECKPOINT_KIND, "a directory, not a file")
     with root.open(path, "rb") as handle:
         return read_checkpoint(handle, path)
 

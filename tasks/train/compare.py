@@ -15,6 +15,7 @@ from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.common import config_hash
 from tasks.figures import figure_png, new_figure
+from tasks.train.checkpoints import check_name
 from tasks.train.config import TrainConfig
 from tasks.train.run import train
 
@@ -172,7 +173,7 @@ def write_comparison(
 ) -> dict[str, str]:
     """compare.md (the tables), compare.json (every run's numbers; `benchmarks`: the benchmark table's
     record) and compare.png under train/compare/<name>."""
-    base_dir = root.path("train", "compare", name)
+    base_dir = root.path("train", "compare", check_name(name, "--name"))
     record = {
         "base_config": base.model_dump(mode="json"),
         "best": best_method(results).name,

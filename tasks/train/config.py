@@ -58,7 +58,9 @@ class TrainConfig(BaseModel):
     precision: Literal["fp32", "bf16", "auto"] = "fp32"
     threads: int | None = None  # torch CPU threads; None leaves torch's default
     shards_in_memory: int = Field(default=16, ge=1)
-    run_id: str | None = None  # default: derived from the config and the data snapshot
+    # default: derived from the config and the data snapshot; else one folder name under train/ (checked
+    # here too, so `--set train.run_id=../x` is refused before any stage runs).
+    run_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$")
     # Reference-fidelity switches (the howto100m preset sets them all).
     text_hidden: int | None = Field(default=None, ge=1)  # word sides' pooling width; None: 2048
     masked_word_max: bool = True  # False: pads join the max over words (the reference)

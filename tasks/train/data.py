@@ -14,7 +14,7 @@ import torch
 
 from models.train_loop import Batch, staged_for
 from storage.layout import DataRoot
-from storage.shards import list_markers, read_shard
+from storage.shards import read_shard, verified_markers
 from tasks.train.split import is_heldout
 
 
@@ -78,8 +78,12 @@ def vectors_to_numpy(column: pa.ChunkedArray | pa.Array, dtype: type = np.float1
 
 
 def pair_shards(root: DataRoot) -> list[int]:
-    """Shards of `clip_pairs` that have a marker (finished), in order."""
-    return [m.shard for m in list_markers(root, "clip_pairs")]
+    """Shards of `clip_pairs` that are finished and whose file checks out against its marker, in order.
+
+    A damaged shard (cut short, replaced) is logged and left out, as the catalog leaves it out: training,
+    search and evaluation never read a file no marker vouches for.
+    """
+    return [m.shard for m in verified_markers(root, "clip_pairs")]
 
 
 def load_shard(root: DataRoot, shard: int, split: str, heldout_fraction: float, with_text: bool) -> Pairs:

@@ -8,7 +8,7 @@ from typing import Any
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.figures import figure_png, new_figure
-from tasks.train.checkpoints import run_dir
+from tasks.train.checkpoints import BadRunFile, run_dir
 
 
 def plot_png(rows: list[dict[str, Any]]) -> bytes:
@@ -47,7 +47,13 @@ def read_card(root: DataRoot, run_id: str) -> dict[str, Any] | None:
     if not root.exists(path):
         return None
     with root.open(path, "rb") as handle:
-        card: dict[str, Any] = json.loads(handle.read())
+        raw = handle.read()
+    try:
+        card = json.loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRunFile(f"{path}: not a model card (not JSON: {exc})") from None
+    if not isinstance(card, dict):
+        raise BadRunFile(f"{path}: not a model card (a JSON {type(card).__name__}, not an object)")
     return card
 
 

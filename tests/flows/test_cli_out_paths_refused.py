@@ -1,0 +1,152 @@
+"""Output paths refused before any work: `features extract --out`, `report --out` and the exports'
+`--out` never land in a data root, in a folder's or a file's place, or where nothing can be written;
+one `error:` line naming --out, exit 2, and what was there is left as it was."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from flows.cli import app
+from storage.layout import DataRoot
+from tests.storage.catalog_data import build_root
+
+runner = CliRunner()
+
+
+def invoke(*args: str) -> Any:
+    return runner.invoke(app, list(args))
+
+
+def one_error_line(result: Any, *needles: str) -> str:
+    """Exit 2 and exactly one stderr line, `error: ...`, holding every needle; no traceback."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> DataRoot:
+    return build_root(tmp_path)
+
+
+@pytest.fixture()
+def video(tmp_path: Path) -> Path:
+    # Never decoded: every refusal here comes before the extractor is built.
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"not decoded")
+    return path
+
+
+def extract(video: Path, out: Path, root: DataRoot | Path) -> Any:
+    url = root.url if isinstance(root, DataRoot) else str(root)
+    return invoke("features", "extract", str(video), "--out", str(out), "--random-weights", "--device", "cpu",
+                  "--data-root", url)  # fmt: skip
+
+
+# -- features extract --out ------------------------------------------------------------------------------
+
+
+def test_features_out_on_a_finished_shard_of_the_data_root_is_refused(root: DataRoot, video: Path) -> None:
+    shard = Path(root.shard_path("clips", 1, 0))
+    before = snapshot(Path(root.url))
+    one_error_line(extract(video, shard, root), "--out", str(shard), "inside the data root")
+    assert snapshot(Path(root.url)) == before
+
+
+def test_features_out_inside_another_data_root_is_refused(
+    root: DataRoot, video: Path, tmp_path: Path
+) -> None:
+    # The default data root is elsewhere: the shard's own folder (its _markers/) still gives it away.
+    shard = Path(root.shard_path("clips", 1, 0))
+    before = snapshot(Path(root.url))
+    one_error_line(extract(video, shard, tmp_path / "elsewhere"), "--out", "inside a data root", "_markers")
+    assert snapshot(Path(root.url)) == before
+
+
+def test_features_out_folder_or_unwritable_is_refused_before_extraction(video: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "outdir"
+    folder.mkdir()
+    one_error_line(extract(video, folder, tmp_path / "data"), "--out", "is a directory")
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    one_error_line(extract(video, blocker / "x.parquet", tmp_path / "data"), "--out", "afile is a file")
+
+
+def test_features_video_that_is_a_folder_says_so(tmp_path: Path) -> None:
+    one_error_line(
+        extract(tmp_path, tmp_path / "x.parquet", tmp_path / "data"), str(tmp_path), "is a directory"
+    )
+
+
+# -- report --out -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["", "clips/v1", "new-folder"])
+def test_report_out_inside_the_data_root_is_refused(root: DataRoot, where: str) -> None:
+    out = Path(root.url, where) if where else Path(root.url)
+    before = snapshot(Path(root.url))
+    one_error_line(invoke("report", "--data-root", root.url, "--out", str(out)), "--out", "data root")
+    assert snapshot(Path(root.url)) == before
+
+
+def test_report_default_folder_in_the_root_still_works(root: DataRoot) -> None:
+    result = invoke("report", "--data-root", root.url)
+    assert result.exit_code == 0, result.output
+    assert (Path(root.url) / "report" / "README.md").is_file()
+
+
+def test_report_out_on_a_file_or_under_one_is_refused(root: DataRoot, tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("keep me")
+    one_error_line(invoke("report", "--data-root", root.url, "--out", str(afile)), "--out", "not a folder")
+    one_error_line(
+        invoke("report", "--data-root", root.url, "--out", str(afile / "sub")), "--out", "afile is a file"
+    )
+    assert afile.read_text() == "keep me"
+
+
+# -- export --out that cannot be written ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "hf", "howto100m"])
+def test_export_out_under_a_file_is_refused(root: DataRoot, tmp_path: Path, fmt: str) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    out = afile / "export"
+    one_error_line(
+        invoke("export", fmt, "--data-root", root.url, "--out", str(out)), "--out", "afile is a file"
+    )
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "hf", "howto100m"])
+def test_export_out_in_a_read_only_folder_is_refused(
+    root: DataRoot, tmp_path: Path, fmt: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tests run as root, where a chmod'ed folder is still writable: access() answers as on a read-only mount.
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    real_access = os.access
+
+    def access(path: Any, mode: int, **kw: Any) -> bool:
+        if Path(path) == locked and mode & os.W_OK:
+            return False
+        return real_access(path, mode, **kw)
+
+    monkeypatch.setattr(os, "access", access)
+    for out in (locked / "new", locked):
+        one_error_line(
+            invoke("export", fmt, "--data-root", root.url, "--out", str(out)), "--out", "not writable"
+        )
+    assert list(locked.iterdir()) == []
