@@ -9,31 +9,16 @@ import os
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
 from storage.layout import DataRoot, DataRootProblem, check_data_root
+from tests.flows.cli_checks import invoke, one_error_line
 from tests.storage.catalog_data import build_root
 
 HOWTO = str(Path(sys.executable).with_name("howto"))
 runner = CliRunner()
-
-
-def invoke(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def one_error_line(result: Any, *needles: str) -> str:
-    """Exit 2 and exactly one stderr line, `error: ...`, holding every needle; no traceback."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 # -- data root URLs ----------------------------------------------------------------------------------------

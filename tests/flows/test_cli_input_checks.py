@@ -14,25 +14,11 @@ from typing import Any
 
 from typer.testing import CliRunner
 
-from flows.cli import app
 from flows.cli_errors import expected_cause
 from tasks.wikihow.client import RobotsUnavailable, SiteUnreachable
+from tests.flows.cli_checks import invoke, one_error_line
 
 runner = CliRunner()
-
-
-def invoke(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def one_error_line(result: Any, *needles: str) -> str:
-    """Exit 2 and exactly one stderr line, `error: ...`, holding every needle; no traceback."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def closed_port() -> int:

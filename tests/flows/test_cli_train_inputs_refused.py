@@ -5,31 +5,16 @@ malformed model_card.json, a folder where a checkpoint file should be. One `erro
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
-from flows.cli import app
 from storage.layout import DataRoot
 from tasks.synthetic.training import write_synthetic_root
 from tasks.train.checkpoints import BadRunName, check_name, run_dir
+from tests.flows.cli_checks import invoke, one_error_line
 
 runner = CliRunner()
-
-
-def invoke(*args: str) -> Any:
-    return runner.invoke(app, list(args))
-
-
-def one_error_line(result: Any, *needles: str) -> str:
-    """Exit 2 and exactly one stderr line, `error: ...`, holding every needle; no traceback."""
-    lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert result.exit_code == 2, (result.exit_code, result.output)
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 # -- run ids and comparison names -------------------------------------------------------------------------

@@ -23,27 +23,16 @@ from tasks.evaluation.results import record
 from tasks.evaluation.scoring import Scores
 from tests.storage.catalog_data import build_root
 from tests.storage.test_shards import clips_table
+from tests.storage.tmpfs import tmpfs
 
 HOWTO = str(Path(sys.executable).with_name("howto"))
-
-
-def _mount(path: Path, *options: str) -> bool:
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(path)],
-                          capture_output=True)  # fmt: skip
-    return done.returncode == 0
 
 
 @pytest.fixture()
 def mount(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs the test fills and then remounts read-only (`_read_only`)."""
-    where = tmp_path / "mnt"
-    if not _mount(where, "size=32m"):
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tmpfs(tmp_path / "mnt", "size=32m") as where:
         yield where
-    finally:
-        subprocess.run(["umount", "-l", str(where)], capture_output=True)
 
 
 def _read_only(where: Path) -> None:

@@ -16,38 +16,22 @@ from storage.atomic import TMP_PREFIX
 from storage.layout import DataRoot, DataRootProblem, check_data_root
 from storage.shards import is_done, read_dataset, read_marker, write_shard
 from tests.storage.test_shards import clips_table
+from tests.storage.tmpfs import tmpfs
 
 HOWTO = str(Path(sys.executable).with_name("howto"))
-
-
-def _mount(path: Path, *options: str) -> bool:
-    path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", ",".join(options), "tmpfs", str(path)],
-                          capture_output=True)  # fmt: skip
-    return done.returncode == 0
 
 
 @pytest.fixture()
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """A 4 MiB tmpfs: a real file system that runs out of space."""
-    mount = tmp_path / "small"
-    if not _mount(mount, "size=4m"):
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tmpfs(tmp_path / "small", "size=4m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 @pytest.fixture()
 def read_only(tmp_path: Path) -> Iterator[Path]:
-    mount = tmp_path / "ro"
-    if not _mount(mount, "size=4m", "ro"):
-        pytest.skip("cannot mount a tmpfs here (needs root)")
-    try:
+    with tmpfs(tmp_path / "ro", "size=4m", "ro") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], capture_output=True)
 
 
 def _howto(*args: str) -> subprocess.CompletedProcess[str]:
