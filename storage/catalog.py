@@ -111,12 +111,22 @@ def _reader(root: DataRoot, *, rebuild: bool = False) -> Iterator[duckdb.DuckDBP
     # A fresh in-memory instance that attaches the file: DuckDB shares one instance (and its locked
     # settings) between connections to the same path in a process, so a second reader, or one after a
     # refresh swapped the file, would otherwise fail or see the old file.
-    config: dict[str, Any] = {**_CONFIG, "temp_directory": path + ".tmp"}
+    config: dict[str, Any] = {**_CONFIG, "temp_directory": spill_directory(path)}
     with duckdb.connect(":memory:", config=config) as con:
         con.execute(f"ATTACH {_quote(path)} AS howto (READ_ONLY)")
         con.execute("USE howto")
         _sandbox(con, root)
         yield con
+
+
+def spill_directory(catalog: str) -> str:
+    """Where a query too big for memory spills: beside the catalog, or, when its folder cannot be written
+    (a read-only root), in a folder of the system's temp space named for it, so the query still runs."""
+    folder = os.path.dirname(catalog)
+    if os.access(folder, os.W_OK | os.X_OK):
+        return catalog + ".tmp"
+    digest = hashlib.sha256(catalog.encode()).hexdigest()[:16]
+    return os.path.join(tempfile.gettempdir(), f"howto-spill-{digest}")
 
 
 def _current(root: DataRoot, *, rebuild: bool) -> str:

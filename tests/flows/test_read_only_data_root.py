@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -124,3 +125,17 @@ def test_report_numbers_on_a_read_only_root(mount: Path) -> None:
     _read_only(mount)
     numbers = collect(root)
     assert numbers.clips == 6
+
+
+def test_a_query_on_a_read_only_root_spills_outside_it(mount: Path) -> None:
+    """DuckDB spills a query too big for memory into its temp folder: beside the catalog normally, in the
+    system's temp space when the root is read-only (a catalog there that is current is still used)."""
+    from storage.catalog import spill_directory
+
+    root = build_root(mount)
+    refresh(root)
+    assert spill_directory(root.catalog_path()) == root.catalog_path() + ".tmp"
+    _read_only(mount)
+    spill = spill_directory(root.catalog_path())
+    assert not spill.startswith(str(mount)) and spill.startswith(tempfile.gettempdir())
+    assert query("SELECT count(*) FROM clips", root).rows == [(6,)]
