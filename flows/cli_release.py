@@ -9,7 +9,14 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail, option_group
+from flows.cli_common import (
+    DataRootOption,
+    ExistingDataRootOption,
+    bench_app,
+    fail,
+    option_group,
+    require_file,
+)
 from storage.layout import ROOT_ERRNOS, DataRoot, describe_os_error
 
 
@@ -20,10 +27,7 @@ class CaptionSource(StrEnum):
 
 
 def _file(path: Path, what: str) -> str:
-    if path.is_dir():
-        fail(f"{path}: is a directory, not a file ({what})")
-    if not path.is_file():
-        fail(f"{path}: no such file ({what})")
+    require_file(path, f"file ({what})")
     return str(path)
 
 

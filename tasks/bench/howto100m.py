@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from tasks.exports.target import ExportRefused, check_writable
 from tasks.howto100m.import_stage import ImportConfig, import_howto100m
 
 # Written into a --workdir the bench takes: a later bench may write over it, nothing else is touched.
@@ -35,15 +36,10 @@ def claim_workdir(folder: Path) -> None:
                 "; the bench writes a generated release over it: give a new or empty folder (or no --workdir)"
             )
     else:
-        existing = folder.parent
-        while not existing.exists() and existing.parent != existing:
-            existing = existing.parent
-        if not existing.is_dir():
-            raise BenchWorkdirInUse(
-                f"--workdir {folder}: cannot be created: {existing} is a file, not a folder"
-            )
-        if not os.access(existing, os.W_OK | os.X_OK):
-            raise BenchWorkdirInUse(f"--workdir {folder}: cannot be created: {existing} is not writable")
+        try:
+            check_writable(folder, "--workdir")
+        except ExportRefused as exc:
+            raise BenchWorkdirInUse(str(exc)) from None
     folder.mkdir(parents=True, exist_ok=True)
     (folder / BENCH_MARKER).write_text(
         json.dumps({"tool": "howto", "bench": "import"}) + "\n", encoding="utf-8"

@@ -99,8 +99,8 @@ def _is_control(root: DataRoot, run_id: str, checkpoint: str) -> bool:
     return bool(config.get("shuffle_pairs"))
 
 
-def _card_config(root: DataRoot, card: str) -> dict[str, Any]:
-    """The training config a model card records; BadRunFile naming the card when it is not one."""
+def read_model_card(root: DataRoot, card: str) -> dict[str, Any]:
+    """A run's model card (`card` is its path); BadRunFile naming it when it is not one."""
     try:
         with root.open(card, "rb") as handle:
             data = json.loads(handle.read())
@@ -110,7 +110,14 @@ def _card_config(root: DataRoot, card: str) -> dict[str, Any]:
         raise BadRunFile(f"{card}: cannot read: {exc.strerror or exc}") from exc
     except ValueError as exc:  # JSONDecodeError, UnicodeDecodeError
         raise BadRunFile(f"{card}: not a model card (not JSON: {exc}); remove it or the run") from exc
-    config = data.get("config") if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        raise BadRunFile(f"{card}: not a model card (a JSON {type(data).__name__}, not an object)")
+    return data
+
+
+def _card_config(root: DataRoot, card: str) -> dict[str, Any]:
+    """The training config a model card records; BadRunFile naming the card when it is not one."""
+    config = read_model_card(root, card).get("config")
     if config is not None and not isinstance(config, dict):
         raise BadRunFile(f"{card}: not a model card ('config' is not an object); remove it or the run")
     return config or {}

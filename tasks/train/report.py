@@ -8,7 +8,7 @@ from typing import Any
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.figures import figure_png, new_figure
-from tasks.train.checkpoints import BadRunFile, run_dir
+from tasks.train.checkpoints import read_model_card, run_dir
 
 
 def plot_png(rows: list[dict[str, Any]]) -> bytes:
@@ -44,17 +44,7 @@ def write_report(
 
 def read_card(root: DataRoot, run_id: str) -> dict[str, Any] | None:
     path = f"{run_dir(root, run_id)}/model_card.json"
-    if not root.exists(path):
-        return None
-    with root.open(path, "rb") as handle:
-        raw = handle.read()
-    try:
-        card = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRunFile(f"{path}: not a model card (not JSON: {exc})") from None
-    if not isinstance(card, dict):
-        raise BadRunFile(f"{path}: not a model card (a JSON {type(card).__name__}, not an object)")
-    return card
+    return read_model_card(root, path) if root.exists(path) else None
 
 
 def add_evaluation(root: DataRoot, run_id: str, key: str, entry: dict[str, Any]) -> str:
