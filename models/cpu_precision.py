@@ -16,6 +16,7 @@ import logging
 import os
 import tempfile
 import time
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -103,21 +104,44 @@ ISA_CAP_VARIABLES = (
 )
 
 
+# AMX kernels oneDNN may dispatch to (ONEDNN_MAX_CPU_ISA names); a cap naming none of them keeps it off AMX.
+_UNCAPPED = ("", "ALL", "DEFAULT")
+
+
+def cpu_flags() -> list[str]:
+    """The CPU's flags from /proc/cpuinfo (empty where it is not readable)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return []
+
+
+def amx_in_use(flags: Collection[str] | None = None, env: Mapping[str, str] | None = None) -> bool:
+    """True when oneDNN runs bf16 on AMX tiles here: the CPU has amx_bf16 and amx_tile (which a VM may
+    hide) and no ISA cap in the environment stops short of AMX. Some layer forms pay only there (see
+    models/packed.py merge_groups), so the packed path asks. `flags`, `env`: this machine's by default."""
+    flags = cpu_flags() if flags is None else flags
+    env = os.environ if env is None else env
+    if not {"amx_bf16", "amx_tile"} <= set(flags):
+        return False
+    caps = [env.get(name, "").strip().upper() for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")]
+    return all(cap in _UNCAPPED or "AMX" in cap for cap in caps)
+
+
 def machine_key() -> str:
     """What the verdict depends on: the CPU model and its AVX/AMX flags, torch's version (and so oneDNN's),
     the thread count and any ISA cap in the environment (a VM moved to another host, an upgraded torch, or a
     capped process measures again)."""
-    model, flags = "unknown", []
+    model = "unknown"
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name") and model == "unknown":
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = sorted(f for f in line.split(":", 1)[1].split() if f.startswith(("avx", "amx")))
-                    break
+            model = next(
+                (line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), model
+            )
     except OSError:
         pass
+    flags = sorted(f for f in cpu_flags() if f.startswith(("avx", "amx")))
     caps = [f"{name}={os.environ[name]}" for name in ISA_CAP_VARIABLES if os.environ.get(name)]
     return "|".join([model, " ".join(flags), torch.__version__, str(torch.get_num_threads()), *caps])
 

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from models.compiled import CompiledEncoder, fold_batchnorm
-from models.cpu_precision import cpu_bf16, cpu_bf16_supported
+from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported, cpu_flags
 from models.packed import FRONT_ROWS, onednn_available, pack_for_onednn
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
@@ -21,6 +21,7 @@ RESNEXT101_GFLOP_PER_CLIP = 19.1
 
 _DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 _NAMES = {v: k for k, v in _DTYPES.items()}
+AMX_GROUP_WIDTH = 32  # channels a merged group reads on AMX (models/packed.py merge_groups)
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,13 @@ class Runtime:
     def precision(self) -> str:
         return _NAMES[self.dtype]
 
+    @property
+    def group_width(self) -> int | None:
+        """The packed path's grouped convs merged to this many channels a group: on AMX in bf16 only."""
+        if self.packed and self.dtype == torch.bfloat16 and amx_in_use():
+            return AMX_GROUP_WIDTH
+        return None
+
     def describe(self) -> str:
         """One line for logs and benches: device, precision, memory format, how weights are held."""
         fmt = "channels_last" if self.channels_last else "NCHW contiguous"
@@ -53,7 +61,12 @@ class Runtime:
             how = (
                 "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
                 "3D stem's width taps folded into channels, "
-                f"3D stem..layer2 {FRONT_ROWS} clips at a time, not compiled"
+                + (
+                    f"grouped convs merged to {self.group_width} channels a group (AMX), "
+                    if self.group_width
+                    else ""
+                )
+                + f"3D stem..layer2 {FRONT_ROWS} clips at a time, not compiled"
             )
         else:
             folded = "BatchNorm folded, " if self.fused else ""
@@ -126,11 +139,7 @@ def usable_cores() -> int:
 def cpu_features() -> list[str]:
     """The CPU flags that decide the path (from /proc/cpuinfo; empty where it is not readable)."""
     wanted = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx512_fp16", "amx_bf16", "amx_tile")
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
-    except OSError:
-        return []
+    flags = set(cpu_flags())
     return [f for f in wanted if f in flags]
 
 
@@ -195,7 +204,7 @@ def prepare(model: nn.Module, rt: Runtime) -> nn.Module:
     move (and convert) the model itself."""
     model = model.eval()
     if rt.packed:
-        return pack_for_onednn(model, rt.dtype)
+        return pack_for_onednn(model, rt.dtype, group_width=rt.group_width)
     if rt.fused:
         model = fold_batchnorm(model)  # in fp32, so the folded product is rounded once by the cast below
     model = model.to(rt.device)

@@ -12,6 +12,7 @@ from models.packed import (
     PackedConv,
     PackedEncoder,
     foldable_stem,
+    folded_channels,
     onednn_available,
     pack_for_onednn,
 )
@@ -101,3 +102,18 @@ def test_the_packer_folds_the_3d_stem_only() -> None:
     net2d = pack_for_onednn(build_resnet152(None).eval(), torch.float32)
     assert not any(isinstance(m, FoldedStem) for m in net2d.modules())
     assert any(isinstance(m, PackedConv) for m in net2d.modules())
+
+
+def test_bf16_windows_carry_an_even_channel_count() -> None:
+    """bf16 dot products take channels in pairs: 21 folded channels go out as 22, the extra one zero (and
+    zero-weighted); fp32 keeps 21."""
+    conv, bn = _conv_bn(3, (7, 7, 7), (1, 2, 2), (3, 3, 3))
+    x = _clips(2, 3, 8, 24, 24)
+    stem = FoldedStem(conv, bn, torch.bfloat16)
+    windows = stem.windows(x.to(torch.bfloat16))
+    assert windows.shape[1] == 22 and stem.weight.shape[1] == 22
+    assert windows.is_contiguous(memory_format=torch.channels_last_3d)
+    assert not windows[:, 21].any() and not stem.weight[:, 21].any() and windows[:, :21].any()
+    assert folded_channels(21, torch.bfloat16) == 22 and folded_channels(21, torch.float32) == 21
+    assert folded_channels(24, torch.bfloat16) == 24
+    assert FoldedStem(conv, bn, torch.float32).windows(x).shape[1] == 21

@@ -10,10 +10,17 @@ from torch import nn
 
 from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.compiled import CompiledEncoder, fold_batchnorm
-from models.cpu_precision import cpu_bf16
-from models.encoders import Runtime, encode, pick_runtime, prepare
+from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported
+from models.encoders import AMX_GROUP_WIDTH, Runtime, encode, pick_runtime, prepare
 from models.inflight import InflightEncoder
-from models.packed import FRONT_ROWS, PackedConv, front_chunks, onednn_available, pack_for_onednn
+from models.packed import (
+    FRONT_ROWS,
+    PackedConv,
+    front_chunks,
+    merge_groups,
+    onednn_available,
+    pack_for_onednn,
+)
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
 from tasks.features.weights import calibration_clips, calibration_images
@@ -302,3 +309,82 @@ def test_a_read_only_batch_encodes_like_a_writable_one_without_a_warning(nets: d
         warnings.simplefilter("error")
         got = encode(packed, read_only, rt)
     np.testing.assert_array_equal(got, encode(packed, batch, rt))
+
+
+@pytest.mark.parametrize(
+    ("channels", "groups", "width", "merged_groups"),
+    [
+        (128, 32, 32, 4),  # ResNeXt-101 layer1: groups of 4 channels become groups of 32
+        (256, 32, 32, 8),  # layer2: 8 -> 32
+        (1024, 32, 32, 32),  # layer4: 32 channels a group already, unchanged
+        (24, 6, 16, 3),  # 6 groups of 4: merged two by two (four would not divide 6)
+    ],
+)
+def test_merged_groups_compute_the_same_grouped_conv(
+    channels: int, groups: int, width: int, merged_groups: int
+) -> None:
+    torch.manual_seed(3)
+    weight = torch.randn(channels, channels // groups, 3, 3, 3, dtype=torch.float64)
+    x = torch.randn(2, channels, 4, 6, 6, dtype=torch.float64)
+    merged, new_groups = merge_groups(weight, groups, width)
+    assert new_groups == merged_groups and merged.shape[1] == channels // merged_groups
+    if new_groups == groups:
+        assert merged is weight
+    for stride in (1, 2):
+        direct = nn.functional.conv3d(x, weight, stride=stride, padding=1, groups=groups)
+        wider = nn.functional.conv3d(x, merged, stride=stride, padding=1, groups=new_groups)
+        torch.testing.assert_close(wider, direct, rtol=1e-12, atol=1e-12)
+    # Each merged group reads only its own old groups' channels: the rest of its weights are zero.
+    assert int((merged != 0).sum()) == int((weight != 0).sum())
+
+
+def test_a_packed_conv_with_merged_groups_gives_the_grouped_outputs() -> None:
+    torch.manual_seed(4)
+    conv = nn.Conv3d(128, 128, 3, 2, 1, groups=32, bias=False).eval()
+    bn = nn.BatchNorm3d(128).eval()
+    with torch.no_grad():
+        bn.running_mean.uniform_(-1, 1)
+        bn.running_var.uniform_(0.5, 2)
+    x = torch.randn(2, 128, 4, 14, 14).contiguous(memory_format=torch.channels_last_3d)
+    merged = PackedConv(conv, bn, torch.float32, relu=True, group_width=32)
+    assert merged.groups == 4
+    torch.testing.assert_close(
+        merged(x), PackedConv(conv, bn, torch.float32, relu=True)(x), rtol=1e-4, atol=1e-4
+    )
+
+
+def test_resnext_with_merged_groups_keeps_its_features(nets: dict[str, nn.Module]) -> None:
+    """The AMX form of ResNeXt-101 (groups merged to 32 channels, models/encoders.py), forced here so that
+    every CPU checks it: fp32 equals the eager model, and bf16 holds the acceptance tolerance."""
+    batch = torch.from_numpy(_inputs("3d", 3, seed=5))
+    expected = _reference(nets["3d"], batch.numpy())
+    with torch.inference_mode():
+        fp32 = pack_for_onednn(nets["3d"], torch.float32, group_width=32)
+        got = nn.functional.normalize(fp32(batch).float(), dim=1).numpy()
+        assert _row_cosines(got, expected).min() > 0.99999
+        if not cpu_bf16_supported():
+            return  # packing bf16 weights needs oneDNN's bf16 kernels
+        bf16 = pack_for_onednn(nets["3d"], torch.bfloat16, group_width=32)
+        got = nn.functional.normalize(bf16(batch).float(), dim=1).numpy()
+    assert bf16.net.layer1[0].c2.groups == 4 and fp32.net.layer4[0].c2.groups == 32
+    assert _row_cosines(got, expected).min() >= 0.99
+
+
+def test_the_amx_form_is_taken_on_amx_in_bf16_only(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("models.encoders.amx_in_use", lambda: True)
+    bf16 = Runtime(torch.device("cpu"), torch.bfloat16, packed=True)
+    assert bf16.group_width == AMX_GROUP_WIDTH and "merged to 32 channels a group (AMX)" in bf16.describe()
+    assert Runtime(torch.device("cpu"), torch.float32, packed=True).group_width is None
+    assert Runtime(torch.device("cpu"), torch.bfloat16, packed=False).group_width is None
+    monkeypatch.setattr("models.encoders.amx_in_use", lambda: False)
+    assert bf16.group_width is None and "merged" not in bf16.describe()
+
+
+def test_amx_in_use_needs_the_flags_and_no_cap_below_amx() -> None:
+    amx = ["avx512_bf16", "amx_bf16", "amx_tile"]
+    assert amx_in_use(amx, {})
+    assert not amx_in_use(["avx512_bf16", "avx512_fp16"], {})  # a Zen 4, or a VM hiding AMX
+    assert not amx_in_use(amx, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_BF16"})
+    assert not amx_in_use(amx, {"DNNL_MAX_CPU_ISA": "avx2"})
+    assert amx_in_use(amx, {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE_AMX"})
+    assert amx_in_use(amx, {"ONEDNN_MAX_CPU_ISA": "all"})
