@@ -132,3 +132,23 @@ def test_end_to_end_row_counts_every_copy_of_the_video(tmp_path: Path) -> None:
     assert row.models == "both" and row.video_s == pytest.approx(8.0, abs=0.1)
     per_video = gflop_of(MODEL_2D, 4, (224, 398)) + gflop_of(MODEL_3D, 6, (112, 112))
     assert row.gflop == pytest.approx(2 * per_video)
+
+
+def test_the_workers_decode_checks_run_before_its_first_timed_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The decoder's once-per-process checks (about 0.5 s of test decodes) are paid before the end-to-end
+    rows are timed, as a worker pays them once before hours of videos, not inside the 2D row's wall time."""
+    import queue
+
+    import tasks.bench.features as bench
+
+    events: list[str] = []
+    monkeypatch.setattr(bench, "planar_rgb_exact", lambda kind: events.append(f"check {kind}") or True)
+    monkeypatch.setattr(bench, "build_resnet152", lambda weights: None)
+    monkeypatch.setattr(bench, "build_resnext101", lambda weights: None)
+    monkeypatch.setattr(bench, "_run_ours", lambda video, models, *a: events.append(f"run {models}") or models)
+    box: queue.Queue[object] = queue.Queue()
+    bench._pipeline_worker("v.mp4", 2, box, "ffmpeg")
+    assert events[:2] == ["check rgb_scaled", "check yuv_odd_width"]
+    assert events[2:] == [f"run {m}" for m in ((MODEL_2D,), (MODEL_3D,), (MODEL_2D, MODEL_3D))]
+    rows, _, _ = box.get_nowait()  # type: ignore[misc]
+    assert len(rows) == 3
