@@ -131,7 +131,7 @@ def _time_precision(
     """Steps of one precision (one warm-up first), framed by its matmul ceiling before and after."""
     torch.manual_seed(cfg.seed)
     model, _ = trainer.build()
-    optimizer, _ = make_optimizer(model, cfg.lr)
+    optimizer, _ = make_optimizer(model, cfg.lr, precision=precision)
     loss_fn = build_loss("max_margin")
     n, d = cfg.videos_per_batch * cfg.clips_per_video, cfg.d
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32

@@ -233,7 +233,7 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model, extra = self.build()
-        optimizer, scheduler = make_optimizer(model, cfg.lr, cfg.lr_decay)
+        optimizer, scheduler = make_optimizer(model, cfg.lr, cfg.lr_decay, self.precision)
         loss_fn = self.make_loss()
         rows: list[dict[str, Any]] = []
         done = 0

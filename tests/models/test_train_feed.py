@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from models.embedding import build_model
+from models.embedding import JointEmbedding, build_model
 from models.losses import build_loss
 from models.train_loop import (
     Batch,
@@ -61,6 +61,28 @@ def test_the_cpu_optimizer_is_foreach_and_gives_the_loops_bits() -> None:
         for a, b in zip(model.parameters(), _model().parameters(), strict=True)
     )
     assert moved > 1.0  # the weights did move: the comparison above is not of two idle models
+
+
+def test_a_cpu_bf16_step_takes_the_fused_optimizer_and_tracks_the_loop() -> None:
+    """bf16 steps keep no fp32 bits to protect, so a CPU takes Adam's fused form for them (models/
+    train_loop.py _adam): the same algorithm, weights within float32 rounding of the loop's."""
+    model = _model()
+    reference = copy.deepcopy(model)
+    optimizer, _ = make_optimizer(model, lr=1e-2, precision="bf16")
+    assert optimizer.defaults["fused"] is True
+    loop = torch.optim.Adam(reference.parameters(), lr=1e-2, foreach=False)
+    loss_fn = build_loss("max_margin")
+    for seed in range(10):
+        batch = _batch(seed)
+        # The same fp32 gradients into both, so only the optimisers' arithmetic can differ.
+        for net, opt in ((model, optimizer), (reference, loop)):
+            opt.zero_grad()
+            video, text = net(batch.video, batch.text)
+            loss_fn(JointEmbedding.similarity(text, video), batch.groups).backward()
+            opt.step()
+    for a, b in zip(model.parameters(), reference.parameters(), strict=True):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5)
+    assert not torch.equal(next(model.parameters()), next(_model().parameters()))  # they did move
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="the fused form is taken on a CUDA device")
