@@ -145,7 +145,9 @@ def test_the_workers_decode_checks_run_before_its_first_timed_row(monkeypatch: p
     monkeypatch.setattr(bench, "planar_rgb_exact", lambda kind: events.append(f"check {kind}") or True)
     monkeypatch.setattr(bench, "build_resnet152", lambda weights: None)
     monkeypatch.setattr(bench, "build_resnext101", lambda weights: None)
-    monkeypatch.setattr(bench, "_run_ours", lambda video, models, *a: events.append(f"run {models}") or models)
+    monkeypatch.setattr(
+        bench, "_run_ours", lambda video, models, *a: events.append(f"run {models}") or models
+    )
     box: queue.Queue[object] = queue.Queue()
     bench._pipeline_worker("v.mp4", 2, box, "ffmpeg")
     assert events[:2] == ["check rgb_scaled", "check yuv_odd_width"]
