@@ -96,25 +96,23 @@ def measure_cpu_bf16(rounds: int = 3, round_s: float = 0.05) -> CpuBf16:
 
 # The documented variables that cap which instructions oneDNN, ATen and MKL use (`howto bench --isa avx2`
 # sets them): a process under a cap runs other kernels than one without, on the same CPU.
-ISA_CAP_VARIABLES = (
-    "ONEDNN_MAX_CPU_ISA",
-    "DNNL_MAX_CPU_ISA",
-    "ATEN_CPU_CAPABILITY",
-    "MKL_ENABLE_INSTRUCTIONS",
-)
+ONEDNN_CAP_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")
+ISA_CAP_VARIABLES = (*ONEDNN_CAP_VARIABLES, "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS")
 
-
-# AMX kernels oneDNN may dispatch to (ONEDNN_MAX_CPU_ISA names); a cap naming none of them keeps it off AMX.
+# oneDNN cap values that leave every ISA allowed; any other cap allows AMX only if its name says AMX.
 _UNCAPPED = ("", "ALL", "DEFAULT")
 
 
-def cpu_flags() -> list[str]:
-    """The CPU's flags from /proc/cpuinfo (empty where it is not readable)."""
+@functools.cache
+def cpu_flags() -> tuple[str, ...]:
+    """The CPU's flags from /proc/cpuinfo (empty where it is not readable); read once per process."""
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            return next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+            return tuple(
+                next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+            )
     except OSError:
-        return []
+        return ()
 
 
 def amx_in_use(flags: Collection[str] | None = None, env: Mapping[str, str] | None = None) -> bool:
@@ -125,7 +123,7 @@ def amx_in_use(flags: Collection[str] | None = None, env: Mapping[str, str] | No
     env = os.environ if env is None else env
     if not {"amx_bf16", "amx_tile"} <= set(flags):
         return False
-    caps = [env.get(name, "").strip().upper() for name in ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA")]
+    caps = [env.get(name, "").strip().upper() for name in ONEDNN_CAP_VARIABLES]
     return all(cap in _UNCAPPED or "AMX" in cap for cap in caps)
 
 
