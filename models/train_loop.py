@@ -13,9 +13,10 @@ from typing import IO, Any
 import torch
 from torch import nn
 
-from models.cpu_precision import cpu_bf16, cpu_bf16_supported
+from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported
 from models.embedding import JointEmbedding
 from models.encoders import cuda_bf16_native
+from models.gemm_layout import RowMajorGemms
 from models.torch_files import load_torch_file, require_entries
 
 
@@ -129,14 +130,22 @@ def queue_step(
     only queued when this returns; reading the loss (float) waits for it."""
     model.train()
     video, text = batch_inputs(batch, device)
-    with _mixed(device, precision):
-        v, t = model(video, text)
-        sim = JointEmbedding.similarity(t, v)
-    loss = loss_fn(sim.float(), batch.groups.to(device), batch.order.to(device))
-    optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    with gemm_layout(device, precision):  # forward and backward: the weight gradients' GEMMs
+        with _mixed(device, precision):
+            v, t = model(video, text)
+            sim = JointEmbedding.similarity(t, v)
+        loss = loss_fn(sim.float(), batch.groups.to(device), batch.order.to(device))
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
     optimizer.step()
     return loss.detach()
+
+
+def gemm_layout(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
+    """Row-major GEMM operands (models/gemm_layout.py) for bf16 steps on an AMX CPU; nothing elsewhere."""
+    if device.type == "cpu" and precision == "bf16" and amx_in_use():
+        return RowMajorGemms()
+    return contextlib.nullcontext()
 
 
 def batch_inputs(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

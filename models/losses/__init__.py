@@ -35,11 +35,13 @@ def build_loss(
     temperature: float = 0.07,
     neighbours: int = 1,
     sort_weight: float = 2.0,
+    fused: bool = False,
 ) -> nn.Module:
     """A loss by name: "max_margin" (HowTo100M, any group sizes), "max_margin_reference" (its exact
-    weighting), "milnce" (published, bags), "milnce_inbatch", "infonce" or "tvts"."""
+    weighting), "milnce" (published, bags), "milnce_inbatch", "infonce" or "tvts". `fused`: max_margin
+    in its fused form (MaxMarginRankingLoss), for bf16 steps."""
     if name == "max_margin":
-        return MaxMarginRankingLoss(margin=margin, negative_weighting=negative_weighting)
+        return MaxMarginRankingLoss(margin=margin, negative_weighting=negative_weighting, fused=fused)
     if name == "max_margin_reference":
         return ReferenceMaxMarginLoss(margin=margin, negative_weighting=negative_weighting)
     if name == "milnce":

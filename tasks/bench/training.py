@@ -14,7 +14,8 @@ import pyarrow as pa
 import torch
 
 from models.encoders import cpu_features, pick_device
-from models.train_loop import Batch, native_bf16, pick_precision, train_epoch, train_step
+from models.gemm_layout import RowMajorGemms
+from models.train_loop import Batch, gemm_layout, native_bf16, pick_precision, train_epoch, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling
@@ -107,7 +108,15 @@ def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer
     )
     each = f"{feed}{adam}, each loss read one step late, eager"
     if precision == "bf16":
-        return f"{device.type} bf16: autocast matmuls in bf16, fp32 master weights and loss, {each}"
+        layout = (
+            "weight-gradient GEMMs on row-major copies (AMX), "
+            if isinstance(gemm_layout(device, precision), RowMajorGemms)
+            else ""
+        )
+        return (
+            f"{device.type} bf16: autocast matmuls in bf16, {layout}fp32 master weights and loss "
+            f"(fused max-margin), {each}"
+        )
     return f"{device.type} fp32: matmuls in fp32, {each}"
 
 
@@ -132,7 +141,7 @@ def _time_precision(
     torch.manual_seed(cfg.seed)
     model, _ = trainer.build()
     optimizer, _ = make_optimizer(model, cfg.lr, precision=precision)
-    loss_fn = build_loss("max_margin")
+    loss_fn = build_loss("max_margin", fused=precision == "bf16")
     n, d = cfg.videos_per_batch * cfg.clips_per_video, cfg.d
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
     # The same loader thread, staging and loop as a real run (train_epoch), over steps + 1 batches.

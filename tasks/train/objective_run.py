@@ -254,7 +254,13 @@ class ObjectiveTrainer(Trainer):
             cfg.objective, cfg.objective
         )
         return build_loss(
-            name, cfg.margin, cfg.negative_weighting, cfg.temperature, cfg.neighbours, cfg.sort_weight
+            name,
+            cfg.margin,
+            cfg.negative_weighting,
+            cfg.temperature,
+            cfg.neighbours,
+            cfg.sort_weight,
+            fused=self.precision == "bf16",
         )
 
     def train_one_epoch(

@@ -122,7 +122,14 @@ class Trainer:
     # Hooks that ObjectiveTrainer (tasks/train/objective_run.py) overrides for the seed methods.
     def make_loss(self) -> torch.nn.Module:
         cfg = self.cfg
-        return build_loss(cfg.loss, cfg.margin, cfg.negative_weighting, cfg.temperature, cfg.neighbours)
+        return build_loss(
+            cfg.loss,
+            cfg.margin,
+            cfg.negative_weighting,
+            cfg.temperature,
+            cfg.neighbours,
+            fused=self.precision == "bf16",
+        )
 
     def train_one_epoch(
         self,
