@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from models.cpu_allocator import keep_freed_memory
 from models.encoders import cpu_features, pick_device
 from models.gemm_layout import RowMajorGemms
 from models.train_loop import Batch, gemm_layout, native_bf16, pick_precision, train_epoch, train_step
@@ -106,7 +107,8 @@ def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer
         if device.type == "cuda"
         else ""
     )
-    each = f"{feed}{adam}, each loss read one step late, eager"
+    heap = "freed memory kept in the heap, " if device.type == "cpu" and keep_freed_memory() else ""
+    each = f"{feed}{heap}{adam}, each loss read one step late, eager"
     if precision == "bf16":
         layout = (
             "weight-gradient GEMMs on row-major copies (AMX), "

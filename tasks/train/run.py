@@ -13,6 +13,7 @@ import pyarrow as pa
 import torch
 
 from models import distributed
+from models.cpu_allocator import keep_freed_memory
 from models.embedding import JointEmbedding, build_model
 from models.encoders import pick_device
 from models.evaluate import evaluate_pairs
@@ -108,6 +109,8 @@ class Trainer:
         self.dist = distributed.from_env(preferred)
         self.device = distributed.device_for(self.dist, preferred)
         self.precision = pick_precision(self.device, cfg.precision)  # "auto" resolved on this machine
+        if self.device.type == "cpu":
+            keep_freed_memory()  # no page faults on the step's large tensors (models/cpu_allocator.py)
 
     def text_of(self, pairs: Pairs, rows: np.ndarray) -> torch.Tensor:
         if self.vocab is None:
