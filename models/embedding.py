@@ -7,6 +7,40 @@ import torch.nn.functional as F
 from torch import nn
 
 
+NORMALIZE_EPS = 1e-12  # F.normalize's default: rows shorter than this are divided by it instead
+
+
+class _GatedNormalize(torch.autograd.Function):
+    """L2(y * sigmoid(z)) row by row, with its backward written out: 6 passes over the (N x d) tensors
+    where autograd's graph of sigmoid, mul, norm, clamp and div makes about 12. Used for bf16 activations
+    (a bf16 training step), whose every op rounds to 8 bits anyway; fp32 keeps autograd's form and bits.
+    With u = y s, r = max(|u|, eps), o = u / r and the upstream g:
+        du = (g - o (o . g)) / r   (the (o . g) term only where |u| > eps: otherwise r is a constant)
+        dy = du s,  dz = du y s (1 - s)
+    """
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        s = torch.sigmoid(z)
+        u = y * s
+        norm = torch.linalg.vector_norm(u, dim=-1, keepdim=True)
+        r = norm.clamp_min(NORMALIZE_EPS)
+        out = u.div_(r)
+        ctx.save_for_backward(y, s, out, r, norm > NORMALIZE_EPS)
+        return out
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        y, s, out, r, through_norm = ctx.saved_tensors  # type: ignore[attr-defined]
+        along = torch.linalg.vecdot(out, grad, dim=-1).unsqueeze(-1) * through_norm
+        du = torch.addcmul(grad, out, along, value=-1).div_(r)
+        dy = du * s
+        dz = torch.ops.aten.sigmoid_backward(du.mul_(y), s)
+        return dy, dz
+
+
 class GatedEmbeddingUnit(nn.Module):
     """y = W1 x + b1; out = L2(y * sigmoid(W2 y + b2)) (Miech et al., context gating)."""
 
@@ -17,6 +51,9 @@ class GatedEmbeddingUnit(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.fc(x)
+        if y.dtype == torch.bfloat16:  # under bf16 autocast
+            out: torch.Tensor = _GatedNormalize.apply(y, self.gate(y))
+            return out
         return F.normalize(y * torch.sigmoid(self.gate(y)), dim=-1)
 
 
