@@ -6,7 +6,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-
 NORMALIZE_EPS = 1e-12  # F.normalize's default: rows shorter than this are divided by it instead
 
 

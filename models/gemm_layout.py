@@ -33,7 +33,9 @@ FIRST_OPERAND = {_aten.mm.default: 0, _aten.addmm.default: 1}
 
 def column_major(a: torch.Tensor) -> bool:
     """True for a 2D tensor laid out column by column (a transposed view of a contiguous one)."""
-    return a.dim() == 2 and a.shape[0] > 1 and a.shape[1] > 1 and a.stride(0) == 1 and a.stride(1) == a.shape[0]
+    return (
+        a.dim() == 2 and a.shape[0] > 1 and a.shape[1] > 1 and a.stride(0) == 1 and a.stride(1) == a.shape[0]
+    )
 
 
 def row_major_copy(a: torch.Tensor, block_rows: int = BLOCK_ROWS) -> torch.Tensor:
@@ -49,10 +51,7 @@ def needs_row_major(a: torch.Tensor, min_elements: int = MIN_ELEMENTS) -> bool:
     """Whether a GEMM's first operand should be copied row-major first: a large column-major bf16 CPU
     tensor."""
     return (
-        a.dtype == torch.bfloat16
-        and a.device.type == "cpu"
-        and a.numel() >= min_elements
-        and column_major(a)
+        a.dtype == torch.bfloat16 and a.device.type == "cpu" and a.numel() >= min_elements and column_major(a)
     )
 
 

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from models.cpu_allocator import keep_freed_memory
 from models.cpu_precision import cpu_bf16, cpu_bf16_supported
 from models.encoders import (
     RESNET152_GFLOP_PER_FRAME,
@@ -421,6 +422,7 @@ def run_bench(
     video = workdir / f"bench-{seconds}s-360p.mp4"
     make_video(video, seconds)
     rt = pick_runtime("cpu", "auto")
+    heap = keep_freed_memory()  # as the stage's workers do (Extractor), for every row and ceiling alike
     settings = ExtractorSettings(decoder=decoder)
     batches = {MODEL_2D: settings.batch_2d, MODEL_3D: settings.batch_3d}
     log(
@@ -429,7 +431,11 @@ def run_bench(
     )
     log(isa_line())
     log(f"CPU precision: {cpu_bf16().describe()}")
-    log(f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}; decoder {decoder}")
+    allocator = "freed memory kept in the heap" if heap else "allocator as the C library has it"
+    log(
+        f"path: {rt.describe()}; batches 2d {settings.batch_2d}, 3d {settings.batch_3d}; decoder {decoder}; "
+        f"{allocator}"
+    )
     # Where bf16 is native both precisions are measured, whichever "auto" took: the other is the comparison.
     other = None
     if cpu_bf16_supported():

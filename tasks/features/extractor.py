@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from models.cpu_allocator import keep_freed_memory
 from models.encoders import Runtime, encode
 from models.frame_rows import Rows, concat_rows
 from models.inflight import InflightEncoder, pad_rows
@@ -149,6 +150,8 @@ class Extractor:
                 f"3D chunks must hold whole {CLIP_FRAMES}-frame clips, not {specs[MODEL_3D].chunk} frames"
             )
         self.encoders, self.specs, self.rt = encoders, specs, rt
+        if rt.device.type == "cpu":
+            keep_freed_memory()  # each batch's activations reuse mapped memory (models/cpu_allocator.py)
         self.settings = s = settings or ExtractorSettings()
         self.batcher = CrossVideoBatcher({m: s.batch_size(m) for m in specs})
         # Across videos only: the device-side queue of batches (per-video batches are encoded in place).

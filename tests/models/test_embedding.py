@@ -89,3 +89,43 @@ def test_training_learns_a_toy_problem_and_resumes_from_checkpoint() -> None:
     assert restore(state, clone, opt2, sched2) == 21 and state["extra"] == {"d": 32}
     assert sched2.get_last_lr() == scheduler.get_last_lr()
     assert torch.allclose(clone.video(classes), model.video(classes))
+
+
+def test_the_bf16_gated_tail_is_autograds_function_with_its_gradient() -> None:
+    """bf16 steps run the gate and L2 with a written-out backward: in float64 it is the autograd form's
+    function and gradient, a zero row included (F.normalize divides it by eps)."""
+    import torch.nn.functional as F
+
+    from models.embedding import _GatedNormalize
+
+    g = torch.Generator().manual_seed(3)
+    y = torch.randn(6, 5, dtype=torch.float64, generator=g)
+    y[2] = 0.0
+    y.requires_grad_(True)
+    z = torch.randn(6, 5, dtype=torch.float64, generator=g, requires_grad=True)
+    upstream = torch.randn(6, 5, dtype=torch.float64, generator=g)
+    ours = _GatedNormalize.apply(y, z)
+    reference = F.normalize(y * torch.sigmoid(z), dim=-1)
+    assert torch.allclose(ours, reference, rtol=1e-12, atol=0)
+    grads = torch.autograd.grad(ours, (y, z), upstream)
+    expected = torch.autograd.grad(reference, (y, z), upstream)
+    for a, b in zip(grads, expected, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
+    y2 = torch.randn(4, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    z2 = torch.randn(4, 3, dtype=torch.float64, generator=g, requires_grad=True)
+    assert torch.autograd.gradcheck(_GatedNormalize.apply, (y2, z2))
+
+
+def test_the_gated_unit_under_bf16_autocast_stays_close_to_fp32() -> None:
+    from models.embedding import GatedEmbeddingUnit
+
+    torch.manual_seed(0)
+    unit = GatedEmbeddingUnit(64, 48)
+    x = torch.randn(32, 64)
+    full = unit(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = unit(x)
+    assert half.dtype == torch.bfloat16
+    assert float(torch.nn.functional.cosine_similarity(half.float(), full, dim=-1).min()) > 0.99
+    half.float().sum().backward()
+    assert unit.fc.weight.grad is not None and torch.isfinite(unit.fc.weight.grad).all()

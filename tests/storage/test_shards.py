@@ -234,3 +234,31 @@ def test_whole_shard_reads_never_hand_arrow_a_python_file_object(
         want = str if root.is_local else pa.BufferReader
         assert all(isinstance(source, want) for source in given), given
         assert verify_shard(root, read_marker(root, "clips", 0)) is None  # its row count, read natively too
+
+
+def test_float_columns_are_stored_plain_and_the_rest_dictionary_encoded(tmp_path: Path) -> None:
+    """Feature vectors (list<float16>) read 4x faster as plain values than as dictionary indices, which
+    a float16 column never outgrows; string and integer columns keep the dictionary."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    from storage.shards import dictionary_columns, read_shard
+    from tasks.bench.training import write_bench_pairs
+
+    root = DataRoot.from_any(tmp_path)
+    write_bench_pairs(root, videos=4, clips=8, d_video=16, d_text=8, shards=1)
+    path = next(tmp_path.glob("clip_pairs/v*/part-*.parquet"))
+    meta = pq.ParquetFile(path).metadata.row_group(0)
+    chunks = {meta.column(i).path_in_schema: meta.column(i) for i in range(meta.num_columns)}
+    vector = next(c for name, c in chunks.items() if name.startswith("vector"))
+    assert not vector.has_dictionary_page
+    assert "RLE_DICTIONARY" not in vector.encodings
+    assert chunks["video_id"].has_dictionary_page
+    table = read_shard(root, "clip_pairs", 0)
+    assert table is not None
+    vectors = np.stack(table.column("vector").to_numpy(zero_copy_only=False))
+    assert vectors.shape == (32, 16) and vectors.dtype == np.float16
+    schema = pa.schema(
+        [("a", pa.list_(pa.float32())), ("b", pa.string()), ("c", pa.float64()), ("d", pa.int32())]
+    )
+    assert dictionary_columns(schema) == ["b", "d"]
