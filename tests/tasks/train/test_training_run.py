@@ -114,6 +114,27 @@ def test_split_has_no_overlap(synthetic_root: DataRoot) -> None:
     assert np.isin(list(held_ids), list(train_ids)).sum() == 0
 
 
+def test_each_split_keeps_every_clip_with_its_own_vector(synthetic_root: DataRoot) -> None:
+    """The split selects the vectors as an array and the other columns as a table: row for row they
+    still belong together, and the two splits share out the shard."""
+    from storage.shards import read_shard
+    from tasks.train.data import load_shard, vectors_to_numpy
+
+    whole = read_shard(synthetic_root, "clip_pairs", 0)
+    assert whole is not None
+    by_clip = dict(
+        zip(whole.column("clip_id").to_pylist(), vectors_to_numpy(whole.column("vector")), strict=True)
+    )
+    seen = []
+    for split in ("train", "heldout"):
+        pairs = load_shard(synthetic_root, 0, split, 0.3, False)
+        assert len(pairs.video) == len(pairs.clip_ids)
+        for clip, vector in zip(pairs.clip_ids, pairs.video, strict=True):
+            assert np.array_equal(vector, by_clip[clip])
+        seen += pairs.clip_ids
+    assert sorted(seen) == sorted(by_clip)
+
+
 def test_the_default_checkpoint_is_never_a_control_run(tmp_path: Path) -> None:
     """`train compare` trains its shuffled-caption control last: search and eval still default to the
     newest real run, also while the control is still training (no model card yet)."""
