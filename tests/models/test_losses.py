@@ -158,7 +158,7 @@ def test_fused_max_margin_gives_the_autograd_forms_loss_and_gradient(
         s = sim.clone().requires_grad_(True)
         loss = MaxMarginRankingLoss(0.1, negative_weighting=weighting, fused=fused)(s, group_ids)
         (grad,) = torch.autograd.grad(loss, s)
-        results.append((float(loss), grad))
+        results.append((float(loss.detach()), grad))
     (loss_a, grad_a), (loss_f, grad_f) = results
     assert loss_f == pytest.approx(loss_a, rel=1e-6)
     assert torch.allclose(grad_f, grad_a, rtol=1e-6, atol=1e-9)
