@@ -7,14 +7,19 @@ import torch.nn.functional as F
 from torch import nn
 
 
-def negative_shares(groups: torch.Tensor, weighting: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+def same_video(groups: torch.Tensor) -> torch.Tensor:
+    """(N x N) bool: True where clips i and j come from one video (the diagonal included)."""
+    return groups.view(-1, 1) == groups.view(1, -1)
+
+
+def negative_shares(same: torch.Tensor, weighting: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
     """(N,) weight of each same-video negative and (N,) weight of each other-video negative of every
-    anchor row: the two values `negative_weights` spreads over a row (see there)."""
-    n = groups.shape[0]
+    anchor row, from the `same_video` mask: the two values `negative_weights` spreads over a row."""
+    n = same.shape[0]
     if not weighting:
-        uniform = torch.full((n,), 1.0 / max(n - 1, 1), device=groups.device)
+        uniform = torch.ones(n, device=same.device) / max(n - 1, 1)
         return uniform, uniform
-    n_same = (groups.view(-1, 1) == groups.view(1, -1)).sum(1).float() - 1  # without the anchor itself
+    n_same = same.sum(1).float() - 1  # without the anchor itself
     n_other = (n - 1) - n_same
     both = (n_same > 0) & (n_other > 0)
     share_same = torch.where(both, torch.full_like(n_same, 0.5), (n_same > 0).float())
@@ -29,19 +34,10 @@ def negative_weights(groups: torch.Tensor, weighting: bool = True) -> torch.Tens
     we leave it out so the halves are exactly the negatives). If an anchor has negatives of one kind
     only, that kind gets all the mass. Without weighting every negative weighs 1/(N-1).
     """
-    n = groups.shape[0]
-    eye = torch.eye(n, dtype=torch.bool, device=groups.device)
-    same = (groups.view(-1, 1) == groups.view(1, -1)) & ~eye
-    other = groups.view(-1, 1) != groups.view(1, -1)
-    if not weighting:
-        return (~eye).float() / max(n - 1, 1)
-    n_same = same.sum(1, keepdim=True).float()
-    n_other = other.sum(1, keepdim=True).float()
-    both = (n_same > 0) & (n_other > 0)
-    share_same = torch.where(both, torch.full_like(n_same, 0.5), (n_same > 0).float())
-    w_same = same.float() * share_same / n_same.clamp_min(1)
-    w_other = other.float() * (1 - share_same) / n_other.clamp_min(1)
-    return w_same + w_other
+    same = same_video(groups)
+    same_share, other_share = negative_shares(same, weighting)
+    weights = torch.where(same, same_share.view(-1, 1), other_share.view(-1, 1))
+    return weights.fill_diagonal_(0)  # the positive is no negative of itself
 
 
 class _RowMajorMaxMargin(torch.autograd.Function):
@@ -65,13 +61,13 @@ class _RowMajorMaxMargin(torch.autograd.Function):
         weighting: bool,
     ) -> torch.Tensor:
         n = sim.shape[0]
-        same, other = (v / n for v in negative_shares(groups, weighting))  # / n: the mean over anchors
-        same_video = groups.view(-1, 1) == groups.view(1, -1)
+        same = same_video(groups)
+        same_share, other_share = (v / n for v in negative_shares(same, weighting))  # / n: mean over anchors
         slack = (margin - sim.diagonal()).to(sim.dtype)
         h1 = torch.add(sim, slack.view(-1, 1)).clamp_min_(0)  # m + s_ij - s_ii
         h2 = torch.add(sim, slack.view(1, -1)).clamp_min_(0)  # m + s_ij - s_jj
-        w1 = torch.where(same_video, same.view(-1, 1), other.view(-1, 1)).to(sim.dtype)
-        w2 = torch.where(same_video, same.view(1, -1), other.view(1, -1)).to(sim.dtype)
+        w1 = torch.where(same, same_share.view(-1, 1), other_share.view(-1, 1)).to(sim.dtype)
+        w2 = torch.where(same, same_share.view(1, -1), other_share.view(1, -1)).to(sim.dtype)
         w1.fill_diagonal_(0)  # the positive is no negative of itself
         w2.fill_diagonal_(0)
         loss = torch.dot(w1.view(-1), h1.view(-1)) + torch.dot(w2.view(-1), h2.view(-1))
