@@ -141,11 +141,14 @@ def queue_step(
     return loss.detach()
 
 
+def row_major_gemms(device: torch.device, precision: str) -> bool:
+    """Whether a step gets row-major GEMM operands (models/gemm_layout.py): bf16 steps on an AMX CPU."""
+    return device.type == "cpu" and precision == "bf16" and amx_in_use()
+
+
 def gemm_layout(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
-    """Row-major GEMM operands (models/gemm_layout.py) for bf16 steps on an AMX CPU; nothing elsewhere."""
-    if device.type == "cpu" and precision == "bf16" and amx_in_use():
-        return RowMajorGemms()
-    return contextlib.nullcontext()
+    """The context a step runs in: RowMajorGemms where `row_major_gemms` says so, nothing elsewhere."""
+    return RowMajorGemms() if row_major_gemms(device, precision) else contextlib.nullcontext()
 
 
 def batch_inputs(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

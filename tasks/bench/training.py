@@ -15,8 +15,7 @@ import torch
 
 from models.cpu_allocator import keep_freed_memory
 from models.encoders import cpu_features, pick_device
-from models.gemm_layout import RowMajorGemms
-from models.train_loop import Batch, gemm_layout, native_bf16, pick_precision, train_epoch, train_step
+from models.train_loop import Batch, native_bf16, pick_precision, row_major_gemms, train_epoch, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling
@@ -111,9 +110,7 @@ def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer
     each = f"{feed}{heap}{adam}, each loss read one step late, eager"
     if precision == "bf16":
         layout = (
-            "weight-gradient GEMMs on row-major copies (AMX), "
-            if isinstance(gemm_layout(device, precision), RowMajorGemms)
-            else ""
+            "weight-gradient GEMMs on row-major copies (AMX), " if row_major_gemms(device, precision) else ""
         )
         return (
             f"{device.type} bf16: autocast matmuls in bf16, {layout}fp32 master weights and loss "
