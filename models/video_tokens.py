@@ -31,7 +31,7 @@ class TokenVideoEncoder(VideoEncoder):
         x = x[:, :MAX_TOKENS]
         real = x.abs().sum(-1) > 0  # (N, T)
         real[:, 0] = True  # an all-padding row still attends to something
-        h = self.proj((x - self.mean) / self.std) + self.position.weight[: x.shape[1]]
+        h = self.proj(self.standardised(x)) + self.position.weight[: x.shape[1]]
         h = self.encoder(h, src_key_padding_mask=~real)
         w = real.unsqueeze(-1).to(h.dtype)
         return self.unit((h * w).sum(1) / w.sum(1))

@@ -129,3 +129,30 @@ def test_the_gated_unit_under_bf16_autocast_stays_close_to_fp32() -> None:
     assert float(torch.nn.functional.cosine_similarity(half.float(), full, dim=-1).min().detach()) > 0.99
     half.float().sum().backward()
     assert unit.fc.weight.grad is not None and torch.isfinite(unit.fc.weight.grad).all()
+
+
+def test_standardisation_under_bf16_autocast_is_one_rounding_of_the_fp32_values() -> None:
+    from models.embedding import VideoEncoder
+
+    g = torch.Generator().manual_seed(3)
+    encoder = VideoEncoder(64, 16)
+    encoder.set_standardisation(torch.randn(64, generator=g) * 3, torch.rand(64, generator=g) + 0.1)
+    x = torch.randn(32, 64, generator=g) * 5
+    exact = (x.double() - encoder.mean.double()) / encoder.std.double()
+    plain = encoder.standardised(x)
+    assert plain.dtype == torch.float32 and torch.equal(plain, (x - encoder.mean) / encoder.std)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        half = encoder.standardised(x)
+        through = encoder(x)
+    assert half.dtype == torch.bfloat16
+    # Within one bf16 rounding (2^-8 relative) of the exact value: the cast is the only rounding that shows.
+    assert float(((half.double() - exact).abs() / exact.abs().clamp_min(1e-3)).max()) <= 2**-8
+    with torch.no_grad():
+        cosine = torch.nn.functional.cosine_similarity(through.float(), encoder(x), dim=-1)
+    assert float(cosine.min()) > 0.99
+    # Data that needs its gradient keeps the autograd form.
+    wanted = x.clone().requires_grad_(True)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        kept = encoder.standardised(wanted)
+    kept.sum().backward()
+    assert kept.dtype == torch.float32 and torch.allclose(wanted.grad, (1 / encoder.std).expand_as(x))
