@@ -60,7 +60,7 @@ class Runtime:
         if self.packed:
             how = (
                 "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
-                "3D stem's width taps folded into channels, "
+                "3D stem's width taps folded into channels, fed the raw clips, "
                 + (
                     f"grouped convs merged to {self.group_width} channels a group (AMX), "
                     if self.group_width

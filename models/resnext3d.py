@@ -102,10 +102,14 @@ class ResNeXt3D(nn.Module):
         """The large-activation half: input normalisation, stem, maxpool, layer1 and layer2 (512 channels
         at a quarter of the frames and an eighth of the side). The packed CPU path runs it a few clips at a
         time, so its activations stay in cache (models/packed.py)."""
-        # NTHWC permuted to NCTHW is channels_last_3d in memory already.
-        # Mean removal in fp32, then the trunk in its weights' dtype (bf16 once converted, see encoders.py).
-        x = (clips.permute(0, 4, 1, 2, 3).float() - self.mean).to(self.conv1.weight.dtype)
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        stem_on_clips = getattr(self.conv1, "forward_clips", None)
+        if stem_on_clips is not None:  # a packed stem takes the clips as they come (models/packed.py)
+            x = stem_on_clips(clips, self.mean)
+        else:
+            # NTHWC permuted to NCTHW is channels_last_3d in memory already. Mean removal in fp32, then
+            # the trunk in its weights' dtype (bf16 once converted, see encoders.py).
+            x = self.conv1((clips.permute(0, 4, 1, 2, 3).float() - self.mean).to(self.conv1.weight.dtype))
+        x = self.maxpool(self.relu(self.bn1(x)))
         return self.layer2(self.layer1(x))
 
     def back(self, x: torch.Tensor) -> torch.Tensor:

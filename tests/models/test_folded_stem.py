@@ -117,3 +117,39 @@ def test_bf16_windows_carry_an_even_channel_count() -> None:
     assert folded_channels(21, torch.bfloat16) == 22 and folded_channels(21, torch.float32) == 21
     assert folded_channels(24, torch.bfloat16) == 24
     assert FoldedStem(conv, bn, torch.float32).windows(x).shape[1] == 21
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("width", [112, 31, 6])
+def test_the_stem_on_raw_clips_gives_the_bits_of_the_stem_on_normalised_ones(
+    dtype: torch.dtype, width: int
+) -> None:
+    """forward_clips: uint8 NTHWC clips minus the mean, written straight into the padded windows, is the
+    encoder's own normalisation (to float, minus the mean, to the weights' dtype) then forward(), bit for
+    bit, pad columns and the bf16 zero channel included."""
+    conv, bn = _conv_bn(3, (7, 7, 7), (1, 2, 2), (3, 3, 3))
+    stem = FoldedStem(conv, bn, dtype)
+    g = torch.Generator().manual_seed(2)
+    clips = torch.randint(0, 256, (2, 8, 24, width, 3), dtype=torch.uint8, generator=g)
+    mean = torch.tensor([114.77, 107.74, 99.48]).view(1, 3, 1, 1, 1)
+    normalised = (clips.permute(0, 4, 1, 2, 3).float() - mean).to(dtype)
+    with torch.inference_mode():
+        expected, got = stem(normalised), stem.forward_clips(clips, mean)
+    assert got.dtype == expected.dtype and torch.equal(got, expected)
+    assert float(expected.abs().max()) > 1.0
+
+
+def test_the_packed_3d_encoder_feeds_its_stem_the_raw_clips(monkeypatch: pytest.MonkeyPatch) -> None:
+    torch.manual_seed(0)
+    packed = pack_for_onednn(build_resnext101(None).eval(), torch.float32)
+    seen: list[torch.dtype] = []
+    original = FoldedStem.forward_clips
+
+    def spy(self: FoldedStem, clips: torch.Tensor, mean: torch.Tensor) -> torch.Tensor:
+        seen.append(clips.dtype)
+        return original(self, clips, mean)
+
+    monkeypatch.setattr(FoldedStem, "forward_clips", spy)
+    with torch.inference_mode():
+        packed(torch.randint(0, 255, (2, 16, 32, 32, 3), dtype=torch.uint8))
+    assert seen == [torch.uint8]
