@@ -176,7 +176,9 @@ def _present_datasets(root: DataRoot) -> list[str]:
 def _fingerprint(root: DataRoot) -> str | None:
     """What the views are built from: the root's path, the view definitions, and the name, size and
     modification time of every shard and marker file of each dataset's current version; None when the
-    root holds no dataset folder at all. Listings only (two per dataset): cheap enough for every query."""
+    root holds no dataset folder at all. Listings only, cheap enough for every query: one of the root and
+    one recursive one per dataset (`find`: on an object store one prefix listing, where a listing per
+    folder took two requests)."""
     datasets = _present_datasets(root)
     if not datasets:
         return None
@@ -184,19 +186,30 @@ def _fingerprint(root: DataRoot) -> str | None:
     for dataset in datasets:
         directory = root.dataset_dir(dataset, SCHEMAS[dataset].version)
         parts.append(directory)
-        for folder in (directory, f"{directory}/_markers"):
-            try:
-                entries = root.fs.ls(folder, detail=True)
-            except (FileNotFoundError, NotADirectoryError):
-                continue
-            for entry in sorted(entries, key=lambda e: str(e["name"])):
-                name = str(entry["name"]).rsplit("/", 1)[-1]
-                if name.startswith("part-"):  # temp files of a writer at work come and go
-                    stamp = next(
-                        (entry[k] for k in ("mtime", "LastModified", "updated", "ETag") if k in entry), ""
-                    )
-                    parts.append(f"{folder}/{name}:{entry.get('size')}:{stamp}")
+        parts += _shard_stamps(root, directory)
     return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _shard_stamps(root: DataRoot, directory: str) -> list[str]:
+    """ "folder/name:size:modified" of the shard files in `directory` and of their markers in its
+    `_markers` folder, shards first, each folder in name order; temp files of a writer at work (which come
+    and go) and anything deeper are left out."""
+    try:
+        entries = root.fs.find(directory, detail=True)
+    except (FileNotFoundError, NotADirectoryError):
+        return []
+    base = root.fs._strip_protocol(directory).rstrip("/")
+    folders: dict[str, list[str]] = {directory: [], f"{directory}/_markers": []}
+    for path, entry in sorted(entries.items()):
+        parent, _, name = str(path).rstrip("/").rpartition("/")
+        folder = (
+            directory if parent == base else f"{directory}/_markers" if parent == f"{base}/_markers" else None
+        )
+        if folder is None or not name.startswith("part-") or entry.get("type") == "directory":
+            continue
+        stamp = next((entry[k] for k in ("mtime", "LastModified", "updated", "ETag") if k in entry), "")
+        folders[folder].append(f"{folder}/{name}:{entry.get('size')}:{stamp}")
+    return [line for lines in folders.values() for line in lines]
 
 
 def _built_from(path: str) -> tuple[str, str] | None:

@@ -59,8 +59,13 @@ class DataRoot:
 
     @property
     def fs(self) -> fsspec.AbstractFileSystem:
+        # No listing cache on an object store: s3fs and gcsfs keep every folder listing for the life of
+        # the filesystem (the process), so markers and shards that other processes (workers, stages run
+        # elsewhere) wrote since would never show up in it: not in list_markers, and not in exists(),
+        # which answers from a cached listing of the parent folder.
+        remote = "://" in self.url and not self.url.startswith("file://")
         try:
-            fs, _ = fsspec.core.url_to_fs(self.url)
+            fs, _ = fsspec.core.url_to_fs(self.url, **({"use_listings_cache": False} if remote else {}))
         except ImportError as exc:  # a known protocol whose package is not installed (s3fs, gcsfs)
             raise DataRootProblem(f"data root {self.url}: {exc}") from exc
         except ValueError as exc:  # "Protocol not known: foo"

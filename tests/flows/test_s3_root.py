@@ -108,3 +108,42 @@ def test_demo_pipeline_through_captions_on_s3(s3_server: str, site, tmp_path: Pa
     # A second run finds every shard's marker on the object store and does no work.
     again = pipeline(cfg=cfg, data_root=url, stages=["captions"])
     assert again["captions"]["shards_cached"] == again["captions"]["shards"] > 0
+
+
+def _list_requests(log: Path) -> int:
+    """Object listings (ListObjectsV2) moto_server has answered so far, from its request log."""
+    return log.read_text(errors="replace").count("list-type=2")
+
+
+def _write_clips(url: str, shard: int, video: str) -> None:
+    """A clips shard written by another process: its own s3fs, whose writes this process never saw."""
+    code = (
+        "import sys; from storage.layout import DataRoot; from storage.shards import write_shard; "
+        "from tests.storage.test_shards import clips_table; "
+        "write_shard(DataRoot.from_any(sys.argv[1]), 'clips', int(sys.argv[2]), clips_table([sys.argv[3]] * 3), "
+        "config_hash='h', code_version='x', rows_in=3)"
+    )
+    root_dir = Path(__file__).resolve().parents[2]
+    subprocess.run([sys.executable, "-c", code, url, str(shard), video], cwd=root_dir, check=True)
+
+
+def test_queries_see_shards_other_processes_wrote_with_one_listing_per_dataset(
+    s3_server: str, tmp_path: Path
+) -> None:
+    """A long-lived process (a worker, a notebook) queries an s3:// root that other processes write to: each
+    query lists the store afresh (s3fs answers a repeated folder listing from its cache, which never sees
+    another process's shards), with one listing of the root and one of each dataset."""
+    url = f"s3://{BUCKET}/shared"
+    _write_clips(url, 0, "a" * 11)
+    assert query("SELECT count(*) FROM clips", url).rows == [(3,)]
+    _write_clips(url, 1, "b" * 11)
+    assert query("SELECT count(DISTINCT video_id) FROM clips", url).rows == [(2,)]
+
+    log = tmp_path / "moto.log"
+    before = _list_requests(log)
+    assert query("SELECT count(*) FROM clips", url).rows == [(6,)]  # unchanged: no rebuild
+    deadline = time.time() + 10
+    while _list_requests(log) - before < 2 and time.time() < deadline:
+        time.sleep(0.1)  # the server logs a request after answering it
+    time.sleep(0.3)
+    assert _list_requests(log) - before == 2  # the root, then clips (its shards and markers in one)
