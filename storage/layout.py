@@ -63,7 +63,7 @@ class DataRoot:
         # the filesystem (the process), so markers and shards that other processes (workers, stages run
         # elsewhere) wrote since would never show up in it: not in list_markers, and not in exists(),
         # which answers from a cached listing of the parent folder.
-        remote = "://" in self.url and not self.url.startswith("file://")
+        remote = "://" in self.url and not self.url.startswith(LOCAL_PREFIXES)
         try:
             fs, _ = fsspec.core.url_to_fs(self.url, **({"use_listings_cache": False} if remote else {}))
         except ImportError as exc:  # a known protocol whose package is not installed (s3fs, gcsfs)
