@@ -21,7 +21,7 @@ from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling
 from tasks.bench.isa import isa_line
 from tasks.train.config import TrainConfig
-from tasks.train.data import prefetch
+from tasks.train.data import loads_beside_steps, prefetch
 from tasks.train.run import Trainer, build_loss, make_optimizer
 
 
@@ -104,7 +104,9 @@ def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer
     feed = (
         "batches page-locked in the loader thread, video copied as float16 and widened on the GPU, "
         if device.type == "cuda"
-        else ""
+        else "batches built in a loader thread, "
+        if loads_beside_steps(device)
+        else "batches built between steps (torch's threads use every core), "
     )
     heap = "freed memory kept in the heap, " if device.type == "cpu" and keep_freed_memory() else ""
     each = f"{feed}{heap}{adam}, each loss read one step late, eager"

@@ -12,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 
+from models.encoders import usable_cores
 from models.train_loop import Batch, staged_for
 from storage.layout import DataRoot
 from storage.shards import read_shard, verified_markers
@@ -164,9 +165,28 @@ def make_batch(pairs: Pairs, rows: np.ndarray, text_of: Callable[[Pairs, np.ndar
     )
 
 
+def loads_beside_steps(device: torch.device) -> bool:
+    """Whether batches are built in a thread beside the steps: yes for a GPU, whose steps leave the CPU
+    free; for a CPU only where torch's threads leave a core over.
+
+    A CPU step splits each kernel evenly over torch's threads (OpenMP, static), so a loader that takes
+    part of one core makes every kernel wait for that thread: the loader's CPU time is paid in full in
+    step time, and the loader itself, starved by threads that use every core, falls behind. Measured on 2
+    Xeon cores, bf16 at d=4096, Parquet decoded on both cores (row groups of 16 MiB, storage/shards.py):
+    `howto bench train --steps 12`, three runs interleaved, 0.69 s a step with a loader thread, 0.66 s
+    built between steps; epochs of 8 batches that each start with the shards' read (steps of 0.62 s with
+    the batches in memory), 0.81 s with a loader thread, the trainer still waiting 0.15 s a step for
+    batches, and 0.70 s between steps."""
+    return device.type != "cpu" or torch.get_num_threads() < usable_cores()
+
+
 def prefetch(items: Iterator[Batch], device: torch.device, depth: int = 2) -> Iterator[Batch]:
-    """Build batches in a background thread so the next one is ready when a step finishes, staged there
-    for `device` (models.train_loop.staged_for: page-locked for a GPU, float32 for a CPU)."""
+    """Batches staged for `device` (models.train_loop.staged_for: page-locked for a GPU, float32 for a
+    CPU), built in a background thread so the next one is ready when a step finishes where
+    `loads_beside_steps` says that pays, and in the caller's thread between steps elsewhere."""
+    if not loads_beside_steps(device):
+        yield from (staged_for(item, device) for item in items)
+        return
     box: queue.Queue[object] = queue.Queue(maxsize=depth)
     done = object()
 

@@ -4,6 +4,7 @@ vectors widened after the copy, batches staged in the loader thread, losses read
 from __future__ import annotations
 
 import copy
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -161,6 +162,38 @@ def test_make_batch_keeps_the_stored_float16_and_prefetch_stages_it() -> None:
     (staged,) = list(prefetch(iter([batch]), CPU))
     assert staged.video.dtype == torch.float32
     assert np.array_equal(staged.video.numpy(), pairs.video[rows].astype(np.float32))
+
+
+@pytest.mark.parametrize(("threads", "cores", "beside"), [(2, 2, False), (4, 2, False), (1, 2, True)])
+def test_cpu_batches_are_built_between_steps_unless_torch_leaves_a_core_over(
+    monkeypatch: pytest.MonkeyPatch, threads: int, cores: int, beside: bool
+) -> None:
+    """A loader thread beside CPU steps that use every core only slows every kernel: there the batches are
+    built in the caller's thread, one as each is asked for; with a core over, in a thread, ahead."""
+    import threading
+
+    import tasks.train.data as data
+
+    monkeypatch.setattr(data, "usable_cores", lambda: cores)
+    monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+    assert data.loads_beside_steps(CPU) is beside
+    built: list[int] = []
+
+    def items() -> Iterator[Batch]:
+        for seed in range(3):
+            built.append(threading.get_ident())
+            yield _batch(seed)
+
+    batches = prefetch(items(), CPU)
+    first = next(batches)
+    assert first.video.dtype == torch.float32  # staged for the CPU either way
+    if beside:
+        assert set(built) == {built[0]} and built[0] != threading.get_ident()
+    else:
+        assert built == [threading.get_ident()]  # only the batch asked for, here
+    rest = list(batches)
+    assert len(rest) == 2 and len(built) == 3
+    assert all(ident != threading.get_ident() for ident in built) is beside
 
 
 def test_losses_are_read_one_step_late_with_the_same_values() -> None:

@@ -262,3 +262,38 @@ def test_float_columns_are_stored_plain_and_the_rest_dictionary_encoded(tmp_path
         [("a", pa.list_(pa.float32())), ("b", pa.string()), ("c", pa.float64()), ("d", pa.int32())]
     )
     assert dictionary_columns(schema) == ["b", "d"]
+
+
+def test_wide_rows_get_row_groups_of_bounded_bytes_and_narrow_rows_keep_64k(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrow decodes a row group's column on one thread: a feature shard's vectors are split into row
+    groups of at most ROW_GROUP_BYTES so they decode on every core; narrow tables keep groups of up to
+    ROW_GROUP_SIZE rows for their statistics. The rows read back unchanged either way."""
+    import numpy as np
+    import pyarrow.parquet as pq
+
+    import storage.shards as shards
+    from storage.shards import read_shard, row_group_rows
+    from tasks.bench.training import write_bench_pairs
+
+    narrow = pa.table({"a": pa.array(np.arange(200_000, dtype=np.int64))})
+    assert row_group_rows(narrow) == shards.ROW_GROUP_SIZE
+    wide = pa.table({"v": pa.array(np.zeros(10, dtype=np.float64))})
+    monkeypatch.setattr(shards, "ROW_GROUP_BYTES", 40)  # 8 bytes a row: 5 rows a group
+    assert row_group_rows(wide) == 5
+    monkeypatch.setattr(shards, "ROW_GROUP_BYTES", 1)  # less than a row: one row a group
+    assert row_group_rows(wide) == 1
+
+    monkeypatch.setattr(shards, "ROW_GROUP_BYTES", 16 * 2 * 10)  # ten rows of 16 float16 (plus offsets)
+    root = DataRoot.from_any(tmp_path)
+    write_bench_pairs(root, videos=4, clips=8, d_video=16, d_text=8, shards=1)
+    path = next(tmp_path.glob("clip_pairs/v*/part-*.parquet"))
+    metadata = pq.ParquetFile(path).metadata
+    sizes = [metadata.row_group(i).num_rows for i in range(metadata.num_row_groups)]
+    assert sum(sizes) == 32 and len(sizes) >= 4 and max(sizes) < 10, sizes
+    table = read_shard(root, "clip_pairs", 0)
+    assert table is not None
+    rng = np.random.default_rng(0)  # write_bench_pairs' own draw: the rows come back in order, exact
+    expected = rng.standard_normal((32, 16)).astype(np.float16)
+    assert np.array_equal(np.stack(table.column("vector").to_numpy(zero_copy_only=False)), expected)
