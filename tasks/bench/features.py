@@ -239,6 +239,22 @@ def decode_cpu_share(realtime: float, decoded_per_cpu_s: float, cores: int) -> f
     return realtime / decoded_per_cpu_s / cores
 
 
+def decode_bound_share(
+    row: BenchRow,
+    model_gflop: dict[str, float],
+    alone_share: dict[str, float],
+    decoded_per_cpu_s: float,
+    cores: int,
+) -> float:
+    """The best share of the ceiling `row` could reach end to end on these cores: each model at its share
+    alone, plus the decoder's CPU time taken from the same cores (nothing overlaps for free when both use
+    every core). In ceiling units: G / (sum of g_m / s_m + decode CPU-seconds / cores x ceiling), with
+    g_m each model's GFLOP in the row and s_m its share alone; the row's own ceiling."""
+    compute = sum(g / alone_share[m] for m, g in model_gflop.items())
+    decode = row.video_s / decoded_per_cpu_s / cores * row.ceiling
+    return row.gflop / (compute + decode)
+
+
 def bench_input(model: str, batch: int) -> tuple[np.ndarray, float]:
     """A synthetic uint8 batch the size of a 360p video's inputs, and its forward cost in GFLOP."""
     shape = SPEC_2D.frame_shape(BENCH_INFO) if model == MODEL_2D else (16, *SPEC_3D.frame_shape(BENCH_INFO))
@@ -506,6 +522,27 @@ def run_bench(
             f"{r.models} {decode_cpu_share(r.realtime, decoded_per_cpu_s[r.models], cores):.0%}" for r in ours
         )
     )
+    # What the rows could reach, and how much of it they got: the pipeline's own losses (waits, start-up).
+    alone = {s["model"]: s["share"] for s in shares if s["precision"] == rt.precision}
+    single = {r.models: r.gflop for r in ours if r.models != "both"}  # the both row does the two's work
+    bounds = {
+        r.models: decode_bound_share(
+            r,
+            single if r.models == "both" else {r.models: r.gflop},
+            alone,
+            decoded_per_cpu_s[r.models],
+            cores,
+        )
+        for r in ours
+    }
+    log(
+        f"end to end at best on {cores} cores (each model at its share alone, {who}'s CPU time taken from "
+        "the same cores): "
+        + ", ".join(
+            f"{r.models} {bounds[r.models]:.0%} (measured: {r.share / bounds[r.models]:.0%} of it)"
+            for r in ours
+        )
+    )
     children = {"ffmpeg": "ffmpeg", "pyav-child": "PyAV's decoding children"}.get(decoder)
     log(
         f"peak memory of the worker (process + its decoder processes, sampled): {worker_mb:.0f} MB "
@@ -536,6 +573,7 @@ def run_bench(
         "worker_peak_mb": worker_mb,
         "ffmpeg_peak_mb": ffmpeg_mb,
         "goals": goals,
+        "decode_bounds": bounds,
     }
 
 

@@ -114,6 +114,23 @@ def test_decode_share_is_the_cpu_time_ffmpeg_takes_at_the_rows_speed() -> None:
     assert decode_cpu_share(6.0, 21.0, 2) == pytest.approx(2 * decode_cpu_share(3.0, 21.0, 2))
 
 
+def test_end_to_end_bound_adds_the_decoders_cpu_time_to_each_models_time_alone() -> None:
+    """60 video-seconds of one model that runs at 50% of a 1000 GFLOP/s ceiling alone: 1000 GFLOP take
+    2 s; ffmpeg at 30 video-seconds per CPU-second takes 2 CPU-s, 1 s of 2 cores: at best 1000 GFLOP in
+    3 s, 33%. Both models: each model's time alone, summed, plus the decode of the one pass."""
+    from tasks.bench.features import BenchRow, decode_bound_share
+
+    row = BenchRow("ours", "3d", wall_s=4.0, video_s=60.0, gflop=1000.0, ceiling=1000.0)
+    assert decode_bound_share(row, {"3d": 1000.0}, {"3d": 0.5}, 30.0, 2) == pytest.approx(1 / 3)
+    # A decoder that costs nothing leaves the share alone; more cores make the decoder's part smaller.
+    assert decode_bound_share(row, {"3d": 1000.0}, {"3d": 0.5}, 1e12, 2) == pytest.approx(0.5)
+    assert decode_bound_share(row, {"3d": 1000.0}, {"3d": 0.5}, 30.0, 4) == pytest.approx(1000 / 2500)
+    both = BenchRow("ours", "both", wall_s=6.0, video_s=60.0, gflop=1500.0, ceiling=1000.0)
+    # 2d: 500 GFLOP at 80% (0.625 s); 3d: 1000 at 50% (2 s); decode 1 s: 1500 GFLOP in 3.625 s.
+    bound = decode_bound_share(both, {"2d": 500.0, "3d": 1000.0}, {"2d": 0.8, "3d": 0.5}, 30.0, 2)
+    assert bound == pytest.approx(1500 / 3625)
+
+
 def test_end_to_end_row_counts_every_copy_of_the_video(tmp_path: Path) -> None:
     """The end-to-end row runs the video once per decoder, as a worker runs a shard: its video-seconds and
     GFLOP cover every copy (the 2D rows are 1 per second, the 3D rows 1 per 16 frames at 24 fps)."""
