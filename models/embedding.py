@@ -83,7 +83,11 @@ class VideoEncoder(nn.Module):
         next matmul would cast it to anyway: x * (1 / std) - mean / std, rounded once on the write, where
         eager autograd made a subtraction, a division and a cast, three passes over (N x d) fp32 tensors.
         (A small share of a step: at N=2048, d=4096 on 2 Xeon cores the difference in a whole bf16 step
-        was within the machine's noise.) Outside autocast it keeps its fp32 form and bits."""
+        was within the machine's noise.) Outside autocast it keeps its fp32 form and bits.
+
+        `x` may be the stored float16 (training batches come so: models/train_loop.py, batch_inputs).
+        Both forms compute in float32 from it, the statistics being float32, and float16 widens to
+        float32 exactly, so the result has the bits of the same call on `x.float()`."""
         device = x.device.type
         if x.requires_grad or not torch.is_autocast_enabled(device):
             return (x - self.mean) / self.std

@@ -29,6 +29,8 @@ class TokenVideoEncoder(VideoEncoder):
         if x.dim() == 2:
             x = x.unsqueeze(1)
         x = x[:, :MAX_TOKENS]
+        if x.dtype == torch.float16:  # stored tokens (a training batch): the padding test sums in float32
+            x = x.float()
         real = x.abs().sum(-1) > 0  # (N, T)
         real[:, 0] = True  # an all-padding row still attends to something
         h = self.proj(self.standardised(x)) + self.position.weight[: x.shape[1]]

@@ -181,7 +181,7 @@ def loads_beside_steps(device: torch.device) -> bool:
 
 
 def prefetch(items: Iterator[Batch], device: torch.device, depth: int = 2) -> Iterator[Batch]:
-    """Batches staged for `device` (models.train_loop.staged_for: page-locked for a GPU, float32 for a
+    """Batches staged for `device` (models.train_loop.staged_for: page-locked for a GPU, as built for a
     CPU), built in a background thread so the next one is ready when a step finishes where
     `loads_beside_steps` says that pays, and in the caller's thread between steps elsewhere."""
     if not loads_beside_steps(device):
