@@ -18,7 +18,7 @@ from tasks.train.pooling import (
     features_by_video,
     pool_clips,
 )
-from tasks.train.split import is_heldout
+from tasks.train.split import heldout_mask
 
 
 @dataclass
@@ -112,7 +112,7 @@ def load_videos(
     features = read_shard(root, "frame_features", shard)
     if pairs is None or features is None or pairs.num_rows == 0:
         return []
-    held = np.array([is_heldout(v, heldout_fraction) for v in pairs.column("video_id").to_pylist()])
+    held = heldout_mask(pairs.column("video_id"), heldout_fraction)
     pairs = pairs.filter(pa.array(held if split == "heldout" else ~held))
     pairs = pairs.sort_by([("video_id", "ascending"), ("idx", "ascending")])
     wanted = set(pairs.column("video_id").to_pylist())

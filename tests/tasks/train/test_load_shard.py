@@ -1,0 +1,80 @@
+"""A training shard as it is loaded: the held-out split hashed per video, and the cached text vectors
+joined by clip id whether the cache is in the pairs' order or not."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from storage.layout import DataRoot
+from storage.shards import read_shard, write_shard
+from tasks.bench.training import write_bench_pairs
+from tasks.train.data import load_shard
+from tasks.train.split import heldout_mask, is_heldout
+
+
+@pytest.mark.parametrize("fraction", [0.0, 0.3, 0.5, 1.0])
+def test_heldout_mask_is_is_heldout_of_every_row(fraction: float) -> None:
+    ids = [f"v{i % 7}" for i in range(40)] + ["x", "v3"]
+    column = pa.chunked_array([ids[:15], ids[15:], []])
+    expected = np.array([is_heldout(v, fraction) for v in ids])
+    assert np.array_equal(heldout_mask(column, fraction), expected)
+    assert np.array_equal(heldout_mask(pa.array(ids), fraction), expected)
+    assert heldout_mask(pa.array([], pa.string()), fraction).shape == (0,)
+
+
+def _root(tmp_path: Path) -> DataRoot:
+    root = DataRoot.from_any(str(tmp_path / "data"))
+    write_bench_pairs(root, videos=20, clips=3, d_video=8, d_text=4, shards=1)
+    return root
+
+
+def _rewrite_text(root: DataRoot, rows: np.ndarray) -> None:
+    """The shard's text cache again, with only `rows` of it, in that order."""
+    table = read_shard(root, "text_embeddings", 0)
+    assert table is not None
+    table = table.take(pa.array(rows))
+    write_shard(root, "text_embeddings", 0, table, config_hash="t", code_version="t", rows_in=len(table))
+
+
+def _same(a: object, b: object) -> None:
+    for name in ("clip_ids", "texts"):
+        assert getattr(a, name) == getattr(b, name)
+    for name in ("video_ids", "idx", "spans_ms", "video", "text"):
+        assert np.array_equal(getattr(a, name), getattr(b, name)), name
+
+
+@pytest.mark.parametrize("split", ["train", "heldout"])
+def test_text_vectors_follow_the_clip_ids_in_any_order_of_the_cache(tmp_path: Path, split: str) -> None:
+    root = _root(tmp_path)
+    in_order = load_shard(root, 0, split, 0.3, with_text=True)
+    cache = read_shard(root, "text_embeddings", 0)
+    pairs = read_shard(root, "clip_pairs", 0)
+    assert cache is not None and pairs is not None
+    ids, rows = cache.column("clip_id").to_pylist(), cache.column("vector").to_pylist()
+    vectors = dict(zip(ids, rows, strict=True))
+    assert 0 < len(in_order) < pairs.num_rows  # the split took some rows and left others
+    assert in_order.text is not None and in_order.text.dtype == np.float32
+    assert np.array_equal(in_order.text, np.array([vectors[c] for c in in_order.clip_ids], np.float32))
+    assert [
+        c for c in pairs.column("clip_id").to_pylist() if c in set(in_order.clip_ids)
+    ] == in_order.clip_ids
+
+    _rewrite_text(root, np.random.default_rng(0).permutation(pairs.num_rows))
+    _same(load_shard(root, 0, split, 0.3, with_text=True), in_order)
+
+
+def test_a_cache_may_lack_only_clips_the_split_leaves_out(tmp_path: Path) -> None:
+    root = _root(tmp_path)
+    pairs = read_shard(root, "clip_pairs", 0)
+    assert pairs is not None
+    held = heldout_mask(pairs.column("video_id"), 0.3)
+    train = load_shard(root, 0, "train", 0.3, with_text=True)
+
+    _rewrite_text(root, np.flatnonzero(~held)[::-1])  # the held-out clips' vectors gone, the rest reversed
+    _same(load_shard(root, 0, "train", 0.3, with_text=True), train)
+    with pytest.raises(KeyError, match="text_embeddings shard 0 lacks some clips"):
+        load_shard(root, 0, "heldout", 0.3, with_text=True)
