@@ -31,13 +31,23 @@ ROW_GROUP_SIZE = 65_536
 # list<float16> column is about levels, a few ns per value: 8192 x 4096 values took 232 ms in one row
 # group and 117 ms in groups of 2048 rows on 2 Xeon cores (4, 8 and 32 MiB groups were within 10%).
 ROW_GROUP_BYTES = 16 << 20
+# Tables of vectors (rows of at least WIDE_ROW_BYTES: a 384-float text embedding is 1.5 KiB) get groups of
+# at most VECTOR_GROUP_BYTES, so a shard of a few MiB still decodes on every core: a text cache shard of
+# 8192 x 384 float32 (12 MiB, one 16 MiB group) read in 40 ms, in 4 MiB groups 25 ms; the feature shard
+# above 165 against 154 ms (2 Xeon cores, medians of 9, interleaved). Narrower tables keep the larger
+# groups: the clips table (about 130 bytes a row) in 4 MiB groups of 31,724 rows ran `howto bench query`'s
+# group-by and LIKE count 15-50% slower than in groups of 65,536.
+WIDE_ROW_BYTES = 1 << 10
+VECTOR_GROUP_BYTES = 4 << 20
 
 
 def row_group_rows(table: pa.Table) -> int:
-    """Rows per row group for `table`: ROW_GROUP_BYTES of its values (by its average row), at most
-    ROW_GROUP_SIZE rows, at least one."""
+    """Rows per row group for `table`: ROW_GROUP_BYTES of its values (by its average row), or
+    VECTOR_GROUP_BYTES where its rows hold vectors (WIDE_ROW_BYTES or more), at most ROW_GROUP_SIZE rows,
+    at least one."""
     per_row = table.nbytes / max(table.num_rows, 1)
-    return max(1, min(ROW_GROUP_SIZE, int(ROW_GROUP_BYTES // max(per_row, 1.0))))
+    bound = VECTOR_GROUP_BYTES if per_row >= WIDE_ROW_BYTES else ROW_GROUP_BYTES
+    return max(1, min(ROW_GROUP_SIZE, int(bound // max(per_row, 1.0))))
 
 
 class ShardUnreadable(DataRootProblem):

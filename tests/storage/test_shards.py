@@ -279,6 +279,12 @@ def test_wide_rows_get_row_groups_of_bounded_bytes_and_narrow_rows_keep_64k(
 
     narrow = pa.table({"a": pa.array(np.arange(200_000, dtype=np.int64))})
     assert row_group_rows(narrow) == shards.ROW_GROUP_SIZE
+    # Rows of 516 bytes: groups of ROW_GROUP_BYTES (32513 rows); rows of vectors (384 float32 and an
+    # offset, 1540 bytes): groups of VECTOR_GROUP_BYTES, so a 12 MiB text cache shard is 4 groups, not 1.
+    mid = pa.table({"b": pa.array(np.zeros((1000, 64)).tolist(), pa.list_(pa.float64()))})
+    assert row_group_rows(mid) == int(shards.ROW_GROUP_BYTES // (mid.nbytes / 1000)) == 32_513
+    text = pa.table({"v": pa.array(np.zeros((8192, 384), np.float32).tolist(), pa.list_(pa.float32()))})
+    assert row_group_rows(text) == int(shards.VECTOR_GROUP_BYTES // (text.nbytes / 8192)) == 2723
     wide = pa.table({"v": pa.array(np.zeros(10, dtype=np.float64))})
     monkeypatch.setattr(shards, "ROW_GROUP_BYTES", 40)  # 8 bytes a row: 5 rows a group
     assert row_group_rows(wide) == 5
