@@ -102,12 +102,12 @@ def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer
     )
     adam = f"Adam ({form})"
     feed = (
-        "batches page-locked in the loader thread, video copied and read as the stored float16, "
+        "batches page-locked in the loader thread, video copied and"
         if device.type == "cuda"
-        else "batches built in a loader thread, video read as the stored float16, "
+        else "batches built in a loader thread, video"
         if loads_beside_steps(device)
-        else "batches built between steps (torch's threads use every core), video read as the stored float16, "
-    )
+        else "batches built between steps (torch's threads use every core), video"
+    ) + " read as the stored float16, "
     heap = "freed memory kept in the heap, " if device.type == "cpu" and keep_freed_memory() else ""
     each = f"{feed}{heap}{adam}, each loss read one step late, eager"
     if precision == "bf16":

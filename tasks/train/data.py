@@ -94,19 +94,19 @@ def load_shard(root: DataRoot, shard: int, split: str, heldout_fraction: float, 
         return Pairs.concat([])
     held = heldout_mask(table.column("video_id"), heldout_fraction)
     keep = held if split == "heldout" else ~held
-    text = None
-    if with_text:
-        cached = read_shard(root, "text_embeddings", shard)
-        if cached is None:
-            raise FileNotFoundError(f"text_embeddings shard {shard} is missing: run the text cache first")
-        text = _text_rows(cached, table.column("clip_id"), keep, shard)
+    every_clip = table.column("clip_id")
     # The vectors are taken out before the filter and selected as an array: arrow's filter of a list
     # column rebuilds it value by value (about 30 ms a 4096-row shard), a numpy row selection is a copy.
     video = vectors_to_numpy(table.column("vector"))
     if not keep.all():
         video = video[keep]
-        text = None if text is None else text[keep]
         table = table.drop_columns(["vector"]).filter(pa.array(keep))
+    text = None
+    if with_text:
+        cached = read_shard(root, "text_embeddings", shard)
+        if cached is None:
+            raise FileNotFoundError(f"text_embeddings shard {shard} is missing: run the text cache first")
+        text = _text_rows(cached, every_clip, keep, table.column("clip_id"), shard)
     return Pairs(
         table.column("clip_id").to_pylist(),
         np.asarray(table.column("video_id").to_pylist(), dtype=object),
@@ -118,25 +118,22 @@ def load_shard(root: DataRoot, shard: int, split: str, heldout_fraction: float, 
     )
 
 
-def _text_rows(cached: pa.Table, clip_ids: pa.ChunkedArray, keep: np.ndarray, shard: int) -> np.ndarray:
-    """The cached text vectors of the shard's rows, in their order, as an (n, d) float32 array; rows not
-    kept may be missing from the cache (their vectors are then zeros, and dropped by the caller).
+def _text_rows(
+    cached: pa.Table, every_clip: pa.ChunkedArray, keep: np.ndarray, kept_clips: pa.ChunkedArray, shard: int
+) -> np.ndarray:
+    """The cached text vectors of the kept rows, in their order, as an (n, d) float32 array.
 
-    The text cache is written in the pairs' order, and then its vectors are used as they are: Arrow's
-    take rebuilds a list column value by value (about 10 ms an 8192-row shard)."""
-    if cached.column("clip_id").equals(clip_ids):
-        return vectors_to_numpy(cached.column("vector"), np.float32)
+    The text cache is written in the pairs' order: then its vectors are selected with the rows' mask, as
+    the video's are, where Arrow's take rebuilds a list column value by value (about 10 ms an 8192-row
+    shard). Otherwise each kept clip is looked up by its id."""
+    if cached.column("clip_id").equals(every_clip):
+        text = vectors_to_numpy(cached.column("vector"), np.float32)
+        return text if keep.all() else text[keep]
     lookup = {c: i for i, c in enumerate(cached.column("clip_id").to_pylist())}
-    order = np.array([lookup.get(c, -1) for c in clip_ids.to_pylist()], dtype=np.int64)
-    if (order[keep] < 0).any():
+    order = [lookup.get(c, -1) for c in kept_clips.to_pylist()]
+    if min(order, default=0) < 0:
         raise KeyError(f"text_embeddings shard {shard} lacks some clips of clip_pairs shard {shard}")
-    found = order >= 0
-    rows = vectors_to_numpy(cached.column("vector").take(pa.array(order[found])), np.float32)
-    if found.all():
-        return rows
-    out = np.zeros((len(order), rows.shape[1]), dtype=np.float32)
-    out[found] = rows
-    return out
+    return vectors_to_numpy(cached.column("vector").take(pa.array(order, pa.int64())), np.float32)
 
 
 def group_batches(
