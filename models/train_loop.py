@@ -12,11 +12,13 @@ from typing import IO, Any
 
 import torch
 from torch import nn
+from torch.func import functional_call
 
 from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported
 from models.embedding import JointEmbedding
 from models.encoders import cuda_bf16_native
 from models.gemm_layout import RowMajorGemms
+from models.mixed_adam import MixedAdam, owns
 from models.torch_files import load_torch_file, require_entries
 
 
@@ -75,13 +77,29 @@ def _mixed(device: torch.device, precision: str) -> Iterator[None]:
 
 
 def make_optimizer(
-    model: nn.Module, lr: float = 1e-4, decay: float = 0.9, precision: str = "fp32"
+    model: nn.Module,
+    lr: float = 1e-4,
+    decay: float = 0.9,
+    precision: str = "fp32",
+    weight_copies: bool | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """HowTo100M's defaults: Adam at 1e-4, learning rate x0.9 after every epoch. `precision`: the step's
-    (pick_precision), which decides Adam's form on a CPU (_adam)."""
+    (pick_precision), which decides Adam's form on a CPU (_adam). `weight_copies`: train the Linear
+    layers through bf16 copies kept by the optimiser (models/mixed_adam.py); None: for bf16 steps on a
+    CPU. A caller that wraps the model (DDP) passes False: the copies serve only the model itself."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = _adam(params, lr, precision)
+    device = params[0].device if params else torch.device("cpu")
+    if weight_copies is None:
+        weight_copies = uses_weight_copies(device, precision)
+    optimizer = MixedAdam(model, lr) if weight_copies and params else _adam(params, lr, precision)
     return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
+
+
+def uses_weight_copies(device: torch.device, precision: str) -> bool:
+    """Whether a step trains through bf16 weight copies by default: bf16 steps on a CPU, where the
+    casts' memory passes were measured (models/mixed_adam.py). GPUs keep autocast with fused Adam until
+    the copies are measured there."""
+    return device.type == "cpu" and precision == "bf16"
 
 
 def _adam(params: list[nn.Parameter], lr: float, precision: str = "fp32") -> torch.optim.Optimizer:
@@ -132,7 +150,10 @@ def queue_step(
     video, text = batch_inputs(batch, device)
     with gemm_layout(device, precision):  # forward and backward: the weight gradients' GEMMs
         with _mixed(device, precision):
-            v, t = model(video, text)
+            if owns(optimizer, model):  # the Linear layers run on the optimiser's bf16 copies
+                v, t = functional_call(model, optimizer.forward_weights(), (video, text))
+            else:
+                v, t = model(video, text)
             sim = JointEmbedding.similarity(t, v)
         loss = loss_fn(sim.float(), batch.groups.to(device), batch.order.to(device))
         optimizer.zero_grad(set_to_none=True)

@@ -15,6 +15,7 @@ import torch
 
 from models.cpu_allocator import keep_freed_memory
 from models.encoders import cpu_features, pick_device
+from models.mixed_adam import MixedAdam
 from models.train_loop import Batch, native_bf16, pick_precision, row_major_gemms, train_epoch, train_step
 from storage.layout import DataRoot
 from storage.shards import write_shard
@@ -93,6 +94,13 @@ def step_flops(n: int, d: int, d_video: int, d_text: int) -> float:
 
 
 def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer) -> str:
+    if isinstance(optimizer, MixedAdam):
+        kernel = "one compiled kernel" if optimizer.compiled else "the eager formulas (the compile failed)"
+        adam = (
+            f"Linear layers on bf16 weight copies written by Adam's update ({kernel}: bf16 gradient in, "
+            "fp32 master and moments), fused Adam for the rest"
+        )
+        return _describe(precision, device, adam, "bf16 matmuls (autocast for what has no copies)")
     form = (
         "fused"
         if optimizer.defaults.get("fused")
@@ -100,7 +108,11 @@ def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer
         if optimizer.defaults.get("foreach")
         else "loop"
     )
-    adam = f"Adam ({form})"
+    matmuls = "autocast matmuls in bf16 (weights cast every step)" if precision == "bf16" else ""
+    return _describe(precision, device, f"Adam ({form})", matmuls)
+
+
+def _describe(precision: str, device: torch.device, adam: str, matmuls: str) -> str:
     feed = (
         "batches page-locked in the loader thread, video copied and"
         if device.type == "cuda"
@@ -115,10 +127,21 @@ def _path(precision: str, device: torch.device, optimizer: torch.optim.Optimizer
             "weight-gradient GEMMs on row-major copies (AMX), " if row_major_gemms(device, precision) else ""
         )
         return (
-            f"{device.type} bf16: autocast matmuls in bf16, {layout}fp32 master weights and loss "
-            f"(fused max-margin), {each}"
+            f"{device.type} bf16: {matmuls}, {layout}fp32 master weights and loss (fused max-margin), {each}"
         )
     return f"{device.type} fp32: matmuls in fp32, {each}"
+
+
+def _log_row(row: dict[str, Any], log: Callable[[str], None], note: str = "") -> None:
+    before, after = row["ceiling_before_after"]
+    precision = row["precision"]
+    log(f"path{note}: {row['path']}")
+    log(
+        f"  {precision}: {row['pairs_per_s']:.0f} pairs/s ({row['s_per_step']:.2f} s/step), "
+        f"{row['gflops']:.1f} GFLOP/s; {precision} matmul ceiling {before:.1f} / {after:.1f} GFLOP/s "
+        f"(before / after) -> {100 * row['fraction_of_ceiling']:.0f}% of it (goal >= 60%)"
+    )
+    log(f"  data loading (Parquet shards -> batches): {100 * row['load_share']:.1f}% of wall time")
 
 
 DATA_BATCHES = 8  # batches of random pairs written; longer runs go round them again, epoch by epoch
@@ -138,12 +161,18 @@ def _epochs(trainer: Trainer) -> Iterator[Batch]:
 
 
 def _time_precision(
-    trainer: Trainer, cfg: TrainConfig, precision: str, steps: int, device: torch.device
+    trainer: Trainer,
+    cfg: TrainConfig,
+    precision: str,
+    steps: int,
+    device: torch.device,
+    weight_copies: bool | None = None,
 ) -> dict[str, Any]:
-    """Steps of one precision (one warm-up first), framed by its matmul ceiling before and after."""
+    """Steps of one precision (one warm-up first), framed by its matmul ceiling before and after.
+    `weight_copies`: make_optimizer's (None: its default for the precision and device)."""
     torch.manual_seed(cfg.seed)
     model, _ = trainer.build()
-    optimizer, _ = make_optimizer(model, cfg.lr, precision=precision)
+    optimizer, _ = make_optimizer(model, cfg.lr, precision=precision, weight_copies=weight_copies)
     loss_fn = build_loss("max_margin", fused=precision == "bf16")
     n, d = cfg.videos_per_batch * cfg.clips_per_video, cfg.d
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
@@ -159,6 +188,7 @@ def _time_precision(
     ceiling = (before + after) / 2
     return {
         "precision": precision,
+        "weight_copies": isinstance(optimizer, MixedAdam),
         "path": _path(precision, device, optimizer),
         "pairs_per_s": pairs / wall,
         "s_per_step": wall / max(stats.batches, 1),
@@ -179,9 +209,12 @@ def run_bench(
     device_name: str = "auto",
     log: Callable[[str], None] = print,
     precisions: tuple[str, ...] | None = None,
+    compare_copies: bool = True,
 ) -> dict[str, Any]:
     """Time `steps` training steps per precision (fp32, and bf16 where native unless `precisions` says
-    otherwise) with data loading included, each against its own precision's matmul ceiling."""
+    otherwise) with data loading included, each against its own precision's matmul ceiling. Where bf16
+    trains through bf16 weight copies (models/mixed_adam.py), `compare_copies` times it once more
+    without them."""
     device = pick_device(device_name)
     steps = steps or default_steps(device)
     if precisions is None:
@@ -206,18 +239,17 @@ def run_bench(
         log(f"{precision} ceiling by backend (the best is the ceiling), GFLOP/s: {backends}")
     rows = []
     for precision in precisions:
-        row = _time_precision(trainer, cfg, precision, steps, device)
-        rows.append(row)
-        before, after = row["ceiling_before_after"]
-        log(f"path: {row['path']}")
-        log(
-            f"  {precision}: {row['pairs_per_s']:.0f} pairs/s ({row['s_per_step']:.2f} s/step), "
-            f"{row['gflops']:.1f} GFLOP/s; {precision} matmul ceiling {before:.1f} / {after:.1f} GFLOP/s "
-            f"(before / after) -> {100 * row['fraction_of_ceiling']:.0f}% of it (goal >= 60%)"
-        )
-        log(f"  data loading (Parquet shards -> batches): {100 * row['load_share']:.1f}% of wall time")
-    if len(rows) == 2:
-        log(f"bf16 / fp32 speed: {rows[1]['pairs_per_s'] / rows[0]['pairs_per_s']:.2f}x")
+        rows.append(_time_precision(trainer, cfg, precision, steps, device))
+        _log_row(rows[-1], log)
+    speed = {row["precision"]: row["pairs_per_s"] for row in rows}
+    if "fp32" in speed and "bf16" in speed:
+        log(f"bf16 / fp32 speed: {speed['bf16'] / speed['fp32']:.2f}x")
+    if compare_copies and any(row["weight_copies"] for row in rows):
+        # The bf16 step without the weight copies, side by side, so their gain is measured in this run.
+        plain = _time_precision(trainer, cfg, "bf16", steps, device, weight_copies=False)
+        _log_row(plain, log, note=" (for comparison: the weight copies off)")
+        log(f"bf16 weight copies / autocast casts: {speed['bf16'] / plain['pairs_per_s']:.2f}x the speed")
+        rows.append(plain)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log(f"peak RSS of this process: {peak:.0f} MB")
     first = rows[0]

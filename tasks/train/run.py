@@ -243,7 +243,10 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model, extra = self.build()
-        optimizer, scheduler = make_optimizer(model, cfg.lr, cfg.lr_decay, self.precision)
+        # Under DDP the wrapper runs the model, so the Linear layers' bf16 copies would go unused.
+        optimizer, scheduler = make_optimizer(
+            model, cfg.lr, cfg.lr_decay, self.precision, weight_copies=False if self.dist.enabled else None
+        )
         loss_fn = self.make_loss()
         rows: list[dict[str, Any]] = []
         done = 0

@@ -261,3 +261,18 @@ def test_bench_train_goes_round_its_data_and_reports_the_path(tmp_path: Path) ->
     assert any(line.startswith(f"{steps} timed steps") for line in lines)
     # Whole passes over the data: the timed steps read the shards as often as a run does.
     assert default_steps(CPU) == DATA_BATCHES and default_steps(torch.device("cuda")) == 5 * DATA_BATCHES
+
+
+def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Path) -> None:
+    """On a CPU, bf16 trains through bf16 weight copies; the bench times the same steps without them in
+    the same run and prints the ratio, and its path lines say which is which."""
+    lines: list[str] = []
+    result = run_bench(
+        tmp_path, steps=2, d=16, videos=4, clips=8, device_name="cpu", log=lines.append, precisions=("bf16",)
+    )
+    copies, plain = result["precisions"]
+    assert copies["weight_copies"] and not plain["weight_copies"]
+    assert "bf16 weight copies" in copies["path"] and "one compiled kernel" in copies["path"]
+    assert "weights cast every step" in plain["path"] and "Adam (fused)" in plain["path"]
+    ratio = next(line for line in lines if line.startswith("bf16 weight copies / autocast casts"))
+    assert f"{copies['pairs_per_s'] / plain['pairs_per_s']:.2f}x" in ratio
