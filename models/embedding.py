@@ -2,14 +2,76 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from models.cpu_kernels import compiled_kernel, run_kernel
+
 NORMALIZE_EPS = 1e-12  # F.normalize's default: rows shorter than this are divided by it instead
 
 
-class _GatedNormalize(torch.autograd.Function):
+def _gated_normalize(
+    y: torch.Tensor, z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """_EagerGatedNormalize's forward as one compiled loop (models/cpu_kernels.py): float32 inside, rounded
+    once to the inputs' dtype. Returns (out, s, r, |u| > eps) as the eager form saves them."""
+    s = torch.sigmoid(z.float())
+    u = y.float() * s
+    norm = torch.linalg.vector_norm(u, dim=-1, keepdim=True)
+    r = norm.clamp_min(NORMALIZE_EPS)
+    return (u / r).to(y.dtype), s.to(y.dtype), r, norm > NORMALIZE_EPS
+
+
+def _gated_normalize_backward(
+    y: torch.Tensor,
+    s: torch.Tensor,
+    out: torch.Tensor,
+    r: torch.Tensor,
+    through: torch.Tensor,
+    grad: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """_EagerGatedNormalize's backward (its docstring's formulas) as one compiled loop, float32 inside."""
+    g, o, sf = grad.float(), out.float(), s.float()
+    along = (o * g).sum(-1, keepdim=True) * through
+    du = (g - o * along) / r
+    return (du * sf).to(grad.dtype), (du * y.float() * sf * (1 - sf)).to(grad.dtype)
+
+
+def _half(*shape: int) -> torch.Tensor:
+    return torch.zeros(*shape, dtype=torch.bfloat16)
+
+
+# Distinct tensors: aliasing between arguments is a guard of the compiled code.
+def _probe_forward(kernel: Callable[..., Any]) -> None:
+    kernel(_half(3, 5), _half(3, 5))
+
+
+def _probe_backward(kernel: Callable[..., Any]) -> None:
+    kernel(
+        _half(3, 5),
+        _half(3, 5),
+        _half(3, 5),
+        torch.ones(3, 1),
+        torch.ones(3, 1, dtype=torch.bool),
+        _half(3, 5),
+    )
+
+
+def _compiled_tail(x: torch.Tensor) -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """The compiled forward and backward for x's kind of tensor: bf16 or fp16 on a CPU, where they were
+    measured (models/cpu_kernels.py); None elsewhere or where compiling failed (the eager form runs)."""
+    if x.device.type != "cpu" or x.dtype not in (torch.bfloat16, torch.float16):
+        return None
+    forward = compiled_kernel("gated tail forward", _gated_normalize, _probe_forward)
+    backward = compiled_kernel("gated tail backward", _gated_normalize_backward, _probe_backward)
+    return None if forward is None or backward is None else (forward, backward)
+
+
+class _EagerGatedNormalize(torch.autograd.Function):
     """L2(y * sigmoid(z)) row by row, with its backward written out: 6 passes over the (N x d) tensors
     where autograd's graph of sigmoid, mul, norm, clamp and div makes about 12. Used for bf16 activations
     (a bf16 training step), whose every op rounds to 8 bits anyway; fp32 keeps autograd's form and bits.
@@ -37,6 +99,36 @@ class _GatedNormalize(torch.autograd.Function):
         du = torch.addcmul(grad, out, along, value=-1).div_(r)
         dy = du * s
         dz = torch.ops.aten.sigmoid_backward(du.mul_(y), s)
+        return dy, dz
+
+
+_eager_tail = _EagerGatedNormalize.apply
+
+
+class _GatedNormalize(torch.autograd.Function):
+    """_EagerGatedNormalize's function and gradient, on a CPU as two compiled loops (_gated_normalize and
+    its backward: float32 inside, one rounding at the end, so closer to the exact values than the eager
+    ops, which round after each). Elsewhere, or where compiling failed, the eager form."""
+
+    @staticmethod
+    def forward(ctx: torch.autograd.function.FunctionCtx, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        tail = _compiled_tail(y)
+        ctx.tail = tail  # type: ignore[attr-defined]
+        if tail is None:
+            return _EagerGatedNormalize.forward(ctx, y, z)
+        out, s, r, through_norm = run_kernel(tail[0], y, z)
+        ctx.save_for_backward(y, s, out, r, through_norm)
+        return out  # type: ignore[no-any-return]
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, grad: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        tail = ctx.tail  # type: ignore[attr-defined]
+        if tail is None:
+            return _EagerGatedNormalize.backward(ctx, grad)
+        y, s, out, r, through_norm = ctx.saved_tensors  # type: ignore[attr-defined]
+        dy, dz = run_kernel(tail[1], y, s, out, r, through_norm, grad.contiguous())
         return dy, dz
 
 

@@ -20,14 +20,13 @@ LayerNorm, attention's packed projections) keeps its fp32 weights under autocast
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from typing import TypeGuard
 
 import torch
 from torch import nn
 
-log = logging.getLogger(__name__)
+from models.cpu_kernels import compiled_kernel, run_kernel
 
 KernelFn = Callable[..., None]
 
@@ -56,36 +55,27 @@ def adam_update(
     copy.copy_(updated)
 
 
-_compiled: KernelFn | None = None
-_compile_failed = False
+def _probe(kernel: KernelFn) -> None:
+    # Flat, distinct tensors, as MixedAdam.step passes them (aliasing is a guard of the compiled code).
+    fp32, bf16 = [torch.zeros(17) for _ in range(3)], torch.zeros(17, dtype=torch.bfloat16)
+    kernel(
+        *fp32[:1],
+        bf16,
+        *fp32[1:],
+        bf16.clone(),
+        0.9,
+        0.999,
+        1e-8,
+        torch.tensor(1e-4),
+        torch.tensor(1.0),
+    )
 
 
 def update_kernel() -> tuple[KernelFn, bool]:
-    """The update as one fused loop per tensor (torch.compile, shapes dynamic so one compile serves all),
-    and whether it is compiled. Falls back to the eager formulas above (same values, more memory passes)
-    where compiling fails, e.g. on a machine without a C++ compiler; the failure is logged once."""
-    global _compiled, _compile_failed
-    if _compiled is not None:
-        return _compiled, True
-    if _compile_failed:
-        return adam_update, False
-    # Inductor looks for CUDA while it builds a CPU kernel and warns on a machine without it: not ours.
-    quiet = logging.getLogger("torch.utils.cpp_extension")
-    level = quiet.level
-    quiet.setLevel(logging.ERROR)
-    try:
-        kernel = torch.compile(adam_update, fullgraph=True, dynamic=True)
-        probe = [torch.zeros(3), torch.zeros(3, dtype=torch.bfloat16), torch.zeros(3), torch.zeros(3)]
-        kernel(probe[0], probe[1], probe[2], probe[3], probe[1].clone(), 0.9, 0.999, 1e-8,
-               torch.tensor(1e-4), torch.tensor(1.0))  # fmt: skip
-    except Exception as error:  # noqa: BLE001 - any compiler failure means the eager path
-        _compile_failed = True
-        log.warning("bf16 weight copies: the Adam kernel did not compile (%s); using the eager update", error)
-        return adam_update, False
-    finally:
-        quiet.setLevel(level)
-    _compiled = kernel
-    return kernel, True
+    """The update as one compiled loop per tensor (models/cpu_kernels.py), and whether it is compiled:
+    where compiling fails, the eager formulas above (the same values, more passes over memory)."""
+    kernel = compiled_kernel("Adam update", adam_update, _probe)
+    return (adam_update, False) if kernel is None else (kernel, True)
 
 
 def copied_modules(model: nn.Module) -> list[tuple[str, nn.Linear]]:
@@ -168,7 +158,8 @@ class MixedAdam(torch.optim.Adam):
             flat = [
                 t.detach().view(-1) for t in (master, copy.grad, state["exp_avg"], state["exp_avg_sq"], copy)
             ]
-            self.kernel(
+            run_kernel(
+                self.kernel,
                 *flat, beta1, beta2, group["eps"],
                 torch.tensor(group["lr"] / bias_correction1), torch.tensor(bias_correction2**0.5),
             )  # fmt: skip

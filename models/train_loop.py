@@ -18,7 +18,7 @@ from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported
 from models.embedding import JointEmbedding
 from models.encoders import cuda_bf16_native
 from models.gemm_layout import RowMajorGemms
-from models.mixed_adam import MixedAdam, owns
+from models.mixed_adam import MixedAdam, owns, update_kernel
 from models.torch_files import load_torch_file, require_entries
 
 
@@ -97,9 +97,10 @@ def make_optimizer(
 
 def uses_weight_copies(device: torch.device, precision: str) -> bool:
     """Whether a step trains through bf16 weight copies by default: bf16 steps on a CPU, where the
-    casts' memory passes were measured (models/mixed_adam.py). GPUs keep autocast with fused Adam until
-    the copies are measured there."""
-    return device.type == "cpu" and precision == "bf16"
+    casts' memory passes were measured (models/mixed_adam.py), and only where their update kernel
+    compiles (its eager form made a step at d=4096 about 1.5x slower than fused Adam). GPUs keep autocast
+    with fused Adam until the copies are measured there."""
+    return device.type == "cpu" and precision == "bf16" and update_kernel()[1]
 
 
 def _adam(params: list[nn.Parameter], lr: float, precision: str = "fp32") -> torch.optim.Optimizer:

@@ -156,3 +156,50 @@ def test_standardisation_under_bf16_autocast_is_one_rounding_of_the_fp32_values(
         kept = encoder.standardised(wanted)
     kept.sum().backward()
     assert kept.dtype == torch.float32 and torch.allclose(wanted.grad, (1 / encoder.std).expand_as(x))
+
+
+def _exact_tail(y: torch.Tensor, z: torch.Tensor, upstream: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The gated tail and its input gradients in float64 from the same (bf16) values."""
+    import torch.nn.functional as F
+
+    y64 = y.double().requires_grad_(True)
+    z64 = z.double().requires_grad_(True)
+    out = F.normalize(y64 * torch.sigmoid(z64), dim=-1)
+    dy, dz = torch.autograd.grad(out, (y64, z64), upstream.double())
+    return out.detach(), dy, dz
+
+
+def test_the_compiled_bf16_tail_rounds_once() -> None:
+    """On a CPU the bf16 tail runs compiled, float32 inside: its output is the exact value rounded to bf16
+    (within 2^-8 of the row's scale), its gradients, computed from the saved bf16 output and gate, within
+    2^-7, each at least as close as the eager ops', which round after each op; a zero row included. The same under the row-major GEMM mode, which the
+    compiled kernels step out of."""
+    from models.cpu_kernels import compile_failure
+    from models.embedding import _eager_tail, _GatedNormalize
+    from models.gemm_layout import RowMajorGemms
+
+    g = torch.Generator().manual_seed(5)
+    y = torch.randn(64, 96, generator=g).to(torch.bfloat16)
+    y[7] = 0.0
+    z = torch.randn(64, 96, generator=g).to(torch.bfloat16)
+    upstream = torch.randn(64, 96, generator=g).to(torch.bfloat16)
+    exact = _exact_tail(y, z, upstream)
+
+    def run(fn: object) -> tuple[torch.Tensor, ...]:
+        yy, zz = y.clone().requires_grad_(True), z.clone().requires_grad_(True)
+        out = fn(yy, zz)  # type: ignore[operator]
+        dy, dz = torch.autograd.grad(out, (yy, zz), upstream)
+        return out.detach(), dy, dz
+
+    compiled = run(_GatedNormalize.apply)
+    assert compile_failure("gated tail forward") is None and compile_failure("gated tail backward") is None
+    eager = run(_eager_tail)
+    with RowMajorGemms():
+        moded = run(_GatedNormalize.apply)
+    for ours, theirs, want, under_mode in zip(compiled, eager, exact, moded, strict=True):
+        assert ours.dtype == torch.bfloat16
+        scale = want.abs().amax(dim=-1, keepdim=True).clamp_min(1e-30)
+        error = ((ours.double() - want) / scale).abs().max()
+        assert error <= (2**-8 if ours is compiled[0] else 2**-7)  # the gradients read bf16 saved values
+        assert error <= ((theirs.double() - want) / scale).abs().max()
+        assert torch.equal(ours, under_mode)
