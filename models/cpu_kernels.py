@@ -27,6 +27,14 @@ log = logging.getLogger(__name__)
 
 Kernel = Callable[..., Any]
 
+# Inductor decides a loop's threads from the sizes of the first call that compiles it, and its on-disk
+# cache keeps that decision for every later process and size: a kernel first compiled on a small tensor
+# ran on one core ever after (an Adam update over 16.8M weights: 23.9 against 12.3 ms on 2 cores). With
+# dynamic_threads every kernel gets a parallel loop and OpenMP splits the work by the real size; the
+# option is part of the cache key, so no kernel compiled without it is reused. The probes are also sized
+# like real work, for the sizes' other decisions.
+PARALLEL = {"cpp.dynamic_threads": True}
+
 _compiled: dict[str, Kernel] = {}
 _failed: dict[str, str] = {}
 
@@ -60,7 +68,7 @@ def compiled_kernel(name: str, fn: Kernel, probe: Callable[[Kernel], object]) ->
         return _compiled[name]
     if name in _failed:
         return None
-    kernel = torch.compile(fn, fullgraph=True, dynamic=True)
+    kernel = torch.compile(fn, fullgraph=True, dynamic=True, options=PARALLEL)
     try:
         with _quiet_inductor(), _kernel_context():
             probe(kernel)

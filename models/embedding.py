@@ -45,19 +45,24 @@ def _half(*shape: int) -> torch.Tensor:
     return torch.zeros(*shape, dtype=torch.bfloat16)
 
 
-# Distinct tensors: aliasing between arguments is a guard of the compiled code.
+# Distinct tensors (aliasing between arguments is a guard of the compiled code) of a batch's size (the
+# sizes of the first call steer the compile: models/cpu_kernels.py).
+PROBE_ROWS, PROBE_WIDTH = 512, 1024
+
+
 def _probe_forward(kernel: Callable[..., Any]) -> None:
-    kernel(_half(3, 5), _half(3, 5))
+    kernel(_half(PROBE_ROWS, PROBE_WIDTH), _half(PROBE_ROWS, PROBE_WIDTH))
 
 
 def _probe_backward(kernel: Callable[..., Any]) -> None:
+    n, d = PROBE_ROWS, PROBE_WIDTH
     kernel(
-        _half(3, 5),
-        _half(3, 5),
-        _half(3, 5),
-        torch.ones(3, 1),
-        torch.ones(3, 1, dtype=torch.bool),
-        _half(3, 5),
+        _half(n, d),
+        _half(n, d),
+        _half(n, d),
+        torch.ones(n, 1),
+        torch.ones(n, 1, dtype=torch.bool),
+        _half(n, d),
     )
 
 

@@ -56,8 +56,10 @@ def adam_update(
 
 
 def _probe(kernel: KernelFn) -> None:
-    # Flat, distinct tensors, as MixedAdam.step passes them (aliasing is a guard of the compiled code).
-    fp32, bf16 = [torch.zeros(17) for _ in range(3)], torch.zeros(17, dtype=torch.bfloat16)
+    # Flat, distinct tensors, as MixedAdam.step passes them (aliasing is a guard of the compiled code),
+    # of a weight matrix's size (models/cpu_kernels.py: sizes of the first call steer the compile).
+    n = 1 << 20
+    fp32, bf16 = [torch.zeros(n) for _ in range(3)], torch.zeros(n, dtype=torch.bfloat16)
     kernel(
         *fp32[:1],
         bf16,
