@@ -203,3 +203,24 @@ def test_the_compiled_bf16_tail_rounds_once() -> None:
         assert error <= (2**-8 if ours is compiled[0] else 2**-7)  # the gradients read bf16 saved values
         assert error <= ((theirs.double() - want) / scale).abs().max()
         assert torch.equal(ours, under_mode)
+
+
+def test_the_compiled_tail_compiles_once_for_every_batch_shape() -> None:
+    """Batches differ in size (videos with fewer clips) and models in width: the tail's kernels compile
+    once per process with dynamic shapes, never again per shape (a recompile costs seconds, and past
+    dynamo's limit the kernel would silently drop back to eager)."""
+    from torch._dynamo.utils import counters
+
+    from models.embedding import _GatedNormalize
+
+    def step(n: int, d: int) -> None:
+        y = torch.randn(n, d).to(torch.bfloat16).requires_grad_(True)
+        z = torch.randn(n, d).to(torch.bfloat16).requires_grad_(True)
+        _GatedNormalize.apply(y, z).float().sum().backward()
+        assert y.grad is not None and torch.isfinite(y.grad.float()).all()
+
+    step(16, 32)  # compiled here at the latest
+    graphs = counters["stats"]["unique_graphs"]
+    for n, d in ((64, 96), (100, 48), (7, 300), (2048, 512)):
+        step(n, d)
+    assert counters["stats"]["unique_graphs"] == graphs

@@ -203,3 +203,20 @@ def test_settings_the_kernel_does_not_implement_are_refused() -> None:
     loss_fn = build_loss("max_margin", fused=True)
     with pytest.raises(ValueError, match="weight decay"):
         train_step(model, loss_fn, optimizer, _batch(0), CPU, "bf16")
+
+
+def test_the_update_kernel_compiles_once_for_every_weight_shape() -> None:
+    """Weights, biases and models of other widths all reuse the one compiled update."""
+    from torch._dynamo.utils import counters
+
+    loss_fn = build_loss("max_margin", fused=True)
+    model = _model()
+    optimizer, _ = make_optimizer(model, lr=3e-3, precision="bf16")
+    train_step(model, loss_fn, optimizer, _batch(0), CPU, "bf16")
+    graphs = counters["stats"]["unique_graphs"]
+    torch.manual_seed(1)
+    other = build_model("minilm", d=40, d_video=48, d_sentence=24)
+    other_optimizer, _ = make_optimizer(other, lr=3e-3, precision="bf16")
+    for seed in range(2):
+        train_step(other, loss_fn, other_optimizer, _batch(seed), CPU, "bf16")
+    assert counters["stats"]["unique_graphs"] == graphs
