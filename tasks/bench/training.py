@@ -15,6 +15,7 @@ import torch
 
 from models.cpu_allocator import keep_freed_memory
 from models.encoders import cpu_features, pick_device
+from models.cpu_kernels import compile_failure
 from models.mixed_adam import MixedAdam
 from models.train_loop import Batch, native_bf16, pick_precision, row_major_gemms, train_epoch, train_step
 from storage.layout import DataRoot
@@ -127,9 +128,17 @@ def _describe(precision: str, device: torch.device, adam: str, matmuls: str) -> 
             "weight-gradient GEMMs on row-major copies (AMX), " if row_major_gemms(device, precision) else ""
         )
         return (
-            f"{device.type} bf16: {matmuls}, {layout}fp32 master weights and loss (fused max-margin), {each}"
+            f"{device.type} bf16: {matmuls}, {layout}{_tail(device)}fp32 master weights and loss (fused "
+            f"max-margin), {each}"
         )
     return f"{device.type} fp32: matmuls in fp32, {each}"
+
+
+def _tail(device: torch.device) -> str:
+    if device.type != "cpu":
+        return ""
+    failed = compile_failure("gated tail forward") or compile_failure("gated tail backward")
+    return "gated tail eager (its compile failed), " if failed else "gated tail compiled, "
 
 
 def _log_row(row: dict[str, Any], log: Callable[[str], None], note: str = "") -> None:

@@ -273,6 +273,7 @@ def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Pat
     copies, plain = result["precisions"]
     assert copies["weight_copies"] and not plain["weight_copies"]
     assert "bf16 weight copies" in copies["path"] and "one compiled kernel" in copies["path"]
+    assert "gated tail compiled" in copies["path"] and "gated tail compiled" in plain["path"]
     assert "weights cast every step" in plain["path"] and "Adam (fused)" in plain["path"]
     ratio = next(line for line in lines if line.startswith("bf16 weight copies / autocast casts"))
     assert f"{copies['pairs_per_s'] / plain['pairs_per_s']:.2f}x" in ratio
