@@ -14,8 +14,8 @@ import pyarrow as pa
 import torch
 
 from models.cpu_allocator import keep_freed_memory
-from models.encoders import cpu_features, pick_device
 from models.cpu_kernels import compile_failure
+from models.encoders import cpu_features, pick_device
 from models.mixed_adam import MixedAdam
 from models.train_loop import Batch, native_bf16, pick_precision, row_major_gemms, train_epoch, train_step
 from storage.layout import DataRoot
