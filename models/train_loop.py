@@ -156,7 +156,9 @@ def queue_step(
             else:
                 v, t = model(video, text)
             sim = JointEmbedding.similarity(t, v)
-        loss = loss_fn(sim.float(), batch.groups.to(device), batch.order.to(device))
+        # Losses that read bf16 themselves get the similarities as they are (no float32 copy of N x N).
+        scores = sim if getattr(loss_fn, "reads_low_precision", False) else sim.float()
+        loss = loss_fn(scores, batch.groups.to(device), batch.order.to(device))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
     optimizer.step()

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from models.cpu_kernels import compiled_kernel, run_kernel
 
 
 def same_video(groups: torch.Tensor) -> torch.Tensor:
@@ -38,6 +43,79 @@ def negative_weights(groups: torch.Tensor, weighting: bool = True) -> torch.Tens
     same_share, other_share = negative_shares(same, weighting)
     weights = torch.where(same, same_share.view(-1, 1), other_share.view(-1, 1))
     return weights.fill_diagonal_(0)  # the positive is no negative of itself
+
+
+LOW_PRECISION = (torch.bfloat16, torch.float16)
+
+
+def max_margin_and_gradient(
+    sim: torch.Tensor, groups: torch.Tensor, margin: float, weighting: bool
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loss (float32) and its gradient with respect to `sim` (in sim's dtype) in one function of
+    plain tensor ops, for a compiled CPU kernel (models/cpu_kernels.py): the same terms as
+    _RowMajorMaxMargin, float32 inside, the same-video and diagonal masks made on the fly from `groups`
+    and indices instead of N x N tensors kept, and the gradient rounded once to sim's dtype (bf16 in a bf16
+    step, as the matmuls' backward reads it)."""
+    n = sim.shape[0]
+    s = sim.float()
+    same = groups.view(-1, 1) == groups.view(1, -1)
+    same_share, other_share = negative_shares(same, weighting)
+    same_share, other_share = same_share / n, other_share / n  # / n: mean over anchors
+    index = torch.arange(n, device=sim.device)
+    diagonal = index.view(-1, 1) == index.view(1, -1)
+    slack = margin - torch.diagonal(s)
+    h1 = (s + slack.view(-1, 1)).clamp_min(0)  # m + s_ij - s_ii
+    h2 = (s + slack.view(1, -1)).clamp_min(0)  # m + s_ij - s_jj
+    zero = torch.zeros((), dtype=torch.float32, device=sim.device)
+    w1 = torch.where(diagonal, zero, torch.where(same, same_share.view(-1, 1), other_share.view(-1, 1)))
+    w2 = torch.where(diagonal, zero, torch.where(same, same_share.view(1, -1), other_share.view(1, -1)))
+    loss = (w1 * h1).sum() + (w2 * h2).sum()
+    g1 = torch.where(h1 > 0, w1, zero)  # relu' as torch's: 1 above 0, 0 at 0
+    g2 = torch.where(h2 > 0, w2, zero)
+    positives = g1.sum(1) + g2.sum(0)
+    grad = torch.where(diagonal, g1 + g2 - positives.view(-1, 1), g1 + g2)
+    return loss, grad.to(sim.dtype)
+
+
+def compiled_loss(sim: torch.Tensor, weighting: bool) -> Callable[..., Any] | None:
+    """The compiled max_margin_and_gradient for a bf16 or fp16 CPU `sim` (a bf16 step's), or None (another
+    device or dtype, or the compile failed). One kernel per weighting (a guard)."""
+    if sim.device.type != "cpu" or sim.dtype not in LOW_PRECISION:
+        return None
+
+    def probe(kernel: Callable[..., Any]) -> None:
+        # A batch's size, bf16 as a bf16 step passes it (models/cpu_kernels.py: sizes steer the compile).
+        n = 1024
+        kernel(torch.zeros(n, n, dtype=torch.bfloat16), torch.arange(n) // 16, 0.1, weighting)
+
+    name = f"max-margin loss (weighting {'on' if weighting else 'off'})"
+    return compiled_kernel(name, max_margin_and_gradient, probe)
+
+
+class _CompiledMaxMargin(torch.autograd.Function):
+    """_RowMajorMaxMargin's loss and gradient from one compiled CPU kernel, read from sim as it comes
+    (bf16 in a bf16 step: no float32 copy of the N x N similarities, and the gradient comes back in bf16,
+    where the float32 one was cast back for the matmuls' backward)."""
+
+    @staticmethod
+    def forward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx,
+        sim: torch.Tensor,
+        groups: torch.Tensor,
+        margin: float,
+        weighting: bool,
+        kernel: Callable[..., Any],
+    ) -> torch.Tensor:
+        loss, grad = run_kernel(kernel, sim, groups, margin, weighting)
+        ctx.save_for_backward(grad)
+        return loss  # type: ignore[no-any-return]
+
+    @staticmethod
+    def backward(  # type: ignore[override]
+        ctx: torch.autograd.function.FunctionCtx, upstream: torch.Tensor
+    ) -> tuple[torch.Tensor | None, None, None, None, None]:
+        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
+        return grad * upstream.to(grad.dtype), None, None, None, None
 
 
 class _RowMajorMaxMargin(torch.autograd.Function):
@@ -94,8 +172,9 @@ class MaxMarginRankingLoss(nn.Module):
     text above other texts for video i; w are `negative_weights`.
 
     `fused`: compute it with `_RowMajorMaxMargin`, the same loss and gradient in another order of
-    arithmetic, about 5x faster at HowTo100M's batch. The trainer takes it for bf16 steps, whose
-    matmuls round far more than the order does; fp32 steps keep the autograd form, and so their bits.
+    arithmetic, about 5x faster at HowTo100M's batch; on a CPU as one compiled kernel
+    (max_margin_and_gradient). The trainer takes it for bf16 steps, whose matmuls round far more than the
+    order does; fp32 steps keep the autograd form, and so their bits.
     """
 
     def __init__(self, margin: float = 0.1, negative_weighting: bool = True, fused: bool = False) -> None:
@@ -104,12 +183,26 @@ class MaxMarginRankingLoss(nn.Module):
         self.negative_weighting = negative_weighting
         self.fused = fused
 
+    @property
+    def reads_low_precision(self) -> bool:
+        """Whether a bf16 step may pass its bf16 similarities as they are (models/train_loop.py): the fused
+        form reads them in float32 itself, compiled on a CPU without a float32 copy."""
+        return self.fused
+
     def forward(
         self, sim: torch.Tensor, groups: torch.Tensor, order: torch.Tensor | None = None
     ) -> torch.Tensor:
         if self.fused and sim.shape[0] > 1:
+            kernel = compiled_loss(sim, self.negative_weighting)
+            if kernel is not None:
+                compiled: torch.Tensor = _CompiledMaxMargin.apply(
+                    sim, groups, self.margin, self.negative_weighting, kernel
+                )
+                return compiled
+            sim = sim.float() if sim.dtype in LOW_PRECISION else sim  # where the kernel did not compile
             loss: torch.Tensor = _RowMajorMaxMargin.apply(sim, groups, self.margin, self.negative_weighting)
             return loss
+        sim = sim.float() if sim.dtype in LOW_PRECISION else sim
         positive = sim.diagonal().view(-1, 1)
         hinge = F.relu(self.margin + sim - positive) + F.relu(self.margin + sim.t() - positive)
         weights = negative_weights(groups, self.negative_weighting).to(sim.dtype)

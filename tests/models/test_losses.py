@@ -164,6 +164,39 @@ def test_fused_max_margin_gives_the_autograd_forms_loss_and_gradient(
     assert torch.allclose(grad_f, grad_a, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("weighting", [True, False])
+@pytest.mark.parametrize(
+    "groups",
+    [[0, 0, 0, 1, 2], [0] * 7, list(range(6)), [3, 1, 3, 2, 1, 1, 0, 2, 3, 3], [i // 16 for i in range(256)]],
+)
+def test_the_compiled_max_margin_reads_bf16_and_gives_the_gradient_rounded_once(
+    weighting: bool, groups: list[int]
+) -> None:
+    """A bf16 step's similarities go to the fused loss as they are; on a CPU one compiled kernel reads
+    them in float32: the autograd form's loss on the same values to float32 rounding, and its gradient
+    rounded once to bf16 (as the matmuls' backward reads it), hinges at exactly 0 included."""
+    from models.cpu_kernels import compile_failure
+
+    n = len(groups)
+    g = torch.Generator().manual_seed(n)
+    sim = (torch.rand(n, n, generator=g) * 2 - 1).to(torch.bfloat16)
+    sim[0, 1] = sim[0, 0] - 0.125  # a first hinge exactly at 0 (exact in bf16 and float64)
+    group_ids = torch.tensor(groups)
+    loss_fn = MaxMarginRankingLoss(0.125, negative_weighting=weighting, fused=True)
+    assert loss_fn.reads_low_precision
+    s = sim.clone().requires_grad_(True)
+    loss = loss_fn(s, group_ids)
+    (grad,) = torch.autograd.grad(loss, s)
+    assert compile_failure(f"max-margin loss (weighting {'on' if weighting else 'off'})") is None
+    exact = sim.double().requires_grad_(True)
+    want = MaxMarginRankingLoss(0.125, negative_weighting=weighting)(exact, group_ids)
+    (want_grad,) = torch.autograd.grad(want, exact)
+    assert loss.dtype == torch.float32
+    assert float(loss.detach()) == pytest.approx(float(want.detach()), rel=1e-5)
+    assert grad.dtype == torch.bfloat16
+    assert torch.allclose(grad.double(), want_grad, rtol=2**-8, atol=1e-7)
+
+
 def test_fused_max_margin_passes_gradcheck_and_is_what_build_loss_makes() -> None:
     from models.losses.max_margin import _RowMajorMaxMargin
 
