@@ -2,7 +2,8 @@
 
 On a 2-core machine a bf16 step's elementwise work is bound by memory: every eager op is a pass that
 reads and writes (N x d) tensors. Compiled, the gated units' sigmoid-and-L2 tail makes two passes forward
-and two backward instead of six, and Adam's update for a weight one instead of four. The compile happens
+and two backward instead of six, Adam's update for a weight one instead of four, and the max-margin loss
+reads the bf16 scores once for its loss and gradient. The compile happens
 once per process at first use (seconds, cached on disk by Inductor across processes), shapes dynamic so
 one compile serves every batch size and width. Where compiling fails (no C++ compiler) each caller runs
 its eager form of the same formulas; the failure is logged once.
@@ -62,8 +63,8 @@ def _quiet_inductor() -> Iterator[None]:
 
 def compiled_kernel(name: str, fn: Kernel, probe: Callable[[Kernel], object]) -> Kernel | None:
     """`fn` compiled (fullgraph, dynamic shapes), or None where compiling failed. `probe` calls the
-    compiled function once on small tensors shaped like the real ones (same ranks and dtypes), so a
-    compiler failure shows here and the calls through run_kernel reuse that compile."""
+    compiled function once on tensors like the real ones (same ranks and dtypes, sizes of real work), so
+    a compiler failure shows here and the calls through run_kernel reuse that compile."""
     if name in _compiled:
         return _compiled[name]
     if name in _failed:
