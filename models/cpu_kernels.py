@@ -34,7 +34,7 @@ Kernel = Callable[..., Any]
 # dynamic_threads every kernel gets a parallel loop and OpenMP splits the work by the real size; the
 # option is part of the cache key, so no kernel compiled without it is reused. The probes are also sized
 # like real work, for the sizes' other decisions.
-PARALLEL = {"cpp.dynamic_threads": True}
+PARALLEL: dict[str, str | int | bool | Callable[..., Any]] = {"cpp.dynamic_threads": True}
 
 _compiled: dict[str, Kernel] = {}
 _failed: dict[str, str] = {}

@@ -92,32 +92,6 @@ def compiled_loss(sim: torch.Tensor, weighting: bool) -> Callable[..., Any] | No
     return compiled_kernel(name, max_margin_and_gradient, probe)
 
 
-class _CompiledMaxMargin(torch.autograd.Function):
-    """_RowMajorMaxMargin's loss and gradient from one compiled CPU kernel, read from sim as it comes
-    (bf16 in a bf16 step: no float32 copy of the N x N similarities, and the gradient comes back in bf16,
-    where the float32 one was cast back for the matmuls' backward)."""
-
-    @staticmethod
-    def forward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx,
-        sim: torch.Tensor,
-        groups: torch.Tensor,
-        margin: float,
-        weighting: bool,
-        kernel: Callable[..., Any],
-    ) -> torch.Tensor:
-        loss, grad = run_kernel(kernel, sim, groups, margin, weighting)
-        ctx.save_for_backward(grad)
-        return loss  # type: ignore[no-any-return]
-
-    @staticmethod
-    def backward(  # type: ignore[override]
-        ctx: torch.autograd.function.FunctionCtx, upstream: torch.Tensor
-    ) -> tuple[torch.Tensor | None, None, None, None, None]:
-        (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * upstream.to(grad.dtype), None, None, None, None
-
-
 class _RowMajorMaxMargin(torch.autograd.Function):
     """The max-margin loss with its gradient built in the forward pass, never reading s transposed.
 
@@ -128,6 +102,10 @@ class _RowMajorMaxMargin(torch.autograd.Function):
     gets minus its row's first part and its column's second part. About 17 passes over N x N floats
     against the autograd graph's ~40, several of them reading s.t() across rows: at N = 2048 on 2 cores,
     forward and backward 95 -> about 25 ms.
+
+    With `kernel` (compiled_loss: a bf16 step's scores on a CPU), the same loss and gradient come from
+    one compiled kernel that reads sim as it comes: no float32 copy of the N x N scores, and the gradient
+    in bf16, where the float32 one was cast back for the matmuls' backward.
     """
 
     @staticmethod
@@ -137,7 +115,12 @@ class _RowMajorMaxMargin(torch.autograd.Function):
         groups: torch.Tensor,
         margin: float,
         weighting: bool,
+        kernel: Callable[..., Any] | None,
     ) -> torch.Tensor:
+        if kernel is not None:
+            loss, gradient = run_kernel(kernel, sim, groups, margin, weighting)
+            ctx.save_for_backward(gradient)
+            return loss  # type: ignore[no-any-return]
         n = sim.shape[0]
         same = same_video(groups)
         same_share, other_share = (v / n for v in negative_shares(same, weighting))  # / n: mean over anchors
@@ -160,9 +143,9 @@ class _RowMajorMaxMargin(torch.autograd.Function):
     @staticmethod
     def backward(  # type: ignore[override]
         ctx: torch.autograd.function.FunctionCtx, upstream: torch.Tensor
-    ) -> tuple[torch.Tensor | None, None, None, None]:
+    ) -> tuple[torch.Tensor | None, None, None, None, None]:
         (grad,) = ctx.saved_tensors  # type: ignore[attr-defined]
-        return grad * upstream, None, None, None
+        return grad * upstream.to(grad.dtype), None, None, None, None
 
 
 class MaxMarginRankingLoss(nn.Module):
@@ -194,13 +177,11 @@ class MaxMarginRankingLoss(nn.Module):
     ) -> torch.Tensor:
         if self.fused and sim.shape[0] > 1:
             kernel = compiled_loss(sim, self.negative_weighting)
-            if kernel is not None:
-                compiled: torch.Tensor = _CompiledMaxMargin.apply(
-                    sim, groups, self.margin, self.negative_weighting, kernel
-                )
-                return compiled
-            sim = sim.float() if sim.dtype in LOW_PRECISION else sim  # where the kernel did not compile
-            loss: torch.Tensor = _RowMajorMaxMargin.apply(sim, groups, self.margin, self.negative_weighting)
+            if kernel is None and sim.dtype in LOW_PRECISION:  # no kernel for it: float32 as before
+                sim = sim.float()
+            loss: torch.Tensor = _RowMajorMaxMargin.apply(
+                sim, groups, self.margin, self.negative_weighting, kernel
+            )
             return loss
         sim = sim.float() if sim.dtype in LOW_PRECISION else sim
         positive = sim.diagonal().view(-1, 1)

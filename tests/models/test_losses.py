@@ -204,6 +204,6 @@ def test_fused_max_margin_passes_gradcheck_and_is_what_build_loss_makes() -> Non
     g = torch.Generator().manual_seed(5)
     sim = (torch.rand(4, 4, generator=g, dtype=torch.float64) * 0.6).requires_grad_(True)
     groups = torch.tensor([0, 0, 1, 2])
-    assert torch.autograd.gradcheck(lambda s: _RowMajorMaxMargin.apply(s, groups, 0.1, True), (sim,))
+    assert torch.autograd.gradcheck(lambda s: _RowMajorMaxMargin.apply(s, groups, 0.1, True, None), (sim,))
     assert build_loss("max_margin", fused=True).fused  # type: ignore[union-attr]
     assert not build_loss("max_margin").fused  # type: ignore[union-attr]
