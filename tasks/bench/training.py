@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import resource
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -209,6 +210,32 @@ def _time_precision(
     }
 
 
+def _copies_against_autocast(
+    trainer: Trainer, cfg: TrainConfig, steps: int, device: torch.device
+) -> dict[str, float]:
+    """bf16 steps with the weight copies and without them (autocast's casts, fused Adam), alternating
+    step by step, who goes first alternating too, on two models built alike and the same batches (built
+    beforehand: compute only). Run one after the other, the two kinds of step differ by less than the
+    machine drifts between them; alternated, the drift falls on both alike."""
+    batches = list(itertools.islice(_epochs(trainer), min(steps, DATA_BATCHES)))
+    loss_fn = build_loss("max_margin", fused=True)
+    runs = {}
+    for copies in (True, False):
+        torch.manual_seed(cfg.seed)
+        model, _ = trainer.build()
+        runs[copies] = (model, make_optimizer(model, cfg.lr, precision="bf16", weight_copies=copies)[0])
+    times: dict[bool, list[float]] = {True: [], False: []}
+    for k in range(steps + 1):  # the first round warms up
+        for copies in (True, False) if k % 2 == 0 else (False, True):
+            model, optimizer = runs[copies]
+            started = time.perf_counter()
+            train_step(model, loss_fn, optimizer, batches[k % len(batches)], device, "bf16")
+            if k:
+                times[copies].append(time.perf_counter() - started)
+    with_copies, without = float(np.median(times[True])), float(np.median(times[False]))
+    return {"copies_s": with_copies, "autocast_s": without, "speedup": without / with_copies}
+
+
 def run_bench(
     workdir: Path,
     steps: int | None = None,
@@ -222,8 +249,8 @@ def run_bench(
 ) -> dict[str, Any]:
     """Time `steps` training steps per precision (fp32, and bf16 where native unless `precisions` says
     otherwise) with data loading included, each against its own precision's matmul ceiling. Where bf16
-    trains through bf16 weight copies (models/mixed_adam.py), `compare_copies` times it once more
-    without them."""
+    trains through bf16 weight copies (models/mixed_adam.py), `compare_copies` times its steps against
+    the same steps without them, alternating (_copies_against_autocast)."""
     device = pick_device(device_name)
     steps = steps or default_steps(device)
     if precisions is None:
@@ -253,16 +280,19 @@ def run_bench(
     speed = {row["precision"]: row["pairs_per_s"] for row in rows}
     if "fp32" in speed and "bf16" in speed:
         log(f"bf16 / fp32 speed: {speed['bf16'] / speed['fp32']:.2f}x")
-    if compare_copies and any(row["weight_copies"] for row in rows):
-        # The bf16 step without the weight copies, side by side, so their gain is measured in this run.
-        plain = _time_precision(trainer, cfg, "bf16", steps, device, weight_copies=False)
-        _log_row(plain, log, note=" (for comparison: the weight copies off)")
-        log(f"bf16 weight copies / autocast casts: {speed['bf16'] / plain['pairs_per_s']:.2f}x the speed")
-        rows.append(plain)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     log(f"peak RSS of this process: {peak:.0f} MB")
+    comparison = None
+    if compare_copies and any(row["weight_copies"] for row in rows):
+        comparison = _copies_against_autocast(trainer, cfg, steps, device)
+        log(
+            f"bf16 weight copies against autocast's casts, the same steps alternating on two models "
+            f"(compute only, medians of {steps}): {comparison['copies_s']:.3f} against "
+            f"{comparison['autocast_s']:.3f} s a step -> {comparison['speedup']:.2f}x the speed"
+        )
     first = rows[0]
     return {
+        "copies_against_autocast": comparison,
         "device": str(device),
         "d": d,
         "batch": n,
