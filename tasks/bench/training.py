@@ -142,10 +142,10 @@ def _tail(device: torch.device) -> str:
     return "gated tail eager (its compile failed), " if failed else "gated tail compiled, "
 
 
-def _log_row(row: dict[str, Any], log: Callable[[str], None], note: str = "") -> None:
+def _log_row(row: dict[str, Any], log: Callable[[str], None]) -> None:
     before, after = row["ceiling_before_after"]
     precision = row["precision"]
-    log(f"path{note}: {row['path']}")
+    log(f"path: {row['path']}")
     log(
         f"  {precision}: {row['pairs_per_s']:.0f} pairs/s ({row['s_per_step']:.2f} s/step), "
         f"{row['gflops']:.1f} GFLOP/s; {precision} matmul ceiling {before:.1f} / {after:.1f} GFLOP/s "
@@ -176,13 +176,11 @@ def _time_precision(
     precision: str,
     steps: int,
     device: torch.device,
-    weight_copies: bool | None = None,
 ) -> dict[str, Any]:
-    """Steps of one precision (one warm-up first), framed by its matmul ceiling before and after.
-    `weight_copies`: make_optimizer's (None: its default for the precision and device)."""
+    """Steps of one precision (one warm-up first), framed by its matmul ceiling before and after."""
     torch.manual_seed(cfg.seed)
     model, _ = trainer.build()
-    optimizer, _ = make_optimizer(model, cfg.lr, precision=precision, weight_copies=weight_copies)
+    optimizer, _ = make_optimizer(model, cfg.lr, precision=precision)
     loss_fn = build_loss("max_margin", fused=precision == "bf16")
     n, d = cfg.videos_per_batch * cfg.clips_per_video, cfg.d
     dtype = torch.bfloat16 if precision == "bf16" else torch.float32
