@@ -28,8 +28,15 @@ log = logging.getLogger(__name__)
 ROW_GROUP_SIZE = 65_536
 # ... and of at most ~16 MiB of values: Arrow decodes one row group's column on one thread, so a feature
 # shard in a single row group (8192 rows of 4096 float16 = 64 MiB) was read on one core. Decoding a
-# list<float16> column is about levels, a few ns per value: 8192 x 4096 values took 232 ms in one row
-# group and 117 ms in groups of 2048 rows on 2 Xeon cores (4, 8 and 32 MiB groups were within 10%).
+# list<float16> column costs a few ns per value: 8192 x 4096 values took 232 ms in one row group and
+# 117 ms in groups of 2048 rows on 2 Xeon cores (4, 8 and 32 MiB groups were within 10%). The cost is
+# Parquet's float16 itself, a FIXED_LEN_BYTE_ARRAY of 2 bytes that Arrow decodes value by value, not the
+# list's levels. The same ReLU-like 8192 x 4096 values in 511-row groups, zstd, medians of 5: as a list
+# column 126-130 ms, as a flat float16 column 122 ms, as float32 lists 185 ms, as int16 lists 196 ms; one
+# fixed_size_binary(8192) value a row 60 ms (lz4: 29 against 105 ms as lists, uncompressed: 16 against
+# 95). Binary rows would hide the vectors from DuckDB and from every other Parquet reader, so the vector
+# columns stay lists of float16 and a training epoch pays this decode (most of the 9-10% of a bf16 step
+# that `howto bench train` shows loading taking on 2 cores).
 ROW_GROUP_BYTES = 16 << 20
 # Tables of vectors (rows of at least WIDE_ROW_BYTES: a 384-float text embedding is 1.5 KiB) get groups of
 # at most VECTOR_GROUP_BYTES, so a shard of a few MiB still decodes on every core: a text cache shard of
