@@ -153,14 +153,13 @@ class ObjectiveTrainer(Trainer):
 
     def _pair_batches(self, epoch: int) -> Iterator[Batch]:
         rng = np.random.default_rng([self.cfg.seed, epoch])
-        order = list(rng.permutation(self.shards))
-        for start in range(0, len(order), self.cfg.shards_in_memory):
-            part = order[start : start + self.cfg.shards_in_memory]
-            window = Pairs.concat([self.train_pairs(int(s)) for s in part])
+        order = [int(s) for s in rng.permutation(self.shards)]
+        for window, rows_of in self.pair_windows(order):
             for rows in group_batches(
-                window.video_ids, rng, self.cfg.videos_per_batch, self.cfg.clips_per_video, self.cfg.drop_last
-            ):
-                yield make_batch(window, rows, self.text_of)
+                window.video_ids[rows_of], rng, self.cfg.videos_per_batch, self.cfg.clips_per_video,
+                self.cfg.drop_last,
+            ):  # fmt: skip
+                yield make_batch(window, rows_of[rows], self.text_of)
 
     def _objective_batches(self, epoch: int) -> Iterator[Batch]:
         cfg = self.cfg

@@ -111,6 +111,8 @@ class Trainer:
         self.precision = pick_precision(self.device, cfg.precision)  # "auto" resolved on this machine
         if self.device.type == "cpu":
             keep_freed_memory()  # no page faults on the step's large tensors (models/cpu_allocator.py)
+        self._kept: tuple[Pairs, dict[int, tuple[int, int]]] | None = None  # see pair_windows
+        self.shards_read = 0  # clip_pairs shards decoded by train_pairs (`howto bench train` reports it)
 
     def text_of(self, pairs: Pairs, rows: np.ndarray) -> torch.Tensor:
         if self.vocab is None:
@@ -119,8 +121,35 @@ class Trainer:
         return self.vocab.encode_batch([pairs.texts[i] for i in rows], self.cfg.max_words)
 
     def train_pairs(self, shard: int) -> Pairs:
+        self.shards_read += 1
         pairs = load_shard(self.root, shard, "train", self.cfg.heldout_fraction, self.with_text)
         return _shuffled(pairs, self.cfg.seed, shard) if self.cfg.shuffle_pairs else pairs
+
+    def pair_windows(self, order: list[int]) -> Iterator[tuple[Pairs, np.ndarray]]:
+        """The training pairs of `order`'s shards, shards_in_memory shards at a time, as (pairs, rows): the
+        window is `pairs`' rows `rows`, its shards in `order`'s order (rows index, they do not copy).
+
+        Where every training shard fits in one window, each is decoded once per run and the same pairs
+        serve every epoch: an epoch's shard order only changes which rows come first. Parquet's float16
+        decode is most of a shard's read (storage/shards.py), about 9% of a bf16 step on 2 CPU cores, and
+        on a GPU, whose steps take milliseconds, reading the shards again each epoch would leave it
+        waiting. The batches are the same, row for row, as those of a window read anew (a test). More
+        shards than that are read window by window each epoch, their memory given back after each."""
+        if len(self.shards) > self.cfg.shards_in_memory:
+            for start in range(0, len(order), self.cfg.shards_in_memory):
+                window = Pairs.concat(
+                    [self.train_pairs(s) for s in order[start : start + self.cfg.shards_in_memory]]
+                )
+                yield window, np.arange(len(window))
+            return
+        if self._kept is None:
+            parts = {s: self.train_pairs(s) for s in sorted(self.shards)}
+            starts = np.cumsum([0] + [len(p) for p in parts.values()])
+            spans = {s: (int(a), int(b)) for s, a, b in zip(parts, starts[:-1], starts[1:], strict=True)}
+            self._kept = (Pairs.concat(list(parts.values())), spans)
+        kept, spans = self._kept
+        rows = [np.arange(*spans[s]) for s in order]
+        yield kept, np.concatenate(rows) if rows else np.zeros(0, np.int64)
 
     # Hooks that ObjectiveTrainer (tasks/train/objective_run.py) overrides for the seed methods.
     def make_loss(self) -> torch.nn.Module:
@@ -152,14 +181,11 @@ class Trainer:
         """An epoch's batches: shards in a seeded order, a window of them in memory at a time."""
         rng = np.random.default_rng([self.cfg.seed, epoch])
         order = list(rng.permutation(self.shards))
-        for start in range(0, len(order), self.cfg.shards_in_memory):
-            window = Pairs.concat(
-                [self.train_pairs(int(s)) for s in order[start : start + self.cfg.shards_in_memory]]
-            )
+        for window, rows_of in self.pair_windows([int(s) for s in order]):
             for rows in group_batches(
-                window.video_ids, rng, self.cfg.videos_per_batch, self.cfg.clips_per_video
+                window.video_ids[rows_of], rng, self.cfg.videos_per_batch, self.cfg.clips_per_video
             ):
-                yield make_batch(window, rows, self.text_of)
+                yield make_batch(window, rows_of[rows], self.text_of)
 
     def heldout(self) -> Pairs:
         """Held-out clips drawn at random (seeded) across every held-out video, not the first N in

@@ -261,6 +261,17 @@ def test_bench_train_goes_round_its_data_and_reports_the_path(tmp_path: Path) ->
     assert any(line.startswith(f"{steps} timed steps") for line in lines)
     # Whole passes over the data: the timed steps read the shards as often as a run does.
     assert default_steps(CPU) == DATA_BATCHES and default_steps(torch.device("cuda")) == 5 * DATA_BATCHES
+    # Windows of one shard, as a run too large for memory: 4 batches a shard, so the timed steps (batches
+    # 2-12 of 8-batch epochs) open the second shard of epoch 1 and the first of epoch 2.
+    assert row["shards_read"] == 2
+    assert any(line.endswith("shards decoded during the timed steps: 2") for line in lines)
+    # The same precision again where every shard fits one window: decoded in the warm-up's epoch, then kept.
+    kept = result["kept_shards"]
+    assert kept["precision"] == "fp32" and kept["shards_read"] == 0
+    assert kept["pairs_per_s"] * kept["s_per_step"] == pytest.approx(4 * 8)
+    header = next(i for i, line in enumerate(lines) if line.startswith("fp32 again, the shards kept decoded"))
+    assert "shards_in_memory 16" in lines[header] and "(goal" not in lines[header + 1]
+    assert lines[header + 2].endswith("shards decoded during the timed steps: 0")
 
 
 def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Path) -> None:
