@@ -83,7 +83,7 @@ def test_the_objective_trainers_pair_batches_follow_the_same_windows(tmp_path: P
         got = [_arrays(b) for b in trainer.batches(epoch)]
         expected = _read_anew(trainer, epoch, drop_last=trainer.cfg.drop_last)
         assert len(got) == len(expected) > 4
-        assert all(np.array_equal(a, b) for g, e in zip(got, expected, strict=True) for a, b in zip(g, e))
+        assert all(np.array_equal(a, b) for g, e in zip(got, expected, strict=True) for a, b in zip(g, e, strict=True))
 
 
 @pytest.mark.parametrize(("shards_in_memory", "reads"), [(SHARDS, SHARDS), (16, SHARDS), (2, 3 * SHARDS)])
