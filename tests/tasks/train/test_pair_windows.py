@@ -52,7 +52,9 @@ def _read_anew(trainer: Trainer, epoch: int, drop_last: bool) -> list[tuple[np.n
     out = []
     for start in range(0, len(order), cfg.shards_in_memory):
         window = Pairs.concat([trainer.train_pairs(s) for s in order[start : start + cfg.shards_in_memory]])
-        for rows in group_batches(window.video_ids, rng, cfg.videos_per_batch, cfg.clips_per_video, drop_last):
+        for rows in group_batches(
+            window.video_ids, rng, cfg.videos_per_batch, cfg.clips_per_video, drop_last
+        ):
             out.append(_arrays(make_batch(window, rows, trainer.text_of)))
     return out
 
@@ -83,7 +85,11 @@ def test_the_objective_trainers_pair_batches_follow_the_same_windows(tmp_path: P
         got = [_arrays(b) for b in trainer.batches(epoch)]
         expected = _read_anew(trainer, epoch, drop_last=trainer.cfg.drop_last)
         assert len(got) == len(expected) > 4
-        assert all(np.array_equal(a, b) for g, e in zip(got, expected, strict=True) for a, b in zip(g, e, strict=True))
+        assert all(
+            np.array_equal(a, b)
+            for g, e in zip(got, expected, strict=True)
+            for a, b in zip(g, e, strict=True)
+        )
 
 
 @pytest.mark.parametrize(("shards_in_memory", "reads"), [(SHARDS, SHARDS), (16, SHARDS), (2, 3 * SHARDS)])
