@@ -445,7 +445,7 @@ def bench_train_command(
         int | None,
         typer.Option(
             min=1,
-            help="Timed training steps (after one warm-up step). Default: 8 on a CPU, 40 on a GPU: whole passes over the bench's 8 batches of data, so the shards are read as often as in a run.",
+            help="Timed training steps (after one warm-up step). Default: 8 on a CPU, 40 on a GPU: whole passes over the bench's 8 batches of data in 2 shards, read one shard a window, so the shards are read as often as in a run too large to keep them in memory.",
         ),
     ] = None,
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 4096,
@@ -455,7 +455,9 @@ def bench_train_command(
     isa: IsaOption = "native",
 ) -> None:
     """Training pairs/s at d=4096, batch 32x64, in fp32 and (where native) bf16, each against the matmul
-    ceiling of its own precision measured in the same run."""
+    ceiling of its own precision measured in the same run, with the shards read every epoch; then the
+    precision auto takes once more with the shards kept decoded, as in a run whose shards all fit one
+    window."""
     if isa != "native":
         if device not in ("auto", "cpu"):
             fail(f"--isa {isa} caps CPU instructions: use it with --device cpu")
