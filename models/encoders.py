@@ -65,6 +65,7 @@ class Runtime:
             how = (
                 "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
                 "3D stem's width taps folded into channels, fed the raw clips, "
+                "stems' max pools as integer maxima, "
                 + (
                     f"grouped convs merged to {self.group_width} channels a group (AMX), "
                     if self.group_width

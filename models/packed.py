@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from models.nonneg_pool import NonNegativeMaxPool, poolable
+
 _CONVS = (nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm2d, nn.BatchNorm3d)
 PACKINGS_KEPT = 3  # weight packings kept per conv, one per frame size (ResNet-152 bf16: 120 MB each)
@@ -271,6 +273,9 @@ def _pack_children(parent: nn.Module, dtype: torch.dtype, fold_stem: bool, group
                 )
                 setattr(parent, bn_name, nn.Identity())
                 setattr(parent, relu_name, nn.Identity())
+                # The stem's max pool (both encoders') then sees only the fused ReLU's output, >= 0.
+                if i + 3 < len(children) and poolable(children[i + 3][1]):
+                    setattr(parent, children[i + 3][0], NonNegativeMaxPool(children[i + 3][1]))
         else:
             _pack_children(child, dtype, fold_stem, group_width)
 

@@ -1,0 +1,90 @@
+"""The separable integer max pool of the packed stems gives ATen's max pool, value for value."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from models.nonneg_pool import NonNegativeMaxPool, nonnegative_max_pool, poolable
+from models.packed import pack_for_onednn, onednn_available
+from models.resnext3d import ResNeXt3D
+
+
+def _relu_output(shape: tuple[int, ...], dtype: torch.dtype, seed: int = 0) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.relu(torch.randn(shape, generator=g)).to(dtype)
+    memory = torch.channels_last_3d if x.dim() == 5 else torch.channels_last
+    return x.contiguous(memory_format=memory)
+
+
+def _aten(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tensor:
+    pool = F.max_pool3d if x.dim() == 5 else F.max_pool2d
+    return pool(x, kernel, stride, padding)
+
+
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float16])
+@pytest.mark.parametrize(
+    "shape",
+    [(2, 8, 16, 14, 14), (3, 5, 7, 9, 11), (1, 3, 1, 2, 3), (2, 16, 28, 50), (2, 4, 5, 6), (1, 1, 1, 1)],
+)
+@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (3, 1, 1), (5, 2, 2), (1, 1, 0), (3, 3, 1), (5, 3, 2)])
+def test_it_equals_atens_max_pool(
+    dtype: torch.dtype, shape: tuple[int, ...], kernel: int, stride: int, padding: int
+) -> None:
+    x = _relu_output(shape, dtype)
+    if min(shape[2:]) + 2 * padding < kernel:
+        pytest.skip("no output at this size")
+    expected = _aten(x, kernel, stride, padding)
+    got = nonnegative_max_pool(x, kernel, stride, padding)
+    assert got.shape == expected.shape
+    assert torch.equal(got, expected)
+    memory = torch.channels_last_3d if x.dim() == 5 else torch.channels_last
+    assert got.is_contiguous(memory_format=memory)
+
+
+def test_windows_at_the_edges_and_all_zero_windows() -> None:
+    # Maxima at every border position, whole windows of zeros (the ReLU's common case), and negative
+    # zeros: the integer order puts -0.0 below +0.0, which must still give a value equal to ATen's.
+    x = torch.zeros(1, 2, 5, 7, 9)
+    x[..., 0, 0, 0] = 3.0
+    x[..., -1, -1, -1] = 2.0
+    x[..., 2, :, 4] = 1.5
+    x[:, 1, 1] = -0.0
+    for dtype in (torch.bfloat16, torch.float32):
+        y = x.to(dtype).contiguous(memory_format=torch.channels_last_3d)
+        assert torch.equal(nonnegative_max_pool(y, 3, 2, 1), _aten(y, 3, 2, 1))
+
+
+def test_poolable_takes_only_centred_cubic_floor_mode_pools() -> None:
+    assert poolable(nn.MaxPool3d(3, 2, 1))
+    assert poolable(nn.MaxPool2d(kernel_size=3, stride=2, padding=1))
+    assert not poolable(nn.MaxPool3d(3, 2, 0))  # not centred: a window may miss its centre tap
+    assert not poolable(nn.MaxPool3d((1, 3, 3), 2, (0, 1, 1)))  # not cubic
+    assert not poolable(nn.MaxPool2d(3, 2, 1, ceil_mode=True))
+    assert not poolable(nn.MaxPool2d(3, 2, 1, dilation=2))
+    assert not poolable(nn.MaxPool2d(3, 2, 1, return_indices=True))
+    assert not poolable(nn.AvgPool2d(3, 2, 1))
+
+
+def test_the_module_hands_other_inputs_to_atens_pool() -> None:
+    pool = NonNegativeMaxPool(nn.MaxPool2d(3, 2, 1))
+    contiguous = torch.relu(torch.randn(2, 4, 9, 9))  # NCHW: not channels-last
+    assert torch.equal(pool(contiguous), F.max_pool2d(contiguous, 3, 2, 1))
+    doubles = contiguous.double().contiguous(memory_format=torch.channels_last)
+    assert torch.equal(pool(doubles), F.max_pool2d(doubles, 3, 2, 1))
+
+
+@pytest.mark.skipif(not onednn_available(), reason="needs a CPU torch with oneDNN")
+def test_the_packer_gives_the_stems_pool_to_it_and_keeps_the_features() -> None:
+    torch.manual_seed(0)
+    net = ResNeXt3D(layers=(1, 1, 1, 1)).eval()
+    packed = pack_for_onednn(net, torch.float32)
+    assert isinstance(packed.net.maxpool, NonNegativeMaxPool)
+    clips = torch.randint(0, 256, (2, 16, 32, 32, 3), dtype=torch.uint8)
+    with torch.inference_mode():
+        ours = packed(clips)
+        packed.net.maxpool = packed.net.maxpool.pool  # ATen's pool in the same packed net
+        atens = packed(clips)
+    assert torch.equal(ours, atens)
