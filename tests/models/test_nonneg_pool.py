@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from models.nonneg_pool import NonNegativeMaxPool, nonnegative_max_pool, poolable
-from models.packed import pack_for_onednn, onednn_available
+from models.packed import onednn_available, pack_for_onednn
 from models.resnext3d import ResNeXt3D
 
 
@@ -29,7 +29,9 @@ def _aten(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tens
     "shape",
     [(2, 8, 16, 14, 14), (3, 5, 7, 9, 11), (1, 3, 1, 2, 3), (2, 16, 28, 50), (2, 4, 5, 6), (1, 1, 1, 1)],
 )
-@pytest.mark.parametrize("kernel,stride,padding", [(3, 2, 1), (3, 1, 1), (5, 2, 2), (1, 1, 0), (3, 3, 1), (5, 3, 2)])
+@pytest.mark.parametrize(
+    "kernel,stride,padding", [(3, 2, 1), (3, 1, 1), (5, 2, 2), (1, 1, 0), (3, 3, 1), (5, 3, 2)]
+)
 def test_it_equals_atens_max_pool(
     dtype: torch.dtype, shape: tuple[int, ...], kernel: int, stride: int, padding: int
 ) -> None:
