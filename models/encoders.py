@@ -10,6 +10,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from models import amx_bottleneck
 from models.compiled import CompiledEncoder, fold_batchnorm
 from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported, cpu_flags
 from models.packed import FRONT_ROWS, onednn_available, pack_for_onednn
@@ -58,6 +59,12 @@ class Runtime:
             return AMX_GROUP_WIDTH
         return None
 
+    @property
+    def amx_kernel(self) -> bool:
+        """Whether the packed path runs ResNeXt's layer1-2 bottleneck fronts on our AMX kernel
+        (models/amx_bottleneck.py): on the AMX path, where the kernel builds and loads here."""
+        return self.group_width is not None and amx_bottleneck.available()
+
     def describe(self) -> str:
         """One line for logs and benches: device, precision, memory format, how weights are held."""
         fmt = "channels_last" if self.channels_last else "NCHW contiguous"
@@ -66,8 +73,10 @@ class Runtime:
                 "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
                 "3D stem's width taps folded into channels, fed the raw clips, "
                 "stems' max pools as integer maxima, "
+                + ("3D layer1-2 1x1 + grouped convs fused on our AMX kernel, " if self.amx_kernel else "")
                 + (
-                    f"grouped convs merged to {self.group_width} channels a group (AMX), "
+                    f"{'other ' if self.amx_kernel else ''}grouped convs merged to {self.group_width} "
+                    "channels a group (AMX), "
                     if self.group_width
                     else ""
                 )
@@ -209,7 +218,7 @@ def prepare(model: nn.Module, rt: Runtime) -> nn.Module:
     move (and convert) the model itself."""
     model = model.eval()
     if rt.packed:
-        return pack_for_onednn(model, rt.dtype, group_width=rt.group_width)
+        return pack_for_onednn(model, rt.dtype, group_width=rt.group_width, amx_kernel=rt.amx_kernel)
     if rt.fused:
         model = fold_batchnorm(model)  # in fp32, so the folded product is rounded once by the cast below
     model = model.to(rt.device)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_weights
 
+from models import amx_bottleneck
 from models.nonneg_pool import NonNegativeMaxPool, poolable
 
 _CONVS = (nn.Conv2d, nn.Conv3d)
@@ -127,17 +128,25 @@ class PackedConv(nn.Module):
 class PackedBottleneck(nn.Module):
     """A ResNet/ResNeXt bottleneck (conv1..bn3, optional conv+BN downsample) as three or four packed convs."""
 
-    def __init__(self, block: Any, dtype: torch.dtype, group_width: int | None = None) -> None:
+    def __init__(
+        self, block: Any, dtype: torch.dtype, group_width: int | None = None, amx_kernel: bool = False
+    ) -> None:
+        """`amx_kernel`: in bf16, conv1 and conv2 of a block the AMX kernel takes run there, fused
+        (models/amx_bottleneck.py; the caller checks that the kernel runs here)."""
         super().__init__()
         self.c1 = PackedConv(block.conv1, block.bn1, dtype, relu=True)
         self.c2 = PackedConv(block.conv2, block.bn2, dtype, relu=True, group_width=group_width)
         self.c3 = PackedConv(block.conv3, block.bn3, dtype, relu=False)
         down = block.downsample
         self.down = None if down is None else PackedConv(down[0], down[1], dtype, relu=False)
+        self.front: nn.Module | None = None
+        if amx_kernel and dtype == torch.bfloat16 and amx_bottleneck.fits(block):
+            self.front = amx_bottleneck.AmxBottleneckFront(block, fallback=nn.Sequential(self.c1, self.c2))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         residual = x if self.down is None else self.down(x)
-        return self.c3.add_relu(self.c2(self.c1(x)), residual)
+        inner = self.c2(self.c1(x)) if self.front is None else self.front(x)
+        return self.c3.add_relu(inner, residual)
 
 
 class FoldedStem(nn.Module):
@@ -255,11 +264,13 @@ def _is_bottleneck(m: nn.Module) -> bool:
     return all(hasattr(m, n) for n in names) and hasattr(m, "downsample")
 
 
-def _pack_children(parent: nn.Module, dtype: torch.dtype, fold_stem: bool, group_width: int | None) -> None:
+def _pack_children(
+    parent: nn.Module, dtype: torch.dtype, fold_stem: bool, group_width: int | None, amx_kernel: bool
+) -> None:
     children = list(parent.named_children())
     for i, (name, child) in enumerate(children):
         if _is_bottleneck(child):
-            setattr(parent, name, PackedBottleneck(child, dtype, group_width))
+            setattr(parent, name, PackedBottleneck(child, dtype, group_width, amx_kernel))
         elif isinstance(child, _CONVS) and i + 2 < len(children):
             # The stem: conv, BatchNorm, ReLU registered in that order and used only in that order (both
             # encoders); the ReLU is fused, so BN and ReLU become identities.
@@ -277,7 +288,7 @@ def _pack_children(parent: nn.Module, dtype: torch.dtype, fold_stem: bool, group
                 if i + 3 < len(children) and poolable(children[i + 3][1]):
                     setattr(parent, children[i + 3][0], NonNegativeMaxPool(children[i + 3][1]))
         else:
-            _pack_children(child, dtype, fold_stem, group_width)
+            _pack_children(child, dtype, fold_stem, group_width, amx_kernel)
 
 
 FRONT_ROWS = 2  # rows per chunk of a split encoder's front half (see PackedEncoder)
@@ -330,18 +341,24 @@ class PackedEncoder(nn.Module):
 
 
 def pack_for_onednn(
-    model: nn.Module, dtype: torch.dtype, fold_stem: bool = True, group_width: int | None = None
+    model: nn.Module,
+    dtype: torch.dtype,
+    fold_stem: bool = True,
+    group_width: int | None = None,
+    amx_kernel: bool = False,
 ) -> PackedEncoder:
     """A packed copy of an eval-mode encoder for CPU inference in `dtype` (the original is untouched);
     `fold_stem` (default): a 3D stem on few channels runs as a FoldedStem; `group_width`: grouped
-    bottleneck convs merged into groups of up to that many input channels (merge_groups; the AMX path).
+    bottleneck convs merged into groups of up to that many input channels (merge_groups; the AMX path);
+    `amx_kernel`: in bf16, the bottlenecks our AMX kernel takes run their first two convs there
+    (models/amx_bottleneck.py; the caller checks that the kernel runs here).
 
     Every conv must end up packed (a leftover would meet an input of the wrong dtype): checked here.
     """
     if model.training:
         raise ValueError("pack_for_onednn needs an eval-mode model (BatchNorm statistics are folded)")
     packed = copy.deepcopy(model)
-    _pack_children(packed, dtype, fold_stem, group_width)
+    _pack_children(packed, dtype, fold_stem, group_width, amx_kernel)
     left = [n for n, m in packed.named_modules() if isinstance(m, (*_CONVS, *_NORMS))]
     if left:
         raise ValueError(f"convs/norms the packer does not know how to fold: {left[:3]}")

@@ -1,0 +1,235 @@
+"""The front of ResNeXt-101's layer1 and layer2 bottlenecks (1x1 reduce, then the grouped 3x3x3 conv of 4-
+or 8-channel groups) on our own AMX kernel, csrc/amx_bottleneck.c; its header says how it works.
+
+Why: profiled on 2 Xeon cores with AMX, a 32-clip 3D batch in bf16 spent about 20% of its time in the
+grouped convs of layer1-3; layer1's ran at 246 GFLOP/s of useful work, as oneDNN merges its groups into
+groups of 32 channels of which an eighth of each product is useful. The kernel's tiles make 37.5% (4
+channels a group) and 75% (8) of their products useful, and it keeps the 1x1 conv's output in the form the
+grouped conv reads, in cache: no copy between them. Measured on that machine, interleaved in one process,
+the same weights, the block's input written by a oneDNN conv just before (as in the model): layer1's front
+on a 2-clip chunk 1.59 against 2.10 ms (its first block, 64 channels in: 1.21 against 1.81), layer2's 0.57
+against 0.76 ms; the whole 3D batch of 32 clips 0.573 against 0.611 s (1.07x). Cosine of the features to
+the fp32 model's: 0.9999939 against oneDNN's 0.9999936, minimum over the batch.
+
+The kernel is C, compiled here on first use (gcc or $CC, about a second) into a cache folder keyed by the
+source, the flags and the compiler, and loaded with ctypes after torch, so that its OpenMP threads are
+torch's own. Without a compiler, where it fails to build, on a CPU (or under an ISA cap) without AMX, or
+with HOWTO_AMX_KERNEL=0, the packed path runs these convs on oneDNN as before (models/packed.py), and
+the log says why once.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import hashlib
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from pathlib import Path
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+log = logging.getLogger(__name__)
+
+SOURCE = Path(__file__).parent / "csrc" / "amx_bottleneck.c"
+# The ISA extensions the kernel uses, named rather than -march=native: the library must run on any CPU
+# with AMX, whichever machine built it (a cache folder may be shared).
+FLAGS = (
+    "-O3", "-fPIC", "-shared", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq",
+    "-mavx512bf16", "-mamx-tile", "-mamx-bf16",
+)  # fmt: skip
+GROUP_CHANNELS = (4, 8)  # the group widths the kernel computes
+TILE_ROWS = 16  # positions in a tile of the 1x1 conv: a frame needs at least this many
+DISABLE_VARIABLE = "HOWTO_AMX_KERNEL"
+_P, _I = ctypes.c_void_p, ctypes.c_int
+
+
+class KernelUnavailable(RuntimeError):
+    """The kernel cannot be built or loaded here (the message says why)."""
+
+
+def cache_dir() -> Path:
+    """Where built kernels are kept: $HOWTO_KERNEL_CACHE, else ~/.cache/howto/kernels."""
+    env = os.environ.get("HOWTO_KERNEL_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "howto" / "kernels"
+
+
+def compiler() -> str:
+    """$CC where set, else gcc; KernelUnavailable when it is not on PATH."""
+    name = os.environ.get("CC") or "gcc"
+    found = shutil.which(name)
+    if found is None:
+        raise KernelUnavailable(f"no C compiler: {name!r} is not on PATH (install gcc, or set CC)")
+    return found
+
+
+def build(directory: Path | None = None) -> Path:
+    """The kernel's shared library, compiled into `directory` (default cache_dir()) unless already there.
+    Written under a temporary name and renamed: a concurrent builder never loads a half-written file."""
+    cc = compiler()
+    try:
+        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise KernelUnavailable(f"{cc} --version failed: {exc}") from exc
+    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS), version]).encode()).hexdigest()[:16]
+    directory = directory or cache_dir()
+    target = directory / f"{SOURCE.stem}-{key}.so"
+    if target.is_file():
+        return target
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=directory) as scratch:
+            out = Path(scratch) / target.name
+            done = subprocess.run(
+                [cc, *FLAGS, "-o", str(out), str(SOURCE)], capture_output=True, text=True, timeout=300
+            )
+            if done.returncode != 0:
+                first = (done.stderr.strip().splitlines() or ["no output"])[0]
+                raise KernelUnavailable(f"{cc} could not compile {SOURCE.name}: {first}")
+            os.replace(out, target)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise KernelUnavailable(f"building {SOURCE.name} in {directory} failed: {exc}") from exc
+    return target
+
+
+@functools.cache
+def kernel() -> ctypes.CDLL:
+    """The loaded kernel, built on first use. KernelUnavailable where it cannot run here (cached: a
+    process asks the compiler and the CPU once)."""
+    from models.cpu_precision import amx_in_use
+
+    if os.environ.get(DISABLE_VARIABLE, "").strip() == "0":
+        raise KernelUnavailable(f"turned off by {DISABLE_VARIABLE}=0")
+    if not amx_in_use():
+        raise KernelUnavailable("no AMX tiles on this CPU (or an ISA cap below AMX)")
+    try:
+        lib = ctypes.CDLL(str(build()))
+    except OSError as exc:
+        raise KernelUnavailable(f"the built kernel does not load: {exc}") from exc
+    if lib.amx_request() != 0:
+        raise KernelUnavailable("Linux refused this process AMX's tile state (arch_prctl)")
+    lib.scratch_bytes.restype = ctypes.c_long
+    lib.scratch_bytes.argtypes = [_I] * 7
+    lib.bottleneck_front.restype = None
+    lib.bottleneck_front.argtypes = [_P] * 7 + [_I] * 8
+    return lib
+
+
+def available() -> bool:
+    """Whether the kernel runs here; why not is logged once."""
+    try:
+        kernel()
+    except KernelUnavailable as exc:
+        _log_once(str(exc))
+        return False
+    return True
+
+
+@functools.cache
+def _log_once(reason: str) -> None:
+    log.info("AMX bottleneck kernel not used (%s): oneDNN runs those convs", reason)
+
+
+def fits(block: nn.Module) -> bool:
+    """A bottleneck whose front the kernel computes: conv1 a 1x1x1 conv, stride 1, no groups, input
+    channels a multiple of 32; conv2 3x3x3, stride 1, padding 1, no dilation, groups of 4 or 8 channels,
+    as many out as in, a multiple of 64 channels (conv1's tiles go 4 x 16 channels at a time)."""
+    conv1, conv2 = getattr(block, "conv1", None), getattr(block, "conv2", None)
+    if not isinstance(conv1, nn.Conv3d) or not isinstance(conv2, nn.Conv3d) or conv2.groups == 1:
+        return False
+    width = conv2.in_channels // conv2.groups
+    return (
+        conv1.kernel_size == (1, 1, 1)
+        and conv1.stride == (1, 1, 1)
+        and conv1.groups == 1
+        and conv1.in_channels % 32 == 0
+        and conv1.out_channels == conv2.in_channels == conv2.out_channels
+        and conv2.kernel_size == (3, 3, 3)
+        and conv2.stride == (1, 1, 1)
+        and conv2.padding == (1, 1, 1)
+        and conv2.dilation == (1, 1, 1)
+        and width in GROUP_CHANNELS
+        and conv2.in_channels % 64 == 0
+    )
+
+
+def _pairs(b: torch.Tensor) -> torch.Tensor:
+    """(..., 32, 16) matrices as AMX's bf16 tiles: row r holds rows 2r and 2r + 1 interleaved by column."""
+    shape = b.shape[:-2]
+    return (
+        b.to(torch.bfloat16).reshape(*shape, 16, 2, 16).transpose(-1, -2).reshape(*shape, 16, 32).contiguous()
+    )
+
+
+def pack_1x1(weight: torch.Tensor) -> torch.Tensor:
+    """(C, Cin) 1x1 weights as (Cin / 32) x (C / 16) tiles of B[k, n] = weight[16j + n, 32i + k]."""
+    channels, cin = weight.shape
+    b = weight.float().t().reshape(cin // 32, 32, channels // 16, 16).permute(0, 2, 1, 3)
+    return _pairs(b)
+
+
+def pack_grouped(weight: torch.Tensor, width: int) -> torch.Tensor:
+    """(C, c, 3, 3, 3) grouped weights as tiles per group and (dt, dh) tap: B[p * c + ci, s * c + co] =
+    weight[g * c + co, ci, dt, dh, p - s] where 0 <= p - s <= 2 (position p of a tile row's input, output
+    s of the row), else 0. Returns (G, 9, 16, 32) bf16."""
+    groups, outputs = weight.shape[0] // width, 16 // width
+    taps = weight.float().reshape(groups, width, width, 3, 3, 3)  # g, co, ci, dt, dh, dw
+    b = torch.zeros(groups, 3, 3, 32, 16)
+    for s in range(outputs):
+        for dw in range(3):
+            p = s + dw
+            block = taps[..., dw].permute(0, 3, 4, 2, 1)  # g, dt, dh, ci, co
+            b[:, :, :, p * width : (p + 1) * width, s * width : (s + 1) * width] = block
+    return _pairs(b.reshape(groups, 9, 32, 16))
+
+
+def _folded(conv: nn.Module, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+    assert bn.running_mean is not None and bn.running_var is not None, "BatchNorm without statistics"
+    w, b = fuse_conv_bn_weights(
+        conv.weight.float(), None if conv.bias is None else conv.bias.float(),
+        bn.running_mean.float(), bn.running_var.float(), bn.eps, bn.weight.float(), bn.bias.float(),
+    )  # fmt: skip
+    return w.detach(), b.detach().float().contiguous()
+
+
+class AmxBottleneckFront(nn.Module):
+    """relu(bn2(conv2(relu(bn1(conv1(x)))))) of a bottleneck that `fits`, BatchNorm folded in fp32, on the
+    kernel: bf16 channels-last in and out. `fallback` computes the same where a frame is smaller than a
+    tile (fewer than 16 positions): the oneDNN form (models/packed.py)."""
+
+    def __init__(self, block: nn.Module, fallback: nn.Module) -> None:
+        super().__init__()
+        assert fits(block)
+        w1, self.b1 = _folded(block.conv1, block.bn1)
+        w2, self.b2 = _folded(block.conv2, block.bn2)
+        self.width = block.conv2.in_channels // block.conv2.groups
+        self.channels, self.cin = w1.shape[0], w1.shape[1]
+        # Plain attributes, not parameters: frozen, and `.to()` must leave them alone.
+        self.w1 = pack_1x1(w1.reshape(self.channels, self.cin))
+        self.w2 = pack_grouped(w2, self.width)
+        self.fallback = fallback
+        self._scratch = threading.local()  # per calling thread: the kernel's rings live there
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n, cin, t, h, w = x.shape
+        if h * w < TILE_ROWS:
+            return self.fallback(x)
+        lib = kernel()
+        rows = x.to(torch.bfloat16).permute(0, 2, 3, 4, 1).contiguous()  # a view where x is channels-last
+        threads = torch.get_num_threads()
+        need = lib.scratch_bytes(n, t, h, w, self.channels, self.width, threads)
+        scratch = getattr(self._scratch, "buffer", None)
+        if scratch is None or scratch.numel() < need:  # kept: a fresh one was page-faulted in every call
+            scratch = self._scratch.buffer = torch.empty(need, dtype=torch.uint8)
+        out = torch.empty(n, t, h, w, self.channels, dtype=torch.bfloat16)
+        lib.bottleneck_front(
+            rows.data_ptr(), self.w1.data_ptr(), self.b1.data_ptr(), self.w2.data_ptr(), self.b2.data_ptr(),
+            out.data_ptr(), scratch.data_ptr(), n, t, h, w, cin, self.channels, self.width, threads,
+        )  # fmt: skip
+        return out.permute(0, 4, 1, 2, 3)
