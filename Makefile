@@ -11,14 +11,22 @@ MYPY_PATHS := storage tasks/common.py tasks/shard_runner.py tasks/bench/query.py
 	tasks/audio/logmel.py tasks/audio/decode.py tasks/features/batcher.py tasks/features/crash_guard.py \
 	tasks/captions/wordcount.py)
 
-.PHONY: setup ffmpeg demo test check lint clean device-wheels
+.PHONY: setup ffmpeg compiler demo test check lint clean device-wheels
 
-setup: ffmpeg $(STAMP)
+setup: ffmpeg compiler $(STAMP)
 
 ffmpeg:
 	@if ! command -v ffmpeg >/dev/null || ! command -v ffprobe >/dev/null; then \
 		echo "installing ffmpeg (apt)"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg; \
+	fi
+
+# A C compiler for the AMX kernel, compiled on first use where the CPU has AMX (models/amx_bottleneck.py);
+# without one the encoders run on oneDNN alone.
+compiler:
+	@if ! command -v gcc >/dev/null; then \
+		echo "installing gcc (apt)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc; \
 	fi
 
 # Installed once; the stamp is redone only when pyproject.toml changes.
