@@ -189,6 +189,19 @@ def pack_grouped(weight: torch.Tensor, width: int) -> torch.Tensor:
     return _pairs(b.reshape(groups, 9, 32, 16))
 
 
+_SCRATCH = threading.local()
+
+
+def _scratch(size: int) -> torch.Tensor:
+    """The calling thread's scratch for the kernel, at least `size` bytes: one buffer a thread, shared by
+    every block (they run one after another), kept across calls (a fresh one was page-faulted in at every
+    call) and still warm in cache from the block before."""
+    buffer: torch.Tensor | None = getattr(_SCRATCH, "buffer", None)
+    if buffer is None or buffer.numel() < size:
+        buffer = _SCRATCH.buffer = torch.empty(size, dtype=torch.uint8)
+    return buffer
+
+
 def _folded(conv: nn.Module, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
     assert bn.running_mean is not None and bn.running_var is not None, "BatchNorm without statistics"
     w, b = fuse_conv_bn_weights(
@@ -214,7 +227,6 @@ class AmxBottleneckFront(nn.Module):
         self.w1 = pack_1x1(w1.reshape(self.channels, self.cin))
         self.w2 = pack_grouped(w2, self.width)
         self.fallback = fallback
-        self._scratch = threading.local()  # per calling thread: the kernel's rings live there
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         n, cin, t, h, w = x.shape
@@ -223,10 +235,7 @@ class AmxBottleneckFront(nn.Module):
         lib = kernel()
         rows = x.to(torch.bfloat16).permute(0, 2, 3, 4, 1).contiguous()  # a view where x is channels-last
         threads = torch.get_num_threads()
-        need = lib.scratch_bytes(n, t, h, w, self.channels, self.width, threads)
-        scratch = getattr(self._scratch, "buffer", None)
-        if scratch is None or scratch.numel() < need:  # kept: a fresh one was page-faulted in every call
-            scratch = self._scratch.buffer = torch.empty(need, dtype=torch.uint8)
+        scratch = _scratch(lib.scratch_bytes(n, t, h, w, self.channels, self.width, threads))
         out = torch.empty(n, t, h, w, self.channels, dtype=torch.bfloat16)
         # Named for torch's profiler (`howto bench features --profile`), which sees no op in a ctypes call.
         with torch.profiler.record_function(f"amx_bottleneck_front {cin}->{self.channels}/{self.width}"):

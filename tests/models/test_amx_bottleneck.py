@@ -183,7 +183,7 @@ def test_garbage_left_in_the_scratch_never_reaches_the_output() -> None:
     front = AmxBottleneckFront(block, fallback=nn.Identity())
     with torch.inference_mode():
         clean = front(x)
-        front._scratch.buffer.fill_(0xFF)
+        amx_bottleneck._SCRATCH.buffer.fill_(0xFF)
         dirty = front(x)
     assert torch.isfinite(dirty.float()).all()
     assert torch.equal(clean, dirty)
