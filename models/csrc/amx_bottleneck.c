@@ -115,19 +115,24 @@ static void conv1_frame(const uint16_t *x, const uint16_t *w1, const float *b1, 
       for (int j = 0; j < 4; j++) {
         int ch0 = (nt0 + j) * 16;
         __m512 bias16 = _mm512_loadu_ps(b1 + ch0);
+        /* this tile's 16 channels are 16 / c groups: their slots for this frame */
+        uint16_t *dst[4];
+        for (int k = 0; k < 16 / c; k++) dst[k] = slot_of(ring, q, ch0 / c + k, f + 1);
+        int h = p0 / q->W, w = p0 % q->W;
         for (int r = 0; r < TILE_ROWS; r++) {
-          int p = p0 + r, h = p / q->W, w = p % q->W;
           __m512 v = _mm512_add_ps(_mm512_loadu_ps(buf + j * 256 + r * 16), bias16);
           __m256i half = (__m256i)_mm512_cvtneps_pbh(_mm512_max_ps(v, _mm512_setzero_ps()));
           long at = (h + 1) * rowlen + (long)(w + 1) * c;
           if (c == 4) {
-            uint64_t four[4] __attribute__((aligned(32)));
-            _mm256_store_si256((__m256i *)four, half);
-            for (int k = 0; k < 4; k++) *(uint64_t *)(slot_of(ring, q, ch0 / 4 + k, f + 1) + at) = four[k];
+            *(uint64_t *)(dst[0] + at) = (uint64_t)_mm256_extract_epi64(half, 0);
+            *(uint64_t *)(dst[1] + at) = (uint64_t)_mm256_extract_epi64(half, 1);
+            *(uint64_t *)(dst[2] + at) = (uint64_t)_mm256_extract_epi64(half, 2);
+            *(uint64_t *)(dst[3] + at) = (uint64_t)_mm256_extract_epi64(half, 3);
           } else {
-            _mm_storeu_si128((__m128i *)(slot_of(ring, q, ch0 / 8, f + 1) + at), _mm256_castsi256_si128(half));
-            _mm_storeu_si128((__m128i *)(slot_of(ring, q, ch0 / 8 + 1, f + 1) + at), _mm256_extracti128_si256(half, 1));
+            _mm_storeu_si128((__m128i *)(dst[0] + at), _mm256_castsi256_si128(half));
+            _mm_storeu_si128((__m128i *)(dst[1] + at), _mm256_extracti128_si256(half, 1));
           }
+          if (++w == q->W) { w = 0; h++; }
         }
       }
     }
