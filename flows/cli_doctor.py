@@ -107,6 +107,28 @@ def torch_check(device: str, precision: str) -> tuple[Runtime | None, Check]:
     return rt, Check("torch", "ok", f"{rt.device} in {rt.precision}; {cpu_bf16().describe()}")
 
 
+def amx_kernel_check(rt: Runtime | None) -> Check:
+    """Whether the features stage runs ResNeXt-101's layer1-2 bottlenecks on our AMX kernel
+    (models/amx_bottleneck.py): on the packed CPU path in bf16 where the CPU has AMX, and the kernel
+    builds (a C compiler) and loads here."""
+    from models import amx_bottleneck
+    from models.cpu_precision import amx_in_use
+
+    name = "AMX kernel"
+    if rt is None or rt.device.type != "cpu" or not rt.packed:
+        return Check(name, "skip", "for the packed CPU path only")
+    if rt.group_width is None:
+        where = "" if amx_in_use() else ", no AMX here"
+        return Check(name, "skip", f"for bf16 on a CPU with AMX (this run: {rt.precision}{where})")
+    try:
+        amx_bottleneck.kernel()
+        built = amx_bottleneck.build()
+    except amx_bottleneck.KernelUnavailable as exc:
+        fix = f"install gcc (or set CC), or unset {amx_bottleneck.DISABLE_VARIABLE}"
+        return Check(name, "warn", f"{exc}: oneDNN runs those bottlenecks instead (about 5% slower)", fix)
+    return Check(name, "ok", f"ResNeXt-101's layer1-2 bottlenecks run on it ({built})")
+
+
 def decode_check(rt: Runtime | None, decode_hwaccel: str, decoder: str = "auto") -> Check:
     """Which decoder the features stage would use (features.decoder: the ffmpeg command line or PyAV) and
     whether it decodes on the GPU where the stage would ask it to. CPU decoding runs at 26-41x real time
@@ -249,6 +271,7 @@ def doctor_command(
     rt, torch_line = torch_check(features.device, features.precision)
     checks += [
         torch_line,
+        amx_kernel_check(rt),
         decode_check(rt, features.decode_hwaccel, features.decoder),
         prefect_check(access.politeness.global_limit if access.politeness.requests_per_s > 0 else ""),
         data_root_check(resolve_data_root(data_root)),

@@ -151,3 +151,33 @@ def test_nvdec_is_checked_where_the_features_stage_would_use_it(tmp_path: Path) 
     code, out, _ = doctor(tmp_path, "--cookies", str(cookies_file(tmp_path)), *RANDOM_OK, *off)
     assert "off (features.decode_hwaccel=none)" in line(out, "NVDEC")
     assert "through pyav (asked for)" in line(out, "NVDEC")
+
+
+def test_the_amx_kernel_line_says_whether_resnext_runs_on_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import amx_bottleneck
+    from models.cpu_precision import amx_in_use
+
+    _, fp32, _ = doctor(tmp_path, *RANDOM_OK, "--set", "features.precision=fp32")
+    assert line(fp32, "AMX kernel").startswith("--") and "this run: fp32" in line(fp32, "AMX kernel")
+    if not amx_in_use():
+        pytest.skip("the rest needs a CPU with AMX")
+    amx_bottleneck.kernel.cache_clear()
+    try:
+        _, bf16, _ = doctor(tmp_path, *RANDOM_OK, "--set", "features.precision=bf16")
+        if amx_bottleneck.available():
+            assert line(bf16, "AMX kernel").startswith("ok ") and ".so)" in line(bf16, "AMX kernel")
+        # No compiler and nothing built yet: a warning with the fix, not a failure.
+        monkeypatch.setenv("CC", "no-such-compiler-here")
+        monkeypatch.setenv("HOWTO_KERNEL_CACHE", str(tmp_path / "kernels"))
+        amx_bottleneck.kernel.cache_clear()
+        code, missing, _ = doctor(tmp_path, *RANDOM_OK, "--set", "features.precision=bf16")
+        assert line(missing, "AMX kernel").startswith("WARN") and "no C compiler" in line(
+            missing, "AMX kernel"
+        )
+        assert "install gcc" in line(missing, "AMX kernel")
+        assert "AMX kernel" not in missing.strip().splitlines()[-1]  # not among what fails the run
+    finally:
+        monkeypatch.undo()
+        amx_bottleneck.kernel.cache_clear()
