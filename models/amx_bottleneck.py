@@ -35,7 +35,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_weights
+
+from models.bn_fold import fold_conv_bn
 
 log = logging.getLogger(__name__)
 
@@ -204,15 +205,6 @@ def _scratch(size: int) -> torch.Tensor:
     return buffer
 
 
-def _folded(conv: nn.Module, bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
-    assert bn.running_mean is not None and bn.running_var is not None, "BatchNorm without statistics"
-    w, b = fuse_conv_bn_weights(
-        conv.weight.float(), None if conv.bias is None else conv.bias.float(),
-        bn.running_mean.float(), bn.running_var.float(), bn.eps, bn.weight.float(), bn.bias.float(),
-    )  # fmt: skip
-    return w.detach(), b.detach().float().contiguous()
-
-
 class AmxBottleneckFront(nn.Module):
     """relu(bn2(conv2(relu(bn1(conv1(x)))))) of a bottleneck that `fits`, BatchNorm folded in fp32, on the
     kernel: bf16 channels-last in and out. `fallback` computes the same where a frame is smaller than a
@@ -221,8 +213,8 @@ class AmxBottleneckFront(nn.Module):
     def __init__(self, block: nn.Module, fallback: nn.Module) -> None:
         super().__init__()
         assert fits(block)
-        w1, self.b1 = _folded(block.conv1, block.bn1)
-        w2, self.b2 = _folded(block.conv2, block.bn2)
+        w1, self.b1 = fold_conv_bn(block.conv1, block.bn1)
+        w2, self.b2 = fold_conv_bn(block.conv2, block.bn2)
         self.width = block.conv2.in_channels // block.conv2.groups
         self.channels, self.cin = w1.shape[0], w1.shape[1]
         # Plain attributes, not parameters: frozen, and `.to()` must leave them alone.

@@ -77,11 +77,11 @@ def nonnegative_max_pool(x: torch.Tensor, kernel: int, stride: int, padding: int
     return a.view(x.dtype).permute(*back)
 
 
-def poolable(pool: nn.Module) -> bool:
-    """A MaxPool2d/3d nonnegative_max_pool computes: one cubic kernel of 2 * padding + 1, no dilation,
-    floor mode, no indices."""
-    if not isinstance(pool, (nn.MaxPool2d, nn.MaxPool3d)):
-        return False
+def pool_geometry(pool: nn.Module) -> tuple[int, int, int] | None:
+    """(kernel, stride, padding) of a MaxPool2d/3d nonnegative_max_pool computes: one cubic kernel of
+    2 * padding + 1, no dilation, floor mode, no indices; None for any other module."""
+    if not isinstance(pool, (nn.MaxPool2d, nn.MaxPool3d)) or pool.ceil_mode or pool.return_indices:
+        return None
     dims = 2 if isinstance(pool, nn.MaxPool2d) else 3
 
     def one(value: object) -> int | None:
@@ -91,16 +91,14 @@ def poolable(pool: nn.Module) -> bool:
     kernel, stride, padding, dilation = (
         one(pool.kernel_size), one(pool.stride), one(pool.padding), one(pool.dilation)
     )  # fmt: skip
-    return (
-        kernel is not None
-        and stride is not None
-        and padding is not None
-        and dilation == 1
-        and kernel == 2 * padding + 1
-        and stride >= 1
-        and not pool.ceil_mode
-        and not pool.return_indices
-    )
+    if kernel is None or stride is None or padding is None or dilation != 1:
+        return None
+    return (kernel, stride, padding) if kernel == 2 * padding + 1 and stride >= 1 else None
+
+
+def poolable(pool: nn.Module) -> bool:
+    """Whether nonnegative_max_pool computes `pool` (pool_geometry)."""
+    return pool_geometry(pool) is not None
 
 
 class NonNegativeMaxPool(nn.Module):
@@ -109,13 +107,10 @@ class NonNegativeMaxPool(nn.Module):
 
     def __init__(self, pool: nn.Module) -> None:
         super().__init__()
-        assert poolable(pool)
+        geometry = pool_geometry(pool)
+        assert geometry is not None
         self.pool = pool
-        size = pool.kernel_size
-        self.kernel = int(size if isinstance(size, int) else size[0])  # type: ignore[index]
-        stride, padding = pool.stride, pool.padding
-        self.stride = int(stride if isinstance(stride, int) else stride[0])  # type: ignore[index]
-        self.padding = int(padding if isinstance(padding, int) else padding[0])  # type: ignore[index]
+        self.kernel, self.stride, self.padding = geometry
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         memory = torch.channels_last_3d if x.dim() == 5 else torch.channels_last

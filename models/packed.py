@@ -14,9 +14,9 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.nn.utils.fusion import fuse_conv_bn_weights
 
 from models import amx_bottleneck
+from models.bn_fold import fold_conv_bn
 from models.nonneg_pool import NonNegativeMaxPool, poolable
 
 _CONVS = (nn.Conv2d, nn.Conv3d)
@@ -74,13 +74,7 @@ class PackedConv(nn.Module):
         ones zero-weighted (FoldedStem's padding)."""
         super().__init__()
         assert isinstance(conv, _CONVS) and isinstance(bn, _NORMS)
-        assert bn.running_mean is not None and bn.running_var is not None, "BatchNorm without statistics"
-        # Fold in fp32 and round once: folding after a bf16 cast would round the product twice.
-        folded_w, b = fuse_conv_bn_weights(
-            conv.weight.float(), None if conv.bias is None else conv.bias.float(),
-            bn.running_mean.float(), bn.running_var.float(), bn.eps, bn.weight.float(), bn.bias.float(),
-        )  # fmt: skip
-        w: torch.Tensor = folded_w
+        w, b = fold_conv_bn(conv, bn)
         groups = int(conv.groups)  # type: ignore[arg-type]
         if group_width is not None:
             w, groups = merge_groups(w, groups, group_width)
