@@ -61,15 +61,19 @@ def _quiet_inductor() -> Iterator[None]:
         quiet.setLevel(level)
 
 
-def compiled_kernel(name: str, fn: Kernel, probe: Callable[[Kernel], object]) -> Kernel | None:
+def compiled_kernel(
+    name: str, fn: Kernel, probe: Callable[[Kernel], object], dynamic: bool = True
+) -> Kernel | None:
     """`fn` compiled (fullgraph, dynamic shapes), or None where compiling failed. `probe` calls the
     compiled function once on tensors like the real ones (same ranks and dtypes, sizes of real work), so
-    a compiler failure shows here and the calls through run_kernel reuse that compile."""
+    a compiler failure shows here and the calls through run_kernel reuse that compile. `dynamic` False:
+    compiled for the probe's sizes only (a caller that keeps one kernel per shape, models/gemm_layout.py);
+    other sizes would each compile again."""
     if name in _compiled:
         return _compiled[name]
     if name in _failed:
         return None
-    kernel = torch.compile(fn, fullgraph=True, dynamic=True, options=PARALLEL)
+    kernel = torch.compile(fn, fullgraph=True, dynamic=dynamic, options=PARALLEL)
     try:
         with _quiet_inductor(), _kernel_context():
             probe(kernel)

@@ -18,12 +18,20 @@ def _gated_normalize(
     y: torch.Tensor, z: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """_EagerGatedNormalize's forward as one compiled loop (models/cpu_kernels.py): float32 inside, rounded
-    once to the inputs' dtype. Returns (out, s, r, |u| > eps) as the eager form saves them."""
-    s = torch.sigmoid(z.float())
-    u = y.float() * s
-    norm = torch.linalg.vector_norm(u, dim=-1, keepdim=True)
+    once to the inputs' dtype. Returns (out, s, r, |u| > eps) as the eager form saves them.
+
+    The gate is written twice, once as torch.sigmoid for the norm and once as its formula for the output,
+    so the graph holds two nodes and Inductor computes it in each of its two passes. Written once, it is
+    kept between them as a float32 (N x d) buffer: a third pass, and 32 MB written and read twice at
+    N=2048, d=4096, where recomputing costs one exp per value. Inductor lowers sigmoid to that same
+    formula; the norm's float32 sum may end in another ulp (its loop is vectorised otherwise), which
+    moved 49 of 8.4M bf16 outputs by one bf16 ulp. Forward on 2 Xeon cores 6.1 against 7.1-8.5 ms, a
+    whole bf16 step 648 against 667 ms (medians of 12, alternating)."""
+    gate = torch.sigmoid(z.float())
+    norm = torch.linalg.vector_norm(y.float() * gate, dim=-1, keepdim=True)
     r = norm.clamp_min(NORMALIZE_EPS)
-    return (u / r).to(y.dtype), s.to(y.dtype), r, norm > NORMALIZE_EPS
+    s = 1.0 / (1.0 + torch.exp(-z.float()))
+    return (y.float() * s / r).to(y.dtype), s.to(y.dtype), r, norm > NORMALIZE_EPS
 
 
 def _gated_normalize_backward(

@@ -11,20 +11,32 @@ kernel's order for that layout. Without AMX (oneDNN capped to AVX512_CORE_BF16 o
 layouts ran at the same speed, and in fp32 the copy did not pay, so the trainer enters the mode only for
 bf16 steps where AMX is in use (models/cpu_precision.py amx_in_use).
 
+The copy itself is a compiled kernel (models/cpu_kernels.py): Inductor transposes the tensor in 32 x 32
+tiles held in vector registers. Copying (4096 x 2048) bf16 took 1.7 ms compiled for its sizes, 2.6-3.2 ms
+compiled for any size, and 4.8 ms as torch's copies of 64-row blocks (a step makes five such copies).
+A run's operands take a few shapes (its batch, a shorter last batch, the similarities), so each of the
+first STATIC_SHAPES shapes gets a kernel compiled for its sizes (about a second each, once, then from
+Inductor's disk cache) and any later shape the one compiled for all sizes. Where compiling fails, the
+block copy runs.
+
 A dispatch mode rather than a custom Linear: autograd's own backward formulas issue these GEMMs, and a
 mode sees them there as well, for every module the model is built from.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
+from models.cpu_kernels import Kernel, compiled_kernel, run_kernel
+
 BLOCK_ROWS = 64  # 32-256 all ran within 25% of each other; 64 was at the best
 # Below about a million elements the GEMM is short and the copy and Python call would not pay.
 MIN_ELEMENTS = 1 << 20
+STATIC_SHAPES = 8  # shapes that get a kernel compiled for their sizes; later ones share one for any size
 
 _aten = torch.ops.aten
 # The GEMM ops and the position of their first operand.
@@ -38,9 +50,56 @@ def column_major(a: torch.Tensor) -> bool:
     )
 
 
+def _transposed(source: torch.Tensor) -> torch.Tensor:
+    return source.t().contiguous()
+
+
+@dataclass
+class _Compiled:
+    sized: set[tuple[int, int]] = field(default_factory=set)  # shapes with a kernel for their sizes
+    failed: bool = False  # a compile failed (no compiler): the block copy from then on, without retrying
+
+
+_COMPILED = _Compiled()
+
+
+def transpose_kernel(shape: tuple[int, int]) -> Kernel | None:
+    """The compiled transposing copy for a bf16 source of `shape`: compiled for those sizes while fewer
+    than STATIC_SHAPES shapes have one, else the kernel for any size; None where compiling failed."""
+    if _COMPILED.failed:
+        return None
+    if shape in _COMPILED.sized or len(_COMPILED.sized) < STATIC_SHAPES:
+        kernel = compiled_kernel(
+            f"row-major copy {shape[0]}x{shape[1]}",
+            _transposed,
+            lambda k: k(torch.zeros(shape, dtype=torch.bfloat16)),
+            dynamic=False,
+        )
+        if kernel is not None:
+            _COMPILED.sized.add(shape)
+    else:
+        kernel = compiled_kernel(
+            "row-major copy", _transposed, lambda k: k(torch.zeros(1024, 2048, dtype=torch.bfloat16))
+        )
+    _COMPILED.failed = kernel is None
+    return kernel
+
+
 def row_major_copy(a: torch.Tensor, block_rows: int = BLOCK_ROWS) -> torch.Tensor:
-    """A contiguous copy of a column-major 2D tensor, transposed in blocks of its source's rows."""
+    """A contiguous copy of a column-major 2D tensor: by the compiled kernel for bf16 on a CPU (module
+    docstring), else (and where it does not compile) transposed in blocks of its source's rows."""
     source = a.t()  # contiguous: source[j] is column j of a
+    compiled = a.dtype == torch.bfloat16 and a.device.type == "cpu"
+    kernel = transpose_kernel((source.shape[0], source.shape[1])) if compiled else None
+    if kernel is not None:
+        out: torch.Tensor = run_kernel(kernel, source)
+        return out
+    return block_copy(a, block_rows)
+
+
+def block_copy(a: torch.Tensor, block_rows: int = BLOCK_ROWS) -> torch.Tensor:
+    """A contiguous copy of a column-major 2D tensor, transposed in blocks of its source's rows."""
+    source = a.t()
     out = torch.empty(a.shape, dtype=a.dtype, device=a.device)
     for start in range(0, source.shape[0], block_rows):
         out[:, start : start + block_rows].copy_(source[start : start + block_rows].t())

@@ -4,11 +4,15 @@ takes it."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
 
+import models.gemm_layout as gemm_layout
 import models.train_loop as train_loop
-from models.gemm_layout import RowMajorGemms, column_major, needs_row_major, row_major_copy
+from models.cpu_kernels import Kernel
+from models.gemm_layout import RowMajorGemms, block_copy, column_major, needs_row_major, row_major_copy
 
 BF16 = torch.bfloat16
 
@@ -23,12 +27,70 @@ def test_column_major_is_a_transposed_contiguous_tensor_only() -> None:
 
 
 @pytest.mark.parametrize("shape", [(7, 5), (64, 64), (130, 97), (3, 300)])
-def test_row_major_copy_is_exact_and_contiguous(shape: tuple[int, int]) -> None:
+@pytest.mark.parametrize("copy", [row_major_copy, lambda a: block_copy(a, block_rows=16)])
+def test_row_major_copy_is_exact_and_contiguous(
+    shape: tuple[int, int], copy: Callable[[torch.Tensor], torch.Tensor]
+) -> None:
     source = torch.randn(shape[1], shape[0]).to(BF16)
     a = source.t()
-    copied = row_major_copy(a, block_rows=16)
+    copied = copy(a)
     assert copied.is_contiguous()
     assert torch.equal(copied, a.contiguous())
+
+
+@pytest.fixture
+def fresh_kernels(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
+    """No transposing kernel compiled yet; the (name, dynamic) of each compile asked for, in order."""
+    monkeypatch.setattr(gemm_layout, "_COMPILED", gemm_layout._Compiled())
+    asked: list[tuple[str, bool]] = []
+    real = gemm_layout.compiled_kernel
+
+    def recording(
+        name: str, fn: Kernel, probe: Callable[[Kernel], object], dynamic: bool = True
+    ) -> Kernel | None:
+        asked.append((name, dynamic))
+        return real(name, fn, probe, dynamic=dynamic)
+
+    monkeypatch.setattr(gemm_layout, "compiled_kernel", recording)
+    return asked
+
+
+def test_a_kernel_per_shape_then_one_for_any_size(
+    monkeypatch: pytest.MonkeyPatch, fresh_kernels: list[tuple[str, bool]]
+) -> None:
+    """The first STATIC_SHAPES shapes get kernels compiled for their sizes, reused on the next copy of the
+    same shape; a later shape gets the kernel for any size. Every copy is exact."""
+    monkeypatch.setattr(gemm_layout, "STATIC_SHAPES", 2)
+    for rows, cols in [(40, 24), (40, 24), (33, 17), (18, 50), (40, 24)]:
+        a = torch.randn(rows, cols).to(BF16).t()
+        assert torch.equal(row_major_copy(a), a.contiguous())
+    assert fresh_kernels == [
+        ("row-major copy 40x24", False),
+        ("row-major copy 40x24", False),
+        ("row-major copy 33x17", False),
+        ("row-major copy", True),
+        ("row-major copy 40x24", False),
+    ]
+
+
+def test_without_a_compiler_the_block_copy_runs_and_no_compile_is_retried(
+    monkeypatch: pytest.MonkeyPatch, fresh_kernels: list[tuple[str, bool]]
+) -> None:
+    def failing(name: str, fn: Kernel, probe: Callable[[Kernel], object], dynamic: bool = True) -> None:
+        fresh_kernels.append((name, dynamic))
+        return None
+
+    monkeypatch.setattr(gemm_layout, "compiled_kernel", failing)
+    for rows in (30, 31):
+        a = torch.randn(rows, 20).to(BF16).t()
+        assert torch.equal(row_major_copy(a), a.contiguous())
+    assert fresh_kernels == [("row-major copy 30x20", False)]
+
+
+def test_other_dtypes_take_the_block_copy(fresh_kernels: list[tuple[str, bool]]) -> None:
+    a = torch.randn(30, 20).t()
+    assert torch.equal(row_major_copy(a), a.contiguous())
+    assert fresh_kernels == []
 
 
 def test_only_large_column_major_bf16_cpu_operands_are_copied() -> None:
