@@ -224,3 +224,107 @@ def test_the_compiled_tail_compiles_once_for_every_batch_shape() -> None:
     for n, d in ((64, 96), (100, 48), (7, 300), (2048, 512)):
         step(n, d)
     assert counters["stats"]["unique_graphs"] == graphs
+
+
+def _unit_run(
+    unit: GatedEmbeddingUnit, x: torch.Tensor, upstream: torch.Tensor, fused: bool, autocast: bool = False
+) -> tuple[str, list[torch.Tensor]]:
+    """The unit's output and its gradients (x, fc weight and bias, gate weight and bias), through the bf16
+    unit Function or (fused False) the unit's own modules; and the type of the output's grad_fn."""
+    import contextlib
+
+    import models.embedding as embedding
+
+    real = embedding._bf16_unit
+    params = (unit.fc.weight, unit.fc.bias, unit.gate.weight, unit.gate.bias)
+    try:
+        if not fused:
+            embedding._bf16_unit = lambda *args: None  # type: ignore[assignment]
+        for p in params:
+            p.grad = None
+        wanted = x.clone().requires_grad_(True)
+        context = torch.autocast("cpu", dtype=torch.bfloat16) if autocast else contextlib.nullcontext()
+        with context:
+            out = unit(wanted)
+        out.backward(upstream)
+    finally:
+        embedding._bf16_unit = real
+    assert wanted.grad is not None and all(p.grad is not None for p in params)
+    grads = [wanted.grad, *(p.grad for p in params if p.grad is not None)]
+    return type(out.grad_fn).__name__, [out.detach(), *grads]
+
+
+def test_the_bf16_unit_sums_ys_gradients_in_its_gemm_and_keeps_autograds_formulas() -> None:
+    """A bf16 unit on a CPU runs as one Function whose backward adds the gate's input gradient into the
+    tail's by the GEMM (addmm_): the output and the gate's gradients are the modules' own bits, and the
+    gradients after that sum (x, fc weight and bias) are within bf16 rounding of the float64 values
+    computed from the same bf16 intermediates, as close as autograd's two roundings are."""
+    from models.embedding import _GatedNormalize
+
+    torch.manual_seed(0)
+    unit = GatedEmbeddingUnit(96, 64).to(torch.bfloat16)
+    g = torch.Generator().manual_seed(1)
+    x = torch.randn(80, 96, generator=g).to(torch.bfloat16)
+    upstream = torch.randn(80, 64, generator=g).to(torch.bfloat16)
+    kind, ours = _unit_run(unit, x, upstream, fused=True)
+    assert kind == "_Bf16GatedUnitBackward"
+    other_kind, theirs = _unit_run(unit, x, upstream, fused=False)
+    assert other_kind != kind
+    out, dx, dw1, db1, dw2, db2 = ours
+    assert torch.equal(out, theirs[0])
+    assert torch.equal(dw2, theirs[4]) and torch.equal(db2, theirs[5])
+    # y's gradient in float64 from the bf16 values the step holds: the tail's two gradients and W2.
+    w1, b1, w2, b2 = (p.detach() for p in (unit.fc.weight, unit.fc.bias, unit.gate.weight, unit.gate.bias))
+    y = torch.nn.functional.linear(x, w1, b1).requires_grad_(True)
+    z = torch.nn.functional.linear(y.detach(), w2, b2).requires_grad_(True)
+    dy_tail, dz = torch.autograd.grad(_GatedNormalize.apply(y, z), (y, z), upstream)
+    dy = dy_tail.double() + dz.double() @ w2.double()
+    expected = {"dx": dy @ w1.double(), "dw1": dy.t() @ x.double(), "db1": dy.sum(0)}
+    for name, got, autograds in zip(expected, (dx, dw1, db1), theirs[1:4], strict=True):
+        want = expected[name]
+        error = (got.double() - want).abs()
+        assert float(error.max()) <= 2**-6 * float(want.abs().max()), name
+        assert float(error.mean()) <= 1.25 * float((autograds.double() - want).abs().mean()), name
+
+
+def test_under_autocast_the_bf16_unit_trains_fp32_weights() -> None:
+    """Under bf16 autocast (a bf16 step without weight copies) the unit casts its fp32 weights as autocast
+    would and their gradients arrive in fp32, as autograd's path gives them (to bf16 rounding)."""
+    torch.manual_seed(0)
+    unit = GatedEmbeddingUnit(48, 32)
+    g = torch.Generator().manual_seed(2)
+    x = torch.randn(40, 48, generator=g)
+    upstream = torch.randn(40, 32, generator=g).to(torch.bfloat16)
+    kind, ours = _unit_run(unit, x, upstream, fused=True, autocast=True)
+    assert kind == "_Bf16GatedUnitBackward"
+    _, theirs = _unit_run(unit, x, upstream, fused=False, autocast=True)
+    assert torch.equal(ours[0], theirs[0])
+    for got, want in zip(ours[1:], theirs[1:], strict=True):
+        assert got.dtype == want.dtype == torch.float32
+        assert torch.allclose(got, want, rtol=2**-6, atol=2**-6 * float(want.abs().max()))
+
+
+def test_fp32_units_keep_the_modules_path() -> None:
+    unit = GatedEmbeddingUnit(8, 4)
+    kind, _ = _unit_run(unit, torch.randn(5, 8), torch.randn(5, 4), fused=True)
+    assert kind != "_Bf16GatedUnitBackward"
+
+
+def test_the_compiled_standardisation_is_the_addcmul_form_to_one_rounding() -> None:
+    """Under bf16 autocast on a CPU the standardisation runs as one compiled loop: from stored float16 or
+    float32 alike (the same bits), within one bf16 rounding of torch.addcmul's value."""
+    import models.embedding as embedding
+    from models.embedding import VideoEncoder
+
+    g = torch.Generator().manual_seed(4)
+    encoder = VideoEncoder(256, 16)
+    encoder.set_standardisation(torch.randn(256, generator=g), torch.rand(256, generator=g) + 0.1)
+    x = (torch.randn(64, 256, generator=g) * 3).half()
+    assert embedding._standardise_kernel(x, torch.bfloat16) is not None
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        compiled = encoder.standardised(x)
+        from_fp32 = encoder.standardised(x.float())
+    inverse = encoder.std.reciprocal()
+    addcmul = torch.addcmul(-encoder.mean * inverse, x.float(), inverse)
+    assert compiled.dtype == torch.bfloat16 and torch.equal(compiled, from_fp32)
+    assert torch.allclose(compiled.float(), addcmul, rtol=2**-8, atol=0)
