@@ -36,8 +36,9 @@ ROW_GROUP_SIZE = 65_536
 # fixed_size_binary(8192) value a row 60 ms (lz4: 29 against 105 ms as lists, uncompressed: 16 against
 # 95). Binary rows would hide the vectors from DuckDB and from every other Parquet reader, so the vector
 # columns stay lists of float16 and a training epoch pays this decode (most of the 9-10% of a bf16 step
-# that `howto bench train` shows loading taking on 2 cores; zstd is no longer part of it:
-# column_compression).
+# that `howto bench train` shows loading taking on 2 cores). Since then the vector columns are written
+# without zstd (column_compression) and with required values (storage/schemas/vectors.py): the same
+# shard reads in about half the time.
 ROW_GROUP_BYTES = 16 << 20
 # Tables of vectors (rows of at least WIDE_ROW_BYTES: a 384-float text embedding is 1.5 KiB) get groups of
 # at most VECTOR_GROUP_BYTES, so a shard of a few MiB still decodes on every core: a text cache shard of

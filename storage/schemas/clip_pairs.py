@@ -2,6 +2,8 @@
 
 import pyarrow as pa
 
+from storage.schemas.vectors import vector_of
+
 NAME = "clip_pairs"
 VERSION = 1
 SCHEMA = pa.schema(
@@ -14,6 +16,6 @@ SCHEMA = pa.schema(
         pa.field("end_ms", pa.int64(), nullable=False),
         pa.field("text", pa.string(), nullable=False),
         # max-pool over the clip span per model, L2 per model, then concat (resnet152 first): 4096 values
-        pa.field("vector", pa.list_(pa.float16()), nullable=False),
+        pa.field("vector", vector_of(pa.float16()), nullable=False),
     ]
 )

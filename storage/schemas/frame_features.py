@@ -2,6 +2,8 @@
 
 import pyarrow as pa
 
+from storage.schemas.vectors import vector_of
+
 NAME = "frame_features"
 VERSION = 1
 SCHEMA = pa.schema(
@@ -11,7 +13,7 @@ SCHEMA = pa.schema(
         pa.field("idx", pa.int32(), nullable=False),  # row index within (video, model)
         pa.field("t_start_ms", pa.int64(), nullable=False),
         pa.field("t_end_ms", pa.int64(), nullable=False),
-        pa.field("vector", pa.list_(pa.float16()), nullable=False),
+        pa.field("vector", vector_of(pa.float16()), nullable=False),
         pa.field("random_weights", pa.bool_(), nullable=False),
         pa.field("status", pa.string(), nullable=False),  # a failed video is one row with status=error
         pa.field("error", pa.string()),

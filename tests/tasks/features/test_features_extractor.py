@@ -15,6 +15,7 @@ import torch
 from models.encoders import pick_runtime, prepare
 from models.inflight import InflightEncoder
 from storage.schemas import validate_table
+from storage.schemas.vectors import vector_of
 from tasks.features.decode import SPEC_2D, SPEC_3D
 from tasks.features.extractor import Extractor, ExtractorSettings, VideoJob, VideoResult
 from tasks.features.rows import result_table
@@ -71,7 +72,7 @@ def test_rows_fit_the_schema(results: dict[str, VideoResult]) -> None:
     ok = validate_table("frame_features", result_table(results["smooth"], random, random))
     bad = validate_table("frame_features", result_table(results["corrupt"], random, random))
     vectors = np.array(ok.column("vector").to_pylist(), dtype=np.float32)
-    assert ok.schema.field("vector").type == pa.list_(pa.float16())
+    assert ok.schema.field("vector").type == vector_of(pa.float16())  # float16, no null values
     np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=2e-3)
     assert set(ok.column("status").to_pylist()) == {"ok"} and all(ok.column("random_weights").to_pylist())
     spans = ok.filter(pc.equal(ok.column("model"), "resnext101"))
