@@ -145,13 +145,15 @@ def _tail(device: torch.device) -> str:
 def _log_row(row: dict[str, Any], log: Callable[[str], None], goal: bool = True) -> None:
     """A row's lines; `goal`: the row the 60% goal is held to (its path line too), not the kept-shards one."""
     before, after = row["ceiling_before_after"]
+    between = row["ceiling_between_steps"]
     precision = row["precision"]
     if goal:
         log(f"path: {row['path']}")
     log(
         f"  {precision}: {row['pairs_per_s']:.0f} pairs/s ({row['s_per_step']:.2f} s/step), "
         f"{row['gflops']:.1f} GFLOP/s; {precision} matmul ceiling {before:.1f} / {after:.1f} GFLOP/s "
-        f"(before / after) -> {100 * row['fraction_of_ceiling']:.0f}% of it"
+        f"(before / after), {min(between):.0f}-{max(between):.0f} between the steps; median of all "
+        f"{row['ceiling_gflops']:.1f} -> {100 * row['fraction_of_ceiling']:.0f}% of it"
         + (" (goal >= 60%)" if goal else "")
     )
     log(
@@ -176,14 +178,24 @@ def _epochs(trainer: Trainer) -> Iterator[Batch]:
         yield from trainer.batches(epoch=epoch)
 
 
+CEILING_SAMPLE_SECONDS = 0.5  # each sample of the ceiling taken between two timed steps
+
+
 def _time_precision(
     trainer: Trainer,
     cfg: TrainConfig,
     precision: str,
     steps: int,
     device: torch.device,
+    sample_seconds: float = CEILING_SAMPLE_SECONDS,
 ) -> dict[str, Any]:
-    """Steps of one precision (one warm-up first), framed by its matmul ceiling before and after."""
+    """Steps of one precision (one warm-up first), held to its matmul ceiling measured before, after and
+    between the steps.
+
+    A shared machine's speed drifts by 10% and more within a run, on a scale of seconds, so a ceiling
+    measured only before and after the steps held them to another machine than the one they ran on. A
+    sample after each step tracks the drift; the time it takes is left out of the steps' wall time
+    (train_epoch's on_batch runs between steps, outside the step and its batch's loading)."""
     torch.manual_seed(cfg.seed)
     model, _ = trainer.build()
     optimizer, _ = make_optimizer(model, cfg.lr, precision=precision)
@@ -195,12 +207,20 @@ def _time_precision(
     train_step(model, loss_fn, optimizer, next(batches), device, precision)  # warm-up: allocator, kernels
     read_before = trainer.shards_read
     before = matmul_ceiling(n, d, device, dtype=dtype)
-    stats = train_epoch(model, loss_fn, optimizer, batches, device, precision=precision)
-    wall, load, pairs = stats.seconds, stats.load_seconds, stats.pairs
+    between: list[float] = []
+    sampling = 0.0
+
+    def sample(_batch: int, _loss: float) -> None:
+        nonlocal sampling
+        started = time.perf_counter()
+        between.append(matmul_ceiling(n, d, device, seconds=sample_seconds, dtype=dtype))
+        sampling += time.perf_counter() - started
+
+    stats = train_epoch(model, loss_fn, optimizer, batches, device, on_batch=sample, precision=precision)
+    wall, load, pairs = stats.seconds - sampling, stats.load_seconds, stats.pairs
     after = matmul_ceiling(n, d, device, dtype=dtype)
     achieved = step_flops(n, d, 4096, 384) * stats.batches / wall / 1e9
-    # The ceiling on either side of the steps: a shared machine's load drifts during a long measurement.
-    ceiling = (before + after) / 2
+    ceiling = float(np.median([before, *between, after]))
     return {
         "precision": precision,
         "weight_copies": isinstance(optimizer, MixedAdam),
@@ -210,6 +230,7 @@ def _time_precision(
         "gflops": achieved,
         "ceiling_gflops": ceiling,
         "ceiling_before_after": (before, after),
+        "ceiling_between_steps": between,
         "fraction_of_ceiling": achieved / ceiling,
         "load_share": load / wall,
         "shards_read": trainer.shards_read - read_before,
@@ -252,6 +273,7 @@ def run_bench(
     log: Callable[[str], None] = print,
     precisions: tuple[str, ...] | None = None,
     compare_copies: bool = True,
+    sample_seconds: float = CEILING_SAMPLE_SECONDS,
 ) -> dict[str, Any]:
     """Time `steps` training steps per precision (fp32, and bf16 where native unless `precisions` says
     otherwise) with data loading included, each against its own precision's matmul ceiling. Where bf16
@@ -285,14 +307,14 @@ def run_bench(
         log(f"{precision} ceiling by backend (the best is the ceiling), GFLOP/s: {backends}")
     rows = []
     for precision in precisions:
-        rows.append(_time_precision(trainer, cfg, precision, steps, device))
+        rows.append(_time_precision(trainer, cfg, precision, steps, device, sample_seconds))
         _log_row(rows[-1], log)
     # The precision auto takes once more, on a run whose shards all fit one window: decoded in its first
     # epoch and kept (Trainer.pair_windows), so its later epochs read nothing.
     auto = pick_precision(device)
     kept_cfg = cfg.model_copy(update={"shards_in_memory": TrainConfig().shards_in_memory})
     kept_precision = auto if auto in precisions else precisions[-1]
-    kept = _time_precision(Trainer(kept_cfg, root), kept_cfg, kept_precision, steps, device)
+    kept = _time_precision(Trainer(kept_cfg, root), kept_cfg, kept_precision, steps, device, sample_seconds)
     log(
         f"{kept['precision']} again, the shards kept decoded from the first epoch on (a run whose training "
         f"shards all fit one window, shards_in_memory {kept_cfg.shards_in_memory}):"

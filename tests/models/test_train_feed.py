@@ -252,9 +252,16 @@ def test_bench_train_goes_round_its_data_and_reports_the_path(tmp_path: Path) ->
         device_name="cpu",
         log=lines.append,
         precisions=("fp32",),
+        sample_seconds=0.01,
     )
     (row,) = result["precisions"]
     assert result["steps"] == steps
+    # The ceiling sampled after every timed step too, the median of all samples the one held to.
+    between = row["ceiling_between_steps"]
+    assert len(between) == steps and all(rate > 0 for rate in between)
+    assert row["ceiling_gflops"] == pytest.approx(float(np.median([*row["ceiling_before_after"], *between])))
+    assert row["fraction_of_ceiling"] == pytest.approx(row["gflops"] / row["ceiling_gflops"])
+    assert any("between the steps; median of all" in line for line in lines)
     assert row["pairs_per_s"] * row["s_per_step"] == pytest.approx(4 * 8)
     assert "Adam (foreach)" in row["path"] and "one step late" in row["path"]
     assert 0 < row["fraction_of_ceiling"]
@@ -279,9 +286,12 @@ def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Pat
     same steps without them, alternating, and prints the ratio; its path line says what ran."""
     lines: list[str] = []
     result = run_bench(
-        tmp_path, steps=3, d=16, videos=4, clips=8, device_name="cpu", log=lines.append, precisions=("bf16",)
-    )
+        tmp_path, steps=3, d=16, videos=4, clips=8, device_name="cpu", log=lines.append, precisions=("bf16",),
+        sample_seconds=0.25,
+    )  # fmt: skip
     (row,) = result["precisions"]
+    # The ceiling's samples between the steps (0.25 s each) are not the steps' time (milliseconds here).
+    assert len(row["ceiling_between_steps"]) == 3 and row["s_per_step"] < 0.25
     assert row["weight_copies"]
     assert "bf16 weight copies" in row["path"] and "one compiled kernel" in row["path"]
     assert "gated tail compiled" in row["path"]
