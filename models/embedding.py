@@ -146,13 +146,15 @@ class _GatedNormalize(torch.autograd.Function):
 
 
 class _Bf16GatedUnit(torch.autograd.Function):
-    """A whole gated unit in bf16 on a CPU (a bf16 training step's: _bf16_unit), its backward written out so that the two gradients reaching y are summed by the GEMM that makes one
-    of them: dy = dy_tail + dz W2 as dy_tail.addmm_(dz, W2), which oneDNN accumulates into dy_tail in
-    place. Autograd made dz W2 into a new tensor and added the two in another pass (read 2, write 1 of
-    (N x d)). At N=2048, d=4096 on 2 Xeon cores: 40.5 against 45.7 ms for that GEMM and the add. The
-    forward is the unit's own ops (the same bits); the sum in the backward is rounded once instead of
-    twice. The other gradients are autograd's formulas (weight gradients as g^T x, under the row-major
-    mode where the trainer takes it: models/gemm_layout.py)."""
+    """A whole gated unit in bf16 on a CPU (a bf16 training step's: _bf16_unit), its backward written
+    out so that the two gradients reaching y are summed by the GEMM that makes one of them:
+    dy = dy_tail + dz W2 as dy_tail.addmm_(dz, W2), which oneDNN accumulates into dy_tail in place.
+    Autograd made dz W2 into a new tensor and added the two in another pass (read 2, write 1 of (N x d)).
+    At N=2048, d=4096 on 2 Xeon cores: 40.5 against 45.7 ms for that GEMM and the add; a whole bf16 step
+    543 against 549 ms (medians of 24, alternating). The forward is the unit's own ops (the same bits);
+    the sum in the backward is rounded once instead of twice. The other gradients are autograd's
+    formulas (weight gradients as g^T x, under the row-major mode where the trainer takes it:
+    models/gemm_layout.py)."""
 
     @staticmethod
     def forward(  # type: ignore[override]
@@ -228,8 +230,10 @@ class GatedEmbeddingUnit(nn.Module):
 def _standardise_bf16(x: torch.Tensor, inverse: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
     """VideoEncoder.standardised's autocast form as one compiled loop: x * (1 / std) - mean / std in
     float32, rounded once to bf16. torch.addcmul with a bf16 `out` made three passes over (N x d): x
-    widened to a float32 copy, the float32 result, and its copy into `out` (about 6 ms at N=2048, d=4096
-    on 2 Xeon cores, where one pass reads 16 MB and writes 16 MB)."""
+    widened to a float32 copy, the float32 result, and its copy into `out`, where one pass reads 16 MB
+    and writes 16 MB at N=2048, d=4096: a bf16 step on 2 Xeon cores 603 against 610 ms (medians of 16,
+    alternating). Inductor may fuse the multiply and add, so a value can differ from addcmul's by one
+    bf16 rounding (152 of 8.4M did)."""
     return (x.float() * inverse + shift).to(torch.bfloat16)
 
 
