@@ -382,16 +382,11 @@ def _parse(path: str, source: Any, columns: list[str] | None, schema: pa.Schema 
         ) from exc
 
 
-def _holds_floats(kind: pa.DataType) -> bool:
+def _element_type(kind: pa.DataType) -> pa.DataType:
+    """The type of a column's values, lists (of lists) unwrapped."""
     while pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
         kind = kind.value_type
-    return bool(pa.types.is_floating(kind))
-
-
-def _holds_half_floats(kind: pa.DataType) -> bool:
-    while pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
-        kind = kind.value_type
-    return bool(pa.types.is_float16(kind))
+    return kind
 
 
 def column_compression(schema: pa.Schema) -> dict[str, str]:
@@ -403,7 +398,7 @@ def column_compression(schema: pa.Schema) -> dict[str, str]:
     57.1 MiB); the demo's frame features (3457 rows) in 83 against 93 ms, 12.0 against 11.2 MiB; LZ4
     read no faster than no codec and saved as little. Every Parquet reader (DuckDB included) reads an
     uncompressed column, and shards written with zstd before read as they did."""
-    return {f.name: "none" if _holds_half_floats(f.type) else "zstd" for f in schema}
+    return {f.name: "none" if pa.types.is_float16(_element_type(f.type)) else "zstd" for f in schema}
 
 
 def dictionary_columns(schema: pa.Schema) -> list[str]:
@@ -413,7 +408,7 @@ def dictionary_columns(schema: pa.Schema) -> list[str]:
     dictionary (65,536 values at most), so feature vectors were stored as dictionary indices. Reading
     them back that way was 4x slower than plain values (a 4096 x 4096 float16 vector column: 0.41 s
     against 0.11 s), for no gain in size: the indices are as wide as the values."""
-    return [f.name for f in schema if not _holds_floats(f.type)]
+    return [f.name for f in schema if not pa.types.is_floating(_element_type(f.type))]
 
 
 def read_shard(root: DataRoot, dataset: str, shard: int) -> pa.Table | None:
