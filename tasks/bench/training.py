@@ -152,8 +152,9 @@ def _log_row(row: dict[str, Any], log: Callable[[str], None], goal: bool = True)
     log(
         f"  {precision}: {row['pairs_per_s']:.0f} pairs/s ({row['s_per_step']:.2f} s/step), "
         f"{row['gflops']:.1f} GFLOP/s; {precision} matmul ceiling {before:.1f} / {after:.1f} GFLOP/s "
-        f"(before / after), {min(between):.0f}-{max(between):.0f} between the steps; median of all "
-        f"{row['ceiling_gflops']:.1f} -> {100 * row['fraction_of_ceiling']:.0f}% of it"
+        f"(before / after), "
+        + (f"{min(between):.0f}-{max(between):.0f} between the steps; " if between else "")
+        + f"median of all {row['ceiling_gflops']:.1f} -> {100 * row['fraction_of_ceiling']:.0f}% of it"
         + (" (goal >= 60%)" if goal else "")
     )
     log(
@@ -195,7 +196,9 @@ def _time_precision(
     A shared machine's speed drifts by 10% and more within a run, on a scale of seconds, so a ceiling
     measured only before and after the steps held them to another machine than the one they ran on. A
     sample after each step tracks the drift; the time it takes is left out of the steps' wall time
-    (train_epoch's on_batch runs between steps, outside the step and its batch's loading)."""
+    (on a CPU train_epoch's on_batch runs between steps, outside the step and its batch's loading). On a
+    GPU on_batch runs while the next step is queued, so a sample there would share the device with a
+    step: the ceiling is measured before and after only."""
     torch.manual_seed(cfg.seed)
     model, _ = trainer.build()
     optimizer, _ = make_optimizer(model, cfg.lr, precision=precision)
@@ -216,7 +219,8 @@ def _time_precision(
         between.append(matmul_ceiling(n, d, device, seconds=sample_seconds, dtype=dtype))
         sampling += time.perf_counter() - started
 
-    stats = train_epoch(model, loss_fn, optimizer, batches, device, on_batch=sample, precision=precision)
+    on_batch = sample if device.type == "cpu" else None
+    stats = train_epoch(model, loss_fn, optimizer, batches, device, on_batch=on_batch, precision=precision)
     wall, load, pairs = stats.seconds - sampling, stats.load_seconds, stats.pairs
     after = matmul_ceiling(n, d, device, dtype=dtype)
     achieved = step_flops(n, d, 4096, 384) * stats.batches / wall / 1e9

@@ -306,3 +306,19 @@ def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Pat
         precisions=("fp32",),
     )  # fmt: skip
     assert fp32["copies_against_autocast"] is None
+
+
+def test_a_row_without_samples_between_its_steps_prints_before_and_after_only() -> None:
+    """A GPU row samples its ceiling before and after the steps only (the samples would share the device
+    with queued steps): its line says so instead of a range between the steps."""
+    from tasks.bench.training import _log_row
+
+    lines: list[str] = []
+    row = {
+        "precision": "bf16", "pairs_per_s": 1000.0, "s_per_step": 0.5, "gflops": 500.0,
+        "ceiling_before_after": (900.0, 1100.0), "ceiling_between_steps": [], "ceiling_gflops": 1000.0,
+        "fraction_of_ceiling": 0.5, "load_share": 0.01, "shards_read": 0, "path": "cuda bf16",
+    }  # fmt: skip
+    _log_row(row, lines.append, goal=False)
+    assert "(before / after), median of all 1000.0 -> 50% of it" in lines[0]
+    assert "between the steps" not in lines[0]
