@@ -372,3 +372,38 @@ def test_vector_values_are_stored_required_and_older_optional_shards_still_read(
     files = ", ".join(f"'{p}'" for p in paths)
     rows = duckdb.sql(f"SELECT count(*), sum(len(vector)) FROM read_parquet([{files}])").fetchall()
     assert rows == [(32, 32 * 16)]
+
+
+def test_a_local_shard_read_stays_valid_after_its_file_is_cut_short_or_replaced(tmp_path: Path) -> None:
+    """Local shards are memory-mapped for the read (storage/shards.py `_parse`): the table decoded from
+    them owns its memory, so cutting the file short afterwards (where a mapped page would fault with
+    SIGBUS) or replacing it leaves the rows as they were read. Run in a child: a SIGBUS would end it."""
+    script = textwrap.dedent(
+        f"""
+        import os
+        import numpy as np, pyarrow as pa
+        from storage.layout import DataRoot
+        from storage.shards import read_shard, write_shard
+        from storage.schemas import get_schema
+        from tasks.bench.training import write_bench_pairs
+        root = DataRoot.from_any({str(tmp_path)!r})
+        write_bench_pairs(root, videos=40, clips=8, d_video=256, d_text=4, shards=1)
+        table = read_shard(root, "clip_pairs", 0)
+        expected = np.asarray(table.column("vector").combine_chunks().flatten()).copy()
+        path = root.shard_path("clip_pairs", get_schema("clip_pairs").version, 0)
+        os.truncate(path, 16)
+        got = np.asarray(table.column("vector").combine_chunks().flatten())
+        assert np.array_equal(got, expected) and table.column("text")[319].as_py() == "caption 319"
+        write_bench_pairs(root, videos=40, clips=8, d_video=256, d_text=4, shards=1, seed=5)
+        assert np.array_equal(np.asarray(table.column("vector").combine_chunks().flatten()), expected)
+        print("ok", len(expected))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["ok", str(320 * 256)]

@@ -78,3 +78,47 @@ def test_a_cache_may_lack_only_clips_the_split_leaves_out(tmp_path: Path) -> Non
     _same(load_shard(root, 0, "train", 0.3, with_text=True), train)
     with pytest.raises(KeyError, match="text_embeddings shard 0 lacks some clips"):
         load_shard(root, 0, "heldout", 0.3, with_text=True)
+
+
+def _vectors(rows: np.ndarray, value: pa.DataType = pa.float16()) -> pa.Array:
+    return pa.FixedSizeListArray.from_arrays(pa.array(rows.ravel(), value), rows.shape[1]).cast(
+        pa.list_(value)
+    )
+
+
+def test_vectors_to_numpy_copies_every_chunk_in_order_offsets_applied() -> None:
+    """Chunks as a multi-row-group read gives them, one of them a slice (its values start past the
+    buffer's head): the rows come out in order, each chunk where it belongs, cast where asked."""
+    from tasks.train.data import vectors_to_numpy
+
+    rows = np.arange(60, dtype=np.float16).reshape(12, 5)
+    whole = _vectors(rows)
+    column = pa.chunked_array(
+        [whole.slice(0, 4), pa.array([], whole.type), whole.slice(4, 3), whole.slice(7)]
+    )
+    assert column.chunk(2).offset == 4  # a slice: flatten must honour its offset
+    got = vectors_to_numpy(column)
+    assert got.dtype == np.float16 and np.array_equal(got, rows)
+    as_float32 = vectors_to_numpy(column, np.float32)
+    assert as_float32.dtype == np.float32 and np.array_equal(as_float32, rows.astype(np.float32))
+    assert np.array_equal(vectors_to_numpy(whole.slice(5, 2)), rows[5:7])
+    assert vectors_to_numpy(pa.chunked_array([], whole.type)).shape == (0, 0)
+
+
+def test_vectors_to_numpy_names_unequal_lengths() -> None:
+    from tasks.train.data import vectors_to_numpy
+
+    ragged = pa.array([[1.0, 2.0], [3.0]], pa.list_(pa.float32()))
+    with pytest.raises(ValueError, match="unequal length: expected 2"):
+        vectors_to_numpy(ragged, np.float32)
+
+
+def test_a_single_shard_window_is_that_shards_pairs_not_a_copy(tmp_path: Path) -> None:
+    """Pairs.concat of one part hands it back: an epoch that reads one shard a window copies its vectors
+    (64 MiB for 8192 x 4096 float16) no more than once, in the read."""
+    from tasks.train.data import Pairs
+
+    pairs = load_shard(_root(tmp_path), 0, "train", 0.0, with_text=True)
+    assert Pairs.concat([pairs]) is pairs
+    both = Pairs.concat([pairs, pairs])
+    assert len(both) == 2 * len(pairs) and np.array_equal(both.video[len(pairs) :], pairs.video)
