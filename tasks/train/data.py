@@ -71,26 +71,37 @@ class Pairs:
         )
 
 
-def vectors_to_numpy(column: pa.ChunkedArray | pa.Array, dtype: type = np.float16) -> np.ndarray:
-    """A list<float> column of equal-length vectors as an (n, dim) array without Python loops.
+def vectors_to_numpy(
+    column: pa.ChunkedArray | pa.Array, dtype: type = np.float16, keep: np.ndarray | None = None
+) -> np.ndarray:
+    """A list<float> column of equal-length vectors as an (n, dim) array without Python loops; with
+    `keep` (a boolean mask over the column's rows), only the rows it keeps.
 
-    Each chunk's values are copied once, straight into the result (cast there if `dtype` differs). Joining
-    the chunks first (Arrow's combine_chunks) copied them twice, the first time into Arrow's own allocator,
-    whose fresh pages fault one at a time where the result's come from the heap the trainer keeps
-    (models/cpu_allocator.py). An 8192 x 4096 float16 shard's vectors: 13 against 17 ms, and a part of
-    the faster loading measured in tasks/train/run.py `Trainer.pair_windows`."""
+    Each chunk's values (of the kept rows) are copied once, straight into the result (cast there if
+    `dtype` differs). Joining the chunks first (Arrow's combine_chunks) copied them twice, the first time
+    into Arrow's own allocator, whose fresh pages fault one at a time where the result's come from the heap
+    the trainer keeps (models/cpu_allocator.py), and selecting the rows afterwards copied them a third
+    time. An 8192 x 4096 float16 shard's vectors: 13 against 17 ms, and a part of the faster loading
+    measured in tasks/train/run.py `Trainer.pair_windows`."""
     chunks = [c for c in (column.chunks if isinstance(column, pa.ChunkedArray) else [column]) if len(c)]
     if not chunks:
         return np.zeros((0, 0), dtype=dtype)
     dim = int(pc.list_value_length(chunks[0])[0].as_py())
-    out = np.empty((sum(len(c) for c in chunks), dim), dtype=dtype)
-    row = 0
+    rows = sum(len(c) for c in chunks)
+    if keep is not None and len(keep) != rows:
+        raise ValueError(f"a mask of {len(keep)} rows for {rows} vectors")
+    out = np.empty((rows if keep is None else int(np.count_nonzero(keep)), dim), dtype=dtype)
+    start = written = 0
     for chunk in chunks:
         values = chunk.flatten()  # the chunk's own values, its offset applied (no copy)
         if len(values) != len(chunk) * dim:
             raise ValueError(f"vectors of unequal length: expected {dim} values a row")
-        out[row : row + len(chunk)] = values.to_numpy(zero_copy_only=False).reshape(-1, dim)
-        row += len(chunk)
+        vectors = values.to_numpy(zero_copy_only=False).reshape(-1, dim)
+        if keep is not None:
+            vectors = vectors[keep[start : start + len(chunk)]]  # one chunk's rows: a cache-sized copy
+        out[written : written + len(vectors)] = vectors
+        start += len(chunk)
+        written += len(vectors)
     return out
 
 
@@ -111,11 +122,10 @@ def load_shard(root: DataRoot, shard: int, split: str, heldout_fraction: float, 
     held = heldout_mask(table.column("video_id"), heldout_fraction)
     keep = held if split == "heldout" else ~held
     every_clip = table.column("clip_id")
-    # The vectors are taken out before the filter and selected as an array: arrow's filter of a list
-    # column rebuilds it value by value (about 30 ms a 4096-row shard), a numpy row selection is a copy.
-    video = vectors_to_numpy(table.column("vector"))
+    # The vectors are taken out before the filter, their rows selected as they are copied out of Arrow:
+    # arrow's filter of a list column rebuilds it value by value (about 30 ms a 4096-row shard).
+    video = vectors_to_numpy(table.column("vector"), keep=None if keep.all() else keep)
     if not keep.all():
-        video = video[keep]
         table = table.drop_columns(["vector"]).filter(pa.array(keep))
     text = None
     if with_text:
@@ -143,8 +153,7 @@ def _text_rows(
     the video's are, where Arrow's take rebuilds a list column value by value (about 10 ms an 8192-row
     shard). Otherwise each kept clip is looked up by its id."""
     if cached.column("clip_id").equals(every_clip):
-        text = vectors_to_numpy(cached.column("vector"), np.float32)
-        return text if keep.all() else text[keep]
+        return vectors_to_numpy(cached.column("vector"), np.float32, keep=None if keep.all() else keep)
     lookup = {c: i for i, c in enumerate(cached.column("clip_id").to_pylist())}
     order = [lookup.get(c, -1) for c in kept_clips.to_pylist()]
     if min(order, default=0) < 0:

@@ -103,6 +103,12 @@ def test_vectors_to_numpy_copies_every_chunk_in_order_offsets_applied() -> None:
     assert as_float32.dtype == np.float32 and np.array_equal(as_float32, rows.astype(np.float32))
     assert np.array_equal(vectors_to_numpy(whole.slice(5, 2)), rows[5:7])
     assert vectors_to_numpy(pa.chunked_array([], whole.type)).shape == (0, 0)
+    keep = np.arange(12) % 3 != 1  # rows kept from every chunk, the sliced one included
+    assert np.array_equal(vectors_to_numpy(column, keep=keep), rows[keep])
+    assert np.array_equal(vectors_to_numpy(column, np.float32, keep), rows[keep].astype(np.float32))
+    assert vectors_to_numpy(column, keep=np.zeros(12, bool)).shape == (0, 5)
+    with pytest.raises(ValueError, match="a mask of 11 rows for 12 vectors"):
+        vectors_to_numpy(column, keep=keep[:11])
 
 
 def test_vectors_to_numpy_names_unequal_lengths() -> None:
