@@ -13,30 +13,27 @@ against 0.634, 0.584 against 0.611, 0.647 against 0.677). Cosine of the features
 0.9999939 against oneDNN's 0.9999936 (minimum over the batch); on a demo video's clips, where bf16 moves
 the calibrated random-weight model's features more, 0.99158 against 0.99148.
 
-The kernel is C, compiled here on first use (gcc or $CC, about a second) into a cache folder keyed by the
-source, the flags and the compiler, and loaded with ctypes after torch, so that its OpenMP threads are
-torch's own. Without a compiler, where it fails to build, on a CPU (or under an ISA cap) without AMX, or
-with HOWTO_AMX_KERNEL=0, the packed path runs these convs on oneDNN as before (models/packed.py), and
-the log says why once.
+The kernel is C, compiled here on first use and loaded with ctypes after torch (models/c_build.py).
+Without a compiler, where it fails to build, on a CPU (or under an ISA cap) without AMX, or with
+HOWTO_AMX_KERNEL=0, the packed path runs these convs on oneDNN as before (models/packed.py), and the log
+says why once.
 """
 
 from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from models import c_build
 from models.bn_fold import fold_conv_bn
+from models.c_build import KernelUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -53,52 +50,9 @@ DISABLE_VARIABLE = "HOWTO_AMX_KERNEL"
 _P, _I = ctypes.c_void_p, ctypes.c_int
 
 
-class KernelUnavailable(RuntimeError):
-    """The kernel cannot be built or loaded here (the message says why)."""
-
-
-def cache_dir() -> Path:
-    """Where built kernels are kept: $HOWTO_KERNEL_CACHE, else ~/.cache/howto/kernels."""
-    env = os.environ.get("HOWTO_KERNEL_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "howto" / "kernels"
-
-
-def compiler() -> str:
-    """$CC where set, else gcc; KernelUnavailable when it is not on PATH."""
-    name = os.environ.get("CC") or "gcc"
-    found = shutil.which(name)
-    if found is None:
-        raise KernelUnavailable(f"no C compiler: {name!r} is not on PATH (install gcc, or set CC)")
-    return found
-
-
 def build(directory: Path | None = None) -> Path:
-    """The kernel's shared library, compiled into `directory` (default cache_dir()) unless already there.
-    Written under a temporary name and renamed: a concurrent builder never loads a half-written file."""
-    cc = compiler()
-    try:
-        version = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=30).stdout
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise KernelUnavailable(f"{cc} --version failed: {exc}") from exc
-    key = hashlib.sha256("\0".join([SOURCE.read_text(), " ".join(FLAGS), version]).encode()).hexdigest()[:16]
-    directory = directory or cache_dir()
-    target = directory / f"{SOURCE.stem}-{key}.so"
-    if target.is_file():
-        return target
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryDirectory(dir=directory) as scratch:
-            out = Path(scratch) / target.name
-            done = subprocess.run(
-                [cc, *FLAGS, "-o", str(out), str(SOURCE)], capture_output=True, text=True, timeout=300
-            )
-            if done.returncode != 0:
-                first = (done.stderr.strip().splitlines() or ["no output"])[0]
-                raise KernelUnavailable(f"{cc} could not compile {SOURCE.name}: {first}")
-            os.replace(out, target)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise KernelUnavailable(f"building {SOURCE.name} in {directory} failed: {exc}") from exc
-    return target
+    """The kernel's shared library, compiled into `directory` (default: c_build.cache_dir()) unless there."""
+    return c_build.build(SOURCE, FLAGS, directory)
 
 
 @functools.cache

@@ -1,13 +1,24 @@
-"""The separable integer max pool of the packed stems gives ATen's max pool, value for value."""
+"""The packed stems' integer max pools, the separable torch passes and the one-pass C kernel (bf16 and
+fp16), give ATen's max pool, value for value."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from models.nonneg_pool import NonNegativeMaxPool, nonnegative_max_pool, poolable
+from models import c_build, nonneg_pool
+from models.cpu_precision import cpu_bf16_supported
+from models.nonneg_pool import (
+    NonNegativeMaxPool,
+    nonnegative_max_pool,
+    one_pass_available,
+    one_pass_max_pool,
+    poolable,
+)
 from models.packed import onednn_available, pack_for_onednn
 from models.resnext3d import ResNeXt3D
 
@@ -24,6 +35,11 @@ def _aten(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tens
     return pool(x, kernel, stride, padding)
 
 
+ONE_PASS = pytest.mark.skipif(not one_pass_available(), reason="the C kernel needs gcc and AVX-512BW")
+PATHS = [False, pytest.param(True, marks=ONE_PASS)]
+
+
+@pytest.mark.parametrize("one_pass", PATHS, ids=["separable", "one-pass"])
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float32, torch.float16])
 @pytest.mark.parametrize(
     "shape",
@@ -33,13 +49,15 @@ def _aten(x: torch.Tensor, kernel: int, stride: int, padding: int) -> torch.Tens
     "kernel,stride,padding", [(3, 2, 1), (3, 1, 1), (5, 2, 2), (1, 1, 0), (3, 3, 1), (5, 3, 2)]
 )
 def test_it_equals_atens_max_pool(
-    dtype: torch.dtype, shape: tuple[int, ...], kernel: int, stride: int, padding: int
+    one_pass: bool, dtype: torch.dtype, shape: tuple[int, ...], kernel: int, stride: int, padding: int
 ) -> None:
     x = _relu_output(shape, dtype)
     if min(shape[2:]) + 2 * padding < kernel:
         pytest.skip("no output at this size")
+    if one_pass and dtype == torch.float32:
+        pytest.skip("the C kernel pools 16-bit floats")
     expected = _aten(x, kernel, stride, padding)
-    got = nonnegative_max_pool(x, kernel, stride, padding)
+    got = nonnegative_max_pool(x, kernel, stride, padding, one_pass=one_pass)
     assert got.shape == expected.shape
     assert torch.equal(got, expected)
     memory = torch.channels_last_3d if x.dim() == 5 else torch.channels_last
@@ -56,7 +74,55 @@ def test_windows_at_the_edges_and_all_zero_windows() -> None:
     x[:, 1, 1] = -0.0
     for dtype in (torch.bfloat16, torch.float32):
         y = x.to(dtype).contiguous(memory_format=torch.channels_last_3d)
-        assert torch.equal(nonnegative_max_pool(y, 3, 2, 1), _aten(y, 3, 2, 1))
+        assert torch.equal(nonnegative_max_pool(y, 3, 2, 1, one_pass=False), _aten(y, 3, 2, 1))
+    if one_pass_available():
+        y = x.to(torch.bfloat16).contiguous(memory_format=torch.channels_last_3d)
+        assert torch.equal(one_pass_max_pool(y, 3, 2, 1), _aten(y, 3, 2, 1))
+
+
+@ONE_PASS
+def test_the_one_pass_kernel_at_the_stems_sizes_on_any_thread_count() -> None:
+    # ResNeXt-101's stem output for 2 clips and ResNet-152's for 3 frames of a 16:9 video: wide rows, 64
+    # channels, windows cut at every edge; the rows split between threads must not change a value.
+    for shape in [(2, 64, 16, 56, 56), (3, 64, 112, 199)]:
+        x = _relu_output(shape, torch.bfloat16, seed=1)
+        expected = _aten(x, 3, 2, 1)
+        before = torch.get_num_threads()
+        try:
+            for threads in (1, 2, 3):
+                torch.set_num_threads(threads)
+                assert torch.equal(one_pass_max_pool(x, 3, 2, 1), expected)
+        finally:
+            torch.set_num_threads(before)
+
+
+@ONE_PASS
+def test_the_one_pass_kernel_reads_any_memory_layout_and_refuses_fp32() -> None:
+    x = torch.relu(torch.randn(2, 8, 6, 9, 10)).to(torch.bfloat16)  # contiguous NCTHW, not channels-last
+    assert torch.equal(one_pass_max_pool(x, 3, 2, 1), _aten(x, 3, 2, 1))
+    with pytest.raises(ValueError, match="16-bit floats"):
+        one_pass_max_pool(x.float(), 3, 2, 1)
+
+
+def test_without_a_compiler_the_separable_passes_run(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("CC", "no-such-compiler-here")
+    monkeypatch.setenv("HOWTO_KERNEL_CACHE", str(tmp_path))  # nothing built before to load
+    nonneg_pool.one_pass_kernel.cache_clear()
+    nonneg_pool._log_once.cache_clear()
+    try:
+        x = _relu_output((2, 8, 6, 9, 10), torch.bfloat16)
+        with caplog.at_level("INFO", logger="models.nonneg_pool"):
+            assert torch.equal(nonnegative_max_pool(x, 3, 2, 1), _aten(x, 3, 2, 1))
+        assert not one_pass_available()
+        assert "no C compiler" in caplog.text or "AVX-512BW" in caplog.text
+        with pytest.raises(c_build.KernelUnavailable):
+            one_pass_max_pool(x, 3, 2, 1)
+    finally:
+        monkeypatch.undo()
+        nonneg_pool.one_pass_kernel.cache_clear()
+        nonneg_pool._log_once.cache_clear()
 
 
 def test_poolable_takes_only_centred_cubic_floor_mode_pools() -> None:
@@ -79,10 +145,13 @@ def test_the_module_hands_other_inputs_to_atens_pool() -> None:
 
 
 @pytest.mark.skipif(not onednn_available(), reason="needs a CPU torch with oneDNN")
-def test_the_packer_gives_the_stems_pool_to_it_and_keeps_the_features() -> None:
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_the_packer_gives_the_stems_pool_to_it_and_keeps_the_features(dtype: torch.dtype) -> None:
+    if dtype == torch.bfloat16 and not cpu_bf16_supported():
+        pytest.skip("oneDNN packs bf16 only where the CPU has bf16 kernels")
     torch.manual_seed(0)
     net = ResNeXt3D(layers=(1, 1, 1, 1)).eval()
-    packed = pack_for_onednn(net, torch.float32)
+    packed = pack_for_onednn(net, dtype)
     assert isinstance(packed.net.maxpool, NonNegativeMaxPool)
     clips = torch.randint(0, 256, (2, 16, 32, 32, 3), dtype=torch.uint8)
     with torch.inference_mode():
