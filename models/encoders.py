@@ -13,6 +13,7 @@ from torch import nn
 from models import amx_bottleneck
 from models.compiled import CompiledEncoder, fold_batchnorm
 from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported, cpu_flags
+from models.nonneg_pool import one_pass_available
 from models.packed import FRONT_ROWS, onednn_available, pack_for_onednn
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
@@ -72,7 +73,11 @@ class Runtime:
             how = (
                 "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
                 "3D stem's width taps folded into channels, fed the raw clips, "
-                "stems' max pools as integer maxima, "
+                + (
+                    "stems' max pools in one pass (C kernel), "
+                    if self.precision in ("bf16", "fp16") and one_pass_available()
+                    else "stems' max pools as integer maxima, "
+                )
                 + ("3D layer1-2 1x1 + grouped convs fused on our AMX kernel, " if self.amx_kernel else "")
                 + (
                     f"{'other ' if self.amx_kernel else ''}grouped convs merged to {self.group_width} "
