@@ -14,7 +14,9 @@ from models import amx_bottleneck
 from models.compiled import CompiledEncoder, fold_batchnorm
 from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported, cpu_flags
 from models.nonneg_pool import one_pass_available
-from models.packed import FRONT_ROWS, onednn_available, pack_for_onednn
+from models.packed import onednn_available, pack_for_onednn
+from models.resnet2d import ResNet152Features
+from models.resnext3d import ResNeXt3D
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
 # (conv FLOPs counted by torch.utils.flop_counter: 23.02 and 19.13).
@@ -66,6 +68,18 @@ class Runtime:
         (models/amx_bottleneck.py): on the AMX path, where the kernel builds and loads here."""
         return self.group_width is not None and amx_bottleneck.available()
 
+    def _front_chunks(self) -> str:
+        """How the packed encoders' stem..layer2 halves are chunked in this dtype (PackedEncoder)."""
+        parts = [
+            f"{kind} {rows} {unit}"
+            for kind, rows, unit in (
+                ("3D", ResNeXt3D.front_rows(self.dtype), "clips"),
+                ("2D", ResNet152Features.front_rows(self.dtype), "frames"),
+            )
+            if rows is not None
+        ]
+        return f"stem..layer2 {' / '.join(parts)} at a time"
+
     def describe(self) -> str:
         """One line for logs and benches: device, precision, memory format, how weights are held."""
         fmt = "channels_last" if self.channels_last else "NCHW contiguous"
@@ -85,7 +99,8 @@ class Runtime:
                     if self.group_width
                     else ""
                 )
-                + f"3D stem..layer2 {FRONT_ROWS} clips at a time, not compiled"
+                + self._front_chunks()
+                + ", not compiled"
             )
         else:
             folded = "BatchNorm folded, " if self.fused else ""

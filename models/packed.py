@@ -285,10 +285,7 @@ def _pack_children(
             _pack_children(child, dtype, fold_stem, group_width, amx_kernel)
 
 
-FRONT_ROWS = 2  # rows per chunk of a split encoder's front half (see PackedEncoder)
-
-
-def front_chunks(rows: int, size: int = FRONT_ROWS) -> list[tuple[int, int]]:
+def front_chunks(rows: int, size: int = 2) -> list[tuple[int, int]]:
     """(start, stop) of consecutive chunks of `size` rows covering `rows` (>= 2); a remainder too small
     to stand alone joins the last chunk, so no chunk has a single row (see PackedEncoder)."""
     if rows < 2 or size < 2:
@@ -308,13 +305,15 @@ class PackedEncoder(nn.Module):
     rows and run at one, at a twentieth (fp32, AVX2, measured). One packing per frame size must therefore
     serve every batch size; a batch of one (a video's last frame or clip) costs a second row instead.
 
-    An encoder with `front`/`back` halves (ResNeXt-101) runs its front in chunks of FRONT_ROWS rows and
-    its back on the whole batch. The front's activations are large (the stem's output is 12.8 MB per clip
-    in fp32), so a batch of 32 clips streams them through memory at every layer, and its 1x1 convs and
-    the 4-channel grouped conv ran memory-bound. Two clips at a time keep them in cache, while layer3 and
-    layer4, whose frames are small and weights large, keep the whole batch. Measured on a 2-core Zen 4,
-    the same weights interleaved: a batch of 32 clips in 2.41 -> 2.12 s in bf16 and 5.71 -> 5.30 s in
-    fp32 under AVX2. ResNet-152 gained nothing that way (2.20 -> 2.22 s per 16 frames), so it has no split.
+    An encoder with `front`/`back` halves runs its front in chunks of `front_rows` rows, as the model's
+    `front_rows(dtype)` asks, and its back on the whole batch. The front's activations are large (the 3D
+    stem's output is 12.8 MB per clip in fp32), so a batch of 32 clips streams them through memory at
+    every layer, and its 1x1 convs and the 4-channel grouped conv ran memory-bound. Two clips at a time keep
+    them in cache, while layer3 and layer4, whose frames are small and weights large, keep the whole batch.
+    Measured on a 2-core Zen 4, the same weights interleaved: a batch of 32 clips in 2.41 -> 2.12 s in bf16
+    and 5.71 -> 5.30 s in fp32 under AVX2. ResNet-152 gained nothing that way there (2.20 -> 2.22 s per 16
+    frames), but on AMX in bf16, where its convs run 5x faster than in fp32, 8 frames at a time through
+    layer2 made the batch 1.09x faster (models/resnet2d.py); so it splits in bf16 only.
 
     Rows are independent in every layer, so a row's features are the same whatever shares its batch or
     chunk; the chunking is fixed by the batch size, so a rerun gives the same bits.
@@ -356,5 +355,5 @@ def pack_for_onednn(
     left = [n for n, m in packed.named_modules() if isinstance(m, (*_CONVS, *_NORMS))]
     if left:
         raise ValueError(f"convs/norms the packer does not know how to fold: {left[:3]}")
-    split = callable(getattr(packed, "front", None)) and callable(getattr(packed, "back", None))
-    return PackedEncoder(packed, FRONT_ROWS if split else None).eval()
+    split = all(callable(getattr(packed, name, None)) for name in ("front", "back", "front_rows"))
+    return PackedEncoder(packed, packed.front_rows(dtype) if split else None).eval()

@@ -116,6 +116,11 @@ class ResNeXt3D(nn.Module):
         """layer3, layer4 and the global average pool, on `front`'s output."""
         return self.layer4(self.layer3(x)).float().mean(dim=(2, 3, 4))
 
+    @staticmethod
+    def front_rows(dtype: torch.dtype) -> int | None:
+        """Clips per chunk of `front` on the packed CPU path, in every dtype (models/packed.py says why)."""
+        return 2
+
 
 WEIGHTS_KIND = "ResNeXt-101"
 

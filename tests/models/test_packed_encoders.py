@@ -14,7 +14,6 @@ from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported
 from models.encoders import AMX_GROUP_WIDTH, Runtime, encode, pick_runtime, prepare
 from models.inflight import InflightEncoder
 from models.packed import (
-    FRONT_ROWS,
     PackedConv,
     front_chunks,
     merge_groups,
@@ -135,11 +134,11 @@ def test_front_chunks_cover_the_batch_with_no_single_row() -> None:
 def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
     nets: dict[str, nn.Module], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ResNeXt-101's stem..layer2 run FRONT_ROWS clips at a time (their activations then stay in cache),
-    layer3 and layer4 on the whole batch; the features are the unsplit model's. ResNet-152 has no split."""
+    """ResNeXt-101's stem..layer2 run 2 clips at a time (their activations then stay in cache), layer3
+    and layer4 on the whole batch; the features are the unsplit model's. ResNet-152 in fp32 has no split."""
     rt = pick_runtime("cpu", "fp32")
     packed = prepare(nets["3d"], rt)
-    assert packed.front_rows == FRONT_ROWS == 2 and prepare(nets["2d"], rt).front_rows is None
+    assert packed.front_rows == 2 and prepare(nets["2d"], rt).front_rows is None
     seen: dict[int, list[int]] = {}
     original = PackedConv._packed_weight
 
@@ -161,6 +160,35 @@ def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
         whole = net(torch.from_numpy(batch)).numpy()  # the same packed weights, no chunks
     np.testing.assert_allclose(got, whole / np.linalg.norm(whole, axis=1, keepdims=True), atol=1e-6)
     assert _row_cosines(got, _reference(nets["3d"], batch)).min() > 0.99999
+
+
+@pytest.mark.skipif(not cpu_bf16_supported(), reason="oneDNN packs bf16 only where the CPU has bf16 kernels")
+def test_the_2d_front_runs_in_chunks_of_8_frames_in_bf16(
+    nets: dict[str, nn.Module], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ResNet-152 in bf16: stem..layer2 8 frames at a time, layer3-4 on the whole batch; the features are
+    the unsplit packed model's, and as close to the fp32 model's as the other bf16 tests ask."""
+    rt = pick_runtime("cpu", "bf16")
+    packed = prepare(nets["2d"], rt)
+    assert packed.front_rows == 8
+    seen: dict[int, list[int]] = {}
+    original = PackedConv._packed_weight
+
+    def spy(self: PackedConv, x: torch.Tensor) -> torch.Tensor:
+        seen.setdefault(id(self), []).append(int(x.shape[0]))
+        return original(self, x)
+
+    monkeypatch.setattr(PackedConv, "_packed_weight", spy)
+    batch = _inputs("2d", 19, seed=3)
+    got = encode(packed, batch, rt)
+    trunk = packed.net.trunk
+    assert seen[id(trunk[0])] == [8, 8, 3] and seen[id(trunk[5][-1].c3)] == [8, 8, 3]  # stem, layer2
+    assert seen[id(trunk[6][0].c1)] == [19] and seen[id(trunk[7][-1].c3)] == [19]  # layer3, layer4
+    monkeypatch.undo()
+    with torch.inference_mode():
+        whole = packed.net(torch.from_numpy(batch)).float().numpy()  # the same packed weights, no chunks
+    assert _row_cosines(got, whole).min() > 0.9999
+    assert _row_cosines(got, _reference(nets["2d"], batch)).min() > 0.99
 
 
 def test_runtime_paths(monkeypatch: pytest.MonkeyPatch) -> None:
