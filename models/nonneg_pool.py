@@ -126,6 +126,10 @@ def one_pass_max_pool(x: torch.Tensor, kernel: int, stride: int, padding: int) -
     """nonnegative_max_pool of a bf16 or fp16 (N, C, ...) tensor on the C kernel (one_pass_kernel)."""
     if x.dtype not in (torch.bfloat16, torch.float16):
         raise ValueError(f"the one-pass kernel pools 16-bit floats, not {x.dtype}")
+    if kernel != 2 * padding + 1 or stride < 1:
+        raise ValueError(
+            f"the one-pass kernel pools centred windows (kernel 2 * padding + 1), not {kernel}/{padding}"
+        )
     lib = one_pass_kernel()
     spatial = x.dim() - 2
     if spatial == 3:

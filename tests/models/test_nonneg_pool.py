@@ -97,11 +97,13 @@ def test_the_one_pass_kernel_at_the_stems_sizes_on_any_thread_count() -> None:
 
 
 @ONE_PASS
-def test_the_one_pass_kernel_reads_any_memory_layout_and_refuses_fp32() -> None:
+def test_the_one_pass_kernel_reads_any_memory_layout_and_refuses_what_it_does_not_pool() -> None:
     x = torch.relu(torch.randn(2, 8, 6, 9, 10)).to(torch.bfloat16)  # contiguous NCTHW, not channels-last
     assert torch.equal(one_pass_max_pool(x, 3, 2, 1), _aten(x, 3, 2, 1))
     with pytest.raises(ValueError, match="16-bit floats"):
         one_pass_max_pool(x.float(), 3, 2, 1)
+    with pytest.raises(ValueError, match="centred windows"):
+        one_pass_max_pool(x, 3, 2, 0)
 
 
 def test_without_a_compiler_the_separable_passes_run(
