@@ -287,11 +287,12 @@ def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Pat
     lines: list[str] = []
     result = run_bench(
         tmp_path, steps=3, d=16, videos=4, clips=8, device_name="cpu", log=lines.append, precisions=("bf16",),
-        sample_seconds=0.25,
+        sample_seconds=1.0,
     )  # fmt: skip
     (row,) = result["precisions"]
-    # The ceiling's samples between the steps (0.25 s each) are not the steps' time (milliseconds here).
-    assert len(row["ceiling_between_steps"]) == 3 and row["s_per_step"] < 0.25
+    # The ceiling's samples between the steps (1 s each) are not the steps' time: milliseconds here, and
+    # 0.27 s at worst seen on a loaded 2-core CI machine, so a sample counted in would show at 1 s or more.
+    assert len(row["ceiling_between_steps"]) == 3 and row["s_per_step"] < 1.0
     assert row["weight_copies"]
     assert "bf16 weight copies" in row["path"] and "one compiled kernel" in row["path"]
     assert "gated tail compiled" in row["path"]
