@@ -1,6 +1,5 @@
 """The front of ResNeXt-101's layer1 and layer2 bottlenecks (1x1 reduce, then the grouped 3x3x3 conv of 4-
-or 8-channel groups; layer2's first block at stride 2) on our own AMX kernel, csrc/amx_bottleneck.c; its
-header says how it works.
+or 8-channel groups) on our own AMX kernel, csrc/amx_bottleneck.c; its header says how it works.
 
 Why: profiled on 2 Xeon cores with AMX, a 32-clip 3D batch in bf16 spent about 20% of its time in the
 grouped convs of layer1-3; layer1's ran at 246 GFLOP/s of useful work, as oneDNN merges its groups into
@@ -13,11 +12,6 @@ against 0.76 ms; the whole 3D batch of 32 clips 1.04-1.07x faster (four runs: 0.
 against 0.634, 0.584 against 0.611, 0.647 against 0.677). Cosine of the features to the fp32 model's:
 0.9999939 against oneDNN's 0.9999936 (minimum over the batch); on a demo video's clips, where bf16 moves
 the calibrated random-weight model's features more, 0.99158 against 0.99148.
-
-Layer2's first block (stride 2, groups of 8), measured the same way on a 2-clip chunk: its front alone
-1.29 against 1.91 ms (the strided grouped conv 0.38 ms of it, where oneDNN took 0.96); the whole block
-run right after layer1, as in the model, 2.87 against 3.09 ms (its input and the kernel's ring of
-input-sized frames then compete for L2): about 3.5 ms of a 32-clip batch.
 
 The kernel is C, compiled here on first use and loaded with ctypes after torch (models/c_build.py).
 Without a compiler, where it fails to build, on a CPU (or under an ISA cap) without AMX, or with
@@ -51,7 +45,6 @@ FLAGS = (
     "-mavx512bf16", "-mamx-tile", "-mamx-bf16",
 )  # fmt: skip
 GROUP_CHANNELS = (4, 8)  # the group widths the kernel computes
-STRIDED_GROUP_CHANNELS = 8  # the one it computes at stride 2 (ResNeXt-101's layer2.0)
 TILE_ROWS = 16  # positions in a tile of the 1x1 conv: a frame needs at least this many
 DISABLE_VARIABLE = "HOWTO_AMX_KERNEL"
 _P, _I = ctypes.c_void_p, ctypes.c_int
@@ -79,9 +72,9 @@ def kernel() -> ctypes.CDLL:
     if lib.amx_request() != 0:
         raise KernelUnavailable("Linux refused this process AMX's tile state (arch_prctl)")
     lib.scratch_bytes.restype = ctypes.c_long
-    lib.scratch_bytes.argtypes = [_I] * 8
+    lib.scratch_bytes.argtypes = [_I] * 7
     lib.bottleneck_front.restype = None
-    lib.bottleneck_front.argtypes = [_P] * 7 + [_I] * 9
+    lib.bottleneck_front.argtypes = [_P] * 7 + [_I] * 8
     return lib
 
 
@@ -102,9 +95,8 @@ def _log_once(reason: str) -> None:
 
 def fits(block: nn.Module) -> bool:
     """A bottleneck whose front the kernel computes: conv1 a 1x1x1 conv, stride 1, no groups, input
-    channels a multiple of 32; conv2 3x3x3, padding 1, no dilation, groups of 4 or 8 channels at stride 1
-    or of 8 at stride 2 on every axis, as many out as in, a multiple of 64 channels (conv1's tiles go
-    4 x 16 channels at a time)."""
+    channels a multiple of 32; conv2 3x3x3, stride 1, padding 1, no dilation, groups of 4 or 8 channels,
+    as many out as in, a multiple of 64 channels (conv1's tiles go 4 x 16 channels at a time)."""
     conv1, conv2 = getattr(block, "conv1", None), getattr(block, "conv2", None)
     if not isinstance(conv1, nn.Conv3d) or not isinstance(conv2, nn.Conv3d) or conv2.groups == 1:
         return False
@@ -116,7 +108,7 @@ def fits(block: nn.Module) -> bool:
         and conv1.in_channels % 32 == 0
         and conv1.out_channels == conv2.in_channels == conv2.out_channels
         and conv2.kernel_size == (3, 3, 3)
-        and (conv2.stride == (1, 1, 1) or (conv2.stride == (2, 2, 2) and width == STRIDED_GROUP_CHANNELS))
+        and conv2.stride == (1, 1, 1)
         and conv2.padding == (1, 1, 1)
         and conv2.dilation == (1, 1, 1)
         and width in GROUP_CHANNELS
@@ -139,12 +131,11 @@ def pack_1x1(weight: torch.Tensor) -> torch.Tensor:
     return _pairs(b)
 
 
-def pack_grouped(weight: torch.Tensor, width: int, stride: int = 1) -> torch.Tensor:
+def pack_grouped(weight: torch.Tensor, width: int) -> torch.Tensor:
     """(C, c, 3, 3, 3) grouped weights as tiles per group and (dt, dh) tap: B[p * c + ci, s * c + co] =
     weight[g * c + co, ci, dt, dh, p - s] where 0 <= p - s <= 2 (position p of a tile row's input, output
-    s of the row), else 0. At stride 2 a tile row is one output (s = 0 only; the other columns zero).
-    Returns (G, 9, 16, 32) bf16."""
-    groups, outputs = weight.shape[0] // width, (16 // width if stride == 1 else 1)
+    s of the row), else 0. Returns (G, 9, 16, 32) bf16."""
+    groups, outputs = weight.shape[0] // width, 16 // width
     taps = weight.float().reshape(groups, width, width, 3, 3, 3)  # g, co, ci, dt, dh, dw
     b = torch.zeros(groups, 3, 3, 32, 16)
     for s in range(outputs):
@@ -179,11 +170,10 @@ class AmxBottleneckFront(nn.Module):
         w1, self.b1 = fold_conv_bn(block.conv1, block.bn1)
         w2, self.b2 = fold_conv_bn(block.conv2, block.bn2)
         self.width = block.conv2.in_channels // block.conv2.groups
-        self.stride = int(block.conv2.stride[0])
         self.channels, self.cin = w1.shape[0], w1.shape[1]
         # Plain attributes, not parameters: frozen, and `.to()` must leave them alone.
         self.w1 = pack_1x1(w1.reshape(self.channels, self.cin))
-        self.w2 = pack_grouped(w2, self.width, self.stride)
+        self.w2 = pack_grouped(w2, self.width)
         self.fallback = fallback
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -193,17 +183,13 @@ class AmxBottleneckFront(nn.Module):
         lib = kernel()
         rows = x.to(torch.bfloat16).permute(0, 2, 3, 4, 1).contiguous()  # a view where x is channels-last
         threads = torch.get_num_threads()
-        scratch = _scratch(lib.scratch_bytes(n, t, h, w, self.channels, self.width, self.stride, threads))
-        out_size = [(d - 1) // self.stride + 1 for d in (t, h, w)]  # kernel 3, padding 1
-        out = torch.empty(n, *out_size, self.channels, dtype=torch.bfloat16)
+        scratch = _scratch(lib.scratch_bytes(n, t, h, w, self.channels, self.width, threads))
+        out = torch.empty(n, t, h, w, self.channels, dtype=torch.bfloat16)
         # Named for torch's profiler (`howto bench features --profile`), which sees no op in a ctypes call.
-        name = f"amx_bottleneck_front {cin}->{self.channels}/{self.width}" + (
-            f" stride {self.stride}" if self.stride > 1 else ""
-        )
-        with torch.profiler.record_function(name):
+        with torch.profiler.record_function(f"amx_bottleneck_front {cin}->{self.channels}/{self.width}"):
             lib.bottleneck_front(
                 rows.data_ptr(), self.w1.data_ptr(), self.b1.data_ptr(), self.w2.data_ptr(),
                 self.b2.data_ptr(), out.data_ptr(), scratch.data_ptr(), n, t, h, w, cin, self.channels,
-                self.width, self.stride, threads,
+                self.width, threads,
             )  # fmt: skip
         return out.permute(0, 4, 1, 2, 3)

@@ -1,6 +1,6 @@
 /* The front of a ResNeXt bottleneck on AMX tiles in bf16: relu(bn1(conv1(x))) (a 1x1 conv) and then
- * relu(bn2(conv2(.))) (a grouped 3x3x3 conv, padding 1, groups of 4 or 8 channels, stride 1; or stride 2
- * with groups of 8), with both BatchNorms folded in by the caller. ResNeXt-101's layer1 and layer2 blocks (models/amx_bottleneck.py
+ * relu(bn2(conv2(.))) (a grouped 3x3x3 conv, stride 1, padding 1, groups of 4 or 8 channels), with both
+ * BatchNorms folded in by the caller. ResNeXt-101's layer1 and layer2 blocks (models/amx_bottleneck.py
  * builds and loads this file, and its docstring says what it measured).
  *
  * Why: oneDNN runs a grouped conv as a GEMM per group whose output tile is 16 channels wide, so a group
@@ -19,14 +19,7 @@
  * tile's 16 rows are evenly strided across frame rows; positions that carry zero weights may read into the
  * next row or a slot's zeroed tail, never outside the ring.
  *
- * Stride 2 (the first block of ResNeXt-101's layer2; oneDNN ran its grouped conv at a tenth of the GEMM
- * ceiling): output (t, h, w) reads padded frames 2t..2t+2, rows 2h..2h+2 and positions 2w..2w+2. A tile
- * row is one output: the 4 positions from 2w (K = 32 for 8 channels, 3 of them read), its 8 channels in
- * the tile's first 8 columns (the other 8 zero weights), so 37.5% of the products are useful. A tile is
- * 16 consecutive outputs of one output row, tile rows 2 positions apart; its last rows may read past the
- * row's end into the next row or the slot's tail, and their outputs are dropped.
- *
- * Layouts: x is (N, T, H, W, Cin) and y (N, To, Ho, Wo, C), bf16, channels-last NCTHW in memory. w1 holds
+ * Layouts: x is (N, T, H, W, Cin) and y (N, T, H, W, C), bf16, channels-last NCTHW in memory. w1 holds
  * (Cin / 32) x (C / 16) tiles, w2 G x 9 tiles ((dt, dh) taps), each 16 rows of 32 bf16 in AMX's
  * pair-interleaved (VNNI) layout; b1, b2 are C floats. Threads: OpenMP, the runtime torch's own CPU ops
  * use (the library is loaded after torch), each thread on its own clips' frames.
@@ -55,33 +48,28 @@ int amx_request(void) { return (int)syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM,
 enum { BATCH_TILES = 4, TILE_ROWS = 16, TILE_ELEMS = 512, GROUP_FLOATS = BATCH_TILES * TILE_ROWS * 16 + 16 };
 
 typedef struct {
-  int N, T, H, W, C, c, G, S, R, Wp, Hp, rows, tiles, stride, To, Ho, Wo, wtiles;
+  int N, T, H, W, C, c, G, S, R, Wp, Hp, rows, tiles;
   long plane, slot;
 } geo;
 
-static int strided_out(int n, int stride) { return (n - 1) / stride + 1; } /* kernel 3, padding 1 */
-
-static geo make_geo(int N, int T, int H, int W, int C, int c, int stride) {
+static geo make_geo(int N, int T, int H, int W, int C, int c) {
   geo g;
-  g.N = N; g.T = T; g.H = H; g.W = W; g.C = C; g.c = c; g.G = C / c; g.S = 16 / c; g.stride = stride;
-  g.To = strided_out(T, stride); g.Ho = strided_out(H, stride); g.Wo = strided_out(W, stride);
+  g.N = N; g.T = T; g.H = H; g.W = W; g.C = C; g.c = c; g.G = C / c; g.S = 16 / c;
   g.Wp = ((W + 2 + g.S - 1) / g.S) * g.S;  /* padded width: a multiple of the outputs per tile row */
   g.R = g.Wp / g.S;                          /* tile rows per frame row */
   g.Hp = H + 2;
   g.rows = H * g.R;
   g.tiles = (g.rows + TILE_ROWS - 1) / TILE_ROWS;
-  g.wtiles = (g.Wo + TILE_ROWS - 1) / TILE_ROWS; /* stride 2: tiles per output row */
   g.plane = (long)g.Hp * g.Wp * c;
   /* reads of the last tile's rows (their 32 values) run past the plane by up to this much */
-  long reach = stride == 1 ? ((long)g.tiles * TILE_ROWS - 1) * g.S * c + 2L * g.Wp * c + 32
-                           : (2L * (g.Ho - 1) + 2) * g.Wp * c + (2L * (g.wtiles * TILE_ROWS - 1)) * c + 32;
+  long reach = ((long)g.tiles * TILE_ROWS - 1) * g.S * c + 2L * g.Wp * c + 32;
   g.slot = ((reach > g.plane ? reach : g.plane) + 32 + 31) / 32 * 32;
   return g;
 }
 
 /* Scratch for `nthreads` threads, in bytes: per thread a ring of 3 frames per group and a tile buffer. */
-long scratch_bytes(int N, int T, int H, int W, int C, int c, int stride, int nthreads) {
-  geo q = make_geo(N, T, H, W, C, c, stride);
+long scratch_bytes(int N, int T, int H, int W, int C, int c, int nthreads) {
+  geo q = make_geo(N, T, H, W, C, c);
   return (long)nthreads * ((long)q.G * 3 * q.slot * 2 + (long)q.G * GROUP_FLOATS * 4 + 128);
 }
 
@@ -216,67 +204,15 @@ static void conv2_frame(uint16_t *ring, const uint16_t *w2, const float *b2, uin
   }
 }
 
-/* Stride 2, groups of 8: conv2 of output frame t of clip n (the ring holds padded frames 2t, 2t + 1,
- * 2t + 2), every group, into y. Tiles run over (output row, 16 outputs of it), BATCH_TILES at a time. */
-static void conv2_frame_strided(uint16_t *ring, const uint16_t *w2, const float *b2, uint16_t *y, const geo *q,
-                                int n, int t, float *buf) {
-  int c = q->c, units = q->Ho * q->wtiles;
-  long rowlen = (long)q->Wp * c;
-  for (int u0 = 0; u0 < units; u0 += BATCH_TILES) {
-    int nt = units - u0 < BATCH_TILES ? units - u0 : BATCH_TILES;
-    long at[BATCH_TILES];
-    for (int j = 0; j < BATCH_TILES; j++) {
-      int u = u0 + (j < nt ? j : 0);
-      at[j] = 2L * (u / q->wtiles) * rowlen + 2L * (u % q->wtiles) * TILE_ROWS * c;
-    }
-    for (int g = 0; g < q->G; g++) {
-      _tile_zero(0); _tile_zero(1); _tile_zero(2); _tile_zero(3);
-      for (int dt = 0; dt < 3; dt++) {
-        const uint16_t *pl = slot_of(ring, q, g, 2 * t + dt);
-        for (int dh = 0; dh < 3; dh++) {
-          _tile_loadd(6, w2 + (long)(g * 9 + dt * 3 + dh) * TILE_ELEMS, 64);
-          const uint16_t *a = pl + (long)dh * rowlen;
-          _tile_loadd(4, a + at[0], 2 * c * 2);
-          _tile_dpbf16ps(0, 4, 6);
-          if (nt > 1) { _tile_loadd(5, a + at[1], 2 * c * 2); _tile_dpbf16ps(1, 5, 6); }
-          if (nt > 2) { _tile_loadd(4, a + at[2], 2 * c * 2); _tile_dpbf16ps(2, 4, 6); }
-          if (nt > 3) { _tile_loadd(5, a + at[3], 2 * c * 2); _tile_dpbf16ps(3, 5, 6); }
-        }
-      }
-      float *gb = buf + (long)g * GROUP_FLOATS;
-      _tile_stored(0, gb, 64);
-      _tile_stored(1, gb + 256, 64);
-      _tile_stored(2, gb + 512, 64);
-      _tile_stored(3, gb + 768, 64);
-    }
-    for (int j = 0; j < nt; j++) {
-      int h = (u0 + j) / q->wtiles, w0 = (u0 + j) % q->wtiles * TILE_ROWS;
-      for (int i = 0; i < TILE_ROWS && w0 + i < q->Wo; i++) {
-        uint16_t *out = y + ((((long)n * q->To + t) * q->Ho + h) * q->Wo + w0 + i) * q->C;
-        for (int v = 0; v < q->C / 32; v++) {
-          const float *p0 = buf + (long)(v * 4) * GROUP_FLOATS + j * 256 + i * 16;
-          __m512 lo = _mm512_castps256_ps512(_mm256_loadu_ps(p0));
-          lo = _mm512_insertf32x8(lo, _mm256_loadu_ps(p0 + GROUP_FLOATS), 1);
-          __m512 hi = _mm512_castps256_ps512(_mm256_loadu_ps(p0 + 2 * GROUP_FLOATS));
-          hi = _mm512_insertf32x8(hi, _mm256_loadu_ps(p0 + 3 * GROUP_FLOATS), 1);
-          lo = _mm512_max_ps(_mm512_add_ps(lo, _mm512_loadu_ps(b2 + v * 32)), _mm512_setzero_ps());
-          hi = _mm512_max_ps(_mm512_add_ps(hi, _mm512_loadu_ps(b2 + v * 32 + 16)), _mm512_setzero_ps());
-          _mm512_storeu_si512((void *)(out + v * 32), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
-        }
-      }
-    }
-  }
-}
-
 /* y = relu(conv2(relu(conv1(x) + b1)) + b2) for every frame of every clip; `scratch`: scratch_bytes(...,
  * nthreads) bytes. The threads split the clips' frames into runs of consecutive frames; each run computes
  * conv1 of a frame once, just before the first output frame that reads it. */
 void bottleneck_front(const uint16_t *x, const uint16_t *w1, const float *b1, const uint16_t *w2,
                       const float *b2, uint16_t *y, char *scratch, int N, int T, int H, int W, int cin, int C,
-                      int c, int stride, int nthreads) {
-  geo q = make_geo(N, T, H, W, C, c, stride);
-  long per_thread = scratch_bytes(N, T, H, W, C, c, stride, 1);
-  int units = N * q.To;
+                      int c, int nthreads) {
+  geo q = make_geo(N, T, H, W, C, c);
+  long per_thread = scratch_bytes(N, T, H, W, C, c, 1);
+  int units = N * T;
 #pragma omp parallel num_threads(nthreads)
   {
     int tid = omp_get_thread_num(), nth = omp_get_num_threads();
@@ -292,15 +228,14 @@ void bottleneck_front(const uint16_t *x, const uint16_t *w1, const float *b1, co
       /* Zero borders and tails, never written after: zero weights meet zeros there, not garbage (0 x NaN). */
       memset(ring, 0, (long)q.G * 3 * q.slot * 2);
       _tile_loadconfig(&cfg);
-      int done = 0; /* input frames below this one of the current clip are in the ring (or were) */
       for (int u = u0; u < u1; u++) {
-        int n = u / q.To, t = u % q.To;
-        int first = t * stride - 1, last = t * stride + 1; /* the input frames output t reads */
-        if (u == u0 || t == 0) done = first;
-        for (int f = done; f <= last; f++) conv1_frame(x, w1, b1, ring, &q, cin, n, f, buf);
-        done = last + 1;
-        if (stride == 1) conv2_frame(ring, w2, b2, y, &q, n, t, buf);
-        else conv2_frame_strided(ring, w2, b2, y, &q, n, t, buf);
+        int n = u / T, t = u % T;
+        if (u == u0 || t == 0) {
+          conv1_frame(x, w1, b1, ring, &q, cin, n, t - 1, buf);
+          conv1_frame(x, w1, b1, ring, &q, cin, n, t, buf);
+        }
+        conv1_frame(x, w1, b1, ring, &q, cin, n, t + 1, buf);
+        conv2_frame(ring, w2, b2, y, &q, n, t, buf);
       }
       _tile_release();
     }
