@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import logging
 import os
 import threading
 from pathlib import Path
@@ -34,8 +33,6 @@ from torch import nn
 from models import c_build
 from models.bn_fold import fold_conv_bn
 from models.c_build import KernelUnavailable
-
-log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).parent / "csrc" / "amx_bottleneck.c"
 # The ISA extensions the kernel uses, named rather than -march=native: the library must run on any CPU
@@ -65,32 +62,17 @@ def kernel() -> ctypes.CDLL:
         raise KernelUnavailable(f"turned off by {DISABLE_VARIABLE}=0")
     if not amx_in_use():
         raise KernelUnavailable("no AMX tiles on this CPU (or an ISA cap below AMX)")
-    try:
-        lib = ctypes.CDLL(str(build()))
-    except OSError as exc:
-        raise KernelUnavailable(f"the built kernel does not load: {exc}") from exc
+    lib = c_build.load(build())
     if lib.amx_request() != 0:
         raise KernelUnavailable("Linux refused this process AMX's tile state (arch_prctl)")
-    lib.scratch_bytes.restype = ctypes.c_long
-    lib.scratch_bytes.argtypes = [_I] * 7
-    lib.bottleneck_front.restype = None
-    lib.bottleneck_front.argtypes = [_P] * 7 + [_I] * 8
+    c_build.declare(lib, "scratch_bytes", ctypes.c_long, [_I] * 7)
+    c_build.declare(lib, "bottleneck_front", None, [_P] * 7 + [_I] * 8)
     return lib
 
 
 def available() -> bool:
     """Whether the kernel runs here; why not is logged once."""
-    try:
-        kernel()
-    except KernelUnavailable as exc:
-        _log_once(str(exc))
-        return False
-    return True
-
-
-@functools.cache
-def _log_once(reason: str) -> None:
-    log.info("AMX bottleneck kernel not used (%s): oneDNN runs those convs", reason)
+    return c_build.runs_here(kernel, "AMX bottleneck kernel", "oneDNN runs those convs")
 
 
 def fits(block: nn.Module) -> bool:

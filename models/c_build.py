@@ -5,13 +5,18 @@ OpenMP threads are torch's own. Where nothing can compile, the callers keep thei
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import hashlib
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 
 class KernelUnavailable(RuntimeError):
@@ -61,3 +66,33 @@ def build(source: Path, flags: Sequence[str], directory: Path | None = None) -> 
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise KernelUnavailable(f"building {source.name} in {directory} failed: {exc}") from exc
     return target
+
+
+def load(library: Path) -> ctypes.CDLL:
+    """A built library, loaded; KernelUnavailable where the loader refuses it."""
+    try:
+        return ctypes.CDLL(str(library))
+    except OSError as exc:
+        raise KernelUnavailable(f"the built kernel does not load: {exc}") from exc
+
+
+def declare(lib: ctypes.CDLL, name: str, restype: type | None, argtypes: Sequence[type]) -> None:
+    """Tell ctypes the C signature of `lib`'s function `name` (it would guess ints otherwise)."""
+    function = getattr(lib, name)
+    function.restype, function.argtypes = restype, list(argtypes)
+
+
+def runs_here(loader: Callable[[], object], what: str, instead: str) -> bool:
+    """Whether `loader` (a kernel's cached loader) succeeds here; why not is logged once, with what runs
+    `instead`."""
+    try:
+        loader()
+    except KernelUnavailable as exc:
+        _log_once(what, str(exc), instead)
+        return False
+    return True
+
+
+@functools.cache
+def _log_once(what: str, reason: str, instead: str) -> None:
+    log.info("%s not used (%s): %s", what, reason, instead)

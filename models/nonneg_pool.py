@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import logging
 from pathlib import Path
 
 import torch
@@ -32,8 +31,6 @@ from torch import nn
 
 from models import c_build
 from models.c_build import KernelUnavailable
-
-log = logging.getLogger(__name__)
 
 SOURCE = Path(__file__).parent / "csrc" / "max_pool.c"
 FLAGS = ("-O3", "-fPIC", "-shared", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl")
@@ -92,30 +89,15 @@ def one_pass_kernel() -> ctypes.CDLL:
 
     if not {"avx512f", "avx512bw"} <= set(cpu_flags()):
         raise KernelUnavailable("no AVX-512BW on this CPU")
-    try:
-        lib = ctypes.CDLL(str(c_build.build(SOURCE, FLAGS)))
-    except OSError as exc:
-        raise KernelUnavailable(f"the built kernel does not load: {exc}") from exc
-    lib.pool_scratch_elements.restype = ctypes.c_long
-    lib.pool_scratch_elements.argtypes = [_I] * 3
-    lib.pool_nonneg16.restype = None
-    lib.pool_nonneg16.argtypes = [_P] * 3 + [_I] * 15
+    lib = c_build.load(c_build.build(SOURCE, FLAGS))
+    c_build.declare(lib, "pool_scratch_elements", ctypes.c_long, [_I] * 3)
+    c_build.declare(lib, "pool_nonneg16", None, [_P] * 3 + [_I] * 15)
     return lib
 
 
 def one_pass_available() -> bool:
     """Whether bf16/fp16 pools run on the C kernel here; why not is logged once."""
-    try:
-        one_pass_kernel()
-    except KernelUnavailable as exc:
-        _log_once(str(exc))
-        return False
-    return True
-
-
-@functools.cache
-def _log_once(reason: str) -> None:
-    log.info("one-pass max pool kernel not used (%s): separable torch passes instead", reason)
+    return c_build.runs_here(one_pass_kernel, "one-pass max pool kernel", "separable torch passes instead")
 
 
 def _out_length(length: int, kernel: int, stride: int, padding: int) -> int:

@@ -112,10 +112,10 @@ def test_without_a_compiler_the_separable_passes_run(
     monkeypatch.setenv("CC", "no-such-compiler-here")
     monkeypatch.setenv("HOWTO_KERNEL_CACHE", str(tmp_path))  # nothing built before to load
     nonneg_pool.one_pass_kernel.cache_clear()
-    nonneg_pool._log_once.cache_clear()
+    c_build._log_once.cache_clear()
     try:
         x = _relu_output((2, 8, 6, 9, 10), torch.bfloat16)
-        with caplog.at_level("INFO", logger="models.nonneg_pool"):
+        with caplog.at_level("INFO", logger="models.c_build"):
             assert torch.equal(nonnegative_max_pool(x, 3, 2, 1), _aten(x, 3, 2, 1))
         assert not one_pass_available()
         assert "no C compiler" in caplog.text or "AVX-512BW" in caplog.text
@@ -124,7 +124,7 @@ def test_without_a_compiler_the_separable_passes_run(
     finally:
         monkeypatch.undo()
         nonneg_pool.one_pass_kernel.cache_clear()
-        nonneg_pool._log_once.cache_clear()
+        c_build._log_once.cache_clear()
 
 
 def test_poolable_takes_only_centred_cubic_floor_mode_pools() -> None:

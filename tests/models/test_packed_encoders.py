@@ -54,6 +54,19 @@ def _reference(net: nn.Module, batch: np.ndarray) -> np.ndarray:
     return encode(net, batch, rt)
 
 
+def _batch_rows_seen(monkeypatch: pytest.MonkeyPatch) -> dict[int, list[int]]:
+    """The rows of every batch each packed conv runs from now on, by id(conv), in order."""
+    seen: dict[int, list[int]] = {}
+    original = PackedConv._packed_weight
+
+    def spy(self: PackedConv, x: torch.Tensor) -> torch.Tensor:
+        seen.setdefault(id(self), []).append(int(x.shape[0]))
+        return original(self, x)
+
+    monkeypatch.setattr(PackedConv, "_packed_weight", spy)
+    return seen
+
+
 def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return (a * b).sum(1) / np.linalg.norm(a, axis=1) / np.linalg.norm(b, axis=1)
 
@@ -139,14 +152,7 @@ def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
     rt = pick_runtime("cpu", "fp32")
     packed = prepare(nets["3d"], rt)
     assert packed.front_rows == 2 and prepare(nets["2d"], rt).front_rows is None
-    seen: dict[int, list[int]] = {}
-    original = PackedConv._packed_weight
-
-    def spy(self: PackedConv, x: torch.Tensor) -> torch.Tensor:
-        seen.setdefault(id(self), []).append(int(x.shape[0]))
-        return original(self, x)
-
-    monkeypatch.setattr(PackedConv, "_packed_weight", spy)
+    seen = _batch_rows_seen(monkeypatch)
     batch = _inputs("3d", 7, seed=7)
     got = encode(packed, batch, rt)
     net = packed.net
@@ -171,14 +177,7 @@ def test_the_2d_front_runs_in_chunks_of_8_frames_in_bf16(
     rt = pick_runtime("cpu", "bf16")
     packed = prepare(nets["2d"], rt)
     assert packed.front_rows == 8
-    seen: dict[int, list[int]] = {}
-    original = PackedConv._packed_weight
-
-    def spy(self: PackedConv, x: torch.Tensor) -> torch.Tensor:
-        seen.setdefault(id(self), []).append(int(x.shape[0]))
-        return original(self, x)
-
-    monkeypatch.setattr(PackedConv, "_packed_weight", spy)
+    seen = _batch_rows_seen(monkeypatch)
     batch = _inputs("2d", 19, seed=3)
     got = encode(packed, batch, rt)
     trunk = packed.net.trunk
