@@ -95,8 +95,10 @@ def one_pass_kernel() -> ctypes.CDLL:
     return lib
 
 
+@functools.cache
 def one_pass_available() -> bool:
-    """Whether bf16/fp16 pools run on the C kernel here; why not is logged once."""
+    """Whether bf16/fp16 pools run on the C kernel here; why not is logged once. Cached: the pool asks at
+    every call, and a loader that failed would otherwise run the compiler again each time."""
     return c_build.runs_here(one_pass_kernel, "one-pass max pool kernel", "separable torch passes instead")
 
 

@@ -112,6 +112,7 @@ def test_without_a_compiler_the_separable_passes_run(
     monkeypatch.setenv("CC", "no-such-compiler-here")
     monkeypatch.setenv("HOWTO_KERNEL_CACHE", str(tmp_path))  # nothing built before to load
     nonneg_pool.one_pass_kernel.cache_clear()
+    nonneg_pool.one_pass_available.cache_clear()
     c_build._log_once.cache_clear()
     try:
         x = _relu_output((2, 8, 6, 9, 10), torch.bfloat16)
@@ -121,9 +122,14 @@ def test_without_a_compiler_the_separable_passes_run(
         assert "no C compiler" in caplog.text or "AVX-512BW" in caplog.text
         with pytest.raises(c_build.KernelUnavailable):
             one_pass_max_pool(x, 3, 2, 1)
+        calls: list[int] = []
+        monkeypatch.setattr(nonneg_pool, "one_pass_kernel", lambda: calls.append(1))
+        nonnegative_max_pool(x, 3, 2, 1)
+        assert not calls  # the verdict is kept: no compiler run at every pool
     finally:
         monkeypatch.undo()
         nonneg_pool.one_pass_kernel.cache_clear()
+        nonneg_pool.one_pass_available.cache_clear()
         c_build._log_once.cache_clear()
 
 
