@@ -69,16 +69,13 @@ class Runtime:
         return self.group_width is not None and amx_bottleneck.available()
 
     def _front_chunks(self) -> str:
-        """How the packed encoders' stem..layer2 halves are chunked in this dtype (PackedEncoder)."""
+        """How the packed encoders' front halves are chunked in this dtype (PackedEncoder)."""
         parts = [
-            f"{kind} {rows} {unit}"
-            for kind, rows, unit in (
-                ("3D", ResNeXt3D.front_rows(self.dtype), "clips"),
-                ("2D", ResNet152Features.front_rows(self.dtype), "frames"),
-            )
-            if rows is not None
+            f"{kind} {model.FRONT_SPAN} {rows} {unit}"
+            for kind, model, unit in (("3D", ResNeXt3D, "clips"), ("2D", ResNet152Features, "frames"))
+            if (rows := model.front_rows(self.dtype)) is not None
         ]
-        return f"stem..layer2 {' / '.join(parts)} at a time"
+        return f"{' / '.join(parts)} at a time"
 
     def describe(self) -> str:
         """One line for logs and benches: device, precision, memory format, how weights are held."""

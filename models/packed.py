@@ -309,7 +309,8 @@ class PackedEncoder(nn.Module):
     `front_rows(dtype)` asks, and its back on the whole batch. The front's activations are large (the 3D
     stem's output is 12.8 MB per clip in fp32), so a batch of 32 clips streams them through memory at
     every layer, and its 1x1 convs and the 4-channel grouped conv ran memory-bound. Two clips at a time keep
-    them in cache, while layer3 and layer4, whose frames are small and weights large, keep the whole batch.
+    them in cache, while layer3 (after its first block) and layer4, whose frames are small and weights
+    large, keep the whole batch.
     Measured on a 2-core Zen 4, the same weights interleaved: a batch of 32 clips in 2.41 -> 2.12 s in bf16
     and 5.71 -> 5.30 s in fp32 under AVX2. ResNet-152 gained nothing that way there (2.20 -> 2.22 s per 16
     frames), but on AMX in bf16, where its convs run 5x faster than in fp32, 8 frames at a time through

@@ -62,6 +62,8 @@ class ResNet152Features(nn.Module):
             x = layer(x)
         return x
 
+    FRONT_SPAN = "stem..layer2"  # what `front` runs, for the bench's path line
+
     @staticmethod
     def front_rows(dtype: torch.dtype) -> int | None:
         """Frames per chunk of `front` on the packed CPU path (models/packed.py), None for the whole batch.

@@ -147,11 +147,13 @@ def test_front_chunks_cover_the_batch_with_no_single_row() -> None:
 def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
     nets: dict[str, nn.Module], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """ResNeXt-101's stem..layer2 run 2 clips at a time (their activations then stay in cache), layer3
-    and layer4 on the whole batch; the features are the unsplit model's. ResNet-152 in fp32 has no split."""
+    """ResNeXt-101's stem..layer3's first block run 2 clips at a time (their activations then stay in
+    cache), the rest of layer3 and layer4 on the whole batch; the features are the unsplit model's.
+    ResNet-152 in fp32 has no split."""
     rt = pick_runtime("cpu", "fp32")
     packed = prepare(nets["3d"], rt)
     assert packed.front_rows == 2 and prepare(nets["2d"], rt).front_rows is None
+    assert "3D stem..layer3.0 2 clips at a time" in rt.describe()  # the bench's path line says so
     seen = _batch_rows_seen(monkeypatch)
     batch = _inputs("3d", 7, seed=7)
     got = encode(packed, batch, rt)
@@ -161,7 +163,8 @@ def test_the_3d_front_runs_in_chunks_and_the_back_on_the_whole_batch(
         2,
         3,
     ]  # conv1: FoldedStem
-    assert seen[id(net.layer3[0].c1)] == [7] and seen[id(net.layer4[-1].c3)] == [7]
+    assert seen[id(net.layer3[0].c1)] == [2, 2, 3] and seen[id(net.layer3[0].down)] == [2, 2, 3]
+    assert seen[id(net.layer3[1].c1)] == [7] and seen[id(net.layer4[-1].c3)] == [7]
     with torch.no_grad():
         whole = net(torch.from_numpy(batch)).numpy()  # the same packed weights, no chunks
     np.testing.assert_allclose(got, whole / np.linalg.norm(whole, axis=1, keepdims=True), atol=1e-6)
