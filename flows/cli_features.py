@@ -222,6 +222,16 @@ def bench_features_command(
         int | None,
         typer.Option("--batch-3d", min=1, help="With --device cuda: 3D batch size (default: the stage's)."),
     ] = None,
+    rounds: Annotated[
+        int,
+        typer.Option(
+            "--rounds",
+            min=1,
+            help="On a CPU: rounds of every compute-alone and end-to-end row (the end-to-end rows run 2d, 3d "
+            "and both in turn); each row is its median round, and the end-to-end rows print every round's "
+            "share. On a shared machine a neighbour's burst moves single runs.",
+        ),
+    ] = 3,
     isa: IsaOption = "native",
     decoder: DecoderOption = "auto",
     profile: Annotated[
@@ -244,6 +254,7 @@ def bench_features_command(
             *("bench", "features", "--isa", isa),
             *(["--seconds", str(seconds)] if seconds else []),
             *(["--videos", str(videos)] if videos else []),
+            *("--rounds", str(rounds)),
             *("--decoder", decoder),
             *(["--profile"] if profile else []),
         ],
@@ -271,7 +282,13 @@ def bench_features_command(
 
     with tempfile.TemporaryDirectory(prefix="howto-bench-features-") as tmp:
         run_bench(
-            Path(tmp), seconds or 60, log=typer.echo, videos=videos or 2, decoder=decoder, profile_ops=profile
+            Path(tmp),
+            seconds or 60,
+            log=typer.echo,
+            rounds=rounds,
+            videos=videos or 2,
+            decoder=decoder,
+            profile_ops=profile,
         )
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tasks.bench.features import bench_input, gflop_of
+from tasks.bench.features import BenchRow, _line, bench_input, gflop_of, median_round
 from tasks.bench.peak_memory import PeakMemory
 from tasks.features.extractor import MODEL_2D, MODEL_3D
 
@@ -165,9 +165,57 @@ def test_the_workers_decode_checks_run_before_its_first_timed_row(monkeypatch: p
     monkeypatch.setattr(
         bench, "_run_ours", lambda video, models, *a: events.append(f"run {models}") or models
     )
+    monkeypatch.setattr(bench, "median_round", lambda runs: runs)
     box: queue.Queue[object] = queue.Queue()
     bench._pipeline_worker("v.mp4", 2, box, "ffmpeg")
     assert events[:2] == ["check rgb_scaled", "check yuv_odd_width"]
     assert events[2:] == [f"run {m}" for m in ((MODEL_2D,), (MODEL_3D,), (MODEL_2D, MODEL_3D))]
     rows, _, _ = box.get_nowait()  # type: ignore[misc]
     assert len(rows) == 3
+
+
+def test_end_to_end_rounds_run_the_rows_in_turn_and_keep_each_rows_median(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With rounds, the worker runs 2d, 3d, both, 2d, ... (so a slow spell of the shared machine falls on
+    every row alike) and hands on, per row, the round with the median share, carrying every round's share."""
+    import queue
+
+    import tasks.bench.features as bench
+
+    shares = iter([0.5, 0.3, 0.4, 0.6, 0.2, 0.45, 0.4, 0.35, 0.5])  # 2d, 3d, both per round
+    order: list[str] = []
+
+    def run(video: Path, models: tuple[str, ...], *a: object) -> BenchRow:
+        name = "both" if len(models) == 2 else ("2d" if models == (MODEL_2D,) else "3d")
+        order.append(name)
+        share = next(shares)
+        return BenchRow("ours", name, wall_s=1.0, video_s=60.0, gflop=share * 1000.0, ceiling=1000.0)
+
+    monkeypatch.setattr(bench, "planar_rgb_exact", lambda kind: True)
+    monkeypatch.setattr(bench, "build_resnet152", lambda weights: None)
+    monkeypatch.setattr(bench, "build_resnext101", lambda weights: None)
+    monkeypatch.setattr(bench, "_run_ours", run)
+    box: queue.Queue[object] = queue.Queue()
+    bench._pipeline_worker("v.mp4", 2, box, "ffmpeg", rounds=3)
+    assert order == ["2d", "3d", "both"] * 3
+    rows, _, _ = box.get_nowait()  # type: ignore[misc]
+    assert [(r.models, r.share) for r in rows] == [
+        ("2d", pytest.approx(0.5)),
+        ("3d", pytest.approx(0.3)),
+        ("both", pytest.approx(0.45)),
+    ]
+    assert rows[0].round_shares == pytest.approx([0.5, 0.6, 0.4])
+    line = bench._line(rows[2])
+    assert "45% of the ceiling measured around it; the rounds: 40%, 45%, 50%" in line
+
+
+def test_the_median_round_of_an_even_count_is_the_lower_middle_one() -> None:
+    runs = [
+        BenchRow("ours", "3d", 1.0, 30.0, gflop, ceiling=1000.0) for gflop in (400.0, 300.0, 350.0, 500.0)
+    ]
+    chosen = median_round(runs)
+    assert chosen.share == pytest.approx(0.35) and chosen.round_shares == pytest.approx([0.4, 0.3, 0.35, 0.5])
+    assert runs[2].round_shares == []  # the runs themselves are left as they were
+    single = median_round(runs[:1])
+    assert "the rounds" not in _line(single)  # one round: no list to print
