@@ -40,6 +40,19 @@ def test_resnext101_follows_the_kenshohara_definition(resnext: ResNeXt3D) -> Non
     assert tuple(state["fc.weight"].shape) == (400, 2048)
 
 
+def test_resnext_front_and_back_are_the_trunk_in_order(resnext: ResNeXt3D) -> None:
+    """forward = back(front(x)) wherever the halves are cut: the same as every layer once, in order."""
+    clips = torch.randint(0, 256, (2, 16, 32, 32, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        x = (clips.permute(0, 4, 1, 2, 3).float() - resnext.mean).contiguous()
+        x = resnext.maxpool(resnext.relu(resnext.bn1(resnext.conv1(x))))
+        for layer in (resnext.layer1, resnext.layer2, resnext.layer3, resnext.layer4):
+            x = layer(x)
+        expected = x.mean(dim=(2, 3, 4))
+        got = resnext(clips)
+    torch.testing.assert_close(got, expected, rtol=1e-4, atol=1e-5)
+
+
 def test_resnext_loads_bare_and_dataparallel_checkpoints(resnext: ResNeXt3D, tmp_path: Path) -> None:
     state = resnext.state_dict()
     torch.save(state, tmp_path / "bare.pth")
