@@ -17,6 +17,7 @@ import torch
 from models.cpu_allocator import keep_freed_memory
 from models.cpu_kernels import compile_failure
 from models.encoders import cpu_features, pick_device
+from models.gemm_layout import c_transpose_available, row_major_copies_failed
 from models.mixed_adam import MixedAdam
 from models.train_loop import Batch, native_bf16, pick_precision, row_major_gemms, train_epoch, train_step
 from storage.layout import DataRoot
@@ -125,8 +126,13 @@ def _describe(precision: str, device: torch.device, adam: str, matmuls: str) -> 
     heap = "freed memory kept in the heap, " if device.type == "cpu" and keep_freed_memory() else ""
     each = f"{feed}{heap}{adam}, each loss read one step late, eager"
     if precision == "bf16":
+        copier = (
+            "C kernel" if c_transpose_available() else "block" if row_major_copies_failed() else "compiled"
+        )
         layout = (
-            "weight-gradient GEMMs on row-major copies (AMX), " if row_major_gemms(device, precision) else ""
+            f"weight-gradient GEMMs on row-major copies (AMX; {copier} transpose), "
+            if row_major_gemms(device, precision)
+            else ""
         )
         return (
             f"{device.type} bf16: {matmuls}, {layout}{_tail(device)}fp32 master weights and loss (fused "

@@ -40,7 +40,9 @@ def test_row_major_copy_is_exact_and_contiguous(
 
 @pytest.fixture
 def fresh_kernels(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, bool]]:
-    """No transposing kernel compiled yet; the (name, dynamic) of each compile asked for, in order."""
+    """No transposing kernel compiled yet and no C kernel (as on a CPU without AVX-512BW); the (name,
+    dynamic) of each compile asked for, in order."""
+    monkeypatch.setattr(gemm_layout, "c_transpose_available", lambda: False)
     monkeypatch.setattr(gemm_layout, "_COMPILED", gemm_layout._Compiled())
     asked: list[tuple[str, bool]] = []
     real = gemm_layout.compiled_kernel
@@ -91,6 +93,54 @@ def test_other_dtypes_take_the_block_copy(fresh_kernels: list[tuple[str, bool]])
     a = torch.randn(30, 20).t()
     assert torch.equal(row_major_copy(a), a.contiguous())
     assert fresh_kernels == []
+
+
+needs_c_kernel = pytest.mark.skipif(
+    not gemm_layout.c_transpose_available(), reason="the C transpose needs AVX-512BW and a C compiler"
+)
+
+
+@needs_c_kernel
+@pytest.mark.parametrize("shape", [(32, 32), (64, 96), (2048, 4096), (33, 70), (100, 31), (5, 3), (1, 64)])
+def test_the_c_transpose_is_exact_at_tile_multiples_and_at_ragged_edges(shape: tuple[int, int]) -> None:
+    """Whole 32 x 32 tiles, rows or columns left over past the last tile, and matrices smaller than a tile;
+    the values are bits (a NaN's payload, -0.0 and infinities come through unchanged)."""
+    bits = torch.randint(
+        -(2**15), 2**15, shape, dtype=torch.int16, generator=torch.Generator().manual_seed(1)
+    )
+    source = bits.view(BF16)
+    copied = gemm_layout.c_transposed(source)
+    assert copied.is_contiguous() and copied.shape == (shape[1], shape[0])
+    assert torch.equal(copied.view(torch.int16), bits.t().contiguous())
+
+
+@needs_c_kernel
+def test_the_c_transpose_writes_an_unaligned_destination_with_plain_stores() -> None:
+    """Streaming stores need 64-byte aligned rows: a destination 2 bytes past a line takes the other
+    stores, and what lies around it is left alone."""
+    source = torch.arange(64 * 96, dtype=torch.int16).view(64, 96)
+    buffer = torch.full((96 * 64 + 2,), -1, dtype=torch.int16)
+    gemm_layout.transpose_library().transpose16(source.data_ptr(), buffer[1:].data_ptr(), 64, 96, 2)
+    assert torch.equal(buffer[1:-1].view(96, 64), source.t())
+    assert buffer[0] == -1 and buffer[-1] == -1
+
+
+@needs_c_kernel
+def test_bf16_row_major_copies_take_the_c_kernel(
+    fresh_kernels: list[tuple[str, bool]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Where the C kernel runs, no Inductor kernel is compiled for the copy."""
+    monkeypatch.setattr(gemm_layout, "c_transpose_available", lambda: True)
+    a = torch.randn(96, 40).to(BF16).t()
+    assert torch.equal(row_major_copy(a), a.contiguous())
+    assert fresh_kernels == []
+
+
+def test_the_c_transpose_refuses_what_it_cannot_copy() -> None:
+    with pytest.raises(ValueError, match="16-bit"):
+        gemm_layout.c_transposed(torch.zeros(4, 4))
+    with pytest.raises(ValueError, match="contiguous"):
+        gemm_layout.c_transposed(torch.zeros(4, 6, dtype=BF16).t())
 
 
 def test_only_large_column_major_bf16_cpu_operands_are_copied() -> None:
