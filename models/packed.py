@@ -18,6 +18,7 @@ from torch import nn
 from models import amx_bottleneck
 from models.bn_fold import fold_conv_bn
 from models.nonneg_pool import NonNegativeMaxPool, poolable
+from models.stem_windows import clip_windows, windows_kernel_available
 
 _CONVS = (nn.Conv2d, nn.Conv3d)
 _NORMS = (nn.BatchNorm2d, nn.BatchNorm3d)
@@ -198,6 +199,10 @@ class FoldedStem(nn.Module):
         the weights' dtype, one pass where the encoder's own normalisation took four (to float, minus the
         mean, to bf16, then the copy into the padding): on 2 Xeon cores with AMX those four were about 6%
         of a 32-clip 3D batch."""
+        if self.weight.dtype == torch.bfloat16 and windows_kernel_available():
+            windows = clip_windows(clips, mean, self.kw, self.sw, self.pw, self.channels)
+            if windows is not None:  # one pass of our C kernel, the same bits (models/stem_windows.py)
+                return self.conv(windows.permute(0, 4, 1, 2, 3))
         n, t, h, w, c = clips.shape
         padded, inside = self._padded(n, t, h, w, c, self.weight.dtype, clips.device)
         torch.sub(clips, mean.reshape(c).float(), out=inside)  # in float32, rounded once on the write
