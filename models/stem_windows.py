@@ -6,12 +6,11 @@ side by side into a second buffer, and its zero channel filled. Four passes over
 subtraction alone ran at about 1.5 G values a second over 3-channel rows); the kernel normalises each
 input row once into a row buffer that stays in L1 and copies each window out of it. Measured on 2 Xeon
 cores with AMX, one 2-clip chunk of 16x112x112, bf16, medians of 21: 0.29 ms against 1.46 ms (a first
-scalar build of the kernel: 1.05 ms). In the whole 3D encoder, a packed batch of 32 clips, 16 pairs alternating in
-one process, which of the two first alternating too: 499 against 526 ms, 1.051x (quartiles 1.04-1.07),
-the features bit-identical. The same bits (a
-test): the
-values are rounded once from float32, to nearest even, as torch rounds them. bf16 only, on any x86 CPU
-with a C compiler; fp32 and any process where the kernel cannot be built keep the torch ops.
+scalar build of the kernel: 1.05 ms). In the whole 3D encoder, a packed batch of 32 clips, 16 pairs in
+one process, which of the two ran first alternating: 499 against 526 ms, 1.051x (quartiles 1.04-1.07),
+the features bit-identical. The same bits (a test): the values are rounded once from float32, to
+nearest even, as torch rounds them. bf16 only, on any x86 CPU with a C compiler; fp32 and any process
+where the kernel cannot be built keep the torch ops.
 """
 
 from __future__ import annotations
