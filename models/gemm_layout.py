@@ -20,9 +20,9 @@ Where the CPU has AVX-512BW (every CPU with AMX) the copy is our C kernel instea
 built on first use by models/c_build.py): 32 x 32 tiles transposed in registers and written with
 streaming stores, which skip reading each destination line before writing it. (2048 x 4096) bf16 from
 memory on 2 Xeon cores, medians of 15: 1.6 ms against 5.6 ms compiled by Inductor for its sizes. A whole
-bf16 step at d=4096, batch 2048, alternating in one process: 465 and 472 against 477 and 490 ms (medians
-of 8 and 16 steps); the same C kernel with plain stores, 5.1 ms a copy, gained nothing in a step (476 and
-486 ms). The compiled kernel stays for CPUs or processes where the C kernel cannot be built.
+bf16 step at d=4096, batch 2048, alternating in one process: 465, 472 and 458 against 477, 490 and 475
+ms (medians of 8, 16 and 18 steps, the last with the order rotating); the same C kernel with plain
+stores, 5.1 ms a copy, gained nothing in a step (476, 486 and 474 ms). The compiled kernel stays for CPUs or processes where the C kernel cannot be built.
 A run's operands take a few shapes (its batch, a shorter last batch, the similarities), so each of the
 first STATIC_SHAPES shapes gets a kernel compiled for its sizes (about a second each, once, then from
 Inductor's disk cache) and any later shape the one compiled for all sizes. Where compiling fails, the
