@@ -119,14 +119,22 @@ def test_bf16_windows_carry_an_even_channel_count() -> None:
     assert FoldedStem(conv, bn, torch.float32).windows(x).shape[1] == 21
 
 
+@pytest.mark.parametrize("c_kernel", [True, False], ids=["c-kernel", "torch-ops"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("width", [112, 31, 6])
 def test_the_stem_on_raw_clips_gives_the_bits_of_the_stem_on_normalised_ones(
-    dtype: torch.dtype, width: int
+    dtype: torch.dtype, width: int, c_kernel: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """forward_clips: uint8 NTHWC clips minus the mean, written straight into the padded windows, is the
     encoder's own normalisation (to float, minus the mean, to the weights' dtype) then forward(), bit for
-    bit, pad columns and the bf16 zero channel included."""
+    bit, pad columns and the bf16 zero channel included; in bf16 with the windows from the C kernel
+    (models/stem_windows.py) where it builds, and from torch's ops as on a machine where it does not."""
+    import models.packed as packed
+
+    if not c_kernel:
+        monkeypatch.setattr(packed, "windows_kernel_available", lambda: False)
+    elif not packed.windows_kernel_available():
+        pytest.skip("no C compiler to build the stem windows kernel")
     conv, bn = _conv_bn(3, (7, 7, 7), (1, 2, 2), (3, 3, 3))
     stem = FoldedStem(conv, bn, dtype)
     g = torch.Generator().manual_seed(2)
