@@ -17,6 +17,7 @@ from models.nonneg_pool import one_pass_available
 from models.packed import onednn_available, pack_for_onednn
 from models.resnet2d import ResNet152Features
 from models.resnext3d import ResNeXt3D
+from models.stem_windows import windows_kernel_available
 
 # Forward cost of one input at the reference sizes (224x224 frame, 16x112x112 clip), for GFLOP/s reports
 # (conv FLOPs counted by torch.utils.flop_counter: 23.02 and 19.13).
@@ -83,7 +84,12 @@ class Runtime:
         if self.packed:
             how = (
                 "oneDNN prepacked weights, BatchNorm folded, ReLU/residual add fused, "
-                "3D stem's width taps folded into channels, fed the raw clips, "
+                "3D stem's width taps folded into channels, fed the raw clips"
+                + (
+                    " (its windows made by a C kernel), "
+                    if self.precision == "bf16" and self.device.type == "cpu" and windows_kernel_available()
+                    else ", "
+                )
                 + (
                     "stems' max pools in one pass (C kernel), "
                     if self.precision in ("bf16", "fp16") and one_pass_available()
