@@ -129,6 +129,36 @@ def amx_kernel_check(rt: Runtime | None) -> Check:
     return Check(name, "ok", f"ResNeXt-101's layer1-2 bottlenecks run on it ({built})")
 
 
+def c_kernels_check(rt: Runtime | None) -> Check:
+    """Whether our other C kernels build and load here (models/c_build.py), where the run would use them:
+    the stems' one-pass max pool (bf16/fp16), the 3D stem's windows (bf16) and, on a CPU with AMX,
+    training's transposing copies. Without them the same values come from slower torch ops."""
+    from models import gemm_layout, nonneg_pool, stem_windows
+    from models.c_build import KernelUnavailable
+    from models.cpu_precision import amx_in_use
+
+    name = "C kernels"
+    if rt is None or rt.device.type != "cpu" or not rt.packed:
+        return Check(name, "skip", "for the packed CPU path only")
+    if rt.precision not in ("bf16", "fp16"):
+        return Check(name, "skip", f"for bf16 on a CPU (this run: {rt.precision})")
+    loaders = {"max pool": nonneg_pool.one_pass_kernel}
+    if rt.precision == "bf16":
+        loaders["3D stem windows"] = stem_windows.windows_kernel
+    if amx_in_use():
+        loaders["training transposes"] = gemm_layout.transpose_library
+    missing = []
+    for what, load in loaders.items():
+        try:
+            load()
+        except KernelUnavailable as exc:
+            missing.append(f"{what} ({exc})")
+    if missing:
+        detail = f"not built: {'; '.join(missing)}: torch ops run instead (slower, the same values)"
+        return Check(name, "warn", detail, "install gcc (or set CC)")
+    return Check(name, "ok", f"{', '.join(loaders)} built and loaded")
+
+
 def decode_check(rt: Runtime | None, decode_hwaccel: str, decoder: str = "auto") -> Check:
     """Which decoder the features stage would use (features.decoder: the ffmpeg command line or PyAV) and
     whether it decodes on the GPU where the stage would ask it to. CPU decoding runs at 26-41x real time
@@ -272,6 +302,7 @@ def doctor_command(
     checks += [
         torch_line,
         amx_kernel_check(rt),
+        c_kernels_check(rt),
         decode_check(rt, features.decode_hwaccel, features.decoder),
         prefect_check(access.politeness.global_limit if access.politeness.requests_per_s > 0 else ""),
         data_root_check(resolve_data_root(data_root)),

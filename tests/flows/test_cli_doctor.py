@@ -181,3 +181,33 @@ def test_the_amx_kernel_line_says_whether_resnext_runs_on_it(
     finally:
         monkeypatch.undo()
         amx_bottleneck.kernel.cache_clear()
+
+
+def test_the_c_kernels_line_says_which_kernels_build_here(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from models import gemm_layout, nonneg_pool, stem_windows
+    from models.cpu_precision import cpu_flags
+
+    _, fp32, _ = doctor(tmp_path, *RANDOM_OK, "--set", "features.precision=fp32")
+    assert line(fp32, "C kernels").startswith("--") and "this run: fp32" in line(fp32, "C kernels")
+    if not {"avx512f", "avx512bw"} <= set(cpu_flags()):
+        pytest.skip("the rest needs a CPU with AVX-512BW (the max pool kernel's)")
+    loaders = (nonneg_pool.one_pass_kernel, stem_windows.windows_kernel, gemm_layout.transpose_library)
+    try:
+        _, bf16, _ = doctor(tmp_path, *RANDOM_OK, "--set", "features.precision=bf16")
+        assert line(bf16, "C kernels").startswith("ok ") and "3D stem windows" in line(bf16, "C kernels")
+        # No compiler and nothing built yet: a warning naming each kernel, not a failure.
+        monkeypatch.setenv("CC", "no-such-compiler-here")
+        monkeypatch.setenv("HOWTO_KERNEL_CACHE", str(tmp_path / "kernels"))
+        for loader in loaders:
+            loader.cache_clear()
+        code, missing, _ = doctor(tmp_path, *RANDOM_OK, "--set", "features.precision=bf16")
+        row = line(missing, "C kernels")
+        assert row.startswith("WARN") and "max pool (no C compiler" in row and "3D stem windows (no C" in row
+        assert "install gcc" in row
+        assert "C kernels" not in missing.strip().splitlines()[-1]  # not among what fails the run
+    finally:
+        monkeypatch.undo()
+        for loader in loaders:
+            loader.cache_clear()
