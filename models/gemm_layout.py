@@ -22,7 +22,8 @@ streaming stores, which skip reading each destination line before writing it. (2
 memory on 2 Xeon cores, medians of 15: 1.6 ms against 5.6 ms compiled by Inductor for its sizes. A whole
 bf16 step at d=4096, batch 2048, alternating in one process: 465, 472 and 458 against 477, 490 and 475
 ms (medians of 8, 16 and 18 steps, the last with the order rotating); the same C kernel with plain
-stores, 5.1 ms a copy, gained nothing in a step (476, 486 and 474 ms). The compiled kernel stays for CPUs or processes where the C kernel cannot be built.
+stores, 5.1 ms a copy, gained nothing in a step (476, 486 and 474 ms). The compiled kernel stays for CPUs
+or processes where the C kernel cannot be built.
 A run's operands take a few shapes (its batch, a shorter last batch, the similarities), so each of the
 first STATIC_SHAPES shapes gets a kernel compiled for its sizes (about a second each, once, then from
 Inductor's disk cache) and any later shape the one compiled for all sizes. Where compiling fails, the
@@ -139,7 +140,8 @@ def c_transposed(source: torch.Tensor) -> torch.Tensor:
         or source.device.type != "cpu"
     ):
         raise ValueError(
-            f"the C transpose copies contiguous 2D 16-bit CPU tensors, not {source.dtype} {tuple(source.shape)}"
+            "the C transpose copies contiguous 2D 16-bit CPU tensors, "
+            f"not {source.dtype} {tuple(source.shape)}"
         )
     rows, cols = source.shape
     out = torch.empty((cols, rows), dtype=source.dtype)

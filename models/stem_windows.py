@@ -74,6 +74,8 @@ def clip_windows(
         return None
     n, t, h, w, c = clips.shape
     w_out = (w + 2 * pw - kw) // sw + 1
+    if w_out < 1:
+        return None  # no window fits: the torch ops say so in their own words
     out = torch.empty(n, t, h, w_out, channels, dtype=torch.bfloat16)
     means = mean.reshape(c).float().contiguous()
     failed = (kernel or windows_kernel()).stem_windows_u8(

@@ -29,8 +29,8 @@ static inline uint16_t to_bf16(float value) {
  * `channels` or past the padded row, the function returns -1 and writes nothing. */
 #define ROW_LIMIT 16384
 
-int stem_windows_u8(const uint8_t *restrict clips, const float *restrict mean, uint16_t *restrict out, long rows,
-                    int W, int C, int kw, int sw, int pw, int w_out, int channels, int nthreads) {
+int stem_windows_u8(const uint8_t *restrict clips, const float *restrict mean, uint16_t *restrict out,
+                    long rows, int W, int C, int kw, int sw, int pw, int w_out, int channels, int nthreads) {
   int wide = W + 2 * pw, span = kw * C;
   if ((long)wide * C > ROW_LIMIT || span > channels || (w_out - 1) * sw + kw > wide) return -1;
 #ifdef __AVX512BW__
@@ -59,7 +59,8 @@ int stem_windows_u8(const uint8_t *restrict clips, const float *restrict mean, u
 #ifdef __AVX512BW__
       if (vector_means) {
         for (; done + 16 <= W * C; done += 16) {
-          __m512 value = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(src + done))));
+          __m128i bytes = _mm_loadu_si128((const __m128i *)(src + done));
+          __m512 value = _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(bytes));
           __m512i bits = _mm512_castps_si512(_mm512_sub_ps(value, means[(done / 16) % C]));
           __m512i odd = _mm512_and_si512(_mm512_srli_epi32(bits, 16), one);
           bits = _mm512_srli_epi32(_mm512_add_epi32(bits, _mm512_add_epi32(half, odd)), 16);

@@ -69,6 +69,7 @@ def test_what_the_kernel_does_not_take_falls_back() -> None:
     wide = torch.zeros(1, 1, 1, 6000, 3, dtype=torch.uint8)
     assert clip_windows(wide, mean, 7, 2, 3, 22) is None
     assert clip_windows(clips, mean, 7, 2, 3, 20) is None  # 21 values a window do not fit 20 channels
+    assert clip_windows(clips[:, :, :, :2].contiguous(), mean, 7, 2, 0, 22) is None  # no window fits
 
 
 def test_the_kernel_is_what_the_bf16_folded_stem_runs(monkeypatch: pytest.MonkeyPatch) -> None:
