@@ -115,6 +115,12 @@ def cpu_flags() -> tuple[str, ...]:
         return ()
 
 
+def has_avx512bw() -> bool:
+    """Whether the CPU has AVX-512F and AVX-512BW: what our C kernels' vector paths are built for (every CPU
+    with AMX has both)."""
+    return {"avx512f", "avx512bw"} <= set(cpu_flags())
+
+
 def amx_in_use(flags: Collection[str] | None = None, env: Mapping[str, str] | None = None) -> bool:
     """True when oneDNN runs bf16 on AMX tiles here: the CPU has amx_bf16 and amx_tile (which a VM may
     hide) and no ISA cap in the environment stops short of AMX. Some layer forms pay only there (see

@@ -111,9 +111,9 @@ def transpose_kernel(shape: tuple[int, int]) -> Kernel | None:
 @functools.cache
 def transpose_library() -> ctypes.CDLL:
     """The loaded C transpose, built on first use; KernelUnavailable where it cannot run here (cached)."""
-    from models.cpu_precision import cpu_flags
+    from models.cpu_precision import has_avx512bw
 
-    if not {"avx512f", "avx512bw"} <= set(cpu_flags()):
+    if not has_avx512bw():
         raise KernelUnavailable("no AVX-512BW on this CPU")
     lib = c_build.load(c_build.build(SOURCE, FLAGS))
     c_build.declare(

@@ -85,9 +85,9 @@ def pool_axis(a: torch.Tensor, dim: int, kernel: int, stride: int, padding: int)
 @functools.cache
 def one_pass_kernel() -> ctypes.CDLL:
     """The loaded C kernel, built on first use; KernelUnavailable where it cannot run here (cached)."""
-    from models.cpu_precision import cpu_flags
+    from models.cpu_precision import has_avx512bw
 
-    if not {"avx512f", "avx512bw"} <= set(cpu_flags()):
+    if not has_avx512bw():
         raise KernelUnavailable("no AVX-512BW on this CPU")
     lib = c_build.load(c_build.build(SOURCE, FLAGS))
     c_build.declare(lib, "pool_scratch_elements", ctypes.c_long, [_I] * 3)

@@ -33,10 +33,9 @@ _P, _I, _L = ctypes.c_void_p, ctypes.c_int, ctypes.c_long
 def windows_kernel() -> ctypes.CDLL:
     """The loaded kernel, built on first use (with its AVX-512 path where the CPU has AVX-512BW);
     KernelUnavailable where it cannot run here (cached)."""
-    from models.cpu_precision import cpu_flags
+    from models.cpu_precision import has_avx512bw
 
-    vector = {"avx512f", "avx512bw"} <= set(cpu_flags())
-    return load_kernel(FLAGS + (VECTOR_FLAGS if vector else ()))
+    return load_kernel(FLAGS + (VECTOR_FLAGS if has_avx512bw() else ()))
 
 
 def load_kernel(flags: tuple[str, ...]) -> ctypes.CDLL:
