@@ -85,3 +85,30 @@ class CompiledEncoder(nn.Module):
                 log.warning("torch.compile failed (%s); running the encoder eager", self.failed)
         result: torch.Tensor = self.eager(x)
         return result
+
+
+def compile_report(encoder: nn.Module) -> str:
+    """How a prepared encoder has run so far, for a bench's output: "compiled (N shapes)", "eager: torch.compile
+    failed (...)" or "not compiled". A compile that fails falls back to eager without failing the run (a
+    slower shard beats a failed one), so a bench that printed only the path it asked for would have timed
+    eager code as compiled."""
+    found = [m for m in encoder.modules() if isinstance(m, CompiledEncoder)]
+    if not found:
+        return "not compiled"
+    failed = [m.failed for m in found if m.failed is not None]
+    if failed:
+        return f"eager: torch.compile failed ({failed[0]})"
+    shapes = sum(len(m.shapes) for m in found)
+    eager = sum(len(m.eager_shapes) for m in found)
+    return f"compiled ({shapes} shape{'s' if shapes != 1 else ''})" + (
+        f", {eager} more eager" if eager else ""
+    )
+
+
+def cudagraph_skips() -> int:
+    """How many compiled graphs inductor ran without CUDA graphs in this process (a CPU tensor in the graph,
+    a mutated input, ...): inductor logs each skip and runs the graph without one, which costs a GPU's
+    fixed per-kernel launch overhead that "reduce-overhead" is chosen to remove."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["inductor"]["cudagraph_skips"])

@@ -158,7 +158,10 @@ def queue_step(
             sim = JointEmbedding.similarity(t, v)
         # Losses that read bf16 themselves get the similarities as they are (no float32 copy of N x N).
         scores = sim if getattr(loss_fn, "reads_low_precision", False) else sim.float()
-        loss = loss_fn(scores, batch.groups.to(device), batch.order.to(device))
+        # Asynchronous like the inputs' copies (staged_for pinned them): a blocking copy to a GPU waits for
+        # the step queued before, which the late loss read (train_epoch) leaves running on purpose.
+        groups, order = (t.to(device, non_blocking=True) for t in (batch.groups, batch.order))
+        loss = loss_fn(scores, groups, order)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
     optimizer.step()

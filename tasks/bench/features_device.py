@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from models.compiled import compile_report, cudagraph_skips
 from models.encoders import pick_runtime, prepare, usable_cores
 from models.resnet2d import build_resnet152
 from models.resnext3d import build_resnext101
@@ -131,6 +132,8 @@ def run_device_bench(
             )
             for _ in range(3 if rt.compiled else 1):
                 _run(extractor, [warm])
+            if rt.compiled:  # what the warm-ups really built: a failed compile runs eager from then on
+                log(compiled_line(encoders, models))
             ceilings.append(matmul_ceiling(rt.dtype, ceiling_n, ceiling_s, rt.device))
             extractor.mixed_batches = 0  # count the measured run's batches only, not the warm-ups'
             start = time.perf_counter()
@@ -184,6 +187,13 @@ def _gpu_decoders(settings: ExtractorSettings) -> str:
             f"PyAV decoders in torch's CUDA context: {'yes' if shared else 'no, one context per video'}"
         )
     return "; ".join(found) + ("" if cli else "; no ffmpeg executable")
+
+
+def compiled_line(encoders: dict[str, torch.nn.Module], models: tuple[str, ...]) -> str:
+    """After a row's warm-ups: how each of its encoders runs, and the graphs inductor ran without CUDA
+    graphs so far."""
+    states = ", ".join(f"{SHORT[m]} {compile_report(encoders[m])}" for m in models)
+    return f"   after the warm-up: {states}; graphs run without CUDA graphs: {cudagraph_skips()}"
 
 
 def _run(extractor: Extractor, paths: list[Path]) -> tuple[dict[str, int], dict[str, int]]:

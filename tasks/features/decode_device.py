@@ -38,23 +38,41 @@ _COLORSPACES = {
     10: "bt2020c",
 }
 _FULL_RANGE = 2  # AVCOL_RANGE_JPEG
-# Luma plane and one interleaved chroma plane: NVDEC's output in GPU memory ("cuda": NV12, or P010/P016 for
-# 10-bit streams) and the same layouts on the host.
-SEMI_PLANAR = ("cuda", "nv12", "p010le", "p016le")
+# Luma plane and one interleaved chroma plane: NVDEC's 4:2:0 output (NV12, or P010/P016 for 10-bit
+# streams), in GPU memory or on the host. They are also the only formats PyAV exports from GPU memory through
+# DLPack (av/video/plane.py); NVDEC's other outputs (4:4:4, FFmpeg 8's 4:2:2) are downloaded first (planes).
+SEMI_PLANAR = ("nv12", "p010le", "p016le")
 # Float RGB bytes one torch conversion may hold: a chunk of 360p frames (2.8 MB each) goes in one call,
 # 1080p (25 MB each) in groups of 8, so a 64-frame 3D chunk does not hold 1.6 GB per decoder in flight.
 CONVERT_BYTES = 200 * 2**20
 
 
+def on_device(frame: Any) -> bool:
+    """Whether the picture is in GPU memory (NVDEC's, kept there: PyAV's format "cuda")."""
+    return bool(frame.format.name == "cuda")
+
+
+def layout(frame: Any) -> Any:
+    """The frame's pixel layout (a PyAV VideoFormat): for a picture in GPU memory the software format of its
+    samples (NVDEC's nv12, p010le, yuv444p, ...), else its own format."""
+    return frame.sw_format if on_device(frame) and frame.sw_format is not None else frame.format
+
+
 def planes(frame: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """A decoded picture's Y, U and V planes as uint8 tensors on the device holding them, without a copy:
-    (H, W) and two (ceil(H/2), ceil(W/2)) views (NV12's interleaved chroma split into two strided views).
+    """A decoded picture's Y, U and V planes as tensors on the device holding them, without a copy: (H, W)
+    and two chroma planes (NV12's interleaved chroma split into two strided views).
 
     Through PyAV's DLPack capsules, not torch.from_dlpack(plane): for a CUDA plane torch passes its stream,
     and PyAV refuses any. NVDEC's copy into the frame and the torch steps are both on the legacy default
     stream, so they are ordered without a synchronisation. The capsule holds a reference to the frame's
-    buffer: the pool does not hand it out again while the tensor lives."""
-    if frame.format.name in SEMI_PLANAR:
+    buffer: the pool does not hand it out again while the tensor lives.
+
+    A picture in GPU memory in a layout PyAV cannot export (a 4:4:4 stream's yuv444p on NVDEC) is copied to
+    the host in that layout and goes on as planar YUV; exporting it raised, and the whole video was decoded
+    again on the CPU."""
+    if on_device(frame) and layout(frame).name not in SEMI_PLANAR:
+        frame = frame.reformat(format=layout(frame).name)  # av_hwframe_transfer_data: the same samples
+    if layout(frame).name in SEMI_PLANAR:
         y = torch.from_dlpack(frame.planes[0].__dlpack__())
         uv = torch.from_dlpack(frame.planes[1].__dlpack__())
         return y, uv[..., 0], uv[..., 1]
@@ -66,18 +84,17 @@ def planes(frame: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 
 def planar_yuv(frame: Any) -> bool:
     """Three planes of Y, U and V (8 to 16 bits each): the torch steps take them as they are."""
-    fmt = frame.format
+    fmt = layout(frame)
     return bool(fmt.name.startswith("yuv") and fmt.is_planar and len(frame.planes) == 3)
 
 
 def sample_bits(frame: Any) -> int:
-    """The bits a sample's value spans: NVDEC's 16-bit formats (P010, P016) hold theirs in the high bits,
-    so as 16; planar formats as their components say (10 for yuv420p10le)."""
-    if frame.format.name == "cuda":
-        return 16 if torch.from_dlpack(frame.planes[0].__dlpack__()).dtype == torch.uint16 else 8
-    if frame.format.name in SEMI_PLANAR:
-        return 16 if frame.format.name != "nv12" else 8
-    return int(frame.format.components[0].bits) if planar_yuv(frame) else 8
+    """The bits a sample's value spans: NVDEC's 16-bit formats (P010, P016, yuv444p16le) hold theirs in the
+    high bits, so as 16; planar formats as their components say (10 for yuv420p10le)."""
+    fmt = layout(frame)
+    if fmt.name in SEMI_PLANAR:
+        return 16 if fmt.name != "nv12" else 8
+    return int(fmt.components[0].bits) if planar_yuv(frame) else 8
 
 
 class _SpecFrames:
@@ -112,14 +129,22 @@ class _SpecFrames:
             group = [planes(frame) for frame in held[start : start + group_size]]
             # 10- to 16-bit planes widened first: torch's CUDA kernels cover few uint16 operations.
             y, u, v = (
-                torch.stack([p[k] if p[k].dtype == torch.uint8 else p[k].float() for p in group]).to(
-                    self.device, non_blocking=True
+                self._to_device(
+                    torch.stack([p[k] if p[k].dtype == torch.uint8 else p[k].float() for p in group])
                 )
                 for k in range(3)
             )
             rgb = upright(yuv_to_rgb(y, u, v, self.colour), self.turn)
             out.append(resize_crop(rgb, self.width, self.height, self.spec.crop))
         return torch.cat(out) if len(out) > 1 else out[0]
+
+    def _to_device(self, planes: torch.Tensor) -> torch.Tensor:
+        """Planes onto the device: NVDEC's stay where they are; host planes (a stream NVDEC refused, a
+        downloaded picture) are page-locked first, since a copy from pageable memory may wait for the
+        stream's queued work, that is for the encoders' kernels, in every decoder thread."""
+        if planes.device != self.device and self.device.type == "cuda":
+            planes = planes.pin_memory()
+        return planes.to(self.device, non_blocking=True)
 
 
 class _DeviceProducer(decode_av._Producer):

@@ -55,7 +55,14 @@ def choose(
     if setting == PYAV_GPU:
         choice = _on(setting, wanted, gpu_decodes, "asked for; frames kept on the GPU")
         if choice.hwaccel is None:  # nothing to keep on a GPU: PyAV's CPU path, named as such
-            why = "pyav-gpu asked for, but no GPU decodes here" if wanted else "pyav-gpu asked for, no GPU"
+            if not wanted:
+                why = "pyav-gpu asked for, no GPU"
+            elif gpu_decodes("pyav"):
+                why = (
+                    f"pyav-gpu asked for, but NVDEC cannot decode into torch's CUDA context on {wanted} here"
+                )
+            else:
+                why = "pyav-gpu asked for, but no GPU decodes here"
             return DecoderChoice("pyav", None, f"{why}: PyAV on the CPU")
         return choice
     if setting in PYAV:
@@ -116,7 +123,14 @@ def gpu_decodes(device: str) -> Callable[[str], bool]:
     """Whether each decoder really decodes H.264 on `device` (probed once per process and device)."""
 
     def check(decoder: str) -> bool:
-        if decoder in (*PYAV, PYAV_GPU):
+        if decoder == PYAV_GPU:
+            # Frames kept on the GPU are read by torch's kernels, so NVDEC must decode into torch's own CUDA
+            # context: memory of a context FFmpeg makes for itself is not addressable from torch's. Where
+            # FFmpeg refuses torch's context, every pyav-gpu video fell back to the CPU one at a time.
+            from tasks.features.decode_av import decoders_share_torch_context
+
+            return decoders_share_torch_context(device)
+        if decoder in PYAV:
             from tasks.features.decode_av import hwaccel_available as av_available
 
             return av_available(device)

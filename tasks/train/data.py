@@ -227,17 +227,34 @@ def prefetch(items: Iterator[Batch], device: torch.device, depth: int = 2) -> It
         return
     box: queue.Queue[object] = queue.Queue(maxsize=depth)
     done = object()
+    # Set when the consumer stops early (an error in a step, the epoch abandoned): the loader then stops
+    # too, instead of waiting on a full queue for good with its page-locked batches held.
+    stop = threading.Event()
+
+    def put(item: object) -> None:
+        while not stop.is_set():
+            try:
+                box.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
 
     def work() -> None:
         try:
             for item in items:
-                box.put(staged_for(item, device))
+                if stop.is_set():
+                    return
+                put(staged_for(item, device))
         except BaseException as exc:  # noqa: BLE001 - handed to the consumer, re-raised there
-            box.put(exc)
-        box.put(done)
+            put(exc)
+        put(done)
 
-    threading.Thread(target=work, daemon=True).start()
-    while (item := box.get()) is not done:
-        if isinstance(item, BaseException):
-            raise item
-        yield item  # type: ignore[misc]
+    loader = threading.Thread(target=work, daemon=True, name="batch loader")
+    loader.start()
+    try:
+        while (item := box.get()) is not done:
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from models.calibration import damp_residuals, recalibrate_batchnorm
-from models.compiled import CompiledEncoder, fold_batchnorm
+from models.compiled import CompiledEncoder, compile_report, fold_batchnorm
 from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported
 from models.encoders import AMX_GROUP_WIDTH, Runtime, encode, pick_runtime, prepare
 from models.inflight import InflightEncoder
@@ -263,6 +263,12 @@ def test_compiled_encoder_falls_back_to_eager_once_compiling_fails() -> None:
     )
     working = CompiledEncoder(net, cuda_graphs=False, backend="eager")
     assert torch.equal(working(x), net(x)) and working.failed is None
+    # What the GPU bench prints after its warm-ups: a fallback is not reported as a compiled run.
+    assert compile_report(nn.Sequential(failing)) == (
+        "eager: torch.compile failed (RuntimeError: inductor: no working C++ compiler)"
+    )
+    working(torch.randn(5, 6))
+    assert compile_report(working) == "compiled (2 shapes)" and compile_report(net) == "not compiled"
 
 
 def test_inflight_encoder_pads_to_the_fixed_batch_and_drops_the_padding(nets: dict[str, nn.Module]) -> None:

@@ -206,6 +206,31 @@ def test_cpu_batches_are_built_between_steps_unless_torch_leaves_a_core_over(
     assert all(ident != threading.get_ident() for ident in built) is beside
 
 
+def test_the_loader_thread_stops_when_its_consumer_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An epoch abandoned mid-way (a step raised, the generator closed) stops the loader beside it, which
+    otherwise waited on its full queue for the life of the process, holding its batches."""
+    import itertools
+    import threading
+
+    import tasks.train.data as data
+
+    monkeypatch.setattr(data, "loads_beside_steps", lambda device: True)
+    built = itertools.count()
+
+    def endless() -> Iterator[Batch]:
+        while True:
+            next(built)
+            yield _batch(0)
+
+    batches = prefetch(endless(), CPU, depth=2)
+    next(batches)
+    (loader,) = [t for t in threading.enumerate() if t.name == "batch loader"]
+    batches.close()
+    loader.join(timeout=10)
+    assert not loader.is_alive()
+    assert next(built) <= 6  # the one taken, the queue's two, and at most one in hand per put
+
+
 def test_losses_are_read_one_step_late_with_the_same_values() -> None:
     """train_epoch reads each loss after queuing the next step: on_batch gets every batch's loss, in
     order, equal to stepping and reading at once, and the epoch's mean is unchanged."""

@@ -22,7 +22,7 @@ from features_media import (
 )
 
 from models.encoders import encode, pick_runtime, prepare
-from tasks.features import decode_av, decode_device
+from tasks.features import decode_av, decode_device, decoder_choice
 from tasks.features.decode import SPEC_2D, SPEC_3D, DecodeError, as_clips, decode_outputs, probe_with
 from tasks.features.decoder_choice import choose, for_the_stage
 from tasks.features.extractor import Extractor, ExtractorSettings, VideoJob
@@ -157,6 +157,54 @@ def test_nv12_planes_give_the_planar_pictures_colours() -> None:
         assert torch.equal(yuv_to_rgb(*planar, Colour()), yuv_to_rgb(*nv12, Colour()))
 
 
+class _GpuFrame:
+    """What PyAV hands over for a picture NVDEC kept in GPU memory, played by a host frame: format "cuda",
+    the samples' layout in sw_format, no DLPack export outside NV12/P010/P016 (PyAV raises
+    NotImplementedError there), and reformat() as PyAV's download to the host."""
+
+    class _Cuda:
+        name = "cuda"
+
+    def __init__(self, samples: av.VideoFrame) -> None:
+        self.samples, self.format, self.downloads = samples, self._Cuda(), 0
+
+    @property
+    def sw_format(self) -> object:
+        return self.samples.format
+
+    class _Plane:
+        def __init__(self, plane: object, exportable: bool) -> None:
+            self.plane, self.exportable = plane, exportable
+
+        def __dlpack__(self) -> object:
+            if not self.exportable:
+                raise NotImplementedError("unsupported sw_format for DLPack export")
+            return self.plane.__dlpack__()  # type: ignore[attr-defined]
+
+    @property
+    def planes(self) -> tuple[object, ...]:
+        exportable = self.samples.format.name in decode_device.SEMI_PLANAR
+        return tuple(self._Plane(p, exportable) for p in self.samples.planes)
+
+    def reformat(self, format: str) -> av.VideoFrame:  # noqa: A002 - PyAV's keyword
+        self.downloads += 1
+        return self.samples.reformat(format=format)
+
+
+def test_gpu_pictures_in_layouts_pyav_cannot_export_are_downloaded_not_refused() -> None:
+    """A 4:4:4 stream on NVDEC gives yuv444p (16-bit: yuv444p16le) pictures in GPU memory, which PyAV does not
+    export through DLPack: they are copied to the host in their layout and convert as the CPU's frames do,
+    instead of failing the GPU decode of the whole video. NV12 is exported without a copy."""
+    rgb = np.random.default_rng(1).integers(0, 256, (48, 64, 3), dtype=np.uint8)
+    for name, bits in (("yuv444p", 8), ("yuv444p16le", 16), ("nv12", 8), ("p010le", 16)):
+        host = av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format=name)
+        gpu = _GpuFrame(host)
+        assert decode_device.sample_bits(gpu) == decode_device.sample_bits(host) == bits, name
+        got, expected = decode_device.planes(gpu), decode_device.planes(host)
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True)), name
+        assert gpu.downloads == (0 if name in decode_device.SEMI_PLANAR else 1), name
+
+
 def test_odd_sizes_keep_the_full_picture() -> None:
     """An odd width or height: chroma covers it (DLPack's NV12 gives floor(W/2) chroma columns)."""
     y = torch.full((1, 5, 7), 120, dtype=torch.uint8)
@@ -263,3 +311,23 @@ def test_big_pictures_are_converted_in_groups_with_the_same_result(
     monkeypatch.setattr(decode_device, "CONVERT_BYTES", 3 * 4 * 640 * 360 * 5)  # 5 frames a call
     grouped = _device_path(videos["landscape"])
     assert all(np.array_equal(whole[key], grouped[key]) for key in BOTH)
+
+
+def test_frames_are_kept_on_the_gpu_only_where_nvdec_decodes_into_torchs_context() -> None:
+    """NVDEC's frames in a CUDA context FFmpeg made for itself are not addressable from torch's kernels:
+    where PyAV decodes on the GPU but not in torch's context, pyav-gpu falls back to the CPU and says why."""
+    separate = lambda decoder: decoder != "pyav-gpu"  # noqa: E731 - NVDEC works, in its own context only
+    choice = choose("pyav-gpu", "cuda:1", True, separate)
+    assert (choice.decoder, choice.hwaccel) == ("pyav", None)
+    assert "cannot decode into torch's CUDA context on cuda:1" in choice.why
+
+
+def test_the_host_check_for_pyav_gpu_is_the_shared_context_probe(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[tuple[str, str]] = []
+    monkeypatch.setattr(
+        decode_av, "decoders_share_torch_context", lambda d: asked.append(("shared", d)) or False
+    )
+    monkeypatch.setattr(decode_av, "hwaccel_available", lambda d: asked.append(("nvdec", d)) or True)
+    check = decoder_choice.gpu_decodes("cuda:1")
+    assert (check("pyav-gpu"), check("pyav"), check("pyav-child")) == (False, True, True)
+    assert asked == [("shared", "cuda:1"), ("nvdec", "cuda:1"), ("nvdec", "cuda:1")]
