@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from flows.cli_errors import UsageProblem, expected_cause, expected_types
 from storage.layout import DataRoot, check_data_root
 from tasks.bench.isa import ISA_CAPS, missing_caps, rerun_capped
-from tasks.config_types import DEVICES_HELP, check_device
+from tasks.config_types import DEVICES_HELP, check_crawl_id, check_device
 from tasks.train.config import TrainConfig
 
 T = TypeVar("T")
@@ -181,6 +181,21 @@ def device_option(help: str = f"{DEVICES_HELP}.") -> Any:
 
 
 DeviceOption = Annotated[str, device_option()]
+
+
+def _checked_crawl_id(value: str | None) -> str | None:
+    """An option callback: a crawl id that could not name a folder under the data root, refused in one line."""
+    if value is not None:
+        try:
+            check_crawl_id(value)
+        except ValueError as exc:
+            fail(f"--crawl-id: {exc}")
+    return value
+
+
+def crawl_id_option(help: str) -> Any:
+    """The --crawl-id option (tasks/config_types.py check_crawl_id), checked as it is parsed."""
+    return typer.Option("--crawl-id", help=help, callback=_checked_crawl_id)
 
 
 def require_device(device: str, where: str = "--device") -> None:

@@ -29,7 +29,9 @@ WorldDir = Annotated[
         help="Cache for rendered videos. Default $HOWTO_DEMO_CACHE or ~/.cache/howto/demo_world.",
     ),
 ]
-Seed = Annotated[int, typer.Option("--seed", help="World seed: the same seed builds the same world.")]
+Seed = Annotated[
+    int, typer.Option("--seed", help="World seed (0 or more): the same seed builds the same world.", min=0)
+]
 Generation = Annotated[
     int, typer.Option("--generation", help="Crawl generation: each adds new videos.", min=0)
 ]

@@ -39,6 +39,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.audio.weights", "AudioWeightsMissing"),
     ("models.torch_files", "NotACheckpoint"),  # a weights or checkpoint file that is not one
     ("tasks.demo.media", "FFmpegMissing"),
+    ("flows.demo", "DemoWorldUnwritable"),  # --world-dir a file, or a folder that cannot be written
     ("tasks.features.decoder_choice", "DecoderUnavailable"),  # features.decoder=ffmpeg without ffmpeg
     ("tasks.train.run", "TrainingDataError"),
     ("tasks.train.pooling", "PoolingMismatch"),

@@ -192,7 +192,9 @@ def heldout_command(
         int | None,
         typer.Option("--max-clips", min=2, help="Clips drawn (default: the run's eval_max_clips)."),
     ] = None,
-    seed: Annotated[int | None, typer.Option("--seed", help="Draw seed (default: the run's seed).")] = None,
+    seed: Annotated[
+        int | None, typer.Option("--seed", help="Draw seed, 0 or more (default: the run's seed).", min=0)
+    ] = None,
     checkpoint: CheckpointOption = None,
     max_words: MaxWordsOption = None,
     data_root: ExistingDataRootOption = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -70,6 +71,23 @@ DecoderOption = Annotated[
 ]
 
 
+def is_parquet(path: Path) -> bool:
+    """Whether a file starts with Parquet's magic bytes: the only kind of file --out may replace."""
+    with path.open("rb") as handle:
+        return handle.read(4) == b"PAR1"
+
+
+def readable_video(video: Path) -> None:
+    """Refuse a file the decoders cannot read (not a video, no video stream, damaged header), in their words."""
+    from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
+    from tasks.features.decoder_choice import cli_installed
+
+    try:
+        probe_with("ffmpeg" if cli_installed() else "pyav", str(video))
+    except (DecodeError, DecodeTimeout) as exc:
+        fail(f"{video}: not a video the decoders can read: {exc}")
+
+
 @app.command("extract")
 def extract_command(
     video: Annotated[Path, typer.Argument(help="A local video file.")],
@@ -104,9 +122,14 @@ def extract_command(
     # --out before any decoding: never a shard of a data root, a folder, or a path that cannot be written.
     if out.is_dir():
         fail(f"--out {out}: is a directory; give the .parquet file to write")
+    if out.exists() and os.path.samefile(out, video):
+        fail(f"--out {out}: is the video itself; give another path for the .parquet file")
+    if out.is_file() and not is_parquet(out):
+        fail(f"--out {out}: exists and is not a Parquet file; remove it or give another path")
     check_outside_root(root, out)
     check_writable(out)
     require_device(device)
+    readable_video(video)  # before loading (or calibrating) the encoders: seconds, not a quick refusal
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
         resnet_weights=resnet_weights,

@@ -39,12 +39,14 @@ def demo_command(
         str | None, typer.Option("--site-url", help="Use a demo site that is already running.")
     ] = None,
     world_dir: Annotated[Path | None, typer.Option("--world-dir", help="Demo world cache directory.")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Demo world seed.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="Demo world seed (0 or more).", min=0)] = 0,
     stages: StagesOption = None,
 ) -> None:
     """Build the demo world, serve it on 127.0.0.1, run the whole pipeline on it, print a summary."""
     from flows.demo import report_lines, run_demo
 
+    if world_dir is not None and world_dir.exists() and not world_dir.is_dir():
+        fail(f"--world-dir {world_dir}: is a file, not a folder for the demo world's cache")
     root = DataRoot.from_any(data_root)
     summaries = run_demo(
         root.url, site_url=site_url, world_dir=world_dir, seed=seed, stages=_stages(stages), log=typer.echo

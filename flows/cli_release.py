@@ -13,6 +13,7 @@ from flows.cli_common import (
     DataRootOption,
     ExistingDataRootOption,
     bench_app,
+    crawl_id_option,
     fail,
     option_group,
     require_file,
@@ -55,7 +56,7 @@ def import_howto100m_command(
         CaptionSource, typer.Option(help="Which release file --captions is (auto: by its name).")
     ] = CaptionSource.auto,
     videos_per_shard: Annotated[int, typer.Option(min=1, help="Videos per shard.")] = 100,
-    crawl_id: Annotated[str, typer.Option(help="Recorded on every row.")] = "howto100m",
+    crawl_id: Annotated[str, crawl_id_option("Recorded on every row.")] = "howto100m",
     replace: Annotated[
         bool, typer.Option("--replace", help="Drop an earlier import of other files first.")
     ] = False,

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import DataRootOption, fail
+from flows.cli_common import DataRootOption, crawl_id_option, fail
 from storage.layout import ROOT_ERRNOS, DataRoot, describe_os_error
 from tasks.config_types import check_http_url
 
@@ -67,7 +67,7 @@ def import_command(
         ),  # fmt: skip
     ] = ImportFormatChoice.howto100m,
     data_root: DataRootOption = None,
-    crawl_id: Annotated[str, typer.Option(help="Recorded on every row.")] = "crawl-0000",
+    crawl_id: Annotated[str, crawl_id_option("Recorded on every row.")] = "crawl-0000",
     replace: Annotated[
         bool, typer.Option("--replace", help="Drop every earlier imported list first (default: append).")
     ] = False,
@@ -102,7 +102,7 @@ def mine_command(
     ] = None,
     max_articles: Annotated[int | None, typer.Option(help="Stop after this many articles.")] = None,
     rps: Annotated[float, typer.Option(help="Requests per second (politeness cap).")] = 1.0,
-    crawl_id: Annotated[str, typer.Option(help="Recorded on every row.")] = "crawl-0000",
+    crawl_id: Annotated[str, crawl_id_option("Recorded on every row.")] = "crawl-0000",
 ) -> None:
     """Crawl wikiHow's categories and mine visual tasks into the `tasks` dataset (resumable).
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, fail, option_group, require_file
+from flows.cli_common import DataRootOption, bench_app, crawl_id_option, fail, option_group, require_file
 from tasks.youtube.access import YoutubeAccess
 
 youtube_app = typer.Typer(
@@ -56,7 +56,7 @@ def import_command(
     access: YoutubeAccess,  # the access options (option_group)
     file: Annotated[Path, typer.Argument(help="Ids or URLs, one per line, or HowTo100M_v1.csv.")],
     data_root: DataRootOption = None,
-    crawl_id: Annotated[str, typer.Option(help="Crawl id recorded on every row.")] = "crawl-0000",
+    crawl_id: Annotated[str, crawl_id_option("Crawl id recorded on every row.")] = "crawl-0000",
 ) -> None:
     """Probe and filter the listed videos (those already known are skipped)."""
     from pydantic import ValidationError
@@ -87,7 +87,7 @@ def search_videos_command(
     max_results: Annotated[
         int | None, typer.Option("--max-results", min=1, help="Search hits per task (search.max_results).")
     ] = None,
-    crawl_id: Annotated[str | None, typer.Option(help="Crawl id recorded on every row.")] = None,
+    crawl_id: Annotated[str | None, crawl_id_option("Crawl id recorded on every row.")] = None,
 ) -> None:
     """Search every kept task, probe each new video once, keep or drop it (finished shards are skipped).
 

@@ -79,6 +79,10 @@ def _serve(world: Any) -> Any:
         return DemoSite(world)
 
 
+class DemoWorldUnwritable(RuntimeError):
+    """The demo world cannot be built in its cache folder (--world-dir, $HOWTO_DEMO_CACHE)."""
+
+
 @contextmanager
 def demo_site(
     site_url: str | None, world_dir: Path | None, seed: int, log: Callable[[str], None]
@@ -90,7 +94,11 @@ def demo_site(
     from tasks.demo.world import build_world, default_cache_dir
 
     started = time.perf_counter()
-    world = build_world(world_dir or default_cache_dir(), seed=seed)
+    directory = world_dir or default_cache_dir()
+    try:
+        world = build_world(directory, seed=seed)
+    except OSError as exc:  # a file in the folder's place, no permission, a full disk
+        raise DemoWorldUnwritable(f"demo world cache {directory}: {exc.strerror or exc}") from exc
     log(
         f"demo world (seed {seed}): {len(world.articles)} articles, {len(world.videos)} videos, "
         f"{world.step_count()} distinct steps, ready in {time.perf_counter() - started:.1f}s"

@@ -1,4 +1,5 @@
-"""Checked string types shared by the stage configs and the CLI options: a site URL and a torch device.
+"""Checked string types shared by the stage configs and the CLI options: a site URL, a torch device and a
+crawl id.
 
 Each is one `check_*` function (a ValueError saying what is allowed) and an Annotated type that runs it, so
 a config field, a `--set` value and a CLI option are refused with the same words. Nothing here asks the
@@ -15,6 +16,9 @@ from pydantic import AfterValidator
 
 DEVICES_HELP = "auto, cpu, cuda or cuda:N"
 _DEVICE = re.compile(r"auto|cpu|cuda(?::[0-9]+)?")
+# A crawl id names folders under the data root (the crawl caches) and is recorded on rows: letters, digits,
+# "_", "." and "-", not starting with a dot, so "..", "../x" or "" can never lead a path out of the root.
+_CRAWL_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")
 
 
 def check_http_url(value: str) -> str:
@@ -42,6 +46,17 @@ def check_explicit_device(value: str) -> str:
     return check_device(value, allow_auto=False)
 
 
+def check_crawl_id(value: str) -> str:
+    """`value` if it can name a crawl: 1-64 letters, digits, "_", "." or "-", not starting with a dot."""
+    if not _CRAWL_ID.fullmatch(value):
+        raise ValueError(
+            f"{value!r} is not a crawl id: use 1-64 letters, digits, '_', '.' or '-', "
+            "not starting with a dot (e.g. crawl-0001)"
+        )
+    return value
+
+
 HttpUrl = Annotated[str, AfterValidator(check_http_url)]
+CrawlId = Annotated[str, AfterValidator(check_crawl_id)]
 Device = Annotated[str, AfterValidator(check_device)]
 ExplicitDevice = Annotated[str, AfterValidator(check_explicit_device)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from tasks.config_types import CrawlId
 from tasks.stage_config import RunOnly, StageConfig
 from tasks.youtube.decision import Limits
 
@@ -12,7 +13,7 @@ from tasks.youtube.decision import Limits
 class SearchVideosConfig(StageConfig):
     """Search "how to <task>" for every kept task, probe each new video once, keep or drop it."""
 
-    crawl_id: str = Field(default="crawl-0000", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
+    crawl_id: CrawlId = "crawl-0000"
     search_prefix: str = Field(
         default="ytsearch", pattern=r"^[a-z]+$", description="ytsearch, or demosearch for the demo"
     )

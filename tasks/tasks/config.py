@@ -5,7 +5,7 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.common import config_hash
-from tasks.config_types import HttpUrl
+from tasks.config_types import CrawlId, HttpUrl
 from tasks.wikihow.client import DEFAULT_USER_AGENT, WikiHowClient
 from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, VisualFilter
 
@@ -30,7 +30,7 @@ class MineTasksConfig(BaseModel):
     max_depth: int = Field(default=4, ge=0, description="subcategory levels below a root category to walk")
     max_articles: int | None = Field(default=None, ge=1, description="stop after this many articles (sorted)")
     shard_size: int = Field(default=100, ge=1, le=5000)
-    crawl_id: str = "crawl-0000"
+    crawl_id: CrawlId = "crawl-0000"
     filters: VisualFilter = VisualFilter()
     # politeness
     rps: float = Field(default=1.0, gt=0)

@@ -52,7 +52,7 @@ class TrainConfig(BaseModel):
     shuffle_pairs: bool = False  # control run: captions permuted across training clips
     max_words: int = Field(default=20, ge=1)
     min_word_count: int = Field(default=1, ge=1)  # learned vocabulary
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)  # numpy's generators take no negative seed
     device: Device = "auto"
     # Hashed (bf16 rounds differently); "auto" is bf16 where the hardware has it natively (models/train_loop).
     precision: Literal["fp32", "bf16", "auto"] = "fp32"

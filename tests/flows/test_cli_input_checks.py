@@ -203,3 +203,78 @@ def test_run_log_records_of_expected_failures_skip_only_the_console() -> None:
         "Encountered exception during execution: ValueError('a bug')",  # a bug stays visible
     ]
     assert console.records[1].exc_info is None  # its traceback without -v: the CLI prints it
+
+
+# -- crawl ids --------------------------------------------------------------------------------------------
+
+
+def test_crawl_ids_that_could_lead_out_of_the_data_root_are_refused(tmp_path: Path) -> None:
+    """A crawl id names the crawl caches' folders: `tasks mine --crawl-id ../../x` wrote them outside the data
+    root. Every --crawl-id and every config's crawl_id take the same ids, and refuse the rest in one line."""
+    root = tmp_path / "data"
+    tasks_file = tmp_path / "tasks.txt"
+    tasks_file.write_text("Grill a steak\n")
+    for bad in ("../../escape", "..", ".hidden", "", "a/b", "x" * 65):
+        one_error_line(
+            invoke(
+                "tasks",
+                "mine",
+                "--base-url",
+                "http://127.0.0.1:9",
+                "--crawl-id",
+                bad,
+                "--data-root",
+                str(root),
+            ),
+            "--crawl-id",
+            "is not a crawl id",
+        )
+        one_error_line(
+            invoke(
+                "tasks",
+                "import",
+                str(tasks_file),
+                "--format",
+                "lines",
+                "--crawl-id",
+                bad,
+                "--data-root",
+                str(root),
+            ),
+            "--crawl-id",
+        )
+        one_error_line(
+            invoke("videos", "import", str(tmp_path), "--crawl-id", bad, "--data-root", str(root)),
+            "--crawl-id",
+        )
+        for stage in ("tasks", "search"):
+            one_error_line(
+                invoke(
+                    "pipeline", "--stage", stage, "--set", f"{stage}.crawl_id={bad}", "--data-root", str(root)
+                ),
+                f"{stage}.crawl_id",
+            )
+    assert not root.exists() and sorted(p.name for p in tmp_path.iterdir()) == ["tasks.txt"]
+
+
+# -- the demo world ---------------------------------------------------------------------------------------
+
+
+def test_demo_seeds_are_not_negative_and_the_world_cache_must_be_a_folder(tmp_path: Path) -> None:
+    """numpy's generators take no negative seed: `--seed -1` ended in its traceback after the demo started;
+    a --world-dir that is (or sits under) a file ended in NotADirectoryError's."""
+    root = str(tmp_path / "data")
+    for argv in (("demo-site", "build"), ("demo-site", "serve"), ("demo", "--data-root", root)):
+        one_error_line(invoke(*argv, "--seed", "-1"), "--seed", "greater than or equal to 0")
+    one_error_line(invoke("train", "--seed", "-1", "--data-root", root), "--seed")
+    blocker = tmp_path / "afile"
+    blocker.write_text("x")
+    one_error_line(
+        invoke("demo", "--world-dir", str(blocker), "--data-root", root), str(blocker), "is a file"
+    )
+    one_error_line(
+        invoke("demo", "--world-dir", str(blocker / "sub"), "--data-root", root),
+        str(blocker / "sub"),
+        "Not a directory",
+    )
+    assert blocker.read_text() == "x" and not Path(root).exists()

@@ -70,6 +70,26 @@ def test_features_out_folder_or_unwritable_is_refused_before_extraction(video: P
     one_error_line(extract(video, blocker / "x.parquet", tmp_path / "data"), "--out", "afile is a file")
 
 
+def test_features_out_never_replaces_the_video_or_a_file_that_is_not_parquet(video: Path, tmp_path: Path) -> None:
+    """--out naming the input video (or any file that is not Parquet, a config say) wrote the features over
+    it and exited 0: the video was gone."""
+    one_error_line(extract(video, video, tmp_path / "data"), "--out", "is the video itself")
+    assert video.read_bytes() == b"not decoded"
+    notes = tmp_path / "notes.yaml"
+    notes.write_text("keep: me\n")
+    one_error_line(extract(video, notes, tmp_path / "data"), "--out", "is not a Parquet file")
+    assert notes.read_text() == "keep: me\n"
+
+
+def test_features_input_that_is_not_a_video_is_refused_before_the_encoders_load(
+    video: Path, tmp_path: Path
+) -> None:
+    """Checked by the decoders' probe first: before, random weights were calibrated (seconds) to say so."""
+    data = tmp_path / "data"
+    one_error_line(extract(video, tmp_path / "f.parquet", data), str(video), "not a video the decoders can read")
+    assert not (data / "models").exists() and not (tmp_path / "f.parquet").exists()
+
+
 def test_features_video_that_is_a_folder_says_so(tmp_path: Path) -> None:
     one_error_line(
         extract(tmp_path, tmp_path / "x.parquet", tmp_path / "data"), str(tmp_path), "is a directory"
