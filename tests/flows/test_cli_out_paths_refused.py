@@ -70,7 +70,9 @@ def test_features_out_folder_or_unwritable_is_refused_before_extraction(video: P
     one_error_line(extract(video, blocker / "x.parquet", tmp_path / "data"), "--out", "afile is a file")
 
 
-def test_features_out_never_replaces_the_video_or_a_file_that_is_not_parquet(video: Path, tmp_path: Path) -> None:
+def test_features_out_never_replaces_the_video_or_a_file_that_is_not_parquet(
+    video: Path, tmp_path: Path
+) -> None:
     """--out naming the input video (or any file that is not Parquet, a config say) wrote the features over
     it and exited 0: the video was gone."""
     one_error_line(extract(video, video, tmp_path / "data"), "--out", "is the video itself")
@@ -86,7 +88,9 @@ def test_features_input_that_is_not_a_video_is_refused_before_the_encoders_load(
 ) -> None:
     """Checked by the decoders' probe first: before, random weights were calibrated (seconds) to say so."""
     data = tmp_path / "data"
-    one_error_line(extract(video, tmp_path / "f.parquet", data), str(video), "not a video the decoders can read")
+    one_error_line(
+        extract(video, tmp_path / "f.parquet", data), str(video), "not a video the decoders can read"
+    )
     assert not (data / "models").exists() and not (tmp_path / "f.parquet").exists()
 
 
