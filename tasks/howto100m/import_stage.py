@@ -23,21 +23,31 @@ from storage.catalog import refresh
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from tasks.common import config_hash, shard_hash
-from tasks.howto100m.caption_json import iter_entries, open_captions
+from tasks.howto100m.caption_json import CaptionFileError, iter_entries, open_captions
 from tasks.howto100m.layout import (
     IMPORT_SOURCE,
     check_free,
     imported_batches,
     is_imported,
     load_plan,
+    remove_batch,
     remove_imports,
+    remove_plan,
     save_plan,
 )
-from tasks.howto100m.release import FEATURE_MODELS, ReleaseTask, VideoTable, load_feature_rows, read_task_ids
+from tasks.howto100m.release import (
+    FEATURE_MODELS,
+    ReleaseFormatError,
+    ReleaseTask,
+    VideoTable,
+    load_feature_rows,
+    read_task_ids,
+)
 from tasks.howto100m.rows import FeatureRows, ShardRows
 from tasks.progress import advance
 from tasks.shard_runner import SecondaryOutput, ShardJob, ShardOutput, run_job
 from tasks.tasks.rows import task_row
+from tasks.tasks.task_lists import ImportFormatError
 from tasks.wikihow.titles import dedup_key
 from tasks.youtube.ids import is_video_id
 
@@ -241,7 +251,7 @@ class Importer:
 def check_caption_file(path: str) -> None:
     """Read the caption file's first entry: a file that is no caption object at all (garbage, a list, not
     UTF-8, empty) fails here, before any shard is written. A file broken further on still fails while its
-    videos stream; the command with a repaired file then needs --replace."""
+    videos stream, and what the import had written is then removed (import_howto100m)."""
     with open_captions(path) as handle:
         next(iter_entries(handle), None)
 
@@ -299,16 +309,25 @@ def import_howto100m(
         removed = remove_imports(root, keep_batch=batch)
         refresh(root)  # the views name the removed files: queries must work even if this import fails
     importer.start()
-    importer.write_tasks()
     n_shards = n_videos = 0
-    for index, group in enumerate(importer.shard_groups()):
-        importer.write_shard(index, group)
-        n_shards += 1
-        n_videos += len(group)
-        # The csv lists the release's videos; caption entries outside it (rare) only push the total up.
-        advance("howto100m import: videos", n_videos, max(len(importer.videos), n_videos))
-        if n_shards % 50 == 0:
-            log.info("howto100m import: %d shards", n_shards)
+    try:
+        importer.write_tasks()
+        for index, group in enumerate(importer.shard_groups()):
+            importer.write_shard(index, group)
+            n_shards += 1
+            n_videos += len(group)
+            # The csv lists the release's videos; caption entries outside it (rare) only push the total up.
+            advance("howto100m import: videos", n_videos, max(len(importer.videos), n_videos))
+            if n_shards % 50 == 0:
+                log.info("howto100m import: %d shards", n_shards)
+    except (CaptionFileError, ReleaseFormatError, ImportFormatError):
+        # A release file broken past its start (a caption.json cut short is found only as it streams) fails
+        # the import for good: what it wrote is removed, so the repaired file imports without --replace and
+        # no half import stays in the catalog. A crash or a kill keeps its shards, for the rerun to resume.
+        # The catalog never named them: it is refreshed only after the last shard.
+        remove_batch(root, batch)
+        remove_plan(root, batch)
+        raise
     save_plan(root, {**importer.plan, "n_video_shards": n_shards})
     refresh(root)
     written = [m for m in importer.manifests if m["dataset"] == "videos"]

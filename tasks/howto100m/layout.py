@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from storage.atomic import atomic_write_bytes
@@ -51,6 +52,13 @@ def load_plan(root: DataRoot, batch: str) -> dict[str, Any]:
     return plan
 
 
+def remove_plan(root: DataRoot, batch: str) -> None:
+    """Forget an import batch's shard bases (after its shards were removed)."""
+    path = _plan_path(root, batch)
+    if root.exists(path):
+        root.fs.rm(path)
+
+
 def save_plan(root: DataRoot, plan: dict[str, Any]) -> None:
     atomic_write_bytes(
         root, _plan_path(root, plan["batch"]), json.dumps(plan, sort_keys=True, indent=1).encode()
@@ -85,14 +93,24 @@ def imported_batches(root: DataRoot) -> dict[str, set[int]]:
 
 def remove_imports(root: DataRoot, keep_batch: str | None = None) -> int:
     """Delete every imported shard of other batches (marker first, so a crash leaves only invisible files)."""
+    return _remove_batches(root, lambda batch: batch != keep_batch)
+
+
+def remove_batch(root: DataRoot, batch: str) -> int:
+    """Delete the shards of one import batch and what was derived from its videos: an import that stopped on
+    a broken release file leaves nothing behind, so the corrected file imports without --replace."""
+    return _remove_batches(root, lambda other: other == batch)
+
+
+def _remove_batches(root: DataRoot, doomed: Callable[[str | None], bool]) -> int:
     from storage.schemas import get_schema
 
     removed = 0
-    video_shards = {s for b, shards in imported_batches(root).items() if b != keep_batch for s in shards}
+    video_shards = {s for b, shards in imported_batches(root).items() if doomed(b) for s in shards}
     for dataset in (*IMPORT_DATASETS, *DERIVED_DATASETS):
         version = get_schema(dataset).version
         for marker in list_markers(root, dataset):
-            mine = is_imported(marker) and marker.config.get("import_batch") != keep_batch
+            mine = is_imported(marker) and doomed(marker.config.get("import_batch"))
             derived = dataset in DERIVED_DATASETS and marker.shard in video_shards
             if not (mine or derived):
                 continue
