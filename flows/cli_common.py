@@ -142,6 +142,18 @@ def rerun_if_capped(isa: str, argv: list[str]) -> None:
         raise typer.Exit(rerun_capped(isa, argv))
 
 
+def data_root_with_datasets(data_root: str | None) -> DataRoot:
+    """The root, refused when it holds no dataset yet: a query, a report or an export there would answer
+    from nothing, which reads like "no rows" when the real mistake is the folder (a typo, the root's
+    parent), and a catalog or report would be written into a folder that is not a data root."""
+    from storage.catalog import holds_datasets
+
+    root = DataRoot.from_any(data_root)
+    if not holds_datasets(root):
+        fail(f"{root.url} is not a data root: it holds no datasets (run a stage first, or check --data-root)")
+    return root
+
+
 def fail(message: str) -> NoReturn:
     """Stop the command with `error: message` on stderr and exit 2 (flows/cli_errors.py prints it)."""
     raise UsageProblem(message)

@@ -13,8 +13,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from flows.cli_common import ExistingDataRootOption, bench_app, fail, require_utf8
-from storage.catalog import QueryResult, holds_datasets, query, refresh, stats
+from flows.cli_common import ExistingDataRootOption, bench_app, data_root_with_datasets, fail, require_utf8
+from storage.catalog import QueryResult, query, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench.query import run_bench
 
@@ -39,15 +39,6 @@ def _print_result(result: QueryResult, fmt: OutputFormat) -> None:
         Console().print(table)
 
 
-def _data_root_with_datasets(data_root: str | None) -> DataRoot:
-    """The root, refused when it holds no dataset yet: a query there would answer from empty views, which
-    reads like "no rows" when the real mistake is the folder (a typo, the parent of the root)."""
-    root = DataRoot.from_any(data_root)
-    if not holds_datasets(root):
-        fail(f"{root.url} is not a data root: it holds no datasets (run a stage first, or check --data-root)")
-    return root
-
-
 def query_command(
     sql: Annotated[
         str, typer.Argument(help="A read-only SQL query over the dataset views (tasks, videos, ...).")
@@ -60,7 +51,7 @@ def query_command(
     # encode: refused here, naming the argument.
     require_utf8(sql, "SQL")
     # A refused or failed query is a QueryError: one line, exit 2, nothing written (the sandbox sees to it).
-    _print_result(query(sql, _data_root_with_datasets(data_root)), fmt)
+    _print_result(query(sql, data_root_with_datasets(data_root)), fmt)
 
 
 def stats_command(
@@ -69,7 +60,7 @@ def stats_command(
 ) -> None:
     """One summary: tasks, videos kept and dropped by reason, clips, hours of video, words, feature and
     audio coverage (and videos whose features come from random weights), top categories."""
-    summary = stats(_data_root_with_datasets(data_root))
+    summary = stats(data_root_with_datasets(data_root))
     if as_json:
         typer.echo(json.dumps(summary, indent=1))
         return
@@ -124,7 +115,7 @@ def bench_query_command(
 
 def refresh_command(data_root: ExistingDataRootOption = None) -> None:
     """Recreate the DuckDB views over the current shards."""
-    typer.echo(refresh(DataRoot.from_any(data_root)))
+    typer.echo(refresh(data_root_with_datasets(data_root)))
 
 
 catalog_app = typer.Typer(help="The DuckDB catalog in the data root.", no_args_is_help=True)

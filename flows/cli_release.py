@@ -14,6 +14,7 @@ from flows.cli_common import (
     ExistingDataRootOption,
     bench_app,
     crawl_id_option,
+    data_root_with_datasets,
     fail,
     option_group,
     require_file,
@@ -126,7 +127,7 @@ def _selection(
 
     filt = ExportFilter(keep=keep.value, categories=tuple(category or ()), split=split.value,
                         heldout_fraction=heldout_fraction)  # fmt: skip
-    return DataRoot.from_any(data_root), filt
+    return data_root_with_datasets(data_root), filt
 
 
 def _run_export(run) -> None:  # type: ignore[no-untyped-def]

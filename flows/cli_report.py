@@ -8,8 +8,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import ExistingDataRootOption, fail
-from storage.layout import DataRoot
+from flows.cli_common import ExistingDataRootOption, data_root_with_datasets, fail
 
 
 def report_command(
@@ -21,7 +20,7 @@ def report_command(
     """Write a dataset card (README.md), a static page (index.html) and PNG plots for the data root."""
     from tasks.report.card import write_report
 
-    root = DataRoot.from_any(data_root)
+    root = data_root_with_datasets(data_root)
     if out is None:
         if not root.is_local:
             fail("--out is needed for a remote data root")

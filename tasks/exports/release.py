@@ -55,9 +55,11 @@ def _task_release_id(task: dict[str, Any] | None, task_id: str | None) -> str:
 def export_release(root: DataRoot, out: Path, filt: ExportFilter, *, features: bool = True) -> dict[str, Any]:
     """Write the selection in the release's layout; returns counts. Video order: shard, then video id."""
     check_target(root, out, "howto100m")  # its files are written over: never a user's folder
+    # The selection first: an unknown --category or no clip at all is refused before the folder is made.
+    selection = Selection(root, filt)
+    selection.require_clips()
     out.mkdir(parents=True, exist_ok=True)
     write_marker(out, "howto100m")
-    selection = Selection(root, filt)
     tasks = task_lookup(root)
     counts: Counter[str] = Counter(dict.fromkeys(("videos", "clips", "tasks", "feature_files"), 0))
     captions = CaptionWriter(out / "caption.json")

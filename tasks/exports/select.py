@@ -113,6 +113,16 @@ class Selection:
             mask = [m and c for m, c in zip(mask, in_category.to_pylist(), strict=True)]
         return table.filter(pa.array(mask, pa.bool_()))
 
+    def require_clips(self, features: str = "none") -> None:
+        """NothingToExport unless some clip passes the filter: checked before an export writes anything (it
+        reads the clips shards up to the first with a selected clip; all of them only when it raises)."""
+        counted = Counter(self.dropped)
+        try:
+            if next(self.shards(), None) is None:
+                raise NothingToExport(self.filt, self.dropped, features)
+        finally:
+            self.dropped = counted  # the export's own pass counts what it holds back
+
     def shards(self) -> Iterator[ShardClips]:
         """Selected clips of every finished `clips` shard, in shard order."""
         for marker in list_markers(self.root, "clips"):

@@ -146,6 +146,7 @@ def export_webdataset(
         )
     check_target(root, out, "webdataset")  # its shards are written over: never a user's folder
     selection = Selection(root, filt)
+    selection.require_clips(features)  # an empty selection is refused before the folder is made
     writer = TarShards(out, samples_per_shard)
     write_marker(out, "webdataset")
     drops: Counter[str] = Counter()

@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from storage.layout import DataRoot
-from tasks.exports.target import ExportRefused, check_outside_root, check_writable
+from tasks.exports.target import (
+    MARKER,
+    ExportRefused,
+    check_outside_root,
+    check_writable,
+    read_marker,
+    write_marker,
+)
 from tasks.report.numbers import ReportNumbers, collect
 from tasks.report.plots import FIGURES
 
@@ -154,7 +161,25 @@ def check_report_out(root: DataRoot, out: Path) -> None:
     check_outside_root(root, out, allow=Path(root.url) / "report" if root.is_local else None)
     if out.exists() and not out.is_dir():
         raise ExportRefused(f"--out {out}: exists and is not a folder; remove it or choose another --out")
+    if out.is_dir() and not made_by_report(out):
+        raise ExportRefused(
+            f"--out {out}: exists, is not empty and is not a report made by howto (no {MARKER}); its "
+            "README.md and index.html would be replaced: remove it or choose another --out"
+        )
     check_writable(out)
+
+
+def made_by_report(folder: Path) -> bool:
+    """Whether a report may be written into `folder`: empty, marked as a report, or an unmarked report of an
+    earlier version (only its own files, its page among them)."""
+    names = {p.name for p in folder.iterdir()}
+    if not names:
+        return True
+    marker = read_marker(folder)
+    if marker is not None:
+        return marker.get("format") == "report"
+    own = {"README.md", "index.html", *FIGURES}
+    return "index.html" in names and names <= own
 
 
 def write_report(root: DataRoot, out: Path) -> dict[str, Any]:
@@ -163,6 +188,7 @@ def write_report(root: DataRoot, out: Path) -> dict[str, Any]:
     check_report_out(root, out)
     numbers = collect(root)
     out.mkdir(parents=True, exist_ok=True)
+    write_marker(out, "report")
     made_at = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     written = []
     for name, (_, draw) in FIGURES.items():

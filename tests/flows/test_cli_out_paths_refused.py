@@ -127,6 +127,51 @@ def test_report_out_on_a_file_or_under_one_is_refused(root: DataRoot, tmp_path: 
     assert afile.read_text() == "keep me"
 
 
+def test_report_out_never_takes_over_a_users_folder(root: DataRoot, tmp_path: Path) -> None:
+    """A folder that is not a report (a project with its own README.md) had its README.md replaced by the
+    dataset card, exit 0. A report folder (marked) is written again; so is an earlier, unmarked one."""
+    project = tmp_path / "proj"
+    project.mkdir()
+    (project / "README.md").write_text("MY PROJECT README")
+    one_error_line(invoke("report", "--data-root", root.url, "--out", str(project)), "--out", "not a report")
+    assert snapshot(project) == {"README.md": b"MY PROJECT README"}
+    out = tmp_path / "report"
+    for _ in range(2):
+        assert invoke("report", "--data-root", root.url, "--out", str(out)).exit_code == 0
+    (out / ".howto-export.json").unlink()  # as an earlier version left it
+    assert invoke("report", "--data-root", root.url, "--out", str(out)).exit_code == 0
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [("catalog", "refresh"), ("report", "--out", "{out}"), ("export", "webdataset", "--out", "{out}"),
+     ("export", "hf", "--out", "{out}"), ("export", "howto100m", "--out", "{out}")],
+)  # fmt: skip
+def test_commands_that_read_a_data_root_refuse_a_folder_that_is_none(
+    tmp_path: Path, argv: tuple[str, ...]
+) -> None:
+    """`catalog refresh` wrote a catalog, `report` a card of 0 clips and two exports empty outputs (exit 0)
+    into a folder that holds no dataset: a mistyped --data-root."""
+    folder = tmp_path / "unrelated"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("x")
+    out = tmp_path / "out"
+    args = [a.format(out=out) for a in argv]
+    one_error_line(invoke(*args, "--data-root", str(folder)), str(folder), "is not a data root")
+    assert snapshot(folder) == {"notes.txt": b"x"} and not out.exists()
+
+
+@pytest.mark.parametrize("fmt", ["webdataset", "howto100m"])
+def test_exports_that_select_no_clip_write_nothing(root: DataRoot, tmp_path: Path, fmt: str) -> None:
+    """An unknown category, or a selection no clip passes: refused before the --out folder is made (the
+    release export left its marker file behind, and webdataset wrote an export of 0 samples, exit 0)."""
+    out = tmp_path / "out"
+    base = ("export", fmt, "--data-root", root.url, "--out", str(out))
+    one_error_line(invoke(*base, "--category", "Nonexistent"), "--category", "Nonexistent")
+    one_error_line(invoke(*base, "--split", "heldout", "--heldout-fraction", "0"), "nothing to export")
+    assert not out.exists()
+
+
 # -- export --out that cannot be written ------------------------------------------------------------------
 
 

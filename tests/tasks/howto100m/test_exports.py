@@ -12,12 +12,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pytest
 
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset, read_shard, write_shard
 from tasks.exports.hf import export_hf
 from tasks.exports.release import export_release
-from tasks.exports.select import ExportFilter
+from tasks.exports.select import ExportFilter, NothingToExport
 from tasks.exports.webdataset import export_webdataset
 from tasks.howto100m.import_stage import ImportConfig, import_howto100m
 from tasks.train.pooling import build_pairs
@@ -114,14 +115,16 @@ def test_webdataset_per_video_and_split_filters(imported: DataRoot, tmp_path: Pa
     assert samples[VIDEO_A]["resnext101.npy"].shape == (7, 2048)
     assert [c["idx"] for c in samples[VIDEO_A]["json"]["clips"]] == [0, 1, 2]
     for split in ("train", "heldout"):
-        part = export_webdataset(imported, tmp_path / split, ExportFilter(split=split, heldout_fraction=0.5),
-                                 per="video", features="none")  # fmt: skip
-        keys = (
-            {s["__key__"] for s in wds.WebDataset(part["shards"], shardshuffle=False).decode()}
-            if part["shards"]
-            else set()
-        )
-        assert keys == {v for v in (VIDEO_A, VIDEO_B, VIDEO_C) if is_heldout(v, 0.5) == (split == "heldout")}
+        expected = {v for v in (VIDEO_A, VIDEO_B, VIDEO_C) if is_heldout(v, 0.5) == (split == "heldout")}
+        filt = ExportFilter(split=split, heldout_fraction=0.5)
+        if not expected:  # a split no video falls in is refused, before its folder is made
+            with pytest.raises(NothingToExport, match="other_split"):
+                export_webdataset(imported, tmp_path / split, filt, per="video", features="none")
+            assert not (tmp_path / split).exists()
+            continue
+        part = export_webdataset(imported, tmp_path / split, filt, per="video", features="none")
+        keys = {s["__key__"] for s in wds.WebDataset(part["shards"], shardshuffle=False).decode()}
+        assert keys == expected
 
 
 def test_hf_dataset_loads_from_disk_with_features_and_a_card(imported: DataRoot, tmp_path: Path) -> None:
@@ -188,12 +191,15 @@ def test_a_killed_hf_export_keeps_the_previous_one_and_the_next_cleans_up(
     assert (out / "README.md").exists()
 
 
-def test_an_empty_root_exports_nothing(tmp_path: Path) -> None:
+def test_an_empty_root_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
+    """As the HF export does: an export of no clips is an error (exit 2 from the CLI), not empty files."""
     root = DataRoot.from_any(tmp_path / "empty")
     root.makedirs(root.url)
-    assert export_webdataset(root, tmp_path / "out", ExportFilter())["samples"] == 0
-    summary = export_release(root, tmp_path / "release", ExportFilter())
-    assert summary["videos"] == 0 and json.loads((tmp_path / "release" / "caption.json").read_text()) == {}
+    with pytest.raises(NothingToExport):
+        export_webdataset(root, tmp_path / "out", ExportFilter())
+    with pytest.raises(NothingToExport):
+        export_release(root, tmp_path / "release", ExportFilter())
+    assert not (tmp_path / "out").exists() and not (tmp_path / "release").exists()
 
 
 def _mark_random_weights(root: DataRoot, video_id: str) -> None:

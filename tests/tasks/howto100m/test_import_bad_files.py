@@ -11,7 +11,7 @@ import pytest
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
 from tasks.howto100m.caption_json import CaptionFileError
-from tasks.howto100m.import_stage import ImportConflict, import_howto100m
+from tasks.howto100m.import_stage import import_howto100m
 from tasks.howto100m.release import ReleaseFormatError, load_feature_rows
 from tests.tasks.howto100m.conftest import import_config
 from tests.tasks.howto100m.release_files import VIDEO_A, Release
