@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
+import decimal
 import json
+import math
 import sys
 import tempfile
 from enum import StrEnum
@@ -25,13 +28,46 @@ class OutputFormat(StrEnum):
     json = "json"
 
 
+def json_value(value: Any) -> Any:
+    """A DuckDB value as plain JSON: NaN and infinities as null (JSON has no such numbers: Python's bare
+    NaN made the output unreadable to every strict parser), BLOBs as hex, intervals as seconds, dates and
+    times in ISO 8601, decimals as numbers, lists and structs element by element."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    if isinstance(value, dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, dt.date | dt.time):  # datetime is a date
+        return value.isoformat()
+    if isinstance(value, decimal.Decimal):
+        return json_value(float(value))
+    if isinstance(value, dict):
+        return {str(k): json_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_value(v) for v in value]
+    if value is None or isinstance(value, bool | int | str):
+        return value
+    return str(value)  # UUIDs and other scalar types: their text
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: lists and structs as JSON text (not Python's repr), other values as the csv module writes them."""
+    if isinstance(value, dict | list | tuple):
+        return json.dumps(json_value(value), ensure_ascii=False)
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value).hex()
+    return value
+
+
 def _print_result(result: QueryResult, fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
-        typer.echo(json.dumps(result.as_dicts(), default=str, indent=1))
+        rows = [json_value(row) for row in result.as_dicts()]
+        typer.echo(json.dumps(rows, indent=1, allow_nan=False))
     elif fmt is OutputFormat.csv:
         writer = csv.writer(sys.stdout)
         writer.writerow(result.columns)
-        writer.writerows(result.rows)
+        writer.writerows([csv_cell(v) for v in row] for row in result.rows)
     else:
         table = Table(*result.columns)
         for row in result.rows:
@@ -44,7 +80,13 @@ def query_command(
         str, typer.Argument(help="A read-only SQL query over the dataset views (tasks, videos, ...).")
     ],
     data_root: ExistingDataRootOption = None,
-    fmt: Annotated[OutputFormat, typer.Option("--format", help="Output format.")] = OutputFormat.table,
+    fmt: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help="Output format. json: strict JSON (NaN as null, BLOBs as hex, intervals in seconds); csv: lists and structs as JSON text.",
+        ),
+    ] = OutputFormat.table,
 ) -> None:
     """Query the datasets with DuckDB (one view per dataset, plus video_catalog). Read-only."""
     # Undecodable bytes (kept by Python as lone surrogates) would reach the SQL splitter as text it cannot

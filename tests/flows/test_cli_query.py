@@ -89,3 +89,34 @@ def test_catalog_refresh_failure_exits_2_and_keeps_catalog(
     assert result.exit_code == 2
     assert result.stderr.startswith("error: catalog not rebuilt") and "Traceback" not in result.output
     assert Path(root.catalog_path()).read_bytes() == before
+
+
+def test_json_output_is_strict_json_and_csv_cells_are_not_python_reprs(root: DataRoot) -> None:
+    """`--format json` printed Python's NaN and a BLOB's repr (b'\\x00'), which no strict JSON parser reads;
+    `--format csv` wrote lists as ['a', 'b']."""
+    import csv
+    import io
+    import json
+
+    sql = (
+        "SELECT 'nan'::DOUBLE AS nan, 'inf'::DOUBLE AS inf, 2.5 AS x, '\\x00\\xff'::BLOB AS b, "
+        "INTERVAL 90 SECOND AS i, DATE '2020-01-02' AS d, TIMESTAMP '2020-01-02 03:04:05' AS t, "
+        "['a', 'é'] AS l, {'k': 1.5::DECIMAL(4,2)} AS s FROM clips LIMIT 1"
+    )
+    result = runner.invoke(app, ["query", sql, "--format", "json", "--data-root", root.url])
+    assert result.exit_code == 0, result.output
+
+    def refuse(constant: str) -> None:
+        raise ValueError(constant)
+
+    (row,) = json.loads(result.stdout, parse_constant=refuse)
+    assert row == {
+        "nan": None, "inf": None, "x": 2.5, "b": "00ff", "i": 90.0, "d": "2020-01-02",
+        "t": "2020-01-02T03:04:05", "l": ["a", "é"], "s": {"k": 1.5},
+    }  # fmt: skip
+    result = runner.invoke(app, ["query", sql, "--format", "csv", "--data-root", root.url])
+    header, values = list(csv.reader(io.StringIO(result.stdout)))
+    cells = dict(zip(header, values, strict=True))
+    assert (
+        json.loads(cells["l"]) == ["a", "é"] and json.loads(cells["s"]) == {"k": 1.5} and cells["b"] == "00ff"
+    )
