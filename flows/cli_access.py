@@ -59,7 +59,10 @@ def access_from_options(
         )
     except ValidationError as exc:
         err = exc.errors()[0]
-        fail(f"bad option: {'.'.join(map(str, err['loc']))}: {err['msg']}")
+        field = str(err["loc"][-1]) if err["loc"] else ""
+        # The models' fields by the options that set them.
+        flag = {"requests_per_s": "--rate", "jitter_s": "--rate", "concurrency": "--concurrency"}.get(field)
+        fail(f"{flag or 'bad option ' + '.'.join(map(str, err['loc']))}: {err['msg']}")
     if cookies is not None:
         os.environ[COOKIES_ENV] = str(cookies.resolve())
     if proxy:

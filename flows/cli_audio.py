@@ -35,7 +35,10 @@ def _config(encoder: str, weights: str | None, random_weights: bool, width: int)
         )  # type: ignore[arg-type]
     except ValidationError as exc:
         err = exc.errors()[0]
-        fail(f"--{'-'.join(str(p) for p in err['loc'])}: {err['msg']}")
+        field = str(err["loc"][0]) if err["loc"] else "encoder"
+        # The config's fields by the options that set them (the encoder is --audio-encoder).
+        flag = {"encoder": "--audio-encoder"}.get(field, f"--{field.replace('_', '-')}")
+        fail(f"{flag}: {err['msg']}")
     raise AssertionError("unreachable")
 
 

@@ -45,6 +45,13 @@ def demo_command(
     """Build the demo world, serve it on 127.0.0.1, run the whole pipeline on it, print a summary."""
     from flows.demo import report_lines, run_demo
 
+    if site_url is not None:
+        from tasks.config_types import check_http_url
+
+        try:
+            check_http_url(site_url)
+        except ValueError as exc:
+            fail(f"--site-url: {exc}")
     if world_dir is not None and world_dir.exists() and not world_dir.is_dir():
         fail(f"--world-dir {world_dir}: is a file, not a folder for the demo world's cache")
     root = DataRoot.from_any(data_root)

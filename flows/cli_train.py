@@ -276,9 +276,11 @@ def compare_command(
     from tasks.train.run import TrainingDataError
 
     chosen = [m.strip() for m in methods.split(",") if m.strip()]
-    unknown = [m for m in chosen + ([control] if control else []) if m not in RECIPES]
+    unknown = [m for m in chosen if m not in RECIPES]
     if unknown or not chosen:
         fail(f"--methods: unknown {', '.join(unknown) or '(none given)'}; expected {', '.join(RECIPES)}")
+    if control and control not in RECIPES:
+        fail(f"--control: unknown {control}; expected {', '.join(RECIPES)}")
     try:
         seed_list = [int(s) for s in seeds.split(",") if s.strip()]
     except ValueError:

@@ -278,3 +278,13 @@ def test_demo_seeds_are_not_negative_and_the_world_cache_must_be_a_folder(tmp_pa
         "Not a directory",
     )
     assert blocker.read_text() == "x" and not Path(root).exists()
+
+
+def test_errors_name_the_option_the_user_typed(tmp_path: Path) -> None:
+    root = str(tmp_path / "data")
+    one_error_line(invoke("audio", "run", "--audio-encoder", "bogus", "--data-root", root), "--audio-encoder")
+    one_error_line(invoke("captions", "fetch", "--rate", "-1", "--data-root", root), "--rate")
+    one_error_line(
+        invoke("train", "compare", "--control", "bogus", "--data-root", root), "--control", "bogus"
+    )
+    one_error_line(invoke("demo", "--site-url", "foo", "--data-root", root), "--site-url", "http(s) URL")
