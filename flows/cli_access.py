@@ -50,7 +50,7 @@ def access_from_options(
         except ValueError as exc:
             fail(f"--demo-url: {exc}")
     if cookies is not None and not cookies.is_file():
-        fail(f"{cookies}: no such cookies file")
+        fail(f"{cookies}: {'is a directory, not a' if cookies.is_dir() else 'no such'} cookies file")
     try:
         access = YoutubeAccess(
             site_url=demo_url,

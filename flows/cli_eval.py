@@ -181,7 +181,8 @@ def crosstask_command(
     from tasks.evaluation.run import eval_crosstask
 
     if not release.is_dir():
-        fail(f"{release}: no such folder (the unpacked crosstask_release)")
+        why = "is a file, not a folder" if release.exists() else "no such folder"
+        fail(f"{release}: {why} (the unpacked crosstask_release)")
     setup = make_setup()
     _run(lambda: eval_crosstask(setup, release, videos, split, n_train, window_s, chance_draws))
 

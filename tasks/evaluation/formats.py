@@ -35,7 +35,7 @@ class BenchmarkFileError(ValueError):
 
 def _read_text(path: Path) -> str:
     if not path.is_file():
-        raise BenchmarkFileError(path, "no such file")
+        raise BenchmarkFileError(path, missing_file(path))
     try:
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
@@ -119,7 +119,7 @@ class _ArraysOnly(pickle.Unpickler):
 def read_youcook_pkl(path: Path) -> FeatureItems:
     """The HowTo100M release's `youcook_val.pkl`: a list of {id, 2d (2048,), 3d (2048,), caption}."""
     if not path.is_file():
-        raise BenchmarkFileError(path, "no such file")
+        raise BenchmarkFileError(path, missing_file(path))
     raw = path.read_bytes()
     try:
         try:
@@ -193,7 +193,7 @@ def read_msrvtt_features(path: Path, queries: list[Query]) -> FeatureItems:
     import torch
 
     if not path.is_file():
-        raise BenchmarkFileError(path, "no such file")
+        raise BenchmarkFileError(path, missing_file(path))
     try:
         data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - torch raises many kinds for a bad file
@@ -290,3 +290,8 @@ def read_step_annotation(path: Path, n_steps: int) -> list[tuple[int, float, flo
             )
         rows.append((step, start, end))
     return rows
+
+
+def missing_file(path: Path) -> str:
+    """Why a benchmark file cannot be read: a folder in its place, or nothing there."""
+    return "is a directory, not a file" if path.is_dir() else "no such file"

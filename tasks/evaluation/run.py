@@ -88,7 +88,8 @@ def _folder_features(
 
 def _find(video_dir: Path, ids: Iterable[str], what: str) -> tuple[dict[str, Path], list[str]]:
     if not video_dir.is_dir():
-        raise formats.BenchmarkFileError(video_dir, "no such folder of videos")
+        why = "is a file, not a folder of videos" if video_dir.exists() else "no such folder of videos"
+        raise formats.BenchmarkFileError(video_dir, why)
     found, missing = find_videos(video_dir, ids)
     if not found:
         raise NoVideos(

@@ -288,3 +288,26 @@ def test_errors_name_the_option_the_user_typed(tmp_path: Path) -> None:
         invoke("train", "compare", "--control", "bogus", "--data-root", root), "--control", "bogus"
     )
     one_error_line(invoke("demo", "--site-url", "foo", "--data-root", root), "--site-url", "http(s) URL")
+
+
+def test_a_folder_where_a_file_goes_and_a_file_where_a_folder_goes_are_named_as_such(tmp_path: Path) -> None:
+    root = str(tmp_path / "data")
+    Path(root).mkdir()  # the eval commands read an existing root
+    folder, afile = tmp_path / "folder", tmp_path / "afile"
+    folder.mkdir()
+    afile.write_text("x")
+    one_error_line(
+        invoke("captions", "fetch", "--cookies", str(folder), "--data-root", root), "is a directory"
+    )
+    one_error_line(
+        invoke(
+            "eval", "youcook2", "--annotations", str(folder), "--videos", str(folder), "--data-root", root
+        ),
+        str(folder),
+        "is a directory, not a file",
+    )
+    one_error_line(
+        invoke("eval", "crosstask", "--release", str(afile), "--videos", str(folder), "--data-root", root),
+        str(afile),
+        "is a file, not a folder",
+    )
