@@ -77,8 +77,11 @@ def run_command(
 def fac_command(
     data_root: ExistingDataRootOption = None,
     seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per variant (means are printed).")] = 3,
-    epochs: Annotated[int, typer.Option("--epochs", min=1)] = 30,
-    heldout_fraction: Annotated[float, typer.Option("--heldout-fraction", min=0.05, max=0.9)] = 0.3,
+    epochs: Annotated[int, typer.Option("--epochs", min=1, help="Training epochs of every run.")] = 30,
+    heldout_fraction: Annotated[
+        float,
+        typer.Option("--heldout-fraction", min=0.05, max=0.9, help="Share of videos held out for retrieval."),
+    ] = 0.3,
     lambda_va: Annotated[
         float, typer.Option("--lambda-va", min=0.0, help="Weight of video-audio NCE.")
     ] = 1.0,

@@ -112,8 +112,12 @@ def train_command(
     ] = "max_margin",
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 4096,
     lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 1e-4,
-    videos_per_batch: Annotated[int, typer.Option(min=1)] = 32,
-    clips_per_video: Annotated[int, typer.Option(min=1)] = 64,
+    videos_per_batch: Annotated[
+        int, typer.Option(min=1, help="Videos per batch; their clips are each other's negatives.")
+    ] = 32,
+    clips_per_video: Annotated[
+        int, typer.Option(min=1, help="Clips drawn per video and batch (at most).")
+    ] = 64,
     heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.1,
     shuffle_pairs: Annotated[bool, typer.Option(help="Control run: captions shuffled across clips.")] = False,
     clip_pool: Annotated[
@@ -129,7 +133,9 @@ def train_command(
     precision: Annotated[
         str, choice_option("--precision", PRECISIONS, "auto: bf16 where the hardware has it natively.")
     ] = "fp32",
-    seed: int = 0,
+    seed: Annotated[
+        int, typer.Option(min=0, help="Seed of the initial weights, the batches and the split draws.")
+    ] = 0,
 ) -> None:
     """Train the text-video joint embedding on the data root's clips and frame features."""
     if ctx.invoked_subcommand is not None:
@@ -206,12 +212,12 @@ def compare_command(
     control: Annotated[
         str, typer.Option(help="Method trained on shuffled captions as the control ('' for none).")
     ] = "infonce",
-    epochs: Annotated[int, typer.Option(min=1)] = 24,
+    epochs: Annotated[int, typer.Option(min=1, help="Epochs of every run.")] = 24,
     text: Annotated[str, choice_option("--text", TEXTS, "Text side of every method.")] = "minilm",
     word2vec: Annotated[Path | None, typer.Option(help="word2vec file for --text word2vec.")] = None,
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 256,
     lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 3e-3,
-    videos_per_batch: Annotated[int, typer.Option(min=1)] = 8,
+    videos_per_batch: Annotated[int, typer.Option(min=1, help="Videos per batch of every run.")] = 8,
     heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.3,
     clip_pool: Annotated[
         str,

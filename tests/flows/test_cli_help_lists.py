@@ -46,3 +46,18 @@ def test_every_group_lists_its_commands_with_whole_summaries() -> None:
         assert panel, f"{name}: no command list"
         continuation = [line for line in panel.splitlines() if re.match(r"│\s{3,}\S", line)]
         assert continuation == [], f"{name}: {continuation[:2]}"
+
+
+def test_every_option_of_every_command_says_what_it_does() -> None:
+    """`--help` explains each option: a bare `--epochs <int>` left the user guessing whose epochs."""
+    silent: list[str] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        for param in getattr(command, "params", []):
+            if getattr(param, "param_type_name", "") == "option" and not (param.help or "").strip():
+                silent.append(f"{' '.join(path)} {param.opts[0]}")
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            walk(sub, [*path, name])
+
+    walk(typer.main.get_command(app), ["howto"])
+    assert silent == []
