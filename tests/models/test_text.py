@@ -60,3 +60,15 @@ def test_word2vec_bad_header(tmp_path: Path) -> None:
     path.write_text("hello world again\n")
     with pytest.raises(Word2VecFormatError, match="first line"):
         load_word2vec(path)
+
+
+def test_the_sentence_encoder_loads_without_a_third_party_progress_bar(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """transformers drew "Loading weights: 100%|████|" on stderr inside search-clips' output."""
+    from models.text import encode_sentences, load_minilm
+
+    model = load_minilm()
+    assert "Loading weights" not in capfd.readouterr().err
+    vectors = encode_sentences(["grill the steak", "grill a steak"], model)
+    assert vectors.shape == (2, 384) and float(vectors[0] @ vectors[1]) > 0.8
