@@ -77,15 +77,24 @@ def is_parquet(path: Path) -> bool:
         return handle.read(4) == b"PAR1"
 
 
-def readable_video(video: Path) -> None:
-    """Refuse a file the decoders cannot read (not a video, no video stream, damaged header), in their words."""
+def readable_video(video: Path) -> float:
+    """The video's duration in seconds; a file the decoders cannot read (not a video, no video stream,
+    damaged header) is refused in their words."""
     from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
     from tasks.features.decoder_choice import cli_installed
 
     try:
-        probe_with("ffmpeg" if cli_installed() else "pyav", str(video))
+        return probe_with("ffmpeg" if cli_installed() else "pyav", str(video)).duration_s
     except (DecodeError, DecodeTimeout) as exc:
         fail(f"{video}: not a video the decoders can read: {exc}")
+
+
+def seconds_done(model: str, rows: int) -> int:
+    """Seconds of video a model's first `rows` rows cover: a 2D row a second, a 3D row a 16-frame clip at 24 fps."""
+    from tasks.features.decode import CLIP_FRAMES, SPEC_3D
+    from tasks.features.extractor import MODEL_3D
+
+    return int(rows * CLIP_FRAMES / SPEC_3D.fps) if model == MODEL_3D else rows
 
 
 @app.command("extract")
@@ -113,6 +122,7 @@ def extract_command(
     from tasks.features.extractor import VideoJob
     from tasks.features.pipeline import build_extractor
     from tasks.features.rows import result_table
+    from tasks.progress import advance
 
     require_file(video, "video file")
     for weights in (resnet_weights, resnext_weights):
@@ -129,7 +139,7 @@ def extract_command(
     check_outside_root(root, out)
     check_writable(out)
     require_device(device)
-    readable_video(video)  # before loading (or calibrating) the encoders: seconds, not a quick refusal
+    duration_s = readable_video(video)  # before loading (or calibrating) the encoders: seconds, not a refusal
     cfg = ExtractFeaturesConfig(
         random_weights=random_weights,
         resnet_weights=resnet_weights,
@@ -144,6 +154,14 @@ def extract_command(
         extractor, loaded, rt = build_extractor(cfg, root)
     except ValueError as exc:  # e.g. fp16 without CUDA (a missing-weights error is handled centrally)
         fail(str(exc))
+    total = max(1, round(duration_s))
+
+    def progress(_video: str, model: str, rows: int) -> None:
+        # The first model's rows (both decode in step): seconds of video decoded and queued for encoding.
+        if model == cfg.models[0]:
+            advance(f"{video.name}: seconds of video", min(seconds_done(model, rows), total), total)
+
+    extractor.on_chunk = progress
     [result] = list(extractor.run([VideoJob(video.stem, str(video))]))
     if result.status != "ok":
         fail(f"{video}: {result.error}")

@@ -11,7 +11,7 @@ import logging
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -160,6 +160,9 @@ class Extractor:
             for m, net in (encoders.items() if s.across_videos else ())
         }
         self.mixed_batches = 0  # across videos: batches that held rows of more than one video
+        # Called as each decoded chunk reaches the compute side: (video id, model, rows of it so far).
+        # One long video's extraction (`howto features extract`) shows its progress through this.
+        self.on_chunk: Callable[[str, str, int], None] | None = None
 
     def run(self, jobs: Iterable[VideoJob]) -> Iterator[VideoResult]:
         """Yield one VideoResult per job, in completion order."""
@@ -274,6 +277,8 @@ class Extractor:
             elif kind == "chunk":
                 _, vid, model, idx, arr = msg  # one decoder per video: its chunks arrive in order
                 p = pending.setdefault(vid, _Pending())
+                if self.on_chunk is not None:
+                    self.on_chunk(vid, model, idx + len(arr))
                 if p.status == "ok" and across:
                     self.batcher.add(vid, model, idx, arr)
                     self._encode_batches(pending, self.batcher.full())

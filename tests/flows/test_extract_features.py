@@ -173,6 +173,10 @@ def test_cli_extract_on_a_host_without_ffmpeg_decodes_through_pyav(
     args = ["features", "extract", str(video), "--random-weights", *SMALL, "--data-root", root.url]
     cli = runner.invoke(app, [*args, "--out", str(tmp_path / "cli.parquet"), "--decoder", "ffmpeg"])
     assert cli.exit_code == 0 and "decoded through ffmpeg" in cli.stdout, cli.output
+    # Progress on the one video, in seconds of it, up to its whole length.
+    shown = [line for line in cli.stderr.splitlines() if f"{video.name}: seconds of video" in line]
+    done, total = shown[-1].rsplit(" ", 1)[1].split("/")
+    assert done == total and int(total) > 0, shown
     # --size-2d / --size-3d chose the encoders' input sizes: only those were calibrated.
     assert sorted(p.name for p in Path(root.path("models")).iterdir()) == [
         "calibrated-resnet152-seed0-s64.pt",
