@@ -177,37 +177,33 @@ def require_utf8(value: str, what: str) -> str:
     return value
 
 
-def _checked_device(value: str | None) -> str | None:
-    """An option callback: a device torch cannot be asked for is refused in one line, naming --device."""
-    if value is not None:
-        try:
-            check_device(value)
-        except ValueError as exc:
-            fail(f"--device: {exc}")
-    return value
+def checked_by(flag: str, check: Callable[[str], str]) -> Callable[[str | None], str | None]:
+    """An option callback running `check` (a ValueError saying what is allowed) as the option is parsed:
+    a refused value is one line naming `flag`, exit 2."""
+
+    def callback(value: str | None) -> str | None:
+        if value is not None:
+            try:
+                check(value)
+            except ValueError as exc:
+                fail(f"{flag}: {exc}")
+        return value
+
+    return callback
 
 
 def device_option(help: str = f"{DEVICES_HELP}.") -> Any:
     """The --device option: auto, cpu, cuda or cuda:N (tasks/config_types.py), checked as it is parsed."""
-    return typer.Option("--device", help=help, callback=_checked_device)
+    return typer.Option("--device", help=help, callback=checked_by("--device", check_device))
 
 
 DeviceOption = Annotated[str, device_option()]
 
 
-def _checked_crawl_id(value: str | None) -> str | None:
-    """An option callback: a crawl id that could not name a folder under the data root, refused in one line."""
-    if value is not None:
-        try:
-            check_crawl_id(value)
-        except ValueError as exc:
-            fail(f"--crawl-id: {exc}")
-    return value
-
-
 def crawl_id_option(help: str) -> Any:
-    """The --crawl-id option (tasks/config_types.py check_crawl_id), checked as it is parsed."""
-    return typer.Option("--crawl-id", help=help, callback=_checked_crawl_id)
+    """The --crawl-id option: an id that could not name a folder under the data root is refused
+    (tasks/config_types.py check_crawl_id) as it is parsed."""
+    return typer.Option("--crawl-id", help=help, callback=checked_by("--crawl-id", check_crawl_id))
 
 
 def require_device(device: str, where: str = "--device") -> None:
