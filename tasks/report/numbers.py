@@ -52,7 +52,7 @@ class ReportNumbers:
     words: list[tuple[int, int]]  # (words, clips)
     hours_by_category: list[tuple[str, float]]
     caption_kinds: list[tuple[str, str, int]]  # (kind, language, videos)
-    caption_sources: dict[str, int]  # videos shards by where their captions came from
+    caption_sources: dict[str, int]  # videos with captions, by where their captions came from
     crawls: list[dict[str, Any]]
     features: dict[str, Any] = field(default_factory=dict)  # storage.catalog.feature_coverage
     paper: dict[str, float] = field(default_factory=lambda: dict(PAPER))
@@ -142,6 +142,16 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
+def captioned_videos_per_shard(root: DataRoot) -> dict[int, int]:
+    """`captions` shard -> its videos whose captions were read (status ok, whether kept or not)."""
+    counts: dict[int, int] = {}
+    for marker in list_markers(root, "captions"):
+        table = read_shard(root, "captions", marker.shard)
+        if table is not None:
+            counts[marker.shard] = sum(1 for status in table.column("status").to_pylist() if status == "ok")
+    return counts
+
+
 def collect(root: DataRoot) -> ReportNumbers:
     """Every number the report shows, over the finished shards (each query first brings the catalog up to
     date with them, in a temporary catalog where the root is read-only)."""
@@ -151,10 +161,14 @@ def collect(root: DataRoot) -> ReportNumbers:
     means = _rows(root, f"SELECT avg(n), median(n) FROM {per_video}")[0]
     spans = _rows(root, "SELECT avg(end_ms - start_ms) / 1000, median(end_ms - start_ms) / 1000, avg(n_words), median(n_words), "
                         "coalesce(sum(end_ms - start_ms), 0) / 3.6e6 FROM clips")[0]  # fmt: skip
+    # Videos with captions, by where they came from: a `videos` shard says its source (the release's files
+    # for an import), its `captions` shard of the same number which of its videos got captions. Counting the
+    # `videos` rows themselves also counted the private, removed and caption-less videos.
+    captioned = captioned_videos_per_shard(root)
     sources: dict[str, int] = {}
     for marker in list_markers(root, "videos"):
         source = str(marker.extra.get("caption_source") or "crawled (.vtt)")
-        sources[source] = sources.get(source, 0) + marker.rows_out
+        sources[source] = sources.get(source, 0) + captioned.get(marker.shard, 0)
     return ReportNumbers(
         root=root.url,
         funnel=funnel(root),

@@ -16,6 +16,7 @@ from storage.schemas import frame_features as frame_features_schema
 from storage.schemas import videos as videos_schema
 from storage.shards import write_shard
 from tasks.report.card import write_report
+from tests.storage.catalog_data import build_root, rows_table
 from tests.storage.test_shards import clips_table
 
 
@@ -165,3 +166,24 @@ def test_cli_stats_json(root: DataRoot) -> None:
     out = _howto("stats", "--json", "--data-root", root.url)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["clips"]["total"] == 6
+
+
+def test_the_report_counts_videos_with_captions_not_every_probed_video(tmp_path: Path) -> None:
+    """The report's caption sources summed the `videos` shards' rows, private and caption-less videos
+    included (43 "videos" with 38 caption files on the demo): now the videos whose captions were read."""
+    from storage.shards import read_shard
+    from tasks.report.numbers import collect
+
+    root = build_root(tmp_path)
+    videos = read_shard(root, "videos", 0)
+    assert videos is not None
+    private = {
+        "video_id": "2" * 11,
+        "keep": False,
+        "status": "ok",
+        "crawl_id": "c0",
+        "drop_reason": "private",
+    }
+    grown = pa.concat_tables([videos, rows_table("videos", [private])])
+    write_shard(root, "videos", 0, grown, config_hash="h", code_version="x", rows_in=grown.num_rows)
+    assert collect(root).caption_sources == {"crawled (.vtt)": 2}
