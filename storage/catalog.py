@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from storage.atomic import TMP_PREFIX, folder_lock, temp_path_for
 from storage.layout import DataRoot, DataRootProblem, check_data_root
 from storage.schemas import SCHEMAS
-from storage.shards import shard_files
+from storage.shards import collecting_left_out, shard_files
 
 log = logging.getLogger(__name__)
 
@@ -142,6 +142,7 @@ def _current(root: DataRoot, *, rebuild: bool) -> str:
         return _private_catalog(root, "")
     path = catalog_file(root)
     if not rebuild and _built_from(path) == (root.url, want):
+        _warn_left_out(path)
         return path
     try:
         return refresh(root)
@@ -212,6 +213,19 @@ def _shard_stamps(root: DataRoot, directory: str) -> list[str]:
     return [line for lines in folders.values() for line in lines]
 
 
+def _warn_left_out(path: str) -> None:
+    """Log again, for a reader of a catalog built earlier, each damaged shard its views leave out: the
+    warning came only with the build, and later queries answered from fewer rows without a word."""
+    try:
+        with duckdb.connect(":memory:", config=dict(_CONFIG)) as con:
+            con.execute(f"ATTACH {_quote(path)} AS howto (READ_ONLY)")
+            rows = con.execute(f"SELECT problem FROM howto.{META_SCHEMA}.left_out").fetchall()
+    except duckdb.Error:  # built before catalogs kept the list
+        return
+    for (problem,) in rows:
+        log.warning("%s", problem)
+
+
 def _built_from(path: str) -> tuple[str, str] | None:
     """(root path, fingerprint) the catalog at `path` records; None when it cannot be read or records none."""
     if not os.path.isfile(path):
@@ -232,6 +246,7 @@ _private: dict[tuple[str, str], str] = {}
 def _private_catalog(root: DataRoot, want: str) -> str:
     path = _private.get((root.url, want))
     if path is not None and os.path.isfile(path):
+        _warn_left_out(path)
         return path
     directory = tempfile.mkdtemp(prefix="howto-catalog-")
     atexit.register(shutil.rmtree, directory, ignore_errors=True)
@@ -335,7 +350,12 @@ def _build(path: str, root: DataRoot) -> None:
         for dataset in SCHEMAS:
             _empty_table(con, dataset, scratch)
         _sandbox(con, root)  # from here on only the dataset folders are readable
-        built = {dataset for dataset in SCHEMAS if _dataset_view(con, root, dataset)}
+        with collecting_left_out() as left_out:
+            built = {dataset for dataset in SCHEMAS if _dataset_view(con, root, dataset)}
+        # Damaged shards the views leave out, said again by every reader of this catalog (_warn_left_out).
+        con.execute(f"CREATE TABLE {META_SCHEMA}.left_out (problem VARCHAR)")
+        if left_out:
+            con.executemany(f"INSERT INTO {META_SCHEMA}.left_out VALUES (?)", [[p] for p in left_out])
         if {"videos", "captions"} <= built:
             con.execute(VIDEO_CATALOG_SQL)
         elif {"videos", "captions"} <= set(SCHEMAS):

@@ -8,6 +8,8 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -221,11 +223,29 @@ def valid_marker(root: DataRoot, dataset: str, shard: int) -> Marker | None:
     return None if marker is None else _vouched(root, marker)
 
 
+# The lines about shards left out, gathered while `collecting_left_out` runs (the catalog keeps them).
+_left_out: ContextVar[list[str] | None] = ContextVar("left_out", default=None)
+
+
+@contextmanager
+def collecting_left_out() -> Iterator[list[str]]:
+    """Gather, besides logging them, the lines about damaged shards that readers leave out in this block."""
+    found: list[str] = []
+    token = _left_out.set(found)
+    try:
+        yield found
+    finally:
+        _left_out.reset(token)
+
+
 def _vouched(root: DataRoot, marker: Marker) -> Marker | None:
     """`marker` when it is of the current schema and its file checks out, else None (a damaged file logged)."""
     problem = _shard_problem(root, marker)
     if problem is not None:
         log.warning("%s", problem)
+        gathered = _left_out.get()
+        if gathered is not None:
+            gathered.append(problem)
         return None
     return marker if marker.schema_version == get_schema(marker.dataset).version else None
 
