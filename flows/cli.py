@@ -22,6 +22,7 @@ import typer
 import flows
 from flows.cli_common import bench_app, setup_logging
 from flows.cli_errors import HowtoGroup
+from flows.prefect_server import serve_in_own_session
 
 app = typer.Typer(
     name="howto",
@@ -89,6 +90,8 @@ def _summaries_on_one_line(typer_app: typer.Typer) -> None:
 
 _mount_all()
 _summaries_on_one_line(app)
+# A temporary Prefect server that Ctrl-C does not kill mid-command, and that a killed command does not leave.
+serve_in_own_session()
 
 
 def main() -> None:

@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperGroup
 
 EXIT_EXPECTED = 2
+EXIT_INTERRUPTED = 130
 
 
 class UsageProblem(Exception):
@@ -137,6 +138,13 @@ class HowtoGroup(TyperGroup):
                 return super().invoke(ctx)
         except (typer.Exit, typer.Abort):  # a deliberate exit keeps its code
             raise
+        except KeyboardInterrupt:
+            # Ctrl-C: what the stages finished is kept (markers), so the same command resumes. 130 is what
+            # shells report for a command ended by SIGINT.
+            typer.echo(
+                "error: interrupted; finished shards are kept: run the same command again to resume", err=True
+            )
+            raise typer.Exit(EXIT_INTERRUPTED) from None
         except Exception as exc:  # noqa: BLE001 - expected ones end here, the rest re-raise
             cause = expected_cause(exc)
             if cause is None and isinstance(exc, EOFError):
