@@ -19,7 +19,7 @@ import pyarrow as pa
 from storage import atomic
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import Marker, read_shard, valid_marker, write_shard
+from storage.shards import Marker, read_marker, read_shard, valid_marker, write_shard
 from tasks.common import code_version, config_hash, shard_hash
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,7 @@ def run_job(root: DataRoot, job: ShardJob) -> dict[str, Any]:
         manifest = _manifest(job.dataset, job.shard, marker, cached=True)
         manifest.update({name: m.rows_out for name, m in secondaries.items() if m is not None})
         return manifest
+    _say_why_unmarked(root, job, marker)
     _remove_own_temp_files(root, job)
     previous = _reusable_rows(root, job, marker)
     started = time.time()
@@ -172,6 +173,20 @@ def run_job(root: DataRoot, job: ShardJob) -> dict[str, Any]:
     for extra_out in out.secondary:
         manifest[extra_out.dataset] = extra_out.table.num_rows
     return manifest
+
+
+def _say_why_unmarked(root: DataRoot, job: ShardJob, marker: Marker | None) -> None:
+    """A shard file with no marker is redone: say so, naming the file (a damaged file under a marker is
+    logged where the marker is checked)."""
+    if marker is not None or read_marker(root, job.dataset, job.shard) is not None:
+        return
+    path = root.shard_path(job.dataset, get_schema(job.dataset).version, job.shard)
+    if root.exists(path):
+        log.warning(
+            "%s shard %d (%s): no marker vouches for this file (a crash between its rename and its marker, "
+            "or the marker removed); the shard is redone",
+            job.dataset, job.shard, path,
+        )  # fmt: skip
 
 
 def _reusable_rows(root: DataRoot, job: ShardJob, marker: Marker | None) -> pa.Table | None:

@@ -109,13 +109,20 @@ def test_secondary_is_written_before_the_primary_and_checked_on_skip(root: DataR
     assert read_dataset(root, "clip_pairs_test").count_rows() == 2
 
 
-def test_crash_between_rename_and_marker_is_redone(root: DataRoot) -> None:
+def test_crash_between_rename_and_marker_is_redone(root: DataRoot, caplog: pytest.LogCaptureFixture) -> None:
     _upstream(root, ["a" * 11])
     compute = Counting(root)
     run_job(root, _job(compute))
     os.remove(root.marker_path("clip_pairs_test", 1, 0))  # the state a kill after the rename leaves
     assert read_dataset(root, "clip_pairs_test").count_rows() == 0  # the unmarked file is invisible
+    caplog.clear()
     assert run_job(root, _job(compute))["cached"] is False and compute.calls == 2
+    # ... and the rerun says why it redoes the shard, naming the file.
+    said = [r.getMessage() for r in caplog.records if "no marker vouches" in r.getMessage()]
+    assert len(said) == 1 and root.shard_path("clip_pairs_test", 1, 0) in said[0]
+    caplog.clear()
+    run_job(root, _job(compute))  # marked again: nothing to say
+    assert not [r for r in caplog.records if "no marker vouches" in r.getMessage()]
 
 
 def test_own_leftover_temp_files_are_removed_others_kept(root: DataRoot) -> None:
