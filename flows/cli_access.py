@@ -8,12 +8,18 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import fail
+from flows.cli_common import checked_by, fail
 from tasks.config_types import check_http_url
 from tasks.youtube.access import COOKIES_ENV, PROXY_ENV, YoutubeAccess
 
 DemoUrlOption = Annotated[
-    str | None, typer.Option("--demo-url", help="Base URL of the local demo site, instead of YouTube.")
+    str | None,
+    typer.Option(
+        "--demo-url",
+        help="Base URL of the local demo site, instead of YouTube.",
+        # yt-dlp would retry a bad one for minutes, then fail obscurely
+        callback=checked_by("--demo-url", check_http_url),
+    ),
 ]
 RateOption = Annotated[float, typer.Option("--rate", help="Requests per second (0: no cap).")]
 ConcurrencyOption = Annotated[int, typer.Option("--concurrency", help="Request threads per shard.")]
@@ -44,11 +50,6 @@ def access_from_options(
 
     from tasks.youtube.politeness import PolitenessSettings
 
-    if demo_url is not None:
-        try:
-            check_http_url(demo_url)  # yt-dlp would retry a bad one for minutes, then fail obscurely
-        except ValueError as exc:
-            fail(f"--demo-url: {exc}")
     if cookies is not None and not cookies.is_file():
         fail(f"{cookies}: {'is a directory, not a' if cookies.is_dir() else 'no such'} cookies file")
     try:

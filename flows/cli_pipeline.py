@@ -12,6 +12,7 @@ from flows.cli_common import (
     DataRootOption,
     LossOption,
     TextOption,
+    checked_by,
     choice_option,
     fail,
     field_choices,
@@ -21,6 +22,7 @@ from flows.config_file import Override, resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, Stage
 from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
+from tasks.config_types import check_http_url
 
 StagesOption = Annotated[
     list[str] | None, choice_option("--stage", ALL_STAGES, "Run only these stages (repeatable); default all.")
@@ -36,7 +38,12 @@ def _stages(values: list[str] | None) -> list[Stage]:
 def demo_command(
     data_root: DataRootOption = None,
     site_url: Annotated[
-        str | None, typer.Option("--site-url", help="Use a demo site that is already running.")
+        str | None,
+        typer.Option(
+            "--site-url",
+            help="Use a demo site that is already running.",
+            callback=checked_by("--site-url", check_http_url),
+        ),
     ] = None,
     world_dir: Annotated[Path | None, typer.Option("--world-dir", help="Demo world cache directory.")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Demo world seed (0 or more).", min=0)] = 0,
@@ -45,13 +52,6 @@ def demo_command(
     """Build the demo world, serve it on 127.0.0.1, run the whole pipeline on it, print a summary."""
     from flows.demo import report_lines, run_demo
 
-    if site_url is not None:
-        from tasks.config_types import check_http_url
-
-        try:
-            check_http_url(site_url)
-        except ValueError as exc:
-            fail(f"--site-url: {exc}")
     if world_dir is not None and world_dir.exists() and not world_dir.is_dir():
         fail(f"--world-dir {world_dir}: is a file, not a folder for the demo world's cache")
     root = DataRoot.from_any(data_root)

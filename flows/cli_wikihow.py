@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from flows.cli_common import DataRootOption, crawl_id_option, fail
+from flows.cli_common import DataRootOption, checked_by, crawl_id_option, fail
 from storage.layout import ROOT_ERRNOS, DataRoot, describe_os_error
 from tasks.config_types import check_http_url
 
@@ -94,7 +94,10 @@ def import_command(
 
 def mine_command(
     base_url: Annotated[
-        str, typer.Option(help="wikiHow or a site with the same API.")
+        str,
+        typer.Option(
+            help="wikiHow or a site with the same API.", callback=checked_by("--base-url", check_http_url)
+        ),
     ] = "https://www.wikihow.com",
     data_root: DataRootOption = None,
     category: Annotated[
@@ -113,10 +116,6 @@ def mine_command(
     from flows.mine_tasks import mine_tasks
     from tasks.tasks.config import MineTasksConfig
 
-    try:
-        check_http_url(base_url)
-    except ValueError as exc:
-        fail(f"--base-url: {exc}")
     options: dict[str, object] = {
         "base_url": base_url, "max_articles": max_articles, "rps": rps, "crawl_id": crawl_id,
     }  # fmt: skip

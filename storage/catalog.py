@@ -141,9 +141,11 @@ def _current(root: DataRoot, *, rebuild: bool) -> str:
     if want is None:  # not (yet) a data root: empty views, and nothing written into the folder
         return _private_catalog(root, "")
     path = catalog_file(root)
-    if not rebuild and _built_from(path) == (root.url, want):
-        _warn_left_out(path)
-        return path
+    if not rebuild:
+        built, left_out = _meta(path)
+        if built == (root.url, want):
+            _warn(left_out)
+            return path
     try:
         return refresh(root)
     except CatalogError as exc:
@@ -216,27 +218,37 @@ def _shard_stamps(root: DataRoot, directory: str) -> list[str]:
 def _warn_left_out(path: str) -> None:
     """Log again, for a reader of a catalog built earlier, each damaged shard its views leave out: the
     warning came only with the build, and later queries answered from fewer rows without a word."""
-    try:
-        with duckdb.connect(":memory:", config=dict(_CONFIG)) as con:
-            con.execute(f"ATTACH {_quote(path)} AS howto (READ_ONLY)")
-            rows = con.execute(f"SELECT problem FROM howto.{META_SCHEMA}.left_out").fetchall()
-    except duckdb.Error:  # built before catalogs kept the list
-        return
-    for (problem,) in rows:
+    _warn(_meta(path)[1])
+
+
+def _warn(left_out: list[str]) -> None:
+    for problem in left_out:
         log.warning("%s", problem)
 
 
 def _built_from(path: str) -> tuple[str, str] | None:
     """(root path, fingerprint) the catalog at `path` records; None when it cannot be read or records none."""
+    return _meta(path)[0]
+
+
+def _meta(path: str) -> tuple[tuple[str, str] | None, list[str]]:
+    """What the catalog at `path` records, read in one connection: (root path, fingerprint) it was built
+    from (None when it cannot be read or records none), and the lines about the shards it left out."""
     if not os.path.isfile(path):
-        return None
+        return None, []
     try:
         with duckdb.connect(":memory:", config=dict(_CONFIG)) as con:
             con.execute(f"ATTACH {_quote(path)} AS howto (READ_ONLY)")
             row = con.execute(f"SELECT root, fingerprint FROM howto.{META_SCHEMA}.built_from").fetchone()
+            try:
+                left_out = [
+                    r[0] for r in con.execute(f"SELECT problem FROM howto.{META_SCHEMA}.left_out").fetchall()
+                ]
+            except duckdb.Error:  # built before catalogs kept the list
+                left_out = []
     except duckdb.Error:  # not a DuckDB file, cut short, or built before catalogs recorded their source
-        return None
-    return (str(row[0]), str(row[1])) if row else None
+        return None, []
+    return ((str(row[0]), str(row[1])) if row else None), left_out
 
 
 # Catalogs built outside a root that cannot take one, per (root, fingerprint), removed when the process ends.

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from models.frame_rows import Rows, pad_with_zeros
+from tasks.queues import put_unless_stopped
 
 log = logging.getLogger(__name__)
 
@@ -398,16 +399,6 @@ class Watchdog:
 
     def close(self) -> None:
         self._done.set()
-
-
-def put_unless_stopped(box: queue.Queue[Any], item: Any, stop: threading.Event, wait_s: float = 0.1) -> None:
-    """Put `item` into a bounded queue, giving up once `stop` is set (the consumer has gone)."""
-    while not stop.is_set():
-        try:
-            box.put(item, timeout=wait_s)
-            return
-        except queue.Full:
-            continue
 
 
 def _read_output(

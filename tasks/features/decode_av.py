@@ -33,8 +33,8 @@ from tasks.features.decode import (
     check_frame_counts,
     display_size,
     output_pix_fmt,
-    put_unless_stopped,
 )
+from tasks.queues import put_unless_stopped
 
 # The filters ffmpeg inserts for a display matrix of a quarter or half turn (fftools, autorotate): keyed by
 # the matrix's rotation in ffprobe's sign, counter-clockwise degrees (-90: shown turned a quarter clockwise).

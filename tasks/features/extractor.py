@@ -33,8 +33,8 @@ from tasks.features.decode import (
     as_clips,
     decode_outputs,
     probe_with,
-    put_unless_stopped,
 )
+from tasks.queues import put_unless_stopped
 
 log = logging.getLogger(__name__)
 

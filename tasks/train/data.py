@@ -16,6 +16,7 @@ from models.encoders import usable_cores
 from models.train_loop import Batch, staged_for
 from storage.layout import DataRoot
 from storage.shards import read_shard, verified_markers
+from tasks.queues import put_unless_stopped
 from tasks.train.split import heldout_mask
 
 
@@ -232,12 +233,7 @@ def prefetch(items: Iterator[Batch], device: torch.device, depth: int = 2) -> It
     stop = threading.Event()
 
     def put(item: object) -> None:
-        while not stop.is_set():
-            try:
-                box.put(item, timeout=0.1)
-                return
-            except queue.Full:
-                continue
+        put_unless_stopped(box, item, stop)
 
     def work() -> None:
         try:
