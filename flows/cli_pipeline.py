@@ -19,7 +19,7 @@ from flows.cli_common import (
     require_device,
 )
 from flows.config_file import Override, resolve, to_yaml
-from flows.pipeline_config import ALL_STAGES, Stage
+from flows.pipeline_config import ALL_STAGES, RECRAWL_DEFAULT_STAGES, PipelineConfig, Stage
 from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
 from tasks.config_types import check_http_url
@@ -75,7 +75,16 @@ SetsOption = Annotated[
         "--set search.max_results=50 --set runner.dask_address=tcp://scheduler:8786.",
     ),
 ]
-RECRAWL_STAGES: tuple[Stage, ...] = ("search", "captions", "features", "train")
+# A re-crawl searches the kept tasks again: every stage after tasks may follow it.
+RECRAWL_STAGES: tuple[Stage, ...] = tuple(s for s in ALL_STAGES if s != "tasks")
+
+
+def _require_devices(cfg: PipelineConfig, stages: list[Stage]) -> None:
+    """Each chosen torch stage's device must be on this machine: one line now, not after collection."""
+    for stage, device in (("train", cfg.train.device), ("features", cfg.features.device),
+                          ("audio", cfg.audio.device)):  # fmt: skip
+        if stage in stages:
+            require_device(device, f"{stage}.device")
 
 
 def pipeline_command(
@@ -116,10 +125,7 @@ def pipeline_command(
     from flows.pipeline import check_stage_weights, pipeline
     from flows.stage_inputs import require_chain_start
 
-    for stage, device in (("train", cfg.train.device), ("features", cfg.features.device),
-                          ("audio", cfg.audio.device)):  # fmt: skip
-        if stage in _stages(stages):
-            require_device(device, f"{stage}.device")
+    _require_devices(cfg, _stages(stages))
     root = DataRoot.from_any(data_root)
     require_chain_start(root, _stages(stages))
     check_stage_weights(cfg, _stages(stages))  # before Prefect starts (the flow checks again)
@@ -136,7 +142,8 @@ def recrawl_command(
         choice_option(
             "--stage",
             RECRAWL_STAGES,
-            "Stages to run after the new search (repeatable); default search, captions, features.",
+            "Stages this re-crawl runs (repeatable); default "
+            f"{', '.join(RECRAWL_DEFAULT_STAGES)} (as the pipeline gives every video; train is its own run).",
         ),
     ] = None,
     crawl_id: Annotated[
@@ -171,6 +178,7 @@ def recrawl_command(
     root = DataRoot.from_any(data_root)
     require_upstream(root, "search")
     chosen = [s for s in RECRAWL_STAGES if s in stages] if stages else None
+    _require_devices(cfg, chosen or DEFAULT_STAGES)
     check_stage_weights(cfg, chosen or DEFAULT_STAGES)  # before Prefect starts (the flow checks again)
     summaries = recrawl(cfg, root.url, crawl_id, recheck_missing, chosen, recheck_captions)
     typer.echo(json.dumps(summaries, indent=1, default=str))

@@ -17,6 +17,10 @@ from tasks.youtube.access import YoutubeAccess
 
 Stage = Literal["tasks", "search", "captions", "features", "audio", "train"]
 ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "audio", "train")
+# What a re-crawl runs unless told: every stage the pipeline runs on a video (audio too, as the deployment
+# chain's features run does), so new videos get the same datasets as the first crawl's; tasks are re-searched,
+# not mined again, and training is its own run over every shard.
+RECRAWL_DEFAULT_STAGES: tuple[Stage, ...] = ("search", "captions", "features", "audio")
 
 
 class PipelineConfig(BaseModel):

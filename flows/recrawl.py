@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import run_stages, summary_markdown
-from flows.pipeline_config import PipelineConfig, Stage
+from flows.pipeline_config import RECRAWL_DEFAULT_STAGES, PipelineConfig, Stage
 from storage.catalog import refresh
 from storage.layout import DataRoot, check_data_root
 from storage.shards import read_dataset
@@ -31,8 +31,9 @@ def next_crawl_id(root: DataRoot) -> str:
     return f"crawl-{(max(numbers) + 1 if numbers else 0):04d}"
 
 
-# What a re-crawl does unless told: find new videos, then their captions and features (training is its own).
-DEFAULT_STAGES: list[Stage] = ["search", "captions", "features"]
+# What a re-crawl does unless told: find new videos, then their captions, features and audio (training is
+# its own). Each stage skips the shards it finished before, so only the new videos' shards are worked on.
+DEFAULT_STAGES: list[Stage] = list(RECRAWL_DEFAULT_STAGES)
 
 
 @flow(name="recrawl", log_prints=False)

@@ -410,6 +410,33 @@ def test_a_recrawl_whose_stages_include_features_checks_its_weights_first(
     assert "the re-crawl started" in str(collect_only.exception), collect_only.output
 
 
+def test_a_recrawl_runs_and_checks_the_audio_stage_as_the_pipeline_does(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import flows.recrawl
+    import flows.stage_inputs
+
+    monkeypatch.setattr(flows.stage_inputs, "require_upstream", lambda *_: None)  # as if tasks were mined
+    ran: list[list[str] | None] = []
+
+    def started(*args: Any) -> dict[str, Any]:
+        ran.append(args[4])  # the stages the command chose (None: the flow's defaults)
+        return {}
+
+    monkeypatch.setattr(flows.recrawl, "recrawl", started)
+    root = ["recrawl", "--data-root", str(tmp_path / "data")]
+    no_cnn14 = ["--set", "features.random_weights=true", "--set", "audio.encoder=cnn14"]
+    result = runner.invoke(app, [*root, *no_cnn14], env=WIDE)
+    assert result.exit_code == 2, result.output
+    assert "no cnn14 weights" in result.output and ran == []  # audio is a default re-crawl stage
+    picked = runner.invoke(app, [*root, "--stage", "audio", "--stage", "search"], env=WIDE)
+    assert picked.exit_code == 0, picked.output
+    assert ran == [["search", "audio"]]  # in pipeline order
+    assert (
+        "[search|captions|features|audio|train]" in runner.invoke(app, ["recrawl", "--help"], env=WIDE).output
+    )
+
+
 def test_a_deployment_run_checks_the_weights_before_its_first_stage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
