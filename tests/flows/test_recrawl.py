@@ -9,11 +9,8 @@ import dataclasses
 import hashlib
 from pathlib import Path
 
-import pyarrow.parquet as pq
 import pytest
-from typer.testing import CliRunner
 
-from flows.config_file import to_yaml
 from flows.demo import demo_pipeline_config
 from flows.pipeline import pipeline
 from flows.recrawl import next_crawl_id, recrawl
@@ -31,8 +28,13 @@ def snapshot(root: Path) -> dict[str, str]:
 
 @pytest.mark.slow
 def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
+    """A re-crawl with its default stages, after a first crawl that stopped at captions: every kept video,
+    the new ones too, ends with audio features, as `howto pipeline` gives them."""
     root = tmp_path / "data"
-    cfg = demo_pipeline_config(demo_site.url)
+    demo = demo_pipeline_config(demo_site.url)
+    # One small 2D model: which videos get rows is what counts here, not the frame features themselves.
+    small = demo.features.model_copy(update={"models": ("resnet152",), "short_side_2d": 32})
+    cfg = demo.model_copy(update={"features": small})
     pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search", "captions"])
     assert next_crawl_id(DataRoot.from_any(root)) == "crawl-0001"
     before = snapshot(root)
@@ -54,7 +56,7 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
     ]
     demo_site.set_world(taken_down)
     try:
-        summary = recrawl(cfg=cfg, data_root=str(root), stages=["search", "captions"])
+        summary = recrawl(cfg=cfg, data_root=str(root))
     finally:
         demo_site.set_world(original)
 
@@ -67,6 +69,12 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
     assert {r[0] for r in new_rows} == expected_new
     assert not ({r[0] for r in new_rows} & old_ids)
     assert query("SELECT count(*) - count(DISTINCT video_id) FROM video_catalog", str(root)).rows == [(0,)]
+    # The default stages ran features and audio after the search: every kept video has audio rows.
+    kept_after = {r[0] for r in query("SELECT video_id FROM video_catalog WHERE keep", str(root)).rows}
+    assert kept_after - set(kept_before), "the grown world must add kept videos"
+    statuses = dict(query("SELECT DISTINCT video_id, status FROM audio_features", str(root)).rows)
+    assert kept_after <= set(statuses), f"kept videos without audio rows: {sorted(kept_after - set(statuses))}"
+    assert all(statuses[v] != "error" for v in kept_after), statuses
     gone = query(
         "SELECT video_id, unavailable_since, keep, drop_reason FROM video_catalog "
         "WHERE unavailable_since IS NOT NULL",
@@ -113,52 +121,3 @@ def test_recrawl_that_finds_nothing_new_is_still_a_generation(demo_site, tmp_pat
         ("crawl-0000", None, 0),
         ("crawl-0001", "crawl-0000", 0),
     ]
-
-
-@pytest.mark.slow
-def test_cli_recrawl_gives_the_new_videos_audio_features(demo_site, tmp_path: Path) -> None:
-    """`howto recrawl` with its default stages: the new videos get audio rows as every video of the first
-    crawl did, from new shards only; no frame or audio shard file of the first crawl is rewritten."""
-    from flows.cli import app
-
-    root = tmp_path / "data"
-    demo = demo_pipeline_config(demo_site.url)
-    # One small 2D model: which videos get rows is what counts here, not the frame features themselves.
-    small = demo.features.model_copy(update={"models": ("resnet152",), "short_side_2d": 32})
-    cfg = demo.model_copy(update={"features": small})
-    pipeline(cfg=cfg, data_root=str(root), stages=("tasks", "search", "captions", "features", "audio"))
-    kept_before = {r[0] for r in query("SELECT video_id FROM video_catalog WHERE keep", str(root)).rows}
-    audio_before = {r[0] for r in query("SELECT DISTINCT video_id FROM audio_features", str(root)).rows}
-    assert kept_before and audio_before == kept_before  # what the pipeline gives every kept video
-    before = snapshot(root)
-    config = tmp_path / "howto.yaml"
-    config.write_text(to_yaml(cfg), encoding="utf-8")
-
-    original = demo_site.world
-    demo_site.set_world(original.grow())
-    try:
-        result = CliRunner().invoke(
-            app, ["recrawl", "--data-root", str(root), "--config", str(config), "--recheck-captions", "0"]
-        )
-    finally:
-        demo_site.set_world(original)
-    assert result.exit_code == 0, result.output
-
-    new_kept = {
-        r[0]
-        for r in query(
-            "SELECT video_id FROM video_catalog WHERE keep AND crawl_id = 'crawl-0001'", str(root)
-        ).rows
-    }
-    assert new_kept, "the grown world must add kept videos"
-    statuses = dict(query("SELECT DISTINCT video_id, status FROM audio_features", str(root)).rows)
-    assert new_kept <= set(statuses), f"new videos without audio rows: {sorted(new_kept - set(statuses))}"
-    assert all(statuses[v] != "error" for v in new_kept), statuses
-    after = snapshot(root)
-    assert {k: after[k] for k in before} == before, "an old shard file was rewritten"
-    # The new audio rows sit in new shards, which hold the new videos alone.
-    new_audio = [k for k in after if k not in before and k.startswith("audio_features/")]
-    in_new = {
-        v for k in new_audio for v in pq.read_table(root / k, columns=["video_id"])["video_id"].to_pylist()
-    }
-    assert in_new == new_kept
