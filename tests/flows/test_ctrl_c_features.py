@@ -40,7 +40,7 @@ def root(tmp_path: Path) -> DataRoot:
     while the encoders work) to be cut by the Ctrl-C."""
     root, videos = root_with_downloads(tmp_path)
     make_testsrc(videos / f"{SHORT}.mp4", "96x64", "24", 2)
-    make_testsrc(videos / f"{LONG}.mp4", "96x64", "24", 120)
+    make_testsrc(videos / f"{LONG}.mp4", "96x64", "24", 30)
     schema = get_schema("videos").schema
     rows = [{"video_id": v, "keep": True, "status": "ok", "crawl_id": "c0"} for v in (SHORT, LONG)]
     table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
