@@ -1,4 +1,4 @@
-"""The CLI's root group: progress display around every command, and the one error handler: an expected failure is one line on stderr and exit 2, a bug a traceback.
+"""The CLI's root group: progress display around every command, and the one error handler: an expected failure is one line on stderr and exit 2, a bug a traceback; Ctrl-C one line and exit 130; a reader that closed stdout early (`howto stats | head -1`) a quiet exit 141.
 
 Expected failures are the things a user fixes, not the code: a bad config value, a missing or unusable
 data root, an upstream stage not run yet, missing model weights, a bot check, a malformed input file.
@@ -9,15 +9,26 @@ the traceback before the line, for a bug report.
 
 from __future__ import annotations
 
+import os
+import select
 import sys
 import traceback
-from typing import Any
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
 
 import typer
 from typer.core import TyperGroup
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 EXIT_EXPECTED = 2
 EXIT_INTERRUPTED = 130
+# The reader of stdout went away (`howto query ... | head -1`): the command stops writing and exits as a
+# command killed by SIGPIPE does in a shell, 128 + 13, as most Unix tools do (`yes | head -1`), and as 130
+# is 128 + SIGINT. Silently: the reader has what it wanted, and nothing on stderr pretends otherwise.
+EXIT_READER_GONE = 141
 
 
 class UsageProblem(Exception):
@@ -119,15 +130,74 @@ def report(raised: BaseException, cause: BaseException, verbose: bool) -> None:
     typer.echo(f"error: {line}", err=True)
 
 
+def stdout_reader_gone() -> bool:
+    """True when stdout is a pipe (or socket) whose reading end is closed: a write there fails with EPIPE.
+
+    A BrokenPipeError alone does not say which pipe broke (a child's stdin, a socket): only this one is the
+    reader being done, the others are failures to report."""
+    try:
+        poller = select.poll()
+        poller.register(sys.stdout.fileno(), 0)  # POLLERR and POLLHUP are reported whatever is asked
+        events = poller.poll(0)
+    except (AttributeError, OSError, ValueError):  # no real stdout (replaced by a test's buffer, closed)
+        return False
+    return any(mask & (select.POLLERR | select.POLLHUP) for _, mask in events)
+
+
+def _raise_broken_pipe(console: Console) -> None:
+    raise BrokenPipeError(32, "the reader of stdout has gone")
+
+
+def rich_raises_broken_pipe() -> None:
+    """rich's consoles (tables, typer's --help) end the process with exit 1 when stdout's reader has gone
+    (their `on_broken_pipe`); rich's docs say to override that hook to change it. They raise instead, so
+    quiet_when_reader_gone ends every command the same way. On the class: typer makes its own consoles."""
+    from rich.console import Console
+
+    Console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign,assignment]
+
+
+@contextmanager
+def quiet_when_reader_gone() -> Iterator[None]:
+    """Within the block, a write to a stdout whose reader has gone ends the command with EXIT_READER_GONE,
+    without a traceback. What was printed is flushed inside the block, so the interpreter's own flush at
+    exit cannot fail later and print "Exception ignored ... BrokenPipeError"."""
+    try:
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        if not stdout_reader_gone():
+            raise
+        # Python flushes stdout again at exit: point it at /dev/null so that flush has nowhere to fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        raise typer.Exit(EXIT_READER_GONE) from None
+
+
 # The demo's printed walk-through is what it shows people: it stays as it is, without progress lines.
 QUIET_COMMANDS = frozenset({"demo"})
 
 
 class HowtoGroup(TyperGroup):
     """The root command group: every subcommand runs inside `invoke`, so this is the one place that
-    turns an expected failure into one line and exit 2."""
+    turns an expected failure into one line and exit 2, and a closed stdout into a quiet exit (--help and
+    --version print while the context is made: `make_context` is covered too)."""
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        rich_raises_broken_pipe()
+        with quiet_when_reader_gone():
+            return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
+        from tasks.interrupts import watch_sigint
+
+        # The work in other threads learns of Ctrl-C through this: a child ffmpeg it ended is no failure.
+        watch_sigint()
+        with quiet_when_reader_gone():
+            return self._invoke(ctx)
+
+    def _invoke(self, ctx: Any) -> Any:
         from flows.cli_progress import shown
 
         try:

@@ -59,7 +59,8 @@ def import_howto100m_command(
     videos_per_shard: Annotated[int, typer.Option(min=1, help="Videos per shard.")] = 100,
     crawl_id: Annotated[str, crawl_id_option("Recorded on every row.")] = "howto100m",
     replace: Annotated[
-        bool, typer.Option("--replace", help="Drop an earlier import of other files first.")
+        bool,
+        typer.Option("--replace", help="Replace an import of other files (kept until this one is done)."),
     ] = False,
     data_root: DataRootOption = None,
 ) -> None:

@@ -18,6 +18,36 @@ from tasks.demo.site import DemoSite  # noqa: E402
 from tasks.demo.world import World, build_world, default_cache_dir  # noqa: E402
 
 
+def _handlers_on_closed_streams() -> list[tuple[logging.Logger, logging.Handler]]:
+    loggers = [logging.getLogger()]
+    loggers += [lg for lg in logging.Logger.manager.loggerDict.values() if isinstance(lg, logging.Logger)]
+    return [
+        (logger, handler)
+        for logger in loggers
+        for handler in logger.handlers
+        if getattr(getattr(handler, "stream", None), "closed", False)
+    ]
+
+
+@pytest.fixture(autouse=True)
+def no_log_handler_outlives_its_stream() -> Iterator[None]:
+    """Drop, after each test, every log handler whose stream is closed: each CliRunner test starts as if alone.
+
+    Prefect sets up its logging once per process, at the first `from prefect import flow`, and binds its
+    console handler to the sys.stderr of that moment (`ext://sys.stderr` in its logging.yml). When that
+    import happens inside a CliRunner invocation (the `train` command imports its flow lazily), that is
+    the invocation's capture, closed when the invocation returns. Under pytest the root logger holds
+    pytest's capture handlers, so our `setup_logging` (basicConfig) adds nothing and Prefect puts its
+    console handler on the root logger: every later warning, in any later test, went to the closed
+    stream and printed a "--- Logging error ---" traceback into that test's captured stderr. (`howto`
+    itself is not hit: there the root logger holds our CurrentStderrHandler, which follows sys.stderr,
+    and Prefect leaves a root logger with a user's handler alone.)
+    """
+    yield
+    for logger, handler in _handlers_on_closed_streams():
+        logger.removeHandler(handler)
+
+
 @pytest.fixture(scope="session")
 def demo_world() -> World:
     """The seed-0 demo world, built once into the stable user cache (later runs reuse its videos)."""

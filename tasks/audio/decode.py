@@ -6,6 +6,8 @@ import subprocess
 
 import numpy as np
 
+from tasks.interrupts import check_child
+
 # Per-video outcomes besides ok, in the order they are checked (a row's status).
 NO_AUDIO = "no_audio"  # the file has no audio stream: a fact about the video, not a failure
 CORRUPT = "corrupt_audio"  # ffmpeg cannot decode the stream (status failed, error starts with this)
@@ -35,6 +37,7 @@ def decode_mono(path: str, sample_rate: int, timeout_s: float) -> np.ndarray:
     except subprocess.TimeoutExpired as exc:
         raise AudioDecodeTimeout(f"ffmpeg timed out after {timeout_s:.0f} s") from exc
     if done.returncode != 0:
+        check_child(done.returncode, "ffmpeg")  # the user's Ctrl-C, not the file: nothing to record
         message = _tail(done.stderr) or f"ffmpeg exited with {done.returncode}"
         # One process instead of an ffprobe first: the map of a missing stream fails with this message.
         if "matches no streams" in message:

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from storage.layout import DataRoot
+from tasks.interrupts import cut_by_interrupt
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.video_download import AUDIO_FORMAT, DownloadSettings, existing_download
 
@@ -41,6 +42,10 @@ def keep_track(video: Path, out_dir: Path, video_id: str) -> None:
         tmp.unlink(missing_ok=True)
         return
     message = done.stderr.decode(errors="replace").strip()
+    if cut_by_interrupt(done.returncode):
+        # The user's Ctrl-C, not the file: with nothing recorded, the audio stage fetches the track later.
+        tmp.unlink(missing_ok=True)
+        return
     if done.returncode == 0 and tmp.exists() and tmp.stat().st_size > 0:
         os.replace(tmp, target)
         return

@@ -18,6 +18,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from models.frame_rows import Rows, pad_with_zeros
+from tasks.interrupts import check_child
 from tasks.queues import put_unless_stopped
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,7 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         raise DecodeTimeout(f"ffprobe timed out after {timeout_s:.0f} s") from exc
     message = _last_lines(done.stderr.decode(errors="replace"))
     if done.returncode != 0:
+        check_child(done.returncode, "ffprobe")  # Ctrl-C, not the file
         raise DecodeError(message or f"ffprobe exited with {done.returncode}")
     data: dict[str, Any] = json.loads(done.stdout or b"{}")
     streams = data.get("streams") or []
@@ -554,6 +556,7 @@ def stream_outputs(
         drain.join(timeout=5)
     if watchdog.fired:
         raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
+    check_child(proc.returncode, "ffmpeg")  # ended by the user's Ctrl-C: says nothing about the file
     refusals, text = split_hwaccel_refusals(b"".join(stderr).decode(errors="replace"))
     # Refused, ffmpeg decoded in software: its pictures are the CPU's, and its errors the file's.
     failures = hwaccel_failures(text) if hwaccel and not refusals else []

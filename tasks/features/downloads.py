@@ -17,6 +17,7 @@ from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.crash_guard import DecodeGuard
 from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
 from tasks.features.extractor import VideoJob, VideoResult
+from tasks.interrupts import ItemInterrupted
 from tasks.search.info_store import load_info
 from tasks.youtube.client import MediaCapExceeded, VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind, StageHalted
@@ -48,13 +49,14 @@ def download_jobs(
     client: YoutubeClient,
     failed: list[VideoResult],
     paths: dict[str, Path],
-    halted: list[StageHalted],
+    halted: list[StageHalted | ItemInterrupted],
     decoder: str = "ffmpeg",
     guard: DecodeGuard | None = None,
 ) -> Iterator[VideoJob]:
     """Download lazily (the extractor pulls jobs while it computes); per-video failures become result
     rows, a video past a media cap a failed row (too_large, too_long), and a halt (bot check, 429s past
-    the breaker) stops the downloads and is handed back in `halted`. With a `guard` (in-process decoding),
+    the breaker) or the user's Ctrl-C cutting a download or probe stops the downloads and is handed back
+    in `halted` (Ctrl-C's video gets no row: the rerun tries it afresh). With a `guard` (in-process decoding),
     each file is admitted before anything decodes it, its duration check included; a file that crashed
     the decoder in a child becomes a failed row, one that hung it an error row (see crash_guard.py)."""
     max_bytes = int(cfg.max_download_mb * 1e6) if cfg.max_download_mb is not None else None
@@ -88,6 +90,9 @@ def download_jobs(
                 return
             except StageHalted as exc:
                 halted.append(exc)  # asking again for each remaining video would only hammer on
+                return
+            except ItemInterrupted as exc:  # not raised here: this runs in the extractor's feeder thread
+                halted.append(exc)
                 return
             paths[vid] = path
             yield VideoJob(vid, str(path))

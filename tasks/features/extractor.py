@@ -34,6 +34,7 @@ from tasks.features.decode import (
     decode_outputs,
     probe_with,
 )
+from tasks.interrupts import ItemInterrupted
 from tasks.queues import put_unless_stopped
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,8 @@ MODEL_3D = "resnext101"
 # tune with `howto bench features --device cuda --batch-2d N --batch-3d N`.
 GPU_BATCH_2D = 64
 GPU_BATCH_3D = 64
+# A video whose decoder was stopped by the user's Ctrl-C: no verdict on the file, nothing to record.
+INTERRUPTED = "interrupted"
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ class VideoResult:
     """Everything one video produced: rows per model, or a status and ffmpeg's message."""
 
     video_id: str
-    status: str  # "ok" | "failed" (corrupt: permanent) | "error" (timeout: retry)
+    status: str  # "ok" | "failed" (corrupt: permanent) | "error" (timeout: retry) | INTERRUPTED (Ctrl-C)
     error: str | None = None
     duration_s: float = 0.0
     rows: dict[str, ModelRows] = field(default_factory=dict)
@@ -210,6 +213,8 @@ class Extractor:
                 return
             try:
                 self._decode_video(job, put)
+            except ItemInterrupted as exc:  # handed to the caller, who decides (nothing to record)
+                put(("fail", job.video_id, INTERRUPTED, str(exc), False))
             except DecodeTimeout as exc:
                 put(("fail", job.video_id, "error", str(exc), True))
             except DecodeError as exc:

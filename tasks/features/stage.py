@@ -24,7 +24,7 @@ from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.crash_guard import CheckRequest, DecodeGuard, InFlight
 from tasks.features.decoder_choice import IN_PROCESS
 from tasks.features.downloads import cap_drops, download_jobs
-from tasks.features.extractor import Extractor, VideoResult
+from tasks.features.extractor import INTERRUPTED, Extractor, VideoResult
 from tasks.features.pipeline import leased_extractor
 from tasks.features.precision_record import (
     MARKER_KEY,
@@ -36,6 +36,7 @@ from tasks.features.precision_record import (
 from tasks.features.rows import result_table
 from tasks.features.weights import WeightsMissing
 from tasks.gpu_limit import gpu_slot
+from tasks.interrupts import ItemInterrupted
 from tasks.progress import advance
 from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
@@ -159,7 +160,7 @@ def _compute(
             log.info("%s: running on %s in %s", DATASET, rt.device, rt.precision)
             failed_downloads: list[VideoResult] = []
             paths: dict[str, Path] = {}
-            halted: list[StageHalted] = []
+            halted: list[StageHalted | ItemInterrupted] = []
             client = YoutubeClient(access)  # secrets read here, in the task's thread
             guard = _crash_guard(root, work, extractor, todo)
             jobs = download_jobs(
@@ -167,6 +168,10 @@ def _compute(
             )
             started, done = time.perf_counter(), 0
             for decoded in extractor.run(jobs):
+                if decoded.status == INTERRUPTED:
+                    # Ctrl-C stopped its decoder: no attempt is counted and no row written. The shard stops
+                    # unwritten (the videos finished so far are parked): the rerun decodes it afresh.
+                    raise ItemInterrupted(f"{decoded.video_id}: {decoded.error}")
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
                 _finish(root, work, result, cfg, loaded.random, paths, errors, guard, rt.precision)
                 if result.status == "ok":
@@ -197,8 +202,8 @@ def _compute(
                 )  # fmt: skip
             said.update(client.counts)
             if halted:
-                # No shard is written: the videos finished before the halt are parked as parts, so a
-                # rerun resumes after them instead of asking the site again.
+                # No shard is written: the videos finished before the halt (or Ctrl-C) are parked as parts,
+                # so a rerun resumes after them instead of asking the site again.
                 raise halted[0]
     tables, from_parts = [], {}
     for path in _part_files(root, work):

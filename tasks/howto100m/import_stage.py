@@ -44,6 +44,7 @@ from tasks.howto100m.release import (
     read_task_ids,
 )
 from tasks.howto100m.rows import FeatureRows, ShardRows
+from tasks.howto100m.staging import discard, publish, staged_batches, staged_root
 from tasks.progress import advance
 from tasks.shard_runner import SecondaryOutput, ShardJob, ShardOutput, run_job
 from tasks.tasks.rows import task_row
@@ -137,6 +138,8 @@ class Importer:
         for t in self.tasks:
             self.level1.setdefault(t.task_id, self.categories.get(t.source_id, (None, None))[0])
         self.plan: dict[str, Any] = {}  # the shard bases, fixed by `start` once the files are checked
+        self.staged = False  # a replacing import: markers kept aside until the swap (staging.py)
+        self.target = root  # where run_job writes (and looks for) this import's markers
         self.counts: Counter[str] = Counter()
         self.manifests: list[dict[str, Any]] = []
 
@@ -144,11 +147,13 @@ class Importer:
         return {"source": IMPORT_SOURCE, "import_batch": self.batch, "caption_source": self.source,
                 **self.cfg.model_dump(mode="json"), **extra}  # fmt: skip
 
-    def start(self) -> None:
+    def start(self, *, staged: bool) -> None:
+        self.staged = staged
+        self.target = staged_root(self.root, self.batch) if staged else self.root
         self.plan = load_plan(self.root, self.batch)
 
     def write_tasks(self) -> None:
-        existing = _kept_titles_outside(self.root, self.batch)
+        existing = _kept_titles_outside(self.root, self.batch, replacing=self.staged)
         rows = task_rows(self.tasks, self.categories, self.cfg.crawl_id, existing)
         size = self.cfg.task_shard_size
         for i, start in enumerate(range(0, len(rows), size)):
@@ -163,7 +168,7 @@ class Importer:
             check_free(self.root, "tasks", shard, self.batch)
             job = ShardJob("tasks", shard, shard_hash(self.batch, "tasks", str(i)), compute,
                            config=self.config(part=i))  # fmt: skip
-            self.manifests.append(run_job(self.root, job))
+            self.manifests.append(run_job(self.target, job))
         self.counts["tasks"] = len(rows)
 
     def entries(self) -> Iterator[tuple[str, Any]]:
@@ -245,7 +250,7 @@ class Importer:
             sort_by=[("video_id", "ascending")], config=self.config(part=index),
             secondaries=("captions", "clips", "frame_features") if with_features else ("captions", "clips"),
         )  # fmt: skip
-        self.manifests.append(run_job(self.root, job))
+        self.manifests.append(run_job(self.target, job))
 
 
 def check_caption_file(path: str) -> None:
@@ -267,13 +272,14 @@ def _batches_with_rows(root: DataRoot) -> set[str]:
     return batches
 
 
-def _kept_titles_outside(root: DataRoot, batch: str) -> set[str]:
-    """De-dup keys of titles kept by other imports and crawls (not this one's earlier run)."""
+def _kept_titles_outside(root: DataRoot, batch: str, *, replacing: bool) -> set[str]:
+    """De-dup keys of titles kept by other imports and crawls (not this one's earlier run; when `replacing`,
+    not the imports it replaces either: they are still there while it runs, and go only once it is done)."""
     from storage.shards import list_markers, read_shard
 
     keys: set[str] = set()
     for marker in list_markers(root, "tasks"):
-        if marker.config.get("import_batch") == batch:
+        if marker.config.get("import_batch") == batch or (replacing and is_imported(marker)):
             continue
         table = read_shard(root, "tasks", marker.shard)
         if table is not None:
@@ -285,30 +291,10 @@ def _kept_titles_outside(root: DataRoot, batch: str) -> set[str]:
     return keys
 
 
-def import_howto100m(
-    cfg: ImportConfig, data_root: str | None = None, *, replace: bool = False
-) -> dict[str, Any]:
-    """Import the release; returns a summary (rows, shards written and cached, what was skipped and why).
-
-    The same files again write nothing. Other release files (a corrected caption.json) need `replace`,
-    which first drops the earlier import's shards and the training pairs made from them.
-    """
-    root = DataRoot.from_any(data_root)
-    batch = batch_of(cfg)
-    # Every release file is read or checked before anything in the root is removed or written.
-    importer = Importer(cfg, root, batch)
-    check_caption_file(cfg.captions)
-    others = sorted(b for b in _batches_with_rows(root) if b != batch)
-    removed = 0
-    if others and not replace:
-        raise ImportConflict(
-            f"{root.url} already holds a HowTo100M import of other files (batch {others[0]}); "
-            "pass --replace to drop it first"
-        )
-    if others:
-        removed = remove_imports(root, keep_batch=batch)
-        refresh(root)  # the views name the removed files: queries must work even if this import fails
-    importer.start()
+def _write_all(importer: Importer) -> int:
+    """Write every shard; returns how many `videos` shards the import has. A broken release file found while
+    streaming removes what this import wrote (staged or not) and raises."""
+    root, batch = importer.root, importer.batch
     n_shards = n_videos = 0
     try:
         importer.write_tasks()
@@ -323,11 +309,52 @@ def import_howto100m(
     except (CaptionFileError, ReleaseFormatError, ImportFormatError):
         # A release file broken past its start (a caption.json cut short is found only as it streams) fails
         # the import for good: what it wrote is removed, so the repaired file imports without --replace and
-        # no half import stays in the catalog. A crash or a kill keeps its shards, for the rerun to resume.
-        # The catalog never named them: it is refreshed only after the last shard.
-        remove_batch(root, batch)
-        remove_plan(root, batch)
+        # no half import stays in the catalog; an import it was to replace was never touched. A crash or a
+        # kill keeps its shards (staged ones staged), for the rerun to resume.
+        if importer.staged:
+            discard(root, batch)
+        else:
+            remove_batch(root, batch)
+            remove_plan(root, batch)
         raise
+    return n_shards
+
+
+def import_howto100m(
+    cfg: ImportConfig, data_root: str | None = None, *, replace: bool = False
+) -> dict[str, Any]:
+    """Import the release; returns a summary (rows, shards written and cached, what was skipped and why).
+
+    The same files again write nothing. Other release files (a corrected caption.json) need `replace`: the
+    new import is staged beside the earlier one, which is removed (with the training pairs made from it)
+    only once the new one has finished. A replace that fails leaves the earlier import as it was.
+    """
+    root = DataRoot.from_any(data_root)
+    batch = batch_of(cfg)
+    # Every release file is read or checked before anything in the root is removed or written.
+    importer = Importer(cfg, root, batch)
+    check_caption_file(cfg.captions)
+    others = sorted(b for b in _batches_with_rows(root) if b != batch)
+    if others and not replace:
+        raise ImportConflict(
+            f"{root.url} already holds a HowTo100M import of other files (batch {others[0]}); "
+            "pass --replace to replace it"
+        )
+    # A replace of yet other files that stopped before its swap is superseded by this import: its shard
+    # numbers are given back before this one's are fixed.
+    for stale in sorted(staged_batches(root) - {batch}):
+        discard(root, stale)
+    staged = bool(others)
+    if not staged:
+        publish(root, batch)  # a swap cut short by a kill (the import it replaced already gone): finish it
+    importer.start(staged=staged)
+    n_shards = _write_all(importer)
+    removed = 0
+    if staged:  # the swap: the old import out, then the new one's markers in (a kill here: the rerun ends it)
+        removed = remove_imports(root, keep_batch=batch)
+        for other in others:
+            remove_plan(root, other)  # its shard bases name numbers it no longer holds
+        publish(root, batch)
     save_plan(root, {**importer.plan, "n_video_shards": n_shards})
     refresh(root)
     written = [m for m in importer.manifests if m["dataset"] == "videos"]

@@ -31,8 +31,20 @@ def crawled_video_shards(root: DataRoot) -> list[int]:
     return [m.shard for m in list_markers(root, "videos") if not is_imported(m)]
 
 
+def plans_dir(root: DataRoot) -> str:
+    """The imports' plans, and the markers of a replacing import until its swap (tasks/howto100m/staging.py)."""
+    return root.path(PLANS_DIR, "howto100m")
+
+
 def _plan_path(root: DataRoot, batch: str) -> str:
-    return root.path(PLANS_DIR, "howto100m", f"{batch}.json")
+    return f"{plans_dir(root)}/{batch}.json"
+
+
+STAGED_SUFFIX = ".staged"
+
+
+def staging_dir(root: DataRoot, batch: str) -> str:
+    return f"{plans_dir(root)}/{batch}{STAGED_SUFFIX}"
 
 
 def load_plan(root: DataRoot, batch: str) -> dict[str, Any]:

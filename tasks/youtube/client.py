@@ -23,6 +23,7 @@ from typing import Any
 
 from yt_dlp.utils import DownloadError, ExtractorError
 
+from tasks.interrupts import ItemInterrupted, interrupt_seen
 from tasks.youtube.access import AccessSecrets, YoutubeAccess
 from tasks.youtube.errors import BOT_CHECK_ADVICE, ErrorKind, StageHalted, classify, clean_message
 from tasks.youtube.ids import check_video_id
@@ -234,6 +235,10 @@ class YoutubeClient:
                 result = fn()
             except (DownloadError, ExtractorError) as exc:
                 message = clean_message(str(exc))
+                if interrupt_seen():
+                    # After Ctrl-C a failure is no verdict on the video: the terminal's SIGINT also ended
+                    # the ffmpeg that yt-dlp merges or fetches with. Not a row: the rerun asks again.
+                    raise ItemInterrupted(f"yt-dlp after Ctrl-C: {message}") from None
                 self.errors[count_key("error", message)] += 1
                 kind = classify(message)
                 if kind is ErrorKind.RATE_LIMITED:

@@ -1,5 +1,5 @@
-"""`howto import howto100m --replace` removes the earlier import's shards: queries keep working straight
-away, even when the new import then fails on a broken file."""
+"""`howto import howto100m --replace` keeps the earlier import until the new one has finished: a replace that
+fails on a broken file leaves every query answering from the earlier import; a good one swaps in the new."""
 
 from __future__ import annotations
 
@@ -25,13 +25,22 @@ def _count(root: Path, table: str) -> int:
     return int(json.loads(out.stdout)[0]["n"])
 
 
-def test_a_failed_replace_leaves_a_catalog_that_answers(tmp_path: Path) -> None:
+def test_a_failed_replace_leaves_the_earlier_import_in_the_catalog(tmp_path: Path) -> None:
     root = tmp_path / "root"
     assert runner.invoke(app, _args(write_release(tmp_path / "a"), root)).exit_code == 0
-    assert _count(root, "clips") == 7
+    before = {table: _count(root, table) for table in ("videos", "clips", "frame_features", "tasks")}
+    assert before["clips"] == 7 and before["frame_features"] > 0
     broken = write_release(tmp_path / "b")
     broken.captions.write_text('{"nVbIUDjzWY4": {"start": [1.0], "end": [2.0], "text": ["a"]}, "x": ')
     out = runner.invoke(app, [*_args(broken, root), "--replace"])
     assert out.exit_code == 2 and "caption.json" in out.stderr, out.output
-    # the earlier import's shards are gone and the views say so (no "No files found" error)
-    assert _count(root, "clips") == 0 and _count(root, "frame_features") == 0
+    assert {table: _count(root, table) for table in before} == before
+    # The repaired files (one video fewer) replace it: the catalog then shows the new import alone.
+    fewer = write_release(tmp_path / "c")
+    captions = json.loads(fewer.captions.read_text())
+    captions.pop("rwmt7Cbuvfs")
+    fewer.captions.write_text(json.dumps(captions))
+    out = runner.invoke(app, [*_args(fewer, root), "--replace"])
+    assert out.exit_code == 0, out.output
+    assert _count(root, "clips") == 6 and _count(root, "videos") == before["videos"]
+    assert _count(root, "tasks") == before["tasks"]

@@ -1,0 +1,104 @@
+"""Ctrl-C in a terminal during the features stage: the video whose ffmpeg the SIGINT ended is no failed attempt.
+
+The terminal sends SIGINT to the whole foreground process group, the ffmpeg decoding a video included. That
+decode used to be recorded as a corrupt download ("ffmpeg exited with 255 (download 1 of 3, retried next
+run)"), so three Ctrl-Cs gave a healthy video up for good.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pytest
+from prefect.settings import PREFECT_API_URL
+
+from flows.cli_errors import EXIT_INTERRUPTED
+from flows.extract_features import extract_features
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_marker, read_shard, write_shard
+from tasks.features.config import ExtractFeaturesConfig
+from tests.flows.downloads import root_with_downloads
+from tests.pipeline.crash_helpers import PipelineProcess, pipeline_env
+from tests.tasks.features.features_media import make_testsrc
+
+SHORT, LONG = "shortvid001", "longvideo02"
+SMALL = {"short_side_2d": 64, "size_3d": 32, "batch_2d": 4, "batch_3d": 4, "decode_workers": 1}
+CFG = ExtractFeaturesConfig(random_weights=True, **SMALL)  # type: ignore[arg-type]
+SETS = [f"features.{k}={v}" for k, v in {"random_weights": "true", **SMALL}.items()]
+
+
+@pytest.fixture()
+def root(tmp_path: Path) -> DataRoot:
+    """SHORT then LONG, downloaded already: LONG decodes for long enough (its ffmpeg blocks on the pipes
+    while the encoders work) to be cut by the Ctrl-C."""
+    root, videos = root_with_downloads(tmp_path)
+    make_testsrc(videos / f"{SHORT}.mp4", "96x64", "24", 2)
+    make_testsrc(videos / f"{LONG}.mp4", "96x64", "24", 30)
+    schema = get_schema("videos").schema
+    rows = [{"video_id": v, "keep": True, "status": "ok", "crawl_id": "c0"} for v in (SHORT, LONG)]
+    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
+    write_shard(root, "videos", 0, table, config_hash="v-hash", code_version="t", rows_in=2)
+    return root
+
+
+def _decoding(pgid: int, video: str) -> bool:
+    """True while an ffmpeg of the process group decodes `video` (the frame pipes, not ffprobe)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "pgid=,args="], capture_output=True, text=True).stdout
+    return any(
+        line.split(None, 1)[0] == str(pgid)
+        and "ffmpeg" in line
+        and "-filter_complex" in line
+        and video in line
+        for line in out.splitlines()
+    )
+
+
+def _wait_until_decoding(run: PipelineProcess, video: str) -> None:
+    deadline = time.monotonic() + 300
+    while not _decoding(run.proc.pid, video):
+        assert run.proc.poll() is None and time.monotonic() < deadline, "the features run never decoded LONG"
+        time.sleep(0.1)
+
+
+def test_ctrl_c_mid_decode_is_no_failed_attempt_and_the_rerun_decodes_it_afresh(
+    root: DataRoot, tmp_path: Path
+) -> None:
+    args = ["--stage", "features", "--data-root", root.url, *(a for s in SETS for a in ("--set", s))]
+    env = pipeline_env(tmp_path / "prefect-home", PREFECT_API_URL.value())
+    run = PipelineProcess(args, env, tmp_path / "run.log")
+    try:
+        _wait_until_decoding(run, LONG)
+        os.killpg(run.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
+        assert run.wait(timeout=300) == EXIT_INTERRUPTED
+    finally:
+        if run.proc.poll() is None:
+            run.kill_group()
+    log = (tmp_path / "run.log").read_text()
+    assert "error: interrupted; finished shards are kept" in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
+    # Nothing recorded against LONG: no decode attempt counted, no shard with an error row, no parked part.
+    work = Path(root.path("_work", "frame_features"))
+    attempts = [json.loads(p.read_text()) for p in work.glob("*/decode_attempts.json")]
+    assert all(LONG not in counts for counts in attempts), attempts
+    assert read_marker(root, "frame_features", 0) is None
+    parts = {p.stem for p in work.glob("*/*.parquet")}
+    assert parts == {SHORT}  # finished before the Ctrl-C: kept, so the rerun does not decode it again
+    assert Path(root.path("_work", "videos", f"{LONG}.mp4")).exists()  # the download is kept too
+    # The rerun decodes LONG as a fresh attempt: ok, with no attempt counted.
+    summary = extract_features(CFG, root.url)
+    assert summary["errors"] == 0
+    table = read_shard(root, "frame_features", 0)
+    assert table is not None
+    statuses = dict(
+        zip(table.column("video_id").to_pylist(), table.column("status").to_pylist(), strict=True)
+    )
+    assert statuses == {SHORT: "ok", LONG: "ok"}
+    marker = read_marker(root, "frame_features", 0)
+    assert marker is not None and marker.extra["videos_extracted"] == 1  # LONG only
