@@ -73,7 +73,9 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
     kept_after = {r[0] for r in query("SELECT video_id FROM video_catalog WHERE keep", str(root)).rows}
     assert kept_after - set(kept_before), "the grown world must add kept videos"
     statuses = dict(query("SELECT DISTINCT video_id, status FROM audio_features", str(root)).rows)
-    assert kept_after <= set(statuses), f"kept videos without audio rows: {sorted(kept_after - set(statuses))}"
+    assert kept_after <= set(statuses), (
+        f"kept videos without audio rows: {sorted(kept_after - set(statuses))}"
+    )
     assert all(statuses[v] != "error" for v in kept_after), statuses
     gone = query(
         "SELECT video_id, unavailable_since, keep, drop_reason FROM video_catalog "
