@@ -461,6 +461,13 @@ def bench_train_command(
     clips: Annotated[int, typer.Option(min=1, help="Clips per video.")] = 64,
     device: DeviceOption = "auto",
     isa: IsaOption = "native",
+    ceiling_seconds: Annotated[
+        float,
+        typer.Option(
+            min=0.05,
+            help="Seconds each measurement of the matmul ceiling runs, before and after each precision's steps (samples between the steps take 0.5 s). Longer is steadier; shorter for a quick look.",
+        ),
+    ] = 3.0,
 ) -> None:
     """Training pairs/s at d=4096, batch 32x64, in fp32 and (where native) bf16, each against the matmul
     ceiling of its own precision measured in the same run, with the shards read every epoch; then the
@@ -479,13 +486,26 @@ def bench_train_command(
         "--videos",
         str(videos),
     ]
-    rerun_if_capped(isa, [*argv, "--clips", str(clips), "--device", device, "--isa", isa])
+    rerun_if_capped(
+        isa,
+        [
+            *argv,
+            "--clips",
+            str(clips),
+            "--device",
+            device,
+            "--isa",
+            isa,
+            "--ceiling-seconds",
+            str(ceiling_seconds),
+        ],
+    )
     require_device(device)
     from tasks.bench.training import run_bench
 
     typer.echo("note: shared machine; numbers are noisy. Data: random pairs written to Parquet, read back.")
     with tempfile.TemporaryDirectory(prefix="howto-bench-train-") as tmp:
-        run_bench(Path(tmp), steps, d, videos, clips, device, log=typer.echo)
+        run_bench(Path(tmp), steps, d, videos, clips, device, log=typer.echo, ceiling_seconds=ceiling_seconds)
 
 
 def register(app: typer.Typer) -> None:

@@ -186,6 +186,7 @@ def _epochs(trainer: Trainer) -> Iterator[Batch]:
 
 
 CEILING_SAMPLE_SECONDS = 0.5  # each sample of the ceiling taken between two timed steps
+CEILING_SECONDS = 3.0  # each measurement of the ceiling before and after a precision's steps
 
 
 def _time_precision(
@@ -195,6 +196,7 @@ def _time_precision(
     steps: int,
     device: torch.device,
     sample_seconds: float = CEILING_SAMPLE_SECONDS,
+    ceiling_seconds: float = CEILING_SECONDS,
 ) -> dict[str, Any]:
     """Steps of one precision (one warm-up first), held to its matmul ceiling measured before, after and
     between the steps.
@@ -215,7 +217,7 @@ def _time_precision(
     batches = prefetch(itertools.islice(_epochs(trainer), steps + 1), device)
     train_step(model, loss_fn, optimizer, next(batches), device, precision)  # warm-up: allocator, kernels
     read_before = trainer.shards_read
-    before = matmul_ceiling(n, d, device, dtype=dtype)
+    before = matmul_ceiling(n, d, device, seconds=ceiling_seconds, dtype=dtype)
     between: list[float] = []
     sampling = 0.0
 
@@ -228,7 +230,7 @@ def _time_precision(
     on_batch = sample if device.type == "cpu" else None
     stats = train_epoch(model, loss_fn, optimizer, batches, device, on_batch=on_batch, precision=precision)
     wall, load, pairs = stats.seconds - sampling, stats.load_seconds, stats.pairs
-    after = matmul_ceiling(n, d, device, dtype=dtype)
+    after = matmul_ceiling(n, d, device, seconds=ceiling_seconds, dtype=dtype)
     achieved = step_flops(n, d, 4096, 384) * stats.batches / wall / 1e9
     ceiling = float(np.median([before, *between, after]))
     return {
@@ -284,6 +286,7 @@ def run_bench(
     precisions: tuple[str, ...] | None = None,
     compare_copies: bool = True,
     sample_seconds: float = CEILING_SAMPLE_SECONDS,
+    ceiling_seconds: float = CEILING_SECONDS,
 ) -> dict[str, Any]:
     """Time `steps` training steps per precision (fp32, and bf16 where native unless `precisions` says
     otherwise) with data loading included, each against its own precision's matmul ceiling. Where bf16
@@ -313,18 +316,20 @@ def run_bench(
     log(f"{steps} timed steps per precision, after one warm-up step")
     for precision in precisions:
         dtype = torch.bfloat16 if precision == "bf16" else torch.float32
-        backends = gemm_ceiling(n, d, d, dtype, device).describe()
+        backends = gemm_ceiling(n, d, d, dtype, device, seconds=min(1.0, ceiling_seconds)).describe()
         log(f"{precision} ceiling by backend (the best is the ceiling), GFLOP/s: {backends}")
     rows = []
     for precision in precisions:
-        rows.append(_time_precision(trainer, cfg, precision, steps, device, sample_seconds))
+        rows.append(_time_precision(trainer, cfg, precision, steps, device, sample_seconds, ceiling_seconds))
         _log_row(rows[-1], log)
     # The precision auto takes once more, on a run whose shards all fit one window: decoded in its first
     # epoch and kept (Trainer.pair_windows), so its later epochs read nothing.
     auto = pick_precision(device)
     kept_cfg = cfg.model_copy(update={"shards_in_memory": TrainConfig().shards_in_memory})
     kept_precision = auto if auto in precisions else precisions[-1]
-    kept = _time_precision(Trainer(kept_cfg, root), kept_cfg, kept_precision, steps, device, sample_seconds)
+    kept = _time_precision(
+        Trainer(kept_cfg, root), kept_cfg, kept_precision, steps, device, sample_seconds, ceiling_seconds
+    )
     log(
         f"{kept['precision']} again, the shards kept decoded from the first epoch on (a run whose training "
         f"shards all fit one window, shards_in_memory {kept_cfg.shards_in_memory}):"

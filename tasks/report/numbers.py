@@ -74,8 +74,14 @@ FIRST_SIGHTING = (
     "(SELECT * FROM videos WHERE unavailable_since IS NULL "
     "QUALIFY row_number() OVER (PARTITION BY video_id ORDER BY crawl_id) = 1)"
 )
+GONE = "(SELECT video_id FROM video_catalog WHERE unavailable_since IS NOT NULL)"
+# A vanished video's caption track and clips stay in the dataset (shards are never rewritten), but the
+# funnel's kept videos leave it out: they are counted as dropped with it, so no stage keeps more than the
+# videos before it left.
 LATEST_CAPTIONS = (
-    "(SELECT * FROM captions QUALIFY row_number() OVER (PARTITION BY video_id ORDER BY crawl_id DESC) = 1)"
+    f"(SELECT * REPLACE (keep AND video_id NOT IN {GONE} AS keep, CASE WHEN keep AND video_id IN {GONE} "
+    "THEN 'video unavailable (re-crawl)' ELSE drop_reason END AS drop_reason) FROM captions "
+    "QUALIFY row_number() OVER (PARTITION BY video_id ORDER BY crawl_id DESC) = 1)"
 )
 
 
@@ -93,13 +99,16 @@ def funnel(root: DataRoot) -> list[Stage]:
     if gone:
         videos.drops["unavailable (re-crawl)"] = gone
         videos.kept -= gone
-    clips = int(_scalar(root, "SELECT count(*) FROM clips"))
+    clips, clips_kept = _rows(
+        root, f"SELECT count(*), count(*) FILTER (WHERE video_id NOT IN {GONE}) FROM clips"
+    )[0]
+    clip_drops = {"video unavailable (re-crawl)": int(clips - clips_kept)} if clips > clips_kept else {}
     return [
         _stage(root, "tasks", "tasks", "tasks"),
         _stage(root, "search hits", "hits", "search_results"),
         videos,
         _stage(root, "caption tracks", "videos", LATEST_CAPTIONS),
-        Stage("clips", "clips", clips, clips),
+        Stage("clips", "clips", int(clips), int(clips_kept), clip_drops),
     ]
 
 

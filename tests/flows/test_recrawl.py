@@ -16,6 +16,7 @@ from flows.pipeline import pipeline
 from flows.recrawl import next_crawl_id, recrawl
 from storage.catalog import query
 from storage.layout import DataRoot
+from tasks.report.numbers import funnel
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -83,6 +84,16 @@ def test_recrawl_adds_exactly_new_videos(demo_site, tmp_path: Path) -> None:
         str(root),
     ).rows
     assert gone == [(vanished, "crawl-0001", False, "unavailable")]
+    # The report's funnel drops the vanished video's caption track and clips with it, though they stay
+    # in the dataset: no stage keeps more than the videos before it left.
+    stages = {stage.name: stage for stage in funnel(DataRoot.from_any(root))}
+    vanished_clips = query(f"SELECT count(*) FROM clips WHERE video_id = '{vanished}'", str(root)).rows[0][0]
+    assert vanished_clips >= 1
+    assert stages["clips"].drops == {"video unavailable (re-crawl)": vanished_clips}
+    assert stages["clips"].kept == stages["clips"].total - vanished_clips
+    assert stages["caption tracks"].drops["video unavailable (re-crawl)"] == 1
+    assert stages["videos"].drops["unavailable (re-crawl)"] == 1
+    assert stages["caption tracks"].kept <= stages["videos"].kept
     new_clips = query(
         "SELECT count(DISTINCT video_id) FROM clips WHERE crawl_id = 'crawl-0001'", str(root)
     ).rows

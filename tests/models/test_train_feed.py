@@ -312,7 +312,7 @@ def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Pat
     lines: list[str] = []
     result = run_bench(
         tmp_path, steps=3, d=16, videos=4, clips=8, device_name="cpu", log=lines.append, precisions=("bf16",),
-        sample_seconds=1.0,
+        sample_seconds=1.0, ceiling_seconds=0.2,
     )  # fmt: skip
     (row,) = result["precisions"]
     # The ceiling's samples between the steps (1 s each) are not the steps' time: milliseconds here, and
@@ -329,7 +329,7 @@ def test_bench_train_times_bf16_with_and_without_the_weight_copies(tmp_path: Pat
     # Without the copies (fp32 only) there is nothing to compare.
     fp32 = run_bench(
         tmp_path / "fp32", steps=1, d=16, videos=4, clips=8, device_name="cpu", log=lambda _: None,
-        precisions=("fp32",),
+        precisions=("fp32",), ceiling_seconds=0.2,
     )  # fmt: skip
     assert fp32["copies_against_autocast"] is None
 

@@ -53,6 +53,8 @@ def test_bench_train_with_isa_avx2_runs_capped_in_fp32() -> None:
         "cpu",
         "--isa",
         "avx2",
+        "--ceiling-seconds",
+        "0.2",
     )
     assert done.returncode == 0, done.stderr
     out = done.stdout
