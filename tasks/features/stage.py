@@ -36,7 +36,7 @@ from tasks.features.precision_record import (
 from tasks.features.rows import result_table
 from tasks.features.weights import WeightsMissing
 from tasks.gpu_limit import gpu_slot
-from tasks.interrupts import ItemInterrupted
+from tasks.interrupts import ItemInterrupted, interrupt_seen
 from tasks.progress import advance
 from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
@@ -192,6 +192,12 @@ def _compute(
                     result.status,
                     elapsed / done,
                 )
+                if interrupt_seen():
+                    # Ctrl-C with no child of ours cut (an in-process decoder, or between two videos): the
+                    # video in hand is parked, the next one not begun; a shard can be an hour of video.
+                    raise ItemInterrupted(
+                        f"{DATASET} shard {shard}: Ctrl-C after {done} of {len(todo)} videos"
+                    )
             for result in failed_downloads:
                 _finish(root, work, result, cfg, loaded.random, paths, errors, guard)
             hwaccel = extractor.settings.hwaccel

@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -102,3 +103,27 @@ def test_ctrl_c_mid_decode_is_no_failed_attempt_and_the_rerun_decodes_it_afresh(
     assert statuses == {SHORT: "ok", LONG: "ok"}
     marker = read_marker(root, "frame_features", 0)
     assert marker is not None and marker.extra["videos_extracted"] == 1  # LONG only
+
+
+def test_ctrl_c_stops_the_shard_after_the_video_in_hand_when_no_child_was_cut(
+    root: DataRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process decoding (PyAV) has no child for the terminal's SIGINT to end: the shard used to run on to
+    its last video. Now the video in hand is parked and the next one is not begun."""
+    from tasks import interrupts
+    from tasks.features import stage
+
+    monkeypatch.setattr(interrupts, "_seen", threading.Event())  # this test's own Ctrl-C, gone after it
+    progress = stage.advance
+
+    def ctrl_c_after_the_first_video(label: str, done: int, total: int) -> None:
+        progress(label, done, total)
+        interrupts._seen.set()  # what watch_sigint's handler does on the terminal's SIGINT
+
+    monkeypatch.setattr(stage, "advance", ctrl_c_after_the_first_video)
+    with pytest.raises(KeyboardInterrupt, match="Ctrl-C after 1 of 2 videos"):
+        extract_features(CFG.model_copy(update={"decoder": "pyav"}), root.url)
+    work = Path(root.path("_work", "frame_features"))
+    assert {p.stem for p in work.glob("*/*.parquet")} == {SHORT}  # parked; LONG never begun
+    assert read_marker(root, "frame_features", 0) is None
+    assert all(not json.loads(p.read_text()) for p in work.glob("*/decode_attempts.json"))
