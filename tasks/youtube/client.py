@@ -229,6 +229,11 @@ class YoutubeClient:
         """Run one yt-dlp call: 429s that reach here pause the stage and retry; a bot check stops it."""
         while True:
             self.waited_s += self.politeness.breaker.wait_if_open()
+            if interrupt_seen():
+                # Ctrl-C: no new request. The stage's shard stops here (what its items saved, info files
+                # and .vtt files, is reused by the rerun) instead of asking the site for every item left
+                # at the polite rate, minutes after the user asked to stop.
+                raise ItemInterrupted("Ctrl-C: no more requests")
             started = time.perf_counter()
             try:
                 self.requests += 1
