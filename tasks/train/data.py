@@ -48,6 +48,9 @@ class Pairs:
 
     @staticmethod
     def concat(parts: Sequence[Pairs], d_video: int = 4096) -> Pairs:
+        # An empty shard (a re-crawl's re-check shard when nothing vanished) has vectors of no width, (0, 0):
+        # it adds nothing, and joined with the others its width would not match theirs.
+        parts = [p for p in parts if len(p)]
         if not parts:
             return Pairs(
                 [],

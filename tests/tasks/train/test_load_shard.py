@@ -128,3 +128,24 @@ def test_a_single_shard_window_is_that_shards_pairs_not_a_copy(tmp_path: Path) -
     assert Pairs.concat([pairs]) is pairs
     both = Pairs.concat([pairs, pairs])
     assert len(both) == 2 * len(pairs) and np.array_equal(both.video[len(pairs) :], pairs.video)
+
+
+def test_an_empty_shard_joins_the_others(tmp_path: Path) -> None:
+    """A shard with no rows (a re-crawl's re-check shard when nothing vanished) loads as no pairs, and a
+    window holding it joins the other shards' pairs: its vectors of no width failed the join (training
+    after such a re-crawl ended in numpy's ValueError)."""
+    from tasks.train.data import Pairs
+
+    root = _root(tmp_path)
+    for dataset in ("clip_pairs", "text_embeddings"):
+        table = read_shard(root, dataset, 0)
+        assert table is not None
+        write_shard(root, dataset, 1, table.slice(0, 0), config_hash="t", code_version="t", rows_in=0)
+    empty = load_shard(root, 1, "train", 0.0, with_text=True)
+    assert len(empty) == 0
+    pairs = load_shard(root, 0, "train", 0.0, with_text=True)
+    window = Pairs.concat([pairs, empty, pairs])
+    assert len(window) == 2 * len(pairs)
+    assert window.video.shape == (2 * len(pairs), pairs.video.shape[1])
+    assert window.text is not None and window.text.shape == (2 * len(pairs), pairs.text.shape[1])
+    assert Pairs.concat([empty, pairs]) is pairs
