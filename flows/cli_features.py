@@ -221,15 +221,15 @@ def run_command(
         precision=precision,  # type: ignore[arg-type]
     )
     require_upstream(DataRoot.from_any(data_root), "features")
-    if resnet_weights or resnext_weights:
-        # A given file that is missing or not weights fails here, in seconds, before Prefect starts (the
-        # flow checks again, for runs that do not come through this command).
-        check_weights(
-            cfg.models,
-            random_weights=random_weights,
-            resnet_weights=resnet_weights,
-            resnext_weights=resnext_weights,
-        )
+    # Weights that are missing (none given, none in torchvision's cache, random ones not allowed) or not
+    # weights fail here, in seconds, before Prefect starts (the flow checks again, for runs that do not come
+    # through this command), as `howto pipeline --stage features` does.
+    check_weights(
+        cfg.models,
+        random_weights=random_weights,
+        resnet_weights=resnet_weights,
+        resnext_weights=resnext_weights,
+    )
     access = cli_access.access_from_options(demo_url, rate, 1, cookies, proxy)  # one download at a time
     typer.echo(extract_features(cfg, data_root, access))
 

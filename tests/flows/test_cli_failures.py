@@ -170,11 +170,17 @@ def _videos_root(tmp_path: Path) -> Path:
     return root
 
 
-def test_missing_weights_inside_a_flow_run(tmp_path: Path) -> None:
-    # The flow starts, Prefect logs the failure (with a traceback, dropped without -v), the CLI says why.
+def test_missing_weights_fail_before_the_flow_starts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One line in seconds, as `howto pipeline --stage features` says it: no flow run is started first (it
+    # started a Prefect server and a flow run, then failed in it).
+    import flows.extract_features
+
+    started: list[object] = []
+    monkeypatch.setattr(flows.extract_features, "extract_features", lambda *a: started.append(a))
     root = str(_videos_root(tmp_path))
     result = invoke("features", "run", "--data-root", root)
     assert result.exit_code == 2 and "Traceback" not in result.stderr, result.stderr
+    assert not started
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert errors == [
         "error: no resnet152 weights found: pass --resnet-weights (features.resnet_weights) PATH, or allow "
