@@ -65,7 +65,9 @@ def _print_result(result: QueryResult, fmt: OutputFormat) -> None:
         rows = [json_value(row) for row in result.as_dicts()]
         typer.echo(json.dumps(rows, indent=1, allow_nan=False))
     elif fmt is OutputFormat.csv:
-        writer = csv.writer(sys.stdout)
+        # Lines end in \n, as DuckDB's COPY and Unix tools write them: the csv module's default \r\n left a
+        # \r on the last field of `$(howto query ... | tail -1)`. CSV readers take either.
+        writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(result.columns)
         writer.writerows([csv_cell(v) for v in row] for row in result.rows)
     else:

@@ -66,6 +66,12 @@ def test_query_over_views_still_works(root: DataRoot) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == ["n", "1"]
+    raw = subprocess.run(  # bytes, as a shell's $(...) gets them (text=True turns \r\n into \n)
+        [str(Path(sys.executable).parent / "howto"), "query", "SELECT 1 AS n", "--data-root", root.url,
+         "--format", "csv"],
+        capture_output=True, timeout=120,
+    )  # fmt: skip
+    assert raw.stdout == b"n\n1\n"  # Unix lines: no \r left on the last field
 
 
 def test_stats_with_a_skipped_view_exits_2(root: DataRoot, monkeypatch: pytest.MonkeyPatch) -> None:
