@@ -75,6 +75,24 @@ SetsOption = Annotated[
         "--set search.max_results=50 --set runner.dask_address=tcp://scheduler:8786.",
     ),
 ]
+DemoSiteOption = Annotated[
+    str | None,
+    typer.Option(
+        "--demo-url",
+        help="A local demo site (howto demo-site serve) instead of YouTube and wikiHow, with howto demo's "
+        "settings (politeness off, random weights, its input sizes and training config) under --config "
+        "and --set: the same shards as howto demo's on its port, 8647.",
+        callback=checked_by("--demo-url", check_http_url),
+    ),
+]
+
+
+def _demo_base(demo_url: str | None) -> PipelineConfig | None:
+    from flows.demo import demo_pipeline_config
+
+    return demo_pipeline_config(demo_url) if demo_url else None
+
+
 # A re-crawl searches the kept tasks again: every stage after tasks may follow it.
 RECRAWL_STAGES: tuple[Stage, ...] = tuple(s for s in ALL_STAGES if s != "tasks")
 
@@ -109,6 +127,7 @@ def pipeline_command(
         bool,
         typer.Option("--print-config", help="Print the resolved config as YAML (secrets masked) and exit."),
     ] = False,
+    demo_url: DemoSiteOption = None,
 ) -> None:
     """Run the pipeline (or some stages): defaults < --config < options < --set; finished shards are skipped."""
     given = {
@@ -118,7 +137,7 @@ def pipeline_command(
         ("--workers", ("runner", "max_workers")): workers,
     }
     options = [Override(label, key, value) for (label, key), value in given.items() if value is not None]
-    cfg = resolve(config, options, sets or [])
+    cfg = resolve(config, options, sets or [], base=_demo_base(demo_url))
     if print_config:
         typer.echo(to_yaml(cfg), nl=False)
         return
@@ -165,6 +184,7 @@ def recrawl_command(
             "changes; default: the search config's recheck_captions (50); 0 turns it off.",
         ),
     ] = None,
+    demo_url: DemoSiteOption = None,
 ) -> None:
     """Search every kept task again under a new crawl id: new videos are processed, gone and changed
     ones recorded (the `crawls` view, `howto report`); earlier shards are never rewritten."""
@@ -172,7 +192,7 @@ def recrawl_command(
     from flows.recrawl import CRAWL_ID, DEFAULT_STAGES, recrawl
     from flows.stage_inputs import require_upstream
 
-    cfg = resolve(config, [], sets or [])
+    cfg = resolve(config, [], sets or [], base=_demo_base(demo_url))
     if crawl_id is not None and not CRAWL_ID.match(crawl_id):
         fail(f"--crawl-id {crawl_id}: must look like crawl-0001")
     root = DataRoot.from_any(data_root)

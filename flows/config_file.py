@@ -94,13 +94,19 @@ def parse_set(item: str) -> Override:
 
 
 def resolve(
-    file: Path | None = None, options: Sequence[Override] = (), sets: Sequence[str] = ()
+    file: Path | None = None,
+    options: Sequence[Override] = (),
+    sets: Sequence[str] = (),
+    base: PipelineConfig | None = None,
 ) -> PipelineConfig:
-    """Defaults < file < explicit CLI options < --set, validated once all are applied (a check across
-    fields, such as runner.part < runner.parts, must not depend on the order of the --set options); a
-    problem is reported under the last layer that set its field, else the file's name."""
+    """Defaults (or `base`, such as the demo's config) < file < explicit CLI options < --set, validated once
+    all are applied (a check across fields, such as runner.part < runner.parts, must not depend on the order
+    of the --set options); a problem is reported under the last layer that set its field, else the file's
+    name."""
     overrides = [*options, *(parse_set(item) for item in sets)]  # bad --set syntax fails before any I/O
     data: dict[str, Any] = read_file(file) if file is not None else {}
+    if base is not None:
+        data = _merged(base.model_dump(mode="json"), data)
     for override in overrides:
         data = _with(data, override.key, override.value)
     try:
@@ -113,6 +119,16 @@ def resolve(
             if override.key[:n] == loc[:n]:
                 label, key = override.label, override.key
         raise ConfigError(_describe(exc, label, key)) from None
+
+
+def _merged(under: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`over` laid on `under`, section by section: a file that sets one field of a section keeps the rest of
+    the base's section."""
+    out = dict(under)
+    for key, value in over.items():
+        below = out.get(key)
+        out[key] = _merged(below, value) if isinstance(below, dict) and isinstance(value, dict) else value
+    return out
 
 
 def to_yaml(cfg: PipelineConfig) -> str:

@@ -448,3 +448,32 @@ def test_a_deployment_run_checks_the_weights_before_its_first_stage(
     with pytest.raises(WeightsMissing, match="no resnet152 weights found"):
         run_stages(PipelineConfig(), str(tmp_path / "data"), ["tasks", "search", "captions", "features"])
     assert not (tmp_path / "data").exists()  # not one stage began
+
+
+def test_demo_url_starts_from_the_demos_config(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`--demo-url` (pipeline, recrawl): howto demo's config for that site under --config and --set, so a
+    re-crawl of a grown demo world reuses the demo's shards instead of going to YouTube with the defaults."""
+    import flows.recrawl
+    import flows.stage_inputs
+    from flows.demo import demo_pipeline_config
+
+    url = "http://127.0.0.1:8647"
+    demo = demo_pipeline_config(url)
+    printed = runner.invoke(app, ["pipeline", "--demo-url", url, "--print-config"], env=WIDE)
+    assert printed.exit_code == 0, printed.output
+    assert printed.output == to_yaml(demo)
+    # A file that sets one field of a section keeps the rest of the demo's section; --set goes on top.
+    config = tmp_path / "howto.yaml"
+    config.write_text("features:\n  short_side_2d: 96\nsearch:\n  max_results: 7\n", encoding="utf-8")
+    layered = resolve(config, [], ["search.max_results=9"], base=demo)
+    assert layered.features == demo.features.model_copy(update={"short_side_2d": 96})
+    assert layered.search == demo.search.model_copy(update={"max_results": 9})
+
+    monkeypatch.setattr(flows.stage_inputs, "require_upstream", lambda *_: None)  # as if tasks were mined
+    configs: list[PipelineConfig] = []
+    monkeypatch.setattr(flows.recrawl, "recrawl", lambda cfg, *_: configs.append(cfg) or {})
+    done = runner.invoke(app, ["recrawl", "--data-root", str(tmp_path / "data"), "--demo-url", url], env=WIDE)
+    assert done.exit_code == 0, done.output
+    assert configs == [demo]
