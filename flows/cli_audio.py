@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, get_args
 
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, fail
+from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, choice_metavar, fail
+from tasks.audio.config import AudioEncoderName
 
 if TYPE_CHECKING:
     from tasks.audio.config import ExtractAudioConfig
@@ -19,8 +20,14 @@ app = typer.Typer(
     help="Audio, the third modality: per-second audio features and the FAC embedding.", no_args_is_help=True
 )
 
+# The choices shown in --help; a bad value is refused by the config, in one line naming the option.
 EncoderOption = Annotated[
-    str, typer.Option("--audio-encoder", help="logmel_stats (no weights) or cnn14 (PANNs Cnn14_16k layout).")
+    str,
+    typer.Option(
+        "--audio-encoder",
+        metavar=choice_metavar(get_args(AudioEncoderName)),
+        help="logmel_stats (no weights) or cnn14 (PANNs Cnn14_16k layout).",
+    ),
 ]
 
 

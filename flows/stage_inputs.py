@@ -15,7 +15,7 @@ from tasks.shard_runner import UpstreamMissing
 
 # stage -> (dataset it reads, stage that writes it, the command that does). Only required inputs.
 UPSTREAM: dict[Stage, tuple[tuple[str, Stage, str], ...]] = {
-    "search": (("tasks", "tasks", "howto tasks mine (or howto tasks import FILE)"),),
+    "search": (("tasks", "tasks", "howto tasks mine, or howto tasks import FILE"),),
     "captions": (("videos", "search", "howto search-videos"),),
     "features": (("videos", "search", "howto search-videos"),),
     # Audio reuses the tracks the features stage downloaded and writes shard k beside its frame_features k.

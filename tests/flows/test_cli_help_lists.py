@@ -61,3 +61,9 @@ def test_every_option_of_every_command_says_what_it_does() -> None:
 
     walk(typer.main.get_command(app), ["howto"])
     assert silent == []
+
+
+def test_the_audio_encoder_option_lists_its_choices() -> None:
+    """A choice option shows its allowed values (README: taken from the typed configs), not `<str>`."""
+    output = CliRunner().invoke(app, ["audio", "run", "--help"], env={"COLUMNS": "200"}).output
+    assert "[logmel_stats|cnn14]" in output
