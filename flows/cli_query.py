@@ -71,10 +71,24 @@ def _print_result(result: QueryResult, fmt: OutputFormat) -> None:
         writer.writerow(result.columns)
         writer.writerows([csv_cell(v) for v in row] for row in result.rows)
     else:
+        cells = [["" if v is None else str(v) for v in row] for row in result.rows]
         table = Table(*result.columns)
-        for row in result.rows:
-            table.add_row(*("" if v is None else str(v) for v in row))
-        Console().print(table)
+        for row_cells in cells:
+            table.add_row(*row_cells)
+        _table_console(list(result.columns), cells).print(table)
+
+
+def _table_console(columns: list[str], cells: list[list[str]]) -> Console:
+    """The terminal's console; in a pipe or a file, one as wide as the whole table. Rich assumes 80 columns
+    where stdout is no terminal and cut every wider cell short (`crawl…`): a file of the output lost data."""
+    console = Console()
+    if console.is_terminal:
+        return console
+    widths = [
+        max([len(name), *(len(line) for row in cells for line in row[i].splitlines())])
+        for i, name in enumerate(columns)
+    ]
+    return Console(width=max(80, sum(w + 3 for w in widths) + 1))  # a cell's padding and border: 3
 
 
 def query_command(

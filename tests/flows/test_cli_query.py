@@ -126,3 +126,11 @@ def test_json_output_is_strict_json_and_csv_cells_are_not_python_reprs(root: Dat
     assert (
         json.loads(cells["l"]) == ["a", "é"] and json.loads(cells["s"]) == {"k": 1.5} and cells["b"] == "00ff"
     )
+
+
+def test_a_table_in_a_pipe_keeps_every_cell_whole(root: DataRoot) -> None:
+    """Rich takes 80 columns where stdout is no terminal, and cut wider cells to `crawl…`: the table printed
+    into a pipe or a file is as wide as its cells instead."""
+    out = _howto("query", "SELECT repeat('x', 120) AS long_value, 'the end' AS t", "--data-root", root.url)
+    assert out.returncode == 0, out.stderr
+    assert "x" * 120 in out.stdout and "the end" in out.stdout and "…" not in out.stdout
