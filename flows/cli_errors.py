@@ -29,6 +29,9 @@ EXIT_INTERRUPTED = 130
 # command killed by SIGPIPE does in a shell, 128 + 13, as most Unix tools do (`yes | head -1`), and as 130
 # is 128 + SIGINT. Silently: the reader has what it wanted, and nothing on stderr pretends otherwise.
 EXIT_READER_GONE = 141
+# SIGTERM (`kill`, a cancelled Prefect run, a scheduler's stop) ends a command with 128 + 15, as it did when
+# the signal killed the process outright, now after the same clean stop and one line as Ctrl-C.
+EXIT_TERMINATED = 143
 
 
 class UsageProblem(Exception):
@@ -190,10 +193,11 @@ class HowtoGroup(TyperGroup):
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: Any) -> Any:
-        from tasks.interrupts import watch_sigint
+        from tasks.interrupts import watch_stop_signals
 
-        # The work in other threads learns of Ctrl-C through this: a child ffmpeg it ended is no failure.
-        watch_sigint()
+        # The work in other threads learns of Ctrl-C and SIGTERM through this: a child ffmpeg they ended is
+        # no failure, and SIGTERM ends the command as Ctrl-C does (below) instead of killing it mid-write.
+        watch_stop_signals()
         with quiet_when_reader_gone():
             return self._invoke(ctx)
 
@@ -209,12 +213,17 @@ class HowtoGroup(TyperGroup):
         except (typer.Exit, typer.Abort):  # a deliberate exit keeps its code
             raise
         except KeyboardInterrupt:
-            # Ctrl-C: what the stages finished is kept (markers), so the same command resumes. 130 is what
-            # shells report for a command ended by SIGINT.
+            from tasks.interrupts import stop_name
+
+            # Ctrl-C or SIGTERM: what the stages finished is kept (markers), so the same command resumes. 130
+            # and 143 are what shells report for a command ended by SIGINT and SIGTERM.
+            terminated = stop_name() == "SIGTERM"
             typer.echo(
-                "error: interrupted; finished shards are kept: run the same command again to resume", err=True
+                f"error: {'stopped by SIGTERM' if terminated else 'interrupted'}; finished shards are kept: "
+                "run the same command again to resume",
+                err=True,
             )
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+            raise typer.Exit(EXIT_TERMINATED if terminated else EXIT_INTERRUPTED) from None
         except Exception as exc:  # noqa: BLE001 - expected ones end here, the rest re-raise
             cause = expected_cause(exc)
             if cause is None and isinstance(exc, EOFError):

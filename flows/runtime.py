@@ -3,6 +3,7 @@ the end-of-flow summary artifact (with what yt-dlp said and what to do about it)
 
 from __future__ import annotations
 
+import signal
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from prefect import Flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.context import FlowRunContext
+from prefect.exceptions import TerminationSignal
 from prefect.futures import as_completed
 from prefect.task_runners import ThreadPoolTaskRunner
 
@@ -20,6 +22,7 @@ from flows.runner_config import RunnerConfig
 from storage.catalog import refresh
 from storage.layout import DataRoot
 from tasks.artifacts import publish_shard_table
+from tasks.interrupts import note_stop
 from tasks.progress import advance
 from tasks.youtube.messages import YTDLP_KEY, advice_for, merge_counts
 
@@ -117,21 +120,32 @@ def run_shard_tasks(
     order = {id(f): i for i, f in enumerate(futures)}
     results: list[dict[str, Any] | None] = [None] * total
     first_error: BaseException | None = None
-    for done, future in enumerate(as_completed(futures), 1):
-        try:
-            manifest = future.result()
-        except BaseException as exc:  # noqa: BLE001 - collected and re-raised after the others finish
-            first_error = first_error or exc
-            # With the exception: the CLI keeps an expected one off the terminal (it prints it once, last).
-            log.error("%s: shard %d failed: %s", stage, order[id(future)], exc, exc_info=exc)
-            continue
-        results[order[id(future)]] = manifest
-        _note_said(manifest)
-        if on_result is not None:
-            on_result(manifest)
-        update_progress_artifact(artifact_id, 100.0 * done / total)
-        advance(f"{stage}: shards", done, total)
-        log.info("%s: %d/%d shards (%s)", stage, done, total, "cached" if manifest.get("cached") else "ran")
+    try:
+        for done, future in enumerate(as_completed(futures), 1):
+            try:
+                manifest = future.result()
+            except TerminationSignal:
+                raise
+            except BaseException as exc:  # noqa: BLE001 - collected and re-raised after the others finish
+                first_error = first_error or exc
+                # With the exception: the CLI keeps an expected one off the terminal (it prints it once, last).
+                log.error("%s: shard %d failed: %s", stage, order[id(future)], exc, exc_info=exc)
+                continue
+            results[order[id(future)]] = manifest
+            _note_said(manifest)
+            if on_result is not None:
+                on_result(manifest)
+            update_progress_artifact(artifact_id, 100.0 * done / total)
+            advance(f"{stage}: shards", done, total)
+            log.info(
+                "%s: %d/%d shards (%s)", stage, done, total, "cached" if manifest.get("cached") else "ran"
+            )
+    except TerminationSignal:
+        # SIGTERM under Prefect's engine (a cancelled run, `kill`, a scheduler's stop) reaches the main thread
+        # only, here: the shard tasks in the other threads learn of it through note_stop, and stop after the
+        # item in hand, with what a SIGTERM to the process group cut recorded as no failure (tasks/interrupts).
+        note_stop(signal.SIGTERM)
+        raise
     if first_error is not None:
         raise first_error
     return [r for r in results if r is not None]

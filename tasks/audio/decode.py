@@ -37,7 +37,7 @@ def decode_mono(path: str, sample_rate: int, timeout_s: float) -> np.ndarray:
     except subprocess.TimeoutExpired as exc:
         raise AudioDecodeTimeout(f"ffmpeg timed out after {timeout_s:.0f} s") from exc
     if done.returncode != 0:
-        check_child(done.returncode, "ffmpeg")  # the user's Ctrl-C, not the file: nothing to record
+        check_child(done.returncode, "ffmpeg")  # a stop signal, not the file: nothing to record
         message = _tail(done.stderr) or f"ffmpeg exited with {done.returncode}"
         # One process instead of an ffprobe first: the map of a missing stream fails with this message.
         if "matches no streams" in message:

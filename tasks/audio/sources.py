@@ -43,7 +43,7 @@ def keep_track(video: Path, out_dir: Path, video_id: str) -> None:
         return
     message = done.stderr.decode(errors="replace").strip()
     if cut_by_interrupt(done.returncode):
-        # The user's Ctrl-C, not the file: with nothing recorded, the audio stage fetches the track later.
+        # A stop signal (Ctrl-C, SIGTERM), not the file: with nothing recorded, the audio stage fetches the track later.
         tmp.unlink(missing_ok=True)
         return
     if done.returncode == 0 and tmp.exists() and tmp.stat().st_size > 0:

@@ -151,7 +151,7 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         raise DecodeTimeout(f"ffprobe timed out after {timeout_s:.0f} s") from exc
     message = _last_lines(done.stderr.decode(errors="replace"))
     if done.returncode != 0:
-        check_child(done.returncode, "ffprobe")  # Ctrl-C, not the file
+        check_child(done.returncode, "ffprobe")  # a stop signal, not the file
         raise DecodeError(message or f"ffprobe exited with {done.returncode}")
     data: dict[str, Any] = json.loads(done.stdout or b"{}")
     streams = data.get("streams") or []
@@ -556,7 +556,7 @@ def stream_outputs(
         drain.join(timeout=5)
     if watchdog.fired:
         raise DecodeTimeout(f"decode killed after {timeout_s:.0f} s (timeout)")
-    check_child(proc.returncode, "ffmpeg")  # ended by the user's Ctrl-C: says nothing about the file
+    check_child(proc.returncode, "ffmpeg")  # ended by a stop signal: says nothing about the file
     refusals, text = split_hwaccel_refusals(b"".join(stderr).decode(errors="replace"))
     # Refused, ffmpeg decoded in software: its pictures are the CPU's, and its errors the file's.
     failures = hwaccel_failures(text) if hwaccel and not refusals else []

@@ -46,7 +46,7 @@ MODEL_3D = "resnext101"
 # tune with `howto bench features --device cuda --batch-2d N --batch-3d N`.
 GPU_BATCH_2D = 64
 GPU_BATCH_3D = 64
-# A video whose decoder was stopped by the user's Ctrl-C: no verdict on the file, nothing to record.
+# A video whose decoder a stop signal (Ctrl-C, SIGTERM) ended: no verdict on the file, nothing to record.
 INTERRUPTED = "interrupted"
 
 
@@ -72,7 +72,7 @@ class VideoResult:
     """Everything one video produced: rows per model, or a status and ffmpeg's message."""
 
     video_id: str
-    status: str  # "ok" | "failed" (corrupt: permanent) | "error" (timeout: retry) | INTERRUPTED (Ctrl-C)
+    status: str  # "ok" | "failed" (corrupt: permanent) | "error" (timeout: retry) | INTERRUPTED (stopped)
     error: str | None = None
     duration_s: float = 0.0
     rows: dict[str, ModelRows] = field(default_factory=dict)

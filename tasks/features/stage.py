@@ -36,7 +36,7 @@ from tasks.features.precision_record import (
 from tasks.features.rows import result_table
 from tasks.features.weights import WeightsMissing
 from tasks.gpu_limit import gpu_slot
-from tasks.interrupts import ItemInterrupted, interrupt_seen
+from tasks.interrupts import ItemInterrupted, interrupt_seen, stop_name
 from tasks.progress import advance
 from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
@@ -169,7 +169,7 @@ def _compute(
             started, done = time.perf_counter(), 0
             for decoded in extractor.run(jobs):
                 if decoded.status == INTERRUPTED:
-                    # Ctrl-C stopped its decoder: no attempt is counted and no row written. The shard stops
+                    # Ctrl-C or SIGTERM stopped its decoder: no attempt is counted and no row written. The shard stops
                     # unwritten (the videos finished so far are parked): the rerun decodes it afresh.
                     raise ItemInterrupted(f"{decoded.video_id}: {decoded.error}")
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
@@ -193,10 +193,11 @@ def _compute(
                     elapsed / done,
                 )
                 if interrupt_seen():
-                    # Ctrl-C with no child of ours cut (an in-process decoder, or between two videos): the
-                    # video in hand is parked, the next one not begun; a shard can be an hour of video.
+                    # Ctrl-C or SIGTERM with no child of ours cut (an in-process decoder, a signal to this
+                    # process alone, or between two videos): the video in hand is parked, the next one not
+                    # begun; a shard can be an hour of video.
                     raise ItemInterrupted(
-                        f"{DATASET} shard {shard}: Ctrl-C after {done} of {len(todo)} videos"
+                        f"{DATASET} shard {shard}: {stop_name()} after {done} of {len(todo)} videos"
                     )
             for result in failed_downloads:
                 _finish(root, work, result, cfg, loaded.random, paths, errors, guard)
@@ -208,7 +209,7 @@ def _compute(
                 )  # fmt: skip
             said.update(client.counts)
             if halted:
-                # No shard is written: the videos finished before the halt (or Ctrl-C) are parked as parts,
+                # No shard is written: the videos finished before the halt (or a stop signal) are parked as parts,
                 # so a rerun resumes after them instead of asking the site again.
                 raise halted[0]
     tables, from_parts = [], {}

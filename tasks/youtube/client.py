@@ -23,7 +23,7 @@ from typing import Any
 
 from yt_dlp.utils import DownloadError, ExtractorError
 
-from tasks.interrupts import ItemInterrupted, interrupt_seen
+from tasks.interrupts import ItemInterrupted, interrupt_seen, stop_name
 from tasks.youtube.access import AccessSecrets, YoutubeAccess
 from tasks.youtube.errors import BOT_CHECK_ADVICE, ErrorKind, StageHalted, classify, clean_message
 from tasks.youtube.ids import check_video_id
@@ -230,10 +230,10 @@ class YoutubeClient:
         while True:
             self.waited_s += self.politeness.breaker.wait_if_open()
             if interrupt_seen():
-                # Ctrl-C: no new request. The stage's shard stops here (what its items saved, info files
+                # Ctrl-C or SIGTERM: no new request. The stage's shard stops here (what its items saved, info files
                 # and .vtt files, is reused by the rerun) instead of asking the site for every item left
                 # at the polite rate, minutes after the user asked to stop.
-                raise ItemInterrupted("Ctrl-C: no more requests")
+                raise ItemInterrupted(f"{stop_name()}: no more requests")
             started = time.perf_counter()
             try:
                 self.requests += 1
@@ -241,9 +241,10 @@ class YoutubeClient:
             except (DownloadError, ExtractorError) as exc:
                 message = clean_message(str(exc))
                 if interrupt_seen():
-                    # After Ctrl-C a failure is no verdict on the video: the terminal's SIGINT also ended
-                    # the ffmpeg that yt-dlp merges or fetches with. Not a row: the rerun asks again.
-                    raise ItemInterrupted(f"yt-dlp after Ctrl-C: {message}") from None
+                    # After a stop signal a failure is no verdict on the video: the signal to the process
+                    # group also ended the ffmpeg that yt-dlp merges or fetches with. Not a row: the rerun
+                    # asks again.
+                    raise ItemInterrupted(f"yt-dlp after {stop_name()}: {message}") from None
                 self.errors[count_key("error", message)] += 1
                 kind = classify(message)
                 if kind is ErrorKind.RATE_LIMITED:

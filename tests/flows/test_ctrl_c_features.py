@@ -1,8 +1,10 @@
-"""Ctrl-C in a terminal during the features stage: the video whose ffmpeg the SIGINT ended is no failed attempt.
+"""Ctrl-C or SIGTERM during the features stage: the video whose ffmpeg the signal ended is no failed attempt.
 
-The terminal sends SIGINT to the whole foreground process group, the ffmpeg decoding a video included. That
-decode used to be recorded as a corrupt download ("ffmpeg exited with 255 (download 1 of 3, retried next
-run)"), so three Ctrl-Cs gave a healthy video up for good.
+A terminal's Ctrl-C sends SIGINT to the whole foreground process group, and a cancelled Prefect run (or a
+scheduler's stop, or `kill -- -PGID`) sends SIGTERM to it, the ffmpeg decoding a video included. That decode
+used to be recorded as a corrupt download ("ffmpeg exited with 255 (download 1 of 3, retried next run)"), so
+three stops gave a healthy video up for good; under SIGTERM the shard was even written with that error row,
+and the process died without a line.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import pyarrow as pa
 import pytest
 from prefect.settings import PREFECT_API_URL
 
-from flows.cli_errors import EXIT_INTERRUPTED
+from flows.cli_errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 from flows.extract_features import extract_features
 from storage.layout import DataRoot
 from storage.schemas import get_schema
@@ -38,7 +40,7 @@ SETS = [f"features.{k}={v}" for k, v in {"random_weights": "true", **SMALL}.item
 @pytest.fixture()
 def root(tmp_path: Path) -> DataRoot:
     """SHORT then LONG, downloaded already: LONG decodes for long enough (its ffmpeg blocks on the pipes
-    while the encoders work) to be cut by the Ctrl-C."""
+    while the encoders work) to be cut by the signal."""
     root, videos = root_with_downloads(tmp_path)
     make_testsrc(videos / f"{SHORT}.mp4", "96x64", "24", 2)
     make_testsrc(videos / f"{LONG}.mp4", "96x64", "24", 30)
@@ -68,21 +70,29 @@ def _wait_until_decoding(run: PipelineProcess, video: str) -> None:
         time.sleep(0.1)
 
 
-def test_ctrl_c_mid_decode_is_no_failed_attempt_and_the_rerun_decodes_it_afresh(
-    root: DataRoot, tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "code", "line"),
+    [
+        (signal.SIGINT, EXIT_INTERRUPTED, "error: interrupted; finished shards are kept"),
+        (signal.SIGTERM, EXIT_TERMINATED, "error: stopped by SIGTERM; finished shards are kept"),
+    ],
+    ids=["ctrl-c", "sigterm"],
+)
+def test_a_stop_signal_mid_decode_is_no_failed_attempt_and_the_rerun_decodes_it_afresh(
+    root: DataRoot, tmp_path: Path, signum: int, code: int, line: str
 ) -> None:
     args = ["--stage", "features", "--data-root", root.url, *(a for s in SETS for a in ("--set", s))]
     env = pipeline_env(tmp_path / "prefect-home", PREFECT_API_URL.value())
     run = PipelineProcess(args, env, tmp_path / "run.log")
     try:
         _wait_until_decoding(run, LONG)
-        os.killpg(run.proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C does
-        assert run.wait(timeout=300) == EXIT_INTERRUPTED
+        os.killpg(run.proc.pid, signum)  # to the whole group, ffmpeg included
+        assert run.wait(timeout=300) == code
     finally:
         if run.proc.poll() is None:
             run.kill_group()
     log = (tmp_path / "run.log").read_text()
-    assert "error: interrupted; finished shards are kept" in log, log[-3000:]
+    assert line in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
     # Nothing recorded against LONG: no decode attempt counted, no shard with an error row, no parked part.
     work = Path(root.path("_work", "frame_features"))
@@ -90,7 +100,7 @@ def test_ctrl_c_mid_decode_is_no_failed_attempt_and_the_rerun_decodes_it_afresh(
     assert all(LONG not in counts for counts in attempts), attempts
     assert read_marker(root, "frame_features", 0) is None
     parts = {p.stem for p in work.glob("*/*.parquet")}
-    assert parts == {SHORT}  # finished before the Ctrl-C: kept, so the rerun does not decode it again
+    assert parts == {SHORT}  # finished before the signal: kept, so the rerun does not decode it again
     assert Path(root.path("_work", "videos", f"{LONG}.mp4")).exists()  # the download is kept too
     # The rerun decodes LONG as a fresh attempt: ok, with no attempt counted.
     summary = extract_features(CFG, root.url)
