@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -12,15 +12,14 @@ from flows.cli_common import checked_by, fail
 from tasks.config_types import check_http_url
 from tasks.youtube.access import COOKIES_ENV, PROXY_ENV, YoutubeAccess
 
-DemoUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--demo-url",
-        help="Base URL of the local demo site, instead of YouTube.",
-        # yt-dlp would retry a bad one for minutes, then fail obscurely
-        callback=checked_by("--demo-url", check_http_url),
-    ),
-]
+
+def demo_url_option(help: str) -> Any:
+    """The --demo-url option, its URL checked as it is parsed: yt-dlp would retry a bad one for minutes, then
+    fail obscurely. `help` says what the command does with the site."""
+    return typer.Option("--demo-url", help=help, callback=checked_by("--demo-url", check_http_url))
+
+
+DemoUrlOption = Annotated[str | None, demo_url_option("Base URL of the local demo site, instead of YouTube.")]
 RateOption = Annotated[float, typer.Option("--rate", help="Requests per second (0: no cap).")]
 ConcurrencyOption = Annotated[int, typer.Option("--concurrency", help="Request threads per shard.")]
 CookiesOption = Annotated[

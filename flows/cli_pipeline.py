@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from flows.cli_access import demo_url_option
 from flows.cli_common import (
     DataRootOption,
     LossOption,
@@ -77,12 +78,10 @@ SetsOption = Annotated[
 ]
 DemoSiteOption = Annotated[
     str | None,
-    typer.Option(
-        "--demo-url",
-        help="A local demo site (howto demo-site serve) instead of YouTube and wikiHow, with howto demo's "
+    demo_url_option(
+        "A local demo site (howto demo-site serve) instead of YouTube and wikiHow, with howto demo's "
         "settings (politeness off, random weights, its input sizes and training config) under --config "
-        "and --set: the same shards as howto demo's on its port, 8647.",
-        callback=checked_by("--demo-url", check_http_url),
+        "and --set: the same shards as howto demo's on its port, 8647."
     ),
 ]
 

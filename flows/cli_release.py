@@ -66,7 +66,8 @@ def import_howto100m_command(
 ) -> None:
     """Import the published HowTo100M release offline: tasks, videos, captions, clips, frame_features."""
     from tasks.howto100m.caption_json import CaptionFileError
-    from tasks.howto100m.import_stage import ImportConfig, ImportConflict, import_howto100m
+    from tasks.howto100m.import_config import ImportConfig
+    from tasks.howto100m.import_stage import ImportConflict, import_howto100m
     from tasks.howto100m.layout import ShardTaken
     from tasks.howto100m.release import ReleaseFormatError
     from tasks.tasks.task_lists import ImportFormatError

@@ -23,6 +23,7 @@ from flows.cli_common import (
     require_utf8,
     rerun_if_capped,
 )
+from tasks.bench.ceiling_timing import CEILING_SAMPLE_SECONDS, CEILING_SECONDS
 from tasks.train.config import PRESETS, TrainConfig
 
 OBJECTIVES = field_choices(TrainConfig, "objective")
@@ -465,9 +466,11 @@ def bench_train_command(
         float,
         typer.Option(
             min=0.05,
-            help="Seconds each measurement of the matmul ceiling runs, before and after each precision's steps (samples between the steps take 0.5 s). Longer is steadier; shorter for a quick look.",
+            help="Seconds each measurement of the matmul ceiling runs, before and after each precision's steps "
+            f"(samples between the steps take {CEILING_SAMPLE_SECONDS:g} s). Longer is steadier; shorter for a "
+            "quick look.",
         ),
-    ] = 3.0,
+    ] = CEILING_SECONDS,
 ) -> None:
     """Training pairs/s at d=4096, batch 32x64, in fp32 and (where native) bf16, each against the matmul
     ceiling of its own precision measured in the same run, with the shards read every epoch; then the

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from tasks.exports.target import ExportRefused, check_writable
-from tasks.howto100m.import_stage import ImportConfig, import_howto100m
+from tasks.howto100m.import_config import ImportConfig
+from tasks.howto100m.import_stage import import_howto100m
 
 # Written into a --workdir the bench takes: a later bench may write over it, nothing else is touched.
 BENCH_MARKER = ".howto-bench-import.json"

@@ -23,6 +23,7 @@ from models.train_loop import Batch, native_bf16, pick_precision, row_major_gemm
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling
+from tasks.bench.ceiling_timing import CEILING_SAMPLE_SECONDS, CEILING_SECONDS
 from tasks.bench.isa import isa_line
 from tasks.train.config import TrainConfig
 from tasks.train.data import loads_beside_steps, prefetch
@@ -78,7 +79,7 @@ def write_bench_pairs(
 
 
 def matmul_ceiling(
-    n: int, d: int, device: torch.device, seconds: float = 3.0, dtype: torch.dtype = torch.float32
+    n: int, d: int, device: torch.device, seconds: float = CEILING_SECONDS, dtype: torch.dtype = torch.float32
 ) -> float:
     """GFLOP/s of an (n x d) @ (d x d) GEMM in `dtype` on the fastest backend, the shape that dominates a
     training step."""
@@ -183,10 +184,6 @@ def default_steps(device: torch.device) -> int:
 def _epochs(trainer: Trainer) -> Iterator[Batch]:
     for epoch in itertools.count(1):
         yield from trainer.batches(epoch=epoch)
-
-
-CEILING_SAMPLE_SECONDS = 0.5  # each sample of the ceiling taken between two timed steps
-CEILING_SECONDS = 3.0  # each measurement of the ceiling before and after a precision's steps
 
 
 def _time_precision(

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from storage.layout import DataRoot
-from tasks.howto100m.import_stage import ImportConfig, import_howto100m
+from tasks.howto100m.import_config import ImportConfig
+from tasks.howto100m.import_stage import import_howto100m
 from tests.tasks.howto100m.release_files import Release, write_release
 
 

@@ -20,7 +20,8 @@ from tasks.exports.hf import export_hf
 from tasks.exports.release import export_release
 from tasks.exports.select import ExportFilter, NothingToExport
 from tasks.exports.webdataset import export_webdataset
-from tasks.howto100m.import_stage import ImportConfig, import_howto100m
+from tasks.howto100m.import_config import ImportConfig
+from tasks.howto100m.import_stage import import_howto100m
 from tasks.train.pooling import build_pairs
 from tasks.train.split import is_heldout
 from tests.tasks.howto100m.conftest import import_config

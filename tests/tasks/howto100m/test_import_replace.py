@@ -12,7 +12,9 @@ import storage.atomic as atomic
 from storage.catalog import query
 from storage.layout import DataRoot
 from tasks.howto100m.caption_json import CaptionFileError
-from tasks.howto100m.import_stage import ImportConfig, Importer, import_howto100m
+from tasks.howto100m.import_config import ImportConfig
+from tasks.howto100m.import_stage import import_howto100m
+from tasks.howto100m.importer import Importer
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 CSV = FIXTURES / "howto100m" / "HowTo100M_v1_excerpt.csv"  # 7 videos, none with a caption entry below
