@@ -20,6 +20,7 @@ from typing import Literal
 
 import webvtt
 
+from tasks.captions.cueblocks import rejoin_detached_text, without_swallowed_entries
 from tasks.captions.cuetext import (
     Word,
     has_stamps,
@@ -43,10 +44,6 @@ HISTORY = 4  # lines of display history compared against a cue's leading lines
 JUMP_BACK_MS = 5_000
 CONTEXT_WORDS = 12  # words of earlier cues an acronym's spelled-out form may end in
 _LANGUAGE = re.compile(r"^\s*Language:\s*(\S+)", re.IGNORECASE)
-# A cue timing line, as webvtt-py reads one (hours optional, short fields, a comma as SRT writes it).
-_TIMING_LINE = re.compile(r"^\s*(?:\d+:)?\d{1,2}:\d{1,2}[.,]\d{1,3}\s*-->")
-# Blocks that are never a cue's text: a comment, or a style or region definition.
-_NOT_TEXT_BLOCK = re.compile(r"^(?:NOTE|STYLE|REGION)(?:[ \t]|$)")
 
 
 @dataclass(frozen=True)
@@ -116,7 +113,7 @@ def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
     if not text.split("\n", 1)[0].startswith("WEBVTT"):
         warnings.append("missing WEBVTT header; reading cues anyway")
         text = "WEBVTT\n\n" + text
-    text, rejoined = _rejoin_detached_text(text)
+    text, rejoined = rejoin_detached_text(text)
     if rejoined:
         warnings.append(
             f"{rejoined} cue(s) with a blank line between timing and text; the text read as theirs"
@@ -128,56 +125,25 @@ def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
         return [], []
     cues: list[Cue] = []
     bad = 0
+    dropped_entries = 0
     for caption in parsed.captions:
         start, end = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
         if end < start:
             bad += 1
             continue
-        cues.append(Cue(start, end, tuple(caption.lines)))
+        lines, swallowed = without_swallowed_entries(caption.lines)
+        dropped_entries += swallowed
+        cues.append(Cue(start, end, lines))
     # webvtt-py silently skips cues whose timing line it cannot read; count them for the warning.
     timing_lines = sum(1 for line in text.split("\n") if "-->" in line)
     skipped = max(0, timing_lines - len(parsed.captions)) + bad
     if skipped:
         warnings.append(f"{skipped} malformed cue block(s) skipped")
+    if dropped_entries:
+        warnings.append(
+            f"{dropped_entries} timing line(s) inside cue text dropped (an entry swallowed by the cue)"
+        )
     return cues, list(parsed.metadata)
-
-
-def _rejoin_detached_text(text: str) -> tuple[str, int]:
-    """`text` with each cue whose text is set off from its timing line by blank lines joined to that text,
-    and how many were joined.
-
-    webvtt-py, as the WebVTT spec, ends a cue at its first blank line and drops the text block after it,
-    without a word. Real files have such cues: a French broadcast track (webvtt-py issue #46, 2023), and
-    YouTube ASR tracks whose whitespace-only lines were lost in a copy (an editor or a paste strips them),
-    where the first cue's " " line above its typed words becomes a blank one (sandflow/ttconv issue #439,
-    2025): read as the spec says, that text was lost or, carried on the next cue, read seconds late. The
-    block after such a cue is its text unless it is a cue of its own (it holds a timing line) or a comment,
-    style or region block.
-    """
-    lines = text.split("\n")
-    out: list[str] = []
-    joined = 0
-    i = 0
-    while i < len(lines):
-        out.append(lines[i])
-        i += 1
-        if not _TIMING_LINE.match(out[-1]):
-            continue
-        start = i
-        while start < len(lines) and lines[start] == "":
-            start += 1
-        if start == i or start == len(lines):
-            continue  # the text follows its timing line, or nothing follows
-        end = start
-        while end < len(lines) and lines[end] != "":
-            end += 1
-        block = lines[start:end]
-        if _NOT_TEXT_BLOCK.match(block[0]) or any("-->" in line for line in block):
-            continue
-        out.extend(block)
-        i = end
-        joined += 1
-    return "\n".join(out), joined
 
 
 def _decode(data: bytes, warnings: list[str]) -> str:

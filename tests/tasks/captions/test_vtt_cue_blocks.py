@@ -1,5 +1,5 @@
-"""Cues whose text is set off from the timing line by a blank line, and rolling tracks that lost their
-whitespace-only lines: real files read to the words and times they hold (provenance in SOURCES.md)."""
+"""Cue blocks real files get wrong: text set off from its timing line by a blank line, rolling tracks that
+lost their whitespace-only lines, a subtitle entry swallowed by the cue before (provenance in SOURCES.md)."""
 
 from __future__ import annotations
 
@@ -56,3 +56,26 @@ def test_a_blank_cue_before_a_comment_or_another_cue_stays_blank() -> None:
     track = parse_vtt(text)
     assert [(s.start_ms, s.text) for s in track.segments] == [(5000, "said once")]
     assert not any("blank line between timing and text" in w for w in track.warnings)
+
+
+def test_a_swallowed_subtitle_entry_number_and_timing_are_not_words() -> None:
+    """YouTube served an uploaded SRT entry whose blank separator line was missing as text of the cue before:
+    "24" and "00:43:00,000 --> 00:00:46,000" came out as spoken words."""
+    track = parse_vtt((FIXTURES / "manual_swallowed_srt_entry_ytdlp716_excerpt.sl.vtt").read_bytes())
+    assert [s.text for s in track.segments] == ["GEOINŽENIRING Posegi tako obsežni,"]
+    assert any("timing line(s) inside cue text" in w for w in track.warnings)
+
+
+@pytest.mark.parametrize(
+    "lines",
+    [
+        ["24 hours later", "we check the dough"],
+        ["the score was", "24", "to 12"],
+        ["set the timer -- 10:30 is fine"],
+    ],
+)
+def test_numbers_times_and_dashes_in_speech_stay(lines: list[str]) -> None:
+    text = "WEBVTT\n\n00:00:01.000 --> 00:00:04.000\n" + "\n".join(lines) + "\n"
+    track = parse_vtt(text)
+    assert [s.text for s in track.segments] == [" ".join(lines)]
+    assert not track.warnings
