@@ -13,7 +13,7 @@ _TIMING_LINE = re.compile(r"^\s*(?:\d+:)?\d{1,2}:\d{1,2}[.,]\d{1,3}\s*-->")
 _NOT_TEXT_BLOCK = re.compile(r"^(?:NOTE|STYLE|REGION)(?:[ \t]|$)")
 # A whole timing line met as text, "00:43:00,000 --> 00:00:46,000" (its arrow served as `--&gt;`).
 _TIMING_TEXT = re.compile(
-    r"(?:\d+:)?\d{1,2}:\d{1,2}[.,]\d{1,3}\s*-->\s*(?:\d+:)?\d{1,2}:\d{1,2}[.,]\d{1,3}(?:\s.*)?"
+    r"((?:\d+:)?\d{1,2}:\d{1,2}[.,]\d{1,3})\s*-->\s*((?:\d+:)?\d{1,2}:\d{1,2}[.,]\d{1,3})(?:\s.*)?"
 )
 
 
@@ -55,25 +55,43 @@ def rejoin_detached_text(text: str) -> tuple[str, int]:
     return "\n".join(out), joined
 
 
-def without_swallowed_entries(lines: Sequence[str]) -> tuple[tuple[str, ...], int]:
-    """A cue's lines without the number and timing lines of a subtitle entry it swallowed, and how many
-    timing lines there were.
+def split_swallowed_entries(
+    start_ms: int, end_ms: int, lines: Sequence[str]
+) -> tuple[list[tuple[int, int, tuple[str, ...]]], int]:
+    """A cue as (start_ms, end_ms, lines) pieces without the number and timing lines of the subtitle entries
+    it swallowed, and how many timing lines there were.
 
     An SRT file uploaded to YouTube with a blank line missing between two entries becomes one cue holding
-    the next entry's number and timing as text; YouTube serves it so ("GEOINŽENIRING / 24 / 00:43:00,000
-    --&gt; 00:00:46,000 / Posegi tako obsežni," in a Slovenian manual track, yt-dlp issue #716), and both
-    lines were read as spoken words. The swallowed entry's words stay in the cue: its own times are the
-    uploader's and may be wrong (here 43 minutes for 43 seconds).
+    the next entry's number and timing as text; YouTube serves it so, and both lines were read as spoken
+    words: "parameters of / 109 / 00:06:46,760 --&gt; 00:06:50,470 / our functions" in 6 places of 5 of the
+    1,498 tracks of xy2401/local-youtube-vtt, "GEOINŽENIRING / 24 / 00:43:00,000 --&gt; 00:00:46,000" in a
+    Slovenian track (yt-dlp issue #716). An entry whose own times are sound (from the cue's start on, ending
+    after they start) becomes a piece of its own; otherwise (43 minutes typed for 43 seconds) its words stay
+    in the piece before.
     """
     if not any("--" in line for line in lines):  # every timing line has its arrow; almost no cue does
-        return tuple(lines), 0
-    out: list[str] = []
+        return [(start_ms, end_ms, tuple(lines))], 0
+    pieces: list[tuple[int, int, list[str]]] = [(start_ms, end_ms, [])]
     found = 0
     for line in lines:
-        if _TIMING_TEXT.fullmatch(plain(line)):
-            if out and plain(out[-1]).isdigit():
-                out.pop()  # the entry's number, just above its timing
-            found += 1
+        match = _TIMING_TEXT.fullmatch(plain(line))
+        if match is None:
+            pieces[-1][2].append(line)
             continue
-        out.append(line)
-    return tuple(out), found
+        found += 1
+        above = pieces[-1][2]
+        if above and plain(above[-1]).isdigit():
+            above.pop()  # the entry's number, just above its timing
+        own_start, own_end = _ms(match.group(1)), _ms(match.group(2))
+        if pieces[-1][0] <= own_start < own_end:
+            pieces.append((own_start, own_end, []))
+    return [(s, e, tuple(text)) for s, e, text in pieces], found
+
+
+def _ms(stamp: str) -> int:
+    """Milliseconds of "00:06:46,760", "06:46.760" or "1:02:03.5"."""
+    clock, fraction = re.split(r"[.,]", stamp)
+    seconds = 0
+    for part in clock.split(":"):
+        seconds = seconds * 60 + int(part)
+    return seconds * 1000 + int(fraction.ljust(3, "0")[:3])

@@ -20,7 +20,7 @@ from typing import Literal
 
 import webvtt
 
-from tasks.captions.cueblocks import rejoin_detached_text, without_swallowed_entries
+from tasks.captions.cueblocks import rejoin_detached_text, split_swallowed_entries
 from tasks.captions.cuetext import (
     Word,
     has_stamps,
@@ -131,9 +131,9 @@ def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
         if end < start:
             bad += 1
             continue
-        lines, swallowed = without_swallowed_entries(caption.lines)
+        pieces, swallowed = split_swallowed_entries(start, end, caption.lines)
         dropped_entries += swallowed
-        cues.append(Cue(start, end, lines))
+        cues.extend(Cue(*piece) for piece in pieces)
     # webvtt-py silently skips cues whose timing line it cannot read; count them for the warning.
     timing_lines = sum(1 for line in text.split("\n") if "-->" in line)
     skipped = max(0, timing_lines - len(parsed.captions)) + bad
@@ -141,7 +141,7 @@ def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
         warnings.append(f"{skipped} malformed cue block(s) skipped")
     if dropped_entries:
         warnings.append(
-            f"{dropped_entries} timing line(s) inside cue text dropped (an entry swallowed by the cue)"
+            f"{dropped_entries} timing line(s) inside cue text: entries swallowed by the cue before, not words"
         )
     return cues, list(parsed.metadata)
 

@@ -58,11 +58,27 @@ def test_a_blank_cue_before_a_comment_or_another_cue_stays_blank() -> None:
     assert not any("blank line between timing and text" in w for w in track.warnings)
 
 
-def test_a_swallowed_subtitle_entry_number_and_timing_are_not_words() -> None:
-    """YouTube served an uploaded SRT entry whose blank separator line was missing as text of the cue before:
-    "24" and "00:43:00,000 --> 00:00:46,000" came out as spoken words."""
+def test_swallowed_subtitle_entries_are_read_apart_at_their_own_times() -> None:
+    """YouTube serves an uploaded SRT entry whose blank separator line was missing as text of the cue before:
+    "109" and "00:06:46,760 --> 00:06:50,470" came out as spoken words, the entry's words 3.7 s early."""
+    track = parse_vtt((FIXTURES / "manual_swallowed_srt_entries_jdk8_mooc_excerpt.en.vtt").read_bytes())
+    assert [(s.start_ms, s.end_ms, s.text) for s in track.segments][1:3] == [
+        (403000, 406760, "because we only use names for the formal parameters of"),
+        (406760, 410470, "our functions, and we can only assign"),
+    ]
+    assert [(s.start_ms, s.text) for s in track.segments][5:7] == [
+        (458320, "when it comes to imperative code verses functional code."),
+        (462110, "In imperative code the same name can be associated with different values;"),
+    ]
+    assert not any(c.isdigit() for s in track.segments for c in s.text)
+    assert any("2 timing line(s) inside cue text" in w for w in track.warnings)
+
+
+def test_a_swallowed_entry_with_impossible_times_stays_in_the_cue_before() -> None:
+    """Its uploader typed 43 minutes for 43 seconds (00:43:00,000 --> 00:00:46,000): the words stay where
+    they are, the number and timing go."""
     track = parse_vtt((FIXTURES / "manual_swallowed_srt_entry_ytdlp716_excerpt.sl.vtt").read_bytes())
-    assert [s.text for s in track.segments] == ["GEOINŽENIRING Posegi tako obsežni,"]
+    assert [(s.start_ms, s.text) for s in track.segments] == [(42000, "GEOINŽENIRING Posegi tako obsežni,")]
     assert any("timing line(s) inside cue text" in w for w in track.warnings)
 
 
