@@ -20,6 +20,7 @@ from typing import Literal
 
 import webvtt
 
+from tasks.captions.cueblocks import rejoin_detached_text, split_swallowed_entries
 from tasks.captions.cuetext import (
     Word,
     has_stamps,
@@ -112,6 +113,11 @@ def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
     if not text.split("\n", 1)[0].startswith("WEBVTT"):
         warnings.append("missing WEBVTT header; reading cues anyway")
         text = "WEBVTT\n\n" + text
+    text, rejoined = rejoin_detached_text(text)
+    if rejoined:
+        warnings.append(
+            f"{rejoined} cue(s) with a blank line between timing and text; the text read as theirs"
+        )
     try:
         parsed = webvtt.from_string(text)
     except Exception as exc:  # webvtt-py must never take the whole file down: report and read nothing
@@ -119,17 +125,24 @@ def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
         return [], []
     cues: list[Cue] = []
     bad = 0
+    dropped_entries = 0
     for caption in parsed.captions:
         start, end = caption.start_time.in_milliseconds(), caption.end_time.in_milliseconds()
         if end < start:
             bad += 1
             continue
-        cues.append(Cue(start, end, tuple(caption.lines)))
+        pieces, swallowed = split_swallowed_entries(start, end, caption.lines)
+        dropped_entries += swallowed
+        cues.extend(Cue(*piece) for piece in pieces)
     # webvtt-py silently skips cues whose timing line it cannot read; count them for the warning.
     timing_lines = sum(1 for line in text.split("\n") if "-->" in line)
     skipped = max(0, timing_lines - len(parsed.captions)) + bad
     if skipped:
         warnings.append(f"{skipped} malformed cue block(s) skipped")
+    if dropped_entries:
+        warnings.append(
+            f"{dropped_entries} timing line(s) inside cue text: entries swallowed by the cue before, not words"
+        )
     return cues, list(parsed.metadata)
 
 
@@ -247,6 +260,10 @@ def _new_lines(cues: Sequence[Cue], *, auto: bool) -> list[tuple[int, int, list[
         # nothing: it holds the finished line on screen through a pause or at the end, longer than a
         # flash cue ("line\n \n", 1.9-9 s in real tracks). Its lines were all shown before.
         typing = bool(shown) and bool(shown[-1][1])
+        # Every other cue of a rolling track has two lines, the one above and the one typed. A copy that lost
+        # its whitespace-only lines shows a hold cue as its finished line alone: it types nothing either.
+        if rolling and len(shown) == 1 and history and texts[0] == history[-1] and not has_stamps(raw[0]):
+            typing = False
         typed_until = cue.end_ms if typing else None
         skip = _shown_prefix(raw, texts, history, last_is_new=rolling and typing) if auto else 0
         words: list[Word] = []

@@ -27,15 +27,18 @@ STAMPED = sorted(p for p in FIXTURES.glob("*.vtt") if _STAMP.search(p.read_text(
 
 
 def cue_bodies(text: str) -> list[list[str]]:
-    """The text lines of each cue: from a timing line to the next empty line or timing line."""
+    """The text lines of each cue: from a timing line to the next empty line or timing line. Empty lines
+    straight after the timing line are skipped: a copy that lost its whitespace-only lines has one there."""
     bodies: list[list[str]] = []
     body: list[str] | None = None
     for line in text.replace("\r\n", "\n").split("\n"):
         if _TIMING.match(line):
             body = []
             bodies.append(body)
-        elif line == "":
+        elif line == "" and body:
             body = None
+        elif line == "":
+            continue
         elif body is not None:
             body.append(line)
     return bodies
