@@ -64,7 +64,9 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # sound note may hold a full stop or an exclamation mark ("(Il rit. )", "(rires !)"); a mixed-case label that
 # opens three lines or more of a manual track is a speaker ("Mélenchon :", "Journalist:") and goes.
 # 9: Russian, Arabic, Hindi, Thai, Vietnamese and Indonesian sound notes go ("(Аплодисменты)", "(हँसी)").
-CLEANER_VERSION = 9
+# 10: a cue's text set off from its timing line by a blank line is read (it was dropped); an uploaded
+# subtitle entry's number and timing swallowed into a cue are no words, and its text a cue of its own.
+CLEANER_VERSION = 10
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
