@@ -1,6 +1,7 @@
 """A real Prefect server and real process workers on the `cpu` and `gpu` pools: `howto deploy` (pools, the
 `gpu` limit, `prefect deploy --all`), the collect -> features -> train trigger chain from one
-`prefect deployment run 'pipeline/collect'`, and two workers sharing one deployment's shards.
+`prefect deployment run 'pipeline/collect'`, two workers sharing one deployment's shards, and a features
+run cancelled mid-decode.
 One server serves the whole module; every process started here is stopped by process group."""
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from flows.pipeline_config import PipelineConfig
 from flows.runner_config import RunnerConfig
 from storage.catalog import query
 from storage.layout import DataRoot
+from storage.shards import read_marker
 from tasks.gpu_limit import GpuLimitMissing, check_gpu_limit, gpu_slot
 from tests.deploy.prefect_procs import (
     ROOT,
@@ -35,6 +38,7 @@ from tests.deploy.prefect_procs import (
     start_server,
     wait_for,
 )
+from tests.flows.downloads import root_with_downloaded_videos
 
 DEPLOYMENTS = {"collect", "features", "train", "full", "weekly", "mine-tasks", "search-videos",
                "fetch-captions", "extract-features", "train-embedding"}  # fmt: skip
@@ -282,3 +286,46 @@ def _subflows_of(server: Server, parent_ids: list[str]) -> set[str]:
     task_ids = [t["id"] for t in tasks]
     subflows = server.post("/flow_runs/filter", {"flow_runs": {"parent_task_run_id": {"any_": task_ids}}})
     return {r["id"] for r in subflows}
+
+
+def _decoding(video_id: str) -> bool:
+    """True while an ffmpeg decodes `video_id`'s frames (the frame pipes, not its ffprobe)."""
+    out = subprocess.run(["ps", "-ww", "-eo", "args="], capture_output=True, text=True).stdout
+    return any(
+        "ffmpeg" in line and "-filter_complex" in line and video_id in line for line in out.splitlines()
+    )
+
+
+@pytest.mark.slow
+def test_a_features_run_cancelled_mid_decode_counts_no_failed_attempt(
+    server: Server, job_root: Path, procs: Processes, tmp_path: Path
+) -> None:
+    """Cancelling a run: the runner SIGTERMs its process group, the ffmpeg decoding a video included. The
+    shard task (in another thread than Prefect's TerminationSignal) took that exit for a broken file and
+    finished its shard: the cancelled run wrote the healthy video's error row and counted a failed attempt
+    (three cancels gave it up for good)."""
+    short, long = "cancelshort", "cancellong1"  # ids no other test's ffmpeg decodes (ps sees every process)
+    root = root_with_downloaded_videos(tmp_path, {short: 2, long: 600})
+    cfg = {"random_weights": True, "decode_workers": 1}  # the full input sizes: LONG decodes for minutes
+    out = server.prefect("deployment", "run", "extract_features/extract-features", "--params",
+                         json.dumps({"cfg": cfg, "data_root": root.url}))  # fmt: skip
+    run_id = flow_run_id(out)
+    logs = [server.logs / "worker-cancel.log"]
+    server.worker(procs, "gpu", logs[0].name)
+    deadline = time.monotonic() + 300
+    while not _decoding(long):
+        run = server.get(f"/flow_runs/{run_id}")
+        assert run["state_type"] not in TERMINAL and time.monotonic() < deadline, run["state_type"]
+        time.sleep(0.2)
+    server.prefect("flow-run", "cancel", run_id)
+
+    def ended() -> str | None:
+        state = str(server.get(f"/flow_runs/{run_id}")["state_type"])
+        return state if state in TERMINAL else None
+
+    assert wait_for(ended, 120, "the cancelled run's end", logs) == "CANCELLED"
+    work = Path(root.path("_work", "frame_features"))
+    attempts = [json.loads(p.read_text()) for p in work.glob("*/decode_attempts.json")]
+    assert all(long not in counts for counts in attempts), attempts
+    assert read_marker(root, "frame_features", 0) is None  # no shard written with an error row
+    assert {p.stem for p in work.glob("*/*.parquet")} == {short}  # done before the cancel: kept

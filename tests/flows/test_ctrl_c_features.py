@@ -17,19 +17,16 @@ import threading
 import time
 from pathlib import Path
 
-import pyarrow as pa
 import pytest
 from prefect.settings import PREFECT_API_URL
 
 from flows.cli_errors import EXIT_INTERRUPTED, EXIT_TERMINATED
 from flows.extract_features import extract_features
 from storage.layout import DataRoot
-from storage.schemas import get_schema
-from storage.shards import read_marker, read_shard, write_shard
+from storage.shards import read_marker, read_shard
 from tasks.features.config import ExtractFeaturesConfig
-from tests.flows.downloads import root_with_downloads
+from tests.flows.downloads import root_with_downloaded_videos
 from tests.pipeline.crash_helpers import PipelineProcess, pipeline_env
-from tests.tasks.features.features_media import make_testsrc
 
 SHORT, LONG = "shortvid001", "longvideo02"
 SMALL = {"short_side_2d": 64, "size_3d": 32, "batch_2d": 4, "batch_3d": 4, "decode_workers": 1}
@@ -41,14 +38,7 @@ SETS = [f"features.{k}={v}" for k, v in {"random_weights": "true", **SMALL}.item
 def root(tmp_path: Path) -> DataRoot:
     """SHORT then LONG, downloaded already: LONG decodes for long enough (its ffmpeg blocks on the pipes
     while the encoders work) to be cut by the signal."""
-    root, videos = root_with_downloads(tmp_path)
-    make_testsrc(videos / f"{SHORT}.mp4", "96x64", "24", 2)
-    make_testsrc(videos / f"{LONG}.mp4", "96x64", "24", 30)
-    schema = get_schema("videos").schema
-    rows = [{"video_id": v, "keep": True, "status": "ok", "crawl_id": "c0"} for v in (SHORT, LONG)]
-    table = pa.Table.from_pylist([{f.name: r.get(f.name) for f in schema} for r in rows], schema=schema)
-    write_shard(root, "videos", 0, table, config_hash="v-hash", code_version="t", rows_in=2)
-    return root
+    return root_with_downloaded_videos(tmp_path, {SHORT: 2, LONG: 30})
 
 
 def _decoding(pgid: int, video: str) -> bool:
