@@ -152,7 +152,13 @@ def choose_caption(info: Mapping[str, Any]) -> CaptionChoice | None:
                 return CaptionChoice(key, "auto" if _asks_for_asr(manual[key]) else "manual")
     auto = info.get("automatic_captions") or {}
     if isinstance(auto, Mapping):
-        for key in _english_keys(auto, ("en-orig", "en")):
+        # yt-dlp names the ASR track of the audio's own language `<lang>-orig`: for audio tagged `en-US`,
+        # `en-US-orig`, while its `en` is the same track asked for with `tlang=en`, which yt-dlp's own code
+        # says returns damaged subtitles. Every English original comes before `en`.
+        originals = sorted(
+            k for k in auto if isinstance(k, str) and k.lower().endswith("-orig") and k != "en-orig"
+        )
+        for key in _english_keys(auto, ("en-orig", *originals, "en")):
             if _usable(auto[key]) and not _is_translation(auto[key]):
                 return CaptionChoice(key, "auto")
     if "automatic_captions" not in info:

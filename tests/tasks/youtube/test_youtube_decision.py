@@ -73,6 +73,18 @@ def test_original_english_asr_is_chosen_over_translation(recent: dict) -> None:
     assert decide(recent).summary()["caption"] == {"lang": "en-orig", "kind": "auto"}
 
 
+def test_a_regional_english_original_is_chosen_over_its_tlang_en_copy(recent: dict) -> None:
+    """Audio whose ASR track is tagged `en-US`: yt-dlp lists it as `en-US-orig`, and as `en` the same track
+    with `tlang=en` (a same-language translation, which yt-dlp's code says returns damaged subtitles)."""
+    recent["subtitles"] = {}
+    recent["automatic_captions"] = {
+        "en": track(ASR.format(lang="en-US") + "&tlang=en"),
+        "en-US-orig": track(ASR.format(lang="en-US")),
+        "de": track(ASR.format(lang="en-US") + "&tlang=de"),
+    }
+    assert decide(recent).summary()["caption"] == {"lang": "en-US-orig", "kind": "auto"}
+
+
 def test_only_translated_english_is_dropped_with_its_own_reason(recent: dict) -> None:
     recent["subtitles"] = {}
     recent["automatic_captions"] = {
