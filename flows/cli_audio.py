@@ -61,7 +61,7 @@ def run_command(
     ] = False,
     width: Annotated[int, typer.Option("--width", help="cnn14 first-block channels (64 = PANNs).")] = 64,
     demo_url: Annotated[
-        str | None, typer.Option("--demo-url", help="Fetch missing tracks from a demo site.")
+        str | None, cli_access.demo_url_option("Fetch missing tracks from a local demo site, not YouTube.")
     ] = None,
     rate: cli_access.RateOption = 0.5,
 ) -> None:

@@ -24,7 +24,7 @@ from flows.cli_common import (
     rerun_if_capped,
 )
 from tasks.bench.ceiling_timing import CEILING_SAMPLE_SECONDS, CEILING_SECONDS
-from tasks.train.config import PRESETS, TrainConfig
+from tasks.train.config import DEFAULT_METHODS, PRESETS, TrainConfig
 
 OBJECTIVES = field_choices(TrainConfig, "objective")
 PRECISIONS = field_choices(TrainConfig, "precision")
@@ -36,18 +36,6 @@ if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torc
     from tasks.train.compare import MethodResult
     from tasks.train.compare_benchmarks import BenchmarkFiles
     from tasks.train.config import TrainConfig
-
-# `howto train compare`'s default methods (tasks.train.compare.DEFAULT_METHODS; not imported here so
-# that `howto --help` does not load torch).
-DEFAULT_METHODS_CLI = (
-    "max_margin",
-    "infonce",
-    "howto100m",
-    "milnce",
-    "videoclip",
-    "videoclip_random",
-    "tvts",
-)
 
 
 train_app = typer.Typer(
@@ -208,7 +196,7 @@ def compare_command(
             help="Comma-separated: max_margin, infonce, milnce_inbatch, howto100m, milnce, videoclip, "
             "videoclip_random, videoclip_transformer, tvts."
         ),
-    ] = ",".join(DEFAULT_METHODS_CLI),
+    ] = ",".join(DEFAULT_METHODS),
     seeds: Annotated[str, typer.Option(help="Comma-separated seeds; the table shows mean ± sd.")] = "0,1,2",
     control: Annotated[
         str, typer.Option(help="Method trained on shuffled captions as the control ('' for none).")

@@ -16,7 +16,7 @@ from storage.layout import DataRoot
 from tasks.common import config_hash
 from tasks.figures import figure_png, new_figure
 from tasks.train.checkpoints import check_name
-from tasks.train.config import TrainConfig
+from tasks.train.config import DEFAULT_METHODS, TrainConfig
 from tasks.train.run import train
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ RECIPES: dict[str, dict[str, Any]] = {
     },
     "tvts": {"objective": "tvts", "temperature": 0.05, "sort_weight": 2.0},
 }  # fmt: skip
-DEFAULT_METHODS = ("max_margin", "infonce", "howto100m", "milnce", "videoclip", "videoclip_random", "tvts")
 CONTROL = "shuffled"
 METRICS = ("R@1", "R@5", "R@10", "MedR")
 _ROW_KEYS = {"R@1": "r_at_1", "R@5": "r_at_5", "R@10": "r_at_10", "MedR": "median_rank"}

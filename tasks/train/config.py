@@ -11,6 +11,10 @@ from tasks.common import config_hash, shard_hash
 from tasks.config_types import Device
 from tasks.train.pooling import ClipPooling
 
+# `howto train compare`'s methods by default (tasks/train/compare.py). Here, torch-free, so that the CLI's
+# --help shows them without loading torch.
+DEFAULT_METHODS = ("max_margin", "infonce", "howto100m", "milnce", "videoclip", "videoclip_random", "tvts")
+
 # Fields that change where or how fast we train, never what is learned.
 RUNTIME_FIELDS = {"device", "run_id", "shards_in_memory", "threads"}
 
