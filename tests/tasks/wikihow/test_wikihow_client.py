@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import threading
 from collections.abc import Callable
 
 import httpx
 import pytest
 
+from tasks import interrupts
 from tasks.wikihow.client import Member, RobotsDisallowed, RobotsUnavailable, WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import walk_categories
 from tasks.wikihow.politeness import RateLimiter, Robots, backoff_delay, retry_after_s
@@ -221,3 +223,15 @@ def test_robots_parsing_for_our_user_agent() -> None:
     robots = Robots("User-agent: howto-dataset-miner\nDisallow: /\n\nUser-agent: *\nAllow: /\n")
     assert not robots.allowed("howto-dataset-miner/0.1 (research)", f"{BASE}/Grill-Fish")
     assert robots.allowed("other-bot/2.0", f"{BASE}/Grill-Fish")
+
+
+def test_no_request_after_a_stop_signal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After Ctrl-C or SIGTERM the tasks stage's shard stops at its next request, not after its last page."""
+    monkeypatch.setattr(interrupts, "_seen", threading.Event())
+    rec = Recorder(lambda req, n: httpx.Response(200, text=f"page {n}"))
+    with make_client(rec, []) as client:
+        assert client.fetch_article("Grill Fish") == "page 1"
+        interrupts._seen.set()  # what the CLI's handler does on the signal
+        with pytest.raises(KeyboardInterrupt, match="Ctrl-C: no more requests to wiki.test"):
+            client.fetch_article("Marinate Pork")
+    assert rec.paths() == ["/robots.txt", "/Grill-Fish"]
