@@ -116,11 +116,11 @@ def run_shard_tasks(
         update_progress_artifact(artifact_id, 100.0)
         return []
     advance(f"{stage}: shards", 0, total)
-    futures = [task.submit(**kwargs) for kwargs in kwargs_per_shard]
-    order = {id(f): i for i, f in enumerate(futures)}
     results: list[dict[str, Any] | None] = [None] * total
     first_error: BaseException | None = None
-    try:
+    try:  # from the first submit on: a shard task may be at work before the last one is submitted
+        futures = [task.submit(**kwargs) for kwargs in kwargs_per_shard]
+        order = {id(f): i for i, f in enumerate(futures)}
         for done, future in enumerate(as_completed(futures), 1):
             try:
                 manifest = future.result()

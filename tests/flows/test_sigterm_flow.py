@@ -25,7 +25,7 @@ from tasks import interrupts
 def test_sigterm_during_a_flow_run_reaches_the_shard_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(interrupts, "_seen", threading.Event())
     monkeypatch.setattr(interrupts, "_terminated", threading.Event())
-    started = threading.Event()
+    started, finished = threading.Event(), threading.Event()
     seen_by_the_task: list[str] = []
 
     @task
@@ -36,6 +36,7 @@ def test_sigterm_during_a_flow_run_reaches_the_shard_tasks(monkeypatch: pytest.M
         while not interrupts.interrupt_seen() and time.monotonic() < deadline:
             time.sleep(0.01)
         seen_by_the_task.append(interrupts.stop_name() if interrupts.interrupt_seen() else "no signal")
+        finished.set()
         return {"shard": shard}
 
     @flow(task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -57,5 +58,7 @@ def test_sigterm_during_a_flow_run_reaches_the_shard_tasks(monkeypatch: pytest.M
     finally:
         signal.signal(signal.SIGTERM, previous)
         sender.join(timeout=60)
+    # The crashed flow does not wait for its task's thread (the process would, at exit): this test does.
+    assert finished.wait(60)
     assert seen_by_the_task == ["SIGTERM"]
     assert interrupts.cut_by_interrupt(interrupts.FFMPEG_SIGNAL_EXIT)  # an ffmpeg it cut is no failed file
