@@ -10,7 +10,7 @@ from typing import Any
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.shards import Marker, list_markers
-from tasks.search.plans import PLANS_DIR, next_video_shard
+from tasks.search.plans import IMPORT_PLANS, PLANS_DIR, next_video_shard
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 
 IMPORT_SOURCE = "import:howto100m"
@@ -33,7 +33,7 @@ def crawled_video_shards(root: DataRoot) -> list[int]:
 
 def plans_dir(root: DataRoot) -> str:
     """The imports' plans, and the markers of a replacing import until its swap (tasks/howto100m/staging.py)."""
-    return root.path(PLANS_DIR, "howto100m")
+    return root.path(PLANS_DIR, IMPORT_PLANS)
 
 
 def _plan_path(root: DataRoot, batch: str) -> str:

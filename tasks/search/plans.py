@@ -16,6 +16,15 @@ from storage.layout import DataRoot
 
 PLANS_DIR = "_plans"
 RECHECK = "recheck"  # plan source: known videos probed again (gone? captions changed?)
+# `howto import howto100m`'s plans (tasks/howto100m/layout.py): a plan without `n_video_shards` is an import
+# still at work, or killed and waiting for its rerun.
+IMPORT_PLANS = "howto100m"
+
+
+class ImportInProgress(RuntimeError):
+    """A HowTo100M import into the data root has not finished. Its `videos` shards are numbered on from its
+    base as its caption file streams, so how many it takes is known only at its end: a crawl numbering new
+    shards meanwhile could take one of them (a replacing import's have no marker until its swap)."""
 
 
 def _read_json(root: DataRoot, rel: str) -> Any:
@@ -101,12 +110,27 @@ def append_video_plans(
     next_shard: int,
 ) -> list[dict[str, Any]]:
     """Chunk new candidates (already de-duplicated and ordered) into plans numbered from `next_shard`."""
+    if candidates:
+        check_no_import_in_progress(root)
     plans: list[dict[str, Any]] = []
     for i in range(0, len(candidates), per_shard):
         plans.append(
             save_video_plan(root, next_shard + len(plans), crawl_id, source, candidates[i : i + per_shard])
         )
     return plans
+
+
+def check_no_import_in_progress(root: DataRoot) -> None:
+    """Raise ImportInProgress when an import into `root` has not finished (see the class)."""
+    for name in _list(root, IMPORT_PLANS):
+        plan = _read_json(root, f"{PLANS_DIR}/{IMPORT_PLANS}/{name}")
+        if isinstance(plan, dict) and "n_video_shards" not in plan:
+            started = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(plan.get("created_at") or 0)))
+            raise ImportInProgress(
+                f"{root.url}: a HowTo100M import (batch {plan.get('batch')}, started {started} UTC) has not "
+                "finished, and the videos shard numbers it will take are not known until it has: run the "
+                "same `howto import howto100m` again to finish it (it resumes), then crawl"
+            )
 
 
 def seen_video_ids(root: DataRoot) -> set[str]:

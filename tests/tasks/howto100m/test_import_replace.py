@@ -15,6 +15,7 @@ from tasks.howto100m.caption_json import CaptionFileError
 from tasks.howto100m.import_config import ImportConfig
 from tasks.howto100m.import_stage import import_howto100m
 from tasks.howto100m.importer import Importer
+from tasks.search.plans import ImportInProgress, append_video_plans, next_video_shard
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 CSV = FIXTURES / "howto100m" / "HowTo100M_v1_excerpt.csv"  # 7 videos, none with a caption entry below
@@ -125,6 +126,13 @@ def test_a_killed_replace_keeps_the_earlier_import_and_resumes(
         with pytest.raises(KeyboardInterrupt):
             import_howto100m(new, old_import.url, replace=True)
     assert _answers(old_import) == before_answers  # the staged shard is invisible to every query
+    # A crawl meanwhile (a scheduled re-crawl, say) would number its new videos shard after the markers,
+    # where the import goes on writing: it is refused until the import has finished.
+    video = [{"video_id": "crawled0001"}]
+    with pytest.raises(ImportInProgress, match="has not finished"):
+        append_video_plans(old_import, video, "crawl-x", "search", 2, next_video_shard(old_import))
     summary = import_howto100m(new, old_import.url, replace=True)
     assert summary["shards_cached"] == 1 and summary["shards"] == 6  # 4 caption videos + the csv's 7, by 2
     assert _answers(old_import)[0] == (11, 9, 164, 164)
+    (plan,) = append_video_plans(old_import, video, "crawl-x", "search", 2, next_video_shard(old_import))
+    assert plan["shard"] == summary["first_shard"] + summary["shards"]  # after every shard of the import
