@@ -65,7 +65,8 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # opens three lines or more of a manual track is a speaker ("Mélenchon :", "Journalist:") and goes.
 # 9: Russian, Arabic, Hindi, Thai, Vietnamese and Indonesian sound notes go ("(Аплодисменты)", "(हँसी)").
 # 10: a cue's text set off from its timing line by a blank line is read (it was dropped); an uploaded
-# subtitle entry's number and timing swallowed into a cue are no words, and its text a cue of its own.
+# subtitle entry's number and timing swallowed into a cue are no words, and its text a cue of its own; a
+# track of unknown kind styled with colours other than the ASR greys is manual.
 CLEANER_VERSION = 10
 
 

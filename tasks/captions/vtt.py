@@ -174,9 +174,10 @@ def header_language(metadata: Sequence[str]) -> str | None:
     return None
 
 
-# YouTube's ASR spans: a bare `<c>`, or (older tracks) a grey `<c.colorCCCCCC>`/`<c.colorE5E5E5>`. A manual
-# track may be styled with classes of its own (`<c.magenta.bg_black>`, `<c.white>`): those say nothing.
-_ASR_SPAN = re.compile(r"<c(?:\.color[0-9A-Fa-f]{6})?>")
+# YouTube's ASR spans: a bare `<c>`, or (older tracks) a grey `<c.colorCCCCCC>`/`<c.colorE5E5E5>`, the only
+# colours in the real ASR tracks seen. A manual track may be styled with classes of its own
+# (`<c.magenta.bg_black>`, `<c.white>`, a karaoke track's `<c.colorE23CE7>`): those say nothing.
+_ASR_SPAN = re.compile(r"<c(?:\.color(?:CCCCCC|E5E5E5))?>", re.IGNORECASE)
 
 
 def detect_kind(cues: Sequence[Cue]) -> Kind:

@@ -168,3 +168,25 @@ def test_nbsp_entities_read_as_spaces() -> None:
     assert texts[8] == 'qui m’ont dit : "Précise bien ça, Mélenchon,'
     # The cue "(applaudissements)" is a sound note, not speech: 10 segments, 76 words (11 and 77 with it).
     assert len(texts) == 10 and track.n_words == 76 and track.dropped_tags == 1
+
+
+# --- a styled manual track: colour classes of its own are no sign of ASR --------------------------------
+
+
+def test_a_karaoke_coloured_manual_track_is_read_as_manual() -> None:
+    """YouTube serves a creator's styled track with its colours as classes and a `Style:` block. This is
+    the shape of a real one (video W10RXr9c44Y) as quoted in the namida player's tests
+    (test/subtitle_cue_test.dart): any six-digit colour class counted as YouTube's ASR greys did, and a
+    track read without its key's kind (`howto captions parse` without --kind) came out as auto."""
+    content = (
+        "WEBVTT\nStyle:\n::cue(c.colorE23CE7) { color: rgb(226,60,231);\n }\n"
+        "::cue(c.colorFEFEFE) { color: rgb(254,254,254);\n }\n##\n\n"
+        "00:00:23.707 --> 00:00:23.774 position:63% line:0%\n"
+        "<c.colorE23CE7><b>Nee </b></c><c.colorFEFEFE><b>kono sekai ni wa</b></c>\n\n"
+        "00:00:23.707 --> 00:00:23.774\n<c.colorE23CE7><b>You know in this world</b></c>\n"
+    )
+    track = parse_vtt(content)
+    assert track.kind == "manual"
+    assert " ".join(s.text for s in track.segments) == "Nee kono sekai ni wa You know in this world"
+    asr = parse_vtt(read("rolling_2016_colour_tags.en.vtt"))  # the ASR greys still say auto
+    assert asr.kind == "auto"
