@@ -214,11 +214,11 @@ class HowtoGroup(TyperGroup):
         except (typer.Exit, typer.Abort):  # a deliberate exit keeps its code
             raise
         except KeyboardInterrupt:
-            from tasks.interrupts import stop_name
+            from tasks.interrupts import terminated as got_sigterm
 
             # Ctrl-C or SIGTERM: what the stages finished is kept (markers), so the same command resumes. 130
             # and 143 are what shells report for a command ended by SIGINT and SIGTERM.
-            terminated = stop_name() == "SIGTERM"
+            terminated = got_sigterm()
             typer.echo(
                 f"error: {'stopped by SIGTERM' if terminated else 'interrupted'}; finished shards are kept: "
                 "run the same command again to resume",

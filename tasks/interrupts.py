@@ -86,9 +86,21 @@ def interrupt_seen() -> bool:
     return _seen.is_set()
 
 
+def terminated() -> bool:
+    """True once this process got a SIGTERM (noted): the CLI then exits 143 rather than 130."""
+    return _terminated.is_set()
+
+
 def stop_name() -> str:
     """What stopped this process, as the messages say it."""
-    return "SIGTERM" if _terminated.is_set() else "Ctrl-C"
+    return "SIGTERM" if terminated() else "Ctrl-C"
+
+
+def refuse_after_stop(what: str) -> None:
+    """Raise ItemInterrupted (`<stop>: <what>`) once a stop signal was seen: a client makes no new request
+    after it, so a shard stops at once instead of asking a site for every item left at the polite rate."""
+    if interrupt_seen():
+        raise ItemInterrupted(f"{stop_name()}: {what}")
 
 
 def cut_by_interrupt(returncode: int | None) -> bool:

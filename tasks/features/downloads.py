@@ -57,8 +57,9 @@ def download_jobs(
     rows, a video past a media cap a failed row (too_large, too_long), and a halt (bot check, 429s past
     the breaker) or a stop signal (Ctrl-C, SIGTERM) cutting a download or probe stops the downloads and is
     handed back in `halted` (the cut video gets no row: the rerun tries it afresh). With a `guard`
-    (in-process decoding), each file is admitted before anything decodes it, its duration check included; a file that crashed
-    the decoder in a child becomes a failed row, one that hung it an error row (see crash_guard.py)."""
+    (in-process decoding), each file is admitted before anything decodes it, its duration check included; a
+    file that crashed the decoder in a child becomes a failed row, one that hung it an error row (see
+    crash_guard.py)."""
     max_bytes = int(cfg.max_download_mb * 1e6) if cfg.max_download_mb is not None else None
     settings = DownloadSettings(video_dir(root), min_free_gb=cfg.min_free_gb, max_bytes=max_bytes)
     lock = threading.Lock()

@@ -169,8 +169,9 @@ def _compute(
             started, done = time.perf_counter(), 0
             for decoded in extractor.run(jobs):
                 if decoded.status == INTERRUPTED:
-                    # Ctrl-C or SIGTERM stopped its decoder: no attempt is counted and no row written. The shard stops
-                    # unwritten (the videos finished so far are parked): the rerun decodes it afresh.
+                    # Ctrl-C or SIGTERM stopped its decoder: no attempt is counted and no row written. The
+                    # shard stops unwritten (the videos finished so far are parked): the rerun decodes it
+                    # afresh.
                     raise ItemInterrupted(f"{decoded.video_id}: {decoded.error}")
                 result = retry_corrupt(root, work, decoded, paths.get(decoded.video_id))
                 _finish(root, work, result, cfg, loaded.random, paths, errors, guard, rt.precision)
@@ -209,8 +210,8 @@ def _compute(
                 )  # fmt: skip
             said.update(client.counts)
             if halted:
-                # No shard is written: the videos finished before the halt (or a stop signal) are parked as parts,
-                # so a rerun resumes after them instead of asking the site again.
+                # No shard is written: the videos finished before the halt (or a stop signal) are parked as
+                # parts, so a rerun resumes after them instead of asking the site again.
                 raise halted[0]
     tables, from_parts = [], {}
     for path in _part_files(root, work):

@@ -13,7 +13,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 
-from tasks.interrupts import ItemInterrupted, interrupt_seen, stop_name
+from tasks.interrupts import refuse_after_stop
 from tasks.wikihow.politeness import (
     RETRY_STATUSES,
     RateLimiter,
@@ -242,10 +242,7 @@ class WikiHowClient:
         attempt = 0
         while True:
             self.limiter.wait()
-            if interrupt_seen():
-                # Ctrl-C or SIGTERM: no new request. The shard stops here instead of fetching its other
-                # pages at the polite rate (a 100-article shard is minutes) after the user asked to stop.
-                raise ItemInterrupted(f"{stop_name()}: no more requests to {urlsplit(url).netloc}")
+            refuse_after_stop(f"no more requests to {urlsplit(url).netloc}")  # a shard is 100 pages: minutes
             self.requests_made += 1
             try:
                 response = self._http.get(url, params=params)

@@ -23,7 +23,7 @@ from typing import Any
 
 from yt_dlp.utils import DownloadError, ExtractorError
 
-from tasks.interrupts import ItemInterrupted, interrupt_seen, stop_name
+from tasks.interrupts import ItemInterrupted, interrupt_seen, refuse_after_stop, stop_name
 from tasks.youtube.access import AccessSecrets, YoutubeAccess
 from tasks.youtube.errors import BOT_CHECK_ADVICE, ErrorKind, StageHalted, classify, clean_message
 from tasks.youtube.ids import check_video_id
@@ -229,11 +229,8 @@ class YoutubeClient:
         """Run one yt-dlp call: 429s that reach here pause the stage and retry; a bot check stops it."""
         while True:
             self.waited_s += self.politeness.breaker.wait_if_open()
-            if interrupt_seen():
-                # Ctrl-C or SIGTERM: no new request. The stage's shard stops here (what its items saved, info files
-                # and .vtt files, is reused by the rerun) instead of asking the site for every item left
-                # at the polite rate, minutes after the user asked to stop.
-                raise ItemInterrupted(f"{stop_name()}: no more requests")
+            # What the shard's items saved before a stop signal (info and .vtt files) is reused by the rerun.
+            refuse_after_stop("no more requests")
             started = time.perf_counter()
             try:
                 self.requests += 1
