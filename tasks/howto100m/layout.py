@@ -54,13 +54,19 @@ def load_plan(root: DataRoot, batch: str) -> dict[str, Any]:
         with root.open(path, "rb") as handle:
             return dict(json.loads(handle.read().decode()))
     used_tasks = [m.shard for m in list_markers(root, "tasks") if m.shard >= IMPORT_SHARD_BASE]
-    plan = {
+    plan: dict[str, Any] = {
         "batch": batch,
         "videos_base": next_video_shard(root),
         "tasks_base": max(used_tasks) + 1 if used_tasks else IMPORT_SHARD_BASE,
         "created_at": time.time(),
     }
     save_plan(root, plan)
+    # A crawl that numbered its shards before this plan was written, and wrote them after the base was
+    # taken, may not have seen this plan (tasks/search/plans.py append_video_plans): its plans are in
+    # the range now, and the base moves past them. Looked for after the plan is written, never before.
+    while (after := next_video_shard(root)) > plan["videos_base"]:
+        plan = {**plan, "videos_base": after}
+        save_plan(root, plan)
     return plan
 
 

@@ -78,9 +78,13 @@ def video_plans(root: DataRoot) -> dict[int, dict[str, Any]]:
     return plans
 
 
+def _video_plan_rel(shard: int) -> str:
+    return f"{PLANS_DIR}/videos/part-{shard:05d}.json"
+
+
 def load_video_plan(root: DataRoot, shard: int) -> dict[str, Any]:
     """The plan of one `videos` shard; a missing plan is a whole-shard failure."""
-    plan = _read_json(root, f"{PLANS_DIR}/videos/part-{shard:05d}.json")
+    plan = _read_json(root, _video_plan_rel(shard))
     if plan is None:
         raise FileNotFoundError(f"no plan for videos shard {shard} under {root.path(PLANS_DIR)}")
     return dict(plan)
@@ -97,7 +101,7 @@ def save_video_plan(
         "created_at": time.time(),
         "videos": list(videos),
     }
-    _write_json(root, f"{PLANS_DIR}/videos/part-{shard:05d}.json", plan)
+    _write_json(root, _video_plan_rel(shard), plan)
     return plan
 
 
@@ -109,14 +113,29 @@ def append_video_plans(
     per_shard: int,
     next_shard: int,
 ) -> list[dict[str, Any]]:
-    """Chunk new candidates (already de-duplicated and ordered) into plans numbered from `next_shard`."""
-    if candidates:
-        check_no_import_in_progress(root)
+    """Chunk new candidates (already de-duplicated and ordered) into plans numbered from `next_shard`.
+
+    An import fixing its base at the same moment is found by one side or the other, with no lock (which an
+    object store has not): the crawl writes its plans and then looks for an unfinished import; the import
+    writes its plan and then looks for video plans in its range (tasks/howto100m/layout.py). If both looked
+    before the other wrote, each look came before the other's write and after its own: impossible. So one
+    of them sees the other. The crawl that sees an import removes its plans and is refused; the import
+    that sees a crawl's plans moves its base past them.
+    """
+    if not candidates:
+        return []
+    check_no_import_in_progress(root)  # the common case, refused before anything is written
     plans: list[dict[str, Any]] = []
     for i in range(0, len(candidates), per_shard):
         plans.append(
             save_video_plan(root, next_shard + len(plans), crawl_id, source, candidates[i : i + per_shard])
         )
+    try:
+        check_no_import_in_progress(root)
+    except ImportInProgress:
+        for plan in plans:  # nothing was probed yet: the numbers go back, for the import to use
+            root.fs.rm(root.path(_video_plan_rel(int(plan["shard"]))))
+        raise
     return plans
 
 
