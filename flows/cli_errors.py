@@ -73,6 +73,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.howto100m.caption_json", "CaptionFileError"),
     ("tasks.howto100m.import_stage", "ImportConflict"),
     ("tasks.search.plans", "ImportInProgress"),  # a crawl while an import into the same root is unfinished
+    ("tasks.search.planning_claim", "CrawlPlanning"),  # two crawls numbering new videos shards at once
     ("tasks.exports.target", "ExportRefused"),  # --out in a data root, a file, a user's folder, unwritable
     ("tasks.exports.select", "NothingToExport"),
     ("tasks.exports.select", "UnknownCategory"),

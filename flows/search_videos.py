@@ -13,6 +13,7 @@ from storage.shards import is_done, list_markers, read_marker
 from tasks.search.assign import new_candidates
 from tasks.search.config import SearchVideosConfig
 from tasks.search.inputs import chunk, kept_tasks
+from tasks.search.planning_claim import planning_claim
 from tasks.search.plans import (
     append_video_plans,
     crawl_search_base,
@@ -86,16 +87,19 @@ def search_videos(
         ],
     )
     searched_shards = range(base, base + len(chunks))
-    new_plans = plan_new_videos(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
+    with planning_claim(root, cfg.crawl_id):
+        new_plans = plan_new_videos(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
+        rechecks = []
+        if cfg.recheck_missing or cfg.recheck_captions:
+            rechecks = plan_rechecks(
+                root,
+                cfg.crawl_id,
+                searched_shards,
+                cfg.videos_per_shard,
+                cfg.recheck_missing,
+                cfg.recheck_captions,
+            )
     if cfg.recheck_missing or cfg.recheck_captions:
-        rechecks = plan_rechecks(
-            root,
-            cfg.crawl_id,
-            searched_shards,
-            cfg.videos_per_shard,
-            cfg.recheck_missing,
-            cfg.recheck_captions,
-        )
         log.info(
             "%s: %d known videos to re-check (not found again, or due for a caption check)",
             STAGE,
@@ -144,10 +148,11 @@ def import_videos(
                 "url": None,
                 "title": None,
             }
-    fresh = new_candidates(best, seen_video_ids(root))
-    plans = append_video_plans(
-        root, fresh, cfg.crawl_id, "import", cfg.videos_per_shard, next_video_shard(root)
-    )
+    with planning_claim(root, cfg.crawl_id):
+        fresh = new_candidates(best, seen_video_ids(root))
+        plans = append_video_plans(
+            root, fresh, cfg.crawl_id, "import", cfg.videos_per_shard, next_video_shard(root)
+        )
     log.info(
         "%s: %d lines, %d bad, %d new videos in %d shards",
         path,

@@ -24,6 +24,7 @@ from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
 from tasks.search.config import SearchVideosConfig
 from tasks.search.inputs import chunk, kept_tasks
+from tasks.search.planning_claim import CrawlPlanning, planning_claim
 from tasks.search.plans import crawl_search_base, plan_new_videos, video_plans
 from tasks.search.probe import probe_shard
 from tasks.search.search import search_shard
@@ -251,6 +252,23 @@ def test_import_probes_listed_videos_without_search(
         assert (got[v["video_id"]]["keep"], got[v["video_id"]]["task_id"]) == (v["keep"], f"t{i}")
     # Importing the same file again finds nothing new.
     assert import_videos(str(listing), config(), root.url, access(site))["new_videos"] == 0
+
+
+def test_an_import_while_another_crawl_plans_is_refused_before_any_probe(
+    site: DemoSite, tmp_path: Path, reference: dict[str, Any]
+) -> None:
+    root = DataRoot.from_any(tmp_path / "data")
+    listing = tmp_path / "ids.txt"
+    listing.write_text("".join(f"{v['video_id']}\n" for v in reference["videos"][:2]))
+    watch_before = hits(site, "/watch")
+    with planning_claim(root, "crawl-weekly"):  # a scheduled re-crawl numbering its new shards right now
+        with pytest.raises(CrawlPlanning, match="run one crawl at a time"):
+            import_videos(str(listing), config(crawl_id="crawl-import"), root.url, access(site))
+    assert video_plans(root) == {} and hits(site, "/watch") == watch_before
+    assert (
+        import_videos(str(listing), config(crawl_id="crawl-import"), root.url, access(site))["new_videos"]
+        == 2
+    )
 
 
 def _meta(reference: dict[str, Any]) -> dict[str, Any]:
