@@ -67,7 +67,9 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 10: a cue's text set off from its timing line by a blank line is read (it was dropped); an uploaded
 # subtitle entry's number and timing swallowed into a cue are no words, and its text a cue of its own; a
 # track of unknown kind styled with colours other than the ASR greys is manual.
-CLEANER_VERSION = 10
+# 11: a .vtt file that is YouTube's timedtext XML (srv1, srv2, srv3) is read (it failed with no cue); the
+# bump redoes finished shards, whose failed rows are otherwise kept as they were and never read again.
+CLEANER_VERSION = 11
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:

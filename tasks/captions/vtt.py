@@ -7,7 +7,8 @@ blank lines; drop the leading lines already shown (auto tracks only: a manual tr
 purpose); trim each segment's end to the next start.
 
 A file is read in any encoding that can be told (see encoding.py) or refused with a reason, and its cue
-times are checked in file order: a file holding two downloads restarts, which sorting would hide.
+times are checked in file order: a file holding two downloads restarts, which sorting would hide. A file
+that is YouTube's timedtext XML under a .vtt name is read as such (see timedtext.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from tasks.captions.cuetext import (
     timed_words,
 )
 from tasks.captions.encoding import UndecodableError, decode_caption_bytes
+from tasks.captions.timedtext import TimedTextRefused, looks_like_timedtext, read_timedtext
 from tasks.captions.wordcount import count_words
 
 log = logging.getLogger(__name__)
@@ -110,6 +112,14 @@ def _file_cues(text: str, warnings: list[str]) -> tuple[list[Cue], list[str]]:
     # blank line (a cue break) after every line of text.
     text = text.replace("\x00", "").replace("\r\r\n", "\n").replace("\r\n", "\n").replace("\r", "\n")
     text = text.lstrip("\ufeff")
+    if looks_like_timedtext(text):  # YouTube's XML served for a .vtt: same cues, another syntax
+        try:
+            timed = read_timedtext(text)
+        except TimedTextRefused as exc:
+            warnings.append(str(exc))
+            return [], []
+        warnings.extend(timed.warnings)
+        return [Cue(*cue) for cue in timed.cues], []
     if not text.split("\n", 1)[0].startswith("WEBVTT"):
         warnings.append("missing WEBVTT header; reading cues anyway")
         text = "WEBVTT\n\n" + text
