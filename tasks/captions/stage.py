@@ -46,7 +46,7 @@ _LANG = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 INPUTS = (ShardInput("videos", "search_videos"),)
 
 
-# How a track becomes words, segments and clips (vtt.py, cuetext.py, clips.py, rows.py) changes the rows
+# How a track becomes words, segments and clips (vtt.py and its modules, clips.py, rows.py) changes the rows
 # as surely as a config field does: bump this with every change to what a track gives, so a data root's
 # finished captions shards are redone on the next run, from their kept .vtt files (no network), and the
 # stages after them rerun as for any rewritten upstream shard. Left alone, old shards would keep the old
