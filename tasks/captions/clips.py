@@ -6,7 +6,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tasks.captions.vtt import Segment
+from tasks.captions.track import Segment
 from tasks.captions.wordcount import count_words
 
 # A standard English stop-word list (articles, pronouns, auxiliaries, prepositions, conjunctions):

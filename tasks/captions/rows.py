@@ -7,7 +7,8 @@ from typing import Any
 
 from tasks.captions.clips import cut_clips
 from tasks.captions.config import FetchCaptionsConfig
-from tasks.captions.vtt import Kind, Track, parse_vtt
+from tasks.captions.track import Kind, Track
+from tasks.captions.vtt import parse_vtt
 
 # Drop reasons, in the order process_track checks them (the first failing check names the row). The
 # stage also files videos whose track it could not get under UNAVAILABLE.

@@ -46,7 +46,7 @@ _LANG = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
 INPUTS = (ShardInput("videos", "search_videos"),)
 
 
-# How a track becomes words, segments and clips (vtt.py, cuetext.py, clips.py, rows.py) changes the rows
+# How a track becomes words, segments and clips (vtt.py and its modules, clips.py, rows.py) changes the rows
 # as surely as a config field does: bump this with every change to what a track gives, so a data root's
 # finished captions shards are redone on the next run, from their kept .vtt files (no network), and the
 # stages after them rerun as for any rewritten upstream shard. Left alone, old shards would keep the old
@@ -67,7 +67,9 @@ INPUTS = (ShardInput("videos", "search_videos"),)
 # 10: a cue's text set off from its timing line by a blank line is read (it was dropped); an uploaded
 # subtitle entry's number and timing swallowed into a cue are no words, and its text a cue of its own; a
 # track of unknown kind styled with colours other than the ASR greys is manual.
-CLEANER_VERSION = 10
+# 11: a .vtt file that is YouTube's timedtext XML (srv1, srv2, srv3) is read (it failed with no cue); the
+# bump redoes finished shards, whose failed rows are otherwise kept as they were and never read again.
+CLEANER_VERSION = 11
 
 
 def captions_own_hash(cfg: FetchCaptionsConfig) -> str:

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tasks.captions.clips import cut_clips, without_stop_words
-from tasks.captions.vtt import Segment
+from tasks.captions.track import Segment
 
 
 def segs(*spans: tuple[int, int]) -> list[Segment]:

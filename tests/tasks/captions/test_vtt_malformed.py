@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tasks.captions.cuetext import Word, remove_non_speech, timed_words
+from tasks.captions.cuetext import Word, timed_words
+from tasks.captions.nonspeech import remove_non_speech
 from tasks.captions.vtt import parse_vtt
 
 HEAD = "WEBVTT\nKind: captions\nLanguage: en\n\n"

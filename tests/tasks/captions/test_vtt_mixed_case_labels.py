@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.captions.cuetext import Word, mixed_case_label, recurring_labels, strip_speaker_marks
+from tasks.captions.cuetext import Word
+from tasks.captions.speakers import mixed_case_label, recurring_labels, strip_speaker_marks
 from tasks.captions.vtt import parse_vtt
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vtt"

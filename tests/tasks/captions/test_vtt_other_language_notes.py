@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.captions.cuetext import Word, remove_non_speech
+from tasks.captions.cuetext import Word
+from tasks.captions.nonspeech import remove_non_speech
 from tasks.captions.vtt import parse_vtt
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vtt"

@@ -1,7 +1,7 @@
 """Professional captioners' sound notes in lower or sentence case, `(audience laughing)`, `(Laughter)`, are not
 speech; a spoken aside in parentheses, code and acronyms are.
 
-Measured with the rule (`cuetext._is_sound_note`) on real tracks: over the 409 manual English tracks of
+Measured with the rule (`nonspeech._is_sound_note`) on real tracks: over the 409 manual English tracks of
 xy2401/local-youtube-vtt it drops 1 lower-case parenthesis, "(singing the Beatles)" before sung words, and
 keeps all 9 others, each speech or code: "(directory based)", "(file based)", "(they're optional)", "(method
 reference again)", "if (true)", and glued to a word, "console.log(innerConst)", 'hasClass("fade")',
@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tasks.captions.cuetext import Word, remove_non_speech
+from tasks.captions.cuetext import Word
+from tasks.captions.nonspeech import remove_non_speech
 from tasks.captions.vtt import parse_vtt
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures" / "vtt"
