@@ -308,3 +308,31 @@ def test_recipe_page_cut_mid_steps_is_flagged(name: str, after: int) -> None:
     data = cut_inside((FIXTURES / name).read_bytes(), b'<div class="step">', after)
     with pytest.raises(TruncatedPageError):
         parse_article(data)
+
+
+# --- a parenthesised qualifier that is part of the task -------------------------------------------------
+
+
+def test_title_ending_in_a_parenthesised_qualifier_keeps_it() -> None:
+    """Values read off the page: "(COVID 19)" is in its headline, breadcrumb leaf and URL, so in the task too."""
+    article = parse_article((FIXTURES / "information-source-reliable.html").read_bytes())
+    assert article.headline == "How to Determine if an Information Source Is Reliable (COVID 19)"
+    assert article.title == "Determine if an Information Source Is Reliable (COVID 19)"
+    assert article.categories == ("COVID 19", "Infectious Diseases", "Health")
+    assert [(m.name, m.kind) for m in article.methods] == [
+        ("Vetting the Source", "method"),
+        ("Looking for Signs of Misinformation", "method"),
+        ("Stopping the Spread of Misinformation", "method"),
+    ]
+    assert [len(m.steps) for m in article.methods] == [6, 5, 4]
+    assert article.methods[0].steps[4].summary == "Confirm a claim on the WHO Mythbuster or Q&A page."
+    assert article.step_summaries[-1] == "Call out misinformation whenever you see it."
+    # "trusted sources" is the article's own wording here, kept as written
+    second = article.methods[0].steps[1]
+    assert second.summary == "Check to see if the information is backed by trusted sources."
+    assert second.text.endswith("In this case, sunlight does not protect you from COVID-19.")
+    all_text = " ".join(s.text for m in article.methods for s in m.steps)
+    assert "consider and research whether or not it’s true" not in all_text  # a tip, not a step
+    assert "Never try any “cures”" not in all_text  # a warning
+    assert article.article_id == "12064680"
+    assert article.url == "https://www.wikihow.com/Determine-if-an-Information-Source-Is-Reliable-(COVID-19)"
