@@ -29,7 +29,13 @@ def _ms(ms: int) -> str:
 
 @app.command("parse")
 def parse_command(
-    file: Annotated[Path, typer.Argument(help="A WebVTT caption file (YouTube auto or manual track).")],
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="A caption file (YouTube auto or manual track): WebVTT, or YouTube's timedtext XML "
+            "(srv1, srv2, srv3), told by its content."
+        ),
+    ],
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per line: summary, then segments.")
     ] = False,
