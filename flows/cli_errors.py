@@ -65,6 +65,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.evaluation.formats", "BenchmarkFileError"),
     ("tasks.evaluation.run", "NoVideos"),
     ("tasks.tasks.task_lists", "ImportFormatError"),
+    ("tasks.tasks.mine", "NoArticlesFound"),  # the category walk found nothing: a mistyped --category
     ("tasks.wikihow.parser", "ParseError"),
     ("tasks.wikihow.client", "WikiHowError"),
     ("tasks.wikihow.client", "RobotsUnavailable"),  # robots.txt still unfetchable after the retries
