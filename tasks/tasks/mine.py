@@ -41,7 +41,7 @@ class NoArticlesFound(Exception):
 def require_articles(found: Sequence[Any], cfg: MineTasksConfig) -> None:
     """Refuse an empty walk before any shard is written or removed."""
     if not found:
-        roots = ", ".join(repr(c) for c in cfg.root_categories)
+        roots = ", ".join(repr(c) for c in cfg.root_categories) or "(none given)"
         raise NoArticlesFound(
             f"no wikiHow articles found under the root categories {roots} at {cfg.base_url}: check --category"
             " (tasks.root_categories) and --base-url; the tasks dataset is left as it was"
