@@ -163,6 +163,23 @@ def test_a_flow_that_fails_as_expected_prints_only_the_error_line(tmp_path: Path
     assert lines[-1].startswith("error: cannot connect to http://127.0.0.1:")
 
 
+def test_a_configured_prefect_api_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    """PREFECT_API_URL set to a server that is down: every flow command ended in Prefect's "Failed to reach
+    API" traceback (exit 1)."""
+    howto = str(Path(sys.executable).with_name("howto"))
+    api = f"http://127.0.0.1:{closed_port()}/api"
+    env = {**os.environ, "PREFECT_API_URL": api}
+    for args in (
+        ["tasks", "mine", "--base-url", "http://127.0.0.1:9", "--data-root", str(tmp_path / "a")],
+        ["pipeline", "--stage", "tasks", "--set", "tasks.base_url=http://127.0.0.1:9", "--data-root",
+         str(tmp_path / "b")],
+    ):  # fmt: skip
+        proc = subprocess.run([howto, *args], capture_output=True, text=True, timeout=300, env=env)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"error: Prefect API {api} not reachable"), proc.stderr
+
+
 def test_run_log_records_of_expected_failures_skip_only_the_console() -> None:
     from flows.cli_common import _QuietRunLogs
 
