@@ -249,7 +249,9 @@ def data_root_check(url: str) -> Check:
     except DataRootProblem as exc:
         return Check("data root", "fail", str(exc), "--data-root PATH on a writable disk with free space")
     return Check(
-        "data root", "ok", f"{root.url} writable" if root.is_local else f"{root.url} (remote: not probed)"
+        "data root",
+        "ok",
+        f"{root.url} writable" if root.is_local else f"{root.url} listed (remote: writing not probed)",
     )
 
 

@@ -4,7 +4,8 @@ Expected failures are the things a user fixes, not the code: a bad config value,
 data root, an upstream stage not run yet, missing model weights, a bot check, a malformed input file.
 Each is an exception class of the package that detects it (storage, tasks and models cannot import
 flows, so they cannot share one base class); `EXPECTED` lists them once, here. `-v/--verbose` prints
-the traceback before the line, for a bug report.
+the traceback before the line, for a bug report. One more is known by its cause, not its class: a configured
+Prefect API that does not answer (Prefect raises a bare RuntimeError for it; `prefect_api_down`).
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.evaluation.formats", "BenchmarkFileError"),
     ("tasks.evaluation.run", "NoVideos"),
     ("tasks.tasks.task_lists", "ImportFormatError"),
+    ("tasks.tasks.mine", "NoArticlesFound"),  # the category walk found nothing: a mistyped --category
     ("tasks.wikihow.parser", "ParseError"),
     ("tasks.wikihow.client", "WikiHowError"),
     ("tasks.wikihow.client", "RobotsUnavailable"),  # robots.txt still unfetchable after the retries
@@ -108,6 +110,33 @@ def expected_cause(exc: BaseException) -> BaseException | None:
             return current
         seen.add(id(current))
         current = current.__cause__
+    return None
+
+
+def prefect_api_down(exc: BaseException) -> str | None:
+    """The line for a command that could not reach the configured Prefect API (a server that was stopped, a
+    mistyped PREFECT_API_URL), else None. Prefect's client raises a RuntimeError from httpx's transport error
+    for a request to that API; only such an error, for a URL under the configured API, is recognised."""
+    httpx = sys.modules.get("httpx")
+    settings = sys.modules.get("prefect.settings")
+    if httpx is None or settings is None:
+        return None
+    api = str(settings.PREFECT_API_URL.value() or "").rstrip("/")
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while api and current is not None and id(current) not in seen:
+        if isinstance(current, httpx.TransportError):
+            try:
+                url = str(current.request.url)
+            except RuntimeError:  # an error raised without its request
+                url = ""
+            if url.startswith(api):
+                return (
+                    f"Prefect API {api} not reachable ({type(current).__name__}): start the server (prefect "
+                    "server start), or unset PREFECT_API_URL to let the command start a temporary one"
+                )
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
     return None
 
 
@@ -232,7 +261,14 @@ class HowtoGroup(TyperGroup):
                 # click takes an EOFError for Ctrl-D at a prompt and prints a bare "Aborted." (this CLI has
                 # no prompts): here it is some file that ended early, a bug to show with its traceback.
                 raise RuntimeError(f"unexpected end of a file or stream: {exc!r}") from exc
+            verbose = bool(ctx.find_root().params.get("verbose"))
             if cause is None:
-                raise
-            report(exc, cause, bool(ctx.find_root().params.get("verbose")))
+                down = prefect_api_down(exc)
+                if down is None:
+                    raise
+                if verbose:
+                    traceback.print_exception(exc, file=sys.stderr)
+                typer.echo(f"error: {down}", err=True)
+                raise typer.Exit(EXIT_EXPECTED) from None
+            report(exc, cause, verbose)
             raise typer.Exit(EXIT_EXPECTED) from None

@@ -15,6 +15,7 @@ from tasks.tasks.mine import (
     mine_own_hash,
     mine_shard,
     remove_stale_shards,
+    require_articles,
 )
 from tasks.wikihow.crawl import plan_shards, shard_members_hash
 
@@ -32,6 +33,7 @@ def mine_tasks(cfg: MineTasksConfig = MineTasksConfig(), data_root: str | None =
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
     found = found_from_dicts(discover_articles(root.url, cfg))
+    require_articles(found, cfg)  # an empty walk (a mistyped category) must not wipe the mined tasks
     shards = plan_shards(found, cfg.shard_size, cfg.max_articles)
     log.info("%s: %d articles in %d shards from %s", STAGE, sum(map(len, shards)), len(shards), cfg.base_url)
     kwargs = [

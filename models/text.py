@@ -50,7 +50,7 @@ class Vocabulary:
 
 
 class Word2VecFormatError(ValueError):
-    """The word2vec file is not in the text or binary word2vec format."""
+    """The word2vec file cannot be opened, or is not in the text or binary word2vec format."""
 
 
 def read_word2vec_header(handle: IO[bytes], name: str) -> tuple[int, int]:
@@ -71,7 +71,13 @@ def load_word2vec(
 
     `keep` limits the table to the words our captions use, so GoogleNews' 3M words need not fit.
     """
-    with open(path, "rb") as handle:
+    # A config's word2vec_path reaches here unchecked (`howto pipeline --set train.word2vec_path=...`): a
+    # missing, unreadable path or a folder is the user's to fix, said in one line like a bad header.
+    try:
+        opened = open(path, "rb")  # closed by the with below
+    except OSError as exc:
+        raise Word2VecFormatError(f"{path}: cannot open the word2vec file: {exc.strerror or exc}") from exc
+    with opened as handle:
         count, dim = read_word2vec_header(handle, str(path))
         start = handle.tell()
         probe = handle.read(4096)

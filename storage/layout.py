@@ -112,12 +112,14 @@ class DataRoot:
 def check_data_root(root: DataRoot, *, write: bool = True, min_free_bytes: int = MIN_FREE_BYTES) -> None:
     """Refuse a data root that cannot take the work, before any network or compute is spent.
 
-    Local roots only (an object store reports its own errors per request); nothing is created. With
-    `write`, a probe file is written and synced in the root (or, for a root not made yet, the nearest
-    folder that exists must be writable), which is what catches a read-only mount or a full disk;
-    without it the root must already exist (a mistyped root is an error, not a new empty dataset).
+    Nothing is created. With `write`, a probe file is written and synced in a local root (or, for a root
+    not made yet, the nearest folder that exists must be writable), which is what catches a read-only
+    mount or a full disk; without it the root must already exist (a mistyped root is an error, not a new
+    empty dataset). An object-store root is listed once: what stops every request to it (no credentials,
+    access denied, an endpoint that does not answer) is named here, not in a library's traceback.
     """
     if not root.is_local:
+        _list_remote_root(root)
         return
     path = root.url
     if os.path.exists(path) and not os.path.isdir(path):
@@ -143,6 +145,19 @@ def check_data_root(root: DataRoot, *, write: bool = True, min_free_bytes: int =
             f"data root {path}: only {free / 2**20:.0f} MiB free (need {min_free_bytes / 2**20:.0f} MiB); "
             "free some space and run again"
         )
+
+
+def _list_remote_root(root: DataRoot) -> None:
+    try:
+        root.fs.ls(root.url, detail=False)
+    except FileNotFoundError:
+        return  # a root not made yet: the stages create it, the read commands find no datasets there
+    except Exception as exc:  # noqa: BLE001 - s3fs, gcsfs, ... raise their own types (botocore's NoCredentialsError)
+        message = " ".join(str(exc).split()) or "no message"
+        raise DataRootProblem(
+            f"data root {root.url} cannot be read ({type(exc).__name__}: {message}); check its credentials "
+            "and endpoint (AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID, ... for s3://)"
+        ) from exc
 
 
 def _nearest_existing(path: str) -> str:

@@ -162,6 +162,11 @@ def check_report_out(root: DataRoot, out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise ExportRefused(f"--out {out}: exists and is not a folder; remove it or choose another --out")
     if out.is_dir() and not made_by_report(out):
+        marker = read_marker(out)
+        if marker is not None:  # an export of another format: its marker is there, and says which
+            raise ExportRefused(
+                f"--out {out}: holds a {marker.get('format')} export, not a report; remove it or choose another --out"
+            )
         raise ExportRefused(
             f"--out {out}: exists, is not empty and is not a report made by howto (no {MARKER}); its "
             "README.md and index.html would be replaced: remove it or choose another --out"

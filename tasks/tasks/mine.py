@@ -33,6 +33,21 @@ def _walk_checkpoint(root: DataRoot, cfg: MineTasksConfig, category: str) -> str
     return f"{root.dataset_dir(DATASET, version)}/_crawl/{cfg.crawl_id}/{key}.json"
 
 
+class NoArticlesFound(Exception):
+    """The category walk found no article at all: a mistyped category or base URL, never a crawl to keep
+    (it would replace the tasks already mined with nothing)."""
+
+
+def require_articles(found: Sequence[Any], cfg: MineTasksConfig) -> None:
+    """Refuse an empty walk before any shard is written or removed."""
+    if not found:
+        roots = ", ".join(repr(c) for c in cfg.root_categories) or "(none given)"
+        raise NoArticlesFound(
+            f"no wikiHow articles found under the root categories {roots} at {cfg.base_url}: check --category"
+            " (tasks.root_categories) and --base-url; the tasks dataset is left as it was"
+        )
+
+
 # Prefect's retry rule: retry anything but a site that never answered (down or mistyped URL).
 reachable = retry_unless(SiteUnreachable)
 

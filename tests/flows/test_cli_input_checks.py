@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from flows.cli_errors import expected_cause
@@ -163,6 +164,23 @@ def test_a_flow_that_fails_as_expected_prints_only_the_error_line(tmp_path: Path
     assert lines[-1].startswith("error: cannot connect to http://127.0.0.1:")
 
 
+def test_a_configured_prefect_api_that_does_not_answer_is_one_line(tmp_path: Path) -> None:
+    """PREFECT_API_URL set to a server that is down: every flow command ended in Prefect's "Failed to reach
+    API" traceback (exit 1)."""
+    howto = str(Path(sys.executable).with_name("howto"))
+    api = f"http://127.0.0.1:{closed_port()}/api"
+    env = {**os.environ, "PREFECT_API_URL": api}
+    for args in (
+        ["tasks", "mine", "--base-url", "http://127.0.0.1:9", "--data-root", str(tmp_path / "a")],
+        ["pipeline", "--stage", "tasks", "--set", "tasks.base_url=http://127.0.0.1:9", "--data-root",
+         str(tmp_path / "b")],
+    ):  # fmt: skip
+        proc = subprocess.run([howto, *args], capture_output=True, text=True, timeout=300, env=env)
+        lines = [line for line in proc.stderr.splitlines() if line.strip()]
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+        assert len(lines) == 1 and lines[0].startswith(f"error: Prefect API {api} not reachable"), proc.stderr
+
+
 def test_run_log_records_of_expected_failures_skip_only_the_console() -> None:
     from flows.cli_common import _QuietRunLogs
 
@@ -278,6 +296,25 @@ def test_demo_seeds_are_not_negative_and_the_world_cache_must_be_a_folder(tmp_pa
         "Not a directory",
     )
     assert blocker.read_text() == "x" and not Path(root).exists()
+
+
+def test_a_cookies_file_named_by_the_environment_is_checked_like_cookies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`export HOWTO_YTDLP_COOKIES=TYPO` went to yt-dlp, which skips a missing cookies file silently: the run
+    went out without cookies, exit 0. Refused as `--cookies TYPO` is; --cookies itself still wins."""
+    root = str(tmp_path / "data")
+    missing = tmp_path / "cookies.txt"
+    monkeypatch.setenv("HOWTO_YTDLP_COOKIES", str(missing))
+    for command in (["search-videos"], ["captions", "fetch"]):
+        one_error_line(
+            invoke(*command, "--data-root", root), f"$HOWTO_YTDLP_COOKIES={missing}: no such cookies file"
+        )
+    monkeypatch.setenv("HOWTO_YTDLP_COOKIES", str(tmp_path))
+    one_error_line(invoke("search-videos", "--data-root", root), "is a directory, not a cookies file")
+    monkeypatch.delenv("HOWTO_YTDLP_COOKIES")
+    # with the variable unset, the commands get past the check (to the missing upstream stage)
+    one_error_line(invoke("captions", "fetch", "--data-root", root), "run the search stage first")
 
 
 def test_errors_name_the_option_the_user_typed(tmp_path: Path) -> None:

@@ -142,6 +142,19 @@ def test_report_out_never_takes_over_a_users_folder(root: DataRoot, tmp_path: Pa
     assert invoke("report", "--data-root", root.url, "--out", str(out)).exit_code == 0
 
 
+def test_report_out_on_another_export_names_that_export(root: DataRoot, tmp_path: Path) -> None:
+    """A webdataset export's folder was refused as having "no .howto-export.json", though it has one."""
+    wds = tmp_path / "wds"
+    wds.mkdir()
+    (wds / ".howto-export.json").write_text('{"tool": "howto", "format": "webdataset"}\n')
+    (wds / "shard-000000.tar").write_bytes(b"tar")
+    line = one_error_line(
+        invoke("report", "--data-root", root.url, "--out", str(wds)), "--out", "holds a webdataset export"
+    )
+    assert "no .howto-export.json" not in line
+    assert snapshot(wds)["shard-000000.tar"] == b"tar"
+
+
 @pytest.mark.parametrize(
     "argv",
     [("catalog", "refresh"), ("report", "--out", "{out}"), ("export", "webdataset", "--out", "{out}"),

@@ -19,6 +19,7 @@ from tasks.demo.site import DemoSite
 from tasks.demo.world import World
 from tasks.tasks.config import MineTasksConfig
 from tasks.wikihow.titles import task_id
+from tests.flows.cli_checks import invoke, one_error_line
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wikihow"
 
@@ -100,6 +101,20 @@ def test_max_articles_and_roots_limit_the_crawl_and_growing_it_reruns_new_shards
     shrunk = mine_tasks(cfg.model_copy(update={"max_articles": 1}), data_root=str(tmp_path))
     assert shrunk["shards_cached"] == 1 and shrunk["stale_shards_removed"] == 2
     assert set(rows_by_title(str(tmp_path))) == {"Clean a Window"}
+
+
+def test_a_walk_that_finds_no_article_is_refused_and_keeps_the_mined_tasks(
+    site: DemoSite, tmp_path: Path
+) -> None:
+    """A mistyped --category lists nothing: it used to finish with exit 0 after deleting every mined shard
+    as stale (a crawl that shrank to zero articles)."""
+    root = str(tmp_path)
+    mine = ["tasks", "mine", "--base-url", site.url, "--rps", "200", "--data-root", root]
+    assert invoke(*mine, "--category", "Home and Garden").exit_code == 0
+    before = rows_by_title(root)
+    assert before
+    one_error_line(invoke(*mine, "--category", "Home and Gardn"), "no wikiHow articles", "'Home and Gardn'")
+    assert rows_by_title(root) == before
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -62,6 +62,14 @@ def test_word2vec_bad_header(tmp_path: Path) -> None:
         load_word2vec(path)
 
 
+def test_word2vec_path_that_cannot_be_opened_is_a_format_error(tmp_path: Path) -> None:
+    """`howto pipeline --set train.word2vec_path=TYPO` ended in FileNotFoundError's traceback (exit 1):
+    the loader's own error is an expected failure, one line naming the file."""
+    for path in (tmp_path / "missing.bin", tmp_path):
+        with pytest.raises(Word2VecFormatError, match=f"{path}: cannot open the word2vec file"):
+            load_word2vec(path)
+
+
 def test_the_sentence_encoder_loads_without_a_third_party_progress_bar(
     capfd: pytest.CaptureFixture[str],
 ) -> None:

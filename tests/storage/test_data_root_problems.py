@@ -5,6 +5,7 @@ Full and read-only roots are real tmpfs mounts (skipped where mounting is not al
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -61,6 +62,24 @@ def test_read_commands_refuse_a_missing_root_and_create_nothing(tmp_path: Path) 
     for args in (["stats"], ["query", "SELECT 1"]):
         _one_line_error(_howto(*args, "--data-root", str(root)), str(root), "no data root at")
     assert not root.exists()
+
+
+def test_an_object_store_root_without_credentials_is_named_in_one_line(tmp_path: Path) -> None:
+    """No AWS credentials anywhere: every command used to end in botocore's NoCredentialsError traceback
+    (exit 1); the root's first listing now says it in one line, exit 2, before any work."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(
+        AWS_SHARED_CREDENTIALS_FILE=str(tmp_path / "none"),
+        AWS_CONFIG_FILE=str(tmp_path / "none"),
+        AWS_EC2_METADATA_DISABLED="true",  # no instance-role lookup on loopback
+    )
+    tasks = tmp_path / "tasks.txt"
+    tasks.write_text("Make Pancakes\n")
+    url = "s3://howto-no-credentials/root"
+    for args in (["stats"], ["query", "SELECT 1"], ["tasks", "import", str(tasks), "--format", "lines"]):
+        proc = subprocess.run([HOWTO, *args, "--data-root", url], capture_output=True, text=True, timeout=300,
+                              env=env)  # fmt: skip
+        _one_line_error(proc, f"data root {url} cannot be read", "NoCredentialsError")
 
 
 def test_read_only_root_is_named_not_the_input(read_only: Path, tmp_path: Path) -> None:
