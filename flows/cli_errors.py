@@ -10,6 +10,7 @@ Prefect API that does not answer (Prefect raises a bare RuntimeError for it; `pr
 
 from __future__ import annotations
 
+import errno
 import os
 import select
 import sys
@@ -191,6 +192,32 @@ def rich_raises_broken_pipe() -> None:
     Console.on_broken_pipe = _raise_broken_pipe  # type: ignore[method-assign,assignment]
 
 
+# A full disk or an exhausted quota: the user frees space, nothing in the code is wrong.
+_NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
+
+
+def no_space(exc: BaseException) -> OSError | None:
+    """The out-of-space OSError in `exc`'s chain (a shard, a checkpoint, stdout redirected to a full disk)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.errno in _NO_SPACE:
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _stdout_to_devnull() -> None:
+    """Python flushes stdout again at exit: point it at /dev/null so that flush has nowhere to fail."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no real stdout (a test's buffer)
+        pass
+
+
 @contextmanager
 def quiet_when_reader_gone() -> Iterator[None]:
     """Within the block, a write to a stdout whose reader has gone ends the command with EXIT_READER_GONE,
@@ -202,11 +229,24 @@ def quiet_when_reader_gone() -> Iterator[None]:
     except BrokenPipeError:
         if not stdout_reader_gone():
             raise
-        # Python flushes stdout again at exit: point it at /dev/null so that flush has nowhere to fail.
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-        os.close(devnull)
+        _stdout_to_devnull()
         raise typer.Exit(EXIT_READER_GONE) from None
+    except (typer.Exit, typer.Abort):
+        raise
+    except Exception as exc:
+        # Out of space, wherever the write was (a shard, a checkpoint, a redirected stdout): one line, and
+        # stdout emptied so the exit's own flush of what is left cannot fail again with a traceback.
+        full = no_space(exc)
+        if full is None:
+            raise
+        what = os.strerror(full.errno or errno.ENOSPC).lower()  # "no space left on device", "disk quota ..."
+        where = f" writing {full.filename}" if full.filename else ""
+        typer.echo(
+            f"error: {what}{where}: free some space and run the same command again; finished shards are kept",
+            err=True,
+        )
+        _stdout_to_devnull()
+        raise typer.Exit(EXIT_EXPECTED) from None
 
 
 # The demo's printed walk-through is what it shows people: it stays as it is, without progress lines.

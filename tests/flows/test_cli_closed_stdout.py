@@ -57,3 +57,27 @@ def test_other_failures_keep_their_exit_with_stdout_closed(tmp_path: Path) -> No
     )
     assert done.returncode == 2
     assert done.stderr.startswith("error: ") and "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize(
+    "args",
+    [["query", "SELECT * FROM clips"], ["query", "SELECT 1", "--format", "json"], ["--version"]],
+    ids=["query-table", "query-json", "version"],
+)
+def test_a_stdout_on_a_full_disk_is_one_line(args: list[str], tmp_path: Path) -> None:
+    """`howto query ... > file` on a full disk (/dev/full fails every write with ENOSPC): one line, exit 2,
+    and no second failure from the exit's own flush of stdout."""
+    data = [] if "--version" in args else ["--data-root", build_root(tmp_path).url]
+    exe = Path(sys.executable).parent / "howto"
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [str(exe), *args, *data], stdout=full, stderr=subprocess.PIPE, text=True, timeout=120
+        )
+    assert done.returncode == 2
+    assert done.stderr.startswith("error: no space left on device: free some space")
+    assert (
+        done.stderr.count("\n") == 1
+        and "Traceback" not in done.stderr
+        and "Exception ignored" not in done.stderr
+    )
