@@ -35,7 +35,7 @@ def _file(path: Path, what: str) -> str:
 
 def _folder(path: Path | None, what: str) -> str | None:
     if path is not None and not path.is_dir():
-        fail(f"{path}: no such folder ({what})")
+        fail(f"{path}: {'is a file, not a folder' if path.exists() else 'no such folder'} ({what})")
     return None if path is None else str(path)
 
 

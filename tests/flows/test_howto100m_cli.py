@@ -87,6 +87,9 @@ def test_bad_inputs_are_one_line_errors(tmp_path: Path) -> None:
     missing = [a if a != str(release.captions) else str(tmp_path / "nope.json") for a in args]
     out = runner.invoke(app, missing)
     assert out.exit_code == 2 and "nope.json: no such file (--captions)" in out.stderr
+    at = args.index("--features-2d") + 1  # a file where the folder of .npy files goes is named as such
+    out = runner.invoke(app, [*args[:at], str(release.csv), *args[at + 1 :]])
+    assert out.exit_code == 2 and f"{release.csv.name}: is a file, not a folder (--features-2d)" in out.stderr
     release.captions.write_text('{"nVbIUDjzWY4": {"start": [1.0], "end": [2.0], "text": ["a"]}, "x": ')
     out = runner.invoke(app, args)
     assert out.exit_code == 2 and out.stderr.count("\n") == 1 and "caption.json: character" in out.stderr
