@@ -282,6 +282,8 @@ def compare_command(
         fail(f"--seeds: expected comma-separated integers, got {seeds!r}")
     if not seed_list:
         fail(f"--seeds: no seed given ({seeds!r}); expected comma-separated integers, e.g. 0,1,2")
+    if any(seed < 0 for seed in seed_list):  # numpy's generators take no negative seed (TrainConfig.seed)
+        fail(f"--seeds: a seed must be 0 or more, got {seeds!r}")
     from tasks.train.checkpoints import check_name
 
     check_name(name, "--name")  # before any training: the table goes to one folder under train/compare/

@@ -46,6 +46,7 @@ def test_compare_name_and_empty_seeds_are_refused_before_training(tmp_path: Path
     one_error_line(invoke("train", "compare", "--data-root", root, "--name", "../../x"), "--name", "../../x")
     one_error_line(invoke("train", "compare", "--data-root", root, "--seeds", ""), "--seeds")
     one_error_line(invoke("train", "compare", "--data-root", root, "--seeds", " , "), "--seeds")
+    one_error_line(invoke("train", "compare", "--data-root", root, "--seeds", "0,-1"), "--seeds", "0 or more")
     assert not (tmp_path / "data" / "clip_pairs").exists()
 
 
