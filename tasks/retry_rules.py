@@ -8,17 +8,20 @@ from typing import Any
 RetryRule = Callable[[Any, Any, Any], bool]
 
 
-def retry_unless(*final: type[BaseException]) -> RetryRule:
+def retry_unless(
+    *final: type[BaseException], final_if: Callable[[BaseException], bool] | None = None
+) -> RetryRule:
     """A `retry_condition_fn` that retries a failed task run unless it failed with one of `final`
-    (a halt on purpose, a site that never answered, weights that are not weights: the same again)."""
+    (a halt on purpose, a site that never answered, weights that are not weights: the same again), or with
+    an error `final_if` says a retry would only repeat (a 404 from an API that is not where it was said)."""
 
     def worth_retrying(task: Any, task_run: Any, state: Any) -> bool:
         try:
             state.result(raise_on_failure=True)
         except final:
             return False
-        except Exception:  # noqa: BLE001 - any other failure is worth a retry
-            return True
+        except Exception as exc:  # noqa: BLE001 - any other failure is worth a retry
+            return not (final_if is not None and final_if(exc))
         return True
 
     return worth_retrying

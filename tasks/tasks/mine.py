@@ -21,7 +21,7 @@ from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_rea
 from tasks.tasks.config import MineTasksConfig
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 from tasks.tasks.rows import mined_row, rows_to_table
-from tasks.wikihow.client import SiteUnreachable
+from tasks.wikihow.client import SiteUnreachable, WikiHowError
 from tasks.wikihow.crawl import FoundArticle, PlannedArticle, walk_categories
 
 DATASET = "tasks"
@@ -48,8 +48,15 @@ def require_articles(found: Sequence[Any], cfg: MineTasksConfig) -> None:
         )
 
 
-# Prefect's retry rule: retry anything but a site that never answered (down or mistyped URL).
-reachable = retry_unless(SiteUnreachable)
+def _refused_for_good(exc: BaseException) -> bool:
+    """A request the site answered with 403/404/410 (an API path that is not there: a mistyped --base-url;
+    robots.txt forbidding it): asking again 30 s later gets the same answer."""
+    return isinstance(exc, WikiHowError) and exc.permanent
+
+
+# Prefect's retry rule: retry anything but a site that never answered (down or mistyped URL) or one that
+# answered that the request can never succeed.
+reachable = retry_unless(SiteUnreachable, final_if=_refused_for_good)
 
 
 @task(retries=2, retry_delay_seconds=30, retry_condition_fn=reachable, cache_policy=NO_CACHE)

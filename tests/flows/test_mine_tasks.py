@@ -117,6 +117,17 @@ def test_a_walk_that_finds_no_article_is_refused_and_keeps_the_mined_tasks(
     assert rows_by_title(root) == before
 
 
+def test_an_api_path_that_is_not_there_is_not_asked_again(site: DemoSite, tmp_path: Path) -> None:
+    """A --base-url with a wrong path: the site answers 404 for its API, and the same request 30 s and 60 s
+    later (Prefect's retries of the walk) would get the same answer: one request, then one line."""
+    before = len(site.requests)
+    base = f"{site.url}/wrong-path"
+    result = invoke("tasks", "mine", "--base-url", base, "--rps", "200", "--data-root", str(tmp_path))
+    one_error_line(result, "HTTP 404", "/wrong-path/api.php")
+    asked = [line for line in list(site.requests)[before:] if "/wrong-path/api.php" in line]
+    assert len(asked) == 1, asked
+
+
 class _Handler(BaseHTTPRequestHandler):
     """A wiki with three articles: a real wikiHow page, a page that is not an article, a failing one."""
 
