@@ -17,6 +17,23 @@ os.environ["CUDA_VISIBLE_DEVICES"] = ""
 from tasks.demo.site import DemoSite  # noqa: E402
 from tasks.demo.world import World, build_world, default_cache_dir  # noqa: E402
 
+# `--cookies`/`--proxy` reach a command's shard tasks through this process's environment (flows/cli_access.py):
+# a command run in process (CliRunner) leaves them set. Paths there name a test's tmp folder, gone later.
+ACCESS_ENV = ("HOWTO_YTDLP_COOKIES", "HOWTO_YTDLP_PROXY", "HOWTO_YTDLP_PO_TOKEN")
+
+
+@pytest.fixture(autouse=True)
+def access_environment_as_it_was() -> Iterator[None]:
+    """Put back, after each test, the YouTube access variables as they were before it: a cookies path one
+    test's command exported is a file that no longer exists for the next (which then refuses to run)."""
+    saved = {name: os.environ.get(name) for name in ACCESS_ENV}
+    yield
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+
 
 def _handlers_on_closed_streams() -> list[tuple[logging.Logger, logging.Handler]]:
     loggers = [logging.getLogger()]

@@ -58,13 +58,14 @@ def _describe(claim: dict[str, Any]) -> str:
 def planning_claim(root: DataRoot, crawl_id: str, *, now: float | None = None) -> Iterator[None]:
     """Hold this crawl's claim while it picks and numbers new videos shards; CrawlPlanning if another
     crawl holds one. The claim is removed on the way out, whatever happens inside."""
-    mine = root.path(PLANS_DIR, CLAIMS, f"{crawl_id}.{uuid.uuid4().hex}.json")
+    name = f"{crawl_id}.{uuid.uuid4().hex}.json"
+    mine = root.path(PLANS_DIR, CLAIMS, name)
     created = time.time() if now is None else now
     claim = {"crawl_id": crawl_id, "created_at": created, "host": socket.gethostname(), "pid": os.getpid()}
     atomic_write_bytes(root, mine, json.dumps(claim, sort_keys=True).encode())
     try:
         for path, other in _claims(root):
-            if path == mine:
+            if path.rsplit("/", 1)[-1] == name:  # by name: an object store lists paths without the protocol
                 continue
             if created - float(other.get("created_at") or 0) > STALE_S:
                 root.fs.rm(path)  # left by a crawl killed while planning
