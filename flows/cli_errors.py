@@ -98,20 +98,24 @@ def expected_types() -> tuple[type[BaseException], ...]:
     return tuple(found)
 
 
+def exception_chain(exc: BaseException, *, implicit: bool) -> Iterator[BaseException]:
+    """`exc`, then what it was raised from (`raise ... from`), and so on; with `implicit`, also what was
+    being handled when it was raised (`__context__`). Each exception once: a chain can loop."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        yield current
+        seen.add(id(current))
+        current = current.__cause__ or (current.__context__ if implicit else None)
+
+
 def expected_cause(exc: BaseException) -> BaseException | None:
     """The expected failure `exc` is, or was raised from (`raise ... from`); else None.
 
     Only explicit causes count: an exception raised while handling an expected one (a bug in that
     handling) is not itself expected, and keeps its traceback."""
     kinds = expected_types()
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, kinds):
-            return current
-        seen.add(id(current))
-        current = current.__cause__
-    return None
+    return next((e for e in exception_chain(exc, implicit=False) if isinstance(e, kinds)), None)
 
 
 def prefect_api_down(exc: BaseException) -> str | None:
@@ -123,9 +127,9 @@ def prefect_api_down(exc: BaseException) -> str | None:
     if httpx is None or settings is None:
         return None
     api = str(settings.PREFECT_API_URL.value() or "").rstrip("/")
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while api and current is not None and id(current) not in seen:
+    if not api:
+        return None
+    for current in exception_chain(exc, implicit=True):
         if isinstance(current, httpx.TransportError):
             try:
                 url = str(current.request.url)
@@ -136,8 +140,6 @@ def prefect_api_down(exc: BaseException) -> str | None:
                     f"Prefect API {api} not reachable ({type(current).__name__}): start the server (prefect "
                     "server start), or unset PREFECT_API_URL to let the command start a temporary one"
                 )
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
     return None
 
 
@@ -198,14 +200,8 @@ _NO_SPACE = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 def no_space(exc: BaseException) -> OSError | None:
     """The out-of-space OSError in `exc`'s chain (a shard, a checkpoint, stdout redirected to a full disk)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, OSError) and current.errno in _NO_SPACE:
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    chain = exception_chain(exc, implicit=True)
+    return next((e for e in chain if isinstance(e, OSError) and e.errno in _NO_SPACE), None)
 
 
 def _stdout_to_devnull() -> None:
