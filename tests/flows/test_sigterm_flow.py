@@ -32,7 +32,7 @@ def test_sigterm_during_a_flow_run_reaches_the_shard_tasks(monkeypatch: pytest.M
     def shard_until_stopped(shard: int) -> dict[str, Any]:
         """A shard's per-item loop: it looks for a stop signal between items (tasks/features/stage.py)."""
         started.set()
-        deadline = time.monotonic() + 20
+        deadline = time.monotonic() + 90  # a busy host can keep the main thread (Prefect) from the signal
         while not interrupts.interrupt_seen() and time.monotonic() < deadline:
             time.sleep(0.01)
         seen_by_the_task.append(interrupts.stop_name() if interrupts.interrupt_seen() else "no signal")
@@ -59,6 +59,6 @@ def test_sigterm_during_a_flow_run_reaches_the_shard_tasks(monkeypatch: pytest.M
         signal.signal(signal.SIGTERM, previous)
         sender.join(timeout=60)
     # The crashed flow does not wait for its task's thread (the process would, at exit): this test does.
-    assert finished.wait(60)
+    assert finished.wait(120)
     assert seen_by_the_task == ["SIGTERM"]
     assert interrupts.cut_by_interrupt(interrupts.FFMPEG_SIGNAL_EXIT)  # an ffmpeg it cut is no failed file
