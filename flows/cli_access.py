@@ -32,6 +32,10 @@ ProxyOption = Annotated[
 ]
 
 
+def _not_a_cookies_file(path: Path) -> str:
+    return f"{'is a directory, not a' if path.is_dir() else 'no such'} cookies file"
+
+
 def access_from_options(
     demo_url: DemoUrlOption = None,
     rate: RateOption = 0.5,
@@ -50,14 +54,13 @@ def access_from_options(
     from tasks.youtube.politeness import PolitenessSettings
 
     if cookies is not None and not cookies.is_file():
-        fail(f"{cookies}: {'is a directory, not a' if cookies.is_dir() else 'no such'} cookies file")
+        fail(f"{cookies}: {_not_a_cookies_file(cookies)}")
     # The same file named by the environment (`export HOWTO_YTDLP_COOKIES=...`): a mistyped path there was
     # passed to yt-dlp, which skips a missing cookies file without a word, and the run went out signed out.
     named = os.environ.get(COOKIES_ENV) if cookies is None else None
     from_env = Path(os.path.expandvars(os.path.expanduser(named))) if named else None  # as yt-dlp expands it
     if from_env is not None and not from_env.is_file():
-        what = "is a directory, not a" if from_env.is_dir() else "no such"
-        fail(f"${COOKIES_ENV}={from_env}: {what} cookies file (unset it to run without cookies)")
+        fail(f"${COOKIES_ENV}={from_env}: {_not_a_cookies_file(from_env)} (unset it to run without cookies)")
     try:
         access = YoutubeAccess(
             site_url=demo_url,
