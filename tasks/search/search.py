@@ -17,7 +17,7 @@ from tasks.search.config import SearchVideosConfig
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError, YoutubeClient
-from tasks.youtube.decision import INVALID_ID, prefilter_reason
+from tasks.youtube.decision import INVALID_ID, cell_text, count, measure, prefilter_reason
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.ids import is_video_id, shorten
 from tasks.youtube.messages import YTDLP_KEY
@@ -53,19 +53,20 @@ def hit_rows(
     rows = []
     for rank, entry in enumerate(entries, 1):
         raw = entry.get("id")
-        title = entry.get("title") if isinstance(entry.get("title"), str) else None
-        hit = {"rank": rank, "title": title and title[:1000]}
+        hit = {"rank": rank, "title": cell_text(entry.get("title"))}
         if not is_video_id(raw):
             error = f"not a video id: {shorten(repr(raw))}"
             rows.append(
                 _row(item, query, cfg.crawl_id, **hit, drop_reason=INVALID_ID, status="failed", error=error)
             )
             continue
-        duration = entry.get("duration") if isinstance(entry.get("duration"), int | float) else None
-        views = entry.get("view_count") if isinstance(entry.get("view_count"), int) else None
-        live = entry.get("live_status") if isinstance(entry.get("live_status"), str) else None
+        # The probe's own number rule: what no real video has (NaN, a negative, a count past int64) is
+        # unknown here, so the probe decides on it; a cell Arrow refuses would fail the whole shard.
+        duration = measure(entry.get("duration"))
+        views = count(entry.get("view_count"))
+        live = cell_text(entry.get("live_status"), 64)
         reason = prefilter_reason(duration, views, cfg.limits(), live)
-        facts = {"duration_s": float(duration) if duration is not None else None, "view_count": views}
+        facts = {"duration_s": duration, "view_count": views}
         rows.append(
             _row(item, query, cfg.crawl_id, **hit, **facts, video_id=raw, url=video_url(str(raw)),
                  keep=reason is None, drop_reason=reason)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
 from tasks.youtube.ids import is_video_id
 
@@ -84,11 +84,21 @@ def is_english(lang: str) -> bool:
     return low == "en" or low.startswith("en-")
 
 
+def _split(url: str) -> SplitResult | None:
+    """The parts of a URL, or None for one `urlsplit` refuses (an unbalanced `[` in the host)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def _timedtext_params(url: str) -> dict[str, list[str]]:
     """The timedtext parameters of a caption URL: its query, or for an HLS caption manifest (yt-dlp 2025,
     `.../hls_timedtext_playlist/.../tts_params/caps%3Dasr%26lang%3Den.../...`) the query encoded in the path
     segment after `tts_params`, where `lang` and `tlang` are when the URL's own query has none."""
-    parts = urlsplit(url)
+    parts = _split(url)
+    if parts is None:
+        return {}
     params = parse_qs(parts.query)
     segments = parts.path.split("/")
     if "tts_params" in segments:
@@ -127,9 +137,13 @@ def _is_translation(track: object) -> bool:
 
 
 def _usable(track: object) -> bool:
-    return isinstance(track, list) and any(
-        isinstance(f, Mapping) and (f.get("url") or f.get("data")) for f in track
-    )
+    """A track with at least one format to fetch: its text inline (`data`), or a URL that parses."""
+    return isinstance(track, list) and any(isinstance(f, Mapping) and _fetchable(f) for f in track)
+
+
+def _fetchable(fmt: Mapping[str, Any]) -> bool:
+    url = fmt.get("url")
+    return bool(fmt.get("data")) or (isinstance(url, str) and bool(url) and _split(url) is not None)
 
 
 def _english_keys(tracks: Mapping[str, Any], first: tuple[str, ...]) -> list[str]:
@@ -220,19 +234,27 @@ def _as_number(value: object) -> int | float | None:
     return None
 
 
-def _number(value: object) -> float | None:
-    """A duration or count; None if absent, not a number, or not one a real video can have."""
+def measure(value: object) -> float | None:
+    """A duration or count; None if absent, not a number, or not one a real video can have.
+
+    The one rule for these numbers, in probed info dicts and in flat search entries alike."""
     number = _as_number(value)
     if number is None:
         return None
     return float(number) if 0 <= number <= _MAX_MEASURE else None  # NaN fails every comparison
 
 
+def count(value: object) -> int | None:
+    """A view count as an int (see `measure`); None if absent or impossible."""
+    number = measure(value)
+    return int(number) if number is not None else None
+
+
 def implausible_number(info: Mapping[str, Any]) -> str | None:
     """Which of duration / view_count is a number no real video has, named; None if each is fine or absent."""
     for key in ("duration", "view_count"):
         value = _as_number(info.get(key))
-        if value is not None and _number(value) is None:
+        if value is not None and measure(value) is None:
             if isinstance(value, int) and value.bit_length() > 64:  # repr() of a huge int can raise
                 return f"{key} is an integer of {value.bit_length()} bits, not a number from 0 to 1e15"
             return f"{key} is {value!r}, not a number from 0 to 1e15"
@@ -262,7 +284,7 @@ def not_video_info(info: object) -> str | None:
     if entry_type != "video":
         return f"a yt-dlp {str(entry_type)[:40]!r} entry, not a probed video"
     extractor = info.get("extractor_key")
-    if extractor in _COLLECTION_EXTRACTORS:
+    if isinstance(extractor, str) and extractor in _COLLECTION_EXTRACTORS:  # a list is not even hashable
         # Older yt-dlp (2021) wrote a playlist's or channel's own --write-info-json file without `_type`,
         # so only the extractor that made it says it is not a video.
         return f"a yt-dlp {extractor} (playlist or channel) file, not a probed video"
@@ -274,7 +296,7 @@ def not_video_info(info: object) -> str | None:
 def _live_status(info: Mapping[str, Any]) -> str | None:
     status = info.get("live_status")
     if isinstance(status, str):
-        return _text(status, 64)
+        return cell_text(status, 64)
     # Old youtube-dl files only have the booleans.
     if info.get("is_live"):
         return "is_live"
@@ -304,9 +326,8 @@ def decide(info: Mapping[str, Any], limits: Limits = Limits()) -> Decision:
         )
     raw_id = info.get("id")
     video_id = raw_id if is_video_id(raw_id) else None
-    duration = _number(info.get("duration"))
-    views_raw = _number(info.get("view_count"))
-    views = int(views_raw) if views_raw is not None else None
+    duration = measure(info.get("duration"))
+    views = count(info.get("view_count"))
     live = _live_status(info)
     caption = choose_caption(info)
     if video_id is None:
@@ -322,9 +343,9 @@ def decide(info: Mapping[str, Any], limits: Limits = Limits()) -> Decision:
     channel = info.get("channel") or info.get("uploader")
     return Decision(
         video_id=video_id,
-        title=_text(info.get("title")),
-        channel=_text(channel),
-        upload_date=_text(info.get("upload_date")),
+        title=cell_text(info.get("title")),
+        channel=cell_text(channel),
+        upload_date=cell_text(info.get("upload_date")),
         duration_s=duration,
         view_count=views,
         live_status=live,
@@ -334,6 +355,15 @@ def decide(info: Mapping[str, Any], limits: Limits = Limits()) -> Decision:
     )
 
 
-def _text(value: object, limit: int = 1000) -> str | None:
-    """Untrusted text, cut to a sane length for a Parquet cell."""
-    return value[:limit] if isinstance(value, str) else None
+def cell_text(value: object, limit: int = 1000) -> str | None:
+    """Untrusted text cut to a sane length for a Parquet cell; None if not text, or not UTF-8 (a lone
+    surrogate: Arrow refuses the whole table for one such cell)."""
+    if not isinstance(value, str):
+        return None
+    text = value[:limit]
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return None
+    return text

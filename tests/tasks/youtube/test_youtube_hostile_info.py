@@ -124,6 +124,17 @@ def test_failed_hostile_row_is_not_probed_again(tmp_path: Path) -> None:
         {"view_count": "many", "subtitles": "none", "automatic_captions": {"en-orig": ASR, "": None}},
         {"live_status": "x" * 100_000},
         {"description": "x" * 200_000, "formats": [{"tbr": 1.5, "url": "https://x/" + "q" * 5000}]},
+        # urlsplit raises on these ("Invalid IPv6 URL"): a track no one can fetch, not a failed shard.
+        {"subtitles": {"en": [{"ext": "vtt", "url": "https://[www.youtube.com/api/timedtext?lang=en"}]}},
+        {
+            "automatic_captions": {
+                "en-orig": [{"ext": "vtt", "url": "http://[::1/x?kind=asr&lang=en"}],
+                **{"en": ASR},
+            }
+        },
+        # Only a string can name an extractor; a list or an object is no reason to fail the shard.
+        {"extractor_key": ["YoutubeTab"]},
+        {"extractor_key": {"name": "Youtube"}},
     ],
 )
 def test_odd_but_harmless_metadata_is_probed_as_usual(tmp_path: Path, fields: dict[str, Any]) -> None:

@@ -94,3 +94,13 @@ def test_video_info_with_a_bad_id_is_still_invalid_id() -> None:
     assert not_video_info(old) is None
     assert decide({**old, "id": "../x"}).drop_reason == INVALID_ID
     assert decide({k: v for k, v in old.items() if k != "id"}).drop_reason == INVALID_ID
+
+
+@pytest.mark.parametrize("odd", [["YoutubeTab"], {"key": "Youtube"}, 7, None])
+def test_an_extractor_key_that_is_no_string_decides_nothing_by_itself(odd: Any) -> None:
+    """Only a string names an extractor: a real video file with any other `extractor_key` is still a video,
+    and a real playlist file with one still has no video id, so neither raises (a list is unhashable)."""
+    video = {**load("yt-dlp-2025-11_jNQXAC9IVRw"), "extractor_key": odd}
+    assert not_video_info(video) is None and decide(video).keep
+    playlist = {**load("yt-dlp-2021_playlist_PLoopXDarluPBnuxs4PTC55Sc_2ShAXC0i"), "extractor_key": odd}
+    assert decide(playlist).drop_reason == INVALID_ID

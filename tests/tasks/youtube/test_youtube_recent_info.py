@@ -161,3 +161,18 @@ def test_an_hls_manifest_under_subtitles_asking_for_asr_in_its_path_is_the_auto_
     info["subtitles"] = {"en": [hls]}  # no kind=asr: a manual track
     choice = choose_caption(info)
     assert choice is not None and (choice.lang, choice.kind) == ("en", "manual")
+
+
+def test_a_caption_url_that_does_not_parse_is_no_usable_track() -> None:
+    """A URL `urlsplit` refuses ("Invalid IPv6 URL") can be neither read for its timedtext parameters nor
+    downloaded: the manual track it stands for is skipped, and the real HLS `en` ASR track is taken instead."""
+    info = load(ZOO)
+    info["subtitles"]["en"] = [
+        {**f, "url": f["url"].replace("https://www.", "https://[www.")} for f in info["subtitles"]["en"]
+    ]
+    choice = choose_caption(info)
+    assert choice is not None and (choice.lang, choice.kind) == ("en", "auto")
+    info["automatic_captions"]["en"] = [
+        {**f, "url": "http://[::1/api/timedtext"} for f in info["automatic_captions"]["en"]
+    ]
+    assert choose_caption(info) is None and decide(info).drop_reason == NO_ENGLISH

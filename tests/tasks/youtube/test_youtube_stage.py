@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,28 @@ def test_hit_rows_rank_prefilter_and_refuse_bad_ids() -> None:
     table = pa.Table.from_pylist(rows, schema=get_schema("search_results").schema)
     assert table.num_rows == 5
     assert hit_rows(TASK, "q", [], CFG, watch)[0]["drop_reason"] == "no_results"
+
+
+def test_hit_rows_read_numbers_and_titles_as_the_probe_does() -> None:
+    """A flat entry's numbers go through the probe's own rule (`measure`): a count past int64, a bool, NaN
+    or a negative duration is unknown (never a failed shard or a NaN cell), and the digits of an old
+    youtube-dl string are a number; a title that is not UTF-8 text (a lone surrogate) is no title."""
+    entries: list[dict[str, Any]] = [
+        {"id": IDS[0], "view_count": 10**30, "duration": math.nan},
+        {"id": IDS[1], "view_count": True, "duration": -3.0, "title": "Grill \ud800"},
+        {"id": IDS[2], "view_count": "37", "duration": "2417"},
+        {"id": IDS[3], "view_count": 5000.0, "duration": True},
+    ]
+    rows = hit_rows(TASK, "q", entries, CFG, watch)
+    assert pa.Table.from_pylist(rows, schema=get_schema("search_results").schema).num_rows == 4
+    assert [(r["duration_s"], r["view_count"]) for r in rows] == [
+        (None, None),
+        (None, None),
+        (2417.0, 37),
+        (None, 5000),
+    ]
+    assert [r["drop_reason"] for r in rows] == [None, None, "too_long", None]
+    assert rows[1]["title"] is None
 
 
 def test_search_reuses_clean_tasks_and_retries_errors() -> None:
