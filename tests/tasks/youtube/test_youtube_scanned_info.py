@@ -1,11 +1,22 @@
 """Real info files found by scanning public repositories: a modern yt-dlp file with no caption tracks at all,
-one under the view limit, and a youtube-dl `ytsearch1:` result (a playlist) passed where a video is expected."""
+one under the view limit, a youtube-dl `ytsearch1:` result (a playlist) passed where a video is expected, and
+a 2023 file whose only English track is the ASR (full caption maps), followed through the probe stage."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pyarrow as pa
 import pytest
 from info_files import load_info as load
+from youtube_fakes import client, clients
 
+from storage.layout import DataRoot
+from storage.schemas import get_schema
+from tasks.search.config import SearchVideosConfig
+from tasks.search.info_store import load_info
+from tasks.search.probe import ProbeRun
 from tasks.youtube.decision import (
     CAPTIONS_NONE,
     NO_ENGLISH,
@@ -23,7 +34,7 @@ FEW_VIEWS = "yt-dlp-2025-01_15-views_QhGfXJEvM-g"
 SEARCH = "youtube-dl-2020_ytsearch1-playlist_ugRc5jx80yg"
 
 
-@pytest.mark.parametrize("name", [NO_CAPTIONS, FEW_VIEWS, SEARCH])
+@pytest.mark.parametrize("name", [NO_CAPTIONS, FEW_VIEWS, SEARCH, "yt-dlp-2023-06_auto-only_JjQDik3yNhA"])
 def test_scanned_files_are_storable_before_and_after_sanitizing(name: str) -> None:
     info = load(name)
     assert info_problem(info) is None
@@ -85,3 +96,78 @@ def test_youtube_dl_search_result_is_no_video_but_its_entry_is() -> None:
         "drop_reason": NO_ENGLISH,
     }
     assert (e.channel, e.live_status) == ("Mark Rober", None)  # `is_live: null`, no `live_status` in 2020
+
+
+AUTO_ONLY = "yt-dlp-2023-06_auto-only_JjQDik3yNhA"
+
+
+def _query(url: str) -> dict[str, str]:
+    return {k: v[-1] for k, v in parse_qs(urlsplit(url).query).items()}
+
+
+def test_2023_file_with_english_asr_only_keeps_the_original_track() -> None:
+    """yt-dlp of June 2023 (`epoch` 1688045067) on an English talk: no manual track, 126 automatic keys:
+    the English ASR as `en-orig` and `en` (`kind=asr&lang=en`, no `tlang`), every other key a `tlang=`
+    translation of it. The original is chosen, and the columns are the file's own values."""
+    info = load(AUTO_ONLY)
+    assert info["subtitles"] == {} and info["requested_subtitles"] is None and info["language"] == "en"
+    auto = info["automatic_captions"]
+    for key in ("en", "en-orig"):
+        assert {(_query(f["url"])["kind"], _query(f["url"])["lang"]) for f in auto[key]} == {("asr", "en")}
+        assert not any("tlang" in _query(f["url"]) for f in auto[key])
+    assert {_query(f["url"])["tlang"] for f in auto["de"]} == {"de"}
+    d = decide(info)
+    assert d.summary() == {
+        "video_id": "JjQDik3yNhA",
+        "duration_s": 968.0,
+        "view_count": 263388,
+        "caption": {"lang": "en-orig", "kind": "auto"},
+        "keep": True,
+        "drop_reason": None,
+    }
+    assert (d.title, d.channel, d.upload_date, d.live_status) == (
+        "This is Why Nintendo Shutdown the Miiverse",
+        "Mental Outlaw",
+        "20220805",
+        "not_live",
+    )
+    # Without `en-orig` (older yt-dlp) its `en` twin is the same original; without either, the
+    # translations of the English ASR into other languages are never taken, and nothing is "translated".
+    del auto["en-orig"]
+    assert decide(info).summary()["caption"] == {"lang": "en", "kind": "auto"}
+    del auto["en"]
+    assert (decide(info).drop_reason, caption_state(info)) == (NO_ENGLISH, CAPTIONS_NONE)
+
+
+def test_2023_auto_only_file_becomes_a_videos_row_and_a_small_kept_info(tmp_path: Path) -> None:
+    """The probe stage end to end on the real file: the `videos` row carries the decision's columns and
+    builds with the schema, and the kept info file holds only the English and original auto tracks."""
+    info = load(AUTO_ONLY)
+    vid = info["id"]
+    c, _ = client({f"https://www.youtube.com/watch?v={vid}": [info]})
+    plan = {"shard": 0, "crawl_id": "crawl-0000", "videos": [{"video_id": vid, "task_id": "t", "rank": 3}]}
+    (row,) = ProbeRun(DataRoot.from_any(tmp_path), SearchVideosConfig(), plan, clients(c)).run(None)
+    assert pa.Table.from_pylist([row], schema=get_schema("videos").schema).num_rows == 1
+    assert {k: row[k] for k in ("video_id", "rank", "title", "channel", "upload_date", "duration_s")} == {
+        "video_id": vid,
+        "rank": 3,
+        "title": "This is Why Nintendo Shutdown the Miiverse",
+        "channel": "Mental Outlaw",
+        "upload_date": "20220805",
+        "duration_s": 968.0,
+    }
+    assert (row["view_count"], row["live_status"], row["caption_lang"], row["caption_kind"]) == (
+        263388,
+        "not_live",
+        "en-orig",
+        "auto",
+    )
+    assert (row["keep"], row["drop_reason"], row["status"], row["info_path"]) == (
+        True,
+        None,
+        "ok",
+        f"info/{vid}.info.json",
+    )
+    kept = load_info(DataRoot.from_any(tmp_path), vid)
+    assert kept is not None and set(kept["automatic_captions"]) == {"en", "en-orig"}
+    assert decide(kept) == decide(info)
