@@ -18,6 +18,7 @@ from tasks.howto100m.caption_json import CaptionFileError, iter_entries, open_ca
 from tasks.howto100m.import_config import ImportConfig, batch_of
 from tasks.howto100m.importer import Importer
 from tasks.howto100m.layout import (
+    check_can_start,
     imported_batches,
     is_imported,
     remove_batch,
@@ -52,6 +53,17 @@ def _batches_with_rows(root: DataRoot) -> set[str]:
     batches = set(imported_batches(root))
     batches |= {str(m.config.get("import_batch")) for m in list_markers(root, "tasks") if is_imported(m)}
     return batches
+
+
+def _check_no_other_import(root: DataRoot, batch: str, others: list[str] | None = None) -> None:
+    """ImportConflict when the root holds an import of other files (`others`: those batches, if known)."""
+    if others is None:
+        others = sorted(b for b in _batches_with_rows(root) if b != batch)
+    if others:
+        raise ImportConflict(
+            f"{root.url} already holds a HowTo100M import of other files (batch {others[0]}); "
+            "pass --replace to replace it"
+        )
 
 
 def _write_all(importer: Importer) -> int:
@@ -97,14 +109,26 @@ def import_howto100m(
     # Every release file is read or checked before anything in the root is removed or written.
     importer = Importer(cfg, root, batch)
     check_caption_file(cfg.captions)
-    others = sorted(b for b in _batches_with_rows(root) if b != batch)
-    if others and not replace:
-        raise ImportConflict(
-            f"{root.url} already holds a HowTo100M import of other files (batch {others[0]}); "
-            "pass --replace to replace it"
-        )
-    # A replace of yet other files that stopped before its swap is superseded by this import: its shard
-    # numbers are given back before this one's are fixed.
+    # The common refusals, before anything is written: an import of other files not finished, or one there.
+    check_can_start(root, batch)
+    if not replace:
+        _check_no_other_import(root, batch)
+    # The plan is this import's claim on its shard numbers, refused while an import of other files has not
+    # finished (layout.load_plan). Only then is the root's import looked at for good: one that ran to its
+    # end between the check above and this plan's write is seen here, its rows written before its plan
+    # said finished.
+    first_run = importer.claim()
+    try:
+        others = sorted(b for b in _batches_with_rows(root) if b != batch)
+        if not replace:
+            _check_no_other_import(root, batch, others)
+    except ImportConflict:
+        if first_run:
+            remove_plan(root, batch)
+        raise
+    # A replace of yet other files that stopped before its swap, and whose plan was deleted to drop it (while
+    # its plan is there, it is unfinished and this import was refused above), is superseded by this one: its
+    # staged files go before any of this import's are written (its shard numbers were never in a marker).
     for stale in sorted(staged_batches(root) - {batch}):
         discard(root, stale)
     staged = bool(others)

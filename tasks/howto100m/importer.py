@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -13,7 +14,7 @@ from storage.schemas import get_schema
 from tasks.common import shard_hash
 from tasks.howto100m.caption_json import iter_entries, open_captions
 from tasks.howto100m.import_config import ImportConfig
-from tasks.howto100m.layout import IMPORT_SOURCE, check_free, load_plan
+from tasks.howto100m.layout import IMPORT_SOURCE, check_free, load_plan, plan_exists
 from tasks.howto100m.release import FEATURE_MODELS, VideoTable, load_feature_rows, read_task_ids
 from tasks.howto100m.rows import FeatureRows, ShardRows
 from tasks.howto100m.staging import staged_root
@@ -39,7 +40,7 @@ class Importer:
         self.level1: dict[str, str | None] = {}
         for t in self.tasks:
             self.level1.setdefault(t.task_id, self.categories.get(t.source_id, (None, None))[0])
-        self.plan: dict[str, Any] = {}  # the shard bases, fixed by `start` once the files are checked
+        self.plan: dict[str, Any] = {}  # the shard bases, fixed by `claim` once the files are checked
         self.staged = False  # a replacing import: markers kept aside until the swap (staging.py)
         self.target = root  # where run_job writes (and looks for) this import's markers
         self.counts: Counter[str] = Counter()
@@ -49,10 +50,16 @@ class Importer:
         return {"source": IMPORT_SOURCE, "import_batch": self.batch, "caption_source": self.source,
                 **self.cfg.model_dump(mode="json"), **extra}  # fmt: skip
 
+    def claim(self) -> bool:
+        """Fix the shard bases (layout.load_plan: refused while an import of other files is unfinished);
+        True when this run wrote the plan, False on a rerun that read it back."""
+        first = not plan_exists(self.root, self.batch)
+        self.plan = load_plan(self.root, self.batch, captions=os.path.abspath(self.cfg.captions))
+        return first
+
     def start(self, *, staged: bool) -> None:
         self.staged = staged
         self.target = staged_root(self.root, self.batch) if staged else self.root
-        self.plan = load_plan(self.root, self.batch)
 
     def write_tasks(self) -> None:
         existing = kept_titles_outside(self.root, self.batch, replacing=self.staged)

@@ -10,7 +10,14 @@ from typing import Any
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from storage.shards import Marker, list_markers
-from tasks.search.plans import IMPORT_PLANS, PLANS_DIR, next_video_shard
+from tasks.search.plans import (
+    IMPORT_PLANS,
+    PLANS_DIR,
+    ImportInProgress,
+    describe_import,
+    next_video_shard,
+    unfinished_imports,
+)
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 
 IMPORT_SOURCE = "import:howto100m"
@@ -47,12 +54,53 @@ def staging_dir(root: DataRoot, batch: str) -> str:
     return f"{plans_dir(root)}/{batch}{STAGED_SUFFIX}"
 
 
-def load_plan(root: DataRoot, batch: str) -> dict[str, Any]:
-    """The import's shard bases: read back on a rerun (same shards), fixed now on the first run."""
+def plan_exists(root: DataRoot, batch: str) -> bool:
+    """True once the batch's shard bases are fixed: its next run is a rerun (it resumes)."""
+    return bool(root.exists(_plan_path(root, batch)))
+
+
+def unfinished_import_of_other_files(root: DataRoot, batch: str) -> dict[str, Any] | None:
+    """The plan of an import of other files than `batch`'s that has not finished (the oldest), if any."""
+    return next((plan for plan in unfinished_imports(root) if plan.get("batch") != batch), None)
+
+
+def check_can_start(root: DataRoot, batch: str) -> None:
+    """ImportInProgress while an import of other files into `root` has not finished (a rerun of `batch`, whose
+    plan is there, resumes: see load_plan). Nothing is written."""
+    if not plan_exists(root, batch):
+        _check_alone(root, batch)
+
+
+def _check_alone(root: DataRoot, batch: str) -> None:
+    """ImportInProgress while an import of other files into `root` has not finished: the shard numbers it will
+    take are known only at its end, so this one cannot fix its own."""
+    other = unfinished_import_of_other_files(root, batch)
+    if other is None:
+        return
+    raise ImportInProgress(
+        f"{root.url}: an import of other HowTo100M files ({describe_import(other)}) has not finished, and the "
+        "videos shard numbers it will take are not known until it has: let it finish if it is running, or run "
+        f"it again (the same files and options: it resumes); then run this one (batch {batch}) with --replace "
+        f"to replace it (if that import is not running and is to be dropped unfinished, delete "
+        f"{_plan_path(root, str(other.get('batch')))} first)"
+    )
+
+
+def load_plan(root: DataRoot, batch: str, captions: str | None = None) -> dict[str, Any]:
+    """The import's shard bases: read back on a rerun (same shards), fixed now on the first run.
+
+    A first run is refused (ImportInProgress) while an import of other files into the root has not finished,
+    before anything is written. Two first runs at the same moment are kept apart with no lock (an object
+    store has none): each writes its plan and then looks for the other's unfinished plan, taking its own back
+    and refused if there is one. If both looked before the other wrote, each look came before the other's
+    write and after its own: impossible. So at least one sees the other (both may, in a narrow window: a
+    rerun then goes ahead). A rerun does not look: another import that started since has seen its plan.
+    """
     path = _plan_path(root, batch)
     if root.exists(path):
         with root.open(path, "rb") as handle:
             return dict(json.loads(handle.read().decode()))
+    _check_alone(root, batch)  # the common case, refused before anything is written
     used_tasks = [m.shard for m in list_markers(root, "tasks") if m.shard >= IMPORT_SHARD_BASE]
     plan: dict[str, Any] = {
         "batch": batch,
@@ -60,7 +108,14 @@ def load_plan(root: DataRoot, batch: str) -> dict[str, Any]:
         "tasks_base": max(used_tasks) + 1 if used_tasks else IMPORT_SHARD_BASE,
         "created_at": time.time(),
     }
+    if captions is not None:
+        plan["captions"] = captions  # named when this import holds up another
     save_plan(root, plan)
+    try:
+        _check_alone(root, batch)
+    except ImportInProgress:
+        remove_plan(root, batch)  # nothing was written at its numbers yet: they stay the other import's
+        raise
     # A crawl that numbered its shards before this plan was written, and wrote them after the base was
     # taken, may not have seen this plan (tasks/search/plans.py append_video_plans): its plans are in
     # the range now, and the base moves past them. Looked for after the plan is written, never before.

@@ -23,8 +23,9 @@ IMPORT_PLANS = "howto100m"
 
 class ImportInProgress(RuntimeError):
     """A HowTo100M import into the data root has not finished. Its `videos` shards are numbered on from its
-    base as its caption file streams, so how many it takes is known only at its end: a crawl numbering new
-    shards meanwhile could take one of them (a replacing import's have no marker until its swap)."""
+    base as its caption file streams, so how many it takes is known only at its end: a crawl, or an import of
+    other files, numbering new shards meanwhile could take one of them (a replacing import's have no marker
+    until its swap)."""
 
 
 def _read_json(root: DataRoot, rel: str) -> Any:
@@ -139,17 +140,36 @@ def append_video_plans(
     return plans
 
 
+def unfinished_imports(root: DataRoot) -> list[dict[str, Any]]:
+    """The plans of the imports into `root` that have not finished (running, or stopped and waiting for their
+    rerun), oldest first. A plan removed while it is read (an import refused at its start takes its plan
+    back) is skipped."""
+    found = []
+    for name in _list(root, IMPORT_PLANS):
+        try:
+            plan = _read_json(root, f"{PLANS_DIR}/{IMPORT_PLANS}/{name}")
+        except FileNotFoundError:
+            continue
+        if isinstance(plan, dict) and "n_video_shards" not in plan:
+            found.append(plan)
+    return sorted(found, key=lambda plan: float(plan.get("created_at") or 0))
+
+
+def describe_import(plan: dict[str, Any]) -> str:
+    """An import as its refusals name it: its batch, its caption file where the plan has it, when it started."""
+    started = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(plan.get("created_at") or 0)))
+    captions = f" of {plan['captions']}" if plan.get("captions") else ""
+    return f"batch {plan.get('batch')}{captions}, started {started} UTC"
+
+
 def check_no_import_in_progress(root: DataRoot) -> None:
     """Raise ImportInProgress when an import into `root` has not finished (see the class)."""
-    for name in _list(root, IMPORT_PLANS):
-        plan = _read_json(root, f"{PLANS_DIR}/{IMPORT_PLANS}/{name}")
-        if isinstance(plan, dict) and "n_video_shards" not in plan:
-            started = time.strftime("%Y-%m-%d %H:%M", time.gmtime(float(plan.get("created_at") or 0)))
-            raise ImportInProgress(
-                f"{root.url}: a HowTo100M import (batch {plan.get('batch')}, started {started} UTC) has not "
-                "finished, and the videos shard numbers it will take are not known until it has: run the "
-                "same `howto import howto100m` again to finish it (it resumes), then crawl"
-            )
+    for plan in unfinished_imports(root):
+        raise ImportInProgress(
+            f"{root.url}: a HowTo100M import ({describe_import(plan)}) has not finished, and the videos shard "
+            "numbers it will take are not known until it has: run the same `howto import howto100m` again to "
+            "finish it (it resumes), then crawl"
+        )
 
 
 def seen_video_ids(root: DataRoot) -> set[str]:

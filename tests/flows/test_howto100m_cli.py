@@ -5,14 +5,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
+from tasks.howto100m.importer import Importer
 from tests.cpu import worker_threads
-from tests.tasks.howto100m.release_files import import_args, write_release, write_training_release
+from tests.tasks.howto100m.release_files import VIDEO_C, import_args, write_release, write_training_release
 
 runner = CliRunner()
 
@@ -114,3 +116,35 @@ def test_captions_stage_leaves_imported_shards_alone(tmp_path: Path) -> None:
     assert summary["shards"] == 0
     assert {m.shard: m.finished_at for m in list_markers(data, "clips")} == before
     assert read_dataset(data, "clips").count_rows() == 7
+
+
+def test_other_files_while_an_import_is_unfinished_are_refused_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first, second = write_release(tmp_path / "a"), write_release(tmp_path / "b")
+    captions = json.loads(second.captions.read_text())
+    captions.pop(VIDEO_C)  # other files: another import batch
+    second.captions.write_text(json.dumps(captions))
+    root = tmp_path / "root"
+    write_shard = Importer.write_shard
+
+    def killed_after_the_first(self: Importer, index: int, group: list) -> None:  # type: ignore[type-arg]
+        if index == 1:
+            raise KeyboardInterrupt
+        write_shard(self, index, group)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(Importer, "write_shard", killed_after_the_first)
+        assert runner.invoke(app, _import_args(first, root)).exit_code == 130
+    (plan,) = (root / "_plans" / "howto100m").glob("*.json")
+    for extra in ([], ["--replace"]):
+        out = runner.invoke(app, [*_import_args(second, root), *extra])
+        assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+        assert out.stderr.count("\n") == 1 and out.stderr.startswith(
+            f"error: {DataRoot.from_any(root).url}: "
+        )
+        assert f"batch {plan.stem}" in out.stderr and "has not finished" in out.stderr, out.stderr
+    assert runner.invoke(app, _import_args(first, root)).exit_code == 0  # resumed to its end
+    out = runner.invoke(app, [*_import_args(second, root), "--replace"])
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["first_shard"] == 2  # after the first import's 2 shards
