@@ -34,10 +34,12 @@ class BenchmarkFileError(ValueError):
 
 
 def _read_text(path: Path) -> str:
+    """The file as text. A byte-order mark (Windows tools write one when they save UTF-8) is dropped:
+    kept, it would glue itself to the first task id or video id, and that task would vanish unseen."""
     if not path.is_file():
         raise BenchmarkFileError(path, missing_file(path))
     try:
-        return path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise BenchmarkFileError(path, f"not UTF-8 text (byte {exc.start})") from None
 

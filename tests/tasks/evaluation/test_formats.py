@@ -24,16 +24,16 @@ def test_real_youcook2_annotations_load() -> None:
     assert [s.sentence for s in train][-1] == "cut the sandwich in half diagonally"
 
 
-def test_real_msrvtt_csv_loads_and_the_comma_form_too(tmp_path: Path) -> None:
-    real = FIXTURES / "msrvtt" / "MSRVTT_JSFUSION_test.csv"
+def test_real_msrvtt_csv_loads_and_the_comma_form_too() -> None:
+    real = FIXTURES / "msrvtt" / "MSRVTT_JSFUSION_test.csv"  # ';' and CRLF, as that copy is
     queries = formats.read_msrvtt_csv(real)
     assert len(queries) == 20
     assert (queries[0].key, queries[0].video_id, queries[0].sentence) == (
         "ret0", "video9770", "a person is connecting something to system",
     )  # fmt: skip
-    comma = tmp_path / "MSRVTT_JSFUSION_test.csv"
-    comma.write_text(real.read_text().replace(";", ","))
-    assert formats.read_msrvtt_csv(comma) == queries
+    assert all("\r" not in q.sentence for q in queries)
+    # The JSFusion original's comma form, as MIL-NCE ships it: the same 20 queries.
+    assert formats.read_msrvtt_csv(FIXTURES / "msrvtt" / "mil-nce" / "msrvtt_test.csv") == queries
 
 
 def test_real_crosstask_cards_and_annotation_load() -> None:
@@ -166,3 +166,41 @@ def test_msrvtt_pth_in_the_release_format(tmp_path: Path) -> None:
     with pytest.raises(BenchmarkFileError) as exc:
         formats.read_msrvtt_features(pth, queries)
     _one_line(exc, pth)
+
+
+# The real excerpts, each with the reader that takes it (a videos.csv row in the release's task,vid,url
+# form for the annotated video above: no real videos.csv excerpt is public).
+_REAL_TEXT_FILES = {
+    "tasks_primary": (FIXTURES / "crosstask" / "tasks_primary.txt", formats.read_task_cards),
+    "annotation": (
+        FIXTURES / "crosstask" / "annotations" / "113766__uAZw6L_R5g.csv",
+        lambda p: formats.read_step_annotation(p, 10),
+    ),
+    "msrvtt": (FIXTURES / "msrvtt" / "MSRVTT_JSFUSION_test.csv", formats.read_msrvtt_csv),
+    "youcook2": (
+        FIXTURES / "youcook2" / "youcookii_annotations_trainval.json",
+        lambda p: formats.read_youcook2(p, "validation"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(_REAL_TEXT_FILES))
+@pytest.mark.parametrize("line_end", ["\n", "\r\n"])
+def test_real_files_saved_with_a_byte_order_mark_read_the_same(
+    tmp_path: Path, name: str, line_end: str
+) -> None:
+    """Windows tools save UTF-8 with a BOM: the task card's first id became '\\ufeff23521' (the task
+    matched no video and dropped out of the average unseen); the annotation and JSON were refused."""
+    real, read = _REAL_TEXT_FILES[name]
+    copy = tmp_path / real.name
+    copy.write_bytes(
+        b"\xef\xbb\xbf" + real.read_bytes().replace(b"\r\n", b"\n").replace(b"\n", line_end.encode())
+    )
+    assert read(copy) == read(real)
+
+
+def test_videos_csv_with_a_byte_order_mark_keeps_its_first_task(tmp_path: Path) -> None:
+    path = tmp_path / "videos.csv"
+    rows = "113766,_uAZw6L_R5g,https://www.youtube.com/watch?v=_uAZw6L_R5g\r\n"
+    path.write_bytes(b"\xef\xbb\xbf" + rows.encode())
+    assert formats.read_task_videos(path) == {"113766": ["_uAZw6L_R5g"]}
