@@ -29,6 +29,10 @@ _TIMEDTEXT_HEAD = re.compile(r"<\?xml[\s?]|<(?:!DOCTYPE\s+)?(?:transcript|timedt
 # A `<` that opens no tag is text ("I <3 it"): kept as the entity, so that the cleaner's tag stripping
 # leaves it and its entity decoding gives it back.
 _LONE_LT = re.compile(r"<(?![A-Za-z/])")
+# No track runs this long (about 31,700 years): a time or duration past it is unreadable, not a number to
+# keep, so start + duration always fits the int64 milliseconds of the clips rows (t="1e30" made the
+# captions shard fail to write, on every rerun, from its kept file).
+MAX_TIME_MS = 10**15
 
 
 class TimedTextRefused(ValueError):
@@ -119,7 +123,7 @@ def _ms(value: str | None, per_unit: int) -> int | None:
         number = float(value) * per_unit if value is not None else math.nan
     except ValueError:
         return None
-    return round(number) if math.isfinite(number) and number >= 0 else None
+    return round(number) if math.isfinite(number) and 0 <= number <= MAX_TIME_MS else None
 
 
 def _payload(element: ET.Element, start_ms: int) -> str:
