@@ -23,16 +23,14 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 from xml.parsers import expat
 
+from tasks.captions.track import MAX_TIME_MS
+
 # What opens a timedtext document: an XML declaration, or the root element of one of the shapes (a
 # document type declaration in front, to be refused). An HTML error page (`<!DOCTYPE html>`) is not one.
 _TIMEDTEXT_HEAD = re.compile(r"<\?xml[\s?]|<(?:!DOCTYPE\s+)?(?:transcript|timedtext)[\s>/]")
 # A `<` that opens no tag is text ("I <3 it"): kept as the entity, so that the cleaner's tag stripping
 # leaves it and its entity decoding gives it back.
 _LONE_LT = re.compile(r"<(?![A-Za-z/])")
-# No track runs this long (about 31,700 years): a time or duration past it is unreadable, not a number to
-# keep, so start + duration always fits the int64 milliseconds of the clips rows (t="1e30" made the
-# captions shard fail to write, on every rerun, from its kept file).
-MAX_TIME_MS = 10**15
 
 
 class TimedTextRefused(ValueError):
@@ -123,6 +121,7 @@ def _ms(value: str | None, per_unit: int) -> int | None:
         number = float(value) * per_unit if value is not None else math.nan
     except ValueError:
         return None
+    # Past MAX_TIME_MS it is unreadable: t="1e30" made the captions shard fail to write, on every rerun.
     return round(number) if math.isfinite(number) and 0 <= number <= MAX_TIME_MS else None
 
 
