@@ -29,8 +29,13 @@ def _files(root: Path) -> dict[str, bytes]:
         (b'[{"start": [0]}]', "expected {"),
         (b'{"' + VIDEO_A.encode() + b'": {"start": [0.5], "text": ["caf\xe9"]}}', "not UTF-8"),
         (b'{"' + VIDEO_A.encode() + b'": {"start": [0.5], ', "character"),
+        # a RecursionError's traceback out of json's C decoder, not a line
+        (
+            b'{"' + VIDEO_A.encode() + b'": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "character 16: .* nested",
+        ),
     ],
-    ids=["empty", "binary", "list", "latin-1", "truncated"],
+    ids=["empty", "binary", "list", "latin-1", "truncated", "nested"],
 )
 def test_a_broken_caption_file_writes_nothing(
     release: Release, fresh_root: DataRoot, tmp_path: Path, content: bytes, says: str
