@@ -63,12 +63,12 @@ def import_command(
 
     from flows.search_videos import import_videos
     from tasks.search.config import SearchVideosConfig
-    from tasks.youtube.ids import parse_import_text
+    from tasks.youtube.ids import ImportFileError, parse_import_text
 
     require_file(file)
     try:
         parsed = parse_import_text(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ImportFileError) as exc:
         fail(f"{file}: cannot read: {exc}")
     if not any(p.video_id for p in parsed):
         fail(f"{file}: no video ids or video URLs found")
