@@ -34,6 +34,10 @@ def inspect_command(
         fail(f"{info_file}: cannot read: {exc}")
     except json.JSONDecodeError as exc:
         fail(f"{info_file}: not JSON: {exc.msg} at line {exc.lineno}")
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's int conversion limit)
+        fail(f"{info_file}: not JSON this reads: {exc}")
+    except RecursionError:
+        fail(f"{info_file}: not JSON this reads: nested too deeply")
     if (why := not_video_info(info)) is not None:
         fail(f"{info_file}: not a single-video info dict: {why}")
     summary = decide(info).summary()

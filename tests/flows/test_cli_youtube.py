@@ -39,7 +39,12 @@ def test_inspect_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text('{"id": ')
     playlist = tmp_path / "pl.info.json"
     playlist.write_text('{"_type": "playlist", "entries": []}')
-    for path in (bad, playlist, tmp_path / "missing.json"):
+    # RecursionError and the int conversion limit's ValueError came out of json.loads as tracebacks
+    deep = tmp_path / "deep.info.json"
+    deep.write_text('{"id": "nVbIUDjzWY4", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    digits = tmp_path / "digits.info.json"
+    digits.write_text('{"id": "nVbIUDjzWY4", "duration": 1' + "0" * 5000 + "}")
+    for path in (bad, playlist, tmp_path / "missing.json", deep, digits):
         result = runner.invoke(app, ["youtube", "inspect", str(path)])
         assert result.exit_code == 2
         assert result.stderr.startswith(f"error: {path}: ") and result.stderr.count("\n") == 1
