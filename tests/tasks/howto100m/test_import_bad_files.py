@@ -34,8 +34,13 @@ def _files(root: Path) -> dict[str, bytes]:
             b'{"' + VIDEO_A.encode() + b'": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
             "character 16: .* nested",
         ),
+        # Python's int conversion limit: a ValueError traceback out of json's decoder
+        (
+            b'{"' + VIDEO_A.encode() + b'": {"start": [1' + b"0" * 5000 + b"]}}",
+            r"character 16: .*4300 digits",
+        ),
     ],
-    ids=["empty", "binary", "list", "latin-1", "truncated", "nested"],
+    ids=["empty", "binary", "list", "latin-1", "truncated", "nested", "digits"],
 )
 def test_a_broken_caption_file_writes_nothing(
     release: Release, fresh_root: DataRoot, tmp_path: Path, content: bytes, says: str
