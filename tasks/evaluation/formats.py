@@ -63,6 +63,10 @@ def read_youcook2(path: Path, subset: str = "validation") -> list[Segment]:
         raise BenchmarkFileError(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
     except RecursionError:  # arrays in arrays thousands deep: json's C decoder runs out of stack
         raise BenchmarkFileError(path, "not a youcookii_annotations file (JSON nested too deeply)") from None
+    except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
+        raise BenchmarkFileError(
+            path, f"not a youcookii_annotations file ({str(exc).split(';')[0]})"
+        ) from None
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
         raise BenchmarkFileError(path, 'no "database" object: not a youcookii_annotations file')

@@ -95,6 +95,10 @@ def test_deep_json_and_a_huge_csv_field_are_one_line_not_a_traceback(tmp_path: P
     with pytest.raises(BenchmarkFileError) as exc:
         formats.read_youcook2(deep)
     assert "nested too deeply" in _one_line(exc, deep)
+    deep.write_text('{"database": {"v": {"subset": "validation", "x": 1' + "0" * 5000 + "}}}")
+    with pytest.raises(BenchmarkFileError) as exc:
+        formats.read_youcook2(deep)
+    assert "4300 digits" in _one_line(exc, deep)
     wide = tmp_path / "MSRVTT_JSFUSION_test.csv"
     wide.write_text('key,vid_key,video_id,sentence\nret0,msr1,video1,"' + "a" * 200_000 + '"\n')
     with pytest.raises(BenchmarkFileError) as exc:
