@@ -4,6 +4,7 @@ folder; it replaces or writes over only a folder it marked as its own; an empty 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,33 @@ def test_a_video_id_that_is_a_path_never_leaves_the_root(crafted: DataRoot, tmp_
     outside = [p for p in tmp_path.rglob("*") if out not in (p, *p.parents) and p not in out.parents]
     assert outside == []
     assert not any("pwned" in p.name for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "link"),
+    [("howto100m", "features_2d"), ("webdataset", ".tmp-shard-000000.tar"), ("hf", "data")],
+)
+def test_a_symbolic_link_in_an_earlier_export_is_refused_and_never_followed(
+    imported: DataRoot, tmp_path: Path, fmt: str, link: str
+) -> None:
+    """An export writes over its own folder by name: a `features_2d` linked to a folder of the user's made
+    the release layout overwrite the .npy files there, a `.tmp-shard-000000.tar` linked to a file made
+    WebDataset write its tar into that file."""
+    out = tmp_path / "out"
+    EXPORTS[fmt](imported, out)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "nVbIUDjzWY4.npy").write_text("mine")
+    (victim / "file").write_text("mine")
+    target = victim if fmt != "webdataset" else victim / "file"
+    if (out / link).is_dir():
+        shutil.rmtree(out / link)
+    (out / link).symlink_to(target)
+    again = {**EXPORTS, "howto100m": lambda root, o: export_release(root, o, ExportFilter())}[fmt]
+    refused = ""
+    try:
+        again(imported, out)
+    except ExportRefused as exc:
+        refused = str(exc)
+    assert _tree(victim) == {"file": b"mine", "nVbIUDjzWY4.npy": b"mine"}
+    assert refused.startswith(f"--out {out}: holds a symbolic link ({out / link})"), refused
