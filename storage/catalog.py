@@ -448,7 +448,10 @@ def _read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise QueryError(
             f"only read-only queries are allowed, one statement at a time (got {len(statements)})"
         )
-    kind = statements[0].type
+    try:
+        kind: duckdb.StatementType | None = statements[0].type
+    except ValueError:  # a kind this DuckDB's Python enum lacks (UPDATE EXTENSIONS: "29 is not a valid ...")
+        kind = None
     if kind == duckdb.StatementType.SELECT:
         return
     if kind == duckdb.StatementType.EXPLAIN and _explains_plain_select(con, statements[0].query):
@@ -459,7 +462,7 @@ def _read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     )
 
 
-def _statement_name(kind: duckdb.StatementType, text: str) -> str:
+def _statement_name(kind: duckdb.StatementType | None, text: str) -> str:
     """What the user wrote: its first keyword (DuckDB files INSTALL under LOAD, USE under SET); the
     parser's kind when the statement opens with a CTE or a bracket."""
     tokens = [t for t in duckdb.tokenize(text) if t[1] != duckdb.token_type.comment]
@@ -467,7 +470,7 @@ def _statement_name(kind: duckdb.StatementType, text: str) -> str:
     first = words[0].upper() if words else ""
     if first == "FORCE" and len(words) > 1:  # FORCE INSTALL
         return f"FORCE {words[1].upper()}"
-    return first if first.isalpha() and first != "WITH" else kind.name
+    return first if (first.isalpha() and first != "WITH") or kind is None else kind.name
 
 
 def _explains_plain_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
