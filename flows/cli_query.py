@@ -9,6 +9,8 @@ import json
 import math
 import sys
 import tempfile
+import textwrap
+from collections.abc import Iterator
 from enum import StrEnum
 from typing import Annotated, Any
 
@@ -17,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.cli_common import ExistingDataRootOption, bench_app, data_root_with_datasets, fail, require_utf8
-from storage.catalog import QueryResult, query, refresh, stats
+from storage.catalog import query_batches, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench.query import run_bench
 
@@ -60,22 +62,43 @@ def csv_cell(value: Any) -> Any:
     return value
 
 
-def _print_result(result: QueryResult, fmt: OutputFormat) -> None:
+# A table is drawn once all its rows are in: past this many it is no table to read, and the rows of a bare
+# `SELECT * FROM clips` filled the memory (~0.7 KB a row) until the process was killed. csv and json are
+# written batch by batch, as DuckDB streams them, whatever the size.
+TABLE_MAX_ROWS = 100_000
+
+
+def _print_result(columns: list[str], batches: Iterator[list[tuple[Any, ...]]], fmt: OutputFormat) -> None:
     if fmt is OutputFormat.json:
-        rows = [json_value(row) for row in result.as_dicts()]
-        typer.echo(json.dumps(rows, indent=1, allow_nan=False))
+        # The text json.dumps(rows, indent=1) gives, one row at a time: each row's dump indented one level.
+        opened = False
+        for batch in batches:
+            for row in batch:
+                text = json.dumps(json_value(dict(zip(columns, row, strict=True))), indent=1, allow_nan=False)
+                sys.stdout.write(("," if opened else "[") + "\n" + textwrap.indent(text, " "))
+                opened = True
+        sys.stdout.write("\n]\n" if opened else "[]\n")
     elif fmt is OutputFormat.csv:
         # Lines end in \n, as DuckDB's COPY and Unix tools write them: the csv module's default \r\n left a
         # \r on the last field of `$(howto query ... | tail -1)`. CSV readers take either.
         writer = csv.writer(sys.stdout, lineterminator="\n")
-        writer.writerow(result.columns)
-        writer.writerows([csv_cell(v) for v in row] for row in result.rows)
+        writer.writerow(columns)
+        for batch in batches:
+            writer.writerows([csv_cell(v) for v in row] for row in batch)
     else:
-        cells = [["" if v is None else str(v) for v in row] for row in result.rows]
-        table = Table(*result.columns)
+        rows: list[tuple[Any, ...]] = []
+        for batch in batches:
+            rows += batch
+            if len(rows) > TABLE_MAX_ROWS:
+                fail(
+                    f"more than {TABLE_MAX_ROWS:,} rows, too many to draw as a table: add a LIMIT, or write "
+                    "them with --format csv or --format json (streamed, any number of rows)"
+                )
+        cells = [["" if v is None else str(v) for v in row] for row in rows]
+        table = Table(*columns)
         for row_cells in cells:
             table.add_row(*row_cells)
-        _table_console(list(result.columns), cells).print(table)
+        _table_console(list(columns), cells).print(table)
 
 
 def _table_console(columns: list[str], cells: list[list[str]]) -> Console:
@@ -109,7 +132,8 @@ def query_command(
     # encode: refused here, naming the argument.
     require_utf8(sql, "SQL")
     # A refused or failed query is a QueryError: one line, exit 2, nothing written (the sandbox sees to it).
-    _print_result(query(sql, data_root_with_datasets(data_root)), fmt)
+    with query_batches(sql, data_root_with_datasets(data_root)) as (columns, batches):
+        _print_result(columns, batches, fmt)
 
 
 def stats_command(

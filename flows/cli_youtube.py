@@ -34,6 +34,10 @@ def inspect_command(
         fail(f"{info_file}: cannot read: {exc}")
     except json.JSONDecodeError as exc:
         fail(f"{info_file}: not JSON: {exc.msg} at line {exc.lineno}")
+    except ValueError as exc:  # an integer of more than 4,300 digits (Python's int conversion limit)
+        fail(f"{info_file}: not JSON this reads: {exc}")
+    except RecursionError:
+        fail(f"{info_file}: not JSON this reads: nested too deeply")
     if (why := not_video_info(info)) is not None:
         fail(f"{info_file}: not a single-video info dict: {why}")
     summary = decide(info).summary()
@@ -63,12 +67,12 @@ def import_command(
 
     from flows.search_videos import import_videos
     from tasks.search.config import SearchVideosConfig
-    from tasks.youtube.ids import parse_import_text
+    from tasks.youtube.ids import ImportFileError, parse_import_text
 
     require_file(file)
     try:
         parsed = parse_import_text(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ImportFileError) as exc:
         fail(f"{file}: cannot read: {exc}")
     if not any(p.video_id for p in parsed):
         fail(f"{file}: no video ids or video URLs found")

@@ -298,7 +298,9 @@ CHECKPOINT_KIND = "joint embedding"
 def read_checkpoint(handle: IO[bytes], name: str = "checkpoint") -> dict[str, Any]:
     """A checkpoint's contents on the CPU (our own files: extra holds plain config values); NotACheckpoint
     naming `name` when the file is not one (empty, cut short, another stage's, not torch's)."""
-    state = load_torch_file(handle.read(), CHECKPOINT_KIND, name=name, weights_only=False)
+    # weights_only: a checkpoint is tensors and plain values (numbers, strings, lists, dicts); a pickle that
+    # calls anything else is refused, never run (a checkpoint from elsewhere could run any code).
+    state = load_torch_file(handle.read(), CHECKPOINT_KIND, name=name)
     return require_entries(state, ("model", "extra"), name, CHECKPOINT_KIND)
 
 

@@ -448,7 +448,10 @@ def _read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
         raise QueryError(
             f"only read-only queries are allowed, one statement at a time (got {len(statements)})"
         )
-    kind = statements[0].type
+    try:
+        kind: duckdb.StatementType | None = statements[0].type
+    except ValueError:  # a kind this DuckDB's Python enum lacks (UPDATE EXTENSIONS: "29 is not a valid ...")
+        kind = None
     if kind == duckdb.StatementType.SELECT:
         return
     if kind == duckdb.StatementType.EXPLAIN and _explains_plain_select(con, statements[0].query):
@@ -459,7 +462,7 @@ def _read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     )
 
 
-def _statement_name(kind: duckdb.StatementType, text: str) -> str:
+def _statement_name(kind: duckdb.StatementType | None, text: str) -> str:
     """What the user wrote: its first keyword (DuckDB files INSTALL under LOAD, USE under SET); the
     parser's kind when the statement opens with a CTE or a bracket."""
     tokens = [t for t in duckdb.tokenize(text) if t[1] != duckdb.token_type.comment]
@@ -467,7 +470,7 @@ def _statement_name(kind: duckdb.StatementType, text: str) -> str:
     first = words[0].upper() if words else ""
     if first == "FORCE" and len(words) > 1:  # FORCE INSTALL
         return f"FORCE {words[1].upper()}"
-    return first if first.isalpha() and first != "WITH" else kind.name
+    return first if (first.isalpha() and first != "WITH") or kind is None else kind.name
 
 
 def _explains_plain_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
@@ -498,6 +501,37 @@ def query(sql: str, root: DataRoot | str | None = None) -> QueryResult:
     try:
         with _reader(root) as con:
             return _run(con, sql)
+    except (duckdb.Error, CatalogError) as exc:  # the catalog itself could not be built or opened
+        raise QueryError(_message(exc)) from exc
+
+
+@contextmanager
+def query_batches(
+    sql: str, root: DataRoot | str | None = None, batch_rows: int = 10_000
+) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
+    """`query`, with the rows handed out in batches as DuckDB streams them: memory stays that of one batch
+    whatever the result's size (all of `SELECT * FROM clips` as Python tuples is ~0.7 KB a row, past any
+    machine's memory at HowTo100M's 136M clips). Yields (columns, batches); raises QueryError."""
+    root = DataRoot.from_any(root)
+    try:
+        with _reader(root) as con:
+            try:
+                _read_only_statement(con, sql)
+                cursor = con.execute(sql)
+            except duckdb.Error as exc:
+                raise QueryError(_message(exc)) from exc
+
+            def batches() -> Iterator[list[tuple[Any, ...]]]:
+                while True:
+                    try:
+                        rows = cursor.fetchmany(batch_rows)
+                    except duckdb.Error as exc:  # an error met part way (a cast, a division by zero)
+                        raise QueryError(_message(exc)) from exc
+                    if not rows:
+                        return
+                    yield rows
+
+            yield [d[0] for d in cursor.description or []], batches()
     except (duckdb.Error, CatalogError) as exc:  # the catalog itself could not be built or opened
         raise QueryError(_message(exc)) from exc
 

@@ -40,7 +40,7 @@ from tasks.youtube.thread_clients import ThreadClients
 DATASET = "captions"
 CLIPS = "clips"
 VTT_DIR = "vtt"
-_LANG = re.compile(r"^[A-Za-z0-9_-]{1,40}$")
+_LANG = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 INPUTS = (ShardInput("videos", "search_videos"),)
@@ -80,7 +80,7 @@ def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
 
 def vtt_relpath(video_id: str, lang: str) -> str:
     """Where a video's raw track is kept for audit and reuse: `vtt/{id}.{lang}.vtt`."""
-    if not _LANG.match(lang):
+    if not _LANG.fullmatch(lang):  # (match: `$` let a trailing newline through)
         raise ValueError(f"bad caption language key {lang!r}")
     return f"{VTT_DIR}/{check_video_id(video_id)}.{lang}.vtt"
 

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import NoReturn
 from xml.parsers import expat
 
+from tasks.captions.track import MAX_TIME_MS
+
 # What opens a timedtext document: an XML declaration, or the root element of one of the shapes (a
 # document type declaration in front, to be refused). An HTML error page (`<!DOCTYPE html>`) is not one.
 _TIMEDTEXT_HEAD = re.compile(r"<\?xml[\s?]|<(?:!DOCTYPE\s+)?(?:transcript|timedtext)[\s>/]")
@@ -119,7 +121,8 @@ def _ms(value: str | None, per_unit: int) -> int | None:
         number = float(value) * per_unit if value is not None else math.nan
     except ValueError:
         return None
-    return round(number) if math.isfinite(number) and number >= 0 else None
+    # Past MAX_TIME_MS it is unreadable: t="1e30" made the captions shard fail to write, on every rerun.
+    return round(number) if math.isfinite(number) and 0 <= number <= MAX_TIME_MS else None
 
 
 def _payload(element: ET.Element, start_ms: int) -> str:

@@ -9,6 +9,9 @@ from tasks.captions.cuetext import Word
 from tasks.captions.wordcount import count_words
 
 Kind = Literal["auto", "manual"]
+# No track runs this long (about 31,700 years): a caption time past it is unreadable, not one to keep, so
+# a start plus a duration always fits the int64 milliseconds of the clips rows.
+MAX_TIME_MS = 10**15
 FLASH_MS = 20  # cues this short only re-show a finished line; a segment must be longer than this
 
 

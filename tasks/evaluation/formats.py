@@ -63,6 +63,12 @@ def read_youcook2(path: Path, subset: str = "validation") -> list[Segment]:
         data = json.loads(_read_text(path))
     except json.JSONDecodeError as exc:
         raise BenchmarkFileError(path, f"not valid JSON ({exc.msg} at line {exc.lineno})") from None
+    except RecursionError:  # arrays in arrays thousands deep: json's C decoder runs out of stack
+        raise BenchmarkFileError(path, "not a youcookii_annotations file (JSON nested too deeply)") from None
+    except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
+        raise BenchmarkFileError(
+            path, f"not a youcookii_annotations file ({str(exc).split(';')[0]})"
+        ) from None
     database = data.get("database") if isinstance(data, dict) else None
     if not isinstance(database, dict):
         raise BenchmarkFileError(path, 'no "database" object: not a youcookii_annotations file')
@@ -171,7 +177,10 @@ def read_msrvtt_csv(path: Path) -> list[Query]:
     if not lines:
         raise BenchmarkFileError(path, "empty file")
     delimiter = ";" if lines[0].count(";") > lines[0].count(",") else ","
-    rows = list(csv.reader(lines, delimiter=delimiter))
+    try:
+        rows = list(csv.reader(lines, delimiter=delimiter))
+    except csv.Error as exc:  # a field past the csv module's 128 KiB limit
+        raise BenchmarkFileError(path, f"not a readable CSV ({exc})") from None
     header = [h.strip() for h in rows[0]]
     if "video_id" not in header or "sentence" not in header:
         raise BenchmarkFileError(path, f"header {','.join(header)!r} lacks video_id and sentence")

@@ -16,6 +16,7 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.train.pooling import build_pairs
 from tasks.train.split import is_heldout
+from tasks.youtube.ids import is_video_id
 
 
 class ExportFilter(BaseModel):
@@ -76,7 +77,9 @@ class Selection:
         self.root, self.filt = root, filt
         where = "WHERE keep" if filt.keep == "kept" else ""
         rows = query(f"SELECT video_id FROM video_catalog {where}", root).rows
-        self.videos = {r[0] for r in rows}
+        # Only plain ids ever leave: an id names files in an export (`features_2d/{id}.npy`, tar members), and a
+        # crafted data root's "../../x" wrote outside the export's folder.
+        self.videos = {r[0] for r in rows if is_video_id(r[0])}
         self.dropped: Counter[str] = Counter()
         # Videos whose exported features come from random-weight CNNs: the export says so, loudly.
         self.random_weight_videos: set[str] = set()
@@ -101,7 +104,9 @@ class Selection:
         ids = table.column("video_id").to_pylist()
         kept = [v in self.videos for v in ids]
         mask = [k and self.video_ok(v) for k, v in zip(kept, ids, strict=True)]
-        self.dropped["video_not_kept"] += kept.count(False)
+        bad = sum(not is_video_id(v) for v in ids)
+        self.dropped["bad_video_id"] += bad
+        self.dropped["video_not_kept"] += kept.count(False) - bad
         self.dropped["other_split"] += sum(k and not m for k, m in zip(kept, mask, strict=True))
         if self.filt.categories:
             in_category = pc.fill_null(

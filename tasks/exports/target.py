@@ -85,9 +85,22 @@ def check_writable(out: Path, option: str = "--out", beside: bool = False) -> No
             raise ExportRefused(f"{option} {out}: {what} not writable")
 
 
+def check_no_symlinks(out: Path, option: str = "--out") -> None:
+    """Refuse a folder to be written into that holds a symbolic link, at any depth: the writers open their
+    files (and temp files) by name, so a link there (`features_2d` -> a folder of the user's, a
+    `.tmp-shard-000000.tar` -> a file) made an export write over files outside its folder."""
+    for folder, dirs, files in os.walk(out):  # a linked folder is listed, never entered
+        for name in (*dirs, *files):
+            if os.path.islink(os.path.join(folder, name)):
+                raise ExportRefused(
+                    f"{option} {out}: holds a symbolic link ({os.path.join(folder, name)}) that a write would "
+                    "follow out of the folder; remove it or choose another folder"
+                )
+
+
 def check_target(root: DataRoot, out: Path, fmt: str, beside: bool = False) -> None:
-    """Refuse `out` unless it is missing, an empty folder, or a previous `fmt` export made by this tool,
-    outside any data root, and writable (`beside`: see check_writable)."""
+    """Refuse `out` unless it is missing, an empty folder, or a previous `fmt` export made by this tool (with
+    no symbolic link inside), outside any data root, and writable (`beside`: see check_writable)."""
     check_outside_root(root, out)
     if out.exists() or out.is_symlink():
         if not out.is_dir():
@@ -103,6 +116,7 @@ def check_target(root: DataRoot, out: Path, fmt: str, beside: bool = False) -> N
             raise ExportRefused(
                 f"--out {out}: holds a {marker.get('format')} export, not {fmt}; remove it or choose another --out"
             )
+        check_no_symlinks(out)
     check_writable(out, beside=beside)
 
 

@@ -143,6 +143,8 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         ":stream_side_data=rotation:stream_tags=rotate:format=duration",
         "-of",
         "json",
+        # After -i, as ffmpeg takes its input: a bare file named "-clip.mp4" was read as an option.
+        "-i",
         path,
     ]
     try:

@@ -82,6 +82,13 @@ class _Reader:
                     raise CaptionFileError(f"character {where}: {exc.msg}") from None
                 want *= 2
                 continue
+            except ValueError as exc:  # an integer past Python's 4,300-digit conversion limit
+                reason = str(exc).split(";")[0]
+                raise CaptionFileError(f"character {self.offset + self.pos}: {reason}") from None
+            except RecursionError:  # arrays in arrays some thousands deep: the C decoder's stack runs out
+                raise CaptionFileError(
+                    f"character {self.offset + self.pos}: a value nested too deeply to be a caption entry"
+                ) from None
             self.pos = end
             return value
 

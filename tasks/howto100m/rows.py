@@ -13,6 +13,7 @@ import pyarrow as pa
 
 from storage.schemas import get_schema
 from tasks.captions.clips import without_stop_words
+from tasks.captions.track import MAX_TIME_MS
 from tasks.howto100m.release import VideoMeta
 
 IMPORT_STATUS = "imported"  # videos rows: listed by the release, never probed by us
@@ -40,12 +41,13 @@ def caption_text(value: Any) -> str:
 
 
 def to_ms(seconds: Any) -> int | None:
-    """Seconds (float or int) to integer milliseconds, rounded to nearest; None when not a finite number."""
+    """Seconds (float or int) to integer milliseconds, rounded to nearest; None when not a finite number, or
+    one past MAX_TIME_MS either way (1e300 or 10**30 made a traceback: no int64 holds it)."""
     if isinstance(seconds, bool) or not isinstance(seconds, int | float):
         return None
     if isinstance(seconds, float) and not math.isfinite(seconds):
         return None
-    return round(seconds * 1000)
+    return round(seconds * 1000) if abs(seconds) <= MAX_TIME_MS // 1000 else None
 
 
 @dataclass
@@ -76,7 +78,8 @@ def entry_clips(entry: Any) -> EntryClips:
     # per line: str.strip refuses a non-string, and numpy's rint rounds half to even like round().
     if _all_texts(texts) and all(type(v) is float for v in starts) and all(type(v) is float for v in ends):
         times = np.array([starts, ends], dtype=np.float64) * 1000
-        if np.isfinite(times).all():
+        # (a finite time past MAX_TIME_MS, cast to int64, came out as -2**63: the loop below skips it)
+        if (np.abs(times) <= MAX_TIME_MS).all():
             rounded = np.rint(times).astype(np.int64)
             out.starts, out.ends, out.texts = rounded[0].tolist(), rounded[1].tolist(), list(texts)
             return out

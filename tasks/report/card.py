@@ -13,6 +13,7 @@ from storage.layout import DataRoot
 from tasks.exports.target import (
     MARKER,
     ExportRefused,
+    check_no_symlinks,
     check_outside_root,
     check_writable,
     read_marker,
@@ -171,6 +172,8 @@ def check_report_out(root: DataRoot, out: Path) -> None:
             f"--out {out}: exists, is not empty and is not a report made by howto (no {MARKER}); its "
             "README.md and index.html would be replaced: remove it or choose another --out"
         )
+    if out.is_dir():
+        check_no_symlinks(out)
     check_writable(out)
 
 

@@ -71,12 +71,15 @@ def parse_csv(text: str) -> list[ImportedTask]:
     reader.fieldnames = fields
     id_column = next((c for c in _ID_COLUMNS if c in fields), None)
     tasks = []
-    for row in reader:
-        title = row.get("title") or ""
-        if not title.strip():
-            continue
-        source_id = (row.get(id_column) or "").strip() if id_column else ""
-        tasks.append(ImportedTask(source_id or str(reader.line_num), title))
+    try:
+        for row in reader:
+            title = row.get("title") or ""
+            if not title.strip():
+                continue
+            source_id = (row.get(id_column) or "").strip() if id_column else ""
+            tasks.append(ImportedTask(source_id or str(reader.line_num), title))
+    except csv.Error as exc:  # a field past the csv module's 128 KiB limit: a traceback, not a line
+        raise ImportFormatError(f"after line {reader.line_num}: {exc}") from None
     return tasks
 
 

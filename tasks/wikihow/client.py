@@ -170,17 +170,28 @@ class WikiHowClient:
         while True:
             data = self._get_json(f"{self.base_url}/api.php", params)
             if "error" in data:
-                info = data["error"].get("info") or data["error"].get("code")
+                error = data["error"] if isinstance(data["error"], dict) else {"info": data["error"]}
+                info = error.get("info") or error.get("code")
                 raise WikiHowError(f"API error for {cmtitle}: {info}")
-            for item in data.get("query", {}).get("categorymembers", []):
-                members.append(Member(int(item.get("pageid", 0)), int(item.get("ns", 0)), str(item["title"])))
-            token = (data.get("continue") or {}).get("cmcontinue")
+            try:
+                for item in data.get("query", {}).get("categorymembers", []):
+                    members.append(
+                        Member(int(item.get("pageid", 0)), int(item.get("ns", 0)), str(item["title"]))
+                    )
+                token = (data.get("continue") or {}).get("cmcontinue")
+                more = {str(k): str(v) for k, v in data["continue"].items()} if token else {}
+            except (AttributeError, KeyError, TypeError, ValueError) as exc:
+                # A site that answers in another shape (a list for an object, a member without a title)
+                # ended the stage in an AttributeError's traceback.
+                raise WikiHowError(
+                    f"API answer for {cmtitle} is not a MediaWiki category listing ({type(exc).__name__}: {exc})"
+                ) from None
             if not token:
                 return members
             if token in seen_tokens:  # a server that repeats itself would loop forever
                 raise WikiHowError(f"API continuation loops for {cmtitle} at {token!r}")
             seen_tokens.add(token)
-            params = {**params, **data["continue"]}
+            params = {**params, **more}
 
     # -- plumbing -------------------------------------------------------------------------------
     def _get_json(self, url: str, params: dict[str, Any]) -> dict[str, Any]:
@@ -189,6 +200,10 @@ class WikiHowClient:
             data = response.json()
         except ValueError as exc:
             raise WikiHowError(f"{url}: response is not JSON ({exc})", status=response.status_code) from None
+        except RecursionError:  # arrays in arrays thousands deep: json's decoder runs out of stack
+            raise WikiHowError(
+                f"{url}: response is JSON nested too deeply", status=response.status_code
+            ) from None
         if not isinstance(data, dict):
             raise WikiHowError(f"{url}: unexpected JSON {type(data).__name__}")
         return data

@@ -20,6 +20,10 @@ class InvalidVideoId(ValueError):
     """A string that is not a plain 11-character video id."""
 
 
+class ImportFileError(ValueError):
+    """An import file the csv module cannot read (a field past its 128 KiB limit): the message names the line."""
+
+
 def is_video_id(value: object) -> bool:
     """True for an 11-character `[A-Za-z0-9_-]` string and nothing else."""
     return isinstance(value, str) and VIDEO_ID_RE.fullmatch(value) is not None
@@ -95,13 +99,16 @@ def _parse_csv(text: str) -> list[ImportedVideo]:
     fields = [f.strip() for f in reader.fieldnames or []]
     reader.fieldnames = fields
     out = []
-    for row in reader:
-        no = reader.line_num
-        raw = (row.get("video_id") or "").strip()
-        vid = id_from_url(raw)
-        rank_text = (row.get("rank") or "").strip()
-        rank = int(rank_text) if rank_text.isdigit() else None
-        task = (row.get("task_id") or "").strip() or None
-        err = None if vid else f"line {no}: not a video id or video URL: {shorten(raw)}"
-        out.append(ImportedVideo(no, shorten(raw), vid, task_id=task, rank=rank, error=err))
+    try:
+        for row in reader:
+            no = reader.line_num
+            raw = (row.get("video_id") or "").strip()
+            vid = id_from_url(raw)
+            rank_text = (row.get("rank") or "").strip()
+            rank = int(rank_text) if rank_text.isdigit() else None
+            task = (row.get("task_id") or "").strip() or None
+            err = None if vid else f"line {no}: not a video id or video URL: {shorten(raw)}"
+            out.append(ImportedVideo(no, shorten(raw), vid, task_id=task, rank=rank, error=err))
+    except csv.Error as exc:
+        raise ImportFileError(f"after line {reader.line_num}: {exc}") from None
     return out

@@ -142,6 +142,21 @@ def test_report_out_never_takes_over_a_users_folder(root: DataRoot, tmp_path: Pa
     assert invoke("report", "--data-root", root.url, "--out", str(out)).exit_code == 0
 
 
+def test_report_out_holding_a_symbolic_link_is_refused_and_never_followed(
+    root: DataRoot, tmp_path: Path
+) -> None:
+    """A marked report folder is taken whatever else it holds: a `.tmp-README.md` linked to a file of the
+    user's had the card written into that file (the temp name is written first, then renamed)."""
+    out = tmp_path / "report"
+    assert invoke("report", "--data-root", root.url, "--out", str(out)).exit_code == 0
+    victim = tmp_path / "notes.md"
+    victim.write_text("mine")
+    (out / ".tmp-README.md").symlink_to(victim)
+    result = invoke("report", "--data-root", root.url, "--out", str(out))
+    assert victim.read_text() == "mine"
+    one_error_line(result, "--out", f"holds a symbolic link ({out / '.tmp-README.md'})")
+
+
 def test_report_out_on_another_export_names_that_export(root: DataRoot, tmp_path: Path) -> None:
     """A webdataset export's folder was refused as having "no .howto-export.json", though it has one."""
     wds = tmp_path / "wds"

@@ -68,3 +68,15 @@ def test_query_sees_an_import_at_once(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["replaced_shards"] == 2
     assert _count_tasks(root) == 3  # the removed shards left the view, the new one is in it
+
+
+def test_a_csv_field_past_the_csv_modules_limit_is_one_line(tmp_path: Path) -> None:
+    """A title of more than 128 KiB in a --format csv list ended in _csv.Error's traceback."""
+    path = tmp_path / "tasks.csv"
+    path.write_text('id,title\n1,Make bread\n2,"' + "a" * 200_000 + '"\n')
+    result = runner.invoke(
+        app, ["tasks", "import", str(path), "--format", "csv", "--data-root", str(tmp_path / "d")]
+    )
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert result.stderr == f"error: {path}: after line 2: field larger than field limit (131072)\n"
+    assert not (tmp_path / "d").exists()

@@ -39,7 +39,12 @@ def test_inspect_errors_are_one_line(tmp_path: Path) -> None:
     bad.write_text('{"id": ')
     playlist = tmp_path / "pl.info.json"
     playlist.write_text('{"_type": "playlist", "entries": []}')
-    for path in (bad, playlist, tmp_path / "missing.json"):
+    # RecursionError and the int conversion limit's ValueError came out of json.loads as tracebacks
+    deep = tmp_path / "deep.info.json"
+    deep.write_text('{"id": "nVbIUDjzWY4", "x": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    digits = tmp_path / "digits.info.json"
+    digits.write_text('{"id": "nVbIUDjzWY4", "duration": 1' + "0" * 5000 + "}")
+    for path in (bad, playlist, tmp_path / "missing.json", deep, digits):
         result = runner.invoke(app, ["youtube", "inspect", str(path)])
         assert result.exit_code == 2
         assert result.stderr.startswith(f"error: {path}: ") and result.stderr.count("\n") == 1
@@ -61,3 +66,15 @@ def test_import_refuses_files_without_ids(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "no video ids" in result.stderr
     missing = runner.invoke(app, ["videos", "import", str(tmp_path / "nope.txt")])
     assert missing.exit_code == 2 and "no such file" in missing.stderr
+
+
+def test_import_of_a_csv_the_csv_module_cannot_read_is_one_line(tmp_path: Path) -> None:
+    """A HowTo100M_v1.csv-shaped file with a field of more than 128 KiB ended in _csv.Error's traceback."""
+    path = tmp_path / "HowTo100M_v1.csv"
+    path.write_text('video_id,category_1\nnVbIUDjzWY4,Food\n"' + "a" * 200_000 + '",Food\n')
+    result = runner.invoke(app, ["videos", "import", str(path), "--data-root", str(tmp_path / "d")])
+    assert result.exit_code == 2 and "Traceback" not in result.output, result.output
+    assert (
+        result.stderr == f"error: {path}: cannot read: after line 2: field larger than field limit (131072)\n"
+    )
+    assert not (tmp_path / "d").exists()

@@ -96,3 +96,25 @@ def test_a_training_checkpoint_that_is_not_one() -> None:
         read_checkpoint(io.BytesIO(fac), "train/fac/fac.pt")
     ours = _saved({"model": {}, "extra": {"run_id": "r"}, "epoch": 2})
     assert read_checkpoint(io.BytesIO(ours), "ok.pt")["extra"] == {"run_id": "r"}
+
+
+class _RunsCode:
+    """What a shared checkpoint can hide: unpickling calls `marker.touch()` (any callable, any arguments)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return (self.marker.touch, ())
+
+
+def test_a_training_checkpoint_runs_no_code_it_carries(tmp_path: Path) -> None:
+    """read_checkpoint unpickled with weights_only=False: `howto eval --checkpoint shared.pt` (or a data root
+    from elsewhere) ran whatever the file's pickle called. Only tensors and plain values load now."""
+    marker = tmp_path / "ran"
+    evil = _saved({"model": {}, "extra": {"run_id": "r", "x": _RunsCode(marker)}, "epoch": 1})
+    with pytest.raises(
+        NotACheckpoint, match=r"^shared\.pt: not a joint embedding checkpoint \(it holds Python"
+    ):
+        read_checkpoint(io.BytesIO(evil), "shared.pt")
+    assert not marker.exists()

@@ -104,6 +104,7 @@ def test_escape_is_refused_and_writes_nothing(root: DataRoot, paths: dict[str, s
         ("USE memory", "USE"),  # the parser: SET
         ("WITH a AS (SELECT 1) INSERT INTO clips SELECT * FROM a", "INSERT"),
         ("DROP VIEW clips", "DROP"),
+        ("UPDATE EXTENSIONS", "UPDATE"),  # a kind DuckDB's Python enum lacks: a ValueError traceback
     ],
 )
 def test_a_refused_statement_is_named_as_written(root: DataRoot, sql: str, named: str) -> None:

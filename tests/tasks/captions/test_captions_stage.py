@@ -137,6 +137,14 @@ def test_bad_language_key_never_becomes_a_path(
     assert caption["status"] == "failed" and caption["vtt_path"] is None
 
 
+@pytest.mark.parametrize("lang", ["../../etc", "en/x", "en-x\n", "en\x00", ""])
+def test_a_language_key_that_is_not_one_plain_name_is_refused(lang: str) -> None:
+    """ "en-x\n" (a key a hostile extractor can give, and English by its prefix) passed the `$` of the old
+    check: a newline in the kept file's name."""
+    with pytest.raises(ValueError, match="bad caption language key"):
+        vtt_relpath("dQw4w9WgXcQ", lang)
+
+
 def test_caption_429s_back_off_then_succeed(site: DemoSite, tmp_path: Path) -> None:
     vid = first(site, "manual")
     info = probe(site, vid)

@@ -6,6 +6,9 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import pyarrow as pa
+
+from storage.schemas import SCHEMAS
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import UNREADABLE, process_track
 from tasks.captions.vtt import parse_vtt, read_cues
@@ -178,3 +181,21 @@ def test_neither_webvtt_nor_xml_reads_as_before() -> None:
     for data in (b"this is not a caption file\n", b"<!DOCTYPE html><html><body>429</body></html>"):
         track = parse_vtt(data)
         assert track.segments == [] and track.warnings[0] == "missing WEBVTT header; reading cues anyway"
+
+
+def test_times_no_track_has_are_unreadable_and_its_rows_still_write() -> None:
+    """A hostile track's `t="1e30"` or `d="1e30"` made clip times past int64: the captions shard could not
+    be written, on every rerun, from its kept file. Such a time is unreadable; the rest of the track reads."""
+    words = " ".join(["word"] * 120)
+    data = (
+        f'<timedtext><body><p t="1e30" d="4000">lost</p><p t="1000" d="1e30">{words}</p>'
+        f'<p t="9000" d="9223372036854775807">{words}</p></body></timedtext>'
+    ).encode()
+    track = parse_vtt(data)
+    assert "1 timedtext element(s) without readable times skipped" in track.warnings
+    assert [(s.start_ms, s.end_ms) for s in track.segments] == [(1000, 9000)]
+    video = {"video_id": "b6g6rDDt9x8", "caption_lang": "en", "caption_kind": "manual", "crawl_id": "c0"}
+    row, clips = process_track(video, data, FetchCaptionsConfig(), vtt_path="vtt/x.en.vtt", category=None)
+    assert row["keep"] and clips
+    pa.Table.from_pylist([row], schema=SCHEMAS["captions"].schema)
+    pa.Table.from_pylist(clips, schema=SCHEMAS["clips"].schema)  # raised OverflowError

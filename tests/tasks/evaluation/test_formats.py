@@ -88,6 +88,24 @@ def test_wrong_format_msrvtt_csv(tmp_path: Path) -> None:
     assert "line 2" in _one_line(exc, path)
 
 
+def test_deep_json_and_a_huge_csv_field_are_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """json's RecursionError and the csv module's field limit (_csv.Error) came out as tracebacks."""
+    deep = tmp_path / "youcookii_annotations_trainval.json"
+    deep.write_text('{"database": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(BenchmarkFileError) as exc:
+        formats.read_youcook2(deep)
+    assert "nested too deeply" in _one_line(exc, deep)
+    deep.write_text('{"database": {"v": {"subset": "validation", "x": 1' + "0" * 5000 + "}}}")
+    with pytest.raises(BenchmarkFileError) as exc:
+        formats.read_youcook2(deep)
+    assert "4300 digits" in _one_line(exc, deep)
+    wide = tmp_path / "MSRVTT_JSFUSION_test.csv"
+    wide.write_text('key,vid_key,video_id,sentence\nret0,msr1,video1,"' + "a" * 200_000 + '"\n')
+    with pytest.raises(BenchmarkFileError) as exc:
+        formats.read_msrvtt_csv(wide)
+    assert "field larger than field limit" in _one_line(exc, wide)
+
+
 def test_truncated_and_wrong_crosstask_files(tmp_path: Path) -> None:
     cards = tmp_path / "tasks_primary.txt"
     text = (FIXTURES / "crosstask" / "tasks_primary.txt").read_text()

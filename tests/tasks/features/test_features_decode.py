@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -88,6 +89,21 @@ def test_truncated_file_raises_with_ffmpeg_message(media: dict[str, Path]) -> No
         info = probe(path)
         list(stream_frames(path, SPEC_3D, info, timeout_s=60))
     assert str(caught.value)  # ffmpeg's own words, not an empty message
+
+
+def test_a_relative_file_named_like_an_option_is_read_as_a_file(
+    media: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`howto features extract -- -clip.mp4`: ffprobe took the bare name for an option ("Missing argument
+    for option 'clip.mp4'"), and `-report` would have run as one (a log file written in the folder)."""
+    shutil.copy(media["smooth"], tmp_path / "-clip.mp4")
+    shutil.copy(media["smooth"], tmp_path / "-report")
+    monkeypatch.chdir(tmp_path)
+    assert probe("-clip.mp4") == probe(str(media["smooth"]))
+    assert probe("-report") == probe(str(media["smooth"]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["-clip.mp4", "-report"]
+    frames = np.concatenate(list(stream_frames("-clip.mp4", SPEC_2D, probe("-clip.mp4"), timeout_s=60)))
+    assert len(frames) == 4
 
 
 def test_hung_decoder_is_killed_after_its_budget(tmp_path: Path) -> None:

@@ -4,21 +4,26 @@ folder; it replaces or writes over only a folder it marked as its own; an empty 
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
 from storage.layout import DataRoot
-from storage.shards import read_dataset
+from storage.shards import list_markers, read_dataset, read_shard, write_shard
 from tasks.exports.hf import export_hf
 from tasks.exports.release import export_release
 from tasks.exports.select import ExportFilter, NothingToExport
 from tasks.exports.target import MARKER, ExportRefused
 from tasks.exports.webdataset import export_webdataset
+from tasks.howto100m.import_stage import import_howto100m
+from tests.tasks.howto100m.conftest import import_config
+from tests.tasks.howto100m.release_files import VIDEO_A, Release
 
 runner = CliRunner()
 EXPORTS: dict[str, Callable[[DataRoot, Path], Any]] = {
@@ -108,3 +113,72 @@ def test_cli_refusals_are_one_line_and_exit_2(imported: DataRoot, tmp_path: Path
         assert "Traceback" not in out.output
     assert _tree(Path(root)) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
+
+
+EVIL_ID = "../../../pwned"
+FEATURED_EXPORTS: dict[str, Callable[[DataRoot, Path], Any]] = {
+    "hf": lambda root, out: export_hf(root, out, ExportFilter()),
+    "webdataset-clips": lambda root, out: export_webdataset(root, out, ExportFilter()),
+    "webdataset-videos": lambda root, out: export_webdataset(root, out, ExportFilter(), per="video"),
+    "howto100m": lambda root, out: export_release(root, out, ExportFilter()),
+}
+
+
+@pytest.fixture(scope="module")
+def crafted(release: Release, tmp_path_factory: pytest.TempPathFactory) -> DataRoot:
+    """An imported root whose shards were rewritten to name one video `../../../pwned` (a root from
+    someone else: the import itself refuses such an id)."""
+    root = DataRoot.from_any(tmp_path_factory.mktemp("crafted") / "root")
+    import_howto100m(import_config(release), root.url)
+    for dataset in ("videos", "captions", "clips", "frame_features"):
+        for marker in list_markers(root, dataset):
+            table = read_shard(root, dataset, marker.shard)
+            assert table is not None
+            for column in {"video_id", "clip_id"} & set(table.schema.names):
+                values = [v.replace(VIDEO_A, EVIL_ID) for v in table.column(column).to_pylist()]
+                table = table.set_column(table.schema.get_field_index(column), column, pa.array(values))
+            write_shard(root, dataset, marker.shard, table, config_hash=marker.config_hash,
+                        code_version="test", rows_in=table.num_rows)  # fmt: skip
+    return root
+
+
+@pytest.mark.parametrize("fmt", list(FEATURED_EXPORTS))
+def test_a_video_id_that_is_a_path_never_leaves_the_root(crafted: DataRoot, tmp_path: Path, fmt: str) -> None:
+    """The release layout wrote `features_2d/../../../pwned.npy`, outside its folder; WebDataset stopped
+    half-way with a ValueError traceback. Such a video's clips are held back, by their own reason."""
+    out = tmp_path / "a" / "b" / "out"
+    summary = FEATURED_EXPORTS[fmt](crafted, out)
+    assert summary["held_back"] == {"bad_video_id": 3}  # VIDEO_A's three clips
+    outside = [p for p in tmp_path.rglob("*") if out not in (p, *p.parents) and p not in out.parents]
+    assert outside == []
+    assert not any("pwned" in p.name for p in out.rglob("*"))
+
+
+@pytest.mark.parametrize(
+    ("fmt", "link"),
+    [("howto100m", "features_2d"), ("webdataset", ".tmp-shard-000000.tar"), ("hf", "data")],
+)
+def test_a_symbolic_link_in_an_earlier_export_is_refused_and_never_followed(
+    imported: DataRoot, tmp_path: Path, fmt: str, link: str
+) -> None:
+    """An export writes over its own folder by name: a `features_2d` linked to a folder of the user's made
+    the release layout overwrite the .npy files there, a `.tmp-shard-000000.tar` linked to a file made
+    WebDataset write its tar into that file."""
+    out = tmp_path / "out"
+    EXPORTS[fmt](imported, out)
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "nVbIUDjzWY4.npy").write_text("mine")
+    (victim / "file").write_text("mine")
+    target = victim if fmt != "webdataset" else victim / "file"
+    if (out / link).is_dir():
+        shutil.rmtree(out / link)
+    (out / link).symlink_to(target)
+    again = {**EXPORTS, "howto100m": lambda root, o: export_release(root, o, ExportFilter())}[fmt]
+    refused = ""
+    try:
+        again(imported, out)
+    except ExportRefused as exc:
+        refused = str(exc)
+    assert _tree(victim) == {"file": b"mine", "nVbIUDjzWY4.npy": b"mine"}
+    assert refused.startswith(f"--out {out}: holds a symbolic link ({out / link})"), refused

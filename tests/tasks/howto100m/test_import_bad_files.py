@@ -14,7 +14,7 @@ from tasks.howto100m.caption_json import CaptionFileError
 from tasks.howto100m.import_stage import import_howto100m
 from tasks.howto100m.release import ReleaseFormatError, load_feature_rows
 from tests.tasks.howto100m.conftest import import_config
-from tests.tasks.howto100m.release_files import VIDEO_A, Release
+from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, Release
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -29,8 +29,18 @@ def _files(root: Path) -> dict[str, bytes]:
         (b'[{"start": [0]}]', "expected {"),
         (b'{"' + VIDEO_A.encode() + b'": {"start": [0.5], "text": ["caf\xe9"]}}', "not UTF-8"),
         (b'{"' + VIDEO_A.encode() + b'": {"start": [0.5], ', "character"),
+        # a RecursionError's traceback out of json's C decoder, not a line
+        (
+            b'{"' + VIDEO_A.encode() + b'": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+            "character 16: .* nested",
+        ),
+        # Python's int conversion limit: a ValueError traceback out of json's decoder
+        (
+            b'{"' + VIDEO_A.encode() + b'": {"start": [1' + b"0" * 5000 + b"]}}",
+            r"character 16: .*4300 digits",
+        ),
     ],
-    ids=["empty", "binary", "list", "latin-1", "truncated"],
+    ids=["empty", "binary", "list", "latin-1", "truncated", "nested", "digits"],
 )
 def test_a_broken_caption_file_writes_nothing(
     release: Release, fresh_root: DataRoot, tmp_path: Path, content: bytes, says: str
@@ -92,3 +102,22 @@ def test_an_empty_or_cut_features_file_is_a_missing_feature(tmp_path: Path) -> N
     (tmp_path / f"{VIDEO_A}.npy").write_bytes((tmp_path / f"{VIDEO_A}.npy").read_bytes()[:100])
     rows, why = load_feature_rows(str(tmp_path), None, VIDEO_A)
     assert rows is None and why.startswith("unreadable features file")
+
+
+def test_caption_times_no_int64_holds_are_bad_times_not_a_traceback(
+    release: Release, fresh_root: DataRoot, tmp_path: Path
+) -> None:
+    """1e300 s or 10**30 s made a clip time past int64: an OverflowError out of the shard writer (integers),
+    or silently -2**63 ms (all floats). Each such line is skipped as a bad time; its neighbours import."""
+    captions = tmp_path / "caption.json"
+    captions.write_text(
+        f'{{"{VIDEO_A}": {{"start": [1.0, 1e300, 2.0], "end": [2.0, 3.0, 1e300], "text": ["a", "b", "c"]}},'
+        f' "{VIDEO_B}": {{"start": [1, {10**30}], "end": [2, {10**30 + 1}], "text": ["d", "e"]}}}}'
+    )
+    import_howto100m(import_config(release, captions=str(captions)), fresh_root.url)
+    clips = read_dataset(fresh_root, "clips").to_table().to_pylist()
+    assert sorted((c["video_id"], c["start_ms"], c["end_ms"], c["text"]) for c in clips) == sorted(
+        [(VIDEO_A, 1000, 2000, "a"), (VIDEO_B, 1000, 2000, "d")]
+    )
+    skipped = sum(m.extra.get("bad_time", 0) for m in list_markers(fresh_root, "videos"))
+    assert skipped == 3

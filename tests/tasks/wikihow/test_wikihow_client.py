@@ -174,6 +174,34 @@ def test_continuation_that_repeats_is_an_error() -> None:
         client.category_members("X")
 
 
+@pytest.mark.parametrize(
+    ("body", "says"),
+    [
+        ('{"query": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),  # was a RecursionError
+        ('{"error": "boom"}', "API error for Category:X: boom"),  # each below was an AttributeError,
+        ('{"query": []}', "not a MediaWiki category listing"),  # a KeyError or a ValueError traceback
+        ('{"query": {"categorymembers": ["Task"]}}', "not a MediaWiki category listing"),
+        (
+            '{"query": {"categorymembers": [{"pageid": "x", "title": "T"}]}}',
+            "not a MediaWiki category listing",
+        ),
+        ('{"query": {"categorymembers": [{"pageid": 1}]}}', "not a MediaWiki category listing"),
+        (
+            '{"query": {"categorymembers": []}, "continue": ["cmcontinue"]}',
+            "not a MediaWiki category listing",
+        ),
+    ],
+    ids=["deep", "error-text", "query-list", "member-text", "pageid-text", "no-title", "continue-list"],
+)
+def test_an_api_answer_in_another_shape_is_one_wikihow_error(body: str, says: str) -> None:
+    rec = Recorder(
+        lambda req, n: httpx.Response(200, text=body, headers={"content-type": "application/json"})
+    )
+    with make_client(rec, []) as client, pytest.raises(WikiHowError, match=says) as raised:
+        client.category_members("X")
+    assert "\n" not in str(raised.value)
+
+
 def test_walk_has_depth_limit_and_cycle_guard() -> None:
     tree = {
         "Root": [Member(1, 14, "Category:A"), Member(2, 0, "Top Task")],
