@@ -25,8 +25,8 @@ def reference_max_margin(x: np.ndarray, b: int, p: int, margin: float = 0.1) -> 
     """HowTo100M's loss.py, re-typed in numpy: kron mask, hinge both ways, mean over every entry."""
     easy = 0.5
     alpha = easy / ((b - 1) * (1 - easy))
-    mask = (1 - alpha) * np.eye(b) + alpha
-    mask = np.kron(mask, np.ones((p, p))) * (b * (1 - easy))
+    block = (1 - alpha) * np.eye(b) + alpha
+    mask = np.kron(block, np.ones((p, p))) * (b * (1 - easy))
     d = np.diag(x)
     hinge = np.maximum(margin + x - d[:, None], 0) + np.maximum(margin + x - d[None, :], 0)
     return float((hinge * mask).mean())
@@ -158,6 +158,7 @@ def test_unmasked_word_max_is_the_references_sentence_maxpool() -> None:
 
 def test_reference_text_width_is_d() -> None:
     model = build_model("learned", d=32, vocab_size=10, text_hidden=32, masked_words=False)
+    assert isinstance(model.text, WordTextEncoder)
     assert model.text.fc.out_features == 32 and model.text.unit.fc.in_features == 32
 
 
