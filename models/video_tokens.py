@@ -13,8 +13,10 @@ MAX_TOKENS = 64  # position embeddings: VideoCLIP windows are <= 32 s, TVTS wind
 class TokenVideoEncoder(VideoEncoder):
     """x (N, T, d_in) zero-padded per-second tokens (a real token is never all zero: each model's part
     is L2-normalised), or (N, d_in) pooled vectors read as one token. Tokens are standardised like
-    pooled vectors, projected (Linear, GELU, LayerNorm as MMPT's video MLP), given positions, mixed by
-    a small transformer, mean-pooled over real tokens and mapped by a gated unit.
+    pooled vectors, projected (Linear, GELU, LayerNorm: the first three of MMPT's VideoTokenMLP, which
+    ends in a second Linear d_model -> d_model, and whose BERT embeddings add token types and a
+    LayerNorm after the positions; neither is here), given positions, mixed by a small transformer,
+    mean-pooled over real tokens and mapped by a gated unit. A lite tower, not VideoCLIP's 6-layer BERT.
     """
 
     def __init__(self, d_in: int, d_out: int, d_model: int = 256, heads: int = 4, layers: int = 2) -> None:

@@ -10,10 +10,12 @@ from torch import nn
 class TVTSLoss(nn.Module):
     """L = L_con + lambda * L_sort.
 
-    L_con = (CE(S / tau, I) + CE(S^T / tau, I)) / 2 over the (texts x videos) cosine matrix S of the
-    batch's clips (NormSoftmax, tau = 0.05). L_sort = mean over transcripts of -log softmax(z)_{y}, z
-    the sorting head's logits of a transcript and y its chronological index in its window; lambda = 2
-    ("cross-entropy x2" in the TVTS recipe).
+    L_con = CE(S / tau, I) + CE(S^T / tau, I) over the (texts x videos) cosine matrix S of the batch's
+    clips: TVTS's NormSoftmaxLoss (tau = 0.05), which **sums** its two directions (each a mean over the
+    batch), unlike SymmetricInfoNCE's mean of the two. L_sort = mean over transcripts of
+    -log softmax(z)_{y}, z the sorting head's logits of a transcript and y its chronological index in
+    its window; lambda = 2 (TVTS's trainer: `loss1 + CE(...) * 2`). With the directions averaged the
+    sorting term would weigh twice what the reference gives it against the contrastive one.
     """
 
     def __init__(self, temperature: float = 0.05, sort_weight: float = 2.0) -> None:
@@ -24,7 +26,7 @@ class TVTSLoss(nn.Module):
     def contrastive(self, sim: torch.Tensor) -> torch.Tensor:
         logits = sim / self.temperature
         target = torch.arange(sim.shape[0], device=sim.device)
-        return (F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)) / 2
+        return F.cross_entropy(logits, target) + F.cross_entropy(logits.t(), target)
 
     def forward(
         self, sim: torch.Tensor, sort_logits: torch.Tensor, sort_target: torch.Tensor

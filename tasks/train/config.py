@@ -20,6 +20,7 @@ RUNTIME_FIELDS = {"device", "run_id", "shards_in_memory", "threads"}
 
 
 Objective = Literal["pairs", "howto100m", "milnce", "videoclip", "tvts"]
+TVTS_TEMPERATURE = 0.05  # objective tvts's default temperature (TVTS's NormSoftmaxLoss)
 OBJECTIVES: tuple[str, ...] = ("pairs", "howto100m", "milnce", "videoclip", "tvts")
 
 
@@ -43,7 +44,7 @@ class TrainConfig(BaseModel):
     d: int = Field(default=4096, ge=2)
     margin: float = 0.1
     negative_weighting: bool = True  # half of each anchor's negative mass on same-video clips
-    temperature: float = Field(default=0.07, gt=0)
+    temperature: float = Field(default=0.07, gt=0)  # objective tvts: TVTS_TEMPERATURE unless given
     neighbours: int = Field(default=1, ge=0)  # MIL-NCE positives: captions within this many clips
     epochs: int = Field(default=10, ge=1)
     lr: float = Field(default=1e-4, gt=0)
@@ -92,6 +93,15 @@ class TrainConfig(BaseModel):
             and data.get("objective", "pairs") == "pairs"
         ):
             return {**data, "objective": "milnce"}
+        return data
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tvts_temperature(cls, data: object) -> object:
+        # TVTS's NormSoftmax runs at tau 0.05 (the README's objective table says so); the shared default
+        # 0.07 is CLIP's. A temperature given explicitly is kept.
+        if isinstance(data, dict) and data.get("objective") == "tvts" and "temperature" not in data:
+            return {**data, "temperature": TVTS_TEMPERATURE}
         return data
 
     @model_validator(mode="after")

@@ -24,7 +24,9 @@ def nearest_neighbours(vectors: np.ndarray, k: int) -> np.ndarray:
     """(n, min(k, n)) indices of each row's nearest rows by L2 distance, itself first.
 
     Exact (a matrix product) up to EXACT_MAX rows; beyond that FAISS IVFFlat (VideoCLIP: 512 lists)
-    when faiss is installed, else exact in row blocks.
+    when faiss is installed, else exact in row blocks. FAISS searches only the query's nearest list
+    (nprobe 1, as VideoCLIP's), and pads a row with -1 where that list holds fewer than k vectors:
+    callers drop negative indices, as MMPT's `search_by_video_ids` does.
     """
     x = np.ascontiguousarray(vectors, dtype=np.float32)
     n = len(x)
@@ -64,7 +66,8 @@ def retrieval_batches(
     hits = nearest_neighbours(vectors, k + 1)
     batches = []
     for seed in rng.choice(n, max(1, n // videos_per_batch), replace=False):
-        group = list(dict.fromkeys([int(seed), *hits[seed].tolist()]))
+        # FAISS pads a short result with -1, which as an index would name the last video.
+        group = list(dict.fromkeys([int(seed), *(h for h in hits[seed].tolist() if h >= 0)]))
         if len(group) > videos_per_batch:
             rest = rng.choice(group[1:], videos_per_batch - 1, replace=False)
             group = [group[0], *rest.tolist()]

@@ -25,8 +25,8 @@ def reference_max_margin(x: np.ndarray, b: int, p: int, margin: float = 0.1) -> 
     """HowTo100M's loss.py, re-typed in numpy: kron mask, hinge both ways, mean over every entry."""
     easy = 0.5
     alpha = easy / ((b - 1) * (1 - easy))
-    mask = (1 - alpha) * np.eye(b) + alpha
-    mask = np.kron(mask, np.ones((p, p))) * (b * (1 - easy))
+    block = (1 - alpha) * np.eye(b) + alpha
+    mask = np.kron(block, np.ones((p, p))) * (b * (1 - easy))
     d = np.diag(x)
     hinge = np.maximum(margin + x - d[:, None], 0) + np.maximum(margin + x - d[None, :], 0)
     return float((hinge * mask).mean())
@@ -100,19 +100,37 @@ def test_milnce_with_one_caption_is_two_sided_infonce_with_a_doubled_positive() 
     assert float(ours) == pytest.approx(float(by_hand), rel=1e-12)
 
 
-def test_tvts_loss_is_contrastive_plus_weighted_sorting() -> None:
+def reference_norm_softmax(x: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
+    """TVTS's NormSoftmaxLoss re-typed: each direction's mean log-softmax of the diagonal, the two summed."""
+    i_logsm = F.log_softmax(x / temperature, dim=1)
+    j_logsm = F.log_softmax(x.t() / temperature, dim=1)
+    return -torch.diag(i_logsm).mean() - torch.diag(j_logsm).mean()
+
+
+def test_tvts_loss_is_norm_softmax_plus_twice_the_sorting_cross_entropy() -> None:
+    """TVTS's trainer: loss = NormSoftmaxLoss(sim) + CE(order logits, labels) * 2. NormSoftmax sums its two
+    directions, so the contrastive term is twice SymmetricInfoNCE (their mean)."""
     torch.manual_seed(4)
     sim = torch.randn(8, 8, dtype=torch.float64)
     logits = torch.randn(2, 4, 4, dtype=torch.float64)
     target = torch.stack([torch.randperm(4), torch.randperm(4)])
     loss = TVTSLoss(temperature=0.05, sort_weight=2.0)(sim, logits, target)
     s = sim / 0.05
-    con = (-torch.log_softmax(s, 1).diagonal().mean() - torch.log_softmax(s, 0).diagonal().mean()) / 2
+    con = -torch.log_softmax(s, 1).diagonal().mean() - torch.log_softmax(s, 0).diagonal().mean()
     sort = -torch.stack(
         [torch.log_softmax(logits[w, c], 0)[target[w, c]] for w in range(2) for c in range(4)]
     ).mean()
     assert float(loss) == pytest.approx(float(con + 2 * sort), rel=1e-12)
-    assert float(SymmetricInfoNCE(0.05)(sim)) == pytest.approx(float(con), rel=1e-12)
+    assert float(con) == pytest.approx(float(reference_norm_softmax(sim)), rel=1e-12)
+    assert float(SymmetricInfoNCE(0.05)(sim)) == pytest.approx(float(con) / 2, rel=1e-12)
+    # The gradient too: the sorting term's share is the reference's.
+    sim.requires_grad_()
+    logits.requires_grad_()
+    ours = torch.autograd.grad(TVTSLoss(0.05, 2.0)(sim, logits, target), (sim, logits))
+    ref_loss = reference_norm_softmax(sim) + F.cross_entropy(logits.reshape(-1, 4), target.reshape(-1)) * 2
+    ref = torch.autograd.grad(ref_loss, (sim, logits))
+    for a, b in zip(ours, ref, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-12)
 
 
 def test_build_loss_knows_every_objective() -> None:
@@ -140,6 +158,7 @@ def test_unmasked_word_max_is_the_references_sentence_maxpool() -> None:
 
 def test_reference_text_width_is_d() -> None:
     model = build_model("learned", d=32, vocab_size=10, text_hidden=32, masked_words=False)
+    assert isinstance(model.text, WordTextEncoder)
     assert model.text.fc.out_features == 32 and model.text.unit.fc.in_features == 32
 
 

@@ -113,3 +113,12 @@ def test_tvts_sorting_uses_the_video(root: DataRoot) -> None:
     _, extra = trainer.build()
     reloaded, _ = model_from_state({"model": model.state_dict(), "extra": extra})
     assert "sorter" in model.heads and not len(reloaded.heads)
+
+
+def test_tvts_objective_trains_at_tvts_temperature_unless_told_otherwise() -> None:
+    """`howto train --objective tvts` (no preset, no temperature) gets TVTS's NormSoftmax tau 0.05, as the
+    README's objective table says; the other objectives keep CLIP's 0.07, and a given value is kept."""
+    assert TrainConfig(objective="tvts").temperature == 0.05
+    assert TrainConfig(objective="tvts", temperature=0.07).temperature == 0.07
+    assert TrainConfig(objective="videoclip").temperature == 0.07
+    assert TrainConfig(**{**BASE.model_dump(), "objective": "tvts"}).temperature == 0.07  # dumped: given

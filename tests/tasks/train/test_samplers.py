@@ -147,3 +147,19 @@ def test_retrieval_batches_group_videos_of_a_task() -> None:
     assert len(retrieved) == 16 and all(len(b) == 16 and len(set(b)) == 16 for b in retrieved)
     assert same_task(retrieved) > 0.8
     assert same_task(random) == pytest.approx(0.25, abs=0.1)
+
+
+def test_retrieval_batches_leave_out_faiss_padding(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FAISS IVF pads a row's hits with -1 where the query's list is short (past EXACT_MAX videos): a batch
+    holds real neighbours only, never the last video through index -1."""
+    import tasks.train.retrieval as retrieval
+
+    n = 64
+    padded = np.full((n, 33), -1, dtype=np.int64)
+    padded[:, 0] = np.arange(n)
+    padded[:, 1] = (np.arange(n) + 1) % n  # one true neighbour, the rest padding
+    monkeypatch.setattr(retrieval, "nearest_neighbours", lambda vectors, k: padded[:, :k])
+    batches = retrieval.retrieval_batches(np.zeros((n, 4)), np.random.default_rng(0), videos_per_batch=8)
+    assert batches and all(b.min() >= 0 for b in batches)
+    for b in batches:
+        assert b.tolist() == [int(b[0]), (int(b[0]) + 1) % n]  # the seed and its one real neighbour
