@@ -154,11 +154,20 @@ def preset(name: str, **overrides: object) -> TrainConfig:
     return TrainConfig(**fields)  # type: ignore[arg-type]
 
 
+# Bumped when an objective's code changes what a run learns with the same config: the run id then changes,
+# so a data root's finished runs of the old code are not taken for this code's (`train compare` reuses
+# finished runs by id). An objective at revision 1 hashes as before, keeping its finished runs.
+# tvts 2: its contrastive term is NormSoftmax's sum of the two directions, as TVTS's (it was their mean).
+OBJECTIVE_REVISIONS: dict[str, int] = {"tvts": 2}
+
+
 def train_hash(cfg: TrainConfig) -> str:
     """Hash of what the run learns (runtime fields, and later fields at their default, left out)."""
     defaults = TrainConfig.model_fields
     unset = {f for f in _LATER_FIELDS if getattr(cfg, f) == defaults[f].default}
-    return config_hash(cfg, exclude=RUNTIME_FIELDS | unset)
+    own = config_hash(cfg, exclude=RUNTIME_FIELDS | unset)
+    revision = OBJECTIVE_REVISIONS.get(cfg.objective, 1)
+    return own if revision == 1 else shard_hash(own, f"{cfg.objective} revision {revision}")
 
 
 def run_id_for(cfg: TrainConfig, data_hash: str) -> str:

@@ -1,0 +1,42 @@
+"""An objective whose code changed what a run learns gets new run ids; the others keep theirs."""
+
+from __future__ import annotations
+
+import pytest
+
+from tasks.common import config_hash
+from tasks.train import config
+from tasks.train.config import _LATER_FIELDS, RUNTIME_FIELDS, TrainConfig, preset, run_id_for, train_hash
+
+DATA = "0123456789abcdef"
+
+
+def _plain_hash(cfg: TrainConfig) -> str:
+    """The hash before objectives had revisions (what every finished run's id was made from)."""
+    defaults = TrainConfig.model_fields
+    unset = {f for f in _LATER_FIELDS if getattr(cfg, f) == defaults[f].default}
+    return config_hash(cfg, exclude=RUNTIME_FIELDS | unset)
+
+
+@pytest.mark.parametrize("name", ["howto100m", "milnce", "videoclip"])
+def test_objectives_at_their_first_revision_keep_their_run_ids(name: str) -> None:
+    cfg = preset(name)
+    assert config.OBJECTIVE_REVISIONS.get(cfg.objective, 1) == 1
+    assert train_hash(cfg) == _plain_hash(cfg)
+
+
+def test_tvts_runs_of_the_old_loss_are_not_taken_for_runs_of_the_new_one() -> None:
+    # `train compare` on a data root that holds a finished tvts run of the old loss (mean of NormSoftmax's two
+    # directions) found it by the same id and reported its numbers as the new code's.
+    cfg = preset("tvts")
+    assert train_hash(cfg) != _plain_hash(cfg)
+    assert run_id_for(cfg, DATA) != f"run-{config.shard_hash(_plain_hash(cfg), DATA)[:12]}"
+    assert run_id_for(cfg, DATA) == run_id_for(preset("tvts"), DATA)  # still stable: a rerun resumes
+
+
+def test_a_bumped_revision_is_a_new_run_and_a_given_run_id_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = preset("milnce")
+    before = run_id_for(cfg, DATA)
+    monkeypatch.setitem(config.OBJECTIVE_REVISIONS, "milnce", 2)
+    assert run_id_for(cfg, DATA) != before
+    assert run_id_for(cfg.model_copy(update={"run_id": "mine"}), DATA) == "mine"
