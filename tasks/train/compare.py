@@ -16,7 +16,7 @@ from storage.layout import DataRoot
 from tasks.common import config_hash
 from tasks.figures import figure_png, new_figure
 from tasks.train.checkpoints import check_name
-from tasks.train.config import DEFAULT_METHODS, TrainConfig
+from tasks.train.config import DEFAULT_METHODS, TrainConfig, revised
 from tasks.train.run import train
 
 if TYPE_CHECKING:
@@ -51,7 +51,8 @@ def method_config(base: TrainConfig, method: str, seed: int, shuffled: bool = Fa
     fields = {**base.model_dump(), **RECIPES[method], "seed": seed, "shuffle_pairs": shuffled, "run_id": None}
     cfg = TrainConfig(**fields)
     tag = f"{CONTROL}-{method}" if shuffled else method
-    return cfg.model_copy(update={"run_id": f"compare-{tag}-s{seed}-{config_hash(cfg, {'run_id'})[:8]}"})
+    digest = revised(config_hash(cfg, {"run_id"}), cfg.objective)
+    return cfg.model_copy(update={"run_id": f"compare-{tag}-s{seed}-{digest[:8]}"})
 
 
 @dataclass

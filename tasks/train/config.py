@@ -165,9 +165,13 @@ def train_hash(cfg: TrainConfig) -> str:
     """Hash of what the run learns (runtime fields, and later fields at their default, left out)."""
     defaults = TrainConfig.model_fields
     unset = {f for f in _LATER_FIELDS if getattr(cfg, f) == defaults[f].default}
-    own = config_hash(cfg, exclude=RUNTIME_FIELDS | unset)
-    revision = OBJECTIVE_REVISIONS.get(cfg.objective, 1)
-    return own if revision == 1 else shard_hash(own, f"{cfg.objective} revision {revision}")
+    return revised(config_hash(cfg, exclude=RUNTIME_FIELDS | unset), cfg.objective)
+
+
+def revised(config_digest: str, objective: str) -> str:
+    """A run's config hash chained with its objective's revision (unchanged at revision 1)."""
+    revision = OBJECTIVE_REVISIONS.get(objective, 1)
+    return config_digest if revision == 1 else shard_hash(config_digest, f"{objective} revision {revision}")
 
 
 def run_id_for(cfg: TrainConfig, data_hash: str) -> str:

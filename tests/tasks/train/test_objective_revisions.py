@@ -40,3 +40,14 @@ def test_a_bumped_revision_is_a_new_run_and_a_given_run_id_is_kept(monkeypatch: 
     monkeypatch.setitem(config.OBJECTIVE_REVISIONS, "milnce", 2)
     assert run_id_for(cfg, DATA) != before
     assert run_id_for(cfg.model_copy(update={"run_id": "mine"}), DATA) == "mine"
+
+
+def test_compare_names_a_tvts_run_of_the_new_loss_apart_and_keeps_the_other_names() -> None:
+    from tasks.train.compare import method_config
+
+    base = TrainConfig(text="learned", d=32)
+    for method in ("infonce", "milnce", "tvts"):
+        cfg = method_config(base, method, seed=0)
+        plain = config_hash(cfg.model_copy(update={"run_id": None}), {"run_id"})
+        expected = plain if method != "tvts" else config.shard_hash(plain, "tvts revision 2")
+        assert cfg.run_id == f"compare-{method}-s0-{expected[:8]}"
