@@ -18,7 +18,7 @@ from storage.shards import read_dataset, read_shard
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
 from tasks.common import shard_hash
-from tasks.search.info_store import load_info, save_info
+from tasks.search.info_store import load_reusable_info, save_info
 from tasks.shard_runner import (
     SecondaryOutput,
     ShardInput,
@@ -118,8 +118,8 @@ class CaptionRun:
         vid = video["video_id"]
         client = self.clients.get()
         max_age_s = self.clients.access.info_reuse_max_age_s
-        info = load_info(self.root, video.get("info_path") or vid, max_age_s=max_age_s)
-        if info is None:  # missing, or old enough that its caption URLs may have expired
+        info = load_reusable_info(self.root, video.get("info_path") or vid, max_age_s=max_age_s)
+        if info is None:  # missing, unusable, or old enough that its caption URLs may have expired
             info = client.probe(video.get("url") or client.video_url(vid))
             save_info(self.root, vid, info)
             self._count("reprobed")

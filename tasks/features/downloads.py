@@ -18,7 +18,7 @@ from tasks.features.crash_guard import DecodeGuard
 from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
 from tasks.features.extractor import VideoJob, VideoResult
 from tasks.interrupts import ItemInterrupted
-from tasks.search.info_store import load_info
+from tasks.search.info_store import load_reusable_info
 from tasks.youtube.client import MediaCapExceeded, VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind, StageHalted
 from tasks.youtube.ids import InvalidVideoId, check_video_id
@@ -108,9 +108,9 @@ def download_jobs(
 
 
 def _download(root: DataRoot, client: YoutubeClient, vid: str, url: str, settings: DownloadSettings) -> Path:
-    """Download from the probe's kept info when it is fresh (only the media is requested), else from the
-    page; kept info whose media URLs no longer work is replaced by a fresh extraction."""
-    info = load_info(root, vid, client.access.info_reuse_max_age_s)
+    """Download from the probe's kept info when it is fresh and usable (only the media is requested), else
+    from the page; kept info whose media URLs no longer work is replaced by a fresh extraction."""
+    info = load_reusable_info(root, vid, client.access.info_reuse_max_age_s)
     if info is not None:
         try:
             return client.video(vid, url, settings, info)
