@@ -25,6 +25,7 @@ from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import MediaCapExceeded, VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind
+from tasks.youtube.ids import InvalidVideoId, check_video_id
 from tasks.youtube.messages import YTDLP_KEY
 from tasks.youtube.retry import not_halted
 from tasks.youtube.video_download import DiskSpaceLow, existing_download
@@ -149,6 +150,10 @@ def _one(
 ) -> tuple[AudioResult, YoutubeClient | None]:
     """One video's result; the client is made on the first fetch and handed back for the next."""
     vid = video["video_id"]
+    try:
+        check_video_id(vid)  # before the id names any file or request (a crafted `videos` row)
+    except InvalidVideoId as exc:
+        return AudioResult(vid, "error", str(exc)), client
     outcome, path, message = kept_outcome(track_dir(root), vid)
     if outcome == "no_audio":
         return AudioResult(vid, NO_AUDIO, "no audio stream in the download"), client

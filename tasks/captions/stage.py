@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -19,7 +18,7 @@ from storage.shards import read_dataset, read_shard
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
 from tasks.common import shard_hash
-from tasks.search.info_store import load_info, save_info
+from tasks.search.info_store import load_reusable_info, save_info
 from tasks.shard_runner import (
     SecondaryOutput,
     ShardInput,
@@ -32,7 +31,7 @@ from tasks.shard_runner import (
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError
 from tasks.youtube.errors import ErrorKind
-from tasks.youtube.ids import check_video_id
+from tasks.youtube.ids import check_video_id, is_caption_lang
 from tasks.youtube.messages import YTDLP_KEY
 from tasks.youtube.retry import not_halted
 from tasks.youtube.thread_clients import ThreadClients
@@ -40,7 +39,6 @@ from tasks.youtube.thread_clients import ThreadClients
 DATASET = "captions"
 CLIPS = "clips"
 VTT_DIR = "vtt"
-_LANG = re.compile(r"[A-Za-z0-9_-]{1,40}")
 
 
 INPUTS = (ShardInput("videos", "search_videos"),)
@@ -80,7 +78,7 @@ def captions_own_hash(cfg: FetchCaptionsConfig) -> str:
 
 def vtt_relpath(video_id: str, lang: str) -> str:
     """Where a video's raw track is kept for audit and reuse: `vtt/{id}.{lang}.vtt`."""
-    if not _LANG.fullmatch(lang):  # (match: `$` let a trailing newline through)
+    if not is_caption_lang(lang):  # the probe picks only such keys; a crafted row may hold another
         raise ValueError(f"bad caption language key {lang!r}")
     return f"{VTT_DIR}/{check_video_id(video_id)}.{lang}.vtt"
 
@@ -120,8 +118,8 @@ class CaptionRun:
         vid = video["video_id"]
         client = self.clients.get()
         max_age_s = self.clients.access.info_reuse_max_age_s
-        info = load_info(self.root, video.get("info_path") or vid, max_age_s=max_age_s)
-        if info is None:  # missing, or old enough that its caption URLs may have expired
+        info = load_reusable_info(self.root, video.get("info_path") or vid, max_age_s=max_age_s)
+        if info is None:  # missing, unusable, or old enough that its caption URLs may have expired
             info = client.probe(video.get("url") or client.video_url(vid))
             save_info(self.root, vid, info)
             self._count("reprobed")

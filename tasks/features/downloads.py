@@ -18,9 +18,10 @@ from tasks.features.crash_guard import DecodeGuard
 from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
 from tasks.features.extractor import VideoJob, VideoResult
 from tasks.interrupts import ItemInterrupted
-from tasks.search.info_store import load_info
+from tasks.search.info_store import load_reusable_info
 from tasks.youtube.client import MediaCapExceeded, VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind, StageHalted
+from tasks.youtube.ids import InvalidVideoId, check_video_id
 from tasks.youtube.video_download import TOO_LARGE, TOO_LONG, DiskSpaceLow, DownloadSettings
 
 
@@ -54,9 +55,10 @@ def download_jobs(
     guard: DecodeGuard | None = None,
 ) -> Iterator[VideoJob]:
     """Download lazily (the extractor pulls jobs while it computes); per-video failures become result
-    rows, a video past a media cap a failed row (too_large, too_long), and a halt (bot check, 429s past
-    the breaker) or a stop signal (Ctrl-C, SIGTERM) cutting a download or probe stops the downloads and is
-    handed back in `halted` (the cut video gets no row: the rerun tries it afresh). With a `guard`
+    rows, a video past a media cap a failed row (too_large, too_long), one whose id is no video id (a
+    crafted root) an error row, and a halt (bot check, 429s past the breaker) or a stop signal (Ctrl-C,
+    SIGTERM) cutting a download or probe stops the downloads and is handed back in `halted` (the cut
+    video gets no row: the rerun tries it afresh). With a `guard`
     (in-process decoding), each file is admitted before anything decodes it, its duration check included; a
     file that crashed the decoder in a child becomes a failed row, one that hung it an error row (see
     crash_guard.py)."""
@@ -67,6 +69,7 @@ def download_jobs(
         for i, video in enumerate(todo):
             vid = video["video_id"]
             try:
+                check_video_id(vid)  # before the id names any file or request (a crafted `videos` row)
                 path = _download(root, client, vid, video.get("url") or client.video_url(vid), settings)
                 if guard is not None and (verdict := guard.admit(vid, str(path))):
                     with lock:
@@ -79,6 +82,11 @@ def download_jobs(
             except MediaCapExceeded as exc:
                 with lock:
                     failed.append(VideoResult(vid, "failed", str(exc)))
+                continue
+            except InvalidVideoId as exc:
+                # An error row, never a failed one: failed rows are parked as parts named after the id.
+                with lock:
+                    failed.append(VideoResult(vid, "error", str(exc)))
                 continue
             except VideoError as exc:
                 status = "failed" if exc.kind == ErrorKind.UNAVAILABLE else "error"
@@ -100,9 +108,9 @@ def download_jobs(
 
 
 def _download(root: DataRoot, client: YoutubeClient, vid: str, url: str, settings: DownloadSettings) -> Path:
-    """Download from the probe's kept info when it is fresh (only the media is requested), else from the
-    page; kept info whose media URLs no longer work is replaced by a fresh extraction."""
-    info = load_info(root, vid, client.access.info_reuse_max_age_s)
+    """Download from the probe's kept info when it is fresh and usable (only the media is requested), else
+    from the page; kept info whose media URLs no longer work is replaced by a fresh extraction."""
+    info = load_reusable_info(root, vid, client.access.info_reuse_max_age_s)
     if info is not None:
         try:
             return client.video(vid, url, settings, info)

@@ -173,7 +173,8 @@ class Extractor:
         todo: queue.Queue[VideoJob | None] = queue.Queue(maxsize=2 * max(1, s.decode_workers))
         workers = max(1, s.decode_workers)
         # Jobs are pulled lazily by a feeder thread: the caller's iterator may download as we compute.
-        feeder = threading.Thread(target=_feed, args=(jobs, todo, workers), daemon=True)
+        feed_failed: list[BaseException] = []
+        feeder = threading.Thread(target=_feed, args=(jobs, todo, workers, feed_failed), daemon=True)
         feeder.start()
         out: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=s.queue_chunks)
         stop = threading.Event()
@@ -185,6 +186,9 @@ class Extractor:
             t.start()
         try:
             yield from self._compute_loop(out, workers)
+            if feed_failed:
+                # The jobs did not end, they broke: the caller must not take the results so far for all.
+                raise feed_failed[0]
         finally:
             stop.set()
             deadline = time.monotonic() + 10  # workers exit at their next put; never wait forever
@@ -382,10 +386,17 @@ class Extractor:
         return VideoResult(vid, "ok", None, duration, rows, p.decoder.decoder, p.decoder.fallback)
 
 
-def _feed(jobs: Iterable[VideoJob], todo: queue.Queue[VideoJob | None], workers: int) -> None:
+def _feed(
+    jobs: Iterable[VideoJob], todo: queue.Queue[VideoJob | None], workers: int, failed: list[BaseException]
+) -> None:
+    """Hand the jobs to the decoders, then one end mark per decoder; an exception from the jobs iterator
+    is kept in `failed` for `run` to raise (in this thread it would only be printed, and the shard written
+    without the videos after it)."""
     try:
         for job in jobs:
             todo.put(job)
+    except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread, raised there
+        failed.append(exc)
     finally:
         for _ in range(workers):
             todo.put(None)

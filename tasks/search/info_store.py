@@ -9,6 +9,7 @@ from typing import Any
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.youtube.ids import check_video_id
+from tasks.youtube.sanitize import info_problem
 
 INFO_DIR = "info"
 
@@ -45,3 +46,13 @@ def load_info(root: DataRoot, relpath_or_id: str, max_age_s: float | None = None
         # RecursionError: JSON nested deeper than the parser can follow is as unreadable as a torn file.
         return None
     return data if isinstance(data, dict) else None
+
+
+def load_reusable_info(
+    root: DataRoot, relpath_or_id: str, max_age_s: float | None = None
+) -> dict[str, Any] | None:
+    """A kept info dict to hand back to yt-dlp; None also for one the probe would not keep now (Infinity or
+    NaN, from a run before that check or a crafted root): yt-dlp itself fails on it (its format table runs
+    int() on an infinite filesize), where a fresh extraction serves."""
+    info = load_info(root, relpath_or_id, max_age_s)
+    return info if info is not None and info_problem(info) is None else None

@@ -6,13 +6,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.common import config_hash
 from tasks.config_types import CrawlId, HttpUrl
+from tasks.wikihow.bodies import DEFAULT_MAX_BYTES
 from tasks.wikihow.client import DEFAULT_USER_AGENT, WikiHowClient
 from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, VisualFilter
 
-# Fields that change how fast or how politely we ask, never what we get back.
+# Fields that change how fast or how politely we ask, never what we get back (a page past the size cap
+# is an error row, retried next run whatever the cap: it changes no finished row either).
 POLITENESS_FIELDS = frozenset(
-    {"rps", "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "user_agent", "respect_robots"}
-)
+    {"rps", "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "user_agent", "respect_robots",
+     "max_response_mb"}
+)  # fmt: skip
 # Fields that only decide which articles land in which shard: a shard's own hash covers its members
 # instead, so e.g. raising max_articles reruns only the shards that gained titles.
 WALK_FIELDS = frozenset({"root_categories", "max_depth", "max_articles", "shard_size"})
@@ -40,6 +43,9 @@ class MineTasksConfig(BaseModel):
     backoff_max_s: float = Field(default=60.0, ge=0)
     user_agent: str = DEFAULT_USER_AGENT
     respect_robots: bool = True
+    max_response_mb: float = Field(
+        default=DEFAULT_MAX_BYTES / 1e6, gt=0, description="largest article page or API answer read (MB)"
+    )
 
     def row_hash(self) -> str:
         """What changes the rows of a shard with given members: site, filters, crawl id."""
@@ -55,4 +61,5 @@ class MineTasksConfig(BaseModel):
             backoff_max_s=self.backoff_max_s,
             user_agent=self.user_agent,
             respect_robots=self.respect_robots,
+            max_response_bytes=int(self.max_response_mb * 1e6),
         )

@@ -14,6 +14,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from tasks.interrupts import refuse_after_stop
+from tasks.wikihow.bodies import DEFAULT_MAX_BYTES, BodyTooLarge, get_capped
 from tasks.wikihow.politeness import (
     RETRY_STATUSES,
     RateLimiter,
@@ -109,6 +110,7 @@ class WikiHowClient:
         user_agent: str = DEFAULT_USER_AGENT,
         respect_robots: bool = True,
         robots_cache_s: float = 3600.0,
+        max_response_bytes: int = DEFAULT_MAX_BYTES,
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -122,6 +124,7 @@ class WikiHowClient:
         self.retry_after_max_s = retry_after_max_s
         self.respect_robots = respect_robots
         self.robots_cache_s = robots_cache_s
+        self.max_response_bytes = max_response_bytes
         self.limiter = limiter or shared_limiter(urlsplit(self.base_url).netloc, rps)
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -253,14 +256,17 @@ class WikiHowClient:
     def _request(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
         """GET with retries on 429/5xx/timeouts/connection errors: exponential back-off with jitter,
         or the server's Retry-After when it gives one. Other statuses are returned to the caller.
-        A refused connection to a host that never answered raises SiteUnreachable at once."""
+        A refused connection to a host that never answered raises SiteUnreachable at once; a body past
+        `max_response_bytes` a WikiHowError at once (read no further, and not asked again)."""
         attempt = 0
         while True:
             self.limiter.wait()
             refuse_after_stop(f"no more requests to {urlsplit(url).netloc}")  # a shard is 100 pages: minutes
             self.requests_made += 1
             try:
-                response = self._http.get(url, params=params)
+                response = get_capped(self._http, url, params, self.max_response_bytes)
+            except BodyTooLarge as exc:
+                raise WikiHowError(f"{exc} (tasks.max_response_mb)") from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 host = urlsplit(url).netloc
                 if isinstance(exc, httpx.ConnectError) and host not in _ANSWERED:

@@ -30,7 +30,7 @@ from tasks.youtube.ids import check_video_id
 from tasks.youtube.messages import TOO_LARGE, count_key
 from tasks.youtube.politeness import Politeness, shared_politeness
 from tasks.youtube.sanitize import sanitize_info
-from tasks.youtube.subtitles import has_track, subtitle_params
+from tasks.youtube.subtitles import MAX_VTT_BYTES, has_track, subtitle_params
 from tasks.youtube.video_download import (
     DownloadSettings,
     check_disk,
@@ -171,9 +171,22 @@ class YoutubeClient:
         )
         target = Path(str(self._captions_dir)) / f"{video_id}.{lang}.vtt"
         target.unlink(missing_ok=True)
+        self.log.too_large = None
         self._call(lambda: ydl.process_ie_result(copy.deepcopy(dict(info)), download=True))
+        cap = f"the {MAX_VTT_BYTES / 1e6:g} MB cap for a caption track"
         if not target.exists():
+            if self.log.too_large:  # refused on its Content-Length, unread
+                raise VideoError(
+                    ErrorKind.TRANSIENT,
+                    f"{lang} {kind} captions for {video_id} past {cap}: {self.log.too_large}",
+                )
             raise VideoError(ErrorKind.TRANSIENT, f"yt-dlp wrote no {lang} {kind} captions for {video_id}")
+        size = target.stat().st_size
+        if size > MAX_VTT_BYTES:  # never read into memory
+            target.unlink()
+            raise VideoError(
+                ErrorKind.TRANSIENT, f"{lang} {kind} captions for {video_id}: {size} bytes, past {cap}"
+            )
         data = target.read_bytes()
         target.unlink()
         return data

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, unquote, urlsplit
 
-from tasks.youtube.ids import is_video_id
+from tasks.youtube.ids import is_caption_lang, is_video_id
 
 # Drop reasons, in the order the rules are checked (the first failing rule names the row).
 NOT_VIDEO_INFO = "not_video_info"  # some other JSON: a playlist, a YouTube Data API response, an error
@@ -28,7 +28,6 @@ NO_ENGLISH = "no_english_captions"
 _LIVE_STATUSES = {"is_live", "is_upcoming", "was_live", "post_live"}
 # No video lasts or is watched this many seconds or times; the bound also keeps view_count in int64.
 _MAX_MEASURE = 1e15
-_MAX_LANG_CHARS = 32  # caption keys are language tags ("en", "en-GB", "en-orig"); longer ones are junk
 # youtube-dl wrote YouTube's `duration` as the page's string ("63", or "" when missing) until Dec 2013.
 _NUMBER_TEXT = re.compile(r"[0-9]{1,30}(?:\.[0-9]{1,9})?")
 # Keys every youtube-dl / yt-dlp video info dict of any age has at least one of.
@@ -147,12 +146,11 @@ def _fetchable(fmt: Mapping[str, Any]) -> bool:
 
 
 def _english_keys(tracks: Mapping[str, Any], first: tuple[str, ...]) -> list[str]:
-    """English track keys, the preferred ones first, then the other variants in sorted order."""
-    keys = [
-        k
-        for k in tracks
-        if isinstance(k, str) and len(k) <= _MAX_LANG_CHARS and is_english(k) and k != "live_chat"
-    ]
+    """English track keys, the preferred ones first, then the other variants in sorted order.
+
+    Only plain language keys count (the captions stage names the .vtt file after one and refuses any other
+    shape): a junk key such as `en-/../x` would be picked, then fail the video though `en` is listed too."""
+    keys = [k for k in tracks if is_caption_lang(k) and is_english(k) and k != "live_chat"]
     return [k for k in first if k in keys] + sorted(k for k in keys if k not in first)
 
 

@@ -11,6 +11,9 @@ from urllib.parse import parse_qs, urlsplit
 # YouTube ids are 11 characters of the URL-safe base64 alphabet; anything else (a path, a URL,
 # 2 KB of text) is refused so that no id from the web ever becomes part of a file path.
 VIDEO_ID_RE = re.compile(r"[A-Za-z0-9_-]{11}")
+# Caption track keys are language tags ("en", "en-GB", "en-orig", "zh-Hans"); the captions stage makes one
+# part of a .vtt file name, so the probe picks only keys of this shape and the stage refuses any other.
+CAPTION_LANG_RE = re.compile(r"[A-Za-z0-9_-]{1,32}")
 _MAX_SHOWN = 80
 # A host name with a dot, then a path: "youtu.be/ID", "m.youtube.com/watch?v=ID", "127.0.0.1:8000/watch?v=ID".
 _BARE_HOST = re.compile(r"[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+(?::\d{1,5})?/")
@@ -27,6 +30,12 @@ class ImportFileError(ValueError):
 def is_video_id(value: object) -> bool:
     """True for an 11-character `[A-Za-z0-9_-]` string and nothing else."""
     return isinstance(value, str) and VIDEO_ID_RE.fullmatch(value) is not None
+
+
+def is_caption_lang(value: object) -> bool:
+    """True for a plain caption language key (letters, digits, `_`, `-`; at most 32) and nothing else."""
+    # fullmatch: `$` (and so `match` with it) lets a trailing newline through.
+    return isinstance(value, str) and CAPTION_LANG_RE.fullmatch(value) is not None
 
 
 def check_video_id(value: object) -> str:

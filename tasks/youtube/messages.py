@@ -61,7 +61,8 @@ ADVICE: dict[str, str] = {
     LOGIN_REQUIRED: "Age-restricted or members-only: only cookies of an account allowed to watch it help "
     "(youtube.cookies); otherwise the video stays a failed row.",
     UNAVAILABLE: "Private, removed or gone: recorded as a failed row, never retried.",
-    TOO_LARGE: "Past the download size cap (features.max_download_mb): a failed row with drop reason too_large.",
+    TOO_LARGE: "Past the download size cap (features.max_download_mb): a failed row with drop reason too_large; "
+    "a caption track past its 50 MB cap: an error row, retried on the next run.",
     SERVER_ERROR: "The site's servers failed (5xx): error rows, retried on the next run.",
     NETWORK: "Timeouts or broken connections: error rows, retried on the next run; check the proxy and "
     "youtube.socket_timeout_s if they persist.",

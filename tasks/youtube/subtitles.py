@@ -10,6 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+# Real tracks are tens to hundreds of KB; a hostile or broken server's could be gigabytes. yt-dlp refuses a
+# file whose Content-Length is past `max_filesize`; a body it cannot size first (no Content-Length, or a
+# compressed one) it streams to disk whole, and YoutubeClient.captions then refuses to read it.
+MAX_VTT_BYTES = 50_000_000
+
 
 def subtitle_params(out_dir: str, sleep_subtitles_s: float = 0.0) -> dict[str, Any]:
     """The YoutubeDL options for caption-only work: write .vtt files under `out_dir`, no media."""
@@ -21,6 +26,7 @@ def subtitle_params(out_dir: str, sleep_subtitles_s: float = 0.0) -> dict[str, A
         "ignore_no_formats_error": True,
         "sleep_interval_subtitles": sleep_subtitles_s or 0,
         "overwrites": True,
+        "max_filesize": MAX_VTT_BYTES,
     }
 
 

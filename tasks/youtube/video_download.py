@@ -3,6 +3,7 @@ disk guard and size cap. YoutubeClient.video runs the download through the clien
 
 from __future__ import annotations
 
+import math
 import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -68,11 +69,21 @@ def selected_size(info: Mapping[str, Any]) -> int | None:
     formats = info.get("requested_formats") or [info]
     total = 0
     for f in formats:
-        size = f.get("filesize") or f.get("filesize_approx") if isinstance(f, Mapping) else None
-        if not isinstance(size, int | float) or size <= 0:
+        size = _known_size(f) if isinstance(f, Mapping) else None
+        if size is None:
             return None
-        total += int(size)
+        total += size
     return total
+
+
+def _known_size(fmt: Mapping[str, Any]) -> int | None:
+    """`filesize`, else `filesize_approx`, where it is a finite positive number: an info file may hold
+    `Infinity` or `NaN` (json reads both), which int() refuses."""
+    for key in ("filesize", "filesize_approx"):
+        size = fmt.get(key)
+        if isinstance(size, int | float) and not isinstance(size, bool) and 0 < size < math.inf:
+            return int(size)
+    return None
 
 
 def download_params(settings: DownloadSettings) -> dict[str, Any]:

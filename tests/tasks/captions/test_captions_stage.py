@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -98,6 +100,24 @@ def test_stale_info_is_probed_again_then_kept(
     again = run_for(info_reuse_max_age_s=0)
     assert again.one(row(site, vid, "en-orig", "auto"))[0]["status"] == "ok"
     assert again.stats == {"reused_vtt": 1, "downloaded_vtt": 0, "reprobed": 0, "reused_rows": 0}
+
+
+@pytest.mark.parametrize("size", [math.inf, math.nan])
+def test_kept_info_with_a_size_that_is_no_number_is_probed_again(
+    site: DemoSite, tmp_path: Path, run_for: Callable[..., CaptionRun], size: float
+) -> None:
+    """A kept info file with `Infinity` or `NaN` (an older run's, or a crafted root's) made yt-dlp itself
+    raise OverflowError / ValueError on it (its format table) and the captions shard stop."""
+    root = DataRoot.from_any(tmp_path)
+    vid = first(site, "auto")
+    info = probe(site, vid)
+    for fmt in info["formats"]:
+        fmt["filesize"] = size
+    save_info(root, vid, json.loads(json.dumps(info)))
+    run = run_for()
+    caption, clips = run.one(row(site, vid, "en-orig", "auto", f"info/{vid}.info.json"))
+    assert caption["status"] == "ok" and caption["keep"] and clips
+    assert run.stats["reprobed"] == 1 and run.stats["downloaded_vtt"] == 1
 
 
 def test_private_video_is_a_permanent_row(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -249,3 +250,20 @@ def test_a_pyav_decode_given_up_past_its_budget_is_marked_abandoned(
     assert results["stalled"].status == "error" and results["stalled"].abandoned
     assert "timeout" in (results["stalled"].error or "")
     assert results["corrupt"].status == "failed" and not results["corrupt"].abandoned
+
+
+def test_an_exception_from_the_jobs_iterator_is_raised_to_the_caller(media: dict[str, Path]) -> None:
+    """The jobs iterator (the stage's downloads) runs in a feeder thread: an exception there ended the
+    feeding as if the jobs were done, so the shard was written without the videos after it."""
+    rt = pick_runtime("cpu", "fp32")
+    nets = {"resnet152": _Recorder()}
+    extractor = Extractor(nets, {"resnet152": SMALL_2D}, rt, ExtractorSettings(decode_workers=1))  # type: ignore[arg-type]
+
+    def jobs() -> Iterator[VideoJob]:
+        yield VideoJob("smooth", str(media["smooth"]))
+        raise RuntimeError("the downloads broke")
+
+    got: list[str] = []
+    with pytest.raises(RuntimeError, match="the downloads broke"):
+        got.extend(r.video_id for r in extractor.run(jobs()))
+    assert got == ["smooth"]  # the job before it was done

@@ -7,6 +7,7 @@ import copy
 import pytest
 from info_files import load_info as load
 
+from tasks.captions.stage import vtt_relpath
 from tasks.youtube.decision import (
     Limits,
     caption_state,
@@ -233,3 +234,28 @@ def test_real_full_caption_maps_without_english_asr_have_only_translations(full_
     assert "en-de" in full_maps["automatic_captions"]  # English from German: a translation
     d = decide(full_maps)
     assert (d.keep, d.drop_reason, d.caption) == (False, "translated_captions_only", None)
+
+
+JUNK_KEYS = ["en-/../x", "en-x\n", "en-GB/../../../etc", "en-\x00", "en-US x", "en-" + "x" * 40]
+
+
+@pytest.mark.parametrize("junk", JUNK_KEYS)
+def test_a_junk_english_manual_key_is_ignored_and_the_real_english_track_is_picked(junk: str) -> None:
+    """A manual track listed under a key that is no language name would win over the auto track, and the
+    captions stage (which names the .vtt file after the key) would then fail the video though the info
+    offers a plain English original."""
+    info = load("yt-dlp-2023-06_auto-only_JjQDik3yNhA")
+    assert not info.get("subtitles")
+    info["subtitles"] = {junk: copy.deepcopy(info["automatic_captions"]["en-orig"])}
+    d = decide(info)
+    assert (d.keep, d.summary()["caption"]) == (True, {"lang": "en-orig", "kind": "auto"})
+    assert caption_state(info) == "auto"
+    assert vtt_relpath(info["id"], d.caption.lang if d.caption else "")  # the stage takes the key
+
+
+@pytest.mark.parametrize("junk", [f"{k}-orig" for k in JUNK_KEYS])
+def test_a_junk_original_asr_key_is_ignored_for_the_plain_en_track(junk: str) -> None:
+    info = load("yt-dlp-2025-11_jNQXAC9IVRw")
+    info["subtitles"] = {}
+    info["automatic_captions"][junk] = copy.deepcopy(info["automatic_captions"]["en"])
+    assert decide(info).summary()["caption"] == {"lang": "en", "kind": "auto"}

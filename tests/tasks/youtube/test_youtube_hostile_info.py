@@ -9,6 +9,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from info_files import load_info as load_fixture
 from youtube_fakes import client, clients
 
 from storage.layout import DataRoot
@@ -19,6 +20,7 @@ from tasks.search.probe import ProbeRun
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.decision import INVALID_METADATA, decide
 from tasks.youtube.sanitize import MAX_DEPTH, info_problem
+from tasks.youtube.video_download import selected_size
 
 CFG = SearchVideosConfig()
 BAD, GOOD = "aaaaaaaaaaa", "bbbbbbbbbbb"
@@ -198,3 +200,19 @@ def test_decide_never_raises_and_names_impossible_numbers(fields: dict[str, Any]
         None if "duration" in fields else 60.0,
         None if "view_count" in fields else 500,
     )
+
+
+@pytest.mark.parametrize("junk", [math.inf, -math.inf, math.nan, -1, 0, True, "241688662"])
+def test_selected_size_treats_a_size_that_is_no_size_as_unknown(junk: object) -> None:
+    """On real info files: a bad `filesize` falls back to `filesize_approx`, a bad one of that is unknown."""
+    merged = load_fixture("yt-dlp-2025-11_dQw4w9WgXcQ")  # "401+251", sized by filesize_approx
+    assert selected_size(merged) == 241688662
+    merged["filesize"] = junk
+    assert selected_size(merged) == 241688662
+    merged["filesize_approx"] = junk
+    assert selected_size(merged) is None
+    old = load_fixture("youtube-dl-2018_by0e4didQpM")  # format 18 has a filesize, 22 none
+    both = [dict(old["formats"][0]), dict(old["formats"][0])]
+    assert selected_size({"requested_formats": both}) == 2 * 10364468
+    both[1]["filesize"] = junk
+    assert selected_size({"requested_formats": both}) is None

@@ -1,0 +1,150 @@
+"""Article pages and API answers are read up to a byte cap: a loopback server that sends a body far past it
+(announced by Content-Length or not, or gzip that inflates past it) costs one error, not the memory."""
+
+from __future__ import annotations
+
+import threading
+import tracemalloc
+import zlib
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from tasks.tasks.config import MineTasksConfig
+from tasks.tasks.rows import mined_row
+from tasks.wikihow.client import WikiHowClient, WikiHowError
+from tasks.wikihow.crawl import PlannedArticle
+from tasks.wikihow.filters import VisualFilter
+
+CAP = 1_000_000
+HUGE = 100 * CAP  # what the server would send if let: 100 times the cap
+CHUNK = b"<p>" + b"x" * (64 * 1024 - 7) + b"</p>"
+
+
+def _gzip_bomb(size: int) -> bytes:
+    """`size` zero bytes gzip-compressed (~1/1000 of it)."""
+    packer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    zeros = bytes(1 << 20)
+    return b"".join([*(packer.compress(zeros) for _ in range(size >> 20)), packer.flush()])
+
+
+BOMB = _gzip_bomb(HUGE)
+# A real wikiHow page, with a comment that makes it ~0.3 MB as the live pages are: gzip inflates to 5 pieces.
+PAGE = (
+    (Path(__file__).parents[2] / "fixtures" / "wikihow" / "grill-fish.html")
+    .read_bytes()
+    .replace(b"</body>", b"<!-- " + b"padding " * 35_000 + b"-->\n</body>")
+)
+
+
+class _Huge(BaseHTTPRequestHandler):
+    """`/Declared-Page` announces its size, `/Endless-Page` (and the API) send one until closed, `/Bomb-Page`
+    is a small gzip body that inflates to HUGE, `/Grill-Fish` a real page gzipped; `sent` counts the bytes
+    the client took."""
+
+    sent = 0
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:  # noqa: N802
+        if self.path == "/robots.txt":
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        if self.path == "/Grill-Fish":
+            packed = zlib.compress(PAGE, wbits=31)
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(packed)))
+            self.end_headers()
+            self.wfile.write(packed)
+            return
+        if self.path.startswith("/Declared-Page"):
+            self.send_header("Content-Length", str(HUGE))
+        if self.path.startswith("/Bomb-Page"):
+            self.send_header("Content-Encoding", "gzip")
+            self.send_header("Content-Length", str(len(BOMB)))
+        self.end_headers()
+        body = [BOMB] if self.path.startswith("/Bomb-Page") else (CHUNK for _ in range(HUGE // len(CHUNK)))
+        try:
+            for chunk in body:
+                self.wfile.write(chunk)
+                type(self).sent += len(chunk)
+        except OSError:  # the client hung up: it read no more
+            pass
+
+
+@pytest.fixture()
+def huge_site() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Huge)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    _Huge.sent = 0
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+def _client(base: str) -> WikiHowClient:
+    return WikiHowClient(base, rps=1000.0, max_retries=0, robots_cache_s=0.0, max_response_bytes=CAP)
+
+
+@pytest.mark.parametrize(
+    ("title", "says"),
+    [
+        ("Declared Page", f"Content-Length {HUGE} bytes, past the 1 MB cap"),
+        ("Endless Page", "body past the 1 MB cap"),
+        ("Bomb Page", "body past the 1 MB cap"),
+    ],
+)
+def test_an_article_past_the_cap_is_an_error_row_and_is_not_read_whole(
+    huge_site: str, title: str, says: str
+) -> None:
+    item = PlannedArticle(title, 1, ("Food and Entertaining",))
+    tracemalloc.start()
+    try:
+        with _client(huge_site) as client:
+            row = mined_row(item, client, VisualFilter(), "crawl-0000")
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    url = f"{huge_site}/{title.replace(' ', '-')}"
+    assert (row["status"], row["keep"], row["url"]) == ("error", False, url)
+    assert row["error"].startswith(f"{url}: ") and says in row["error"], row["error"]
+    assert "tasks.max_response_mb" in row["error"]
+    assert peak < 20 * CAP  # a few copies of the cap at most, not the 100 MB the server had
+    assert _Huge.sent < 30 * CAP  # the transfer stopped early (what socket buffers took aside)
+
+
+def test_a_real_page_within_the_cap_reads_as_before(huge_site: str) -> None:
+    """The gzip we ask for is inflated piece by piece: the page comes out whole, byte for byte."""
+    assert len(PAGE) > 4 * 65536
+    with _client(huge_site) as client:
+        assert client.fetch_article("Grill Fish") == PAGE.decode("utf-8")
+        row = mined_row(PlannedArticle("Grill Fish", 1, ("Food",)), client, VisualFilter(), "crawl-0000")
+    assert row["status"] == "ok" and row["keep"] and row["n_steps"] == 19
+
+
+def test_an_api_answer_past_the_cap_fails_the_walk_in_one_error(huge_site: str) -> None:
+    with _client(huge_site) as client, pytest.raises(WikiHowError) as caught:
+        client.category_members("Food and Entertaining")
+    message = str(caught.value)
+    assert message.startswith(f"{huge_site}/api.php?action=query") and "past the 1 MB cap" in message
+    assert "\n" not in message and not caught.value.permanent
+    assert _Huge.sent < 30 * CAP
+
+
+def test_the_cap_is_a_tasks_setting_outside_the_data_hash() -> None:
+    default = MineTasksConfig()
+    assert default.max_response_mb == 20 and default.client().max_response_bytes == 20_000_000
+    raised = MineTasksConfig(max_response_mb=50)
+    assert raised.client().max_response_bytes == 50_000_000
+    assert raised.row_hash() == default.row_hash()  # a page past it is an error row, retried anyway
