@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -20,6 +19,7 @@ from tasks.demo.world import World
 from tasks.tasks.config import MineTasksConfig
 from tasks.wikihow.titles import task_id
 from tests.flows.cli_checks import invoke, one_error_line
+from tests.loopback import serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wikihow"
 
@@ -166,16 +166,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def broken_wiki() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _Handler.hits = []
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Handler) as url:
+        yield url
 
 
 def test_bad_pages_become_rows_and_only_transient_ones_are_retried(broken_wiki: str, tmp_path: Path) -> None:

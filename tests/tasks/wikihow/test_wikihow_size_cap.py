@@ -3,11 +3,10 @@
 
 from __future__ import annotations
 
-import threading
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +16,7 @@ from tasks.tasks.rows import mined_row
 from tasks.wikihow.client import WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter
+from tests.loopback import serving
 
 CAP = 1_000_000
 HUGE = 100 * CAP  # what the server would send if let: 100 times the cap
@@ -81,16 +81,9 @@ class _Huge(BaseHTTPRequestHandler):
 
 @pytest.fixture()
 def huge_site() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Huge)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _Huge.sent = 0
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_Huge) as url:
+        yield url
 
 
 def _client(base: str) -> WikiHowClient:

@@ -4,9 +4,8 @@ into memory, whether the server announces its size (yt-dlp's max_filesize refuse
 from __future__ import annotations
 
 import copy
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind
 from tasks.youtube.politeness import Politeness, PolitenessSettings
+from tests.loopback import serving
 
 CAP = 1_000_000
 LINE = b"00:00:00.000 --> 00:00:01.000\nsome words of a caption line\n\n" * 1000
@@ -51,16 +51,9 @@ class _BigTrack(BaseHTTPRequestHandler):
 def big_tracks(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setattr(subtitles_module, "MAX_VTT_BYTES", CAP)
     monkeypatch.setattr(client_module, "MAX_VTT_BYTES", CAP)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _BigTrack)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
     _BigTrack.sent = 0
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with serving(_BigTrack) as url:
+        yield url
 
 
 def _client(site: DemoSite) -> YoutubeClient:
