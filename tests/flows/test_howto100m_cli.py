@@ -12,9 +12,14 @@ from typer.testing import CliRunner
 from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset
-from tasks.howto100m.importer import Importer
 from tests.cpu import worker_threads
-from tests.tasks.howto100m.release_files import VIDEO_C, import_args, write_release, write_training_release
+from tests.tasks.howto100m.release_files import (
+    VIDEO_C,
+    import_args,
+    kill_after_the_first_shard,
+    write_release,
+    write_training_release,
+)
 
 runner = CliRunner()
 
@@ -126,15 +131,8 @@ def test_other_files_while_an_import_is_unfinished_are_refused_in_one_line(
     captions.pop(VIDEO_C)  # other files: another import batch
     second.captions.write_text(json.dumps(captions))
     root = tmp_path / "root"
-    write_shard = Importer.write_shard
-
-    def killed_after_the_first(self: Importer, index: int, group: list) -> None:  # type: ignore[type-arg]
-        if index == 1:
-            raise KeyboardInterrupt
-        write_shard(self, index, group)
-
     with monkeypatch.context() as patch:
-        patch.setattr(Importer, "write_shard", killed_after_the_first)
+        kill_after_the_first_shard(patch)
         assert runner.invoke(app, _import_args(first, root)).exit_code == 130
     (plan,) = (root / "_plans" / "howto100m").glob("*.json")
     for extra in ([], ["--replace"]):

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 # Real video ids from the release's CSV (see tests/fixtures/howto100m/README.md); the rest is made up.
 VIDEO_A, VIDEO_B, VIDEO_C, VIDEO_D = "nVbIUDjzWY4", "gkjnR3-ZVts", "rwmt7Cbuvfs", "HnTLh99gcxY"
@@ -117,3 +119,18 @@ def import_args(release: Release, root: Path, videos_per_shard: int) -> list[str
         "--features-3d", str(release.features_3d), "--videos-per-shard", str(videos_per_shard),
         "--data-root", str(root),
     ]  # fmt: skip
+
+
+def kill_after_the_first_shard(patch: pytest.MonkeyPatch) -> None:
+    """Make an import stop as if killed (KeyboardInterrupt: no handler of ours runs) once it has written its
+    first videos shard; `patch` undoes it."""
+    from tasks.howto100m.importer import Importer
+
+    write_shard = Importer.write_shard
+
+    def killed_after_the_first(self: Importer, index: int, group: list[Any]) -> None:
+        if index == 1:
+            raise KeyboardInterrupt
+        write_shard(self, index, group)
+
+    patch.setattr(Importer, "write_shard", killed_after_the_first)

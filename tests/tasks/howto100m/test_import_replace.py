@@ -14,8 +14,8 @@ from storage.layout import DataRoot
 from tasks.howto100m.caption_json import CaptionFileError
 from tasks.howto100m.import_config import ImportConfig
 from tasks.howto100m.import_stage import import_howto100m
-from tasks.howto100m.importer import Importer
 from tasks.search.plans import ImportInProgress, append_video_plans, next_video_shard
+from tests.tasks.howto100m.release_files import kill_after_the_first_shard
 
 FIXTURES = Path(__file__).parents[2] / "fixtures"
 CSV = FIXTURES / "howto100m" / "HowTo100M_v1_excerpt.csv"  # 7 videos, none with a caption entry below
@@ -114,15 +114,8 @@ def test_a_killed_replace_keeps_the_earlier_import_and_resumes(
 ) -> None:
     before_answers = _answers(old_import)
     new = _config(_without_last_video(tmp_path))
-    write_shard = Importer.write_shard
-
-    def killed_after_the_first(self: Importer, index: int, group: list) -> None:  # type: ignore[type-arg]
-        if index == 1:
-            raise KeyboardInterrupt
-        write_shard(self, index, group)
-
     with monkeypatch.context() as patch:
-        patch.setattr(Importer, "write_shard", killed_after_the_first)
+        kill_after_the_first_shard(patch)
         with pytest.raises(KeyboardInterrupt):
             import_howto100m(new, old_import.url, replace=True)
     assert _answers(old_import) == before_answers  # the staged shard is invisible to every query
