@@ -78,15 +78,17 @@ def test_each_file_gets_its_status(media: dict[str, Path]) -> None:
 def test_kept_tracks_then_one_shard_pass_never_stops(media: dict[str, Path], tmp_path: Path) -> None:
     root = DataRoot.from_any(str(tmp_path / "root"))
     out = track_dir(root)
-    for name in ("mute", "corrupt", "silent", "good"):  # the order the shard meets them
+    names = ("mute", "corrupt", "silent", "good")  # the order the shard meets them
+    ids = {name: f"{name}-audio"[:11].ljust(11, "0") for name in names}  # video ids, as a shard holds
+    for name in names:
         copy = tmp_path / f"{name}.mp4"
         shutil.copy(media[name], copy)
-        keep_track(copy, out, name)
+        keep_track(copy, out, ids[name])
         copy.unlink()  # the features stage deletes the video; the track stays
-    assert kept_outcome(out, "mute")[0] == "no_audio"
-    assert kept_outcome(out, "good")[0] == "track"
+    assert kept_outcome(out, ids["mute"])[0] == "no_audio"
+    assert kept_outcome(out, ids["good"])[0] == "track"
     cfg = ExtractAudioConfig()
-    videos = [{"video_id": n, "url": None} for n in ("mute", "corrupt", "silent", "good")]
+    videos = [{"video_id": ids[name], "url": None} for name in names]
     results, _ = audio_results(root, cfg, YoutubeAccess(), videos, LogMelStats())
     assert [r.status for r in results] == ["no_audio", "failed", "silent", "ok"]
 

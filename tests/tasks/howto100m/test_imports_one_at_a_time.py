@@ -224,24 +224,23 @@ def test_two_imports_that_wrote_their_plans_before_either_looked_are_both_refuse
     """The narrow window: each wrote its plan, and each looks before the other has taken its plan back. Both
     are refused, never both let through; a rerun of either then goes ahead."""
     configs = {"a": import_config(release), "b": _other_files(tmp_path / "other", without=VIDEO_C)}
-    names = {batch_of(cfg): name for name, cfg in configs.items()}
-    steps = {f"{name}-{step}": threading.Event() for name in configs for step in ("looked", "wrote", "saw")}
+    # Both imports take every step of the same sequence together: each look before writing (there may be
+    # several: before any file is read, and in load_plan) ends with both having looked, so neither writes its
+    # plan before the other's last look; after writing, both plans are there before either looks, and
+    # neither takes its plan back before the other has looked. Events set once per import held only for the
+    # first look: a slow thread's second look then saw the other's plan, and the test hung on a wait.
+    together = threading.Barrier(len(configs), timeout=30)
     look = getattr(layout, "unfinished_import_of_other_files", None)
 
     def in_step(root: DataRoot, batch: str) -> dict[str, Any] | None:
         assert look is not None
-        me = names[batch]
-        you = "b" if me == "a" else "a"
         if not layout.plan_exists(root, batch):  # a look before writing: both find the root empty
             found = look(root, batch)
-            steps[f"{me}-looked"].set()  # and neither writes before the other has looked
-            assert steps[f"{you}-looked"].wait(30)
+            together.wait()
             return found
-        steps[f"{me}-wrote"].set()  # the look after writing: both plans are there
-        assert steps[f"{you}-wrote"].wait(30)
+        together.wait()  # the look after writing: both plans are there
         found = look(root, batch)
-        steps[f"{me}-saw"].set()  # neither takes its plan back before the other has looked
-        assert steps[f"{you}-saw"].wait(30)
+        together.wait()
         return found
 
     # raising=False: without the look (the code before this test), both imports simply run
