@@ -485,12 +485,19 @@ def _explains_plain_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
     return len(inner) == 1 and inner[0].type == duckdb.StatementType.SELECT
 
 
-def _run(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
+def _execute(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
+    """The statement checked read-only, then run; its rows are still to fetch. Raises QueryError."""
     try:
         _read_only_statement(con, sql)
-        cursor = con.execute(sql)
-        columns = [d[0] for d in cursor.description or []]
-        return QueryResult(columns, cursor.fetchall())
+        return con.execute(sql)
+    except duckdb.Error as exc:
+        raise QueryError(_message(exc)) from exc
+
+
+def _run(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
+    cursor = _execute(con, sql)
+    try:
+        return QueryResult([d[0] for d in cursor.description or []], cursor.fetchall())
     except duckdb.Error as exc:
         raise QueryError(_message(exc)) from exc
 
@@ -515,11 +522,7 @@ def query_batches(
     root = DataRoot.from_any(root)
     try:
         with _reader(root) as con:
-            try:
-                _read_only_statement(con, sql)
-                cursor = con.execute(sql)
-            except duckdb.Error as exc:
-                raise QueryError(_message(exc)) from exc
+            cursor = _execute(con, sql)
 
             def batches() -> Iterator[list[tuple[Any, ...]]]:
                 while True:
