@@ -69,6 +69,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.tasks.task_lists", "ImportFormatError"),
     ("tasks.tasks.mine", "NoArticlesFound"),  # the category walk found nothing: a mistyped --category
     ("tasks.wikihow.parser", "ParseError"),
+    ("tasks.wikihow.bounded_parse", "ParserUnavailable"),  # the parsing child could not start
     ("tasks.wikihow.client", "WikiHowError"),
     ("tasks.wikihow.client", "RobotsUnavailable"),  # robots.txt still unfetchable after the retries
     ("tasks.wikihow.client", "SiteUnreachable"),  # the site never answered: down or a wrong URL

@@ -36,11 +36,13 @@ def parse_command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the parse as JSON.")] = False,
 ) -> None:
     """Parse one wikiHow article page: task title, categories (leaf..level-1), methods and steps."""
-    from tasks.wikihow.parser import ParseError, parse_article
+    from tasks.wikihow.bounded_parse import BoundedParser
+    from tasks.wikihow.parser import ParseError
 
     data = _read_bytes(file)
     try:
-        article = parse_article(data)
+        with BoundedParser() as parser:  # a saved hostile page stops at the stage's limits too
+            article = parser.parse(data)
     except ParseError as exc:
         fail(f"{file}: {exc}")
     parsed = article.to_json_dict()

@@ -7,14 +7,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from tasks.common import config_hash
 from tasks.config_types import CrawlId, HttpUrl
 from tasks.wikihow.bodies import DEFAULT_MAX_BYTES
+from tasks.wikihow.bounded_parse import BASE_S, BoundedParser
 from tasks.wikihow.client import DEFAULT_USER_AGENT, WikiHowClient
 from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, VisualFilter
 
 # Fields that change how fast or how politely we ask, never what we get back (a page past the size cap
-# is an error row, retried next run whatever the cap: it changes no finished row either).
+# is an error row, retried next run whatever the cap: it changes no finished row either; so is a page past
+# its parse time limit).
 POLITENESS_FIELDS = frozenset(
     {"rps", "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "user_agent", "respect_robots",
-     "max_response_mb"}
+     "max_response_mb", "parse_timeout_s"}
 )  # fmt: skip
 # Fields that only decide which articles land in which shard: a shard's own hash covers its members
 # instead, so e.g. raising max_articles reruns only the shards that gained titles.
@@ -46,6 +48,9 @@ class MineTasksConfig(BaseModel):
     max_response_mb: float = Field(
         default=DEFAULT_MAX_BYTES / 1e6, gt=0, description="largest article page or API answer read (MB)"
     )
+    parse_timeout_s: float = Field(
+        default=BASE_S, gt=0, description="time limit to parse one article page: this plus 1 s per MB of it"
+    )
 
     def row_hash(self) -> str:
         """What changes the rows of a shard with given members: site, filters, crawl id."""
@@ -63,3 +68,6 @@ class MineTasksConfig(BaseModel):
             respect_robots=self.respect_robots,
             max_response_bytes=int(self.max_response_mb * 1e6),
         )
+
+    def parser(self) -> BoundedParser:
+        return BoundedParser(base_s=self.parse_timeout_s)

@@ -117,11 +117,13 @@ def mine_shard(
     def compute(previous: pa.Table | None) -> ShardOutput:
         reuse = {row["title"]: row for row in previous.to_pylist()} if previous is not None else {}
         rows = []
-        with cfg.client() as client:
+        with cfg.client() as client, cfg.parser() as parser:
             for item in planned:
                 earlier = reuse.get(item.title)
                 rows.append(
-                    earlier if earlier is not None else mined_row(item, client, cfg.filters, cfg.crawl_id)
+                    earlier
+                    if earlier is not None
+                    else mined_row(item, client, parser.parse, cfg.filters, cfg.crawl_id)
                 )
             requests = client.requests_made
         table = rows_to_table(rows)

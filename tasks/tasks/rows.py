@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from storage.schemas import get_schema
 from tasks.tasks.task_lists import ImportedTask
+from tasks.wikihow.bounded_parse import ParseAborted
 from tasks.wikihow.client import WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter, decide
-from tasks.wikihow.parser import ParseError, TruncatedPageError, parse_article
+from tasks.wikihow.parser import Article, ParseError, TruncatedPageError
 from tasks.wikihow.titles import dedup_key, task_id
 
 
@@ -50,9 +51,14 @@ def task_row(
 
 
 def mined_row(
-    item: PlannedArticle, client: WikiHowClient, rules: VisualFilter, crawl_id: str
+    item: PlannedArticle,
+    client: WikiHowClient,
+    parse: Callable[[str, str], Article],
+    rules: VisualFilter,
+    crawl_id: str,
 ) -> dict[str, Any]:
-    """Fetch, parse and judge one article; failures become rows, never exceptions."""
+    """Fetch, parse (`parse(html, url)`: a BoundedParser's in the stage) and judge one article; failures become
+    rows, never exceptions."""
     url = client.article_url(item.title)
 
     def row(**fields: Any) -> dict[str, Any]:
@@ -65,14 +71,15 @@ def mined_row(
         # Not fetched: the keeper (earlier in sorted order) already stands for this task.
         return row(drop_reason="duplicate")
     try:
-        article = parse_article(client.fetch_article(item.title), url=url)
+        article = parse(client.fetch_article(item.title), url)
     except WikiHowError as exc:
         # 404/410/robots will not get better by asking again: "failed"; the rest is retried next run.
         if exc.permanent:
             return row(status="failed", drop_reason="not_found", error=str(exc))
         return row(status="error", error=str(exc))
-    except TruncatedPageError as exc:
+    except (TruncatedPageError, ParseAborted) as exc:
         # A page cut short in transfer is whole on another fetch: retried next run, never a short article.
+        # A parse stopped at its limits may have met a loaded machine: retried too, at the same bounded cost.
         return row(status="error", error=f"{url}: {exc}")
     except ParseError as exc:
         # A page that is not an article stays what it is on the next run too: permanent, "failed".

@@ -63,6 +63,18 @@ def test_parse_bad_input_is_one_line_exit_2(tmp_path: Path, content: bytes, mess
     assert "Traceback" not in result.output
 
 
+def test_parse_of_a_pathological_page_stops_in_one_line(tmp_path: Path) -> None:
+    # 10,000 formatting elements that each <b> re-creates (n² elements): minutes and tens of GB in-process.
+    path = tmp_path / "page.html"
+    path.write_text(
+        "<html><body>" + "".join(f"<div><b c={i}></div>" for i in range(10_000)) + "x</body></html>"
+    )
+    result = runner.invoke(app, ["wikihow", "parse", str(path)])
+    assert result.exit_code == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: parsing stopped at its 2.2 s limit")
+
+
 def test_parse_missing_file(tmp_path: Path) -> None:
     result = runner.invoke(app, ["wikihow", "parse", str(tmp_path / "nope.html")])
     assert result.exit_code == 2 and result.stderr.strip() == f"error: {tmp_path / 'nope.html'}: no such file"

@@ -25,6 +25,7 @@ from tasks.wikihow.client import (
 )
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter
+from tasks.wikihow.parser import parse_article
 from tasks.wikihow.politeness import RateLimiter, Robots
 
 RULES = "User-agent: *\nDisallow: /Secret\n"
@@ -126,7 +127,7 @@ def test_unfetchable_robots_fails_the_shard_instead_of_failing_articles_for_good
     handler = FlakyRobots(lambda r: httpx.Response(503))
     item = PlannedArticle("Grill Fish", 1, ("Food and Entertaining",))
     with mock_client("http://robots-rows.test", handler, []) as client, pytest.raises(RobotsUnavailable):
-        mined_row(item, client, VisualFilter(), "crawl-0000")
+        mined_row(item, client, parse_article, VisualFilter(), "crawl-0000")
 
 
 # -- against the demo site ---------------------------------------------------------------------------

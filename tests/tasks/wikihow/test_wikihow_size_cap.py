@@ -16,6 +16,7 @@ from tasks.tasks.rows import mined_row
 from tasks.wikihow.client import WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter
+from tasks.wikihow.parser import parse_article
 from tests.loopback import serving
 
 CAP = 1_000_000
@@ -105,7 +106,7 @@ def test_an_article_past_the_cap_is_an_error_row_and_is_not_read_whole(
     tracemalloc.start()
     try:
         with _client(huge_site) as client:
-            row = mined_row(item, client, VisualFilter(), "crawl-0000")
+            row = mined_row(item, client, parse_article, VisualFilter(), "crawl-0000")
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -122,7 +123,9 @@ def test_a_real_page_within_the_cap_reads_as_before(huge_site: str) -> None:
     assert len(PAGE) > 4 * 65536
     with _client(huge_site) as client:
         assert client.fetch_article("Grill Fish") == PAGE.decode("utf-8")
-        row = mined_row(PlannedArticle("Grill Fish", 1, ("Food",)), client, VisualFilter(), "crawl-0000")
+        row = mined_row(
+            PlannedArticle("Grill Fish", 1, ("Food",)), client, parse_article, VisualFilter(), "crawl-0000"
+        )
     assert row["status"] == "ok" and row["keep"] and row["n_steps"] == 19
 
 
