@@ -6,7 +6,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from tasks.common import config_hash
 from tasks.config_types import CrawlId, HttpUrl
-from tasks.wikihow.bodies import DEFAULT_MAX_BYTES
+from tasks.wikihow.bodies import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS
 from tasks.wikihow.bounded_parse import BASE_S, BoundedParser
 from tasks.wikihow.client import DEFAULT_USER_AGENT, WikiHowClient
 from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, VisualFilter
@@ -16,7 +16,7 @@ from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, Visual
 # its parse time limit).
 POLITENESS_FIELDS = frozenset(
     {"rps", "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "user_agent", "respect_robots",
-     "max_response_mb", "parse_timeout_s"}
+     "max_response_mb", "max_response_s", "parse_timeout_s"}
 )  # fmt: skip
 # Fields that only decide which articles land in which shard: a shard's own hash covers its members
 # instead, so e.g. raising max_articles reruns only the shards that gained titles.
@@ -48,6 +48,9 @@ class MineTasksConfig(BaseModel):
     max_response_mb: float = Field(
         default=DEFAULT_MAX_BYTES / 1e6, gt=0, description="largest article page or API answer read (MB)"
     )
+    max_response_s: float = Field(
+        default=DEFAULT_MAX_SECONDS, gt=0, description="time limit to read one article page or API answer"
+    )
     parse_timeout_s: float = Field(
         default=BASE_S, gt=0, description="time limit to parse one article page: this plus 1 s per MB of it"
     )
@@ -67,6 +70,7 @@ class MineTasksConfig(BaseModel):
             user_agent=self.user_agent,
             respect_robots=self.respect_robots,
             max_response_bytes=int(self.max_response_mb * 1e6),
+            max_response_s=self.max_response_s,
         )
 
     def parser(self) -> BoundedParser:

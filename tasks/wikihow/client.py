@@ -14,7 +14,7 @@ from urllib.parse import quote, urlsplit
 import httpx
 
 from tasks.interrupts import refuse_after_stop
-from tasks.wikihow.bodies import DEFAULT_MAX_BYTES, BodyTooLarge, get_capped
+from tasks.wikihow.bodies import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS, BodyTooLarge, BodyTooSlow, get_capped
 from tasks.wikihow.politeness import (
     RETRY_STATUSES,
     RateLimiter,
@@ -31,6 +31,9 @@ DEFAULT_USER_AGENT = (
     "howto-dataset-miner/0.1 (research crawler for instructional-video tasks; polite, 1 req/s)"
 )
 CATEGORY_NS = 14
+# Pages of one category listing (500 members each) before it is refused: wikiHow's largest categories hold a
+# few thousand articles, and a server that hands out a fresh continuation token forever would walk forever.
+MAX_LISTING_PAGES = 200
 
 # robots.txt per (site, User-Agent) for this process: RFC 9309 lets crawlers cache it (up to 24 h).
 # Only files fetched (or found missing) are kept: a failure to fetch one is asked again next time.
@@ -111,6 +114,7 @@ class WikiHowClient:
         respect_robots: bool = True,
         robots_cache_s: float = 3600.0,
         max_response_bytes: int = DEFAULT_MAX_BYTES,
+        max_response_s: float = DEFAULT_MAX_SECONDS,
         transport: httpx.BaseTransport | None = None,
         limiter: RateLimiter | None = None,
         sleep: Callable[[float], None] = time.sleep,
@@ -125,6 +129,7 @@ class WikiHowClient:
         self.respect_robots = respect_robots
         self.robots_cache_s = robots_cache_s
         self.max_response_bytes = max_response_bytes
+        self.max_response_s = max_response_s
         self.limiter = limiter or shared_limiter(urlsplit(self.base_url).netloc, rps)
         self._sleep = sleep
         self._rng = rng or random.Random()
@@ -155,9 +160,12 @@ class WikiHowClient:
         response = self._get(self.article_url(title))
         return response.content.decode("utf-8", errors="replace")
 
-    def category_members(self, category: str, page_size: int = 500) -> list[Member]:
+    def category_members(
+        self, category: str, page_size: int = 500, max_pages: int = MAX_LISTING_PAGES
+    ) -> list[Member]:
         """Articles and subcategories of `category` ("Food and Entertaining" or "Category:..."), all pages
-        of the listing followed through `continue` (500 per request is MediaWiki's cap for anonymous use)."""
+        of the listing followed through `continue` (500 per request is MediaWiki's cap for anonymous use),
+        up to `max_pages` pages of at most `page_size` members (past either, a WikiHowError)."""
         cmtitle = category if category.startswith("Category:") else f"Category:{category}"
         params: dict[str, Any] = {
             "action": "query",
@@ -177,7 +185,12 @@ class WikiHowClient:
                 info = error.get("info") or error.get("code")
                 raise WikiHowError(f"API error for {cmtitle}: {info}")
             try:
-                for item in data.get("query", {}).get("categorymembers", []):
+                items = data.get("query", {}).get("categorymembers", [])
+                if len(items) > page_size:  # a site that ignores cmlimit could hand out millions at a time
+                    raise WikiHowError(
+                        f"API answer for {cmtitle} lists {len(items)} members, more than the {page_size} asked"
+                    )
+                for item in items:
                     members.append(
                         Member(int(item.get("pageid", 0)), int(item.get("ns", 0)), str(item["title"]))
                     )
@@ -193,6 +206,11 @@ class WikiHowClient:
                 return members
             if token in seen_tokens:  # a server that repeats itself would loop forever
                 raise WikiHowError(f"API continuation loops for {cmtitle} at {token!r}")
+            if len(seen_tokens) + 1 >= max_pages:  # ... and so would one that never stops
+                raise WikiHowError(
+                    f"API listing of {cmtitle} still continues after {max_pages} pages ({len(members)} members):"
+                    " refused as endless"
+                )
             seen_tokens.add(token)
             params = {**params, **more}
 
@@ -257,16 +275,19 @@ class WikiHowClient:
         """GET with retries on 429/5xx/timeouts/connection errors: exponential back-off with jitter,
         or the server's Retry-After when it gives one. Other statuses are returned to the caller.
         A refused connection to a host that never answered raises SiteUnreachable at once; a body past
-        `max_response_bytes` a WikiHowError at once (read no further, and not asked again)."""
+        `max_response_bytes`, or still arriving after `max_response_s`, a WikiHowError at once (read no
+        further, and not asked again)."""
         attempt = 0
         while True:
             self.limiter.wait()
             refuse_after_stop(f"no more requests to {urlsplit(url).netloc}")  # a shard is 100 pages: minutes
             self.requests_made += 1
             try:
-                response = get_capped(self._http, url, params, self.max_response_bytes)
+                response = get_capped(self._http, url, params, self.max_response_bytes, self.max_response_s)
             except BodyTooLarge as exc:
                 raise WikiHowError(f"{exc} (tasks.max_response_mb)") from None
+            except BodyTooSlow as exc:
+                raise WikiHowError(f"{exc} (tasks.max_response_s)") from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
                 host = urlsplit(url).netloc
                 if isinstance(exc, httpx.ConnectError) and host not in _ANSWERED:

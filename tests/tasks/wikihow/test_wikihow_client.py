@@ -174,6 +174,27 @@ def test_continuation_that_repeats_is_an_error() -> None:
         client.category_members("X")
 
 
+def test_a_listing_that_never_ends_is_refused_after_max_pages() -> None:
+    """Fresh tokens each time pass the loop check: without a page cap the walk asked forever."""
+    rec = Recorder(lambda req, n: httpx.Response(200, json={"query": {"categorymembers": [
+        {"pageid": n, "ns": 0, "title": f"Task {n}"}]}, "continue": {"cmcontinue": f"page|{n}"}}))  # fmt: skip
+    with make_client(rec, []) as client, pytest.raises(WikiHowError) as caught:
+        client.category_members("X", max_pages=5)
+    assert str(caught.value) == (
+        "API listing of Category:X still continues after 5 pages (5 members): refused as endless"
+    )
+    assert len(rec.paths()) == 1 + 5  # robots.txt and the five pages
+
+
+def test_a_page_with_more_members_than_asked_is_refused() -> None:
+    members = [{"pageid": i, "ns": 0, "title": f"Task {i}"} for i in range(3)]
+    rec = Recorder(lambda req, n: httpx.Response(200, json={"query": {"categorymembers": members}}))
+    with make_client(rec, []) as client:
+        with pytest.raises(WikiHowError, match="lists 3 members, more than the 2 asked"):
+            client.category_members("X", page_size=2)
+        assert len(client.category_members("X", page_size=3)) == 3
+
+
 @pytest.mark.parametrize(
     ("body", "says"),
     [

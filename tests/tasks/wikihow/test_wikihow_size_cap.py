@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
@@ -41,7 +42,7 @@ PAGE = (
 
 
 class _Huge(BaseHTTPRequestHandler):
-    """`/Declared-Page` announces its size, `/Endless-Page` (and the API) send one until closed, `/Bomb-Page`
+    """`/Drip-Page` sends a few bytes every 50 ms forever, `/Declared-Page` announces its size, `/Endless-Page` (and the API) send one until closed, `/Bomb-Page`
     is a small gzip body that inflates to HUGE, `/Grill-Fish` a real page gzipped; `sent` counts the bytes
     the client took."""
 
@@ -65,6 +66,16 @@ class _Huge(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(packed)
             return
+        if self.path.startswith("/Drip-Page"):  # a page's bytes, a few at a time, never ending
+            self.end_headers()
+            try:
+                while True:
+                    self.wfile.write(b"<p>drip</p>")
+                    self.wfile.flush()
+                    type(self).sent += 11
+                    time.sleep(0.05)
+            except OSError:
+                return
         if self.path.startswith("/Declared-Page"):
             self.send_header("Content-Length", str(HUGE))
         if self.path.startswith("/Bomb-Page"):
@@ -144,3 +155,17 @@ def test_the_cap_is_a_tasks_setting_outside_the_data_hash() -> None:
     raised = MineTasksConfig(max_response_mb=50)
     assert raised.client().max_response_bytes == 50_000_000
     assert raised.row_hash() == default.row_hash()  # a page past it is an error row, retried anyway
+
+
+def test_a_page_that_drips_forever_is_an_error_row_at_its_time_limit(huge_site: str) -> None:
+    """httpx's timeout is per read: a body that keeps coming, slowly, was waited on without end."""
+    item = PlannedArticle("Drip Page", 1, ("Food and Entertaining",))
+    started = time.monotonic()
+    with WikiHowClient(huge_site, rps=1000.0, robots_cache_s=0.0, max_response_s=1.0) as client:
+        row = mined_row(item, client, parse_article, VisualFilter(), "crawl-0000")
+    assert time.monotonic() - started < 5.0 and client.requests_made == 2  # robots.txt and the page, once
+    assert (row["status"], row["keep"]) == ("error", False)
+    assert row["error"].startswith(f"{huge_site}/Drip-Page: body still arriving after 1 s"), row["error"]
+    assert "tasks.max_response_s" in row["error"]
+    assert MineTasksConfig(max_response_s=3).client().max_response_s == 3
+    assert MineTasksConfig(max_response_s=3).row_hash() == MineTasksConfig().row_hash()
