@@ -96,7 +96,7 @@ def test_a_child_that_dies_mid_page_is_the_page_error(parser: BoundedParser) -> 
     parser.parse((FIXTURES / "grill-fish.html").read_bytes())  # started
     pid = parser.pid
     assert pid is not None
-    threading.Timer(0.3, os.kill, (pid, signal.SIGKILL)).start()
+    threading.Timer(0.5, os.kill, (pid, signal.SIGKILL)).start()
     with pytest.raises(ParseAborted, match="the parsing process died on this page .killed by SIGKILL."):
         parser.parse(DEEP)  # a page that is still parsing when the kill comes
 
