@@ -30,6 +30,7 @@ from tasks.youtube.ids import check_video_id
 from tasks.youtube.messages import TOO_LARGE, count_key
 from tasks.youtube.politeness import Politeness, shared_politeness
 from tasks.youtube.sanitize import sanitize_info
+from tasks.youtube.stream_cap import StreamCapExceeded
 from tasks.youtube.subtitles import MAX_VTT_BYTES, has_track, subtitle_params
 from tasks.youtube.video_download import (
     DownloadSettings,
@@ -172,8 +173,15 @@ class YoutubeClient:
         target = Path(str(self._captions_dir)) / f"{video_id}.{lang}.vtt"
         target.unlink(missing_ok=True)
         self.log.too_large = None
-        self._call(lambda: ydl.process_ie_result(copy.deepcopy(dict(info)), download=True))
         cap = f"the {MAX_VTT_BYTES / 1e6:g} MB cap for a caption track"
+        try:
+            self._call(lambda: ydl.process_ie_result(copy.deepcopy(dict(info)), download=True))
+        except StreamCapExceeded as exc:  # a body of untold size, stopped while streaming
+            _remove_partial(exc)
+            raise VideoError(
+                ErrorKind.TRANSIENT,
+                f"{lang} {kind} captions for {video_id}: stopped after {exc.read} bytes, past {cap}",
+            ) from None
         if not target.exists():
             if self.log.too_large:  # refused on its Content-Length, unread
                 raise VideoError(
@@ -219,7 +227,14 @@ class YoutubeClient:
             self.errors[f"error:{TOO_LARGE}"] += 1
             raise MediaCapExceeded(TOO_LARGE, f"{size / 1e6:.1f} MB > cap {settings.max_bytes / 1e6:g} MB")
         self.log.too_large = None
-        self._call(lambda: ydl.process_ie_result(copy.deepcopy(kept), download=True))
+        try:
+            self._call(lambda: ydl.process_ie_result(copy.deepcopy(kept), download=True))
+        except StreamCapExceeded as exc:  # a body of untold size, stopped while streaming
+            _remove_partial(exc)  # else the next run's resume would start from it
+            self.errors[f"error:{TOO_LARGE}"] += 1
+            raise MediaCapExceeded(
+                TOO_LARGE, f"stopped after {exc.read / 1e6:.1f} MB > cap {exc.cap / 1e6:g} MB"
+            ) from None
         found = existing_download(settings.out_dir, video_id)
         if found is None:
             if self.log.too_large:
@@ -267,3 +282,9 @@ class YoutubeClient:
                 self.ytdlp_s += time.perf_counter() - started
             self.politeness.breaker.record_success()
             return result
+
+
+def _remove_partial(exc: StreamCapExceeded) -> None:
+    """Delete the part file of a download stopped at its cap (yt-dlp leaves it for a resume)."""
+    if exc.partial:
+        Path(exc.partial).unlink(missing_ok=True)

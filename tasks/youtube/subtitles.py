@@ -10,9 +10,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from tasks.youtube.stream_cap import stream_cap_hook
+
 # Real tracks are tens to hundreds of KB; a hostile or broken server's could be gigabytes. yt-dlp refuses a
-# file whose Content-Length is past `max_filesize`; a body it cannot size first (no Content-Length, or a
-# compressed one) it streams to disk whole, and YoutubeClient.captions then refuses to read it.
+# file whose Content-Length is past `max_filesize` unread; a body it cannot size first (no Content-Length,
+# or a compressed one) our progress hook stops once past the cap (tasks/youtube/stream_cap.py).
 MAX_VTT_BYTES = 50_000_000
 
 
@@ -27,6 +29,7 @@ def subtitle_params(out_dir: str, sleep_subtitles_s: float = 0.0) -> dict[str, A
         "sleep_interval_subtitles": sleep_subtitles_s or 0,
         "overwrites": True,
         "max_filesize": MAX_VTT_BYTES,
+        "progress_hooks": [stream_cap_hook(MAX_VTT_BYTES)],
     }
 
 

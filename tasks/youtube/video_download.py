@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tasks.youtube.stream_cap import stream_cap_hook
+
 MIN_SHORT_SIDE = 224
 # Filters keep formats whose short side is >= 224; the ascending sort then makes "best" the smallest
 # such file. H.264 first (cheapest to decode, always readable); if nothing reaches 224, "wv*" under
@@ -102,4 +104,6 @@ def download_params(settings: DownloadSettings) -> dict[str, Any]:
         "writeautomaticsub": False,
         # The backstop for a size only the server tells (Content-Length): yt-dlp skips the file.
         "max_filesize": settings.max_bytes,
+        # And for a size nobody tells (no Content-Length, fragments): stopped once past the cap.
+        "progress_hooks": [] if settings.max_bytes is None else [stream_cap_hook(settings.max_bytes)],
     }
