@@ -263,7 +263,12 @@ class ObjectiveTrainer(Trainer):
         )
 
     def train_one_epoch(
-        self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterator[Batch]
+        self,
+        model: nn.Module,
+        loss_fn: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        batches: Iterator[Batch],
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     ) -> EpochStats:
         if self.cfg.retrieval_batches and self._epoch > 1:
             self._index = self.retrieval_index(getattr(model, "module", model), self._epoch)
@@ -271,11 +276,13 @@ class ObjectiveTrainer(Trainer):
             from tasks.train.tvts_step import tvts_epoch
 
             return tvts_epoch(
-                model, loss_fn, optimizer, prefetch(batches, self.device), self.device, self.cfg.seed
-            )
+                model, loss_fn, optimizer, prefetch(batches, self.device), self.device, self.cfg.seed,
+                self.cfg.clip_norm, scheduler,
+            )  # fmt: skip
         return train_epoch(
-            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision
-        )
+            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision,
+            clip_norm=self.cfg.clip_norm, scheduler=scheduler,
+        )  # fmt: skip
 
     @torch.no_grad()
     def retrieval_index(self, model: JointEmbedding, epoch: int) -> dict[str, np.ndarray]:
