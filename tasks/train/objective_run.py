@@ -197,6 +197,20 @@ class ObjectiveTrainer(Trainer):
             for draw in draws:
                 yield self._to_batch(draw)
 
+    def epoch_steps(self) -> tuple[int, int]:
+        """As Trainer's; with retrieval batches, epochs after the first group the videos by last epoch's
+        index: |V| // videos_per_batch batches a window where epoch 1's random ones are ceil(|V| / that).
+        Their number does not depend on the index's vectors, so a stand-in index of zeros counts them."""
+        first, _ = super().epoch_steps()
+        if not self.cfg.retrieval_batches or self.cfg.epochs == 1:
+            return first, first
+        rng = np.random.default_rng([self.cfg.seed, 2])
+        self._index = {v.video_id: np.zeros(1, np.float32) for window in self.windows(2, rng) for v in window}
+        try:
+            return first, self.count_steps(2)
+        finally:
+            self._index = {}  # epoch 1 draws random batches; epoch 2 builds the real index
+
     def _videoclip_groups(self, videos: list[VideoLines], rng: np.random.Generator) -> list[np.ndarray]:
         """Retrieval batches from last epoch's index when there is one for every video, else random."""
         vectors = [self._index.get(v.video_id) for v in videos]

@@ -185,33 +185,37 @@ class Trainer:
             clip_norm=self.cfg.clip_norm, scheduler=scheduler,
         )  # fmt: skip
 
-    def steps_per_epoch(self) -> int:
-        """This rank's optimiser steps in epoch 1: its batches drawn, not trained, and counted as the
-        training loop counts them (DDP's share of them, batches of one pair skipped).
+    def epoch_steps(self) -> tuple[int, int]:
+        """This rank's optimiser steps in epoch 1 and in each later epoch: the batches drawn, not trained,
+        and counted as the training loop counts them (DDP's share of them, batches of one pair skipped).
 
         A per-step schedule needs the run's length before its first step, and only drawing the batches
         tells it for every sampler (drop_last, videos too short for a window, DDP's dropped last run).
-        Drawing them costs about one epoch's data loading, once per run: the count is kept in the
+        Drawing them costs about one epoch's data loading, once per run: the counts are kept in the
         checkpoint for a resumed run. The batches are seeded by epoch, so epoch 1 draws them again alike.
+        Later epochs draw as many batches as the first here (ObjectiveTrainer: VideoCLIP's differ).
         """
-        return sum(1 for b in distributed.shard_batches(self.batches(1), self.dist) if len(b) >= 2)
+        first = self.count_steps(1)
+        return first, first
 
-    def schedule(self, state: dict[str, Any] | None) -> tuple[Schedule, int | None]:
-        """The run's learning-rate schedule and, for a per-step one, the steps of an epoch (from the
-        checkpoint being resumed, else counted). The run's steps are epochs x epoch 1's steps: later epochs
-        of a sampler that draws another number of batches end the decay a little early or late."""
+    def count_steps(self, epoch: int) -> int:
+        return sum(1 for b in distributed.shard_batches(self.batches(epoch), self.dist) if len(b) >= 2)
+
+    def schedule(self, state: dict[str, Any] | None) -> tuple[Schedule, list[int] | None]:
+        """The run's learning-rate schedule and, for a per-step one, the steps of its first and later
+        epochs (from the checkpoint being resumed, else counted)."""
         cfg = self.cfg
         if cfg.schedule == "epoch_decay":
             return Schedule(decay=cfg.lr_decay), None
-        kept = (state or {}).get("extra", {}).get("steps_per_epoch")
-        per_epoch = int(kept) if kept is not None else self.steps_per_epoch()
-        total = cfg.epochs * per_epoch
+        kept = (state or {}).get("extra", {}).get("epoch_steps")
+        first, later = (int(n) for n in kept) if kept is not None else self.epoch_steps()
+        total = first + (cfg.epochs - 1) * later
         if cfg.warmup_steps >= total:
             raise TrainingDataError(
                 f"warmup_steps {cfg.warmup_steps}: not shorter than this run's {total} optimiser steps "
-                f"({cfg.epochs} epochs x {per_epoch} batches); lower it (or train more epochs)"
+                f"({cfg.epochs} epochs of {later} batches); lower it (or train more epochs)"
             )
-        return Schedule(cfg.schedule, cfg.lr_decay, cfg.warmup_steps, total), per_epoch
+        return Schedule(cfg.schedule, cfg.lr_decay, cfg.warmup_steps, total), [first, later]
 
     def eval_inputs(self, pairs: Pairs) -> torch.Tensor:
         return torch.from_numpy(pairs.video.astype(np.float32))
@@ -310,9 +314,9 @@ class Trainer:
         model, extra = self.build()
         last = latest_checkpoint(self.root, self.run_id)
         state = load_state(self.root, last) if last is not None else None
-        schedule, per_epoch = self.schedule(state)
-        if per_epoch is not None:
-            extra["steps_per_epoch"] = per_epoch
+        schedule, epoch_steps = self.schedule(state)
+        if epoch_steps is not None:
+            extra["epoch_steps"] = epoch_steps
         # Under DDP the wrapper runs the model, so the Linear layers' bf16 copies would go unused.
         optimizer, scheduler = make_optimizer(
             model, cfg.lr, cfg.lr_decay, self.precision, weight_copies=False if self.dist.enabled else None,

@@ -57,6 +57,7 @@ def test_fp32_clipping_is_torchs_and_bounds_the_norm() -> None:
     assert abs(_norm(step_gradients(optimizer)) - 0.5) < 1e-5
     torch.nn.utils.clip_grad_norm_(twin.parameters(), 0.5)
     for a, b in zip(model.parameters(), twin.parameters(), strict=True):
+        assert a.grad is not None and b.grad is not None
         assert torch.allclose(a.grad, b.grad, rtol=1e-6, atol=1e-9)
 
 

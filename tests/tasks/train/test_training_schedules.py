@@ -43,7 +43,7 @@ def test_new_fields_at_their_defaults_keep_every_run_id() -> None:
     assert new <= set(_LATER_FIELDS)
     assert train_hash(TrainConfig()) == "96a9a279041f53f5"  # the default run's id, as before
     assert train_hash(CFG) == config_hash(CFG, exclude=RUNTIME_FIELDS | set(_LATER_FIELDS))
-    changed = [
+    changed: list[dict[str, Any]] = [
         {"schedule": "warmup_linear"},
         {"clip_norm": 2.0},
         {"adam_betas": (0.9, 0.98)},
@@ -58,8 +58,8 @@ def test_a_per_step_schedule_steps_every_batch_and_ends_at_zero(root: DataRoot) 
     rows: list[dict[str, Any]] = []
     train(cfg, root, on_epoch=rows.append)
     state = _last_state(root, "per-step")
-    per_epoch = state["extra"]["steps_per_epoch"]
-    assert per_epoch >= 3
+    per_epoch, later = state["extra"]["epoch_steps"]
+    assert per_epoch == later >= 3
     assert state["scheduler"]["last_epoch"] == 3 * per_epoch  # stepped after every optimiser step
     assert state["scheduler"]["_last_lr"] == [0.0]  # the run's last step was at the end value
     schedule = Schedule("warmup_cosine", warmup_steps=2, total_steps=3 * per_epoch)
@@ -101,7 +101,7 @@ def test_the_default_run_trains_as_the_epoch_loop_did(root: DataRoot) -> None:
     cfg = CFG.model_copy(update={"run_id": "default", "epochs": 2})
     train(cfg, root)
     state = _last_state(root, "default")
-    assert "steps_per_epoch" not in state["extra"]
+    assert "epoch_steps" not in state["extra"]
     assert state["scheduler"]["last_epoch"] == 2 and state["scheduler"]["gamma"] == cfg.lr_decay
 
     torch.manual_seed(cfg.seed)
@@ -131,12 +131,27 @@ def test_steps_per_epoch_counts_the_steps_an_epoch_takes(
     cfg = CFG.model_copy(update={**recipe, "videos_per_batch": 3})
     trainer = ObjectiveTrainer(cfg, root)
     trainer.dist = distributed.DistContext(rank=world - 1, world=world)  # this rank's share of the batches
-    counted = trainer.steps_per_epoch()
+    counted, later = trainer.epoch_steps()
+    assert later == counted
     model, _ = trainer.build()
     optimizer, _ = make_optimizer(model, cfg.lr)
     batches = distributed.shard_batches(trainer.batches(1), trainer.dist)
     trained = trainer.train_one_epoch(model, trainer.make_loss(), optimizer, batches).batches
     assert counted == trained > 0
+
+
+def test_videoclips_later_epochs_are_counted_with_their_retrieval_batches(root: DataRoot) -> None:
+    """Retrieval batches after epoch 1 are fewer than epoch 1's random ones (17 videos, 4 a batch: 4
+    against 5); the count of a later epoch is the one epoch 2 trains."""
+    cfg = CFG.model_copy(update={"objective": "videoclip", "clips_per_video": 2, "retrieval_batches": True})
+    trainer = ObjectiveTrainer(cfg, root)
+    first, later = trainer.epoch_steps()
+    assert later < first
+    model, _ = trainer.build()
+    optimizer, _ = make_optimizer(model, cfg.lr)
+    loss_fn = trainer.make_loss()
+    trained = [trainer.train_one_epoch(model, loss_fn, optimizer, trainer.batches(e)).batches for e in (1, 2)]
+    assert trained == [first, later]
 
 
 def test_a_warmup_longer_than_the_run_is_one_clear_error(root: DataRoot) -> None:
