@@ -101,9 +101,9 @@ class MixedAdam(torch.optim.Adam):
     gradients on the masters, and fused Adam updates them as it would without copies.
     """
 
-    def __init__(self, model: nn.Module, lr: float = 1e-4) -> None:
+    def __init__(self, model: nn.Module, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.999)) -> None:
         params = [p for p in model.parameters() if p.requires_grad]
-        super().__init__(params, lr=lr, fused=True)
+        super().__init__(params, lr=lr, betas=betas, fused=True)
         self.model = model
         self.copies: dict[str, torch.Tensor] = {}
         self._master: dict[str, nn.Parameter] = {}

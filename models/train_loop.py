@@ -18,7 +18,9 @@ from models.cpu_precision import amx_in_use, cpu_bf16, cpu_bf16_supported
 from models.embedding import JointEmbedding
 from models.encoders import cuda_bf16_native
 from models.gemm_layout import RowMajorGemms
+from models.grad_clip import clip_gradients
 from models.mixed_adam import MixedAdam, owns, update_kernel
+from models.schedules import Schedule, make_scheduler
 from models.torch_files import load_torch_file, require_entries
 
 
@@ -82,17 +84,30 @@ def make_optimizer(
     decay: float = 0.9,
     precision: str = "fp32",
     weight_copies: bool | None = None,
+    *,
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+    schedule: Schedule | None = None,
 ) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler]:
     """HowTo100M's defaults: Adam at 1e-4, learning rate x0.9 after every epoch. `precision`: the step's
     (pick_precision), which decides Adam's form on a CPU (_adam). `weight_copies`: train the Linear
     layers through bf16 copies kept by the optimiser (models/mixed_adam.py); None: for bf16 steps on a
-    CPU. A caller that wraps the model (DDP) passes False: the copies serve only the model itself."""
+    CPU. A caller that wraps the model (DDP) passes False: the copies serve only the model itself.
+
+    The papers' other recipes: `betas` (VideoCLIP's (0.9, 0.98)), `weight_decay` > 0 for AdamW's
+    decoupled decay (TVTS), and `schedule` (models/schedules.py; None: x`decay` per epoch). AdamW trains
+    without the weight copies, whose update kernel is plain Adam's."""
     params = [p for p in model.parameters() if p.requires_grad]
     device = params[0].device if params else torch.device("cpu")
     if weight_copies is None:
-        weight_copies = uses_weight_copies(device, precision)
-    optimizer = MixedAdam(model, lr) if weight_copies and params else _adam(params, lr, precision)
-    return optimizer, torch.optim.lr_scheduler.ExponentialLR(optimizer, gamma=decay)
+        weight_copies = uses_weight_copies(device, precision) and not weight_decay
+    if weight_copies and weight_decay:
+        raise ValueError("the bf16 weight copies train with Adam, not AdamW: weight_decay needs them off")
+    if weight_copies and params:
+        optimizer: torch.optim.Optimizer = MixedAdam(model, lr, betas)
+    else:
+        optimizer = _adam(params, lr, precision, betas, weight_decay)
+    return optimizer, make_scheduler(optimizer, schedule or Schedule(decay=decay))
 
 
 def uses_weight_copies(device: torch.device, precision: str) -> bool:
@@ -103,7 +118,13 @@ def uses_weight_copies(device: torch.device, precision: str) -> bool:
     return device.type == "cpu" and precision == "bf16" and update_kernel()[1]
 
 
-def _adam(params: list[nn.Parameter], lr: float, precision: str = "fp32") -> torch.optim.Optimizer:
+def _adam(
+    params: list[nn.Parameter],
+    lr: float,
+    precision: str = "fp32",
+    betas: tuple[float, float] = (0.9, 0.999),
+    weight_decay: float = 0.0,
+) -> torch.optim.Optimizer:
     """Adam in its fused form (one kernel over all parameters) on a GPU and for bf16 steps on a CPU, in its
     foreach form for fp32 steps on a CPU.
 
@@ -117,11 +138,13 @@ def _adam(params: list[nn.Parameter], lr: float, precision: str = "fp32") -> tor
     matter: on 2 Xeon cores with AMX a bf16 step at d=4096 took about 0.84 s, 0.13 s of it in foreach Adam
     (A/B, same batches: 1010 -> 778 ms a step fused). On a GPU, where a step is milliseconds, the fused
     kernel is the one made for it. A checkpoint keeps the form it was trained with (torch restores the
-    group's flags), so a resumed run goes on as it started.
+    group's flags), so a resumed run goes on as it started. With `weight_decay` it is AdamW, in the same
+    forms (Adam's own weight_decay is an L2 term in the gradient, which AdamW's recipes do not mean).
     """
-    if params and (precision == "bf16" or all(p.device.type == "cuda" for p in params)):
-        return torch.optim.Adam(params, lr=lr, fused=True)
-    return torch.optim.Adam(params, lr=lr, foreach=True)
+    kind = torch.optim.AdamW if weight_decay else torch.optim.Adam
+    fused = bool(params) and (precision == "bf16" or all(p.device.type == "cuda" for p in params))
+    form = {"fused": True} if fused else {"foreach": True}
+    return kind(params, lr=lr, betas=betas, weight_decay=weight_decay, **form)
 
 
 def train_step(
@@ -131,10 +154,11 @@ def train_step(
     batch: Batch,
     device: torch.device,
     precision: str = "fp32",
+    clip_norm: float | None = None,
 ) -> float:
     """One forward/backward/update on a batch; returns the loss. `precision` "bf16": the encoders and the
-    similarity under bf16 autocast, the loss in fp32 (see pick_precision)."""
-    return float(queue_step(model, loss_fn, optimizer, batch, device, precision))
+    similarity under bf16 autocast, the loss in fp32 (see pick_precision). `clip_norm`: see `update`."""
+    return float(queue_step(model, loss_fn, optimizer, batch, device, precision, clip_norm))
 
 
 def queue_step(
@@ -144,6 +168,7 @@ def queue_step(
     batch: Batch,
     device: torch.device,
     precision: str = "fp32",
+    clip_norm: float | None = None,
 ) -> torch.Tensor:
     """train_step without waiting for it: the loss as a detached tensor on `device`. On a GPU the step is
     only queued when this returns; reading the loss (float) waits for it."""
@@ -164,8 +189,16 @@ def queue_step(
         loss = loss_fn(scores, groups, order)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-    optimizer.step()
+    update(optimizer, clip_norm)
     return loss.detach()
+
+
+def update(optimizer: torch.optim.Optimizer, clip_norm: float | None = None) -> None:
+    """The optimiser's step, after scaling the gradients to a global norm of at most `clip_norm` (None:
+    as they are). Under DDP the gradients are already averaged over the ranks, so each clips alike."""
+    if clip_norm is not None:
+        clip_gradients(optimizer, clip_norm)
+    optimizer.step()
 
 
 def row_major_gemms(device: torch.device, precision: str) -> bool:
@@ -213,11 +246,15 @@ def train_epoch(
     on_batch: Callable[[int, float], None] | None = None,
     precision: str = "fp32",
     step: Callable[[Batch], float | torch.Tensor] | None = None,
+    clip_norm: float | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> EpochStats:
     """Run one pass over `batches`, timing how long we waited for each batch to arrive.
 
     `step` replaces the contrastive step for objectives with their own (TVTS's sorting step); it returns
-    the batch's loss after updating the model, as a float or as a tensor not yet read.
+    the batch's loss after updating the model, as a float or as a tensor not yet read. `clip_norm` clips
+    the default step's gradients (`update`); a `step` of its own clips its own. `scheduler`, a per-step
+    schedule (models/schedules.py), is stepped after every optimiser step.
 
     Each batch's loss is read one step late, after the next step is queued: on a GPU, reading a loss
     waits for its step, and waiting for the step before leaves the device the queued one to run while the
@@ -252,8 +289,10 @@ def train_epoch(
         loss = (
             step(batch)
             if step is not None
-            else queue_step(model, loss_fn, optimizer, batch, device, precision)
+            else queue_step(model, loss_fn, optimizer, batch, device, precision, clip_norm)
         )
+        if scheduler is not None:
+            scheduler.step()
         count += 1
         settle()
         unread = (loss, len(batch), count)

@@ -48,7 +48,17 @@ class TrainConfig(BaseModel):
     neighbours: int = Field(default=1, ge=0)  # MIL-NCE positives: captions within this many clips
     epochs: int = Field(default=10, ge=1)
     lr: float = Field(default=1e-4, gt=0)
-    lr_decay: float = Field(default=0.9, gt=0)  # multiplied into the learning rate after every epoch
+    lr_decay: float = Field(default=0.9, gt=0)  # schedule epoch_decay: multiplied in after every epoch
+    # The papers' optimiser recipes (README, "Learning-rate schedules"). epoch_decay is HowTo100M's; the
+    # warm-up schedules run per optimiser step, W warm-up steps then cosine (MIL-NCE) or linear
+    # (VideoCLIP) decay to 0 at the run's last step. Steps, not a fraction of the run: the papers give
+    # steps, and the run's step count (epochs x the first epoch's batches) is only known once its data is
+    # read; a warm-up not shorter than the run is refused then, in one line that gives the count.
+    schedule: Literal["epoch_decay", "warmup_cosine", "warmup_linear"] = "epoch_decay"
+    warmup_steps: int = Field(default=0, ge=0)
+    clip_norm: float | None = Field(default=None, gt=0)  # global gradient norm (VideoCLIP: 2.0)
+    adam_betas: tuple[float, float] = (0.9, 0.999)  # VideoCLIP: (0.9, 0.98)
+    weight_decay: float = Field(default=0.0, ge=0)  # > 0: AdamW's decoupled weight decay (TVTS's AdamW)
     videos_per_batch: int = Field(default=32, ge=1)
     clips_per_video: int = Field(default=64, ge=1)
     heldout_fraction: float = Field(default=0.1, ge=0, lt=1)
@@ -110,6 +120,10 @@ class TrainConfig(BaseModel):
             raise ValueError("video_encoder 'transformer' is for objective 'videoclip'")
         if self.retrieval_batches and self.objective != "videoclip":
             raise ValueError("retrieval_batches is for objective 'videoclip'")
+        if self.warmup_steps and self.schedule == "epoch_decay":
+            raise ValueError("warmup_steps is for schedule 'warmup_cosine' or 'warmup_linear'")
+        if not all(0 <= b < 1 for b in self.adam_betas):
+            raise ValueError(f"adam_betas {list(self.adam_betas)}: each must be in [0, 1)")
         return self
 
     @property
@@ -122,7 +136,7 @@ class TrainConfig(BaseModel):
 _LATER_FIELDS = (
     "objective", "text_hidden", "masked_word_max", "stop_words", "drop_last", "min_span_s", "bag_size",
     "video_encoder", "retrieval_batches", "sort_weight", "sort_windows", "precision", "clip_pool",
-    "clip_context_s",
+    "clip_context_s", "schedule", "warmup_steps", "clip_norm", "adam_betas", "weight_decay",
 )  # fmt: skip
 
 # Each seed method's recipe, applied over TrainConfig's defaults (and under the caller's overrides).

@@ -197,6 +197,20 @@ class ObjectiveTrainer(Trainer):
             for draw in draws:
                 yield self._to_batch(draw)
 
+    def epoch_steps(self) -> tuple[int, int]:
+        """As Trainer's; with retrieval batches, epochs after the first group the videos by last epoch's
+        index: |V| // videos_per_batch batches a window where epoch 1's random ones are ceil(|V| / that).
+        Their number does not depend on the index's vectors, so a stand-in index of zeros counts them."""
+        first, _ = super().epoch_steps()
+        if not self.cfg.retrieval_batches or self.cfg.epochs == 1:
+            return first, first
+        rng = np.random.default_rng([self.cfg.seed, 2])
+        self._index = {v.video_id: np.zeros(1, np.float32) for window in self.windows(2, rng) for v in window}
+        try:
+            return first, self.count_steps(2)
+        finally:
+            self._index = {}  # epoch 1 draws random batches; epoch 2 builds the real index
+
     def _videoclip_groups(self, videos: list[VideoLines], rng: np.random.Generator) -> list[np.ndarray]:
         """Retrieval batches from last epoch's index when there is one for every video, else random."""
         vectors = [self._index.get(v.video_id) for v in videos]
@@ -263,7 +277,12 @@ class ObjectiveTrainer(Trainer):
         )
 
     def train_one_epoch(
-        self, model: nn.Module, loss_fn: nn.Module, optimizer: torch.optim.Optimizer, batches: Iterator[Batch]
+        self,
+        model: nn.Module,
+        loss_fn: nn.Module,
+        optimizer: torch.optim.Optimizer,
+        batches: Iterator[Batch],
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     ) -> EpochStats:
         if self.cfg.retrieval_batches and self._epoch > 1:
             self._index = self.retrieval_index(getattr(model, "module", model), self._epoch)
@@ -271,11 +290,13 @@ class ObjectiveTrainer(Trainer):
             from tasks.train.tvts_step import tvts_epoch
 
             return tvts_epoch(
-                model, loss_fn, optimizer, prefetch(batches, self.device), self.device, self.cfg.seed
-            )
+                model, loss_fn, optimizer, prefetch(batches, self.device), self.device, self.cfg.seed,
+                self.cfg.clip_norm, scheduler,
+            )  # fmt: skip
         return train_epoch(
-            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision
-        )
+            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision,
+            clip_norm=self.cfg.clip_norm, scheduler=scheduler,
+        )  # fmt: skip
 
     @torch.no_grad()
     def retrieval_index(self, model: JointEmbedding, epoch: int) -> dict[str, np.ndarray]:

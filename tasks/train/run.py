@@ -18,6 +18,7 @@ from models.embedding import JointEmbedding, build_model
 from models.encoders import pick_device
 from models.evaluate import evaluate_pairs
 from models.losses import build_loss
+from models.schedules import Schedule
 from models.text import Vocabulary, load_word2vec, tokenize
 from models.train_loop import (
     Batch,
@@ -176,10 +177,45 @@ class Trainer:
         loss_fn: torch.nn.Module,
         optimizer: torch.optim.Optimizer,
         batches: Iterator[Batch],
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     ) -> EpochStats:
+        """One epoch; `scheduler`, a per-step schedule, is stepped after every optimiser step."""
         return train_epoch(
-            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision
-        )
+            model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision,
+            clip_norm=self.cfg.clip_norm, scheduler=scheduler,
+        )  # fmt: skip
+
+    def epoch_steps(self) -> tuple[int, int]:
+        """This rank's optimiser steps in epoch 1 and in each later epoch: the batches drawn, not trained,
+        and counted as the training loop counts them (DDP's share of them, batches of one pair skipped).
+
+        A per-step schedule needs the run's length before its first step, and only drawing the batches
+        tells it for every sampler (drop_last, videos too short for a window, DDP's dropped last run).
+        Drawing them costs about one epoch's data loading, once per run: the counts are kept in the
+        checkpoint for a resumed run. The batches are seeded by epoch, so epoch 1 draws them again alike.
+        Later epochs draw as many batches as the first here (ObjectiveTrainer: VideoCLIP's differ).
+        """
+        first = self.count_steps(1)
+        return first, first
+
+    def count_steps(self, epoch: int) -> int:
+        return sum(1 for b in distributed.shard_batches(self.batches(epoch), self.dist) if len(b) >= 2)
+
+    def schedule(self, state: dict[str, Any] | None) -> tuple[Schedule, list[int] | None]:
+        """The run's learning-rate schedule and, for a per-step one, the steps of its first and later
+        epochs (from the checkpoint being resumed, else counted)."""
+        cfg = self.cfg
+        if cfg.schedule == "epoch_decay":
+            return Schedule(decay=cfg.lr_decay), None
+        kept = (state or {}).get("extra", {}).get("epoch_steps")
+        first, later = (int(n) for n in kept) if kept is not None else self.epoch_steps()
+        total = first + (cfg.epochs - 1) * later
+        if cfg.warmup_steps >= total:
+            raise TrainingDataError(
+                f"warmup_steps {cfg.warmup_steps}: not shorter than this run's {total} optimiser steps "
+                f"({cfg.epochs} epochs of {later} batches); lower it (or train more epochs)"
+            )
+        return Schedule(cfg.schedule, cfg.lr_decay, cfg.warmup_steps, total), [first, later]
 
     def eval_inputs(self, pairs: Pairs) -> torch.Tensor:
         return torch.from_numpy(pairs.video.astype(np.float32))
@@ -276,16 +312,20 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model, extra = self.build()
+        last = latest_checkpoint(self.root, self.run_id)
+        state = load_state(self.root, last) if last is not None else None
+        schedule, epoch_steps = self.schedule(state)
+        if epoch_steps is not None:
+            extra["epoch_steps"] = epoch_steps
         # Under DDP the wrapper runs the model, so the Linear layers' bf16 copies would go unused.
         optimizer, scheduler = make_optimizer(
-            model, cfg.lr, cfg.lr_decay, self.precision, weight_copies=False if self.dist.enabled else None
-        )
+            model, cfg.lr, cfg.lr_decay, self.precision, weight_copies=False if self.dist.enabled else None,
+            betas=cfg.adam_betas, weight_decay=cfg.weight_decay, schedule=schedule,
+        )  # fmt: skip
         loss_fn = self.make_loss()
         rows: list[dict[str, Any]] = []
         done = 0
-        last = latest_checkpoint(self.root, self.run_id)
-        if last is not None:
-            state = load_state(self.root, last)
+        if state is not None:
             done = restore(state, model, optimizer, scheduler)
             rows = list(state["extra"].get("history", []))
             log.info("%s: resuming after epoch %d", self.run_id, done)
@@ -303,8 +343,11 @@ class Trainer:
         for epoch in range(done + 1, cfg.epochs + 1):
             lr = scheduler.get_last_lr()[0]
             batches = distributed.shard_batches(self.batches(epoch), ctx)
-            stats = self.train_one_epoch(trained, loss_fn, optimizer, batches)
-            scheduler.step()
+            stats = self.train_one_epoch(
+                trained, loss_fn, optimizer, batches, scheduler if schedule.per_step else None
+            )
+            if not schedule.per_step:
+                scheduler.step()
             # Every rank's loss and pairs, so the logged epoch is the whole job's, not rank 0's share.
             loss_sum, pairs = distributed.sum_across(
                 [stats.loss * stats.pairs, stats.pairs], ctx, self.device

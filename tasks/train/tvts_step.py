@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from models.embedding import JointEmbedding
-from models.train_loop import Batch, EpochStats, batch_inputs, train_epoch
+from models.train_loop import Batch, EpochStats, batch_inputs, train_epoch, update
 from tasks.train.batches import pad_sequences, window_tokens
 from tasks.train.samplers import SORT_WINDOW
 from tasks.train.videos import VideoLines
@@ -56,8 +56,11 @@ def tvts_epoch(
     batches: Iterable[Batch],
     device: torch.device,
     seed: int,
+    clip_norm: float | None = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> EpochStats:
-    """One pass of TVTS steps (single process: the sorting path bypasses a DDP wrapper's forward)."""
+    """One pass of TVTS steps (single process: the sorting path bypasses a DDP wrapper's forward);
+    `clip_norm` and a per-step `scheduler` as in train_epoch."""
     net: JointEmbedding = getattr(model, "module", model)
     generator = torch.Generator().manual_seed(seed)
 
@@ -66,10 +69,10 @@ def tvts_epoch(
         loss = tvts_step(net, loss_fn, batch, device, generator)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        optimizer.step()
+        update(optimizer, clip_norm)
         return loss.detach()  # read one step late by train_epoch
 
-    return train_epoch(model, loss_fn, optimizer, batches, device, step=step)
+    return train_epoch(model, loss_fn, optimizer, batches, device, step=step, scheduler=scheduler)
 
 
 @torch.no_grad()
