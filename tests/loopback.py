@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -21,3 +21,30 @@ def serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
+
+
+class CountingHandler(BaseHTTPRequestHandler):
+    """A quiet handler for servers that send far more than a client should take: `stream` writes until the
+    client hangs up, counting in the class's `sent` what got out (into the client, or the sockets' buffers).
+    Each subclass has its own count; `counting` resets it."""
+
+    sent = 0
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+    def stream(self, chunks: Iterable[bytes]) -> None:
+        try:
+            for chunk in chunks:
+                self.wfile.write(chunk)
+                type(self).sent += len(chunk)
+        except OSError:  # the client hung up: it read no more
+            pass
+
+
+@contextmanager
+def counting(handler: type[CountingHandler]) -> Iterator[str]:
+    """`serving(handler)` with its `sent` count reset first."""
+    handler.sent = 0
+    with serving(handler) as url:
+        yield url

@@ -7,7 +7,6 @@ import time
 import tracemalloc
 import zlib
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from tasks.wikihow.client import WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter
 from tasks.wikihow.parser import parse_article
-from tests.loopback import serving
+from tests.loopback import CountingHandler, counting
 
 CAP = 1_000_000
 HUGE = 100 * CAP  # what the server would send if let: 100 times the cap
@@ -41,15 +40,10 @@ PAGE = (
 )
 
 
-class _Huge(BaseHTTPRequestHandler):
+class _Huge(CountingHandler):
     """`/Drip-Page` sends a few bytes every 50 ms forever, `/Declared-Page` announces its size, `/Endless-Page` (and the API) send one until closed, `/Bomb-Page`
     is a small gzip body that inflates to HUGE, `/Grill-Fish` a real page gzipped; `sent` counts the bytes
     the client took."""
-
-    sent = 0
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
 
     def do_GET(self) -> None:  # noqa: N802
         if self.path == "/robots.txt":
@@ -82,19 +76,14 @@ class _Huge(BaseHTTPRequestHandler):
             self.send_header("Content-Encoding", "gzip")
             self.send_header("Content-Length", str(len(BOMB)))
         self.end_headers()
-        body = [BOMB] if self.path.startswith("/Bomb-Page") else (CHUNK for _ in range(HUGE // len(CHUNK)))
-        try:
-            for chunk in body:
-                self.wfile.write(chunk)
-                type(self).sent += len(chunk)
-        except OSError:  # the client hung up: it read no more
-            pass
+        self.stream(
+            [BOMB] if self.path.startswith("/Bomb-Page") else (CHUNK for _ in range(HUGE // len(CHUNK)))
+        )
 
 
 @pytest.fixture()
 def huge_site() -> Iterator[str]:
-    _Huge.sent = 0
-    with serving(_Huge) as url:
+    with counting(_Huge) as url:
         yield url
 
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +18,14 @@ from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import VideoError, YoutubeClient
 from tasks.youtube.errors import ErrorKind
 from tasks.youtube.politeness import Politeness, PolitenessSettings
-from tests.loopback import serving
+from tests.loopback import CountingHandler, counting
 
 CAP = 1_000_000
 LINE = b"00:00:00.000 --> 00:00:01.000\nsome words of a caption line\n\n" * 1000
 
 
-class _BigTrack(BaseHTTPRequestHandler):
-    """`/declared.vtt` announces 100 times the cap, `/unsized.vtt` sends as much with no length;
-    `sent` counts the bytes the server got out (into the client, or the sockets' buffers)."""
-
-    sent = 0
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+class _BigTrack(CountingHandler):
+    """`/declared.vtt` announces 100 times the cap, `/unsized.vtt` sends as much with no length."""
 
     def do_GET(self) -> None:  # noqa: N802
         self.send_response(200)
@@ -40,21 +33,14 @@ class _BigTrack(BaseHTTPRequestHandler):
         if self.path.startswith("/declared.vtt"):
             self.send_header("Content-Length", str(100 * CAP))
         self.end_headers()
-        try:
-            self.wfile.write(b"WEBVTT\n\n")
-            while type(self).sent < 100 * CAP:
-                self.wfile.write(LINE)
-                type(self).sent += len(LINE)
-        except OSError:  # the client hung up
-            pass
+        self.stream([b"WEBVTT\n\n", *(LINE for _ in range(100 * CAP // len(LINE)))])
 
 
 @pytest.fixture()
 def big_tracks(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     monkeypatch.setattr(subtitles_module, "MAX_VTT_BYTES", CAP)
     monkeypatch.setattr(client_module, "MAX_VTT_BYTES", CAP)
-    _BigTrack.sent = 0
-    with serving(_BigTrack) as url:
+    with counting(_BigTrack) as url:
         yield url
 
 

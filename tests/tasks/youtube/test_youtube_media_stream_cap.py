@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -16,36 +15,25 @@ from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import MediaCapExceeded, YoutubeClient
 from tasks.youtube.politeness import Politeness, PolitenessSettings
 from tasks.youtube.video_download import TOO_LARGE, DownloadSettings
-from tests.loopback import serving
+from tests.loopback import CountingHandler, counting
 
 CAP = 1_000_000
 BLOCK = bytes(64 * 1024)
 
 
-class _Unsized(BaseHTTPRequestHandler):
-    """Any path: 100 times the cap of media bytes with no Content-Length; `sent` counts what got out."""
-
-    sent = 0
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+class _Unsized(CountingHandler):
+    """Any path: 100 times the cap of media bytes with no Content-Length."""
 
     def do_GET(self) -> None:  # noqa: N802
         self.send_response(200)
         self.send_header("Content-Type", "video/mp4")
         self.end_headers()
-        try:
-            while type(self).sent < 100 * CAP:
-                self.wfile.write(BLOCK)
-                type(self).sent += len(BLOCK)
-        except OSError:  # the client hung up
-            pass
+        self.stream(BLOCK for _ in range(100 * CAP // len(BLOCK)))
 
 
 @pytest.fixture()
 def unsized_media() -> Iterator[str]:
-    _Unsized.sent = 0
-    with serving(_Unsized) as url:
+    with counting(_Unsized) as url:
         yield url
 
 
