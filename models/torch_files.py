@@ -109,6 +109,25 @@ def _misfit(build: Callable[[], nn.Module], state: Mapping[str, Any]) -> str | N
     with torch.device("meta"):
         # Old BatchNorm checkpoints lack num_batches_tracked: loading fills it in, so it is never missing.
         wanted = {k for k in build().state_dict() if not k.endswith("num_batches_tracked")}
+    return _name_misfit(wanted, state)
+
+
+def shape_misfit(net: nn.Module, state: Mapping[str, Any]) -> str | None:
+    """How a state_dict differs from `net`'s (names, then tensor shapes), briefly; None when it fits."""
+    own = net.state_dict()
+    parts = [_name_misfit({k for k in own if not k.endswith("num_batches_tracked")}, state)]
+    shapes = [
+        f"{k} {tuple(v.shape)} in the file, {tuple(own[k].shape)} here"
+        for k, v in state.items()
+        if k in own and isinstance(v, torch.Tensor) and v.shape != own[k].shape
+    ]
+    if shapes:
+        more = f", {len(shapes) - 2} more" if len(shapes) > 2 else ""
+        parts.append(f"{len(shapes)} of another shape ({', '.join(shapes[:2])}{more})")
+    return "; ".join(p for p in parts if p) or None
+
+
+def _name_misfit(wanted: set[str], state: Mapping[str, Any]) -> str | None:
     missing = sorted(wanted - set(state))
     unexpected = sorted(str(k) for k in set(state) - wanted if not str(k).endswith("num_batches_tracked"))
     parts = []

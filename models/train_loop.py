@@ -21,7 +21,7 @@ from models.gemm_layout import RowMajorGemms
 from models.grad_clip import clip_gradients
 from models.mixed_adam import MixedAdam, owns, update_kernel
 from models.schedules import Schedule, make_scheduler
-from models.torch_files import load_torch_file, require_entries
+from models.torch_files import load_torch_file, require_entries, shape_misfit
 
 
 @dataclass
@@ -343,13 +343,21 @@ def read_checkpoint(handle: IO[bytes], name: str = "checkpoint") -> dict[str, An
     return require_entries(state, ("model", "extra"), name, CHECKPOINT_KIND)
 
 
+class CheckpointMismatch(ValueError):
+    """A checkpoint of another model layout (an earlier revision of the code, or another config)."""
+
+
 def restore(
     state: dict[str, Any],
     model: nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
 ) -> int:
-    """Load a checkpoint into model (and optimiser, scheduler); returns the finished epoch."""
+    """Load a checkpoint into model (and optimiser, scheduler); returns the finished epoch.
+    CheckpointMismatch when its weights are not the model's (names or shapes: another layout)."""
+    misfit = shape_misfit(model, state["model"])
+    if misfit:
+        raise CheckpointMismatch(f"its model's weights do not fit the model built here: {misfit}")
     model.load_state_dict(state["model"])
     if optimizer is not None:
         optimizer.load_state_dict(state["optimizer"])

@@ -172,7 +172,9 @@ def preset(name: str, **overrides: object) -> TrainConfig:
 # so a data root's finished runs of the old code are not taken for this code's (`train compare` reuses
 # finished runs by id). An objective at revision 1 hashes as before, keeping its finished runs.
 # tvts 2: its contrastive term is NormSoftmax's sum of the two directions, as TVTS's (it was their mean).
-OBJECTIVE_REVISIONS: dict[str, int] = {"tvts": 2}
+# tvts 3: its sorting head is TVTS's SortTransformer at 256 wide, 8 heads, GELU, final LayerNorm (was 128, 4,
+# ReLU, none), classifier from zero.
+OBJECTIVE_REVISIONS: dict[str, int] = {"tvts": 3}
 
 
 def train_hash(cfg: TrainConfig) -> str:

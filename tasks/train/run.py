@@ -22,6 +22,7 @@ from models.schedules import Schedule
 from models.text import Vocabulary, load_word2vec, tokenize
 from models.train_loop import (
     Batch,
+    CheckpointMismatch,
     EpochStats,
     TrainState,
     make_optimizer,
@@ -41,8 +42,9 @@ from tasks.train.checkpoints import (
     latest_checkpoint,
     list_epochs,
     load_state,
+    run_dir,
 )
-from tasks.train.config import TrainConfig, run_id_for, run_shard_number, train_hash
+from tasks.train.config import OBJECTIVE_REVISIONS, TrainConfig, run_id_for, run_shard_number, train_hash
 from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
 from tasks.train.pooling import PoolingMismatch
 from tasks.train.prepare import RANDOM_WEIGHT_VIDEOS, data_snapshot, no_pairs_message, require_pairs_pooled
@@ -325,8 +327,11 @@ class Trainer:
         loss_fn = self.make_loss()
         rows: list[dict[str, Any]] = []
         done = 0
-        if state is not None:
-            done = restore(state, model, optimizer, scheduler)
+        if state is not None and last is not None:
+            try:
+                done = restore(state, model, optimizer, scheduler)
+            except CheckpointMismatch as exc:
+                raise TrainingDataError(self._misfit_message(last, exc)) from exc
             rows = list(state["extra"].get("history", []))
             log.info("%s: resuming after epoch %d", self.run_id, done)
         eval_pairs = self.heldout()
@@ -393,6 +398,17 @@ class Trainer:
         if not ctx.is_main:
             return {"run_id": self.run_id, "epochs": cfg.epochs, "rank": ctx.rank, "cached": False}
         return self._finish(rows, extra)
+
+    def _misfit_message(self, checkpoint: str, exc: CheckpointMismatch) -> str:
+        """Why run X cannot resume from its checkpoint, and the two ways on. Only a run named with
+        --run-id meets this: a run id made from the config changes with the objective's revision."""
+        revision = OBJECTIVE_REVISIONS.get(self.cfg.objective, 1)
+        code = f"objective {self.cfg.objective} is at revision {revision} here; " if revision > 1 else ""
+        return (
+            f"{checkpoint}: cannot resume run {self.run_id}: {exc}. Earlier code or another config wrote it "
+            f"({code}howto eval still scores it): give another --run-id, or remove "
+            f"{run_dir(self.root, self.run_id)} to train the run again"
+        )
 
     def _save(self, state: TrainState) -> None:
         buffer = io.BytesIO()

@@ -165,13 +165,43 @@ def test_reference_text_width_is_d() -> None:
 def test_sorting_head_ignores_the_order_transcripts_come_in() -> None:
     torch.manual_seed(6)
     head = TranscriptSorter(16, d_model=32, heads=4).eval()
+    torch.nn.init.normal_(head.out.weight)  # it starts at zero, which would hide any order effect
     video, real = torch.randn(2, 9, 16), torch.ones(2, 9, dtype=torch.bool)
     real[1, 6:] = False
     text = torch.randn(2, 4, 16)
     perm = torch.tensor([2, 0, 3, 1])
     out = head(video, real, text)
     assert out.shape == (2, 4, 4)
+    assert out[0].std(0).min() > 0.1  # the slots' logits differ, so equality below is not trivial
     assert torch.allclose(head(video, real, text[:, perm]), out[:, perm], atol=1e-5)
+
+
+def test_sorting_head_has_tvts_sort_transformer_blocks() -> None:
+    """TVTS's SortTransformer: 2 pre-norm blocks, GELU MLP of 4x the width, LayerNorm eps 1e-6 and a final
+    LayerNorm before the classifier; here 256 wide with 8 heads (the paper's 256-768, 8-12), classifier
+    from zero."""
+    head = TranscriptSorter(64)
+    blocks = head.encoder.layers
+    assert len(blocks) == 2
+    for block in blocks:
+        assert block.norm_first and block.self_attn.embed_dim == 256 and block.self_attn.num_heads == 8
+        assert block.linear1.out_features == 4 * 256 and block.activation is F.gelu
+        assert block.norm1.eps == block.norm2.eps == 1e-6
+    assert isinstance(head.encoder.norm, torch.nn.LayerNorm) and head.encoder.norm.eps == 1e-6
+    assert head.out.in_features == 256 and not head.out.weight.any() and not head.out.bias.any()
+    video, real = torch.randn(1, 5, 64), torch.ones(1, 5, dtype=torch.bool)
+    logits = head(video, real, torch.randn(1, 4, 64))
+    assert torch.equal(logits, torch.zeros(1, 4, 4))  # uniform at the start
+
+
+def test_sorting_head_classifies_layer_normed_outputs() -> None:
+    """The final LayerNorm: whatever the pre-norm blocks add to the residual stream, each token reaches the
+    classifier with mean 0 and unit spread over its features (at the LayerNorm's initial affine)."""
+    torch.manual_seed(8)
+    head = TranscriptSorter(16, d_model=32, heads=4).eval()
+    h = head.encoder(5 * torch.randn(1, 10, 32) + 3)
+    assert torch.allclose(h.mean(-1), torch.zeros(1, 10), atol=1e-5)
+    assert torch.allclose(h.std(-1, unbiased=False), torch.ones(1, 10), atol=1e-3)
 
 
 def test_transformer_video_tower_reads_pooled_vectors_as_one_token() -> None:

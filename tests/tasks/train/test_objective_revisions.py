@@ -34,6 +34,14 @@ def test_tvts_runs_of_the_old_loss_are_not_taken_for_runs_of_the_new_one() -> No
     assert run_id_for(cfg, DATA) == run_id_for(preset("tvts"), DATA)  # still stable: a rerun resumes
 
 
+def test_tvts_runs_of_the_earlier_sorting_head_are_not_taken_for_runs_of_this_one() -> None:
+    # Revision 2 (the loss fix) trained a 128-wide, 4-head sorting head without a final LayerNorm; a finished
+    # run of it must not be reported as this head's.
+    cfg = preset("tvts")
+    assert train_hash(cfg) != config.shard_hash(_plain_hash(cfg), "tvts revision 2")
+    assert train_hash(cfg) == config.shard_hash(_plain_hash(cfg), "tvts revision 3")
+
+
 def test_a_bumped_revision_is_a_new_run_and_a_given_run_id_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = preset("milnce")
     before = run_id_for(cfg, DATA)
@@ -49,5 +57,5 @@ def test_compare_names_a_tvts_run_of_the_new_loss_apart_and_keeps_the_other_name
     for method in ("infonce", "milnce", "tvts"):
         cfg = method_config(base, method, seed=0)
         plain = config_hash(cfg.model_copy(update={"run_id": None}), {"run_id"})
-        expected = plain if method != "tvts" else config.shard_hash(plain, "tvts revision 2")
+        expected = plain if method != "tvts" else config.shard_hash(plain, "tvts revision 3")
         assert cfg.run_id == f"compare-{method}-s0-{expected[:8]}"

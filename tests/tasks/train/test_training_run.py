@@ -12,10 +12,11 @@ import torch
 from typer.testing import CliRunner
 
 from flows.cli import app
+from models.sorting import TranscriptSorter
 from storage.layout import DataRoot
 from storage.shards import read_dataset
 from tasks.synthetic.training import write_synthetic_root
-from tasks.train.checkpoints import list_epochs, load_state
+from tasks.train.checkpoints import list_epochs, load_state, model_from_state
 from tasks.train.config import TrainConfig
 from tasks.train.prepare import build_pairs_shard, ready_shards
 from tasks.train.run import TrainingDataError, train
@@ -66,6 +67,35 @@ def test_resume_continues_after_the_last_checkpoint(synthetic_root: DataRoot) ->
     last = load_state(synthetic_root, result["checkpoint"])
     assert [h["epoch"] for h in last["extra"]["history"]] == [1, 2, 3]
     assert last["scheduler"]["last_epoch"] == 3 and first["scheduler"]["last_epoch"] == 1
+
+
+def test_a_tvts_run_of_the_earlier_sorting_head_does_not_resume_but_still_evaluates(
+    synthetic_root: DataRoot,
+) -> None:
+    """A run named with --run-id whose checkpoint holds the sorting head of objective tvts revision 2 (128
+    wide, 4 heads, no final LayerNorm): resuming it is a TrainingDataError that says why and what to do (it
+    was a traceback from load_state_dict); evaluation, which leaves the head out, still loads it."""
+    cfg = CFG.model_copy(
+        update={"objective": "tvts", "run_id": "tvts-old-head", "epochs": 1, "sort_windows": 2}
+    )
+    path = train(cfg, synthetic_root)["checkpoint"]
+    state = load_state(synthetic_root, path)
+    old_head = TranscriptSorter(cfg.d, d_model=128, heads=4).state_dict()
+    towers = {k: v for k, v in state["model"].items() if not k.startswith("heads.")}
+    state["model"] = towers | {
+        f"heads.sorter.{k}": v for k, v in old_head.items() if not k.startswith("encoder.norm.")
+    }
+    torch.save(state, path)
+    with pytest.raises(TrainingDataError) as caught:
+        train(cfg.model_copy(update={"epochs": 2}), synthetic_root)
+    message = str(caught.value)
+    assert message.startswith(f"{path}: cannot resume run tvts-old-head: ")
+    assert "heads.sorter.encoder.norm.bias" in message and "(128, 64) in the file, (256, 64) here" in message
+    assert "objective tvts is at revision 3" in message and "give another --run-id" in message
+    assert list_epochs(synthetic_root, "tvts-old-head") == [1]  # nothing written
+    model, _ = model_from_state(load_state(synthetic_root, path))
+    assert not len(model.heads)
+    assert torch.equal(model.state_dict()["video.unit.fc.weight"], towers["video.unit.fc.weight"])
 
 
 def test_trained_model_beats_a_shuffled_control(synthetic_root: DataRoot) -> None:
