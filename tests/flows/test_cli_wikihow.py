@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -72,7 +73,11 @@ def test_parse_of_a_pathological_page_stops_in_one_line(tmp_path: Path) -> None:
     result = runner.invoke(app, ["wikihow", "parse", str(path)])
     assert result.exit_code == 2
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: parsing stopped at its 2.2 s limit")
+    # Which limit it meets first depends on the machine's speed (2.2 s, or 1 GiB of tree).
+    assert len(lines) == 1, lines
+    assert re.match(
+        rf"error: {re.escape(str(path))}: parsing stopped at its (2\.2 s|1024 MiB memory) limit", lines[0]
+    )
 
 
 def test_parse_missing_file(tmp_path: Path) -> None:

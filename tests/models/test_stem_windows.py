@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from models import stem_windows
-from models.cpu_precision import has_avx512bw
+from models.cpu_precision import cpu_bf16_supported, has_avx512bw
 from models.stem_windows import FLAGS, VECTOR_FLAGS, clip_windows, load_kernel, windows_kernel_available
 
 pytestmark = pytest.mark.skipif(not windows_kernel_available(), reason="no C compiler to build the kernel")
@@ -72,6 +72,9 @@ def test_what_the_kernel_does_not_take_falls_back() -> None:
     assert clip_windows(clips[:, :, :, :2].contiguous(), mean, 7, 2, 0, 22) is None  # no window fits
 
 
+@pytest.mark.skipif(
+    not cpu_bf16_supported(), reason="oneDNN runs bf16 convs only where the CPU has bf16 kernels"
+)
 def test_the_kernel_is_what_the_bf16_folded_stem_runs(monkeypatch: pytest.MonkeyPatch) -> None:
     from torch import nn
 
