@@ -136,10 +136,12 @@ class BoundedParser:
         self._proc = proc
         try:
             ready = _read_frame(proc, time.monotonic() + _START_S)
+            # At its end of file the child has closed its pipes but may not have exited yet: wait for
+            # its exit status (a poll() here read a dying child as one still starting).
+            how = _how_ended(proc, wait_s=10.0) if ready is None else "it did not say it was ready"
         except TimeoutError:
-            ready = None
+            ready, how = None, f"not ready after {_START_S:.0f} s"
         if ready is None or pickle.loads(ready) != "ready":
-            how = _how_ended(proc) if proc.poll() is not None else f"not ready after {_START_S:.0f} s"
             self._end()
             raise ParserUnavailable(f"the wikiHow parsing process did not start ({how})")
         return proc
@@ -187,8 +189,11 @@ def _read_exact(fd: int, n: int, deadline: float) -> bytes | None:
     return b"".join(chunks)
 
 
-def _how_ended(proc: subprocess.Popen[bytes]) -> str:
-    code = proc.wait()
+def _how_ended(proc: subprocess.Popen[bytes], wait_s: float | None = None) -> str:
+    try:
+        code = proc.wait(wait_s)
+    except subprocess.TimeoutExpired:
+        return f"its output ended but it was still running after {wait_s:g} s"
     if code >= 0:
         return f"exit code {code}"
     try:

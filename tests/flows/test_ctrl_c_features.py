@@ -37,8 +37,9 @@ SETS = [f"features.{k}={v}" for k, v in {"random_weights": "true", **SMALL}.item
 @pytest.fixture()
 def root(tmp_path: Path) -> DataRoot:
     """SHORT then LONG, downloaded already: LONG decodes for long enough (its ffmpeg blocks on the pipes
-    while the encoders work) to be cut by the signal."""
-    return root_with_downloaded_videos(tmp_path, {SHORT: 2, LONG: 30})
+    while the encoders work) to be cut by the signal. At 30 s it decoded in 3 s on an idle AVX2 machine, and
+    once the signal came as its ffmpeg wrote the last frames: the run finished and exited 0."""
+    return root_with_downloaded_videos(tmp_path, {SHORT: 2, LONG: 60})
 
 
 def _decoding(pgid: int, video: str) -> bool:

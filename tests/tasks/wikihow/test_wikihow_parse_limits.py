@@ -120,6 +120,22 @@ def test_a_child_that_cannot_start_fails_the_shard_in_one_line(monkeypatch: pyte
         bounded.parse("<html></html>")
 
 
+def test_a_child_that_closes_its_output_before_it_exits_is_named_by_its_exit_code(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The end of the child's output comes before its exit status: the parser waits for the status (it used
+    to poll once and, finding the child not yet exited, call it "not ready after 60 s")."""
+    slow_exit = tmp_path / "slow-exit"
+    slow_exit.write_text("#!/bin/sh\nexec 1>&-\nsleep 0.5\nexit 3\n")
+    slow_exit.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(slow_exit))
+    with (
+        BoundedParser() as bounded,
+        pytest.raises(ParserUnavailable, match=r"the wikiHow parsing process did not start \(exit code 3\)"),
+    ):
+        bounded.parse("<html></html>")
+
+
 def test_the_stalled_page_is_an_error_row_and_the_shard_goes_on(parser: BoundedParser) -> None:
     item = PlannedArticle("Grill Fish", 1, ("Food and Entertaining",))
     started = time.monotonic()
