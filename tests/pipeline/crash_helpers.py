@@ -52,6 +52,14 @@ def pipeline_env(home: Path, api: str | None = None) -> dict[str, str]:
     return env
 
 
+def _default_stop_signals() -> None:
+    """In the child before it runs: SIGINT and SIGQUIT as a terminal's foreground job has them. A shell
+    without job control starts a background command (`pytest ... &`, as CI scripts do) with both ignored,
+    and an ignored signal stays ignored through exec: the run then shrugged off the Ctrl-C a test sent."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
+
+
 class PipelineProcess:
     """`howto pipeline` in its own process group, its output lines readable as they come."""
 
@@ -62,6 +70,7 @@ class PipelineProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            preexec_fn=_default_stop_signals,
         )
         self.lines: queue.Queue[str] = queue.Queue()
         # Line-buffered: a killed run's lines reach the shared log before the next run's.
