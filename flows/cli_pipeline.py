@@ -87,9 +87,11 @@ DemoSiteOption = Annotated[
 
 
 def _demo_base(demo_url: str | None) -> PipelineConfig | None:
-    from flows.demo import demo_pipeline_config
+    if not demo_url:
+        return None
+    from flows.demo import demo_pipeline_config  # brings the training code (torch): only for the demo site
 
-    return demo_pipeline_config(demo_url) if demo_url else None
+    return demo_pipeline_config(demo_url)
 
 
 # A re-crawl searches the kept tasks again: every stage after tasks may follow it.

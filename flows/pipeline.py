@@ -7,17 +7,13 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.extract_audio import extract_audio
-from flows.extract_features import extract_features
-from flows.fetch_captions import fetch_captions
-from flows.mine_tasks import mine_tasks
 from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
 from flows.runtime import RunnerConfig, shard_share, with_runner
-from flows.search_videos import search_videos
-from flows.train_embedding import train_embedding
 from storage.layout import DataRoot, check_data_root
-from tasks.audio.weights import check_audio_weights
-from tasks.features.weights import check_weights
+
+# Each stage's flow (and the weights checks) is imported when a run selects it: the encoder stages bring
+# torch and torchvision (~5 s of CPU at every start on a 2-core AVX2 machine), which a run of the
+# collection stages, a scheduled re-crawl or a `collect` deployment run never uses.
 
 
 def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
@@ -47,6 +43,8 @@ def check_stage_weights(cfg: PipelineConfig, stages: list[Stage]) -> None:
     """Fail in seconds when a selected encoder stage would refuse its weights (missing, not weights, or
     none and random ones not allowed), not hours later after the collection stages before it."""
     if "features" in stages:
+        from tasks.features.weights import check_weights
+
         check_weights(
             cfg.features.models,
             random_weights=cfg.features.random_weights,
@@ -54,6 +52,8 @@ def check_stage_weights(cfg: PipelineConfig, stages: list[Stage]) -> None:
             resnext_weights=cfg.features.resnext_weights,
         )
     if "audio" in stages:
+        from tasks.audio.weights import check_audio_weights
+
         check_audio_weights(cfg.audio)
 
 
@@ -68,22 +68,34 @@ def run_stages(
     check_stage_weights(cfg, selected)
     with shard_share(cfg.runner):
         if "tasks" in selected:
+            from flows.mine_tasks import mine_tasks
+
             summaries["tasks"] = with_runner(mine_tasks, cfg.runner)(cfg.tasks, data_root)
         if "search" in selected:
+            from flows.search_videos import search_videos
+
             summaries["search"] = with_runner(search_videos, cfg.runner)(cfg.search, data_root, cfg.youtube)
         if "captions" in selected:
+            from flows.fetch_captions import fetch_captions
+
             summaries["captions"] = with_runner(fetch_captions, cfg.runner)(
                 cfg.captions, data_root, cfg.youtube
             )
         if "features" in selected:
+            from flows.extract_features import extract_features
+
             summaries["features"] = with_runner(extract_features, _compute_runner(cfg.runner))(
                 cfg.features, data_root, cfg.youtube
             )
         if "audio" in selected:
+            from flows.extract_audio import extract_audio
+
             summaries["audio"] = with_runner(extract_audio, _compute_runner(cfg.runner))(
                 cfg.audio, data_root, cfg.youtube
             )
     if "train" in selected:
+        from flows.train_embedding import train_embedding
+
         summaries["train"] = with_runner(train_embedding, _compute_runner(cfg.runner))(cfg.train, data_root)
     return summaries
 
