@@ -17,9 +17,10 @@ SCHEMA = pa.schema(
         pa.field("steps", pa.list_(pa.string())),  # bold step summaries, in order
         pa.field("keep", pa.bool_(), nullable=False),
         # abstract_category | category_not_allowed | abstract_verb | verb_not_allowed | duplicate |
-        # not_an_article | not_found | no_category | no_verb; null when kept or on a transient error
+        # not_an_article | not_found | parse_limit (its parse aborted at its limits 3 times) | no_category |
+        # no_verb; null when kept or on a transient error
         pa.field("drop_reason", pa.string()),
-        # "ok" | "error" (transient: retried next run) | "failed" (permanent: 404, not an article)
+        # "ok" | "error" (transient: retried next run) | "failed" (permanent: 404, not an article, parse_limit)
         pa.field("status", pa.string(), nullable=False),
         pa.field("error", pa.string()),
         pa.field("crawl_id", pa.string(), nullable=False),

@@ -7,16 +7,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from tasks.common import config_hash
 from tasks.config_types import CrawlId, HttpUrl
 from tasks.wikihow.bodies import DEFAULT_MAX_BYTES, DEFAULT_MAX_SECONDS
-from tasks.wikihow.bounded_parse import BASE_S, BoundedParser
+from tasks.wikihow.bounded_parse import BASE_S, MEMORY_BYTES, BoundedParser
 from tasks.wikihow.client import DEFAULT_USER_AGENT, WikiHowClient
 from tasks.wikihow.filters import ABSTRACT_CATEGORIES, VISUAL_CATEGORIES, VisualFilter
 
 # Fields that change how fast or how politely we ask, never what we get back (a page past the size cap
 # is an error row, retried next run whatever the cap: it changes no finished row either; so is a page past
-# its parse time limit).
+# its parse time or memory limit; one past them on PARSE_ATTEMPTS runs is "failed" for good, and raising the
+# limits afterwards does not retry it either: that takes a new crawl_id, or its shard's marker removed).
 POLITENESS_FIELDS = frozenset(
     {"rps", "timeout_s", "max_retries", "backoff_base_s", "backoff_max_s", "user_agent", "respect_robots",
-     "max_response_mb", "max_response_s", "parse_timeout_s"}
+     "max_response_mb", "max_response_s", "parse_timeout_s", "parse_memory_mb"}
 )  # fmt: skip
 # Fields that only decide which articles land in which shard: a shard's own hash covers its members
 # instead, so e.g. raising max_articles reruns only the shards that gained titles.
@@ -54,6 +55,13 @@ class MineTasksConfig(BaseModel):
     parse_timeout_s: float = Field(
         default=BASE_S, gt=0, description="time limit to parse one article page: this plus 1 s per MB of it"
     )
+    # At 32 MiB the parsing child crashed (SIGSEGV) on a real 23 KB page here, at 48 it parsed it; a 20 MB
+    # page of real articles peaks at ~320 MB.
+    parse_memory_mb: int = Field(
+        default=MEMORY_BYTES >> 20,
+        ge=64,
+        description="memory (address space) of the process that parses pages",
+    )
 
     def row_hash(self) -> str:
         """What changes the rows of a shard with given members: site, filters, crawl id."""
@@ -74,4 +82,4 @@ class MineTasksConfig(BaseModel):
         )
 
     def parser(self) -> BoundedParser:
-        return BoundedParser(base_s=self.parse_timeout_s)
+        return BoundedParser(base_s=self.parse_timeout_s, memory_bytes=self.parse_memory_mb << 20)

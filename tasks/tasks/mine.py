@@ -20,6 +20,7 @@ from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.tasks.config import MineTasksConfig
 from tasks.tasks.imports import IMPORT_SHARD_BASE
+from tasks.tasks.parse_attempts import read_counts, write_counts
 from tasks.tasks.rows import mined_row, rows_to_table
 from tasks.wikihow.client import SiteUnreachable, WikiHowError
 from tasks.wikihow.crawl import FoundArticle, PlannedArticle, walk_categories
@@ -113,18 +114,25 @@ def mine_shard(
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
     planned = [PlannedArticle.from_dict(d) for d in items]
+    work = work_dir(root, shard, own_hash)
 
     def compute(previous: pa.Table | None) -> ShardOutput:
         reuse = {row["title"]: row for row in previous.to_pylist()} if previous is not None else {}
+        aborts = read_counts(root, work)  # title -> aborted parses on earlier runs of this shard
         rows = []
         with cfg.client() as client, cfg.parser() as parser:
             for item in planned:
                 earlier = reuse.get(item.title)
+                if earlier is not None:
+                    rows.append(earlier)
+                    continue
+                counted = aborts.get(item.title)
                 rows.append(
-                    earlier
-                    if earlier is not None
-                    else mined_row(item, client, parser.parse, cfg.filters, cfg.crawl_id)
+                    mined_row(item, client, parser.parse, cfg.filters, cfg.crawl_id, parse_aborts=aborts)
                 )
+                if aborts.get(item.title) != counted:
+                    # Saved at once: a shard that fails later (the site gone) and is retried still counts it.
+                    write_counts(root, work, aborts)
             requests = client.requests_made
         table = rows_to_table(rows)
         log.info("tasks shard %d: %d rows, %d reused, %d requests", shard, len(rows), len(reuse), requests)
@@ -138,7 +146,22 @@ def mine_shard(
 
     job = ShardJob(DATASET, shard, own_hash, compute, reusable=_rows_needing_no_retry,
                    config={"crawl_id": cfg.crawl_id, "base_url": cfg.base_url})  # fmt: skip
-    return run_job(root, job)
+    manifest = run_job(root, job)
+    if not manifest["errors"]:
+        _drop_work(root, work)  # no row left to retry: a page given up on is a kept "failed" row
+    return manifest
+
+
+def work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
+    """The shard's bookkeeping folder (its parse-abort counts), laid out as the features stage's. Our own hash
+    in the name: counts made under other members or another config never carry over."""
+    return root.path("_work", DATASET, f"part-{shard:05d}-{own_hash}")
+
+
+def _drop_work(root: DataRoot, work: str) -> None:
+    """Remove the shard's work folder (the stage's folder above it stays: another shard may be writing there)."""
+    if root.exists(work):
+        root.fs.rm(work, recursive=True)
 
 
 def _rows_needing_no_retry(table: pa.Table) -> pa.Table:

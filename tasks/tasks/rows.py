@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, MutableMapping, Sequence
 from typing import Any
 
 import pyarrow as pa
 
 from storage.schemas import get_schema
+from tasks.tasks.parse_attempts import PARSE_ATTEMPTS, PARSE_LIMIT, count_abort, given_up
 from tasks.tasks.task_lists import ImportedTask
 from tasks.wikihow.bounded_parse import ParseAborted
 from tasks.wikihow.client import WikiHowClient, WikiHowError
@@ -56,9 +57,15 @@ def mined_row(
     parse: Callable[[str, str], Article],
     rules: VisualFilter,
     crawl_id: str,
+    parse_aborts: MutableMapping[str, int] | None = None,
 ) -> dict[str, Any]:
     """Fetch, parse (`parse(html, url)`: a BoundedParser's in the stage) and judge one article; failures become
-    rows, never exceptions."""
+    rows, never exceptions.
+
+    `parse_aborts` holds the aborted parses of each title on earlier runs of this shard; an abort now is
+    added to it (the stage reads and saves it: this function does no file I/O), and the PARSE_ATTEMPTS-th
+    gives the page up. None counts nothing (every abort is the first).
+    """
     url = client.article_url(item.title)
 
     def row(**fields: Any) -> dict[str, Any]:
@@ -77,10 +84,20 @@ def mined_row(
         if exc.permanent:
             return row(status="failed", drop_reason="not_found", error=str(exc))
         return row(status="error", error=str(exc))
-    except (TruncatedPageError, ParseAborted) as exc:
-        # A page cut short in transfer is whole on another fetch: retried next run, never a short article.
-        # A parse stopped at its limits may have met a loaded machine: retried too, at the same bounded cost.
+    except TruncatedPageError as exc:
+        # A page cut short in transfer is whole on another fetch: retried next run (uncounted), never a short
+        # article.
         return row(status="error", error=f"{url}: {exc}")
+    except ParseAborted as exc:
+        # A parse stopped at its limits may have met a loaded machine: retried, at the same bounded cost; but a
+        # page that is pathological in itself would cost that on every run, so it is given up after a few.
+        tries = count_abort(parse_aborts if parse_aborts is not None else {}, item.title)
+        if given_up(tries):
+            error = f"{url}: {exc} (given up after {tries} aborted parses)"
+            return row(status="failed", drop_reason=PARSE_LIMIT, error=error)
+        return row(
+            status="error", error=f"{url}: {exc} (parse {tries} of {PARSE_ATTEMPTS}, retried next run)"
+        )
     except ParseError as exc:
         # A page that is not an article stays what it is on the next run too: permanent, "failed".
         return row(status="failed", drop_reason="not_an_article", error=f"{url}: {exc}")

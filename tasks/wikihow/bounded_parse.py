@@ -37,7 +37,8 @@ from tasks.wikihow.parser import Article, ParseError
 # in ~6 s: 2 s plus 1 s per MB leaves 20x and 3.5x of room, and stops 200k nested <div>s after 4.4 s.
 BASE_S = 2.0
 S_PER_MB = 1.0
-# A 20 MB page of real articles peaks at ~320 MB in the child; past this, lexbor's allocations fail.
+# A 20 MB page of real articles peaks at ~320 MB in the child; past this, lexbor's allocations fail (the
+# stage's default: tasks.parse_memory_mb).
 MEMORY_BYTES = 1 << 30
 # The child imports selectolax before it says it is ready: slow only on a loaded machine.
 _START_S = 60.0
@@ -47,7 +48,8 @@ _ROOT = Path(__file__).resolve().parents[2]  # the folder holding `tasks`: the c
 
 class ParseAborted(ParseError):
     """The parse did not finish: past its time or memory limit, or the parser died. Not the page's verdict
-    (a loaded machine can be slow), so its row is an error to retry next run."""
+    (a loaded machine can be slow), so its row is an error to retry next run, until its page has been
+    given up on (tasks/tasks/parse_attempts.py)."""
 
 
 class ParserUnavailable(Exception):
@@ -117,7 +119,7 @@ class BoundedParser:
             raise value
         if kind == "memory":
             raise ParseAborted(
-                f"parsing stopped at its {self.memory_bytes >> 20} MiB memory limit ({value}):"
+                f"parsing stopped at its {self.memory_bytes >> 20} MiB memory limit ({value}; tasks.parse_memory_mb):"
                 " pathological HTML (misnested formatting tags, say)"
             )
         raise ParseAborted(f"the parser failed on this page ({value})")

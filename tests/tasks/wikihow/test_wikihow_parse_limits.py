@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from tasks.tasks.config import POLITENESS_FIELDS, MineTasksConfig
 from tasks.tasks.rows import mined_row
@@ -46,7 +47,9 @@ class OnePage:
 
 @pytest.fixture(scope="module")
 def parser() -> Iterator[BoundedParser]:
-    with BoundedParser(base_s=1.0, s_per_mb=0.5) as bounded:
+    # 2 GiB: AMPLIFIED meets its 1.2 s time limit first (it filled 1 GiB in ~1.1 s on a fast machine, so at
+    # 1 GiB the memory limit sometimes came first; 2 GiB took it ~4.5 s).
+    with BoundedParser(base_s=1.0, s_per_mb=0.5, memory_bytes=2 << 30) as bounded:
         yield bounded
 
 
@@ -155,3 +158,56 @@ def test_the_stage_parses_under_its_configured_limit() -> None:
     # A time limit changes no finished row (a page past it is an error row, retried): no rerun of shards.
     assert "parse_timeout_s" in POLITENESS_FIELDS
     assert cfg.row_hash() == MineTasksConfig().row_hash()
+
+
+# 1,000 formatting elements re-created by each later <b> (~500k in all): parses under the default 1 GiB in
+# ~0.5 s (and is then no article), stops at a 128 MiB cap in ~0.3 s.
+TANGLED = HEAD + "".join(f"<div><b c={i}></div>" for i in range(1_000)) + "x</body></html>"
+
+
+def test_the_stage_parses_under_its_configured_memory_cap() -> None:
+    with MineTasksConfig().parser() as roomy, pytest.raises(ParseError) as caught:
+        roomy.parse(TANGLED)
+    assert type(caught.value) is ParseError  # parsed whole, and found to be no article: not aborted
+    small = MineTasksConfig(parse_memory_mb=128)
+    with (
+        small.parser() as tight,
+        pytest.raises(
+            ParseAborted, match=r"stopped at its 128 MiB memory limit \(.*; tasks\.parse_memory_mb\)"
+        ),
+    ):
+        tight.parse(TANGLED)
+    # A memory cap changes no finished row (a page past it is retried, or given up whatever the cap).
+    assert "parse_memory_mb" in POLITENESS_FIELDS
+    assert small.row_hash() == MineTasksConfig().row_hash()
+    with pytest.raises(ValidationError, match="parse_memory_mb"):
+        MineTasksConfig(parse_memory_mb=32)  # the parsing child crashed on a real page at 32 MiB
+
+
+def test_aborted_parses_are_counted_and_the_third_gives_the_page_up() -> None:
+    item = PlannedArticle("Grill Fish", 1, ("Food and Entertaining",))
+    counts = {"Other Page": 2}  # another page's count is its own
+    with BoundedParser(memory_bytes=128 << 20) as tight:
+        rows = [
+            mined_row(item, OnePage(TANGLED), tight.parse, VisualFilter(), "crawl-0000", parse_aborts=counts)  # type: ignore[arg-type]
+            for _ in range(3)
+        ]
+    assert [(r["status"], r["drop_reason"], r["keep"]) for r in rows] == [
+        ("error", None, False), ("error", None, False), ("failed", "parse_limit", False)
+    ]  # fmt: skip
+    assert rows[0]["error"].endswith("(parse 1 of 3, retried next run)")
+    assert rows[1]["error"].endswith("(parse 2 of 3, retried next run)")
+    assert rows[2]["error"].endswith("(given up after 3 aborted parses)")
+    assert counts == {"Other Page": 2, "Grill Fish": 3}
+
+
+def test_a_page_cut_short_is_retried_without_counting() -> None:
+    """Only an aborted parse counts: a page cut short in transfer is whole on another fetch, however often."""
+    item = PlannedArticle("Grill Fish", 1, ("Food and Entertaining",))
+    whole = (FIXTURES / "grill-fish.html").read_text(encoding="utf-8")
+    counts = {"Grill Fish": 2}  # one more abort would give it up
+    page = OnePage(whole[: len(whole) * 2 // 3])
+    cut = mined_row(item, page, parse_article, VisualFilter(), "crawl-0000", parse_aborts=counts)  # type: ignore[arg-type]
+    assert (cut["status"], cut["drop_reason"]) == ("error", None)
+    assert "truncated page" in cut["error"] and "parse" not in cut["error"].split(": ", 1)[1]
+    assert counts == {"Grill Fish": 2}
