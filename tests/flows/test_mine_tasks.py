@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -19,6 +16,7 @@ from tasks.demo.world import World
 from tasks.tasks.config import MineTasksConfig
 from tasks.wikihow.titles import task_id
 from tests.flows.cli_checks import invoke, one_error_line
+from tests.flows.one_category_wiki import OneCategoryWiki
 from tests.loopback import serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wikihow"
@@ -128,40 +126,16 @@ def test_an_api_path_that_is_not_there_is_not_asked_again(site: DemoSite, tmp_pa
     assert len(asked) == 1, asked
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(OneCategoryWiki):
     """A wiki with three articles: a real wikiHow page, a page that is not an article, a failing one."""
 
+    titles = ["Grill Fish", "Not An Article", "Flaky Task"]
     pages = {
         "Grill-Fish": (FIXTURES / "grill-fish.html").read_bytes(),
         "Not-An-Article": b"<html><head><title>Oops</title></head><body>Server says hi</body></html>",
     }
+    failing = frozenset({"/Flaky-Task"})
     hits: list[str] = []
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        url = urlsplit(self.path)
-        self.hits.append(url.path)
-        if url.path == "/api.php":
-            params = parse_qs(url.query)
-            assert params["cmtitle"] == ["Category:Food and Entertaining"]
-            members = [{"pageid": i + 1, "ns": 0, "title": t} for i, t in
-                       enumerate(["Grill Fish", "Not An Article", "Flaky Task"])]  # fmt: skip
-            self._send(200, json.dumps({"query": {"categorymembers": members}}).encode(), "application/json")
-        elif url.path.lstrip("/") in self.pages:
-            self._send(200, self.pages[url.path.lstrip("/")], "text/html; charset=utf-8")
-        elif url.path == "/Flaky-Task":
-            self._send(500, b"Internal Server Error", "text/plain")
-        else:
-            self._send(404, b"Not Found", "text/plain")
-
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture()

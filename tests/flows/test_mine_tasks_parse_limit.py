@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -15,6 +13,7 @@ from flows.mine_tasks import mine_tasks
 from storage.layout import DataRoot
 from storage.shards import read_dataset
 from tasks.tasks.config import MineTasksConfig
+from tests.flows.one_category_wiki import OneCategoryWiki
 from tests.loopback import serving
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "wikihow"
@@ -28,34 +27,13 @@ TANGLED = (
 ).encode()
 
 
-class _Wiki(BaseHTTPRequestHandler):
+class _Wiki(OneCategoryWiki):
     """One category of three articles: a real page, a pathological one, and one always cut short in transfer
     (its Content-Length honest: the server's page itself ends early). `hits` lists every path asked for."""
 
+    titles = ["Cut Short", "Grill Fish", "Tangled Page"]
     pages = {"Grill-Fish": WHOLE, "Tangled-Page": TANGLED, "Cut-Short": WHOLE[: len(WHOLE) * 2 // 3]}
     hits: list[str] = []
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-    def do_GET(self) -> None:  # noqa: N802
-        url = urlsplit(self.path)
-        type(self).hits.append(url.path)
-        if url.path == "/api.php":
-            titles = ["Cut Short", "Grill Fish", "Tangled Page"]
-            members = [{"pageid": i + 1, "ns": 0, "title": t} for i, t in enumerate(titles)]
-            self._send(200, json.dumps({"query": {"categorymembers": members}}).encode(), "application/json")
-        elif url.path.lstrip("/") in self.pages:
-            self._send(200, self.pages[url.path.lstrip("/")], "text/html; charset=utf-8")
-        else:
-            self._send(404, b"Not Found", "text/plain")
-
-    def _send(self, status: int, body: bytes, kind: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", kind)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 @pytest.fixture()
