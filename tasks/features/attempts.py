@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-import json
 from pathlib import Path
 
-from storage.atomic import atomic_write_bytes, read_json_or_none
 from storage.layout import DataRoot
+from tasks.attempt_counts import read_counts, write_counts
 from tasks.features.extractor import VideoResult
 
 # Decode failures of one video (each with a fresh download) before it is marked failed for good.
@@ -20,9 +19,9 @@ def retry_corrupt(root: DataRoot, work: str, result: VideoResult, path: Path | N
     until DECODE_ATTEMPTS failures are counted for the video in this shard's work folder."""
     if result.status != "failed":
         return result
-    counts = _read(root, work)
+    counts = read_counts(root, f"{work}/{_FILE}")
     counts[result.video_id] = counts.get(result.video_id, 0) + 1
-    atomic_write_bytes(root, f"{work}/{_FILE}", json.dumps(counts, sort_keys=True).encode())
+    write_counts(root, f"{work}/{_FILE}", counts)
     if path is not None:
         path.unlink(missing_ok=True)
     n = counts[result.video_id]
@@ -31,8 +30,3 @@ def retry_corrupt(root: DataRoot, work: str, result: VideoResult, path: Path | N
     return dataclasses.replace(
         result, status="error", error=f"{result.error} (download {n} of {DECODE_ATTEMPTS}, retried next run)"
     )
-
-
-def _read(root: DataRoot, work: str) -> dict[str, int]:
-    data = read_json_or_none(root, f"{work}/{_FILE}")
-    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}

@@ -9,11 +9,10 @@ and the PARSE_ATTEMPTS-th abort makes the row "failed" (kept, never retried) wit
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, MutableMapping
 
-from storage.atomic import atomic_write_bytes, read_json_or_none
 from storage.layout import DataRoot
+from tasks import attempt_counts
 
 # Aborted parses of one page, on as many runs, before its row is failed for good.
 PARSE_ATTEMPTS = 3
@@ -33,13 +32,9 @@ def given_up(tries: int) -> bool:
 
 
 def read_counts(root: DataRoot, work: str) -> dict[str, int]:
-    """The shard's counts (title -> aborted parses); empty when none were written, or the file is unreadable
-    (at worst a page gets PARSE_ATTEMPTS more tries)."""
-    data = read_json_or_none(root, f"{work}/{_FILE}")
-    return {str(k): int(v) for k, v in data.items()} if isinstance(data, dict) else {}
+    """The shard's counts (title -> aborted parses)."""
+    return attempt_counts.read_counts(root, f"{work}/{_FILE}")
 
 
 def write_counts(root: DataRoot, work: str, counts: Mapping[str, int]) -> None:
-    atomic_write_bytes(
-        root, f"{work}/{_FILE}", json.dumps(counts, sort_keys=True, ensure_ascii=False).encode()
-    )
+    attempt_counts.write_counts(root, f"{work}/{_FILE}", counts)
