@@ -40,6 +40,7 @@ from tasks.interrupts import ItemInterrupted, interrupt_seen, stop_name
 from tasks.progress import advance
 from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
+from tasks.shard_work import drop_shard_work, shard_work_dir
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.errors import StageHalted
@@ -73,7 +74,7 @@ def kept_videos(root: DataRoot, shard: int) -> list[dict[str, Any]]:
 def _work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
     # Our own config hash in the name: parts from an older config are never mixed into a new shard,
     # while a change upstream (a recovered video) keeps the parts of the videos already done.
-    return root.path("_work", DATASET, f"part-{shard:05d}-{own_hash}")
+    return shard_work_dir(root, DATASET, shard, own_hash)
 
 
 # Not a halt, and not weights that are missing or not weights: a retry would load the same file again.
@@ -103,9 +104,9 @@ def features_shard(
     except BaseException:
         _drop_if_empty(root, work)  # failed before any video was parked (encoders that would not load)
         raise
-    # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos.
-    if not manifest["errors"] and root.exists(work):
-        root.fs.rm(work, recursive=True)
+    # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos; those of
+    # another config (the folders of the shard's older hashes) are never read again.
+    drop_shard_work(root, DATASET, shard, keep=work if manifest["errors"] else None)
     return manifest
 
 

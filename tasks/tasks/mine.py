@@ -18,6 +18,7 @@ from storage.shards import delete_shard, list_markers
 from tasks.common import config_hash, shard_hash
 from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
+from tasks.shard_work import drop_shard_work, shard_work_dir
 from tasks.tasks.config import MineTasksConfig
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 from tasks.tasks.parse_attempts import read_counts, write_counts
@@ -147,21 +148,16 @@ def mine_shard(
     job = ShardJob(DATASET, shard, own_hash, compute, reusable=_rows_needing_no_retry,
                    config={"crawl_id": cfg.crawl_id, "base_url": cfg.base_url})  # fmt: skip
     manifest = run_job(root, job)
-    if not manifest["errors"]:
-        _drop_work(root, work)  # no row left to retry: a page given up on is a kept "failed" row
+    # With no row left to retry (a page given up on is a kept "failed" row) the counts are done with; those
+    # of the shard's older hashes (other members, another config) are never read again.
+    drop_shard_work(root, DATASET, shard, keep=work if manifest["errors"] else None)
     return manifest
 
 
 def work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
     """The shard's bookkeeping folder (its parse-abort counts), laid out as the features stage's. Our own hash
     in the name: counts made under other members or another config never carry over."""
-    return root.path("_work", DATASET, f"part-{shard:05d}-{own_hash}")
-
-
-def _drop_work(root: DataRoot, work: str) -> None:
-    """Remove the shard's work folder (the stage's folder above it stays: another shard may be writing there)."""
-    if root.exists(work):
-        root.fs.rm(work, recursive=True)
+    return shard_work_dir(root, DATASET, shard, own_hash)
 
 
 def _rows_needing_no_retry(table: pa.Table) -> pa.Table:
@@ -174,4 +170,5 @@ def remove_stale_shards(root: DataRoot, n_shards: int) -> int:
     stale = [m.shard for m in list_markers(root, DATASET) if n_shards <= m.shard < IMPORT_SHARD_BASE]
     for shard in stale:
         delete_shard(root, DATASET, shard)
+        drop_shard_work(root, DATASET, shard)  # its parse-abort counts: no longer a shard to count for
     return len(stale)

@@ -62,6 +62,13 @@ def test_a_page_aborted_on_three_runs_is_given_up_and_not_fetched_again(wiki: st
     cfg = MineTasksConfig(base_url=wiki, rps=200.0, root_categories=("Food and Entertaining",), max_retries=0,
                           shard_size=3, parse_memory_mb=128)  # fmt: skip
     url = f"{wiki}/Tangled-Page"
+    # Counts left under another hash of the shard (other members, another config) never carry over, and go
+    # once the shard is written; another shard's folder is left alone.
+    stale = tmp_path / "_work" / "tasks" / "part-00000-0ldhash"
+    other_shard = tmp_path / "_work" / "tasks" / "part-00001-0ldhash"
+    for folder in (stale, other_shard):
+        folder.mkdir(parents=True)
+        (folder / "parse_attempts.json").write_text(json.dumps({"Tangled Page": 2}))
     for run in (1, 2):
         summary = mine_tasks(cfg, data_root=str(tmp_path))
         assert summary["errors"] == 2 and summary["kept"] == 1 and summary["drops"] == {}
@@ -76,6 +83,7 @@ def test_a_page_aborted_on_three_runs_is_given_up_and_not_fetched_again(wiki: st
         cut = rows["Cut Short"]
         assert cut["status"] == "error" and "truncated page" in cut["error"] and "parse" not in cut["error"]
         assert _counts(tmp_path) == {"Tangled Page": run}
+        assert not stale.exists() and other_shard.exists()
         # The normal page is fetched on the first run only; the other two on each run.
         expected = (
             ["/Cut-Short", "/Grill-Fish", "/Tangled-Page"] if run == 1 else ["/Cut-Short", "/Tangled-Page"]
