@@ -96,8 +96,13 @@ def test_max_articles_and_roots_limit_the_crawl_and_growing_it_reruns_new_shards
     grown = mine_tasks(cfg.model_copy(update={"max_articles": 3}), data_root=str(tmp_path))
     assert grown["shards"] == 3 and grown["shards_cached"] == 2
     assert set(rows_by_title(str(tmp_path))) == {"Clean a Window", "Paint a Wall", "Plant Tomatoes"}
+    # Parse counts a shard kept (a page aborted on an earlier run) go with the shard when the crawl shrinks.
+    counts = tmp_path / "_work" / "tasks" / "part-00002-anyhash"
+    counts.mkdir(parents=True)
+    (counts / "parse_attempts.json").write_text('{"Plant Tomatoes": 1}')
     shrunk = mine_tasks(cfg.model_copy(update={"max_articles": 1}), data_root=str(tmp_path))
     assert shrunk["shards_cached"] == 1 and shrunk["stale_shards_removed"] == 2
+    assert not counts.exists()
     assert set(rows_by_title(str(tmp_path))) == {"Clean a Window"}
 
 
