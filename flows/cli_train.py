@@ -29,6 +29,7 @@ from tasks.train.config import DEFAULT_METHODS, PRESETS, TrainConfig
 OBJECTIVES = field_choices(TrainConfig, "objective")
 PRECISIONS = field_choices(TrainConfig, "precision")
 CLIP_POOLS = field_choices(TrainConfig, "clip_pool")
+SCHEDULES = field_choices(TrainConfig, "schedule")
 
 if TYPE_CHECKING:  # not imported at run time: `howto --help` must not load torch
     from storage.layout import DataRoot
@@ -46,8 +47,31 @@ train_app = typer.Typer(
 # Options that a preset's recipe may set; given on the command line they override it.
 _PRESET_FIELDS = (
     "epochs", "text", "loss", "objective", "d", "lr", "videos_per_batch", "clips_per_video",
-    "heldout_fraction", "shuffle_pairs", "clip_pool", "clip_context_s",
+    "heldout_fraction", "shuffle_pairs", "clip_pool", "clip_context_s", "schedule", "lr_decay", "warmup_steps",
+    "clip_norm", "adam_betas", "weight_decay",
 )  # fmt: skip
+
+
+def _parse_betas(text: str) -> tuple[float, float]:
+    """--adam-betas "B1,B2": two numbers, each in [0, 1)."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        betas = tuple(float(p) for p in parts)
+    except ValueError:
+        betas = ()
+    if len(betas) != 2:
+        fail(f"--adam-betas {text!r}: two numbers B1,B2 (Adam's default 0.9,0.999; VideoCLIP's 0.9,0.98)")
+    if not all(0 <= b < 1 for b in betas):
+        fail(f"--adam-betas {text!r}: each must be in [0, 1)")
+    return betas[0], betas[1]
+
+
+def _check_schedule(schedule: str, warmup_steps: int) -> None:
+    """A warm-up fits the warm-up schedules only: refused in the command's own terms (the config refuses the
+    same of its fields, in theirs)."""
+    if warmup_steps and schedule == "epoch_decay":
+        fail(f"--warmup-steps {warmup_steps} is for --schedule warmup_cosine or warmup_linear "
+             "(epoch_decay has no warm-up)")  # fmt: skip
 
 
 def _check_word2vec(path: Path) -> None:
@@ -73,8 +97,9 @@ def _config_error(exc: Exception) -> NoReturn:
 
     if isinstance(exc, ValidationError):
         first = exc.errors()[0]
-        where = "-".join(str(p) for p in first["loc"]) or "config"
-        fail(f"--{where.replace('_', '-')}: {first['msg']}")
+        where = "-".join(str(p) for p in first["loc"])
+        message = str(first["msg"]).removeprefix("Value error, ")  # a check across fields names them itself
+        fail(f"--{where.replace('_', '-')}: {message}" if where else message)
     fail(str(exc))
 
 
@@ -100,7 +125,33 @@ def train_command(
         str, choice_option("--loss", LOSSES, "Loss of objective pairs; HowTo100M: max_margin.")
     ] = "max_margin",
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 4096,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 1e-4,
+    lr: Annotated[
+        float,
+        typer.Option(help="Learning rate: the first epoch's (epoch_decay) or the peak after the warm-up."),
+    ] = 1e-4,
+    schedule: Annotated[
+        str,
+        choice_option(
+            "--schedule",
+            SCHEDULES,
+            "epoch_decay: x--lr-decay after every epoch (HowTo100M); warmup_cosine (MIL-NCE) or warmup_linear "
+            "(VideoCLIP): --warmup-steps steps up to --lr, then decay to 0 at the run's last step.",
+        ),
+    ] = "epoch_decay",
+    lr_decay: Annotated[
+        float, typer.Option(help="Rate factor after every epoch (--schedule epoch_decay); 1: constant.")
+    ] = 0.9,
+    warmup_steps: Annotated[
+        int, typer.Option(min=0, help="Optimiser steps of warm-up (the warm-up schedules; MIL-NCE 10k).")
+    ] = 0,
+    clip_norm: Annotated[
+        float | None,
+        typer.Option(help="Clip the global gradient norm to this before each step (VideoCLIP 2.0)."),
+    ] = None,
+    adam_betas: Annotated[str, typer.Option(help="Adam's betas B1,B2 (VideoCLIP: 0.9,0.98).")] = "0.9,0.999",
+    weight_decay: Annotated[
+        float, typer.Option(min=0, help="> 0: AdamW's decoupled weight decay (0: Adam).")
+    ] = 0.0,
     videos_per_batch: Annotated[
         int, typer.Option(min=1, help="Videos per batch; their clips are each other's negatives.")
     ] = 32,
@@ -141,20 +192,22 @@ def train_command(
         from tasks.train.checkpoints import check_name
 
         check_name(run_id, "--run-id")  # one folder under train/: never a path out of the data root
-    values = locals()
+    values: dict[str, Any] = {**locals(), "adam_betas": _parse_betas(adam_betas)}
     # typer vendors its own click: compare the parameter source by name.
     given = {
         f: values[f]
         for f in _PRESET_FIELDS
         if getattr(ctx.get_parameter_source(f), "name", "") == "COMMANDLINE"
     }
-    common = {
+    common: dict[str, Any] = {
         "word2vec_path": str(word2vec) if word2vec else None,
         "run_id": run_id,
         "device": device,
         "precision": precision,
         "seed": seed,
     }
+    recipe = PRESETS[preset] if preset is not None else {}
+    _check_schedule(str(given.get("schedule", recipe.get("schedule", schedule))), warmup_steps)
     try:
         if preset is not None:
             cfg = preset_config(preset, **given, **common)

@@ -188,3 +188,53 @@ def test_the_recipes_are_reachable_through_set() -> None:
     assert result.exit_code == 0, result.output
     for line in ("schedule: warmup_linear", "warmup_steps: 1000", "clip_norm: 2.0", "weight_decay: 0.01"):
         assert line in result.output
+
+
+def test_howto_train_takes_the_recipes_as_options(root: DataRoot) -> None:
+    """`howto train` trains a paper's recipe given as options: the same run (id, rates, betas) as the
+    config fields give through the pipeline."""
+    base = ["train", "--data-root", root.url, "--text", "learned", "--d", "32", "--lr", "0.003", "--epochs", "3",
+            "--heldout-fraction", "0.3", "--videos-per-batch", "4", "--seed", "2"]  # fmt: skip
+    recipe = ["--schedule", "warmup_cosine", "--warmup-steps", "2", "--clip-norm", "1.0", "--adam-betas", "0.9, 0.98",
+              "--weight-decay", "0.01"]  # fmt: skip
+    out = CliRunner().invoke(app, [*base, *recipe])
+    assert out.exit_code == 0, out.output
+    run_id = out.stdout.split(":", 1)[0].removeprefix("run ")
+    assert out.stdout.startswith(f"run {run_id}: 3 epochs"), out.output
+    # The config with the same fields names the same run, finished already.
+    same = train(CFG.model_copy(update={**RECIPE, "weight_decay": 0.01}), root)
+    assert (same["run_id"], same.get("cached")) == (run_id, True)
+    state = _last_state(root, run_id)
+    per_epoch = state["extra"]["epoch_steps"][0]
+    assert state["scheduler"]["last_epoch"] == 3 * per_epoch and state["scheduler"]["_last_lr"] == [0.0]
+    group = state["optimizer"]["param_groups"][0]
+    assert group["betas"] == (0.9, 0.98) and group["weight_decay"] == 0.01
+    # A constant rate (TVTS's recipe): --lr-decay 1 keeps --lr through every epoch.
+    flat = CliRunner().invoke(app, [*base, "--lr-decay", "1", "--epochs", "2", "--run-id", "flat"])
+    assert flat.exit_code == 0, flat.output
+    assert _last_state(root, "flat")["optimizer"]["param_groups"][0]["lr"] == pytest.approx(0.003)
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        (["--adam-betas", "0.9"], "--adam-betas '0.9': two numbers B1,B2"),
+        (["--adam-betas", "0.9,x"], "--adam-betas '0.9,x': two numbers B1,B2"),
+        (["--adam-betas", "0.9,1.5"], "--adam-betas '0.9,1.5': each must be in [0, 1)"),
+        (["--warmup-steps", "5"], "--warmup-steps 5 is for --schedule warmup_cosine or warmup_linear"),
+        (["--preset", "milnce", "--warmup-steps", "5"], "--warmup-steps 5 is for --schedule"),
+        (["--clip-norm", "0"], "--clip-norm: Input should be greater than 0"),
+        (["--lr-decay", "0"], "--lr-decay: Input should be greater than 0"),
+        (["--weight-decay", "-1"], "--weight-decay"),
+        (["--schedule", "cosine"], "is not one of"),
+    ],
+)
+def test_bad_recipe_options_are_one_line_before_training(
+    tmp_path: Any, options: list[str], problem: str
+) -> None:
+    out = CliRunner().invoke(app, ["train", "--data-root", str(tmp_path / "none"), *options])
+    assert out.exit_code == 2, out.output
+    assert problem in out.stderr and "Traceback" not in out.output, out.output
+    if "--schedule" not in options:  # typer's own usage error for a bad choice has its usage lines
+        assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "none").exists()
