@@ -58,7 +58,7 @@ class TrainConfig(BaseModel):
     warmup_steps: int = Field(default=0, ge=0)
     clip_norm: float | None = Field(default=None, gt=0)  # global gradient norm (VideoCLIP: 2.0)
     adam_betas: tuple[float, float] = (0.9, 0.999)  # VideoCLIP: (0.9, 0.98)
-    weight_decay: float = Field(default=0.0, ge=0)  # > 0: AdamW's decoupled decay (TVTS's release: AdamW at 0)
+    weight_decay: float = Field(default=0.0, ge=0)  # > 0: AdamW's decoupled decay (TVTS: AdamW at 0)
     videos_per_batch: int = Field(default=32, ge=1)
     clips_per_video: int = Field(default=64, ge=1)
     heldout_fraction: float = Field(default=0.1, ge=0, lt=1)
