@@ -3,6 +3,7 @@ the end-of-flow summary artifact (with what yt-dlp said and what to do about it)
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
 from collections import Counter
@@ -15,7 +16,7 @@ from prefect import Flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact, create_progress_artifact, update_progress_artifact
 from prefect.context import FlowRunContext
 from prefect.exceptions import TerminationSignal
-from prefect.futures import as_completed
+from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runner_config import RunnerConfig
@@ -82,6 +83,30 @@ def _artifact_key(stage: str) -> str:
     return "".join(c if c.isalnum() else "-" for c in stage.lower())
 
 
+# How long the main thread sleeps at most while it waits for shard tasks (see as_finished).
+SIGNAL_POLL_S = 0.5
+
+
+def as_finished(
+    futures: Sequence[PrefectFuture[Any]], poll_s: float = SIGNAL_POLL_S
+) -> Iterator[PrefectFuture[Any]]:
+    """The futures in the order they finish, as prefect.futures.as_completed yields them, but the main thread is
+    never blocked for longer than `poll_s`. Python runs a signal's handler in the main thread only, the next
+    time it runs bytecode, while the kernel may hand a process's SIGTERM or SIGINT to any of its threads (to a
+    shard task's, to ffmpeg's reader); as_completed's untimed wait then kept the stop unseen until a shard task
+    finished: for a features shard, hours. A timed wait lets the handler run within `poll_s`."""
+    finished: queue.SimpleQueue[PrefectFuture[Any]] = queue.SimpleQueue()
+    for future in futures:
+        future.add_done_callback(finished.put)
+    for _ in futures:
+        while True:
+            try:
+                yield finished.get(timeout=poll_s)
+                break
+            except queue.Empty:
+                continue
+
+
 def run_shard_tasks(
     stage: str,
     task: Any,
@@ -121,7 +146,7 @@ def run_shard_tasks(
     try:  # from the first submit on: a shard task may be at work before the last one is submitted
         futures = [task.submit(**kwargs) for kwargs in kwargs_per_shard]
         order = {id(f): i for i, f in enumerate(futures)}
-        for done, future in enumerate(as_completed(futures), 1):
+        for done, future in enumerate(as_finished(futures), 1):
             try:
                 manifest = future.result()
             except TerminationSignal:
