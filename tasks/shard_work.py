@@ -22,21 +22,20 @@ def shard_work_dirs(root: DataRoot, dataset: str, shard: int) -> list[str]:
     stage = root.path("_work", dataset)
     if not root.exists(stage):
         return []
-    name = f"{_PREFIX}{shard:05d}-"
-    return sorted(
-        p for p in root.fs.ls(stage, detail=False) if p.rstrip("/").rsplit("/", 1)[-1].startswith(name)
-    )
+    prefix = f"{_PREFIX}{shard:05d}-"
+    return sorted(p for p in root.fs.ls(stage, detail=False) if _name(p).startswith(prefix))
 
 
-def drop_shard_work(root: DataRoot, dataset: str, shard: int, keep: str | None = None) -> list[str]:
-    """Remove the shard's work folders, all but `keep` (a folder still needed: the shard has rows to retry),
+def drop_shard_work(root: DataRoot, dataset: str, shard: int, keep_hash: str | None = None) -> list[str]:
+    """Remove the shard's work folders, all but that of `keep_hash` (still needed: the shard has rows to retry),
     once the shard is written. The stage's folder above them stays: another shard may be writing there.
     Returns the folders removed."""
-    gone = [p for p in shard_work_dirs(root, dataset, shard) if keep is None or not _same(p, keep)]
+    keep = f"{_PREFIX}{shard:05d}-{keep_hash}" if keep_hash is not None else None
+    gone = [p for p in shard_work_dirs(root, dataset, shard) if _name(p) != keep]
     for path in gone:
         root.fs.rm(path, recursive=True)
     return gone
 
 
-def _same(a: str, b: str) -> bool:
-    return a.rstrip("/").rsplit("/", 1)[-1] == b.rstrip("/").rsplit("/", 1)[-1]
+def _name(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[-1]

@@ -106,7 +106,7 @@ def features_shard(
         raise
     # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos; those of
     # another config (the folders of the shard's older hashes) are never read again.
-    drop_shard_work(root, DATASET, shard, keep=work if manifest["errors"] else None)
+    drop_shard_work(root, DATASET, shard, keep_hash=own if manifest["errors"] else None)
     return manifest
 
 

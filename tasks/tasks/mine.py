@@ -150,7 +150,7 @@ def mine_shard(
     manifest = run_job(root, job)
     # With no row left to retry (a page given up on is a kept "failed" row) the counts are done with; those
     # of the shard's older hashes (other members, another config) are never read again.
-    drop_shard_work(root, DATASET, shard, keep=work if manifest["errors"] else None)
+    drop_shard_work(root, DATASET, shard, keep_hash=own_hash if manifest["errors"] else None)
     return manifest
 
 

@@ -38,8 +38,7 @@ def test_a_shards_folders_are_told_from_other_shards_by_the_whole_number(tmp_pat
     assert _names(shard_work_dirs(root, "frame_features", 1)) == ["part-00001-aa", "part-00001-bb"]
     assert _names(shard_work_dirs(root, "frame_features", 10000)) == ["part-10000-aa"]
     assert _names(shard_work_dirs(root, "frame_features", 100000)) == ["part-100000-aa"]
-    keep = shard_work_dir(root, "frame_features", 1, "bb")
-    assert _names(drop_shard_work(root, "frame_features", 1, keep=keep)) == ["part-00001-aa"]
+    assert _names(drop_shard_work(root, "frame_features", 1, keep_hash="bb")) == ["part-00001-aa"]
     assert _names(shard_work_dirs(root, "frame_features", 1)) == ["part-00001-bb"]
     assert _names(drop_shard_work(root, "frame_features", 1)) == ["part-00001-bb"]
     assert _names(shard_work_dirs(root, "frame_features", 10)) == ["part-00010-aa"]  # untouched
