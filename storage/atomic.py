@@ -83,6 +83,27 @@ def atomic_write_bytes(root: DataRoot, path: str, payload: bytes) -> int:
     return atomic_write(root, path, write)
 
 
+def link_or_write_bytes(root: DataRoot, path: str, source: str, payload: bytes) -> str:
+    """Put at `path` the file `source` whose bytes are `payload`: a hard link where `root` is local and on
+    `source`'s file system (no copy, no fsync of hundreds of MB), else an atomic write of `payload`.
+    Returns "linked" or "written". Sound only for files never changed in place: every writer here
+    replaces a path by rename, which leaves the other name on the old, whole file."""
+    if root.is_local:
+        directory = path.rsplit("/", 1)[0]
+        root.makedirs(directory)
+        tmp = temp_path_for(path)
+        try:
+            os.link(source, tmp)
+            os.replace(tmp, path)
+        except OSError:  # another file system (EXDEV), links refused (EPERM), a source gone meanwhile
+            _remove_quietly(root, tmp)
+        else:
+            fsync_dir(directory)
+            return "linked"
+    atomic_write_bytes(root, path, payload)
+    return "written"
+
+
 def read_json_or_none(root: DataRoot, path: str) -> Any:
     """The JSON value of a small bookkeeping file (written whole with atomic_write_bytes), or None when it is
     missing or cannot be read or parsed (a damaged disk, a file cut short by hand): its reader starts over

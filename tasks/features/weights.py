@@ -17,7 +17,7 @@ from models.calibration import damp_residuals, recalibrate_batchnorm
 from models.resnet2d import build_resnet152, check_resnet152_weights, find_resnet152_weights
 from models.resnext3d import CLIP_FRAMES, build_resnext101, check_resnext_weights
 from models.torch_files import NotACheckpoint, load_torch_file, weights_into
-from storage.atomic import atomic_write_bytes
+from storage.atomic import atomic_write_bytes, link_or_write_bytes
 from storage.layout import DataRoot
 from tasks.features.extractor import MODEL_2D
 
@@ -107,14 +107,16 @@ def _read_machine_copy(model: str, seed: int, size: int) -> bytes | None:
         return None
 
 
-def _keep_machine_copy(model: str, seed: int, size: int, data: bytes) -> None:
-    """Written atomically: workers calibrating at once each leave a whole file."""
+def _keep_machine_copy(model: str, seed: int, size: int, data: bytes) -> bool:
+    """Written atomically: workers calibrating at once each leave a whole file. False where it cannot be."""
     path = machine_calibration_path(model, seed, size)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(DataRoot.from_any(str(path.parent)), str(path), data)
     except OSError as exc:  # a read-only home: the data root keeps its copy all the same
         log.debug("calibration not kept at %s: %s", path, exc)
+        return False
+    return True
 
 
 def _load_calibrated(data: bytes, model: str, name: str) -> nn.Module:
@@ -124,9 +126,9 @@ def _load_calibrated(data: bytes, model: str, name: str) -> nn.Module:
 
 
 def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.Module:
-    """A seeded random encoder with calibrated BatchNorm: the data root's copy; else this machine's, copied
-    into the root (a new root on a machine that calibrated before costs no calibration); else computed,
-    then kept in both."""
+    """A seeded random encoder with calibrated BatchNorm: the data root's copy; else this machine's, linked
+    into the root (a hard link where it can be: a new root on a machine that calibrated before costs no
+    calibration and no copy of hundreds of MB); else computed, then kept in both."""
     path = _calibrated_path(root, model, seed, size)
     build: Callable[[None], nn.Module] = build_resnet152 if model == MODEL_2D else build_resnext101
     torch.manual_seed(seed)
@@ -146,7 +148,7 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
         except NotACheckpoint as exc:
             log.warning("%s; recomputing it", exc)
         else:
-            atomic_write_bytes(root, path, machine)
+            link_or_write_bytes(root, path, str(machine_calibration_path(model, seed, size)), machine)
             return net
     net = build(None)
     log.warning(
@@ -160,8 +162,11 @@ def _random_calibrated(root: DataRoot, model: str, seed: int, size: int) -> nn.M
     recalibrate_batchnorm(damp_residuals(net), batches)
     buffer = io.BytesIO()
     torch.save(net.state_dict(), buffer)
-    atomic_write_bytes(root, path, buffer.getvalue())
-    _keep_machine_copy(model, seed, size, buffer.getvalue())
+    data = buffer.getvalue()
+    if _keep_machine_copy(model, seed, size, data):
+        link_or_write_bytes(root, path, str(machine_calibration_path(model, seed, size)), data)
+    else:
+        atomic_write_bytes(root, path, data)
     return net.eval()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 from pathlib import Path
 
 import pytest
@@ -55,11 +57,45 @@ def test_a_new_data_root_takes_this_machines_calibration(
     other = DataRoot.from_any(tmp_path / "b")
     second = _random_calibrated(other, MODEL_2D, seed=3, size=32)
     assert _same_weights(first, second) and "calibrating" not in caplog.text
-    # The new root keeps its own copy: it stays whole if the machine's cache is cleared.
-    assert (
-        Path(_calibrated_path(other, MODEL_2D, 3, 32)).read_bytes()
-        == machine_calibration_path(MODEL_2D, 3, 32).read_bytes()
-    )
+    # The new root's file is a hard link of the machine's copy (same file system): no copy of hundreds of MB.
+    kept, machine = Path(_calibrated_path(other, MODEL_2D, 3, 32)), machine_calibration_path(MODEL_2D, 3, 32)
+    assert kept.stat().st_ino == machine.stat().st_ino
+    # The computing root's file is linked too.
+    assert Path(_calibrated_path(DataRoot.from_any(tmp_path / "a"), MODEL_2D, 3, 32)).samefile(machine)
+    # The root keeps its file when the machine's cache is cleared, and loads it without calibrating.
+    machine.unlink()
+    caplog.clear()
+    third = _random_calibrated(other, MODEL_2D, seed=3, size=32)
+    assert _same_weights(first, third) and "calibrating" not in caplog.text and kept.is_file()
+    assert not any(p.name.startswith(".tmp") for p in kept.parent.iterdir())
+
+
+def test_a_root_on_another_file_system_gets_a_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _random_calibrated(DataRoot.from_any(tmp_path / "a"), MODEL_2D, seed=3, size=32)
+
+    def cross_device(src: str, dst: str) -> None:
+        raise OSError(errno.EXDEV, "Invalid cross-device link", dst)
+
+    monkeypatch.setattr(os, "link", cross_device)
+    other = DataRoot.from_any(tmp_path / "b")
+    second = _random_calibrated(other, MODEL_2D, seed=3, size=32)
+    kept, machine = Path(_calibrated_path(other, MODEL_2D, 3, 32)), machine_calibration_path(MODEL_2D, 3, 32)
+    assert _same_weights(first, second)
+    assert kept.read_bytes() == machine.read_bytes() and not kept.samefile(machine)
+    assert [p.name for p in kept.parent.iterdir()] == [kept.name]  # no temp file left by the failed link
+
+
+def test_a_root_keeps_its_calibration_when_the_machines_copy_is_replaced(tmp_path: Path) -> None:
+    """The machine's copy is only ever replaced by rename (a recalibration): the root's link keeps the old
+    file, so the features a root already holds and the ones it computes next come from the same weights."""
+    root = DataRoot.from_any(tmp_path / "a")
+    _random_calibrated(root, MODEL_2D, seed=3, size=32)
+    kept, machine = Path(_calibrated_path(root, MODEL_2D, 3, 32)), machine_calibration_path(MODEL_2D, 3, 32)
+    before = kept.read_bytes()
+    replacement = machine.with_name("replacement")
+    replacement.write_bytes(b"another calibration")
+    os.replace(replacement, machine)
+    assert kept.read_bytes() == before
 
 
 def test_a_damaged_machine_copy_is_computed_again(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
