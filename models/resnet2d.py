@@ -1,4 +1,5 @@
-"""ResNet-152 (torchvision, ImageNet V1) truncated before avgpool, spatially averaged to 2048-d."""
+"""ResNet-152 (torchvision's layout and ImageNet V1 weights) truncated before avgpool, spatially averaged to
+2048-d."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ from pathlib import Path
 
 import torch
 from torch import nn
-from torchvision.models import ResNet152_Weights, resnet152
 
+from models.resnet_imagenet import IMAGENET1K_V1_URL, ResNet152
 from models.torch_files import load_torch_file, weights_into
 
 log = logging.getLogger(__name__)
@@ -78,7 +79,7 @@ class ResNet152Features(nn.Module):
 
 def torchvision_cache_path() -> Path:
     """Where torchvision keeps the ImageNet V1 checkpoint once downloaded (never downloaded here)."""
-    name = os.path.basename(ResNet152_Weights.IMAGENET1K_V1.url)
+    name = os.path.basename(IMAGENET1K_V1_URL)
     return Path(torch.hub.get_dir()) / "checkpoints" / name
 
 
@@ -97,9 +98,9 @@ WEIGHTS_KIND = "ResNet-152"
 
 
 def _weighted_resnet152(weights: str | os.PathLike[str], mmap: bool) -> nn.Module:
-    """torchvision's ResNet-152 holding the file's tensors (NotACheckpoint when they are not its own)."""
+    """A ResNet-152 holding the file's tensors (NotACheckpoint when they are not its own)."""
     state = load_torch_file(weights, WEIGHTS_KIND, mmap=mmap)
-    return weights_into(lambda: resnet152(weights=None), state, str(weights), WEIGHTS_KIND)
+    return weights_into(ResNet152, state, str(weights), WEIGHTS_KIND)
 
 
 def check_resnet152_weights(weights: str | os.PathLike[str]) -> None:
@@ -111,7 +112,7 @@ def check_resnet152_weights(weights: str | os.PathLike[str]) -> None:
 def build_resnet152(weights: Path | None) -> ResNet152Features:
     """ResNet-152 features; random init when `weights` is None (the caller decides if that is allowed)."""
     if weights is None:
-        return _features(resnet152(weights=None))
+        return _features(ResNet152())
     net = _features(_weighted_resnet152(weights, mmap=False))
     log.info("loaded ResNet-152 weights from %s", weights)
     return net
