@@ -52,6 +52,32 @@ _PRESET_FIELDS = (
 )  # fmt: skip
 
 
+# The optimiser's recipe (the papers' schedules, clipping, betas, weight decay): options of `howto train` and
+# of `howto train compare` (there applied to every method's runs).
+ScheduleOption = Annotated[
+    str,
+    choice_option(
+        "--schedule",
+        SCHEDULES,
+        "epoch_decay: x--lr-decay after every epoch (HowTo100M); warmup_cosine (MIL-NCE) or warmup_linear "
+        "(VideoCLIP): --warmup-steps steps up to --lr, then decay to 0 at the run's last step.",
+    ),
+]
+LrDecayOption = Annotated[
+    float, typer.Option(help="Rate factor after every epoch (--schedule epoch_decay); 1: constant.")
+]
+WarmupStepsOption = Annotated[
+    int, typer.Option(min=0, help="Optimiser steps of warm-up (the warm-up schedules; MIL-NCE 10k).")
+]
+ClipNormOption = Annotated[
+    float | None, typer.Option(help="Clip the global gradient norm to this before each step (VideoCLIP 2.0).")
+]
+AdamBetasOption = Annotated[str, typer.Option(help="Adam's betas B1,B2 (VideoCLIP: 0.9,0.98).")]
+WeightDecayOption = Annotated[
+    float, typer.Option(min=0, help="> 0: AdamW's decoupled weight decay (0: Adam).")
+]
+
+
 def _parse_betas(text: str) -> tuple[float, float]:
     """--adam-betas "B1,B2": two numbers, each in [0, 1)."""
     parts = [p.strip() for p in text.split(",")]
@@ -129,29 +155,12 @@ def train_command(
         float,
         typer.Option(help="Learning rate: the first epoch's (epoch_decay) or the peak after the warm-up."),
     ] = 1e-4,
-    schedule: Annotated[
-        str,
-        choice_option(
-            "--schedule",
-            SCHEDULES,
-            "epoch_decay: x--lr-decay after every epoch (HowTo100M); warmup_cosine (MIL-NCE) or warmup_linear "
-            "(VideoCLIP): --warmup-steps steps up to --lr, then decay to 0 at the run's last step.",
-        ),
-    ] = "epoch_decay",
-    lr_decay: Annotated[
-        float, typer.Option(help="Rate factor after every epoch (--schedule epoch_decay); 1: constant.")
-    ] = 0.9,
-    warmup_steps: Annotated[
-        int, typer.Option(min=0, help="Optimiser steps of warm-up (the warm-up schedules; MIL-NCE 10k).")
-    ] = 0,
-    clip_norm: Annotated[
-        float | None,
-        typer.Option(help="Clip the global gradient norm to this before each step (VideoCLIP 2.0)."),
-    ] = None,
-    adam_betas: Annotated[str, typer.Option(help="Adam's betas B1,B2 (VideoCLIP: 0.9,0.98).")] = "0.9,0.999",
-    weight_decay: Annotated[
-        float, typer.Option(min=0, help="> 0: AdamW's decoupled weight decay (0: Adam).")
-    ] = 0.0,
+    schedule: ScheduleOption = "epoch_decay",
+    lr_decay: LrDecayOption = 0.9,
+    warmup_steps: WarmupStepsOption = 0,
+    clip_norm: ClipNormOption = None,
+    adam_betas: AdamBetasOption = "0.9,0.999",
+    weight_decay: WeightDecayOption = 0.0,
     videos_per_batch: Annotated[
         int, typer.Option(min=1, help="Videos per batch; their clips are each other's negatives.")
     ] = 32,
@@ -258,7 +267,16 @@ def compare_command(
     text: Annotated[str, choice_option("--text", TEXTS, "Text side of every method.")] = "minilm",
     word2vec: Annotated[Path | None, typer.Option(help="word2vec file for --text word2vec.")] = None,
     d: Annotated[int, typer.Option(min=2, help="Joint embedding size.")] = 256,
-    lr: Annotated[float, typer.Option(help="Adam learning rate (x0.9 per epoch).")] = 3e-3,
+    lr: Annotated[
+        float,
+        typer.Option(help="Learning rate: the first epoch's (epoch_decay) or the peak after the warm-up."),
+    ] = 3e-3,
+    schedule: ScheduleOption = "epoch_decay",
+    lr_decay: LrDecayOption = 0.9,
+    warmup_steps: WarmupStepsOption = 0,
+    clip_norm: ClipNormOption = None,
+    adam_betas: AdamBetasOption = "0.9,0.999",
+    weight_decay: WeightDecayOption = 0.0,
     videos_per_batch: Annotated[int, typer.Option(min=1, help="Videos per batch of every run.")] = 8,
     heldout_fraction: Annotated[float, typer.Option(help="Share of videos held out (by hash of id).")] = 0.3,
     clip_pool: Annotated[
@@ -303,9 +321,11 @@ def compare_command(
 ) -> None:
     """Train each seed method on the same data, seeds and split; print and save one table and a plot.
 
-    Defaults are sized for the demo world (`howto demo`): d 256, lr 3e-3 for 24 epochs, 8 videos per
-    batch, 30% of the videos held out, clips mean-pooled with 2 s of context each side (HowTo100M's
-    max over the line alone: --clip-pool max --clip-context-s 0). Runs are named by method, seed and
+    Defaults are sized for the demo world (`howto demo`): d 256, lr 3e-3 (x0.9 per epoch) for 24 epochs,
+    8 videos per batch, 30% of the videos held out, clips mean-pooled with 2 s of context each side
+    (HowTo100M's max over the line alone: --clip-pool max --clip-context-s 0). The optimiser's recipe
+    (--schedule, --warmup-steps, --lr-decay, --clip-norm, --adam-betas, --weight-decay) applies to every
+    method's runs, as `howto train` takes it. Runs are named by method, seed and
     config, so a rerun reuses finished ones. With benchmark files (the demo's under the root, or given)
     every run is also scored on CrossTask and YouCook2; those scores are recorded in eval_metrics, so a
     rerun reuses them too.
@@ -342,13 +362,16 @@ def compare_command(
     check_name(name, "--name")  # before any training: the table goes to one folder under train/compare/
     if word2vec is not None:
         _check_word2vec(word2vec)
+    betas = _parse_betas(adam_betas)
+    _check_schedule(schedule, warmup_steps)
     try:
         base = TrainConfig(
             text=text,  # type: ignore[arg-type]
             word2vec_path=str(word2vec) if word2vec else None,
             epochs=epochs, d=d, lr=lr, videos_per_batch=videos_per_batch,
             heldout_fraction=heldout_fraction, device=device, clip_pool=clip_pool,  # type: ignore[arg-type]
-            clip_context_s=clip_context_s,
+            clip_context_s=clip_context_s, schedule=schedule, lr_decay=lr_decay,  # type: ignore[arg-type]
+            warmup_steps=warmup_steps, clip_norm=clip_norm, adam_betas=betas, weight_decay=weight_decay,
         )  # fmt: skip
     except ValueError as exc:
         _config_error(exc)

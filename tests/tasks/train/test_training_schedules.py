@@ -17,6 +17,7 @@ from models.train_loop import make_optimizer
 from storage.layout import DataRoot
 from tasks.common import config_hash
 from tasks.train.checkpoints import latest_checkpoint, load_state
+from tasks.train.compare import method_config
 from tasks.train.config import _LATER_FIELDS, RUNTIME_FIELDS, TrainConfig, train_hash
 from tasks.train.objective_run import ObjectiveTrainer
 from tasks.train.run import Trainer, TrainingDataError, train
@@ -24,6 +25,9 @@ from tests.tasks.train.synthetic_roots import one_torch_thread, paired_synthetic
 
 CFG = TrainConfig(text="learned", d=32, lr=3e-3, epochs=3, heldout_fraction=0.3, videos_per_batch=4, seed=2)
 RECIPE = {"schedule": "warmup_cosine", "warmup_steps": 2, "clip_norm": 1.0, "adam_betas": (0.9, 0.98)}
+# The optimiser fields at their defaults (HowTo100M's epoch decay, Adam).
+DEFAULT_RECIPE = {"schedule": "epoch_decay", "warmup_steps": 0, "clip_norm": None, "adam_betas": (0.9, 0.999),
+                  "weight_decay": 0.0}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -237,4 +241,50 @@ def test_bad_recipe_options_are_one_line_before_training(
     assert problem in out.stderr and "Traceback" not in out.output, out.output
     if "--schedule" not in options:  # typer's own usage error for a bad choice has its usage lines
         assert len(out.stderr.strip().splitlines()) == 1, out.stderr
+    assert not (tmp_path / "none").exists()
+
+
+def test_howto_train_compare_applies_the_recipe_to_every_methods_runs(root: DataRoot) -> None:
+    """`howto train compare` takes the same recipe options: each method's run trains with them (its id is
+    the one the recipe's config names, its optimiser has the betas and weight decay, its rate ends at 0)."""
+    shared = ["--text", "learned", "--d", "32", "--lr", "0.003", "--epochs", "2", "--heldout-fraction", "0.3",
+              "--videos-per-batch", "4"]  # fmt: skip
+    recipe = ["--schedule", "warmup_linear", "--warmup-steps", "2", "--clip-norm", "1.0", "--adam-betas", "0.9,0.98",
+              "--weight-decay", "0.01"]  # fmt: skip
+    args = ["train", "compare", "--data-root", root.url, "--methods", "infonce,milnce_inbatch", "--seeds", "0",
+            "--control", "", "--no-benchmarks", "--no-audio", "--name", "recipe", *shared, *recipe]  # fmt: skip
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 0, out.output
+    base = TrainConfig(
+        text="learned", d=32, lr=3e-3, epochs=2, heldout_fraction=0.3, videos_per_batch=4, clip_pool="mean",
+        clip_context_s=2.0, schedule="warmup_linear", warmup_steps=2, clip_norm=1.0, adam_betas=(0.9, 0.98),
+        weight_decay=0.01,
+    )  # fmt: skip
+    for method in ("infonce", "milnce_inbatch"):
+        run_id = method_config(base, method, 0).run_id
+        assert run_id is not None
+        state = _last_state(root, run_id)
+        group = state["optimizer"]["param_groups"][0]
+        assert group["betas"] == (0.9, 0.98) and group["weight_decay"] == 0.01, method
+        assert state["scheduler"]["_last_lr"] == [0.0], method  # warmup_linear decays to 0 at the last step
+        # Without the recipe the same method is another run: the recipe is part of its name.
+        assert (
+            run_id != method_config(TrainConfig(**{**base.model_dump(), **DEFAULT_RECIPE}), method, 0).run_id
+        )
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        (["--adam-betas", "0.9"], "--adam-betas '0.9': two numbers B1,B2"),
+        (["--warmup-steps", "5"], "--warmup-steps 5 is for --schedule warmup_cosine or warmup_linear"),
+        (["--clip-norm", "0"], "--clip-norm: Input should be greater than 0"),
+    ],
+)
+def test_compare_refuses_bad_recipe_options_in_one_line(
+    tmp_path: Any, options: list[str], problem: str
+) -> None:
+    out = CliRunner().invoke(app, ["train", "compare", "--data-root", str(tmp_path / "none"), *options])
+    assert out.exit_code == 2, out.output
+    assert problem in out.stderr and len(out.stderr.strip().splitlines()) == 1, out.stderr
     assert not (tmp_path / "none").exists()
