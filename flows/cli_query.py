@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from flows.cli_common import ExistingDataRootOption, bench_app, data_root_with_datasets, fail, require_utf8
-from storage.catalog import query_batches, refresh, stats
+from storage.catalog import QueryLimits, QueryOutOfMemory, query_batches, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench.query import run_bench
 
@@ -126,14 +126,59 @@ def query_command(
             help="Output format. json: strict JSON (NaN as null, BLOBs as hex, intervals in seconds); csv: lists and structs as JSON text.",
         ),
     ] = OutputFormat.table,
+    memory_limit: Annotated[
+        str | None,
+        typer.Option(
+            help="Most memory DuckDB may take for the query, e.g. 4GB or 500MiB (default: 80% of the RAM); "
+            "past it, sorts, joins and aggregates spill to disk beside the catalog.",
+        ),
+    ] = None,
+    max_spill: Annotated[
+        str | None,
+        typer.Option(
+            help="Most disk the query may spill to, e.g. 20GB (default: DuckDB's, 90% of that disk's free "
+            "space); 0B: no spilling.",
+        ),
+    ] = None,
 ) -> None:
-    """Query the datasets with DuckDB (one view per dataset, plus video_catalog). Read-only."""
+    """Query the datasets with DuckDB (one view per dataset, plus video_catalog). Read-only.
+
+    The memory and spill caps are options, not SET statements: the sandbox locks DuckDB's settings."""
     # Undecodable bytes (kept by Python as lone surrogates) would reach the SQL splitter as text it cannot
     # encode: refused here, naming the argument.
     require_utf8(sql, "SQL")
+    limits = QueryLimits(
+        memory_bytes=_size(memory_limit, "--memory-limit", MIN_QUERY_MEMORY),
+        spill_bytes=_size(max_spill, "--max-spill", 0),
+    )
     # A refused or failed query is a QueryError: one line, exit 2, nothing written (the sandbox sees to it).
-    with query_batches(sql, data_root_with_datasets(data_root)) as (columns, batches):
-        _print_result(columns, batches, fmt)
+    try:
+        with query_batches(sql, data_root_with_datasets(data_root), limits=limits) as (columns, batches):
+            _print_result(columns, batches, fmt)
+    except QueryOutOfMemory as exc:
+        now = f" (now {memory_limit})" if memory_limit else ""
+        fail(
+            f"{exc}: give the query more memory with --memory-limit SIZE{now} or more disk with --max-spill SIZE"
+        )
+
+
+# Below this DuckDB cannot open the catalog and run the smallest query.
+MIN_QUERY_MEMORY = 32 * 1000**2
+
+
+def _size(text: str | None, option: str, minimum: int) -> int | None:
+    """A size given as 4GB, 500MB, 2GiB or 123B (pydantic's ByteSize: KB = 1000, KiB = 1024), in bytes."""
+    if text is None:
+        return None
+    from pydantic import ByteSize, TypeAdapter, ValidationError
+
+    try:
+        size = int(TypeAdapter(ByteSize).validate_python(text))
+    except ValidationError:
+        fail(f"{option} {text!r}: not a size; give one such as 4GB, 500MB or 2GiB")
+    if size < minimum:
+        fail(f"{option} {text!r}: at least {minimum // 1000**2}MB")
+    return size
 
 
 def stats_command(

@@ -41,8 +41,30 @@ class QueryError(ValueError):
     """A query DuckDB rejected, or one that is not read-only."""
 
 
+class QueryOutOfMemory(QueryError):
+    """A query that needed more memory than its limit (and the spill folder could not take the rest)."""
+
+
 class CatalogError(RuntimeError):
     """The catalog could not be rebuilt; the previous catalog file is left as it was."""
+
+
+@dataclass(frozen=True)
+class QueryLimits:
+    """DuckDB's memory and spill caps for a query, in bytes; None keeps DuckDB's own (80% of the RAM; 90% of
+    the free disk where it spills). Set when the connection opens: the sandbox then locks the configuration,
+    so a query cannot raise them with SET, and the caller is the only one who can."""
+
+    memory_bytes: int | None = None
+    spill_bytes: int | None = None
+
+    def config(self) -> dict[str, str]:
+        out = {}
+        if self.memory_bytes is not None:
+            out["memory_limit"] = f"{self.memory_bytes}B"
+        if self.spill_bytes is not None:
+            out["max_temp_directory_size"] = f"{self.spill_bytes}B"
+        return out
 
 
 @dataclass(frozen=True)
@@ -105,13 +127,16 @@ _CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": F
 
 
 @contextmanager
-def _reader(root: DataRoot, *, rebuild: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def _reader(
+    root: DataRoot, *, rebuild: bool = False, limits: QueryLimits | None = None
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """A read-only, sandboxed connection to a catalog of the root's current shards (see `_current`)."""
     path = _current(root, rebuild=rebuild)
     # A fresh in-memory instance that attaches the file: DuckDB shares one instance (and its locked
     # settings) between connections to the same path in a process, so a second reader, or one after a
     # refresh swapped the file, would otherwise fail or see the old file.
     config: dict[str, Any] = {**_CONFIG, "temp_directory": spill_directory(path)}
+    config.update((limits or QueryLimits()).config())
     with duckdb.connect(":memory:", config=config) as con:
         con.execute(f"ATTACH {_quote(path)} AS howto (READ_ONLY)")
         con.execute("USE howto")
@@ -485,13 +510,21 @@ def _explains_plain_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
     return len(inner) == 1 and inner[0].type == duckdb.StatementType.SELECT
 
 
+def _query_error(exc: BaseException) -> QueryError:
+    """DuckDB's first line; an out-of-memory error as its own kind (DuckDB's advice to SET memory_limit
+    cannot be followed in the locked sandbox: the caller gives the limits, see QueryLimits)."""
+    if isinstance(exc, duckdb.OutOfMemoryException):
+        return QueryOutOfMemory(_message(exc))
+    return QueryError(_message(exc))
+
+
 def _execute(con: duckdb.DuckDBPyConnection, sql: str) -> duckdb.DuckDBPyConnection:
     """The statement checked read-only, then run; its rows are still to fetch. Raises QueryError."""
     try:
         _read_only_statement(con, sql)
         return con.execute(sql)
     except duckdb.Error as exc:
-        raise QueryError(_message(exc)) from exc
+        raise _query_error(exc) from exc
 
 
 def _run(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
@@ -499,29 +532,29 @@ def _run(con: duckdb.DuckDBPyConnection, sql: str) -> QueryResult:
     try:
         return QueryResult([d[0] for d in cursor.description or []], cursor.fetchall())
     except duckdb.Error as exc:
-        raise QueryError(_message(exc)) from exc
+        raise _query_error(exc) from exc
 
 
-def query(sql: str, root: DataRoot | str | None = None) -> QueryResult:
+def query(sql: str, root: DataRoot | str | None = None, limits: QueryLimits | None = None) -> QueryResult:
     """Run one read-only query against the catalog; raises QueryError with DuckDB's message."""
     root = DataRoot.from_any(root)
     try:
-        with _reader(root) as con:
+        with _reader(root, limits=limits) as con:
             return _run(con, sql)
     except (duckdb.Error, CatalogError) as exc:  # the catalog itself could not be built or opened
-        raise QueryError(_message(exc)) from exc
+        raise _query_error(exc) from exc
 
 
 @contextmanager
 def query_batches(
-    sql: str, root: DataRoot | str | None = None, batch_rows: int = 10_000
+    sql: str, root: DataRoot | str | None = None, batch_rows: int = 10_000, limits: QueryLimits | None = None
 ) -> Iterator[tuple[list[str], Iterator[list[tuple[Any, ...]]]]]:
     """`query`, with the rows handed out in batches as DuckDB streams them: memory stays that of one batch
     whatever the result's size (all of `SELECT * FROM clips` as Python tuples is ~0.7 KB a row, past any
     machine's memory at HowTo100M's 136M clips). Yields (columns, batches); raises QueryError."""
     root = DataRoot.from_any(root)
     try:
-        with _reader(root) as con:
+        with _reader(root, limits=limits) as con:
             cursor = _execute(con, sql)
 
             def batches() -> Iterator[list[tuple[Any, ...]]]:
@@ -529,14 +562,14 @@ def query_batches(
                     try:
                         rows = cursor.fetchmany(batch_rows)
                     except duckdb.Error as exc:  # an error met part way (a cast, a division by zero)
-                        raise QueryError(_message(exc)) from exc
+                        raise _query_error(exc) from exc
                     if not rows:
                         return
                     yield rows
 
             yield [d[0] for d in cursor.description or []], batches()
     except (duckdb.Error, CatalogError) as exc:  # the catalog itself could not be built or opened
-        raise QueryError(_message(exc)) from exc
+        raise _query_error(exc) from exc
 
 
 def stats(root: DataRoot | str | None = None) -> dict[str, Any]:

@@ -162,3 +162,41 @@ def test_a_table_too_long_to_read_is_refused_in_one_line(root: DataRoot) -> None
     assert "more than 100,000 rows" in line and "--format csv" in line
     out = _howto("query", "SELECT * FROM range(100001)", "--data-root", root.url, "--format", "csv")
     assert out.returncode == 0 and len(out.stdout.splitlines()) == 100002
+
+
+# An ordered aggregate over 3M strings: DuckDB holds them all in memory, past 32 MB, one row out.
+BIG_SORT = "SELECT list(s ORDER BY s)[1] AS first FROM (SELECT md5(i::varchar) s FROM range(3000000) t(i))"
+
+
+def test_memory_and_spill_caps_are_options_the_query_runs_under(root: DataRoot) -> None:
+    """The sandbox locks DuckDB's settings (a query cannot SET memory_limit), so the caps are options: they
+    reach the query's connection, a query past the memory cap fails in one line that names the options
+    (not DuckDB's advice to SET them), and the same query runs with room to spare."""
+    settings = "SELECT current_setting('memory_limit') m, current_setting('max_temp_directory_size') s"
+    out = runner.invoke(app, ["query", settings, "--data-root", root.url, "--format", "json",
+                              "--memory-limit", "100MB", "--max-spill", "2GiB"])  # fmt: skip
+    assert out.exit_code == 0, out.output
+    assert '"m": "95.3 MiB"' in out.stdout and '"s": "2.0 GiB"' in out.stdout, out.stdout
+    refused = runner.invoke(app, ["query", "SET memory_limit = '64GB'", "--data-root", root.url])
+    assert refused.exit_code == 2 and "read-only" in refused.stderr, refused.output
+
+    small = _howto("query", BIG_SORT, "--data-root", root.url, "--format", "csv", "--memory-limit", "32MB")
+    line = _one_line_exit_2(small)
+    assert "Out of Memory" in line and "--memory-limit SIZE (now 32MB)" in line and "SET " not in line
+    roomy = _howto("query", BIG_SORT, "--data-root", root.url, "--format", "csv", "--memory-limit", "1GB")
+    assert roomy.returncode == 0, roomy.stderr
+    assert roomy.stdout.split() == ["first", "0000023f507999464aa2b78875b7e5d6"]  # the least md5 of them
+
+
+@pytest.mark.parametrize(
+    "options, problem",
+    [
+        (["--memory-limit", "lots"], "--memory-limit 'lots': not a size; give one such as 4GB"),
+        (["--memory-limit", "8MB"], "--memory-limit '8MB': at least 32MB"),
+        (["--max-spill", "-1GB"], "--max-spill '-1GB': not a size"),
+    ],
+)
+def test_bad_caps_are_refused_in_one_line(root: DataRoot, options: list[str], problem: str) -> None:
+    out = runner.invoke(app, ["query", "SELECT 1", "--data-root", root.url, *options])
+    assert out.exit_code == 2 and problem in out.stderr, out.output
+    assert len(out.stderr.strip().splitlines()) == 1
