@@ -19,6 +19,7 @@ import time
 from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -158,30 +159,42 @@ def cache_path() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "howto" / "cpu_precision.json"
 
 
-def _cached(key: str) -> CpuBf16 | None:
+def cached_entry(key: str) -> dict[str, Any] | None:
+    """The cache file's entry for `key`; None where there is none, or the file or entry is damaged."""
     try:
         entry = json.loads(cache_path().read_text(encoding="utf-8")).get(key)
-        return CpuBf16(bool(entry["native"]), float(entry["fp32_gflops"]), float(entry["bf16_gflops"]))
-    except (OSError, ValueError, TypeError, KeyError, AttributeError):
-        return None  # none yet, or a damaged file: measured again and rewritten
+    except (OSError, ValueError, AttributeError):
+        return None
+    return entry if isinstance(entry, dict) else None
 
 
-def _remember(key: str, verdict: CpuBf16) -> None:
-    """Add this machine's verdict to the cache file (written whole to a temp file, then renamed)."""
+def remember_entry(key: str, fields: Mapping[str, Any]) -> None:
+    """Add this machine's `fields` under `key` to the cache file (written whole to a temp file, then
+    renamed), with the time they were measured."""
     path = cache_path()
     try:
         entries = json.loads(path.read_text(encoding="utf-8"))
         entries = entries if isinstance(entries, dict) else {}
     except (OSError, ValueError):
         entries = {}
-    entries[key] = {**asdict(verdict), "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    entries[key] = {**fields, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=".tmp-", delete=False) as tmp:
             json.dump(entries, tmp, indent=1, sort_keys=True)
         os.replace(tmp.name, path)
     except OSError as exc:  # a read-only home: the verdict still holds for this process
-        log.debug("CPU precision not cached at %s: %s", path, exc)
+        log.debug("CPU measurements not cached at %s: %s", path, exc)
+
+
+def _cached(key: str) -> CpuBf16 | None:
+    entry = cached_entry(key)
+    if entry is None:
+        return None  # none yet: measured and written
+    try:
+        return CpuBf16(bool(entry["native"]), float(entry["fp32_gflops"]), float(entry["bf16_gflops"]))
+    except (TypeError, KeyError, ValueError):
+        return None  # a damaged entry: measured again and rewritten
 
 
 @functools.cache
@@ -197,6 +210,6 @@ def cpu_bf16() -> CpuBf16:
     verdict = _cached(key)
     if verdict is None:
         verdict = measure_cpu_bf16()
-        _remember(key, verdict)
+        remember_entry(key, asdict(verdict))
         log.info("CPU precision: %s (measured; kept in %s)", verdict.describe(), cache_path())
     return verdict

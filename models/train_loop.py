@@ -20,6 +20,7 @@ from models.encoders import cuda_bf16_native
 from models.gemm_layout import RowMajorGemms
 from models.grad_clip import clip_gradients
 from models.mixed_adam import MixedAdam, owns, update_kernel
+from models.onednn_gemm import OneDnnFp32Gemms, fp32_gemm
 from models.schedules import Schedule, make_scheduler
 from models.torch_files import load_torch_file, require_entries, shape_misfit
 
@@ -206,9 +207,20 @@ def row_major_gemms(device: torch.device, precision: str) -> bool:
     return device.type == "cpu" and precision == "bf16" and amx_in_use()
 
 
+def onednn_fp32_gemms(device: torch.device, precision: str) -> bool:
+    """Whether a step's fp32 GEMMs run on oneDNN (models/onednn_gemm.py): fp32 steps on a CPU where
+    oneDNN's fp32 GEMM was measured clearly faster than MKL's."""
+    return device.type == "cpu" and precision == "fp32" and fp32_gemm().onednn_pays
+
+
 def gemm_layout(device: torch.device, precision: str) -> contextlib.AbstractContextManager[object]:
-    """The context a step runs in: RowMajorGemms where `row_major_gemms` says so, nothing elsewhere."""
-    return RowMajorGemms() if row_major_gemms(device, precision) else contextlib.nullcontext()
+    """The context a step runs in: RowMajorGemms where `row_major_gemms` says so, OneDnnFp32Gemms where
+    `onednn_fp32_gemms` does, nothing elsewhere."""
+    if row_major_gemms(device, precision):
+        return RowMajorGemms()
+    if onednn_fp32_gemms(device, precision):
+        return OneDnnFp32Gemms()
+    return contextlib.nullcontext()
 
 
 def batch_inputs(batch: Batch, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:

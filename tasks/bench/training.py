@@ -19,7 +19,16 @@ from models.cpu_kernels import compile_failure
 from models.encoders import cpu_features, pick_device
 from models.gemm_layout import c_transpose_available, row_major_copies_failed
 from models.mixed_adam import MixedAdam
-from models.train_loop import Batch, native_bf16, pick_precision, row_major_gemms, train_epoch, train_step
+from models.onednn_gemm import fp32_gemm
+from models.train_loop import (
+    Batch,
+    native_bf16,
+    onednn_fp32_gemms,
+    pick_precision,
+    row_major_gemms,
+    train_epoch,
+    train_step,
+)
 from storage.layout import DataRoot
 from storage.shards import write_shard
 from tasks.bench.ceiling import gemm_ceiling
@@ -139,7 +148,15 @@ def _describe(precision: str, device: torch.device, adam: str, matmuls: str) -> 
             f"{device.type} bf16: {matmuls}, {layout}{_tail(device)}fp32 master weights and loss (fused "
             f"max-margin), {each}"
         )
-    return f"{device.type} fp32: matmuls in fp32, {each}"
+    return f"{device.type} fp32: {_fp32_matmuls(device)}, {each}"
+
+
+def _fp32_matmuls(device: torch.device) -> str:
+    if device.type != "cpu":
+        return "matmuls in fp32"
+    if onednn_fp32_gemms(device, "fp32"):
+        return f"matmuls in fp32 on oneDNN ({fp32_gemm().speedup or 0:.2f}x torch.mm's GEMM here)"
+    return "matmuls in fp32 on torch.mm (" + fp32_gemm().describe() + ")"
 
 
 def _tail(device: torch.device) -> str:

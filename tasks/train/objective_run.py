@@ -291,7 +291,7 @@ class ObjectiveTrainer(Trainer):
 
             return tvts_epoch(
                 model, loss_fn, optimizer, prefetch(batches, self.device), self.device, self.cfg.seed,
-                self.cfg.clip_norm, scheduler,
+                self.cfg.clip_norm, scheduler, self.precision,
             )  # fmt: skip
         return train_epoch(
             model, loss_fn, optimizer, prefetch(batches, self.device), self.device, precision=self.precision,

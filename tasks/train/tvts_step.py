@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from models.embedding import JointEmbedding
-from models.train_loop import Batch, EpochStats, batch_inputs, train_epoch, update
+from models.train_loop import Batch, EpochStats, batch_inputs, gemm_layout, train_epoch, update
 from tasks.train.batches import pad_sequences, window_tokens
 from tasks.train.samplers import SORT_WINDOW
 from tasks.train.videos import VideoLines
@@ -58,17 +58,19 @@ def tvts_epoch(
     seed: int,
     clip_norm: float | None = None,
     scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    precision: str = "fp32",
 ) -> EpochStats:
     """One pass of TVTS steps (single process: the sorting path bypasses a DDP wrapper's forward);
-    `clip_norm` and a per-step `scheduler` as in train_epoch."""
+    `clip_norm`, a per-step `scheduler` and the GEMMs' context for `precision` as in train_epoch."""
     net: JointEmbedding = getattr(model, "module", model)
     generator = torch.Generator().manual_seed(seed)
 
     def step(batch: Batch) -> torch.Tensor:
         net.train()
-        loss = tvts_step(net, loss_fn, batch, device, generator)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        with gemm_layout(device, precision):  # forward and backward, as train_step
+            loss = tvts_step(net, loss_fn, batch, device, generator)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
         update(optimizer, clip_norm)
         return loss.detach()  # read one step late by train_epoch
 
