@@ -12,7 +12,11 @@ oneDNN's 1x1 convolution reads the first operand row-major and the second column
 other layout is copied first (a 2048 x 4096 fp32 copy is a few ms beside a 90-180 ms GEMM). It also
 reorders the weights on every call, which costs as much as a GEMM of few rows: with 64 rows against a
 4096 x 4096 weight it ran at 65 GFLOP/s where MKL ran 111, so GEMMs with fewer than MIN_ROWS rows stay on
-MKL, as do small ones, where the call's fixed cost dominates.
+MKL. So do GEMMs under MIN_MACS multiply-adds (about 5 ms on MKL): there the gain is small beside the
+step's other work, and it changes the rounding of small runs for little. The demo world's training (d=256,
+TVTS; its GEMMs 0.03-0.47 G multiply-adds) took 31.2 s with them routed against 27.9 s on MKL, and its
+held-out recall moved by up to 3 points with the rounding; above the line, a step at d=1024, batch 2048
+took 351-355 against 545-550 ms, and at d=4096 2.6-2.9 against 4.4-4.5 s.
 
 Whether oneDNN pays is measured, not assumed: on Intel CPUs MKL is the faster library, and on an
 AVX2-only EPYC the two were within 15% of each other. The verdict is kept per machine beside the CPU
@@ -39,7 +43,7 @@ log = logging.getLogger(__name__)
 # Below this speed-up the two are within a shared machine's noise, and MKL keeps the GEMMs.
 ONEDNN_MIN_SPEEDUP = 1.15
 MIN_ROWS = 256  # fewer rows: oneDNN's per-call weight reorder outweighs its faster kernel
-MIN_MACS = 1 << 24  # about 34 MFLOP: under a millisecond, where the call itself dominates
+MIN_MACS = 1 << 29  # about 1.1 GFLOP: the demo world's GEMMs (at most 0.47 G multiply-adds) stay on MKL
 GEMM_SIDE = 1024
 _CACHE_PREFIX = "fp32 GEMM backend|"
 _CPU = torch.device("cpu")

@@ -69,10 +69,10 @@ def test_onednn_addmm_with_beta_zero_does_not_read_the_bias() -> None:
 
 
 def test_only_large_fp32_cpu_gemms_are_routed() -> None:
-    big_a, big_b = torch.empty(256, 256), torch.empty(256, 256)
+    big_a, big_b = torch.empty(512, 1024), torch.empty(1024, 1024)  # 2^29 multiply-adds
     assert routes(big_a, big_b)
-    assert not routes(torch.empty(255, 256), torch.empty(256, 1024))  # too few rows: the weight reorder
-    assert not routes(torch.empty(256, 16), torch.empty(16, 256))  # too small to pay for the call
+    assert not routes(torch.empty(255, 4096), torch.empty(4096, 4096))  # too few rows: the weight reorder
+    assert not routes(torch.empty(448, 4096), torch.empty(4096, 256))  # the demo world's largest GEMM
     assert not routes(big_a.double(), big_b.double())
     assert not routes(big_a.bfloat16(), big_b.bfloat16())
     assert not routes(big_a.to("meta"), big_b.to("meta"))
