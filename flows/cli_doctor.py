@@ -94,6 +94,7 @@ def torch_check(device: str, precision: str) -> tuple[Runtime | None, Check]:
     """The runtime the features stage would pick (None when it cannot), and its line."""
     from models.cpu_precision import cpu_bf16
     from models.encoders import pick_runtime
+    from models.onednn_gemm import fp32_gemm
 
     try:
         rt = pick_runtime(device, precision)
@@ -104,7 +105,9 @@ def torch_check(device: str, precision: str) -> tuple[Runtime | None, Check]:
 
         name = torch.cuda.get_device_name(rt.device)
         return rt, Check("torch", "ok", f"{rt.device} ({name}) in {rt.precision}")
-    return rt, Check("torch", "ok", f"{rt.device} in {rt.precision}; {cpu_bf16().describe()}")
+    # Both verdicts this machine keeps: the precision `auto` takes, and where fp32 training's GEMMs run.
+    verdicts = f"{cpu_bf16().describe()}; training's {fp32_gemm().describe()}"
+    return rt, Check("torch", "ok", f"{rt.device} in {rt.precision}; {verdicts}")
 
 
 def amx_kernel_check(rt: Runtime | None) -> Check:

@@ -61,6 +61,7 @@ def test_ready_when_everything_a_run_needs_is_there(tmp_path: Path) -> None:
         "data root",
     ):
         assert line(out, name).startswith("ok ") or line(out, name).startswith("WARN"), line(out, name)
+    assert "auto is " in line(out, "torch") and "training's fp32 GEMMs on " in line(out, "torch")
     assert "ran the challenge solver" in line(out, "JS runtime")
     assert "global rate limit 'howto-youtube-requests'" in line(out, "Prefect API")  # the session's server
     assert "signed in: True" in line(out, "cookies") and "2 YouTube/Google cookies" in line(out, "cookies")
