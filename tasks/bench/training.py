@@ -23,7 +23,6 @@ from models.onednn_gemm import fp32_gemm
 from models.train_loop import (
     Batch,
     native_bf16,
-    onednn_fp32_gemms,
     pick_precision,
     row_major_gemms,
     train_epoch,
@@ -152,11 +151,8 @@ def _describe(precision: str, device: torch.device, adam: str, matmuls: str) -> 
 
 
 def _fp32_matmuls(device: torch.device) -> str:
-    if device.type != "cpu":
-        return "matmuls in fp32"
-    if onednn_fp32_gemms(device, "fp32"):
-        return f"matmuls in fp32 on oneDNN ({fp32_gemm().speedup or 0:.2f}x torch.mm's GEMM here)"
-    return "matmuls in fp32 on torch.mm (" + fp32_gemm().describe() + ")"
+    """On a CPU, with the library the step's large GEMMs run on (models/onednn_gemm.py) and why."""
+    return f"matmuls in fp32 ({fp32_gemm().describe()})" if device.type == "cpu" else "matmuls in fp32"
 
 
 def _tail(device: torch.device) -> str:
