@@ -8,6 +8,7 @@ from typing import Any
 from storage.catalog import feature_coverage, query
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
+from tasks.howto100m.rows import NO_CAPTIONS
 from tasks.search.crawl_record import captions_seen
 
 # HowTo100M as published (Miech et al., ICCV 2019, Table 1 and section 3): the figures we compare with.
@@ -152,12 +153,19 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
 
 
 def captioned_videos_per_shard(root: DataRoot) -> dict[int, int]:
-    """`captions` shard -> its videos whose captions were read (status ok, whether kept or not)."""
+    """`captions` shard -> its videos whose captions were read (status ok, whether kept or not).
+
+    An imported video the caption file has no entry for also has an `ok` row (nothing failed), dropped as
+    `no_captions`: it has no captions to come from anywhere, and counting it made the card say every csv
+    video got its captions from caption.json."""
     counts: dict[int, int] = {}
     for marker in list_markers(root, "captions"):
         table = read_shard(root, "captions", marker.shard)
         if table is not None:
-            counts[marker.shard] = sum(1 for status in table.column("status").to_pylist() if status == "ok")
+            statuses, reasons = table.column("status").to_pylist(), table.column("drop_reason").to_pylist()
+            counts[marker.shard] = sum(
+                s == "ok" and r != NO_CAPTIONS for s, r in zip(statuses, reasons, strict=True)
+            )
     return counts
 
 
