@@ -626,6 +626,11 @@ def _summary(root: DataRoot, rows: Callable[[str], list[tuple[Any, ...]]]) -> di
             "hours_kept": round(
                 float(scalar("SELECT coalesce(sum(duration_s), 0) FROM video_catalog WHERE keep")) / 3600, 3
             ),
+            # Kept videos whose length is unknown (every imported one: the release lists none) add nothing to
+            # hours_kept; said apart, so an import's 0.0 h reads as unknown, not as empty videos.
+            "kept_without_duration": scalar(
+                "SELECT count(*) FROM video_catalog WHERE keep AND duration_s IS NULL"
+            ),
         },
         "clips": {
             "total": scalar("SELECT count(*) FROM clips"),

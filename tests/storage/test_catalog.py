@@ -202,3 +202,18 @@ def test_every_query_says_which_damaged_shard_it_leaves_out(
         assert query("SELECT count(*) FROM clips", root).rows == [(4,)]
         said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         assert len(said) == 1 and str(shard) in said[0] and "its marker says" in said[0], said
+
+
+def test_stats_count_kept_videos_of_unknown_length_apart_from_the_hours(tmp_path: Path) -> None:
+    """An imported video has no duration (the release lists none): stats said hours_kept=0.0 for kept
+    videos as if they were empty. The kept ones of unknown length are now counted beside the hours."""
+    root = build_root(tmp_path)  # 000 kept (3600 s), 111 dropped by the words rule
+    imported = [
+        {"video_id": "5" * 11, "keep": True, "status": "imported", "crawl_id": "howto100m"},
+        {"video_id": "6" * 11, "keep": True, "status": "imported", "crawl_id": "howto100m"},
+    ]
+    write_shard(
+        root, "videos", 1, rows_table("videos", imported), config_hash="h", code_version="x", rows_in=2
+    )
+    videos = stats(root)["videos"]
+    assert (videos["kept"], videos["hours_kept"], videos["kept_without_duration"]) == (3, 1.0, 2)
