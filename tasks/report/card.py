@@ -24,7 +24,11 @@ from tasks.report.plots import FIGURES
 
 
 def _fmt(value: float) -> str:
-    return f"{value:,.0f}" if float(value).is_integer() or abs(value) >= 100 else f"{value:,.2f}"
+    if float(value).is_integer() or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) < 0.005:  # two decimals would print a few seconds of clips or video as 0.00 hours
+        return f"{value:.2g}"
+    return f"{value:,.2f}"
 
 
 def summary_rows(n: ReportNumbers) -> list[tuple[str, str, str]]:
@@ -65,7 +69,7 @@ def feature_lines(n: ReportNumbers) -> list[str]:
     by_model = ", ".join(f"{m} {c:,}" for m, c in f["videos_by_model"].items()) or "none yet"
     lines = [
         f"Videos with features, by model: {by_model}; failed {f['videos_failed']:,}; kept videos without "
-        f"features {f['kept_videos_without_features']:,}; {f['hours']:,.1f} h of video covered."
+        f"features {f['kept_videos_without_features']:,}; {_fmt(f['hours'])} h of video covered."
     ]
     if f["videos_random_weights"]:
         lines.append(
