@@ -14,7 +14,7 @@ from storage.schemas import get_schema
 from tasks.common import shard_hash
 from tasks.howto100m.caption_json import iter_entries, open_captions
 from tasks.howto100m.import_config import ImportConfig
-from tasks.howto100m.layout import IMPORT_SOURCE, check_free, load_plan, plan_exists
+from tasks.howto100m.layout import IMPORT_SOURCE, check_free, load_plan, plan_exists, video_ids_outside
 from tasks.howto100m.release import FEATURE_MODELS, VideoTable, load_feature_rows, read_task_ids
 from tasks.howto100m.rows import FeatureRows, ShardRows
 from tasks.howto100m.staging import staged_root
@@ -44,6 +44,7 @@ class Importer:
         self.staged = False  # a replacing import: markers kept aside until the swap (staging.py)
         self.target = root  # where run_job writes (and looks for) this import's markers
         self.counts: Counter[str] = Counter()
+        self.held: set[str] = set()  # videos the root holds outside this import (entries() reads them)
         self.manifests: list[dict[str, Any]] = []
 
     def config(self, **extra: Any) -> dict[str, Any]:
@@ -81,7 +82,9 @@ class Importer:
         self.counts["tasks"] = len(rows)
 
     def entries(self) -> Iterator[tuple[str, Any]]:
-        """Caption entries with a plain, new video id (each id once: the first entry wins)."""
+        """Caption entries with a plain, new video id (each id once: the first entry wins); a video the root
+        already holds (crawled, or another import's) is skipped, and so are csv rows for one (`unseen`)."""
+        self.held = video_ids_outside(self.root, self.batch, replacing=self.staged)
         outside: set[str] = set()
         with open_captions(self.cfg.captions) as handle:
             for video_id, entry in iter_entries(handle):
@@ -94,7 +97,11 @@ class Importer:
                     continue
                 if row >= 0:
                     self.videos.seen[row] = True
-                else:
+                if video_id in self.held:
+                    self.counts["already_in_root"] += 1
+                    outside.add(video_id)  # a second entry for it is a repeat, as for any other
+                    continue
+                if row < 0:
                     outside.add(video_id)
                     self.counts["not_in_csv"] += 1
                 yield video_id, entry
@@ -111,6 +118,9 @@ class Importer:
             yield group
             group = []
         for row in self.videos.unseen():
+            if str(self.videos.ids[row]) in self.held:
+                self.counts["already_in_root"] += 1
+                continue
             self.counts["no_caption_entry"] += 1
             group.append((str(self.videos.ids[row]), None))
             if len(group) == self.cfg.videos_per_shard:

@@ -17,6 +17,7 @@ from tasks.search.plans import (
     describe_import,
     next_video_shard,
     unfinished_imports,
+    video_plans,
 )
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 
@@ -36,6 +37,29 @@ def crawled_video_shards(root: DataRoot) -> list[int]:
     """`videos` shards the captions and features stages work on: every one but the imported ones,
     whose captions, clips and features came with the release and must not be redone from the web."""
     return [m.shard for m in list_markers(root, "videos") if not is_imported(m)]
+
+
+def video_ids_outside(root: DataRoot, batch: str, *, replacing: bool) -> set[str]:
+    """Videos the root holds outside this import: crawled ones (probed, or planned by a crawl under way) and
+    other imports' (not, when `replacing`, the imports it replaces: they go at its swap).
+
+    A crawl skips every video the root holds, imported ones too (tasks/search/plans.seen_video_ids); an
+    import skips these, the same rule the other way, so no video has two `videos` rows, two sets of clips,
+    or counts twice. Stable over an unfinished import's reruns: no crawl or other import starts meanwhile.
+    """
+    from storage.schemas import get_schema
+    from storage.shards import read_parquet_file
+
+    held = {str(v["video_id"]) for plan in video_plans(root).values() for v in plan["videos"]}
+    version = get_schema("videos").version
+    for marker in list_markers(root, "videos"):
+        if marker.config.get("import_batch") == batch or (replacing and is_imported(marker)):
+            continue
+        path = root.shard_path("videos", version, marker.shard)
+        if root.exists(path):
+            ids = read_parquet_file(root, path, columns=["video_id"]).column("video_id").to_pylist()
+            held.update(v for v in ids if v)
+    return held
 
 
 def plans_dir(root: DataRoot) -> str:
