@@ -22,6 +22,7 @@ from tasks.howto100m.layout import (
     imported_batches,
     is_imported,
     remove_batch,
+    remove_batch_shards_from,
     remove_imports,
     remove_plan,
     save_plan,
@@ -136,7 +137,11 @@ def import_howto100m(
         publish(root, batch)  # a swap cut short by a kill (the import it replaced already gone): finish it
     importer.start(staged=staged)
     n_shards = _write_all(importer)
-    removed = 0
+    removed = past_last = 0
+    if not staged:
+        # Shards past this run's last, left by an earlier run of the same files that made more (one that kept
+        # videos a crawl holds): they would hold those videos twice. A staged run's earlier runs made as many.
+        past_last = remove_batch_shards_from(root, batch, importer.plan["videos_base"] + n_shards)
     if staged:  # the swap: the old import out, then the new one's markers in (a kill here: the rerun ends it)
         removed = remove_imports(root, keep_batch=batch)
         for other in others:
@@ -158,5 +163,6 @@ def import_howto100m(
         "csv_bad_lines": importer.videos.bad_lines,
         "csv_repeated_videos": importer.videos.duplicates,
         "replaced_shards": removed,
+        "stale_shards_removed": past_last,
         "counts": counts,
     }

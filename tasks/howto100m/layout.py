@@ -190,24 +190,35 @@ def imported_batches(root: DataRoot) -> dict[str, set[int]]:
 
 def remove_imports(root: DataRoot, keep_batch: str | None = None) -> int:
     """Delete every imported shard of other batches (marker first, so a crash leaves only invisible files)."""
-    return _remove_batches(root, lambda batch: batch != keep_batch)
+    return _remove_shards(root, lambda batch, _shard: batch != keep_batch)
 
 
 def remove_batch(root: DataRoot, batch: str) -> int:
     """Delete the shards of one import batch and what was derived from its videos: an import that stopped on
     a broken release file leaves nothing behind, so the corrected file imports without --replace."""
-    return _remove_batches(root, lambda other: other == batch)
+    return _remove_shards(root, lambda other, _shard: other == batch)
 
 
-def _remove_batches(root: DataRoot, doomed: Callable[[str | None], bool]) -> int:
+def remove_batch_shards_from(root: DataRoot, batch: str, first: int) -> int:
+    """Delete the batch's `videos` shards numbered `first` and up, with their captions, clips, features and
+    derived pairs (its `tasks` shards are numbered apart and kept): an earlier run of the same files left
+    more shards than this run made, as one by a version that did not skip the videos a crawl holds did."""
+    return _remove_shards(root, lambda other, shard: other == batch and shard >= first, keep_tasks=True)
+
+
+def _remove_shards(
+    root: DataRoot, doomed: Callable[[str | None, int], bool], *, keep_tasks: bool = False
+) -> int:
     from storage.schemas import get_schema
 
     removed = 0
-    video_shards = {s for b, shards in imported_batches(root).items() if doomed(b) for s in shards}
+    video_shards = {s for b, shards in imported_batches(root).items() for s in shards if doomed(b, s)}
     for dataset in (*IMPORT_DATASETS, *DERIVED_DATASETS):
+        if keep_tasks and dataset == "tasks":
+            continue
         version = get_schema(dataset).version
         for marker in list_markers(root, dataset):
-            mine = is_imported(marker) and doomed(marker.config.get("import_batch"))
+            mine = is_imported(marker) and doomed(marker.config.get("import_batch"), marker.shard)
             derived = dataset in DERIVED_DATASETS and marker.shard in video_shards
             if not (mine or derived):
                 continue

@@ -7,7 +7,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyarrow as pa
+import pytest
 
+import tasks.howto100m.importer as importer
 from storage.catalog import query
 from storage.layout import DataRoot
 from storage.schemas import get_schema
@@ -75,3 +77,21 @@ def test_every_video_held_imports_its_tasks_and_no_video(release: Release, fresh
     assert (summary["videos"], summary["shards"], summary["counts"]["already_in_root"]) == (0, 0, 4)
     assert _rows(fresh_root, "SELECT count(*), count(DISTINCT video_id) FROM videos") == [(4, 4)]
     assert _rows(fresh_root, "SELECT count(*) FROM tasks") == [(2,)]
+
+
+def test_a_rerun_after_an_import_that_kept_held_videos_leaves_each_video_once(
+    release: Release, fresh_root: DataRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An import by a version that did not skip held videos: A twice, in shards [B, A], [C], [D].
+    _crawled(fresh_root, [VIDEO_A])
+    with monkeypatch.context() as patched:
+        patched.setattr(importer, "video_ids_outside", lambda *_args, **_kw: set())
+        old = import_howto100m(import_config(release), fresh_root.url)
+    assert old["shards"] == 3
+    assert _rows(fresh_root, "SELECT count(*), count(DISTINCT video_id) FROM videos") == [(5, 4)]
+    # Its rerun makes [B, C], [D]: the third shard would hold D a second time, and goes with its clips.
+    again = import_howto100m(import_config(release), fresh_root.url)
+    assert (again["shards"], again["stale_shards_removed"]) == (2, 4)  # videos, captions, clips, features
+    assert _rows(fresh_root, "SELECT count(*), count(DISTINCT video_id) FROM videos") == [(4, 4)]
+    assert _rows(fresh_root, "SELECT count(*), count(DISTINCT clip_id) FROM clips") == [(4, 4)]
+    assert _rows(fresh_root, f"SELECT count(*) FROM clips WHERE video_id = '{VIDEO_A}'") == [(0,)]
