@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, Field
@@ -154,16 +155,24 @@ class Selection:
         self.random_weight_videos.update(random.unique().to_pylist())
         return rows
 
-    def pooled_vectors(self, part: ShardClips, drops: Counter[str]) -> dict[str, Any] | None:
-        """clip_id -> pooled 2D+3D vector for the part's clips that have one (the others counted in `drops`
-        by reason), or None when shard k has no features (all its clips counted as `no_features`)."""
+    def pooled_vectors(self, part: ShardClips, drops: Counter[str]) -> dict[str, np.ndarray] | None:
+        """clip_id -> pooled 2D+3D float16 vector for the part's clips that have one (the others counted in
+        `drops` by reason), or None when shard k has no features (all its clips counted as `no_features`).
+
+        The vectors are rows of one (clips, 4096) float16 array. As Python lists (`to_pylist`) each value
+        was a float object, about 240 KB a clip: 5.4 GB peak RSS to export a shard of 200 videos (22k
+        clips), and four fifths of the export's time."""
         table = self.features(part.shard, set(part.clips.column("video_id").to_pylist()))
         if table is None:
             drops["no_features"] += part.clips.num_rows
             return None
         pairs, dropped = build_pairs(part.clips, table)
         drops.update(dropped)
-        return dict(zip(pairs.column("clip_id").to_pylist(), pairs.column("vector").to_pylist(), strict=True))
+        if pairs.num_rows == 0:
+            return {}
+        vectors = pairs.column("vector").combine_chunks()  # build_pairs makes one chunk: no copy
+        matrix = vectors.flatten().to_numpy(zero_copy_only=False).reshape(len(vectors), -1)
+        return dict(zip(pairs.column("clip_id").to_pylist(), matrix, strict=True))
 
 
 def task_lookup(root: DataRoot) -> dict[str, dict[str, Any]]:

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +19,7 @@ from storage.layout import DataRoot
 from storage.shards import list_markers, read_dataset, read_shard, write_shard
 from tasks.exports.hf import export_hf
 from tasks.exports.release import export_release
-from tasks.exports.select import ExportFilter, NothingToExport
+from tasks.exports.select import ExportFilter, NothingToExport, Selection
 from tasks.exports.webdataset import export_webdataset
 from tasks.howto100m.import_config import ImportConfig
 from tasks.howto100m.import_stage import import_howto100m
@@ -104,6 +105,25 @@ def test_webdataset_per_clip_loads_with_the_webdataset_library(imported: DataRoo
         assert np.array_equal(sample["npy"], pooled[caption["clip_id"]])
     assert {s["json"]["text"] for s in samples if s["json"]["video_id"] == VIDEO_A} == {
         "hi harrison kevin", "nan", "set slackline"}  # fmt: skip
+
+
+def test_pooled_vectors_are_float16_rows_of_one_array_equal_to_the_reference(imported: DataRoot) -> None:
+    # An export holds one clips shard's pooled vectors at a time: as rows of one float16 array they take
+    # 8 KB a clip, where Python lists of 4096 float objects took about 240 KB.
+    selection = Selection(imported, ExportFilter())
+    pooled = _pooled(imported)
+    seen = 0
+    for part in selection.shards():
+        vectors = selection.pooled_vectors(part, Counter())
+        assert vectors is not None
+        assert all(
+            type(v) is np.ndarray and v.dtype == np.float16 and v.shape == (4096,) for v in vectors.values()
+        )
+        assert len({id(v.base) for v in vectors.values()}) == 1  # views of one array, no copy a clip
+        for clip_id, vector in vectors.items():
+            assert np.array_equal(vector, pooled[clip_id])
+        seen += len(vectors)
+    assert seen == len(pooled) == 7
 
 
 def test_webdataset_per_video_and_split_filters(imported: DataRoot, tmp_path: Path) -> None:
