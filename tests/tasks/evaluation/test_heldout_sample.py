@@ -7,10 +7,12 @@ from pathlib import Path
 import numpy as np
 
 from storage.layout import DataRoot
-from tasks.evaluation.heldout import sample_heldout
+from storage.shards import read_shard
+from tasks.evaluation.heldout import _heldout_count, sample_heldout
 from tasks.synthetic.training import write_synthetic_root
-from tasks.train.data import pair_shards
+from tasks.train.data import Pairs, load_shard, pair_shards
 from tasks.train.prepare import build_pairs_shard, ready_shards
+from tasks.train.split import is_heldout
 
 
 def _root(tmp_path: Path) -> DataRoot:
@@ -37,6 +39,30 @@ def test_sample_spans_every_shard_and_is_seeded(tmp_path: Path) -> None:
     assert again.clip_ids == drawn.clip_ids and np.array_equal(again.video, drawn.video)
     other = sample_heldout(root, shards, 0.5, 20, seed=1, with_text=False)
     assert other.clip_ids != drawn.clip_ids
+
+
+def test_counts_and_draw_match_a_row_by_row_reference(tmp_path: Path) -> None:
+    # Each video is hashed once per shard (heldout_mask): the counts, and so the seeded draw, are those of
+    # is_heldout asked of every row.
+    root = _root(tmp_path)
+    shards = pair_shards(root)
+    for fraction in (0.0, 0.3, 0.5, 1.0):
+        counts = []
+        for shard in shards:
+            table = read_shard(root, "clip_pairs", shard)
+            assert table is not None
+            ids = table.column("video_id").to_pylist()
+            counts.append(sum(is_heldout(v, fraction) for v in ids))
+            assert _heldout_count(root, shard, fraction) == counts[-1]
+        assert _heldout_count(root, 99, fraction) == 0  # no such shard
+        every = Pairs.concat([load_shard(root, s, "heldout", fraction, with_text=False) for s in shards], 16)
+        assert len(every) == sum(counts)
+        rng = np.random.default_rng([3, 17])
+        rows = (
+            np.sort(rng.choice(len(every), 25, replace=False)) if len(every) > 25 else np.arange(len(every))
+        )
+        drawn = sample_heldout(root, shards, fraction, 25, seed=3, with_text=False)
+        assert drawn.clip_ids == every.take(rows).clip_ids
 
 
 def test_heldout_eval_of_a_checkpoint_matches_the_runs_last_epoch(tmp_path: Path) -> None:
