@@ -17,7 +17,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.layout import DataRoot
-from storage.shards import list_markers, read_shard
+from storage.schemas import get_schema
+from storage.shards import list_markers, read_parquet_file, read_shard
 from tasks.common import shard_hash
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob
@@ -157,6 +158,19 @@ def recorded_features_config(root: DataRoot) -> dict[str, object]:
     return {}
 
 
+def _holds_ok_rows(root: DataRoot, shard: int, video_ids: set[str]) -> bool:
+    """Whether `frame_features` shard k has a finished (status ok) row of one of these videos, read from its
+    id and status columns alone. root_features runs once per chunk of 64 benchmark videos and read every
+    matching shard whole, vectors included: the whole dataset again for each chunk, where a benchmark's
+    videos are in a few shards (the demo's) or in none (YouCook2's)."""
+    path = root.shard_path("frame_features", get_schema("frame_features").version, shard)
+    if not video_ids or not root.exists(path):
+        return False
+    table = read_parquet_file(root, path, columns=["video_id", "status"])
+    wanted = pc.is_in(table.column("video_id"), pa.array(sorted(video_ids), pa.string()))
+    return bool(pc.any(pc.and_(wanted, pc.equal(table.column("status"), "ok"))).as_py())
+
+
 def root_features(root: DataRoot, video_ids: set[str], cfg: ExtractFeaturesConfig) -> dict[str, pa.Table]:
     """Finished `frame_features` rows of these videos from shards whose marker records the same
     data-deciding config (weights included); video id -> its rows. Shards without a recorded config
@@ -165,6 +179,8 @@ def root_features(root: DataRoot, video_ids: set[str], cfg: ExtractFeaturesConfi
     found: dict[str, pa.Table] = {}
     for marker in list_markers(root, "frame_features"):
         if not marker.config or any(marker.config.get(k) != v for k, v in want.items()):
+            continue
+        if not _holds_ok_rows(root, marker.shard, video_ids - set(found)):
             continue
         table = read_shard(root, "frame_features", marker.shard)
         if table is None:
