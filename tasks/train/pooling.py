@@ -105,25 +105,59 @@ def features_by_video(table: pa.Table, models: tuple[str, ...] = MODELS) -> dict
 
     A video with a failed extraction, or lacking one of the models, is left out: its clips are dropped
     with a reason by the caller.
+
+    Only the key columns are filtered and sorted; each video's vectors are then gathered once from the
+    column's values (`VectorRows`). Filtering and sorting the whole table cost about 5x its size: a shard
+    of 250 videos (744 MB of features, 187 row groups) peaked at 5.1 GB to read and pair, 2.2 GB now.
     """
-    ok = table.filter(pc.equal(table.column("status"), "ok"))
-    ok = ok.sort_by([("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")])
-    if ok.num_rows == 0:
+    ok = pc.equal(table.column("status"), "ok")
+    keys = pa.table(
+        {
+            "video_id": table.column("video_id"),
+            "model": table.column("model"),
+            "idx": table.column("idx"),
+            "row": pa.array(np.arange(table.num_rows, dtype=np.int64)),
+        }
+    ).filter(ok)
+    if keys.num_rows == 0:
         return {}
-    vectors = ok.column("vector").combine_chunks()
-    lengths = pc.list_value_length(vectors).to_numpy()
-    dim = int(lengths[0])
-    if not (lengths == dim).all():
-        raise ValueError(f"frame_features vectors differ in length ({sorted(set(lengths.tolist()))})")
-    flat = vectors.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim)
-    vids = ok.column("video_id").to_numpy(zero_copy_only=False)
-    names = ok.column("model").to_numpy(zero_copy_only=False)
-    keys = np.char.add(np.char.add(vids.astype(str), "\x00"), names.astype(str))
+    keys = keys.sort_by([("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")])
+    vectors = VectorRows(table.column("vector"), keys.column("row").to_numpy())
+    vids = keys.column("video_id").to_numpy(zero_copy_only=False)
+    names = keys.column("model").to_numpy(zero_copy_only=False)
+    keys_text = np.char.add(np.char.add(vids.astype(str), "\x00"), names.astype(str))
     out: dict[str, VideoFeatures] = {}
-    bounds = np.flatnonzero(keys[1:] != keys[:-1]) + 1
-    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(keys)], strict=True):
-        out.setdefault(str(vids[lo]), VideoFeatures({})).rows[str(names[lo])] = flat[lo:hi]
+    bounds = np.flatnonzero(keys_text[1:] != keys_text[:-1]) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(keys_text)], strict=True):
+        out.setdefault(str(vids[lo]), VideoFeatures({})).rows[str(names[lo])] = vectors.matrix(lo, hi)
     return {vid: f for vid, f in out.items() if all(m in f.rows for m in models)}
+
+
+class VectorRows:
+    """Rows of a list column (in a chosen order) as matrices, read in place from each chunk's values: a
+    shard is read as one chunk per row group, and combining them would copy the whole column."""
+
+    def __init__(self, column: pa.ChunkedArray, rows: np.ndarray) -> None:
+        ends = np.cumsum([len(chunk) for chunk in column.chunks])
+        self.chunk = np.searchsorted(ends, rows, side="right")  # the chunk each chosen row is in
+        local = rows - np.r_[0, ends[:-1]][self.chunk]
+        self.values = [chunk.values.to_numpy(zero_copy_only=False) for chunk in column.chunks]
+        offsets = [chunk.offsets.to_numpy() for chunk in column.chunks]
+        self.start = np.empty(len(rows), np.int64)
+        lengths = np.empty(len(rows), np.int64)
+        for c, offs in enumerate(offsets):
+            at = self.chunk == c
+            self.start[at], lengths[at] = offs[local[at]], offs[local[at] + 1] - offs[local[at]]
+        self.dim = int(lengths[0]) if len(rows) else 0
+        if not (lengths == self.dim).all():
+            raise ValueError(f"frame_features vectors differ in length ({sorted(set(lengths.tolist()))})")
+
+    def matrix(self, lo: int, hi: int) -> np.ndarray:
+        """Chosen rows lo..hi-1 as one (hi - lo, dim) array (a copy)."""
+        chunks, starts = self.chunk[lo:hi], self.start[lo:hi]
+        if (chunks == chunks[0]).all():
+            return self.values[chunks[0]][starts[:, None] + np.arange(self.dim)]
+        return np.stack([self.values[c][s : s + self.dim] for c, s in zip(chunks, starts, strict=True)])
 
 
 def build_pairs(

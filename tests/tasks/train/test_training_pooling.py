@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from tasks.train.data import group_batches
-from tasks.train.pooling import build_pairs, pool_clips, span_rows
+from tasks.train.pooling import build_pairs, features_by_video, pool_clips, span_rows
 from tasks.train.split import is_heldout
 
 
@@ -89,3 +90,56 @@ def test_group_batches_keep_videos_whole_and_cap_clips() -> None:
     assert len({v for b in batches for v in video_ids[b]}) == 10 and len(seen) == 3
     again = group_batches(video_ids, np.random.default_rng(0), videos_per_batch=4, clips_per_video=8)
     assert all((x == y).all() for x, y in zip(batches, again, strict=True))
+
+
+def _reference_groups(table: pa.Table) -> dict[str, dict[str, np.ndarray]]:
+    """features_by_video's answer computed row by row: ok rows, per video and model, in idx order."""
+    groups: dict[str, dict[str, list[tuple[int, list[float]]]]] = {}
+    for row in table.to_pylist():
+        if row["status"] == "ok":
+            groups.setdefault(row["video_id"], {}).setdefault(row["model"], []).append(
+                (row["idx"], row["vector"])
+            )
+    return {
+        vid: {m: np.array([v for _, v in sorted(rows)], np.float16) for m, rows in models.items()}
+        for vid, models in groups.items()
+        if set(models) == {"resnet152", "resnext101"}
+    }
+
+
+def test_features_by_video_reads_rows_in_place_across_chunks_in_any_order() -> None:
+    # A shard read back comes as one chunk per row group; a video's rows may sit in two, in any order,
+    # beside failed rows whose vectors are null or empty, and a chunk may be a slice of a larger array
+    # (its offsets not starting at 0): here, chunks of 11 rows sliced from one table.
+    rng = np.random.default_rng(0)
+    rows: list[tuple[str, str, int, list[float] | None, str]] = []
+    for v, (n2, n3) in enumerate([(5, 7), (3, 4), (6, 9), (2, 3)]):
+        for model, n in (("resnet152", n2), ("resnext101", n3)):
+            rows += [
+                (f"video{v:03d}", model, i, rng.standard_normal(6).round(3).tolist(), "ok") for i in range(n)
+            ]
+    rows += [("video900", "resnet152", 0, None, "error"), ("video001", "resnext101", 9, [], "error")]
+    rows += [("video002", "resnext101", 40, rng.standard_normal(6).tolist(), "error")]  # a stale failed row
+    rows += [("video950", "resnet152", i, rng.standard_normal(6).tolist(), "ok") for i in range(3)]  # no 3D
+    order = rng.permutation(len(rows))
+    whole = _features([rows[i] for i in order])  # type: ignore[misc]
+    sliced = pa.Table.from_batches(
+        [b for start in range(0, whole.num_rows, 11) for b in whole.slice(start, 11).to_batches()]
+    )
+    for table in (whole, sliced):
+        got = features_by_video(table)
+        want = _reference_groups(table)
+        assert sorted(got) == sorted(want) == ["video000", "video001", "video002", "video003"]
+        for vid, models in want.items():
+            for model, matrix in models.items():
+                assert got[vid].rows[model].dtype == np.float16
+                np.testing.assert_array_equal(got[vid].rows[model], matrix)
+    assert sliced.column("vector").num_chunks > 1
+
+
+def test_features_by_video_refuses_vectors_of_two_lengths() -> None:
+    table = _features(
+        [("v", "resnet152", 0, [1.0, 2.0], "ok"), ("v", "resnext101", 0, [1.0, 2.0, 3.0], "ok")]
+    )
+    with pytest.raises(ValueError, match="differ in length"):
+        features_by_video(table)
