@@ -14,6 +14,14 @@ CORRUPT = "corrupt_audio"  # ffmpeg cannot decode the stream (status failed, err
 SILENT = "silent"  # decoded, but quieter than the threshold throughout: rows kept, flagged
 
 
+# A track that starts after the video (its first time stamp > 0: an edit list, a late muxed stream) must
+# keep that offset, or every row lands early against the frame rows it is joined with. Raw PCM output has
+# no time stamps, so: keep the file's own (-copyts: a kept .mka track's are already on its video's clock,
+# as keep_track's copy shifted them; yt-dlp's mp4/webm/mkv start at 0) and let aresample pad the start
+# with silence up to 0 (or trim samples before 0), and fill any gap in the time stamps the same way.
+ALIGN_TO_ZERO = "aresample=async=1:first_pts=0"
+
+
 class AudioDecodeError(RuntimeError):
     """ffmpeg/ffprobe could not read the audio: permanent for this file."""
 
@@ -27,11 +35,12 @@ class AudioDecodeTimeout(RuntimeError):
 
 
 def decode_mono(path: str, sample_rate: int, timeout_s: float) -> np.ndarray:
-    """The first audio stream downmixed to mono at `sample_rate`, float32 in [-1, 1]. `-xerror` makes any
-    audio decode error fatal (half-decoded audio would be silently wrong); messages from probing other
-    streams (a damaged picture track) do not fail the audio."""
-    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-xerror", "-i", path, "-map", "0:a:0",
-           "-vn", "-ac", "1", "-ar", str(sample_rate), "-f", "f32le", "pipe:1"]  # fmt: skip
+    """The first audio stream downmixed to mono at `sample_rate`, float32 in [-1, 1], sample 0 at time 0 of
+    the video's clock. `-xerror` makes any audio decode error fatal (half-decoded audio would be silently
+    wrong); messages from probing other streams (a damaged picture track) do not fail the audio."""
+    cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-xerror", "-copyts", "-i", path,
+           "-map", "0:a:0", "-vn", "-af", ALIGN_TO_ZERO, "-ac", "1", "-ar", str(sample_rate),
+           "-f", "f32le", "pipe:1"]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as exc:

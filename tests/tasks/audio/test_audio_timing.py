@@ -1,0 +1,59 @@
+"""Real ffmpeg on generated files: audio samples sit on the video's clock, so each per-second row covers
+the same second as the frame rows it is joined with, whatever the container does with the track's start."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from models.audio_encoder import LogMelStats
+from tasks.audio.decode import decode_mono
+from tasks.audio.extract import extract_audio
+from tasks.audio.sources import keep_track
+
+pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
+
+SR = 16_000
+# A 1 kHz burst from 1.0 to 1.6 s of the track's own time, silence around it; 4 s long.
+BURST = "aevalsrc=if(between(t\\,1\\,1.6)\\,0.5*sin(2*PI*1000*t)\\,0):s=48000:d=4"
+
+
+def _ffmpeg(*args: str) -> None:
+    subprocess.run(["ffmpeg", "-v", "error", "-y", *args], check=True)
+
+
+def _onset_s(wave: np.ndarray) -> float:
+    return float(np.flatnonzero(np.abs(wave) > 0.05)[0]) / SR
+
+
+def test_a_track_that_starts_after_the_video_keeps_its_offset(tmp_path: Path) -> None:
+    """The audio stream starts 1 s into the file (an edit list in the mp4): its burst is at 2.0 s of the
+    video's clock, in row 2, both read from the file and from the kept .mka track. Before, the offset was
+    dropped and the burst read as 1.0 s: every row a second early against the frame rows."""
+    video = tmp_path / "late.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:duration=5", "-itsoffset", "1", "-f", "lavfi",
+            "-i", BURST, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))  # fmt: skip
+    keep_track(video, tmp_path / "audio", "late0000000")
+    kept = tmp_path / "audio" / "late0000000.mka"
+    for path in (video, kept):
+        wave = decode_mono(str(path), SR, timeout_s=60.0)
+        assert abs(_onset_s(wave) - 2.0) < 0.03, path.name  # AAC priming in .mka: ~21 ms
+        assert wave.size / SR > 4.9  # 1 s of leading silence + the 4 s track
+        assert np.abs(wave[: int(1.9 * SR)]).max() < 0.01  # the padding is silence
+        result = extract_audio("late0000000", str(path), LogMelStats(), silence_dbfs=-60.0, timeout_s=60.0)
+        assert result.t_start_ms[2] == 2000 and result.t_end_ms[-1] > 4900
+
+
+def test_a_track_on_time_is_not_shifted(tmp_path: Path) -> None:
+    """AAC in mp4 (priming cut by the edit list) and Opus in WebM (pre-skip, a negative first time
+    stamp) both put the burst where it is: at 1.0 s."""
+    for name, codec in (("aac.mp4", "aac"), ("opus.webm", "libopus")):
+        path = tmp_path / name
+        _ffmpeg("-f", "lavfi", "-i", BURST, "-c:a", codec, str(path))
+        wave = decode_mono(str(path), SR, timeout_s=60.0)
+        assert abs(_onset_s(wave) - 1.0) < 0.005, name
+        assert abs(wave.size / SR - 4.0) < 0.03, name
