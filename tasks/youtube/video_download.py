@@ -22,11 +22,16 @@ _VIDEO = (f"bv*{_SIZE}[vcodec~='^(avc|h264)']", f"bv*{_SIZE}", "wv*")
 # an audio stream ("+ba", for sites that split formats, as YouTube does); a format that already has
 # audio keeps its own (yt-dlp drops the second audio stream); the bare video choices come last, so a
 # video offered without any audio still downloads (its audio rows then say no_audio).
-FORMAT = "/".join([f"{v}+ba" for v in _VIDEO] + list(_VIDEO))
+# A video with dubbed tracks (YouTube's multi-language audio) offers each format once per language, and
+# an audio description track: the ascending sort alone would take whichever is smallest, so the spoken
+# language is chosen first: the original track (yt-dlp's language_preference 10), else the player's
+# default (5), else (one language, or a site that says nothing) any. Under the ascending sort "ba" is then
+# the smallest audio stream of that language, which is plenty for 16 kHz log-mels.
+_AUDIO = "ba[language_preference>=10]/ba[language_preference>=5]/ba"
+FORMAT = "/".join([f"{v}+({_AUDIO})" for v in _VIDEO] + list(_VIDEO))
 # The audio stage's own fetch, for a video whose track was not kept beside its features: audio alone
-# when offered, else the smallest file that has audio. Under the ascending sort "ba" is the smallest
-# audio stream, which is plenty for 16 kHz log-mels.
-AUDIO_FORMAT = "ba/b[acodec!=none]/bv*+ba"
+# when offered, else the smallest file that has audio.
+AUDIO_FORMAT = f"{_AUDIO}/b[acodec!=none]/bv*+({_AUDIO})"
 FORMAT_SORT = ["+res", "+size", "+br", "+fps"]
 VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".3gp", ".m4a", ".opus", ".ogg", ".mka", ".mp3")
 # Media caps, drop reasons in the order checked (a failed row's error starts with the reason).

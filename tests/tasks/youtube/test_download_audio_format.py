@@ -55,3 +55,27 @@ def test_video_without_any_audio_still_downloads() -> None:
 def test_audio_fetch_takes_audio_alone_when_offered() -> None:
     assert _chosen(SPLIT, AUDIO_FORMAT) == "139"
     assert _chosen([_fmt("18", 360, "avc1.42001E", "mp4a.40.2", 8_000)], AUDIO_FORMAT) == "18"
+
+
+def _tracks(preferences: dict[str, int]) -> list[dict[str, Any]]:
+    """Each audio format of SPLIT once per track, as yt-dlp's YouTube extractor marks them (original 10,
+    default 5, a dub -1, an audio description -10); each later track a few bytes smaller."""
+    return [
+        {**fmt, "format_id": f"{fmt['format_id']}-{language}", "filesize": fmt["filesize"] - 10 * k,
+         "language": language, "language_preference": preference}
+        for fmt in SPLIT[3:]
+        for k, (language, preference) in enumerate(preferences.items())
+    ]  # fmt: skip
+
+
+def test_dubbed_video_takes_the_original_language_not_the_smallest_track() -> None:
+    """English (the original), a German dub and an English audio description, each smaller than the one
+    before: the merge and the audio fetch both take the original. Before, the ascending size sort took
+    the description track."""
+    formats = SPLIT[:3] + _tracks({"en": 10, "de": -1, "en-desc": -10})
+    assert _chosen(formats, FORMAT) == "134+139-en"
+    assert _chosen(formats, AUDIO_FORMAT) == "139-en"
+    # No track marked original: the player's default one wins over the smaller ones.
+    formats = SPLIT[:3] + _tracks({"en": 5, "de": -1, "en-desc": -10})
+    assert _chosen(formats, FORMAT) == "134+139-en"
+    assert _chosen(formats, AUDIO_FORMAT) == "139-en"
