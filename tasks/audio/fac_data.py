@@ -2,8 +2,9 @@
 
 From a root: the video input is each clip's stored pooled 2D+3D vector (clip_pairs); the audio input is
 the video's per-second audio rows max-pooled over the clip span (rows int(s) .. int(e)+1, as the frame
-features), L2'd; text is the cached sentence-encoder vector (text_embeddings) when present, else a
-weight-free hashed bag of words. Each clip's caption bag is its own caption and its neighbours' (K=3).
+features), L2'd, none for a clip that starts after the track ends; text is the cached sentence-encoder
+vector (text_embeddings) when present, else a weight-free hashed bag of words. Each clip's caption bag
+is its own caption and its neighbours' (K=3).
 """
 
 from __future__ import annotations
@@ -88,7 +89,9 @@ def load_root(root: DataRoot) -> tuple[MMData, np.ndarray]:
     has_audio = np.zeros(n, bool)
     for i, (vid, (start, end)) in enumerate(zip(vids, spans, strict=True)):
         rows = audio.get(vid)
-        if rows is None or len(rows) == 0:
+        # A clip that starts after the track has ended has no audio: span_rows would clamp it onto the
+        # track's last second, one sound for every such clip, each then the other's audio "positive".
+        if rows is None or len(rows) == 0 or int(start) >= len(rows) * 1000:
             continue
         first, last = span_rows(int(start), int(end), 1.0, len(rows))
         pooled = rows[first:last].max(axis=0)
