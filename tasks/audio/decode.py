@@ -1,4 +1,4 @@
-"""Read a media file's first audio stream with ffmpeg as mono float32 at a given rate (or say it has none)."""
+"""Read a media file's audio stream with ffmpeg as mono float32 at a given rate (or say it has none)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,10 @@ SILENT = "silent"  # decoded, but quieter than the threshold throughout: rows ke
 # as keep_track's copy shifted them; yt-dlp's mp4/webm/mkv start at 0) and let aresample pad the start
 # with silence up to 0 (or trim samples before 0), and fill any gap in the time stamps the same way.
 ALIGN_TO_ZERO = "aresample=async=1:first_pts=0"
+# Which audio stream, of a file with several (language tracks): ffmpeg's own pick (no -map), i.e. the one
+# flagged default (what a player starts with), else the one with the most channels, else the first;
+# `-map 0:a:0` took the first whatever its flags. Video, subtitles and data are switched off.
+AUDIO_ONLY = ["-vn", "-sn", "-dn"]
 
 
 class AudioDecodeError(RuntimeError):
@@ -35,11 +39,11 @@ class AudioDecodeTimeout(RuntimeError):
 
 
 def decode_mono(path: str, sample_rate: int, timeout_s: float) -> np.ndarray:
-    """The first audio stream downmixed to mono at `sample_rate`, float32 in [-1, 1], sample 0 at time 0 of
-    the video's clock. `-xerror` makes any audio decode error fatal (half-decoded audio would be silently
+    """The audio stream (AUDIO_ONLY) downmixed to mono at `sample_rate`, float32 in [-1, 1], sample 0 at
+    time 0 of the video's clock. `-xerror` makes any audio decode error fatal (half-decoded audio would be silently
     wrong); messages from probing other streams (a damaged picture track) do not fail the audio."""
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-xerror", "-copyts", "-i", path,
-           "-map", "0:a:0", "-vn", "-af", ALIGN_TO_ZERO, "-ac", "1", "-ar", str(sample_rate),
+           *AUDIO_ONLY, "-af", ALIGN_TO_ZERO, "-ac", "1", "-ar", str(sample_rate),
            "-f", "f32le", "pipe:1"]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=timeout_s, check=False)
@@ -48,8 +52,8 @@ def decode_mono(path: str, sample_rate: int, timeout_s: float) -> np.ndarray:
     if done.returncode != 0:
         check_child(done.returncode, "ffmpeg")  # a stop signal, not the file: nothing to record
         message = _tail(done.stderr) or f"ffmpeg exited with {done.returncode}"
-        # One process instead of an ffprobe first: the map of a missing stream fails with this message.
-        if "matches no streams" in message:
+        # One process instead of an ffprobe first: with no audio stream, no output stream is left.
+        if "does not contain any stream" in message:
             raise NoAudioStream(message)
         raise AudioDecodeError(message)
     wave = np.frombuffer(done.stdout, np.float32)

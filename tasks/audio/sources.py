@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from storage.layout import DataRoot
+from tasks.audio.decode import AUDIO_ONLY
 from tasks.interrupts import cut_by_interrupt
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.video_download import AUDIO_FORMAT, DownloadSettings, existing_download
@@ -26,15 +27,15 @@ def track_dir(root: DataRoot) -> Path:
 
 
 def keep_track(video: Path, out_dir: Path, video_id: str) -> None:
-    """Copy the first audio stream of a downloaded video beside the data (no re-encode: ~1/10 of the file,
-    tens of ms), or record that it has none; called before the features stage deletes the video."""
+    """Copy the audio stream (AUDIO_ONLY's pick) of a downloaded video beside the data (no re-encode: ~1/10
+    of the file, tens of ms), or record that it has none; called before the features stage deletes the video."""
     out_dir.mkdir(parents=True, exist_ok=True)
     if any((out_dir / f"{video_id}{ext}").exists() for ext in (TRACK_EXT, NO_AUDIO_EXT, UNREADABLE_EXT)):
         return
     target = out_dir / f"{video_id}{TRACK_EXT}"
     tmp = out_dir / f".{video_id}.{os.getpid()}.tmp{TRACK_EXT}"
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
-           "-map", "0:a:0?", "-vn", "-c", "copy", str(tmp)]  # fmt: skip
+           *AUDIO_ONLY, "-c", "copy", str(tmp)]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
     except (subprocess.TimeoutExpired, OSError):

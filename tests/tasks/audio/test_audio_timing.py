@@ -57,3 +57,21 @@ def test_a_track_on_time_is_not_shifted(tmp_path: Path) -> None:
         wave = decode_mono(str(path), SR, timeout_s=60.0)
         assert abs(_onset_s(wave) - 1.0) < 0.005, name
         assert abs(wave.size / SR - 4.0) < 0.03, name
+
+
+def test_of_two_language_tracks_the_default_one_is_read(tmp_path: Path) -> None:
+    """A German track first (300 Hz, not default) and an English one second (3 kHz, flagged default),
+    as a multi-language download muxes them: the kept track and the decode both take the English one.
+    Before, both took the first stream whatever its flags."""
+    video = tmp_path / "two.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:duration=3",
+            "-f", "lavfi", "-i", "sine=frequency=300:sample_rate=48000:duration=3",
+            "-f", "lavfi", "-i", "sine=frequency=3000:sample_rate=48000:duration=3",
+            "-map", "0:v", "-map", "1:a", "-map", "2:a", "-c:v", "libx264", "-preset", "ultrafast",
+            "-c:a", "aac", "-disposition:a:0", "0", "-disposition:a:1", "default",
+            "-metadata:s:a:0", "language=deu", "-metadata:s:a:1", "language=eng", str(video))  # fmt: skip
+    keep_track(video, tmp_path / "audio", "two00000000")
+    for path in (video, tmp_path / "audio" / "two00000000.mka"):
+        wave = decode_mono(str(path), SR, timeout_s=60.0)
+        spectrum = np.abs(np.fft.rfft(wave[SR : 2 * SR]))  # 1 Hz bins
+        assert int(spectrum.argmax()) == 3000, path.name
