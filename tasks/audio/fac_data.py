@@ -13,6 +13,7 @@ import hashlib
 import re
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.layout import DataRoot
@@ -38,22 +39,28 @@ def hashed_bow(text: str, dim: int = HASH_DIM) -> np.ndarray:
 
 
 def _audio_rows(root: DataRoot) -> dict[str, np.ndarray]:
-    """video_id -> (seconds, dim) audio rows of one encoder (the first by name), for videos with audio."""
-    by_video: dict[str, np.ndarray] = {}
+    """video_id -> (seconds, dim) audio rows of one encoder for the whole root (the first by name), for
+    videos with audio. Chosen per shard, a root whose shards were made by two encoders (an `audio run
+    --audio-encoder` rerun that stopped part way) mixed 192- and 2048-wide rows, and FAC failed on them."""
+    tables = []
     for marker in list_markers(root, "audio_features"):
         table = read_shard(root, "audio_features", marker.shard)
-        if table is None or table.num_rows == 0:
-            continue
-        table = table.filter(pc.is_in(table.column("status"), value_set=pc.cast(list(WITH_ROWS), "string")))
+        if table is not None and table.num_rows:
+            tables.append(
+                table.filter(pc.is_in(table.column("status"), value_set=pa.array(WITH_ROWS, pa.string())))
+            )
+    models = sorted({m for table in tables for m in table.column("model").to_pylist()})
+    by_video: dict[str, np.ndarray] = {}
+    for table in tables:
+        table = table.filter(pc.equal(table.column("model"), models[0]))
         if table.num_rows == 0:
             continue
-        model = sorted(set(table.column("model").to_pylist()))[0]
-        table = table.filter(pc.equal(table.column("model"), model))
         table = table.sort_by([("video_id", "ascending"), ("idx", "ascending")])
         vectors = vectors_to_numpy(table.column("vector"), np.float32)
-        ids = np.asarray(table.column("video_id").to_pylist(), dtype=object)
-        for vid in dict.fromkeys(ids):
-            by_video[str(vid)] = vectors[ids == vid]
+        ids = table.column("video_id").to_numpy(zero_copy_only=False)
+        bounds = np.r_[0, np.flatnonzero(ids[1:] != ids[:-1]) + 1, len(ids)]  # one run of rows a video
+        for lo, hi in zip(bounds[:-1], bounds[1:], strict=True):
+            by_video[str(ids[lo])] = vectors[lo:hi]
     return by_video
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.shards import list_markers, read_marker, read_shard, write_shard
@@ -45,3 +46,35 @@ def test_clips_after_a_short_track_ends_have_no_audio(tmp_path: Path) -> None:
     assert (data.audio[mine & (starts >= 3000)] == 0).all()
     assert data.has_audio[mine & (starts < 3000)].all()
     assert data.has_audio[~mine].all()
+
+
+def test_a_root_with_shards_of_two_encoders_takes_one_for_every_video(tmp_path: Path) -> None:
+    """An `audio run --audio-encoder` rerun that stopped part way leaves shards of two encoders (rows of
+    different widths). FAC takes one encoder for the whole root (the first by name): the other's videos have
+    no audio. Before, each shard's own was taken, and the wider rows did not fit the audio matrix."""
+    root = write_synthetic_root(tmp_path / "root", n_videos=8, n_steps=4, clips_per_video=6, dim=8, shards=2)
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard)
+    write_synthetic_audio(root, dim=32, no_audio_every=100)
+    second = list_markers(root, "audio_features")[1].shard
+    table = read_shard(root, "audio_features", second)
+    assert table is not None
+    rows = table.to_pylist()
+    wider = [{**r, "model": "zz_encoder", "vector": list(np.resize(r["vector"], 48))} for r in rows]
+    other = pa.Table.from_pylist(wider, schema=table.schema)
+    write_shard(
+        root, "audio_features", second, other, config_hash="other", code_version="t", rows_in=len(rows)
+    )
+
+    data, vids = load_root(root)
+    in_second = np.isin(vids, list({r["video_id"] for r in rows}))
+    assert data.audio.shape[1] == 32
+    assert in_second.any() and not data.has_audio[in_second].any()
+    assert data.has_audio[~in_second].all()
+    # Each video's clips pool its own rows: the first shard's audio is what it was with one encoder.
+    write_shard(
+        root, "audio_features", second, table, config_hash="synthetic", code_version="t", rows_in=len(rows)
+    )
+    alone, _ = load_root(root)
+    np.testing.assert_array_equal(alone.audio[~in_second], data.audio[~in_second])
+    assert alone.has_audio.all()
