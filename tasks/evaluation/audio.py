@@ -26,7 +26,7 @@ def audio_checkpoint(root: DataRoot) -> FACCheckpoint | None:
 def audio_fingerprint(root: DataRoot, fac: FACCheckpoint) -> dict[str, Any]:
     """What the audio scores depend on: the checkpoint file and the audio shards."""
     shards = {str(m.shard): m.config_hash for m in list_markers(root, "audio_features")}
-    return {"fac": _checkpoint_identity(fac.path), "audio": config_hash(shards)}
+    return {"fac": _checkpoint_identity(root, fac.path), "audio": config_hash(shards)}
 
 
 def add_audio_scores(root: DataRoot, fac: FACCheckpoint, scores: Scores) -> None:

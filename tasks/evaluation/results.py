@@ -63,12 +63,16 @@ def digest_listing(videos: dict[str, Path]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def _checkpoint_identity(path: str) -> str:
-    """Path, size and modification time: a checkpoint rewritten under the same name is evaluated anew."""
-    if not os.path.exists(path):  # an embedder handed in directly (tests)
-        return path
-    stat = os.stat(path)
-    return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+def _checkpoint_identity(root: DataRoot, path: str) -> str:
+    """Path, size and modification time: a checkpoint rewritten under the same name is evaluated anew. On an
+    object store, where os.stat sees nothing (the path alone kept the scores of a replaced file), fsspec's
+    checksum of the object's current version (its ETag, size and time)."""
+    if os.path.exists(path):  # a local root's checkpoint, or a local file outside the root
+        stat = os.stat(path)
+        return f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    if not root.is_local and root.exists(path):
+        return f"{path}:{root.fs.checksum(path)}"
+    return path  # an embedder handed in directly (tests)
 
 
 def eval_shard(run_id: str, benchmark: str, split: str) -> int:
@@ -86,7 +90,7 @@ def record(
     compute: Callable[[], Scores],
 ) -> EvalResult:
     """Score (unless this exact evaluation is already recorded), write eval_metrics and the model card."""
-    own = config_hash({"checkpoint": _checkpoint_identity(ckpt.path), **fingerprint})
+    own = config_hash({"checkpoint": _checkpoint_identity(root, ckpt.path), **fingerprint})
     shard = eval_shard(ckpt.run_id, benchmark, split)
     # Refused before any scoring: a read-only root (a shared mount, a snapshot) could not keep the result.
     try:

@@ -3,8 +3,6 @@ demo pipeline through captions writes its shards and markers there, and DuckDB q
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 import time
@@ -12,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import fsspec
-import httpx
 import pyarrow.dataset as pads
 import pyarrow.fs as pafs
 import pytest
@@ -23,49 +20,16 @@ from flows.pipeline import pipeline
 from storage.catalog import query
 from storage.layout import DataRoot
 from storage.shards import read_dataset, read_shard, scan_filesystem
-from tests.deploy.prefect_procs import free_port
+from tests.moto_s3 import moto_s3
 
 BUCKET = "howto-test"
 
 
 @pytest.fixture()
-def s3_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+def s3_server(tmp_path: Path) -> Iterator[str]:
     """moto_server on 127.0.0.1 with throwaway credentials; s3fs (and botocore) find it by AWS_ENDPOINT_URL."""
-    port = free_port()
-    endpoint = f"http://127.0.0.1:{port}"
-    with (tmp_path / "moto.log").open("wb") as log:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-        )  # fmt: skip
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                httpx.get(endpoint, timeout=2)
-                break
-            except httpx.HTTPError:
-                if time.time() > deadline or server.poll() is not None:
-                    pytest.fail("moto_server did not start:\n" + (tmp_path / "moto.log").read_text()[-2000:])
-                time.sleep(0.3)
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ENDPOINT_URL": endpoint,
-        }.items():
-            monkeypatch.setenv(name, value)
-        s3fs.S3FileSystem.clear_instance_cache()  # no cached filesystem from another endpoint
-        s3fs.S3FileSystem().mkdir(BUCKET)
+    with moto_s3(tmp_path / "moto.log", BUCKET) as endpoint:
         yield endpoint
-    finally:
-        s3fs.S3FileSystem.clear_instance_cache()
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(timeout=10)
 
 
 @pytest.mark.slow
