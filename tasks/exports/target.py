@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 from storage.layout import DataRoot
@@ -27,6 +28,9 @@ class ExportRefused(Exception):
 # What marks a folder as part of a data root, whichever root the command was given: a dataset version
 # folder holds the shards' `_markers/`, the root itself the DuckDB catalog.
 _ROOT_SIGNS = ("_markers", "catalog.duckdb")
+# An object-store URL given as an output path: pathlib folds `s3://bucket/x` into the relative path `s3:/bucket/x`,
+# which a write made into a local folder named `s3:` in the working directory.
+_URL_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.-]+:/")
 
 
 def read_marker(out: Path) -> dict[str, object] | None:
@@ -39,10 +43,14 @@ def read_marker(out: Path) -> dict[str, object] | None:
 
 
 def check_outside_root(root: DataRoot, out: Path, option: str = "--out", allow: Path | None = None) -> None:
-    """Refuse `out` when it is the data root, inside it or holds it, or lies in any folder that is part of
+    """Refuse `out` when it is a URL, the data root, inside it or holds it, or lies in any folder that is part of
     a data root (a dataset folder with `_markers/`, a root with `catalog.duckdb`): a write there would
     change or hide finished shards. `allow`: the one path inside the root that is fine (report's default).
     """
+    if _URL_LIKE.match(str(out)):
+        raise ExportRefused(
+            f"{option} {out}: is a URL; {option} takes a local path (only --data-root may be an object store)"
+        )
     here = Path(os.path.realpath(out))
     if allow is not None and here == Path(os.path.realpath(allow)):
         return

@@ -233,3 +233,24 @@ def test_export_out_in_a_read_only_folder_is_refused(
             invoke("export", fmt, "--data-root", root.url, "--out", str(out)), "--out", "not writable"
         )
     assert list(locked.iterdir()) == []
+
+
+# -- --out that is an object-store URL ---------------------------------------------------------------------
+
+
+def test_out_given_as_a_url_is_refused_not_written_into_a_local_s3_folder(
+    root: DataRoot, video: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only the data root may be an object store: `--out s3://bucket/x` reached the writers as the relative path
+    `s3:/bucket/x`, and an export or report went into a folder named `s3:` in the working directory, exit 0."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    for fmt in ("webdataset", "hf", "howto100m"):
+        result = invoke("export", fmt, "--data-root", root.url, "--out", "s3://bucket/export")
+        one_error_line(result, "--out", "is a URL", "local path")
+    one_error_line(
+        invoke("report", "--data-root", root.url, "--out", "gs://bucket/report"), "--out", "is a URL"
+    )
+    one_error_line(extract(video, Path("s3://bucket/clip.parquet"), root), "--out", "is a URL")
+    assert list(cwd.iterdir()) == []
