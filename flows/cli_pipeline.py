@@ -19,7 +19,7 @@ from flows.cli_common import (
     field_choices,
     require_device,
 )
-from flows.config_file import Override, resolve, to_yaml
+from flows.config_file import Override, parse_set, resolve, to_yaml
 from flows.pipeline_config import ALL_STAGES, RECRAWL_DEFAULT_STAGES, PipelineConfig, Stage
 from flows.runner_config import RunnerConfig
 from storage.layout import DataRoot
@@ -194,6 +194,13 @@ def recrawl_command(
     from flows.stage_inputs import require_upstream
 
     cfg = resolve(config, [], sets or [], base=_demo_base(demo_url))
+    # --set wins over the options: the flow lays its recheck arguments over cfg.search, so a field given
+    # with --set is passed on as the argument (a --config file's values stay under the command's defaults).
+    set_keys = {parse_set(item).key for item in sets or []}
+    if ("search", "recheck_missing") in set_keys:
+        recheck_missing = cfg.search.recheck_missing
+    if ("search", "recheck_captions") in set_keys:
+        recheck_captions = cfg.search.recheck_captions
     if crawl_id is not None and not CRAWL_ID.match(crawl_id):
         fail(f"--crawl-id {crawl_id}: must look like crawl-0001")
     root = DataRoot.from_any(data_root)

@@ -437,6 +437,36 @@ def test_a_recrawl_runs_and_checks_the_audio_stage_as_the_pipeline_does(
     )
 
 
+def test_a_recrawl_set_wins_over_its_recheck_options(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """--set wins over the command's options (as its --help says): `--set search.recheck_missing=false`
+    turned nothing off, the flow's recheck_missing=True was laid over it; a config file stays under them."""
+    import flows.recrawl
+    import flows.stage_inputs
+
+    monkeypatch.setattr(flows.stage_inputs, "require_upstream", lambda *_: None)  # as if tasks were mined
+    rechecks: list[tuple[bool, int | None]] = []
+
+    def started(*args: Any) -> dict[str, Any]:
+        rechecks.append((args[3], args[5]))  # recheck_missing, recheck_captions
+        return {}
+
+    monkeypatch.setattr(flows.recrawl, "recrawl", started)
+    root = ["recrawl", "--data-root", str(tmp_path / "data"), "--stage", "search"]
+    config = tmp_path / "howto.yaml"
+    config.write_text("search:\n  recheck_missing: false\n  recheck_captions: 7\n")
+    for extra in (
+        [],
+        ["--set", "search.recheck_missing=false", "--set", "search.recheck_captions=5"],
+        ["--recheck-captions", "9", "--set", "search.recheck_captions=0", "--recheck-missing"],
+        ["--config", str(config)],
+    ):
+        result = runner.invoke(app, [*root, *extra], env=WIDE)
+        assert result.exit_code == 0, result.output
+    assert rechecks == [(True, None), (False, 5), (True, 0), (True, None)]
+
+
 def test_a_deployment_run_checks_the_weights_before_its_first_stage(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
