@@ -45,6 +45,7 @@ class UsageProblem(Exception):
 EXPECTED: tuple[tuple[str, str], ...] = (
     ("flows.cli_errors", "UsageProblem"),
     ("flows.config_file", "ConfigError"),  # bad --config file or --set value
+    ("flows.pipeline", "ShareRefused"),  # runner.parts > 1 with a stage that cannot be split (search)
     ("pydantic", "ValidationError"),  # a config built from options
     ("storage.layout", "DataRootProblem"),  # missing, a file, read-only, full
     ("storage.catalog", "QueryError"),

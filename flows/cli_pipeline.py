@@ -142,9 +142,10 @@ def pipeline_command(
     if print_config:
         typer.echo(to_yaml(cfg), nl=False)
         return
-    from flows.pipeline import check_stage_weights, pipeline
+    from flows.pipeline import check_share, check_stage_weights, pipeline
     from flows.stage_inputs import require_chain_start
 
+    check_share(cfg.runner, _stages(stages))  # before Prefect starts
     _require_devices(cfg, _stages(stages))
     root = DataRoot.from_any(data_root)
     require_chain_start(root, _stages(stages))
@@ -189,7 +190,7 @@ def recrawl_command(
 ) -> None:
     """Search every kept task again under a new crawl id: new videos are processed, gone and changed
     ones recorded (the `crawls` view, `howto report`); earlier shards are never rewritten."""
-    from flows.pipeline import check_stage_weights
+    from flows.pipeline import check_share, check_stage_weights
     from flows.recrawl import CRAWL_ID, DEFAULT_STAGES, recrawl
     from flows.stage_inputs import require_upstream
 
@@ -206,6 +207,7 @@ def recrawl_command(
     root = DataRoot.from_any(data_root)
     require_upstream(root, "search")
     chosen = [s for s in RECRAWL_STAGES if s in stages] if stages else None
+    check_share(cfg.runner, chosen or DEFAULT_STAGES)  # before Prefect starts
     _require_devices(cfg, chosen or DEFAULT_STAGES)
     check_stage_weights(cfg, chosen or DEFAULT_STAGES)  # before Prefect starts (the flow checks again)
     summaries = recrawl(cfg, root.url, crawl_id, recheck_missing, chosen, recheck_captions)

@@ -29,11 +29,15 @@ def _compute_runner(runner: RunnerConfig) -> RunnerConfig:
 SHAREABLE: tuple[Stage, ...] = ("tasks", "captions", "features", "audio")
 
 
+class ShareRefused(ValueError):
+    """A split run (runner.parts > 1) of a stage that cannot be split: a bad config, one line and exit 2."""
+
+
 def check_share(runner: RunnerConfig, stages: list[Stage]) -> None:
     """Refuse a split run (runner.parts > 1) of a stage that cannot be split, before any work."""
     unsplittable = [s for s in stages if s not in SHAREABLE and s != "train"]
     if runner.parts > 1 and unsplittable:
-        raise ValueError(
+        raise ShareRefused(
             f"runner.parts={runner.parts} splits only the {', '.join(SHAREABLE)} stages; run "
             f"{', '.join(unsplittable)} in one run (parts=1)"
         )

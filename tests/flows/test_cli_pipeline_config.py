@@ -437,6 +437,31 @@ def test_a_recrawl_runs_and_checks_the_audio_stage_as_the_pipeline_does(
     )
 
 
+def test_a_split_run_of_the_search_stage_is_one_line_and_exit_2(
+    app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """runner.parts > 1 with search (a bad config value): the flow raised a ValueError, so the command
+    printed its traceback and exited 1 after starting Prefect; now one line, exit 2, before any work."""
+    import flows.recrawl
+    import flows.stage_inputs
+
+    monkeypatch.setattr(flows.stage_inputs, "require_upstream", lambda *_: None)  # as if tasks were mined
+
+    def started(*_: Any) -> None:
+        raise AssertionError("the run started")
+
+    monkeypatch.setattr(flows.recrawl, "recrawl", started)
+    split = ["--data-root", str(tmp_path / "data"), "--set", "runner.parts=2", "--stage", "search"]
+    line = (
+        "error: runner.parts=2 splits only the tasks, captions, features, audio stages; "
+        "run search in one run (parts=1)\n"
+    )
+    for command in ("pipeline", "recrawl"):
+        result = runner.invoke(app, [command, *split], env=WIDE)
+        assert result.exit_code == 2, result.output
+        assert result.output == line
+
+
 def test_a_recrawl_set_wins_over_its_recheck_options(
     app: typer.Typer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
