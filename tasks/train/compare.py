@@ -13,10 +13,11 @@ import numpy as np
 
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
-from tasks.common import config_hash
+from tasks.common import config_hash, shard_hash
 from tasks.figures import figure_png, new_figure
 from tasks.train.checkpoints import check_name
 from tasks.train.config import DEFAULT_METHODS, TrainConfig, revised
+from tasks.train.prepare import data_snapshot
 from tasks.train.run import train
 
 if TYPE_CHECKING:
@@ -44,14 +45,21 @@ METRICS = ("R@1", "R@5", "R@10", "MedR")
 _ROW_KEYS = {"R@1": "r_at_1", "R@5": "r_at_5", "R@10": "r_at_10", "MedR": "median_rank"}
 
 
-def method_config(base: TrainConfig, method: str, seed: int, shuffled: bool = False) -> TrainConfig:
-    """The base config with a method's recipe, a seed and a stable run id (reruns reuse the runs)."""
+def method_config(
+    base: TrainConfig, method: str, seed: int, shuffled: bool = False, data_hash: str | None = None
+) -> TrainConfig:
+    """The base config with a method's recipe, a seed and a stable run id (reruns reuse the runs).
+
+    `data_hash` (the clip_pairs snapshot's) goes into the id as it does into a default run's: pairs rebuilt
+    from new clips or features train new runs, never read back the rows of runs trained on the old ones."""
     if method not in RECIPES:
         raise ValueError(f"unknown method {method!r}; expected one of {', '.join(RECIPES)}")
     fields = {**base.model_dump(), **RECIPES[method], "seed": seed, "shuffle_pairs": shuffled, "run_id": None}
     cfg = TrainConfig(**fields)
     tag = f"{CONTROL}-{method}" if shuffled else method
     digest = revised(config_hash(cfg, {"run_id"}), cfg.objective)
+    if data_hash:
+        digest = shard_hash(digest, data_hash)
     return cfg.model_copy(update={"run_id": f"compare-{tag}-s{seed}-{digest[:8]}"})
 
 
@@ -87,11 +95,12 @@ def compare(
 ) -> list[MethodResult]:
     """Train every method (and the control) for every seed; a finished run is read back, not redone."""
     plan = [(m, False) for m in methods] + ([(control, True)] if control else [])
+    data_hash = data_snapshot(root)["hash"]
     results = []
     for method, shuffled in plan:
         result = MethodResult(f"{CONTROL} ({method})" if shuffled else method)
         for seed in seeds:
-            cfg = method_config(base, method, seed, shuffled)
+            cfg = method_config(base, method, seed, shuffled, data_hash)
             summary = train(cfg, root)
             result.runs.append(summary)
             result.histories.append(_history(root, summary["run_id"]))

@@ -11,8 +11,10 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 from tasks.synthetic.training import write_synthetic_root
-from tasks.train.compare import DEFAULT_METHODS, RECIPES, method_config
+from tasks.train.compare import DEFAULT_METHODS, RECIPES, compare, method_config
 from tasks.train.config import TrainConfig
+from tasks.train.prepare import build_pairs_shard, data_snapshot, ready_shards
+from tasks.train.report import read_card
 from tests.tasks.train.synthetic_roots import one_torch_thread
 
 
@@ -84,3 +86,27 @@ def test_compare_adds_audio_rows_when_the_root_has_audio(tmp_path: Path) -> None
     assert "| audio variant |" in (Path(root.path("train", "compare", "a")) / "compare.md").read_text()
     off = CliRunner().invoke(app, [*args[:-2], "--name", "b", "--no-audio"])
     assert off.exit_code == 0 and "audio variant" not in off.stdout
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_compare_trains_new_runs_when_the_pairs_are_rebuilt_from_new_data(tmp_path: Path) -> None:
+    """Upstream redone (captions re-cleaned, a features shard redone with fewer videos): the pairs are rebuilt
+    and compare trains new runs on them. Before, a compare run's id came from its config alone, so the rerun
+    read back the runs trained on the old pairs and printed their scores as '(cached)'."""
+    root = write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, dim=64)
+    base = TrainConfig(text="learned", d=32, epochs=1, videos_per_batch=4)
+
+    def compare_once() -> dict[str, object]:
+        for shard in ready_shards(root):
+            build_pairs_shard(root, shard)
+        [result] = compare(root, base, ["infonce"], [0], control="", progress=lambda _line: None)
+        return result.runs[0]
+
+    first = compare_once()
+    assert compare_once()["cached"] is True  # same data: read back, not trained again
+    write_synthetic_root(root, n_videos=16, n_steps=12, dim=64, seed=1)  # both shards redone, fewer videos
+    again = compare_once()
+    assert again["cached"] is False and again["run_id"] != first["run_id"]
+    card = read_card(root, str(again["run_id"]))
+    assert card is not None and card["data"]["hash"] == data_snapshot(root)["hash"]
+    assert card["data"]["clips"] == 16 * 8

@@ -20,6 +20,7 @@ from tasks.train.checkpoints import latest_checkpoint, load_state
 from tasks.train.compare import method_config
 from tasks.train.config import _LATER_FIELDS, RUNTIME_FIELDS, TrainConfig, train_hash
 from tasks.train.objective_run import ObjectiveTrainer
+from tasks.train.prepare import data_snapshot
 from tasks.train.run import Trainer, TrainingDataError, train
 from tests.tasks.train.synthetic_roots import one_torch_thread, paired_synthetic_root
 
@@ -260,8 +261,9 @@ def test_howto_train_compare_applies_the_recipe_to_every_methods_runs(root: Data
         clip_context_s=2.0, schedule="warmup_linear", warmup_steps=2, clip_norm=1.0, adam_betas=(0.9, 0.98),
         weight_decay=0.01,
     )  # fmt: skip
+    data_hash = data_snapshot(root)["hash"]
     for method in ("infonce", "milnce_inbatch"):
-        run_id = method_config(base, method, 0).run_id
+        run_id = method_config(base, method, 0, data_hash=data_hash).run_id
         assert run_id is not None
         state = _last_state(root, run_id)
         group = state["optimizer"]["param_groups"][0]
