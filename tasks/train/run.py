@@ -305,6 +305,7 @@ class Trainer:
         """Train from the last checkpoint (if any) to cfg.epochs; returns a small manifest."""
         cfg = self.cfg
         card = read_card(self.root, self.run_id)
+        self._refuse_other_data(card)
         if card is not None and card.get("epochs", 0) >= cfg.epochs and list_epochs(self.root, self.run_id):
             log.info("%s: already trained for %d epochs; nothing to do", self.run_id, card["epochs"])
             return {
@@ -335,6 +336,7 @@ class Trainer:
         rows: list[dict[str, Any]] = []
         done = 0
         if state is not None and last is not None:
+            self._refuse_other_data(state.get("extra"), last)
             try:
                 done = restore(state, model, optimizer, scheduler)
             except CheckpointMismatch as exc:
@@ -405,6 +407,19 @@ class Trainer:
         if not ctx.is_main:
             return {"run_id": self.run_id, "epochs": cfg.epochs, "rank": ctx.rank, "cached": False}
         return self._finish(rows, extra)
+
+    def _refuse_other_data(self, recorded: dict[str, Any] | None, where: str | None = None) -> None:
+        """A run named with --run-id is never read back nor resumed on other clip_pairs than it trained on
+        (pairs rebuilt since from new captions or features): its scores would stand for data it never saw,
+        or its epochs mix both. A default run id carries the data hash, so it never meets this."""
+        theirs = ((recorded or {}).get("data") or {}).get("hash")
+        if theirs is None or theirs == self.snapshot["hash"]:
+            return
+        raise TrainingDataError(
+            f"{where or run_dir(self.root, self.run_id)}: run {self.run_id} was trained on other clip_pairs "
+            f"(data hash {theirs}, now {self.snapshot['hash']}: its inputs were rebuilt since): give another "
+            f"--run-id, or remove {run_dir(self.root, self.run_id)} to train the run again"
+        )
 
     def _misfit_message(self, checkpoint: str, exc: CheckpointMismatch) -> str:
         """Why run X cannot resume from its checkpoint, and the two ways on. Only a run named with

@@ -230,3 +230,26 @@ def test_missing_pairs_say_what_to_run_first_the_same_everywhere(tmp_path: Path)
         with pytest.raises((TrainingDataError, FileNotFoundError)) as caught:
             fails()
         assert str(caught.value) == f"{root.url}: no clip_pairs shards, and {message}"
+
+
+def test_a_named_run_is_neither_read_back_nor_resumed_on_rebuilt_pairs(tmp_path: Path) -> None:
+    """`howto train --run-id NAME` after the pairs were rebuilt from new upstream data (a captions option
+    changed, a features shard redone with fewer videos): one line that says so and the ways on. Before, a
+    finished run answered 'already trained' with its old scores, and an unfinished one resumed its epochs
+    on the new pairs, with nothing to tell either from a run on the data in the root."""
+    import os
+
+    from tests.tasks.train.synthetic_roots import paired_synthetic_root
+
+    root = paired_synthetic_root(tmp_path / "root", n_videos=12, n_steps=4, dim=16)
+    small = CFG.model_copy(update={"d": 8, "epochs": 1})
+    train(small.model_copy(update={"run_id": "named"}), root)
+    train(small.model_copy(update={"run_id": "half-done"}), root)
+    os.remove(root.path("train", "half-done", "model_card.json"))  # stopped before its last epoch's card
+    rebuilt = paired_synthetic_root(tmp_path / "root", n_videos=8, n_steps=4, dim=16)
+    for run_id, epochs in (("named", 1), ("half-done", 2)):
+        with pytest.raises(TrainingDataError, match=f"run {run_id} was trained on other clip_pairs"):
+            train(small.model_copy(update={"run_id": run_id, "epochs": epochs}), rebuilt)
+    fresh = train(small.model_copy(update={"run_id": "named-again"}), rebuilt)
+    assert fresh["cached"] is False
+    assert train(small.model_copy(update={"run_id": "named-again"}), rebuilt)["cached"] is True
