@@ -13,11 +13,15 @@ from models.fac import MMEmbedding
 from models.torch_files import load_torch_file, require_entries
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
+from storage.shards import list_markers
 from tasks.audio.fac_train import FACTrainConfig, Standardiser, TrainedFAC
 
 FAC_CHECKPOINT = "train/fac/fac.pt"
 FAC_KIND = "FAC"
 FAC_ENTRIES = ("weights", "dims", "graph", "d_fine", "d_coarse", "heldout_fraction", "standardiser")
+# The datasets whose vectors FAC reads (directly, or pooled into clip_pairs): their config fingerprints say
+# which feature space each input is in (an audio encoder, CNN sizes or weights, pooling, text encoder).
+FAC_INPUTS = ("audio_features", "frame_features", "clip_pairs", "text_embeddings")
 
 
 @dataclass
@@ -25,6 +29,12 @@ class FACCheckpoint:
     trained: TrainedFAC
     heldout_fraction: float
     path: str
+    feature_spaces: dict[str, list[str]] | None = None  # None: written before they were recorded
+
+
+def feature_spaces(root: DataRoot) -> dict[str, list[str]]:
+    """Each FAC input's config fingerprints (own hashes) over the root's finished shards."""
+    return {name: sorted({m.own_hash for m in list_markers(root, name) if m.own_hash}) for name in FAC_INPUTS}
 
 
 def save_fac(root: DataRoot, trained: TrainedFAC, cfg: FACTrainConfig, heldout_fraction: float) -> str:
@@ -38,6 +48,7 @@ def save_fac(root: DataRoot, trained: TrainedFAC, cfg: FACTrainConfig, heldout_f
         "d_coarse": cfg.d_coarse,
         "seed": cfg.seed,
         "heldout_fraction": float(heldout_fraction),
+        "feature_spaces": feature_spaces(root),
         "standardiser": {
             part: {k: torch.from_numpy(np.asarray(v[k], np.float32)) for k in v}
             for part, v in (("mean", trained.standardiser.mean), ("std", trained.standardiser.std))
@@ -64,5 +75,8 @@ def load_fac(root: DataRoot) -> FACCheckpoint | None:
     model.eval()
     std = {part: {k: v.numpy() for k, v in d.items()} for part, d in state["standardiser"].items()}
     return FACCheckpoint(
-        TrainedFAC(model, Standardiser(std["mean"], std["std"]), []), state["heldout_fraction"], path
+        TrainedFAC(model, Standardiser(std["mean"], std["std"]), []),
+        state["heldout_fraction"],
+        path,
+        state.get("feature_spaces"),
     )

@@ -3,14 +3,17 @@ video<->audio and zero-shot audio->text retrieval on the held-out clips of the s
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from storage.layout import DataRoot
 from storage.shards import list_markers
-from tasks.audio.fac_checkpoint import FACCheckpoint, load_fac
+from tasks.audio.fac_checkpoint import FACCheckpoint, feature_spaces, load_fac
 from tasks.common import config_hash
 from tasks.evaluation.results import _checkpoint_identity
 from tasks.evaluation.scoring import Scores
+
+log = logging.getLogger(__name__)
 
 # Stored as eval_metrics rows (no tie rule: rank ties count against the model, as evaluate_fac ranks).
 AUDIO_METRICS = ("v2a_R@1", "v2a_R@5", "a2v_R@5", "a2t_R@1", "a2t_R@5", "v2a_chance_R@5", "a2t_chance_R@5")
@@ -20,7 +23,17 @@ def audio_checkpoint(root: DataRoot) -> FACCheckpoint | None:
     """The FAC checkpoint, only when the root also has audio_features (else the audio part is skipped)."""
     if not list_markers(root, "audio_features"):
         return None
-    return load_fac(root)
+    fac = load_fac(root)
+    if fac is not None and fac.feature_spaces is not None and fac.feature_spaces != feature_spaces(root):
+        # Its inputs were remade otherwise since (another audio encoder, feature sizes, pooling): scored on
+        # them it fails on their widths, or at equal widths gives numbers that mean nothing.
+        log.warning(
+            "%s: the FAC checkpoint was trained on audio, video or text features made otherwise than the "
+            "root's now; its audio scores are left out: train it again (howto audio fac)",
+            fac.path,
+        )
+        return None
+    return fac
 
 
 def audio_fingerprint(root: DataRoot, fac: FACCheckpoint) -> dict[str, Any]:

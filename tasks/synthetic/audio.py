@@ -14,9 +14,15 @@ from tasks.audio.rows import audio_table
 
 
 def write_synthetic_audio(
-    root: DataRoot, dim: int = 32, noise: float = 0.5, no_audio_every: int = 7, seed: int = 0
+    root: DataRoot,
+    dim: int = 32,
+    noise: float = 0.5,
+    no_audio_every: int = 7,
+    seed: int = 0,
+    encoder_hash: str = "synthetic",
 ) -> DataRoot:
-    """An audio_features shard beside every clips shard of the root; returns the root."""
+    """An audio_features shard beside every clips shard of the root; returns the root. `encoder_hash` stands
+    for the audio stage's own config fingerprint (another one: features made by another encoder)."""
     rng = np.random.default_rng([seed, 23])
     protos: dict[str, np.ndarray] = {}
     for marker in list_markers(root, "clips"):
@@ -42,6 +48,6 @@ def write_synthetic_audio(
             result = AudioResult(vid, "ok", None, starts, starts + 1000, vectors.astype(np.float32))
             tables.append(audio_table(result, "logmel_stats", False))
         table = pa.concat_tables(tables)
-        write_shard(root, "audio_features", marker.shard, table, config_hash="synthetic",
-                    code_version="synthetic", rows_in=table.num_rows)  # fmt: skip
+        write_shard(root, "audio_features", marker.shard, table, config_hash=encoder_hash,
+                    own_hash=encoder_hash, code_version="synthetic", rows_in=table.num_rows)  # fmt: skip
     return root

@@ -118,3 +118,35 @@ def test_heldout_eval_adds_fac_audio_retrieval_only_when_the_root_has_audio(tmp_
         assert abs((with_audio.value(metric) or -1.0) - expected[metric]) < 1e-6
     assert next(r["n"] for r in with_audio.rows if r["metric"] == "v2a_R@5") == expected["clips"] > 2
     assert any("a2t is zero-shot" in line for line in result_lines(with_audio))
+
+
+def test_heldout_eval_leaves_out_a_fac_trained_on_features_of_another_encoder(tmp_path: Path) -> None:
+    """The audio stage rerun with another encoder (`--set audio.encoder=cnn14`: 2048-wide rows where FAC
+    learnt on 192): `howto eval heldout` scores text-video as ever and leaves the stale FAC's audio rows out.
+    Before, it fed the new rows to the old FAC: a broadcast error at other widths, meaningless scores at equal
+    ones."""
+    from tasks.audio.fac_checkpoint import save_fac
+    from tasks.audio.fac_data import load_root, split_heldout
+    from tasks.audio.fac_train import FACTrainConfig, train_fac
+    from tasks.evaluation.audio import AUDIO_METRICS
+    from tasks.evaluation.run import Setup, eval_heldout
+    from tasks.synthetic.audio import write_synthetic_audio
+    from tasks.train.config import TrainConfig
+    from tasks.train.run import train
+
+    root = write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, clips_per_video=8, dim=16)
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard)
+    cfg = TrainConfig(text="learned", d=16, epochs=1, heldout_fraction=0.3, videos_per_batch=8,
+                      run_id="tiny", device="cpu")  # fmt: skip
+    train(cfg, root)
+    write_synthetic_audio(root, encoder_hash="logmel")
+    data, vids = load_root(root)
+    fac_cfg = FACTrainConfig(epochs=1, d_fine=32, d_coarse=16)
+    save_fac(root, train_fac(split_heldout(data, vids, 0.3)[0], fac_cfg), fac_cfg, 0.3)
+    assert any(r["metric"] in AUDIO_METRICS for r in eval_heldout(Setup(root)).rows)
+    for dim in (48, 32):  # another encoder's width, then one as wide as the FAC's
+        write_synthetic_audio(root, dim=dim, seed=dim, encoder_hash=f"encoder-{dim}")
+        result = eval_heldout(Setup(root))
+        assert result.value("R@5") is not None
+        assert not any(r["metric"] in AUDIO_METRICS for r in result.rows), dim
