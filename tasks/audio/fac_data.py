@@ -22,7 +22,7 @@ from tasks.audio.fac_train import MMData
 from tasks.audio.rows import WITH_ROWS
 from tasks.train.data import vectors_to_numpy
 from tasks.train.pooling import span_rows
-from tasks.train.prepare import no_pairs_message
+from tasks.train.prepare import no_pairs_message, text_cache
 from tasks.train.split import is_heldout
 
 BAG = 3  # own caption and the previous and next one of the same video
@@ -79,7 +79,7 @@ def load_root(root: DataRoot) -> tuple[MMData, np.ndarray]:
         spans += list(
             zip(table.column("start_ms").to_pylist(), table.column("end_ms").to_pylist(), strict=True)
         )
-        emb = read_shard(root, "text_embeddings", marker.shard)
+        emb = text_cache(root, marker.shard)
         lookup = {}
         if emb is not None and emb.num_rows:
             vecs = vectors_to_numpy(emb.column("vector"), np.float32)

@@ -17,6 +17,7 @@ from models.train_loop import Batch, staged_for
 from storage.layout import DataRoot
 from storage.shards import read_shard, verified_markers
 from tasks.queues import put_unless_stopped
+from tasks.train.prepare import text_cache
 from tasks.train.split import heldout_mask
 
 
@@ -133,9 +134,12 @@ def load_shard(root: DataRoot, shard: int, split: str, heldout_fraction: float, 
         table = table.drop_columns(["vector"]).filter(pa.array(keep))
     text = None
     if with_text:
-        cached = read_shard(root, "text_embeddings", shard)
+        cached = text_cache(root, shard)
         if cached is None:
-            raise FileNotFoundError(f"text_embeddings shard {shard} is missing: run the text cache first")
+            raise FileNotFoundError(
+                f"text_embeddings shard {shard} is missing or was made from other clip_pairs: run the text "
+                "cache first (howto train --text minilm)"
+            )
         text = _text_rows(cached, every_clip, keep, table.column("clip_id"), shard)
     return Pairs(
         table.column("clip_id").to_pylist(),

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.layout import DataRoot
-from storage.shards import list_markers, read_shard
+from storage.shards import list_markers, read_shard, valid_marker
 from tasks.common import config_hash
-from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
+from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, input_fingerprints, run_job
 from tasks.train.pooling import (
     MODEL_FPS,
     MODELS,
@@ -140,6 +140,20 @@ def cache_text_shard(
     return run_job(
         root, ShardJob("text_embeddings", shard, config_hash(config), compute, TEXT_INPUTS, config=config)
     )
+
+
+def text_cache(root: DataRoot, shard: int) -> pa.Table | None:
+    """`text_embeddings` shard k, or None when it is missing or was made from another clip_pairs shard k than
+    the root holds now: a run with another text side rebuilds the pairs (new captions, the same clip ids) but
+    not this cache, whose vectors would then stand for the old captions. Markers from before inputs were
+    recorded say nothing: they pass."""
+    marker = valid_marker(root, "text_embeddings", shard)
+    if marker is None:
+        return None
+    if marker.inputs and marker.inputs != input_fingerprints(root, shard, TEXT_INPUTS):
+        log.info("text_embeddings shard %d was made from other clip_pairs; not read", shard)
+        return None
+    return read_shard(root, "text_embeddings", shard)
 
 
 def require_pairs_pooled(root: DataRoot, pooling: ClipPooling, user: str) -> None:

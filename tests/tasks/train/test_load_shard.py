@@ -149,3 +149,38 @@ def test_an_empty_shard_joins_the_others(tmp_path: Path) -> None:
     assert window.video.shape == (2 * len(pairs), pairs.video.shape[1])
     assert window.text is not None and window.text.shape == (2 * len(pairs), pairs.text.shape[1])
     assert Pairs.concat([empty, pairs]) is pairs
+
+
+def test_a_text_cache_made_from_earlier_pairs_is_never_read(tmp_path: Path) -> None:
+    """Captions redone (other texts, the same clip ids), then a run with another text side rebuilds the pairs
+    but not the MiniLM cache: a later reader of the cache (a MiniLM run's held-out eval, `howto audio fac`)
+    is told, or falls back to its own text vectors. Before, both took the old captions' vectors as the new
+    captions' without a sign."""
+    import zlib
+
+    from tasks.audio.fac_data import HASH_DIM, load_root
+    from tasks.synthetic.training import write_synthetic_root
+    from tasks.train.prepare import build_pairs_shard, cache_text_shard, ready_shards
+
+    def encode(texts: list[str]) -> np.ndarray:
+        vectors = [np.random.default_rng(zlib.crc32(t.encode())).standard_normal(8) for t in texts]
+        return np.stack(vectors).astype(np.float32)
+
+    root = write_synthetic_root(tmp_path / "root", n_videos=8, n_steps=4, dim=16)
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard)
+        cache_text_shard(root, shard, encode)
+    pairs = load_shard(root, 0, "train", 0.0, True)
+    assert pairs.text is not None and np.allclose(pairs.text, encode(pairs.texts))
+    assert load_root(root)[0].bags.shape[2] == 8  # FAC reads the cached vectors
+    write_synthetic_root(root, n_videos=8, n_steps=6, dim=16, seed=5)  # other captions, same clip ids
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard)
+    with pytest.raises(FileNotFoundError, match="text_embeddings shard 0 is missing or was made from other"):
+        load_shard(root, 0, "train", 0.0, True)
+    assert load_root(root)[0].bags.shape[2] == HASH_DIM  # FAC falls back to its hashed bag of words
+    for shard in ready_shards(root):  # the cache made again: read again
+        cache_text_shard(root, shard, encode)
+    pairs = load_shard(root, 0, "train", 0.0, True)
+    assert pairs.text is not None and np.allclose(pairs.text, encode(pairs.texts))
+    assert load_root(root)[0].bags.shape[2] == 8
