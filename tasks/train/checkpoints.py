@@ -13,6 +13,7 @@ from models.text import Vocabulary
 from models.torch_files import NotACheckpoint
 from models.train_loop import CHECKPOINT_KIND, read_checkpoint
 from storage.layout import DataRoot
+from tasks.train.prepare import data_snapshot
 
 _EPOCH = re.compile(r"epoch-(\d+)\.pt$")
 # A run id or comparison name is one folder under train/: letters, digits and ._- only, no leading dot
@@ -58,21 +59,28 @@ def list_epochs(root: DataRoot, run_id: str) -> list[int]:
 def latest_checkpoint(root: DataRoot, run_id: str | None = None) -> str | None:
     """The newest checkpoint of a run; with no run named, of the most recently written run that is not a
     control (captions shuffled across clips: a chance-level model, never what search or eval should pick
-    unasked; name it to use it)."""
+    unasked; name it to use it), trained on the clip_pairs the root holds now if any run was: a setting
+    changed and then restored trains a run, then reads the first one back, which is the root's model again
+    though the other was written later."""
     if run_id is not None:
         epochs = list_epochs(root, run_id)
         return checkpoint_path(root, run_id, epochs[-1]) if epochs else None
-    candidates = [(t, path) for t, path, control in _last_checkpoints(root) if not control]
-    return max(candidates)[1] if candidates else None
+    candidates = [(t, path, data) for t, path, control, data in _last_checkpoints(root) if not control]
+    if not candidates:
+        return None
+    now = data_snapshot(root)["hash"]
+    current = [c for c in candidates if c[2] == now]
+    return max(current or candidates, key=lambda c: (c[0], c[1]))[1]
 
 
 def control_runs(root: DataRoot) -> list[str]:
     """Ids of the runs with a checkpoint that are controls (shuffle_pairs), oldest first."""
-    return [path.split("/")[-3] for _, path, control in sorted(_last_checkpoints(root)) if control]
+    runs = sorted((t, path) for t, path, control, _ in _last_checkpoints(root) if control)
+    return [path.split("/")[-3] for _, path in runs]
 
 
-def _last_checkpoints(root: DataRoot) -> list[tuple[float, str, bool]]:
-    """(written at, path, is a control run) of every run's last checkpoint."""
+def _last_checkpoints(root: DataRoot) -> list[tuple[float, str, bool, str | None]]:
+    """(written at, path, is a control run, clip_pairs data hash) of every run's last checkpoint."""
     base = root.path("train")
     if not root.exists(base):
         return []
@@ -84,19 +92,20 @@ def _last_checkpoints(root: DataRoot) -> list[tuple[float, str, bool]]:
         epochs = list_epochs(root, rid)
         if epochs:
             path = checkpoint_path(root, rid, epochs[-1])
-            found.append((root.fs.modified(path).timestamp(), path, _is_control(root, rid, path)))
+            found.append((root.fs.modified(path).timestamp(), path, *_run_facts(root, rid, path)))
     return found
 
 
-def _is_control(root: DataRoot, run_id: str, checkpoint: str) -> bool:
-    """Whether the run trained on shuffled pairs: its card's config says so, or (a run still training,
-    without a card yet) its checkpoint's."""
+def _run_facts(root: DataRoot, run_id: str, checkpoint: str) -> tuple[bool, str | None]:
+    """Whether the run trained on shuffled pairs, and the hash of the clip_pairs it trained on: from its
+    card, or (a run still training, without a card yet) its checkpoint's."""
     card = f"{run_dir(root, run_id)}/model_card.json"
     if root.exists(card):
-        config = _card_config(root, card)
+        config, data = _card_config(root, card), read_model_card(root, card).get("data")
     else:
-        config = load_state(root, checkpoint)["extra"].get("config") or {}
-    return bool(config.get("shuffle_pairs"))
+        extra = load_state(root, checkpoint)["extra"]
+        config, data = extra.get("config") or {}, extra.get("data")
+    return bool(config.get("shuffle_pairs")), data.get("hash") if isinstance(data, dict) else None
 
 
 def read_model_card(root: DataRoot, card: str) -> dict[str, Any]:

@@ -253,3 +253,32 @@ def test_a_named_run_is_neither_read_back_nor_resumed_on_rebuilt_pairs(tmp_path:
     fresh = train(small.model_copy(update={"run_id": "named-again"}), rebuilt)
     assert fresh["cached"] is False
     assert train(small.model_copy(update={"run_id": "named-again"}), rebuilt)["cached"] is True
+
+
+def test_the_default_checkpoint_is_the_newest_run_on_the_pairs_the_root_holds(tmp_path: Path) -> None:
+    """`--set train.clip_pool=mean` trains a run on mean-pooled pairs; restored to max, the pairs are pooled
+    as before and the first run is read back: search and eval default to it again. Before, they took the
+    newest checkpoint written, the mean run, and refused the max-pooled pairs ('rebuild them with --clip-pool
+    mean')."""
+    import os
+
+    from tasks.evaluation.embedder import resolve_checkpoint
+    from tasks.train.checkpoints import latest_checkpoint
+    from tasks.train.pooling import ClipPooling
+    from tests.tasks.train.synthetic_roots import paired_synthetic_root
+
+    root = paired_synthetic_root(tmp_path / "root", n_videos=8, n_steps=4, dim=16)
+    small = CFG.model_copy(update={"d": 8, "epochs": 1})
+    first = train(small, root)["checkpoint"]
+    mean = small.model_copy(update={"clip_pool": "mean"})
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard, ClipPooling("mean", 0.0))
+    other = train(mean, root)["checkpoint"]
+    os.utime(other, (os.path.getmtime(first) + 60,) * 2)  # written after the first, as it was
+    assert latest_checkpoint(root) == other
+    for shard in ready_shards(root):  # the setting restored: the pairs as the first run had them
+        build_pairs_shard(root, shard)
+    again = train(small, root)
+    assert again["cached"] is True and again["checkpoint"] == first
+    assert latest_checkpoint(root) == resolve_checkpoint(root, None) == first
+    assert search_clips(root, "wash the red pepper", k=1)[0] == first
