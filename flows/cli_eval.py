@@ -21,7 +21,8 @@ CheckpointOption = Annotated[
     str | None,
     typer.Option(
         "--checkpoint",
-        help="A checkpoint .pt file or a run id (default: the newest run's latest; never a control run).",
+        help="A checkpoint .pt file or a run id (default: the newest run on the root's clip_pairs, else the "
+        "newest; never a control run).",
     ),
 ]
 MaxWordsOption = Annotated[

@@ -494,7 +494,11 @@ def search_clips_command(
     query: Annotated[str, typer.Argument(help='What to look for, e.g. "how to slice zucchini".')],
     k: Annotated[int, typer.Option("--k", min=1, help="How many clips to print.")] = 10,
     run_id: Annotated[
-        str | None, typer.Option(help="Run to use (default: the newest run's latest; never a control run).")
+        str | None,
+        typer.Option(
+            help="Run to use (default: the newest run on the root's clip_pairs, else the newest; never a "
+            "control run)."
+        ),
     ] = None,
     data_root: ExistingDataRootOption = None,
 ) -> None:
