@@ -81,14 +81,8 @@ def test_heldout_eval_of_a_checkpoint_matches_the_runs_last_epoch(tmp_path: Path
     assert eval_heldout(Setup(root)).cached
 
 
-def test_heldout_eval_adds_fac_audio_retrieval_only_when_the_root_has_audio(tmp_path: Path) -> None:
-    from tasks.audio.fac_checkpoint import save_fac
-    from tasks.audio.fac_data import load_root, split_heldout
-    from tasks.audio.fac_train import FACTrainConfig, evaluate_fac, train_fac
-    from tasks.evaluation.audio import AUDIO_METRICS
-    from tasks.evaluation.report import result_lines
-    from tasks.evaluation.run import Setup, eval_heldout
-    from tasks.synthetic.audio import write_synthetic_audio
+def _trained_tiny_root(tmp_path: Path) -> DataRoot:
+    """A synthetic root with its pairs built and one tiny learned-text run ("tiny") trained on them."""
     from tasks.train.config import TrainConfig
     from tasks.train.run import train
 
@@ -98,6 +92,19 @@ def test_heldout_eval_adds_fac_audio_retrieval_only_when_the_root_has_audio(tmp_
     cfg = TrainConfig(text="learned", d=16, epochs=1, heldout_fraction=0.3, videos_per_batch=8,
                       run_id="tiny", device="cpu")  # fmt: skip
     train(cfg, root)
+    return root
+
+
+def test_heldout_eval_adds_fac_audio_retrieval_only_when_the_root_has_audio(tmp_path: Path) -> None:
+    from tasks.audio.fac_checkpoint import save_fac
+    from tasks.audio.fac_data import load_root, split_heldout
+    from tasks.audio.fac_train import FACTrainConfig, evaluate_fac, train_fac
+    from tasks.evaluation.audio import AUDIO_METRICS
+    from tasks.evaluation.report import result_lines
+    from tasks.evaluation.run import Setup, eval_heldout
+    from tasks.synthetic.audio import write_synthetic_audio
+
+    root = _trained_tiny_root(tmp_path)
     plain = eval_heldout(Setup(root))
     assert not any(r["metric"] in AUDIO_METRICS for r in plain.rows)
     assert not any("audio" in line for line in result_lines(plain))
@@ -131,15 +138,8 @@ def test_heldout_eval_leaves_out_a_fac_trained_on_features_of_another_encoder(tm
     from tasks.evaluation.audio import AUDIO_METRICS
     from tasks.evaluation.run import Setup, eval_heldout
     from tasks.synthetic.audio import write_synthetic_audio
-    from tasks.train.config import TrainConfig
-    from tasks.train.run import train
 
-    root = write_synthetic_root(tmp_path / "root", n_videos=24, n_steps=12, clips_per_video=8, dim=16)
-    for shard in ready_shards(root):
-        build_pairs_shard(root, shard)
-    cfg = TrainConfig(text="learned", d=16, epochs=1, heldout_fraction=0.3, videos_per_batch=8,
-                      run_id="tiny", device="cpu")  # fmt: skip
-    train(cfg, root)
+    root = _trained_tiny_root(tmp_path)
     write_synthetic_audio(root, encoder_hash="logmel")
     data, vids = load_root(root)
     fac_cfg = FACTrainConfig(epochs=1, d_fine=32, d_coarse=16)
