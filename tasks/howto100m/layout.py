@@ -16,8 +16,8 @@ from tasks.search.plans import (
     ImportInProgress,
     describe_import,
     next_video_shard,
+    planned_video_ids,
     unfinished_imports,
-    video_plans,
 )
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 
@@ -50,7 +50,7 @@ def video_ids_outside(root: DataRoot, batch: str, *, replacing: bool) -> set[str
     from storage.schemas import get_schema
     from storage.shards import read_parquet_file
 
-    held = {str(v["video_id"]) for plan in video_plans(root).values() for v in plan["videos"]}
+    held = planned_video_ids(root)
     version = get_schema("videos").version
     for marker in list_markers(root, "videos"):
         if marker.config.get("import_batch") == batch or (replacing and is_imported(marker)):

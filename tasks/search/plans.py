@@ -172,11 +172,16 @@ def check_no_import_in_progress(root: DataRoot) -> None:
         )
 
 
+def planned_video_ids(root: DataRoot) -> set[str]:
+    """Every video a crawl's plans name (probed, or about to be)."""
+    return {str(v["video_id"]) for plan in video_plans(root).values() for v in plan["videos"]}
+
+
 def seen_video_ids(root: DataRoot) -> set[str]:
     """Every video already planned (so probed, or about to be) by any earlier run or crawl."""
     from storage.shards import read_dataset
 
-    seen = {v["video_id"] for plan in video_plans(root).values() for v in plan["videos"]}
+    seen = planned_video_ids(root)
     table = read_dataset(root, "videos").to_table(columns=["video_id"])
     seen.update(v for v in table.column("video_id").to_pylist() if v)
     return seen

@@ -101,7 +101,8 @@ def _run_facts(root: DataRoot, run_id: str, checkpoint: str) -> tuple[bool, str 
     card, or (a run still training, without a card yet) its checkpoint's."""
     card = f"{run_dir(root, run_id)}/model_card.json"
     if root.exists(card):
-        config, data = _card_config(root, card), read_model_card(root, card).get("data")
+        facts = read_model_card(root, card)
+        config, data = _card_config(facts, card), facts.get("data")
     else:
         extra = load_state(root, checkpoint)["extra"]
         config, data = extra.get("config") or {}, extra.get("data")
@@ -124,9 +125,10 @@ def read_model_card(root: DataRoot, card: str) -> dict[str, Any]:
     return data
 
 
-def _card_config(root: DataRoot, card: str) -> dict[str, Any]:
-    """The training config a model card records; BadRunFile naming the card when it is not one."""
-    config = read_model_card(root, card).get("config")
+def _card_config(facts: dict[str, Any], card: str) -> dict[str, Any]:
+    """The training config a model card (`facts`, read from `card`) records; BadRunFile naming the card when
+    it is not one."""
+    config = facts.get("config")
     if config is not None and not isinstance(config, dict):
         raise BadRunFile(f"{card}: not a model card ('config' is not an object); remove it or the run")
     return config or {}
