@@ -31,6 +31,14 @@ def _fmt(value: float) -> str:
     return f"{value:,.2f}"
 
 
+def _mean_median(n: ReportNumbers, key: str, decimals: int) -> str:
+    """The mean and median as "mean / median", or "-" when there are no clips to average over."""
+    mean, median = n.means[key], n.medians[key]
+    if mean is None or median is None:
+        return "-"
+    return f"{mean:.{decimals}f} / {median:.{decimals}f}"
+
+
 def summary_rows(n: ReportNumbers) -> list[tuple[str, str, str]]:
     """(what, ours, HowTo100M as published)."""
     kept_videos = n.funnel[3].kept if len(n.funnel) > 3 else 0
@@ -40,12 +48,9 @@ def summary_rows(n: ReportNumbers) -> list[tuple[str, str, str]]:
         ("videos kept (captions)", _fmt(kept_videos), "-"),
         ("clips", _fmt(n.clips), _fmt(n.paper["clips"])),
         ("hours (sum of clip spans)", _fmt(n.hours), f"{_fmt(n.paper['hours'])} (of video)"),
-        ("clips per video (mean / median)", f"{n.means['clips_per_video']:.1f} / {n.medians['clips_per_video']:.1f}",
-         f"~{n.paper['clips_per_video']:.0f}"),
-        ("clip duration, s (mean / median)", f"{n.means['clip_duration_s']:.2f} / {n.medians['clip_duration_s']:.2f}",
-         f"~{n.paper['clip_duration_s']:.0f}"),
-        ("words per clip (mean / median)", f"{n.means['words_per_clip']:.2f} / {n.medians['words_per_clip']:.2f}",
-         f"~{n.paper['words_per_clip']:.0f}"),
+        ("clips per video (mean / median)", _mean_median(n, "clips_per_video", 1), f"~{n.paper['clips_per_video']:.0f}"),
+        ("clip duration, s (mean / median)", _mean_median(n, "clip_duration_s", 2), f"~{n.paper['clip_duration_s']:.0f}"),
+        ("words per clip (mean / median)", _mean_median(n, "words_per_clip", 2), f"~{n.paper['words_per_clip']:.0f}"),
     ]  # fmt: skip
 
 
@@ -211,5 +216,5 @@ def write_report(root: DataRoot, out: Path) -> dict[str, Any]:
     return {
         "card": str(out / "README.md"), "page": str(out / "index.html"), "figures": written,
         "clips": numbers.clips, "videos_with_clips": numbers.videos_with_clips,
-        "means": {k: round(v, 3) for k, v in numbers.means.items()},
+        "means": {k: None if v is None else round(v, 3) for k, v in numbers.means.items()},
     }  # fmt: skip

@@ -46,8 +46,10 @@ class ReportNumbers:
     clips: int
     videos_with_clips: int
     hours: float  # sum of clip spans, hours
-    means: dict[str, float]  # clips per video, clip duration (s), words per clip
-    medians: dict[str, float]
+    # Clips per video, clip duration (s), words per clip; None where there is no clip to average over (a
+    # card that said "0.0 / 0.0" read as clips of zero seconds).
+    means: dict[str, float | None]
+    medians: dict[str, float | None]
     clips_per_video: list[tuple[int, int]]  # (bin start, videos)
     durations: list[tuple[float, int]]  # (bin start in s, clips)
     words: list[tuple[int, int]]  # (words, clips)
@@ -169,6 +171,11 @@ def captioned_videos_per_shard(root: DataRoot) -> dict[int, int]:
     return counts
 
 
+def _or_none(value: Any) -> float | None:
+    """DuckDB's avg and median of no rows are NULL: kept as None, not read as 0."""
+    return None if value is None else float(value)
+
+
 def collect(root: DataRoot) -> ReportNumbers:
     """Every number the report shows, over the finished shards (each query first brings the catalog up to
     date with them, in a temporary catalog where the root is read-only)."""
@@ -192,8 +199,8 @@ def collect(root: DataRoot) -> ReportNumbers:
         clips=clips,
         videos_with_clips=videos,
         hours=float(spans[4] or 0.0),
-        means={"clips_per_video": float(means[0] or 0), "clip_duration_s": float(spans[0] or 0), "words_per_clip": float(spans[2] or 0)},
-        medians={"clips_per_video": float(means[1] or 0), "clip_duration_s": float(spans[1] or 0), "words_per_clip": float(spans[3] or 0)},
+        means={"clips_per_video": _or_none(means[0]), "clip_duration_s": _or_none(spans[0]), "words_per_clip": _or_none(spans[2])},
+        medians={"clips_per_video": _or_none(means[1]), "clip_duration_s": _or_none(spans[1]), "words_per_clip": _or_none(spans[3])},
         clips_per_video=[(int(b), int(n)) for b, n in _rows(
             root, f"SELECT least(n, {CLIPS_MAX}) // {CLIPS_BIN} * {CLIPS_BIN} AS b, count(*) FROM {per_video} GROUP BY 1 ORDER BY 1")],
         durations=[(float(b), int(n)) for b, n in _rows(

@@ -75,7 +75,7 @@ def funnel(n: ReportNumbers) -> bytes:
 
 
 def _histogram(bins: list[tuple[float, int]], width: float, *, title: str, xlabel: str, ylabel: str,
-               ours: float, paper: float, paper_label: str, last_label: str | None) -> bytes:  # fmt: skip
+               ours: float | None, paper: float, paper_label: str, last_label: str | None) -> bytes:  # fmt: skip
     fig, ax = _figure(7, 4)
     if not bins:
         _empty(ax, "clips")
@@ -83,7 +83,8 @@ def _histogram(bins: list[tuple[float, int]], width: float, *, title: str, xlabe
     ax.bar(
         [b for b, _ in bins], [c for _, c in bins], width=width * 0.9, align="edge", color=OURS, label="ours"
     )
-    ax.axvline(ours, color="black", linestyle="-", label=f"our mean {ours:.1f}")
+    if ours is not None:
+        ax.axvline(ours, color="black", linestyle="-", label=f"our mean {ours:.1f}")
     ax.axvline(paper, color=PAPER_COLOUR, linestyle="--", label=paper_label)
     ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     if last_label:
@@ -187,10 +188,16 @@ def paper_vs_ours(n: ReportNumbers) -> bytes:
     for ax, (key, title, unit) in zip(axes, (("clips_per_video", "clips per video", "clips"),
                                              ("clip_duration_s", "clip duration", "seconds"),
                                              ("words_per_clip", "words per clip", "words")), strict=True):  # fmt: skip
-        values = [n.paper[key], n.means[key], n.medians[key]]
-        bars = ax.bar(["HowTo100M\n(paper)", "ours\n(mean)", "ours\n(median)"], values,
-                      color=[PAPER_COLOUR, OURS, OURS])  # fmt: skip
-        ax.bar_label(bars, fmt="%.1f", fontsize=8)
+        mean, median = n.means[key], n.medians[key]
+        if mean is None or median is None:  # no clips: only the paper's bar, not two bars of zero
+            bars = ax.bar(
+                ["HowTo100M\n(paper)", "ours\n(no clips)"], [n.paper[key], 0.0], color=[PAPER_COLOUR, OURS]
+            )
+            ax.bar_label(bars, labels=[f"{n.paper[key]:.1f}", "-"], fontsize=8)
+        else:
+            bars = ax.bar(["HowTo100M\n(paper)", "ours\n(mean)", "ours\n(median)"], [n.paper[key], mean, median],
+                          color=[PAPER_COLOUR, OURS, OURS])  # fmt: skip
+            ax.bar_label(bars, fmt="%.1f", fontsize=8)
         ax.set(title=title, ylabel=unit)
     return _png(fig)
 

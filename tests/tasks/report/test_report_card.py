@@ -34,3 +34,19 @@ def test_a_few_seconds_or_minutes_are_never_shown_as_zero_hours(tmp_path: Path) 
     page = Path(report["page"]).read_text()
     assert "| hours (sum of clip spans) | 0.0015 |" in card
     assert "0.03 h of video covered." in card and "0.03 h of video covered." in page
+
+
+def test_a_root_without_clips_shows_no_mean_or_median_rather_than_zero(tmp_path: Path) -> None:
+    """Every video's captions dropped: the card said "0.0 / 0.0" clips per video and "0.00 / 0.00" s per clip,
+    read as clips of zero seconds; the averages of no clips are not there to show."""
+    root = DataRoot.from_any(tmp_path / "data")
+    captions = [{"video_id": "1" * 11, "n_words": 3, "keep": False, "drop_reason": "too_few_words", "status": "ok",
+                 "crawl_id": "c0"}]  # fmt: skip
+    table = pa.Table.from_pylist(captions, schema=SCHEMAS["captions"].schema)
+    write_shard(root, "captions", 0, table, config_hash="h", code_version="x", rows_in=1)
+    report = write_report(root, tmp_path / "report")
+    card = Path(report["card"]).read_text()
+    assert "| clips per video (mean / median) | - |" in card
+    assert "| clip duration, s (mean / median) | - |" in card
+    assert "| words per clip (mean / median) | - |" in card
+    assert report["means"] == {"clips_per_video": None, "clip_duration_s": None, "words_per_clip": None}
