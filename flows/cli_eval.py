@@ -32,16 +32,24 @@ RandomOption = Annotated[
     bool | None,
     typer.Option(
         "--random-weights/--no-random-weights",
-        help="Allow calibrated random CNN weights for raw videos (default: as the data root's features).",
+        help="Allow calibrated random CNN weights for raw videos (default: as the checkpoint's run trained on, else the data root's features).",
     ),
 ]
 Size2dOption = Annotated[
     int | None,
-    typer.Option("--size-2d", min=32, help="2D short side (default: as the data root's features, else 224)."),
+    typer.Option(
+        "--size-2d",
+        min=32,
+        help="2D short side (default: as the checkpoint's run trained on, else the data root's features, else 224).",
+    ),
 ]
 Size3dOption = Annotated[
     int | None,
-    typer.Option("--size-3d", min=32, help="3D side (default: as the data root's features, else 112)."),
+    typer.Option(
+        "--size-3d",
+        min=32,
+        help="3D side (default: as the checkpoint's run trained on, else the data root's features, else 112).",
+    ),
 ]
 DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu or cuda (feature extraction).")]
 
@@ -62,18 +70,29 @@ def _setup(
 
     def make() -> Any:
         from storage.layout import DataRoot
-        from tasks.evaluation.features import recorded_features_config
+        from tasks.evaluation.embedder import trained_features
         from tasks.evaluation.run import Setup
         from tasks.features.config import ExtractFeaturesConfig
+        from tasks.features.recorded import recorded_features_config
 
         # A path (as resolve_checkpoint tells one from a run id) must be a file, not a folder.
         looks_like_path = checkpoint and ("/" in checkpoint or checkpoint.endswith((".pt", ".pth")))
         if looks_like_path and Path(str(checkpoint)).is_dir():
             fail(f"--checkpoint {checkpoint}: is a directory, not a checkpoint file (or give a run id)")
         root = DataRoot.from_any(data_root)
-        # Benchmark videos must get the features the model was trained on: the data root's recorded
-        # feature config is the default, each option overrides one field.
-        fields: dict[str, Any] = dict(recorded_features_config(root))
+        # Benchmark videos must get the features the model was trained on: the config its run recorded (the
+        # root's frame_features may have been made again otherwise since), else the data root's; each
+        # option overrides one field.
+        trained, current = trained_features(root, checkpoint), recorded_features_config(root)
+        fields: dict[str, Any] = dict(trained or current)
+        if trained and current and trained != current:
+            changed = [
+                f"{k}={trained.get(k)!r}"
+                for k in sorted({*trained, *current})
+                if trained.get(k) != current.get(k)
+            ]
+            typer.echo(f"benchmark videos get the features the checkpoint's run trained on ({', '.join(changed)}), "
+                       "not those of the data root's frame_features now", err=True)  # fmt: skip
         given = {"random_weights": random_weights, "resnet_weights": resnet_weights,
                  "resnext_weights": resnext_weights, "short_side_2d": size_2d, "size_3d": size_3d}  # fmt: skip
         fields.update({k: v for k, v in given.items() if v is not None})

@@ -440,8 +440,8 @@ def _benchmark_rows(
     device: str,
 ) -> tuple[list[str], dict[str, Any]]:
     """Every run (each method x seed, the control too) on both benchmarks: the table and its record."""
-    from tasks.evaluation.features import recorded_features_config
     from tasks.features.config import ExtractFeaturesConfig
+    from tasks.features.recorded import recorded_features_config
     from tasks.train.compare_benchmarks import (
         benchmark_record,
         benchmark_table_lines,

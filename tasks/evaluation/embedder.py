@@ -16,7 +16,14 @@ from models.torch_files import NotACheckpoint
 from models.train_loop import read_checkpoint
 from storage.layout import DataRoot
 from tasks.audio.fac_checkpoint import FAC_CHECKPOINT
-from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state, no_checkpoint_message
+from tasks.train.checkpoints import (
+    BadRunFile,
+    latest_checkpoint,
+    load_state,
+    model_from_state,
+    no_checkpoint_message,
+    trained_features_config,
+)
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
 
@@ -60,6 +67,15 @@ def resolve_checkpoint(root: DataRoot, ref: str | None) -> str:
     if path is None:
         raise NoCheckpoint(no_checkpoint_message(root, ref, "--checkpoint"))
     return path
+
+
+def trained_features(root: DataRoot, ref: str | None) -> dict[str, Any] | None:
+    """The features config the run of checkpoint `ref` (resolved as `load` does) trained on, when it says;
+    a missing or broken checkpoint is left to `load` to report."""
+    try:
+        return trained_features_config(root, resolve_checkpoint(root, ref))
+    except (NoCheckpoint, NotACheckpoint, BadRunFile):
+        return None
 
 
 class CheckpointEmbedder:

@@ -23,6 +23,7 @@ from tasks.common import shard_hash
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.extractor import VideoJob
 from tasks.features.pipeline import leased_extractor, release_encoders
+from tasks.features.recorded import DATA_FIELDS, VECTOR_FIELDS
 from tasks.features.rows import result_table
 from tasks.features.stage import features_own_hash
 from tasks.shard_runner import ShardJob, ShardOutput, run_job
@@ -88,12 +89,8 @@ def _chunk_job(
     return ShardJob(
         DATASET, shard, shard_hash(features_own_hash(cfg), *listing), compute,
         sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
-        config={**cfg.model_dump(mode="json", include=_DATA_FIELDS), "videos": len(chunk)},
+        config={**cfg.model_dump(mode="json", include=set(DATA_FIELDS)), "videos": len(chunk)},
     )  # fmt: skip
-
-
-# The config fields recorded in each marker (what decides the rows; the hash covers them).
-_DATA_FIELDS = {"models", "random_weights", "calibration_seed", "short_side_2d", "size_3d", "precision"}
 
 
 def benchmark_features(
@@ -148,16 +145,6 @@ def _extract_chunks(
     return out
 
 
-def recorded_features_config(root: DataRoot) -> dict[str, object]:
-    """The data-deciding fields the data root's `frame_features` were made with (first marker that
-    records them), so benchmark videos get the features the model was trained on; {} if none do."""
-    keep = _DATA_FIELDS | {"resnet_weights", "resnext_weights"}
-    for marker in list_markers(root, "frame_features"):
-        if marker.config:
-            return {k: v for k, v in marker.config.items() if k in keep}
-    return {}
-
-
 def _holds_ok_rows(root: DataRoot, shard: int, video_ids: set[str]) -> bool:
     """Whether `frame_features` shard k has a finished (status ok) row of one of these videos, read from its
     id and status columns alone. root_features runs once per chunk of 64 benchmark videos and read every
@@ -175,7 +162,7 @@ def root_features(root: DataRoot, video_ids: set[str], cfg: ExtractFeaturesConfi
     """Finished `frame_features` rows of these videos from shards whose marker records the same
     data-deciding config (weights included); video id -> its rows. Shards without a recorded config
     are never trusted."""
-    want = cfg.model_dump(mode="json", include=_DATA_FIELDS | {"resnet_weights", "resnext_weights"})
+    want = cfg.model_dump(mode="json", include=set(VECTOR_FIELDS))
     found: dict[str, pa.Table] = {}
     for marker in list_markers(root, "frame_features"):
         if not marker.config or any(marker.config.get(k) != v for k, v in want.items()):

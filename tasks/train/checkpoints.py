@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import posixpath
 import re
 from typing import Any
 
@@ -107,6 +108,22 @@ def _run_facts(root: DataRoot, run_id: str, checkpoint: str) -> tuple[bool, str 
         extra = load_state(root, checkpoint)["extra"]
         config, data = extra.get("config") or {}, extra.get("data")
     return bool(config.get("shuffle_pairs")), data.get("hash") if isinstance(data, dict) else None
+
+
+def trained_features_config(root: DataRoot, checkpoint: str) -> dict[str, Any] | None:
+    """The features config the checkpoint's run trained on (tasks/train/prepare.data_snapshot): from its
+    run's card, or (a run still training) the checkpoint's own record; None where neither says (a run from
+    before it was recorded, a checkpoint file outside a run folder)."""
+    folder = posixpath.dirname(
+        checkpoint
+    )  # a run's checkpoints are in <run dir>/checkpoints/ (checkpoint_path)
+    card = posixpath.join(posixpath.dirname(folder), "model_card.json")
+    if posixpath.basename(folder) == "checkpoints" and root.exists(card):
+        data = read_model_card(root, card).get("data")
+    else:
+        data = load_state(root, checkpoint).get("extra", {}).get("data")
+    features = data.get("features") if isinstance(data, dict) else None
+    return dict(features) if isinstance(features, dict) and features else None
 
 
 def read_model_card(root: DataRoot, card: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import pyarrow.compute as pc
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard, valid_marker
 from tasks.common import config_hash
+from tasks.features.recorded import recorded_features_config
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, input_fingerprints, run_job
 from tasks.train.pooling import (
     MODEL_FPS,
@@ -173,7 +174,8 @@ def require_pairs_pooled(root: DataRoot, pooling: ClipPooling, user: str) -> Non
 def data_snapshot(root: DataRoot) -> dict[str, Any]:
     """What a run trained on: clip_pairs shards with their hashes and row counts, and one hash of it all;
     and how many of its videos have features from random weights (None: a shard written before this was
-    recorded does not say)."""
+    recorded does not say); and the features config the root's frame_features were made with, which
+    `howto eval` gives a benchmark's videos of this run (the root's may change after it)."""
     markers = list_markers(root, "clip_pairs")
     shards = {str(m.shard): {"config_hash": m.config_hash, "rows": m.rows_out} for m in markers}
     counts = [m.extra.get(RANDOM_WEIGHT_VIDEOS) for m in markers]
@@ -184,4 +186,5 @@ def data_snapshot(root: DataRoot) -> dict[str, Any]:
         "hash": config_hash({"shards": shards}),
         "per_shard": shards,
         RANDOM_WEIGHT_VIDEOS: None if None in counts else sum(int(c) for c in counts),
+        "features": recorded_features_config(root),
     }

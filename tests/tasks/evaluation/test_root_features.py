@@ -13,10 +13,11 @@ import tasks.evaluation.features as features
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard, write_shard
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.recorded import VECTOR_FIELDS
 from tasks.synthetic.training import write_synthetic_root
 
 CFG = ExtractFeaturesConfig(random_weights=True, short_side_2d=64, size_3d=32)
-RECORDED = CFG.model_dump(mode="json", include=features._DATA_FIELDS | {"resnet_weights", "resnext_weights"})
+RECORDED = CFG.model_dump(mode="json", include=set(VECTOR_FIELDS))
 
 
 def _root(tmp_path: Path) -> DataRoot:

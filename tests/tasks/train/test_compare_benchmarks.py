@@ -16,8 +16,8 @@ from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.evaluation import run as eval_run
-from tasks.evaluation.features import _DATA_FIELDS
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.features.recorded import VECTOR_FIELDS
 from tasks.synthetic.training import step_texts, write_synthetic_root
 from tasks.train.compare_benchmarks import (
     BenchmarkFiles,
@@ -123,9 +123,7 @@ def one_thread() -> Iterator[None]:
 def test_compare_scores_every_run_on_the_benchmarks_once(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    features = ExtractFeaturesConfig(random_weights=True).model_dump(
-        mode="json", include=_DATA_FIELDS | {"resnet_weights", "resnext_weights"}
-    )
+    features = ExtractFeaturesConfig(random_weights=True).model_dump(mode="json", include=set(VECTOR_FIELDS))
     root = write_synthetic_root(
         str(tmp_path / "root"), n_videos=24, n_steps=N_STEPS, dim=64, features_config=features
     )
