@@ -16,7 +16,7 @@ SILENT = "silent"  # decoded, but quieter than the threshold throughout: rows ke
 
 # A track that starts after the video (its first time stamp > 0: an edit list, a late muxed stream) must
 # keep that offset, or every row lands early against the frame rows it is joined with. Raw PCM output has
-# no time stamps, so: keep the file's own (-copyts: a kept .mka track's are already on its video's clock,
+# no time stamps, so: keep the file's own (-copyts: a kept .m4a/.mka track's are already on its video's clock,
 # as keep_track's copy shifted them; yt-dlp's mp4/webm/mkv start at 0) and let aresample pad the start
 # with silence up to 0 (or trim samples before 0), and fill any gap in the time stamps the same way.
 ALIGN_TO_ZERO = "aresample=async=1:first_pts=0"

@@ -15,6 +15,13 @@ from tasks.youtube.client import YoutubeClient
 from tasks.youtube.video_download import AUDIO_FORMAT, DownloadSettings, existing_download
 
 TRACK_EXT = ".mka"  # Matroska holds any audio codec (AAC, Opus, Vorbis) without re-encoding
+# ...but ffmpeg's Matroska muxer drops AAC's start delay (its 1024 priming samples, cut by the mp4's edit
+# list): kept as .mka, an AAC track started 21 ms late at 48 kHz (128 ms at 8 kHz). An mp4-family download
+# keeps its track in .m4a, which keeps the edit list; a codec .m4a cannot hold (Opus, MP3 in an mp4) goes
+# to .mka as before.
+AAC_TRACK_EXT = ".m4a"
+TRACK_EXTS = (AAC_TRACK_EXT, TRACK_EXT)
+MP4_FAMILY = (".mp4", ".m4a", ".m4v", ".mov", ".3gp")
 NO_AUDIO_EXT = ".noaudio"  # the downloaded file had no audio stream
 UNREADABLE_EXT = ".unreadable"  # ffmpeg could not even copy the stream; holds its message
 
@@ -30,38 +37,53 @@ def keep_track(video: Path, out_dir: Path, video_id: str) -> None:
     """Copy the audio stream (AUDIO_ONLY's pick) of a downloaded video beside the data (no re-encode: ~1/10
     of the file, tens of ms), or record that it has none; called before the features stage deletes the video."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    if any((out_dir / f"{video_id}{ext}").exists() for ext in (TRACK_EXT, NO_AUDIO_EXT, UNREADABLE_EXT)):
+    if any((out_dir / f"{video_id}{ext}").exists() for ext in (*TRACK_EXTS, NO_AUDIO_EXT, UNREADABLE_EXT)):
         return
-    target = out_dir / f"{video_id}{TRACK_EXT}"
-    tmp = out_dir / f".{video_id}.{os.getpid()}.tmp{TRACK_EXT}"
+    message = ""
+    for ext in TRACK_EXTS if video.suffix.lower() in MP4_FAMILY else (TRACK_EXT,):
+        outcome, message = _copy_track(video, out_dir / f"{video_id}{ext}")
+        if outcome in (
+            "kept",
+            "stopped",
+        ):  # stopped: nothing recorded, the audio stage fetches the track later
+            return
+        if outcome == "no_audio":
+            (out_dir / f"{video_id}{NO_AUDIO_EXT}").write_text("")
+            return
+    (out_dir / f"{video_id}{UNREADABLE_EXT}").write_text(message[-500:])
+
+
+def _copy_track(video: Path, target: Path) -> tuple[str, str]:
+    """Copy the track into `target`: ("kept" | "no_audio" | "stopped" | "failed", ffmpeg's message)."""
+    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
            *AUDIO_ONLY, "-c", "copy", str(tmp)]  # fmt: skip
     try:
         done = subprocess.run(cmd, capture_output=True, timeout=120, check=False)
-    except (subprocess.TimeoutExpired, OSError):
+    except (subprocess.TimeoutExpired, OSError) as exc:
         # Never fail the features shard over audio: with nothing recorded, the audio stage fetches it.
         tmp.unlink(missing_ok=True)
-        return
+        return "stopped", str(exc)
     message = done.stderr.decode(errors="replace").strip()
     if cut_by_interrupt(done.returncode):
         # A stop signal (Ctrl-C, SIGTERM), not the file: with nothing recorded, the audio stage fetches the track later.
         tmp.unlink(missing_ok=True)
-        return
+        return "stopped", message
     if done.returncode == 0 and tmp.exists() and tmp.stat().st_size > 0:
         os.replace(tmp, target)
-        return
+        return "kept", message
     tmp.unlink(missing_ok=True)
     if done.returncode == 0 or "does not contain any stream" in message or "matches no streams" in message:
-        (out_dir / f"{video_id}{NO_AUDIO_EXT}").write_text("")
-    else:
-        (out_dir / f"{video_id}{UNREADABLE_EXT}").write_text(message[-500:] or f"exit {done.returncode}")
+        return "no_audio", message
+    return "failed", message or f"exit {done.returncode}"
 
 
 def kept_outcome(out_dir: Path, video_id: str) -> tuple[str, Path | None, str | None]:
     """('track', path, None), ('no_audio', None, None), ('unreadable', None, message) or ('missing', ...)."""
-    track = out_dir / f"{video_id}{TRACK_EXT}"
-    if track.exists():
-        return "track", track, None
+    for ext in TRACK_EXTS:
+        track = out_dir / f"{video_id}{ext}"
+        if track.exists():
+            return "track", track, None
     if (out_dir / f"{video_id}{NO_AUDIO_EXT}").exists():
         return "no_audio", None, None
     bad = out_dir / f"{video_id}{UNREADABLE_EXT}"

@@ -13,7 +13,7 @@ import pytest
 from models.audio_encoder import LogMelStats
 from tasks.audio.decode import decode_mono
 from tasks.audio.extract import extract_audio
-from tasks.audio.sources import keep_track
+from tasks.audio.sources import keep_track, kept_outcome
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
@@ -32,16 +32,16 @@ def _onset_s(wave: np.ndarray) -> float:
 
 def test_a_track_that_starts_after_the_video_keeps_its_offset(tmp_path: Path) -> None:
     """The audio stream starts 1 s into the file (an edit list in the mp4): its burst is at 2.0 s of the
-    video's clock, in row 2, both read from the file and from the kept .mka track. Before, the offset was
-    dropped and the burst read as 1.0 s: every row a second early against the frame rows."""
+    video's clock, in row 2, both read from the file and from the kept track (.m4a: AAC in mp4). Before, the
+    offset was dropped and the burst read as 1.0 s: every row a second early against the frame rows."""
     video = tmp_path / "late.mp4"
     _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:duration=5", "-itsoffset", "1", "-f", "lavfi",
             "-i", BURST, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))  # fmt: skip
     keep_track(video, tmp_path / "audio", "late0000000")
-    kept = tmp_path / "audio" / "late0000000.mka"
+    kept = tmp_path / "audio" / "late0000000.m4a"
     for path in (video, kept):
         wave = decode_mono(str(path), SR, timeout_s=60.0)
-        assert abs(_onset_s(wave) - 2.0) < 0.03, path.name  # AAC priming in .mka: ~21 ms
+        assert abs(_onset_s(wave) - 2.0) < 0.005, path.name
         assert wave.size / SR > 4.9  # 1 s of leading silence + the 4 s track
         assert np.abs(wave[: int(1.9 * SR)]).max() < 0.01  # the padding is silence
         result = extract_audio("late0000000", str(path), LogMelStats(), silence_dbfs=-60.0, timeout_s=60.0)
@@ -59,6 +59,23 @@ def test_a_track_on_time_is_not_shifted(tmp_path: Path) -> None:
         assert abs(wave.size / SR - 4.0) < 0.03, name
 
 
+def test_a_kept_track_starts_where_the_downloads_does(tmp_path: Path) -> None:
+    """AAC from an mp4 and Opus from a WebM, each kept beside the data and read back: the burst at 1.0 s to
+    the sample's tolerance. Before, every track went to .mka, whose muxer drops AAC's start delay: the
+    kept AAC track's burst read 21 ms late (1024 priming samples at 48 kHz)."""
+    for name, video_codec, codec in (("aac.mp4", "libx264", "aac"), ("opus.webm", "libvpx-vp9", "libopus")):
+        video = tmp_path / name
+        _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:duration=4", "-f", "lavfi", "-i", BURST,
+                "-c:v", video_codec, "-c:a", codec, "-shortest", str(video))  # fmt: skip
+        vid = name.split(".")[0].ljust(11, "0")
+        keep_track(video, tmp_path / "audio", vid)
+        outcome, kept, _ = kept_outcome(tmp_path / "audio", vid)
+        assert outcome == "track" and kept is not None
+        assert kept.suffix == (".m4a" if codec == "aac" else ".mka")
+        wave = decode_mono(str(kept), SR, timeout_s=60.0)
+        assert abs(_onset_s(wave) - 1.0) < 0.002, name
+
+
 def test_of_two_language_tracks_the_default_one_is_read(tmp_path: Path) -> None:
     """A German track first (300 Hz, not default) and an English one second (3 kHz, flagged default),
     as a multi-language download muxes them: the kept track and the decode both take the English one.
@@ -71,7 +88,7 @@ def test_of_two_language_tracks_the_default_one_is_read(tmp_path: Path) -> None:
             "-c:a", "aac", "-disposition:a:0", "0", "-disposition:a:1", "default",
             "-metadata:s:a:0", "language=deu", "-metadata:s:a:1", "language=eng", str(video))  # fmt: skip
     keep_track(video, tmp_path / "audio", "two00000000")
-    for path in (video, tmp_path / "audio" / "two00000000.mka"):
+    for path in (video, tmp_path / "audio" / "two00000000.m4a"):
         wave = decode_mono(str(path), SR, timeout_s=60.0)
         spectrum = np.abs(np.fft.rfft(wave[SR : 2 * SR]))  # 1 Hz bins
         assert int(spectrum.argmax()) == 3000, path.name
