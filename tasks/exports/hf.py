@@ -6,10 +6,8 @@ upload `README.md` beside it (`huggingface_hub.HfApi().upload_file`); nothing he
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,9 +15,10 @@ from typing import Any, Literal
 
 import numpy as np
 
-from storage.atomic import TMP_PREFIX, folder_lock
+from storage.atomic import TMP_PREFIX
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, NothingToExport, Selection, require_categories
+from tasks.exports.staging import staged_export
 from tasks.exports.target import check_target, write_marker
 
 TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "category": "string",
@@ -70,13 +69,10 @@ def export_hf(
     # (its temp folders go beside `out`, so that parent too).
     check_target(root, out, "hf", beside=True)
     require_categories(root, filt)  # here: raised inside `datasets`' generator it would come out wrapped
-    out.parent.mkdir(parents=True, exist_ok=True)
     # One export into a folder at a time; under the lock, what a killed export left is cleaned up first.
-    with folder_lock(str(out.parent)):
-        _recover(out)
-        check_target(root, out, "hf")  # again under the lock: `_recover` may have put the previous one back
+    with staged_export(out, "hf") as staged:
+        check_target(root, out, "hf")  # again under the lock: `recover` may have put the previous one back
         cache = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}hf-cache-", dir=out.parent))
-        staged = out.with_name(f"{TMP_PREFIX}hf-new-{uuid.uuid4().hex}-{out.name}")
         try:
             # `datasets` writes Arrow files as the generator runs (nothing is held whole in memory).
             try:
@@ -95,36 +91,10 @@ def export_hf(
             held = {k: v for k, v in sorted(counts.items()) if k not in ("rows", RANDOM_WEIGHT_VIDEOS) and v}
             random = counts[RANDOM_WEIGHT_VIDEOS] if features == "pooled" else 0
             (staged / "README.md").write_text(dataset_card(name, ds, filt, held, random), encoding="utf-8")
-            _swap_in(staged, out)
         finally:
             shutil.rmtree(cache, ignore_errors=True)
-            shutil.rmtree(staged, ignore_errors=True)
     return {"format": "hf", "path": str(out), "rows": ds.num_rows, "features": features, "held_back": held,
             RANDOM_WEIGHT_VIDEOS: random}  # fmt: skip
-
-
-def _swap_in(staged: Path, out: Path) -> None:
-    """Put the finished export in place of the previous one: readers and a crash see one or the other
-    whole (a kill between the two renames leaves the previous one under its old-name, which `_recover`
-    puts back)."""
-    if not out.exists():
-        os.rename(staged, out)
-        return
-    old = out.with_name(f"{TMP_PREFIX}hf-old-{uuid.uuid4().hex}-{out.name}")
-    os.rename(out, old)
-    os.rename(staged, out)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _recover(out: Path) -> None:
-    """Under the folder lock: restore a previous export that a kill left renamed aside, and remove the
-    caches and half-written exports of killed runs."""
-    for path in out.parent.glob(f"{TMP_PREFIX}hf-*"):
-        mine = path.name.endswith(f"-{out.name}")
-        if mine and path.name.startswith(f"{TMP_PREFIX}hf-old-") and not out.exists():
-            os.rename(path, out)
-        elif mine or path.name.startswith(f"{TMP_PREFIX}hf-cache-"):
-            shutil.rmtree(path, ignore_errors=True)
 
 
 def _size_category(n: int) -> str:

@@ -18,6 +18,7 @@ import numpy as np
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
 from tasks.exports.select import ExportFilter, Selection, task_lookup
+from tasks.exports.staging import staged_export
 from tasks.exports.target import check_target, write_marker
 from tasks.train.pooling import features_by_video
 
@@ -54,56 +55,62 @@ def _task_release_id(task: dict[str, Any] | None, task_id: str | None) -> str:
 
 def export_release(root: DataRoot, out: Path, filt: ExportFilter, *, features: bool = True) -> dict[str, Any]:
     """Write the selection in the release's layout; returns counts. Video order: shard, then video id."""
-    check_target(root, out, "howto100m")  # its files are written over: never a user's folder
+    # Never a user's folder; the export is built beside `out` and swapped in whole (see staging), so the
+    # parent must be writable too.
+    check_target(root, out, "howto100m", beside=True)
     # The selection first: an unknown --category or no clip at all is refused before the folder is made.
     selection = Selection(root, filt)
     selection.require_clips()
-    out.mkdir(parents=True, exist_ok=True)
-    write_marker(out, "howto100m")
     tasks = task_lookup(root)
     counts: Counter[str] = Counter(dict.fromkeys(("videos", "clips", "tasks", "feature_files"), 0))
+    with staged_export(out, "howto100m") as staged:
+        check_target(root, out, "howto100m")  # again under the lock: `recover` may have put one back
+        staged.mkdir()
+        write_marker(staged, "howto100m")
+        exported = _write_captions(staged, selection, features, counts)
+        videos = _write_v1(root, staged / "HowTo100M_v1.csv", selection, tasks, set(exported), counts)
+        _write_task_ids(root, staged / "task_ids.csv", tasks, videos, filt.keep == "all", counts)
+    return {"format": "howto100m", "path": str(out), **dict(counts), "held_back": selection.held_back(),
+            "random_weight_videos": len(selection.random_weight_videos)}  # fmt: skip
+
+
+def _write_captions(out: Path, selection: Selection, features: bool, counts: Counter[str]) -> list[str]:
+    """caption.json, raw_caption.json and the videos' .npy files; returns the video ids written."""
     captions = CaptionWriter(out / "caption.json")
     raw = CaptionWriter(out / "raw_caption.json")
     exported: list[str] = []
-    try:
-        for part in selection.shards():
-            rows = part.clips.select(
-                ["video_id", "start_ms", "end_ms", "text", "text_no_stopwords"]
-            ).to_pydict()
-            feats = {}
-            if features:
-                table = selection.features(part.shard, set(rows["video_id"]))
-                feats = features_by_video(table) if table is not None else {}
-            start = 0
-            while start < len(rows["video_id"]):
-                vid = rows["video_id"][start]
-                end = start
-                while end < len(rows["video_id"]) and rows["video_id"][end] == vid:
-                    end += 1
-                span = slice(start, end)
-                seconds = [s / 1000 for s in rows["start_ms"][span]], [e / 1000 for e in rows["end_ms"][span]]
-                no_stop = [
-                    n if n is not None else t
-                    for n, t in zip(rows["text_no_stopwords"][span], rows["text"][span], strict=True)
-                ]
-                captions.add(vid, *seconds, no_stop)
-                raw.add(vid, *seconds, rows["text"][span])
-                counts["clips"] += end - start
-                if vid in feats:
-                    for model, folder in FEATURE_DIRS.items():
-                        (out / folder).mkdir(exist_ok=True)
-                        np.save(out / folder / f"{vid}.npy", np.asarray(feats[vid].rows[model], np.float16))
-                    counts["feature_files"] += 2
-                exported.append(vid)
-                start = end
-    finally:
-        captions.close()
-        raw.close()
+    for part in selection.shards():
+        rows = part.clips.select(["video_id", "start_ms", "end_ms", "text", "text_no_stopwords"]).to_pydict()
+        feats = {}
+        if features:
+            table = selection.features(part.shard, set(rows["video_id"]))
+            feats = features_by_video(table) if table is not None else {}
+        start = 0
+        while start < len(rows["video_id"]):
+            vid = rows["video_id"][start]
+            end = start
+            while end < len(rows["video_id"]) and rows["video_id"][end] == vid:
+                end += 1
+            span = slice(start, end)
+            seconds = [s / 1000 for s in rows["start_ms"][span]], [e / 1000 for e in rows["end_ms"][span]]
+            no_stop = [
+                n if n is not None else t
+                for n, t in zip(rows["text_no_stopwords"][span], rows["text"][span], strict=True)
+            ]
+            captions.add(vid, *seconds, no_stop)
+            raw.add(vid, *seconds, rows["text"][span])
+            counts["clips"] += end - start
+            if vid in feats:
+                for model, folder in FEATURE_DIRS.items():
+                    (out / folder).mkdir(exist_ok=True)
+                    np.save(out / folder / f"{vid}.npy", np.asarray(feats[vid].rows[model], np.float16))
+                counts["feature_files"] += 2
+            exported.append(vid)
+            start = end
+    captions.close()
+    raw.close()
     counts["videos_with_captions"] = len(exported)
-    videos = _write_v1(root, out / "HowTo100M_v1.csv", selection, tasks, set(exported), counts)
-    _write_task_ids(root, out / "task_ids.csv", tasks, videos, filt.keep == "all", counts)
-    return {"format": "howto100m", "path": str(out), **dict(counts), "held_back": selection.held_back(),
-            "random_weight_videos": len(selection.random_weight_videos)}  # fmt: skip
+    return exported
 
 
 def _write_v1(root: DataRoot, path: Path, selection: Selection, tasks: dict[str, dict[str, Any]],

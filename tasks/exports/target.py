@@ -1,9 +1,8 @@
 """Where an export may write: a new path, an empty folder, or a folder this tool exported into before.
 
-An export replaces (hf) or writes over (webdataset, howto100m) what is in its output folder, so a folder
-is only taken when a marker file says this tool made it: a user's folder, a plain file, the data root
-itself, a folder inside the data root or one that holds it are refused, naming the folder, before
-anything is written.
+An export replaces its output folder whole (tasks/exports/staging.py), so a folder is only taken when a
+marker file says this tool made it: a user's folder, a plain file, the data root itself, a folder inside
+the data root or one that holds it are refused, naming the folder, before anything is written.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ from pathlib import Path
 
 from storage.layout import DataRoot
 
-# Written into every export, first thing: a killed export leaves a folder the next run may still take.
+# Written into every export: what lets the next export of the same format replace the folder.
 MARKER = ".howto-export.json"
 TOOL = "howto"
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, Selection, ShardClips
+from tasks.exports.staging import staged_export
 from tasks.exports.target import check_target, write_marker
 from tasks.train.pooling import MODELS, features_by_video
 
@@ -144,21 +145,23 @@ def export_webdataset(
         raise ValueError(
             "per-clip samples carry pooled vectors (or none); per-video samples carry rows (or none)"
         )
-    check_target(root, out, "webdataset")  # its shards are written over: never a user's folder
+    # Never a user's folder; the export is built beside `out` and swapped in whole (see staging), so the
+    # parent must be writable too.
+    check_target(root, out, "webdataset", beside=True)
     selection = Selection(root, filt)
     selection.require_clips(features)  # an empty selection is refused before the folder is made
-    writer = TarShards(out, samples_per_shard)
-    write_marker(out, "webdataset")
     drops: Counter[str] = Counter()
     make = clip_samples if per == "clip" else video_samples
-    try:
+    with staged_export(out, "webdataset") as staged:
+        check_target(root, out, "webdataset")  # again under the lock: `recover` may have put one back
+        writer = TarShards(staged, samples_per_shard)
+        write_marker(staged, "webdataset")
         for part in selection.shards():
             for key, files in make(selection, part, features, drops):
                 writer.add(key, files)
-    finally:
         writer.close()
     return {
         "format": "webdataset", "per": per, "features": features, "samples": writer.samples,
-        "shards": [str(p) for p in writer.paths], "held_back": selection.held_back(drops),
+        "shards": [str(out / p.name) for p in writer.paths], "held_back": selection.held_back(drops),
         "random_weight_videos": len(selection.random_weight_videos) if features != "none" else 0,
     }  # fmt: skip
