@@ -72,7 +72,7 @@ def export_hf(
     # One export into a folder at a time; under the lock, what a killed export left is cleaned up first.
     with staged_export(out, "hf") as staged:
         check_target(root, out, "hf")  # again under the lock: `recover` may have put the previous one back
-        cache = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}hf-cache-", dir=out.parent))
+        cache = Path(tempfile.mkdtemp(prefix=f"{TMP_PREFIX}hf-cache-", dir=staged.parent))
         try:
             # `datasets` writes Arrow files as the generator runs (nothing is held whole in memory).
             try:

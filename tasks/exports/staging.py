@@ -63,6 +63,10 @@ def staged_export(out: Path, fmt: str) -> Iterator[Path]:
     """A new path beside `out` (not yet made) to build the `fmt` export in; swapped in for `out` when the
     block ends normally, removed when it raises (Ctrl-C included). One export into a folder at a time:
     the whole build holds the lock on `out`'s parent (made if missing)."""
+    # A link given as --out is followed: the export is built beside the folder it names (on that file system)
+    # and the link goes on naming it. Swapped by the link's own name, the link became a folder on the link's
+    # file system and the earlier export stayed behind a hidden name (rmtree never removes through a link).
+    out = Path(os.path.realpath(out))
     out.parent.mkdir(parents=True, exist_ok=True)
     with folder_lock(str(out.parent)):
         recover(out, fmt)

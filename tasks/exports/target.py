@@ -76,7 +76,7 @@ def check_writable(out: Path, option: str = "--out", beside: bool = False) -> No
     a file to replace) whose nearest existing folder is a file or not writable. `beside`: the writer also
     makes temporary folders next to `out`, so its parent must be writable too. Checked with access(),
     which also reports a read-only mount, before anything is made."""
-    targets = [out.parent] if beside else []
+    targets = [Path(os.path.realpath(out)).parent] if beside else []  # beside the folder a link names
     if out.is_dir():
         targets.append(out)
     else:  # a new path, or a file replaced through a temp file beside it

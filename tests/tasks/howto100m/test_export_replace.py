@@ -4,6 +4,7 @@ export stopped half-way (Ctrl-C, an error) leaves the earlier export as it was, 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,20 @@ EXPORTS: dict[str, Export] = {
     "howto100m": lambda root, out, filt: export_release(root, out, filt),
     "hf": lambda root, out, filt: export_hf(root, out, filt),
 }
+
+
+def _videos(out: Path, fmt: str) -> set[str]:
+    """The video ids an export holds, read as its consumer reads it."""
+    if fmt == "webdataset":
+        import webdataset as wds
+
+        shards = sorted(str(p) for p in out.glob("*.tar"))
+        return {s["json"]["video_id"] for s in wds.WebDataset(shards, shardshuffle=False).decode()}
+    if fmt == "howto100m":
+        return set(json.loads((out / "caption.json").read_text()))
+    from datasets import load_from_disk
+
+    return set(load_from_disk(str(out))["video_id"])
 
 
 def _tree(path: Path) -> dict[str, bytes]:
@@ -140,3 +155,19 @@ def test_recover_takes_back_only_its_own_folder(tmp_path: Path) -> None:
     recover(tmp_path / "my-rel", "howto100m")
     assert [p.name for p in tmp_path.iterdir()] == ["my-rel"]
     assert (tmp_path / "my-rel" / "caption.json").read_text() == "{}"
+
+
+@pytest.mark.parametrize("fmt", list(EXPORTS))
+def test_an_out_that_is_a_link_to_an_earlier_export_stays_a_link(
+    imported: DataRoot, tmp_path: Path, fmt: str
+) -> None:
+    """`--out wds` where wds links to a folder on a big disk: the export replaces the folder the link names."""
+    disk, here = tmp_path / "disk", tmp_path / "here"
+    here.mkdir()
+    EXPORTS[fmt](imported, disk / "export", CARS)
+    (here / "export").symlink_to(disk / "export")
+    EXPORTS[fmt](imported, here / "export", DRINKS)
+    # Before (hf): the link became a folder beside it, and the earlier export stayed in disk/ for good.
+    assert (here / "export").is_symlink() and os.readlink(here / "export") == str(disk / "export")
+    assert [p.name for p in here.iterdir()] == ["export"] and [p.name for p in disk.iterdir()] == ["export"]
+    assert _videos(disk / "export", fmt) == {VIDEO_B}
