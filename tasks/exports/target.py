@@ -107,8 +107,18 @@ def check_no_symlinks(out: Path, option: str = "--out") -> None:
 
 def check_target(root: DataRoot, out: Path, fmt: str, beside: bool = False) -> None:
     """Refuse `out` unless it is missing, an empty folder, or a previous `fmt` export made by this tool (with
-    no symbolic link inside), outside any data root, and writable (`beside`: see check_writable)."""
+    no symbolic link inside), outside any data root, not the working folder or above it, and writable
+    (`beside`: see check_writable)."""
     check_outside_root(root, out)
+    # An export replaces its folder whole (staging.py): `--out .` would swap the shell's working folder out
+    # from under it (and `.`, `..` or `/` has no name to build a folder beside it by: a traceback).
+    here, cwd = Path(os.path.realpath(out)), Path.cwd()
+    if here == cwd or here in cwd.parents:
+        where = "is the working folder" if here == cwd else "holds the working folder"
+        raise ExportRefused(
+            f"--out {out}: {where}, which an export would replace whole; name a folder to create or "
+            f"replace (e.g. --out {fmt})"
+        )
     if out.exists() or out.is_symlink():
         if not out.is_dir():
             raise ExportRefused(f"--out {out}: exists and is not a folder; remove it or choose another --out")

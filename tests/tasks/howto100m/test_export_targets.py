@@ -115,6 +115,26 @@ def test_cli_refusals_are_one_line_and_exit_2(imported: DataRoot, tmp_path: Path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 
+@pytest.mark.parametrize("fmt", list(EXPORTS))
+def test_the_working_folder_as_out_is_refused_in_one_line(
+    imported: DataRoot, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str
+) -> None:
+    """An export replaces its folder whole: `--out .` (before: a ValueError traceback, "has an empty name")
+    and a folder above the working one are refused, and the working folder is left as it was."""
+    work = tmp_path / "work" / "here"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    for given, what in ((".", "is the working folder"), ("..", "holds the working folder")):
+        out = runner.invoke(app, ["export", fmt, "--out", given, "--data-root", imported.url])
+        assert out.exit_code == 2, out.output
+        assert out.stderr == f"error: --out {given}: {what}, which an export would replace whole; name a " \
+            f"folder to create or replace (e.g. --out {fmt})\n"  # fmt: skip
+    assert list(work.iterdir()) == [] and [p.name for p in (tmp_path / "work").iterdir()] == ["here"]
+    assert [p.name for p in tmp_path.iterdir()] == ["work"]
+    EXPORTS[fmt](imported, Path(fmt))  # a folder named in it is fine
+    assert [p.name for p in work.iterdir()] == [fmt]
+
+
 EVIL_ID = "../../../pwned"
 FEATURED_EXPORTS: dict[str, Callable[[DataRoot, Path], Any]] = {
     "hf": lambda root, out: export_hf(root, out, ExportFilter()),
