@@ -63,6 +63,8 @@ def export_release(root: DataRoot, out: Path, filt: ExportFilter, *, features: b
     selection.require_clips()
     tasks = task_lookup(root)
     counts: Counter[str] = Counter(dict.fromkeys(("videos", "clips", "tasks", "feature_files"), 0))
+    if features:
+        counts["videos_without_features"] = 0
     with staged_export(out, "howto100m") as staged:
         check_target(root, out, "howto100m")  # again under the lock: `recover` may have put one back
         staged.mkdir()
@@ -105,6 +107,8 @@ def _write_captions(out: Path, selection: Selection, features: bool, counts: Cou
                     (out / folder).mkdir(exist_ok=True)
                     np.save(out / folder / f"{vid}.npy", np.asarray(feats[vid].rows[model], np.float16))
                 counts["feature_files"] += 2
+            elif features:  # a reader that np.loads every caption.json video's files stops at this one
+                counts["videos_without_features"] += 1
             exported.append(vid)
             start = end
     captions.close()

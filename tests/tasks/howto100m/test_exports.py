@@ -264,3 +264,24 @@ def test_exports_name_the_videos_whose_features_come_from_random_weights(
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["random_weight_videos"] == 1
     assert "warning: the features of 1 exported video(s) come from random weights" in out.stderr
+
+
+def test_the_release_summary_counts_exported_videos_without_feature_files(
+    release: Release, tmp_path: Path
+) -> None:
+    """The reference loader np.loads the features of every video it is given: a caption.json video with no
+    .npy stops it, so the summary says how many there are (before: only `feature_files`, to work it out)."""
+    root = DataRoot.from_any(tmp_path / "root")
+    import_howto100m(import_config(release), root.url)
+    for marker in list_markers(root, "frame_features"):
+        table = read_shard(root, "frame_features", marker.shard)
+        assert table is not None
+        table = table.filter(pc.not_equal(table.column("video_id"), VIDEO_C))
+        write_shard(root, "frame_features", marker.shard, table, config_hash=marker.config_hash,
+                    code_version="test", rows_in=table.num_rows)  # fmt: skip
+    out = tmp_path / "rel"
+    summary = export_release(root, out, ExportFilter())
+    assert summary["videos_with_captions"] == 3 and summary["videos_without_features"] == 1
+    assert summary["feature_files"] == 4 and not (out / "features_2d" / f"{VIDEO_C}.npy").exists()
+    assert VIDEO_C in json.loads((out / "caption.json").read_text())
+    assert "videos_without_features" not in export_release(root, out, ExportFilter(), features=False)
