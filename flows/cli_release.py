@@ -113,7 +113,15 @@ CategoryOption = Annotated[
     list[str] | None, typer.Option("--category", help="Only this level-1 category (repeatable).")
 ]
 SplitOption = Annotated[Split, typer.Option(help="Training split of the videos (held out by id hash).")]
-HeldoutOption = Annotated[float, typer.Option(min=0.0, max=1.0, help="Held-out fraction for --split.")]
+HeldoutOption = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0,
+        max=1.0,
+        help="Held-out fraction for --split (default: that of the run `howto eval` takes, the newest trained "
+        "on the root's clip_pairs; else 0.1, training's default).",
+    ),
+]
 OutOption = Annotated[Path, typer.Option("--out", help="Output folder.")]
 
 
@@ -121,15 +129,34 @@ def _selection(
     keep: KeepOption = Keep.kept,
     category: CategoryOption = None,
     split: SplitOption = Split.all,
-    heldout_fraction: HeldoutOption = 0.1,
+    heldout_fraction: HeldoutOption = None,
     data_root: ExistingDataRootOption = None,
 ) -> tuple[DataRoot, Any]:
     """The options every export shares: the data root and which of its clips leave it."""
     from tasks.exports.select import ExportFilter
 
+    root = data_root_with_datasets(data_root)
+    if heldout_fraction is None:
+        heldout_fraction = _trained_heldout_fraction(root) if split is not Split.all else 0.1
     filt = ExportFilter(keep=keep.value, categories=tuple(category or ()), split=split.value,
                         heldout_fraction=heldout_fraction)  # fmt: skip
-    return data_root_with_datasets(data_root), filt
+    return root, filt
+
+
+def _trained_heldout_fraction(root: DataRoot) -> float:
+    """--split's held-out fraction when none is given: the one the root's model was trained with, so a
+    `--split heldout` export holds the videos its held-out scores were measured on (after `howto demo`,
+    which trains with 0.3, the 0.1 default exported a third of them, and 2 of 3 of them sat in `train`)."""
+    from tasks.train.checkpoints import default_run_heldout
+    from tasks.train.config import TrainConfig
+
+    found = default_run_heldout(root)
+    if found is None:
+        return float(TrainConfig.model_fields["heldout_fraction"].default)
+    run_id, fraction = found
+    typer.echo(f"--split: held-out fraction {fraction:g}, as run {run_id} trained with (--heldout-fraction to "
+               "choose another)", err=True)  # fmt: skip
+    return fraction
 
 
 def _run_export(run) -> None:  # type: ignore[no-untyped-def]

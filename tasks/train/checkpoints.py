@@ -97,17 +97,32 @@ def _last_checkpoints(root: DataRoot) -> list[tuple[float, str, bool, str | None
     return found
 
 
-def _run_facts(root: DataRoot, run_id: str, checkpoint: str) -> tuple[bool, str | None]:
-    """Whether the run trained on shuffled pairs, and the hash of the clip_pairs it trained on: from its
-    card, or (a run still training, without a card yet) its checkpoint's."""
+def _run_record(root: DataRoot, run_id: str, checkpoint: str) -> tuple[dict[str, Any], Any]:
+    """A run's training config and data snapshot: from its card, or (a run still training, without a card
+    yet) its checkpoint's."""
     card = f"{run_dir(root, run_id)}/model_card.json"
     if root.exists(card):
         facts = read_model_card(root, card)
-        config, data = _card_config(facts, card), facts.get("data")
-    else:
-        extra = load_state(root, checkpoint)["extra"]
-        config, data = extra.get("config") or {}, extra.get("data")
+        return _card_config(facts, card), facts.get("data")
+    extra = load_state(root, checkpoint)["extra"]
+    return extra.get("config") or {}, extra.get("data")
+
+
+def _run_facts(root: DataRoot, run_id: str, checkpoint: str) -> tuple[bool, str | None]:
+    """Whether the run trained on shuffled pairs, and the hash of the clip_pairs it trained on."""
+    config, data = _run_record(root, run_id, checkpoint)
     return bool(config.get("shuffle_pairs")), data.get("hash") if isinstance(data, dict) else None
+
+
+def default_run_heldout(root: DataRoot) -> tuple[str, float] | None:
+    """The id and held-out fraction of the run `howto eval` and `search-clips` take unasked
+    (latest_checkpoint); None when the root has none."""
+    checkpoint = latest_checkpoint(root)
+    if checkpoint is None:
+        return None
+    run_id = checkpoint.split("/")[-3]  # <run dir>/checkpoints/epoch-N.pt
+    fraction = _run_record(root, run_id, checkpoint)[0].get("heldout_fraction")
+    return (run_id, float(fraction)) if isinstance(fraction, int | float) else None
 
 
 def trained_features_config(root: DataRoot, checkpoint: str) -> dict[str, Any] | None:
