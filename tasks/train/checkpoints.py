@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import posixpath
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from typing import Any
 
 import torch
@@ -13,10 +15,13 @@ from models.embedding import JointEmbedding, build_model
 from models.text import Vocabulary
 from models.torch_files import NotACheckpoint
 from models.train_loop import CHECKPOINT_KIND, read_checkpoint
+from storage.atomic import folder_lock, remove_temp_files
 from storage.layout import DataRoot
 from tasks.train.prepare import data_snapshot
 
-_EPOCH = re.compile(r"epoch-(\d+)\.pt$")
+# A finished checkpoint's whole name: a save cut short by a kill leaves `.tmp-<id>-epoch-N.pt` beside it,
+# which is no checkpoint (it was never renamed; it may be cut short) and must never be listed as epoch N.
+_EPOCH = re.compile(r"epoch-(\d+)\.pt")
 # A run id or comparison name is one folder under train/: letters, digits and ._- only, no leading dot
 # (no "..", no hidden folder), so that no name can reach outside the data root or hide from a listing.
 _NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
@@ -53,8 +58,28 @@ def list_epochs(root: DataRoot, run_id: str) -> list[int]:
     directory = f"{run_dir(root, run_id)}/checkpoints"
     if not root.exists(directory):
         return []
-    found = (_EPOCH.search(p) for p in root.fs.ls(directory, detail=False))
+    found = (_EPOCH.fullmatch(p.rstrip("/").rsplit("/", 1)[-1]) for p in root.fs.ls(directory, detail=False))
     return sorted(int(m.group(1)) for m in found if m)
+
+
+@contextmanager
+def saving(root: DataRoot, run_id: str) -> Iterator[str]:
+    """Hold the run's checkpoints folder (on a local root) while saving or cleaning up: under the hold, a
+    temp file there belongs to a save that was killed, never to one in progress (a second trainer of the
+    run). Yields the folder."""
+    directory = f"{run_dir(root, run_id)}/checkpoints"
+    root.makedirs(directory)
+    with folder_lock(directory) if root.is_local else nullcontext():
+        yield directory
+
+
+def remove_killed_saves(root: DataRoot, run_id: str) -> int:
+    """Delete the temp files that checkpoint saves killed before their rename left (each as big as a
+    checkpoint, hundreds of MB for the reference model); returns how many."""
+    if not root.exists(f"{run_dir(root, run_id)}/checkpoints"):  # a new run: nothing to create or clean
+        return 0
+    with saving(root, run_id) as directory:
+        return remove_temp_files(root, directory)
 
 
 def latest_checkpoint(root: DataRoot, run_id: str | None = None) -> str | None:

@@ -42,7 +42,9 @@ from tasks.train.checkpoints import (
     latest_checkpoint,
     list_epochs,
     load_state,
+    remove_killed_saves,
     run_dir,
+    saving,
 )
 from tasks.train.config import OBJECTIVE_REVISIONS, TrainConfig, run_id_for, run_shard_number, train_hash
 from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
@@ -322,6 +324,8 @@ class Trainer:
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model, extra = self.build()
+        if self.dist.is_main and remove_killed_saves(self.root, self.run_id):
+            log.info("%s: removed the temp files of checkpoint saves a kill cut short", self.run_id)
         last = latest_checkpoint(self.root, self.run_id)
         state = load_state(self.root, last) if last is not None else None
         schedule, epoch_steps = self.schedule(state)
@@ -435,7 +439,10 @@ class Trainer:
     def _save(self, state: TrainState) -> None:
         buffer = io.BytesIO()
         save_checkpoint(buffer, state)
-        atomic_write_bytes(self.root, checkpoint_path(self.root, self.run_id, state.epoch), buffer.getvalue())
+        with saving(self.root, self.run_id):
+            atomic_write_bytes(
+                self.root, checkpoint_path(self.root, self.run_id, state.epoch), buffer.getvalue()
+            )
         write_shard(
             self.root,
             "train_metrics",
