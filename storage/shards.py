@@ -471,3 +471,17 @@ def remove_temp_files(root: DataRoot, dataset: str) -> int:
     spec = get_schema(dataset)
     directory = root.dataset_dir(dataset, spec.version)
     return atomic.remove_temp_files(root, directory) + atomic.remove_temp_files(root, f"{directory}/_markers")
+
+
+def remove_shard_temp_files(root: DataRoot, dataset: str, shard: int) -> list[str]:
+    """Delete the leftovers of one shard's interrupted writes (its file's and its marker's temp files, and
+    no other shard's: they may be writing now); returns their paths."""
+    directory = root.dataset_dir(dataset, get_schema(dataset).version)
+    removed = []
+    for folder in (directory, f"{directory}/_markers"):
+        if not root.exists(folder):
+            continue
+        for path in root.fs.glob(f"{folder}/{atomic.TMP_PREFIX}*-part-{shard:05d}.*"):
+            root.fs.rm(path)
+            removed.append(path)
+    return removed

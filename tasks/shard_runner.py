@@ -16,10 +16,16 @@ from typing import Any
 
 import pyarrow as pa
 
-from storage import atomic
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import Marker, read_marker, read_shard, valid_marker, write_shard
+from storage.shards import (
+    Marker,
+    read_marker,
+    read_shard,
+    remove_shard_temp_files,
+    valid_marker,
+    write_shard,
+)
 from tasks.common import code_version, config_hash, shard_hash
 
 log = logging.getLogger(__name__)
@@ -200,13 +206,8 @@ def _reusable_rows(root: DataRoot, job: ShardJob, marker: Marker | None) -> pa.T
 def _remove_own_temp_files(root: DataRoot, job: ShardJob) -> None:
     """Leftovers of this shard's interrupted writes (only its own: other shards may be writing now)."""
     for dataset in [job.dataset, *job.secondaries]:
-        directory = root.dataset_dir(dataset, get_schema(dataset).version)
-        for folder in (directory, f"{directory}/_markers"):
-            if not root.exists(folder):
-                continue
-            for path in root.fs.glob(f"{folder}/{atomic.TMP_PREFIX}*-part-{job.shard:05d}.*"):
-                root.fs.rm(path)
-                log.info("%s shard %d: removed leftover %s", dataset, job.shard, path.rsplit("/", 1)[1])
+        for path in remove_shard_temp_files(root, dataset, job.shard):
+            log.info("%s shard %d: removed leftover %s", dataset, job.shard, path.rsplit("/", 1)[1])
 
 
 def _manifest(dataset: str, shard: int, marker: Marker, *, cached: bool) -> dict[str, Any]:

@@ -17,6 +17,8 @@ from models.torch_files import NotACheckpoint
 from models.train_loop import CHECKPOINT_KIND, read_checkpoint
 from storage.atomic import folder_lock, remove_temp_files
 from storage.layout import DataRoot
+from storage.shards import remove_shard_temp_files
+from tasks.train.config import run_shard_number
 from tasks.train.prepare import data_snapshot
 
 # A finished checkpoint's whole name: a save cut short by a kill leaves `.tmp-<id>-epoch-N.pt` beside it,
@@ -65,8 +67,8 @@ def list_epochs(root: DataRoot, run_id: str) -> list[int]:
 @contextmanager
 def saving(root: DataRoot, run_id: str) -> Iterator[str]:
     """Hold the run's checkpoints folder (on a local root) while saving or cleaning up: under the hold, a
-    temp file there belongs to a save that was killed, never to one in progress (a second trainer of the
-    run). Yields the folder."""
+    temp file of the run's saves (a checkpoint, its train_metrics shard) belongs to a save that was killed,
+    never to one in progress (a second trainer of the run). Yields the folder."""
     directory = f"{run_dir(root, run_id)}/checkpoints"
     root.makedirs(directory)
     with folder_lock(directory) if root.is_local else nullcontext():
@@ -74,12 +76,14 @@ def saving(root: DataRoot, run_id: str) -> Iterator[str]:
 
 
 def remove_killed_saves(root: DataRoot, run_id: str) -> int:
-    """Delete the temp files that checkpoint saves killed before their rename left (each as big as a
-    checkpoint, hundreds of MB for the reference model); returns how many."""
+    """Delete the temp files that saves of this run killed before their rename left: checkpoints (each as
+    big as a checkpoint, hundreds of MB for the reference model) and the run's `train_metrics` shard and
+    marker. Returns how many."""
     if not root.exists(f"{run_dir(root, run_id)}/checkpoints"):  # a new run: nothing to create or clean
         return 0
     with saving(root, run_id) as directory:
-        return remove_temp_files(root, directory)
+        metrics = remove_shard_temp_files(root, "train_metrics", run_shard_number(run_id))
+        return remove_temp_files(root, directory) + len(metrics)
 
 
 def latest_checkpoint(root: DataRoot, run_id: str | None = None) -> str | None:

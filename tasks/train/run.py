@@ -325,7 +325,7 @@ class Trainer:
             torch.set_num_threads(cfg.threads)
         model, extra = self.build()
         if self.dist.is_main and remove_killed_saves(self.root, self.run_id):
-            log.info("%s: removed the temp files of checkpoint saves a kill cut short", self.run_id)
+            log.info("%s: removed the temp files of saves a kill cut short", self.run_id)
         last = latest_checkpoint(self.root, self.run_id)
         state = load_state(self.root, last) if last is not None else None
         schedule, epoch_steps = self.schedule(state)
@@ -440,19 +440,24 @@ class Trainer:
         buffer = io.BytesIO()
         save_checkpoint(buffer, state)
         with saving(self.root, self.run_id):
+            # The epoch's metrics before its checkpoint: a run resumes after its last checkpoint, so a kill
+            # between the two redoes the epoch and writes both again. The other way round, a kill after
+            # the last epoch's checkpoint left the run without its train_metrics rows for good (the
+            # rewrite removes the shard's marker first), since a resumed run with no epoch left to train
+            # writes none.
+            write_shard(
+                self.root,
+                "train_metrics",
+                run_shard_number(self.run_id),
+                pa.Table.from_pylist(state.extra["history"]),
+                config_hash=state.extra["train_hash"],
+                code_version=code_version(),
+                rows_in=len(state.extra["history"]),
+                extra={"run_id": self.run_id},
+            )
             atomic_write_bytes(
                 self.root, checkpoint_path(self.root, self.run_id, state.epoch), buffer.getvalue()
             )
-        write_shard(
-            self.root,
-            "train_metrics",
-            run_shard_number(self.run_id),
-            pa.Table.from_pylist(state.extra["history"]),
-            config_hash=state.extra["train_hash"],
-            code_version=code_version(),
-            rows_in=len(state.extra["history"]),
-            extra={"run_id": self.run_id},
-        )
 
     def _finish(self, rows: list[dict[str, Any]], extra: dict[str, Any]) -> dict[str, Any]:
         final = rows[-1] if rows else {}

@@ -12,29 +12,34 @@ import pytest
 import torch
 
 from storage.layout import DataRoot
+from storage.schemas import get_schema
+from storage.shards import read_dataset
 from tasks.synthetic.training import write_synthetic_root
 from tasks.train.checkpoints import latest_checkpoint, list_epochs
-from tasks.train.config import TrainConfig
+from tasks.train.config import TrainConfig, run_shard_number
 from tasks.train.prepare import build_pairs_shard, ready_shards
 from tasks.train.run import train
 from tests.cpu import worker_threads
 
 CFG = TrainConfig(text="learned", d=32, lr=3e-3, epochs=3, heldout_fraction=0.3, videos_per_batch=4, seed=1)
 
-# Train CFG (as JSON) on a root, SIGKILLed exactly where `storage.atomic` is about to rename the temp file
-# whose name ends with the given suffix, as a power cut or an OOM kill would.
+# Train a config (as JSON) on a root, SIGKILLed exactly where `storage.atomic` is about to rename the n-th
+# temp file whose name ends with the given suffix, as a power cut or an OOM kill would.
 KILLED_TRAINING = textwrap.dedent(
     """
     import os, signal, sys, torch
     import storage.atomic as atomic
-    from tasks.train.config import TrainConfig
+    from tasks.train.config import TrainConfig, run_shard_number
     from tasks.train.run import train
-    root, cfg, suffix, threads = sys.argv[1:]
+    root, cfg, suffix, nth, threads = sys.argv[1:]
     torch.set_num_threads(int(threads))
+    seen = []
 
     def kill_before_rename(tmp):
         if tmp.endswith(suffix):
-            os.kill(os.getpid(), signal.SIGKILL)
+            seen.append(tmp)
+            if len(seen) == int(nth):
+                os.kill(os.getpid(), signal.SIGKILL)
 
     atomic.before_rename_hook = kill_before_rename
     train(TrainConfig.model_validate_json(cfg), root)
@@ -51,8 +56,8 @@ def pairs_root(tmp_path_factory: pytest.TempPathFactory) -> DataRoot:
     return root
 
 
-def kill_training(root: DataRoot, cfg: TrainConfig, suffix: str) -> None:
-    args = [root.url, cfg.model_dump_json(), suffix, str(worker_threads())]
+def kill_training(root: DataRoot, cfg: TrainConfig, suffix: str, nth: int = 1) -> None:
+    args = [root.url, cfg.model_dump_json(), suffix, str(nth), str(worker_threads())]
     proc = subprocess.run([sys.executable, "-c", KILLED_TRAINING, *args], capture_output=True, timeout=300)
     assert proc.returncode == -9, proc.stderr.decode()[-3000:]
 
@@ -69,8 +74,34 @@ def test_a_kill_during_a_checkpoint_save_resumes_from_the_last_whole_checkpoint(
     assert latest_checkpoint(pairs_root) == str(folder / "epoch-1.pt")  # what search-clips and eval take
 
     resumed = train(cfg, pairs_root)
-    whole = train(cfg.model_copy(update={"run_id": "not-killed"}), pairs_root)
     assert resumed["epochs"] == 3 and list_epochs(pairs_root, "killed-in-save") == [1, 2, 3]
     assert list(Path(pairs_root.path("train", "killed-in-save")).rglob(".tmp-*")) == []
-    for key, value in whole["metrics"].items():
-        assert resumed["metrics"][key] == pytest.approx(value, abs=1e-5), key
+    assert_same_history(pairs_root, "killed-in-save", train(CFG, pairs_root)["run_id"])
+
+
+def test_a_kill_while_the_last_epoch_is_saved_keeps_every_epoch_in_train_metrics(
+    pairs_root: DataRoot,
+) -> None:
+    """A kill in the last epoch's save after its checkpoint was written, while its train_metrics shard was
+    being rewritten (the old marker already removed), lost the run's train_metrics rows for good: the
+    rerun found the last checkpoint, had no epoch left to train, and wrote only the model card."""
+    cfg = CFG.model_copy(update={"run_id": "killed-last-epoch"})
+    shard = run_shard_number("killed-last-epoch")
+    kill_training(pairs_root, cfg, f"-part-{shard:05d}.parquet", nth=3)
+    assert train(cfg, pairs_root)["epochs"] == 3
+    assert_same_history(pairs_root, "killed-last-epoch", train(CFG, pairs_root)["run_id"])
+    folder = Path(pairs_root.dataset_dir("train_metrics", get_schema("train_metrics").version))
+    assert list(folder.rglob(".tmp-*")) == []
+
+
+def assert_same_history(root: DataRoot, resumed: str, whole: str) -> None:
+    """The resumed run's train_metrics rows are the uninterrupted run's (timings aside)."""
+    rows = read_dataset(root, "train_metrics").to_table().to_pylist()
+    by_run = {
+        run: sorted((r for r in rows if r["run_id"] == run), key=lambda r: r["epoch"])
+        for run in (resumed, whole)
+    }
+    assert [r["epoch"] for r in by_run[resumed]] == [r["epoch"] for r in by_run[whole]] == [1, 2, 3]
+    for a, b in zip(by_run[resumed], by_run[whole], strict=True):
+        for key in ("loss", "r_at_1", "r_at_5", "r_at_10", "median_rank", "train_pairs", "lr"):
+            assert a[key] == pytest.approx(b[key], abs=1e-5), (a["epoch"], key)
