@@ -61,6 +61,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.features.decoder_choice", "DecoderUnavailable"),  # features.decoder=ffmpeg without ffmpeg
     ("tasks.train.run", "TrainingDataError"),
     ("tasks.train.pooling", "PoolingMismatch"),
+    ("tasks.train.prepare", "FeatureSpaceMismatch"),  # a checkpoint on clip vectors of other features
     ("tasks.train.search", "NoCheckpoint"),
     ("models.text", "Word2VecFormatError"),
     ("tasks.evaluation.embedder", "NoCheckpoint"),

@@ -85,14 +85,15 @@ def _setup(
         # option overrides one field.
         trained, current = trained_features(root, checkpoint), recorded_features_config(root)
         fields: dict[str, Any] = dict(trained or current)
+        note = ""
         if trained and current and trained != current:
             changed = [
                 f"{k}={trained.get(k)!r}"
                 for k in sorted({*trained, *current})
                 if trained.get(k) != current.get(k)
             ]
-            typer.echo(f"benchmark videos get the features the checkpoint's run trained on ({', '.join(changed)}), "
-                       "not those of the data root's frame_features now", err=True)  # fmt: skip
+            note = (f"benchmark videos get the features the checkpoint's run trained on ({', '.join(changed)}), "
+                    "not those of the data root's frame_features now")  # fmt: skip
         given = {"random_weights": random_weights, "resnet_weights": resnet_weights,
                  "resnext_weights": resnext_weights, "short_side_2d": size_2d, "size_3d": size_3d}  # fmt: skip
         fields.update({k: v for k, v in given.items() if v is not None})
@@ -100,7 +101,8 @@ def _setup(
             if weights and not Path(str(weights)).is_file():
                 fail(f"{weights}: no such weights file")
         features = ExtractFeaturesConfig(**fields, device=device)
-        return Setup(root, checkpoint, features, max_words, progress=lambda line: typer.echo(line, err=True))
+        return Setup(root, checkpoint, features, max_words, progress=lambda line: typer.echo(line, err=True),
+                     features_note=note)  # fmt: skip
 
     return make
 

@@ -35,7 +35,7 @@ from tasks.evaluation.scoring import (
 )
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.train.data import pair_shards
-from tasks.train.prepare import require_pairs_pooled
+from tasks.train.prepare import require_pairs_pooled, require_same_features
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str], None]
@@ -57,6 +57,7 @@ class Setup:
     encode: Callable[[list[str]], np.ndarray] | None = None  # MiniLM stand-in (tests)
     embedder: Embedder | None = None  # instead of the checkpoint's (tests)
     reuse_root_features: bool = False  # benchmark videos already in frame_features keep those rows
+    features_note: str = ""  # said once benchmark videos get features (where their config came from)
 
     def load(self) -> tuple[Embedder, CheckpointRef]:
         if self.embedder is not None:
@@ -69,6 +70,8 @@ class Setup:
 
 
 def _video_features(setup: Setup, benchmark: str, videos: dict[str, Path], scores: Scores) -> dict[str, Any]:
+    if setup.features_note:
+        setup.progress(setup.features_note)
     found = benchmark_features(
         setup.root, benchmark, videos, setup.features, setup.progress, setup.reuse_root_features
     )
@@ -242,6 +245,7 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
     """Retrieval among a seeded random sample of the data root's held-out clips (the run's own split)."""
     model, ckpt, extra = CheckpointEmbedder.load(setup.root, setup.checkpoint, setup.max_words, setup.encode)
     require_pairs_pooled(setup.root, model.pooling, f"checkpoint {ckpt.path}")
+    require_same_features(setup.root, extra.get("data"), f"checkpoint {ckpt.path}")
     cfg = extra.get("config", {})
     fraction = float(cfg.get("heldout_fraction", 0.1))
     clips = int(max_clips or cfg.get("eval_max_clips", 5000))

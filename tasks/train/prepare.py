@@ -171,6 +171,32 @@ def require_pairs_pooled(root: DataRoot, pooling: ClipPooling, user: str) -> Non
         )
 
 
+class FeatureSpaceMismatch(ValueError):
+    """The root's clip vectors are of another feature space than a checkpoint was trained on."""
+
+
+def require_same_features(root: DataRoot, trained_on: Any, user: str) -> None:
+    """Raise FeatureSpaceMismatch when `user` (a checkpoint) was trained on clip_pairs of other features than
+    the root's clip_pairs now hold: frame_features made again with other weights, sizes or precision, the
+    pairs rebuilt from them. Its scores on them (search-clips, held-out evaluation) would be noise without a
+    sign. `trained_on` is the checkpoint's data snapshot (data_snapshot); one from before the features were
+    recorded, or on the very pairs the root holds, passes."""
+    if not isinstance(trained_on, dict) or not isinstance(trained_on.get("features"), dict):
+        return
+    trained = trained_on["features"]
+    if not trained or trained_on.get("hash") == data_snapshot(root)["hash"]:
+        return
+    current = recorded_features_config(root)
+    if not current or current == trained:
+        return
+    changed = ", ".join(f"{k} {trained.get(k)!r} -> {current.get(k)!r}"
+                        for k in sorted({*trained, *current}) if trained.get(k) != current.get(k))  # fmt: skip
+    raise FeatureSpaceMismatch(
+        f"{root.url}: {user} was trained on other features than the root's clip_pairs hold now ({changed}): "
+        "its scores on them would mean nothing; train a run on them (howto train) or name one that was"
+    )
+
+
 def data_snapshot(root: DataRoot) -> dict[str, Any]:
     """What a run trained on: clip_pairs shards with their hashes and row counts, and one hash of it all;
     and how many of its videos have features from random weights (None: a shard written before this was

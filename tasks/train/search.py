@@ -13,7 +13,7 @@ from storage.layout import DataRoot
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state, no_checkpoint_message
 from tasks.train.data import load_shard, pair_shards
 from tasks.train.pooling import pooling_of
-from tasks.train.prepare import require_pairs_pooled
+from tasks.train.prepare import require_pairs_pooled, require_same_features
 
 
 class NoCheckpoint(FileNotFoundError):
@@ -37,6 +37,7 @@ def search_clips(
         raise NoCheckpoint(no_checkpoint_message(root, run_id, "--run-id"))
     state = load_state(root, path)
     require_pairs_pooled(root, pooling_of(state["extra"].get("config") or {}), f"checkpoint {path}")
+    require_same_features(root, state["extra"].get("data"), f"checkpoint {path}")
     model, vocab = model_from_state(state)
     with torch.no_grad():
         if vocab is not None:
