@@ -1,7 +1,7 @@
 """A real Prefect server and real process workers on the `cpu` and `gpu` pools: `howto deploy` (pools, the
 `gpu` limit, `prefect deploy --all`), the collect -> features -> train trigger chain from one
-`prefect deployment run 'pipeline/collect'`, two workers sharing one deployment's shards, and a features
-run cancelled mid-decode.
+`prefect deployment run 'pipeline/collect'`, two workers sharing one deployment's shards, a features
+run cancelled mid-decode, and a per-run data root (a job variable) carried down the chain.
 One server serves the whole module; every process started here is stopped by process group."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -329,3 +330,34 @@ def test_a_features_run_cancelled_mid_decode_counts_no_failed_attempt(
     assert all(long not in counts for counts in attempts), attempts
     assert read_marker(root, "frame_features", 0) is None  # no shard written with an error row
     assert {p.stem for p in work.glob("*/*.parquet")} == {short}  # done before the cancel: kept
+
+
+def test_a_triggered_run_takes_the_data_root_its_upstream_run_was_given_as_a_job_variable(
+    server: Server, job_root: Path
+) -> None:
+    """The README's per-run override, `--job-variable env='{"HOWTO_DATA_ROOT": ...}'`, on a collect run:
+    the features run its completion triggered had no data_root and so ran on the deployment's root (a
+    trigger cannot pass job variables on), and the training after it too: the chain left the override root."""
+    features = _deployment(server, "features")
+    earlier = {r["id"] for r in _runs_of(server, features)}
+    override = str(server.logs / "override-root")
+    out = server.prefect("deployment", "run", "pipeline/collect", "--params", json.dumps({"stages": ["tasks"]}),
+                         "--job-variable", "env=" + json.dumps({"HOWTO_DATA_ROOT": override}))  # fmt: skip
+    collect_id = flow_run_id(out)
+    new: list[str] = []
+    try:
+        # No worker: the run is moved to Completed through the API, which emits the event the trigger watches.
+        for state in ("RUNNING", "COMPLETED"):
+            server.post(f"/flow_runs/{collect_id}/set_state", {"state": {"type": state}, "force": True})
+
+        def triggered() -> list[dict[str, Any]] | None:
+            runs = [r for r in _runs_of(server, features) if r["id"] not in earlier]
+            new.extend(r["id"] for r in runs if r["id"] not in new)
+            return runs or None
+
+        (run,) = wait_for(triggered, 60, "the features run collect's completion triggers", [])
+        assert run["parameters"]["data_root"] == override
+        assert run["parameters"]["stages"] == ["features", "audio"]
+    finally:  # never left for a later test's gpu worker to run
+        for run_id in [*new, collect_id]:
+            httpx.delete(f"{server.api}/flow_runs/{run_id}", timeout=30)
