@@ -9,6 +9,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
 from flows.runtime import RunnerConfig, shard_share, with_runner
+from flows.stage_inputs import require_chain_start
 from storage.layout import DataRoot, check_data_root
 
 # Each stage's flow (and the weights checks) is imported when a run selects it: the encoder stages bring
@@ -140,6 +141,11 @@ def pipeline(
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
     chosen = list(stages or ALL_STAGES)
+    # A deployment run on a root where its first stage's input was never made (a mistyped root, a wrong
+    # job variable) found zero shards in every stage and Completed, triggering the next link of the chain:
+    # the same one-line "run X first" as `howto pipeline` gives before Prefect starts. Training, first,
+    # checks its own input (its pairs alone suffice) with as clear a message.
+    require_chain_start(root, [s for s in chosen if s != "train"])
     get_run_logger().info("pipeline on %s: stages %s", root.url, ", ".join(chosen))
     summaries = run_stages(cfg, root.url, chosen)
     create_markdown_artifact(

@@ -11,6 +11,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import run_stages, summary_markdown
 from flows.pipeline_config import RECRAWL_DEFAULT_STAGES, PipelineConfig, Stage
+from flows.stage_inputs import require_upstream
 from storage.catalog import refresh
 from storage.layout import DataRoot, check_data_root
 from storage.shards import read_dataset
@@ -49,6 +50,9 @@ def recrawl(
     cfg = cfg or PipelineConfig()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
+    # A re-crawl searches the kept tasks: on a root with none (a scheduled run on a mistyped root) it
+    # searched nothing, recorded an empty generation and Completed, triggering features and training.
+    require_upstream(root, "search")
     crawl = crawl_id or next_crawl_id(root)
     match = CRAWL_ID.match(crawl)
     if not match:

@@ -1,7 +1,9 @@
 """What each stage needs on disk before it can start, checked up front ("run X first", exit 2).
 
 A stage run on a data root where its upstream stage never ran would otherwise start Prefect, find zero
-shards and report success with nothing done. The shard runner checks each input shard again per shard.
+shards and report success with nothing done. The commands check before Prefect starts; the pipeline and
+recrawl flows check again for the runs no command starts (deployments, schedules, triggers). The shard
+runner checks each input shard again per shard.
 """
 
 from __future__ import annotations
