@@ -7,7 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
-from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage
+from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage, Stages
 from flows.runtime import RunnerConfig, shard_share, with_runner
 from flows.stage_inputs import require_chain_start
 from storage.layout import DataRoot, check_data_root
@@ -127,7 +127,7 @@ def summary_markdown(title: str, summaries: dict[str, Any]) -> str:
 def pipeline(
     cfg: PipelineConfig = PipelineConfig(),
     data_root: str | None = None,
-    stages: tuple[Stage, ...] = ALL_STAGES,
+    stages: Stages = ALL_STAGES,
 ) -> dict[str, Any]:
     """wikiHow tasks -> search and probe -> captions and clips -> features -> audio -> joint embedding.
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -21,6 +21,10 @@ ALL_STAGES: tuple[Stage, ...] = ("tasks", "search", "captions", "features", "aud
 # chain's features run does), so new videos get the same datasets as the first crawl's; tasks are re-searched,
 # not mined again, and training is its own run over every shard.
 RECRAWL_DEFAULT_STAGES: tuple[Stage, ...] = ("search", "captions", "features", "audio")
+# A flow's `stages` parameter: at least one. An empty list from a deployment run's form or API call used to
+# read as "not given" and run every stage (the whole pipeline, training too, on the `collect` deployment's
+# CPU pool); the schema's minItems now has the server refuse it when the run is created.
+Stages = Annotated[tuple[Stage, ...], Field(min_length=1)]
 
 
 class PipelineConfig(BaseModel):

@@ -10,7 +10,7 @@ from prefect import flow, get_run_logger
 from prefect.artifacts import create_markdown_artifact
 
 from flows.pipeline import run_stages, summary_markdown
-from flows.pipeline_config import RECRAWL_DEFAULT_STAGES, PipelineConfig, Stage
+from flows.pipeline_config import RECRAWL_DEFAULT_STAGES, PipelineConfig, Stage, Stages
 from flows.stage_inputs import require_upstream
 from storage.catalog import refresh
 from storage.layout import DataRoot, check_data_root
@@ -43,7 +43,7 @@ def recrawl(
     data_root: str | None = None,
     crawl_id: str | None = None,
     recheck_missing: bool = True,
-    stages: list[Stage] | None = None,
+    stages: Stages | None = None,
     recheck_captions: int | None = None,
 ) -> dict[str, Any]:
     """Search again under a new crawl id; new videos land in new shards, old shard files are never rewritten."""

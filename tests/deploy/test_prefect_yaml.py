@@ -18,6 +18,7 @@ from prefect.server.events.actions import RunDeployment
 from prefect.server.schemas.responses import FlowRunResponse
 from prefect.utilities.callables import parameter_schema
 from prefect.utilities.schema_tools import HydrationContext, hydrate, validate
+from prefect.utilities.schema_tools.validation import ValidationError
 
 from tests.deploy.prefect_procs import ROOT
 
@@ -80,3 +81,14 @@ def test_triggered_run_gets_the_upstream_runs_data_root_and_settings(
     validate(rendered, _schema(deployment["entrypoint"]), raise_on_error=True, ignore_required=True)
     # A scheduled upstream run with no cfg of its own: the stage defaults.
     assert _render(deployment["triggers"][index]["parameters"], _upstream_run({}, None))["cfg"] == {}
+
+
+@pytest.mark.parametrize("entrypoint", ["flows/pipeline.py:pipeline", "flows/recrawl.py:recrawl"])
+def test_a_run_with_an_empty_stage_list_is_refused_when_it_is_created(entrypoint: str) -> None:
+    """`stages: []` (every stage unticked in the run form) read as "not given": a `collect` run did every
+    stage, features and training included, on the CPU pool. The server validates a deployment run's
+    parameters with this code (`validate`) against the flow's schema and refuses the run."""
+    schema = _schema(entrypoint)
+    with pytest.raises(ValidationError, match=r"field 'stages'.*(non-empty|too short)"):
+        validate({"stages": []}, schema, raise_on_error=True, ignore_required=True)
+    validate({"stages": ["search"]}, schema, raise_on_error=True, ignore_required=True)
