@@ -1,7 +1,9 @@
 """What each stage needs on disk before it can start, checked up front ("run X first", exit 2).
 
 A stage run on a data root where its upstream stage never ran would otherwise start Prefect, find zero
-shards and report success with nothing done. The commands check before Prefect starts; the pipeline and
+shards and report success with nothing done. The same holds when the upstream's only shards are damaged
+(a file cut short after its marker was written): readers leave them out, so they count as not finished,
+and the line says which file is damaged. The commands check before Prefect starts; the pipeline and
 recrawl flows check again for the runs no command starts (deployments, schedules, triggers). The shard
 runner checks each input shard again per shard.
 """
@@ -12,7 +14,7 @@ from collections.abc import Sequence
 
 from flows.pipeline_config import ALL_STAGES, Stage
 from storage.layout import DataRoot
-from storage.shards import list_markers
+from storage.shards import collecting_left_out, verified_markers
 from tasks.shard_runner import UpstreamMissing
 
 # stage -> (dataset it reads, stage that writes it, the command that does). Only required inputs.
@@ -35,9 +37,13 @@ UPSTREAM: dict[Stage, tuple[tuple[str, Stage, str], ...]] = {
 def require_upstream(root: DataRoot, stage: Stage) -> None:
     """Raise UpstreamMissing naming the command to run when `stage`'s input has no finished shard."""
     for dataset, writer, command in UPSTREAM.get(stage, ()):
-        if not list_markers(root, dataset):
+        # Verified, not merely listed: a marker whose file is damaged vouches for nothing a reader will read.
+        with collecting_left_out() as damaged:
+            finished = verified_markers(root, dataset)
+        if not finished:
+            also = f" (left out: {damaged[0]})" if damaged else ""
             raise UpstreamMissing(
-                f"no finished {dataset} shards in {root.url}: run the {writer} stage first ({command})"
+                f"no finished {dataset} shards in {root.url}: run the {writer} stage first ({command}){also}"
             )
 
 

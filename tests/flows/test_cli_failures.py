@@ -112,6 +112,33 @@ def test_stage_without_its_upstream_says_what_to_run_first(tmp_path: Path) -> No
     check(["captions", "fetch", "--data-root", str(root)], "first")
 
 
+def test_an_upstream_whose_only_shard_is_cut_short_is_missing_and_named(tmp_path: Path) -> None:
+    """A shard file cut short after its marker (a copy cut short, a disk error) is left out by every
+    reader: the stage checks used to count its marker anyway, so search-videos searched no task and
+    reported success (exit 0, an empty crawl plan written), and captions fetch ran over no video."""
+    tasks_root = tmp_path / "tasks-root"
+    task = {"task_id": "t1", "title": "Make Pancakes", "keep": True, "status": "ok", "crawl_id": "crawl-0000"}
+    write_shard(DataRoot.from_any(tasks_root), "tasks", 0, rows_table("tasks", [task]),
+                config_hash="h", code_version="x", rows_in=1)  # fmt: skip
+    videos_root = _videos_root(tmp_path)
+    cases = [
+        (tasks_root, "tasks", ["search-videos"], "run the tasks stage first"),
+        (videos_root, "videos", ["captions", "fetch"], "run the search stage first"),
+        (videos_root, "videos", ["features", "run", "--random-weights"], "run the search stage first"),
+    ]
+    for root, dataset, args, needle in cases:
+        shard = Path(DataRoot.from_any(root).shard_path(dataset, 1, 0))
+        if shard.stat().st_size > 100:
+            shard.write_bytes(shard.read_bytes()[:100])
+        before = sorted(p.relative_to(root) for p in root.rglob("*"))
+        result = invoke(*args, "--data-root", str(root))
+        assert result.exit_code == 2 and "Traceback" not in result.stderr, result.output
+        last = result.stderr.strip().splitlines()[-1]
+        assert last.startswith(f"error: no finished {dataset} shards") and needle in last, last
+        assert f"({shard}): shard file has 100 bytes, its marker says" in last, last
+        assert sorted(p.relative_to(root) for p in root.rglob("*")) == before  # no plan, no catalog
+
+
 def test_bad_config_values_name_the_field(tmp_path: Path) -> None:
     root = str(tmp_path / "data")
     check(["pipeline", "--set", "search.max_results=many", "--data-root", root], "search.max_results")
