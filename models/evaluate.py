@@ -20,16 +20,24 @@ def ranks_from_similarity(sim: torch.Tensor, ties: TieRule = "against") -> torch
 
     ties="against": rank = 1 + number of other candidates scoring >= the true one;
     ties="optimistic": rank = 1 + number of other candidates scoring > the true one.
+    A NaN score (a model whose training diverged) ties with every other score: every comparison with
+    NaN is False, so `>=` alone ranked a NaN true candidate first, and an all-NaN model scored R@1 1.0.
     """
     true = sim.diagonal().view(-1, 1)
-    beats = sim >= true if ties == "against" else sim > true
+    beats = (sim >= true) | _unknown(sim, true) if ties == "against" else sim > true
     beats.fill_diagonal_(False)
     return beats.sum(dim=1) + 1
 
 
+def _unknown(sim: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
+    """Where a candidate's score or its query's true score is NaN: a tie, whatever the other is."""
+    return sim.isnan() | true.isnan()
+
+
 def tied_queries(sim: torch.Tensor) -> int:
     """Queries whose true candidate ties exactly with at least one other candidate."""
-    same = sim == sim.diagonal().view(-1, 1)
+    true = sim.diagonal().view(-1, 1)
+    same = (sim == true) | _unknown(sim, true)
     same.fill_diagonal_(False)
     return int(same.any(dim=1).sum())
 

@@ -40,3 +40,17 @@ def test_optimistic_rule_and_tied_queries_are_reported() -> None:
     against, optimistic = retrieval_metrics(sim), retrieval_metrics(sim, "optimistic")
     assert against["R@1"] == pytest.approx(1 / 3) and optimistic["R@1"] == 1.0
     assert against["MeanR"] == pytest.approx(2.0) and optimistic["MeanR"] == 1.0
+
+
+def test_nan_scores_tie_with_everything() -> None:
+    """A diverged model (NaN weights, so NaN scores) ranked every true candidate first: NaN >= x is
+    False, so nothing beat it, and the run reported R@1 1.000 and MedR 1. NaN is now a tie."""
+    sim = torch.full((4, 4), float("nan"))
+    assert ranks_from_similarity(sim).tolist() == [4, 4, 4, 4]
+    assert retrieval_metrics(sim)["R@1"] == 0.0 and retrieval_metrics(sim)["MedR"] == 4.0
+    assert tied_queries(sim) == 4
+    # One NaN candidate in an otherwise scored row counts against the query, as a tie does.
+    sim = torch.tensor([[0.9, float("nan"), 0.1], [0.2, 0.8, 0.1], [0.0, 0.1, float("nan")]])
+    assert ranks_from_similarity(sim).tolist() == [2, 1, 3]
+    assert ranks_from_similarity(sim, "optimistic").tolist() == [1, 1, 1]
+    assert tied_queries(sim) == 2
