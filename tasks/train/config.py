@@ -34,7 +34,9 @@ class TrainConfig(BaseModel):
     clips, transcript sorting + contrastive) sample spans from the stored frame rows at every epoch.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # No inf or NaN anywhere (pydantic takes both for a float by default): `--lr inf` passed `gt=0` and
+    # `--margin nan` had no bound, and either trained a model of NaN weights to the end without a word.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     text: Literal["minilm", "word2vec", "learned"] = "minilm"
     word2vec_path: str | None = None  # required for text="word2vec": a word2vec .bin or .txt file

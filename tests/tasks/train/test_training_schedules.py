@@ -175,6 +175,9 @@ def test_a_warmup_longer_than_the_run_is_one_clear_error(root: DataRoot) -> None
         ("train.schedule=cosine", "epoch_decay"),
         ("train.warmup_steps=100", "warmup_steps is for schedule"),
         ("train.adam_betas=[0.9,1.5]", "each must be in [0, 1)"),
+        # inf passed gt=0 and NaN an unbounded field: either trained NaN weights to the end, exit 0.
+        ("train.lr=.inf", "train.lr: Input should be a finite number"),
+        ("train.margin=nan", "train.margin: Input should be a finite number"),
     ],
 )
 def test_bad_values_through_set_are_one_line(value: str, problem: str) -> None:
@@ -182,6 +185,15 @@ def test_bad_values_through_set_are_one_line(value: str, problem: str) -> None:
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and problem in lines[0] and "Traceback" not in result.output, result.output
+
+
+@pytest.mark.parametrize("option, value", [("--lr", "inf"), ("--lr-decay", "inf"), ("--clip-norm", "inf")])
+def test_an_infinite_rate_is_refused_before_training(tmp_path: Any, option: str, value: str) -> None:
+    root = paired_synthetic_root(tmp_path, n_videos=4, n_steps=3)
+    result = CliRunner().invoke(app, ["train", "--data-root", str(root.url), option, value])
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == f"error: {option}: Input should be a finite number", result.stderr
+    assert not root.exists("train")  # no run folder, no checkpoint
 
 
 def test_the_recipes_are_reachable_through_set() -> None:
