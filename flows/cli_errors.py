@@ -63,6 +63,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.train.pooling", "PoolingMismatch"),
     ("tasks.train.prepare", "FeatureSpaceMismatch"),  # a checkpoint on clip vectors of other features
     ("tasks.train.search", "NoCheckpoint"),
+    ("tasks.train.search", "NoClipsToSearch"),  # no clip_pairs shard to rank (none built, or damaged)
     ("models.text", "Word2VecFormatError"),
     ("tasks.evaluation.embedder", "NoCheckpoint"),
     ("tasks.evaluation.embedder", "InputMismatch"),

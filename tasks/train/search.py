@@ -10,14 +10,19 @@ import numpy as np
 import torch
 
 from storage.layout import DataRoot
+from storage.shards import collecting_left_out
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state, no_checkpoint_message
 from tasks.train.data import load_shard, pair_shards
 from tasks.train.pooling import pooling_of
-from tasks.train.prepare import require_pairs_pooled, require_same_features
+from tasks.train.prepare import no_pairs_message, require_pairs_pooled, require_same_features
 
 
 class NoCheckpoint(FileNotFoundError):
     """No trained checkpoint in the data root (or for the named run)."""
+
+
+class NoClipsToSearch(FileNotFoundError):
+    """No clip_pairs shard a reader may read (none built, or each one damaged): nothing to rank."""
 
 
 def search_clips(
@@ -38,6 +43,12 @@ def search_clips(
     state = load_state(root, path)
     require_pairs_pooled(root, pooling_of(state["extra"].get("config") or {}), f"checkpoint {path}")
     require_same_features(root, state["extra"].get("data"), f"checkpoint {path}")
+    # Without a readable shard the loop below ranks nothing, and the command printed the checkpoint alone.
+    with collecting_left_out() as damaged:
+        shards = pair_shards(root)
+    if not shards:
+        also = f" (left out: {damaged[0]})" if damaged else ""
+        raise NoClipsToSearch(f"{no_pairs_message(root)}{also}")
     model, vocab = model_from_state(state)
     with torch.no_grad():
         if vocab is not None:
@@ -51,7 +62,7 @@ def search_clips(
         q = model.text(text_in)[0]
         best: list[tuple[float, int, dict[str, Any]]] = []
         counter = 0
-        for shard in pair_shards(root):
+        for shard in shards:
             # Every clip is a candidate (the held-out fraction 0 keeps all rows in the "train" side).
             pairs = load_shard(root, shard, "train", 0.0, with_text=False)
             for start in range(0, len(pairs), 4096):

@@ -118,6 +118,22 @@ def test_search_finds_clips_of_the_query_step(synthetic_root: DataRoot) -> None:
     assert sum(h["text"] == "wash the red pepper" for h in hits) >= 3
 
 
+def test_search_over_damaged_clip_pairs_says_so(tmp_path: Path) -> None:
+    """Every clip_pairs file cut short after its marker: search-clips printed the checkpoint, no clip and
+    exit 0. Now one line naming the damaged file and what rebuilds it, exit 2."""
+    root = write_synthetic_root(tmp_path, n_videos=12, n_steps=4, dim=32, shards=1)
+    for shard in ready_shards(root):
+        build_pairs_shard(root, shard)
+    train(CFG.model_copy(update={"epochs": 1, "d": 16}), root)
+    shard = Path(root.shard_path("clip_pairs", 1, 0))
+    shard.write_bytes(shard.read_bytes()[:100])
+    out = CliRunner().invoke(app, ["search-clips", "wash the red pepper", "--data-root", str(tmp_path)])
+    assert out.exit_code == 2 and "Traceback" not in out.output, out.output
+    last = out.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "run the train stage first (howto train" in last, last
+    assert f"({shard}): shard file has 100 bytes, its marker says" in last, last
+
+
 def test_empty_root_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TrainingDataError, match="no clip_pairs"):
         train(CFG, tmp_path)
