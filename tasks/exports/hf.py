@@ -25,11 +25,12 @@ TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "
                "idx": "int32", "start_ms": "int64", "end_ms": "int64", "text": "string",
                "text_no_stopwords": "string", "n_words": "int32"}  # fmt: skip
 VIDEO_DIM = 4096  # max-pooled ResNet-152 (2048) then ResNeXt-101 (2048), each L2'd
+OTHER_WIDTH = "other_video_width"  # held back: a clip whose vector is not as wide as the first one's
 RANDOM_WEIGHT_VIDEOS = "random_weight_videos"  # a count beside the held-back ones, not a reason to hold back
 
 
 def _rows(
-    root_url: str, filt: dict[str, Any], features: str, counts: Counter[str]
+    root_url: str, filt: dict[str, Any], features: str, counts: Counter[str], width: int = VIDEO_DIM
 ) -> Iterator[dict[str, Any]]:
     """One dict per clip; a module-level generator with small arguments, so `datasets` can fingerprint it."""
     selection = Selection(DataRoot.from_any(root_url), ExportFilter(**filt))
@@ -44,6 +45,9 @@ def _rows(
         for row in clips.select(list(TEXT_FIELDS)).to_pylist():
             if features == "pooled":
                 if row["clip_id"] not in vectors:
+                    continue
+                if len(vectors[row["clip_id"]]) != width:  # the column is fixed-width (a root of mixed
+                    counts[OTHER_WIDTH] += 1  # feature files): held back and counted, not a crash
                     continue
                 row["video"] = np.asarray(vectors[row["clip_id"]], dtype=np.float16)
             counts["rows"] += 1
@@ -62,13 +66,14 @@ def export_hf(
 
     datasets.disable_progress_bars()
     spec: dict[str, Any] = {k: Value(v) for k, v in TEXT_FIELDS.items()}
-    if features == "pooled":
-        spec["video"] = List(Value("float16"), length=VIDEO_DIM)
     counts: Counter[str] = Counter()
     # Before anything is made: never the data root, a file, a user's folder, nor a folder it cannot write
     # (its temp folders go beside `out`, so that parent too).
     check_target(root, out, "hf", beside=True)
     require_categories(root, filt)  # here: raised inside `datasets`' generator it would come out wrapped
+    width = _video_width(root, filt) if features == "pooled" else VIDEO_DIM
+    if features == "pooled":
+        spec["video"] = List(Value("float16"), length=width)
     # One export into a folder at a time; under the lock, what a killed export left is cleaned up first.
     with staged_export(out, "hf") as staged:
         check_target(root, out, "hf")  # again under the lock: `recover` may have put the previous one back
@@ -79,7 +84,7 @@ def export_hf(
                 ds = Dataset.from_generator(
                     _rows, features=Features(spec), cache_dir=str(cache),
                     gen_kwargs={"root_url": root.url, "filt": filt.model_dump(), "features": features,
-                                "counts": counts},
+                                "counts": counts, "width": width},
                 )  # fmt: skip
             except ValueError:
                 if counts["rows"]:
@@ -95,6 +100,18 @@ def export_hf(
             shutil.rmtree(cache, ignore_errors=True)
     return {"format": "hf", "path": str(out), "rows": ds.num_rows, "features": features, "held_back": held,
             RANDOM_WEIGHT_VIDEOS: random}  # fmt: skip
+
+
+def _video_width(root: DataRoot, filt: ExportFilter) -> int:
+    """How wide the pooled vectors are: 4096 for the reference features, another width for an imported
+    release of other feature files (a fixed 4096 failed inside `datasets` with a traceback). Read from the
+    first shard that pools a clip; 4096 when none does (the export then holds no row)."""
+    selection = Selection(root, filt)
+    for part in selection.shards():
+        pooled = selection.pooled_vectors(part, Counter())
+        if pooled:
+            return len(next(iter(pooled.values())))
+    return VIDEO_DIM
 
 
 def _size_category(n: int) -> str:
@@ -122,13 +139,14 @@ def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int], r
         },
     }
     video = "video" in ds.features
+    width = ds.features["video"].length if video else VIDEO_DIM
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(), "---", "",
         f"# {name}", "",
         "Narrated instructional-video clips in the HowTo100M layout: one row per caption line of a video,",
         "with the span it covers (integer milliseconds) and, when `video` is present, the clip's video vector:",
         "ResNet-152 (2D, 1 row/s) and ResNeXt-101 (3D, 1.5 rows/s) features max-pooled over the span,",
-        "each L2-normalised, then concatenated (2D first) into 4096 float16 values." if video else
+        f"each L2-normalised, then concatenated (2D first) into {width} float16 values." if video else
         "(exported without video vectors).",
         *(["", f"**WARNING: the video vectors of {random_videos:,} video(s) come from random-weight CNNs, not "
             "pretrained ones: fine for trying a pipeline, meaningless for research.**"] if random_videos else []),
@@ -143,7 +161,7 @@ def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int], r
         "| text | string | the caption line |",
         "| text_no_stopwords | string | the line without stop words (HowTo100M's caption.json form) |",
         "| n_words | int32 | words in `text` |",
-        *(["| video | float16[4096] | max-pooled, L2'd 2D+3D features over the span |"] if video else []),
+        *([f"| video | float16[{width}] | max-pooled, L2'd 2D+3D features over the span |"] if video else []),
         "", "## How the rows were chosen", "",
         f"- videos: {'kept by every stage only' if filt.keep == 'kept' else 'all, rejected ones included'}",
         f"- categories: {', '.join(filt.categories) if filt.categories else 'all'}",

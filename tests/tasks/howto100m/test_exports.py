@@ -26,7 +26,14 @@ from tasks.howto100m.import_stage import import_howto100m
 from tasks.train.pooling import build_pairs
 from tasks.train.split import is_heldout
 from tests.tasks.howto100m.conftest import import_config
-from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, VIDEO_C, VIDEO_D, Release
+from tests.tasks.howto100m.release_files import (
+    VIDEO_A,
+    VIDEO_B,
+    VIDEO_C,
+    VIDEO_D,
+    Release,
+    write_training_release,
+)
 
 DATASETS = {
     "tasks": ["task_id", "source_id"],
@@ -164,6 +171,36 @@ def test_hf_dataset_loads_from_disk_with_features_and_a_card(imported: DataRoot,
     card = (tmp_path / "hf" / "README.md").read_text()
     assert card.startswith("---\n") and "dataset_info:" in card and "push_to_hub" in card
     assert "categories: Cars & Other Vehicles" in card
+
+
+def test_hf_export_of_features_of_another_width(tmp_path: Path) -> None:
+    """A release imported with its own feature files (64-d here; CLIP's would be 512) pools to vectors of
+    another width than 4096: the HF export failed inside `datasets` with a traceback ("Couldn't cast
+    array of type list<item: halffloat> to List(Value('float16'), length=4096)")."""
+    from datasets import List, Value, load_from_disk
+
+    root = DataRoot.from_any(tmp_path / "root")
+    release = write_training_release(tmp_path / "release", n_videos=4, clips=3)
+    import_howto100m(import_config(release), root.url)
+    summary = export_hf(root, tmp_path / "hf", ExportFilter())
+    assert summary["rows"] == 12 and summary["held_back"] == {}
+    ds = load_from_disk(str(tmp_path / "hf"))
+    assert ds.features["video"] == List(Value("float16"), length=128)  # 64-d 2D then 64-d 3D
+    pooled = _pooled(root)
+    for row in ds.with_format("numpy"):
+        assert np.array_equal(row["video"].astype(np.float16), pooled[str(row["clip_id"])])
+    assert "| video | float16[128] |" in (tmp_path / "hf" / "README.md").read_text()
+    # A root of mixed widths (the second shard's features rewritten 32-d wide): those clips held back.
+    last = list_markers(root, "frame_features")[-1]
+    table = read_shard(root, "frame_features", last.shard)
+    assert table is not None
+    field = table.schema.get_field_index("vector")
+    narrow = pa.array([v[:32] for v in table.column("vector").to_pylist()], table.schema.field("vector").type)
+    table = table.set_column(field, "vector", narrow)
+    write_shard(root, "frame_features", last.shard, table, config_hash=last.config_hash,
+                code_version="test", rows_in=table.num_rows)  # fmt: skip
+    summary = export_hf(root, tmp_path / "hf-mixed", ExportFilter())
+    assert summary["rows"] == 6 and summary["held_back"] == {"other_video_width": 6}
 
 
 # An export that stops while `datasets` saves, with its cache and half its output on disk, until killed.
