@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from flows.pipeline_config import ALL_STAGES, Stage
 from storage.layout import DataRoot
-from storage.shards import collecting_left_out, verified_markers
+from storage.shards import any_verified_marker, collecting_left_out
 from tasks.shard_runner import UpstreamMissing
 
 # stage -> (dataset it reads, stage that writes it, the command that does). Only required inputs.
@@ -39,7 +39,7 @@ def require_upstream(root: DataRoot, stage: Stage) -> None:
     for dataset, writer, command in UPSTREAM.get(stage, ()):
         # Verified, not merely listed: a marker whose file is damaged vouches for nothing a reader will read.
         with collecting_left_out() as damaged:
-            finished = verified_markers(root, dataset)
+            finished = any_verified_marker(root, dataset)
         if not finished:
             also = f" (left out: {damaged[0]})" if damaged else ""
             raise UpstreamMissing(

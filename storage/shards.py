@@ -312,6 +312,12 @@ def verified_markers(root: DataRoot, dataset: str) -> list[Marker]:
     return markers
 
 
+def any_verified_marker(root: DataRoot, dataset: str) -> bool:
+    """Whether one finished shard of the dataset checks out, as `verified_markers` judges; stops at the first
+    (a stage's "run X first" check need not read the footer of each of thousands of shards)."""
+    return any(_vouched(root, marker) is not None for marker in list_markers(root, dataset))
+
+
 def shard_files(root: DataRoot, dataset: str) -> list[str]:
     """Paths of the dataset's finished shard files, sorted: only files with a marker that vouches for them.
 
