@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, get_args
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, choice_metavar, fail
+from flows.cli_common import DataRootOption, ExistingDataRootOption, bench_app, choice_metavar, fail, finite
 from tasks.audio.config import AudioEncoderName
 
 if TYPE_CHECKING:
@@ -90,10 +90,16 @@ def fac_command(
         typer.Option("--heldout-fraction", min=0.05, max=0.9, help="Share of videos held out for retrieval."),
     ] = 0.3,
     lambda_va: Annotated[
-        float, typer.Option("--lambda-va", min=0.0, help="Weight of video-audio NCE.")
+        float,
+        typer.Option(
+            "--lambda-va", min=0.0, callback=finite("--lambda-va"), help="Weight of video-audio NCE."
+        ),
     ] = 1.0,
     lambda_vt: Annotated[
-        float, typer.Option("--lambda-vt", min=0.0, help="Weight of video-text MIL-NCE.")
+        float,
+        typer.Option(
+            "--lambda-vt", min=0.0, callback=finite("--lambda-vt"), help="Weight of video-text MIL-NCE."
+        ),
     ] = 1.0,
 ) -> None:
     """Train MMV's FAC embedding on the stored clips, audio and captions; print video<->audio and zero-shot

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from flows import cli_access
-from flows.cli_common import DataRootOption, bench_app, choice_option, fail, option_group
+from flows.cli_common import DataRootOption, bench_app, choice_option, fail, finite, option_group
 from tasks.youtube.access import YoutubeAccess
 
 KINDS = ("auto", "manual")
@@ -100,7 +100,9 @@ def fetch_command(
 
 
 def bench_captions_command(
-    seconds: Annotated[float, typer.Option(help="CPU seconds to spend on each measurement.")] = 3.0,
+    seconds: Annotated[
+        float, typer.Option(callback=finite("--seconds"), help="CPU seconds to spend on each measurement.")
+    ] = 3.0,
     long_minutes: Annotated[int, typer.Option(help="Length of the long generated track.", min=7)] = 120,
 ) -> None:
     """Caption files cleaned per CPU-second (parse + clean + clips + Parquet) vs a naive read: 6 min and 2 h."""

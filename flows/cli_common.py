@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import math
 import os
 import re
 import sys
@@ -157,6 +158,18 @@ def data_root_with_datasets(data_root: str | None) -> DataRoot:
 def fail(message: str) -> NoReturn:
     """Stop the command with `error: message` on stderr and exit 2 (flows/cli_errors.py prints it)."""
     raise UsageProblem(message)
+
+
+def finite(flag: str) -> Callable[[float | None], float | None]:
+    """An option callback refusing inf (typer's range check lets it past a `min`) and nan: `--lambda-va inf`
+    trained FAC to NaN weights and wrote them over the root's checkpoint, `--gb inf` never ended."""
+
+    def callback(value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            fail(f"{flag}: {value} is not a finite number")
+        return value
+
+    return callback
 
 
 def require_file(path: Path, what: str = "file") -> None:

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from flows.cli_common import ExistingDataRootOption, choice_option, fail, option_group
+from flows.cli_common import ExistingDataRootOption, choice_option, fail, finite, option_group
 from flows.cli_features import ResnetOption, ResnextOption
 from tasks.evaluation.formats import CROSSTASK_SPLITS, YOUCOOK2_SUBSETS
 
@@ -190,7 +190,13 @@ def crosstask_command(
         int, typer.Option("--n-train", min=0, help="Videos per task kept for training (test split).")
     ] = 30,
     window_s: Annotated[
-        float, typer.Option("--window-s", min=0.5, help="Seconds of video pooled around each second.")
+        float,
+        typer.Option(
+            "--window-s",
+            min=0.5,
+            callback=finite("--window-s"),
+            help="Seconds of video pooled around each second.",
+        ),
     ] = 5.0,
     chance_draws: Annotated[
         int,

@@ -16,6 +16,7 @@ from flows.cli_common import (
     crawl_id_option,
     data_root_with_datasets,
     fail,
+    finite,
     option_group,
     require_file,
 )
@@ -233,7 +234,10 @@ def export_release_command(
 
 def bench_import_command(
     gb: Annotated[
-        float, typer.Option("--gb", min=0.001, help="Size of the generated caption.json in GB.")
+        float,
+        typer.Option(
+            "--gb", min=0.001, callback=finite("--gb"), help="Size of the generated caption.json in GB."
+        ),
     ] = 1.0,
     workdir: Annotated[
         Path | None, typer.Option(help="Where to generate (default: a temp dir, removed).")

@@ -19,6 +19,7 @@ from flows.cli_common import (
     choice_option,
     fail,
     field_choices,
+    finite,
     require_device,
     require_utf8,
     rerun_if_capped,
@@ -536,6 +537,7 @@ def bench_train_command(
         float,
         typer.Option(
             min=0.05,
+            callback=finite("--ceiling-seconds"),
             help="Seconds each measurement of the matmul ceiling runs, before and after each precision's steps "
             f"(samples between the steps take {CEILING_SAMPLE_SECONDS:g} s). Longer is steadier; shorter for a "
             "quick look.",

@@ -126,3 +126,23 @@ def test_a_folder_given_as_a_file_says_it_is_a_directory(tmp_path: Path) -> None
         args = [part for pair in files.items() for part in pair]
         result = invoke("import", "howto100m", "--data-root", root, *args)
         one_error_line(result, str(folder), "is a directory", option)
+
+
+@pytest.mark.parametrize(
+    ("command", "flag"),
+    [
+        (["audio", "fac", "--lambda-va"], "--lambda-va"),
+        (["audio", "fac", "--lambda-vt"], "--lambda-vt"),
+        (["bench", "import", "--gb"], "--gb"),
+        (["bench", "captions", "--seconds"], "--seconds"),
+        (["bench", "train", "--ceiling-seconds"], "--ceiling-seconds"),
+    ],
+)
+def test_an_infinite_number_is_refused(command: list[str], flag: str, tmp_path: Path) -> None:
+    """typer's range check (`min=`) lets inf through: `audio fac --lambda-va inf` trained FAC to NaN weights
+    and wrote them over the root's checkpoint, `bench import --gb inf` wrote until the disk was full."""
+    root = build_root(tmp_path)
+    extra = ["--data-root", root.url] if command[0] == "audio" else []
+    for value in ("inf", "nan"):
+        one_error_line(invoke(*command, value, *extra), flag)
+    assert not (tmp_path / "data" / "train").exists()
