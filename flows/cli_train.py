@@ -228,6 +228,7 @@ def train_command(
     if cfg.text == "word2vec" and not cfg.word2vec_path:
         fail(f"--preset {preset} trains on word2vec and needs --word2vec FILE; {WORD2VEC_HELP}")
     require_device(cfg.device)
+    _require_training_input(data_root)
     from flows.train_embedding import train_embedding
     from models.text import Word2VecFormatError
     from tasks.train.run import TrainingDataError
@@ -248,6 +249,18 @@ def train_command(
         + ", ".join(f"{k} {v:.3f}" if isinstance(v, float) else f"{k} {v}" for k, v in metrics.items())
     )
     typer.echo(f"checkpoint: {summary.get('checkpoint')}")
+
+
+def _require_training_input(data_root: str | None) -> None:
+    """A root with neither clip_pairs nor the clips and frame_features to pool them from is refused before
+    Prefect starts (the flow said so too, 20 s later, after starting its temporary server)."""
+    from storage.layout import DataRoot
+    from storage.shards import list_markers
+    from tasks.train.prepare import no_pairs_message, ready_shards
+
+    root = DataRoot.from_any(data_root)
+    if not list_markers(root, "clip_pairs") and not ready_shards(root):
+        fail(no_pairs_message(root))
 
 
 @train_app.command("compare")

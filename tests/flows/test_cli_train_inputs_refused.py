@@ -136,3 +136,22 @@ def test_recording_an_evaluation_on_a_malformed_card_names_it(tmp_path: Path, ca
     with pytest.raises(BadRunFile, match="not a model card"):
         add_evaluation(DataRoot.from_any(root), "run-x", "heldout/test", {"r@1": 0.5})
     assert path.read_bytes() == (card if isinstance(card, bytes) else card.encode())  # left as it was
+
+
+def test_a_root_with_nothing_to_train_on_is_refused_before_prefect(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An empty root (or one with clips but no frame features): before, the command started Prefect's
+    temporary server and the flow, to say 20 s later what the command can see at once."""
+    import flows.train_embedding
+
+    def no_flow(*_a: object, **_k: object) -> None:
+        raise AssertionError("the training flow was started")
+
+    monkeypatch.setattr(flows.train_embedding, "train_embedding", no_flow)
+    root = tmp_path / "root"
+    root.mkdir()
+    one_error_line(invoke("train", "--data-root", str(root)), "no clip_pairs shards", "howto features run")
+    write_synthetic_root(root, n_videos=4, n_steps=2, clips_per_video=2, dim=8)
+    out = invoke("train", "--data-root", str(root))  # a root with inputs goes on to the flow
+    assert isinstance(out.exception, AssertionError) and "flow was started" in str(out.exception)
