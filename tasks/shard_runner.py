@@ -18,6 +18,7 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
+from storage.shard_lock import shard_lock
 from storage.shards import (
     Marker,
     read_marker,
@@ -27,6 +28,7 @@ from storage.shards import (
     write_shard,
 )
 from tasks.common import code_version, config_hash, shard_hash
+from tasks.shard_work import drop_shard_work
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +87,9 @@ class ShardJob:
     sort_by: list[tuple[str, str]] | None = None
     config: Mapping[str, Any] = field(default_factory=dict)
     secondaries: Sequence[str] = ()  # datasets compute also emits (as `ShardOutput.secondary`)
+    # compute keeps what outlives one run of the shard in its work folders (tasks/shard_work.py): they go
+    # once the shard is done with no row left to retry (the folder of `own_hash` stays while one is).
+    work_folders: bool = False
 
 
 def drops_by_reason(table: pa.Table, column: str = "drop_reason") -> dict[str, int]:
@@ -133,7 +138,20 @@ def run_job(root: DataRoot, job: ShardJob) -> dict[str, Any]:
 
     A shard whose marker records per-row errors is not treated as done, so the next run retries it
     (compute gets the reusable rows and redoes only the rest).
+
+    The shard is held while it is checked and written (storage/shard_lock.py): a second run that reaches
+    it meanwhile waits, then finds it done; its temp files, removed here, are then a dead writer's.
     """
+    with shard_lock(root, job.dataset, job.shard):
+        manifest = _run_job_held(root, job)
+        if job.work_folders:  # held still: a run waiting for the shard never finds its folder half removed
+            drop_shard_work(
+                root, job.dataset, job.shard, keep_hash=job.own_hash if manifest["errors"] else None
+            )
+        return manifest
+
+
+def _run_job_held(root: DataRoot, job: ShardJob) -> dict[str, Any]:
     prints = input_fingerprints(root, job.shard, job.inputs)
     fingerprint = job_fingerprint(job.own_hash, prints)
     marker = valid_marker(root, job.dataset, job.shard)

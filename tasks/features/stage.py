@@ -40,7 +40,7 @@ from tasks.interrupts import ItemInterrupted, interrupt_seen, stop_name
 from tasks.progress import advance
 from tasks.retry_rules import retry_unless
 from tasks.shard_runner import ShardInput, ShardJob, ShardOutput, run_job
-from tasks.shard_work import drop_shard_work, shard_work_dir
+from tasks.shard_work import shard_work_dir
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.errors import StageHalted
@@ -98,16 +98,14 @@ def features_shard(
                 DATASET, shard, own, lambda previous: _compute(root, shard, run_cfg, access, own, previous, said),
                 inputs=INPUTS, reusable=_finished_videos,
                 sort_by=[("video_id", "ascending"), ("model", "ascending"), ("idx", "ascending")],
-                config=cfg.data_fields(),
+                # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos;
+                # those of another config (the folders of the shard's older hashes) are never read again.
+                config=cfg.data_fields(), work_folders=True,
             )  # fmt: skip
-            manifest = {**run_job(root, job), YTDLP_KEY: said}
+            return {**run_job(root, job), YTDLP_KEY: said}
     except BaseException:
         _drop_if_empty(root, work)  # failed before any video was parked (encoders that would not load)
         raise
-    # Parked parts outlive a shard with row errors, so the retry only redoes the failed videos; those of
-    # another config (the folders of the shard's older hashes) are never read again.
-    drop_shard_work(root, DATASET, shard, keep_hash=own if manifest["errors"] else None)
-    return manifest
 
 
 def _drop_if_empty(root: DataRoot, work: str) -> None:

@@ -145,13 +145,11 @@ def mine_shard(
             extra={"crawl_id": cfg.crawl_id, "requests": requests},
         )
 
-    job = ShardJob(DATASET, shard, own_hash, compute, reusable=_rows_needing_no_retry,
-                   config={"crawl_id": cfg.crawl_id, "base_url": cfg.base_url})  # fmt: skip
-    manifest = run_job(root, job)
     # With no row left to retry (a page given up on is a kept "failed" row) the counts are done with; those
-    # of the shard's older hashes (other members, another config) are never read again.
-    drop_shard_work(root, DATASET, shard, keep_hash=own_hash if manifest["errors"] else None)
-    return manifest
+    # of the shard's older hashes (other members, another config) are never read again: work_folders.
+    job = ShardJob(DATASET, shard, own_hash, compute, reusable=_rows_needing_no_retry,
+                   config={"crawl_id": cfg.crawl_id, "base_url": cfg.base_url}, work_folders=True)  # fmt: skip
+    return run_job(root, job)
 
 
 def work_dir(root: DataRoot, shard: int, own_hash: str) -> str:
