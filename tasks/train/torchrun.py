@@ -32,6 +32,7 @@ def train_distributed(cfg: TrainConfig, root: DataRoot | str | None) -> dict[str
         distributed.barrier(ctx)
         result = train(cfg, data)
         distributed.finish(ctx)  # not on an error: a rank that failed would leave the others waiting here
-        return result
+        # Rank 0 alone reports: every rank of a run trained before reads its card, and each printed it.
+        return result if ctx.is_main else {"run_id": result["run_id"], "rank": ctx.rank}
     finally:
         distributed.shutdown(ctx)

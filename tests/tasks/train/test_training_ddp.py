@@ -35,16 +35,8 @@ def test_torchrun_two_ranks_share_the_batches(tmp_path: Path) -> None:
         "--videos-per-batch", "4", "--heldout-fraction", "0.3", "--run-id", "ddp", "--device", "cpu", "--data-root", root.url,
     ]  # fmt: skip
     # --standalone: a local rendezvous on a free port. "--" ends torchrun's own options: without it argparse reads `--d` as an abbreviation of its flags.
-    proc = subprocess.Popen(
-        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
-    )
-    try:
-        out, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    assert proc.returncode == 0, out[-4000:]
+    returncode, out = _run(args, env)
+    assert returncode == 0, out[-4000:]
     assert "rank 0 of 2 (DDP)" in out and "rank 1 of 2 (DDP)" in out, out[-4000:]
     # Rank 0 alone reports and writes: one summary line, one metrics row per epoch, one checkpoint each.
     assert out.count("run ddp: 2 epochs") == 1, out[-4000:]
@@ -56,3 +48,22 @@ def test_torchrun_two_ranks_share_the_batches(tmp_path: Path) -> None:
     train_clips = sum(1 for r in read_dataset(root, "clip_pairs").to_table(columns=["video_id"]).to_pylist())
     assert 0.5 * train_clips <= rows[0]["train_pairs"] <= train_clips
     assert rows[1]["loss"] < rows[0]["loss"]
+    # Again: the run is done, and rank 0 alone says so (each rank printed the summary before).
+    returncode, again = _run(args, env)
+    assert returncode == 0, again[-4000:]
+    assert "already trained for 2 epochs" in again, again[-4000:]
+    assert again.count("run ddp: 2 epochs") == 1, again[-4000:]
+
+
+def _run(args: list[str], env: dict[str, str]) -> tuple[int, str]:
+    """Run torchrun in its own process group, killed whole if the test stops first; (exit code, output)."""
+    proc = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return proc.returncode, out
