@@ -12,6 +12,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import pyarrow as pa
@@ -28,6 +29,7 @@ from storage.shards import (
     write_shard,
 )
 from tasks.common import code_version, config_hash, shard_hash
+from tasks.interrupts import refuse_after_stop
 from tasks.shard_work import drop_shard_work
 
 log = logging.getLogger(__name__)
@@ -142,7 +144,9 @@ def run_job(root: DataRoot, job: ShardJob) -> dict[str, Any]:
     The shard is held while it is checked and written (storage/shard_lock.py): a second run that reaches
     it meanwhile waits, then finds it done; its temp files, removed here, are then a dead writer's.
     """
-    with shard_lock(root, job.dataset, job.shard):
+    # Ctrl-C or SIGTERM ends the wait: the shard is left to the run that writes it.
+    stop = partial(refuse_after_stop, f"{job.dataset} shard {job.shard} left to the run writing it")
+    with shard_lock(root, job.dataset, job.shard, stop):
         manifest = _run_job_held(root, job)
         if job.work_folders:  # held still: a run waiting for the shard never finds its folder half removed
             drop_shard_work(

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
+import threading
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from storage import shard_lock
 from storage.atomic import TMP_PREFIX
 from storage.layout import DataRoot
 from storage.shards import read_dataset, read_marker, read_shard, write_shard
+from tasks import interrupts
 from tasks.shard_runner import (
     SecondaryOutput,
     ShardInput,
@@ -135,3 +139,39 @@ def test_own_leftover_temp_files_are_removed_others_kept(root: DataRoot) -> None
     theirs.write_bytes(b"half")
     run_job(root, _job(Counting(root)))
     assert not ours.exists() and theirs.exists()
+
+
+def test_a_stop_signal_ends_the_wait_for_a_shard_another_run_writes(
+    root: DataRoot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C or SIGTERM while a run waits for a shard another run holds: the wait ends, nothing is computed."""
+    _upstream(root, ["a" * 11])
+    monkeypatch.setattr(interrupts, "_seen", threading.Event())
+    waiting = threading.Event()
+    monkeypatch.setattr(shard_lock, "on_wait_hook", lambda path: waiting.set())
+    path = Path(shard_lock.lock_path(root, "clip_pairs_test", 0))
+    path.parent.mkdir(parents=True)
+    compute = Counting(root)
+    raised: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_job(root, _job(compute))
+        except BaseException as exc:  # noqa: BLE001 - checked by the test
+            raised.append(exc)
+
+    with path.open("w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the other run, writing the shard
+        waiter = threading.Thread(target=run)
+        waiter.start()
+        try:
+            assert waiting.wait(60)
+            interrupts._seen.set()  # what the CLI's handler does on the signal
+            waiter.join(60)
+            assert not waiter.is_alive()  # a blocked flock kept the run until the other's shard was done
+        finally:
+            fcntl.flock(held, fcntl.LOCK_UN)
+            waiter.join(60)
+    assert len(raised) == 1 and isinstance(raised[0], interrupts.ItemInterrupted)
+    assert "clip_pairs_test shard 0 left to the run writing it" in str(raised[0])
+    assert compute.calls == 0 and read_marker(root, "clip_pairs_test", 0) is None
