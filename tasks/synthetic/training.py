@@ -7,7 +7,7 @@ whose scenes differ by only a few hundredths of cosine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -54,14 +54,19 @@ def write_synthetic_root(
     clip_s: float = 4.0,
     seed: int = 0,
     features_config: Mapping[str, Any] | None = None,
+    captions: Sequence[str] | None = None,
 ) -> DataRoot:
     """Write `clips` and `frame_features` shards (with markers) for synthetic videos; returns the root.
 
     `features_config`: recorded in the frame_features markers as the extractor's config, so benchmark
-    evaluation with `reuse_root_features` trusts these rows (unrecorded ones it never reuses)."""
+    evaluation with `reuse_root_features` trusts these rows (unrecorded ones it never reuses).
+    `captions`: the steps' sentences instead of `step_texts(n_steps)` (one per step), e.g. of unequal
+    lengths, as real captions are."""
     root = DataRoot.from_any(root)
     rng = np.random.default_rng(seed)
-    texts = step_texts(n_steps)
+    texts = step_texts(n_steps) if captions is None else list(captions)
+    if len(texts) != n_steps:
+        raise ValueError(f"{len(texts)} captions for {n_steps} steps")
     common = {m: rng.standard_normal(dim) for m in MODELS}
     protos = {m: rng.standard_normal((n_steps, dim)) for m in MODELS}
     per_shard = -(-n_videos // shards)

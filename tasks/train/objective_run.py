@@ -103,7 +103,9 @@ class ObjectiveTrainer(Trainer):
 
     # -- text ---------------------------------------------------------------------------------------
     def encode_texts(self, texts: list[str]) -> torch.Tensor:
-        """Token ids (word sides) or MiniLM vectors, each distinct caption encoded once per run."""
+        """Token ids (word sides) or MiniLM vectors, each distinct caption encoded once per run. A caption's
+        vector is the same whichever captions are encoded with it, so this cache (empty again in a resumed
+        run) saves time and changes nothing."""
         if self.vocab is not None:
             return self.vocab.encode_batch(texts, self.cfg.max_words)
         missing = sorted({t for t in texts if t not in self._text_cache})

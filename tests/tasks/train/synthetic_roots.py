@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -24,9 +24,11 @@ def one_torch_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def paired_synthetic_root(path: Path, n_videos: int, n_steps: int, dim: int = 64) -> DataRoot:
+def paired_synthetic_root(
+    path: Path, n_videos: int, n_steps: int, dim: int = 64, captions: Sequence[str] | None = None
+) -> DataRoot:
     """A synthetic data root with every shard's clip pairs built, ready to train on."""
-    data = write_synthetic_root(path, n_videos=n_videos, n_steps=n_steps, dim=dim)
+    data = write_synthetic_root(path, n_videos=n_videos, n_steps=n_steps, dim=dim, captions=captions)
     for shard in ready_shards(data):
         build_pairs_shard(data, shard)
     return data
