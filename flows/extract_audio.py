@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
+from flows.stage_inputs import require_own_input
 from storage.layout import DataRoot, check_data_root
 from storage.shards import read_marker
 from tasks.audio.config import ExtractAudioConfig
@@ -30,6 +31,7 @@ def extract_audio(
     access = access or YoutubeAccess()
     root = DataRoot.from_any(data_root)
     check_data_root(root)
+    require_own_input(root, "audio")
     check_audio_weights(cfg)
     shards = crawled_video_shards(root)
     get_run_logger().info("%s: %d videos shards, encoder %s", STAGE, len(shards), cfg.encoder)

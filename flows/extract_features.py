@@ -8,6 +8,7 @@ from prefect import flow, get_run_logger
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
+from flows.stage_inputs import require_own_input
 from storage.layout import DataRoot, check_data_root
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.pipeline import release_encoders
@@ -30,6 +31,7 @@ def extract_features(
     log = get_run_logger()
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
+    require_own_input(root, "features")
     check_weights(
         cfg.models,
         random_weights=cfg.random_weights,

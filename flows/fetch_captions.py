@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
+from flows.stage_inputs import require_own_input
 from storage.layout import DataRoot, check_data_root
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.stage import captions_shard
@@ -25,6 +26,7 @@ def fetch_captions(
     """`captions`/`clips` shard k from `videos` shard k; finished shards are skipped, failed videos retried."""
     root = DataRoot.from_any(data_root)
     check_data_root(root)  # a file, read-only or full root fails here, before any network work
+    require_own_input(root, "captions")
     # Imported shards came with their captions, clips and features: never redone from the web.
     shards = crawled_video_shards(root)
     get_run_logger().info("%s: %d videos shards", STAGE, len(shards))

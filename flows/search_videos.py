@@ -8,6 +8,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from flows.runtime import finish_stage, run_shard_tasks, summarize
+from flows.stage_inputs import require_own_input
 from storage.layout import DataRoot, check_data_root
 from storage.shards import is_done, list_markers, read_marker
 from tasks.search.assign import new_candidates
@@ -65,6 +66,7 @@ def search_videos(
 ) -> dict[str, Any]:
     """Search (phase A), de-duplicate and plan new videos (B), probe and decide (C); resumable per shard."""
     cfg, access, root = _begin(cfg, access, data_root)
+    require_own_input(root, "search")
     log = get_run_logger()
     tasks = kept_tasks(root)
     chunks = chunk(tasks, cfg.tasks_per_shard)

@@ -53,3 +53,20 @@ def require_chain_start(root: DataRoot, stages: Sequence[Stage]) -> None:
     chosen = [s for s in ALL_STAGES if s in stages]
     if chosen:
         require_upstream(root, chosen[0])
+
+
+def require_own_input(root: DataRoot, stage: Stage) -> None:
+    """In a stage's own flow: started on its own (its deployment, a schedule, a trigger: no command in front
+    to check first), a stage on a root without its input fails with the "run X first" line, where it used to
+    find zero shards and Complete, which also fired the automations waiting for it.
+
+    Inside a pipeline or recrawl run (a subflow) it checks nothing: that run checked its first stage's
+    input, and a later stage's input is what the run's earlier stages made; if they made nothing, their
+    own summaries say why, not a "run X first" for a stage the run has just done."""
+    from prefect.context import FlowRunContext
+
+    context = FlowRunContext.get()
+    flow_run = context.flow_run if context is not None else None
+    if flow_run is not None and flow_run.parent_task_run_id is not None:
+        return
+    require_upstream(root, stage)
