@@ -36,6 +36,7 @@ from tasks.features.decode import (
 )
 from tasks.interrupts import ItemInterrupted
 from tasks.queues import put_unless_stopped
+from tasks.run_threads import start_thread
 
 log = logging.getLogger(__name__)
 
@@ -174,16 +175,11 @@ class Extractor:
         workers = max(1, s.decode_workers)
         # Jobs are pulled lazily by a feeder thread: the caller's iterator may download as we compute.
         feed_failed: list[BaseException] = []
-        feeder = threading.Thread(target=_feed, args=(jobs, todo, workers, feed_failed), daemon=True)
-        feeder.start()
+        # In the run's context, so the downloads' and decoders' lines reach the run's logs (tasks/run_threads.py).
+        start_thread(_feed, jobs, todo, workers, feed_failed)
         out: queue.Queue[tuple[Any, ...]] = queue.Queue(maxsize=s.queue_chunks)
         stop = threading.Event()
-        threads = [
-            threading.Thread(target=self._decode_worker, args=(todo, out, stop), daemon=True)
-            for _ in range(workers)
-        ]
-        for t in threads:
-            t.start()
+        threads = [start_thread(self._decode_worker, todo, out, stop) for _ in range(workers)]
         try:
             yield from self._compute_loop(out, workers)
             if feed_failed:

@@ -17,6 +17,7 @@ from prefect import task
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from tasks.common import config_hash, shard_hash
+from tasks.run_threads import map_in_context
 from tasks.search.config import SearchVideosConfig
 from tasks.search.info_store import load_info, save_info
 from tasks.search.plans import RECHECK, load_video_plan
@@ -161,7 +162,9 @@ class ProbeRun:
         todo = [v for v in videos if v["video_id"] not in finished]
         self.stats["reused_rows"] = len(videos) - len(todo)
         with ThreadPoolExecutor(max_workers=self.clients.access.concurrency) as pool:
-            probed = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
+            probed = dict(
+                zip([v["video_id"] for v in todo], map_in_context(pool, self.one, todo), strict=True)
+            )
         rows = [finished.get(v["video_id"]) or probed[v["video_id"]] for v in videos]
         if self.plan.get("source") == RECHECK:
             # A re-check records only what changed: videos now gone (and errors, to retry them).
