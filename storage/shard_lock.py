@@ -47,10 +47,31 @@ def shard_lock(
     open file, so two threads of one process exclude each other too. An object store has no lock: runs
     sharing one split the shards with runner.part/parts.
     """
+    with _held(root, lock_path(root, dataset, shard), f"{dataset} shard {shard}", check_stop):
+        yield
+
+
+def training_lock_path(root: DataRoot, run_id: str) -> str:
+    return root.path(LOCKS_DIR, "training_runs", f"{run_id}.lock")
+
+
+@contextmanager
+def training_lock(
+    root: DataRoot, run_id: str, check_stop: Callable[[], None] | None = None
+) -> Iterator[None]:
+    """Hold training run `run_id` of a local root, as `shard_lock` holds a shard: two pipelines whose
+    stages both include training (two workers, a triggered run beside a manual one) both trained every
+    epoch of the same run, hours on a GPU twice, writing the same checkpoints; the second now waits and
+    then finds the run trained (or resumes after the first's last checkpoint, if it died)."""
+    with _held(root, training_lock_path(root, run_id), f"training run {run_id}", check_stop):
+        yield
+
+
+@contextmanager
+def _held(root: DataRoot, path: str, what: str, check_stop: Callable[[], None] | None) -> Iterator[None]:
     if not root.is_local:
         yield
         return
-    path = lock_path(root, dataset, shard)
     root.makedirs(path.rsplit("/", 1)[0])
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     try:
@@ -58,7 +79,7 @@ def shard_lock(
         while not _try_lock(fd):
             if not waiting:
                 waiting = True
-                log.info("%s shard %d: another run is writing it; waiting for it to finish", dataset, shard)
+                log.info("%s: another run is writing it; waiting for it to finish", what)
                 if on_wait_hook is not None:
                     on_wait_hook(path)
             if check_stop is not None:

@@ -6,6 +6,7 @@ import io
 import logging
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -33,9 +34,11 @@ from models.train_loop import (
 )
 from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
+from storage.shard_lock import training_lock
 from storage.shards import read_dataset, write_shard
 from tasks.common import code_version
 from tasks.evaluation.heldout import sample_heldout
+from tasks.interrupts import refuse_after_stop
 from tasks.progress import advance
 from tasks.train.checkpoints import (
     checkpoint_path,
@@ -304,7 +307,18 @@ class Trainer:
         return model.to(self.device), extra
 
     def run(self, on_epoch: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
-        """Train from the last checkpoint (if any) to cfg.epochs; returns a small manifest."""
+        """Train from the last checkpoint (if any) to cfg.epochs; returns a small manifest.
+
+        One process trains a run at a time (storage/shard_lock.py): another that starts it meanwhile waits,
+        then finds it trained. torchrun's ranks are one training and share the run by design."""
+        if self.dist.enabled:
+            return self._run(on_epoch)
+        # Ctrl-C or SIGTERM ends the wait: the run is left to the process training it.
+        stop = partial(refuse_after_stop, f"training run {self.run_id} left to the process training it")
+        with training_lock(self.root, self.run_id, stop):
+            return self._run(on_epoch)
+
+    def _run(self, on_epoch: Callable[[dict[str, Any]], None] | None) -> dict[str, Any]:
         cfg = self.cfg
         card = read_card(self.root, self.run_id)
         self._refuse_other_data(card)
