@@ -21,7 +21,7 @@ import pyarrow.parquet as pq
 
 from storage import atomic
 from storage.layout import DataRoot, DataRootProblem
-from storage.schemas import get_schema, validate_table
+from storage.schemas import columns_problem, get_schema, validate_table
 
 log = logging.getLogger(__name__)
 
@@ -196,7 +196,7 @@ def verify_shard(root: DataRoot, marker: Marker) -> str | None:
 
     Checks that the file exists, has the size the marker recorded and a readable footer with the
     recorded row count: a file truncated after its marker was written (disk error, a copy cut short)
-    is caught here instead of failing every reader later.
+    is caught here instead of failing every reader later; and that its columns are the dataset's.
     """
     path = root.shard_path(marker.dataset, marker.schema_version, marker.shard)
     try:
@@ -206,14 +206,20 @@ def verify_shard(root: DataRoot, marker: Marker) -> str | None:
         if marker.file_bytes >= 0 and size != marker.file_bytes:
             return f"shard file has {size} bytes, its marker says {marker.file_bytes}"
         if root.is_local:
-            rows = pq.read_metadata(path).num_rows
+            metadata = pq.read_metadata(path)
         else:
             with root.open(path, "rb") as handle:
-                rows = pq.ParquetFile(handle).metadata.num_rows  # metadata only: no dataset, no thread
+                metadata = pq.ParquetFile(handle).metadata  # metadata only: no dataset, no thread
+        columns = metadata.schema.to_arrow_schema()
     except (OSError, pa.ArrowException) as exc:
         return f"shard file cannot be read ({exc})"
-    if rows != marker.rows_out:
-        return f"shard file has {rows} rows, its marker says {marker.rows_out}"
+    if metadata.num_rows != marker.rows_out:
+        return f"shard file has {metadata.num_rows} rows, its marker says {marker.rows_out}"
+    # A file of other columns (copied from another version's root, written by hand) under a marker that
+    # checks out would otherwise set or break the columns of every reader's view (`columns_problem`).
+    problem = columns_problem(marker.dataset, columns)
+    if problem is not None:
+        return f"shard file's columns are not those of {marker.dataset} v{marker.schema_version} ({problem})"
     return None
 
 

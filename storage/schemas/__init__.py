@@ -108,3 +108,46 @@ def _compatible(actual: pa.DataType, expected: pa.DataType) -> bool:
         )
         return is_list and _compatible(actual.value_type, expected.value_type)
     return False
+
+
+def columns_problem(dataset: str, actual: pa.Schema) -> str | None:
+    """How a shard file's columns differ from the dataset's schema, in one line; None when they match.
+
+    Names and types must be the declared ones (in any order): DuckDB's view over many files takes its
+    columns from the first and fits the others to them, so one foreign file (a column renamed, added or of
+    another type) would silently retype the whole view, or fail every query without naming it. What reads
+    alike does not count: nullability (Parquet's required or optional), a list's value field name, and
+    large against plain strings, binaries and lists.
+    """
+    expected = get_schema(dataset).schema
+    have = {f.name: f.type for f in actual}
+    problems = []
+    missing = [name for name in expected.names if name not in have]
+    if missing:
+        problems.append(f"missing {', '.join(missing)}")
+    extra = [name for name in actual.names if name not in expected.names]
+    if extra:
+        problems.append(f"unexpected {', '.join(extra)}")
+    for field in expected:
+        if field.name in have and _plain(have[field.name]) != _plain(field.type):
+            problems.append(f"{field.name} is {have[field.name]}, expected {field.type}")
+    return "; ".join(problems) or None
+
+
+def _plain(kind: pa.DataType) -> object:
+    """A type as the readers see it: lists by their value type, large variants as plain ones, a dictionary
+    as its values."""
+    if pa.types.is_dictionary(kind):
+        return _plain(kind.value_type)
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+        return ("list", _plain(kind.value_type))
+    if pa.types.is_struct(kind):
+        return (
+            "struct",
+            tuple((kind.field(i).name, _plain(kind.field(i).type)) for i in range(kind.num_fields)),
+        )
+    if pa.types.is_large_string(kind):
+        return pa.string()
+    if pa.types.is_large_binary(kind):
+        return pa.binary()
+    return kind
