@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Annotated, Any
 
 import typer
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -107,8 +108,10 @@ def _table_console(columns: list[str], cells: list[list[str]]) -> Console:
     console = Console()
     if console.is_terminal:
         return console
+    # Terminal cells, not characters: a CJK character or an emoji takes two, and a width counted in
+    # characters cut such titles short (`如何制作…`) all the same.
     widths = [
-        max([len(name), *(len(line) for row in cells for line in row[i].splitlines())])
+        max([cell_len(name), *(cell_len(line) for row in cells for line in row[i].splitlines())])
         for i, name in enumerate(columns)
     ]
     return Console(width=max(80, sum(w + 3 for w in widths) + 1))  # a cell's padding and border: 3

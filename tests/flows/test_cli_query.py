@@ -140,6 +140,16 @@ def test_a_table_in_a_pipe_keeps_every_cell_whole(root: DataRoot) -> None:
     assert "x" * 120 in out.stdout and "the end" in out.stdout and "…" not in out.stdout
 
 
+def test_a_table_in_a_pipe_keeps_wide_characters_whole(root: DataRoot) -> None:
+    """The width was counted in characters, and a CJK character or an emoji takes two terminal cells: unicode
+    titles were cut short (`如何制作…`) in a pipe or a file all the same."""
+    title = "如何制作美味的红烧肉和米饭以及其他中国菜肴的详细步骤说明"
+    emoji = "🎉" * 30
+    out = _howto("query", f"SELECT '{title}' AS title, '{emoji}' AS e, 'Füße' AS f", "--data-root", root.url)
+    assert out.returncode == 0, out.stderr
+    assert title in out.stdout and emoji in out.stdout and "Füße" in out.stdout and "…" not in out.stdout
+
+
 @pytest.mark.parametrize("fmt", ["csv", "json"])
 def test_csv_and_json_rows_are_written_as_they_come_not_held_all_at_once(root: DataRoot, fmt: str) -> None:
     """All rows were fetched into one Python list before the first was printed: `SELECT * FROM clips` of a
