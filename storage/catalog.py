@@ -202,15 +202,19 @@ def _present_datasets(root: DataRoot) -> list[str]:
 
 
 def _fingerprint(root: DataRoot) -> str | None:
-    """What the views are built from: the root's path, the view definitions, and the name, size and
-    modification time of every shard and marker file of each dataset's current version; None when the
-    root holds no dataset folder at all. Listings only, cheap enough for every query: one of the root and
-    one recursive one per dataset (`find`: on an object store one prefix listing, where a listing per
-    folder took two requests)."""
+    """What the views are built from: the root's path, the view definitions, every dataset's name, version
+    and schema, and the name, size and modification time of every shard and marker file of each dataset's
+    current version; None when the root holds no dataset folder at all. Listings only, cheap enough for
+    every query: one of the root and one recursive one per dataset (`find`: on an object store one prefix
+    listing, where a listing per folder took two requests)."""
     datasets = _present_datasets(root)
     if not datasets:
         return None
+    # The schemas too, of datasets the root does not hold as well: a catalog built before an upgrade added a
+    # dataset (or changed an empty one's columns) had no view of it, and was kept, so `SELECT ... FROM
+    # audio_features` on a finished root failed ("does not exist") until a stage ran again.
     parts = [root.url, VIDEO_CATALOG_SQL, CRAWLS_SQL]
+    parts += [f"{name} v{spec.version} {spec.schema}" for name, spec in sorted(SCHEMAS.items())]
     for dataset in datasets:
         directory = root.dataset_dir(dataset, SCHEMAS[dataset].version)
         parts.append(directory)

@@ -7,8 +7,11 @@ import os
 import shutil
 from pathlib import Path
 
-from storage.catalog import _reader, query, stats
+import pytest
+
+from storage.catalog import _reader, query, refresh, stats
 from storage.layout import DataRoot
+from storage.schemas import SCHEMAS
 from storage.shards import write_shard
 from tests.storage.catalog_data import build_root
 from tests.storage.test_shards import clips_table
@@ -61,3 +64,27 @@ def test_a_catalog_file_that_is_not_one_is_rebuilt(tmp_path: Path) -> None:
     root = build_root(tmp_path)
     Path(root.catalog_path()).write_bytes(b"not a duckdb file")
     assert query("SELECT count(*) FROM clips", root).rows == [(6,)]
+
+
+def test_a_catalog_built_before_an_upgrade_gains_the_new_datasets_views(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A finished root's catalog, built by a version without a dataset (audio_features came later), matched the
+    root's unchanged files and was kept: `SELECT ... FROM audio_features` failed ("does not exist") until a
+    stage ran again. A dataset's view changing its columns (a new schema version) is the same case."""
+    root = build_root(tmp_path)
+    with monkeypatch.context() as older:
+        older.delitem(SCHEMAS, "audio_features")  # the code before the upgrade
+        refresh(root)
+        with _reader(root) as con:
+            views = {
+                r[0]
+                for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()
+            }
+        assert "audio_features" not in views and "clips" in views
+    assert query("SELECT count(*) FROM audio_features", root).rows == [(0,)]
+    assert query("SELECT count(*) FROM clips", root).rows == [(6,)]
+    # And then it is current again: the next query does not rebuild it.
+    before = Path(root.catalog_path()).stat().st_ino
+    assert query("SELECT count(*) FROM audio_features", root).rows == [(0,)]
+    assert Path(root.catalog_path()).stat().st_ino == before
