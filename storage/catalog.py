@@ -494,21 +494,36 @@ def _read_only_statement(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 def _statement_name(kind: duckdb.StatementType | None, text: str) -> str:
     """What the user wrote: its first keyword (DuckDB files INSTALL under LOAD, USE under SET); the
     parser's kind when the statement opens with a CTE or a bracket."""
-    tokens = [t for t in duckdb.tokenize(text) if t[1] != duckdb.token_type.comment]
-    words = text[tokens[0][0] :].split(None, 2) if tokens else []
+    starts = [start for start, comment in _tokens(text) if not comment]
+    words = text[starts[0] :].split(None, 2) if starts else []
     first = words[0].upper() if words else ""
     if first == "FORCE" and len(words) > 1:  # FORCE INSTALL
         return f"FORCE {words[1].upper()}"
     return first if (first.isalpha() and first != "WITH") or kind is None else kind.name
 
 
+def _tokens(text: str) -> list[tuple[int, bool]]:
+    """(start in characters, is a comment) of each token of `text`. DuckDB's tokenizer counts UTF-8 bytes:
+    sliced by its offsets, text after a non-ASCII character was cut in the wrong place."""
+    raw = text.encode()
+    return [
+        (len(raw[:offset].decode(errors="replace")), kind == duckdb.token_type.comment)
+        for offset, kind in duckdb.tokenize(text)
+    ]
+
+
 def _explains_plain_select(con: duckdb.DuckDBPyConnection, text: str) -> bool:
-    """True when `text` is the EXPLAIN keyword followed by exactly one SELECT statement."""
-    tokens = [t for t in duckdb.tokenize(text) if t[1] != duckdb.token_type.comment]
-    if len(tokens) < 2 or text[tokens[0][0] : tokens[1][0]].strip().upper() != "EXPLAIN":
+    """True when `text` is the EXPLAIN keyword followed by exactly one SELECT statement (comments between
+    them allowed)."""
+    tokens = _tokens(text)
+    code = [i for i, (_, comment) in enumerate(tokens) if not comment]
+    if len(code) < 2:
+        return False
+    first, after_first = tokens[code[0]][0], tokens[code[0] + 1][0]  # its own text, not a comment after it
+    if text[first:after_first].strip().upper() != "EXPLAIN":
         return False
     try:  # `ANALYZE ...` or `(ANALYZE) ...` after EXPLAIN does not parse as a statement of its own
-        inner = con.extract_statements(text[tokens[1][0] :])
+        inner = con.extract_statements(text[tokens[code[1]][0] :])
     except duckdb.Error:
         return False
     return len(inner) == 1 and inner[0].type == duckdb.StatementType.SELECT
