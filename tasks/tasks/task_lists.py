@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -38,16 +39,30 @@ def _lines(text: str) -> list[str]:
     return [line.removesuffix("\r") for line in text.split("\n")]
 
 
+def _is_header(line: str) -> bool:
+    """A column-name row (`id<TAB>title`, `task_id,title`, `Task ID<TAB>Task`): its first field, tab- or
+    comma-separated, names an id column. The release's ids are numbers, so no task row looks like this."""
+    first = re.split(r"[\t,]", line, maxsplit=1)[0]
+    return re.sub(r"[\s-]+", "_", first.strip().strip('"').lower()) in (*_ID_COLUMNS, "taskid")
+
+
 def parse_howto100m(text: str) -> list[ImportedTask]:
     """HowTo100M task_ids.csv: `id<TAB>title`, no header, no quoting.
 
     Titles contain `"` and commas, so a CSV reader would merge or mangle rows; we split each line
-    on its first tab and keep the rest byte for byte.
+    on its first tab and keep the rest byte for byte. The published file has no header, but an edited
+    copy may have gained one: a first row naming an id column is skipped (it was imported as a task
+    titled "title").
     """
     tasks = []
+    first = True
     for number, line in enumerate(_lines(text), 1):
         if not line.strip():
             continue
+        if first:
+            first = False
+            if _is_header(line):
+                continue
         source_id, sep, title = line.partition("\t")
         if not sep or not source_id.strip() or not title:
             raise ImportFormatError(f"line {number}: expected 'id<TAB>title', got {line[:60]!r}")

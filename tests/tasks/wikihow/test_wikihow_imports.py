@@ -43,6 +43,25 @@ def test_howto100m_edge_cases() -> None:
         parse_howto100m("1\tok\nno tab here\n")
 
 
+@pytest.mark.parametrize(
+    "header", ["id\ttitle", "task_id\ttask_name", "Task ID\tTask", "task_id,title,category"]
+)
+def test_howto100m_header_row_is_not_a_task(tmp_path: Path, header: str) -> None:
+    # The published task_ids.csv has no header (its head: tests/fixtures/wikihow/task_ids_head.csv); an
+    # edited copy may have gained one. It was imported as a task titled "title" (or refused, comma-separated).
+    rows = HOWTO100M.read_text(encoding="utf-8")
+    path = tmp_path / "task_ids.csv"
+    path.write_text(f"{header}\n{rows}", encoding="utf-8")
+    tasks = read_import(path, "howto100m")
+    assert tasks == read_import(HOWTO100M, "howto100m")
+    summary = import_tasks(path, "howto100m", str(tmp_path / "root"), shard_size=1000)
+    assert summary["rows"] == 164
+    titles = read_dataset(DataRoot.from_any(str(tmp_path / "root")), "tasks").to_table().column("title")
+    assert not {"title", "task_name", "Task"} & set(titles.to_pylist())
+    # Only a first row is a header: the same words further down are a task line as written.
+    assert parse_howto100m("0\tMake Toast\nid\ttitle\n")[1].title == "title"
+
+
 def test_lines_and_csv() -> None:
     assert [(t.source_id, t.title) for t in parse_lines("Make Toast\n\n  Grill Fish  \n")] == [
         ("1", "Make Toast"),
