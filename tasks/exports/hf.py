@@ -50,6 +50,7 @@ def _rows(
                     counts[OTHER_WIDTH] += 1  # feature files): held back and counted, not a crash
                     continue
                 row["video"] = np.asarray(vectors[row["clip_id"]], dtype=np.float16)
+                selection.exported((row["video_id"],))
             counts["rows"] += 1
             yield row
     counts.update(selection.held_back())

@@ -107,6 +107,7 @@ def _write_captions(out: Path, selection: Selection, features: bool, counts: Cou
                     (out / folder).mkdir(exist_ok=True)
                     np.save(out / folder / f"{vid}.npy", np.asarray(feats[vid].rows[model], np.float16))
                 counts["feature_files"] += 2
+                selection.exported((vid,))
             elif features:  # a reader that np.loads every caption.json video's files stops at this one
                 counts["videos_without_features"] += 1
             exported.append(vid)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -82,8 +82,11 @@ class Selection:
         # crafted data root's "../../x" wrote outside the export's folder.
         self.videos = {r[0] for r in rows if is_video_id(r[0])}
         self.dropped: Counter[str] = Counter()
-        # Videos whose exported features come from random-weight CNNs: the export says so, loudly.
+        # Videos whose exported features come from random-weight CNNs: the export says so, loudly. Only those
+        # the export wrote features of (`exported`): a video read but held back (a model's rows missing, no
+        # clip pooled) leaves nothing random.
         self.random_weight_videos: set[str] = set()
+        self._random_read: set[str] = set()
         require_categories(root, filt)
 
     def held_back(self, *more: Counter[str]) -> dict[str, int]:
@@ -152,8 +155,12 @@ class Selection:
         )
         rows = table.filter(keep)
         random = rows.filter(pc.equal(rows.column("random_weights"), True)).column("video_id")
-        self.random_weight_videos.update(random.unique().to_pylist())
+        self._random_read.update(random.unique().to_pylist())
         return rows
+
+    def exported(self, video_ids: Iterable[str]) -> None:
+        """Record that the export wrote features of these videos (those read with random weights are counted)."""
+        self.random_weight_videos.update(self._random_read.intersection(video_ids))
 
     def pooled_vectors(self, part: ShardClips, drops: Counter[str]) -> dict[str, np.ndarray] | None:
         """clip_id -> pooled 2D+3D float16 vector for the part's clips that have one (the others counted in

@@ -93,6 +93,7 @@ def clip_samples(
         clips = clips.filter(
             pa.array([c in vectors for c in clips.column("clip_id").to_pylist()], pa.bool_())
         )
+        selection.exported(clips.column("video_id").to_pylist())
     for row in clips.select(list(CLIP_FIELDS)).to_pylist():
         files = {"json": json_bytes(row)}
         if vectors is not None:
@@ -129,6 +130,7 @@ def video_samples(
                 continue
             for model in MODELS:
                 files[f"{model}.npy"] = npy_bytes(np.asarray(by_video[vid].rows[model], dtype=np.float16))
+            selection.exported((vid,))
         yield vid, files
 
 

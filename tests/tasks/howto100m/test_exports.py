@@ -322,3 +322,39 @@ def test_the_release_summary_counts_exported_videos_without_feature_files(
     assert summary["feature_files"] == 4 and not (out / "features_2d" / f"{VIDEO_C}.npy").exists()
     assert VIDEO_C in json.loads((out / "caption.json").read_text())
     assert "videos_without_features" not in export_release(root, out, ExportFilter(), features=False)
+
+
+def test_random_weight_count_leaves_out_videos_read_but_not_exported(
+    release: Release, tmp_path: Path
+) -> None:
+    # A random-weight video missing its 3D rows has no features to export: its clips are held back
+    # (`no_features`) and no feature file of it is written, so nothing random of it leaves the root. It was
+    # counted all the same, because its rows had been read.
+    root = DataRoot.from_any(tmp_path / "root")
+    import_howto100m(import_config(release), root.url)
+    _mark_random_weights(root, VIDEO_A)
+    for marker in list_markers(root, "frame_features"):
+        table = read_shard(root, "frame_features", marker.shard)
+        assert table is not None
+        gone = pc.and_(
+            pc.equal(table.column("video_id"), VIDEO_A), pc.equal(table.column("model"), "resnext101")
+        )
+        table = table.filter(pc.invert(gone))
+        write_shard(root, "frame_features", marker.shard, table, config_hash=marker.config_hash,
+                    code_version="test", rows_in=table.num_rows)  # fmt: skip
+    hf = export_hf(root, tmp_path / "hf", ExportFilter())
+    assert hf["held_back"].get("no_features") and hf["random_weight_videos"] == 0
+    assert "WARNING" not in (tmp_path / "hf" / "README.md").read_text()
+    assert export_webdataset(root, tmp_path / "wds-clips", ExportFilter())["random_weight_videos"] == 0
+    wds = export_webdataset(root, tmp_path / "wds-videos", ExportFilter(), per="video")
+    assert wds["held_back"].get("no_features") and wds["random_weight_videos"] == 0
+    rel = export_release(root, tmp_path / "rel", ExportFilter())
+    assert rel["videos_without_features"] == 1 and rel["random_weight_videos"] == 0
+    assert not (tmp_path / "rel" / "features_2d" / f"{VIDEO_A}.npy").exists()
+    # A random-weight video whose features are exported is still counted.
+    _mark_random_weights(root, VIDEO_B)
+    assert export_hf(root, tmp_path / "hf2", ExportFilter())["random_weight_videos"] == 1
+    assert (
+        export_webdataset(root, tmp_path / "wds2", ExportFilter(), per="video")["random_weight_videos"] == 1
+    )
+    assert export_release(root, tmp_path / "rel2", ExportFilter())["random_weight_videos"] == 1
