@@ -25,7 +25,7 @@ class ExtractAudioConfig(StageConfig):
     random_weights: bool = False
     width: int = Field(default=64, ge=4, le=64, description="Cnn14 channels of the first block (64 = PANNs)")
     calibration_seed: int = 0
-    # A track whose loudest sample stays below this is 'silent' (rows kept and flagged).
+    # A track that reaches this for under 0.5 s in all (a click is no sound) is 'silent' (rows kept and flagged).
     silence_dbfs: float = Field(default=-60.0, le=0)
     device: RunOnly[ExplicitDevice] = Field(default="cpu", description="cpu, cuda or cuda:N")
     batch_s: RunOnly[int] = Field(default=64, ge=1, description="seconds of audio per encoder batch")

@@ -15,7 +15,7 @@ from models.audio_encoder import Cnn14, LogMelStats
 from storage.layout import DataRoot
 from storage.schemas import validate_table
 from tasks.audio.config import ExtractAudioConfig
-from tasks.audio.extract import extract_audio
+from tasks.audio.extract import extract_audio, loud_seconds, silence_reason
 from tasks.audio.rows import audio_table
 from tasks.audio.sources import keep_track, kept_outcome, track_dir
 from tasks.audio.stage import audio_results
@@ -103,3 +103,30 @@ def test_cnn14_encoder_random_and_refused(media: dict[str, Path]) -> None:
     result = extract_audio("vid", str(media["good"]), net, silence_dbfs=-60.0, timeout_s=60.0)
     assert result.status == "ok" and result.vectors.shape == (3, 128)
     assert np.isfinite(result.vectors).all()
+
+
+# A silent 10 s track with one 1 ms click at 0.8 (-2 dBFS), and a quiet narration-like tone: 220 Hz at peaks of
+# -54 dBFS, in phrases (a 3 Hz syllable envelope, pauses every 2.5 s). ffmpeg's volumedetect puts them at
+# mean_volume -42 dB and -63 dB: a mean level would call the click track sound and the narration silent.
+CLICK = "aevalsrc='if(between(t\\,4\\,4.001)\\,0.8\\,0)':s=16000"
+QUIET_SPEECH = "aevalsrc='0.002*sin(2*PI*220*t)*(0.6+0.4*sin(2*PI*3*t))*gt(sin(2*PI*0.4*t)\\,-0.3)':s=16000"
+
+
+def test_a_click_does_not_make_a_silent_track_sound_nor_a_quiet_narration_silent(tmp_path: Path) -> None:
+    click = _extract(_video(tmp_path / "click.mp4", CLICK, seconds=10))
+    assert click.status == "silent" and len(click.vectors) >= 10  # was "ok": its loudest sample is -2 dBFS
+    assert click.error is not None and "for 0.0" in click.error
+    quiet = _extract(_video(tmp_path / "quiet.mp4", QUIET_SPEECH, seconds=10))
+    assert quiet.status == "ok" and quiet.error is None
+
+
+def test_loudness_is_read_per_frame_and_a_short_track_needs_half_its_length() -> None:
+    rate = 16000
+    tone = (0.5 * np.sin(2 * np.pi * 440 * np.arange(int(0.3 * rate)) / rate)).astype(np.float32)
+    assert loud_seconds(tone, rate, -60.0) == pytest.approx(0.3, abs=0.01)
+    assert silence_reason(tone, rate, -60.0) is None  # 0.3 s long, sound all through: not silent
+    track = np.zeros(10 * rate, np.float32)
+    track[rate : rate + 16] = 0.8  # a click
+    assert silence_reason(track, rate, -60.0) is not None
+    track[2 * rate : 2 * rate + rate // 2] = 0.01  # half a second at -40 dBFS
+    assert silence_reason(track, rate, -60.0) is None
