@@ -421,6 +421,7 @@ def _benchmark_files(
     root: DataRoot, wanted: bool | None, release: Path | None, youcook2: Path | None, videos: Path | None
 ) -> BenchmarkFiles | None:
     """The benchmark files to score every run on (checked before any training), or None."""
+    from tasks.demo.benchmarks import demo_benchmark_dir
     from tasks.train.compare_benchmarks import BenchmarkFiles, demo_files
 
     given = {"--crosstask-release": release, "--youcook2": youcook2, "--benchmark-videos": videos}
@@ -439,7 +440,8 @@ def _benchmark_files(
     found = demo_files(root)
     if found is None and wanted:
         fail(
-            f"{root.url}: --benchmarks but no demo benchmark files under the root (`howto demo` writes them): "
+            f"{root.url}: --benchmarks but no demo benchmark files in {demo_benchmark_dir(root)} (`howto demo` "
+            "writes them there): "
             "give --crosstask-release, --youcook2 and --benchmark-videos"
         )
     return found

@@ -9,6 +9,7 @@ videos and the YouCook2 `validation` subset, so evaluating on them scores videos
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -36,10 +37,13 @@ class DemoBenchmarks:
 
 
 def demo_benchmark_dir(root: DataRoot) -> Path:
-    """Benchmark files live under a local data root (benchmarks/demo), else in a temp folder."""
+    """Benchmark files live under a local data root (benchmarks/demo), else in a local temp folder of the
+    root's own (named by a hash of its URL), where `howto train compare` and `bench retrieval-ceiling` of the
+    same root find them and another remote root's demo never writes over them."""
     if root.is_local:
         return Path(root.path("benchmarks", "demo"))
-    return Path(tempfile.gettempdir()) / "howto-demo-benchmarks"
+    key = hashlib.sha256(root.url.encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / "howto-demo-benchmarks" / key
 
 
 def demo_benchmark_layout(out: Path) -> tuple[Path, Path, Path]:

@@ -67,11 +67,10 @@ class BenchmarkRow:
 
 
 def demo_files(root: DataRoot) -> BenchmarkFiles | None:
-    """The demo world's benchmark files under the root (written by `howto demo`), if all are there."""
+    """The demo world's benchmark files of the root (written by `howto demo`: under a local root, in a local
+    temp folder of its own for an object store), if all are there."""
     from tasks.demo.benchmarks import demo_benchmark_dir, demo_benchmark_layout
 
-    if not root.is_local:
-        return None
     files = BenchmarkFiles(*demo_benchmark_layout(demo_benchmark_dir(root)), demo=True)
     if (
         (files.crosstask / "tasks_primary.txt").is_file()

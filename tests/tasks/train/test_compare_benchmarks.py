@@ -4,6 +4,7 @@ seeds, the split said in the footer, scores recorded once and read back on a rer
 from __future__ import annotations
 
 import json
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 from storage.layout import DataRoot
 from storage.shards import list_markers, read_shard
+from tasks.demo.benchmarks import demo_benchmark_dir
 from tasks.evaluation import run as eval_run
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.recorded import VECTOR_FIELDS
@@ -27,6 +29,7 @@ from tasks.train.compare_benchmarks import (
     split_note,
 )
 from tasks.train.split import is_heldout
+from tests.moto_s3 import moto_s3
 
 N_STEPS = 12
 
@@ -84,8 +87,9 @@ def test_split_note_says_when_the_demo_files_hold_out_other_videos(tmp_path: Pat
 
 
 def _write_benchmarks(root: DataRoot, fraction: float) -> Path:
-    """The demo's layout under <root>/benchmarks/demo, from the synthetic clips (a clip is a step)."""
-    base = Path(root.path("benchmarks", "demo"))
+    """The demo's layout where `howto demo` writes it for `root` (<root>/benchmarks/demo when local), from the
+    synthetic clips (a clip is a step)."""
+    base = demo_benchmark_dir(root)
     texts = step_texts(N_STEPS)
     spans: dict[str, list[tuple[int, float, float]]] = {}
     for marker in list_markers(root, "clips"):
@@ -159,3 +163,36 @@ def test_compare_scores_every_run_on_the_benchmarks_once(
     assert off.exit_code == 0 and "CrossTask recall" not in off.stdout
     partial = CliRunner().invoke(app, [*args, "--youcook2", str(tmp_path / "x.json")])
     assert partial.exit_code == 2 and "--crosstask-release, --benchmark-videos: needed too" in partial.stderr
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_compare_on_an_s3_root_scores_the_demo_benchmarks_written_for_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `howto demo` on an object store writes the benchmark files to a local temp folder (not under the root);
+    # compare looked for them on local roots only, so `--benchmarks` refused and the table was never made.
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the local temp folder of this test
+    (tmp_path / "tmp").mkdir()
+    features = ExtractFeaturesConfig(random_weights=True).model_dump(mode="json", include=set(VECTOR_FIELDS))
+    with moto_s3(tmp_path / "moto.log", "howto-compare"):
+        root = write_synthetic_root(
+            "s3://howto-compare/root", n_videos=24, n_steps=N_STEPS, dim=64, features_config=features
+        )
+        base = _write_benchmarks(root, 0.3)
+        args = [
+            "train", "compare", "--data-root", root.url, "--methods", "infonce", "--seeds", "0", "--control", "",
+            "--epochs", "1", "--text", "learned", "--d", "32", "--videos-per-batch", "4", "--name", "b",
+            "--benchmarks",
+        ]  # fmt: skip
+        out = CliRunner().invoke(app, args)
+        assert out.exit_code == 0, out.output
+        assert "| method | CrossTask recall |" in out.stdout and "held-out demo videos" in out.stdout
+        assert str(base) in out.stdout
+        # Another object-store root has no demo files of its own: the files of this one are not taken for it.
+        other = DataRoot.from_any("s3://howto-compare/other")
+        assert demo_benchmark_dir(other) != base
+        refused = CliRunner().invoke(app, [*args[:3], other.url, *args[4:]])
+        assert (
+            refused.exit_code == 2
+            and f"no demo benchmark files in {demo_benchmark_dir(other)}" in refused.stderr
+        )
