@@ -142,6 +142,45 @@ def remove_temp_files(root: DataRoot, directory: str) -> int:
     return removed
 
 
+def temp_target(path: str) -> str | None:
+    """The name of the file a temp file of `temp_path_for` was written for (None for any other name)."""
+    name = path.rsplit("/", 1)[-1]
+    if not name.startswith(TMP_PREFIX):
+        return None
+    uid, sep, target = name[len(TMP_PREFIX) :].partition("-")
+    return target if sep and len(uid) == 32 and target else None
+
+
+def temp_files(root: DataRoot, directory: str) -> list[str]:
+    """The temp files of writes in one folder, in one listing: a folder of a million kept files (`vtt/`) is read
+    by names alone where local, and only the keys under the temp prefix are listed on an object store."""
+    if root.is_local:
+        try:
+            with os.scandir(directory) as entries:
+                names = [e.name for e in entries if e.name.startswith(TMP_PREFIX) and e.is_file()]
+        except (FileNotFoundError, NotADirectoryError):
+            return []
+        return sorted(f"{directory}/{name}" for name in names)
+    if not root.exists(directory):
+        return []
+    # s3fs and gcsfs filter by `prefix` on the server; other file systems ignore it (hence the check by name).
+    found = root.fs.find(directory, maxdepth=1, prefix=TMP_PREFIX)
+    return sorted(p for p in found if is_temp_name(p))
+
+
+def remove_temp_files_of(root: DataRoot, directory: str, owned: Callable[[str], bool]) -> list[str]:
+    """Delete the temp files in `directory` of interrupted writes of the files whose names `owned` claims, and
+    of no other: a caller that holds what every writer of those files holds (a shard's lock) knows theirs
+    belong to dead writers, while the other files' writers may be writing now. Returns their paths."""
+    removed = []
+    for path in temp_files(root, directory):
+        target = temp_target(path)
+        if target is not None and owned(target):
+            _remove_quietly(root, path)
+            removed.append(path)
+    return removed
+
+
 def _remove_quietly(root: DataRoot, path: str) -> None:
     try:
         if root.exists(path):

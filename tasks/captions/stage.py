@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import get_run_logger, task
 
-from storage.atomic import atomic_write_bytes
+from storage.atomic import atomic_write_bytes, remove_temp_files_of
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_dataset, read_shard
@@ -168,6 +168,15 @@ class CaptionRun:
         return rows, clips
 
 
+def remove_killed_vtt_writes(root: DataRoot, videos: pa.Table) -> list[str]:
+    """Delete the temp files (`vtt/.tmp-<uuid>-<id>.<lang>.vtt`) of `.vtt` writes of this shard's videos that a
+    kill cut short: each kill left one per download in flight, and no run ever removed them. Called in the
+    shard's work, under its lock (tasks/shard_runner.py): a run writing this shard's tracks is gone, while
+    another shard's videos may be downloading now and theirs stay. Returns their paths."""
+    ids = set(videos.column("video_id").to_pylist())
+    return remove_temp_files_of(root, root.path(VTT_DIR), lambda name: name.split(".", 1)[0] in ids)
+
+
 def kept_videos(table: pa.Table) -> list[dict[str, Any]]:
     """The `videos` rows the captions stage works on: kept, probed fine, with a chosen track."""
     return [r for r in table.to_pylist() if r["keep"] and r["status"] == "ok" and r.get("caption_lang")]
@@ -193,6 +202,8 @@ def captions_shard(
         videos_table = read_shard(root, "videos", shard)
         assert videos_table is not None  # the runner checked its marker
         videos = kept_videos(videos_table)
+        for path in remove_killed_vtt_writes(root, videos_table):
+            logger.info("captions shard %d: removed leftover %s", shard, path.rsplit("/", 1)[1])
         with ThreadClients(access) as clients:  # secrets read here, in the task's thread
             run = CaptionRun(root, cfg, task_categories(root), clients)
             rows, clip_rows = run.run(videos, previous)

@@ -196,3 +196,28 @@ def test_a_new_cleaner_version_redoes_finished_shards_from_the_kept_files(
     assert read_marker(root, "captions", 0).config_hash != old_hash
     assert read_shard(root, "captions", 0).to_pylist() == rows  # the same reading code: the same rows
     assert run(site, root)["shards_cached"] == 1
+
+
+def test_a_rerun_removes_the_temp_files_of_its_killed_vtt_writes_only(site: DemoSite, tmp_path: Path) -> None:
+    # A run killed while it wrote a .vtt left `vtt/.tmp-<uuid>-<id>.<lang>.vtt` behind, and no run removed it.
+    from storage.atomic import temp_path_for
+    from tasks.captions.stage import vtt_relpath
+
+    root = DataRoot.from_any(tmp_path / "data")
+    ids = pick(site.world)[:2]
+    seed_root(root, site, ids)
+    root.makedirs(root.path("vtt"))
+    killed = [
+        temp_path_for(root.path(vtt_relpath(vid, lang))) for vid, lang in ((ids[0], "en"), (ids[1], "fr"))
+    ]
+    # Another shard's video: its run may be writing this file now, so it is not this shard's to remove.
+    other = pick(site.world)[2]
+    live = temp_path_for(root.path(vtt_relpath(other, "en")))
+    for path in [*killed, live]:
+        Path(path).write_bytes(b"WEBVTT\n\n00:00.000 --> 00:01")
+    assert run(site, root)["errors"] == 0
+    assert not any(Path(p).exists() for p in killed)
+    assert Path(live).exists()
+    assert all(
+        (tmp_path / "data" / r["vtt_path"]).exists() for r in read_shard(root, "captions", 0).to_pylist()
+    )
