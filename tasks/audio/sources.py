@@ -4,8 +4,10 @@ or (neither there) an audio-only fetch through the one YouTube client, with its 
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import tempfile
+from collections.abc import Collection
 from pathlib import Path
 
 from storage.layout import DataRoot
@@ -53,9 +55,52 @@ def keep_track(video: Path, out_dir: Path, video_id: str) -> None:
     (out_dir / f"{video_id}{UNREADABLE_EXT}").write_text(message[-500:])
 
 
+def _copy_temp(target: Path) -> Path:
+    """Where the copy is made before its rename: `.<id>.<pid>.tmp<ext>` (the pid: a process of this machine
+    copying the same video for another data root, in the temp folder remote roots share, never writes it)."""
+    return target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+
+
+_COPY_TEMP = re.compile(r"\.(?P<id>[^./]+)\.(?P<pid>\d+)\.tmp\.[^./]+")
+
+
+def remove_killed_copies(out_dir: Path, video_ids: Collection[str]) -> list[Path]:
+    """Delete the temp files of track copies of these videos that a kill cut short (up to a tenth of a video
+    each; nothing removed them). Called by the features shard that copies them, under its lock: a run copying
+    them on a local root is gone. A copy by a live process of this machine other than this one stays (the temp
+    folder of remote roots is shared and not locked). Returns their paths."""
+    ids = set(video_ids)
+    removed = []
+    try:
+        with os.scandir(out_dir) as listing:  # one listing: the folder holds a track per video
+            entries = list(listing)
+    except FileNotFoundError:
+        return []
+    for entry in entries:
+        found = _COPY_TEMP.fullmatch(entry.name)
+        if found is None or found["id"] not in ids:
+            continue
+        pid = int(found["pid"])
+        if pid != os.getpid() and _alive(pid):
+            continue
+        Path(entry.path).unlink(missing_ok=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def _copy_track(video: Path, target: Path) -> tuple[str, str]:
     """Copy the track into `target`: ("kept" | "no_audio" | "stopped" | "failed", ffmpeg's message)."""
-    tmp = target.with_name(f".{target.stem}.{os.getpid()}.tmp{target.suffix}")
+    tmp = _copy_temp(target)
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y", "-i", str(video),
            *AUDIO_ONLY, "-c", "copy", str(tmp)]  # fmt: skip
     try:

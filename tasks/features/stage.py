@@ -18,7 +18,7 @@ from models.torch_files import NotACheckpoint
 from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.shards import read_marker, read_parquet_file, read_shard
-from tasks.audio.sources import keep_track, track_dir
+from tasks.audio.sources import keep_track, remove_killed_copies, track_dir
 from tasks.features.attempts import retry_corrupt
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.crash_guard import CheckRequest, DecodeGuard, InFlight
@@ -131,6 +131,8 @@ def _compute(
 ) -> ShardOutput:
     log = get_run_logger()
     videos = kept_videos(root, shard)
+    for path in remove_killed_copies(track_dir(root), [v["video_id"] for v in videos]):
+        log.info("%s shard %d: removed leftover %s", DATASET, shard, path.name)
     work = _work_dir(root, shard, own)
     root.makedirs(work)
     reused = _rows_by_video(previous)

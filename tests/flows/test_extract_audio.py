@@ -3,7 +3,10 @@ video; the audio stage gives every video a row status (ok, no_audio, silent) and
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -67,6 +70,40 @@ def test_features_keep_tracks_and_audio_rows_every_video(root: DataRoot) -> None
     assert 1900 < rows.column("t_end_ms").to_pylist()[-1] < 2200
     again = extract_audio(ExtractAudioConfig(), root.url)
     assert again["shards_cached"] == 1
+
+
+def _killed_copy(folder: Path, video_id: str) -> Path:
+    """The temp file a track copy killed mid-way leaves: a process writes `.<id>.<its pid>.tmp.m4a`, then is
+    killed (SIGKILL: nothing of its own clean-up runs)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    code = (
+        "import os, signal, sys; "
+        "open(os.path.join(sys.argv[1], f'.{sys.argv[2]}.{os.getpid()}.tmp.m4a'), 'wb').write(b'half'); "
+        "os.kill(os.getpid(), signal.SIGKILL)"
+    )
+    before = {p.name for p in folder.iterdir()}
+    done = subprocess.run([sys.executable, "-c", code, str(folder), video_id], check=False)
+    assert done.returncode == -signal.SIGKILL
+    (made,) = [p for p in folder.iterdir() if p.name not in before]
+    return made
+
+
+def test_features_remove_the_temp_files_of_killed_track_copies_of_their_shard(root: DataRoot) -> None:
+    folder = Path(root.path("_work", "audio"))
+    killed = _killed_copy(folder, SOUND)
+    other_shard = _killed_copy(folder, "othervideo1")  # another shard's video: not this shard's to judge
+    with subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True
+    ) as live:
+        try:
+            copying = folder / f".{MUTE}.{live.pid}.tmp.m4a"  # a live process's copy (another root's run)
+            copying.write_bytes(b"half")
+            extract_features(CFG, root.url)
+            assert copying.exists()
+        finally:
+            os.killpg(live.pid, signal.SIGKILL)
+    assert not killed.exists() and other_shard.exists()
+    assert (folder / f"{SOUND}.m4a").exists()  # the track itself is kept as before
 
 
 def test_cli_audio_run_writes_the_audio_dataset(root: DataRoot) -> None:
