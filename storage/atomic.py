@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -176,6 +177,24 @@ def remove_temp_files_of(root: DataRoot, directory: str, owned: Callable[[str], 
     for path in temp_files(root, directory):
         target = temp_target(path)
         if target is not None and owned(target):
+            _remove_quietly(root, path)
+            removed.append(path)
+    return removed
+
+
+def remove_stale_temp_files(root: DataRoot, directory: str, older_than_s: float) -> list[str]:
+    """Delete the temp files in `directory` last written over `older_than_s` ago, and no newer one: for
+    folders of small files written whole (info files, plans) that no lock covers, where a newer temp file
+    may be a live write of a run beside this one (its rename then failed, and its shard task with it), but
+    a write that old is a dead writer's. Returns their paths."""
+    removed = []
+    now = time.time()
+    for path in temp_files(root, directory):
+        try:
+            written = os.stat(path).st_mtime if root.is_local else root.fs.modified(path).timestamp()
+        except (OSError, NotImplementedError, ValueError):
+            continue  # gone meanwhile (its rename) or of unknown age: left alone
+        if now - written > older_than_s:
             _remove_quietly(root, path)
             removed.append(path)
     return removed

@@ -478,13 +478,6 @@ def delete_shard(root: DataRoot, dataset: str, shard: int) -> None:
             root.fs.rm(path)
 
 
-def remove_temp_files(root: DataRoot, dataset: str) -> int:
-    """Delete leftovers of interrupted writes of a dataset (shards and markers); returns how many."""
-    spec = get_schema(dataset)
-    directory = root.dataset_dir(dataset, spec.version)
-    return atomic.remove_temp_files(root, directory) + atomic.remove_temp_files(root, f"{directory}/_markers")
-
-
 def remove_shard_temp_files(root: DataRoot, dataset: str, shard: int) -> list[str]:
     """Delete the leftovers of one shard's interrupted writes (its file's and its marker's temp files, and
     no other shard's: they may be writing now); returns their paths."""

@@ -13,6 +13,7 @@ from typing import Any
 
 from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
+from tasks.search.info_store import INFO_DIR
 
 PLANS_DIR = "_plans"
 RECHECK = "recheck"  # plan source: known videos probed again (gone? captions changed?)
@@ -214,18 +215,27 @@ def next_video_shard(root: DataRoot) -> int:
     return max(used) + 1 if used else 0
 
 
-def remove_leftovers(root: DataRoot) -> int:
-    """Delete temp files a killed run left in this stage's datasets, plans and info files."""
-    from storage.atomic import remove_temp_files as remove_dir_temp_files
-    from storage.shards import remove_temp_files
+# A plan's temp file older than this is a dead writer's: writing a plan takes milliseconds.
+STALE_TEMP_S = 15 * 60
 
-    removed = remove_temp_files(root, "search_results") + remove_temp_files(root, "videos")
+
+def remove_leftovers(root: DataRoot) -> int:
+    """Delete the temp files of plans and info files a killed run left, once they are over STALE_TEMP_S old.
+
+    No lock covers these folders, and two crawls may run side by side (only their planning takes turns),
+    or a captions run re-probe into info/: a search run starting meanwhile removed the other run's live
+    temp file, so its rename failed. The shards' own temp files are removed shard by shard under each
+    shard's lock (tasks/shard_runner.py), and a probe's killed info writes by the rerun of its shard
+    (probe.py); this sweep catches the rest (a captions run's re-probe killed, a plan's write)."""
+    from storage.atomic import remove_stale_temp_files
+
+    removed = 0
     for directory in (
         root.path(PLANS_DIR, "search_results"),
         root.path(PLANS_DIR, "videos"),
-        root.path("info"),
+        root.path(INFO_DIR),
     ):
-        removed += remove_dir_temp_files(root, directory)
+        removed += len(remove_stale_temp_files(root, directory, STALE_TEMP_S))
     return removed
 
 

@@ -14,12 +14,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from prefect import task
 
+from storage.atomic import remove_temp_files_of
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from tasks.common import config_hash, shard_hash
 from tasks.run_threads import map_in_context
 from tasks.search.config import SearchVideosConfig
-from tasks.search.info_store import load_info, save_info
+from tasks.search.info_store import INFO_DIR, load_info, save_info
 from tasks.search.plans import RECHECK, load_video_plan
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
 from tasks.youtube.access import YoutubeAccess
@@ -181,6 +182,15 @@ def _finished_rows(table: pa.Table) -> pa.Table:
     return table.filter(pc.is_in(table.column("status"), pa.array(["ok", "failed"])))
 
 
+def remove_killed_info_writes(root: DataRoot, plan: Mapping[str, Any]) -> list[str]:
+    """Delete the temp files (`info/.tmp-<uuid>-<id>.info.json`) of info writes of this shard's videos that a
+    kill cut short. Called in the shard's work, under its lock (tasks/shard_runner.py): a run probing these
+    videos is gone, while another shard's (another crawl's run beside this one) may be writing now, and
+    theirs stay. Returns their paths."""
+    ids = {v["video_id"] for v in plan["videos"]}
+    return remove_temp_files_of(root, root.path(INFO_DIR), lambda name: name.split(".", 1)[0] in ids)
+
+
 @task(name="probe-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
 def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig, access: YoutubeAccess) -> dict[str, Any]:
     """Probe one planned `videos` shard (its plan is read from the data root); failed videos only are retried."""
@@ -191,6 +201,8 @@ def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig, access: Yout
     said: dict[str, int] = {}
 
     def compute(previous: pa.Table | None) -> ShardOutput:
+        for path in remove_killed_info_writes(root, plan):
+            logger.info("videos shard %d: removed leftover %s", shard, path.rsplit("/", 1)[1])
         with ThreadClients(access) as clients:  # secrets read here, in the task's thread
             probe = ProbeRun(root, cfg, plan, clients)
             runs.append(probe)
