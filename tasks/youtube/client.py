@@ -25,6 +25,7 @@ from yt_dlp.utils import DownloadError, ExtractorError
 
 from tasks.interrupts import ItemInterrupted, interrupt_seen, refuse_after_stop, stop_name
 from tasks.youtube.access import AccessSecrets, YoutubeAccess
+from tasks.youtube.cookies_file import CookiesFileError, check_cookies_file
 from tasks.youtube.errors import BOT_CHECK_ADVICE, ErrorKind, StageHalted, classify, clean_message
 from tasks.youtube.ids import check_video_id
 from tasks.youtube.messages import TOO_LARGE, count_key
@@ -41,7 +42,7 @@ from tasks.youtube.video_download import (
 )
 from tasks.youtube.ydl import GATE_PARAM, YtdlpLog, build_ydl, ydl_params
 
-__all__ = ["MediaCapExceeded", "VideoError", "YoutubeClient", "build_ydl", "ydl_params"]
+__all__ = ["MediaCapExceeded", "VideoError", "YoutubeClient", "build_ydl", "checked_secrets", "ydl_params"]
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +65,26 @@ class MediaCapExceeded(VideoError):
         self.reason = reason
 
 
+def checked_secrets(access: YoutubeAccess) -> AccessSecrets:
+    """The access's secrets, read now, with the cookies file checked as yt-dlp will read it: a file it
+    refuses whole (no magic first line, a byte-order mark, a bad flag, JSON) failed every request of the
+    stage, each one a row whose error quoted the offending line, cookie value and all; a file it may not
+    read was skipped without a word. Either stops the stage here, before any request, naming only the
+    reference."""
+    secrets = access.secrets()
+    if secrets.cookiefile is not None:
+        try:
+            check_cookies_file(secrets.cookiefile.get_secret_value())
+        except CookiesFileError as exc:
+            advice = (
+                f"yt-dlp cannot use the cookies file youtube.cookies ({access.cookies}) names: {exc}. "
+                "Fix or export it again (`howto doctor` checks it), or unset it to run without cookies; "
+                "nothing was requested."
+            )
+            raise StageHalted(ErrorKind.BAD_COOKIES, advice) from None
+    return secrets
+
+
 class YoutubeClient:
     """Search, probe, captions and videos, each request behind the shared rate cap and circuit breaker.
 
@@ -84,7 +105,9 @@ class YoutubeClient:
         self.errors: Counter[str] = Counter()
         # Secrets are read here, in the task's thread, unless the caller read them already; the
         # params keep them only for the YoutubeDL objects this client makes.
-        self._params = ydl_params(access, secrets if secrets is not None else access.secrets(), self.log)
+        self._params = ydl_params(
+            access, secrets if secrets is not None else checked_secrets(access), self.log
+        )
         self._params[GATE_PARAM] = self
         self._factory = ydl_factory
         self._ydl = ydl_factory(self._params)

@@ -13,6 +13,7 @@ class ErrorKind(enum.Enum):
     BOT_CHECK = "bot_check"  # "Sign in to confirm you're not a bot": stop the stage with advice
     UNAVAILABLE = "unavailable"  # private, removed, terminated: a permanent row, never retried
     TRANSIENT = "transient"  # timeouts, 5xx, resets, anything unknown: an error row, retried next run
+    BAD_COOKIES = "bad_cookies"  # a cookies file yt-dlp refuses: the stage stops before any request
 
 
 # Checked in order: a bot check mentions "Sign in" like some unavailable messages do.
@@ -67,6 +68,11 @@ def classify(message: str) -> ErrorKind:
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _SECRET_QUERY = re.compile(r"([?&](?:signature|sig|key|pot|token|expire|ei|ip)=)[^&\s]+", re.I)
 _USERINFO = re.compile(r"(\b[a-z][a-z0-9+.-]*://)[^/@\s]+@", re.I)
+# http.cookiejar's errors about a cookies file quote its path and the offending line, cookie value and all.
+_COOKIES_FILE = re.compile(
+    r"(?:'[^']*' )?(does not look like a Netscape format cookies file|invalid Netscape format cookies file)\b.*",
+    re.S,
+)
 
 
 def clean_message(message: str, limit: int = 500) -> str:
@@ -74,4 +80,5 @@ def clean_message(message: str, limit: int = 500) -> str:
     text = _ANSI.sub("", message).replace("ERROR: ", "").strip()
     text = _USERINFO.sub(r"\1***@", text)
     text = _SECRET_QUERY.sub(r"\1***", text)
+    text = _COOKIES_FILE.sub(r"the cookies file: \1 (its path and lines not shown)", text)
     return text if len(text) <= limit else text[:limit] + "..."

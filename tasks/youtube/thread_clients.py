@@ -6,7 +6,7 @@ import threading
 from collections.abc import Callable
 
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.client import YoutubeClient
+from tasks.youtube.client import YoutubeClient, checked_secrets
 from tasks.youtube.messages import merge_counts
 
 
@@ -20,7 +20,7 @@ class ThreadClients:
     def __init__(self, access: YoutubeAccess, make: Callable[[], YoutubeClient] | None = None) -> None:
         self.access = access
         if make is None:
-            secrets = access.secrets()
+            secrets = checked_secrets(access)
             make = lambda: YoutubeClient(access, secrets)  # noqa: E731 - a factory closed over the secrets
         self._make = make
         self._local = threading.local()

@@ -88,6 +88,17 @@ def test_clean_message_masks_secrets() -> None:
     assert len(clean_message("x" * 5000)) <= 503
 
 
+def test_clean_message_masks_a_cookies_files_path_and_lines() -> None:
+    # What yt-dlp reports when http.cookiejar refuses a cookies file: its path, and the line, value and all.
+    for raw in (
+        "ERROR: invalid Netscape format cookies file '/home/me/yt-s3cret.txt': "
+        "'youtube.com\\tTRUE\\t/\\tFALSE\\t1828208305\\tSID\\tg.a000s3cret'",
+        "ERROR: '/home/me/yt-s3cret.txt' does not look like a Netscape format cookies file",
+    ):
+        clean = clean_message(raw)
+        assert "s3cret" not in clean and clean.startswith("the cookies file: ") and "not shown" in clean
+
+
 def test_rate_limiter_spaces_requests() -> None:
     clock = FakeClock()
     limiter = RateLimiter(2.0, 0.0, clock=clock, sleep=clock.sleep)
