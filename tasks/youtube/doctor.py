@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tasks.youtube.access import YoutubeAccess
+from tasks.youtube.cookies_file import CookiesFileError, read_cookies_file
 
 Status = Literal["ok", "warn", "fail", "skip"]
 OLD_AFTER_DAYS = 60  # YouTube changes often: a yt-dlp this old has usually been superseded by fixes
@@ -113,7 +114,8 @@ def po_token(access: YoutubeAccess, token: str | None) -> Check:
 
 
 def cookies(access: YoutubeAccess, cookiefile: str | None) -> Check:
-    """The cookies file: readable, Netscape format, how many YouTube cookies and whether signed in."""
+    """The cookies file as yt-dlp will read it (tasks/youtube/cookies_file.py): loadable, how many YouTube
+    cookies and whether signed in. Never a value, nor the path (a secret's value)."""
     if cookiefile is None:
         if access.cookies_from_browser:
             return Check(
@@ -122,38 +124,22 @@ def cookies(access: YoutubeAccess, cookiefile: str | None) -> Check:
         fix = "optional; for bot checks: --cookies FILE or $HOWTO_YTDLP_COOKIES (Netscape format)"
         return Check("cookies", "skip", "none configured", fix)
     try:
-        with open(cookiefile, encoding="utf-8") as handle:
-            lines = handle.read().splitlines()
-    except OSError as exc:
-        return Check(
-            "cookies", "fail", f"cookies file not readable: {exc.strerror}", "check the path and its rights"
-        )
-    except UnicodeDecodeError:
-        return Check("cookies", "fail", "cookies file is not text", "export it again in Netscape format")
-    # Our own reading, not yt-dlp's loader: that one prints a malformed line, secret and all, to stderr.
-    entries, bad = [], 0
-    for raw in lines:
-        text = raw.removeprefix("#HttpOnly_")
-        if not text.strip() or text.startswith("#"):
-            continue
-        fields = text.split("\t")
-        if len(fields) != 7 or not (fields[4].isdigit() or fields[4] == ""):
-            bad += 1
-            continue
-        entries.append(fields)
-    if not entries:
-        fix = "export it again in Netscape format (a cookies.txt exporter extension); JSON is not accepted"
-        return Check("cookies", "fail", f"not a Netscape cookies file ({bad} unreadable lines)", fix)
+        found = read_cookies_file(cookiefile)
+    except CookiesFileError as exc:
+        return Check("cookies", "fail", f"cookies file: {exc}", "check the path, its rights and its encoding")
+    if found.problem is not None:
+        return Check("cookies", "fail", f"yt-dlp refuses this cookies file: {found.problem}", found.fix)
+    if not found.cookies:
+        fix = "export it again in Netscape format (a cookies.txt exporter extension)"
+        return Check("cookies", "fail", f"no cookie yt-dlp can read ({found.skipped} unreadable lines)", fix)
     now = dt.datetime.now().timestamp()
-    youtube = [f for f in entries if f[0].lstrip(".").endswith(("youtube.com", "google.com"))]
-    live = [f for f in youtube if not f[4] or int(f[4]) == 0 or int(f[4]) > now]
-    signed_in = any(f[5] in _SIGNED_IN for f in live)
+    youtube = [c for c in found.cookies if c.domain.lstrip(".").endswith(("youtube.com", "google.com"))]
+    live = [c for c in youtube if c.expires_s is None or c.expires_s > now]
+    signed_in = any(c.name in _SIGNED_IN for c in live)
     detail = f"Netscape file, {len(youtube)} YouTube/Google cookies ({len(live)} unexpired), signed in: {signed_in}"
-    if bad:
-        return Check("cookies", "warn", f"{detail}; {bad} lines yt-dlp will skip", "export it again")
-    if not lines[0].startswith(("# Netscape HTTP Cookie File", "# HTTP Cookie File")):
-        fix = "the first line should be '# Netscape HTTP Cookie File' (yt-dlp is lenient, other tools not)"
-        return Check("cookies", "warn", f"{detail}; no Netscape header line", fix)
+    if found.skipped:
+        fix = "export it again (yt-dlp prints each skipped line, cookie value and all, on stderr)"
+        return Check("cookies", "warn", f"{detail}; {found.skipped} lines yt-dlp will skip", fix)
     if not live:
         return Check("cookies", "warn", detail, "export fresh cookies from a logged-in browser")
     return Check("cookies", "ok", detail)

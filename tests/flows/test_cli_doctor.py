@@ -91,6 +91,50 @@ def test_a_broken_cookies_file_fails_without_showing_it(tmp_path: Path) -> None:
     assert SECRET not in out and "not ready: cookies" in out
 
 
+@pytest.mark.parametrize(
+    ("prefix", "suffix", "why"),
+    [
+        ("\ufeff", "", "byte-order mark"),  # saved again by a Windows editor
+        ("", f".youtube.com\tFALSE\t/\tFALSE\t0\tSID\t{SECRET}\n", "line 4: the include-subdomains field"),
+    ],
+)
+def test_a_cookies_file_yt_dlp_refuses_whole_fails(
+    tmp_path: Path, prefix: str, suffix: str, why: str
+) -> None:
+    # yt-dlp (http.cookiejar) refuses these files whole, and every request of a run failed on it: doctor said
+    # "ok" or "WARN ... (yt-dlp is lenient)", exit 0.
+    path = cookies_file(tmp_path)
+    path.write_text(prefix + path.read_text() + suffix)
+    code, out, _ = doctor(tmp_path, "--cookies", str(path), *RANDOM_OK)
+    assert code == 1 and line(out, "cookies").startswith("FAIL") and why in line(out, "cookies"), out
+    assert SECRET not in out and str(tmp_path) not in line(out, "cookies")
+
+
+def test_a_cookies_file_without_its_header_fails(tmp_path: Path) -> None:
+    headless = cookies_file(tmp_path, header="# a cookie file")
+    code, out, _ = doctor(tmp_path, "--cookies", str(headless), *RANDOM_OK)
+    assert code == 1 and "first line is not '# Netscape HTTP Cookie File'" in line(out, "cookies")
+
+
+def test_a_cookies_file_as_chrome_exports_it_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Chrome's expirationDate has a fraction, which yt-dlp reads: doctor counted the lines as unreadable and
+    # failed the file. CRLF line ends, a quoted `~` in the variable (yt-dlp expands it) as well.
+    far = int(time.time()) + 86400 * 300
+    path = tmp_path / "cookies.txt"
+    path.write_bytes(
+        (
+            "# Netscape HTTP Cookie File\r\n\r\n"
+            f"#HttpOnly_.youtube.com\tTRUE\t/\tTRUE\t{far}.719386\t__Secure-3PSID\t{SECRET}\r\n"
+            f".youtube.com\tTRUE\t/\tTRUE\t{far}.5\tPREF\tf6=40000000\r\n"
+        ).encode()
+    )
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("HOWTO_YTDLP_COOKIES", "~/cookies.txt")
+    code, out, _ = doctor(tmp_path, *RANDOM_OK)
+    assert code == 0 and line(out, "cookies").startswith("ok "), out
+    assert "2 YouTube/Google cookies (2 unexpired), signed in: True" in line(out, "cookies")
+
+
 def test_lines_yt_dlp_would_skip_are_a_warning(tmp_path: Path) -> None:
     path = cookies_file(tmp_path)
     path.write_text(path.read_text() + f"youtube.com SID {SECRET}\n")
