@@ -58,8 +58,12 @@ def _sha256(path: Path) -> str:
 def weights_checks(
     models: tuple[str, ...], resnet: str | None, resnext: str | None, random_ok: bool
 ) -> list[Check]:
-    """Each model's weights: path and checksum (torchvision's file-name prefix where it has one)."""
-    from models.resnet2d import find_resnet152_weights, torchvision_cache_path
+    """Each model's weights: path, checksum (torchvision's file-name prefix where it has one), and that the
+    file holds that model's weights, as the stages check it before their first shard (a file with no
+    published checksum, ResNeXt-101's, passed whatever it held)."""
+    from models.resnet2d import check_resnet152_weights, find_resnet152_weights, torchvision_cache_path
+    from models.resnext3d import check_resnext_weights
+    from models.torch_files import NotACheckpoint
 
     out = []
     for model in models:
@@ -84,6 +88,12 @@ def weights_checks(
             out.append(
                 Check(f"{model} weights", "fail", f"{path}: sha256 {digest[:12]} != {expected.group(1)}", fix)
             )
+            continue
+        try:
+            (check_resnet152_weights if is_2d else check_resnext_weights)(path)
+        except NotACheckpoint as exc:
+            flag = "features.resnet_weights" if is_2d else "features.resnext_weights"
+            out.append(Check(f"{model} weights", "fail", str(exc), f"--set {flag}=PATH of {model}'s weights"))
             continue
         checked = "matches the published checksum" if expected else "no published checksum to compare"
         out.append(Check(f"{model} weights", "ok", f"{path}: sha256 {digest[:12]} ({checked})"))

@@ -149,10 +149,22 @@ def test_a_missing_js_runtime_fails_with_the_fix(tmp_path: Path) -> None:
     assert "pip install -e ." in line(out, "JS runtime")
 
 
+def resnext_weights(path: Path) -> bytes:
+    """A ResNeXt-101 3D state_dict of the right names and shapes, each tensor one value expanded (a small
+    file), saved at `path`: what the stages' check accepts. Its bytes."""
+    import torch
+
+    from models.resnext3d import ResNeXt3D
+
+    state = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in ResNeXt3D().state_dict().items()}
+    torch.save(state, path)
+    return path.read_bytes()
+
+
 def test_weights_are_checked_against_their_published_checksum(tmp_path: Path) -> None:
     damaged = tmp_path / "resnet152-394f9c45.pth"  # torchvision's name carries its sha256 prefix
     damaged.write_bytes(b"not the checkpoint")
-    data = b"a 3D checkpoint"
+    data = resnext_weights(tmp_path / "saved.pth")
     good = tmp_path / f"resnext-101-kinetics-{hashlib.sha256(data).hexdigest()[:8]}.pth"
     good.write_bytes(data)
     code, out, _ = doctor(
@@ -161,6 +173,21 @@ def test_weights_are_checked_against_their_published_checksum(tmp_path: Path) ->
     assert code == 1 and line(out, "resnet152 weights").startswith("FAIL")
     assert "!= 394f9c45" in line(out, "resnet152 weights")
     assert line(out, "resnext101 weights").startswith("ok ") and "matches" in line(out, "resnext101 weights")
+
+
+def test_a_weights_file_that_is_not_the_models_fails(tmp_path: Path) -> None:
+    # ResNeXt-101 has no published checksum: doctor said "ok" of any file there (an HTML page saved as .pth,
+    # the 2D checkpoint given in its place) and "ready for a real run", which the stages then refused.
+    resnext = tmp_path / "resnext-101-kinetics.pth"
+    resnext_weights(resnext)
+    page = tmp_path / "download.pth"
+    page.write_text("<!DOCTYPE html><html>Sign in to continue</html>")
+    code, out, _ = doctor(tmp_path, *RANDOM_OK, "--set", f"features.resnext_weights={page}")
+    row = line(out, "resnext101 weights")
+    assert code == 1 and row.startswith("FAIL") and "not a ResNeXt-101 checkpoint" in row, out
+    assert "-> --set features.resnext_weights=PATH" in row
+    code, out, _ = doctor(tmp_path, *RANDOM_OK, "--set", f"features.resnext_weights={resnext}")
+    assert code == 0 and line(out, "resnext101 weights").startswith("ok ") and "no published checksum" in out
 
 
 def test_missing_weights_fail_unless_random_weights_are_allowed(tmp_path: Path) -> None:
