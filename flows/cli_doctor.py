@@ -70,10 +70,13 @@ def weights_checks(
         is_2d = model == "resnet152"
         try:
             path = find_resnet152_weights(resnet) if is_2d else (Path(resnext) if resnext else None)
+            if path is not None and not path.is_file():
+                # A path given that is not there fails the stage, random weights allowed or not.
+                raise FileNotFoundError(f"{path}: ResNeXt-101 weights not found")
         except FileNotFoundError as exc:
             out.append(Check(f"{model} weights", "fail", str(exc), "fix the path"))
             continue
-        if path is None or not path.is_file():
+        if path is None:
             flag = "features.resnet_weights" if is_2d else "features.resnext_weights"
             where = f", or put torchvision's checkpoint at {torchvision_cache_path()}" if is_2d else ""
             status: Status = "warn" if random_ok else "fail"

@@ -196,6 +196,16 @@ def test_missing_weights_fail_unless_random_weights_are_allowed(tmp_path: Path) 
     assert "features.resnext_weights=PATH" in line(out, "resnext101 weights")
 
 
+def test_a_weights_path_that_is_not_there_fails_even_with_random_weights_allowed(tmp_path: Path) -> None:
+    # The stages refuse a given path that is not there (WeightsMissing) whether random weights are allowed or
+    # not: doctor called a mistyped ResNeXt-101 path "none: random weights" and the machine ready.
+    for where in (tmp_path / "resnext-101-kinetics.pht", tmp_path):
+        code, out, _ = doctor(tmp_path, *RANDOM_OK, "--set", f"features.resnext_weights={where}")
+        row = line(out, "resnext101 weights")
+        assert code == 1 and row.startswith("FAIL") and f"{where}: ResNeXt-101 weights not found" in row, out
+        assert "resnext101 weights" in out.strip().splitlines()[-1]
+
+
 @pytest.mark.parametrize("value", ["mweb.gvs+abc", "garbage"])
 def test_po_token_by_reference_is_checked_not_printed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
