@@ -21,6 +21,7 @@ from tasks.youtube.doctor import Check, Status
 
 if TYPE_CHECKING:
     from models.encoders import Runtime
+    from tasks.audio.config import ExtractAudioConfig
 
 MARK = {"ok": "ok  ", "warn": "WARN", "fail": "FAIL", "skip": "--  "}
 
@@ -101,6 +102,23 @@ def weights_checks(
         checked = "matches the published checksum" if expected else "no published checksum to compare"
         out.append(Check(f"{model} weights", "ok", f"{path}: sha256 {digest[:12]} ({checked})"))
     return out
+
+
+def audio_weights_check(cfg: ExtractAudioConfig) -> Check:
+    """The audio stage's encoder weights, by the stage's own check (what `howto pipeline` runs first)."""
+    from models.torch_files import NotACheckpoint
+    from tasks.audio.weights import AudioWeightsMissing, check_audio_weights
+
+    name = "audio weights"
+    if cfg.encoder != "cnn14":
+        return Check(name, "skip", f"{cfg.encoder}: no weights needed")
+    try:
+        check_audio_weights(cfg)
+    except (AudioWeightsMissing, NotACheckpoint) as exc:
+        return Check(name, "fail", str(exc), "--set audio.weights=PATH, or audio.encoder=logmel_stats")
+    if not cfg.weights:
+        return Check(name, "warn", "cnn14: random weights (audio.random_weights)", "--set audio.weights=PATH")
+    return Check(name, "ok", f"cnn14 weights {cfg.weights}")
 
 
 def torch_check(device: str, precision: str) -> tuple[Runtime | None, Check]:
@@ -316,6 +334,7 @@ def doctor_command(
     checks += weights_checks(
         features.models, features.resnet_weights, features.resnext_weights, features.random_weights
     )
+    checks.append(audio_weights_check(cfg.audio))
     rt, torch_line = torch_check(features.device, features.precision)
     checks += [
         torch_line,

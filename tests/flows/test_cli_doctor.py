@@ -206,6 +206,22 @@ def test_a_weights_path_that_is_not_there_fails_even_with_random_weights_allowed
         assert "resnext101 weights" in out.strip().splitlines()[-1]
 
 
+def test_the_audio_stages_weights_are_checked_as_the_pipeline_checks_them(tmp_path: Path) -> None:
+    # `howto pipeline` refuses cnn14 without weights (or with a file that is not them) before its first
+    # stage: doctor had no line for them and said "ready for a real run".
+    cnn14 = ["--set", "audio.encoder=cnn14"]
+    code, out, _ = doctor(tmp_path, *RANDOM_OK)
+    assert code == 0 and line(out, "audio weights").startswith("--")  # logmel_stats: nothing to load
+    code, out, _ = doctor(tmp_path, *RANDOM_OK, *cnn14)
+    assert code == 1 and line(out, "audio weights").startswith("FAIL") and "no cnn14 weights" in out
+    page = tmp_path / "Cnn14_16k_mAP=0.438.pth"
+    page.write_text("<html>rate limited</html>")
+    code, out, _ = doctor(tmp_path, *RANDOM_OK, *cnn14, "--set", f"audio.weights={page}")
+    assert code == 1 and "not a PANNs Cnn14 checkpoint" in line(out, "audio weights")
+    code, out, _ = doctor(tmp_path, *RANDOM_OK, *cnn14, "--set", "audio.random_weights=true")
+    assert code == 0 and line(out, "audio weights").startswith("WARN")
+
+
 @pytest.mark.parametrize("value", ["mweb.gvs+abc", "garbage"])
 def test_po_token_by_reference_is_checked_not_printed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str
