@@ -36,9 +36,13 @@ class CookiesFile:
     """What yt-dlp makes of a cookies file: `problem` says why it refuses it whole (None: it loads)."""
 
     cookies: tuple[Cookie, ...]
-    skipped: int  # lines it skips, each with a warning on stderr that shows the line
+    skipped_lines: tuple[int, ...]  # lines it skips, each printed to stderr, cookie value and all
     problem: str | None = None
     fix: str = ""  # what to do about the problem
+
+    @property
+    def skipped(self) -> int:
+        return len(self.skipped_lines)
 
 
 class CookiesFileError(ValueError):
@@ -50,7 +54,7 @@ def parse_cookies(lines: Iterable[str]) -> CookiesFile:
     first: str | None = None  # the first line yt-dlp keeps: it must be the magic
     starts_with_bom = False
     cookies: list[Cookie] = []
-    skipped = 0
+    skipped: list[int] = []
     for number, raw in enumerate(lines, 1):
         line = raw.removesuffix("\n")
         if number == 1:
@@ -61,9 +65,9 @@ def parse_cookies(lines: Iterable[str]) -> CookiesFile:
         if not is_text and (len(fields) != 7 or (fields[4] and not _EXPIRES.fullmatch(fields[4]))):
             if line.strip()[:1] in ("[", "{", '"'):
                 return CookiesFile(
-                    (), skipped, "it is JSON: yt-dlp reads only the Netscape format", EXPORT_FIX
+                    (), tuple(skipped), "it is JSON: yt-dlp reads only the Netscape format", EXPORT_FIX
                 )
-            skipped += 1
+            skipped.append(number)
             continue
         if first is None:
             first = line
@@ -78,19 +82,21 @@ def parse_cookies(lines: Iterable[str]) -> CookiesFile:
                 "(http.cookiejar refuses the whole file)"
             )
             fix = f"on line {number}, the second field TRUE for a domain with a leading dot, else FALSE; or {EXPORT_FIX}"
-            return CookiesFile(tuple(cookies), skipped, problem, fix)
+            return CookiesFile(tuple(cookies), tuple(skipped), problem, fix)
         seconds = float(expires) if expires else 0.0
         cookies.append(Cookie(domain, name, seconds or None))
     if first is None or not NETSCAPE_MAGIC.match(first):
         if starts_with_bom:
             problem = "it starts with a byte-order mark (BOM), which yt-dlp cannot read past"
         elif first is None:
-            problem = f"it holds no Netscape line ({skipped} unreadable lines)" if skipped else "it is empty"
+            problem = (
+                f"it holds no Netscape line ({len(skipped)} unreadable lines)" if skipped else "it is empty"
+            )
         else:
             problem = "its first line is not '# Netscape HTTP Cookie File'"
         fix = f"save it as UTF-8 (no BOM) whose first line is '# Netscape HTTP Cookie File', or {EXPORT_FIX}"
-        return CookiesFile(tuple(cookies), skipped, problem, fix)
-    return CookiesFile(tuple(cookies), skipped)
+        return CookiesFile(tuple(cookies), tuple(skipped), problem, fix)
+    return CookiesFile(tuple(cookies), tuple(skipped))
 
 
 def expand(path: str) -> str:
@@ -111,8 +117,22 @@ def read_cookies_file(path: str) -> CookiesFile:
 
 
 def check_cookies_file(path: str) -> CookiesFile:
-    """The file, if yt-dlp would load it; else CookiesFileError saying why (never the path or a value)."""
+    """The file, if yt-dlp would load it whole; else CookiesFileError saying why (never the path or a value).
+
+    A line yt-dlp skips refuses the file too: yt-dlp writes each skipped line to stderr as it is, cookie
+    value and all (past any logger), into the worker's terminal and log files."""
     found = read_cookies_file(path)
     if found.problem is not None:
         raise CookiesFileError(found.problem)
+    if found.skipped_lines:
+        raise CookiesFileError(skipped_problem(found.skipped_lines))
     return found
+
+
+def skipped_problem(lines: tuple[int, ...]) -> str:
+    """Why lines yt-dlp would skip are a problem, naming them by number only."""
+    shown = ", ".join(str(n) for n in lines[:10]) + (", ..." if len(lines) > 10 else "")
+    return (
+        f"line{'s' if len(lines) > 1 else ''} {shown} {'are' if len(lines) > 1 else 'is'} not a cookie line "
+        "(7 tab-separated fields): yt-dlp would skip it, printing it, cookie value and all, to the terminal"
+    )

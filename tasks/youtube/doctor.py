@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from tasks.youtube.access import YoutubeAccess
-from tasks.youtube.cookies_file import CookiesFileError, read_cookies_file
+from tasks.youtube.cookies_file import CookiesFileError, read_cookies_file, skipped_problem
 
 Status = Literal["ok", "warn", "fail", "skip"]
 OLD_AFTER_DAYS = 60  # YouTube changes often: a yt-dlp this old has usually been superseded by fixes
@@ -137,9 +137,10 @@ def cookies(access: YoutubeAccess, cookiefile: str | None) -> Check:
     live = [c for c in youtube if c.expires_s is None or c.expires_s > now]
     signed_in = any(c.name in _SIGNED_IN for c in live)
     detail = f"Netscape file, {len(youtube)} YouTube/Google cookies ({len(live)} unexpired), signed in: {signed_in}"
-    if found.skipped:
-        fix = "export it again (yt-dlp prints each skipped line, cookie value and all, on stderr)"
-        return Check("cookies", "warn", f"{detail}; {found.skipped} lines yt-dlp will skip", fix)
+    if found.skipped_lines:
+        # A run refuses such a file (tasks/youtube/cookies_file.py): yt-dlp would print the lines, values and all.
+        fix = "fix or delete those lines, or export it again with a cookies.txt exporter (Netscape format)"
+        return Check("cookies", "fail", f"{detail}; {skipped_problem(found.skipped_lines)}", fix)
     if not live:
         return Check("cookies", "warn", detail, "export fresh cookies from a logged-in browser")
     return Check("cookies", "ok", detail)

@@ -32,6 +32,8 @@ BROKEN = {
     "bom": ("\ufeff" + HEADER + GOOD_LINE, "byte-order mark"),
     # A hand-edited line: the subdomain flag says TRUE, the domain has no leading dot.
     "flag": (HEADER + GOOD_LINE + f"youtube.com\tTRUE\t/\tFALSE\t{FAR}\tSID\t{SECRET}\r\n", "line 5"),
+    # Spaces for tabs: yt-dlp skips the line, printing it to stderr as it is (past any logger), value and all.
+    "skipped": (HEADER + GOOD_LINE + f".youtube.com TRUE / FALSE {FAR} SID {SECRET}\r\n", "line 5 is not"),
 }
 
 

@@ -135,11 +135,15 @@ def test_a_cookies_file_as_chrome_exports_it_passes(tmp_path: Path, monkeypatch:
     assert "2 YouTube/Google cookies (2 unexpired), signed in: True" in line(out, "cookies")
 
 
-def test_lines_yt_dlp_would_skip_are_a_warning(tmp_path: Path) -> None:
+def test_lines_yt_dlp_would_skip_fail_as_the_run_refuses_them(tmp_path: Path) -> None:
+    # yt-dlp prints a line it skips to stderr as it is, cookie value and all: a run refuses such a file.
     path = cookies_file(tmp_path)
-    path.write_text(path.read_text() + f"youtube.com SID {SECRET}\n")
+    text = path.read_text()
+    path.write_text(text + f"youtube.com SID {SECRET}\n")
     code, out, _ = doctor(tmp_path, "--cookies", str(path), *RANDOM_OK)
-    assert code == 0 and line(out, "cookies").startswith("WARN") and "1 lines yt-dlp will skip" in out
+    number = len(text.splitlines()) + 1
+    assert code == 1 and line(out, "cookies").startswith("FAIL"), out
+    assert f"line {number} is not a cookie line" in line(out, "cookies")
     assert SECRET not in out
 
 
