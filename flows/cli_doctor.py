@@ -309,6 +309,7 @@ def doctor_command(
     Prefect, data root): one line each with the fix; exit 0 when a run can start, 1 otherwise."""
     from flows.config_file import ConfigError, resolve
     from storage.layout import resolve_data_root
+    from tasks.secrets import env_ref
     from tasks.youtube import doctor
     from tasks.youtube.access import COOKIES_ENV
 
@@ -318,6 +319,11 @@ def doctor_command(
         cfg = resolve(config, (), sets or [])
     except ConfigError as exc:
         fail(str(exc))
+    if cookies is not None:
+        # The file given here is the one checked, whatever reference the config holds (a block:NAME there
+        # made doctor check the block's file and ignore --cookies without a word).
+        youtube = cfg.youtube.model_copy(update={"cookies": env_ref(COOKIES_ENV)})
+        cfg = cfg.model_copy(update={"youtube": youtube})
     access, features = cfg.youtube, cfg.features
     checks = [*ffmpeg_checks(), doctor.ytdlp_version(), *doctor.js_runtime(access)]
     try:

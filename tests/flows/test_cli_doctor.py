@@ -313,3 +313,20 @@ def test_the_c_kernels_line_says_which_kernels_build_here(
         monkeypatch.undo()
         for loader in loaders:
             loader.cache_clear()
+
+
+def test_cookies_given_on_the_command_line_are_the_ones_checked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The config names another reference (here a variable; a block:NAME alike): --cookies used to be
+    # ignored without a word, and doctor passed the config's good file while the one given was broken.
+    good = cookies_file(tmp_path)
+    monkeypatch.setenv("HOWTO_TEST_OTHER_COOKIES", str(good))
+    config = tmp_path / "howto.yaml"
+    config.write_text("youtube:\n  cookies: env:HOWTO_TEST_OTHER_COOKIES\n")
+    bad = tmp_path / "bad-cookies.txt"
+    bad.write_text(f"SID={SECRET}; Path=/; Domain=.youtube.com\n")
+    code, out, _ = doctor(tmp_path, "--config", str(config), "--cookies", str(bad), *RANDOM_OK)
+    assert code == 1 and line(out, "cookies").startswith("FAIL"), out
+    code, out, _ = doctor(tmp_path, "--config", str(config), *RANDOM_OK)
+    assert line(out, "cookies").startswith("ok "), out
