@@ -393,6 +393,9 @@ def _build(path: str, root: DataRoot) -> None:
         _sandbox(con, root)  # from here on only the dataset folders are readable
         with collecting_left_out() as left_out:
             built = {dataset for dataset in SCHEMAS if _dataset_view(con, root, dataset)}
+        older = _older_versions(root)
+        _warn(older)
+        left_out += older
         # Damaged shards the views leave out, said again by every reader of this catalog (_warn_left_out).
         con.execute(f"CREATE TABLE {META_SCHEMA}.left_out (problem VARCHAR)")
         if left_out:
@@ -403,6 +406,36 @@ def _build(path: str, root: DataRoot) -> None:
             log.warning("catalog: skipping view video_catalog: videos or captions has no view")
         if {"search_results", "videos", "crawl_changes"} <= built:
             con.execute(CRAWLS_SQL)
+
+
+def _older_versions(root: DataRoot) -> list[str]:
+    """A line for each dataset folder of another schema version holding shards: this version reads only
+    its own (`<dataset>/v<N>`), so a root written before a schema changed (crawl_changes v1, say) showed
+    empty views and zero counts (the `crawls` view's changes) without a word."""
+    problems = []
+    for dataset in _present_datasets(root):
+        current = SCHEMAS[dataset].version
+        try:
+            folders = root.fs.ls(root.path(dataset), detail=False)
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        for folder in sorted(str(p).rstrip("/") for p in folders):
+            name = folder.rsplit("/", 1)[-1]
+            if not (name.startswith("v") and name[1:].isdigit()) or int(name[1:]) == current:
+                continue
+            try:
+                markers = [
+                    p for p in root.fs.ls(f"{folder}/_markers", detail=False) if str(p).endswith(".json")
+                ]
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if markers:
+                problems.append(
+                    f"{dataset}: {len(markers)} shards of schema {name} in {root.path(dataset, name)} are not "
+                    f"read (written by another version of howto; this one reads v{current}): run the stage "
+                    f"that writes {dataset} again to have them in v{current}"
+                )
+    return problems
 
 
 def _fsync_dir(directory: str) -> None:
