@@ -119,7 +119,11 @@ def _table_console(columns: list[str], cells: list[list[str]]) -> Console:
 
 def query_command(
     sql: Annotated[
-        str, typer.Argument(help="A read-only SQL query over the dataset views (tasks, videos, ...).")
+        str,
+        typer.Argument(
+            help="A read-only SQL query over the dataset views (tasks, videos, ...). One that starts with "
+            "'-' (a -- comment) goes after the options and a lone --: howto query --data-root R -- \"$(cat q.sql)\"."
+        ),
     ],
     data_root: ExistingDataRootOption = None,
     fmt: Annotated[
