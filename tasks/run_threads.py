@@ -28,6 +28,12 @@ def start_thread(target: Callable[..., Any], *args: Any, name: str | None = None
 
 def map_in_context(pool: Executor, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
     """pool.map(fn, items) with each call in its own copy of the caller's context (one context cannot be
-    entered by two threads at once); results in order, the first failure raised as map raises it."""
+    entered by two threads at once); results in order, the first failure raised as map raises it, and, as
+    map does, the calls not started by then cancelled: a probe shard whose info write failed (a full disk)
+    went on probing every other video of the shard, a request each at the polite rate, for nothing."""
     futures = [pool.submit(contextvars.copy_context().run, fn, item) for item in items]
-    return [future.result() for future in futures]
+    try:
+        return [future.result() for future in futures]
+    finally:
+        for future in futures:
+            future.cancel()  # a no-op for those done or running
