@@ -330,3 +330,28 @@ def test_cookies_given_on_the_command_line_are_the_ones_checked(
     assert code == 1 and line(out, "cookies").startswith("FAIL"), out
     code, out, _ = doctor(tmp_path, "--config", str(config), *RANDOM_OK)
     assert line(out, "cookies").startswith("ok "), out
+
+
+def resnet152_weights(path: Path) -> bytes:
+    """A ResNet-152 state_dict of the right names and shapes (one value expanded per tensor: a small file)."""
+    import torch
+
+    from models.resnet2d import ResNet152
+
+    state = {k: torch.zeros((), dtype=v.dtype).expand(v.shape) for k, v in ResNet152().state_dict().items()}
+    torch.save(state, path)
+    return path.read_bytes()
+
+
+def test_another_resnet152_checkpoint_is_a_warning_not_a_failure(tmp_path: Path) -> None:
+    # torchvision's V2 checkpoint (resnet152-f82ba261.pth) loads and runs in the stage: doctor compared every
+    # 2D file with V1's checksum and failed it as "damaged", while a run started. It is a warning: the
+    # features differ from the released ones, whose extractor used V1.
+    data = resnet152_weights(tmp_path / "saved.pth")
+    for name in (f"resnet152-{hashlib.sha256(data).hexdigest()[:8]}.pth", "my-resnet152.pth"):
+        other = tmp_path / name
+        other.write_bytes(data)
+        code, out, _ = doctor(tmp_path, *RANDOM_OK, "--set", f"features.resnet_weights={other}")
+        row = line(out, "resnet152 weights")
+        assert code == 0 and row.startswith("WARN"), out
+        assert "not torchvision's V1 ImageNet checkpoint (394f9c45)" in row and "resnet152-394f9c45.pth" in row
