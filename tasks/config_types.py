@@ -8,6 +8,7 @@ machine (is CUDA present?): a config may be written on one machine and run on an
 
 from __future__ import annotations
 
+import os
 import re
 from typing import Annotated
 from urllib.parse import urlsplit
@@ -60,3 +61,14 @@ HttpUrl = Annotated[str, AfterValidator(check_http_url)]
 CrawlId = Annotated[str, AfterValidator(check_crawl_id)]
 Device = Annotated[str, AfterValidator(check_device)]
 ExplicitDevice = Annotated[str, AfterValidator(check_explicit_device)]
+
+
+def expand_home(value: str) -> str:
+    """A file path with a leading `~` (or `~user`) expanded, as a shell would have: a config file's
+    `resnet_weights: ~/weights/resnet152.pth` was looked up as a folder named `~` and the stage refused it
+    ("not found"). Expanded where the config is read, so a deployment's `~` is its worker's home."""
+    return os.path.expanduser(value)
+
+
+# A path to a file of the worker's machine (weights, word vectors): `~` expanded.
+LocalFile = Annotated[str, AfterValidator(expand_home)]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tasks.config_types import ExplicitDevice
+from tasks.config_types import ExplicitDevice, LocalFile
 from tasks.stage_config import RunOnly, StageConfig
 
 AudioEncoderName = Literal["logmel_stats", "cnn14"]
@@ -21,7 +21,9 @@ class ExtractAudioConfig(StageConfig):
     """
 
     encoder: AudioEncoderName = "logmel_stats"
-    weights: str | None = Field(default=None, description="PANNs Cnn14_16k checkpoint path (cnn14 only)")
+    weights: LocalFile | None = Field(
+        default=None, description="PANNs Cnn14_16k checkpoint path (cnn14 only)"
+    )
     random_weights: bool = False
     width: int = Field(default=64, ge=4, le=64, description="Cnn14 channels of the first block (64 = PANNs)")
     calibration_seed: int = 0

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from tasks.config_types import Device
+from tasks.config_types import Device, LocalFile
 from tasks.stage_config import RunOnly, StageConfig
 
 
@@ -18,8 +18,12 @@ class ExtractFeaturesConfig(StageConfig):
     # Without real weights the stage refuses to run unless this is set; then every row says
     # random_weights=true (the demo sets it: no pretrained weights can be downloaded there).
     random_weights: bool = False
-    resnet_weights: str | None = Field(default=None, description="ResNet-152 ImageNet V1 state_dict path")
-    resnext_weights: str | None = Field(default=None, description="ResNeXt-101 Kinetics checkpoint path")
+    resnet_weights: LocalFile | None = Field(
+        default=None, description="ResNet-152 ImageNet V1 state_dict path"
+    )
+    resnext_weights: LocalFile | None = Field(
+        default=None, description="ResNeXt-101 Kinetics checkpoint path"
+    )
     calibration_seed: int = 0
     # Reference sizes are 224 (2D short side) and 112 (3D short side and crop); smaller only for tests.
     short_side_2d: int = Field(default=224, ge=32)

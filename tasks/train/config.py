@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from tasks.common import config_hash, shard_hash
-from tasks.config_types import Device
+from tasks.config_types import Device, LocalFile
 from tasks.train.pooling import ClipPooling
 
 # `howto train compare`'s methods by default (tasks/train/compare.py). Here, torch-free, so that the CLI's
@@ -39,7 +39,7 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
     text: Literal["minilm", "word2vec", "learned"] = "minilm"
-    word2vec_path: str | None = None  # required for text="word2vec": a word2vec .bin or .txt file
+    word2vec_path: LocalFile | None = None  # required for text="word2vec": a word2vec .bin or .txt file
     objective: Objective = "pairs"
     # Loss of objective "pairs" ("milnce" alone selects the published objective "milnce").
     loss: Literal["max_margin", "milnce", "milnce_inbatch", "infonce"] = "max_margin"

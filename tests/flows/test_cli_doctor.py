@@ -354,4 +354,22 @@ def test_another_resnet152_checkpoint_is_a_warning_not_a_failure(tmp_path: Path)
         code, out, _ = doctor(tmp_path, *RANDOM_OK, "--set", f"features.resnet_weights={other}")
         row = line(out, "resnet152 weights")
         assert code == 0 and row.startswith("WARN"), out
-        assert "not torchvision's V1 ImageNet checkpoint (394f9c45)" in row and "resnet152-394f9c45.pth" in row
+        assert (
+            "not torchvision's V1 ImageNet checkpoint (394f9c45)" in row and "resnet152-394f9c45.pth" in row
+        )
+
+
+def test_a_weights_path_from_home_is_found(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # `resnext_weights: ~/weights/...` in a config file (or a quoted --set) was looked up under a folder
+    # named "~" and refused by doctor and the stages alike; the config now expands it, as a shell would.
+    from tasks.features.config import ExtractFeaturesConfig
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "weights").mkdir()
+    resnext_weights(tmp_path / "weights" / "resnext-101-kinetics.pth")
+    code, out, _ = doctor(
+        tmp_path, *RANDOM_OK, "--set", "features.resnext_weights=~/weights/resnext-101-kinetics.pth"
+    )
+    assert code == 0 and line(out, "resnext101 weights").startswith("ok "), out
+    cfg = ExtractFeaturesConfig(resnext_weights="~/weights/resnext-101-kinetics.pth")
+    assert cfg.resnext_weights == str(tmp_path / "weights" / "resnext-101-kinetics.pth")
