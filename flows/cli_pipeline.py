@@ -168,7 +168,12 @@ def recrawl_command(
         ),
     ] = None,
     crawl_id: Annotated[
-        str | None, typer.Option("--crawl-id", help="Default: one more than the newest (crawl-0001, ...).")
+        str | None,
+        typer.Option(
+            "--crawl-id",
+            help="Default: the newest crawl if its re-crawl did not finish (a rerun resumes it), "
+            "else one more than the newest (crawl-0001, ...).",
+        ),
     ] = None,
     recheck_missing: Annotated[
         bool,

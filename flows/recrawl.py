@@ -15,7 +15,13 @@ from flows.stage_inputs import require_upstream
 from storage.catalog import refresh
 from storage.layout import DataRoot, check_data_root
 from storage.shards import read_dataset
-from tasks.search.crawl_record import record_crawl_changes, record_missing_generations
+from tasks.search.crawl_record import (
+    note_recrawl_started,
+    record_crawl_changes,
+    record_missing_generations,
+    recrawl_finished,
+    started_recrawls,
+)
 
 CRAWL_ID = re.compile(r"^crawl-(\d{4,})$")
 
@@ -27,9 +33,21 @@ def crawl_ids(root: DataRoot) -> list[str]:
 
 
 def next_crawl_id(root: DataRoot) -> str:
-    """crawl-0000 for the first crawl, then one more than the highest seen."""
-    numbers = [int(m.group(1)) for c in crawl_ids(root) if (m := CRAWL_ID.match(c))]
-    return f"crawl-{(max(numbers) + 1 if numbers else 0):04d}"
+    """The newest crawl if a re-crawl started it and did not finish, else crawl-0000 for the first crawl,
+    then one more than the highest seen.
+
+    A re-crawl stopped half-way (a bot check, a killed worker, a failed features stage) and run again, by
+    hand or as a retried deployment run, must finish its own generation: under a new id it searched every
+    task again, re-checked another batch of known videos and recorded a generation that had added nothing.
+    """
+    started = started_recrawls(root)
+    numbered = {int(m.group(1)): c for c in set(crawl_ids(root)) | started if (m := CRAWL_ID.match(c))}
+    if not numbered:
+        return "crawl-0000"
+    newest = numbered[max(numbered)]
+    if newest in started and not recrawl_finished(root, newest):
+        return newest
+    return f"crawl-{max(numbered) + 1:04d}"
 
 
 # What a re-crawl does unless told: find new videos, then their captions, features and audio (training is
@@ -58,7 +76,9 @@ def recrawl(
     if not match:
         raise ValueError(f"crawl id {crawl!r} must look like crawl-0001")
     log = get_run_logger()
-    log.info("recrawl %s on %s", crawl, root.url)
+    resumed = crawl in started_recrawls(root) and not recrawl_finished(root, crawl)
+    log.info("recrawl %s on %s%s", crawl, root.url, " (resuming: it did not finish)" if resumed else "")
+    note_recrawl_started(root, crawl)
     cfg = cfg.with_crawl(crawl)
     chosen: list[Stage] = list(stages or DEFAULT_STAGES)
     summaries: dict[str, Any] = {"crawl_id": crawl}

@@ -1,22 +1,26 @@
-"""Write a re-crawl generation's `crawl_changes` shard (shard number = crawl number), from the data root."""
+"""Write a re-crawl generation's `crawl_changes` shard (shard number = crawl number), from the data root;
+note which re-crawls started, so that one interrupted is resumed rather than followed by a new generation."""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from storage.atomic import atomic_write_bytes, is_temp_name
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_dataset, read_marker, write_shard
 from tasks.common import code_version, config_hash
 from tasks.search.crawl_diff import crawl_changes
-from tasks.search.plans import RECHECK, video_plans
+from tasks.search.plans import PLANS_DIR, RECHECK, video_plans
 
 DATASET = "crawl_changes"
 _NUMBER = re.compile(r"(\d+)$")
+RECRAWLS = "recrawls"  # _plans/recrawls/<crawl id>.json: a re-crawl of that crawl started
 _HIT_COLUMNS = ["video_id", "view_count"]
 _VIDEO_COLUMNS = ["video_id", "task_id", "keep", "unavailable_since", "crawl_id", "status", "caption_kind",
                   "drop_reason"]  # fmt: skip
@@ -92,3 +96,26 @@ def record_missing_generations(root: DataRoot, crawl_ids: list[str]) -> list[str
             record_crawl_changes(root, crawl)
             done.append(crawl)
     return done
+
+
+def note_recrawl_started(root: DataRoot, crawl_id: str) -> None:
+    """Record that a re-crawl of `crawl_id` started (kept as first written when it is resumed). Its
+    `crawl_changes` shard, written last, says it finished: in between, the crawl is unfinished."""
+    path = root.path(PLANS_DIR, RECRAWLS, f"{crawl_id}.json")
+    if not root.exists(path):
+        atomic_write_bytes(root, path, json.dumps({"crawl_id": crawl_id, "started_at": time.time()}).encode())
+
+
+def started_recrawls(root: DataRoot) -> set[str]:
+    """Every crawl id a re-crawl was started for."""
+    folder = root.path(PLANS_DIR, RECRAWLS)
+    if not root.exists(folder):
+        return set()
+    names = (p.rsplit("/", 1)[-1] for p in root.fs.glob(f"{folder}/*.json") if not is_temp_name(p))
+    return {name.removesuffix(".json") for name in names}
+
+
+def recrawl_finished(root: DataRoot, crawl_id: str) -> bool:
+    """Whether the re-crawl of `crawl_id` got to its end: it wrote the generation's `crawl_changes` shard."""
+    match = _NUMBER.search(crawl_id)
+    return match is not None and read_marker(root, DATASET, int(match.group(1))) is not None

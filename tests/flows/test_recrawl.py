@@ -134,3 +134,46 @@ def test_recrawl_that_finds_nothing_new_is_still_a_generation(demo_site, tmp_pat
         ("crawl-0000", None, 0),
         ("crawl-0001", "crawl-0000", 0),
     ]
+
+
+def _search_requests(site) -> int:
+    return sum(1 for line in site.requests if line.split(" ", 1)[1].startswith("/youtubei/v1/search"))
+
+
+@pytest.mark.slow
+def test_a_recrawl_stopped_half_way_is_finished_by_a_plain_rerun(site, tmp_path: Path) -> None:
+    """A re-crawl halted by a bot check after its searches, run again as a user or a retried deployment run
+    does (no crawl id): it finishes crawl-0001. Before, the rerun became crawl-0002: every task searched
+    again, a second batch of known videos re-checked, and a generation that had added nothing recorded."""
+    from tasks.demo.troubles import Troubles
+    from tasks.search.plans import video_plans
+    from tasks.youtube.errors import StageHalted
+
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search"])
+    original = site.world
+    grown = original.grow()
+    new = {v.id for v in grown.videos} - {v.id for v in original.videos}
+    site.set_world(grown)
+    try:
+        site.set_troubles(Troubles(bot_check=1))  # the searches pass; the first watch page stops the probe
+        with pytest.raises(StageHalted):
+            recrawl(cfg=cfg, data_root=str(root), stages=["search"])
+        site.set_troubles()
+        searched = _search_requests(site)
+        assert next_crawl_id(DataRoot.from_any(root)) == "crawl-0001"
+        summary = recrawl(cfg=cfg, data_root=str(root), stages=["search"])
+        assert _search_requests(site) == searched, "the rerun searched the tasks again"
+    finally:
+        site.set_world(original)
+        site.set_troubles()
+
+    assert summary["crawl_id"] == "crawl-0001" and summary["changes"] == {"added": len(new)}
+    crawls = query("SELECT crawl_id, previous_crawl_id, added FROM crawls", str(root)).rows
+    assert [c[:2] for c in crawls] == [("crawl-0000", None), ("crawl-0001", "crawl-0000")]
+    assert crawls[1][2] == len(new)
+    sources = sorted((p["crawl_id"], p["source"]) for p in video_plans(DataRoot.from_any(root)).values())
+    assert sources == [("crawl-0000", "search"), ("crawl-0001", "recheck"), ("crawl-0001", "search")]
+    # Finished now: the next scheduled run is the next generation.
+    assert next_crawl_id(DataRoot.from_any(root)) == "crawl-0002"
