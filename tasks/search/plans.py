@@ -298,7 +298,9 @@ def plan_rechecks(
     columns = ["video_id", "task_id", "rank", "url", "title", "keep", "status", "crawl_id"]
     known = {}
     for row in read_dataset(root, "videos").to_table(columns=columns).to_pylist():
-        if row["keep"] and row["status"] == "ok" and row["crawl_id"] != crawl_id:
+        # Earlier crawls' videos only: a rerun of an older crawl's search (`howto pipeline` again, crawl-0000,
+        # after re-crawls) re-checked later crawls' videos and marked one gone `unavailable_since` that crawl.
+        if row["keep"] and row["status"] == "ok" and row["crawl_id"] < crawl_id:
             known[row["video_id"]] = {k: row[k] for k in ("video_id", "task_id", "rank", "url", "title")}
     lost = sorted(set(known) - found - done - gone) if missing else []
     # A resumed crawl already planned its picks (they are in `done`): picking again would pick others.

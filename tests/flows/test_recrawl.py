@@ -177,3 +177,36 @@ def test_a_recrawl_stopped_half_way_is_finished_by_a_plain_rerun(site, tmp_path:
     assert sources == [("crawl-0000", "search"), ("crawl-0001", "recheck"), ("crawl-0001", "search")]
     # Finished now: the next scheduled run is the next generation.
     assert next_crawl_id(DataRoot.from_any(root)) == "crawl-0002"
+
+
+@pytest.mark.slow
+def test_the_first_crawl_run_again_after_a_recrawl_rechecks_nothing(site, tmp_path: Path) -> None:
+    """`howto pipeline` run again after a re-crawl (its search is crawl-0000's): the re-crawl's new videos
+    are not re-checked under crawl-0000. Before, they were (up to 50 probes of a finished crawl), and one
+    removed since was recorded `unavailable_since` crawl-0000, a crawl before the one that found it."""
+    from tasks.demo.troubles import Troubles
+    from tasks.search.plans import RECHECK, video_plans
+
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search"])
+    original = site.world
+    grown = original.grow()
+    site.set_world(grown)
+    try:
+        recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
+        added = sorted(
+            r[0]
+            for r in query("SELECT video_id FROM video_catalog WHERE crawl_id = 'crawl-0001'", str(root)).rows
+        )
+        assert added
+        site.set_troubles(Troubles(removed=frozenset(added)))
+        watched = sum(1 for line in site.requests if line.split(" ", 1)[1].startswith("/watch"))
+        pipeline(cfg=cfg, data_root=str(root), stages=["search"])
+        assert sum(1 for line in site.requests if line.split(" ", 1)[1].startswith("/watch")) == watched
+    finally:
+        site.set_world(original)
+        site.set_troubles()
+    plans = video_plans(DataRoot.from_any(root)).values()
+    assert not [p for p in plans if p["source"] == RECHECK and p["crawl_id"] == "crawl-0000"]
+    assert query("SELECT count(*) FROM videos WHERE unavailable_since IS NOT NULL", str(root)).rows == [(0,)]
