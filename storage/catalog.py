@@ -343,8 +343,11 @@ LEFT JOIN (
     SELECT * FROM captions QUALIFY row_number() OVER (PARTITION BY video_id ORDER BY crawl_id DESC) = 1
 ) c USING (video_id)
 LEFT JOIN (
+    -- gone since the first re-check that found it gone after the last one that saw it back, if any
     SELECT video_id, min(unavailable_since) AS unavailable_since FROM videos
-    WHERE unavailable_since IS NOT NULL GROUP BY 1
+    LEFT JOIN (SELECT video_id, max(crawl_id) AS back FROM {returned} WHERE change = 'returned' GROUP BY 1)
+        USING (video_id)
+    WHERE unavailable_since IS NOT NULL AND unavailable_since > coalesce(back, '') GROUP BY 1
 ) g USING (video_id)
 """
 
@@ -364,7 +367,8 @@ WITH generations AS (
 ), changes AS (
     SELECT crawl_id, any_value(previous_crawl_id) AS previous_crawl_id,
            count(*) FILTER (WHERE change = 'views') AS views_changed,
-           count(*) FILTER (WHERE change = 'captions') AS captions_changed
+           count(*) FILTER (WHERE change = 'captions') AS captions_changed,
+           count(*) FILTER (WHERE change = 'returned') AS returned
     FROM crawl_changes GROUP BY 1
 )
 SELECT g.crawl_id,
@@ -374,7 +378,8 @@ SELECT g.crawl_id,
        (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id AND f.keep) AS added_kept,
        (SELECT count(DISTINCT video_id) FROM videos v WHERE v.unavailable_since = g.crawl_id) AS vanished,
        coalesce(c.views_changed, 0) AS views_changed,
-       coalesce(c.captions_changed, 0) AS captions_changed
+       coalesce(c.captions_changed, 0) AS captions_changed,
+       coalesce(c.returned, 0) AS returned
 FROM generations g LEFT JOIN changes c USING (crawl_id)
 ORDER BY g.crawl_id
 """
@@ -401,7 +406,10 @@ def _build(path: str, root: DataRoot) -> None:
         if left_out:
             con.executemany(f"INSERT INTO {META_SCHEMA}.left_out VALUES (?)", [[p] for p in left_out])
         if {"videos", "captions"} <= built:
-            con.execute(VIDEO_CATALOG_SQL)
+            # Videos a re-check saw back are no longer gone (crawl_changes 'returned' rows); without that
+            # dataset's view, none has come back.
+            returned = "crawl_changes" if "crawl_changes" in built else f"{EMPTY_SCHEMA}.crawl_changes"
+            con.execute(VIDEO_CATALOG_SQL.format(returned=returned))
         elif {"videos", "captions"} <= set(SCHEMAS):
             log.warning("catalog: skipping view video_catalog: videos or captions has no view")
         if {"search_results", "videos", "crawl_changes"} <= built:

@@ -105,6 +105,7 @@ def markdown(n: ReportNumbers, made_at: str) -> str:
         *(f"- source {s}: {c:,} videos" for s, c in n.caption_sources.items()),
         "", "## Crawl generations", "",
         *(f"- {c['crawl_id']}: {c['new_videos']:,} videos first seen, {c['gone']:,} found gone"
+          + (f", {c['returned']:,} back" if c.get("returned") else "")
           + (f", {c['views_changed']:,} view counts changed since {c['compared_with']}"
              if c["compared_with"] else "")
           + (f", {c['captions_changed']:,} of {c['captions_checked']:,} re-checked videos changed captions"

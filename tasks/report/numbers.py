@@ -136,10 +136,9 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
     )
     # What each re-crawl recorded about itself (flows/recrawl.py): the generation compared with, views.
     # The `crawls` view knows the generation compared with even when nothing changed (no change rows).
-    changes = {
-        c: (p, int(v))
-        for c, p, v in _rows(root, "SELECT crawl_id, previous_crawl_id, views_changed FROM crawls")
-    }
+    recorded = _rows(root, "SELECT crawl_id, previous_crawl_id, views_changed, returned FROM crawls")
+    changes = {c: (p, int(v)) for c, p, v, _ in recorded}
+    returned = {c: int(r) for c, _, _, r in recorded}  # gone videos a re-check saw back
     captions = dict(
         _rows(root, "SELECT crawl_id, count(*) FROM crawl_changes WHERE change = 'captions' GROUP BY 1")
     )
@@ -149,7 +148,8 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
     return [
         {"crawl_id": c, "started_at": started.get(c), "new_videos": int(n), "gone": int(g),
          "compared_with": changes.get(c, (None, 0))[0], "views_changed": changes.get(c, (None, 0))[1],
-         "captions_checked": checked.get(c, 0), "captions_changed": int(captions.get(c, 0))}
+         "captions_checked": checked.get(c, 0), "captions_changed": int(captions.get(c, 0)),
+         "returned": returned.get(c, 0)}
         for c, n, g in rows
     ]  # fmt: skip
 

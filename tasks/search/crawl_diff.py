@@ -4,7 +4,8 @@ added: videos first probed in this generation; vanished: known videos a re-check
 (`unavailable_since` = this generation); views: videos the search returned in both generations with a
 different view count; captions: known videos a re-check probed again (`captions_seen`, from the re-check
 shards' markers) whose English captions (manual / auto / translated_only / none) differ from what was last
-known: their `videos` row, updated by the re-checks of earlier generations.
+known: their `videos` row, updated by the re-checks of earlier generations; returned: videos gone (a re-check
+found them unavailable) that this generation's re-check saw again.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from tasks.youtube.decision import recorded_caption_state
 
-ADDED, VANISHED, VIEWS, CAPTIONS = "added", "vanished", "views", "captions"
+ADDED, VANISHED, RETURNED, VIEWS, CAPTIONS = "added", "vanished", "returned", "views", "captions"
 
 
 def _views_by_video(hits: Iterable[Mapping[str, Any]]) -> dict[str, int]:
@@ -25,6 +26,26 @@ def _views_by_video(hits: Iterable[Mapping[str, Any]]) -> dict[str, int]:
         if vid and count is not None:
             views[vid] = max(views.get(vid, count), int(count))
     return views
+
+
+def gone_before(
+    crawl_id: str, videos: Iterable[Mapping[str, Any]], captions_seen: Iterable[Mapping[str, Any]]
+) -> dict[str, str]:
+    """Videos gone as of the generations before `crawl_id`, each with the crawl that found it gone.
+
+    A re-check that finds a video unavailable appends its row with `unavailable_since`; one that sees it
+    there again (a private video made public) leaves its caption state in `captions_seen`. The newest of
+    these before `crawl_id` says whether the video is gone now.
+    """
+    events = [(r["unavailable_since"], 1, r["video_id"]) for r in videos if r.get("unavailable_since")]
+    events += [(s["crawl_id"], 0, s["video_id"]) for s in captions_seen]
+    gone: dict[str, str] = {}
+    for crawl, is_gone, vid in sorted(e for e in events if e[0] < crawl_id):
+        if is_gone:
+            gone.setdefault(vid, crawl)  # the first crawl of this absence
+        else:
+            gone.pop(vid, None)
+    return gone
 
 
 def caption_changes(
@@ -61,7 +82,7 @@ def crawl_changes(
     `videos`: every `videos` row (all generations); `previous_hits`/`hits`: `search_results` rows of the
     previous and this generation; `captions_seen`: what re-checks saw (see `caption_changes`).
     """
-    rows = list(videos)
+    rows, seen = list(videos), list(captions_seen)
     seen_before = {r["video_id"] for r in rows if r["crawl_id"] < crawl_id and not r.get("unavailable_since")}
     base = {"crawl_id": crawl_id, "previous_crawl_id": previous_crawl_id, "keep": None,
             "views_before": None, "views_after": None, "captions_before": None, "captions_after": None}  # fmt: skip
@@ -80,8 +101,11 @@ def crawl_changes(
         if before[vid] != after[vid]:
             out.append({**base, "video_id": vid, "change": VIEWS, "task_id": tasks.get(vid),
                         "views_before": before[vid], "views_after": after[vid]})  # fmt: skip
-    for vid, was, now in caption_changes(crawl_id, rows, captions_seen):
+    gone = gone_before(crawl_id, rows, seen)
+    for vid in sorted({s["video_id"] for s in seen if s["crawl_id"] == crawl_id} & gone.keys()):
+        out.append({**base, "video_id": vid, "change": RETURNED, "task_id": tasks.get(vid)})
+    for vid, was, now in caption_changes(crawl_id, rows, seen):
         out.append({**base, "video_id": vid, "change": CAPTIONS, "task_id": tasks.get(vid),
                     "captions_before": was, "captions_after": now})  # fmt: skip
-    order = {ADDED: 0, VANISHED: 1, VIEWS: 2, CAPTIONS: 3}
+    order = {ADDED: 0, VANISHED: 1, RETURNED: 2, VIEWS: 3, CAPTIONS: 4}
     return sorted(out, key=lambda r: (order[r["change"]], r["video_id"]))

@@ -269,14 +269,16 @@ def plan_rechecks(
     captions: int = 0,
 ) -> list[dict[str, Any]]:
     """Re-crawl: plan a new probe of kept videos from earlier crawls: with `missing`, those this crawl's
-    search no longer found; with `captions` > 0, that many more (oldest-checked first) to compare
-    their caption tracks with what their `videos` row says.
+    search no longer found, and those gone (`gone_before`) that it found again; with `captions` > 0, that
+    many more (oldest-checked first) to compare their caption tracks with what their `videos` row says.
 
     Their shards hold rows only for videos now gone (`unavailable_since` = this crawl), so no old shard
     file is rewritten; a video still there leaves no row (its caption state goes to the shard's
-    marker, `captions_seen`). Planned once per crawl.
+    marker, `captions_seen`, which also says a gone video is back). Planned once per crawl.
     """
     from storage.shards import read_dataset, read_shard
+    from tasks.search.crawl_diff import gone_before
+    from tasks.search.crawl_record import captions_seen
 
     found: set[str] = set()
     for shard in search_shards:
@@ -290,21 +292,34 @@ def plan_rechecks(
         if p.get("source") == RECHECK and p["crawl_id"] == crawl_id
         for v in p["videos"]
     }
-    gone = {
-        r["video_id"]
-        for r in read_dataset(root, "videos").to_table(columns=["video_id", "unavailable_since"]).to_pylist()
-        if r["unavailable_since"]
-    }
-    columns = ["video_id", "task_id", "rank", "url", "title", "keep", "status", "crawl_id"]
+    columns = [
+        "video_id",
+        "task_id",
+        "rank",
+        "url",
+        "title",
+        "keep",
+        "status",
+        "crawl_id",
+        "unavailable_since",
+    ]
+    rows = read_dataset(root, "videos").to_table(columns=columns).to_pylist()
+    gone = gone_before(crawl_id, rows, captions_seen(root, crawl_id))
     known = {}
-    for row in read_dataset(root, "videos").to_table(columns=columns).to_pylist():
+    for row in rows:
         # Earlier crawls' videos only: a rerun of an older crawl's search (`howto pipeline` again, crawl-0000,
         # after re-crawls) re-checked later crawls' videos and marked one gone `unavailable_since` that crawl.
         if row["keep"] and row["status"] == "ok" and row["crawl_id"] < crawl_id:
             known[row["video_id"]] = {k: row[k] for k in ("video_id", "task_id", "rank", "url", "title")}
-    lost = sorted(set(known) - found - done - gone) if missing else []
+    lost = sorted(set(known) - found - done - gone.keys()) if missing else []
+    # A private video made public again: before, one found gone stayed `unavailable` for good.
+    back = sorted(set(known) & found & gone.keys() - done) if missing else []
     # A resumed crawl already planned its picks (they are in `done`): picking again would pick others.
     budget = captions if not done else 0
-    picks = caption_recheck_picks(known, last_checked(plans), set(lost) | done | gone, budget)
-    chosen = [known[v] for v in sorted(set(lost) | set(picks))]
+    picks = caption_recheck_picks(known, last_checked(plans), set(lost) | done | gone.keys(), budget)
+    # `gone_since` tells the probe that a video still gone is no news: no second `unavailable_since` row.
+    chosen = [
+        {**known[v], **({"gone_since": gone[v]} if v in gone else {})}
+        for v in sorted(set(lost) | set(picks) | set(back))
+    ]
     return append_video_plans(root, chosen, crawl_id, RECHECK, per_shard, next_video_shard(root))

@@ -168,11 +168,14 @@ class ProbeRun:
             )
         rows = [finished.get(v["video_id"]) or probed[v["video_id"]] for v in videos]
         if self.plan.get("source") == RECHECK:
-            # A re-check records only what changed: videos now gone (and errors, to retry them).
+            # A re-check records only what changed: videos now gone (and errors, to retry them); a video
+            # gone before (`gone_since`) and still gone is no change.
+            still_gone = {v["video_id"] for v in videos if v.get("gone_since")}
             rows = [
                 {**r, "unavailable_since": self.crawl_id} if r["drop_reason"] == UNAVAILABLE else r
                 for r in rows
                 if r["status"] != "ok"
+                and not (r["drop_reason"] == UNAVAILABLE and r["video_id"] in still_gone)
             ]
         return rows
 

@@ -210,3 +210,38 @@ def test_the_first_crawl_run_again_after_a_recrawl_rechecks_nothing(site, tmp_pa
     plans = video_plans(DataRoot.from_any(root)).values()
     assert not [p for p in plans if p["source"] == RECHECK and p["crawl_id"] == "crawl-0000"]
     assert query("SELECT count(*) FROM videos WHERE unavailable_since IS NOT NULL", str(root)).rows == [(0,)]
+
+
+@pytest.mark.slow
+def test_a_video_made_private_then_public_again_is_kept_again(site, tmp_path: Path) -> None:
+    """Weekly re-crawls while a kept video goes private for two weeks: it is recorded gone once, not again
+    while still private, and back (`returned`) when the search finds it public again; video_catalog keeps
+    it again. Before, it stayed `unavailable` for good: a gone video was never probed again."""
+    from tasks.demo.troubles import Troubles
+
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search"])
+    vid = min(r[0] for r in query("SELECT video_id FROM video_catalog WHERE keep", str(root)).rows)
+    catalog = f"SELECT keep, drop_reason, unavailable_since FROM video_catalog WHERE video_id = '{vid}'"
+    try:
+        site.set_troubles(Troubles(private=frozenset([vid])))
+        recrawl(cfg=cfg, data_root=str(root), stages=["search"])
+        assert query(catalog, str(root)).rows == [(False, "unavailable", "crawl-0001")]
+        recrawl(cfg=cfg, data_root=str(root), stages=["search"])  # still private: no news
+        site.set_troubles()
+        summary = recrawl(cfg=cfg, data_root=str(root), stages=["search"])
+    finally:
+        site.set_troubles()
+    assert summary["changes"] == {"returned": 1}
+    assert query(catalog, str(root)).rows == [(True, None, None)]
+    crawls = query("SELECT crawl_id, vanished, returned FROM crawls", str(root)).rows
+    assert crawls == [("crawl-0000", 0, 0), ("crawl-0001", 1, 0), ("crawl-0002", 0, 0), ("crawl-0003", 0, 1)]
+    from tasks.report.numbers import crawl_history
+
+    history = crawl_history(DataRoot.from_any(root))  # the report's generation lines
+    assert [c["returned"] for c in history] == [0, 0, 0, 1]
+    rows = query(
+        f"SELECT crawl_id, unavailable_since FROM videos WHERE video_id = '{vid}' ORDER BY 1", str(root)
+    )
+    assert rows.rows == [("crawl-0000", None), ("crawl-0001", "crawl-0001")]

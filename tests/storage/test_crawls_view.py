@@ -10,7 +10,7 @@ from storage.layout import DataRoot
 from storage.shards import read_marker, write_shard
 from tasks.report.card import markdown
 from tasks.report.numbers import crawl_history
-from tasks.search.crawl_diff import crawl_changes
+from tasks.search.crawl_diff import crawl_changes, gone_before
 from tasks.search.crawl_record import record_crawl_changes, record_missing_generations
 from tasks.search.plans import RECHECK, caption_recheck_picks, last_checked, save_video_plan
 from tests.storage.catalog_data import rows_table
@@ -107,10 +107,11 @@ def test_recorded_generation_shows_in_crawls_view_and_report(tmp_path: Path) -> 
     refresh(root)
     crawls = query("SELECT * FROM crawls", root)
     assert crawls.columns == ["crawl_id", "previous_crawl_id", "search_hits", "videos_found", "added",
-                              "added_kept", "vanished", "views_changed", "captions_changed"]  # fmt: skip
+                              "added_kept", "vanished", "views_changed", "captions_changed",
+                              "returned"]  # fmt: skip
     assert crawls.rows == [
-        ("crawl-0000", None, 2, 2, 2, 2, 0, 0, 0),
-        ("crawl-0001", "crawl-0000", 3, 3, 2, 1, 1, 1, 1),
+        ("crawl-0000", None, 2, 2, 2, 2, 0, 0, 0, 0),
+        ("crawl-0001", "crawl-0000", 3, 3, 2, 1, 1, 1, 1, 0),
     ]
     captions = query("SELECT video_id, captions_before, captions_after FROM crawl_changes "
                      "WHERE change = 'captions'", root)  # fmt: skip
@@ -159,3 +160,55 @@ def test_a_generation_that_found_nothing_new_is_listed_with_its_previous(tmp_pat
     lines = [line.split(" (started")[0] for line in _card_lines(history) if line.startswith("- crawl-")]
     assert lines == ["- crawl-0000: 1 videos first seen, 0 found gone",
                      "- crawl-0001: 0 videos first seen, 0 found gone, 0 view counts changed since crawl-0000"]  # fmt: skip
+
+
+def _gone(video_id: str, crawl: str) -> dict[str, Any]:
+    """A re-check's row for a video it found unavailable."""
+    return {**_video(video_id, crawl, keep=False), "status": "failed", "drop_reason": "unavailable",
+            "unavailable_since": crawl}  # fmt: skip
+
+
+def test_a_video_gone_then_back_then_gone_again_pure() -> None:
+    """A private video made public again: the re-check that sees it reports it returned, once."""
+    videos = [
+        _video(A, "crawl-0000"),
+        _video(B, "crawl-0000"),
+        _gone(A, "crawl-0001"),
+        _gone(A, "crawl-0003"),
+    ]
+    seen = [
+        _seen("crawl-0001", B, "manual"),
+        _seen("crawl-0002", A, "manual"),
+        _seen("crawl-0002", B, "manual"),
+    ]
+    assert gone_before("crawl-0001", videos, seen) == {}
+    assert gone_before("crawl-0002", videos, seen) == {A: "crawl-0001"}
+    assert gone_before("crawl-0003", videos, seen) == {}  # seen back by crawl-0002's re-check
+    assert gone_before("crawl-0005", videos, seen) == {A: "crawl-0003"}
+    back = crawl_changes("crawl-0002", "crawl-0001", videos, [], [], seen)
+    assert [(r["change"], r["video_id"]) for r in back] == [("returned", A)]  # B never left
+    assert [(r["change"], r["video_id"]) for r in crawl_changes("crawl-0003", "crawl-0002", videos, [], [], seen)] == [
+        ("vanished", A)]  # fmt: skip
+
+
+def test_video_catalog_keeps_a_video_that_came_back(tmp_path: Path) -> None:
+    """Before, a video a re-check found gone stayed `unavailable` in video_catalog (and the report's funnel)
+    for good, even after a later crawl saw it again."""
+    root = DataRoot.from_any(tmp_path / "data")
+    _write(root, "videos", 0, [_video(A, "crawl-0000"), _video(B, "crawl-0000")])
+    _write(root, "videos", 1, [_gone(A, "crawl-0001"), _gone(B, "crawl-0001")])
+    seen = [_seen("crawl-0002", A, "manual")]
+    videos = [
+        _video(A, "crawl-0000"),
+        _video(B, "crawl-0000"),
+        _gone(A, "crawl-0001"),
+        _gone(B, "crawl-0001"),
+    ]
+    _write(root, "crawl_changes", 2, crawl_changes("crawl-0002", "crawl-0001", videos, [], [], seen))
+    refresh(root)
+    catalog = "SELECT video_id, keep, drop_reason, unavailable_since FROM video_catalog ORDER BY 1"
+    assert query(catalog, root).rows == [(A, True, None, None), (B, False, "unavailable", "crawl-0001")]
+    _write(root, "videos", 3, [_gone(A, "crawl-0003")])  # and gone again
+    refresh(root)
+    assert query(catalog, root).rows == [
+        (A, False, "unavailable", "crawl-0003"), (B, False, "unavailable", "crawl-0001")]  # fmt: skip
