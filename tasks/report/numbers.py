@@ -127,12 +127,16 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
         for crawl in set(table.column("crawl_id").to_pylist()):
             started[crawl] = min(started.get(crawl, marker.started_at), marker.started_at)
     # Every generation, also one that added no video and found none gone (only its search rows say it ran).
+    # A video is first seen by its first sighting's crawl, as in the `crawls` view: a re-check's `error` row
+    # (a probe to retry) carries the re-crawl's id too, and was counted as a video that crawl first saw.
     rows = _rows(
         root,
-        "WITH ids AS (SELECT crawl_id FROM videos UNION SELECT crawl_id FROM search_results) "
-        "SELECT i.crawl_id, count(v.video_id) FILTER (WHERE v.unavailable_since IS NULL), "
-        "count(v.video_id) FILTER (WHERE v.unavailable_since IS NOT NULL) "
-        "FROM ids i LEFT JOIN videos v USING (crawl_id) GROUP BY 1 ORDER BY 1",
+        "WITH ids AS (SELECT crawl_id FROM videos UNION SELECT crawl_id FROM search_results), "
+        "first AS (SELECT video_id, min(crawl_id) AS crawl_id FROM videos WHERE unavailable_since IS NULL "
+        "GROUP BY 1) "
+        "SELECT i.crawl_id, (SELECT count(*) FROM first f WHERE f.crawl_id = i.crawl_id), "
+        "(SELECT count(DISTINCT video_id) FROM videos v WHERE v.unavailable_since = i.crawl_id) "
+        "FROM ids i ORDER BY 1",
     )
     # What each re-crawl recorded about itself (flows/recrawl.py): the generation compared with, views.
     # The `crawls` view knows the generation compared with even when nothing changed (no change rows).

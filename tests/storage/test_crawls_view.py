@@ -212,3 +212,31 @@ def test_video_catalog_keeps_a_video_that_came_back(tmp_path: Path) -> None:
     refresh(root)
     assert query(catalog, root).rows == [
         (A, False, "unavailable", "crawl-0003"), (B, False, "unavailable", "crawl-0001")]  # fmt: skip
+
+
+def test_a_recheck_that_failed_is_no_new_video_in_the_report(tmp_path: Path) -> None:
+    """A re-check probe that errored (a 503) leaves an `error` row to retry under the re-crawl's id: the
+    report listed it as a video first seen in that generation, where the `crawls` view said 0 added."""
+    root = DataRoot.from_any(tmp_path / "data")
+    _write(root, "search_results", 0, [_hit(A, 100, "crawl-0000"), _hit(B, 100, "crawl-0000")])
+    _write(root, "videos", 0, [_video(A, "crawl-0000"), _video(B, "crawl-0000")])
+    _write(
+        root,
+        "search_results",
+        1,
+        [_hit(A, 100, "crawl-0001"), _hit(B, 100, "crawl-0001"), _hit(C, 9, "crawl-0001")],
+    )
+    _write(root, "videos", 1, [_video(C, "crawl-0001")])
+    _write(
+        root,
+        "videos",
+        2,
+        [{**_video(A, "crawl-0001", keep=False), "status": "error"}, _gone(B, "crawl-0001")],
+    )
+    record_crawl_changes(root, "crawl-0001")
+    refresh(root)
+    assert query("SELECT crawl_id, added, vanished FROM crawls", root).rows == [
+        ("crawl-0000", 2, 0), ("crawl-0001", 1, 1)]  # fmt: skip
+    history = crawl_history(root)
+    assert [(c["crawl_id"], c["new_videos"], c["gone"]) for c in history] == [
+        ("crawl-0000", 2, 0), ("crawl-0001", 1, 1)]  # fmt: skip
