@@ -29,16 +29,16 @@ def _views_by_video(hits: Iterable[Mapping[str, Any]]) -> dict[str, int]:
 
 
 def gone_before(
-    crawl_id: str, videos: Iterable[Mapping[str, Any]], captions_seen: Iterable[Mapping[str, Any]]
+    crawl_id: str, videos: Iterable[Mapping[str, Any]], returned: Iterable[Mapping[str, Any]]
 ) -> dict[str, str]:
     """Videos gone as of the generations before `crawl_id`, each with the crawl that found it gone.
 
-    A re-check that finds a video unavailable appends its row with `unavailable_since`; one that sees it
-    there again (a private video made public) leaves its caption state in `captions_seen`. The newest of
-    these before `crawl_id` says whether the video is gone now.
+    A re-check that finds a video unavailable appends its row with `unavailable_since`; a generation whose
+    re-check saw it there again recorded it `returned` (`crawl_changes`, which video_catalog reads too).
+    The newest of these before `crawl_id` says whether the video is gone now.
     """
     events = [(r["unavailable_since"], 1, r["video_id"]) for r in videos if r.get("unavailable_since")]
-    events += [(s["crawl_id"], 0, s["video_id"]) for s in captions_seen]
+    events += [(r["crawl_id"], 0, r["video_id"]) for r in returned if r.get("change", RETURNED) == RETURNED]
     gone: dict[str, str] = {}
     for crawl, is_gone, vid in sorted(e for e in events if e[0] < crawl_id):
         if is_gone:
@@ -76,11 +76,13 @@ def crawl_changes(
     previous_hits: Iterable[Mapping[str, Any]],
     hits: Iterable[Mapping[str, Any]],
     captions_seen: Iterable[Mapping[str, Any]] = (),
+    returned: Iterable[Mapping[str, Any]] = (),
 ) -> list[dict[str, Any]]:
     """The change rows of `crawl_id`, sorted by change then video id.
 
     `videos`: every `videos` row (all generations); `previous_hits`/`hits`: `search_results` rows of the
-    previous and this generation; `captions_seen`: what re-checks saw (see `caption_changes`).
+    previous and this generation; `captions_seen`: what re-checks saw (see `caption_changes`); `returned`:
+    the `returned` rows earlier generations recorded (see `gone_before`).
     """
     rows, seen = list(videos), list(captions_seen)
     seen_before = {r["video_id"] for r in rows if r["crawl_id"] < crawl_id and not r.get("unavailable_since")}
@@ -101,7 +103,7 @@ def crawl_changes(
         if before[vid] != after[vid]:
             out.append({**base, "video_id": vid, "change": VIEWS, "task_id": tasks.get(vid),
                         "views_before": before[vid], "views_after": after[vid]})  # fmt: skip
-    gone = gone_before(crawl_id, rows, seen)
+    gone = gone_before(crawl_id, rows, returned)
     for vid in sorted({s["video_id"] for s in seen if s["crawl_id"] == crawl_id} & gone.keys()):
         out.append({**base, "video_id": vid, "change": RETURNED, "task_id": tasks.get(vid)})
     for vid, was, now in caption_changes(crawl_id, rows, seen):

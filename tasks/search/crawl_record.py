@@ -15,7 +15,7 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import read_dataset, read_marker, write_shard
 from tasks.common import code_version, config_hash
-from tasks.search.crawl_diff import crawl_changes
+from tasks.search.crawl_diff import RETURNED, crawl_changes
 from tasks.search.plans import PLANS_DIR, RECHECK, video_plans
 
 DATASET = "crawl_changes"
@@ -46,6 +46,14 @@ def captions_seen(root: DataRoot, up_to: str) -> list[dict[str, str]]:
     return seen
 
 
+def returned_rows(root: DataRoot) -> list[dict[str, str]]:
+    """Every `returned` change recorded (crawl_id, video_id): gone videos a generation saw back."""
+    table = read_dataset(root, DATASET).to_table(
+        columns=["crawl_id", "video_id"], filter=pc.field("change") == RETURNED
+    )
+    return table.to_pylist()
+
+
 def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
     """Compare `crawl_id` with the generation before it and write the change rows; counts per change.
 
@@ -66,6 +74,7 @@ def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
         _hits(root, previous),
         _hits(root, crawl_id),
         captions_seen(root, crawl_id),
+        returned_rows(root),
     )
     table = pa.Table.from_pylist(rows, schema=get_schema(DATASET).schema)
     counts: dict[str, int] = {}

@@ -274,11 +274,12 @@ def plan_rechecks(
 
     Their shards hold rows only for videos now gone (`unavailable_since` = this crawl), so no old shard
     file is rewritten; a video still there leaves no row (its caption state goes to the shard's
-    marker, `captions_seen`, which also says a gone video is back). Planned once per crawl.
+    marker, `captions_seen`; the generation's change record says a gone video is back). Planned once per
+    crawl.
     """
     from storage.shards import read_dataset, read_shard
     from tasks.search.crawl_diff import gone_before
-    from tasks.search.crawl_record import captions_seen
+    from tasks.search.crawl_record import returned_rows
 
     found: set[str] = set()
     for shard in search_shards:
@@ -304,7 +305,7 @@ def plan_rechecks(
         "unavailable_since",
     ]
     rows = read_dataset(root, "videos").to_table(columns=columns).to_pylist()
-    gone = gone_before(crawl_id, rows, captions_seen(root, crawl_id))
+    gone = gone_before(crawl_id, rows, returned_rows(root))
     known = {}
     for row in rows:
         # Earlier crawls' videos only: a rerun of an older crawl's search (`howto pipeline` again, crawl-0000,

@@ -181,14 +181,18 @@ def test_a_video_gone_then_back_then_gone_again_pure() -> None:
         _seen("crawl-0002", A, "manual"),
         _seen("crawl-0002", B, "manual"),
     ]
-    assert gone_before("crawl-0001", videos, seen) == {}
-    assert gone_before("crawl-0002", videos, seen) == {A: "crawl-0001"}
-    assert gone_before("crawl-0003", videos, seen) == {}  # seen back by crawl-0002's re-check
-    assert gone_before("crawl-0005", videos, seen) == {A: "crawl-0003"}
+    assert gone_before("crawl-0002", videos, []) == {A: "crawl-0001"}
     back = crawl_changes("crawl-0002", "crawl-0001", videos, [], [], seen)
     assert [(r["change"], r["video_id"]) for r in back] == [("returned", A)]  # B never left
-    assert [(r["change"], r["video_id"]) for r in crawl_changes("crawl-0003", "crawl-0002", videos, [], [], seen)] == [
-        ("vanished", A)]  # fmt: skip
+    # Gone is what the recorded changes say: a re-check that saw A after crawl-0002 recorded its change
+    # (a retried probe) is no return; the next generation's re-check then records it.
+    assert gone_before("crawl-0001", videos, back) == {}
+    assert gone_before("crawl-0003", videos, back) == {}
+    assert gone_before("crawl-0005", videos, back) == {A: "crawl-0003"}
+    assert gone_before("crawl-0003", videos, []) == {A: "crawl-0001"}
+    again = crawl_changes("crawl-0003", "crawl-0002", videos, [], [], seen, back)
+    assert [(r["change"], r["video_id"]) for r in again] == [("vanished", A)]
+    assert crawl_changes("crawl-0002", "crawl-0001", videos, [], [], seen, back)[0]["change"] == "returned"
 
 
 def test_video_catalog_keeps_a_video_that_came_back(tmp_path: Path) -> None:
@@ -240,3 +244,29 @@ def test_a_recheck_that_failed_is_no_new_video_in_the_report(tmp_path: Path) -> 
     history = crawl_history(root)
     assert [(c["crawl_id"], c["new_videos"], c["gone"]) for c in history] == [
         ("crawl-0000", 2, 0), ("crawl-0001", 1, 1)]  # fmt: skip
+
+
+def test_a_gone_video_found_again_is_planned_for_a_recheck(tmp_path: Path) -> None:
+    """The re-crawl's plan: a gone video its search lists again is re-checked (with `gone_since`, so a
+    probe that finds it still gone writes no second row), until a generation records it back. A re-check
+    retried after its generation was recorded (captions_seen, but no `returned` row) leaves it gone, as
+    video_catalog says, so the next generation checks it again and records it."""
+    from tasks.search.plans import plan_rechecks, video_plans
+
+    root = DataRoot.from_any(tmp_path / "data")
+    _write(root, "videos", 0, [_video(A, "crawl-0000"), _video(B, "crawl-0000"), _video(C, "crawl-0000")])
+    _write(root, "videos", 1, [_gone(A, "crawl-0001"), _gone(C, "crawl-0001")])
+    save_video_plan(root, 2, "crawl-0002", RECHECK, [{"video_id": A}])
+    write_shard(root, "videos", 2, rows_table("videos", []), config_hash="h", code_version="x", rows_in=1,
+                extra={"captions_seen": {A: "manual"}})  # fmt: skip
+    _write(root, "search_results", 3, [_hit(v, 100, "crawl-0003") for v in (A, B, C)])
+    plans = plan_rechecks(root, "crawl-0003", [3], 250, missing=True, captions=0)
+    assert [(v["video_id"], v.get("gone_since")) for p in plans for v in p["videos"]] == [
+        (A, "crawl-0001"), (C, "crawl-0001")]  # fmt: skip
+    # Once a generation recorded C back, C is a known video like any other: not re-checked for being found.
+    _write(root, "crawl_changes", 4, crawl_changes("crawl-0004", "crawl-0003", [_gone(C, "crawl-0001")], [], [],
+                                                   [_seen("crawl-0004", C, "manual")]))  # fmt: skip
+    _write(root, "search_results", 5, [_hit(v, 100, "crawl-0005") for v in (A, B, C)])
+    plans = plan_rechecks(root, "crawl-0005", [5], 250, missing=True, captions=0)
+    assert [(v["video_id"], v.get("gone_since")) for p in plans for v in p["videos"]] == [(A, "crawl-0001")]
+    assert {p["crawl_id"] for p in video_plans(root).values()} == {"crawl-0002", "crawl-0003", "crawl-0005"}
