@@ -49,10 +49,10 @@ def import_howto100m_command(
         Path, typer.Option("--captions", help="caption.json or raw_caption.json (streamed).")
     ],
     features_2d: Annotated[
-        Path | None, typer.Option("--features-2d", help="Folder of per-video 2D .npy (1 row/s).")
+        Path | None, typer.Option("--features-2d", help="Folder of per-video 2D .npy or .pth (1 row/s).")
     ] = None,
     features_3d: Annotated[
-        Path | None, typer.Option("--features-3d", help="Folder of per-video 3D .npy (1.5 rows/s).")
+        Path | None, typer.Option("--features-3d", help="Folder of per-video 3D .npy or .pth (1.5 rows/s).")
     ] = None,
     caption_source: Annotated[
         CaptionSource, typer.Option(help="Which release file --captions is (auto: by its name).")

@@ -11,6 +11,7 @@ import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -79,6 +80,18 @@ def load_torch_file(
         else:
             reason = f"torch.load cannot read it: {_short(exc)}"
         raise NotACheckpoint(label, kind, reason) from exc
+
+
+def load_tensor_file(path: str, kind: str) -> np.ndarray:
+    """The one tensor a torch file holds (`torch.save(rows)`, as the HowTo100M reference code stores a video's
+    feature rows and reads them back with `th.load(path).float()`) as a numpy array; NotACheckpoint when the
+    file is not a torch file or holds something else (a dict, a list)."""
+    value = load_torch_file(path, kind)
+    if not isinstance(value, torch.Tensor):
+        raise NotACheckpoint(path, kind, f"it holds a {type(value).__name__}, not one tensor")
+    value = value.detach()
+    # numpy has no bfloat16; any other float type converts as it is
+    return (value.float() if value.dtype == torch.bfloat16 else value).numpy()
 
 
 def require_entries(state: Any, keys: Iterable[str], name: str, kind: str) -> dict[str, Any]:

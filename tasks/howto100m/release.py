@@ -151,17 +151,41 @@ def read_task_ids(path: str | Path) -> list[ReleaseTask]:
     return [ReleaseTask(t.source_id, t.title, task_id(t.title)) for t in items]
 
 
+# The reference extractor writes `<id>.npy`; the reference training code reads `th.load(<task>/<id>.pth)`.
+FEATURE_SUFFIXES = (".npy", ".pth")
+
+
 def feature_candidates(directory: str, meta: VideoMeta | None, video_id: str) -> list[str]:
-    """Where a video's .npy may be: the `path` column, `<dir>/<id>.npy`, `<dir>/<task>/<id>.npy`."""
+    """Where a video's features may be: the `path` column, `<dir>/<id>.npy|.pth`, `<dir>/<task>/<id>.npy|.pth`."""
     found = []
     if meta is not None and meta.path:
         relative = os.path.normpath(meta.path)
         if not os.path.isabs(relative) and not relative.startswith(".."):  # never outside the folder
             found.append(os.path.join(directory, relative))
-    found.append(os.path.join(directory, f"{video_id}.npy"))
+    found += [os.path.join(directory, f"{video_id}{suffix}") for suffix in FEATURE_SUFFIXES]
     if meta is not None and meta.task and meta.task.isdigit():
-        found.append(os.path.join(directory, meta.task, f"{video_id}.npy"))
+        found += [os.path.join(directory, meta.task, f"{video_id}{suffix}") for suffix in FEATURE_SUFFIXES]
     return found
+
+
+def _read_rows(path: str) -> np.ndarray | str:
+    """The array a features file holds, or why it cannot be read: a `.pth`/`.pt` file through torch (its
+    one tensor), anything else as a .npy (never unpickling)."""
+    if path.lower().endswith((".pth", ".pt")):
+        from models.torch_files import NotACheckpoint, load_tensor_file  # torch only for such files
+
+        try:
+            return load_tensor_file(path, "features")
+        except NotACheckpoint as exc:
+            return f"unreadable features file ({exc.reason[:120]})"
+    try:
+        rows = np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or cut .npy
+        return f"unreadable features file ({type(exc).__name__}: {str(exc)[:80]})"
+    if not isinstance(rows, np.ndarray):  # np.load opens any zip (a .npz, a torch file renamed) as an archive
+        rows.close()
+        return "unreadable features file (a zip archive, not one .npy array: a .npz, or a torch file not named .pth?)"
+    return rows
 
 
 def load_feature_rows(directory: str, meta: VideoMeta | None, video_id: str) -> tuple[np.ndarray | None, str]:
@@ -169,10 +193,9 @@ def load_feature_rows(directory: str, meta: VideoMeta | None, video_id: str) -> 
     path = next((p for p in feature_candidates(directory, meta, video_id) if os.path.isfile(p)), None)
     if path is None:
         return None, "no features file"
-    try:
-        rows = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or cut .npy
-        return None, f"unreadable features file ({type(exc).__name__}: {str(exc)[:80]})"
+    rows = _read_rows(path)
+    if isinstance(rows, str):
+        return None, rows
     if (
         rows.ndim != 2
         or rows.shape[0] == 0
