@@ -165,4 +165,8 @@ def import_howto100m(
         "replaced_shards": removed,
         "stale_shards_removed": past_last,
         "counts": counts,
+        # where the skipped lines are: "<video id>[i]" is item i (from 0) of its lists in the caption file
+        "skipped_examples": {"file": cfg.captions, **dict(sorted(importer.examples.items()))}
+        if importer.examples
+        else {},
     }

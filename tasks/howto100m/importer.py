@@ -11,12 +11,13 @@ import pyarrow as pa
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
+from storage.shards import read_marker
 from tasks.common import shard_hash
 from tasks.howto100m.caption_json import iter_entries, open_captions
 from tasks.howto100m.import_config import ImportConfig
 from tasks.howto100m.layout import IMPORT_SOURCE, check_free, load_plan, plan_exists, video_ids_outside
 from tasks.howto100m.release import FEATURE_MODELS, VideoTable, load_feature_rows, read_task_ids
-from tasks.howto100m.rows import FeatureRows, ShardRows
+from tasks.howto100m.rows import SKIPPED_EXAMPLES, FeatureRows, ShardRows, keep_examples
 from tasks.howto100m.staging import staged_root
 from tasks.howto100m.task_list import kept_titles_outside, task_rows
 from tasks.shard_runner import SecondaryOutput, ShardJob, ShardOutput, run_job
@@ -44,6 +45,9 @@ class Importer:
         self.staged = False  # a replacing import: markers kept aside until the swap (staging.py)
         self.target = root  # where run_job writes (and looks for) this import's markers
         self.counts: Counter[str] = Counter()
+        # What the shards skipped, read back from their markers (a rerun's cached shards count too): reason ->
+        # count in `counts`, reason -> where (a few per reason) in `examples`.
+        self.examples: dict[str, list[str]] = {}
         self.held: set[str] = set()  # videos the root holds outside this import (entries() reads them)
         self.manifests: list[dict[str, Any]] = []
 
@@ -143,18 +147,21 @@ class Importer:
                 meta = self.videos.meta(at) if at >= 0 else None
                 task = self.task_map.get(meta.task) if meta and meta.task else None
                 if meta and meta.task and task is None:
-                    self.counts["unknown_task"] += 1
+                    rows.note("unknown_task", f"{video_id}: task_id {meta.task} is not in task_ids.csv")
                 category = self.level1.get(task) if task else None
                 rows.add(video_id, meta, task, category or (meta.category_1 if meta else None), entry)
                 for key, directory in (("2d", self.cfg.features_2d), ("3d", self.cfg.features_3d)):
                     if directory:
                         model, fps = FEATURE_MODELS[key]
                         vectors, error = load_feature_rows(directory, meta, video_id)
-                        self.counts[f"features_{key}_missing"] += vectors is None
+                        if vectors is None:
+                            rows.note(f"features_{key}_missing", f"{video_id}: {error}")
                         features.add(video_id, model, fps, vectors, error)
             tables = rows.tables()
-            self.counts.update(rows.skipped)
-            extra = {"caption_source": self.source, "clips": tables["clips"].num_rows, **rows.skipped}
+            # The counts and where they come from go into the marker: a rerun that finds the shard done
+            # reads them back, so its summary reports the same skipped lines as the run that wrote it.
+            extra = {"caption_source": self.source, "clips": tables["clips"].num_rows, **rows.skipped,
+                     SKIPPED_EXAMPLES: rows.examples}  # fmt: skip
             secondary = [
                 SecondaryOutput("captions", tables["captions"], len(group)),
                 SecondaryOutput("clips", tables["clips"], len(group), CLIP_ORDER),
@@ -170,3 +177,13 @@ class Importer:
             secondaries=("captions", "clips", "frame_features") if with_features else ("captions", "clips"),
         )  # fmt: skip
         self.manifests.append(run_job(self.target, job))
+        marker = read_marker(self.target, "videos", shard)
+        self._count_skipped(marker.extra if marker is not None else {})
+
+    def _count_skipped(self, extra: dict[str, Any]) -> None:
+        """Add one shard's skip counts and examples (from its marker's `extra`) to the import's."""
+        self.counts.update(
+            {k: v for k, v in extra.items() if k != "clips" and type(v) is int}  # the counts: ints
+        )
+        for reason, where in (extra.get(SKIPPED_EXAMPLES) or {}).items():
+            keep_examples(self.examples, reason, list(where))

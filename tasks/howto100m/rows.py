@@ -50,29 +50,52 @@ def to_ms(seconds: Any) -> int | None:
     return round(seconds * 1000) if abs(seconds) <= MAX_TIME_MS // 1000 else None
 
 
+# Why a caption line was not imported (or was changed), in the order checked; README lists them.
+LENGTH_MISMATCH = "length_mismatch"  # lines past the shortest of the start, end and text lists
+MALFORMED_ENTRY = "malformed_entry"  # the entry is not {start, end, text} lists: none of its lines
+EMPTY_TEXT = "empty_text"
+BAD_TIME = "bad_time"  # a start or end that is not a finite number of seconds
+NON_STRING_TEXT_KEPT = "non_string_text_kept"  # read as str(value), as the reference does
+EXAMPLES_KEPT = 5  # per reason and shard: where to look, not a second copy of the file
+SKIPPED_EXAMPLES = "skipped_examples"  # the key of the examples in a shard marker's `extra`
+
+
 @dataclass
 class EntryClips:
-    """One video's clips from its caption entry, with what was skipped and why."""
+    """One video's clips from its caption entry, with what was skipped and why (and where: `examples`)."""
 
     starts: list[int] = field(default_factory=list)
     ends: list[int] = field(default_factory=list)
     texts: list[str] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    def skip(self, reason: str, where: str, n: int = 1) -> None:
+        self.skipped[reason] += n
+        keep_examples(self.examples, reason, [where])
+
+
+def keep_examples(examples: dict[str, list[str]], reason: str, where: list[str]) -> None:
+    """Add `where` to the examples of `reason`, up to EXAMPLES_KEPT of them."""
+    shown = examples.setdefault(reason, [])
+    shown += where[: max(0, EXAMPLES_KEPT - len(shown))]
 
 
 def entry_clips(entry: Any) -> EntryClips:
-    """zip(start, end, text) of an entry: empty texts and lines without finite times are skipped."""
+    """zip(start, end, text) of an entry: empty texts and lines without finite times are skipped, each counted
+    with the line's position ([i]: item i, from 0, of the lists)."""
     out = EntryClips()
     if not isinstance(entry, Mapping):
-        out.skipped["malformed_entry"] += 1
+        out.skip(MALFORMED_ENTRY, f"a {type(entry).__name__}, not {{start, end, text}}")
         return out
     starts, ends, texts = (entry.get(k) for k in ("start", "end", "text"))
     if not (isinstance(starts, list) and isinstance(ends, list) and isinstance(texts, list)):
-        out.skipped["malformed_entry"] += 1
+        out.skip(MALFORMED_ENTRY, "start, end and text are not all lists")
         return out
     n = min(len(starts), len(ends), len(texts))
     if not len(starts) == len(ends) == len(texts):
-        out.skipped["length_mismatch"] += max(len(starts), len(ends), len(texts)) - n
+        lengths = f"start, end and text hold {len(starts)}, {len(ends)} and {len(texts)} items"
+        out.skip(LENGTH_MISMATCH, f"[{n}:]: {lengths}", max(len(starts), len(ends), len(texts)) - n)
         starts, ends, texts = starts[:n], ends[:n], texts[:n]
     # The common case (every time a finite float, every text a non-blank string) without a Python loop
     # per line: str.strip refuses a non-string, and numpy's rint rounds half to even like round().
@@ -83,16 +106,16 @@ def entry_clips(entry: Any) -> EntryClips:
             rounded = np.rint(times).astype(np.int64)
             out.starts, out.ends, out.texts = rounded[0].tolist(), rounded[1].tolist(), list(texts)
             return out
-    for start, end, value in zip(starts, ends, texts, strict=True):
+    for i, (start, end, value) in enumerate(zip(starts, ends, texts, strict=True)):
         text = caption_text(value)
         if not isinstance(value, str):
-            out.skipped["non_string_text_kept"] += 1
+            out.skip(NON_STRING_TEXT_KEPT, f"[{i}]: {value!r}")
         if not text.strip():
-            out.skipped["empty_text"] += 1
+            out.skip(EMPTY_TEXT, f"[{i}]")
             continue
         start_ms, end_ms = to_ms(start), to_ms(end)
         if start_ms is None or end_ms is None:
-            out.skipped["bad_time"] += 1
+            out.skip(BAD_TIME, f"[{i}]: start {start!r}, end {end!r}")
             continue
         out.starts.append(start_ms)
         out.ends.append(end_ms)
@@ -118,6 +141,7 @@ class ShardRows:
         self.captions: list[dict[str, Any]] = []
         self.clips: dict[str, list[Any]] = {name: [] for name in get_schema("clips").schema.names}
         self.skipped: Counter[str] = Counter()
+        self.examples: dict[str, list[str]] = {}  # reason -> "<video id>[i]: ..." (EXAMPLES_KEPT each)
 
     def add(
         self, video_id: str, meta: VideoMeta | None, task: str | None, category: str | None, entry: Any
@@ -126,6 +150,12 @@ class ShardRows:
         self.videos.append(video_row(video_id, meta, task, self.crawl_id))
         clips = entry_clips(entry) if entry is not None else EntryClips()
         self.skipped.update(clips.skipped)
+        for reason, where in clips.examples.items():
+            keep_examples(
+                self.examples,
+                reason,
+                [f"{video_id}{w}" if w[:1] == "[" else f"{video_id}: {w}" for w in where],
+            )
         n = len(clips.texts)
         words = [len(t.split()) for t in clips.texts]
         columns: dict[str, list[Any]] = {
@@ -148,6 +178,11 @@ class ShardRows:
             "n_clips": n_clips, "keep": n_clips > 0, "drop_reason": reason, "status": "ok", "error": None,
             "crawl_id": self.crawl_id,
         })  # fmt: skip
+
+    def note(self, reason: str, where: str, n: int = 1) -> None:
+        """Count `n` of `reason` and keep `where` among its first EXAMPLES_KEPT examples."""
+        self.skipped[reason] += n
+        keep_examples(self.examples, reason, [where])
 
     def tables(self) -> dict[str, pa.Table]:
         return {
