@@ -54,7 +54,8 @@ def to_ms(seconds: Any) -> int | None:
 LENGTH_MISMATCH = "length_mismatch"  # lines past the shortest of the start, end and text lists
 MALFORMED_ENTRY = "malformed_entry"  # the entry is not {start, end, text} lists: none of its lines
 EMPTY_TEXT = "empty_text"
-BAD_TIME = "bad_time"  # a start or end that is not a finite number of seconds
+BAD_TIME = "bad_time"  # a start or end that is not a finite number of seconds from 0 up
+START_AFTER_END = "start_after_end"
 NON_STRING_TEXT_KEPT = "non_string_text_kept"  # read as str(value), as the reference does
 EXAMPLES_KEPT = 5  # per reason and shard: where to look, not a second copy of the file
 SKIPPED_EXAMPLES = "skipped_examples"  # the key of the examples in a shard marker's `extra`
@@ -82,8 +83,8 @@ def keep_examples(examples: dict[str, list[str]], reason: str, where: list[str])
 
 
 def entry_clips(entry: Any) -> EntryClips:
-    """zip(start, end, text) of an entry: empty texts and lines without finite times are skipped, each counted
-    with the line's position ([i]: item i, from 0, of the lists)."""
+    """zip(start, end, text) of an entry: empty texts, lines without finite times from 0 and lines that start
+    after they end are skipped, each counted with the line's position ([i]: item i, from 0, of the lists)."""
     out = EntryClips()
     if not isinstance(entry, Mapping):
         out.skip(MALFORMED_ENTRY, f"a {type(entry).__name__}, not {{start, end, text}}")
@@ -97,15 +98,17 @@ def entry_clips(entry: Any) -> EntryClips:
         lengths = f"start, end and text hold {len(starts)}, {len(ends)} and {len(texts)} items"
         out.skip(LENGTH_MISMATCH, f"[{n}:]: {lengths}", max(len(starts), len(ends), len(texts)) - n)
         starts, ends, texts = starts[:n], ends[:n], texts[:n]
-    # The common case (every time a finite float, every text a non-blank string) without a Python loop
-    # per line: str.strip refuses a non-string, and numpy's rint rounds half to even like round().
+    # The common case (every time a finite float from 0, no line ending before it starts, every text a
+    # non-blank string) without a Python loop per line: str.strip refuses a non-string, and numpy's rint
+    # rounds half to even like round().
     if _all_texts(texts) and all(type(v) is float for v in starts) and all(type(v) is float for v in ends):
         times = np.array([starts, ends], dtype=np.float64) * 1000
         # (a finite time past MAX_TIME_MS, cast to int64, came out as -2**63: the loop below skips it)
-        if (np.abs(times) <= MAX_TIME_MS).all():
+        if (times >= 0).all() and (times <= MAX_TIME_MS).all():
             rounded = np.rint(times).astype(np.int64)
-            out.starts, out.ends, out.texts = rounded[0].tolist(), rounded[1].tolist(), list(texts)
-            return out
+            if (rounded[0] <= rounded[1]).all():
+                out.starts, out.ends, out.texts = rounded[0].tolist(), rounded[1].tolist(), list(texts)
+                return out
     for i, (start, end, value) in enumerate(zip(starts, ends, texts, strict=True)):
         text = caption_text(value)
         if not isinstance(value, str):
@@ -114,8 +117,11 @@ def entry_clips(entry: Any) -> EntryClips:
             out.skip(EMPTY_TEXT, f"[{i}]")
             continue
         start_ms, end_ms = to_ms(start), to_ms(end)
-        if start_ms is None or end_ms is None:
+        if start_ms is None or end_ms is None or start_ms < 0 or end_ms < 0:
             out.skip(BAD_TIME, f"[{i}]: start {start!r}, end {end!r}")
+            continue
+        if start_ms > end_ms:
+            out.skip(START_AFTER_END, f"[{i}]: start {start!r}, end {end!r}")
             continue
         out.starts.append(start_ms)
         out.ends.append(end_ms)
