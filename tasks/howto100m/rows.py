@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -57,6 +58,8 @@ EMPTY_TEXT = "empty_text"
 BAD_TIME = "bad_time"  # a start or end that is not a finite number of seconds from 0 up
 START_AFTER_END = "start_after_end"
 NON_STRING_TEXT_KEPT = "non_string_text_kept"  # read as str(value), as the reference does
+TEXT_REPAIRED = "unpaired_surrogate_replaced"  # a lone \ud800-\udfff escape, which no UTF-8 text can hold
+_SURROGATE = re.compile("[\ud800-\udfff]")
 EXAMPLES_KEPT = 5  # per reason and shard: where to look, not a second copy of the file
 SKIPPED_EXAMPLES = "skipped_examples"  # the key of the examples in a shard marker's `extra`
 
@@ -82,6 +85,17 @@ def keep_examples(examples: dict[str, list[str]], reason: str, where: list[str])
     shown += where[: max(0, EXAMPLES_KEPT - len(shown))]
 
 
+def _repaired(text: str) -> str | None:
+    """`text` with each lone surrogate (a JSON escape such as \\ud83d cut from its pair) replaced by U+FFFD;
+    None when it had none. Parquet holds UTF-8, which has no such character: pyarrow raised on it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # (json pairs a high and a low escape into one character: every surrogate left in a str is alone)
+        return _SURROGATE.sub("\ufffd", text)
+    return None
+
+
 def entry_clips(entry: Any) -> EntryClips:
     """zip(start, end, text) of an entry: empty texts, lines without finite times from 0 and lines that start
     after they end are skipped, each counted with the line's position ([i]: item i, from 0, of the lists)."""
@@ -99,8 +113,8 @@ def entry_clips(entry: Any) -> EntryClips:
         out.skip(LENGTH_MISMATCH, f"[{n}:]: {lengths}", max(len(starts), len(ends), len(texts)) - n)
         starts, ends, texts = starts[:n], ends[:n], texts[:n]
     # The common case (every time a finite float from 0, no line ending before it starts, every text a
-    # non-blank string) without a Python loop per line: str.strip refuses a non-string, and numpy's rint
-    # rounds half to even like round().
+    # non-blank string UTF-8 can hold) without a Python loop per line: str.strip refuses a non-string, and
+    # numpy's rint rounds half to even like round().
     if _all_texts(texts) and all(type(v) is float for v in starts) and all(type(v) is float for v in ends):
         times = np.array([starts, ends], dtype=np.float64) * 1000
         # (a finite time past MAX_TIME_MS, cast to int64, came out as -2**63: the loop below skips it)
@@ -123,6 +137,10 @@ def entry_clips(entry: Any) -> EntryClips:
         if start_ms > end_ms:
             out.skip(START_AFTER_END, f"[{i}]: start {start!r}, end {end!r}")
             continue
+        repaired = _repaired(text)
+        if repaired is not None:
+            out.skip(TEXT_REPAIRED, f"[{i}]")
+            text = repaired
         out.starts.append(start_ms)
         out.ends.append(end_ms)
         out.texts.append(text)
@@ -130,10 +148,13 @@ def entry_clips(entry: Any) -> EntryClips:
 
 
 def _all_texts(texts: list[Any]) -> bool:
+    """Every text a string with a word in it, and none with a lone surrogate (UTF-8 has no such character)."""
     try:
-        return all(map(str.strip, texts))
+        if not all(map(str.strip, texts)):
+            return False
     except TypeError:  # a number or null among them
         return False
+    return _repaired("".join(texts)) is None
 
 
 class ShardRows:

@@ -1,5 +1,5 @@
-"""Bad caption lines in the release: each is skipped and reported with its video and position, by a straight
-import and by the rerun of a killed one alike; none crashes a later stage."""
+"""Bad caption lines in the release: each is skipped (or repaired) and reported with its video and position,
+by a straight import and by the rerun of a killed one alike; none crashes the import or a later stage."""
 
 from __future__ import annotations
 
@@ -51,6 +51,24 @@ def test_lines_that_start_after_they_end_or_before_zero_are_skipped_and_named(
         read_dataset(fresh_root, "clips").to_table(), read_dataset(fresh_root, "frame_features").to_table()
     )
     assert pairs.num_rows == 3
+
+
+def test_a_lone_surrogate_escape_is_replaced_not_a_traceback(
+    release: Release, fresh_root: DataRoot, tmp_path: Path
+) -> None:
+    """`\\ud83d` with no low half decodes to a character UTF-8 cannot hold: before, pyarrow raised
+    UnicodeEncodeError out of the shard, and every rerun stopped at the same place."""
+    captions = tmp_path / "caption.json"
+    captions.write_text(
+        f'{{"{VIDEO_A}": {{"start": [0.0, 1.0], "end": [1.0, 2.0],'
+        ' "text": ["cut \\ud83d here", "smile \\ud83d\\ude00 kept"]}}'
+    )
+    summary = import_howto100m(import_config(release, captions=str(captions)), fresh_root.url)
+    assert _clips(fresh_root) == [
+        (VIDEO_A, 0, 1000, "cut \ufffd here"), (VIDEO_A, 1000, 2000, "smile \U0001f600 kept"),
+    ]  # fmt: skip
+    assert summary["counts"]["unpaired_surrogate_replaced"] == 1
+    assert summary["skipped_examples"]["unpaired_surrogate_replaced"] == [f"{VIDEO_A}[0]"]
 
 
 def test_a_killed_import_rerun_reports_the_same_skipped_lines(
