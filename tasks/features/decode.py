@@ -48,6 +48,7 @@ class VideoInfo:
     duration_s: float
     pix_fmt: str | None = None  # the decoder's software pixel format (yuv420p for most H.264)
     codec: str | None = None  # ffprobe's codec_name: h264, vp9, av1, ...
+    start_s: float = 0.0  # the container's start time (its earliest stream's): see row_clock_origin_s
 
 
 @dataclass
@@ -140,7 +141,7 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         "v:0",
         "-show_entries",
         "stream=width,height,duration,pix_fmt,codec_name,sample_aspect_ratio"
-        ":stream_side_data=rotation:stream_tags=rotate:format=duration",
+        ":stream_side_data=rotation:stream_tags=rotate:format=duration,start_time",
         "-of",
         "json",
         # After -i, as ffmpeg takes its input: a bare file named "-clip.mp4" was read as an option.
@@ -166,7 +167,33 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
     width, height = display_size(
         int(stream["width"]), int(stream["height"]), _rotation(stream), stream.get("sample_aspect_ratio")
     )
-    return VideoInfo(width, height, float(duration), stream.get("pix_fmt"), stream.get("codec_name"))
+    start = _number(data.get("format", {}).get("start_time"))
+    return VideoInfo(width, height, float(duration), stream.get("pix_fmt"), stream.get("codec_name"), start)
+
+
+def _number(value: Any) -> float:
+    """ffprobe's number (a string, "N/A" where unknown) as a float, 0.0 where it has none."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+# Row k of a branch is the picture on screen at k / fps seconds of the file's clock, the clock captions and
+# the audio rows are on. ffmpeg counts it from the container's start (the earliest stream's first time stamp:
+# an MPEG-TS starts at 1.4 s), so the fps filter is told that its first slot is that 0 (start_time=0): a video
+# stream that starts later than the file (its audio) repeats its first picture back to 0 instead of moving
+# every row earlier, by up to a second, as counting from its first frame did (and the command line's output,
+# which pads to 0 by itself, disagreed with PyAV's). A negative start is no picture time but an audio codec's
+# pre-roll (Opus in a webm or mkv, as yt-dlp merges YouTube's streams: -7 ms): counted from it, the video's
+# first frame sat at +7 ms, round=up put it in the slot of 1 s, and row 0 showed the picture at 1 s, the rest
+# one frame early, with a row too many.
+FPS_START_TIME = 0
+
+
+def row_clock_origin_s(start_s: float) -> float:
+    """Where the rows' clock starts on the file's own time stamps: the container's start, 0 if negative."""
+    return max(start_s, 0.0)
 
 
 def _rotation(stream: Mapping[str, Any]) -> float:
@@ -326,7 +353,7 @@ def output_pix_fmt(spec: StreamSpec, info: VideoInfo, exact: Callable[[str], boo
 def _branch(stream: Any, spec: StreamSpec, info: VideoInfo) -> Any:
     """One output's filters: pick frames at spec.fps, scale (short side), centre-crop."""
     width, height = spec.out_size(info)
-    stream = stream.filter("fps", fps=spec.fps, round=spec.round)
+    stream = stream.filter("fps", fps=spec.fps, round=spec.round, start_time=FPS_START_TIME)
     if spec.rgb_first:
         # Convert the picked frames to RGB at full size, then resize in RGB: the same pixels a
         # straightforward "decode to RGB, pick, resize" path gets (cheap at 1 fps).
@@ -353,7 +380,12 @@ def _command(
     """
     import ffmpeg  # the command line's graph builder: a host decoding through PyAV does not need it
 
-    source = ffmpeg.input(path, threads=threads, **(hwaccel_options(hwaccel, info.codec) if hwaccel else {}))
+    options: dict[str, Any] = dict(hwaccel_options(hwaccel, info.codec) if hwaccel else {}, threads=threads)
+    if info.start_s < 0:
+        # ffmpeg shifts every time stamp by minus the container's start; an offset of that start cancels
+        # the shift (row_clock_origin_s: a negative start counts as 0). Exact: both are in microseconds.
+        options["itsoffset"] = f"{info.start_s:.6f}"
+    source = ffmpeg.input(path, **options)
     video = source.video
     if hwaccel and info.pix_fmt:
         video = video.filter("format", info.pix_fmt)

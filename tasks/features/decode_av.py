@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from tasks.features.decode import (
+    FPS_START_TIME,
     PLANAR_CHECK_SOURCE,
     PLANAR_CHECKS,
     DecodeError,
@@ -33,6 +34,7 @@ from tasks.features.decode import (
     check_frame_counts,
     display_size,
     output_pix_fmt,
+    row_clock_origin_s,
 )
 from tasks.queues import put_unless_stopped
 
@@ -210,7 +212,10 @@ def _probe(path: str) -> VideoInfo:
             raise DecodeError("no video stream")
         # ffprobe prints seconds to six decimals: the same number either way.
         duration = round(duration, 6)
-        return VideoInfo(width, height, duration, stream.codec_context.pix_fmt, stream.codec_context.name)
+        start = container.start_time / 1e6 if container.start_time is not None else 0.0
+        return VideoInfo(
+            width, height, duration, stream.codec_context.pix_fmt, stream.codec_context.name, round(start, 6)
+        )
     finally:
         container.close()
 
@@ -220,7 +225,7 @@ def branch_filters(spec: StreamSpec, info: VideoInfo, out_fmt: str = "rgb24") ->
     scale, centre-crop, then the output format (rgb24, or planar gbrp where it carries the same pixels:
     see planar_rgb_exact)."""
     width, height = spec.out_size(info)
-    filters = [f"fps=fps={spec.fps}:round={spec.round}"]
+    filters = [f"fps=fps={spec.fps}:round={spec.round}:start_time={FPS_START_TIME}"]
     if spec.rgb_first:
         filters.append("format=rgb24")
     filters.append(f"scale={width}:{height}")
@@ -387,13 +392,14 @@ class _Producer:
 
     def _frames(self, container: Any, stream: Any) -> Iterator[Any]:
         """The file's decoded frames in order, until the end or `stop`. Their time stamps are shifted by
-        the file's start time, as ffmpeg shifts them before filtering: fps then counts from the first
-        frame's time, not from the container's clock (an MPEG-TS starts at 1.4 s). A packet the decoder
+        the file's start time, as ffmpeg shifts them before filtering: fps then counts from the file's start,
+        not from the container's clock (an MPEG-TS starts at 1.4 s); a negative start (an audio codec's
+        pre-roll) counts as 0, see decode.row_clock_origin_s. A packet the decoder
         cannot read is logged and skipped, as ffmpeg does, except on the hardware decoder once it has
         started (HardwareDecodeFailed). `on_hardware` is known from the first frame on."""
         av = _av()
-        start = container.start_time or 0
-        shift = int(round(Fraction(start, 1_000_000) / stream.time_base)) if stream.time_base else 0
+        start = row_clock_origin_s(container.start_time or 0)  # microseconds: 0 or more either way
+        shift = int(round(Fraction(int(start), 1_000_000) / stream.time_base)) if stream.time_base else 0
         first = True
         for packet in container.demux(stream):
             if self.stop.is_set():

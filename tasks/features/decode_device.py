@@ -23,7 +23,7 @@ from typing import Any
 import torch
 
 from tasks.features import decode_av
-from tasks.features.decode import DecodeReport, StreamSpec, VideoInfo
+from tasks.features.decode import FPS_START_TIME, DecodeReport, StreamSpec, VideoInfo
 from tasks.features.fps_pick import FpsPicker
 from tasks.features.frames_torch import Colour, resize_crop, upright, yuv_to_rgb
 
@@ -104,7 +104,7 @@ class _SpecFrames:
 
     def __init__(self, spec: StreamSpec, info: VideoInfo, time_base: Fraction, device: torch.device) -> None:
         self.spec, self.device = spec, device
-        self.picker = FpsPicker(Fraction(spec.fps), time_base, spec.round)
+        self.picker = FpsPicker(Fraction(spec.fps), time_base, spec.round, FPS_START_TIME)
         self.width, self.height = spec.out_size(info)
         self.held: list[Any] = []
         self.colour = Colour()  # the video's, set from its first frame

@@ -1,12 +1,13 @@
 """Which decoded frames FFmpeg's `fps` filter outputs, and how often: its rule as plain arithmetic, for the
 decoder that keeps frames on the GPU (tasks/features/decode_device.py), where no filter graph touches them.
 
-The rule (libavfilter's fps filter, default options: no start time, eof_action=round): every input time
-stamp is rescaled to the output time base 1/fps with the filter's rounding; the first frame's rescaled time
-is the first output slot. A frame fills the slots from the next free one up to, not including, the next
-frame's rescaled time (none when that is not later: the frame is dropped); at the end the last frame fills
-the slots up to the rescaled end of the stream (its time plus its duration). Checked against the filter
-itself on constant, variable and offset time stamps (tests/tasks/features/test_fps_pick.py).
+The rule (libavfilter's fps filter, eof_action=round): every input time stamp is rescaled to the output
+time base 1/fps with the filter's rounding; the first output slot is the first frame's rescaled time, or,
+with a start time (the decoders give start_time=0), that time's slot. A frame fills the slots from the next
+free one up to, not including, the next frame's rescaled time (none when that is not later: the frame is
+dropped); at the end the last frame fills the slots up to the rescaled end of the stream (its time plus its
+duration). Checked against the filter itself on constant, variable and offset time stamps, with and without
+a start time (tests/tasks/features/test_fps_pick.py).
 """
 
 from __future__ import annotations
@@ -43,11 +44,20 @@ class FpsPicker:
     """Feed the frames' time stamps in decode order; each call says how many output frames the *previous*
     frame makes (0: dropped). `end` says it for the last frame."""
 
-    def __init__(self, fps: float | Fraction, time_base: Fraction, rounding: str = "near") -> None:
+    def __init__(
+        self,
+        fps: float | Fraction,
+        time_base: Fraction,
+        rounding: str = "near",
+        start_time: int | None = None,
+    ) -> None:
         if rounding not in ROUNDINGS:
             raise ValueError(f"unknown fps rounding {rounding!r}: one of {', '.join(ROUNDINGS)}")
         self.fps = Fraction(fps).limit_denominator(1_000_000)
         self.time_base, self.rounding = time_base, rounding
+        # The filter's start_time option (whole seconds here: the decoders give 0): the first output slot.
+        start = None if start_time is None else start_time * self.fps
+        self.start_slot = None if start is None else _rounded(start.numerator, start.denominator, rounding)
         # pts * time_base * fps as one integer fraction, so each frame costs two integer products.
         self._num = time_base.numerator * self.fps.numerator
         self._den = time_base.denominator * self.fps.denominator
@@ -62,8 +72,8 @@ class FpsPicker:
         """Frame at `pts` (in time_base) arrives: the previous frame's count of outputs."""
         slot = self._slot(pts)
         self.last_end = pts + max(duration, 0)
-        if self.next_slot is None:  # the first frame: its slot is where the output starts
-            self.next_slot = slot
+        if self.next_slot is None:  # the first frame: its slot (or the start time's) is where output starts
+            self.next_slot = slot if self.start_slot is None else self.start_slot
             return 0
         return self._fill(slot)
 

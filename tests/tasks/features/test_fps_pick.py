@@ -20,11 +20,14 @@ def _marked(index: int) -> av.VideoFrame:
     return av.VideoFrame.from_ndarray(picture, format="gray")
 
 
-def filter_picks(stamps: list[tuple[int, int]], time_base: Fraction, fps: str, rounding: str) -> list[int]:
+def filter_picks(
+    stamps: list[tuple[int, int]], time_base: Fraction, fps: str, rounding: str, start_time: int | None = None
+) -> list[int]:
     """The input indices FFmpeg's fps filter outputs for frames at (pts, duration), in order."""
     graph = av.filter.Graph()
     source = graph.add_buffer(width=16, height=2, format="gray", time_base=time_base)
-    fps_filter = graph.add("fps", f"fps={fps}:round={rounding}")
+    start = "" if start_time is None else f":start_time={start_time}"
+    fps_filter = graph.add("fps", f"fps={fps}:round={rounding}{start}")
     sink = graph.add("buffersink")
     source.link_to(fps_filter)
     fps_filter.link_to(sink)
@@ -50,8 +53,10 @@ def filter_picks(stamps: list[tuple[int, int]], time_base: Fraction, fps: str, r
     return picks
 
 
-def picker_picks(stamps: list[tuple[int, int]], time_base: Fraction, fps: str, rounding: str) -> list[int]:
-    picker = FpsPicker(Fraction(fps), time_base, rounding)
+def picker_picks(
+    stamps: list[tuple[int, int]], time_base: Fraction, fps: str, rounding: str, start_time: int | None = None
+) -> list[int]:
+    picker = FpsPicker(Fraction(fps), time_base, rounding, start_time)
     picks: list[int] = []
     for k, (pts, duration) in enumerate(stamps):
         picks += [k - 1] * picker.push(pts, duration)
@@ -95,6 +100,17 @@ def test_picks_the_frames_the_fps_filter_picks(case: str, fps: str, rounding: st
     expected = filter_picks(stamps, time_base, fps, rounding)
     assert expected, "the filter output nothing: the case tests nothing"
     assert picker_picks(stamps, time_base, fps, rounding) == expected
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+@pytest.mark.parametrize(("fps", "rounding"), [("1", "up"), ("24", "near"), ("24000/1001", "down")])
+def test_picks_what_the_filter_picks_from_a_start_time(case: str, fps: str, rounding: str) -> None:
+    """start_time=0, as the decoders run the filter: a stream that starts late fills the slots before its
+    first frame with it, one that starts early has its frames before 0 dropped."""
+    stamps, time_base = CASES[case]
+    expected = filter_picks(stamps, time_base, fps, rounding, start_time=0)
+    assert expected, "the filter output nothing: the case tests nothing"
+    assert picker_picks(stamps, time_base, fps, rounding, start_time=0) == expected
 
 
 @pytest.mark.parametrize("rounding", ["zero", "inf", "near", "up", "down"])
