@@ -36,7 +36,8 @@ def ffmpeg_checks() -> list[Check]:
         if path is None:
             fix = "make setup (apt-get install ffmpeg)"
             if importlib.util.find_spec("av") is not None:
-                why = ("not on PATH: features decode through PyAV (features.decoder=auto); the audio stage "
+                why = ("not on PATH: features decode through PyAV (features.decoder=auto), and videos download "
+                       "as one file, not merged (YouTube's 360p with audio, else video alone); the audio stage "
                        "and `howto demo` need it")  # fmt: skip
                 out.append(Check(tool, "warn", why, fix))
             else:

@@ -18,6 +18,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -38,9 +39,10 @@ from tasks.youtube.video_download import (
     check_disk,
     download_params,
     existing_download,
+    one_file_format,
     selected_size,
 )
-from tasks.youtube.ydl import GATE_PARAM, YtdlpLog, build_ydl, ydl_params
+from tasks.youtube.ydl import GATE_PARAM, YtdlpLog, build_ydl, can_merge, ydl_params
 
 __all__ = ["MediaCapExceeded", "VideoError", "YoutubeClient", "build_ydl", "checked_secrets", "ydl_params"]
 
@@ -272,6 +274,12 @@ class YoutubeClient:
         """One download YoutubeDL per client and settings (cookies are read once, not once per video)."""
         key = (settings.out_dir, settings.max_bytes, settings.format)
         if self._download_ydl is None or self._download_key != key:
+            if one_file_format(settings.format) != settings.format and not can_merge():
+                log.warning(
+                    "yt-dlp finds no ffmpeg to merge video and audio downloads with: each video is downloaded "
+                    "as one file, with its own audio where a small enough one has it, else without audio"
+                )
+                settings = replace(settings, format=one_file_format(settings.format))
             self._download_ydl = self._factory({**self._params, **download_params(settings)})
             self._download_key = key
         return self._download_ydl

@@ -32,6 +32,14 @@ FORMAT = "/".join([f"{v}+({_AUDIO})" for v in _VIDEO] + list(_VIDEO))
 # The audio stage's own fetch, for a video whose track was not kept beside its features: audio alone
 # when offered, else the smallest file that has audio.
 AUDIO_FORMAT = f"{_AUDIO}/b[acodec!=none]/bv*+({_AUDIO})"
+# Without an ffmpeg to merge with (a host that decodes through PyAV may have none) yt-dlp stops at any "+"
+# choice ("You have requested merging of multiple formats but ffmpeg is not installed"), which every split
+# YouTube format is, even where one file would do: so there one file is asked for, the same video choices
+# with their own audio first (YouTube's 360p format 18), else the video alone (its audio is then fetched by
+# the audio stage, which needs ffmpeg anyway).
+FORMAT_ONE_FILE = "/".join([f"{v}[acodec!=none]" for v in _VIDEO] + list(_VIDEO))
+AUDIO_FORMAT_ONE_FILE = f"{_AUDIO}/b[acodec!=none]"
+_ONE_FILE = {FORMAT: FORMAT_ONE_FILE, AUDIO_FORMAT: AUDIO_FORMAT_ONE_FILE}
 FORMAT_SORT = ["+res", "+size", "+br", "+fps"]
 VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".3gp", ".m4a", ".opus", ".ogg", ".mka", ".mp3")
 # Media caps, drop reasons in the order checked (a failed row's error starts with the reason).
@@ -91,6 +99,11 @@ def _known_size(fmt: Mapping[str, Any]) -> int | None:
         if isinstance(size, int | float) and not isinstance(size, bool) and 0 < size < math.inf:
             return int(size)
     return None
+
+
+def one_file_format(spec: str) -> str:
+    """Our format `spec` without its merges, for a yt-dlp that cannot merge (any other spec as it is)."""
+    return _ONE_FILE.get(spec, spec)
 
 
 def download_params(settings: DownloadSettings) -> dict[str, Any]:

@@ -132,3 +132,12 @@ def build_ydl(params: Mapping[str, Any]) -> YoutubeDL:
 
     ydl = PoliteYoutubeDL(dict(params), auto_init=False)
     return demo_extractors.register(ydl)  # ours first, then yt-dlp's defaults (YouTube included)
+
+
+def can_merge() -> bool:
+    """Whether yt-dlp can merge a video-only and an audio-only download into one file here: it needs an
+    ffmpeg (on PATH; the params name no ffmpeg_location), which a host decoding through PyAV may lack."""
+    from yt_dlp.postprocessor import FFmpegMergerPP
+
+    merger = FFmpegMergerPP(None)
+    return bool(merger.available and merger.can_merge())
