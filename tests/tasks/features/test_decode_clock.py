@@ -87,3 +87,25 @@ def test_both_decoders_give_the_same_rows(downloads: dict[str, Path], name: str)
     for key in cli:
         assert cli[key].shape == av[key].shape, key
         assert np.array_equal(cli[key], av[key]), key
+
+
+@pytest.mark.parametrize("name", ["vp9_opus_webm", "h264_opus_mkv", "late_video_mp4"])
+def test_the_frames_kept_on_the_device_are_picked_on_the_same_clock(
+    downloads: dict[str, Path], name: str
+) -> None:
+    """The pyav-gpu decoder's own fps pick (tasks/features/fps_pick.py, run here on the CPU): the same
+    pictures in the same rows as the filter's."""
+    import torch
+
+    from tasks.features import decode_av, decode_device
+    from tasks.features.decode import SPEC_2D, SPEC_3D
+
+    path = str(downloads[name])
+    specs = {"2d": SPEC_2D, "3d": SPEC_3D}
+    got: dict[str, list[np.ndarray]] = {key: [] for key in specs}
+    info = decode_av.probe(path)
+    for key, chunk in decode_device.device_outputs(path, specs, info, 60, torch.device("cpu")):
+        got[key].append(chunk.numpy())
+    want = decoded_outputs(downloads[name], "pyav")
+    assert [read_index(f) for f in np.concatenate(got["2d"])] == [read_index(f) for f in want["2d"]]
+    assert sum(len(c) for c in got["3d"]) == len(want["3d"])
