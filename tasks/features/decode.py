@@ -126,6 +126,22 @@ class StreamSpec:
         return h, w, 3
 
 
+# The widest picture decoded: 2D frames keep their whole scaled size (no crop), so a 2000x2 file (crafted, or
+# a broken encode) scaled to a 224 px short side made 224x224000 frames, 150 MB each, batches of them GBs.
+# YouTube's widest (32:9) is 3.6:1.
+MAX_ASPECT = 16
+
+
+def check_frame_size(info: VideoInfo) -> None:
+    """DecodeError for a picture too thin to scale (longer side over MAX_ASPECT times the shorter)."""
+    long, short = max(info.width, info.height), min(info.width, info.height)
+    if short <= 0 or long > MAX_ASPECT * short:
+        raise DecodeError(
+            f"picture {info.width}x{info.height} is over {MAX_ASPECT}:1: its short side scaled to the models' "
+            "input would make frames of hundreds of MB; not decoded"
+        )
+
+
 # The reference preprocessing (DESIGN.md): round=up puts frame k at t=k s instead of k+0.47 s.
 SPEC_2D = StreamSpec(fps=1.0, short_side=224, round="up", chunk=8, rgb_first=True)
 SPEC_3D = StreamSpec(fps=24.0, short_side=112, crop=112, chunk=CLIP_FRAMES * 4)

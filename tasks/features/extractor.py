@@ -31,6 +31,7 @@ from tasks.features.decode import (
     StreamSpec,
     VideoInfo,
     as_clips,
+    check_frame_size,
     decode_outputs,
     probe_with,
 )
@@ -227,6 +228,7 @@ class Extractor:
     def _decode_video(self, job: VideoJob, put: Any) -> None:
         s = self.settings
         info = probe_with(s.decoder, job.path, timeout_s=s.timeout_base_s)
+        check_frame_size(info)  # before any frame: a 2000x2 file's frames were 150 MB each
         timeout = s.timeout_base_s + s.timeout_per_video_s * info.duration_s
         put(("start", job.video_id, info))
         rows = dict.fromkeys(self.specs, 0)
