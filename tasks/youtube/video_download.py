@@ -40,7 +40,9 @@ AUDIO_FORMAT = f"{_AUDIO}/b[acodec!=none]/bv*+({_AUDIO})"
 FORMAT_ONE_FILE = "/".join([f"{v}[acodec!=none]" for v in _VIDEO] + list(_VIDEO))
 AUDIO_FORMAT_ONE_FILE = f"{_AUDIO}/b[acodec!=none]"
 _ONE_FILE = {FORMAT: FORMAT_ONE_FILE, AUDIO_FORMAT: AUDIO_FORMAT_ONE_FILE}
-FORMAT_SORT = ["+res", "+size", "+br", "+fps"]
+# Standard dynamic range before any size: an HDR format (VP9.2/AV1 HDR10, HLG, Dolby Vision), decoded without
+# tone mapping, gives washed-out frames, and YouTube offers an SDR one of each size beside it.
+FORMAT_SORT = ["+hdr", "+res", "+size", "+br", "+fps"]
 VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".3gp", ".m4a", ".opus", ".ogg", ".mka", ".mp3")
 # Media caps, drop reasons in the order checked (a failed row's error starts with the reason).
 TOO_LARGE = "too_large"  # the chosen format is past the size cap (checked before any media request)

@@ -79,3 +79,17 @@ def test_dubbed_video_takes_the_original_language_not_the_smallest_track() -> No
     formats = SPLIT[:3] + _tracks({"en": 5, "de": -1, "en-desc": -10})
     assert _chosen(formats, FORMAT) == "134+139-en"
     assert _chosen(formats, AUDIO_FORMAT) == "139-en"
+
+
+def test_a_standard_dynamic_range_format_is_taken_over_a_smaller_hdr_one() -> None:
+    # An HDR video with no H.264 past 224 px: YouTube offers each VP9 size in SDR and in HDR (vp09.02,
+    # HDR10), the HDR one sometimes the smaller. Decoded without tone mapping, its frames' colours are
+    # washed out: SDR first, whatever the size.
+    formats = [
+        {**_fmt("278", 144, "vp09.00.11.08", "none", 800), "dynamic_range": "SDR"},
+        {**_fmt("242", 240, "vp09.00.20.08", "none", 3_000), "dynamic_range": "SDR"},
+        {**_fmt("695", 240, "vp09.02.20.10.01.09.16.09.00", "none", 2_500), "dynamic_range": "HDR10"},
+        {**_fmt("243", 360, "vp09.00.21.08", "none", 6_000), "dynamic_range": "SDR"},
+        _fmt("139", None, "none", "mp4a.40.5", 500),
+    ]
+    assert _chosen(formats, FORMAT) == "242+139"
