@@ -419,7 +419,10 @@ def _build(path: str, root: DataRoot) -> None:
 def _older_versions(root: DataRoot) -> list[str]:
     """A line for each dataset folder of another schema version holding shards: this version reads only
     its own (`<dataset>/v<N>`), so a root written before a schema changed (crawl_changes v1, say) showed
-    empty views and zero counts (the `crawls` view's changes) without a word."""
+    empty views and zero counts (the `crawls` view's changes) without a word.
+
+    A shard the current version holds too (the stage ran again, or a re-crawl re-recorded that generation)
+    is not named: the line asked, at every query, for what had been done."""
     problems = []
     for dataset in _present_datasets(root):
         current = SCHEMAS[dataset].version
@@ -427,16 +430,12 @@ def _older_versions(root: DataRoot) -> list[str]:
             folders = root.fs.ls(root.path(dataset), detail=False)
         except (FileNotFoundError, NotADirectoryError):
             continue
+        redone = _marker_names(root, root.dataset_dir(dataset, current))
         for folder in sorted(str(p).rstrip("/") for p in folders):
             name = folder.rsplit("/", 1)[-1]
             if not (name.startswith("v") and name[1:].isdigit()) or int(name[1:]) == current:
                 continue
-            try:
-                markers = [
-                    p for p in root.fs.ls(f"{folder}/_markers", detail=False) if str(p).endswith(".json")
-                ]
-            except (FileNotFoundError, NotADirectoryError):
-                continue
+            markers = _marker_names(root, folder) - redone
             if markers:
                 problems.append(
                     f"{dataset}: {len(markers)} shards of schema {name} in {root.path(dataset, name)} are not "
@@ -444,6 +443,15 @@ def _older_versions(root: DataRoot) -> list[str]:
                     f"that writes {dataset} again to have them in v{current}"
                 )
     return problems
+
+
+def _marker_names(root: DataRoot, folder: str) -> set[str]:
+    """The names of the shard markers (`part-NNNNN.json`) in a dataset version's folder; none if it has none."""
+    try:
+        paths = root.fs.ls(f"{folder}/_markers", detail=False)
+    except (FileNotFoundError, NotADirectoryError):
+        return set()
+    return {name for p in paths if (name := str(p).rstrip("/").rsplit("/", 1)[-1]).endswith(".json")}
 
 
 def _fsync_dir(directory: str) -> None:
