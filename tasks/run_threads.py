@@ -1,8 +1,8 @@
 """Threads that work for a Prefect run keep its context, so what they log reaches the run's logs.
 
 Prefect sends a log line to the server (the UI's run logs) only from a thread that knows its flow or task
-run: a context variable, which a new thread starts without. yt-dlp's errors in the probe pool's threads and
-in the features stage's download thread, and the decoders' fallback warnings, went to the worker's
+run: a context variable, which a new thread starts without. yt-dlp's errors in the probe pool's threads, the
+captions stage's download pool and the features stage's download thread, and the decoders' fallback warnings, went to the worker's
 terminal alone, and the UI showed a run with failed videos and no word of why.
 """
 

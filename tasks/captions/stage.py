@@ -18,6 +18,7 @@ from storage.shards import read_dataset, read_shard
 from tasks.captions.config import FetchCaptionsConfig
 from tasks.captions.rows import UNAVAILABLE, caption_row, process_track
 from tasks.common import shard_hash
+from tasks.run_threads import map_in_context
 from tasks.search.info_store import load_reusable_info, save_info
 from tasks.shard_runner import (
     SecondaryOutput,
@@ -158,7 +159,8 @@ class CaptionRun:
         todo = [v for v in videos if v["video_id"] not in failed]
         self.stats["reused_rows"] = len(videos) - len(todo)
         with ThreadPoolExecutor(max_workers=self.clients.access.concurrency) as pool:
-            done = dict(zip([v["video_id"] for v in todo], pool.map(self.one, todo), strict=True))
+            # In the run's context: yt-dlp's reason for a failed download reaches the run's logs (the UI).
+            done = dict(zip([v["video_id"] for v in todo], map_in_context(pool, self.one, todo), strict=True))
         rows: list[dict[str, Any]] = []
         clips: list[dict[str, Any]] = []
         for v in videos:

@@ -1,6 +1,7 @@
 """What the stages' worker threads log reaches the Prefect run's logs (the UI), as it does from a task's own
 thread: yt-dlp's error for a removed video, said in the probe pool's threads (search) and in the features
-stage's download thread, used to reach the worker's terminal only."""
+stage's download thread, and for a caption file cut short, said in the captions stage's download pool, used
+to reach the worker's terminal only."""
 
 from __future__ import annotations
 
@@ -12,11 +13,15 @@ from uuid import UUID
 import pytest
 
 from flows.extract_features import extract_features
+from flows.fetch_captions import fetch_captions
 from flows.search_videos import search_videos
+from storage.layout import DataRoot
+from tasks.captions.config import FetchCaptionsConfig
 from tasks.demo.site import DemoSite
 from tasks.demo.troubles import Troubles
 from tests.flows.test_features_download_halts import CFG as FEATURES_CFG
 from tests.flows.test_features_download_halts import seed
+from tests.flows.test_fetch_captions import access_for, pick, seed_root
 from tests.flows.test_search_videos import access, config, make_root
 
 
@@ -70,3 +75,21 @@ def test_a_download_threads_ytdlp_error_is_in_the_features_runs_logs(
     assert state.is_completed()
     assert removed_video_lines(run_log_lines(state.state_details.flow_run_id), ids[0])
     assert state.result()["rows_out"] > 0  # the other video was extracted
+
+
+def test_a_caption_download_threads_ytdlp_error_is_in_the_captions_runs_logs(
+    site: DemoSite, tmp_path: Path, logs_to_the_run: None
+) -> None:
+    """The UI showed a captions run with an error row ('yt-dlp wrote no ... captions') and not yt-dlp's
+    reason, 'Unable to download video subtitles ... bytes read', which the worker's terminal alone had."""
+    root = DataRoot.from_any(tmp_path / "data")
+    ids = pick(site.world)[:2]
+    seed_root(root, site, ids)
+    site.set_troubles(Troubles(truncated_captions=frozenset({ids[0]})))
+    try:
+        state = fetch_captions(FetchCaptionsConfig(), root.url, access_for(site), return_state=True)
+    finally:
+        site.set_troubles()
+    assert state.is_completed() and state.result()["errors"] == 1
+    lines = run_log_lines(state.state_details.flow_run_id)
+    assert any(line.startswith("yt-dlp error: Unable to download video subtitles") for line in lines), lines
