@@ -114,6 +114,8 @@ def load_videos(
         return []
     held = heldout_mask(pairs.column("video_id"), heldout_fraction)
     pairs = pairs.filter(pa.array(held if split == "heldout" else ~held))
+    if pairs.num_rows == 0:  # every video of the shard in the other split (a re-crawl's shard of one or two)
+        return []
     pairs = pairs.sort_by([("video_id", "ascending"), ("idx", "ascending")])
     wanted = set(pairs.column("video_id").to_pylist())
     keep = pa.array([v in wanted for v in features.column("video_id").to_pylist()], pa.bool_())
