@@ -282,10 +282,21 @@ def plan_rechecks(
     from tasks.search.crawl_record import returned_rows
 
     found: set[str] = set()
+    # Tasks whose search failed (a row with no hit: a timeout, an error, a refused query) did not find their
+    # videos missing: every kept video of such a task was probed as lost (a search outage, the collection).
+    unsearched: set[str] = set()
     for shard in search_shards:
         table = read_shard(root, "search_results", shard)
         if table is not None:
-            found.update(v for v in table.column("video_id").to_pylist() if v)
+            ids, tasks = table.column("video_id").to_pylist(), table.column("task_id").to_pylist()
+            ranks, statuses = table.column("rank").to_pylist(), table.column("status").to_pylist()
+            found.update(v for v in ids if v)
+            # A hit with an id that is no video id is a failed row too, but has its rank: the search ran.
+            unsearched.update(
+                t
+                for v, t, r, s in zip(ids, tasks, ranks, statuses, strict=True)
+                if not v and r is None and s != "ok"
+            )
     plans = list(video_plans(root).values())
     done = {
         v["video_id"]
@@ -312,7 +323,8 @@ def plan_rechecks(
         # after re-crawls) re-checked later crawls' videos and marked one gone `unavailable_since` that crawl.
         if row["keep"] and row["status"] == "ok" and row["crawl_id"] < crawl_id:
             known[row["video_id"]] = {k: row[k] for k in ("video_id", "task_id", "rank", "url", "title")}
-    lost = sorted(set(known) - found - done - gone.keys()) if missing else []
+    searched = {v for v, row in known.items() if row["task_id"] not in unsearched}
+    lost = sorted(searched - found - done - gone.keys()) if missing else []
     # A private video made public again: before, one found gone stayed `unavailable` for good.
     back = sorted(set(known) & found & gone.keys() - done) if missing else []
     # A resumed crawl already planned its picks (they are in `done`): picking again would pick others.

@@ -386,3 +386,24 @@ def test_recrawl_marks_videos_that_disappeared(site: DemoSite, tmp_path: Path) -
     assert [
         (r["video_id"], r["unavailable_since"], r["keep"], r["status"], r["drop_reason"]) for r in new_rows
     ] == [(gone, "crawl-0001", False, "failed", "unavailable")]
+
+
+def test_a_recrawl_does_not_recheck_the_videos_of_tasks_whose_search_failed(
+    site: DemoSite, tmp_path: Path
+) -> None:
+    """A task whose search failed (a timeout: an error row, searched again on the next run) did not find its
+    videos missing: every kept video of it was probed again as 'not found again', a request each at the
+    polite rate (a search outage re-probed the whole collection)."""
+    root = make_root(tmp_path, site)
+    search_videos(config(), root.url, access(site))
+    cfg = config(crawl_id="crawl-0001", recheck_missing=True, recheck_captions=0)
+    site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/youtubei/v1/search"))
+    try:
+        watch_before = hits(site, "/watch")
+        again = search_videos(
+            cfg, root.url, access(site, socket_timeout_s=0.3, retries=0, extractor_retries=0)
+        )
+    finally:
+        site.set_troubles()
+    assert again["search_errors"] == len(kept_tasks(root)) and again["new_videos"] == 0
+    assert hits(site, "/watch") == watch_before  # no video of theirs probed
