@@ -26,15 +26,20 @@ SMALL_2D = SPEC_2D.__class__(fps=1.0, short_side=64, round="up", chunk=8, rgb_fi
 SMALL_3D = SPEC_3D.__class__(fps=24.0, short_side=32, crop=32, chunk=64)
 
 
-@pytest.fixture(scope="module")
-def results(encoders: dict[str, torch.nn.Module], media: dict[str, Path]) -> dict[str, VideoResult]:
+def small_extractor(encoders: dict[str, torch.nn.Module], settings: ExtractorSettings) -> Extractor:
+    """The real encoders (fp32, CPU) at the small test sizes."""
     rt = pick_runtime("cpu", "fp32")
-    extractor = Extractor(
+    return Extractor(
         {m: prepare(n, rt) for m, n in encoders.items()},
         {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
         rt,
-        ExtractorSettings(batch_2d=6, batch_3d=5, decode_workers=2),
+        settings,
     )
+
+
+@pytest.fixture(scope="module")
+def results(encoders: dict[str, torch.nn.Module], media: dict[str, Path]) -> dict[str, VideoResult]:
+    extractor = small_extractor(encoders, ExtractorSettings(batch_2d=6, batch_3d=5, decode_workers=2))
     jobs = [VideoJob(name, str(media[name])) for name in ("index25", "corrupt", "smooth", "truncated")]
     return {r.video_id: r for r in extractor.run(jobs)}
 
@@ -54,13 +59,7 @@ def test_bad_files_fail_with_ffmpeg_message_and_good_ones_survive(results: dict[
 def test_batching_across_videos_does_not_change_features(
     encoders: dict[str, torch.nn.Module], media: dict[str, Path], results: dict[str, VideoResult]
 ) -> None:
-    rt = pick_runtime("cpu", "fp32")
-    alone = Extractor(
-        {m: prepare(n, rt) for m, n in encoders.items()},
-        {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
-        rt,
-        ExtractorSettings(batch_2d=1, batch_3d=1, decode_workers=1),
-    )
+    alone = small_extractor(encoders, ExtractorSettings(batch_2d=1, batch_3d=1, decode_workers=1))
     [single] = list(alone.run([VideoJob("smooth", str(media["smooth"]))]))
     for model in ("resnet152", "resnext101"):
         a, b = single.rows[model].vectors, results["smooth"].rows[model].vectors

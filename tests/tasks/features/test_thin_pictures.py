@@ -9,12 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from models.encoders import pick_runtime, prepare
-from tasks.features.decode import SPEC_2D, SPEC_3D
-from tasks.features.extractor import Extractor, ExtractorSettings, VideoJob
-
-SMALL_2D = SPEC_2D.__class__(fps=1.0, short_side=64, round="up", chunk=8, rgb_first=True)
-SMALL_3D = SPEC_3D.__class__(fps=24.0, short_side=32, crop=32, chunk=64)
+from tasks.features.extractor import ExtractorSettings, VideoJob
+from tests.tasks.features.test_features_extractor import small_extractor
 
 
 def _video(path: Path, size: str) -> Path:
@@ -29,13 +25,7 @@ def _video(path: Path, size: str) -> Path:
 def test_a_thin_picture_fails_before_decoding_and_a_wide_one_does_not(
     encoders: dict[str, torch.nn.Module], tmp_path: Path
 ) -> None:
-    rt = pick_runtime("cpu", "fp32")
-    extractor = Extractor(
-        {m: prepare(n, rt) for m, n in encoders.items()},
-        {"resnet152": SMALL_2D, "resnext101": SMALL_3D},
-        rt,
-        ExtractorSettings(batch_2d=4, batch_3d=4, decode_workers=1),
-    )
+    extractor = small_extractor(encoders, ExtractorSettings(batch_2d=4, batch_3d=4, decode_workers=1))
     jobs = [
         VideoJob("thin", str(_video(tmp_path / "thin.mp4", "1280x16"))),  # 80:1
         VideoJob("cinema", str(_video(tmp_path / "cinema.mp4", "512x144"))),  # 32:9, YouTube's widest
