@@ -118,7 +118,7 @@ def search_videos(
             "crawl_id": cfg.crawl_id,
             "tasks": len(tasks),
             "search_shards": len(searched),
-            "search_hits": sum(int(m["rows_out"]) for m in searched),
+            "search_hits": sum(int(m["hits"]) for m in searched),
             "search_errors": sum(int(m["errors"]) for m in searched),
             "new_videos": sum(len(p["videos"]) for p in new_plans),
         },

@@ -359,7 +359,9 @@ LEFT JOIN (
 CRAWLS_SQL = """
 CREATE VIEW crawls AS
 WITH generations AS (
-    SELECT crawl_id, count(*) AS search_hits, count(DISTINCT video_id) AS videos_found
+    -- a task whose search failed has a row with neither rank nor video id: no hit
+    SELECT crawl_id, count(*) FILTER (WHERE rank IS NOT NULL OR video_id IS NOT NULL) AS search_hits,
+           count(DISTINCT video_id) AS videos_found
     FROM search_results GROUP BY 1
 ), first_seen AS (
     SELECT video_id, min(crawl_id) AS crawl_id, bool_or(keep) AS keep FROM videos

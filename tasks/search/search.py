@@ -8,10 +8,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from prefect import task
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
+from storage.shards import read_marker, read_shard
 from tasks.common import shard_hash
 from tasks.search.config import SearchVideosConfig
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
@@ -111,6 +113,22 @@ def search_tasks(
     return rows, halted
 
 
+def count_hits(table: pa.Table) -> int:
+    """The rows that are search hits: a task whose search failed (a timeout, a refused query) has a row with
+    neither rank nor video id, which is no hit; a hit whose id is no video id keeps its rank."""
+    hit = pc.or_(pc.is_valid(table.column("rank")), pc.is_valid(table.column("video_id")))
+    return int(pc.sum(hit.cast(pa.int64())).as_py() or 0)
+
+
+def shard_hits(root: DataRoot, shard: int, rows_out: int) -> int:
+    """A written shard's hits, from its marker (written before they were recorded: counted from its file)."""
+    marker = read_marker(root, DATASET, shard)
+    if marker is not None and "hits" in marker.extra:
+        return int(marker.extra["hits"])
+    table = read_shard(root, DATASET, shard)
+    return count_hits(table) if table is not None else rows_out
+
+
 @task(name="search-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
 def search_shard(
     root_url: str, shard: int, tasks: list[dict[str, Any]], cfg: SearchVideosConfig, access: YoutubeAccess
@@ -134,6 +152,7 @@ def search_shard(
             drops=drops_by_reason(table),
             errors=count_errors(table),
             extra={
+                "hits": count_hits(table),  # rows_out also counts the rows of searches that failed
                 "requests": client.requests,
                 "http_requests": client.http_requests,
                 "ytdlp_s": round(client.ytdlp_s, 3),
@@ -147,11 +166,12 @@ def search_shard(
         config=cfg.data_fields(),
     )  # fmt: skip
     manifest = {**run_job(root, job), YTDLP_KEY: said}
+    manifest["hits"] = shard_hits(root, shard, manifest["rows_out"])
     logger.info(
         "search shard %d: %d tasks -> %d hits, %d errors%s",
         shard,
         len(tasks),
-        manifest["rows_out"],
+        manifest["hits"],
         manifest["errors"],
         " (cached)" if manifest["cached"] else "",
     )

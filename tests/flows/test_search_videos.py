@@ -17,6 +17,7 @@ import pyarrow as pa
 import pytest
 
 from flows.search_videos import import_videos, search_videos
+from storage.catalog import query
 from storage.layout import DataRoot
 from storage.schemas import get_schema
 from storage.shards import list_markers, read_dataset, write_shard
@@ -407,3 +408,7 @@ def test_a_recrawl_does_not_recheck_the_videos_of_tasks_whose_search_failed(
         site.set_troubles()
     assert again["search_errors"] == len(kept_tasks(root)) and again["new_videos"] == 0
     assert hits(site, "/watch") == watch_before  # no video of theirs probed
+    # Every search failed: no hit, where the failed searches' rows used to be counted as hits.
+    assert again["search_hits"] == 0
+    crawls = query("SELECT crawl_id, search_hits, videos_found FROM crawls ORDER BY 1", root).rows
+    assert crawls[-1] == ("crawl-0001", 0, 0) and crawls[0][1] > 0
