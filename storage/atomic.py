@@ -134,13 +134,10 @@ def fsync_dir(directory: str) -> None:
 
 def remove_temp_files(root: DataRoot, directory: str) -> int:
     """Delete leftovers of interrupted writes in one folder; returns how many were removed."""
-    if not root.exists(directory):
-        return 0
-    removed = 0
-    for path in root.fs.glob(f"{directory}/{TMP_PREFIX}*"):
+    found = temp_files(root, directory)
+    for path in found:
         _remove_quietly(root, path)
-        removed += 1
-    return removed
+    return len(found)
 
 
 def temp_target(path: str) -> str | None:
