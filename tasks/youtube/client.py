@@ -39,6 +39,7 @@ from tasks.youtube.video_download import (
     check_disk,
     download_params,
     existing_download,
+    merge_container,
     one_file_format,
     selected_size,
 )
@@ -241,6 +242,8 @@ class YoutubeClient:
         check_disk(settings.out_dir, settings.min_free_gb)
         ydl = self._downloader(settings)
         ydl.params["outtmpl"] = {"default": str(settings.out_dir / f"{video_id}.%(ext)s")}
+        # yt-dlp's own container pick first (the downloader is shared: not the previous video's), then ours.
+        ydl.params["merge_output_format"] = None
         if info is None:
             info = self._call(lambda: ydl.extract_info(url, download=False, process=False))
             if not isinstance(info, Mapping):
@@ -251,6 +254,7 @@ class YoutubeClient:
         if settings.max_bytes is not None and size is not None and size > settings.max_bytes:
             self.errors[f"error:{TOO_LARGE}"] += 1
             raise MediaCapExceeded(TOO_LARGE, f"{size / 1e6:.1f} MB > cap {settings.max_bytes / 1e6:g} MB")
+        ydl.params["merge_output_format"] = merge_container(chosen) if isinstance(chosen, Mapping) else None
         self.log.too_large = None
         try:
             self._call(lambda: ydl.process_ie_result(copy.deepcopy(kept), download=True))

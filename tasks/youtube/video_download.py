@@ -43,6 +43,14 @@ _ONE_FILE = {FORMAT: FORMAT_ONE_FILE, AUDIO_FORMAT: AUDIO_FORMAT_ONE_FILE}
 # Standard dynamic range before any size: an HDR format (VP9.2/AV1 HDR10, HLG, Dolby Vision), decoded without
 # tone mapping, gives washed-out frames, and YouTube offers an SDR one of each size beside it.
 FORMAT_SORT = ["+hdr", "+res", "+size", "+br", "+fps"]
+# The container of a merge: yt-dlp takes mp4 for H.264/AV1 + AAC and webm for VP9/AV1 + Opus, and Matroska
+# for a pair neither names, such as VP9 + AAC (a VP9-only video whose smallest audio is AAC). Matroska keeps
+# Opus's start delay (CodecDelay) but not AAC's (its 1024 priming samples, which the mp4's edit list cuts):
+# ffmpeg's merge then shifted the whole file 21 ms later (the video stream started at 21 ms, the audio's
+# priming at 0), so frame rows and audio rows both sat 21 ms late against the captions. MP4 keeps the edit
+# list and holds VP9 and AV1 as well as H.264 and HEVC, so such a merge goes there.
+_MP4_VIDEO = ("avc1", "avc3", "h264", "hev1", "hvc1", "hevc", "h265", "vp09", "vp9", "av01", "av1")
+_AAC = ("mp4a", "aac")
 VIDEO_EXTS = (".mp4", ".webm", ".mkv", ".mov", ".flv", ".3gp", ".m4a", ".opus", ".ogg", ".mka", ".mp3")
 # Media caps, drop reasons in the order checked (a failed row's error starts with the reason).
 TOO_LARGE = "too_large"  # the chosen format is past the size cap (checked before any media request)
@@ -106,6 +114,25 @@ def _known_size(fmt: Mapping[str, Any]) -> int | None:
 def one_file_format(spec: str) -> str:
     """Our format `spec` without its merges, for a yt-dlp that cannot merge (any other spec as it is)."""
     return _ONE_FILE.get(spec, spec)
+
+
+def merge_container(chosen: Mapping[str, Any]) -> str | None:
+    """yt-dlp's `merge_output_format` for the formats it selected (a processed info dict): "mp4" where it
+    would merge AAC audio into Matroska beside a video codec mp4 holds; else None, yt-dlp's own choice."""
+    formats = chosen.get("requested_formats")
+    if chosen.get("ext") != "mkv" or not isinstance(formats, list | tuple):
+        return None
+    video = [_codec(f, "vcodec") for f in formats if isinstance(f, Mapping) and _codec(f, "vcodec")]
+    audio = [_codec(f, "acodec") for f in formats if isinstance(f, Mapping) and _codec(f, "acodec")]
+    if len(video) == 1 and len(audio) == 1 and video[0] in _MP4_VIDEO and audio[0] in _AAC:
+        return "mp4"
+    return None
+
+
+def _codec(fmt: Mapping[str, Any], key: str) -> str:
+    """A format's codec family as RFC 6381 names it ("vp09.00.21.08" -> "vp09"); "" for none or unknown."""
+    codec = str(fmt.get(key) or "").split(".")[0].strip().lower()
+    return "" if codec == "none" else codec
 
 
 def download_params(settings: DownloadSettings) -> dict[str, Any]:
