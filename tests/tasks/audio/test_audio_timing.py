@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from models.audio_encoder import LogMelStats
-from tasks.audio.decode import decode_mono
+from tasks.audio.decode import decode_mono, picture_clock_start_s
 from tasks.audio.extract import extract_audio
 from tasks.audio.sources import keep_track, kept_outcome
 
@@ -74,6 +74,24 @@ def test_a_kept_track_starts_where_the_downloads_does(tmp_path: Path) -> None:
         assert kept.suffix == (".m4a" if codec == "aac" else ".mka")
         wave = decode_mono(str(kept), SR, timeout_s=60.0)
         assert abs(_onset_s(wave) - 1.0) < 0.002, name
+
+
+def test_a_file_that_starts_late_counts_from_its_start(tmp_path: Path) -> None:
+    """Video and audio (PCM: no codec delay) both start 1.4 s into the file's time stamps, as an MPEG-TS or
+    a cut stream does: the file's clock starts there (the frame rows' row 0 is its first picture), so the
+    burst, 1 s into the track, reads 1.0 s from the file as from its kept track. Before, the decode kept
+    the 1.4 s: the burst read 2.4 s from the file (every row 1.4 s late against the frame rows), 1.0 s from
+    the track."""
+    video = tmp_path / "cut.mkv"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:duration=4", "-f", "lavfi", "-i", BURST,
+            "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "pcm_s16le", "-output_ts_offset", "1.4",
+            str(video))  # fmt: skip
+    assert picture_clock_start_s(str(video), timeout_s=60.0) == 1.4  # the case this test is about
+    keep_track(video, tmp_path / "audio", "cut00000000")
+    for path in (video, tmp_path / "audio" / "cut00000000.mka"):
+        wave = decode_mono(str(path), SR, timeout_s=60.0)
+        assert abs(_onset_s(wave) - 1.0) < 0.002, path.name
+        assert abs(wave.size / SR - 4.0) < 0.01, path.name
 
 
 def test_of_two_language_tracks_the_default_one_is_read(tmp_path: Path) -> None:
