@@ -17,9 +17,12 @@ from typing import Annotated, Any
 import typer
 from rich.cells import cell_len
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from flows.cli_common import ExistingDataRootOption, bench_app, data_root_with_datasets, fail, require_utf8
+from flows.terminal_text import terminal_safe
 from storage.catalog import QueryLimits, QueryOutOfMemory, query_batches, refresh, stats
 from storage.layout import DataRoot
 from tasks.bench.query import run_bench
@@ -95,11 +98,17 @@ def _print_result(columns: list[str], batches: Iterator[list[tuple[Any, ...]]], 
                     f"more than {TABLE_MAX_ROWS:,} rows, too many to draw as a table: add a LIMIT, or write "
                     "them with --format csv or --format json (streamed, any number of rows)"
                 )
-        cells = [["" if v is None else str(v) for v in row] for row in rows]
-        table = Table(*columns)
+        # The cells are data (scraped titles, captions): as Text, never read as Rich markup (a title with
+        # `[/]` stopped the command with a MarkupError traceback, `[link=...]` drew a hidden link), and
+        # their control characters shown as escapes, never sent to the terminal to obey.
+        names = [terminal_safe(c, keep_lines=True) for c in columns]
+        cells = [["" if v is None else terminal_safe(str(v), keep_lines=True) for v in row] for row in rows]
+        table = Table()
+        for name in names:
+            table.add_column(Text(name))
         for row_cells in cells:
-            table.add_row(*row_cells)
-        _table_console(list(columns), cells).print(table)
+            table.add_row(*(Text(cell) for cell in row_cells))
+        _table_console(names, cells).print(table)
 
 
 def _table_console(columns: list[str], cells: list[list[str]]) -> Console:
@@ -200,10 +209,10 @@ def stats_command(
         return
     # soft_wrap: a line longer than the terminal (or 80 columns in a pipe) is not broken inside a value.
     console = Console(soft_wrap=True, highlight=False)
-    console.print(f"[bold]data root[/bold] {summary['data_root']}")
+    console.print(f"[bold]data root[/bold] {_shown(summary['data_root'])}")
     for section in ("tasks", "videos", "clips", "features", "audio"):
         parts = ", ".join(f"{k}={_fmt(v)}" for k, v in summary[section].items())
-        console.print(f"[bold]{section}[/bold] {parts}")
+        console.print(f"[bold]{section}[/bold] {_shown(parts)}")
     random = summary["features"]["videos_random_weights"]
     if random:
         console.print(f"[bold]note[/bold] the features of {random} video(s) come from random weights, not "
@@ -211,7 +220,14 @@ def stats_command(
     if summary["top_categories"]:
         console.print("[bold]top categories[/bold] (clips)")
     for row in summary["top_categories"]:
-        console.print(f"  {row['clips']:>8}  {row['category']}")
+        console.print(f"  {row['clips']:>8}  {_shown(row['category'])}")
+
+
+def _shown(text: str) -> str:
+    """Data (a category scraped from wikiHow, a drop reason, a path) inside a line of Rich markup: its control
+    characters as escapes, and its brackets as text, never as markup (a category with `[/]` stopped
+    `howto stats` with a MarkupError traceback; `[link=...]` drew a hidden link)."""
+    return escape(terminal_safe(text))
 
 
 def _fmt(value: Any) -> str:
