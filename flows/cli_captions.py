@@ -12,6 +12,7 @@ import typer
 
 from flows import cli_access
 from flows.cli_common import DataRootOption, bench_app, choice_option, fail, finite, option_group
+from flows.terminal_text import terminal_safe
 from tasks.youtube.access import YoutubeAccess
 
 KINDS = ("auto", "manual")
@@ -63,7 +64,7 @@ def parse_command(
     if not track.segments and track.warnings:
         fail(f"{file}: no caption cues could be read ({'; '.join(track.warnings)})")
     for warning in track.warnings:
-        typer.echo(f"warning: {file}: {warning}", err=True)
+        typer.echo(f"warning: {file}: {terminal_safe(warning)}", err=True)
     if as_json:
         typer.echo(json.dumps(track.summary(), ensure_ascii=False))
         for s in track.segments:
@@ -74,7 +75,8 @@ def parse_command(
     summary = track.summary()
     typer.echo(" ".join(f"{k}={v}" for k, v in summary.items()))
     for s in track.segments:
-        typer.echo(f"{_ms(s.start_ms)} --> {_ms(s.end_ms)}  {s.text}")
+        # The cue text is the file's (an uploader's): its control characters shown, never obeyed.
+        typer.echo(f"{_ms(s.start_ms)} --> {_ms(s.end_ms)}  {terminal_safe(s.text)}")
 
 
 @app.command("fetch")

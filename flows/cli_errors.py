@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 import typer
 from typer.core import TyperGroup
 
+from flows.terminal_text import terminal_safe
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -157,8 +159,9 @@ def one_line(exc: BaseException) -> str:
         first: dict[str, Any] = errors()[0]
         where = ".".join(str(p) for p in first.get("loc", ())) or type(exc).__name__
         return f"bad config value {where}: {first.get('msg')}"
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text
+    # A message may quote what came from elsewhere (a page, a file, a server's answer): its control
+    # characters are shown as escapes, never obeyed by the terminal.
+    return terminal_safe(" ".join(str(exc).split())) or type(exc).__name__
 
 
 def report(raised: BaseException, cause: BaseException, verbose: bool) -> None:

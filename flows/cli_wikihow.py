@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from flows.cli_common import DataRootOption, checked_by, crawl_id_option, fail
+from flows.terminal_text import terminal_safe
 from storage.layout import ROOT_ERRNOS, DataRoot, describe_os_error
 from tasks.config_types import check_http_url
 
@@ -49,13 +50,14 @@ def parse_command(
     if as_json:
         typer.echo(json.dumps(parsed, ensure_ascii=False, indent=2))
         return
-    typer.echo(f"title: {article.title}")
-    typer.echo(f"categories: {' < '.join(article.categories) or '-'}")
+    # The page's text (a saved page is anyone's): its control characters shown as escapes, never obeyed.
+    typer.echo(f"title: {terminal_safe(article.title)}")
+    typer.echo(f"categories: {terminal_safe(' < '.join(article.categories)) or '-'}")
     typer.echo(f"steps: {article.n_steps} in {len(article.methods)} {article.methods[0].kind}(s)")
     for number, method in enumerate(article.methods, 1):
-        typer.echo(f"{method.kind} {number}: {method.name or '-'}")
+        typer.echo(f"{method.kind} {number}: {terminal_safe(method.name or '-')}")
         for index, step in enumerate(method.steps, 1):
-            typer.echo(f"  {index}. {step.summary}")
+            typer.echo(f"  {index}. {terminal_safe(step.summary)}")
 
 
 def import_command(

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from flows.cli import app
+from flows.cli_errors import one_line
 from flows.terminal_text import terminal_safe
 from storage.catalog import refresh
 from storage.layout import DataRoot
@@ -18,6 +19,7 @@ from tests.storage.catalog_data import rows_table
 from tests.storage.test_shards import clips_table
 
 runner = CliRunner()
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 
 # Sets the window title, clears the screen, draws a link; then Rich markup a title may hold as text.
 HOSTILE = "Fix \x1b]0;owned\x07\x1b[2J\x1b]8;;https://evil.example\x1b\\a bike\x1b]8;;\x1b\\ \u202efdp.exe"
@@ -95,3 +97,29 @@ def test_terminal_safe_escapes_every_control_character(text: str, shown: str) ->
 
 def test_terminal_safe_keeps_lines_for_table_cells() -> None:
     assert terminal_safe("tab\tline\nnext\r\x1b", keep_lines=True) == "tab\tline\nnext\\x0d\\x1b"
+
+
+def test_captions_parse_shows_cue_text_escaped(tmp_path: Path) -> None:
+    vtt = tmp_path / "uploaded.en.vtt"
+    vtt.write_text(
+        "WEBVTT\n\n00:00:01.000 --> 00:00:03.000\nadd \x1b]0;owned\x07the salt\n", encoding="utf-8"
+    )
+    result = runner.invoke(app, ["captions", "parse", str(vtt)])
+    assert result.exit_code == 0, result.output
+    _no_control_characters(result.output)
+    assert "add \\x1b]0;owned\\x07the salt" in result.output
+
+
+def test_wikihow_parse_shows_page_text_escaped(tmp_path: Path) -> None:
+    page = (FIXTURES / "wikihow" / "grill-fish.html").read_text(encoding="utf-8")
+    page = page.replace(">How to Grill Fish<", ">How to Grill \x1b]0;owned\x07Fish<", 1)
+    saved = tmp_path / "page.html"
+    saved.write_text(page, encoding="utf-8")
+    result = runner.invoke(app, ["wikihow", "parse", str(saved)])
+    assert result.exit_code == 0, result.output
+    _no_control_characters(result.output)
+    assert "title: Grill \\x1b]0;owned\\x07Fish" in result.output
+
+
+def test_an_error_line_shows_quoted_text_escaped() -> None:
+    assert one_line(ValueError("bad title 'a\x1b[2Jb\u202ec'")) == "bad title 'a\\x1b[2Jb\\u202ec'"
