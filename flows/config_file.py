@@ -70,6 +70,8 @@ def read_file(path: Path) -> dict[str, Any]:
         data = parse(text)
     except (yaml.YAMLError, tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: not valid {kind}: {_parse_problem(exc)}") from None
+    except RecursionError:  # each parser recurses per level: a file nested thousands deep overflows it
+        raise ConfigError(f"{path}: not a config this reads: nested too deeply") from None
     if data is None:  # an empty YAML file: all defaults
         return {}
     if not isinstance(data, dict):
@@ -187,6 +189,8 @@ def _parse_value(label: str, raw: str, annotation: Any) -> Any:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ConfigError(f"{label}: value is not valid YAML: {_parse_problem(exc)}") from None
+    except RecursionError:
+        raise ConfigError(f"{label}: value is not a config value this reads: nested too deeply") from None
 
 
 def _is_text(annotation: Any) -> bool:

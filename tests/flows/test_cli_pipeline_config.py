@@ -532,3 +532,28 @@ def test_demo_url_starts_from_the_demos_config(
     done = runner.invoke(app, ["recrawl", "--data-root", str(tmp_path / "data"), "--demo-url", url], env=WIDE)
     assert done.exit_code == 0, done.output
     assert configs == [demo]
+
+
+NESTED = 100_000  # past every parser's recursion (PyYAML's composer, json's decoder, tomllib)
+DEEP = {
+    "yaml": "tasks:\n  root_categories: " + "[" * NESTED + "]" * NESTED + "\n",
+    "json": '{"tasks": {"root_categories": ' + "[" * NESTED + "]" * NESTED + "}}",
+    "toml": "[tasks]\nroot_categories = " + "[" * NESTED + "]" * NESTED + "\n",
+}
+
+
+@pytest.mark.parametrize("suffix", sorted(DEEP))
+def test_a_config_nested_thousands_deep_is_one_line(tmp_path: Path, app: typer.Typer, suffix: str) -> None:
+    path = write(tmp_path / f"deep.{suffix}", DEEP[suffix])
+    result = invoke(app, "--config", str(path), "--print-config")
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == f"error: {path}: not a config this reads: nested too deeply"
+
+
+def test_a_set_value_nested_thousands_deep_is_one_line(app: typer.Typer) -> None:
+    result = invoke(app, "--set", "tasks.root_categories=" + "[" * NESTED + "]" * NESTED, "--print-config")
+    assert result.exit_code == 2, result.output
+    assert (
+        "--set tasks.root_categories: value is not a config value this reads: nested too deeply"
+        in result.output
+    )
