@@ -24,6 +24,7 @@ from flows.cli_common import (
     require_utf8,
     rerun_if_capped,
 )
+from flows.terminal_text import terminal_safe
 from tasks.bench.ceiling_timing import CEILING_SAMPLE_SECONDS, CEILING_SECONDS
 from tasks.train.config import DEFAULT_METHODS, PRESETS, TrainConfig
 
@@ -532,7 +533,10 @@ def search_clips_command(
     typer.echo(f"checkpoint: {path}")
     for rank, hit in enumerate(hits, 1):
         span = f"{hit['start_ms'] / 1000:.1f}-{hit['end_ms'] / 1000:.1f}s"
-        typer.echo(f"{rank:2d}. {hit['score']:+.3f}  {hit['video_id']}  {span:>13}  {hit['text']}")
+        # The caption is a video's (anyone's): its control characters shown as escapes, never obeyed.
+        typer.echo(
+            f"{rank:2d}. {hit['score']:+.3f}  {hit['video_id']}  {span:>13}  {terminal_safe(hit['text'])}"
+        )
 
 
 def bench_train_command(

@@ -123,3 +123,26 @@ def test_wikihow_parse_shows_page_text_escaped(tmp_path: Path) -> None:
 
 def test_an_error_line_shows_quoted_text_escaped() -> None:
     assert one_line(ValueError("bad title 'a\x1b[2Jb\u202ec'")) == "bad title 'a\\x1b[2Jb\\u202ec'"
+
+
+def test_search_clips_shows_captions_escaped(tmp_path: Path) -> None:
+    from flows.train_embedding import train_embedding
+    from tasks.synthetic.training import write_synthetic_root
+    from tasks.train.config import TrainConfig
+
+    captions = [
+        "stir the \x1b]0;owned\x07blue bowl",
+        "cut the red box",
+        "fold the green cloth",
+        "pour the tea",
+    ]
+    write_synthetic_root(tmp_path, n_videos=8, n_steps=4, clips_per_video=4, dim=64, captions=captions)
+    train_embedding(
+        TrainConfig(d=16, epochs=1, heldout_fraction=0.25, videos_per_batch=4, text="learned"), str(tmp_path)
+    )
+    result = runner.invoke(
+        app, ["search-clips", "stir the blue bowl", "--k", "32", "--data-root", str(tmp_path)]
+    )
+    assert result.exit_code == 0, result.output
+    _no_control_characters(result.output)
+    assert "stir the \\x1b]0;owned\\x07blue bowl" in result.output
