@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as npy_format
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -192,6 +194,9 @@ def _read_rows(path: str) -> np.ndarray | str:
         except NotACheckpoint as exc:
             return f"unreadable features file ({exc.reason[:120]})"
     try:
+        short = _npy_cut_short(path)
+        if short is not None:
+            return f"unreadable features file ({short})"
         rows = np.load(path, allow_pickle=False)
     except (OSError, ValueError, EOFError) as exc:  # EOFError: an empty or cut .npy
         return f"unreadable features file ({type(exc).__name__}: {str(exc)[:80]})"
@@ -199,6 +204,30 @@ def _read_rows(path: str) -> np.ndarray | str:
         rows.close()
         return "unreadable features file (a zip archive, not one .npy array: a .npz, or a torch file not named .pth?)"
     return rows
+
+
+_NPY_HEADERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+
+
+def _npy_cut_short(path: str) -> str | None:
+    """Why a .npy's data cannot be what its header says (fewer bytes than its shape and type need), or None.
+
+    np.load allocates the whole array the header declares before it reads a byte: a 200-byte file declaring
+    a (10**12, 2048) array raised MemoryError (3.6 PiB) out of the import, on every rerun; a file declaring
+    tens of GB allocated them. A file that is no .npy (a zip, a torch file) is left to np.load."""
+    with open(path, "rb") as handle:
+        try:
+            read_header = _NPY_HEADERS.get(npy_format.read_magic(handle))
+            if read_header is None:
+                return None
+            shape, _, dtype = read_header(handle)
+        except ValueError:
+            return None
+        need = math.prod(shape) * dtype.itemsize
+        have = os.fstat(handle.fileno()).st_size - handle.tell()
+    if need <= have:
+        return None
+    return f"its header declares {dtype} {tuple(shape)}, {need:,} bytes; the file holds {have:,}: cut short?"
 
 
 def load_feature_rows(directory: str, meta: VideoMeta | None, video_id: str) -> tuple[np.ndarray | None, str]:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import numpy.lib.format as npy_format
 import pytest
 
 from storage.layout import DataRoot
@@ -15,7 +16,7 @@ from tasks.howto100m.caption_json import CaptionFileError
 from tasks.howto100m.import_stage import import_howto100m
 from tasks.howto100m.release import ReleaseFormatError, load_feature_rows
 from tests.tasks.howto100m.conftest import import_config
-from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, Release
+from tests.tasks.howto100m.release_files import VIDEO_A, VIDEO_B, Release, write_release
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -108,6 +109,23 @@ def test_an_empty_or_cut_features_file_is_a_missing_feature(tmp_path: Path) -> N
     (tmp_path / f"{VIDEO_A}.npy").write_bytes((tmp_path / f"{VIDEO_A}.npy").read_bytes()[:100])
     rows, why = load_feature_rows(str(tmp_path), None, VIDEO_A)
     assert rows is None and why.startswith("unreadable features file")
+
+
+def test_a_npy_declaring_more_than_it_holds_is_a_missing_feature_not_an_allocation(
+    fresh_root: DataRoot, tmp_path: Path
+) -> None:
+    """np.load allocates what the header declares before reading: 200 bytes declaring a (10**12, 2048) array
+    raised MemoryError (3.6 PiB) out of the whole import, on every rerun."""
+    release = write_release(tmp_path / "release")  # its own: the module's release stays whole
+    with open(release.features_2d / f"{VIDEO_A}.npy", "wb") as handle:
+        npy_format.write_array_header_1_0(
+            handle, {"descr": "<f2", "fortran_order": False, "shape": (10**12, 2048)}
+        )
+        handle.write(b"\0" * 64)
+    summary = import_howto100m(import_config(release), fresh_root.url)
+    [why] = [w for w in summary["skipped_examples"]["features_2d_missing"] if w.startswith(VIDEO_A)]
+    assert "declares float16 (1000000000000, 2048)" in why and "the file holds 64" in why
+    assert read_dataset(fresh_root, "clips").count_rows() > 0  # the other videos imported
 
 
 def test_caption_times_no_int64_holds_are_bad_times_not_a_traceback(
