@@ -50,6 +50,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("flows.pipeline", "ShareRefused"),  # runner.parts > 1 with a stage that cannot be split (search)
     ("pydantic", "ValidationError"),  # a config built from options
     ("storage.layout", "DataRootProblem"),  # missing, a file, read-only, full
+    ("storage.private_temp", "UnsafeTempFolder"),  # a temp work folder another user made or can write
     ("storage.catalog", "QueryError"),
     ("storage.catalog", "CatalogError"),
     ("tasks.shard_runner", "UpstreamMissing"),  # "run X first"

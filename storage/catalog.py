@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from storage.atomic import TMP_PREFIX, folder_lock, temp_path_for
 from storage.layout import DataRoot, DataRootProblem, check_data_root
+from storage.private_temp import private_temp_dir
 from storage.schemas import SCHEMAS
 from storage.shards import collecting_left_out, shard_files
 
@@ -146,12 +147,13 @@ def _reader(
 
 def spill_directory(catalog: str) -> str:
     """Where a query too big for memory spills: beside the catalog, or, when its folder cannot be written
-    (a read-only root), in a folder of the system's temp space named for it, so the query still runs."""
+    (a read-only root), in a folder named for it in a temp folder of this user's alone (the spill files hold
+    the query's data, and the folder is one the query may read), so the query still runs."""
     folder = os.path.dirname(catalog)
     if os.access(folder, os.W_OK | os.X_OK):
         return catalog + ".tmp"
     digest = hashlib.sha256(catalog.encode()).hexdigest()[:16]
-    return os.path.join(tempfile.gettempdir(), f"howto-spill-{digest}")
+    return os.path.join(private_temp_dir("howto-spill"), digest)
 
 
 def _current(root: DataRoot, *, rebuild: bool) -> str:

@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 import re
 import subprocess
-import tempfile
 from collections.abc import Collection
 from pathlib import Path
 
 from storage.layout import DataRoot
+from storage.private_temp import private_temp_dir
 from tasks.audio.decode import AUDIO_ONLY
 from tasks.interrupts import cut_by_interrupt
 from tasks.youtube.client import YoutubeClient
@@ -29,10 +29,11 @@ UNREADABLE_EXT = ".unreadable"  # ffmpeg could not even copy the stream; holds i
 
 
 def track_dir(root: DataRoot) -> Path:
-    """Kept tracks live under the data root when it is local, else in a local temp folder."""
+    """Kept tracks live under the data root when it is local, else in a temp folder of this user's alone
+    (a track found there is used, and markers are written into it by name)."""
     if root.is_local:
         return Path(root.path("_work", "audio"))
-    return Path(tempfile.gettempdir()) / "howto-audio"
+    return private_temp_dir("howto-audio")
 
 
 def keep_track(video: Path, out_dir: Path, video_id: str) -> None:

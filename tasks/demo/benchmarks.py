@@ -13,11 +13,11 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.layout import DataRoot
+from storage.private_temp import private_temp_dir
 from tasks.demo.content import ARTICLES
 from tasks.demo.videos import DemoVideo
 from tasks.demo.world import World, task_steps
@@ -43,7 +43,7 @@ def demo_benchmark_dir(root: DataRoot) -> Path:
     if root.is_local:
         return Path(root.path("benchmarks", "demo"))
     key = hashlib.sha256(root.url.encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / "howto-demo-benchmarks" / key
+    return private_temp_dir("howto-demo-benchmarks") / key
 
 
 def demo_benchmark_layout(out: Path) -> tuple[Path, Path, Path]:

@@ -3,7 +3,6 @@ client, with the media caps (size before any media request, duration as ffprobe 
 
 from __future__ import annotations
 
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,6 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from storage.layout import DataRoot
+from storage.private_temp import private_temp_dir
 from tasks.features.config import ExtractFeaturesConfig
 from tasks.features.crash_guard import DecodeGuard
 from tasks.features.decode import DecodeError, DecodeTimeout, probe_with
@@ -26,10 +26,11 @@ from tasks.youtube.video_download import TOO_LARGE, TOO_LONG, DiskSpaceLow, Down
 
 
 def video_dir(root: DataRoot) -> Path:
-    """Downloads live under the data root when it is local, else in a local temp folder."""
+    """Downloads live under the data root when it is local, else in a temp folder of this user's alone
+    (a download found there is reused: in a folder others can write, it could be anyone's file)."""
     if root.is_local:
         return Path(root.path("_work", "videos"))
-    return Path(tempfile.gettempdir()) / "howto-videos"
+    return private_temp_dir("howto-videos")
 
 
 def cap_drops(table: pa.Table) -> dict[str, int]:
