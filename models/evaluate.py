@@ -15,18 +15,28 @@ TieRule = Literal["against", "optimistic"]
 TIE_RULES: tuple[TieRule, ...] = ("against", "optimistic")
 
 
-def ranks_from_similarity(sim: torch.Tensor, ties: TieRule = "against") -> torch.Tensor:
-    """1-based rank of the true candidate (the diagonal) for each query row.
+def ranks_from_similarity(
+    sim: torch.Tensor, ties: TieRule = "against", answers: torch.Tensor | None = None
+) -> torch.Tensor:
+    """1-based rank of the true candidate for each query row: the diagonal, or column `answers[i]` of
+    row i (queries that share a candidate, such as MSR-VTT's several sentences of one video).
 
     ties="against": rank = 1 + number of other candidates scoring >= the true one;
     ties="optimistic": rank = 1 + number of other candidates scoring > the true one.
     A NaN score (a model whose training diverged) ties with every other score: every comparison with
     NaN is False, so `>=` alone ranked a NaN true candidate first, and an all-NaN model scored R@1 1.0.
     """
-    true = sim.diagonal().view(-1, 1)
+    rows, cols = _answers(sim, answers)
+    true = sim[rows, cols].view(-1, 1)
     beats = (sim >= true) | _unknown(sim, true) if ties == "against" else sim > true
-    beats.fill_diagonal_(False)
+    beats[rows, cols] = False
     return beats.sum(dim=1) + 1
+
+
+def _answers(sim: torch.Tensor, answers: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(row, column) of each query's true candidate: the diagonal unless `answers` names the columns."""
+    rows = torch.arange(sim.shape[0])
+    return rows, rows if answers is None else torch.as_tensor(answers, dtype=torch.long)
 
 
 def _unknown(sim: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
@@ -34,17 +44,21 @@ def _unknown(sim: torch.Tensor, true: torch.Tensor) -> torch.Tensor:
     return sim.isnan() | true.isnan()
 
 
-def tied_queries(sim: torch.Tensor) -> int:
-    """Queries whose true candidate ties exactly with at least one other candidate."""
-    true = sim.diagonal().view(-1, 1)
+def tied_queries(sim: torch.Tensor, answers: torch.Tensor | None = None) -> int:
+    """Queries whose true candidate (see ranks_from_similarity) ties exactly with at least one other."""
+    rows, cols = _answers(sim, answers)
+    true = sim[rows, cols].view(-1, 1)
     same = (sim == true) | _unknown(sim, true)
-    same.fill_diagonal_(False)
+    same[rows, cols] = False
     return int(same.any(dim=1).sum())
 
 
-def retrieval_metrics(sim: torch.Tensor, ties: TieRule = "against") -> dict[str, float]:
-    """R@1, R@5, R@10 (fractions), MedR and MeanR for queries (rows) against candidates (columns)."""
-    ranks = ranks_from_similarity(sim, ties).float()
+def retrieval_metrics(
+    sim: torch.Tensor, ties: TieRule = "against", answers: torch.Tensor | None = None
+) -> dict[str, float]:
+    """R@1, R@5, R@10 (fractions), MedR and MeanR for queries (rows) against candidates (columns); each
+    query's answer is the diagonal, or column `answers[i]`."""
+    ranks = ranks_from_similarity(sim, ties, answers).float()
     return {
         "R@1": float((ranks <= 1).float().mean()),
         "R@5": float((ranks <= 5).float().mean()),

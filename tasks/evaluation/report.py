@@ -46,6 +46,9 @@ def result_lines(result: EvalResult, published: bool = True) -> list[str]:
 def _retrieval(result: EvalResult) -> list[str]:
     n = next((int(r["n"]) for r in result.rows if r["metric"] == "R@1"), 0)
     facts = [f"{n} queries, one score matrix over all pairs"]
+    candidates = result.value("candidates", None)
+    if candidates is not None:  # MSR-VTT: whole videos, each once however many sentences name it
+        facts[0] = f"{n} queries against {int(candidates)} videos, one score matrix"
     for metric, label in (("videos_missing", "videos missing"), ("videos_failed", "failed to decode")):
         if any(r["metric"] == metric for r in result.rows):
             facts.append(f"{label} {_count(result, metric)}")

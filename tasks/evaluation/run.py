@@ -28,6 +28,7 @@ from tasks.evaluation.results import EvalResult, digest_files, digest_listing, r
 from tasks.evaluation.scoring import (
     Scores,
     crosstask_scores,
+    distinct_videos,
     pooled_segments,
     retrieval_scores,
     score_feature_items,
@@ -150,9 +151,10 @@ def eval_msrvtt(
     if features_pth is not None:
         items = formats.read_msrvtt_features(features_pth, queries)
         embedder, ckpt = setup.load()
-        fingerprint = setup.fingerprint(csv=digest_files([csv_path]), pth=digest_files([features_pth]))
+        fingerprint = setup.fingerprint(csv=digest_files([csv_path]), pth=digest_files([features_pth]),
+                                        **_candidates(queries))  # fmt: skip
         return record(setup.root, ckpt, "msrvtt", "1k-A", f"{csv_path} + {features_pth}", fingerprint,
-                      lambda: score_feature_items(items, embedder))  # fmt: skip
+                      lambda: score_feature_items(items, embedder, whole_videos=True))  # fmt: skip
     if videos_dir is None:
         raise ValueError("msrvtt needs the .pth features or the videos folder")
     found, missing = _find(videos_dir, {q.video_id for q in queries}, "MSR-VTT")
@@ -163,14 +165,25 @@ def eval_msrvtt(
         kept = [q for q in queries if q.video_id in feats]
         if not kept:
             raise NoVideos(f"{videos_dir}: no MSR-VTT video could be read")
-        video = whole_video_inputs([q.video_id for q in kept], feats, embedder.pooling)
-        retrieval_scores(embedder.text([q.sentence for q in kept]), embedder.video(video), scores)
+        firsts, answers = distinct_videos([q.video_id for q in kept])
+        video = whole_video_inputs([kept[i].video_id for i in firsts], feats, embedder.pooling)
+        retrieval_scores(embedder.text([q.sentence for q in kept]), embedder.video(video), scores, answers)
+        scores.add("candidates", len(firsts), len(kept))
         scores.add("queries_dropped", len(queries) - len(kept), len(queries))
         return scores
 
     fingerprint = setup.fingerprint(csv=digest_files([csv_path]), videos=digest_listing(found),
-                                    features=_features_fingerprint(setup.features))  # fmt: skip
+                                    features=_features_fingerprint(setup.features),
+                                    **_candidates(queries))  # fmt: skip
     return record(setup.root, ckpt, "msrvtt", "1k-A", f"{csv_path} + {videos_dir}", fingerprint, compute)
+
+
+def _candidates(queries: list[formats.Query]) -> dict[str, Any]:
+    """The fingerprint's note that a file with several sentences a video is scored against each video once:
+    its evaluations recorded before, one column per sentence, are scored again. A file of one sentence a
+    video (the JSFusion 1k-A) scores the same either way and keeps its records."""
+    repeated = len({q.video_id for q in queries}) < len(queries)
+    return {"candidates": "distinct videos"} if repeated else {}
 
 
 def crosstask_videos(

@@ -29,17 +29,40 @@ def _l2(x: np.ndarray) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
-def retrieval_scores(text_emb: np.ndarray, video_emb: np.ndarray, scores: Scores | None = None) -> Scores:
-    """Text-to-video retrieval over one score matrix of all pairs (query i's answer is video i), under
-    both tie rules, and how many queries tie with their answer."""
+def retrieval_scores(
+    text_emb: np.ndarray,
+    video_emb: np.ndarray,
+    scores: Scores | None = None,
+    answers: np.ndarray | None = None,
+) -> Scores:
+    """Text-to-video retrieval over one score matrix of all pairs (query i's answer is video i, or video
+    `answers[i]`), under both tie rules, and how many queries tie with their answer."""
     scores = scores or Scores()
     sim = torch.from_numpy(np.asarray(text_emb, np.float32) @ np.asarray(video_emb, np.float32).T)
     n = sim.shape[0]
+    right = None if answers is None else torch.from_numpy(np.asarray(answers, np.int64))
     for rule in TIE_RULES:
-        for metric, value in retrieval_metrics(sim, rule).items():
+        for metric, value in retrieval_metrics(sim, rule, right).items():
             scores.add(metric, value, n, rule)
-    scores.add("tied_queries", tied_queries(sim), n)
+    scores.add("tied_queries", tied_queries(sim, right), n)
     return scores
+
+
+def distinct_videos(video_ids: Sequence[str]) -> tuple[list[int], np.ndarray]:
+    """The queries' candidates when a candidate is a whole video: each distinct video once (the index of
+    the first query naming it) and each query's answer among them. A MSR-VTT file may give a video several
+    sentences (the full test set has 20 a video): one column per query put copies of the answer among the
+    candidates, which tie with it, so every such query ranked below its own copies (R@1 0 with ties
+    against the model) among too many candidates."""
+    column: dict[str, int] = {}
+    firsts: list[int] = []
+    answers = np.empty(len(video_ids), np.int64)
+    for i, vid in enumerate(video_ids):
+        if vid not in column:
+            column[vid] = len(firsts)
+            firsts.append(i)
+        answers[i] = column[vid]
+    return firsts, answers
 
 
 def feature_items_input(items: FeatureItems) -> np.ndarray:
@@ -47,9 +70,17 @@ def feature_items_input(items: FeatureItems) -> np.ndarray:
     return np.concatenate([_l2(items.feat_2d), _l2(items.feat_3d)], axis=1).astype(np.float32)
 
 
-def score_feature_items(items: FeatureItems, embedder: Embedder) -> Scores:
-    """Retrieval on released features (youcook_val.pkl, MSRVTT_JSFUSION_test.pth)."""
-    return retrieval_scores(embedder.text(items.captions), embedder.video(feature_items_input(items)))
+def score_feature_items(items: FeatureItems, embedder: Embedder, whole_videos: bool = False) -> Scores:
+    """Retrieval on released features (youcook_val.pkl, MSRVTT_JSFUSION_test.pth). `whole_videos`: an
+    item's id names its candidate (MSR-VTT), so items of one video share one; otherwise each item is one
+    (YouCook2's clips, several a video)."""
+    video = feature_items_input(items)
+    if not whole_videos:
+        return retrieval_scores(embedder.text(items.captions), embedder.video(video))
+    firsts, answers = distinct_videos(items.ids)
+    scores = retrieval_scores(embedder.text(items.captions), embedder.video(video[firsts]), answers=answers)
+    scores.add("candidates", len(firsts), len(items.ids))
+    return scores
 
 
 def pooled_segments(

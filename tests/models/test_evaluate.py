@@ -54,3 +54,13 @@ def test_nan_scores_tie_with_everything() -> None:
     assert ranks_from_similarity(sim).tolist() == [2, 1, 3]
     assert ranks_from_similarity(sim, "optimistic").tolist() == [1, 1, 1]
     assert tied_queries(sim) == 2
+
+
+def test_queries_that_share_a_candidate_rank_it_among_the_others() -> None:
+    # Three queries, two candidates: queries 0 and 1 describe candidate 0, query 2 candidate 1.
+    sim = torch.tensor([[0.9, 0.1], [0.2, 0.4], [0.5, 0.5]])
+    answers = torch.tensor([0, 0, 1])
+    assert ranks_from_similarity(sim, answers=answers).tolist() == [1, 2, 2]
+    assert ranks_from_similarity(sim, "optimistic", answers).tolist() == [1, 2, 1]
+    assert tied_queries(sim, answers) == 1
+    assert retrieval_metrics(sim, answers=answers)["R@1"] == pytest.approx(1 / 3)

@@ -64,6 +64,35 @@ def test_msrvtt_csv_and_pth(setup: Setup, tmp_path: Path) -> None:
     _perfect(eval_msrvtt(setup, csv, features_pth=pth), 20)
 
 
+def test_msrvtt_with_several_sentences_a_video_ranks_each_video_once(
+    setup: Setup, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A csv giving each video 4 sentences (as the full MSR-VTT test set gives 20) put each video among the
+    candidates 4 times: the copies tied with the answer, so the identity model scored R@1 0 (ties against
+    the model) and R@5 0.25 among 20 candidates. Now the 5 videos are the candidates, each once."""
+    videos = {f"video{7000 + v}": SENTENCES[4 * v : 4 * v + 4] for v in range(5)}
+    csv = tmp_path / "MSRVTT_full_test.csv"
+    csv.write_text("key,vid_key,video_id,sentence\n" + "".join(
+        f"ret{v}_{i},msr{v},{vid},{s}\n" for v, (vid, said) in enumerate(videos.items()) for i, s in enumerate(said)
+    ))  # fmt: skip
+    # A video's features: the sum of its sentences' vectors, which each of them finds first.
+    pth = tmp_path / "MSRVTT_full_test.pth"
+    feats = {vid: torch.from_numpy(sum(vec(s) for s in said)) for vid, said in videos.items()}
+    torch.save({"2d": feats, "3d": {k: torch.ones(DIM) for k in feats}}, pth)
+    from_pth = eval_msrvtt(setup, csv, features_pth=pth)
+    _perfect(from_pth, 20)
+    assert from_pth.value("candidates", None) == 5
+    # The raw-video route pools each video over its whole length: its sentences' rows one after another.
+    fakes = {
+        vid: fake_video(20, [(5 * i, 5 * i + 5, s) for i, s in enumerate(said)])
+        for vid, said in videos.items()
+    }
+    monkeypatch.setattr(eval_run, "benchmark_features", lambda *a, **k: BenchmarkFeatures(fakes))
+    from_videos = eval_msrvtt(setup, csv, videos_dir=_videos_dir(tmp_path, list(videos)))
+    _perfect(from_videos, 20)
+    assert from_videos.value("candidates", None) == 5
+
+
 def _videos_dir(tmp_path: Path, ids: list[str]) -> Path:
     folder = tmp_path / "videos" / "validation" / "212"  # nested, as the YouCook2 download is
     folder.mkdir(parents=True)
