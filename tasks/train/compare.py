@@ -57,7 +57,7 @@ def method_config(
     fields = {**base.model_dump(), **RECIPES[method], "seed": seed, "shuffle_pairs": shuffled, "run_id": None}
     cfg = TrainConfig(**fields)
     tag = f"{CONTROL}-{method}" if shuffled else method
-    digest = revised(config_hash(cfg, {"run_id"}), cfg.objective)
+    digest = revised(config_hash(cfg, {"run_id"}), cfg.objective, cfg.text)
     if data_hash:
         digest = shard_hash(digest, data_hash)
     return cfg.model_copy(update={"run_id": f"compare-{tag}-s{seed}-{digest[:8]}"})

@@ -177,19 +177,26 @@ def preset(name: str, **overrides: object) -> TrainConfig:
 # tvts 3: its sorting head is TVTS's SortTransformer at 256 wide, 8 heads, GELU, final LayerNorm (was 128, 4,
 # ReLU, none), classifier from zero.
 OBJECTIVE_REVISIONS: dict[str, int] = {"tvts": 3}
+# The same for a text side. learned 2: its vocabulary holds the training split's words only (it held the
+# held-out captions' too, tasks/train/run.py `_text_side`): a run of the old vocabulary neither resumes
+# under this code (its table has other rows) nor is read back as this code's.
+TEXT_REVISIONS: dict[str, int] = {"learned": 2}
 
 
 def train_hash(cfg: TrainConfig) -> str:
     """Hash of what the run learns (runtime fields, and later fields at their default, left out)."""
     defaults = TrainConfig.model_fields
     unset = {f for f in _LATER_FIELDS if getattr(cfg, f) == defaults[f].default}
-    return revised(config_hash(cfg, exclude=RUNTIME_FIELDS | unset), cfg.objective)
+    return revised(config_hash(cfg, exclude=RUNTIME_FIELDS | unset), cfg.objective, cfg.text)
 
 
-def revised(config_digest: str, objective: str) -> str:
-    """A run's config hash chained with its objective's revision (unchanged at revision 1)."""
+def revised(config_digest: str, objective: str, text: str = "minilm") -> str:
+    """A run's config hash chained with its objective's and its text side's revisions (each unchanged at
+    revision 1)."""
     revision = OBJECTIVE_REVISIONS.get(objective, 1)
-    return config_digest if revision == 1 else shard_hash(config_digest, f"{objective} revision {revision}")
+    digest = config_digest if revision == 1 else shard_hash(config_digest, f"{objective} revision {revision}")
+    text_revision = TEXT_REVISIONS.get(text, 1)
+    return digest if text_revision == 1 else shard_hash(digest, f"text {text} revision {text_revision}")
 
 
 def run_id_for(cfg: TrainConfig, data_hash: str) -> str:

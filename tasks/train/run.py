@@ -54,6 +54,7 @@ from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_
 from tasks.train.pooling import PoolingMismatch
 from tasks.train.prepare import RANDOM_WEIGHT_VIDEOS, data_snapshot, no_pairs_message, require_pairs_pooled
 from tasks.train.report import read_card, write_report
+from tasks.train.split import heldout_mask
 
 log = logging.getLogger(__name__)
 
@@ -65,24 +66,36 @@ class TrainingDataError(ValueError):
 def _text_side(
     cfg: TrainConfig, root: DataRoot, heldout: float
 ) -> tuple[Vocabulary | None, torch.Tensor | None]:
-    """Vocabulary (and word2vec table) for word-level text sides; (None, None) for MiniLM."""
+    """Vocabulary (and word2vec table) for word-level text sides; (None, None) for MiniLM.
+
+    The learned vocabulary comes from the training split's captions alone: a word only held-out captions
+    use would get a row no training step ever moves, so its random initial vector joined the max over
+    words of exactly the captions the run is judged on (and `min_word_count` counted held-out uses),
+    where a word unseen in training is otherwise dropped, as `search-clips` drops one in a new query.
+    word2vec keeps the words of every caption: its vectors are GoogleNews', frozen and learned from none
+    of our data, and the reference keeps the whole table."""
     if cfg.text == "minilm":
         return None, None
     if cfg.text == "learned":
-        return Vocabulary.build(_captions(root), min_count=cfg.min_word_count), None
+        return Vocabulary.build(_captions(root, heldout), min_count=cfg.min_word_count), None
     if not cfg.word2vec_path:
         raise TrainingDataError("text='word2vec' needs word2vec_path (a word2vec .bin or .txt file)")
     vocab, vectors = load_word2vec(cfg.word2vec_path, keep={t for s in _captions(root) for t in tokenize(s)})
     return vocab, vectors
 
 
-def _captions(root: DataRoot) -> Iterator[str]:
-    """Every clip pair's caption, one shard's at a time. Read whole as Python strings they grew with the
-    dataset, about 130 bytes a clip (+330 MiB peak RSS at 2.2M clips; HowTo100M's 136M would take some
-    17 GB), only to be counted word by word. Shard by shard, not the dataset's batches: its scanner reads
-    ahead of a slow consumer, and held every shard's text in Arrow's memory at once."""
+def _captions(root: DataRoot, heldout: float | None = None) -> Iterator[str]:
+    """Every clip pair's caption, or with `heldout` (the held-out fraction) the training split's, one
+    shard's at a time. Read whole as Python strings they grew with the dataset, about 130 bytes a clip
+    (+330 MiB peak RSS at 2.2M clips; HowTo100M's 136M would take some 17 GB), only to be counted word by
+    word. Shard by shard, not the dataset's batches: its scanner reads ahead of a slow consumer, and held
+    every shard's text in Arrow's memory at once."""
+    columns = ["text"] if heldout is None else ["video_id", "text"]
     for fragment in read_dataset(root, "clip_pairs").get_fragments():
-        yield from fragment.to_table(columns=["text"]).column("text").to_pylist()
+        table = fragment.to_table(columns=columns)
+        if heldout is not None:
+            table = table.filter(pa.array(~heldout_mask(table.column("video_id"), heldout)))
+        yield from table.column("text").to_pylist()
 
 
 def _shuffled(pairs: Pairs, seed: int, shard: int) -> Pairs:

@@ -58,4 +58,23 @@ def test_compare_names_a_tvts_run_of_the_new_loss_apart_and_keeps_the_other_name
         cfg = method_config(base, method, seed=0)
         plain = config_hash(cfg.model_copy(update={"run_id": None}), {"run_id"})
         expected = plain if method != "tvts" else config.shard_hash(plain, "tvts revision 3")
+        expected = config.shard_hash(expected, "text learned revision 2")  # the base's text side
         assert cfg.run_id == f"compare-{method}-s0-{expected[:8]}"
+
+
+@pytest.mark.parametrize("objective", ["pairs", "tvts"])
+def test_learned_text_runs_of_the_vocabulary_with_heldout_words_are_new_runs(objective: str) -> None:
+    # A learned run's vocabulary held the held-out captions' words; this code's holds the training split's.
+    # The old run, found by the same id, failed to resume ("its model's weights do not fit": another table
+    # size) or, finished, was read back as this code's. The other text sides keep their ids.
+    learned = TrainConfig(text="learned", objective=objective)
+    before = (
+        config.shard_hash(_plain_hash(learned), f"{objective} revision 3")
+        if objective == "tvts"
+        else (_plain_hash(learned))
+    )
+    assert train_hash(learned) == config.shard_hash(before, "text learned revision 2")
+    assert run_id_for(learned, DATA) == run_id_for(TrainConfig(text="learned", objective=objective), DATA)
+    for text in ("minilm", "word2vec"):
+        cfg = TrainConfig(text=text, word2vec_path=None)
+        assert train_hash(cfg) == _plain_hash(cfg)

@@ -14,6 +14,7 @@ from models.text import Vocabulary, tokenize
 from storage.layout import DataRoot
 from storage.shards import read_dataset, write_shard
 from tasks.train.config import TrainConfig
+from tasks.train.split import is_heldout
 
 CAPTIONS = [
     ["Cut the onion", "cut the Pepper", "the end"],
@@ -50,19 +51,42 @@ def _every_caption(root: DataRoot) -> list[str]:
     return read_dataset(root, "clip_pairs").to_table(columns=["text"]).column("text").to_pylist()
 
 
+def _training_captions(root: DataRoot, fraction: float) -> list[str]:
+    rows = read_dataset(root, "clip_pairs").to_table(columns=["video_id", "text"]).to_pylist()
+    return [r["text"] for r in rows if not is_heldout(r["video_id"], fraction)]
+
+
 @pytest.mark.parametrize("min_count", [1, 2])
-def test_learned_vocabulary_is_the_one_built_from_every_caption_at_once(
+def test_learned_vocabulary_is_the_one_built_from_every_training_caption_at_once(
     tmp_path: Path, min_count: int
 ) -> None:
     root = _root(tmp_path)
     vocab, vectors = run._text_side(TrainConfig(text="learned", min_word_count=min_count), root, 0.1)
-    expected = Vocabulary.build(_every_caption(root), min_count=min_count)
+    expected = Vocabulary.build(_training_captions(root, 0.1), min_count=min_count)
     assert vocab is not None and vectors is None
     assert vocab.words == expected.words and vocab.lowercase
-    assert vocab.words[:4] == ["the", "onion", "pepper", "cut"]  # most frequent first, a tie by the word
+    assert vocab.words[:4] == ["the", "cut", "onion", "pepper"]  # most frequent first, a tie by the word
+
+
+def test_learned_vocabulary_leaves_out_words_only_heldout_captions_use(tmp_path: Path) -> None:
+    """Video v1 is held out at 0.1: "wash", "rings", "b" and "a" are only in its captions. They were in the
+    vocabulary, rows no training step moves, so their random vectors joined the held-out captions' max
+    over words; now they are unknown words, dropped as in a new query. "onion" and "pepper", in training
+    captions too, stay, and min_word_count counts their training uses only."""
+    root = _root(tmp_path)
+    assert is_heldout("v1", 0.1) and not is_heldout("v0", 0.1) and not is_heldout("v2", 0.1)
+    vocab, _ = run._text_side(TrainConfig(text="learned"), root, 0.1)
+    assert vocab is not None
+    assert not {"wash", "rings", "a", "b"} & set(vocab.words)
+    assert {"onion", "pepper", "the", "cut", "stir"} <= set(vocab.words)
+    assert vocab.encode("wash the onion rings", 4) == [vocab.index["the"], vocab.index["onion"], 0, 0]
+    # Counted on training captions: "onion" and "pepper" twice each there (three times with v1's).
+    twice, _ = run._text_side(TrainConfig(text="learned", min_word_count=3), root, 0.1)
+    assert twice is not None and twice.words == ["the"]
 
 
 def test_word2vec_keeps_the_words_of_every_caption(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # held-out ones included: frozen GoogleNews vectors learned from none of our data, as the reference
     root = _root(tmp_path)
     seen: dict[str, Any] = {}
 
