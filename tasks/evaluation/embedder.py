@@ -14,6 +14,7 @@ from models.embedding import JointEmbedding
 from models.text import Vocabulary
 from models.torch_files import NotACheckpoint
 from models.train_loop import read_checkpoint
+from models.video_tokens import TokenVideoEncoder
 from storage.layout import DataRoot
 from tasks.audio.fac_checkpoint import FAC_CHECKPOINT
 from tasks.train.checkpoints import (
@@ -123,8 +124,10 @@ class CheckpointEmbedder:
 
     @torch.no_grad()
     def video(self, x: np.ndarray) -> np.ndarray:
+        """Pooled vectors (n, d_video); a tower of per-second tokens also takes (n, T, d_video) tokens."""
         expected = int(self.model.video.mean.shape[0])
-        if x.ndim != 2 or x.shape[1] != expected:
+        shapes = (2, 3) if isinstance(self.model.video, TokenVideoEncoder) else (2,)
+        if x.ndim not in shapes or x.shape[-1] != expected:
             raise InputMismatch(
                 f"the checkpoint takes {expected}-d video vectors (2D + 3D features); this benchmark gives "
                 f"{x.shape[-1]}-d ones"

@@ -35,6 +35,7 @@ from tasks.evaluation.scoring import (
     whole_video_inputs,
 )
 from tasks.features.config import ExtractFeaturesConfig
+from tasks.train.clip_tokens import clip_tokens
 from tasks.train.data import pair_shards
 from tasks.train.prepare import require_pairs_pooled, require_same_features
 
@@ -265,6 +266,7 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
     draw_seed = int(cfg.get("seed", 0) if seed is None else seed)
     shards = pair_shards(setup.root)
     minilm = extra.get("text") == "minilm"
+    tokens = extra.get("video_encoder") == "transformer"
     fac = audio_checkpoint(setup.root)
 
     def compute() -> Scores:
@@ -277,7 +279,13 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
                 if minilm and pairs.text is not None
                 else model.text(pairs.texts)
             )
-        scores = retrieval_scores(text, model.video(pairs.video.astype(np.float32)))
+        video = pairs.video.astype(np.float32)
+        if tokens:
+            # Its tower reads the clips' per-second tokens, as the run's own held-out recall fed it; a
+            # pooled vector read as one token scored another input than the training log's.
+            video = clip_tokens(setup.root, shards, "heldout", fraction, pairs.video_ids, pairs.spans_ms,
+                                model.pooling)  # fmt: skip
+        scores = retrieval_scores(text, model.video(video))
         scores.add("videos", len(set(pairs.video_ids.tolist())), len(pairs))
         if fac is not None:
             add_audio_scores(setup.root, fac, scores)
@@ -287,5 +295,7 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
     fingerprint = setup.fingerprint(fraction=fraction, clips=clips, seed=draw_seed, pairs=pairs_now)
     if fac is not None:  # only then: a root without audio keeps its recorded evaluations
         fingerprint.update(audio_fingerprint(setup.root, fac))
+    if tokens:  # recorded earlier, from pooled vectors read as one token: scored again
+        fingerprint["video_inputs"] = "per-second tokens"
     split = f"heldout-{fraction:g}"
     return record(setup.root, ckpt, "heldout", split, f"{setup.root.url} clip_pairs", fingerprint, compute)

@@ -35,6 +35,7 @@ from tasks.train.batches import (
     videoclip_text,
     window_tokens,
 )
+from tasks.train.clip_tokens import clip_tokens
 from tasks.train.config import TrainConfig
 from tasks.train.data import Pairs, group_batches, make_batch, prefetch
 from tasks.train.retrieval import retrieval_batches
@@ -327,12 +328,8 @@ class ObjectiveTrainer(Trainer):
         """Held-out clips as pooled vectors, or as per-second tokens for the transformer video tower."""
         if self.cfg.video_encoder != "transformer":
             return super().eval_inputs(pairs)
-        store = load_store(
-            self.root, self.shards, "heldout", self.cfg.heldout_fraction, pooling=self.cfg.pooling
-        )
-        by_id = {v.video_id: v for v in store.videos}
-        seqs = [
-            window_tokens(by_id[str(vid)], int(s // 1000), int(-(-e // 1000)))
-            for vid, (s, e) in zip(pairs.video_ids, pairs.spans_ms, strict=True)
-        ]
-        return torch.from_numpy(pad_sequences(seqs, max(len(s) for s in seqs))[0])
+        tokens = clip_tokens(
+            self.root, self.shards, "heldout", self.cfg.heldout_fraction, pairs.video_ids, pairs.spans_ms,
+            self.cfg.pooling,
+        )  # fmt: skip
+        return torch.from_numpy(tokens)

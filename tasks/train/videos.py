@@ -102,8 +102,10 @@ def load_videos(
     shuffle_seed: int | None = None,
     models: tuple[str, ...] = MODELS,
     pooling: ClipPooling = REFERENCE_POOLING,
+    only: set[str] | None = None,
 ) -> list[VideoLines]:
-    """One shard's videos of a split: lines from `clip_pairs` k, frame rows from `frame_features` k.
+    """One shard's videos of a split (with `only`, those of them it names): lines from `clip_pairs` k,
+    frame rows from `frame_features` k.
 
     `clip_pairs` only holds lines of videos whose features were extracted, so every video here has
     rows for every model.
@@ -113,7 +115,10 @@ def load_videos(
     if pairs is None or features is None or pairs.num_rows == 0:
         return []
     held = heldout_mask(pairs.column("video_id"), heldout_fraction)
-    pairs = pairs.filter(pa.array(held if split == "heldout" else ~held))
+    keep = held if split == "heldout" else ~held
+    if only is not None:
+        keep &= np.array([v in only for v in pairs.column("video_id").to_pylist()], dtype=bool)
+    pairs = pairs.filter(pa.array(keep))
     if pairs.num_rows == 0:  # every video of the shard in the other split (a re-crawl's shard of one or two)
         return []
     pairs = pairs.sort_by([("video_id", "ascending"), ("idx", "ascending")])
