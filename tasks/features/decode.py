@@ -49,6 +49,12 @@ class VideoInfo:
     pix_fmt: str | None = None  # the decoder's software pixel format (yuv420p for most H.264)
     codec: str | None = None  # ffprobe's codec_name: h264, vp9, av1, ...
     start_s: float = 0.0  # the container's start time (its earliest stream's): see row_clock_origin_s
+    # Where the picture ends on the rows' clock (picture_end_s); None (an info made by hand): at duration_s.
+    end_s: float | None = None
+
+    def rows_end_s(self) -> float:
+        """Where the last frame row ends: the picture's end on the rows' clock."""
+        return self.duration_s if self.end_s is None else self.end_s
 
 
 @dataclass
@@ -156,7 +162,7 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
         "-select_streams",
         "v:0",
         "-show_entries",
-        "stream=width,height,duration,pix_fmt,codec_name,sample_aspect_ratio"
+        "stream=width,height,start_time,duration,pix_fmt,codec_name,sample_aspect_ratio"
         ":stream_side_data=rotation:stream_tags=rotate:format=duration,start_time",
         "-of",
         "json",
@@ -177,14 +183,23 @@ def probe(path: str, timeout_s: float = 30.0) -> VideoInfo:
     if not streams or not streams[0].get("width"):
         raise DecodeError(message or "no video stream")
     stream = streams[0]
-    duration = stream.get("duration") or data.get("format", {}).get("duration")
+    container = data.get("format", {})
+    duration = stream.get("duration") or container.get("duration")
     if duration is None:
         raise DecodeError(message or "unknown duration")
     width, height = display_size(
         int(stream["width"]), int(stream["height"]), _rotation(stream), stream.get("sample_aspect_ratio")
     )
-    start = _number(data.get("format", {}).get("start_time"))
-    return VideoInfo(width, height, float(duration), stream.get("pix_fmt"), stream.get("codec_name"), start)
+    start = _number(container.get("start_time"))
+    # The duration is the stream's where it has one (mp4, MPEG-TS), counted from its own first time stamp;
+    # else the container's (webm, mkv: their header's duration counts from 0 however early their Opus
+    # pre-roll starts, and PyAV reads no such negative start), counted from the rows' origin.
+    has_own = stream.get("duration") and stream.get("start_time") not in (None, "N/A")
+    first = _number(stream["start_time"]) if has_own else row_clock_origin_s(start)
+    end = picture_end_s(first, float(duration), start)
+    return VideoInfo(
+        width, height, float(duration), stream.get("pix_fmt"), stream.get("codec_name"), start, round(end, 6)
+    )
 
 
 def _number(value: Any) -> float:
@@ -210,6 +225,14 @@ FPS_START_TIME = 0
 def row_clock_origin_s(start_s: float) -> float:
     """Where the rows' clock starts on the file's own time stamps: the container's start, 0 if negative."""
     return max(start_s, 0.0)
+
+
+def picture_end_s(first_s: float, duration_s: float, start_s: float) -> float:
+    """Where a picture that starts at `first_s` of the file's time stamps and lasts `duration_s` ends on the
+    rows' clock (counted from row_clock_origin_s(start_s)). Not its duration: a video stream that starts
+    0.5 s into the file (an edit list, audio first) has its last row at 4 s and its end at 4.5 s; ending the
+    rows at the duration (4 s) left that row 1 ms long, and the video 0.5 s short in the hours of features."""
+    return max(first_s + duration_s - row_clock_origin_s(start_s), 0.0)
 
 
 def _rotation(stream: Mapping[str, Any]) -> float:

@@ -34,6 +34,7 @@ from tasks.features.decode import (
     check_frame_counts,
     display_size,
     output_pix_fmt,
+    picture_end_s,
     row_clock_origin_s,
 )
 from tasks.queues import put_unless_stopped
@@ -195,8 +196,14 @@ def _probe(path: str) -> VideoInfo:
                 break
         except av.error.FFmpegError as exc:
             raise DecodeError(_message(exc)) from exc
+        start = container.start_time / 1e6 if container.start_time is not None else 0.0
+        # As decode.probe: the stream's duration from its own first time stamp where it has them, else the
+        # container's from the rows' origin.
+        first = row_clock_origin_s(start)
         if stream.duration is not None and stream.time_base is not None:
             duration = float(stream.duration * stream.time_base)
+            if stream.start_time is not None:
+                first = float(stream.start_time * stream.time_base)
         elif container.duration is not None:
             duration = container.duration / 1e6
         else:
@@ -212,10 +219,9 @@ def _probe(path: str) -> VideoInfo:
             raise DecodeError("no video stream")
         # ffprobe prints seconds to six decimals: the same number either way.
         duration = round(duration, 6)
-        start = container.start_time / 1e6 if container.start_time is not None else 0.0
-        return VideoInfo(
-            width, height, duration, stream.codec_context.pix_fmt, stream.codec_context.name, round(start, 6)
-        )
+        end = round(picture_end_s(first, duration, start), 6)
+        context = stream.codec_context
+        return VideoInfo(width, height, duration, context.pix_fmt, context.name, round(start, 6), end)
     finally:
         container.close()
 

@@ -376,11 +376,12 @@ class Extractor:
         duration = p.info.duration_s if p.info else 0.0
         if p.status != "ok":
             return VideoResult(vid, p.status, p.error, duration, abandoned=p.abandoned)
+        end_s = p.info.rows_end_s() if p.info else 0.0
         rows: dict[str, ModelRows] = {}
         for model, spec in self.specs.items():
             pieces = sorted(p.pieces.get(model, []), key=lambda x: x[0])
             vectors = np.concatenate([v for _, v in pieces]) if pieces else np.zeros((0, 2048), np.float32)
-            rows[model] = ModelRows(vectors, *_spans(model, spec, len(vectors), p.frames_3d, duration))
+            rows[model] = ModelRows(vectors, *_spans(model, spec, len(vectors), p.frames_3d, end_s))
         return VideoResult(vid, "ok", None, duration, rows, p.decoder.decoder, p.decoder.fallback)
 
 
@@ -400,13 +401,14 @@ def _feed(
             todo.put(None)
 
 
-def _spans(model: str, spec: StreamSpec, n: int, frames: int, duration_s: float) -> tuple[np.ndarray, ...]:
-    """Row time spans in ms: 2D row k covers [k, k+1) s; 3D row k its 16 frames at 24 fps."""
+def _spans(model: str, spec: StreamSpec, n: int, frames: int, end_s: float) -> tuple[np.ndarray, ...]:
+    """Row time spans in ms: 2D row k covers [k, k+1) s, the last up to the picture's end `end_s` on the rows'
+    clock (VideoInfo.rows_end_s); 3D row k its 16 frames at 24 fps."""
     k = np.arange(n, dtype=np.int64)
     if model == MODEL_3D:
         start = np.round(k * CLIP_FRAMES * 1000 / spec.fps).astype(np.int64)
         end = np.round(np.minimum((k + 1) * CLIP_FRAMES, frames) * 1000 / spec.fps).astype(np.int64)
         return start, end
     start = np.round(k * 1000 / spec.fps).astype(np.int64)
-    end = np.minimum(np.round((k + 1) * 1000 / spec.fps), max(duration_s * 1000, 0)).astype(np.int64)
+    end = np.minimum(np.round((k + 1) * 1000 / spec.fps), max(round(end_s * 1000), 0)).astype(np.int64)
     return start, np.maximum(end, start + 1)

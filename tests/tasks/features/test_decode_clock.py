@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from features_media import H, W, decoded_outputs, encode_frames, index_frames, read_index
 
 DECODERS = ("ffmpeg", "pyav")
@@ -79,6 +80,28 @@ def test_a_video_that_starts_late_keeps_the_files_clock(downloads: dict[str, Pat
     assert [read_index(f) for f in got["2d"]] == [0, 12, 37, 62, 87]
     assert len(got["3d"]) == 108  # 4.5 s at 24 fps: 12 copies of the first frame, then the video's 96
     assert np.array_equal(got["3d"][0], got["3d"][12])
+
+
+@pytest.mark.parametrize("decoder", DECODERS)
+def test_the_last_row_of_a_video_that_starts_late_ends_where_its_picture_ends(
+    encoders: dict[str, torch.nn.Module], downloads: dict[str, Path], decoder: str
+) -> None:
+    """The picture runs from 0.5 s to 4.5 s of the file. The last 2D row (4 s on) ended at the stream's
+    duration, 4 s, pushed to 4001 ms: a 1 ms row, and the hours of features (the longest row end) 0.5 s
+    short for a 2D-only run. Both models' rows now end at 4.5 s, as the file does."""
+    from tasks.features.extractor import ExtractorSettings, VideoJob
+    from tasks.features.rows import result_table
+    from tests.tasks.features.test_features_extractor import small_extractor
+
+    settings = ExtractorSettings(batch_2d=8, batch_3d=8, decode_workers=1, decoder=decoder)
+    [result] = small_extractor(encoders, settings).run([VideoJob("late", str(downloads["late_video_mp4"]))])
+    assert result.status == "ok", result.error
+    rows_2d, rows_3d = result.rows["resnet152"], result.rows["resnext101"]
+    assert rows_2d.t_start_ms.tolist() == [0, 1000, 2000, 3000, 4000]
+    assert rows_2d.t_end_ms.tolist() == [1000, 2000, 3000, 4000, 4500]
+    assert rows_3d.t_end_ms[-1] == 4500  # 108 frames at 24 fps
+    table = result_table(result, ["resnet152"], {}).to_pydict()
+    assert max(table["t_end_ms"]) == 4500  # what `howto stats` sums as the video's hours of features
 
 
 @pytest.mark.parametrize("name", ["vp9_opus_webm", "h264_opus_mkv", "late_video_mp4"])
