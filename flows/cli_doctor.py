@@ -46,7 +46,29 @@ def ffmpeg_checks() -> list[Check]:
         done = subprocess.run([path, "-version"], capture_output=True, text=True, timeout=10, check=False)
         first = (done.stdout.splitlines() or ["?"])[0].split(" Copyright")[0]
         out.append(Check(tool, "ok" if done.returncode == 0 else "fail", f"{first} ({path})"))
+        if tool == "ffmpeg" and done.returncode == 0:
+            out.append(mp4_merge_check(path))
     return out
+
+
+def mp4_merge_check(ffmpeg: str) -> Check:
+    """The download's merge of a VP9 video and an AAC audio into mp4 (tasks/youtube/merge_probe.py), done on
+    two small files: an FFmpeg 3.x takes `-version` and decodes, then refuses every such download."""
+    from tasks.youtube.merge_probe import CannotProbe, vp9_mp4_merge_refusal
+
+    name = "mp4 merge"
+    try:
+        refusal = vp9_mp4_merge_refusal(ffmpeg)
+    except CannotProbe as exc:
+        return Check(name, "skip", f"not checked: {exc}")
+    except subprocess.TimeoutExpired:
+        return Check(name, "warn", "not checked: ffmpeg took over 20 s on two 0.3 s files")
+    if refusal is None:
+        return Check(name, "ok", "VP9 + AAC into mp4 by stream copy, as the download merges them")
+    fix = "install FFmpeg 4.4 or newer (make setup: apt's ffmpeg on Debian 12, Ubuntu 22.04 and later)"
+    return Check(
+        name, "fail", f"this ffmpeg refuses VP9 + AAC into mp4 (downloads of that pair fail): {refusal}", fix
+    )
 
 
 def _sha256(path: Path) -> str:

@@ -52,6 +52,7 @@ def test_ready_when_everything_a_run_needs_is_there(tmp_path: Path) -> None:
     assert out.strip().endswith("ready for a real run")
     for name in (
         "ffmpeg",
+        "mp4 merge",
         "ffprobe",
         "yt-dlp",
         "JS runtime",
@@ -81,6 +82,41 @@ def test_without_ffmpeg_the_features_decode_through_pyav_and_only_a_warning_says
         assert checks[tool].status == "warn" and "features decode through PyAV" in checks[tool].detail
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)  # and without PyAV: a failure
     assert {check.status for check in ffmpeg_checks()} == {"fail"}
+
+
+def test_an_ffmpeg_that_refuses_vp9_in_mp4_fails_the_merge_check(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """FFmpeg 3.x runs `-version` and decodes as well as a new one, but its mp4 muxer refuses VP9 without
+    `-strict experimental`, which yt-dlp's merger never passes: every VP9 + AAC download (merged into mp4)
+    failed, and doctor said ffmpeg was fine. A stand-in for it: the real ffmpeg, but the merge answered as
+    FFmpeg 3.4 answers it."""
+    import shutil
+    import subprocess
+
+    from flows.cli_doctor import ffmpeg_checks
+
+    assert {c.name: c for c in ffmpeg_checks()}["mp4 merge"].status == "ok"  # the real one
+    folder = tmp_path / "old-ffmpeg"
+    folder.mkdir()
+    stand_in = folder / "ffmpeg"
+    stand_in.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" -c copy "*.mp4" "*)\n'
+        "  echo \"[mp4 @ 0x5581] VP9 in MP4 support is experimental, add '-strict -2' if you want to use it.\" >&2\n"
+        "  echo 'Could not write header for output file #0 (incorrect codec parameters ?): Experimental feature' >&2\n"
+        "  exit 1;;\n"
+        "esac\n"
+        f'exec {shutil.which("ffmpeg")} "$@"\n'
+    )
+    stand_in.chmod(0o755)
+    assert subprocess.run([str(stand_in), "-version"], capture_output=True, check=False).returncode == 0
+    monkeypatch.setenv("PATH", f"{folder}:{Path(shutil.which('ffprobe') or '').parent}")
+    checks = {c.name: c for c in ffmpeg_checks()}
+    assert checks["ffmpeg"].status == "ok"  # it is there and runs
+    merge = checks["mp4 merge"]
+    assert merge.status == "fail" and "VP9 in MP4 support is experimental" in merge.detail
+    assert "FFmpeg 4.4 or newer" in merge.fix
 
 
 def test_a_broken_cookies_file_fails_without_showing_it(tmp_path: Path) -> None:

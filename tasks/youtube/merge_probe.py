@@ -1,0 +1,49 @@
+"""Whether the ffmpeg here merges a VP9 video and an AAC audio into mp4 as yt-dlp's merger does (a doctor check)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from pathlib import Path
+
+# The download merges that pair into mp4 (video_download.merge_container: Matroska drops AAC's start delay).
+# FFmpeg 3.x's mp4 muxer refuses VP9 without `-strict experimental`, which yt-dlp's merger never passes: every
+# such download then ends in "Conversion failed!". FFmpeg 4.4 (read from its movenc.c) and the 5.1 here mux it.
+_INPUTS = {
+    "video.webm": ["-f", "lavfi", "-i", "color=size=64x64:rate=10:duration=0.3", "-c:v", "libvpx-vp9",
+                   "-deadline", "realtime", "-cpu-used", "8", "-pix_fmt", "yuv420p"],
+    "audio.m4a": ["-f", "lavfi", "-i", "sine=duration=0.3", "-c:a", "aac"],
+}  # fmt: skip
+# yt-dlp's FFmpegMergerPP: both streams copied, nothing else asked of the muxer.
+_MERGE = ["-i", "video.webm", "-i", "audio.m4a", "-c", "copy", "-map", "0:v:0", "-map", "1:a:0", "merged.mp4"]
+
+
+class CannotProbe(RuntimeError):
+    """The inputs could not be made here (a build without libvpx's VP9 encoder): no verdict on the merge."""
+
+
+def vp9_mp4_merge_refusal(ffmpeg: str = "ffmpeg", timeout_s: float = 20.0) -> str | None:
+    """None where `ffmpeg` merges a VP9 video and an AAC audio into mp4 by stream copy; else its last words.
+    CannotProbe where the two small inputs cannot be encoded."""
+    with tempfile.TemporaryDirectory(prefix="howto-merge-") as folder:
+        for name, args in _INPUTS.items():
+            made = _run(ffmpeg, [*args, name], folder, timeout_s)
+            if made.returncode != 0:
+                raise CannotProbe(f"cannot make a {name} to merge: {_reason(made.stderr)}")
+        merged = _run(ffmpeg, _MERGE, folder, timeout_s)
+        out = Path(folder) / "merged.mp4"
+        if merged.returncode == 0 and out.is_file() and out.stat().st_size > 0:
+            return None
+        return _reason(merged.stderr) or f"ffmpeg exited with {merged.returncode}"
+
+
+def _run(ffmpeg: str, args: list[str], folder: str, timeout_s: float) -> subprocess.CompletedProcess[str]:
+    cmd = [ffmpeg, "-nostdin", "-hide_banner", "-v", "error", "-y", *args]
+    return subprocess.run(cmd, cwd=folder, capture_output=True, text=True, timeout=timeout_s, check=False)
+
+
+def _reason(text: str) -> str:
+    """ffmpeg's reason: its first error line (the muxer's), not the "Conversion failed!" that follows it."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Conversion failed", "Could not write header"))]
+    return (useful or lines or [""])[0]
