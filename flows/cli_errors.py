@@ -84,6 +84,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.howto100m.import_stage", "ImportConflict"),
     ("tasks.search.plans", "ImportInProgress"),  # a crawl while an import into the same root is unfinished
     ("tasks.search.planning_claim", "CrawlPlanning"),  # two crawls numbering new videos shards at once
+    ("tasks.search.search", "EverySearchFailed"),  # an outage: no search of the crawl got an answer
     ("tasks.exports.target", "ExportRefused"),  # --out in a data root, a file, a user's folder, unwritable
     ("tasks.exports.select", "NothingToExport"),
     ("tasks.exports.select", "UnknownCategory"),

@@ -27,7 +27,7 @@ from tasks.search.plans import (
     video_plans,
 )
 from tasks.search.probe import probe_own_hash, probe_shard
-from tasks.search.search import search_shard
+from tasks.search.search import check_searches, search_shard
 from tasks.shard_runner import job_fingerprint
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.ids import parse_import_text
@@ -89,6 +89,9 @@ def search_videos(
         ],
     )
     searched_shards = range(base, base + len(chunks))
+    # An outage (every search an error row) fails the stage here: a re-crawl that went on recorded an empty
+    # generation, Completed and triggered features and training. Its searches are kept for the rerun.
+    check_searches(root, cfg.crawl_id, searched_shards, searched)
     with planning_claim(root, cfg.crawl_id):
         new_plans = plan_new_videos(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)
         rechecks = []

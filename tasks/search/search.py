@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import pyarrow as pa
@@ -27,6 +27,12 @@ from tasks.youtube.retry import not_halted, run_logger
 
 DATASET = "search_results"
 NO_RESULTS = "no_results"
+
+
+class EverySearchFailed(Exception):
+    """Every task's search of a crawl ended in an error (YouTube unreachable, an outage): the stage fails
+    as a whole, so a scheduled re-crawl does not complete an empty generation and trigger features and
+    training; the error rows are kept, and the next run (a re-crawl resumes its crawl) searches again."""
 
 
 def search_own_hash(cfg: SearchVideosConfig, tasks: Sequence[Mapping[str, Any]]) -> str:
@@ -118,6 +124,46 @@ def count_hits(table: pa.Table) -> int:
     neither rank nor video id, which is no hit; a hit whose id is no video id keeps its rank."""
     hit = pc.or_(pc.is_valid(table.column("rank")), pc.is_valid(table.column("video_id")))
     return int(pc.sum(hit.cast(pa.int64())).as_py() or 0)
+
+
+def every_search_failed(manifests: Sequence[Mapping[str, Any]]) -> tuple[int, int] | None:
+    """(errors, tasks) when every task of these search shards' manifests ended in an error row, else None.
+
+    A task whose search errored has exactly one row, its error row, so a shard's `errors` counts its failed
+    tasks; a shard skipped as finished had none (a marker with errors is never skipped). A crawl with
+    some searches failed still goes on: it reports them (`search_errors`) and its next run retries them."""
+    tasks = sum(int(m["rows_in"]) for m in manifests)
+    errors = sum(int(m["errors"]) for m in manifests)
+    return (errors, tasks) if tasks > 0 and errors >= tasks else None
+
+
+def first_error(root: DataRoot, shards: Iterable[int]) -> str | None:
+    """The error text of the first failed search in these shards (what the user reads first)."""
+    for shard in shards:
+        table = read_shard(root, DATASET, shard)
+        if table is None:
+            continue
+        for error in table.column("error").to_pylist():
+            if error:
+                return str(error)
+    return None
+
+
+def check_searches(
+    root: DataRoot, crawl_id: str, shards: Sequence[int], manifests: Sequence[Mapping[str, Any]]
+) -> None:
+    """Raise EverySearchFailed when no search of this crawl's shards got an answer."""
+    failed = every_search_failed(manifests)
+    if failed is None:
+        return
+    errors, tasks = failed
+    example = first_error(root, shards)
+    raise EverySearchFailed(
+        f"every search of {crawl_id} failed ({errors} of {tasks} tasks"
+        + (f"; first error: {shorten(example, 200)}" if example else "")
+        + "): nothing was planned or probed; run the same command again to search again "
+        "(a re-crawl resumes its crawl)"
+    )
 
 
 def shard_hits(root: DataRoot, shard: int, rows_out: int) -> int:

@@ -245,3 +245,45 @@ def test_a_video_made_private_then_public_again_is_kept_again(site, tmp_path: Pa
         f"SELECT crawl_id, unavailable_since FROM videos WHERE video_id = '{vid}' ORDER BY 1", str(root)
     )
     assert rows.rows == [("crawl-0000", None), ("crawl-0001", "crawl-0001")]
+
+
+def _closed_port_url() -> str:
+    """A loopback URL nothing listens on: every request is refused, as when YouTube is unreachable."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{sock.getsockname()[1]}"
+
+
+@pytest.mark.slow
+def test_a_recrawl_whose_every_search_failed_fails_and_is_resumed(site, tmp_path: Path) -> None:
+    """A scheduled re-crawl during an outage: before, every search an error row, it still recorded an empty
+    generation and ended Completed, so the deployment trigger ran features and training. Now the run fails
+    (exit 2, one line naming how many searches failed), records no generation, and the next run redoes it."""
+    from tasks.search.crawl_record import recrawl_finished
+    from tests.flows.cli_checks import invoke
+
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search"])
+    n_tasks = query("SELECT count(DISTINCT task_id) FROM tasks WHERE keep", str(root)).rows[0][0]
+    down = _closed_port_url()
+    result = invoke("recrawl", "--demo-url", down, "--data-root", str(root), "--stage", "search",
+                    "--set", "youtube.retries=0", "--set", "youtube.extractor_retries=0")  # fmt: skip
+    assert result.exit_code == 2 and "Traceback" not in result.stderr, result.output
+    line = result.stderr.strip().splitlines()[-1]  # after the progress lines
+    assert (
+        line.startswith("error: every search of crawl-0001 failed")
+        and f"({n_tasks} of {n_tasks} tasks" in line
+    )
+    assert "Connection refused" in line and "run the same command again" in line
+    data = DataRoot.from_any(root)
+    assert not recrawl_finished(data, "crawl-0001")  # no generation recorded: nothing to trigger on
+    assert next_crawl_id(data) == "crawl-0001"
+    state = recrawl(cfg=demo_pipeline_config(down), data_root=str(root), stages=["search"], return_state=True)
+    assert state.is_failed()  # what the deployment trigger (on Completed) sees
+    # YouTube back: the next run finishes crawl-0001, searching every task again.
+    summary = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
+    assert summary["crawl_id"] == "crawl-0001" and summary["search"]["search_errors"] == 0
+    assert recrawl_finished(data, "crawl-0001") and next_crawl_id(data) == "crawl-0002"

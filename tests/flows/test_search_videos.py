@@ -26,9 +26,9 @@ from tasks.demo.troubles import Troubles
 from tasks.search.config import SearchVideosConfig
 from tasks.search.inputs import chunk, kept_tasks
 from tasks.search.planning_claim import CrawlPlanning, planning_claim
-from tasks.search.plans import crawl_search_base, plan_new_videos, video_plans
+from tasks.search.plans import crawl_search_base, plan_new_videos, plan_rechecks, video_plans
 from tasks.search.probe import probe_shard
-from tasks.search.search import search_shard
+from tasks.search.search import EverySearchFailed, search_shard
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.errors import StageHalted
 from tasks.youtube.politeness import PolitenessSettings, shared_politeness
@@ -181,11 +181,13 @@ def test_timeouts_are_error_rows_retried_next_run(
 ) -> None:
     site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/youtubei/v1/search", **_meta(reference)))
     root = make_root(tmp_path, site)
-    first = search_videos(
-        config(), root.url, access(site, socket_timeout_s=0.3, retries=0, extractor_retries=0)
-    )
+    # Every search timed out: the stage fails (an outage must not complete a crawl), its error rows kept.
+    with pytest.raises(EverySearchFailed, match="timed out"):
+        search_videos(config(), root.url, access(site, socket_timeout_s=0.3, retries=0, extractor_retries=0))
     n_tasks = len(kept_tasks(root))
-    assert first["search_errors"] == n_tasks and first["new_videos"] == 0
+    searched = rows(root, "search_results")
+    assert len(searched) == n_tasks and all(r["status"] == "error" for r in searched)
+    assert not video_plans(root)
     site.set_troubles(Troubles(**_meta(reference)))
     search_videos(config(), root.url, access(site))
     assert rows(root, "videos") == reference["videos"]
@@ -401,14 +403,18 @@ def test_a_recrawl_does_not_recheck_the_videos_of_tasks_whose_search_failed(
     site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/youtubei/v1/search"))
     try:
         watch_before = hits(site, "/watch")
-        again = search_videos(
-            cfg, root.url, access(site, socket_timeout_s=0.3, retries=0, extractor_retries=0)
-        )
+        with pytest.raises(
+            EverySearchFailed, match=f"{len(kept_tasks(root))} of {len(kept_tasks(root))} tasks"
+        ):
+            search_videos(cfg, root.url, access(site, socket_timeout_s=0.3, retries=0, extractor_retries=0))
     finally:
         site.set_troubles()
-    assert again["search_errors"] == len(kept_tasks(root)) and again["new_videos"] == 0
     assert hits(site, "/watch") == watch_before  # no video of theirs probed
     # Every search failed: no hit, where the failed searches' rows used to be counted as hits.
-    assert again["search_hits"] == 0
     crawls = query("SELECT crawl_id, search_hits, videos_found FROM crawls ORDER BY 1", root).rows
     assert crawls[-1] == ("crawl-0001", 0, 0) and crawls[0][1] > 0
+    # The stage now stops before planning; a crawl with only some searches failed goes on to plan its
+    # re-checks, which must not count the failed tasks' videos as missing.
+    base = crawl_search_base(root, "crawl-0001", [])  # saved when crawl-0001 started
+    shards = range(base, base + len(chunk(kept_tasks(root), cfg.tasks_per_shard)))
+    assert plan_rechecks(root, "crawl-0001", shards, cfg.videos_per_shard, True, 0) == []

@@ -16,7 +16,7 @@ from tasks.search.assign import best_hits, new_candidates
 from tasks.search.config import SearchVideosConfig
 from tasks.search.plans import append_video_plans, crawl_search_base, next_video_shard, video_plans
 from tasks.search.probe import ProbeRun
-from tasks.search.search import hit_rows, search_tasks
+from tasks.search.search import every_search_failed, hit_rows, search_tasks
 
 CFG = SearchVideosConfig()
 TASK = {"task_id": "grill-zucchini", "title": "Grill Zucchini"}
@@ -81,6 +81,18 @@ def test_search_reuses_clean_tasks_and_retries_errors() -> None:
     second, _ = search_tasks([TASK, other], CFG, c, previous)
     assert ydl.calls[-1] == "ytsearch200:how to Grill Zucchini" and len(ydl.calls) == 3  # only the failed one
     assert [r["drop_reason"] for r in second] == ["no_results", None]
+
+
+def test_a_crawl_fails_only_when_every_search_failed() -> None:
+    """Shard manifests as search_shard returns them: rows_in tasks, errors the tasks whose search errored."""
+
+    def shard(tasks: int, errors: int) -> dict[str, int]:
+        return {"rows_in": tasks, "rows_out": tasks + 40, "errors": errors}
+
+    assert every_search_failed([shard(3, 3), shard(2, 2)]) == (5, 5)  # an outage
+    assert every_search_failed([shard(3, 3), shard(2, 1)]) is None  # some answered: the crawl goes on
+    assert every_search_failed([shard(3, 3), shard(2, 0)]) is None  # a finished (cached) shard answered
+    assert every_search_failed([]) is None  # no kept task: nothing failed
 
 
 def test_search_halt_marks_the_rest_as_errors() -> None:
