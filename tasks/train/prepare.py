@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -197,6 +197,19 @@ def require_same_features(root: DataRoot, trained_on: Any, user: str) -> None:
     )
 
 
+def pairs_hash(per_shard: Mapping[str, Mapping[str, Any]]) -> str:
+    """The hash of what a run trains on: its clip_pairs shards that hold pairs. A shard with none (a
+    re-crawl's re-check shard, or new videos all dropped) changes nothing a run sees; counted, it gave
+    a re-crawl that added no clip a new default run id, and the chain trained the same data again."""
+    return config_hash({"shards": {k: v for k, v in per_shard.items() if v["rows"]}})
+
+
+def earlier_pairs_hash(per_shard: Mapping[str, Mapping[str, Any]]) -> str:
+    """The data hash runs were given before empty shards were left out (`pairs_hash`): a run trained or
+    begun then is still found, resumed and read back under it."""
+    return config_hash({"shards": dict(per_shard)})
+
+
 def data_snapshot(root: DataRoot) -> dict[str, Any]:
     """What a run trained on: clip_pairs shards with their hashes and row counts, and one hash of it all;
     and how many of its videos have features from random weights (None: a shard written before this was
@@ -209,7 +222,8 @@ def data_snapshot(root: DataRoot) -> dict[str, Any]:
         "dataset": "clip_pairs",
         "shards": len(markers),
         "clips": sum(m.rows_out for m in markers),
-        "hash": config_hash({"shards": shards}),
+        "hash": pairs_hash(shards),
+        "empty_shards": sum(1 for m in markers if not m.rows_out),
         "per_shard": shards,
         RANDOM_WEIGHT_VIDEOS: None if None in counts else sum(int(c) for c in counts),
         "features": recorded_features_config(root),

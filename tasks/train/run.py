@@ -52,7 +52,13 @@ from tasks.train.checkpoints import (
 from tasks.train.config import OBJECTIVE_REVISIONS, TrainConfig, run_id_for, run_shard_number, train_hash
 from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_shards, prefetch
 from tasks.train.pooling import PoolingMismatch
-from tasks.train.prepare import RANDOM_WEIGHT_VIDEOS, data_snapshot, no_pairs_message, require_pairs_pooled
+from tasks.train.prepare import (
+    RANDOM_WEIGHT_VIDEOS,
+    data_snapshot,
+    earlier_pairs_hash,
+    no_pairs_message,
+    require_pairs_pooled,
+)
 from tasks.train.report import read_card, write_report
 from tasks.train.split import heldout_mask
 
@@ -113,6 +119,22 @@ def _shuffled(pairs: Pairs, seed: int, shard: int) -> Pairs:
     )
 
 
+def data_run_id(cfg: TrainConfig, root: DataRoot, snapshot: dict[str, Any]) -> str:
+    """The run this config and data name (`run_id_for`). Empty clip_pairs shards are not in the data hash
+    (`pairs_hash`); a default run begun under the hash that counted them is still this data's run, so it
+    is resumed (or found trained) rather than begun again."""
+    run_id = run_id_for(cfg, snapshot["hash"])
+    if not snapshot.get("empty_shards"):
+        return run_id
+    log.info("%d clip_pairs shard(s) with no pairs (a re-crawl that added no clip) are left out of the data "
+             "hash: they change nothing a run trains on", snapshot["empty_shards"])  # fmt: skip
+    earlier = run_id_for(cfg, earlier_pairs_hash(snapshot["per_shard"]))
+    if earlier != run_id and not root.exists(run_dir(root, run_id)) and root.exists(run_dir(root, earlier)):
+        log.info("%s: this data's run, begun when empty shards still counted in its id", earlier)
+        return earlier
+    return run_id
+
+
 class Trainer:
     """Holds a run's data access and text encoding; `run()` trains the remaining epochs."""
 
@@ -129,7 +151,7 @@ class Trainer:
         if self.snapshot[RANDOM_WEIGHT_VIDEOS]:
             log.warning("training on the features of %d video(s) made with random weights, not pretrained ones: "
                         "the model card says so", self.snapshot[RANDOM_WEIGHT_VIDEOS])  # fmt: skip
-        self.run_id = run_id_for(cfg, self.snapshot["hash"])
+        self.run_id = data_run_id(cfg, root, self.snapshot)
         self.with_text = cfg.text == "minilm"
         self.vocab, self.word_vectors = _text_side(cfg, root, cfg.heldout_fraction)
         # Under torchrun every rank runs this same code on its share of the batches (DDP).
@@ -444,7 +466,10 @@ class Trainer:
         (pairs rebuilt since from new captions or features): its scores would stand for data it never saw,
         or its epochs mix both. A default run id carries the data hash, so it never meets this."""
         theirs = ((recorded or {}).get("data") or {}).get("hash")
-        if theirs is None or theirs == self.snapshot["hash"]:
+        if theirs is None or theirs in (
+            self.snapshot["hash"],
+            earlier_pairs_hash(self.snapshot["per_shard"]),
+        ):
             return
         raise TrainingDataError(
             f"{where or run_dir(self.root, self.run_id)}: run {self.run_id} was trained on other clip_pairs "
