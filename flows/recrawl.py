@@ -93,10 +93,13 @@ def recrawl(
         update["recheck_captions"] = recheck_captions
     cfg = cfg.model_copy(update={"search": cfg.search.model_copy(update=update)})
     summaries.update(run_stages(cfg, root.url, chosen))
-    # What this generation added, found gone and saw change: the `crawl_changes` dataset, `crawls` view.
-    summaries["changes"] = record_crawl_changes(root, crawl)
+    # Earlier generations first: one recorded with an older schema version, or whose re-checks this run
+    # retried (what they saw is that generation's news), so that this one's record reads them as known.
     earlier = [c for c in crawl_ids(root) if c < crawl]
-    summaries["re_recorded"] = record_missing_generations(root, earlier)  # older schema versions
+    summaries["re_recorded"] = record_missing_generations(root, earlier)
+    # What this generation added, found gone and saw change: the `crawl_changes` dataset, `crawls` view.
+    # Written last: it says the re-crawl finished.
+    summaries["changes"] = record_crawl_changes(root, crawl)
     refresh(root)
     log.info("recrawl %s: changes %s", crawl, summaries["changes"] or "none")
     create_markdown_artifact(summary_markdown(f"recrawl {crawl}", summaries), key="recrawl-summary")

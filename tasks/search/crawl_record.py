@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -94,14 +96,31 @@ def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
     return counts
 
 
+def probed_since(root: DataRoot, plans: Mapping[int, Mapping[str, Any]], crawl_id: str, since: float) -> bool:
+    """Whether a `videos` shard of one of `crawl_id`'s plans was written after `since`: a later run retried
+    its errors (a timed-out re-check or probe), after the generation's change record was written."""
+    for shard, plan in plans.items():
+        if plan["crawl_id"] == crawl_id:
+            marker = read_marker(root, "videos", shard)
+            if marker is not None and marker.finished_at > since:
+                return True
+    return False
+
+
 def record_missing_generations(root: DataRoot, crawl_ids: list[str]) -> list[str]:
     """Record every re-crawl generation (all but the first) that has no `crawl_changes` shard of the
-    current schema version, e.g. one recorded before caption changes were: the rows derive from the
-    data root alone, so recording them again is safe. The generations recorded, oldest first."""
+    current schema version, e.g. one recorded before caption changes were, or whose videos shards a later
+    run rewrote since (its re-checks' errors retried: what they saw, a caption change, a video gone, was
+    never reported, as the later generation takes it as known before). The rows derive from the data root
+    alone, so recording them again is safe. The generations recorded, oldest first."""
     done = []
+    plans = video_plans(root)
     for crawl in sorted(crawl_ids)[1:]:
         match = _NUMBER.search(crawl)
-        if match is not None and read_marker(root, DATASET, int(match.group(1))) is None:
+        if match is None:
+            continue
+        marker = read_marker(root, DATASET, int(match.group(1)))
+        if marker is None or probed_since(root, plans, crawl, marker.finished_at):
             record_crawl_changes(root, crawl)
             done.append(crawl)
     return done

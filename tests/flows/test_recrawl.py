@@ -287,3 +287,47 @@ def test_a_recrawl_whose_every_search_failed_fails_and_is_resumed(site, tmp_path
     summary = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
     assert summary["crawl_id"] == "crawl-0001" and summary["search"]["search_errors"] == 0
     assert recrawl_finished(data, "crawl-0001") and next_crawl_id(data) == "crawl-0002"
+
+
+@pytest.mark.slow
+def test_a_recheck_retried_by_the_next_crawl_reports_what_it_saw(site, tmp_path: Path) -> None:
+    """A caption re-check that timed out in crawl-0001 (an error row: retried by the next run) and was retried
+    by crawl-0002's run after the captions were taken down. Before, what the retry saw went to crawl-0001's
+    re-check shard, whose generation was recorded already, and crawl-0002 took it as known before: the change
+    was never reported. Now crawl-0001's record is written again with it."""
+    from tasks.demo.troubles import Troubles
+
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search"])
+    vid = min(r[0] for r in query("SELECT video_id FROM video_catalog WHERE keep", str(root)).rows)
+    quick = {"socket_timeout_s": 0.5, "retries": 0, "extractor_retries": 0}
+    impatient = cfg.model_copy(update={"youtube": cfg.youtube.model_copy(update=quick)})
+    original = site.world
+    try:
+        site.set_troubles(Troubles(slow_s=2.0, slow_prefix="/watch", slow_ids=frozenset([vid])))
+        first = recrawl(cfg=impatient, data_root=str(root), stages=["search"], recheck_captions=100)
+        assert first["crawl_id"] == "crawl-0001" and first["changes"] == {}
+        errors = query(f"SELECT crawl_id, status FROM videos WHERE video_id = '{vid}' ORDER BY 1", str(root))
+        assert errors.rows == [("crawl-0000", "ok"), ("crawl-0001", "error")]
+        site.set_troubles()
+        taken_down = copy.copy(original)
+        taken_down.videos = [
+            dataclasses.replace(v, captions="none") if v.id == vid else v for v in original.videos
+        ]
+        site.set_world(taken_down)
+        second = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
+    finally:
+        site.set_world(original)
+        site.set_troubles()
+    assert second["crawl_id"] == "crawl-0002"
+    changes = query(
+        "SELECT crawl_id, video_id, captions_after FROM crawl_changes WHERE change = 'captions'", str(root)
+    )
+    assert changes.rows == [("crawl-0001", vid, "none")]
+    crawls = query("SELECT crawl_id, captions_changed FROM crawls ORDER BY 1", str(root)).rows
+    assert crawls == [("crawl-0000", 0), ("crawl-0001", 1), ("crawl-0002", 0)]
+    assert second["re_recorded"] == ["crawl-0001"]
+    # Recorded once: the run after it neither re-records crawl-0001 nor reports the change again.
+    third = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
+    assert third["re_recorded"] == [] and third["changes"] == {}
