@@ -17,6 +17,7 @@ from prefect import task
 from storage.atomic import remove_temp_files_of
 from storage.layout import DataRoot
 from storage.schemas import get_schema
+from storage.shards import read_marker
 from tasks.common import config_hash, shard_hash
 from tasks.run_threads import map_in_context
 from tasks.search.config import SearchVideosConfig
@@ -78,7 +79,12 @@ class ProbeRun:
     """Probes the videos of one plan, reusing finished rows and fresh info files, stopping on a halt."""
 
     def __init__(
-        self, root: DataRoot, cfg: SearchVideosConfig, plan: Mapping[str, Any], clients: ThreadClients
+        self,
+        root: DataRoot,
+        cfg: SearchVideosConfig,
+        plan: Mapping[str, Any],
+        clients: ThreadClients,
+        seen_before: Mapping[str, str] | None = None,
     ) -> None:
         self.root, self.cfg, self.plan, self.clients = root, cfg, plan, clients
         self.crawl_id = str(plan["crawl_id"])
@@ -90,8 +96,9 @@ class ProbeRun:
         self.halted: StageHalted | None = None
         self.stats = {"probed": 0, "reused_rows": 0, "reused_info": 0}
         # A re-check writes no row for a video still there: its caption state is kept here instead and
-        # goes to the shard's marker (`captions_seen`), where the re-crawl's change record reads it.
-        self.captions_seen: dict[str, str] = {}
+        # goes to the shard's marker (`captions_seen`), where the re-crawl's change record reads it. A rerun
+        # of the shard (its errors retried) starts from what the earlier run saw (`seen_before`).
+        self.captions_seen: dict[str, str] = dict(seen_before or {})
         self._lock = threading.Lock()
 
     def _count(self, key: str) -> None:
@@ -160,13 +167,17 @@ class ProbeRun:
             if r["status"] in ("ok", "failed")
         }
         videos: Sequence[Mapping[str, Any]] = self.plan["videos"]
-        todo = [v for v in videos if v["video_id"] not in finished]
+        # A re-check seen fine has no row to keep, only its `captions_seen` entry: without it, a rerun
+        # for one timed-out video probed every video of the shard again.
+        todo = [
+            v for v in videos if v["video_id"] not in finished and v["video_id"] not in self.captions_seen
+        ]
         self.stats["reused_rows"] = len(videos) - len(todo)
         with ThreadPoolExecutor(max_workers=self.clients.access.concurrency) as pool:
             probed = dict(
                 zip([v["video_id"] for v in todo], map_in_context(pool, self.one, todo), strict=True)
             )
-        rows = [finished.get(v["video_id"]) or probed[v["video_id"]] for v in videos]
+        rows = [r for v in videos if (r := finished.get(v["video_id"]) or probed.get(v["video_id"]))]
         if self.plan.get("source") == RECHECK:
             # A re-check records only what changed: videos now gone (and errors, to retry them); a video
             # gone before (`gone_since`) and still gone is no change.
@@ -206,8 +217,11 @@ def probe_shard(root_url: str, shard: int, cfg: SearchVideosConfig, access: Yout
     def compute(previous: pa.Table | None) -> ShardOutput:
         for path in remove_killed_info_writes(root, plan):
             logger.info("videos shard %d: removed leftover %s", shard, path.rsplit("/", 1)[1])
+        # What a re-check's earlier run of this shard saw (its rows reused, `previous`, come with it).
+        earlier = read_marker(root, DATASET, shard) if previous is not None else None
+        seen_before = (earlier.extra.get("captions_seen") or {}) if earlier is not None else {}
         with ThreadClients(access) as clients:  # secrets read here, in the task's thread
-            probe = ProbeRun(root, cfg, plan, clients)
+            probe = ProbeRun(root, cfg, plan, clients, seen_before)
             runs.append(probe)
             table = pa.Table.from_pylist(probe.run(previous), schema=get_schema(DATASET).schema)
         said.update(clients.counts)

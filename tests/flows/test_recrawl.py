@@ -136,6 +136,10 @@ def test_recrawl_that_finds_nothing_new_is_still_a_generation(demo_site, tmp_pat
     ]
 
 
+def _watch_requests(site) -> int:
+    return sum(1 for line in site.requests if line.split(" ", 1)[1].startswith("/watch"))
+
+
 def _search_requests(site) -> int:
     return sum(1 for line in site.requests if line.split(" ", 1)[1].startswith("/youtubei/v1/search"))
 
@@ -316,7 +320,11 @@ def test_a_recheck_retried_by_the_next_crawl_reports_what_it_saw(site, tmp_path:
             dataclasses.replace(v, captions="none") if v.id == vid else v for v in original.videos
         ]
         site.set_world(taken_down)
-        second = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
+        # A week later: the info files of the videos re-checked fine are too old to stand in for a probe.
+        later = cfg.model_copy(update={"youtube": cfg.youtube.model_copy(update={"info_reuse_max_age_s": 0})})
+        watched = _watch_requests(site)
+        second = recrawl(cfg=later, data_root=str(root), stages=["search"], recheck_captions=0)
+        assert _watch_requests(site) - watched == 1  # the timed-out re-check alone, not its whole shard
     finally:
         site.set_world(original)
         site.set_troubles()

@@ -14,7 +14,7 @@ from storage.layout import DataRoot
 from storage.schemas import get_schema
 from tasks.search.assign import best_hits, new_candidates
 from tasks.search.config import SearchVideosConfig
-from tasks.search.plans import append_video_plans, crawl_search_base, next_video_shard, video_plans
+from tasks.search.plans import RECHECK, append_video_plans, crawl_search_base, next_video_shard, video_plans
 from tasks.search.probe import ProbeRun
 from tasks.search.search import every_search_failed, hit_rows, search_tasks
 
@@ -184,6 +184,28 @@ def test_probe_run_rows_reuse_and_permanent_failures(tmp_path: Path) -> None:
     again = ProbeRun(root, CFG, plan(*IDS[:3]), clients(c)).run(previous)
     assert ydl.calls.count(watch(IDS[2])) == 2 and len(ydl.calls) == 4  # only the transient error is retried
     assert again[2]["drop_reason"] == "too_few_views" and again[:2] == rows[:2]
+
+
+def test_a_rechecks_rerun_probes_only_its_errors(tmp_path: Path) -> None:
+    """A re-check shard rerun for one timed-out video (as the next crawl's run does): the videos it saw fine
+    have no row (a re-check writes rows only for what changed), so they were all probed again; now what
+    the earlier run saw comes with the rerun, and only the error is probed."""
+    root = DataRoot.from_any(tmp_path)
+    answers = {
+        watch(IDS[0]): [dict(INFO)],
+        watch(IDS[2]): ["The read operation timed out", {**INFO, "id": IDS[2]}],
+    }
+    c, ydl = client(answers, ACCESS.model_copy(update={"info_reuse_max_age_s": 0}))  # a week later
+    recheck = {**plan(IDS[0], IDS[2]), "source": RECHECK}
+    first = ProbeRun(root, CFG, recheck, clients(c))
+    rows = first.run(None)
+    assert [(r["video_id"], r["status"]) for r in rows] == [(IDS[2], "error")]
+    assert list(first.captions_seen) == [IDS[0]]
+    previous = pa.Table.from_pylist(rows, schema=get_schema("videos").schema)
+    again = ProbeRun(root, CFG, recheck, clients(c), first.captions_seen)
+    assert again.run(previous) == []  # both there: nothing changed
+    assert ydl.calls.count(watch(IDS[0])) == 1 and ydl.calls.count(watch(IDS[2])) == 2
+    assert again.captions_seen == {IDS[0]: first.captions_seen[IDS[0]], IDS[2]: first.captions_seen[IDS[0]]}
 
 
 def test_probe_run_halt_leaves_untried_videos_as_errors(tmp_path: Path) -> None:
