@@ -11,7 +11,7 @@ from storage.schemas import get_schema
 from tasks.tasks.parse_attempts import PARSE_ATTEMPTS, PARSE_LIMIT, count_abort, given_up
 from tasks.tasks.task_lists import ImportedTask
 from tasks.wikihow.bounded_parse import ParseAborted
-from tasks.wikihow.client import WikiHowClient, WikiHowError
+from tasks.wikihow.client import OffSiteRedirect, WikiHowClient, WikiHowError
 from tasks.wikihow.crawl import PlannedArticle
 from tasks.wikihow.filters import VisualFilter, decide
 from tasks.wikihow.parser import Article, ParseError, TruncatedPageError
@@ -79,6 +79,9 @@ def mined_row(
         return row(drop_reason="duplicate")
     try:
         article = parse(client.fetch_article(item.title), url)
+    except OffSiteRedirect as exc:
+        # Not followed (robots.txt and the rate limit cover this site only), and the page says it again next run.
+        return row(status="failed", drop_reason="off_site_redirect", error=str(exc))
     except WikiHowError as exc:
         # 404/410/robots will not get better by asking again: "failed"; the rest is retried next run.
         if exc.permanent:

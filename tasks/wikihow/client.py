@@ -23,6 +23,7 @@ from tasks.wikihow.politeness import (
     retry_after_s,
     shared_limiter,
 )
+from tasks.wikihow.redirects import MAX_REDIRECTS, redirect_target, same_site
 from tasks.wikihow.titles import page_slug
 
 log = logging.getLogger(__name__)
@@ -76,6 +77,22 @@ class RobotsUnavailable(Exception):
             " (this is not a robots.txt disallow)"
         )
         self.status = status
+
+
+class OffSiteRedirect(WikiHowError):
+    """A page (or robots.txt) redirects to another site: not followed, since robots.txt and the rate limiter
+    cover this site only. Permanent: the page says the same on the next run, and a --base-url that redirects
+    (https://wikihow.com to www.) wants fixing by hand."""
+
+    def __init__(self, url: str, target: str) -> None:
+        super().__init__(
+            f"{url} redirects to another site, {target}: not followed (only redirects within the site of"
+            " --base-url are)"
+        )
+
+    @property
+    def permanent(self) -> bool:
+        return True
 
 
 class SiteUnreachable(Exception):
@@ -138,7 +155,7 @@ class WikiHowClient:
         self._http = httpx.Client(
             headers={"User-Agent": user_agent, "Accept-Encoding": "gzip"},
             timeout=timeout_s,
-            follow_redirects=True,
+            follow_redirects=False,  # followed in _follow, hop by hop: same site, robots.txt, rate limit
             transport=transport,
         )
 
@@ -252,7 +269,7 @@ class WikiHowClient:
                 return cached[1]
             try:
                 # 429, 5xx and network errors are retried there, with back-off or the Retry-After asked.
-                response = self._request(f"{self.base_url}/robots.txt", None)
+                response = self._follow(f"{self.base_url}/robots.txt", None, check_robots=False)
             except WikiHowError as exc:
                 raise RobotsUnavailable(str(exc), exc.status) from None
             robots = Robots.from_status(response.status_code, response.text)
@@ -265,11 +282,30 @@ class WikiHowClient:
             return robots
 
     def _get(self, url: str, params: dict[str, Any] | None = None) -> httpx.Response:
-        self._check_robots(url)
-        response = self._request(url, params)
+        response = self._follow(url, params)
         if response.status_code >= 400:
             raise WikiHowError(f"HTTP {response.status_code} for {response.url}", status=response.status_code)
         return response
+
+    def _follow(
+        self, url: str, params: dict[str, Any] | None, *, check_robots: bool = True
+    ) -> httpx.Response:
+        """GET `url`, following its redirects while they stay on the site of `base_url`: each hop is checked
+        against robots.txt and waits on the rate limiter like any request (httpx's own following did neither).
+        A redirect off the site raises OffSiteRedirect; more than MAX_REDIRECTS hops, a WikiHowError."""
+        for _ in range(MAX_REDIRECTS + 1):
+            if check_robots:
+                self._check_robots(url)
+            response = self._request(url, params)
+            target = redirect_target(
+                str(response.url), response.status_code, response.headers.get("Location")
+            )
+            if target is None:
+                return response
+            if not same_site(self.base_url, target):
+                raise OffSiteRedirect(str(response.url), target)
+            url, params = target, None  # the Location is the whole next URL, query included
+        raise WikiHowError(f"{url}: more than {MAX_REDIRECTS} redirects", status=response.status_code)
 
     def _request(self, url: str, params: dict[str, Any] | None) -> httpx.Response:
         """GET with retries on 429/5xx/timeouts/connection errors: exponential back-off with jitter,
