@@ -17,6 +17,7 @@ import typer
 from pydantic import BaseModel
 
 from flows.cli_errors import UsageProblem, expected_cause, expected_types
+from flows.console_logs import guard_console_logs
 from storage.layout import DataRoot, check_data_root
 from tasks.bench.isa import ISA_CAPS, missing_caps, rerun_capped
 from tasks.config_types import DEVICES_HELP, check_crawl_id, check_device
@@ -299,6 +300,7 @@ def setup_logging(verbose: bool = False) -> None:
     handler = CurrentStderrHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT) if verbose else NoTracebackFormatter(LOG_FORMAT))
     logging.basicConfig(level=logging.DEBUG if verbose else logging.WARNING, handlers=[handler])
+    guard_console_logs()  # scraped text in a log line is shown as text, never obeyed by the terminal
     for name in ("tasks", "models", "storage", "flows"):
         logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.INFO)
     for name in PREFECT_RUN_LOGGERS:

@@ -19,6 +19,7 @@ from prefect.exceptions import TerminationSignal
 from prefect.futures import PrefectFuture
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.console_logs import guard_console_logs
 from flows.runner_config import RunnerConfig
 from storage.catalog import refresh
 from storage.layout import DataRoot
@@ -28,6 +29,11 @@ from tasks.progress import advance
 from tasks.youtube.messages import YTDLP_KEY, advice_for, merge_counts
 
 F = TypeVar("F", bound=Flow[Any, Any])
+
+# Every flow module imports this one, and Prefect has configured its logging by now (the prefect imports above
+# do it): its console handler shows scraped text in log lines as text, in a worker's flow-run process and in a
+# script that runs a flow as in the CLI (which does the same in setup_logging).
+guard_console_logs()
 
 # What yt-dlp said in the shards of each running flow (every run_shard_tasks call of the flow, e.g. the
 # search and the probe phases of search_videos), until its summary takes it.
