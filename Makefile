@@ -9,7 +9,7 @@ MYPY_PATHS := storage tasks/common.py tasks/shard_runner.py tasks/bench/query.py
 	$(wildcard tasks/captions/vtt.py tasks/captions/track.py tasks/captions/cuefile.py tasks/captions/kind.py tasks/captions/rolling.py tasks/captions/segments.py tasks/captions/cueblocks.py tasks/captions/clips.py tasks/captions/cuetext.py tasks/captions/speakers.py tasks/captions/nonspeech.py tasks/captions/encoding.py tasks/captions/timedtext.py tasks/captions/rows.py tasks/wikihow/parser.py tasks/wikihow/filters.py tasks/wikihow/redirects.py \
 	tasks/wikihow/titles.py tasks/youtube/decision.py tasks/evaluation/crosstask.py tasks/evaluation/formats.py \
 	tasks/audio/logmel.py tasks/audio/decode.py tasks/features/batcher.py tasks/features/crash_guard.py \
-	tasks/captions/wordcount.py tasks/youtube/cookies_file.py)
+	tasks/captions/wordcount.py tasks/youtube/cookies_file.py tasks/report/markdown_text.py)
 
 .PHONY: setup ffmpeg compiler demo test check lint clean device-wheels
 

@@ -19,6 +19,7 @@ from tasks.exports.target import (
     read_marker,
     write_marker,
 )
+from tasks.report.markdown_text import md_code, md_text
 from tasks.report.numbers import ReportNumbers, collect
 from tasks.report.plots import FIGURES
 
@@ -84,29 +85,37 @@ def feature_lines(n: ReportNumbers) -> list[str]:
     return lines
 
 
+def _md_row(cells: Sequence[object]) -> str:
+    """One Markdown table row, each cell escaped: a value's `|`, line break or HTML stays text in its cell."""
+    return "| " + " | ".join(md_text(c) for c in cells) + " |"
+
+
 def markdown(n: ReportNumbers, made_at: str) -> str:
+    """The dataset card; every value read from the data is escaped (md_text, md_code): it is text, never
+    Markdown or HTML."""
     lines = [
         "---", "language: [en]", "tags: [howto100m, video, narration, instructional-videos]", "---", "",
         "# Dataset card: narrated instructional-video clips", "",
-        f"Data root `{n.root}`, report made {made_at}. Numbers read with DuckDB over the finished shards.",
+        f"Data root {md_code(n.root)}, report made {made_at}. Numbers read with DuckDB over the finished shards.",
         "Clips are caption lines of YouTube videos found for wikiHow tasks (the HowTo100M recipe), each with",
         "its span in integer milliseconds; frame features (ResNet-152 2D at 1/s, ResNeXt-101 3D at 1.5/s)",
         "are max-pooled over a clip's span for training.", "",
         "## Summary beside HowTo100M as published", "",
         "| | ours | HowTo100M (Miech et al., 2019) |", "| --- | ---: | ---: |",
-        *(f"| {a} | {b} | {c} |" for a, b, c in summary_rows(n)),
+        *(_md_row(row) for row in summary_rows(n)),
         "", "## Funnel (tasks to clips) and why items were dropped", "",
         "| stage | in | kept | dropped, by reason |", "| --- | ---: | ---: | --- |",
-        *(f"| {a} | {b} | {c} | {d} |" for a, b, c, d in funnel_rows(n)),
+        *(_md_row(row) for row in funnel_rows(n)),
         "", "## Features", "",
-        *(f"- {line}" if not line.startswith("WARNING") else f"- **{line}**" for line in feature_lines(n)),
+        *(f"- {md_text(line)}" if not line.startswith("WARNING") else f"- **{md_text(line)}**"
+          for line in feature_lines(n)),
         "", "## Captions", "",
-        *(f"- {k} / {lang}: {c:,} videos" for k, lang, c in n.caption_kinds),
-        *(f"- source {s}: {c:,} videos" for s, c in n.caption_sources.items()),
+        *(f"- {md_text(k)} / {md_text(lang)}: {c:,} videos" for k, lang, c in n.caption_kinds),
+        *(f"- source {md_text(s)}: {c:,} videos" for s, c in n.caption_sources.items()),
         "", "## Crawl generations", "",
-        *(f"- {c['crawl_id']}: {c['new_videos']:,} videos first seen, {c['gone']:,} found gone"
+        *(f"- {md_text(c['crawl_id'])}: {c['new_videos']:,} videos first seen, {c['gone']:,} found gone"
           + (f", {c['returned']:,} back" if c.get("returned") else "")
-          + (f", {c['views_changed']:,} view counts changed since {c['compared_with']}"
+          + (f", {c['views_changed']:,} view counts changed since {md_text(c['compared_with'])}"
              if c["compared_with"] else "")
           + (f", {c['captions_changed']:,} of {c['captions_checked']:,} re-checked videos changed captions"
              if c["compared_with"] and c.get("captions_checked") else "")
