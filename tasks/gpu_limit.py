@@ -7,6 +7,11 @@ runs on one card. So each run also locks one GPU of its own machine (a lock file
 card's UUID, so two processes that see the cards under different CUDA_VISIBLE_DEVICES still agree) and
 runs there; while every GPU of the machine is held, it waits. The kernel drops a dead process's lock.
 
+The lock folder is shared by every user of the machine on purpose (their GPU runs must see each other's locks),
+so it is made like /tmp: world-writable and sticky (1777), so that no user can delete or replace another's lock
+files. A lock file is opened without following a link and never truncated: a link planted there (to a file of
+yours) made the run empty that file and write its pid into it.
+
 Prefect's own guard skips a limit that does not exist with a warning, so a forgotten setup would let every
 worker on a GPU machine pile onto the same card. `howto deploy` creates the limit; without it a CUDA stage
 stops before it starts, saying how to create it.
@@ -15,14 +20,18 @@ stops before it starts, saying how to create it.
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
 import re
+import stat
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+
+from storage.private_temp import UnsafeTempFolder
 
 GPU_LIMIT = "gpu"
 LOCK_DIR_ENV = "HOWTO_GPU_LOCK_DIR"
@@ -74,35 +83,100 @@ def local_gpu(
         raise ValueError("no CUDA device is visible to this process")
     if wanted is not None and not 0 <= wanted < len(gpus):
         raise ValueError(f"cuda:{wanted} asked for, but this process sees {len(gpus)} CUDA device(s)")
-    folder = lock_dir or default_lock_dir()
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = shared_lock_folder(lock_dir or default_lock_dir())
     candidates = [wanted] if wanted is not None else list(range(len(gpus)))
     waiting_since: float | None = None
     while True:
         for index in candidates:
-            handle = open(folder / f"{re.sub(r'[^A-Za-z0-9._-]', '_', gpus[index])}.lock", "a+")  # noqa: SIM115
+            fd = open_lock_file(folder / f"{re.sub(r'[^A-Za-z0-9._-]', '_', gpus[index])}.lock")
             try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                handle.close()
+                os.close(fd)
                 continue
             try:
-                handle.truncate(0)
-                handle.write(f"pid {os.getpid()}\n")  # for whoever looks: which process holds the card
-                handle.flush()
+                _note_holder(fd)
                 if waiting_since is not None:
                     log.info("GPU %d of this machine is free after %.0f s; running there", index,
                              time.monotonic() - waiting_since)  # fmt: skip
                 yield index
             finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
-                handle.close()
+                fcntl.flock(fd, fcntl.LOCK_UN)
+                os.close(fd)
             return
         if waiting_since is None:
             waiting_since = time.monotonic()
             which = f"GPU {wanted}" if wanted is not None else f"all {len(gpus)} GPU(s)"
             log.warning("%s of this machine busy with other runs (locks in %s); waiting", which, folder)
         time.sleep(poll_s)
+
+
+def shared_lock_folder(folder: Path) -> Path:
+    """`folder`, made 1777 (world-writable, sticky: like /tmp) when missing; UnsafeTempFolder when what is there
+    is a link, not a folder, or a folder others may write without the sticky bit (they could delete or replace
+    the lock files in it, or plant links there)."""
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(folder, 0o1777)
+        os.chmod(folder, 0o1777)  # the umask narrowed it; the sticky bit is there from the start
+    except FileExistsError:
+        pass
+    info = os.lstat(folder)
+    if not stat.S_ISDIR(info.st_mode):
+        what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a folder"
+        raise UnsafeTempFolder(f"GPU lock folder {folder}: {what}; remove it (another user may have made it)")
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+        raise UnsafeTempFolder(
+            f"GPU lock folder {folder}: writable by others but not sticky (mode {stat.S_IMODE(info.st_mode):o}),"
+            f" so any user can delete or replace the locks in it: chmod 1777 it (or remove it) and run again"
+        )
+    return folder
+
+
+def open_lock_file(path: Path) -> int:
+    """A descriptor of the lock file at `path`, created if missing (0644), never through a link (O_NOFOLLOW)
+    and never truncated; read-only when it is another user's (a read-only descriptor locks as well).
+    UnsafeTempFolder when `path` is a link or not a regular file (a FIFO is opened without blocking)."""
+    flags = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+    while True:
+        try:
+            try:
+                return _regular(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o644), path)
+            except FileExistsError:
+                pass
+            try:
+                return _regular(os.open(path, os.O_RDWR | flags), path)
+            except PermissionError:
+                # Another user's file: read-only, and without O_CREAT (fs.protected_regular refuses that).
+                return _regular(os.open(path, os.O_RDONLY | flags), path)
+        except FileNotFoundError:  # removed by its owner between our two opens: create it again
+            continue
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise UnsafeTempFolder(
+                    f"GPU lock file {path}: a symbolic link, not followed; remove it (another user may have"
+                    " planted it)"
+                ) from None
+            raise
+
+
+def _regular(fd: int, path: Path) -> int:
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise UnsafeTempFolder(
+            f"GPU lock file {path}: not a regular file; remove it (another user may have made it)"
+        )
+    return fd
+
+
+def _note_holder(fd: int) -> None:
+    """Write our pid at the start of the lock file, for whoever looks which process holds the card: only into a
+    file of ours with no other name (a hard link planted to a file of yours is left alone), fixed-width so
+    nothing needs truncating."""
+    info = os.fstat(fd)
+    writable = fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_RDWR
+    if writable and info.st_uid == os.geteuid() and info.st_nlink == 1:
+        os.pwrite(fd, f"pid {os.getpid():<10}\n".encode(), 0)
 
 
 @contextlib.contextmanager

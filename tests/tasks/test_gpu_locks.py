@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from storage.private_temp import UnsafeTempFolder
 from tasks.gpu_limit import gpu_slot, local_gpu, requested_index
 
 HOLD = """
@@ -110,3 +112,69 @@ def test_cpu_work_passes_through_without_a_limit_or_a_lock(tmp_path: Path) -> No
     with gpu_slot("cpu", no_cuda_query, "no-such-limit", tmp_path / "locks") as device:
         assert device == "cpu"
     assert not (tmp_path / "locks").exists()
+
+
+# -- the shared lock folder: other users' links, hard links and folders ----------------------------------
+
+
+def test_the_lock_folder_is_made_like_tmp_world_writable_and_sticky(tmp_path: Path) -> None:
+    """Every user's GPU runs share it, and none may delete or replace another's lock files."""
+    folder = tmp_path / "shared" / "howto-gpu-locks"
+    with local_gpu(["GPU-a"], None, folder) as index:
+        assert index == 0
+    assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o1777
+
+
+def test_a_link_planted_as_a_lock_file_is_refused_and_its_target_left_alone(tmp_path: Path) -> None:
+    victim = tmp_path / "notes.txt"  # a file of the user whose run takes the lock
+    victim.write_text("my notes\n")
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    (folder / "GPU-a.lock").symlink_to(victim)
+    with pytest.raises(UnsafeTempFolder, match=r"GPU-a\.lock: a symbolic link, not followed"):
+        with local_gpu(["GPU-a"], None, folder):
+            pass
+    assert victim.read_text() == "my notes\n"  # the old open() followed it, emptied it and wrote a pid in
+
+
+def test_a_hard_link_planted_as_a_lock_file_locks_but_is_never_written(tmp_path: Path) -> None:
+    victim = tmp_path / "notes.txt"
+    victim.write_text("my notes, longer than a pid line\n")
+    folder = tmp_path / "locks"
+    folder.mkdir()
+    os.link(victim, folder / "GPU-a.lock")
+    with local_gpu(["GPU-a"], None, folder) as index:
+        assert index == 0
+    assert victim.read_text() == "my notes, longer than a pid line\n"
+
+
+def test_a_lock_file_of_ours_gets_the_pid_without_being_truncated(tmp_path: Path) -> None:
+    with local_gpu(["GPU-a"], None, tmp_path):
+        assert (tmp_path / "GPU-a.lock").read_text() == f"pid {os.getpid():<10}\n"
+    (tmp_path / "GPU-a.lock").write_text("pid 1         \nand more\n")
+    with local_gpu(["GPU-a"], None, tmp_path):
+        assert (tmp_path / "GPU-a.lock").read_text() == f"pid {os.getpid():<10}\nand more\n"
+
+
+def test_a_fifo_planted_as_a_lock_file_is_refused_without_waiting(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "GPU-a.lock")
+    with pytest.raises(UnsafeTempFolder, match=r"GPU-a\.lock: not a regular file"):
+        with local_gpu(["GPU-a"], None, tmp_path):
+            pass
+
+
+@pytest.mark.parametrize("kind", ["open to all, not sticky", "a link"])
+def test_a_lock_folder_others_could_empty_is_refused(tmp_path: Path, kind: str) -> None:
+    folder = tmp_path / "howto-gpu-locks"
+    if kind == "a link":
+        (tmp_path / "elsewhere").mkdir()
+        folder.symlink_to(tmp_path / "elsewhere")
+        says = "a symbolic link"
+    else:
+        folder.mkdir()
+        folder.chmod(0o777)
+        says = r"writable by others but not sticky \(mode 777\)"
+    with pytest.raises(UnsafeTempFolder, match=f"GPU lock folder {folder}: {says}"):
+        with local_gpu(["GPU-a"], None, folder):
+            pass
+    assert not (tmp_path / "elsewhere" / "GPU-a.lock").exists()
