@@ -11,16 +11,14 @@ from models.text import tokenize
 from tasks.train.samplers import (
     SORT_WINDOW,
     TEXT_TOKENS,
-    VIDEO_SECONDS,
     howto100m_draws,
     milnce_clip,
     sort_windows,
     token_counts,
     videoclip_pair,
 )
+from tasks.train.second_tokens import MAX_WINDOW_TOKENS, span_tokens
 from tasks.train.videos import VideoLines
-
-MAX_WINDOW_TOKENS = VIDEO_SECONDS[1]  # per-second tokens kept per window (TVTS windows are cut to it)
 
 
 @dataclass
@@ -56,12 +54,7 @@ def pad_sequences(seqs: list[np.ndarray], length: int) -> tuple[np.ndarray, np.n
 
 def window_tokens(video: VideoLines, a_s: int, b_s: int, limit: int = MAX_WINDOW_TOKENS) -> np.ndarray:
     """Per-second tokens of [a, b) s; a longer window keeps `limit` evenly spaced seconds, in order."""
-    tokens = video.tokens()
-    a_s = min(max(0, a_s), len(tokens) - 1)
-    rows = tokens[a_s : max(b_s, a_s + 1)]
-    if len(rows) > limit:
-        rows = rows[np.linspace(0, len(rows) - 1, limit).round().astype(int)]
-    return rows.astype(np.float32)
+    return span_tokens(video.tokens(), a_s, b_s, limit)
 
 
 def howto100m_batches(

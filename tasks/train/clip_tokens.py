@@ -9,6 +9,7 @@ import numpy as np
 from storage.layout import DataRoot
 from tasks.train.batches import pad_sequences, window_tokens
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling
+from tasks.train.second_tokens import clip_seconds
 from tasks.train.videos import load_videos
 
 
@@ -40,8 +41,7 @@ def clip_tokens(
             break
         for video in load_videos(root, shard, split, heldout_fraction, pooling=pooling, only=set(where)):
             for i in where.pop(video.video_id, []):
-                start, end = (int(x) for x in spans_ms[i])
-                seqs[i] = window_tokens(video, start // 1000, -(-end // 1000))
+                seqs[i] = window_tokens(video, *clip_seconds(*spans_ms[i]))
     if where:
         missing = sorted(where)
         raise NoFrameRows(

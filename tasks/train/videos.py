@@ -11,13 +11,13 @@ from storage.layout import DataRoot
 from storage.shards import read_shard
 from tasks.train.data import vectors_to_numpy
 from tasks.train.pooling import (
-    MODEL_FPS,
     MODELS,
     REFERENCE_POOLING,
     ClipPooling,
     features_by_video,
     pool_clips,
 )
+from tasks.train.second_tokens import covered_seconds, second_tokens
 from tasks.train.split import heldout_mask
 
 
@@ -38,7 +38,7 @@ class VideoLines:
     @property
     def seconds(self) -> int:
         """Whole seconds covered by every model's rows (at least 1)."""
-        return max(1, int(min(len(r) / MODEL_FPS[m] for m, r in self.rows.items())))
+        return covered_seconds(self.rows)
 
     def pool(self, spans_ms: np.ndarray, pooling: ClipPooling | None = None) -> np.ndarray:
         """(n, d_video) float32: each span pooled as the run's clip vectors are (per model, L2, concat)."""
@@ -64,12 +64,9 @@ class VideoLines:
         return np.concatenate(parts)
 
     def tokens(self) -> np.ndarray:
-        """(seconds, d_video) float16 per-second tokens: second t pools [t, t + 1) (2D row t, the 3D
-        rows overlapping it), L2 per model; computed once per video."""
+        """(seconds, d_video) float16 per-second tokens (`second_tokens`); computed once per video."""
         if self._tokens is None:
-            t = np.arange(self.seconds, dtype=np.int64) * 1000
-            seconds = np.stack([t, t + 999], axis=1)  # tokens are each second's own rows, no context
-            self._tokens = self.pool(seconds, REFERENCE_POOLING).astype(np.float16)
+            self._tokens = second_tokens(self.rows)
         return self._tokens
 
 

@@ -1,0 +1,48 @@
+"""Per-second video tokens (the VideoCLIP/TVTS towers' input) from one video's feature rows; pure numpy.
+
+VideoCLIP feeds its video transformer one S3D feature per second. This project's rows come at 1/s (2D)
+and 1.5/s (3D, one per 16 frames at 24 fps), as HowTo100M's released .npy do, so second t's token is
+2D row t beside the max of the 3D rows overlapping [t, t + 1), each half L2'd: 4096-d, one per second.
+Training, `howto eval heldout` and the benchmarks' raw-video route all cut their tokens here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, pool_clips
+from tasks.train.samplers import VIDEO_SECONDS
+
+MAX_WINDOW_TOKENS = VIDEO_SECONDS[1]  # per-second tokens kept per window (TVTS windows are cut to it)
+
+
+def covered_seconds(rows: Mapping[str, np.ndarray]) -> int:
+    """Whole seconds covered by every model's rows (at least 1)."""
+    return max(1, int(min(len(r) / MODEL_FPS[m] for m, r in rows.items())))
+
+
+def second_tokens(rows: Mapping[str, np.ndarray]) -> np.ndarray:
+    """(seconds, d_video) float16 tokens: second t pools [t, t + 1) (2D row t, the 3D rows overlapping
+    it), L2 per model. Always the reference's max over the second's own rows, whatever a run's clip
+    pooling: a token has no context, its neighbours are other tokens."""
+    t = np.arange(covered_seconds(rows), dtype=np.int64) * 1000
+    seconds = np.stack([t, t + 999], axis=1)
+    models = tuple(m for m in MODELS if m in rows)
+    return pool_clips(rows, seconds, models, REFERENCE_POOLING).astype(np.float16)
+
+
+def span_tokens(tokens: np.ndarray, a_s: int, b_s: int, limit: int = MAX_WINDOW_TOKENS) -> np.ndarray:
+    """float32 tokens of seconds [a, b) (at least one, clamped to the video); a longer window keeps
+    `limit` evenly spaced seconds, in order."""
+    a_s = min(max(0, a_s), len(tokens) - 1)
+    rows = tokens[a_s : max(b_s, a_s + 1)]
+    if len(rows) > limit:
+        rows = rows[np.linspace(0, len(rows) - 1, limit).round().astype(int)]
+    return rows.astype(np.float32)
+
+
+def clip_seconds(start_ms: int, end_ms: int) -> tuple[int, int]:
+    """The whole seconds [floor(start), ceil(end)) a clip's span touches: the seconds whose tokens it gets."""
+    return int(start_ms) // 1000, -(-int(end_ms) // 1000)
