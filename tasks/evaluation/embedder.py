@@ -29,12 +29,15 @@ from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
 
 class Embedder(Protocol):
-    """Maps pooled video vectors (n, d_video) and sentences to L2-normalised joint-space rows.
+    """Maps video inputs and sentences to L2-normalised joint-space rows.
 
-    `pooling` is how its video vectors were pooled in training: benchmark spans are pooled the same way.
+    Its video tower reads what it trained on: with `per_second`, each span's per-second tokens (n, T,
+    d_video) zero-padded (`tasks.train.second_tokens`); otherwise one vector per span (n, d_video), pooled
+    as `pooling` says its training clips were. Benchmark spans are given to it the same way.
     """
 
     pooling: ClipPooling
+    per_second: bool
 
     def video(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -94,6 +97,8 @@ class CheckpointEmbedder:
         self.model, self.vocab, self.max_words, self.batch = model.eval(), vocab, max_words, batch
         self._encode = encode
         self.pooling = pooling
+        # VideoCLIP's transformer tower trained on windows of per-second tokens, never on pooled vectors.
+        self.per_second = isinstance(model.video, TokenVideoEncoder)
 
     @classmethod
     def load(
@@ -124,10 +129,14 @@ class CheckpointEmbedder:
 
     @torch.no_grad()
     def video(self, x: np.ndarray) -> np.ndarray:
-        """Pooled vectors (n, d_video); a tower of per-second tokens also takes (n, T, d_video) tokens."""
+        """Pooled vectors (n, d_video), or for a tower of per-second tokens (n, T, d_video) tokens."""
         expected = int(self.model.video.mean.shape[0])
-        shapes = (2, 3) if isinstance(self.model.video, TokenVideoEncoder) else (2,)
-        if x.ndim not in shapes or x.shape[-1] != expected:
+        if self.per_second and x.ndim != 3:  # a pooled vector read as one token: an input it never saw
+            raise InputMismatch(
+                "the checkpoint's video tower reads each clip's per-second tokens; this benchmark gives one "
+                "pooled vector per clip"
+            )
+        if x.ndim != (3 if self.per_second else 2) or x.shape[-1] != expected:
             raise InputMismatch(
                 f"the checkpoint takes {expected}-d video vectors (2D + 3D features); this benchmark gives "
                 f"{x.shape[-1]}-d ones"

@@ -21,7 +21,7 @@ from tasks.common import config_hash
 from tasks.evaluation import formats
 from tasks.evaluation.audio import add_audio_scores, audio_checkpoint, audio_fingerprint
 from tasks.evaluation.crosstask import zero_shot_split
-from tasks.evaluation.embedder import CheckpointEmbedder, CheckpointRef, Embedder
+from tasks.evaluation.embedder import CheckpointEmbedder, CheckpointRef, Embedder, InputMismatch
 from tasks.evaluation.features import benchmark_features, find_videos
 from tasks.evaluation.heldout import sample_heldout
 from tasks.evaluation.results import EvalResult, digest_files, digest_listing, record
@@ -29,9 +29,9 @@ from tasks.evaluation.scoring import (
     Scores,
     crosstask_scores,
     distinct_videos,
-    pooled_segments,
     retrieval_scores,
     score_feature_items,
+    segment_inputs,
     whole_video_inputs,
 )
 from tasks.features.config import ExtractFeaturesConfig
@@ -103,6 +103,25 @@ def _find(video_dir: Path, ids: Iterable[str], what: str) -> tuple[dict[str, Pat
     return found, missing
 
 
+def _video_inputs(embedder: Embedder) -> dict[str, Any]:
+    """The fingerprint's note that a tower of per-second tokens was given them: its evaluations recorded
+    before, from each span's pooled vector read as one token, are scored again. A pooled tower's inputs
+    never changed, and its recorded evaluations are read back as they were."""
+    return {"video_inputs": "per-second tokens"} if embedder.per_second else {}
+
+
+def _released_pooled(embedder: Embedder, path: Path) -> None:
+    """Released features are one max-pooled vector per clip (youcook_val.pkl) or video (the MSR-VTT .pth):
+    no per-second rows to cut a token tower's input from, so such a checkpoint is refused before any
+    scoring, a recorded evaluation included (it was of pooled vectors read as one token)."""
+    if embedder.per_second:
+        raise InputMismatch(
+            f"{path}: released features hold one pooled vector per clip or video, and this checkpoint's video tower "
+            "reads per-second tokens; evaluate it on the raw videos (--videos), whose tokens are cut as "
+            "in training"
+        )
+
+
 def _features_fingerprint(cfg: ExtractFeaturesConfig) -> str:
     return config_hash(cfg.model_dump(mode="json", include={"models", "random_weights", "resnet_weights",
                                                             "resnext_weights", "calibration_seed",
@@ -120,6 +139,7 @@ def eval_youcook2(
     if pkl is not None:
         items = formats.read_youcook_pkl(pkl)
         embedder, ckpt = setup.load()
+        _released_pooled(embedder, pkl)
         return record(setup.root, ckpt, "youcook2", subset, str(pkl), setup.fingerprint(pkl=digest_files([pkl])),
                       lambda: score_feature_items(items, embedder))  # fmt: skip
     if annotations is None or videos_dir is None:
@@ -132,7 +152,7 @@ def eval_youcook2(
 
     def compute() -> Scores:
         scores, feats = _folder_features(setup, "youcook2", found, missing)
-        kept, inputs = pooled_segments(segments, feats, embedder.pooling)
+        kept, inputs = segment_inputs(segments, feats, embedder)
         if not kept:
             raise NoVideos(f"{videos_dir}: no YouCook2 video could be read")
         retrieval_scores(embedder.text([s.sentence for s in kept]), embedder.video(inputs), scores)
@@ -140,7 +160,8 @@ def eval_youcook2(
         return scores
 
     fingerprint = setup.fingerprint(annotations=digest_files([annotations]), subset=subset,
-                                    videos=digest_listing(found), features=_features_fingerprint(setup.features))  # fmt: skip
+                                    videos=digest_listing(found), features=_features_fingerprint(setup.features),
+                                    **_video_inputs(embedder))  # fmt: skip
     return record(setup.root, ckpt, "youcook2", subset, f"{annotations} + {videos_dir}", fingerprint, compute)
 
 
@@ -152,6 +173,7 @@ def eval_msrvtt(
     if features_pth is not None:
         items = formats.read_msrvtt_features(features_pth, queries)
         embedder, ckpt = setup.load()
+        _released_pooled(embedder, features_pth)
         fingerprint = setup.fingerprint(csv=digest_files([csv_path]), pth=digest_files([features_pth]),
                                         **_candidates(queries))  # fmt: skip
         return record(setup.root, ckpt, "msrvtt", "1k-A", f"{csv_path} + {features_pth}", fingerprint,
@@ -167,7 +189,7 @@ def eval_msrvtt(
         if not kept:
             raise NoVideos(f"{videos_dir}: no MSR-VTT video could be read")
         firsts, answers = distinct_videos([q.video_id for q in kept])
-        video = whole_video_inputs([kept[i].video_id for i in firsts], feats, embedder.pooling)
+        video = whole_video_inputs([kept[i].video_id for i in firsts], feats, embedder)
         retrieval_scores(embedder.text([q.sentence for q in kept]), embedder.video(video), scores, answers)
         scores.add("candidates", len(firsts), len(kept))
         scores.add("queries_dropped", len(queries) - len(kept), len(queries))
@@ -175,7 +197,7 @@ def eval_msrvtt(
 
     fingerprint = setup.fingerprint(csv=digest_files([csv_path]), videos=digest_listing(found),
                                     features=_features_fingerprint(setup.features),
-                                    **_candidates(queries))  # fmt: skip
+                                    **_candidates(queries), **_video_inputs(embedder))  # fmt: skip
     return record(setup.root, ckpt, "msrvtt", "1k-A", f"{csv_path} + {videos_dir}", fingerprint, compute)
 
 
@@ -250,7 +272,7 @@ def eval_crosstask(
     fingerprint = setup.fingerprint(
         release=digest_files([release / "tasks_primary.txt", release / "videos.csv", *sorted(files)]),
         split=split, n_train=n_train, window_s=window_s, chance_draws=chance_draws,
-        videos=digest_listing(found), features=_features_fingerprint(setup.features),
+        videos=digest_listing(found), features=_features_fingerprint(setup.features), **_video_inputs(embedder),
     )  # fmt: skip
     return record(setup.root, ckpt, "crosstask", split, f"{release} + {videos_dir}", fingerprint, compute)
 
@@ -266,7 +288,7 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
     draw_seed = int(cfg.get("seed", 0) if seed is None else seed)
     shards = pair_shards(setup.root)
     minilm = extra.get("text") == "minilm"
-    tokens = extra.get("video_encoder") == "transformer"
+    tokens = model.per_second
     fac = audio_checkpoint(setup.root)
 
     def compute() -> Scores:
@@ -295,7 +317,6 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
     fingerprint = setup.fingerprint(fraction=fraction, clips=clips, seed=draw_seed, pairs=pairs_now)
     if fac is not None:  # only then: a root without audio keeps its recorded evaluations
         fingerprint.update(audio_fingerprint(setup.root, fac))
-    if tokens:  # recorded earlier, from pooled vectors read as one token: scored again
-        fingerprint["video_inputs"] = "per-second tokens"
+    fingerprint.update(_video_inputs(model))
     split = f"heldout-{fraction:g}"
     return record(setup.root, ckpt, "heldout", split, f"{setup.root.url} clip_pairs", fingerprint, compute)

@@ -12,7 +12,9 @@ from models.evaluate import TIE_RULES, retrieval_metrics, tied_queries
 from tasks.evaluation.crosstask import ground_truth, localise, recall_counts, second_spans_ms, task_recalls
 from tasks.evaluation.embedder import Embedder
 from tasks.evaluation.formats import FeatureItems, Segment, TaskCard
-from tasks.train.pooling import MODEL_FPS, MODELS, REFERENCE_POOLING, ClipPooling, VideoFeatures, pool_clips
+from tasks.train.batches import pad_sequences
+from tasks.train.pooling import MODEL_FPS, MODELS, VideoFeatures, pool_clips
+from tasks.train.second_tokens import clip_seconds, second_tokens, span_tokens
 
 
 @dataclass
@@ -83,32 +85,52 @@ def score_feature_items(items: FeatureItems, embedder: Embedder, whole_videos: b
     return scores
 
 
-def pooled_segments(
-    segments: Sequence[Segment], videos: Mapping[str, VideoFeatures], pooling: ClipPooling = REFERENCE_POOLING
+def span_inputs(
+    spans_by_video: Sequence[tuple[Mapping[str, np.ndarray], np.ndarray]], embedder: Embedder
+) -> np.ndarray:
+    """What the embedder's video tower reads for spans (ms) of videos (their feature rows), in order.
+
+    A pooled tower gets each span pooled as its run's clips were (L2, concat: (n, d_video)). A tower of
+    per-second tokens gets the tokens of each span's seconds [floor(start), ceil(end)), zero-padded to the
+    longest ((n, T, d_video)), cut as training and `howto eval heldout` cut them: one pooled vector read as
+    one token is an input it never trained on."""
+    if not embedder.per_second:
+        parts = [pool_clips(rows, spans, pooling=embedder.pooling) for rows, spans in spans_by_video]
+        return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    seqs = []
+    for rows, spans in spans_by_video:
+        tokens = second_tokens(rows)
+        seqs += [span_tokens(tokens, *clip_seconds(start, end)) for start, end in spans]
+    return pad_sequences(seqs, max(len(q) for q in seqs))[0] if seqs else np.zeros((0, 1, 0), np.float32)
+
+
+def segment_inputs(
+    segments: Sequence[Segment], videos: Mapping[str, VideoFeatures], embedder: Embedder
 ) -> tuple[list[Segment], np.ndarray]:
-    """Segments whose video has features, and their pooled 2D+3D inputs (pooled as in training, L2, concat)."""
-    kept, parts = [], []
+    """Segments whose video has features, and their video inputs (`span_inputs`)."""
+    kept: list[Segment] = []
+    spans_by_video = []
     by_video: dict[str, list[Segment]] = {}
     for seg in segments:
         if seg.video_id in videos:
             by_video.setdefault(seg.video_id, []).append(seg)
     for vid, segs in by_video.items():
         spans = np.array([[round(s.start_s * 1000), round(s.end_s * 1000)] for s in segs], dtype=np.int64)
-        parts.append(pool_clips(videos[vid].rows, spans, pooling=pooling))
+        spans_by_video.append((videos[vid].rows, spans))
         kept.extend(segs)
-    return kept, (np.concatenate(parts) if parts else np.zeros((0, 0), np.float32))
+    return kept, span_inputs(spans_by_video, embedder)
 
 
 def whole_video_inputs(
-    video_ids: Sequence[str], videos: Mapping[str, VideoFeatures], pooling: ClipPooling = REFERENCE_POOLING
+    video_ids: Sequence[str], videos: Mapping[str, VideoFeatures], embedder: Embedder
 ) -> np.ndarray:
-    """Each video pooled over its whole length (MSR-VTT clips are whole videos)."""
-    rows = []
+    """Each video's inputs over its whole length (MSR-VTT clips are whole videos)."""
+    spans_by_video = []
     for vid in video_ids:
         feats = videos[vid].rows
         end_ms = int(max(len(feats[m]) / MODEL_FPS[m] for m in MODELS) * 1000)
-        rows.append(pool_clips(feats, np.array([[0, end_ms]], dtype=np.int64), pooling=pooling)[0])
-    return np.stack(rows)
+        spans_by_video.append((feats, np.array([[0, end_ms]], dtype=np.int64)))
+    return span_inputs(spans_by_video, embedder)
 
 
 def seconds_of(features: VideoFeatures) -> int:
@@ -127,8 +149,8 @@ def crosstask_scores(
 ) -> Scores:
     """Step recall per task (annotated[task][video] = its step segments), averaged over the tasks.
 
-    Per second t the video rows of a `window_s` window around t are pooled as a training clip was,
-    step texts go through the text side, O = V S^T, then log-softmax over steps and the DP. The chance
+    Per second t the video rows of a `window_s` window around t are pooled as a training clip was (a
+    tower of per-second tokens reads the window's tokens instead: `span_inputs`), step texts go through the text side, O = V S^T, then log-softmax over steps and the DP. The chance
     level is the same recall with `chance_draws` random score matrices per video.
     """
     counts: dict[str, list[tuple[int, int]]] = {}
@@ -142,10 +164,8 @@ def crosstask_scores(
             if vid not in videos:
                 continue
             n_seconds = seconds_of(videos[vid])
-            pooled = pool_clips(
-                videos[vid].rows, second_spans_ms(n_seconds, window_s), pooling=embedder.pooling
-            )
-            scores = embedder.video(pooled) @ step_emb.T
+            windows = span_inputs([(videos[vid].rows, second_spans_ms(n_seconds, window_s))], embedder)
+            scores = embedder.video(windows) @ step_emb.T
             y_true = ground_truth(n_seconds, len(steps), segments)
             counts.setdefault(task, []).append(recall_counts(y_true, localise(scores)))
             for _ in range(chance_draws):
