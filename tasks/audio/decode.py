@@ -46,11 +46,13 @@ class AudioDecodeTimeout(RuntimeError):
     """ffmpeg ran past its budget: a retryable row error."""
 
 
-def decode_mono(path: str, sample_rate: int, timeout_s: float) -> np.ndarray:
+def decode_mono(path: str, sample_rate: int, timeout_s: float, *, kept_track: bool = False) -> np.ndarray:
     """The audio stream (AUDIO_ONLY) downmixed to mono at `sample_rate`, float32 in [-1, 1], sample 0 at
     time 0 of the video's clock. `-xerror` makes any audio decode error fatal (half-decoded audio would be silently
-    wrong); messages from probing other streams (a damaged picture track) do not fail the audio."""
-    origin = picture_clock_start_s(path, timeout_s)
+    wrong); messages from probing other streams (a damaged picture track) do not fail the audio.
+    `kept_track`: the file is keep_track's copy, audio alone and counted from its video's start already, so
+    the ffprobe for the picture's clock (which could only say 0) is not run: one process a video, not two."""
+    origin = 0.0 if kept_track else picture_clock_start_s(path, timeout_s)
     shift = ["-itsoffset", f"{-origin:.6f}"] if origin > 0 else []
     cmd = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-xerror", "-copyts", *shift, "-i", path,
            *AUDIO_ONLY, "-af", ALIGN_TO_ZERO, "-ac", "1", "-ar", str(sample_rate),

@@ -88,10 +88,12 @@ def extract_audio(
     batch: int = 64,
     device: str = "cpu",
     params: LogMelParams = DEFAULT,
+    kept_track: bool = False,
 ) -> AudioResult:
-    """Decode, log-mel, encode; never raises for a bad file (the status says what happened)."""
+    """Decode, log-mel, encode; never raises for a bad file (the status says what happened). `kept_track`:
+    see decode_mono."""
     try:
-        wave = decode_mono(path, params.sample_rate, timeout_s)
+        wave = decode_mono(path, params.sample_rate, timeout_s, kept_track=kept_track)
     except NoAudioStream:
         return AudioResult(video_id, NO_AUDIO, "no audio stream in the file")
     except AudioDecodeTimeout as exc:

@@ -185,6 +185,7 @@ def _one(
         timeout_s=cfg.timeout_s,
         batch=cfg.batch_s,
         device=cfg.device,
+        kept_track=outcome == "track",  # most videos: no ffprobe for a picture's clock it has not
     )
     if fetched is not None and result.status != "error":
         fetched.unlink(missing_ok=True)

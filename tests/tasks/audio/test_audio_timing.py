@@ -3,6 +3,7 @@ the same second as the frame rows it is joined with, whatever the container does
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,9 +12,13 @@ import numpy as np
 import pytest
 
 from models.audio_encoder import LogMelStats
+from storage.layout import DataRoot
+from tasks.audio.config import ExtractAudioConfig
 from tasks.audio.decode import decode_mono, picture_clock_start_s
 from tasks.audio.extract import extract_audio
-from tasks.audio.sources import keep_track, kept_outcome
+from tasks.audio.sources import keep_track, kept_outcome, track_dir
+from tasks.audio.stage import _one
+from tasks.youtube.access import YoutubeAccess
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
@@ -110,3 +115,29 @@ def test_of_two_language_tracks_the_default_one_is_read(tmp_path: Path) -> None:
         wave = decode_mono(str(path), SR, timeout_s=60.0)
         spectrum = np.abs(np.fft.rfft(wave[SR : 2 * SR]))  # 1 Hz bins
         assert int(spectrum.argmax()) == 3000, path.name
+
+
+def test_the_stage_reads_a_kept_track_without_an_ffprobe(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audio stage reads most videos from their kept track (.m4a/.mka: audio alone, already counted from
+    its video's start), where the probe for a picture's clock can only say 0: every video still paid an
+    ffprobe before its decode (some 60 ms beside a 330 ms decode of 5 minutes). Now only a file that may
+    hold a picture (a kept video, a fetched file) is probed; the rows are those of the decode alone."""
+    video = tmp_path / "late.mp4"
+    _ffmpeg("-f", "lavfi", "-i", "testsrc=size=64x48:rate=4:duration=5", "-itsoffset", "1", "-f", "lavfi",
+            "-i", BURST, "-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", str(video))  # fmt: skip
+    root = DataRoot.from_any(tmp_path / "data")
+    keep_track(video, track_dir(root), "late0000000")
+    calls = tmp_path / "ffprobe.calls"
+    wrapper = tmp_path / "bin" / "ffprobe"  # the real ffprobe, each run written down first
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho "$@" >> "{calls}"\nexec "{shutil.which("ffprobe")}" "$@"\n')
+    wrapper.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{wrapper.parent}{os.pathsep}{os.environ['PATH']}")
+    result, _ = _one(
+        root, ExtractAudioConfig(), YoutubeAccess(), {"video_id": "late0000000"}, LogMelStats(), None
+    )
+    assert result.status == "ok" and result.t_start_ms[2] == 2000 and result.t_end_ms[-1] > 4900
+    assert not calls.exists(), calls.read_text()
+    assert picture_clock_start_s(str(video), timeout_s=60.0) == 0.0 and calls.exists()  # the wrapper counts
