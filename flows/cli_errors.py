@@ -67,6 +67,7 @@ EXPECTED: tuple[tuple[str, str], ...] = (
     ("tasks.train.prepare", "FeatureSpaceMismatch"),  # a checkpoint on clip vectors of other features
     ("tasks.train.search", "NoCheckpoint"),
     ("tasks.train.search", "NoClipsToSearch"),  # no clip_pairs shard to rank (none built, or damaged)
+    ("tasks.train.clip_tokens", "NoFrameRows"),  # a token tower's clips whose video has no frame rows
     ("models.text", "Word2VecFormatError"),
     ("tasks.evaluation.embedder", "NoCheckpoint"),
     ("tasks.evaluation.embedder", "InputMismatch"),

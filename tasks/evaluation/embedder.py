@@ -14,7 +14,6 @@ from models.embedding import JointEmbedding
 from models.text import Vocabulary
 from models.torch_files import NotACheckpoint
 from models.train_loop import read_checkpoint
-from models.video_tokens import TokenVideoEncoder
 from storage.layout import DataRoot
 from tasks.audio.fac_checkpoint import FAC_CHECKPOINT
 from tasks.train.checkpoints import (
@@ -25,6 +24,7 @@ from tasks.train.checkpoints import (
     no_checkpoint_message,
     trained_features_config,
 )
+from tasks.train.clip_tokens import reads_tokens
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
 
@@ -97,8 +97,7 @@ class CheckpointEmbedder:
         self.model, self.vocab, self.max_words, self.batch = model.eval(), vocab, max_words, batch
         self._encode = encode
         self.pooling = pooling
-        # VideoCLIP's transformer tower trained on windows of per-second tokens, never on pooled vectors.
-        self.per_second = isinstance(model.video, TokenVideoEncoder)
+        self.per_second = reads_tokens(model)
 
     @classmethod
     def load(

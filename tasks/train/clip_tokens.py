@@ -2,19 +2,64 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from models.embedding import JointEmbedding
+from models.video_tokens import TokenVideoEncoder
 from storage.layout import DataRoot
 from tasks.train.batches import pad_sequences, window_tokens
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling
-from tasks.train.second_tokens import clip_seconds
+from tasks.train.second_tokens import clip_seconds, second_tokens, span_tokens
 from tasks.train.videos import load_videos
+
+# Clips a tower of per-second tokens embeds at a time: 256 clips x 32 s x 4096 float32 = 128 MiB, where
+# a shard's clips at once (HowTo100M's shards hold tens of thousands) would take gigabytes.
+TOKEN_BATCH = 256
+
+
+def reads_tokens(model: JointEmbedding) -> bool:
+    """Whether the model's video tower reads per-second tokens (VideoCLIP's transformer tower): it trained
+    on windows of them, never on pooled vectors."""
+    return isinstance(model.video, TokenVideoEncoder)
 
 
 class NoFrameRows(LookupError):
     """Clips whose video has no frame rows in the shards read (the message names some)."""
+
+
+def no_frame_rows(root: DataRoot, which: str, missing: Sequence[str]) -> NoFrameRows:
+    """The error for `which` clips (e.g. "heldout clips") of videos without frame rows, naming a few."""
+    some = sorted(missing)
+    return NoFrameRows(
+        f"{root.url}: no frame rows for {len(some)} video(s) of the {which} in clip_pairs' shards "
+        f"(e.g. {', '.join(some[:3])}): rebuild the pairs (howto train)"
+    )
+
+
+def padded_tokens(seqs: list[np.ndarray]) -> np.ndarray:
+    """(n, T, d_video) zero-padded tokens, T the longest sequence's."""
+    if not seqs:
+        return np.zeros((0, 1, 0), np.float32)
+    return pad_sequences(seqs, max(len(s) for s in seqs))[0]
+
+
+def tokens_of(
+    rows_of: Mapping[str, Mapping[str, np.ndarray]],
+    video_ids: Sequence[str] | np.ndarray,
+    spans_ms: np.ndarray,
+) -> np.ndarray:
+    """`padded_tokens` of clips (video id, span in ms) of videos whose feature rows are given. Each video's
+    per-second tokens are cut here and dropped after, so memory follows the clips asked, not the videos
+    whose rows are held (a whole shard's, for search-clips)."""
+    tokens = {vid: second_tokens(rows_of[vid]) for vid in dict.fromkeys(str(v) for v in video_ids)}
+    return padded_tokens(
+        [
+            span_tokens(tokens[str(v)], *clip_seconds(*span))
+            for v, span in zip(video_ids, spans_ms, strict=True)
+        ]
+    )
 
 
 def clip_tokens(
@@ -26,8 +71,8 @@ def clip_tokens(
     spans_ms: np.ndarray,
     pooling: ClipPooling = REFERENCE_POOLING,
 ) -> np.ndarray:
-    """(n, T, d_video) float32 zero-padded per-second tokens of each clip's seconds [floor(start),
-    ceil(end)), T the longest clip's, as the tower trained on its windows.
+    """(n, T, d_video) zero-padded per-second tokens of each clip's seconds [floor(start), ceil(end)), T
+    the longest clip's, as the tower trained on its windows.
 
     A shard's videos are read one shard at a time, and only those of the given clips: the trainer's
     held-out sample is a few thousand clips, while every held-out video's frame rows at once (as they
@@ -43,9 +88,5 @@ def clip_tokens(
             for i in where.pop(video.video_id, []):
                 seqs[i] = window_tokens(video, *clip_seconds(*spans_ms[i]))
     if where:
-        missing = sorted(where)
-        raise NoFrameRows(
-            f"{root.url}: no frame rows for {len(missing)} video(s) of the {split} clips in clip_pairs' "
-            f"shards (e.g. {', '.join(missing[:3])}): rebuild the pairs (howto train)"
-        )
-    return pad_sequences(seqs, max(len(s) for s in seqs))[0] if seqs else np.zeros((0, 1, 0), np.float32)
+        raise no_frame_rows(root, f"{split} clips", list(where))
+    return padded_tokens(seqs)

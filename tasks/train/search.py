@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import heapq
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -12,9 +12,11 @@ import torch
 from storage.layout import DataRoot
 from storage.shards import collecting_left_out
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state, no_checkpoint_message
-from tasks.train.data import load_shard, pair_shards
+from tasks.train.clip_tokens import TOKEN_BATCH, no_frame_rows, reads_tokens, tokens_of
+from tasks.train.data import Pairs, load_shard, pair_shards
 from tasks.train.pooling import pooling_of
 from tasks.train.prepare import no_pairs_message, require_pairs_pooled, require_same_features
+from tasks.train.videos import load_videos
 
 
 class NoCheckpoint(FileNotFoundError):
@@ -65,8 +67,7 @@ def search_clips(
         for shard in shards:
             # Every clip is a candidate (the held-out fraction 0 keeps all rows in the "train" side).
             pairs = load_shard(root, shard, "train", 0.0, with_text=False)
-            for start in range(0, len(pairs), 4096):
-                video = torch.from_numpy(pairs.video[start : start + 4096].astype(np.float32))
+            for start, video in video_inputs(root, shard, pairs, reads_tokens(model)):
                 scores = (model.video(video) @ q).tolist()
                 for i, score in enumerate(scores, start):
                     counter += 1
@@ -87,3 +88,28 @@ def search_clips(
                     else:
                         heapq.heappushpop(best, item)
     return path, [item[2] for item in sorted(best, reverse=True)]
+
+
+def video_inputs(
+    root: DataRoot, shard: int, pairs: Pairs, per_second: bool
+) -> Iterator[tuple[int, torch.Tensor]]:
+    """What the video tower reads for a shard's clips, a batch at a time, with each batch's first row.
+
+    A pooled tower gets the clips' stored vectors, 4096 a batch. A tower of per-second tokens gets each
+    clip's tokens, cut from the shard's frame rows as training and `howto eval heldout` cut them (a pooled
+    vector read as one token is an input it never trained on), TOKEN_BATCH clips a batch: a shard's clips
+    padded at once would take gigabytes."""
+    if not per_second:
+        for start in range(0, len(pairs), 4096):
+            yield start, torch.from_numpy(pairs.video[start : start + 4096].astype(np.float32))
+        return
+    rows_of = {video.video_id: video.rows for video in load_videos(root, shard, "train", 0.0)}
+    missing = set(map(str, pairs.video_ids)) - rows_of.keys()
+    if missing:
+        raise no_frame_rows(root, f"clips of shard {shard}", list(missing))
+    for start in range(0, len(pairs), TOKEN_BATCH):
+        stop = start + TOKEN_BATCH
+        yield (
+            start,
+            torch.from_numpy(tokens_of(rows_of, pairs.video_ids[start:stop], pairs.spans_ms[start:stop])),
+        )
