@@ -24,7 +24,7 @@ from tasks.train.checkpoints import (
     no_checkpoint_message,
     trained_features_config,
 )
-from tasks.train.clip_tokens import reads_tokens
+from tasks.train.clip_tokens import TOKEN_BATCH, reads_tokens
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
 
@@ -128,7 +128,8 @@ class CheckpointEmbedder:
 
     @torch.no_grad()
     def video(self, x: np.ndarray) -> np.ndarray:
-        """Pooled vectors (n, d_video), or for a tower of per-second tokens (n, T, d_video) tokens."""
+        """Pooled vectors (n, d_video), or for a tower of per-second tokens (n, T, d_video) tokens (float16
+        as `padded_tokens` holds them, or float32)."""
         expected = int(self.model.video.mean.shape[0])
         if self.per_second and x.ndim != 3:  # a pooled vector read as one token: an input it never saw
             raise InputMismatch(
@@ -140,11 +141,12 @@ class CheckpointEmbedder:
                 f"the checkpoint takes {expected}-d video vectors (2D + 3D features); this benchmark gives "
                 f"{x.shape[-1]}-d ones"
             )
+        # Tokens (float16, exact as float32) go in TOKEN_BATCH clips at a time: the tower's float32 input
+        # and its temporaries for 4096 clips of 32 tokens took gigabytes each.
+        batch = min(self.batch, TOKEN_BATCH) if self.per_second else self.batch
         parts = [
-            self.model.video(
-                torch.from_numpy(np.ascontiguousarray(x[i : i + self.batch], np.float32))
-            ).numpy()
-            for i in range(0, len(x), self.batch)
+            self.model.video(torch.from_numpy(np.ascontiguousarray(x[i : i + batch], np.float32))).numpy()
+            for i in range(0, len(x), batch)
         ]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
 

@@ -12,7 +12,7 @@ from models.evaluate import TIE_RULES, retrieval_metrics, tied_queries
 from tasks.evaluation.crosstask import ground_truth, localise, recall_counts, second_spans_ms, task_recalls
 from tasks.evaluation.embedder import Embedder
 from tasks.evaluation.formats import FeatureItems, Segment, TaskCard
-from tasks.train.batches import pad_sequences
+from tasks.train.clip_tokens import padded_tokens
 from tasks.train.pooling import MODEL_FPS, MODELS, VideoFeatures, pool_clips
 from tasks.train.second_tokens import clip_seconds, second_tokens, span_tokens
 
@@ -92,16 +92,16 @@ def span_inputs(
 
     A pooled tower gets each span pooled as its run's clips were (L2, concat: (n, d_video)). A tower of
     per-second tokens gets the tokens of each span's seconds [floor(start), ceil(end)), zero-padded to the
-    longest ((n, T, d_video)), cut as training and `howto eval heldout` cut them: one pooled vector read as
-    one token is an input it never trained on."""
+    longest ((n, T, d_video) float16, `padded_tokens`), cut as training and `howto eval heldout` cut them:
+    one pooled vector read as one token is an input it never trained on."""
     if not embedder.per_second:
         parts = [pool_clips(rows, spans, pooling=embedder.pooling) for rows, spans in spans_by_video]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
     seqs = []
     for rows, spans in spans_by_video:
         tokens = second_tokens(rows)
-        seqs += [span_tokens(tokens, *clip_seconds(start, end)) for start, end in spans]
-    return pad_sequences(seqs, max(len(q) for q in seqs))[0] if seqs else np.zeros((0, 1, 0), np.float32)
+        seqs += [span_tokens(tokens, *clip_seconds(start, end), dtype=np.float16) for start, end in spans]
+    return padded_tokens(seqs)
 
 
 def segment_inputs(

@@ -42,9 +42,11 @@ def chunks(order: Sequence[int] | np.ndarray, size: int, drop_last: bool) -> lis
     return out[:-1] if drop_last and out and len(out[-1]) < size else out
 
 
-def pad_sequences(seqs: list[np.ndarray], length: int) -> tuple[np.ndarray, np.ndarray]:
+def pad_sequences(
+    seqs: list[np.ndarray], length: int, dtype: type = np.float32
+) -> tuple[np.ndarray, np.ndarray]:
     dim = seqs[0].shape[1]
-    out = np.zeros((len(seqs), length, dim), dtype=np.float32)
+    out = np.zeros((len(seqs), length, dim), dtype=dtype)
     real = np.zeros((len(seqs), length), dtype=bool)
     for i, s in enumerate(seqs):
         out[i, : len(s)] = s[:length]

@@ -9,13 +9,14 @@ import numpy as np
 from models.embedding import JointEmbedding
 from models.video_tokens import TokenVideoEncoder
 from storage.layout import DataRoot
-from tasks.train.batches import pad_sequences, window_tokens
+from tasks.train.batches import pad_sequences
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling
 from tasks.train.second_tokens import clip_seconds, second_tokens, span_tokens
 from tasks.train.videos import load_videos
 
-# Clips a tower of per-second tokens embeds at a time: 256 clips x 32 s x 4096 float32 = 128 MiB, where
-# a shard's clips at once (HowTo100M's shards hold tens of thousands) would take gigabytes.
+# Clips a tower of per-second tokens embeds at a time: 256 clips x 32 s x 4096 float32 = 128 MiB (and the
+# tower's float32 temporaries of as many), where a shard's clips at once (HowTo100M's shards hold tens of
+# thousands) or a benchmark's (YouCook2's 3,350 clips: 1.8 GB) take gigabytes.
 TOKEN_BATCH = 256
 
 
@@ -39,10 +40,12 @@ def no_frame_rows(root: DataRoot, which: str, missing: Sequence[str]) -> NoFrame
 
 
 def padded_tokens(seqs: list[np.ndarray]) -> np.ndarray:
-    """(n, T, d_video) zero-padded tokens, T the longest sequence's."""
+    """(n, T, d_video) float16 zero-padded tokens, T the longest sequence's. Tokens are float16 values to
+    begin with (`second_tokens`): half float32's memory for the same numbers, the tower's input cast back
+    to float32 a batch at a time."""
     if not seqs:
-        return np.zeros((0, 1, 0), np.float32)
-    return pad_sequences(seqs, max(len(s) for s in seqs))[0]
+        return np.zeros((0, 1, 0), np.float16)
+    return pad_sequences(seqs, max(len(s) for s in seqs), np.float16)[0]
 
 
 def tokens_of(
@@ -56,7 +59,7 @@ def tokens_of(
     tokens = {vid: second_tokens(rows_of[vid]) for vid in dict.fromkeys(str(v) for v in video_ids)}
     return padded_tokens(
         [
-            span_tokens(tokens[str(v)], *clip_seconds(*span))
+            span_tokens(tokens[str(v)], *clip_seconds(*span), dtype=np.float16)
             for v, span in zip(video_ids, spans_ms, strict=True)
         ]
     )
@@ -71,8 +74,8 @@ def clip_tokens(
     spans_ms: np.ndarray,
     pooling: ClipPooling = REFERENCE_POOLING,
 ) -> np.ndarray:
-    """(n, T, d_video) zero-padded per-second tokens of each clip's seconds [floor(start), ceil(end)), T
-    the longest clip's, as the tower trained on its windows.
+    """(n, T, d_video) float16 zero-padded per-second tokens (`padded_tokens`) of each clip's seconds
+    [floor(start), ceil(end)), T the longest clip's, as the tower trained on its windows.
 
     A shard's videos are read one shard at a time, and only those of the given clips: the trainer's
     held-out sample is a few thousand clips, while every held-out video's frame rows at once (as they
@@ -80,13 +83,13 @@ def clip_tokens(
     where: dict[str, list[int]] = {}
     for i, vid in enumerate(video_ids):
         where.setdefault(str(vid), []).append(i)
-    seqs: list[np.ndarray] = [np.zeros((0, 0), np.float32)] * len(video_ids)
+    seqs: list[np.ndarray] = [np.zeros((0, 0), np.float16)] * len(video_ids)
     for shard in shards:
         if not where:
             break
         for video in load_videos(root, shard, split, heldout_fraction, pooling=pooling, only=set(where)):
             for i in where.pop(video.video_id, []):
-                seqs[i] = window_tokens(video, *clip_seconds(*spans_ms[i]))
+                seqs[i] = span_tokens(video.tokens(), *clip_seconds(*spans_ms[i]), dtype=np.float16)
     if where:
         raise no_frame_rows(root, f"{split} clips", list(where))
     return padded_tokens(seqs)

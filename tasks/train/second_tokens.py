@@ -33,14 +33,17 @@ def second_tokens(rows: Mapping[str, np.ndarray]) -> np.ndarray:
     return pool_clips(rows, seconds, models, REFERENCE_POOLING).astype(np.float16)
 
 
-def span_tokens(tokens: np.ndarray, a_s: int, b_s: int, limit: int = MAX_WINDOW_TOKENS) -> np.ndarray:
-    """float32 tokens of seconds [a, b) (at least one, clamped to the video); a longer window keeps
-    `limit` evenly spaced seconds, in order."""
+def span_tokens(
+    tokens: np.ndarray, a_s: int, b_s: int, limit: int = MAX_WINDOW_TOKENS, dtype: type = np.float32
+) -> np.ndarray:
+    """Tokens of seconds [a, b) (at least one, clamped to the video) as a copy in `dtype` (float16 keeps
+    their values: evaluation holds many clips' tokens at once); a longer window keeps `limit` evenly
+    spaced seconds, in order."""
     a_s = min(max(0, a_s), len(tokens) - 1)
     rows = tokens[a_s : max(b_s, a_s + 1)]
     if len(rows) > limit:
         rows = rows[np.linspace(0, len(rows) - 1, limit).round().astype(int)]
-    return rows.astype(np.float32)
+    return rows.astype(dtype)
 
 
 def clip_seconds(start_ms: int, end_ms: int) -> tuple[int, int]:

@@ -15,14 +15,16 @@ import numpy as np
 import pytest
 import torch
 
+from models.video_tokens import TokenVideoEncoder
 from storage.shards import read_dataset
+from tasks.evaluation import embedder as embedder_module
 from tasks.evaluation import run as eval_run
 from tasks.evaluation.crosstask import second_spans_ms
 from tasks.evaluation.embedder import CheckpointEmbedder, InputMismatch
 from tasks.evaluation.features import BenchmarkFeatures
 from tasks.evaluation.run import Setup, eval_crosstask, eval_msrvtt, eval_youcook2
 from tasks.evaluation.scoring import retrieval_scores
-from tasks.train.batches import window_tokens
+from tasks.train.batches import pad_sequences, window_tokens
 from tasks.train.config import TrainConfig
 from tasks.train.pooling import MODELS, features_by_video, pool_clips
 from tasks.train.prepare import build_pairs_shard, ready_shards
@@ -230,3 +232,65 @@ def test_released_features_refuse_a_token_tower(world: dict[str, Any], tmp_path:
         eval_youcook2(Setup(world["root"], checkpoint=world["runs"]["pooled"]), pkl=pkl).value("R@1")
         is not None
     )
+
+
+def _old_token_scores(world: dict[str, Any], model: CheckpointEmbedder, texts: list[str]) -> tuple[Any, ...]:
+    """The inputs, outputs and metric rows as they were: every clip's float32 tokens padded at once, one
+    call of the tower."""
+    seqs = [
+        window_tokens(world["lines"][vid], math.floor(start), math.ceil(end))
+        for vid in world["feats"]
+        for start, end in SEGMENTS
+    ]
+    padded = pad_sequences(seqs, max(len(s) for s in seqs))[0]
+    with torch.no_grad():
+        out = model.model.video(torch.from_numpy(padded)).numpy()
+    rows = {(r["metric"], r["tie_rule"]): r["value"] for r in retrieval_scores(model.text(texts), out).rows}
+    return padded, out, rows
+
+
+@pytest.mark.parametrize("batch", [None, 5])
+def test_token_inputs_are_held_as_float16_and_embedded_a_batch_at_a_time(
+    world: dict[str, Any],
+    seen: dict[str, list[Any]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    batch: int | None,
+) -> None:
+    """A token tower's padded inputs were float32 and went to the tower 4096 clips at once: YouCook2's
+    3,350 clips came to 1.8 GB before the tower's own float32 copies of them. They are float16 values to
+    begin with: now held so (the same numbers), and cast back TOKEN_BATCH clips at a time. With every clip
+    in one batch (this benchmark's 12 < 256) the scores are the same floats; in batches of 5, the tower's
+    smaller matrix products may round otherwise (a few 1e-8 here) and the metrics are the same."""
+    if batch is not None:
+        monkeypatch.setattr(embedder_module, "TOKEN_BATCH", batch)
+    fed: list[tuple[int, torch.dtype]] = []
+    real_forward = TokenVideoEncoder.forward
+
+    def forward(self: TokenVideoEncoder, x: torch.Tensor) -> torch.Tensor:
+        fed.append((len(x), x.dtype))
+        return real_forward(self, x)
+
+    monkeypatch.setattr(TokenVideoEncoder, "forward", forward)
+    model = _tower(world, "tokens")
+    path = tmp_path / "youcookii_annotations_trainval.json"
+    path.write_text(
+        _youcook2(world, tmp_path).read_text().replace("step ", f"a step {batch} ")
+    )  # not read back
+    result = eval_youcook2(
+        Setup(world["root"], checkpoint=world["runs"]["tokens"]), path, tmp_path / "videos"
+    )
+    assert not result.cached
+    calls = [n for n, _ in fed]
+    texts = [f"a step {batch} {i} of {vid}" for vid in world["feats"] for i in range(len(SEGMENTS))]
+    padded, old, expected = _old_token_scores(world, model, texts)
+    (given,) = seen["inputs"]
+    assert given.dtype == np.float16 and np.array_equal(given, padded)
+    assert calls == ([12] if batch is None else [5, 5, 2])
+    assert {dtype for _, dtype in fed} == {torch.float32}
+    if batch is None:
+        assert np.array_equal(seen["outputs"][0], old)
+    else:
+        np.testing.assert_allclose(seen["outputs"][0], old, atol=1e-6)
+    got = {(r["metric"], r["tie_rule"]): r["value"] for r in result.rows}
+    assert {key: got[key] for key in expected} == expected

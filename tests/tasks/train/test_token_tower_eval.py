@@ -9,9 +9,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
 import tasks.train.clip_tokens as clip_tokens_module
 import tasks.train.videos as videos_module
+from models.video_tokens import TokenVideoEncoder
 from storage.layout import DataRoot
 from tasks.evaluation import run as eval_run
 from tasks.evaluation.run import Setup, eval_heldout
@@ -85,4 +87,9 @@ def test_heldout_tokens_are_read_for_the_sampled_clips_videos_only(
     monkeypatch.setattr(clip_tokens_module, "load_videos", recording)
     tokens = trainer.eval_inputs(pairs).numpy()
     assert np.array_equal(tokens, expected)
+    # Held as float16, the values they are stored in (half float32's memory): the tower reads the same.
+    assert tokens.dtype == np.float16
+    tower = TokenVideoEncoder(tokens.shape[-1], 8).eval()
+    with torch.no_grad():
+        assert torch.equal(tower(torch.from_numpy(tokens)), tower(torch.from_numpy(expected)))
     assert loaded and {v for call in loaded for v in call} <= sampled
