@@ -11,6 +11,7 @@ from flows.pipeline_config import ALL_STAGES, PipelineConfig, Stage, Stages
 from flows.runtime import RunnerConfig, shard_share, with_runner
 from flows.stage_inputs import require_chain_start
 from storage.layout import DataRoot, check_data_root
+from tasks.report.markdown_text import md_counts, md_text
 
 # Each stage's flow (and the weights checks) is imported when a run selects it: the encoder stages bring
 # torch and torchvision (~5 s of CPU at every start on a 2-core AVX2 machine), which a run of the
@@ -106,8 +107,9 @@ def run_stages(
 
 
 def summary_markdown(title: str, summaries: dict[str, Any]) -> str:
+    """The run's table of stages for its Markdown artifact; names and drop reasons (from the data) as text."""
     lines = [
-        f"# {title}",
+        f"# {md_text(title)}",
         "",
         "| stage | shards (cached) | rows in | rows out | drops | errors |",
         "|---|---|---|---|---|---|",
@@ -115,11 +117,14 @@ def summary_markdown(title: str, summaries: dict[str, Any]) -> str:
     for stage, s in summaries.items():
         if not isinstance(s, dict):
             continue
-        drops = ", ".join(f"{k}: {v}" for k, v in (s.get("drops") or {}).items()) or "-"
-        lines.append(
-            f"| {stage} | {s.get('shards', '-')} ({s.get('shards_cached', '-')}) | {s.get('rows_in', '-')} "
-            f"| {s.get('rows_out', '-')} | {drops} | {s.get('errors', '-')} |"
-        )
+        cells = [
+            md_text(stage),
+            f"{md_text(s.get('shards', '-'))} ({md_text(s.get('shards_cached', '-'))})",
+            *(md_text(s.get(k, "-")) for k in ("rows_in", "rows_out")),
+            md_counts(s.get("drops") or {}),
+            md_text(s.get("errors", "-")),
+        ]
+        lines.append(f"| {' | '.join(cells)} |")
     return "\n".join(lines)
 
 

@@ -26,6 +26,7 @@ from storage.layout import DataRoot
 from tasks.artifacts import publish_shard_table
 from tasks.interrupts import note_stop
 from tasks.progress import advance
+from tasks.report.markdown_text import md_counts, md_text
 from tasks.youtube.messages import YTDLP_KEY, advice_for, merge_counts
 
 F = TypeVar("F", bound=Flow[Any, Any])
@@ -221,21 +222,22 @@ def said_lines(said: dict[str, int]) -> list[str]:
         return []
     lines = ["", "## What yt-dlp said", "", "| message | count | what to do |", "| --- | --- | --- |"]
     lines += [
-        f"| {key} | {n} | {advice_for(key)} |" for key, n in sorted(said.items(), key=lambda kv: -kv[1])
+        f"| {md_text(key)} | {n} | {advice_for(key)} |"  # ours: its `code` spans stay
+        for key, n in sorted(said.items(), key=lambda kv: -kv[1])
     ]
     return lines
 
 
 def finish_stage(stage: str, root: DataRoot, summary: dict[str, Any]) -> dict[str, Any]:
-    """Refresh the DuckDB views and publish the stage's summary as a markdown artifact."""
+    """Refresh the DuckDB views and publish the stage's summary as a markdown artifact (drop reasons and
+    other values from the data escaped: a `|` in one shifted the table, HTML or a link rendered in the UI)."""
     refresh(root)
-    lines = [f"# {stage}", "", "| what | value |", "| --- | --- |"]
+    lines = [f"# {md_text(stage)}", "", "| what | value |", "| --- | --- |"]
     for key, value in summary.items():
         if key == "stage":
             continue
-        if isinstance(value, dict):
-            value = ", ".join(f"{k}: {v}" for k, v in value.items()) or "-"
-        lines.append(f"| {key} | {value} |")
+        shown = md_counts(value) if isinstance(value, dict) else md_text(value)
+        lines.append(f"| {md_text(key)} | {shown} |")
     said = summary.get(YTDLP_KEY) or {}
     lines += said_lines(said)
     create_markdown_artifact(

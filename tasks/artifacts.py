@@ -7,6 +7,8 @@ from typing import Any
 
 from prefect.artifacts import create_progress_artifact, create_table_artifact, update_progress_artifact
 
+from tasks.report.markdown_text import md_counts
+
 
 def artifact_key(name: str) -> str:
     """`name` as an artifact key (Prefect allows lowercase letters, digits and dashes only)."""
@@ -14,10 +16,11 @@ def artifact_key(name: str) -> str:
 
 
 def shard_rows(manifests: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One table row per shard manifest: what went in, what came out, why rows were dropped."""
+    """One table row per shard manifest: what went in, what came out, why rows were dropped. The UI renders
+    a string cell as Markdown: the drop reasons (from the data) are escaped as text."""
     rows = []
     for m in manifests:
-        drops = ", ".join(f"{k}: {v}" for k, v in sorted((m.get("drops") or {}).items())) or "-"
+        drops = md_counts(dict(sorted((m.get("drops") or {}).items())))
         rows.append(
             {
                 "shard": m.get("shard", "-"),

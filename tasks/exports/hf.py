@@ -20,6 +20,7 @@ from storage.layout import DataRoot
 from tasks.exports.select import ExportFilter, NothingToExport, Selection, require_categories
 from tasks.exports.staging import staged_export
 from tasks.exports.target import check_target, write_marker
+from tasks.report.markdown_text import md_text
 
 TEXT_FIELDS = {"clip_id": "string", "video_id": "string", "task_id": "string", "category": "string",
                "idx": "int32", "start_ms": "int64", "end_ms": "int64", "text": "string",
@@ -124,7 +125,8 @@ def _size_category(n: int) -> str:
 
 
 def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int], random_videos: int = 0) -> str:
-    """The dataset card: Hub metadata (YAML) and what the rows are, how they were chosen, how to load them."""
+    """The dataset card: Hub metadata (YAML) and what the rows are, how they were chosen, how to load them.
+    Categories (wikiHow's, from the data), reasons and the name are Markdown text: the Hub renders the card."""
     import yaml
 
     meta = {
@@ -143,7 +145,7 @@ def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int], r
     width = ds.features["video"].length if video else VIDEO_DIM
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False, allow_unicode=True).strip(), "---", "",
-        f"# {name}", "",
+        f"# {md_text(name)}", "",
         "Narrated instructional-video clips in the HowTo100M layout: one row per caption line of a video,",
         "with the span it covers (integer milliseconds) and, when `video` is present, the clip's video vector:",
         "ResNet-152 (2D, 1 row/s) and ResNeXt-101 (3D, 1.5 rows/s) features max-pooled over the span,",
@@ -165,10 +167,10 @@ def dataset_card(name: str, ds: Any, filt: ExportFilter, held: dict[str, int], r
         *([f"| video | float16[{width}] | max-pooled, L2'd 2D+3D features over the span |"] if video else []),
         "", "## How the rows were chosen", "",
         f"- videos: {'kept by every stage only' if filt.keep == 'kept' else 'all, rejected ones included'}",
-        f"- categories: {', '.join(filt.categories) if filt.categories else 'all'}",
+        f"- categories: {', '.join(map(md_text, filt.categories)) if filt.categories else 'all'}",
         f"- split: {filt.split} (held-out videos by hash of the id, fraction {filt.heldout_fraction})",
         f"- rows: {ds.num_rows}; held back: "
-        + (", ".join(f"{k} {v}" for k, v in sorted(held.items())) or "none"),
+        + (", ".join(f"{md_text(k)} {v}" for k, v in sorted(held.items())) or "none"),
         "", "## Use", "", "```python", "from datasets import load_from_disk",
         'ds = load_from_disk("PATH").with_format("numpy")', "```", "",
         "To publish (needs a Hugging Face token; `huggingface-cli login`):", "", "```python",

@@ -1,7 +1,9 @@
-"""Values from the data shown in the Markdown dataset card as text: never table syntax, HTML or links.
+"""Values from the data shown in Markdown as text: never table syntax, HTML or links.
 
-Drop reasons, caption kinds and languages, caption sources and crawl ids are read from the shards, and some
-come from the web (a caption track's language is whatever the site names it). In a table cell a `|` ended the
+Used by the dataset cards (`howto report`'s, the Hugging Face export's) and the Prefect artifacts (stage and
+pipeline summaries, per-shard tables), which the Prefect UI renders as Markdown. Drop reasons, categories,
+caption kinds and languages, caption sources and crawl ids are read from the shards, and some come from the
+web (a task's category is whatever wikiHow's page says, a caption track's language whatever the site names it). In a table cell a `|` ended the
 cell and shifted the row; a line break ended the table; `<script>` or `<img onerror=...>` ran on any viewer
 that renders a card's HTML unsanitised; `[..](..)` and `![..](..)` drew a link or loaded an image from anywhere.
 """
@@ -9,6 +11,7 @@ that renders a card's HTML unsanitised; `[..](..)` and `![..](..)` drew a link o
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 # HTML's specials as entities: CommonMark decodes them to the characters, and no viewer reads them as tags.
 _ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;"}
@@ -27,6 +30,11 @@ def md_text(value: object) -> str:
 
 def _escaped(line: str) -> str:
     return "".join(_ENTITIES.get(ch) or ("\\" + ch if ch in _BACKSLASHED else ch) for ch in line)
+
+
+def md_counts(counts: Mapping[str, object]) -> str:
+    """`reason: n, ...` in the mapping's order, each name and value as text; `-` when there is none."""
+    return ", ".join(f"{md_text(k)}: {md_text(v)}" for k, v in counts.items()) or "-"
 
 
 def md_code(value: object) -> str:
