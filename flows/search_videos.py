@@ -89,8 +89,9 @@ def search_videos(
         ],
     )
     searched_shards = range(base, base + len(chunks))
-    # An outage (every search an error row) fails the stage here: a re-crawl that went on recorded an empty
-    # generation, Completed and triggered features and training. Its searches are kept for the rerun.
+    # An outage or a site refusing every query (no search answered) fails the stage here: a re-crawl that
+    # went on recorded an empty generation, Completed and triggered features and training. The rerun
+    # searches again (refusals of every query are not kept: see check_searches).
     check_searches(root, cfg.crawl_id, searched_shards, searched)
     with planning_claim(root, cfg.crawl_id):
         new_plans = plan_new_videos(root, cfg.crawl_id, searched_shards, cfg.videos_per_shard)

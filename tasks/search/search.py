@@ -13,7 +13,8 @@ from prefect import task
 
 from storage.layout import DataRoot
 from storage.schemas import get_schema
-from storage.shards import read_marker, read_shard
+from storage.shard_lock import shard_lock
+from storage.shards import delete_shard, read_marker, read_shard
 from tasks.common import shard_hash
 from tasks.search.config import SearchVideosConfig
 from tasks.shard_runner import ShardJob, ShardOutput, count_errors, drops_by_reason, run_job
@@ -30,9 +31,9 @@ NO_RESULTS = "no_results"
 
 
 class EverySearchFailed(Exception):
-    """Every task's search of a crawl ended in an error (YouTube unreachable, an outage): the stage fails
-    as a whole, so a scheduled re-crawl does not complete an empty generation and trigger features and
-    training; the error rows are kept, and the next run (a re-crawl resumes its crawl) searches again."""
+    """No task's search of a crawl got an answer (YouTube unreachable, an outage, every query refused): the
+    stage fails as a whole, so a scheduled re-crawl does not complete an empty generation and trigger
+    features and training; the next run (a re-crawl resumes its crawl) searches again."""
 
 
 def search_own_hash(cfg: SearchVideosConfig, tasks: Sequence[Mapping[str, Any]]) -> str:
@@ -126,15 +127,26 @@ def count_hits(table: pa.Table) -> int:
     return int(pc.sum(hit.cast(pa.int64())).as_py() or 0)
 
 
-def every_search_failed(manifests: Sequence[Mapping[str, Any]]) -> tuple[int, int] | None:
-    """(errors, tasks) when every task of these search shards' manifests ended in an error row, else None.
+def count_refused(table: pa.Table) -> int:
+    """The tasks whose search was refused for good (status failed: a 404, "does not exist"): a row with
+    neither rank nor video id, which a rerun keeps rather than searching again (an id that is no video id
+    is a failed row too, but a hit: it keeps its rank)."""
+    no_hit = pc.and_(pc.is_null(table.column("rank")), pc.is_null(table.column("video_id")))
+    refused = pc.and_(no_hit, pc.equal(table.column("status"), "failed"))
+    return int(pc.sum(refused.cast(pa.int64())).as_py() or 0)
 
-    A task whose search errored has exactly one row, its error row, so a shard's `errors` counts its failed
-    tasks; a shard skipped as finished had none (a marker with errors is never skipped). A crawl with
-    some searches failed still goes on: it reports them (`search_errors`) and its next run retries them."""
+
+def every_search_failed(manifests: Sequence[Mapping[str, Any]]) -> tuple[int, int, int] | None:
+    """(errors, refused, tasks) when no task of these search shards' manifests got an answer, else None.
+
+    A task whose search failed has exactly one row: an error row (retried by the next run), counted by a
+    shard's `errors`, or a refused one (status failed), counted by its `refused`; a shard skipped as
+    finished had no errors (a marker with errors is never skipped). A crawl with some searches failed
+    still goes on: it reports them (`search_errors`) and its next run retries the errors."""
     tasks = sum(int(m["rows_in"]) for m in manifests)
     errors = sum(int(m["errors"]) for m in manifests)
-    return (errors, tasks) if tasks > 0 and errors >= tasks else None
+    refused = sum(int(m.get("refused", 0)) for m in manifests)
+    return (errors, refused, tasks) if tasks > 0 and errors + refused >= tasks else None
 
 
 def first_error(root: DataRoot, shards: Iterable[int]) -> str | None:
@@ -152,27 +164,46 @@ def first_error(root: DataRoot, shards: Iterable[int]) -> str | None:
 def check_searches(
     root: DataRoot, crawl_id: str, shards: Sequence[int], manifests: Sequence[Mapping[str, Any]]
 ) -> None:
-    """Raise EverySearchFailed when no search of this crawl's shards got an answer."""
+    """Raise EverySearchFailed when no search of this crawl's shards got an answer.
+
+    A refused search is a verdict on its query, kept and never asked again; but when every query of a
+    crawl is refused, the site or the settings are at fault (a wrong site URL or search prefix, an address
+    the site turns away), not the tasks. Kept, those refusals made every rerun of the crawl fail at once
+    without a request, even once the settings were fixed; so the shards holding them are removed here
+    (marker first, under the shard's lock, as the shard runner writes them) and the rerun searches their
+    tasks again. Error rows are kept: the rerun retries them anyway."""
     failed = every_search_failed(manifests)
     if failed is None:
         return
-    errors, tasks = failed
+    errors, refused, tasks = failed
     example = first_error(root, shards)
+    if refused:
+        for m in manifests:
+            if int(m.get("refused", 0)):
+                with shard_lock(root, DATASET, int(m["shard"])):
+                    delete_shard(root, DATASET, int(m["shard"]))
+    first = f"; first error: {shorten(example, 200)}" if example else ""
+    if not refused:
+        raise EverySearchFailed(
+            f"every search of {crawl_id} failed ({errors} of {tasks} tasks{first}): nothing was planned or "
+            "probed; run the same command again to search again (a re-crawl resumes its crawl)"
+        )
     raise EverySearchFailed(
-        f"every search of {crawl_id} failed ({errors} of {tasks} tasks"
-        + (f"; first error: {shorten(example, 200)}" if example else "")
-        + "): nothing was planned or probed; run the same command again to search again "
-        "(a re-crawl resumes its crawl)"
+        f"every search of {crawl_id} failed ({errors + refused} of {tasks} tasks, {refused} refused{first}): "
+        "nothing was planned or probed; a site that refuses every query points at the settings, not the "
+        "tasks: check youtube.site_url (--demo-url), search.search_prefix, youtube.cookies and youtube.proxy, "
+        "then run the same command again to search every task again (a re-crawl resumes its crawl)"
     )
 
 
-def shard_hits(root: DataRoot, shard: int, rows_out: int) -> int:
-    """A written shard's hits, from its marker (written before they were recorded: counted from its file)."""
+def shard_count(root: DataRoot, shard: int, key: str, count: Callable[[pa.Table], int], default: int) -> int:
+    """A written shard's count `key` (`hits`, `refused`), from its marker (a marker written before it was
+    recorded: counted from its file; `default` without one)."""
     marker = read_marker(root, DATASET, shard)
-    if marker is not None and "hits" in marker.extra:
-        return int(marker.extra["hits"])
+    if marker is not None and key in marker.extra:
+        return int(marker.extra[key])
     table = read_shard(root, DATASET, shard)
-    return count_hits(table) if table is not None else rows_out
+    return count(table) if table is not None else default
 
 
 @task(name="search-shard", retries=2, retry_delay_seconds=60, retry_condition_fn=not_halted)
@@ -199,6 +230,7 @@ def search_shard(
             errors=count_errors(table),
             extra={
                 "hits": count_hits(table),  # rows_out also counts the rows of searches that failed
+                "refused": count_refused(table),
                 "requests": client.requests,
                 "http_requests": client.http_requests,
                 "ytdlp_s": round(client.ytdlp_s, 3),
@@ -212,7 +244,8 @@ def search_shard(
         config=cfg.data_fields(),
     )  # fmt: skip
     manifest = {**run_job(root, job), YTDLP_KEY: said}
-    manifest["hits"] = shard_hits(root, shard, manifest["rows_out"])
+    manifest["hits"] = shard_count(root, shard, "hits", count_hits, manifest["rows_out"])
+    manifest["refused"] = shard_count(root, shard, "refused", count_refused, 0)
     logger.info(
         "search shard %d: %d tasks -> %d hits, %d errors%s",
         shard,

@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import hashlib
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from flows.recrawl import next_crawl_id, recrawl
 from storage.catalog import query
 from storage.layout import DataRoot
 from tasks.report.numbers import funnel
+from tests.loopback import serving
 
 
 def snapshot(root: Path) -> dict[str, str]:
@@ -290,6 +292,61 @@ def test_a_recrawl_whose_every_search_failed_fails_and_is_resumed(site, tmp_path
     # YouTube back: the next run finishes crawl-0001, searching every task again.
     summary = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
     assert summary["crawl_id"] == "crawl-0001" and summary["search"]["search_errors"] == 0
+    assert recrawl_finished(data, "crawl-0001") and next_crawl_id(data) == "crawl-0002"
+
+
+class _RefusingSite(BaseHTTPRequestHandler):
+    """A site that answers every request 404 (yt-dlp: a refusal for good, a failed row), counting them."""
+
+    requests = 0
+
+    def _refuse(self) -> None:
+        type(self).requests += 1
+        self.send_error(404)
+
+    do_GET = do_POST = do_HEAD = _refuse
+
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+@pytest.mark.slow
+def test_a_recrawl_whose_every_search_was_refused_fails_and_searches_again(site, tmp_path: Path) -> None:
+    """A re-crawl against a site that refuses every query (a wrong site URL, an address turned away): before,
+    only error rows counted, so every search a failed row (refused for good) completed an empty generation
+    and triggered features and training. Now the run fails in one line naming the refusals and what to check,
+    records no generation, and the same command, run again, asks again; once the site answers, it finishes."""
+    from tasks.search.crawl_record import recrawl_finished
+    from tests.flows.cli_checks import invoke
+
+    root = tmp_path / "data"
+    cfg = demo_pipeline_config(site.url)
+    pipeline(cfg=cfg, data_root=str(root), stages=["tasks", "search"])
+    n_tasks = query("SELECT count(DISTINCT task_id) FROM tasks WHERE keep", str(root)).rows[0][0]
+    data = DataRoot.from_any(root)
+    _RefusingSite.requests = 0
+    with serving(_RefusingSite) as refusing:
+        args = ["recrawl", "--demo-url", refusing, "--data-root", str(root), "--stage", "search",
+                "--set", "youtube.retries=0", "--set", "youtube.extractor_retries=0"]  # fmt: skip
+        for attempt in (1, 2):  # the rerun searches again: it does not fail at once on kept refusals
+            before = _RefusingSite.requests
+            result = invoke(*args)
+            assert result.exit_code == 2 and "Traceback" not in result.stderr, result.output
+            line = result.stderr.strip().splitlines()[-1]  # after the progress lines
+            assert line.startswith("error: every search of crawl-0001 failed"), (attempt, line)
+            assert f"({n_tasks} of {n_tasks} tasks, {n_tasks} refused; first error: how to " in line
+            assert "HTTP Error 404" in line
+            assert "youtube.site_url (--demo-url)" in line and "run the same command again" in line
+            assert _RefusingSite.requests - before == n_tasks, attempt  # one search per task
+            assert not recrawl_finished(data, "crawl-0001") and next_crawl_id(data) == "crawl-0001"
+    # The site answers again: the same crawl finishes, every task searched, no refusal kept.
+    summary = recrawl(cfg=cfg, data_root=str(root), stages=["search"], recheck_captions=0)
+    assert summary["crawl_id"] == "crawl-0001" and summary["search"]["search_errors"] == 0
+    assert summary["search"]["search_hits"] > 0
+    statuses = query(
+        "SELECT DISTINCT status FROM search_results WHERE crawl_id = 'crawl-0001'", str(root)
+    ).rows
+    assert statuses == [("ok",)]
     assert recrawl_finished(data, "crawl-0001") and next_crawl_id(data) == "crawl-0002"
 
 

@@ -16,7 +16,7 @@ from tasks.search.assign import best_hits, new_candidates
 from tasks.search.config import SearchVideosConfig
 from tasks.search.plans import RECHECK, append_video_plans, crawl_search_base, next_video_shard, video_plans
 from tasks.search.probe import ProbeRun
-from tasks.search.search import every_search_failed, hit_rows, search_tasks
+from tasks.search.search import count_refused, every_search_failed, hit_rows, search_tasks
 
 CFG = SearchVideosConfig()
 TASK = {"task_id": "grill-zucchini", "title": "Grill Zucchini"}
@@ -84,15 +84,29 @@ def test_search_reuses_clean_tasks_and_retries_errors() -> None:
 
 
 def test_a_crawl_fails_only_when_every_search_failed() -> None:
-    """Shard manifests as search_shard returns them: rows_in tasks, errors the tasks whose search errored."""
+    """Shard manifests as search_shard returns them: rows_in tasks, errors the tasks whose search errored,
+    refused those whose search was refused for good (status failed)."""
 
-    def shard(tasks: int, errors: int) -> dict[str, int]:
-        return {"rows_in": tasks, "rows_out": tasks + 40, "errors": errors}
+    def shard(tasks: int, errors: int, refused: int = 0) -> dict[str, int]:
+        return {"rows_in": tasks, "rows_out": tasks + 40, "errors": errors, "refused": refused}
 
-    assert every_search_failed([shard(3, 3), shard(2, 2)]) == (5, 5)  # an outage
+    assert every_search_failed([shard(3, 3), shard(2, 2)]) == (5, 0, 5)  # an outage
     assert every_search_failed([shard(3, 3), shard(2, 1)]) is None  # some answered: the crawl goes on
     assert every_search_failed([shard(3, 3), shard(2, 0)]) is None  # a finished (cached) shard answered
     assert every_search_failed([]) is None  # no kept task: nothing failed
+    # Every query refused (a 404 for each), or some refused and the rest errors: no answer either.
+    assert every_search_failed([shard(3, 0, 3), shard(2, 0, 2)]) == (0, 5, 5)
+    assert every_search_failed([shard(3, 1, 2), shard(2, 2)]) == (3, 2, 5)
+    assert every_search_failed([shard(3, 0, 2), shard(2, 0, 2)]) is None  # one answered
+
+
+def test_refused_searches_are_counted_apart_from_hits() -> None:
+    c, _ = client(lambda url: "HTTP Error 404: Not Found")
+    rows, _ = search_tasks([TASK], CFG, c)
+    assert [(r["status"], r["rank"]) for r in rows] == [("failed", None)]
+    bad = hit_rows(TASK, "q", [{"id": "../../etc/passwd"}], CFG, watch)  # a failed row, but a hit
+    table = pa.Table.from_pylist(rows + bad, schema=get_schema("search_results").schema)
+    assert count_refused(table) == 1
 
 
 def test_search_halt_marks_the_rest_as_errors() -> None:
