@@ -24,6 +24,7 @@ import errno
 import fcntl
 import logging
 import os
+import pwd
 import re
 import stat
 import tempfile
@@ -35,6 +36,7 @@ from storage.private_temp import UnsafeTempFolder
 
 GPU_LIMIT = "gpu"
 LOCK_DIR_ENV = "HOWTO_GPU_LOCK_DIR"
+SHARED_MODE = 0o1777  # every user's runs make their locks in the folder; none may remove another's
 log = logging.getLogger(__name__)
 
 
@@ -112,25 +114,66 @@ def local_gpu(
 
 
 def shared_lock_folder(folder: Path) -> Path:
-    """`folder`, made 1777 (world-writable, sticky: like /tmp) when missing; UnsafeTempFolder when what is there
-    is a link, not a folder, or a folder others may write without the sticky bit (they could delete or replace
-    the lock files in it, or plant links there)."""
+    """`folder`, made 1777 (world-writable, sticky: like /tmp) when missing, or when it is ours and holds only
+    locks (see _open_to_all); UnsafeTempFolder when what is there is a link, not a folder, a folder others may
+    write without the sticky bit (they could delete or replace the lock files in it, or plant links there), or
+    another user's folder this user cannot make lock files in."""
     folder.parent.mkdir(parents=True, exist_ok=True)
     try:
-        os.mkdir(folder, 0o1777)
-        os.chmod(folder, 0o1777)  # the umask narrowed it; the sticky bit is there from the start
+        os.mkdir(folder, SHARED_MODE)
+        os.chmod(folder, SHARED_MODE)  # the umask narrowed it; the sticky bit is there from the start
     except FileExistsError:
         pass
     info = os.lstat(folder)
     if not stat.S_ISDIR(info.st_mode):
         what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a folder"
         raise UnsafeTempFolder(f"GPU lock folder {folder}: {what}; remove it (another user may have made it)")
-    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not info.st_mode & stat.S_ISVTX:
+    mode = stat.S_IMODE(info.st_mode)
+    ours = info.st_uid == os.geteuid()
+    if ours and mode != SHARED_MODE and _holds_only_locks(folder):
+        mode = _open_to_all(folder, mode)
+    owner = _user(info.st_uid)
+    asked = owner if owner == "root" else f"{owner} or root"
+    fix = "chmod 1777 it (or remove it)" if ours else f"ask {asked} to chmod 1777 it"
+    if mode & (stat.S_IWGRP | stat.S_IWOTH) and not mode & stat.S_ISVTX:
         raise UnsafeTempFolder(
-            f"GPU lock folder {folder}: writable by others but not sticky (mode {stat.S_IMODE(info.st_mode):o}),"
-            f" so any user can delete or replace the locks in it: chmod 1777 it (or remove it) and run again"
+            f"GPU lock folder {folder}: writable by others but not sticky (mode {mode:o}), so any user can"
+            f" delete or replace the locks in it: {fix} and run again"
+        )
+    if not ours and not os.access(folder, os.W_OK | os.X_OK):
+        raise UnsafeTempFolder(
+            f"GPU lock folder {folder}: {owner}'s (mode {mode:o}), so this user's runs cannot make their lock"
+            f" files in it: {fix} (or to remove it: the next run makes it 1777), then run again"
         )
     return folder
+
+
+def _holds_only_locks(folder: Path) -> bool:
+    """Whether `folder` holds nothing but lock files: a folder made for the locks, not one of the user's
+    (HOWTO_GPU_LOCK_DIR set to a folder in use), which is never opened to all."""
+    return all(name.endswith(".lock") for name in os.listdir(folder))
+
+
+def _open_to_all(folder: Path, mode: int) -> int:
+    """Make our lock folder 1777: older howto made it with the umask (0755), and other users' runs could not
+    make their lock files in it. Changed through a descriptor opened without following a link, so the
+    folder checked is the folder changed."""
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(fd, SHARED_MODE)
+    finally:
+        os.close(fd)
+    log.warning("GPU lock folder %s: mode %o made %o (world-writable, sticky, like /tmp) so that other users'"
+                " runs can lock in it", folder, mode, SHARED_MODE)  # fmt: skip
+    return SHARED_MODE
+
+
+def _user(uid: int) -> str:
+    """The name of user `uid`, or `uid N` when it has none here."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
 
 
 def open_lock_file(path: Path) -> int:

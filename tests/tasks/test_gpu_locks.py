@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import pwd
+import shutil
 import signal
 import stat
 import subprocess
 import sys
+import tempfile
 import threading
 from pathlib import Path
 
@@ -163,7 +167,9 @@ def test_a_fifo_planted_as_a_lock_file_is_refused_without_waiting(tmp_path: Path
             pass
 
 
-@pytest.mark.parametrize("kind", ["open to all, not sticky", "a link"])
+@pytest.mark.parametrize(
+    "kind", ["ours, open to all, holding other files", "another user's, open to all", "a link"]
+)
 def test_a_lock_folder_others_could_empty_is_refused(tmp_path: Path, kind: str) -> None:
     folder = tmp_path / "howto-gpu-locks"
     if kind == "a link":
@@ -173,8 +179,102 @@ def test_a_lock_folder_others_could_empty_is_refused(tmp_path: Path, kind: str) 
     else:
         folder.mkdir()
         folder.chmod(0o777)
-        says = r"writable by others but not sticky \(mode 777\)"
+        if kind.startswith("ours"):  # a folder in use ($HOWTO_GPU_LOCK_DIR set to it): never opened up
+            (folder / "notes.txt").write_text("mine\n")
+            says = r"writable by others but not sticky \(mode 777\).*: chmod 1777 it \(or remove it\)"
+        else:
+            _needs_root()
+            os.chown(folder, NOBODY, NOBODY)
+            name = pwd.getpwuid(NOBODY).pw_name
+            says = rf"writable by others but not sticky \(mode 777\).*: ask {name} or root to chmod 1777 it"
     with pytest.raises(UnsafeTempFolder, match=f"GPU lock folder {folder}: {says}"):
         with local_gpu(["GPU-a"], None, folder):
             pass
     assert not (tmp_path / "elsewhere" / "GPU-a.lock").exists()
+
+
+# -- a lock folder an older version made with the umask (0755) -----------------------------------------------
+
+NOBODY = 65534
+
+
+def _needs_root() -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root: a folder of another user, or a process of one, is made with chown/setuid")
+
+
+@pytest.mark.parametrize("mode", [0o755, 0o777, 0o700], ids=oct)
+def test_our_lock_folder_made_with_the_umask_is_made_1777(
+    tmp_path: Path, mode: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Older howto made the folder with the umask (0755): other users' runs could not make their lock files
+    in it. Ours, and holding only locks, it is made 1777, and the log says so."""
+    folder = tmp_path / "howto-gpu-locks"
+    folder.mkdir()
+    (folder / "GPU-a.lock").write_text("pid 1\n")
+    folder.chmod(mode)
+    with caplog.at_level(logging.WARNING, logger="tasks.gpu_limit"):
+        with local_gpu(["GPU-a", "GPU-b"], None, folder) as index:
+            assert index == 0
+    assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o1777
+    assert f"GPU lock folder {folder}: mode {mode:o} made 1777" in caplog.text
+
+
+def test_a_folder_of_ours_holding_other_files_is_never_opened_to_all(tmp_path: Path) -> None:
+    folder = tmp_path / "work"  # $HOWTO_GPU_LOCK_DIR pointed at a folder in use
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine\n")
+    folder.chmod(0o700)
+    with local_gpu(["GPU-a"], None, folder) as index:
+        assert index == 0
+    assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o700
+
+
+def _lock_as_nobody(folder: Path) -> str:
+    """What local_gpu says in a process of another user (nobody) that locks a GPU in `folder`."""
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: become nobody, try, report; leave without running the parent's cleanup
+        try:
+            os.close(read)
+            os.setgid(NOBODY)
+            os.setuid(NOBODY)
+            try:
+                with local_gpu(["GPU-b"], None, folder):
+                    said = "locked"
+            except Exception as exc:
+                said = f"{type(exc).__name__}: {exc}"
+            os.write(write, said.encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        said = pipe.read()
+    os.waitpid(pid, 0)
+    return said
+
+
+def test_another_users_folder_made_with_the_umask_says_what_to_do() -> None:
+    """A folder of root made 0755 by an older version: before, another user's run stopped with a traceback
+    (PermissionError on the lock file it could not create); now one line says whom to ask for what."""
+    _needs_root()
+    base = Path(tempfile.mkdtemp(prefix="howto-test-gpu-"))
+    try:
+        base.chmod(0o755)  # nobody may look in, as in /tmp
+        folder = base / "howto-gpu-locks"
+        folder.mkdir(mode=0o755)
+        (folder / "GPU-a.lock").write_text("pid 1\n")  # root's lock (root's runs took a card)
+        folder.chmod(0o755)
+        said = _lock_as_nobody(folder)
+        assert said == (
+            f"UnsafeTempFolder: GPU lock folder {folder}: root's (mode 755), so this user's runs cannot make"
+            " their lock files in it: ask root to chmod 1777 it (or to remove it: the next run makes it 1777),"
+            " then run again"
+        )
+        assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o755  # not ours to change
+        with local_gpu(["GPU-b"], None, folder):  # root's own run: its folder, made 1777
+            pass
+        assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o1777
+        assert _lock_as_nobody(folder) == "locked"
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
