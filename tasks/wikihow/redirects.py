@@ -17,7 +17,10 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def _origin(url: str) -> tuple[str, str, int | None]:
     """(scheme, host, port) with the scheme's default port filled in; host lower-cased."""
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # "http://[x" (an unclosed IPv6 bracket): no host at all, so no site of ours
+        return "", "", None
     scheme = parts.scheme.lower()
     try:
         port = parts.port
@@ -41,7 +44,12 @@ def same_site(site_url: str, target_url: str) -> bool:
 
 
 def redirect_target(url: str, status: int, location: str | None) -> str | None:
-    """The absolute URL a `status` answer to `url` redirects to, or None when it is no redirect to follow."""
+    """The absolute URL a `status` answer to `url` redirects to, or None when it is no redirect to follow. A
+    Location urllib cannot parse ("http://[x") comes back as it was: `same_site` finds no site in it, so it is
+    refused like any off-site one (a ValueError here ended the mining shard in a traceback)."""
     if status not in REDIRECT_STATUSES or not location:
         return None
-    return urljoin(url, location.strip())
+    try:
+        return urljoin(url, location.strip())
+    except ValueError:
+        return location.strip()

@@ -130,6 +130,21 @@ def test_a_redirect_within_the_site_is_followed_and_each_hop_checked_against_rob
         assert client.requests_made == len(home_handler.asked) == 4  # type: ignore[attr-defined]
 
 
+def test_a_location_that_is_no_url_is_a_failed_row_not_a_crashed_shard() -> None:
+    """urllib cannot parse "http://[..." (an unclosed IPv6 bracket) though httpx passes it on: it raised a
+    ValueError out of the client, past mined_row, and ended the mining shard in a traceback."""
+    home = {"/robots.txt": (404, ""), "/Grill-Fish": (302, "http://[169.254.169.254/latest")}
+    with two_sites(home, {}) as (client, _, home_handler, _other):
+        with pytest.raises(
+            OffSiteRedirect, match=r"redirects to another site, http://\[169\.254\.169\.254/latest"
+        ):
+            client.fetch_article("Grill Fish")
+        item = PlannedArticle("Grill Fish", 1, ("Food and Entertaining",))
+        row = mined_row(item, client, parse_article, VisualFilter(), "crawl-0000")
+        assert (row["status"], row["drop_reason"]) == ("failed", "off_site_redirect")
+        assert home_handler.asked == ["/robots.txt", "/Grill-Fish", "/Grill-Fish"]  # type: ignore[attr-defined]
+
+
 def test_a_redirect_loop_within_the_site_ends() -> None:
     with two_sites({"/robots.txt": (404, ""), "/Loop": (302, "/Loop")}, {}) as (client, _, home_handler, _o):
         with pytest.raises(WikiHowError, match=f"more than {MAX_REDIRECTS} redirects"):
@@ -149,6 +164,7 @@ def test_a_redirect_loop_within_the_site_ends() -> None:
         ("https://169.254.169.254/latest/meta-data", False),
         ("file:///etc/passwd", False),
         ("https://www.wikihow.com:99999/", False),  # no such port
+        ("https://[www.wikihow.com/Grill-Fish", False),  # no URL urllib can parse: no site at all
     ],
 )
 def test_same_site_from_https(target: str, same: bool) -> None:
