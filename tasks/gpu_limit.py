@@ -9,8 +9,9 @@ runs there; while every GPU of the machine is held, it waits. The kernel drops a
 
 The lock folder is shared by every user of the machine on purpose (their GPU runs must see each other's locks),
 so it is made like /tmp: world-writable and sticky (1777), so that no user can delete or replace another's lock
-files. A lock file is opened without following a link and never truncated: a link planted there (to a file of
-yours) made the run empty that file and write its pid into it.
+files, but for the folder's owner (the user whose run made it: the sticky bit never binds a folder's owner, as
+it does not bind root in /tmp). A lock file is opened without following a link and never truncated: a link
+planted there (to a file of yours) made the run empty that file and write its pid into it.
 
 Prefect's own guard skips a limit that does not exist with a warning, so a forgotten setup would let every
 worker on a GPU machine pile onto the same card. `howto deploy` creates the limit; without it a CUDA stage
