@@ -201,16 +201,22 @@ def open_lock_file(path: Path) -> int:
                     f"GPU lock file {path}: a symbolic link, not followed; remove it (another user may have"
                     " planted it)"
                 ) from None
+            if exc.errno == errno.EISDIR:  # a folder made in its place (anyone may make one)
+                raise _not_regular(path) from None
             raise
 
 
 def _regular(fd: int, path: Path) -> int:
     if not stat.S_ISREG(os.fstat(fd).st_mode):
         os.close(fd)
-        raise UnsafeTempFolder(
-            f"GPU lock file {path}: not a regular file; remove it (another user may have made it)"
-        )
+        raise _not_regular(path)
     return fd
+
+
+def _not_regular(path: Path) -> UnsafeTempFolder:
+    return UnsafeTempFolder(
+        f"GPU lock file {path}: not a regular file; remove it (another user may have made it)"
+    )
 
 
 def _note_holder(fd: int) -> None:

@@ -160,8 +160,13 @@ def test_a_lock_file_of_ours_gets_the_pid_without_being_truncated(tmp_path: Path
         assert (tmp_path / "GPU-a.lock").read_text() == f"pid {os.getpid():<10}\nand more\n"
 
 
-def test_a_fifo_planted_as_a_lock_file_is_refused_without_waiting(tmp_path: Path) -> None:
-    os.mkfifo(tmp_path / "GPU-a.lock")
+@pytest.mark.parametrize("kind", ["a FIFO", "a folder"])
+def test_a_non_file_planted_as_a_lock_file_is_refused_without_waiting(tmp_path: Path, kind: str) -> None:
+    """Anyone may make either in the shared folder; a folder there was an IsADirectoryError's traceback."""
+    if kind == "a FIFO":
+        os.mkfifo(tmp_path / "GPU-a.lock")
+    else:
+        (tmp_path / "GPU-a.lock").mkdir()
     with pytest.raises(UnsafeTempFolder, match=r"GPU-a\.lock: not a regular file"):
         with local_gpu(["GPU-a"], None, tmp_path):
             pass
