@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from storage.layout import ROOT_ERRNOS, DataRoot, DataRootProblem, check_data_root, describe_os_error
 from storage.schemas import get_schema
-from storage.shards import read_shard
+from storage.shards import read_marker, read_shard
 from tasks.common import config_hash
 from tasks.evaluation.embedder import CheckpointRef
 from tasks.evaluation.scoring import Scores
@@ -75,6 +75,20 @@ def _checkpoint_identity(root: DataRoot, path: str) -> str:
     return path  # an embedder handed in directly (tests)
 
 
+def _recorded_under(
+    root: DataRoot, shard: int, identity: str, fingerprints: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """The first of `fingerprints` the shard's recorded evaluation was made under, else the first (today's):
+    a record of older code is then read back, not scored again."""
+    marker = read_marker(root, DATASET, shard)
+    if marker is None:
+        return fingerprints[0]
+    for fingerprint in fingerprints:
+        if marker.own_hash == config_hash({"checkpoint": identity, **fingerprint}):
+            return fingerprint
+    return fingerprints[0]
+
+
 def eval_shard(run_id: str, benchmark: str, split: str) -> int:
     """The eval_metrics shard of one (run, benchmark, split): the latest evaluation replaces the last."""
     return int.from_bytes(hashlib.sha1(f"{run_id}|{benchmark}|{split}".encode()).digest()[:3], "big")
@@ -88,10 +102,14 @@ def record(
     source: str,
     fingerprint: dict[str, Any],
     compute: Callable[[], Scores],
+    earlier: Sequence[dict[str, Any]] = (),
 ) -> EvalResult:
-    """Score (unless this exact evaluation is already recorded), write eval_metrics and the model card."""
-    own = config_hash({"checkpoint": _checkpoint_identity(root, ckpt.path), **fingerprint})
+    """Score (unless this exact evaluation is already recorded), write eval_metrics and the model card.
+    `earlier`: fingerprints older code gave this same evaluation; one recorded under them is read back."""
+    identity = _checkpoint_identity(root, ckpt.path)
     shard = eval_shard(ckpt.run_id, benchmark, split)
+    fingerprint = _recorded_under(root, shard, identity, [fingerprint, *earlier])
+    own = config_hash({"checkpoint": identity, **fingerprint})
     # Refused before any scoring: a read-only root (a shared mount, a snapshot) could not keep the result.
     try:
         check_data_root(root, write=True, min_free_bytes=0)

@@ -313,10 +313,16 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
             add_audio_scores(setup.root, fac, scores)
         return scores
 
-    pairs_now = config_hash({str(m.shard): m.config_hash for m in list_markers(setup.root, "clip_pairs")})
+    markers = list_markers(setup.root, "clip_pairs")
+    # Shards with no pairs are left out, as from a run's data hash (tasks/train/prepare.pairs_hash): a
+    # re-crawl that added no clip changes no held-out clip, so the evaluation is read back, not redone.
+    pairs_now = config_hash({str(m.shard): m.config_hash for m in markers if m.rows_out})
     fingerprint = setup.fingerprint(fraction=fraction, clips=clips, seed=draw_seed, pairs=pairs_now)
     if fac is not None:  # only then: a root without audio keeps its recorded evaluations
         fingerprint.update(audio_fingerprint(setup.root, fac))
     fingerprint.update(_video_inputs(model))
+    # What an evaluation recorded while empty shards still counted was fingerprinted with: read back too.
+    earlier = {**fingerprint, "pairs": config_hash({str(m.shard): m.config_hash for m in markers})}
     split = f"heldout-{fraction:g}"
-    return record(setup.root, ckpt, "heldout", split, f"{setup.root.url} clip_pairs", fingerprint, compute)
+    return record(setup.root, ckpt, "heldout", split, f"{setup.root.url} clip_pairs", fingerprint, compute,
+                  earlier=[earlier] if earlier != fingerprint else [])  # fmt: skip

@@ -19,7 +19,7 @@ from storage.atomic import folder_lock, remove_temp_files
 from storage.layout import DataRoot
 from storage.shards import remove_shard_temp_files
 from tasks.train.config import run_shard_number
-from tasks.train.prepare import data_snapshot
+from tasks.train.prepare import data_hashes, data_snapshot
 
 # A finished checkpoint's whole name: a save cut short by a kill leaves `.tmp-<id>-epoch-N.pt` beside it,
 # which is no checkpoint (it was never renamed; it may be cut short) and must never be listed as epoch N.
@@ -49,6 +49,15 @@ def check_name(name: str, option: str = "--run-id") -> str:
 
 def run_dir(root: DataRoot, run_id: str) -> str:
     return root.path("train", check_name(run_id))
+
+
+def run_or_earlier(root: DataRoot, run_id: str, earlier: str) -> str:
+    """`run_id`, or `earlier` (the same run's id under the data hash that counted empty clip_pairs shards,
+    tasks/train/prepare.earlier_pairs_hash) where only that run was begun: it is resumed or read back,
+    not trained again under the new id."""
+    if earlier != run_id and not root.exists(run_dir(root, run_id)) and root.exists(run_dir(root, earlier)):
+        return earlier
+    return run_id
 
 
 def checkpoint_path(root: DataRoot, run_id: str, epoch: int) -> str:
@@ -98,8 +107,8 @@ def latest_checkpoint(root: DataRoot, run_id: str | None = None) -> str | None:
     candidates = [(t, path, data) for t, path, control, data in _last_checkpoints(root) if not control]
     if not candidates:
         return None
-    now = data_snapshot(root)["hash"]
-    current = [c for c in candidates if c[2] == now]
+    now = data_hashes(data_snapshot(root))  # a run trained when empty shards still counted is current too
+    current = [c for c in candidates if c[2] in now]
     return max(current or candidates, key=lambda c: (c[0], c[1]))[1]
 
 

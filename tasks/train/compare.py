@@ -15,9 +15,9 @@ from storage.atomic import atomic_write_bytes
 from storage.layout import DataRoot
 from tasks.common import config_hash, shard_hash
 from tasks.figures import figure_png, new_figure
-from tasks.train.checkpoints import check_name
+from tasks.train.checkpoints import check_name, run_or_earlier
 from tasks.train.config import DEFAULT_METHODS, TrainConfig, revised
-from tasks.train.prepare import data_snapshot
+from tasks.train.prepare import data_snapshot, earlier_pairs_hash
 from tasks.train.run import train
 
 if TYPE_CHECKING:
@@ -63,6 +63,19 @@ def method_config(
     return cfg.model_copy(update={"run_id": f"compare-{tag}-s{seed}-{digest[:8]}"})
 
 
+def _method_run(
+    root: DataRoot, base: TrainConfig, method: str, seed: int, shuffled: bool, snapshot: dict[str, Any]
+) -> TrainConfig:
+    """`method_config` for the root's clip_pairs; a run begun when empty shards still counted in the data
+    hash keeps its id, so it is read back (or resumed), not trained again (as a default run's, run.py)."""
+    cfg = method_config(base, method, seed, shuffled, snapshot["hash"])
+    if not snapshot.get("empty_shards"):
+        return cfg
+    earlier = method_config(base, method, seed, shuffled, earlier_pairs_hash(snapshot["per_shard"]))
+    assert cfg.run_id is not None and earlier.run_id is not None
+    return cfg.model_copy(update={"run_id": run_or_earlier(root, cfg.run_id, earlier.run_id)})
+
+
 @dataclass
 class MethodResult:
     """One row of the table: a method's runs over the seeds."""
@@ -95,12 +108,12 @@ def compare(
 ) -> list[MethodResult]:
     """Train every method (and the control) for every seed; a finished run is read back, not redone."""
     plan = [(m, False) for m in methods] + ([(control, True)] if control else [])
-    data_hash = data_snapshot(root)["hash"]
+    snapshot = data_snapshot(root)
     results = []
     for method, shuffled in plan:
         result = MethodResult(f"{CONTROL} ({method})" if shuffled else method)
         for seed in seeds:
-            cfg = method_config(base, method, seed, shuffled, data_hash)
+            cfg = _method_run(root, base, method, seed, shuffled, snapshot)
             summary = train(cfg, root)
             result.runs.append(summary)
             result.histories.append(_history(root, summary["run_id"]))

@@ -184,7 +184,7 @@ def require_same_features(root: DataRoot, trained_on: Any, user: str) -> None:
     if not isinstance(trained_on, dict) or not isinstance(trained_on.get("features"), dict):
         return
     trained = trained_on["features"]
-    if not trained or trained_on.get("hash") == data_snapshot(root)["hash"]:
+    if not trained or trained_on.get("hash") in data_hashes(data_snapshot(root)):
         return
     current = recorded_features_config(root)
     if not current or current == trained:
@@ -208,6 +208,13 @@ def earlier_pairs_hash(per_shard: Mapping[str, Mapping[str, Any]]) -> str:
     """The data hash runs were given before empty shards were left out (`pairs_hash`): a run trained or
     begun then is still found, resumed and read back under it."""
     return config_hash({"shards": dict(per_shard)})
+
+
+def data_hashes(snapshot: Mapping[str, Any]) -> tuple[str, str]:
+    """The data hashes a run trained on the clip_pairs of `snapshot` (data_snapshot) may carry: `pairs_hash`,
+    and `earlier_pairs_hash` for a run trained or begun before empty shards were left out (the same when
+    there is none); a run with either is on the root's data and must be found, read back and kept."""
+    return snapshot["hash"], earlier_pairs_hash(snapshot["per_shard"])
 
 
 def data_snapshot(root: DataRoot) -> dict[str, Any]:

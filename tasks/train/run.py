@@ -47,6 +47,7 @@ from tasks.train.checkpoints import (
     load_state,
     remove_killed_saves,
     run_dir,
+    run_or_earlier,
     saving,
 )
 from tasks.train.config import OBJECTIVE_REVISIONS, TrainConfig, run_id_for, run_shard_number, train_hash
@@ -54,6 +55,7 @@ from tasks.train.data import Pairs, group_batches, load_shard, make_batch, pair_
 from tasks.train.pooling import PoolingMismatch
 from tasks.train.prepare import (
     RANDOM_WEIGHT_VIDEOS,
+    data_hashes,
     data_snapshot,
     earlier_pairs_hash,
     no_pairs_message,
@@ -128,11 +130,10 @@ def data_run_id(cfg: TrainConfig, root: DataRoot, snapshot: dict[str, Any]) -> s
         return run_id
     log.info("%d clip_pairs shard(s) with no pairs (a re-crawl that added no clip) are left out of the data "
              "hash: they change nothing a run trains on", snapshot["empty_shards"])  # fmt: skip
-    earlier = run_id_for(cfg, earlier_pairs_hash(snapshot["per_shard"]))
-    if earlier != run_id and not root.exists(run_dir(root, run_id)) and root.exists(run_dir(root, earlier)):
-        log.info("%s: this data's run, begun when empty shards still counted in its id", earlier)
-        return earlier
-    return run_id
+    found = run_or_earlier(root, run_id, run_id_for(cfg, earlier_pairs_hash(snapshot["per_shard"])))
+    if found != run_id:
+        log.info("%s: this data's run, begun when empty shards still counted in its id", found)
+    return found
 
 
 class Trainer:
@@ -466,10 +467,7 @@ class Trainer:
         (pairs rebuilt since from new captions or features): its scores would stand for data it never saw,
         or its epochs mix both. A default run id carries the data hash, so it never meets this."""
         theirs = ((recorded or {}).get("data") or {}).get("hash")
-        if theirs is None or theirs in (
-            self.snapshot["hash"],
-            earlier_pairs_hash(self.snapshot["per_shard"]),
-        ):
+        if theirs is None or theirs in data_hashes(self.snapshot):
             return
         raise TrainingDataError(
             f"{where or run_dir(self.root, self.run_id)}: run {self.run_id} was trained on other clip_pairs "

@@ -5,13 +5,21 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 import torch
 
 from storage.layout import DataRoot
-from storage.shards import read_shard, write_shard
+from storage.shards import delete_shard, list_markers, read_shard, write_shard
+from tasks.common import config_hash
+from tasks.evaluation import run as evaluation_run
+from tasks.evaluation.results import record
+from tasks.evaluation.run import Setup, eval_heldout
 from tasks.synthetic.training import write_synthetic_root
+from tasks.train import prepare
+from tasks.train.checkpoints import latest_checkpoint
+from tasks.train.compare import compare
 from tasks.train.config import TrainConfig, run_id_for
 from tasks.train.prepare import build_pairs_shard, data_snapshot, earlier_pairs_hash, ready_shards
 from tasks.train.run import train
@@ -72,3 +80,76 @@ def test_a_run_begun_when_empty_shards_counted_is_still_found(tmp_path: Path) ->
     train(CFG.model_copy(update={"run_id": earlier}), root)  # as the code before wrote it
     again = train(CFG, root)
     assert again["run_id"] == earlier and again["cached"]
+
+
+def _as_before(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The code before empty shards were left out: the data hash counted them."""
+    monkeypatch.setattr(prepare, "pairs_hash", earlier_pairs_hash)
+
+
+def test_a_run_trained_when_empty_shards_counted_is_still_the_roots_model(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A setting changed and restored reads the first run back (latest_checkpoint): a run trained on the root's
+    pairs under the hash that counted an empty shard is still on the root's pairs. Before, it was not taken
+    for current, and search-clips and eval took the newer run trained on other pairs."""
+    root = _root(tmp_path)
+    _add_shard(root, 7, empty=True)
+    with monkeypatch.context() as old:
+        _as_before(old)
+        first = train(CFG, root)["run_id"]
+    _add_shard(root, 8, empty=False)
+    other = train(CFG, root)["run_id"]  # newer, on pairs the root then held
+    delete_shard(root, "clip_pairs", 8)  # the root holds the first run's pairs again
+    assert other != first
+    checkpoint = latest_checkpoint(root)
+    assert checkpoint is not None and checkpoint.split("/")[-3] == first
+
+
+def test_compare_reads_back_its_runs_trained_when_empty_shards_counted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`howto train compare`'s run ids carry the data hash: a comparison run when an empty shard counted in
+    it is read back after the upgrade. Before, every method and seed was trained again."""
+    root = _root(tmp_path)
+    _add_shard(root, 7, empty=True)
+    base = CFG.model_copy(update={"seed": 0})
+
+    def compare_once() -> dict[str, object]:
+        [result] = compare(root, base, ["infonce"], [0], control="", progress=lambda _line: None)
+        return result.runs[0]
+
+    with monkeypatch.context() as old:
+        _as_before(old)
+        first = compare_once()
+    again = compare_once()
+    assert again["cached"] is True and again["run_id"] == first["run_id"]
+
+
+def test_heldout_eval_is_read_back_after_a_recrawl_that_added_no_clip(tmp_path: Path) -> None:
+    """The run is the same and so are its held-out clips: `howto eval heldout` reads its result back. Before,
+    the empty shard changed the evaluation's fingerprint and it was scored again."""
+    root = _root(tmp_path)
+    train(CFG, root)
+    assert not eval_heldout(Setup(root)).cached
+    _add_shard(root, 7, empty=True)
+    assert eval_heldout(Setup(root)).cached
+
+
+def test_heldout_eval_recorded_when_empty_shards_counted_is_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An evaluation recorded by the code before, with an empty shard already there, is found too."""
+    root = _root(tmp_path)
+    _add_shard(root, 7, empty=True)
+    train(CFG, root)
+
+    def record_as_before(*args: Any, **_earlier: Any) -> Any:
+        # The fingerprint the code before gave this evaluation: its pairs counted every clip_pairs shard.
+        shards = {str(m.shard): m.config_hash for m in list_markers(root, "clip_pairs")}
+        return record(*args[:5], {**args[5], "pairs": config_hash(shards)}, *args[6:])
+
+    with monkeypatch.context() as old:
+        old.setattr(evaluation_run, "record", record_as_before)
+        assert not eval_heldout(Setup(root)).cached
+    assert eval_heldout(Setup(root)).cached
