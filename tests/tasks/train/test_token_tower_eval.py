@@ -51,7 +51,7 @@ def test_eval_heldout_scores_a_token_tower_as_its_training_log_did(
         assert result.value(metric) == pytest.approx(logged[metric], abs=1e-6), metric
     # An evaluation recorded from one-token inputs is not read back as this one.
     fingerprints: list[dict[str, Any]] = []
-    monkeypatch.setattr(eval_run, "record", lambda *a: fingerprints.append(a[5]))
+    monkeypatch.setattr(eval_run, "record", lambda *a, **_k: fingerprints.append(a[5]))
     eval_heldout(Setup(root, checkpoint=manifest["run_id"]))
     assert fingerprints[0]["video_inputs"] == "per-second tokens"
 
