@@ -9,6 +9,7 @@ import numpy as np
 from models.embedding import JointEmbedding
 from models.video_tokens import TokenVideoEncoder
 from storage.layout import DataRoot
+from storage.schemas import get_schema
 from tasks.train.batches import pad_sequences
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling
 from tasks.train.second_tokens import clip_seconds, second_tokens, span_tokens
@@ -30,12 +31,23 @@ class NoFrameRows(LookupError):
     """Clips whose video has no frame rows in the shards read (the message names some)."""
 
 
-def no_frame_rows(root: DataRoot, which: str, missing: Sequence[str]) -> NoFrameRows:
-    """The error for `which` clips (e.g. "heldout clips") of videos without frame rows, naming a few."""
+def no_frame_rows(root: DataRoot, which: str, missing: Sequence[str], shards: Sequence[int]) -> NoFrameRows:
+    """The error for `which` clips (e.g. "heldout clips") of videos without frame rows in `shards`, naming a
+    few, and what makes their rows again: a frame_features shard that is gone (deleted, or its file lost) is
+    the features stage's to make again (rebuilding the pairs alone finds no rows in it); one made again
+    without those videos leaves the pairs out of date, which `howto train` rebuilds."""
     some = sorted(missing)
+    version = get_schema("frame_features").version
+    gone = [str(s) for s in shards if not root.exists(root.shard_path("frame_features", version, s))]
+    fix = (
+        f"frame_features shard(s) {', '.join(gone)} gone: make them again (howto features run, or howto "
+        "pipeline --stage features), then howto train rebuilds the pairs from them"
+        if gone
+        else "their frame_features shard was made again without them: rebuild the pairs (howto train)"
+    )
     return NoFrameRows(
         f"{root.url}: no frame rows for {len(some)} video(s) of the {which} in clip_pairs' shards "
-        f"(e.g. {', '.join(some[:3])}): rebuild the pairs (howto train)"
+        f"(e.g. {', '.join(some[:3])}): {fix}"
     )
 
 
@@ -91,5 +103,5 @@ def clip_tokens(
             for i in where.pop(video.video_id, []):
                 seqs[i] = span_tokens(video.tokens(), *clip_seconds(*spans_ms[i]), dtype=np.float16)
     if where:
-        raise no_frame_rows(root, f"{split} clips", list(where))
+        raise no_frame_rows(root, f"{split} clips", list(where), shards)
     return padded_tokens(seqs)

@@ -106,7 +106,7 @@ def video_inputs(
     rows_of = {video.video_id: video.rows for video in load_videos(root, shard, "train", 0.0)}
     missing = set(map(str, pairs.video_ids)) - rows_of.keys()
     if missing:
-        raise no_frame_rows(root, f"clips of shard {shard}", list(missing))
+        raise no_frame_rows(root, f"clips of shard {shard}", list(missing), [shard])
     for start in range(0, len(pairs), TOKEN_BATCH):
         stop = start + TOKEN_BATCH
         yield (

@@ -5,6 +5,7 @@ a bounded batch of clips at a time; a pooled tower the stored pooled vectors, bi
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 import tasks.train.search as search_module
 from flows.cli import app
 from storage.layout import DataRoot
+from storage.shards import delete_shard
 from tasks.evaluation.embedder import CheckpointEmbedder
 from tasks.train.batches import window_tokens
 from tasks.train.config import TrainConfig
@@ -122,3 +124,19 @@ def test_clips_without_frame_rows_are_one_line(
     )
     assert out.exit_code == 2, out.output
     assert "no frame rows for 1 video(s)" in out.output and "Traceback" not in out.output
+    assert "made again without them: rebuild the pairs (howto train)" in out.output
+
+
+def test_clips_whose_frame_features_shard_is_gone_point_at_the_features_stage(tmp_path: Path) -> None:
+    """The frame_features shard of a token tower's clips deleted (or its file lost): the line says to make it
+    again with the features stage. Before, it said to rebuild the pairs (howto train), which reads no rows
+    from a shard that is not there."""
+    with one_torch_thread():
+        root = paired_synthetic_root(tmp_path, n_videos=12, n_steps=8)
+        run = train(TOKENS, root)["run_id"]
+    shard = pair_shards(root)[0]
+    delete_shard(root, "frame_features", shard)
+    out = CliRunner().invoke(app, ["search-clips", "how to", "--data-root", root.url, "--run-id", run])
+    assert out.exit_code == 2, out.output
+    assert f"frame_features shard(s) {shard} gone: make them again (howto features run" in out.output
+    assert "Traceback" not in out.output
