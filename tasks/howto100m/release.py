@@ -206,7 +206,14 @@ def _read_rows(path: str) -> np.ndarray | str:
     return rows
 
 
-_NPY_HEADERS = {(1, 0): npy_format.read_array_header_1_0, (2, 0): npy_format.read_array_header_2_0}
+# Every .npy version np.load reads (it refuses any other before allocating). 3.0 is 2.0's layout with its
+# header in UTF-8 rather than Latin-1, and numpy has no public reader of it: read as Latin-1, a non-ASCII
+# field name of a structured dtype comes out as other characters, but the shape and item size are the same.
+_NPY_HEADERS = {
+    (1, 0): npy_format.read_array_header_1_0,
+    (2, 0): npy_format.read_array_header_2_0,
+    (3, 0): npy_format.read_array_header_2_0,
+}
 
 
 def _npy_cut_short(path: str) -> str | None:

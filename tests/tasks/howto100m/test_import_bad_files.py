@@ -3,6 +3,7 @@ and a retry with the repaired file gives the same rows as a clean import."""
 
 from __future__ import annotations
 
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -126,6 +127,45 @@ def test_a_npy_declaring_more_than_it_holds_is_a_missing_feature_not_an_allocati
     [why] = [w for w in summary["skipped_examples"]["features_2d_missing"] if w.startswith(VIDEO_A)]
     assert "declares float16 (1000000000000, 2048)" in why and "the file holds 64" in why
     assert read_dataset(fresh_root, "clips").count_rows() > 0  # the other videos imported
+
+
+def _npy_header(version: tuple[int, int], descr: object, shape: tuple[int, ...]) -> bytes:
+    """A .npy header of any version, as numpy writes it: 1.0 a 2-byte length and Latin-1, 2.0 a 4-byte length
+    and Latin-1, 3.0 a 4-byte length and UTF-8; padded with spaces and a newline to 64 bytes."""
+    size, encoding = {(1, 0): ("<H", "latin1"), (2, 0): ("<I", "latin1"), (3, 0): ("<I", "utf8")}[version]
+    text = repr({"descr": descr, "fortran_order": False, "shape": shape}).encode(encoding)
+    lead = 6 + 2 + struct.calcsize(size)
+    text += b" " * (-(lead + len(text) + 1) % 64) + b"\n"
+    return npy_format.MAGIC_PREFIX + bytes(version) + struct.pack(size, len(text)) + text
+
+
+@pytest.mark.parametrize(
+    ("version", "descr", "says"),
+    [
+        ((1, 0), "<f2", "float16"),
+        ((2, 0), "<f2", "float16"),
+        ((3, 0), "<f2", "float16"),
+        ((3, 0), [("\u00fcber", "<f2")], "(1000000000000, 2048)"),  # a UTF-8 field name: 3.0's reason to be
+    ],
+)
+def test_a_npy_of_any_version_declaring_more_than_it_holds_is_read_no_further(
+    tmp_path: Path, version: tuple[int, int], descr: object, says: str
+) -> None:
+    """Each .npy version np.load reads has its header checked against the file's size. Before, a 3.0 header
+    went straight to np.load, which allocated the (10**12, 2048) array it declares: a MemoryError out of the
+    import, or tens of GB taken for a smaller lie."""
+    (tmp_path / f"{VIDEO_A}.npy").write_bytes(_npy_header(version, descr, (10**12, 2048)) + b"\0" * 64)
+    rows, why = load_feature_rows(str(tmp_path), None, VIDEO_A)
+    assert rows is None and "declares" in why and says in why and "the file holds 64" in why
+
+
+def test_a_whole_npy_of_each_version_still_loads(tmp_path: Path) -> None:
+    data = np.arange(8, dtype=np.float16).reshape(2, 4)
+    for version in ((1, 0), (2, 0), (3, 0)):
+        header = _npy_header(version, "<f2", (2, 4))
+        (tmp_path / f"{VIDEO_A}.npy").write_bytes(header + data.tobytes())
+        rows, why = load_feature_rows(str(tmp_path), None, VIDEO_A)
+        assert why == "" and rows is not None and np.array_equal(rows, data), version
 
 
 def test_caption_times_no_int64_holds_are_bad_times_not_a_traceback(
