@@ -124,6 +124,9 @@ def search_videos(
             "search_shards": len(searched),
             "search_hits": sum(int(m["hits"]) for m in searched),
             "search_errors": sum(int(m["errors"]) for m in searched),
+            # Refused for good (a 404: status failed, no hit), kept and not asked again: neither a hit nor an
+            # error, so without this count a crawl that partly succeeded said nothing of them.
+            "search_refused": sum(int(m.get("refused", 0)) for m in searched),
             "new_videos": sum(len(p["videos"]) for p in new_plans),
         },
     )

@@ -10,6 +10,9 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from tasks.search.search import EverySearchFailed, search_shard
 from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.errors import StageHalted
 from tasks.youtube.politeness import PolitenessSettings, shared_politeness
+from tests.loopback import serving
 
 pytestmark = pytest.mark.slow
 
@@ -418,3 +422,51 @@ def test_a_recrawl_does_not_recheck_the_videos_of_tasks_whose_search_failed(
     base = crawl_search_base(root, "crawl-0001", [])  # saved when crawl-0001 started
     shards = range(base, base + len(chunk(kept_tasks(root), cfg.tasks_per_shard)))
     assert plan_rechecks(root, "crawl-0001", shards, cfg.videos_per_shard, True, 0) == []
+
+
+def test_a_refused_search_in_a_crawl_that_got_answers_is_reported(site: DemoSite, tmp_path: Path) -> None:
+    """One task's query refused for good (a 404) while the others answer: the stage goes on, keeps the
+    refusal, and its summary counts it (search_refused). Before, it was neither a hit nor an error, and the
+    summary said nothing of it."""
+    root = make_root(tmp_path, site)
+    refused_title = kept_tasks(root)[0]["title"]
+
+    class OneQueryRefused(BaseHTTPRequestHandler):
+        """The demo site, but its search answers 404 for the first kept task's query."""
+
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            query = json.loads(body).get("query", "") if self.path.startswith("/youtubei/v1/search") else ""
+            if query.lower() == f"how to {refused_title}".lower():
+                self.send_error(404)
+                return
+            request = urllib.request.Request(site.url + self.path, data=body or None, method=self.command)
+            for name in ("Content-Type", "Range"):
+                if self.headers.get(name):
+                    request.add_header(name, self.headers[name])
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:
+                    status, headers, data = answer.status, answer.headers, answer.read()
+            except urllib.error.HTTPError as exc:
+                status, headers, data = exc.code, exc.headers, exc.read()
+            self.send_response(status)
+            for name in ("Content-Type", "Content-Range", "Accept-Ranges"):
+                if headers.get(name):
+                    self.send_header(name, headers[name])
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = _forward
+
+        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            pass
+
+    with serving(OneQueryRefused) as url:
+        polite = PolitenessSettings(requests_per_s=0, jitter_s=0, backoff_base_s=0.05, backoff_max_s=0.4)
+        summary = search_videos(
+            config(), root.url, YoutubeAccess(site_url=url, politeness=polite, socket_timeout_s=5, retries=0)
+        )
+    assert summary["search_refused"] == 1 and summary["search_errors"] == 0 and summary["search_hits"] > 0
+    [refused] = [r for r in rows(root, "search_results") if r["status"] == "failed"]
+    assert refused["task_id"] == kept_tasks(root)[0]["task_id"] and refused["rank"] is None
