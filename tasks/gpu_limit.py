@@ -28,7 +28,6 @@ import os
 import pwd
 import re
 import stat
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -61,9 +60,14 @@ def check_gpu_limit(name: str = GPU_LIMIT) -> int:
     return int(limit.limit)
 
 
+# Machine-wide on purpose: not under $TMPDIR, which a login (pam_tmpdir) or a batch job (Slurm) may make per
+# user or per job, so that runs there would never see each other's locks and share a card.
+DEFAULT_LOCK_DIR = Path("/tmp/howto-gpu-locks")
+
+
 def default_lock_dir() -> Path:
-    """Where this machine's GPU locks live: $HOWTO_GPU_LOCK_DIR, else howto-gpu-locks in the temp dir."""
-    return Path(os.environ.get(LOCK_DIR_ENV) or Path(tempfile.gettempdir()) / "howto-gpu-locks")
+    """Where this machine's GPU locks live: $HOWTO_GPU_LOCK_DIR, else /tmp/howto-gpu-locks."""
+    return Path(os.environ.get(LOCK_DIR_ENV) or DEFAULT_LOCK_DIR)
 
 
 def requested_index(device: str) -> int | None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from storage.private_temp import UnsafeTempFolder
-from tasks.gpu_limit import gpu_slot, local_gpu, requested_index
+from tasks.gpu_limit import default_lock_dir, gpu_slot, local_gpu, requested_index
 
 HOLD = """
 import sys, time
@@ -119,6 +119,22 @@ def test_cpu_work_passes_through_without_a_limit_or_a_lock(tmp_path: Path) -> No
 
 
 # -- the shared lock folder: other users' links, hard links and folders ----------------------------------
+
+
+def test_the_default_lock_folder_is_the_machines_not_this_sessions_temp_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of two users (or two batch jobs) whose $TMPDIR differs (pam_tmpdir, Slurm) must see each
+    other's locks: the default was howto-gpu-locks under $TMPDIR, one folder per user, and both took cuda:0."""
+    import tempfile
+
+    monkeypatch.delenv("HOWTO_GPU_LOCK_DIR", raising=False)
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read $TMPDIR again
+    assert tempfile.gettempdir() == str(tmp_path)
+    assert default_lock_dir() == Path("/tmp/howto-gpu-locks")
+    monkeypatch.setenv("HOWTO_GPU_LOCK_DIR", str(tmp_path / "locks"))
+    assert default_lock_dir() == tmp_path / "locks"
 
 
 def test_the_lock_folder_is_made_like_tmp_world_writable_and_sticky(tmp_path: Path) -> None:
