@@ -23,7 +23,7 @@ from tasks.tasks.config import MineTasksConfig
 from tasks.tasks.imports import IMPORT_SHARD_BASE
 from tasks.tasks.parse_attempts import read_counts, write_counts
 from tasks.tasks.rows import mined_row, rows_to_table
-from tasks.wikihow.client import SiteUnreachable, WikiHowError
+from tasks.wikihow.client import RobotsUnavailable, SiteUnreachable, WikiHowError
 from tasks.wikihow.crawl import FoundArticle, PlannedArticle, walk_categories
 
 DATASET = "tasks"
@@ -52,8 +52,9 @@ def require_articles(found: Sequence[Any], cfg: MineTasksConfig) -> None:
 
 def _refused_for_good(exc: BaseException) -> bool:
     """A request the site answered with 403/404/410 (an API path that is not there: a mistyped --base-url;
-    robots.txt forbidding it): asking again 30 s later gets the same answer."""
-    return isinstance(exc, WikiHowError) and exc.permanent
+    robots.txt forbidding it), or an API answer or robots.txt redirecting off the site (a --base-url such as
+    https://wikihow.com): asking again 30 s later gets the same answer."""
+    return isinstance(exc, WikiHowError | RobotsUnavailable) and exc.permanent
 
 
 # Prefect's retry rule: retry anything but a site that never answered (down or mistyped URL) or one that

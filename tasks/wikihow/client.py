@@ -69,14 +69,16 @@ class RobotsDisallowed(WikiHowError):
 class RobotsUnavailable(Exception):
     """robots.txt could not be fetched (429, 5xx, network errors, after the retries): nothing may be
     crawled until it can be. Not a WikiHowError on purpose: no article row should blame itself for it;
-    the shard fails and Prefect's retry asks for robots.txt again."""
+    the shard fails and Prefect's retry asks for robots.txt again, unless it is `permanent` (robots.txt
+    redirects off the site: asking again 30 s later gets the same redirect)."""
 
-    def __init__(self, reason: str, status: int | None = None) -> None:
+    def __init__(self, reason: str, status: int | None = None, *, permanent: bool = False) -> None:
         super().__init__(
             f"robots.txt could not be fetched: {reason}; nothing is crawled until it can be"
             " (this is not a robots.txt disallow)"
         )
         self.status = status
+        self.permanent = permanent
 
 
 class OffSiteRedirect(WikiHowError):
@@ -271,7 +273,8 @@ class WikiHowClient:
                 # 429, 5xx and network errors are retried there, with back-off or the Retry-After asked.
                 response = self._follow(f"{self.base_url}/robots.txt", None, check_robots=False)
             except WikiHowError as exc:
-                raise RobotsUnavailable(str(exc), exc.status) from None
+                off_site = isinstance(exc, OffSiteRedirect)
+                raise RobotsUnavailable(str(exc), exc.status, permanent=off_site) from None
             robots = Robots.from_status(response.status_code, response.text)
             if robots is None:  # a status not worth retrying (501, an unfollowed redirect...)
                 raise RobotsUnavailable(

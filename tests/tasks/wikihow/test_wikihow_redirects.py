@@ -9,6 +9,7 @@ from http.server import BaseHTTPRequestHandler
 
 import pytest
 
+from tasks.tasks.mine import reachable
 from tasks.tasks.rows import mined_row
 from tasks.wikihow.client import (
     OffSiteRedirect,
@@ -111,6 +112,33 @@ def test_robots_txt_redirecting_off_the_site_is_unavailable_not_fetched_there() 
             client.fetch_article("Grill Fish")
         assert other.asked == []  # type: ignore[attr-defined]
         assert h.asked == ["/robots.txt"]  # type: ignore[attr-defined]
+
+
+class _Failed:
+    """A task run's final state as Prefect's retry rule reads it: its result raises the task's error."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+
+    def result(self, raise_on_failure: bool = True) -> None:
+        raise self.exc
+
+
+def test_robots_txt_redirecting_off_the_site_fails_the_walk_without_its_retries() -> None:
+    """A --base-url that redirects (https://wikihow.com to www.) answers the same 30 s later: the walk and
+    the shards stop at once, as for an API answer redirecting off the site, not after two retries (60 s)."""
+    home = {"/robots.txt": (302, "{other}/robots.txt"), "/api.php": (200, "{}")}
+    with two_sites(home, {}) as (client, _, _home, _other):
+        with pytest.raises(RobotsUnavailable) as info:
+            client.category_members("Food and Entertaining")
+    assert info.value.permanent
+    assert not reachable(None, None, _Failed(info.value))  # Prefect's retry rule of the walk and the shards
+    # robots.txt the site cannot serve for now (a 503) is still asked again on the task's retry
+    with two_sites({"/robots.txt": (503, "busy")}, {}) as (client, _, _home, _other):
+        with pytest.raises(RobotsUnavailable) as busy:
+            client.category_members("Food and Entertaining")
+    assert not busy.value.permanent
+    assert reachable(None, None, _Failed(busy.value))
 
 
 def test_a_redirect_within_the_site_is_followed_and_each_hop_checked_against_robots() -> None:
