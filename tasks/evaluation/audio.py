@@ -36,9 +36,12 @@ def audio_checkpoint(root: DataRoot) -> FACCheckpoint | None:
     return fac
 
 
-def audio_fingerprint(root: DataRoot, fac: FACCheckpoint) -> dict[str, Any]:
-    """What the audio scores depend on: the checkpoint file and the audio shards."""
-    shards = {str(m.shard): m.config_hash for m in list_markers(root, "audio_features")}
+def audio_fingerprint(root: DataRoot, fac: FACCheckpoint, count_empty: bool = False) -> dict[str, Any]:
+    """What the audio scores depend on: the checkpoint file and the audio shards that hold rows. A shard with
+    none (a re-crawl that added no video) changes no score, so it is left out, as from clip_pairs' hash;
+    `count_empty`: the fingerprint older code recorded evaluations under, when it still counted them."""
+    markers = list_markers(root, "audio_features")
+    shards = {str(m.shard): m.config_hash for m in markers if count_empty or m.rows_out}
     return {"fac": _checkpoint_identity(root, fac.path), "audio": config_hash(shards)}
 
 

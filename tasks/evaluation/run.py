@@ -322,7 +322,14 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
         fingerprint.update(audio_fingerprint(setup.root, fac))
     fingerprint.update(_video_inputs(model))
     # What an evaluation recorded while empty shards still counted was fingerprinted with: read back too.
-    earlier = {**fingerprint, "pairs": config_hash({str(m.shard): m.config_hash for m in markers})}
+    # Empty audio_features shards left the fingerprint after empty clip_pairs shards did, so a record may
+    # carry either change alone or neither.
+    pairs_all = config_hash({str(m.shard): m.config_hash for m in markers})
+    audio_all = audio_fingerprint(setup.root, fac, count_empty=True) if fac is not None else {}
+    earlier: list[dict[str, Any]] = []
+    for older in ({**fingerprint, **audio_all}, {**fingerprint, **audio_all, "pairs": pairs_all}):
+        if older != fingerprint and older not in earlier:
+            earlier.append(older)
     split = f"heldout-{fraction:g}"
     return record(setup.root, ckpt, "heldout", split, f"{setup.root.url} clip_pairs", fingerprint, compute,
-                  earlier=[earlier] if earlier != fingerprint else [])  # fmt: skip
+                  earlier=earlier)  # fmt: skip

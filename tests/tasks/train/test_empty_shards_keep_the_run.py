@@ -153,3 +153,69 @@ def test_heldout_eval_recorded_when_empty_shards_counted_is_read_back(
         old.setattr(evaluation_run, "record", record_as_before)
         assert not eval_heldout(Setup(root)).cached
     assert eval_heldout(Setup(root)).cached
+
+
+def _with_fac(root: DataRoot) -> None:
+    """audio_features beside every clips shard and a FAC checkpoint: eval heldout scores audio too."""
+    from tasks.audio.fac_checkpoint import save_fac
+    from tasks.audio.fac_data import load_root, split_heldout
+    from tasks.audio.fac_train import FACTrainConfig, train_fac
+    from tasks.synthetic.audio import write_synthetic_audio
+
+    write_synthetic_audio(root)
+    data, vids = load_root(root)
+    fac_cfg = FACTrainConfig(epochs=1, d_fine=16, d_coarse=8)
+    save_fac(root, train_fac(split_heldout(data, vids, CFG.heldout_fraction)[0], fac_cfg), fac_cfg,
+             CFG.heldout_fraction)  # fmt: skip
+
+
+def _recrawl_with_audio(root: DataRoot, shard: int) -> None:
+    """A re-crawl that added no video: its clip_pairs shard and its audio_features shard are empty (the
+    audio stage's config, so the FAC checkpoint still matches the root's features)."""
+    _add_shard(root, shard, empty=True)
+    table = read_shard(root, "audio_features", 0)
+    assert table is not None
+    write_shard(root, "audio_features", shard, table.slice(0, 0), config_hash="synthetic",
+                own_hash="synthetic", code_version="synthetic", rows_in=0)  # fmt: skip
+
+
+def test_heldout_eval_with_audio_is_read_back_after_a_recrawl_that_added_no_clip(tmp_path: Path) -> None:
+    """On a root with audio the fingerprint also holds the audio_features shards: an empty one changes no
+    score either. Before, it changed the fingerprint and the evaluation was scored again."""
+    from tasks.evaluation.audio import AUDIO_METRICS
+
+    root = _root(tmp_path)
+    train(CFG, root)
+    _with_fac(root)
+    first = eval_heldout(Setup(root))
+    assert not first.cached and any(r["metric"] in AUDIO_METRICS for r in first.rows)
+    _recrawl_with_audio(root, 7)
+    again = eval_heldout(Setup(root))
+    assert again.cached and any(r["metric"] in AUDIO_METRICS for r in again.rows)
+
+
+@pytest.mark.parametrize("pairs_counted_too", [False, True])
+def test_heldout_eval_with_audio_recorded_when_empty_shards_counted_is_read_back(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pairs_counted_too: bool
+) -> None:
+    """Recorded by the code before (empty audio_features shards counted; with them, before ec6ba45, empty
+    clip_pairs shards too), with the empty shards already there: read back, not scored again."""
+    root = _root(tmp_path)
+    train(CFG, root)
+    _with_fac(root)
+    _recrawl_with_audio(root, 7)
+    counting = evaluation_run.audio_fingerprint
+
+    def fingerprint_as_before(root: DataRoot, fac: Any, count_empty: bool = False) -> dict[str, Any]:
+        return counting(root, fac, count_empty=True)
+
+    def record_as_before(*args: Any, **_earlier: Any) -> Any:
+        shards = {str(m.shard): m.config_hash for m in list_markers(root, "clip_pairs")}
+        return record(*args[:5], {**args[5], "pairs": config_hash(shards)}, *args[6:])
+
+    with monkeypatch.context() as old:
+        old.setattr(evaluation_run, "audio_fingerprint", fingerprint_as_before)
+        if pairs_counted_too:
+            old.setattr(evaluation_run, "record", record_as_before)
+        assert not eval_heldout(Setup(root)).cached
+    assert eval_heldout(Setup(root)).cached
