@@ -23,7 +23,7 @@ from tasks.wikihow.politeness import (
     retry_after_s,
     shared_limiter,
 )
-from tasks.wikihow.redirects import MAX_REDIRECTS, redirect_target, same_site
+from tasks.wikihow.redirects import MAX_REDIRECTS, redirect_target, same_site, unparsable_location
 from tasks.wikihow.titles import page_slug
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,15 @@ class OffSiteRedirect(WikiHowError):
     @property
     def permanent(self) -> bool:
         return True
+
+
+class UnparsableRedirect(OffSiteRedirect):
+    """A redirect whose Location is no URL httpx can parse ('\\x01' in it): on no site of ours, so refused as an
+    off-site one is, and as permanent (retried, it ended as an error row after its back-off on every run)."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        # WikiHowError's, not OffSiteRedirect's: there is no target URL to name, only why there is none.
+        WikiHowError.__init__(self, f"{url} redirects to a Location that is no URL ({reason}): not followed")
 
 
 class SiteUnreachable(Exception):
@@ -328,6 +337,9 @@ class WikiHowClient:
             except BodyTooSlow as exc:
                 raise WikiHowError(f"{exc} (tasks.max_response_s)") from None
             except (httpx.TimeoutException, httpx.TransportError) as exc:
+                reason = unparsable_location(exc)
+                if reason is not None:
+                    raise UnparsableRedirect(str(exc.request.url), reason) from None
                 host = urlsplit(url).netloc
                 if isinstance(exc, httpx.ConnectError) and host not in _ANSWERED:
                     raise SiteUnreachable(f"{urlsplit(url).scheme}://{host}", exc) from None

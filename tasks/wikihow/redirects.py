@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from urllib.parse import urljoin, urlsplit
 
+import httpx
+
 # The statuses httpx (and browsers) follow when they carry a Location header.
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
 # RFC 9309 asks crawlers to follow at least five redirects for robots.txt; real article moves take one or two.
@@ -53,3 +55,13 @@ def redirect_target(url: str, status: int, location: str | None) -> str | None:
         return urljoin(url, location.strip())
     except ValueError:
         return location.strip()
+
+
+def unparsable_location(exc: httpx.TransportError) -> str | None:
+    """Why httpx refused a redirect's Location (a control character in it), else None. httpx builds the next
+    request of every redirect answer, even one it is not to follow, so such an answer never reaches the client:
+    it is a RemoteProtocolError raised from the InvalidURL, the same on every request, never a dropped
+    connection worth retrying."""
+    if isinstance(exc, httpx.RemoteProtocolError) and isinstance(exc.__context__, httpx.InvalidURL):
+        return str(exc.__context__)
+    return None

@@ -173,6 +173,43 @@ def test_a_location_that_is_no_url_is_a_failed_row_not_a_crashed_shard() -> None
         assert home_handler.asked == ["/robots.txt", "/Grill-Fish", "/Grill-Fish"]  # type: ignore[attr-defined]
 
 
+def test_a_location_with_a_control_character_fails_the_page_for_good_unretried() -> None:
+    """httpx refuses a Location holding '\\x01' (a RemoteProtocolError, as for a dropped connection): the client
+    retried it with back-off and the page was an error row on every run. Now it is refused at once, like an
+    off-site redirect; a robots.txt answering so is unavailable, and an API answer fails for good."""
+    home = {
+        "/robots.txt": (200, "User-agent: *\nAllow: /\n"),
+        "/Grill-Fish": (302, "/Grill\x01Fish"),
+        "/api.php": (301, "/api.php?\x01"),
+    }
+    handler = site(home)
+    with serving(handler) as home_url:
+        client = WikiHowClient(home_url, limiter=RateLimiter(1000.0), robots_cache_s=0.0, max_retries=3,
+                               backoff_base_s=0.001, backoff_max_s=0.001)  # fmt: skip
+        with client:
+            with pytest.raises(
+                OffSiteRedirect, match=r"/Grill-Fish redirects to a Location that is no URL"
+            ) as info:
+                client.fetch_article("Grill Fish")
+            assert info.value.permanent
+            assert handler.asked == ["/robots.txt", "/Grill-Fish"]  # type: ignore[attr-defined]
+            item = PlannedArticle("Grill Fish", 1, ("Food and Entertaining",))
+            row = mined_row(item, client, parse_article, VisualFilter(), "crawl-0000")
+            assert (row["status"], row["drop_reason"], row["keep"]) == ("failed", "off_site_redirect", False)
+            assert "non-printable" in row["error"]
+            with pytest.raises(OffSiteRedirect) as api:
+                client.category_members("Food and Entertaining")
+            assert api.value.permanent
+            assert handler.asked.count("/api.php") == 1  # type: ignore[attr-defined]
+    robots = site({"/robots.txt": (302, "/robots\x01.txt"), "/Grill-Fish": (200, "page")})
+    with serving(robots) as robots_url:
+        with WikiHowClient(robots_url, limiter=RateLimiter(1000.0), robots_cache_s=0.0, max_retries=3,
+                           backoff_base_s=0.001, backoff_max_s=0.001) as client:  # fmt: skip
+            with pytest.raises(RobotsUnavailable, match="Location that is no URL"):
+                client.fetch_article("Grill Fish")
+        assert robots.asked == ["/robots.txt"]  # type: ignore[attr-defined]
+
+
 def test_a_redirect_loop_within_the_site_ends() -> None:
     with two_sites({"/robots.txt": (404, ""), "/Loop": (302, "/Loop")}, {}) as (client, _, home_handler, _o):
         with pytest.raises(WikiHowError, match=f"more than {MAX_REDIRECTS} redirects"):
