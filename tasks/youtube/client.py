@@ -29,6 +29,7 @@ from tasks.youtube.access import AccessSecrets, YoutubeAccess
 from tasks.youtube.cookies_file import CookiesFileError, check_cookies_file
 from tasks.youtube.errors import BOT_CHECK_ADVICE, ErrorKind, StageHalted, classify, clean_message
 from tasks.youtube.ids import check_video_id
+from tasks.youtube.merge_probe import mp4_merge_works
 from tasks.youtube.messages import TOO_LARGE, count_key
 from tasks.youtube.politeness import Politeness, shared_politeness
 from tasks.youtube.sanitize import sanitize_info
@@ -254,7 +255,10 @@ class YoutubeClient:
         if settings.max_bytes is not None and size is not None and size > settings.max_bytes:
             self.errors[f"error:{TOO_LARGE}"] += 1
             raise MediaCapExceeded(TOO_LARGE, f"{size / 1e6:.1f} MB > cap {settings.max_bytes / 1e6:g} MB")
-        ydl.params["merge_output_format"] = merge_container(chosen) if isinstance(chosen, Mapping) else None
+        container = merge_container(chosen) if isinstance(chosen, Mapping) else None
+        if container == "mp4" and not mp4_merge_works():
+            container = None  # an FFmpeg 3.x: yt-dlp's own Matroska, 21 ms late, rather than no download
+        ydl.params["merge_output_format"] = container
         self.log.too_large = None
         try:
             self._call(lambda: ydl.process_ie_result(copy.deepcopy(kept), download=True))

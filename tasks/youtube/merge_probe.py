@@ -1,10 +1,16 @@
-"""Whether the ffmpeg here merges a VP9 video and an AAC audio into mp4 as yt-dlp's merger does (a doctor check)."""
+"""Whether the ffmpeg here merges a VP9 video and an AAC audio into mp4 as yt-dlp's merger does (a doctor check,
+and the download's choice of container, once per process)."""
 
 from __future__ import annotations
 
+import functools
+import logging
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 # The download merges that pair into mp4 (video_download.merge_container: Matroska drops AAC's start delay).
 # FFmpeg 3.x's mp4 muxer refuses VP9 without `-strict experimental`, which yt-dlp's merger never passes: every
@@ -35,6 +41,34 @@ def vp9_mp4_merge_refusal(ffmpeg: str = "ffmpeg", timeout_s: float = 20.0) -> st
         if merged.returncode == 0 and out.is_file() and out.stat().st_size > 0:
             return None
         return _reason(merged.stderr) or f"ffmpeg exited with {merged.returncode}"
+
+
+def mp4_merge_works() -> bool:
+    """Whether the download may merge VP9 (or AV1) + AAC into mp4 with the ffmpeg yt-dlp finds on PATH: asked of
+    that ffmpeg once per process (0.3 s). yt-dlp's error for the refusal is ffmpeg's last line, often a bare
+    "Conversion failed!" that any failed merge gives, so it cannot be told apart to merge again afterwards."""
+    return _mp4_merge_works(shutil.which("ffmpeg") or "ffmpeg")
+
+
+@functools.cache
+def _mp4_merge_works(ffmpeg: str) -> bool:
+    try:
+        refusal = vp9_mp4_merge_refusal(ffmpeg)
+    except (CannotProbe, subprocess.TimeoutExpired, OSError) as exc:
+        # No verdict (a build without libvpx's encoder, a stalled ffmpeg): mp4, as an ffmpeg of today merges.
+        log.debug("%s: the mp4 merge was not tried (%s); VP9 + AAC downloads go into mp4", ffmpeg, exc)
+        return True
+    if refusal is None:
+        return True
+    # Matroska is what yt-dlp picks for the pair by itself: the download succeeds, 21 ms late, rather than fails.
+    log.warning(
+        "%s refuses VP9 + AAC in mp4 (%s): such downloads are merged into Matroska instead, which drops AAC's "
+        "start delay, so their frame and audio rows sit 21 ms late against the captions; install FFmpeg 4.4 or "
+        "newer (see howto doctor's 'mp4 merge' check)",
+        ffmpeg,
+        refusal,
+    )
+    return False
 
 
 def _run(ffmpeg: str, args: list[str], folder: str, timeout_s: float) -> subprocess.CompletedProcess[str]:

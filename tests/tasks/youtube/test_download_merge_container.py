@@ -4,6 +4,7 @@ video stream started at 21 ms, the AAC priming at 0), so frame and audio rows bo
 
 from __future__ import annotations
 
+import logging
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -100,6 +101,33 @@ def test_vp9_and_aac_merge_into_mp4_on_time(media_url: str, tmp_path: Path) -> N
         wave = decode_mono(str(path), SR, timeout_s=60.0)
         onset = float(np.flatnonzero(np.abs(wave) > 0.05)[0]) / SR
         assert abs(onset - 1.0) < 0.002, path.name
+
+
+def test_an_ffmpeg_that_refuses_vp9_in_mp4_merges_into_matroska_as_before(
+    media_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """FFmpeg 3.x's mp4 muxer refuses VP9 without `-strict experimental`: since VP9 + AAC went into mp4 every
+    such download failed ('Conversion failed!'). Now the merge is tried once on small files and, refused, the
+    download goes into yt-dlp's Matroska, 21 ms late as before, with a warning that says so."""
+    from tests.old_ffmpeg import ffmpeg3_on_path
+
+    monkeypatch.setenv("PATH", ffmpeg3_on_path(tmp_path / "old-ffmpeg"))
+    settings = PolitenessSettings(requests_per_s=0, jitter_s=0)
+    access = YoutubeAccess(politeness=settings, retries=0, extractor_retries=0)
+    downloads = DownloadSettings(tmp_path / "videos", min_free_gb=0)
+    aac = _fmt(media_url, "140", "m4a", "none", "mp4a.40.2")
+    opus = _fmt(media_url, "251", "webm", "none", "opus")
+    infos = [_info(media_url, "vp9aac00001", aac), _info(media_url, "vp9aac00002", aac),
+             _info(media_url, "vp9opus0000", opus)]  # fmt: skip
+    with caplog.at_level(logging.WARNING), YoutubeClient(access, politeness=Politeness(settings)) as client:
+        paths = [client.video(info["id"], info["webpage_url"], downloads, info) for info in infos]
+    assert [p.name for p in paths] == ["vp9aac00001.mkv", "vp9aac00002.mkv", "vp9opus0000.webm"]
+    warnings = [r.getMessage() for r in caplog.records if "refuses VP9 + AAC in mp4" in r.getMessage()]
+    assert len(warnings) == 1  # asked once, not once a video
+    assert "21 ms late" in warnings[0] and "howto doctor" in warnings[0]
+    assert "VP9 in MP4 support is experimental" in warnings[0]
+    wave = decode_mono(str(paths[0]), SR, timeout_s=60.0)
+    assert float(np.flatnonzero(np.abs(wave) > 0.05)[0]) / SR > 1.01  # Matroska's shift, as before 533b15d
 
 
 @pytest.mark.parametrize(
