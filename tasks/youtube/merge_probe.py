@@ -3,7 +3,6 @@ and the download's choice of container, once per process)."""
 
 from __future__ import annotations
 
-import functools
 import logging
 import shutil
 import subprocess
@@ -21,43 +20,67 @@ _INPUTS = {
     "audio.m4a": ["-f", "lavfi", "-i", "sine=duration=0.3", "-c:a", "aac"],
 }  # fmt: skip
 # yt-dlp's FFmpegMergerPP: both streams copied, nothing else asked of the muxer.
-_MERGE = ["-i", "video.webm", "-i", "audio.m4a", "-c", "copy", "-map", "0:v:0", "-map", "1:a:0", "merged.mp4"]
+_MERGE = ["-i", "video.webm", "-i", "audio.m4a", "-c", "copy", "-map", "0:v:0", "-map", "1:a:0"]
 
 
 class CannotProbe(RuntimeError):
-    """The inputs could not be made here (a build without libvpx's VP9 encoder): no verdict on the merge."""
+    """No verdict on the merge: the inputs could not be made here (a build without libvpx's VP9 encoder), or
+    the merge failed for a reason that is not the mp4 muxer's (killed, or Matroska refused as well)."""
 
 
 def vp9_mp4_merge_refusal(ffmpeg: str = "ffmpeg", timeout_s: float = 20.0) -> str | None:
     """None where `ffmpeg` merges a VP9 video and an AAC audio into mp4 by stream copy; else its last words.
-    CannotProbe where the two small inputs cannot be encoded."""
+    CannotProbe where the two small inputs cannot be encoded, or the merge fails for another reason."""
     with tempfile.TemporaryDirectory(prefix="howto-merge-") as folder:
         for name, args in _INPUTS.items():
             made = _run(ffmpeg, [*args, name], folder, timeout_s)
             if made.returncode != 0:
                 raise CannotProbe(f"cannot make a {name} to merge: {_reason(made.stderr)}")
-        merged = _run(ffmpeg, _MERGE, folder, timeout_s)
-        out = Path(folder) / "merged.mp4"
-        if merged.returncode == 0 and out.is_file() and out.stat().st_size > 0:
+        merged = _run(ffmpeg, [*_MERGE, "merged.mp4"], folder, timeout_s)
+        if _made(merged, Path(folder) / "merged.mp4"):
             return None
-        return _reason(merged.stderr) or f"ffmpeg exited with {merged.returncode}"
+        refusal = _reason(merged.stderr) or f"ffmpeg exited with {merged.returncode}"
+        # Only a refusal of mp4 itself is a verdict: a merge killed (the OOM killer), or one that fails into
+        # Matroska too (a full temp disk), says nothing of the muxer, and cached it sent every later download
+        # of the process into Matroska, 21 ms late.
+        if merged.returncode < 0:
+            raise CannotProbe(f"the merge into mp4 was killed (signal {-merged.returncode}): {refusal}")
+        control = _run(ffmpeg, [*_MERGE, "merged.mkv"], folder, timeout_s)
+        if not _made(control, Path(folder) / "merged.mkv"):
+            raise CannotProbe(f"the pair merges into neither mp4 nor Matroska here: {refusal}")
+        return refusal
+
+
+def _made(run: subprocess.CompletedProcess[str], out: Path) -> bool:
+    return run.returncode == 0 and out.is_file() and out.stat().st_size > 0
+
+
+# Per ffmpeg path, verdicts only: a probe that gave none (a full temp disk, a stalled or killed ffmpeg) is not
+# kept, else a passing failure decided the container of every later download of a long-lived worker.
+_VERDICTS: dict[str, bool] = {}
 
 
 def mp4_merge_works() -> bool:
     """Whether the download may merge VP9 (or AV1) + AAC into mp4 with the ffmpeg yt-dlp finds on PATH: asked of
-    that ffmpeg once per process (0.3 s). yt-dlp's error for the refusal is ffmpeg's last line, often a bare
-    "Conversion failed!" that any failed merge gives, so it cannot be told apart to merge again afterwards."""
-    return _mp4_merge_works(shutil.which("ffmpeg") or "ffmpeg")
+    that ffmpeg once per process (0.3 s), again while it gives no verdict. yt-dlp's error for the refusal is
+    ffmpeg's last line, often a bare "Conversion failed!" that any failed merge gives, so it cannot be told
+    apart to merge again afterwards."""
+    ffmpeg = shutil.which("ffmpeg") or "ffmpeg"
+    if ffmpeg not in _VERDICTS:
+        verdict = _mp4_merge_verdict(ffmpeg)
+        if verdict is None:  # asked again at the next such download: this one may have failed by chance
+            return True
+        _VERDICTS[ffmpeg] = verdict
+    return _VERDICTS[ffmpeg]
 
 
-@functools.cache
-def _mp4_merge_works(ffmpeg: str) -> bool:
+def _mp4_merge_verdict(ffmpeg: str) -> bool | None:
     try:
         refusal = vp9_mp4_merge_refusal(ffmpeg)
     except (CannotProbe, subprocess.TimeoutExpired, OSError) as exc:
         # No verdict (a build without libvpx's encoder, a stalled ffmpeg): mp4, as an ffmpeg of today merges.
         log.debug("%s: the mp4 merge was not tried (%s); VP9 + AAC downloads go into mp4", ffmpeg, exc)
-        return True
+        return None
     if refusal is None:
         return True
     # Matroska is what yt-dlp picks for the pair by itself: the download succeeds, 21 ms late, rather than fails.
