@@ -184,7 +184,8 @@ def _user(uid: int) -> str:
 def open_lock_file(path: Path) -> int:
     """A descriptor of the lock file at `path`, created if missing (0644), never through a link (O_NOFOLLOW)
     and never truncated; read-only when it is another user's (a read-only descriptor locks as well).
-    UnsafeTempFolder when `path` is a link or not a regular file (a FIFO is opened without blocking)."""
+    UnsafeTempFolder when `path` is a link or not a regular file (a FIFO is opened without blocking, a folder or
+    a socket not at all)."""
     flags = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     while True:
         try:
@@ -205,7 +206,8 @@ def open_lock_file(path: Path) -> int:
                     f"GPU lock file {path}: a symbolic link, not followed; remove it (another user may have"
                     " planted it)"
                 ) from None
-            if exc.errno == errno.EISDIR:  # a folder made in its place (anyone may make one)
+            # A folder made in its place, or a UNIX socket bound there (open gives ENXIO): anyone may make either.
+            if exc.errno in (errno.EISDIR, errno.ENXIO):
                 raise _not_regular(path) from None
             raise
 

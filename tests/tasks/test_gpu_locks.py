@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import pwd
 import shutil
 import signal
+import socket
 import stat
 import subprocess
 import sys
@@ -176,16 +178,21 @@ def test_a_lock_file_of_ours_gets_the_pid_without_being_truncated(tmp_path: Path
         assert (tmp_path / "GPU-a.lock").read_text() == f"pid {os.getpid():<10}\nand more\n"
 
 
-@pytest.mark.parametrize("kind", ["a FIFO", "a folder"])
+@pytest.mark.parametrize("kind", ["a FIFO", "a folder", "a socket"])
 def test_a_non_file_planted_as_a_lock_file_is_refused_without_waiting(tmp_path: Path, kind: str) -> None:
-    """Anyone may make either in the shared folder; a folder there was an IsADirectoryError's traceback."""
-    if kind == "a FIFO":
-        os.mkfifo(tmp_path / "GPU-a.lock")
-    else:
-        (tmp_path / "GPU-a.lock").mkdir()
-    with pytest.raises(UnsafeTempFolder, match=r"GPU-a\.lock: not a regular file"):
-        with local_gpu(["GPU-a"], None, tmp_path):
-            pass
+    """Anyone may make any of them in the shared folder; a folder there was an IsADirectoryError's traceback,
+    a UNIX socket bound there an OSError's (ENXIO, "No such device or address")."""
+    with contextlib.ExitStack() as planted:
+        if kind == "a FIFO":
+            os.mkfifo(tmp_path / "GPU-a.lock")
+        elif kind == "a folder":
+            (tmp_path / "GPU-a.lock").mkdir()
+        else:
+            bound = planted.enter_context(socket.socket(socket.AF_UNIX))
+            bound.bind(str(tmp_path / "GPU-a.lock"))
+        with pytest.raises(UnsafeTempFolder, match=r"GPU-a\.lock: not a regular file"):
+            with local_gpu(["GPU-a"], None, tmp_path):
+                pass
 
 
 @pytest.mark.parametrize(
