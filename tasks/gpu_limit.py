@@ -90,12 +90,19 @@ def local_gpu(
         raise ValueError("no CUDA device is visible to this process")
     if wanted is not None and not 0 <= wanted < len(gpus):
         raise ValueError(f"cuda:{wanted} asked for, but this process sees {len(gpus)} CUDA device(s)")
-    folder = shared_lock_folder(lock_dir or default_lock_dir())
+    base = lock_dir or default_lock_dir()
     candidates = [wanted] if wanted is not None else list(range(len(gpus)))
     waiting_since: float | None = None
     while True:
+        # Checked each round: a folder removed while this run waits (its owner may, as shared_lock_folder's refusals
+        # advise) is made again, where once every later open of a lock file in it failed and was retried at once,
+        # forever, at full CPU. The locks of runs still holding cards went with it: they are not seen.
+        folder = shared_lock_folder(base)
         for index in candidates:
-            fd = open_lock_file(folder / f"{re.sub(r'[^A-Za-z0-9._-]', '_', gpus[index])}.lock")
+            try:
+                fd = open_lock_file(folder / f"{re.sub(r'[^A-Za-z0-9._-]', '_', gpus[index])}.lock")
+            except FileNotFoundError:  # the folder went since the check: made again next round
+                break
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
@@ -185,21 +192,22 @@ def open_lock_file(path: Path) -> int:
     """A descriptor of the lock file at `path`, created if missing (0644), never through a link (O_NOFOLLOW)
     and never truncated; read-only when it is another user's (a read-only descriptor locks as well).
     UnsafeTempFolder when `path` is a link or not a regular file (a FIFO is opened without blocking, a folder or
-    a socket not at all)."""
+    a socket not at all); FileNotFoundError when its folder is gone."""
     flags = os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
     while True:
         try:
-            try:
+            try:  # FileNotFoundError here: the folder itself is gone, which no retry of this open mends
                 return _regular(os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | flags, 0o644), path)
             except FileExistsError:
                 pass
             try:
-                return _regular(os.open(path, os.O_RDWR | flags), path)
-            except PermissionError:
-                # Another user's file: read-only, and without O_CREAT (fs.protected_regular refuses that).
-                return _regular(os.open(path, os.O_RDONLY | flags), path)
-        except FileNotFoundError:  # removed by its owner between our two opens: create it again
-            continue
+                try:
+                    return _regular(os.open(path, os.O_RDWR | flags), path)
+                except PermissionError:
+                    # Another user's file: read-only, and without O_CREAT (fs.protected_regular refuses that).
+                    return _regular(os.open(path, os.O_RDONLY | flags), path)
+            except FileNotFoundError:  # removed by its owner between our two opens: create it again
+                continue
         except OSError as exc:
             if exc.errno == errno.ELOOP:
                 raise UnsafeTempFolder(

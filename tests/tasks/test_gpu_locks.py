@@ -139,6 +139,38 @@ def test_the_default_lock_folder_is_the_machines_not_this_sessions_temp_dir(
     assert default_lock_dir() == tmp_path / "locks"
 
 
+def test_a_lock_folder_removed_while_a_run_waits_is_made_again(tmp_path: Path) -> None:
+    """Its owner may remove it (a refusal advises it). The waiting run's next open of a lock file in it failed,
+    was retried at once, and so on forever at full CPU, long after the card came free."""
+    folder = tmp_path / "howto-gpu-locks"
+    got: list[int] = []
+    waiting = threading.Event()
+
+    class Waiting(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "busy with other runs" in record.getMessage():
+                waiting.set()
+
+    def second() -> None:
+        with local_gpu(["GPU-a"], None, folder, poll_s=0.02) as index:
+            got.append(index)
+
+    handler = Waiting()
+    logging.getLogger("tasks.gpu_limit").addHandler(handler)
+    try:
+        with local_gpu(["GPU-a"], None, folder):
+            # A daemon: a waiter spinning (the old code) must not keep pytest from exiting.
+            waiter = threading.Thread(target=second, daemon=True)
+            waiter.start()
+            assert waiting.wait(30)  # past its first round, the folder checked
+            shutil.rmtree(folder)
+        waiter.join(30)
+    finally:
+        logging.getLogger("tasks.gpu_limit").removeHandler(handler)
+    assert got == [0]
+    assert stat.S_IMODE(os.lstat(folder).st_mode) == 0o1777 and (folder / "GPU-a.lock").is_file()
+
+
 def test_the_lock_folder_is_made_like_tmp_world_writable_and_sticky(tmp_path: Path) -> None:
     """Every user's GPU runs share it, and none may delete or replace another's lock files."""
     folder = tmp_path / "shared" / "howto-gpu-locks"
