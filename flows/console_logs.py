@@ -16,7 +16,6 @@ import logging
 
 from flows.terminal_text import terminal_safe
 
-
 # Where a message's second and later lines start: indented, so no line of a message can pass for a record of its
 # own. Escaping the line feed too (`\x0a`) did that as well, but ran Prefect's own two-line messages ("Starting
 # temporary server on ...", "See https://...") into one line with a literal \x0a in it on every command.

@@ -94,7 +94,9 @@ def test_the_cli_console_shows_scraped_text_in_log_lines_as_text(tmp_path: Path,
     first, second = _line_after(lines, "shard 0 failed")
     assert first.endswith(f"shard 0 failed: {SHOWN}") and second == FORGED
     first, second = _line_after(lines, "Starting temporary server")
-    assert first.endswith("on http://127.0.0.1:8080") and second == "    See https://docs.prefect.io/ for more"
+    assert (
+        first.endswith("on http://127.0.0.1:8080") and second == "    See https://docs.prefect.io/ for more"
+    )
     assert "\\x0a" not in err
     if not verbose:  # three records of two lines each
         assert len(lines) == 6 and not any(line.startswith("12:00:00 ERROR forged") for line in lines)
