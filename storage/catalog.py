@@ -358,12 +358,16 @@ LEFT JOIN (
 # whose views changed, whose captions a re-check found changed. The first generation has no change rows:
 # everything in it was added. A re-crawl that changed nothing has no change rows either: its previous
 # generation is then the one before it in search_results, as tasks/search/crawl_record.py chose it.
+# A crawl whose every search failed (an outage, every query refused: no row with a hit or status ok) is no
+# generation: its status is 'failed' (else 'ok') and no later crawl takes it as its previous generation,
+# as crawl_record.previous_generation skips it. A column added goes last: `SELECT *` users read by position.
 CRAWLS_SQL = """
 CREATE VIEW crawls AS
 WITH generations AS (
     -- a task whose search failed has a row with neither rank nor video id: no hit
     SELECT crawl_id, count(*) FILTER (WHERE rank IS NOT NULL OR video_id IS NOT NULL) AS search_hits,
-           count(DISTINCT video_id) AS videos_found
+           count(DISTINCT video_id) AS videos_found,
+           coalesce(bool_or(rank IS NOT NULL OR video_id IS NOT NULL OR status = 'ok'), false) AS answered
     FROM search_results GROUP BY 1
 ), first_seen AS (
     SELECT video_id, min(crawl_id) AS crawl_id, bool_or(keep) AS keep FROM videos
@@ -376,14 +380,16 @@ WITH generations AS (
     FROM crawl_changes GROUP BY 1
 )
 SELECT g.crawl_id,
-       coalesce(c.previous_crawl_id, lag(g.crawl_id) OVER (ORDER BY g.crawl_id)) AS previous_crawl_id,
+       coalesce(c.previous_crawl_id, max(CASE WHEN g.answered THEN g.crawl_id END) OVER (
+           ORDER BY g.crawl_id ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)) AS previous_crawl_id,
        g.search_hits, g.videos_found,
        (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id) AS added,
        (SELECT count(*) FROM first_seen f WHERE f.crawl_id = g.crawl_id AND f.keep) AS added_kept,
        (SELECT count(DISTINCT video_id) FROM videos v WHERE v.unavailable_since = g.crawl_id) AS vanished,
        coalesce(c.views_changed, 0) AS views_changed,
        coalesce(c.captions_changed, 0) AS captions_changed,
-       coalesce(c.returned, 0) AS returned
+       coalesce(c.returned, 0) AS returned,
+       CASE WHEN g.answered THEN 'ok' ELSE 'failed' END AS status
 FROM generations g LEFT JOIN changes c USING (crawl_id)
 ORDER BY g.crawl_id
 """

@@ -113,7 +113,9 @@ def markdown(n: ReportNumbers, made_at: str) -> str:
         *(f"- {md_text(k)} / {md_text(lang)}: {c:,} videos" for k, lang, c in n.caption_kinds),
         *(f"- source {md_text(s)}: {c:,} videos" for s, c in n.caption_sources.items()),
         "", "## Crawl generations", "",
-        *(f"- {md_text(c['crawl_id'])}: {c['new_videos']:,} videos first seen, {c['gone']:,} found gone"
+        *(f"- {md_text(c['crawl_id'])}: every search failed; not a generation (no later crawl is compared with it)"
+          if c.get("failed") else
+          f"- {md_text(c['crawl_id'])}: {c['new_videos']:,} videos first seen, {c['gone']:,} found gone"
           + (f", {c['returned']:,} back" if c.get("returned") else "")
           + (f", {c['views_changed']:,} view counts changed since {md_text(c['compared_with'])}"
              if c["compared_with"] else "")

@@ -118,7 +118,8 @@ def funnel(root: DataRoot) -> list[Stage]:
 def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
     """Per crawl generation: when it ran (its first videos shard), videos first seen, videos found gone,
     and for a re-crawl the generation it was compared with, how many view counts changed, how many known
-    videos it re-checked and how many of those had changed captions."""
+    videos it re-checked and how many of those had changed captions; `failed` for a crawl whose every
+    search failed (the `crawls` view's status), which is no generation."""
     started: dict[str, float] = {}
     for marker in list_markers(root, "videos"):
         table = read_shard(root, "videos", marker.shard)
@@ -140,9 +141,11 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
     )
     # What each re-crawl recorded about itself (flows/recrawl.py): the generation compared with, views.
     # The `crawls` view knows the generation compared with even when nothing changed (no change rows).
-    recorded = _rows(root, "SELECT crawl_id, previous_crawl_id, views_changed, returned FROM crawls")
-    changes = {c: (p, int(v)) for c, p, v, _ in recorded}
-    returned = {c: int(r) for c, _, _, r in recorded}  # gone videos a re-check saw back
+    recorded = _rows(root, "SELECT crawl_id, previous_crawl_id, views_changed, returned, status FROM crawls")
+    changes = {c: (p, int(v)) for c, p, v, _, _ in recorded}
+    returned = {c: int(r) for c, _, _, r, _ in recorded}  # gone videos a re-check saw back
+    # A crawl whose every search failed is no generation (no later crawl is compared with it): said so.
+    failed = {c for c, _, _, _, status in recorded if status == "failed"}
     captions = dict(
         _rows(root, "SELECT crawl_id, count(*) FROM crawl_changes WHERE change = 'captions' GROUP BY 1")
     )
@@ -153,7 +156,7 @@ def crawl_history(root: DataRoot) -> list[dict[str, Any]]:
         {"crawl_id": c, "started_at": started.get(c), "new_videos": int(n), "gone": int(g),
          "compared_with": changes.get(c, (None, 0))[0], "views_changed": changes.get(c, (None, 0))[1],
          "captions_checked": checked.get(c, 0), "captions_changed": int(captions.get(c, 0)),
-         "returned": returned.get(c, 0)}
+         "returned": returned.get(c, 0), "failed": c in failed}
         for c, n, g in rows
     ]  # fmt: skip
 

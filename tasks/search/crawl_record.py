@@ -24,6 +24,7 @@ DATASET = "crawl_changes"
 _NUMBER = re.compile(r"(\d+)$")
 RECRAWLS = "recrawls"  # _plans/recrawls/<crawl id>.json: a re-crawl of that crawl started
 _HIT_COLUMNS = ["video_id", "view_count"]
+_SEARCH_COLUMNS = ["crawl_id", "rank", "video_id", "status"]
 _VIDEO_COLUMNS = ["video_id", "task_id", "keep", "unavailable_since", "crawl_id", "status", "caption_kind",
                   "drop_reason"]  # fmt: skip
 
@@ -56,6 +57,36 @@ def returned_rows(root: DataRoot) -> list[dict[str, str]]:
     return table.to_pylist()
 
 
+def searches_answered(root: DataRoot) -> dict[str, bool]:
+    """Each crawl in `search_results`, and whether any of its searches got an answer (a hit, or none found).
+
+    A crawl whose every search failed (an outage, every query refused) has, per task, one row with neither
+    rank nor video id and a status other than ok, as the search stage's `every_search_failed` counts them.
+    It stopped before planning anything and is no generation: one abandoned (the user went on with
+    `--crawl-id`) was taken as the next crawl's previous generation, whose changes were then compared with
+    no hits at all. A search that answered with no results is an ok row."""
+    table = read_dataset(root, "search_results").to_table(columns=_SEARCH_COLUMNS)
+    answered = pc.or_(
+        pc.or_(pc.is_valid(table.column("rank")), pc.is_valid(table.column("video_id"))),
+        pc.fill_null(pc.equal(table.column("status"), "ok"), False),
+    )
+    per_crawl = pa.table({"crawl_id": table.column("crawl_id"), "answered": answered})
+    grouped = per_crawl.group_by("crawl_id").aggregate([("answered", "any")]).to_pylist()
+    return {row["crawl_id"]: bool(row["answered_any"]) for row in grouped}
+
+
+def failed_crawls(root: DataRoot) -> set[str]:
+    """The crawls whose every search failed (see `searches_answered`)."""
+    return {crawl for crawl, answered in searches_answered(root).items() if not answered}
+
+
+def previous_generation(root: DataRoot, crawl_id: str) -> str | None:
+    """The generation `crawl_id` is compared with: the newest earlier crawl whose searches got an answer
+    (one whose every search failed is skipped); None for the first."""
+    earlier = sorted(c for c, answered in searches_answered(root).items() if answered and c < crawl_id)
+    return earlier[-1] if earlier else None
+
+
 def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
     """Compare `crawl_id` with the generation before it and write the change rows; counts per change.
 
@@ -65,9 +96,7 @@ def record_crawl_changes(root: DataRoot, crawl_id: str) -> dict[str, int]:
     if match is None:
         raise ValueError(f"crawl id {crawl_id!r} has no number")
     started = time.time()
-    crawls = read_dataset(root, "search_results").to_table(columns=["crawl_id"]).column("crawl_id")
-    earlier = sorted(c for c in set(crawls.to_pylist()) if c < crawl_id)
-    previous = earlier[-1] if earlier else None
+    previous = previous_generation(root, crawl_id)
     videos = read_dataset(root, "videos").to_table(columns=_VIDEO_COLUMNS).to_pylist()
     rows = crawl_changes(
         crawl_id,
@@ -111,16 +140,24 @@ def record_missing_generations(root: DataRoot, crawl_ids: list[str]) -> list[str
     """Record every re-crawl generation (all but the first) that has no `crawl_changes` shard of the
     current schema version, e.g. one recorded before caption changes were, or whose videos shards a later
     run rewrote since (its re-checks' errors retried: what they saw, a caption change, a video gone, was
-    never reported, as the later generation takes it as known before). The rows derive from the data root
-    alone, so recording them again is safe. The generations recorded, oldest first."""
+    never reported, as the later generation takes it as known before), or that was compared with a crawl
+    whose every search failed (recorded before such a crawl was skipped). The rows derive from the data root
+    alone, so recording them again is safe. The generations recorded, oldest first.
+
+    A crawl whose every search failed (`failed_crawls`) is left unrecorded: a shard would say it finished."""
     done = []
     plans = video_plans(root)
+    failed = failed_crawls(root)
     for crawl in sorted(crawl_ids)[1:]:
         match = _NUMBER.search(crawl)
-        if match is None:
+        if match is None or crawl in failed:
             continue
         marker = read_marker(root, DATASET, int(match.group(1)))
-        if marker is None or probed_since(root, plans, crawl, marker.finished_at):
+        if (
+            marker is None
+            or probed_since(root, plans, crawl, marker.finished_at)
+            or marker.extra.get("previous_crawl_id") in failed
+        ):
             record_crawl_changes(root, crawl)
             done.append(crawl)
     return done

@@ -295,6 +295,57 @@ def test_a_recrawl_whose_every_search_failed_fails_and_is_resumed(site, tmp_path
     assert recrawl_finished(data, "crawl-0001") and next_crawl_id(data) == "crawl-0002"
 
 
+@pytest.mark.slow
+def test_a_crawl_after_an_abandoned_failed_one_is_compared_with_the_last_that_searched(
+    site, tmp_path: Path
+) -> None:
+    """The user leaves a crawl whose every search failed (an outage) and starts the next generation with
+    `--crawl-id`, as the README allows. Before, the new crawl took the failed one as its previous generation
+    (0 hits: a changed view count went unreported), recorded the failed one as a generation (an empty
+    `crawl_changes` shard), and the `crawls` view listed it like any other. Now it is compared with the last
+    crawl whose searches got answers, the failed one stays unrecorded, and the view and report mark it."""
+    from tasks.report.numbers import crawl_history
+    from tasks.search.crawl_record import recrawl_finished
+    from tests.flows.cli_checks import invoke
+
+    root = tmp_path / "data"
+    pipeline(cfg=demo_pipeline_config(site.url), data_root=str(root), stages=["tasks", "search"])
+    quick = ["--set", "youtube.retries=0", "--set", "youtube.extractor_retries=0"]
+    result = invoke("recrawl", "--demo-url", _closed_port_url(), "--data-root", str(root), "--stage", "search",
+                    *quick)  # fmt: skip
+    assert result.exit_code == 2 and "every search of crawl-0001 failed" in result.stderr, result.output
+    vid, views = query(
+        "SELECT video_id, max(view_count) FROM search_results WHERE crawl_id = 'crawl-0000' AND keep "
+        "GROUP BY 1 ORDER BY 1 LIMIT 1",
+        str(root),
+    ).rows[0]
+    original = site.world
+    more = copy.copy(original)  # the one change the next generation must report: a view count
+    more.videos = [
+        dataclasses.replace(v, view_count=views + 1000) if v.id == vid else v for v in original.videos
+    ]
+    site.set_world(more)
+    try:
+        result = invoke("recrawl", "--demo-url", site.url, "--data-root", str(root), "--stage", "search",
+                        "--crawl-id", "crawl-0002", "--recheck-captions", "0", *quick)  # fmt: skip
+    finally:
+        site.set_world(original)
+    assert result.exit_code == 0, result.output
+    changes = query("SELECT crawl_id, previous_crawl_id, change, video_id, views_before, views_after "
+                    "FROM crawl_changes", str(root)).rows  # fmt: skip
+    assert changes == [("crawl-0002", "crawl-0000", "views", vid, views, views + 1000)]
+    assert not recrawl_finished(DataRoot.from_any(root), "crawl-0001")  # not recorded as a generation
+    crawls = query("SELECT crawl_id, previous_crawl_id, search_hits, status FROM crawls", str(root)).rows
+    assert [(c, p, s) for c, p, _, s in crawls] == [
+        ("crawl-0000", None, "ok"), ("crawl-0001", "crawl-0000", "failed"), ("crawl-0002", "crawl-0000", "ok")
+    ]  # fmt: skip
+    history = {c["crawl_id"]: c for c in crawl_history(DataRoot.from_any(root))}
+    assert history["crawl-0001"]["failed"] and not history["crawl-0002"]["failed"]
+    assert (
+        history["crawl-0002"]["compared_with"] == "crawl-0000" and history["crawl-0002"]["views_changed"] == 1
+    )
+
+
 class _RefusingSite(BaseHTTPRequestHandler):
     """A site that answers every request 404 (yt-dlp: a refusal for good, a failed row), counting them."""
 

@@ -108,10 +108,10 @@ def test_recorded_generation_shows_in_crawls_view_and_report(tmp_path: Path) -> 
     crawls = query("SELECT * FROM crawls", root)
     assert crawls.columns == ["crawl_id", "previous_crawl_id", "search_hits", "videos_found", "added",
                               "added_kept", "vanished", "views_changed", "captions_changed",
-                              "returned"]  # fmt: skip
+                              "returned", "status"]  # fmt: skip
     assert crawls.rows == [
-        ("crawl-0000", None, 2, 2, 2, 2, 0, 0, 0, 0),
-        ("crawl-0001", "crawl-0000", 3, 3, 2, 1, 1, 1, 1, 0),
+        ("crawl-0000", None, 2, 2, 2, 2, 0, 0, 0, 0, "ok"),
+        ("crawl-0001", "crawl-0000", 3, 3, 2, 1, 1, 1, 1, 0, "ok"),
     ]
     captions = query("SELECT video_id, captions_before, captions_after FROM crawl_changes "
                      "WHERE change = 'captions'", root)  # fmt: skip
@@ -160,6 +160,58 @@ def test_a_generation_that_found_nothing_new_is_listed_with_its_previous(tmp_pat
     lines = [line.split(" (started")[0] for line in _card_lines(history) if line.startswith("- crawl-")]
     assert lines == ["- crawl-0000: 1 videos first seen, 0 found gone",
                      "- crawl-0001: 0 videos first seen, 0 found gone, 0 view counts changed since crawl-0000"]  # fmt: skip
+
+
+def _failed_search(crawl: str, status: str = "error") -> dict[str, Any]:
+    """A task's search that got no answer: an error row (an outage) or a refused one (status failed)."""
+    return {"task_id": "t1", "query": "how to x", "keep": False, "status": status, "crawl_id": crawl,
+            "error": "Connection refused" if status == "error" else "HTTP Error 404"}  # fmt: skip
+
+
+def test_a_crawl_whose_every_search_failed_is_no_generation(tmp_path: Path) -> None:
+    """crawl-0001's every search failed (an outage, then refusals) and was left: crawl-0002 was compared with
+    it (0 hits, so A's new view count went unreported) and recorded it as a generation (a `crawl_changes`
+    shard, which also says a re-crawl finished). Now crawl-0002 is compared with crawl-0000, crawl-0001 is
+    not recorded, and the view and report mark it failed. A search that found nothing is an answer."""
+    root = DataRoot.from_any(tmp_path / "data")
+    _write(root, "search_results", 0, [_hit(A, 100, "crawl-0000")])
+    _write(root, "videos", 0, [_video(A, "crawl-0000")])
+    _write(root, "search_results", 1, [_failed_search("crawl-0001"), _failed_search("crawl-0001", "failed")])
+    _write(root, "search_results", 2, [_hit(A, 180, "crawl-0002")])
+    crawls = ["crawl-0000", "crawl-0001", "crawl-0002"]
+    assert record_missing_generations(root, crawls) == ["crawl-0002"]
+    assert read_marker(root, "crawl_changes", 1) is None
+    marker = read_marker(root, "crawl_changes", 2)
+    assert marker is not None and marker.extra["previous_crawl_id"] == "crawl-0000"
+    refresh(root)
+    views = "SELECT crawl_id, previous_crawl_id, views_before, views_after FROM crawl_changes WHERE change = 'views'"
+    assert query(views, root).rows == [("crawl-0002", "crawl-0000", 100, 180)]
+    rows = query("SELECT crawl_id, previous_crawl_id, search_hits, status FROM crawls", root).rows
+    assert rows == [("crawl-0000", None, 1, "ok"), ("crawl-0001", "crawl-0000", 0, "failed"),
+                    ("crawl-0002", "crawl-0000", 1, "ok")]  # fmt: skip
+    history = crawl_history(root)
+    assert [(c["crawl_id"], c["failed"], c["compared_with"]) for c in history] == [
+        ("crawl-0000", False, None), ("crawl-0001", True, "crawl-0000"), ("crawl-0002", False, "crawl-0000")]  # fmt: skip
+    lines = [line.split(" (started")[0] for line in _card_lines(history) if line.startswith("- crawl-")]
+    assert (
+        lines[1] == "- crawl-0001: every search failed; not a generation (no later crawl is compared with it)"
+    )
+    assert (
+        lines[2] == "- crawl-0002: 0 videos first seen, 0 found gone, 1 view counts changed since crawl-0000"
+    )
+
+    # A generation recorded against the failed crawl (before it was skipped) is recorded again, once.
+    record = {**marker.extra, "previous_crawl_id": "crawl-0001"}
+    write_shard(root, "crawl_changes", 2, rows_table("crawl_changes", []), config_hash="h", code_version="x",
+                rows_in=1, extra=record)  # fmt: skip
+    assert record_missing_generations(root, crawls) == ["crawl-0002"]
+    assert record_missing_generations(root, crawls) == []
+    # A search that answered with no results (an ok row, no hit) is an answer: that crawl is a generation.
+    _write(root, "search_results", 3, [{**_failed_search("crawl-0003", "ok"), "error": None,
+                                        "drop_reason": "no_results"}])  # fmt: skip
+    assert record_crawl_changes(root, "crawl-0004") == {}
+    marker = read_marker(root, "crawl_changes", 4)
+    assert marker is not None and marker.extra["previous_crawl_id"] == "crawl-0003"
 
 
 def _gone(video_id: str, crawl: str) -> dict[str, Any]:
