@@ -24,20 +24,21 @@ from tasks.train.checkpoints import (
     no_checkpoint_message,
     trained_features_config,
 )
-from tasks.train.clip_tokens import TOKEN_BATCH, reads_tokens
+from tasks.train.clip_tokens import TOKEN_BATCH, VideoInput, video_input
 from tasks.train.pooling import REFERENCE_POOLING, ClipPooling, pooling_of
 
 
 class Embedder(Protocol):
     """Maps video inputs and sentences to L2-normalised joint-space rows.
 
-    Its video tower reads what it trained on: with `per_second`, each span's per-second tokens (n, T,
-    d_video) zero-padded (`tasks.train.second_tokens`); otherwise one vector per span (n, d_video), pooled
-    as `pooling` says its training clips were. Benchmark spans are given to it the same way.
+    Its video tower reads what it trained on (`video_input`): "tokens", each span's per-second tokens (n,
+    T, d_video) zero-padded (`tasks.train.second_tokens`); "token mean", one mean of them per span (n,
+    d_video); "pooled", one vector per span (n, d_video), pooled as `pooling` says its training clips
+    were. Benchmark spans are given to it the same way.
     """
 
     pooling: ClipPooling
-    per_second: bool
+    video_input: VideoInput
 
     def video(self, x: np.ndarray) -> np.ndarray: ...
 
@@ -93,11 +94,12 @@ class CheckpointEmbedder:
         encode: Callable[[list[str]], np.ndarray] | None = None,
         batch: int = 4096,
         pooling: ClipPooling = REFERENCE_POOLING,
+        objective: str | None = None,
     ) -> None:
         self.model, self.vocab, self.max_words, self.batch = model.eval(), vocab, max_words, batch
         self._encode = encode
         self.pooling = pooling
-        self.per_second = reads_tokens(model)
+        self.video_input = video_input(model, objective)
 
     @classmethod
     def load(
@@ -123,27 +125,29 @@ class CheckpointEmbedder:
         model, vocab = model_from_state(state)
         extra = state["extra"]
         words = max_words or int(extra.get("max_words", 20))
-        embedder = cls(model, vocab, words, encode, pooling=pooling_of(extra.get("config") or {}))
+        embedder = cls(model, vocab, words, encode, pooling=pooling_of(extra.get("config") or {}),
+                       objective=extra.get("objective"))  # fmt: skip
         return embedder, CheckpointRef(path, str(extra.get("run_id", "?"))), extra
 
     @torch.no_grad()
     def video(self, x: np.ndarray) -> np.ndarray:
-        """Pooled vectors (n, d_video), or for a tower of per-second tokens (n, T, d_video) tokens (float16
-        as `padded_tokens` holds them, or float32)."""
+        """Pooled vectors or token means (n, d_video), or for a tower of per-second tokens (n, T, d_video)
+        tokens (float16 as `padded_tokens` holds them, or float32): see `video_input`."""
         expected = int(self.model.video.mean.shape[0])
-        if self.per_second and x.ndim != 3:  # a pooled vector read as one token: an input it never saw
+        per_second = self.video_input == "tokens"
+        if per_second and x.ndim != 3:  # a pooled vector read as one token: an input it never saw
             raise InputMismatch(
                 "the checkpoint's video tower reads each clip's per-second tokens; this benchmark gives one "
                 "pooled vector per clip"
             )
-        if x.ndim != (3 if self.per_second else 2) or x.shape[-1] != expected:
+        if x.ndim != (3 if per_second else 2) or x.shape[-1] != expected:
             raise InputMismatch(
                 f"the checkpoint takes {expected}-d video vectors (2D + 3D features); this benchmark gives "
                 f"{x.shape[-1]}-d ones"
             )
         # Tokens (float16, exact as float32) go in TOKEN_BATCH clips at a time: the tower's float32 input
         # and its temporaries for 4096 clips of 32 tokens took gigabytes each.
-        batch = min(self.batch, TOKEN_BATCH) if self.per_second else self.batch
+        batch = min(self.batch, TOKEN_BATCH) if per_second else self.batch
         parts = [
             self.model.video(torch.from_numpy(np.ascontiguousarray(x[i : i + batch], np.float32))).numpy()
             for i in range(0, len(x), batch)

@@ -103,22 +103,28 @@ def _find(video_dir: Path, ids: Iterable[str], what: str) -> tuple[dict[str, Pat
     return found, missing
 
 
+# The fingerprint's note of what a VideoCLIP tower was given (`Embedder.video_input`): its evaluations
+# recorded before, from each span's pooled vector (read as one token by the transformer tower, as one vector
+# pooled per --clip-pool by the lite tower, which trained on means of tokens), are scored again.
+VIDEO_INPUT_NOTES = {"tokens": "per-second tokens", "token mean": "mean of per-second tokens"}
+
+
 def _video_inputs(embedder: Embedder) -> dict[str, Any]:
-    """The fingerprint's note that a tower of per-second tokens was given them: its evaluations recorded
-    before, from each span's pooled vector read as one token, are scored again. A pooled tower's inputs
+    """The fingerprint's note of a VideoCLIP tower's inputs (`VIDEO_INPUT_NOTES`). A pooled tower's inputs
     never changed, and its recorded evaluations are read back as they were."""
-    return {"video_inputs": "per-second tokens"} if embedder.per_second else {}
+    note = VIDEO_INPUT_NOTES.get(embedder.video_input)
+    return {"video_inputs": note} if note else {}
 
 
 def _released_pooled(embedder: Embedder, path: Path) -> None:
     """Released features are one max-pooled vector per clip (youcook_val.pkl) or video (the MSR-VTT .pth):
-    no per-second rows to cut a token tower's input from, so such a checkpoint is refused before any
-    scoring, a recorded evaluation included (it was of pooled vectors read as one token)."""
-    if embedder.per_second:
+    no per-second rows to cut a VideoCLIP tower's input (the tokens, or their mean) from, so such a
+    checkpoint is refused before any scoring, a recorded evaluation included (it was of pooled vectors)."""
+    if embedder.video_input != "pooled":
         raise InputMismatch(
             f"{path}: released features hold one pooled vector per clip or video, and this checkpoint's video tower "
-            "reads per-second tokens; evaluate it on the raw videos (--videos), whose tokens are cut as "
-            "in training"
+            f"reads {VIDEO_INPUT_NOTES[embedder.video_input]}; evaluate it on the raw videos (--videos), whose "
+            "tokens are cut as in training"
         )
 
 
@@ -288,7 +294,6 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
     draw_seed = int(cfg.get("seed", 0) if seed is None else seed)
     shards = pair_shards(setup.root)
     minilm = extra.get("text") == "minilm"
-    tokens = model.per_second
     fac = audio_checkpoint(setup.root)
 
     def compute() -> Scores:
@@ -302,11 +307,11 @@ def eval_heldout(setup: Setup, max_clips: int | None = None, seed: int | None = 
                 else model.text(pairs.texts)
             )
         video = pairs.video.astype(np.float32)
-        if tokens:
-            # Its tower reads the clips' per-second tokens, as the run's own held-out recall fed it; a
-            # pooled vector read as one token scored another input than the training log's.
+        if model.video_input != "pooled":
+            # A VideoCLIP tower reads the clips' per-second tokens (or their mean), as the run's own held-out
+            # recall fed it; a pooled vector scored another input than the training log's.
             video = clip_tokens(setup.root, shards, "heldout", fraction, pairs.video_ids, pairs.spans_ms,
-                                model.pooling)  # fmt: skip
+                                model.pooling, mean=model.video_input == "token mean")  # fmt: skip
         scores = retrieval_scores(text, model.video(video))
         scores.add("videos", len(set(pairs.video_ids.tolist())), len(pairs))
         if fac is not None:

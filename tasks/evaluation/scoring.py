@@ -12,9 +12,9 @@ from models.evaluate import TIE_RULES, retrieval_metrics, tied_queries
 from tasks.evaluation.crosstask import ground_truth, localise, recall_counts, second_spans_ms, task_recalls
 from tasks.evaluation.embedder import Embedder
 from tasks.evaluation.formats import FeatureItems, Segment, TaskCard
-from tasks.train.clip_tokens import padded_tokens
+from tasks.train.clip_tokens import token_inputs
 from tasks.train.pooling import MODEL_FPS, MODELS, VideoFeatures, pool_clips
-from tasks.train.second_tokens import clip_seconds, second_tokens, span_tokens
+from tasks.train.second_tokens import clip_seconds, second_tokens, span_tokens, token_widths
 
 
 @dataclass
@@ -93,15 +93,18 @@ def span_inputs(
     A pooled tower gets each span pooled as its run's clips were (L2, concat: (n, d_video)). A tower of
     per-second tokens gets the tokens of each span's seconds [floor(start), ceil(end)), zero-padded to the
     longest ((n, T, d_video) float16, `padded_tokens`), cut as training and `howto eval heldout` cut them:
-    one pooled vector read as one token is an input it never trained on."""
-    if not embedder.per_second:
+    one pooled vector read as one token is an input it never trained on. VideoCLIP's lite tower gets
+    the mean of those tokens ((n, d_video)), as its training windows were averaged: a span pooled per the
+    run's --clip-pool (max by default) is another input."""
+    if embedder.video_input == "pooled":
         parts = [pool_clips(rows, spans, pooling=embedder.pooling) for rows, spans in spans_by_video]
         return np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
-    seqs = []
+    seqs: list[np.ndarray] = []
+    widths: tuple[int, ...] = ()
     for rows, spans in spans_by_video:
-        tokens = second_tokens(rows)
+        tokens, widths = second_tokens(rows), token_widths(rows)
         seqs += [span_tokens(tokens, *clip_seconds(start, end), dtype=np.float16) for start, end in spans]
-    return padded_tokens(seqs)
+    return token_inputs(seqs, widths, mean=embedder.video_input == "token mean")
 
 
 def segment_inputs(
@@ -150,7 +153,8 @@ def crosstask_scores(
     """Step recall per task (annotated[task][video] = its step segments), averaged over the tasks.
 
     Per second t the video rows of a `window_s` window around t are pooled as a training clip was (a
-    tower of per-second tokens reads the window's tokens instead: `span_inputs`), step texts go through the text side, O = V S^T, then log-softmax over steps and the DP. The chance
+    tower of per-second tokens reads the window's tokens instead, VideoCLIP's lite tower their mean:
+    `span_inputs`), step texts go through the text side, O = V S^T, then log-softmax over steps and the DP. The chance
     level is the same recall with `chance_draws` random score matrices per video.
     """
     counts: dict[str, list[tuple[int, int]]] = {}

@@ -2,7 +2,8 @@
 
 `ObjectiveTrainer` is the plain `Trainer` (checkpoints, resume, metrics, report, held-out evaluation)
 with the objective's own batches, towers and loss; every objective ends in the same two towers over
-pooled span vectors and captions, so evaluation and search treat all runs alike.
+pooled span vectors and captions, so evaluation and search treat all runs alike (VideoCLIP's video towers
+are given each clip's per-second tokens, or their mean, as they trained: `clip_tokens.video_input`).
 """
 
 from __future__ import annotations
@@ -325,11 +326,13 @@ class ObjectiveTrainer(Trainer):
         return out
 
     def eval_inputs(self, pairs: Pairs) -> torch.Tensor:
-        """Held-out clips as pooled vectors, or as per-second tokens for the transformer video tower."""
-        if self.cfg.video_encoder != "transformer":
+        """Held-out clips as pooled vectors, or for VideoCLIP's towers what they trained on: per-second
+        tokens (the transformer tower), their mean (the lite tower; clip_pairs' vectors, pooled per the
+        run's --clip-pool, are another input than its training windows' means)."""
+        if self.cfg.objective != "videoclip":
             return super().eval_inputs(pairs)
         tokens = clip_tokens(
             self.root, self.shards, "heldout", self.cfg.heldout_fraction, pairs.video_ids, pairs.spans_ms,
-            self.cfg.pooling,
+            self.cfg.pooling, mean=self.cfg.video_encoder != "transformer",
         )  # fmt: skip
         return torch.from_numpy(tokens)

@@ -12,7 +12,7 @@ import torch
 from storage.layout import DataRoot
 from storage.shards import collecting_left_out
 from tasks.train.checkpoints import latest_checkpoint, load_state, model_from_state, no_checkpoint_message
-from tasks.train.clip_tokens import TOKEN_BATCH, no_frame_rows, reads_tokens, tokens_of
+from tasks.train.clip_tokens import TOKEN_BATCH, VideoInput, no_frame_rows, tokens_of, video_input
 from tasks.train.data import Pairs, load_shard, pair_shards
 from tasks.train.pooling import pooling_of
 from tasks.train.prepare import no_pairs_message, require_pairs_pooled, require_same_features
@@ -52,6 +52,7 @@ def search_clips(
         also = f" (left out: {damaged[0]})" if damaged else ""
         raise NoClipsToSearch(f"{no_pairs_message(root)}{also}")
     model, vocab = model_from_state(state)
+    reads = video_input(model, state["extra"].get("objective"))
     with torch.no_grad():
         if vocab is not None:
             text_in = vocab.encode_batch([query], int(state["extra"].get("max_words", 20)))
@@ -67,7 +68,7 @@ def search_clips(
         for shard in shards:
             # Every clip is a candidate (the held-out fraction 0 keeps all rows in the "train" side).
             pairs = load_shard(root, shard, "train", 0.0, with_text=False)
-            for start, video in video_inputs(root, shard, pairs, reads_tokens(model)):
+            for start, video in video_inputs(root, shard, pairs, reads):
                 scores = (model.video(video) @ q).tolist()
                 for i, score in enumerate(scores, start):
                     counter += 1
@@ -91,18 +92,20 @@ def search_clips(
 
 
 def video_inputs(
-    root: DataRoot, shard: int, pairs: Pairs, per_second: bool
+    root: DataRoot, shard: int, pairs: Pairs, reads: VideoInput
 ) -> Iterator[tuple[int, torch.Tensor]]:
     """What the video tower reads for a shard's clips, a batch at a time, with each batch's first row.
 
     A pooled tower gets the clips' stored vectors, 4096 a batch. A tower of per-second tokens gets each
     clip's tokens, cut from the shard's frame rows as training and `howto eval heldout` cut them (a pooled
     vector read as one token is an input it never trained on), TOKEN_BATCH clips a batch: a shard's clips
-    padded at once would take gigabytes."""
-    if not per_second:
+    padded at once would take gigabytes. VideoCLIP's lite tower gets each clip's mean of those tokens, as
+    its training windows were averaged (not the stored vectors, pooled per the run's --clip-pool)."""
+    if reads == "pooled":
         for start in range(0, len(pairs), 4096):
             yield start, torch.from_numpy(pairs.video[start : start + 4096].astype(np.float32))
         return
+    mean = reads == "token mean"
     rows_of = {video.video_id: video.rows for video in load_videos(root, shard, "train", 0.0)}
     missing = set(map(str, pairs.video_ids)) - rows_of.keys()
     if missing:
@@ -111,5 +114,7 @@ def video_inputs(
         stop = start + TOKEN_BATCH
         yield (
             start,
-            torch.from_numpy(tokens_of(rows_of, pairs.video_ids[start:stop], pairs.spans_ms[start:stop])),
+            torch.from_numpy(
+                tokens_of(rows_of, pairs.video_ids[start:stop], pairs.spans_ms[start:stop], mean)
+            ),
         )

@@ -3,12 +3,13 @@
 VideoCLIP feeds its video transformer one S3D feature per second. This project's rows come at 1/s (2D)
 and 1.5/s (3D, one per 16 frames at 24 fps), as HowTo100M's released .npy do, so second t's token is
 2D row t beside the max of the 3D rows overlapping [t, t + 1), each half L2'd: 4096-d, one per second.
-Training, `howto eval heldout` and the benchmarks' raw-video route all cut their tokens here.
+Training, `howto eval heldout`, `howto search-clips` and the benchmarks' raw-video route all cut their
+tokens here, and VideoCLIP's lite tower reads their mean over a window or clip (`token_mean`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -49,3 +50,23 @@ def span_tokens(
 def clip_seconds(start_ms: int, end_ms: int) -> tuple[int, int]:
     """The whole seconds [floor(start), ceil(end)) a clip's span touches: the seconds whose tokens it gets."""
     return int(start_ms) // 1000, -(-int(end_ms) // 1000)
+
+
+def token_widths(rows: Mapping[str, np.ndarray]) -> tuple[int, ...]:
+    """Each model's part of a token (its row width), in MODELS order, as `second_tokens` concatenates them."""
+    return tuple(rows[m].shape[1] for m in MODELS if m in rows)
+
+
+def token_mean(tokens: np.ndarray, widths: Sequence[int]) -> np.ndarray:
+    """(d_video,) float32: the mean of tokens (T, d_video), L2 per model part (`token_widths`).
+
+    VideoCLIP's lite tower pools its window by a mean: a max over a 3-32 s window keeps each dimension's
+    largest value anywhere in it, which for long windows is mostly noise. Its training windows and every
+    evaluation's clips are averaged here, so the tower reads one kind of input."""
+    mean = tokens.astype(np.float32).mean(0)
+    parts, at = [], 0
+    for width in widths:
+        part = mean[at : at + width]
+        parts.append(part / max(float(np.linalg.norm(part)), 1e-12))
+        at += width
+    return np.concatenate(parts)

@@ -17,7 +17,7 @@ from tasks.train.pooling import (
     features_by_video,
     pool_clips,
 )
-from tasks.train.second_tokens import covered_seconds, second_tokens
+from tasks.train.second_tokens import covered_seconds, second_tokens, span_tokens, token_mean, token_widths
 from tasks.train.split import heldout_mask
 
 
@@ -47,21 +47,9 @@ class VideoLines:
         return pool_clips(self.rows, spans, models, self.pooling if pooling is None else pooling)
 
     def mean_tokens(self, a_s: int, b_s: int) -> np.ndarray:
-        """(d_video,) float32: the mean of the per-second tokens of [a, b) s, L2 per model.
-
-        VideoCLIP's lite tower pools its window by a mean: a max over a 3-32 s window keeps each
-        dimension's largest value anywhere in it, which for long windows is mostly noise.
-        """
-        tokens = self.tokens()
-        a_s = min(max(0, a_s), len(tokens) - 1)
-        mean = tokens[a_s : max(b_s, a_s + 1)].astype(np.float32).mean(0)
-        parts, at = [], 0
-        for model in (m for m in MODELS if m in self.rows):
-            width = self.rows[model].shape[1]
-            part = mean[at : at + width]
-            parts.append(part / max(float(np.linalg.norm(part)), 1e-12))
-            at += width
-        return np.concatenate(parts)
+        """(d_video,) float32: the mean of the per-second tokens of [a, b) s, L2 per model (`token_mean`):
+        VideoCLIP's lite tower's input, a training window's as an evaluated clip's."""
+        return token_mean(span_tokens(self.tokens(), a_s, b_s), token_widths(self.rows))
 
     def tokens(self) -> np.ndarray:
         """(seconds, d_video) float16 per-second tokens (`second_tokens`); computed once per video."""

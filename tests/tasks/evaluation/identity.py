@@ -26,7 +26,7 @@ class IdentityEmbedder:
     """Video: the 2D half of the pooled input, L2'd. Text: vec(sentence)."""
 
     pooling = REFERENCE_POOLING
-    per_second = False
+    video_input = "pooled"
 
     def video(self, x: np.ndarray) -> np.ndarray:
         return _l2(np.asarray(x, np.float32)[:, :DIM])
