@@ -176,7 +176,11 @@ def preset(name: str, **overrides: object) -> TrainConfig:
 # tvts 2: its contrastive term is NormSoftmax's sum of the two directions, as TVTS's (it was their mean).
 # tvts 3: its sorting head is TVTS's SortTransformer at 256 wide, 8 heads, GELU, final LayerNorm (was 128, 4,
 # ReLU, none), classifier from zero.
-OBJECTIVE_REVISIONS: dict[str, int] = {"tvts": 3}
+# videoclip 2: the lite tower's held-out recall (its log, which `train compare` and `howto train` read back
+# from a finished run) is measured on each clip's mean of per-second tokens, as it trained; it was measured
+# on clip_pairs' pooled vectors (max by default). The weights learned are the same; the transformer tower's
+# runs, whose log did not change, get new ids too (the revision is the objective's).
+OBJECTIVE_REVISIONS: dict[str, int] = {"tvts": 3, "videoclip": 2}
 # The same for a text side. learned 2: its vocabulary holds the training split's words only (it held the
 # held-out captions' too, tasks/train/run.py `_text_side`): a run of the old vocabulary neither resumes
 # under this code (its table has other rows) nor is read back as this code's.
