@@ -123,8 +123,8 @@ def _released_pooled(embedder: Embedder, path: Path) -> None:
     if embedder.video_input != "pooled":
         raise InputMismatch(
             f"{path}: released features hold one pooled vector per clip or video, and this checkpoint's video tower "
-            f"reads {VIDEO_INPUT_NOTES[embedder.video_input]}; evaluate it on the raw videos (--videos), whose "
-            "tokens are cut as in training"
+            f"reads {'the mean of ' if embedder.video_input == 'token mean' else ''}each clip's per-second tokens; "
+            "evaluate it on the raw videos (--videos), whose tokens are cut as in training"
         )
 
 

@@ -158,7 +158,7 @@ def test_a_benchmark_gives_the_lite_tower_each_clips_token_mean(
     pkl = tmp_path / "youcook_val.pkl"
     d = feats[videos[0]].rows[MODELS[0]].shape[1]
     pkl.write_bytes(pickle.dumps([{"id": "v", "2d": np.ones(d), "3d": np.ones(d), "caption": "c"}] * 2))
-    with pytest.raises(InputMismatch, match="mean of per-second tokens.*--videos"):
+    with pytest.raises(InputMismatch, match="reads the mean of each clip's per-second tokens.*--videos"):
         eval_youcook2(setup, pkl=pkl)
 
 
