@@ -101,9 +101,9 @@ def test_eval_heldout_scores_the_lite_tower_as_its_training_log_did(
         given.append(np.array(x))
         return real_video(self, x)
 
-    def record(*args: Any) -> Any:
+    def record(*args: Any, **kwargs: Any) -> Any:
         fingerprints.append(args[5])
-        return real_record(*args)
+        return real_record(*args, **kwargs)
 
     monkeypatch.setattr(CheckpointEmbedder, "video", video)
     monkeypatch.setattr(eval_run, "record", record)
@@ -204,7 +204,7 @@ def test_other_objectives_keep_the_stored_vectors(
     monkeypatch.setattr(
         CheckpointEmbedder, "video", lambda self, x: given.append(np.array(x)) or real_video(self, x)
     )
-    monkeypatch.setattr(eval_run, "record", lambda *a: fingerprints.append(a[5]) or real_record(*a))
+    monkeypatch.setattr(eval_run, "record", lambda *a, **k: fingerprints.append(a[5]) or real_record(*a, **k))
     with one_torch_thread():
         eval_heldout(Setup(root, checkpoint=run_id))
     assert np.array_equal(given[0], pairs.video.astype(np.float32))
