@@ -8,9 +8,8 @@ import logging
 import shutil
 import subprocess
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from tasks.youtube.access import YoutubeAccess
 from tasks.youtube.client import YoutubeClient
 from tasks.youtube.politeness import Politeness, PolitenessSettings
 from tasks.youtube.video_download import DownloadSettings, merge_container
-from tests.loopback import serving
+from tests.loopback import files_handler, serving
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg not installed")
 
@@ -33,19 +32,8 @@ def _ffmpeg(*args: str) -> None:
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-threads", "1", *args], check=True)
 
 
-class _Media(BaseHTTPRequestHandler):
-    files: ClassVar[dict[str, bytes]] = {}
-
-    def do_GET(self) -> None:  # noqa: N802
-        body = self.files[self.path.strip("/")]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+# What each format id serves, filled by the media_url fixture.
+FILES: dict[str, bytes] = {}
 
 
 @pytest.fixture(scope="module")
@@ -56,9 +44,9 @@ def media_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             "-deadline", "realtime", "-cpu-used", "8", str(out / "vp9.webm"))  # fmt: skip
     _ffmpeg("-f", "lavfi", "-i", BURST, "-c:a", "aac", str(out / "aac.m4a"))
     _ffmpeg("-f", "lavfi", "-i", BURST, "-c:a", "libopus", str(out / "opus.webm"))
-    _Media.files = {name: (out / f).read_bytes() for name, f in
-                    (("248", "vp9.webm"), ("140", "aac.m4a"), ("251", "opus.webm"))}  # fmt: skip
-    with serving(_Media) as url:
+    FILES.update({name: (out / f).read_bytes() for name, f in
+                  (("248", "vp9.webm"), ("140", "aac.m4a"), ("251", "opus.webm"))})  # fmt: skip
+    with serving(files_handler(FILES)) as url:
         yield url
 
 
@@ -66,13 +54,26 @@ def _fmt(url: str, fid: str, ext: str, vcodec: str, acodec: str) -> dict[str, An
     video = vcodec != "none"
     return {"format_id": fid, "url": f"{url}/{fid}", "ext": ext, "vcodec": vcodec, "acodec": acodec,
             "width": 400 if video else None, "height": 224 if video else None, "protocol": "http",
-            "filesize": len(_Media.files[fid])}  # fmt: skip
+            "filesize": len(FILES[fid])}  # fmt: skip
 
 
 def _info(url: str, video_id: str, audio: dict[str, Any]) -> dict[str, Any]:
     formats = [_fmt(url, "248", "webm", "vp09.00.21.08", "none"), audio]
     return {"id": video_id, "title": "t", "formats": formats, "extractor": "generic",
             "extractor_key": "Generic", "webpage_url": f"{url}/watch"}  # fmt: skip
+
+
+def _download_three(media_url: str, tmp_path: Path) -> list[Path]:
+    """Two VP9 + AAC videos, then one VP9 + Opus, downloaded in turn by one client (one shared downloader)."""
+    settings = PolitenessSettings(requests_per_s=0, jitter_s=0)
+    access = YoutubeAccess(politeness=settings, retries=0, extractor_retries=0)
+    downloads = DownloadSettings(tmp_path / "videos", min_free_gb=0)
+    aac = _fmt(media_url, "140", "m4a", "none", "mp4a.40.2")
+    opus = _fmt(media_url, "251", "webm", "none", "opus")
+    infos = [_info(media_url, "vp9aac00001", aac), _info(media_url, "vp9aac00002", aac),
+             _info(media_url, "vp9opus0000", opus)]  # fmt: skip
+    with YoutubeClient(access, politeness=Politeness(settings)) as client:
+        return [client.video(info["id"], info["webpage_url"], downloads, info) for info in infos]
 
 
 def _stream_starts(path: Path) -> dict[str, float]:
@@ -86,15 +87,7 @@ def test_vp9_and_aac_merge_into_mp4_on_time(media_url: str, tmp_path: Path) -> N
     """Two VP9 + AAC videos into mp4: video and audio both start at 0, the burst at 1.000 s. Then VP9 + Opus
     with the same client: yt-dlp's own webm (the shared downloader keeps no earlier video's pick), whose
     Opus pre-roll WebM keeps (-7 ms), the burst at 1.000 s too."""
-    settings = PolitenessSettings(requests_per_s=0, jitter_s=0)
-    access = YoutubeAccess(politeness=settings, retries=0, extractor_retries=0)
-    downloads = DownloadSettings(tmp_path / "videos", min_free_gb=0)
-    aac = _fmt(media_url, "140", "m4a", "none", "mp4a.40.2")
-    opus = _fmt(media_url, "251", "webm", "none", "opus")
-    infos = [_info(media_url, "vp9aac00001", aac), _info(media_url, "vp9aac00002", aac),
-             _info(media_url, "vp9opus0000", opus)]  # fmt: skip
-    with YoutubeClient(access, politeness=Politeness(settings)) as client:
-        paths = [client.video(info["id"], info["webpage_url"], downloads, info) for info in infos]
+    paths = _download_three(media_url, tmp_path)
     assert [p.name for p in paths] == ["vp9aac00001.mp4", "vp9aac00002.mp4", "vp9opus0000.webm"]
     assert _stream_starts(paths[1]) == {"video": 0.0, "audio": 0.0}
     for path in paths:
@@ -112,15 +105,8 @@ def test_an_ffmpeg_that_refuses_vp9_in_mp4_merges_into_matroska_as_before(
     from tests.old_ffmpeg import ffmpeg3_on_path
 
     monkeypatch.setenv("PATH", ffmpeg3_on_path(tmp_path / "old-ffmpeg"))
-    settings = PolitenessSettings(requests_per_s=0, jitter_s=0)
-    access = YoutubeAccess(politeness=settings, retries=0, extractor_retries=0)
-    downloads = DownloadSettings(tmp_path / "videos", min_free_gb=0)
-    aac = _fmt(media_url, "140", "m4a", "none", "mp4a.40.2")
-    opus = _fmt(media_url, "251", "webm", "none", "opus")
-    infos = [_info(media_url, "vp9aac00001", aac), _info(media_url, "vp9aac00002", aac),
-             _info(media_url, "vp9opus0000", opus)]  # fmt: skip
-    with caplog.at_level(logging.WARNING), YoutubeClient(access, politeness=Politeness(settings)) as client:
-        paths = [client.video(info["id"], info["webpage_url"], downloads, info) for info in infos]
+    with caplog.at_level(logging.WARNING):
+        paths = _download_three(media_url, tmp_path)
     assert [p.name for p in paths] == ["vp9aac00001.mkv", "vp9aac00002.mkv", "vp9opus0000.webm"]
     warnings = [r.getMessage() for r in caplog.records if "refuses VP9 + AAC in mp4" in r.getMessage()]
     assert len(warnings) == 1  # asked once, not once a video

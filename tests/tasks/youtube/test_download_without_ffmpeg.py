@@ -9,13 +9,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.loopback import serving
+from tests.loopback import files_handler, serving
 
 REPO = Path(__file__).resolve().parents[3]
 
@@ -24,22 +23,9 @@ BODIES = {"133": b"video only " * 100, "599": b"audio only " * 50, "18": b"video
 VIDEO_ID = "abcdefghijk"
 
 
-class _Media(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802
-        body = BODIES[self.path.strip("/")]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
-
-
 @pytest.fixture()
 def media_url() -> Iterator[str]:
-    with serving(_Media) as url:
+    with serving(files_handler(BODIES)) as url:
         yield url
 
 
