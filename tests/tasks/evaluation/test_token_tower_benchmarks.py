@@ -85,6 +85,17 @@ def seen(world: dict[str, Any], monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     return out
 
 
+def _crosstask_release(tmp_path: Path, vids: list[str]) -> Path:
+    """A CrossTask release of these videos, all of primary task 23521, each with two annotated steps."""
+    release = tmp_path / "crosstask"
+    (release / "annotations").mkdir(parents=True)
+    (release / "tasks_primary.txt").write_text((FIXTURES / "crosstask" / "tasks_primary.txt").read_text())
+    (release / "videos.csv").write_text("".join(f"23521,{v},https://example.invalid/{v}\n" for v in vids))
+    for vid in vids:
+        (release / "annotations" / f"23521_{vid}.csv").write_text("1,2.0,5.5\n3,10.0,14.0\n")
+    return release
+
+
 def _youcook2(world: dict[str, Any], tmp_path: Path) -> Path:
     database = {
         vid: {"subset": "validation", "duration": 32.0, "annotations": [
@@ -154,12 +165,7 @@ def test_msrvtt_and_crosstask_give_a_token_tower_per_second_tokens(
         np.testing.assert_allclose(row, _own_tokens(model, world["lines"][vid], 0, 32), atol=1e-5)
         assert np.abs(row - _one_token(model, world["feats"][vid].rows, 0, 32)).max() > 1e-3
 
-    release = tmp_path / "crosstask"
-    (release / "annotations").mkdir(parents=True)
-    (release / "tasks_primary.txt").write_text((FIXTURES / "crosstask" / "tasks_primary.txt").read_text())
-    (release / "videos.csv").write_text("".join(f"23521,{v},https://example.invalid/{v}\n" for v in vids))
-    for vid in vids:
-        (release / "annotations" / f"23521_{vid}.csv").write_text("1,2.0,5.5\n3,10.0,14.0\n")
+    release = _crosstask_release(tmp_path, vids)
     seen["outputs"].clear()
     eval_crosstask(setup, release, tmp_path / "videos", split="all", chance_draws=0)
     assert len(seen["outputs"]) == len(vids)
@@ -203,12 +209,7 @@ def test_pooled_tower_scores_are_unchanged(
     eval_msrvtt(setup, csv, videos_dir=tmp_path / "videos")
     whole = np.concatenate([pool_clips(feats[v].rows, np.array([[0, 32000]]), pooling=pooling) for v in vids])
     assert np.array_equal(seen["inputs"][0], whole)
-    release = tmp_path / "crosstask"
-    (release / "annotations").mkdir(parents=True)
-    (release / "tasks_primary.txt").write_text((FIXTURES / "crosstask" / "tasks_primary.txt").read_text())
-    (release / "videos.csv").write_text("".join(f"23521,{v},https://example.invalid/{v}\n" for v in vids))
-    for vid in vids:
-        (release / "annotations" / f"23521_{vid}.csv").write_text("1,2.0,5.5\n3,10.0,14.0\n")
+    release = _crosstask_release(tmp_path, vids)
     eval_crosstask(setup, release, tmp_path / "videos", split="all", chance_draws=0)
     for given, vid in zip(seen["inputs"][1:], vids, strict=True):
         assert np.array_equal(given, pool_clips(feats[vid].rows, second_spans_ms(32, 5.0), pooling=pooling))
